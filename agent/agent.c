@@ -1,0 +1,2 @@
+/* agent.c - placeholder */
+int main(void) { return 0; }

@@ -1,0 +1,2 @@
+/* ops.c - placeholder */
+typedef int edr_placeholder_ops;

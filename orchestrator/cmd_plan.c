@@ -1,0 +1,2 @@
+/* cmd_plan.c - placeholder, being written. */
+typedef int edr_placeholder_cmd_plan;

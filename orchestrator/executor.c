@@ -1,0 +1,2 @@
+/* executor.c - placeholder, being written. */
+typedef int edr_placeholder_executor;

@@ -1,0 +1,2 @@
+/* health.c - placeholder, being written. */
+typedef int edr_placeholder_health;

@@ -1,0 +1,71 @@
+/*
+ * health.h - wait, on the coordinator's event loop, until a restored cluster
+ * is healthy, is one cluster with exactly the expected members, and serves
+ * at least the snapshot's revision.
+ *
+ * Talks to each member's client URL over HTTP(S) with etcd's JSON gateway
+ * (see ../shared/etcd-facts.md): GET /health, POST /v3/maintenance/status,
+ * POST /v3/cluster/member/list.  Built on http.h (libcurl driven by libuv).
+ */
+#ifndef EDR_HEALTH_H
+#define EDR_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct edr_tls {            /* all borrowed; NULL when unused */
+  const char *cacert, *cert, *key;
+};
+
+struct edr_health_member {  /* borrowed from the caller for the whole wait */
+  const char *name;
+  const char *client_url;          /* e.g. "http://10.0.0.1:2379" */
+  const char *const *peer_urls;    /* expected peer URLs, n_peer_urls long */
+  size_t n_peer_urls;
+};
+
+struct edr_health_opts {
+  int64_t min_revision;     /* each member's header.revision must be >= */
+  uint64_t timeout_ms;      /* give up after this long (EDR_ETIMEDOUT) */
+  uint64_t interval_ms;     /* between rounds; 100 is a good value */
+  struct edr_tls tls;
+};
+
+/* What was last seen of one member.  Strings are owned by the report. */
+struct edr_health_seen {
+  const char *name;
+  bool reachable, healthy;
+  char member_id[17], cluster_id[17];  /* hex, "" when unknown */
+  int64_t revision;                    /* -1 when unknown */
+  bool is_leader;
+  char error[256];                     /* why not healthy, "" when healthy */
+};
+
+struct edr_health_report {
+  size_t n;
+  struct edr_health_seen *members;     /* n entries, in the caller's order */
+  bool one_cluster;          /* same cluster_id everywhere */
+  bool members_match;        /* member list == expected names + peer URLs */
+  char problem[512];         /* the first reason the wait is not over, "" */
+  uint64_t elapsed_ms;
+  unsigned rounds;
+};
+
+/* Called after every round with done=false (for progress), and once with
+ * done=true and status 0 (all conditions hold) or a negative EDR_E* code
+ * (EDR_ETIMEDOUT with the last report).  The report is valid only during
+ * the call. */
+typedef void (*edr_health_cb)(void *arg, bool done, int status,
+                              const struct edr_health_report *rep);
+
+struct edr_health_wait;  /* opaque; freed by the library after done=true */
+
+/* Start waiting.  Returns 0 and calls CB later, or a negative EDR_E* code
+ * (and never calls CB). */
+int edr_health_wait_start(uv_loop_t *loop, const struct edr_health_member *m,
+                          size_t n, const struct edr_health_opts *opts,
+                          edr_health_cb cb, void *arg);
+
+#endif

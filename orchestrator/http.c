@@ -1,0 +1,2 @@
+/* http.c - placeholder, being written. */
+typedef int edr_placeholder_http;

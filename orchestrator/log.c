@@ -1,0 +1,2 @@
+/* log.c - placeholder, being written. */
+typedef int edr_placeholder_log;

@@ -1,0 +1,2 @@
+/* plan.c - placeholder, being written. */
+typedef int edr_placeholder_plan;

@@ -1,0 +1,2 @@
+/* quote.c - placeholder, being written. */
+typedef int edr_placeholder_quote;

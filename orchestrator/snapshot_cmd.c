@@ -1,0 +1,2 @@
+/* snapshot_cmd.c - placeholder, being written. */
+typedef int edr_placeholder_snapshot_cmd;

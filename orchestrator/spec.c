@@ -1,0 +1,2 @@
+/* spec.c - placeholder, being written. */
+typedef int edr_placeholder_spec;

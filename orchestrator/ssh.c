@@ -1,0 +1,2 @@
+/* ssh.c - placeholder, being written. */
+typedef int edr_placeholder_ssh;
