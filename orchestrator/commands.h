@@ -1,0 +1,13 @@
+/*
+ * commands.h - the subcommands of etcd-dr.  Each takes the arguments after
+ * its own name (argv[0] is the subcommand) and returns the process exit
+ * status documented in docs/exit-codes.md.
+ */
+#ifndef EDR_COMMANDS_H
+#define EDR_COMMANDS_H
+
+int cmd_plan(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);   /* status | verify | save */
+
+#endif

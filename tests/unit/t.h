@@ -1,0 +1,53 @@
+/*
+ * t.h - the smallest test harness that does the job: CHECK() records a
+ * failure with file and line and goes on; t_done() prints the closing line
+ * ("N passed, N failed") and returns the exit status for main().
+ */
+#ifndef EDR_T_H
+#define EDR_T_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int t_pass, t_fail;
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (cond) {                                                                \
+      t_pass++;                                                                \
+    } else {                                                                   \
+      t_fail++;                                                                \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+    }                                                                          \
+  } while (0)
+
+#define CHECK_STR(got, want)                                                   \
+  do {                                                                         \
+    const char *g_ = (got), *w_ = (want);                                      \
+    if (g_ && w_ && strcmp(g_, w_) == 0) {                                     \
+      t_pass++;                                                                \
+    } else {                                                                   \
+      t_fail++;                                                                \
+      fprintf(stderr, "%s:%d: got '%s', want '%s'\n", __FILE__, __LINE__,      \
+              g_ ? g_ : "(null)", w_ ? w_ : "(null)");                         \
+    }                                                                          \
+  } while (0)
+
+#define CHECK_CONTAINS(hay, needle)                                            \
+  do {                                                                         \
+    const char *h_ = (hay), *n_ = (needle);                                    \
+    if (h_ && strstr(h_, n_)) {                                                \
+      t_pass++;                                                                \
+    } else {                                                                   \
+      t_fail++;                                                                \
+      fprintf(stderr, "%s:%d: '%s' does not contain '%s'\n", __FILE__,        \
+              __LINE__, h_ ? h_ : "(null)", n_);                               \
+    }                                                                          \
+  } while (0)
+
+static inline int t_done(const char *name) {
+  printf("%s: %d passed, %d failed\n", name, t_pass, t_fail);
+  return t_fail ? 1 : 0;
+}
+
+#endif
