@@ -1,2 +1,129 @@
-/* cmd_plan.c - placeholder, being written. */
-typedef int edr_placeholder_cmd_plan;
+/*
+ * cmd_plan.c - `etcd-dr plan`: build the restore plan and print it, opening
+ * no connection.  The same plan is what `etcd-dr restore` executes.
+ */
+#include "bbolt.h"
+#include "cli.h"
+#include "commands.h"
+#include "err.h"
+#include "log.h"
+#include "plan.h"
+#include "snapfile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: etcd-dr plan (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
+    "\n"
+    "Print every action etcd-dr restore would take on every host, in order,\n"
+    "with the exact restore command of each member.  Contacts no host.\n"
+    "\n"
+    "  --snapshot FILE       include the snapshot's size, sha-256 and revision\n"
+    "  --skip-hash-check     plan a restore of a snapshot without a sha-256 trailer\n"
+    "  --format text|json    default text\n"
+    "  --run-id ID           use this run id (default: new, from the clock)\n"
+    "  -h, --help\n"
+    "\n";
+
+enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_FORMAT, O_RUN_ID };
+
+int cmd_plan(int argc, char **argv) {
+  static const struct option own[] = {
+    {"snapshot", required_argument, NULL, O_SNAPSHOT},
+    {"skip-hash-check", no_argument, NULL, O_SKIP_HASH},
+    {"format", required_argument, NULL, O_FORMAT},
+    {"run-id", required_argument, NULL, O_RUN_ID},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+  };
+  struct edr_cli_spec cs;
+  struct edr_plan_opts po = {.snapshot_revision = -1};
+  const char *format = "text";
+  struct edr_snapfile sf;
+  struct edr_spec *spec = NULL;
+  struct edr_plan *plan = NULL;
+  char err[1024];
+  int opt, rc;
+
+  edr_cli_spec_init(&cs);
+  struct option *opts = edr_cli_options(own);
+  if (!opts)
+    return EDR_EXIT_INTERNAL;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int r = edr_cli_spec_option(&cs, opt, optarg);
+    if (r < 0) {
+      free(opts);
+      return EDR_EXIT_USAGE;
+    }
+    if (r)
+      continue;
+    switch (opt) {
+    case O_SNAPSHOT: po.snapshot = optarg; break;
+    case O_SKIP_HASH: po.skip_hash_check = true; break;
+    case O_FORMAT: format = optarg; break;
+    case O_RUN_ID: po.run_id = optarg; break;
+    case 'h':
+      fputs(usage_text, stdout);
+      fputs(edr_spec_options_help, stdout);
+      free(opts);
+      return 0;
+    default:
+      fputs(usage_text, stderr);
+      free(opts);
+      return EDR_EXIT_USAGE;
+    }
+  }
+  free(opts);
+  if (optind < argc) {
+    edr_err("unexpected argument '%s'", argv[optind]);
+    return EDR_EXIT_USAGE;
+  }
+  if (strcmp(format, "text") && strcmp(format, "json")) {
+    edr_err("--format: '%s' is not text or json", format);
+    return EDR_EXIT_USAGE;
+  }
+  if ((rc = edr_cli_load_spec(&cs, &spec)))
+    return rc;
+  if (po.snapshot) {
+    if ((rc = edr_snapfile_check(po.snapshot, &sf))) {
+      edr_err("cannot read snapshot '%s': %s", po.snapshot, edr_strerror(rc));
+      edr_spec_free(spec);
+      return EDR_EXIT_SNAPSHOT;
+    }
+    po.snapshot_size = sf.size;
+    po.snapshot_sha256 = sf.file_sha256;
+    po.snapshot_has_hash = sf.has_trailer;
+    if (edr_bolt_revision(po.snapshot, &po.snapshot_revision))
+      po.snapshot_revision = -1;
+    if (sf.has_trailer && !sf.trailer_ok)
+      edr_warn("snapshot '%s': its sha-256 trailer does not match its contents; "
+               "restore will refuse it", po.snapshot);
+    else if (!sf.has_trailer && !po.skip_hash_check)
+      edr_warn("snapshot '%s' has no sha-256 trailer; restore will need "
+               "--skip-hash-check", po.snapshot);
+  }
+  if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
+    edr_err("%s", err);
+    edr_spec_free(spec);
+    return EDR_EXIT_INTERNAL;
+  }
+  if (!strcmp(format, "json")) {
+    json_t *j = edr_plan_to_json(plan);
+    if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) {
+      json_decref(j);
+      edr_plan_free(plan);
+      edr_spec_free(spec);
+      return EDR_EXIT_INTERNAL;
+    }
+    fputc('\n', stdout);
+    json_decref(j);
+  } else {
+    edr_plan_print(plan, stdout);
+  }
+  edr_plan_free(plan);
+  edr_spec_free(spec);
+  return fflush(stdout) ? EDR_EXIT_INTERNAL : 0;
+}

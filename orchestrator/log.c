@@ -1,2 +1,47 @@
-/* log.c - placeholder, being written. */
-typedef int edr_placeholder_log;
+/*
+ * log.c - messages to stderr, prefixed with the program name.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+int edr_verbosity;
+
+static void emit(const char *prefix, const char *fmt, va_list ap) {
+  char buf[4096];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  fprintf(stderr, "etcd-dr: %s%s\n", prefix, buf);
+}
+
+void edr_err(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  emit("error: ", fmt, ap);
+  va_end(ap);
+}
+
+void edr_warn(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  emit("warning: ", fmt, ap);
+  va_end(ap);
+}
+
+void edr_info(const char *fmt, ...) {
+  if (edr_verbosity < 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  emit("", fmt, ap);
+  va_end(ap);
+}
+
+void edr_debug(const char *fmt, ...) {
+  if (edr_verbosity < 2)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  emit("debug: ", fmt, ap);
+  va_end(ap);
+}

@@ -1,2 +1,554 @@
-/* plan.c - placeholder, being written. */
-typedef int edr_placeholder_plan;
+/*
+ * plan.c - compile a spec into the restore plan, and print it (plan.h).
+ */
+#include "plan.h"
+
+#include "err.h"
+#include "quote.h"
+#include "util.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Timeouts bound each step as a whole; the push scales with the size and is
+ * also bounded by a no-progress timer in the executor. */
+const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
+  [EDR_STEP_CONNECT] = {.name = "connect", .phase = EDR_PHASE_PREPARE,
+                        .timeout_ms = 15000},
+  [EDR_STEP_PUSH_AGENT] = {.name = "push-agent", .phase = EDR_PHASE_PREPARE,
+                           .timeout_ms = 30000},
+  [EDR_STEP_PROBE] = {.name = "probe", .phase = EDR_PHASE_PREPARE, .on_agent = true,
+                      .timeout_ms = 30000},
+  [EDR_STEP_PUSH_TOOL] = {.name = "push-tool", .phase = EDR_PHASE_PREPARE,
+                          .on_agent = true, .timeout_ms = 120000},
+  [EDR_STEP_PUSH_SNAPSHOT] = {.name = "push-snapshot", .phase = EDR_PHASE_PREPARE,
+                              .on_agent = true, .timeout_ms = 3600000},
+  [EDR_STEP_RESTORE] = {.name = "restore", .phase = EDR_PHASE_PREPARE,
+                        .on_agent = true, .timeout_ms = 600000},
+  [EDR_STEP_STOP] = {.name = "stop", .phase = EDR_PHASE_APPLY, .destructive = true,
+                     .on_agent = true, .timeout_ms = 120000},
+  [EDR_STEP_CHECK_STOPPED] = {.name = "check-stopped", .phase = EDR_PHASE_APPLY,
+                              .on_agent = true, .timeout_ms = 35000},
+  [EDR_STEP_MOVE_ASIDE] = {.name = "move-aside", .phase = EDR_PHASE_APPLY,
+                           .destructive = true, .on_agent = true, .timeout_ms = 30000},
+  [EDR_STEP_MOVE_ASIDE_WAL] = {.name = "move-aside-wal", .phase = EDR_PHASE_APPLY,
+                               .destructive = true, .on_agent = true, .timeout_ms = 30000},
+  [EDR_STEP_INSTALL] = {.name = "install", .phase = EDR_PHASE_APPLY,
+                        .destructive = true, .on_agent = true, .timeout_ms = 30000},
+  [EDR_STEP_INSTALL_WAL] = {.name = "install-wal", .phase = EDR_PHASE_APPLY,
+                            .destructive = true, .on_agent = true, .timeout_ms = 30000},
+  [EDR_STEP_OWNERSHIP] = {.name = "ownership", .phase = EDR_PHASE_APPLY,
+                          .destructive = true, .on_agent = true, .timeout_ms = 120000},
+  [EDR_STEP_OWNERSHIP_WAL] = {.name = "ownership-wal", .phase = EDR_PHASE_APPLY,
+                              .destructive = true, .on_agent = true, .timeout_ms = 120000},
+  [EDR_STEP_START] = {.name = "start", .phase = EDR_PHASE_APPLY, .destructive = true,
+                      .on_agent = true, .timeout_ms = 120000},
+  [EDR_STEP_CLEANUP] = {.name = "cleanup", .phase = EDR_PHASE_CLEANUP,
+                        .on_agent = true, .timeout_ms = 60000},
+};
+
+const char *const edr_phase_names[EDR_PHASE__COUNT] = {
+  [EDR_PHASE_PREPARE] = "prepare",
+  [EDR_PHASE_APPLY] = "apply",
+  [EDR_PHASE_CLEANUP] = "cleanup",
+};
+
+void edr_new_run_id(char *buf, size_t len) {
+  time_t now = time(NULL);
+  struct tm tm;
+  unsigned char rnd[2] = {0, 0};
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd)
+      rnd[0] = (unsigned char)getpid(), rnd[1] = (unsigned char)(getpid() >> 8);
+    close(fd);
+  }
+  gmtime_r(&now, &tm);
+  snprintf(buf, len, "%04d%02d%02d-%02d%02d%02d-%02x%02x", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd[0],
+           rnd[1]);
+}
+
+static char *dirname_of(const char *p) {
+  const char *s = strrchr(p, '/');
+  if (!s || s == p)
+    return strdup("/");
+  return strndup(p, (size_t)(s - p));
+}
+
+static char *basename_of(const char *p) {
+  const char *s = strrchr(p, '/');
+  return strdup(s ? s + 1 : p);
+}
+
+static char *join_csv(const struct edr_strv *sv) {
+  size_t len = 1;
+  for (size_t i = 0; i < sv->n; i++)
+    len += strlen(sv->v[i]) + 1;
+  char *out = calloc(1, len);
+  if (!out)
+    return NULL;
+  for (size_t i = 0; i < sv->n; i++) {
+    if (i)
+      strcat(out, ",");
+    strcat(out, sv->v[i]);
+  }
+  return out;
+}
+
+static json_t *strv_json(const struct edr_strv *sv) {
+  json_t *a = json_array();
+  for (size_t i = 0; a && i < sv->n; i++)
+    json_array_append_new(a, json_string(sv->v[i]));
+  return a;
+}
+
+/* Append a step; TITLE is a printf format.  REQUEST is stolen. */
+static int add_step(struct edr_host_plan *h, enum edr_step_kind kind,
+                    json_t *request, char *const *argv, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int add_step(struct edr_host_plan *h, enum edr_step_kind kind,
+                    json_t *request, char *const *argv, const char *fmt, ...) {
+  struct edr_step *ns = realloc(h->steps, (h->n_steps + 1) * sizeof(*ns));
+  if (!ns) {
+    json_decref(request);
+    return EDR_ENOMEM;
+  }
+  h->steps = ns;
+  struct edr_step *s = &ns[h->n_steps];
+  memset(s, 0, sizeof(*s));
+  s->kind = kind;
+  s->request = request;
+  s->timeout_ms = edr_step_kinds[kind].timeout_ms;
+  va_list ap;
+  va_start(ap, fmt);
+  if (vasprintf(&s->title, fmt, ap) < 0)
+    s->title = NULL;
+  va_end(ap);
+  if (argv) {
+    size_t n = 0;
+    while (argv[n])
+      n++;
+    if ((s->argv = calloc(n + 1, sizeof(char *))))
+      for (size_t i = 0; i < n; i++)
+        if (!(s->argv[i] = strdup(argv[i])))
+          return h->n_steps++, EDR_ENOMEM;
+    s->command = s->argv ? edr_quote_argv(s->argv) : NULL;
+  }
+  h->n_steps++;
+  if (!s->title || (argv && !s->command))
+    return EDR_ENOMEM;
+  if (edr_step_kinds[kind].on_agent && !request)
+    return EDR_ENOMEM;
+  if (request)
+    json_object_set_new(request, "timeout_ms", json_integer((json_int_t)s->timeout_ms));
+  return 0;
+}
+
+static json_t *run_request(const struct edr_strv *argv) {
+  return json_pack("{s:s, s:o, s:n}", "op", "run", "argv", strv_json(argv), "env");
+}
+
+/* The restore argv.  argv[0] is "auto" when the tool is found on the host at
+ * probe time; the executor substitutes the path it found. */
+static int restore_argv(const struct edr_plan *p, const struct edr_host_plan *h,
+                        struct edr_strv *out, char **purls) {
+  const struct edr_member *m = h->member;
+  const char *tool = h->host_tool ? h->host_tool : m->restore_tool;
+  const char *args[32];
+  size_t n = 0;
+  if (!(*purls = join_csv(&m->peer_urls)))
+    return EDR_ENOMEM;
+  args[n++] = tool;
+  args[n++] = "snapshot";
+  args[n++] = "restore";
+  args[n++] = h->host_snapshot;
+  args[n++] = "--name";
+  args[n++] = m->name;
+  args[n++] = "--initial-cluster";
+  args[n++] = p->initial_cluster;
+  args[n++] = "--initial-cluster-token";
+  args[n++] = p->token;
+  args[n++] = "--initial-advertise-peer-urls";
+  args[n++] = *purls;
+  args[n++] = "--data-dir";
+  args[n++] = h->restore_dir;
+  if (h->wal_staging) {
+    args[n++] = "--wal-dir";
+    args[n++] = h->wal_staging;
+  }
+  if (p->skip_hash_check)
+    args[n++] = "--skip-hash-check";
+  args[n] = NULL;
+  for (size_t i = 0; i < n; i++) {
+    char **nv = realloc(out->v, (out->n + 2) * sizeof(*nv));
+    if (!nv)
+      return EDR_ENOMEM;
+    out->v = nv;
+    if (!(nv[out->n] = strdup(args[i])))
+      return EDR_ENOMEM;
+    nv[++out->n] = NULL;
+  }
+  return 0;
+}
+
+static void strv_release(struct edr_strv *sv) {
+  for (size_t i = 0; i < sv->n; i++)
+    free(sv->v[i]);
+  free(sv->v);
+}
+
+static const char *tool_label(const char *t) {
+  return strcmp(t, "auto") == 0 ? "etcdutl, else etcdctl, found on the host" : t;
+}
+
+static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
+                      struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  char human[32];
+  int rc;
+
+  if (!(h->staging = edr_asprintf("%s/.etcd-dr-%s", m->data_dir, p->run_id)) ||
+      !(h->host_snapshot = edr_path_join(h->staging, "snapshot.db")) ||
+      !(h->restore_dir = edr_path_join(h->staging, "data")) ||
+      !(h->member_aside = edr_asprintf("%s/member.etcd-dr-%s", m->data_dir, p->run_id)))
+    return EDR_ENOMEM;
+  if (m->wal_dir) {
+    char *parent = dirname_of(m->wal_dir);
+    if (!parent)
+      return EDR_ENOMEM;
+    h->wal_staging = edr_asprintf("%s%s.etcd-dr-%s-wal", parent,
+                                  strcmp(parent, "/") ? "/" : "", p->run_id);
+    free(parent);
+    if (!h->wal_staging || !(h->wal_aside = edr_asprintf("%s.etcd-dr-%s", m->wal_dir, p->run_id)))
+      return EDR_ENOMEM;
+  }
+  if (m->restore_tool_push) {
+    char *base = basename_of(m->restore_tool_push);
+    h->host_tool = base ? edr_asprintf("%s/bin/%s", h->staging, base) : NULL;
+    free(base);
+    if (!h->host_tool)
+      return EDR_ENOMEM;
+  }
+
+  /* prepare: read and stage only */
+  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
+                     "connect to %s@%s:%d, check its host key against %s, authenticate",
+                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)))
+    return rc;
+  if ((rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
+                     "check the architecture is x86-64, push etcd-dr-agent to a new "
+                     "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")))
+    return rc;
+  if ((rc = add_step(h, EDR_STEP_PROBE,
+                     json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",
+                               m->data_dir, "wal_dir", m->wal_dir, "restore_tool",
+                               h->host_tool ? h->host_tool : m->restore_tool, "staging",
+                               h->staging),
+                     NULL,
+                     "probe (read only): restore tool (%s) and its flags, data dir %s, "
+                     "free disk, whether etcd is running",
+                     h->host_tool ? "pushed" : tool_label(m->restore_tool), m->data_dir)))
+    return rc;
+  if (h->host_tool &&
+      (rc = add_step(h, EDR_STEP_PUSH_TOOL,
+                     json_pack("{s:s, s:s, s:I, s:s}", "op", "receive", "path", h->host_tool,
+                               "size", (json_int_t)o->tool_size, "sha256",
+                               o->tool_sha256 ? o->tool_sha256 : ""),
+                     NULL, "push restore tool %s to %s and verify its sha-256",
+                     m->restore_tool_push, h->host_tool)))
+    return rc;
+  edr_human_bytes(p->snapshot_size, human, sizeof human);
+  if ((rc = add_step(h, EDR_STEP_PUSH_SNAPSHOT,
+                     json_pack("{s:s, s:s, s:I, s:s}", "op", "receive", "path",
+                               h->host_snapshot, "size", (json_int_t)p->snapshot_size,
+                               "sha256", p->snapshot_sha256),
+                     NULL, "push the snapshot%s%s%s to %s and verify its sha-256",
+                     *p->snapshot ? " (" : "", *p->snapshot ? human : "",
+                     *p->snapshot ? ")" : "", h->host_snapshot)))
+    return rc;
+  struct edr_strv argv = {0};
+  char *purls = NULL;
+  rc = restore_argv(p, h, &argv, &purls);
+  if (!rc) {
+    json_t *req = run_request(&argv);
+    rc = add_step(h, EDR_STEP_RESTORE, req, argv.v,
+                  "restore into staging (etcd, if running, keeps its old data meanwhile):");
+  }
+  strv_release(&argv);
+  free(purls);
+  if (rc)
+    return rc;
+
+  /* apply: only after every host finished prepare */
+  if ((rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
+                     "stop etcd")))
+    return rc;
+  if ((rc = add_step(h, EDR_STEP_CHECK_STOPPED,
+                     json_pack("{s:s, s:s, s:s?}", "op", "check-stopped", "data_dir",
+                               m->data_dir, "wal_dir", m->wal_dir),
+                     NULL, "check that no process holds %s%s%s any more", m->data_dir,
+                     m->wal_dir ? " or " : "", m->wal_dir ? m->wal_dir : "")))
+    return rc;
+  char *old_member = edr_path_join(m->data_dir, "member");
+  char *new_member = edr_path_join(h->restore_dir, "member");
+  rc = !old_member || !new_member ? EDR_ENOMEM : 0;
+  if (!rc)
+    rc = add_step(h, EDR_STEP_MOVE_ASIDE,
+                  json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", old_member,
+                            "to", h->member_aside, "missing_ok", 1),
+                  NULL, "move the old member dir %s aside to %s (kept, not deleted)",
+                  old_member, h->member_aside);
+  if (!rc && m->wal_dir)
+    rc = add_step(h, EDR_STEP_MOVE_ASIDE_WAL,
+                  json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", m->wal_dir,
+                            "to", h->wal_aside, "missing_ok", 1),
+                  NULL, "move the old wal dir %s aside to %s (kept, not deleted)",
+                  m->wal_dir, h->wal_aside);
+  if (!rc)
+    rc = add_step(h, EDR_STEP_INSTALL,
+                  json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", new_member,
+                            "to", old_member, "missing_ok", 0),
+                  NULL, "install the restored member: rename %s to %s", new_member,
+                  old_member);
+  free(old_member);
+  free(new_member);
+  if (rc)
+    return rc;
+  if (m->wal_dir &&
+      (rc = add_step(h, EDR_STEP_INSTALL_WAL,
+                     json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", h->wal_staging,
+                               "to", m->wal_dir, "missing_ok", 0),
+                     NULL, "install the restored wal: rename %s to %s", h->wal_staging,
+                     m->wal_dir)))
+    return rc;
+  char mode[8] = "";
+  if (m->data_dir_mode >= 0)
+    snprintf(mode, sizeof mode, "%04o", m->data_dir_mode);
+  const char *dirs[2] = {m->data_dir, m->wal_dir};
+  for (int i = 0; i < 2 && dirs[i]; i++) {
+    json_t *req = json_pack("{s:s, s:s, s:b}", "op", "chown", "path", dirs[i], "recursive", 1);
+    if (req && m->data_dir_owner)
+      json_object_set_new(req, "owner", json_string(m->data_dir_owner));
+    if (req && *mode)
+      json_object_set_new(req, "mode", json_string(mode));
+    if ((rc = add_step(h, i ? EDR_STEP_OWNERSHIP_WAL : EDR_STEP_OWNERSHIP, req, NULL,
+                       "set owner of %s to %s and its mode to %s", dirs[i],
+                       m->data_dir_owner ? m->data_dir_owner : "that of the old data dir",
+                       *mode ? mode : "that of the old data dir (0700 if none)")))
+      return rc;
+  }
+  if ((rc = add_step(h, EDR_STEP_START, run_request(&m->start_command),
+                     m->start_command.v, "start etcd")))
+    return rc;
+
+  /* cleanup: after the cluster is healthy */
+  return add_step(h, EDR_STEP_CLEANUP,
+                  json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
+                  "remove the staging directory %s (the snapshot copy)", h->staging);
+}
+
+int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
+                   struct edr_plan **out, char *err, size_t errlen) {
+  struct edr_plan *p = calloc(1, sizeof(*p));
+  int rc = 0;
+  *out = NULL;
+  if (!p)
+    goto nomem;
+  p->spec = spec;
+  if (o->run_id)
+    snprintf(p->run_id, sizeof p->run_id, "%s", o->run_id);
+  else
+    edr_new_run_id(p->run_id, sizeof p->run_id);
+  if (!edr_valid_token(p->run_id)) {
+    snprintf(err, errlen, "run id '%s' is not letters, digits, '.', '_' or '-'", p->run_id);
+    free(p);
+    return EDR_EINVAL;
+  }
+  p->token = spec->token ? strdup(spec->token) : edr_asprintf("etcd-dr-%s", p->run_id);
+  p->snapshot = strdup(o->snapshot ? o->snapshot : "");
+  p->snapshot_sha256 = strdup(o->snapshot_sha256 ? o->snapshot_sha256 : "");
+  if (!p->token || !p->snapshot || !p->snapshot_sha256)
+    goto nomem;
+  p->snapshot_size = o->snapshot_size;
+  p->snapshot_has_hash = o->snapshot_has_hash;
+  p->skip_hash_check = o->skip_hash_check;
+  p->snapshot_revision = o->snapshot_revision;
+  p->health_timeout_ms = o->health_timeout_ms ? o->health_timeout_ms : 120000;
+
+  size_t len = 1;
+  for (size_t i = 0; i < spec->n_members; i++)
+    for (size_t j = 0; j < spec->members[i].peer_urls.n; j++)
+      len += strlen(spec->members[i].name) + strlen(spec->members[i].peer_urls.v[j]) + 2;
+  if (!(p->initial_cluster = calloc(1, len)))
+    goto nomem;
+  for (size_t i = 0; i < spec->n_members; i++)
+    for (size_t j = 0; j < spec->members[i].peer_urls.n; j++) {
+      if (*p->initial_cluster)
+        strcat(p->initial_cluster, ",");
+      strcat(p->initial_cluster, spec->members[i].name);
+      strcat(p->initial_cluster, "=");
+      strcat(p->initial_cluster, spec->members[i].peer_urls.v[j]);
+    }
+
+  if (!(p->hosts = calloc(spec->n_members, sizeof(*p->hosts))))
+    goto nomem;
+  p->n_hosts = spec->n_members;
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    p->hosts[i].member = &spec->members[i];
+    if ((rc = build_host(p, o, &p->hosts[i])))
+      goto fail;
+  }
+  *out = p;
+  return 0;
+nomem:
+  rc = EDR_ENOMEM;
+fail:
+  snprintf(err, errlen, "cannot build the plan: %s", edr_strerror(rc));
+  edr_plan_free(p);
+  return rc;
+}
+
+void edr_plan_free(struct edr_plan *p) {
+  if (!p)
+    return;
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    struct edr_host_plan *h = &p->hosts[i];
+    for (size_t j = 0; j < h->n_steps; j++) {
+      free(h->steps[j].title);
+      free(h->steps[j].command);
+      for (size_t k = 0; h->steps[j].argv && h->steps[j].argv[k]; k++)
+        free(h->steps[j].argv[k]);
+      free(h->steps[j].argv);
+      json_decref(h->steps[j].request);
+    }
+    free(h->steps);
+    free(h->staging);
+    free(h->host_snapshot);
+    free(h->restore_dir);
+    free(h->wal_staging);
+    free(h->member_aside);
+    free(h->wal_aside);
+    free(h->host_tool);
+  }
+  free(p->hosts);
+  free(p->token);
+  free(p->initial_cluster);
+  free(p->snapshot);
+  free(p->snapshot_sha256);
+  free(p);
+}
+
+static const char *phase_heading[EDR_PHASE__COUNT] = {
+  [EDR_PHASE_PREPARE] = "prepare (changes nothing etcd uses; every host must finish "
+                        "it before any host goes on)",
+  [EDR_PHASE_APPLY] = "apply (destructive)",
+  [EDR_PHASE_CLEANUP] = "cleanup (once the cluster is healthy)",
+};
+
+/* Print an argv as a pasteable command, one "--flag value" per line. */
+static void print_command(FILE *out, char *const *argv) {
+  fputs("        $", out);
+  for (size_t i = 0; argv[i]; i++) {
+    const char *a = i == 0 && !strcmp(argv[0], "auto") ? "etcdutl" : argv[i];
+    char *q = edr_shell_quote(a);
+    if (i > 0 && a[0] == '-' && a[1] == '-')
+      fputs(" \\\n           ", out);
+    fprintf(out, " %s", q ? q : a);
+    free(q);
+  }
+  if (!strcmp(argv[0], "auto"))
+    fputs("\n          (etcdctl instead where the host has no etcdutl)", out);
+  fputc('\n', out);
+}
+
+void edr_plan_print(const struct edr_plan *p, FILE *out) {
+  char human[32];
+  edr_human_bytes(p->snapshot_size, human, sizeof human);
+  fprintf(out, "etcd-dr restore plan, run %s\n", p->run_id);
+  fprintf(out, "  cluster spec:      %s (%zu members)\n", p->spec->source, p->n_hosts);
+  if (*p->snapshot)
+    fprintf(out, "  snapshot:          %s (%s, sha-256 %s, %s)\n", p->snapshot, human,
+            p->snapshot_sha256,
+            p->snapshot_has_hash ? "integrity trailer present" : "no integrity trailer");
+  else
+    fprintf(out, "  snapshot:          (given to restore with --snapshot)\n");
+  if (p->snapshot_revision >= 0)
+    fprintf(out, "  snapshot revision: %lld\n", (long long)p->snapshot_revision);
+  fprintf(out, "  initial cluster:   %s\n", p->initial_cluster);
+  fprintf(out, "  cluster token:     %s\n", p->token);
+  for (size_t i = 0; i < p->spec->warnings.n; i++)
+    fprintf(out, "  warning: %s\n", p->spec->warnings.v[i]);
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    const struct edr_host_plan *h = &p->hosts[i];
+    const struct edr_member *m = h->member;
+    fprintf(out, "\nmember %s  (%s@%s:%d%s)\n", m->name, m->ssh_user, m->ssh_host,
+            m->ssh_port, m->sudo ? ", sudo -n" : "");
+    int phase = -1;
+    for (size_t j = 0; j < h->n_steps; j++) {
+      const struct edr_step *s = &h->steps[j];
+      const struct edr_step_kind_info *k = &edr_step_kinds[s->kind];
+      if ((int)k->phase == EDR_PHASE_CLEANUP)
+        continue; /* printed once for the cluster, below */
+      if ((int)k->phase != phase) {
+        phase = (int)k->phase;
+        fprintf(out, "  %s:\n", phase_heading[phase]);
+      }
+      fprintf(out, "    %2zu. %-14s %s\n", j + 1, k->name, s->title);
+      if (s->argv)
+        print_command(out, s->argv);
+    }
+  }
+  fprintf(out, "\nthen, for the whole cluster:\n");
+  fprintf(out, "  verify:   wait up to %llus until all %zu members are healthy, form one "
+               "cluster of exactly the members above, and serve revision >= %lld\n",
+          (unsigned long long)(p->health_timeout_ms / 1000), p->n_hosts,
+          (long long)(p->snapshot_revision > 0 ? p->snapshot_revision : 1));
+  fprintf(out, "  cleanup:  on every host, remove the staging directory "
+               "DATA_DIR/.etcd-dr-%s (the snapshot copy)\n", p->run_id);
+  fprintf(out, "\nNothing is deleted: each old member dir is kept as "
+               "DATA_DIR/member.etcd-dr-%s.\n", p->run_id);
+}
+
+json_t *edr_plan_to_json(const struct edr_plan *p) {
+  json_t *hosts = json_array();
+  for (size_t i = 0; hosts && i < p->n_hosts; i++) {
+    const struct edr_host_plan *h = &p->hosts[i];
+    const struct edr_member *m = h->member;
+    json_t *steps = json_array();
+    for (size_t j = 0; steps && j < h->n_steps; j++) {
+      const struct edr_step *s = &h->steps[j];
+      const struct edr_step_kind_info *k = &edr_step_kinds[s->kind];
+      json_t *js = json_pack("{s:i, s:s, s:s, s:b, s:s, s:s?, s:O?, s:I}", "index",
+                             (int)j + 1, "kind", k->name, "phase",
+                             edr_phase_names[k->phase], "destructive", k->destructive,
+                             "title", s->title, "command", s->command, "request",
+                             s->request, "timeout_ms", (json_int_t)s->timeout_ms);
+      json_array_append_new(steps, js);
+    }
+    json_t *jh = json_pack(
+        "{s:s, s:{s:s, s:i, s:s, s:b, s:s, s:s?}, s:s, s:s?, s:s, s:s, s:s?, s:o}",
+        "member", m->name, "ssh", "host", m->ssh_host, "port", m->ssh_port, "user",
+        m->ssh_user, "sudo", m->sudo, "known_hosts", m->known_hosts, "identity_file",
+        m->identity_file, "data_dir", m->data_dir, "wal_dir", m->wal_dir, "staging",
+        h->staging, "member_aside", h->member_aside, "wal_aside", h->wal_aside, "steps",
+        steps);
+    json_array_append_new(hosts, jh);
+  }
+  json_t *warn = json_array();
+  for (size_t i = 0; warn && i < p->spec->warnings.n; i++)
+    json_array_append_new(warn, json_string(p->spec->warnings.v[i]));
+  return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:I, s:s, s:b, s:b, s:I}, s:I, "
+                   "s:o, s:o}",
+                   "run_id", p->run_id, "spec", p->spec->source, "initial_cluster",
+                   p->initial_cluster, "initial_cluster_token", p->token, "snapshot",
+                   "path", p->snapshot, "size", (json_int_t)p->snapshot_size, "sha256",
+                   p->snapshot_sha256, "has_hash", p->snapshot_has_hash,
+                   "skip_hash_check", p->skip_hash_check, "revision",
+                   (json_int_t)p->snapshot_revision, "health_timeout_ms",
+                   (json_int_t)p->health_timeout_ms, "warnings", warn, "hosts", hosts);
+}

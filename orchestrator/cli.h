@@ -1,0 +1,44 @@
+/*
+ * cli.h - command-line pieces shared by the subcommands: the options that
+ * name and adjust the cluster spec, and the exit statuses
+ * (docs/exit-codes.md).
+ */
+#ifndef EDR_CLI_H
+#define EDR_CLI_H
+
+#include "spec.h"
+
+#include <getopt.h>
+
+enum edr_exit {
+  EDR_EXIT_OK = 0,
+  EDR_EXIT_INTERNAL = 1,     /* a bug or an unexpected local failure */
+  EDR_EXIT_USAGE = 2,        /* bad arguments or an invalid spec; nothing contacted */
+  EDR_EXIT_SNAPSHOT = 3,     /* the snapshot was rejected; nothing contacted */
+  EDR_EXIT_PREFLIGHT = 4,    /* a host failed a check; no host was changed */
+  EDR_EXIT_APPLY = 5,        /* failed after hosts were changed; see the report */
+  EDR_EXIT_UNHEALTHY = 6,    /* restored, but the cluster did not become healthy */
+  EDR_EXIT_INTERRUPTED = 130,
+};
+
+struct edr_cli_spec {
+  const char *cluster_file, *initial_cluster;
+  struct edr_spec_overrides ov;
+};
+
+/* Option codes >= 1000 are the spec options below; subcommands use their
+ * own codes under 1000 (or short letters). */
+extern const struct option edr_spec_long_options[];
+extern const char edr_spec_options_help[];
+
+void edr_cli_spec_init(struct edr_cli_spec *c);
+/* Consume one getopt result; returns 1 if it was a spec option, 0 if not,
+ * -1 (after printing why) if its argument is bad. */
+int edr_cli_spec_option(struct edr_cli_spec *c, int opt, const char *arg);
+/* Combine the spec options with a subcommand's; caller frees the result. */
+struct option *edr_cli_options(const struct option *own);
+/* Load and validate the spec; prints warnings and errors.  Returns 0 or
+ * EDR_EXIT_USAGE. */
+int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out);
+
+#endif
