@@ -15,9 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-struct edr_tls {            /* all borrowed; NULL when unused */
-  const char *cacert, *cert, *key;
-};
+#include "http.h"  /* struct edr_tls: CA, client cert and key, borrowed */
 
 struct edr_health_member {  /* borrowed from the caller for the whole wait */
   const char *name;
@@ -31,6 +29,9 @@ struct edr_health_opts {
   uint64_t timeout_ms;      /* give up after this long (EDR_ETIMEDOUT) */
   uint64_t interval_ms;     /* between rounds; 100 is a good value */
   struct edr_tls tls;
+  /* Added after the first version; 0 picks the default. */
+  uint64_t request_timeout_ms;  /* per request, capped by what is left of
+                                   timeout_ms; 0: 2000 */
 };
 
 /* What was last seen of one member.  Strings are owned by the report. */
@@ -41,6 +42,13 @@ struct edr_health_seen {
   int64_t revision;                    /* -1 when unknown */
   bool is_leader;
   char error[256];                     /* why not healthy, "" when healthy */
+  /* Added after the first version.  error is a whole sentence that names
+   * the member (and its URL when it could not be reached), e.g.
+   * "m2 (http://10.0.0.2:2379): connection refused" or
+   * "m2: revision 12 < 40 expected": print it as is. */
+  int status;                /* 0, or the EDR_E* of the last failed request */
+  uint64_t raft_term, raft_index;      /* 0 when unknown */
+  char version[32];                    /* etcd server version, "" unknown */
 };
 
 struct edr_health_report {
@@ -51,6 +59,10 @@ struct edr_health_report {
   char problem[512];         /* the first reason the wait is not over, "" */
   uint64_t elapsed_ms;
   unsigned rounds;
+  /* Added after the first version: why one_cluster or members_match is
+   * false ("" when both hold), even when problem names a member instead;
+   * e.g. "member list has 'm4' which is not in the spec". */
+  char cluster_error[512];
 };
 
 /* Called after every round with done=false (for progress), and once with
@@ -63,7 +75,12 @@ typedef void (*edr_health_cb)(void *arg, bool done, int status,
 struct edr_health_wait;  /* opaque; freed by the library after done=true */
 
 /* Start waiting.  Returns 0 and calls CB later, or a negative EDR_E* code
- * (and never calls CB). */
+ * (and never calls CB).  M, its strings and OPTS' strings are borrowed
+ * until the done=true call.  The first round starts at once; timeout_ms 0
+ * means a single round decides.  After done=true the wait closes its libuv
+ * handles: let the loop run on (uv_run returns by itself) to free them.
+ * Members that refuse connections (not started yet) are retried every
+ * round until the timeout. */
 int edr_health_wait_start(uv_loop_t *loop, const struct edr_health_member *m,
                           size_t n, const struct edr_health_opts *opts,
                           edr_health_cb cb, void *arg);
