@@ -1,9 +1,1092 @@
-/* bbolt.c - STUB, replaced by the full reader. */
+/*
+ * bbolt.c - a read-only bbolt reader that trusts nothing in the file.
+ *
+ * Layout (little-endian, see ../shared/etcd-facts.md): pages of meta.pageSize
+ * bytes, each with a 16-byte header {id u64, flags u16, count u16, overflow
+ * u32}; pages 0 and 1 are meta pages; a B+tree of branch and leaf pages per
+ * bucket; a bucket is a leaf entry flagged 1 whose value starts {root u64,
+ * sequence u64}, root 0 meaning the bucket's only leaf page follows inline.
+ *
+ * Why pread and not mmap: a mapping of the whole file lets resident memory
+ * grow with the file as pages are touched; one buffer per tree level keeps
+ * it at a few pages whatever the size.  Why a bitmap: a hostile file can
+ * point two branches at one page, or a page at its ancestor; refusing any
+ * page reached twice ends cycles and bounds the work at one read per page.
+ */
 #include "bbolt.h"
+
 #include "err.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+enum {
+  PAGE_HDR = 16,
+  ELEM_SIZE = 16,
+  FLAG_BRANCH = 0x01,
+  FLAG_LEAF = 0x02,
+  FLAG_META = 0x04,
+  FLAG_FREELIST = 0x10,
+  ELEM_BUCKET = 0x01,
+  BUCKET_HDR = 16, /* {root u64, sequence u64} before an inline page */
+  META_SIZE = 64,
+  META_MAGIC = 0xED0CDAED,
+  META_VERSION = 2,
+  MIN_PAGE = 512,
+  MAX_PAGE = 1 << 16,
+};
+
+struct level {
+  uint8_t *buf;
+  size_t cap;
+};
+
+struct edr_bolt {
+  int fd;
+  struct edr_bolt_info info;
+  uint32_t ps;
+  uint64_t npages; /* chosen meta's pgid */
+  uint64_t root;
+  uint8_t *seen;  /* pages reached in this walk */
+  uint8_t *freed; /* pages listed in the freelist (check only) */
+  struct level lv[EDR_BOLT_MAX_DEPTH];
+  char err[1024];
+};
+
+/* A key bound: keys below a branch element lie in [lo, hi). */
+struct bound {
+  const uint8_t *k;
+  size_t len;
+  bool set;
+};
+
+/* How a walk treats buckets. */
+struct walk {
+  edr_bolt_visit_fn fn;
+  void *arg;
+  const uint8_t *only; /* enter only this top-level bucket (foreach) */
+  size_t only_len;
+  bool found;
+  bool enter_all;   /* enter nested buckets too (check) */
+  bool last_only;   /* follow only the last element (revision) */
+  bool check_freed; /* pages must not be in the freelist */
+};
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+static uint64_t le64(const uint8_t *p) {
+  return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+static uint64_t be64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* Record a problem (appended: check may find a meta problem and then a
+ * structural one).  Always returns EDR_ECORRUPT. */
+__attribute__((format(printf, 2, 3))) static int fail(struct edr_bolt *db,
+                                                      const char *fmt, ...) {
+  size_t used = strlen(db->err);
+  if (used && used + 2 < sizeof(db->err)) {
+    db->err[used++] = '\n';
+    db->err[used] = '\0';
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(db->err + used, sizeof(db->err) - used, fmt, ap);
+  va_end(ap);
+  return EDR_ECORRUPT;
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(fd, (uint8_t *)buf + done, len - done,
+                      (off_t)(off + done));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return edr_from_errno(errno);
+    if (n == 0)
+      return EDR_EIO; /* shorter than fstat said: the file changed */
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+static int grow(struct level *l, size_t want) {
+  if (l->cap >= want)
+    return 0;
+  uint8_t *b = realloc(l->buf, want);
+  if (!b)
+    return EDR_ENOMEM;
+  l->buf = b;
+  l->cap = want;
+  return 0;
+}
+
+static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl) {
+  size_t n = al < bl ? al : bl;
+  int c = n ? memcmp(a, b, n) : 0;
+  if (c)
+    return c;
+  return al < bl ? -1 : al > bl;
+}
+
+/* ---- meta pages --------------------------------------------------------- */
+
+static uint64_t fnv1a64(const uint8_t *p, size_t n) {
+  uint64_t h = UINT64_C(14695981039346656037);
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= UINT64_C(1099511628211);
+  }
+  return h;
+}
+
+static bool pow2(uint32_t v) { return v && !(v & (v - 1)); }
+
+/* Parse the meta page at index IDX whose bytes (at least PAGE_HDR +
+ * META_SIZE) are at P; fill *m, with m->problem saying why it is invalid. */
+static void parse_meta(const uint8_t *p, int idx, uint64_t off,
+                       struct edr_bolt_meta *m) {
+  const uint8_t *b = p + PAGE_HDR;
+  memset(m, 0, sizeof(*m));
+  uint32_t magic = le32(b), version = le32(b + 4);
+  m->page_size = le32(b + 8);
+  m->flags = le32(b + 12);
+  m->root = le64(b + 16);
+  m->freelist = le64(b + 32);
+  m->pgid = le64(b + 40);
+  m->txid = le64(b + 48);
+  m->checksum = le64(b + 56);
+  uint64_t sum = fnv1a64(b, 56);
+  const char *pre = idx ? "meta page 1" : "meta page 0";
+  if (magic != META_MAGIC)
+    snprintf(m->problem, sizeof(m->problem),
+             "%s at offset %" PRIu64 ": magic 0x%08" PRIx32
+             " is not bbolt's 0xed0cdaed",
+             pre, off, magic);
+  else if (version != META_VERSION)
+    snprintf(m->problem, sizeof(m->problem),
+             "%s at offset %" PRIu64 ": version %" PRIu32 " is not 2", pre,
+             off, version);
+  else if (sum != m->checksum)
+    snprintf(m->problem, sizeof(m->problem),
+             "%s at offset %" PRIu64 ": checksum 0x%016" PRIx64
+             " does not match its content (0x%016" PRIx64 ")",
+             pre, off, m->checksum, sum);
+  else if (!(le16(p + 8) & FLAG_META))
+    snprintf(m->problem, sizeof(m->problem),
+             "%s at offset %" PRIu64 ": page flags 0x%04x are not a meta page's",
+             pre, off, le16(p + 8));
+  else if (!pow2(m->page_size) || m->page_size < MIN_PAGE ||
+           m->page_size > MAX_PAGE)
+    snprintf(m->problem, sizeof(m->problem),
+             "%s at offset %" PRIu64 ": page size %" PRIu32
+             " is not a power of two between 512 and 65536",
+             pre, off, m->page_size);
+  else
+    m->valid = true;
+}
+
+static int open_metas(struct edr_bolt *db, char *msg, size_t msglen) {
+  struct edr_bolt_info *in = &db->info;
+  uint8_t pg[PAGE_HDR + META_SIZE];
+  int rc;
+
+  if (in->image_size < PAGE_HDR + META_SIZE) {
+    snprintf(msg, msglen,
+             "file of %" PRIu64 " bytes is too short for a bbolt meta page",
+             in->file_size);
+    return EDR_ECORRUPT;
+  }
+  if ((rc = pread_full(db->fd, pg, sizeof(pg), 0)) < 0)
+    return rc;
+  parse_meta(pg, 0, 0, &in->meta[0]);
+
+  /* Where page 1 starts depends on the page size, which meta 0 gives when
+   * valid; bbolt falls back to the OS page size, we also try the others. */
+  uint32_t tries[] = {4096, 512, 1024, 2048, 8192, 16384, 32768, 65536};
+  size_t ntries = sizeof(tries) / sizeof(tries[0]);
+  if (in->meta[0].valid) {
+    tries[0] = in->meta[0].page_size;
+    ntries = 1;
+  }
+  struct edr_bolt_meta m1 = {0};
+  for (size_t i = 0; i < ntries; i++) {
+    uint64_t off = tries[i];
+    if (off + sizeof(pg) > in->image_size)
+      continue;
+    if ((rc = pread_full(db->fd, pg, sizeof(pg), off)) < 0)
+      return rc;
+    parse_meta(pg, 1, off, &m1);
+    if (m1.valid && m1.page_size != tries[i]) {
+      snprintf(m1.problem, sizeof(m1.problem),
+               "meta page 1 at offset %" PRIu64 ": page size %" PRIu32
+               " differs from the %" PRIu32 " it was found at",
+               off, m1.page_size, tries[i]);
+      m1.valid = false;
+    }
+    if (m1.valid || i == 0)
+      in->meta[1] = m1;
+    if (m1.valid)
+      break;
+  }
+  if (!in->meta[0].valid && !in->meta[1].valid && !in->meta[1].problem[0])
+    snprintf(in->meta[1].problem, sizeof(in->meta[1].problem),
+             "meta page 1: not found at any page size");
+
+  int use = -1;
+  if (in->meta[0].valid)
+    use = 0;
+  if (in->meta[1].valid && (use < 0 || in->meta[1].txid > in->meta[0].txid))
+    use = 1;
+  if (use < 0) {
+    snprintf(msg, msglen, "no valid meta page: %s; %s", in->meta[0].problem,
+             in->meta[1].problem);
+    return EDR_ECORRUPT;
+  }
+  const struct edr_bolt_meta *m = &in->meta[use];
+  in->meta_used = use;
+  in->page_size = db->ps = m->page_size;
+  db->npages = m->pgid;
+  db->root = m->root;
+  if (m->pgid < 2 || m->pgid > EDR_BOLT_MAX_PAGES ||
+      m->pgid > in->image_size / m->page_size) {
+    snprintf(msg, msglen,
+             "meta page %d: %" PRIu64 " pages of %" PRIu32
+             " bytes do not fit in the %" PRIu64 " bytes of data in the file%s",
+             use, m->pgid, m->page_size, in->image_size,
+             m->pgid > 1 ? " (truncated?)" : "");
+    return EDR_ECORRUPT;
+  }
+  if (m->root < 2 || m->root >= m->pgid) {
+    snprintf(msg, msglen,
+             "meta page %d: root page %" PRIu64 " is outside 2..%" PRIu64, use,
+             m->root, m->pgid - 1);
+    return EDR_ECORRUPT;
+  }
+  return 0;
+}
+
+int edr_bolt_open_fd(int fd, struct edr_bolt **out, char *msg, size_t msglen) {
+  char dummy[8];
+  struct stat st;
+  int rc;
+
+  *out = NULL;
+  if (!msg) {
+    msg = dummy;
+    msglen = sizeof(dummy);
+  }
+  msg[0] = '\0';
+  struct edr_bolt *db = calloc(1, sizeof(*db));
+  if (!db)
+    return EDR_ENOMEM;
+  db->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (db->fd < 0) {
+    rc = edr_from_errno(errno);
+    free(db);
+    return rc;
+  }
+  if (fstat(db->fd, &st) != 0) {
+    rc = edr_from_errno(errno);
+    goto fail;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    snprintf(msg, msglen, "not a regular file");
+    rc = EDR_EINVAL;
+    goto fail;
+  }
+  db->info.file_size = (uint64_t)st.st_size;
+  db->info.has_trailer = db->info.file_size % 512 == 32;
+  db->info.image_size =
+      db->info.file_size - (db->info.has_trailer ? 32 : 0);
+  if ((rc = open_metas(db, msg, msglen)) < 0)
+    goto fail;
+  *out = db;
+  return 0;
+fail:
+  edr_bolt_close(db);
+  return rc;
+}
+
+int edr_bolt_open(const char *path, struct edr_bolt **out, char *msg,
+                  size_t msglen) {
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int rc = edr_from_errno(errno);
+    if (msg)
+      snprintf(msg, msglen, "cannot open '%s': %s", path, edr_strerror(rc));
+    return rc;
+  }
+  int rc = edr_bolt_open_fd(fd, out, msg, msglen);
+  close(fd);
+  return rc;
+}
+
+void edr_bolt_close(struct edr_bolt *db) {
+  if (!db)
+    return;
+  if (db->fd >= 0)
+    close(db->fd);
+  for (int i = 0; i < EDR_BOLT_MAX_DEPTH; i++)
+    free(db->lv[i].buf);
+  free(db->seen);
+  free(db->freed);
+  free(db);
+}
+
+const struct edr_bolt_info *edr_bolt_info(const struct edr_bolt *db) {
+  return &db->info;
+}
+
+const char *edr_bolt_errmsg(const struct edr_bolt *db) { return db->err; }
+
+/* ---- pages -------------------------------------------------------------- */
+
+static bool bit(const uint8_t *m, uint64_t i) { return m[i >> 3] >> (i & 7) & 1; }
+static void setbit(uint8_t *m, uint64_t i) { m[i >> 3] |= (uint8_t)(1 << (i & 7)); }
+
+static int begin_walk(struct edr_bolt *db) {
+  size_t n = (size_t)((db->npages + 7) / 8);
+  db->err[0] = '\0';
+  if (!db->seen && !(db->seen = malloc(n)))
+    return EDR_ENOMEM;
+  memset(db->seen, 0, n);
+  setbit(db->seen, 0);
+  setbit(db->seen, 1);
+  return 0;
+}
+
+/* Read page ID, reached from page FROM, with its overflow into the buffer
+ * of tree level LVL; *p is the page, *span its length in bytes. */
+static int read_page(struct edr_bolt *db, const struct walk *w, uint64_t id,
+                     uint64_t from, int lvl, const uint8_t **p, size_t *span) {
+  uint32_t ps = db->ps;
+  if (lvl >= EDR_BOLT_MAX_DEPTH)
+    return fail(db,
+                "page %" PRIu64 " (reached from page %" PRIu64
+                "): buckets and trees nest deeper than %d levels",
+                id, from, EDR_BOLT_MAX_DEPTH);
+  if (id < 2 || id >= db->npages)
+    return fail(db,
+                "page %" PRIu64 " (reached from page %" PRIu64
+                "): id is outside 2..%" PRIu64 " (meta.pgid %" PRIu64 ")",
+                id, from, db->npages - 1, db->npages);
+  uint64_t off = id * ps;
+  struct level *l = &db->lv[lvl];
+  int rc;
+  if ((rc = grow(l, ps)) < 0 || (rc = pread_full(db->fd, l->buf, ps, off)) < 0)
+    return rc;
+  uint64_t hid = le64(l->buf);
+  uint32_t overflow = le32(l->buf + 12);
+  if (hid != id)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64 " (reached from page %" PRIu64
+                "): its header says page %" PRIu64,
+                id, off, from, hid);
+  if (overflow >= db->npages - id)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64 ": overflow %" PRIu32
+                " runs past the end of the data (%" PRIu64 " pages)",
+                id, off, overflow, db->npages);
+  uint64_t len = ((uint64_t)overflow + 1) * ps;
+  if (len > EDR_BOLT_MAX_SPAN)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64 ": overflow %" PRIu32
+                " makes a page of %" PRIu64
+                " bytes, more than this reader's limit of %u MiB",
+                id, off, overflow, len, EDR_BOLT_MAX_SPAN >> 20);
+  for (uint64_t i = id; i <= id + overflow; i++) {
+    if (bit(db->seen, i))
+      return fail(db,
+                  "page %" PRIu64 " at offset %" PRIu64 " (reached from page %" PRIu64
+                  "): page %" PRIu64 " reached twice (shared page or cycle)",
+                  id, off, from, i);
+    if (w->check_freed && bit(db->freed, i))
+      return fail(db,
+                  "page %" PRIu64 " at offset %" PRIu64 " (reached from page %" PRIu64
+                  "): page %" PRIu64 " is in use and also in the freelist",
+                  id, off, from, i);
+    setbit(db->seen, i);
+  }
+  if (overflow) {
+    if ((rc = grow(l, (size_t)len)) < 0 ||
+        (rc = pread_full(db->fd, l->buf + ps, (size_t)len - ps, off + ps)) < 0)
+      return rc;
+  }
+  *p = l->buf;
+  *span = (size_t)len;
+  return 0;
+}
+
+static int walk_tree(struct edr_bolt *db, struct walk *w, uint64_t id,
+                     uint64_t from, int lvl, int depth, struct bound lo,
+                     struct bound hi);
+
+/* Check that KEY sits in [lo, hi) and after PREV. */
+static int check_order(struct edr_bolt *db, uint64_t id, uint64_t eoff,
+                       unsigned i, const uint8_t *k, size_t kl,
+                       const struct bound *prev, const struct bound *lo,
+                       const struct bound *hi) {
+  if (prev->set && keycmp(prev->k, prev->len, k, kl) >= 0)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64
+                ": key %u is not greater than key %u (keys out of order)",
+                id, eoff, i, i - 1);
+  if (lo->set && keycmp(k, kl, lo->k, lo->len) < 0)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64
+                ": key %u sorts before its branch key in the parent page",
+                id, eoff, i);
+  if (hi->set && keycmp(k, kl, hi->k, hi->len) >= 0)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64
+                ": key %u does not sort before the next branch key in the "
+                "parent page",
+                id, eoff, i);
+  return 0;
+}
+
+/* Enter the bucket whose value is VAL (VLEN bytes, at file offset VOFF, in
+ * page ID held at tree level LVL). */
+static int enter_bucket(struct edr_bolt *db, struct walk *w, uint64_t id,
+                        uint64_t voff, const uint8_t *val, size_t vlen,
+                        int lvl, int depth);
+
+/* Visit the elements of a leaf page P of SPAN bytes. */
+static int visit_leaf(struct edr_bolt *db, struct walk *w, uint64_t id,
+                      uint64_t off, const uint8_t *p, size_t span, int lvl,
+                      int depth, struct bound lo, struct bound hi) {
+  unsigned count = le16(p + 10);
+  if ((uint64_t)PAGE_HDR + (uint64_t)count * ELEM_SIZE > span)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64 ": %u elements do not fit "
+                "in its %zu bytes",
+                id, off, count, span);
+  struct bound prev = {0};
+  unsigned first = w->last_only && depth > 0 && count ? count - 1 : 0;
+  for (unsigned i = first; i < count; i++) {
+    size_t ea = PAGE_HDR + (size_t)i * ELEM_SIZE;
+    uint32_t flags = le32(p + ea), pos = le32(p + ea + 4);
+    uint32_t ksz = le32(p + ea + 8), vsz = le32(p + ea + 12);
+    uint64_t ko = (uint64_t)ea + pos;
+    if (ko > span || ksz > span - ko || vsz > span - ko - ksz)
+      return fail(db,
+                  "page %" PRIu64 " at offset %" PRIu64 ": leaf element %u "
+                  "(key at %" PRIu64 ", %" PRIu32 "+%" PRIu32
+                  " bytes) runs past the page's %zu bytes",
+                  id, off + ea, i, ko, ksz, vsz, span);
+    const uint8_t *k = p + ko, *v = k + ksz;
+    int rc = check_order(db, id, off + ea, i, k, ksz, &prev, &lo, &hi);
+    if (rc < 0)
+      return rc;
+    prev = (struct bound){k, ksz, true};
+    bool is_bucket = flags & ELEM_BUCKET;
+    if (depth == 0 && !is_bucket)
+      return fail(db,
+                  "page %" PRIu64 " at offset %" PRIu64 ": top-level entry %u "
+                  "is not a bucket",
+                  id, off + ea, i);
+    if (is_bucket && vsz < BUCKET_HDR)
+      return fail(db,
+                  "page %" PRIu64 " at offset %" PRIu64 ": bucket entry %u has "
+                  "a value of %" PRIu32 " bytes, less than a bucket header",
+                  id, off + ea, i, vsz);
+    bool enter = depth == 0 ? !w->only || (ksz == w->only_len &&
+                                           !memcmp(k, w->only, ksz))
+                            : w->enter_all;
+    if (w->fn && (depth > 0 ? !w->only || depth == 1 : !w->only)) {
+      struct edr_bolt_kv kv = {k, ksz, is_bucket ? NULL : v, is_bucket ? 0 : vsz,
+                               is_bucket, depth, id, off + ko};
+      if ((rc = w->fn(w->arg, &kv)) != 0)
+        return rc;
+    }
+    if (is_bucket && enter) {
+      if (depth == 0)
+        w->found = true;
+      rc = enter_bucket(db, w, id, off + ko + ksz, v, vsz, lvl, depth + 1);
+      if (rc != 0)
+        return rc;
+    }
+  }
+  return 0;
+}
+
+static int enter_bucket(struct edr_bolt *db, struct walk *w, uint64_t id,
+                        uint64_t voff, const uint8_t *val, size_t vlen,
+                        int lvl, int depth) {
+  uint64_t root = le64(val);
+  if (root != 0)
+    return walk_tree(db, w, root, id, lvl + 1, depth, (struct bound){0},
+                     (struct bound){0});
+  /* Inline bucket: a leaf page inside the value, no overflow of its own. */
+  const uint8_t *p = val + BUCKET_HDR;
+  size_t span = vlen - BUCKET_HDR;
+  uint64_t off = voff + BUCKET_HDR;
+  if (lvl + 1 >= EDR_BOLT_MAX_DEPTH)
+    return fail(db, "page %" PRIu64 ": buckets nest deeper than %d levels", id,
+                EDR_BOLT_MAX_DEPTH);
+  if (span < PAGE_HDR)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64 ": inline bucket of %zu "
+                "bytes is shorter than a page header",
+                id, off, span);
+  if (le16(p + 8) != FLAG_LEAF)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64 ": inline bucket page has "
+                "flags 0x%04x, not a leaf's",
+                id, off, le16(p + 8));
+  return visit_leaf(db, w, id, off, p, span, lvl + 1, depth, (struct bound){0},
+                    (struct bound){0});
+}
+
+static int walk_tree(struct edr_bolt *db, struct walk *w, uint64_t id,
+                     uint64_t from, int lvl, int depth, struct bound lo,
+                     struct bound hi) {
+  const uint8_t *p;
+  size_t span;
+  int rc = read_page(db, w, id, from, lvl, &p, &span);
+  if (rc != 0)
+    return rc;
+  uint64_t off = id * db->ps;
+  uint16_t flags = le16(p + 8);
+  if (flags == FLAG_LEAF)
+    return visit_leaf(db, w, id, off, p, span, lvl, depth, lo, hi);
+  if (flags != FLAG_BRANCH)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64 " (reached from page %" PRIu64
+                "): flags 0x%04x are neither a branch's nor a leaf's",
+                id, off, from, flags);
+  unsigned count = le16(p + 10);
+  if (count == 0)
+    return fail(db, "page %" PRIu64 " at offset %" PRIu64 ": empty branch page",
+                id, off);
+  if ((uint64_t)PAGE_HDR + (uint64_t)count * ELEM_SIZE > span)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64 ": %u elements do not fit "
+                "in its %zu bytes",
+                id, off, count, span);
+  /* Check every key first: child i's upper bound is key i+1. */
+  struct bound prev = {0};
+  for (unsigned i = 0; i < count; i++) {
+    size_t ea = PAGE_HDR + (size_t)i * ELEM_SIZE;
+    uint32_t pos = le32(p + ea), ksz = le32(p + ea + 4);
+    uint64_t ko = (uint64_t)ea + pos;
+    if (ko > span || ksz > span - ko)
+      return fail(db,
+                  "page %" PRIu64 " at offset %" PRIu64 ": branch element %u "
+                  "(key at %" PRIu64 ", %" PRIu32
+                  " bytes) runs past the page's %zu bytes",
+                  id, off + ea, i, ko, ksz, span);
+    /* The first key of the leftmost child may precede the branch's lower
+     * bound only if bbolt let it; it does not, so check it like the rest. */
+    if ((rc = check_order(db, id, off + ea, i, p + ko, ksz, &prev, &lo, &hi)) < 0)
+      return rc;
+    prev = (struct bound){p + ko, ksz, true};
+  }
+  for (unsigned i = w->last_only && depth > 0 ? count - 1 : 0; i < count; i++) {
+    size_t ea = PAGE_HDR + (size_t)i * ELEM_SIZE;
+    const uint8_t *k = p + ea + le32(p + ea);
+    struct bound clo = {k, le32(p + ea + 4), true}, chi = hi;
+    if (i + 1 < count) {
+      size_t na = ea + ELEM_SIZE;
+      chi = (struct bound){p + na + le32(p + na), le32(p + na + 4), true};
+    }
+    if ((rc = walk_tree(db, w, le64(p + ea + 8), id, lvl + 1, depth, clo, chi)) != 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* ---- public walks ------------------------------------------------------- */
+
+int edr_bolt_walk(struct edr_bolt *db, edr_bolt_visit_fn fn, void *arg) {
+  struct walk w = {.fn = fn, .arg = arg};
+  int rc = begin_walk(db);
+  if (rc < 0)
+    return rc;
+  /* Tree order is not file order: ask the kernel to read it all ahead. */
+  posix_fadvise(db->fd, 0, 0, POSIX_FADV_WILLNEED);
+  return walk_tree(db, &w, db->root, 0, 0, 0, (struct bound){0},
+                   (struct bound){0});
+}
+
+static int bucket_walk(struct edr_bolt *db, const void *name, size_t nlen,
+                       edr_bolt_visit_fn fn, void *arg, bool last_only) {
+  struct walk w = {.fn = fn, .arg = arg, .only = name, .only_len = nlen,
+                   .last_only = last_only};
+  int rc = begin_walk(db);
+  if (rc < 0)
+    return rc;
+  rc = walk_tree(db, &w, db->root, 0, 0, 0, (struct bound){0},
+                 (struct bound){0});
+  if (rc != 0)
+    return rc;
+  return w.found ? 0 : EDR_ENOENT;
+}
+
+int edr_bolt_foreach(struct edr_bolt *db, const void *name, size_t nlen,
+                     edr_bolt_visit_fn fn, void *arg) {
+  return bucket_walk(db, name, nlen, fn, arg, false);
+}
+
+static int freelist_load(struct edr_bolt *db, struct walk *w) {
+  const struct edr_bolt_meta *m = &db->info.meta[db->info.meta_used];
+  size_t n = (size_t)((db->npages + 7) / 8);
+  if (m->freelist == EDR_BOLT_NO_FREELIST)
+    return 0;
+  if (!db->freed && !(db->freed = malloc(n)))
+    return EDR_ENOMEM;
+  memset(db->freed, 0, n);
+  const uint8_t *p;
+  size_t span;
+  int rc = read_page(db, w, m->freelist, db->info.meta_used, 0, &p, &span);
+  if (rc != 0)
+    return rc;
+  uint64_t off = m->freelist * db->ps;
+  if (le16(p + 8) != FLAG_FREELIST)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64
+                ": meta's freelist page has flags 0x%04x, not a freelist's",
+                m->freelist, off, le16(p + 8));
+  uint64_t count = le16(p + 10), at = PAGE_HDR;
+  if (count == 0xFFFF) { /* the real count is the first element */
+    if (span < PAGE_HDR + 8)
+      return fail(db, "page %" PRIu64 ": freelist count missing", m->freelist);
+    count = le64(p + PAGE_HDR);
+    at += 8;
+  }
+  if (count > (span - at) / 8)
+    return fail(db,
+                "page %" PRIu64 " at offset %" PRIu64 ": freelist of %" PRIu64
+                " ids does not fit in its %zu bytes",
+                m->freelist, off, count, span);
+  for (uint64_t i = 0; i < count; i++) {
+    uint64_t fid = le64(p + at + i * 8);
+    if (fid < 2 || fid >= db->npages)
+      return fail(db,
+                  "page %" PRIu64 " at offset %" PRIu64 ": free page id %" PRIu64
+                  " is outside 2..%" PRIu64,
+                  m->freelist, off + at + i * 8, fid, db->npages - 1);
+    if (bit(db->freed, fid) || bit(db->seen, fid))
+      return fail(db,
+                  "page %" PRIu64 " at offset %" PRIu64 ": free page %" PRIu64
+                  " is listed twice or is the freelist itself",
+                  m->freelist, off + at + i * 8, fid);
+    setbit(db->freed, fid);
+  }
+  w->check_freed = true;
+  return 0;
+}
+
+int edr_bolt_check(struct edr_bolt *db) {
+  struct walk w = {.enter_all = true};
+  int rc = begin_walk(db);
+  if (rc < 0)
+    return rc;
+  int bad = 0;
+  for (int i = 0; i < 2; i++)
+    if (!db->info.meta[i].valid)
+      bad = fail(db, "%s (bbolt would use meta page %d)",
+                 db->info.meta[i].problem, db->info.meta_used);
+  if ((rc = freelist_load(db, &w)) != 0)
+    return rc;
+  if ((rc = walk_tree(db, &w, db->root, db->info.meta_used, 0, 0,
+                      (struct bound){0}, (struct bound){0})) != 0)
+    return rc;
+  if (w.check_freed)
+    for (uint64_t i = 2; i < db->npages; i++)
+      if (!bit(db->seen, i) && !bit(db->freed, i))
+        return fail(db,
+                    "page %" PRIu64 " at offset %" PRIu64
+                    ": neither reachable nor in the freelist (leaked page)",
+                    i, i * db->ps);
+  return bad;
+}
+
+/* ---- revision ----------------------------------------------------------- */
+
+static int last_key(void *arg, const struct edr_bolt_kv *kv) {
+  int64_t *rev = arg;
+  if (kv->klen < 8)
+    return EDR_ECORRUPT;
+  *rev = (int64_t)be64(kv->key);
+  return 0;
+}
+
 int edr_bolt_revision(const char *path, int64_t *rev) {
-  (void)path;
+  struct edr_bolt *db;
   *rev = 0;
-  return EDR_EINVAL;
+  int rc = edr_bolt_open(path, &db, NULL, 0);
+  if (rc < 0)
+    return rc;
+  rc = bucket_walk(db, "key", 3, last_key, rev, true);
+  edr_bolt_close(db);
+  return rc == EDR_ENOENT ? 0 : rc;
+}
+
+/* ---- CRC-32C ------------------------------------------------------------ */
+
+static uint32_t crc_table[8][256];
+
+static void crc_init(void) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int j = 0; j < 8; j++)
+      c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    crc_table[0][i] = c;
+  }
+  for (uint32_t i = 0; i < 256; i++)
+    for (int t = 1; t < 8; t++)
+      crc_table[t][i] =
+          (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n) {
+  if (!crc_table[0][1])
+    crc_init();
+  while (n >= 8) {
+    uint64_t v = le64(p) ^ c;
+    c = crc_table[7][v & 0xff] ^ crc_table[6][(v >> 8) & 0xff] ^
+        crc_table[5][(v >> 16) & 0xff] ^ crc_table[4][(v >> 24) & 0xff] ^
+        crc_table[3][(v >> 32) & 0xff] ^ crc_table[2][(v >> 40) & 0xff] ^
+        crc_table[1][(v >> 48) & 0xff] ^ crc_table[0][v >> 56];
+    p += 8;
+    n -= 8;
+  }
+  while (n--)
+    c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+  return c;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c,
+                                                         const uint8_t *p,
+                                                         size_t n) {
+  uint64_t c64 = c;
+  while (n >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    c64 = _mm_crc32_u64(c64, v);
+    p += 8;
+    n -= 8;
+  }
+  c = (uint32_t)c64;
+  while (n--)
+    c = _mm_crc32_u8(c, *p++);
+  return c;
+}
+#endif
+
+uint32_t edr_crc32c(uint32_t crc, const void *buf, size_t len) {
+  uint32_t c = ~crc;
+#if defined(__x86_64__)
+  static int hw = -1;
+  if (hw < 0)
+    hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+  if (hw)
+    return ~crc_hw(c, buf, len);
+#endif
+  return ~crc_sw(c, buf, len);
+}
+
+/* ---- etcd's figures ----------------------------------------------------- */
+
+enum { LIVE_MAX_SLOTS = 1 << 20 }; /* 8 MiB of key hashes per pass */
+enum { MEMBERS_MAX = 256 };
+
+/* Distinct live keys, without keeping the keys: a 63-bit hash of each user
+ * key plus a live bit, in an open-addressing table.  When the table would
+ * pass LIVE_MAX_SLOTS, the key space is split by hash into parts counted
+ * one pass each, so memory stays bounded whatever the number of keys. */
+struct live {
+  uint64_t *slot; /* 0 empty, else hash | live << 63; hash never 0 */
+  size_t cap, used;
+  unsigned part, parts;
+  bool overflow, undecodable;
+};
+
+static uint64_t keyhash(const uint8_t *k, size_t n) {
+  uint64_t h = fnv1a64(k, n);
+  h ^= h >> 33; /* fnv1a's low bits are weak; mix before slotting */
+  h *= UINT64_C(0xff51afd7ed558ccd);
+  h ^= h >> 33;
+  h &= ~(UINT64_C(1) << 63);
+  return h ? h : 1;
+}
+
+static int live_put(struct live *lv, uint64_t h, bool alive) {
+  if ((h >> 40) % lv->parts != lv->part)
+    return 0;
+  if ((lv->used + 1) * 2 > lv->cap) {
+    size_t ncap = lv->cap ? lv->cap * 2 : 1024;
+    if (ncap > LIVE_MAX_SLOTS) {
+      lv->overflow = true;
+      return 0;
+    }
+    uint64_t *ns = calloc(ncap, sizeof(*ns));
+    if (!ns)
+      return EDR_ENOMEM;
+    for (size_t i = 0; i < lv->cap; i++)
+      if (lv->slot[i]) {
+        size_t j = (size_t)(lv->slot[i] & (ncap - 1));
+        while (ns[j])
+          j = (j + 1) & (ncap - 1);
+        ns[j] = lv->slot[i];
+      }
+    free(lv->slot);
+    lv->slot = ns;
+    lv->cap = ncap;
+  }
+  size_t j = (size_t)(h & (lv->cap - 1));
+  uint64_t mask = ~(UINT64_C(1) << 63);
+  while (lv->slot[j] && (lv->slot[j] & mask) != h)
+    j = (j + 1) & (lv->cap - 1);
+  if (!lv->slot[j])
+    lv->used++;
+  lv->slot[j] = h | (uint64_t)alive << 63;
+  return 0;
+}
+
+static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  *v = 0;
+  for (int s = 0; s < 64 && *p < end; s += 7) {
+    uint8_t b = *(*p)++;
+    *v |= (uint64_t)(b & 0x7f) << s;
+    if (!(b & 0x80))
+      return true;
+  }
+  return false;
+}
+
+/* The key (field 1) of a protobuf mvccpb.KeyValue. */
+static bool kv_userkey(const uint8_t *p, size_t n, const uint8_t **k,
+                       size_t *kl) {
+  const uint8_t *end = p + n;
+  while (p < end) {
+    uint64_t tag, len;
+    if (!varint(&p, end, &tag))
+      return false;
+    switch (tag & 7) {
+    case 0:
+      if (!varint(&p, end, &len))
+        return false;
+      break;
+    case 1:
+      if (end - p < 8)
+        return false;
+      p += 8;
+      break;
+    case 2:
+      if (!varint(&p, end, &len) || len > (uint64_t)(end - p))
+        return false;
+      if (tag >> 3 == 1) {
+        *k = p;
+        *kl = (size_t)len;
+        return true;
+      }
+      p += len;
+      break;
+    case 5:
+      if (end - p < 4)
+        return false;
+      p += 4;
+      break;
+    default:
+      return false;
+    }
+  }
+  return false;
+}
+
+static int live_entry(struct live *lv, const struct edr_bolt_kv *kv) {
+  const uint8_t *k;
+  size_t kl;
+  if (!kv->val || !kv_userkey(kv->val, kv->vlen, &k, &kl)) {
+    lv->undecodable = true;
+    return 0;
+  }
+  bool tomb = kv->klen == 18 && kv->key[17] == 't';
+  return live_put(lv, keyhash(k, kl), !tomb);
+}
+
+static int64_t live_count(const struct live *lv) {
+  int64_t n = 0;
+  for (size_t i = 0; i < lv->cap; i++)
+    n += (int64_t)(lv->slot[i] >> 63);
+  return n;
+}
+
+static int live_pass(void *arg, const struct edr_bolt_kv *kv) {
+  return live_entry(arg, kv);
+}
+
+enum bucket_kind { B_OTHER, B_KEY, B_META, B_MEMBERS };
+
+struct status_walk {
+  struct edr_etcd_status *st;
+  enum bucket_kind kind;
+  uint32_t crc;
+  struct live live;
+  uint64_t key_entries;
+};
+
+static const struct {
+  const char *name;
+  enum bucket_kind kind;
+} bucket_kinds[] = {
+    {"key", B_KEY},
+    {"meta", B_META},
+    {"members", B_MEMBERS},
+};
+
+static bool is(const struct edr_bolt_kv *kv, const char *s) {
+  return kv->klen == strlen(s) && !memcmp(kv->key, s, kv->klen);
+}
+
+static void meta_entry(struct edr_etcd_status *st, const struct edr_bolt_kv *kv) {
+  if (!kv->val || kv->vlen < 8)
+    return;
+  if (is(kv, "consistent_index")) {
+    st->has_consistent_index = true;
+    st->consistent_index = be64(kv->val);
+  } else if (is(kv, "term")) {
+    st->has_term = true;
+    st->term = be64(kv->val);
+  } else if (is(kv, "scheduledCompactRev")) {
+    st->has_scheduled_compact = true;
+    st->scheduled_compact = (int64_t)be64(kv->val);
+  } else if (is(kv, "finishedCompactRev")) {
+    st->has_finished_compact = true;
+    st->finished_compact = (int64_t)be64(kv->val);
+  }
+}
+
+static void member_entry(struct edr_etcd_status *st,
+                         const struct edr_bolt_kv *kv) {
+  if (!kv->val || json_array_size(st->members) >= MEMBERS_MAX ||
+      kv->klen > 32) {
+    st->members_skipped++;
+    return;
+  }
+  /* Member ids are uint64 and overflow jansson's integers: take the id from
+   * the key (its hex form) and decode numbers as reals so parsing works. */
+  json_error_t jerr;
+  json_t *v = json_loadb((const char *)kv->val, kv->vlen,
+                         JSON_DECODE_INT_AS_REAL,
+                         &jerr);
+  if (!json_is_object(v)) {
+    json_decref(v);
+    st->members_skipped++;
+    return;
+  }
+  json_t *m = json_object();
+  json_object_set_new(m, "id", json_stringn((const char *)kv->key, kv->klen));
+  json_t *name = json_object_get(v, "name");
+  json_object_set_new(m, "name",
+                      json_string(json_is_string(name) ? json_string_value(name)
+                                                       : ""));
+  static const char *const lists[] = {"peerURLs", "clientURLs"};
+  for (size_t i = 0; i < 2; i++) {
+    json_t *a = json_object_get(v, lists[i]), *out = json_array();
+    size_t j;
+    json_t *u;
+    json_array_foreach(a, j, u) if (json_is_string(u))
+        json_array_append(out, u);
+    json_object_set_new(m, lists[i], out);
+  }
+  json_object_set_new(m, "isLearner",
+                      json_boolean(json_is_true(json_object_get(v, "isLearner"))));
+  json_array_append_new(st->members, m);
+  json_decref(v);
+}
+
+static int status_visit(void *arg, const struct edr_bolt_kv *kv) {
+  struct status_walk *s = arg;
+  struct edr_etcd_status *st = s->st;
+  s->crc = edr_crc32c(s->crc, kv->key, kv->klen);
+  if (kv->depth == 0) {
+    s->kind = B_OTHER;
+    for (size_t i = 0; i < sizeof(bucket_kinds) / sizeof(bucket_kinds[0]); i++)
+      if (is(kv, bucket_kinds[i].name))
+        s->kind = bucket_kinds[i].kind;
+    return 0;
+  }
+  if (kv->val)
+    s->crc = edr_crc32c(s->crc, kv->val, kv->vlen);
+  st->total_keys++;
+  switch (s->kind) {
+  case B_KEY:
+    /* etcd reads bytes 0..7 as the main revision of any key here. */
+    if (kv->klen >= 8)
+      st->revision = (int64_t)be64(kv->key);
+    s->key_entries++;
+    return live_entry(&s->live, kv);
+  case B_META:
+    meta_entry(st, kv);
+    return 0;
+  case B_MEMBERS:
+    member_entry(st, kv);
+    return 0;
+  case B_OTHER:
+    return 0;
+  }
+  return 0;
+}
+
+int edr_etcd_status(struct edr_bolt *db, struct edr_etcd_status *st) {
+  memset(st, 0, sizeof(*st));
+  st->members = json_array();
+  if (!st->members)
+    return EDR_ENOMEM;
+  struct status_walk s = {.st = st, .live = {.parts = 1}};
+  st->total_size = db->npages * db->ps;
+  int rc = edr_bolt_walk(db, status_visit, &s);
+  st->hash = s.crc;
+  st->live_keys = live_count(&s.live);
+  bool undecodable = s.live.undecodable;
+  /* Too many keys for one table: count by parts of the hash space, one
+   * pass over bucket "key" each, doubling the parts until each fits. */
+  for (unsigned parts = 2; rc == 0 && s.live.overflow && parts <= 1u << 20;
+       parts *= 2) {
+    int64_t sum = 0;
+    s.live.overflow = false;
+    for (unsigned part = 0; part < parts && rc == 0 && !s.live.overflow;
+         part++) {
+      free(s.live.slot);
+      s.live = (struct live){.part = part, .parts = parts};
+      rc = edr_bolt_foreach(db, "key", 3, live_pass, &s.live);
+      sum += live_count(&s.live);
+    }
+    st->live_keys = sum;
+  }
+  if (undecodable)
+    st->live_keys = -1;
+  free(s.live.slot);
+  return rc > 0 ? EDR_EINTERNAL : rc;
+}
+
+void edr_etcd_status_release(struct edr_etcd_status *st) {
+  json_decref(st->members);
+  st->members = NULL;
 }
