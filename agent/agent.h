@@ -1,0 +1,67 @@
+/*
+ * agent.h - what the agent's main loop (agent.c) and its operations (ops.c)
+ * share: the buffered request stream, the reply helpers and the op table.
+ * The protocol itself is described in docs/agent-protocol.md.
+ */
+#ifndef EDR_AGENT_H
+#define EDR_AGENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+enum {
+  AGENT_IN_BUF = 64 * 1024,     /* read(2) granularity of stdin */
+  AGENT_LINE_MAX = 1024 * 1024, /* longest request line, newline excluded */
+  AGENT_MSG_MAX = 2048,         /* longest error message */
+};
+
+struct agent {
+  /* stdin: bytes in in_buf[in_pos, in_end) were read but not consumed yet;
+   * receive's payload must take them before reading the fd again. */
+  int in_fd;
+  unsigned char in_buf[AGENT_IN_BUF];
+  size_t in_pos, in_end;
+  bool in_eof;
+
+  int out_fd;
+  bool out_dead; /* stdout gone (EPIPE): ops still run to their end */
+
+  json_t *id;     /* borrowed: id of the request being served (or NULL) */
+  char msg[AGENT_MSG_MAX]; /* error message of the current op */
+  bool fatal;     /* the stream is out of step: exit after this reply */
+
+  char run_id[128], host[256]; /* from hello, for log events */
+};
+
+/* Read up to N payload bytes, leftover buffered bytes first.  Returns the
+ * count, 0 at EOF, or -1 with errno set. */
+ssize_t agent_read(struct agent *a, void *buf, size_t n);
+
+/* Record the error message of the current op (lowercase, names the path and
+ * what was found) and return CODE, so ops can `return agent_fail(...)`. */
+int agent_fail(struct agent *a, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Send {"id": ID, "event": "log", "message": ...} for the current request. */
+void agent_log(struct agent *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* An operation fills RES (a new, empty object it does not own) and returns
+ * 0 or a negative EDR_E* code after agent_fail().  RES is sent with errors
+ * too, so an op may report what it got before failing. */
+struct agent_op {
+  const char *name;
+  int (*run)(struct agent *a, json_t *req, json_t *res);
+  bool bye; /* exit after the reply */
+};
+
+extern const struct agent_op agent_ops[];
+
+/* Remove the tree at PATH without following symlinks or crossing into
+ * another file system.  Returns 0 (also when PATH does not exist; *removed
+ * tells which) or a negative EDR_E* code with the message set. */
+int agent_remove_tree(struct agent *a, const char *path, bool *removed);
+
+#endif

