@@ -1,3 +1,286 @@
-/* cmd_restore.c - placeholder */
+/*
+ * cmd_restore.c - `etcd-dr restore`: check everything that can be checked
+ * locally (arguments, spec, snapshot integrity), build the plan, execute it
+ * on every host, and say where each host stands.
+ */
+#include "bbolt.h"
+#include "cli.h"
 #include "commands.h"
-int cmd_restore(int argc, char **argv) { (void)argc; (void)argv; return 1; }
+#include "err.h"
+#include "executor.h"
+#include "log.h"
+#include "plan.h"
+#include "snapfile.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: etcd-dr restore (--cluster FILE | --initial-cluster SPEC) --snapshot FILE\n"
+    "                       [OPTIONS]\n"
+    "\n"
+    "Restore every member of the cluster from FILE over SSH: verify the snapshot,\n"
+    "reach and check every host, stage the snapshot and the restored data on\n"
+    "every host, and only then stop etcd, move each old member dir aside (kept),\n"
+    "install the restored one and start etcd; then wait until the cluster is\n"
+    "healthy and serves the snapshot's revision.  'etcd-dr plan' prints the steps.\n"
+    "\n"
+    "  --snapshot FILE          snapshot from 'etcdctl snapshot save' (required)\n"
+    "  --skip-hash-check        accept a snapshot without a sha-256 trailer (a copied\n"
+    "                           member/snap/db); passed on to the restore tool\n"
+    "  --accept-new-host-keys   record unknown host keys in known_hosts (changed\n"
+    "                           keys are always refused)\n"
+    "  --health-timeout SECS    how long to wait for a healthy cluster (default 120)\n"
+    "  --run-id ID              use this run id (default: new, from the clock)\n"
+    "  -q, --quiet              errors and the summary only\n"
+    "  -v, --verbose            more detail (-vv: every state change)\n"
+    "  -h, --help\n"
+    "\n"
+    "Exit status: 0 restored and healthy; 2 bad arguments or spec; 3 snapshot\n"
+    "rejected; 4 a host failed a check (no host changed); 5 failed after hosts\n"
+    "were changed; 6 restored but not healthy in time; 130 interrupted.\n"
+    "See docs/exit-codes.md.\n"
+    "\n";
+
+enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_ACCEPT_NEW, O_HEALTH_TIMEOUT, O_RUN_ID, O_AGENT };
+
+/* Local files the spec names must be there before any connection. */
+static int check_local_files(const struct edr_spec *spec, bool accept_new) {
+  for (size_t i = 0; i < spec->n_members; i++) {
+    const struct edr_member *m = &spec->members[i];
+    if (m->identity_file && access(m->identity_file, R_OK) != 0) {
+      edr_err("member '%s': identity_file '%s' cannot be read", m->name, m->identity_file);
+      return EDR_EXIT_USAGE;
+    }
+    if (!accept_new && access(m->known_hosts, R_OK) != 0) {
+      edr_err("member '%s': known_hosts file '%s' cannot be read; create it (ssh-keyscan) "
+              "or pass --accept-new-host-keys", m->name, m->known_hosts);
+      return EDR_EXIT_USAGE;
+    }
+    if (m->restore_tool_push && access(m->restore_tool_push, R_OK) != 0) {
+      edr_err("member '%s': restore_tool_push '%s' cannot be read", m->name,
+              m->restore_tool_push);
+      return EDR_EXIT_USAGE;
+    }
+  }
+  return 0;
+}
+
+static const char *outcome_name(const struct edr_host_result *hr) {
+  switch (hr->outcome) {
+  case EDR_HOST_RESTORED: return "restored";
+  case EDR_HOST_PARTIAL: return hr->status ? "FAILED" : "stopped";
+  default: return hr->status ? "FAILED" : "unchanged";
+  }
+}
+
+static void print_summary(const struct edr_plan *p, const struct edr_run_result *res) {
+  FILE *o = stderr;
+  fprintf(o, "\nrun %s: %s in %.1fs\n", p->run_id,
+          res->exit_code == 0 ? "cluster restored and healthy" : "NOT restored",
+          (double)res->duration_ms / 1000.0);
+  fprintf(o, "  %-10s %-22s %-10s %-7s %s\n", "member", "ssh host", "result", "steps",
+          "last step");
+  for (size_t i = 0; i < res->n_hosts; i++) {
+    const struct edr_host_result *hr = &res->hosts[i];
+    const struct edr_host_plan *hp = &p->hosts[i];
+    char host[300], steps[16];
+    snprintf(host, sizeof host, "%s:%d", hp->member->ssh_host, hp->member->ssh_port);
+    snprintf(steps, sizeof steps, "%zu/%zu", hr->steps_done, hp->n_steps);
+    const char *last = "-";
+    for (size_t j = 0; j < hp->n_steps; j++)
+      if (hr->steps[j].started)
+        last = edr_step_kinds[hp->steps[j].kind].name;
+    fprintf(o, "  %-10s %-22s %-10s %-7s %s\n", hr->member, host, outcome_name(hr), steps,
+            last);
+  }
+  bool changed = false;
+  for (size_t i = 0; i < res->n_hosts; i++)
+    changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
+  if (changed) {
+    fprintf(o, "\nthe old data is kept on every host that was changed:\n");
+    for (size_t i = 0; i < res->n_hosts; i++)
+      if (res->hosts[i].outcome != EDR_HOST_UNTOUCHED)
+        fprintf(o, "  %s: %s\n", res->hosts[i].member, p->hosts[i].member_aside);
+  }
+  switch (res->exit_code) {
+  case EDR_EXIT_OK:
+    break;
+  case EDR_EXIT_PREFLIGHT:
+    fprintf(o, "\nno host was changed: etcd was not stopped and no data was moved.\n"
+               "fix the problem reported above and run the same command again.\n");
+    break;
+  case EDR_EXIT_UNHEALTHY:
+    fprintf(o, "\nevery member was restored and started, but the cluster did not become "
+               "healthy in time: %s\ncheck etcd's logs on the members; once it is healthy "
+               "nothing else is needed (the staging directories hold only the snapshot "
+               "copy).\n", res->message ? res->message : "");
+    break;
+  default:
+    fprintf(o, "\nsome hosts were changed and the restore did not finish.\n"
+               "to put a changed member back on its old data: stop etcd on it, then\n"
+               "  mv DATA_DIR/member DATA_DIR/member.failed-%s\n"
+               "  mv DATA_DIR/member.etcd-dr-%s DATA_DIR/member\n"
+               "and start etcd; or fix the problem and run the restore again.\n",
+            p->run_id, p->run_id);
+  }
+}
+
+int cmd_restore(int argc, char **argv) {
+  static const struct option own[] = {
+    {"snapshot", required_argument, NULL, O_SNAPSHOT},
+    {"skip-hash-check", no_argument, NULL, O_SKIP_HASH},
+    {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
+    {"health-timeout", required_argument, NULL, O_HEALTH_TIMEOUT},
+    {"run-id", required_argument, NULL, O_RUN_ID},
+    {"agent", required_argument, NULL, O_AGENT},
+    {"quiet", no_argument, NULL, 'q'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+  };
+  struct edr_cli_spec cs;
+  struct edr_plan_opts po = {.snapshot_revision = -1, .health_timeout_ms = 120000};
+  struct edr_exec_opts eo = {.stall_timeout_ms = 60000};
+  struct edr_snapfile sf;
+  struct edr_spec *spec = NULL;
+  struct edr_plan *plan = NULL;
+  char err[1024];
+  int opt, rc;
+
+  edr_cli_spec_init(&cs);
+  struct option *opts = edr_cli_options(own);
+  if (!opts)
+    return EDR_EXIT_INTERNAL;
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
+    int r = edr_cli_spec_option(&cs, opt, optarg);
+    if (r < 0) {
+      free(opts);
+      return EDR_EXIT_USAGE;
+    }
+    if (r)
+      continue;
+    switch (opt) {
+    case O_SNAPSHOT: po.snapshot = optarg; break;
+    case O_SKIP_HASH: po.skip_hash_check = true; break;
+    case O_ACCEPT_NEW: eo.accept_new_hostkeys = true; break;
+    case O_RUN_ID: po.run_id = optarg; break;
+    case O_AGENT: eo.agent_path = optarg; break;
+    case O_HEALTH_TIMEOUT: {
+      char *end;
+      long v = strtol(optarg, &end, 10);
+      if (*end || v < 1 || v > 86400) {
+        edr_err("--health-timeout: '%s' is not a number of seconds (1-86400)", optarg);
+        free(opts);
+        return EDR_EXIT_USAGE;
+      }
+      po.health_timeout_ms = (uint64_t)v * 1000;
+      break;
+    }
+    case 'q': edr_verbosity = -1; break;
+    case 'v': edr_verbosity++; break;
+    case 'h':
+      fputs(usage_text, stdout);
+      fputs(edr_spec_options_help, stdout);
+      free(opts);
+      return 0;
+    default:
+      fputs(usage_text, stderr);
+      free(opts);
+      return EDR_EXIT_USAGE;
+    }
+  }
+  free(opts);
+  if (optind < argc) {
+    edr_err("unexpected argument '%s'", argv[optind]);
+    return EDR_EXIT_USAGE;
+  }
+  if (!po.snapshot) {
+    edr_err("--snapshot FILE is required");
+    return EDR_EXIT_USAGE;
+  }
+  if ((rc = edr_cli_load_spec(&cs, &spec)))
+    return rc;
+  if ((rc = check_local_files(spec, eo.accept_new_hostkeys))) {
+    edr_spec_free(spec);
+    return rc;
+  }
+
+  /* The snapshot is verified here, before any host is contacted. */
+  if ((rc = edr_snapfile_check(po.snapshot, &sf))) {
+    edr_err("cannot read snapshot '%s': %s; nothing was contacted", po.snapshot,
+            edr_strerror(rc));
+    edr_spec_free(spec);
+    return EDR_EXIT_SNAPSHOT;
+  }
+  if (sf.has_trailer && !sf.trailer_ok) {
+    edr_err("snapshot '%s' is damaged: its sha-256 trailer is %s but its contents hash "
+            "to %s; nothing was contacted. Take a new snapshot or use another copy",
+            po.snapshot, sf.trailer_sha256, sf.image_sha256);
+    edr_spec_free(spec);
+    return EDR_EXIT_SNAPSHOT;
+  }
+  if (!sf.has_trailer && !po.skip_hash_check) {
+    edr_err("snapshot '%s' has no sha-256 trailer (size %llu is not 512*n+32), so its "
+            "integrity cannot be checked; nothing was contacted. A file from 'etcdctl "
+            "snapshot save' has one; for a copied member/snap/db pass --skip-hash-check",
+            po.snapshot, (unsigned long long)sf.size);
+    edr_spec_free(spec);
+    return EDR_EXIT_SNAPSHOT;
+  }
+  po.snapshot_size = sf.size;
+  po.snapshot_sha256 = sf.file_sha256;
+  po.snapshot_has_hash = sf.has_trailer;
+  rc = edr_bolt_revision(po.snapshot, &po.snapshot_revision);
+  if (rc == EDR_ECORRUPT) {
+    edr_err("snapshot '%s' is not a sound bbolt file (run 'etcd-dr snapshot verify' for "
+            "details); nothing was contacted", po.snapshot);
+    edr_spec_free(spec);
+    return EDR_EXIT_SNAPSHOT;
+  }
+  if (rc)
+    po.snapshot_revision = -1;
+
+  for (size_t i = 0; i < spec->n_members; i++)
+    if (spec->members[i].restore_tool_push) {
+      struct edr_snapfile tf;
+      if (edr_snapfile_check(spec->members[i].restore_tool_push, &tf) == 0) {
+        static char tool_sha[65];
+        memcpy(tool_sha, tf.file_sha256, sizeof tool_sha);
+        po.tool_sha256 = tool_sha;
+        po.tool_size = tf.size;
+      }
+      break;
+    }
+
+  if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
+    edr_err("%s", err);
+    edr_spec_free(spec);
+    return EDR_EXIT_INTERNAL;
+  }
+  if (edr_verbosity >= 0) {
+    char hb[32];
+    edr_human_bytes(plan->snapshot_size, hb, sizeof hb);
+    fprintf(stderr, "etcd-dr: run %s: restoring %zu members from '%s' (%s", plan->run_id,
+            plan->n_hosts, plan->snapshot, hb);
+    if (plan->snapshot_revision >= 0)
+      fprintf(stderr, ", revision %lld", (long long)plan->snapshot_revision);
+    fprintf(stderr, ")\n");
+    if (edr_verbosity >= 1)
+      edr_plan_print(plan, stderr);
+  }
+
+  struct edr_run_result res;
+  int code = edr_execute(plan, &eo, &res);
+  if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
+    edr_err("%s", res.message);
+  print_summary(plan, &res);
+  edr_run_result_free(&res);
+  edr_plan_free(plan);
+  edr_spec_free(spec);
+  return code;
+}

@@ -1,2 +1,1384 @@
-/* executor.c - placeholder, being written. */
-typedef int edr_placeholder_executor;
+/*
+ * executor.c - one libuv loop, one state machine per host (executor.h).
+ *
+ * A host moves through states; each state is one small function that does
+ * as much as it can without blocking and returns EDR_EAGAIN when libssh2
+ * must wait for the socket.  set_state() is the only place a state changes
+ * (and logs it at -vv).  Steps of the plan map onto states: "connect" is
+ * resolve -> connect -> handshake -> host key -> auth; "push-agent" is the
+ * bootstrap channel and the agent's hello; every other step is one request
+ * to the agent and its reply.  A failure inside the loop becomes that host's
+ * result, never an exit().
+ */
+#include "executor.h"
+
+#include "cli.h"
+#include "err.h"
+#include "health.h"
+#include "log.h"
+#include "snapfile.h"
+#include "ssh.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define BOOT_SCRIPT                                                            \
+  "/bin/sh -c 'case \"$(uname -m)\" in x86_64|amd64) ;; *) echo "              \
+  "\"etcd-dr: unsupported architecture: $(uname -m)\" >&2; exit 97;; esac; "   \
+  "umask 077; d=$(mktemp -d \"${TMPDIR:-/tmp}/etcd-dr.XXXXXXXX\") || exit 98; " \
+  "cat > \"$d/etcd-dr-agent\" && chmod 700 \"$d/etcd-dr-agent\" && echo \"$d\"'"
+
+enum { PUSH_BUF = 256 * 1024, LINE_MAX_LEN = 1 << 20 };
+
+enum hstate {
+  H_IDLE,        /* between steps: at a barrier, or finished */
+  H_RESOLVING,
+  H_CONNECTING,
+  H_HANDSHAKE,
+  H_AUTH,
+  H_BOOT_EXEC,
+  H_BOOT_SEND,
+  H_BOOT_READ,
+  H_BOOT_CLOSE,
+  H_AGENT_EXEC,
+  H_REQ_SEND,
+  H_REQ_WAIT,
+  H_CLOSE_AGENT,
+  H_CLOSED,
+  H__COUNT
+};
+
+static const char *const state_names[H__COUNT] = {
+  [H_IDLE] = "idle", [H_RESOLVING] = "resolving", [H_CONNECTING] = "connecting",
+  [H_HANDSHAKE] = "handshake", [H_AUTH] = "auth", [H_BOOT_EXEC] = "boot-exec",
+  [H_BOOT_SEND] = "boot-send", [H_BOOT_READ] = "boot-read",
+  [H_BOOT_CLOSE] = "boot-close", [H_AGENT_EXEC] = "agent-exec",
+  [H_REQ_SEND] = "req-send", [H_REQ_WAIT] = "req-wait",
+  [H_CLOSE_AGENT] = "close-agent", [H_CLOSED] = "closed",
+};
+
+struct run;
+struct host;
+typedef void (*reply_fn)(struct host *h, int status, json_t *reply);
+
+struct host {
+  struct run *run;
+  const struct edr_host_plan *hp;
+  const struct edr_member *m;
+  struct edr_host_result *res;
+  enum hstate state;
+  size_t step;               /* index into hp->steps */
+  bool in_step;              /* a step is under way */
+  bool failed;               /* this host failed; it does nothing more */
+  bool conn_ok;              /* the agent can still be talked to */
+  bool agent_up;
+  bool cleaned;              /* abort cleanup was done or is under way */
+  uint64_t step_start;
+
+  uv_poll_t poll;
+  bool poll_active, poll_inited;
+  uv_timer_t timer;
+  uv_getaddrinfo_t gai;
+  struct addrinfo *ai;
+
+  struct edr_ssh ssh;
+  struct edr_chan boot, agent;
+
+  /* bootstrap */
+  int agent_fd;
+  uint64_t agent_sent;
+  char boot_out[512];
+  size_t boot_out_len;
+  char agent_dir[520];
+
+  /* one request in flight */
+  char *req;                 /* the request line, with its \n */
+  size_t req_len, req_sent;
+  int payload_fd;
+  uint64_t payload_size, payload_sent;
+  char *buf;                 /* PUSH_BUF bytes for the payload */
+  size_t buf_len, buf_off;
+  reply_fn on_reply;
+  int next_id, want_id;
+  char *line;                /* agent stdout being assembled */
+  size_t line_len, line_cap;
+  char errtail[2048];        /* agent stderr, last bytes */
+  size_t errtail_len;
+
+  json_t *probe;             /* the probe's result, for later steps */
+  json_t *cleanup;           /* abort cleanup requests still to send */
+};
+
+struct run {
+  uv_loop_t loop;
+  const struct edr_plan *plan;
+  const struct edr_exec_opts *opts;
+  struct edr_run_result *res;
+  struct host *hosts;
+  size_t n;
+  enum edr_phase phase;      /* the latest phase hosts may enter */
+  bool aborting;
+  bool interrupted;
+  bool health_started, health_done;
+  int health_status;
+  char health_problem[512];
+  uint64_t started_ms, health_start_ms;
+  uv_signal_t sigint, sigterm;
+  struct edr_health_member *health_members;   /* borrowed by the wait */
+  char *agent_path;
+  char agent_sha256[65];
+  uint64_t agent_size;
+};
+
+static void drive(struct host *h);
+static void advance(struct host *h);
+static void check_barrier(struct run *r);
+static void start_close(struct host *h);
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void set_state(struct host *h, enum hstate s) {
+  if (h->state != s)
+    edr_debug("[%s] %s -> %s", h->m->name, state_names[h->state], state_names[s]);
+  h->state = s;
+}
+
+static const struct edr_step *cur_step(const struct host *h) {
+  return h->step < h->hp->n_steps ? &h->hp->steps[h->step] : NULL;
+}
+
+static const char *step_name(const struct host *h) {
+  const struct edr_step *s = cur_step(h);
+  return s ? edr_step_kinds[s->kind].name : "close";
+}
+
+static void poll_cb(uv_poll_t *p, int status, int events);
+
+static void poll_update(struct host *h, int want) {
+  if (h->ssh.fd < 0)
+    return;
+  if (!h->poll_inited) {
+    if (uv_poll_init_socket(&h->run->loop, &h->poll, h->ssh.fd))
+      return;
+    h->poll.data = h;
+    h->poll_inited = true;
+  }
+  int ev = 0;
+  if (want & EDR_SSH_WANT_READ)
+    ev |= UV_READABLE;
+  if (want & EDR_SSH_WANT_WRITE)
+    ev |= UV_WRITABLE;
+  uv_poll_start(&h->poll, ev, poll_cb);
+  h->poll_active = true;
+}
+
+static void poll_stop(struct host *h) {
+  if (h->poll_inited && h->poll_active) {
+    uv_poll_stop(&h->poll);
+    h->poll_active = false;
+  }
+}
+
+static void timer_cb(uv_timer_t *t);
+
+/* Drop the connection: the poll handle goes before its socket. */
+static void conn_teardown(struct host *h) {
+  if (h->poll_inited) {
+    uv_close((uv_handle_t *)&h->poll, NULL);
+    h->poll_inited = false;
+    h->poll_active = false;
+  }
+  edr_chan_free(&h->boot);
+  edr_chan_free(&h->agent);
+  edr_ssh_free(&h->ssh);
+  h->conn_ok = false;
+}
+
+static void timer_arm(struct host *h, uint64_t ms) {
+  uv_timer_start(&h->timer, timer_cb, ms, 0);
+}
+
+/* Record the host's failure.  CODE/fmt describe it for the operator. */
+static void host_fail(struct host *h, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void host_fail(struct host *h, int code, const char *fmt, ...) {
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  struct edr_step_result *sr = h->step < h->hp->n_steps ? &h->res->steps[h->step] : NULL;
+  if (sr && sr->started && !sr->finished) {
+    sr->finished = true;
+    sr->status = code;
+    sr->duration_ms = edr_now_ms() - h->step_start;
+    free(sr->message);
+    sr->message = strdup(msg);
+  }
+  if (!h->failed) {
+    h->failed = true;
+    h->res->status = code;
+    h->res->message = strdup(msg);
+    edr_err("%s (%s): %s: %s", h->m->name, h->m->ssh_host, step_name(h), msg);
+  }
+  h->in_step = false;
+  uv_timer_stop(&h->timer);
+  poll_stop(h);
+  free(h->req);
+  h->req = NULL;
+  if (h->payload_fd >= 0) {
+    close(h->payload_fd);
+    h->payload_fd = -1;
+  }
+  set_state(h, H_IDLE);
+  check_barrier(h->run);
+}
+
+/* A connection-level failure: nothing more can be said to this host. */
+static void host_lost(struct host *h, int code, const char *what) {
+  h->conn_ok = false;
+  host_fail(h, code, "%s", what);
+}
+
+/* ---- states: connect ---------------------------------------------------- */
+
+static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  struct host *h = req->data;
+  if (h->state != H_RESOLVING) { /* failed or timed out meanwhile */
+    uv_freeaddrinfo(res);
+    return;
+  }
+  if (status) {
+    host_lost(h, EDR_ERESOLVE, uv_strerror(status));
+    return;
+  }
+  h->ai = res;
+  int rc = edr_ssh_connect_start(&h->ssh, res->ai_addr, (unsigned)res->ai_addrlen);
+  if (rc && rc != EDR_EAGAIN) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "cannot connect to %s port %d: %s", h->m->ssh_host,
+             h->m->ssh_port, h->ssh.error);
+    host_lost(h, rc, msg);
+    return;
+  }
+  set_state(h, rc == 0 ? H_HANDSHAKE : H_CONNECTING);
+  if (rc == EDR_EAGAIN)
+    poll_update(h, EDR_SSH_WANT_WRITE);
+  else
+    drive(h);
+}
+
+static int st_connecting(struct host *h) {
+  int rc = edr_ssh_connect_done(&h->ssh);
+  if (rc == EDR_EAGAIN) {
+    poll_update(h, EDR_SSH_WANT_WRITE);
+    return EDR_EAGAIN;
+  }
+  if (rc) {
+    char msg[700];
+    snprintf(msg, sizeof msg, "cannot connect to %s port %d: %s (is sshd running "
+             "and reachable from here?)", h->m->ssh_host, h->m->ssh_port,
+             edr_strerror(rc));
+    host_lost(h, rc, msg);
+    return rc;
+  }
+  set_state(h, H_HANDSHAKE);
+  return 0;
+}
+
+static int st_handshake(struct host *h) {
+  int rc = edr_ssh_handshake(&h->ssh, h->m->ssh_host, h->m->ssh_port, h->m->known_hosts);
+  if (rc == EDR_EAGAIN)
+    return rc;
+  if (rc == 0)
+    rc = edr_ssh_check_hostkey(&h->ssh, h->m->ssh_host, h->m->ssh_port,
+                               h->m->known_hosts, h->run->opts->accept_new_hostkeys);
+  if (rc) {
+    host_lost(h, rc, h->ssh.error);
+    return rc;
+  }
+  snprintf(h->res->hostkey_fp, sizeof h->res->hostkey_fp, "%s", h->ssh.hostkey_fp);
+  if (h->ssh.hostkey_recorded)
+    edr_warn("%s: recorded new %s host key %s for '%s' in '%s'", h->m->name,
+             h->ssh.hostkey_type, h->ssh.hostkey_fp, h->m->ssh_host, h->m->known_hosts);
+  set_state(h, H_AUTH);
+  return 0;
+}
+
+static void step_ok(struct host *h, json_t *result);
+
+static int st_auth(struct host *h) {
+  int rc = edr_ssh_auth(&h->ssh, h->m->ssh_user, h->m->identity_file);
+  if (rc == EDR_EAGAIN)
+    return rc;
+  if (rc) {
+    host_lost(h, rc, h->ssh.error);
+    return rc;
+  }
+  set_state(h, H_IDLE);
+  step_ok(h, NULL);
+  return 0;
+}
+
+/* ---- states: bootstrap and agent start -------------------------------- */
+
+static int st_boot_exec(struct host *h) {
+  int rc = edr_chan_exec(&h->ssh, &h->boot, BOOT_SCRIPT);
+  if (rc == EDR_EAGAIN)
+    return rc;
+  if (rc) {
+    host_lost(h, rc, h->ssh.error);
+    return rc;
+  }
+  h->agent_fd = open(h->run->agent_path, O_RDONLY | O_CLOEXEC);
+  if (h->agent_fd < 0) {
+    host_lost(h, edr_from_errno(errno), "cannot open the agent binary");
+    return EDR_EIO;
+  }
+  h->agent_sent = 0;
+  h->buf_len = h->buf_off = 0;
+  set_state(h, H_BOOT_SEND);
+  return 0;
+}
+
+/* Drain a channel's stderr into the host's tail buffer. */
+static void drain_stderr(struct host *h, struct edr_chan *c) {
+  char tmp[4096];
+  long n;
+  while ((n = edr_chan_read(&h->ssh, c, 1, tmp, sizeof tmp)) > 0) {
+    size_t k = (size_t)n;
+    if (k >= sizeof h->errtail) {
+      memcpy(h->errtail, tmp + k - (sizeof h->errtail - 1), sizeof h->errtail - 1);
+      h->errtail_len = sizeof h->errtail - 1;
+    } else {
+      if (h->errtail_len + k >= sizeof h->errtail) {
+        size_t drop = h->errtail_len + k - (sizeof h->errtail - 1);
+        memmove(h->errtail, h->errtail + drop, h->errtail_len - drop);
+        h->errtail_len -= drop;
+      }
+      memcpy(h->errtail + h->errtail_len, tmp, k);
+      h->errtail_len += k;
+    }
+    h->errtail[h->errtail_len] = '\0';
+  }
+}
+
+/* The last line of stderr, trimmed, for messages. */
+static const char *stderr_last(struct host *h) {
+  char *e = h->errtail;
+  size_t n = h->errtail_len;
+  while (n && (e[n - 1] == '\n' || e[n - 1] == '\r' || e[n - 1] == ' '))
+    e[--n] = '\0';
+  char *nl = strrchr(e, '\n');
+  return nl ? nl + 1 : e;
+}
+
+/* Send bytes from FD through channel C; returns 0 when all SIZE were sent. */
+static int push_fd(struct host *h, struct edr_chan *c, int fd, uint64_t size,
+                   uint64_t *sent) {
+  for (;;) {
+    if (h->buf_off == h->buf_len) {
+      if (*sent >= size)
+        return 0;
+      size_t want = size - *sent < PUSH_BUF ? (size_t)(size - *sent) : PUSH_BUF;
+      ssize_t n = pread(fd, h->buf, want, (off_t)*sent);
+      if (n <= 0)
+        return n == 0 ? EDR_EIO : edr_from_errno(errno);
+      h->buf_len = (size_t)n;
+      h->buf_off = 0;
+    }
+    long w = edr_chan_write(&h->ssh, c, h->buf + h->buf_off, h->buf_len - h->buf_off);
+    if (w == EDR_EAGAIN)
+      return EDR_EAGAIN;
+    if (w < 0)
+      return (int)w;
+    h->buf_off += (size_t)w;
+    *sent += (uint64_t)w;
+    if (h->buf_off == h->buf_len)
+      h->buf_off = h->buf_len = 0;
+    if (h->run->opts->stall_timeout_ms && h->state == H_REQ_SEND)
+      timer_arm(h, h->run->opts->stall_timeout_ms);
+  }
+}
+
+static int st_boot_send(struct host *h) {
+  drain_stderr(h, &h->boot);
+  int rc = push_fd(h, &h->boot, h->agent_fd, h->run->agent_size, &h->agent_sent);
+  if (rc == EDR_EAGAIN)
+    return rc;
+  if (rc == 0)
+    rc = edr_chan_send_eof(&h->ssh, &h->boot);
+  if (rc == EDR_EAGAIN)
+    return rc;
+  close(h->agent_fd);
+  h->agent_fd = -1;
+  if (rc) {
+    host_lost(h, rc, h->ssh.error[0] ? h->ssh.error : "cannot push the agent");
+    return rc;
+  }
+  set_state(h, H_BOOT_READ);
+  return 0;
+}
+
+static int st_boot_read(struct host *h) {
+  for (;;) {
+    drain_stderr(h, &h->boot);
+    char tmp[256];
+    long n = edr_chan_read(&h->ssh, &h->boot, 0, tmp, sizeof tmp);
+    if (n == EDR_EAGAIN)
+      return EDR_EAGAIN;
+    if (n < 0) {
+      host_lost(h, (int)n, h->ssh.error);
+      return (int)n;
+    }
+    if (n == 0)
+      break;
+    size_t k = (size_t)n;
+    if (h->boot_out_len + k < sizeof h->boot_out) {
+      memcpy(h->boot_out + h->boot_out_len, tmp, k);
+      h->boot_out_len += k;
+      h->boot_out[h->boot_out_len] = '\0';
+    }
+  }
+  set_state(h, H_BOOT_CLOSE);
+  return 0;
+}
+
+/* The directory the bootstrap printed, checked strictly: it goes into the
+ * command that starts the agent. */
+static bool valid_agent_dir(const char *d) {
+  size_t n = strlen(d);
+  const char *base = strrchr(d, '/');
+  if (n < 16 || n > 250 || d[0] != '/' || !base || strncmp(base, "/etcd-dr.", 9) ||
+      strlen(base + 9) != 8)
+    return false;
+  for (const char *c = d; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+          (*c >= '0' && *c <= '9') || strchr("/._-", *c)))
+      return false;
+  return !strstr(d, "/../") && !strstr(d, "/./");
+}
+
+static int st_boot_close(struct host *h) {
+  int exit_status;
+  const char *sig;
+  int rc = edr_chan_close(&h->ssh, &h->boot, &exit_status, &sig);
+  if (rc == EDR_EAGAIN)
+    return rc;
+  drain_stderr(h, &h->boot);
+  edr_chan_free(&h->boot);
+  if (rc) {
+    host_lost(h, rc, h->ssh.error);
+    return rc;
+  }
+  if (exit_status == 97) {
+    host_fail(h, EDR_EARCH, "%s; etcd-dr-agent is built for x86-64 Linux only",
+              stderr_last(h));
+    return EDR_EARCH;
+  }
+  char *nl = strchr(h->boot_out, '\n');
+  if (nl)
+    *nl = '\0';
+  if (exit_status != 0 || sig || !valid_agent_dir(h->boot_out)) {
+    host_fail(h, EDR_EREMOTE, "could not place the agent in a temporary directory "
+              "(exit %d%s%s): %s", exit_status, sig ? ", signal " : "", sig ? sig : "",
+              h->errtail_len ? stderr_last(h) : "no output");
+    return EDR_EREMOTE;
+  }
+  snprintf(h->agent_dir, sizeof h->agent_dir, "%s", h->boot_out);
+  h->errtail_len = 0;
+  h->errtail[0] = '\0';
+  set_state(h, H_AGENT_EXEC);
+  return 0;
+}
+
+static void send_request(struct host *h, json_t *req, int payload_fd,
+                         uint64_t payload_size, reply_fn fn);
+static void on_hello(struct host *h, int status, json_t *reply);
+
+static int st_agent_exec(struct host *h) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "%s%s/etcd-dr-agent", h->m->sudo ? "sudo -n " : "",
+           h->agent_dir);
+  int rc = edr_chan_exec(&h->ssh, &h->agent, cmd);
+  if (rc == EDR_EAGAIN)
+    return rc;
+  if (rc) {
+    host_lost(h, rc, h->ssh.error);
+    return rc;
+  }
+  h->conn_ok = true;
+  h->agent_up = true;
+  json_t *req = json_pack("{s:s, s:s, s:s}", "op", "hello", "run_id",
+                          h->run->plan->run_id, "host", h->m->name);
+  send_request(h, req, -1, 0, on_hello);
+  return 0;
+}
+
+/* ---- states: one request to the agent --------------------------------- */
+
+static void send_request(struct host *h, json_t *req, int payload_fd,
+                         uint64_t payload_size, reply_fn fn) {
+  h->want_id = ++h->next_id;
+  json_object_set_new(req, "id", json_integer(h->want_id));
+  char *s = json_dumps(req, JSON_COMPACT);
+  json_decref(req);
+  if (!s) {
+    if (payload_fd >= 0)
+      close(payload_fd);
+    host_fail(h, EDR_ENOMEM, "cannot encode a request");
+    return;
+  }
+  free(h->req);
+  h->req = edr_asprintf("%s\n", s);
+  free(s);
+  if (!h->req) {
+    if (payload_fd >= 0)
+      close(payload_fd);
+    host_fail(h, EDR_ENOMEM, "cannot encode a request");
+    return;
+  }
+  h->req_len = strlen(h->req);
+  h->req_sent = 0;
+  h->payload_fd = payload_fd;
+  h->payload_size = payload_size;
+  h->payload_sent = 0;
+  h->buf_len = h->buf_off = 0;
+  h->line_len = 0;
+  h->on_reply = fn;
+  set_state(h, H_REQ_SEND);
+  drive(h);
+}
+
+/* Read agent stdout; returns 1 with *out set when the final reply came. */
+static int read_reply(struct host *h, json_t **out) {
+  *out = NULL;
+  for (;;) {
+    drain_stderr(h, &h->agent);
+    if (h->line_cap - h->line_len < 4096) {
+      size_t cap = h->line_cap ? h->line_cap * 2 : 16384;
+      if (cap > LINE_MAX_LEN + 8192)
+        return EDR_EPROTO;
+      char *nl = realloc(h->line, cap);
+      if (!nl)
+        return EDR_ENOMEM;
+      h->line = nl;
+      h->line_cap = cap;
+    }
+    long n = edr_chan_read(&h->ssh, &h->agent, 0, h->line + h->line_len,
+                           h->line_cap - h->line_len - 1);
+    if (n == EDR_EAGAIN)
+      return EDR_EAGAIN;
+    if (n < 0)
+      return (int)n;
+    if (n == 0)
+      return EDR_ECONNLOST;
+    h->line_len += (size_t)n;
+    if (h->run->opts->stall_timeout_ms && cur_step(h) &&
+        cur_step(h)->kind == EDR_STEP_PUSH_SNAPSHOT)
+      timer_arm(h, h->run->opts->stall_timeout_ms);
+    char *nl;
+    while ((nl = memchr(h->line, '\n', h->line_len))) {
+      *nl = '\0';
+      json_error_t je;
+      json_t *j = json_loads(h->line, 0, &je);
+      size_t used = (size_t)(nl + 1 - h->line);
+      memmove(h->line, nl + 1, h->line_len - used);
+      h->line_len -= used;
+      if (!j)
+        return EDR_EPROTO;
+      if (json_object_get(j, "ok")) {
+        if (json_integer_value(json_object_get(j, "id")) != h->want_id) {
+          json_decref(j);
+          return EDR_EPROTO;
+        }
+        *out = j;
+        return 1;
+      }
+      const char *msg = json_string_value(json_object_get(j, "message"));
+      if (msg)
+        edr_debug("[%s] agent: %s", h->m->name, msg);
+      json_decref(j);
+    }
+  }
+}
+
+static int st_req_send(struct host *h) {
+  while (h->req_sent < h->req_len) {
+    drain_stderr(h, &h->agent);
+    long w = edr_chan_write(&h->ssh, &h->agent, h->req + h->req_sent, h->req_len - h->req_sent);
+    if (w == EDR_EAGAIN)
+      return EDR_EAGAIN;
+    if (w < 0)
+      goto lost;
+    h->req_sent += (size_t)w;
+  }
+  if (h->payload_fd >= 0) {
+    int rc = push_fd(h, &h->agent, h->payload_fd, h->payload_size, &h->payload_sent);
+    /* The agent reads every byte before it answers, even after an error,
+     * so there is no reply to read until the payload is through. */
+    if (rc == EDR_EAGAIN)
+      return EDR_EAGAIN;
+    if (rc) {
+      if (rc == EDR_EIO || rc == EDR_ENOENT) {
+        host_fail(h, rc, "cannot read the local file being pushed: %s", edr_strerror(rc));
+        return rc;
+      }
+      goto lost;
+    }
+    close(h->payload_fd);
+    h->payload_fd = -1;
+  }
+  set_state(h, H_REQ_WAIT);
+  return 0;
+lost:;
+  char msg[800];
+  drain_stderr(h, &h->agent);
+  snprintf(msg, sizeof msg, "connection to the agent lost while sending: %s%s%s",
+           h->ssh.error, h->errtail_len ? "; agent stderr: " : "",
+           h->errtail_len ? stderr_last(h) : "");
+  host_lost(h, EDR_ECONNLOST, msg);
+  return EDR_ECONNLOST;
+}
+
+static int st_req_wait(struct host *h) {
+  json_t *reply = NULL;
+  int rc = read_reply(h, &reply);
+  if (rc == EDR_EAGAIN)
+    return rc;
+  if (rc != 1) {
+    char msg[1200];
+    drain_stderr(h, &h->agent);
+    if (rc == EDR_ECONNLOST && h->m->sudo && strstr(h->errtail, "sudo"))
+      snprintf(msg, sizeof msg, "sudo -n refused to run the agent as root: %s (allow "
+               "'%s' passwordless sudo, or connect as root with ssh_user and sudo: false)",
+               stderr_last(h), h->m->ssh_user);
+    else if (rc == EDR_EPROTO)
+      snprintf(msg, sizeof msg, "the agent sent something that is not the protocol");
+    else
+      snprintf(msg, sizeof msg, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
+               h->errtail_len ? "; its stderr: " : "", h->errtail_len ? stderr_last(h) : "");
+    host_lost(h, rc == EDR_ECONNLOST && h->m->sudo && strstr(h->errtail, "sudo")
+                     ? EDR_ESUDO : rc, msg);
+    return rc;
+  }
+  set_state(h, H_IDLE);
+  uv_timer_stop(&h->timer);
+  free(h->req);
+  h->req = NULL;
+  bool ok = json_is_true(json_object_get(reply, "ok"));
+  int status = 0;
+  if (!ok) {
+    const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
+    json_int_t e = json_integer_value(json_object_get(json_object_get(reply, "error"), "errno"));
+    status = e < 0 ? (int)e : EDR_EREMOTE;
+    (void)code;
+  }
+  h->on_reply(h, status, reply);
+  json_decref(reply);
+  return 0;
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+static int st_close_agent(struct host *h) {
+  if (h->agent.ch) {
+    int rc = edr_chan_send_eof(&h->ssh, &h->agent);
+    if (rc == EDR_EAGAIN)
+      return rc;
+    /* The agent exits at EOF after removing its directory: wait for that. */
+    char tmp[4096];
+    long n;
+    while (rc == 0 && (n = edr_chan_read(&h->ssh, &h->agent, 0, tmp, sizeof tmp)) != 0) {
+      drain_stderr(h, &h->agent);
+      if (n == EDR_EAGAIN)
+        return EDR_EAGAIN;
+      if (n < 0)
+        break;
+    }
+    int exit_status;
+    const char *sig;
+    if (rc == 0 && edr_chan_close(&h->ssh, &h->agent, &exit_status, &sig) == EDR_EAGAIN)
+      return EDR_EAGAIN;
+    edr_chan_free(&h->agent);
+  }
+  set_state(h, H_CLOSED);
+  uv_timer_stop(&h->timer);
+  conn_teardown(h);
+  check_barrier(h->run);
+  return 0;
+}
+
+static void start_close(struct host *h) {
+  if (h->state == H_CLOSED || h->state == H_CLOSE_AGENT)
+    return;
+  if (!h->agent_up || !h->conn_ok || h->ssh.fd < 0) {
+    set_state(h, H_CLOSED);
+    uv_timer_stop(&h->timer);
+    conn_teardown(h);
+    check_barrier(h->run);
+    return;
+  }
+  set_state(h, H_CLOSE_AGENT);
+  timer_arm(h, 10000);
+  drive(h);
+}
+
+/* ---- the driver ---------------------------------------------------------- */
+
+typedef int (*state_fn)(struct host *h);
+static const state_fn state_fns[H__COUNT] = {
+  [H_CONNECTING] = st_connecting, [H_HANDSHAKE] = st_handshake, [H_AUTH] = st_auth,
+  [H_BOOT_EXEC] = st_boot_exec,   [H_BOOT_SEND] = st_boot_send,
+  [H_BOOT_READ] = st_boot_read,   [H_BOOT_CLOSE] = st_boot_close,
+  [H_AGENT_EXEC] = st_agent_exec, [H_REQ_SEND] = st_req_send,
+  [H_REQ_WAIT] = st_req_wait,     [H_CLOSE_AGENT] = st_close_agent,
+};
+
+/* Run the current state until it must wait; each state function changes
+ * the state (through set_state) when it is done. */
+static void drive(struct host *h) {
+  for (;;) {
+    state_fn fn = state_fns[h->state];
+    if (!fn) {
+      if (h->state != H_RESOLVING && h->state != H_CONNECTING)
+        poll_stop(h);
+      return;
+    }
+    enum hstate before = h->state;
+    int rc = fn(h);
+    if (rc == EDR_EAGAIN) {
+      poll_update(h, h->state == H_CONNECTING ? EDR_SSH_WANT_WRITE : edr_ssh_wants(&h->ssh));
+      return;
+    }
+    if (rc < 0 || h->state == before)
+      return;
+  }
+}
+
+static void poll_cb(uv_poll_t *p, int status, int events) {
+  struct host *h = p->data;
+  (void)events;
+  (void)status; /* errors surface from the next call on the socket */
+  drive(h);
+}
+
+static void timer_cb(uv_timer_t *t) {
+  struct host *h = t->data;
+  if (h->state == H_CLOSE_AGENT) { /* teardown is bounded too */
+    h->agent_up = false;
+    set_state(h, H_CLOSED);
+    conn_teardown(h);
+    check_barrier(h->run);
+    return;
+  }
+  const struct edr_step *s = cur_step(h);
+  char msg[600];
+  if (s && s->kind == EDR_STEP_CONNECT)
+    snprintf(msg, sizeof msg, "no ssh connection to %s port %d within %llus (host down, "
+             "or the port filtered?)", h->m->ssh_host, h->m->ssh_port,
+             (unsigned long long)(s->timeout_ms / 1000));
+  else
+    snprintf(msg, sizeof msg, "no answer within %llus%s%s",
+             (unsigned long long)((s ? s->timeout_ms : 0) / 1000),
+             h->errtail_len ? "; stderr: " : "", h->errtail_len ? stderr_last(h) : "");
+  host_lost(h, EDR_ETIMEDOUT, msg);
+}
+
+/* ---- steps --------------------------------------------------------------- */
+
+static void step_ok(struct host *h, json_t *result) {
+  struct edr_step_result *sr = &h->res->steps[h->step];
+  sr->finished = true;
+  sr->status = 0;
+  sr->duration_ms = edr_now_ms() - h->step_start;
+  if (result)
+    sr->result = json_incref(result);
+  h->res->steps_done++;
+  h->in_step = false;
+  uv_timer_stop(&h->timer);
+  const struct edr_step *s = cur_step(h);
+  if (edr_verbosity >= 0) {
+    char extra[96] = "";
+    if (sr->bytes && sr->duration_ms) {
+      char hb[32];
+      edr_human_bytes(sr->bytes, hb, sizeof hb);
+      snprintf(extra, sizeof extra, ", %s at %.0f MB/s", hb,
+               (double)sr->bytes / 1e3 / (double)sr->duration_ms);
+    }
+    fprintf(stderr, "  %-8s %-15s ok  %6.2fs%s\n", h->m->name, edr_step_kinds[s->kind].name,
+            (double)sr->duration_ms / 1000.0, extra);
+  }
+  h->step++;
+  advance(h);
+}
+
+static void on_hello(struct host *h, int status, json_t *reply) {
+  json_t *r = json_object_get(reply, "result");
+  if (status) {
+    host_fail(h, status, "the agent refused to start: %s",
+              json_string_value(json_object_get(json_object_get(reply, "error"), "message")));
+    return;
+  }
+  const char *sha = json_string_value(json_object_get(r, "sha256"));
+  if (!sha || strcmp(sha, h->run->agent_sha256)) {
+    host_fail(h, EDR_EHASH, "the agent on the host has sha-256 %s, expected %s: the "
+              "push was damaged", sha ? sha : "(none)", h->run->agent_sha256);
+    return;
+  }
+  json_int_t uid = json_integer_value(json_object_get(r, "uid"));
+  if (uid != 0)
+    edr_warn("%s: the agent runs as uid %lld, not root: it may lack permission on %s "
+             "(set sudo: true?)", h->m->name, (long long)uid, h->m->data_dir);
+  step_ok(h, r);
+}
+
+/* The restore needs: the snapshot copy, the restored db (about the
+ * snapshot's size) and etcd's preallocated 64 MB WAL, plus 10%. */
+static uint64_t space_needed(const struct edr_plan *p) {
+  uint64_t need = 2 * p->snapshot_size + (64ull << 20);
+  return need + need / 10;
+}
+
+static bool has_flag(json_t *tool, const char *flag) {
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(tool, "flags"), i, f)
+    if (json_string_value(f) && !strcmp(json_string_value(f), flag))
+      return true;
+  return false;
+}
+
+/* Judge the probe's facts: this is where "ready" is decided. */
+static int check_probe(struct host *h, json_t *r, char *msg, size_t len) {
+  const struct edr_plan *p = h->run->plan;
+  json_t *tool = json_object_get(r, "tool");
+  json_t *dd = json_object_get(r, "data_dir");
+  if (!json_is_object(tool)) {
+    const char *te = json_string_value(json_object_get(r, "tool_error"));
+    snprintf(msg, len, "no usable restore tool: %s (install etcdutl or etcdctl, or set "
+             "restore_tool / restore_tool_push)", te ? te : "none found");
+    return EDR_ETOOL;
+  }
+  if (h->m->wal_dir && !has_flag(tool, "--wal-dir")) {
+    snprintf(msg, len, "restore tool '%s' does not support --wal-dir",
+             json_string_value(json_object_get(tool, "path")));
+    return EDR_EUNSUPPORTED;
+  }
+  if (p->skip_hash_check && !has_flag(tool, "--skip-hash-check")) {
+    snprintf(msg, len, "restore tool '%s' does not support --skip-hash-check",
+             json_string_value(json_object_get(tool, "path")));
+    return EDR_EUNSUPPORTED;
+  }
+  if (json_is_true(json_object_get(r, "staging_exists"))) {
+    snprintf(msg, len, "staging directory '%s' already exists (left by an earlier run "
+             "with the same id?)", h->hp->staging);
+    return EDR_EEXIST;
+  }
+  if (json_is_true(json_object_get(dd, "mountpoint")) == false &&
+      json_is_true(json_object_get(dd, "exists")) &&
+      json_is_true(json_object_get(dd, "has_member")) == false &&
+      json_is_true(json_object_get(r, "etcd_running"))) {
+    /* etcd running without a member dir cannot be; nothing to judge */
+  }
+  if (!json_is_true(json_object_get(dd, "exists")) && !h->m->data_dir_owner) {
+    snprintf(msg, len, "data dir '%s' does not exist and the spec sets no "
+             "data_dir_owner: set it (for example \"etcd:etcd\") so that the restored "
+             "data belongs to the user etcd runs as", h->m->data_dir);
+    return EDR_ENOENT;
+  }
+  json_int_t free_b = json_integer_value(json_object_get(r, "free_bytes"));
+  uint64_t need = space_needed(p);
+  if (free_b >= 0 && (uint64_t)free_b < need) {
+    char hn[32], hf[32];
+    edr_human_bytes(need, hn, sizeof hn);
+    edr_human_bytes((uint64_t)free_b, hf, sizeof hf);
+    snprintf(msg, len, "not enough free disk space on '%s': %s needed (the snapshot copy, "
+             "the restored data and a 64 MB WAL; the old data is kept), %s free",
+             json_string_value(json_object_get(r, "free_path")), hn, hf);
+    return EDR_ENOSPC;
+  }
+  return 0;
+}
+
+static void on_step_reply(struct host *h, int status, json_t *reply) {
+  const struct edr_step *s = cur_step(h);
+  json_t *r = json_object_get(reply, "result");
+  if (status) {
+    const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+    char extra[1200] = "";
+    if (s->kind == EDR_STEP_RESTORE || s->kind == EDR_STEP_STOP || s->kind == EDR_STEP_START) {
+      const char *tail = json_string_value(json_object_get(r, "stderr_tail"));
+      if (tail && *tail) {
+        const char *t = tail + strlen(tail);
+        while (t > tail && (t[-1] == '\n' || t[-1] == ' '))
+          t--;
+        const char *b = t;
+        for (int lines = 0; b > tail && lines < 3; b--)
+          if (b[-1] == '\n' && ++lines == 3)
+            break;
+        snprintf(extra, sizeof extra, "; stderr: %.*s", (int)(t - b), b);
+      }
+    }
+    if (r)
+      h->res->steps[h->step].result = json_incref(r);
+    host_fail(h, status, "%s%s", m ? m : edr_strerror(status), extra);
+    return;
+  }
+  if (s->kind == EDR_STEP_PROBE) {
+    char msg[1024];
+    int rc = check_probe(h, r, msg, sizeof msg);
+    json_decref(h->probe);
+    h->probe = json_incref(r);
+    if (rc) {
+      h->res->steps[h->step].result = json_incref(r);
+      host_fail(h, rc, "%s", msg);
+      return;
+    }
+  }
+  step_ok(h, r);
+}
+
+/* The request for step S, adjusted with what the probe found. */
+static json_t *step_request(struct host *h, const struct edr_step *s) {
+  json_t *req = json_deep_copy(s->request);
+  if (!req)
+    return NULL;
+  if (s->kind == EDR_STEP_RESTORE) {
+    json_t *tool = json_object_get(h->probe, "tool");
+    json_t *argv = json_object_get(req, "argv");
+    const char *path = json_string_value(json_object_get(tool, "path"));
+    const char *kind = json_string_value(json_object_get(tool, "kind"));
+    if (path)
+      json_array_set_new(argv, 0, json_string(path));
+    if (kind && !strcmp(kind, "etcdctl"))
+      json_object_set_new(req, "env", json_pack("{s:s}", "ETCDCTL_API", "3"));
+  }
+  if ((s->kind == EDR_STEP_OWNERSHIP || s->kind == EDR_STEP_OWNERSHIP_WAL) &&
+      !json_object_get(req, "owner")) {
+    json_t *dd = json_object_get(h->probe, "data_dir");
+    if (json_is_true(json_object_get(dd, "exists"))) {
+      json_object_set(req, "uid", json_object_get(dd, "uid"));
+      json_object_set(req, "gid", json_object_get(dd, "gid"));
+    }
+  }
+  if ((s->kind == EDR_STEP_OWNERSHIP || s->kind == EDR_STEP_OWNERSHIP_WAL) &&
+      !json_object_get(req, "mode")) {
+    json_t *dd = json_object_get(h->probe, "data_dir");
+    const char *mode = json_string_value(json_object_get(dd, "mode"));
+    json_object_set_new(req, "mode", json_string(json_is_true(json_object_get(dd, "exists"))
+                                                     && mode ? mode : "0700"));
+  }
+  return req;
+}
+
+static void start_step(struct host *h) {
+  const struct edr_step *s = cur_step(h);
+  struct edr_step_result *sr = &h->res->steps[h->step];
+  h->in_step = true;
+  h->step_start = edr_now_ms();
+  sr->started = true;
+  timer_arm(h, s->timeout_ms);
+  edr_debug("[%s] step %zu %s", h->m->name, h->step + 1, edr_step_kinds[s->kind].name);
+  if (edr_step_kinds[s->kind].destructive)
+    h->res->outcome = EDR_HOST_PARTIAL;
+  switch (s->kind) {
+  case EDR_STEP_CONNECT: {
+    char port[8];
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    snprintf(port, sizeof port, "%d", h->m->ssh_port);
+    set_state(h, H_RESOLVING);
+    h->gai.data = h;
+    int rc = uv_getaddrinfo(&h->run->loop, &h->gai, gai_cb, h->m->ssh_host, port, &hints);
+    if (rc)
+      host_lost(h, EDR_ERESOLVE, uv_strerror(rc));
+    return;
+  }
+  case EDR_STEP_PUSH_AGENT:
+    set_state(h, H_BOOT_EXEC);
+    drive(h);
+    return;
+  default:
+    break;
+  }
+  json_t *req = step_request(h, s);
+  if (!req) {
+    host_fail(h, EDR_ENOMEM, "cannot build the request");
+    return;
+  }
+  int fd = -1;
+  uint64_t size = 0;
+  if (s->kind == EDR_STEP_PUSH_SNAPSHOT || s->kind == EDR_STEP_PUSH_TOOL) {
+    const char *local = s->kind == EDR_STEP_PUSH_SNAPSHOT ? h->run->plan->snapshot
+                                                           : h->m->restore_tool_push;
+    fd = open(local, O_RDONLY | O_CLOEXEC);
+    size = (uint64_t)json_integer_value(json_object_get(req, "size"));
+    if (fd < 0) {
+      json_decref(req);
+      host_fail(h, edr_from_errno(errno), "cannot open '%s': %s", local, strerror(errno));
+      return;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    sr->bytes = size;
+    if (h->run->opts->stall_timeout_ms)
+      timer_arm(h, h->run->opts->stall_timeout_ms);
+  }
+  send_request(h, req, fd, size, on_step_reply);
+}
+
+/* ---- abort cleanup (prepare phase failed somewhere) --------------------- */
+
+static void on_cleanup_reply(struct host *h, int status, json_t *reply) {
+  if (status)
+    edr_warn("%s: cleanup: %s", h->m->name,
+             json_string_value(json_object_get(json_object_get(reply, "error"), "message")));
+  if (json_array_size(h->cleanup) == 0) {
+    start_close(h);
+    return;
+  }
+  json_t *req = json_incref(json_array_get(h->cleanup, 0));
+  json_array_remove(h->cleanup, 0);
+  timer_arm(h, 30000);
+  send_request(h, req, -1, 0, on_cleanup_reply);
+}
+
+/* Remove what this run staged on the host: nothing else is touched. */
+static void abort_cleanup(struct host *h) {
+  h->cleaned = true;
+  if (!h->conn_ok || !h->agent_up) {
+    start_close(h);
+    return;
+  }
+  json_decref(h->cleanup);
+  h->cleanup = json_array();
+  json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
+                                              h->hp->staging));
+  if (h->hp->wal_staging)
+    json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
+                                                h->hp->wal_staging));
+  on_cleanup_reply(h, 0, NULL);
+}
+
+/* After a step: go on, wait at a barrier, or stop. */
+static void advance(struct host *h) {
+  struct run *r = h->run;
+  if (r->aborting) {
+    if (r->phase == EDR_PHASE_PREPARE && !h->cleaned)
+      abort_cleanup(h);
+    else
+      start_close(h);
+    return;
+  }
+  const struct edr_step *s = cur_step(h);
+  if (!s) {
+    h->res->outcome = EDR_HOST_RESTORED;
+    start_close(h);
+    return;
+  }
+  if (edr_step_kinds[s->kind].phase > r->phase) {
+    set_state(h, H_IDLE);
+    check_barrier(r);
+    return;
+  }
+  start_step(h);
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+static void health_cb(void *arg, bool done, int status, const struct edr_health_report *rep) {
+  struct run *r = arg;
+  if (!done) {
+    if (edr_verbosity >= 1 && rep->problem[0])
+      edr_info("waiting for the cluster: %s", rep->problem);
+    return;
+  }
+  r->health_done = true;
+  r->health_status = status;
+  r->res->health_ms = edr_now_ms() - r->health_start_ms;
+  snprintf(r->health_problem, sizeof r->health_problem, "%s", rep ? rep->problem : "");
+  if (status == 0) {
+    if (edr_verbosity >= 0)
+      fprintf(stderr, "  cluster  healthy          ok  %6.2fs  (%zu members, one cluster, "
+              "revision >= %lld)\n", (double)r->res->health_ms / 1000.0, r->n,
+              (long long)(r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision : 1));
+    r->phase = EDR_PHASE_CLEANUP;
+    for (size_t i = 0; i < r->n; i++)
+      if (!r->hosts[i].failed && r->hosts[i].state == H_IDLE)
+        advance(&r->hosts[i]);
+  } else {
+    edr_err("the cluster did not become healthy within %llus: %s",
+            (unsigned long long)(r->plan->health_timeout_ms / 1000),
+            rep && rep->problem[0] ? rep->problem : edr_strerror(status));
+    r->aborting = true;
+    for (size_t i = 0; i < r->n; i++)
+      start_close(&r->hosts[i]);
+  }
+  check_barrier(r);
+}
+
+static void start_health(struct run *r) {
+  const struct edr_plan *p = r->plan;
+  struct edr_health_member *hm = calloc(r->n, sizeof(*hm));
+  if (!hm) {
+    r->health_done = true;
+    r->health_status = EDR_ENOMEM;
+    return;
+  }
+  for (size_t i = 0; i < r->n; i++) {
+    const struct edr_member *m = p->hosts[i].member;
+    hm[i].name = m->name;
+    hm[i].client_url = m->client_urls.v[0];
+    hm[i].peer_urls = (const char *const *)m->peer_urls.v;
+    hm[i].n_peer_urls = m->peer_urls.n;
+  }
+  struct edr_health_opts ho = {
+    .min_revision = p->snapshot_revision > 0 ? p->snapshot_revision : 1,
+    .timeout_ms = p->health_timeout_ms,
+    .interval_ms = 100,
+  };
+  ho.tls.cacert = getenv("ETCDCTL_CACERT");
+  ho.tls.cert = getenv("ETCDCTL_CERT");
+  ho.tls.key = getenv("ETCDCTL_KEY");
+  r->health_started = true;
+  r->health_start_ms = edr_now_ms();
+  r->health_members = hm;
+  int rc = edr_health_wait_start(&r->loop, hm, r->n, &ho, health_cb, r);
+  if (rc) {
+    r->health_done = true;
+    r->health_status = rc;
+    snprintf(r->health_problem, sizeof r->health_problem, "%s", edr_strerror(rc));
+  }
+}
+
+static bool host_settled(const struct host *h) {
+  return h->state == H_CLOSED || (h->state == H_IDLE && !h->in_step);
+}
+
+/* Called whenever a host stops moving: decide what the run does next. */
+static void check_barrier(struct run *r) {
+  bool any_failed = false, all_settled = true;
+  for (size_t i = 0; i < r->n; i++) {
+    any_failed |= r->hosts[i].failed;
+    all_settled &= host_settled(&r->hosts[i]);
+  }
+  if ((any_failed || r->interrupted) && !r->aborting) {
+    r->aborting = true;
+    if (r->phase == EDR_PHASE_PREPARE)
+      edr_info("stopping: no host has been changed; removing what was staged");
+    else if (r->phase == EDR_PHASE_APPLY)
+      edr_info("stopping every host at its next step boundary");
+    for (size_t i = 0; i < r->n; i++) {
+      struct host *h = &r->hosts[i];
+      if (h->state == H_IDLE && !h->in_step)
+        advance(h); /* a failed or waiting host: clean up or close */
+    }
+    return;
+  }
+  if (r->aborting) {
+    for (size_t i = 0; i < r->n; i++) {
+      struct host *h = &r->hosts[i];
+      if (h->state == H_IDLE && !h->in_step && h->failed && !h->cleaned &&
+          r->phase == EDR_PHASE_PREPARE)
+        abort_cleanup(h);
+      else if (h->state == H_IDLE && !h->in_step && h->failed)
+        start_close(h);
+    }
+    return;
+  }
+  if (!all_settled)
+    return;
+  for (size_t i = 0; i < r->n; i++)
+    if (r->hosts[i].state == H_CLOSED)
+      return; /* finished (cleanup done everywhere) */
+  if (r->phase == EDR_PHASE_PREPARE) {
+    edr_info("every host is prepared; applying (stop etcd, swap member dirs, start)");
+    r->phase = EDR_PHASE_APPLY;
+    for (size_t i = 0; i < r->n; i++)
+      advance(&r->hosts[i]);
+  } else if (r->phase == EDR_PHASE_APPLY && !r->health_started) {
+    edr_info("every member started; waiting for the cluster to become healthy");
+    start_health(r);
+    if (r->health_done)
+      health_cb(r, true, r->health_status, NULL);
+  }
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  struct run *r = s->data;
+  if (r->interrupted) {
+    edr_err("interrupted twice: exiting now; hosts may be mid-step");
+    _exit(EDR_EXIT_INTERRUPTED);
+  }
+  edr_err("interrupted (signal %d): stopping at the next safe point; interrupt again "
+          "to exit at once", signum);
+  r->interrupted = true;
+  check_barrier(r);
+}
+
+static void walk_close(uv_handle_t *hd, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(hd))
+    uv_close(hd, NULL);
+}
+
+/* The local agent: its size and sha-256 (the host checks what it received). */
+static int agent_info(struct run *r) {
+  struct edr_snapfile sf;
+  int rc = edr_snapfile_check(r->agent_path, &sf);
+  if (rc)
+    return rc;
+  memcpy(r->agent_sha256, sf.file_sha256, sizeof r->agent_sha256);
+  r->agent_size = sf.size;
+  return 0;
+}
+
+char *edr_find_agent(void) {
+  const char *env = getenv("ETCD_DR_AGENT");
+  if (env && *env)
+    return access(env, R_OK) == 0 ? strdup(env) : NULL;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    return NULL;
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (!slash)
+    return NULL;
+  *slash = '\0';
+  static const char *const rel[] = {"/etcd-dr-agent", "/../libexec/etcd-dr/etcd-dr-agent"};
+  for (size_t i = 0; i < 2; i++) {
+    char *p = edr_asprintf("%s%s", self, rel[i]);
+    if (p && access(p, R_OK) == 0)
+      return p;
+    free(p);
+  }
+  return NULL;
+}
+
+int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
+                struct edr_run_result *res) {
+  struct run r = {.plan = plan, .opts = o, .res = res, .n = plan->n_hosts};
+  memset(res, 0, sizeof(*res));
+  res->n_hosts = plan->n_hosts;
+  res->hosts = calloc(plan->n_hosts, sizeof(*res->hosts));
+  r.hosts = calloc(plan->n_hosts, sizeof(*r.hosts));
+  r.started_ms = edr_now_ms();
+  if (!res->hosts || !r.hosts) {
+    free(r.hosts);
+    res->exit_code = EDR_EXIT_INTERNAL;
+    res->message = strdup("out of memory");
+    return res->exit_code;
+  }
+  for (size_t i = 0; i < r.n; i++) {
+    res->hosts[i].member = plan->hosts[i].member->name;
+    res->hosts[i].steps = calloc(plan->hosts[i].n_steps, sizeof(struct edr_step_result));
+    res->hosts[i].n_steps = plan->hosts[i].n_steps;
+  }
+  r.agent_path = o->agent_path ? strdup(o->agent_path) : edr_find_agent();
+  int rc = r.agent_path ? agent_info(&r) : EDR_ENOENT;
+  if (rc) {
+    res->exit_code = EDR_EXIT_INTERNAL;
+    res->message = edr_asprintf("cannot find or read etcd-dr-agent%s%s (set ETCD_DR_AGENT "
+                                "to its path)", r.agent_path ? " at " : "",
+                                r.agent_path ? r.agent_path : "");
+    free(r.agent_path);
+    free(r.hosts);
+    return res->exit_code;
+  }
+  uv_loop_init(&r.loop);
+  uv_signal_init(&r.loop, &r.sigint);
+  uv_signal_init(&r.loop, &r.sigterm);
+  r.sigint.data = r.sigterm.data = &r;
+  uv_signal_start(&r.sigint, on_signal, SIGINT);
+  uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+  /* Signals must not keep the loop alive once every host is done. */
+  uv_unref((uv_handle_t *)&r.sigint);
+  uv_unref((uv_handle_t *)&r.sigterm);
+  for (size_t i = 0; i < r.n; i++) {
+    struct host *h = &r.hosts[i];
+    h->run = &r;
+    h->hp = &plan->hosts[i];
+    h->m = h->hp->member;
+    h->res = &res->hosts[i];
+    h->agent_fd = h->payload_fd = -1;
+    edr_ssh_init(&h->ssh);
+    uv_timer_init(&r.loop, &h->timer);
+    h->timer.data = h;
+    h->buf = malloc(PUSH_BUF);
+    if (!h->buf || !h->res->steps) {
+      host_fail(h, EDR_ENOMEM, "out of memory");
+      continue;
+    }
+  }
+  for (size_t i = 0; i < r.n; i++)
+    if (!r.hosts[i].failed)
+      advance(&r.hosts[i]);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+
+  /* Everything has settled.  Work out the exit status. */
+  bool any_failed = false, any_changed = false;
+  for (size_t i = 0; i < r.n; i++) {
+    any_failed |= r.hosts[i].failed;
+    any_changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
+  }
+  if (r.health_done && r.health_status && !any_failed)
+    res->exit_code = EDR_EXIT_UNHEALTHY;
+  else if (any_failed || r.interrupted)
+    res->exit_code = any_changed ? EDR_EXIT_APPLY
+                                 : (r.interrupted && !any_failed ? EDR_EXIT_INTERRUPTED
+                                                                 : EDR_EXIT_PREFLIGHT);
+  else
+    res->exit_code = 0;
+  if (r.health_done && r.health_status)
+    res->message = strdup(r.health_problem[0] ? r.health_problem : "cluster not healthy");
+  res->duration_ms = edr_now_ms() - r.started_ms;
+
+  for (size_t i = 0; i < r.n; i++) {
+    struct host *h = &r.hosts[i];
+    edr_ssh_free(&h->ssh);
+    if (h->ai)
+      uv_freeaddrinfo(h->ai);
+    free(h->buf);
+    free(h->req);
+    free(h->line);
+    json_decref(h->probe);
+    json_decref(h->cleanup);
+    if (h->agent_fd >= 0)
+      close(h->agent_fd);
+    if (h->payload_fd >= 0)
+      close(h->payload_fd);
+  }
+  uv_walk(&r.loop, walk_close, NULL);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&r.loop);
+  free(r.health_members);
+  free(r.hosts);
+  free(r.agent_path);
+  return res->exit_code;
+}
+
+void edr_run_result_free(struct edr_run_result *res) {
+  for (size_t i = 0; i < res->n_hosts; i++) {
+    struct edr_host_result *hr = &res->hosts[i];
+    for (size_t j = 0; hr->steps && j < hr->n_steps; j++) {
+      free(hr->steps[j].message);
+      json_decref(hr->steps[j].result);
+    }
+    free(hr->steps);
+    free(hr->message);
+  }
+  free(res->hosts);
+  free(res->message);
+  memset(res, 0, sizeof(*res));
+}

@@ -1,0 +1,98 @@
+/*
+ * ssh.h - one SSH connection to one host, non-blocking, for the executor's
+ * per-host state machine.
+ *
+ * Every function here that talks to the network returns EDR_EAGAIN when it
+ * would block; the caller then waits on the socket for what
+ * edr_ssh_wants() says (uv_poll) and calls the same function again with the
+ * same arguments, as libssh2 requires.  Nothing here blocks or sleeps.
+ * Errors are negative EDR_E* codes with a person-readable reason in
+ * s->error; libssh2's own codes are translated in one place (ssh.c).
+ *
+ * Ownership: struct edr_ssh is embedded by its owner, which calls
+ * edr_ssh_init() and, at the end, edr_ssh_free() (closes the socket too).
+ * A struct edr_chan belongs to the edr_ssh it was opened on and must be
+ * freed (edr_chan_free) before that.
+ */
+#ifndef EDR_SSH_H
+#define EDR_SSH_H
+
+#include <libssh2.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct edr_ssh {
+  int fd;
+  LIBSSH2_SESSION *session;
+  LIBSSH2_AGENT *agent;
+  char error[512];
+  char hostkey_type[32];        /* "ssh-ed25519" once the handshake is done */
+  char hostkey_fp[80];          /* "SHA256:..." as OpenSSH prints it */
+  bool hostkey_recorded;        /* accepted as new and appended to known_hosts */
+  /* resumable authentication */
+  int auth_stage;
+  int auth_idx;
+  struct libssh2_agent_publickey *agent_id;
+  char auth_tried[256];
+};
+
+struct edr_chan {
+  LIBSSH2_CHANNEL *ch;
+  int stage;                    /* for resumable open/close */
+  bool eof_sent;
+};
+
+void edr_ssh_init(struct edr_ssh *s);
+void edr_ssh_free(struct edr_ssh *s);
+
+/* Start a non-blocking TCP connect to an already resolved address.  Returns
+ * 0 (connected), EDR_EAGAIN (wait writable, then edr_ssh_connect_done), or
+ * an error. */
+int edr_ssh_connect_start(struct edr_ssh *s, const struct sockaddr *addr,
+                          unsigned addrlen);
+int edr_ssh_connect_done(struct edr_ssh *s);
+
+/* Create the session, restricting host key types to those known_hosts
+ * records for HOST:PORT (see ../shared/libssh2-facts.md), then handshake. */
+int edr_ssh_handshake(struct edr_ssh *s, const char *host, int port,
+                      const char *known_hosts);
+
+/* Check the server's key against KNOWN_HOSTS.  Unknown keys are refused
+ * unless ACCEPT_NEW, in which case one line is appended to the file.  A
+ * changed key is always refused.  Does no network I/O. */
+int edr_ssh_check_hostkey(struct edr_ssh *s, const char *host, int port,
+                          const char *known_hosts, bool accept_new);
+
+/* Authenticate USER with IDENTITY (a private key file) or, when NULL, with
+ * ssh-agent and then ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa. */
+int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity);
+
+/* What the socket must become before calling again: a mask of
+ * EDR_SSH_WANT_READ / EDR_SSH_WANT_WRITE (never 0). */
+enum { EDR_SSH_WANT_READ = 1, EDR_SSH_WANT_WRITE = 2 };
+int edr_ssh_wants(const struct edr_ssh *s);
+
+/* Open a session channel and exec CMD on it. */
+int edr_chan_exec(struct edr_ssh *s, struct edr_chan *c, const char *cmd);
+/* Write up to LEN bytes of stdin; returns bytes written (> 0) or EDR_EAGAIN
+ * or an error. */
+long edr_chan_write(struct edr_ssh *s, struct edr_chan *c, const void *buf,
+                    size_t len);
+/* Read from stdout (STREAM 0) or stderr (STREAM 1): bytes (> 0), 0 at EOF
+ * of the channel, EDR_EAGAIN, or an error. */
+long edr_chan_read(struct edr_ssh *s, struct edr_chan *c, int stream,
+                   void *buf, size_t len);
+int edr_chan_send_eof(struct edr_ssh *s, struct edr_chan *c);
+/* Close and wait for the remote side; then *exit_status and *signal (a
+ * static string, or NULL) are valid. */
+int edr_chan_close(struct edr_ssh *s, struct edr_chan *c, int *exit_status,
+                   const char **signal);
+void edr_chan_free(struct edr_chan *c);
+
+/* Keep the connection alive while it idles; returns seconds to the next
+ * call or a negative code. */
+int edr_ssh_keepalive(struct edr_ssh *s);
+
+#endif
