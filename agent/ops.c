@@ -1558,12 +1558,37 @@ static int op_remove(struct agent *a, json_t *req, json_t *res) {
 
 /* ---- db-info, hash, bye ------------------------------------------------- */
 
+struct meta_vals {
+  bool has_ci, has_term;
+  uint64_t ci, term;
+};
+
+static uint64_t be64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static int meta_visit(void *arg, const struct edr_bolt_kv *kv) {
+  struct meta_vals *m = arg;
+  if (!kv->val || kv->vlen != 8)
+    return 0;
+  if (kv->klen == 16 && memcmp(kv->key, "consistent_index", 16) == 0) {
+    m->has_ci = true;
+    m->ci = be64(kv->val);
+  } else if (kv->klen == 4 && memcmp(kv->key, "term", 4) == 0) {
+    m->has_term = true;
+    m->term = be64(kv->val);
+  }
+  return 0;
+}
+
 static int op_db_info(struct agent *a, json_t *req, json_t *res) {
   const char *path;
   int rc;
   if ((rc = f_path(a, req, "path", false, &path)))
     return rc;
-  int64_t rev = 0;
   struct stat st;
   if (stat(path, &st) != 0)
     return agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s", path,
@@ -1571,11 +1596,29 @@ static int op_db_info(struct agent *a, json_t *req, json_t *res) {
   if (!S_ISREG(st.st_mode))
     return agent_fail(a, EDR_EINVAL, "'%s' is %s, expected a bbolt file", path,
                       kind_of(st.st_mode));
+  /* Only the meta bucket and the last key: cheap even for a big db. */
+  struct edr_bolt *db = NULL;
+  char why[512] = "";
+  if ((rc = edr_bolt_open(path, &db, why, sizeof(why))))
+    return agent_fail(a, rc, "cannot read '%s' as a bbolt file: %s", path,
+                      why[0] ? why : edr_strerror(rc));
+  struct meta_vals m = {0};
+  rc = edr_bolt_foreach(db, "meta", 4, meta_visit, &m);
+  if (rc && rc != EDR_ENOENT)
+    snprintf(why, sizeof(why), "%s", edr_bolt_errmsg(db));
+  edr_bolt_close(db);
+  if (rc && rc != EDR_ENOENT)
+    return agent_fail(a, rc, "cannot read bucket 'meta' of '%s': %s", path,
+                      why[0] ? why : edr_strerror(rc));
+  int64_t rev = 0;
   if ((rc = edr_bolt_revision(path, &rev)))
     return agent_fail(a, rc, "cannot read the revision of '%s': %s", path,
                       edr_strerror(rc));
   json_object_set_new(res, "revision", json_integer(rev));
-  json_object_set_new(res, "consistent_index", json_null());
+  json_object_set_new(res, "consistent_index",
+                      m.has_ci ? json_integer((json_int_t)m.ci) : json_null());
+  json_object_set_new(res, "term", m.has_term ? json_integer((json_int_t)m.term)
+                                              : json_null());
   return 0;
 }
 
