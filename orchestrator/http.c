@@ -28,6 +28,8 @@
 struct sock {
   uv_poll_t poll;
   curl_socket_t fd;
+  int events;       /* what curl last asked for (UV_READABLE...) */
+  bool closing;     /* uv_close() called */
   struct edr_http *h;
   struct sock *next, *prev;
 };
@@ -154,6 +156,7 @@ static void sock_close(struct sock *s) {
     h->socks = s->next;
   if (s->next)
     s->next->prev = s->prev;
+  s->closing = true;
   uv_poll_stop(&s->poll);
   uv_close((uv_handle_t *)&s->poll, on_poll_closed);
 }
@@ -165,17 +168,25 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   struct sock *s = p->data;
   struct edr_http *h = s->h;
   int flags = 0, running;
-  if (status < 0)
-    flags = CURL_CSELECT_ERR;
-  else {
+  if (status < 0) {
+    /* libuv reports a socket error (a reset, a TLS peer's close) as
+     * UV_EBADF and stops the handle.  CURL_CSELECT_ERR would make curl say
+     * only "select/poll returned error"; letting it read and write finds
+     * the real cause (e.g. the server's TLS alert).  Watch again below in
+     * case curl still wants the socket. */
+    flags = s->events & UV_READABLE ? CURL_CSELECT_IN : 0;
+    flags |= s->events & UV_WRITABLE ? CURL_CSELECT_OUT : 0;
+  } else {
     if (events & UV_READABLE)
       flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
       flags |= CURL_CSELECT_OUT;
   }
   /* S may be closed inside this call (CURL_POLL_REMOVE); it stays valid
-   * until its close callback, but is not used again here. */
+   * until its close callback. */
   curl_multi_socket_action(h->multi, s->fd, flags, &running);
+  if (status < 0 && !s->closing && !uv_is_active((uv_handle_t *)p))
+    uv_poll_start(p, s->events, on_poll);
   dispatch(h);
 }
 
@@ -220,6 +231,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     events |= UV_READABLE;
   if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
     events |= UV_WRITABLE;
+  s->events = events;
   return uv_poll_start(&s->poll, events, on_poll) == 0 ? 0 : -1;
 }
 
@@ -287,9 +299,22 @@ static void finish(struct req *r, int status, long code, const char *errtext) {
 
 /* curl's own words, plus what to check where they do not say it. */
 static void describe_failure(struct req *r, CURLcode rc, int status,
-                             char *out, size_t len) {
+                             bool tls, char *out, size_t len) {
   const char *what = r->toobig ? "response body too large"
                      : r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+  char shorter[CURL_ERROR_SIZE];
+  const char *reason = strstr(what, "SSL routines::");
+  const char *colon = strchr(what, ':');
+  if (reason && colon && colon < reason) {
+    /* "OpenSSL SSL_read: OpenSSL/3.0.19: error:0A000412:SSL routines::sslv3
+     * alert bad certificate, errno 0" -> "OpenSSL SSL_read: sslv3 alert bad
+     * certificate": the codes help nobody at 3 a.m. */
+    reason += strlen("SSL routines::");
+    size_t rl = strcspn(reason, ",");
+    snprintf(shorter, sizeof shorter, "%.*s: %.*s", (int)(colon - what), what,
+             (int)rl, reason);
+    what = shorter;
+  }
   const char *hint = "";
   if (status == EDR_ETLS && (strstr(what, "alert bad certificate") ||
                              strstr(what, "alert certificate required") ||
@@ -298,6 +323,8 @@ static void describe_failure(struct req *r, CURLcode rc, int status,
            "check the cert and key)";
   else if (rc == CURLE_PEER_FAILED_VERIFICATION)
     hint = " (check the CA file)";
+  else if (rc == CURLE_GOT_NOTHING && !tls)
+    hint = " (does the member expect https?)";
   snprintf(out, len, "%s%s", what, hint);
 }
 
@@ -323,7 +350,7 @@ static void dispatch(struct edr_http *h) {
     int status = r->toobig ? EDR_ETOOBIG : edr_http_from_curl(rc, oserr, tls);
     char text[CURL_ERROR_SIZE + 128] = "";
     if (status != 0)
-      describe_failure(r, rc, status, text, sizeof text);
+      describe_failure(r, rc, status, tls, text, sizeof text);
     finish(r, status, code, text);
   }
   h->dispatching--;
