@@ -1,0 +1,161 @@
+/*
+ * test_plan.c - plan building (the exact restore command of each member,
+ * the order and phases of steps) and shell quoting for display.
+ */
+#include "err.h"
+#include "plan.h"
+#include "quote.h"
+#include "spec.h"
+#include "t.h"
+
+#include <stdlib.h>
+
+static char err[1024];
+
+static const char *arg_after(char **argv, const char *flag) {
+  for (size_t i = 0; argv && argv[i]; i++)
+    if (!strcmp(argv[i], flag))
+      return argv[i + 1];
+  return NULL;
+}
+
+static bool has_arg(char **argv, const char *flag) {
+  for (size_t i = 0; argv && argv[i]; i++)
+    if (!strcmp(argv[i], flag))
+      return true;
+  return false;
+}
+
+static const struct edr_step *find(const struct edr_host_plan *h, enum edr_step_kind k) {
+  for (size_t i = 0; i < h->n_steps; i++)
+    if (h->steps[i].kind == k)
+      return &h->steps[i];
+  return NULL;
+}
+
+static void test_restore_commands(void) {
+  struct edr_spec *s = NULL;
+  CHECK(edr_spec_from_initial_cluster(
+            "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380",
+            NULL, &s, err, sizeof err) == 0);
+  struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
+                            .snapshot_sha256 = "ab", .snapshot_revision = 42,
+                            .run_id = "20260101-000000-abcd"};
+  struct edr_plan *p = NULL;
+  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  if (!p) {
+    edr_spec_free(s);
+    return;
+  }
+  CHECK_STR(p->token, "etcd-dr-20260101-000000-abcd");
+  CHECK_STR(p->initial_cluster,
+            "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380");
+  CHECK(p->n_hosts == 3);
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    const struct edr_host_plan *h = &p->hosts[i];
+    const struct edr_step *r = find(h, EDR_STEP_RESTORE);
+    CHECK(r != NULL);
+    if (!r)
+      continue;
+    char name[32], url[64];
+    snprintf(name, sizeof name, "m%zu", i + 1);
+    snprintf(url, sizeof url, "http://10.0.0.%zu:2380", i + 1);
+    CHECK_STR(r->argv[0], "auto");
+    CHECK_STR(r->argv[1], "snapshot");
+    CHECK_STR(r->argv[2], "restore");
+    CHECK_STR(r->argv[3], "/var/lib/etcd/.etcd-dr-20260101-000000-abcd/snapshot.db");
+    CHECK_STR(arg_after(r->argv, "--name"), name);
+    CHECK_STR(arg_after(r->argv, "--initial-advertise-peer-urls"), url);
+    CHECK_STR(arg_after(r->argv, "--initial-cluster"), p->initial_cluster);
+    CHECK_STR(arg_after(r->argv, "--initial-cluster-token"), p->token);
+    CHECK_STR(arg_after(r->argv, "--data-dir"),
+              "/var/lib/etcd/.etcd-dr-20260101-000000-abcd/data");
+    CHECK(!has_arg(r->argv, "--wal-dir"));
+    CHECK(!has_arg(r->argv, "--skip-hash-check"));
+    /* the request the agent gets carries the same argv */
+    json_t *jargv = json_object_get(r->request, "argv");
+    CHECK(json_array_size(jargv) == 14);
+    CHECK_STR(json_string_value(json_array_get(jargv, 5)), name);
+    /* phases: never a destructive step before every prepare step */
+    bool seen_destructive = false, order_ok = true;
+    for (size_t j = 0; j < h->n_steps; j++) {
+      const struct edr_step_kind_info *k = &edr_step_kinds[h->steps[j].kind];
+      if (k->destructive)
+        seen_destructive = true;
+      if (seen_destructive && k->phase == EDR_PHASE_PREPARE)
+        order_ok = false;
+    }
+    CHECK(order_ok);
+    CHECK(h->steps[0].kind == EDR_STEP_CONNECT);
+    CHECK(h->steps[h->n_steps - 1].kind == EDR_STEP_CLEANUP);
+    const struct edr_step *ma = find(h, EDR_STEP_MOVE_ASIDE);
+    CHECK(ma && !strcmp(json_string_value(json_object_get(ma->request, "op")), "rename"));
+    if (ma)
+      CHECK_STR(json_string_value(json_object_get(ma->request, "to")),
+                "/var/lib/etcd/member.etcd-dr-20260101-000000-abcd");
+    const struct edr_step *cl = find(h, EDR_STEP_CLEANUP);
+    /* the only removal is of the staging dir, which the agent insists on */
+    CHECK(cl && strstr(json_string_value(json_object_get(cl->request, "path")), "/.etcd-dr-"));
+    const struct edr_step *ps = find(h, EDR_STEP_PUSH_SNAPSHOT);
+    CHECK(ps && json_integer_value(json_object_get(ps->request, "size")) == 1000);
+  }
+  json_t *j = edr_plan_to_json(p);
+  CHECK(j != NULL);
+  CHECK(json_array_size(json_object_get(j, "hosts")) == 3);
+  CHECK(json_integer_value(json_object_get(json_object_get(j, "snapshot"), "revision")) == 42);
+  json_decref(j);
+  edr_plan_free(p);
+  edr_spec_free(s);
+}
+
+static void test_wal_and_skip_hash(void) {
+  struct edr_spec *s = NULL;
+  struct edr_spec_overrides ov = {.wal_dir = "/var/lib/etcd-wal", .restore_tool = "etcdctl",
+                                  .ssh_port = -1, .sudo = -1};
+  CHECK(edr_spec_from_initial_cluster("a=https://[fd00::1]:2380", &ov, &s, err, sizeof err) == 0);
+  struct edr_plan_opts o = {.snapshot = "x", .skip_hash_check = true, .run_id = "r1",
+                            .snapshot_revision = -1};
+  struct edr_plan *p = NULL;
+  CHECK(s && edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  if (!p) {
+    edr_spec_free(s);
+    return;
+  }
+  const struct edr_step *r = find(&p->hosts[0], EDR_STEP_RESTORE);
+  CHECK(r && has_arg(r->argv, "--skip-hash-check"));
+  CHECK(r && !strcmp(r->argv[0], "etcdctl"));
+  CHECK_STR(r ? arg_after(r->argv, "--wal-dir") : NULL, "/var/lib/.etcd-dr-r1-wal");
+  CHECK(find(&p->hosts[0], EDR_STEP_MOVE_ASIDE_WAL) != NULL);
+  CHECK(find(&p->hosts[0], EDR_STEP_INSTALL_WAL) != NULL);
+  CHECK(find(&p->hosts[0], EDR_STEP_OWNERSHIP_WAL) != NULL);
+  CHECK_STR(p->hosts[0].wal_aside, "/var/lib/etcd-wal.etcd-dr-r1");
+  edr_plan_free(p);
+  /* a run id that could change a path's meaning is refused */
+  o.run_id = "../x";
+  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == EDR_EINVAL);
+  edr_spec_free(s);
+}
+
+static void test_quote(void) {
+  char *q;
+  CHECK_STR(q = edr_shell_quote("plain-arg_1.2/x=y:z,@%+"), "plain-arg_1.2/x=y:z,@%+");
+  free(q);
+  CHECK_STR(q = edr_shell_quote(""), "''");
+  free(q);
+  CHECK_STR(q = edr_shell_quote("a b"), "'a b'");
+  free(q);
+  CHECK_STR(q = edr_shell_quote("it's"), "'it'\\''s'");
+  free(q);
+  CHECK_STR(q = edr_shell_quote("$(rm -rf /)`x`;|&"), "'$(rm -rf /)`x`;|&'");
+  free(q);
+  char *argv[] = {"/bin/sh", "-c", "service etcd stop", NULL};
+  CHECK_STR(q = edr_quote_argv(argv), "/bin/sh -c 'service etcd stop'");
+  free(q);
+}
+
+int main(void) {
+  test_restore_commands();
+  test_wal_and_skip_hash();
+  test_quote();
+  return t_done("test_plan");
+}

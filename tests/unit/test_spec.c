@@ -1,0 +1,256 @@
+/*
+ * test_spec.c - cluster spec parsing and validation, hostile values included.
+ */
+#include "err.h"
+#include "spec.h"
+#include "t.h"
+
+#include <stdlib.h>
+
+static char err[1024];
+
+static struct edr_spec *ic(const char *s) {
+  struct edr_spec *sp = NULL;
+  err[0] = '\0';
+  if (edr_spec_from_initial_cluster(s, NULL, &sp, err, sizeof err))
+    return NULL;
+  return sp;
+}
+
+static struct edr_spec *js(const char *text) {
+  struct edr_spec *sp = NULL;
+  err[0] = '\0';
+  if (edr_spec_from_json(NULL, text, NULL, &sp, err, sizeof err))
+    return NULL;
+  return sp;
+}
+
+static void test_initial_cluster(void) {
+  struct edr_spec *s = ic("m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,"
+                          "m3=https://etcd-3.example.com:2380");
+  CHECK(s != NULL);
+  if (!s)
+    return;
+  CHECK(s->n_members == 3);
+  CHECK_STR(s->members[0].name, "m1");
+  CHECK_STR(s->members[0].ssh_host, "10.0.0.1");
+  CHECK(s->members[0].ssh_port == 22);
+  CHECK_STR(s->members[0].data_dir, "/var/lib/etcd");
+  CHECK_STR(s->members[0].client_urls.v[0], "http://10.0.0.1:2379");
+  CHECK_STR(s->members[2].client_urls.v[0], "https://etcd-3.example.com:2379");
+  CHECK_STR(s->members[2].ssh_host, "etcd-3.example.com");
+  CHECK_STR(s->members[1].stop_command.v[0], "systemctl");
+  CHECK_STR(s->members[1].restore_tool, "auto");
+  CHECK(s->warnings.n == 0);
+  CHECK(s->token == NULL);
+  edr_spec_free(s);
+
+  /* several peer URLs for one member, as etcd allows */
+  s = ic("a=http://10.0.0.1:2380,a=http://10.0.1.1:2380,b=http://10.0.0.2:2380");
+  CHECK(s && s->n_members == 2 && s->members[0].peer_urls.n == 2);
+  CHECK(s && s->warnings.n == 1); /* even member count */
+  if (s)
+    CHECK_CONTAINS(s->warnings.v[0], "even");
+  edr_spec_free(s);
+
+  s = ic("m1=http://[fd00::1]:2380");
+  CHECK(s != NULL);
+  if (s)
+    CHECK_STR(s->members[0].ssh_host, "fd00::1");
+  edr_spec_free(s);
+}
+
+static void test_initial_cluster_bad(void) {
+  static const struct {
+    const char *in, *want;
+  } cases[] = {
+    {"m1=http://10.0.0.1:2380,m1=http://10.0.0.1:2380", "listed twice"},
+    {"m1=http://10.0.0.1:2380,m2=http://10.0.0.1:2380", "also a peer URL of member 'm1'"},
+    {"m1=10.0.0.1:2380", "not an http(s)://host:port URL"},
+    {"m1=ftp://10.0.0.1:2380", "not an http(s)://host:port URL"},
+    {"m1=http://10.0.0.1", "not an http(s)://host:port URL"},
+    {"m1=http://10.0.0.1:99999", "not an http(s)://host:port URL"},
+    {"m1=http://10.0.0.1:2380/path", "not an http(s)://host:port URL"},
+    {"m1=http://user@10.0.0.1:2380", "not an http(s)://host:port URL"},
+    {"m1=http://$(reboot):2380", "not an http(s)://host:port URL"},
+    {"m1=http://a;b:2380", "not an http(s)://host:port URL"},
+    {"m'1=http://10.0.0.1:2380", "field 'name'"},
+    {"-m1=http://10.0.0.1:2380", "field 'name'"},
+    {"m1", "not name=peerURL"},
+    {"", "no members"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct edr_spec *s = ic(cases[i].in);
+    CHECK(s == NULL);
+    CHECK_CONTAINS(err, cases[i].want);
+    edr_spec_free(s);
+  }
+}
+
+static void test_json(void) {
+  struct edr_spec *s = js(
+      "{\"initial_cluster_token\": \"prod-1\", \"ssh_user\": \"ops\", \"data_dir\": \"/srv/etcd\","
+      " \"stop_command\": \"service etcd stop\", \"data_dir_mode\": \"0700\","
+      " \"members\": ["
+      "  {\"name\": \"a\", \"peer_urls\": [\"https://10.1.0.1:2380\"], \"ssh_port\": 2222,"
+      "   \"sudo\": false, \"wal_dir\": \"/srv/wal\", \"data_dir_owner\": \"etcd:etcd\"},"
+      "  {\"name\": \"b\", \"peer_urls\": [\"https://10.1.0.2:2380\"], \"ssh_host\": \"bastion-b\","
+      "   \"client_urls\": [\"https://10.1.0.2:2379\", \"https://127.0.0.1:2379\"]},"
+      "  {\"name\": \"c\", \"peer_urls\": [\"https://10.1.0.3:2380\"], \"data_dir\": \"/data/etcd\","
+      "   \"start_command\": [\"/usr/local/bin/start-etcd\", \"--now\"], \"restore_tool\": \"/opt/etcd/etcdutl\"}"
+      "]}");
+  CHECK(s != NULL);
+  if (!s) {
+    fprintf(stderr, "error: %s\n", err);
+    return;
+  }
+  CHECK_STR(s->token, "prod-1");
+  CHECK(s->n_members == 3);
+  CHECK_STR(s->members[0].ssh_user, "ops");
+  CHECK(s->members[0].ssh_port == 2222);
+  CHECK(s->members[0].sudo == false);
+  CHECK(s->members[1].sudo == true); /* not root: sudo by default */
+  CHECK(s->members[1].ssh_port == 22);
+  CHECK_STR(s->members[1].ssh_host, "bastion-b");
+  CHECK(s->members[1].client_urls.n == 2);
+  CHECK_STR(s->members[0].data_dir, "/srv/etcd");
+  CHECK_STR(s->members[2].data_dir, "/data/etcd");
+  CHECK_STR(s->members[0].wal_dir, "/srv/wal");
+  CHECK(s->members[1].wal_dir == NULL);
+  CHECK_STR(s->members[0].data_dir_owner, "etcd:etcd");
+  CHECK(s->members[1].data_dir_mode == 0700);
+  CHECK_STR(s->members[0].stop_command.v[0], "/bin/sh");
+  CHECK_STR(s->members[0].stop_command.v[2], "service etcd stop");
+  CHECK_STR(s->members[2].start_command.v[1], "--now");
+  CHECK(s->members[2].start_command.n == 2);
+  CHECK_STR(s->members[2].restore_tool, "/opt/etcd/etcdutl");
+  CHECK_STR(s->members[0].client_urls.v[0], "https://10.1.0.1:2379");
+  edr_spec_free(s);
+}
+
+static void test_json_bad(void) {
+  static const struct {
+    const char *in, *want;
+  } cases[] = {
+    {"{", "line 1"},
+    {"[]", "expected a JSON object"},
+    {"{\"members\": []}", "field 'members'"},
+    {"{\"members\": [{\"peer_urls\": [\"http://a:1\"]}]}", "member '#1': field 'name': missing"},
+    {"{\"members\": [{\"name\": \"a\"}]}", "member 'a': field 'peer_urls': missing"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"data-dir\": \"/x\"}]}",
+     "unknown field 'data-dir' (did you mean 'data_dir'?)"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"data_dir\": \"var/lib\"}]}",
+     "member 'a': field 'data_dir': 'var/lib' is not"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"data_dir\": \"/var/lib/../etc\"}]}",
+     "field 'data_dir'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"data_dir\": \"/var/lib/etcd'; rm -rf /; '\"}]}",
+     "field 'data_dir'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"data_dir\": \"/var/lib/$(id)\"}]}",
+     "field 'data_dir'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"data_dir\": \"/var/lib/et\\ncd\"}]}",
+     "field 'data_dir'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"ssh_port\": 0}]}",
+     "field 'ssh_port'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"ssh_user\": \"-oProxyCommand=x\"}]}",
+     "field 'ssh_user'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"ssh_host\": \"-oProxyCommand=x\"}]}",
+     "field 'ssh_host'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"sudo\": \"yes\"}]}",
+     "field 'sudo'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"data_dir_mode\": \"700x\"}]}",
+     "field 'data_dir_mode'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"data_dir_owner\": \"etcd\"}]}",
+     "field 'data_dir_owner'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"stop_command\": []}]}",
+     "field 'stop_command'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"stop_command\": [\"x\", 1]}]}",
+     "field 'stop_command'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"restore_tool\": \"etcdutl; id\"}]}",
+     "field 'restore_tool'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"wal_dir\": \"/var/lib/etcd\"}]}",
+     "must differ from data_dir"},
+    {"{\"peer_urls\": [\"http://a:1\"], \"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"]}]}",
+     "can only be set per member"},
+    {"{\"initial_cluster_token\": \"a b\", \"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"]}]}",
+     "field 'initial_cluster_token'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"]}, {\"name\": \"a\", \"peer_urls\": [\"http://b:1\"]}]}",
+     "duplicate"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"client_urls\": [\"http://c:1\"]},"
+     " {\"name\": \"b\", \"peer_urls\": [\"http://b:1\"], \"client_urls\": [\"http://c:1\"]}]}",
+     "also a client URL of member 'a'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://h:1\"], \"client_urls\": [\"http://h:3\"]},"
+     " {\"name\": \"b\", \"peer_urls\": [\"http://h:2\"], \"client_urls\": [\"http://h:4\"]}]}",
+     "also the data dir of member 'a'"},
+    {"{\"members\": [{\"name\": \"a\", \"name\": \"b\", \"peer_urls\": [\"http://h:1\"]}]}",
+     "duplicate"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct edr_spec *s = js(cases[i].in);
+    CHECK(s == NULL);
+    CHECK_CONTAINS(err, cases[i].want);
+    edr_spec_free(s);
+  }
+}
+
+static void test_overrides(void) {
+  struct edr_spec_overrides ov = {.ssh_user = "root", .data_dir = "/srv/etcd",
+                                  .ssh_port = 2200, .sudo = -1,
+                                  .stop_command = "pkill etcd", .token = "tok"};
+  struct edr_spec *s = NULL;
+  int rc = edr_spec_from_json(NULL,
+      "{\"data_dir\": \"/x/y\", \"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"]},"
+      " {\"name\": \"b\", \"peer_urls\": [\"http://b:1\"], \"data_dir\": \"/own/dir\"},"
+      " {\"name\": \"c\", \"peer_urls\": [\"http://c:1\"]}]}",
+      &ov, &s, err, sizeof err);
+  CHECK(rc == 0 && s);
+  if (!s)
+    return;
+  CHECK_STR(s->members[0].data_dir, "/srv/etcd");  /* command line beats file-wide */
+  CHECK_STR(s->members[1].data_dir, "/own/dir");   /* a member's own value wins */
+  CHECK(s->members[0].ssh_port == 2200);
+  CHECK(s->members[0].sudo == false);              /* root: no sudo by default */
+  CHECK_STR(s->members[2].stop_command.v[2], "pkill etcd");
+  CHECK_STR(s->token, "tok");
+  edr_spec_free(s);
+
+  struct edr_spec_overrides bad = {.data_dir = "relative", .ssh_port = -1, .sudo = -1};
+  CHECK(edr_spec_from_initial_cluster("a=http://a:1", &bad, &s, err, sizeof err) == EDR_EINVAL);
+  CHECK_CONTAINS(err, "field 'data_dir'");
+}
+
+static void test_validators(void) {
+  CHECK(edr_valid_remote_path("/var/lib/etcd"));
+  CHECK(edr_valid_remote_path("/var/lib/etcd-2.data"));
+  CHECK(!edr_valid_remote_path("/"));
+  CHECK(!edr_valid_remote_path("/var/lib/etcd/"));
+  CHECK(!edr_valid_remote_path("/var//lib"));
+  CHECK(!edr_valid_remote_path("/var/./lib"));
+  CHECK(!edr_valid_remote_path("/var/lib/etcd dir"));
+  CHECK(!edr_valid_remote_path("/var/lib/\"x\""));
+  CHECK(!edr_valid_remote_path("/var/lib/*"));
+  CHECK(edr_valid_host("10.0.0.1"));
+  CHECK(edr_valid_host("[::1]"));
+  CHECK(!edr_valid_host("-x"));
+  CHECK(!edr_valid_host("a b"));
+  CHECK(!edr_valid_host("a_b"));
+  CHECK(edr_valid_name("etcd-1.prod_x"));
+  CHECK(!edr_valid_name(""));
+  CHECK(!edr_valid_name("a/b"));
+  char sc[8], h[64];
+  int port;
+  CHECK(edr_parse_url("https://[fd00::2]:2380", sc, sizeof sc, h, sizeof h, &port) && port == 2380);
+  CHECK_STR(h, "[fd00::2]");
+  CHECK(edr_parse_url("http://e1:2380/", sc, sizeof sc, h, sizeof h, &port));
+  CHECK(!edr_parse_url("http://e1:", sc, sizeof sc, h, sizeof h, &port));
+  CHECK(!edr_parse_url("http://:80", sc, sizeof sc, h, sizeof h, &port));
+}
+
+int main(void) {
+  test_initial_cluster();
+  test_initial_cluster_bad();
+  test_json();
+  test_json_bad();
+  test_overrides();
+  test_validators();
+  return t_done("test_spec");
+}
