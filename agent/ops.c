@@ -383,10 +383,12 @@ static int find_exec(struct agent *a, const char *argv0, const struct env *env,
   for (const char *p = path;;) {
     const char *end = strchr(p, ':');
     size_t len = end ? (size_t)(end - p) : strlen(p);
-    char *cand = edr_asprintf("%.*s/%s", (int)len, len ? p : ".", argv0);
+    /* Empty and relative entries would depend on the cwd: skipped. */
+    char *cand = len && p[0] == '/' ? edr_asprintf("%.*s/%s", (int)len, p, argv0)
+                                    : strdup("");
     if (!cand)
       return EDR_ENOMEM;
-    if (is_exec_file(cand)) {
+    if (cand[0] && is_exec_file(cand)) {
       *out = cand;
       return 0;
     }
@@ -452,6 +454,11 @@ static int proc_run(struct agent *a, struct proc *p) {
     signal(SIGPIPE, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     setpgid(0, 0);
+    if (chdir("/") != 0) {
+      int e = errno;
+      (void)!write(ex[1], &e, sizeof(e));
+      _exit(127);
+    }
     int nul = open("/dev/null", O_RDONLY);
     if (nul < 0 || dup2(nul, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) {
       int e = errno;
@@ -1033,6 +1040,7 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
                     "lowercase hex digits", want);
   char part[PATH_MAX + 8] = "";
   int fd = -1;
+  bool created = false; /* only a .part we opened is ever unlinked */
   struct stat st;
   if (!rc && lstat(path, &st) == 0)
     rc = agent_fail(a, EDR_EEXIST, "'%s' already exists (%s), not overwriting it",
@@ -1045,6 +1053,7 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
     if (fd < 0)
       rc = agent_fail(a, edr_from_errno(errno), "cannot create '%s': %s", part,
                       errstr(errno));
+    created = fd >= 0;
   }
 
   /* Consume all SIZE bytes whatever happened above, hashing what came. */
@@ -1064,8 +1073,7 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
     ssize_t r = agent_read(a, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
     if (r <= 0) {
       a->fatal = true;
-      if (!rc || rc == EDR_EEXIST || rc == EDR_EINVAL)
-        rc = agent_fail(a, EDR_ECONNLOST,
+      rc = agent_fail(a, EDR_ECONNLOST,
                         "stream ended after %" PRIu64 " of %" PRIu64 " bytes for '%s'",
                         got, (uint64_t)size, path ? path : "?");
       break;
@@ -1109,7 +1117,7 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
     rc = agent_fail(a, edr_from_errno(errno), "cannot rename '%s' to '%s': %s", part,
                     path, errstr(errno));
   if (rc) {
-    if (fd >= 0 || part[0])
+    if (created)
       unlink(part);
     return rc;
   }

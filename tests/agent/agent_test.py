@@ -51,7 +51,7 @@ class Agent:
         shutil.copy(AGENT, self.exe)
         os.chmod(self.exe, 0o700)
         self.p = subprocess.Popen([self.exe], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, env=env)
+                                  stdout=subprocess.PIPE, env=env, cwd=base)
         self.next_id = 1
         self.events = []
 
@@ -298,6 +298,7 @@ def case_probe_tools(base):
             check(t.get("kind") == "etcdctl", "3.4 kind", t)
             check((t.get("version") or "").startswith("3.4."), "3.4 version", t)
             check(t.get("flags") == ["--wal-dir", "--skip-hash-check"], "3.4 flags", t)
+            print("3.4:", t)
     else:
         print("no /usr/bin/etcdctl (apt-get install etcd-client): 3.4 case skipped")
     utl = "/var/cache/etcd-dr/etcd-3.5/usr/bin/etcdutl"
@@ -314,6 +315,7 @@ def case_probe_tools(base):
             minor = int(v.split(".")[2]) if v.count(".") == 2 and v.split(".")[2].isdigit() else 0
             check(("--bump-revision" in fl) == (minor >= 10), "3.5 bump-revision by version", t)
             check(("--initial-memory-map-size" in fl) == (minor >= 14), "3.5 mmap flag by version", t)
+            print("3.5:", t)
     else:
         print("no %s (scripts/get-etcd.sh puts it there): 3.5 case skipped" % utl)
     a.close()
@@ -436,6 +438,12 @@ def case_run(base):
                timeout_ms=5000)
     if ok(r, "run through env PATH"):
         check(r["result"]["stdout_tail"] == "mytool bar\n", "env passed", r)
+    r = a.call("run", argv=["pwd"], env=None, timeout_ms=5000)
+    if ok(r, "run pwd"):
+        check(r["result"]["stdout_tail"] == "/\n", "cwd is /", r)
+    write(os.path.join(base, "cwdtool"), b"#!/bin/sh\necho no\n", 0o755)
+    r = a.call("run", argv=["cwdtool"], env={"PATH": ":."}, timeout_ms=5000)
+    err(r, "EDR_ENOENT", "relative PATH entries are skipped", "cwdtool")
     r = a.call("run", argv=["no-such-command-xyz"], env=None, timeout_ms=5000)
     err(r, "EDR_ENOENT", "run missing command", "no-such-command-xyz")
     r = a.call("run", argv=[os.path.join(base, "bin")], env=None, timeout_ms=5000)
