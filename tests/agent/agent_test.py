@@ -45,12 +45,12 @@ def skip(why):
 class Agent:
     """One agent process in its own etcd-dr.XXXXXXXX directory."""
 
-    def __init__(self, base, prefix="etcd-dr.", env=None):
+    def __init__(self, base, prefix="etcd-dr.", env=None, wrapper=()):
         self.dir = tempfile.mkdtemp(prefix=prefix, dir=base)
         self.exe = os.path.join(self.dir, "etcd-dr-agent")
         shutil.copy(AGENT, self.exe)
         os.chmod(self.exe, 0o700)
-        self.p = subprocess.Popen([self.exe], stdin=subprocess.PIPE,
+        self.p = subprocess.Popen(list(wrapper) + [self.exe], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, env=env, cwd=base)
         self.next_id = 1
         self.events = []
@@ -265,6 +265,19 @@ def case_probe(base):
         check(res["staging_exists"] is True, "staging exists", res)
     r = a.call("probe", data_dir=data, wal_dir=None, restore_tool="etcdutl", staging=None)
     ok(r, "probe restore_tool etcdutl")
+    a.close()
+    # A 3.6-style etcdctl first in PATH is passed over, with a log event.
+    a = Agent(base, env=dict(os.environ, PATH=os.path.dirname(ctl36) + ":/usr/bin:/bin"))
+    r = a.call("probe", data_dir=data, wal_dir=None, restore_tool="etcdctl", staging=None)
+    if ok(r, "probe etcdctl with an unusable one first"):
+        check(any(ctl36 in e.get("message", "") and e.get("event") == "log"
+                  and e.get("id") == r["id"] for e in a.events),
+              "log event names the rejected tool", a.events)
+        t = r["result"]["tool"]
+        if os.path.exists("/usr/bin/etcdctl"):
+            check(t and t["path"] == "/usr/bin/etcdctl", "the next etcdctl is taken", r)
+        else:
+            check(t is None and ctl36 in r["result"]["tool_error"], "tool_error", r)
     r = a.call("probe", data_dir=data, wal_dir=None, restore_tool="sh", staging=None)
     err(r, "EDR_EINVAL", "restore_tool not a name nor absolute", "sh")
     # Nothing usable anywhere (PATH and the usual directories lack etcdutl
@@ -757,6 +770,39 @@ def case_eof(base):
     time.sleep(0.1)
     ok(a.call("hello"), "hello after SIGHUP")
     a.close()
+
+
+def case_namespaces(base):
+    """As on a lab host: inside new network and mount namespaces, via sudo -n."""
+    if os.geteuid() != 0:
+        skip("needs root to create namespaces and to sudo -n without a password")
+    wrapper = []
+    if shutil.which("unshare"):
+        wrapper += ["unshare", "--net", "--mount", "--fork"]
+    else:
+        print("no unshare: namespaces not tried")
+    if shutil.which("sudo"):
+        wrapper += ["sudo", "-n"]
+    else:
+        print("no sudo: sudo -n not tried")
+    if not wrapper:
+        skip("neither unshare nor sudo is installed")
+    a = Agent(base, env={"PATH": "/usr/bin:/bin"}, wrapper=wrapper)
+    r = a.call("hello", run_id="ns", host="h")
+    if ok(r, "hello through " + " ".join(wrapper)):
+        check(r["result"]["uid"] == 0, "uid 0", r)
+    r = a.call("run", argv=["cat", "/proc/net/dev"], env=None, timeout_ms=5000)
+    if ok(r, "run inside the namespace") and "--net" in wrapper:
+        ifs = [l.split(":")[0].strip() for l in r["result"]["stdout_tail"].splitlines()
+               if ":" in l]
+        check(ifs == ["lo"], "only loopback in the new network namespace", ifs)
+    data = os.urandom(100000)
+    dest = os.path.join(base, "ns", "file")
+    line, rid = a.request("receive", path=dest, size=len(data), sha256=sha(data))
+    a.send(line + data)
+    ok(a.reply(), "receive through sudo")
+    check(os.path.exists(dest), "received file visible outside")
+    check(a.close() == 0 and not os.path.exists(a.dir), "eof cleanup through sudo")
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
