@@ -158,6 +158,20 @@ static void on_result(void *arg, int status, long code, const char *body,
 static bool closed;
 static void on_closed(void *arg) { closed = true; }
 
+static struct edr_http *closer_h;
+static struct result *late;
+
+static void on_result_then_close(void *arg, int status, long code,
+                                 const char *body, size_t len,
+                                 const char *errtext) {
+  on_result(arg, status, code, body, len, errtext);
+  edr_http_close(closer_h, on_closed, NULL);
+  late = (struct result *)arg + 2;
+  late->status = edr_http_request(closer_h,
+                                  &(struct edr_http_req){.url = "http://x/"},
+                                  on_result, late);
+}
+
 /* Run one request to completion on a fresh client. */
 static uint64_t run_one(uv_loop_t *loop, const struct edr_http_req *q,
                         struct result *r) {
@@ -307,6 +321,25 @@ int main(void) {
   while (!closed && uv_run(&loop, UV_RUN_ONCE))
     ;
   CHECK(closed);
+
+  /* Closing from inside a callback, with another request in flight: the
+   * other one is canceled after the callback returns, then H is freed. */
+  h = edr_http_new(&loop);
+  memset(rs, 0, sizeof rs);
+  closer_h = h;
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/hang", port);
+  CHECK(edr_http_request(h, &(struct edr_http_req){.url = url}, on_result,
+                         &rs[1]) == 0);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", port);
+  CHECK(edr_http_request(h, &(struct edr_http_req){.url = url},
+                         on_result_then_close, &rs[0]) == 0);
+  closed = false;
+  while (!closed && uv_run(&loop, UV_RUN_ONCE))
+    ;
+  CHECK(closed);
+  CHECK(rs[0].called && rs[0].status == 0 && rs[0].code == 200);
+  CHECK(rs[1].called && rs[1].status == EDR_ECANCELED);
+  CHECK(rs[2].status == EDR_ECANCELED);  /* a request after close: refused */
 
   uv_walk(&loop, close_walk, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
