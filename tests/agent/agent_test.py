@@ -805,6 +805,90 @@ def case_namespaces(base):
     check(a.close() == 0 and not os.path.exists(a.dir), "eof cleanup through sudo")
 
 
+def doc_bootstrap():
+    """The bootstrap command exactly as docs/agent-protocol.md gives it."""
+    doc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                       "docs", "agent-protocol.md")
+    with open(doc) as f:
+        text = f.read()
+    block = text.split("1. **bootstrap**", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    return "\n".join(l.strip() for l in block.strip().splitlines())
+
+
+def case_sshd(base):
+    """The doc's bootstrap and agent channels over a real sshd on loopback."""
+    import re
+    if os.geteuid() != 0:
+        skip("needs root to run sshd")
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not os.path.exists(sshd) or not shutil.which("ssh"):
+        skip("no sshd or ssh client installed")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    sd = os.path.join(base, "sshd")
+    os.mkdir(sd)
+    for k in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                        os.path.join(sd, k)], check=True)
+    shutil.copy(os.path.join(sd, "client.pub"), os.path.join(sd, "authorized_keys"))
+    port = free_port()
+    with open(os.path.join(sd, "config"), "w") as f:
+        f.write("Port %d\nListenAddress 127.0.0.1\nHostKey %s/host\n"
+                "AuthorizedKeysFile %s/authorized_keys\nPermitRootLogin prohibit-password\n"
+                "StrictModes no\nUsePAM no\nPidFile %s/pid\nPasswordAuthentication no\n"
+                % (port, sd, sd, sd))
+    d = subprocess.Popen([sshd, "-D", "-e", "-f", os.path.join(sd, "config")],
+                         stderr=open(os.path.join(sd, "log"), "w"))
+    ssh = ["ssh", "-i", os.path.join(sd, "client"), "-p", str(port), "-o", "BatchMode=yes",
+           "-o", "UserKnownHostsFile=" + os.path.join(sd, "known_hosts"),
+           "-o", "StrictHostKeyChecking=accept-new", "root@127.0.0.1"]
+    try:
+        for _ in range(50):
+            with socket.socket() as c:
+                if c.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        boot = doc_bootstrap()
+        check("mktemp -d" in boot and "etcd-dr-agent" in boot, "bootstrap found in the doc", boot)
+        with open(AGENT, "rb") as f:
+            r = subprocess.run(ssh + [boot], stdin=f, capture_output=True, timeout=60)
+        out = r.stdout.decode().strip()
+        check(r.returncode == 0, "bootstrap exits 0", (r.returncode, r.stderr))
+        check(re.fullmatch(r"/[A-Za-z0-9/._-]*/etcd-dr\.[A-Za-z0-9]{8}", out) is not None,
+              "bootstrap prints a directory the coordinator accepts", out)
+        exe = os.path.join(out, "etcd-dr-agent")
+        check(os.path.exists(exe) and stat.S_IMODE(os.stat(exe).st_mode) == 0o700,
+              "agent pushed with mode 0700")
+        check(stat.S_IMODE(os.stat(out).st_mode) == 0o700, "agent dir mode 0700")
+        p = subprocess.Popen(ssh + ["exec sudo -n %s" % exe if shutil.which("sudo")
+                                    else "exec %s" % exe],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        a = Agent.__new__(Agent)
+        a.p, a.dir, a.exe, a.next_id, a.events = p, out, exe, 1, []
+        r = a.call("hello", run_id="ssh", host="127.0.0.1")
+        if ok(r, "hello over ssh"):
+            with open(AGENT, "rb") as f:
+                check(r["result"]["sha256"] == sha(f.read()), "pushed binary intact", r)
+        data = os.urandom(5 * 1024 * 1024 + 3)
+        dest = os.path.join(base, "over-ssh", "snap.db")
+        line, rid = a.request("receive", path=dest, size=len(data), sha256=sha(data))
+        a.send(line + data)
+        ok(a.reply(), "receive 5 MiB over ssh")
+        r = a.call("run", argv=["sh", "-c", "echo $PATH"], env=None, timeout_ms=5000)
+        ok(r, "run over ssh")
+        check(a.close(30) == 0, "agent exits 0 when the channel closes")
+        check(not os.path.exists(out), "agent dir removed at eof over ssh")
+        # A foreign architecture: the bootstrap stops before creating anything.
+        fake = os.path.join(base, "fakebin")
+        write(os.path.join(fake, "uname"), b"#!/bin/sh\necho aarch64\n", 0o755)
+        r = subprocess.run(ssh + ["PATH=%s:$PATH; %s" % (fake, boot)], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=60)
+        check(r.returncode == 97 and b"unsupported architecture: aarch64" in r.stderr,
+              "exit 97 on another architecture", (r.returncode, r.stderr))
+    finally:
+        d.terminate()
+        d.wait(10)
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 
