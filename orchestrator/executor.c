@@ -810,7 +810,17 @@ static void step_ok(struct host *h, json_t *result) {
   uv_timer_stop(&h->timer);
   const struct edr_step *s = cur_step(h);
   if (edr_verbosity >= 0) {
-    char extra[96] = "";
+    char extra[160] = "";
+    if (result && s->kind == EDR_STEP_PROBE) {
+      json_t *tool = json_object_get(result, "tool");
+      char hf[32];
+      edr_human_bytes((uint64_t)json_integer_value(json_object_get(result, "free_bytes")), hf,
+                      sizeof hf);
+      snprintf(extra, sizeof extra, ", %s %s, %s free, etcd %s",
+               json_string_value(json_object_get(tool, "kind")),
+               json_string_value(json_object_get(tool, "version")), hf,
+               json_is_true(json_object_get(result, "etcd_running")) ? "running" : "stopped");
+    }
     if (sr->bytes && sr->duration_ms) {
       char hb[32];
       edr_human_bytes(sr->bytes, hb, sizeof hb);

@@ -1,0 +1,105 @@
+# lib.sh - shared pieces of the end-to-end tests: a lab of real hosts
+# (network namespaces with sshd and etcd, tests/lab/lab.sh), assertions that
+# look at the hosts themselves, and the closing "N passed, N failed" line.
+#
+# A test sources this file, sets LAB (its own lab name) and calls lab_up.
+# The lab is torn down at exit, and any leftover of an earlier crashed run
+# with the same name is removed by lab_up before it starts.
+set -uo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$E2E_DIR/../.." && pwd)
+LABSH=$REPO/tests/lab/lab.sh
+ETCD_DR=${ETCD_DR:-$REPO/build/etcd-dr}
+PASSED=0
+FAILED=0
+WORK=$(mktemp -d /tmp/edr-e2e.XXXXXX)
+
+pass() { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$*"; }
+fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$*"; }
+check() { # check DESCRIPTION COMMAND...
+  local d=$1; shift
+  if "$@"; then pass "$d"; else fail "$d"; fi
+}
+contains() { grep -qF -- "$2" <<<"$1"; }
+
+finish() {
+  local rc=$?
+  if [[ -n ${LAB:-} && -z ${KEEP_LAB:-} ]]; then "$LABSH" down --name "$LAB" >/dev/null 2>&1; fi
+  rm -rf "$WORK"
+  echo "$(basename "$0"): $PASSED passed, $FAILED failed"
+  if ((FAILED > 0 || PASSED == 0)); then exit 1; fi
+  exit $((rc == 0 ? 0 : rc))
+}
+trap finish EXIT
+
+need_root() {
+  if [[ $(id -u) != 0 ]]; then
+    echo "$(basename "$0"): skipped: needs root (network namespaces)"
+    trap - EXIT
+    exit 77
+  fi
+}
+
+lab_up() { # lab_up HOSTS VERSION
+  need_root
+  "$LABSH" up --name "$LAB" --hosts "$1" --etcd "$2" >"$WORK/lab-up.log" 2>&1 || {
+    cat "$WORK/lab-up.log"; fail "lab up"; exit 1; }
+  eval "$("$LABSH" env --name "$LAB")"
+}
+
+lab() { "$LABSH" "$1" --name "$LAB" "${@:2}"; }
+on_host() { local i=$1; shift; "$LABSH" exec --name "$LAB" "$i" "$@"; }
+host_ip() { echo "$LAB_HOSTS" | tr ' ' '\n' | sed -n "${1}p"; }
+nhosts() { echo "$LAB_HOSTS" | wc -w; }
+
+# A cluster file for the lab: root over SSH with the lab key, the lab's
+# service script, and (optionally) member 2 through the sudo user.
+write_spec() { # write_spec FILE [KNOWN_HOSTS] [extra jq-free JSON for member 2]
+  local f=$1 kh=${2:-$LAB_KNOWN_HOSTS} m2extra=${3:-} i=1 sep=""
+  {
+    printf '{\n  "ssh_user": "root", "identity_file": "%s", "known_hosts": "%s",\n' "$LAB_KEY" "$kh"
+    printf '  "stop_command": ["%s", "stop"], "start_command": ["%s", "start"],\n' \
+      "$LAB_HOST_SERVICE" "$LAB_HOST_SERVICE"
+    printf '  "members": [\n'
+    for ip in $LAB_HOSTS; do
+      printf '%s    {"name": "m%d", "peer_urls": ["http://%s:2380"]%s}' "$sep" "$i" "$ip" \
+        "$( ((i == 2)) && [[ -n $m2extra ]] && printf ', %s' "$m2extra")"
+      sep=$',\n'
+      i=$((i + 1))
+    done
+    printf '\n  ]\n}\n'
+  } >"$f"
+}
+
+# What an operator would look at on a host, to compare before and after a
+# run that must change nothing: etcd running, the inode of the member dir,
+# the data dir's entries.
+host_state() { # host_state I
+  on_host "$1" sh -c '/etc/etcd-lab/service status >/dev/null 2>&1 && echo running || echo stopped;
+    stat -c "%i %U:%G %a" /var/lib/etcd/member 2>/dev/null || echo "no member";
+    ls -a /var/lib/etcd | sort | tr "\n" " "; echo'
+}
+all_states() { local i; for i in $(seq 1 "$(nhosts)"); do echo "h$i: $(host_state "$i")"; done; }
+
+# Leftovers of etcd-dr on a host: staging or agent directories.
+leftovers() { # leftovers I
+  on_host "$1" sh -c 'ls -d /var/lib/etcd/.etcd-dr-* /var/lib/.etcd-dr-* /tmp/etcd-dr.* 2>/dev/null' || true
+}
+
+checksum_on() { # checksum_on I PREFIX -> "COUNT SHA"
+  python3 "$REPO/tests/lab/labdata.py" checksum "http://$(host_ip "$1"):2379" "$2"
+}
+
+# Cluster id and member names as the gateway reports them on member I.
+cluster_id_on() {
+  curl -s --max-time 5 -X POST -d '{}' "http://$(host_ip "$1"):2379/v3/cluster/member/list" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["cluster_id"])'
+}
+member_names_on() {
+  curl -s --max-time 5 -X POST -d '{}' "http://$(host_ip "$1"):2379/v3/cluster/member/list" |
+    python3 -c 'import json,sys; print(" ".join(sorted(m.get("name","") for m in json.load(sys.stdin)["members"])))'
+}
+healthy_on() {
+  [[ $(curl -s --max-time 5 "http://$(host_ip "$1"):2379/health") == *'"health":"true"'* ]]
+}
