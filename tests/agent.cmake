@@ -12,3 +12,13 @@ foreach(case hello probe probe_tools receive run files chown locks etcd eof
   set_tests_properties(agent.${case} PROPERTIES LABELS unit TIMEOUT 180
                        SKIP_RETURN_CODE 77)
 endforeach()
+
+# The agent's pure pieces (line reader, flag/version parsing, UTF-8 scrub,
+# passwd parsing), compiled from the shipped agent sources.
+add_executable(test_agent_ops ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_agent_ops.c)
+target_include_directories(test_agent_ops PRIVATE ${CMAKE_SOURCE_DIR}/agent
+                           ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_compile_definitions(test_agent_ops PRIVATE EDR_VERSION="test")
+target_link_libraries(test_agent_ops PRIVATE edr_common)
+add_test(NAME agent.unit COMMAND test_agent_ops)
+set_tests_properties(agent.unit PROPERTIES LABELS unit)
