@@ -508,9 +508,12 @@ static void send_request(struct host *h, json_t *req, int payload_fd,
 static void on_hello(struct host *h, int status, json_t *reply);
 
 static int st_agent_exec(struct host *h) {
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "%s%s/etcd-dr-agent", h->m->sudo ? "sudo -n " : "",
-           h->agent_dir);
+  char cmd[1400];
+  /* If the agent cannot start (sudo -n refused), nothing else would remove
+   * its directory; the agent removes it itself when it ran.  The directory
+   * passed valid_agent_dir(): no quote can occur in it. */
+  snprintf(cmd, sizeof cmd, "/bin/sh -c '%s%s/etcd-dr-agent; rc=$?; rm -rf %s; exit $rc'",
+           h->m->sudo ? "sudo -n " : "", h->agent_dir, h->agent_dir);
   int rc = edr_chan_exec(&h->ssh, &h->agent, cmd);
   if (rc == EDR_EAGAIN)
     return rc;

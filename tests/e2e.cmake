@@ -1,0 +1,12 @@
+# End-to-end tests: real sshd and real etcd on a lab of network namespaces
+# (tests/lab/lab.sh).  They need root; without it they report "skipped".
+set(EDR_E2E_ENV "ETCD_DR=$<TARGET_FILE:etcd-dr>")
+function(edr_e2e name)
+  add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${ARGN})
+  set_tests_properties(${name} PROPERTIES LABELS e2e RUN_SERIAL TRUE
+                       SKIP_RETURN_CODE 77 TIMEOUT 600
+                       ENVIRONMENT "${EDR_E2E_ENV}")
+endfunction()
+edr_e2e(e2e_restore_etcd34 restore.sh 3.4)
+edr_e2e(e2e_restore_etcd35 restore.sh 3.5)
+edr_e2e(e2e_refuse refuse.sh)

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# refuse.sh - bad input and unready hosts end the run before any host is
+# changed, with a message that names the host and the reason.  Each case
+# compares, on every host, what an operator would look at (etcd running, the
+# member dir's inode, the data dir's entries) before and after, and checks
+# that nothing of etcd-dr is left behind.
+. "$(dirname "$0")/lib.sh"
+LAB=erefuse
+lab_up 3 3.4
+lab put-data 100 100 --prefix /k/ >/dev/null 2>&1
+lab snapshot "$WORK/snap.db" >/dev/null 2>&1
+data_before=$(checksum_on 1 /k/)
+write_spec "$WORK/cluster.json"
+
+# expect_refusal NAME WANT_STATUS WANT_TEXT -- etcd-dr ARGS...
+expect_refusal() {
+  local name=$1 want_rc=$2 want=$3
+  shift 4
+  local before after rc
+  before=$(all_states)
+  "$ETCD_DR" "$@" >"$WORK/out" 2>"$WORK/err"
+  rc=$?
+  after=$(all_states)
+  check "$name: exit status $want_rc (got $rc)" test "$rc" = "$want_rc"
+  check "$name: message says '$want'" contains "$(cat "$WORK/err")" "$want"
+  [[ $rc == "$want_rc" ]] && contains "$(cat "$WORK/err")" "$want" || cat "$WORK/err"
+  check "$name: every host unchanged (etcd running, same member dir)" test "$before" = "$after"
+  contains "$before" stopped && fail "$name: etcd was not running before"
+  local i
+  for i in 1 2 3; do
+    check "$name: nothing left on m$i" test -z "$(leftovers "$i")"
+  done
+}
+
+restore=(restore --cluster "$WORK/cluster.json")
+
+# 1. a snapshot whose bytes do not match its sha-256 trailer
+cp "$WORK/snap.db" "$WORK/bad.db"
+printf 'X' | dd of="$WORK/bad.db" bs=1 seek=5000 conv=notrunc status=none
+expect_refusal "damaged snapshot" 3 "is damaged" -- "${restore[@]}" --snapshot "$WORK/bad.db"
+
+# 2. a snapshot without a trailer, without --skip-hash-check
+head -c $(( $(stat -c %s "$WORK/snap.db") - 32 )) "$WORK/snap.db" >"$WORK/notrailer.db"
+expect_refusal "no trailer" 3 "no sha-256 trailer" -- "${restore[@]}" --snapshot "$WORK/notrailer.db"
+
+# 3. a host that cannot be reached: nothing changes on the two that can
+sed "s|\"peer_urls\": \\[\"http://$(host_ip 3):2380\"\\]|&, \"ssh_host\": \"$LAB_UNREACHABLE\"|" \
+  "$WORK/cluster.json" >"$WORK/unreach.json"
+expect_refusal "unreachable host" 4 "m3 ($LAB_UNREACHABLE): connect" -- \
+  restore --cluster "$WORK/unreach.json" --snapshot "$WORK/snap.db"
+
+# 4. a host whose key is not in known_hosts
+grep -v "^$(host_ip 2) " "$LAB_KNOWN_HOSTS" >"$WORK/kh-missing"
+write_spec "$WORK/kh1.json" "$WORK/kh-missing"
+expect_refusal "unknown host key" 4 "host key for '$(host_ip 2)' is not in" -- \
+  restore --cluster "$WORK/kh1.json" --snapshot "$WORK/snap.db"
+
+# 5. a host whose key changed (known_hosts has another host's key for it)
+key3=$(grep "^$(host_ip 3) " "$LAB_KNOWN_HOSTS" | cut -d' ' -f2-)
+{ grep -v "^$(host_ip 1) " "$LAB_KNOWN_HOSTS"; echo "$(host_ip 1) $key3"; } >"$WORK/kh-changed"
+write_spec "$WORK/kh2.json" "$WORK/kh-changed"
+expect_refusal "changed host key" 4 "HOST KEY CHANGED for '$(host_ip 1)'" -- \
+  restore --cluster "$WORK/kh2.json" --snapshot "$WORK/snap.db" --accept-new-host-keys
+
+# 6. a user for whom sudo -n asks for a password
+write_spec "$WORK/nosudo.json" "$LAB_KNOWN_HOSTS" '"ssh_user": "edrnosudo", "sudo": true'
+expect_refusal "sudo refused" 4 "m2 ($(host_ip 2)): push-agent: sudo -n refused" -- \
+  restore --cluster "$WORK/nosudo.json" --snapshot "$WORK/snap.db"
+
+# 7. no restore tool where the spec says it is
+write_spec "$WORK/notool.json" "$LAB_KNOWN_HOSTS" '"restore_tool": "/opt/none/etcdutl"'
+expect_refusal "missing restore tool" 4 "m2 ($(host_ip 2)): probe: no usable restore tool" -- \
+  restore --cluster "$WORK/notool.json" --snapshot "$WORK/snap.db"
+
+# 8. a spec value that would change a command's meaning
+write_spec "$WORK/evil.json" "$LAB_KNOWN_HOSTS" "\"data_dir\": \"/var/lib/etcd'; touch /tmp/pwned; '\""
+expect_refusal "hostile data_dir" 2 "member 'm2': field 'data_dir'" -- \
+  restore --cluster "$WORK/evil.json" --snapshot "$WORK/snap.db"
+check "hostile data_dir: nothing ran on m2" test -z "$(on_host 2 ls /tmp/pwned 2>/dev/null)"
+
+check "data unchanged through every refusal" test "$(checksum_on 1 /k/)" = "$data_before"
+
+# 9. --accept-new-host-keys records unknown keys (one line each, file kept)
+echo "# the operator's own comment" >"$WORK/kh-new"
+write_spec "$WORK/new.json" "$WORK/kh-new"
+"$ETCD_DR" restore --cluster "$WORK/new.json" --snapshot "$WORK/snap.db" --accept-new-host-keys \
+  >"$WORK/out" 2>"$WORK/err"
+rc=$?
+check "accept-new-host-keys: restore exits 0 (got $rc)" test "$rc" = 0
+check "accept-new-host-keys: 3 keys recorded, comment kept" \
+  test "$(grep -c '^10\.' "$WORK/kh-new")" = 3 -a "$(head -1 "$WORK/kh-new")" = "# the operator's own comment"
+check "accept-new-host-keys: warned about each recorded key" \
+  test "$(grep -c 'recorded new' "$WORK/err")" = 3
+check "data back after the restore" test "$(checksum_on 2 /k/)" = "$data_before"
