@@ -130,11 +130,11 @@ alive() {  # PID: exists and is not a zombie
     [[ ${s%% *} != Z ]]
 }
 
-kill_pids() {  # PIDS...: TERM, wait up to 2 s, KILL (the lab is being discarded)
+kill_pids() {  # PIDS...: TERM, wait up to 1 s, KILL (the lab is being discarded)
     local p left t
     (($#)) || return 0
     kill -TERM "$@" 2>/dev/null || true
-    for ((t = 0; t < 20; t++)); do
+    for ((t = 0; t < 10; t++)); do
         left=()
         for p in "$@"; do alive "$p" && left+=("$p"); done
         ((${#left[@]})) || return 0
@@ -719,16 +719,18 @@ cmd_disaster() {
     local wipe=
     [[ ${1:-} == --wipe ]] && wipe=1
     load_conf
-    local i pids=() rc=0
-    for ((i = 1; i <= HOSTS; i++)); do
-        (
-            in_host "$i" "$H_SERVICE" stop >/dev/null
-            if [[ -n $wipe ]]; then in_host "$i" find "$H_DATA" -mindepth 1 -delete; fi
-        ) &
-        pids+=($!)
+    local i
+    # One member after the other, last member first: stopping all members at
+    # the same moment makes etcd 3.5's leader wait ~7 s for a leadership
+    # transfer that cannot happen ("leader transfer took too long").
+    for ((i = HOSTS; i >= 1; i--)); do
+        in_host "$i" "$H_SERVICE" stop >/dev/null || die "disaster: stopping etcd on host $i failed"
     done
-    for i in "${pids[@]}"; do wait "$i" || rc=1; done
-    ((rc == 0)) || die "disaster: failed on some host"
+    if [[ -n $wipe ]]; then
+        for ((i = 1; i <= HOSTS; i++)); do
+            in_host "$i" find "$H_DATA" -mindepth 1 -delete || die "disaster: wiping $H_DATA on host $i failed"
+        done
+    fi
     log "disaster: etcd stopped on all $HOSTS hosts$([[ -n $wipe ]] && echo ", $H_DATA emptied on each")"
 }
 
