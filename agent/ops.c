@@ -1643,6 +1643,62 @@ static int op_hash(struct agent *a, json_t *req, json_t *res) {
   return 0;
 }
 
+/* A small text file (a marker, a lock's holder) as a JSON string. */
+static int op_read(struct agent *a, json_t *req, json_t *res) {
+  enum { READ_MAX = 64 * 1024 };
+  const char *path;
+  json_int_t max = READ_MAX;
+  int rc;
+  if ((rc = f_path(a, req, "path", false, &path)) ||
+      (rc = f_int(a, req, "max_bytes", true, 0, READ_MAX, &max)))
+    return rc;
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s", path,
+                      errno == ENOENT ? "it does not exist" : errstr(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return agent_fail(a, edr_from_errno(e), "cannot stat '%s': %s", path, errstr(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return agent_fail(a, EDR_EINVAL, "'%s' is %s, expected a regular file", path,
+                      kind_of(st.st_mode));
+  }
+  static char buf[READ_MAX + 1];
+  size_t len = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + len, (size_t)max + 1 - len);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      rc = agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s", path,
+                      errstr(errno));
+      break;
+    }
+    len += (size_t)r;
+    if (r == 0 || len > (size_t)max)
+      break;
+  }
+  close(fd);
+  if (rc)
+    return rc;
+  if (len > (size_t)max)
+    return agent_fail(a, EDR_ETOOBIG, "'%s' is larger than %" JSON_INTEGER_FORMAT
+                      " bytes", path, max);
+  unsigned char md[32];
+  char hex[65];
+  unsigned int mdlen = 0;
+  EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
+  edr_hex(md, 32, hex);
+  json_object_set_new(res, "bytes", json_integer((json_int_t)len));
+  json_object_set_new(res, "sha256", json_string(hex));
+  json_object_set_new(res, "text", json_bytes(buf, len));
+  return 0;
+}
+
 static int op_bye(struct agent *a, json_t *req, json_t *res) { return 0; }
 
 const struct agent_op agent_ops[] = {
@@ -1656,6 +1712,7 @@ const struct agent_op agent_ops[] = {
     {.name = "remove", .run = op_remove},
     {.name = "db-info", .run = op_db_info},
     {.name = "hash", .run = op_hash},
+    {.name = "read", .run = op_read},
     {.name = "bye", .run = op_bye, .bye = true},
     {.name = NULL},
 };

@@ -557,6 +557,21 @@ def case_files(base):
     r = a.call("hash", path=os.path.join(base, "file2"))
     if ok(r, "hash"):
         check(r["result"] == {"bytes": 3, "sha256": sha(b"two")}, "hash result", r)
+    r = a.call("read", path=os.path.join(base, "file2"))
+    if ok(r, "read"):
+        check(r["result"] == {"bytes": 3, "sha256": sha(b"two"), "text": "two"}, "read result", r)
+    write(os.path.join(base, "big"), b"\xffz" * 40000)
+    err(a.call("read", path=os.path.join(base, "big")), "EDR_ETOOBIG", "read too big",
+        os.path.join(base, "big"))
+    r = a.call("read", path=os.path.join(base, "big"), max_bytes=65536)
+    err(r, "EDR_ETOOBIG", "read over max_bytes")
+    write(os.path.join(base, "small"), b"\xffz")
+    r = a.call("read", path=os.path.join(base, "small"), max_bytes=2)
+    if ok(r, "read exactly max_bytes"):
+        check(r["result"]["text"] == "?z", "read scrubs bytes", r)
+    err(a.call("read", path=base), "EDR_EINVAL", "read a directory", base, "a directory")
+    err(a.call("read", path=os.path.join(base, "file2"), max_bytes=10 ** 6), "EDR_EINVAL",
+        "read max_bytes over the cap", "max_bytes")
     err(a.call("hash", path=os.path.join(base, "gone")), "EDR_ENOENT", "hash missing",
         os.path.join(base, "gone"))
     err(a.call("db-info", path=os.path.join(base, "gone")), "EDR_ENOENT", "db-info missing",
