@@ -326,7 +326,7 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
                      NULL, "install the restored wal: rename %s to %s", h->wal_staging,
                      m->wal_dir)))
     return rc;
-  char mode[8] = "";
+  char mode[16] = "";
   if (m->data_dir_mode >= 0)
     snprintf(mode, sizeof mode, "%04o", m->data_dir_mode);
   const char *dirs[2] = {m->data_dir, m->wal_dir};

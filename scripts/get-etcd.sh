@@ -19,9 +19,12 @@ die() { printf 'get-etcd: error: %s\n' "$*" >&2; exit 1; }
 is_ok() {
     local b
     for b in etcd etcdctl etcdutl; do [[ -x $bindir/$b ]] || return 1; done
-    "$bindir/etcd" --version 2>/dev/null | grep -q '^etcd Version: 3\.5\.' || return 1
-    "$bindir/etcdctl" version 2>/dev/null | grep -q '^etcdctl version: 3\.5\.' || return 1
-    "$bindir/etcdutl" version 2>/dev/null | grep -q '^etcdutl version: 3\.5\.' || return 1
+    # Capture, then match: `cmd | grep -q` under pipefail fails at random
+    # when grep exits early and the command dies of SIGPIPE.
+    local v
+    v=$("$bindir/etcd" --version 2>/dev/null) && [[ $v == *"etcd Version: 3.5."* ]] || return 1
+    v=$("$bindir/etcdctl" version 2>/dev/null) && [[ $v == *"etcdctl version: 3.5."* ]] || return 1
+    v=$("$bindir/etcdutl" version 2>/dev/null) && [[ $v == *"etcdutl version: 3.5."* ]] || return 1
 }
 
 if is_ok; then
