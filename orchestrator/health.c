@@ -24,7 +24,6 @@
 #include "util.h"
 
 #define DEFAULT_REQUEST_TIMEOUT_MS 2000
-#define MIN_REQUEST_TIMEOUT_MS 200
 #define DEFAULT_INTERVAL_MS 100
 
 enum kind { K_HEALTH, K_STATUS, K_LIST };
@@ -53,14 +52,15 @@ struct mstate {
 struct edr_health_wait {
   uv_loop_t *loop;
   struct edr_http *http;
-  uv_timer_t timer;
+  uv_timer_t timer;                   /* the next round */
+  uv_timer_t deadline;                /* timeout_ms after the start */
   const struct edr_health_member *m;  /* borrowed, n long */
   size_t n;
   struct edr_health_opts o;
   edr_health_cb cb;
   void *arg;
   uint64_t start, round_start;
-  unsigned rounds, pending, closing;
+  unsigned rounds, judged, pending, closing;
   bool done;
   struct mstate *ms;                  /* n */
   struct edr_health_seen *seen;       /* n */
@@ -126,18 +126,11 @@ static int send_req(struct edr_health_wait *w, size_t i, enum kind k) {
   if (!url)
     return EDR_ENOMEM;
 
-  /* Requests never outlive the deadline by much, so a round that is stuck
-   * on a silent host still ends about when the wait should. */
+  /* Not cut short by the deadline: a request that times out only because
+   * the wait is ending would hide the real reason.  The deadline timer
+   * ends the wait on time with the last whole round's report instead. */
   uint64_t per = w->o.request_timeout_ms ? w->o.request_timeout_ms
                                          : DEFAULT_REQUEST_TIMEOUT_MS;
-  if (w->o.timeout_ms) {
-    uint64_t now = edr_now_ms(), end = w->start + w->o.timeout_ms;
-    uint64_t left = end > now ? end - now : 0;
-    if (left < MIN_REQUEST_TIMEOUT_MS)
-      left = MIN_REQUEST_TIMEOUT_MS;
-    if (per > left)
-      per = left;
-  }
   struct edr_http_req q = {
     .method = k == K_HEALTH ? "GET" : "POST",
     .url = url,
@@ -459,11 +452,15 @@ static bool judge(struct edr_health_wait *w) {
     e[0] = '\0';
     if (!v->reachable)
       snprintf(e, el, "%s (%s): %s", m->name, m->client_url,
-               s->health_text[0] ? s->health_text : s->status_text);
+               s->health_text[0]   ? s->health_text
+               : s->status_text[0] ? s->status_text
+                                   : "no answer yet");
     else if (!s->health_ok)
-      snprintf(e, el, "%s: %s", m->name, s->health_text);
+      snprintf(e, el, "%s: %s%s", m->name, s->health_err ? "/health: " : "",
+               s->health_text);
     else if (!s->status_ok)
-      snprintf(e, el, "%s: %s", m->name, s->status_text);
+      snprintf(e, el, "%s: %s%s", m->name,
+               s->status_err ? "status request: " : "", s->status_text);
     else if (s->revision < w->o.min_revision)
       snprintf(e, el, "%s: revision %" PRId64 " < %" PRId64 " expected",
                m->name, s->revision, w->o.min_revision);
@@ -509,25 +506,44 @@ static void on_timer_closed(uv_handle_t *h) { on_closed_one(h->data); }
 
 static void finish(struct edr_health_wait *w, int status) {
   w->done = true;
+  w->rep.elapsed_ms = edr_now_ms() - w->start;
   w->cb(w->arg, true, status, &w->rep);
-  w->closing = 2;
-  uv_timer_stop(&w->timer);
+  w->closing = 3;
   uv_close((uv_handle_t *)&w->timer, on_timer_closed);
+  uv_close((uv_handle_t *)&w->deadline, on_timer_closed);
+  /* Cancels what is still in flight; on_answer ignores it (w->done). */
   edr_http_close(w->http, on_http_closed, w);
 }
 
 static void on_timer(uv_timer_t *t) { start_round(t->data); }
 
+/* Time is up.  Report the last whole round: a round cut short says less.
+ * Only when not one round has ended is the partial one judged, with "no
+ * answer yet" for the members still silent. */
+static void on_deadline(uv_timer_t *t) {
+  struct edr_health_wait *w = t->data;
+  /* libuv's timers run on its cached loop time, which may lag ours. */
+  uint64_t ran = edr_now_ms() - w->start;
+  if (ran < w->o.timeout_ms) {
+    uv_timer_start(t, on_deadline, w->o.timeout_ms - ran, 0);
+    return;
+  }
+  if (!w->judged)
+    judge(w);
+  finish(w, EDR_ETIMEDOUT);
+}
+
 static void end_round(struct edr_health_wait *w) {
   uint64_t now = edr_now_ms();
   bool ok = judge(w);
+  w->judged++;
   w->rep.elapsed_ms = now - w->start;
-  w->rep.rounds = w->rounds;
+  w->rep.rounds = w->judged;
   if (ok) {
     finish(w, 0);
     return;
   }
-  if (now - w->start >= w->o.timeout_ms) {
+  if (!w->o.timeout_ms) {  /* one round decides */
     finish(w, EDR_ETIMEDOUT);
     return;
   }
@@ -593,8 +609,12 @@ int edr_health_wait_start(uv_loop_t *loop, const struct edr_health_member *m,
   w->rep.members = w->seen;
   uv_timer_init(loop, &w->timer);
   w->timer.data = w;
+  uv_timer_init(loop, &w->deadline);
+  w->deadline.data = w;
   w->start = edr_now_ms();
   /* First round from the loop, so CB never runs inside this call. */
   uv_timer_start(&w->timer, on_timer, 0, 0);
+  if (w->o.timeout_ms)
+    uv_timer_start(&w->deadline, on_deadline, w->o.timeout_ms, 0);
   return 0;
 }

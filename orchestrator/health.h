@@ -26,12 +26,13 @@ struct edr_health_member {  /* borrowed from the caller for the whole wait */
 
 struct edr_health_opts {
   int64_t min_revision;     /* each member's header.revision must be >= */
-  uint64_t timeout_ms;      /* give up after this long (EDR_ETIMEDOUT) */
+  uint64_t timeout_ms;      /* give up after this long (EDR_ETIMEDOUT),
+                               reporting the last whole round */
   uint64_t interval_ms;     /* between rounds; 100 is a good value */
   struct edr_tls tls;
   /* Added after the first version; 0 picks the default. */
-  uint64_t request_timeout_ms;  /* per request, capped by what is left of
-                                   timeout_ms; 0: 2000 */
+  uint64_t request_timeout_ms;  /* per request (connect included); a round
+                                   lasts at most this long; 0: 2000 */
 };
 
 /* What was last seen of one member.  Strings are owned by the report. */
@@ -58,7 +59,7 @@ struct edr_health_report {
   bool members_match;        /* member list == expected names + peer URLs */
   char problem[512];         /* the first reason the wait is not over, "" */
   uint64_t elapsed_ms;
-  unsigned rounds;
+  unsigned rounds;           /* rounds judged so far (this report's) */
   /* Added after the first version: why one_cluster or members_match is
    * false ("" when both hold), even when problem names a member instead;
    * e.g. "member list has 'm4' which is not in the spec". */
@@ -68,7 +69,10 @@ struct edr_health_report {
 /* Called after every round with done=false (for progress), and once with
  * done=true and status 0 (all conditions hold) or a negative EDR_E* code
  * (EDR_ETIMEDOUT with the last report).  The report is valid only during
- * the call. */
+ * the call.  A round on a LAN takes milliseconds, so progress comes about
+ * every interval_ms: print a line only when rep->problem changes.
+ * one_cluster compares the members that answered; problem gives per-member
+ * reasons (in the caller's order) before cluster_error. */
 typedef void (*edr_health_cb)(void *arg, bool done, int status,
                               const struct edr_health_report *rep);
 

@@ -16,6 +16,11 @@ target_link_libraries(test_http PRIVATE edr_health_t)
 add_test(NAME http COMMAND test_http)
 set_tests_properties(http PROPERTIES LABELS "unit" TIMEOUT 60)
 
+add_executable(test_health_unit unit/test_health_unit.c)
+target_link_libraries(test_health_unit PRIVATE edr_health_t)
+add_test(NAME health_unit COMMAND test_health_unit)
+set_tests_properties(health_unit PROPERTIES LABELS "unit" TIMEOUT 60)
+
 add_executable(test_health_etcd unit/test_health_etcd.c)
 target_link_libraries(test_health_etcd PRIVATE edr_health_t)
 target_compile_definitions(test_health_etcd PRIVATE

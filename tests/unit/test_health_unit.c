@@ -1,0 +1,123 @@
+/*
+ * test_health_unit.c - the health wait without etcd, on loopback: bad
+ * arguments, members that refuse connections, a member that accepts but
+ * never answers (the wait still ends at timeout_ms, though a request would
+ * wait longer), and timeout_ms 0 (one round decides).
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "health.h"
+#include "t.h"
+#include "util.h"
+
+struct outcome {
+  int done, progress, status;
+  unsigned rounds;
+  uint64_t elapsed;
+  char problem[512], error[256];
+};
+
+static void on_health(void *arg, bool done, int status,
+                      const struct edr_health_report *rep) {
+  struct outcome *o = arg;
+  if (!done) {
+    o->progress++;
+    return;
+  }
+  o->done++;
+  o->status = status;
+  o->rounds = rep->rounds;
+  o->elapsed = rep->elapsed_ms;
+  snprintf(o->problem, sizeof o->problem, "%s", rep->problem);
+  snprintf(o->error, sizeof o->error, "%s", rep->members[0].error);
+}
+
+/* Bound and listening, never accepting: connects succeed, nothing answers. */
+static int listener(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t l = sizeof a;
+  bind(fd, (struct sockaddr *)&a, sizeof a);
+  listen(fd, 16);
+  getsockname(fd, (struct sockaddr *)&a, &l);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+static void run(uv_loop_t *loop, const struct edr_health_member *m, size_t n,
+                const struct edr_health_opts *o, struct outcome *out) {
+  memset(out, 0, sizeof *out);
+  CHECK(edr_health_wait_start(loop, m, n, o, on_health, out) == 0);
+  CHECK(out->done == 0);  /* never from inside the start call */
+  uv_run(loop, UV_RUN_DEFAULT);
+  CHECK(out->done == 1);
+  printf("%s after %" PRIu64 " ms, %u rounds: %s\n", edr_err_name(out->status),
+         out->elapsed, out->rounds, out->problem);
+}
+
+int main(void) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  struct outcome o;
+  const char *peer[] = {"http://127.0.0.1:1"};
+  struct edr_health_opts opts = {.timeout_ms = 400, .interval_ms = 50};
+
+  CHECK(edr_health_wait_start(&loop, NULL, 0, &opts, on_health, &o) ==
+        EDR_EINVAL);
+  struct edr_health_member bad = {.name = "m1"};
+  CHECK(edr_health_wait_start(&loop, &bad, 1, &opts, on_health, &o) ==
+        EDR_EINVAL);
+
+  /* Refused: retried every round until the timeout. */
+  int lp, lfd = listener(&lp);
+  close(lfd);  /* now nobody listens on lp */
+  char url[64], want[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/", lp);
+  struct edr_health_member m = {.name = "m1", .client_url = url,
+                                .peer_urls = peer, .n_peer_urls = 1};
+  run(&loop, &m, 1, &opts, &o);
+  CHECK(o.status == EDR_ETIMEDOUT);
+  CHECK(o.rounds >= 4);
+  CHECK(o.progress >= 3);
+  CHECK(o.elapsed >= 400 && o.elapsed < 1000);
+  snprintf(want, sizeof want, "m1 (%s): connection refused", url);
+  CHECK_STR(o.problem, want);
+  CHECK_STR(o.error, want);
+
+  /* timeout_ms 0: one round, no progress call. */
+  opts.timeout_ms = 0;
+  run(&loop, &m, 1, &opts, &o);
+  CHECK(o.status == EDR_ETIMEDOUT && o.rounds == 1 && o.progress == 0);
+
+  /* Silent: the deadline ends the wait on time, with "no answer yet". */
+  lfd = listener(&lp);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", lp);
+  opts.timeout_ms = 300;
+  opts.request_timeout_ms = 5000;
+  run(&loop, &m, 1, &opts, &o);
+  CHECK(o.status == EDR_ETIMEDOUT);
+  CHECK(o.elapsed >= 300 && o.elapsed < 800);
+  snprintf(want, sizeof want, "m1 (%s): no answer yet", url);
+  CHECK_STR(o.problem, want);
+
+  /* Silent with a short request timeout: rounds end, the reason shows. */
+  opts.timeout_ms = 700;
+  opts.request_timeout_ms = 200;
+  run(&loop, &m, 1, &opts, &o);
+  CHECK(o.status == EDR_ETIMEDOUT);
+  CHECK(o.rounds >= 2);
+  snprintf(want, sizeof want, "m1 (%s): timed out", url);
+  CHECK_STR(o.problem, want);
+  close(lfd);
+
+  CHECK(uv_loop_close(&loop) == 0);
+  return t_done("test_health_unit");
+}
