@@ -374,6 +374,9 @@ static int find_exec(struct agent *a, const char *argv0, const struct env *env,
   if (!*argv0)
     return agent_fail(a, EDR_EINVAL, "argv[0] is empty");
   if (strchr(argv0, '/')) {
+    if (argv0[0] != '/')
+      return agent_fail(a, EDR_EINVAL, "argv[0] '%s' is a relative path: give a "
+                        "name to look up in the search path or an absolute path", argv0);
     *out = strdup(argv0);
     return *out ? 0 : EDR_ENOMEM;
   }
@@ -408,6 +411,7 @@ struct proc {
   int exit_code;      /* -1 unless it exited */
   int sig;            /* 0 unless killed by a signal */
   bool timed_out;
+  bool pipes_left_open; /* a background process still held stdout/stderr */
   uint64_t duration_ms;
 };
 
@@ -437,6 +441,7 @@ static int proc_run(struct agent *a, struct proc *p) {
   p->exit_code = -1;
   p->sig = 0;
   p->timed_out = false;
+  p->pipes_left_open = false;
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(ex, O_CLOEXEC)) {
     int e = errno;
     for (int i = 0; i < 2; i++) {
@@ -540,8 +545,10 @@ static int proc_run(struct agent *a, struct proc *p) {
         drain(&fds[i], tails[i]);
   }
   for (int i = 0; i < 2; i++)
-    if (fds[i] >= 0)
+    if (fds[i] >= 0) {
+      p->pipes_left_open = true;
       close(fds[i]);
+    }
   if (WIFEXITED(status))
     p->exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status))
@@ -1194,6 +1201,7 @@ static int op_run(struct agent *a, json_t *req, json_t *res) {
   json_object_set_new(res, "stderr_tail", json_bytes(p.err.buf, p.err.len));
   json_object_set_new(res, "duration_ms", json_integer((json_int_t)p.duration_ms));
   json_object_set_new(res, "path", json_string(exe));
+  json_object_set_new(res, "pipes_left_open", json_boolean(p.pipes_left_open));
 
   /* The last line of stderr says most about a failure. */
   char last[256] = "";

@@ -416,6 +416,7 @@ def case_run(base):
     if ok(r, "run exit 0"):
         res = r["result"]
         check(res["exit"] == 0 and res["signal"] is None, "exit 0", res)
+        check(res["pipes_left_open"] is False, "no pipes left open", res)
         check(res["stdout_tail"] == "out\n" and res["stderr_tail"] == "err\n", "tails", res)
         check(isinstance(res["duration_ms"], int), "duration", res)
     r = a.call("run", argv=["sh", "-c", "echo boom >&2; exit 3"], env=None, timeout_ms=10000)
@@ -483,6 +484,13 @@ def case_run(base):
     if ok(r, "run leaving a background child"):
         check(time.time() - t0 < 3 and r["result"]["stdout_tail"] == "started\n",
               "reply when the child exits", (time.time() - t0, r))
+        check(r["result"]["pipes_left_open"] is True, "pipes_left_open reported", r)
+    r = a.call("run", argv=["sh", "-c", "sleep 20 >/dev/null 2>&1 & echo started"], env=None,
+               timeout_ms=10000)
+    if ok(r, "run leaving a quiet background child"):
+        check(r["result"]["pipes_left_open"] is False, "pipes closed by the child", r)
+    err(a.call("run", argv=["./x"], env=None, timeout_ms=100), "EDR_EINVAL",
+        "relative argv[0]", "./x")
     r = a.call("run", argv=["printf", "\\377\\376ok"], env=None, timeout_ms=5000)
     if ok(r, "run with bytes that are not utf-8"):
         check(r["result"]["stdout_tail"] == "??ok", "invalid utf-8 replaced", r)
