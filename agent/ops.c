@@ -75,6 +75,17 @@ static int f_path(struct agent *a, json_t *req, const char *key, bool nullable,
   return rc;
 }
 
+/* A path naming a file to create or move: no trailing slash. */
+static int f_file_path(struct agent *a, json_t *req, const char *key,
+                       const char **out) {
+  int rc = f_path(a, req, key, false, out);
+  size_t l = rc == 0 ? strlen(*out) : 0;
+  if (rc == 0 && (l < 2 || (*out)[l - 1] == '/'))
+    return agent_fail(a, EDR_EINVAL, "field '%s' is '%s', expected a path that "
+                      "does not end with '/'", key, *out);
+  return rc;
+}
+
 static int f_int(struct agent *a, json_t *req, const char *key, bool optional,
                  json_int_t min, json_int_t max, json_int_t *out) {
   json_t *v = json_object_get(req, key);
@@ -1039,7 +1050,7 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
     a->fatal = true;
     return rc;
   }
-  rc = f_path(a, req, "path", false, &path);
+  rc = f_file_path(a, req, "path", &path);
   if (!rc)
     rc = f_str(a, req, "sha256", false, &want);
   if (!rc && !is_hex64(want))
@@ -1269,8 +1280,8 @@ static int op_rename(struct agent *a, json_t *req, json_t *res) {
   const char *from, *to;
   bool missing_ok = false;
   int rc;
-  if ((rc = f_path(a, req, "from", false, &from)) ||
-      (rc = f_path(a, req, "to", false, &to)) ||
+  if ((rc = f_file_path(a, req, "from", &from)) ||
+      (rc = f_file_path(a, req, "to", &to)) ||
       (rc = f_bool(a, req, "missing_ok", &missing_ok)))
     return rc;
   json_object_set_new(res, "moved", json_false());

@@ -385,6 +385,12 @@ def case_receive(base):
     err(a.reply(), "EDR_EEXIST", "receive over an existing file", split)
     with open(split, "rb") as f:
         check(f.read() == small, "existing file untouched")
+    # A path ending with '/': refused, in step, nothing created.
+    slash = os.path.join(base, "newdir") + "/"
+    line, rid = a.request("receive", path=slash, size=3, sha256=sha(b"abc"))
+    a.send(line + b"abc")
+    err(a.reply(), "EDR_EINVAL", "receive to a path ending with /", slash)
+    check(not os.path.exists(slash), "nothing created for a bad path")
     # Zero bytes, and a parent that is a file.
     empty = os.path.join(base, "empty")
     ok(a.call("receive", path=empty, size=0, sha256=sha(b"")), "receive empty")
