@@ -834,6 +834,50 @@ def case_namespaces(base):
     check(a.close() == 0 and not os.path.exists(a.dir), "eof cleanup through sudo")
 
 
+def case_enospc(base):
+    """A full disk: a 1 MiB tmpfs mounted in the agent's own mount namespace."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        skip("needs root and unshare to mount a small tmpfs")
+    small = os.path.join(base, "small")
+    os.mkdir(small)
+    tree = os.path.join(base, ".etcd-dr-mnt")
+    inner = os.path.join(tree, "inner")
+    os.makedirs(inner)
+    wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs -o size=1m tmpfs "$0" && mount -t tmpfs tmpfs "$2" && '
+               'echo keep > "$2/keep" && exec "$1"', small]
+    a = Agent.__new__(Agent)
+    a.dir = tempfile.mkdtemp(prefix="etcd-dr.", dir=base)
+    a.exe = os.path.join(a.dir, "etcd-dr-agent")
+    shutil.copy(AGENT, a.exe)
+    a.p = subprocess.Popen(wrapper + [a.exe, inner], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, cwd=base)
+    a.next_id, a.events = 1, []
+    r = a.call("remove", path=tree)
+    err(r, "EDR_EMOUNTPOINT", "remove does not enter another file system", inner)
+    ok(a.call("hash", path=os.path.join(inner, "keep")), "mounted file kept")
+    r = a.call("probe", data_dir=small, wal_dir=None, restore_tool="auto", staging=None)
+    if ok(r, "probe a tmpfs"):
+        check(r["result"]["data_dir"]["mountpoint"] is True, "tmpfs is a mountpoint", r)
+        check(r["result"]["free_bytes"] <= 1024 * 1024, "tmpfs free bytes", r)
+    data = os.urandom(3 * 1024 * 1024)
+    dest = os.path.join(small, "snap.db")
+    line, rid = a.request("receive", path=dest, size=len(data), sha256=sha(data))
+    a.send(line + data)
+    r = a.reply()
+    err(r, "EDR_ENOSPC", "receive onto a full disk", dest + ".part", "no space")
+    check(r.get("result", {}).get("bytes") == len(data), "all bytes consumed", r)
+    err(a.call("hash", path=dest + ".part"), "EDR_ENOENT", ".part removed after enospc")
+    err(a.call("hash", path=dest), "EDR_ENOENT", "no file after enospc")
+    small_data = b"fits"
+    line, rid = a.request("receive", path=dest, size=len(small_data), sha256=sha(small_data))
+    a.send(line + small_data)
+    ok(a.reply(), "receive after enospc")
+    r = a.call("remove", path=os.path.join(small, ".etcd-dr-x"))
+    ok(r, "remove of a missing tree on tmpfs")
+    a.close()
+
+
 def doc_bootstrap():
     """The bootstrap command exactly as docs/agent-protocol.md gives it."""
     doc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
