@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.parse
 
-MAX_OPS = 128            # etcd's default --max-txn-ops
+MAX_OPS = int(__import__("os").environ.get("LABDATA_MAX_OPS", "128"))
 MAX_TXN_BYTES = 1 << 20  # stay well under the default 1.5 MiB request limit
 
 
