@@ -557,13 +557,14 @@ cmd_up() {
     LAB_DIR=$LAB_ROOT/$NAME
     trap up_failed EXIT
 
-    ensure_users
     mkdir -p "$LAB_ROOT" /run/sshd "$H_DATA" "$H_RUN" "$H_CONF" "$H_LOG" "$H_BIN"
     chmod 0755 /run/sshd
 
-    # Network + namespaces under a global lock (subnet choice, parallel labs).
+    # Users, network + namespaces under a global lock (useradd, subnet choice:
+    # labs may come up in parallel).
     exec 8>"$LAB_ROOT/.lock"
     flock -w 120 8 || die "timed out waiting for $LAB_ROOT/.lock"
+    ensure_users
     SUBNET=$(pick_subnet)
     mkdir -p "$LAB_DIR/ns"
     chmod 0755 "$LAB_DIR"
