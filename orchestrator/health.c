@@ -548,6 +548,8 @@ static void end_round(struct edr_health_wait *w) {
     return;
   }
   w->cb(w->arg, false, 0, &w->rep);
+  if (w->done)  /* canceled from the callback */
+    return;
   uint64_t next = w->round_start + w->o.interval_ms;
   uv_timer_start(&w->timer, on_timer, next > now ? next - now : 0, 0);
 }
@@ -576,9 +578,28 @@ static void start_round(struct edr_health_wait *w) {
     end_round(w);
 }
 
+void edr_health_wait_cancel(struct edr_health_wait *w) {
+  if (!w || w->done)
+    return;
+  if (!w->judged)
+    judge(w);
+  finish(w, EDR_ECANCELED);
+}
+
 int edr_health_wait_start(uv_loop_t *loop, const struct edr_health_member *m,
                           size_t n, const struct edr_health_opts *opts,
                           edr_health_cb cb, void *arg) {
+  return edr_health_wait_start_cancelable(loop, m, n, opts, cb, arg, NULL);
+}
+
+int edr_health_wait_start_cancelable(uv_loop_t *loop,
+                                     const struct edr_health_member *m,
+                                     size_t n,
+                                     const struct edr_health_opts *opts,
+                                     edr_health_cb cb, void *arg,
+                                     struct edr_health_wait **out) {
+  if (out)
+    *out = NULL;
   if (!loop || !m || n == 0 || !opts || !cb || opts->min_revision < 0)
     return EDR_EINVAL;
   for (size_t i = 0; i < n; i++)
@@ -616,5 +637,7 @@ int edr_health_wait_start(uv_loop_t *loop, const struct edr_health_member *m,
   uv_timer_start(&w->timer, on_timer, 0, 0);
   if (w->o.timeout_ms)
     uv_timer_start(&w->deadline, on_deadline, w->o.timeout_ms, 0);
+  if (out)
+    *out = w;
   return 0;
 }

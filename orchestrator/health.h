@@ -89,4 +89,19 @@ int edr_health_wait_start(uv_loop_t *loop, const struct edr_health_member *m,
                           size_t n, const struct edr_health_opts *opts,
                           edr_health_cb cb, void *arg);
 
+/* Added after the first version, for Ctrl-C and a failed sibling step:
+ * the same, and *OUT is set to the wait, borrowed: valid until CB runs
+ * with done=true, and no longer. */
+int edr_health_wait_start_cancelable(uv_loop_t *loop,
+                                     const struct edr_health_member *m,
+                                     size_t n,
+                                     const struct edr_health_opts *opts,
+                                     edr_health_cb cb, void *arg,
+                                     struct edr_health_wait **out);
+
+/* End the wait now: CB runs before this returns, with done=true,
+ * EDR_ECANCELED and the last whole round's report.  Also allowed from
+ * inside CB's progress calls. */
+void edr_health_wait_cancel(struct edr_health_wait *w);
+
 #endif

@@ -2,7 +2,7 @@
  * test_health_unit.c - the health wait without etcd, on loopback: bad
  * arguments, members that refuse connections, a member that accepts but
  * never answers (the wait still ends at timeout_ms, though a request would
- * wait longer), and timeout_ms 0 (one round decides).
+ * wait longer), timeout_ms 0 (one round decides), and canceling.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -17,8 +17,10 @@
 #include "t.h"
 #include "util.h"
 
+static struct edr_health_wait *canceled;
+
 struct outcome {
-  int done, progress, status;
+  int done, progress, status, cancel_after;
   unsigned rounds;
   uint64_t elapsed;
   char problem[512], error[256];
@@ -28,7 +30,8 @@ static void on_health(void *arg, bool done, int status,
                       const struct edr_health_report *rep) {
   struct outcome *o = arg;
   if (!done) {
-    o->progress++;
+    if (++o->progress == o->cancel_after)
+      edr_health_wait_cancel(canceled);
     return;
   }
   o->done++;
@@ -38,6 +41,8 @@ static void on_health(void *arg, bool done, int status,
   snprintf(o->problem, sizeof o->problem, "%s", rep->problem);
   snprintf(o->error, sizeof o->error, "%s", rep->members[0].error);
 }
+
+static void cancel_it(uv_timer_t *t) { edr_health_wait_cancel(canceled); }
 
 /* Bound and listening, never accepting: connects succeed, nothing answers. */
 static int listener(int *port) {
@@ -117,6 +122,33 @@ int main(void) {
   snprintf(want, sizeof want, "m1 (%s): timed out", url);
   CHECK_STR(o.problem, want);
   close(lfd);
+
+  /* Canceled from a timer, and from inside a progress call. */
+  lfd = listener(&lp);
+  close(lfd);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", lp);
+  opts = (struct edr_health_opts){.timeout_ms = 10000, .interval_ms = 50};
+  memset(&o, 0, sizeof o);
+  CHECK(edr_health_wait_start_cancelable(&loop, &m, 1, &opts, on_health, &o,
+                                         &canceled) == 0);
+  CHECK(canceled != NULL);
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  uv_timer_start(&t, cancel_it, 200, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(o.done == 1 && o.status == EDR_ECANCELED);
+  CHECK(o.elapsed >= 190 && o.elapsed < 600);
+  snprintf(want, sizeof want, "m1 (%s): connection refused", url);
+  CHECK_STR(o.problem, want);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+
+  memset(&o, 0, sizeof o);
+  o.cancel_after = 3;
+  CHECK(edr_health_wait_start_cancelable(&loop, &m, 1, &opts, on_health, &o,
+                                         &canceled) == 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(o.done == 1 && o.status == EDR_ECANCELED && o.progress == 3);
 
   CHECK(uv_loop_close(&loop) == 0);
   return t_done("test_health_unit");
