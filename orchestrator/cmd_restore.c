@@ -82,8 +82,8 @@ static void print_summary(const struct edr_plan *p, const struct edr_run_result 
   fprintf(o, "\nrun %s: %s in %.1fs\n", p->run_id,
           res->exit_code == 0 ? "cluster restored and healthy" : "NOT restored",
           (double)res->duration_ms / 1000.0);
-  fprintf(o, "  %-10s %-22s %-10s %-7s %s\n", "member", "ssh host", "result", "steps",
-          "last step");
+  fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", "member", "ssh host", "result", "steps",
+          "time", "last step");
   for (size_t i = 0; i < res->n_hosts; i++) {
     const struct edr_host_result *hr = &res->hosts[i];
     const struct edr_host_plan *hp = &p->hosts[i];
@@ -91,11 +91,16 @@ static void print_summary(const struct edr_plan *p, const struct edr_run_result 
     snprintf(host, sizeof host, "%s:%d", hp->member->ssh_host, hp->member->ssh_port);
     snprintf(steps, sizeof steps, "%zu/%zu", hr->steps_done, hp->n_steps);
     const char *last = "-";
-    for (size_t j = 0; j < hp->n_steps; j++)
+    uint64_t ms = 0;
+    for (size_t j = 0; j < hp->n_steps; j++) {
       if (hr->steps[j].started)
         last = edr_step_kinds[hp->steps[j].kind].name;
-    fprintf(o, "  %-10s %-22s %-10s %-7s %s\n", hr->member, host, outcome_name(hr), steps,
-            last);
+      ms += hr->steps[j].duration_ms;
+    }
+    char t[16];
+    snprintf(t, sizeof t, "%.1fs", (double)ms / 1000.0);
+    fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", hr->member, host, outcome_name(hr),
+            steps, t, last);
   }
   bool changed = false;
   for (size_t i = 0; i < res->n_hosts; i++)

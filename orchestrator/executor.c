@@ -136,6 +136,7 @@ struct run {
   uint64_t started_ms, health_start_ms;
   uv_signal_t sigint, sigterm;
   struct edr_health_member *health_members;   /* borrowed by the wait */
+  struct edr_health_wait *health_wait;        /* while it runs */
   char *agent_path;
   char agent_sha256[65];
   uint64_t agent_size;
@@ -820,8 +821,9 @@ static void step_ok(struct host *h, json_t *result) {
       edr_human_bytes((uint64_t)json_integer_value(json_object_get(result, "free_bytes")), hf,
                       sizeof hf);
       snprintf(extra, sizeof extra, ", %s %s, %s free, etcd %s",
-               json_string_value(json_object_get(tool, "kind")),
-               json_string_value(json_object_get(tool, "version")), hf,
+               h->hp->host_tool ? "pushed" : json_string_value(json_object_get(tool, "kind")),
+               h->hp->host_tool ? "tool" : json_string_value(json_object_get(tool, "version")),
+               hf,
                json_is_true(json_object_get(result, "etcd_running")) ? "running" : "stopped");
     }
     if (sr->bytes && sr->duration_ms) {
@@ -878,18 +880,20 @@ static int check_probe(struct host *h, json_t *r, char *msg, size_t len) {
   const struct edr_plan *p = h->run->plan;
   json_t *tool = json_object_get(r, "tool");
   json_t *dd = json_object_get(r, "data_dir");
-  if (!json_is_object(tool)) {
+  if (h->hp->host_tool) {
+    /* the tool is pushed next; a restore it cannot do fails in staging */
+  } else if (!json_is_object(tool)) {
     const char *te = json_string_value(json_object_get(r, "tool_error"));
     snprintf(msg, len, "no usable restore tool: %s (install etcdutl or etcdctl, or set "
              "restore_tool / restore_tool_push)", te ? te : "none found");
     return EDR_ETOOL;
   }
-  if (h->m->wal_dir && !has_flag(tool, "--wal-dir")) {
+  if (!h->hp->host_tool && h->m->wal_dir && !has_flag(tool, "--wal-dir")) {
     snprintf(msg, len, "restore tool '%s' does not support --wal-dir",
              json_string_value(json_object_get(tool, "path")));
     return EDR_EUNSUPPORTED;
   }
-  if (p->skip_hash_check && !has_flag(tool, "--skip-hash-check")) {
+  if (!h->hp->host_tool && p->skip_hash_check && !has_flag(tool, "--skip-hash-check")) {
     snprintf(msg, len, "restore tool '%s' does not support --skip-hash-check",
              json_string_value(json_object_get(tool, "path")));
     return EDR_EUNSUPPORTED;
@@ -973,9 +977,9 @@ static json_t *step_request(struct host *h, const struct edr_step *s) {
     json_t *argv = json_object_get(req, "argv");
     const char *path = json_string_value(json_object_get(tool, "path"));
     const char *kind = json_string_value(json_object_get(tool, "kind"));
-    if (path)
+    if (path && !h->hp->host_tool)
       json_array_set_new(argv, 0, json_string(path));
-    if (kind && !strcmp(kind, "etcdctl"))
+    if (!h->hp->host_tool && kind && !strcmp(kind, "etcdctl"))
       json_object_set_new(req, "env", json_pack("{s:s}", "ETCDCTL_API", "3"));
   }
   if ((s->kind == EDR_STEP_OWNERSHIP || s->kind == EDR_STEP_OWNERSHIP_WAL) &&
@@ -1112,11 +1116,15 @@ static void advance(struct host *h) {
 static void health_cb(void *arg, bool done, int status, const struct edr_health_report *rep) {
   struct run *r = arg;
   if (!done) {
-    if (edr_verbosity >= 1 && rep->problem[0])
-      edr_info("waiting for the cluster: %s", rep->problem);
+    /* one line each time the reason for waiting changes */
+    if (edr_verbosity >= 0 && rep->problem[0] && strcmp(rep->problem, r->health_problem)) {
+      fprintf(stderr, "  cluster  waiting: %s\n", rep->problem);
+      snprintf(r->health_problem, sizeof r->health_problem, "%s", rep->problem);
+    }
     return;
   }
   r->health_done = true;
+  r->health_wait = NULL;
   r->health_status = status;
   r->res->health_ms = edr_now_ms() - r->health_start_ms;
   snprintf(r->health_problem, sizeof r->health_problem, "%s", rep ? rep->problem : "");
@@ -1166,7 +1174,8 @@ static void start_health(struct run *r) {
   r->health_started = true;
   r->health_start_ms = edr_now_ms();
   r->health_members = hm;
-  int rc = edr_health_wait_start(&r->loop, hm, r->n, &ho, health_cb, r);
+  int rc = edr_health_wait_start_cancelable(&r->loop, hm, r->n, &ho, health_cb, r,
+                                            &r->health_wait);
   if (rc) {
     r->health_done = true;
     r->health_status = rc;
@@ -1236,6 +1245,8 @@ static void on_signal(uv_signal_t *s, int signum) {
   edr_err("interrupted (signal %d): stopping at the next safe point; interrupt again "
           "to exit at once", signum);
   r->interrupted = true;
+  if (r->health_wait)
+    edr_health_wait_cancel(r->health_wait);
   check_barrier(r);
 }
 

@@ -25,6 +25,8 @@ const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
                       .timeout_ms = 30000},
   [EDR_STEP_PUSH_TOOL] = {.name = "push-tool", .phase = EDR_PHASE_PREPARE,
                           .on_agent = true, .timeout_ms = 120000},
+  [EDR_STEP_TOOL_MODE] = {.name = "tool-mode", .phase = EDR_PHASE_PREPARE,
+                          .on_agent = true, .timeout_ms = 30000},
   [EDR_STEP_PUSH_SNAPSHOT] = {.name = "push-snapshot", .phase = EDR_PHASE_PREPARE,
                               .on_agent = true, .timeout_ms = 3600000},
   [EDR_STEP_RESTORE] = {.name = "restore", .phase = EDR_PHASE_PREPARE,
@@ -247,7 +249,7 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
   if ((rc = add_step(h, EDR_STEP_PROBE,
                      json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",
                                m->data_dir, "wal_dir", m->wal_dir, "restore_tool",
-                               h->host_tool ? h->host_tool : m->restore_tool, "staging",
+                               h->host_tool ? "auto" : m->restore_tool, "staging",
                                h->staging),
                      NULL,
                      "probe (read only): restore tool (%s) and its flags, data dir %s, "
@@ -261,6 +263,12 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
                                o->tool_sha256 ? o->tool_sha256 : ""),
                      NULL, "push restore tool %s to %s and verify its sha-256",
                      m->restore_tool_push, h->host_tool)))
+    return rc;
+  if (h->host_tool &&
+      (rc = add_step(h, EDR_STEP_TOOL_MODE,
+                     json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", "chown", "path", h->host_tool,
+                               "owner", "0:0", "mode", "0700", "recursive", 0),
+                     NULL, "make %s executable (root only)", h->host_tool)))
     return rc;
   edr_human_bytes(p->snapshot_size, human, sizeof human);
   if ((rc = add_step(h, EDR_STEP_PUSH_SNAPSHOT,

@@ -78,9 +78,17 @@ expect_refusal "hostile data_dir" 2 "member 'm2': field 'data_dir'" -- \
   restore --cluster "$WORK/evil.json" --snapshot "$WORK/snap.db"
 check "hostile data_dir: nothing ran on m2" test -z "$(on_host 2 ls /tmp/pwned 2>/dev/null)"
 
+# 9. a host of another architecture (uname -m says aarch64 there)
+printf '#!/bin/sh\necho aarch64\n' >"$WORK/uname"
+chmod 755 "$WORK/uname"
+on_host 3 mount --bind "$WORK/uname" /usr/bin/uname
+expect_refusal "other architecture" 4 "m3 ($(host_ip 3)): push-agent: etcd-dr: unsupported architecture: aarch64" -- \
+  restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db"
+on_host 3 umount /usr/bin/uname
+
 check "data unchanged through every refusal" test "$(checksum_on 1 /k/)" = "$data_before"
 
-# 9. --accept-new-host-keys records unknown keys (one line each, file kept)
+# 10. --accept-new-host-keys records unknown keys (one line each, file kept)
 echo "# the operator's own comment" >"$WORK/kh-new"
 write_spec "$WORK/new.json" "$WORK/kh-new"
 "$ETCD_DR" restore --cluster "$WORK/new.json" --snapshot "$WORK/snap.db" --accept-new-host-keys \

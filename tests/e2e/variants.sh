@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# variants.sh - the other ways operators run a restore, on etcd 3.5:
+# etcd's own --initial-cluster string with command-line settings, a snapshot
+# without a sha-256 trailer (a member/snap/db copied out of a data dir) with
+# --skip-hash-check, and a restore tool pushed from this machine.
+. "$(dirname "$0")/lib.sh"
+LAB=evar
+lab_up 3 3.5
+lab put-data 200 500 --prefix /v/ >/dev/null 2>&1
+want=$(checksum_on 1 /v/)
+
+# A db copied out of a stopped member's data dir has no trailer.
+on_host 1 /etc/etcd-lab/service stop >/dev/null
+on_host 1 cat /var/lib/etcd/member/snap/db >"$WORK/copied.db"
+on_host 1 /etc/etcd-lab/service start >/dev/null
+check "copied db has no trailer" test $(( $(stat -c %s "$WORK/copied.db") % 512 )) = 0
+lab disaster >/dev/null 2>&1
+
+settings=(--ssh-user root --identity "$LAB_KEY" --known-hosts "$LAB_KNOWN_HOSTS"
+          --stop-command "$LAB_HOST_SERVICE stop" --start-command "$LAB_HOST_SERVICE start")
+
+"$ETCD_DR" plan --initial-cluster "$LAB_INITIAL_CLUSTER" "${settings[@]}" \
+  --snapshot "$WORK/copied.db" --skip-hash-check --format json >"$WORK/plan.json"
+check "plan --format json is JSON with 3 hosts" \
+  python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); assert len(p["hosts"]) == 3' "$WORK/plan.json"
+check "plan shows --skip-hash-check in every restore command" \
+  test "$(grep -c -- '"--skip-hash-check"' "$WORK/plan.json")" = 3
+
+"$ETCD_DR" restore --initial-cluster "$LAB_INITIAL_CLUSTER" "${settings[@]}" \
+  --snapshot "$WORK/copied.db" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+check "without --skip-hash-check: refused with 3 (got $rc)" test "$rc" = 3
+check "without --skip-hash-check: says how to proceed" contains "$(cat "$WORK/err")" "pass --skip-hash-check"
+
+"$ETCD_DR" restore --initial-cluster "$LAB_INITIAL_CLUSTER" "${settings[@]}" \
+  --snapshot "$WORK/copied.db" --skip-hash-check >"$WORK/out" 2>"$WORK/err"
+rc=$?
+check "--skip-hash-check with --initial-cluster: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/err"
+for i in 1 2 3; do
+  check "m$i: data back" test "$(checksum_on "$i" /v/)" = "$want"
+done
+
+# A restore tool pushed from this machine (etcd 3.5's etcdutl).
+lab put-data 20 100 --prefix /w/ >/dev/null 2>&1
+lab snapshot "$WORK/snap.db" >/dev/null 2>&1
+want_w=$(checksum_on 1 /w/)
+etcdutl=/var/cache/etcd-dr/etcd-3.5/usr/bin/etcdutl
+write_spec "$WORK/push.json" "$LAB_KNOWN_HOSTS"
+sed -i "s|\"ssh_user\": \"root\",|\"ssh_user\": \"root\", \"restore_tool_push\": \"$etcdutl\",|" "$WORK/push.json"
+"$ETCD_DR" restore --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+check "restore_tool_push: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/err"
+check "restore_tool_push: the tool was pushed" contains "$(cat "$WORK/err")" "push-tool"
+for i in 1 2 3; do
+  check "m$i: data back (pushed tool)" test "$(checksum_on "$i" /w/)" = "$want_w"
+  check "m$i: no staging left" test -z "$(leftovers "$i")"
+done
