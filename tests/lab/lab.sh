@@ -500,6 +500,7 @@ wait_healthy() {  # SECONDS
     while ((SECONDS < deadline)); do
         if out=$(ETCDCTL_API=3 "$(etcdctl_path "$ETCD_VERSION")" --endpoints="$(endpoints)" \
                  --dial-timeout=2s --command-timeout=3s endpoint health 2>&1); then
+            [[ -z ${HEALTH_VERBOSE:-} ]] || printf '%s\n' "$out"
             return 0
         fi
         sleep 0.3
@@ -709,7 +710,7 @@ cmd_health() {
     if [[ ${1:-} == --timeout ]]; then timeout=${2:-0}; shift 2; fi
     load_conf
     if ((timeout > 0)); then
-        wait_healthy "$timeout"
+        HEALTH_VERBOSE=1 wait_healthy "$timeout"
     else
         ETCDCTL_API=3 "$(etcdctl_path "$ETCD_VERSION")" --endpoints="$(endpoints)" \
             --dial-timeout=2s --command-timeout=3s endpoint health
