@@ -61,6 +61,7 @@ struct edr_bolt {
   uint8_t *seen;  /* pages reached in this walk */
   uint8_t *freed; /* pages listed in the freelist (check only) */
   struct level lv[EDR_BOLT_MAX_DEPTH];
+  size_t buffered; /* sum of the level buffers' sizes */
   char err[1024];
 };
 
@@ -395,6 +396,8 @@ static int read_page(struct edr_bolt *db, const struct walk *w, uint64_t id,
   uint64_t off = id * ps;
   struct level *l = &db->lv[lvl];
   int rc;
+  if (l->cap < ps)
+    db->buffered += ps - l->cap;
   if ((rc = grow(l, ps)) < 0 || (rc = pread_full(db->fd, l->buf, ps, off)) < 0)
     return rc;
   uint64_t hid = le64(l->buf);
@@ -430,6 +433,15 @@ static int read_page(struct edr_bolt *db, const struct walk *w, uint64_t id,
     setbit(db->seen, i);
   }
   if (overflow) {
+    /* Each level may hold a big page; a path of them must not add up to
+     * more than EDR_BOLT_MAX_BUFFERS. */
+    if (len > l->cap && db->buffered - l->cap + len > EDR_BOLT_MAX_BUFFERS)
+      return fail(db,
+                  "page %" PRIu64 " at offset %" PRIu64
+                  ": big pages along one path need more than %u MiB",
+                  id, off, EDR_BOLT_MAX_BUFFERS >> 20);
+    if (len > l->cap)
+      db->buffered += len - l->cap;
     if ((rc = grow(l, (size_t)len)) < 0 ||
         (rc = pread_full(db->fd, l->buf + ps, (size_t)len - ps, off + ps)) < 0)
       return rc;

@@ -9,7 +9,8 @@
  * walk (a bitmap of pages, 1 bit per page), B+tree and bucket nesting depth
  * is capped at EDR_BOLT_MAX_DEPTH, and no buffer is sized by a number from
  * the file without a cap (a page with its overflow may span at most
- * EDR_BOLT_MAX_SPAN bytes).  Pages are read with pread() into one buffer
+ * EDR_BOLT_MAX_SPAN bytes, all buffers together EDR_BOLT_MAX_BUFFERS).
+ * Pages are read with pread() into one buffer
  * per tree level, so memory does not grow with the file: it is a few pages
  * plus the page bitmap (file size / 32768 bytes).
  *
@@ -29,6 +30,7 @@
 
 #define EDR_BOLT_MAX_DEPTH 64                 /* tree levels + bucket nesting */
 #define EDR_BOLT_MAX_SPAN (64u << 20)         /* one page with its overflow */
+#define EDR_BOLT_MAX_BUFFERS (256u << 20)     /* all level buffers together */
 #define EDR_BOLT_MAX_PAGES (UINT64_C(1) << 32) /* bitmap of at most 512 MiB */
 #define EDR_BOLT_NO_FREELIST UINT64_MAX       /* meta.freelist when not synced */
 

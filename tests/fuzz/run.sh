@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# run.sh SECONDS [BUILD_DIR] - build the bbolt fuzz target with clang and
+# run it for SECONDS over a seed corpus: the hand-built image from
+# test_bbolt and its truncated/corrupted copies (tests/snapshot/mutate.py),
+# plus any files in tests/fuzz/seeds/.  Exit 0 when no crash was found;
+# crashes are left as BUILD_DIR/fuzz-out/crash-* (reproduce: fuzz_bbolt FILE).
+set -euo pipefail
+secs=${1:?usage: run.sh SECONDS [BUILD_DIR]}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${2:-$root/build-fuzz}
+cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DEDR_FUZZ=ON \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j2 --target fuzz_bbolt test_bbolt >/dev/null
+fuzz=$(find "$build" -name fuzz_bbolt -type f -perm -u+x | head -1)
+tb=$(find "$build" -name test_bbolt -type f -perm -u+x | head -1)
+seeds=$build/fuzz-seeds corpus=$build/fuzz-corpus out=$build/fuzz-out
+rm -rf "$seeds"; mkdir -p "$seeds" "$corpus" "$out"
+"$tb" --write-image "$seeds/hand.db"
+python3 "$root/tests/snapshot/mutate.py" "$seeds/hand.db" "$seeds" >/dev/null
+rm -f "$seeds/MANIFEST"
+[[ -d $here/seeds ]] && cp "$here"/seeds/* "$seeds"/ 2>/dev/null || true
+cd "$out"
+"$fuzz" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=1024 \
+  -timeout=10 -print_final_stats=1 "$corpus" "$seeds" 2>&1 | tail -25
