@@ -4,6 +4,8 @@
  */
 #include "bbolt.h"
 #include "cli.h"
+#include "executor.h"
+#include "util.h"
 #include "commands.h"
 #include "err.h"
 #include "log.h"
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char usage_text[] =
     "usage: etcd-dr plan (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
@@ -24,10 +27,63 @@ static const char usage_text[] =
     "  --skip-hash-check     plan a restore of a snapshot without a sha-256 trailer\n"
     "  --format text|json    default text\n"
     "  --run-id ID           use this run id (default: new, from the clock)\n"
+    "  --check               also check every host, read-only: reachable, host key,\n"
+    "                        authentication, sudo -n, architecture, restore tool and\n"
+    "                        its flags, free disk, whether etcd runs, clock skew;\n"
+    "                        exit 0 when every host is ready, 4 when not\n"
+    "  --accept-new-host-keys  with --check: record unknown host keys\n"
     "  -h, --help\n"
     "\n";
 
-enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_FORMAT, O_RUN_ID };
+enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_FORMAT, O_RUN_ID, O_CHECK, O_ACCEPT_NEW };
+
+/* The read-only checks of every host, as a table. */
+static int run_checks(const struct edr_plan *plan, bool accept_new) {
+  struct edr_exec_opts eo = {.accept_new_hostkeys = accept_new, .stall_timeout_ms = 60000};
+  struct edr_run_result res;
+  time_t t0 = time(NULL);
+  int code = edr_execute(plan, &eo, &res);
+  if (res.message && code == EDR_EXIT_INTERNAL)
+    edr_err("%s", res.message);
+  printf("\npreflight (read-only):\n  %-10s %-8s %-9s %-16s %-22s %-6s %s\n", "member",
+         "etcd", "user", "restore tool", "free disk", "clock", "result");
+  for (size_t i = 0; i < res.n_hosts; i++) {
+    const struct edr_host_result *hr = &res.hosts[i];
+    const struct edr_host_plan *hp = &plan->hosts[i];
+    json_t *hello = NULL, *probe = NULL;
+    for (size_t j = 0; j < hp->n_steps; j++) {
+      if (hp->steps[j].kind == EDR_STEP_PUSH_AGENT)
+        hello = hr->steps[j].result;
+      if (hp->steps[j].kind == EDR_STEP_PROBE)
+        probe = hr->steps[j].result;
+    }
+    json_t *tool = json_object_get(probe, "tool");
+    char toolbuf[64] = "-", disk[48] = "-", skew[16] = "-", user[16] = "-";
+    if (json_is_object(tool))
+      snprintf(toolbuf, sizeof toolbuf, "%s %s", json_string_value(json_object_get(tool, "kind")),
+               json_string_value(json_object_get(tool, "version")));
+    if (probe) {
+      char hb[24];
+      edr_human_bytes((uint64_t)json_integer_value(json_object_get(probe, "free_bytes")), hb,
+                      sizeof hb);
+      snprintf(disk, sizeof disk, "%s free", hb);
+    }
+    if (hello) {
+      long long d = (long long)json_integer_value(json_object_get(hello, "time")) - (long long)t0;
+      snprintf(skew, sizeof skew, "%+llds", d);
+      snprintf(user, sizeof user, "%s", json_integer_value(json_object_get(hello, "uid")) == 0
+                                            ? "root" : "not root");
+    }
+    printf("  %-10s %-8s %-9s %-16s %-22s %-6s %s\n", hr->member,
+           !probe ? "-" : json_is_true(json_object_get(probe, "etcd_running")) ? "running"
+                                                                             : "stopped",
+           user, toolbuf, disk, skew, hr->status ? "NOT READY" : "ready");
+    if (hr->status)
+      printf("  %-10s   %s\n", "", hr->message ? hr->message : "");
+  }
+  edr_run_result_free(&res);
+  return code;
+}
 
 int cmd_plan(int argc, char **argv) {
   static const struct option own[] = {
@@ -35,12 +91,15 @@ int cmd_plan(int argc, char **argv) {
     {"skip-hash-check", no_argument, NULL, O_SKIP_HASH},
     {"format", required_argument, NULL, O_FORMAT},
     {"run-id", required_argument, NULL, O_RUN_ID},
+    {"check", no_argument, NULL, O_CHECK},
+    {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
   struct edr_cli_spec cs;
   struct edr_plan_opts po = {.snapshot_revision = -1};
   const char *format = "text";
+  bool check = false, accept_new = false;
   struct edr_snapfile sf;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
@@ -65,6 +124,8 @@ int cmd_plan(int argc, char **argv) {
     case O_SKIP_HASH: po.skip_hash_check = true; break;
     case O_FORMAT: format = optarg; break;
     case O_RUN_ID: po.run_id = optarg; break;
+    case O_CHECK: check = true; break;
+    case O_ACCEPT_NEW: accept_new = true; break;
     case 'h':
       fputs(usage_text, stdout);
       fputs(edr_spec_options_help, stdout);
@@ -123,7 +184,21 @@ int cmd_plan(int argc, char **argv) {
   } else {
     edr_plan_print(plan, stdout);
   }
+  int code = 0;
+  if (check) {
+    struct edr_plan *cp = NULL;
+    fflush(stdout);
+    po.check_only = true;
+    po.run_id = plan->run_id;
+    if ((rc = edr_plan_build(spec, &po, &cp, err, sizeof err))) {
+      edr_err("%s", err);
+      code = EDR_EXIT_INTERNAL;
+    } else {
+      code = run_checks(cp, accept_new);
+      edr_plan_free(cp);
+    }
+  }
   edr_plan_free(plan);
   edr_spec_free(spec);
-  return fflush(stdout) ? EDR_EXIT_INTERNAL : 0;
+  return fflush(stdout) ? EDR_EXIT_INTERNAL : code;
 }

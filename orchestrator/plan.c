@@ -256,6 +256,8 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
                      "free disk, whether etcd is running",
                      h->host_tool ? "pushed" : tool_label(m->restore_tool), m->data_dir)))
     return rc;
+  if (p->check_only)
+    return 0;
   if (h->host_tool &&
       (rc = add_step(h, EDR_STEP_PUSH_TOOL,
                      json_pack("{s:s, s:s, s:I, s:s}", "op", "receive", "path", h->host_tool,
@@ -387,6 +389,7 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->skip_hash_check = o->skip_hash_check;
   p->snapshot_revision = o->snapshot_revision;
   p->health_timeout_ms = o->health_timeout_ms ? o->health_timeout_ms : 120000;
+  p->check_only = o->check_only;
 
   size_t len = 1;
   for (size_t i = 0; i < spec->n_members; i++)

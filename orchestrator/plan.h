@@ -100,6 +100,7 @@ struct edr_plan_opts {
   uint64_t health_timeout_ms;
   const char *tool_sha256;   /* of spec's restore_tool_push file, if any */
   uint64_t tool_size;
+  bool check_only;           /* only the read-only checks: connect, agent, probe */
 };
 
 struct edr_plan {
@@ -113,6 +114,7 @@ struct edr_plan {
   bool snapshot_has_hash, skip_hash_check;
   int64_t snapshot_revision;
   uint64_t health_timeout_ms;
+  bool check_only;
   struct edr_host_plan *hosts;   /* one per member, in spec order */
   size_t n_hosts;
 };

@@ -41,7 +41,7 @@ static const char *etcd_bin, *etcdctl_bin;
 static char dir[256];
 
 struct member {
-  char name[8];
+  char name[24];
   char tag[16];  /* names its data dir and log; the name when empty */
   int cport, pport;
   char curl[64], purl[64];
