@@ -1718,6 +1718,142 @@ static int op_read(struct agent *a, json_t *req, json_t *res) {
   return 0;
 }
 
+/* ---- stat, lock, unlock ------------------------------------------------- */
+
+/* What is at PATH, without following a final symlink; a missing path is a
+ * fact, not an error. */
+static int op_stat(struct agent *a, json_t *req, json_t *res) {
+  const char *path;
+  struct stat st;
+  int rc;
+  if ((rc = f_path(a, req, "path", false, &path)))
+    return rc;
+  if (lstat(path, &st) != 0) {
+    if (errno != ENOENT && errno != ENOTDIR)
+      return agent_fail(a, edr_from_errno(errno), "cannot stat '%s': %s", path,
+                        errstr(errno));
+    json_object_set_new(res, "exists", json_false());
+    return 0;
+  }
+  char mode[8];
+  snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
+  json_object_set_new(res, "exists", json_true());
+  json_object_set_new(res, "kind", json_string(kind_of(st.st_mode)));
+  json_object_set_new(res, "is_dir", json_boolean(S_ISDIR(st.st_mode)));
+  json_object_set_new(res, "size", json_integer((json_int_t)st.st_size));
+  json_object_set_new(res, "mode", json_string(mode));
+  json_object_set_new(res, "uid", json_integer((json_int_t)st.st_uid));
+  json_object_set_new(res, "gid", json_integer((json_int_t)st.st_gid));
+  return 0;
+}
+
+/* The holder recorded in lock file PATH, or NULL (new reference). */
+static json_t *lock_holder(const char *path) {
+  json_error_t je;
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  json_t *j = json_loadfd(fd, 0, &je);
+  close(fd);
+  return j;
+}
+
+/* Write HOLDER to a new file at PATH: O_EXCL when TAKEOVER is false, else a
+ * rename over the old lock.  Returns 0, 1 when PATH exists (not taking
+ * over), or a negative EDR_E* code. */
+static int lock_write(struct agent *a, const char *path, json_t *holder, bool takeover) {
+  char tmp[PATH_MAX + 16];
+  snprintf(tmp, sizeof tmp, "%s.%ld", path, (long)getpid());
+  const char *target = takeover ? tmp : path;
+  int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EEXIST && !takeover)
+    return 1;
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot create lock '%s': %s", target,
+                      errstr(errno));
+  char *text = json_dumps(holder, JSON_COMPACT);
+  size_t len = text ? strlen(text) : 0;
+  bool ok = text && write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
+            fsync(fd) == 0;
+  free(text);
+  close(fd);
+  if (!ok || (takeover && rename(tmp, path) != 0)) {
+    int e = errno ? errno : EIO;
+    unlink(target);
+    return agent_fail(a, edr_from_errno(e), "cannot write lock '%s': %s", path, errstr(e));
+  }
+  return 0;
+}
+
+/* Take the host's lock for a run.  A lock held by the same run (a resume or
+ * a rollback of it) is taken over; another run's only with `break`. */
+static int op_lock(struct agent *a, json_t *req, json_t *res) {
+  const char *path, *run;
+  bool brk = false;
+  json_t *holder = json_object_get(req, "holder");
+  int rc;
+  if ((rc = f_file_path(a, req, "path", &path)) || (rc = f_bool(a, req, "break", &brk)))
+    return rc;
+  if (!json_is_object(holder) ||
+      !(run = json_string_value(json_object_get(holder, "run_id"))))
+    return agent_fail(a, EDR_EINVAL, "field 'holder' must be an object with 'run_id'");
+  if ((rc = mkdir_parents(a, path)))
+    return rc;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    int w = lock_write(a, path, holder, false);
+    if (w == 0) {
+      json_object_set_new(res, "taken_over", json_null());
+      return 0;
+    }
+    if (w < 0)
+      return w;
+    json_t *old = lock_holder(path);
+    if (!old && errno == ENOENT)
+      continue; /* released meanwhile: try again */
+    const char *orun = json_string_value(json_object_get(old, "run_id"));
+    if ((orun && !strcmp(orun, run)) || brk) {
+      rc = lock_write(a, path, holder, true);
+      if (!rc)
+        json_object_set_new(res, "taken_over", old ? old : json_null());
+      else
+        json_decref(old);
+      return rc;
+    }
+    json_object_set_new(res, "holder", old ? json_incref(old) : json_null());
+    rc = agent_fail(a, EDR_EBUSY,
+                    "'%s' is locked by run %s of %s on %s (pid %" JSON_INTEGER_FORMAT
+                    ", %s) since %s",
+                    path, orun ? orun : "?",
+                    json_string_value(json_object_get(old, "user")) ?: "?",
+                    json_string_value(json_object_get(old, "host")) ?: "?",
+                    json_integer_value(json_object_get(old, "pid")),
+                    json_string_value(json_object_get(old, "command")) ?: "?",
+                    json_string_value(json_object_get(old, "since")) ?: "?");
+    json_decref(old);
+    return rc;
+  }
+  return agent_fail(a, EDR_EBUSY, "lock '%s' keeps changing", path);
+}
+
+/* Release a run's lock; someone else's is left alone. */
+static int op_unlock(struct agent *a, json_t *req, json_t *res) {
+  const char *path, *run;
+  int rc;
+  if ((rc = f_file_path(a, req, "path", &path)) || (rc = f_str(a, req, "run_id", false, &run)))
+    return rc;
+  json_t *old = lock_holder(path);
+  const char *orun = json_string_value(json_object_get(old, "run_id"));
+  bool mine = orun && !strcmp(orun, run);
+  if (mine && unlink(path) != 0 && errno != ENOENT) {
+    json_decref(old);
+    return agent_fail(a, edr_from_errno(errno), "cannot remove lock '%s': %s", path,
+                      errstr(errno));
+  }
+  json_object_set_new(res, "released", json_boolean(mine));
+  json_decref(old);
+  return 0;
+}
+
 static int op_bye(struct agent *a, json_t *req, json_t *res) { return 0; }
 
 const struct agent_op agent_ops[] = {
@@ -1732,6 +1868,9 @@ const struct agent_op agent_ops[] = {
     {.name = "db-info", .run = op_db_info},
     {.name = "hash", .run = op_hash},
     {.name = "read", .run = op_read},
+    {.name = "stat", .run = op_stat},
+    {.name = "lock", .run = op_lock},
+    {.name = "unlock", .run = op_unlock},
     {.name = "bye", .run = op_bye, .bye = true},
     {.name = NULL},
 };
