@@ -1,0 +1,465 @@
+/*
+ * status.c - the facts behind `etcd-dr status`: ask every member's client
+ * URL for /health, /version, its maintenance status and the alarm list, all
+ * at once on one libuv loop, parse what comes back (etcd 3.4 and 3.5 JSON),
+ * and judge the cluster as a whole.  The command itself (options, SSH,
+ * printing) is cmd_status.c.
+ */
+#include "status.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "err.h"
+#include "util.h"
+
+#define DEFAULT_TIMEOUT_MS 2000
+
+void edr_status_row_init(struct edr_status_row *r, const char *name,
+                         const char *client_url) {
+  memset(r, 0, sizeof(*r));
+  r->name = name;
+  r->client_url = client_url;
+  r->etcd_running = -1;
+  r->health = -1;
+  r->revision = r->db_size = r->db_size_in_use = -1;
+}
+
+void edr_status_rows_release(struct edr_status_row *rows, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    json_decref(rows[i].alarm_list);
+    rows[i].alarm_list = NULL;
+  }
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+/* The gateway writes 64-bit integers as strings and omits zeros. */
+static uint64_t get_u64(json_t *obj, const char *key) {
+  json_t *v = json_object_get(obj, key);
+  if (json_is_string(v))
+    return strtoull(json_string_value(v), NULL, 10);
+  if (json_is_integer(v))
+    return (uint64_t)json_integer_value(v);
+  return 0;
+}
+
+static const char *get_str(json_t *obj, const char *key) {
+  const char *s = json_string_value(json_object_get(obj, key));
+  return s ? s : "";
+}
+
+/* gRPC gateway errors: {"error": "...", "message": "...", "code": N}. */
+static const char *gateway_error(json_t *j) {
+  const char *m = get_str(j, "message");
+  return *m ? m : get_str(j, "error");
+}
+
+void edr_status_parse_health(struct edr_status_row *row, long code, const char *body) {
+  json_t *j = json_loads(body, 0, NULL);
+  const char *h = get_str(j, "health"), *reason = get_str(j, "reason");
+  row->reachable = true;
+  if (!strcmp(h, "true") && code == 200) {
+    row->health = 1;
+  } else if (*h) {
+    row->health = 0;
+    if (*reason)  /* 3.5 */
+      snprintf(row->health_reason, sizeof row->health_reason, "%s", reason);
+    else
+      snprintf(row->health_reason, sizeof row->health_reason, "HTTP %ld, no reason given",
+               code);
+  } else {
+    row->health = 0;
+    snprintf(row->health_reason, sizeof row->health_reason,
+             "/health answered HTTP %ld without a health field", code);
+  }
+  json_decref(j);
+}
+
+void edr_status_parse_version(struct edr_status_row *row, long code, const char *body) {
+  json_t *j = json_loads(body, 0, NULL);
+  row->reachable = true;
+  if (code == 200) {
+    if (!row->version[0])
+      snprintf(row->version, sizeof row->version, "%s", get_str(j, "etcdserver"));
+    snprintf(row->cluster_version, sizeof row->cluster_version, "%s",
+             get_str(j, "etcdcluster"));
+  }
+  json_decref(j);
+}
+
+static void add_error(struct edr_status_row *row, const char *text) {
+  size_t off = strlen(row->errors);
+  if (off + 3 >= sizeof row->errors)
+    return;
+  snprintf(row->errors + off, sizeof row->errors - off, "%s%s", off ? "; " : "", text);
+}
+
+void edr_status_parse_status(struct edr_status_row *row, long code, const char *body) {
+  json_t *j = json_loads(body, 0, NULL);
+  json_t *hdr = json_object_get(j, "header");
+  row->reachable = true;
+  if (code != 200 || !json_is_object(hdr)) {
+    char why[200];
+    const char *msg = gateway_error(j);
+    snprintf(why, sizeof why, "status answered HTTP %ld%s%s", code, *msg ? ": " : "", msg);
+    add_error(row, why);
+    json_decref(j);
+    return;
+  }
+  row->have_status = true;
+  row->member_id = get_u64(hdr, "member_id");
+  row->cluster_id = get_u64(hdr, "cluster_id");
+  row->revision = (int64_t)get_u64(hdr, "revision");
+  row->leader = get_u64(j, "leader");
+  row->raft_term = get_u64(j, "raftTerm");
+  row->raft_index = get_u64(j, "raftIndex");
+  row->raft_applied_index = get_u64(j, "raftAppliedIndex");
+  row->db_size = (int64_t)get_u64(j, "dbSize");
+  row->db_size_in_use = json_object_get(j, "dbSizeInUse") ? (int64_t)get_u64(j, "dbSizeInUse")
+                                                          : -1;
+  row->is_learner = json_is_true(json_object_get(j, "isLearner"));
+  if (*get_str(j, "version"))
+    snprintf(row->version, sizeof row->version, "%s", get_str(j, "version"));
+  size_t k;
+  json_t *e;
+  json_array_foreach(json_object_get(j, "errors"), k, e) {
+    if (json_is_string(e)) {
+      /* "memberID:123 alarm:NOSPACE " - trailing blanks are etcd's */
+      char t[160];
+      snprintf(t, sizeof t, "%s", json_string_value(e));
+      for (size_t l = strlen(t); l && t[l - 1] == ' '; l--)
+        t[l - 1] = '\0';
+      add_error(row, t);
+    }
+  }
+  json_decref(j);
+}
+
+/* 3.4 answers a GET with no alarm as "{}"; 3.5 with a header only. */
+void edr_status_parse_alarms(struct edr_status_row *row, long code, const char *body) {
+  json_t *j = json_loads(body, 0, NULL);
+  row->reachable = true;
+  if (code == 200 && json_is_object(j)) {
+    json_t *a = json_object_get(j, "alarms");
+    json_decref(row->alarm_list);
+    row->alarm_list = json_is_array(a) ? json_incref(a) : json_array();
+  } else {
+    char why[200];
+    const char *msg = gateway_error(j);
+    snprintf(why, sizeof why, "alarm list answered HTTP %ld%s%s", code, *msg ? ": " : "",
+             msg);
+    add_error(row, why);
+  }
+  json_decref(j);
+}
+
+static void add_alarm(char *list, size_t len, const char *name) {
+  size_t nl = strlen(name);
+  for (const char *p = list; (p = strstr(p, name)); p += nl)
+    if ((p == list || p[-1] == ',') && (p[nl] == ',' || p[nl] == '\0'))
+      return;  /* already there */
+  size_t off = strlen(list);
+  if (off + nl + 2 > len)
+    return;
+  snprintf(list + off, len - off, "%s%s", off ? "," : "", name);
+}
+
+void edr_status_resolve_alarms(struct edr_status_row *rows, size_t n, char *other,
+                               size_t otherlen) {
+  bool known = false;
+  size_t off = 0;
+  other[0] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    rows[i].alarms[0] = '\0';
+    known |= rows[i].alarm_list != NULL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t k;
+    json_t *e;
+    json_array_foreach(rows[i].alarm_list, k, e) {
+      const char *name = get_str(e, "alarm");
+      uint64_t id = get_u64(e, "memberID");
+      if (!*name || !strcmp(name, "NONE"))
+        continue;
+      bool found = false;
+      for (size_t r = 0; r < n; r++) {
+        if (rows[r].have_status && rows[r].member_id == id) {
+          add_alarm(rows[r].alarms, sizeof rows[r].alarms, name);
+          found = true;
+        }
+      }
+      if (!found && off + 1 < otherlen) {
+        char me[64];
+        snprintf(me, sizeof me, "%" PRIx64 " %s", id, name);
+        if (!strstr(other, me)) {
+          int w = snprintf(other + off, otherlen - off, "%salarm on member %s",
+                           off ? "; " : "", me);
+          if (w > 0)
+            off = (size_t)w + off < otherlen ? off + (size_t)w : otherlen - 1;
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    rows[i].alarms_known = known;
+}
+
+/* ---- asking the members ------------------------------------------------- */
+
+enum kind { K_HEALTH, K_VERSION, K_STATUS, K_ALARM, K__COUNT };
+
+static const struct {
+  const char *path, *method, *body;
+} requests[K__COUNT] = {
+  [K_HEALTH] = {"/health", "GET", NULL},
+  [K_VERSION] = {"/version", "GET", NULL},
+  [K_STATUS] = {"/v3/maintenance/status", "POST", "{}"},
+  [K_ALARM] = {"/v3/maintenance/alarm", "POST", "{\"action\":\"GET\"}"},
+};
+
+struct fetch;
+struct rq {
+  struct fetch *f;
+  size_t i;
+  enum kind kind;
+};
+
+struct fetch {
+  struct edr_status_row *rows;
+  struct rq *rq;                 /* n * K__COUNT */
+  size_t pending;
+  bool closed;
+};
+
+static void on_answer(void *arg, int status, long code, const char *body, size_t len,
+                      const char *errtext) {
+  (void)len;
+  struct rq *rq = arg;
+  struct edr_status_row *row = &rq->f->rows[rq->i];
+  rq->f->pending--;
+  if (status < 0) {
+    if (!row->http_status) {
+      /* the first failure says it all when nothing answered; when the
+       * member answered other requests, which one failed matters */
+      row->http_status = status;
+      bool detail = status != EDR_ECONNREFUSED && status != EDR_ETIMEDOUT && errtext &&
+                    *errtext;
+      snprintf(row->http_error, sizeof row->http_error, "%s%s%s", edr_strerror(status),
+               detail ? ": " : "", detail ? errtext : "");
+      snprintf(row->http_failed, sizeof row->http_failed, "%s", requests[rq->kind].path);
+    }
+    return;
+  }
+  switch (rq->kind) {
+  case K_HEALTH: edr_status_parse_health(row, code, body); break;
+  case K_VERSION: edr_status_parse_version(row, code, body); break;
+  case K_STATUS: edr_status_parse_status(row, code, body); break;
+  case K_ALARM: edr_status_parse_alarms(row, code, body); break;
+  case K__COUNT: break;
+  }
+}
+
+static void on_closed(void *arg) {
+  ((struct fetch *)arg)->closed = true;
+}
+
+int edr_status_fetch(struct edr_status_row *rows, size_t n,
+                     const struct edr_status_fetch_opts *o) {
+  uv_loop_t loop;
+  struct fetch f = {.rows = rows};
+  int rc = 0;
+  if (uv_loop_init(&loop))
+    return EDR_EINTERNAL;
+  struct edr_http *h = edr_http_new(&loop);
+  f.rq = calloc(n * K__COUNT + 1, sizeof(*f.rq));
+  if (!h || !f.rq) {
+    rc = EDR_ENOMEM;
+    goto out;
+  }
+  uint64_t tmo = o && o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+  for (size_t i = 0; i < n; i++) {
+    const char *base = rows[i].client_url;
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+      bl--;
+    for (int k = 0; k < K__COUNT; k++) {
+      char *url = edr_asprintf("%.*s%s", (int)bl, base, requests[k].path);
+      if (!url) {
+        rc = EDR_ENOMEM;
+        goto out;
+      }
+      struct rq *rq = &f.rq[i * K__COUNT + (size_t)k];
+      *rq = (struct rq){.f = &f, .i = i, .kind = (enum kind)k};
+      struct edr_http_req q = {
+        .method = requests[k].method,
+        .url = url,
+        .body = requests[k].body,
+        .tls = o ? &o->tls : NULL,
+        .timeout_ms = tmo,
+        .max_body = 1 << 20,
+      };
+      int r = edr_http_request(h, &q, on_answer, rq);
+      free(url);
+      if (r == 0) {
+        f.pending++;
+      } else if (!rows[i].http_status) {
+        rows[i].http_status = r;
+        snprintf(rows[i].http_error, sizeof rows[i].http_error, "%s", edr_strerror(r));
+      }
+    }
+  }
+  while (f.pending && uv_run(&loop, UV_RUN_ONCE))
+    ;
+out:
+  if (h) {
+    edr_http_close(h, on_closed, &f);  /* cancels what is left */
+    while (!f.closed && uv_run(&loop, UV_RUN_ONCE))
+      ;
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  free(f.rq);
+  return rc;
+}
+
+/* ---- judging ------------------------------------------------------------ */
+
+static bool row_healthy(const struct edr_status_row *r) {
+  return r->health == 1 && r->have_status;
+}
+
+static void add_why(char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void add_why(char *why, size_t len, const char *fmt, ...) {
+  size_t off = strlen(why);
+  if (off + 3 >= len)
+    return;
+  if (off) {
+    snprintf(why + off, len - off, "; ");
+    off += 2;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why + off, len - off, fmt, ap);
+  va_end(ap);
+}
+
+void edr_status_judge(const struct edr_status_row *rows, size_t n,
+                      struct edr_status_verdict *out) {
+  memset(out, 0, sizeof(*out));
+  out->total = n;
+  out->quorum = n / 2 + 1;
+  out->one_cluster = true;
+
+  /* The main cluster: the cluster ID with the most healthy members (ties:
+   * the first seen, in spec order). */
+  uint64_t main_id = 0;
+  size_t best = 0;
+  bool any_status = false;
+  for (size_t i = 0; i < n; i++) {
+    if (!rows[i].have_status)
+      continue;
+    size_t c = 0;
+    for (size_t j = 0; j < n; j++)
+      c += row_healthy(&rows[j]) && rows[j].cluster_id == rows[i].cluster_id;
+    if (!any_status || c > best) {
+      best = c;
+      main_id = rows[i].cluster_id;
+    }
+    any_status = true;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (rows[i].have_status && rows[i].cluster_id != main_id)
+      out->one_cluster = false;
+  out->healthy = best;
+
+  /* Leaders: members of the main cluster that say they lead, and whether
+   * every member of it names the same leader. */
+  uint64_t named = 0;
+  bool agree = true;
+  for (size_t i = 0; i < n; i++) {
+    const struct edr_status_row *r = &rows[i];
+    if (!r->have_status || r->cluster_id != main_id)
+      continue;
+    if (r->leader && r->leader == r->member_id) {
+      out->leaders++;
+      out->leader_name = r->name;
+    }
+    if (row_healthy(r)) {
+      if (!named)
+        named = r->leader;
+      else if (r->leader != named)
+        agree = false;
+    }
+  }
+  if (out->leaders != 1)
+    out->leader_name = NULL;
+
+  for (size_t i = 0; i < n; i++) {
+    const struct edr_status_row *r = &rows[i];
+    if (row_healthy(r) && r->cluster_id == main_id)
+      continue;
+    if (!r->reachable)
+      add_why(out->why, sizeof out->why, "%s unreachable", r->name);
+    else if (r->health == 0)
+      add_why(out->why, sizeof out->why, "%s not healthy (%s)", r->name, r->health_reason);
+    else if (!r->have_status)
+      add_why(out->why, sizeof out->why, "%s gave no status", r->name);
+    else if (r->cluster_id != main_id)
+      add_why(out->why, sizeof out->why,
+              "%s is in another cluster (%" PRIx64 ", not %" PRIx64 ")", r->name,
+              r->cluster_id, main_id);
+    else
+      add_why(out->why, sizeof out->why, "%s health unknown", r->name);
+  }
+  if (out->healthy && out->leaders == 0)
+    add_why(out->why, sizeof out->why, "no member says it is the leader");
+  else if (out->leaders > 1)
+    add_why(out->why, sizeof out->why, "%zu members say they are the leader", out->leaders);
+  else if (!agree)
+    add_why(out->why, sizeof out->why, "members name different leaders");
+  bool alarms = false;
+  for (size_t i = 0; i < n; i++) {
+    if (rows[i].alarms[0]) {
+      alarms = true;
+      add_why(out->why, sizeof out->why, "alarm %s on %s", rows[i].alarms, rows[i].name);
+    }
+  }
+
+  if (out->healthy == n && n > 0 && out->one_cluster && out->leaders == 1 && agree &&
+      !alarms) {
+    out->verdict = EDR_VERDICT_HEALTHY;
+    snprintf(out->line, sizeof out->line, "healthy");
+  } else if (out->healthy >= out->quorum) {
+    out->verdict = EDR_VERDICT_DEGRADED;
+    snprintf(out->line, sizeof out->line, "degraded, quorum held (%zu of %zu healthy)",
+             out->healthy, n);
+  } else {
+    out->verdict = EDR_VERDICT_QUORUM_LOST;
+    snprintf(out->line, sizeof out->line, "QUORUM LOST (%zu of %zu healthy)", out->healthy,
+             n);
+  }
+}
+
+int edr_status_exit_code(enum edr_verdict v) {
+  switch (v) {
+  case EDR_VERDICT_HEALTHY: return 0;
+  case EDR_VERDICT_DEGRADED: return 1;
+  case EDR_VERDICT_QUORUM_LOST: return 3;
+  }
+  return 3;
+}
+
+const char *edr_verdict_name(enum edr_verdict v) {
+  switch (v) {
+  case EDR_VERDICT_HEALTHY: return "healthy";
+  case EDR_VERDICT_DEGRADED: return "degraded";
+  case EDR_VERDICT_QUORUM_LOST: return "quorum-lost";
+  }
+  return "quorum-lost";
+}

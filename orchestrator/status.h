@@ -1,0 +1,129 @@
+/*
+ * status.h - what `etcd-dr status` knows about each member of a running (or
+ * failing) cluster, how it asks the members over HTTP(S), and how it judges
+ * the whole: healthy, degraded with quorum, or quorum lost.
+ *
+ * The HTTP facts come from each member's client URL: GET /health,
+ * GET /version, POST /v3/maintenance/status and POST /v3/maintenance/alarm
+ * {"action":"GET"} (etcd's JSON gateway, 3.4 and 3.5; 64-bit integers come
+ * back as strings and zero fields are omitted).  The SSH facts (reachable,
+ * etcd running) are filled in by the caller from the executor's check-only
+ * run.  Judging and the body parsers are pure functions, for the tests.
+ *
+ * Ownership: a row borrows name and client_url from the caller (the spec);
+ * everything else in it is inline.  alarm_list is a new reference owned by
+ * the row, released by edr_status_rows_release().
+ */
+#ifndef EDR_STATUS_H
+#define EDR_STATUS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"  /* struct edr_tls */
+
+enum edr_status_ssh {
+  EDR_SSH_SKIPPED,      /* --no-ssh */
+  EDR_SSH_OK,           /* connected and authenticated */
+  EDR_SSH_FAILED,       /* could not connect or log in: ssh_error says why */
+};
+
+struct edr_status_row {
+  const char *name;                /* borrowed */
+  const char *client_url;          /* borrowed; the URL asked */
+
+  /* From SSH (the check-only plan).  etcd_running is -1 when unknown. */
+  enum edr_status_ssh ssh;
+  int etcd_running;
+  char ssh_error[512];             /* why SSH or the probe failed, "" */
+
+  /* From HTTP.  reachable: at least one request got an HTTP answer. */
+  bool reachable;
+  int http_status;                 /* EDR_E* of the first transport failure */
+  char http_error[512];            /* that failure in words, "" */
+  char http_failed[32];            /* the path of that request, "" */
+  int health;                      /* 1 true, 0 false, -1 unknown */
+  char health_reason[160];         /* 3.5's reason, or why health is false */
+  bool have_status;                /* /v3/maintenance/status answered */
+  uint64_t member_id, cluster_id, leader;
+  uint64_t raft_term, raft_index, raft_applied_index;
+  int64_t revision;                /* -1 unknown */
+  int64_t db_size, db_size_in_use; /* -1 unknown */
+  bool is_learner;
+  char version[32];                /* etcd server version, "" unknown */
+  char cluster_version[32];        /* from /version, "" unknown */
+  char errors[256];                /* status "errors" joined with "; " */
+
+  /* Alarms.  alarm_list: the "alarms" array this member answered (a
+   * cluster-wide list, every member's alarms), or NULL.  After
+   * edr_status_resolve_alarms(), alarms names the alarms raised on this
+   * member ("NOSPACE,CORRUPT", "" none) and alarms_known says whether any
+   * member's list was seen. */
+  json_t *alarm_list;
+  bool alarms_known;
+  char alarms[64];
+};
+
+/* Defaults for a row: unknowns at -1, strings empty. */
+void edr_status_row_init(struct edr_status_row *r, const char *name,
+                         const char *client_url);
+void edr_status_rows_release(struct edr_status_row *rows, size_t n);
+
+/* Parse one answer into ROW (CODE is the HTTP status, BODY NUL-terminated).
+ * Never fail: what cannot be parsed stays unknown, and the reason goes to
+ * health_reason or errors. */
+void edr_status_parse_health(struct edr_status_row *row, long code, const char *body);
+void edr_status_parse_version(struct edr_status_row *row, long code, const char *body);
+void edr_status_parse_status(struct edr_status_row *row, long code, const char *body);
+void edr_status_parse_alarms(struct edr_status_row *row, long code, const char *body);
+
+/* Merge every member's alarm list and give each row the alarms raised on
+ * its member ID.  Alarms on an ID no row has are written, one sentence,
+ * into other[otherlen] ("" when none). */
+void edr_status_resolve_alarms(struct edr_status_row *rows, size_t n,
+                               char *other, size_t otherlen);
+
+/* Ask every member at once on a private libuv loop and fill the HTTP part
+ * of each row; every request is bounded by timeout_ms (connect included).
+ * Returns 0, or a negative EDR_E* code when the loop or client could not be
+ * set up (EDR_ENOMEM): unreachable members are not errors. */
+struct edr_status_fetch_opts {
+  struct edr_tls tls;              /* borrowed */
+  uint64_t timeout_ms;             /* 0: 2000 */
+};
+int edr_status_fetch(struct edr_status_row *rows, size_t n,
+                     const struct edr_status_fetch_opts *o);
+
+enum edr_verdict {
+  EDR_VERDICT_HEALTHY,
+  EDR_VERDICT_DEGRADED,            /* quorum held */
+  EDR_VERDICT_QUORUM_LOST,
+};
+
+struct edr_status_verdict {
+  enum edr_verdict verdict;
+  size_t healthy, total, quorum;   /* healthy members of the main cluster */
+  bool one_cluster;                /* every member that answered agrees */
+  size_t leaders;                  /* members saying they lead (main cluster) */
+  const char *leader_name;         /* borrowed from a row, NULL if not one */
+  char line[128];                  /* "healthy", "degraded, quorum held (2 of
+                                      3 healthy)", "QUORUM LOST (1 of 3 healthy)" */
+  char why[512];                   /* the first reasons it is not healthy, "" */
+};
+
+/* Judge the rows (after edr_status_resolve_alarms).  Pure.
+ * A member counts as healthy when its /health said true and its status
+ * answered.  When members answer with different cluster IDs, the cluster
+ * with the most healthy members is the one counted.  healthy: every member
+ * healthy, one cluster, exactly one leader that every member names, no
+ * alarm; else degraded while healthy >= total / 2 + 1; else quorum lost. */
+void edr_status_judge(const struct edr_status_row *rows, size_t n,
+                      struct edr_status_verdict *out);
+
+/* Exit status for a verdict: 0 healthy, 1 degraded, 3 quorum lost. */
+int edr_status_exit_code(enum edr_verdict v);
+const char *edr_verdict_name(enum edr_verdict v);  /* "healthy", "degraded", "quorum-lost" */
+
+#endif

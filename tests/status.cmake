@@ -1,0 +1,17 @@
+# Tests of `etcd-dr status`: the verdict and the parsers of etcd's answers
+# (unit, pure: orchestrator/status.c built into the test), and the command
+# end to end on a lab of 3 real hosts with etcd 3.4 and 3.5 (e2e, root).
+add_executable(test_status unit/test_status.c ${CMAKE_SOURCE_DIR}/orchestrator/status.c)
+target_include_directories(test_status PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_status PRIVATE edr_core)
+add_test(NAME status_unit COMMAND test_status)
+set_tests_properties(status_unit PROPERTIES LABELS unit TIMEOUT 60)
+
+foreach(v 3.4 3.5)
+  string(REPLACE "." "" vv ${v})
+  add_test(NAME e2e_status_etcd${vv}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/status.sh ${v})
+  set_tests_properties(e2e_status_etcd${vv} PROPERTIES LABELS e2e RUN_SERIAL TRUE
+                       SKIP_RETURN_CODE 77 TIMEOUT 600
+                       ENVIRONMENT "ETCD_DR=$<TARGET_FILE:etcd-dr>")
+endforeach()

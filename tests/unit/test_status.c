@@ -1,0 +1,224 @@
+/*
+ * test_status.c - unit tests of `etcd-dr status`'s pure parts: the parsers
+ * of etcd's gateway answers (real bodies from etcd 3.4.23 and 3.5.16), the
+ * alarm merge, the verdict and its exit status.  Also one fetch against a
+ * closed loopback port, so an unreachable member is reported, not fatal.
+ */
+#include "status.h"
+
+#include "err.h"
+#include "t.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char st34[] =
+    "{\"header\":{\"cluster_id\":\"15118495548433857066\",\"member_id\":"
+    "\"13668033151171901709\",\"revision\":\"1\",\"raft_term\":\"2\"},\"version\":"
+    "\"3.4.23\",\"dbSize\":\"20480\",\"leader\":\"13668033151171901709\",\"raftIndex\":"
+    "\"8\",\"raftTerm\":\"2\",\"raftAppliedIndex\":\"8\",\"errors\":[\"memberID:"
+    "13668033151171901709 alarm:NOSPACE \"],\"dbSizeInUse\":\"16384\"}";
+static const char st35[] =
+    "{\"header\":{\"cluster_id\":\"8140765981764738059\", \"member_id\":"
+    "\"185828541645115251\", \"revision\":\"1\", \"raft_term\":\"2\"}, \"version\":"
+    "\"3.5.16\", \"dbSize\":\"20480\", \"leader\":\"185828541645115251\", \"raftIndex\":"
+    "\"4\", \"raftTerm\":\"2\", \"raftAppliedIndex\":\"4\", \"dbSizeInUse\":\"16384\"}";
+
+static void test_parsers(void) {
+  struct edr_status_row r;
+  edr_status_row_init(&r, "m1", "http://x:2379");
+  CHECK(r.health == -1 && r.revision == -1 && r.etcd_running == -1 && !r.reachable);
+
+  edr_status_parse_status(&r, 200, st34);
+  CHECK(r.have_status && r.reachable);
+  CHECK(r.member_id == 13668033151171901709ull);
+  CHECK(r.cluster_id == 15118495548433857066ull);
+  CHECK(r.leader == r.member_id);
+  CHECK(r.revision == 1 && r.raft_term == 2 && r.raft_index == 8);
+  CHECK(r.db_size == 20480 && r.db_size_in_use == 16384);
+  CHECK_STR(r.version, "3.4.23");
+  CHECK_STR(r.errors, "memberID:13668033151171901709 alarm:NOSPACE");
+
+  edr_status_parse_health(&r, 200, "{\"health\":\"true\"}");
+  CHECK(r.health == 1);
+  edr_status_parse_health(&r, 503, "{\"health\":\"false\",\"reason\":\"ALARM NOSPACE\"}");
+  CHECK(r.health == 0);
+  CHECK_STR(r.health_reason, "ALARM NOSPACE");
+  edr_status_parse_health(&r, 503, "{\"health\":\"false\"}");
+  CHECK(r.health == 0);
+  CHECK_STR(r.health_reason, "HTTP 503, no reason given");
+  edr_status_parse_health(&r, 404, "not json");
+  CHECK(r.health == 0);
+  CHECK_CONTAINS(r.health_reason, "HTTP 404");
+
+  edr_status_parse_version(&r, 200, "{\"etcdserver\":\"3.4.23\",\"etcdcluster\":\"3.4.0\"}");
+  CHECK_STR(r.cluster_version, "3.4.0");
+
+  /* 3.4 answers a GET without alarms as "{}" */
+  edr_status_parse_alarms(&r, 200, "{}");
+  CHECK(json_is_array(r.alarm_list) && json_array_size(r.alarm_list) == 0);
+  edr_status_parse_alarms(&r, 200,
+                          "{\"alarms\":[{\"memberID\":\"13668033151171901709\",\"alarm\":"
+                          "\"NOSPACE\"},{\"memberID\":\"13668033151171901709\",\"alarm\":"
+                          "\"CORRUPT\"},{\"memberID\":\"42\",\"alarm\":\"NOSPACE\"}]}");
+  CHECK(json_array_size(r.alarm_list) == 3);
+  char other[256];
+  edr_status_resolve_alarms(&r, 1, other, sizeof other);
+  CHECK_STR(r.alarms, "NOSPACE,CORRUPT");
+  CHECK(r.alarms_known);
+  CHECK_STR(other, "alarm on member 2a NOSPACE");
+  edr_status_rows_release(&r, 1);
+
+  edr_status_row_init(&r, "m2", "http://x:2379");
+  edr_status_parse_status(&r, 200, st35);
+  CHECK(r.member_id == 185828541645115251ull && r.raft_index == 4);
+  CHECK_STR(r.version, "3.5.16");
+  CHECK_STR(r.errors, "");
+  edr_status_parse_status(&r, 500, "{\"error\":\"etcdserver: request timed out\",\"code\":14}");
+  CHECK_CONTAINS(r.errors, "HTTP 500: etcdserver: request timed out");
+  edr_status_rows_release(&r, 1);
+}
+
+/* A row as a healthy member of cluster C, led by L, says it. */
+static void healthy_row(struct edr_status_row *r, const char *name, uint64_t id, uint64_t c,
+                        uint64_t l) {
+  edr_status_row_init(r, name, "http://x:2379");
+  r->reachable = true;
+  r->health = 1;
+  r->have_status = true;
+  r->member_id = id;
+  r->cluster_id = c;
+  r->leader = l;
+  r->revision = 10;
+}
+
+static void down_row(struct edr_status_row *r, const char *name) {
+  edr_status_row_init(r, name, "http://x:2379");
+  r->http_status = EDR_ECONNREFUSED;
+}
+
+static void test_verdict(void) {
+  struct edr_status_row r[5];
+  struct edr_status_verdict v;
+  char other[64];
+
+  healthy_row(&r[0], "m1", 1, 100, 1);
+  healthy_row(&r[1], "m2", 2, 100, 1);
+  healthy_row(&r[2], "m3", 3, 100, 1);
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_HEALTHY);
+  CHECK_STR(v.line, "healthy");
+  CHECK(v.healthy == 3 && v.total == 3 && v.quorum == 2 && v.leaders == 1);
+  CHECK_STR(v.leader_name, "m1");
+  CHECK(edr_status_exit_code(v.verdict) == 0);
+
+  /* one member down: quorum held */
+  down_row(&r[1], "m2");
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_DEGRADED);
+  CHECK_STR(v.line, "degraded, quorum held (2 of 3 healthy)");
+  CHECK_CONTAINS(v.why, "m2 unreachable");
+  CHECK(edr_status_exit_code(v.verdict) == 1);
+
+  /* two down: the survivor has no leader and /health false */
+  down_row(&r[2], "m3");
+  r[0].health = 0;
+  r[0].leader = 0;
+  snprintf(r[0].health_reason, sizeof r[0].health_reason, "NO LEADER");
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_QUORUM_LOST);
+  CHECK_STR(v.line, "QUORUM LOST (0 of 3 healthy)");
+  CHECK(edr_status_exit_code(v.verdict) == 3);
+  CHECK_CONTAINS(v.why, "m1 not healthy (NO LEADER)");
+
+  /* all healthy but an alarm: degraded */
+  healthy_row(&r[0], "m1", 1, 100, 1);
+  healthy_row(&r[1], "m2", 2, 100, 1);
+  healthy_row(&r[2], "m3", 3, 100, 1);
+  r[1].alarm_list = json_pack("[{s:s, s:s}]", "memberID", "2", "alarm", "NOSPACE");
+  edr_status_resolve_alarms(r, 3, other, sizeof other);
+  CHECK_STR(r[1].alarms, "NOSPACE");
+  CHECK_STR(r[0].alarms, "");
+  CHECK(r[0].alarms_known);
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_DEGRADED);
+  CHECK_CONTAINS(v.why, "alarm NOSPACE on m2");
+  edr_status_rows_release(r, 3);
+  edr_status_resolve_alarms(r, 3, other, sizeof other);
+
+  /* two clusters (a botched restore): the bigger one counts */
+  healthy_row(&r[2], "m3", 3, 200, 3);
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_DEGRADED);
+  CHECK(!v.one_cluster && v.healthy == 2);
+  CHECK_CONTAINS(v.why, "m3 is in another cluster (c8, not 64)");
+
+  /* two leaders in one cluster is not healthy */
+  healthy_row(&r[2], "m3", 3, 100, 3);
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_DEGRADED);
+  CHECK(v.leaders == 2 && v.leader_name == NULL);
+
+  /* no leader at all, all answering "healthy" (cannot happen, but judge) */
+  for (int i = 0; i < 3; i++)
+    r[i].leader = 0;
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_DEGRADED);
+  CHECK_CONTAINS(v.why, "no member says it is the leader");
+
+  /* 5 members: 3 healthy holds quorum, 2 does not */
+  for (int i = 0; i < 5; i++) {
+    char nm[4] = {'m', (char)('1' + i), 0, 0};
+    (void)nm;
+  }
+  healthy_row(&r[0], "m1", 1, 100, 1);
+  healthy_row(&r[1], "m2", 2, 100, 1);
+  healthy_row(&r[2], "m3", 3, 100, 1);
+  down_row(&r[3], "m4");
+  down_row(&r[4], "m5");
+  edr_status_judge(r, 5, &v);
+  CHECK_STR(v.line, "degraded, quorum held (3 of 5 healthy)");
+  down_row(&r[2], "m3");
+  edr_status_judge(r, 5, &v);
+  CHECK_STR(v.line, "QUORUM LOST (2 of 5 healthy)");
+
+  /* a reachable member whose status fails is not counted */
+  healthy_row(&r[0], "m1", 1, 100, 1);
+  r[0].have_status = false;
+  edr_status_judge(r, 1, &v);
+  CHECK(v.verdict == EDR_VERDICT_QUORUM_LOST);
+  CHECK_CONTAINS(v.why, "m1 gave no status");
+
+  /* an empty spec cannot be healthy */
+  edr_status_judge(r, 0, &v);
+  CHECK(v.verdict != EDR_VERDICT_HEALTHY);
+}
+
+static void test_fetch_refused(void) {
+  struct edr_status_row r[2];
+  /* port 9 (discard) on loopback: nothing listens there in a test run */
+  edr_status_row_init(&r[0], "m1", "http://127.0.0.1:9");
+  edr_status_row_init(&r[1], "m2", "http://127.0.0.1:9/");
+  struct edr_status_fetch_opts o = {.timeout_ms = 1000};
+  CHECK(edr_status_fetch(r, 2, &o) == 0);
+  for (int i = 0; i < 2; i++) {
+    CHECK(!r[i].reachable);
+    CHECK(r[i].http_status == EDR_ECONNREFUSED);
+    CHECK_STR(r[i].http_error, "connection refused");
+    CHECK(r[i].health == -1 && !r[i].have_status);
+  }
+  struct edr_status_verdict v;
+  char other[8];
+  edr_status_resolve_alarms(r, 2, other, sizeof other);
+  CHECK(!r[0].alarms_known);
+  edr_status_judge(r, 2, &v);
+  CHECK_STR(v.line, "QUORUM LOST (0 of 2 healthy)");
+  edr_status_rows_release(r, 2);
+}
+
+int main(void) {
+  test_parsers();
+  test_verdict();
+  test_fetch_refused();
+  return t_done("test_status");
+}
