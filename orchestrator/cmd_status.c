@@ -34,7 +34,8 @@ static const char usage_text[] =
     "Members are asked over HTTP(S) from this machine, all at once; SSH runs the\n"
     "read-only checks of `etcd-dr plan --check` on every host at the same time.\n"
     "\n"
-    "  -w, --write-out table|json  default table; json: one object, IDs as hex\n"
+    "  -w, --write-out table|json  default table (no blank inside a cell, '-'\n"
+    "                        unknown); json: one object, IDs as hex strings\n"
     "  --no-ssh              do not connect to the hosts (no SSH, no etcd process\n"
     "                        column)\n"
     "  --cacert FILE         CA for https client URLs (default $ETCDCTL_CACERT,\n"
@@ -182,7 +183,9 @@ static void fill_cells(const struct edr_status_row *r, cell *c) {
                                             : r->ssh == EDR_SSH_SKIPPED ? "-" : "?");
   snprintf(c[C_HEALTH], sizeof(cell), "%s",
            !r->reachable ? "unreachable" : r->health == 1 ? "true"
-                                         : r->health == 0 ? "false" : "?");
+                                         : r->health == 0 ? "false"
+                                         : r->health_err == EDR_ETIMEDOUT ? "timeout"
+                                         : r->health_err ? "error" : "?");
   bool st = r->have_status;
   snprintf(c[C_LEADER], sizeof(cell), "%s",
            !st ? "-" : r->leader && r->leader == r->member_id ? "yes" : "no");
@@ -192,7 +195,14 @@ static void fill_cells(const struct edr_status_row *r, cell *c) {
     snprintf(c[C_REV], sizeof(cell), "%" PRId64, r->revision);
     snprintf(c[C_TERM], sizeof(cell), "%" PRIu64, r->raft_term);
     snprintf(c[C_INDEX], sizeof(cell), "%" PRIu64, r->raft_index);
-    edr_human_bytes((uint64_t)(r->db_size > 0 ? r->db_size : 0), c[C_DB], sizeof(cell));
+    /* "20.5kB": no blank inside a cell, so awk '{print $N}' works */
+    char hb[sizeof(cell)];
+    edr_human_bytes((uint64_t)(r->db_size > 0 ? r->db_size : 0), hb, sizeof hb);
+    size_t o = 0;
+    for (const char *p = hb; *p && o + 1 < sizeof(cell); p++)
+      if (*p != ' ')
+        c[C_DB][o++] = *p;
+    c[C_DB][o] = '\0';
     snprintf(c[C_ALARMS], sizeof(cell), "%s",
              !r->alarms_known ? "?" : r->alarms[0] ? r->alarms : "none");
   } else {
@@ -284,7 +294,7 @@ static json_t *row_json(const struct edr_status_row *r) {
   }
   return json_pack(
       "{s:s, s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-      "s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
       "name", r->name, "client_url", r->client_url, "ssh",
       r->ssh == EDR_SSH_SKIPPED ? "skipped" : r->ssh == EDR_SSH_OK ? "ok" : "failed",
       "ssh_error", str_or_null(r->ssh_error), "etcd_running",
@@ -292,7 +302,8 @@ static json_t *row_json(const struct edr_status_row *r) {
       r->reachable, "http_error", str_or_null(r->http_error), "http_failed_request",
       str_or_null(r->http_error[0] ? r->http_failed : NULL), "health",
       r->health < 0 ? json_null() : json_boolean(r->health), "health_reason",
-      str_or_null(r->health_reason), "is_leader",
+      str_or_null(r->health_reason), "health_error",
+      str_or_null(r->health_err ? edr_strerror(r->health_err) : NULL), "is_leader",
       st ? json_boolean(r->leader && r->leader == r->member_id) : json_null(), "member_id",
       hex_or_null(st, r->member_id), "cluster_id", hex_or_null(st, r->cluster_id), "leader",
       hex_or_null(st && r->leader, r->leader), "revision", int_or_null(st, r->revision),

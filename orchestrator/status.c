@@ -169,6 +169,13 @@ static void add_alarm(char *list, size_t len, const char *name) {
   snprintf(list + off, len - off, "%s%s", off ? "," : "", name);
 }
 
+static void add_alarm_list(char *list, size_t len, const char *names) {
+  char t[64];
+  snprintf(t, sizeof t, "%s", names);
+  for (char *save = NULL, *a = strtok_r(t, ",", &save); a; a = strtok_r(NULL, ",", &save))
+    add_alarm(list, len, a);
+}
+
 void edr_status_resolve_alarms(struct edr_status_row *rows, size_t n, char *other,
                                size_t otherlen) {
   bool known = false;
@@ -205,8 +212,22 @@ void edr_status_resolve_alarms(struct edr_status_row *rows, size_t n, char *othe
       }
     }
   }
-  for (size_t i = 0; i < n; i++)
+  /* etcd fails /health on every member while any alarm is raised; 3.5
+   * says "ALARM NOSPACE", 3.4 gives no reason.  Say it for 3.4 too, so the
+   * judge does not count an alarm as a lost member. */
+  char all[64] = "";
+  for (size_t i = 0; i < n; i++) {
     rows[i].alarms_known = known;
+    if (rows[i].alarms[0])
+      add_alarm_list(all, sizeof all, rows[i].alarms);
+  }
+  for (size_t i = 0; i < n && (all[0] || other[0]); i++) {
+    struct edr_status_row *r = &rows[i];
+    if (r->health == 0 && r->have_status && r->leader && !strncmp(r->health_reason, "HTTP ", 5))
+      snprintf(r->health_reason, sizeof r->health_reason,
+               "ALARM %s (assumed: etcd 3.4's /health gives no reason)",
+               all[0] ? all : "raised");
+  }
 }
 
 /* ---- asking the members ------------------------------------------------- */
@@ -253,6 +274,8 @@ static void on_answer(void *arg, int status, long code, const char *body, size_t
                detail ? ": " : "", detail ? errtext : "");
       snprintf(row->http_failed, sizeof row->http_failed, "%s", requests[rq->kind].path);
     }
+    if (rq->kind == K_HEALTH)
+      row->health_err = status;
     return;
   }
   switch (rq->kind) {
@@ -329,8 +352,12 @@ out:
 
 /* ---- judging ------------------------------------------------------------ */
 
+/* Counted toward quorum: /health true, or false only because an alarm is
+ * raised (the member still has a leader and serves reads). */
 static bool row_healthy(const struct edr_status_row *r) {
-  return r->health == 1 && r->have_status;
+  return r->have_status &&
+         (r->health == 1 ||
+          (r->health == 0 && r->leader && !strncmp(r->health_reason, "ALARM", 5)));
 }
 
 static void add_why(char *why, size_t len, const char *fmt, ...)
@@ -402,10 +429,15 @@ void edr_status_judge(const struct edr_status_row *rows, size_t n,
 
   for (size_t i = 0; i < n; i++) {
     const struct edr_status_row *r = &rows[i];
-    if (row_healthy(r) && r->cluster_id == main_id)
+    if (row_healthy(r) && r->cluster_id == main_id && r->health == 1)
       continue;
-    if (!r->reachable)
+    if (row_healthy(r) && r->cluster_id == main_id)
+      ; /* /health false for an alarm: the alarm is named below */
+    else if (!r->reachable)
       add_why(out->why, sizeof out->why, "%s unreachable", r->name);
+    else if (r->health < 0 && r->health_err)
+      add_why(out->why, sizeof out->why, "%s /health %s", r->name,
+              edr_strerror(r->health_err));
     else if (r->health == 0)
       add_why(out->why, sizeof out->why, "%s not healthy (%s)", r->name, r->health_reason);
     else if (!r->have_status)
@@ -423,13 +455,14 @@ void edr_status_judge(const struct edr_status_row *rows, size_t n,
     add_why(out->why, sizeof out->why, "%zu members say they are the leader", out->leaders);
   else if (!agree)
     add_why(out->why, sizeof out->why, "members name different leaders");
-  bool alarms = false;
+  char all[64] = "";
   for (size_t i = 0; i < n; i++) {
     if (rows[i].alarms[0]) {
-      alarms = true;
+      add_alarm_list(all, sizeof all, rows[i].alarms);
       add_why(out->why, sizeof out->why, "alarm %s on %s", rows[i].alarms, rows[i].name);
     }
   }
+  bool alarms = all[0] != '\0';
 
   if (out->healthy == n && n > 0 && out->one_cluster && out->leaders == 1 && agree &&
       !alarms) {
@@ -437,8 +470,8 @@ void edr_status_judge(const struct edr_status_row *rows, size_t n,
     snprintf(out->line, sizeof out->line, "healthy");
   } else if (out->healthy >= out->quorum) {
     out->verdict = EDR_VERDICT_DEGRADED;
-    snprintf(out->line, sizeof out->line, "degraded, quorum held (%zu of %zu healthy)",
-             out->healthy, n);
+    snprintf(out->line, sizeof out->line, "degraded, quorum held (%zu of %zu healthy%s%s)",
+             out->healthy, n, alarms ? "; alarm " : "", all);
   } else {
     out->verdict = EDR_VERDICT_QUORUM_LOST;
     snprintf(out->line, sizeof out->line, "QUORUM LOST (%zu of %zu healthy)", out->healthy,

@@ -45,6 +45,7 @@ struct edr_status_row {
   char http_error[512];            /* that failure in words, "" */
   char http_failed[32];            /* the path of that request, "" */
   int health;                      /* 1 true, 0 false, -1 unknown */
+  int health_err;                  /* EDR_E* when /health got no answer */
   char health_reason[160];         /* 3.5's reason, or why health is false */
   bool have_status;                /* /v3/maintenance/status answered */
   uint64_t member_id, cluster_id, leader;
@@ -81,7 +82,9 @@ void edr_status_parse_alarms(struct edr_status_row *row, long code, const char *
 
 /* Merge every member's alarm list and give each row the alarms raised on
  * its member ID.  Alarms on an ID no row has are written, one sentence,
- * into other[otherlen] ("" when none). */
+ * into other[otherlen] ("" when none).  A row whose /health said false
+ * without a reason (etcd 3.4) while an alarm is raised gets the reason
+ * "ALARM NAMES (assumed: ...)". */
 void edr_status_resolve_alarms(struct edr_status_row *rows, size_t n,
                                char *other, size_t otherlen);
 
@@ -115,7 +118,9 @@ struct edr_status_verdict {
 
 /* Judge the rows (after edr_status_resolve_alarms).  Pure.
  * A member counts as healthy when its /health said true and its status
- * answered.  When members answer with different cluster IDs, the cluster
+ * answered, or when /health said false only because an alarm is raised
+ * (etcd fails /health on every member then; the member still has a
+ * leader): an alarm makes the cluster degraded, never "quorum lost".  When members answer with different cluster IDs, the cluster
  * with the most healthy members is the one counted.  healthy: every member
  * healthy, one cluster, exactly one leader that every member names, no
  * alarm; else degraded while healthy >= total / 2 + 1; else quorum lost. */

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# status.sh VERSION - `etcd-dr status` on a lab of 3 real hosts: healthy
+# (the revision, IDs and leader agree with etcdctl), a raised NOSPACE alarm,
+# one member stopped (degraded, exit 1), two stopped (QUORUM LOST, exit 3,
+# the restore command to consider), -w json with the same verdict, a host
+# whose SSH is unreachable while its etcd answers, --no-ssh, usage errors;
+# then TLS on loopback: a one-member https etcd with client certificates,
+# reached with ETCDCTL_CACERT/CERT/KEY and with --cacert/--cert/--key (the
+# flags win).
+. "$(dirname "$0")/lib.sh"
+VERSION=${1:?usage: status.sh 3.4|3.5}
+LAB=estat
+TLS_PID=
+trap 'rc=$?; if [[ -n $TLS_PID ]]; then kill "$TLS_PID" 2>/dev/null; wait "$TLS_PID" 2>/dev/null; fi; (exit $rc); finish' EXIT
+lab_up 3 "$VERSION"
+ETCDCTL="$LAB_ETCDCTL"
+export ETCDCTL_API=3
+
+# st ARGS...: run status; $rc, $WORK/out, $WORK/err
+st() { "$ETCD_DR" status "$@" >"$WORK/out" 2>"$WORK/err"; rc=$?; }
+out() { cat "$WORK/out"; }
+# col MEMBER N: the Nth column of MEMBER's table row (no cell has a blank)
+col() { awk -v m="$1" -v c="$2" '$1 == m { print $c }' "$WORK/out"; }
+# js EXPR: a Python expression over the JSON output d
+js() { python3 -c "import json,sys; d=json.load(open('$WORK/out')); m={x['name']: x for x in d['members']}; print($1)"; }
+show() { echo "--- rc=$rc"; cat "$WORK/out" "$WORK/err"; }
+
+write_spec "$WORK/cluster.json"
+lab put-data 40 100 >/dev/null 2>&1
+
+# ---- healthy --------------------------------------------------------------
+st --cluster "$WORK/cluster.json"
+check "healthy: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || show
+check "healthy: verdict line" grep -qx "verdict: healthy" "$WORK/out"
+check "healthy: 3 rows" test "$(grep -cE '^m[123] ' "$WORK/out")" = 3
+check "healthy: one cluster id on the 3 rows" test "$(for m in m1 m2 m3; do col $m 7; done | sort -u | wc -l)" = 1
+check "healthy: exactly one leader" test "$(for m in m1 m2 m3; do col $m 5; done | grep -c yes)" = 1
+check "healthy: ssh ok and etcd running everywhere" test "$(for m in m1 m2 m3; do echo "$(col $m 2) $(col $m 3) $(col $m 4)"; done | sort -u)" = "ok running true"
+check "healthy: alarms none" test "$(for m in m1 m2 m3; do col $m 12; done | sort -u)" = none
+"$ETCDCTL" --endpoints="$LAB_ENDPOINTS" endpoint status -w json >"$WORK/ectl.json" 2>/dev/null
+ectl() { python3 -c "import json; d=json.load(open('$WORK/ectl.json')); $1"; }
+for i in 1 2 3; do
+  ip=$(host_ip $i)
+  want_rev=$(ectl "print([e for e in d if '$ip:' in e['Endpoint']][0]['Status']['header']['revision'])")
+  want_id=$(ectl "print(format([e for e in d if '$ip:' in e['Endpoint']][0]['Status']['header']['member_id'], 'x'))")
+  want_cl=$(ectl "print(format([e for e in d if '$ip:' in e['Endpoint']][0]['Status']['header']['cluster_id'], 'x'))")
+  check "m$i: revision $(col m$i 8) = etcdctl's $want_rev" test "$(col m$i 8)" = "$want_rev"
+  check "m$i: member id $(col m$i 6) = etcdctl's $want_id" test "$(col m$i 6)" = "$want_id"
+  check "m$i: cluster id = etcdctl's" test "$(col m$i 7)" = "$want_cl"
+done
+check "revision > 1 after put-data" test "$(col m1 8)" -gt 1
+want_leader=$(ectl "print(format(d[0]['Status']['leader'], 'x'))")
+leader_row=$(awk '$5 == "yes" { print $6 }' "$WORK/out")
+check "leader is etcdctl's ($want_leader)" test "$leader_row" = "$want_leader"
+check "version column is $VERSION.x" test "$(col m1 13 | cut -d. -f1-2)" = "$VERSION"
+
+st --cluster "$WORK/cluster.json" -w json
+check "healthy json: exit 0" test "$rc" = 0
+check "healthy json: verdict healthy" test "$(js "d['verdict'], d['verdict_line'], d['healthy'], d['total']")" = "healthy healthy 3 3"
+check "healthy json: one leader, one cluster" test "$(js "sum(1 for x in d['members'] if x['is_leader']), len(set(x['cluster_id'] for x in d['members']))")" = "1 1"
+check "healthy json: ids are hex strings (value)" test "$(js "all(isinstance(x['member_id'], str) and int(x['member_id'], 16) > 0 for x in d['members'])")" = True
+check "healthy json: revision matches etcdctl" test "$(js "m['m1']['revision']")" = "$(ectl "print([e for e in d if '$(host_ip 1):' in e['Endpoint']][0]['Status']['header']['revision'])")"
+
+# ---- an alarm: NOSPACE raised on m2 through the gateway --------------------
+id2=$(curl -s --max-time 5 -X POST -d '{}' "http://$(host_ip 2):2379/v3/maintenance/status" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["member_id"])')
+curl -s --max-time 5 -X POST -d "{\"action\":\"ACTIVATE\",\"memberID\":\"$id2\",\"alarm\":\"NOSPACE\"}" \
+  "http://$(host_ip 1):2379/v3/maintenance/alarm" >/dev/null
+st --cluster "$WORK/cluster.json" --no-ssh
+check "alarm: exit 1 (got $rc)" test "$rc" = 1
+[[ $rc == 1 ]] || show
+check "alarm: degraded, quorum held, alarm named" grep -q "^verdict: degraded, quorum held (3 of 3 healthy; alarm NOSPACE)" "$WORK/out"
+check "alarm: m2's row says NOSPACE" test "$(col m2 12)" = NOSPACE
+check "alarm: m1's row says none" test "$(col m1 12)" = none
+check "alarm: etcdctl sees it too" sh -c "'$ETCDCTL' --endpoints='$LAB_ENDPOINTS' alarm list 2>/dev/null | grep -q NOSPACE"
+st --cluster "$WORK/cluster.json" --no-ssh -w json
+check "alarm json: alarms [NOSPACE] on m2, [] on m1" test "$(js "m['m2']['alarms'], m['m1']['alarms']")" = "['NOSPACE'] []"
+"$ETCDCTL" --endpoints="$LAB_ENDPOINTS" alarm disarm >/dev/null 2>&1
+st --cluster "$WORK/cluster.json" --no-ssh
+check "alarm disarmed: healthy again (rc $rc)" test "$rc" = 0
+
+# ---- one member stopped -----------------------------------------------------
+lab etcd 2 stop >/dev/null
+st --cluster "$WORK/cluster.json"
+check "one stopped: exit 1 (got $rc)" test "$rc" = 1
+[[ $rc == 1 ]] || show
+check "one stopped: degraded, quorum held (2 of 3 healthy)" grep -qx "verdict: degraded, quorum held (2 of 3 healthy)" "$WORK/out"
+check "one stopped: m2 unreachable, ssh ok, etcd stopped" test "$(col m2 2) $(col m2 3) $(col m2 4)" = "ok stopped unreachable"
+check "one stopped: m1 and m3 healthy" test "$(col m1 4) $(col m3 4)" = "true true"
+check "one stopped: says m2 could not be asked" grep -q "^m2: could not be asked at http://$(host_ip 2):2379: connection refused" "$WORK/out"
+check "one stopped: not-asked line names m2" grep -q "^not asked over HTTP: m2 " "$WORK/out"
+check "one stopped: no restore suggested" sh -c "! grep -q 'etcd-dr restore' '$WORK/out'"
+st --cluster "$WORK/cluster.json" -w json
+check "one stopped json: same verdict" test "$(js "d['verdict'], d['verdict_line']")" = "degraded degraded, quorum held (2 of 3 healthy)"
+check "one stopped json: m2 not asked, etcd not running, ssh ok" test "$(js "d['not_asked'], m['m2']['etcd_running'], m['m2']['ssh'], m['m2']['reachable']")" = "['m2'] False ok False"
+
+# ---- two stopped: quorum lost -------------------------------------------------
+lab etcd 3 stop >/dev/null
+st --cluster "$WORK/cluster.json"
+check "two stopped: exit 3 (got $rc)" test "$rc" = 3
+[[ $rc == 3 ]] || show
+check "two stopped: QUORUM LOST (0 of 3 healthy)" grep -qx "verdict: QUORUM LOST (0 of 3 healthy)" "$WORK/out"
+# right after the stop, 3.5's /health may time out instead of saying false
+check "two stopped: m1 running, /health false or timeout ($(col m1 4))" \
+  grep -qE "^m1 +ok +running +(false|timeout) " "$WORK/out"
+check "two stopped: suggests plan --check" grep -qxF "  etcd-dr plan --cluster $WORK/cluster.json --snapshot FILE --check" "$WORK/out"
+check "two stopped: suggests the restore" grep -qxF "  etcd-dr restore --cluster $WORK/cluster.json --snapshot FILE" "$WORK/out"
+st --cluster "$WORK/cluster.json" -w json
+check "two stopped json: exit 3, quorum-lost" test "$rc $(js "d['verdict'], d['verdict_line']")" = "3 quorum-lost QUORUM LOST (0 of 3 healthy)"
+check "two stopped json: suggested restore" test "$(js "d['suggested_commands'][1]")" = "etcd-dr restore --cluster $WORK/cluster.json --snapshot FILE"
+# the suggestion repeats the operator's own spec options, quoted for a shell
+st --initial-cluster "$LAB_INITIAL_CLUSTER" --ssh-user root --identity "$LAB_KEY" \
+  --known-hosts "$LAB_KNOWN_HOSTS" --no-ssh
+check "initial-cluster: exit 3" test "$rc" = 3
+want="  etcd-dr restore --initial-cluster $LAB_INITIAL_CLUSTER --ssh-user root --identity $LAB_KEY --known-hosts $LAB_KNOWN_HOSTS --snapshot FILE"
+check "initial-cluster: the restore names the cluster the same way" grep -qxF "$want" "$WORK/out"
+[[ $(grep -c 'etcd-dr restore' "$WORK/out") == 1 ]] || show
+check "initial-cluster --no-ssh: ssh column '-'" test "$(col m1 2) $(col m1 3)" = "- -"
+
+lab etcd 2 start >/dev/null
+lab etcd 3 start >/dev/null
+lab health --timeout 30 >/dev/null 2>&1
+
+# ---- a host whose SSH is unreachable, its etcd fine ----------------------------
+write_spec "$WORK/unreach.json" "$LAB_KNOWN_HOSTS" "\"ssh_host\": \"$LAB_UNREACHABLE\""
+st --cluster "$WORK/unreach.json"
+check "ssh unreachable: exit 0 (cluster healthy) (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || show
+check "ssh unreachable: m2 ssh FAILED, etcd ?, health true" test "$(col m2 2) $(col m2 3) $(col m2 4)" = "FAILED ? true"
+check "ssh unreachable: m2's http facts came (member id)" test -n "$(col m2 6 | tr -d -- -)"
+check "ssh unreachable: the reason names the address" grep -q "^m2: ssh: .*$LAB_UNREACHABLE" "$WORK/out"
+check "ssh unreachable: m1 ssh ok" test "$(col m1 2) $(col m1 3)" = "ok running"
+
+# ---- usage --------------------------------------------------------------------
+st
+check "no spec: exit 2" test "$rc" = 2
+st --cluster "$WORK/cluster.json" -w yaml
+check "bad -w: exit 2" test "$rc" = 2
+st --cluster "$WORK/nonexistent.json"
+check "missing spec file: exit 2" test "$rc" = 2
+st --help
+check "--help documents the exit statuses" grep -q "3 quorum lost" "$WORK/out"
+
+# ---- TLS on loopback ------------------------------------------------------------
+etcd_bin=$(dirname "$LAB_ETCDCTL")/etcd
+mkdir -p "$WORK/pki"
+sh "$REPO/tests/health/mkcerts.sh" "$WORK/pki"
+read -r cport pport < <(python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1", 0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')
+"$etcd_bin" --name t1 --data-dir "$WORK/tls-data" \
+  --listen-client-urls "https://127.0.0.1:$cport" --advertise-client-urls "https://127.0.0.1:$cport" \
+  --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+  --initial-cluster "t1=http://127.0.0.1:$pport" --cert-file "$WORK/pki/server.pem" \
+  --key-file "$WORK/pki/server-key.pem" --client-cert-auth --trusted-ca-file "$WORK/pki/ca.pem" \
+  >"$WORK/tls-etcd.log" 2>&1 &
+TLS_PID=$!
+cat >"$WORK/tls.json" <<EOF
+{"members": [{"name": "t1", "peer_urls": ["http://127.0.0.1:$pport"],
+              "client_urls": ["https://127.0.0.1:$cport"]}]}
+EOF
+P=$WORK/pki
+for _ in $(seq 150); do
+  curl -s --max-time 1 --cacert "$P/ca.pem" --cert "$P/client.pem" --key "$P/client-key.pem" \
+    "https://127.0.0.1:$cport/health" | grep -q true && break
+  sleep 0.2
+done
+ETCDCTL_CACERT=$P/ca.pem ETCDCTL_CERT=$P/client.pem ETCDCTL_KEY=$P/client-key.pem \
+  st --cluster "$WORK/tls.json" --no-ssh
+check "tls: ETCDCTL_* from the environment: healthy (rc $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || { show; tail -5 "$WORK/tls-etcd.log"; }
+check "tls: version column filled" test "$(col t1 13 | cut -d. -f1-2)" = "$VERSION"
+st --cluster "$WORK/tls.json" --no-ssh
+check "tls: no CA, no client cert: cannot be asked, exit 3 (rc $rc)" test "$rc" = 3
+check "tls: the failure says tls" grep -q "^t1: could not be asked at https://127.0.0.1:$cport: tls error" "$WORK/out"
+ETCDCTL_CACERT=$P/other-ca.pem ETCDCTL_CERT=$P/client.pem ETCDCTL_KEY=$P/client-key.pem \
+  st --cluster "$WORK/tls.json" --no-ssh --cacert "$P/ca.pem"
+check "tls: --cacert wins over a wrong ETCDCTL_CACERT (rc $rc)" test "$rc" = 0
+ETCDCTL_CACERT=$P/ca.pem ETCDCTL_CERT=$P/client.pem ETCDCTL_KEY=$P/client-key.pem \
+  st --cluster "$WORK/tls.json" --no-ssh --cacert "$P/other-ca.pem"
+check "tls: a wrong --cacert wins over a right ETCDCTL_CACERT (rc $rc)" test "$rc" = 3
+st --cluster "$WORK/tls.json" --no-ssh --cacert "$P/ca.pem" --cert "$P/client.pem" --key "$P/client-key.pem"
+check "tls: flags alone: healthy (rc $rc)" test "$rc" = 0
+st --cluster "$WORK/tls.json" --no-ssh --cacert "$P/ca.pem"
+check "tls: no client cert against --client-cert-auth: exit 3 (rc $rc)" test "$rc" = 3
