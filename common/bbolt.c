@@ -824,12 +824,16 @@ uint32_t edr_crc32c(uint32_t crc, const void *buf, size_t len) {
 
 /* ---- etcd's figures ----------------------------------------------------- */
 
-enum { LIVE_MAX_SLOTS = 1 << 20 }; /* 8 MiB of key hashes per pass */
+static size_t live_max_slots = 1 << 20; /* 8 MiB of key hashes per pass */
+
+void edr_bolt_set_live_limit(size_t slots) {
+  live_max_slots = slots >= 4 ? slots : 4;
+}
 enum { MEMBERS_MAX = 256 };
 
 /* Distinct live keys, without keeping the keys: a 63-bit hash of each user
  * key plus a live bit, in an open-addressing table.  When the table would
- * pass LIVE_MAX_SLOTS, the key space is split by hash into parts counted
+ * pass live_max_slots, the key space is split by hash into parts counted
  * one pass each, so memory stays bounded whatever the number of keys. */
 struct live {
   uint64_t *slot; /* 0 empty, else hash | live << 63; hash never 0 */
@@ -851,8 +855,9 @@ static int live_put(struct live *lv, uint64_t h, bool alive) {
   if ((h >> 40) % lv->parts != lv->part)
     return 0;
   if ((lv->used + 1) * 2 > lv->cap) {
-    size_t ncap = lv->cap ? lv->cap * 2 : 1024;
-    if (ncap > LIVE_MAX_SLOTS) {
+    size_t ncap = lv->cap ? lv->cap * 2
+                          : (1024 < live_max_slots ? 1024 : live_max_slots);
+    if (ncap > live_max_slots) {
       lv->overflow = true;
       return 0;
     }
@@ -1092,7 +1097,7 @@ int edr_etcd_status(struct edr_bolt *db, struct edr_etcd_status *st) {
     }
     st->live_keys = sum;
   }
-  if (undecodable)
+  if (undecodable || s.live.overflow)
     st->live_keys = -1;
   free(s.live.slot);
   return rc > 0 ? EDR_EINTERNAL : rc;

@@ -135,7 +135,8 @@ struct edr_etcd_status {
   uint64_t total_keys;     /* TOTAL KEYS (3.4/3.5): entries of all buckets */
   uint64_t total_size;     /* TOTAL SIZE: meta.pgid * page size */
   int64_t live_keys;       /* distinct keys whose latest entry is no tombstone;
-                              -1 if a value of "key" could not be decoded */
+                              -1 if a value of "key" could not be decoded
+                              (or, absurdly many keys, 2^20 passes not enough) */
   bool has_consistent_index;
   uint64_t consistent_index;
   bool has_term;           /* 3.5+ stores the raft term next to the index */
@@ -152,6 +153,10 @@ struct edr_etcd_status {
 
 /* Compute *st from DB.  0 or a negative EDR_E* code (edr_bolt_errmsg()). */
 int edr_etcd_status(struct edr_bolt *db, struct edr_etcd_status *st);
+/* For tests: the live-key table's slot limit per pass (default 1 << 20,
+ * 8 MiB; at least 4), to exercise the multi-pass count on small files. */
+void edr_bolt_set_live_limit(size_t slots);
+
 /* Free what *st owns; st itself is the caller's. */
 void edr_etcd_status_release(struct edr_etcd_status *st);
 

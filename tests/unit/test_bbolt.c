@@ -295,6 +295,13 @@ static void test_sound(void) {
   h = crc_ref(h, cr, 17);
   CHECK(st.hash == h);
   edr_etcd_status_release(&st);
+
+  /* The same live count when the table may hold one key per pass. */
+  edr_bolt_set_live_limit(4);
+  CHECK(edr_etcd_status(db, &st) == 0);
+  CHECK(st.live_keys == 1 && st.hash == h && st.total_keys == 8);
+  edr_etcd_status_release(&st);
+  edr_bolt_set_live_limit(1 << 20);
   edr_bolt_close(db);
 
   /* With a trailer-sized tail the image is still found. */
