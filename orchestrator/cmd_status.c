@@ -294,7 +294,7 @@ static json_t *row_json(const struct edr_status_row *r) {
   }
   return json_pack(
       "{s:s, s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
       "name", r->name, "client_url", r->client_url, "ssh",
       r->ssh == EDR_SSH_SKIPPED ? "skipped" : r->ssh == EDR_SSH_OK ? "ok" : "failed",
       "ssh_error", str_or_null(r->ssh_error), "etcd_running",
@@ -304,7 +304,8 @@ static json_t *row_json(const struct edr_status_row *r) {
       r->health < 0 ? json_null() : json_boolean(r->health), "health_reason",
       str_or_null(r->health_reason), "health_error",
       str_or_null(r->health_err ? edr_strerror(r->health_err) : NULL), "is_leader",
-      st ? json_boolean(r->leader && r->leader == r->member_id) : json_null(), "member_id",
+      st ? json_boolean(r->leader && r->leader == r->member_id) : json_null(), "is_learner",
+      st ? json_boolean(r->is_learner) : json_null(), "member_id",
       hex_or_null(st, r->member_id), "cluster_id", hex_or_null(st, r->cluster_id), "leader",
       hex_or_null(st && r->leader, r->leader), "revision", int_or_null(st, r->revision),
       "raft_term", int_or_null(st, (int64_t)r->raft_term), "raft_index",
