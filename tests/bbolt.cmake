@@ -27,8 +27,9 @@ add_test(NAME snapshot_corrupt
 set_tests_properties(snapshot_corrupt PROPERTIES LABELS unit TIMEOUT 300)
 
 set(EDR_SNAP_FIXTURES ${CMAKE_CURRENT_BINARY_DIR}/snapshot-fixtures)
+# The binary users run, the way they run it.
 add_test(NAME snapshot_compat
-         COMMAND ${EDR_SNAP_DIR}/compat.sh $<TARGET_FILE:edr-snapshot>
+         COMMAND ${EDR_SNAP_DIR}/compat.sh "$<TARGET_FILE:etcd-dr> snapshot"
                  ${EDR_SNAP_FIXTURES})
 set_tests_properties(snapshot_compat PROPERTIES LABELS etcd TIMEOUT 900
                      SKIP_RETURN_CODE 77 FIXTURES_SETUP snapshot_fixtures)

@@ -3,10 +3,11 @@
 # available) on loopback, then check that `BIN status -w table|json|simple|
 # fields` prints what etcdctl 3.4 and etcdutl 3.5 print, that the extra
 # figures (trailer, live keys, compaction, members) are right, and that
-# `BIN verify` accepts every sound file.  BIN is `etcd-dr snapshot` (or the
-# edr-snapshot test driver, the same code).  Fixtures go to OUTDIR.
+# `BIN verify` accepts every sound file.  BIN is "etcd-dr snapshot" (one
+# argument, split on spaces) or the edr-snapshot test driver (the same
+# code).  Fixtures go to OUTDIR.
 set -uo pipefail
-bin=$1 out=$2
+read -ra bin <<<"$1"; out=$2
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 trap etcd_stop_all EXIT
@@ -65,7 +66,7 @@ fi
 # same NAME FORMAT TOOL... : our output must begin with each tool's output.
 compare() {
   local f=$1 w=$2 got want n tool
-  got=$("$bin" status -w "$w" "$f" 2>"$out/err") || { bad "$f -w $w: exit $? ($(cat "$out/err"))"; return; }
+  got=$("${bin[@]}" status -w "$w" "$f" 2>"$out/err") || { bad "$f -w $w: exit $? ($(cat "$out/err"))"; return; }
   shift 2
   for tool in "$@"; do
     want=$($tool snapshot status -w "$w" "$f" 2>/dev/null) || { bad "$tool failed on $f"; continue; }
@@ -88,7 +89,7 @@ tools=("$ctl34")
 for f in "$out"/*.db; do
   name=$(basename "$f" .db)
   for w in table json simple fields; do compare "$f" "$w" "${tools[@]}"; done
-  table=$("$bin" status "$f" 2>&1)
+  table=$("${bin[@]}" status "$f" 2>&1)
   trailer=valid; [[ $name == copied ]] && trailer=absent
   grep -qx "SHA-256 TRAILER: $trailer" <<<"$table" || bad "$name: trailer not '$trailer'"
   if [[ -s $out/$name.live ]]; then
@@ -97,20 +98,20 @@ for f in "$out"/*.db; do
   fi
   grep -q '^  [0-9a-f]* name=t peerURLs=http://127.0.0.1:' <<<"$table" || bad "$name: member 't' not listed"
   if [[ $name == copied ]]; then
-    "$bin" verify "$f" >/dev/null 2>"$out/err" && bad "verify accepted $name without --skip-hash-check"
+    "${bin[@]}" verify "$f" >/dev/null 2>"$out/err" && bad "verify accepted $name without --skip-hash-check"
     grep -q -- --skip-hash-check "$out/err" || bad "verify $name: no hint about --skip-hash-check"
-    "$bin" verify --skip-hash-check "$f" >/dev/null 2>&1 || bad "verify --skip-hash-check rejected $name"
+    "${bin[@]}" verify --skip-hash-check "$f" >/dev/null 2>&1 || bad "verify --skip-hash-check rejected $name"
   else
-    "$bin" verify "$f" >/dev/null 2>"$out/err" || bad "verify rejected $name: $(cat "$out/err")"
+    "${bin[@]}" verify "$f" >/dev/null 2>"$out/err" || bad "verify rejected $name: $(cat "$out/err")"
   fi
   echo "checked $name: $(sed -n 4p <<<"$table")"
 done
 want=$(cat "$out/compacted.rev")
-grep -q "^COMPACTED REVISION: $want (scheduled $want)" <<<"$("$bin" status "$out/compacted.db")" ||
+grep -q "^COMPACTED REVISION: $want (scheduled $want)" <<<"$("${bin[@]}" status "$out/compacted.db")" ||
   bad "compacted: revision $want not reported"
 # Over 100 KB, the large values live on overflow pages: the reader must
 # have followed them (TOTAL SIZE alone would not show it).
-[[ $("$bin" status -w simple "$out/large.db" | cut -d, -f3) -ge 40 ]] || bad "large: keys missing"
+[[ $("${bin[@]}" status -w simple "$out/large.db" | cut -d, -f3) -ge 40 ]] || bad "large: keys missing"
 
 [[ $fails -eq 0 ]] && echo "compat: all passed" || echo "compat: $fails failures" >&2
 exit $((fails > 0))
