@@ -146,27 +146,41 @@ check "--help documents the exit statuses" grep -q "3 quorum lost" "$WORK/out"
 etcd_bin=$(dirname "$LAB_ETCDCTL")/etcd
 mkdir -p "$WORK/pki"
 sh "$REPO/tests/health/mkcerts.sh" "$WORK/pki"
-read -r cport pport < <(python3 -c 'import socket
+P=$WORK/pki
+# Free ports can be taken by someone else before etcd binds them: on
+# "address already in use" (etcd exits), try other ports.
+start_tls_etcd() {
+  local try
+  for try in 1 2 3 4 5; do
+    read -r cport pport < <(python3 -c 'import socket
 s=[socket.socket() for _ in range(2)]
 [x.bind(("127.0.0.1", 0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
-"$etcd_bin" --name t1 --data-dir "$WORK/tls-data" \
-  --listen-client-urls "https://127.0.0.1:$cport" --advertise-client-urls "https://127.0.0.1:$cport" \
-  --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-  --initial-cluster "t1=http://127.0.0.1:$pport" --cert-file "$WORK/pki/server.pem" \
-  --key-file "$WORK/pki/server-key.pem" --client-cert-auth --trusted-ca-file "$WORK/pki/ca.pem" \
-  >"$WORK/tls-etcd.log" 2>&1 &
-TLS_PID=$!
+    rm -rf "$WORK/tls-data"
+    "$etcd_bin" --name t1 --data-dir "$WORK/tls-data" \
+      --listen-client-urls "https://127.0.0.1:$cport" --advertise-client-urls "https://127.0.0.1:$cport" \
+      --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+      --initial-cluster "t1=http://127.0.0.1:$pport" --cert-file "$P/server.pem" \
+      --key-file "$P/server-key.pem" --client-cert-auth --trusted-ca-file "$P/ca.pem" \
+      >"$WORK/tls-etcd.log" 2>&1 &
+    TLS_PID=$!
+    for _ in $(seq 150); do
+      kill -0 "$TLS_PID" 2>/dev/null || break
+      curl -s --max-time 1 --cacert "$P/ca.pem" --cert "$P/client.pem" --key "$P/client-key.pem" \
+        "https://127.0.0.1:$cport/health" | grep -q true && return 0
+      sleep 0.2
+    done
+    kill "$TLS_PID" 2>/dev/null; wait "$TLS_PID" 2>/dev/null; TLS_PID=
+    grep -q "address already in use" "$WORK/tls-etcd.log" || break
+  done
+  tail -5 "$WORK/tls-etcd.log"
+  return 1
+}
+check "tls: a one-member https etcd with client-cert-auth on loopback" start_tls_etcd
 cat >"$WORK/tls.json" <<EOF
 {"members": [{"name": "t1", "peer_urls": ["http://127.0.0.1:$pport"],
               "client_urls": ["https://127.0.0.1:$cport"]}]}
 EOF
-P=$WORK/pki
-for _ in $(seq 150); do
-  curl -s --max-time 1 --cacert "$P/ca.pem" --cert "$P/client.pem" --key "$P/client-key.pem" \
-    "https://127.0.0.1:$cport/health" | grep -q true && break
-  sleep 0.2
-done
 ETCDCTL_CACERT=$P/ca.pem ETCDCTL_CERT=$P/client.pem ETCDCTL_KEY=$P/client-key.pem \
   st --cluster "$WORK/tls.json" --no-ssh
 check "tls: ETCDCTL_* from the environment: healthy (rc $rc)" test "$rc" = 0
