@@ -336,7 +336,7 @@ int edr_bolt_open(const char *path, struct edr_bolt **out, char *msg,
   if (fd < 0) {
     int rc = edr_from_errno(errno);
     if (msg)
-      snprintf(msg, msglen, "cannot open '%s': %s", path, edr_strerror(rc));
+      snprintf(msg, msglen, "cannot be opened: %s", edr_strerror(rc));
     return rc;
   }
   int rc = edr_bolt_open_fd(fd, out, msg, msglen);

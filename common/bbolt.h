@@ -84,7 +84,8 @@ typedef int (*edr_bolt_visit_fn)(void *arg, const struct edr_bolt_kv *kv);
 /* Open PATH read-only and choose its meta page.  On success *out is a new
  * handle the caller closes with edr_bolt_close().  On failure *out is NULL,
  * the code is returned and, when MSG is not NULL, a lowercase sentence
- * about the cause is written to MSG (MSGLEN bytes).  EDR_ECORRUPT when
+ * about the cause is written to MSG (MSGLEN bytes); it does not repeat the
+ * path, the caller names the file.  EDR_ECORRUPT when
  * neither meta page is valid or the file is shorter than meta.pgid pages. */
 int edr_bolt_open(const char *path, struct edr_bolt **out, char *msg,
                   size_t msglen);

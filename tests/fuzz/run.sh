@@ -2,7 +2,8 @@
 # run.sh SECONDS [BUILD_DIR] - build the bbolt fuzz target with clang and
 # run it for SECONDS over a seed corpus: the hand-built image from
 # test_bbolt and its truncated/corrupted copies (tests/snapshot/mutate.py),
-# plus any files in tests/fuzz/seeds/.  Exit 0 when no crash was found;
+# plus any files in tests/fuzz/seeds/ and in $EDR_FUZZ_SEEDS (a directory,
+# e.g. the build's tests/snapshot-fixtures with real etcd snapshots).  Exit 0 when no crash was found;
 # crashes are left as BUILD_DIR/fuzz-out/crash-* (reproduce: fuzz_bbolt FILE).
 set -euo pipefail
 secs=${1:?usage: run.sh SECONDS [BUILD_DIR]}
@@ -19,7 +20,9 @@ rm -rf "$seeds"; mkdir -p "$seeds" "$corpus" "$out"
 "$tb" --write-image "$seeds/hand.db"
 python3 "$root/tests/snapshot/mutate.py" "$seeds/hand.db" "$seeds" >/dev/null
 rm -f "$seeds/MANIFEST"
-[[ -d $here/seeds ]] && cp "$here"/seeds/* "$seeds"/ 2>/dev/null || true
+for d in "$here/seeds" "${EDR_FUZZ_SEEDS:-}"; do
+  [[ -n $d && -d $d ]] && find "$d" -maxdepth 1 -type f -size -200k -exec cp {} "$seeds"/ \;
+done
 cd "$out"
 "$fuzz" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=1024 \
   -timeout=10 -print_final_stats=1 "$corpus" "$seeds" 2>&1 | tail -25
