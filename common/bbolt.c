@@ -746,15 +746,25 @@ static int last_key(void *arg, const struct edr_bolt_kv *kv) {
   return 0;
 }
 
+int edr_bolt_revision_db(struct edr_bolt *db, int64_t *rev) {
+  *rev = 0;
+  int rc = bucket_walk(db, "key", 3, last_key, rev, true);
+  if (rc == EDR_ECORRUPT && !db->err[0])
+    fail(db, "bucket 'key': its last key is shorter than a revision");
+  if (rc < 0)
+    *rev = 0;
+  return rc == EDR_ENOENT ? 0 : rc;
+}
+
 int edr_bolt_revision(const char *path, int64_t *rev) {
   struct edr_bolt *db;
   *rev = 0;
   int rc = edr_bolt_open(path, &db, NULL, 0);
   if (rc < 0)
     return rc;
-  rc = bucket_walk(db, "key", 3, last_key, rev, true);
+  rc = edr_bolt_revision_db(db, rev);
   edr_bolt_close(db);
-  return rc == EDR_ENOENT ? 0 : rc;
+  return rc;
 }
 
 /* ---- CRC-32C ------------------------------------------------------------ */

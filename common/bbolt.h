@@ -121,6 +121,9 @@ int edr_bolt_check(struct edr_bolt *db);
  * last key of bucket "key".  Sets *rev to 0 for a file with no keys.
  * Returns 0 or a negative EDR_E* code (EDR_ECORRUPT for a bad file). */
 int edr_bolt_revision(const char *path, int64_t *rev);
+/* The same on an open DB; on EDR_ECORRUPT edr_bolt_errmsg() says where.
+ * Reads the root tree and one path down bucket "key": a few pages. */
+int edr_bolt_revision_db(struct edr_bolt *db, int64_t *rev);
 
 /* CRC-32C (Castagnoli) running sum, as Go's crc32.Update with that table:
  * start with 0, feed pieces in order. */

@@ -263,6 +263,8 @@ static void test_sound(void) {
   memset(&s, 0, sizeof(s));
   CHECK(edr_bolt_foreach(db, "meta", 4, record, &s) == 0 && s.n == 3);
   CHECK(edr_bolt_foreach(db, "nope", 4, record, &s) == EDR_ENOENT);
+  int64_t r = 0;
+  CHECK(edr_bolt_revision_db(db, &r) == 0 && r == 4);
 
   struct edr_etcd_status st;
   CHECK(edr_etcd_status(db, &st) == 0);
