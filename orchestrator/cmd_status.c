@@ -122,9 +122,11 @@ static void finish_ssh(struct edr_plan *plan, struct ssh_job *jobs,
     pthread_join(jobs[i].thread, NULL);
     if (jobs[i].res.n_hosts == 1)
       ssh_facts(&rows[i], &plan->hosts[i], &jobs[i].res.hosts[0], jobs[i].res.message);
-    else
+    else {
+      rows[i].ssh = EDR_SSH_FAILED;
       snprintf(rows[i].ssh_error, sizeof rows[i].ssh_error, "%s",
                jobs[i].res.message ? jobs[i].res.message : "check did not run");
+    }
     edr_run_result_free(&jobs[i].res);
   }
   libssh2_exit();
