@@ -33,7 +33,16 @@ struct agent {
   bool fatal;     /* the stream is out of step: exit after this reply */
 
   char run_id[128], host[256]; /* from hello, for log events */
+
+  /* Directories this agent created (mkdir -p for receive and lock), so that
+   * at exit the empty ones go again: a run cut short leaves no trace. */
+  char *made_dirs[64];
+  int n_made;
 };
+
+/* At exit: rmdir, deepest first, the directories this agent created that
+ * are empty now.  Never removes anything else. */
+void agent_remove_made_dirs(struct agent *a);
 
 /* Read up to N payload bytes, leftover buffered bytes first.  Returns the
  * count, 0 at EOF, or -1 with errno set. */

@@ -206,9 +206,13 @@ static int mkdir_parents(struct agent *a, const char *path) {
     if (*p == '/' || *p == '\0') {
       char c = *p;
       *p = '\0';
-      if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+      if (mkdir(buf, 0700) == 0) {
+        if (a->n_made < (int)(sizeof a->made_dirs / sizeof a->made_dirs[0]))
+          a->made_dirs[a->n_made++] = strdup(buf);
+      } else if (errno != EEXIST) {
         return agent_fail(a, edr_from_errno(errno), "cannot create directory '%s': %s",
                           buf, errstr(errno));
+      }
       struct stat st;
       if (stat(buf, &st) == 0 && !S_ISDIR(st.st_mode))
         return agent_fail(a, EDR_EEXIST, "'%s' is %s, expected a directory", buf,
@@ -1874,3 +1878,13 @@ const struct agent_op agent_ops[] = {
     {.name = "bye", .run = op_bye, .bye = true},
     {.name = NULL},
 };
+
+void agent_remove_made_dirs(struct agent *a) {
+  for (int i = a->n_made - 1; i >= 0; i--) {
+    if (a->made_dirs[i])
+      rmdir(a->made_dirs[i]); /* fails, as it should, unless empty */
+    free(a->made_dirs[i]);
+    a->made_dirs[i] = NULL;
+  }
+  a->n_made = 0;
+}

@@ -10,6 +10,7 @@
 #include "executor.h"
 #include "log.h"
 #include "plan.h"
+#include "report.h"
 #include "snapfile.h"
 #include "util.h"
 
@@ -34,6 +35,12 @@ static const char usage_text[] =
     "  --accept-new-host-keys   record unknown host keys in known_hosts (changed\n"
     "                           keys are always refused)\n"
     "  --health-timeout SECS    how long to wait for a healthy cluster (default 120)\n"
+    "  --bump-revision N|auto   add N to every revision (with --mark-compacted, so\n"
+    "                           watchers such as Kubernetes' see no revision twice);\n"
+    "                           auto: clear the highest revision of the old data on\n"
+    "                           any host, plus a margin.  Needs etcd 3.4.27+/3.5.10+\n"
+    "  --break-lock             take host locks held by another run (after checking\n"
+    "                           that run is really gone)\n"
     "  --run-id ID              use this run id (default: new, from the clock)\n"
     "  -q, --quiet              errors and the summary only\n"
     "  -v, --verbose            more detail (-vv: every state change)\n"
@@ -45,7 +52,8 @@ static const char usage_text[] =
     "See docs/exit-codes.md.\n"
     "\n";
 
-enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_ACCEPT_NEW, O_HEALTH_TIMEOUT, O_RUN_ID, O_AGENT };
+enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_ACCEPT_NEW, O_HEALTH_TIMEOUT, O_RUN_ID, O_AGENT,
+       O_BUMP, O_BREAK_LOCK };
 
 /* Local files the spec names must be there before any connection. */
 static int check_local_files(const struct edr_spec *spec, bool accept_new) {
@@ -69,71 +77,6 @@ static int check_local_files(const struct edr_spec *spec, bool accept_new) {
   return 0;
 }
 
-static const char *outcome_name(const struct edr_host_result *hr) {
-  switch (hr->outcome) {
-  case EDR_HOST_RESTORED: return "restored";
-  case EDR_HOST_PARTIAL: return hr->status ? "FAILED" : "stopped";
-  default: return hr->status ? "FAILED" : "unchanged";
-  }
-}
-
-static void print_summary(const struct edr_plan *p, const struct edr_run_result *res) {
-  FILE *o = stderr;
-  fprintf(o, "\nrun %s: %s in %.1fs\n", p->run_id,
-          res->exit_code == 0 ? "cluster restored and healthy" : "NOT restored",
-          (double)res->duration_ms / 1000.0);
-  fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", "member", "ssh host", "result", "steps",
-          "time", "last step");
-  for (size_t i = 0; i < res->n_hosts; i++) {
-    const struct edr_host_result *hr = &res->hosts[i];
-    const struct edr_host_plan *hp = &p->hosts[i];
-    char host[300], steps[16];
-    snprintf(host, sizeof host, "%s:%d", hp->member->ssh_host, hp->member->ssh_port);
-    snprintf(steps, sizeof steps, "%zu/%zu", hr->steps_done, hp->n_steps);
-    const char *last = "-";
-    uint64_t ms = 0;
-    for (size_t j = 0; j < hp->n_steps; j++) {
-      if (hr->steps[j].started)
-        last = edr_step_kinds[hp->steps[j].kind].name;
-      ms += hr->steps[j].duration_ms;
-    }
-    char t[16];
-    snprintf(t, sizeof t, "%.1fs", (double)ms / 1000.0);
-    fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", hr->member, host, outcome_name(hr),
-            steps, t, last);
-  }
-  bool changed = false;
-  for (size_t i = 0; i < res->n_hosts; i++)
-    changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
-  if (changed) {
-    fprintf(o, "\nthe old data is kept on every host that was changed:\n");
-    for (size_t i = 0; i < res->n_hosts; i++)
-      if (res->hosts[i].outcome != EDR_HOST_UNTOUCHED)
-        fprintf(o, "  %s: %s\n", res->hosts[i].member, p->hosts[i].member_aside);
-  }
-  switch (res->exit_code) {
-  case EDR_EXIT_OK:
-    break;
-  case EDR_EXIT_PREFLIGHT:
-    fprintf(o, "\nno host was changed: etcd was not stopped and no data was moved.\n"
-               "fix the problem reported above and run the same command again.\n");
-    break;
-  case EDR_EXIT_UNHEALTHY:
-    fprintf(o, "\nevery member was restored and started, but the cluster did not become "
-               "healthy in time: %s\ncheck etcd's logs on the members; once it is healthy "
-               "nothing else is needed (the staging directories hold only the snapshot "
-               "copy).\n", res->message ? res->message : "");
-    break;
-  default:
-    fprintf(o, "\nsome hosts were changed and the restore did not finish.\n"
-               "to put a changed member back on its old data: stop etcd on it, then\n"
-               "  mv DATA_DIR/member DATA_DIR/member.failed-%s\n"
-               "  mv DATA_DIR/member.etcd-dr-%s DATA_DIR/member\n"
-               "and start etcd; or fix the problem and run the restore again.\n",
-            p->run_id, p->run_id);
-  }
-}
-
 int cmd_restore(int argc, char **argv) {
   static const struct option own[] = {
     {"snapshot", required_argument, NULL, O_SNAPSHOT},
@@ -142,6 +85,8 @@ int cmd_restore(int argc, char **argv) {
     {"health-timeout", required_argument, NULL, O_HEALTH_TIMEOUT},
     {"run-id", required_argument, NULL, O_RUN_ID},
     {"agent", required_argument, NULL, O_AGENT},
+    {"bump-revision", required_argument, NULL, O_BUMP},
+    {"break-lock", no_argument, NULL, O_BREAK_LOCK},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -175,6 +120,18 @@ int cmd_restore(int argc, char **argv) {
     case O_ACCEPT_NEW: eo.accept_new_hostkeys = true; break;
     case O_RUN_ID: po.run_id = optarg; break;
     case O_AGENT: eo.agent_path = optarg; break;
+    case O_BREAK_LOCK: po.break_lock = true; break;
+    case O_BUMP: {
+      char *end;
+      long long v = strcmp(optarg, "auto") ? strtoll(optarg, &end, 10) : -1;
+      if (v == 0 || (v > 0 && *end) || v < -1 || v > 1000000000000000LL) {
+        edr_err("--bump-revision: '%s' is not a positive number or 'auto'", optarg);
+        free(opts);
+        return EDR_EXIT_USAGE;
+      }
+      po.bump_revision = v;
+      break;
+    }
     case O_HEALTH_TIMEOUT: {
       char *end;
       long v = strtol(optarg, &end, 10);
@@ -280,10 +237,12 @@ int cmd_restore(int argc, char **argv) {
   }
 
   struct edr_run_result res;
+  char *spec_args = edr_spec_args(argc, argv);
   int code = edr_execute(plan, &eo, &res);
   if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
     edr_err("%s", res.message);
-  print_summary(plan, &res);
+  edr_print_summary(plan, &res, spec_args ? spec_args : "(your cluster options)");
+  free(spec_args);
   edr_run_result_free(&res);
   edr_plan_free(plan);
   edr_spec_free(spec);

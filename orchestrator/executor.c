@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -114,9 +115,12 @@ struct host {
   char *line;                /* agent stdout being assembled */
   size_t line_len, line_cap;
   char errtail[2048];        /* agent stderr, last bytes */
+  char proto_err[200];       /* what broke the protocol */
   size_t errtail_len;
 
   json_t *probe;             /* the probe's result, for later steps */
+  bool locked;               /* this run holds the host lock */
+  bool nothing_moved;        /* rollback: the restore never moved this member */
   json_t *cleanup;           /* abort cleanup requests still to send */
 };
 
@@ -134,6 +138,7 @@ struct run {
   int health_status;
   char health_problem[512];
   uint64_t started_ms, health_start_ms;
+  int64_t bump;              /* --bump-revision used, 0 for none */
   uv_signal_t sigint, sigterm;
   struct edr_health_member *health_members;   /* borrowed by the wait */
   struct edr_health_wait *health_wait;        /* while it runs */
@@ -600,10 +605,15 @@ static int read_reply(struct host *h, json_t **out) {
       size_t used = (size_t)(nl + 1 - h->line);
       memmove(h->line, nl + 1, h->line_len - used);
       h->line_len -= used;
-      if (!j)
+      if (!j) {
+        snprintf(h->proto_err, sizeof h->proto_err, "not JSON: '%.120s'", h->line);
         return EDR_EPROTO;
+      }
       if (json_object_get(j, "ok")) {
         if (json_integer_value(json_object_get(j, "id")) != h->want_id) {
+          snprintf(h->proto_err, sizeof h->proto_err, "a reply to request %lld while "
+                   "waiting for %d", (long long)json_integer_value(json_object_get(j, "id")),
+                   h->want_id);
           json_decref(j);
           return EDR_EPROTO;
         }
@@ -669,7 +679,7 @@ static int st_req_wait(struct host *h) {
                "'%s' passwordless sudo, or connect as root with ssh_user and sudo: false)",
                stderr_last(h), h->m->ssh_user);
     else if (rc == EDR_EPROTO)
-      snprintf(msg, sizeof msg, "the agent sent something that is not the protocol");
+      snprintf(msg, sizeof msg, "the agent broke the protocol: %s", h->proto_err);
     else
       snprintf(msg, sizeof msg, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
                h->errtail_len ? "; its stderr: " : "", h->errtail_len ? stderr_last(h) : "");
@@ -880,6 +890,17 @@ static int check_probe(struct host *h, json_t *r, char *msg, size_t len) {
   const struct edr_plan *p = h->run->plan;
   json_t *tool = json_object_get(r, "tool");
   json_t *dd = json_object_get(r, "data_dir");
+  if (p->kind == EDR_PLAN_ROLLBACK)
+    return 0; /* no tool needed; find-old checks what matters */
+  if (p->bump_revision && !h->hp->host_tool && json_is_object(tool) &&
+      (!has_flag(tool, "--bump-revision") || !has_flag(tool, "--mark-compacted"))) {
+    snprintf(msg, len, "%s %s on the host cannot --bump-revision with --mark-compacted "
+             "(they came in etcd 3.4.27 and 3.5.10); use a newer tool (restore_tool_push) "
+             "or restore without a bump",
+             json_string_value(json_object_get(tool, "kind")),
+             json_string_value(json_object_get(tool, "version")));
+    return EDR_EUNSUPPORTED;
+  }
   if (h->hp->host_tool) {
     /* the tool is pushed next; a restore it cannot do fails in staging */
   } else if (!json_is_object(tool)) {
@@ -953,6 +974,24 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
     host_fail(h, status, "%s%s", m ? m : edr_strerror(status), extra);
     return;
   }
+  if (s->kind == EDR_STEP_LOCK)
+    h->locked = true;
+  if (s->kind == EDR_STEP_UNLOCK)
+    h->locked = false;
+  if (s->kind == EDR_STEP_FIND_OLD && !json_is_true(json_object_get(r, "exists"))) {
+    json_t *dd = json_object_get(h->probe, "data_dir");
+    if (!json_is_true(json_object_get(dd, "has_member"))) {
+      host_fail(h, EDR_ENOENT, "nothing to roll back to: neither '%s' nor a member dir in "
+                "'%s' exists (was the data dir empty before run %s?)", h->hp->member_aside,
+                h->m->data_dir, h->run->plan->run_id);
+      return;
+    }
+    /* The restore stopped before moving this member: its data is in place.
+     * Moving it now would put the good data aside: only restart etcd. */
+    h->nothing_moved = true;
+    edr_info("%s: run %s never moved its member dir; it only needs etcd started",
+             h->m->name, h->run->plan->run_id);
+  }
   if (s->kind == EDR_STEP_PROBE) {
     char msg[1024];
     int rc = check_probe(h, r, msg, sizeof msg);
@@ -972,6 +1011,29 @@ static json_t *step_request(struct host *h, const struct edr_step *s) {
   json_t *req = json_deep_copy(s->request);
   if (!req)
     return NULL;
+  if (s->kind == EDR_STEP_LOCK) {
+    char host[256] = "?", since[40];
+    time_t now = time(NULL);
+    struct tm tm;
+    gethostname(host, sizeof host - 1);
+    strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    const char *user = getenv("SUDO_USER");
+    if (!user || !*user)
+      user = getenv("USER");
+    json_t *holder = json_object_get(req, "holder");
+    json_object_set_new(holder, "user", json_string(user && *user ? user : "?"));
+    json_object_set_new(holder, "host", json_string(host));
+    json_object_set_new(holder, "pid", json_integer(getpid()));
+    json_object_set_new(holder, "since", json_string(since));
+  }
+  if (s->kind == EDR_STEP_RESTORE && h->run->plan->bump_revision < 0 && h->run->bump > 0) {
+    json_t *argv = json_object_get(req, "argv");
+    char n[32];
+    snprintf(n, sizeof n, "%lld", (long long)h->run->bump);
+    json_array_append_new(argv, json_string("--bump-revision"));
+    json_array_append_new(argv, json_string(n));
+    json_array_append_new(argv, json_string("--mark-compacted"));
+  }
   if (s->kind == EDR_STEP_RESTORE) {
     json_t *tool = json_object_get(h->probe, "tool");
     json_t *argv = json_object_get(req, "argv");
@@ -1084,14 +1146,22 @@ static void abort_cleanup(struct host *h) {
   if (h->hp->wal_staging)
     json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
                                                 h->hp->wal_staging));
+  if (h->locked)
+    json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s}", "op", "unlock", "path",
+                                                h->hp->lock_path, "run_id",
+                                                h->run->plan->run_id));
   on_cleanup_reply(h, 0, NULL);
 }
 
 /* After a step: go on, wait at a barrier, or stop. */
 static void advance(struct host *h) {
   struct run *r = h->run;
+  /* A phase change inside check_barrier() can reach a host that an outer
+   * loop is about to advance too: never start a step twice. */
+  if (h->in_step || h->state != H_IDLE)
+    return;
   if (r->aborting) {
-    if (r->phase == EDR_PHASE_PREPARE && !h->cleaned)
+    if (r->phase <= EDR_PHASE_PREPARE && !h->cleaned)
       abort_cleanup(h);
     else
       start_close(h);
@@ -1106,6 +1176,14 @@ static void advance(struct host *h) {
   if (edr_step_kinds[s->kind].phase > r->phase) {
     set_state(h, H_IDLE);
     check_barrier(r);
+    return;
+  }
+  if (h->nothing_moved &&
+      (s->kind == EDR_STEP_MOVE_ASIDE || s->kind == EDR_STEP_MOVE_ASIDE_WAL ||
+       s->kind == EDR_STEP_INSTALL || s->kind == EDR_STEP_INSTALL_WAL)) {
+    h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
+    h->step++; /* skipped: counts as neither done nor failed */
+    advance(h);
     return;
   }
   start_step(h);
@@ -1132,7 +1210,9 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
     if (edr_verbosity >= 0)
       fprintf(stderr, "  cluster  healthy          ok  %6.2fs  (%zu members, one cluster, "
               "revision >= %lld)\n", (double)r->res->health_ms / 1000.0, r->n,
-              (long long)(r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision : 1));
+              (long long)(r->plan->kind == EDR_PLAN_ROLLBACK ? 1
+                          : (r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision : 1) +
+                                r->bump));
     r->phase = EDR_PHASE_CLEANUP;
     for (size_t i = 0; i < r->n; i++)
       if (!r->hosts[i].failed && r->hosts[i].state == H_IDLE)
@@ -1164,7 +1244,8 @@ static void start_health(struct run *r) {
     hm[i].n_peer_urls = m->peer_urls.n;
   }
   struct edr_health_opts ho = {
-    .min_revision = p->snapshot_revision > 0 ? p->snapshot_revision : 1,
+    .min_revision = p->kind == EDR_PLAN_ROLLBACK ? 1
+                    : (p->snapshot_revision > 0 ? p->snapshot_revision : 1) + r->bump,
     .timeout_ms = p->health_timeout_ms,
     .interval_ms = 100,
   };
@@ -1183,6 +1264,34 @@ static void start_health(struct run *r) {
   }
 }
 
+/* --bump-revision auto: clear the highest revision any host's old data
+ * reached, with a margin for what its WAL held beyond the db.  Every member
+ * must get the same bump.  Returns non-zero (after failing the run) when it
+ * cannot be computed. */
+static int compute_bump(struct run *r) {
+  const struct edr_plan *p = r->plan;
+  r->bump = p->bump_revision > 0 ? p->bump_revision : 0;
+  if (p->bump_revision >= 0 || p->kind != EDR_PLAN_RESTORE)
+    return 0;
+  int64_t high = -1;
+  for (size_t i = 0; i < r->n; i++) {
+    json_t *rev = json_object_get(json_object_get(r->hosts[i].probe, "data_dir"), "revision");
+    if (json_is_integer(rev) && json_integer_value(rev) > high)
+      high = json_integer_value(rev);
+  }
+  if (high < 0) {
+    host_fail(&r->hosts[0], EDR_EINVAL, "--bump-revision auto: no host has old data to "
+              "read a revision from; give the bump as a number");
+    return EDR_EINVAL;
+  }
+  int64_t snap = p->snapshot_revision > 0 ? p->snapshot_revision : 0;
+  int64_t margin = high / 10 > 1000 ? high / 10 : 1000;
+  r->bump = (high > snap ? high - snap : 0) + margin;
+  edr_info("--bump-revision auto: highest old revision %lld, snapshot revision %lld: "
+           "bumping by %lld", (long long)high, (long long)snap, (long long)r->bump);
+  return 0;
+}
+
 static bool host_settled(const struct host *h) {
   return h->state == H_CLOSED || (h->state == H_IDLE && !h->in_step);
 }
@@ -1196,7 +1305,7 @@ static void check_barrier(struct run *r) {
   }
   if ((any_failed || r->interrupted) && !r->aborting) {
     r->aborting = true;
-    if (r->phase == EDR_PHASE_PREPARE)
+    if (r->phase <= EDR_PHASE_PREPARE)
       edr_info("stopping: no host has been changed; removing what was staged");
     else if (r->phase == EDR_PHASE_APPLY)
       edr_info("stopping every host at its next step boundary");
@@ -1211,7 +1320,7 @@ static void check_barrier(struct run *r) {
     for (size_t i = 0; i < r->n; i++) {
       struct host *h = &r->hosts[i];
       if (h->state == H_IDLE && !h->in_step && h->failed && !h->cleaned &&
-          r->phase == EDR_PHASE_PREPARE)
+          r->phase <= EDR_PHASE_PREPARE)
         abort_cleanup(h);
       else if (h->state == H_IDLE && !h->in_step && h->failed)
         start_close(h);
@@ -1223,7 +1332,13 @@ static void check_barrier(struct run *r) {
   for (size_t i = 0; i < r->n; i++)
     if (r->hosts[i].state == H_CLOSED)
       return; /* finished (cleanup done everywhere) */
-  if (r->phase == EDR_PHASE_PREPARE) {
+  if (r->phase == EDR_PHASE_CHECK) {
+    if (compute_bump(r))
+      return; /* the host_fail inside has started the abort */
+    r->phase = EDR_PHASE_PREPARE;
+    for (size_t i = 0; i < r->n; i++)
+      advance(&r->hosts[i]);
+  } else if (r->phase == EDR_PHASE_PREPARE) {
     edr_info("every host is prepared; applying (stop etcd, swap member dirs, start)");
     r->phase = EDR_PHASE_APPLY;
     for (size_t i = 0; i < r->n; i++)

@@ -17,12 +17,16 @@
 /* Timeouts bound each step as a whole; the push scales with the size and is
  * also bounded by a no-progress timer in the executor. */
 const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
-  [EDR_STEP_CONNECT] = {.name = "connect", .phase = EDR_PHASE_PREPARE,
+  [EDR_STEP_CONNECT] = {.name = "connect", .phase = EDR_PHASE_CHECK,
                         .timeout_ms = 15000},
-  [EDR_STEP_PUSH_AGENT] = {.name = "push-agent", .phase = EDR_PHASE_PREPARE,
+  [EDR_STEP_PUSH_AGENT] = {.name = "push-agent", .phase = EDR_PHASE_CHECK,
                            .timeout_ms = 30000},
-  [EDR_STEP_PROBE] = {.name = "probe", .phase = EDR_PHASE_PREPARE, .on_agent = true,
+  [EDR_STEP_PROBE] = {.name = "probe", .phase = EDR_PHASE_CHECK, .on_agent = true,
                       .timeout_ms = 30000},
+  [EDR_STEP_LOCK] = {.name = "lock", .phase = EDR_PHASE_CHECK, .on_agent = true,
+                     .timeout_ms = 30000},
+  [EDR_STEP_FIND_OLD] = {.name = "find-old", .phase = EDR_PHASE_CHECK, .on_agent = true,
+                         .timeout_ms = 30000},
   [EDR_STEP_PUSH_TOOL] = {.name = "push-tool", .phase = EDR_PHASE_PREPARE,
                           .on_agent = true, .timeout_ms = 120000},
   [EDR_STEP_TOOL_MODE] = {.name = "tool-mode", .phase = EDR_PHASE_PREPARE,
@@ -51,9 +55,12 @@ const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
                       .on_agent = true, .timeout_ms = 120000},
   [EDR_STEP_CLEANUP] = {.name = "cleanup", .phase = EDR_PHASE_CLEANUP,
                         .on_agent = true, .timeout_ms = 60000},
+  [EDR_STEP_UNLOCK] = {.name = "unlock", .phase = EDR_PHASE_CLEANUP,
+                       .on_agent = true, .timeout_ms = 30000},
 };
 
 const char *const edr_phase_names[EDR_PHASE__COUNT] = {
+  [EDR_PHASE_CHECK] = "check",
   [EDR_PHASE_PREPARE] = "prepare",
   [EDR_PHASE_APPLY] = "apply",
   [EDR_PHASE_CLEANUP] = "cleanup",
@@ -185,6 +192,13 @@ static int restore_argv(const struct edr_plan *p, const struct edr_host_plan *h,
   }
   if (p->skip_hash_check)
     args[n++] = "--skip-hash-check";
+  char bump[32];
+  if (p->bump_revision > 0) { /* auto (-1) is filled in after every probe */
+    snprintf(bump, sizeof bump, "%lld", (long long)p->bump_revision);
+    args[n++] = "--bump-revision";
+    args[n++] = bump;
+    args[n++] = "--mark-compacted";
+  }
   args[n] = NULL;
   for (size_t i = 0; i < n; i++) {
     char **nv = realloc(out->v, (out->n + 2) * sizeof(*nv));
@@ -204,17 +218,20 @@ static void strv_release(struct edr_strv *sv) {
   free(sv->v);
 }
 
+static int add_unlock(const struct edr_plan *p, struct edr_host_plan *h);
+
 static const char *tool_label(const char *t) {
   return strcmp(t, "auto") == 0 ? "etcdutl, else etcdctl, found on the host" : t;
 }
 
-static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
-                      struct edr_host_plan *h) {
+/* The paths a run uses on a host; they depend only on the spec and run id,
+ * so a rollback finds what the restore left. */
+static int host_paths(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
-  char human[32];
-  int rc;
-
-  if (!(h->staging = edr_asprintf("%s/.etcd-dr-%s", m->data_dir, p->run_id)) ||
+  if (!(h->lock_path = edr_path_join(m->data_dir, ".etcd-dr-lock")) ||
+      !(h->failed_aside = edr_asprintf("%s/member.etcd-dr-%s-restored", m->data_dir,
+                                       p->run_id)) ||
+      !(h->staging = edr_asprintf("%s/.etcd-dr-%s", m->data_dir, p->run_id)) ||
       !(h->host_snapshot = edr_path_join(h->staging, "snapshot.db")) ||
       !(h->restore_dir = edr_path_join(h->staging, "data")) ||
       !(h->member_aside = edr_asprintf("%s/member.etcd-dr-%s", m->data_dir, p->run_id)))
@@ -229,13 +246,21 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
     if (!h->wal_staging || !(h->wal_aside = edr_asprintf("%s.etcd-dr-%s", m->wal_dir, p->run_id)))
       return EDR_ENOMEM;
   }
-  if (m->restore_tool_push) {
+  if (m->restore_tool_push && p->kind == EDR_PLAN_RESTORE) {
     char *base = basename_of(m->restore_tool_push);
     h->host_tool = base ? edr_asprintf("%s/bin/%s", h->staging, base) : NULL;
     free(base);
     if (!h->host_tool)
       return EDR_ENOMEM;
   }
+  return 0;
+}
+
+static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
+                      struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  char human[32];
+  int rc;
 
   /* prepare: read and stage only */
   if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
@@ -258,6 +283,13 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
     return rc;
   if (p->check_only)
     return 0;
+  if ((rc = add_step(h, EDR_STEP_LOCK,
+                     json_pack("{s:s, s:s, s:{s:s, s:s}, s:b}", "op", "lock", "path",
+                               h->lock_path, "holder", "run_id", p->run_id, "command",
+                               p->command, "break", p->break_lock),
+                     NULL, "take the host lock %s (refused while another run holds it)",
+                     h->lock_path)))
+    return rc;
   if (h->host_tool &&
       (rc = add_step(h, EDR_STEP_PUSH_TOOL,
                      json_pack("{s:s, s:s, s:I, s:s}", "op", "receive", "path", h->host_tool,
@@ -357,9 +389,92 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
     return rc;
 
   /* cleanup: after the cluster is healthy */
-  return add_step(h, EDR_STEP_CLEANUP,
-                  json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
-                  "remove the staging directory %s (the snapshot copy)", h->staging);
+  if ((rc = add_step(h, EDR_STEP_CLEANUP,
+                     json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
+                     "remove the staging directory %s (the snapshot copy)", h->staging)))
+    return rc;
+  return add_unlock(p, h);
+}
+
+static int add_unlock(const struct edr_plan *p, struct edr_host_plan *h) {
+  return add_step(h, EDR_STEP_UNLOCK,
+                  json_pack("{s:s, s:s, s:s}", "op", "unlock", "path", h->lock_path,
+                            "run_id", p->run_id),
+                  NULL, "release the host lock");
+}
+
+/* Rollback: put back the member dir (and wal dir) that run RUN moved aside;
+ * the restored one is itself moved aside, not deleted. */
+static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  int rc;
+  char *member = edr_path_join(m->data_dir, "member");
+  if (!member)
+    return EDR_ENOMEM;
+  char *wal_failed = m->wal_dir ? edr_asprintf("%s.etcd-dr-%s-restored", m->wal_dir, p->run_id)
+                                : NULL;
+  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
+                     "connect to %s@%s:%d, check its host key against %s, authenticate",
+                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)) ||
+      (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
+                     "check the architecture, push etcd-dr-agent, start it%s",
+                     m->sudo ? " with sudo -n" : "")) ||
+      (rc = add_step(h, EDR_STEP_PROBE,
+                     json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",
+                               m->data_dir, "wal_dir", m->wal_dir, "restore_tool", "auto",
+                               "staging", h->staging),
+                     NULL, "probe (read only): data dir %s, whether etcd is running",
+                     m->data_dir)) ||
+      (rc = add_step(h, EDR_STEP_LOCK,
+                     json_pack("{s:s, s:s, s:{s:s, s:s}, s:b}", "op", "lock", "path",
+                               h->lock_path, "holder", "run_id", p->run_id, "command",
+                               p->command, "break", p->break_lock),
+                     NULL, "take the host lock %s (a lock of run %s itself is taken over)",
+                     h->lock_path, p->run_id)) ||
+      (rc = add_step(h, EDR_STEP_FIND_OLD,
+                     json_pack("{s:s, s:s}", "op", "stat", "path", h->member_aside), NULL,
+                     "check that the old member dir %s is there", h->member_aside)) ||
+      (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
+                     "stop etcd")) ||
+      (rc = add_step(h, EDR_STEP_CHECK_STOPPED,
+                     json_pack("{s:s, s:s, s:s?}", "op", "check-stopped", "data_dir",
+                               m->data_dir, "wal_dir", m->wal_dir),
+                     NULL, "check that no process holds %s any more", m->data_dir)) ||
+      (rc = add_step(h, EDR_STEP_MOVE_ASIDE,
+                     json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", member, "to",
+                               h->failed_aside, "missing_ok", 1),
+                     NULL, "move the restored member dir %s aside to %s (kept)", member,
+                     h->failed_aside)))
+    goto out;
+  if (m->wal_dir &&
+      ((rc = add_step(h, EDR_STEP_MOVE_ASIDE_WAL,
+                      json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", m->wal_dir,
+                                "to", wal_failed, "missing_ok", 1),
+                      NULL, "move the restored wal dir %s aside to %s (kept)", m->wal_dir,
+                      wal_failed)) ||
+       (rc = add_step(h, EDR_STEP_INSTALL_WAL,
+                      json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", h->wal_aside,
+                                "to", m->wal_dir, "missing_ok", 0),
+                      NULL, "put the old wal dir back: rename %s to %s", h->wal_aside,
+                      m->wal_dir))))
+    goto out;
+  if ((rc = add_step(h, EDR_STEP_INSTALL,
+                     json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", h->member_aside,
+                               "to", member, "missing_ok", 0),
+                     NULL, "put the old member dir back: rename %s to %s", h->member_aside,
+                     member)) ||
+      (rc = add_step(h, EDR_STEP_START, run_request(&m->start_command), m->start_command.v,
+                     "start etcd")) ||
+      (rc = add_step(h, EDR_STEP_CLEANUP,
+                     json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
+                     "remove run %s's staging directory %s if it is still there", p->run_id,
+                     h->staging)))
+    goto out;
+  rc = add_unlock(p, h);
+out:
+  free(member);
+  free(wal_failed);
+  return rc;
 }
 
 int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
@@ -389,7 +504,12 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->skip_hash_check = o->skip_hash_check;
   p->snapshot_revision = o->snapshot_revision;
   p->health_timeout_ms = o->health_timeout_ms ? o->health_timeout_ms : 120000;
-  p->check_only = o->check_only;
+  p->kind = o->check_only ? EDR_PLAN_CHECK : o->kind;
+  p->check_only = p->kind == EDR_PLAN_CHECK;
+  p->bump_revision = o->bump_revision;
+  p->break_lock = o->break_lock;
+  if (!(p->command = strdup(o->command ? o->command : "restore")))
+    goto nomem;
 
   size_t len = 1;
   for (size_t i = 0; i < spec->n_members; i++)
@@ -411,7 +531,10 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->n_hosts = spec->n_members;
   for (size_t i = 0; i < p->n_hosts; i++) {
     p->hosts[i].member = &spec->members[i];
-    if ((rc = build_host(p, o, &p->hosts[i])))
+    if ((rc = host_paths(p, &p->hosts[i])))
+      goto fail;
+    if ((rc = p->kind == EDR_PLAN_ROLLBACK ? build_rollback_host(p, &p->hosts[i])
+                                           : build_host(p, o, &p->hosts[i])))
       goto fail;
   }
   *out = p;
@@ -445,7 +568,10 @@ void edr_plan_free(struct edr_plan *p) {
     free(h->member_aside);
     free(h->wal_aside);
     free(h->host_tool);
+    free(h->lock_path);
+    free(h->failed_aside);
   }
+  free(p->command);
   free(p->hosts);
   free(p->token);
   free(p->initial_cluster);
@@ -455,6 +581,7 @@ void edr_plan_free(struct edr_plan *p) {
 }
 
 static const char *phase_heading[EDR_PHASE__COUNT] = {
+  [EDR_PHASE_CHECK] = "check (reads only; every host must pass before any host goes on)",
   [EDR_PHASE_PREPARE] = "prepare (changes nothing etcd uses; every host must finish "
                         "it before any host goes on)",
   [EDR_PHASE_APPLY] = "apply (destructive)",

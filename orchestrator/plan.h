@@ -28,7 +28,8 @@
 #include <stdio.h>
 
 enum edr_phase {
-  EDR_PHASE_PREPARE,   /* reads and stages; changes nothing etcd uses */
+  EDR_PHASE_CHECK,     /* reads only, and takes the host lock */
+  EDR_PHASE_PREPARE,   /* stages; changes nothing etcd uses */
   EDR_PHASE_APPLY,     /* stops etcd and swaps data dirs: destructive */
   EDR_PHASE_CLEANUP,   /* after the cluster is healthy */
   EDR_PHASE__COUNT
@@ -38,6 +39,8 @@ enum edr_step_kind {
   EDR_STEP_CONNECT,
   EDR_STEP_PUSH_AGENT,
   EDR_STEP_PROBE,
+  EDR_STEP_LOCK,
+  EDR_STEP_FIND_OLD,
   EDR_STEP_PUSH_TOOL,
   EDR_STEP_TOOL_MODE,
   EDR_STEP_PUSH_SNAPSHOT,
@@ -52,6 +55,7 @@ enum edr_step_kind {
   EDR_STEP_OWNERSHIP_WAL,
   EDR_STEP_START,
   EDR_STEP_CLEANUP,
+  EDR_STEP_UNLOCK,
   EDR_STEP__COUNT
 };
 
@@ -85,11 +89,20 @@ struct edr_host_plan {
   char *member_aside;        /* DATA/member.etcd-dr-RUN: the old member, kept */
   char *wal_aside;           /* WAL.etcd-dr-RUN, or NULL */
   char *host_tool;           /* pushed restore tool's path on the host, or NULL */
+  char *lock_path;           /* DATA/.etcd-dr-lock */
+  char *failed_aside;        /* rollback: where the restored member goes */
   struct edr_step *steps;
   size_t n_steps;
 };
 
+enum edr_plan_kind {
+  EDR_PLAN_RESTORE,          /* restore every member from a snapshot */
+  EDR_PLAN_CHECK,            /* only the read-only checks (plan --check) */
+  EDR_PLAN_ROLLBACK,         /* put back the member dirs a restore moved aside */
+};
+
 struct edr_plan_opts {
+  enum edr_plan_kind kind;
   const char *snapshot;      /* local path */
   uint64_t snapshot_size;
   const char *snapshot_sha256;   /* hex SHA-256 of the whole file */
@@ -100,7 +113,10 @@ struct edr_plan_opts {
   uint64_t health_timeout_ms;
   const char *tool_sha256;   /* of spec's restore_tool_push file, if any */
   uint64_t tool_size;
-  bool check_only;           /* only the read-only checks: connect, agent, probe */
+  bool check_only;           /* same as kind EDR_PLAN_CHECK */
+  int64_t bump_revision;     /* 0 none, -1 auto (from the old data), else N */
+  bool break_lock;           /* take a host lock held by another run */
+  const char *command;       /* "restore", "rollback": recorded in the lock */
 };
 
 struct edr_plan {
@@ -115,6 +131,10 @@ struct edr_plan {
   int64_t snapshot_revision;
   uint64_t health_timeout_ms;
   bool check_only;
+  enum edr_plan_kind kind;
+  int64_t bump_revision;     /* 0 none, -1 auto, else N */
+  bool break_lock;
+  char *command;
   struct edr_host_plan *hosts;   /* one per member, in spec order */
   size_t n_hosts;
 };

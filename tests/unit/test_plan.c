@@ -87,7 +87,13 @@ static void test_restore_commands(void) {
     }
     CHECK(order_ok);
     CHECK(h->steps[0].kind == EDR_STEP_CONNECT);
-    CHECK(h->steps[h->n_steps - 1].kind == EDR_STEP_CLEANUP);
+    CHECK(h->steps[h->n_steps - 2].kind == EDR_STEP_CLEANUP);
+    CHECK(h->steps[h->n_steps - 1].kind == EDR_STEP_UNLOCK);
+    const struct edr_step *lk = find(h, EDR_STEP_LOCK);
+    CHECK(lk && edr_step_kinds[lk->kind].phase == EDR_PHASE_CHECK);
+    if (lk)
+      CHECK_STR(json_string_value(json_object_get(lk->request, "path")),
+                "/var/lib/etcd/.etcd-dr-lock");
     const struct edr_step *ma = find(h, EDR_STEP_MOVE_ASIDE);
     CHECK(ma && !strcmp(json_string_value(json_object_get(ma->request, "op")), "rename"));
     if (ma)
@@ -136,6 +142,67 @@ static void test_wal_and_skip_hash(void) {
   edr_spec_free(s);
 }
 
+static void test_bump_rollback_check(void) {
+  struct edr_spec *s = NULL;
+  CHECK(edr_spec_from_initial_cluster("a=http://h1:2380,b=http://h2:2380,c=http://h3:2380",
+                                      NULL, &s, err, sizeof err) == 0);
+  struct edr_plan_opts o = {.snapshot = "x", .run_id = "r2", .snapshot_revision = 10,
+                            .bump_revision = 1000000};
+  struct edr_plan *p = NULL;
+  CHECK(s && edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  const struct edr_step *r = p ? find(&p->hosts[1], EDR_STEP_RESTORE) : NULL;
+  CHECK_STR(r ? arg_after(r->argv, "--bump-revision") : NULL, "1000000");
+  CHECK(r && has_arg(r->argv, "--mark-compacted"));
+  edr_plan_free(p);
+
+  /* auto: nothing in the plan yet; the executor adds it after the probes */
+  o.bump_revision = -1;
+  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  r = p ? find(&p->hosts[0], EDR_STEP_RESTORE) : NULL;
+  CHECK(r && !has_arg(r->argv, "--bump-revision"));
+  edr_plan_free(p);
+
+  /* check only: read-only steps, nothing else */
+  o.bump_revision = 0;
+  o.check_only = true;
+  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(p && p->hosts[0].n_steps == 3);
+  for (size_t i = 0; p && i < p->hosts[0].n_steps; i++)
+    CHECK(!edr_step_kinds[p->hosts[0].steps[i].kind].destructive);
+  edr_plan_free(p);
+
+  /* rollback: the restored member aside, the old one back, by run id */
+  o.check_only = false;
+  o.kind = EDR_PLAN_ROLLBACK;
+  o.command = "rollback";
+  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  if (p) {
+    const struct edr_host_plan *h = &p->hosts[2];
+    CHECK(find(h, EDR_STEP_RESTORE) == NULL);
+    CHECK(find(h, EDR_STEP_PUSH_SNAPSHOT) == NULL);
+    const struct edr_step *fo = find(h, EDR_STEP_FIND_OLD);
+    CHECK(fo && !strcmp(json_string_value(json_object_get(fo->request, "path")),
+                        "/var/lib/etcd/member.etcd-dr-r2"));
+    const struct edr_step *ma = find(h, EDR_STEP_MOVE_ASIDE);
+    CHECK(ma && !strcmp(json_string_value(json_object_get(ma->request, "to")),
+                        "/var/lib/etcd/member.etcd-dr-r2-restored"));
+    const struct edr_step *in = find(h, EDR_STEP_INSTALL);
+    CHECK(in && !strcmp(json_string_value(json_object_get(in->request, "from")),
+                        "/var/lib/etcd/member.etcd-dr-r2"));
+    CHECK(in && !strcmp(json_string_value(json_object_get(in->request, "to")),
+                        "/var/lib/etcd/member"));
+    /* never a step that removes anything but etcd-dr's own staging */
+    for (size_t i = 0; i < h->n_steps; i++) {
+      const char *op = json_string_value(json_object_get(h->steps[i].request, "op"));
+      if (op && !strcmp(op, "remove"))
+        CHECK(strstr(json_string_value(json_object_get(h->steps[i].request, "path")),
+                     "/.etcd-dr-r2") != NULL);
+    }
+  }
+  edr_plan_free(p);
+  edr_spec_free(s);
+}
+
 static void test_quote(void) {
   char *q;
   CHECK_STR(q = edr_shell_quote("plain-arg_1.2/x=y:z,@%+"), "plain-arg_1.2/x=y:z,@%+");
@@ -156,6 +223,7 @@ static void test_quote(void) {
 int main(void) {
   test_restore_commands();
   test_wal_and_skip_hash();
+  test_bump_rollback_check();
   test_quote();
   return t_done("test_plan");
 }

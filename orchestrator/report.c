@@ -1,0 +1,153 @@
+/*
+ * report.c - the end-of-run summary (report.h).
+ */
+#include "report.h"
+
+#include "cli.h"
+#include "quote.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *edr_spec_args(int argc, char **argv) {
+  size_t cap = 1, len = 0;
+  char *out = calloc(1, cap);
+  for (int i = 1; out && i < argc; i++) {
+    const struct option *o = NULL;
+    const char *a = argv[i];
+    if (strncmp(a, "--", 2))
+      continue;
+    for (const struct option *s = edr_spec_long_options; s->name; s++) {
+      size_t n = strlen(s->name);
+      if (!strncmp(a + 2, s->name, n) && (a[2 + n] == '\0' || a[2 + n] == '='))
+        o = s;
+    }
+    if (!o)
+      continue;
+    int take = o->has_arg == required_argument && !strchr(a, '=') && i + 1 < argc ? 2 : 1;
+    for (int k = 0; k < take; k++) {
+      char *q = edr_shell_quote(argv[i + k]);
+      size_t ql = q ? strlen(q) : 0;
+      char *n = q ? realloc(out, cap + ql + 1) : NULL;
+      if (!n) {
+        free(q);
+        free(out);
+        return NULL;
+      }
+      out = n;
+      cap += ql + 1;
+      if (len)
+        out[len++] = ' ';
+      memcpy(out + len, q, ql + 1);
+      len += ql;
+      free(q);
+    }
+    i += take - 1;
+  }
+  return out;
+}
+
+static const char *outcome_name(const struct edr_plan *p, const struct edr_host_result *hr) {
+  switch (hr->outcome) {
+  case EDR_HOST_RESTORED: return p->kind == EDR_PLAN_ROLLBACK ? "rolled back" : "restored";
+  case EDR_HOST_PARTIAL: return hr->status ? "FAILED" : "stopped";
+  default: return hr->status ? "FAILED" : "unchanged";
+  }
+}
+
+void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *res,
+                       const char *spec_args) {
+  FILE *o = stderr;
+  fprintf(o, "\nrun %s: %s in %.1fs\n", p->run_id,
+          res->exit_code == 0
+              ? (p->kind == EDR_PLAN_ROLLBACK ? "rolled back, cluster healthy"
+                                              : "cluster restored and healthy")
+              : (p->kind == EDR_PLAN_ROLLBACK ? "NOT rolled back" : "NOT restored"),
+          (double)res->duration_ms / 1000.0);
+  fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", "member", "ssh host", "result", "steps",
+          "time", "last step");
+  for (size_t i = 0; i < res->n_hosts; i++) {
+    const struct edr_host_result *hr = &res->hosts[i];
+    const struct edr_host_plan *hp = &p->hosts[i];
+    char host[300], steps[16];
+    snprintf(host, sizeof host, "%s:%d", hp->member->ssh_host, hp->member->ssh_port);
+    snprintf(steps, sizeof steps, "%zu/%zu", hr->steps_done, hp->n_steps);
+    const char *last = "-";
+    uint64_t ms = 0;
+    for (size_t j = 0; j < hp->n_steps; j++) {
+      if (hr->steps[j].started)
+        last = edr_step_kinds[hp->steps[j].kind].name;
+      ms += hr->steps[j].duration_ms;
+    }
+    char t[16];
+    snprintf(t, sizeof t, "%.1fs", (double)ms / 1000.0);
+    fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", hr->member, host, outcome_name(p, hr),
+            steps, t, last);
+  }
+  /* Where each changed host's old data is, from what was really done. */
+  bool header = false;
+  for (size_t i = 0; i < res->n_hosts; i++) {
+    const struct edr_host_result *hr = &res->hosts[i];
+    const struct edr_host_plan *hp = &p->hosts[i];
+    if (hr->outcome == EDR_HOST_UNTOUCHED)
+      continue;
+    bool moved = false, stopped = false, started = false;
+    for (size_t j = 0; j < hp->n_steps; j++) {
+      bool ok = hr->steps[j].finished && hr->steps[j].status == 0 && hr->steps[j].result;
+      if (hp->steps[j].kind == EDR_STEP_MOVE_ASIDE && ok &&
+          json_is_true(json_object_get(hr->steps[j].result, "moved")))
+        moved = true;
+      if (hp->steps[j].kind == EDR_STEP_STOP && hr->steps[j].started)
+        stopped = true;
+      if (hp->steps[j].kind == EDR_STEP_START && ok)
+        started = true;
+    }
+    if (!header) {
+      fprintf(o, "\nwhere each changed host stands:\n");
+      header = true;
+    }
+    if (p->kind == EDR_PLAN_ROLLBACK)
+      fprintf(o, "  %s: %s%s\n", hr->member,
+              moved ? "restored data kept as " : "",
+              moved ? hp->failed_aside : (started ? "etcd started on its data"
+                                                  : "etcd may be stopped"));
+    else if (moved)
+      fprintf(o, "  %s: old data kept as %s%s\n", hr->member, hp->member_aside,
+              started ? "" : "; etcd not started");
+    else
+      fprintf(o, "  %s: old data still in place (%s/member)%s\n", hr->member,
+              hp->member->data_dir, stopped ? "; etcd was stopped" : "");
+  }
+  switch (res->exit_code) {
+  case EDR_EXIT_OK:
+    break;
+  case EDR_EXIT_PREFLIGHT:
+    fprintf(o, "\nno host was changed: etcd was not stopped and no data was moved.\n"
+               "fix the problem reported above and run the same command again.\n");
+    break;
+  case EDR_EXIT_UNHEALTHY:
+    fprintf(o, "\nevery member was %s and started, but the cluster did not become healthy "
+               "in time: %s\ncheck etcd's logs on the members (etcd-dr status shows where "
+               "they stand)", p->kind == EDR_PLAN_ROLLBACK ? "rolled back" : "restored",
+            res->message ? res->message : "");
+    if (p->kind != EDR_PLAN_ROLLBACK)
+      fprintf(o, "; to go back to the old data:\n  etcd-dr rollback %s %s", p->run_id,
+              spec_args);
+    fputc('\n', o);
+    break;
+  default:
+    if (p->kind == EDR_PLAN_ROLLBACK) {
+      fprintf(o, "\nthe rollback did not finish.  Fix the problem reported above and run it "
+                 "again (it continues where it can):\n  etcd-dr rollback %s %s\n",
+              p->run_id, spec_args);
+      break;
+    }
+    fprintf(o, "\nsome hosts were changed and the restore did not finish.  Next:\n"
+               "  to go back to the data as it was before this run, on every host:\n"
+               "    etcd-dr rollback %s %s\n"
+               "  or fix the problem reported above and restore again (a new run).\n",
+            p->run_id, spec_args);
+  }
+}
+
