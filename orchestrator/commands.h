@@ -8,6 +8,7 @@
 
 int cmd_plan(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
 int cmd_status(int argc, char **argv);     /* 0 healthy, 1 degraded, 3 quorum lost */
 int cmd_snapshot(int argc, char **argv);   /* status | verify | save */
 

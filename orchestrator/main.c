@@ -18,6 +18,8 @@ static const struct command commands[] = {
    .summary = "print the restore plan for a cluster; contacts no host"},
   {.name = "restore", .run = cmd_restore,
    .summary = "restore every member of a cluster from a snapshot, over SSH"},
+  {.name = "rollback", .run = cmd_rollback,
+   .summary = "put back the member dirs a restore run moved aside"},
   {.name = "status", .run = cmd_status,
    .summary = "one row per member and a verdict: healthy, degraded, quorum lost"},
   {.name = "snapshot", .run = cmd_snapshot,
