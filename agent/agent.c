@@ -250,6 +250,7 @@ int main(int argc, char **argv) {
       break;
   }
   free(line);
+  agent_release_auto_lock(&a);
   agent_remove_made_dirs(&a);
   remove_own_dir(&a);
   return a.fatal ? 1 : 0;

@@ -38,7 +38,15 @@ struct agent {
    * at exit the empty ones go again: a run cut short leaves no trace. */
   char *made_dirs[64];
   int n_made;
+
+  /* A lock taken with auto_release: released at exit, so a run cut short
+   * before it changed anything leaves no lock behind. */
+  char auto_lock_path[4096];
+  char auto_lock_run[128];
 };
+
+/* At exit: release the auto_release lock, if this run still holds it. */
+void agent_release_auto_lock(struct agent *a);
 
 /* At exit: rmdir, deepest first, the directories this agent created that
  * are empty now.  Never removes anything else. */

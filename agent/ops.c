@@ -1789,14 +1789,36 @@ static int lock_write(struct agent *a, const char *path, json_t *holder, bool ta
   return 0;
 }
 
+static void remember_lock(struct agent *a, const char *path, const char *run,
+                          bool auto_release) {
+  if (auto_release) {
+    snprintf(a->auto_lock_path, sizeof a->auto_lock_path, "%s", path);
+    snprintf(a->auto_lock_run, sizeof a->auto_lock_run, "%s", run);
+  } else if (!strcmp(a->auto_lock_path, path)) {
+    a->auto_lock_path[0] = a->auto_lock_run[0] = '\0'; /* pinned: it stays */
+  }
+}
+
+void agent_release_auto_lock(struct agent *a) {
+  if (!a->auto_lock_path[0])
+    return;
+  json_t *old = lock_holder(a->auto_lock_path);
+  const char *orun = json_string_value(json_object_get(old, "run_id"));
+  if (orun && !strcmp(orun, a->auto_lock_run))
+    unlink(a->auto_lock_path);
+  json_decref(old);
+  a->auto_lock_path[0] = '\0';
+}
+
 /* Take the host's lock for a run.  A lock held by the same run (a resume or
  * a rollback of it) is taken over; another run's only with `break`. */
 static int op_lock(struct agent *a, json_t *req, json_t *res) {
   const char *path, *run;
-  bool brk = false;
+  bool brk = false, auto_release = false;
   json_t *holder = json_object_get(req, "holder");
   int rc;
-  if ((rc = f_file_path(a, req, "path", &path)) || (rc = f_bool(a, req, "break", &brk)))
+  if ((rc = f_file_path(a, req, "path", &path)) || (rc = f_bool(a, req, "break", &brk)) ||
+      (rc = f_bool(a, req, "auto_release", &auto_release)))
     return rc;
   if (!json_is_object(holder) ||
       !(run = json_string_value(json_object_get(holder, "run_id"))))
@@ -1807,6 +1829,7 @@ static int op_lock(struct agent *a, json_t *req, json_t *res) {
     int w = lock_write(a, path, holder, false);
     if (w == 0) {
       json_object_set_new(res, "taken_over", json_null());
+      remember_lock(a, path, run, auto_release);
       return 0;
     }
     if (w < 0)
@@ -1816,9 +1839,12 @@ static int op_lock(struct agent *a, json_t *req, json_t *res) {
       continue; /* released meanwhile: try again */
     const char *orun = json_string_value(json_object_get(old, "run_id"));
     if ((orun && !strcmp(orun, run)) || brk) {
-      rc = lock_write(a, path, holder, true);
-      if (!rc)
+      /* the same run again (e.g. to pin it before apply): nothing to rewrite */
+      rc = orun && !strcmp(orun, run) && !brk ? 0 : lock_write(a, path, holder, true);
+      if (!rc) {
         json_object_set_new(res, "taken_over", old ? old : json_null());
+        remember_lock(a, path, run, auto_release);
+      }
       else
         json_decref(old);
       return rc;
@@ -1853,6 +1879,8 @@ static int op_unlock(struct agent *a, json_t *req, json_t *res) {
     return agent_fail(a, edr_from_errno(errno), "cannot remove lock '%s': %s", path,
                       errstr(errno));
   }
+  if (mine && !strcmp(a->auto_lock_path, path))
+    a->auto_lock_path[0] = '\0';
   json_object_set_new(res, "released", json_boolean(mine));
   json_decref(old);
   return 0;

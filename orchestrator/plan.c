@@ -35,6 +35,8 @@ const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
                               .on_agent = true, .timeout_ms = 3600000},
   [EDR_STEP_RESTORE] = {.name = "restore", .phase = EDR_PHASE_PREPARE,
                         .on_agent = true, .timeout_ms = 600000},
+  [EDR_STEP_HOLD_LOCK] = {.name = "hold-lock", .phase = EDR_PHASE_APPLY, .on_agent = true,
+                          .timeout_ms = 30000},
   [EDR_STEP_STOP] = {.name = "stop", .phase = EDR_PHASE_APPLY, .destructive = true,
                      .on_agent = true, .timeout_ms = 120000},
   [EDR_STEP_CHECK_STOPPED] = {.name = "check-stopped", .phase = EDR_PHASE_APPLY,
@@ -220,6 +222,14 @@ static void strv_release(struct edr_strv *sv) {
 
 static int add_unlock(const struct edr_plan *p, struct edr_host_plan *h);
 
+/* AUTO: released by the agent if the connection ends first. */
+static json_t *lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
+                            bool auto_release) {
+  return json_pack("{s:s, s:s, s:{s:s, s:s}, s:b, s:b}", "op", "lock", "path", h->lock_path,
+                   "holder", "run_id", p->run_id, "command", p->command, "break",
+                   p->break_lock, "auto_release", auto_release);
+}
+
 static const char *tool_label(const char *t) {
   return strcmp(t, "auto") == 0 ? "etcdutl, else etcdctl, found on the host" : t;
 }
@@ -284,11 +294,9 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
   if (p->check_only)
     return 0;
   if ((rc = add_step(h, EDR_STEP_LOCK,
-                     json_pack("{s:s, s:s, s:{s:s, s:s}, s:b}", "op", "lock", "path",
-                               h->lock_path, "holder", "run_id", p->run_id, "command",
-                               p->command, "break", p->break_lock),
-                     NULL, "take the host lock %s (refused while another run holds it)",
-                     h->lock_path)))
+                     lock_request(p, h, true), NULL,
+                     "take the host lock %s (refused while another run holds it; "
+                     "released again if the run ends before apply)", h->lock_path)))
     return rc;
   if (h->host_tool &&
       (rc = add_step(h, EDR_STEP_PUSH_TOOL,
@@ -327,7 +335,10 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
     return rc;
 
   /* apply: only after every host finished prepare */
-  if ((rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
+  if ((rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
+                     "keep the host lock until the run ends, even if the connection "
+                     "is lost from here on")) ||
+      (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
                      "stop etcd")))
     return rc;
   if ((rc = add_step(h, EDR_STEP_CHECK_STOPPED,
@@ -426,14 +437,14 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
                      NULL, "probe (read only): data dir %s, whether etcd is running",
                      m->data_dir)) ||
       (rc = add_step(h, EDR_STEP_LOCK,
-                     json_pack("{s:s, s:s, s:{s:s, s:s}, s:b}", "op", "lock", "path",
-                               h->lock_path, "holder", "run_id", p->run_id, "command",
-                               p->command, "break", p->break_lock),
-                     NULL, "take the host lock %s (a lock of run %s itself is taken over)",
+                     lock_request(p, h, true), NULL,
+                     "take the host lock %s (a lock of run %s itself is taken over)",
                      h->lock_path, p->run_id)) ||
       (rc = add_step(h, EDR_STEP_FIND_OLD,
                      json_pack("{s:s, s:s}", "op", "stat", "path", h->member_aside), NULL,
                      "check that the old member dir %s is there", h->member_aside)) ||
+      (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
+                     "keep the host lock until the rollback ends")) ||
       (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
                      "stop etcd")) ||
       (rc = add_step(h, EDR_STEP_CHECK_STOPPED,

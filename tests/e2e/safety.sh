@@ -84,20 +84,36 @@ check "bad start: exit 5 (got $rc)" test "$rc" = 5
 check "bad start: names m3, the step and etcd's words" contains "$(cat "$WORK/err")" "m3 ($(host_ip 3)): start:"
 check "bad start: shows the start command's stderr" contains "$(cat "$WORK/err")" "cannot bind 2380"
 check "bad start: prints the rollback command" contains "$(cat "$WORK/err")" "etcd-dr rollback $run --cluster"
+# Hosts stop at their next step boundary: each has its old member either
+# moved aside (kept) or still in place, never lost.
+moved=()
 for i in 1 2 3; do
-  check "bad start: m$i old member kept" on_host "$i" test -d "/var/lib/etcd/member.etcd-dr-$run"
+  if on_host "$i" test -d "/var/lib/etcd/member.etcd-dr-$run"; then
+    moved[$i]=1
+    pass "bad start: m$i old member kept aside"
+  else
+    moved[$i]=0
+    check "bad start: m$i old member still in place" on_host "$i" test -s /var/lib/etcd/member/snap/db
+    check "bad start: summary says m$i's data is in place" contains "$(cat "$WORK/err")" "m$i: old data still in place"
+  fi
 done
+check "bad start: m3 (the failed one) got as far as moving its member aside" test "${moved[3]}" = 1
 "$ETCD_DR" rollback "$run" --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "rollback: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
 for i in 1 2 3; do
   check "rollback: m$i serves the data from before the restore" test "$(checksum_on "$i" /pre/)" = "$pre"
-  check "rollback: m$i keeps the restored member aside" on_host "$i" test -d "/var/lib/etcd/member.etcd-dr-$run-restored"
+  if [[ ${moved[$i]} == 1 ]]; then
+    check "rollback: m$i keeps the restored member aside" on_host "$i" test -d "/var/lib/etcd/member.etcd-dr-$run-restored"
+  fi
   check "rollback: m$i healthy" healthy_on "$i"
 done
+before=$(all_states)
 "$ETCD_DR" rollback "$run" --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "second rollback: refused with 4, nothing to roll back to (got $rc)" test "$rc" = 4
-check "second rollback: says why" contains "$(cat "$WORK/err")" "nothing to roll back to"
+check "second rollback: a no-op, exit 0 (got $rc)" test "$rc" = 0
+check "second rollback: says there is nothing to do" contains "$(cat "$WORK/err")" "etcd runs: nothing to do"
+check "second rollback: hosts unchanged (etcd not even restarted)" test "$before" = "$(all_states)"
+check "second rollback: data unchanged" test "$(checksum_on 2 /pre/)" = "$pre"
 
 # 6. not enough disk on m2 (its data dir on a 16 MB tmpfs): refused before anything
 on_host 2 mkdir -p /var/lib/etcd-small
@@ -125,10 +141,16 @@ for _ in $(seq 1 200); do
   on_host 2 sh -c 'ls /var/lib/etcd/.etcd-dr-*/snapshot.db.part' >/dev/null 2>&1 && break
   sleep 0.02
 done
-on_host 2 sh -c 'pkill -KILL -x sshd'
+# only m2's sshd processes: those in its network namespace
+for p in $(ip netns pids "edr-$LAB-2"); do
+  [[ $(cat "/proc/$p/comm" 2>/dev/null) == sshd ]] && kill -KILL "$p"
+done
 wait "$a"; rc=$?
 check "sshd killed: exit 4 (got $rc)" test "$rc" = 4
 check "sshd killed: names m2" contains "$(cat "$WORK/err")" "m2 ($(host_ip 2))"
-check "sshd killed: etcd still running everywhere, member dirs unchanged" test "$before" = "$(all_states)"
+after_states=$(all_states)
+check "sshd killed: etcd still running everywhere, member dirs unchanged (no lock, no staging)" \
+  test "$before" = "$after_states"
+[[ $before == "$after_states" ]] || { echo "before: $before"; echo "after:  $after_states"; cat "$WORK/err"; }
 check "sshd killed: m1 and m3 cleaned up" test -z "$(leftovers 1)$(leftovers 3)"
 check "sshd killed: data intact" test "$(checksum_on 1 /pre/)" = "$pre"
