@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "err.h"
 #include "executor.h"
+#include "journal.h"
 #include "log.h"
 #include "plan.h"
 #include "report.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char usage_text[] =
@@ -42,6 +44,11 @@ static const char usage_text[] =
     "  --break-lock             take host locks held by another run (after checking\n"
     "                           that run is really gone)\n"
     "  --run-id ID              use this run id (default: new, from the clock)\n"
+    "  --resume RUN             continue run RUN where it stopped (coordinator killed,\n"
+    "                           connection lost): same arguments, read from the run's\n"
+    "                           journal; finished steps are not redone\n"
+    "  --report FILE            also write the run's report (JSON) to FILE; it is always\n"
+    "                           written to the run's directory in the state dir\n"
     "  -q, --quiet              errors and the summary only\n"
     "  -v, --verbose            more detail (-vv: every state change)\n"
     "  -h, --help\n"
@@ -53,7 +60,117 @@ static const char usage_text[] =
     "\n";
 
 enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_ACCEPT_NEW, O_HEALTH_TIMEOUT, O_RUN_ID, O_AGENT,
-       O_BUMP, O_BREAK_LOCK };
+       O_BUMP, O_BREAK_LOCK, O_RESUME, O_REPORT };
+
+/* From a run's journal: did apply start anywhere, which steps each host
+ * finished.  New reference. */
+static json_t *resume_state(json_t *events) {
+  static const char *const apply_steps[] = {"hold-lock", "stop", "check-stopped", "move-aside",
+                                            "move-aside-wal", "install", "install-wal",
+                                            "ownership", "ownership-wal", "start"};
+  json_t *hosts = json_object();
+  bool apply = false, finished = false;
+  size_t i;
+  json_t *e;
+  json_array_foreach(events, i, e) {
+    const char *ev = json_string_value(json_object_get(e, "event"));
+    const char *step = json_string_value(json_object_get(e, "step"));
+    const char *host = json_string_value(json_object_get(e, "host"));
+    if (ev && !strcmp(ev, "end") && json_integer_value(json_object_get(e, "exit_code")) == 0)
+      finished = true;
+    if (!ev || !step || !host)
+      continue;
+    for (size_t k = 0; k < sizeof apply_steps / sizeof apply_steps[0]; k++)
+      if (!strcmp(step, apply_steps[k]))
+        apply = true;
+    if (!strcmp(ev, "done")) {
+      json_t *a = json_object_get(hosts, host);
+      if (!a)
+        json_object_set_new(hosts, host, a = json_array());
+      json_array_append(a, json_object_get(e, "index"));
+    }
+  }
+  return json_pack("{s:b, s:b, s:o}", "apply_started", apply, "finished", finished, "hosts",
+                   hosts);
+}
+
+static int restore_main(int argc, char **argv, json_t *resume);
+
+/* --resume RUN: the run's own arguments, its id, and what its journal says. */
+static int resume_run(const char *run, int argc, char **argv) {
+  char err[1024];
+  json_t *j = edr_journal_load(run, err, sizeof err);
+  if (!j) {
+    edr_err("cannot resume: %s", err);
+    return EDR_EXIT_USAGE;
+  }
+  json_t *cmd = json_object_get(json_object_get(j, "command"), "argv");
+  size_t n = json_array_size(cmd);
+  char **nargv = calloc(n + (size_t)argc + 4, sizeof(char *));
+  int nargc = 0;
+  if (!nargv || n == 0) {
+    edr_err("cannot resume: run %s has no recorded arguments", run);
+    free(nargv);
+    json_decref(j);
+    return EDR_EXIT_USAGE;
+  }
+  for (size_t i = 0; i < n; i++)
+    nargv[nargc++] = (char *)json_string_value(json_array_get(cmd, i));
+  nargv[nargc++] = "--run-id";
+  nargv[nargc++] = (char *)run;
+  for (int i = 1; i < argc; i++) /* -q, -v, --report given now */
+    nargv[nargc++] = argv[i];
+  json_t *rs = resume_state(json_object_get(j, "events"));
+  json_object_set(rs, "snapshot_sha256",
+                  json_object_get(json_object_get(j, "command"), "snapshot_sha256"));
+  int code;
+  if (json_is_true(json_object_get(rs, "finished"))) {
+    edr_info("run %s finished already: nothing to resume", run);
+    code = 0;
+  } else {
+    edr_info("resuming run %s (%s)", run,
+             json_is_true(json_object_get(rs, "apply_started"))
+                 ? "apply had started: finished steps are skipped"
+                 : "it had not changed any host: prepare starts again");
+    optind = 1;
+    code = restore_main(nargc, nargv, rs);
+  }
+  json_decref(rs);
+  free(nargv);
+  json_decref(j);
+  return code;
+}
+
+int cmd_restore(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--resume") || !strncmp(argv[i], "--resume=", 9)) {
+      const char *run = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[i + 1] : NULL);
+      if (!run) {
+        edr_err("--resume needs the run id");
+        return EDR_EXIT_USAGE;
+      }
+      /* only -q, -v and --report may come with it: the rest is the run's */
+      char *keep[8];
+      int nk = 0;
+      keep[nk++] = argv[0];
+      for (int k = 1; k < argc; k++) {
+        if (k == i || (k == i + 1 && argv[i][8] != '='))
+          continue;
+        if (nk < 7 && (!strcmp(argv[k], "-q") || !strcmp(argv[k], "-v") ||
+                       !strcmp(argv[k], "-vv") || !strncmp(argv[k], "--report", 8))) {
+          keep[nk++] = argv[k];
+          if (!strcmp(argv[k], "--report") && k + 1 < argc && nk < 7)
+            keep[nk++] = argv[++k];
+          continue;
+        }
+        edr_err("with --resume, give only -q, -v or --report: the other arguments are "
+                "the run's own ('%s')", argv[k]);
+        return EDR_EXIT_USAGE;
+      }
+      return resume_run(run, nk, keep);
+    }
+  return restore_main(argc, argv, NULL);
+}
 
 /* Local files the spec names must be there before any connection. */
 static int check_local_files(const struct edr_spec *spec, bool accept_new) {
@@ -77,7 +194,7 @@ static int check_local_files(const struct edr_spec *spec, bool accept_new) {
   return 0;
 }
 
-int cmd_restore(int argc, char **argv) {
+static int restore_main(int argc, char **argv, json_t *resume) {
   static const struct option own[] = {
     {"snapshot", required_argument, NULL, O_SNAPSHOT},
     {"skip-hash-check", no_argument, NULL, O_SKIP_HASH},
@@ -87,6 +204,7 @@ int cmd_restore(int argc, char **argv) {
     {"agent", required_argument, NULL, O_AGENT},
     {"bump-revision", required_argument, NULL, O_BUMP},
     {"break-lock", no_argument, NULL, O_BREAK_LOCK},
+    {"report", required_argument, NULL, O_REPORT},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -98,9 +216,11 @@ int cmd_restore(int argc, char **argv) {
   struct edr_snapfile sf;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
+  const char *report_file = NULL;
   char err[1024];
   int opt, rc;
 
+  eo.resume = resume;
   edr_cli_spec_init(&cs);
   struct option *opts = edr_cli_options(own);
   if (!opts)
@@ -121,6 +241,7 @@ int cmd_restore(int argc, char **argv) {
     case O_RUN_ID: po.run_id = optarg; break;
     case O_AGENT: eo.agent_path = optarg; break;
     case O_BREAK_LOCK: po.break_lock = true; break;
+    case O_REPORT: report_file = optarg; break;
     case O_BUMP: {
       char *end;
       long long v = strcmp(optarg, "auto") ? strtoll(optarg, &end, 10) : -1;
@@ -236,9 +357,53 @@ int cmd_restore(int argc, char **argv) {
       edr_plan_print(plan, stderr);
   }
 
+  /* The run's directory: its arguments (for --resume) and its journal. */
+  struct edr_journal *journal = NULL;
+  if ((rc = edr_journal_open(&journal, plan->run_id, resume != NULL, err, sizeof err))) {
+    edr_err("%s", err);
+    edr_plan_free(plan);
+    edr_spec_free(spec);
+    return EDR_EXIT_INTERNAL;
+  }
+  if (!resume) {
+    json_t *args = json_array();
+    for (int i = 0; i < argc; i++)
+      if (strcmp(argv[i], "--run-id") && (i == 0 || strcmp(argv[i - 1], "--run-id")))
+        json_array_append_new(args, json_string(argv[i]));
+    json_t *cmd = json_pack("{s:s, s:o, s:s}", "run_id", plan->run_id, "argv", args,
+                            "snapshot_sha256", plan->snapshot_sha256);
+    edr_journal_write(journal, "command.json", cmd);
+    json_decref(cmd);
+  } else {
+    const char *was = json_string_value(json_object_get(resume, "snapshot_sha256"));
+    if (!was || strcmp(was, plan->snapshot_sha256)) {
+      edr_err("cannot resume run %s: snapshot '%s' changed since the run started (sha-256 "
+              "%s, was %s); roll the run back or start a new one", plan->run_id,
+              plan->snapshot, plan->snapshot_sha256, was ? was : "unknown");
+      edr_journal_close(journal);
+      edr_plan_free(plan);
+      edr_spec_free(spec);
+      return EDR_EXIT_SNAPSHOT;
+    }
+  }
+  edr_journal_event(journal, resume ? "resume" : "begin", NULL);
+  eo.journal = journal;
+
   struct edr_run_result res;
   char *spec_args = edr_spec_args(argc, argv);
+  long long started = (long long)time(NULL);
   int code = edr_execute(plan, &eo, &res);
+  json_t *end = json_pack("{s:i}", "exit_code", code);
+  edr_journal_event(journal, "end", end);
+  json_decref(end);
+  json_t *report = edr_report_json(plan, &res, started, (long long)time(NULL));
+  if (report && edr_journal_write(journal, "report.json", report) == 0 && edr_verbosity >= 0)
+    fprintf(stderr, "report: %s/report.json\n", edr_journal_dir(journal));
+  if (report && report_file && json_dump_file(report, report_file,
+                                              JSON_INDENT(2) | JSON_PRESERVE_ORDER))
+    edr_err("cannot write the report to '%s'", report_file);
+  json_decref(report);
+  edr_journal_close(journal);
   if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
     edr_err("%s", res.message);
   edr_print_summary(plan, &res, spec_args ? spec_args : "(your cluster options)");

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "err.h"
 #include "health.h"
+#include "journal.h"
 #include "log.h"
 #include "snapfile.h"
 #include "ssh.h"
@@ -121,6 +122,7 @@ struct host {
   json_t *probe;             /* the probe's result, for later steps */
   bool locked;               /* this run holds the host lock */
   bool nothing_moved;        /* rollback: the restore never moved this member */
+  bool restaged;             /* resume: the old staging was removed */
   json_t *cleanup;           /* abort cleanup requests still to send */
 };
 
@@ -151,6 +153,8 @@ static void drive(struct host *h);
 static void advance(struct host *h);
 static void check_barrier(struct run *r);
 static void start_close(struct host *h);
+static bool resume_skip(struct host *h, const struct edr_step *s);
+static void restage_next(struct host *h, int status, json_t *reply);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -226,6 +230,8 @@ static void host_fail(struct host *h, int code, const char *fmt, ...) {
   va_end(ap);
   struct edr_step_result *sr = h->step < h->hp->n_steps ? &h->res->steps[h->step] : NULL;
   if (sr && sr->started && !sr->finished) {
+    edr_journal_step(h->run->opts->journal, h->m->name, h->step,
+                     edr_step_kinds[h->hp->steps[h->step].kind].name, "failed", code, msg);
     sr->finished = true;
     sr->status = code;
     sr->duration_ms = edr_now_ms() - h->step_start;
@@ -823,6 +829,8 @@ static void step_ok(struct host *h, json_t *result) {
   h->in_step = false;
   uv_timer_stop(&h->timer);
   const struct edr_step *s = cur_step(h);
+  edr_journal_step(h->run->opts->journal, h->m->name, h->step, edr_step_kinds[s->kind].name,
+                   "done", 0, NULL);
   if (edr_verbosity >= 0) {
     char extra[160] = "";
     if (result && s->kind == EDR_STEP_PROBE) {
@@ -919,7 +927,7 @@ static int check_probe(struct host *h, json_t *r, char *msg, size_t len) {
              json_string_value(json_object_get(tool, "path")));
     return EDR_EUNSUPPORTED;
   }
-  if (json_is_true(json_object_get(r, "staging_exists"))) {
+  if (json_is_true(json_object_get(r, "staging_exists")) && !h->run->opts->resume) {
     snprintf(msg, len, "staging directory '%s' already exists (left by an earlier run "
              "with the same id?)", h->hp->staging);
     return EDR_EEXIST;
@@ -989,8 +997,10 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
     /* The restore stopped before moving this member: its data is in place.
      * Moving it now would put the good data aside: only restart etcd. */
     h->nothing_moved = true;
-    edr_info("%s: run %s never moved its member dir; it only needs etcd started",
-             h->m->name, h->run->plan->run_id);
+    edr_info("%s: run %s never moved its member dir: its data is in place; %s",
+             h->m->name, h->run->plan->run_id,
+             json_is_true(json_object_get(h->probe, "etcd_running"))
+                 ? "etcd runs: nothing to do" : "only starting etcd");
   }
   if (s->kind == EDR_STEP_PROBE) {
     char msg[1024];
@@ -1011,7 +1021,7 @@ static json_t *step_request(struct host *h, const struct edr_step *s) {
   json_t *req = json_deep_copy(s->request);
   if (!req)
     return NULL;
-  if (s->kind == EDR_STEP_LOCK) {
+  if (s->kind == EDR_STEP_LOCK || s->kind == EDR_STEP_HOLD_LOCK) {
     char host[256] = "?", since[40];
     time_t now = time(NULL);
     struct tm tm;
@@ -1068,6 +1078,8 @@ static void start_step(struct host *h) {
   h->in_step = true;
   h->step_start = edr_now_ms();
   sr->started = true;
+  edr_journal_step(h->run->opts->journal, h->m->name, h->step, edr_step_kinds[s->kind].name,
+                   "start", 0, NULL);
   timer_arm(h, s->timeout_ms);
   edr_debug("[%s] step %zu %s", h->m->name, h->step + 1, edr_step_kinds[s->kind].name);
   if (edr_step_kinds[s->kind].destructive)
@@ -1153,6 +1165,46 @@ static void abort_cleanup(struct host *h) {
   on_cleanup_reply(h, 0, NULL);
 }
 
+/* Resume: is step S (the host's current one) done already?  Checks always
+ * run again; prepare is skipped once apply had started anywhere (every host
+ * had finished it: the barrier); an apply step is skipped when the journal
+ * says it finished, or, for an install cut short, when the probe shows the
+ * member dir back in place (the rename happened, its journal line did not). */
+static bool resume_skip(struct host *h, const struct edr_step *s) {
+  json_t *rs = h->run->opts->resume;
+  enum edr_phase ph = edr_step_kinds[s->kind].phase;
+  if (ph == EDR_PHASE_CHECK)
+    return false;
+  if (ph == EDR_PHASE_PREPARE)
+    return json_is_true(json_object_get(rs, "apply_started"));
+  size_t i;
+  json_t *v;
+  json_array_foreach(json_object_get(json_object_get(rs, "hosts"), h->m->name), i, v)
+    if ((size_t)json_integer_value(v) == h->step)
+      return true;
+  if (ph == EDR_PHASE_APPLY && (s->kind == EDR_STEP_INSTALL || s->kind == EDR_STEP_INSTALL_WAL) &&
+      h->run->plan->kind == EDR_PLAN_RESTORE) {
+    json_t *dd = json_object_get(h->probe, "data_dir");
+    return s->kind == EDR_STEP_INSTALL && json_is_true(json_object_get(dd, "has_member"));
+  }
+  return false;
+}
+
+static void restage_next(struct host *h, int status, json_t *reply) {
+  if (status)
+    edr_warn("%s: removing the old staging: %s", h->m->name,
+             json_string_value(json_object_get(json_object_get(reply, "error"), "message")));
+  if (json_array_size(h->cleanup) == 0) {
+    set_state(h, H_IDLE);
+    advance(h);
+    return;
+  }
+  json_t *req = json_incref(json_array_get(h->cleanup, 0));
+  json_array_remove(h->cleanup, 0);
+  timer_arm(h, 30000);
+  send_request(h, req, -1, 0, restage_next);
+}
+
 /* After a step: go on, wait at a barrier, or stop. */
 static void advance(struct host *h) {
   struct run *r = h->run;
@@ -1178,9 +1230,36 @@ static void advance(struct host *h) {
     check_barrier(r);
     return;
   }
+  if (r->opts->resume && resume_skip(h, s)) {
+    struct edr_step_result *sr = &h->res->steps[h->step];
+    sr->started = sr->finished = true;
+    h->res->steps_done++;
+    if (edr_step_kinds[s->kind].destructive)
+      h->res->outcome = EDR_HOST_PARTIAL;
+    h->step++;
+    advance(h);
+    return;
+  }
+  if (r->opts->resume && !h->restaged && edr_step_kinds[s->kind].phase == EDR_PHASE_PREPARE &&
+      !json_is_true(json_object_get(r->opts->resume, "apply_started"))) {
+    /* prepare is redone from scratch: first remove what it staged before */
+    h->restaged = true;
+    json_decref(h->cleanup);
+    h->cleanup = json_array();
+    json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
+                                                h->hp->staging));
+    if (h->hp->wal_staging)
+      json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
+                                                  h->hp->wal_staging));
+    restage_next(h, 0, NULL);
+    return;
+  }
   if (h->nothing_moved &&
       (s->kind == EDR_STEP_MOVE_ASIDE || s->kind == EDR_STEP_MOVE_ASIDE_WAL ||
-       s->kind == EDR_STEP_INSTALL || s->kind == EDR_STEP_INSTALL_WAL)) {
+       s->kind == EDR_STEP_INSTALL || s->kind == EDR_STEP_INSTALL_WAL ||
+       ((s->kind == EDR_STEP_STOP || s->kind == EDR_STEP_CHECK_STOPPED ||
+         s->kind == EDR_STEP_START) &&
+        json_is_true(json_object_get(h->probe, "etcd_running"))))) {
     h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
     h->step++; /* skipped: counts as neither done nor failed */
     advance(h);

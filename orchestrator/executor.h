@@ -20,8 +20,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct edr_journal;
+
 struct edr_exec_opts {
   bool accept_new_hostkeys;    /* record unknown host keys (never changed ones) */
+  struct edr_journal *journal; /* borrowed; every step start/end goes there */
+  /* Resuming a run: {"apply_started": bool, "hosts": {NAME: [done step
+   * indices]}} from its journal (borrowed), or NULL. */
+  json_t *resume;
   const char *agent_path;      /* local etcd-dr-agent; NULL: next to etcd-dr */
   uint64_t stall_timeout_ms;   /* a push with no progress this long fails */
 };

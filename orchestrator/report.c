@@ -4,11 +4,14 @@
 #include "report.h"
 
 #include "cli.h"
+#include "err.h"
 #include "quote.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 char *edr_spec_args(int argc, char **argv) {
   size_t cap = 1, len = 0;
@@ -151,3 +154,64 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
   }
 }
 
+
+static json_t *iso_time(long long t) {
+  char buf[40];
+  time_t tt = (time_t)t;
+  struct tm tm;
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+  return json_string(buf);
+}
+
+json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *res,
+                        long long started, long long ended) {
+  char host[256] = "?";
+  gethostname(host, sizeof host - 1);
+  const char *user = getenv("SUDO_USER");
+  if (!user || !*user)
+    user = getenv("USER");
+  json_t *hosts = json_array();
+  for (size_t i = 0; hosts && i < res->n_hosts; i++) {
+    const struct edr_host_result *hr = &res->hosts[i];
+    const struct edr_host_plan *hp = &p->hosts[i];
+    json_t *steps = json_array();
+    for (size_t j = 0; steps && j < hp->n_steps; j++) {
+      const struct edr_step_result *sr = &hr->steps[j];
+      if (!sr->started)
+        continue;
+      json_t *r = sr->result;
+      json_t *st = json_pack("{s:I, s:s, s:s?, s:s, s:I}", "index", (json_int_t)j + 1, "kind",
+                             edr_step_kinds[hp->steps[j].kind].name, "command",
+                             hp->steps[j].command, "status",
+                             !sr->finished ? "unfinished" : sr->status ? "failed" : "ok",
+                             "duration_ms", (json_int_t)sr->duration_ms);
+      if (sr->status)
+        json_object_set_new(st, "error", json_string(edr_err_name(sr->status)));
+      if (sr->message)
+        json_object_set_new(st, "message", json_string(sr->message));
+      if (sr->bytes)
+        json_object_set_new(st, "bytes_pushed", json_integer((json_int_t)sr->bytes));
+      static const char *const keep[] = {"exit", "signal", "stderr_tail", "path", "moved",
+                                         "tool", "free_bytes", "etcd_running", "version",
+                                         "sha256", "taken_over", "exists"};
+      for (size_t k = 0; r && k < sizeof keep / sizeof keep[0]; k++)
+        if (json_object_get(r, keep[k]))
+          json_object_set(st, keep[k], json_object_get(r, keep[k]));
+      json_array_append_new(steps, st);
+    }
+    json_array_append_new(hosts, json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:o}", "member",
+        hr->member, "ssh_host", hp->member->ssh_host, "outcome",
+        outcome_name(p, hr), "message", hr->message, "host_key_fingerprint",
+        hr->hostkey_fp[0] ? hr->hostkey_fp : NULL, "steps", steps));
+  }
+  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:i, s:s?, s:{s:s, s:I, s:s, s:b, s:I},"
+                   " s:o, s:o}",
+                   "run_id", p->run_id, "command", p->command, "operator",
+                   user && *user ? user : "?", "coordinator", host, "started",
+                   iso_time(started), "ended", iso_time(ended), "duration_ms",
+                   (json_int_t)res->duration_ms, "exit_code", res->exit_code, "message",
+                   res->message, "snapshot", "path", p->snapshot, "size",
+                   (json_int_t)p->snapshot_size, "sha256", p->snapshot_sha256, "has_hash",
+                   p->snapshot_has_hash, "revision", (json_int_t)p->snapshot_revision, "plan",
+                   edr_plan_to_json(p), "hosts", hosts);
+}

@@ -17,4 +17,10 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
  * shell-quoted and joined; caller frees. */
 char *edr_spec_args(int argc, char **argv);
 
+/* The run's report as JSON (docs/report.md): who ran what, from where,
+ * when, on which snapshot, the plan, and per host per step what happened.
+ * STARTED/ENDED are unix seconds.  New reference. */
+json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *res,
+                        long long started, long long ended);
+
 #endif

@@ -1,0 +1,212 @@
+/*
+ * journal.c - the run's directory, journal and files on the coordinator
+ * (journal.h).  Every journal line is written with one write(2) and
+ * fdatasync'd, so after a crash the journal holds every step that finished.
+ */
+#include "journal.h"
+
+#include "err.h"
+#include "plan.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct edr_journal {
+  char *dir;
+  int fd;
+};
+
+char *edr_state_dir(void) {
+  const char *env = getenv("ETCD_DR_STATE_DIR");
+  if (env && *env)
+    return strdup(env);
+  if (geteuid() == 0)
+    return strdup("/var/lib/etcd-dr");
+  const char *xdg = getenv("XDG_STATE_HOME");
+  if (xdg && *xdg)
+    return edr_asprintf("%s/etcd-dr", xdg);
+  const char *home = getenv("HOME");
+  struct passwd *pw;
+  if (!home || !*home)
+    home = (pw = getpwuid(getuid())) ? pw->pw_dir : "/tmp";
+  return edr_asprintf("%s/.local/state/etcd-dr", home);
+}
+
+static int mkdirs(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return edr_from_errno(errno);
+      *p = c;
+      if (!c)
+        break;
+    }
+  }
+  return 0;
+}
+
+static char *run_dir(const char *run_id) {
+  char *state = edr_state_dir();
+  char *d = state ? edr_asprintf("%s/runs/%s", state, run_id) : NULL;
+  free(state);
+  return d;
+}
+
+int edr_journal_open(struct edr_journal **out, const char *run_id, bool resume,
+                     char *err, size_t errlen) {
+  struct edr_journal *j = calloc(1, sizeof(*j));
+  *out = NULL;
+  if (!j || !(j->dir = run_dir(run_id))) {
+    free(j);
+    snprintf(err, errlen, "out of memory");
+    return EDR_ENOMEM;
+  }
+  int rc = mkdirs(j->dir);
+  char *path = rc ? NULL : edr_path_join(j->dir, "journal.jsonl");
+  if (!rc && !path)
+    rc = EDR_ENOMEM;
+  if (!rc) {
+    j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (resume ? 0 : O_EXCL), 0600);
+    if (j->fd < 0)
+      rc = edr_from_errno(errno);
+  }
+  if (rc) {
+    snprintf(err, errlen, "cannot %s the journal of run %s in '%s': %s",
+             resume ? "open" : "create", run_id, j->dir,
+             rc == EDR_EEXIST ? "a run with that id exists already" : edr_strerror(rc));
+    free(path);
+    free(j->dir);
+    free(j);
+    return rc;
+  }
+  free(path);
+  *out = j;
+  return 0;
+}
+
+void edr_journal_close(struct edr_journal *j) {
+  if (!j)
+    return;
+  if (j->fd >= 0)
+    close(j->fd);
+  free(j->dir);
+  free(j);
+}
+
+const char *edr_journal_dir(const struct edr_journal *j) { return j->dir; }
+
+static void append(struct edr_journal *j, json_t *o) {
+  char stamp[40];
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  json_object_set_new(o, "t", json_string(stamp));
+  char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  if (s) {
+    char *line = edr_asprintf("%s\n", s);
+    if (line && write(j->fd, line, strlen(line)) == (ssize_t)strlen(line))
+      fdatasync(j->fd);
+    free(line);
+    free(s);
+  }
+}
+
+void edr_journal_step(struct edr_journal *j, const char *host, size_t index,
+                      const char *step, const char *event, int status,
+                      const char *message) {
+  if (!j)
+    return;
+  json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "host", host, "index", (json_int_t)index,
+                        "step", step, "event", event);
+  if (!o)
+    return;
+  if (status)
+    json_object_set_new(o, "error", json_string(edr_err_name(status)));
+  if (message)
+    json_object_set_new(o, "message", json_string(message));
+  append(j, o);
+  json_decref(o);
+}
+
+void edr_journal_event(struct edr_journal *j, const char *event, json_t *fields) {
+  if (!j)
+    return;
+  json_t *o = json_pack("{s:s}", "event", event);
+  if (o && fields)
+    json_object_update(o, fields);
+  if (o)
+    append(j, o);
+  json_decref(o);
+}
+
+int edr_journal_write(struct edr_journal *j, const char *name, json_t *obj) {
+  char *path = edr_path_join(j->dir, name);
+  char *tmp = path ? edr_asprintf("%s.tmp", path) : NULL;
+  int rc = 0;
+  if (!tmp) {
+    free(path);
+    return EDR_ENOMEM;
+  }
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || json_dumpfd(obj, fd, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ||
+      write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+    rc = edr_from_errno(errno ? errno : EIO);
+  if (fd >= 0)
+    close(fd);
+  if (!rc && rename(tmp, path) != 0)
+    rc = edr_from_errno(errno);
+  if (rc)
+    unlink(tmp);
+  free(tmp);
+  free(path);
+  return rc;
+}
+
+json_t *edr_journal_load(const char *run_id, char *err, size_t errlen) {
+  json_error_t je;
+  if (!edr_valid_token(run_id)) {
+    snprintf(err, errlen, "'%s' is not a run id", run_id);
+    return NULL;
+  }
+  char *dir = run_dir(run_id);
+  char *cmd = dir ? edr_path_join(dir, "command.json") : NULL;
+  char *jpath = dir ? edr_path_join(dir, "journal.jsonl") : NULL;
+  json_t *out = NULL, *command = cmd ? json_load_file(cmd, 0, &je) : NULL;
+  FILE *f = jpath ? fopen(jpath, "r") : NULL;
+  if (!command || !f) {
+    snprintf(err, errlen, "no run %s in '%s' (its command.json and journal.jsonl): %s",
+             run_id, dir ? dir : "?", !command ? je.text : strerror(errno));
+    goto out;
+  }
+  json_t *events = json_array();
+  char line[65536];
+  while (fgets(line, sizeof line, f)) {
+    json_t *e = json_loads(line, 0, &je);
+    if (e)
+      json_array_append_new(events, e); /* a torn last line is skipped */
+  }
+  out = json_pack("{s:s, s:O, s:o}", "dir", dir, "command", command, "events", events);
+out:
+  if (f)
+    fclose(f);
+  json_decref(command);
+  free(cmd);
+  free(jpath);
+  free(dir);
+  return out;
+}
