@@ -44,6 +44,8 @@ struct req {
   char *buf;
   size_t len, cap, max;
   bool toobig;
+  edr_http_data_cb on_data;   /* streaming: the body goes here, not to buf */
+  int stopped;                /* on_data's negative code, 0 while it goes on */
   char errbuf[CURL_ERROR_SIZE];
   struct req *next, *prev;
 };
@@ -249,6 +251,18 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
   struct req *r = userdata;
   size_t n = size * nmemb;
+  if (r->on_data) {
+    long code = 0;
+    if (n == 0)
+      return 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+    int rc = r->on_data(r->arg, code, ptr, n);
+    if (rc < 0) {
+      r->stopped = rc;
+      return 0;  /* CURLE_WRITE_ERROR; dispatch() reports r->stopped */
+    }
+    return n;
+  }
   if (n > r->max - r->len) {
     r->toobig = true;
     return 0;  /* makes curl stop with CURLE_WRITE_ERROR */
@@ -300,7 +314,8 @@ static void finish(struct req *r, int status, long code, const char *errtext) {
 /* curl's own words, plus what to check where they do not say it. */
 static void describe_failure(struct req *r, CURLcode rc, int status,
                              bool tls, char *out, size_t len) {
-  const char *what = r->toobig ? "response body too large"
+  const char *what = r->stopped ? "stopped by the data callback"
+                     : r->toobig ? "response body too large"
                      : r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
   char shorter[CURL_ERROR_SIZE];
   const char *reason = strstr(what, "SSL routines::");
@@ -347,7 +362,9 @@ static void dispatch(struct edr_http *h) {
     curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &oserr);
     curl_easy_getinfo(easy, CURLINFO_SCHEME, &scheme);
     bool tls = scheme && strcasecmp(scheme, "https") == 0;
-    int status = r->toobig ? EDR_ETOOBIG : edr_http_from_curl(rc, oserr, tls);
+    int status = r->stopped  ? r->stopped
+                 : r->toobig ? EDR_ETOOBIG
+                             : edr_http_from_curl(rc, oserr, tls);
     char text[CURL_ERROR_SIZE + 128] = "";
     if (status != 0)
       describe_failure(r, rc, status, tls, text, sizeof text);
@@ -397,12 +414,20 @@ int edr_http_request(struct edr_http *h, const struct edr_http_req *q,
   r->cb = cb;
   r->arg = arg;
   r->max = q->max_body ? q->max_body : DEFAULT_MAX_BODY;
+  r->on_data = q->on_data;
   r->easy = curl_easy_init();
   if (!r->easy)
     goto nomem;
-  uint64_t timeout = q->timeout_ms ? q->timeout_ms : DEFAULT_TIMEOUT_MS;
-  uint64_t ctimeout = q->connect_timeout_ms ? q->connect_timeout_ms : timeout;
-  if (ctimeout > timeout)
+  /* A streamed body (a snapshot) may take as long as it takes, so there
+   * timeout 0 means no limit (CURLOPT_TIMEOUT_MS 0); the stall limit is
+   * what catches a member that stops sending. */
+  uint64_t timeout = q->timeout_ms        ? q->timeout_ms
+                     : q->on_data         ? 0
+                                          : DEFAULT_TIMEOUT_MS;
+  uint64_t ctimeout = q->connect_timeout_ms ? q->connect_timeout_ms
+                      : timeout             ? timeout
+                                            : DEFAULT_TIMEOUT_MS;
+  if (timeout && ctimeout > timeout)
     ctimeout = timeout;
 
   CURL *e = r->easy;
@@ -421,6 +446,11 @@ int edr_http_request(struct edr_http *h, const struct edr_http_req *q,
   OPT(CURLOPT_PROTOCOLS_STR, "http,https");
   OPT(CURLOPT_TIMEOUT_MS, (long)timeout);
   OPT(CURLOPT_CONNECTTIMEOUT_MS, (long)ctimeout);
+  if (q->stall_timeout_ms) {
+    /* Under 1 byte/s for that many seconds: curl's only idle limit. */
+    OPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
+    OPT(CURLOPT_LOW_SPEED_TIME, (long)((q->stall_timeout_ms + 999) / 1000));
+  }
   /* HTTP/1.1 even over TLS: etcd's gateway speaks it everywhere, and
    * ALPN-negotiated h2 would only add a code path to go wrong. */
   OPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);

@@ -37,6 +37,17 @@ struct edr_tls {
 
 struct edr_http;  /* opaque */
 
+/* The streaming callback (req.on_data), from inside libcurl on the loop:
+ *   code   the HTTP status code of the response (its headers have arrived),
+ *          so an error body need not be mistaken for data
+ *   data   LEN bytes of the body, borrowed for the call; LEN > 0
+ * Returns 0 to go on, or a negative EDR_E* code to stop the transfer: the
+ * completion callback then runs with that status (and errtext "stopped by
+ * the data callback").  It must not call edr_http_close() or start
+ * requests; do that from the completion callback. */
+typedef int (*edr_http_data_cb)(void *arg, long code, const char *data,
+                                size_t len);
+
 /* One request.  Designated initializers keep call sites readable; zero
  * values pick the defaults. */
 struct edr_http_req {
@@ -48,6 +59,16 @@ struct edr_http_req {
   uint64_t timeout_ms;           /* whole request; 0: 10000 */
   uint64_t connect_timeout_ms;   /* TCP + TLS handshake; 0: timeout_ms */
   size_t max_body;               /* larger responses fail; 0: 8 MiB */
+  /* Added for `snapshot save`: a body streamed to a callback, chunk by
+   * chunk as it arrives, never held whole (max_body is then ignored).
+   * NULL: the body is buffered as above. */
+  edr_http_data_cb on_data;
+  /* Fail with EDR_ETIMEDOUT when no byte arrives for this long (rounded
+   * up to whole seconds: libcurl's low-speed limit); 0: no such limit.
+   * With on_data set, timeout_ms 0 means no limit on the whole request
+   * (a snapshot may take as long as it takes while bytes flow); the
+   * connect timeout then defaults to 10000. */
+  uint64_t stall_timeout_ms;
 };
 
 /* Called exactly once per accepted request, from the loop (never from
@@ -58,7 +79,8 @@ struct edr_http_req {
  *            EDR_ETOOBIG, EDR_ECANCELED (edr_http_close() ran), EDR_EHTTP...
  *   code     the HTTP status code, 0 when none arrived
  *   body     the response body, NUL-terminated (len excludes the NUL);
- *            "" on failure.  Borrowed: valid only during the call.
+ *            "" on failure, and "" when it went to req.on_data.
+ *            Borrowed: valid only during the call.
  *   errtext  "" on success; else libcurl's detail, e.g. "Failed to connect
  *            to 127.0.0.1 port 2379 after 0 ms: Couldn't connect to server"
  *            or the OpenSSL reason of a TLS failure.  Borrowed likewise.

@@ -15,6 +15,7 @@
 #include "bbolt.h"
 #include "err.h"
 #include "snapfile.h"
+#include "snapshot_save.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -27,7 +28,8 @@ enum { EXIT_SOUND = 0, EXIT_UNSOUND = 1, EXIT_USAGE = 2 };
 static const char usage_text[] =
     "usage: etcd-dr snapshot status FILE [-w table|json|simple|fields]\n"
     "                               [--skip-hash-check]\n"
-    "       etcd-dr snapshot verify FILE [--skip-hash-check]\n";
+    "       etcd-dr snapshot verify FILE [--skip-hash-check]\n"
+    "       etcd-dr snapshot save (-o FILE | --dir DIR [--keep N]) ...  (save --help)\n";
 
 static int usage(const char *why) {
   if (why)
@@ -370,12 +372,8 @@ static int do_verify(int argc, char **argv) {
   return bad ? EXIT_UNSOUND : EXIT_SOUND;
 }
 
-static int do_save(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "etcd-dr snapshot save: not available in this build\n");
-  return EXIT_USAGE;
-}
+/* snapshot_save.c: from a live member over its client URL. */
+static int do_save(int argc, char **argv) { return cmd_snapshot_save(argc, argv); }
 
 static const struct {
   const char *verb;
