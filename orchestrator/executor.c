@@ -123,6 +123,7 @@ struct host {
   bool locked;               /* this run holds the host lock */
   bool nothing_moved;        /* rollback: the restore never moved this member */
   bool restaged;             /* resume: the old staging was removed */
+  bool start_checked;        /* the restored member was seen before the start */
   json_t *cleanup;           /* abort cleanup requests still to send */
 };
 
@@ -155,6 +156,7 @@ static void check_barrier(struct run *r);
 static void start_close(struct host *h);
 static bool resume_skip(struct host *h, const struct edr_step *s);
 static void restage_next(struct host *h, int status, json_t *reply);
+static void on_start_check(struct host *h, int status, json_t *reply);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -1165,6 +1167,21 @@ static void abort_cleanup(struct host *h) {
   on_cleanup_reply(h, 0, NULL);
 }
 
+static void on_start_check(struct host *h, int status, json_t *reply) {
+  json_t *r = json_object_get(reply, "result");
+  h->in_step = false;
+  uv_timer_stop(&h->timer);
+  if (status || !json_is_true(json_object_get(r, "exists"))) {
+    h->res->steps[h->step].started = true;
+    host_fail(h, status ? status : EDR_ENOENT,
+              "refusing to start etcd: '%s/member/snap/db' is not there, and etcd on an "
+              "empty data dir would bootstrap a new empty cluster", h->m->data_dir);
+    return;
+  }
+  set_state(h, H_IDLE);
+  advance(h);
+}
+
 /* Resume: is step S (the host's current one) done already?  Checks always
  * run again; prepare is skipped once apply had started anywhere (every host
  * had finished it: the barrier); an apply step is skipped when the journal
@@ -1182,10 +1199,15 @@ static bool resume_skip(struct host *h, const struct edr_step *s) {
   json_array_foreach(json_object_get(json_object_get(rs, "hosts"), h->m->name), i, v)
     if ((size_t)json_integer_value(v) == h->step)
       return true;
-  if (ph == EDR_PHASE_APPLY && (s->kind == EDR_STEP_INSTALL || s->kind == EDR_STEP_INSTALL_WAL) &&
-      h->run->plan->kind == EDR_PLAN_RESTORE) {
-    json_t *dd = json_object_get(h->probe, "data_dir");
-    return s->kind == EDR_STEP_INSTALL && json_is_true(json_object_get(dd, "has_member"));
+  /* An install cut short: only if this host's move-aside is journaled done
+   * can a member dir in place be the restored one. */
+  if (s->kind == EDR_STEP_INSTALL && h->run->plan->kind == EDR_PLAN_RESTORE &&
+      json_is_true(json_object_get(json_object_get(h->probe, "data_dir"), "has_member"))) {
+    for (size_t k = 0; k < h->step; k++)
+      if (h->hp->steps[k].kind == EDR_STEP_MOVE_ASIDE)
+        json_array_foreach(json_object_get(json_object_get(rs, "hosts"), h->m->name), i, v)
+          if ((size_t)json_integer_value(v) == k)
+            return true;
   }
   return false;
 }
@@ -1228,6 +1250,23 @@ static void advance(struct host *h) {
   if (edr_step_kinds[s->kind].phase > r->phase) {
     set_state(h, H_IDLE);
     check_barrier(r);
+    return;
+  }
+  if (s->kind == EDR_STEP_START && !h->start_checked) {
+    /* Never start etcd on a data dir without a member: it would bootstrap a
+     * new, empty cluster.  One stat before the start. */
+    h->start_checked = true;
+    char *db = edr_path_join(h->m->data_dir, "member/snap/db");
+    json_t *req = db ? json_pack("{s:s, s:s}", "op", "stat", "path", db) : NULL;
+    free(db);
+    if (!req) {
+      host_fail(h, EDR_ENOMEM, "out of memory");
+      return;
+    }
+    h->in_step = true; /* part of the start step, for the barrier */
+    h->step_start = edr_now_ms();
+    timer_arm(h, 30000);
+    send_request(h, req, -1, 0, on_start_check);
     return;
   }
   if (r->opts->resume && resume_skip(h, s)) {
