@@ -33,6 +33,10 @@ static const char usage_text[] =
     "                        exit 0 when every host is ready, 4 when not\n"
     "  --accept-new-host-keys  with --check: record unknown host keys\n"
     "  -h, --help\n"
+    "\n"
+    "Exit status: 0 printed (with --check: every host ready); 1 internal error;\n"
+    "2 bad arguments or spec; 3 the snapshot cannot be read; 4 with --check: a\n"
+    "host is not ready; 130 interrupted.  See docs/exit-codes.md.\n"
     "\n";
 
 enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_FORMAT, O_RUN_ID, O_CHECK, O_ACCEPT_NEW };

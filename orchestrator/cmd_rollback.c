@@ -28,11 +28,15 @@ static const char usage_text[] =
     "  --health-timeout SECS    how long to wait for a healthy cluster (default 120)\n"
     "  --break-lock             take host locks held by another run\n"
     "  --accept-new-host-keys   record unknown host keys in known_hosts\n"
-    "  -q, --quiet / -v, --verbose\n"
+    "  --agent FILE             the etcd-dr-agent to push (default: $ETCD_DR_AGENT,\n"
+    "                           else the one installed next to etcd-dr)\n"
+    "  -q, --quiet              errors and the summary only\n"
+    "  -v, --verbose            more detail\n"
     "  -h, --help\n"
     "\n"
     "Exit status as for restore (docs/exit-codes.md): 0 rolled back and healthy;\n"
-    "4 a host failed a check (nothing changed); 5 failed part way; 6 not healthy.\n"
+    "1 internal error; 2 bad arguments or spec; 4 a host failed a check (nothing\n"
+    "changed); 5 failed part way; 6 not healthy in time; 130 interrupted.\n"
     "\n";
 
 enum { O_HEALTH_TIMEOUT = 1, O_BREAK_LOCK, O_ACCEPT_NEW, O_AGENT };

@@ -23,7 +23,7 @@ static const struct command commands[] = {
   {.name = "status", .run = cmd_status,
    .summary = "one row per member and a verdict: healthy, degraded, quorum lost"},
   {.name = "snapshot", .run = cmd_snapshot,
-   .summary = "status | verify a snapshot file, no etcd needed"},
+   .summary = "status | verify a snapshot file (no etcd needed) | save one"},
 };
 
 static void usage(FILE *out) {
