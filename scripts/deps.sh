@@ -30,6 +30,8 @@ pkgs=(
     openssh-server openssh-client iproute2 etcd-server etcd-client
     psmisc procps util-linux sudo passwd coreutils findutils
     curl ca-certificates openssl python3 file
+    # tests/help (the man page must render without warnings)
+    groff-base
 )
 # shellcheck disable=SC2206
 [[ -n ${EDR_DEPS_EXTRA:-} ]] && pkgs+=(${EDR_DEPS_EXTRA})
