@@ -1047,6 +1047,7 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
   json_int_t size = -1;
   const char *path = NULL, *want = NULL;
   static unsigned char buf[RECV_BUF];
+  unsigned char tail[32] = {0};
   int rc;
 
   /* Without a trustworthy size the stream cannot be kept in step. */
@@ -1054,9 +1055,15 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
     a->fatal = true;
     return rc;
   }
+  bool trailer = false;
   rc = f_file_path(a, req, "path", &path);
   if (!rc)
     rc = f_str(a, req, "sha256", false, &want);
+  if (!rc)
+    rc = f_bool(a, req, "trailer", &trailer);
+  if (!rc && trailer && (size < 32 || size % 512 != 32))
+    rc = agent_fail(a, EDR_EINVAL, "'trailer' for a size of %" JSON_INTEGER_FORMAT
+                    " bytes, which cannot have one", size);
   if (!rc && !is_hex64(want))
     rc = agent_fail(a, EDR_EINVAL, "field 'sha256' is '%.80s', expected 64 "
                     "lowercase hex digits", want);
@@ -1100,8 +1107,14 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
                         got, (uint64_t)size, path ? path : "?");
       break;
     }
+    /* With a trailer, the hash covers the image only and the last 32 bytes
+     * are kept to compare with it: each byte is hashed once. */
+    uint64_t image = trailer ? (uint64_t)size - 32 : (uint64_t)size;
+    if (got < image)
+      EVP_DigestUpdate(ctx, buf, (size_t)(got + (uint64_t)r <= image ? (uint64_t)r : image - got));
+    for (uint64_t p = got > image ? got : image; p < got + (uint64_t)r; p++)
+      tail[p - image] = buf[p - got];
     got += (uint64_t)r;
-    EVP_DigestUpdate(ctx, buf, (size_t)r);
     for (ssize_t off = 0; fd >= 0 && off < r;) {
       ssize_t w = write(fd, buf + off, (size_t)(r - off));
       if (w < 0 && errno == EINTR)
@@ -1134,7 +1147,11 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
     rc = agent_fail(a, edr_from_errno(errno), "cannot close '%s': %s", part,
                     errstr(errno));
   if (!rc && strcmp(hex, want) != 0)
-    rc = agent_fail(a, EDR_EHASH, "sha-256 of '%s' is %s, expected %s", path, hex, want);
+    rc = agent_fail(a, EDR_EHASH, "sha-256 of '%s'%s is %s, expected %s", path,
+                    trailer ? " (before its trailer)" : "", hex, want);
+  if (!rc && trailer && memcmp(tail, md, 32) != 0)
+    rc = agent_fail(a, EDR_EHASH, "the sha-256 trailer of '%s' does not match its contents",
+                    path);
   if (!rc && rename_noreplace(part, path) != 0)
     rc = agent_fail(a, edr_from_errno(errno), "cannot rename '%s' to '%s': %s", part,
                     path, errstr(errno));

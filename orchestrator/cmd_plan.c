@@ -153,13 +153,13 @@ int cmd_plan(int argc, char **argv) {
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
   if (po.snapshot) {
-    if ((rc = edr_snapfile_check(po.snapshot, &sf))) {
+    if ((rc = edr_snapfile_check_fast(po.snapshot, &sf))) {
       edr_err("cannot read snapshot '%s': %s", po.snapshot, edr_strerror(rc));
       edr_spec_free(spec);
       return EDR_EXIT_SNAPSHOT;
     }
     po.snapshot_size = sf.size;
-    po.snapshot_sha256 = sf.file_sha256;
+    po.snapshot_sha256 = sf.image_sha256;
     po.snapshot_has_hash = sf.has_trailer;
     if (edr_bolt_revision(po.snapshot, &po.snapshot_revision))
       po.snapshot_revision = -1;

@@ -297,7 +297,7 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   }
 
   /* The snapshot is verified here, before any host is contacted. */
-  if ((rc = edr_snapfile_check(po.snapshot, &sf))) {
+  if ((rc = edr_snapfile_check_fast(po.snapshot, &sf))) {
     edr_err("cannot read snapshot '%s': %s; nothing was contacted", po.snapshot,
             edr_strerror(rc));
     edr_spec_free(spec);
@@ -319,7 +319,7 @@ static int restore_main(int argc, char **argv, json_t *resume) {
     return EDR_EXIT_SNAPSHOT;
   }
   po.snapshot_size = sf.size;
-  po.snapshot_sha256 = sf.file_sha256;
+  po.snapshot_sha256 = sf.image_sha256;
   po.snapshot_has_hash = sf.has_trailer;
   rc = edr_bolt_revision(po.snapshot, &po.snapshot_revision);
   if (rc == EDR_ECORRUPT) {

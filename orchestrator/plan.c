@@ -314,9 +314,10 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
     return rc;
   edr_human_bytes(p->snapshot_size, human, sizeof human);
   if ((rc = add_step(h, EDR_STEP_PUSH_SNAPSHOT,
-                     json_pack("{s:s, s:s, s:I, s:s}", "op", "receive", "path",
+                     json_pack("{s:s, s:s, s:I, s:s, s:b}", "op", "receive", "path",
                                h->host_snapshot, "size", (json_int_t)p->snapshot_size,
-                               "sha256", p->snapshot_sha256),
+                               "sha256", p->snapshot_sha256, "trailer",
+                               p->snapshot_has_hash),
                      NULL, "push the snapshot%s%s%s to %s and verify its sha-256",
                      *p->snapshot ? " (" : "", *p->snapshot ? human : "",
                      *p->snapshot ? ")" : "", h->host_snapshot)))

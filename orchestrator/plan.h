@@ -106,7 +106,7 @@ struct edr_plan_opts {
   enum edr_plan_kind kind;
   const char *snapshot;      /* local path */
   uint64_t snapshot_size;
-  const char *snapshot_sha256;   /* hex SHA-256 of the whole file */
+  const char *snapshot_sha256;   /* hex SHA-256 of the image (the file less its trailer) */
   bool snapshot_has_hash;    /* has the integrity trailer */
   bool skip_hash_check;      /* pass --skip-hash-check to the restore */
   int64_t snapshot_revision; /* the cluster must serve at least this; -1 unknown */

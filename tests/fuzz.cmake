@@ -1,0 +1,9 @@
+# The bbolt reader's libFuzzer target, run for a bounded time over the
+# corpus (tests/fuzz/run.sh builds it with clang in its own directory).
+find_program(EDR_CLANG clang)
+if(EDR_CLANG)
+  add_test(NAME fuzz_bbolt_bounded
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run.sh 60
+                   ${CMAKE_BINARY_DIR}/fuzz-build)
+  set_tests_properties(fuzz_bbolt_bounded PROPERTIES LABELS fuzz TIMEOUT 900)
+endif()
