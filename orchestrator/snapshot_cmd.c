@@ -134,7 +134,7 @@ struct hash_job {
 
 static void *hash_thread(void *arg) {
   struct hash_job *j = arg;
-  j->rc = edr_snapfile_check(j->path, &j->sf);
+  j->rc = edr_snapfile_check_fast(j->path, &j->sf);
   return NULL;
 }
 
