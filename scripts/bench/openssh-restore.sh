@@ -3,7 +3,9 @@
 # with OpenSSH: per host in parallel, copy the snapshot with scp, then one ssh
 # that stops etcd, moves the old member dir aside, restores, fixes ownership
 # and starts etcd; then poll `etcdctl endpoint health` until all are healthy.
-# Used by scripts/bench-restore.sh as the baseline; not part of etcd-dr.
+# Used by scripts/bench.sh and scripts/bench-restore.sh as the baseline; not
+# part of etcd-dr.  (A member dir that is already gone is fine; health is
+# polled once a second for up to 120 s, like etcd-dr's default timeout.)
 #
 #   openssh-restore.sh SNAPSHOT KEY KNOWN_HOSTS INITIAL_CLUSTER ENDPOINTS SERVICE
 set -euo pipefail
@@ -18,7 +20,7 @@ restore_one() {
   ssh "${opts[@]}" "root@$ip" "set -e
     tool=\$(command -v etcdutl || command -v etcdctl)
     $service stop
-    mv /var/lib/etcd/member /var/lib/etcd/member.bak-$token
+    if [ -d /var/lib/etcd/member ]; then mv /var/lib/etcd/member /var/lib/etcd/member.bak-$token; fi
     ETCDCTL_API=3 \$tool snapshot restore /var/lib/etcd/snapshot-$token.db \
       --name $name --initial-cluster $ic --initial-cluster-token $token \
       --initial-advertise-peer-urls $url --data-dir /var/lib/etcd/restore-$token >/dev/null 2>&1
@@ -38,6 +40,9 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 
 etcdctl=$(command -v etcdctl)
-until ETCDCTL_API=3 "$etcdctl" --endpoints="$eps" endpoint health >/dev/null 2>&1; do
+for _ in $(seq 120); do
+  ETCDCTL_API=3 "$etcdctl" --endpoints="$eps" endpoint health >/dev/null 2>&1 && exit 0
   sleep 1
 done
+echo "openssh-restore: cluster not healthy after 120 tries" >&2
+exit 1

@@ -1,0 +1,403 @@
+#!/usr/bin/env bash
+# bench.sh - etcd-dr against the alternatives, side by side, on the lab
+# (tests/lab): real sshd and etcd per host.  One run measures:
+#
+#   restore   A `etcd-dr restore`, B the same restore as a parallel OpenSSH
+#             script (scripts/bench/openssh-restore.sh), C as an Ansible
+#             playbook (scripts/bench/restore.yml); alternating A B C A B C
+#             from the same starting state, at 3, 5 and 7 members; medians,
+#             ratios, and where etcd-dr's time goes (`restore -v` steps)
+#   push      etcd-dr's push-snapshot step against `scp` of the same file to
+#             the same host (a 1-member lab), alternating
+#   rss       peak RSS of `etcd-dr restore` (/usr/bin/time -v) with a big
+#             snapshot (default 1 GiB) to 3 hosts
+#   status    `etcd-dr snapshot status` against etcdctl/etcdutl's on the big
+#             snapshot (scripts/bench-snapshot-status.sh)
+#
+#   scripts/bench.sh [--quick] [--members "3 5 7"] [--size-mb 75] [--rounds 3]
+#                    [--rss-mb 1024] [--etcd 3.4|3.5] [--start lost|healthy]
+#                    [--only restore,push,rss,status] [--rev REV|--working-tree]
+#                    [--max-minutes 60] [--keep-logs]
+#
+# --quick: 3 members, a ~10 MB snapshot, 1 round, a ~50 MB "big" snapshot.
+# --start lost (default): before every timed run a majority of members is
+#   stopped (quorum lost, the state a disaster restore starts from); healthy:
+#   the cluster is healthy and serving (then every tool pays etcd's leader
+#   transfer on stop).
+# --rev: etcd-dr is built from that commit (default HEAD, via git archive,
+#   so others' uncommitted edits do not leak in) in build-bench/;
+#   --working-tree builds the working tree instead.  EDR_BENCH_BIN=DIR uses
+#   DIR/etcd-dr and DIR/etcd-dr-agent as they are.
+#
+# Needs root (the lab).  Installs what is missing: scripts/deps.sh, and
+# Debian's ansible-core.  Labs bch1, bch3, bch5, bch7 (removed on exit, also
+# on error or ^C); work files in /var/tmp/edr-bench.*.  Everything has a time
+# limit; the whole run is killed after --max-minutes.  Prints markdown
+# tables for docs/BENCHMARKS.md on stdout, progress on stderr.
+set -euo pipefail
+export LC_ALL=C
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+lab="$repo/tests/lab/lab.sh"
+
+orig_args=; (($#)) && orig_args=$(printf "%q " "$@") && orig_args=${orig_args% }
+members_list="3 5 7" size_mb=75 rounds=3 rss_mb=1024 version=3.4 start=lost
+only=restore,push,rss,status rev=HEAD max_min=60 keep_logs=0 quick=0
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+while (($#)); do
+  case $1 in
+    --quick) quick=1 members_list=3 size_mb=10 rounds=1 rss_mb=50 max_min=20; shift ;;
+    --members) members_list=$2; shift 2 ;;
+    --size-mb) size_mb=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --rss-mb) rss_mb=$2; shift 2 ;;
+    --etcd) version=$2; shift 2 ;;
+    --start) start=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    --rev) rev=$2; shift 2 ;;
+    --working-tree) rev=; shift ;;
+    --max-minutes) max_min=$2; shift 2 ;;
+    --keep-logs) keep_logs=1; shift ;;
+    -h|--help) usage ;;
+    *) echo "bench: unknown option '$1'" >&2; usage ;;
+  esac
+done
+[[ $(id -u) -eq 0 ]] || { echo "bench: needs root (the lab)" >&2; exit 2; }
+[[ $start == lost || $start == healthy ]] || usage
+for n in $members_list; do [[ $n =~ ^[1-7]$ ]] || { echo "bench: members 1-7" >&2; exit 2; }; done
+want() { [[ ,$only, == *,$1,* ]]; }
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+work=$(mktemp -d /var/tmp/edr-bench.XXXXXX)
+labs_up=()
+watchdog=
+cleanup() {
+  local rc=$? l
+  trap - EXIT INT TERM
+  [[ -n $watchdog ]] && kill "$watchdog" 2>/dev/null
+  for l in "${labs_up[@]}"; do "$lab" down --name "$l" >/dev/null 2>&1 || true; done
+  # ssh ControlPersist masters of the Ansible runs (our own sockets only)
+  for s in "$work"/cp/*; do [[ -S $s ]] && ssh -o ControlPath="$s" -O exit x >/dev/null 2>&1; done
+  if ((keep_logs)); then log "logs kept in $work"; else rm -rf "$work"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "failed (status $?) at line $LINENO: $BASH_COMMAND"' ERR
+trap 'log interrupted; exit 130' INT
+trap 'log "time limit (--max-minutes $max_min) reached or terminated"; exit 124' TERM
+# The watchdog: TERM to this script after max_min (the EXIT trap cleans up).
+# It also TERMs this script's children (by pid), so a long step ends at once.
+main_pid=$$
+(
+  trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+  sleep $((max_min * 60)) & sp=$!
+  wait "$sp"
+  kill -TERM "$main_pid"
+  for c in $(pgrep -P "$main_pid"); do [[ $c == "$BASHPID" ]] || kill -TERM "$c"; done
+) 2>/dev/null &
+watchdog=$!
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.2f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+loads=()
+sample_load() { loads+=("$(cut -d' ' -f1 /proc/loadavg)"); }
+
+# ------------------------------------------------------------ prerequisites
+t_begin=$(now)
+log "work dir $work; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+timeout 600 "$repo/scripts/deps.sh" >"$work/deps.log" 2>&1 || { cat "$work/deps.log" >&2; exit 1; }
+if want restore && ! command -v ansible-playbook >/dev/null; then
+  log "installing Debian's ansible-core"
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 600 apt-get install -y -q ansible-core >"$work/apt.log" 2>&1 ||
+    { timeout 300 apt-get update -q >>"$work/apt.log" 2>&1 &&
+      timeout 600 apt-get install -y -q ansible-core >>"$work/apt.log" 2>&1; } ||
+    { cat "$work/apt.log" >&2; exit 1; }
+fi
+
+if [[ -n ${EDR_BENCH_BIN:-} ]]; then
+  bindir=$EDR_BENCH_BIN built="$EDR_BENCH_BIN (as given)"
+else
+  if [[ -n $rev ]]; then
+    src=$repo/build-bench/src commit=$(git -C "$repo" rev-parse --short "$rev")
+    rm -rf "$src" && mkdir -p "$src"
+    git -C "$repo" archive "$rev" | tar -x -C "$src"
+    built="commit $commit"
+  else
+    src=$repo built="working tree of $(git -C "$repo" rev-parse --short HEAD)"
+  fi
+  bindir=$repo/build-bench/obj
+  [[ -f $bindir/CMakeCache.txt ]] && ! grep -q "^CMAKE_HOME_DIRECTORY:INTERNAL=$src\$" "$bindir/CMakeCache.txt" &&
+    rm -rf "$bindir"
+  log "building etcd-dr ($built, RelWithDebInfo) in $bindir"
+  { cmake -S "$src" -B "$bindir" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+    cmake --build "$bindir" -j"$(nproc)" --target etcd-dr etcd-dr-agent; } >"$work/build.log" 2>&1 ||
+    { tail -30 "$work/build.log" >&2; exit 1; }
+fi
+edr=$bindir/etcd-dr
+[[ -x $edr ]] || { echo "bench: no $edr" >&2; exit 1; }
+ansible_v=$( (LC_ALL=C.UTF-8 ansible-playbook --version 2>/dev/null || true) | head -1)
+ssh_v=$(ssh -V 2>&1)
+
+lab_up() { # NAME HOSTS
+  log "lab $1: up, $2 hosts, etcd $version"
+  labs_up+=("$1")
+  timeout 300 "$lab" up --name "$1" --hosts "$2" --etcd "$version" >"$work/lab-$1.log" 2>&1 ||
+    { tail -20 "$work/lab-$1.log" >&2; exit 1; }
+}
+lab_down() {
+  local l keep=()
+  timeout 120 "$lab" down --name "$1" >/dev/null 2>&1 || true
+  for l in "${labs_up[@]}"; do [[ $l == "$1" ]] || keep+=("$l"); done
+  labs_up=("${keep[@]}")
+}
+lab_env() { eval "$("$lab" env --name "$1")"; }
+
+# cluster.json for etcd-dr, inventory + ansible.cfg for Ansible (of the lab in env)
+write_specs() {
+  local d=$1 i=0 ip sep=
+  mkdir -p "$d" "$work/cp"
+  { printf '{"ssh_user": "root", "identity_file": "%s", "known_hosts": "%s",\n' "$LAB_KEY" "$LAB_KNOWN_HOSTS"
+    printf ' "stop_command": ["%s", "stop"], "start_command": ["%s", "start"],\n "members": [' "$LAB_HOST_SERVICE" "$LAB_HOST_SERVICE"
+    for ip in $LAB_HOSTS; do
+      i=$((i + 1)); printf '%s{"name": "m%d", "peer_urls": ["http://%s:2380"]}' "$sep" $i "$ip"; sep=', '
+    done
+    printf ']}\n'; } >"$d/cluster.json"
+  i=0
+  { echo "[etcd]"
+    for ip in $LAB_HOSTS; do i=$((i + 1)); echo "m$i ansible_host=$ip peer_url=http://$ip:2380"; done
+    echo
+    echo "[etcd:vars]"
+    echo "ansible_user=root"
+    echo "ansible_ssh_private_key_file=$LAB_KEY"
+    echo "ansible_ssh_common_args='-o UserKnownHostsFile=$LAB_KNOWN_HOSTS -o StrictHostKeyChecking=yes'"
+    echo "ansible_python_interpreter=/usr/bin/python3"
+    echo "etcd_service=$LAB_HOST_SERVICE"
+    echo "etcd_data_dir=$LAB_HOST_DATA_DIR"; } >"$d/inventory.ini"
+  # forks >= members (default 5), pipelining on (the usual speed-up);
+  # ControlPersist is Ansible's default, with a socket dir per run (cold start).
+  { echo "[defaults]"
+    echo "forks = 10"
+    echo "host_key_checking = True"
+    echo "stdout_callback = default"
+    echo "retry_files_enabled = False"
+    echo "[ssh_connection]"
+    echo "pipelining = True"; } >"$d/ansible.cfg"
+}
+
+# Before every timed run: remove what earlier runs kept (old member dirs,
+# staging), then set the starting state (see --start).
+reset_hosts() { # N
+  local n=$1 i q
+  for i in $(seq 1 "$n"); do
+    "$lab" exec --name "$LAB_NAME" "$i" sh -c \
+      'rm -rf /var/lib/etcd/member.etcd-dr-* /var/lib/etcd/member.bak-* /var/lib/etcd/.etcd-dr-* /var/lib/etcd/restore-* /var/lib/etcd/snapshot-*.db'
+  done
+  if [[ $start == lost ]]; then
+    # all members up and healthy first (a failed earlier run may have left some down)
+    for i in $(seq 1 "$n"); do timeout 60 "$lab" etcd --name "$LAB_NAME" "$i" start >/dev/null 2>&1 || true; done
+    timeout 60 "$lab" health --name "$LAB_NAME" --timeout 50 >/dev/null 2>&1 || true
+    # then a majority stops, last members first: the rest runs without quorum
+    q=$((n / 2 + 1))
+    if ((n > 1)); then
+      for ((i = n; i > n - q; i--)); do timeout 60 "$lab" etcd --name "$LAB_NAME" "$i" stop >/dev/null 2>&1; done
+    fi
+  else
+    timeout 60 "$lab" health --name "$LAB_NAME" --timeout 50 >/dev/null 2>&1
+  fi
+  sync
+  sleep 1
+}
+
+run_a() { # DIR SNAP TAG: etcd-dr restore -v, peak RSS too
+  timeout 900 /usr/bin/time -v -o "$1/$3.time" "$edr" restore -v --cluster "$1/cluster.json" --snapshot "$2" \
+    >"$1/$3.out" 2>&1 || { tail -30 "$1/$3.out" >&2; return 1; }
+}
+run_b() { # DIR SNAP TAG
+  timeout 900 "$repo/scripts/bench/openssh-restore.sh" "$2" "$LAB_KEY" "$LAB_KNOWN_HOSTS" \
+    "$LAB_INITIAL_CLUSTER" "$LAB_ENDPOINTS" "$LAB_HOST_SERVICE" >"$1/$3.out" 2>&1 ||
+    { tail -30 "$1/$3.out" >&2; return 1; }
+}
+run_c() { # DIR SNAP TAG
+  local cp=$work/cp/$3 rc=0 s
+  mkdir -p "$cp"
+  LC_ALL=C.UTF-8 ANSIBLE_CONFIG="$1/ansible.cfg" ANSIBLE_SSH_CONTROL_PATH_DIR="$cp" ANSIBLE_NOCOLOR=1 \
+    timeout 900 ansible-playbook -i "$1/inventory.ini" "$repo/scripts/bench/restore.yml" \
+    -e snapshot="$2" -e restore_token="restore-$(date +%s%N)" >"$1/$3.out" 2>&1 || rc=$?
+  for s in "$cp"/*; do [[ -S $s ]] && ssh -o ControlPath="$s" -O exit x >/dev/null 2>&1; done
+  ((rc == 0)) || { tail -30 "$1/$3.out" >&2; return 1; }
+}
+# keys in the lab's cluster (in env): a range with limit 1 still counts all
+key_count() {
+  ETCDCTL_API=3 timeout 60 "$LAB_ETCDCTL" --endpoints "${LAB_ENDPOINTS%%,*}" get / --prefix --keys-only --limit 1 -w json |
+    sed -n 's/.*"count":\([0-9]*\).*/\1/p'
+}
+rss_kb() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
+
+# etcd-dr's per-step times of one `restore -v` output: "STEP SECONDS" for
+# the slowest host of each step, plus "total SECONDS".
+steps_of() {
+  awk '$3 == "ok" && $4 ~ /^[0-9.]+s,?$/ { s = $4; sub(/s,?$/, "", s); if (!($2 in m) || s + 0 > m[$2]) m[$2] = s + 0; if (!($2 in o)) o[$2] = ++n }
+       /restored and healthy in/ { t = $NF; sub(/s$/, "", t); print "total", t }
+       END { for (k in m) print o[k], k, m[k] }' "$1" | sort -n | sed 's/^[0-9]* //'
+}
+
+results_restore=() results_steps=() results_push=() results_rss=() results_status=()
+
+# ------------------------------------------------------------ data
+# Snapshots are made on a 1-member lab (no replication, quicker), then
+# restored onto the N-member labs: a snapshot does not depend on the
+# cluster it came from.
+lab_up bch1 1
+lab_env bch1
+log "data: ~$size_mb MB of 100 kB values"
+timeout 900 "$lab" put-data --name bch1 $((size_mb * 10)) 100000 --prefix /bench/ >"$work/put.log" 2>&1 ||
+  { cat "$work/put.log" >&2; exit 1; }
+timeout 300 "$lab" snapshot --name bch1 "$work/snap.db" >/dev/null 2>&1
+snap_bytes=$(stat -c %s "$work/snap.db")
+want_sum=$("$lab" checksum --name bch1 --prefix /bench/)
+log "snapshot $snap_bytes bytes; $want_sum"
+
+# ------------------------------------------------------------ push
+if want push; then
+  d=$work/push && write_specs "$d"
+  ip=${LAB_HOSTS%% *}
+  sshopts=(-i "$LAB_KEY" -o UserKnownHostsFile="$LAB_KNOWN_HOSTS" -o StrictHostKeyChecking=yes -o BatchMode=yes)
+  pa=() pb=() pc=()
+  for r in $(seq 1 "$rounds"); do
+    reset_hosts 1; sample_load
+    run_a "$d" "$work/snap.db" "a$r"
+    s=$(sed -n 's/^  m1 *push-snapshot *ok *\([0-9.]*\)s.*/\1/p' "$d/a$r.out")
+    pa+=("$s")
+    reset_hosts 1; sample_load
+    t0=$(now)
+    timeout 600 scp -q "${sshopts[@]}" "$work/snap.db" "root@$ip:/var/lib/etcd/snapshot-scp.db"
+    t1=$(now); pb+=("$(elapsed "$t0" "$t1")")
+    t0=$(now); timeout 60 ssh "${sshopts[@]}" "root@$ip" true; t1=$(now); pc+=("$(elapsed "$t0" "$t1")")
+    timeout 60 ssh "${sshopts[@]}" "root@$ip" rm -f /var/lib/etcd/snapshot-scp.db
+    log "push round $r: etcd-dr ${pa[-1]} s, scp ${pb[-1]} s (ssh connect+exit ${pc[-1]} s)"
+  done
+  ma=$(median "${pa[@]}") mb=$(median "${pb[@]}") mc=$(median "${pc[@]}")
+  mbs() { awk -v b="$snap_bytes" -v t="$1" 'BEGIN {printf "%.0f", (t > 0 ? b / t / 1e6 : 0)}'; }
+  results_push+=("| etcd-dr push-snapshot step (streams, sha-256 checked on the host) | $ma s | $(mbs "$ma") MB/s |")
+  results_push+=("| scp, whole command (connect + copy) | $mb s | $(mbs "$mb") MB/s |")
+  results_push+=("| scp minus an \`ssh host true\` ($mc s) | $(awk -v a="$mb" -v b="$mc" 'BEGIN {printf "%.2f", a - b}') s | $(mbs "$(awk -v a="$mb" -v b="$mc" 'BEGIN {print a - b}')") MB/s |")
+fi
+
+# the big snapshot for rss/status
+if want rss || want status; then
+  extra=$((rss_mb - size_mb))
+  if ((extra > 0)); then
+    log "data: ~$extra MB more for a ~$rss_mb MB snapshot"
+    timeout 1800 "$lab" put-data --name bch1 $((extra * 10)) 100000 --prefix /big/ >>"$work/put.log" 2>&1 ||
+      { cat "$work/put.log" >&2; exit 1; }
+  fi
+  timeout 900 "$lab" snapshot --name bch1 "$work/big.db" >/dev/null 2>&1
+  big_bytes=$(stat -c %s "$work/big.db")
+  big_count=$(key_count)
+  log "big snapshot $big_bytes bytes, $big_count keys"
+fi
+lab_down bch1
+
+# ------------------------------------------------------------ restore at N members
+for n in $members_list; do
+  if ! want restore && ! { want rss && ((n == 3)); }; then continue; fi
+  name=bch$n
+  lab_up "$name" "$n"
+  lab_env "$name"
+  d=$work/r$n && write_specs "$d"
+  if want restore; then
+    ta=() tb=() tc=() ra=()
+    for r in $(seq 1 "$rounds"); do
+      for w in a b c; do
+        reset_hosts "$n"; sample_load
+        t0=$(now)
+        "run_$w" "$d" "$work/snap.db" "$w$r"
+        t1=$(now)
+        got=$("$lab" checksum --name "$name" --prefix /bench/)
+        [[ $got == "$want_sum" ]] || { log "$n members, round $r, $w: data differs after restore ($got)"; exit 1; }
+        t=$(elapsed "$t0" "$t1")
+        case $w in a) ta+=("$t"); ra+=("$(rss_kb "$d/a$r.time")") ;; b) tb+=("$t") ;; c) tc+=("$t") ;; esac
+        log "$n members, round $r: $(case $w in a) echo etcd-dr;; b) echo openssh;; c) echo ansible;; esac) $t s"
+      done
+    done
+    ma=$(median "${ta[@]}") mb=$(median "${tb[@]}") mc=$(median "${tc[@]}")
+    results_restore+=("| $n | $rounds | $ma s | $mb s | $mc s | $(ratio "$ma" "$mb") | $(ratio "$ma" "$mc") | $(awk -v k="$(median "${ra[@]}")" 'BEGIN {printf "%.1f", k / 1024}') MB |")
+    # where etcd-dr's time goes: per step, slowest host, median over rounds
+    for r in $(seq 1 "$rounds"); do steps_of "$d/a$r.out" >"$d/a$r.steps"; done
+    while read -r step _; do
+      vals=()
+      for r in $(seq 1 "$rounds"); do vals+=("$(awk -v s="$step" '$1 == s {print $2}' "$d/a$r.steps")"); done
+      results_steps+=("$n $step $(median "${vals[@]}")")
+    done <"$d/a1.steps"
+  fi
+  if want rss && ((n == 3)); then
+    log "rss: restore of the $big_bytes-byte snapshot to 3 hosts"
+    reset_hosts 3; sample_load
+    t0=$(now)
+    run_a "$d" "$work/big.db" rss
+    t1=$(now)
+    cnt=$(key_count)
+    [[ $cnt == "$big_count" ]] || { log "rss run: $cnt keys after restore, want $big_count"; exit 1; }
+    push=$(sed -n 's/^  m[0-9]* *push-snapshot *ok *\(.*\)$/\1/p' "$d/rss.out" | head -3 | paste -sd ';' | sed 's/;/; /g')
+    results_rss+=("| $((big_bytes / 1000000)) MB | 3 | $(elapsed "$t0" "$t1") s | $(awk -v k="$(rss_kb "$d/rss.time")" 'BEGIN {printf "%.1f", k / 1024}') MB | $push |")
+  fi
+  lab_down "$name"
+done
+
+# ------------------------------------------------------------ snapshot status
+if want status; then
+  log "snapshot status on the big snapshot"
+  RUNS=$(( quick ? 1 : 3 )) SNAPSHOT="$work/big.db" EDR_BIN="$edr snapshot" \
+    timeout 900 "$repo/scripts/bench-snapshot-status.sh" >"$work/status.out" 2>&1 || { cat "$work/status.out" >&2; exit 1; }
+  mapfile -t results_status < <(grep '^|' "$work/status.out")
+fi
+
+# ------------------------------------------------------------ report
+t_end=$(now)
+lmin=$(printf '%s\n' "${loads[@]:-0}" | sort -g | head -1) lmax=$(printf '%s\n' "${loads[@]:-0}" | sort -g | tail -1)
+echo "## run $(date -u '+%F %H:%M UTC'): etcd-dr $built, etcd $version, $(nproc) cores, load average (1 min) $lmin-$lmax before the timed runs, $(elapsed "$t_begin" "$t_end") s in all"
+echo
+echo "Command: \`scripts/bench.sh${orig_args:+ $orig_args}\` (members $members_list, ${size_mb} MB, $rounds rounds, big snapshot ${rss_mb} MB, start $start, only $only)"
+echo "Snapshot: $snap_bytes bytes (${size_mb} MB of 100 kB values). $ssh_v; ${ansible_v:-no ansible}."
+if ((${#results_restore[@]})); then
+  echo
+  echo "Restore, start: $([[ $start == lost ]] && echo 'quorum lost (a majority of members stopped)' || echo 'healthy cluster'); wall time from start to healthy, medians:"
+  echo
+  echo "| members | rounds | A etcd-dr | B OpenSSH script | C Ansible | A/B | A/C | etcd-dr peak RSS |"
+  echo "|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${results_restore[@]}"
+  echo
+  echo "etcd-dr's steps (\`restore -v\`), slowest host per step, median over rounds:"
+  echo
+  mem_cols=$(printf '%s\n' "${results_steps[@]}" | awk '{print $1}' | uniq | paste -sd ' ')
+  printf '| step |'; for n in $mem_cols; do printf ' %s members |' "$n"; done; echo
+  printf '|---|'; for _ in $mem_cols; do printf -- '---|'; done; echo
+  printf '%s\n' "${results_steps[@]}" | awk -v cols="$mem_cols" '
+    { if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } v[$1, $2] = $3 }
+    END { nc = split(cols, c, " ")
+          for (i = 1; i <= k; i++) { printf "| %s |", order[i]; for (j = 1; j <= nc; j++) printf " %s s |", ((c[j], order[i]) in v ? v[c[j], order[i]] : "-"); print "" } }'
+fi
+if ((${#results_push[@]})); then
+  echo
+  echo "Push to one host ($snap_bytes bytes, 1-member lab), medians of $rounds:"
+  echo
+  echo "| what | time | throughput |"
+  echo "|---|---|---|"
+  printf '%s\n' "${results_push[@]}"
+fi
+if ((${#results_rss[@]})); then
+  echo
+  echo "Peak RSS of \`etcd-dr restore\` with a big snapshot:"
+  echo
+  echo "| snapshot | hosts | wall | peak RSS | push-snapshot per host |"
+  echo "|---|---|---|---|---|"
+  printf '%s\n' "${results_rss[@]}"
+fi
+if ((${#results_status[@]})); then
+  echo
+  echo "\`snapshot status\` on the big snapshot ($big_bytes bytes), scripts/bench-snapshot-status.sh:"
+  echo
+  printf '%s\n' "${results_status[@]}"
+fi
