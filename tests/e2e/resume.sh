@@ -13,12 +13,13 @@ want=$(checksum_on 1 /r/)
 lab put-data 20 100 --prefix /after/ >/dev/null 2>&1
 export ETCD_DR_STATE_DIR=$WORK/state
 
-# m3 is slow to stop, so the run can be caught in the middle of apply.
+# m3's stop waits for a go-ahead, so the run is caught in the middle of
+# apply whatever the timing: m1 and m2 installed, m3 not yet.
 write_spec "$WORK/cluster.json"
 python3 - "$WORK/cluster.json" <<'PY'
 import json, sys
 p = sys.argv[1]; s = json.load(open(p))
-s["members"][2]["stop_command"] = ["/bin/sh", "-c", "sleep 4; exec /etc/etcd-lab/service stop"]
+s["members"][2]["stop_command"] = ["/bin/sh", "-c", "while [ ! -e /tmp/edr-go ]; do sleep 0.1; done; exec /etc/etcd-lab/service stop"]
 json.dump(s, open(p, "w"))
 PY
 
@@ -41,6 +42,7 @@ for _ in $(seq 1 300); do
   sleep 0.05
 done
 kill -KILL "$a"; wait "$a" 2>/dev/null
+on_host 3 touch /tmp/edr-go   # the agent on m3 finishes its stop on its own
 check "killed in apply: the run had an id ($run)" test -n "$run"
 check "killed in apply: m3 had not installed" test -z "$(grep '"host":"m3".*"step":"install","event":"done"' "$ETCD_DR_STATE_DIR/runs/$run/journal.jsonl")"
 check "killed in apply: the lock stays on the hosts" on_host 1 grep -q "$run" /var/lib/etcd/.etcd-dr-lock
