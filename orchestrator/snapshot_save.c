@@ -842,7 +842,8 @@ int edr_snapshot_prune(const char *dir, unsigned keep, const char *keep_path,
   if (rc < 0)
     snprintf(msg, msglen, "out of memory");
   /* The names sort by time; the one just saved counts as one kept. */
-  qsort(names, n, sizeof *names, cmp_names);
+  if (n > 1)
+    qsort(names, n, sizeof *names, cmp_names);
   size_t others = keep > 0 ? keep - 1 : 0;
   for (size_t i = 0; rc == 0 && i + others < n; i++) {
     char *p = edr_path_join(dir, names[i]);

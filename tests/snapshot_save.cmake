@@ -5,8 +5,10 @@
 #                            by etcdctl/etcdutl, restored and served; failures
 #                            (unreachable, member killed or stopped mid-stream)
 #                            leave no FILE and no .part; --dir --keep
-#   snapshot_save_tls        etcd with --client-cert-auth, certs from the env
+#   snapshot_save_tls_etcd34/35  etcd with --client-cert-auth: certificates
+#                            from ETCDCTL_*, flags winning, TLS failures
 #   snapshot_save_memory     a ~50 MB snapshot: max RSS under /usr/bin/time -v
+#                            (< 20 MB; under ASan only its growth is checked)
 # The etcd tests skip (77) when that etcd is not installed.
 
 # The edr-snapshot driver (tests/bbolt.cmake) runs cmd_snapshot(), whose
@@ -24,3 +26,16 @@ target_include_directories(test_snapshot_save PRIVATE ${CMAKE_CURRENT_SOURCE_DIR
 target_link_libraries(test_snapshot_save PRIVATE edr_core)
 add_test(NAME snapshot_save_unit COMMAND test_snapshot_save)
 set_tests_properties(snapshot_save_unit PROPERTIES LABELS unit TIMEOUT 60)
+
+set(EDR_SAVE_DIR ${CMAKE_CURRENT_SOURCE_DIR}/snapshot_save)
+foreach(t "etcd34:save.sh 3.4" "etcd35:save.sh 3.5" "tls_etcd34:tls.sh 3.4"
+          "tls_etcd35:tls.sh 3.5" "memory:memory.sh 3.4")
+  string(REPLACE ":" ";" parts "${t}")
+  list(GET parts 0 name)
+  list(GET parts 1 args)
+  separate_arguments(args)
+  add_test(NAME snapshot_save_${name}
+           COMMAND bash ${EDR_SAVE_DIR}/${args} $<TARGET_FILE:etcd-dr>)
+  set_tests_properties(snapshot_save_${name} PROPERTIES LABELS "unit;etcd"
+                       TIMEOUT 300 SKIP_RETURN_CODE 77)
+endforeach()
