@@ -17,6 +17,7 @@
 #include "health.h"
 #include "journal.h"
 #include "log.h"
+#include "progress.h"
 #include "snapfile.h"
 #include "ssh.h"
 #include "util.h"
@@ -160,6 +161,8 @@ static void on_start_check(struct host *h, int status, json_t *reply);
 
 /* ---- small helpers ------------------------------------------------------ */
 
+static size_t host_index(const struct host *h) { return (size_t)(h - h->run->hosts); }
+
 static void set_state(struct host *h, enum hstate s) {
   if (h->state != s)
     edr_debug("[%s] %s -> %s", h->m->name, state_names[h->state], state_names[s]);
@@ -232,6 +235,8 @@ static void host_fail(struct host *h, int code, const char *fmt, ...) {
   va_end(ap);
   struct edr_step_result *sr = h->step < h->hp->n_steps ? &h->res->steps[h->step] : NULL;
   if (sr && sr->started && !sr->finished) {
+    edr_progress_step(host_index(h), edr_step_kinds[h->hp->steps[h->step].kind].name, "failed",
+                      edr_now_ms() - h->step_start, 0, msg);
     edr_journal_step(h->run->opts->journal, h->m->name, h->step,
                      edr_step_kinds[h->hp->steps[h->step].kind].name, "failed", code, msg);
     sr->finished = true;
@@ -419,6 +424,8 @@ static int push_fd(struct host *h, struct edr_chan *c, int fd, uint64_t size,
       return (int)w;
     h->buf_off += (size_t)w;
     *sent += (uint64_t)w;
+    if (h->state == H_REQ_SEND)
+      edr_progress_bytes(host_index(h), *sent, size);
     if (h->buf_off == h->buf_len)
       h->buf_off = h->buf_len = 0;
     if (h->run->opts->stall_timeout_ms && h->state == H_REQ_SEND)
@@ -833,14 +840,14 @@ static void step_ok(struct host *h, json_t *result) {
   const struct edr_step *s = cur_step(h);
   edr_journal_step(h->run->opts->journal, h->m->name, h->step, edr_step_kinds[s->kind].name,
                    "done", 0, NULL);
-  if (edr_verbosity >= 0) {
+  {
     char extra[160] = "";
     if (result && s->kind == EDR_STEP_PROBE) {
       json_t *tool = json_object_get(result, "tool");
       char hf[32];
       edr_human_bytes((uint64_t)json_integer_value(json_object_get(result, "free_bytes")), hf,
                       sizeof hf);
-      snprintf(extra, sizeof extra, ", %s %s, %s free, etcd %s",
+      snprintf(extra, sizeof extra, "%s %s, %s free, etcd %s",
                h->hp->host_tool ? "pushed" : json_string_value(json_object_get(tool, "kind")),
                h->hp->host_tool ? "tool" : json_string_value(json_object_get(tool, "version")),
                hf,
@@ -849,11 +856,11 @@ static void step_ok(struct host *h, json_t *result) {
     if (sr->bytes && sr->duration_ms) {
       char hb[32];
       edr_human_bytes(sr->bytes, hb, sizeof hb);
-      snprintf(extra, sizeof extra, ", %s at %.0f MB/s", hb,
+      snprintf(extra, sizeof extra, "%s at %.0f MB/s", hb,
                (double)sr->bytes / 1e3 / (double)sr->duration_ms);
     }
-    fprintf(stderr, "  %-8s %-15s ok  %6.2fs%s\n", h->m->name, edr_step_kinds[s->kind].name,
-            (double)sr->duration_ms / 1000.0, extra);
+    edr_progress_step(host_index(h), edr_step_kinds[s->kind].name, "done", sr->duration_ms,
+                      sr->bytes, extra[0] ? extra : NULL);
   }
   h->step++;
   advance(h);
@@ -1082,6 +1089,7 @@ static void start_step(struct host *h) {
   sr->started = true;
   edr_journal_step(h->run->opts->journal, h->m->name, h->step, edr_step_kinds[s->kind].name,
                    "start", 0, NULL);
+  edr_progress_step(host_index(h), edr_step_kinds[s->kind].name, "start", 0, 0, NULL);
   timer_arm(h, s->timeout_ms);
   edr_debug("[%s] step %zu %s", h->m->name, h->step + 1, edr_step_kinds[s->kind].name);
   if (edr_step_kinds[s->kind].destructive)
@@ -1313,8 +1321,10 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
   struct run *r = arg;
   if (!done) {
     /* one line each time the reason for waiting changes */
-    if (edr_verbosity >= 0 && rep->problem[0] && strcmp(rep->problem, r->health_problem)) {
-      fprintf(stderr, "  cluster  waiting: %s\n", rep->problem);
+    if (rep->problem[0] && strcmp(rep->problem, r->health_problem)) {
+      char line[600];
+      snprintf(line, sizeof line, "waiting: %s", rep->problem);
+      edr_progress_cluster("waiting", line);
       snprintf(r->health_problem, sizeof r->health_problem, "%s", rep->problem);
     }
     return;
@@ -1325,12 +1335,13 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
   r->res->health_ms = edr_now_ms() - r->health_start_ms;
   snprintf(r->health_problem, sizeof r->health_problem, "%s", rep ? rep->problem : "");
   if (status == 0) {
-    if (edr_verbosity >= 0)
-      fprintf(stderr, "  cluster  healthy          ok  %6.2fs  (%zu members, one cluster, "
-              "revision >= %lld)\n", (double)r->res->health_ms / 1000.0, r->n,
+    char line[300];
+    snprintf(line, sizeof line, "healthy in %.2fs: %zu members, one cluster, revision >= %lld",
+             (double)r->res->health_ms / 1000.0, r->n,
               (long long)(r->plan->kind == EDR_PLAN_ROLLBACK ? 1
                           : (r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision : 1) +
                                 r->bump));
+    edr_progress_cluster("done", line);
     r->phase = EDR_PHASE_CLEANUP;
     for (size_t i = 0; i < r->n; i++)
       if (!r->hosts[i].failed && r->hosts[i].state == H_IDLE)
@@ -1578,10 +1589,17 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
       continue;
     }
   }
+  const char **names = calloc(r.n, sizeof(char *));
+  for (size_t i = 0; names && i < r.n; i++)
+    names[i] = plan->hosts[i].member->name;
+  if (names)
+    edr_progress_begin(&r.loop, r.n, names);
   for (size_t i = 0; i < r.n; i++)
     if (!r.hosts[i].failed)
       advance(&r.hosts[i]);
   uv_run(&r.loop, UV_RUN_DEFAULT);
+  edr_progress_end();
+  free(names);
 
   /* Everything has settled.  Work out the exit status. */
   bool any_failed = false, any_changed = false;

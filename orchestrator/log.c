@@ -7,11 +7,17 @@
 #include <stdio.h>
 
 int edr_verbosity;
+void (*edr_log_before)(void);
+void (*edr_log_after)(void);
 
 static void emit(const char *prefix, const char *fmt, va_list ap) {
   char buf[4096];
   vsnprintf(buf, sizeof buf, fmt, ap);
+  if (edr_log_before)
+    edr_log_before(); /* above a live progress block, never through it */
   fprintf(stderr, "etcd-dr: %s%s\n", prefix, buf);
+  if (edr_log_after)
+    edr_log_after();
 }
 
 void edr_err(const char *fmt, ...) {

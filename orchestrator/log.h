@@ -11,6 +11,11 @@
 
 extern int edr_verbosity;   /* -1 quiet, 0 normal, 1 verbose, 2 debug */
 
+/* Called around every message when set (progress.c takes its live block
+ * off the screen meanwhile). */
+extern void (*edr_log_before)(void);
+extern void (*edr_log_after)(void);
+
 void edr_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void edr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void edr_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

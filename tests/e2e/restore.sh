@@ -54,4 +54,17 @@ case $VERSION in
   3.4) want_tool="etcdctl 3.4" ;;
   3.5) want_tool="etcdutl 3.5" ;;
 esac
-check "the restore used $want_tool on the hosts" contains "$(cat "$WORK/err")" "$want_tool"
+check "the restore used $want_tool on the hosts" contains "$(cat "$WORK/out")" "\"detail\":\"$want_tool"
+check "progress: a JSON event per step start and end on stdout (not a terminal)" \
+  test "$(grep -c '"event":"start"' "$WORK/out")" -ge 40 -a "$(grep -c '"event":"done"' "$WORK/out")" -ge 40
+check "progress: every line is JSON" python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$WORK/out"
+check "report: written, with host key fingerprints and the run's exit code" python3 - "$(sed -n 's/^report: //p' "$WORK/err")" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["exit_code"] == 0 and r["command"] == "restore"
+assert all(h["host_key_fingerprint"].startswith("SHA256:") for h in r["hosts"])
+assert all(any(s["kind"] == "restore" and s["exit"] == 0 for s in h["steps"]) for h in r["hosts"])
+assert any(s.get("bytes_pushed") for s in r["hosts"][0]["steps"])
+text = open(sys.argv[1]).read()
+assert "PRIVATE KEY" not in text
+PY

@@ -51,7 +51,8 @@ check "killed in apply: the lock stays on the hosts" on_host 1 grep -q "$run" /v
 check "resume: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/r.err"
 check "resume: says apply had started" contains "$(cat "$WORK/r.err")" "apply had started"
-check "resume: m1's finished steps were not redone" test -z "$(grep -E '^  m1 +(move-aside|install|stop) ' "$WORK/r.err")"
+check "resume: m1's finished steps were not redone" test -z "$(grep -E '"host":"m1","step":"(move-aside|install|stop)","event":"start"' "$WORK/r.out")"
+check "resume: m3's unfinished steps were done" grep -q '"host":"m3","step":"install","event":"done"' "$WORK/r.out"
 for i in 1 2 3; do
   check "m$i: every key and value of the snapshot" test "$(checksum_on "$i" /r/)" = "$want"
   check "m$i: nothing written after it" test "$(checksum_on "$i" /after/ | cut -d' ' -f1)" = 0

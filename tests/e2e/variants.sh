@@ -52,7 +52,7 @@ sed -i "s|\"ssh_user\": \"root\",|\"ssh_user\": \"root\", \"restore_tool_push\":
 rc=$?
 check "restore_tool_push: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
-check "restore_tool_push: the tool was pushed" contains "$(cat "$WORK/err")" "push-tool"
+check "restore_tool_push: the tool was pushed" contains "$(cat "$WORK/out")" '"step":"push-tool","event":"done"'
 for i in 1 2 3; do
   check "m$i: data back (pushed tool)" test "$(checksum_on "$i" /w/)" = "$want_w"
   check "m$i: no staging left" test -z "$(leftovers "$i")"

@@ -1,0 +1,230 @@
+/*
+ * progress.c - live progress on a terminal, JSON events otherwise
+ * (progress.h).  The terminal block is redrawn at most ten times a second
+ * from a timer that does not keep the loop alive.
+ */
+#include "progress.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum mode { M_OFF, M_TTY, M_JSON };
+
+struct hline {
+  const char *name;
+  char step[32];
+  char detail[96];
+  uint64_t sent, total, push_start_ms;
+  bool failed, finished;
+};
+
+static struct {
+  enum mode mode;
+  size_t n;
+  struct hline *h;
+  char cluster[160];
+  uv_timer_t timer;
+  bool timer_on, shown, dirty;
+  size_t lines_drawn;
+} P;
+
+static void draw(void);
+
+static void tick(uv_timer_t *t) {
+  (void)t;
+  if (P.dirty)
+    draw();
+}
+
+void edr_progress_begin(uv_loop_t *loop, size_t n, const char *const *names) {
+  const char *env = getenv("ETCD_DR_PROGRESS");
+  memset(&P, 0, sizeof P);
+  if (edr_verbosity < 0)
+    P.mode = M_OFF;
+  else if (env && !strcmp(env, "tty"))
+    P.mode = M_TTY;
+  else if (env && !strcmp(env, "json"))
+    P.mode = M_JSON;
+  else
+    P.mode = isatty(STDERR_FILENO) ? M_TTY : M_JSON;
+  if (P.mode == M_OFF)
+    return;
+  P.h = calloc(n, sizeof(*P.h));
+  if (!P.h) {
+    P.mode = M_OFF;
+    return;
+  }
+  P.n = n;
+  for (size_t i = 0; i < n; i++) {
+    P.h[i].name = names[i];
+    snprintf(P.h[i].step, sizeof P.h[i].step, "waiting");
+  }
+  if (P.mode == M_TTY) {
+    edr_log_before = edr_progress_hide;
+    edr_log_after = edr_progress_show;
+    uv_timer_init(loop, &P.timer);
+    uv_timer_start(&P.timer, tick, 100, 100);
+    uv_unref((uv_handle_t *)&P.timer);
+    P.timer_on = true;
+    P.shown = true;
+    draw();
+  }
+}
+
+static void emit_json(json_t *o) {
+  char stamp[40];
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t k = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(stamp + k, sizeof stamp - k, ".%03ldZ", ts.tv_nsec / 1000000);
+  json_object_set_new(o, "t", json_string(stamp));
+  char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  if (s) {
+    fprintf(stdout, "%s\n", s);
+    fflush(stdout);
+    free(s);
+  }
+  json_decref(o);
+}
+
+static void bar(char *out, size_t len, const struct hline *h) {
+  int width = 20, fill = h->total ? (int)((h->sent * (uint64_t)width) / h->total) : 0;
+  char b[32];
+  for (int i = 0; i < width; i++)
+    b[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+  b[width] = '\0';
+  uint64_t ms = edr_now_ms() - h->push_start_ms;
+  double rate = ms ? (double)h->sent / 1e3 / (double)ms : 0; /* MB/s */
+  double left = rate > 0 ? (double)(h->total - h->sent) / 1e6 / rate : 0;
+  snprintf(out, len, "[%s] %3d%%  %6.1f MB/s  %4.1fs left", b,
+           h->total ? (int)(h->sent * 100 / h->total) : 0, rate, left);
+}
+
+static void draw(void) {
+  if (P.mode != M_TTY || !P.shown)
+    return;
+  if (P.lines_drawn)
+    fprintf(stderr, "\033[%zuA", P.lines_drawn);
+  size_t lines = 0;
+  for (size_t i = 0; i < P.n; i++) {
+    const struct hline *h = &P.h[i];
+    char extra[128] = "";
+    if (h->total && h->sent < h->total && !h->finished)
+      bar(extra, sizeof extra, h);
+    else
+      snprintf(extra, sizeof extra, "%s", h->detail);
+    fprintf(stderr, "\033[2K  %-10s %-15s %s%s\n", h->name, h->step, h->failed ? "FAILED " : "",
+            extra);
+    lines++;
+  }
+  if (P.cluster[0]) {
+    fprintf(stderr, "\033[2K  %-10s %s\n", "cluster", P.cluster);
+    lines++;
+  }
+  /* a line fewer than before: clear what is left below */
+  for (size_t k = lines; k < P.lines_drawn; k++)
+    fprintf(stderr, "\033[2K\n");
+  if (P.lines_drawn > lines)
+    fprintf(stderr, "\033[%zuA", P.lines_drawn - lines);
+  P.lines_drawn = lines;
+  P.dirty = false;
+  fflush(stderr);
+}
+
+void edr_progress_hide(void) {
+  if (P.mode != M_TTY || !P.shown || !P.lines_drawn)
+    return;
+  fprintf(stderr, "\033[%zuA", P.lines_drawn);
+  for (size_t k = 0; k < P.lines_drawn; k++)
+    fprintf(stderr, "\033[2K\n");
+  fprintf(stderr, "\033[%zuA", P.lines_drawn);
+  P.lines_drawn = 0;
+}
+
+void edr_progress_show(void) {
+  if (P.mode == M_TTY && P.shown)
+    draw();
+}
+
+void edr_progress_step(size_t i, const char *step, const char *event,
+                       uint64_t duration_ms, uint64_t bytes, const char *detail) {
+  if (P.mode == M_OFF || i >= P.n)
+    return;
+  struct hline *h = &P.h[i];
+  if (P.mode == M_JSON) {
+    json_t *o = json_pack("{s:s, s:s, s:s}", "host", h->name, "step", step, "event", event);
+    if (o && strcmp(event, "start")) {
+      json_object_set_new(o, "duration_ms", json_integer((json_int_t)duration_ms));
+      if (bytes)
+        json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
+    }
+    if (o && detail)
+      json_object_set_new(o, "detail", json_string(detail));
+    if (o)
+      emit_json(o);
+    return;
+  }
+  snprintf(h->step, sizeof h->step, "%s", step);
+  h->failed = !strcmp(event, "failed");
+  if (!strcmp(event, "start")) {
+    h->detail[0] = '\0';
+    h->sent = h->total = 0;
+  } else {
+    snprintf(h->detail, sizeof h->detail, "%s %.2fs%s%s", h->failed ? "" : "ok",
+             (double)duration_ms / 1000.0, detail ? ", " : "", detail ? detail : "");
+    h->sent = h->total = 0;
+    if (edr_verbosity >= 1) { /* -v: keep a line per finished step */
+      edr_progress_hide();
+      fprintf(stderr, "  %-10s %-15s %s\n", h->name, step, h->detail);
+    }
+  }
+  draw();
+}
+
+void edr_progress_bytes(size_t i, uint64_t sent, uint64_t total) {
+  if (P.mode != M_TTY || i >= P.n)
+    return;
+  struct hline *h = &P.h[i];
+  if (!h->total)
+    h->push_start_ms = edr_now_ms();
+  h->sent = sent;
+  h->total = total;
+  P.dirty = true;
+}
+
+void edr_progress_cluster(const char *event, const char *text) {
+  if (P.mode == M_OFF)
+    return;
+  if (P.mode == M_JSON) {
+    json_t *o = json_pack("{s:s, s:s, s:s}", "host", "cluster", "event", event, "detail", text);
+    if (o)
+      emit_json(o);
+    return;
+  }
+  snprintf(P.cluster, sizeof P.cluster, "%s", text);
+  draw();
+}
+
+void edr_progress_end(void) {
+  edr_log_before = edr_log_after = NULL;
+  if (P.mode == M_TTY) {
+    P.h[0].finished = true;
+    draw();
+    P.shown = false;
+    if (P.timer_on)
+      uv_close((uv_handle_t *)&P.timer, NULL);
+  }
+  free(P.h);
+  P.h = NULL;
+  P.mode = M_OFF;
+}
