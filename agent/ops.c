@@ -985,6 +985,98 @@ static json_t *dir_facts(struct agent *a, const char *path, bool data, int *rc) 
   return o;
 }
 
+/* ---- listening ports ----------------------------------------------------- */
+
+/* Socket inodes listening on PORT (TCP, v4 and v6) from /proc/net. */
+static size_t listeners(unsigned port, unsigned long *inodes, size_t max) {
+  static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+  size_t n = 0;
+  for (size_t f = 0; f < 2; f++) {
+    FILE *fp = fopen(files[f], "r");
+    char line[512];
+    if (!fp)
+      continue;
+    while (fgets(line, sizeof line, fp)) {
+      char local[128];
+      unsigned st;
+      unsigned long inode;
+      /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+      if (sscanf(line, " %*d: %127s %*s %x %*s %*s %*s %*u %*u %lu", local, &st, &inode) != 3)
+        continue;
+      char *colon = strrchr(local, ':');
+      if (st == 0x0A && colon && strtoul(colon + 1, NULL, 16) == port && n < max)
+        inodes[n++] = inode;
+    }
+    fclose(fp);
+  }
+  return n;
+}
+
+/* The process holding socket INODE: pid and command name, or pid 0. */
+static long socket_owner(unsigned long inode, char *comm, size_t commlen) {
+  char want[64];
+  snprintf(want, sizeof want, "socket:[%lu]", inode);
+  DIR *proc = opendir("/proc");
+  struct dirent *pe;
+  long found = 0;
+  while (proc && !found && (pe = readdir(proc))) {
+    char *end;
+    long pid = strtol(pe->d_name, &end, 10);
+    if (*end || pid <= 0)
+      continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+    DIR *fds = opendir(path);
+    struct dirent *fe;
+    while (fds && (fe = readdir(fds))) {
+      char link[PATH_MAX], target[128];
+      snprintf(link, sizeof link, "/proc/%ld/fd/%s", pid, fe->d_name);
+      ssize_t k = readlink(link, target, sizeof target - 1);
+      if (k > 0 && (target[k] = '\0', !strcmp(target, want))) {
+        found = pid;
+        break;
+      }
+    }
+    if (fds)
+      closedir(fds);
+  }
+  if (proc)
+    closedir(proc);
+  comm[0] = '\0';
+  if (found) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/comm", found);
+    FILE *fp = fopen(path, "r");
+    if (fp && fgets(comm, (int)commlen, fp))
+      comm[strcspn(comm, "\n")] = '\0';
+    if (fp)
+      fclose(fp);
+  }
+  return found;
+}
+
+/* For each port in PORTS: who listens on it now, if anyone. */
+static json_t *port_facts(json_t *ports) {
+  json_t *out = json_array();
+  size_t i;
+  json_t *p;
+  json_array_foreach(ports, i, p) {
+    if (!json_is_integer(p) || json_integer_value(p) < 1 || json_integer_value(p) > 65535)
+      continue;
+    unsigned port = (unsigned)json_integer_value(p);
+    unsigned long inodes[8];
+    size_t n = listeners(port, inodes, 8);
+    char comm[64] = "";
+    long pid = 0;
+    for (size_t k = 0; k < n && !pid; k++)
+      pid = socket_owner(inodes[k], comm, sizeof comm);
+    json_array_append_new(out, json_pack("{s:i, s:b, s:I, s:s}", "port", (int)port,
+                                         "listening", n > 0, "pid", (json_int_t)pid,
+                                         "comm", comm));
+  }
+  return out;
+}
+
 static int op_probe(struct agent *a, json_t *req, json_t *res) {
   const char *data_dir, *wal_dir, *want, *staging;
   int rc;
@@ -1023,6 +1115,9 @@ static int op_probe(struct agent *a, json_t *req, json_t *res) {
   json_object_set_new(res, "etcd_lock",
                       held == 1 ? json_pack("{s:s, s:s}", "path", which, "kind", kind)
                                 : json_null());
+  json_t *ports = json_object_get(req, "ports");
+  if (json_is_array(ports))
+    json_object_set_new(res, "ports", port_facts(ports));
   if (staging) {
     struct stat st;
     json_object_set_new(res, "staging_exists", json_boolean(lstat(staging, &st) == 0));

@@ -205,8 +205,11 @@ static void fill_cells(const struct edr_status_row *r, cell *c) {
       if (*p != ' ')
         c[C_DB][o++] = *p;
     c[C_DB][o] = '\0';
-    snprintf(c[C_ALARMS], sizeof(cell), "%s",
-             !r->alarms_known ? "?" : r->alarms[0] ? r->alarms : "none");
+    /* alarms can be longer than a cell: cut, never overflow */
+    const char *al = !r->alarms_known ? "?" : r->alarms[0] ? r->alarms : "none";
+    size_t al_len = strlen(al) < sizeof(cell) - 1 ? strlen(al) : sizeof(cell) - 1;
+    memcpy(c[C_ALARMS], al, al_len);
+    c[C_ALARMS][al_len] = '\0';
   } else {
     for (int k = C_ID; k <= C_ALARMS; k++)
       snprintf(c[k], sizeof(cell), "-");

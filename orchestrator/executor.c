@@ -953,6 +953,19 @@ static int check_probe(struct host *h, json_t *r, char *msg, size_t len) {
              "data belongs to the user etcd runs as", h->m->data_dir);
     return EDR_ENOENT;
   }
+  size_t pi;
+  json_t *pf;
+  json_array_foreach(json_object_get(r, "ports"), pi, pf) {
+    const char *comm = json_string_value(json_object_get(pf, "comm"));
+    if (json_is_true(json_object_get(pf, "listening")) && comm && *comm &&
+        strcmp(comm, "etcd")) {
+      snprintf(msg, len, "port %lld is in use by '%s' (pid %lld): etcd could not listen "
+               "there after the restore; stop that process first",
+               (long long)json_integer_value(json_object_get(pf, "port")), comm,
+               (long long)json_integer_value(json_object_get(pf, "pid")));
+      return EDR_EBUSY;
+    }
+  }
   json_int_t free_b = json_integer_value(json_object_get(r, "free_bytes"));
   uint64_t need = space_needed(p);
   if (free_b >= 0 && (uint64_t)free_b < need) {

@@ -222,6 +222,20 @@ static void strv_release(struct edr_strv *sv) {
 
 static int add_unlock(const struct edr_plan *p, struct edr_host_plan *h);
 
+/* The ports this member's etcd will listen on (client and peer URLs). */
+static json_t *member_ports(const struct edr_member *m) {
+  json_t *a = json_array();
+  const struct edr_strv *lists[2] = {&m->client_urls, &m->peer_urls};
+  for (int l = 0; a && l < 2; l++)
+    for (size_t i = 0; i < lists[l]->n; i++) {
+      char scheme[8], host[256];
+      int port;
+      if (edr_parse_url(lists[l]->v[i], scheme, sizeof scheme, host, sizeof host, &port))
+        json_array_append_new(a, json_integer(port));
+    }
+  return a;
+}
+
 /* AUTO: released by the agent if the connection ends first. */
 static json_t *lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
                             bool auto_release) {
@@ -282,10 +296,10 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")))
     return rc;
   if ((rc = add_step(h, EDR_STEP_PROBE,
-                     json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",
+                     json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o}", "op", "probe", "data_dir",
                                m->data_dir, "wal_dir", m->wal_dir, "restore_tool",
                                h->host_tool ? "auto" : m->restore_tool, "staging",
-                               h->staging),
+                               h->staging, "ports", member_ports(m)),
                      NULL,
                      "probe (read only): restore tool (%s) and its flags, data dir %s, "
                      "free disk, whether etcd is running",

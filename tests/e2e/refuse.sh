@@ -100,3 +100,15 @@ check "accept-new-host-keys: 3 keys recorded, comment kept" \
 check "accept-new-host-keys: warned about each recorded key" \
   test "$(grep -c 'recorded new' "$WORK/err")" = 3
 check "data back after the restore" test "$(checksum_on 2 /k/)" = "$data_before"
+
+# 11. a port etcd needs is taken by another program while etcd is down on m3
+lab etcd 3 stop >/dev/null 2>&1
+on_host 3 sh -c "nohup python3 -m http.server 2380 --bind $(host_ip 3) >/dev/null 2>&1 & echo \$! > /tmp/squatter.pid"
+sleep 1
+before=$(all_states)
+"$ETCD_DR" plan --cluster "$WORK/cluster.json" --check >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "port taken: plan --check exits 4 (got $rc)" test "$rc" = 4
+check "port taken: names the port and the program" contains "$(cat "$WORK/out")$(cat "$WORK/err")" "port 2380 is in use by 'python3'"
+check "port taken: m1 and m2 are ready" test "$(grep -c ' ready$' "$WORK/out")" = 2
+check "port taken: hosts unchanged" test "$before" = "$(all_states)"
+on_host 3 sh -c 'kill $(cat /tmp/squatter.pid)'
