@@ -355,6 +355,10 @@ static int on_snapshot_data(void *arg, long code, const char *data,
   return edr_snapstream_feed(&sv->st, data, len);
 }
 
+static uint64_t stall_ms(const struct edr_save_opts *o) {
+  return o->stall_timeout_ms ? o->stall_timeout_ms : DEFAULT_STALL_MS;
+}
+
 /* "12.3 MB of 50.0 MB" for a failure's message. */
 static void progress(const struct save *sv, char *out, size_t len) {
   char a[32], b[32];
@@ -387,7 +391,7 @@ static void on_snapshot_data_done(void *arg, int status, long code,
     else if (status == EDR_ETIMEDOUT && sv->st.bytes > 0)
       fail(sv, status, "snapshot from %s failed%s: no data for %" PRIu64
            " s (is the member stopped or overloaded?)", who, prog,
-           (sv->o->stall_timeout_ms + 999) / 1000);
+           (stall_ms(sv->o) + 999) / 1000);
     else
       fail(sv, status, "snapshot from %s failed%s: %s (%s)", who, prog,
            edr_strerror(status), errtext);
@@ -401,6 +405,9 @@ static void on_snapshot_data_done(void *arg, int status, long code,
       if (!m)
         m = json_string_value(json_object_get(j, "error"));
     }
+    size_t el = sv->errlen;
+    while (el > 0 && (sv->errbody[el - 1] == '\n' || sv->errbody[el - 1] == '\r'))
+      sv->errbody[--el] = '\0';
     fail(sv, EDR_EHTTP, "snapshot from %s refused: http %ld: %.300s", who,
          code, m ? m : sv->errbody[0] ? sv->errbody : "(empty answer)");
     json_decref(j);
@@ -411,11 +418,10 @@ static void on_snapshot_data_done(void *arg, int status, long code,
          sv->st.msg);
     return;
   }
-  if (sv->out.len && out_flush(&sv->out, sv->res->msg, sizeof sv->res->msg)) {
-    char m[sizeof sv->res->msg];
-    snprintf(m, sizeof m, "%s", sv->res->msg);
-    sv->status = 0;
-    fail(sv, EDR_EIO, "snapshot from %s: %s", who, m);
+  char why[600];
+  int rc = sv->out.len ? out_flush(&sv->out, why, sizeof why) : 0;
+  if (rc < 0) {
+    fail(sv, rc, "snapshot from %s: %s", who, why);
     return;
   }
   sv->status = 0;
@@ -428,13 +434,11 @@ static void start_snapshot(struct save *sv, struct candidate *c) {
   sv->chosen = c;
   describe(c, who, sizeof who);
   snprintf(url, sizeof url, "%s/v3/maintenance/snapshot", c->url);
-  uint64_t stall = sv->o->stall_timeout_ms ? sv->o->stall_timeout_ms
-                                           : DEFAULT_STALL_MS;
   struct edr_http_req q = {
     .method = "POST", .url = url, .body = "{}", .tls = &sv->o->tls,
     .connect_timeout_ms = sv->o->timeout_ms ? sv->o->timeout_ms
                                             : DEFAULT_TIMEOUT_MS,
-    .on_data = on_snapshot_data, .stall_timeout_ms = stall,
+    .on_data = on_snapshot_data, .stall_timeout_ms = stall_ms(sv->o),
   };
   edr_info("taking a snapshot from %s", who);
   int rc = edr_http_request(sv->http, &q, on_snapshot_data_done, sv);
@@ -453,8 +457,12 @@ static void choose(struct save *sv) {
       if (by_name && !c->healthy) {
         char who[1100];
         describe(c, who, sizeof who);
-        edr_warn("%s answers but is not healthy (no quorum, or an alarm); "
-                 "its data may be behind the cluster's", who);
+        if (c->code == 200 || c->code == 503)
+          edr_warn("%s answers but is not healthy (no quorum, or an "
+                   "alarm); its data may be behind the cluster's", who);
+        else
+          edr_warn("%s answered /health with http %ld: is it an etcd "
+                   "client URL?", who, c->code);
       }
       start_snapshot(sv, c);
       return;
