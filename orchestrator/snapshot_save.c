@@ -491,7 +491,6 @@ static void on_health(void *arg, int status, long code, const char *body,
                       size_t len, const char *errtext) {
   struct candidate *c = arg;
   struct save *sv = c->sv;
-  (void)len;
   c->status = status;
   c->code = code;
   if (status == 0) {
@@ -499,9 +498,12 @@ static void on_health(void *arg, int status, long code, const char *body,
     json_t *j = json_loads(body, 0, NULL);
     const char *h = json_string_value(json_object_get(j, "health"));
     c->healthy = code == 200 && h && !strcmp(h, "true");
+    int bl = (int)(len < 200 ? len : 200);
+    while (bl > 0 && (body[bl - 1] == '\n' || body[bl - 1] == '\r'))
+      bl--;
     if (!c->healthy)
-      snprintf(c->err, sizeof c->err, "/health answered http %ld %.200s",
-               code, body);
+      snprintf(c->err, sizeof c->err, "/health answered http %ld %.*s",
+               code, bl, body);
     json_decref(j);
   } else {
     snprintf(c->err, sizeof c->err, "%s (%s)", edr_strerror(status), errtext);

@@ -7,6 +7,8 @@
 #                            leave no FILE and no .part; --dir --keep
 #   snapshot_save_tls_etcd34/35  etcd with --client-cert-auth: certificates
 #                            from ETCDCTL_*, flags winning, TLS failures
+#   snapshot_save_quorum_etcd34/35  3 members, 2 killed: no healthy member
+#                            without --member; --member saves from the survivor
 #   snapshot_save_memory     a ~50 MB snapshot: max RSS under /usr/bin/time -v
 #                            (< 20 MB; under ASan only its growth is checked)
 # The etcd tests skip (77) when that etcd is not installed.
@@ -29,7 +31,8 @@ set_tests_properties(snapshot_save_unit PROPERTIES LABELS unit TIMEOUT 60)
 
 set(EDR_SAVE_DIR ${CMAKE_CURRENT_SOURCE_DIR}/snapshot_save)
 foreach(t "etcd34:save.sh 3.4" "etcd35:save.sh 3.5" "tls_etcd34:tls.sh 3.4"
-          "tls_etcd35:tls.sh 3.5" "memory:memory.sh 3.4")
+          "tls_etcd35:tls.sh 3.5" "quorum_etcd34:quorum.sh 3.4"
+          "quorum_etcd35:quorum.sh 3.5" "memory:memory.sh 3.4")
   string(REPLACE ":" ";" parts "${t}")
   list(GET parts 0 name)
   list(GET parts 1 args)
