@@ -46,9 +46,11 @@ static int mem_sink(void *arg, const unsigned char *buf, size_t len, char *msg,
 }
 
 /* What etcd sends: IMAGE in 32 KiB blobs, each line announcing what
- * remains, then the SHA-256 of IMAGE as the last blob. */
+ * remains, then the SHA-256 of IMAGE as the last blob.  STYLE 0 is etcd's
+ * exact text (the decoder's fast path); 1 the same JSON with spaces and
+ * the keys the other way round (the general path). */
 static char *make_stream(const unsigned char *image, size_t n, size_t *outlen,
-                         unsigned char *file /* n + 32 */) {
+                         unsigned char *file /* n + 32 */, int style) {
   size_t cap = n * 2 + 4096, len = 0;
   char *s = malloc(cap);
   unsigned char sha[32];
@@ -61,7 +63,10 @@ static char *make_stream(const unsigned char *image, size_t n, size_t *outlen,
     size_t rem = off < n ? n - off - bl : 0;
     char *b64 = malloc(bl / 3 * 4 + 8);
     EVP_EncodeBlock((unsigned char *)b64, blob, (int)bl);
-    if (rem)
+    if (rem && style == 1)
+      len += (size_t)sprintf(s + len, "{\"result\": {\"blob\": \"%s\", "
+                             "\"remaining_bytes\": \"%zu\"}}\r\n", b64, rem);
+    else if (rem)
       len += (size_t)sprintf(s + len, "{\"result\":{\"remaining_bytes\":\"%zu\","
                              "\"blob\":\"%s\"}}\n", rem, b64);
     else
@@ -78,16 +83,23 @@ static void test_roundtrip(void) {
   unsigned char *image = malloc(n), *file = malloc(n + 32);
   for (size_t i = 0; i < n; i++)
     image[i] = (unsigned char)(i * 2654435761u >> 13);
-  char *stream = make_stream(image, n, &slen, file);
+  char *streams[2];
+  size_t slens[2];
+  for (int style = 0; style < 2; style++)
+    streams[style] = make_stream(image, n, &slens[style], file, style);
+  char *stream = streams[0];
+  slen = slens[0];
   static const size_t pieces[] = {1, 7, 4096, 65536, (size_t)-1};
-  for (size_t k = 0; k < sizeof pieces / sizeof *pieces; k++) {
+  for (size_t k = 0; k < 2 * sizeof pieces / sizeof *pieces; k++) {
+    const char *stream_k = streams[k % 2];
+    size_t slen_k = slens[k % 2], piece = pieces[k / 2];
     struct mem m = {0};
     struct edr_snapstream st;
     CHECK(edr_snapstream_init(&st, mem_sink, &m) == 0);
     int rc = 0;
-    for (size_t off = 0; off < slen && rc == 0;) {
-      size_t p = slen - off < pieces[k] ? slen - off : pieces[k];
-      rc = edr_snapstream_feed(&st, stream + off, p);
+    for (size_t off = 0; off < slen_k && rc == 0;) {
+      size_t p = slen_k - off < piece ? slen_k - off : piece;
+      rc = edr_snapstream_feed(&st, stream_k + off, p);
       off += p;
     }
     CHECK(rc == 0);
@@ -129,7 +141,8 @@ static void test_roundtrip(void) {
   edr_snapstream_release(&st);
   free(m3.p);
 
-  free(stream);
+  free(streams[0]);
+  free(streams[1]);
   free(image);
   free(file);
 }
