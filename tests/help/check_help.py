@@ -54,6 +54,8 @@ FOREIGN = {
     "--count-only": "etcdctl get's",
     "--compat": "docs/snapshot.md says there is no such switch",
     "--build": "cmake's",
+    "--auth": "etcd's user/password authentication, named in prose",
+    "--client-cert-auth": "etcd's, in test descriptions",
 }
 
 REJECTED = re.compile(
