@@ -63,8 +63,9 @@ struct edr_http_req {
    * chunk as it arrives, never held whole (max_body is then ignored).
    * NULL: the body is buffered as above. */
   edr_http_data_cb on_data;
-  /* Fail with EDR_ETIMEDOUT when no byte arrives for this long (rounded
-   * up to whole seconds: libcurl's low-speed limit); 0: no such limit.
+  /* Fail with EDR_ETIMEDOUT when the body stalls: libcurl's low-speed
+   * limit, under 1 byte a second over this long (rounded up to whole
+   * seconds); 0: no such limit.
    * With on_data set, timeout_ms 0 means no limit on the whole request
    * (a snapshot may take as long as it takes while bytes flow); the
    * connect timeout then defaults to 10000. */
