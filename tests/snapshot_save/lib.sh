@@ -96,7 +96,7 @@ etcd_start() {
     echo "$PID" >>"$W/pids"
     SAVE_PIDS+=("$PID")
     PORT=$p URL=$scheme://127.0.0.1:$p PEER=http://127.0.0.1:$q
-    for _ in $(seq 150); do
+    for _ in $(seq 600); do  # 60 s: a restored member on a loaded 2-core machine is slow
       if curl -s "${curlargs[@]}" "$URL/health" 2>/dev/null | grep -q '"health":"true"'; then
         return 0
       fi
