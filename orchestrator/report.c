@@ -146,11 +146,12 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
               p->run_id, spec_args);
       break;
     }
-    fprintf(o, "\nsome hosts were changed and the restore did not finish.  Next:\n"
-               "  to go back to the data as it was before this run, on every host:\n"
-               "    etcd-dr rollback %s %s\n"
-               "  or fix the problem reported above and restore again (a new run).\n",
-            p->run_id, spec_args);
+    fprintf(o, "\nsome hosts were changed and the restore did not finish.  Next, either:\n"
+               "  fix the problem reported above and continue this run where it stopped:\n"
+               "    etcd-dr restore --resume %s\n"
+               "  or go back to the data as it was before this run, on every host:\n"
+               "    etcd-dr rollback %s %s\n",
+            p->run_id, p->run_id, spec_args);
   }
 }
 
