@@ -212,7 +212,8 @@ reset_hosts() { # N
 
 run_a() { # DIR SNAP TAG: etcd-dr restore -v, peak RSS too
   timeout 900 /usr/bin/time -v -o "$1/$3.time" "$edr" restore -v --cluster "$1/cluster.json" --snapshot "$2" \
-    >"$1/$3.out" 2>&1 || { tail -30 "$1/$3.out" >&2; return 1; }
+    >"$1/$3.out" 2>&1 || { tail -30 "$1/$3.out" >&2; forget_run "$1/$3.out"; return 1; }
+  forget_run "$1/$3.out"
 }
 run_b() { # DIR SNAP TAG
   timeout 900 "$repo/scripts/bench/openssh-restore.sh" "$2" "$LAB_KEY" "$LAB_KNOWN_HOSTS" \
@@ -236,11 +237,34 @@ key_count() {
 rss_kb() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
 
 # etcd-dr's per-step times of one `restore -v` output: "STEP SECONDS" for
-# the slowest host of each step, plus "total SECONDS".
+# the slowest host of each step, plus "total SECONDS".  Reads both forms
+# -v has printed: "  m1  push-snapshot  ok  0.26s, ..." and JSON lines
+# {"host":"m1","step":"push-snapshot","event":"done","duration_ms":260,...}.
 steps_of() {
-  awk '$3 == "ok" && $4 ~ /^[0-9.]+s,?$/ { s = $4; sub(/s,?$/, "", s); if (!($2 in m) || s + 0 > m[$2]) m[$2] = s + 0; if (!($2 in o)) o[$2] = ++n }
+  awk 'function add(k, v) { if (!(k in m) || v > m[k]) m[k] = v; if (!(k in o)) o[k] = ++n }
+       $3 == "ok" && $4 ~ /^[0-9.]+s,?$/ { s = $4; sub(/s,?$/, "", s); add($2, s + 0) }
+       /"event":"done"/ && /"step":"/ && /"duration_ms":/ {
+         st = $0; sub(/.*"step":"/, "", st); sub(/".*/, "", st)
+         d = $0; sub(/.*"duration_ms":/, "", d); sub(/[^0-9].*/, "", d); add(st, d / 1000) }
+       /"host":"cluster"/ && /"event":"done"/ && /healthy in [0-9.]+s/ {
+         d = $0; sub(/.*healthy in /, "", d); sub(/s.*/, "", d); add("healthy", d + 0) }
        /restored and healthy in/ { t = $NF; sub(/s$/, "", t); print "total", t }
        END { for (k in m) print o[k], k, m[k] }' "$1" | sort -n | sed 's/^[0-9]* //'
+}
+# push-snapshot of host HOST in a `restore -v` output: "SECONDS" or "SECONDS, DETAIL"
+push_of() { # FILE HOST
+  awk -v h="$2" '$1 == h && $2 == "push-snapshot" && $3 == "ok" { $1 = $2 = $3 = ""; sub(/^ +/, ""); sub(/s,/, " s,"); print; exit }
+    index($0, "\"host\":\"" h "\"") && /"step":"push-snapshot","event":"done"/ {
+      d = $0; sub(/.*"duration_ms":/, "", d); sub(/[^0-9].*/, "", d)
+      x = $0; x = (x ~ /"detail":"/) ? x : ""; sub(/.*"detail":"/, "", x); sub(/".*/, "", x)
+      printf "%.2f s%s\n", d / 1000, (x == "" ? "" : ", " x); exit }' "$1"
+}
+# etcd-dr keeps a journal per run on the coordinator: remove this run's
+forget_run() {
+  local id
+  id=$(sed -n 's/^etcd-dr: run \([0-9a-z-]*\): .*/\1/p' "$1" | head -1)
+  [[ $id =~ ^[0-9]{8}-[0-9]{6}-[0-9a-f]+$ && -d /var/lib/etcd-dr/runs/$id ]] && rm -rf "/var/lib/etcd-dr/runs/$id"
+  return 0
 }
 
 results_restore=() results_steps=() results_push=() results_rss=() results_status=()
@@ -268,7 +292,7 @@ if want push; then
   for r in $(seq 1 "$rounds"); do
     reset_hosts 1; sample_load
     run_a "$d" "$work/snap.db" "a$r"
-    s=$(sed -n 's/^  m1 *push-snapshot *ok *\([0-9.]*\)s.*/\1/p' "$d/a$r.out")
+    s=$(push_of "$d/a$r.out" m1); s=${s%% s*}
     pa+=("$s")
     reset_hosts 1; sample_load
     t0=$(now)
@@ -340,7 +364,7 @@ for n in $members_list; do
     t1=$(now)
     cnt=$(key_count)
     [[ $cnt == "$big_count" ]] || { log "rss run: $cnt keys after restore, want $big_count"; exit 1; }
-    push=$(sed -n 's/^  m[0-9]* *push-snapshot *ok *\(.*\)$/\1/p' "$d/rss.out" | head -3 | paste -sd ';' | sed 's/;/; /g')
+    push=$(for i in 1 2 3; do push_of "$d/rss.out" "m$i"; done | paste -sd ';' | sed 's/;/; /g')
     results_rss+=("| $((big_bytes / 1000000)) MB | 3 | $(elapsed "$t0" "$t1") s | $(awk -v k="$(rss_kb "$d/rss.time")" 'BEGIN {printf "%.1f", k / 1024}') MB | $push |")
   fi
   lab_down "$name"
