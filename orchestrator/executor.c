@@ -436,13 +436,25 @@ static int push_fd(struct host *h, struct edr_chan *c, int fd, uint64_t size,
 static int st_boot_send(struct host *h) {
   drain_stderr(h, &h->boot);
   int rc = push_fd(h, &h->boot, h->agent_fd, h->run->agent_size, &h->agent_sent);
-  if (rc && libssh2_channel_eof(h->boot.ch)) {
-    /* The bootstrap ended before taking the agent (another architecture,
-     * no mktemp): nobody reads the rest; go and read why. */
-    close(h->agent_fd);
-    h->agent_fd = -1;
-    set_state(h, H_BOOT_READ);
-    return 0;
+  if (rc) {
+    /* The bootstrap may have ended before taking the agent (another
+     * architecture): then nobody reads the rest and the window stays shut.
+     * Its stderr and exit status say so before any EOF does. */
+    drain_stderr(h, &h->boot);
+    /* stderr can trail the exit status: wait for the words */
+    if (strstr(h->errtail, "unsupported architecture")) {
+      close(h->agent_fd);
+      h->agent_fd = -1;
+      host_fail(h, EDR_EARCH, "%s; etcd-dr-agent is built for x86-64 Linux only",
+                stderr_last(h));
+      return EDR_EARCH;
+    }
+    if (libssh2_channel_eof(h->boot.ch)) {
+      close(h->agent_fd);
+      h->agent_fd = -1;
+      set_state(h, H_BOOT_READ);
+      return 0;
+    }
   }
   if (rc == EDR_EAGAIN)
     return rc;

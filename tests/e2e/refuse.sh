@@ -113,3 +113,10 @@ check "port taken: names the port and the program" contains "$(cat "$WORK/out")$
 check "port taken: m1 and m2 are ready" test "$(grep -c ' ready$' "$WORK/out")" = 2
 check "port taken: hosts unchanged" test "$before" = "$(all_states)"
 on_host 3 sh -c 'kill $(cat /tmp/squatter.pid)'
+
+# 12. --bump-revision with bookworm's etcdctl 3.4.23 (bump came in 3.4.27):
+#     refused in the check phase, before any host is touched
+lab etcd 3 start >/dev/null 2>&1
+lab health --timeout 30 >/dev/null 2>&1
+expect_refusal "bump on etcd 3.4.23" 4 "etcdctl 3.4.23 on the host cannot --bump-revision with --mark-compacted" -- \
+  restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" --bump-revision 1000
