@@ -46,3 +46,12 @@ void edr_human_bytes(uint64_t n, char *out, size_t outlen) {
   else
     snprintf(out, outlen, "%.1f %s", v, units[u]);
 }
+
+void edr_iso_now(char *out, size_t len) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t k = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out + k, len - k, ".%03ldZ", ts.tv_nsec / 1000000);
+}

@@ -20,4 +20,7 @@ char *edr_path_join(const char *a, const char *b);
 /* Human size: "75.0 MB" style with SI units, like etcd's humanize.Bytes. */
 void edr_human_bytes(uint64_t n, char *out, size_t outlen);
 
+/* Now, UTC, to the millisecond: "2026-11-21T18:15:51.123Z" (len >= 32). */
+void edr_iso_now(char *out, size_t len);
+
 #endif

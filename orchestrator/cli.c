@@ -129,3 +129,46 @@ int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out) {
     edr_warn("%s", (*out)->warnings.v[i]);
   return 0;
 }
+
+int edr_cli_parse(int argc, char **argv, const struct option *own, const char *shortopts,
+                  const char *usage, struct edr_cli_spec *cs,
+                  int (*on_opt)(void *ctx, int opt, const char *arg), void *ctx) {
+  struct option *opts = edr_cli_options(own);
+  int opt, rc = 0;
+  if (!opts)
+    return EDR_EXIT_INTERNAL;
+  edr_cli_spec_init(cs);
+  optind = 1;
+  while (!rc && (opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+    int r = edr_cli_spec_option(cs, opt, optarg);
+    if (r)
+      rc = r < 0 ? EDR_EXIT_USAGE : 0;
+    else if (opt == 'q')
+      edr_verbosity = -1;
+    else if (opt == 'v')
+      edr_verbosity++;
+    else if (opt == 'h') {
+      fputs(usage, stdout);
+      fputs(edr_spec_options_help, stdout);
+      rc = -1;
+    } else if (opt == '?' || opt == ':') {
+      fputs(usage, stderr);
+      rc = EDR_EXIT_USAGE;
+    } else {
+      rc = on_opt(ctx, opt, optarg);
+    }
+  }
+  free(opts);
+  return rc;
+}
+
+int edr_cli_seconds(const char *name, const char *arg, long max, uint64_t *ms) {
+  char *end;
+  long v = strtol(arg, &end, 10);
+  if (*end || v < 1 || v > max) {
+    edr_err("%s: '%s' is not a number of seconds (1-%ld)", name, arg, max);
+    return EDR_EXIT_USAGE;
+  }
+  *ms = (uint64_t)v * 1000;
+  return 0;
+}

@@ -9,6 +9,7 @@
 #include "spec.h"
 
 #include <getopt.h>
+#include <stdint.h>
 
 enum edr_exit {
   EDR_EXIT_OK = 0,
@@ -37,6 +38,17 @@ void edr_cli_spec_init(struct edr_cli_spec *c);
 int edr_cli_spec_option(struct edr_cli_spec *c, int opt, const char *arg);
 /* Combine the spec options with a subcommand's; caller frees the result. */
 struct option *edr_cli_options(const struct option *own);
+/* The option loop every subcommand shares: the spec options go to CS, -q
+ * and -v set edr_verbosity, -h/--help prints USAGE and the spec options'
+ * help; every other option of OWN goes to ON_OPT(ctx, opt, arg), which
+ * returns 0 or an exit status.  Returns 0 (optind at the first operand),
+ * -1 when help was printed (exit 0), or an exit status. */
+int edr_cli_parse(int argc, char **argv, const struct option *own, const char *shortopts,
+                  const char *usage, struct edr_cli_spec *cs,
+                  int (*on_opt)(void *ctx, int opt, const char *arg), void *ctx);
+/* "--health-timeout SECS" and the like: 1..MAX seconds into *MS. */
+int edr_cli_seconds(const char *name, const char *arg, long max, uint64_t *ms);
+
 /* Load and validate the spec; prints warnings and errors.  Returns 0 or
  * EDR_EXIT_USAGE. */
 int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out);

@@ -89,6 +89,25 @@ static int run_checks(const struct edr_plan *plan, bool accept_new) {
   return code;
 }
 
+struct plan_ctx {
+  struct edr_plan_opts *po;
+  const char **format;
+  bool *check, *accept_new;
+};
+
+static int plan_option(void *arg, int opt, const char *val) {
+  struct plan_ctx *c = arg;
+  switch (opt) {
+  case O_SNAPSHOT: c->po->snapshot = val; return 0;
+  case O_SKIP_HASH: c->po->skip_hash_check = true; return 0;
+  case O_FORMAT: *c->format = val; return 0;
+  case O_RUN_ID: c->po->run_id = val; return 0;
+  case O_CHECK: *c->check = true; return 0;
+  case O_ACCEPT_NEW: *c->accept_new = true; return 0;
+  }
+  return EDR_EXIT_USAGE;
+}
+
 int cmd_plan(int argc, char **argv) {
   static const struct option own[] = {
     {"snapshot", required_argument, NULL, O_SNAPSHOT},
@@ -108,40 +127,12 @@ int cmd_plan(int argc, char **argv) {
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
   char err[1024];
-  int opt, rc;
+  int rc;
 
-  edr_cli_spec_init(&cs);
-  struct option *opts = edr_cli_options(own);
-  if (!opts)
-    return EDR_EXIT_INTERNAL;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    int r = edr_cli_spec_option(&cs, opt, optarg);
-    if (r < 0) {
-      free(opts);
-      return EDR_EXIT_USAGE;
-    }
-    if (r)
-      continue;
-    switch (opt) {
-    case O_SNAPSHOT: po.snapshot = optarg; break;
-    case O_SKIP_HASH: po.skip_hash_check = true; break;
-    case O_FORMAT: format = optarg; break;
-    case O_RUN_ID: po.run_id = optarg; break;
-    case O_CHECK: check = true; break;
-    case O_ACCEPT_NEW: accept_new = true; break;
-    case 'h':
-      fputs(usage_text, stdout);
-      fputs(edr_spec_options_help, stdout);
-      free(opts);
-      return 0;
-    default:
-      fputs(usage_text, stderr);
-      free(opts);
-      return EDR_EXIT_USAGE;
-    }
-  }
-  free(opts);
+  struct plan_ctx ctx = {.po = &po, .format = &format, .check = &check,
+                         .accept_new = &accept_new};
+  if ((rc = edr_cli_parse(argc, argv, own, "h", usage_text, &cs, plan_option, &ctx)))
+    return rc < 0 ? 0 : rc;
   if (optind < argc) {
     edr_err("unexpected argument '%s'", argv[optind]);
     return EDR_EXIT_USAGE;

@@ -197,6 +197,38 @@ static int check_local_files(const struct edr_spec *spec, bool accept_new) {
   return 0;
 }
 
+struct restore_ctx {
+  struct edr_plan_opts *po;
+  struct edr_exec_opts *eo;
+  const char **report_file;
+};
+
+static int restore_option(void *arg, int opt, const char *val) {
+  struct restore_ctx *c = arg;
+  switch (opt) {
+  case O_SNAPSHOT: c->po->snapshot = val; return 0;
+  case O_SKIP_HASH: c->po->skip_hash_check = true; return 0;
+  case O_ACCEPT_NEW: c->eo->accept_new_hostkeys = true; return 0;
+  case O_RUN_ID: c->po->run_id = val; return 0;
+  case O_AGENT: c->eo->agent_path = val; return 0;
+  case O_BREAK_LOCK: c->po->break_lock = true; return 0;
+  case O_REPORT: *c->report_file = val; return 0;
+  case O_HEALTH_TIMEOUT:
+    return edr_cli_seconds("--health-timeout", val, 86400, &c->po->health_timeout_ms);
+  case O_BUMP: {
+    char *end = NULL;
+    long long v = strcmp(val, "auto") ? strtoll(val, &end, 10) : -1;
+    if (v == 0 || (v > 0 && *end) || v < -1 || v > 1000000000000000LL) {
+      edr_err("--bump-revision: '%s' is not a positive number or 'auto'", val);
+      return EDR_EXIT_USAGE;
+    }
+    c->po->bump_revision = v;
+    return 0;
+  }
+  }
+  return EDR_EXIT_USAGE;
+}
+
 static int restore_main(int argc, char **argv, json_t *resume) {
   static const struct option own[] = {
     {"snapshot", required_argument, NULL, O_SNAPSHOT},
@@ -221,66 +253,12 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   struct edr_plan *plan = NULL;
   const char *report_file = NULL;
   char err[1024];
-  int opt, rc;
+  int rc;
 
   eo.resume = resume;
-  edr_cli_spec_init(&cs);
-  struct option *opts = edr_cli_options(own);
-  if (!opts)
-    return EDR_EXIT_INTERNAL;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
-    int r = edr_cli_spec_option(&cs, opt, optarg);
-    if (r < 0) {
-      free(opts);
-      return EDR_EXIT_USAGE;
-    }
-    if (r)
-      continue;
-    switch (opt) {
-    case O_SNAPSHOT: po.snapshot = optarg; break;
-    case O_SKIP_HASH: po.skip_hash_check = true; break;
-    case O_ACCEPT_NEW: eo.accept_new_hostkeys = true; break;
-    case O_RUN_ID: po.run_id = optarg; break;
-    case O_AGENT: eo.agent_path = optarg; break;
-    case O_BREAK_LOCK: po.break_lock = true; break;
-    case O_REPORT: report_file = optarg; break;
-    case O_BUMP: {
-      char *end;
-      long long v = strcmp(optarg, "auto") ? strtoll(optarg, &end, 10) : -1;
-      if (v == 0 || (v > 0 && *end) || v < -1 || v > 1000000000000000LL) {
-        edr_err("--bump-revision: '%s' is not a positive number or 'auto'", optarg);
-        free(opts);
-        return EDR_EXIT_USAGE;
-      }
-      po.bump_revision = v;
-      break;
-    }
-    case O_HEALTH_TIMEOUT: {
-      char *end;
-      long v = strtol(optarg, &end, 10);
-      if (*end || v < 1 || v > 86400) {
-        edr_err("--health-timeout: '%s' is not a number of seconds (1-86400)", optarg);
-        free(opts);
-        return EDR_EXIT_USAGE;
-      }
-      po.health_timeout_ms = (uint64_t)v * 1000;
-      break;
-    }
-    case 'q': edr_verbosity = -1; break;
-    case 'v': edr_verbosity++; break;
-    case 'h':
-      fputs(usage_text, stdout);
-      fputs(edr_spec_options_help, stdout);
-      free(opts);
-      return 0;
-    default:
-      fputs(usage_text, stderr);
-      free(opts);
-      return EDR_EXIT_USAGE;
-    }
-  }
-  free(opts);
+  struct restore_ctx ctx = {.po = &po, .eo = &eo, .report_file = &report_file};
+  if ((rc = edr_cli_parse(argc, argv, own, "qvh", usage_text, &cs, restore_option, &ctx)))
+    return rc < 0 ? 0 : rc;
   if (optind < argc) {
     edr_err("unexpected argument '%s'", argv[optind]);
     return EDR_EXIT_USAGE;

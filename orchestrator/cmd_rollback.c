@@ -41,6 +41,23 @@ static const char usage_text[] =
 
 enum { O_HEALTH_TIMEOUT = 1, O_BREAK_LOCK, O_ACCEPT_NEW, O_AGENT };
 
+struct rb_ctx {
+  struct edr_plan_opts *po;
+  struct edr_exec_opts *eo;
+};
+
+static int rb_option(void *arg, int opt, const char *val) {
+  struct rb_ctx *c = arg;
+  switch (opt) {
+  case O_BREAK_LOCK: c->po->break_lock = true; return 0;
+  case O_ACCEPT_NEW: c->eo->accept_new_hostkeys = true; return 0;
+  case O_AGENT: c->eo->agent_path = val; return 0;
+  case O_HEALTH_TIMEOUT:
+    return edr_cli_seconds("--health-timeout", val, 86400, &c->po->health_timeout_ms);
+  }
+  return EDR_EXIT_USAGE;
+}
+
 int cmd_rollback(int argc, char **argv) {
   static const struct option own[] = {
     {"health-timeout", required_argument, NULL, O_HEALTH_TIMEOUT},
@@ -59,50 +76,11 @@ int cmd_rollback(int argc, char **argv) {
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
   char err[1024];
-  int opt, rc;
+  int rc;
 
-  edr_cli_spec_init(&cs);
-  struct option *opts = edr_cli_options(own);
-  if (!opts)
-    return EDR_EXIT_INTERNAL;
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "qvh", opts, NULL)) != -1) {
-    int r = edr_cli_spec_option(&cs, opt, optarg);
-    if (r < 0) {
-      free(opts);
-      return EDR_EXIT_USAGE;
-    }
-    if (r)
-      continue;
-    switch (opt) {
-    case O_BREAK_LOCK: po.break_lock = true; break;
-    case O_ACCEPT_NEW: eo.accept_new_hostkeys = true; break;
-    case O_AGENT: eo.agent_path = optarg; break;
-    case O_HEALTH_TIMEOUT: {
-      char *end;
-      long v = strtol(optarg, &end, 10);
-      if (*end || v < 1 || v > 86400) {
-        edr_err("--health-timeout: '%s' is not a number of seconds (1-86400)", optarg);
-        free(opts);
-        return EDR_EXIT_USAGE;
-      }
-      po.health_timeout_ms = (uint64_t)v * 1000;
-      break;
-    }
-    case 'q': edr_verbosity = -1; break;
-    case 'v': edr_verbosity++; break;
-    case 'h':
-      fputs(usage_text, stdout);
-      fputs(edr_spec_options_help, stdout);
-      free(opts);
-      return 0;
-    default:
-      fputs(usage_text, stderr);
-      free(opts);
-      return EDR_EXIT_USAGE;
-    }
-  }
-  free(opts);
+  struct rb_ctx ctx = {.po = &po, .eo = &eo};
+  if ((rc = edr_cli_parse(argc, argv, own, "qvh", usage_text, &cs, rb_option, &ctx)))
+    return rc < 0 ? 0 : rc;
   if (optind != argc - 1) {
     edr_err(optind >= argc ? "name the run to roll back: etcd-dr rollback RUN ..."
                            : "unexpected argument '%s'", argv[optind + 1 < argc ? optind + 1 : optind]);

@@ -109,12 +109,7 @@ const char *edr_journal_dir(const struct edr_journal *j) { return j->dir; }
 
 static void append(struct edr_journal *j, json_t *o) {
   char stamp[40];
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t n = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(stamp + n, sizeof stamp - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  edr_iso_now(stamp, sizeof stamp);
   json_object_set_new(o, "t", json_string(stamp));
   char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   if (s) {

@@ -81,12 +81,7 @@ void edr_progress_begin(uv_loop_t *loop, size_t n, const char *const *names) {
 
 static void emit_json(json_t *o) {
   char stamp[40];
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t k = strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(stamp + k, sizeof stamp - k, ".%03ldZ", ts.tv_nsec / 1000000);
+  edr_iso_now(stamp, sizeof stamp);
   json_object_set_new(o, "t", json_string(stamp));
   char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   if (s) {
