@@ -39,7 +39,7 @@ export LC_ALL=C
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 lab="$repo/tests/lab/lab.sh"
 
-orig_args=; (($#)) && orig_args=$(printf "%q " "$@") && orig_args=${orig_args% }
+orig_args="$*"
 members_list="3 5 7" size_mb=75 rounds=3 rss_mb=1024 version=3.4 start=lost
 only=restore,push,rss,status rev=HEAD max_min=60 keep_logs=0 quick=0
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
