@@ -267,7 +267,7 @@ forget_run() {
   return 0
 }
 
-results_restore=() results_steps=() results_push=() results_rss=() results_status=()
+results_restore=() results_steps=() results_phases=() results_push=() results_rss=() results_status=()
 
 # ------------------------------------------------------------ data
 # Snapshots are made on a 1-member lab (no replication, quicker), then
@@ -355,6 +355,12 @@ for n in $members_list; do
       for r in $(seq 1 "$rounds"); do vals+=("$(awk -v s="$step" '$1 == s {print $2}' "$d/a$r.steps")"); done
       results_steps+=("$n $step $(median "${vals[@]}")")
     done <"$d/a1.steps"
+    # by phase (wall clock, from -v's JSON lines; nothing with older output)
+    python3 "$repo/scripts/bench/phases.py" "$d"/a[0-9]*.out >"$d/phases" || true
+    for ph in check prepare apply healthy cleanup; do
+      mapfile -t vals < <(awk -v p="$ph" '{for (i = 1; i < NF; i += 2) if ($i == p) print $(i + 1)}' "$d/phases")
+      ((${#vals[@]})) && results_phases+=("$n $ph $(median "${vals[@]}")")
+    done
   fi
   if want rss && ((n == 3)); then
     log "rss: restore of the $big_bytes-byte snapshot to 3 hosts"
@@ -399,6 +405,18 @@ if ((${#results_restore[@]})); then
   printf '| step |'; for n in $mem_cols; do printf ' %s members |' "$n"; done; echo
   printf '|---|'; for _ in $mem_cols; do printf -- '---|'; done; echo
   printf '%s\n' "${results_steps[@]}" | awk -v cols="$mem_cols" '
+    { if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } v[$1, $2] = $3 }
+    END { nc = split(cols, c, " ")
+          for (i = 1; i <= k; i++) { printf "| %s |", order[i]; for (j = 1; j <= nc; j++) printf " %s s |", ((c[j], order[i]) in v ? v[c[j], order[i]] : "-"); print "" } }'
+fi
+if ((${#results_phases[@]})); then
+  echo
+  echo "etcd-dr's phases on the wall clock (a phase ends when its last host finished it), median over rounds:"
+  echo
+  mem_cols=$(printf '%s\n' "${results_phases[@]}" | awk '{print $1}' | uniq | paste -sd ' ')
+  printf '| phase |'; for n in $mem_cols; do printf ' %s members |' "$n"; done; echo
+  printf '|---|'; for _ in $mem_cols; do printf -- '---|'; done; echo
+  printf '%s\n' "${results_phases[@]}" | awk -v cols="$mem_cols" '
     { if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } v[$1, $2] = $3 }
     END { nc = split(cols, c, " ")
           for (i = 1; i <= k; i++) { printf "| %s |", order[i]; for (j = 1; j <= nc; j++) printf " %s s |", ((c[j], order[i]) in v ? v[c[j], order[i]] : "-"); print "" } }'
