@@ -125,7 +125,9 @@ struct host {
   bool nothing_moved;        /* rollback: the restore never moved this member */
   bool restaged;             /* resume: the old staging was removed */
   bool start_checked;        /* the restored member was seen before the start */
-  json_t *cleanup;           /* abort cleanup requests still to send */
+  json_t *cleanup;           /* queued requests still to send (queue_run) */
+  const char *queue_what;    /* what the queue does, for warnings */
+  void (*queue_done)(struct host *h);
 };
 
 struct run {
@@ -156,7 +158,7 @@ static void advance(struct host *h);
 static void check_barrier(struct run *r);
 static void start_close(struct host *h);
 static bool resume_skip(struct host *h, const struct edr_step *s);
-static void restage_next(struct host *h, int status, json_t *reply);
+static void resume_after_restage(struct host *h);
 static void on_start_check(struct host *h, int status, json_t *reply);
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -1173,18 +1175,32 @@ static void start_step(struct host *h) {
 
 /* ---- abort cleanup (prepare phase failed somewhere) --------------------- */
 
-static void on_cleanup_reply(struct host *h, int status, json_t *reply) {
+/* Send the requests queued in h->cleanup one by one (a failure is only
+ * warned about: they remove etcd-dr's own leftovers), then call
+ * h->queue_done. */
+static void queue_next(struct host *h, int status, json_t *reply) {
   if (status)
-    edr_warn("%s: cleanup: %s", h->m->name,
+    edr_warn("%s: %s: %s", h->m->name, h->queue_what,
              json_string_value(json_object_get(json_object_get(reply, "error"), "message")));
   if (json_array_size(h->cleanup) == 0) {
-    start_close(h);
+    h->queue_done(h);
     return;
   }
   json_t *req = json_incref(json_array_get(h->cleanup, 0));
   json_array_remove(h->cleanup, 0);
   timer_arm(h, 30000);
-  send_request(h, req, -1, 0, on_cleanup_reply);
+  send_request(h, req, -1, 0, queue_next);
+}
+
+static void queue_run(struct host *h, const char *what, void (*done)(struct host *)) {
+  h->queue_what = what;
+  h->queue_done = done;
+  queue_next(h, 0, NULL);
+}
+
+static void resume_after_restage(struct host *h) {
+  set_state(h, H_IDLE);
+  advance(h);
 }
 
 /* Remove what this run staged on the host: nothing else is touched. */
@@ -1205,7 +1221,7 @@ static void abort_cleanup(struct host *h) {
     json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s}", "op", "unlock", "path",
                                                 h->hp->lock_path, "run_id",
                                                 h->run->plan->run_id));
-  on_cleanup_reply(h, 0, NULL);
+  queue_run(h, "cleanup", start_close);
 }
 
 static void on_start_check(struct host *h, int status, json_t *reply) {
@@ -1251,21 +1267,6 @@ static bool resume_skip(struct host *h, const struct edr_step *s) {
             return true;
   }
   return false;
-}
-
-static void restage_next(struct host *h, int status, json_t *reply) {
-  if (status)
-    edr_warn("%s: removing the old staging: %s", h->m->name,
-             json_string_value(json_object_get(json_object_get(reply, "error"), "message")));
-  if (json_array_size(h->cleanup) == 0) {
-    set_state(h, H_IDLE);
-    advance(h);
-    return;
-  }
-  json_t *req = json_incref(json_array_get(h->cleanup, 0));
-  json_array_remove(h->cleanup, 0);
-  timer_arm(h, 30000);
-  send_request(h, req, -1, 0, restage_next);
 }
 
 /* After a step: go on, wait at a barrier, or stop. */
@@ -1332,7 +1333,7 @@ static void advance(struct host *h) {
     if (h->hp->wal_staging)
       json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
                                                   h->hp->wal_staging));
-    restage_next(h, 0, NULL);
+    queue_run(h, "removing the old staging", resume_after_restage);
     return;
   }
   if (h->nothing_moved &&
