@@ -1699,6 +1699,42 @@ static int op_remove(struct agent *a, json_t *req, json_t *res) {
   return rc;
 }
 
+/* ---- mark ----------------------------------------------------------------- */
+
+/* Append one line to a run's marker on the host (DATA/.etcd-dr-RUN.done), so
+ * the host itself records which destructive steps were done to it.  Only
+ * etcd-dr's own files: the name must start with .etcd-dr-. */
+static int op_mark(struct agent *a, json_t *req, json_t *res) {
+  const char *path, *line;
+  int rc;
+  if ((rc = f_file_path(a, req, "path", &path)) || (rc = f_str(a, req, "line", false, &line)))
+    return rc;
+  const char *last = strrchr(path, '/') + 1;
+  if (strncmp(last, ".etcd-dr-", 9) != 0 || strchr(line, '\n'))
+    return agent_fail(a, EDR_EINVAL, "refusing to mark '%s': not an etcd-dr marker, or a "
+                      "line with a newline", path);
+  if ((rc = mkdir_parents(a, path)))
+    return rc;
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path, errstr(errno));
+  size_t n = strlen(line);
+  char buf[1100];
+  if (n > 1000) {
+    close(fd);
+    return agent_fail(a, EDR_ETOOBIG, "marker line too long");
+  }
+  memcpy(buf, line, n);
+  buf[n] = '\n';
+  bool ok = write(fd, buf, n + 1) == (ssize_t)(n + 1) && fdatasync(fd) == 0;
+  int e = errno;
+  close(fd);
+  if (!ok)
+    return agent_fail(a, edr_from_errno(e), "cannot write '%s': %s", path, errstr(e));
+  (void)res;
+  return 0;
+}
+
 /* ---- db-info, hash, bye ------------------------------------------------- */
 
 struct meta_vals {
@@ -2015,6 +2051,7 @@ const struct agent_op agent_ops[] = {
     {.name = "stat", .run = op_stat},
     {.name = "lock", .run = op_lock},
     {.name = "unlock", .run = op_unlock},
+    {.name = "mark", .run = op_mark},
     {.name = "bye", .run = op_bye, .bye = true},
     {.name = NULL},
 };

@@ -125,6 +125,8 @@ struct host {
   bool nothing_moved;        /* rollback: the restore never moved this member */
   bool restaged;             /* resume: the old staging was removed */
   bool start_checked;        /* the restored member was seen before the start */
+  bool marker_read;          /* resume: the host's own marker was read */
+  json_t *marker_done;       /* resume: step indices the host's marker has */
   json_t *cleanup;           /* queued requests still to send (queue_run) */
   const char *queue_what;    /* what the queue does, for warnings */
   void (*queue_done)(struct host *h);
@@ -159,6 +161,9 @@ static void check_barrier(struct run *r);
 static void start_close(struct host *h);
 static bool resume_skip(struct host *h, const struct edr_step *s);
 static void resume_after_restage(struct host *h);
+static void next_step(struct host *h);
+static void queue_run(struct host *h, const char *what, void (*done)(struct host *));
+static void on_marker(struct host *h, int status, json_t *reply);
 static void on_start_check(struct host *h, int status, json_t *reply);
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -884,6 +889,22 @@ static void step_ok(struct host *h, json_t *result) {
     edr_progress_step(host_index(h), edr_step_kinds[s->kind].name, "done", sr->duration_ms,
                       sr->bytes, extra[0] ? extra : NULL);
   }
+  if (h->run->plan->kind == EDR_PLAN_RESTORE && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY) {
+    /* The host keeps its own record of what was done to it. */
+    char line[64];
+    snprintf(line, sizeof line, "%zu %s", h->step, edr_step_kinds[s->kind].name);
+    json_decref(h->cleanup);
+    h->cleanup = json_array();
+    json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s}", "op", "mark", "path",
+                                                h->hp->marker, "line", line));
+    queue_run(h, "marking the step done on the host", next_step);
+    return;
+  }
+  next_step(h);
+}
+
+static void next_step(struct host *h) {
+  set_state(h, H_IDLE);
   h->step++;
   advance(h);
 }
@@ -1239,11 +1260,47 @@ static void on_start_check(struct host *h, int status, json_t *reply) {
   advance(h);
 }
 
+/* Resume: the host's marker lists "INDEX KIND" of each apply step done to
+ * it; a missing marker means none. */
+static void on_marker(struct host *h, int status, json_t *reply) {
+  const char *text = status ? NULL
+                            : json_string_value(json_object_get(json_object_get(reply, "result"),
+                                                                "text"));
+  json_decref(h->marker_done);
+  h->marker_done = json_array();
+  for (const char *p = text; p && *p;) {
+    char *end;
+    long idx = strtol(p, &end, 10);
+    if (end != p)
+      json_array_append_new(h->marker_done, json_integer(idx));
+    p = strchr(p, '\n');
+    if (p)
+      p++;
+  }
+  uv_timer_stop(&h->timer);
+  set_state(h, H_IDLE);
+  advance(h);
+}
+
 /* Resume: is step S (the host's current one) done already?  Checks always
  * run again; prepare is skipped once apply had started anywhere (every host
  * had finished it: the barrier); an apply step is skipped when the journal
  * says it finished, or, for an install cut short, when the probe shows the
  * member dir back in place (the rename happened, its journal line did not). */
+/* Is step K of host H recorded as done, by the journal or by the host? */
+static bool step_done(const struct host *h, size_t k) {
+  json_t *rs = h->run->opts->resume;
+  size_t i;
+  json_t *v;
+  json_array_foreach(json_object_get(json_object_get(rs, "hosts"), h->m->name), i, v)
+    if ((size_t)json_integer_value(v) == k)
+      return true;
+  json_array_foreach(h->marker_done, i, v)
+    if ((size_t)json_integer_value(v) == k)
+      return true;
+  return false;
+}
+
 static bool resume_skip(struct host *h, const struct edr_step *s) {
   json_t *rs = h->run->opts->resume;
   enum edr_phase ph = edr_step_kinds[s->kind].phase;
@@ -1251,21 +1308,15 @@ static bool resume_skip(struct host *h, const struct edr_step *s) {
     return false;
   if (ph == EDR_PHASE_PREPARE)
     return json_is_true(json_object_get(rs, "apply_started"));
-  size_t i;
-  json_t *v;
-  json_array_foreach(json_object_get(json_object_get(rs, "hosts"), h->m->name), i, v)
-    if ((size_t)json_integer_value(v) == h->step)
-      return true;
-  /* An install cut short: only if this host's move-aside is journaled done
+  if (step_done(h, h->step))
+    return true;
+  /* An install cut short: only if this host's move-aside is recorded done
    * can a member dir in place be the restored one. */
   if (s->kind == EDR_STEP_INSTALL && h->run->plan->kind == EDR_PLAN_RESTORE &&
-      json_is_true(json_object_get(json_object_get(h->probe, "data_dir"), "has_member"))) {
+      json_is_true(json_object_get(json_object_get(h->probe, "data_dir"), "has_member")))
     for (size_t k = 0; k < h->step; k++)
-      if (h->hp->steps[k].kind == EDR_STEP_MOVE_ASIDE)
-        json_array_foreach(json_object_get(json_object_get(rs, "hosts"), h->m->name), i, v)
-          if ((size_t)json_integer_value(v) == k)
-            return true;
-  }
+      if (h->hp->steps[k].kind == EDR_STEP_MOVE_ASIDE && step_done(h, k))
+        return true;
   return false;
 }
 
@@ -1310,6 +1361,14 @@ static void advance(struct host *h) {
     h->step_start = edr_now_ms();
     timer_arm(h, 30000);
     send_request(h, req, -1, 0, on_start_check);
+    return;
+  }
+  if (r->opts->resume && !h->marker_read && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY &&
+      r->plan->kind == EDR_PLAN_RESTORE) {
+    h->marker_read = true;
+    json_t *req = json_pack("{s:s, s:s}", "op", "read", "path", h->hp->marker);
+    timer_arm(h, 30000);
+    send_request(h, req, -1, 0, on_marker);
     return;
   }
   if (r->opts->resume && resume_skip(h, s)) {
@@ -1664,6 +1723,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     free(h->line);
     json_decref(h->probe);
     json_decref(h->cleanup);
+    json_decref(h->marker_done);
     if (h->agent_fd >= 0)
       close(h->agent_fd);
     if (h->payload_fd >= 0)

@@ -253,6 +253,7 @@ static const char *tool_label(const char *t) {
 static int host_paths(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
   if (!(h->lock_path = edr_path_join(m->data_dir, ".etcd-dr-lock")) ||
+      !(h->marker = edr_asprintf("%s/.etcd-dr-%s.done", m->data_dir, p->run_id)) ||
       !(h->failed_aside = edr_asprintf("%s/member.etcd-dr-%s-restored", m->data_dir,
                                        p->run_id)) ||
       !(h->staging = edr_asprintf("%s/.etcd-dr-%s", m->data_dir, p->run_id)) ||
@@ -417,7 +418,10 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
   /* cleanup: after the cluster is healthy */
   if ((rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
-                     "remove the staging directory %s (the snapshot copy)", h->staging)))
+                     "remove the staging directory %s (the snapshot copy)", h->staging)) ||
+      (rc = add_step(h, EDR_STEP_CLEANUP,
+                     json_pack("{s:s, s:s}", "op", "remove", "path", h->marker), NULL,
+                     "remove the run's marker %s", h->marker)))
     return rc;
   return add_unlock(p, h);
 }
@@ -595,6 +599,7 @@ void edr_plan_free(struct edr_plan *p) {
     free(h->wal_aside);
     free(h->host_tool);
     free(h->lock_path);
+    free(h->marker);
     free(h->failed_aside);
   }
   free(p->command);

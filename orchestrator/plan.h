@@ -91,6 +91,7 @@ struct edr_host_plan {
   char *wal_aside;           /* WAL.etcd-dr-RUN, or NULL */
   char *host_tool;           /* pushed restore tool's path on the host, or NULL */
   char *lock_path;           /* DATA/.etcd-dr-lock */
+  char *marker;              /* DATA/.etcd-dr-RUN.done: apply steps done here */
   char *failed_aside;        /* rollback: where the restored member goes */
   struct edr_step *steps;
   size_t n_steps;

@@ -46,6 +46,8 @@ on_host 3 touch /tmp/edr-go   # the agent on m3 finishes its stop on its own
 check "killed in apply: the run had an id ($run)" test -n "$run"
 check "killed in apply: m3 had not installed" test -z "$(grep '"host":"m3".*"step":"install","event":"done"' "$ETCD_DR_STATE_DIR/runs/$run/journal.jsonl")"
 check "killed in apply: the lock stays on the hosts" on_host 1 grep -q "$run" /var/lib/etcd/.etcd-dr-lock
+check "killed in apply: m1 itself records its install as done" on_host 1 grep -q " install$" "/var/lib/etcd/.etcd-dr-$run.done"
+check "killed in apply: m3 records no install" test -z "$(on_host 3 grep ' install$' "/var/lib/etcd/.etcd-dr-$run.done" 2>/dev/null)"
 
 "$ETCD_DR" restore --resume "$run" >"$WORK/r.out" 2>"$WORK/r.err"; rc=$?
 check "resume: exit 0 (got $rc)" test "$rc" = 0
@@ -62,6 +64,8 @@ for i in 1 2 3; do
   check "m$i: no lock or staging left" test -z "$(leftovers "$i")$(on_host "$i" ls /var/lib/etcd/.etcd-dr-lock 2>/dev/null)"
 done
 check "one cluster" test "$(cluster_id_on 1)" = "$(cluster_id_on 3)"
+check "the hosts' markers are removed at the end" \
+  test -z "$(on_host 1 ls /var/lib/etcd/.etcd-dr-$run.done 2>/dev/null)$(on_host 3 ls /var/lib/etcd/.etcd-dr-$run.done 2>/dev/null)"
 check "the report names the run" grep -q "\"run_id\": \"$run\"" "$ETCD_DR_STATE_DIR/runs/$run/report.json"
 
 "$ETCD_DR" restore --resume "$run" >"$WORK/r2.out" 2>"$WORK/r2.err"; rc=$?
