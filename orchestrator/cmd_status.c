@@ -48,7 +48,8 @@ static const char usage_text[] =
     "  -h, --help\n"
     "\n"
     "Exit status: 0 healthy; 1 degraded, quorum held (also an internal error,\n"
-    "with a message and no verdict); 2 bad arguments or spec; 3 quorum lost.\n"
+    "with a message and no verdict); 2 bad arguments or spec; 3 quorum lost; 4 unknown:\n"
+    "members refused this client's TLS (no restore is suggested then).\n"
     "\n";
 
 enum { O_NO_SSH = 1, O_CACERT, O_CERT, O_KEY, O_TIMEOUT, O_ACCEPT_NEW };

@@ -473,9 +473,22 @@ void edr_status_judge(const struct edr_status_row *rows, size_t n,
     snprintf(out->line, sizeof out->line, "degraded, quorum held (%zu of %zu healthy%s%s)",
              out->healthy, n, alarms ? "; alarm " : "", all);
   } else {
-    out->verdict = EDR_VERDICT_QUORUM_LOST;
-    snprintf(out->line, sizeof out->line, "QUORUM LOST (%zu of %zu healthy)", out->healthy,
-             n);
+    /* Members that refused our TLS may be perfectly healthy: saying "quorum
+     * lost" (and suggesting a restore) would be wrong and dangerous. */
+    size_t tls = 0;
+    for (size_t i = 0; i < n; i++)
+      if (!row_healthy(&rows[i]) && rows[i].health_err == EDR_ETLS)
+        tls++;
+    if (tls) {
+      out->verdict = EDR_VERDICT_UNKNOWN;
+      snprintf(out->line, sizeof out->line,
+               "UNKNOWN: %zu of %zu members refused this client's TLS (check --cacert, "
+               "--cert, --key or ETCDCTL_*)", tls, n);
+    } else {
+      out->verdict = EDR_VERDICT_QUORUM_LOST;
+      snprintf(out->line, sizeof out->line, "QUORUM LOST (%zu of %zu healthy)", out->healthy,
+               n);
+    }
   }
 }
 
@@ -484,6 +497,7 @@ int edr_status_exit_code(enum edr_verdict v) {
   case EDR_VERDICT_HEALTHY: return 0;
   case EDR_VERDICT_DEGRADED: return 1;
   case EDR_VERDICT_QUORUM_LOST: return 3;
+  case EDR_VERDICT_UNKNOWN: return 4;
   }
   return 3;
 }
@@ -493,6 +507,7 @@ const char *edr_verdict_name(enum edr_verdict v) {
   case EDR_VERDICT_HEALTHY: return "healthy";
   case EDR_VERDICT_DEGRADED: return "degraded";
   case EDR_VERDICT_QUORUM_LOST: return "quorum-lost";
+  case EDR_VERDICT_UNKNOWN: return "unknown";
   }
   return "quorum-lost";
 }

@@ -103,6 +103,7 @@ enum edr_verdict {
   EDR_VERDICT_HEALTHY,
   EDR_VERDICT_DEGRADED,            /* quorum held */
   EDR_VERDICT_QUORUM_LOST,
+  EDR_VERDICT_UNKNOWN,             /* could not ask enough members (TLS refused) */
 };
 
 struct edr_status_verdict {
@@ -111,7 +112,7 @@ struct edr_status_verdict {
   bool one_cluster;                /* every member that answered agrees */
   size_t leaders;                  /* members saying they lead (main cluster) */
   const char *leader_name;         /* borrowed from a row, NULL if not one */
-  char line[128];                  /* "healthy", "degraded, quorum held (2 of
+  char line[192];                  /* "healthy", "degraded, quorum held (2 of
                                       3 healthy)", "QUORUM LOST (1 of 3 healthy)" */
   char why[512];                   /* the first reasons it is not healthy, "" */
 };
@@ -127,7 +128,8 @@ struct edr_status_verdict {
 void edr_status_judge(const struct edr_status_row *rows, size_t n,
                       struct edr_status_verdict *out);
 
-/* Exit status for a verdict: 0 healthy, 1 degraded, 3 quorum lost. */
+/* Exit status for a verdict: 0 healthy, 1 degraded, 3 quorum lost,
+ * 4 unknown (members refused this client's TLS: never "restore" advice). */
 int edr_status_exit_code(enum edr_verdict v);
 const char *edr_verdict_name(enum edr_verdict v);  /* "healthy", "degraded", "quorum-lost" */
 
