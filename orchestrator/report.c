@@ -95,7 +95,7 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
     const struct edr_host_plan *hp = &p->hosts[i];
     if (hr->outcome == EDR_HOST_UNTOUCHED)
       continue;
-    bool moved = false, stopped = false, started = false;
+    bool moved = false, stopped = false, started = false, installed = false;
     for (size_t j = 0; j < hp->n_steps; j++) {
       bool ok = hr->steps[j].finished && hr->steps[j].status == 0 && hr->steps[j].result;
       if (hp->steps[j].kind == EDR_STEP_MOVE_ASIDE && ok &&
@@ -105,6 +105,9 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
         stopped = true;
       if (hp->steps[j].kind == EDR_STEP_START && ok)
         started = true;
+      if (hp->steps[j].kind == EDR_STEP_INSTALL && hr->steps[j].finished &&
+          hr->steps[j].status == 0)
+        installed = true;
     }
     if (!header) {
       fprintf(o, "\nwhere each changed host stands:\n");
@@ -118,6 +121,9 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
     else if (moved)
       fprintf(o, "  %s: old data kept as %s%s\n", hr->member, hp->member_aside,
               started ? "" : "; etcd not started");
+    else if (installed)
+      fprintf(o, "  %s: had no old member dir; the restored one is installed%s\n", hr->member,
+              started ? "" : ", etcd not started");
     else
       fprintf(o, "  %s: old data still in place (%s/member)%s\n", hr->member,
               hp->member->data_dir, stopped ? "; etcd was stopped" : "");

@@ -57,3 +57,16 @@ for i in 1 2 3; do
   check "m$i: data back (pushed tool)" test "$(checksum_on "$i" /w/)" = "$want_w"
   check "m$i: no staging left" test -z "$(leftovers "$i")"
 done
+
+# Every data dir wiped (the demo's disaster): nothing to move aside, the
+# restored member is installed, owner and mode come from the empty data dir.
+lab disaster --wipe >/dev/null 2>&1
+check "wiped: the data dirs are empty" test -z "$(on_host 1 ls -A /var/lib/etcd)"
+"$ETCD_DR" restore --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+check "wiped: restore exits 0 (got $rc)" test "$rc" = 0
+check "wiped: the summary says there was no old member dir" contains "$(cat "$WORK/err")" "m2: had no old member dir; the restored one is installed"
+for i in 1 2 3; do
+  check "m$i: data back after the wipe" test "$(checksum_on "$i" /w/)" = "$want_w"
+  check "m$i: data dir still etcd:etcd 700" test "$(on_host "$i" stat -c '%U:%G %a' /var/lib/etcd)" = "etcd:etcd 700"
+done
