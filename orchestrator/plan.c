@@ -498,7 +498,10 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
       (rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
                      "remove run %s's staging directory %s if it is still there", p->run_id,
-                     h->staging)))
+                     h->staging)) ||
+      (rc = add_step(h, EDR_STEP_CLEANUP,
+                     json_pack("{s:s, s:s}", "op", "remove", "path", h->marker), NULL,
+                     "remove run %s's marker %s: the run is over", p->run_id, h->marker)))
     goto out;
   rc = add_unlock(p, h);
 out:

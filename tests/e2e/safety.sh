@@ -107,6 +107,7 @@ for i in 1 2 3; do
     check "rollback: m$i keeps the restored member aside" on_host "$i" test -d "/var/lib/etcd/member.etcd-dr-$run-restored"
   fi
   check "rollback: m$i healthy" healthy_on "$i"
+  check "rollback: m$i keeps no lock, staging or marker of the run" test -z "$(leftovers "$i")"
 done
 before=$(all_states)
 "$ETCD_DR" rollback "$run" --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
@@ -152,5 +153,7 @@ after_states=$(all_states)
 check "sshd killed: etcd still running everywhere, member dirs unchanged (no lock, no staging)" \
   test "$before" = "$after_states"
 [[ $before == "$after_states" ]] || { echo "before: $before"; echo "after:  $after_states"; cat "$WORK/err"; }
-check "sshd killed: m1 and m3 cleaned up" test -z "$(leftovers 1)$(leftovers 3)"
+left=$(leftovers 1)$(leftovers 3)
+check "sshd killed: m1 and m3 cleaned up" test -z "$left"
+[[ -z $left ]] || echo "left behind: $left"
 check "sshd killed: data intact" test "$(checksum_on 1 /pre/)" = "$pre"
