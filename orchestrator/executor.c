@@ -20,6 +20,7 @@
 #include "progress.h"
 #include "snapfile.h"
 #include "ssh.h"
+#include "status.h"
 #include "util.h"
 
 #include <errno.h>
@@ -126,6 +127,7 @@ struct host {
   bool restaged;             /* resume: the old staging was removed */
   bool start_checked;        /* the restored member was seen before the start */
   bool marker_read;          /* resume: the host's own marker was read */
+  bool waiting_leader;       /* the leader: its stop waits for the others' */
   json_t *marker_done;       /* resume: step indices the host's marker has */
   json_t *cleanup;           /* queued requests still to send (queue_run) */
   const char *queue_what;    /* what the queue does, for warnings */
@@ -147,6 +149,7 @@ struct run {
   char health_problem[512];
   uint64_t started_ms, health_start_ms;
   int64_t bump;              /* --bump-revision used, 0 for none */
+  long leader_host;          /* index of the running cluster's leader, -1 */
   uv_signal_t sigint, sigterm;
   struct edr_health_member *health_members;   /* borrowed by the wait */
   struct edr_health_wait *health_wait;        /* while it runs */
@@ -164,6 +167,8 @@ static void resume_after_restage(struct host *h);
 static void next_step(struct host *h);
 static void queue_run(struct host *h, const char *what, void (*done)(struct host *));
 static void on_marker(struct host *h, int status, json_t *reply);
+static void wake_leader(struct run *r);
+static bool others_stopped(const struct run *r, const struct host *leader);
 static void on_start_check(struct host *h, int status, json_t *reply);
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -904,9 +909,12 @@ static void step_ok(struct host *h, json_t *result) {
 }
 
 static void next_step(struct host *h) {
+  bool was_stop = cur_step(h) && cur_step(h)->kind == EDR_STEP_STOP;
   set_state(h, H_IDLE);
   h->step++;
   advance(h);
+  if (was_stop)
+    wake_leader(h->run);
 }
 
 static void on_hello(struct host *h, int status, json_t *reply) {
@@ -1395,6 +1403,11 @@ static void advance(struct host *h) {
     queue_run(h, "removing the old staging", resume_after_restage);
     return;
   }
+  if (s->kind == EDR_STEP_STOP && r->leader_host >= 0 && h == &r->hosts[r->leader_host] &&
+      !others_stopped(r, h)) {
+    h->waiting_leader = true; /* woken by wake_leader() */
+    return;
+  }
   if (h->nothing_moved &&
       (s->kind == EDR_STEP_MOVE_ASIDE || s->kind == EDR_STEP_MOVE_ASIDE_WAL ||
        s->kind == EDR_STEP_INSTALL || s->kind == EDR_STEP_INSTALL_WAL ||
@@ -1516,7 +1529,64 @@ static int compute_bump(struct run *r) {
 }
 
 static bool host_settled(const struct host *h) {
-  return h->state == H_CLOSED || (h->state == H_IDLE && !h->in_step);
+  return h->state == H_CLOSED || (h->state == H_IDLE && !h->in_step && !h->waiting_leader);
+}
+
+/* Stopping every member of a running cluster at once makes etcd's leader
+ * try to hand leadership to members that are going away (~7 s stall, see
+ * docs/BENCHMARKS.md).  So when two or more members run, find the leader
+ * (over HTTP, bounded) and stop it last.  Called at the check barrier,
+ * where every host is idle, so a short synchronous ask blocks no step. */
+static void find_leader(struct run *r) {
+  size_t running = 0;
+  r->leader_host = -1;
+  if (r->plan->kind == EDR_PLAN_CHECK)
+    return;
+  for (size_t i = 0; i < r->n; i++)
+    running += json_is_true(json_object_get(r->hosts[i].probe, "etcd_running"));
+  if (running < 2)
+    return;
+  struct edr_status_row *rows = calloc(r->n, sizeof(*rows));
+  if (!rows)
+    return;
+  for (size_t i = 0; i < r->n; i++)
+    edr_status_row_init(&rows[i], r->hosts[i].m->name, r->hosts[i].m->client_urls.v[0]);
+  struct edr_status_fetch_opts o = {.timeout_ms = 1500};
+  o.tls.cacert = getenv("ETCDCTL_CACERT");
+  o.tls.cert = getenv("ETCDCTL_CERT");
+  o.tls.key = getenv("ETCDCTL_KEY");
+  if (edr_status_fetch(rows, r->n, &o) == 0)
+    for (size_t i = 0; i < r->n; i++)
+      if (rows[i].have_status && rows[i].leader && rows[i].leader == rows[i].member_id)
+        r->leader_host = (long)i;
+  edr_status_rows_release(rows, r->n);
+  free(rows);
+  if (r->leader_host >= 0)
+    edr_info("%s leads the running cluster: it stops last, after the others",
+             r->hosts[r->leader_host].m->name);
+}
+
+/* Has every other host that is still going finished its stop? */
+static bool others_stopped(const struct run *r, const struct host *leader) {
+  for (size_t i = 0; i < r->n; i++) {
+    const struct host *o = &r->hosts[i];
+    if (o == leader || o->failed || o->state == H_CLOSED)
+      continue;
+    for (size_t k = 0; k < o->hp->n_steps; k++)
+      if (o->hp->steps[k].kind == EDR_STEP_STOP && !o->res->steps[k].finished)
+        return false;
+  }
+  return true;
+}
+
+static void wake_leader(struct run *r) {
+  if (r->leader_host < 0)
+    return;
+  struct host *l = &r->hosts[r->leader_host];
+  if (l->waiting_leader && (r->aborting || others_stopped(r, l))) {
+    l->waiting_leader = false;
+    advance(l);
+  }
 }
 
 /* Called whenever a host stops moving: decide what the run does next. */
@@ -1528,6 +1598,7 @@ static void check_barrier(struct run *r) {
   }
   if ((any_failed || r->interrupted) && !r->aborting) {
     r->aborting = true;
+    wake_leader(r);
     if (r->phase <= EDR_PHASE_PREPARE)
       edr_info("stopping: no host has been changed; removing what was staged");
     else if (r->phase == EDR_PHASE_APPLY)
@@ -1556,6 +1627,7 @@ static void check_barrier(struct run *r) {
     if (r->hosts[i].state == H_CLOSED)
       return; /* finished (cleanup done everywhere) */
   if (r->phase == EDR_PHASE_CHECK) {
+    find_leader(r);
     if (compute_bump(r))
       return; /* the host_fail inside has started the abort */
     r->phase = EDR_PHASE_PREPARE;
@@ -1630,7 +1702,7 @@ char *edr_find_agent(void) {
 
 int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                 struct edr_run_result *res) {
-  struct run r = {.plan = plan, .opts = o, .res = res, .n = plan->n_hosts};
+  struct run r = {.plan = plan, .opts = o, .res = res, .n = plan->n_hosts, .leader_host = -1};
   memset(res, 0, sizeof(*res));
   res->n_hosts = plan->n_hosts;
   res->hosts = calloc(plan->n_hosts, sizeof(*res->hosts));

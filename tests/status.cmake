@@ -1,7 +1,7 @@
 # Tests of `etcd-dr status`: the verdict and the parsers of etcd's answers
 # (unit, pure: orchestrator/status.c built into the test), and the command
 # end to end on a lab of 3 real hosts with etcd 3.4 and 3.5 (e2e, root).
-add_executable(test_status unit/test_status.c ${CMAKE_SOURCE_DIR}/orchestrator/status.c)
+add_executable(test_status unit/test_status.c)
 target_include_directories(test_status PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 target_link_libraries(test_status PRIVATE edr_core)
 add_test(NAME status_unit COMMAND test_status)
