@@ -14,7 +14,10 @@ lab put-data 20 100 --prefix /after/ >/dev/null 2>&1
 export ETCD_DR_STATE_DIR=$WORK/state
 
 # m3's stop waits for a go-ahead, so the run is caught in the middle of
-# apply whatever the timing: m1 and m2 installed, m3 not yet.
+# apply whatever the timing: m1 and m2 installed, m3 not yet.  The cluster
+# is down first, as in a disaster: with it running, its leader would be
+# stopped last (after m3), and the kill would find it not yet installed.
+lab disaster >/dev/null 2>&1
 write_spec "$WORK/cluster.json"
 python3 - "$WORK/cluster.json" <<'PY'
 import json, sys

@@ -187,15 +187,15 @@ check "tls: ETCDCTL_* from the environment: healthy (rc $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || { show; tail -5 "$WORK/tls-etcd.log"; }
 check "tls: version column filled" test "$(col t1 13 | cut -d. -f1-2)" = "$VERSION"
 st --cluster "$WORK/tls.json" --no-ssh
-check "tls: no CA, no client cert: cannot be asked, exit 3 (rc $rc)" test "$rc" = 3
+check "tls: no CA, no client cert: unknown, exit 4, not 'quorum lost' (rc $rc)" test "$rc" = 4
 check "tls: the failure says tls" grep -q "^t1: could not be asked at https://127.0.0.1:$cport: tls error" "$WORK/out"
 ETCDCTL_CACERT=$P/other-ca.pem ETCDCTL_CERT=$P/client.pem ETCDCTL_KEY=$P/client-key.pem \
   st --cluster "$WORK/tls.json" --no-ssh --cacert "$P/ca.pem"
 check "tls: --cacert wins over a wrong ETCDCTL_CACERT (rc $rc)" test "$rc" = 0
 ETCDCTL_CACERT=$P/ca.pem ETCDCTL_CERT=$P/client.pem ETCDCTL_KEY=$P/client-key.pem \
   st --cluster "$WORK/tls.json" --no-ssh --cacert "$P/other-ca.pem"
-check "tls: a wrong --cacert wins over a right ETCDCTL_CACERT (rc $rc)" test "$rc" = 3
+check "tls: a wrong --cacert wins over a right ETCDCTL_CACERT (rc $rc)" test "$rc" = 4
 st --cluster "$WORK/tls.json" --no-ssh --cacert "$P/ca.pem" --cert "$P/client.pem" --key "$P/client-key.pem"
 check "tls: flags alone: healthy (rc $rc)" test "$rc" = 0
 st --cluster "$WORK/tls.json" --no-ssh --cacert "$P/ca.pem"
-check "tls: no client cert against --client-cert-auth: exit 3 (rc $rc)" test "$rc" = 3
+check "tls: no client cert against --client-cert-auth: exit 4 (rc $rc)" test "$rc" = 4
