@@ -164,6 +164,7 @@ static void check_barrier(struct run *r);
 static void start_close(struct host *h);
 static bool resume_skip(struct host *h, const struct edr_step *s);
 static void resume_after_restage(struct host *h);
+static void queue_staging_removal(struct host *h);
 static void next_step(struct host *h);
 static void queue_run(struct host *h, const char *what, void (*done)(struct host *));
 static void on_marker(struct host *h, int status, json_t *reply);
@@ -741,10 +742,8 @@ static int st_req_wait(struct host *h) {
   bool ok = json_is_true(json_object_get(reply, "ok"));
   int status = 0;
   if (!ok) {
-    const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
     json_int_t e = json_integer_value(json_object_get(json_object_get(reply, "error"), "errno"));
     status = e < 0 ? (int)e : EDR_EREMOTE;
-    (void)code;
   }
   h->on_reply(h, status, reply);
   json_decref(reply);
@@ -992,12 +991,6 @@ static int check_probe(struct host *h, json_t *r, char *msg, size_t len) {
              "with the same id?)", h->hp->staging);
     return EDR_EEXIST;
   }
-  if (json_is_true(json_object_get(dd, "mountpoint")) == false &&
-      json_is_true(json_object_get(dd, "exists")) &&
-      json_is_true(json_object_get(dd, "has_member")) == false &&
-      json_is_true(json_object_get(r, "etcd_running"))) {
-    /* etcd running without a member dir cannot be; nothing to judge */
-  }
   if (!json_is_true(json_object_get(dd, "exists")) && !h->m->data_dir_owner) {
     snprintf(msg, len, "data dir '%s' does not exist and the spec sets no "
              "data_dir_owner: set it (for example \"etcd:etcd\") so that the restored "
@@ -1232,13 +1225,8 @@ static void resume_after_restage(struct host *h) {
   advance(h);
 }
 
-/* Remove what this run staged on the host: nothing else is touched. */
-static void abort_cleanup(struct host *h) {
-  h->cleaned = true;
-  if (!h->conn_ok || !h->agent_up) {
-    start_close(h);
-    return;
-  }
+/* A fresh queue removing this run's staging dirs (and nothing else). */
+static void queue_staging_removal(struct host *h) {
   json_decref(h->cleanup);
   h->cleanup = json_array();
   json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
@@ -1246,6 +1234,16 @@ static void abort_cleanup(struct host *h) {
   if (h->hp->wal_staging)
     json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
                                                 h->hp->wal_staging));
+}
+
+/* Remove what this run staged on the host: nothing else is touched. */
+static void abort_cleanup(struct host *h) {
+  h->cleaned = true;
+  if (!h->conn_ok || !h->agent_up) {
+    start_close(h);
+    return;
+  }
+  queue_staging_removal(h);
   if (h->locked)
     json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s}", "op", "unlock", "path",
                                                 h->hp->lock_path, "run_id",
@@ -1393,13 +1391,7 @@ static void advance(struct host *h) {
       !json_is_true(json_object_get(r->opts->resume, "apply_started"))) {
     /* prepare is redone from scratch: first remove what it staged before */
     h->restaged = true;
-    json_decref(h->cleanup);
-    h->cleanup = json_array();
-    json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
-                                                h->hp->staging));
-    if (h->hp->wal_staging)
-      json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
-                                                  h->hp->wal_staging));
+    queue_staging_removal(h);
     queue_run(h, "removing the old staging", resume_after_restage);
     return;
   }

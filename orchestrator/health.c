@@ -74,8 +74,7 @@ static void start_round(struct edr_health_wait *w);
 
 /* ---- small helpers ---------------------------------------------------- */
 
-/* etcd's gateway writes 64-bit integers as strings and omits zeros. */
-static uint64_t get_u64(json_t *obj, const char *key) {
+uint64_t edr_gw_u64(json_t *obj, const char *key) {
   json_t *v = json_object_get(obj, key);
   if (json_is_string(v))
     return strtoull(json_string_value(v), NULL, 10);
@@ -84,7 +83,7 @@ static uint64_t get_u64(json_t *obj, const char *key) {
   return 0;
 }
 
-static const char *get_str(json_t *obj, const char *key) {
+const char *edr_gw_str(json_t *obj, const char *key) {
   const char *s = json_string_value(json_object_get(obj, key));
   return s ? s : "";
 }
@@ -169,7 +168,7 @@ static void send_list(struct edr_health_wait *w) {
 static void got_health(struct edr_health_wait *w, struct mstate *s, long code,
                        const char *body) {
   json_t *j = json_loads(body, 0, NULL);
-  const char *h = get_str(j, "health"), *reason = get_str(j, "reason");
+  const char *h = edr_gw_str(j, "health"), *reason = edr_gw_str(j, "reason");
   if (code == 200 && strcmp(h, "true") == 0)
     s->health_ok = true;
   else if (*h)
@@ -186,9 +185,9 @@ static void got_status(struct edr_health_wait *w, struct mstate *s, long code,
   json_t *j = json_loads(body, 0, NULL);
   json_t *hdr = json_object_get(j, "header");
   if (code != 200 || !json_is_object(hdr)) {
-    const char *msg = get_str(j, "error");
+    const char *msg = edr_gw_str(j, "error");
     if (!*msg)
-      msg = get_str(j, "message");
+      msg = edr_gw_str(j, "message");
     snprintf(s->status_text, sizeof s->status_text,
              "status request answered HTTP %ld%s%s", code, *msg ? ": " : "",
              msg);
@@ -196,13 +195,13 @@ static void got_status(struct edr_health_wait *w, struct mstate *s, long code,
     return;
   }
   s->status_ok = true;
-  s->member_id = get_u64(hdr, "member_id");
-  s->cluster_id = get_u64(hdr, "cluster_id");
-  s->revision = (int64_t)get_u64(hdr, "revision");
-  s->leader = get_u64(j, "leader");
-  s->raft_term = get_u64(j, "raftTerm");
-  s->raft_index = get_u64(j, "raftIndex");
-  snprintf(s->version, sizeof s->version, "%s", get_str(j, "version"));
+  s->member_id = edr_gw_u64(hdr, "member_id");
+  s->cluster_id = edr_gw_u64(hdr, "cluster_id");
+  s->revision = (int64_t)edr_gw_u64(hdr, "revision");
+  s->leader = edr_gw_u64(j, "leader");
+  s->raft_term = edr_gw_u64(j, "raftTerm");
+  s->raft_index = edr_gw_u64(j, "raftIndex");
+  snprintf(s->version, sizeof s->version, "%s", edr_gw_str(j, "version"));
   json_decref(j);
   send_list(w);
 }
@@ -273,7 +272,7 @@ static json_t *list_find_id(json_t *list, uint64_t id) {
   size_t k;
   json_t *e;
   json_array_foreach(list, k, e) {
-    if (get_u64(e, "ID") == id)
+    if (edr_gw_u64(e, "ID") == id)
       return e;
   }
   return NULL;
@@ -337,14 +336,14 @@ static bool check_list(struct edr_health_wait *w, char *out, size_t len) {
   json_t *e;
   char got[200], want[200];
   json_array_foreach(w->list, k, e) {
-    const char *name = get_str(e, "name");
+    const char *name = edr_gw_str(e, "name");
     json_t *peers = json_object_get(e, "peerURLs");
     if (!*name) {
       join_urls(got, sizeof got, peers, NULL, 0);
       snprintf(out, len,
                "member list has an unstarted member %" PRIx64
                " with peer URLs %s which is not in the spec",
-               get_u64(e, "ID"), got);
+               edr_gw_u64(e, "ID"), got);
       return false;
     }
     const struct edr_health_member *m = spec_find(w, name);
@@ -354,7 +353,7 @@ static bool check_list(struct edr_health_wait *w, char *out, size_t len) {
       return false;
     }
     for (size_t k2 = 0; k2 < k; k2++) {
-      if (strcmp(get_str(json_array_get(w->list, k2), "name"), name) == 0) {
+      if (strcmp(edr_gw_str(json_array_get(w->list, k2), "name"), name) == 0) {
         snprintf(out, len, "member list has '%s' twice", name);
         return false;
       }
@@ -376,7 +375,7 @@ static bool check_list(struct edr_health_wait *w, char *out, size_t len) {
   for (size_t i = 0; i < w->n; i++) {
     bool found = false;
     json_array_foreach(w->list, k, e) {
-      if (strcmp(get_str(e, "name"), w->m[i].name) == 0)
+      if (strcmp(edr_gw_str(e, "name"), w->m[i].name) == 0)
         found = true;
     }
     if (!found) {
@@ -448,7 +447,7 @@ static bool judge(struct edr_health_wait *w) {
     size_t el = sizeof v->error;
     json_t *me = s->status_ok && w->list ? list_find_id(w->list, s->member_id)
                                          : NULL;
-    const char *as = me ? get_str(me, "name") : NULL;
+    const char *as = me ? edr_gw_str(me, "name") : NULL;
     e[0] = '\0';
     if (!v->reachable)
       snprintf(e, el, "%s (%s): %s", m->name, m->client_url,

@@ -104,4 +104,11 @@ int edr_health_wait_start_cancelable(uv_loop_t *loop,
  * inside CB's progress calls. */
 void edr_health_wait_cancel(struct edr_health_wait *w);
 
+/* etcd's JSON gateway writes 64-bit integers as strings and omits zero
+ * and empty fields: KEY of OBJ as a number (0 when absent) or a string
+ * ("" when absent, borrowed from OBJ).  Shared with status.c. */
+#include <jansson.h>
+uint64_t edr_gw_u64(json_t *obj, const char *key);
+const char *edr_gw_str(json_t *obj, const char *key);
+
 #endif

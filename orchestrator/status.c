@@ -7,6 +7,8 @@
  */
 #include "status.h"
 
+#include "health.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,30 +40,16 @@ void edr_status_rows_release(struct edr_status_row *rows, size_t n) {
 
 /* ---- parsing ------------------------------------------------------------ */
 
-/* The gateway writes 64-bit integers as strings and omits zeros. */
-static uint64_t get_u64(json_t *obj, const char *key) {
-  json_t *v = json_object_get(obj, key);
-  if (json_is_string(v))
-    return strtoull(json_string_value(v), NULL, 10);
-  if (json_is_integer(v))
-    return (uint64_t)json_integer_value(v);
-  return 0;
-}
-
-static const char *get_str(json_t *obj, const char *key) {
-  const char *s = json_string_value(json_object_get(obj, key));
-  return s ? s : "";
-}
 
 /* gRPC gateway errors: {"error": "...", "message": "...", "code": N}. */
 static const char *gateway_error(json_t *j) {
-  const char *m = get_str(j, "message");
-  return *m ? m : get_str(j, "error");
+  const char *m = edr_gw_str(j, "message");
+  return *m ? m : edr_gw_str(j, "error");
 }
 
 void edr_status_parse_health(struct edr_status_row *row, long code, const char *body) {
   json_t *j = json_loads(body, 0, NULL);
-  const char *h = get_str(j, "health"), *reason = get_str(j, "reason");
+  const char *h = edr_gw_str(j, "health"), *reason = edr_gw_str(j, "reason");
   row->reachable = true;
   if (!strcmp(h, "true") && code == 200) {
     row->health = 1;
@@ -85,9 +73,9 @@ void edr_status_parse_version(struct edr_status_row *row, long code, const char 
   row->reachable = true;
   if (code == 200) {
     if (!row->version[0])
-      snprintf(row->version, sizeof row->version, "%s", get_str(j, "etcdserver"));
+      snprintf(row->version, sizeof row->version, "%s", edr_gw_str(j, "etcdserver"));
     snprintf(row->cluster_version, sizeof row->cluster_version, "%s",
-             get_str(j, "etcdcluster"));
+             edr_gw_str(j, "etcdcluster"));
   }
   json_decref(j);
 }
@@ -112,19 +100,19 @@ void edr_status_parse_status(struct edr_status_row *row, long code, const char *
     return;
   }
   row->have_status = true;
-  row->member_id = get_u64(hdr, "member_id");
-  row->cluster_id = get_u64(hdr, "cluster_id");
-  row->revision = (int64_t)get_u64(hdr, "revision");
-  row->leader = get_u64(j, "leader");
-  row->raft_term = get_u64(j, "raftTerm");
-  row->raft_index = get_u64(j, "raftIndex");
-  row->raft_applied_index = get_u64(j, "raftAppliedIndex");
-  row->db_size = (int64_t)get_u64(j, "dbSize");
-  row->db_size_in_use = json_object_get(j, "dbSizeInUse") ? (int64_t)get_u64(j, "dbSizeInUse")
+  row->member_id = edr_gw_u64(hdr, "member_id");
+  row->cluster_id = edr_gw_u64(hdr, "cluster_id");
+  row->revision = (int64_t)edr_gw_u64(hdr, "revision");
+  row->leader = edr_gw_u64(j, "leader");
+  row->raft_term = edr_gw_u64(j, "raftTerm");
+  row->raft_index = edr_gw_u64(j, "raftIndex");
+  row->raft_applied_index = edr_gw_u64(j, "raftAppliedIndex");
+  row->db_size = (int64_t)edr_gw_u64(j, "dbSize");
+  row->db_size_in_use = json_object_get(j, "dbSizeInUse") ? (int64_t)edr_gw_u64(j, "dbSizeInUse")
                                                           : -1;
   row->is_learner = json_is_true(json_object_get(j, "isLearner"));
-  if (*get_str(j, "version"))
-    snprintf(row->version, sizeof row->version, "%s", get_str(j, "version"));
+  if (*edr_gw_str(j, "version"))
+    snprintf(row->version, sizeof row->version, "%s", edr_gw_str(j, "version"));
   size_t k;
   json_t *e;
   json_array_foreach(json_object_get(j, "errors"), k, e) {
@@ -189,8 +177,8 @@ void edr_status_resolve_alarms(struct edr_status_row *rows, size_t n, char *othe
     size_t k;
     json_t *e;
     json_array_foreach(rows[i].alarm_list, k, e) {
-      const char *name = get_str(e, "alarm");
-      uint64_t id = get_u64(e, "memberID");
+      const char *name = edr_gw_str(e, "alarm");
+      uint64_t id = edr_gw_u64(e, "memberID");
       if (!*name || !strcmp(name, "NONE"))
         continue;
       bool found = false;
