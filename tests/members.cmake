@@ -1,0 +1,17 @@
+# Tests of orchestrator/members.c (member list/add/remove over etcd's JSON
+# gateway).  members_cli is a command-line face on it, built from members.c
+# and health.cmake's edr_health_t (http.c + health.c), so it keeps building
+# while other parts of edr_core change; tests/e2e/playbook_members.sh drives
+# it against a real 3-member lab cluster and checks it with etcdctl.
+add_executable(members_cli members/members_cli.c
+               ${CMAKE_SOURCE_DIR}/orchestrator/members.c)
+target_link_libraries(members_cli PRIVATE edr_health_t)
+
+foreach(v 3.4 3.5)
+  string(REPLACE "." "" vv ${v})
+  add_test(NAME e2e_members_etcd${vv}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/playbook_members.sh ${v})
+  set_tests_properties(e2e_members_etcd${vv} PROPERTIES LABELS e2e
+    RUN_SERIAL TRUE SKIP_RETURN_CODE 77 TIMEOUT 600
+    ENVIRONMENT "MEMBERS_CLI=$<TARGET_FILE:members_cli>")
+endforeach()
