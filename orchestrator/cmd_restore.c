@@ -48,6 +48,8 @@ static const char usage_text[] =
     "  --resume RUN             continue run RUN where it stopped (coordinator killed,\n"
     "                           connection lost): same arguments, read from the run's\n"
     "                           journal; finished steps are not redone\n"
+    "  --yes                    do not ask before the first step that changes a host\n"
+    "                           (asked only on a terminal)\n"
     "  --report FILE            also write the run's report (JSON) to FILE; it is always\n"
     "                           written to the run's directory in the state dir\n"
     "  --agent FILE             the etcd-dr-agent to push (default: $ETCD_DR_AGENT,\n"
@@ -58,12 +60,13 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 restored and healthy; 1 internal error; 2 bad arguments or\n"
     "spec; 3 snapshot rejected; 4 a host failed a check (no host changed); 5 failed\n"
-    "after hosts were changed; 6 restored but not healthy in time; 130 interrupted.\n"
+    "after hosts were changed; 6 restored but not healthy in time; 7 not confirmed;\n"
+    "130 interrupted.\n"
     "See docs/exit-codes.md.\n"
     "\n";
 
 enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_ACCEPT_NEW, O_HEALTH_TIMEOUT, O_RUN_ID, O_AGENT,
-       O_BUMP, O_BREAK_LOCK, O_RESUME, O_REPORT };
+       O_BUMP, O_BREAK_LOCK, O_RESUME, O_REPORT, O_YES };
 
 /* From a run's journal: did apply start anywhere, which steps each host
  * finished.  New reference. */
@@ -160,13 +163,14 @@ int cmd_restore(int argc, char **argv) {
         if (k == i || (k == i + 1 && argv[i][8] != '='))
           continue;
         if (nk < 7 && (!strcmp(argv[k], "-q") || !strcmp(argv[k], "-v") ||
-                       !strcmp(argv[k], "-vv") || !strncmp(argv[k], "--report", 8))) {
+                       !strcmp(argv[k], "-vv") || !strcmp(argv[k], "--yes") ||
+                       !strncmp(argv[k], "--report", 8))) {
           keep[nk++] = argv[k];
           if (!strcmp(argv[k], "--report") && k + 1 < argc && nk < 7)
             keep[nk++] = argv[++k];
           continue;
         }
-        edr_err("with --resume, give only -q, -v or --report: the other arguments are "
+        edr_err("with --resume, give only -q, -v, --yes or --report: the other arguments are "
                 "the run's own ('%s')", argv[k]);
         return EDR_EXIT_USAGE;
       }
@@ -176,7 +180,7 @@ int cmd_restore(int argc, char **argv) {
 }
 
 /* Local files the spec names must be there before any connection. */
-static int check_local_files(const struct edr_spec *spec, bool accept_new) {
+int edr_check_local_files(const struct edr_spec *spec, bool accept_new) {
   for (size_t i = 0; i < spec->n_members; i++) {
     const struct edr_member *m = &spec->members[i];
     if (m->identity_file && access(m->identity_file, R_OK) != 0) {
@@ -197,6 +201,58 @@ static int check_local_files(const struct edr_spec *spec, bool accept_new) {
   return 0;
 }
 
+/* Verify PO->snapshot (trailer, bbolt) and fill PO's snapshot fields from it
+ * (SF must outlive PO).  Returns 0 or EDR_EXIT_SNAPSHOT after saying why. */
+int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf) {
+  int rc;
+  if ((rc = edr_snapfile_check_fast(po->snapshot, sf))) {
+    edr_err("cannot read snapshot '%s': %s; nothing was contacted", po->snapshot,
+            edr_strerror(rc));
+    return EDR_EXIT_SNAPSHOT;
+  }
+  if (sf->has_trailer && !sf->trailer_ok) {
+    edr_err("snapshot '%s' is damaged: its sha-256 trailer is %s but its contents hash "
+            "to %s; nothing was contacted. Take a new snapshot or use another copy",
+            po->snapshot, sf->trailer_sha256, sf->image_sha256);
+    return EDR_EXIT_SNAPSHOT;
+  }
+  if (!sf->has_trailer && !po->skip_hash_check) {
+    edr_err("snapshot '%s' has no sha-256 trailer (size %llu is not 512*n+32), so its "
+            "integrity cannot be checked; nothing was contacted. A file from 'etcdctl "
+            "snapshot save' has one; for a copied member/snap/db pass --skip-hash-check",
+            po->snapshot, (unsigned long long)sf->size);
+    return EDR_EXIT_SNAPSHOT;
+  }
+  po->snapshot_size = sf->size;
+  po->snapshot_sha256 = sf->image_sha256;
+  po->snapshot_has_hash = sf->has_trailer;
+  rc = edr_bolt_revision(po->snapshot, &po->snapshot_revision);
+  if (rc == EDR_ECORRUPT) {
+    edr_err("snapshot '%s' is not a sound bbolt file (run 'etcd-dr snapshot verify' for "
+            "details); nothing was contacted", po->snapshot);
+    return EDR_EXIT_SNAPSHOT;
+  }
+  if (rc)
+    po->snapshot_revision = -1;
+  return 0;
+}
+
+/* The restore tool the spec pushes: its size and sha-256 into PO. */
+int edr_check_tool(const struct edr_spec *spec, struct edr_plan_opts *po) {
+  for (size_t i = 0; i < spec->n_members; i++)
+    if (spec->members[i].restore_tool_push) {
+      struct edr_snapfile tf;
+      if (edr_snapfile_check(spec->members[i].restore_tool_push, &tf) == 0) {
+        static char tool_sha[65];
+        memcpy(tool_sha, tf.file_sha256, sizeof tool_sha);
+        po->tool_sha256 = tool_sha;
+        po->tool_size = tf.size;
+      }
+      break;
+    }
+  return 0;
+}
+
 struct restore_ctx {
   struct edr_plan_opts *po;
   struct edr_exec_opts *eo;
@@ -213,6 +269,7 @@ static int restore_option(void *arg, int opt, const char *val) {
   case O_AGENT: c->eo->agent_path = val; return 0;
   case O_BREAK_LOCK: c->po->break_lock = true; return 0;
   case O_REPORT: *c->report_file = val; return 0;
+  case O_YES: c->eo->assume_yes = true; return 0;
   case O_HEALTH_TIMEOUT:
     return edr_cli_seconds("--health-timeout", val, 86400, &c->po->health_timeout_ms);
   case O_BUMP: {
@@ -240,6 +297,7 @@ static int restore_main(int argc, char **argv, json_t *resume) {
     {"bump-revision", required_argument, NULL, O_BUMP},
     {"break-lock", no_argument, NULL, O_BREAK_LOCK},
     {"report", required_argument, NULL, O_REPORT},
+    {"yes", no_argument, NULL, O_YES},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -269,57 +327,16 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   }
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
-  if ((rc = check_local_files(spec, eo.accept_new_hostkeys))) {
+  if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys))) {
     edr_spec_free(spec);
     return rc;
   }
 
   /* The snapshot is verified here, before any host is contacted. */
-  if ((rc = edr_snapfile_check_fast(po.snapshot, &sf))) {
-    edr_err("cannot read snapshot '%s': %s; nothing was contacted", po.snapshot,
-            edr_strerror(rc));
+  if ((rc = edr_check_snapshot(&po, &sf)) || (rc = edr_check_tool(spec, &po))) {
     edr_spec_free(spec);
-    return EDR_EXIT_SNAPSHOT;
+    return rc;
   }
-  if (sf.has_trailer && !sf.trailer_ok) {
-    edr_err("snapshot '%s' is damaged: its sha-256 trailer is %s but its contents hash "
-            "to %s; nothing was contacted. Take a new snapshot or use another copy",
-            po.snapshot, sf.trailer_sha256, sf.image_sha256);
-    edr_spec_free(spec);
-    return EDR_EXIT_SNAPSHOT;
-  }
-  if (!sf.has_trailer && !po.skip_hash_check) {
-    edr_err("snapshot '%s' has no sha-256 trailer (size %llu is not 512*n+32), so its "
-            "integrity cannot be checked; nothing was contacted. A file from 'etcdctl "
-            "snapshot save' has one; for a copied member/snap/db pass --skip-hash-check",
-            po.snapshot, (unsigned long long)sf.size);
-    edr_spec_free(spec);
-    return EDR_EXIT_SNAPSHOT;
-  }
-  po.snapshot_size = sf.size;
-  po.snapshot_sha256 = sf.image_sha256;
-  po.snapshot_has_hash = sf.has_trailer;
-  rc = edr_bolt_revision(po.snapshot, &po.snapshot_revision);
-  if (rc == EDR_ECORRUPT) {
-    edr_err("snapshot '%s' is not a sound bbolt file (run 'etcd-dr snapshot verify' for "
-            "details); nothing was contacted", po.snapshot);
-    edr_spec_free(spec);
-    return EDR_EXIT_SNAPSHOT;
-  }
-  if (rc)
-    po.snapshot_revision = -1;
-
-  for (size_t i = 0; i < spec->n_members; i++)
-    if (spec->members[i].restore_tool_push) {
-      struct edr_snapfile tf;
-      if (edr_snapfile_check(spec->members[i].restore_tool_push, &tf) == 0) {
-        static char tool_sha[65];
-        memcpy(tool_sha, tf.file_sha256, sizeof tool_sha);
-        po.tool_sha256 = tool_sha;
-        po.tool_size = tf.size;
-      }
-      break;
-    }
 
   if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
     edr_err("%s", err);
@@ -338,12 +355,23 @@ static int restore_main(int argc, char **argv, json_t *resume) {
       edr_plan_print(plan, stderr);
   }
 
+  plan->confirm = true; /* on a terminal, without --yes */
+  int code = edr_run_plan(plan, &eo, argc, argv, resume, report_file);
+  edr_plan_free(plan);
+  edr_spec_free(spec);
+  return code;
+}
+
+/* Execute PLAN with the run's journal (its arguments ARGV recorded for
+ * --resume), write the report, print the summary.  Returns the exit status. */
+int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
+                 json_t *resume, const char *report_file) {
+  char err[1024];
+  int rc;
   /* The run's directory: its arguments (for --resume) and its journal. */
   struct edr_journal *journal = NULL;
   if ((rc = edr_journal_open(&journal, plan->run_id, resume != NULL, err, sizeof err))) {
     edr_err("%s", err);
-    edr_plan_free(plan);
-    edr_spec_free(spec);
     return EDR_EXIT_INTERNAL;
   }
   if (!resume) {
@@ -362,18 +390,16 @@ static int restore_main(int argc, char **argv, json_t *resume) {
               "%s, was %s); roll the run back or start a new one", plan->run_id,
               plan->snapshot, plan->snapshot_sha256, was ? was : "unknown");
       edr_journal_close(journal);
-      edr_plan_free(plan);
-      edr_spec_free(spec);
       return EDR_EXIT_SNAPSHOT;
     }
   }
   edr_journal_event(journal, resume ? "resume" : "begin", NULL);
-  eo.journal = journal;
+  eo->journal = journal;
 
   struct edr_run_result res;
   char *spec_args = edr_spec_args(argc, argv);
   long long started = (long long)time(NULL);
-  int code = edr_execute(plan, &eo, &res);
+  int code = edr_execute(plan, eo, &res);
   json_t *end = json_pack("{s:i}", "exit_code", code);
   edr_journal_event(journal, "end", end);
   json_decref(end);
@@ -390,7 +416,5 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   edr_print_summary(plan, &res, spec_args ? spec_args : "(your cluster options)");
   free(spec_args);
   edr_run_result_free(&res);
-  edr_plan_free(plan);
-  edr_spec_free(spec);
   return code;
 }

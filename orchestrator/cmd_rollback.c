@@ -30,16 +30,19 @@ static const char usage_text[] =
     "  --accept-new-host-keys   record unknown host keys in known_hosts\n"
     "  --agent FILE             the etcd-dr-agent to push (default: $ETCD_DR_AGENT,\n"
     "                           else the one installed next to etcd-dr)\n"
+    "  --yes                    do not ask before the first step that changes a host\n"
+    "                           (asked only on a terminal)\n"
     "  -q, --quiet              errors and the summary only\n"
     "  -v, --verbose            more detail\n"
     "  -h, --help\n"
     "\n"
     "Exit status as for restore (docs/exit-codes.md): 0 rolled back and healthy;\n"
     "1 internal error; 2 bad arguments or spec; 4 a host failed a check (nothing\n"
-    "changed); 5 failed part way; 6 not healthy in time; 130 interrupted.\n"
+    "changed); 5 failed part way; 6 not healthy in time; 7 not confirmed;\n"
+    "130 interrupted.\n"
     "\n";
 
-enum { O_HEALTH_TIMEOUT = 1, O_BREAK_LOCK, O_ACCEPT_NEW, O_AGENT };
+enum { O_HEALTH_TIMEOUT = 1, O_BREAK_LOCK, O_ACCEPT_NEW, O_AGENT, O_YES };
 
 struct rb_ctx {
   struct edr_plan_opts *po;
@@ -52,6 +55,7 @@ static int rb_option(void *arg, int opt, const char *val) {
   case O_BREAK_LOCK: c->po->break_lock = true; return 0;
   case O_ACCEPT_NEW: c->eo->accept_new_hostkeys = true; return 0;
   case O_AGENT: c->eo->agent_path = val; return 0;
+  case O_YES: c->eo->assume_yes = true; return 0;
   case O_HEALTH_TIMEOUT:
     return edr_cli_seconds("--health-timeout", val, 86400, &c->po->health_timeout_ms);
   }
@@ -64,6 +68,7 @@ int cmd_rollback(int argc, char **argv) {
     {"break-lock", no_argument, NULL, O_BREAK_LOCK},
     {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
     {"agent", required_argument, NULL, O_AGENT},
+    {"yes", no_argument, NULL, O_YES},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -101,6 +106,7 @@ int cmd_rollback(int argc, char **argv) {
     edr_plan_print(plan, stderr);
   struct edr_run_result res;
   char *spec_args = edr_spec_args(argc, argv);
+  plan->confirm = true; /* on a terminal, without --yes */
   int code = edr_execute(plan, &eo, &res);
   if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
     edr_err("%s", res.message);

@@ -19,6 +19,8 @@
 #include "log.h"
 #include "progress.h"
 #include "snapfile.h"
+#include "members.h"
+#include "snapshot_save.h"
 #include "ssh.h"
 #include "status.h"
 #include "util.h"
@@ -128,6 +130,8 @@ struct host {
   bool start_checked;        /* the restored member was seen before the start */
   bool marker_read;          /* resume: the host's own marker was read */
   bool waiting_leader;       /* the leader: its stop waits for the others' */
+  unsigned attempts;         /* failed tries of the current step */
+  uv_timer_t retry_timer;    /* the delay before trying it again */
   json_t *marker_done;       /* resume: step indices the host's marker has */
   json_t *cleanup;           /* queued requests still to send (queue_run) */
   const char *queue_what;    /* what the queue does, for warnings */
@@ -141,8 +145,20 @@ struct run {
   struct edr_run_result *res;
   struct host *hosts;
   size_t n;
-  enum edr_phase phase;      /* the latest phase hosts may enter */
+  enum edr_phase phase;      /* the furthest phase reached (what stopping means) */
+  size_t stage;              /* the latest stage hosts may enter */
+  size_t first_destructive;  /* the stage confirmed before, if plan->confirm */
+  bool gate_running, gate_done;
+  bool gate_failed;          /* a gate failed: the run stops */
+  bool health_gate_failed;   /* ... and it was the restore's health */
+  bool declined;             /* the operator said no at a confirmation */
+  unsigned gate_attempts;
+  uint64_t gate_start_ms;
+  char gate_note[1024];      /* what the gate did, for the report */
+  uv_timer_t gate_timer;     /* pause, and the delay between gate retries */
   bool aborting;
+  bool launched;             /* every host was given its first step */
+  bool stop_requested;       /* a gate failed or the operator declined */
   bool interrupted;
   bool health_started, health_done;
   int health_status;
@@ -152,6 +168,7 @@ struct run {
   long leader_host;          /* index of the running cluster's leader, -1 */
   uv_signal_t sigint, sigterm;
   struct edr_health_member *health_members;   /* borrowed by the wait */
+  int64_t health_min_rev;
   struct edr_health_wait *health_wait;        /* while it runs */
   char *agent_path;
   char agent_sha256[65];
@@ -175,6 +192,8 @@ static void on_start_check(struct host *h, int status, json_t *reply);
 /* ---- small helpers ------------------------------------------------------ */
 
 static size_t host_index(const struct host *h) { return (size_t)(h - h->run->hosts); }
+
+bool edr_exec_interactive(void) { return isatty(STDIN_FILENO) && isatty(STDERR_FILENO); }
 
 static void set_state(struct host *h, enum hstate s) {
   if (h->state != s)
@@ -911,6 +930,8 @@ static void next_step(struct host *h) {
   bool was_stop = cur_step(h) && cur_step(h)->kind == EDR_STEP_STOP;
   set_state(h, H_IDLE);
   h->step++;
+  h->attempts = 0;
+  h->start_checked = false;
   advance(h);
   if (was_stop)
     wake_leader(h->run);
@@ -959,6 +980,13 @@ static int check_probe(struct host *h, json_t *r, char *msg, size_t len) {
   json_t *dd = json_object_get(r, "data_dir");
   if (p->kind == EDR_PLAN_ROLLBACK)
     return 0; /* no tool needed; find-old checks what matters */
+  if (p->kind == EDR_PLAN_RUN) {
+    bool restores = false;
+    for (size_t k = 0; k < h->hp->n_steps; k++)
+      restores |= h->hp->steps[k].kind == EDR_STEP_RESTORE;
+    if (!restores)
+      return 0; /* each playbook step checks what it needs when it runs */
+  }
   if (p->bump_revision && !h->hp->host_tool && json_is_object(tool) &&
       (!has_flag(tool, "--bump-revision") || !has_flag(tool, "--mark-compacted"))) {
     snprintf(msg, len, "%s %s on the host cannot --bump-revision with --mark-compacted "
@@ -1024,6 +1052,52 @@ static int check_probe(struct host *h, json_t *r, char *msg, size_t len) {
   return 0;
 }
 
+static void start_step(struct host *h);
+
+static void retry_cb(uv_timer_t *t) {
+  struct host *h = t->data;
+  if (h->run->aborting || h->run->interrupted) {
+    host_fail(h, EDR_ECANCELED, "not tried again: the run is stopping");
+    return;
+  }
+  start_step(h);
+}
+
+/* A failed step with retries left runs again after its delay; one whose
+ * playbook says on_failure continue is recorded as failed and the host goes
+ * on.  Returns true when it took care of the failure. */
+static bool step_soft_fail(struct host *h, int status, const char *msg) {
+  const struct edr_step *s = cur_step(h);
+  struct run *r = h->run;
+  if (r->aborting || r->interrupted || !s || (!s->retries && !s->continue_on_failure))
+    return false;
+  const char *name = edr_step_kinds[s->kind].name;
+  uv_timer_stop(&h->timer);
+  if (h->attempts < s->retries) {
+    h->attempts++;
+    edr_warn("%s: %s failed: %s; trying again in %.1fs (%u of %u)", h->m->name, name, msg,
+             (double)s->retry_delay_ms / 1000.0, h->attempts, s->retries);
+    edr_journal_step(r->opts->journal, h->m->name, h->step, name, "retry", status, msg);
+    set_state(h, H_IDLE); /* in_step stays: the barrier waits for the retry */
+    uv_timer_start(&h->retry_timer, retry_cb, s->retry_delay_ms, 0);
+    return true;
+  }
+  if (!s->continue_on_failure)
+    return false;
+  struct edr_step_result *sr = &h->res->steps[h->step];
+  sr->finished = true;
+  sr->status = status;
+  sr->duration_ms = edr_now_ms() - h->step_start;
+  free(sr->message);
+  sr->message = strdup(msg);
+  edr_warn("%s: %s failed: %s; going on (on_failure: continue)", h->m->name, name, msg);
+  edr_journal_step(r->opts->journal, h->m->name, h->step, name, "failed", status, msg);
+  edr_progress_step(host_index(h), name, "failed", sr->duration_ms, 0, msg);
+  h->in_step = false;
+  next_step(h);
+  return true;
+}
+
 static void on_step_reply(struct host *h, int status, json_t *reply) {
   const struct edr_step *s = cur_step(h);
   json_t *r = json_object_get(reply, "result");
@@ -1043,9 +1117,13 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
         snprintf(extra, sizeof extra, "; stderr: %.*s", (int)(t - b), b);
       }
     }
+    char full[2400];
+    snprintf(full, sizeof full, "%s%s", m ? m : edr_strerror(status), extra);
+    if (step_soft_fail(h, status, full))
+      return;
     if (r)
       h->res->steps[h->step].result = json_incref(r);
-    host_fail(h, status, "%s%s", m ? m : edr_strerror(status), extra);
+    host_fail(h, status, "%s", full);
     return;
   }
   if (s->kind == EDR_STEP_LOCK)
@@ -1140,6 +1218,10 @@ static json_t *step_request(struct host *h, const struct edr_step *s) {
 
 static void start_step(struct host *h) {
   const struct edr_step *s = cur_step(h);
+  if (h->res->steps[h->step].result) { /* a retry */
+    json_decref(h->res->steps[h->step].result);
+    h->res->steps[h->step].result = NULL;
+  }
   struct edr_step_result *sr = &h->res->steps[h->step];
   h->in_step = true;
   h->step_start = edr_now_ms();
@@ -1342,17 +1424,17 @@ static void advance(struct host *h) {
   }
   const struct edr_step *s = cur_step(h);
   if (!s) {
-    if (r->plan->kind != EDR_PLAN_CHECK) /* a check changes nothing */
+    if (r->plan->kind != EDR_PLAN_CHECK && h->hp->n_steps) /* a check changes nothing */
       h->res->outcome = EDR_HOST_RESTORED;
     start_close(h);
     return;
   }
-  if (edr_step_kinds[s->kind].phase > r->phase) {
+  if (s->stage > r->stage) {
     set_state(h, H_IDLE);
     check_barrier(r);
     return;
   }
-  if (s->kind == EDR_STEP_START && !h->start_checked) {
+  if (s->kind == EDR_STEP_START && !h->start_checked && !s->allow_empty_start) {
     /* Never start etcd on a data dir without a member: it would bootstrap a
      * new, empty cluster.  One stat before the start. */
     h->start_checked = true;
@@ -1385,6 +1467,8 @@ static void advance(struct host *h) {
       h->res->outcome = EDR_HOST_PARTIAL;
     h->step++;
     advance(h);
+    if (s->kind == EDR_STEP_STOP)
+      wake_leader(r);
     return;
   }
   if (r->opts->resume && !h->restaged && edr_step_kinds[s->kind].phase == EDR_PHASE_PREPARE &&
@@ -1409,12 +1493,17 @@ static void advance(struct host *h) {
     h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
     h->step++; /* skipped: counts as neither done nor failed */
     advance(h);
+    if (s->kind == EDR_STEP_STOP)
+      wake_leader(r); /* a leader waiting for this stop goes on */
     return;
   }
   start_step(h);
 }
 
 /* ---- the run ------------------------------------------------------------- */
+
+static void gate_finish(struct run *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void health_cb(void *arg, bool done, int status, const struct edr_health_report *rep) {
   struct run *r = arg;
@@ -1433,63 +1522,67 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
   r->health_status = status;
   r->res->health_ms = edr_now_ms() - r->health_start_ms;
   snprintf(r->health_problem, sizeof r->health_problem, "%s", rep ? rep->problem : "");
+  const struct edr_stage *st = &r->plan->stages[r->stage];
   if (status == 0) {
     char line[300];
-    snprintf(line, sizeof line, "healthy in %.2fs: %zu members, one cluster, revision >= %lld",
-             (double)r->res->health_ms / 1000.0, r->n,
-              (long long)(r->plan->kind == EDR_PLAN_ROLLBACK ? 1
-                          : (r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision : 1) +
-                                r->bump));
+    if (st->gate == EDR_GATE_HEALTH)
+      snprintf(line, sizeof line, "healthy in %.2fs: %zu members, one cluster, revision >= %lld",
+               (double)r->res->health_ms / 1000.0, r->n,
+               (long long)(r->plan->kind == EDR_PLAN_ROLLBACK ? 1
+                           : (r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision : 1) +
+                                 r->bump));
+    else
+      snprintf(line, sizeof line, "%s: healthy in %.2fs: %zu member%s, one cluster, "
+               "revision >= %lld", st->name, (double)r->res->health_ms / 1000.0,
+               st->n_members, st->n_members == 1 ? "" : "s", (long long)r->health_min_rev);
     edr_progress_cluster("done", line);
-    r->phase = EDR_PHASE_CLEANUP;
-    for (size_t i = 0; i < r->n; i++)
-      if (!r->hosts[i].failed && r->hosts[i].state == H_IDLE)
-        advance(&r->hosts[i]);
+    snprintf(r->gate_note, sizeof r->gate_note, "%s", line);
+    gate_finish(r, 0, NULL);
   } else {
-    edr_err("the cluster did not become healthy within %llus: %s",
-            (unsigned long long)(r->plan->health_timeout_ms / 1000),
-            rep && rep->problem[0] ? rep->problem : edr_strerror(status));
-    r->aborting = true;
-    for (size_t i = 0; i < r->n; i++)
-      start_close(&r->hosts[i]);
+    if (st->gate == EDR_GATE_HEALTH)
+      r->health_gate_failed = true;
+    gate_finish(r, status, "the cluster did not become healthy within %llus: %s",
+                (unsigned long long)((st->timeout_ms ? st->timeout_ms
+                                                      : r->plan->health_timeout_ms) / 1000),
+                rep && rep->problem[0] ? rep->problem : edr_strerror(status));
   }
-  check_barrier(r);
 }
 
-static void start_health(struct run *r) {
+/* Wait until the members of IDX (indices into the plan's hosts; all when
+ * NULL) are healthy, one cluster of exactly them, at revision >= MIN_REV. */
+static void start_health(struct run *r, const size_t *idx, size_t n, int64_t min_rev,
+                         uint64_t timeout_ms) {
   const struct edr_plan *p = r->plan;
-  struct edr_health_member *hm = calloc(r->n, sizeof(*hm));
+  free(r->health_members);
+  struct edr_health_member *hm = r->health_members = calloc(n ? n : 1, sizeof(*hm));
   if (!hm) {
-    r->health_done = true;
-    r->health_status = EDR_ENOMEM;
+    gate_finish(r, EDR_ENOMEM, "out of memory");
     return;
   }
-  for (size_t i = 0; i < r->n; i++) {
-    const struct edr_member *m = p->hosts[i].member;
+  for (size_t i = 0; i < n; i++) {
+    const struct edr_member *m = p->hosts[idx ? idx[i] : i].member;
     hm[i].name = m->name;
     hm[i].client_url = m->client_urls.v[0];
     hm[i].peer_urls = (const char *const *)m->peer_urls.v;
     hm[i].n_peer_urls = m->peer_urls.n;
   }
   struct edr_health_opts ho = {
-    .min_revision = p->kind == EDR_PLAN_ROLLBACK ? 1
-                    : (p->snapshot_revision > 0 ? p->snapshot_revision : 1) + r->bump,
-    .timeout_ms = p->health_timeout_ms,
+    .min_revision = min_rev,
+    .timeout_ms = timeout_ms,
     .interval_ms = 100,
   };
+  r->health_min_rev = min_rev;
   ho.tls.cacert = getenv("ETCDCTL_CACERT");
   ho.tls.cert = getenv("ETCDCTL_CERT");
   ho.tls.key = getenv("ETCDCTL_KEY");
   r->health_started = true;
+  r->health_done = false;
+  r->health_problem[0] = '\0';
   r->health_start_ms = edr_now_ms();
-  r->health_members = hm;
-  int rc = edr_health_wait_start_cancelable(&r->loop, hm, r->n, &ho, health_cb, r,
+  int rc = edr_health_wait_start_cancelable(&r->loop, hm, n, &ho, health_cb, r,
                                             &r->health_wait);
-  if (rc) {
-    r->health_done = true;
-    r->health_status = rc;
-    snprintf(r->health_problem, sizeof r->health_problem, "%s", edr_strerror(rc));
-  }
+  if (rc)
+    gate_finish(r, rc, "cannot wait for health: %s", edr_strerror(rc));
 }
 
 /* --bump-revision auto: clear the highest revision any host's old data
@@ -1581,14 +1674,308 @@ static void wake_leader(struct run *r) {
   }
 }
 
+/* ---- stages and gates ---------------------------------------------------- */
+
+static void enter_stage(struct run *r, size_t k) {
+  const struct edr_plan *p = r->plan;
+  const struct edr_stage *st = &p->stages[k];
+  r->stage = k;
+  r->gate_note[0] = '\0';
+  r->gate_done = r->gate_failed = false;
+  r->gate_attempts = 0;
+  if (st->phase > r->phase)
+    r->phase = st->phase;
+  if (p->kind == EDR_PLAN_RUN)
+    edr_info("step %s%s%s", st->name, st->title ? ": " : "", st->title ? st->title : "");
+  else if (st->phase == EDR_PHASE_APPLY)
+    edr_info("every host is prepared; applying (stop etcd, swap member dirs, start)");
+  for (size_t i = 0; i < r->n; i++)
+    advance(&r->hosts[i]);
+  check_barrier(r); /* a stage where no host has a step */
+}
+
+/* Ask the operator on the terminal.  Returns true to go on; false after
+ * declining (the run is then stopping). */
+static bool confirm(struct run *r, const char *message) {
+  edr_progress_hide();
+  fputc('\n', stderr);
+  if (!message) {
+    edr_plan_print(r->plan, stderr);
+    fprintf(stderr, "\nEvery check passed and nothing has been changed yet. The next step "
+                    "(%s) changes the hosts.\n", r->plan->stages[r->first_destructive].name);
+  } else {
+    fprintf(stderr, "%s\n", message);
+  }
+  fprintf(stderr, "Type \"yes\" to go on, anything else to stop: ");
+  fflush(stderr);
+  char line[64] = "";
+  FILE *tty = fopen("/dev/tty", "r");
+  bool yes = tty && fgets(line, sizeof line, tty) && !strcmp(line, "yes\n");
+  if (tty)
+    fclose(tty);
+  edr_progress_show();
+  json_t *f = json_pack("{s:s}", "before", r->plan->stages[r->stage + (message ? 0 : 1)].name);
+  edr_journal_event(r->opts->journal, yes ? "confirmed" : "declined", f);
+  json_decref(f);
+  if (yes)
+    return true;
+  edr_err("not confirmed: stopping%s", r->phase <= EDR_PHASE_PREPARE
+                                           ? "; no host has been changed" : "");
+  r->declined = true;
+  r->stop_requested = true;
+  check_barrier(r);
+  return false;
+}
+
+static void gate_timer_cb(uv_timer_t *t);
+static void start_gate(struct run *r);
+
+/* Gates go into the journal as run-level events (never as a host's steps,
+ * which resume reads). */
+static void journal_gate(struct run *r, const char *event, int status, const char *msg) {
+  const struct edr_stage *st = &r->plan->stages[r->stage];
+  struct edr_gate_result *g = r->res->gates ? &r->res->gates[r->stage] : NULL;
+  if (g && !strcmp(event, "start") && !g->started) {
+    g->started = true;
+    r->gate_start_ms = edr_now_ms();
+  } else if (g && strcmp(event, "start")) {
+    g->finished = true;
+    g->status = status;
+    g->duration_ms = edr_now_ms() - r->gate_start_ms;
+    free(g->message);
+    g->message = msg ? strdup(msg) : (r->gate_note[0] ? strdup(r->gate_note) : NULL);
+  }
+  json_t *f = json_pack("{s:I, s:s, s:s, s:s, s:i, s:s?}", "stage", (json_int_t)r->stage,
+                        "name", st->name, "gate", edr_gate_names[st->gate], "state", event,
+                        "status", status, "message", msg);
+  edr_journal_event(r->opts->journal, "gate", f);
+  json_decref(f);
+}
+
+static void gate_finish(struct run *r, int status, const char *fmt, ...) {
+  const struct edr_stage *st = &r->plan->stages[r->stage];
+  char msg[1024] = "";
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+  }
+  r->gate_running = false;
+  if (status && status != EDR_ECANCELED && r->gate_attempts < st->retries && !r->interrupted) {
+    r->gate_attempts++;
+    edr_warn("%s (%s) failed: %s; trying again in %.1fs (%u of %u)", st->name,
+             edr_gate_names[st->gate], msg, (double)st->retry_delay_ms / 1000.0,
+             r->gate_attempts, st->retries);
+    r->gate_running = true;
+    uv_timer_start(&r->gate_timer, gate_timer_cb, st->retry_delay_ms, 0);
+    return;
+  }
+  journal_gate(r, status ? "failed" : "done", status, status ? msg : NULL);
+  if (status && st->continue_on_failure && status != EDR_ECANCELED) {
+    edr_warn("%s (%s) failed: %s; going on (on_failure: continue)", st->name,
+             edr_gate_names[st->gate], msg);
+    status = 0;
+  }
+  r->gate_done = true;
+  if (status) {
+    if (r->plan->kind == EDR_PLAN_RUN)
+      edr_err("%s: %s", st->name, msg);
+    else
+      edr_err("%s", msg);
+    edr_progress_cluster("failed", msg);
+    r->gate_failed = true;
+    free(r->res->message);
+    r->res->message = strdup(msg);
+    r->stop_requested = true;
+  }
+  check_barrier(r);
+}
+
+/* The client URLs of every member but EXCEPT (or all), in spec order. */
+static const char **other_urls(const struct run *r, size_t except, size_t *n) {
+  const char **v = calloc(r->n + 1, sizeof(char *));
+  *n = 0;
+  for (size_t i = 0; v && i < r->n; i++)
+    if (i != except)
+      v[(*n)++] = r->plan->hosts[i].member->client_urls.v[0];
+  return v;
+}
+
+static void env_tls(struct edr_tls *t) {
+  t->cacert = getenv("ETCDCTL_CACERT");
+  t->cert = getenv("ETCDCTL_CERT");
+  t->key = getenv("ETCDCTL_KEY");
+}
+
+static void gate_members(struct run *r, const struct edr_stage *st) {
+  size_t target = st->n_members ? st->members[0] : 0, n = 0;
+  const struct edr_member *m = r->plan->hosts[target].member;
+  const char **urls = other_urls(r, target, &n);
+  struct edr_tls tls = {0};
+  char err[1024] = "", id[17] = "";
+  bool already = false;
+  int rc;
+  env_tls(&tls);
+  if (!urls) {
+    gate_finish(r, EDR_ENOMEM, "out of memory");
+    return;
+  }
+  uint64_t to = st->timeout_ms ? st->timeout_ms : 10000;
+  if (st->gate == EDR_GATE_MEMBER_ADD)
+    rc = edr_members_add(urls, n, &tls, to, (const char *const *)m->peer_urls.v,
+                         m->peer_urls.n, id, &already, err, sizeof err);
+  else
+    rc = edr_members_remove(urls, n, &tls, to, m->name, (const char *const *)m->peer_urls.v,
+                            m->peer_urls.n, &already, err, sizeof err);
+  free(urls);
+  if (rc) {
+    gate_finish(r, rc, "%s %s: %s", edr_gate_names[st->gate], m->name, err);
+    return;
+  }
+  char line[200];
+  if (st->gate == EDR_GATE_MEMBER_ADD)
+    snprintf(line, sizeof line, "%s: %s %s as member %s", st->name,
+             already ? "already a member:" : "added", m->name, id);
+  else
+    snprintf(line, sizeof line, "%s: %s", st->name,
+             already ? "not a member (nothing to remove)" : "removed");
+  if (st->gate == EDR_GATE_MEMBER_REMOVE && !already)
+    snprintf(line, sizeof line, "%s: removed %s from the cluster", st->name, m->name);
+  edr_progress_cluster("done", line);
+  snprintf(r->gate_note, sizeof r->gate_note, "%s", line);
+  gate_finish(r, 0, NULL);
+}
+
+static void gate_snapshot(struct run *r, const struct edr_stage *st) {
+  struct edr_save_opts so = {.out = st->output, .dir = st->dir};
+  struct edr_save_result *res = calloc(1, sizeof(*res));
+  if (!res) {
+    gate_finish(r, EDR_ENOMEM, "out of memory");
+    return;
+  }
+  env_tls(&so.tls);
+  if (st->n_members == 1)
+    so.member = r->plan->hosts[st->members[0]].member->name;
+  int rc = edr_snapshot_save(r->plan->spec, &so, res);
+  if (!rc && st->dir && st->keep) {
+    char msg[1024];
+    rc = edr_snapshot_prune(st->dir, st->keep, res->path, msg, sizeof msg);
+    if (rc)
+      snprintf(res->msg, sizeof res->msg, "%s", msg);
+  }
+  if (rc) {
+    gate_finish(r, rc, "snapshot: %s", res->msg);
+  } else {
+    char line[6000];
+    char hb[32];
+    edr_human_bytes(res->size, hb, sizeof hb);
+    snprintf(line, sizeof line, "%s: saved %s (%s, revision %lld) from %s", st->name, res->path,
+             hb, (long long)res->revision, res->source);
+    edr_progress_cluster("done", line);
+    snprintf(r->gate_note, sizeof r->gate_note, "%.1000s", line);
+    gate_finish(r, 0, NULL);
+  }
+  free(res);
+}
+
+/* wait-healthy: the revision to reach is, by default, the highest one a
+ * target member serves now (so a member that just joined has caught up). */
+static void gate_wait_healthy(struct run *r, const struct edr_stage *st) {
+  int64_t min = st->min_revision;
+  if (min == -2)
+    min = r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision + r->bump : 1;
+  if (min == -1) {
+    min = 1;
+    struct edr_status_row *rows = calloc(st->n_members, sizeof(*rows));
+    if (!rows) {
+      gate_finish(r, EDR_ENOMEM, "out of memory");
+      return;
+    }
+    for (size_t i = 0; i < st->n_members; i++) {
+      const struct edr_member *m = r->plan->hosts[st->members[i]].member;
+      edr_status_row_init(&rows[i], m->name, m->client_urls.v[0]);
+    }
+    struct edr_status_fetch_opts o = {.timeout_ms = 2000};
+    env_tls(&o.tls);
+    if (edr_status_fetch(rows, st->n_members, &o) == 0)
+      for (size_t i = 0; i < st->n_members; i++)
+        if (rows[i].have_status && rows[i].revision > min)
+          min = rows[i].revision;
+    edr_status_rows_release(rows, st->n_members);
+    free(rows);
+  }
+  start_health(r, st->members, st->n_members, min,
+               st->timeout_ms ? st->timeout_ms : r->plan->health_timeout_ms);
+}
+
+static void gate_timer_cb(uv_timer_t *t) {
+  struct run *r = t->data;
+  const struct edr_stage *st = &r->plan->stages[r->stage];
+  r->gate_running = false;
+  if (st->gate == EDR_GATE_PAUSE && r->gate_attempts == 0) {
+    gate_finish(r, r->interrupted ? EDR_ECANCELED : 0, r->interrupted ? "interrupted" : NULL);
+    return;
+  }
+  start_gate(r); /* a retry */
+}
+
+static void start_gate(struct run *r) {
+  const struct edr_stage *st = &r->plan->stages[r->stage];
+  r->gate_running = true;
+  journal_gate(r, "start", 0, NULL);
+  switch (st->gate) {
+  case EDR_GATE_HEALTH:
+    edr_info("every member started; waiting for the cluster to become healthy");
+    start_health(r, NULL, r->n,
+                 r->plan->kind == EDR_PLAN_ROLLBACK
+                     ? 1 : (r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision : 1) +
+                               r->bump,
+                 st->timeout_ms ? st->timeout_ms : r->plan->health_timeout_ms);
+    return;
+  case EDR_GATE_WAIT_HEALTHY:
+    gate_wait_healthy(r, st);
+    return;
+  case EDR_GATE_MEMBER_ADD:
+  case EDR_GATE_MEMBER_REMOVE:
+    gate_members(r, st);
+    return;
+  case EDR_GATE_SNAPSHOT_SAVE:
+    gate_snapshot(r, st);
+    return;
+  case EDR_GATE_CONFIRM:
+    r->gate_running = false;
+    if (!r->opts->assume_yes && edr_exec_interactive() && !confirm(r, st->message))
+      return;
+    if (r->opts->assume_yes || !edr_exec_interactive())
+      edr_info("%s: %s: going on without asking (%s)", st->name,
+               st->message ? st->message : "confirm",
+               r->opts->assume_yes ? "--yes" : "not on a terminal");
+    snprintf(r->gate_note, sizeof r->gate_note, "%s", r->opts->assume_yes ? "--yes"
+             : edr_exec_interactive() ? "confirmed by the operator" : "not on a terminal");
+    gate_finish(r, 0, NULL);
+    return;
+  case EDR_GATE_PAUSE:
+    edr_progress_cluster("waiting", st->title ? st->title : "pause");
+    uv_timer_start(&r->gate_timer, gate_timer_cb, st->pause_ms, 0);
+    return;
+  case EDR_GATE_NONE:
+  case EDR_GATE__COUNT:
+    break;
+  }
+  gate_finish(r, 0, NULL);
+}
+
 /* Called whenever a host stops moving: decide what the run does next. */
 static void check_barrier(struct run *r) {
   bool any_failed = false, all_settled = true;
+  if (!r->launched)
+    return; /* a host without steps closed before the others started theirs */
   for (size_t i = 0; i < r->n; i++) {
     any_failed |= r->hosts[i].failed;
     all_settled &= host_settled(&r->hosts[i]);
   }
-  if ((any_failed || r->interrupted) && !r->aborting) {
+  if ((any_failed || r->interrupted || r->stop_requested) && !r->aborting) {
     r->aborting = true;
     wake_leader(r);
     if (r->phase <= EDR_PHASE_PREPARE)
@@ -1613,29 +2000,24 @@ static void check_barrier(struct run *r) {
     }
     return;
   }
-  if (!all_settled)
+  if (!all_settled || r->gate_running)
     return;
-  for (size_t i = 0; i < r->n; i++)
-    if (r->hosts[i].state == H_CLOSED)
-      return; /* finished (cleanup done everywhere) */
-  if (r->phase == EDR_PHASE_CHECK) {
+  const struct edr_stage *st = &r->plan->stages[r->stage];
+  if (st->gate != EDR_GATE_NONE && !r->gate_done) {
+    start_gate(r);
+    return;
+  }
+  if (r->stage + 1 >= r->plan->n_stages)
+    return; /* the run is over: every host closes after its last step */
+  if (r->stage == 0) {
     find_leader(r);
     if (compute_bump(r))
       return; /* the host_fail inside has started the abort */
-    r->phase = EDR_PHASE_PREPARE;
-    for (size_t i = 0; i < r->n; i++)
-      advance(&r->hosts[i]);
-  } else if (r->phase == EDR_PHASE_PREPARE) {
-    edr_info("every host is prepared; applying (stop etcd, swap member dirs, start)");
-    r->phase = EDR_PHASE_APPLY;
-    for (size_t i = 0; i < r->n; i++)
-      advance(&r->hosts[i]);
-  } else if (r->phase == EDR_PHASE_APPLY && !r->health_started) {
-    edr_info("every member started; waiting for the cluster to become healthy");
-    start_health(r);
-    if (r->health_done)
-      health_cb(r, true, r->health_status, NULL);
   }
+  if (r->plan->confirm && !r->opts->assume_yes && edr_exec_interactive() &&
+      r->stage + 1 == r->first_destructive && !confirm(r, NULL))
+    return;
+  enter_stage(r, r->stage + 1);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -1649,6 +2031,12 @@ static void on_signal(uv_signal_t *s, int signum) {
   r->interrupted = true;
   if (r->health_wait)
     edr_health_wait_cancel(r->health_wait);
+  if (r->gate_running && r->plan->stages[r->stage].gate == EDR_GATE_PAUSE) {
+    uv_timer_stop(&r->gate_timer);
+    r->gate_running = false;
+    gate_finish(r, EDR_ECANCELED, "interrupted");
+    return;
+  }
   check_barrier(r);
 }
 
@@ -1706,6 +2094,8 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     res->message = strdup("out of memory");
     return res->exit_code;
   }
+  res->gates = calloc(plan->n_stages ? plan->n_stages : 1, sizeof(*res->gates));
+  res->n_stages = res->gates ? plan->n_stages : 0;
   for (size_t i = 0; i < r.n; i++) {
     res->hosts[i].member = plan->hosts[i].member->name;
     res->hosts[i].steps = calloc(plan->hosts[i].n_steps, sizeof(struct edr_step_result));
@@ -1731,6 +2121,9 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   /* Signals must not keep the loop alive once every host is done. */
   uv_unref((uv_handle_t *)&r.sigint);
   uv_unref((uv_handle_t *)&r.sigterm);
+  uv_timer_init(&r.loop, &r.gate_timer);
+  r.gate_timer.data = &r;
+  r.first_destructive = edr_plan_first_destructive(plan);
   for (size_t i = 0; i < r.n; i++) {
     struct host *h = &r.hosts[i];
     h->run = &r;
@@ -1741,6 +2134,8 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     edr_ssh_init(&h->ssh);
     uv_timer_init(&r.loop, &h->timer);
     h->timer.data = h;
+    uv_timer_init(&r.loop, &h->retry_timer);
+    h->retry_timer.data = h;
     h->buf = malloc(PUSH_BUF);
     if (!h->buf || !h->res->steps) {
       host_fail(h, EDR_ENOMEM, "out of memory");
@@ -1755,26 +2150,45 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   for (size_t i = 0; i < r.n; i++)
     if (!r.hosts[i].failed)
       advance(&r.hosts[i]);
+  r.launched = true;
+  check_barrier(&r); /* hosts may all be idle already (no steps, or failed) */
   uv_run(&r.loop, UV_RUN_DEFAULT);
   edr_progress_end();
   free(names);
 
-  /* Everything has settled.  Work out the exit status. */
+  /* Everything has settled.  A host that is neither closed nor failed was
+   * left waiting by a bug: never report such a run as a success. */
+  for (size_t i = 0; i < r.n; i++) {
+    struct host *h = &r.hosts[i];
+    if (h->state != H_CLOSED && !h->failed) {
+      h->failed = true;
+      h->res->status = EDR_EINTERNAL;
+      free(h->res->message);
+      h->res->message = edr_asprintf("the run stalled at step %zu (%s): an etcd-dr bug; "
+                                     "the summary says where the host stands", h->step + 1,
+                                     step_name(h));
+      edr_err("%s: %s", h->m->name, h->res->message ? h->res->message : "stalled");
+    }
+  }
   bool any_failed = false, any_changed = false;
   for (size_t i = 0; i < r.n; i++) {
     any_failed |= r.hosts[i].failed;
     any_changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
   }
-  if (r.health_done && r.health_status && !any_failed)
+  if (r.declined)
+    res->exit_code = EDR_EXIT_DECLINED;
+  else if (r.health_gate_failed && !any_failed)
     res->exit_code = EDR_EXIT_UNHEALTHY;
-  else if (any_failed || r.interrupted)
+  else if (any_failed || r.interrupted || r.gate_failed)
     res->exit_code = any_changed ? EDR_EXIT_APPLY
-                                 : (r.interrupted && !any_failed ? EDR_EXIT_INTERRUPTED
-                                                                 : EDR_EXIT_PREFLIGHT);
+                                 : (r.interrupted && !any_failed && !r.gate_failed
+                                        ? EDR_EXIT_INTERRUPTED : EDR_EXIT_PREFLIGHT);
   else
     res->exit_code = 0;
-  if (r.health_done && r.health_status)
+  if (r.health_gate_failed) {
+    free(res->message);
     res->message = strdup(r.health_problem[0] ? r.health_problem : "cluster not healthy");
+  }
   res->duration_ms = edr_now_ms() - r.started_ms;
 
   for (size_t i = 0; i < r.n; i++) {
@@ -1813,6 +2227,9 @@ void edr_run_result_free(struct edr_run_result *res) {
     free(hr->message);
   }
   free(res->hosts);
+  for (size_t k = 0; k < res->n_stages; k++)
+    free(res->gates[k].message);
+  free(res->gates);
   free(res->message);
   memset(res, 0, sizeof(*res));
 }

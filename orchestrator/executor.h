@@ -30,7 +30,11 @@ struct edr_exec_opts {
   json_t *resume;
   const char *agent_path;      /* local etcd-dr-agent; NULL: next to etcd-dr */
   uint64_t stall_timeout_ms;   /* a push with no progress this long fails */
+  bool assume_yes;             /* --yes: never ask for a confirmation */
 };
+
+/* Whether a person can be asked: standard input and error are terminals. */
+bool edr_exec_interactive(void);
 
 enum edr_host_outcome {
   EDR_HOST_UNTOUCHED,   /* nothing changed on the host */
@@ -58,8 +62,17 @@ struct edr_host_result {
   char hostkey_fp[80];
 };
 
+struct edr_gate_result {       /* a stage's coordinator work (plan.h's gates) */
+  bool started, finished;
+  int status;
+  uint64_t duration_ms;
+  char *message;               /* what was done, or why it failed */
+};
+
 struct edr_run_result {
   int exit_code;               /* as docs/exit-codes.md */
+  size_t n_stages;
+  struct edr_gate_result *gates;   /* one per plan stage */
   char *message;               /* what went wrong for the run, or NULL */
   size_t n_hosts;
   struct edr_host_result *hosts;

@@ -59,6 +59,27 @@ const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
                         .on_agent = true, .timeout_ms = 60000},
   [EDR_STEP_UNLOCK] = {.name = "unlock", .phase = EDR_PHASE_CLEANUP,
                        .on_agent = true, .timeout_ms = 30000},
+  [EDR_STEP_MOVE_BACK] = {.name = "move-back", .phase = EDR_PHASE_APPLY,
+                          .destructive = true, .on_agent = true, .timeout_ms = 30000},
+  [EDR_STEP_EXEC] = {.name = "exec", .phase = EDR_PHASE_APPLY, .destructive = true,
+                     .on_agent = true, .timeout_ms = 300000},
+  [EDR_STEP_EXEC_RO] = {.name = "exec", .phase = EDR_PHASE_PREPARE, .on_agent = true,
+                        .timeout_ms = 300000},
+  [EDR_STEP_SET_ENV] = {.name = "set-env", .phase = EDR_PHASE_APPLY, .destructive = true,
+                        .on_agent = true, .timeout_ms = 30000},
+  [EDR_STEP_RESET_ENV] = {.name = "reset-env", .phase = EDR_PHASE_APPLY,
+                          .destructive = true, .on_agent = true, .timeout_ms = 30000},
+};
+
+const char *const edr_gate_names[EDR_GATE__COUNT] = {
+  [EDR_GATE_NONE] = "",
+  [EDR_GATE_HEALTH] = "health",
+  [EDR_GATE_WAIT_HEALTHY] = "wait-healthy",
+  [EDR_GATE_MEMBER_ADD] = "member-add",
+  [EDR_GATE_MEMBER_REMOVE] = "member-remove",
+  [EDR_GATE_SNAPSHOT_SAVE] = "snapshot-save",
+  [EDR_GATE_CONFIRM] = "confirm",
+  [EDR_GATE_PAUSE] = "pause",
 };
 
 const char *const edr_phase_names[EDR_PHASE__COUNT] = {
@@ -118,28 +139,23 @@ static json_t *strv_json(const struct edr_strv *sv) {
   return a;
 }
 
-/* Append a step; TITLE is a printf format.  REQUEST is stolen. */
-static int add_step(struct edr_host_plan *h, enum edr_step_kind kind,
-                    json_t *request, char *const *argv, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int add_step(struct edr_host_plan *h, enum edr_step_kind kind,
-                    json_t *request, char *const *argv, const char *fmt, ...) {
+static struct edr_step *vadd_step(struct edr_host_plan *h, size_t stage,
+                                  enum edr_step_kind kind, json_t *request,
+                                  char *const *argv, const char *fmt, va_list ap) {
   struct edr_step *ns = realloc(h->steps, (h->n_steps + 1) * sizeof(*ns));
   if (!ns) {
     json_decref(request);
-    return EDR_ENOMEM;
+    return NULL;
   }
   h->steps = ns;
   struct edr_step *s = &ns[h->n_steps];
   memset(s, 0, sizeof(*s));
   s->kind = kind;
+  s->stage = stage;
   s->request = request;
   s->timeout_ms = edr_step_kinds[kind].timeout_ms;
-  va_list ap;
-  va_start(ap, fmt);
   if (vasprintf(&s->title, fmt, ap) < 0)
     s->title = NULL;
-  va_end(ap);
   if (argv) {
     size_t n = 0;
     while (argv[n])
@@ -147,17 +163,41 @@ static int add_step(struct edr_host_plan *h, enum edr_step_kind kind,
     if ((s->argv = calloc(n + 1, sizeof(char *))))
       for (size_t i = 0; i < n; i++)
         if (!(s->argv[i] = strdup(argv[i])))
-          return h->n_steps++, EDR_ENOMEM;
+          return h->n_steps++, NULL;
     s->command = s->argv ? edr_quote_argv(s->argv) : NULL;
   }
   h->n_steps++;
   if (!s->title || (argv && !s->command))
-    return EDR_ENOMEM;
+    return NULL;
   if (edr_step_kinds[kind].on_agent && !request)
-    return EDR_ENOMEM;
+    return NULL;
   if (request)
     json_object_set_new(request, "timeout_ms", json_integer((json_int_t)s->timeout_ms));
-  return 0;
+  return s;
+}
+
+struct edr_step *edr_plan_add_step(struct edr_host_plan *h, size_t stage,
+                                   enum edr_step_kind kind, json_t *request,
+                                   char *const *argv, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  struct edr_step *s = vadd_step(h, stage, kind, request, argv, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+/* Append a restore step: its stage is the one of its phase. */
+static int add_step(struct edr_host_plan *h, enum edr_step_kind kind,
+                    json_t *request, char *const *argv, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int add_step(struct edr_host_plan *h, enum edr_step_kind kind,
+                    json_t *request, char *const *argv, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  struct edr_step *s = vadd_step(h, h->phase_stage[edr_step_kinds[kind].phase], kind,
+                                 request, argv, fmt, ap);
+  va_end(ap);
+  return s ? 0 : EDR_ENOMEM;
 }
 
 static json_t *run_request(const struct edr_strv *argv) {
@@ -271,7 +311,7 @@ static int host_paths(struct edr_plan *p, struct edr_host_plan *h) {
     if (!h->wal_staging || !(h->wal_aside = edr_asprintf("%s.etcd-dr-%s", m->wal_dir, p->run_id)))
       return EDR_ENOMEM;
   }
-  if (m->restore_tool_push && p->kind == EDR_PLAN_RESTORE) {
+  if (m->restore_tool_push && (p->kind == EDR_PLAN_RESTORE || p->kind == EDR_PLAN_RUN)) {
     char *base = basename_of(m->restore_tool_push);
     h->host_tool = base ? edr_asprintf("%s/bin/%s", h->staging, base) : NULL;
     free(base);
@@ -281,13 +321,10 @@ static int host_paths(struct edr_plan *p, struct edr_host_plan *h) {
   return 0;
 }
 
-static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
-                      struct edr_host_plan *h) {
+/* check: connect, agent, probe, lock (reads only) */
+static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
-  char human[32];
   int rc;
-
-  /* prepare: read and stage only */
   if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
                      "connect to %s@%s:%d, check its host key against %s, authenticate",
                      m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)))
@@ -313,6 +350,20 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
                      "take the host lock %s (refused while another run holds it; "
                      "released again if the run ends before apply)", h->lock_path)))
     return rc;
+  return 0;
+}
+
+int edr_plan_check_steps(struct edr_plan *p, struct edr_host_plan *h, size_t stage) {
+  h->phase_stage[EDR_PHASE_CHECK] = stage;
+  return build_check(p, h);
+}
+
+/* prepare (stage only), apply, cleanup */
+static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
+                         struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  char human[32];
+  int rc;
   if (h->host_tool &&
       (rc = add_step(h, EDR_STEP_PUSH_TOOL,
                      json_pack("{s:s, s:s, s:I, s:s}", "op", "receive", "path", h->host_tool,
@@ -350,10 +401,12 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
   if (rc)
     return rc;
 
-  /* apply: only after every host finished prepare */
-  if ((rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
-                     "keep the host lock until the run ends, even if the connection "
-                     "is lost from here on")) ||
+  /* apply: only after every host finished prepare (a playbook pins the
+   * lock itself, at its first stage that changes something) */
+  if ((p->kind != EDR_PLAN_RUN &&
+       (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
+                      "keep the host lock until the run ends, even if the connection "
+                      "is lost from here on"))) ||
       (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
                      "stop etcd")))
     return rc;
@@ -423,7 +476,23 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->marker), NULL,
                      "remove the run's marker %s", h->marker)))
     return rc;
-  return add_unlock(p, h);
+  return p->kind == EDR_PLAN_RUN ? 0 : add_unlock(p, h);
+}
+
+int edr_plan_restore_steps(struct edr_plan *p, const struct edr_plan_opts *o,
+                           struct edr_host_plan *h, const size_t stages[EDR_PHASE__COUNT],
+                           bool with_check) {
+  memcpy(h->phase_stage, stages, sizeof h->phase_stage);
+  int rc = with_check ? build_check(p, h) : 0;
+  return rc ? rc : build_restore(p, o, h);
+}
+
+static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
+                      struct edr_host_plan *h) {
+  int rc = build_check(p, h);
+  if (rc || p->check_only)
+    return rc;
+  return build_restore(p, o, h);
 }
 
 static int add_unlock(const struct edr_plan *p, struct edr_host_plan *h) {
@@ -510,8 +579,8 @@ out:
   return rc;
 }
 
-int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
-                   struct edr_plan **out, char *err, size_t errlen) {
+int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
+                 struct edr_plan **out, char *err, size_t errlen) {
   struct edr_plan *p = calloc(1, sizeof(*p));
   int rc = 0;
   *out = NULL;
@@ -566,14 +635,71 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
     p->hosts[i].member = &spec->members[i];
     if ((rc = host_paths(p, &p->hosts[i])))
       goto fail;
+  }
+  *out = p;
+  return 0;
+nomem:
+  rc = EDR_ENOMEM;
+fail:
+  snprintf(err, errlen, "cannot build the plan: %s", edr_strerror(rc));
+  edr_plan_free(p);
+  return rc;
+}
+
+long edr_plan_add_stage(struct edr_plan *p, const char *name, enum edr_phase phase) {
+  struct edr_stage *ns = realloc(p->stages, (p->n_stages + 1) * sizeof(*ns));
+  if (!ns)
+    return EDR_ENOMEM;
+  p->stages = ns;
+  struct edr_stage *st = &ns[p->n_stages];
+  memset(st, 0, sizeof(*st));
+  st->phase = phase;
+  if (!(st->name = strdup(name)))
+    return EDR_ENOMEM;
+  return (long)p->n_stages++;
+}
+
+size_t edr_plan_first_destructive(const struct edr_plan *p) {
+  size_t first = p->n_stages;
+  for (size_t i = 0; i < p->n_hosts; i++)
+    for (size_t j = 0; j < p->hosts[i].n_steps; j++) {
+      const struct edr_step *s = &p->hosts[i].steps[j];
+      if (edr_step_kinds[s->kind].destructive && s->stage < first)
+        first = s->stage;
+    }
+  for (size_t k = 0; k < first && k < p->n_stages; k++)
+    if (p->stages[k].gate == EDR_GATE_MEMBER_ADD || p->stages[k].gate == EDR_GATE_MEMBER_REMOVE)
+      return k;
+  return first;
+}
+
+int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
+                   struct edr_plan **out, char *err, size_t errlen) {
+  struct edr_plan *p;
+  int rc = edr_plan_new(spec, o, &p, err, errlen);
+  if (rc)
+    return rc;
+  /* a restore, a rollback or a check: one stage per phase */
+  for (int ph = 0; ph < EDR_PHASE__COUNT; ph++) {
+    long k = edr_plan_add_stage(p, edr_phase_names[ph], (enum edr_phase)ph);
+    if (k < 0) {
+      rc = (int)k;
+      goto fail;
+    }
+  }
+  if (p->kind != EDR_PLAN_CHECK) {
+    p->stages[EDR_PHASE_APPLY].gate = EDR_GATE_HEALTH;
+    p->stages[EDR_PHASE_APPLY].timeout_ms = p->health_timeout_ms;
+  }
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    for (int ph = 0; ph < EDR_PHASE__COUNT; ph++)
+      p->hosts[i].phase_stage[ph] = (size_t)ph;
     if ((rc = p->kind == EDR_PLAN_ROLLBACK ? build_rollback_host(p, &p->hosts[i])
                                            : build_host(p, o, &p->hosts[i])))
       goto fail;
   }
   *out = p;
   return 0;
-nomem:
-  rc = EDR_ENOMEM;
 fail:
   snprintf(err, errlen, "cannot build the plan: %s", edr_strerror(rc));
   edr_plan_free(p);
@@ -604,7 +730,19 @@ void edr_plan_free(struct edr_plan *p) {
     free(h->lock_path);
     free(h->marker);
     free(h->failed_aside);
+    free(h->env_backup);
   }
+  for (size_t k = 0; k < p->n_stages; k++) {
+    struct edr_stage *st = &p->stages[k];
+    free(st->name);
+    free(st->title);
+    free(st->members);
+    free(st->dir);
+    free(st->output);
+    free(st->message);
+  }
+  free(p->stages);
+  free(p->playbook);
   free(p->command);
   free(p->hosts);
   free(p->token);
@@ -638,7 +776,67 @@ static void print_command(FILE *out, char *const *argv) {
   fputc('\n', out);
 }
 
+/* A playbook's plan: stage by stage, what each host does and what the
+ * coordinator does once they are done. */
+static void print_run(const struct edr_plan *p, FILE *out) {
+  char human[32];
+  edr_human_bytes(p->snapshot_size, human, sizeof human);
+  fprintf(out, "etcd-dr run plan: playbook %s, run %s\n", p->playbook ? p->playbook : "?",
+          p->run_id);
+  fprintf(out, "  cluster spec:      %s (%zu members)\n", p->spec->source, p->n_hosts);
+  if (*p->snapshot)
+    fprintf(out, "  snapshot:          %s (%s, sha-256 %s, revision %lld)\n", p->snapshot,
+            human, p->snapshot_sha256, (long long)p->snapshot_revision);
+  fprintf(out, "  initial cluster:   %s\n", p->initial_cluster);
+  for (size_t i = 0; i < p->spec->warnings.n; i++)
+    fprintf(out, "  warning: %s\n", p->spec->warnings.v[i]);
+  fprintf(out, "\nEach step is a barrier: the next starts when it finished everywhere.\n");
+  for (size_t k = 0; k < p->n_stages; k++) {
+    const struct edr_stage *st = &p->stages[k];
+    fprintf(out, "\n%2zu. %s", k + 1, st->name);
+    if (st->gate != EDR_GATE_NONE && st->gate != EDR_GATE_HEALTH)
+      fprintf(out, " (%s, on this machine)", edr_gate_names[st->gate]);
+    fprintf(out, "%s%s\n", st->title ? ": " : "", st->title ? st->title : "");
+    for (size_t i = 0; i < p->n_hosts; i++) {
+      const struct edr_host_plan *h = &p->hosts[i];
+      bool first = true;
+      for (size_t j = 0; j < h->n_steps; j++) {
+        const struct edr_step *s = &h->steps[j];
+        if (s->stage != k)
+          continue;
+        fprintf(out, "    %-8s %-14s %s\n", first ? h->member->name : "",
+                edr_step_kinds[s->kind].name, s->title);
+        if (s->argv)
+          print_command(out, s->argv);
+        if (s->retries || s->continue_on_failure)
+          fprintf(out, "             %u retr%s, %.1fs apart; on failure: %s\n", s->retries,
+                  s->retries == 1 ? "y" : "ies", (double)s->retry_delay_ms / 1000.0,
+                  s->continue_on_failure ? "go on" : "stop");
+        first = false;
+      }
+    }
+    if (st->gate == EDR_GATE_HEALTH)
+      fprintf(out, "    then: wait up to %llus until all %zu members are healthy, one cluster "
+                   "of exactly them, at the snapshot's revision or later\n",
+              (unsigned long long)((st->timeout_ms ? st->timeout_ms : p->health_timeout_ms) /
+                                   1000), p->n_hosts);
+    if (st->retries || st->continue_on_failure)
+      fprintf(out, "    %u retr%s, %.1fs apart; on failure: %s\n", st->retries,
+              st->retries == 1 ? "y" : "ies", (double)st->retry_delay_ms / 1000.0,
+              st->continue_on_failure ? "go on" : "stop");
+  }
+  bool any = false;
+  for (size_t i = 0; i < p->n_hosts; i++)
+    any |= p->hosts[i].n_steps > 0;
+  if (!any)
+    fprintf(out, "\nNo SSH connection: every step runs on this machine.\n");
+}
+
 void edr_plan_print(const struct edr_plan *p, FILE *out) {
+  if (p->kind == EDR_PLAN_RUN) {
+    print_run(p, out);
+    return;
+  }
   char human[32];
   edr_human_bytes(p->snapshot_size, human, sizeof human);
   fprintf(out, "etcd-dr restore plan, run %s\n", p->run_id);
@@ -695,11 +893,20 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
     for (size_t j = 0; steps && j < h->n_steps; j++) {
       const struct edr_step *s = &h->steps[j];
       const struct edr_step_kind_info *k = &edr_step_kinds[s->kind];
-      json_t *js = json_pack("{s:i, s:s, s:s, s:b, s:s, s:s?, s:O?, s:I}", "index",
+      json_t *js = json_pack("{s:i, s:s, s:s, s:b, s:s, s:s?, s:O?, s:I, s:I}", "index",
                              (int)j + 1, "kind", k->name, "phase",
                              edr_phase_names[k->phase], "destructive", k->destructive,
                              "title", s->title, "command", s->command, "request",
-                             s->request, "timeout_ms", (json_int_t)s->timeout_ms);
+                             s->request, "timeout_ms", (json_int_t)s->timeout_ms, "stage",
+                             (json_int_t)s->stage + 1);
+      if (js && (s->retries || s->continue_on_failure)) {
+        json_object_set_new(js, "retries", json_integer(s->retries));
+        json_object_set_new(js, "retry_delay_ms", json_integer((json_int_t)s->retry_delay_ms));
+        json_object_set_new(js, "on_failure",
+                            json_string(s->continue_on_failure ? "continue" : "stop"));
+      }
+      if (js && s->allow_empty_start)
+        json_object_set_new(js, "empty_data_dir", json_string("join"));
       json_array_append_new(steps, js);
     }
     json_t *jh = json_pack(
@@ -714,7 +921,45 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
   json_t *warn = json_array();
   for (size_t i = 0; warn && i < p->spec->warnings.n; i++)
     json_array_append_new(warn, json_string(p->spec->warnings.v[i]));
-  return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:I, s:s, s:b, s:b, s:I}, s:I, "
+  json_t *stages = json_array();
+  for (size_t k = 0; stages && k < p->n_stages; k++) {
+    const struct edr_stage *st = &p->stages[k];
+    json_t *js = json_pack("{s:I, s:s, s:s?, s:s}", "index", (json_int_t)k + 1, "name",
+                           st->name, "title", st->title, "phase", edr_phase_names[st->phase]);
+    if (!js)
+      continue;
+    if (st->gate != EDR_GATE_NONE) {
+      json_t *mem = json_array();
+      for (size_t i = 0; mem && i < st->n_members; i++)
+        json_array_append_new(mem, json_string(p->hosts[st->members[i]].member->name));
+      json_object_set_new(js, "gate", json_string(edr_gate_names[st->gate]));
+      json_object_set_new(js, "members", mem);
+      if (st->gate == EDR_GATE_WAIT_HEALTHY)
+        json_object_set_new(js, "min_revision",
+                            st->min_revision == -1 ? json_string("current")
+                            : st->min_revision == -2 ? json_string("snapshot")
+                                                      : json_integer(st->min_revision));
+      if (st->timeout_ms)
+        json_object_set_new(js, "timeout_ms", json_integer((json_int_t)st->timeout_ms));
+      if (st->dir)
+        json_object_set_new(js, "dir", json_string(st->dir));
+      if (st->output)
+        json_object_set_new(js, "output", json_string(st->output));
+      if (st->keep)
+        json_object_set_new(js, "keep", json_integer(st->keep));
+      if (st->message)
+        json_object_set_new(js, "message", json_string(st->message));
+      if (st->pause_ms)
+        json_object_set_new(js, "pause_ms", json_integer((json_int_t)st->pause_ms));
+      if (st->retries || st->continue_on_failure) {
+        json_object_set_new(js, "retries", json_integer(st->retries));
+        json_object_set_new(js, "on_failure",
+                            json_string(st->continue_on_failure ? "continue" : "stop"));
+      }
+    }
+    json_array_append_new(stages, js);
+  }
+  json_t *plan_json = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:I, s:s, s:b, s:b, s:I}, s:I, "
                    "s:o, s:o}",
                    "run_id", p->run_id, "spec", p->spec->source, "initial_cluster",
                    p->initial_cluster, "initial_cluster_token", p->token, "snapshot",
@@ -723,4 +968,12 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
                    "skip_hash_check", p->skip_hash_check, "revision",
                    (json_int_t)p->snapshot_revision, "health_timeout_ms",
                    (json_int_t)p->health_timeout_ms, "warnings", warn, "hosts", hosts);
+  if (plan_json) {
+    json_object_set_new(plan_json, "stages", stages);
+    if (p->playbook)
+      json_object_set_new(plan_json, "playbook", json_string(p->playbook));
+  } else {
+    json_decref(stages);
+  }
+  return plan_json;
 }

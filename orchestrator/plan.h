@@ -57,7 +57,51 @@ enum edr_step_kind {
   EDR_STEP_START,
   EDR_STEP_CLEANUP,
   EDR_STEP_UNLOCK,
+  /* playbook steps (docs/playbooks.md) */
+  EDR_STEP_MOVE_BACK,        /* rename a path moved aside back into place */
+  EDR_STEP_EXEC,             /* run an argv from the playbook */
+  EDR_STEP_EXEC_RO,          /* the same, declared read-only */
+  EDR_STEP_SET_ENV,          /* set KEY=value lines in the member's env_file */
+  EDR_STEP_RESET_ENV,        /* put the env_file back as it was */
   EDR_STEP__COUNT
+};
+
+/* Coordinator work done once every host finished a stage's steps. */
+enum edr_gate_kind {
+  EDR_GATE_NONE,
+  EDR_GATE_HEALTH,           /* restore: all members healthy at the snapshot's revision */
+  EDR_GATE_WAIT_HEALTHY,     /* playbook wait-healthy: some members, a min revision */
+  EDR_GATE_MEMBER_ADD,
+  EDR_GATE_MEMBER_REMOVE,
+  EDR_GATE_SNAPSHOT_SAVE,
+  EDR_GATE_CONFIRM,          /* ask the operator on the terminal */
+  EDR_GATE_PAUSE,
+  EDR_GATE__COUNT
+};
+
+extern const char *const edr_gate_names[EDR_GATE__COUNT];
+
+/* A stage is a barrier: no host starts a step of stage k+1 before every host
+ * finished its steps of stage k and the stage's gate (if any) passed.  A
+ * restore has four (check, prepare, apply + health, cleanup); a playbook has
+ * one or more per playbook step. */
+struct edr_stage {
+  char *name;                /* "check", ..., or the playbook step's name */
+  char *title;               /* one line for a person (the gate's action) */
+  enum edr_phase phase;      /* what stopping in this stage means */
+  enum edr_gate_kind gate;
+  size_t *members;           /* gate's members (indices into plan->hosts) */
+  size_t n_members;
+  int64_t min_revision;      /* wait-healthy: -1 the current one, -2 the snapshot's */
+  uint64_t timeout_ms;       /* the gate's bound (0: its default) */
+  unsigned retries;          /* gate retries after a failure */
+  uint64_t retry_delay_ms;
+  bool continue_on_failure;  /* a failed gate is warned about, the run goes on */
+  char *dir;                 /* snapshot-save */
+  char *output;
+  unsigned keep;
+  char *message;             /* confirm */
+  uint64_t pause_ms;         /* pause */
 };
 
 struct edr_step_kind_info {
@@ -79,6 +123,11 @@ struct edr_step {
   char **argv;               /* that argv, NULL-terminated, owned; or NULL */
   json_t *request;           /* agent request (with "op", without "id"); owned */
   uint64_t timeout_ms;
+  size_t stage;              /* index into plan->stages */
+  unsigned retries;          /* run again after a failure, this many times */
+  uint64_t retry_delay_ms;
+  bool continue_on_failure;  /* a failure is warned about; the host goes on */
+  bool allow_empty_start;    /* start: the member joins an existing cluster */
 };
 
 struct edr_host_plan {
@@ -93,6 +142,9 @@ struct edr_host_plan {
   char *lock_path;           /* DATA/.etcd-dr-lock */
   char *marker;              /* DATA/.etcd-dr-RUN.done: apply steps done here */
   char *failed_aside;        /* rollback: where the restored member goes */
+  char *env_backup;          /* set-env: ENV_FILE.etcd-dr-RUN, or NULL */
+  size_t phase_stage[EDR_PHASE__COUNT]; /* builder's scratch: the stage of
+                                          each phase's restore steps */
   struct edr_step *steps;
   size_t n_steps;
 };
@@ -101,6 +153,7 @@ enum edr_plan_kind {
   EDR_PLAN_RESTORE,          /* restore every member from a snapshot */
   EDR_PLAN_CHECK,            /* only the read-only checks (plan --check) */
   EDR_PLAN_ROLLBACK,         /* put back the member dirs a restore moved aside */
+  EDR_PLAN_RUN,              /* a playbook (playbook.h) */
 };
 
 struct edr_plan_opts {
@@ -139,12 +192,38 @@ struct edr_plan {
   char *command;
   struct edr_host_plan *hosts;   /* one per member, in spec order */
   size_t n_hosts;
+  struct edr_stage *stages;  /* in order; every step names one */
+  size_t n_stages;
+  bool confirm;              /* ask before the first destructive stage */
+  char *playbook;            /* the playbook's name (EDR_PLAN_RUN), or NULL */
 };
 
 /* Build the plan.  Returns 0 and sets *out, or a negative EDR_E* code with
  * a message in err.  Opens no connection and reads no file. */
 int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
                    struct edr_plan **out, char *err, size_t errlen);
+
+/* For builders of other plans (playbook.c).  An empty plan with the common
+ * fields of O set and per-host paths, no steps and no stages. */
+int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
+                 struct edr_plan **out, char *err, size_t errlen);
+/* Append a stage; returns its index or a negative EDR_E* code. */
+long edr_plan_add_stage(struct edr_plan *p, const char *name, enum edr_phase phase);
+/* The restore's steps for host H, each with its stage set from STAGES
+ * (indexed by phase); HOLD_CHECK false leaves out the check steps. */
+int edr_plan_restore_steps(struct edr_plan *p, const struct edr_plan_opts *o,
+                           struct edr_host_plan *h, const size_t stages[EDR_PHASE__COUNT],
+                           bool with_check);
+/* Append a step to H in STAGE.  REQUEST is stolen; ARGV copied; TITLE is
+ * printf-like.  Returns the step or NULL when out of memory. */
+struct edr_step *edr_plan_add_step(struct edr_host_plan *h, size_t stage,
+                                   enum edr_step_kind kind, json_t *request,
+                                   char *const *argv, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* The check steps (connect, agent, probe, lock) of H in STAGE. */
+int edr_plan_check_steps(struct edr_plan *p, struct edr_host_plan *h, size_t stage);
+/* The first stage with a destructive step, or n_stages. */
+size_t edr_plan_first_destructive(const struct edr_plan *p);
 void edr_plan_free(struct edr_plan *plan);
 
 /* A new run id "YYYYMMDD-HHMMSS-xxxx" (UTC, random suffix) into buf[40]. */

@@ -53,21 +53,73 @@ char *edr_spec_args(int argc, char **argv) {
 
 static const char *outcome_name(const struct edr_plan *p, const struct edr_host_result *hr) {
   switch (hr->outcome) {
-  case EDR_HOST_RESTORED: return p->kind == EDR_PLAN_ROLLBACK ? "rolled back" : "restored";
+  case EDR_HOST_RESTORED:
+    return p->kind == EDR_PLAN_ROLLBACK ? "rolled back" : p->kind == EDR_PLAN_RUN ? "done"
+                                                                                   : "restored";
   case EDR_HOST_PARTIAL: return hr->status ? "FAILED" : "stopped";
   default: return hr->status ? "FAILED" : "unchanged";
+  }
+}
+
+/* A playbook run: per changed host, what was done to it, from its results. */
+static void print_run_hosts(const struct edr_plan *p, const struct edr_run_result *res, FILE *o) {
+  bool header = false;
+  for (size_t i = 0; i < res->n_hosts; i++) {
+    const struct edr_host_result *hr = &res->hosts[i];
+    const struct edr_host_plan *hp = &p->hosts[i];
+    if (hr->outcome == EDR_HOST_UNTOUCHED)
+      continue;
+    if (!header) {
+      fprintf(o, "\nwhere each changed host stands:\n");
+      header = true;
+    }
+    fprintf(o, "  %s:", hr->member);
+    const char *sep = " ";
+    for (size_t j = 0; j < hp->n_steps; j++) {
+      const struct edr_step_result *sr = &hr->steps[j];
+      const struct edr_step *s = &hp->steps[j];
+      if (!sr->started || !edr_step_kinds[s->kind].destructive)
+        continue;
+      const char *from = json_string_value(json_object_get(s->request, "from"));
+      const char *to = json_string_value(json_object_get(s->request, "to"));
+      if (!sr->finished)
+        fprintf(o, "%s%s (unfinished)", sep, edr_step_kinds[s->kind].name);
+      else if (sr->status)
+        fprintf(o, "%s%s FAILED", sep, edr_step_kinds[s->kind].name);
+      else if ((s->kind == EDR_STEP_MOVE_ASIDE || s->kind == EDR_STEP_MOVE_ASIDE_WAL ||
+                s->kind == EDR_STEP_MOVE_BACK) && from && to)
+        fprintf(o, "%s%s %s -> %s", sep, json_is_true(json_object_get(sr->result, "moved"))
+                                            ? "moved" : "nothing to move at", from,
+                json_is_true(json_object_get(sr->result, "moved")) ? to : "");
+      else
+        fprintf(o, "%s%s", sep, edr_step_kinds[s->kind].name);
+      sep = ", ";
+    }
+    fputc('\n', o);
   }
 }
 
 void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *res,
                        const char *spec_args) {
   FILE *o = stderr;
+  if (p->kind == EDR_PLAN_RUN) {
+    fprintf(o, "\nrun %s: playbook %s %s in %.1fs\n", p->run_id, p->playbook,
+            res->exit_code == 0 ? "done"
+            : res->exit_code == EDR_EXIT_DECLINED ? "stopped: not confirmed" : "NOT finished",
+            (double)res->duration_ms / 1000.0);
+    for (size_t k = 0; k < res->n_stages; k++) {
+      const struct edr_gate_result *g = &res->gates[k];
+      if (g->finished && g->status)
+        fprintf(o, "  step %s FAILED: %s\n", p->stages[k].name, g->message ? g->message : "");
+    }
+  } else {
   fprintf(o, "\nrun %s: %s in %.1fs\n", p->run_id,
           res->exit_code == 0
               ? (p->kind == EDR_PLAN_ROLLBACK ? "rolled back, cluster healthy"
                                               : "cluster restored and healthy")
               : (p->kind == EDR_PLAN_ROLLBACK ? "NOT rolled back" : "NOT restored"),
           (double)res->duration_ms / 1000.0);
+  }
   fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", "member", "ssh host", "result", "steps",
           "time", "last step");
   for (size_t i = 0; i < res->n_hosts; i++) {
@@ -87,6 +139,28 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
     snprintf(t, sizeof t, "%.1fs", (double)ms / 1000.0);
     fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", hr->member, host, outcome_name(p, hr),
             steps, t, last);
+  }
+  if (p->kind == EDR_PLAN_RUN) {
+    print_run_hosts(p, res, o);
+    bool restores = false;
+    for (size_t i = 0; i < p->n_hosts && !restores; i++)
+      for (size_t j = 0; j < p->hosts[i].n_steps; j++)
+        restores |= p->hosts[i].steps[j].kind == EDR_STEP_RESTORE;
+    if (res->exit_code == EDR_EXIT_PREFLIGHT)
+      fprintf(o, "\nno host was changed. Fix the problem reported above and run the same "
+                 "command again.\n");
+    else if (res->exit_code == EDR_EXIT_DECLINED)
+      fprintf(o, "\nnot confirmed: the run stopped before its next step%s.\n",
+              res->hosts && res->n_hosts ? "; the hosts stand as above" : "");
+    else if (res->exit_code != 0) {
+      fprintf(o, "\nthe playbook stopped part way: the hosts stand as above (nothing was "
+                 "deleted; moved dirs are kept).\n'etcd-dr status %s' shows the cluster.\n",
+              spec_args);
+      if (restores)
+        fprintf(o, "to put back the data from before the run:\n  etcd-dr rollback %s %s\n",
+                p->run_id, spec_args);
+    }
+    return;
   }
   /* Where each changed host's old data is, from what was really done. */
   bool header = false;
@@ -211,7 +285,20 @@ json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *r
         outcome_name(p, hr), "message", hr->message, "host_key_fingerprint",
         hr->hostkey_fp[0] ? hr->hostkey_fp : NULL, "steps", steps));
   }
-  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:i, s:s?, s:{s:s, s:I, s:s, s:b, s:I},"
+  json_t *gates = json_array();
+  for (size_t k = 0; gates && k < res->n_stages; k++) {
+    const struct edr_gate_result *g = &res->gates[k];
+    if (!g->started || p->stages[k].gate == EDR_GATE_NONE)
+      continue;
+    json_t *jg = json_pack("{s:I, s:s, s:s, s:s, s:I, s:s?}", "stage", (json_int_t)k + 1,
+                           "name", p->stages[k].name, "kind", edr_gate_names[p->stages[k].gate],
+                           "status", !g->finished ? "unfinished" : g->status ? "failed" : "ok",
+                           "duration_ms", (json_int_t)g->duration_ms, "message", g->message);
+    if (jg && g->status)
+      json_object_set_new(jg, "error", json_string(edr_err_name(g->status)));
+    json_array_append_new(gates, jg);
+  }
+  json_t *rep = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:i, s:s?, s:{s:s, s:I, s:s, s:b, s:I},"
                    " s:o, s:o}",
                    "run_id", p->run_id, "command", p->command, "operator",
                    user && *user ? user : "?", "coordinator", host, "started",
@@ -221,4 +308,9 @@ json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *r
                    (json_int_t)p->snapshot_size, "sha256", p->snapshot_sha256, "has_hash",
                    p->snapshot_has_hash, "revision", (json_int_t)p->snapshot_revision, "plan",
                    edr_plan_to_json(p), "hosts", hosts);
+  if (rep)
+    json_object_set_new(rep, "cluster_steps", gates);
+  else
+    json_decref(gates);
+  return rep;
 }

@@ -191,6 +191,8 @@ static const struct field fields[] = {
    .what = "\"auto\", \"etcdutl\", \"etcdctl\" or an absolute path on the host"},
   {.key = "restore_tool_push", .type = F_LOCAL_PATH, .off = M(restore_tool_push),
    .what = "a path on this machine to an etcdutl or etcdctl binary"},
+  {.key = "env_file", .type = F_REMOTE_PATH, .off = M(env_file),
+   .what = "an absolute path of letters, digits and ._-+@=,: (no '.' or '..')"},
 };
 #undef M
 
@@ -428,6 +430,7 @@ static void member_release(struct edr_member *m) {
   strv_free(&m->start_command);
   free(m->restore_tool);
   free(m->restore_tool_push);
+  free(m->env_file);
   memset(m, 0, sizeof(*m));
 }
 

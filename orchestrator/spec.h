@@ -43,6 +43,8 @@ struct edr_member {
   struct edr_strv start_command; /* argv; default systemctl start etcd */
   char *restore_tool;            /* "auto", "etcdutl", "etcdctl" or a host path */
   char *restore_tool_push;       /* local file pushed to the host, or NULL */
+  char *env_file;                /* where the service reads ETCD_* settings
+                                    (playbooks' set-env), or NULL */
 };
 
 struct edr_spec {

@@ -55,7 +55,7 @@ reset_hosts() {
 
 now() { date +%s.%N; }
 run_a() {
-  "$etcd_dr" restore -q --cluster "$work/cluster.json" --snapshot "$work/snap.db" >/dev/null 2>"$work/a.err" ||
+  "$etcd_dr" restore -q --yes --cluster "$work/cluster.json" --snapshot "$work/snap.db" >/dev/null 2>"$work/a.err" ||
     { cat "$work/a.err" >&2; return 1; }
 }
 run_b() {

@@ -211,7 +211,7 @@ reset_hosts() { # N
 }
 
 run_a() { # DIR SNAP TAG: etcd-dr restore -v, peak RSS too
-  timeout 900 /usr/bin/time -v -o "$1/$3.time" "$edr" restore -v --cluster "$1/cluster.json" --snapshot "$2" \
+  timeout 900 /usr/bin/time -v -o "$1/$3.time" "$edr" restore -v --yes --cluster "$1/cluster.json" --snapshot "$2" \
     >"$1/$3.out" 2>&1 || { tail -30 "$1/$3.out" >&2; forget_run "$1/$3.out"; return 1; }
   forget_run "$1/$3.out"
 }

@@ -61,8 +61,8 @@ say "the cluster spec"
 cat "$work/cluster.json"
 
 say "etcd-dr restore"
-echo "\$ etcd-dr restore --cluster cluster.json --snapshot snapshot.db"
-"$etcd_dr" restore --cluster "$work/cluster.json" --snapshot "$work/snapshot.db"
+echo "\$ etcd-dr restore --cluster cluster.json --snapshot snapshot.db --yes"
+"$etcd_dr" restore --cluster "$work/cluster.json" --snapshot "$work/snapshot.db" --yes
 
 say "the data is back"
 after=$("$lab" checksum --name "$name" --prefix /demo/)

@@ -962,6 +962,59 @@ def case_sshd(base):
         d.wait(10)
 
 
+def case_envfile(base):
+    """set-env/reset-env: KEY=value lines rewritten atomically, the file as it
+    was kept once as the backup, put back byte for byte."""
+    a = Agent(base)
+    path, backup = os.path.join(base, "etcd.env"), os.path.join(base, "etcd.env.etcd-dr-R1")
+    orig = (b"# etcd settings\nETCD_NAME=m1\nETCD_INITIAL_CLUSTER_STATE=new\n"
+            b"export ETCD_DEBUG=false\nETCD_INITIAL_CLUSTER_STATE=dup\nOTHER=1")
+    write(path, orig, 0o640)
+    r = a.call("envfile", action="set", path=path, backup=backup,
+               set={"ETCD_INITIAL_CLUSTER_STATE": "existing", "ETCD_FORCE_NEW_CLUSTER": "true"},
+               unset=["ETCD_DEBUG"])
+    if ok(r, "envfile set"):
+        check(r["result"]["backup_created"] is True, "first set keeps the original", r)
+        with open(path, "rb") as f:
+            new = f.read()
+        check(new == b"# etcd settings\nETCD_NAME=m1\nETCD_INITIAL_CLUSTER_STATE=existing\n"
+                     b"OTHER=1\nETCD_FORCE_NEW_CLUSTER=true\n",
+              "key replaced in place, duplicate and unset lines gone, new key appended", new)
+        check(os.stat(path).st_mode & 0o777 == 0o640, "mode kept", oct(os.stat(path).st_mode))
+        with open(backup, "rb") as f:
+            check(f.read() == orig, "backup is the original, byte for byte")
+    r = a.call("envfile", action="set", path=path, backup=backup,
+               set={"ETCD_INITIAL_CLUSTER": "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380"})
+    if ok(r, "second set"):
+        check(r["result"]["backup_created"] is False, "second set keeps the first backup", r)
+        with open(backup, "rb") as f:
+            check(f.read() == orig, "backup still the original")
+    for bad in ({"ETCD_X": "a\nETCD_Y=b"}, {"ETCD_X": "$(reboot)"}, {"ETCD_X": "'q'"},
+                {"BAD-KEY": "1"}, {"": "1"}):
+        err(a.call("envfile", action="set", path=path, backup=backup, set=bad),
+            "EDR_EINVAL", "envfile set %r" % (bad,), "refusing", *[k for k in bad if k])
+    err(a.call("envfile", action="set", path=os.path.join(base, "none.env"),
+               backup=os.path.join(base, "none.env.b"), set={"A": "1"}),
+        "EDR_ENOENT", "envfile set on a missing file", "none.env")
+    check(not os.path.exists(os.path.join(base, "none.env.b")), "no backup of a missing file")
+    r = a.call("envfile", action="restore", path=path, backup=backup)
+    if ok(r, "envfile restore"):
+        check(r["result"]["restored"] is True, "restored", r)
+        with open(path, "rb") as f:
+            check(f.read() == orig, "file back byte for byte")
+        check(not os.path.exists(backup), "backup consumed")
+    r = a.call("envfile", action="restore", path=path, backup=backup)
+    if ok(r, "restore again"):
+        check(r["result"]["restored"] is False, "a second restore is a no-op", r)
+        with open(path, "rb") as f:
+            check(f.read() == orig, "file untouched by the no-op")
+    check(sorted(os.listdir(base)) == sorted([os.path.basename(a.dir), "etcd.env"]),
+          "no temporary file left", os.listdir(base))
+    err(a.call("envfile", action="frob", path=path, backup=backup), "EDR_EINVAL",
+        "unknown action", "frob")
+    check(a.close() == 0, "agent exits 0")
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 

@@ -6,6 +6,9 @@
 # The lab is torn down at exit, and any leftover of an earlier crashed run
 # with the same name is removed by lab_up before it starts.
 set -uo pipefail
+# etcd-dr asks before changing hosts when stdin and stderr are terminals;
+# tests run from a terminal must not stop at that question.
+exec </dev/null
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E_DIR/../.." && pwd)

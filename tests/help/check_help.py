@@ -56,6 +56,8 @@ FOREIGN = {
     "--build": "cmake's",
     "--auth": "etcd's user/password authentication, named in prose",
     "--client-cert-auth": "etcd's, in test descriptions",
+    "--force-new-cluster": "etcd's, set by playbooks through env_file",
+    "--initial-cluster-state": "etcd's, set by playbooks through env_file",
 }
 
 SCRIPT_DOCS = {"docs/BENCHMARKS.md"}
