@@ -430,6 +430,7 @@ struct cctx {
   const bool *iter;          /* the each block's members */
   const char *block;         /* the each block's name */
   const char *step;          /* the step being compiled */
+  int depth;                 /* variables expanding variables */
 };
 
 static const struct edr_member *mem(const struct cctx *c, long i) {
@@ -480,6 +481,8 @@ static char *joined(const struct cctx *c, bool urls) {
   return out;
 }
 
+static char *subst(struct cctx *c, const char *field, const char *in);
+
 /* The value of variable NAME (a new string), or NULL with c->err set. */
 static char *var_value(struct cctx *c, const char *field, const char *name) {
   long t = c->target >= 0 ? c->target : c->each;
@@ -525,7 +528,18 @@ static char *var_value(struct cctx *c, const char *field, const char *name) {
     cfail(c, field, "undefined variable ${%s}", name);
     return NULL;
   }
-  return strdup(v);
+  /* a value may use other variables (a default such as
+   * "/etc/kubernetes/kube-apiserver.yaml.etcd-dr-${run_id}") */
+  if (!strstr(v, "${"))
+    return strdup(v);
+  if (c->depth >= 4) {
+    cfail(c, field, "variable ${%s} refers to itself (or nests more than 4 deep)", name);
+    return NULL;
+  }
+  c->depth++;
+  char *out = subst(c, field, v);
+  c->depth--;
+  return out;
 }
 
 /* IN with every ${NAME} replaced; a new string, or NULL with c->err set. */
@@ -1119,9 +1133,16 @@ static int emit_restore(struct cctx *c, json_t *st) {
     else
       return cfail(c, "bump_revision", "\"auto\" or a positive number");
   }
-  char title[200];
+  char title[400], bump[160] = "";
+  if (p->bump_revision < 0)
+    snprintf(bump, sizeof bump, "; every revision bumped past the highest one of the old data "
+             "on any host (--bump-revision auto, computed after the checks) with "
+             "--mark-compacted");
+  else if (p->bump_revision > 0)
+    snprintf(bump, sizeof bump, "; every revision bumped by %lld with --mark-compacted",
+             (long long)p->bump_revision);
   snprintf(title, sizeof title, "restore every member from the snapshot (stop, swap the member "
-           "dir, start), then wait until the cluster is healthy");
+           "dir, start), then wait until the cluster is healthy%s", bump);
   long k = new_stage(c, c->step, EDR_PHASE_APPLY, title);
   if (k < 0)
     return (int)k;
