@@ -1685,7 +1685,11 @@ static void enter_stage(struct run *r, size_t k) {
   r->gate_attempts = 0;
   if (st->phase > r->phase)
     r->phase = st->phase;
-  if (p->kind == EDR_PLAN_RUN)
+  bool steps = st->gate != EDR_GATE_NONE;
+  for (size_t i = 0; i < r->n && !steps; i++)
+    for (size_t j = 0; j < r->hosts[i].hp->n_steps; j++)
+      steps |= r->hosts[i].hp->steps[j].stage == k;
+  if (p->kind == EDR_PLAN_RUN && steps)
     edr_info("step %s%s%s", st->name, st->title ? ": " : "", st->title ? st->title : "");
   else if (st->phase == EDR_PHASE_APPLY)
     edr_info("every host is prepared; applying (stop etcd, swap member dirs, start)");

@@ -793,6 +793,12 @@ static void print_run(const struct edr_plan *p, FILE *out) {
   fprintf(out, "\nEach step is a barrier: the next starts when it finished everywhere.\n");
   for (size_t k = 0; k < p->n_stages; k++) {
     const struct edr_stage *st = &p->stages[k];
+    bool steps = false;
+    for (size_t i = 0; i < p->n_hosts && !steps; i++)
+      for (size_t j = 0; j < p->hosts[i].n_steps; j++)
+        steps |= p->hosts[i].steps[j].stage == k;
+    if (!steps && st->gate == EDR_GATE_NONE)
+      continue; /* nothing happens there (a check with no host to check) */
     fprintf(out, "\n%2zu. %s", k + 1, st->name);
     if (st->gate != EDR_GATE_NONE && st->gate != EDR_GATE_HEALTH)
       fprintf(out, " (%s, on this machine)", edr_gate_names[st->gate]);

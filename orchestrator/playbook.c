@@ -225,6 +225,8 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
                                      NULL};
   for (size_t i = 0; nums[i]; i++) {
     json_t *n = json_object_get(st, nums[i]);
+    if (n && json_is_string(n) && strstr(json_string_value(n), "${"))
+      continue; /* a variable: checked once substituted */
     if (n && (!json_is_number(n) || json_number_value(n) < 0 || json_number_value(n) > 1e6))
       return fail(err, len, "%s: step '%s': field '%s': expected a number from 0 to 1000000",
                   file, name, nums[i]);
@@ -1161,7 +1163,49 @@ static int emit_restore(struct cctx *c, json_t *st) {
 
 static int compile_steps(struct cctx *c, json_t *steps, bool in_block);
 
+/* Numeric fields given as "${var}": a copy of ST with them substituted and
+ * parsed (a new reference), or NULL with c->err set. */
+static json_t *resolve_numbers(struct cctx *c, json_t *st) {
+  static const char *const nums[] = {"timeout", "retries", "retry_delay", "seconds", "keep",
+                                     "health_timeout", NULL};
+  json_t *out = json_copy(st);
+  for (size_t i = 0; out && nums[i]; i++) {
+    json_t *v = json_object_get(out, nums[i]);
+    if (!json_is_string(v) || !strstr(json_string_value(v), "${"))
+      continue;
+    char *txt = subst(c, nums[i], json_string_value(v));
+    if (!txt) {
+      json_decref(out);
+      return NULL;
+    }
+    char *end;
+    double d = strtod(txt, &end);
+    if (end == txt || *end || d < 0 || d > 1e6) {
+      cfail(c, nums[i], "'%s' is not a number from 0 to 1000000", txt);
+      free(txt);
+      json_decref(out);
+      return NULL;
+    }
+    free(txt);
+    json_object_set_new(out, nums[i], d == (double)(json_int_t)d ? json_integer((json_int_t)d)
+                                                                  : json_real(d));
+  }
+  return out;
+}
+
+static int compile_step1(struct cctx *c, json_t *st, bool in_block);
+
 static int compile_step(struct cctx *c, json_t *st, bool in_block) {
+  c->step = json_string_value(json_object_get(st, "name"));
+  json_t *r = resolve_numbers(c, st);
+  if (!r)
+    return EDR_EINVAL;
+  int rc = compile_step1(c, r, in_block);
+  json_decref(r);
+  return rc;
+}
+
+static int compile_step1(struct cctx *c, json_t *st, bool in_block) {
   const char *name = json_string_value(json_object_get(st, "name"));
   const char *kname = json_string_value(json_object_get(st, "kind"));
   int k = kname ? kind_of(kname) : -1;
