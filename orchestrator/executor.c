@@ -1333,6 +1333,24 @@ static void abort_cleanup(struct host *h) {
   queue_run(h, "cleanup", start_close);
 }
 
+/* A playbook stopped after changing hosts: they stay as they are (the
+ * summary says where), but the lock goes, since no resume will take it
+ * over.  A restore keeps its lock pinned for resume and rollback. */
+static void abort_release(struct host *h) {
+  if (h->run->plan->kind != EDR_PLAN_RUN || h->cleaned || !h->locked || !h->conn_ok ||
+      !h->agent_up) {
+    start_close(h);
+    return;
+  }
+  h->cleaned = true;
+  json_decref(h->cleanup);
+  h->cleanup = json_array();
+  json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s}", "op", "unlock", "path",
+                                              h->hp->lock_path, "run_id",
+                                              h->run->plan->run_id));
+  queue_run(h, "releasing the host lock", start_close);
+}
+
 static void on_start_check(struct host *h, int status, json_t *reply) {
   json_t *r = json_object_get(reply, "result");
   h->in_step = false;
@@ -1419,7 +1437,7 @@ static void advance(struct host *h) {
     if (r->phase <= EDR_PHASE_PREPARE && !h->cleaned)
       abort_cleanup(h);
     else
-      start_close(h);
+      abort_release(h);
     return;
   }
   const struct edr_step *s = cur_step(h);
@@ -2000,7 +2018,7 @@ static void check_barrier(struct run *r) {
           r->phase <= EDR_PHASE_PREPARE)
         abort_cleanup(h);
       else if (h->state == H_IDLE && !h->in_step && h->failed)
-        start_close(h);
+        abort_release(h);
     }
     return;
   }

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# confirm.sh - on a terminal, etcd-dr shows the plan and asks before the
+# first step that changes a host; "no" ends the run with exit 7 and nothing
+# changed (checked on the hosts), "yes" goes on, --yes never asks.  A
+# playbook's confirm step asks too, mid-run; without a terminal nobody is
+# asked.  The terminal is a pty (tests/e2e/pty_answer.py).
+. "$(dirname "$0")/lib.sh"
+LAB=econfirm
+lab_up 3 3.5
+lab put-data 50 100 --prefix /pre/ >/dev/null 2>&1
+lab snapshot "$WORK/snap.db" >/dev/null 2>&1
+pre=$(checksum_on 1 /pre/)
+lab put-data 20 100 --prefix /post/ >/dev/null 2>&1
+write_spec "$WORK/cluster.json"
+sed -i 's|^{|{\n  "env_file": "/etc/etcd-lab/etcd.env",|' "$WORK/cluster.json"
+PTY=(python3 "$E2E_DIR/pty_answer.py")
+
+# 1. restore, answered "no": exit 7, the plan was shown, nothing changed
+before=$(all_states)
+"${PTY[@]}" no "$ETCD_DR" restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
+  >"$WORK/out" 2>&1
+out=$(cat "$WORK/out")
+check "no: exit 7, asked once" contains "$out" "EXIT 7 ASKED 1"
+check "no: the plan was shown before the question" contains "$out" "etcd-dr restore plan"
+check "no: says nothing was changed" contains "$out" "no host has been changed"
+check "no: hosts unchanged (etcd running, same member dirs)" test "$before" = "$(all_states)"
+for i in 1 2 3; do check "no: nothing left on m$i" test -z "$(leftovers "$i")"; done
+check "no: data unchanged (post-snapshot keys still there)" \
+  test "$(checksum_on 2 /post/ | cut -d' ' -f1)" = 20
+contains "$out" "EXIT 7 ASKED 1" || echo "$out" | tail -20
+
+# 2. restore, answered "yes": done
+"${PTY[@]}" yes "$ETCD_DR" restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
+  >"$WORK/out" 2>&1
+out=$(cat "$WORK/out")
+check "yes: exit 0, asked once" contains "$out" "EXIT 0 ASKED 1"
+check "yes: the snapshot's data is back" test "$(checksum_on 3 /pre/)" = "$pre"
+check "yes: keys written after the snapshot are gone" \
+  test "$(checksum_on 3 /post/ | cut -d' ' -f1)" = 0
+contains "$out" "EXIT 0 ASKED 1" || echo "$out" | tail -20
+
+# 3. --yes on a terminal: never asked
+"${PTY[@]}" no "$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" \
+  --snapshot "$WORK/snap.db" >"$WORK/out" 2>&1
+check "--yes: exit 0 without a question" contains "$(cat "$WORK/out")" "EXIT 0 ASKED 0"
+
+# 4. a playbook's confirm step after a destructive one, answered "no"
+cat >"$WORK/pb.json" <<'PB'
+{"playbook": 1, "name": "stop-ask-start",
+ "steps": [
+   {"name": "stop-m2", "kind": "stop", "target": "m2"},
+   {"name": "ask", "kind": "confirm", "message": "m2 is stopped; start it again?"},
+   {"name": "start-m2", "kind": "start", "target": "m2"}
+ ]}
+PB
+"${PTY[@]}" yes,no "$ETCD_DR" run "$WORK/pb.json" --cluster "$WORK/cluster.json" \
+  >"$WORK/out" 2>&1
+out=$(cat "$WORK/out")
+check "confirm step: asked twice (before the stop, at the step), exit 7" \
+  contains "$out" "EXIT 7 ASKED 2"
+check "confirm step: the step's message was shown" contains "$out" "m2 is stopped; start it again?"
+check "confirm step: the summary says where m2 stands" contains "$out" "m2: stop"
+check "confirm step: m2 stays stopped (start-m2 did not run)" \
+  contains "$(host_state 2)" stopped
+check "confirm step: m1 and m3 untouched" \
+  test "$(host_state 1 | head -1)$(host_state 3 | head -1)" = runningrunning
+check "confirm step: m2's lock released" test -z "$(leftovers 2)"
+contains "$out" "EXIT 7 ASKED 2" || echo "$out" | tail -25
+
+# 5. the same without a terminal: nobody to ask, the run goes on
+"$ETCD_DR" run "$WORK/pb.json" --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "no terminal: exit 0 (got $rc)" test "$rc" = 0
+check "no terminal: says it went on without asking" contains "$(cat "$WORK/err")" \
+  "going on without asking (not on a terminal)"
+check "no terminal: m2 running again" contains "$(host_state 2)" running
+check "no terminal: the cluster serves the data" test "$(checksum_on 2 /pre/)" = "$pre"

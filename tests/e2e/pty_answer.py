@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""pty_answer.py ANSWERS CMD... - run CMD on a pseudo-terminal (stdin and
+stderr are a terminal, as for an operator), answer the 'Type "yes"'
+questions with ANSWERS (comma-separated, in order; the last one repeats), print everything CMD wrote and then
+"EXIT <status> ASKED <number of questions>"; exit 0."""
+import os, pty, sys, select, time
+answers = sys.argv[1].split(",")
+args = sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(args[0], args)
+out = b""
+asked = 0
+deadline = time.time() + 120
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.5)
+    if fd in r:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+        while out.count(b'Type "yes"') > asked:
+            os.write(fd, answers[min(asked, len(answers) - 1)].encode() + b"\n")
+            asked += 1
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+print("\nEXIT", os.waitstatus_to_exitcode(status), "ASKED", asked)
