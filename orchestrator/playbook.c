@@ -80,6 +80,7 @@ struct edr_playbook {
   json_t *root;
   json_t *vars;              /* name -> value, resolved */
   bool needs_snapshot;
+  unsigned restores;         /* restore steps seen while loading */
 };
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -118,12 +119,22 @@ static bool step_name_ok(const char *s) {
 }
 
 static bool var_name_ok(const char *s) {
-  if (!*s || !(islower((unsigned char)*s) || *s == '_'))
+  if (!*s || !(islower((unsigned char)*s) || *s == '_') || strlen(s) >= 64)
     return false;
   for (; *s; s++)
     if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '_')
       return false;
-  return strlen(s) < 64;
+  return true;
+}
+
+/* An environment variable's name: letters, digits and '_', not a digit first. */
+static bool env_name_ok(const char *s) {
+  if (!*s || isdigit((unsigned char)*s) || strlen(s) > 128)
+    return false;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && *s != '_')
+      return false;
+  return true;
 }
 
 static int kind_of(const char *name) {
@@ -155,6 +166,10 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
   json_object_set_new(names, name, json_true());
   const char *kname = json_string_value(json_object_get(st, "kind"));
   json_t *target0 = json_object_get(st, "target");
+  if (kname && json_object_get(st, "steps") && json_is_string(target0) &&
+      !strcmp(json_string_value(target0), "each"))
+    return fail(err, len, "%s: step '%s': field 'kind': a block (with 'steps') has no kind: "
+                "its steps have theirs", file, name);
   if (!kname && json_object_get(st, "steps") && json_is_string(target0) &&
       !strcmp(json_string_value(target0), "each")) {
     /* a block: name, target each, exclude, steps (and comment) */
@@ -168,6 +183,10 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
     if (block)
       return fail(err, len, "%s: step '%s': field 'target': \"each\" inside the each block %s",
                   file, name, block);
+    json_t *bex = json_object_get(st, "exclude");
+    if (bex && !json_is_string(bex) && !json_is_array(bex))
+      return fail(err, len, "%s: step '%s': field 'exclude': a member name or a list of them",
+                  file, name);
     json_t *sub = json_object_get(st, "steps");
     if (!json_is_array(sub) || !json_array_size(sub))
       return fail(err, len, "%s: step '%s': field 'steps': a non-empty list of steps", file,
@@ -237,6 +256,9 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
                 name);
   if (k == PB_PUSH || k == PB_RESTORE)
     pb->needs_snapshot = true;
+  if (k == PB_RESTORE && pb->restores++)
+    return fail(err, len, "%s: step '%s': field 'kind': a second restore step (one restore per "
+                "playbook)", file, name);
   if (sub) {
     if (!json_is_array(sub) || !json_array_size(sub))
       return fail(err, len, "%s: step '%s': field 'steps': a non-empty list of steps", file,
@@ -378,14 +400,6 @@ int edr_playbook_load(const char *path, const char *text, const struct edr_spec 
   json_t *names = json_object();
   rc = names ? check_steps(pb, steps, NULL, names, err, errlen) : EDR_ENOMEM;
   json_decref(names);
-  size_t restores = 0, i;
-  json_t *st;
-  json_array_foreach(steps, i, st) {
-    const char *kn = json_string_value(json_object_get(st, "kind"));
-    restores += kn && !strcmp(kn, "restore");
-  }
-  if (!rc && restores > 1)
-    rc = fail(err, errlen, "%s: more than one restore step", path);
 out:
   if (rc) {
     edr_playbook_free(pb);
@@ -863,7 +877,7 @@ static int emit_host(struct cctx *c, json_t *st, int k, long stage, long i) {
       if (rc)
         break;
       char *s = json_is_string(ev) ? subst(c, "env", json_string_value(ev)) : NULL;
-      if (!s || !plain_text(s) || !var_name_ok(ek)) {
+      if (!s || !plain_text(s) || !env_name_ok(ek)) {
         rc = s || !json_is_string(ev) ? cfail(c, "env", "'%s': a NAME of letters, digits "
                                               "and '_' with a string value", ek) : EDR_EINVAL;
         free(s);
@@ -917,9 +931,8 @@ static int emit_host(struct cctx *c, json_t *st, int k, long stage, long i) {
     json_t *ev;
     json_object_foreach(env, ek, ev) {
       char *s = json_is_string(ev) ? subst(c, "env", json_string_value(ev)) : NULL;
-      bool ok = s && plain_text(s) && !strpbrk(s, "\"'\\$`") && strlen(s) <= 4096;
-      for (const char *q = ek; ok && *q; q++)
-        ok = isalnum((unsigned char)*q) || *q == '_';
+      bool ok = s && plain_text(s) && !strpbrk(s, "\"'\\$`") && strlen(s) <= 4096 &&
+                env_name_ok(ek);
       if (!ok) {
         rc = s || !json_is_string(ev)
                  ? cfail(c, "env", "'%s': names of letters, digits and '_', values without "
