@@ -1530,7 +1530,7 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
     if (rep->problem[0] && strcmp(rep->problem, r->health_problem)) {
       char line[600];
       snprintf(line, sizeof line, "waiting: %s", rep->problem);
-      edr_progress_cluster("waiting", line);
+      edr_progress_gate(edr_gate_names[r->plan->stages[r->stage].gate], "waiting", line);
       snprintf(r->health_problem, sizeof r->health_problem, "%s", rep->problem);
     }
     return;
@@ -1553,7 +1553,6 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
       snprintf(line, sizeof line, "%s: healthy in %.2fs: %zu member%s, one cluster, "
                "revision >= %lld", st->name, (double)r->res->health_ms / 1000.0,
                st->n_members, st->n_members == 1 ? "" : "s", (long long)r->health_min_rev);
-    edr_progress_cluster("done", line);
     snprintf(r->gate_note, sizeof r->gate_note, "%s", line);
     gate_finish(r, 0, NULL);
   } else {
@@ -1800,12 +1799,15 @@ static void gate_finish(struct run *r, int status, const char *fmt, ...) {
     status = 0;
   }
   r->gate_done = true;
+  if (!status)
+    edr_progress_gate(edr_gate_names[st->gate], "done",
+                      r->gate_note[0] ? r->gate_note : st->name);
   if (status) {
     if (r->plan->kind == EDR_PLAN_RUN)
       edr_err("%s: %s", st->name, msg);
     else
       edr_err("%s", msg);
-    edr_progress_cluster("failed", msg);
+    edr_progress_gate(edr_gate_names[st->gate], "failed", msg);
     r->gate_failed = true;
     free(r->res->message);
     r->res->message = strdup(msg);
@@ -1864,7 +1866,6 @@ static void gate_members(struct run *r, const struct edr_stage *st) {
              already ? "not a member (nothing to remove)" : "removed");
   if (st->gate == EDR_GATE_MEMBER_REMOVE && !already)
     snprintf(line, sizeof line, "%s: removed %s from the cluster", st->name, m->name);
-  edr_progress_cluster("done", line);
   snprintf(r->gate_note, sizeof r->gate_note, "%s", line);
   gate_finish(r, 0, NULL);
 }
@@ -1894,7 +1895,6 @@ static void gate_snapshot(struct run *r, const struct edr_stage *st) {
     edr_human_bytes(res->size, hb, sizeof hb);
     snprintf(line, sizeof line, "%s: saved %s (%s, revision %lld) from %s", st->name, res->path,
              hb, (long long)res->revision, res->source);
-    edr_progress_cluster("done", line);
     snprintf(r->gate_note, sizeof r->gate_note, "%.1000s", line);
     gate_finish(r, 0, NULL);
   }
@@ -1946,6 +1946,13 @@ static void start_gate(struct run *r) {
   const struct edr_stage *st = &r->plan->stages[r->stage];
   r->gate_running = true;
   journal_gate(r, "start", 0, NULL);
+  {
+    char line[600];
+    snprintf(line, sizeof line, "%s: %s", st->name, st->title ? st->title
+                                                  : edr_gate_names[st->gate]);
+    if (st->gate != EDR_GATE_CONFIRM)
+      edr_progress_gate(edr_gate_names[st->gate], "start", line);
+  }
   switch (st->gate) {
   case EDR_GATE_HEALTH:
     edr_info("every member started; waiting for the cluster to become healthy");
@@ -1978,7 +1985,7 @@ static void start_gate(struct run *r) {
     gate_finish(r, 0, NULL);
     return;
   case EDR_GATE_PAUSE:
-    edr_progress_cluster("waiting", st->title ? st->title : "pause");
+    edr_progress_gate("pause", "waiting", st->title ? st->title : "pause");
     uv_timer_start(&r->gate_timer, gate_timer_cb, st->pause_ms, 0);
     return;
   case EDR_GATE_NONE:

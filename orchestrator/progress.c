@@ -198,10 +198,15 @@ void edr_progress_bytes(size_t i, uint64_t sent, uint64_t total) {
 }
 
 void edr_progress_cluster(const char *event, const char *text) {
+  edr_progress_gate(NULL, event, text);
+}
+
+void edr_progress_gate(const char *step, const char *event, const char *text) {
   if (P.mode == M_OFF)
     return;
   if (P.mode == M_JSON) {
-    json_t *o = json_pack("{s:s, s:s, s:s}", "host", "cluster", "event", event, "detail", text);
+    json_t *o = json_pack("{s:s, s:s?, s:s, s:s}", "host", "cluster", "step", step, "event",
+                          event, "detail", text);
     if (o)
       emit_json(o);
     return;

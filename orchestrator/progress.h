@@ -28,6 +28,10 @@ void edr_progress_bytes(size_t host, uint64_t sent, uint64_t total);
 /* A cluster-wide line ("waiting for the cluster: ..."); shown in the block
  * on a terminal, as an event otherwise. */
 void edr_progress_cluster(const char *event, const char *text);
+/* The same for a stage's coordinator work (a playbook's wait-healthy,
+ * member-add, ...): STEP names it in the JSON lines ({"host": "cluster",
+ * "step": STEP, "event": "start"|"waiting"|"done"|"failed", "detail": ...}). */
+void edr_progress_gate(const char *step, const char *event, const char *text);
 void edr_progress_end(void);
 
 /* For log.c: take the live block off the screen before a message is
