@@ -16,3 +16,13 @@ edr_e2e(e2e_resume resume.sh)
 edr_e2e(e2e_tls tls.sh)
 edr_e2e(e2e_waldir waldir.sh)
 edr_e2e(e2e_confirm confirm.sh)
+# Playbooks (docs/playbooks.md, playbooks/): one test per shipped playbook,
+# plus the checks `etcd-dr run` makes before it connects anywhere (no root).
+edr_e2e(e2e_playbook_validate playbook_validate.sh)
+edr_e2e(e2e_playbook_restore playbook_restore.sh 3.5)
+edr_e2e(e2e_playbook_k8s playbook_k8s.sh 3.5)
+edr_e2e(e2e_playbook_rebuild_etcd34 playbook_rebuild.sh 3.4)
+edr_e2e(e2e_playbook_rebuild_etcd35 playbook_rebuild.sh 3.5)
+edr_e2e(e2e_playbook_replace_etcd34 playbook_replace.sh 3.4)
+edr_e2e(e2e_playbook_replace_etcd35 playbook_replace.sh 3.5)
+edr_e2e(e2e_playbook_rotate playbook_rotate.sh 3.4)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# playbook_replace.sh VERSION - playbooks/replace-member.json on a lab of 3
+# real hosts.  First the job: m2's data is lost (etcd stopped, member dir
+# left as it was); m1 and m3 hold quorum.  Checks: m1 m2 m3 all started and
+# healthy, m2 under a new member id, every key on every member (m2's own
+# endpoint too), m2's old member dir kept aside, its env file byte for byte
+# as before.  Then a failure: m2 and m3 down, replace m1 - nobody is left to
+# remove it from the cluster: the run stops at the remove step (exit 5), the
+# summary names the step and m1, and the later steps did not run on the
+# host: member dir in place, env file untouched, no copy of it.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/playbook_lib.sh"
+VERSION=${1:?usage: playbook_replace.sh 3.4|3.5}
+LAB=pbp${VERSION/./}
+lab_up 3 "$VERSION"
+write_pb_spec "$WORK/cluster.json"
+
+lab put-data 300 1000 --prefix /kept/ >/dev/null 2>&1
+before=$(checksum_on 1 /kept/)
+old_cluster=$(cluster_id_on 1)
+old_id2=$(member_id_of m2)
+m2_inode=$(on_host 2 stat -c %i /var/lib/etcd/member)
+env_before=$(for i in 1 2 3; do env_sum "$i"; done)
+
+lab etcd 2 stop >/dev/null 2>&1                   # m2 is lost
+lab put-data 50 100 --prefix /while-m2-down/ >/dev/null 2>&1
+while_down=$(checksum_on 1 /while-m2-down/)
+
+pb_run replace-member p1 --var member=m2
+check "run replace-member.json --var member=m2 exits 0 (got $RC)" test "$RC" = 0
+check "etcdctl: members m1 m2 m3, all started, their URLs" test "$(ctl_members)" = "$(want_members)"
+check "etcdctl: endpoint health on all 3" all_endpoints_healthy
+new_id2=$(member_id_of m2)
+check "m2 is a new member ($old_id2 -> $new_id2)" test -n "$new_id2" -a "$new_id2" != "$old_id2"
+for i in 1 2 3; do
+  check "m$i healthy, same cluster" eval 'healthy_on $i && test "$(cluster_id_on $i)" = "$old_cluster"'
+  check "m$i serves every key and value" test "$(checksum_on "$i" /kept/)" = "$before"
+  check "m$i serves what was written while m2 was down" test "$(checksum_on "$i" /while-m2-down/)" = "$while_down"
+  check "m$i: env file byte for byte as before" test "$(env_sum "$i")" = "$(sed -n "${i}p" <<<"$env_before")"
+  check "m$i: no copy of the env file left" test -z "$(env_leftovers "$i")"
+  check "m$i: no staging or agent left" test -z "$(leftovers "$i")"
+done
+check "m2: old member dir kept aside as member.etcd-dr-p1 (same inode)" \
+  test "$(on_host 2 stat -c %i /var/lib/etcd/member.etcd-dr-p1)" = "$m2_inode"
+check "m1, m3: nothing moved aside" \
+  eval '! on_host 1 sh -c "ls -d /var/lib/etcd/member.etcd-dr-*" 2>/dev/null && ! on_host 3 sh -c "ls -d /var/lib/etcd/member.etcd-dr-*" 2>/dev/null'
+lab etcd 2 restart >/dev/null 2>&1
+check "m2 restarted as configured: still one healthy cluster of 3" \
+  eval 'lab health --timeout 60 >/dev/null 2>&1 && test "$(ctl_members)" = "$(want_members)"'
+
+# ---- the failure: m2 and m3 down, m1 named.  Nobody can remove m1.
+lab etcd 3 stop >/dev/null 2>&1
+lab etcd 2 stop >/dev/null 2>&1
+m1_inode=$(on_host 1 stat -c %i /var/lib/etcd/member)
+m1_env=$(env_sum 1)
+PB_WANT=5 pb_run replace-member p2 --var member=m1
+check "replace m1 with m2, m3 down: exits 5 (got $RC)" test "$RC" = 5
+summary=$(cat "$WORK/err")
+check "summary names the failed step 'remove'" contains "$summary" "remove"
+check "summary names m1" grep -qE '^ *m1 ' "$WORK/err"
+check "m1: member dir in place (aside did not run)" \
+  eval 'test "$(on_host 1 stat -c %i /var/lib/etcd/member)" = "$m1_inode" && ! on_host 1 sh -c "ls -d /var/lib/etcd/member.etcd-dr-*" 2>/dev/null'
+check "m1: env file untouched (set-env did not run), no copy of it" \
+  test "$(env_sum 1)" = "$m1_env" -a -z "$(env_leftovers 1)"
+check "report: stop ran on m1; remove failed; aside, env, add, start did not run" \
+  python3 - "$WORK/report-p2.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["exit_code"] == 5, r["exit_code"]
+m1 = next(h for h in r["hosts"] if h["member"] == "m1")
+kinds = [s["kind"] for s in m1["steps"]]
+print("m1 steps:", kinds, "cluster steps:", [(s["name"], s["status"]) for s in r.get("cluster_steps", [])])
+assert "stop" in kinds
+for k in ("move-aside", "set-env", "start", "reset-env"):
+    assert k not in kinds, k + " ran"
+cs = {s["name"]: s["status"] for s in r.get("cluster_steps", [])}
+assert cs.get("remove") == "failed" and "add" not in cs and "caught-up" not in cs, cs
+PY
+check "m1: host lock kept, naming run p2 (a run that failed part way keeps it: docs/safety.md)" \
+  on_host 1 grep -q '"run_id": *"p2"' /var/lib/etcd/.etcd-dr-lock
+echo "info: the summary of the failed run:"; sed 's/^/info:   /' "$WORK/err"
+for i in 1 2 3; do lab etcd "$i" start >/dev/null 2>&1; done
+check "after the failed run, the members started again form the cluster they were" \
+  eval 'lab health --timeout 60 >/dev/null 2>&1 && test "$(ctl_members)" = "$(want_members)" && test "$(checksum_on 1 /kept/)" = "$before"'
