@@ -415,6 +415,16 @@ static void test_field_errors(void) {
   const char *dollar[] = {"v=a$b"};
   FAILS_VARS(VARS_STEPS("'v': {}", "{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': '${v}'}}"),
              dollar, "step 'e'", "field 'env'");
+  /* numbers given as variables are numbers once substituted */
+  const char *nan[] = {"n=nan"}, *neg[] = {"n=-1"}, *word[] = {"n=ten"};
+  FAILS_VARS(VARS_STEPS("'n': {}", "{'name': 's1', 'kind': 'stop', 'timeout': '${n}'}"), nan,
+             "step 's1'", "field 'timeout'", "nan");
+  FAILS_VARS(VARS_STEPS("'n': {}", "{'name': 's1', 'kind': 'stop', 'retries': '${n}'}"), neg,
+             "step 's1'", "field 'retries'");
+  FAILS_VARS(VARS_STEPS("'n': {}", "{'name': 'p', 'kind': 'pause', 'seconds': '${n}'}"), word,
+             "step 'p'", "field 'seconds'", "ten");
+  FAILS(STEPS("{'name': 's1', 'kind': 'stop', 'timeout': 'soon'}"), "step 's1'",
+        "field 'timeout'");
   /* snapshot-save: exactly one of dir and output */
   FAILS(STEPS("{'name': 's', 'kind': 'snapshot-save', 'dir': '/b', 'output': '/b/x.db'}"),
         "step 's'", "field 'output'");
