@@ -7,7 +7,9 @@
 # as before.  Then a failure: m2 and m3 down, replace m1 - nobody is left to
 # remove it from the cluster: the run stops at the remove step (exit 5), the
 # summary names the step and m1, and the later steps did not run on the
-# host: member dir in place, env file untouched, no copy of it.
+# host: member dir in place, env file untouched, no copy of it.  Last, a
+# host step (exec) failing on m2 between two steps on all hosts: with
+# on_failure stop no host runs the later step, with continue every host does.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/playbook_lib.sh"
 VERSION=${1:?usage: playbook_replace.sh 3.4|3.5}
@@ -76,9 +78,50 @@ for k in ("move-aside", "set-env", "start", "reset-env"):
 cs = {s["name"]: s["status"] for s in r.get("cluster_steps", [])}
 assert cs.get("remove") == "failed" and "add" not in cs and "caught-up" not in cs, cs
 PY
-check "m1: host lock kept, naming run p2 (a run that failed part way keeps it: docs/safety.md)" \
-  on_host 1 grep -q '"run_id": *"p2"' /var/lib/etcd/.etcd-dr-lock
+check "m1: host lock released (a playbook has no --resume: docs/playbooks.md)" \
+  on_host 1 test ! -e /var/lib/etcd/.etcd-dr-lock
 echo "info: the summary of the failed run:"; sed 's/^/info:   /' "$WORK/err"
 for i in 1 2 3; do lab etcd "$i" start >/dev/null 2>&1; done
 check "after the failed run, the members started again form the cluster they were" \
   eval 'lab health --timeout 60 >/dev/null 2>&1 && test "$(ctl_members)" = "$(want_members)" && test "$(checksum_on 1 /kept/)" = "$before"'
+
+# ---- a host step that fails: the summary names the host and the step; with
+# on_failure "stop" no later step runs anywhere (each step is a barrier, also
+# for the hosts it does not target), with "continue" it does.
+cat >"$WORK/boom.json" <<'JSON'
+{"playbook": 1, "name": "boom", "description": "a step that fails on m2",
+ "vars": {"then": {"required": true, "description": "file the last step creates"}},
+ "steps": [
+  {"name": "before", "kind": "exec", "target": "all", "argv": ["/bin/sh", "-c", "echo x > /etc/etcd-lab/before"]},
+  {"name": "boom", "kind": "exec", "target": "m2", "argv": ["/bin/sh", "-c", "sleep 1; echo kaboom >&2; exit 3"]},
+  {"name": "after", "kind": "exec", "target": "all", "argv": ["/bin/sh", "-c", "echo x > ${then}"]}
+ ]}
+JSON
+run_boom() { # run_boom RUN_ID THEN [on_failure]
+  local f=$WORK/boom-$1.json
+  if [[ -n ${3:-} ]]; then
+    python3 - "$WORK/boom.json" "$f" "$3" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["steps"][1]["on_failure"] = sys.argv[3]
+json.dump(p, open(sys.argv[2], "w"))
+PY
+  else cp "$WORK/boom.json" "$f"; fi
+  "$ETCD_DR" run "$f" --cluster "$WORK/cluster.json" --yes --run-id "$1" --var then="$2" >"$WORK/out" 2>"$WORK/err"
+  RC=$?
+}
+run_boom x1 /etc/etcd-lab/after-stop
+check "exec exiting 3 on m2 (on_failure stop): exits 5 (got $RC)" test "$RC" = 5
+check "summary: step 'boom' failed on m2, with its stderr" \
+  eval 'grep -qE "boom" "$WORK/err" && grep -qE "^ *m2 .*(failed|FAILED)|m2.*boom|boom.*m2" "$WORK/err" && grep -q kaboom "$WORK/err"'
+for i in 1 2 3; do
+  check "m$i: the step before ran" on_host "$i" test -e /etc/etcd-lab/before
+  check "m$i: the step after did not run" on_host "$i" test ! -e /etc/etcd-lab/after-stop
+done
+run_boom x2 /etc/etcd-lab/after-continue continue
+check "the same with on_failure continue: exits 0 (got $RC)" test "$RC" = 0
+check "on_failure continue: a warning names m2 and the step" eval 'grep -i "warn" "$WORK/err" | grep -q boom'
+for i in 1 2 3; do
+  check "m$i: with continue, the step after ran" on_host "$i" test -e /etc/etcd-lab/after-continue
+done
+echo "info: the summary of the stopped exec run:"; sed 's/^/info:   /' "$WORK/err"
