@@ -8,7 +8,12 @@
 # healthy and started; each manifest back with its own content, nothing left
 # where it was parked, and - from the run's journal - parked on every host
 # before etcd was stopped anywhere and put back only after the cluster was
-# healthy again.  Needs etcd >= 3.5.10 (--bump-revision): 3.5 only.
+# healthy again.  Each host runs stand-ins for kubelet (starts
+# kube-apiserver while the manifest is in the manifests dir, stops it 2 s
+# after it is gone, as a pod's graceful termination) and kube-apiserver
+# (logs whenever its host's etcd is not running while it is): no
+# kube-apiserver may see its etcd down, and every one runs again at the end.
+# Needs etcd >= 3.5.10 (--bump-revision): 3.5 only.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/playbook_lib.sh"
 VERSION=${1:-3.5}
@@ -23,6 +28,42 @@ for i in 1 2 3; do
     printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver-m$i}\n' >$MANIFEST"
 done
 manifest_sums=$(for i in 1 2 3; do on_host "$i" sha256sum "$MANIFEST"; done)
+
+# The stand-ins (named so that `pgrep -x kube-apiserver` finds them).
+for i in 1 2 3; do
+  on_host "$i" sh -c 'cat >/etc/etcd-lab/k8s/kube-apiserver <<"EOS"
+#!/bin/bash
+echo "$(date +%s.%N) kube-apiserver started" >>/etc/etcd-lab/k8s/log
+while :; do
+  /etc/etcd-lab/service status >/dev/null 2>&1 ||
+    echo "$(date +%s.%N) VIOLATION: etcd not running while kube-apiserver runs" >>/etc/etcd-lab/k8s/log
+  sleep 0.1
+done
+EOS
+cat >/etc/etcd-lab/k8s/kubelet <<"EOS"
+#!/bin/bash
+M=$1 apid=
+while :; do
+  if [ -e "$M" ]; then
+    if [ -z "$apid" ] || ! kill -0 "$apid" 2>/dev/null; then /etc/etcd-lab/k8s/kube-apiserver & apid=$!; fi
+  elif [ -n "$apid" ] && kill -0 "$apid" 2>/dev/null; then
+    sleep 2; kill "$apid"; wait "$apid" 2>/dev/null
+    echo "$(date +%s.%N) kube-apiserver stopped" >>/etc/etcd-lab/k8s/log
+  fi
+  sleep 0.2
+done
+EOS
+chmod 755 /etc/etcd-lab/k8s/kube-apiserver /etc/etcd-lab/k8s/kubelet'
+  on_host "$i" setsid /etc/etcd-lab/k8s/kubelet "$MANIFEST" </dev/null >/dev/null 2>&1 &
+done
+apiservers_up() { # every host's log says its kube-apiserver started (again) last
+  local i
+  for i in 1 2 3; do
+    [[ $(on_host "$i" sh -c 'grep -v VIOLATION /etc/etcd-lab/k8s/log 2>/dev/null | tail -1') == *started ]] || return 1
+  done
+}
+for _ in $(seq 50); do apiservers_up && break; sleep 0.1; done
+check "kube-apiserver stand-ins run on every host" apiservers_up
 
 lab put-data 200 500 --prefix /kept/ >/dev/null 2>&1
 before=$(checksum_on 1 /kept/)
@@ -49,6 +90,13 @@ for i in 1 2 3; do
 done
 check "etcdctl: members m1 m2 m3, all started, their URLs" test "$(ctl_members)" = "$(want_members)"
 check "etcdctl: endpoint health on all 3" all_endpoints_healthy
+for i in 1 2 3; do
+  check "m$i: kube-apiserver was stopped during the run" on_host "$i" grep -q "kube-apiserver stopped" /etc/etcd-lab/k8s/log
+  check "m$i: kube-apiserver never ran while its etcd was down" \
+    eval '! on_host $i grep VIOLATION /etc/etcd-lab/k8s/log'
+done
+for _ in $(seq 30); do apiservers_up && break; sleep 0.1; done
+check "every kube-apiserver runs again after the run" apiservers_up
 out=$(ctl get /kept/000000 --rev="$snap_rev" 2>&1 | head -c 200)
 check "the snapshot's revision $snap_rev is marked compacted (watchers relist): $out" \
   contains "$out" "required revision has been compacted"
@@ -66,6 +114,9 @@ def at(pred):
     return [k for k, e in enumerate(ev) if pred(e)]
 parked = [at(lambda e: e.get("host") == h and e.get("step") == "move-aside" and e.get("event") == "done")[0] for h in hosts]
 stops = at(lambda e: e.get("step") == "stop" and e.get("event") == "start")
+gone = at(lambda e: e.get("step") == "exec" and e.get("event") == "done")
+assert len(gone) == 3 and max(parked) < min(gone) and max(gone) < min(stops), \
+    "the wait for kube-apiserver to go did not run between parking and stopping"
 healthy = at(lambda e: e.get("event") == "gate" and e.get("gate") == "health" and e.get("state") == "done")
 backs = at(lambda e: e.get("step") == "move-back" and e.get("event") == "start")
 print("journal lines: parked", parked, "stops", stops, "healthy", healthy, "move-backs", backs)

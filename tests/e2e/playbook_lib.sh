@@ -3,7 +3,7 @@
 # members have the lab's env file, `etcd-dr run` with its own state dir,
 # and what an operator looks at after a run: etcdctl's member list and
 # health, env files, the run's journal and report.
-PLAYBOOKS=$REPO/playbooks
+PLAYBOOKS=${EDR_PLAYBOOKS:-$REPO/playbooks}   # another dir: to see a test catch a broken playbook
 export ETCD_DR_STATE_DIR=$WORK/state   # journals and reports of these runs
 
 # A cluster file for the lab: lib.sh's, plus every member's env file (the
