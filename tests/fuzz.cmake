@@ -7,3 +7,14 @@ if(EDR_CLANG)
                    ${CMAKE_BINARY_DIR}/fuzz-build)
   set_tests_properties(fuzz_bbolt_bounded PROPERTIES LABELS fuzz TIMEOUT 900)
 endif()
+# The spec parser's and the playbook compiler's targets, 30 s each, in their
+# own build directory (they share nothing with a run of the bbolt target).
+if(EDR_CLANG)
+  foreach(t spec playbook)
+    add_test(NAME fuzz_${t}_bounded
+             COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run.sh 30
+                     ${CMAKE_BINARY_DIR}/fuzz-build-plan ${t})
+    set_tests_properties(fuzz_${t}_bounded PROPERTIES LABELS fuzz TIMEOUT 900
+                         RESOURCE_LOCK fuzz-build-plan)
+  endforeach()
+endif()
