@@ -962,8 +962,13 @@ static void test_shipped(void) {
   if (p) {
     CHECK_SHAPE(p, true, true, true);
     CHECK(p->bump_revision == -1);
-    long park = stage_named(p, "park-apiserver"), r = stage_named(p, "restore");
-    CHECK(park == 2 && r == 3);
+    long park = stage_named(p, "park-apiserver"), r = stage_named(p, "restore"),
+         unpark = stage_named(p, "unpark-apiserver");
+    /* parked right after the staging; the restore (its gate the health) after
+     * it, whatever waits in between; brought back after the restore */
+    CHECK(park == 2 && r > park && unpark > r);
+    CHECK(r > 0 && p->stages[r].gate == EDR_GATE_HEALTH);
+    CHECK(unpark > 0 && step_in(&p->hosts[1], EDR_STEP_MOVE_BACK, unpark) != NULL);
     const struct edr_step *m = step_in(&p->hosts[0], EDR_STEP_MOVE_ASIDE, park);
     CHECK_STR(req_str(m, "from"), "/etc/kubernetes/manifests/kube-apiserver.yaml");
     CHECK_STR(req_str(m, "to"), "/etc/kubernetes/kube-apiserver.yaml.etcd-dr-" RUN);
