@@ -141,6 +141,10 @@ static json_t *strv_json(const struct edr_strv *sv) {
 
 static struct edr_step *vadd_step(struct edr_host_plan *h, size_t stage,
                                   enum edr_step_kind kind, json_t *request,
+                                  char *const *argv, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+static struct edr_step *vadd_step(struct edr_host_plan *h, size_t stage,
+                                  enum edr_step_kind kind, json_t *request,
                                   char *const *argv, const char *fmt, va_list ap) {
   struct edr_step *ns = realloc(h->steps, (h->n_steps + 1) * sizeof(*ns));
   if (!ns) {
@@ -754,8 +758,8 @@ void edr_plan_free(struct edr_plan *p) {
 
 static const char *phase_heading[EDR_PHASE__COUNT] = {
   [EDR_PHASE_CHECK] = "check (reads only; every host must pass before any host goes on)",
-  [EDR_PHASE_PREPARE] = "prepare (changes nothing etcd uses; every host must finish "
-                        "it before any host goes on)",
+  [EDR_PHASE_PREPARE] = ("prepare (changes nothing etcd uses; every host must finish "
+                         "it before any host goes on)"),
   [EDR_PHASE_APPLY] = "apply (destructive)",
   [EDR_PHASE_CLEANUP] = "cleanup (once the cluster is healthy)",
 };

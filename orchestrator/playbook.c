@@ -22,6 +22,7 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -558,6 +559,8 @@ static char *var_value(struct cctx *c, const char *field, const char *name) {
   return out;
 }
 
+enum { SUBST_MAX = 64 * 1024 };  /* no value a step needs is longer */
+
 /* IN with every ${NAME} replaced; a new string, or NULL with c->err set. */
 static char *subst(struct cctx *c, const char *field, const char *in) {
   size_t cap = strlen(in) + 64, len = 0;
@@ -584,6 +587,12 @@ static char *subst(struct cctx *c, const char *field, const char *in) {
       s = end + 1;
     } else {
       s++;
+    }
+    if (len + n + 1 > SUBST_MAX) {
+      free(out);
+      free(val);
+      cfail(c, field, "'%.60s...' expands to more than %d bytes", in, SUBST_MAX);
+      return NULL;
     }
     if (len + n + 1 > cap) {
       cap = 2 * (len + n + 1);
@@ -1193,7 +1202,7 @@ static json_t *resolve_numbers(struct cctx *c, json_t *st) {
     }
     char *end;
     double d = strtod(txt, &end);
-    if (end == txt || *end || d < 0 || d > 1e6) {
+    if (end == txt || *end || !isfinite(d) || d < 0 || d > 1e6) {
       cfail(c, nums[i], "'%s' is not a number from 0 to 1000000", txt);
       free(txt);
       json_decref(out);
