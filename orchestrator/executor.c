@@ -1568,7 +1568,7 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
 /* Wait until the members of IDX (indices into the plan's hosts; all when
  * NULL) are healthy, one cluster of exactly them, at revision >= MIN_REV. */
 static void start_health(struct run *r, const size_t *idx, size_t n, int64_t min_rev,
-                         uint64_t timeout_ms) {
+                         uint64_t timeout_ms, bool others_allowed) {
   const struct edr_plan *p = r->plan;
   free(r->health_members);
   struct edr_health_member *hm = r->health_members = calloc(n ? n : 1, sizeof(*hm));
@@ -1587,6 +1587,7 @@ static void start_health(struct run *r, const size_t *idx, size_t n, int64_t min
     .min_revision = min_rev,
     .timeout_ms = timeout_ms,
     .interval_ms = 100,
+    .others_allowed = others_allowed,
   };
   r->health_min_rev = min_rev;
   ho.tls.cacert = getenv("ETCDCTL_CACERT");
@@ -1609,7 +1610,7 @@ static void start_health(struct run *r, const size_t *idx, size_t n, int64_t min
 static int compute_bump(struct run *r) {
   const struct edr_plan *p = r->plan;
   r->bump = p->bump_revision > 0 ? p->bump_revision : 0;
-  if (p->bump_revision >= 0 || p->kind != EDR_PLAN_RESTORE)
+  if (p->bump_revision >= 0 || (p->kind != EDR_PLAN_RESTORE && p->kind != EDR_PLAN_RUN))
     return 0;
   int64_t high = -1;
   for (size_t i = 0; i < r->n; i++) {
@@ -1708,11 +1709,15 @@ static void enter_stage(struct run *r, size_t k) {
       steps |= r->hosts[i].hp->steps[j].stage == k;
   if (p->kind == EDR_PLAN_RUN && steps)
     edr_info("step %s%s%s", st->name, st->title ? ": " : "", st->title ? st->title : "");
-  else if (st->phase == EDR_PHASE_APPLY)
+  else if (p->kind != EDR_PLAN_RUN && st->phase == EDR_PHASE_APPLY)
     edr_info("every host is prepared; applying (stop etcd, swap member dirs, start)");
+  /* A host with nothing to do in this stage goes idle at once: the barrier
+   * must not be judged before every host was given its step. */
+  r->launched = false;
   for (size_t i = 0; i < r->n; i++)
     advance(&r->hosts[i]);
-  check_barrier(r); /* a stage where no host has a step */
+  r->launched = true;
+  check_barrier(r); /* also a stage where no host has a step */
 }
 
 /* Ask the operator on the terminal.  Returns true to go on; false after
@@ -1759,6 +1764,8 @@ static void journal_gate(struct run *r, const char *event, int status, const cha
   if (g && !strcmp(event, "start") && !g->started) {
     g->started = true;
     r->gate_start_ms = edr_now_ms();
+  } else if (g && !strcmp(event, "retry")) {
+    g->retries++;
   } else if (g && strcmp(event, "start")) {
     g->finished = true;
     g->status = status;
@@ -1788,6 +1795,7 @@ static void gate_finish(struct run *r, int status, const char *fmt, ...) {
     edr_warn("%s (%s) failed: %s; trying again in %.1fs (%u of %u)", st->name,
              edr_gate_names[st->gate], msg, (double)st->retry_delay_ms / 1000.0,
              r->gate_attempts, st->retries);
+    journal_gate(r, "retry", status, msg);
     r->gate_running = true;
     uv_timer_start(&r->gate_timer, gate_timer_cb, st->retry_delay_ms, 0);
     return;
@@ -1928,7 +1936,8 @@ static void gate_wait_healthy(struct run *r, const struct edr_stage *st) {
     free(rows);
   }
   start_health(r, st->members, st->n_members, min,
-               st->timeout_ms ? st->timeout_ms : r->plan->health_timeout_ms);
+               st->timeout_ms ? st->timeout_ms : r->plan->health_timeout_ms,
+               st->others_allowed);
 }
 
 static void gate_timer_cb(uv_timer_t *t) {
@@ -1960,7 +1969,7 @@ static void start_gate(struct run *r) {
                  r->plan->kind == EDR_PLAN_ROLLBACK
                      ? 1 : (r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision : 1) +
                                r->bump,
-                 st->timeout_ms ? st->timeout_ms : r->plan->health_timeout_ms);
+                 st->timeout_ms ? st->timeout_ms : r->plan->health_timeout_ms, false);
     return;
   case EDR_GATE_WAIT_HEALTHY:
     gate_wait_healthy(r, st);

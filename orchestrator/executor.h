@@ -65,6 +65,7 @@ struct edr_host_result {
 struct edr_gate_result {       /* a stage's coordinator work (plan.h's gates) */
   bool started, finished;
   int status;
+  unsigned retries;            /* failed attempts tried again */
   uint64_t duration_ms;
   char *message;               /* what was done, or why it failed */
 };

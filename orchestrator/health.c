@@ -335,9 +335,14 @@ static bool check_list(struct edr_health_wait *w, char *out, size_t len) {
   size_t k;
   json_t *e;
   char got[200], want[200];
+  size_t others = 0;
   json_array_foreach(w->list, k, e) {
     const char *name = edr_gw_str(e, "name");
     json_t *peers = json_object_get(e, "peerURLs");
+    if (w->o.others_allowed && (!*name || !spec_find(w, name))) {
+      others++; /* a member not waited for: lost, stopped or not started */
+      continue;
+    }
     if (!*name) {
       join_urls(got, sizeof got, peers, NULL, 0);
       snprintf(out, len,
@@ -383,6 +388,11 @@ static bool check_list(struct edr_health_wait *w, char *out, size_t len) {
                w->m[i].name);
       return false;
     }
+  }
+  if (others && w->n <= json_array_size(w->list) / 2) {
+    snprintf(out, len, "only %zu of the cluster's %zu members are among those waited for: "
+             "no quorum without the others", w->n, json_array_size(w->list));
+    return false;
   }
   return true;
 }

@@ -33,6 +33,10 @@ struct edr_health_opts {
   /* Added after the first version; 0 picks the default. */
   uint64_t request_timeout_ms;  /* per request (connect included); a round
                                    lasts at most this long; 0: 2000 */
+  /* Added for playbooks: the member list may also hold members not waited
+   * for (lost or stopped ones), as long as the waited-for members are a
+   * majority of it; false: exactly the waited-for members. */
+  bool others_allowed;
 };
 
 /* What was last seen of one member.  Strings are owned by the report. */

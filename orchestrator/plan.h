@@ -93,6 +93,8 @@ struct edr_stage {
   size_t *members;           /* gate's members (indices into plan->hosts) */
   size_t n_members;
   int64_t min_revision;      /* wait-healthy: -1 the current one, -2 the snapshot's */
+  bool others_allowed;       /* wait-healthy: the cluster may have other members
+                                (a quorum of it is the members waited for) */
   uint64_t timeout_ms;       /* the gate's bound (0: its default) */
   unsigned retries;          /* gate retries after a failure */
   uint64_t retry_delay_ms;

@@ -54,7 +54,8 @@ static const struct pb_kind_info kinds[PB__COUNT] = {
   [PB_PUSH] = {.name = "push", .where = ON_HOSTS},
   [PB_RESTORE] = {.name = "restore", .where = ON_HOSTS,
                   .fields = {"bump_revision", "health_timeout"}},
-  [PB_WAIT_HEALTHY] = {.name = "wait-healthy", .where = ON_CLUSTER, .fields = {"min_revision"}},
+  [PB_WAIT_HEALTHY] = {.name = "wait-healthy", .where = ON_CLUSTER,
+                       .fields = {"min_revision", "others"}},
   [PB_EXEC] = {.name = "exec", .where = ON_HOSTS, .fields = {"argv", "env", "read_only"}},
   [PB_SET_ENV] = {.name = "set-env", .where = ON_HOSTS, .fields = {"env", "unset"}},
   [PB_RESET_ENV] = {.name = "reset-env", .where = ON_HOSTS},
@@ -529,8 +530,14 @@ static char *var_value(struct cctx *c, const char *field, const char *name) {
       return strdup(m->peer_urls.v[0]);
     if (!strcmp(name + 7, "client_url"))
       return strdup(m->client_urls.v[0]);
-    cfail(c, field, "unknown variable ${%s} (target.data_dir, target.peer_url, "
-          "target.client_url)", name);
+    if (!strcmp(name + 7, "wal_dir")) {
+      if (!m->wal_dir)
+        cfail(c, field, "${target.wal_dir}: member %s has no wal_dir in %s", m->name,
+              c->pb->spec->source);
+      return m->wal_dir ? strdup(m->wal_dir) : NULL;
+    }
+    cfail(c, field, "unknown variable ${%s} (target.data_dir, target.wal_dir, "
+          "target.peer_url, target.client_url)", name);
     return NULL;
   }
   if (!strcmp(name, "joined") || !strcmp(name, "joined_initial_cluster")) {
@@ -1008,6 +1015,7 @@ static int emit_gate(struct cctx *c, json_t *st, int k, const bool *set) {
   enum edr_phase ph = EDR_PHASE_PREPARE;
   char *dir = NULL, *output = NULL, *message = NULL;
   int64_t min_rev = -1;
+  bool others = false;
   uint64_t pause = 0;
   unsigned keep = 0;
   switch (k) {
@@ -1025,6 +1033,12 @@ static int emit_gate(struct cctx *c, json_t *st, int k, const bool *set) {
       return cfail(c, "min_revision", "\"current\", \"snapshot\" or a revision number");
     if (min_rev == -2 && !*c->p->snapshot && !c->pass1)
       return cfail(c, "min_revision", "\"snapshot\" needs --snapshot");
+    json_t *oth = json_object_get(st, "others");
+    const char *os = json_string_value(oth);
+    if (oth && (!os || (strcmp(os, "allowed") && strcmp(os, "refused"))))
+      return cfail(c, "others", "\"allowed\" (other members may be in the cluster, down: the "
+                   "targets must be a quorum of it) or \"refused\" (the default)");
+    others = os && !strcmp(os, "allowed");
     char rev[64];
     if (min_rev == -1)
       snprintf(rev, sizeof rev, "the revision they serve when the wait starts");
@@ -1032,8 +1046,13 @@ static int emit_gate(struct cctx *c, json_t *st, int k, const bool *set) {
       snprintf(rev, sizeof rev, "the snapshot's revision");
     else
       snprintf(rev, sizeof rev, "%lld", (long long)min_rev);
-    snprintf(title, sizeof title, "wait until %s %s healthy, one cluster of exactly %s, at "
-             "revision >= %s", names, cnt == 1 ? "is" : "are", cnt == 1 ? "it" : "them", rev);
+    if (others)
+      snprintf(title, sizeof title, "wait until %s %s healthy, in one cluster of which %s a "
+               "quorum (other members may be down), at revision >= %s", names,
+               cnt == 1 ? "is" : "are", cnt == 1 ? "it is" : "they are", rev);
+    else
+      snprintf(title, sizeof title, "wait until %s %s healthy, one cluster of exactly %s, at "
+               "revision >= %s", names, cnt == 1 ? "is" : "are", cnt == 1 ? "it" : "them", rev);
     break;
   }
   case PB_MEMBER_ADD:
@@ -1124,6 +1143,7 @@ static int emit_gate(struct cctx *c, json_t *st, int k, const bool *set) {
   struct edr_stage *stg = &c->p->stages[sk];
   stg->gate = g;
   stg->min_revision = min_rev;
+  stg->others_allowed = others;
   stg->dir = dir;
   stg->output = output;
   stg->keep = keep;

@@ -75,11 +75,21 @@ static void print_run_hosts(const struct edr_plan *p, const struct edr_run_resul
     }
     fprintf(o, "  %s:", hr->member);
     const char *sep = " ";
+    bool stopped = false, env_set = false;
     for (size_t j = 0; j < hp->n_steps; j++) {
       const struct edr_step_result *sr = &hr->steps[j];
       const struct edr_step *s = &hp->steps[j];
       if (!sr->started || !edr_step_kinds[s->kind].destructive)
         continue;
+      bool ok = sr->finished && !sr->status;
+      if (s->kind == EDR_STEP_STOP && sr->started)
+        stopped = true;
+      if (s->kind == EDR_STEP_START && ok)
+        stopped = false;
+      if (s->kind == EDR_STEP_SET_ENV && sr->started)
+        env_set = true;
+      if (s->kind == EDR_STEP_RESET_ENV && ok)
+        env_set = false;
       const char *from = json_string_value(json_object_get(s->request, "from"));
       const char *to = json_string_value(json_object_get(s->request, "to"));
       if (!sr->finished)
@@ -95,6 +105,10 @@ static void print_run_hosts(const struct edr_plan *p, const struct edr_run_resul
         fprintf(o, "%s%s", sep, edr_step_kinds[s->kind].name);
       sep = ", ";
     }
+    if (res->exit_code != 0 && stopped)
+      fprintf(o, "; etcd is STOPPED there (its start_command starts it again)");
+    if (res->exit_code != 0 && env_set && hp->env_backup)
+      fprintf(o, "; %s was changed (as it was: %s)", hp->member->env_file, hp->env_backup);
     fputc('\n', o);
   }
 }
@@ -296,6 +310,8 @@ json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *r
                            "duration_ms", (json_int_t)g->duration_ms, "message", g->message);
     if (jg && g->status)
       json_object_set_new(jg, "error", json_string(edr_err_name(g->status)));
+    if (jg && g->retries)
+      json_object_set_new(jg, "retried", json_integer(g->retries));
     json_array_append_new(gates, jg);
   }
   json_t *rep = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:i, s:s?, s:{s:s, s:I, s:s, s:b, s:I},"

@@ -4,10 +4,10 @@
 # left as it was); m1 and m3 hold quorum.  Checks: m1 m2 m3 all started and
 # healthy, m2 under a new member id, every key on every member (m2's own
 # endpoint too), m2's old member dir kept aside, its env file byte for byte
-# as before.  Then a failure: m2 and m3 down, replace m1 - nobody is left to
-# remove it from the cluster: the run stops at the remove step (exit 5), the
-# summary names the step and m1, and the later steps did not run on the
-# host: member dir in place, env file untouched, no copy of it.  Last, a
+# as before.  Then a failure: m2 and m3 down, replace m1 - quorum is gone:
+# the playbook's first step (the others healthy and a quorum) fails before
+# anything is changed (exit 4): etcd still running on m1, member dir in
+# place, env file untouched, no copy of it, no lock.  Last, a
 # host step (exec) failing on m2 between two steps on all hosts: with
 # on_failure stop no host runs the later step, with continue every host does.
 . "$(dirname "$0")/lib.sh"
@@ -50,36 +50,37 @@ lab etcd 2 restart >/dev/null 2>&1
 check "m2 restarted as configured: still one healthy cluster of 3" \
   eval 'lab health --timeout 60 >/dev/null 2>&1 && test "$(ctl_members)" = "$(want_members)"'
 
-# ---- the failure: m2 and m3 down, m1 named.  Nobody can remove m1.
+# ---- the failure: m2 and m3 down, m1 named.  Quorum is gone: the playbook's
+# first step (quorum: the others healthy and a quorum of the cluster) fails
+# before anything is changed.
 lab etcd 3 stop >/dev/null 2>&1
 lab etcd 2 stop >/dev/null 2>&1
 m1_inode=$(on_host 1 stat -c %i /var/lib/etcd/member)
 m1_env=$(env_sum 1)
-PB_WANT=5 pb_run replace-member p2 --var member=m1
-check "replace m1 with m2, m3 down: exits 5 (got $RC)" test "$RC" = 5
+PB_WANT=4 pb_run replace-member p2 --var member=m1
+check "replace m1 with m2, m3 down: exits 4, nothing changed (got $RC)" test "$RC" = 4
 summary=$(cat "$WORK/err")
-check "summary names the failed step 'remove'" contains "$summary" "remove"
-check "summary names m1" grep -qE '^ *m1 ' "$WORK/err"
+check "summary names the failed step 'quorum'" contains "$summary" "step quorum FAILED"
+check "summary says no host was changed" contains "$summary" "no host was changed"
+check "m1: etcd still running (stop did not run)" contains "$(host_state 1)" running
 check "m1: member dir in place (aside did not run)" \
   eval 'test "$(on_host 1 stat -c %i /var/lib/etcd/member)" = "$m1_inode" && ! on_host 1 sh -c "ls -d /var/lib/etcd/member.etcd-dr-*" 2>/dev/null'
 check "m1: env file untouched (set-env did not run), no copy of it" \
   test "$(env_sum 1)" = "$m1_env" -a -z "$(env_leftovers 1)"
-check "report: stop ran on m1; remove failed; aside, env, add, start did not run" \
+check "report: quorum failed; stop, remove, aside, env, add, start did not run" \
   python3 - "$WORK/report-p2.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-assert r["exit_code"] == 5, r["exit_code"]
+assert r["exit_code"] == 4, r["exit_code"]
 m1 = next(h for h in r["hosts"] if h["member"] == "m1")
 kinds = [s["kind"] for s in m1["steps"]]
 print("m1 steps:", kinds, "cluster steps:", [(s["name"], s["status"]) for s in r.get("cluster_steps", [])])
-assert "stop" in kinds
-for k in ("move-aside", "set-env", "start", "reset-env"):
+for k in ("stop", "move-aside", "set-env", "start", "reset-env"):
     assert k not in kinds, k + " ran"
 cs = {s["name"]: s["status"] for s in r.get("cluster_steps", [])}
-assert cs.get("remove") == "failed" and "add" not in cs and "caught-up" not in cs, cs
+assert cs.get("quorum") == "failed" and "remove" not in cs and "add" not in cs, cs
 PY
-check "m1: host lock released (a playbook has no --resume: docs/playbooks.md)" \
-  on_host 1 test ! -e /var/lib/etcd/.etcd-dr-lock
+check "m1: host lock released" on_host 1 test ! -e /var/lib/etcd/.etcd-dr-lock
 echo "info: the summary of the failed run:"; sed 's/^/info:   /' "$WORK/err"
 for i in 1 2 3; do lab etcd "$i" start >/dev/null 2>&1; done
 check "after the failed run, the members started again form the cluster they were" \
