@@ -43,6 +43,12 @@ struct edr_member {
   struct edr_strv start_command; /* argv; default systemctl start etcd */
   char *restore_tool;            /* "auto", "etcdutl", "etcdctl" or a host path */
   char *restore_tool_push;       /* local file pushed to the host, or NULL */
+
+  /* Paths ON THE HOST given to the host's etcdctl (--cacert, --cert, --key)
+   * when etcd-dr asks this member through the agent; NULL: not passed. */
+  char *etcdctl_cacert;
+  char *etcdctl_cert;
+  char *etcdctl_key;
 };
 
 struct edr_spec {
