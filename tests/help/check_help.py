@@ -56,6 +56,9 @@ FOREIGN = {
     "--build": "cmake's",
     "--auth": "etcd's user/password authentication, named in prose",
     "--client-cert-auth": "etcd's, in test descriptions",
+    "--endpoints": "etcdctl's, run on a host by snapshot save --via ssh and status",
+    "--dial-timeout": "etcdctl's, run on a host by snapshot save --via ssh and status",
+    "--command-timeout": "etcdctl's, run on a host by snapshot save --via ssh and status",
 }
 
 SCRIPT_DOCS = {"docs/BENCHMARKS.md"}
