@@ -84,6 +84,18 @@ static json_t *id_or_null(struct agent *a) {
   return a->id ? json_incref(a->id) : json_null();
 }
 
+void agent_event(struct agent *a, json_t *fields) {
+  if (!fields)
+    return;
+  json_object_set_new(fields, "id", id_or_null(a));
+  send_json(a, fields);
+}
+
+bool agent_write_raw(struct agent *a, const void *buf, size_t len) {
+  out_write(a, buf, len);
+  return !a->out_dead;
+}
+
 void agent_log(struct agent *a, const char *fmt, ...) {
   char buf[AGENT_MSG_MAX];
   va_list ap;
@@ -251,6 +263,7 @@ int main(int argc, char **argv) {
   }
   free(line);
   agent_release_auto_lock(&a);
+  agent_remove_at_exit(&a);
   agent_remove_made_dirs(&a);
   remove_own_dir(&a);
   return a.fatal ? 1 : 0;

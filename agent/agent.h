@@ -43,7 +43,16 @@ struct agent {
    * before it changed anything leaves no lock behind. */
   char auto_lock_path[4096];
   char auto_lock_run[128];
+
+  /* Trees made with mkdir's remove_at_exit: removed at exit whatever
+   * happened, so a run cut short (the connection lost mid-snapshot) leaves
+   * no file behind. */
+  char *exit_remove[8];
+  int n_exit_remove;
 };
+
+/* At exit: remove the trees registered with mkdir's remove_at_exit. */
+void agent_remove_at_exit(struct agent *a);
 
 /* At exit: release the auto_release lock, if this run still holds it. */
 void agent_release_auto_lock(struct agent *a);
@@ -60,6 +69,14 @@ ssize_t agent_read(struct agent *a, void *buf, size_t n);
  * what was found) and return CODE, so ops can `return agent_fail(...)`. */
 int agent_fail(struct agent *a, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Send FIELDS (stolen; an object) with "id" of the current request added, as
+ * one event line: `send` announces its raw payload this way. */
+void agent_event(struct agent *a, json_t *fields);
+
+/* Write LEN raw bytes on stdout (after an event announcing them).  Returns
+ * false once stdout is gone. */
+bool agent_write_raw(struct agent *a, const void *buf, size_t len);
 
 /* Send {"id": ID, "event": "log", "message": ...} for the current request. */
 void agent_log(struct agent *a, const char *fmt, ...)

@@ -968,8 +968,11 @@ static json_t *dir_facts(struct agent *a, const char *path, bool data, int *rc) 
     int64_t rev = 0;
     snprintf(db, sizeof(db), "%s/member/snap/db", path);
     struct stat dst;
-    bool ok = stat(db, &dst) == 0 && edr_bolt_revision(db, &rev) == 0;
+    bool there = stat(db, &dst) == 0;
+    bool ok = there && edr_bolt_revision(db, &rev) == 0;
     json_object_set_new(o, "revision", ok ? json_integer(rev) : json_null());
+    json_object_set_new(o, "db_bytes", there ? json_integer((json_int_t)dst.st_size)
+                                             : json_null());
   }
   char anc[PATH_MAX];
   struct statvfs vfs;
@@ -2230,6 +2233,128 @@ static int op_unlock(struct agent *a, json_t *req, json_t *res) {
   return 0;
 }
 
+
+/* ---- mkdir, send ---------------------------------------------------------- */
+
+/* Make one directory of etcd-dr's own (last component starts with
+ * .etcd-dr-), mode 0700, in an existing parent; an existing path is
+ * EDR_EEXIST: a staging directory is never shared.  With remove_at_exit the
+ * agent removes the tree when it exits, whatever happened meanwhile. */
+static int op_mkdir(struct agent *a, json_t *req, json_t *res) {
+  const char *path;
+  bool at_exit = false;
+  int rc;
+  if ((rc = f_file_path(a, req, "path", &path)) || (rc = f_bool(a, req, "remove_at_exit", &at_exit)))
+    return rc;
+  const char *last = strrchr(path, '/') + 1;
+  if (strncmp(last, ".etcd-dr-", 9) != 0 || strlen(last) == 9)
+    return agent_fail(a, EDR_EINVAL, "refusing to create '%s': only directories whose "
+                      "last component starts with '.etcd-dr-' are made", path);
+  if (at_exit && a->n_exit_remove >= (int)(sizeof a->exit_remove / sizeof a->exit_remove[0]))
+    return agent_fail(a, EDR_ETOOBIG, "too many directories to remove at exit");
+  if (mkdir(path, 0700) != 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot create directory '%s': %s", path,
+                      errno == EEXIST ? "it already exists" : errstr(errno));
+  if (at_exit && !(a->exit_remove[a->n_exit_remove++] = strdup(path)))
+    return agent_fail(a, EDR_ENOMEM, "out of memory");
+  if ((rc = fsync_dir_of(path)))
+    return agent_fail(a, rc, "cannot fsync the directory of '%s': %s", path,
+                      edr_strerror(rc));
+  json_object_set_new(res, "remove_at_exit", json_boolean(at_exit));
+  return 0;
+}
+
+void agent_remove_at_exit(struct agent *a) {
+  for (int i = a->n_exit_remove - 1; i >= 0; i--) {
+    bool removed;
+    a->id = NULL;
+    if (agent_remove_tree(a, a->exit_remove[i], &removed) != 0)
+      fprintf(stderr, "etcd-dr-agent: %s\n", a->msg);
+    free(a->exit_remove[i]);
+    a->exit_remove[i] = NULL;
+  }
+  a->n_exit_remove = 0;
+}
+
+/* Stream a regular file to the coordinator: an event line
+ * {"event":"data","bytes":SIZE}, exactly SIZE raw bytes, then the reply with
+ * the SHA-256 of those bytes.  Once the event is out, SIZE bytes follow
+ * whatever happens (zeros stand in for what could not be read, and the reply
+ * is then an error), so the stream stays in step.  Memory: one buffer. */
+static int op_send(struct agent *a, json_t *req, json_t *res) {
+  static unsigned char buf[RECV_BUF];
+  const char *path;
+  int rc;
+  if ((rc = f_file_path(a, req, "path", &path)))
+    return rc;
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path,
+                      errno == ENOENT ? "it does not exist" : errstr(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return agent_fail(a, edr_from_errno(e), "cannot stat '%s': %s", path, errstr(e));
+  }
+  if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > RECV_SIZE_MAX) {
+    close(fd);
+    if (!S_ISREG(st.st_mode))
+      return agent_fail(a, EDR_EINVAL, "'%s' is %s, expected a regular file", path,
+                        kind_of(st.st_mode));
+    return agent_fail(a, EDR_ETOOBIG, "'%s' is larger than 1 TiB", path);
+  }
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+    EVP_MD_CTX_free(ctx);
+    close(fd);
+    return agent_fail(a, EDR_ENOMEM, "cannot set up sha-256 for '%s'", path);
+  }
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  uint64_t size = (uint64_t)st.st_size, sent = 0, read_ok = 0;
+  agent_event(a, json_pack("{s:s, s:I}", "event", "data", "bytes", (json_int_t)size));
+  while (sent < size) {
+    size_t want = size - sent < sizeof buf ? (size_t)(size - sent) : sizeof buf;
+    ssize_t r = 0;
+    if (!rc) {
+      do
+        r = read(fd, buf, want);
+      while (r < 0 && errno == EINTR);
+      if (r <= 0) {
+        rc = r < 0 ? agent_fail(a, edr_from_errno(errno), "cannot read '%s' after %" PRIu64
+                                " bytes: %s", path, sent, errstr(errno))
+                   : agent_fail(a, EDR_EIO, "'%s' shrank while being sent: %" PRIu64
+                                " of %" PRIu64 " bytes", path, sent, size);
+        r = 0;
+      }
+      read_ok += (uint64_t)r;
+    }
+    if (r == 0) { /* keep the stream in step: zeros for what is missing */
+      memset(buf, 0, want);
+      r = (ssize_t)want;
+    }
+    EVP_DigestUpdate(ctx, buf, (size_t)r);
+    if (!agent_write_raw(a, buf, (size_t)r)) {
+      if (!rc)
+        rc = agent_fail(a, EDR_ECONNLOST, "the coordinator stopped reading '%s' after "
+                        "%" PRIu64 " bytes", path, sent);
+      break;
+    }
+    sent += (uint64_t)r;
+  }
+  close(fd);
+  unsigned char md[32];
+  unsigned int mdlen = 0;
+  char hex[65];
+  EVP_DigestFinal_ex(ctx, md, &mdlen);
+  EVP_MD_CTX_free(ctx);
+  edr_hex(md, 32, hex);
+  json_object_set_new(res, "bytes", json_integer((json_int_t)sent));
+  json_object_set_new(res, "bytes_read", json_integer((json_int_t)read_ok));
+  json_object_set_new(res, "sha256", json_string(hex));
+  return rc;
+}
+
 static int op_bye(struct agent *a, json_t *req, json_t *res) { return 0; }
 
 const struct agent_op agent_ops[] = {
@@ -2249,6 +2374,8 @@ const struct agent_op agent_ops[] = {
     {.name = "unlock", .run = op_unlock},
     {.name = "mark", .run = op_mark},
     {.name = "envfile", .run = op_envfile},
+    {.name = "mkdir", .run = op_mkdir},
+    {.name = "send", .run = op_send},
     {.name = "bye", .run = op_bye, .bye = true},
     {.name = NULL},
 };

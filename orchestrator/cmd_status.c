@@ -5,7 +5,10 @@
  * then a one-line verdict and, when quorum is lost, the restore command to
  * consider.  Reads only: SSH runs the read-only check plan (connect, agent,
  * probe) of every host at once while the members are asked over HTTP(S)
- * from here (status.c).
+ * from here (status.c).  A member whose client URL gives no answer from
+ * here (refused, timed out, no route) is then asked by its own host's
+ * etcdctl through the agent (the plan's ask-etcd steps, which wait for the
+ * HTTP answers before they decide to run).
  */
 #include "cli.h"
 #include "commands.h"
@@ -33,6 +36,9 @@ static const char usage_text[] =
     "or QUORUM LOST, with the restore command to consider.  Changes nothing.\n"
     "Members are asked over HTTP(S) from this machine, all at once; SSH runs the\n"
     "read-only checks of `etcd-dr plan --check` on every host at the same time.\n"
+    "A member whose client URL gives no answer from here (refused, timed out, no\n"
+    "route) is asked by its host's etcdctl through the agent, with the spec's\n"
+    "etcdctl_cacert/_cert/_key (paths on the host); the VIA column says which.\n"
     "\n"
     "  -w, --write-out table|json  default table (no blank inside a cell, '-'\n"
     "                        unknown); json: one object, IDs as hex strings\n"
@@ -59,9 +65,12 @@ enum { O_NO_SSH = 1, O_CACERT, O_CERT, O_KEY, O_TIMEOUT, O_ACCEPT_NEW };
 /* The executor abandons every host once one fails (right for a restore:
  * nothing may go on), but status wants every host's answer, so each host
  * runs its own one-host plan on its own loop, all at once. */
+struct gate;
 struct ssh_job {
   struct edr_plan one;          /* shallow copy: hosts points into the plan */
-  const struct edr_exec_opts *eo;
+  struct edr_exec_opts eo;      /* the shared options, with this job's want_ask */
+  struct gate *gate;
+  size_t index;                 /* the host's index in the plan and in the rows */
   struct edr_run_result res;
   pthread_t thread;
   bool started;
@@ -69,8 +78,64 @@ struct ssh_job {
 
 static void *ssh_job_run(void *arg) {
   struct ssh_job *j = arg;
-  edr_execute(&j->one, j->eo, &j->res);
+  edr_execute(&j->one, &j->eo, &j->res);
   return NULL;
+}
+
+/* The ask-etcd steps run only for members whose client URL gave no answer
+ * from here, so they wait (in their host's own thread and loop: nothing
+ * else waits with them) until HTTP is done. */
+struct gate {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool http_done;
+  const struct edr_status_row *rows;
+};
+
+static bool want_ask(void *arg, size_t host) {
+  struct ssh_job *j = arg;
+  (void)host; /* a one-host plan: always 0 */
+  pthread_mutex_lock(&j->gate->mu);
+  while (!j->gate->http_done)
+    pthread_cond_wait(&j->gate->cv, &j->gate->mu);
+  pthread_mutex_unlock(&j->gate->mu);
+  return edr_status_needs_agent(&j->gate->rows[j->index]);
+}
+
+static void gate_open(struct gate *g) {
+  pthread_mutex_lock(&g->mu);
+  g->http_done = true;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+/* The ask-etcd replies, in the plan's order (status, health, alarms). */
+static void agent_facts(struct edr_status_row *row, const struct edr_host_plan *hp,
+                        const struct edr_host_result *hr) {
+  int k = 0;
+  for (size_t j = 0; j < hp->n_steps && j < hr->n_steps; j++) {
+    if (hp->steps[j].kind != EDR_STEP_ASK)
+      continue;
+    json_t *reply = hr->steps[j].result; /* NULL: skipped */
+    k++;
+    if (!reply)
+      continue;
+    json_t *r = json_object_get(reply, "result");
+    const char *out = json_string_value(json_object_get(r, "stdout_tail"));
+    bool ok = json_is_true(json_object_get(reply, "ok"));
+    if (k == 1 && ok)
+      edr_status_parse_etcdctl_status(row, out);
+    else if (k == 2)
+      edr_status_parse_etcdctl_health(row, out);
+    else if (k == 3 && ok)
+      edr_status_parse_etcdctl_alarms(row, out);
+    row->via_agent = true;
+    if (!ok && !row->agent_error[0]) {
+      const char *m = json_string_value(json_object_get(json_object_get(reply, "error"),
+                                                        "message"));
+      snprintf(row->agent_error, sizeof row->agent_error, "%s", m ? m : "no answer");
+    }
+  }
 }
 
 /* What the check run says about one host, into its row. */
@@ -90,12 +155,13 @@ static void ssh_facts(struct edr_status_row *row, const struct edr_host_plan *hp
   if (hr->status || !probe)
     snprintf(row->ssh_error, sizeof row->ssh_error, "%s",
              hr->message ? hr->message : run_message ? run_message : "no probe result");
+  agent_facts(row, hp, hr);
 }
 
 /* Start every host's check; the threads run while HTTP runs here.  Returns
  * the jobs (finish_ssh frees them) or NULL when out of memory. */
 static struct ssh_job *start_ssh(struct edr_plan *plan, const struct edr_exec_opts *eo,
-                                 struct edr_status_row *rows) {
+                                 struct gate *gate, struct edr_status_row *rows) {
   struct ssh_job *jobs = calloc(plan->n_hosts, sizeof(*jobs));
   if (!jobs)
     return NULL;
@@ -105,7 +171,11 @@ static struct ssh_job *start_ssh(struct edr_plan *plan, const struct edr_exec_op
     jobs[i].one = *plan;
     jobs[i].one.hosts = &plan->hosts[i];
     jobs[i].one.n_hosts = 1;
-    jobs[i].eo = eo;
+    jobs[i].eo = *eo;
+    jobs[i].eo.want_ask = want_ask;
+    jobs[i].eo.want_ask_arg = &jobs[i];
+    jobs[i].gate = gate;
+    jobs[i].index = i;
     jobs[i].started = pthread_create(&jobs[i].thread, NULL, ssh_job_run, &jobs[i]) == 0;
     if (!jobs[i].started) {
       rows[i].ssh = EDR_SSH_FAILED;
@@ -168,11 +238,11 @@ static void spec_args_add(struct spec_args *a, const struct option *opts, int op
 /* ---- printing ------------------------------------------------------------ */
 
 enum col { C_MEMBER, C_SSH, C_ETCD, C_HEALTH, C_LEADER, C_ID, C_CLUSTER, C_REV, C_TERM,
-           C_INDEX, C_DB, C_ALARMS, C_VERSION, C__COUNT };
+           C_INDEX, C_DB, C_ALARMS, C_VERSION, C_VIA, C__COUNT };
 
 static const char *const col_title[C__COUNT] = {
   "MEMBER", "SSH", "ETCD", "HEALTH", "LEADER", "MEMBER ID", "CLUSTER ID", "REVISION",
-  "RAFT TERM", "RAFT INDEX", "DB SIZE", "ALARMS", "VERSION",
+  "RAFT TERM", "RAFT INDEX", "DB SIZE", "ALARMS", "VERSION", "VIA",
 };
 
 typedef char cell[48];
@@ -216,6 +286,9 @@ static void fill_cells(const struct edr_status_row *r, cell *c) {
       snprintf(c[k], sizeof(cell), "-");
   }
   snprintf(c[C_VERSION], sizeof(cell), "%s", r->version[0] ? r->version : "-");
+  /* where this row's figures came from: last, so earlier columns keep
+   * their numbers for awk */
+  snprintf(c[C_VIA], sizeof(cell), "%s", r->via_agent ? "ssh" : r->reachable ? "http" : "-");
 }
 
 static void print_table(const struct edr_status_row *rows, size_t n) {
@@ -245,13 +318,23 @@ static void print_notes(const struct edr_status_row *rows, size_t n, const char 
   for (size_t i = 0; i < n; i++) {
     const struct edr_status_row *r = &rows[i];
     if (!any && (r->ssh_error[0] || !r->reachable || r->health == 0 || r->errors[0] ||
-                 r->http_error[0]))
+                 r->http_error[0] || r->via_agent))
       printf("\n"), any = true;
     if (r->ssh_error[0])
       printf("%s: ssh: %s\n", r->name, r->ssh_error);
-    if (!r->reachable) {
+    if (r->via_agent && r->reachable) {
+      printf("%s: asked through the agent on its host (%s gave no answer from here: %s)\n",
+             r->name, r->client_url, r->http_error[0] ? r->http_error : "no answer");
+      if (r->health == 0)
+        printf("%s: health false: %s\n", r->name, r->health_reason);
+      if (r->agent_error[0])
+        printf("%s: its host's etcdctl: %s\n", r->name, r->agent_error);
+    } else if (!r->reachable) {
       printf("%s: could not be asked at %s: %s\n", r->name, r->client_url,
              r->http_error[0] ? r->http_error : "no answer");
+      if (r->via_agent)
+        printf("%s: nor by its host's etcdctl: %s\n", r->name,
+               r->agent_error[0] ? r->agent_error : "no answer");
       unasked = true;
     } else {
       if (r->health == 0)
@@ -269,8 +352,8 @@ static void print_notes(const struct edr_status_row *rows, size_t n, const char 
     for (size_t i = 0, k = 0; i < n; i++)
       if (!rows[i].reachable)
         printf("%s %s", k++ ? "," : "", rows[i].name);
-    printf(" (their client URLs did not answer from this machine; asking through the "
-           "agent on their hosts is not supported yet)\n");
+    printf(" (their client URLs did not answer from this machine, nor, where SSH "
+           "worked, from their own hosts)\n");
   }
 }
 
@@ -300,7 +383,7 @@ static json_t *row_json(const struct edr_status_row *r) {
   }
   return json_pack(
       "{s:s, s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
       "name", r->name, "client_url", r->client_url, "ssh",
       r->ssh == EDR_SSH_SKIPPED ? "skipped" : r->ssh == EDR_SSH_OK ? "ok" : "failed",
       "ssh_error", str_or_null(r->ssh_error), "etcd_running",
@@ -318,7 +401,10 @@ static json_t *row_json(const struct edr_status_row *r) {
       int_or_null(st, (int64_t)r->raft_index), "raft_applied_index",
       int_or_null(st, (int64_t)r->raft_applied_index), "db_size",
       int_or_null(st, r->db_size), "alarms", alarms, "version", str_or_null(r->version),
-      "cluster_version", str_or_null(r->cluster_version), "errors", str_or_null(r->errors));
+      "cluster_version", str_or_null(r->cluster_version), "errors", str_or_null(r->errors),
+      "via", r->via_agent ? json_string("ssh") : r->reachable ? json_string("http")
+                                                              : json_null(),
+      "agent_error", str_or_null(r->agent_error));
 }
 
 static int print_json(const struct edr_status_row *rows, size_t n,
@@ -451,18 +537,22 @@ int cmd_status(int argc, char **argv) {
     edr_status_row_init(&rows[i], spec->members[i].name, spec->members[i].client_urls.v[0]);
 
   struct edr_exec_opts eo = {.accept_new_hostkeys = accept_new, .stall_timeout_ms = 60000};
+  struct gate gate = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+                      .rows = rows};
   if (!no_ssh) {
-    struct edr_plan_opts po = {.snapshot_revision = -1, .check_only = true};
+    struct edr_plan_opts po = {.snapshot_revision = -1, .check_only = true,
+                               .ask_etcd = true};
     if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
       edr_err("%s", err);
       goto out;
     }
-    if (!(jobs = start_ssh(plan, &eo, rows))) {
+    if (!(jobs = start_ssh(plan, &eo, &gate, rows))) {
       edr_err("out of memory");
       goto out;
     }
   }
   rc = edr_status_fetch(rows, n, &fo);
+  gate_open(&gate);
   if (jobs)
     finish_ssh(plan, jobs, rows);
   if (rc) {

@@ -119,6 +119,9 @@ struct host {
   int next_id, want_id;
   char *line;                /* agent stdout being assembled */
   size_t line_len, line_cap;
+  uint64_t fetch_left, fetch_got;  /* a send's raw payload still to come, and so far */
+  int fetch_status;          /* the fetch sink's first failure */
+  char fetch_msg[512];
   char errtail[2048];        /* agent stderr, last bytes */
   char proto_err[200];       /* what broke the protocol */
   size_t errtail_len;
@@ -632,15 +635,64 @@ static void send_request(struct host *h, json_t *req, int payload_fd,
   h->payload_sent = 0;
   h->buf_len = h->buf_off = 0;
   h->line_len = 0;
+  h->fetch_left = h->fetch_got = 0;
+  h->fetch_status = 0;
   h->on_reply = fn;
   set_state(h, H_REQ_SEND);
   drive(h);
+}
+
+/* N bytes of a send's payload: to the fetch sink until it fails, then
+ * dropped (the stream must stay in step). */
+static void fetch_bytes(struct host *h, const char *p, size_t n) {
+  const struct edr_exec_opts *o = h->run->opts;
+  if (!h->fetch_status && o->fetch_sink) {
+    int rc = o->fetch_sink(o->fetch_arg, (const unsigned char *)p, n, h->fetch_msg,
+                           sizeof h->fetch_msg);
+    if (rc < 0)
+      h->fetch_status = rc;
+  }
+  h->fetch_left -= n;
+  h->fetch_got += n;
+  edr_progress_bytes(host_index(h), h->fetch_got, h->fetch_got + h->fetch_left);
+  if (o->stall_timeout_ms)
+    timer_arm(h, o->stall_timeout_ms);
+}
+
+/* The raw bytes after a data event never pass the line parser: what is
+ * buffered goes first, then the channel is read straight into the push
+ * buffer (idle while fetching).  Returns 0 once all came, or what
+ * edr_chan_read says. */
+static int read_payload(struct host *h) {
+  while (h->fetch_left) {
+    if (h->line_len) {
+      size_t n = h->line_len < h->fetch_left ? h->line_len : (size_t)h->fetch_left;
+      fetch_bytes(h, h->line, n);
+      memmove(h->line, h->line + n, h->line_len - n);
+      h->line_len -= n;
+      continue;
+    }
+    drain_stderr(h, &h->agent);
+    size_t want = h->fetch_left < PUSH_BUF ? (size_t)h->fetch_left : PUSH_BUF;
+    long n = edr_chan_read(&h->ssh, &h->agent, 0, h->buf, want);
+    if (n == EDR_EAGAIN || n < 0)
+      return (int)n;
+    if (n == 0)
+      return EDR_ECONNLOST;
+    fetch_bytes(h, h->buf, (size_t)n);
+  }
+  return 0;
 }
 
 /* Read agent stdout; returns 1 with *out set when the final reply came. */
 static int read_reply(struct host *h, json_t **out) {
   *out = NULL;
   for (;;) {
+    if (h->fetch_left) {
+      int rc = read_payload(h);
+      if (rc)
+        return rc;
+    }
     drain_stderr(h, &h->agent);
     if (h->line_cap - h->line_len < 4096) {
       size_t cap = h->line_cap ? h->line_cap * 2 : 16384;
@@ -686,6 +738,23 @@ static int read_reply(struct host *h, json_t **out) {
         }
         *out = j;
         return 1;
+      }
+      const char *ev = json_string_value(json_object_get(j, "event"));
+      if (ev && !strcmp(ev, "data") && json_integer_value(json_object_get(j, "id")) == h->want_id) {
+        json_int_t size = json_integer_value(json_object_get(j, "bytes"));
+        json_decref(j);
+        if (size < 0) {
+          snprintf(h->proto_err, sizeof h->proto_err, "a data event without a byte count");
+          return EDR_EPROTO;
+        }
+        h->fetch_left = (uint64_t)size;
+        h->fetch_got = 0;
+        if (cur_step(h))
+          h->res->steps[h->step].bytes = (uint64_t)size;
+        int rc = h->fetch_left ? read_payload(h) : 0;
+        if (rc)
+          return rc;
+        continue;
       }
       const char *msg = json_string_value(json_object_get(j, "message"));
       if (msg)
@@ -973,6 +1042,33 @@ static bool has_flag(json_t *tool, const char *flag) {
   return false;
 }
 
+/* snapshot save --via ssh: the snapshot is about as large as etcd's db and
+ * lands on the same disk; etcd must not be the one that runs out. */
+static int check_snapshot_probe(struct host *h, json_t *r, char *msg, size_t len) {
+  json_t *db = json_object_get(json_object_get(r, "data_dir"), "db_bytes");
+  json_t *fr = json_object_get(r, "free_bytes");
+  if (json_is_true(json_object_get(r, "staging_exists"))) {
+    snprintf(msg, len, "staging directory '%s' already exists", h->hp->staging);
+    return EDR_EEXIST;
+  }
+  if (json_is_integer(db) && json_is_integer(fr)) {
+    uint64_t dbb = (uint64_t)json_integer_value(db);
+    uint64_t need = dbb + dbb / 10 + (64ull << 20);
+    if ((uint64_t)json_integer_value(fr) < need) {
+      char hn[32], hd[32], hf[32];
+      edr_human_bytes(need, hn, sizeof hn);
+      edr_human_bytes(dbb, hd, sizeof hd);
+      edr_human_bytes((uint64_t)json_integer_value(fr), hf, sizeof hf);
+      snprintf(msg, len, "not enough free disk space on '%s' for a snapshot next to "
+               "etcd's data: %s needed (the db is %s, plus room so etcd itself does not "
+               "run out), %s free; take it with --via direct, or free space",
+               json_string_value(json_object_get(r, "free_path")), hn, hd, hf);
+      return EDR_ENOSPC;
+    }
+  }
+  return 0;
+}
+
 /* Judge the probe's facts: this is where "ready" is decided. */
 static int check_probe(struct host *h, json_t *r, char *msg, size_t len) {
   const struct edr_plan *p = h->run->plan;
@@ -980,6 +1076,8 @@ static int check_probe(struct host *h, json_t *r, char *msg, size_t len) {
   json_t *dd = json_object_get(r, "data_dir");
   if (p->kind == EDR_PLAN_ROLLBACK)
     return 0; /* no tool needed; find-old checks what matters */
+  if (p->kind == EDR_PLAN_SNAPSHOT)
+    return check_snapshot_probe(h, r, msg, len);
   if (p->kind == EDR_PLAN_RUN) {
     bool restores = false;
     for (size_t k = 0; k < h->hp->n_steps; k++)
@@ -1101,10 +1199,15 @@ static bool step_soft_fail(struct host *h, int status, const char *msg) {
 static void on_step_reply(struct host *h, int status, json_t *reply) {
   const struct edr_step *s = cur_step(h);
   json_t *r = json_object_get(reply, "result");
+  if (s->kind == EDR_STEP_ASK) { /* a fact about the member: the whole reply */
+    step_ok(h, reply);
+    return;
+  }
   if (status) {
     const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
     char extra[1200] = "";
-    if (s->kind == EDR_STEP_RESTORE || s->kind == EDR_STEP_STOP || s->kind == EDR_STEP_START) {
+    if (s->kind == EDR_STEP_RESTORE || s->kind == EDR_STEP_STOP || s->kind == EDR_STEP_START ||
+        s->kind == EDR_STEP_TAKE_SNAPSHOT || s->kind == EDR_STEP_MEMBER_UP) {
       const char *tail = json_string_value(json_object_get(r, "stderr_tail"));
       if (tail && *tail) {
         const char *t = tail + strlen(tail);
@@ -1124,6 +1227,18 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
     if (r)
       h->res->steps[h->step].result = json_incref(r);
     host_fail(h, status, "%s", full);
+    return;
+  }
+  if (s->kind == EDR_STEP_FETCH_SNAPSHOT &&
+      (h->fetch_status || (uint64_t)json_integer_value(json_object_get(r, "bytes")) !=
+                              h->fetch_got)) {
+    h->res->steps[h->step].result = json_incref(r);
+    if (h->fetch_status)
+      host_fail(h, h->fetch_status, "%s", h->fetch_msg);
+    else
+      host_fail(h, EDR_ECONNLOST, "%llu bytes arrived, the agent says it sent %lld",
+                (unsigned long long)h->fetch_got,
+                (long long)json_integer_value(json_object_get(r, "bytes")));
     return;
   }
   if (s->kind == EDR_STEP_LOCK)
@@ -1452,6 +1567,13 @@ static void advance(struct host *h) {
     check_barrier(r);
     return;
   }
+  if (s->kind == EDR_STEP_ASK && r->opts->want_ask &&
+      !r->opts->want_ask(r->opts->want_ask_arg, host_index(h))) {
+    h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
+    h->step++; /* not needed: counts as neither done nor failed */
+    advance(h);
+    return;
+  }
   if (s->kind == EDR_STEP_START && !h->start_checked && !s->allow_empty_start) {
     /* Never start etcd on a data dir without a member: it would bootstrap a
      * new, empty cluster.  One stat before the start. */
@@ -1643,8 +1765,8 @@ static bool host_settled(const struct host *h) {
 static void find_leader(struct run *r) {
   size_t running = 0;
   r->leader_host = -1;
-  if (r->plan->kind == EDR_PLAN_CHECK)
-    return;
+  if (r->plan->kind == EDR_PLAN_CHECK || r->plan->kind == EDR_PLAN_SNAPSHOT)
+    return; /* nothing is stopped */
   for (size_t i = 0; i < r->n; i++)
     running += json_is_true(json_object_get(r->hosts[i].probe, "etcd_running"));
   if (running < 2)

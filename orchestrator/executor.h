@@ -22,6 +22,13 @@
 
 struct edr_journal;
 
+/* Where the bytes of an agent's `send` go (snapshot save --via ssh), as they
+ * arrive.  Returns 0, or a negative EDR_E* code after writing why into
+ * MSG[MSGLEN]; the rest of the stream is then read and dropped (so the agent
+ * stays in step) and the step fails with that message. */
+typedef int (*edr_exec_sink)(void *arg, const unsigned char *buf, size_t len,
+                             char *msg, size_t msglen);
+
 struct edr_exec_opts {
   bool accept_new_hostkeys;    /* record unknown host keys (never changed ones) */
   struct edr_journal *journal; /* borrowed; every step start/end goes there */
@@ -31,6 +38,13 @@ struct edr_exec_opts {
   const char *agent_path;      /* local etcd-dr-agent; NULL: next to etcd-dr */
   uint64_t stall_timeout_ms;   /* a push with no progress this long fails */
   bool assume_yes;             /* --yes: never ask for a confirmation */
+  edr_exec_sink fetch_sink;    /* fetch-snapshot's bytes; NULL: dropped */
+  void *fetch_arg;             /* borrowed, passed to fetch_sink */
+  /* Asked (from the loop's thread, before the step starts) whether an
+   * ask-etcd step of host HOST (index in the plan) runs; false skips it.
+   * It may block: status waits there for its HTTP answers.  NULL: all run. */
+  bool (*want_ask)(void *arg, size_t host);
+  void *want_ask_arg;
 };
 
 /* Whether a person can be asked: standard input and error are terminals. */

@@ -69,6 +69,18 @@ const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
                         .on_agent = true, .timeout_ms = 30000},
   [EDR_STEP_RESET_ENV] = {.name = "reset-env", .phase = EDR_PHASE_APPLY,
                           .destructive = true, .on_agent = true, .timeout_ms = 30000},
+  [EDR_STEP_MEMBER_UP] = {.name = "check-member", .phase = EDR_PHASE_CHECK,
+                          .on_agent = true, .timeout_ms = 30000},
+  [EDR_STEP_STAGE_DIR] = {.name = "stage-dir", .phase = EDR_PHASE_CHECK,
+                          .on_agent = true, .timeout_ms = 30000},
+  [EDR_STEP_TAKE_SNAPSHOT] = {.name = "take-snapshot", .phase = EDR_PHASE_CHECK,
+                              .on_agent = true, .timeout_ms = 3600000},
+  [EDR_STEP_FETCH_SNAPSHOT] = {.name = "fetch-snapshot", .phase = EDR_PHASE_CHECK,
+                               .on_agent = true, .timeout_ms = 3600000},
+  [EDR_STEP_UNSTAGE] = {.name = "remove-staging", .phase = EDR_PHASE_CHECK,
+                        .on_agent = true, .timeout_ms = 60000},
+  [EDR_STEP_ASK] = {.name = "ask-etcd", .phase = EDR_PHASE_CHECK, .on_agent = true,
+                    .timeout_ms = 20000},
 };
 
 const char *const edr_gate_names[EDR_GATE__COUNT] = {
@@ -325,6 +337,36 @@ static int host_paths(struct edr_plan *p, struct edr_host_plan *h) {
   return 0;
 }
 
+static int etcdctl_argv(const struct edr_member *m, const char *const *tail,
+                        struct edr_strv *out);
+
+/* status, for a member whose client URL does not answer from here: the
+ * host's etcdctl asks it.  -w fields for the status (exact 64-bit IDs;
+ * etcdctl's JSON prints them as numbers that overflow), -w json for health,
+ * the plain alarm list (3.4's -w fields crashes when there is none). */
+static int add_ask_steps(struct edr_host_plan *h) {
+  static const char *const asks[][6] = {
+    {"--command-timeout=3s", "endpoint", "status", "-w", "fields", NULL},
+    {"--command-timeout=3s", "endpoint", "health", "-w", "json", NULL},
+    {"--command-timeout=3s", "alarm", "list", NULL},
+  };
+  for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
+    struct edr_strv argv = {0};
+    int rc = etcdctl_argv(h->member, asks[i], &argv);
+    if (!rc)
+      rc = add_step(h, EDR_STEP_ASK,
+                    json_pack("{s:s, s:o, s:{s:s}}", "op", "run", "argv", strv_json(&argv),
+                              "env", "ETCDCTL_API", "3"),
+                    argv.v, "ask the member with the host's etcdctl (only when its client "
+                    "URL does not answer from here):");
+    strv_release(&argv);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+
 /* check: connect, agent, probe, lock (reads only) */
 static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
@@ -346,6 +388,8 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
                      "probe (read only): restore tool (%s) and its flags, data dir %s, "
                      "free disk, whether etcd is running",
                      h->host_tool ? "pushed" : tool_label(m->restore_tool), m->data_dir)))
+    return rc;
+  if (p->check_only && p->ask_etcd && (rc = add_ask_steps(h)))
     return rc;
   if (p->check_only)
     return 0;
@@ -583,6 +627,111 @@ out:
   return rc;
 }
 
+/* The host's etcdctl talking to member M at its first client URL, with the
+ * spec's TLS paths on the host, then the words of TAIL (NULL-terminated).
+ * One --endpoints=URL word: a value never stands alone as an argument. */
+static int etcdctl_argv(const struct edr_member *m, const char *const *tail,
+                        struct edr_strv *out) {
+  char *words[8] = {NULL};
+  size_t n = 0;
+  int rc = 0;
+  words[n++] = edr_asprintf("--endpoints=%s", m->client_urls.v[0]);
+  if (m->etcdctl_cacert)
+    words[n++] = edr_asprintf("--cacert=%s", m->etcdctl_cacert);
+  if (m->etcdctl_cert)
+    words[n++] = edr_asprintf("--cert=%s", m->etcdctl_cert);
+  if (m->etcdctl_key)
+    words[n++] = edr_asprintf("--key=%s", m->etcdctl_key);
+  words[n++] = strdup("--dial-timeout=5s");
+  size_t t = 0;
+  while (tail[t])
+    t++;
+  char **v = calloc(1 + n + t + 1, sizeof(*v));
+  if (!v)
+    rc = EDR_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++)
+    if (!words[i])
+      rc = EDR_ENOMEM;
+  if (!rc) {
+    size_t k = 0;
+    v[k++] = strdup("etcdctl");
+    for (size_t i = 0; i < n; i++, k++)
+      v[k] = words[i], words[i] = NULL;
+    for (size_t i = 0; i < t; i++, k++)
+      v[k] = strdup(tail[i]);
+    out->v = v;
+    out->n = k;
+    for (size_t i = 0; i < k; i++)
+      if (!v[i])
+        rc = EDR_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++)
+    free(words[i]);
+  return rc;
+}
+
+/* snapshot save --via ssh: etcdctl on the member's host writes the snapshot
+ * into a staging directory next to etcd's data (same disk, checked for free
+ * space first), the agent streams it back, the staging goes.  The agent
+ * removes the staging when it exits too, so a connection lost half-way
+ * leaves nothing on the host. */
+static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  int rc;
+  (void)p;
+  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
+                     "connect to %s@%s:%d, check its host key against %s, authenticate",
+                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)) ||
+      (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
+                     "check the architecture is x86-64, push etcd-dr-agent to a new "
+                     "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")) ||
+      (rc = add_step(h, EDR_STEP_PROBE,
+                     json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",
+                               m->data_dir, "wal_dir", m->wal_dir, "restore_tool", "auto",
+                               "staging", h->staging),
+                     NULL, "probe (read only): free disk next to %s, the size of etcd's db",
+                     m->data_dir)))
+    return rc;
+  /* etcdctl snapshot save waits forever for a member that does not answer
+   * (it has no timeout unless given one, and any one would cut a large
+   * snapshot short): first ask the member, bounded. */
+  static const char *const up[] = {"--command-timeout=5s", "endpoint", "status", NULL};
+  struct edr_strv argv = {0};
+  rc = etcdctl_argv(m, up, &argv);
+  if (!rc)
+    rc = add_step(h, EDR_STEP_MEMBER_UP,
+                  json_pack("{s:s, s:o, s:{s:s}}", "op", "run", "argv", strv_json(&argv),
+                            "env", "ETCDCTL_API", "3"),
+                  argv.v, "check that the member answers the host's etcdctl:");
+  strv_release(&argv);
+  if (rc ||
+      (rc = add_step(h, EDR_STEP_STAGE_DIR,
+                     json_pack("{s:s, s:s, s:b}", "op", "mkdir", "path", h->staging,
+                               "remove_at_exit", 1),
+                     NULL, "create the staging directory %s (removed when the agent exits)",
+                     h->staging)))
+    return rc;
+  const char *words[] = {"snapshot", "save", h->host_snapshot, NULL};
+  rc = etcdctl_argv(m, words, &argv);
+  if (!rc) {
+    json_t *req = json_pack("{s:s, s:o, s:{s:s}}", "op", "run", "argv", strv_json(&argv),
+                            "env", "ETCDCTL_API", "3");
+    rc = add_step(h, EDR_STEP_TAKE_SNAPSHOT, req, argv.v,
+                  "take the snapshot on the host with its etcdctl:");
+  }
+  strv_release(&argv);
+  if (rc ||
+      (rc = add_step(h, EDR_STEP_FETCH_SNAPSHOT,
+                     json_pack("{s:s, s:s}", "op", "send", "path", h->host_snapshot), NULL,
+                     "stream %s back to this machine (sha-256 checked here)",
+                     h->host_snapshot)))
+    return rc;
+  return add_step(h, EDR_STEP_UNSTAGE,
+                  json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
+                  "remove the staging directory %s", h->staging);
+}
+
+
 int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
                  struct edr_plan **out, char *err, size_t errlen) {
   struct edr_plan *p = calloc(1, sizeof(*p));
@@ -614,6 +763,7 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->check_only = p->kind == EDR_PLAN_CHECK;
   p->bump_revision = o->bump_revision;
   p->break_lock = o->break_lock;
+  p->ask_etcd = o->ask_etcd;
   if (!(p->command = strdup(o->command ? o->command : "restore")))
     goto nomem;
 
@@ -691,15 +841,16 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
       goto fail;
     }
   }
-  if (p->kind != EDR_PLAN_CHECK) {
+  if (p->kind == EDR_PLAN_RESTORE || p->kind == EDR_PLAN_ROLLBACK) {
     p->stages[EDR_PHASE_APPLY].gate = EDR_GATE_HEALTH;
     p->stages[EDR_PHASE_APPLY].timeout_ms = p->health_timeout_ms;
   }
   for (size_t i = 0; i < p->n_hosts; i++) {
     for (int ph = 0; ph < EDR_PHASE__COUNT; ph++)
       p->hosts[i].phase_stage[ph] = (size_t)ph;
-    if ((rc = p->kind == EDR_PLAN_ROLLBACK ? build_rollback_host(p, &p->hosts[i])
-                                           : build_host(p, o, &p->hosts[i])))
+    if ((rc = p->kind == EDR_PLAN_ROLLBACK   ? build_rollback_host(p, &p->hosts[i])
+              : p->kind == EDR_PLAN_SNAPSHOT ? build_snapshot_host(p, &p->hosts[i])
+                                             : build_host(p, o, &p->hosts[i])))
       goto fail;
   }
   *out = p;

@@ -63,6 +63,16 @@ enum edr_step_kind {
   EDR_STEP_EXEC_RO,          /* the same, declared read-only */
   EDR_STEP_SET_ENV,          /* set KEY=value lines in the member's env_file */
   EDR_STEP_RESET_ENV,        /* put the env_file back as it was */
+  /* snapshot save --via ssh (EDR_PLAN_SNAPSHOT) */
+  EDR_STEP_MEMBER_UP,        /* the host's etcdctl gets the member's status, bounded:
+                                snapshot save has no timeout of its own */
+  EDR_STEP_STAGE_DIR,        /* mkdir DATA/.etcd-dr-RUN, removed when the agent exits */
+  EDR_STEP_TAKE_SNAPSHOT,    /* the host's etcdctl snapshot save into it */
+  EDR_STEP_FETCH_SNAPSHOT,   /* send: streamed back to the executor's fetch sink */
+  EDR_STEP_UNSTAGE,          /* remove the staging directory */
+  /* status: the host's etcdctl asks its member (plan opts ask_etcd) */
+  EDR_STEP_ASK,              /* a failure is a fact about the member, not the host's:
+                                its result is the agent's whole reply */
   EDR_STEP__COUNT
 };
 
@@ -156,6 +166,9 @@ enum edr_plan_kind {
   EDR_PLAN_CHECK,            /* only the read-only checks (plan --check) */
   EDR_PLAN_ROLLBACK,         /* put back the member dirs a restore moved aside */
   EDR_PLAN_RUN,              /* a playbook (playbook.h) */
+  EDR_PLAN_SNAPSHOT,         /* take a snapshot on each host, stream it back; every
+                                step is in the check phase: nothing etcd uses is
+                                changed, and a failure removes the staging */
 };
 
 struct edr_plan_opts {
@@ -174,6 +187,8 @@ struct edr_plan_opts {
   int64_t bump_revision;     /* 0 none, -1 auto (from the old data), else N */
   bool break_lock;           /* take a host lock held by another run */
   const char *command;       /* "restore", "rollback": recorded in the lock */
+  bool ask_etcd;             /* check plan (status): then ask the member with the
+                                host's etcdctl: endpoint status, health, alarms */
 };
 
 struct edr_plan {
@@ -197,6 +212,7 @@ struct edr_plan {
   struct edr_stage *stages;  /* in order; every step names one */
   size_t n_stages;
   bool confirm;              /* ask before the first destructive stage */
+  bool ask_etcd;             /* check plan: ask-etcd steps (plan opts) */
   char *playbook;            /* the playbook's name (EDR_PLAN_RUN), or NULL */
 };
 

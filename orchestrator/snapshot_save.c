@@ -319,6 +319,7 @@ struct save;
 struct candidate {
   struct save *sv;
   const char *name;            /* NULL for --endpoint */
+  size_t member;               /* index in the spec */
   char url[1024];              /* the client URL, no trailing slash */
   int status;                  /* of GET /health */
   long code;
@@ -335,6 +336,7 @@ struct save {
   struct candidate *c;
   size_t n, pending;
   struct candidate *chosen;
+  bool fallback;               /* --via auto: nobody answered; go through the hosts */
   struct edr_snapstream st;
   struct out_file out;
   long code;                   /* of the snapshot request */
@@ -511,6 +513,17 @@ static void choose(struct save *sv) {
       return;
     }
   }
+  /* --via auto: a member whose URL gave no answer from here may well be
+   * up; its host is asked next (edr_snapshot_save). */
+  bool unanswered = false;
+  for (size_t i = 0; i < sv->n; i++)
+    unanswered |= !sv->c[i].answered && sv->c[i].name;
+  if (sv->o->via == EDR_VIA_AUTO && unanswered) {
+    sv->fallback = true;
+    sv->status = 0;
+    loop_done(sv);
+    return;
+  }
   /* Nobody to ask: say what each one answered. */
   char m[sizeof sv->res->msg];
   size_t off = (size_t)snprintf(m, sizeof m, "%s",
@@ -607,7 +620,8 @@ static void run_loop(struct save *sv) {
 
 /* ---- the targets and the paths ------------------------------------------------ */
 
-static int add_candidate(struct save *sv, const char *name, const char *url) {
+static int add_candidate(struct save *sv, const char *name, size_t member,
+                         const char *url) {
   struct candidate *c = realloc(sv->c, (sv->n + 1) * sizeof *c);
   if (!c)
     return EDR_ENOMEM;
@@ -616,6 +630,7 @@ static int add_candidate(struct save *sv, const char *name, const char *url) {
   memset(c, 0, sizeof *c);
   c->sv = sv;
   c->name = name;
+  c->member = member;
   snprintf(c->url, sizeof c->url, "%s", url);
   size_t l = strlen(c->url);
   while (l > 0 && c->url[l - 1] == '/')
@@ -632,7 +647,7 @@ static int pick_targets(struct save *sv, const struct edr_spec *spec,
                o->endpoint);
       return EDR_EINVAL;
     }
-    return add_candidate(sv, NULL, o->endpoint);
+    return add_candidate(sv, NULL, 0, o->endpoint);
   }
   if (!spec || spec->n_members == 0) {
     snprintf(msg, msglen, "no member to take the snapshot from");
@@ -643,7 +658,7 @@ static int pick_targets(struct save *sv, const struct edr_spec *spec,
     if (o->member && strcmp(o->member, m->name))
       continue;
     for (size_t k = 0; k < m->client_urls.n; k++) {
-      int rc = add_candidate(sv, m->name, m->client_urls.v[k]);
+      int rc = add_candidate(sv, m->name, i, m->client_urls.v[k]);
       if (rc < 0)
         return rc;
     }
@@ -680,14 +695,14 @@ static int fsync_dir(const char *dir) {
   return rc;
 }
 
-/* FILE.part, checked and synced, becomes FILE. */
+/* FILE.part, checked and synced, becomes FILE.  WHO names the source in
+ * messages; WANT_SHA256 (through the agent: the sha-256 the host says it
+ * sent) must then equal the file's, or NULL. */
 static int finish_file(struct save *sv, const char *part, const char *final,
-                       const char *dir) {
+                       const char *dir, const char *who, const char *want_sha256) {
   struct edr_save_result *res = sv->res;
   struct edr_snapfile sf;
-  char who[1100];
   int rc;
-  describe(sv->chosen, who, sizeof who);
   if (fsync(sv->out.fd) < 0) {
     rc = edr_from_errno(errno);
     snprintf(res->msg, sizeof res->msg, "snapshot from %s: cannot sync '%s': %s",
@@ -705,6 +720,12 @@ static int finish_file(struct save *sv, const char *part, const char *final,
     snprintf(res->msg, sizeof res->msg, "snapshot from %s: cannot read back "
              "'%s': %s", who, part, edr_strerror(rc));
     return rc;
+  }
+  if (want_sha256 && strcmp(want_sha256, sf.file_sha256)) {
+    snprintf(res->msg, sizeof res->msg, "snapshot from %s: the %" PRIu64 " bytes "
+             "received have sha-256 %s, the host sent %s: damaged on the way",
+             who, sf.size, sf.file_sha256, want_sha256);
+    return EDR_EHASH;
   }
   if (!sf.has_trailer) {
     snprintf(res->msg, sizeof res->msg, "snapshot from %s: %" PRIu64 " bytes "
@@ -782,6 +803,63 @@ static int make_paths(const struct edr_save_opts *o, char **final, char **part,
   return 0;
 }
 
+/* Empty the .part for another try. */
+static int out_reset(struct out_file *f) {
+  f->len = 0;
+  if (ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
+    return edr_from_errno(errno);
+  return 0;
+}
+
+/* --via ssh, or --via auto after no URL answered: each candidate member in
+ * the spec's order (with auto, only those whose URL gave no answer), until
+ * one host hands over a snapshot.  Every failure is said, naming the host. */
+static int save_through_hosts(struct save *sv, const struct edr_spec *spec, char *who,
+                              size_t wholen, char agent_sha[65]) {
+  struct edr_save_result *res = sv->res;
+  char tried[sizeof res->msg] = "", why[2048];
+  size_t off = 0;
+  int rc = EDR_EINVAL;
+  if (!spec) {
+    snprintf(res->msg, sizeof res->msg, "--via ssh needs a cluster spec: it goes "
+             "through a member's host, not an --endpoint URL");
+    return EDR_EINVAL;
+  }
+  if (sv->fallback)
+    edr_warn("no client URL answered from here; asking through the hosts");
+  for (size_t i = 0; i < sv->n; i++) {
+    struct candidate *c = &sv->c[i];
+    bool seen = false;
+    for (size_t k = 0; k < i; k++)
+      seen |= sv->c[k].member == c->member;
+    if (seen || (sv->fallback && c->answered))
+      continue;
+    const struct edr_member *m = &spec->members[c->member];
+    if ((rc = out_reset(&sv->out)) < 0) {
+      snprintf(res->msg, sizeof res->msg, "cannot truncate '%s': %s", sv->out.part,
+               edr_strerror(rc));
+      return rc;
+    }
+    snprintf(who, wholen, "member '%s' through its host %s (the host's etcdctl asked %s)",
+             m->name, m->ssh_host, m->client_urls.v[0]);
+    rc = edr_snapshot_fetch_ssh(spec, c->member, sv->o, out_sink, &sv->out, agent_sha, why,
+                                sizeof why);
+    if (rc == 0 && sv->out.len)
+      rc = out_flush(&sv->out, why, sizeof why);
+    if (rc == 0) {
+      snprintf(res->source, sizeof res->source, "%.*s", (int)sizeof res->source - 1, who);
+      return 0;
+    }
+    off += (size_t)snprintf(tried + off, off < sizeof tried ? sizeof tried - off : 0,
+                            "%smember '%s' on host %s: %s", off ? "; " : "", m->name,
+                            m->ssh_host, why);
+    if (off >= sizeof tried || rc == EDR_ECANCELED)
+      break;
+  }
+  snprintf(res->msg, sizeof res->msg, "snapshot through the hosts failed: %s", tried);
+  return rc < 0 ? rc : EDR_EREMOTE;
+}
+
 int edr_snapshot_save(const struct edr_spec *spec,
                       const struct edr_save_opts *o,
                       struct edr_save_result *res) {
@@ -828,10 +906,21 @@ int edr_snapshot_save(const struct edr_spec *spec,
   }
   stream_ready = true;
 
-  run_loop(&sv);
-  if ((rc = sv.status) < 0)
-    goto out;
-  rc = finish_file(&sv, part, final, dir);
+  char who[1300], agent_sha[65] = "";
+  if (o->via != EDR_VIA_SSH) {
+    run_loop(&sv);
+    if ((rc = sv.status) < 0)
+      goto out;
+  }
+  if (o->via == EDR_VIA_SSH || sv.fallback) {
+    if ((rc = save_through_hosts(&sv, spec, who, sizeof who, agent_sha)) < 0)
+      goto out;
+    res->via = "ssh";
+  } else {
+    describe(sv.chosen, who, sizeof who);
+    res->via = "http";
+  }
+  rc = finish_file(&sv, part, final, dir, who, agent_sha[0] ? agent_sha : NULL);
   if (rc < 0 && res->path[0])
     own_part = false;  /* renamed: FILE is the new snapshot, keep it */
 
@@ -932,8 +1021,11 @@ static const char usage_text[] =
     "existing FILE is left as it was.  Prints the path, size, revision and\n"
     "sha-256 (of the whole file, as sha256sum prints it).\n"
     "\n"
-    "This machine must reach a client URL of the member (from the spec's\n"
-    "client_urls, or --endpoint): the snapshot is not taken over SSH.\n"
+    "By default this machine asks a client URL of the member (from the spec's\n"
+    "client_urls, or --endpoint).  With --via ssh the member's own host takes\n"
+    "it: the host's etcdctl writes DATA_DIR/.etcd-dr-RUN/snapshot.db (with the\n"
+    "spec's etcdctl_cacert/_cert/_key), etcd-dr-agent streams it back over\n"
+    "SSH, the staging is removed; the file is finished here the same way.\n"
     "\n"
     "  -o, --output FILE     write the snapshot to FILE\n"
     "  --dir DIR             write DIR/snapshot-YYYYMMDD-HHMMSSZ.db (UTC); DIR is\n"
@@ -945,6 +1037,12 @@ static const char usage_text[] =
     "                        /health is false (quorum lost); default: the first\n"
     "                        member, in the spec's order, whose /health is true\n"
     "  --endpoint URL        take it from this client URL; no spec needed\n"
+    "  --via direct|ssh|auto  direct (default): from this machine over the client\n"
+    "                        URL; ssh: on the member's host, through SSH (the\n"
+    "                        first member in the spec's order that succeeds, or\n"
+    "                        --member); auto: direct, and through the hosts of\n"
+    "                        the members whose URL does not answer from here\n"
+    "  --accept-new-host-keys  with --via ssh/auto: record unknown host keys\n"
     "  --cacert FILE         CA for https client URLs (default $ETCDCTL_CACERT,\n"
     "                        else the system's CAs)\n"
     "  --cert FILE           client certificate (default $ETCDCTL_CERT)\n"
@@ -959,7 +1057,7 @@ static const char usage_text[] =
     "\n";
 
 enum { O_DIR = 1, O_KEEP, O_MEMBER, O_ENDPOINT, O_CACERT, O_CERT, O_KEY,
-       O_TIMEOUT, O_STALL };
+       O_TIMEOUT, O_STALL, O_VIA, O_ACCEPT_NEW };
 
 static bool parse_num(const char *opt, const char *arg, long lo, long hi,
                       long *out) {
@@ -986,6 +1084,8 @@ int cmd_snapshot_save(int argc, char **argv) {
     {"key", required_argument, NULL, O_KEY},
     {"timeout", required_argument, NULL, O_TIMEOUT},
     {"stall-timeout", required_argument, NULL, O_STALL},
+    {"via", required_argument, NULL, O_VIA},
+    {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -1031,6 +1131,19 @@ int cmd_snapshot_save(int argc, char **argv) {
         goto usage_quiet;
       so.stall_timeout_ms = (uint64_t)v * 1000;
       break;
+    case O_VIA:
+      if (!strcmp(optarg, "direct"))
+        so.via = EDR_VIA_DIRECT;
+      else if (!strcmp(optarg, "ssh"))
+        so.via = EDR_VIA_SSH;
+      else if (!strcmp(optarg, "auto"))
+        so.via = EDR_VIA_AUTO;
+      else {
+        edr_err("--via: '%s' is not direct, ssh or auto", optarg);
+        goto usage_quiet;
+      }
+      break;
+    case O_ACCEPT_NEW: so.accept_new_hostkeys = true; break;
     case 'h':
       fputs(usage_text, stdout);
       fputs(edr_spec_options_help, stdout);
@@ -1058,6 +1171,11 @@ int cmd_snapshot_save(int argc, char **argv) {
   }
   if ((so.out && !*so.out) || (so.dir && !*so.dir)) {
     edr_err("snapshot save: the destination is empty");
+    return EDR_EXIT_USAGE;
+  }
+  if (so.endpoint && so.via == EDR_VIA_SSH) {
+    edr_err("snapshot save: --via ssh goes through a member's host: name it with "
+            "--cluster/--initial-cluster (and --member), not --endpoint");
     return EDR_EXIT_USAGE;
   }
   if (so.member && so.endpoint) {
@@ -1095,10 +1213,12 @@ int cmd_snapshot_save(int argc, char **argv) {
   edr_human_bytes(res->size, human, sizeof human);
   printf("saved '%s'\n"
          "  from      %s\n"
+         "  via       %s\n"
          "  size      %" PRIu64 " bytes (%s)\n"
          "  revision  %" PRId64 "\n"
          "  sha-256   %s\n",
-         res->path, res->source, res->size, human, res->revision,
+         res->path, res->source, res->via ? res->via : "http", res->size, human,
+         res->revision,
          res->sha256);
   fflush(stdout);
   int code = EDR_EXIT_OK;

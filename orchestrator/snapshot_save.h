@@ -12,8 +12,10 @@
  * FILE.part; memory does not grow with the snapshot.  Only then, after
  * fsync and a check of the trailer, does FILE.part become FILE.
  *
- * Taking the snapshot on the member's host over SSH is not done here: the
- * coordinator must reach a client URL.
+ * With --via ssh (or --via auto when no client URL answers from here) the
+ * snapshot is taken on the member's host by its own etcdctl and streamed
+ * back through the agent (snapshot_ssh.c); the same FILE.part, fsync,
+ * trailer check and rename finish it.
  */
 #ifndef EDR_SNAPSHOT_SAVE_H
 #define EDR_SNAPSHOT_SAVE_H
@@ -22,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "executor.h"  /* edr_exec_sink */
 #include "http.h"  /* struct edr_tls */
 #include "spec.h"
 
@@ -68,6 +71,12 @@ void edr_snapstream_release(struct edr_snapstream *s);
 
 /* ---- the save ------------------------------------------------------------- */
 
+enum edr_save_via {
+  EDR_VIA_DIRECT,           /* this machine asks the client URL (the default) */
+  EDR_VIA_SSH,              /* the member's host takes it, the agent streams it back */
+  EDR_VIA_AUTO,             /* direct, else through the hosts whose URL did not answer */
+};
+
 struct edr_save_opts {      /* every string borrowed for the call */
   const char *out;          /* -o FILE, or NULL with dir */
   const char *dir;          /* --dir DIR: DIR/snapshot-YYYYMMDD-HHMMSSZ.db */
@@ -76,11 +85,14 @@ struct edr_save_opts {      /* every string borrowed for the call */
   struct edr_tls tls;
   uint64_t timeout_ms;      /* connect and /health; 0: 5000 */
   uint64_t stall_timeout_ms;  /* no byte for this long fails; 0: 30000 */
+  enum edr_save_via via;
+  bool accept_new_hostkeys;  /* --via ssh: record unknown host keys */
 };
 
 struct edr_save_result {
   char path[4096];          /* the file written */
   char source[1200];        /* "member 'm1' (http://...)" or "endpoint '...'" */
+  const char *via;          /* "http" or "ssh" (static) */
   uint64_t size;            /* bytes, trailer included */
   int64_t revision;         /* etcd's revision in the image */
   char sha256[65];          /* hex SHA-256 of the whole file (sha256sum's) */
@@ -95,6 +107,16 @@ struct edr_save_result {
 int edr_snapshot_save(const struct edr_spec *spec,
                       const struct edr_save_opts *o,
                       struct edr_save_result *res);
+
+/* --via ssh for member index MEMBER of SPEC: a one-host executor run whose
+ * `send` bytes go to SINK(SINK_ARG, ...) as they arrive.  Returns 0 with
+ * AGENT_SHA256 (hex, of every byte sent) set, or a negative EDR_E* code
+ * with MSG saying which step failed and why; the host keeps nothing
+ * (staging removed, by the run or by the agent at its exit). */
+int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
+                           const struct edr_save_opts *o, edr_exec_sink sink,
+                           void *sink_arg, char agent_sha256[65], char *msg,
+                           size_t msglen);
 
 /* Whether NAME is exactly "snapshot-YYYYMMDD-HHMMSSZ.db" (digits only):
  * the only names --keep ever removes. */

@@ -193,6 +193,12 @@ static const struct field fields[] = {
    .what = "a path on this machine to an etcdutl or etcdctl binary"},
   {.key = "env_file", .type = F_REMOTE_PATH, .off = M(env_file),
    .what = "an absolute path of letters, digits and ._-+@=,: (no '.' or '..')"},
+  {.key = "etcdctl_cacert", .type = F_REMOTE_PATH, .off = M(etcdctl_cacert),
+   .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
+  {.key = "etcdctl_cert", .type = F_REMOTE_PATH, .off = M(etcdctl_cert),
+   .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
+  {.key = "etcdctl_key", .type = F_REMOTE_PATH, .off = M(etcdctl_key),
+   .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
 };
 #undef M
 
@@ -431,6 +437,9 @@ static void member_release(struct edr_member *m) {
   free(m->restore_tool);
   free(m->restore_tool_push);
   free(m->env_file);
+  free(m->etcdctl_cacert);
+  free(m->etcdctl_cert);
+  free(m->etcdctl_key);
   memset(m, 0, sizeof(*m));
 }
 
@@ -538,6 +547,9 @@ static int finish_member(struct ctx *c, struct draft *d) {
     return EDR_ENOMEM;
   if (m->wal_dir && strcmp(m->wal_dir, m->data_dir) == 0)
     return fail(c, m->name, "wal_dir", "must differ from data_dir");
+  if (!!m->etcdctl_cert != !!m->etcdctl_key)
+    return fail(c, m->name, m->etcdctl_cert ? "etcdctl_key" : "etcdctl_cert",
+                "missing: etcdctl_cert and etcdctl_key go together");
   return 0;
 }
 

@@ -45,6 +45,12 @@ struct edr_member {
   char *restore_tool_push;       /* local file pushed to the host, or NULL */
   char *env_file;                /* where the service reads ETCD_* settings
                                     (playbooks' set-env), or NULL */
+
+  /* Paths ON THE HOST given to the host's etcdctl (--cacert, --cert, --key)
+   * when etcd-dr asks this member through the agent; NULL: not passed. */
+  char *etcdctl_cacert;
+  char *etcdctl_cert;
+  char *etcdctl_key;
 };
 
 struct edr_spec {

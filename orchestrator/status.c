@@ -146,6 +146,121 @@ void edr_status_parse_alarms(struct edr_status_row *row, long code, const char *
   json_decref(j);
 }
 
+/* ---- the same facts from the host's etcdctl ---------------------------- */
+
+/* The value of `"KEY" : VALUE` in etcdctl's -w fields text, trimmed, into
+ * OUT; false when absent. */
+static bool field_value(const char *text, const char *key, char *out, size_t len) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\" : ", key);
+  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+    if (strncmp(p, pat, strlen(pat)))
+      continue;
+    const char *v = p + strlen(pat), *e = strchr(v, '\n');
+    size_t n = e ? (size_t)(e - v) : strlen(v);
+    while (n && (v[n - 1] == '\r' || v[n - 1] == ' '))
+      n--;
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+      v++, n -= 2;
+    snprintf(out, len, "%.*s", (int)n, v);
+    return true;
+  }
+  return false;
+}
+
+static bool field_u64(const char *text, const char *key, uint64_t *out) {
+  char v[32], *end;
+  if (!field_value(text, key, v, sizeof v) || !*v)
+    return false;
+  *out = strtoull(v, &end, 10);
+  return *end == '\0';
+}
+
+void edr_status_parse_etcdctl_status(struct edr_status_row *row, const char *text) {
+  uint64_t v;
+  char s[160];
+  row->via_agent = true;
+  /* RaftTerm appears twice (header, then status): the same value. */
+  if (!text || !field_u64(text, "MemberID", &row->member_id) ||
+      !field_u64(text, "ClusterID", &row->cluster_id))
+    return;
+  row->reachable = true;
+  row->have_status = true;
+  if (field_u64(text, "Revision", &v))
+    row->revision = (int64_t)v;
+  field_u64(text, "Leader", &row->leader);
+  field_u64(text, "RaftTerm", &row->raft_term);
+  field_u64(text, "RaftIndex", &row->raft_index);
+  field_u64(text, "RaftAppliedIndex", &row->raft_applied_index);
+  if (field_u64(text, "DBSize", &v))
+    row->db_size = (int64_t)v;
+  if (field_u64(text, "DBSizeInUse", &v))
+    row->db_size_in_use = (int64_t)v;
+  row->is_learner = field_value(text, "IsLearner", s, sizeof s) && !strcmp(s, "true");
+  if (field_value(text, "Version", s, sizeof s) && *s)
+    snprintf(row->version, sizeof row->version, "%.*s", (int)sizeof row->version - 1, s);
+  /* "Errors" : [memberID:123 alarm:NOSPACE ] - Go's print of a list */
+  if (field_value(text, "Errors", s, sizeof s) && strcmp(s, "[]")) {
+    size_t n = strlen(s);
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+      s[n - 1] = '\0';
+      for (size_t l = strlen(s + 1); l && s[l] == ' '; l--)
+        s[l] = '\0';
+      add_error(row, s + 1);
+    }
+  }
+}
+
+void edr_status_parse_etcdctl_health(struct edr_status_row *row, const char *text) {
+  json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+  json_t *e = json_array_get(j, 0);
+  row->via_agent = true;
+  if (json_is_boolean(json_object_get(e, "health"))) {
+    const char *err = edr_gw_str(e, "error");
+    /* an endpoint that never answered says so in "error"; a member that
+     * answered "unhealthy" (no quorum, an alarm) was reached */
+    bool no_answer = !json_is_true(json_object_get(e, "health")) &&
+                     (strstr(err, "deadline exceeded") || strstr(err, "connection refused") ||
+                      strstr(err, "no route") || strstr(err, "transport"));
+    if (json_is_true(json_object_get(e, "health"))) {
+      row->health = 1;
+      row->reachable = true;
+    } else if (!no_answer || row->have_status) {
+      row->health = 0;
+      row->reachable = true;
+      snprintf(row->health_reason, sizeof row->health_reason, "%s",
+               *err ? err : "etcdctl endpoint health: false");
+    } else {
+      row->health_err = EDR_ETIMEDOUT;
+      snprintf(row->agent_error, sizeof row->agent_error, "%s", err);
+    }
+  }
+  json_decref(j);
+}
+
+void edr_status_parse_etcdctl_alarms(struct edr_status_row *row, const char *text) {
+  json_t *list = json_array();
+  row->via_agent = true;
+  for (const char *p = text; list && p && *p;) {
+    const char *m = strstr(p, "memberID:"), *a = m ? strstr(m, "alarm:") : NULL;
+    if (!a)
+      break;
+    char id[32] = "", name[32] = "";
+    sscanf(m + 9, "%31[0-9]", id);
+    sscanf(a + 6, "%31[A-Z_]", name);
+    if (*id && *name)
+      json_array_append_new(list, json_pack("{s:s, s:s}", "memberID", id, "alarm", name));
+    p = strchr(a, '\n');
+  }
+  json_decref(row->alarm_list);
+  row->alarm_list = list;
+}
+
+bool edr_status_needs_agent(const struct edr_status_row *r) {
+  return !r->reachable && (r->http_status == EDR_ECONNREFUSED || r->http_status == EDR_ETIMEDOUT ||
+                           r->http_status == EDR_EHOSTUNREACH || r->http_status == EDR_ERESOLVE);
+}
+
 static void add_alarm(char *list, size_t len, const char *name) {
   size_t nl = strlen(name);
   for (const char *p = list; (p = strstr(p, name)); p += nl)

@@ -39,8 +39,13 @@ struct edr_status_row {
   int etcd_running;
   char ssh_error[512];             /* why SSH or the probe failed, "" */
 
-  /* From HTTP.  reachable: at least one request got an HTTP answer. */
+  /* From HTTP, or through the agent.  reachable: the member answered at
+   * least one question.  via_agent: its client URL gave no answer from here
+   * (edr_status_needs_agent), so the host's etcdctl was asked instead and
+   * the figures below are its answers; http_error still says why not. */
   bool reachable;
+  bool via_agent;
+  char agent_error[256];           /* why the host's etcdctl got no answer, "" */
   int http_status;                 /* EDR_E* of the first transport failure */
   char http_error[512];            /* that failure in words, "" */
   char http_failed[32];            /* the path of that request, "" */
@@ -79,6 +84,21 @@ void edr_status_parse_health(struct edr_status_row *row, long code, const char *
 void edr_status_parse_version(struct edr_status_row *row, long code, const char *body);
 void edr_status_parse_status(struct edr_status_row *row, long code, const char *body);
 void edr_status_parse_alarms(struct edr_status_row *row, long code, const char *body);
+
+/* The same facts from the host's etcdctl (the ask-etcd steps' stdout):
+ * `endpoint status -w fields`, `endpoint health -w json` and `alarm list`
+ * (lines "memberID:N alarm:NAME").  Each sets via_agent and, when the text
+ * holds an answer, reachable; the alarm list is stored in the gateway's
+ * shape, so edr_status_resolve_alarms() treats it alike.  Never fail. */
+void edr_status_parse_etcdctl_status(struct edr_status_row *row, const char *text);
+void edr_status_parse_etcdctl_health(struct edr_status_row *row, const char *text);
+void edr_status_parse_etcdctl_alarms(struct edr_status_row *row, const char *text);
+
+/* Whether ROW's client URL gave no answer at all from here for a reason
+ * the member's own host may not share (refused, timed out, no route, name
+ * not resolved): then ask through the agent.  A TLS refusal of this
+ * client's certificate is not such a reason: that row keeps its verdict. */
+bool edr_status_needs_agent(const struct edr_status_row *row);
 
 /* Merge every member's alarm list and give each row the alarms raised on
  * its member ID.  Alarms on an ID no row has are written, one sentence,

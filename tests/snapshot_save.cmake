@@ -14,14 +14,9 @@
 # The etcd tests skip (77) when that etcd is not installed.
 
 # The edr-snapshot driver (tests/bbolt.cmake) runs cmd_snapshot(), whose
-# `save` verb lives here: give it what save needs, and nothing more.
-target_sources(edr-snapshot PRIVATE
-  ${CMAKE_SOURCE_DIR}/orchestrator/snapshot_save.c
-  ${CMAKE_SOURCE_DIR}/orchestrator/http.c
-  ${CMAKE_SOURCE_DIR}/orchestrator/cli.c
-  ${CMAKE_SOURCE_DIR}/orchestrator/spec.c
-  ${CMAKE_SOURCE_DIR}/orchestrator/log.c)
-target_link_libraries(edr-snapshot PRIVATE PkgConfig::LIBUV PkgConfig::LIBCURL)
+# `save` verb lives here and, for --via ssh, needs the executor: link the
+# coordinator's library (the driver's own snapshot_cmd.c comes first).
+target_link_libraries(edr-snapshot PRIVATE edr_core)
 
 add_executable(test_snapshot_save ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_snapshot_save.c)
 target_include_directories(test_snapshot_save PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)

@@ -240,6 +240,8 @@ def case_probe(base):
               "data dir owner and mode", d)
         check(d["mountpoint"] is False, "data dir not a mountpoint", d)
         check(d["revision"] is None, "revision null for a db that is no bbolt file", d)
+        check(d["db_bytes"] == os.path.getsize(os.path.join(data, "member/snap/db")),
+              "db_bytes is the size of member/snap/db", d)
         vfs = os.statvfs(data)
         check(abs(res["free_bytes"] - vfs.f_bavail * vfs.f_frsize) < 64 * 1024 * 1024,
               "free bytes", res)
@@ -799,6 +801,69 @@ def case_eof(base):
     time.sleep(0.1)
     ok(a.call("hello"), "hello after SIGHUP")
     a.close()
+
+
+def read_send(a, path):
+    """send PATH: the data event, exactly its bytes, then the final reply.
+    Returns (event, payload, reply); event is None when the op failed first."""
+    line, rid = a.request("send", path=path)
+    a.send(line)
+    first = json.loads(a.p.stdout.readline())
+    if "ok" in first:
+        return None, b"", first
+    check(first.get("event") == "data" and first.get("id") == rid,
+          "send announces its payload with a data event", first)
+    n = first["bytes"]
+    payload = b""
+    while len(payload) < n:
+        chunk = a.p.stdout.read(n - len(payload))
+        if not chunk:
+            break
+        payload += chunk
+    return first, payload, a.reply()
+
+
+def case_send(base):
+    a = Agent(base)
+    stage = os.path.join(base, "data", ".etcd-dr-r1")
+    os.makedirs(os.path.dirname(stage))
+    # mkdir: only etcd-dr's own names, never an existing one
+    ok(a.call("mkdir", path=stage, remove_at_exit=True), "mkdir staging")
+    check(os.path.isdir(stage) and stat.S_IMODE(os.stat(stage).st_mode) == 0o700,
+          "mkdir makes a 0700 directory")
+    err(a.call("mkdir", path=stage), "EDR_EEXIST", "mkdir of an existing dir", stage)
+    err(a.call("mkdir", path=os.path.join(base, "data", "member")), "EDR_EINVAL",
+        "mkdir of a name not etcd-dr's", "member")
+    err(a.call("mkdir", path=os.path.join(base, "nope", ".etcd-dr-x")), "EDR_ENOENT",
+        "mkdir without its parent")
+    # send: binary bytes (newlines, nul, JSON-looking text) arrive exactly
+    body = os.urandom(700000) + b'\n{"id":1,"ok":true}\n' + b"\0" * 1000
+    write(os.path.join(stage, "snapshot.db"), body, 0o600)
+    ev, payload, r = read_send(a, os.path.join(stage, "snapshot.db"))
+    check(ev is not None and ev["bytes"] == len(body), "data event gives the size", ev)
+    check(payload == body, "payload is the file, byte for byte")
+    if ok(r, "send"):
+        check(r["result"]["sha256"] == sha(body) and r["result"]["bytes"] == len(body),
+              "send's reply carries the sha-256 of the bytes sent", r)
+    ok(a.call("hello"), "the stream is in step after a send")
+    write(os.path.join(stage, "empty"), b"")
+    ev, payload, r = read_send(a, os.path.join(stage, "empty"))
+    check(ev and ev["bytes"] == 0 and payload == b"" and r.get("ok") and
+          r["result"]["sha256"] == sha(b""), "send of an empty file", r)
+    ev, _, r = read_send(a, os.path.join(stage, "missing.db"))
+    check(ev is None, "a missing file sends no payload")
+    err(r, "EDR_ENOENT", "send of a missing file", "missing.db", "does not exist")
+    ev, _, r = read_send(a, stage)
+    check(ev is None, "a directory sends no payload")
+    err(r, "EDR_EINVAL", "send of a directory", "a directory")
+    os.symlink(os.path.join(stage, "snapshot.db"), os.path.join(stage, "link"))
+    ev, _, r = read_send(a, os.path.join(stage, "link"))
+    check(ev is None and r.get("ok") is False, "send does not follow a symlink", r)
+    ok(a.call("hello"), "the stream is in step after failed sends")
+    # remove_at_exit: the staging tree goes when the agent ends, even with files
+    check(a.close() == 0, "exit 0 at eof")
+    check(not os.path.exists(stage), "mkdir's remove_at_exit removes the tree at exit")
+    check(os.path.isdir(os.path.join(base, "data")), "its parent is kept")
 
 
 def case_namespaces(base):

@@ -58,6 +58,9 @@ FOREIGN = {
     "--client-cert-auth": "etcd's, in test descriptions",
     "--force-new-cluster": "etcd's, set by playbooks through env_file",
     "--initial-cluster-state": "etcd's, set by playbooks through env_file",
+    "--endpoints": "etcdctl's, run on a host by snapshot save --via ssh and status",
+    "--dial-timeout": "etcdctl's, run on a host by snapshot save --via ssh and status",
+    "--command-timeout": "etcdctl's, run on a host by snapshot save --via ssh and status",
 }
 
 SCRIPT_DOCS = {"docs/BENCHMARKS.md"}

@@ -128,6 +128,72 @@ static void test_json(void) {
   edr_spec_free(s);
 }
 
+/* Paths on the host for the host's etcdctl: cluster-wide, overridden per
+ * member, absent by default. */
+static void test_etcdctl_tls(void) {
+  struct edr_spec *s = js(
+      "{\"etcdctl_cacert\": \"/etc/kubernetes/pki/etcd/ca.crt\","
+      " \"etcdctl_cert\": \"/etc/kubernetes/pki/etcd/healthcheck-client.crt\","
+      " \"etcdctl_key\": \"/etc/kubernetes/pki/etcd/healthcheck-client.key\","
+      " \"members\": ["
+      "  {\"name\": \"a\", \"peer_urls\": [\"https://10.1.0.1:2380\"]},"
+      "  {\"name\": \"b\", \"peer_urls\": [\"https://10.1.0.2:2380\"],"
+      "   \"etcdctl_cert\": \"/srv/pki/b.crt\", \"etcdctl_key\": \"/srv/pki/b.key\"}"
+      "]}");
+  CHECK(s != NULL);
+  if (!s) {
+    fprintf(stderr, "error: %s\n", err);
+    return;
+  }
+  CHECK_STR(s->members[0].etcdctl_cacert, "/etc/kubernetes/pki/etcd/ca.crt");
+  CHECK_STR(s->members[0].etcdctl_cert, "/etc/kubernetes/pki/etcd/healthcheck-client.crt");
+  CHECK_STR(s->members[0].etcdctl_key, "/etc/kubernetes/pki/etcd/healthcheck-client.key");
+  CHECK_STR(s->members[1].etcdctl_cacert, "/etc/kubernetes/pki/etcd/ca.crt");
+  CHECK_STR(s->members[1].etcdctl_cert, "/srv/pki/b.crt");
+  CHECK_STR(s->members[1].etcdctl_key, "/srv/pki/b.key");
+  edr_spec_free(s);
+
+  s = ic("m1=http://10.0.0.1:2380");
+  CHECK(s && !s->members[0].etcdctl_cacert && !s->members[0].etcdctl_cert &&
+        !s->members[0].etcdctl_key);
+  edr_spec_free(s);
+
+  static const struct {
+    const char *field, *value, *want;
+  } bad[] = {
+    {"etcdctl_cacert", "ca.crt", "is not an absolute path on the host"},
+    {"etcdctl_cacert", "~/ca.crt", "is not an absolute path"},
+    {"etcdctl_cert", "/etc/pki/../shadow", "field 'etcdctl_cert'"},
+    {"etcdctl_cert", "/etc/pki/a b.crt", "field 'etcdctl_cert'"},
+    {"etcdctl_key", "/etc/pki/k.key'; rm -rf /; '", "field 'etcdctl_key'"},
+    {"etcdctl_key", "/etc/pki/$(id).key", "field 'etcdctl_key'"},
+    {"etcdctl_key", "/etc/pki/`id`.key", "field 'etcdctl_key'"},
+    {"etcdctl_cacert", "/etc/pki/ca.crt\\n--insecure-skip-tls-verify", "field 'etcdctl_cacert'"},
+    {"etcdctl_cacert", "/etc/pki/", "field 'etcdctl_cacert'"},
+    {"etcdctl_cacert", "--insecure-skip-tls-verify", "field 'etcdctl_cacert'"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char text[512];
+    snprintf(text, sizeof text, "{\"members\": [{\"name\": \"a\", \"peer_urls\": "
+             "[\"http://a:1\"], \"%s\": \"%s\"}]}", bad[i].field, bad[i].value);
+    s = js(text);
+    CHECK(s == NULL);
+    CHECK_CONTAINS(err, bad[i].want);
+    edr_spec_free(s);
+  }
+  /* a key without its certificate (or the reverse) cannot be used */
+  s = js("{\"etcdctl_key\": \"/k.key\", \"members\": [{\"name\": \"a\", "
+         "\"peer_urls\": [\"http://a:1\"]}]}");
+  CHECK(s == NULL);
+  CHECK_CONTAINS(err, "field 'etcdctl_cert': missing");
+  edr_spec_free(s);
+  s = js("{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], "
+         "\"etcdctl_cert\": \"/c.crt\"}]}");
+  CHECK(s == NULL);
+  CHECK_CONTAINS(err, "field 'etcdctl_key': missing");
+  edr_spec_free(s);
+}
+
 static void test_json_bad(void) {
   static const struct {
     const char *in, *want;
@@ -250,6 +316,7 @@ int main(void) {
   test_initial_cluster_bad();
   test_json();
   test_json_bad();
+  test_etcdctl_tls();
   test_overrides();
   test_validators();
   return t_done("test_spec");

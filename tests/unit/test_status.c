@@ -97,6 +97,77 @@ static void down_row(struct edr_status_row *r, const char *name) {
   r->http_status = EDR_ECONNREFUSED;
 }
 
+/* etcdctl 3.4.23's `endpoint status -w fields`, as run by the agent (IDs
+ * above 2^63: exact, which etcdctl's -w json would not give jansson). */
+static const char fields34[] =
+    "\"ClusterID\" : 15118495548433857066\n\"MemberID\" : 13668033151171901709\n"
+    "\"Revision\" : 7\n\"RaftTerm\" : 2\n\"Version\" : \"3.4.23\"\n\"DBSize\" : 20480\n"
+    "\"Leader\" : 13668033151171901709\n\"IsLearner\" : false\n\"RaftIndex\" : 9\n"
+    "\"RaftTerm\" : 2\n\"RaftAppliedIndex\" : 9\n"
+    "\"Errors\" : [memberID:13668033151171901709 alarm:NOSPACE ]\n"
+    "\"Endpoint\" : \"http://127.0.0.1:23791\"\n\n";
+
+static void test_etcdctl_parsers(void) {
+  struct edr_status_row r;
+  edr_status_row_init(&r, "m1", "http://x:2379");
+  edr_status_parse_etcdctl_status(&r, fields34);
+  CHECK(r.via_agent && r.reachable && r.have_status);
+  CHECK(r.member_id == 13668033151171901709ull && r.cluster_id == 15118495548433857066ull);
+  CHECK(r.leader == r.member_id && r.revision == 7 && r.raft_term == 2 && r.raft_index == 9);
+  CHECK(r.raft_applied_index == 9 && r.db_size == 20480 && !r.is_learner);
+  CHECK_STR(r.version, "3.4.23");
+  CHECK_STR(r.errors, "memberID:13668033151171901709 alarm:NOSPACE");
+
+  edr_status_parse_etcdctl_health(&r, "[{\"endpoint\":\"http://x:2379\",\"health\":true,"
+                                      "\"took\":\"2.19ms\"}]\n");
+  CHECK(r.health == 1);
+  edr_status_parse_etcdctl_alarms(&r, "memberID:13668033151171901709 alarm:NOSPACE \n"
+                                      "memberID:42 alarm:CORRUPT \n");
+  CHECK(json_array_size(r.alarm_list) == 2);
+  char other[256];
+  edr_status_resolve_alarms(&r, 1, other, sizeof other);
+  CHECK_STR(r.alarms, "NOSPACE");
+  CHECK_CONTAINS(other, "2a CORRUPT");
+  edr_status_rows_release(&r, 1);
+
+  /* unhealthy but answering (no quorum): reached, health false, the reason kept */
+  edr_status_row_init(&r, "m2", "http://y:2379");
+  edr_status_parse_etcdctl_status(&r, fields34);
+  edr_status_parse_etcdctl_health(&r, "[{\"endpoint\":\"http://y:2379\",\"health\":false,"
+                                      "\"took\":\"3s\",\"error\":\"context deadline exceeded\"}]");
+  CHECK(r.reachable && r.health == 0);
+  CHECK_CONTAINS(r.health_reason, "deadline exceeded");
+  edr_status_rows_release(&r, 1);
+
+  /* no answer at all on the host either: stays unreachable */
+  edr_status_row_init(&r, "m3", "http://z:2379");
+  edr_status_parse_etcdctl_status(&r, "");
+  edr_status_parse_etcdctl_health(&r, "[{\"endpoint\":\"http://z:2379\",\"health\":false,"
+                                      "\"took\":\"5s\",\"error\":\"context deadline exceeded\"}]");
+  CHECK(r.via_agent && !r.reachable && !r.have_status && r.health == -1);
+  CHECK_CONTAINS(r.agent_error, "deadline");
+  /* garbage never crashes nor fills anything */
+  edr_status_parse_etcdctl_status(&r, "\"MemberID\" : 12x\n\"ClusterID\" : \n");
+  edr_status_parse_etcdctl_health(&r, "not json");
+  edr_status_parse_etcdctl_alarms(&r, "memberID: alarm:\nalarm:NOSPACE");
+  CHECK(!r.have_status && !r.reachable && json_array_size(r.alarm_list) == 0);
+  edr_status_rows_release(&r, 1);
+
+  /* who is asked through the agent: no answer for a network reason only */
+  edr_status_row_init(&r, "m4", "https://w:2379");
+  r.http_status = EDR_ECONNREFUSED;
+  CHECK(edr_status_needs_agent(&r));
+  r.http_status = EDR_ETIMEDOUT;
+  CHECK(edr_status_needs_agent(&r));
+  r.http_status = EDR_EHOSTUNREACH;
+  CHECK(edr_status_needs_agent(&r));
+  r.http_status = EDR_ETLS; /* refused our certificate: keeps its UNKNOWN verdict */
+  CHECK(!edr_status_needs_agent(&r));
+  r.http_status = EDR_ECONNREFUSED;
+  r.reachable = true; /* answered some request */
+  CHECK(!edr_status_needs_agent(&r));
+}
+
 static void test_verdict(void) {
   struct edr_status_row r[5];
   struct edr_status_verdict v;
@@ -233,6 +304,7 @@ static void test_fetch_refused(void) {
 
 int main(void) {
   test_parsers();
+  test_etcdctl_parsers();
   test_verdict();
   test_fetch_refused();
   return t_done("test_status");

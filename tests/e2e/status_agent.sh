@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# status_agent.sh VERSION - `etcd-dr status` asks through the agent a member
+# whose client URL does not answer from here, and `snapshot save --via ssh`
+# works with client certificates that exist only on the hosts.
+#
+# A rule inside one lab host's own network namespace refuses the
+# coordinator (the lab bridge's address) on that host's client port; the
+# host itself still reaches its member.  Then, on TLS with client
+# certificates required, the spec's etcdctl_cacert/_cert/_key (paths on the
+# hosts) are what the hosts' etcdctl uses.
+. "$(dirname "$0")/lib.sh"
+case ${1:-} in
+  3.4) LAB=stw ;;
+  3.5) LAB=stv ;;
+  *) echo "usage: $0 3.4|3.5" >&2; exit 2 ;;
+esac
+lab_up 3 "$1"
+ip3=$(host_ip 3)
+
+block_client_port() { # block_client_port I: the coordinator is refused on host I's 2379
+  on_host "$1" nft -f - <<EOF
+table inet edrtest {
+  chain in { type filter hook input priority 0; ip saddr $LAB_GATEWAY tcp dport 2379 reject with tcp reset; }
+}
+EOF
+}
+col() { awk -v m="$1" -v c="$2" '$1 == m { print $c }' "$WORK/out"; }
+js() { python3 -c "import json,sys; d=json.load(open('$WORK/json')); m={r['name']: r for r in d['members']}; print($1)"; }
+# The member ID etcd itself gives member NAME, in hex (as status prints it).
+member_id_hex() { # member_id_hex NAME ENDPOINT [etcdctl TLS flags...]
+  ETCDCTL_API=3 "$LAB_ETCDCTL" --endpoints="$2" "${@:3}" member list -w fields |
+    python3 -c "import sys,re; t=sys.stdin.read(); print('\n'.join('%x' % int(i) for i in re.findall(r'\"ID\" : (\d+)\n\"Name\" : \"$1\"', t)))"
+}
+
+write_spec "$WORK/cluster.json"
+block_client_port 3
+check "the coordinator is refused on m3's client URL" \
+  test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$ip3:2379/health")" = 000
+check "m3's host still reaches its member" on_host 3 "$LAB_HOST_ETCDCTL" --endpoints="http://$ip3:2379" endpoint health
+
+# --- healthy cluster, m3 asked through its host --------------------------
+"$ETCD_DR" status --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "status: healthy, exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/out" "$WORK/err"
+check "status: the VIA column says ssh for m3" test "$(col m3 14)" = ssh
+check "status: and http for m1" test "$(col m1 14)" = http
+check "status: m3's health came through its host" test "$(col m3 4)" = true
+check "status: m3's revision is m1's" test "$(col m3 8)" = "$(col m1 8)"
+check "status: a note says m3 was asked through the agent" grep -q "^m3: asked through the agent on its host" "$WORK/out"
+want=$(member_id_hex m3 "http://$(host_ip 1):2379")
+check "status: m3's member ID is the one etcd gives m3 ($want)" test -n "$want" -a "$(col m3 6)" = "$want"
+"$ETCD_DR" status --cluster "$WORK/cluster.json" -w json >"$WORK/json" 2>"$WORK/err"
+check "status -w json: m3 via ssh, reachable, healthy; m1 via http; none not asked" \
+  test "$(js "m['m3']['via'], m['m3']['reachable'], m['m3']['health'], m['m1']['via'], d['not_asked']")" = "ssh True True http []"
+check "status -w json: the leader is named" test "$(js "d['leader'] in ('m1','m2','m3')")" = True
+
+# --- m3 stopped: its host cannot ask it either ------------------------------
+lab etcd 3 stop >/dev/null
+"$ETCD_DR" status --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "m3 stopped: degraded, exit 1 (got $rc)" test "$rc" = 1
+check "m3 stopped: m3 unreachable" test "$(col m3 4)" = unreachable
+check "m3 stopped: the notes say its host's etcdctl got no answer" grep -q "^m3: nor by its host's etcdctl" "$WORK/out"
+check "m3 stopped: the verdict says 2 of 3" grep -q "verdict: degraded, quorum held (2 of 3 healthy)" "$WORK/out"
+lab etcd 3 start >/dev/null
+
+# --- TLS with client certificates, which the hosts have ---------------------
+tls=$WORK/tls
+mkdir -p "$tls"
+san="IP:127.0.0.1"
+for ip in $LAB_HOSTS; do san="$san,IP:$ip"; done
+(
+  cd "$tls"
+  req() { openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "$@" 2>/dev/null; }
+  req -x509 -days 2 -subj /CN=edr-lab-ca -keyout ca-key.pem -out ca.pem \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+  sign() {
+    req -subj "$2" -keyout "$1-key.pem" -out "$1.csr"
+    printf '%s\n' "$3" >"$1.ext"
+    openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+      -extfile "$1.ext" -out "$1.pem" 2>/dev/null
+  }
+  sign server /CN=etcd "subjectAltName=$san
+extendedKeyUsage=serverAuth,clientAuth"
+  sign client /CN=edr-client "extendedKeyUsage=clientAuth"
+)
+check "certificates made" test -s "$tls/server.pem" -a -s "$tls/client.pem"
+i=0
+for ip in $LAB_HOSTS; do
+  i=$((i + 1))
+  on_host "$i" mkdir -p /etc/etcd-lab/tls
+  for f in ca.pem server.pem server-key.pem client.pem client-key.pem; do
+    on_host "$i" sh -c "cat > /etc/etcd-lab/tls/$f" <"$tls/$f"
+  done
+  on_host "$i" chown -R etcd:etcd /etc/etcd-lab/tls
+  on_host "$i" sed -i \
+    -e "s|^ETCD_LISTEN_CLIENT_URLS=.*|ETCD_LISTEN_CLIENT_URLS=https://$ip:2379|" \
+    -e "s|^ETCD_ADVERTISE_CLIENT_URLS=.*|ETCD_ADVERTISE_CLIENT_URLS=https://$ip:2379|" \
+    /etc/etcd-lab/etcd.env
+  on_host "$i" sh -c 'printf "%s\n" ETCD_CERT_FILE=/etc/etcd-lab/tls/server.pem \
+    ETCD_KEY_FILE=/etc/etcd-lab/tls/server-key.pem ETCD_TRUSTED_CA_FILE=/etc/etcd-lab/tls/ca.pem \
+    ETCD_CLIENT_CERT_AUTH=true >> /etc/etcd-lab/etcd.env'
+done
+lab disaster >/dev/null 2>&1
+for i in 1 2 3; do lab etcd "$i" start >/dev/null 2>&1; done
+export ETCDCTL_CACERT=$tls/ca.pem ETCDCTL_CERT=$tls/client.pem ETCDCTL_KEY=$tls/client-key.pem
+ep1=https://$(host_ip 1):2379
+for _ in $(seq 1 60); do ETCDCTL_API=3 "$LAB_ETCDCTL" --endpoints="$ep1" endpoint health >/dev/null 2>&1 && break; sleep 0.5; done
+ETCDCTL_API=3 "$LAB_ETCDCTL" --endpoints="$ep1" put /tls/k v >/dev/null
+check "the lab serves https with client certificates" test "$(ETCDCTL_API=3 "$LAB_ETCDCTL" --endpoints="$ep1" get /tls/k --print-value-only)" = v
+
+hostpki='"etcdctl_cacert": "/etc/etcd-lab/tls/ca.pem", "etcdctl_cert": "/etc/etcd-lab/tls/client.pem", "etcdctl_key": "/etc/etcd-lab/tls/client-key.pem"'
+mkspec() { # mkspec FILE [WITH_HOST_PKI]: https client URLs
+  write_spec "$1"
+  python3 - "$1" "${2:-}" <<'PY'
+import json, sys
+p = sys.argv[1]; s = json.load(open(p))
+for m in s["members"]:
+    m["client_urls"] = [m["peer_urls"][0].replace("http://", "https://").replace(":2380", ":2379")]
+if sys.argv[2]:
+    s.update(json.loads("{" + sys.argv[2] + "}"))
+json.dump(s, open(p, "w"))
+PY
+}
+mkspec "$WORK/tls.json" "$hostpki"
+mkspec "$WORK/tls-nopki.json"
+
+"$ETCD_DR" status --cluster "$WORK/tls.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "tls: healthy, exit 0, m3 through its host with the host's certificates (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/out" "$WORK/err"
+check "tls: m3 via ssh" test "$(col m3 14)" = ssh
+check "tls: m3 healthy" test "$(col m3 4)" = true
+want=$(member_id_hex m3 "$ep1")
+check "tls: m3's member ID is etcd's ($want)" test -n "$want" -a "$(col m3 6)" = "$want"
+
+"$ETCD_DR" status --cluster "$WORK/tls-nopki.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "tls without host certificate paths: m3 cannot be asked, degraded, exit 1 (got $rc)" test "$rc" = 1
+check "tls without host certificate paths: m3 unreachable" test "$(col m3 4)" = unreachable
+
+# Our own certificate refused: a TLS refusal is not a reason to go around it.
+env -u ETCDCTL_CERT -u ETCDCTL_KEY "$ETCD_DR" status --cluster "$WORK/tls.json" -w json \
+  >"$WORK/json" 2>"$WORK/err"; rc=$?
+check "tls, no client certificate here: unknown, exit 4 (got $rc)" test "$rc" = 4
+check "tls, no client certificate here: m1 and m2 not asked through their hosts" \
+  test "$(js "m['m1']['via'], m['m2']['via']")" = "None None"
+
+"$ETCD_DR" snapshot save -o "$WORK/s.db" --cluster "$WORK/tls.json" --via ssh --member m3 \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "tls: snapshot save --via ssh from m3 with the host's certificates: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/err"
+check "tls: the snapshot is sound" "$ETCD_DR" snapshot verify "$WORK/s.db"
+check "tls: it holds the key written over TLS" \
+  test "$("$ETCD_DR" snapshot status -w json "$WORK/s.db" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"] >= 2)')" = True
+"$ETCD_DR" snapshot save -o "$WORK/n.db" --cluster "$WORK/tls-nopki.json" --via ssh --member m3 \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "tls: --via ssh without host certificate paths: exit 1 (got $rc)" test "$rc" = 1
+check "tls: the message names m3's host" grep -q "member 'm3' on host $ip3: check-member:" "$WORK/err"
+check "tls: no file, no .part" test ! -e "$WORK/n.db" -a ! -e "$WORK/n.db.part"
+for i in 1 2 3; do
+  l=$(leftovers "$i")
+  check "host $i keeps nothing of etcd-dr${l:+ (found $l)}" test -z "$l"
+done
