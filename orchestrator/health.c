@@ -97,7 +97,7 @@ static void describe(char *out, size_t len, int err, const char *detail) {
     snprintf(out, len, "%s: %s", edr_strerror(err), detail);
 }
 
-static bool url_eq(const char *a, const char *b) {
+bool edr_url_eq(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   while (la && a[la - 1] == '/')
     la--;
@@ -312,12 +312,12 @@ static bool peers_match(json_t *arr, const struct edr_health_member *m) {
     size_t found = 0;
     for (size_t b = 0; b < json_array_size(arr); b++) {
       const char *u = json_string_value(json_array_get(arr, b));
-      if (u && url_eq(u, m->peer_urls[a]))
+      if (u && edr_url_eq(u, m->peer_urls[a]))
         found++;
     }
     size_t want = 0;
     for (size_t c = 0; c < m->n_peer_urls; c++)
-      want += url_eq(m->peer_urls[c], m->peer_urls[a]);
+      want += edr_url_eq(m->peer_urls[c], m->peer_urls[a]);
     if (found != want)
       return false;
   }

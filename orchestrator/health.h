@@ -114,5 +114,8 @@ void edr_health_wait_cancel(struct edr_health_wait *w);
 #include <jansson.h>
 uint64_t edr_gw_u64(json_t *obj, const char *key);
 const char *edr_gw_str(json_t *obj, const char *key);
+/* Whether two URLs name the same endpoint as etcd compares peer URLs:
+ * case-insensitive, trailing slashes ignored.  Shared with members.c. */
+bool edr_url_eq(const char *a, const char *b);
 
 #endif

@@ -22,7 +22,7 @@
 #include <uv.h>
 
 #include "err.h"
-#include "health.h"  /* edr_gw_u64, edr_gw_str */
+#include "health.h"  /* edr_gw_u64, edr_gw_str, edr_url_eq */
 #include "util.h"
 
 /* ---- one synchronous gateway request ------------------------------------ */
@@ -313,18 +313,9 @@ int edr_members_list(const char *const *urls, size_t n_urls,
 
 /* ---- matching ----------------------------------------------------------------- */
 
-static bool url_eq(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  while (la && a[la - 1] == '/')
-    la--;
-  while (lb && b[lb - 1] == '/')
-    lb--;
-  return la == lb && strncasecmp(a, b, la) == 0;
-}
-
 static bool has_url(const struct edr_strv *sv, const char *u) {
   for (size_t i = 0; i < sv->n; i++)
-    if (url_eq(sv->v[i], u))
+    if (edr_url_eq(sv->v[i], u))
       return true;
   return false;
 }
@@ -338,7 +329,7 @@ static bool same_peers(const struct edr_member_info *m,
       return false;
     bool dup = false;
     for (size_t k = 0; k < i && !dup; k++)
-      dup = url_eq(peer[k], peer[i]);
+      dup = edr_url_eq(peer[k], peer[i]);
     distinct += !dup;
   }
   return distinct == m->peer_urls.n;

@@ -151,6 +151,17 @@ static int kind_of(const char *name) {
 static int check_steps(struct edr_playbook *pb, json_t *steps, const char *block, json_t *names,
                        char *err, size_t len);
 
+/* The steps of the each block NAME: a non-empty list, each step checked. */
+static int check_block(struct edr_playbook *pb, json_t *sub, const char *name, json_t *names,
+                       char *err, size_t len) {
+  if (!json_is_array(sub) || !json_array_size(sub))
+    return fail(err, len, "%s: step '%s': field 'steps': a non-empty list of steps", pb->path,
+                name);
+  char b[100];
+  snprintf(b, sizeof b, "'%s'", name);
+  return check_steps(pb, sub, b, names, err, len);
+}
+
 static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const char *block,
                       json_t *names, char *err, size_t len) {
   const char *file = pb->path;
@@ -189,13 +200,7 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
     if (bex && !json_is_string(bex) && !json_is_array(bex))
       return fail(err, len, "%s: step '%s': field 'exclude': a member name or a list of them",
                   file, name);
-    json_t *sub = json_object_get(st, "steps");
-    if (!json_is_array(sub) || !json_array_size(sub))
-      return fail(err, len, "%s: step '%s': field 'steps': a non-empty list of steps", file,
-                  name);
-    char b[100];
-    snprintf(b, sizeof b, "'%s'", name);
-    return check_steps(pb, sub, b, names, err, len);
+    return check_block(pb, json_object_get(st, "steps"), name, names, err, len);
   }
   int k = kname ? kind_of(kname) : -1;
   if (k < 0) {
@@ -261,15 +266,7 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
   if (k == PB_RESTORE && pb->restores++)
     return fail(err, len, "%s: step '%s': field 'kind': a second restore step (one restore per "
                 "playbook)", file, name);
-  if (sub) {
-    if (!json_is_array(sub) || !json_array_size(sub))
-      return fail(err, len, "%s: step '%s': field 'steps': a non-empty list of steps", file,
-                  name);
-    char b[100];
-    snprintf(b, sizeof b, "'%s'", name);
-    return check_steps(pb, sub, b, names, err, len);
-  }
-  return 0;
+  return sub ? check_block(pb, sub, name, names, err, len) : 0;
 }
 
 static int check_steps(struct edr_playbook *pb, json_t *steps, const char *block, json_t *names,
