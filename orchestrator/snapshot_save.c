@@ -856,7 +856,8 @@ static int save_through_hosts(struct save *sv, const struct edr_spec *spec, char
     if (off >= sizeof tried || rc == EDR_ECANCELED)
       break;
   }
-  snprintf(res->msg, sizeof res->msg, "snapshot through the hosts failed: %s", tried);
+  snprintf(res->msg, sizeof res->msg, "snapshot through the hosts failed: %.*s",
+           (int)(sizeof res->msg - 40), tried);
   return rc < 0 ? rc : EDR_EREMOTE;
 }
 
