@@ -284,7 +284,14 @@ static void host_fail(struct host *h, int code, const char *fmt, ...) {
     h->failed = true;
     h->res->status = code;
     h->res->message = strdup(msg);
-    edr_err("%s (%s): %s: %s", h->m->name, h->m->ssh_host, step_name(h), msg);
+    const struct edr_step *cs = cur_step(h);
+    const struct edr_stage *st = cs && h->run->plan->kind == EDR_PLAN_RUN
+                                     ? &h->run->plan->stages[cs->stage] : NULL;
+    if (st)  /* a playbook's step: its name first, as the operator wrote it */
+      edr_err("%s (%s): %s (%s): %s%s%s", h->m->name, h->m->ssh_host, st->name, step_name(h),
+              msg, st->note ? "\n  " : "", st->note ? st->note : "");
+    else
+      edr_err("%s (%s): %s: %s", h->m->name, h->m->ssh_host, step_name(h), msg);
   }
   h->in_step = false;
   uv_timer_stop(&h->timer);
@@ -1934,7 +1941,7 @@ static void gate_finish(struct run *r, int status, const char *fmt, ...) {
                       r->gate_note[0] ? r->gate_note : st->name);
   if (status) {
     if (r->plan->kind == EDR_PLAN_RUN)
-      edr_err("%s: %s", st->name, msg);
+      edr_err("%s: %s%s%s", st->name, msg, st->note ? "\n  " : "", st->note ? st->note : "");
     else
       edr_err("%s", msg);
     edr_progress_gate(edr_gate_names[st->gate], "failed", msg);

@@ -895,6 +895,7 @@ void edr_plan_free(struct edr_plan *p) {
     free(st->dir);
     free(st->output);
     free(st->message);
+    free(st->note);
   }
   free(p->stages);
   free(p->playbook);

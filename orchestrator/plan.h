@@ -113,6 +113,7 @@ struct edr_stage {
   char *output;
   unsigned keep;
   char *message;             /* confirm */
+  char *note;                /* the playbook step's comment: why it is there */
   uint64_t pause_ms;         /* pause */
 };
 

@@ -445,6 +445,7 @@ struct cctx {
   const bool *iter;          /* the each block's members */
   const char *block;         /* the each block's name */
   const char *step;          /* the step being compiled */
+  json_t *cur;               /* its JSON (borrowed) */
   int depth;                 /* variables expanding variables */
 };
 
@@ -716,6 +717,9 @@ static long new_stage(struct cctx *c, const char *name, enum edr_phase phase,
     snprintf(full, sizeof full, "%s", name);
   long k = edr_plan_add_stage(c->p, full, phase);
   if (k >= 0 && title && !(c->p->stages[k].title = strdup(title)))
+    return EDR_ENOMEM;
+  const char *note = json_string_value(json_object_get(c->cur, "comment"));
+  if (k >= 0 && note && plain_text(note) && !(c->p->stages[k].note = strdup(note)))
     return EDR_ENOMEM;
   /* the lock is pinned (kept even if the connection drops) from the first
    * stage that changes something */
@@ -1245,6 +1249,7 @@ static int compile_step(struct cctx *c, json_t *st, bool in_block) {
 }
 
 static int compile_step1(struct cctx *c, json_t *st, bool in_block) {
+  c->cur = st;
   const char *name = json_string_value(json_object_get(st, "name"));
   const char *kname = json_string_value(json_object_get(st, "kind"));
   int k = kname ? kind_of(kname) : -1;

@@ -6,7 +6,8 @@
 # every member; m1 kept its own member dir (same inode), m2's old one is kept
 # aside; every env file byte for byte as before and no copy of it left; m1
 # restarted later stays in the 3-member cluster (ETCD_FORCE_NEW_CLUSTER is
-# gone); the members joined one after the other.
+# gone); the members joined one after the other.  First, m3 (no db) as the
+# seed is refused before anything changes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/playbook_lib.sh"
 VERSION=${1:?usage: playbook_rebuild.sh 3.4|3.5}
@@ -23,6 +24,16 @@ env_before=$(for i in 1 2 3; do env_sum "$i"; done)
 
 lab disaster >/dev/null 2>&1
 on_host 3 rm -rf /var/lib/etcd/member          # m3's disk is gone
+
+# A seed without data (m3 lost its disk) is refused before anything is
+# stopped or moved: every host exactly as it was.
+states=$(all_states)
+PB_WANT=4 pb_run rebuild-from-one b0 --var seed=m3
+check "seed m3 (no db): exits 4 (got $RC)" test "$RC" = 4
+check "seed m3 (no db): the summary names the step seed-has-data on m3" \
+  grep -qE 'm3.*seed-has-data|seed-has-data.*m3|m3 .*exec' "$WORK/err"
+check "seed m3 (no db): every host unchanged (nothing stopped or moved)" test "$states" = "$(all_states)"
+for i in 1 2 3; do check "seed m3 (no db): nothing left on m$i" test -z "$(leftovers "$i")"; done
 
 pb_run rebuild-from-one b1 --var seed=m1
 check "run rebuild-from-one.json --var seed=m1 exits 0 (got $RC)" test "$RC" = 0

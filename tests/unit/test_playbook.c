@@ -991,7 +991,9 @@ static void test_shipped(void) {
     long e1 = stage_named(p, "env[m1]"), e3 = stage_named(p, "env[m3]");
     long w1 = stage_named(p, "caught-up[m1]"), w3 = stage_named(p, "caught-up[m3]");
     CHECK(e1 > 0 && e3 > e1 && w1 > e1 && w3 > e3);
-    CHECK(stage_named(p, "env[m2]") < 0 && stage_named(p, "stop") == 1);
+    /* first the seed's db is checked (read only), then every member is stopped */
+    CHECK(stage_named(p, "env[m2]") < 0 && stage_named(p, "seed-has-data") == 1 &&
+          stage_named(p, "stop") == 2);
     const struct edr_step *s1 = e1 > 0 ? step_in(&p->hosts[0], EDR_STEP_SET_ENV, e1) : NULL;
     CHECK_STR(json_string_value(json_object_get(s1 ? json_object_get(s1->request, "set") : NULL,
                                                 "ETCD_INITIAL_CLUSTER")),
