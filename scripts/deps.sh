@@ -32,6 +32,8 @@ pkgs=(
     curl ca-certificates openssl python3 file
     # tests/help (the man page must render without warnings)
     groff-base
+    # tests/playbooks (docs/playbook.schema.json)
+    python3-jsonschema
 )
 # shellcheck disable=SC2206
 [[ -n ${EDR_DEPS_EXTRA:-} ]] && pkgs+=(${EDR_DEPS_EXTRA})
