@@ -29,6 +29,7 @@ pkgs=(
     # test lab (tests/lab/lab.sh)
     openssh-server openssh-client iproute2 etcd-server etcd-client
     psmisc procps util-linux sudo passwd coreutils findutils
+    nftables    # status_agent.sh, save_ssh.sh: block a lab host's client port
     curl ca-certificates openssl python3 file
     # tests/help (the man page must render without warnings)
     groff-base

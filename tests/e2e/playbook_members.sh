@@ -132,9 +132,21 @@ check "refused remove changed nothing: m1 still a member" test "$(ctl_members | 
 lab etcd 3 start >/dev/null 2>&1
 check "healthy again" wait_healthy 60
 
-# ---- no leaks (valgrind, when there is one)
-if command -v valgrind >/dev/null; then
-  vg() { valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 "$CLI" "$@" >/dev/null 2>"$WORK/vg"; [[ $? != 99 ]] || { cat "$WORK/vg"; false; }; }
+# ---- no leaks.  An ASan build (scripts/test.sh) finds them itself: LeakSanitizer
+# makes every call above exit 86.  Otherwise valgrind, when there is one; a
+# valgrind that could not run the program (it says so on stderr) is a failure,
+# not a pass.
+if ldd "$CLI" 2>/dev/null | grep -q libasan; then
+  echo "info: leaks: checked by LeakSanitizer (ASan build), not valgrind"
+elif command -v valgrind >/dev/null; then
+  vg() {
+    valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+      "$CLI" "$@" >/dev/null 2>"$WORK/vg"
+    local rc=$?
+    if [[ $rc == 99 ]] || grep -qE '^==[0-9]+== (valgrind|Fatal|ASan)|runtime does not come first' "$WORK/vg"; then
+      cat "$WORK/vg"; return 1
+    fi
+  }
   check "valgrind: list leaks nothing" vg list "http://127.0.0.1:9,$URLS"
   check "valgrind: add (already) leaks nothing" vg add "$URLS" "$(peer 3)"
   check "valgrind: remove (absent) leaks nothing" vg remove "$URLS" nosuch "http://$LAB_UNREACHABLE:2381"
