@@ -1738,6 +1738,27 @@ static int op_mark(struct agent *a, json_t *req, json_t *res) {
   return 0;
 }
 
+/* Open PATH for reading (never through a symlink, O_NONBLOCK so that a FIFO
+ * cannot hang us), and fill *ST: a regular file, else an error.  Returns the
+ * descriptor, or a negative EDR_E* code after agent_fail(). */
+static int open_regular(struct agent *a, const char *path, struct stat *st) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path,
+                      errno == ENOENT ? "it does not exist" : errstr(errno));
+  if (fstat(fd, st) != 0) {
+    int e = errno;
+    close(fd);
+    return agent_fail(a, edr_from_errno(e), "cannot stat '%s': %s", path, errstr(e));
+  }
+  if (!S_ISREG(st->st_mode)) {
+    close(fd);
+    return agent_fail(a, EDR_EINVAL, "'%s' is %s, expected a regular file", path,
+                      kind_of(st->st_mode));
+  }
+  return fd;
+}
+
 /* ---- envfile -------------------------------------------------------------- */
 
 /* The env file a service reads etcd's ETCD_* settings from (Debian's
@@ -1841,13 +1862,12 @@ static int op_envfile(struct agent *a, json_t *req, json_t *res) {
     if (!json_is_string(v) || !env_key_ok(json_string_value(v)))
       return agent_fail(a, EDR_EINVAL, "refusing to unset a key that is not letters, digits "
                         "and '_'");
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = open_regular(a, path, &st);
   if (fd < 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot open the env file '%s': %s", path,
-                      errstr(errno));
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > ENVFILE_MAX) {
+    return fd;
+  if (st.st_size > ENVFILE_MAX) {
     close(fd);
-    return agent_fail(a, EDR_EINVAL, "'%s' is not a regular file of at most 1 MiB", path);
+    return agent_fail(a, EDR_ETOOBIG, "env file '%s' is larger than 1 MiB", path);
   }
   size_t n = (size_t)st.st_size, got = 0;
   char *old = malloc(n + 1);
@@ -2022,21 +2042,10 @@ static int op_read(struct agent *a, json_t *req, json_t *res) {
   if ((rc = f_path(a, req, "path", false, &path)) ||
       (rc = f_int(a, req, "max_bytes", true, 0, READ_MAX, &max)))
     return rc;
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s", path,
-                      errno == ENOENT ? "it does not exist" : errstr(errno));
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return agent_fail(a, edr_from_errno(e), "cannot stat '%s': %s", path, errstr(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return agent_fail(a, EDR_EINVAL, "'%s' is %s, expected a regular file", path,
-                      kind_of(st.st_mode));
-  }
+  int fd = open_regular(a, path, &st);
+  if (fd < 0)
+    return fd;
   static char buf[READ_MAX + 1];
   size_t len = 0;
   for (;;) {
@@ -2287,21 +2296,12 @@ static int op_send(struct agent *a, json_t *req, json_t *res) {
   int rc;
   if ((rc = f_file_path(a, req, "path", &path)))
     return rc;
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path,
-                      errno == ENOENT ? "it does not exist" : errstr(errno));
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
+  int fd = open_regular(a, path, &st);
+  if (fd < 0)
+    return fd;
+  if ((uint64_t)st.st_size > RECV_SIZE_MAX) {
     close(fd);
-    return agent_fail(a, edr_from_errno(e), "cannot stat '%s': %s", path, errstr(e));
-  }
-  if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > RECV_SIZE_MAX) {
-    close(fd);
-    if (!S_ISREG(st.st_mode))
-      return agent_fail(a, EDR_EINVAL, "'%s' is %s, expected a regular file", path,
-                        kind_of(st.st_mode));
     return agent_fail(a, EDR_ETOOBIG, "'%s' is larger than 1 TiB", path);
   }
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
