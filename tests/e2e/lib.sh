@@ -106,3 +106,27 @@ member_names_on() {
 healthy_on() {
   [[ $(curl -s --max-time 5 "http://$(host_ip "$1"):2379/health") == *'"health":"true"'* ]]
 }
+
+# make_lab_certs DIR: a CA (ca.pem), a server certificate for 127.0.0.1 and
+# every lab address (server.pem, server-key.pem) and a client certificate
+# (client.pem, client-key.pem), EC P-256, valid 2 days.
+make_lab_certs() {
+  local tls=$1 san="IP:127.0.0.1" ip
+  mkdir -p "$tls"
+  for ip in $LAB_HOSTS; do san="$san,IP:$ip"; done
+  (
+    cd "$tls"
+    req() { openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "$@" 2>/dev/null; }
+    req -x509 -days 2 -subj /CN=edr-lab-ca -keyout ca-key.pem -out ca.pem \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    sign() {
+      req -subj "$2" -keyout "$1-key.pem" -out "$1.csr"
+      printf '%s\n' "$3" >"$1.ext"
+      openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+        -extfile "$1.ext" -out "$1.pem" 2>/dev/null
+    }
+    sign server /CN=etcd "subjectAltName=$san
+extendedKeyUsage=serverAuth,clientAuth"
+    sign client /CN=edr-client "extendedKeyUsage=clientAuth"
+  )
+}

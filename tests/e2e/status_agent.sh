@@ -65,24 +65,7 @@ lab etcd 3 start >/dev/null
 
 # --- TLS with client certificates, which the hosts have ---------------------
 tls=$WORK/tls
-mkdir -p "$tls"
-san="IP:127.0.0.1"
-for ip in $LAB_HOSTS; do san="$san,IP:$ip"; done
-(
-  cd "$tls"
-  req() { openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "$@" 2>/dev/null; }
-  req -x509 -days 2 -subj /CN=edr-lab-ca -keyout ca-key.pem -out ca.pem \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
-  sign() {
-    req -subj "$2" -keyout "$1-key.pem" -out "$1.csr"
-    printf '%s\n' "$3" >"$1.ext"
-    openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
-      -extfile "$1.ext" -out "$1.pem" 2>/dev/null
-  }
-  sign server /CN=etcd "subjectAltName=$san
-extendedKeyUsage=serverAuth,clientAuth"
-  sign client /CN=edr-client "extendedKeyUsage=clientAuth"
-)
+make_lab_certs "$tls"
 check "certificates made" test -s "$tls/server.pem" -a -s "$tls/client.pem"
 i=0
 for ip in $LAB_HOSTS; do
