@@ -163,8 +163,6 @@ struct run {
   bool launched;             /* every host was given its first step */
   bool stop_requested;       /* a gate failed or the operator declined */
   bool interrupted;
-  bool health_started, health_done;
-  int health_status;
   char health_problem[512];
   uint64_t started_ms, health_start_ms;
   int64_t bump;              /* --bump-revision used, 0 for none */
@@ -1664,9 +1662,7 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
     }
     return;
   }
-  r->health_done = true;
   r->health_wait = NULL;
-  r->health_status = status;
   r->res->health_ms = edr_now_ms() - r->health_start_ms;
   snprintf(r->health_problem, sizeof r->health_problem, "%s", rep ? rep->problem : "");
   const struct edr_stage *st = &r->plan->stages[r->stage];
@@ -1722,8 +1718,6 @@ static void start_health(struct run *r, const size_t *idx, size_t n, int64_t min
   ho.tls.cacert = getenv("ETCDCTL_CACERT");
   ho.tls.cert = getenv("ETCDCTL_CERT");
   ho.tls.key = getenv("ETCDCTL_KEY");
-  r->health_started = true;
-  r->health_done = false;
   r->health_problem[0] = '\0';
   r->health_start_ms = edr_now_ms();
   int rc = edr_health_wait_start_cancelable(&r->loop, hm, n, &ho, health_cb, r,
@@ -1994,16 +1988,12 @@ static void gate_members(struct run *r, const struct edr_stage *st) {
     gate_finish(r, rc, "%s %s: %s", edr_gate_names[st->gate], m->name, err);
     return;
   }
-  char line[200];
   if (st->gate == EDR_GATE_MEMBER_ADD)
-    snprintf(line, sizeof line, "%s: %s %s as member %s", st->name,
+    snprintf(r->gate_note, sizeof r->gate_note, "%s: %s %s as member %s", st->name,
              already ? "already a member:" : "added", m->name, id);
   else
-    snprintf(line, sizeof line, "%s: %s", st->name,
-             already ? "not a member (nothing to remove)" : "removed");
-  if (st->gate == EDR_GATE_MEMBER_REMOVE && !already)
-    snprintf(line, sizeof line, "%s: removed %s from the cluster", st->name, m->name);
-  snprintf(r->gate_note, sizeof r->gate_note, "%s", line);
+    snprintf(r->gate_note, sizeof r->gate_note, "%s: %s %s", st->name, m->name,
+             already ? "was not a member (nothing to remove)" : "removed from the cluster");
   gate_finish(r, 0, NULL);
 }
 
@@ -2073,7 +2063,7 @@ static void gate_timer_cb(uv_timer_t *t) {
   struct run *r = t->data;
   const struct edr_stage *st = &r->plan->stages[r->stage];
   r->gate_running = false;
-  if (st->gate == EDR_GATE_PAUSE && r->gate_attempts == 0) {
+  if (st->gate == EDR_GATE_PAUSE) { /* the pause is over (a pause never fails) */
     gate_finish(r, r->interrupted ? EDR_ECANCELED : 0, r->interrupted ? "interrupted" : NULL);
     return;
   }
@@ -2344,12 +2334,12 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   }
   if (r.declined)
     res->exit_code = EDR_EXIT_DECLINED;
+  else if (r.interrupted) /* whatever else happened: the summary says where hosts stand */
+    res->exit_code = EDR_EXIT_INTERRUPTED;
   else if (r.health_gate_failed && !any_failed)
     res->exit_code = EDR_EXIT_UNHEALTHY;
-  else if (any_failed || r.interrupted || r.gate_failed)
-    res->exit_code = any_changed ? EDR_EXIT_APPLY
-                                 : (r.interrupted && !any_failed && !r.gate_failed
-                                        ? EDR_EXIT_INTERRUPTED : EDR_EXIT_PREFLIGHT);
+  else if (any_failed || r.gate_failed)
+    res->exit_code = any_changed ? EDR_EXIT_APPLY : EDR_EXIT_PREFLIGHT;
   else
     res->exit_code = 0;
   if (r.health_gate_failed) {

@@ -401,6 +401,12 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   return 0;
 }
 
+int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage) {
+  return edr_plan_add_step(h, stage, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
+                           "keep the host lock until the run ends, even if the connection "
+                           "is lost from here on") ? 0 : EDR_ENOMEM;
+}
+
 int edr_plan_check_steps(struct edr_plan *p, struct edr_host_plan *h, size_t stage) {
   h->phase_stage[EDR_PHASE_CHECK] = stage;
   return build_check(p, h);

@@ -239,6 +239,9 @@ struct edr_step *edr_plan_add_step(struct edr_host_plan *h, size_t stage,
                                    enum edr_step_kind kind, json_t *request,
                                    char *const *argv, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* The hold-lock step of H in STAGE: the run's lock, kept from here on even
+ * if the connection is lost. */
+int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage);
 /* The check steps (connect, agent, probe, lock) of H in STAGE. */
 int edr_plan_check_steps(struct edr_plan *p, struct edr_host_plan *h, size_t stage);
 /* The first stage with a destructive step, or n_stages. */

@@ -726,15 +726,7 @@ static long new_stage(struct cctx *c, const char *name, enum edr_phase phase,
   if (k >= 0 && phase == EDR_PHASE_APPLY && !c->held && !c->pass1) {
     c->held = true;
     for (size_t i = 0; i < c->p->n_hosts; i++) {
-      struct edr_host_plan *h = &c->p->hosts[i];
-      if (!c->involved[i])
-        continue;
-      json_t *req = json_pack("{s:s, s:s, s:{s:s, s:s}, s:b, s:b}", "op", "lock", "path",
-                              h->lock_path, "holder", "run_id", c->p->run_id, "command",
-                              c->p->command, "break", c->p->break_lock, "auto_release", 0);
-      if (!edr_plan_add_step(h, (size_t)k, EDR_STEP_HOLD_LOCK, req, NULL,
-                             "keep the host lock until the run ends, even if the connection "
-                             "is lost from here on"))
+      if (c->involved[i] && edr_plan_hold_lock(c->p, &c->p->hosts[i], (size_t)k))
         return EDR_ENOMEM;
     }
   }
@@ -755,9 +747,7 @@ static struct edr_step *host_step(struct cctx *c, json_t *st, long stage, long h
     if (s->request)
       json_object_set_new(s->request, "timeout_ms", json_integer((json_int_t)s->timeout_ms));
   }
-  s->retries = (unsigned)json_integer_value(json_object_get(st, "retries"));
-  if (json_is_real(json_object_get(st, "retries")))
-    s->retries = (unsigned)json_real_value(json_object_get(st, "retries"));
+  s->retries = (unsigned)json_number_value(json_object_get(st, "retries"));
   s->retry_delay_ms = ms_field(st, "retry_delay", 2000);
   const char *of = json_string_value(json_object_get(st, "on_failure"));
   s->continue_on_failure = of && !strcmp(of, "continue");

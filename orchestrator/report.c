@@ -160,9 +160,14 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
     for (size_t i = 0; i < p->n_hosts && !restores; i++)
       for (size_t j = 0; j < p->hosts[i].n_steps; j++)
         restores |= p->hosts[i].steps[j].kind == EDR_STEP_RESTORE;
-    if (res->exit_code == EDR_EXIT_PREFLIGHT)
-      fprintf(o, "\nno host was changed. Fix the problem reported above and run the same "
-                 "command again.\n");
+    bool changed = false;
+    for (size_t i = 0; i < res->n_hosts; i++)
+      changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
+    if (res->exit_code == EDR_EXIT_PREFLIGHT ||
+        (res->exit_code == EDR_EXIT_INTERRUPTED && !changed))
+      fprintf(o, "\nno host was changed. %s\n", res->exit_code == EDR_EXIT_INTERRUPTED
+                  ? "Interrupted before the first change."
+                  : "Fix the problem reported above and run the same command again.");
     else if (res->exit_code == EDR_EXIT_DECLINED)
       fprintf(o, "\nnot confirmed: the run stopped before its next step%s.\n",
               res->hosts && res->n_hosts ? "; the hosts stand as above" : "");
@@ -216,7 +221,15 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
       fprintf(o, "  %s: old data still in place (%s/member)%s\n", hr->member,
               hp->member->data_dir, stopped ? "; etcd was stopped" : "");
   }
-  switch (res->exit_code) {
+  bool changed = false;
+  for (size_t i = 0; i < res->n_hosts; i++)
+    changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
+  if (res->exit_code == EDR_EXIT_INTERRUPTED && !changed) {
+    fprintf(o, "\ninterrupted before any host was changed: etcd was not stopped and no "
+               "data was moved.\n");
+    return;
+  }
+  switch (res->exit_code) { /* interrupted after changes: as a failure (default) */
   case EDR_EXIT_OK:
     break;
   case EDR_EXIT_PREFLIGHT:

@@ -3,7 +3,9 @@
 # first step that changes a host; "no" ends the run with exit 7 and nothing
 # changed (checked on the hosts), "yes" goes on, --yes never asks.  A
 # playbook's confirm step asks too, mid-run; without a terminal nobody is
-# asked.  The terminal is a pty (tests/e2e/pty_answer.py).
+# asked.  The terminal is a pty (tests/e2e/pty_answer.py).  Last, the other
+# way an operator stops a run: SIGINT/SIGTERM, before and after a change
+# (exit 130, the hosts as the summary says, no lock left).
 . "$(dirname "$0")/lib.sh"
 LAB=econfirm
 lab_up 3 3.5
@@ -74,3 +76,40 @@ check "no terminal: says it went on without asking" contains "$(cat "$WORK/err")
   "going on without asking (not on a terminal)"
 check "no terminal: m2 running again" contains "$(host_state 2)" running
 check "no terminal: the cluster serves the data" test "$(checksum_on 2 /pre/)" = "$pre"
+
+# 6. interrupted: during a pause before any change, and after m2 was stopped
+interrupt() { # interrupt SIGNAL PLAYBOOK: run it, signal it during its pause
+  "$ETCD_DR" run "$2" --cluster "$WORK/cluster.json" --yes >"$WORK/out" 2>"$WORK/err" &
+  local pid=$! t
+  for t in $(seq 100); do grep -q "step wait:" "$WORK/err" && break; sleep 0.1; done
+  kill -"$1" "$pid"
+  wait "$pid"
+}
+cat >"$WORK/int1.json" <<'PB'
+{"playbook": 1, "name": "wait-then-stop", "steps": [
+   {"name": "wait", "kind": "pause", "seconds": 30},
+   {"name": "stop-m2", "kind": "stop", "target": "m2"}]}
+PB
+before=$(all_states)
+interrupt INT "$WORK/int1.json"; rc=$?
+check "interrupted before any change: exit 130 (got $rc)" test "$rc" = 130
+check "interrupted before any change: says no host was changed" \
+  contains "$(cat "$WORK/err")" "no host was changed"
+check "interrupted before any change: hosts unchanged, m2 still running" test "$before" = "$(all_states)"
+for i in 1 2 3; do check "interrupted before any change: nothing left on m$i" test -z "$(leftovers "$i")"; done
+cat >"$WORK/int2.json" <<'PB'
+{"playbook": 1, "name": "stop-then-wait", "steps": [
+   {"name": "stop-m2", "kind": "stop", "target": "m2"},
+   {"name": "wait", "kind": "pause", "seconds": 30},
+   {"name": "start-m2", "kind": "start", "target": "m2"}]}
+PB
+interrupt TERM "$WORK/int2.json"; rc=$?
+check "interrupted after stopping m2: exit 130 (got $rc)" test "$rc" = 130
+check "interrupted after stopping m2: the summary says etcd is stopped there" \
+  contains "$(cat "$WORK/err")" "m2: stop; etcd is STOPPED there"
+check "interrupted after stopping m2: m2 stopped, start-m2 did not run" contains "$(host_state 2)" stopped
+check "interrupted after stopping m2: m1, m3 running" \
+  test "$(host_state 1 | head -1)$(host_state 3 | head -1)" = runningrunning
+for i in 1 2 3; do check "interrupted after stopping m2: no lock or staging left on m$i" test -z "$(leftovers "$i")"; done
+lab etcd 2 start >/dev/null 2>&1
+check "m2 started again: the cluster serves the data" test "$(checksum_on 2 /pre/)" = "$pre"
