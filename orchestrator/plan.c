@@ -820,17 +820,10 @@ long edr_plan_add_stage(struct edr_plan *p, const char *name, enum edr_phase pha
 }
 
 size_t edr_plan_first_destructive(const struct edr_plan *p) {
-  size_t first = p->n_stages;
-  for (size_t i = 0; i < p->n_hosts; i++)
-    for (size_t j = 0; j < p->hosts[i].n_steps; j++) {
-      const struct edr_step *s = &p->hosts[i].steps[j];
-      if (edr_step_kinds[s->kind].destructive && s->stage < first)
-        first = s->stage;
-    }
-  for (size_t k = 0; k < first && k < p->n_stages; k++)
-    if (p->stages[k].gate == EDR_GATE_MEMBER_ADD || p->stages[k].gate == EDR_GATE_MEMBER_REMOVE)
-      return k;
-  return first;
+  size_t k = 0;
+  while (k < p->n_stages && p->stages[k].phase != EDR_PHASE_APPLY)
+    k++;
+  return k;
 }
 
 int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,

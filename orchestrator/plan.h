@@ -244,7 +244,8 @@ struct edr_step *edr_plan_add_step(struct edr_host_plan *h, size_t stage,
 int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage);
 /* The check steps (connect, agent, probe, lock) of H in STAGE. */
 int edr_plan_check_steps(struct edr_plan *p, struct edr_host_plan *h, size_t stage);
-/* The first stage with a destructive step, or n_stages. */
+/* The first stage that changes what etcd uses (phase apply: a destructive
+ * step, or a member add/remove), or n_stages. */
 size_t edr_plan_first_destructive(const struct edr_plan *p);
 void edr_plan_free(struct edr_plan *plan);
 
