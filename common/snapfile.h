@@ -23,15 +23,11 @@ struct edr_snapfile {
   char trailer_sha256[65];  /* hex of the trailer as stored ("" if none) */
 };
 
-/* Read PATH once and fill *out.  Returns 0 (whatever the trailer says) or a
- * negative EDR_E* code when the file cannot be read. */
+/* Read PATH once and fill *out, hashing each byte once (the whole-file
+ * digest continues a copy of the image's state with the trailer).  For a
+ * file without a trailer the image is the whole file.  Returns 0 (whatever
+ * the trailer says) or a negative EDR_E* code when the file cannot be read. */
 int edr_snapfile_check(const char *path, struct edr_snapfile *out);
-
-/* The same, hashing each byte once: only image_sha256 (and the trailer) are
- * filled, file_sha256 is "".  For a file without a trailer the image is the
- * whole file.  What the restore uses: the agent checks the same image hash
- * and that the trailer matches it. */
-int edr_snapfile_check_fast(const char *path, struct edr_snapfile *out);
 
 /* Hex-encode LEN bytes of IN into OUT (2*LEN+1 bytes). */
 void edr_hex(const unsigned char *in, size_t len, char *out);

@@ -144,7 +144,7 @@ int cmd_plan(int argc, char **argv) {
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
   if (po.snapshot) {
-    if ((rc = edr_snapfile_check_fast(po.snapshot, &sf))) {
+    if ((rc = edr_snapfile_check(po.snapshot, &sf))) {
       edr_err("cannot read snapshot '%s': %s", po.snapshot, edr_strerror(rc));
       edr_spec_free(spec);
       return EDR_EXIT_SNAPSHOT;

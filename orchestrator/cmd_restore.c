@@ -205,7 +205,7 @@ int edr_check_local_files(const struct edr_spec *spec, bool accept_new) {
  * (SF must outlive PO).  Returns 0 or EDR_EXIT_SNAPSHOT after saying why. */
 int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf) {
   int rc;
-  if ((rc = edr_snapfile_check_fast(po->snapshot, sf))) {
+  if ((rc = edr_snapfile_check(po->snapshot, sf))) {
     edr_err("cannot read snapshot '%s': %s; nothing was contacted", po->snapshot,
             edr_strerror(rc));
     return EDR_EXIT_SNAPSHOT;

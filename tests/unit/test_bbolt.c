@@ -6,8 +6,10 @@
  */
 #include "bbolt.h"
 #include "err.h"
+#include "snapfile.h"
 #include "t.h"
 
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -551,6 +553,63 @@ static void test_revision(void) {
   free(img);
 }
 
+/* snapfile: the image digest, the trailer verdict and the whole-file
+ * digest (continued from the image's state, not hashed again) against
+ * one-shot digests of the same bytes. */
+static void sha_hex(const uint8_t *p, size_t n, char out[65]) {
+  unsigned char md[32];
+  CHECK(EVP_Digest(p, n, md, NULL, EVP_sha256(), NULL) == 1);
+  edr_hex(md, 32, out);
+}
+
+static void test_snapfile(void) {
+  enum { IMG = 3 * 512 * 1024 }; /* several of snapfile's 1 MiB reads */
+  uint8_t *f = malloc(IMG + 32);
+  CHECK(f != NULL);
+  if (!f)
+    return;
+  for (size_t i = 0; i < IMG; i++)
+    f[i] = (uint8_t)(i * 2654435761u >> 11);
+  unsigned char md[32];
+  EVP_Digest(f, IMG, md, NULL, EVP_sha256(), NULL);
+  memcpy(f + IMG, md, 32);
+  char want_img[65], want_file[65], path[] = "/tmp/test_snapfile.XXXXXX";
+  sha_hex(f, IMG, want_img);
+  sha_hex(f, IMG + 32, want_file);
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  close(fd);
+
+  struct edr_snapfile sf;
+  CHECK(write_file(path, f, IMG + 32) == 0);
+  CHECK(edr_snapfile_check(path, &sf) == 0);
+  CHECK(sf.size == IMG + 32 && sf.has_trailer && sf.trailer_ok);
+  CHECK(!strcmp(sf.image_sha256, want_img));
+  CHECK(!strcmp(sf.trailer_sha256, want_img));
+  CHECK(!strcmp(sf.file_sha256, want_file));
+
+  f[IMG + 31] ^= 1; /* a wrong trailer: found, and the file digest follows */
+  sha_hex(f, IMG + 32, want_file);
+  CHECK(write_file(path, f, IMG + 32) == 0);
+  CHECK(edr_snapfile_check(path, &sf) == 0);
+  CHECK(sf.has_trailer && !sf.trailer_ok);
+  CHECK(!strcmp(sf.image_sha256, want_img));
+  CHECK(!strcmp(sf.file_sha256, want_file));
+
+  /* No trailer (size % 512 != 32): the image is the whole file. */
+  sha_hex(f, IMG + 31, want_file);
+  CHECK(write_file(path, f, IMG + 31) == 0);
+  CHECK(edr_snapfile_check(path, &sf) == 0);
+  CHECK(!sf.has_trailer && !sf.trailer_ok && !sf.trailer_sha256[0]);
+  CHECK(!strcmp(sf.image_sha256, want_file));
+  CHECK(!strcmp(sf.file_sha256, want_file));
+
+  CHECK(edr_snapfile_check("/nonexistent/snap.db", &sf) == EDR_ENOENT);
+  CHECK(edr_snapfile_check("/tmp", &sf) == EDR_EINVAL);
+  unlink(path);
+  free(f);
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "--write-image")) {
     uint8_t *img = build();
@@ -564,5 +623,6 @@ int main(int argc, char **argv) {
   test_depth();
   test_crc();
   test_revision();
+  test_snapfile();
   return t_done("test_bbolt");
 }
