@@ -422,10 +422,15 @@ struct proc {
   char *const *argv;
   char **envp;
   int64_t timeout_ms; /* 0: none */
+  /* Progress watch (both or neither): the child is stopped like at
+   * timeout_ms when neither WATCH nor WATCH.part grew for IDLE_MS. */
+  const char *watch;
+  int64_t idle_ms;
   struct tail out, err;
   int exit_code;      /* -1 unless it exited */
   int sig;            /* 0 unless killed by a signal */
   bool timed_out;
+  bool idle;            /* timed_out because the watched file stopped growing */
   bool pipes_left_open; /* a background process still held stdout/stderr */
   uint64_t duration_ms;
 };
@@ -447,6 +452,20 @@ static void drain(int *fd, struct tail *t) {
   }
 }
 
+/* Bytes in PATH plus PATH.part (where etcdctl snapshot save writes until
+ * it renames): what a progress watch compares; 0 for files not there. */
+static uint64_t watched_bytes(const char *path) {
+  char part[PATH_MAX];
+  struct stat st;
+  uint64_t n = 0;
+  if (stat(path, &st) == 0)
+    n += (uint64_t)st.st_size;
+  if ((size_t)snprintf(part, sizeof part, "%s.part", path) < sizeof part &&
+      stat(part, &st) == 0)
+    n += (uint64_t)st.st_size;
+  return n;
+}
+
 /* Run P->argv (argv[0] resolved already) and wait for it, capturing the
  * tails of its output.  Returns 0 once it ran (whatever its status) or a
  * negative code when it could not be started. */
@@ -456,6 +475,7 @@ static int proc_run(struct agent *a, struct proc *p) {
   p->exit_code = -1;
   p->sig = 0;
   p->timed_out = false;
+  p->idle = false;
   p->pipes_left_open = false;
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(ex, O_CLOEXEC)) {
     int e = errno;
@@ -525,6 +545,7 @@ static int proc_run(struct agent *a, struct proc *p) {
   bool exited = false;
   int status = 0;
   uint64_t exited_at = 0, term_at = 0;
+  uint64_t seen = p->watch ? watched_bytes(p->watch) : 0, grew_at = start;
   bool killed = false;
   for (;;) {
     if (!exited) {
@@ -542,6 +563,17 @@ static int proc_run(struct agent *a, struct proc *p) {
       kill(-pid, SIGTERM);
       term_at = now;
       p->timed_out = true;
+    }
+    if (!exited && p->watch && !term_at) {
+      uint64_t b = watched_bytes(p->watch);
+      if (b != seen) {
+        seen = b;
+        grew_at = now;
+      } else if (now - grew_at >= (uint64_t)p->idle_ms) {
+        kill(-pid, SIGTERM);
+        term_at = now;
+        p->timed_out = p->idle = true;
+      }
     }
     if (!exited && term_at && !killed && now - term_at >= KILL_GRACE_MS) {
       kill(-pid, SIGKILL);
@@ -1269,15 +1301,21 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
 static int op_run(struct agent *a, json_t *req, json_t *res) {
   json_t *jargv = json_object_get(req, "argv");
   json_t *jenv = json_object_get(req, "env");
-  json_int_t timeout = 0;
+  json_int_t timeout = 0, idle = 0;
+  const char *watch = NULL;
   int rc;
   if (!json_is_array(jargv) || json_array_size(jargv) == 0 ||
       json_array_size(jargv) > 4096)
     return agent_fail(a, EDR_EINVAL, "field 'argv' must be a non-empty array of strings");
   if (jenv && !json_is_null(jenv) && !json_is_object(jenv))
     return agent_fail(a, EDR_EINVAL, "field 'env' must be an object or null");
-  if ((rc = f_int(a, req, "timeout_ms", true, 0, INT64_MAX / 2, &timeout)))
+  if ((rc = f_int(a, req, "timeout_ms", true, 0, INT64_MAX / 2, &timeout)) ||
+      (rc = f_path(a, req, "progress_path", true, &watch)) ||
+      (rc = f_int(a, req, "idle_timeout_ms", true, 0, 24LL * 3600 * 1000, &idle)))
     return rc;
+  if (!watch != !idle)
+    return agent_fail(a, EDR_EINVAL, "fields 'progress_path' and 'idle_timeout_ms' "
+                      "go together: give both or neither");
   size_t argc = json_array_size(jargv);
   for (size_t i = 0; i < argc; i++) {
     json_t *s = json_array_get(jargv, i);
@@ -1320,6 +1358,7 @@ static int op_run(struct agent *a, json_t *req, json_t *res) {
     argv[i] = (char *)json_string_value(json_array_get(jargv, i));
 
   struct proc p = {.argv = argv, .envp = env.v, .timeout_ms = timeout,
+                   .watch = watch, .idle_ms = idle,
                    .out = {.buf = ob, .cap = TAIL_MAX},
                    .err = {.buf = eb, .cap = TAIL_MAX}};
   if ((rc = proc_run(a, &p)))
@@ -1345,7 +1384,12 @@ static int op_run(struct agent *a, json_t *req, json_t *res) {
   for (char *c = last; *c; c++)
     if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
       *c = '?';
-  if (p.timed_out)
+  if (p.idle)
+    rc = agent_fail(a, EDR_ETIMEDOUT, "'%s' wrote nothing to %s for %" JSON_INTEGER_FORMAT
+                    " ms: stopped waiting, sent sigterm to its process group%s%s%s",
+                    exe, watch, idle, p.sig == SIGKILL ? ", then sigkill" : "",
+                    last[0] ? "; its last words: " : "", last);
+  else if (p.timed_out)
     rc = agent_fail(a, EDR_ETIMEDOUT, "'%s' still running after %" JSON_INTEGER_FORMAT
                     " ms: sent sigterm to its process group%s", exe, timeout,
                     p.sig == SIGKILL ? ", then sigkill" : "");

@@ -717,13 +717,19 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
                      NULL, "create the staging directory %s (removed when the agent exits)",
                      h->staging)))
     return rc;
+  /* ...and since the member may still stop answering once the save has
+   * begun, the agent stops etcdctl when its output (FILE.part, then FILE)
+   * has not grown for p->save_idle_ms (--stall-timeout). */
   const char *words[] = {"snapshot", "save", h->host_snapshot, NULL};
   rc = etcdctl_argv(m, words, &argv);
   if (!rc) {
-    json_t *req = json_pack("{s:s, s:o, s:{s:s}}", "op", "run", "argv", strv_json(&argv),
-                            "env", "ETCDCTL_API", "3");
+    json_t *req = json_pack("{s:s, s:o, s:{s:s}, s:s, s:I}", "op", "run", "argv",
+                            strv_json(&argv), "env", "ETCDCTL_API", "3", "progress_path",
+                            h->host_snapshot, "idle_timeout_ms",
+                            (json_int_t)p->save_idle_ms);
     rc = add_step(h, EDR_STEP_TAKE_SNAPSHOT, req, argv.v,
-                  "take the snapshot on the host with its etcdctl:");
+                  "take the snapshot on the host with its etcdctl (stopped if it "
+                  "writes nothing for %.1f s):", (double)p->save_idle_ms / 1000);
   }
   strv_release(&argv);
   if (rc ||
@@ -765,6 +771,7 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->skip_hash_check = o->skip_hash_check;
   p->snapshot_revision = o->snapshot_revision;
   p->health_timeout_ms = o->health_timeout_ms ? o->health_timeout_ms : 120000;
+  p->save_idle_ms = o->save_idle_ms ? o->save_idle_ms : 30000;
   p->kind = o->check_only ? EDR_PLAN_CHECK : o->kind;
   p->check_only = p->kind == EDR_PLAN_CHECK;
   p->bump_revision = o->bump_revision;

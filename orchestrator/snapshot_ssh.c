@@ -29,7 +29,8 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
                            void *sink_arg, char agent_sha256[65], char *msg,
                            size_t msglen) {
   struct edr_plan_opts po = {.kind = EDR_PLAN_SNAPSHOT, .snapshot_revision = -1,
-                             .command = "snapshot save"};
+                             .command = "snapshot save",
+                             .save_idle_ms = o->stall_timeout_ms};
   struct edr_plan *plan = NULL;
   const struct edr_member *m = &spec->members[member];
   char err[1024];

@@ -86,6 +86,41 @@ check "the message names m2's host and the missing file" \
 check "no file and no .part here" test ! -e "$WORK/t.db" -a ! -e "$WORK/t.db.part"
 no_leftovers "after a wrong TLS path"
 
+# --- failure: the member stops answering mid-save ------------------------
+# etcdctl snapshot save has no timeout of its own.  A stand-in etcdctl in
+# m3's own /usr/local/bin (first in the agent's PATH; the real one for
+# everything else) writes a few bytes of FILE.part and then waits, as
+# etcdctl does when its member freezes mid-stream.  The agent must stop it
+# after --stall-timeout and the run must say so, leaving nothing anywhere.
+bin3=$LAB_DIR/h3/usr-local-bin
+real=/usr/bin/etcdctl
+if [[ -x $bin3/etcdctl ]]; then mv "$bin3/etcdctl" "$bin3/etcdctl.real"; real=/usr/local/bin/etcdctl.real; fi
+cat >"$bin3/etcdctl" <<SH
+#!/bin/sh
+case " \$* " in
+  *" snapshot save "*) for a; do f=\$a; done
+    printf partial >"\$f.part"; echo "edr-test: stalled on purpose" >&2; exec sleep 307 ;;
+esac
+exec $real "\$@"
+SH
+chmod 755 "$bin3/etcdctl"
+t0=$(date +%s)
+timeout 120 "$ETCD_DR" snapshot save -o "$WORK/h.db" --cluster "$WORK/cluster.json" --via ssh \
+  --member m3 --stall-timeout 2 >"$WORK/out" 2>"$WORK/err"; rc=$?
+el=$(( $(date +%s) - t0 ))
+check "a save that stops growing: exit 1 (got $rc)" test "$rc" = 1
+check "it gave up soon after --stall-timeout 2 (${el}s)" test "$el" -lt 30
+check "the message names m3's host, the step and the stall" \
+  grep -q "member 'm3' on host $(host_ip 3): take-snapshot:.*wrote nothing to .* for 2000 ms" "$WORK/err"
+check "the message gives etcdctl's last words" grep -q "stalled on purpose" "$WORK/err"
+[[ $rc == 1 ]] || cat "$WORK/err"
+check "no file and no .part here" test ! -e "$WORK/h.db" -a ! -e "$WORK/h.db.part"
+sleep 1
+check "the stalled etcdctl was stopped" test -z "$(pgrep -f 'sleep 307')"
+no_leftovers "after a stalled save"
+rm -f "$bin3/etcdctl"
+[[ -e $bin3/etcdctl.real ]] && mv "$bin3/etcdctl.real" "$bin3/etcdctl"
+
 # --- --via auto: no client URL answers from here ------------------------
 # A rule in each lab host's own network namespace refuses the coordinator
 # (the lab bridge's address) on the client port; the host itself still gets
