@@ -1317,6 +1317,13 @@ static json_t *step_request(struct host *h, const struct edr_step *s) {
       json_array_set_new(argv, 0, json_string(path));
     if (!h->hp->host_tool && kind && !strcmp(kind, "etcdctl"))
       json_object_set_new(req, "env", json_pack("{s:s}", "ETCDCTL_API", "3"));
+    /* plan.c adds --skip-hash-check after the agent's own check; a tool that
+     * does not know it hashes the file itself (the probe refused it already
+     * where the operator asked for the flag). */
+    if (!h->hp->host_tool && json_is_object(tool) && !has_flag(tool, "--skip-hash-check"))
+      for (size_t i = json_array_size(argv); i-- > 1;)
+        if (!strcmp(json_string_value(json_array_get(argv, i)), "--skip-hash-check"))
+          json_array_remove(argv, i);
   }
   if ((s->kind == EDR_STEP_OWNERSHIP || s->kind == EDR_STEP_OWNERSHIP_WAL) &&
       !json_object_get(req, "owner")) {

@@ -91,3 +91,37 @@ PY
 for i in 1 2 3; do
   check "m$i: data back (running cluster)" test "$(checksum_on "$i" /w/)" = "$want_w"
 done
+
+# A host tool that does not know --skip-hash-check.  etcd-dr passes the flag
+# to every restore (the agent has checked the file's sha-256 and trailer);
+# where the probe finds the tool without it, the restore runs without it.
+# Stand-in on m2: /usr/local/bin/etcdutl hides the flag from --help and
+# refuses it, as an old tool would, and logs its arguments.
+bin2=$LAB_DIR/h2/usr-local-bin
+mv "$bin2/etcdutl" "$bin2/etcdutl.real"
+cat >"$bin2/etcdutl" <<'SH'
+#!/bin/sh
+echo "$*" >>/tmp/etcdutl-args.log
+case " $* " in
+  *" --skip-hash-check "*) echo "Error: unknown flag: --skip-hash-check" >&2; exit 1 ;;
+  *" --help "*) /usr/local/bin/etcdutl.real "$@" | grep -v -- --skip-hash-check; exit 0 ;;
+esac
+exec /usr/local/bin/etcdutl.real "$@"
+SH
+chmod 755 "$bin2/etcdutl"
+write_spec "$WORK/plain.json" "$LAB_KNOWN_HOSTS"
+"$ETCD_DR" plan --cluster "$WORK/plain.json" --snapshot "$WORK/snap.db" --format json >"$WORK/plan2.json"
+check "plan: --skip-hash-check in every restore (the agent checks the hash)" \
+  test "$(grep -c -- '"--skip-hash-check"' "$WORK/plan2.json")" = 3
+"$ETCD_DR" restore --cluster "$WORK/plain.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+check "a host tool without --skip-hash-check: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || tail -5 "$WORK/err"
+log=$(on_host 2 cat /tmp/etcdutl-args.log 2>/dev/null)
+check "m2's tool ran the restore without the flag" grep -q "^snapshot restore .*--name m2" <<<"$log"
+check "m2's tool never got --skip-hash-check" test -z "$(grep -- --skip-hash-check <<<"$log")"
+for i in 1 2 3; do
+  check "m$i: data back (tool without --skip-hash-check on m2)" test "$(checksum_on "$i" /w/)" = "$want_w"
+done
+rm -f "$bin2/etcdutl"
+mv "$bin2/etcdutl.real" "$bin2/etcdutl"
