@@ -167,6 +167,8 @@ struct run {
   uint64_t started_ms, health_start_ms;
   int64_t bump;              /* --bump-revision used, 0 for none */
   long leader_host;          /* index of the running cluster's leader, -1 */
+  bool leader_pending;       /* find_leader()'s ask is still running on the
+                                thread pool: no stage after the next starts */
   uv_signal_t sigint, sigterm;
   struct edr_health_member *health_members;   /* borrowed by the wait */
   int64_t health_min_rev;
@@ -1768,8 +1770,63 @@ static bool host_settled(const struct host *h) {
 /* Stopping every member of a running cluster at once makes etcd's leader
  * try to hand leadership to members that are going away (~7 s stall, see
  * docs/BENCHMARKS.md).  So when two or more members run, find the leader
- * (over HTTP, bounded) and stop it last.  Called at the check barrier,
- * where every host is idle, so a short synchronous ask blocks no step. */
+ * (over HTTP, bounded) and stop it last.  Started at the check barrier.
+ * The ask can take its whole timeout (a member without quorum that does
+ * not answer: 1.5 s of a 7-member restore, measured), so when the next
+ * stage stops nothing and has no gate (a restore's prepare), it runs on
+ * libuv's thread pool while the hosts go on; check_barrier() then waits
+ * for it before any later stage, and leader_done() calls it again.  The
+ * job owns its rows; it only reads the spec, which nobody changes. */
+struct leader_job {
+  uv_work_t work;
+  struct run *r;
+  struct edr_status_row *rows;
+  size_t n;
+  struct edr_status_fetch_opts o;
+  long leader;
+};
+
+static void leader_ask(struct leader_job *j) {
+  j->leader = -1;
+  if (edr_status_fetch(j->rows, j->n, &j->o) == 0)
+    for (size_t i = 0; i < j->n; i++)
+      if (j->rows[i].have_status && j->rows[i].leader &&
+          j->rows[i].leader == j->rows[i].member_id)
+        j->leader = (long)i;
+}
+
+static void leader_work(uv_work_t *w) { leader_ask(w->data); }
+
+static void leader_apply(struct leader_job *j) {
+  struct run *r = j->r;
+  r->leader_host = j->leader;
+  if (r->leader_host >= 0)
+    edr_info("%s leads the running cluster: it stops last, after the others",
+             r->hosts[r->leader_host].m->name);
+  edr_status_rows_release(j->rows, j->n);
+  free(j->rows);
+  free(j);
+}
+
+static void leader_done(uv_work_t *w, int status) {
+  struct leader_job *j = w->data;
+  struct run *r = j->r;
+  if (status != 0)
+    j->leader = -1;
+  leader_apply(j);
+  r->leader_pending = false;
+  check_barrier(r);
+}
+
+static bool stage_has_stop(const struct run *r, size_t k) {
+  for (size_t i = 0; i < r->n; i++)
+    for (size_t j = 0; j < r->hosts[i].hp->n_steps; j++)
+      if (r->hosts[i].hp->steps[j].stage == k &&
+          r->hosts[i].hp->steps[j].kind == EDR_STEP_STOP)
+        return true;
+  return false;
+}
+
 static void find_leader(struct run *r) {
   size_t running = 0;
   r->leader_host = -1;
@@ -1779,24 +1836,29 @@ static void find_leader(struct run *r) {
     running += json_is_true(json_object_get(r->hosts[i].probe, "etcd_running"));
   if (running < 2)
     return;
-  struct edr_status_row *rows = calloc(r->n, sizeof(*rows));
-  if (!rows)
+  struct leader_job *j = calloc(1, sizeof(*j));
+  if (!j || !(j->rows = calloc(r->n, sizeof(*j->rows)))) {
+    free(j);
     return;
+  }
+  j->r = r;
+  j->n = r->n;
+  j->work.data = j;
   for (size_t i = 0; i < r->n; i++)
-    edr_status_row_init(&rows[i], r->hosts[i].m->name, r->hosts[i].m->client_urls.v[0]);
-  struct edr_status_fetch_opts o = {.timeout_ms = 1500};
-  o.tls.cacert = getenv("ETCDCTL_CACERT");
-  o.tls.cert = getenv("ETCDCTL_CERT");
-  o.tls.key = getenv("ETCDCTL_KEY");
-  if (edr_status_fetch(rows, r->n, &o) == 0)
-    for (size_t i = 0; i < r->n; i++)
-      if (rows[i].have_status && rows[i].leader && rows[i].leader == rows[i].member_id)
-        r->leader_host = (long)i;
-  edr_status_rows_release(rows, r->n);
-  free(rows);
-  if (r->leader_host >= 0)
-    edr_info("%s leads the running cluster: it stops last, after the others",
-             r->hosts[r->leader_host].m->name);
+    edr_status_row_init(&j->rows[i], r->hosts[i].m->name, r->hosts[i].m->client_urls.v[0]);
+  j->o = (struct edr_status_fetch_opts){.timeout_ms = 1500};
+  j->o.tls.cacert = getenv("ETCDCTL_CACERT");
+  j->o.tls.cert = getenv("ETCDCTL_CERT");
+  j->o.tls.key = getenv("ETCDCTL_KEY");
+  size_t next = r->stage + 1;
+  bool later = next < r->plan->n_stages && r->plan->stages[next].gate == EDR_GATE_NONE &&
+               !stage_has_stop(r, next);
+  if (later && uv_queue_work(&r->loop, &j->work, leader_work, leader_done) == 0) {
+    r->leader_pending = true;
+    return;
+  }
+  leader_ask(j); /* the next stage needs the answer: ask now */
+  leader_apply(j);
 }
 
 /* Has every other host that is still going finished its stop? */
@@ -2166,6 +2228,8 @@ static void check_barrier(struct run *r) {
   }
   if (!all_settled || r->gate_running)
     return;
+  if (r->leader_pending)
+    return; /* leader_done() comes back here */
   const struct edr_stage *st = &r->plan->stages[r->stage];
   if (st->gate != EDR_GATE_NONE && !r->gate_done) {
     start_gate(r);
