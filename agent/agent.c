@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
-#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -235,9 +234,8 @@ int main(int argc, char **argv) {
   /* A parent may have left SIGCHLD ignored, which would make waitpid()
    * lose the exit status of `run`'s children. */
   signal(SIGCHLD, SIG_DFL);
-  /* A host's openssl.cnf may name providers or engines to dlopen(), which a
-   * static binary cannot do safely: SHA-256 needs only the built-in one. */
-  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+  /* No OpenSSL initialisation: SHA-256 goes through SHA256_* (sha256.h),
+   * which never reads openssl.cnf nor loads a provider or engine. */
 
   static struct agent a; /* big buffers: not on the stack */
   a.in_fd = 0;

@@ -8,6 +8,7 @@
 
 #include "bbolt.h"
 #include "err.h"
+#include "sha256.h"
 #include "snapfile.h"
 #include "util.h"
 
@@ -16,7 +17,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -248,14 +248,10 @@ static int sha256_file(struct agent *a, const char *path, char hex[65],
                       errstr(errno));
   static unsigned char buf[RECV_BUF];
   unsigned char md[32];
-  unsigned int mdlen = 0;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  struct edr_sha256 ctx;
   int rc = 0;
   *bytes = 0;
-  if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-    rc = agent_fail(a, EDR_EINTERNAL, "cannot set up sha-256");
-    goto out;
-  }
+  edr_sha256_init(&ctx);
   for (;;) {
     ssize_t r = read(fd, buf, sizeof(buf));
     if (r < 0 && errno == EINTR)
@@ -267,13 +263,12 @@ static int sha256_file(struct agent *a, const char *path, char hex[65],
     }
     if (r == 0)
       break;
-    EVP_DigestUpdate(ctx, buf, (size_t)r);
+    edr_sha256_update(&ctx, buf, (size_t)r);
     *bytes += (uint64_t)r;
   }
-  EVP_DigestFinal_ex(ctx, md, &mdlen);
+  edr_sha256_final(&ctx, md);
   edr_hex(md, 32, hex);
 out:
-  EVP_MD_CTX_free(ctx);
   close(fd);
   return rc;
 }
@@ -1216,16 +1211,8 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
   }
 
   /* Consume all SIZE bytes whatever happened above, hashing what came. */
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-    a->fatal = true; /* cannot even drain sensibly without a hash context */
-    EVP_MD_CTX_free(ctx);
-    if (fd >= 0) {
-      close(fd);
-      unlink(part);
-    }
-    return agent_fail(a, EDR_ENOMEM, "cannot set up sha-256 for '%s'", path ? path : "?");
-  }
+  struct edr_sha256 ctx;
+  edr_sha256_init(&ctx);
   uint64_t got = 0;
   while (got < (uint64_t)size) {
     uint64_t left = (uint64_t)size - got;
@@ -1241,7 +1228,7 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
      * are kept to compare with it: each byte is hashed once. */
     uint64_t image = trailer ? (uint64_t)size - 32 : (uint64_t)size;
     if (got < image)
-      EVP_DigestUpdate(ctx, buf, (size_t)(got + (uint64_t)r <= image ? (uint64_t)r : image - got));
+      edr_sha256_update(&ctx, buf, (size_t)(got + (uint64_t)r <= image ? (uint64_t)r : image - got));
     for (uint64_t p = got > image ? got : image; p < got + (uint64_t)r; p++)
       tail[p - image] = buf[p - got];
     got += (uint64_t)r;
@@ -1262,10 +1249,8 @@ static int op_receive(struct agent *a, json_t *req, json_t *res) {
     }
   }
   unsigned char md[32];
-  unsigned int mdlen = 0;
   char hex[65];
-  EVP_DigestFinal_ex(ctx, md, &mdlen);
-  EVP_MD_CTX_free(ctx);
+  edr_sha256_final(&ctx, md);
   edr_hex(md, 32, hex);
   json_object_set_new(res, "bytes", json_integer((json_int_t)got));
   json_object_set_new(res, "sha256", json_string(hex));
@@ -2113,8 +2098,7 @@ static int op_read(struct agent *a, json_t *req, json_t *res) {
                       " bytes", path, max);
   unsigned char md[32];
   char hex[65];
-  unsigned int mdlen = 0;
-  EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
+  edr_sha256(buf, len, md);
   edr_hex(md, 32, hex);
   json_object_set_new(res, "bytes", json_integer((json_int_t)len));
   json_object_set_new(res, "sha256", json_string(hex));
@@ -2348,12 +2332,8 @@ static int op_send(struct agent *a, json_t *req, json_t *res) {
     close(fd);
     return agent_fail(a, EDR_ETOOBIG, "'%s' is larger than 1 TiB", path);
   }
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-    EVP_MD_CTX_free(ctx);
-    close(fd);
-    return agent_fail(a, EDR_ENOMEM, "cannot set up sha-256 for '%s'", path);
-  }
+  struct edr_sha256 ctx;
+  edr_sha256_init(&ctx);
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   uint64_t size = (uint64_t)st.st_size, sent = 0, read_ok = 0;
   agent_event(a, json_pack("{s:s, s:I}", "event", "data", "bytes", (json_int_t)size));
@@ -2377,7 +2357,7 @@ static int op_send(struct agent *a, json_t *req, json_t *res) {
       memset(buf, 0, want);
       r = (ssize_t)want;
     }
-    EVP_DigestUpdate(ctx, buf, (size_t)r);
+    edr_sha256_update(&ctx, buf, (size_t)r);
     if (!agent_write_raw(a, buf, (size_t)r)) {
       if (!rc)
         rc = agent_fail(a, EDR_ECONNLOST, "the coordinator stopped reading '%s' after "
@@ -2388,10 +2368,8 @@ static int op_send(struct agent *a, json_t *req, json_t *res) {
   }
   close(fd);
   unsigned char md[32];
-  unsigned int mdlen = 0;
   char hex[65];
-  EVP_DigestFinal_ex(ctx, md, &mdlen);
-  EVP_MD_CTX_free(ctx);
+  edr_sha256_final(&ctx, md);
   edr_hex(md, 32, hex);
   json_object_set_new(res, "bytes", json_integer((json_int_t)sent));
   json_object_set_new(res, "bytes_read", json_integer((json_int_t)read_ok));

@@ -6,10 +6,10 @@
 #include "snapfile.h"
 
 #include "err.h"
+#include "sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,7 +27,7 @@ void edr_hex(const unsigned char *in, size_t len, char *out) {
 int edr_snapfile_check(const char *path, struct edr_snapfile *out) {
   enum { BUF = 1 << 20 };
   unsigned char *buf = NULL, trailer[32], md[32];
-  EVP_MD_CTX *image = NULL, *whole = NULL;
+  struct edr_sha256 image, whole;
   struct stat st;
   int fd, rc = 0;
 
@@ -49,13 +49,11 @@ int edr_snapfile_check(const char *path, struct edr_snapfile *out) {
   uint64_t image_len = out->has_trailer ? out->size - 32 : out->size;
 
   buf = malloc(BUF);
-  image = EVP_MD_CTX_new();
-  whole = EVP_MD_CTX_new();
-  if (!buf || !image || !whole) {
+  if (!buf) {
     rc = EDR_ENOMEM;
     goto out;
   }
-  EVP_DigestInit_ex(image, EVP_sha256(), NULL);
+  edr_sha256_init(&image);
 
   uint64_t off = 0;
   for (;;) {
@@ -72,7 +70,7 @@ int edr_snapfile_check(const char *path, struct edr_snapfile *out) {
     uint64_t end = off + (uint64_t)n;
     if (off < image_len) {
       uint64_t take = (end < image_len ? end : image_len) - off;
-      EVP_DigestUpdate(image, buf, take);
+      edr_sha256_update(&image, buf, take);
     }
     for (uint64_t p = off > image_len ? off : image_len; p < end; p++)
       if (p - image_len < 32)
@@ -85,23 +83,18 @@ int edr_snapfile_check(const char *path, struct edr_snapfile *out) {
   }
   /* The whole file is the image plus the trailer: continue a copy of the
    * image's state with those 32 bytes instead of hashing everything again. */
-  if (!EVP_MD_CTX_copy_ex(whole, image)) {
-    rc = EDR_ENOMEM;
-    goto out;
-  }
+  whole = image;
   if (out->has_trailer)
-    EVP_DigestUpdate(whole, trailer, 32);
-  EVP_DigestFinal_ex(whole, md, NULL);
+    edr_sha256_update(&whole, trailer, 32);
+  edr_sha256_final(&whole, md);
   edr_hex(md, 32, out->file_sha256);
-  EVP_DigestFinal_ex(image, md, NULL);
+  edr_sha256_final(&image, md);
   edr_hex(md, 32, out->image_sha256);
   if (out->has_trailer) {
     edr_hex(trailer, 32, out->trailer_sha256);
     out->trailer_ok = memcmp(trailer, md, 32) == 0;
   }
 out:
-  EVP_MD_CTX_free(image);
-  EVP_MD_CTX_free(whole);
   free(buf);
   close(fd);
   return rc;
