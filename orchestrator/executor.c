@@ -1800,7 +1800,7 @@ static void leader_work(uv_work_t *w) { leader_ask(w->data); }
 static void leader_apply(struct leader_job *j) {
   struct run *r = j->r;
   r->leader_host = j->leader;
-  if (r->leader_host >= 0)
+  if (r->leader_host >= 0 && !r->aborting) /* nothing is stopped in an abort */
     edr_info("%s leads the running cluster: it stops last, after the others",
              r->hosts[r->leader_host].m->name);
   edr_status_rows_release(j->rows, j->n);

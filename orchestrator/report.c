@@ -70,7 +70,7 @@ static void print_run_hosts(const struct edr_plan *p, const struct edr_run_resul
     if (hr->outcome == EDR_HOST_UNTOUCHED)
       continue;
     if (!header) {
-      fprintf(o, "\nwhere each changed host stands:\n");
+      fprintf(o, "\nwhere each host stands:\n");
       header = true;
     }
     fprintf(o, "  %s:", hr->member);
@@ -181,13 +181,27 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
     }
     return;
   }
-  /* Where each changed host's old data is, from what was really done. */
-  bool header = false;
-  for (size_t i = 0; i < res->n_hosts; i++) {
+  /* Where each host's old data is, from what was really done: once any host
+   * was changed, every host gets a line, the untouched ones too (a leader
+   * waiting to stop last is untouched when the run stops before its turn). */
+  bool header = false, any_changed = false;
+  for (size_t i = 0; i < res->n_hosts; i++)
+    any_changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
+  for (size_t i = 0; i < res->n_hosts && any_changed; i++) {
     const struct edr_host_result *hr = &res->hosts[i];
     const struct edr_host_plan *hp = &p->hosts[i];
-    if (hr->outcome == EDR_HOST_UNTOUCHED)
+    if (hr->outcome == EDR_HOST_UNTOUCHED) {
+      if (!header) {
+        fprintf(o, "\nwhere each host stands:\n");
+        header = true;
+      }
+      if (p->kind == EDR_PLAN_ROLLBACK)
+        fprintf(o, "  %s: not changed\n", hr->member);
+      else
+        fprintf(o, "  %s: old data still in place (%s/member); this host was not changed\n",
+                hr->member, hp->member->data_dir);
       continue;
+    }
     bool moved = false, stopped = false, started = false, installed = false;
     for (size_t j = 0; j < hp->n_steps; j++) {
       bool ok = hr->steps[j].finished && hr->steps[j].status == 0 && hr->steps[j].result;
@@ -203,7 +217,7 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
         installed = true;
     }
     if (!header) {
-      fprintf(o, "\nwhere each changed host stands:\n");
+      fprintf(o, "\nwhere each host stands:\n");
       header = true;
     }
     if (p->kind == EDR_PLAN_ROLLBACK)
@@ -221,10 +235,7 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
       fprintf(o, "  %s: old data still in place (%s/member)%s\n", hr->member,
               hp->member->data_dir, stopped ? "; etcd was stopped" : "");
   }
-  bool changed = false;
-  for (size_t i = 0; i < res->n_hosts; i++)
-    changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
-  if (res->exit_code == EDR_EXIT_INTERRUPTED && !changed) {
+  if (res->exit_code == EDR_EXIT_INTERRUPTED && !any_changed) {
     fprintf(o, "\ninterrupted before any host was changed: etcd was not stopped and no "
                "data was moved.\n");
     return;

@@ -2,13 +2,17 @@
  * test_plan.c - plan building (the exact restore command of each member,
  * the order and phases of steps) and shell quoting for display.
  */
+#include "cli.h"
 #include "err.h"
 #include "plan.h"
 #include "quote.h"
+#include "report.h"
 #include "spec.h"
 #include "t.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static char err[1024];
 
@@ -221,10 +225,104 @@ static void test_quote(void) {
   free(q);
 }
 
+/* The summary after a failed apply names every host, the untouched ones
+ * too: a leader waiting to stop last is untouched when another host's start
+ * fails first, and the operator must still read where it stands. */
+static void test_summary_untouched(void) {
+  struct edr_spec *s = NULL;
+  CHECK(edr_spec_from_initial_cluster(
+            "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380",
+            NULL, &s, err, sizeof err) == 0);
+  struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
+                            .snapshot_sha256 = "ab", .snapshot_revision = 42,
+                            .run_id = "20260101-000000-abcd"};
+  struct edr_plan *p = NULL;
+  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  if (!p) {
+    edr_spec_free(s);
+    return;
+  }
+  struct edr_host_result hosts[3] = {{0}};
+  struct edr_run_result res = {.exit_code = EDR_EXIT_APPLY, .n_hosts = 3, .hosts = hosts};
+  for (size_t i = 0; i < 3; i++) {
+    hosts[i].member = p->hosts[i].member->name;
+    hosts[i].n_steps = p->hosts[i].n_steps;
+    hosts[i].steps = calloc(p->hosts[i].n_steps, sizeof(*hosts[i].steps));
+  }
+  /* m1 untouched (the leader); m2 stopped, then the run stopped; m3 moved
+   * its member aside and failed to start. */
+  hosts[1].outcome = hosts[2].outcome = EDR_HOST_PARTIAL;
+  for (size_t i = 1; i < 3; i++)
+    for (size_t j = 0; j < p->hosts[i].n_steps; j++) {
+      enum edr_step_kind k = p->hosts[i].steps[j].kind;
+      struct edr_step_result *r = &hosts[i].steps[j];
+      if (k == EDR_STEP_STOP)
+        r->started = r->finished = true;
+      if (i == 2 && k == EDR_STEP_MOVE_ASIDE) {
+        r->started = r->finished = true;
+        r->result = json_pack("{s:b}", "moved", 1);
+      }
+    }
+  char path[] = "/tmp/test_plan_summary.XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  fflush(stderr);
+  int saved = dup(2);
+  dup2(fd, 2);
+  edr_print_summary(p, &res, "--cluster c.json");
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  char out[8192] = "";
+  ssize_t n = pread(fd, out, sizeof out - 1, 0);
+  out[n > 0 ? n : 0] = '\0';
+  close(fd);
+  unlink(path);
+  CHECK(strstr(out, "where each host stands:") != NULL);
+  CHECK(strstr(out, "m1: old data still in place (/var/lib/etcd/member); this host was "
+                    "not changed") != NULL);
+  CHECK(strstr(out, "m2: old data still in place (/var/lib/etcd/member); etcd was stopped") !=
+        NULL);
+  CHECK(strstr(out, "m3: old data kept as /var/lib/etcd/member.etcd-dr-20260101-000000-abcd") !=
+        NULL);
+  CHECK(strstr(out, "etcd-dr rollback 20260101-000000-abcd --cluster c.json") != NULL);
+  if (!strstr(out, "m1: old data still in place"))
+    fprintf(stderr, "summary was:\n%s\n", out);
+
+  /* Nothing changed anywhere: no per-host lines at all. */
+  for (size_t i = 0; i < 3; i++)
+    hosts[i].outcome = EDR_HOST_UNTOUCHED;
+  res.exit_code = EDR_EXIT_PREFLIGHT;
+  char path2[] = "/tmp/test_plan_summary.XXXXXX";
+  fd = mkstemp(path2);
+  CHECK(fd >= 0);
+  saved = dup(2);
+  dup2(fd, 2);
+  edr_print_summary(p, &res, "--cluster c.json");
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  n = pread(fd, out, sizeof out - 1, 0);
+  out[n > 0 ? n : 0] = '\0';
+  close(fd);
+  unlink(path2);
+  CHECK(strstr(out, "where each host stands") == NULL);
+  CHECK(strstr(out, "no host was changed") != NULL);
+
+  for (size_t i = 0; i < 3; i++) {
+    for (size_t j = 0; j < hosts[i].n_steps; j++)
+      json_decref(hosts[i].steps[j].result);
+    free(hosts[i].steps);
+  }
+  edr_plan_free(p);
+  edr_spec_free(s);
+}
+
 int main(void) {
   test_restore_commands();
   test_wal_and_skip_hash();
   test_bump_rollback_check();
   test_quote();
+  test_summary_untouched();
   return t_done("test_plan");
 }
