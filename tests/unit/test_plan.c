@@ -225,6 +225,28 @@ static void test_quote(void) {
   free(q);
 }
 
+/* What edr_print_summary() writes to stderr, into OUT (LEN bytes). */
+static void capture_summary(const struct edr_plan *p, const struct edr_run_result *res,
+                            char *out, size_t len) {
+  char path[] = "/tmp/test_plan_summary.XXXXXX";
+  int fd = mkstemp(path);
+  out[0] = '\0';
+  CHECK(fd >= 0);
+  if (fd < 0)
+    return;
+  unlink(path);
+  fflush(stderr);
+  int saved = dup(2);
+  dup2(fd, 2);
+  edr_print_summary(p, res, "--cluster c.json");
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  ssize_t n = pread(fd, out, len - 1, 0);
+  out[n > 0 ? n : 0] = '\0';
+  close(fd);
+}
+
 /* The summary after a failed apply names every host, the untouched ones
  * too: a leader waiting to stop last is untouched when another host's start
  * fails first, and the operator must still read where it stands. */
@@ -263,21 +285,8 @@ static void test_summary_untouched(void) {
         r->result = json_pack("{s:b}", "moved", 1);
       }
     }
-  char path[] = "/tmp/test_plan_summary.XXXXXX";
-  int fd = mkstemp(path);
-  CHECK(fd >= 0);
-  fflush(stderr);
-  int saved = dup(2);
-  dup2(fd, 2);
-  edr_print_summary(p, &res, "--cluster c.json");
-  fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  char out[8192] = "";
-  ssize_t n = pread(fd, out, sizeof out - 1, 0);
-  out[n > 0 ? n : 0] = '\0';
-  close(fd);
-  unlink(path);
+  char out[8192];
+  capture_summary(p, &res, out, sizeof out);
   CHECK(strstr(out, "where each host stands:") != NULL);
   CHECK(strstr(out, "m1: old data still in place (/var/lib/etcd/member); this host was "
                     "not changed") != NULL);
@@ -293,19 +302,7 @@ static void test_summary_untouched(void) {
   for (size_t i = 0; i < 3; i++)
     hosts[i].outcome = EDR_HOST_UNTOUCHED;
   res.exit_code = EDR_EXIT_PREFLIGHT;
-  char path2[] = "/tmp/test_plan_summary.XXXXXX";
-  fd = mkstemp(path2);
-  CHECK(fd >= 0);
-  saved = dup(2);
-  dup2(fd, 2);
-  edr_print_summary(p, &res, "--cluster c.json");
-  fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  n = pread(fd, out, sizeof out - 1, 0);
-  out[n > 0 ? n : 0] = '\0';
-  close(fd);
-  unlink(path2);
+  capture_summary(p, &res, out, sizeof out);
   CHECK(strstr(out, "where each host stands") == NULL);
   CHECK(strstr(out, "no host was changed") != NULL);
 
