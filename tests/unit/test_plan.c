@@ -37,20 +37,30 @@ static const struct edr_step *find(const struct edr_host_plan *h, enum edr_step_
   return NULL;
 }
 
-static void test_restore_commands(void) {
-  struct edr_spec *s = NULL;
+/* The restore plan of a 3-member spec from etcd's --initial-cluster, run id
+ * 20260101-000000-abcd; NULL (and *S freed) if it cannot be built. */
+static struct edr_plan *plan3(struct edr_spec **s) {
+  *s = NULL;
   CHECK(edr_spec_from_initial_cluster(
             "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380",
-            NULL, &s, err, sizeof err) == 0);
+            NULL, s, err, sizeof err) == 0);
   struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
                             .snapshot_sha256 = "ab", .snapshot_revision = 42,
                             .run_id = "20260101-000000-abcd"};
   struct edr_plan *p = NULL;
-  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(edr_plan_build(*s, &o, &p, err, sizeof err) == 0);
   if (!p) {
-    edr_spec_free(s);
-    return;
+    edr_spec_free(*s);
+    *s = NULL;
   }
+  return p;
+}
+
+static void test_restore_commands(void) {
+  struct edr_spec *s;
+  struct edr_plan *p = plan3(&s);
+  if (!p)
+    return;
   CHECK_STR(p->token, "etcd-dr-20260101-000000-abcd");
   CHECK_STR(p->initial_cluster,
             "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380");
@@ -251,19 +261,10 @@ static void capture_summary(const struct edr_plan *p, const struct edr_run_resul
  * too: a leader waiting to stop last is untouched when another host's start
  * fails first, and the operator must still read where it stands. */
 static void test_summary_untouched(void) {
-  struct edr_spec *s = NULL;
-  CHECK(edr_spec_from_initial_cluster(
-            "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380",
-            NULL, &s, err, sizeof err) == 0);
-  struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
-                            .snapshot_sha256 = "ab", .snapshot_revision = 42,
-                            .run_id = "20260101-000000-abcd"};
-  struct edr_plan *p = NULL;
-  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
-  if (!p) {
-    edr_spec_free(s);
+  struct edr_spec *s;
+  struct edr_plan *p = plan3(&s);
+  if (!p)
     return;
-  }
   struct edr_host_result hosts[3] = {{0}};
   struct edr_run_result res = {.exit_code = EDR_EXIT_APPLY, .n_hosts = 3, .hosts = hosts};
   for (size_t i = 0; i < 3; i++) {
