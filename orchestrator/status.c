@@ -414,6 +414,8 @@ int edr_status_fetch(struct edr_status_row *rows, size_t n,
     while (bl && base[bl - 1] == '/')
       bl--;
     for (int k = 0; k < K__COUNT; k++) {
+      if (o && o->status_only && k != K_STATUS)
+        continue;
       char *url = edr_asprintf("%.*s%s", (int)bl, base, requests[k].path);
       if (!url) {
         rc = EDR_ENOMEM;

@@ -115,6 +115,11 @@ void edr_status_resolve_alarms(struct edr_status_row *rows, size_t n,
 struct edr_status_fetch_opts {
   struct edr_tls tls;              /* borrowed */
   uint64_t timeout_ms;             /* 0: 2000 */
+  bool status_only;                /* only /v3/maintenance/status (leader, member
+                                      id, revision), which a member answers from
+                                      its own state: /health and the alarm list go
+                                      through raft and wait out the timeout on a
+                                      member without quorum */
 };
 int edr_status_fetch(struct edr_status_row *rows, size_t n,
                      const struct edr_status_fetch_opts *o);
