@@ -462,9 +462,7 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
   /* apply: only after every host finished prepare (a playbook pins the
    * lock itself, at its first stage that changes something) */
   if ((p->kind != EDR_PLAN_RUN &&
-       (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
-                      "keep the host lock until the run ends, even if the connection "
-                      "is lost from here on"))) ||
+       (rc = edr_plan_hold_lock(p, h, h->phase_stage[EDR_PHASE_APPLY]))) ||
       (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
                      "stop etcd")))
     return rc;
