@@ -61,17 +61,24 @@ static const char *outcome_name(const struct edr_plan *p, const struct edr_host_
   }
 }
 
-/* A playbook run: per changed host, what was done to it, from its results. */
+static bool any_host_changed(const struct edr_run_result *res) {
+  for (size_t i = 0; i < res->n_hosts; i++)
+    if (res->hosts[i].outcome != EDR_HOST_UNTOUCHED)
+      return true;
+  return false;
+}
+
+/* A playbook run that changed something: per host, what was done to it,
+ * from its results (an untouched host says so). */
 static void print_run_hosts(const struct edr_plan *p, const struct edr_run_result *res, FILE *o) {
-  bool header = false;
   for (size_t i = 0; i < res->n_hosts; i++) {
     const struct edr_host_result *hr = &res->hosts[i];
     const struct edr_host_plan *hp = &p->hosts[i];
-    if (hr->outcome == EDR_HOST_UNTOUCHED)
-      continue;
-    if (!header) {
+    if (i == 0)
       fprintf(o, "\nwhere each host stands:\n");
-      header = true;
+    if (hr->outcome == EDR_HOST_UNTOUCHED) {
+      fprintf(o, "  %s: not changed\n", hr->member);
+      continue;
     }
     fprintf(o, "  %s:", hr->member);
     const char *sep = " ";
@@ -154,15 +161,14 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
     fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", hr->member, host, outcome_name(p, hr),
             steps, t, last);
   }
+  bool changed = any_host_changed(res);
   if (p->kind == EDR_PLAN_RUN) {
-    print_run_hosts(p, res, o);
+    if (changed)
+      print_run_hosts(p, res, o);
     bool restores = false;
     for (size_t i = 0; i < p->n_hosts && !restores; i++)
       for (size_t j = 0; j < p->hosts[i].n_steps; j++)
         restores |= p->hosts[i].steps[j].kind == EDR_STEP_RESTORE;
-    bool changed = false;
-    for (size_t i = 0; i < res->n_hosts; i++)
-      changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
     if (res->exit_code == EDR_EXIT_PREFLIGHT ||
         (res->exit_code == EDR_EXIT_INTERRUPTED && !changed))
       fprintf(o, "\nno host was changed. %s\n", res->exit_code == EDR_EXIT_INTERRUPTED
@@ -184,17 +190,12 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
   /* Where each host's old data is, from what was really done: once any host
    * was changed, every host gets a line, the untouched ones too (a leader
    * waiting to stop last is untouched when the run stops before its turn). */
-  bool header = false, any_changed = false;
-  for (size_t i = 0; i < res->n_hosts; i++)
-    any_changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
-  for (size_t i = 0; i < res->n_hosts && any_changed; i++) {
+  for (size_t i = 0; i < res->n_hosts && changed; i++) {
     const struct edr_host_result *hr = &res->hosts[i];
     const struct edr_host_plan *hp = &p->hosts[i];
+    if (i == 0)
+      fprintf(o, "\nwhere each host stands:\n");
     if (hr->outcome == EDR_HOST_UNTOUCHED) {
-      if (!header) {
-        fprintf(o, "\nwhere each host stands:\n");
-        header = true;
-      }
       if (p->kind == EDR_PLAN_ROLLBACK)
         fprintf(o, "  %s: not changed\n", hr->member);
       else
@@ -216,10 +217,6 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
           hr->steps[j].status == 0)
         installed = true;
     }
-    if (!header) {
-      fprintf(o, "\nwhere each host stands:\n");
-      header = true;
-    }
     if (p->kind == EDR_PLAN_ROLLBACK)
       fprintf(o, "  %s: %s%s\n", hr->member,
               moved ? "restored data kept as " : "",
@@ -235,7 +232,7 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
       fprintf(o, "  %s: old data still in place (%s/member)%s\n", hr->member,
               hp->member->data_dir, stopped ? "; etcd was stopped" : "");
   }
-  if (res->exit_code == EDR_EXIT_INTERRUPTED && !any_changed) {
+  if (res->exit_code == EDR_EXIT_INTERRUPTED && !changed) {
     fprintf(o, "\ninterrupted before any host was changed: etcd was not stopped and no "
                "data was moved.\n");
     return;

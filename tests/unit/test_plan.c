@@ -307,6 +307,18 @@ static void test_summary_untouched(void) {
   CHECK(strstr(out, "where each host stands") == NULL);
   CHECK(strstr(out, "no host was changed") != NULL);
 
+  /* A playbook run that changed m2 only: m1 and m3 say they were not. */
+  p->kind = EDR_PLAN_RUN;
+  free(p->playbook);
+  p->playbook = strdup("pb.json");
+  hosts[1].outcome = EDR_HOST_PARTIAL;
+  res.exit_code = EDR_EXIT_APPLY;
+  capture_summary(p, &res, out, sizeof out);
+  CHECK(strstr(out, "where each host stands:") != NULL);
+  CHECK(strstr(out, "  m1: not changed\n") != NULL);
+  CHECK(strstr(out, "  m2: ") != NULL && strstr(out, "  m2: not changed") == NULL);
+  CHECK(strstr(out, "  m3: not changed\n") != NULL);
+
   for (size_t i = 0; i < 3; i++) {
     for (size_t j = 0; j < hosts[i].n_steps; j++)
       json_decref(hosts[i].steps[j].result);
