@@ -34,7 +34,7 @@ static const char usage_text[] =
     "  --snapshot FILE          from 'etcdctl snapshot save' or 'etcd-dr snapshot\n"
     "                           save' (required)\n"
     "  --skip-hash-check        accept a snapshot without a sha-256 trailer (a copied\n"
-    "                           member/snap/db); passed on to the restore tool\n"
+    "                           member/snap/db)\n"
     "  --accept-new-host-keys   record unknown host keys in known_hosts (changed\n"
     "                           keys are always refused)\n"
     "  --health-timeout SECS    how long to wait for a healthy cluster (default 120)\n"
