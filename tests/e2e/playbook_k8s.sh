@@ -18,6 +18,17 @@
 . "$(dirname "$0")/playbook_lib.sh"
 VERSION=${1:-3.5}
 LAB=pbk${VERSION/./}
+
+# The lab's hosts share the machine's PID namespace, so the playbook's
+# `pgrep -x kube-apiserver` sees every stand-in on the machine.  Stand-ins
+# left by an earlier run of this test whose lab is gone (their mount
+# namespace is no longer any lab's) would make it wait in vain: remove them.
+# Ours only: the command lines this test writes, outside every live lab.
+live_mnt=" $(for f in /run/edr-lab/*/ns/mnt-*; do stat -L -c %i "$f" 2>/dev/null; done | tr '\n' ' ') "
+for p in $(pgrep -f '^/bin/bash /etc/etcd-lab/k8s/(kubelet|kube-apiserver)( |$)' || true); do
+  ino=$(stat -L -c %i "/proc/$p/ns/mnt" 2>/dev/null) || continue
+  [[ $live_mnt == *" $ino "* ]] || { echo "info: removing a stand-in left by an earlier run: pid $p"; kill -KILL "$p" 2>/dev/null; }
+done
 lab_up 3 "$VERSION"
 write_pb_spec "$WORK/cluster.json"
 MANIFEST=/etc/etcd-lab/k8s/manifests/kube-apiserver.yaml

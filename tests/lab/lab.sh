@@ -147,7 +147,7 @@ kill_pids() {  # PIDS...: TERM, wait up to 1 s, KILL (the lab is being discarded
 do_down() {
     local quiet=${1:-}
     LAB_DIR=$LAB_ROOT/$NAME
-    local pids=() i f p hosts=() inos=()
+    local pids=() left=() i f p hosts=() inos=()
     # Hosts: from lab.conf, plus whatever namespaces/links of this lab exist.
     if [[ -f $LAB_DIR/lab.conf ]]; then
         # shellcheck disable=SC1091
@@ -172,29 +172,41 @@ do_down() {
     [[ -n $quiet ]] || log "taking lab '$NAME' down (hosts: ${hosts[*]:-none})"
 
     # 1. processes: everything in the hosts' network or mount namespaces, and
-    #    the pids in this lab's pidfiles if they are still ours.
+    #    the pids in this lab's pidfiles if they are still ours.  Swept again
+    #    until a sweep finds nothing: a process of the lab may start another
+    #    between the listing and the kill (the k8s test's stand-in kubelet
+    #    restarts its kube-apiserver), and that one, missed, would keep the
+    #    namespace alive after its files are gone, where no later `down` can
+    #    find it.
     for i in "${hosts[@]}"; do
-        if [[ -e /run/netns/$(ns_name "$i") ]]; then
-            mapfile -t -O "${#pids[@]}" pids < <(ip netns pids "$(ns_name "$i")" 2>/dev/null || true)
-        fi
         if mountpoint -q "$(mnt_file "$i")" 2>/dev/null; then
             inos+=("$(ns_inode "$(mnt_file "$i")")")
         fi
-        for f in "$LAB_DIR/h$i/sshd.pid" "$LAB_DIR/h$i/run-etcd/etcd.pid"; do
-            p=$(cat "$f" 2>/dev/null || true)
-            [[ $p =~ ^[0-9]+$ ]] || continue
-            if tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$LAB_DIR/" \
-               || tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "ETCD_INITIAL_CLUSTER_TOKEN=lab-$NAME"; then
-                pids+=("$p")
-            fi
-        done
     done
-    mapfile -t -O "${#pids[@]}" pids < <(pids_in_ns mnt "${inos[@]}")
-    mapfile -t pids < <(printf '%s\n' "${pids[@]}" | sed '/^$/d' | sort -un | grep -vx "$$" || true)
-    if ((${#pids[@]})); then
-        [[ -n $quiet ]] || log "killing ${#pids[@]} process(es): ${pids[*]}"
-        kill_pids "${pids[@]}"
-    fi
+    local pass
+    for ((pass = 1; pass <= 10; pass++)); do
+        pids=()
+        for i in "${hosts[@]}"; do
+            if [[ -e /run/netns/$(ns_name "$i") ]]; then
+                mapfile -t -O "${#pids[@]}" pids < <(ip netns pids "$(ns_name "$i")" 2>/dev/null || true)
+            fi
+            for f in "$LAB_DIR/h$i/sshd.pid" "$LAB_DIR/h$i/run-etcd/etcd.pid"; do
+                p=$(cat "$f" 2>/dev/null || true)
+                [[ $p =~ ^[0-9]+$ ]] && alive "$p" || continue
+                if tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$LAB_DIR/" \
+                   || tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "ETCD_INITIAL_CLUSTER_TOKEN=lab-$NAME"; then
+                    pids+=("$p")
+                fi
+            done
+        done
+        mapfile -t -O "${#pids[@]}" pids < <(pids_in_ns mnt "${inos[@]}")
+        mapfile -t pids < <(printf '%s\n' "${pids[@]}" | sed '/^$/d' | sort -un | grep -vx "$$" || true)
+        left=()
+        for p in "${pids[@]}"; do alive "$p" && left+=("$p"); done
+        ((${#left[@]})) || break
+        [[ -n $quiet ]] || log "killing ${#left[@]} process(es): ${left[*]}"
+        kill_pids "${left[@]}"
+    done
 
     # 2. mounts, namespaces, links
     for i in "${hosts[@]}"; do
