@@ -17,6 +17,7 @@ ETCD_DR=${ETCD_DR:-$REPO/build/etcd-dr}
 PASSED=0
 FAILED=0
 WORK=$(mktemp -d /tmp/edr-e2e.XXXXXX)
+BG_PIDS=() # helpers a test started in the background (proxies): killed at exit
 
 pass() { PASSED=$((PASSED + 1)); printf 'ok   %s\n' "$*"; }
 fail() { FAILED=$((FAILED + 1)); printf 'FAIL %s\n' "$*"; }
@@ -27,7 +28,8 @@ check() { # check DESCRIPTION COMMAND...
 contains() { grep -qF -- "$2" <<<"$1"; }
 
 finish() {
-  local rc=$?
+  local rc=$? p
+  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
   if [[ -n ${LAB:-} && -z ${KEEP_LAB:-} ]]; then "$LABSH" down --name "$LAB" >/dev/null 2>&1; fi
   rm -rf "$WORK"
   echo "$(basename "$0"): $PASSED passed, $FAILED failed"

@@ -92,6 +92,58 @@ for i in 1 2 3; do
   check "m$i: data back (running cluster)" test "$(checksum_on "$i" /w/)" = "$want_w"
 done
 
+# The same, with the leader lookup outlasting prepare.  The lookup (one
+# HTTP ask per running member, at most 1.5 s) runs on a worker thread while
+# the hosts push and restore; when prepare ends first, the run must wait for
+# it before stopping anything, then go on and still stop the leader last.
+# A proxy in front of the leader's client URL holds its answer for 1.2 s;
+# the small snapshot's prepare takes a fraction of that.
+pkill -f "slow_proxy.py --tag $LAB " 2>/dev/null
+leader_url=$(ETCDCTL_API=3 "$LAB_ETCDCTL" --endpoints="$LAB_ENDPOINTS" endpoint status -w json |
+  python3 -c 'import json,sys; print([e["Endpoint"] for e in json.load(sys.stdin) if e["Status"]["leader"] == e["Status"]["header"]["member_id"]][0])')
+leader=m$(i=0; for ip in $LAB_HOSTS; do i=$((i+1)); [[ "http://$ip:2379" == "$leader_url" ]] && echo $i; done)
+python3 "$E2E_DIR/slow_proxy.py" --tag "$LAB" "${leader_url#http://}" 1.2 "$WORK/proxy.port" "$WORK/proxy.log" &
+BG_PIDS+=($!)
+for _ in $(seq 50); do [[ -s $WORK/proxy.port ]] && break; sleep 0.1; done
+write_spec "$WORK/slow.json"
+python3 - "$WORK/slow.json" "$leader" "http://127.0.0.1:$(cat "$WORK/proxy.port")" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+for m in spec["members"]:
+    if m["name"] == sys.argv[2]:
+        m["client_urls"] = [sys.argv[3]]
+json.dump(spec, open(sys.argv[1], "w"), indent=2)
+PY
+"$ETCD_DR" restore --cluster "$WORK/slow.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+check "slow leader lookup: restore exits 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/err"
+check "slow leader lookup: names the leader ($leader) and stops it last" contains "$(cat "$WORK/err")" "$leader leads the running cluster: it stops last"
+python3 - "$WORK/out" "$leader" "$WORK/proxy.log" <<'PY' && pass "slow leader lookup: asked during prepare, answered after it, nothing stopped before the answer, $leader stopped last" || fail "slow leader lookup: the run did not wait for the lookup (see above)"
+import datetime, json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+leader = sys.argv[2]
+log = dict(l.split() for l in open(sys.argv[3]))
+accept, release = float(log["accept"]), float(log["release"])
+def t(e):
+    return datetime.datetime.strptime(e["t"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+# apply opens with hold-lock on every host: all before it is check and prepare
+apply = [i for i, e in enumerate(ev) if e.get("step") == "hold-lock" and e["event"] == "start"][0]
+prep_end = max(t(e) for e in ev[:apply] if e.get("event") == "done")
+apply_start = t(ev[apply])
+print("lookup asked %.3f s before prepare ended, answered %.3f s after it; apply began %.3f s after the answer"
+      % (prep_end - accept, release - prep_end, apply_start - release))
+assert accept < prep_end < release, "the lookup did not outlast prepare: nothing tested"
+assert apply_start >= release - 0.002, "apply began before the lookup answered"
+start = [i for i, e in enumerate(ev) if e.get("host") == leader and e.get("step") == "stop" and e["event"] == "start"][0]
+others = [i for i, e in enumerate(ev) if e.get("host") not in (leader, "cluster") and e.get("step") == "stop" and e["event"] == "done"]
+assert len(others) == 2 and max(others) < start, \
+    " ".join("%s:%s" % (e["host"], e["event"]) for e in ev if e.get("step") == "stop")
+PY
+for i in 1 2 3; do
+  check "m$i: data back (slow leader lookup)" test "$(checksum_on "$i" /w/)" = "$want_w"
+done
+
 # A host tool that does not know --skip-hash-check.  etcd-dr passes the flag
 # to every restore (the agent has checked the file's sha-256 and trailer);
 # where the probe finds the tool without it, the restore runs without it.
