@@ -13,10 +13,14 @@
 #             snapshot (default 1 GiB) to 3 hosts
 #   status    `etcd-dr snapshot status` against etcdctl/etcdutl's on the big
 #             snapshot (scripts/bench-snapshot-status.sh)
+#   cpu       (not in the default set) where the machine's CPU goes during
+#             A and B: `perf record -a` of each run, CPU seconds per program
+#             (etcd-dr, agent, sshd, ssh/scp, restore tool, etcd, other) and
+#             idle, at each of --members; medians over rounds
 #
 #   scripts/bench.sh [--quick] [--members "3 5 7"] [--size-mb 75] [--rounds 3]
 #                    [--rss-mb 1024] [--etcd 3.4|3.5] [--start lost|healthy]
-#                    [--only restore,push,rss,status] [--rev REV|--working-tree]
+#                    [--only restore,push,rss,status,cpu] [--rev REV|--working-tree]
 #                    [--max-minutes 60] [--keep-logs]
 #
 # --quick: 3 members, a ~10 MB snapshot, 1 round, a ~50 MB "big" snapshot.
@@ -107,6 +111,14 @@ sample_load() { loads+=("$(cut -d' ' -f1 /proc/loadavg)"); }
 t_begin=$(now)
 log "work dir $work; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
 timeout 600 "$repo/scripts/deps.sh" >"$work/deps.log" 2>&1 || { cat "$work/deps.log" >&2; exit 1; }
+if want cpu && ! command -v perf >/dev/null; then
+  log "installing Debian's linux-perf"
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 600 apt-get install -y -q linux-perf >"$work/apt-perf.log" 2>&1 ||
+    { timeout 300 apt-get update -q >>"$work/apt-perf.log" 2>&1 &&
+      timeout 600 apt-get install -y -q linux-perf >>"$work/apt-perf.log" 2>&1; } ||
+    { cat "$work/apt-perf.log" >&2; exit 1; }
+fi
 if want restore && ! command -v ansible-playbook >/dev/null; then
   log "installing Debian's ansible-core"
   export DEBIAN_FRONTEND=noninteractive
@@ -268,6 +280,26 @@ forget_run() {
 }
 
 results_restore=() results_steps=() results_phases=() results_push=() results_rss=() results_status=()
+results_cpu=()
+
+# CPU seconds per program in a `perf record -a` file (cpu-clock at HZ) of a
+# command that took WALL seconds: "wall S busy S idle S etcd-dr S agent S
+# sshd S ssh S tool S etcd S other S".  Idle is cores x wall - busy: an idle
+# core (tickless) is not sampled reliably.
+cpu_of() { # PERF_DATA HZ WALL
+  perf report -i "$1" -n --no-children --sort comm -g none --stdio 2>/dev/null |
+    awk -v hz="$2" -v wall="$3" -v cores="$(nproc)" '/^#/ || NF < 3 { next }
+      { c = $3; v = $2 / hz
+        g = "other"
+        if (c == "swapper") g = "idle"; else if (c == "etcd-dr") g = "etcd-dr"
+        else if (c == "etcd-dr-agent") g = "agent"; else if (c == "sshd") g = "sshd"
+        else if (c == "ssh" || c == "scp") g = "ssh"; else if (c == "etcd") g = "etcd"
+        else if (c == "etcdctl" || c == "etcdutl") g = "tool"
+        if (g != "idle") { t[g] += v; busy += v } }
+      END { idle = cores * wall - busy; printf "wall %.2f busy %.2f idle %.2f", wall, busy, (idle > 0 ? idle : 0)
+            n = split("etcd-dr agent sshd ssh tool etcd other", k, " ")
+            for (i = 1; i <= n; i++) printf " %s %.2f", k[i], t[k[i]]; print "" }'
+}
 
 # ------------------------------------------------------------ data
 # Snapshots are made on a 1-member lab (no replication, quicker), then
@@ -326,7 +358,7 @@ lab_down bch1
 
 # ------------------------------------------------------------ restore at N members
 for n in $members_list; do
-  if ! want restore && ! { want rss && ((n == 3)); }; then continue; fi
+  if ! want restore && ! want cpu && ! { want rss && ((n == 3)); }; then continue; fi
   name=bch$n
   lab_up "$name" "$n"
   lab_env "$name"
@@ -360,6 +392,41 @@ for n in $members_list; do
     for ph in check prepare apply healthy cleanup; do
       mapfile -t vals < <(awk -v p="$ph" '{for (i = 1; i < NF; i += 2) if ($i == p) print $(i + 1)}' "$d/phases")
       ((${#vals[@]})) && results_phases+=("$n $ph $(median "${vals[@]}")")
+    done
+  fi
+  if want cpu; then
+    # A and B again, each under `perf record -a` (system-wide, for as long
+    # as the command runs): what every program on the machine used, the
+    # coordinator and every host's sshd, restore tool and etcd alike
+    hz=499 ca=() cb=()
+    for r in $(seq 1 "$rounds"); do
+      for w in a b; do
+        reset_hosts "$n"; sample_load
+        if [[ $w == a ]]; then
+          cmd=("$edr" restore -v --yes --cluster "$d/cluster.json" --snapshot "$work/snap.db")
+        else
+          cmd=("$repo/scripts/bench/openssh-restore.sh" "$work/snap.db" "$LAB_KEY" "$LAB_KNOWN_HOSTS"
+               "$LAB_INITIAL_CLUSTER" "$LAB_ENDPOINTS" "$LAB_HOST_SERVICE")
+        fi
+        timeout 900 perf record -q -B -a -F "$hz" -o "$d/cpu-$w$r.data" -- \
+          /usr/bin/time -f %e -o "$d/cpu-$w$r.wall" "${cmd[@]}" >"$d/cpu-$w$r.out" 2>&1 ||
+          { tail -30 "$d/cpu-$w$r.out" >&2; exit 1; }
+        [[ $w == a ]] && forget_run "$d/cpu-$w$r.out"
+        got=$("$lab" checksum --name "$name" --prefix /bench/)
+        [[ $got == "$want_sum" ]] || { log "cpu, $n members, round $r, $w: data differs after restore ($got)"; exit 1; }
+        line=$(cpu_of "$d/cpu-$w$r.data" "$hz" "$(tail -1 "$d/cpu-$w$r.wall")")
+        if [[ $w == a ]]; then ca+=("$line"); else cb+=("$line"); fi
+        log "cpu, $n members, round $r, $w: $line"
+      done
+    done
+    for w in a b; do
+      if [[ $w == a ]]; then rows=("${ca[@]}") label="A etcd-dr"; else rows=("${cb[@]}") label="B OpenSSH script"; fi
+      cells=""
+      for k in wall busy idle etcd-dr agent sshd ssh tool etcd other; do
+        mapfile -t vals < <(printf '%s\n' "${rows[@]}" | awk -v k="$k" '{for (i = 1; i < NF; i += 2) if ($i == k) print $(i + 1)}')
+        cells+=" $(median "${vals[@]}") |"
+      done
+      results_cpu+=("| $n | $label |$cells")
     done
   fi
   if want rss && ((n == 3)); then
@@ -420,6 +487,14 @@ if ((${#results_phases[@]})); then
     { if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } v[$1, $2] = $3 }
     END { nc = split(cols, c, " ")
           for (i = 1; i <= k; i++) { printf "| %s |", order[i]; for (j = 1; j <= nc; j++) printf " %s s |", ((c[j], order[i]) in v ? v[c[j], order[i]] : "-"); print "" } }'
+fi
+if ((${#results_cpu[@]})); then
+  echo
+  echo "CPU seconds on the whole machine ($(nproc) cores) during each run, \`perf record -a -F 499\`, medians of $rounds (wall = the command's; busy = sampled CPU of every program; idle = cores x wall - busy; tool = etcdctl/etcdutl; other = the service scripts, pgrep, ...). A run cannot take less than busy / $(nproc):"
+  echo
+  echo "| members | run | wall | busy | idle | etcd-dr | agent | sshd | ssh+scp | tool | etcd | other |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${results_cpu[@]}"
 fi
 if ((${#results_push[@]})); then
   echo
