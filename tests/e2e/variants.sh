@@ -80,7 +80,8 @@ leader=m$(i=0; for ip in $LAB_HOSTS; do i=$((i+1)); [[ "http://$ip:2379" == "$le
 rc=$?
 check "running cluster: restore exits 0 (got $rc)" test "$rc" = 0
 check "running cluster: names the leader ($leader) and stops it last" contains "$(cat "$WORK/err")" "$leader leads the running cluster: it stops last"
-python3 - "$WORK/out" "$leader" <<'PY' && pass "running cluster: $leader's stop started after every other stop finished" || fail "running cluster: the leader's stop did not come last"
+check "running cluster: one leader named, once" test "$(grep -c 'leads the running cluster' "$WORK/err")" = 1
+python3 - "$WORK/out" "$leader" <<'PY' && pass "running cluster: $leader's stop started after every other stop finished" || { fail "running cluster: the leader's stop did not come last"; grep -h "leads\|error" "$WORK/err"; }
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
 leader = sys.argv[2]
@@ -119,7 +120,8 @@ rc=$?
 check "slow leader lookup: restore exits 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
 check "slow leader lookup: names the leader ($leader) and stops it last" contains "$(cat "$WORK/err")" "$leader leads the running cluster: it stops last"
-python3 - "$WORK/out" "$leader" "$WORK/proxy.log" <<'PY' && pass "slow leader lookup: asked during prepare, answered after it, nothing stopped before the answer, $leader stopped last" || fail "slow leader lookup: the run did not wait for the lookup (see above)"
+check "slow leader lookup: one leader named, once" test "$(grep -c 'leads the running cluster' "$WORK/err")" = 1
+python3 - "$WORK/out" "$leader" "$WORK/proxy.log" <<'PY' && pass "slow leader lookup: asked during prepare, answered after it, nothing stopped before the answer, $leader stopped last" || { fail "slow leader lookup: the run did not wait for the lookup (see above)"; grep -h "leads\|error" "$WORK/err"; }
 import datetime, json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
 leader = sys.argv[2]
