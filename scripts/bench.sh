@@ -111,22 +111,16 @@ sample_load() { loads+=("$(cut -d' ' -f1 /proc/loadavg)"); }
 t_begin=$(now)
 log "work dir $work; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
 timeout 600 "$repo/scripts/deps.sh" >"$work/deps.log" 2>&1 || { cat "$work/deps.log" >&2; exit 1; }
-if want cpu && ! command -v perf >/dev/null; then
-  log "installing Debian's linux-perf"
+apt_install() { # PACKAGE: from Debian, updating the lists only if needed
+  local l=$work/apt-$1.log
+  log "installing Debian's $1"
   export DEBIAN_FRONTEND=noninteractive
-  timeout 600 apt-get install -y -q linux-perf >"$work/apt-perf.log" 2>&1 ||
-    { timeout 300 apt-get update -q >>"$work/apt-perf.log" 2>&1 &&
-      timeout 600 apt-get install -y -q linux-perf >>"$work/apt-perf.log" 2>&1; } ||
-    { cat "$work/apt-perf.log" >&2; exit 1; }
-fi
-if want restore && ! command -v ansible-playbook >/dev/null; then
-  log "installing Debian's ansible-core"
-  export DEBIAN_FRONTEND=noninteractive
-  timeout 600 apt-get install -y -q ansible-core >"$work/apt.log" 2>&1 ||
-    { timeout 300 apt-get update -q >>"$work/apt.log" 2>&1 &&
-      timeout 600 apt-get install -y -q ansible-core >>"$work/apt.log" 2>&1; } ||
-    { cat "$work/apt.log" >&2; exit 1; }
-fi
+  timeout 600 apt-get install -y -q "$1" >"$l" 2>&1 ||
+    { timeout 300 apt-get update -q >>"$l" 2>&1 && timeout 600 apt-get install -y -q "$1" >>"$l" 2>&1; } ||
+    { cat "$l" >&2; exit 1; }
+}
+if want cpu && ! command -v perf >/dev/null; then apt_install linux-perf; fi
+if want restore && ! command -v ansible-playbook >/dev/null; then apt_install ansible-core; fi
 
 if [[ -n ${EDR_BENCH_BIN:-} ]]; then
   bindir=$EDR_BENCH_BIN built="$EDR_BENCH_BIN (as given)"
@@ -452,6 +446,18 @@ if want status; then
 fi
 
 # ------------------------------------------------------------ report
+# A markdown table of "MEMBERS ROW SECONDS" lines: one row per ROW (in
+# first-seen order), one column per member count.
+by_members() { # HEADING LINE...
+  local head=$1 cols n; shift
+  cols=$(printf '%s\n' "$@" | awk '!seen[$1]++ {print $1}' | paste -sd ' ')
+  printf '| %s |' "$head"; for n in $cols; do printf ' %s members |' "$n"; done; echo
+  printf '|---|'; for _ in $cols; do printf -- '---|'; done; echo
+  printf '%s\n' "$@" | awk -v cols="$cols" '
+    { if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } v[$1, $2] = $3 }
+    END { nc = split(cols, c, " ")
+          for (i = 1; i <= k; i++) { printf "| %s |", order[i]; for (j = 1; j <= nc; j++) printf " %s s |", ((c[j], order[i]) in v ? v[c[j], order[i]] : "-"); print "" } }'
+}
 t_end=$(now)
 lmin=$(printf '%s\n' "${loads[@]:-0}" | sort -g | head -1) lmax=$(printf '%s\n' "${loads[@]:-0}" | sort -g | tail -1)
 echo "## run $(date -u '+%F %H:%M UTC'): etcd-dr $built, etcd $version, $(nproc) cores, load average (1 min) $lmin-$lmax before the timed runs, $(elapsed "$t_begin" "$t_end") s in all"
@@ -468,25 +474,13 @@ if ((${#results_restore[@]})); then
   echo
   echo "etcd-dr's steps (\`restore -v\`), slowest host per step, median over rounds:"
   echo
-  mem_cols=$(printf '%s\n' "${results_steps[@]}" | awk '{print $1}' | uniq | paste -sd ' ')
-  printf '| step |'; for n in $mem_cols; do printf ' %s members |' "$n"; done; echo
-  printf '|---|'; for _ in $mem_cols; do printf -- '---|'; done; echo
-  printf '%s\n' "${results_steps[@]}" | awk -v cols="$mem_cols" '
-    { if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } v[$1, $2] = $3 }
-    END { nc = split(cols, c, " ")
-          for (i = 1; i <= k; i++) { printf "| %s |", order[i]; for (j = 1; j <= nc; j++) printf " %s s |", ((c[j], order[i]) in v ? v[c[j], order[i]] : "-"); print "" } }'
+  by_members step "${results_steps[@]}"
 fi
 if ((${#results_phases[@]})); then
   echo
   echo "etcd-dr's phases on the wall clock (a phase ends when its last host finished it), median over rounds:"
   echo
-  mem_cols=$(printf '%s\n' "${results_phases[@]}" | awk '{print $1}' | uniq | paste -sd ' ')
-  printf '| phase |'; for n in $mem_cols; do printf ' %s members |' "$n"; done; echo
-  printf '|---|'; for _ in $mem_cols; do printf -- '---|'; done; echo
-  printf '%s\n' "${results_phases[@]}" | awk -v cols="$mem_cols" '
-    { if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } v[$1, $2] = $3 }
-    END { nc = split(cols, c, " ")
-          for (i = 1; i <= k; i++) { printf "| %s |", order[i]; for (j = 1; j <= nc; j++) printf " %s s |", ((c[j], order[i]) in v ? v[c[j], order[i]] : "-"); print "" } }'
+  by_members phase "${results_phases[@]}"
 fi
 if ((${#results_cpu[@]})); then
   echo
