@@ -9,6 +9,7 @@
 #include "err.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -236,6 +237,12 @@ int main(int argc, char **argv) {
   signal(SIGCHLD, SIG_DFL);
   /* No OpenSSL initialisation: SHA-256 goes through SHA256_* (sha256.h),
    * which never reads openssl.cnf nor loads a provider or engine. */
+
+  /* sshd hands the snapshot over through a pipe, 64 kB by default: a
+   * bigger one lets sshd and the agent each move more per wake-up
+   * (docs/BENCHMARKS.md, "Push to one host").  Not a pipe, or the limit
+   * (/proc/sys/fs/pipe-max-size) is lower: it stays as it is. */
+  (void)fcntl(0, F_SETPIPE_SZ, 1 << 20);
 
   static struct agent a; /* big buffers: not on the stack */
   a.in_fd = 0;
