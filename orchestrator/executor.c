@@ -1802,9 +1802,13 @@ static void leader_work(uv_work_t *w) { leader_ask(w->data); }
 static void leader_apply(struct leader_job *j) {
   struct run *r = j->r;
   r->leader_host = j->leader;
-  if (r->leader_host >= 0 && !r->aborting) /* nothing is stopped in an abort */
-    edr_info("%s leads the running cluster: it stops last, after the others",
-             r->hosts[r->leader_host].m->name);
+  const char *name = r->leader_host >= 0 ? r->hosts[r->leader_host].m->name : NULL;
+  r->res->leader = r->aborting ? NULL : name;
+  json_t *f = json_pack("{s:s?}", "member", name);
+  edr_journal_event(r->opts->journal, "leader", f); /* what the stop order rests on */
+  json_decref(f);
+  if (name && !r->aborting) /* nothing is stopped in an abort */
+    edr_info("%s leads the running cluster: it stops last, after the others", name);
   edr_status_rows_release(j->rows, j->n);
   free(j->rows);
   free(j);

@@ -345,9 +345,11 @@ json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *r
                    (json_int_t)p->snapshot_size, "sha256", p->snapshot_sha256, "has_hash",
                    p->snapshot_has_hash, "revision", (json_int_t)p->snapshot_revision, "plan",
                    edr_plan_to_json(p), "hosts", hosts);
-  if (rep)
+  if (rep) {
+    json_object_set_new(rep, "leader", res->leader ? json_string(res->leader) : json_null());
     json_object_set_new(rep, "cluster_steps", gates);
-  else
+  } else {
     json_decref(gates);
+  }
   return rep;
 }

@@ -62,9 +62,11 @@ done
 # restored member is installed, owner and mode come from the empty data dir.
 lab disaster --wipe >/dev/null 2>&1
 check "wiped: the data dirs are empty" test -z "$(on_host 1 ls -A /var/lib/etcd)"
-"$ETCD_DR" restore --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+"$ETCD_DR" restore --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" --report "$WORK/report.json" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "wiped: restore exits 0 (got $rc)" test "$rc" = 0
+check "wiped: the report names no leader (nothing ran)" \
+  python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["leader"] is None' "$WORK/report.json"
 check "wiped: the summary says there was no old member dir" contains "$(cat "$WORK/err")" "m2: had no old member dir; the restored one is installed"
 for i in 1 2 3; do
   check "m$i: data back after the wipe" test "$(checksum_on "$i" /w/)" = "$want_w"
@@ -76,9 +78,11 @@ done
 leader_url=$(ETCDCTL_API=3 "$LAB_ETCDCTL" --endpoints="$LAB_ENDPOINTS" endpoint status -w json |
   python3 -c 'import json,sys; print([e["Endpoint"] for e in json.load(sys.stdin) if e["Status"]["leader"] == e["Status"]["header"]["member_id"]][0])')
 leader=m$(i=0; for ip in $LAB_HOSTS; do i=$((i+1)); [[ "http://$ip:2379" == "$leader_url" ]] && echo $i; done)
-"$ETCD_DR" restore --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+"$ETCD_DR" restore --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" --report "$WORK/report.json" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "running cluster: restore exits 0 (got $rc)" test "$rc" = 0
+check "running cluster: the report names $leader as the leader stopped last" \
+  python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["leader"] == sys.argv[2]' "$WORK/report.json" "$leader"
 check "running cluster: names the leader ($leader) and stops it last" contains "$(cat "$WORK/err")" "$leader leads the running cluster: it stops last"
 check "running cluster: one leader named, once" test "$(grep -c 'leads the running cluster' "$WORK/err")" = 1
 python3 - "$WORK/out" "$leader" <<'PY' && pass "running cluster: $leader's stop started after every other stop finished" || { fail "running cluster: the leader's stop did not come last"; grep -h "leads\|error" "$WORK/err"; }
@@ -115,9 +119,17 @@ for m in spec["members"]:
         m["client_urls"] = [sys.argv[3]]
 json.dump(spec, open(sys.argv[1], "w"), indent=2)
 PY
-"$ETCD_DR" restore --cluster "$WORK/slow.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+"$ETCD_DR" restore --cluster "$WORK/slow.json" --snapshot "$WORK/snap.db" --report "$WORK/report.json" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "slow leader lookup: restore exits 0 (got $rc)" test "$rc" = 0
+check "slow leader lookup: the report and the journal name $leader" python3 - "$WORK/report.json" "$leader" <<'PY'
+import json, os, sys
+rep = json.load(open(sys.argv[1]))
+assert rep["leader"] == sys.argv[2], rep["leader"]
+jl = os.path.join(os.environ.get("ETCD_DR_STATE_DIR") or "/var/lib/etcd-dr", "runs", rep["run_id"], "journal.jsonl")
+ev = [json.loads(l) for l in open(jl)]
+assert [e.get("member") for e in ev if e.get("event") == "leader"] == [sys.argv[2]], jl
+PY
 [[ $rc == 0 ]] || cat "$WORK/err"
 check "slow leader lookup: names the leader ($leader) and stops it last" contains "$(cat "$WORK/err")" "$leader leads the running cluster: it stops last"
 check "slow leader lookup: one leader named, once" test "$(grep -c 'leads the running cluster' "$WORK/err")" = 1
