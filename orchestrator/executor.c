@@ -1803,7 +1803,7 @@ static void leader_apply(struct leader_job *j) {
   struct run *r = j->r;
   r->leader_host = j->leader;
   const char *name = r->leader_host >= 0 ? r->hosts[r->leader_host].m->name : NULL;
-  r->res->leader = r->aborting ? NULL : name;
+  r->res->leader = name;
   json_t *f = json_pack("{s:s?}", "member", name);
   edr_journal_event(r->opts->journal, "leader", f); /* what the stop order rests on */
   json_decref(f);

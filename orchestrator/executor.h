@@ -93,10 +93,10 @@ struct edr_run_result {
   struct edr_host_result *hosts;
   uint64_t duration_ms;
   uint64_t health_ms;          /* time spent waiting for health */
-  const char *leader;          /* the running cluster's leader when apply began,
-                                * stopped after the others; NULL when fewer
-                                * than two members ran or none answered
-                                * (borrowed from the plan) */
+  const char *leader;          /* the running cluster's leader as found before
+                                * apply (stopped after the others if apply
+                                * ran); NULL when fewer than two members ran
+                                * or none answered (borrowed from the plan) */
 };
 
 /* Run PLAN.  Always fills *res (even on failure) and returns its exit code. */
