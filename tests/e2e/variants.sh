@@ -73,11 +73,29 @@ for i in 1 2 3; do
   check "m$i: data dir still etcd:etcd 700" test "$(on_host "$i" stat -c '%U:%G %a' /var/lib/etcd)" = "etcd:etcd 700"
 done
 
+# The lab's leader, as etcdctl sees it: sets leader_url and leader (mN).
+find_leader() {
+  leader_url=$(ETCDCTL_API=3 "$LAB_ETCDCTL" --endpoints="$LAB_ENDPOINTS" endpoint status -w json |
+    python3 -c 'import json,sys; print([e["Endpoint"] for e in json.load(sys.stdin) if e["Status"]["leader"] == e["Status"]["header"]["member_id"]][0])')
+  leader=m$(i=0; for ip in $LAB_HOSTS; do i=$((i+1)); [[ "http://$ip:2379" == "$leader_url" ]] && echo $i; done)
+}
+# Did LEADER's stop start only after both other stops finished (the run's
+# JSON events in OUT)?  On failure, the stop order and etcd-dr's own lines.
+stopped_last() { # OUT LEADER
+  python3 - "$1" "$2" <<'PY' || { grep -h "leads\|error" "$WORK/err"; return 1; }
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+leader = sys.argv[2]
+start = [i for i, e in enumerate(ev) if e.get("host") == leader and e.get("step") == "stop" and e["event"] == "start"][0]
+others = [i for i, e in enumerate(ev) if e.get("host") not in (leader, "cluster") and e.get("step") == "stop" and e["event"] == "done"]
+assert len(others) == 2 and max(others) < start, \
+    " ".join("%s:%s" % (e["host"], e["event"]) for e in ev if e.get("step") == "stop")
+PY
+}
+
 # A running, healthy cluster: the leader is stopped after the others (all at
 # once makes etcd 3.5 stall ~7 s handing leadership to members going away).
-leader_url=$(ETCDCTL_API=3 "$LAB_ETCDCTL" --endpoints="$LAB_ENDPOINTS" endpoint status -w json |
-  python3 -c 'import json,sys; print([e["Endpoint"] for e in json.load(sys.stdin) if e["Status"]["leader"] == e["Status"]["header"]["member_id"]][0])')
-leader=m$(i=0; for ip in $LAB_HOSTS; do i=$((i+1)); [[ "http://$ip:2379" == "$leader_url" ]] && echo $i; done)
+find_leader
 "$ETCD_DR" restore --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" --report "$WORK/report.json" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "running cluster: restore exits 0 (got $rc)" test "$rc" = 0
@@ -85,14 +103,7 @@ check "running cluster: the report names $leader as the leader stopped last" \
   python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["leader"] == sys.argv[2]' "$WORK/report.json" "$leader"
 check "running cluster: names the leader ($leader) and stops it last" contains "$(cat "$WORK/err")" "$leader leads the running cluster: it stops last"
 check "running cluster: one leader named, once" test "$(grep -c 'leads the running cluster' "$WORK/err")" = 1
-python3 - "$WORK/out" "$leader" <<'PY' && pass "running cluster: $leader's stop started after every other stop finished" || { fail "running cluster: the leader's stop did not come last"; grep -h "leads\|error" "$WORK/err"; }
-import json, sys
-ev = [json.loads(l) for l in open(sys.argv[1])]
-leader = sys.argv[2]
-start = [i for i, e in enumerate(ev) if e.get("host") == leader and e.get("step") == "stop" and e["event"] == "start"][0]
-others = [i for i, e in enumerate(ev) if e.get("host") not in (leader, "cluster") and e.get("step") == "stop" and e["event"] == "done"]
-assert len(others) == 2 and max(others) < start, (others, start)
-PY
+check "running cluster: $leader's stop started after every other stop finished" stopped_last "$WORK/out" "$leader"
 for i in 1 2 3; do
   check "m$i: data back (running cluster)" test "$(checksum_on "$i" /w/)" = "$want_w"
 done
@@ -104,9 +115,7 @@ done
 # A proxy in front of the leader's client URL holds its answer for 1.2 s;
 # the small snapshot's prepare takes a fraction of that.
 pkill -f "slow_proxy.py --tag $LAB " 2>/dev/null
-leader_url=$(ETCDCTL_API=3 "$LAB_ETCDCTL" --endpoints="$LAB_ENDPOINTS" endpoint status -w json |
-  python3 -c 'import json,sys; print([e["Endpoint"] for e in json.load(sys.stdin) if e["Status"]["leader"] == e["Status"]["header"]["member_id"]][0])')
-leader=m$(i=0; for ip in $LAB_HOSTS; do i=$((i+1)); [[ "http://$ip:2379" == "$leader_url" ]] && echo $i; done)
+find_leader
 python3 "$E2E_DIR/slow_proxy.py" --tag "$LAB" "${leader_url#http://}" 1.2 "$WORK/proxy.port" "$WORK/proxy.log" &
 BG_PIDS+=($!)
 for _ in $(seq 50); do [[ -s $WORK/proxy.port ]] && break; sleep 0.1; done
@@ -133,11 +142,10 @@ PY
 [[ $rc == 0 ]] || cat "$WORK/err"
 check "slow leader lookup: names the leader ($leader) and stops it last" contains "$(cat "$WORK/err")" "$leader leads the running cluster: it stops last"
 check "slow leader lookup: one leader named, once" test "$(grep -c 'leads the running cluster' "$WORK/err")" = 1
-python3 - "$WORK/out" "$leader" "$WORK/proxy.log" <<'PY' && pass "slow leader lookup: asked during prepare, answered after it, nothing stopped before the answer, $leader stopped last" || { fail "slow leader lookup: the run did not wait for the lookup (see above)"; grep -h "leads\|error" "$WORK/err"; }
+python3 - "$WORK/out" "$WORK/proxy.log" <<'PY' && pass "slow leader lookup: asked during prepare, answered after it, nothing stopped before the answer" || fail "slow leader lookup: the run did not wait for the lookup (see above)"
 import datetime, json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
-leader = sys.argv[2]
-log = dict(l.split() for l in open(sys.argv[3]))
+log = dict(l.split() for l in open(sys.argv[2]))
 accept, release = float(log["accept"]), float(log["release"])
 def t(e):
     return datetime.datetime.strptime(e["t"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
@@ -149,11 +157,8 @@ print("lookup asked %.3f s before prepare ended, answered %.3f s after it; apply
       % (prep_end - accept, release - prep_end, apply_start - release))
 assert accept < prep_end < release, "the lookup did not outlast prepare: nothing tested"
 assert apply_start >= release - 0.002, "apply began before the lookup answered"
-start = [i for i, e in enumerate(ev) if e.get("host") == leader and e.get("step") == "stop" and e["event"] == "start"][0]
-others = [i for i, e in enumerate(ev) if e.get("host") not in (leader, "cluster") and e.get("step") == "stop" and e["event"] == "done"]
-assert len(others) == 2 and max(others) < start, \
-    " ".join("%s:%s" % (e["host"], e["event"]) for e in ev if e.get("step") == "stop")
 PY
+check "slow leader lookup: $leader's stop started after every other stop finished" stopped_last "$WORK/out" "$leader"
 for i in 1 2 3; do
   check "m$i: data back (slow leader lookup)" test "$(checksum_on "$i" /w/)" = "$want_w"
 done
