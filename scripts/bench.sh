@@ -216,15 +216,27 @@ reset_hosts() { # N
   sleep 1
 }
 
+# The restore command of A (etcd-dr restore -v) or B (the OpenSSH script)
+# with DIR's specs and SNAP, into the array cmd (the lab in env).
+tool_cmd() { # a|b DIR SNAP
+  if [[ $1 == a ]]; then
+    cmd=("$edr" restore -v --yes --cluster "$2/cluster.json" --snapshot "$3")
+  else
+    cmd=("$repo/scripts/bench/openssh-restore.sh" "$3" "$LAB_KEY" "$LAB_KNOWN_HOSTS"
+         "$LAB_INITIAL_CLUSTER" "$LAB_ENDPOINTS" "$LAB_HOST_SERVICE")
+  fi
+}
 run_a() { # DIR SNAP TAG: etcd-dr restore -v, peak RSS too
-  timeout 900 /usr/bin/time -v -o "$1/$3.time" "$edr" restore -v --yes --cluster "$1/cluster.json" --snapshot "$2" \
+  local cmd
+  tool_cmd a "$1" "$2"
+  timeout 900 /usr/bin/time -v -o "$1/$3.time" "${cmd[@]}" \
     >"$1/$3.out" 2>&1 || { tail -30 "$1/$3.out" >&2; forget_run "$1/$3.out"; return 1; }
   forget_run "$1/$3.out"
 }
 run_b() { # DIR SNAP TAG
-  timeout 900 "$repo/scripts/bench/openssh-restore.sh" "$2" "$LAB_KEY" "$LAB_KNOWN_HOSTS" \
-    "$LAB_INITIAL_CLUSTER" "$LAB_ENDPOINTS" "$LAB_HOST_SERVICE" >"$1/$3.out" 2>&1 ||
-    { tail -30 "$1/$3.out" >&2; return 1; }
+  local cmd
+  tool_cmd b "$1" "$2"
+  timeout 900 "${cmd[@]}" >"$1/$3.out" 2>&1 || { tail -30 "$1/$3.out" >&2; return 1; }
 }
 run_c() { # DIR SNAP TAG
   local cp=$work/cp/$3 rc=0 s
@@ -396,12 +408,7 @@ for n in $members_list; do
     for r in $(seq 1 "$rounds"); do
       for w in a b; do
         reset_hosts "$n"; sample_load
-        if [[ $w == a ]]; then
-          cmd=("$edr" restore -v --yes --cluster "$d/cluster.json" --snapshot "$work/snap.db")
-        else
-          cmd=("$repo/scripts/bench/openssh-restore.sh" "$work/snap.db" "$LAB_KEY" "$LAB_KNOWN_HOSTS"
-               "$LAB_INITIAL_CLUSTER" "$LAB_ENDPOINTS" "$LAB_HOST_SERVICE")
-        fi
+        tool_cmd "$w" "$d" "$work/snap.db"
         timeout 900 perf record -q -B -a -F "$hz" -o "$d/cpu-$w$r.data" -- \
           /usr/bin/time -f %e -o "$d/cpu-$w$r.wall" "${cmd[@]}" >"$d/cpu-$w$r.out" 2>&1 ||
           { tail -30 "$d/cpu-$w$r.out" >&2; exit 1; }
