@@ -65,7 +65,7 @@ check "confirm step: the summary says where m2 stands" contains "$out" "m2: stop
 check "confirm step: m2 stays stopped (start-m2 did not run)" \
   contains "$(host_state 2)" stopped
 check "confirm step: m1 and m3 untouched" \
-  test "$(host_state 1 | head -1)$(host_state 3 | head -1)" = runningrunning
+  test "$(host_state 1 | sed -n 1p)$(host_state 3 | sed -n 1p)" = runningrunning
 check "confirm step: m2's lock released" test -z "$(leftovers 2)"
 contains "$out" "EXIT 7 ASKED 2" || echo "$out" | tail -25
 
@@ -109,7 +109,7 @@ check "interrupted after stopping m2: the summary says etcd is stopped there" \
   contains "$(cat "$WORK/err")" "m2: stop; etcd is STOPPED there"
 check "interrupted after stopping m2: m2 stopped, start-m2 did not run" contains "$(host_state 2)" stopped
 check "interrupted after stopping m2: m1, m3 running" \
-  test "$(host_state 1 | head -1)$(host_state 3 | head -1)" = runningrunning
+  test "$(host_state 1 | sed -n 1p)$(host_state 3 | sed -n 1p)" = runningrunning
 for i in 1 2 3; do check "interrupted after stopping m2: no lock or staging left on m$i" test -z "$(leftovers "$i")"; done
 lab etcd 2 start >/dev/null 2>&1
 check "m2 started again: the cluster serves the data" test "$(checksum_on 2 /pre/)" = "$pre"

@@ -13,7 +13,7 @@ etcd_bins "$1"
 [[ -x /usr/bin/time ]] || { echo "SKIP: /usr/bin/time not installed (apt-get install time)"; exit 77; }
 save_workdir
 asan=0
-if ldd "$EDR" 2>/dev/null | grep -q libasan; then
+if grep -q libasan <<<"$(ldd "$EDR" 2>/dev/null)"; then
   asan=1
   export ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=1
 fi
