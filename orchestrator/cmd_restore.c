@@ -49,7 +49,7 @@ static const char usage_text[] =
     "                           connection lost): same arguments, read from the run's\n"
     "                           journal; finished steps are not redone\n"
     "  --yes                    do not ask before the first step that changes a host\n"
-    "                           (asked only on a terminal)\n"
+    "                           (asked only on a terminal; without one, required)\n"
     "  --report FILE            also write the run's report (JSON) to FILE; it is always\n"
     "                           written to the run's directory in the state dir\n"
     "  --agent FILE             the etcd-dr-agent to push (default: $ETCD_DR_AGENT,\n"
@@ -59,7 +59,7 @@ static const char usage_text[] =
     "  -h, --help\n"
     "\n"
     "Exit status: 0 restored and healthy; 1 internal error; 2 bad arguments or\n"
-    "spec; 3 snapshot rejected; 4 a host failed a check (no host changed); 5 failed\n"
+    "spec, or no terminal and no --yes; 3 snapshot rejected; 4 a host failed a check (no host changed); 5 failed\n"
     "after hosts were changed; 6 restored but not healthy in time; 7 not confirmed;\n"
     "130 interrupted.\n"
     "See docs/exit-codes.md.\n"
@@ -327,7 +327,8 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   }
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
-  if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys))) {
+  if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys)) ||
+      (rc = edr_cli_require_yes("restore", eo.assume_yes))) {
     edr_spec_free(spec);
     return rc;
   }
@@ -355,7 +356,7 @@ static int restore_main(int argc, char **argv, json_t *resume) {
       edr_plan_print(plan, stderr);
   }
 
-  plan->confirm = true; /* on a terminal, without --yes */
+  plan->confirm = true; /* without --yes (then on a terminal) */
   int code = edr_run_plan(plan, &eo, argc, argv, resume, report_file);
   edr_plan_free(plan);
   edr_spec_free(spec);

@@ -31,15 +31,15 @@ static const char usage_text[] =
     "  --agent FILE             the etcd-dr-agent to push (default: $ETCD_DR_AGENT,\n"
     "                           else the one installed next to etcd-dr)\n"
     "  --yes                    do not ask before the first step that changes a host\n"
-    "                           (asked only on a terminal)\n"
+    "                           (asked only on a terminal; without one, required)\n"
     "  -q, --quiet              errors and the summary only\n"
     "  -v, --verbose            more detail\n"
     "  -h, --help\n"
     "\n"
     "Exit status as for restore (docs/exit-codes.md): 0 rolled back and healthy;\n"
-    "1 internal error; 2 bad arguments or spec; 4 a host failed a check (nothing\n"
-    "changed); 5 failed part way; 6 not healthy in time; 7 not confirmed;\n"
-    "130 interrupted.\n"
+    "1 internal error; 2 bad arguments or spec, or no terminal and no --yes; 4 a\n"
+    "host failed a check (nothing changed); 5 failed part way; 6 not healthy in\n"
+    "time; 7 not confirmed; 130 interrupted.\n"
     "\n";
 
 enum { O_HEALTH_TIMEOUT = 1, O_BREAK_LOCK, O_ACCEPT_NEW, O_AGENT, O_YES };
@@ -94,6 +94,10 @@ int cmd_rollback(int argc, char **argv) {
   po.run_id = argv[optind];
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
+  if ((rc = edr_cli_require_yes("rollback", eo.assume_yes))) {
+    edr_spec_free(spec);
+    return rc;
+  }
   if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
     edr_err("%s", err);
     edr_spec_free(spec);
@@ -106,7 +110,7 @@ int cmd_rollback(int argc, char **argv) {
     edr_plan_print(plan, stderr);
   struct edr_run_result res;
   char *spec_args = edr_spec_args(argc, argv);
-  plan->confirm = true; /* on a terminal, without --yes */
+  plan->confirm = true; /* without --yes (then on a terminal) */
   int code = edr_execute(plan, &eo, &res);
   if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
     edr_err("%s", res.message);

@@ -1933,7 +1933,7 @@ static bool confirm(struct run *r, const char *message) {
   fprintf(stderr, "Type \"yes\" to go on, anything else to stop: ");
   fflush(stderr);
   char line[64] = "";
-  FILE *tty = fopen("/dev/tty", "r");
+  FILE *tty = edr_exec_interactive() ? fopen("/dev/tty", "r") : NULL; /* else: nobody */
   bool yes = tty && fgets(line, sizeof line, tty) && !strcmp(line, "yes\n");
   if (tty)
     fclose(tty);
@@ -2177,14 +2177,13 @@ static void start_gate(struct run *r) {
     return;
   case EDR_GATE_CONFIRM:
     r->gate_running = false;
-    if (!r->opts->assume_yes && edr_exec_interactive() && !confirm(r, st->message))
+    if (!r->opts->assume_yes && !confirm(r, st->message))
       return;
-    if (r->opts->assume_yes || !edr_exec_interactive())
-      edr_info("%s: %s: going on without asking (%s)", st->name,
-               st->message ? st->message : "confirm",
-               r->opts->assume_yes ? "--yes" : "not on a terminal");
-    snprintf(r->gate_note, sizeof r->gate_note, "%s", r->opts->assume_yes ? "--yes"
-             : edr_exec_interactive() ? "confirmed by the operator" : "not on a terminal");
+    if (r->opts->assume_yes)
+      edr_info("%s: %s: going on without asking (--yes)", st->name,
+               st->message ? st->message : "confirm");
+    snprintf(r->gate_note, sizeof r->gate_note, "%s",
+             r->opts->assume_yes ? "--yes" : "confirmed by the operator");
     gate_finish(r, 0, NULL);
     return;
   case EDR_GATE_PAUSE:
@@ -2248,7 +2247,7 @@ static void check_barrier(struct run *r) {
     if (compute_bump(r))
       return; /* the host_fail inside has started the abort */
   }
-  if (r->plan->confirm && !r->opts->assume_yes && edr_exec_interactive() &&
+  if (r->plan->confirm && !r->opts->assume_yes &&
       r->stage + 1 == r->first_destructive && !confirm(r, NULL))
     return;
   enter_stage(r, r->stage + 1);

@@ -32,7 +32,7 @@ expect_refusal() {
   done
 }
 
-restore=(restore --cluster "$WORK/cluster.json")
+restore=(restore --yes --cluster "$WORK/cluster.json")
 
 # 1. a snapshot whose bytes do not match its sha-256 trailer
 cp "$WORK/snap.db" "$WORK/bad.db"
@@ -92,7 +92,7 @@ check "data unchanged through every refusal" test "$(checksum_on 1 /k/)" = "$dat
 # 10. --accept-new-host-keys records unknown keys (one line each, file kept)
 echo "# the operator's own comment" >"$WORK/kh-new"
 write_spec "$WORK/new.json" "$WORK/kh-new"
-"$ETCD_DR" restore --cluster "$WORK/new.json" --snapshot "$WORK/snap.db" --accept-new-host-keys \
+"$ETCD_DR" restore --yes --cluster "$WORK/new.json" --snapshot "$WORK/snap.db" --accept-new-host-keys \
   >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "accept-new-host-keys: restore exits 0 (got $rc)" test "$rc" = 0

@@ -24,7 +24,7 @@ old_inode=$(on_host 1 stat -c %i /var/lib/etcd/member)
 lab disaster >/dev/null 2>&1                               # every member stopped
 write_spec "$WORK/cluster.json" "$LAB_KNOWN_HOSTS" '"ssh_user": "edrlab", "sudo": true'
 
-"$ETCD_DR" restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
+"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
   >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "restore exits 0 (got $rc)" test "$rc" = 0
