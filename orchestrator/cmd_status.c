@@ -32,8 +32,9 @@ static const char usage_text[] =
     "\n"
     "One row per member: SSH reachable, etcd process running, /health, leader,\n"
     "member and cluster ID, revision, raft term and index, db size, alarms\n"
-    "(NOSPACE, CORRUPT), version; then a verdict: healthy, degraded (quorum held)\n"
-    "or QUORUM LOST, with the restore command to consider.  Changes nothing.\n"
+    "(NOSPACE, CORRUPT), version; then a verdict: healthy, degraded (quorum held),\n"
+    "QUORUM LOST, with the restore command to consider, or UNKNOWN when too few\n"
+    "members could be asked to tell.  Changes nothing.\n"
     "Members are asked over HTTP(S) from this machine, all at once; SSH runs the\n"
     "read-only checks of `etcd-dr plan --check` on every host at the same time.\n"
     "A member whose client URL gives no answer from here (refused, timed out, no\n"
@@ -55,7 +56,8 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 healthy; 1 degraded, quorum held (also an internal error,\n"
     "with a message and no verdict); 2 bad arguments or spec; 3 quorum lost; 4 unknown:\n"
-    "members refused this client's TLS (no restore is suggested then).\n"
+    "members refused this client's TLS or could not be reached at all, and may be\n"
+    "serving (no restore is suggested then).\n"
     "\n";
 
 enum { O_NO_SSH = 1, O_CACERT, O_CERT, O_KEY, O_TIMEOUT, O_ACCEPT_NEW };
@@ -357,6 +359,22 @@ static void print_notes(const struct edr_status_row *rows, size_t n, const char 
   }
 }
 
+/* Under an UNKNOWN verdict: which members were tried where, and what to
+ * check before anything else. */
+static void print_unreached(const struct edr_status_row *rows, size_t n) {
+  bool ssh_tried = false;
+  printf("\nno answer from");
+  for (size_t i = 0, k = 0; i < n; i++) {
+    if (!edr_status_row_unreached(&rows[i]))
+      continue;
+    printf("%s %s at %s", k++ ? "," : "", rows[i].name, rows[i].client_url);
+    ssh_tried |= rows[i].ssh != EDR_SSH_SKIPPED;
+  }
+  printf("%s.\nCheck the way from this machine to the hosts first (VPN, firewall, "
+         "routes, DNS,\nthe client URLs in the spec): the cluster may be serving.  "
+         "Do not restore on this verdict.\n", ssh_tried ? " (tried over HTTP and SSH)" : "");
+}
+
 static json_t *hex_or_null(bool known, uint64_t v) {
   char b[24];
   snprintf(b, sizeof b, "%" PRIx64, v);
@@ -411,20 +429,24 @@ static int print_json(const struct edr_status_row *rows, size_t n,
                       const struct edr_status_verdict *v, const char *other,
                       char *const *suggest) {
   json_t *members = json_array(), *unasked = json_array(), *sug = json_array();
+  json_t *unreached = json_array();
   for (size_t i = 0; i < n; i++) {
     json_array_append_new(members, row_json(&rows[i]));
     if (!rows[i].reachable)
       json_array_append_new(unasked, json_string(rows[i].name));
+    if (edr_status_row_unreached(&rows[i]))
+      json_array_append_new(unreached, json_string(rows[i].name));
   }
   for (size_t i = 0; suggest && suggest[i]; i++)
     json_array_append_new(sug, json_string(suggest[i]));
-  json_t *j = json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o}",
+  json_t *j = json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o}",
                         "members", members, "verdict", edr_verdict_name(v->verdict),
                         "verdict_line", v->line, "healthy", (json_int_t)v->healthy,
                         "total", (json_int_t)v->total, "quorum", (json_int_t)v->quorum,
                         "one_cluster", v->one_cluster, "leader", str_or_null(v->leader_name),
                         "why", str_or_null(v->why), "other_alarms", str_or_null(other),
-                        "not_asked", unasked, "suggested_commands", sug);
+                        "not_asked", unasked, "unreached", unreached,
+                        "suggested_commands", sug);
   if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) {
     json_decref(j);
     return EDR_EXIT_INTERNAL;
@@ -577,6 +599,8 @@ int cmd_status(int argc, char **argv) {
     printf("\nverdict: %s\n", v.line);
     if (v.verdict != EDR_VERDICT_HEALTHY && v.why[0])
       printf("  why: %s\n", v.why);
+    if (v.verdict == EDR_VERDICT_UNKNOWN && v.unreached)
+      print_unreached(rows, n);
     if (v.verdict == EDR_VERDICT_QUORUM_LOST && suggest[0] && suggest[1])
       printf("\nthe cluster cannot serve until a majority is back.  If the stopped members\n"
              "cannot be started, restore every member from a snapshot (FILE: your latest;\n"

@@ -36,7 +36,11 @@ static struct {
   size_t lines_drawn;
 } P;
 
+static FILE *events_out; /* NULL: stdout */
+
 static void draw(void);
+
+void edr_progress_events_to(FILE *f) { events_out = f; }
 
 static void tick(uv_timer_t *t) {
   (void)t;
@@ -85,8 +89,9 @@ static void emit_json(json_t *o) {
   json_object_set_new(o, "t", json_string(stamp));
   char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   if (s) {
-    fprintf(stdout, "%s\n", s);
-    fflush(stdout);
+    FILE *out = events_out ? events_out : stdout;
+    fprintf(out, "%s\n", s);
+    fflush(out);
     free(s);
   }
   json_decref(o);

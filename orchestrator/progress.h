@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 /* Start showing progress for N hosts named NAMES (borrowed for the run). */
@@ -33,6 +34,11 @@ void edr_progress_cluster(const char *event, const char *text);
  * "step": STEP, "event": "start"|"waiting"|"done"|"failed", "detail": ...}). */
 void edr_progress_gate(const char *step, const char *event, const char *text);
 void edr_progress_end(void);
+
+/* Where the JSON lines go: stdout unless a command keeps stdout for one
+ * document of its own (`plan --check --format json` sends them to stderr).
+ * F is borrowed; set before the run. */
+void edr_progress_events_to(FILE *f);
 
 /* For log.c: take the live block off the screen before a message is
  * printed, and put it back after. */
