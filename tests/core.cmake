@@ -15,3 +15,9 @@ target_compile_definitions(test_playbook PRIVATE
 target_link_libraries(test_playbook PRIVATE edr_core)
 add_test(NAME test_playbook COMMAND test_playbook)
 set_tests_properties(test_playbook PROPERTIES LABELS unit)
+# known_hosts as --accept-new-host-keys leaves it (orchestrator/ssh.c).
+add_executable(test_known_hosts ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_known_hosts.c)
+target_include_directories(test_known_hosts PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_known_hosts PRIVATE edr_core)
+add_test(NAME test_known_hosts COMMAND test_known_hosts)
+set_tests_properties(test_known_hosts PROPERTIES LABELS unit)

@@ -89,17 +89,24 @@ on_host 3 umount /usr/bin/uname
 
 check "data unchanged through every refusal" test "$(checksum_on 1 /k/)" = "$data_before"
 
-# 10. --accept-new-host-keys records unknown keys (one line each, file kept)
-echo "# the operator's own comment" >"$WORK/kh-new"
+# 10. --accept-new-host-keys records unknown keys (one line each, file kept),
+#     in a file edited by hand whose last line (m1's key) has no newline
+{ echo "# the operator's own comment"; printf '%s' "$(grep "^$(host_ip 1) " "$LAB_KNOWN_HOSTS")"; } >"$WORK/kh-new"
 write_spec "$WORK/new.json" "$WORK/kh-new"
 "$ETCD_DR" restore --yes --cluster "$WORK/new.json" --snapshot "$WORK/snap.db" --accept-new-host-keys \
   >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "accept-new-host-keys: restore exits 0 (got $rc)" test "$rc" = 0
-check "accept-new-host-keys: 3 keys recorded, comment kept" \
-  test "$(grep -c '^10\.' "$WORK/kh-new")" = 3 -a "$(head -1 "$WORK/kh-new")" = "# the operator's own comment"
-check "accept-new-host-keys: warned about each recorded key" \
-  test "$(grep -c 'recorded new' "$WORK/err")" = 3
+check "accept-new-host-keys: 3 keys in the file, one a line, comment kept" \
+  test "$(grep -c '^10\.[0-9.]* ssh-ed25519 [A-Za-z0-9+/=]*$' "$WORK/kh-new")" = 3 -a "$(sed -n 1p "$WORK/kh-new")" = "# the operator's own comment"
+check "accept-new-host-keys: warned about each recorded key (m2, m3)" \
+  test "$(grep -c 'recorded new' "$WORK/err")" = 2
+for i in 1 2 3; do
+  check "accept-new-host-keys: OpenSSH's ssh reaches m$i with that file alone (strict checking)" \
+    ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$WORK/kh-new" \
+      -o IdentitiesOnly=yes -o IdentityAgent=none -o LogLevel=ERROR \
+      -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=5 -i "$LAB_KEY" "root@$(host_ip "$i")" true
+done
 check "data back after the restore" test "$(checksum_on 2 /k/)" = "$data_before"
 
 # 11. a port etcd needs is taken by another program while etcd is down on m3
