@@ -279,15 +279,13 @@ static void fill_cells(const struct edr_status_row *r, cell *c) {
         c[C_DB][o++] = *p;
     c[C_DB][o] = '\0';
     /* alarms can be longer than a cell: cut, never overflow */
-    const char *al = !r->alarms_known ? "?" : r->alarms[0] ? r->alarms : "none";
-    size_t al_len = strlen(al) < sizeof(cell) - 1 ? strlen(al) : sizeof(cell) - 1;
-    memcpy(c[C_ALARMS], al, al_len);
-    c[C_ALARMS][al_len] = '\0';
+    edr_escape(c[C_ALARMS], sizeof(cell),
+               !r->alarms_known ? "?" : r->alarms[0] ? r->alarms : "none", 0);
   } else {
     for (int k = C_ID; k <= C_ALARMS; k++)
       snprintf(c[k], sizeof(cell), "-");
   }
-  snprintf(c[C_VERSION], sizeof(cell), "%s", r->version[0] ? r->version : "-");
+  edr_escape(c[C_VERSION], sizeof(cell), r->version[0] ? r->version : "-", 0);
   /* where this row's figures came from: last, so earlier columns keep
    * their numbers for awk */
   snprintf(c[C_VIA], sizeof(cell), "%s", r->via_agent ? "ssh" : r->reachable ? "http" : "-");
@@ -314,6 +312,10 @@ static void print_table(const struct edr_status_row *rows, size_t n) {
   free(cells);
 }
 
+/* A member's or host's words, escaped for the terminal (util.h), in a
+ * buffer that lives until the end of the enclosing statement's block. */
+#define ESCAPED(s) edr_escape((char[1024]){0}, 1024, (s), 0)
+
 /* Per-member notes under the table: why a column says what it says. */
 static void print_notes(const struct edr_status_row *rows, size_t n, const char *other) {
   bool any = false, unasked = false;
@@ -323,32 +325,32 @@ static void print_notes(const struct edr_status_row *rows, size_t n, const char 
                  r->http_error[0] || r->via_agent))
       printf("\n"), any = true;
     if (r->ssh_error[0])
-      printf("%s: ssh: %s\n", r->name, r->ssh_error);
+      printf("%s: ssh: %s\n", r->name, ESCAPED(r->ssh_error));
     if (r->via_agent && r->reachable) {
       printf("%s: asked through the agent on its host (%s gave no answer from here: %s)\n",
-             r->name, r->client_url, r->http_error[0] ? r->http_error : "no answer");
+             r->name, r->client_url, ESCAPED(r->http_error[0] ? r->http_error : "no answer"));
       if (r->health == 0)
-        printf("%s: health false: %s\n", r->name, r->health_reason);
+        printf("%s: health false: %s\n", r->name, ESCAPED(r->health_reason));
       if (r->agent_error[0])
-        printf("%s: its host's etcdctl: %s\n", r->name, r->agent_error);
+        printf("%s: its host's etcdctl: %s\n", r->name, ESCAPED(r->agent_error));
     } else if (!r->reachable) {
       printf("%s: could not be asked at %s: %s\n", r->name, r->client_url,
              r->http_error[0] ? r->http_error : "no answer");
       if (r->via_agent)
         printf("%s: nor by its host's etcdctl: %s\n", r->name,
-               r->agent_error[0] ? r->agent_error : "no answer");
+               ESCAPED(r->agent_error[0] ? r->agent_error : "no answer"));
       unasked = true;
     } else {
       if (r->health == 0)
-        printf("%s: health false: %s\n", r->name, r->health_reason);
+        printf("%s: health false: %s\n", r->name, ESCAPED(r->health_reason));
       if (r->http_error[0])
-        printf("%s: %s: %s\n", r->name, r->http_failed, r->http_error);
+        printf("%s: %s: %s\n", r->name, r->http_failed, ESCAPED(r->http_error));
     }
     if (r->errors[0])
-      printf("%s: errors: %s\n", r->name, r->errors);
+      printf("%s: errors: %s\n", r->name, ESCAPED(r->errors));
   }
   if (other[0])
-    printf("%s%s\n", any ? "" : "\n", other);
+    printf("%s%s\n", any ? "" : "\n", ESCAPED(other));
   if (unasked) {
     printf("not asked over HTTP:");
     for (size_t i = 0, k = 0; i < n; i++)
@@ -447,7 +449,9 @@ static int print_json(const struct edr_status_row *rows, size_t n,
                         "why", str_or_null(v->why), "other_alarms", str_or_null(other),
                         "not_asked", unasked, "unreached", unreached,
                         "suggested_commands", sug);
-  if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) {
+  /* ASCII only: what members said cannot carry a C1 control or a bidi
+   * override to a terminal */
+  if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)) {
     json_decref(j);
     return EDR_EXIT_INTERNAL;
   }
@@ -596,9 +600,9 @@ int cmd_status(int argc, char **argv) {
   } else {
     print_table(rows, n);
     print_notes(rows, n, other);
-    printf("\nverdict: %s\n", v.line);
+    printf("\nverdict: %s\n", ESCAPED(v.line));
     if (v.verdict != EDR_VERDICT_HEALTHY && v.why[0])
-      printf("  why: %s\n", v.why);
+      printf("  why: %s\n", ESCAPED(v.why));
     if (v.verdict == EDR_VERDICT_UNKNOWN && v.unreached)
       print_unreached(rows, n);
     if (v.verdict == EDR_VERDICT_QUORUM_LOST && suggest[0] && suggest[1])

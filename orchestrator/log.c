@@ -1,10 +1,15 @@
 /*
- * log.c - messages to stderr, prefixed with the program name.
+ * log.c - messages to stderr, prefixed with the program name.  A message
+ * often quotes a host's reply, so it is printed escaped (util.h): no
+ * control character but newline and tab reaches the terminal.
  */
 #include "log.h"
 
+#include "util.h"
+
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 int edr_verbosity;
 void (*edr_log_before)(void);
@@ -15,7 +20,9 @@ static void emit(const char *prefix, const char *fmt, va_list ap) {
   vsnprintf(buf, sizeof buf, fmt, ap);
   if (edr_log_before)
     edr_log_before(); /* above a live progress block, never through it */
-  fprintf(stderr, "etcd-dr: %s%s\n", prefix, buf);
+  fprintf(stderr, "etcd-dr: %s", prefix);
+  edr_fput_escaped(stderr, buf, strlen(buf), EDR_ESC_KEEP_NL);
+  fputc('\n', stderr);
   if (edr_log_after)
     edr_log_after();
 }

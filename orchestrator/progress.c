@@ -180,8 +180,10 @@ void edr_progress_step(size_t i, const char *step, const char *event,
     h->detail[0] = '\0';
     h->sent = h->total = 0;
   } else {
+    char esc[sizeof h->detail]; /* a host's words: escaped for the terminal */
     snprintf(h->detail, sizeof h->detail, "%s %.2fs%s%s", h->failed ? "" : "ok",
-             (double)duration_ms / 1000.0, detail ? ", " : "", detail ? detail : "");
+             (double)duration_ms / 1000.0, detail ? ", " : "",
+             detail ? edr_escape(esc, sizeof esc, detail, 0) : "");
     h->sent = h->total = 0;
     if (edr_verbosity >= 1) { /* -v: keep a line per finished step */
       edr_progress_hide();

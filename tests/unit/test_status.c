@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "t.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -347,7 +348,22 @@ static void test_fetch_refused(void) {
   edr_status_rows_release(r, 2);
 }
 
+/* What status prints of a member's words (util.h's escaping). */
+static void test_escape(void) {
+  char b[64];
+  CHECK_STR(edr_escape(b, sizeof b, "caf\xc3\xa9 \xe6\x97\xa5 ok", 0), "caf\xc3\xa9 \xe6\x97\xa5 ok");
+  CHECK_STR(edr_escape(b, sizeof b, "a\x1b[2Jb\x07", 0), "a\\x1b[2Jb\\x07");
+  CHECK_STR(edr_escape(b, sizeof b, "\xc2\x9b\xe2\x80\xae", 0), "\\xc2\\x9b\\xe2\\x80\\xae");
+  CHECK_STR(edr_escape(b, sizeof b, "\xc0\xaf\xff", 0), "\\xc0\\xaf\\xff"); /* not UTF-8 */
+  CHECK_STR(edr_escape(b, sizeof b, "x\ny\tz", 0), "x\\x0ay\\x09z");
+  CHECK_STR(edr_escape(b, sizeof b, "x\ny\tz", EDR_ESC_KEEP_NL), "x\ny\tz");
+  CHECK_STR(edr_escape(b, 7, "ab\x1b", 0), "ab\\x1b");
+  CHECK_STR(edr_escape(b, 6, "ab\x1b", 0), "ab"); /* cut at a whole escape */
+  CHECK_STR(edr_escape(b, sizeof b, NULL, 0), "");
+}
+
 int main(void) {
+  test_escape();
   test_parsers();
   test_etcdctl_parsers();
   test_verdict();
