@@ -105,6 +105,15 @@ static int restore_main(int argc, char **argv, json_t *resume);
 /* --resume RUN: the run's own arguments, its id, and what its journal says. */
 static int resume_run(const char *run, int argc, char **argv) {
   char err[1024];
+  int guard, rc;
+  /* say so before anything else when the run is going on elsewhere (the
+   * lock itself is taken again, and held, with the journal) */
+  if ((rc = edr_journal_guard(run, &guard, err, sizeof err))) {
+    edr_err("cannot resume: %s", err);
+    return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
+  }
+  if (guard >= 0)
+    close(guard);
   json_t *j = edr_journal_load(run, err, sizeof err);
   if (!j) {
     edr_err("cannot resume: %s", err);
@@ -373,7 +382,7 @@ int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char
   struct edr_journal *journal = NULL;
   if ((rc = edr_journal_open(&journal, plan->run_id, resume != NULL, err, sizeof err))) {
     edr_err("%s", err);
-    return EDR_EXIT_INTERNAL;
+    return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
   }
   if (!resume) {
     json_t *args = json_array();

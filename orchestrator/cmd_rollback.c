@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "err.h"
 #include "executor.h"
+#include "journal.h"
 #include "log.h"
 #include "plan.h"
 #include "report.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage_text[] =
     "usage: etcd-dr rollback RUN (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
@@ -98,9 +100,18 @@ int cmd_rollback(int argc, char **argv) {
     edr_spec_free(spec);
     return rc;
   }
+  /* not while a coordinator on this machine still runs or resumes RUN */
+  int guard;
+  if ((rc = edr_journal_guard(po.run_id, &guard, err, sizeof err))) {
+    edr_err("cannot roll back: %s", err);
+    edr_spec_free(spec);
+    return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
+  }
   if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
     edr_err("%s", err);
     edr_spec_free(spec);
+    if (guard >= 0)
+      close(guard);
     return rc == EDR_EINVAL ? EDR_EXIT_USAGE : EDR_EXIT_INTERNAL;
   }
   if (edr_verbosity >= 0)
@@ -119,5 +130,7 @@ int cmd_rollback(int argc, char **argv) {
   edr_run_result_free(&res);
   edr_plan_free(plan);
   edr_spec_free(spec);
+  if (guard >= 0)
+    close(guard);
   return code;
 }

@@ -21,3 +21,7 @@ target_include_directories(test_known_hosts PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/
 target_link_libraries(test_known_hosts PRIVATE edr_core)
 add_test(NAME test_known_hosts COMMAND test_known_hosts)
 set_tests_properties(test_known_hosts PROPERTIES LABELS unit)
+# One coordinator per run: the journal's lock (orchestrator/journal.c).
+add_test(NAME run_lock COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/unit/run_lock.sh
+                               $<TARGET_FILE:etcd-dr>)
+set_tests_properties(run_lock PROPERTIES LABELS unit TIMEOUT 60)

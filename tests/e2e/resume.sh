@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # resume.sh - the coordinator is killed (SIGKILL) in the middle of a run,
 # then `etcd-dr restore --resume RUN` finishes it: checked on the hosts.
+# While the first still runs, a second `--resume RUN` or `rollback RUN` is
+# refused, naming the first's pid.
 # Once while prepare runs (nothing changed: prepare starts over), once in
 # the middle of apply (finished steps are not redone, the host that had
 # installed its restored member is recognised).
@@ -44,6 +46,18 @@ for _ in $(seq 1 300); do
   fi
   sleep 0.05
 done
+# a second coordinator on the same run, while the first waits on m3: refused
+"$ETCD_DR" restore --yes --resume "$run" >"$WORK/two.out" 2>"$WORK/two.err"; rc=$?
+check "second coordinator, resume: refused with exit 4 (got $rc)" test "$rc" = 4
+check "second coordinator, resume: names the run and the pid holding it" \
+  contains "$(cat "$WORK/two.err")" "run $run is in use by another etcd-dr on this machine: pid $a ("
+[[ $rc == 4 ]] || cat "$WORK/two.err"
+"$ETCD_DR" rollback --yes "$run" --cluster "$WORK/cluster.json" >"$WORK/two.out" 2>"$WORK/two.err"; rc=$?
+check "second coordinator, rollback: refused with exit 4 (got $rc), naming the pid" \
+  eval 'test "$rc" = 4 && contains "$(cat "$WORK/two.err")" "pid $a ("'
+check "second coordinator: wrote nothing to the run's journal" \
+  test -z "$(grep -E '"event":"(resume|begin)"' "$ETCD_DR_STATE_DIR/runs/$run/journal.jsonl" | sed -n 2p)"
+check "second coordinator: the first still runs" kill -0 "$a"
 kill -KILL "$a"; wait "$a" 2>/dev/null
 on_host 3 touch /tmp/edr-go   # the agent on m3 finishes its stop on its own
 check "killed in apply: the run had an id ($run)" test -n "$run"
