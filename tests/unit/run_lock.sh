@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run_lock.sh ETCD_DR - one coordinator per run: while another process
-# holds run R's journal lock (flock(1) here, as a running etcd-dr would),
+# holds run R's journal lock (a python3 flock here, as a running etcd-dr
+# would),
 # `rollback R` and `restore --resume R` are refused before any host is
 # contacted (exit 4), naming the pid that holds it; once it is released,
 # the refusal is gone.  No host is needed: the spec's only member is on a
@@ -19,13 +20,16 @@ mkdir -p "$ETCD_DR_STATE_DIR/runs/$run"
 : >"$work/known_hosts"
 spec=(--initial-cluster m1=http://127.0.0.1:2380 --ssh-port 9 --known-hosts "$work/known_hosts")
 
-flock -x -o "$ETCD_DR_STATE_DIR/runs/$run/journal.jsonl" sleep 60 &
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1])
+fcntl.flock(f, fcntl.LOCK_EX)
+time.sleep(60)' "$ETCD_DR_STATE_DIR/runs/$run/journal.jsonl" >/dev/null 2>&1 &
 holder=$!
 for _ in $(seq 50); do grep -q " $holder " /proc/locks && break; sleep 0.1; done
 
 "$edr" rollback --yes "$run" "${spec[@]}" >"$work/out" 2>"$work/err"; rc=$?
 [[ $rc == 4 ]] || bad "rollback while held: exit $rc, want 4: $(cat "$work/err")"
-grep -qF "cannot roll back: run $run is in use by another etcd-dr on this machine: pid $holder (flock" "$work/err" ||
+grep -qF "cannot roll back: run $run is in use by another etcd-dr on this machine: pid $holder (" "$work/err" && grep -q "python3" "$work/err" ||
   bad "rollback while held: the message does not name pid $holder: $(cat "$work/err")"
 grep -q "connect" "$work/err" && bad "rollback while held: it tried to connect"
 
