@@ -32,7 +32,7 @@ rc=$?
 check "without --skip-hash-check: refused with 3 (got $rc)" test "$rc" = 3
 check "without --skip-hash-check: says how to proceed" contains "$(cat "$WORK/err")" "pass --skip-hash-check"
 
-"$ETCD_DR" restore --initial-cluster "$LAB_INITIAL_CLUSTER" "${settings[@]}" \
+"$ETCD_DR" restore --yes --initial-cluster "$LAB_INITIAL_CLUSTER" "${settings[@]}" \
   --snapshot "$WORK/copied.db" --skip-hash-check >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "--skip-hash-check with --initial-cluster: exit 0 (got $rc)" test "$rc" = 0
