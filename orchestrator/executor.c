@@ -307,9 +307,18 @@ static void host_fail(struct host *h, int code, const char *fmt, ...) {
 }
 
 /* A connection-level failure: nothing more can be said to this host. */
-static void host_lost(struct host *h, int code, const char *what) {
+static void host_lost(struct host *h, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void host_lost(struct host *h, int code, const char *fmt, ...) {
   h->conn_ok = false;
-  host_fail(h, code, "%s", what);
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = NULL;
+  if (vasprintf(&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end(ap);
+  host_fail(h, code, "%s", msg ? msg : "out of memory");
+  free(msg);
 }
 
 /* ---- states: connect ---------------------------------------------------- */
@@ -321,7 +330,7 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     return;
   }
   if (status) {
-    host_lost(h, EDR_ERESOLVE, uv_strerror(status));
+    host_lost(h, EDR_ERESOLVE, "%s", uv_strerror(status));
     return;
   }
   h->ai = res;
@@ -330,7 +339,7 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     char msg[600];
     snprintf(msg, sizeof msg, "cannot connect to %s port %d: %s", h->m->ssh_host,
              h->m->ssh_port, h->ssh.error);
-    host_lost(h, rc, msg);
+    host_lost(h, rc, "%s", msg);
     return;
   }
   set_state(h, rc == 0 ? H_HANDSHAKE : H_CONNECTING);
@@ -351,7 +360,7 @@ static int st_connecting(struct host *h) {
     snprintf(msg, sizeof msg, "cannot connect to %s port %d: %s (is sshd running "
              "and reachable from here?)", h->m->ssh_host, h->m->ssh_port,
              edr_strerror(rc));
-    host_lost(h, rc, msg);
+    host_lost(h, rc, "%s", msg);
     return rc;
   }
   set_state(h, H_HANDSHAKE);
@@ -366,7 +375,7 @@ static int st_handshake(struct host *h) {
     rc = edr_ssh_check_hostkey(&h->ssh, h->m->ssh_host, h->m->ssh_port,
                                h->m->known_hosts, h->run->opts->accept_new_hostkeys);
   if (rc) {
-    host_lost(h, rc, h->ssh.error);
+    host_lost(h, rc, "%s", h->ssh.error);
     return rc;
   }
   snprintf(h->res->hostkey_fp, sizeof h->res->hostkey_fp, "%s", h->ssh.hostkey_fp);
@@ -384,7 +393,7 @@ static int st_auth(struct host *h) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
-    host_lost(h, rc, h->ssh.error);
+    host_lost(h, rc, "%s", h->ssh.error);
     return rc;
   }
   set_state(h, H_IDLE);
@@ -399,7 +408,7 @@ static int st_boot_exec(struct host *h) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
-    host_lost(h, rc, h->ssh.error);
+    host_lost(h, rc, "%s", h->ssh.error);
     return rc;
   }
   h->agent_fd = open(h->run->agent_path, O_RDONLY | O_CLOEXEC);
@@ -507,7 +516,7 @@ static int st_boot_send(struct host *h) {
   close(h->agent_fd);
   h->agent_fd = -1;
   if (rc) {
-    host_lost(h, rc, h->ssh.error[0] ? h->ssh.error : "cannot push the agent");
+    host_lost(h, rc, "%s", h->ssh.error[0] ? h->ssh.error : "cannot push the agent");
     return rc;
   }
   set_state(h, H_BOOT_READ);
@@ -522,7 +531,7 @@ static int st_boot_read(struct host *h) {
     if (n == EDR_EAGAIN)
       return EDR_EAGAIN;
     if (n < 0) {
-      host_lost(h, (int)n, h->ssh.error);
+      host_lost(h, (int)n, "%s", h->ssh.error);
       return (int)n;
     }
     if (n == 0)
@@ -562,7 +571,7 @@ static int st_boot_close(struct host *h) {
   drain_stderr(h, &h->boot);
   edr_chan_free(&h->boot);
   if (rc) {
-    host_lost(h, rc, h->ssh.error);
+    host_lost(h, rc, "%s", h->ssh.error);
     return rc;
   }
   if (exit_status == 97) {
@@ -601,7 +610,7 @@ static int st_agent_exec(struct host *h) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
-    host_lost(h, rc, h->ssh.error);
+    host_lost(h, rc, "%s", h->ssh.error);
     return rc;
   }
   h->conn_ok = true;
@@ -799,13 +808,11 @@ static int st_req_send(struct host *h) {
   }
   set_state(h, H_REQ_WAIT);
   return 0;
-lost:;
-  char msg[800];
+lost:
   drain_stderr(h, &h->agent);
-  snprintf(msg, sizeof msg, "connection to the agent lost while sending: %s%s%s",
-           h->ssh.error, h->errtail_len ? "; agent stderr: " : "",
-           h->errtail_len ? stderr_last(h) : "");
-  host_lost(h, EDR_ECONNLOST, msg);
+  host_lost(h, EDR_ECONNLOST, "connection to the agent lost while sending: %s%s%s",
+            h->ssh.error, h->errtail_len ? "; agent stderr: " : "",
+            h->errtail_len ? stderr_last(h) : "");
   return EDR_ECONNLOST;
 }
 
@@ -815,19 +822,16 @@ static int st_req_wait(struct host *h) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc != 1) {
-    char msg[1200];
     drain_stderr(h, &h->agent);
     if (rc == EDR_ECONNLOST && h->m->sudo && strstr(h->errtail, "sudo"))
-      snprintf(msg, sizeof msg, "sudo -n refused to run the agent as root: %s (allow "
-               "'%s' passwordless sudo, or connect as root with ssh_user and sudo: false)",
-               stderr_last(h), h->m->ssh_user);
+      host_lost(h, EDR_ESUDO, "sudo -n refused to run the agent as root: %s (allow "
+                "'%s' passwordless sudo, or connect as root with ssh_user and sudo: false)",
+                stderr_last(h), h->m->ssh_user);
     else if (rc == EDR_EPROTO)
-      snprintf(msg, sizeof msg, "the agent broke the protocol: %s", h->proto_err);
+      host_lost(h, rc, "the agent broke the protocol: %s", h->proto_err);
     else
-      snprintf(msg, sizeof msg, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
-               h->errtail_len ? "; its stderr: " : "", h->errtail_len ? stderr_last(h) : "");
-    host_lost(h, rc == EDR_ECONNLOST && h->m->sudo && strstr(h->errtail, "sudo")
-                     ? EDR_ESUDO : rc, msg);
+      host_lost(h, rc, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
+                h->errtail_len ? "; its stderr: " : "", h->errtail_len ? stderr_last(h) : "");
     return rc;
   }
   set_state(h, H_IDLE);
@@ -939,16 +943,14 @@ static void timer_cb(uv_timer_t *t) {
     return;
   }
   const struct edr_step *s = cur_step(h);
-  char msg[600];
   if (s && s->kind == EDR_STEP_CONNECT)
-    snprintf(msg, sizeof msg, "no ssh connection to %s port %d within %llus (host down, "
-             "or the port filtered?)", h->m->ssh_host, h->m->ssh_port,
-             (unsigned long long)(s->timeout_ms / 1000));
+    host_lost(h, EDR_ETIMEDOUT, "no ssh connection to %s port %d within %llus (host down, "
+              "or the port filtered?)", h->m->ssh_host, h->m->ssh_port,
+              (unsigned long long)(s->timeout_ms / 1000));
   else
-    snprintf(msg, sizeof msg, "no answer within %llus%s%s",
-             (unsigned long long)((s ? s->timeout_ms : 0) / 1000),
-             h->errtail_len ? "; stderr: " : "", h->errtail_len ? stderr_last(h) : "");
-  host_lost(h, EDR_ETIMEDOUT, msg);
+    host_lost(h, EDR_ETIMEDOUT, "no answer within %llus%s%s",
+              (unsigned long long)((s ? s->timeout_ms : 0) / 1000),
+              h->errtail_len ? "; stderr: " : "", h->errtail_len ? stderr_last(h) : "");
 }
 
 /* ---- steps --------------------------------------------------------------- */
@@ -1371,7 +1373,7 @@ static void start_step(struct host *h) {
     h->gai.data = h;
     int rc = uv_getaddrinfo(&h->run->loop, &h->gai, gai_cb, h->m->ssh_host, port, &hints);
     if (rc)
-      host_lost(h, EDR_ERESOLVE, uv_strerror(rc));
+      host_lost(h, EDR_ERESOLVE, "%s", uv_strerror(rc));
     return;
   }
   case EDR_STEP_PUSH_AGENT:
