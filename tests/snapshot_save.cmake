@@ -1,4 +1,4 @@
-# `etcd-dr snapshot save` (orchestrator/snapshot_save.c).
+# `etcd-dr snapshot save` (orchestrator/etcd/snapshot_save.c).
 #   snapshot_save_unit       the gateway stream decoder fed in odd pieces,
 #                            its failures, the --keep name pattern and pruning
 #   snapshot_save_etcd34/35  real etcd on loopback: save -o, the file checked
@@ -15,7 +15,7 @@
 
 # The edr-snapshot driver (tests/bbolt.cmake) runs cmd_snapshot(), whose
 # `save` verb lives here and, for --via ssh, needs the executor: link the
-# coordinator's library (the driver's own snapshot_cmd.c comes first).
+# coordinator's library (the driver's own cmd_snapshot.c comes first).
 target_link_libraries(edr-snapshot PRIVATE edr_core)
 
 add_executable(test_snapshot_save ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_snapshot_save.c)
