@@ -107,6 +107,7 @@ int cmd_rollback(int argc, char **argv) {
   struct edr_run_result res;
   char *spec_args = edr_spec_args(argc, argv);
   plan->confirm = true; /* on a terminal, without --yes */
+  eo.gates = &edr_etcd_gates;
   int code = edr_execute(plan, &eo, &res);
   if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
     edr_err("%s", res.message);

@@ -1,7 +1,8 @@
 /*
  * snapshot_ssh.c - the "--via ssh" half of `etcd-dr snapshot save`: the
  * snapshot is taken on the member's own host by the host's etcdctl and
- * streamed back over the host's one SSH connection (snapshot_save.h).
+ * streamed back over the host's one SSH connection (snapshot_save.h; lent
+ * to the save as edr_save_opts.fetch_ssh, declared in commands.h).
  *
  * This is a one-host run of the executor on a plan of kind
  * EDR_PLAN_SNAPSHOT (plan.c: connect, push the agent, probe free space,
@@ -11,13 +12,14 @@
  * trailer check, rename) stays in snapshot_save.c, shared with the direct
  * path.
  */
-#include "snapshot_save.h"
+#include "commands.h"
 
 #include "cli.h"
 #include "err.h"
 #include "executor.h"
 #include "log.h"
 #include "plan.h"
+#include "snapshot_save.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,7 @@
 #include <unistd.h>
 
 int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
-                           const struct edr_save_opts *o, edr_exec_sink sink,
+                           const struct edr_save_opts *o, edr_snapstream_sink sink,
                            void *sink_arg, char agent_sha256[65], char *msg,
                            size_t msglen) {
   struct edr_plan_opts po = {.kind = EDR_PLAN_SNAPSHOT, .snapshot_revision = -1,

@@ -11,18 +11,15 @@
  * result, never an exit().
  */
 #include "executor.h"
+#include "gate.h"
 
 #include "cli.h"
 #include "err.h"
-#include "health.h"
 #include "journal.h"
 #include "log.h"
 #include "progress.h"
 #include "snapfile.h"
-#include "members.h"
-#include "snapshot_save.h"
 #include "ssh.h"
-#include "status.h"
 #include "util.h"
 
 #include <errno.h>
@@ -154,6 +151,8 @@ struct run {
   bool gate_running, gate_done;
   bool gate_failed;          /* a gate failed: the run stops */
   bool health_gate_failed;   /* ... and it was the restore's health */
+  struct edr_gate gate;      /* the stage's gate while it runs (gate.h) */
+  const struct edr_gate_ops *gate_ops;  /* its implementation, or NULL */
   bool declined;             /* the operator said no at a confirmation */
   unsigned gate_attempts;
   uint64_t gate_start_ms;
@@ -163,16 +162,14 @@ struct run {
   bool launched;             /* every host was given its first step */
   bool stop_requested;       /* a gate failed or the operator declined */
   bool interrupted;
-  char health_problem[512];
-  uint64_t started_ms, health_start_ms;
+  uint64_t started_ms;
   int64_t bump;              /* --bump-revision used, 0 for none */
   long leader_host;          /* index of the running cluster's leader, -1 */
   bool leader_pending;       /* find_leader()'s ask is still running on the
                                 thread pool: no stage after the next starts */
+  uv_work_t leader_work;
+  long leader_found;         /* the ask's answer, written by the worker */
   uv_signal_t sigint, sigterm;
-  struct edr_health_member *health_members;   /* borrowed by the wait */
-  int64_t health_min_rev;
-  struct edr_health_wait *health_wait;        /* while it runs */
   char *agent_path;
   char agent_sha256[65];
   uint64_t agent_size;
@@ -1661,82 +1658,6 @@ static void advance(struct host *h) {
 static void gate_finish(struct run *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void health_cb(void *arg, bool done, int status, const struct edr_health_report *rep) {
-  struct run *r = arg;
-  if (!done) {
-    /* one line each time the reason for waiting changes */
-    if (rep->problem[0] && strcmp(rep->problem, r->health_problem)) {
-      char line[600];
-      snprintf(line, sizeof line, "waiting: %s", rep->problem);
-      edr_progress_gate(edr_gate_names[r->plan->stages[r->stage].gate], "waiting", line);
-      snprintf(r->health_problem, sizeof r->health_problem, "%s", rep->problem);
-    }
-    return;
-  }
-  r->health_wait = NULL;
-  r->res->health_ms = edr_now_ms() - r->health_start_ms;
-  snprintf(r->health_problem, sizeof r->health_problem, "%s", rep ? rep->problem : "");
-  const struct edr_stage *st = &r->plan->stages[r->stage];
-  if (status == 0) {
-    char line[300];
-    if (st->gate == EDR_GATE_HEALTH)
-      snprintf(line, sizeof line, "healthy in %.2fs: %zu members, one cluster, revision >= %lld",
-               (double)r->res->health_ms / 1000.0, r->n,
-               (long long)(r->plan->kind == EDR_PLAN_ROLLBACK ? 1
-                           : (r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision : 1) +
-                                 r->bump));
-    else
-      snprintf(line, sizeof line, "%s: healthy in %.2fs: %zu member%s, one cluster, "
-               "revision >= %lld", st->name, (double)r->res->health_ms / 1000.0,
-               st->n_members, st->n_members == 1 ? "" : "s", (long long)r->health_min_rev);
-    snprintf(r->gate_note, sizeof r->gate_note, "%s", line);
-    gate_finish(r, 0, NULL);
-  } else {
-    if (st->gate == EDR_GATE_HEALTH)
-      r->health_gate_failed = true;
-    gate_finish(r, status, "the cluster did not become healthy within %llus: %s",
-                (unsigned long long)((st->timeout_ms ? st->timeout_ms
-                                                      : r->plan->health_timeout_ms) / 1000),
-                rep && rep->problem[0] ? rep->problem : edr_strerror(status));
-  }
-}
-
-/* Wait until the members of IDX (indices into the plan's hosts; all when
- * NULL) are healthy, one cluster of exactly them, at revision >= MIN_REV. */
-static void start_health(struct run *r, const size_t *idx, size_t n, int64_t min_rev,
-                         uint64_t timeout_ms, bool others_allowed) {
-  const struct edr_plan *p = r->plan;
-  free(r->health_members);
-  struct edr_health_member *hm = r->health_members = calloc(n ? n : 1, sizeof(*hm));
-  if (!hm) {
-    gate_finish(r, EDR_ENOMEM, "out of memory");
-    return;
-  }
-  for (size_t i = 0; i < n; i++) {
-    const struct edr_member *m = p->hosts[idx ? idx[i] : i].member;
-    hm[i].name = m->name;
-    hm[i].client_url = m->client_urls.v[0];
-    hm[i].peer_urls = (const char *const *)m->peer_urls.v;
-    hm[i].n_peer_urls = m->peer_urls.n;
-  }
-  struct edr_health_opts ho = {
-    .min_revision = min_rev,
-    .timeout_ms = timeout_ms,
-    .interval_ms = 100,
-    .others_allowed = others_allowed,
-  };
-  r->health_min_rev = min_rev;
-  ho.tls.cacert = getenv("ETCDCTL_CACERT");
-  ho.tls.cert = getenv("ETCDCTL_CERT");
-  ho.tls.key = getenv("ETCDCTL_KEY");
-  r->health_problem[0] = '\0';
-  r->health_start_ms = edr_now_ms();
-  int rc = edr_health_wait_start_cancelable(&r->loop, hm, n, &ho, health_cb, r,
-                                            &r->health_wait);
-  if (rc)
-    gate_finish(r, rc, "cannot wait for health: %s", edr_strerror(rc));
-}
-
 /* --bump-revision auto: clear the highest revision any host's old data
  * reached, with a margin for what its WAL held beyond the db.  Every member
  * must get the same bump.  Returns non-zero (after failing the run) when it
@@ -1772,38 +1693,19 @@ static bool host_settled(const struct host *h) {
 /* Stopping every member of a running cluster at once makes etcd's leader
  * try to hand leadership to members that are going away (~7 s stall, see
  * docs/BENCHMARKS.md).  So when two or more members run, find the leader
- * (over HTTP, bounded) and stop it last.  Started at the check barrier.
- * Only /v3/maintenance/status is asked: a member answers it from its own
- * state, with or without quorum (asking /health and the alarms too made
- * the ask wait out its 1.5 s timeout after a lost quorum).  It can still
- * take that long (a member that accepts and does not answer), so when the next
- * stage stops nothing and has no gate (a restore's prepare), it runs on
- * libuv's thread pool while the hosts go on; check_barrier() then waits
- * for it before any later stage, and leader_done() calls it again.  The
- * job owns its rows; it only reads the spec, which nobody changes. */
-struct leader_job {
-  uv_work_t work;
-  struct run *r;
-  struct edr_status_row *rows;
-  size_t n;
-  struct edr_status_fetch_opts o;
-  long leader;
-};
-
-static void leader_ask(struct leader_job *j) {
-  j->leader = -1;
-  if (edr_status_fetch(j->rows, j->n, &j->o) == 0)
-    for (size_t i = 0; i < j->n; i++)
-      if (j->rows[i].have_status && j->rows[i].leader &&
-          j->rows[i].leader == j->rows[i].member_id)
-        j->leader = (long)i;
+ * (the gates' find_leader, bounded) and stop it last.  Started at the check
+ * barrier.  The ask can take a while (a member that accepts and does not
+ * answer), so when the next stage stops nothing and has no gate (a
+ * restore's prepare), it runs on libuv's thread pool while the hosts go on;
+ * check_barrier() then waits for it before any later stage, and
+ * leader_done() calls it again. */
+static void leader_work(uv_work_t *w) {
+  struct run *r = w->data;
+  r->leader_found = r->opts->gates->find_leader(r->plan);
 }
 
-static void leader_work(uv_work_t *w) { leader_ask(w->data); }
-
-static void leader_apply(struct leader_job *j) {
-  struct run *r = j->r;
-  r->leader_host = j->leader;
+static void leader_apply(struct run *r) {
+  r->leader_host = r->leader_found;
   const char *name = r->leader_host >= 0 ? r->hosts[r->leader_host].m->name : NULL;
   r->res->leader = name;
   json_t *f = json_pack("{s:s?}", "member", name);
@@ -1811,17 +1713,13 @@ static void leader_apply(struct leader_job *j) {
   json_decref(f);
   if (name && !r->aborting) /* nothing is stopped in an abort */
     edr_info("%s leads the running cluster: it stops last, after the others", name);
-  edr_status_rows_release(j->rows, j->n);
-  free(j->rows);
-  free(j);
 }
 
 static void leader_done(uv_work_t *w, int status) {
-  struct leader_job *j = w->data;
-  struct run *r = j->r;
+  struct run *r = w->data;
   if (status != 0)
-    j->leader = -1;
-  leader_apply(j);
+    r->leader_found = -1;
+  leader_apply(r);
   r->leader_pending = false;
   check_barrier(r);
 }
@@ -1840,33 +1738,22 @@ static void find_leader(struct run *r) {
   r->leader_host = -1;
   if (r->plan->kind == EDR_PLAN_CHECK || r->plan->kind == EDR_PLAN_SNAPSHOT)
     return; /* nothing is stopped */
+  if (!r->opts->gates || !r->opts->gates->find_leader)
+    return; /* nobody to ask: the stop order stays the plan's */
   for (size_t i = 0; i < r->n; i++)
     running += json_is_true(json_object_get(r->hosts[i].probe, "etcd_running"));
   if (running < 2)
     return;
-  struct leader_job *j = calloc(1, sizeof(*j));
-  if (!j || !(j->rows = calloc(r->n, sizeof(*j->rows)))) {
-    free(j);
-    return;
-  }
-  j->r = r;
-  j->n = r->n;
-  j->work.data = j;
-  for (size_t i = 0; i < r->n; i++)
-    edr_status_row_init(&j->rows[i], r->hosts[i].m->name, r->hosts[i].m->client_urls.v[0]);
-  j->o = (struct edr_status_fetch_opts){.timeout_ms = 1500, .status_only = true};
-  j->o.tls.cacert = getenv("ETCDCTL_CACERT");
-  j->o.tls.cert = getenv("ETCDCTL_CERT");
-  j->o.tls.key = getenv("ETCDCTL_KEY");
   size_t next = r->stage + 1;
   bool later = next < r->plan->n_stages && r->plan->stages[next].gate == EDR_GATE_NONE &&
                !stage_has_stop(r, next);
-  if (later && uv_queue_work(&r->loop, &j->work, leader_work, leader_done) == 0) {
+  r->leader_work.data = r;
+  if (later && uv_queue_work(&r->loop, &r->leader_work, leader_work, leader_done) == 0) {
     r->leader_pending = true;
     return;
   }
-  leader_ask(j); /* the next stage needs the answer: ask now */
-  leader_apply(j);
+  leader_work(&r->leader_work); /* the next stage needs the answer: ask now */
+  leader_apply(r);
 }
 
 /* Has every other host that is still going finished its stop? */
@@ -2024,116 +1911,31 @@ static void gate_finish(struct run *r, int status, const char *fmt, ...) {
   check_barrier(r);
 }
 
-/* The client URLs of every member but EXCEPT (or all), in spec order. */
-static const char **other_urls(const struct run *r, size_t except, size_t *n) {
-  const char **v = calloc(r->n + 1, sizeof(char *));
-  *n = 0;
-  for (size_t i = 0; v && i < r->n; i++)
-    if (i != except)
-      v[(*n)++] = r->plan->hosts[i].member->client_urls.v[0];
-  return v;
-}
-
-static void env_tls(struct edr_tls *t) {
-  t->cacert = getenv("ETCDCTL_CACERT");
-  t->cert = getenv("ETCDCTL_CERT");
-  t->key = getenv("ETCDCTL_KEY");
-}
-
-static void gate_members(struct run *r, const struct edr_stage *st) {
-  size_t target = st->n_members ? st->members[0] : 0, n = 0;
-  const struct edr_member *m = r->plan->hosts[target].member;
-  const char **urls = other_urls(r, target, &n);
-  struct edr_tls tls = {0};
-  char err[1024] = "", id[17] = "";
-  bool already = false;
-  int rc;
-  env_tls(&tls);
-  if (!urls) {
-    gate_finish(r, EDR_ENOMEM, "out of memory");
-    return;
+/* A gate of the command layer's finished (gate.h). */
+void edr_gate_done(struct edr_gate *g, int status, const char *fmt, ...) {
+  struct run *r = g->engine;
+  char msg[1024] = "";
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
   }
-  uint64_t to = st->timeout_ms ? st->timeout_ms : 10000;
-  if (st->gate == EDR_GATE_MEMBER_ADD)
-    rc = edr_members_add(urls, n, &tls, to, (const char *const *)m->peer_urls.v,
-                         m->peer_urls.n, id, &already, err, sizeof err);
+  r->gate_ops = NULL;
+  if (g->health_ms)
+    r->res->health_ms = g->health_ms;
+  if (g->unhealthy)
+    r->health_gate_failed = true;
+  if (!status)
+    snprintf(r->gate_note, sizeof r->gate_note, "%s", g->note);
+  if (fmt)
+    gate_finish(r, status, "%s", msg);
   else
-    rc = edr_members_remove(urls, n, &tls, to, m->name, (const char *const *)m->peer_urls.v,
-                            m->peer_urls.n, &already, err, sizeof err);
-  free(urls);
-  if (rc) {
-    gate_finish(r, rc, "%s %s: %s", edr_gate_names[st->gate], m->name, err);
-    return;
-  }
-  if (st->gate == EDR_GATE_MEMBER_ADD)
-    snprintf(r->gate_note, sizeof r->gate_note, "%s: %s %s as member %s", st->name,
-             already ? "already a member:" : "added", m->name, id);
-  else
-    snprintf(r->gate_note, sizeof r->gate_note, "%s: %s %s", st->name, m->name,
-             already ? "was not a member (nothing to remove)" : "removed from the cluster");
-  gate_finish(r, 0, NULL);
+    gate_finish(r, status, NULL);
 }
 
-static void gate_snapshot(struct run *r, const struct edr_stage *st) {
-  struct edr_save_opts so = {.out = st->output, .dir = st->dir};
-  struct edr_save_result *res = calloc(1, sizeof(*res));
-  if (!res) {
-    gate_finish(r, EDR_ENOMEM, "out of memory");
-    return;
-  }
-  env_tls(&so.tls);
-  if (st->n_members == 1)
-    so.member = r->plan->hosts[st->members[0]].member->name;
-  int rc = edr_snapshot_save(r->plan->spec, &so, res);
-  if (!rc && st->dir && st->keep) {
-    char msg[1024];
-    rc = edr_snapshot_prune(st->dir, st->keep, res->path, msg, sizeof msg);
-    if (rc)
-      snprintf(res->msg, sizeof res->msg, "%s", msg);
-  }
-  if (rc) {
-    gate_finish(r, rc, "snapshot: %s", res->msg);
-  } else {
-    char line[6000];
-    char hb[32];
-    edr_human_bytes(res->size, hb, sizeof hb);
-    snprintf(line, sizeof line, "%s: saved %s (%s, revision %lld) from %s", st->name, res->path,
-             hb, (long long)res->revision, res->source);
-    snprintf(r->gate_note, sizeof r->gate_note, "%.1000s", line);
-    gate_finish(r, 0, NULL);
-  }
-  free(res);
-}
-
-/* wait-healthy: the revision to reach is, by default, the highest one a
- * target member serves now (so a member that just joined has caught up). */
-static void gate_wait_healthy(struct run *r, const struct edr_stage *st) {
-  int64_t min = st->min_revision;
-  if (min == -2)
-    min = r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision + r->bump : 1;
-  if (min == -1) {
-    min = 1;
-    struct edr_status_row *rows = calloc(st->n_members, sizeof(*rows));
-    if (!rows) {
-      gate_finish(r, EDR_ENOMEM, "out of memory");
-      return;
-    }
-    for (size_t i = 0; i < st->n_members; i++) {
-      const struct edr_member *m = r->plan->hosts[st->members[i]].member;
-      edr_status_row_init(&rows[i], m->name, m->client_urls.v[0]);
-    }
-    struct edr_status_fetch_opts o = {.timeout_ms = 2000};
-    env_tls(&o.tls);
-    if (edr_status_fetch(rows, st->n_members, &o) == 0)
-      for (size_t i = 0; i < st->n_members; i++)
-        if (rows[i].have_status && rows[i].revision > min)
-          min = rows[i].revision;
-    edr_status_rows_release(rows, st->n_members);
-    free(rows);
-  }
-  start_health(r, st->members, st->n_members, min,
-               st->timeout_ms ? st->timeout_ms : r->plan->health_timeout_ms,
-               st->others_allowed);
+void edr_gate_waiting(struct edr_gate *g, const char *line) {
+  edr_progress_gate(edr_gate_names[g->stage->gate], "waiting", line);
 }
 
 static void gate_timer_cb(uv_timer_t *t) {
@@ -2160,22 +1962,20 @@ static void start_gate(struct run *r) {
   }
   switch (st->gate) {
   case EDR_GATE_HEALTH:
-    edr_info("every member started; waiting for the cluster to become healthy");
-    start_health(r, NULL, r->n,
-                 r->plan->kind == EDR_PLAN_ROLLBACK
-                     ? 1 : (r->plan->snapshot_revision > 0 ? r->plan->snapshot_revision : 1) +
-                               r->bump,
-                 st->timeout_ms ? st->timeout_ms : r->plan->health_timeout_ms, false);
-    return;
   case EDR_GATE_WAIT_HEALTHY:
-    gate_wait_healthy(r, st);
-    return;
   case EDR_GATE_MEMBER_ADD:
   case EDR_GATE_MEMBER_REMOVE:
-    gate_members(r, st);
-    return;
   case EDR_GATE_SNAPSHOT_SAVE:
-    gate_snapshot(r, st);
+    /* the command layer's, through gate.h */
+    r->gate_ops = r->opts->gates ? r->opts->gates->kinds[st->gate] : NULL;
+    if (!r->gate_ops || !r->gate_ops->start) {
+      gate_finish(r, EDR_EINTERNAL, "%s: no implementation of this gate was given "
+                  "(an etcd-dr bug)", edr_gate_names[st->gate]);
+      return;
+    }
+    r->gate = (struct edr_gate){.loop = &r->loop, .plan = r->plan, .stage = st,
+                                .bump = r->bump, .engine = r};
+    r->gate_ops->start(&r->gate);
     return;
   case EDR_GATE_CONFIRM:
     r->gate_running = false;
@@ -2265,8 +2065,8 @@ static void on_signal(uv_signal_t *s, int signum) {
   edr_err("interrupted (signal %d): stopping at the next safe point; interrupt again "
           "to exit at once", signum);
   r->interrupted = true;
-  if (r->health_wait)
-    edr_health_wait_cancel(r->health_wait);
+  if (r->gate_running && r->gate_ops && r->gate_ops->cancel)
+    r->gate_ops->cancel(&r->gate);
   if (r->gate_running && r->plan->stages[r->stage].gate == EDR_GATE_PAUSE) {
     uv_timer_stop(&r->gate_timer);
     r->gate_running = false;
@@ -2423,7 +2223,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     res->exit_code = 0;
   if (r.health_gate_failed) {
     free(res->message);
-    res->message = strdup(r.health_problem[0] ? r.health_problem : "cluster not healthy");
+    res->message = strdup(r.gate.problem[0] ? r.gate.problem : "cluster not healthy");
   }
   res->duration_ms = edr_now_ms() - r.started_ms;
 
@@ -2446,7 +2246,6 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   uv_walk(&r.loop, walk_close, NULL);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   uv_loop_close(&r.loop);
-  free(r.health_members);
   free(r.hosts);
   free(r.agent_path);
   return res->exit_code;

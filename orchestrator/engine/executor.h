@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 struct edr_journal;
+struct edr_exec_gates;
 
 /* Where the bytes of an agent's `send` go (snapshot save --via ssh), as they
  * arrive.  Returns 0, or a negative EDR_E* code after writing why into
@@ -45,6 +46,9 @@ struct edr_exec_opts {
    * It may block: status waits there for its HTTP answers.  NULL: all run. */
   bool (*want_ask)(void *arg, size_t host);
   void *want_ask_arg;
+  /* The gates that talk to etcd and the leader lookup (gate.h), borrowed;
+   * NULL: such a gate fails and no member is stopped last. */
+  const struct edr_exec_gates *gates;
 };
 
 /* Whether a person can be asked: standard input and error are terminals. */

@@ -14,8 +14,9 @@
  *
  * With --via ssh (or --via auto when no client URL answers from here) the
  * snapshot is taken on the member's host by its own etcdctl and streamed
- * back through the agent (snapshot_ssh.c); the same FILE.part, fsync,
- * trailer check and rename finish it.
+ * back through the agent (the command layer's snapshot_ssh.c, lent as
+ * edr_save_opts.fetch_ssh); the same FILE.part, fsync, trailer check and
+ * rename finish it.
  */
 #ifndef EDR_SNAPSHOT_SAVE_H
 #define EDR_SNAPSHOT_SAVE_H
@@ -24,7 +25,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "executor.h"  /* edr_exec_sink */
 #include "http.h"  /* struct edr_tls */
 #include "spec.h"
 
@@ -71,6 +71,18 @@ void edr_snapstream_release(struct edr_snapstream *s);
 
 /* ---- the save ------------------------------------------------------------- */
 
+struct edr_save_opts;
+
+/* --via ssh for member index MEMBER of SPEC: the snapshot is taken on the
+ * member's host and its bytes go to SINK(SINK_ARG, ...) as they arrive.
+ * Returns 0 with AGENT_SHA256 (hex, of every byte sent) set, or a negative
+ * EDR_E* code with MSG saying which step failed and why; the host keeps
+ * nothing.  The command layer's edr_snapshot_fetch_ssh is the one used. */
+typedef int (*edr_snapshot_fetch_fn)(const struct edr_spec *spec, size_t member,
+                                     const struct edr_save_opts *o,
+                                     edr_snapstream_sink sink, void *sink_arg,
+                                     char agent_sha256[65], char *msg, size_t msglen);
+
 enum edr_save_via {
   EDR_VIA_DIRECT,           /* this machine asks the client URL (the default) */
   EDR_VIA_SSH,              /* the member's host takes it, the agent streams it back */
@@ -87,6 +99,8 @@ struct edr_save_opts {      /* every string borrowed for the call */
   uint64_t stall_timeout_ms;  /* no byte for this long fails; 0: 30000 */
   enum edr_save_via via;
   bool accept_new_hostkeys;  /* --via ssh: record unknown host keys */
+  edr_snapshot_fetch_fn fetch_ssh;  /* --via ssh and auto's fallback; NULL:
+                                       they fail (EDR_EINTERNAL) */
 };
 
 struct edr_save_result {
@@ -108,16 +122,6 @@ int edr_snapshot_save(const struct edr_spec *spec,
                       const struct edr_save_opts *o,
                       struct edr_save_result *res);
 
-/* --via ssh for member index MEMBER of SPEC: a one-host executor run whose
- * `send` bytes go to SINK(SINK_ARG, ...) as they arrive.  Returns 0 with
- * AGENT_SHA256 (hex, of every byte sent) set, or a negative EDR_E* code
- * with MSG saying which step failed and why; the host keeps nothing
- * (staging removed, by the run or by the agent at its exit). */
-int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
-                           const struct edr_save_opts *o, edr_exec_sink sink,
-                           void *sink_arg, char agent_sha256[65], char *msg,
-                           size_t msglen);
-
 /* Whether NAME is exactly "snapshot-YYYYMMDD-HHMMSSZ.db" (digits only):
  * the only names --keep ever removes. */
 bool edr_snapshot_name_ok(const char *name);
@@ -128,9 +132,5 @@ bool edr_snapshot_name_ok(const char *name);
  * on stdout for each.  Returns 0 or a negative EDR_E* code with MSG set. */
 int edr_snapshot_prune(const char *dir, unsigned keep, const char *keep_path,
                        char *msg, size_t msglen);
-
-/* `etcd-dr snapshot save ...`: ARGV[0] is "snapshot", ARGV[1] "save".
- * Exit status 0 saved, 1 failed, 2 usage, 130 interrupted. */
-int cmd_snapshot_save(int argc, char **argv);
 
 #endif
