@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "log.h"
+#include "quote.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,4 +172,42 @@ int edr_cli_seconds(const char *name, const char *arg, long max, uint64_t *ms) {
   }
   *ms = (uint64_t)v * 1000;
   return 0;
+}
+
+char *edr_spec_args(int argc, char **argv) {
+  size_t cap = 1, len = 0;
+  char *out = calloc(1, cap);
+  for (int i = 1; out && i < argc; i++) {
+    const struct option *o = NULL;
+    const char *a = argv[i];
+    if (strncmp(a, "--", 2))
+      continue;
+    for (const struct option *s = edr_spec_long_options; s->name; s++) {
+      size_t n = strlen(s->name);
+      if (!strncmp(a + 2, s->name, n) && (a[2 + n] == '\0' || a[2 + n] == '='))
+        o = s;
+    }
+    if (!o)
+      continue;
+    int take = o->has_arg == required_argument && !strchr(a, '=') && i + 1 < argc ? 2 : 1;
+    for (int k = 0; k < take; k++) {
+      char *q = edr_shell_quote(argv[i + k]);
+      size_t ql = q ? strlen(q) : 0;
+      char *n = q ? realloc(out, cap + ql + 1) : NULL;
+      if (!n) {
+        free(q);
+        free(out);
+        return NULL;
+      }
+      out = n;
+      cap += ql + 1;
+      if (len)
+        out[len++] = ' ';
+      memcpy(out + len, q, ql + 1);
+      len += ql;
+      free(q);
+    }
+    i += take - 1;
+  }
+  return out;
 }

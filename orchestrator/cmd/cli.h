@@ -1,27 +1,15 @@
 /*
  * cli.h - command-line pieces shared by the subcommands: the options that
- * name and adjust the cluster spec, and the exit statuses
- * (docs/exit-codes.md).
+ * name and adjust the cluster spec (the exit statuses are outcome.h's).
  */
 #ifndef EDR_CLI_H
 #define EDR_CLI_H
 
+#include "outcome.h"  /* enum edr_exit */
 #include "spec.h"
 
 #include <getopt.h>
 #include <stdint.h>
-
-enum edr_exit {
-  EDR_EXIT_OK = 0,
-  EDR_EXIT_INTERNAL = 1,     /* a bug or an unexpected local failure */
-  EDR_EXIT_USAGE = 2,        /* bad arguments or an invalid spec; nothing contacted */
-  EDR_EXIT_SNAPSHOT = 3,     /* the snapshot was rejected; nothing contacted */
-  EDR_EXIT_PREFLIGHT = 4,    /* a host failed a check; no host was changed */
-  EDR_EXIT_APPLY = 5,        /* failed after hosts were changed; see the report */
-  EDR_EXIT_UNHEALTHY = 6,    /* restored, but the cluster did not become healthy */
-  EDR_EXIT_DECLINED = 7,     /* the operator said no at a confirmation */
-  EDR_EXIT_INTERRUPTED = 130,
-};
 
 struct edr_cli_spec {
   const char *cluster_file, *initial_cluster;
@@ -53,5 +41,9 @@ int edr_cli_seconds(const char *name, const char *arg, long max, uint64_t *ms);
 /* Load and validate the spec; prints warnings and errors.  Returns 0 or
  * EDR_EXIT_USAGE. */
 int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out);
+
+/* The spec options of ARGV (--cluster, --initial-cluster and the settings),
+ * shell-quoted and joined; caller frees. */
+char *edr_spec_args(int argc, char **argv);
 
 #endif

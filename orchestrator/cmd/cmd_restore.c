@@ -6,6 +6,7 @@
 #include "bbolt.h"
 #include "cli.h"
 #include "commands.h"
+#include "driver.h"
 #include "err.h"
 #include "executor.h"
 #include "journal.h"

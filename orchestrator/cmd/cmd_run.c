@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 #include "commands.h"
+#include "driver.h"
 #include "err.h"
 #include "executor.h"
 #include "log.h"

@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 #include "commands.h"
+#include "driver.h"
 #include "err.h"
 #include "log.h"
 #include "snapshot_save.h"

@@ -12,6 +12,7 @@
  * loops (ARCHITECTURE.md says what is meant instead).
  */
 #include "commands.h"
+#include "driver.h"
 
 #include "err.h"
 #include "gate.h"

@@ -13,6 +13,7 @@
  * path.
  */
 #include "commands.h"
+#include "driver.h"
 
 #include "cli.h"
 #include "err.h"

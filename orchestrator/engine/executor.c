@@ -13,7 +13,6 @@
 #include "executor.h"
 #include "gate.h"
 
-#include "cli.h"
 #include "err.h"
 #include "journal.h"
 #include "log.h"
@@ -2249,22 +2248,4 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   free(r.hosts);
   free(r.agent_path);
   return res->exit_code;
-}
-
-void edr_run_result_free(struct edr_run_result *res) {
-  for (size_t i = 0; i < res->n_hosts; i++) {
-    struct edr_host_result *hr = &res->hosts[i];
-    for (size_t j = 0; hr->steps && j < hr->n_steps; j++) {
-      free(hr->steps[j].message);
-      json_decref(hr->steps[j].result);
-    }
-    free(hr->steps);
-    free(hr->message);
-  }
-  free(res->hosts);
-  for (size_t k = 0; k < res->n_stages; k++)
-    free(res->gates[k].message);
-  free(res->gates);
-  free(res->message);
-  memset(res, 0, sizeof(*res));
 }

@@ -8,12 +8,13 @@
  * what was staged and leaves every host as it was; a failure in apply stops
  * the other hosts at their next step boundary and says where each stands.
  *
- * Ownership: edr_execute borrows the plan; the result it fills is released
- * with edr_run_result_free.
+ * Ownership: edr_execute borrows the plan; the result it fills (outcome.h)
+ * is released with edr_run_result_free.
  */
 #ifndef EDR_EXECUTOR_H
 #define EDR_EXECUTOR_H
 
+#include "outcome.h"
 #include "plan.h"
 
 #include <jansson.h>
@@ -54,59 +55,9 @@ struct edr_exec_opts {
 /* Whether a person can be asked: standard input and error are terminals. */
 bool edr_exec_interactive(void);
 
-enum edr_host_outcome {
-  EDR_HOST_UNTOUCHED,   /* nothing changed on the host */
-  EDR_HOST_RESTORED,    /* every step done */
-  EDR_HOST_PARTIAL,     /* changed, then stopped or failed mid-apply */
-};
-
-struct edr_step_result {
-  int status;                  /* 0, or the EDR_E* code it failed with */
-  bool started, finished;
-  uint64_t duration_ms;
-  uint64_t bytes;              /* pushed */
-  char *message;               /* the failure in words, or NULL */
-  json_t *result;              /* the agent's result object, or NULL */
-};
-
-struct edr_host_result {
-  const char *member;          /* borrowed from the plan */
-  enum edr_host_outcome outcome;
-  int status;                  /* first failure, or 0 */
-  char *message;               /* first failure in words, or NULL */
-  size_t steps_done;           /* steps finished successfully */
-  struct edr_step_result *steps;   /* one per plan step */
-  size_t n_steps;
-  char hostkey_fp[80];
-};
-
-struct edr_gate_result {       /* a stage's coordinator work (plan.h's gates) */
-  bool started, finished;
-  int status;
-  unsigned retries;            /* failed attempts tried again */
-  uint64_t duration_ms;
-  char *message;               /* what was done, or why it failed */
-};
-
-struct edr_run_result {
-  int exit_code;               /* as docs/exit-codes.md */
-  size_t n_stages;
-  struct edr_gate_result *gates;   /* one per plan stage */
-  char *message;               /* what went wrong for the run, or NULL */
-  size_t n_hosts;
-  struct edr_host_result *hosts;
-  uint64_t duration_ms;
-  uint64_t health_ms;          /* time spent waiting for health */
-  const char *leader;          /* the running cluster's leader as found before
-                                * apply (stopped after the others if apply
-                                * ran); NULL when fewer than two members ran
-                                * or none answered (borrowed from the plan) */
-};
-
 /* Run PLAN.  Always fills *res (even on failure) and returns its exit code. */
 int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                 struct edr_run_result *res);
-void edr_run_result_free(struct edr_run_result *res);
 
 /* Where the agent binary is: $ETCD_DR_AGENT, else beside this executable,
  * else ../libexec/etcd-dr/.  Caller frees; NULL when not found. */

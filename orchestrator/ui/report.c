@@ -3,7 +3,7 @@
  */
 #include "report.h"
 
-#include "cli.h"
+#include "outcome.h"
 #include "err.h"
 #include "quote.h"
 
@@ -12,44 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-char *edr_spec_args(int argc, char **argv) {
-  size_t cap = 1, len = 0;
-  char *out = calloc(1, cap);
-  for (int i = 1; out && i < argc; i++) {
-    const struct option *o = NULL;
-    const char *a = argv[i];
-    if (strncmp(a, "--", 2))
-      continue;
-    for (const struct option *s = edr_spec_long_options; s->name; s++) {
-      size_t n = strlen(s->name);
-      if (!strncmp(a + 2, s->name, n) && (a[2 + n] == '\0' || a[2 + n] == '='))
-        o = s;
-    }
-    if (!o)
-      continue;
-    int take = o->has_arg == required_argument && !strchr(a, '=') && i + 1 < argc ? 2 : 1;
-    for (int k = 0; k < take; k++) {
-      char *q = edr_shell_quote(argv[i + k]);
-      size_t ql = q ? strlen(q) : 0;
-      char *n = q ? realloc(out, cap + ql + 1) : NULL;
-      if (!n) {
-        free(q);
-        free(out);
-        return NULL;
-      }
-      out = n;
-      cap += ql + 1;
-      if (len)
-        out[len++] = ' ';
-      memcpy(out + len, q, ql + 1);
-      len += ql;
-      free(q);
-    }
-    i += take - 1;
-  }
-  return out;
-}
 
 static const char *outcome_name(const struct edr_plan *p, const struct edr_host_result *hr) {
   switch (hr->outcome) {

@@ -5,17 +5,13 @@
 #ifndef EDR_REPORT_H
 #define EDR_REPORT_H
 
-#include "executor.h"
+#include "outcome.h"
 #include "plan.h"
 
 /* SPEC_ARGS: the cluster options as the operator gave them, shell-quoted,
  * for the next command to type. */
 void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *res,
                        const char *spec_args);
-
-/* The spec options of ARGV (--cluster, --initial-cluster and the settings),
- * shell-quoted and joined; caller frees. */
-char *edr_spec_args(int argc, char **argv);
 
 /* The run's report as JSON (docs/report.md): who ran what, from where,
  * when, on which snapshot, the plan, and per host per step what happened.
