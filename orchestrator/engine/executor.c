@@ -1,14 +1,11 @@
 /*
- * executor.c - one libuv loop, one state machine per host (executor.h).
+ * executor.c - one libuv loop, one agent connection per host (executor.h).
  *
- * A host moves through states; each state is one small function that does
- * as much as it can without blocking and returns EDR_EAGAIN when libssh2
- * must wait for the socket.  set_state() is the only place a state changes
- * (and logs it at -vv).  Steps of the plan map onto states: "connect" is
- * resolve -> connect -> handshake -> host key -> auth; "push-agent" is the
- * bootstrap channel and the agent's hello; every other step is one request
- * to the agent and its reply.  A failure inside the loop becomes that host's
- * result, never an exit().
+ * Steps of the plan map onto the connection's operations (transport's
+ * agent_conn.h): "connect" is connect(), "push-agent" is start_agent() and
+ * the agent's hello; every other step is one request to the agent and its
+ * reply.  The connection reports back through events (conn_events below);
+ * a failure inside the loop becomes that host's result, never an exit().
  */
 #include "executor.h"
 #include "gate.h"
@@ -18,13 +15,11 @@
 #include "log.h"
 #include "progress.h"
 #include "snapfile.h"
-#include "ssh.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,41 +30,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define BOOT_SCRIPT                                                            \
-  "/bin/sh -c 'case \"$(uname -m)\" in x86_64|amd64) ;; *) echo "              \
-  "\"etcd-dr: unsupported architecture: $(uname -m)\" >&2; exit 97;; esac; "   \
-  "umask 077; d=$(mktemp -d \"${TMPDIR:-/tmp}/etcd-dr.XXXXXXXX\") || exit 98; " \
-  "cat > \"$d/etcd-dr-agent\" && chmod 700 \"$d/etcd-dr-agent\" && echo \"$d\"'"
-
-enum { PUSH_BUF = 256 * 1024, LINE_MAX_LEN = 1 << 20 };
-
-enum hstate {
-  H_IDLE,        /* between steps: at a barrier, or finished */
-  H_RESOLVING,
-  H_CONNECTING,
-  H_HANDSHAKE,
-  H_AUTH,
-  H_BOOT_EXEC,
-  H_BOOT_SEND,
-  H_BOOT_READ,
-  H_BOOT_CLOSE,
-  H_AGENT_EXEC,
-  H_REQ_SEND,
-  H_REQ_WAIT,
-  H_CLOSE_AGENT,
-  H_CLOSED,
-  H__COUNT
-};
-
-static const char *const state_names[H__COUNT] = {
-  [H_IDLE] = "idle", [H_RESOLVING] = "resolving", [H_CONNECTING] = "connecting",
-  [H_HANDSHAKE] = "handshake", [H_AUTH] = "auth", [H_BOOT_EXEC] = "boot-exec",
-  [H_BOOT_SEND] = "boot-send", [H_BOOT_READ] = "boot-read",
-  [H_BOOT_CLOSE] = "boot-close", [H_AGENT_EXEC] = "agent-exec",
-  [H_REQ_SEND] = "req-send", [H_REQ_WAIT] = "req-wait",
-  [H_CLOSE_AGENT] = "close-agent", [H_CLOSED] = "closed",
-};
-
 struct run;
 struct host;
 typedef void (*reply_fn)(struct host *h, int status, json_t *reply);
@@ -79,48 +39,16 @@ struct host {
   const struct edr_host_plan *hp;
   const struct edr_member *m;
   struct edr_host_result *res;
-  enum hstate state;
+  struct edr_agent_conn *conn;   /* through run->ops */
+  struct edr_agent_target target;  /* what conn borrows */
+  bool busy;                 /* a connection operation is under way */
+  bool closing, closed;      /* the connection is ending, or ended */
   size_t step;               /* index into hp->steps */
   bool in_step;              /* a step is under way */
   bool failed;               /* this host failed; it does nothing more */
-  bool conn_ok;              /* the agent can still be talked to */
-  bool agent_up;
   bool cleaned;              /* abort cleanup was done or is under way */
   uint64_t step_start;
-
-  uv_poll_t poll;
-  bool poll_active, poll_inited;
-  uv_timer_t timer;
-  uv_getaddrinfo_t gai;
-  struct addrinfo *ai;
-
-  struct edr_ssh ssh;
-  struct edr_chan boot, agent;
-
-  /* bootstrap */
-  int agent_fd;
-  uint64_t agent_sent;
-  char boot_out[512];
-  size_t boot_out_len;
-  char agent_dir[520];
-
-  /* one request in flight */
-  char *req;                 /* the request line, with its \n */
-  size_t req_len, req_sent;
-  int payload_fd;
-  uint64_t payload_size, payload_sent;
-  char *buf;                 /* PUSH_BUF bytes for the payload */
-  size_t buf_len, buf_off;
-  reply_fn on_reply;
-  int next_id, want_id;
-  char *line;                /* agent stdout being assembled */
-  size_t line_len, line_cap;
-  uint64_t fetch_left, fetch_got;  /* a send's raw payload still to come, and so far */
-  int fetch_status;          /* the fetch sink's first failure */
-  char fetch_msg[512];
-  char errtail[2048];        /* agent stderr, last bytes */
-  char proto_err[200];       /* what broke the protocol */
-  size_t errtail_len;
+  reply_fn on_reply;         /* for the request in flight */
 
   json_t *probe;             /* the probe's result, for later steps */
   bool locked;               /* this run holds the host lock */
@@ -169,12 +97,12 @@ struct run {
   uv_work_t leader_work;
   long leader_found;         /* the ask's answer, written by the worker */
   uv_signal_t sigint, sigterm;
+  const struct edr_agent_ops *ops;   /* the hosts' connections */
   char *agent_path;
   char agent_sha256[65];
   uint64_t agent_size;
 };
 
-static void drive(struct host *h);
 static void advance(struct host *h);
 static void check_barrier(struct run *r);
 static void start_close(struct host *h);
@@ -187,18 +115,13 @@ static void on_marker(struct host *h, int status, json_t *reply);
 static void wake_leader(struct run *r);
 static bool others_stopped(const struct run *r, const struct host *leader);
 static void on_start_check(struct host *h, int status, json_t *reply);
+static void step_ok(struct host *h, json_t *result);
 
 /* ---- small helpers ------------------------------------------------------ */
 
 static size_t host_index(const struct host *h) { return (size_t)(h - h->run->hosts); }
 
 bool edr_exec_interactive(void) { return isatty(STDIN_FILENO) && isatty(STDERR_FILENO); }
-
-static void set_state(struct host *h, enum hstate s) {
-  if (h->state != s)
-    edr_debug("[%s] %s -> %s", h->m->name, state_names[h->state], state_names[s]);
-  h->state = s;
-}
 
 static const struct edr_step *cur_step(const struct host *h) {
   return h->step < h->hp->n_steps ? &h->hp->steps[h->step] : NULL;
@@ -209,50 +132,35 @@ static const char *step_name(const struct host *h) {
   return s ? edr_step_kinds[s->kind].name : "close";
 }
 
-static void poll_cb(uv_poll_t *p, int status, int events);
+/* Between steps: nothing under way on the connection, which is open. */
+static bool host_idle(const struct host *h) { return !h->busy && !h->closing && !h->closed; }
 
-static void poll_update(struct host *h, int want) {
-  if (h->ssh.fd < 0)
-    return;
-  if (!h->poll_inited) {
-    if (uv_poll_init_socket(&h->run->loop, &h->poll, h->ssh.fd))
-      return;
-    h->poll.data = h;
-    h->poll_inited = true;
-  }
-  int ev = 0;
-  if (want & EDR_SSH_WANT_READ)
-    ev |= UV_READABLE;
-  if (want & EDR_SSH_WANT_WRITE)
-    ev |= UV_WRITABLE;
-  uv_poll_start(&h->poll, ev, poll_cb);
-  h->poll_active = true;
-}
-
-static void poll_stop(struct host *h) {
-  if (h->poll_inited && h->poll_active) {
-    uv_poll_stop(&h->poll);
-    h->poll_active = false;
-  }
-}
-
-static void timer_cb(uv_timer_t *t);
-
-/* Drop the connection: the poll handle goes before its socket. */
-static void conn_teardown(struct host *h) {
-  if (h->poll_inited) {
-    uv_close((uv_handle_t *)&h->poll, NULL);
-    h->poll_inited = false;
-    h->poll_active = false;
-  }
-  edr_chan_free(&h->boot);
-  edr_chan_free(&h->agent);
-  edr_ssh_free(&h->ssh);
-  h->conn_ok = false;
+/* Nothing under way on the connection any more (a step or a queued request
+ * ended); a closing connection stays closing. */
+static void conn_idle(struct host *h) {
+  h->busy = false;
+  if (h->conn)
+    h->run->ops->idle(h->conn);
 }
 
 static void timer_arm(struct host *h, uint64_t ms) {
-  uv_timer_start(&h->timer, timer_cb, ms, 0);
+  if (h->conn)
+    h->run->ops->arm(h->conn, ms);
+}
+
+/* Send REQ (stolen) to the agent, with SIZE bytes of FD after it (or -1);
+ * FN gets the reply. */
+static void send_request(struct host *h, json_t *req, int payload_fd, uint64_t payload_size,
+                         reply_fn fn) {
+  const struct edr_step *s = cur_step(h);
+  struct edr_agent_request ar = {
+    .req = req, .payload_fd = payload_fd, .payload_size = payload_size,
+    /* a snapshot's push is slow to answer: every read is progress */
+    .reads_extend = s && s->kind == EDR_STEP_PUSH_SNAPSHOT,
+  };
+  h->on_reply = fn;
+  h->busy = true;
+  h->run->ops->request(h->conn, &ar);
 }
 
 /* Record the host's failure.  CODE/fmt describe it for the operator. */
@@ -290,15 +198,7 @@ static void host_fail(struct host *h, int code, const char *fmt, ...) {
       edr_err("%s (%s): %s: %s", h->m->name, h->m->ssh_host, step_name(h), msg);
   }
   h->in_step = false;
-  uv_timer_stop(&h->timer);
-  poll_stop(h);
-  free(h->req);
-  h->req = NULL;
-  if (h->payload_fd >= 0) {
-    close(h->payload_fd);
-    h->payload_fd = -1;
-  }
-  set_state(h, H_IDLE);
+  conn_idle(h);
   check_barrier(h->run);
 }
 
@@ -306,7 +206,8 @@ static void host_fail(struct host *h, int code, const char *fmt, ...) {
 static void host_lost(struct host *h, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void host_lost(struct host *h, int code, const char *fmt, ...) {
-  h->conn_ok = false;
+  if (h->conn)
+    h->run->ops->drop(h->conn);
   va_list ap;
   va_start(ap, fmt);
   char *msg = NULL;
@@ -317,628 +218,42 @@ static void host_lost(struct host *h, int code, const char *fmt, ...) {
   free(msg);
 }
 
-/* ---- states: connect ---------------------------------------------------- */
 
-static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  struct host *h = req->data;
-  if (h->state != H_RESOLVING) { /* failed or timed out meanwhile */
-    uv_freeaddrinfo(res);
-    return;
-  }
-  if (status) {
-    host_lost(h, EDR_ERESOLVE, "%s", uv_strerror(status));
-    return;
-  }
-  h->ai = res;
-  int rc = edr_ssh_connect_start(&h->ssh, res->ai_addr, (unsigned)res->ai_addrlen);
-  if (rc && rc != EDR_EAGAIN) {
-    char msg[600];
-    snprintf(msg, sizeof msg, "cannot connect to %s port %d: %s", h->m->ssh_host,
-             h->m->ssh_port, h->ssh.error);
-    host_lost(h, rc, "%s", msg);
-    return;
-  }
-  set_state(h, rc == 0 ? H_HANDSHAKE : H_CONNECTING);
-  if (rc == EDR_EAGAIN)
-    poll_update(h, EDR_SSH_WANT_WRITE);
-  else
-    drive(h);
+/* ---- the connection's events (transport's agent_conn.h) ------------------ */
+
+static void ev_hostkey(void *arg, const char *fp, const char *type, bool recorded) {
+  struct host *h = arg;
+  snprintf(h->res->hostkey_fp, sizeof h->res->hostkey_fp, "%s", fp);
+  if (recorded)
+    edr_warn("%s: recorded new %s host key %s for '%s' in '%s'", h->m->name, type, fp,
+             h->m->ssh_host, h->m->known_hosts);
 }
 
-static int st_connecting(struct host *h) {
-  int rc = edr_ssh_connect_done(&h->ssh);
-  if (rc == EDR_EAGAIN) {
-    poll_update(h, EDR_SSH_WANT_WRITE);
-    return EDR_EAGAIN;
-  }
-  if (rc) {
-    char msg[700];
-    snprintf(msg, sizeof msg, "cannot connect to %s port %d: %s (is sshd running "
-             "and reachable from here?)", h->m->ssh_host, h->m->ssh_port,
-             edr_strerror(rc));
-    host_lost(h, rc, "%s", msg);
-    return rc;
-  }
-  set_state(h, H_HANDSHAKE);
-  return 0;
-}
-
-static int st_handshake(struct host *h) {
-  int rc = edr_ssh_handshake(&h->ssh, h->m->ssh_host, h->m->ssh_port, h->m->known_hosts);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  if (rc == 0)
-    rc = edr_ssh_check_hostkey(&h->ssh, h->m->ssh_host, h->m->ssh_port,
-                               h->m->known_hosts, h->run->opts->accept_new_hostkeys);
-  if (rc) {
-    host_lost(h, rc, "%s", h->ssh.error);
-    return rc;
-  }
-  snprintf(h->res->hostkey_fp, sizeof h->res->hostkey_fp, "%s", h->ssh.hostkey_fp);
-  if (h->ssh.hostkey_recorded)
-    edr_warn("%s: recorded new %s host key %s for '%s' in '%s'", h->m->name,
-             h->ssh.hostkey_type, h->ssh.hostkey_fp, h->m->ssh_host, h->m->known_hosts);
-  set_state(h, H_AUTH);
-  return 0;
-}
-
-static void step_ok(struct host *h, json_t *result);
-
-static int st_auth(struct host *h) {
-  int rc = edr_ssh_auth(&h->ssh, h->m->ssh_user, h->m->identity_file);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  if (rc) {
-    host_lost(h, rc, "%s", h->ssh.error);
-    return rc;
-  }
-  set_state(h, H_IDLE);
+static void ev_connected(void *arg) {
+  struct host *h = arg;
+  h->busy = false;
   step_ok(h, NULL);
-  return 0;
 }
 
-/* ---- states: bootstrap and agent start -------------------------------- */
-
-static int st_boot_exec(struct host *h) {
-  int rc = edr_chan_exec(&h->ssh, &h->boot, BOOT_SCRIPT);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  if (rc) {
-    host_lost(h, rc, "%s", h->ssh.error);
-    return rc;
-  }
-  h->agent_fd = open(h->run->agent_path, O_RDONLY | O_CLOEXEC);
-  if (h->agent_fd < 0) {
-    host_lost(h, edr_from_errno(errno), "cannot open the agent binary");
-    return EDR_EIO;
-  }
-  h->agent_sent = 0;
-  h->buf_len = h->buf_off = 0;
-  set_state(h, H_BOOT_SEND);
-  return 0;
-}
-
-/* Drain a channel's stderr into the host's tail buffer. */
-static void drain_stderr(struct host *h, struct edr_chan *c) {
-  char tmp[4096];
-  long n;
-  while ((n = edr_chan_read(&h->ssh, c, 1, tmp, sizeof tmp)) > 0) {
-    size_t k = (size_t)n;
-    if (k >= sizeof h->errtail) {
-      memcpy(h->errtail, tmp + k - (sizeof h->errtail - 1), sizeof h->errtail - 1);
-      h->errtail_len = sizeof h->errtail - 1;
-    } else {
-      if (h->errtail_len + k >= sizeof h->errtail) {
-        size_t drop = h->errtail_len + k - (sizeof h->errtail - 1);
-        memmove(h->errtail, h->errtail + drop, h->errtail_len - drop);
-        h->errtail_len -= drop;
-      }
-      memcpy(h->errtail + h->errtail_len, tmp, k);
-      h->errtail_len += k;
-    }
-    h->errtail[h->errtail_len] = '\0';
-  }
-}
-
-/* The last line of stderr, trimmed, for messages. */
-static const char *stderr_last(struct host *h) {
-  char *e = h->errtail;
-  size_t n = h->errtail_len;
-  while (n && (e[n - 1] == '\n' || e[n - 1] == '\r' || e[n - 1] == ' '))
-    e[--n] = '\0';
-  char *nl = strrchr(e, '\n');
-  return nl ? nl + 1 : e;
-}
-
-/* Send bytes from FD through channel C; returns 0 when all SIZE were sent. */
-static int push_fd(struct host *h, struct edr_chan *c, int fd, uint64_t size,
-                   uint64_t *sent) {
-  for (;;) {
-    if (h->buf_off == h->buf_len) {
-      if (*sent >= size)
-        return 0;
-      size_t want = size - *sent < PUSH_BUF ? (size_t)(size - *sent) : PUSH_BUF;
-      ssize_t n = pread(fd, h->buf, want, (off_t)*sent);
-      if (n <= 0)
-        return n == 0 ? EDR_EIO : edr_from_errno(errno);
-      h->buf_len = (size_t)n;
-      h->buf_off = 0;
-    }
-    long w = edr_chan_write(&h->ssh, c, h->buf + h->buf_off, h->buf_len - h->buf_off);
-    if (w == EDR_EAGAIN)
-      return EDR_EAGAIN;
-    if (w < 0)
-      return (int)w;
-    h->buf_off += (size_t)w;
-    *sent += (uint64_t)w;
-    if (h->state == H_REQ_SEND)
-      edr_progress_bytes(host_index(h), *sent, size);
-    if (h->buf_off == h->buf_len)
-      h->buf_off = h->buf_len = 0;
-    if (h->run->opts->stall_timeout_ms && h->state == H_REQ_SEND)
-      timer_arm(h, h->run->opts->stall_timeout_ms);
-  }
-}
-
-static int st_boot_send(struct host *h) {
-  drain_stderr(h, &h->boot);
-  int rc = push_fd(h, &h->boot, h->agent_fd, h->run->agent_size, &h->agent_sent);
-  if (rc) {
-    /* The bootstrap may have ended before taking the agent (another
-     * architecture): then nobody reads the rest and the window stays shut.
-     * Its stderr and exit status say so before any EOF does. */
-    drain_stderr(h, &h->boot);
-    /* stderr can trail the exit status: wait for the words */
-    if (strstr(h->errtail, "unsupported architecture")) {
-      close(h->agent_fd);
-      h->agent_fd = -1;
-      host_fail(h, EDR_EARCH, "%s; etcd-dr-agent is built for x86-64 Linux only",
-                stderr_last(h));
-      return EDR_EARCH;
-    }
-    if (libssh2_channel_eof(h->boot.ch)) {
-      close(h->agent_fd);
-      h->agent_fd = -1;
-      set_state(h, H_BOOT_READ);
-      return 0;
-    }
-  }
-  if (rc == EDR_EAGAIN)
-    return rc;
-  if (rc == 0)
-    rc = edr_chan_send_eof(&h->ssh, &h->boot);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  close(h->agent_fd);
-  h->agent_fd = -1;
-  if (rc) {
-    host_lost(h, rc, "%s", h->ssh.error[0] ? h->ssh.error : "cannot push the agent");
-    return rc;
-  }
-  set_state(h, H_BOOT_READ);
-  return 0;
-}
-
-static int st_boot_read(struct host *h) {
-  for (;;) {
-    drain_stderr(h, &h->boot);
-    char tmp[256];
-    long n = edr_chan_read(&h->ssh, &h->boot, 0, tmp, sizeof tmp);
-    if (n == EDR_EAGAIN)
-      return EDR_EAGAIN;
-    if (n < 0) {
-      host_lost(h, (int)n, "%s", h->ssh.error);
-      return (int)n;
-    }
-    if (n == 0)
-      break;
-    size_t k = (size_t)n;
-    if (h->boot_out_len + k < sizeof h->boot_out) {
-      memcpy(h->boot_out + h->boot_out_len, tmp, k);
-      h->boot_out_len += k;
-      h->boot_out[h->boot_out_len] = '\0';
-    }
-  }
-  set_state(h, H_BOOT_CLOSE);
-  return 0;
-}
-
-/* The directory the bootstrap printed, checked strictly: it goes into the
- * command that starts the agent. */
-static bool valid_agent_dir(const char *d) {
-  size_t n = strlen(d);
-  const char *base = strrchr(d, '/');
-  if (n < 16 || n > 250 || d[0] != '/' || !base || strncmp(base, "/etcd-dr.", 9) ||
-      strlen(base + 9) != 8)
-    return false;
-  for (const char *c = d; *c; c++)
-    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-          (*c >= '0' && *c <= '9') || strchr("/._-", *c)))
-      return false;
-  return !strstr(d, "/../") && !strstr(d, "/./");
-}
-
-static int st_boot_close(struct host *h) {
-  int exit_status;
-  const char *sig;
-  int rc = edr_chan_close(&h->ssh, &h->boot, &exit_status, &sig);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  drain_stderr(h, &h->boot);
-  edr_chan_free(&h->boot);
-  if (rc) {
-    host_lost(h, rc, "%s", h->ssh.error);
-    return rc;
-  }
-  if (exit_status == 97) {
-    host_fail(h, EDR_EARCH, "%s; etcd-dr-agent is built for x86-64 Linux only",
-              stderr_last(h));
-    return EDR_EARCH;
-  }
-  char *nl = strchr(h->boot_out, '\n');
-  if (nl)
-    *nl = '\0';
-  if (exit_status != 0 || sig || !valid_agent_dir(h->boot_out)) {
-    host_fail(h, EDR_EREMOTE, "could not place the agent in a temporary directory "
-              "(exit %d%s%s): %s", exit_status, sig ? ", signal " : "", sig ? sig : "",
-              h->errtail_len ? stderr_last(h) : "no output");
-    return EDR_EREMOTE;
-  }
-  snprintf(h->agent_dir, sizeof h->agent_dir, "%s", h->boot_out);
-  h->errtail_len = 0;
-  h->errtail[0] = '\0';
-  set_state(h, H_AGENT_EXEC);
-  return 0;
-}
-
-static void send_request(struct host *h, json_t *req, int payload_fd,
-                         uint64_t payload_size, reply_fn fn);
-static void on_hello(struct host *h, int status, json_t *reply);
-
-static int st_agent_exec(struct host *h) {
-  char cmd[1400];
-  /* If the agent cannot start (sudo -n refused), nothing else would remove
-   * its directory; the agent removes it itself when it ran.  The directory
-   * passed valid_agent_dir(): no quote can occur in it. */
-  snprintf(cmd, sizeof cmd, "/bin/sh -c '%s%s/etcd-dr-agent; rc=$?; rm -rf %s; exit $rc'",
-           h->m->sudo ? "sudo -n " : "", h->agent_dir, h->agent_dir);
-  int rc = edr_chan_exec(&h->ssh, &h->agent, cmd);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  if (rc) {
-    host_lost(h, rc, "%s", h->ssh.error);
-    return rc;
-  }
-  h->conn_ok = true;
-  h->agent_up = true;
-  json_t *req = json_pack("{s:s, s:s, s:s}", "op", "hello", "run_id",
-                          h->run->plan->run_id, "host", h->m->name);
-  send_request(h, req, -1, 0, on_hello);
-  return 0;
-}
-
-/* ---- states: one request to the agent --------------------------------- */
-
-static void send_request(struct host *h, json_t *req, int payload_fd,
-                         uint64_t payload_size, reply_fn fn) {
-  h->want_id = ++h->next_id;
-  json_object_set_new(req, "id", json_integer(h->want_id));
-  char *s = json_dumps(req, JSON_COMPACT);
-  json_decref(req);
-  if (!s) {
-    if (payload_fd >= 0)
-      close(payload_fd);
-    host_fail(h, EDR_ENOMEM, "cannot encode a request");
-    return;
-  }
-  free(h->req);
-  h->req = edr_asprintf("%s\n", s);
-  free(s);
-  if (!h->req) {
-    if (payload_fd >= 0)
-      close(payload_fd);
-    host_fail(h, EDR_ENOMEM, "cannot encode a request");
-    return;
-  }
-  h->req_len = strlen(h->req);
-  h->req_sent = 0;
-  h->payload_fd = payload_fd;
-  h->payload_size = payload_size;
-  h->payload_sent = 0;
-  h->buf_len = h->buf_off = 0;
-  h->line_len = 0;
-  h->fetch_left = h->fetch_got = 0;
-  h->fetch_status = 0;
-  h->on_reply = fn;
-  set_state(h, H_REQ_SEND);
-  drive(h);
-}
-
-/* N bytes of a send's payload: to the fetch sink until it fails, then
- * dropped (the stream must stay in step). */
-static void fetch_bytes(struct host *h, const char *p, size_t n) {
-  const struct edr_exec_opts *o = h->run->opts;
-  if (!h->fetch_status && o->fetch_sink) {
-    int rc = o->fetch_sink(o->fetch_arg, (const unsigned char *)p, n, h->fetch_msg,
-                           sizeof h->fetch_msg);
-    if (rc < 0)
-      h->fetch_status = rc;
-  }
-  h->fetch_left -= n;
-  h->fetch_got += n;
-  edr_progress_bytes(host_index(h), h->fetch_got, h->fetch_got + h->fetch_left);
-  if (o->stall_timeout_ms)
-    timer_arm(h, o->stall_timeout_ms);
-}
-
-/* The raw bytes after a data event never pass the line parser: what is
- * buffered goes first, then the channel is read straight into the push
- * buffer (idle while fetching).  Returns 0 once all came, or what
- * edr_chan_read says. */
-static int read_payload(struct host *h) {
-  while (h->fetch_left) {
-    if (h->line_len) {
-      size_t n = h->line_len < h->fetch_left ? h->line_len : (size_t)h->fetch_left;
-      fetch_bytes(h, h->line, n);
-      memmove(h->line, h->line + n, h->line_len - n);
-      h->line_len -= n;
-      continue;
-    }
-    drain_stderr(h, &h->agent);
-    size_t want = h->fetch_left < PUSH_BUF ? (size_t)h->fetch_left : PUSH_BUF;
-    long n = edr_chan_read(&h->ssh, &h->agent, 0, h->buf, want);
-    if (n == EDR_EAGAIN || n < 0)
-      return (int)n;
-    if (n == 0)
-      return EDR_ECONNLOST;
-    fetch_bytes(h, h->buf, (size_t)n);
-  }
-  return 0;
-}
-
-/* Read agent stdout; returns 1 with *out set when the final reply came. */
-static int read_reply(struct host *h, json_t **out) {
-  *out = NULL;
-  for (;;) {
-    if (h->fetch_left) {
-      int rc = read_payload(h);
-      if (rc)
-        return rc;
-    }
-    drain_stderr(h, &h->agent);
-    if (h->line_cap - h->line_len < 4096) {
-      size_t cap = h->line_cap ? h->line_cap * 2 : 16384;
-      if (cap > LINE_MAX_LEN + 8192)
-        return EDR_EPROTO;
-      char *nl = realloc(h->line, cap);
-      if (!nl)
-        return EDR_ENOMEM;
-      h->line = nl;
-      h->line_cap = cap;
-    }
-    long n = edr_chan_read(&h->ssh, &h->agent, 0, h->line + h->line_len,
-                           h->line_cap - h->line_len - 1);
-    if (n == EDR_EAGAIN)
-      return EDR_EAGAIN;
-    if (n < 0)
-      return (int)n;
-    if (n == 0)
-      return EDR_ECONNLOST;
-    h->line_len += (size_t)n;
-    if (h->run->opts->stall_timeout_ms && cur_step(h) &&
-        cur_step(h)->kind == EDR_STEP_PUSH_SNAPSHOT)
-      timer_arm(h, h->run->opts->stall_timeout_ms);
-    char *nl;
-    while ((nl = memchr(h->line, '\n', h->line_len))) {
-      *nl = '\0';
-      json_error_t je;
-      json_t *j = json_loads(h->line, 0, &je);
-      size_t used = (size_t)(nl + 1 - h->line);
-      memmove(h->line, nl + 1, h->line_len - used);
-      h->line_len -= used;
-      if (!j) {
-        snprintf(h->proto_err, sizeof h->proto_err, "not JSON: '%.120s'", h->line);
-        return EDR_EPROTO;
-      }
-      if (json_object_get(j, "ok")) {
-        if (json_integer_value(json_object_get(j, "id")) != h->want_id) {
-          snprintf(h->proto_err, sizeof h->proto_err, "a reply to request %lld while "
-                   "waiting for %d", (long long)json_integer_value(json_object_get(j, "id")),
-                   h->want_id);
-          json_decref(j);
-          return EDR_EPROTO;
-        }
-        *out = j;
-        return 1;
-      }
-      const char *ev = json_string_value(json_object_get(j, "event"));
-      if (ev && !strcmp(ev, "data") && json_integer_value(json_object_get(j, "id")) == h->want_id) {
-        json_int_t size = json_integer_value(json_object_get(j, "bytes"));
-        json_decref(j);
-        if (size < 0) {
-          snprintf(h->proto_err, sizeof h->proto_err, "a data event without a byte count");
-          return EDR_EPROTO;
-        }
-        h->fetch_left = (uint64_t)size;
-        h->fetch_got = 0;
-        if (cur_step(h))
-          h->res->steps[h->step].bytes = (uint64_t)size;
-        int rc = h->fetch_left ? read_payload(h) : 0;
-        if (rc)
-          return rc;
-        continue;
-      }
-      const char *msg = json_string_value(json_object_get(j, "message"));
-      if (msg)
-        edr_debug("[%s] agent: %s", h->m->name, msg);
-      json_decref(j);
-    }
-  }
-}
-
-static int st_req_send(struct host *h) {
-  while (h->req_sent < h->req_len) {
-    drain_stderr(h, &h->agent);
-    long w = edr_chan_write(&h->ssh, &h->agent, h->req + h->req_sent, h->req_len - h->req_sent);
-    if (w == EDR_EAGAIN)
-      return EDR_EAGAIN;
-    if (w < 0)
-      goto lost;
-    h->req_sent += (size_t)w;
-  }
-  if (h->payload_fd >= 0) {
-    int rc = push_fd(h, &h->agent, h->payload_fd, h->payload_size, &h->payload_sent);
-    /* The agent reads every byte before it answers, even after an error,
-     * so there is no reply to read until the payload is through. */
-    if (rc == EDR_EAGAIN)
-      return EDR_EAGAIN;
-    if (rc) {
-      if (rc == EDR_EIO || rc == EDR_ENOENT) {
-        host_fail(h, rc, "cannot read the local file being pushed: %s", edr_strerror(rc));
-        return rc;
-      }
-      goto lost;
-    }
-    close(h->payload_fd);
-    h->payload_fd = -1;
-  }
-  set_state(h, H_REQ_WAIT);
-  return 0;
-lost:
-  drain_stderr(h, &h->agent);
-  host_lost(h, EDR_ECONNLOST, "connection to the agent lost while sending: %s%s%s",
-            h->ssh.error, h->errtail_len ? "; agent stderr: " : "",
-            h->errtail_len ? stderr_last(h) : "");
-  return EDR_ECONNLOST;
-}
-
-static int st_req_wait(struct host *h) {
-  json_t *reply = NULL;
-  int rc = read_reply(h, &reply);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  if (rc != 1) {
-    drain_stderr(h, &h->agent);
-    if (rc == EDR_ECONNLOST && h->m->sudo && strstr(h->errtail, "sudo"))
-      host_lost(h, EDR_ESUDO, "sudo -n refused to run the agent as root: %s (allow "
-                "'%s' passwordless sudo, or connect as root with ssh_user and sudo: false)",
-                stderr_last(h), h->m->ssh_user);
-    else if (rc == EDR_EPROTO)
-      host_lost(h, rc, "the agent broke the protocol: %s", h->proto_err);
-    else
-      host_lost(h, rc, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
-                h->errtail_len ? "; its stderr: " : "", h->errtail_len ? stderr_last(h) : "");
-    return rc;
-  }
-  set_state(h, H_IDLE);
-  uv_timer_stop(&h->timer);
-  free(h->req);
-  h->req = NULL;
-  bool ok = json_is_true(json_object_get(reply, "ok"));
-  int status = 0;
-  if (!ok) {
-    json_int_t e = json_integer_value(json_object_get(json_object_get(reply, "error"), "errno"));
-    status = e < 0 ? (int)e : EDR_EREMOTE;
-  }
+static void ev_reply(void *arg, int status, json_t *reply) {
+  struct host *h = arg;
+  h->busy = false;
   h->on_reply(h, status, reply);
-  json_decref(reply);
-  return 0;
 }
 
-/* ---- closing ------------------------------------------------------------- */
-
-static int st_close_agent(struct host *h) {
-  if (h->agent.ch) {
-    int rc = edr_chan_send_eof(&h->ssh, &h->agent);
-    if (rc == EDR_EAGAIN)
-      return rc;
-    /* The agent exits at EOF after removing its directory: wait for that. */
-    char tmp[4096];
-    long n;
-    while (rc == 0 && (n = edr_chan_read(&h->ssh, &h->agent, 0, tmp, sizeof tmp)) != 0) {
-      drain_stderr(h, &h->agent);
-      if (n == EDR_EAGAIN)
-        return EDR_EAGAIN;
-      if (n < 0)
-        break;
-    }
-    int exit_status;
-    const char *sig;
-    if (rc == 0 && edr_chan_close(&h->ssh, &h->agent, &exit_status, &sig) == EDR_EAGAIN)
-      return EDR_EAGAIN;
-    edr_chan_free(&h->agent);
-  }
-  set_state(h, H_CLOSED);
-  uv_timer_stop(&h->timer);
-  conn_teardown(h);
-  check_barrier(h->run);
-  return 0;
+static void ev_failed(void *arg, int code, const char *msg, bool lost) {
+  struct host *h = arg;
+  h->busy = false;
+  if (lost)
+    host_lost(h, code, "%s", msg);
+  else
+    host_fail(h, code, "%s", msg);
 }
 
-static void start_close(struct host *h) {
-  if (h->state == H_CLOSED || h->state == H_CLOSE_AGENT)
-    return;
-  if (!h->agent_up || !h->conn_ok || h->ssh.fd < 0) {
-    set_state(h, H_CLOSED);
-    uv_timer_stop(&h->timer);
-    conn_teardown(h);
-    check_barrier(h->run);
-    return;
-  }
-  set_state(h, H_CLOSE_AGENT);
-  timer_arm(h, 10000);
-  drive(h);
-}
-
-/* ---- the driver ---------------------------------------------------------- */
-
-typedef int (*state_fn)(struct host *h);
-static const state_fn state_fns[H__COUNT] = {
-  [H_CONNECTING] = st_connecting, [H_HANDSHAKE] = st_handshake, [H_AUTH] = st_auth,
-  [H_BOOT_EXEC] = st_boot_exec,   [H_BOOT_SEND] = st_boot_send,
-  [H_BOOT_READ] = st_boot_read,   [H_BOOT_CLOSE] = st_boot_close,
-  [H_AGENT_EXEC] = st_agent_exec, [H_REQ_SEND] = st_req_send,
-  [H_REQ_WAIT] = st_req_wait,     [H_CLOSE_AGENT] = st_close_agent,
-};
-
-/* Run the current state until it must wait; each state function changes
- * the state (through set_state) when it is done. */
-static void drive(struct host *h) {
-  for (;;) {
-    state_fn fn = state_fns[h->state];
-    if (!fn) {
-      if (h->state != H_RESOLVING && h->state != H_CONNECTING)
-        poll_stop(h);
-      return;
-    }
-    enum hstate before = h->state;
-    int rc = fn(h);
-    if (rc == EDR_EAGAIN) {
-      poll_update(h, h->state == H_CONNECTING ? EDR_SSH_WANT_WRITE : edr_ssh_wants(&h->ssh));
-      return;
-    }
-    if (rc < 0 || h->state == before)
-      return;
-  }
-}
-
-static void poll_cb(uv_poll_t *p, int status, int events) {
-  struct host *h = p->data;
-  (void)events;
-  (void)status; /* errors surface from the next call on the socket */
-  drive(h);
-}
-
-static void timer_cb(uv_timer_t *t) {
-  struct host *h = t->data;
-  if (h->state == H_CLOSE_AGENT) { /* teardown is bounded too */
-    h->agent_up = false;
-    set_state(h, H_CLOSED);
-    conn_teardown(h);
-    check_barrier(h->run);
-    return;
-  }
+static void ev_timeout(void *arg) {
+  struct host *h = arg;
   const struct edr_step *s = cur_step(h);
+  const char *tail = h->run->ops->stderr_last(h->conn);
   if (s && s->kind == EDR_STEP_CONNECT)
     host_lost(h, EDR_ETIMEDOUT, "no ssh connection to %s port %d within %llus (host down, "
               "or the port filtered?)", h->m->ssh_host, h->m->ssh_port,
@@ -946,7 +261,58 @@ static void timer_cb(uv_timer_t *t) {
   else
     host_lost(h, EDR_ETIMEDOUT, "no answer within %llus%s%s",
               (unsigned long long)((s ? s->timeout_ms : 0) / 1000),
-              h->errtail_len ? "; stderr: " : "", h->errtail_len ? stderr_last(h) : "");
+              *tail ? "; stderr: " : "", tail);
+}
+
+static void ev_closed(void *arg) {
+  struct host *h = arg;
+  h->busy = h->closing = false;
+  h->closed = true;
+  check_barrier(h->run);
+}
+
+static void ev_bytes(void *arg, uint64_t done, uint64_t total) {
+  struct host *h = arg;
+  edr_progress_bytes(host_index(h), done, total);
+}
+
+static void ev_fetch_begin(void *arg, uint64_t size) {
+  struct host *h = arg;
+  if (cur_step(h))
+    h->res->steps[h->step].bytes = size;
+}
+
+static void ev_log(void *arg, enum edr_agent_log level, const char *line) {
+  (void)arg;
+  if (level == EDR_AGENT_LOG_WARN)
+    edr_warn("%s", line);
+  else
+    edr_debug("%s", line);
+}
+
+static const struct edr_agent_events conn_events = {
+  .hostkey = ev_hostkey,
+  .connected = ev_connected,
+  .reply = ev_reply,
+  .failed = ev_failed,
+  .timeout = ev_timeout,
+  .closed = ev_closed,
+  .bytes = ev_bytes,
+  .fetch_begin = ev_fetch_begin,
+  .log = ev_log,
+};
+
+static void start_close(struct host *h) {
+  if (h->closed || h->closing)
+    return;
+  h->busy = false;
+  if (!h->conn) { /* never opened (out of memory) */
+    h->closed = true;
+    check_barrier(h->run);
+    return;
+  }
+  h->closing = true;
+  h->run->ops->close(h->conn);
 }
 
 /* ---- steps --------------------------------------------------------------- */
@@ -960,7 +326,7 @@ static void step_ok(struct host *h, json_t *result) {
     sr->result = json_incref(result);
   h->res->steps_done++;
   h->in_step = false;
-  uv_timer_stop(&h->timer);
+  conn_idle(h);
   const struct edr_step *s = cur_step(h);
   edr_journal_step(h->run->opts->journal, h->m->name, h->step, edr_step_kinds[s->kind].name,
                    "done", 0, NULL);
@@ -1002,7 +368,7 @@ static void step_ok(struct host *h, json_t *result) {
 
 static void next_step(struct host *h) {
   bool was_stop = cur_step(h) && cur_step(h)->kind == EDR_STEP_STOP;
-  set_state(h, H_IDLE);
+  h->busy = false;
   h->step++;
   h->attempts = 0;
   h->start_checked = false;
@@ -1175,13 +541,13 @@ static bool step_soft_fail(struct host *h, int status, const char *msg) {
   if (r->aborting || r->interrupted || !s || (!s->retries && !s->continue_on_failure))
     return false;
   const char *name = edr_step_kinds[s->kind].name;
-  uv_timer_stop(&h->timer);
+  conn_idle(h);
   if (h->attempts < s->retries) {
     h->attempts++;
     edr_warn("%s: %s failed: %s; trying again in %.1fs (%u of %u)", h->m->name, name, msg,
              (double)s->retry_delay_ms / 1000.0, h->attempts, s->retries);
     edr_journal_step(r->opts->journal, h->m->name, h->step, name, "retry", status, msg);
-    set_state(h, H_IDLE); /* in_step stays: the barrier waits for the retry */
+    h->busy = false; /* in_step stays: the barrier waits for the retry */
     uv_timer_start(&h->retry_timer, retry_cb, s->retry_delay_ms, 0);
     return true;
   }
@@ -1234,15 +600,18 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
     host_fail(h, status, "%s", full);
     return;
   }
+  int fetch_status = 0;
+  const char *fetch_msg = "";
+  uint64_t fetch_got = s->kind == EDR_STEP_FETCH_SNAPSHOT
+                           ? h->run->ops->fetched(h->conn, &fetch_status, &fetch_msg) : 0;
   if (s->kind == EDR_STEP_FETCH_SNAPSHOT &&
-      (h->fetch_status || (uint64_t)json_integer_value(json_object_get(r, "bytes")) !=
-                              h->fetch_got)) {
+      (fetch_status || (uint64_t)json_integer_value(json_object_get(r, "bytes")) != fetch_got)) {
     h->res->steps[h->step].result = json_incref(r);
-    if (h->fetch_status)
-      host_fail(h, h->fetch_status, "%s", h->fetch_msg);
+    if (fetch_status)
+      host_fail(h, fetch_status, "%s", fetch_msg);
     else
       host_fail(h, EDR_ECONNLOST, "%llu bytes arrived, the agent says it sent %lld",
-                (unsigned long long)h->fetch_got,
+                (unsigned long long)fetch_got,
                 (long long)json_integer_value(json_object_get(r, "bytes")));
     return;
   }
@@ -1361,21 +730,22 @@ static void start_step(struct host *h) {
   if (edr_step_kinds[s->kind].destructive)
     h->res->outcome = EDR_HOST_PARTIAL;
   switch (s->kind) {
-  case EDR_STEP_CONNECT: {
-    char port[8];
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    snprintf(port, sizeof port, "%d", h->m->ssh_port);
-    set_state(h, H_RESOLVING);
-    h->gai.data = h;
-    int rc = uv_getaddrinfo(&h->run->loop, &h->gai, gai_cb, h->m->ssh_host, port, &hints);
-    if (rc)
-      host_lost(h, EDR_ERESOLVE, "%s", uv_strerror(rc));
+  case EDR_STEP_CONNECT:
+    h->busy = true;
+    h->run->ops->connect(h->conn);
+    return;
+  case EDR_STEP_PUSH_AGENT: {
+    json_t *hello = json_pack("{s:s, s:s, s:s}", "op", "hello", "run_id",
+                              h->run->plan->run_id, "host", h->m->name);
+    if (!hello) {
+      host_fail(h, EDR_ENOMEM, "cannot encode a request");
+      return;
+    }
+    h->on_reply = on_hello;
+    h->busy = true;
+    h->run->ops->start_agent(h->conn, hello);
     return;
   }
-  case EDR_STEP_PUSH_AGENT:
-    set_state(h, H_BOOT_EXEC);
-    drive(h);
-    return;
   default:
     break;
   }
@@ -1430,7 +800,7 @@ static void queue_run(struct host *h, const char *what, void (*done)(struct host
 }
 
 static void resume_after_restage(struct host *h) {
-  set_state(h, H_IDLE);
+  h->busy = false;
   advance(h);
 }
 
@@ -1448,7 +818,7 @@ static void queue_staging_removal(struct host *h) {
 /* Remove what this run staged on the host: nothing else is touched. */
 static void abort_cleanup(struct host *h) {
   h->cleaned = true;
-  if (!h->conn_ok || !h->agent_up) {
+  if (!(h->conn && h->run->ops->usable(h->conn))) {
     start_close(h);
     return;
   }
@@ -1464,8 +834,8 @@ static void abort_cleanup(struct host *h) {
  * summary says where), but the lock goes, since no resume will take it
  * over.  A restore keeps its lock pinned for resume and rollback. */
 static void abort_release(struct host *h) {
-  if (h->run->plan->kind != EDR_PLAN_RUN || h->cleaned || !h->locked || !h->conn_ok ||
-      !h->agent_up) {
+  if (h->run->plan->kind != EDR_PLAN_RUN || h->cleaned || !h->locked ||
+      !(h->conn && h->run->ops->usable(h->conn))) {
     start_close(h);
     return;
   }
@@ -1481,7 +851,7 @@ static void abort_release(struct host *h) {
 static void on_start_check(struct host *h, int status, json_t *reply) {
   json_t *r = json_object_get(reply, "result");
   h->in_step = false;
-  uv_timer_stop(&h->timer);
+  conn_idle(h);
   if (status || !json_is_true(json_object_get(r, "exists"))) {
     h->res->steps[h->step].started = true;
     host_fail(h, status ? status : EDR_ENOENT,
@@ -1489,7 +859,7 @@ static void on_start_check(struct host *h, int status, json_t *reply) {
               "empty data dir would bootstrap a new empty cluster", h->m->data_dir);
     return;
   }
-  set_state(h, H_IDLE);
+  h->busy = false;
   advance(h);
 }
 
@@ -1510,8 +880,8 @@ static void on_marker(struct host *h, int status, json_t *reply) {
     if (p)
       p++;
   }
-  uv_timer_stop(&h->timer);
-  set_state(h, H_IDLE);
+  conn_idle(h);
+  h->busy = false;
   advance(h);
 }
 
@@ -1558,7 +928,7 @@ static void advance(struct host *h) {
   struct run *r = h->run;
   /* A phase change inside check_barrier() can reach a host that an outer
    * loop is about to advance too: never start a step twice. */
-  if (h->in_step || h->state != H_IDLE)
+  if (h->in_step || !host_idle(h))
     return;
   if (r->aborting) {
     if (r->phase <= EDR_PHASE_PREPARE && !h->cleaned)
@@ -1575,7 +945,7 @@ static void advance(struct host *h) {
     return;
   }
   if (s->stage > r->stage) {
-    set_state(h, H_IDLE);
+    h->busy = false;
     check_barrier(r);
     return;
   }
@@ -1686,7 +1056,7 @@ static int compute_bump(struct run *r) {
 }
 
 static bool host_settled(const struct host *h) {
-  return h->state == H_CLOSED || (h->state == H_IDLE && !h->in_step && !h->waiting_leader);
+  return h->closed || (host_idle(h) && !h->in_step && !h->waiting_leader);
 }
 
 /* Stopping every member of a running cluster at once makes etcd's leader
@@ -1759,7 +1129,7 @@ static void find_leader(struct run *r) {
 static bool others_stopped(const struct run *r, const struct host *leader) {
   for (size_t i = 0; i < r->n; i++) {
     const struct host *o = &r->hosts[i];
-    if (o == leader || o->failed || o->state == H_CLOSED)
+    if (o == leader || o->failed || o->closed)
       continue;
     for (size_t k = 0; k < o->hp->n_steps; k++)
       if (o->hp->steps[k].kind == EDR_STEP_STOP && !o->res->steps[k].finished)
@@ -2017,7 +1387,7 @@ static void check_barrier(struct run *r) {
       edr_info("stopping every host at its next step boundary");
     for (size_t i = 0; i < r->n; i++) {
       struct host *h = &r->hosts[i];
-      if (h->state == H_IDLE && !h->in_step)
+      if (host_idle(h) && !h->in_step)
         advance(h); /* a failed or waiting host: clean up or close */
     }
     return;
@@ -2025,10 +1395,10 @@ static void check_barrier(struct run *r) {
   if (r->aborting) {
     for (size_t i = 0; i < r->n; i++) {
       struct host *h = &r->hosts[i];
-      if (h->state == H_IDLE && !h->in_step && h->failed && !h->cleaned &&
+      if (host_idle(h) && !h->in_step && h->failed && !h->cleaned &&
           r->phase <= EDR_PHASE_PREPARE)
         abort_cleanup(h);
-      else if (h->state == H_IDLE && !h->in_step && h->failed)
+      else if (host_idle(h) && !h->in_step && h->failed)
         abort_release(h);
     }
     return;
@@ -2117,7 +1487,8 @@ char *edr_find_agent(void) {
 
 int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                 struct edr_run_result *res) {
-  struct run r = {.plan = plan, .opts = o, .res = res, .n = plan->n_hosts, .leader_host = -1};
+  struct run r = {.plan = plan, .opts = o, .res = res, .n = plan->n_hosts, .leader_host = -1,
+                  .ops = o->agent_ops ? o->agent_ops : &edr_agent_ssh_ops};
   memset(res, 0, sizeof(*res));
   res->n_hosts = plan->n_hosts;
   res->hosts = calloc(plan->n_hosts, sizeof(*res->hosts));
@@ -2165,14 +1536,18 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     h->hp = &plan->hosts[i];
     h->m = h->hp->member;
     h->res = &res->hosts[i];
-    h->agent_fd = h->payload_fd = -1;
-    edr_ssh_init(&h->ssh);
-    uv_timer_init(&r.loop, &h->timer);
-    h->timer.data = h;
+    h->target = (struct edr_agent_target){
+      .name = h->m->name, .ssh_host = h->m->ssh_host, .ssh_user = h->m->ssh_user,
+      .identity_file = h->m->identity_file, .known_hosts = h->m->known_hosts,
+      .ssh_port = h->m->ssh_port, .sudo = h->m->sudo,
+      .accept_new_hostkeys = o->accept_new_hostkeys, .agent_path = r.agent_path,
+      .agent_size = r.agent_size, .stall_timeout_ms = o->stall_timeout_ms,
+      .fetch_sink = o->fetch_sink, .fetch_arg = o->fetch_arg,
+    };
     uv_timer_init(&r.loop, &h->retry_timer);
     h->retry_timer.data = h;
-    h->buf = malloc(PUSH_BUF);
-    if (!h->buf || !h->res->steps) {
+    h->conn = r.ops->open(&r.loop, &h->target, &conn_events, h);
+    if (!h->conn || !h->res->steps) {
       host_fail(h, EDR_ENOMEM, "out of memory");
       continue;
     }
@@ -2195,7 +1570,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
    * left waiting by a bug: never report such a run as a success. */
   for (size_t i = 0; i < r.n; i++) {
     struct host *h = &r.hosts[i];
-    if (h->state != H_CLOSED && !h->failed) {
+    if (!h->closed && !h->failed) {
       h->failed = true;
       h->res->status = EDR_EINTERNAL;
       free(h->res->message);
@@ -2228,22 +1603,14 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
 
   for (size_t i = 0; i < r.n; i++) {
     struct host *h = &r.hosts[i];
-    edr_ssh_free(&h->ssh);
-    if (h->ai)
-      uv_freeaddrinfo(h->ai);
-    free(h->buf);
-    free(h->req);
-    free(h->line);
     json_decref(h->probe);
     json_decref(h->cleanup);
     json_decref(h->marker_done);
-    if (h->agent_fd >= 0)
-      close(h->agent_fd);
-    if (h->payload_fd >= 0)
-      close(h->payload_fd);
   }
   uv_walk(&r.loop, walk_close, NULL);
   uv_run(&r.loop, UV_RUN_DEFAULT);
+  for (size_t i = 0; i < r.n; i++)
+    r.ops->free(r.hosts[i].conn);
   uv_loop_close(&r.loop);
   free(r.hosts);
   free(r.agent_path);

@@ -14,6 +14,7 @@
 #ifndef EDR_EXECUTOR_H
 #define EDR_EXECUTOR_H
 
+#include "agent_conn.h"
 #include "outcome.h"
 #include "plan.h"
 
@@ -25,11 +26,9 @@ struct edr_journal;
 struct edr_exec_gates;
 
 /* Where the bytes of an agent's `send` go (snapshot save --via ssh), as they
- * arrive.  Returns 0, or a negative EDR_E* code after writing why into
- * MSG[MSGLEN]; the rest of the stream is then read and dropped (so the agent
- * stays in step) and the step fails with that message. */
-typedef int (*edr_exec_sink)(void *arg, const unsigned char *buf, size_t len,
-                             char *msg, size_t msglen);
+ * arrive (agent_conn.h's edr_agent_sink); a failure fails the step with
+ * the sink's message. */
+typedef edr_agent_sink edr_exec_sink;
 
 struct edr_exec_opts {
   bool accept_new_hostkeys;    /* record unknown host keys (never changed ones) */
@@ -50,6 +49,9 @@ struct edr_exec_opts {
   /* The gates that talk to etcd and the leader lookup (gate.h), borrowed;
    * NULL: such a gate fails and no member is stopped last. */
   const struct edr_exec_gates *gates;
+  /* The hosts' connections (agent_conn.h), borrowed; NULL: SSH
+   * (edr_agent_ssh_ops).  A test lends a fake agent here. */
+  const struct edr_agent_ops *agent_ops;
 };
 
 /* Whether a person can be asked: standard input and error are terminals. */
