@@ -252,7 +252,7 @@ static int restore_argv(const struct edr_plan *p, const struct edr_host_plan *h,
    * agent has just checked the pushed file's sha-256 and its trailer, and
    * etcd's tool would hash the same bytes again (0.18 s of CPU per 77 MB for
    * etcdctl 3.4, per host).  A host tool without the flag gets the argv
-   * without it (executor.c), unless the operator asked for it. */
+   * without it (engine/host.c), unless the operator asked for it. */
   args[n++] = "--skip-hash-check";
   char bump[32];
   if (p->bump_revision > 0) { /* auto (-1) is filled in after every probe */
