@@ -76,14 +76,11 @@ void eng_send_request(struct host *h, json_t *req, int payload_fd, uint64_t payl
 }
 
 /* Record the host's failure.  CODE/fmt describe it for the operator. */
-void eng_host_fail(struct host *h, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void eng_host_fail(struct host *h, int code, const char *fmt, ...) {
+static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
   char msg[2048];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
   struct edr_step_result *sr = h->step < h->hp->n_steps ? &h->res->steps[h->step] : NULL;
   if (sr && sr->started && !sr->finished) {
     edr_progress_step(host_index(h), edr_step_kinds[h->hp->steps[h->step].kind].name, "failed",
@@ -114,6 +111,13 @@ void eng_host_fail(struct host *h, int code, const char *fmt, ...) {
   eng_check_barrier(h->run);
 }
 
+void eng_host_fail(struct host *h, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vhost_fail(h, code, fmt, ap);
+  va_end(ap);
+}
+
 /* A connection-level failure: nothing more can be said to this host. */
 static void host_lost(struct host *h, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -122,12 +126,8 @@ static void host_lost(struct host *h, int code, const char *fmt, ...) {
     h->run->ops->drop(h->conn);
   va_list ap;
   va_start(ap, fmt);
-  char *msg = NULL;
-  if (vasprintf(&msg, fmt, ap) < 0)
-    msg = NULL;
+  vhost_fail(h, code, fmt, ap);
   va_end(ap);
-  eng_host_fail(h, code, "%s", msg ? msg : "out of memory");
-  free(msg);
 }
 
 

@@ -146,15 +146,14 @@ static void journal_gate(struct run *r, const char *event, int status, const cha
   json_decref(f);
 }
 
-void eng_gate_finish(struct run *r, int status, const char *fmt, ...) {
+/* The stage's gate ended: retry it, or record it and go on or stop. */
+static void vgate_finish(struct run *r, int status, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void vgate_finish(struct run *r, int status, const char *fmt, va_list ap) {
   const struct edr_stage *st = &r->plan->stages[r->stage];
   char msg[1024] = "";
-  if (fmt) {
-    va_list ap;
-    va_start(ap, fmt);
+  if (fmt)
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-  }
   r->gate_running = false;
   if (status && status != EDR_ECANCELED && r->gate_attempts < st->retries && !r->interrupted) {
     r->gate_attempts++;
@@ -190,16 +189,16 @@ void eng_gate_finish(struct run *r, int status, const char *fmt, ...) {
   eng_check_barrier(r);
 }
 
+void eng_gate_finish(struct run *r, int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vgate_finish(r, status, fmt, ap);
+  va_end(ap);
+}
+
 /* A gate of the command layer's finished (gate.h). */
 void edr_gate_done(struct edr_gate *g, int status, const char *fmt, ...) {
   struct run *r = g->engine;
-  char msg[1024] = "";
-  if (fmt) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-  }
   r->gate_ops = NULL;
   if (g->health_ms)
     r->res->health_ms = g->health_ms;
@@ -207,10 +206,10 @@ void edr_gate_done(struct edr_gate *g, int status, const char *fmt, ...) {
     r->health_gate_failed = true;
   if (!status)
     snprintf(r->gate_note, sizeof r->gate_note, "%s", g->note);
-  if (fmt)
-    eng_gate_finish(r, status, "%s", msg);
-  else
-    eng_gate_finish(r, status, NULL);
+  va_list ap;
+  va_start(ap, fmt);
+  vgate_finish(r, status, fmt, ap);
+  va_end(ap);
 }
 
 void edr_gate_waiting(struct edr_gate *g, const char *line) {
