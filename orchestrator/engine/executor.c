@@ -930,14 +930,18 @@ static void advance(struct host *h) {
    * loop is about to advance too: never start a step twice. */
   if (h->in_step || !host_idle(h))
     return;
+  const struct edr_step *s = cur_step(h);
   if (r->aborting) {
+    /* Changed, and every step done although another host failed meanwhile:
+     * this host is where the plan wanted it, not stopped half-way. */
+    if (!s && h->res->outcome == EDR_HOST_PARTIAL)
+      h->res->outcome = EDR_HOST_RESTORED;
     if (r->phase <= EDR_PHASE_PREPARE && !h->cleaned)
       abort_cleanup(h);
     else
       abort_release(h);
     return;
   }
-  const struct edr_step *s = cur_step(h);
   if (!s) {
     if (r->plan->kind != EDR_PLAN_CHECK && h->hp->n_steps) /* a check changes nothing */
       h->res->outcome = EDR_HOST_RESTORED;
