@@ -17,6 +17,7 @@
 #include "snapfile.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -119,7 +120,10 @@ static void step_ok(struct host *h, json_t *result);
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static size_t host_index(const struct host *h) { return (size_t)(h - h->run->hosts); }
+static size_t host_index(const struct host *h) {
+  assert(h >= h->run->hosts && h < h->run->hosts + h->run->n);
+  return (size_t)(h - h->run->hosts);
+}
 
 bool edr_exec_interactive(void) { return isatty(STDIN_FILENO) && isatty(STDERR_FILENO); }
 
@@ -158,6 +162,8 @@ static void send_request(struct host *h, json_t *req, int payload_fd, uint64_t p
     /* a snapshot's push is slow to answer: every read is progress */
     .reads_extend = s && s->kind == EDR_STEP_PUSH_SNAPSHOT,
   };
+  /* one operation at a time on a connection that is open (agent_conn.h) */
+  assert(!h->busy && h->conn && !h->closing && !h->closed);
   h->on_reply = fn;
   h->busy = true;
   h->run->ops->request(h->conn, &ar);
@@ -266,6 +272,7 @@ static void ev_timeout(void *arg) {
 
 static void ev_closed(void *arg) {
   struct host *h = arg;
+  assert(h->closing && !h->closed); /* only after close(), once */
   h->busy = h->closing = false;
   h->closed = true;
   check_barrier(h->run);
@@ -318,6 +325,7 @@ static void start_close(struct host *h) {
 /* ---- steps --------------------------------------------------------------- */
 
 static void step_ok(struct host *h, json_t *result) {
+  assert(h->step < h->hp->n_steps);
   struct edr_step_result *sr = &h->res->steps[h->step];
   sr->finished = true;
   sr->status = 0;
@@ -714,6 +722,9 @@ static json_t *step_request(struct host *h, const struct edr_step *s) {
 
 static void start_step(struct host *h) {
   const struct edr_step *s = cur_step(h);
+  /* the barrier: no step of a stage the run has not entered; and a failed
+   * host does nothing more */
+  assert(s && s->stage <= h->run->stage && !h->failed && !h->closing && !h->closed);
   if (h->res->steps[h->step].result) { /* a retry */
     json_decref(h->res->steps[h->step].result);
     h->res->steps[h->step].result = NULL;
@@ -1078,6 +1089,7 @@ static void leader_work(uv_work_t *w) {
 }
 
 static void leader_apply(struct run *r) {
+  assert(r->leader_found >= -1 && r->leader_found < (long)r->n);
   r->leader_host = r->leader_found;
   const char *name = r->leader_host >= 0 ? r->hosts[r->leader_host].m->name : NULL;
   r->res->leader = name;
@@ -1156,6 +1168,7 @@ static void wake_leader(struct run *r) {
 
 static void enter_stage(struct run *r, size_t k) {
   const struct edr_plan *p = r->plan;
+  assert(k == r->stage + 1 && k < p->n_stages && !r->aborting);
   const struct edr_stage *st = &p->stages[k];
   r->stage = k;
   r->gate_note[0] = '\0';
@@ -1287,6 +1300,7 @@ static void gate_finish(struct run *r, int status, const char *fmt, ...) {
 /* A gate of the command layer's finished (gate.h). */
 void edr_gate_done(struct edr_gate *g, int status, const char *fmt, ...) {
   struct run *r = g->engine;
+  assert(g == &r->gate && r->gate_ops && r->gate_running); /* once per start() */
   char msg[1024] = "";
   if (fmt) {
     va_list ap;
@@ -1324,6 +1338,7 @@ static void gate_timer_cb(uv_timer_t *t) {
 
 static void start_gate(struct run *r) {
   const struct edr_stage *st = &r->plan->stages[r->stage];
+  assert(!r->gate_running && !r->gate_done); /* one gate at a time, once per stage */
   r->gate_running = true;
   journal_gate(r, "start", 0, NULL);
   {
