@@ -184,6 +184,7 @@ struct edr_agent_conn {
   char sha256[65];
   bool busy, agent_up, lost, closing, closed;
   uv_timer_t deliver, deadline;
+  uv_idle_t now;             /* an answer without delay: on the loop's next turn */
   enum pending pending;
   int status;
   json_t *reply;
@@ -269,6 +270,7 @@ static json_t *default_result(const struct edr_agent_conn *c, long step, const c
 }
 
 static void deliver_cb(uv_timer_t *t);
+static void deliver_now(struct edr_agent_conn *c);
 
 /* Answer what is under way after DELAY_MS, as RULE says. */
 static void answer(struct edr_agent_conn *c, const struct fake_rule *rule, json_t *result) {
@@ -312,11 +314,13 @@ static void answer(struct edr_agent_conn *c, const struct fake_rule *rule, json_
     c->lost = true;
     break;
   }
-  uv_timer_start(&c->deliver, deliver_cb, rule ? rule->delay_ms : 0, 0);
+  if (rule && rule->delay_ms)
+    uv_timer_start(&c->deliver, deliver_cb, rule->delay_ms, 0);
+  else
+    deliver_now(c);
 }
 
-static void deliver_cb(uv_timer_t *t) {
-  struct edr_agent_conn *c = t->data;
+static void deliver(struct edr_agent_conn *c) {
   enum pending p = c->pending;
   json_t *reply = c->reply;
   c->pending = P_NONE;
@@ -358,6 +362,18 @@ static void deliver_cb(uv_timer_t *t) {
   json_decref(reply);
 }
 
+static void deliver_cb(uv_timer_t *t) { deliver(t->data); }
+
+static void idle_cb(uv_idle_t *i) {
+  uv_idle_stop(i);
+  deliver(i->data);
+}
+
+/* Not a zero timer: libuv runs a timer started from a timer's callback in
+ * the same pass, so a chain of answers would never let the loop see a
+ * signal, as a real connection always does. */
+static void deliver_now(struct edr_agent_conn *c) { uv_idle_start(&c->now, idle_cb); }
+
 static void deadline_cb(uv_timer_t *t) {
   struct edr_agent_conn *c = t->data;
   if (!c->busy || c->pending != P_NONE || c->closing || c->closed)
@@ -390,7 +406,8 @@ static struct edr_agent_conn *fake_open(uv_loop_t *loop, const struct edr_agent_
     memcpy(c->sha256, sf.file_sha256, sizeof c->sha256);
   uv_timer_init(loop, &c->deliver);
   uv_timer_init(loop, &c->deadline);
-  c->deliver.data = c->deadline.data = c;
+  uv_idle_init(loop, &c->now);
+  c->deliver.data = c->deadline.data = c->now.data = c;
   return c;
 }
 
@@ -473,6 +490,7 @@ static void fake_idle(struct edr_agent_conn *c) {
   uv_timer_stop(&c->deadline);
   if (c->pending != P_CLOSED) {
     uv_timer_stop(&c->deliver);
+    uv_idle_stop(&c->now);
     c->pending = P_NONE;
     json_decref(c->reply);
     c->reply = NULL;
@@ -491,8 +509,9 @@ static void fake_close(struct edr_agent_conn *c) {
   c->busy = false;
   c->closing = true;
   add(FAKE_CLOSE, c->host, -1, -1, 0, "%s close", host_name(c));
+  uv_timer_stop(&c->deliver);
   c->pending = P_CLOSED;
-  uv_timer_start(&c->deliver, deliver_cb, 0, 0);
+  deliver_now(c);
 }
 
 static bool fake_usable(const struct edr_agent_conn *c) {

@@ -12,7 +12,7 @@
  *
  * Time is scaled: a deadline armed for N ms fires after N/100000 ms + 1
  * (a step that never answers ends in milliseconds).  Replies come from the
- * run's loop, never from inside the call that asked.
+ * run's loop, each on a later turn, never from inside the call that asked.
  *
  * Ownership: all state is static and belongs to this file; fake_reset
  * clears it.  Strings given to fake_rule are borrowed until the next

@@ -647,6 +647,53 @@ static void test_interrupt_in_prepare(const struct edr_plan *p) {
   edr_run_result_free(&res);
 }
 
+/* Interrupted while hosts apply: each stops at its next step boundary;
+ * nothing staged is removed and the locks stay (resume, rollback). */
+static void test_interrupt_in_apply(const struct edr_plan *p) {
+  fake_reset(p);
+  fake_rule((struct fake_rule){.host = "m1", .what = "move-aside", .interrupt = true,
+                               .delay_ms = 20});
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  CHECK(run(p, &o, &res) == EDR_EXIT_INTERRUPTED);
+  long sig = fake_find("m1 > move-aside");
+  for (size_t x = 0; x < p->n_hosts; x++) {
+    const char *xn = p->hosts[x].member->name;
+    CHECK(fake_find("%s > start", xn) < 0);
+    CHECK(fake_count("%s > op:remove", xn) == 0 && fake_count("%s > op:unlock", xn) == 0);
+    CHECK(res.hosts[x].outcome == EDR_HOST_PARTIAL);
+    CHECK(res.hosts[x].status == 0);
+  }
+  /* m1's move-aside answered after the signal and was recorded done */
+  CHECK(sig >= 0 && fake_find("m1 < move-aside ok") > sig);
+  CHECK(res.hosts[0].steps[step_index(p, 0, EDR_STEP_MOVE_ASIDE)].finished);
+  CHECK(fake_find("m1 > install") < 0);
+  CHECK(fake_count("gate health") == 0);
+  edr_run_result_free(&res);
+}
+
+/* The abort cleanup of a host never answers: the run still ends, with
+ * the failure that started it, and the host's message says which request
+ * went unanswered and after how long (not its next step's bound). */
+static void test_cleanup_hangs(const struct edr_plan *p) {
+  fake_reset(p);
+  fake_rule((struct fake_rule){.host = "m1", .what = "lock", .act = FAKE_FAIL,
+                               .code = EDR_EBUSY, .msg = "locked by run 1"});
+  fake_rule((struct fake_rule){.host = "m2", .what = "op:remove", .act = FAKE_HANG});
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  uint64_t t0 = edr_now_ms();
+  CHECK(run(p, &o, &res) == EDR_EXIT_PREFLIGHT);
+  CHECK(edr_now_ms() - t0 < 5000);
+  CHECK_CONTAINS(res.hosts[0].message, "locked by run 1");
+  CHECK(fake_find("m2 ! op:remove timeout") >= 0);
+  CHECK(res.hosts[1].status == EDR_ETIMEDOUT);
+  CHECK_CONTAINS(res.hosts[1].message, "cleanup: no answer within 30s");
+  CHECK(!res.hosts[1].steps[step_index(p, 1, EDR_STEP_PUSH_SNAPSHOT)].started);
+  CHECK(res.hosts[1].outcome == EDR_HOST_UNTOUCHED);
+  edr_run_result_free(&res);
+}
+
 int main(void) {
   if (!getenv("TEST_ENGINE_VERBOSE"))
     edr_verbosity = -1;
@@ -682,6 +729,8 @@ int main(void) {
     test_health_fails(restore);
     test_health_cancelled(restore);
     test_interrupt_in_prepare(restore);
+    test_interrupt_in_apply(restore);
+    test_cleanup_hangs(restore);
   }
 
   struct edr_plan *gates = build_playbook(gates_pb, NULL);
