@@ -49,6 +49,7 @@ struct host {
   bool failed;               /* this host failed; it does nothing more */
   bool cleaned;              /* abort cleanup was done or is under way */
   uint64_t step_start;
+  uint64_t armed_ms;         /* the deadline last armed (a timeout's words) */
   reply_fn on_reply;         /* for the request in flight */
 
   json_t *probe;             /* the probe's result, for later steps */
@@ -148,6 +149,7 @@ static void conn_idle(struct host *h) {
 }
 
 static void timer_arm(struct host *h, uint64_t ms) {
+  h->armed_ms = ms;
   if (h->conn)
     h->run->ops->arm(h->conn, ms);
 }
@@ -179,7 +181,8 @@ static void host_fail(struct host *h, int code, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   struct edr_step_result *sr = h->step < h->hp->n_steps ? &h->res->steps[h->step] : NULL;
-  if (sr && sr->started && !sr->finished) {
+  bool in_a_step = sr && sr->started && !sr->finished; /* else between steps */
+  if (in_a_step) {
     edr_progress_step(host_index(h), edr_step_kinds[h->hp->steps[h->step].kind].name, "failed",
                       edr_now_ms() - h->step_start, 0, msg);
     edr_journal_step(h->run->opts->journal, h->m->name, h->step,
@@ -197,7 +200,9 @@ static void host_fail(struct host *h, int code, const char *fmt, ...) {
     const struct edr_step *cs = cur_step(h);
     const struct edr_stage *st = cs && h->run->plan->kind == EDR_PLAN_RUN
                                      ? &h->run->plan->stages[cs->stage] : NULL;
-    if (st)  /* a playbook's step: its name first, as the operator wrote it */
+    if (!in_a_step)  /* MSG says what was under way */
+      edr_err("%s (%s): %s", h->m->name, h->m->ssh_host, msg);
+    else if (st)  /* a playbook's step: its name first, as the operator wrote it */
       edr_err("%s (%s): %s (%s): %s%s%s", h->m->name, h->m->ssh_host, st->name, step_name(h),
               msg, st->note ? "\n  " : "", st->note ? st->note : "");
     else
@@ -256,18 +261,31 @@ static void ev_failed(void *arg, int code, const char *msg, bool lost) {
     host_fail(h, code, "%s", msg);
 }
 
+static void queue_next(struct host *h, int status, json_t *reply);
+static void on_marker(struct host *h, int status, json_t *reply);
+
+/* The deadline of what was under way passed: say what that was and the
+ * bound that was armed for it (a step's, a push's stall timeout, or the
+ * bound of a request between steps). */
 static void ev_timeout(void *arg) {
   struct host *h = arg;
   const struct edr_step *s = cur_step(h);
   const char *tail = h->run->ops->stderr_last(h->conn);
-  if (s && s->kind == EDR_STEP_CONNECT)
+  unsigned long long secs = h->armed_ms / 1000;
+  const char *what = h->in_step ? NULL
+                     : h->on_reply == queue_next ? h->queue_what
+                     : h->on_reply == on_marker  ? "reading the run's marker on the host"
+                                                 : "a request between steps";
+  if (s && s->kind == EDR_STEP_CONNECT && h->in_step)
     host_lost(h, EDR_ETIMEDOUT, "no ssh connection to %s port %d within %llus (host down, "
-              "or the port filtered?)", h->m->ssh_host, h->m->ssh_port,
-              (unsigned long long)(s->timeout_ms / 1000));
-  else
-    host_lost(h, EDR_ETIMEDOUT, "no answer within %llus%s%s",
-              (unsigned long long)((s ? s->timeout_ms : 0) / 1000),
+              "or the port filtered?)", h->m->ssh_host, h->m->ssh_port, secs);
+  else if (s && h->in_step && h->armed_ms == h->run->opts->stall_timeout_ms &&
+           (s->kind == EDR_STEP_PUSH_SNAPSHOT || s->kind == EDR_STEP_PUSH_TOOL))
+    host_lost(h, EDR_ETIMEDOUT, "no progress for %llus%s%s", secs,
               *tail ? "; stderr: " : "", tail);
+  else
+    host_lost(h, EDR_ETIMEDOUT, "%s%sno answer within %llus%s%s", what ? what : "",
+              what ? ": " : "", secs, *tail ? "; stderr: " : "", tail);
 }
 
 static void ev_closed(void *arg) {
