@@ -694,6 +694,20 @@ static void test_cleanup_hangs(const struct edr_plan *p) {
   edr_run_result_free(&res);
 }
 
+/* A push that stops making progress fails after the stall timeout, and
+ * says so (not the step's hour). */
+static void test_push_stalls(const struct edr_plan *p) {
+  fake_reset(p);
+  fake_rule((struct fake_rule){.host = "m2", .what = "push-snapshot", .act = FAKE_HANG});
+  struct edr_exec_opts o = {.stall_timeout_ms = 60000};
+  struct edr_run_result res;
+  CHECK(run(p, &o, &res) == EDR_EXIT_PREFLIGHT);
+  CHECK(res.hosts[1].status == EDR_ETIMEDOUT);
+  CHECK_CONTAINS(res.hosts[1].message, "no progress for 60s");
+  CHECK(fake_find("m1 > op:remove %s", p->hosts[0].staging) >= 0);
+  edr_run_result_free(&res);
+}
+
 int main(void) {
   if (!getenv("TEST_ENGINE_VERBOSE"))
     edr_verbosity = -1;
@@ -731,6 +745,7 @@ int main(void) {
     test_interrupt_in_prepare(restore);
     test_interrupt_in_apply(restore);
     test_cleanup_hangs(restore);
+    test_push_stalls(restore);
   }
 
   struct edr_plan *gates = build_playbook(gates_pb, NULL);
