@@ -170,6 +170,14 @@ static int run(const struct edr_plan *p, struct edr_exec_opts *o, struct edr_run
   return rc;
 }
 
+/* Run P with one scripted rule R. */
+static int run_rule(const struct edr_plan *p, struct fake_rule r, struct edr_run_result *res) {
+  fake_reset(p);
+  fake_rule(r);
+  struct edr_exec_opts o = {0};
+  return run(p, &o, res);
+}
+
 /* ---- a host failing at each step ----------------------------------------- */
 
 static const char *const act_names[] = {"ok", "fail", "hang", "lose"};
@@ -359,12 +367,9 @@ static void test_barrier(const struct edr_plan *p) {
 
 /* A start refused: the data dir has no member/snap/db. */
 static void test_start_refused(const struct edr_plan *p) {
-  fake_reset(p);
-  fake_rule((struct fake_rule){.host = "m2", .what = "op:stat",
-                               .result_json = "{\"exists\": false}"});
-  struct edr_exec_opts o = {0};
   struct edr_run_result res;
-  CHECK(run(p, &o, &res) == EDR_EXIT_APPLY);
+  struct fake_rule r = {.host = "m2", .what = "op:stat", .result_json = "{\"exists\": false}"};
+  CHECK(run_rule(p, r, &res) == EDR_EXIT_APPLY);
   CHECK(fake_find("m2 > start") < 0);
   CHECK_CONTAINS(res.hosts[1].message, "refusing to start etcd");
   CHECK(res.hosts[1].outcome == EDR_HOST_PARTIAL);
@@ -539,14 +544,26 @@ static size_t stage_named(const struct edr_plan *p, const char *name) {
   return 0;
 }
 
+/* Run P with the gates of KIND failing FAILS times, then doing THEN on
+ * every later attempt; INTERRUPT: SIGINT once a gate started. */
+static int run_gate(const struct edr_plan *p, enum edr_gate_kind kind, unsigned fails,
+                    enum fake_act then, bool interrupt, struct edr_run_result *res) {
+  enum fake_act acts[8];
+  size_t n = 0;
+  while (n < fails && n < 7)
+    acts[n++] = FAKE_FAIL;
+  acts[n++] = then;
+  fake_reset(p);
+  fake_gate_script(kind, acts, n);
+  fake_gate_interrupt(interrupt);
+  struct edr_exec_opts o = {0};
+  return run(p, &o, res);
+}
+
 /* Fails twice, passes the third time: the run goes on. */
 static void test_gate_retried(const struct edr_plan *p) {
-  static const enum fake_act acts[] = {FAKE_FAIL, FAKE_FAIL, FAKE_OK};
-  fake_reset(p);
-  fake_gate_script(EDR_GATE_WAIT_HEALTHY, acts, 3);
-  struct edr_exec_opts o = {0};
   struct edr_run_result res;
-  CHECK(run(p, &o, &res) == EDR_EXIT_OK);
+  CHECK(run_gate(p, EDR_GATE_WAIT_HEALTHY, 2, FAKE_OK, false, &res) == EDR_EXIT_OK);
   CHECK(fake_count("gate wait-healthy start") == 3);
   CHECK(fake_find("m1 > stop") > fake_find("gate wait-healthy done ok"));
   size_t k = stage_named(p, "wait");
@@ -557,12 +574,8 @@ static void test_gate_retried(const struct edr_plan *p) {
 /* Fails every time: after its retries the run stops; nothing was changed,
  * the locks are given back. */
 static void test_gate_fails(const struct edr_plan *p) {
-  static const enum fake_act acts[] = {FAKE_FAIL};
-  fake_reset(p);
-  fake_gate_script(EDR_GATE_WAIT_HEALTHY, acts, 1);
-  struct edr_exec_opts o = {0};
   struct edr_run_result res;
-  CHECK(run(p, &o, &res) == EDR_EXIT_PREFLIGHT);
+  CHECK(run_gate(p, EDR_GATE_WAIT_HEALTHY, 0, FAKE_FAIL, false, &res) == EDR_EXIT_PREFLIGHT);
   CHECK(fake_count("gate wait-healthy start") == 3);
   CHECK(fake_find("m1 > stop") < 0);
   for (size_t x = 0; x < p->n_hosts; x++) {
@@ -581,14 +594,9 @@ static void test_gate_fails(const struct edr_plan *p) {
 /* Never finishes; the operator interrupts: the gate is cancelled, not
  * tried again, and the run ends 130 with nothing changed. */
 static void test_gate_cancelled(const struct edr_plan *p) {
-  static const enum fake_act acts[] = {FAKE_HANG};
-  fake_reset(p);
-  fake_gate_script(EDR_GATE_WAIT_HEALTHY, acts, 1);
-  fake_gate_interrupt(true);
-  struct edr_exec_opts o = {0};
   struct edr_run_result res;
   uint64_t t0 = edr_now_ms();
-  CHECK(run(p, &o, &res) == EDR_EXIT_INTERRUPTED);
+  CHECK(run_gate(p, EDR_GATE_WAIT_HEALTHY, 0, FAKE_HANG, true, &res) == EDR_EXIT_INTERRUPTED);
   CHECK(edr_now_ms() - t0 < 5000);
   CHECK(fake_count("gate wait-healthy start") == 1);
   CHECK(fake_find("gate wait-healthy cancel") >= 0);
@@ -602,12 +610,8 @@ static void test_gate_cancelled(const struct edr_plan *p) {
 /* The restore's health gate fails: exit 6, the cleanup stage never runs
  * (the staged copy and the lock stay for rollback). */
 static void test_health_fails(const struct edr_plan *p) {
-  static const enum fake_act acts[] = {FAKE_FAIL};
-  fake_reset(p);
-  fake_gate_script(EDR_GATE_HEALTH, acts, 1);
-  struct edr_exec_opts o = {0};
   struct edr_run_result res;
-  CHECK(run(p, &o, &res) == EDR_EXIT_UNHEALTHY);
+  CHECK(run_gate(p, EDR_GATE_HEALTH, 0, FAKE_FAIL, false, &res) == EDR_EXIT_UNHEALTHY);
   CHECK(fake_count("gate health start") == 1);
   CHECK(fake_count("m1 > cleanup") == 0 && fake_count("> op:remove") == 0);
   CHECK_STR(res.message, "not healthy (fake)");
@@ -616,13 +620,8 @@ static void test_health_fails(const struct edr_plan *p) {
 
 /* The restore's health wait is interrupted: cancelled, exit 130. */
 static void test_health_cancelled(const struct edr_plan *p) {
-  static const enum fake_act acts[] = {FAKE_HANG};
-  fake_reset(p);
-  fake_gate_script(EDR_GATE_HEALTH, acts, 1);
-  fake_gate_interrupt(true);
-  struct edr_exec_opts o = {0};
   struct edr_run_result res;
-  CHECK(run(p, &o, &res) == EDR_EXIT_INTERRUPTED);
+  CHECK(run_gate(p, EDR_GATE_HEALTH, 0, FAKE_HANG, true, &res) == EDR_EXIT_INTERRUPTED);
   CHECK(fake_find("gate health cancel") >= 0);
   CHECK(fake_count("> cleanup") == 0);
   edr_run_result_free(&res);
@@ -631,12 +630,9 @@ static void test_health_cancelled(const struct edr_plan *p) {
 /* Interrupted while a host pushes: every host stops at the next step
  * boundary, and what prepare staged is removed. */
 static void test_interrupt_in_prepare(const struct edr_plan *p) {
-  fake_reset(p);
-  fake_rule((struct fake_rule){.host = "m2", .what = "push-snapshot", .interrupt = true,
-                               .delay_ms = 20});
-  struct edr_exec_opts o = {0};
   struct edr_run_result res;
-  CHECK(run(p, &o, &res) == EDR_EXIT_INTERRUPTED);
+  struct fake_rule r = {.host = "m2", .what = "push-snapshot", .interrupt = true, .delay_ms = 20};
+  CHECK(run_rule(p, r, &res) == EDR_EXIT_INTERRUPTED);
   CHECK(fake_count("m2 > restore") == 0);
   for (size_t x = 0; x < p->n_hosts; x++) {
     CHECK(fake_find("%s > op:remove %s", p->hosts[x].member->name, p->hosts[x].staging) >= 0);
@@ -650,12 +646,9 @@ static void test_interrupt_in_prepare(const struct edr_plan *p) {
 /* Interrupted while hosts apply: each stops at its next step boundary;
  * nothing staged is removed and the locks stay (resume, rollback). */
 static void test_interrupt_in_apply(const struct edr_plan *p) {
-  fake_reset(p);
-  fake_rule((struct fake_rule){.host = "m1", .what = "move-aside", .interrupt = true,
-                               .delay_ms = 20});
-  struct edr_exec_opts o = {0};
   struct edr_run_result res;
-  CHECK(run(p, &o, &res) == EDR_EXIT_INTERRUPTED);
+  struct fake_rule r = {.host = "m1", .what = "move-aside", .interrupt = true, .delay_ms = 20};
+  CHECK(run_rule(p, r, &res) == EDR_EXIT_INTERRUPTED);
   long sig = fake_find("m1 > move-aside");
   for (size_t x = 0; x < p->n_hosts; x++) {
     const char *xn = p->hosts[x].member->name;
