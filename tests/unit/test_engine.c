@@ -78,7 +78,9 @@ static struct edr_plan *build(enum edr_plan_kind kind) {
                             .snapshot_sha256 = "ab", .snapshot_has_hash = true,
                             .snapshot_revision = 42, .run_id = RUN_ID,
                             .tool_sha256 = "cd", .tool_size = 5,
-                            .command = kind == EDR_PLAN_ROLLBACK ? "rollback" : "restore"};
+                            .command = kind == EDR_PLAN_ROLLBACK   ? "rollback"
+                                       : kind == EDR_PLAN_SNAPSHOT ? "snapshot save"
+                                                                   : "restore"};
   struct edr_plan *p = NULL;
   if (edr_plan_build(spec, &o, &p, err, sizeof err)) {
     fprintf(stderr, "plan: %s\n", err);
@@ -264,7 +266,8 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
   for (size_t x = 0; x < p->n_hosts; x++) {
     const struct edr_host_plan *xp = &p->hosts[x];
     const char *xn = xp->member->name;
-    bool up = replied_ok(xn, "push-agent") && !was_lost(x);
+    long closed = fake_find("%s close", xn);
+    bool up = replied_ok(xn, "push-agent") && !was_lost(x) && !(closed >= 0 && closed < at);
     bool locked = replied_ok(xn, "lock");
     bool destroyed = false;
     for (size_t i = 0; i < fake_trace_len(); i++) {
@@ -272,11 +275,18 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
       destroyed |= e->ev == FAKE_REQ && e->host == (long)x && e->step >= 0 &&
                    edr_step_kinds[xp->steps[e->step].kind].destructive;
     }
-    /* the per-host outcome */
-    enum edr_host_outcome want = xp->n_steps && res.hosts[x].steps_done == xp->n_steps
-                                     ? EDR_HOST_RESTORED
-                                 : destroyed                            ? EDR_HOST_PARTIAL
-                                                                        : EDR_HOST_UNTOUCHED;
+    /* the per-host outcome: done when every step was, if that changed the
+     * host or came before the failure (a check changes nothing) */
+    long last = -1;
+    for (size_t i = 0; i < fake_trace_len(); i++)
+      if (fake_trace(i)->host == (long)x && fake_trace(i)->ev == FAKE_REPLY &&
+          fake_trace(i)->step >= 0)
+        last = (long)i;
+    bool done = p->kind != EDR_PLAN_CHECK && xp->n_steps &&
+                res.hosts[x].steps_done == xp->n_steps && (destroyed || last < at);
+    enum edr_host_outcome want = done        ? EDR_HOST_RESTORED
+                                 : destroyed ? EDR_HOST_PARTIAL
+                                             : EDR_HOST_UNTOUCHED;
     CHECK(res.hosts[x].outcome == want);
     if (res.hosts[x].outcome != want)
       fprintf(stderr, "%s: outcome %d, want %d (%zu of %zu steps done)\n", xn,
@@ -291,7 +301,7 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
     snprintf(wrm, sizeof wrm, "%s > op:remove %s", xn, xp->wal_staging ? xp->wal_staging : "");
     char unlock[64];
     snprintf(unlock, sizeof unlock, "%s > op:unlock", xn);
-    if (!up) {
+    if (!up) { /* never started, lost, or done and closed before the failure */
       for (size_t i = (size_t)(at + 1); at >= 0 && i < fake_trace_len(); i++)
         if (fake_trace(i)->host == (long)x && fake_trace(i)->ev == FAKE_REQ)
           CHECK(!"nothing is sent to a host whose connection is gone");
@@ -307,8 +317,8 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
     }
   }
   if (t_fail != t0) {
-    fprintf(stderr, "-- %s: %s fails at step %zu (%s), %s; exit %d; trace:\n",
-            p->kind == EDR_PLAN_RUN ? p->playbook : p->command, name, j + 1, kind,
+    fprintf(stderr, "-- %s (plan kind %d): %s fails at step %zu (%s), %s; exit %d; trace:\n",
+            p->kind == EDR_PLAN_RUN ? p->playbook : p->command, p->kind, name, j + 1, kind,
             act_names[act], rc);
     fake_dump();
   }
@@ -740,6 +750,22 @@ int main(void) {
     test_cleanup_hangs(restore);
     test_push_stalls(restore);
   }
+
+  /* plan --check, and snapshot save --via ssh (one host of the plan, as
+   * cmd/snapshot_ssh.c runs it) */
+  struct edr_plan *check = build(EDR_PLAN_CHECK);
+  struct edr_plan *snap = build(EDR_PLAN_SNAPSHOT);
+  CHECK(check && snap);
+  if (check && snap) {
+    static const char *const check_hosts[] = {"m1", "m3", NULL}, *const one[] = {"m2", NULL};
+    test_fail_everywhere(check, check_hosts);
+    struct edr_plan m2 = *snap;
+    m2.hosts = &snap->hosts[1];
+    m2.n_hosts = 1;
+    test_fail_everywhere(&m2, one);
+  }
+  edr_plan_free(check);
+  edr_plan_free(snap);
 
   struct edr_plan *gates = build_playbook(gates_pb, NULL);
   CHECK(gates != NULL);
