@@ -37,6 +37,7 @@ static struct {
   unsigned attempts[EDR_GATE__COUNT];
   bool interrupt, interrupted;
   long leader;
+  unsigned leader_delay_ms;
   uv_timer_t timer;
   bool timer_init;
   struct edr_gate *g;
@@ -96,6 +97,7 @@ void fake_gate_script(enum edr_gate_kind kind, const enum fake_act *acts, size_t
 
 void fake_gate_interrupt(bool on) { gates.interrupt = on; }
 void fake_leader(long host) { gates.leader = host; }
+void fake_leader_delay(unsigned delay_ms) { gates.leader_delay_ms = delay_ms; }
 
 size_t fake_trace_len(void) { return n_trace; }
 const struct fake_entry *fake_trace(size_t i) { return i < n_trace ? &trace[i] : NULL; }
@@ -623,6 +625,8 @@ static void gate_cancel(struct edr_gate *g) {
 
 static long fake_find_leader(const struct edr_plan *p) {
   (void)p;
+  if (gates.leader_delay_ms)
+    usleep(gates.leader_delay_ms * 1000u);
   return gates.leader; /* may run on libuv's thread pool: reads only */
 }
 

@@ -519,6 +519,24 @@ static void test_leader_kept_running(const struct edr_plan *p) {
   edr_run_result_free(&res);
 }
 
+/* The leader is still being asked (on the thread pool) when a host fails
+ * in prepare: the run waits for the answer, records it, and stops nothing. */
+static void test_leader_slow_abort(const struct edr_plan *p) {
+  fake_reset(p);
+  fake_leader(2);
+  fake_leader_delay(60);
+  fake_rule((struct fake_rule){.host = "m1", .what = "push-snapshot", .act = FAKE_FAIL,
+                               .code = EDR_EHASH, .msg = "sha-256 differs"});
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  CHECK(run(p, &o, &res) == EDR_EXIT_PREFLIGHT);
+  CHECK_STR(res.leader, "m3");
+  CHECK(fake_count("> stop") == 0 && fake_count("> hold-lock") == 0);
+  for (size_t x = 0; x < p->n_hosts; x++)
+    CHECK(fake_find("%s > op:unlock", p->hosts[x].member->name) >= 0);
+  edr_run_result_free(&res);
+}
+
 /* Fewer than two members run: there is no leader to keep for last. */
 static void test_leader_not_asked(const struct edr_plan *p) {
   fake_reset(p);
@@ -743,6 +761,7 @@ int main(void) {
     test_leader_last(restore, 2);
     test_leader_kept_running(restore);
     test_leader_not_asked(restore);
+    test_leader_slow_abort(restore);
     test_health_fails(restore);
     test_health_cancelled(restore);
     test_interrupt_in_prepare(restore);
