@@ -11,7 +11,8 @@
  *
  * The contract is asynchronous: start() returns at once or after doing the
  * work, and calls edr_gate_done() exactly once, from the run's loop thread
- * (possibly before start() returns).  cancel() asks a running gate to end
+ * (possibly before start() returns), and touches G no more after it: the
+ * engine may start the next stage's gate in it.  cancel() asks a running gate to end
  * soon (the operator interrupted); it still calls edr_gate_done(), with
  * EDR_ECANCELED or its result.  A gate that blocks inside start() cannot be
  * cancelled: today member-add/-remove, snapshot-save and wait-healthy's
