@@ -26,6 +26,7 @@ static const struct edr_plan *plan;
 static struct fake_entry trace[MAX_TRACE];
 static size_t n_trace;
 static struct fake_rule rules[MAX_RULES];
+static bool rule_used[MAX_RULES];
 static size_t n_rules;
 static struct { long host; char what[64]; unsigned n; } counts[MAX_COUNTS];
 static size_t n_counts;
@@ -82,8 +83,10 @@ void fake_reset(const struct edr_plan *p) {
 }
 
 void fake_rule(struct fake_rule r) {
-  if (n_rules < MAX_RULES)
+  if (n_rules < MAX_RULES) {
+    rule_used[n_rules] = false;
     rules[n_rules++] = r;
+  }
   else
     violation("too many rules");
 }
@@ -102,6 +105,17 @@ void fake_leader_delay(unsigned delay_ms) { gates.leader_delay_ms = delay_ms; }
 size_t fake_trace_len(void) { return n_trace; }
 const struct fake_entry *fake_trace(size_t i) { return i < n_trace ? &trace[i] : NULL; }
 unsigned fake_violations(void) { return violations; }
+
+unsigned fake_unused_rules(void) {
+  unsigned n = 0;
+  for (size_t i = 0; i < n_rules; i++)
+    if (!rule_used[i]) {
+      fprintf(stderr, "fake_agent: no request matched the rule for %s '%s'\n", rules[i].host,
+              rules[i].what);
+      n++;
+    }
+  return n;
+}
 
 void fake_dump(void) {
   for (size_t i = 0; i < n_trace; i++)
@@ -168,8 +182,10 @@ static const struct fake_rule *rule_for(long host, const char *what) {
   const char *name = plan->hosts[host].member->name;
   for (size_t i = 0; i < n_rules; i++)
     if (!strcmp(rules[i].host, name) && !strcmp(rules[i].what, what) &&
-        (!rules[i].nth || rules[i].nth == nth))
+        (!rules[i].nth || rules[i].nth == nth)) {
+      rule_used[i] = true;
       return &rules[i];
+    }
   return NULL;
 }
 

@@ -94,6 +94,9 @@ size_t fake_count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * one is under way, after the connection was dropped, before the agent
  * started, a second close ...), each printed when seen. */
 unsigned fake_violations(void);
+/* Rules that no request matched (a misspelt .what, a step never reached),
+ * each printed. */
+unsigned fake_unused_rules(void);
 void fake_dump(void);
 
 #endif

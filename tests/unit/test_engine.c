@@ -73,8 +73,9 @@ static int make_spec(void) {
   return rc;
 }
 
-static struct edr_plan *build(enum edr_plan_kind kind) {
-  struct edr_plan_opts o = {.kind = kind, .snapshot = snap_path, .snapshot_size = 5,
+/* KIND's plan; ASK_ETCD: a check plan that also asks each member (status). */
+static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
+  struct edr_plan_opts o = {.kind = kind, .ask_etcd = ask_etcd, .snapshot = snap_path, .snapshot_size = 5,
                             .snapshot_sha256 = "ab", .snapshot_has_hash = true,
                             .snapshot_revision = 42, .run_id = RUN_ID,
                             .tool_sha256 = "cd", .tool_size = 5,
@@ -88,6 +89,8 @@ static struct edr_plan *build(enum edr_plan_kind kind) {
   }
   return p;
 }
+
+static struct edr_plan *build(enum edr_plan_kind kind) { return build_ask(kind, false); }
 
 static struct edr_playbook *loaded_pb;  /* a compiled plan borrows it */
 
@@ -160,6 +163,7 @@ static int run(const struct edr_plan *p, struct edr_exec_opts *o, struct edr_run
   o->assume_yes = true;
   int rc = edr_execute(p, o, res);
   CHECK(fake_violations() == 0);
+  CHECK(fake_unused_rules() == 0);
   CHECK(rc == res->exit_code);
   check_barrier();
   for (size_t i = 0; i < p->n_hosts; i++) {
@@ -729,6 +733,50 @@ static void test_push_stalls(const struct edr_plan *p) {
   edr_run_result_free(&res);
 }
 
+/* Rollback of a member the restore never moved (find-old: nothing aside,
+ * the member dir in place, etcd running): its data is left alone. */
+static void test_rollback_nothing_moved(const struct edr_plan *p) {
+  struct edr_run_result res;
+  struct fake_rule r = {.host = "m2", .what = "find-old", .result_json = "{\"exists\": false}"};
+  CHECK(run_rule(p, r, &res) == EDR_EXIT_OK);
+  static const char *const skipped[] = {"stop", "check-stopped", "move-aside", "install",
+                                        "start"};
+  for (size_t i = 0; i < sizeof skipped / sizeof *skipped; i++) {
+    CHECK(fake_find("m2 > %s", skipped[i]) < 0);
+    CHECK(fake_find("m1 > %s", skipped[i]) >= 0);
+  }
+  CHECK(res.hosts[1].status == 0);
+  edr_run_result_free(&res);
+}
+
+/* status: a member that does not answer its own host's etcdctl is a fact
+ * about the member, not a failed host; want_ask skips a host's asks. */
+static bool want_ask(void *arg, size_t host) {
+  (void)arg;
+  return host != 2;
+}
+
+static void test_status_asks(const struct edr_plan *p) {
+  fake_reset(p);
+  fake_rule((struct fake_rule){.host = "m2", .what = "ask-etcd", .act = FAKE_FAIL,
+                               .code = EDR_EREMOTE, .msg = "context deadline exceeded"});
+  struct edr_exec_opts o = {.want_ask = want_ask};
+  struct edr_run_result res;
+  CHECK(run(p, &o, &res) == EDR_EXIT_OK);
+  long ask = step_index(p, 1, EDR_STEP_ASK);
+  CHECK(ask >= 0 && fake_count("m2 > ask") == 3 && fake_count("m1 > ask") == 3);
+  CHECK(fake_count("m3 > ask") == 0);
+  if (ask >= 0) {
+    const struct edr_step_result *sr = &res.hosts[1].steps[ask];
+    CHECK(sr->finished && sr->status == 0);
+    CHECK(json_is_false(json_object_get(sr->result, "ok")));
+    CHECK(res.hosts[2].steps[ask].started && res.hosts[2].steps[ask].finished);
+  }
+  for (size_t x = 0; x < p->n_hosts; x++)
+    CHECK(res.hosts[x].status == 0 && res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
+  edr_run_result_free(&res);
+}
+
 int main(void) {
   if (!getenv("TEST_ENGINE_VERBOSE"))
     edr_verbosity = -1;
@@ -753,6 +801,7 @@ int main(void) {
     test_start_refused(restore);
     test_fail_everywhere(restore, fail_hosts);
     test_fail_everywhere(rollback, fail_hosts);
+    test_rollback_nothing_moved(rollback);
     test_resume_apply(restore);
     test_resume_prepare(restore);
     test_resume_install(restore, true);
@@ -772,7 +821,11 @@ int main(void) {
 
   /* plan --check, and snapshot save --via ssh (one host of the plan, as
    * cmd/snapshot_ssh.c runs it) */
-  struct edr_plan *check = build(EDR_PLAN_CHECK);
+  struct edr_plan *check = build(EDR_PLAN_CHECK), *status = build_ask(EDR_PLAN_CHECK, true);
+  CHECK(status != NULL);
+  if (status)
+    test_status_asks(status);
+  edr_plan_free(status);
   struct edr_plan *snap = build(EDR_PLAN_SNAPSHOT);
   CHECK(check && snap);
   if (check && snap) {
