@@ -49,6 +49,7 @@ struct fake_rule {
   uint64_t delay_ms;       /* the answer comes this much later (real time) */
   const char *result_json; /* FAKE_OK: this result instead of the default */
   bool interrupt;          /* raise SIGINT when the request arrives */
+  bool maybe_unused;       /* the run may end before the request comes */
 };
 
 /* One line of the trace.  STEP is the plan step's index in the host's
@@ -95,7 +96,7 @@ size_t fake_count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * started, a second close ...), each printed when seen. */
 unsigned fake_violations(void);
 /* Rules that no request matched (a misspelt .what, a step never reached),
- * each printed. */
+ * each printed; rules marked maybe_unused do not count. */
 unsigned fake_unused_rules(void);
 void fake_dump(void);
 

@@ -75,8 +75,8 @@ static int make_spec(void) {
 
 /* KIND's plan; ASK_ETCD: a check plan that also asks each member (status). */
 static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
-  struct edr_plan_opts o = {.kind = kind, .ask_etcd = ask_etcd, .snapshot = snap_path, .snapshot_size = 5,
-                            .snapshot_sha256 = "ab", .snapshot_has_hash = true,
+  struct edr_plan_opts o = {.kind = kind, .ask_etcd = ask_etcd, .snapshot = snap_path,
+                            .snapshot_size = 5, .snapshot_sha256 = "ab", .snapshot_has_hash = true,
                             .snapshot_revision = 42, .run_id = RUN_ID,
                             .tool_sha256 = "cd", .tool_size = 5,
                             .command = kind == EDR_PLAN_ROLLBACK   ? "rollback"
@@ -777,6 +777,50 @@ static void test_status_asks(const struct edr_plan *p) {
   edr_run_result_free(&res);
 }
 
+/* A host step with retries, and one whose failure is only warned about. */
+static const char retry_pb[] =
+    "{\"playbook\": 1, \"name\": \"retry\", \"description\": \"retries and on_failure\","
+    " \"steps\": ["
+    "  {\"name\": \"try\", \"kind\": \"exec\", \"target\": \"m1\", \"argv\": [\"/bin/try\"],"
+    "   \"retries\": 2, \"retry_delay\": 0},"
+    "  {\"name\": \"soft\", \"kind\": \"exec\", \"target\": \"m2\", \"argv\": [\"/bin/soft\"],"
+    "   \"on_failure\": \"continue\"},"
+    "  {\"name\": \"after\", \"kind\": \"exec\", \"target\": \"m1\", \"argv\": [\"/bin/after\"]}]}";
+
+static void test_step_retries(const struct edr_plan *p, unsigned fails, bool interrupt) {
+  fake_reset(p);
+  for (unsigned i = 1; i <= fails; i++)
+    fake_rule((struct fake_rule){.host = "m1", .what = "exec", .nth = i, .act = FAKE_FAIL,
+                                 .code = EDR_EREMOTE, .msg = "exit status 1",
+                                 .interrupt = interrupt && i == 1, .maybe_unused = true});
+  fake_rule((struct fake_rule){.host = "m2", .what = "exec", .act = FAKE_FAIL,
+                               .code = EDR_EREMOTE, .msg = "exit status 1",
+                               .maybe_unused = true});
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  int rc = run(p, &o, &res);
+  long try = step_index(p, 0, EDR_STEP_EXEC);
+  if (interrupt) { /* no retry once the operator interrupted */
+    CHECK(rc == EDR_EXIT_INTERRUPTED);
+    CHECK(fake_count("m1 > exec") == 1 && fake_count("m2 > exec") == 0);
+  } else if (fails <= 2) { /* within its retries */
+    CHECK(rc == EDR_EXIT_OK);
+    CHECK(fake_count("m1 > exec") == fails + 2);
+    CHECK(res.hosts[0].steps[try].status == 0);
+    /* on_failure continue: recorded as failed, the run goes on */
+    long soft = step_index(p, 1, EDR_STEP_EXEC);
+    CHECK(res.hosts[1].steps[soft].finished && res.hosts[1].steps[soft].status == EDR_EREMOTE);
+    CHECK(res.hosts[1].status == 0);
+    CHECK(fake_find_last("m1 > exec") > fake_find("m2 < exec failed")); /* after */
+  } else {
+    CHECK(rc == EDR_EXIT_APPLY);
+    CHECK(fake_count("m1 > exec") == 3 && fake_count("m2 > exec") == 0);
+    CHECK(res.hosts[0].status == EDR_EREMOTE);
+    CHECK_CONTAINS(res.hosts[0].message, "exit status 1");
+  }
+  edr_run_result_free(&res);
+}
+
 int main(void) {
   if (!getenv("TEST_ENGINE_VERBOSE"))
     edr_verbosity = -1;
@@ -847,6 +891,16 @@ int main(void) {
     test_gate_cancelled(gates);
   }
   edr_plan_free(gates);
+
+  struct edr_plan *retry = build_playbook(retry_pb, NULL);
+  CHECK(retry != NULL);
+  if (retry) {
+    test_step_retries(retry, 0, false);
+    test_step_retries(retry, 2, false);
+    test_step_retries(retry, 3, false);
+    test_step_retries(retry, 3, true);
+  }
+  edr_plan_free(retry);
 
   char path[600];
   snprintf(path, sizeof path, "%s/replace-member.json", EDR_PLAYBOOK_DIR);
