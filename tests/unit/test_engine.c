@@ -541,6 +541,21 @@ static void test_leader_slow_abort(const struct edr_plan *p) {
   edr_run_result_free(&res);
 }
 
+/* Interrupted while the others stop: the leader, still waiting for its
+ * turn, is never stopped. */
+static void test_leader_interrupted(const struct edr_plan *p) {
+  fake_reset(p);
+  fake_leader(0);
+  fake_rule((struct fake_rule){.host = "m2", .what = "stop", .interrupt = true, .delay_ms = 20});
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  CHECK(run(p, &o, &res) == EDR_EXIT_INTERRUPTED);
+  CHECK(fake_find("m1 > stop") < 0);
+  CHECK(fake_find("m2 < stop ok") >= 0 && fake_find("m2 > check-stopped") < 0);
+  CHECK(res.hosts[0].outcome == EDR_HOST_UNTOUCHED && res.hosts[1].outcome == EDR_HOST_PARTIAL);
+  edr_run_result_free(&res);
+}
+
 /* Fewer than two members run: there is no leader to keep for last. */
 static void test_leader_not_asked(const struct edr_plan *p) {
   fake_reset(p);
@@ -855,6 +870,7 @@ int main(void) {
     test_leader_kept_running(restore);
     test_leader_not_asked(restore);
     test_leader_slow_abort(restore);
+    test_leader_interrupted(restore);
     test_health_fails(restore);
     test_health_cancelled(restore);
     test_interrupt_in_prepare(restore);
