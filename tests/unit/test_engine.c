@@ -654,6 +654,28 @@ static void test_gate_cancelled(const struct edr_plan *p) {
   edr_run_result_free(&res);
 }
 
+/* A gate whose failure is only warned about, then a pause: the run goes
+ * on; the gate's result keeps its failure. */
+static const char soft_gate_pb[] =
+    "{\"playbook\": 1, \"name\": \"soft-gate\", \"description\": \"a gate may fail\","
+    " \"steps\": ["
+    "  {\"name\": \"wait\", \"kind\": \"wait-healthy\", \"target\": \"all\","
+    "   \"on_failure\": \"continue\"},"
+    "  {\"name\": \"breathe\", \"kind\": \"pause\", \"seconds\": 0},"
+    "  {\"name\": \"stop\", \"kind\": \"stop\", \"target\": \"m1\"}]}";
+
+static void test_gate_soft(const struct edr_plan *p) {
+  struct edr_run_result res;
+  CHECK(run_gate(p, EDR_GATE_WAIT_HEALTHY, 0, FAKE_FAIL, false, &res) == EDR_EXIT_OK);
+  CHECK(fake_count("gate wait-healthy start") == 1);
+  CHECK(fake_find("m1 > stop") > fake_find("gate wait-healthy done EDR_EUNHEALTHY"));
+  size_t k = stage_named(p, "wait");
+  CHECK(res.gates[k].finished && res.gates[k].status == EDR_EUNHEALTHY);
+  size_t b = stage_named(p, "breathe");
+  CHECK(res.gates[b].finished && res.gates[b].status == 0);
+  edr_run_result_free(&res);
+}
+
 /* The restore's health gate fails: exit 6, the cleanup stage never runs
  * (the staged copy and the lock stay for rollback). */
 static void test_health_fails(const struct edr_plan *p) {
@@ -907,6 +929,12 @@ int main(void) {
     test_gate_cancelled(gates);
   }
   edr_plan_free(gates);
+
+  struct edr_plan *soft = build_playbook(soft_gate_pb, NULL);
+  CHECK(soft != NULL);
+  if (soft)
+    test_gate_soft(soft);
+  edr_plan_free(soft);
 
   struct edr_plan *retry = build_playbook(retry_pb, NULL);
   CHECK(retry != NULL);
