@@ -41,6 +41,9 @@ struct host {
   bool failed;               /* this host failed; it does nothing more */
   bool cleaned;              /* abort cleanup was done or is under way */
   uint64_t step_start;
+  uint64_t armed_ms;         /* the deadline last armed (a timeout's words) */
+  const char *between;       /* what the request in flight does when it is no
+                                step's (a queue, the marker), for a timeout */
   reply_fn on_reply;         /* for the request in flight */
 
   json_t *probe;             /* the probe's result, for later steps */

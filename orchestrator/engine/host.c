@@ -14,6 +14,7 @@
 #include "snapfile.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -31,7 +32,10 @@ static void start_step(struct host *h);
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static size_t host_index(const struct host *h) { return (size_t)(h - h->run->hosts); }
+static size_t host_index(const struct host *h) {
+  assert(h >= h->run->hosts && h < h->run->hosts + h->run->n);
+  return (size_t)(h - h->run->hosts);
+}
 
 
 static const struct edr_step *cur_step(const struct host *h) {
@@ -55,6 +59,7 @@ void eng_conn_idle(struct host *h) {
 }
 
 void eng_timer_arm(struct host *h, uint64_t ms) {
+  h->armed_ms = ms;
   if (h->conn)
     h->run->ops->arm(h->conn, ms);
 }
@@ -69,6 +74,8 @@ void eng_send_request(struct host *h, json_t *req, int payload_fd, uint64_t payl
     /* a snapshot's push is slow to answer: every read is progress */
     .reads_extend = s && eng_steps[s->kind].reads_extend,
   };
+  /* one operation at a time on a connection that is open (agent_conn.h) */
+  assert(!h->busy && h->conn && !h->closing && !h->closed);
   h->on_reply = fn;
   h->busy = true;
   h->run->ops->request(h->conn, &ar);
@@ -81,7 +88,8 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
   char msg[2048];
   vsnprintf(msg, sizeof msg, fmt, ap);
   struct edr_step_result *sr = h->step < h->hp->n_steps ? &h->res->steps[h->step] : NULL;
-  if (sr && sr->started && !sr->finished) {
+  bool in_a_step = sr && sr->started && !sr->finished; /* else between steps */
+  if (in_a_step) {
     edr_progress_step(host_index(h), edr_step_kinds[h->hp->steps[h->step].kind].name, "failed",
                       edr_now_ms() - h->step_start, 0, msg);
     edr_journal_step(h->run->opts->journal, h->m->name, h->step,
@@ -99,7 +107,9 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
     const struct edr_step *cs = cur_step(h);
     const struct edr_stage *st = cs && h->run->plan->kind == EDR_PLAN_RUN
                                      ? &h->run->plan->stages[cs->stage] : NULL;
-    if (st)  /* a playbook's step: its name first, as the operator wrote it */
+    if (!in_a_step)  /* MSG says what was under way */
+      edr_err("%s (%s): %s", h->m->name, h->m->ssh_host, msg);
+    else if (st)  /* a playbook's step: its name first, as the operator wrote it */
       edr_err("%s (%s): %s (%s): %s%s%s", h->m->name, h->m->ssh_host, st->name, eng_step_name(h),
               msg, st->note ? "\n  " : "", st->note ? st->note : "");
     else
@@ -161,22 +171,30 @@ static void ev_failed(void *arg, int code, const char *msg, bool lost) {
     eng_host_fail(h, code, "%s", msg);
 }
 
+/* The deadline of what was under way passed: say what that was and the
+ * bound that was armed for it (a step's, a push's stall timeout, or the
+ * bound of a request between steps). */
 static void ev_timeout(void *arg) {
   struct host *h = arg;
   const struct edr_step *s = cur_step(h);
   const char *tail = h->run->ops->stderr_last(h->conn);
-  if (s && s->kind == EDR_STEP_CONNECT)
+  unsigned long long secs = h->armed_ms / 1000;
+  const char *what = h->in_step ? NULL : h->between ? h->between : "a request between steps";
+  if (s && s->kind == EDR_STEP_CONNECT && h->in_step)
     host_lost(h, EDR_ETIMEDOUT, "no ssh connection to %s port %d within %llus (host down, "
-              "or the port filtered?)", h->m->ssh_host, h->m->ssh_port,
-              (unsigned long long)(s->timeout_ms / 1000));
-  else
-    host_lost(h, EDR_ETIMEDOUT, "no answer within %llus%s%s",
-              (unsigned long long)((s ? s->timeout_ms : 0) / 1000),
+              "or the port filtered?)", h->m->ssh_host, h->m->ssh_port, secs);
+  else if (s && h->in_step && h->armed_ms == h->run->opts->stall_timeout_ms &&
+           (s->kind == EDR_STEP_PUSH_SNAPSHOT || s->kind == EDR_STEP_PUSH_TOOL))
+    host_lost(h, EDR_ETIMEDOUT, "no progress for %llus%s%s", secs,
               *tail ? "; stderr: " : "", tail);
+  else
+    host_lost(h, EDR_ETIMEDOUT, "%s%sno answer within %llus%s%s", what ? what : "",
+              what ? ": " : "", secs, *tail ? "; stderr: " : "", tail);
 }
 
 static void ev_closed(void *arg) {
   struct host *h = arg;
+  assert(h->closing && !h->closed); /* only after close(), once */
   h->busy = h->closing = false;
   h->closed = true;
   eng_check_barrier(h->run);
@@ -229,6 +247,7 @@ void eng_start_close(struct host *h) {
 /* ---- steps --------------------------------------------------------------- */
 
 void eng_step_ok(struct host *h, json_t *result) {
+  assert(h->step < h->hp->n_steps);
   struct edr_step_result *sr = &h->res->steps[h->step];
   sr->finished = true;
   sr->status = 0;
@@ -363,6 +382,9 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
 
 static void start_step(struct host *h) {
   const struct edr_step *s = cur_step(h);
+  /* the barrier: no step of a stage the run has not entered; and a failed
+   * host does nothing more */
+  assert(s && s->stage <= h->run->stage && !h->failed && !h->closing && !h->closed);
   if (h->res->steps[h->step].result) { /* a retry */
     json_decref(h->res->steps[h->step].result);
     h->res->steps[h->step].result = NULL;
@@ -415,14 +437,18 @@ void eng_advance(struct host *h) {
    * loop is about to eng_advance too: never start a step twice. */
   if (h->in_step || !eng_host_idle(h))
     return;
+  const struct edr_step *s = cur_step(h);
   if (r->aborting) {
+    /* Changed, and every step done although another host failed meanwhile:
+     * this host is where the plan wanted it, not stopped half-way. */
+    if (!s && h->res->outcome == EDR_HOST_PARTIAL)
+      h->res->outcome = EDR_HOST_RESTORED;
     if (r->phase <= EDR_PHASE_PREPARE && !h->cleaned)
       eng_abort_cleanup(h);
     else
       eng_abort_release(h);
     return;
   }
-  const struct edr_step *s = cur_step(h);
   if (!s) {
     if (r->plan->kind != EDR_PLAN_CHECK && h->hp->n_steps) /* a check changes nothing */
       h->res->outcome = EDR_HOST_RESTORED;
@@ -462,6 +488,7 @@ void eng_advance(struct host *h) {
       r->plan->kind == EDR_PLAN_RESTORE) {
     h->marker_read = true;
     json_t *req = json_pack("{s:s, s:s}", "op", "read", "path", h->hp->marker);
+    h->between = "reading the run's marker on the host";
     eng_timer_arm(h, 30000);
     eng_send_request(h, req, -1, 0, eng_on_marker);
     return;

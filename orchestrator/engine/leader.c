@@ -13,6 +13,7 @@
 #include "snapfile.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -40,6 +41,7 @@ static void leader_work(uv_work_t *w) {
 }
 
 static void leader_apply(struct run *r) {
+  assert(r->leader_found >= -1 && r->leader_found < (long)r->n);
   r->leader_host = r->leader_found;
   const char *name = r->leader_host >= 0 ? r->hosts[r->leader_host].m->name : NULL;
   r->res->leader = name;

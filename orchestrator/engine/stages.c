@@ -15,6 +15,7 @@
 #include "snapfile.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -68,6 +69,7 @@ static bool host_settled(const struct host *h) {
 
 static void enter_stage(struct run *r, size_t k) {
   const struct edr_plan *p = r->plan;
+  assert(k == r->stage + 1 && k < p->n_stages && !r->aborting);
   const struct edr_stage *st = &p->stages[k];
   r->stage = k;
   r->gate_note[0] = '\0';
@@ -199,6 +201,7 @@ void eng_gate_finish(struct run *r, int status, const char *fmt, ...) {
 /* A gate of the command layer's finished (gate.h). */
 void edr_gate_done(struct edr_gate *g, int status, const char *fmt, ...) {
   struct run *r = g->engine;
+  assert(g == &r->gate && r->gate_ops && r->gate_running); /* once per start() */
   r->gate_ops = NULL;
   if (g->health_ms)
     r->res->health_ms = g->health_ms;
@@ -229,6 +232,7 @@ static void gate_timer_cb(uv_timer_t *t) {
 
 static void start_gate(struct run *r) {
   const struct edr_stage *st = &r->plan->stages[r->stage];
+  assert(!r->gate_running && !r->gate_done); /* one gate at a time, once per stage */
   r->gate_running = true;
   journal_gate(r, "start", 0, NULL);
   {
