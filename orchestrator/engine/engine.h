@@ -45,6 +45,7 @@ struct host {
   json_t *probe;             /* the probe's result, for later steps */
   bool locked;               /* this run holds the host lock */
   bool nothing_moved;        /* rollback: the restore never moved this member */
+  bool wal_not_moved;        /* rollback: ... nor its wal dir */
   bool restaged;             /* resume: the old staging was removed */
   bool start_checked;        /* the restored member was seen before the start */
   bool marker_read;          /* resume: the host's own marker was read */

@@ -406,7 +406,15 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
     h->locked = true;
   if (s->kind == EDR_STEP_UNLOCK)
     h->locked = false;
-  if (s->kind == EDR_STEP_FIND_OLD && !json_is_true(json_object_get(r, "exists"))) {
+  if (s->kind == EDR_STEP_FIND_OLD && h->hp->wal_aside &&
+      !strcmp(json_string_value(json_object_get(s->request, "path")), h->hp->wal_aside)) {
+    /* The restore moves the member dir aside before the wal dir: one that
+     * stopped in between (or a rollback run again) left the wal in place. */
+    h->wal_not_moved = !json_is_true(json_object_get(r, "exists"));
+    if (h->wal_not_moved && !h->nothing_moved)
+      edr_info("%s: run %s never moved its wal dir %s: it stays in place", h->m->name,
+               h->run->plan->run_id, h->m->wal_dir);
+  } else if (s->kind == EDR_STEP_FIND_OLD && !json_is_true(json_object_get(r, "exists"))) {
     json_t *dd = json_object_get(h->probe, "data_dir");
     if (!json_is_true(json_object_get(dd, "has_member"))) {
       eng_host_fail(h, EDR_ENOENT, "nothing to roll back to: neither '%s' nor a member dir in "
@@ -499,6 +507,27 @@ static json_t *step_request(struct host *h, const struct edr_step *s) {
   return req;
 }
 
+#ifdef EDR_FAILPOINTS
+/* Test builds only (cmake -DEDR_FAILPOINTS=ON, as scripts/test.sh builds
+ * them): EDR_FAILPOINTS="STEP@MEMBER,..." fails that step on that member
+ * before its request is sent, so that tests can walk a failure through
+ * every step.  Other builds have no such hook. */
+static bool failpoint(struct host *h, const struct edr_step *s) {
+  const char *fp = getenv("EDR_FAILPOINTS");
+  char want[300];
+  int wl = snprintf(want, sizeof want, "%s@%s", edr_step_kinds[s->kind].name, h->m->name);
+  for (const char *p = fp ? fp : ""; *p;) {
+    size_t l = strcspn(p, ",");
+    if (wl > 0 && l == (size_t)wl && !strncmp(p, want, l)) {
+      eng_host_fail(h, EDR_EINTERNAL, "failpoint %s (EDR_FAILPOINTS)", want);
+      return true;
+    }
+    p += l + (p[l] == ',');
+  }
+  return false;
+}
+#endif
+
 static void start_step(struct host *h) {
   const struct edr_step *s = cur_step(h);
   if (h->res->steps[h->step].result) { /* a retry */
@@ -514,6 +543,10 @@ static void start_step(struct host *h) {
   edr_progress_step(host_index(h), edr_step_kinds[s->kind].name, "start", 0, 0, NULL);
   eng_timer_arm(h, s->timeout_ms);
   edr_debug("[%s] step %zu %s", h->m->name, h->step + 1, edr_step_kinds[s->kind].name);
+#ifdef EDR_FAILPOINTS
+  if (failpoint(h, s))
+    return; /* the step never ran: the host's outcome stays */
+#endif
   if (edr_step_kinds[s->kind].destructive)
     h->res->outcome = EDR_HOST_PARTIAL;
   switch (s->kind) {
@@ -644,12 +677,14 @@ void eng_advance(struct host *h) {
     h->waiting_leader = true; /* woken by eng_wake_leader() */
     return;
   }
-  if (h->nothing_moved &&
-      (s->kind == EDR_STEP_MOVE_ASIDE || s->kind == EDR_STEP_MOVE_ASIDE_WAL ||
-       s->kind == EDR_STEP_INSTALL || s->kind == EDR_STEP_INSTALL_WAL ||
-       ((s->kind == EDR_STEP_STOP || s->kind == EDR_STEP_CHECK_STOPPED ||
-         s->kind == EDR_STEP_START) &&
-        json_is_true(json_object_get(h->probe, "etcd_running"))))) {
+  /* Rollback: what the restore never moved stays as it is. */
+  bool wal_step = s->kind == EDR_STEP_MOVE_ASIDE_WAL || s->kind == EDR_STEP_INSTALL_WAL;
+  bool etcd_step = s->kind == EDR_STEP_STOP || s->kind == EDR_STEP_CHECK_STOPPED ||
+                   s->kind == EDR_STEP_START;
+  if ((wal_step && (h->nothing_moved || h->wal_not_moved)) ||
+      (h->nothing_moved &&
+       (s->kind == EDR_STEP_MOVE_ASIDE || s->kind == EDR_STEP_INSTALL ||
+        (etcd_step && json_is_true(json_object_get(h->probe, "etcd_running")))))) {
     h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
     h->step++; /* skipped: counts as neither done nor failed */
     eng_advance(h);

@@ -384,13 +384,16 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")))
     return rc;
   if ((rc = add_step(h, EDR_STEP_PROBE,
-                     json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o}", "op", "probe", "data_dir",
-                               m->data_dir, "wal_dir", m->wal_dir, "restore_tool",
-                               h->host_tool ? "auto" : m->restore_tool, "staging",
-                               h->staging, "ports", member_ports(m)),
+                     json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s?, s:[s,s]}", "op",
+                               "probe", "data_dir", m->data_dir, "wal_dir", m->wal_dir,
+                               "restore_tool", h->host_tool ? "auto" : m->restore_tool,
+                               "staging", h->staging, "ports", member_ports(m), "owner",
+                               m->data_dir_owner, "commands", m->stop_command.v[0],
+                               m->start_command.v[0]),
                      NULL,
                      "probe (read only): restore tool (%s) and its flags, data dir %s, "
-                     "free disk, whether etcd is running",
+                     "free disk, whether etcd is running, what the apply steps need "
+                     "(mount points, owner, stop and start commands)",
                      h->host_tool ? "pushed" : tool_label(m->restore_tool), m->data_dir)))
     return rc;
   if (p->check_only && p->ask_etcd && (rc = add_ask_steps(h)))
@@ -587,6 +590,11 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
       (rc = add_step(h, EDR_STEP_FIND_OLD,
                      json_pack("{s:s, s:s}", "op", "stat", "path", h->member_aside), NULL,
                      "check that the old member dir %s is there", h->member_aside)) ||
+      (m->wal_dir &&
+       (rc = add_step(h, EDR_STEP_FIND_OLD,
+                      json_pack("{s:s, s:s}", "op", "stat", "path", h->wal_aside), NULL,
+                      "check whether the old wal dir %s is there (if not, the restore "
+                      "never moved %s: it stays in place)", h->wal_aside, m->wal_dir))) ||
       (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
                      "keep the host lock until the rollback ends")) ||
       (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,

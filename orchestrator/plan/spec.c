@@ -75,6 +75,15 @@ bool edr_valid_remote_path(const char *s) {
   return true;
 }
 
+/* Is PATH equal to or below DIR followed by SUFFIX ("" or "/member")?
+ * Both are valid remote paths (absolute, no trailing slash, no "." or
+ * ".." components), so a string comparison decides. */
+static bool path_within(const char *path, const char *dir, const char *suffix) {
+  size_t dl = strlen(dir), sl = strlen(suffix);
+  return !strncmp(path, dir, dl) && !strncmp(path + dl, suffix, sl) &&
+         (path[dl + sl] == '\0' || path[dl + sl] == '/');
+}
+
 bool edr_parse_url(const char *url, char *scheme, size_t slen, char *host,
                    size_t hlen, int *port) {
   const char *p = strstr(url, "://");
@@ -547,6 +556,17 @@ static int finish_member(struct ctx *c, struct draft *d) {
     return EDR_ENOMEM;
   if (m->wal_dir && strcmp(m->wal_dir, m->data_dir) == 0)
     return fail(c, m->name, "wal_dir", "must differ from data_dir");
+  /* The restore renames DATA_DIR/member and the WAL dir aside and renames
+   * the restored ones into place: neither may hold the other. */
+  if (m->wal_dir && path_within(m->wal_dir, m->data_dir, "/member"))
+    return fail(c, m->name, "wal_dir",
+                "'%s' is inside the member dir '%s/member', which a restore moves aside "
+                "with it; put the WAL outside it, or leave wal_dir unset for etcd's own "
+                "'%s/member/wal'", m->wal_dir, m->data_dir, m->data_dir);
+  if (m->wal_dir && path_within(m->data_dir, m->wal_dir, ""))
+    return fail(c, m->name, "wal_dir",
+                "'%s' contains data_dir '%s': moving the WAL dir aside would move the "
+                "data dir with it", m->wal_dir, m->data_dir);
   if (!!m->etcdctl_cert != !!m->etcdctl_key)
     return fail(c, m->name, m->etcdctl_cert ? "etcdctl_key" : "etcdctl_cert",
                 "missing: etcdctl_cert and etcdctl_key go together");

@@ -235,6 +235,12 @@ static void test_json_bad(void) {
      "field 'restore_tool'"},
     {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"wal_dir\": \"/var/lib/etcd\"}]}",
      "must differ from data_dir"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"wal_dir\": \"/var/lib/etcd/member/wal\"}]}",
+     "member 'a': field 'wal_dir': '/var/lib/etcd/member/wal' is inside the member dir '/var/lib/etcd/member'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"wal_dir\": \"/var/lib/etcd/member\"}]}",
+     "is inside the member dir"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"wal_dir\": \"/var/lib\"}]}",
+     "'/var/lib' contains data_dir '/var/lib/etcd'"},
     {"{\"peer_urls\": [\"http://a:1\"], \"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"]}]}",
      "can only be set per member"},
     {"{\"initial_cluster_token\": \"a b\", \"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"]}]}",
@@ -311,11 +317,29 @@ static void test_validators(void) {
   CHECK(!edr_parse_url("http://:80", sc, sizeof sc, h, sizeof h, &port));
 }
 
+/* WAL dirs that share a prefix with the data dir or its member dir but are
+ * not inside them are fine. */
+static void test_wal_dir_placement(void) {
+  const char *ok[] = {"/var/lib/etcd/wal", "/var/lib/etcd-wal", "/var/lib/etcd/membership",
+                      "/srv/wal"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    char text[256];
+    snprintf(text, sizeof text, "{\"members\": [{\"name\": \"a\", \"peer_urls\": "
+             "[\"http://a:1\"], \"wal_dir\": \"%s\"}]}", ok[i]);
+    struct edr_spec *sp = js(text);
+    CHECK(sp != NULL);
+    if (!sp)
+      fprintf(stderr, "  wal_dir %s: %s\n", ok[i], err);
+    edr_spec_free(sp);
+  }
+}
+
 int main(void) {
   test_initial_cluster();
   test_initial_cluster_bad();
   test_json();
   test_json_bad();
+  test_wal_dir_placement();
   test_etcdctl_tls();
   test_overrides();
   test_validators();
