@@ -146,6 +146,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
       .accept_new_hostkeys = o->accept_new_hostkeys, .agent_path = r.agent_path,
       .agent_size = r.agent_size, .stall_timeout_ms = o->stall_timeout_ms,
       .fetch_sink = o->fetch_sink, .fetch_arg = o->fetch_arg,
+      .fetch_max_bytes = o->fetch_max_bytes,
     };
     uv_timer_init(&r.loop, &h->retry_timer);
     h->retry_timer.data = h;

@@ -740,6 +740,8 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
     rc = add_step(h, EDR_STEP_TAKE_SNAPSHOT, req, argv.v,
                   "take the snapshot on the host with its etcdctl (stopped if it "
                   "writes nothing for %.1f s):", (double)p->save_idle_ms / 1000);
+    if (!rc && p->save_deadline_ms) /* --deadline bounds each of take and fetch */
+      h->steps[h->n_steps - 1].timeout_ms = p->save_deadline_ms;
   }
   strv_release(&argv);
   if (rc ||
@@ -748,6 +750,8 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
                      "stream %s back to this machine (sha-256 checked here)",
                      h->host_snapshot)))
     return rc;
+  if (p->save_deadline_ms)
+    h->steps[h->n_steps - 1].timeout_ms = p->save_deadline_ms;
   return add_step(h, EDR_STEP_UNSTAGE,
                   json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
                   "remove the staging directory %s", h->staging);
@@ -782,6 +786,7 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->snapshot_revision = o->snapshot_revision;
   p->health_timeout_ms = o->health_timeout_ms ? o->health_timeout_ms : 120000;
   p->save_idle_ms = o->save_idle_ms ? o->save_idle_ms : 30000;
+  p->save_deadline_ms = o->save_deadline_ms;
   p->kind = o->check_only ? EDR_PLAN_CHECK : o->kind;
   p->check_only = p->kind == EDR_PLAN_CHECK;
   p->bump_revision = o->bump_revision;

@@ -630,6 +630,15 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
           snprintf(c->proto_err, sizeof c->proto_err, "a data event without a byte count");
           return EDR_EPROTO;
         }
+        uint64_t max = c->t->fetch_max_bytes;
+        if (max && (uint64_t)size > max) {
+          char a[32], b[32];
+          edr_human_bytes((uint64_t)size, a, sizeof a);
+          edr_human_bytes(max, b, sizeof b);
+          snprintf(c->proto_err, sizeof c->proto_err, "it announced %s, more than the %s "
+                   "this machine takes (free space where the snapshot goes)", a, b);
+          return EDR_EPROTO;
+        }
         c->fetch_left = (uint64_t)size;
         c->fetch_got = 0;
         c->ev->fetch_begin(c->arg, (uint64_t)size);

@@ -53,6 +53,7 @@ struct edr_agent_target {       /* every string borrowed for the conn's life */
                                    fails (0: only the deadline) */
   edr_agent_sink fetch_sink;    /* NULL: a `send`'s bytes are dropped */
   void *fetch_arg;
+  uint64_t fetch_max_bytes;     /* a larger announced `send` fails; 0: no bound */
 };
 
 enum edr_agent_log { EDR_AGENT_LOG_DEBUG, EDR_AGENT_LOG_WARN };
