@@ -123,6 +123,7 @@ int cmd_snapshot_save(int argc, char **argv) {
     return EDR_EXIT_INTERNAL;
   /* ARGV[0] "snapshot", ARGV[1] "save": getopt starts after the verb. */
   optind = 2;
+  opterr = 0; /* edr_cli_bad_option() says it */
   while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
     int r = edr_cli_spec_option(&cs, opt, optarg);
     if (r < 0)
@@ -175,7 +176,7 @@ int cmd_snapshot_save(int argc, char **argv) {
       free(opts);
       return EDR_EXIT_OK;
     default:
-      fputs(usage_text, stderr);
+      edr_cli_bad_option(argv, opts, "o:h", usage_text);
       goto usage_quiet;
     }
   }

@@ -84,6 +84,28 @@ static bool path_within(const char *path, const char *dir, const char *suffix) {
          (path[dl + sl] == '\0' || path[dl + sl] == '/');
 }
 
+/* Why URL is not an http(s)://host:port URL, in words for the operator. */
+static const char *url_problem(const char *url, char *buf, size_t len) {
+  const char *p = strstr(url, "://");
+  if (!p) {
+    snprintf(buf, len, "it has no scheme: write http://%s or https://%s", url, url);
+    return buf;
+  }
+  if ((p - url != 4 || strncmp(url, "http", 4)) && (p - url != 5 || strncmp(url, "https", 5)))
+    return "its scheme is not http or https";
+  const char *h = p + 3;
+  const char *slash = strchr(*h == '[' ? (strchr(h, ']') ? strchr(h, ']') : h) : h, '/');
+  if (slash && slash[1]) {
+    snprintf(buf, len, "it has a path ('%.60s'): a peer or client URL is "
+             "scheme://host:port", slash);
+    return buf;
+  }
+  const char *colon = *h == '[' ? (strchr(h, ']') ? strchr(h, ']') + 1 : NULL) : strrchr(h, ':');
+  if (!colon || *colon != ':')
+    return "it has no port (etcd's are 2380 for peers and 2379 for clients)";
+  return "expected http(s)://host:port with a port from 1 to 65535";
+}
+
 bool edr_parse_url(const char *url, char *scheme, size_t slen, char *host,
                    size_t hlen, int *port) {
   const char *p = strstr(url, "://");
@@ -351,9 +373,11 @@ static int set_urls(struct ctx *c, const char *member, const struct field *f,
     const char *u = json_string_value(e);
     if (!u)
       return fail(c, member, f->key, "entry %zu is not a string", i);
-    if (!edr_parse_url(u, scheme, sizeof scheme, host, sizeof host, &port))
-      return fail(c, member, f->key, "'%s' is not an http(s)://host:port URL",
-                  shown(u, b, sizeof b));
+    if (!edr_parse_url(u, scheme, sizeof scheme, host, sizeof host, &port)) {
+      char why[160];
+      return fail(c, member, f->key, "'%s' is not an http(s)://host:port URL: %s",
+                  shown(u, b, sizeof b), url_problem(u, why, sizeof why));
+    }
     if (strv_push(sv, u))
       return EDR_ENOMEM;
   }
@@ -624,6 +648,17 @@ static int check_cluster(struct ctx *c, struct edr_spec *s) {
                   s->n_members - 1))
     return EDR_ENOMEM;
   for (size_t i = 0; i < s->n_members; i++)
+    for (size_t k = 0; k < s->members[i].peer_urls.n; k++) {
+      char sc[8], h[256];
+      int port;
+      if (edr_parse_url(s->members[i].peer_urls.v[k], sc, sizeof sc, h, sizeof h, &port) &&
+          port == 2379 &&
+          add_warning(s, "member '%s': peer URL '%s' has port 2379, etcd's client port: "
+                      "is it the client URL? (peers listen on 2380 by default)",
+                      s->members[i].name, s->members[i].peer_urls.v[k]))
+        return EDR_ENOMEM;
+    }
+  for (size_t i = 0; i < s->n_members; i++)
     if (s->members[i].data_dir_mode > 0 && (s->members[i].data_dir_mode & 077) &&
         add_warning(s, "member '%s': data_dir_mode %04o lets others read etcd's data; "
                     "etcd expects 0700", s->members[i].name, s->members[i].data_dir_mode))
@@ -713,7 +748,17 @@ int edr_spec_from_initial_cluster(const char *str,
   char *copy = NULL, *save = NULL, b[256];
 
   *out = NULL;
-  if (!s || !(s->source = strdup(c.source)) || !(copy = strdup(str))) {
+  /* pasted from an env file or a command line as it stands there:
+   * ETCD_INITIAL_CLUSTER="...", --initial-cluster=..., quoted */
+  static const char *const prefixes[] = {"ETCD_INITIAL_CLUSTER=", "--initial-cluster=",
+                                         "export ETCD_INITIAL_CLUSTER="};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+    if (!strncmp(str, prefixes[i], strlen(prefixes[i])))
+      str += strlen(prefixes[i]);
+  size_t sl = strlen(str);
+  bool quoted = sl >= 2 && (str[0] == '"' || str[0] == '\'') && str[sl - 1] == str[0];
+  if (!s || !(s->source = strdup(c.source)) ||
+      !(copy = quoted ? strndup(str + 1, sl - 2) : strdup(str))) {
     rc = EDR_ENOMEM;
     goto out;
   }
@@ -744,9 +789,23 @@ int edr_spec_from_initial_cluster(const char *str,
     char scheme[8], host[256];
     int port;
     if (!edr_parse_url(url, scheme, sizeof scheme, host, sizeof host, &port)) {
-      rc = fail(&c, name, "peer_urls", "'%s' is not an http(s)://host:port URL",
-                shown(url, b, sizeof b));
+      char why[160];
+      rc = fail(&c, name, "peer_urls", "'%s' is not an http(s)://host:port URL: %s",
+                shown(url, b, sizeof b), url_problem(url, why, sizeof why));
       goto out;
+    }
+    /* etcd takes name=url1,name=url2 as one member with two peer URLs; on
+     * two different hosts that is more often a name typed twice than a
+     * member with two addresses: say so before anything is done */
+    for (size_t u = 0; k < n && u < drafts[k].m.peer_urls.n; u++) {
+      char s2[8], h2[256];
+      int p2;
+      if (edr_parse_url(drafts[k].m.peer_urls.v[u], s2, sizeof s2, h2, sizeof h2, &p2) &&
+          strcmp(h2, host) &&
+          add_warning(s, "member '%s' is named twice, on two hosts ('%s' and '%s'): "
+                      "taken as one member with two peer URLs, as etcd reads it; if a "
+                      "name was typed twice, fix it", name, h2, host))
+        { rc = EDR_ENOMEM; goto out; }
     }
     if ((rc = strv_push(&drafts[k].m.peer_urls, url)))
       goto out;
@@ -771,18 +830,29 @@ out:
   return 0;
 }
 
+/* The field an unknown KEY most likely meant: etcd's flag spelling
+ * (peer-urls), Kubernetes' camelCase (peerURLs, sshUser), or a slip of one
+ * or two letters (peer_url). */
 static const char *suggest(const char *key) {
-  /* the usual slip: etcd's flag spelling instead of the file's */
   static char buf[64];
-  size_t n = strlen(key);
-  if (n >= sizeof buf)
-    return NULL;
-  for (size_t i = 0; i <= n; i++)
-    buf[i] = key[i] == '-' ? '_' : (char)tolower((unsigned char)key[i]);
-  if (field_find(buf) || !strcmp(buf, "name") || !strcmp(buf, "members") ||
-      !strcmp(buf, "initial_cluster_token"))
-    return buf;
-  return NULL;
+  size_t o = 0;
+  for (size_t i = 0; key[i] && o < sizeof buf - 2; i++) {
+    unsigned char ch = (unsigned char)key[i];
+    if (isupper(ch) && i > 0 && islower((unsigned char)key[i - 1]))
+      buf[o++] = '_';
+    buf[o++] = ch == '-' ? '_' : (char)tolower(ch);
+  }
+  buf[o] = '\0';
+  const char *names[sizeof fields / sizeof fields[0] + 5] = {
+      "name", "members", "initial_cluster_token", "cluster_name", "comment"};
+  size_t n = 5;
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+    names[n++] = fields[i].key;
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(buf, names[i]))
+      return names[i];
+  const char *d = edr_did_you_mean(buf, names, n);
+  return d ? d : edr_did_you_mean(key, names, n);
 }
 
 static int parse_fields(struct ctx *c, const char *member, struct draft *d,
