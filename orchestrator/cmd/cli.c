@@ -14,7 +14,7 @@
 enum {
   O_CLUSTER = 1000, O_INITIAL_CLUSTER, O_SSH_USER, O_SSH_PORT, O_IDENTITY,
   O_KNOWN_HOSTS, O_SUDO, O_NO_SUDO, O_DATA_DIR, O_WAL_DIR, O_OWNER, O_MODE,
-  O_STOP, O_START, O_TOOL, O_TOKEN,
+  O_STOP, O_START, O_TOOL, O_TOKEN, O_PROXY_JUMP, O_PROXY_COMMAND,
 };
 
 const struct option edr_spec_long_options[] = {
@@ -34,6 +34,8 @@ const struct option edr_spec_long_options[] = {
   {"start-command", required_argument, NULL, O_START},
   {"restore-tool", required_argument, NULL, O_TOOL},
   {"initial-cluster-token", required_argument, NULL, O_TOKEN},
+  {"proxy-jump", required_argument, NULL, O_PROXY_JUMP},
+  {"proxy-command", required_argument, NULL, O_PROXY_COMMAND},
   {NULL, 0, NULL, 0},
 };
 
@@ -49,6 +51,10 @@ const char edr_spec_options_help[] =
     "  --identity FILE            private key (ed25519 or ECDSA); default: ssh-agent,\n"
     "                             then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa\n"
     "  --known-hosts FILE         default ~/.ssh/known_hosts\n"
+    "  --proxy-jump HOPS          reach the hosts through jump hosts, as ssh -J:\n"
+    "                             [user@]host[:port],... (OpenSSH's ssh -W)\n"
+    "  --proxy-command CMD        reach the hosts through CMD's stdin and stdout,\n"
+    "                             as OpenSSH's ProxyCommand (%h %p %r)\n"
     "  --sudo, --no-sudo          run the agent with sudo -n (default: unless root)\n"
     "  --data-dir DIR             default /var/lib/etcd\n"
     "  --wal-dir DIR              default: inside the data dir\n"
@@ -92,6 +98,8 @@ int edr_cli_spec_option(struct edr_cli_spec *c, int opt, const char *arg) {
   case O_START: c->ov.start_command = arg; return 1;
   case O_TOOL: c->ov.restore_tool = arg; return 1;
   case O_TOKEN: c->ov.token = arg; return 1;
+  case O_PROXY_JUMP: c->ov.proxy_jump = arg; return 1;
+  case O_PROXY_COMMAND: c->ov.proxy_command = arg; return 1;
   }
   return 0;
 }

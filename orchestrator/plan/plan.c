@@ -372,12 +372,26 @@ static int add_ask_steps(struct edr_host_plan *h) {
 
 
 /* check: connect, agent, probe, lock (reads only) */
+/* The connect step, with the route when the host is reached through a jump
+ * host or a proxy command (transport/proxy.h). */
+static int add_connect(struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  char route[1200] = "";
+  if (m->proxy_jump)
+    snprintf(route, sizeof route, " through jump host%s %s (OpenSSH's ssh -W; their host "
+             "keys checked against %s too)", strchr(m->proxy_jump, ',') ? "s" : "",
+             m->proxy_jump, m->known_hosts);
+  else if (m->proxy_command)
+    snprintf(route, sizeof route, " through the proxy command '%s'", m->proxy_command);
+  return add_step(h, EDR_STEP_CONNECT, NULL, NULL,
+                  "connect to %s@%s:%d%s, check its host key against %s, authenticate",
+                  m->ssh_user, m->ssh_host, m->ssh_port, route, m->known_hosts);
+}
+
 static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
   int rc;
-  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
-                     "connect to %s@%s:%d, check its host key against %s, authenticate",
-                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)))
+  if ((rc = add_connect(h)))
     return rc;
   if ((rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
                      "check the architecture is x86-64, push etcd-dr-agent to a new "
@@ -571,9 +585,7 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
     return EDR_ENOMEM;
   char *wal_failed = m->wal_dir ? edr_asprintf("%s.etcd-dr-%s-restored", m->wal_dir, p->run_id)
                                 : NULL;
-  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
-                     "connect to %s@%s:%d, check its host key against %s, authenticate",
-                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)) ||
+  if ((rc = add_connect(h)) ||
       (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
                      "check the architecture, push etcd-dr-agent, start it%s",
                      m->sudo ? " with sudo -n" : "")) ||
@@ -695,9 +707,7 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
   int rc;
   (void)p;
-  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
-                     "connect to %s@%s:%d, check its host key against %s, authenticate",
-                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)) ||
+  if ((rc = add_connect(h)) ||
       (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
                      "check the architecture is x86-64, push etcd-dr-agent to a new "
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")) ||
@@ -1099,6 +1109,11 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
         m->identity_file, "data_dir", m->data_dir, "wal_dir", m->wal_dir, "staging",
         h->staging, "member_aside", h->member_aside, "wal_aside", h->wal_aside, "steps",
         steps);
+    json_t *jssh = json_object_get(jh, "ssh");
+    if (m->proxy_jump) /* only when set: plans without a proxy read as before */
+      json_object_set_new(jssh, "proxy_jump", json_string(m->proxy_jump));
+    if (m->proxy_command)
+      json_object_set_new(jssh, "proxy_command", json_string(m->proxy_command));
     json_array_append_new(hosts, jh);
   }
   json_t *warn = json_array();

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -106,6 +107,53 @@ static const char *url_problem(const char *url, char *buf, size_t len) {
   return "expected http(s)://host:port with a port from 1 to 65535";
 }
 
+/* One hop of a jump: [user@]host[:port], host an IPv6 literal in []. */
+static bool valid_hop(const char *s, size_t n) {
+  char buf[300];
+  if (n == 0 || n >= sizeof buf)
+    return false;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  char *host = buf, *at = strchr(buf, '@');
+  if (at) {
+    *at = '\0';
+    if (!edr_valid_user(buf))
+      return false;
+    host = at + 1;
+  }
+  char *port = NULL;
+  if (host[0] == '[') { /* an IPv6 address */
+    char *rb = strchr(host, ']');
+    unsigned char a6[16];
+    if (!rb || (rb[1] && rb[1] != ':'))
+      return false;
+    port = rb[1] == ':' ? rb + 2 : NULL;
+    *rb = '\0';
+    if (inet_pton(AF_INET6, host + 1, a6) != 1)
+      return false;
+    host = NULL;
+  } else if ((port = strchr(host, ':'))) {
+    *port++ = '\0';
+  }
+  if (port && (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
+               atoi(port) < 1 || atoi(port) > 65535))
+    return false;
+  return !host || edr_valid_host(host);
+}
+
+bool edr_valid_jump(const char *s) {
+  if (!*s)
+    return false;
+  for (const char *p = s;;) {
+    size_t n = strcspn(p, ",");
+    if (!valid_hop(p, n))
+      return false;
+    if (!p[n])
+      return true;
+    p += n + 1;
+  }
+}
+
 bool edr_parse_url(const char *url, char *scheme, size_t slen, char *host,
                    size_t hlen, int *port) {
   const char *p = strstr(url, "://");
@@ -179,7 +227,7 @@ static int strv_copy(struct edr_strv *dst, const struct edr_strv *src) {
 
 enum field_type {
   F_HOST, F_PORT, F_USER, F_LOCAL_PATH, F_BOOL, F_REMOTE_PATH, F_OWNER,
-  F_MODE, F_ARGV, F_TOOL, F_URLS,
+  F_MODE, F_ARGV, F_TOOL, F_URLS, F_JUMP, F_PROXY_CMD,
 };
 
 struct field {
@@ -205,6 +253,10 @@ static const struct field fields[] = {
    .what = "a path to a private key file"},
   {.key = "known_hosts", .type = F_LOCAL_PATH, .off = M(known_hosts),
    .what = "a path to a known_hosts file"},
+  {.key = "proxy_jump", .type = F_JUMP, .off = M(proxy_jump),
+   .what = "jump hosts as OpenSSH's -J takes them: [user@]host[:port], comma-separated"},
+  {.key = "proxy_command", .type = F_PROXY_CMD, .off = M(proxy_command),
+   .what = "a command run with /bin/sh -c on this machine (%h host, %p port, %r user)"},
   {.key = "sudo", .type = F_BOOL, .off = M(sudo), .what = "true or false"},
   {.key = "data_dir", .type = F_REMOTE_PATH, .off = M(data_dir),
    .what = "an absolute path of letters, digits and ._-+@=,: (no '.' or '..')"},
@@ -331,6 +383,14 @@ static int set_string_field(struct ctx *c, const char *member,
   case F_LOCAL_PATH:
     if (!*v)
       return fail(c, member, f->key, "empty; expected %s", f->what);
+    break;
+  case F_JUMP:
+    if (!edr_valid_jump(v))
+      return fail(c, member, f->key, "'%s' is not %s", shown(v, b, sizeof b), f->what);
+    break;
+  case F_PROXY_CMD:
+    if (!*v || strpbrk(v, "\n\r"))
+      return fail(c, member, f->key, "expected %s, on one line", f->what);
     break;
   case F_OWNER: {
     const char *colon = strchr(v, ':');
@@ -462,6 +522,8 @@ static void member_release(struct edr_member *m) {
   free(m->ssh_user);
   free(m->identity_file);
   free(m->known_hosts);
+  free(m->proxy_jump);
+  free(m->proxy_command);
   free(m->data_dir);
   free(m->wal_dir);
   free(m->data_dir_owner);
@@ -580,6 +642,8 @@ static int finish_member(struct ctx *c, struct draft *d) {
     return EDR_ENOMEM;
   if (m->wal_dir && strcmp(m->wal_dir, m->data_dir) == 0)
     return fail(c, m->name, "wal_dir", "must differ from data_dir");
+  if (m->proxy_jump && m->proxy_command)
+    return fail(c, m->name, "proxy_command", "give proxy_jump or proxy_command, not both");
   /* The restore renames DATA_DIR/member and the WAL dir aside and renames
    * the restored ones into place: neither may hold the other. */
   if (m->wal_dir && path_within(m->wal_dir, m->data_dir, "/member"))
@@ -676,6 +740,7 @@ static int apply_overrides(struct ctx *c, struct draft *g,
   } s[] = {
       {"ssh_user", ov->ssh_user},       {"identity_file", ov->identity_file},
       {"known_hosts", ov->known_hosts}, {"data_dir", ov->data_dir},
+      {"proxy_jump", ov->proxy_jump},   {"proxy_command", ov->proxy_command},
       {"wal_dir", ov->wal_dir},         {"data_dir_owner", ov->data_dir_owner},
       {"data_dir_mode", ov->data_dir_mode}, {"restore_tool", ov->restore_tool},
       {"stop_command", ov->stop_command}, {"start_command", ov->start_command},

@@ -44,6 +44,7 @@ typedef int (*edr_agent_sink)(void *arg, const unsigned char *buf, size_t len,
 struct edr_agent_target {       /* every string borrowed for the conn's life */
   const char *name;             /* the member, for messages */
   const char *ssh_host, *ssh_user, *identity_file, *known_hosts;
+  const char *proxy_jump, *proxy_command;   /* proxy.h; NULL: a direct connection */
   int ssh_port;
   bool sudo;                    /* start the agent with sudo -n */
   bool accept_new_hostkeys;     /* record unknown keys (never changed ones) */

@@ -322,6 +322,30 @@ static void test_validators(void) {
 
 /* WAL dirs that share a prefix with the data dir or its member dir but are
  * not inside them are fine. */
+static void test_jump_hosts(void) {
+  const char *ok[] = {"bastion", "ops@bastion", "ops@bastion:2222", "a,b@c:22,[fd00::1]:22",
+                      "10.0.0.1"};
+  const char *bad[] = {"", ",", "a,", "-oProxyCommand=x", "ops@", "@b", "b:", "b:0",
+                       "b:65536", "b:x", "a b", "a;id", "[fd00::1", "ops@b:22:33"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+    CHECK(edr_valid_jump(ok[i]));
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK(!edr_valid_jump(bad[i]));
+    if (edr_valid_jump(bad[i]))
+      fprintf(stderr, "  accepted: '%s'\n", bad[i]);
+  }
+  struct edr_spec *sp = js("{\"proxy_jump\": \"ops@b\", \"members\": [{\"name\": \"a\", "
+                           "\"peer_urls\": [\"http://a:1\"], \"proxy_command\": \"nc %h %p\"}]}");
+  CHECK(sp == NULL);
+  CHECK_CONTAINS(err, "field 'proxy_command': give proxy_jump or proxy_command, not both");
+  edr_spec_free(sp);
+  sp = js("{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], "
+          "\"proxy_jump\": \"ops@b;id\"}]}");
+  CHECK(sp == NULL);
+  CHECK_CONTAINS(err, "field 'proxy_jump': 'ops@b;id' is not jump hosts");
+  edr_spec_free(sp);
+}
+
 static void test_wal_dir_placement(void) {
   const char *ok[] = {"/var/lib/etcd/wal", "/var/lib/etcd-wal", "/var/lib/etcd/membership",
                       "/srv/wal"};
@@ -343,6 +367,7 @@ int main(void) {
   test_json();
   test_json_bad();
   test_wal_dir_placement();
+  test_jump_hosts();
   test_etcdctl_tls();
   test_overrides();
   test_validators();
