@@ -1,0 +1,157 @@
+/*
+ * lock.c - the host's run lock (DATA_DIR/.etcd-dr-lock): `lock` takes it
+ * for a run (O_EXCL create; a lock of the same run is kept, another run's
+ * is taken over only with `break`), `unlock` releases the run's own lock,
+ * and at exit an auto_release lock goes again.  The file holds the holder
+ * as one JSON line; struct agent remembers the auto_release lock.
+ */
+#include "agent.h"
+
+#include "fields.h"
+#include "files.h"
+#include "ops.h"
+
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The holder recorded in lock file PATH, or NULL (new reference). */
+static json_t *lock_holder(const char *path) {
+  json_error_t je;
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  json_t *j = json_loadfd(fd, 0, &je);
+  close(fd);
+  return j;
+}
+
+/* Write HOLDER to a new file at PATH: O_EXCL when TAKEOVER is false, else a
+ * rename over the old lock.  Returns 0, 1 when PATH exists (not taking
+ * over), or a negative EDR_E* code. */
+static int lock_write(struct agent *a, const char *path, json_t *holder, bool takeover) {
+  char tmp[PATH_MAX + 16];
+  snprintf(tmp, sizeof tmp, "%s.%ld", path, (long)getpid());
+  const char *target = takeover ? tmp : path;
+  int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EEXIST && !takeover)
+    return 1;
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot create lock '%s': %s", target,
+                      agent_errstr(errno));
+  char *text = json_dumps(holder, JSON_COMPACT);
+  size_t len = text ? strlen(text) : 0;
+  bool ok = text && write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
+            fsync(fd) == 0;
+  free(text);
+  close(fd);
+  if (!ok || (takeover && rename(tmp, path) != 0)) {
+    int e = errno ? errno : EIO;
+    unlink(target);
+    return agent_fail(a, edr_from_errno(e), "cannot write lock '%s': %s", path, agent_errstr(e));
+  }
+  return 0;
+}
+
+static void remember_lock(struct agent *a, const char *path, const char *run,
+                          bool auto_release) {
+  if (auto_release) {
+    snprintf(a->auto_lock_path, sizeof a->auto_lock_path, "%s", path);
+    snprintf(a->auto_lock_run, sizeof a->auto_lock_run, "%s", run);
+  } else if (!strcmp(a->auto_lock_path, path)) {
+    a->auto_lock_path[0] = a->auto_lock_run[0] = '\0'; /* pinned: it stays */
+  }
+}
+
+void agent_release_auto_lock(struct agent *a) {
+  if (!a->auto_lock_path[0])
+    return;
+  json_t *old = lock_holder(a->auto_lock_path);
+  const char *orun = json_string_value(json_object_get(old, "run_id"));
+  if (orun && !strcmp(orun, a->auto_lock_run))
+    unlink(a->auto_lock_path);
+  json_decref(old);
+  a->auto_lock_path[0] = '\0';
+}
+
+/* Take the host's lock for a run.  A lock held by the same run (a resume or
+ * a rollback of it) is taken over; another run's only with `break`. */
+int op_lock(struct agent *a, json_t *req, json_t *res) {
+  const char *path, *run;
+  bool brk = false, auto_release = false;
+  json_t *holder = json_object_get(req, "holder");
+  int rc;
+  if ((rc = field_file_path(a, req, "path", &path)) || (rc = field_bool(a, req, "break", &brk)) ||
+      (rc = field_bool(a, req, "auto_release", &auto_release)))
+    return rc;
+  if (!json_is_object(holder) ||
+      !(run = json_string_value(json_object_get(holder, "run_id"))))
+    return agent_fail(a, EDR_EINVAL, "field 'holder' must be an object with 'run_id'");
+  if ((rc = mkdir_parents(a, path)))
+    return rc;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    int w = lock_write(a, path, holder, false);
+    if (w == 0) {
+      json_object_set_new(res, "taken_over", json_null());
+      remember_lock(a, path, run, auto_release);
+      return 0;
+    }
+    if (w < 0)
+      return w;
+    json_t *old = lock_holder(path);
+    if (!old && errno == ENOENT)
+      continue; /* released meanwhile: try again */
+    const char *orun = json_string_value(json_object_get(old, "run_id"));
+    if ((orun && !strcmp(orun, run)) || brk) {
+      /* the same run again (e.g. to pin it before apply): nothing to rewrite */
+      rc = orun && !strcmp(orun, run) && !brk ? 0 : lock_write(a, path, holder, true);
+      if (!rc) {
+        json_object_set_new(res, "taken_over", old ? old : json_null());
+        remember_lock(a, path, run, auto_release);
+      }
+      else
+        json_decref(old);
+      return rc;
+    }
+    json_object_set_new(res, "holder", old ? json_incref(old) : json_null());
+    rc = agent_fail(a, EDR_EBUSY,
+                    "'%s' is locked by run %s of %s on %s (pid %" JSON_INTEGER_FORMAT
+                    ", %s) since %s",
+                    path, orun ? orun : "?",
+                    json_string_value(json_object_get(old, "user")) ?: "?",
+                    json_string_value(json_object_get(old, "host")) ?: "?",
+                    json_integer_value(json_object_get(old, "pid")),
+                    json_string_value(json_object_get(old, "command")) ?: "?",
+                    json_string_value(json_object_get(old, "since")) ?: "?");
+    json_decref(old);
+    return rc;
+  }
+  return agent_fail(a, EDR_EBUSY, "lock '%s' keeps changing", path);
+}
+
+/* Release a run's lock; someone else's is left alone. */
+int op_unlock(struct agent *a, json_t *req, json_t *res) {
+  const char *path, *run;
+  int rc;
+  if ((rc = field_file_path(a, req, "path", &path)) || (rc = field_str(a, req, "run_id", false, &run)))
+    return rc;
+  json_t *old = lock_holder(path);
+  const char *orun = json_string_value(json_object_get(old, "run_id"));
+  bool mine = orun && !strcmp(orun, run);
+  if (mine && unlink(path) != 0 && errno != ENOENT) {
+    json_decref(old);
+    return agent_fail(a, edr_from_errno(errno), "cannot remove lock '%s': %s", path,
+                      agent_errstr(errno));
+  }
+  if (mine && !strcmp(a->auto_lock_path, path))
+    a->auto_lock_path[0] = '\0';
+  json_object_set_new(res, "released", json_boolean(mine));
+  json_decref(old);
+  return 0;
+}
