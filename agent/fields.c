@@ -73,3 +73,12 @@ int field_bool(struct agent *a, json_t *req, const char *key, bool *out) {
   *out = json_is_true(v);
   return 0;
 }
+
+bool field_is_sha256(const char *s) {
+  if (strlen(s) != 64)
+    return false;
+  for (; *s; s++)
+    if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+      return false;
+  return true;
+}

@@ -28,4 +28,7 @@ int field_int(struct agent *a, json_t *req, const char *key, bool optional,
 /* A boolean; missing or null keeps the caller's default in *OUT. */
 int field_bool(struct agent *a, json_t *req, const char *key, bool *out);
 
+/* S is a SHA-256 as 64 lowercase hex digits. */
+bool field_is_sha256(const char *s);
+
 #endif

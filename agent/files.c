@@ -8,6 +8,8 @@
  */
 #include "files.h"
 
+#include "safepath.h"
+
 #include "fields.h"
 #include "ops.h"
 
@@ -46,69 +48,40 @@ int fsync_dir_of(const char *path) {
 }
 
 int mkdir_parents(struct agent *a, const char *path) {
-  char buf[PATH_MAX];
-  snprintf(buf, sizeof(buf), "%s", path);
-  char *last = strrchr(buf, '/');
-  if (!last || last == buf)
-    return 0;
-  *last = '\0';
-  for (char *p = buf + 1;; p++) {
-    if (*p == '/' || *p == '\0') {
-      char c = *p;
-      *p = '\0';
-      if (mkdir(buf, 0700) == 0) {
-        if (a->n_made < (int)(sizeof a->made_dirs / sizeof a->made_dirs[0]))
-          a->made_dirs[a->n_made++] = strdup(buf);
-      } else if (errno != EEXIST) {
-        return agent_fail(a, edr_from_errno(errno), "cannot create directory '%s': %s",
-                          buf, agent_errstr(errno));
-      }
-      struct stat st;
-      if (stat(buf, &st) == 0 && !S_ISDIR(st.st_mode))
-        return agent_fail(a, EDR_EEXIST, "'%s' is %s, expected a directory", buf,
-                          agent_kind_of(st.st_mode));
-      *p = c;
-      if (c == '\0')
-        break;
-    }
-  }
+  char name[NAME_MAX + 1];
+  int fd = safe_open_parent(a, path, name, true, NULL);
+  if (fd < 0)
+    return fd;
+  close(fd);
   return 0;
 }
 
-int rename_noreplace(const char *from, const char *to) {
-  if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+int rename_noreplace_at(int fromfd, const char *from, int tofd, const char *to) {
+  if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
     return 0;
   if (errno != EINVAL && errno != ENOSYS)
     return -1;
   struct stat st;
-  if (lstat(to, &st) == 0) {
+  if (fstatat(tofd, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
     errno = EEXIST;
     return -1;
   }
-  return rename(from, to);
+  return renameat(fromfd, from, tofd, to);
 }
 
-int sha256_file(struct agent *a, const char *path, char hex[65],
-                       uint64_t *bytes) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path,
-                      agent_errstr(errno));
+int sha256_fd(struct agent *a, int fd, const char *path, char hex[65], uint64_t *bytes) {
   static unsigned char buf[RECV_BUF];
   unsigned char md[32];
   struct edr_sha256 ctx;
-  int rc = 0;
   *bytes = 0;
   edr_sha256_init(&ctx);
   for (;;) {
-    ssize_t r = read(fd, buf, sizeof(buf));
+    ssize_t r = pread(fd, buf, sizeof(buf), (off_t)*bytes);
     if (r < 0 && errno == EINTR)
       continue;
-    if (r < 0) {
-      rc = agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s", path,
-                      agent_errstr(errno));
-      goto out;
-    }
+    if (r < 0)
+      return agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s", path,
+                        agent_errstr(errno));
     if (r == 0)
       break;
     edr_sha256_update(&ctx, buf, (size_t)r);
@@ -116,16 +89,30 @@ int sha256_file(struct agent *a, const char *path, char hex[65],
   }
   edr_sha256_final(&ctx, md);
   edr_hex(md, 32, hex);
-out:
+  return 0;
+}
+
+int sha256_file(struct agent *a, const char *path, char hex[65], uint64_t *bytes) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path,
+                      agent_errstr(errno));
+  int rc = sha256_fd(a, fd, path, hex, bytes);
   close(fd);
   return rc;
 }
 
 int open_regular(struct agent *a, const char *path, struct stat *st) {
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  char name[NAME_MAX + 1];
+  int dfd = safe_open_parent(a, path, name, false, NULL);
+  if (dfd < 0)
+    return dfd;
+  int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  int oe = errno;
+  close(dfd);
   if (fd < 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path,
-                      errno == ENOENT ? "it does not exist" : agent_errstr(errno));
+    return agent_fail(a, edr_from_errno(oe), "cannot open '%s': %s", path,
+                      oe == ENOENT ? "it does not exist" : agent_errstr(oe));
   if (fstat(fd, st) != 0) {
     int e = errno;
     close(fd);
@@ -148,31 +135,51 @@ int op_rename(struct agent *a, json_t *req, json_t *res) {
       (rc = field_bool(a, req, "missing_ok", &missing_ok)))
     return rc;
   json_object_set_new(res, "moved", json_false());
-  struct stat st;
-  if (lstat(from, &st) != 0) {
-    if (errno == ENOENT && missing_ok)
-      return 0;
-    return agent_fail(a, edr_from_errno(errno), "cannot rename '%s': %s", from,
-                      errno == ENOENT ? "it does not exist" : agent_errstr(errno));
+  char fname[NAME_MAX + 1], tname[NAME_MAX + 1];
+  int ffd = safe_open_parent(a, from, fname, false, NULL);
+  if (ffd == EDR_ENOENT && missing_ok) {
+    a->msg[0] = '\0';
+    return 0;
   }
-  if (rename_noreplace(from, to) != 0) {
+  if (ffd < 0)
+    return ffd;
+  int tfd = safe_open_parent(a, to, tname, false, NULL);
+  if (tfd < 0) {
+    close(ffd);
+    return tfd;
+  }
+  struct stat st;
+  rc = 0;
+  if (fstatat(ffd, fname, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno != ENOENT || !missing_ok)
+      rc = agent_fail(a, edr_from_errno(errno), "cannot rename '%s': %s", from,
+                      errno == ENOENT ? "it does not exist" : agent_errstr(errno));
+    goto out;
+  }
+  if (rename_noreplace_at(ffd, fname, tfd, tname) != 0) {
     int e = errno;
     struct stat tst;
     if (e == EEXIST || e == ENOTEMPTY)
-      return agent_fail(a, EDR_EEXIST, "cannot rename '%s' to '%s': '%s' already "
-                        "exists (%s)", from, to, to,
-                        lstat(to, &tst) == 0 ? agent_kind_of(tst.st_mode) : "?");
-    if (e == EXDEV)
-      return agent_fail(a, EDR_EINVAL, "cannot rename '%s' to '%s': they are on "
-                        "different file systems (exdev)", from, to);
-    return agent_fail(a, edr_from_errno(e), "cannot rename '%s' to '%s': %s", from,
+      rc = agent_fail(a, EDR_EEXIST, "cannot rename '%s' to '%s': '%s' already "
+                      "exists (%s)", from, to, to,
+                      fstatat(tfd, tname, &tst, AT_SYMLINK_NOFOLLOW) == 0
+                          ? agent_kind_of(tst.st_mode) : "?");
+    else if (e == EXDEV)
+      rc = agent_fail(a, EDR_EINVAL, "cannot rename '%s' to '%s': they are on "
+                      "different file systems (exdev)", from, to);
+    else
+      rc = agent_fail(a, edr_from_errno(e), "cannot rename '%s' to '%s': %s", from,
                       to, agent_errstr(e));
+    goto out;
   }
   json_object_set_new(res, "moved", json_true());
-  if ((rc = fsync_dir_of(to)) || (rc = fsync_dir_of(from)))
-    return agent_fail(a, rc, "renamed '%s' to '%s' but cannot fsync a directory: %s",
-                      from, to, edr_strerror(rc));
-  return 0;
+  if ((rc = safe_fsync_dir(tfd)) || (rc = safe_fsync_dir(ffd)))
+    rc = agent_fail(a, rc, "renamed '%s' to '%s' but cannot fsync a directory: %s",
+                    from, to, edr_strerror(rc));
+out:
+  close(ffd);
+  close(tfd);
+  return rc;
 }
 
 /* Remove NAME in directory DIRFD (path PATH for messages), depth first,
@@ -222,29 +229,25 @@ static int rm_at(struct agent *a, int dirfd, const char *name, const char *path,
 }
 
 int agent_remove_tree(struct agent *a, const char *path, bool *removed) {
-  char parent[PATH_MAX];
+  char name[NAME_MAX + 1];
   *removed = false;
-  snprintf(parent, sizeof(parent), "%s", path);
-  char *slash = strrchr(parent, '/');
-  if (!slash || !slash[1])
-    return agent_fail(a, EDR_EINVAL, "'%s' has no last component", path);
-  const char *name = path + (slash - parent) + 1;
-  if (slash == parent)
-    slash[1] = '\0';
-  else
-    *slash = '\0';
-  struct stat st;
-  if (lstat(path, &st) != 0) {
-    if (errno == ENOENT)
-      return 0;
-    return agent_fail(a, edr_from_errno(errno), "cannot stat '%s': %s", path,
-                      agent_errstr(errno));
+  int dirfd = safe_open_parent(a, path, name, false, NULL);
+  if (dirfd == EDR_ENOENT) {
+    a->msg[0] = '\0';
+    return 0;
   }
-  int dirfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", parent,
+    return dirfd;
+  struct stat st;
+  int rc = 0;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno != ENOENT)
+      rc = agent_fail(a, edr_from_errno(errno), "cannot stat '%s': %s", path,
                       agent_errstr(errno));
-  int rc = rm_at(a, dirfd, name, path, st.st_dev, 0);
+    close(dirfd);
+    return rc;
+  }
+  rc = rm_at(a, dirfd, name, path, st.st_dev, 0);
   if (!rc) {
     *removed = true;
     fsync(dirfd);
@@ -346,12 +349,21 @@ int op_mkdir(struct agent *a, json_t *req, json_t *res) {
                       "last component starts with '.etcd-dr-' are made", path);
   if (at_exit && a->n_exit_remove >= (int)(sizeof a->exit_remove / sizeof a->exit_remove[0]))
     return agent_fail(a, EDR_ETOOBIG, "too many directories to remove at exit");
-  if (mkdir(path, 0700) != 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot create directory '%s': %s", path,
-                      errno == EEXIST ? "it already exists" : agent_errstr(errno));
+  char name[NAME_MAX + 1];
+  int dfd = safe_open_parent(a, path, name, false, NULL);
+  if (dfd < 0)
+    return dfd;
+  if (mkdirat(dfd, name, 0700) != 0) {
+    int e = errno;
+    close(dfd);
+    return agent_fail(a, edr_from_errno(e), "cannot create directory '%s': %s", path,
+                      e == EEXIST ? "it already exists" : agent_errstr(e));
+  }
+  rc = safe_fsync_dir(dfd);
+  close(dfd);
   if (at_exit && !(a->exit_remove[a->n_exit_remove++] = strdup(path)))
     return agent_fail(a, EDR_ENOMEM, "out of memory");
-  if ((rc = fsync_dir_of(path)))
+  if (rc)
     return agent_fail(a, rc, "cannot fsync the directory of '%s': %s", path,
                       edr_strerror(rc));
   json_object_set_new(res, "remove_at_exit", json_boolean(at_exit));
@@ -372,8 +384,13 @@ void agent_remove_at_exit(struct agent *a) {
 
 void agent_remove_made_dirs(struct agent *a) {
   for (int i = a->n_made - 1; i >= 0; i--) {
-    if (a->made_dirs[i])
-      rmdir(a->made_dirs[i]); /* fails, as it should, unless empty */
+    char name[NAME_MAX + 1];
+    int dfd = a->made_dirs[i] ? safe_open_parent(a, a->made_dirs[i], name, false, NULL)
+                              : -1;
+    if (dfd >= 0) {
+      unlinkat(dfd, name, AT_REMOVEDIR); /* fails, as it should, unless empty */
+      close(dfd);
+    }
     free(a->made_dirs[i]);
     a->made_dirs[i] = NULL;
   }

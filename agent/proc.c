@@ -8,6 +8,8 @@
 #include "proc.h"
 
 #include "fields.h"
+#include "files.h"
+#include "safepath.h"
 #include "ops.h"
 
 #include "err.h"
@@ -222,7 +224,16 @@ int proc_run(struct agent *a, struct proc *p) {
       (void)!write(ex[1], &e, sizeof(e));
       _exit(127);
     }
-    execve(p->argv[0], p->argv, p->envp);
+    /* A script run through its descriptor reads itself from /dev/fd/N:
+     * that descriptor stays open across the exec. */
+    if (p->keep_fd > 2)
+      (void)fcntl(p->keep_fd, F_SETFD, 0);
+    if (p->exec_fd > 2) {
+      (void)fcntl(p->exec_fd, F_SETFD, 0);
+      fexecve(p->exec_fd, p->argv, p->envp);
+    } else {
+      execve(p->argv[0], p->argv, p->envp);
+    }
     int e = errno;
     (void)!write(ex[1], &e, sizeof(e));
     _exit(127);
@@ -321,11 +332,95 @@ int proc_run(struct agent *a, struct proc *p) {
   return 0;
 }
 
+/* Length of STAGING without trailing slashes. */
+static size_t staging_len(const char *staging) {
+  size_t n = strlen(staging);
+  while (n > 1 && staging[n - 1] == '/')
+    n--;
+  return n;
+}
+
+/* PATH is STAGING or below it. */
+static bool beneath(const char *path, const char *staging) {
+  size_t n = staging_len(staging);
+  return !strncmp(path, staging, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The run's staging directory, which only this agent's user may change:
+ * the restore tool reads and writes below it through the descriptor
+ * (/proc/self/fd/N/...), so a directory put in its place by the etcd user
+ * afterwards is never used. */
+static int open_staging(struct agent *a, const char *staging) {
+  int fd = safe_open_dir(a, staging, staging_len(staging), false);
+  struct stat st;
+  if (fd < 0)
+    return fd;
+  if (fstat(fd, &st) != 0 || !safe_own_dir(&st)) {
+    close(fd);
+    return agent_fail(a, EDR_EACCES, "staging directory '%s' belongs to uid %lu with "
+                      "mode %04o: not one etcd-dr made (it must belong to uid %lu and "
+                      "be writable by it alone); it may have been replaced, remove it "
+                      "and run again", staging, (unsigned long)st.st_uid,
+                      (unsigned)(st.st_mode & 07777), (unsigned long)geteuid());
+  }
+  return fd;
+}
+
+/* Open the program EXE to execute it through the descriptor: below the
+ * staging SFD it must be a file only this agent's user can change; with
+ * WANT_SHA its contents must hash to it (read through the same descriptor
+ * that is then executed). */
+static int open_exec(struct agent *a, const char *exe, const char *staging, int sfd,
+                     const char *want_sha) {
+  bool below = staging && beneath(exe, staging);
+  int fd;
+  if (below) {
+    const char *rest = exe + staging_len(staging);
+    while (*rest == '/')
+      rest++;
+    fd = openat(sfd, rest, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  } else {
+    char name[NAME_MAX + 1];
+    bool trusted = false;
+    int dfd = safe_open_parent(a, exe, name, false, &trusted);
+    if (dfd < 0)
+      return dfd;
+    fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (trusted ? 0 : O_NOFOLLOW));
+    close(dfd);
+  }
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", exe,
+                      agent_errstr(errno));
+  struct stat st;
+  int rc = 0;
+  if (fstat(fd, &st) != 0)
+    rc = agent_fail(a, edr_from_errno(errno), "cannot stat '%s': %s", exe,
+                    agent_errstr(errno));
+  else if (!S_ISREG(st.st_mode))
+    rc = agent_fail(a, EDR_EINVAL, "'%s' is %s, expected a program", exe,
+                    agent_kind_of(st.st_mode));
+  else if (below && (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))))
+    rc = agent_fail(a, EDR_EACCES, "'%s' belongs to uid %lu with mode %04o: not the "
+                    "program etcd-dr pushed, not running it", exe,
+                    (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777));
+  char hex[65];
+  uint64_t bytes;
+  if (!rc && want_sha && !(rc = sha256_fd(a, fd, exe, hex, &bytes)) &&
+      strcmp(hex, want_sha) != 0)
+    rc = agent_fail(a, EDR_EHASH, "sha-256 of '%s' is %s, expected %s: not the "
+                    "program etcd-dr pushed, not running it", exe, hex, want_sha);
+  if (rc) {
+    close(fd);
+    return rc;
+  }
+  return fd;
+}
+
 int op_run(struct agent *a, json_t *req, json_t *res) {
   json_t *jargv = json_object_get(req, "argv");
   json_t *jenv = json_object_get(req, "env");
   json_int_t timeout = 0, idle = 0;
-  const char *watch = NULL;
+  const char *watch = NULL, *staging = NULL, *want_sha = NULL;
   int rc;
   if (!json_is_array(jargv) || json_array_size(jargv) == 0 ||
       json_array_size(jargv) > 4096)
@@ -334,8 +429,13 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
     return agent_fail(a, EDR_EINVAL, "field 'env' must be an object or null");
   if ((rc = field_int(a, req, "timeout_ms", true, 0, INT64_MAX / 2, &timeout)) ||
       (rc = field_path(a, req, "progress_path", true, &watch)) ||
-      (rc = field_int(a, req, "idle_timeout_ms", true, 0, 24LL * 3600 * 1000, &idle)))
+      (rc = field_int(a, req, "idle_timeout_ms", true, 0, 24LL * 3600 * 1000, &idle)) ||
+      (rc = field_path(a, req, "staging", true, &staging)) ||
+      (rc = field_str(a, req, "sha256", true, &want_sha)))
     return rc;
+  if (want_sha && !field_is_sha256(want_sha))
+    return agent_fail(a, EDR_EINVAL, "field 'sha256' is '%.80s', expected 64 "
+                      "lowercase hex digits", want_sha);
   if (!watch != !idle)
     return agent_fail(a, EDR_EINVAL, "fields 'progress_path' and 'idle_timeout_ms' "
                       "go together: give both or neither");
@@ -346,11 +446,13 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
       return agent_fail(a, EDR_EINVAL, "argv[%zu] is not a string without nul bytes", i);
   }
 
-  struct proc_env env;
+  struct proc_env env = {0};
   char **argv = calloc(argc + 1, sizeof(*argv));
+  char **moved = calloc(argc + 1, sizeof(*moved)); /* argv entries made here */
   char *exe = NULL;
+  int sfd = -1, xfd = -1;
   char *ob = malloc(TAIL_MAX), *eb = malloc(TAIL_MAX);
-  if ((rc = proc_env_init(&env)) || !argv || !ob || !eb) {
+  if ((rc = proc_env_init(&env)) || !argv || !moved || !ob || !eb) {
     rc = rc ? rc : EDR_ENOMEM;
     goto out;
   }
@@ -379,9 +481,29 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   argv[0] = exe;
   for (size_t i = 1; i < argc; i++)
     argv[i] = (char *)json_string_value(json_array_get(jargv, i));
+  if (staging && (sfd = open_staging(a, staging)) < 0) {
+    rc = sfd;
+    goto out;
+  }
+  if ((want_sha || (staging && beneath(exe, staging))) &&
+      (xfd = open_exec(a, exe, staging, sfd, want_sha)) < 0) {
+    rc = xfd;
+    goto out;
+  }
+  for (size_t i = 1; staging && i < argc; i++) {
+    if (!beneath(argv[i], staging))
+      continue;
+    if (!(moved[i] = edr_asprintf("/proc/self/fd/%d%s", sfd,
+                                  argv[i] + staging_len(staging)))) {
+      rc = EDR_ENOMEM;
+      goto out;
+    }
+    argv[i] = moved[i];
+  }
 
   struct proc p = {.argv = argv, .envp = env.v, .timeout_ms = timeout,
                    .watch = watch, .idle_ms = idle,
+                   .exec_fd = xfd > 2 ? xfd : 0, .keep_fd = sfd > 2 ? sfd : 0,
                    .out = {.buf = ob, .cap = TAIL_MAX},
                    .err = {.buf = eb, .cap = TAIL_MAX}};
   if ((rc = proc_run(a, &p)))
@@ -423,6 +545,13 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
     rc = agent_fail(a, EDR_EREMOTE, "'%s' exited with status %d%s%s", exe,
                     p.exit_code, last[0] ? ": " : "", last);
 out:
+  if (sfd >= 0)
+    close(sfd);
+  if (xfd >= 0)
+    close(xfd);
+  for (size_t i = 0; moved && i < argc; i++)
+    free(moved[i]);
+  free(moved);
   proc_env_free(&env);
   free(argv);
   free(exe);

@@ -60,6 +60,10 @@ struct proc {
   bool idle;            /* timed_out because the watched file stopped growing */
   bool pipes_left_open; /* a background process still held stdout/stderr */
   uint64_t duration_ms;
+  /* Descriptors above 2, or 0 for none: EXEC_FD is executed (fexecve)
+   * instead of the path argv[0]; KEEP_FD stays open in the child, for argv
+   * entries of the form /proc/self/fd/N/... */
+  int exec_fd, keep_fd;
 };
 
 /* Run P->argv (argv[0] resolved already) and wait for it, capturing the

@@ -11,6 +11,7 @@
 #include "fields.h"
 #include "files.h"
 #include "ops.h"
+#include "safepath.h"
 
 #include "bbolt.h"
 #include "err.h"
@@ -29,15 +30,6 @@
 #include <unistd.h>
 
 static const uint64_t RECV_SIZE_MAX = 1ULL << 40; /* 1 TiB */
-
-static bool is_hex64(const char *s) {
-  if (strlen(s) != 64)
-    return false;
-  for (; *s; s++)
-    if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-      return false;
-  return true;
-}
 
 int op_receive(struct agent *a, json_t *req, json_t *res) {
   json_int_t size = -1;
@@ -60,21 +52,24 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   if (!rc && trailer && (size < 32 || size % 512 != 32))
     rc = agent_fail(a, EDR_EINVAL, "'trailer' for a size of %" JSON_INTEGER_FORMAT
                     " bytes, which cannot have one", size);
-  if (!rc && !is_hex64(want))
+  if (!rc && !field_is_sha256(want))
     rc = agent_fail(a, EDR_EINVAL, "field 'sha256' is '%.80s', expected 64 "
                     "lowercase hex digits", want);
-  char part[PATH_MAX + 8] = "";
-  int fd = -1;
+  char part[PATH_MAX + 8] = "", name[NAME_MAX + 1], pname[NAME_MAX + 8];
+  int fd = -1, dfd = -1;
   bool created = false; /* only a .part we opened is ever unlinked */
   struct stat st;
-  if (!rc && lstat(path, &st) == 0)
+  if (!rc && (dfd = safe_open_parent(a, path, name, true, NULL)) < 0)
+    rc = dfd;
+  if (!rc && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
     rc = agent_fail(a, EDR_EEXIST, "'%s' already exists (%s), not overwriting it",
                     path, agent_kind_of(st.st_mode));
-  if (!rc)
-    rc = mkdir_parents(a, path);
+  if (!rc && strlen(name) + 5 > NAME_MAX)
+    rc = agent_fail(a, EDR_EINVAL, "'%s': its last component is too long", path);
   if (!rc) {
     snprintf(part, sizeof(part), "%s.part", path);
-    fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    snprintf(pname, sizeof(pname), "%s.part", name);
+    fd = openat(dfd, pname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
       rc = agent_fail(a, edr_from_errno(errno), "cannot create '%s': %s", part,
                       agent_errstr(errno));
@@ -113,7 +108,7 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
                         " bytes: %s", part, got - (uint64_t)r + (uint64_t)off, agent_errstr(e));
         close(fd);
         fd = -1;
-        unlink(part);
+        unlinkat(dfd, pname, 0);
         break;
       }
       off += w;
@@ -138,15 +133,19 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   if (!rc && trailer && memcmp(tail, md, 32) != 0)
     rc = agent_fail(a, EDR_EHASH, "the sha-256 trailer of '%s' does not match its contents",
                     path);
-  if (!rc && rename_noreplace(part, path) != 0)
+  if (!rc && rename_noreplace_at(dfd, pname, dfd, name) != 0)
     rc = agent_fail(a, edr_from_errno(errno), "cannot rename '%s' to '%s': %s", part,
                     path, agent_errstr(errno));
   if (rc) {
     if (created)
-      unlink(part);
+      unlinkat(dfd, pname, 0);
+    if (dfd >= 0)
+      close(dfd);
     return rc;
   }
-  if ((rc = fsync_dir_of(path)))
+  rc = safe_fsync_dir(dfd);
+  close(dfd);
+  if (rc)
     return agent_fail(a, rc, "cannot fsync the directory of '%s': %s", path,
                       edr_strerror(rc));
   return 0;

@@ -451,6 +451,11 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
   rc = restore_argv(p, h, &argv, &purls);
   if (!rc) {
     json_t *req = run_request(&argv);
+    /* The agent runs the tool with the staging directory held open, and a
+     * pushed tool through the descriptor it hashed (docs/security.md). */
+    json_object_set_new(req, "staging", json_string(h->staging));
+    if (h->host_tool && o->tool_sha256)
+      json_object_set_new(req, "sha256", json_string(o->tool_sha256));
     rc = add_step(h, EDR_STEP_RESTORE, req, argv.v,
                   "restore into staging (etcd, if running, keeps its old data meanwhile):");
   }

@@ -1108,6 +1108,118 @@ def case_envfile(base):
     check(a.close() == 0, "agent exits 0")
 
 
+# ---- attacks by the etcd user (docs/security.md) ---------------------------
+# The data dir belongs to the user etcd runs as; the agent runs as root.
+# Each attack below is made by that user (uid ATTACKER, through setpriv),
+# between the agent's requests, and its outcome is checked on disk.
+
+ATTACKER = 65534
+
+
+def as_attacker(script):
+    """Run shell SCRIPT as the unprivileged owner of the data dir."""
+    return subprocess.run(["setpriv", "--reuid=%d" % ATTACKER, "--regid=%d" % ATTACKER,
+                           "--clear-groups", "sh", "-euc", script],
+                          capture_output=True, text=True, timeout=60)
+
+
+def attack_setup(base):
+    """A data dir owned by the attacker in a root-owned, world-searchable
+    base; returns its path."""
+    if os.geteuid() != 0:
+        skip("needs root: the attacks are made by another user against a root agent")
+    if not shutil.which("setpriv"):
+        skip("no setpriv (util-linux) to act as another user")
+    os.chmod(base, 0o755)
+    data = os.path.join(base, "etcd")
+    os.mkdir(data, 0o700)
+    os.chown(data, ATTACKER, ATTACKER)
+    return data
+
+
+def receive(a, path, payload):
+    line, _ = a.request("receive", path=path, size=len(payload), sha256=sha(payload))
+    a.send(line + payload)
+    return a.reply()
+
+
+def case_attack_staging(base):
+    data = attack_setup(base)
+    victim = os.path.join(base, "victim")  # root's: the attacker cannot write here
+    os.mkdir(victim, 0o755)
+    legit = b'#!/bin/sh\nmkdir -p "$5" && cp "$3" "$5/db"\n'
+    evil = ('#!/bin/sh\nid -u > %s/pwned\n' % base).encode()
+    snap = os.urandom(4096)
+
+    # 1. The pushed tool is replaced by the etcd user after it was received:
+    # the staging dir is renamed away and one of its own put in its place.
+    staging = os.path.join(data, ".etcd-dr-R1")
+    tool = os.path.join(staging, "bin", "etcdutl")
+    a = Agent(base)
+    ok(receive(a, tool, legit), "receive the tool")
+    ok(a.call("chown", path=tool, owner="0:0", mode="0700"), "tool root-only")
+    ok(receive(a, staging + "/snapshot.db", snap), "receive the snapshot")
+    argv = [tool, "snapshot", "restore", staging + "/snapshot.db", "--data-dir",
+            staging + "/data"]
+    # Unattacked, the tool runs and writes below the staging dir.
+    r = a.call("run", argv=argv, staging=staging, sha256=sha(legit), timeout_ms=10000)
+    if ok(r, "run the pushed tool in its staging dir"):
+        with open(staging + "/data/db", "rb") as f:
+            check(f.read() == snap, "the tool wrote the restored data below the staging dir")
+    shutil.rmtree(staging + "/data")
+    write(os.path.join(base, "evil"), evil)
+    att = as_attacker("cd %s; mv .etcd-dr-R1 .old; mkdir -p .etcd-dr-R1/bin; "
+                      "cp %s/evil .etcd-dr-R1/bin/etcdutl; chmod 755 .etcd-dr-R1/bin/etcdutl; "
+                      "echo forged > .etcd-dr-R1/snapshot.db" % (data, base))
+    check(att.returncode == 0, "attacker swapped the staging dir", att.stderr)
+    r = a.call("run", argv=argv, staging=staging, sha256=sha(legit), timeout_ms=10000)
+    err(r, "EDR_EACCES", "run in a swapped staging dir", staging)
+    check(not os.path.exists(os.path.join(base, "pwned")),
+          "the attacker's program did not run as root")
+    check(not os.path.exists(staging + "/data"), "nothing written into the attacker's dir")
+    a.close()
+
+    # 2. A host tool (no push): the staging dir is swapped for one whose
+    # 'data' is a symlink into root's files; the root-run tool must not
+    # write through it.
+    hosttool = os.path.join(base, "tools", "etcdutl")
+    write(hosttool, legit, 0o755)
+    staging = os.path.join(data, ".etcd-dr-R2")
+    a = Agent(base)
+    ok(receive(a, staging + "/snapshot.db", snap), "receive the snapshot (host tool)")
+    att = as_attacker('cd %s; mv .etcd-dr-R2 .old2; mkdir .etcd-dr-R2; '
+                      'echo forged > .etcd-dr-R2/snapshot.db; ln -s %s .etcd-dr-R2/data'
+                      % (data, victim))
+    check(att.returncode == 0, "attacker swapped the staging dir (host tool)", att.stderr)
+    r = a.call("run", argv=[hosttool, "snapshot", "restore", staging + "/snapshot.db",
+                            "--data-dir", staging + "/data"], staging=staging,
+               timeout_ms=10000)
+    err(r, "EDR_EACCES", "host tool in a swapped staging dir", staging)
+    check(not os.path.exists(os.path.join(victim, "db")),
+          "the root-run tool wrote nothing through the attacker's symlink")
+    a.close()
+
+    # 3. A symlink in the middle of a path: receive must not follow it out
+    # of the data dir into root's files.
+    as_attacker("ln -s %s %s/.etcd-dr-R3" % (victim, data))
+    a = Agent(base)
+    r = receive(a, os.path.join(data, ".etcd-dr-R3", "snapshot.db"), snap)
+    err(r, "EDR_EACCES", "receive through a symlink in the data dir", ".etcd-dr-R3")
+    check(not os.path.exists(os.path.join(victim, "snapshot.db")) and
+          not os.path.exists(os.path.join(victim, "snapshot.db.part")),
+          "nothing written through the symlink")
+    # mkdir and rename do not follow it either
+    err(a.call("mkdir", path=os.path.join(data, ".etcd-dr-R3", ".etcd-dr-x")),
+        "EDR_EACCES", "mkdir through a symlink", ".etcd-dr-R3")
+    check(not os.path.exists(os.path.join(victim, ".etcd-dr-x")), "no directory made there")
+    write(os.path.join(victim, "member"), b"root's")
+    r = a.call("rename", **{"from": os.path.join(data, ".etcd-dr-R3", "member"),
+                            "to": os.path.join(data, "member.aside")})
+    err(r, "EDR_EACCES", "rename through a symlink", ".etcd-dr-R3")
+    check(os.path.exists(os.path.join(victim, "member")), "root's file not moved")
+    a.close()
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 
