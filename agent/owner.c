@@ -7,6 +7,7 @@
 
 #include "fields.h"
 #include "ops.h"
+#include "safepath.h"
 
 #include "err.h"
 #include "util.h"
@@ -160,29 +161,72 @@ int op_chown(struct agent *a, json_t *req, json_t *res) {
       return agent_fail(a, EDR_EINVAL, "field 'mode' is '%.20s', expected an octal "
                         "string such as \"0700\"", mode_s);
   }
+  /* Everything through descriptors: the etcd user may swap PATH for a
+   * symlink at any moment, and chmod(2) of a path would follow it. */
+  char name[NAME_MAX + 1];
+  int dfd = safe_open_parent(a, path, name, false, NULL);
+  if (dfd < 0)
+    return dfd;
   struct stat st;
-  if (lstat(path, &st) != 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot chown '%s': %s", path,
-                      errno == ENOENT ? "it does not exist" : agent_errstr(errno));
-  if (S_ISLNK(st.st_mode) && (mode >= 0 || recursive))
-    return agent_fail(a, EDR_EINVAL, "'%s' is a symlink: not following it", path);
-  if (lchown(path, uid, gid) != 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot chown '%s' to %lu:%lu: %s",
-                      path, (unsigned long)uid, (unsigned long)gid, agent_errstr(errno));
-  if (recursive && S_ISDIR(st.st_mode)) {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-      return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path,
-                        agent_errstr(errno));
-    if ((rc = chown_tree(a, fd, path, uid, gid, 0)))
-      return rc;
+  int fd = -1;
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    rc = agent_fail(a, edr_from_errno(errno), "cannot chown '%s': %s", path,
+                    errno == ENOENT ? "it does not exist" : agent_errstr(errno));
+    goto out;
   }
-  if (mode >= 0 && chmod(path, (mode_t)mode) != 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot chmod '%s' to %s: %s", path,
-                      mode_s, agent_errstr(errno));
-  if (lstat(path, &st) != 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot stat '%s': %s", path,
+  if (S_ISLNK(st.st_mode) && (mode >= 0 || recursive)) {
+    rc = agent_fail(a, EDR_EINVAL, "'%s' is a symlink: not following it", path);
+    goto out;
+  }
+  if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+    if (mode >= 0)
+      rc = agent_fail(a, EDR_EINVAL, "'%s' is %s: not changing its mode", path,
+                      agent_kind_of(st.st_mode));
+    else if (fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+      rc = agent_fail(a, edr_from_errno(errno), "cannot chown '%s' to %lu:%lu: %s",
+                      path, (unsigned long)uid, (unsigned long)gid, agent_errstr(errno));
+    else
+      rc = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ? edr_from_errno(errno) : 0;
+    goto out;
+  }
+  fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+                             (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+  struct stat fst;
+  if (fd < 0 || fstat(fd, &fst) != 0) {
+    rc = agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s%s", path,
+                    agent_errstr(errno), errno == ELOOP || errno == ENOTDIR
+                                             ? " (replaced while being chowned?)" : "");
+    goto out;
+  }
+  if (fchown(fd, uid, gid) != 0) {
+    rc = agent_fail(a, edr_from_errno(errno), "cannot chown '%s' to %lu:%lu: %s",
+                    path, (unsigned long)uid, (unsigned long)gid, agent_errstr(errno));
+    goto out;
+  }
+  if (recursive && S_ISDIR(fst.st_mode)) {
+    int tfd = dup(fd);
+    if (tfd < 0) {
+      rc = agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path,
                       agent_errstr(errno));
+      goto out;
+    }
+    if ((rc = chown_tree(a, tfd, path, uid, gid, 0)))
+      goto out;
+  }
+  if (mode >= 0 && fchmod(fd, (mode_t)mode) != 0) {
+    rc = agent_fail(a, edr_from_errno(errno), "cannot chmod '%s' to %s: %s", path,
+                    mode_s, agent_errstr(errno));
+    goto out;
+  }
+  if (fstat(fd, &st) != 0)
+    rc = agent_fail(a, edr_from_errno(errno), "cannot stat '%s': %s", path,
+                    agent_errstr(errno));
+out:
+  if (fd >= 0)
+    close(fd);
+  close(dfd);
+  if (rc)
+    return rc;
   char m[8];
   agent_mode_str(st.st_mode, m);
   json_object_set_new(res, "uid", json_integer(st.st_uid));

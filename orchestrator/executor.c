@@ -1337,10 +1337,14 @@ static json_t *step_request(struct host *h, const struct edr_step *s) {
   }
   if ((s->kind == EDR_STEP_OWNERSHIP || s->kind == EDR_STEP_OWNERSHIP_WAL) &&
       !json_object_get(req, "mode")) {
+    /* The old data dir's mode is the etcd user's to set: never take
+     * setuid, setgid, sticky or write for group and others from it. */
     json_t *dd = json_object_get(h->probe, "data_dir");
     const char *mode = json_string_value(json_object_get(dd, "mode"));
-    json_object_set_new(req, "mode", json_string(json_is_true(json_object_get(dd, "exists"))
-                                                     && mode ? mode : "0700"));
+    char safe[8] = "0700";
+    if (json_is_true(json_object_get(dd, "exists")) && mode)
+      snprintf(safe, sizeof safe, "%04lo", strtoul(mode, NULL, 8) & 0755);
+    json_object_set_new(req, "mode", json_string(safe));
   }
   return req;
 }

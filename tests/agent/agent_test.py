@@ -1220,6 +1220,71 @@ def case_attack_staging(base):
     a.close()
 
 
+def case_attack_chmod(base):
+    data = attack_setup(base)
+    # The data dir in a directory of the etcd user's (as /var/lib/etcd/default
+    # under an etcd-owned /var/lib/etcd); root's files nearby.
+    victim = os.path.join(base, "victim")
+    write(os.path.join(victim, "default", "secret"), b"root's", 0o600)
+    os.chmod(os.path.join(victim, "default"), 0o755)
+    os.makedirs(os.path.join(data, "d", "default", "member"))
+    subprocess.run(["chown", "-R", "%d:%d" % (ATTACKER, ATTACKER), data], check=True)
+    a = Agent(base)
+
+    # 1. A symlink in the middle of the path: the ownership step must not
+    # chown or chmod what it points to.
+    att = as_attacker("cd %s; mv d d.real; ln -s %s d" % (data, victim))
+    check(att.returncode == 0, "attacker swapped a directory for a symlink", att.stderr)
+    r = a.call("chown", path=os.path.join(data, "d", "default"), uid=ATTACKER,
+               gid=ATTACKER, mode="0700", recursive=True)
+    err(r, "EDR_EACCES", "chown through a symlink in the path", os.path.join(data, "d"))
+    for p in (os.path.join(victim, "default"), os.path.join(victim, "default", "secret")):
+        s = os.lstat(p)
+        check(s.st_uid == 0 and s.st_gid == 0, "root's %s still root's" % p, (s.st_uid, s.st_gid))
+    check(stat.S_IMODE(os.lstat(os.path.join(victim, "default")).st_mode) == 0o755,
+          "root's directory keeps its mode")
+
+    # 2. The data dir swapped for a symlink to a root file while the step
+    # runs (renameat2 RENAME_EXCHANGE in a loop): the final chmod must never
+    # reach the root file.
+    secret = os.path.join(victim, "secret2")
+    write(secret, b"root's", 0o600)
+    parent = os.path.join(data, "p")
+    os.makedirs(os.path.join(parent, "default"))
+    for i in range(300):
+        write(os.path.join(parent, "default", "f%03d" % i), b"x")
+    os.symlink(secret, os.path.join(parent, "link"))
+    subprocess.run(["chown", "-Rh", "%d:%d" % (ATTACKER, ATTACKER), parent], check=True)
+    swapper = subprocess.Popen(
+        ["setpriv", "--reuid=%d" % ATTACKER, "--regid=%d" % ATTACKER, "--clear-groups",
+         sys.executable, "-c",
+         "import ctypes, os, time\n"
+         "libc = ctypes.CDLL(None, use_errno=True)\n"
+         "os.chdir(%r)\n"
+         "end = time.time() + 60\n"
+         "while time.time() < end:\n"
+         "    for _ in range(1000):\n"
+         "        libc.renameat2(-100, b'default', -100, b'link', 2)\n" % parent])
+    tries = 0
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and tries < 400:
+            tries += 1
+            a.call("chown", path=os.path.join(parent, "default"), uid=ATTACKER,
+                   gid=ATTACKER, mode="0750", recursive=True)
+            s = os.stat(secret)
+            if stat.S_IMODE(s.st_mode) != 0o600 or s.st_uid != 0:
+                break
+    finally:
+        swapper.kill()
+        swapper.wait()
+    s = os.stat(secret)
+    check(stat.S_IMODE(s.st_mode) == 0o600, "root's file keeps mode 0600 after %d tries "
+          "against the swap" % tries, oct(s.st_mode))
+    check(s.st_uid == 0, "root's file still root's", s.st_uid)
+    a.close()
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 
