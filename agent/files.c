@@ -92,16 +92,6 @@ int sha256_fd(struct agent *a, int fd, const char *path, char hex[65], uint64_t 
   return 0;
 }
 
-int sha256_file(struct agent *a, const char *path, char hex[65], uint64_t *bytes) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path,
-                      agent_errstr(errno));
-  int rc = sha256_fd(a, fd, path, hex, bytes);
-  close(fd);
-  return rc;
-}
-
 int open_regular(struct agent *a, const char *path, struct stat *st) {
   char name[NAME_MAX + 1];
   int dfd = safe_open_parent(a, path, name, false, NULL);

@@ -28,9 +28,6 @@ int rename_noreplace_at(int fromfd, const char *from, int tofd, const char *to);
  * 64 hex digits, and its size. */
 int sha256_fd(struct agent *a, int fd, const char *path, char hex[65], uint64_t *bytes);
 
-/* SHA-256 of the file at PATH as 64 hex digits, and its size. */
-int sha256_file(struct agent *a, const char *path, char hex[65], uint64_t *bytes);
-
 /* Open PATH for reading (never through a symlink where someone but root
  * could have put it, nor a final one; O_NONBLOCK so that a FIFO
  * cannot hang us), and fill *ST: a regular file, else an error.  Returns the

@@ -19,17 +19,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-/* The holder recorded in lock file PATH, or NULL (new reference). */
-static json_t *lock_holder(const char *path) {
-  json_error_t je;
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
+enum { LOCK_MAX = 64 * 1024 }; /* a holder is a few hundred bytes */
+
+/* The holder recorded in lock file PATH (new reference), or NULL with *RC:
+ * EDR_ENOENT when there is no lock file; another negative code, with the
+ * message set, when PATH is no file etcd-dr could have written (not a
+ * regular file, or larger than LOCK_MAX); 0 when it holds no JSON.  The
+ * etcd user can put a FIFO or an endless file there: the open does not
+ * wait and the read is bounded. */
+static json_t *lock_holder(struct agent *a, const char *path, int *rc) {
+  static char buf[LOCK_MAX + 1];
+  struct stat st;
+  int fd = open_regular(a, path, &st);
+  if (fd < 0) {
+    *rc = fd;
     return NULL;
-  json_t *j = json_loadfd(fd, 0, &je);
+  }
+  size_t len = 0;
+  *rc = 0;
+  while (len < sizeof buf) {
+    ssize_t r = read(fd, buf + len, sizeof buf - len);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      *rc = agent_fail(a, edr_from_errno(errno), "cannot read lock '%s': %s", path,
+                       agent_errstr(errno));
+    if (r <= 0)
+      break;
+    len += (size_t)r;
+  }
   close(fd);
-  return j;
+  if (!*rc && len > LOCK_MAX)
+    *rc = agent_fail(a, EDR_ETOOBIG, "lock '%s' is larger than %d bytes: not a lock "
+                     "etcd-dr wrote; remove it if no run is under way", path, LOCK_MAX);
+  if (*rc)
+    return NULL;
+  json_error_t je;
+  return json_loadb(buf, len, 0, &je);
 }
 
 /* Write HOLDER to a new file at PATH: O_EXCL when TAKEOVER is false, else a
@@ -72,7 +101,8 @@ static void remember_lock(struct agent *a, const char *path, const char *run,
 void agent_release_auto_lock(struct agent *a) {
   if (!a->auto_lock_path[0])
     return;
-  json_t *old = lock_holder(a->auto_lock_path);
+  int rc;
+  json_t *old = lock_holder(a, a->auto_lock_path, &rc);
   const char *orun = json_string_value(json_object_get(old, "run_id"));
   if (orun && !strcmp(orun, a->auto_lock_run))
     unlink(a->auto_lock_path);
@@ -104,9 +134,11 @@ int op_lock(struct agent *a, json_t *req, json_t *res) {
     }
     if (w < 0)
       return w;
-    json_t *old = lock_holder(path);
-    if (!old && errno == ENOENT)
+    json_t *old = lock_holder(a, path, &rc);
+    if (!old && rc == EDR_ENOENT)
       continue; /* released meanwhile: try again */
+    if (!old && rc)
+      return rc;
     const char *orun = json_string_value(json_object_get(old, "run_id"));
     if ((orun && !strcmp(orun, run)) || brk) {
       /* the same run again (e.g. to pin it before apply): nothing to rewrite */
@@ -141,7 +173,8 @@ int op_unlock(struct agent *a, json_t *req, json_t *res) {
   int rc;
   if ((rc = field_file_path(a, req, "path", &path)) || (rc = field_str(a, req, "run_id", false, &run)))
     return rc;
-  json_t *old = lock_holder(path);
+  json_t *old = lock_holder(a, path, &rc);
+  a->msg[0] = '\0'; /* no lock, or not ours: not an error */
   const char *orun = json_string_value(json_object_get(old, "run_id"));
   bool mine = orun && !strcmp(orun, run);
   if (mine && unlink(path) != 0 && errno != ENOENT) {

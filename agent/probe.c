@@ -50,7 +50,13 @@ int op_hello(struct agent *a, json_t *req, json_t *res) {
 
   char hex[65];
   uint64_t bytes;
-  if ((rc = sha256_file(a, "/proc/self/exe", hex, &bytes)))
+  int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot open '/proc/self/exe': %s",
+                      agent_errstr(errno));
+  rc = sha256_fd(a, fd, "/proc/self/exe", hex, &bytes);
+  close(fd);
+  if (rc)
     return rc;
   struct utsname u;
   if (uname(&u) != 0)

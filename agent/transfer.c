@@ -220,8 +220,15 @@ int op_hash(struct agent *a, json_t *req, json_t *res) {
   char hex[65];
   uint64_t bytes;
   int rc;
-  if ((rc = field_path(a, req, "path", false, &path)) ||
-      (rc = sha256_file(a, path, hex, &bytes)))
+  if ((rc = field_path(a, req, "path", false, &path)))
+    return rc;
+  struct stat st;
+  int fd = open_regular(a, path, &st);
+  if (fd < 0)
+    return fd;
+  rc = sha256_fd(a, fd, path, hex, &bytes);
+  close(fd);
+  if (rc)
     return rc;
   json_object_set_new(res, "bytes", json_integer((json_int_t)bytes));
   json_object_set_new(res, "sha256", json_string(hex));

@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -1282,6 +1283,56 @@ def case_attack_chmod(base):
     check(stat.S_IMODE(s.st_mode) == 0o600, "root's file keeps mode 0600 after %d tries "
           "against the swap" % tries, oct(s.st_mode))
     check(s.st_uid == 0, "root's file still root's", s.st_uid)
+    a.close()
+
+
+def call_within(a, seconds, op, **fields):
+    """The reply to OP, or None (and the agent killed) when none came within
+    SECONDS: a hung root agent is the failure these tests look for."""
+    if a.p.poll() is not None:
+        return None
+    line, _ = a.request(op, **fields)
+    a.send(line)
+    if not select.select([a.p.stdout], [], [], seconds)[0]:
+        a.p.kill()
+        a.p.wait()
+        return None
+    return a.reply()
+
+
+def case_attack_fifo(base):
+    data = attack_setup(base)
+    att = as_attacker("cd %s; mkfifo .etcd-dr-lock; mkdir -p member/snap; mkfifo member/snap/db; "
+                      "mkfifo plain" % data)
+    check(att.returncode == 0, "attacker made FIFOs in its data dir", att.stderr)
+
+    a = Agent(base)
+    lock = os.path.join(data, ".etcd-dr-lock")
+    r = call_within(a, 10, "lock", path=lock, holder={"run_id": "r1"})
+    check(r is not None, "lock on a FIFO answers (does not hang)")
+    if r is not None:
+        err(r, "EDR_EINVAL", "lock on a FIFO", lock, "special file")
+        check(stat.S_ISFIFO(os.lstat(lock).st_mode), "the FIFO is left alone")
+        ok(a.call("hello"), "agent still serving after the FIFO lock")
+    a.close()
+
+    a = Agent(base)
+    r = call_within(a, 30, "probe", data_dir=data, restore_tool="/nonexistent/etcdutl")
+    check(r is not None, "probe with a FIFO as member/snap/db answers (does not hang)")
+    if r is not None and ok(r, "probe with a FIFO db"):
+        check(r["result"]["data_dir"]["revision"] is None, "no revision from a FIFO", r)
+    a.close()
+
+    a = Agent(base)
+    plain = os.path.join(data, "plain")
+    r = call_within(a, 10, "hash", path=plain)
+    check(r is not None, "hash of a FIFO answers (does not hang)")
+    if r is not None:
+        err(r, "EDR_EINVAL", "hash of a FIFO", plain, "special file")
+    r = call_within(a, 10, "db-info", path=os.path.join(data, "member", "snap", "db"))
+    check(r is not None, "db-info of a FIFO answers (does not hang)")
+    if r is not None:
+        err(r, "EDR_EINVAL", "db-info of a FIFO", "special file")
     a.close()
 
 
