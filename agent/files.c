@@ -274,23 +274,43 @@ int op_mark(struct agent *a, json_t *req, json_t *res) {
   if (strncmp(last, ".etcd-dr-", 9) != 0 || strchr(line, '\n'))
     return agent_fail(a, EDR_EINVAL, "refusing to mark '%s': not an etcd-dr marker, or a "
                       "line with a newline", path);
-  if ((rc = mkdir_parents(a, path)))
-    return rc;
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", path, agent_errstr(errno));
   size_t n = strlen(line);
   char buf[1100];
-  if (n > 1000) {
-    close(fd);
+  if (n > 1000)
     return agent_fail(a, EDR_ETOOBIG, "marker line too long");
+  char name[NAME_MAX + 1];
+  int dfd = safe_open_parent(a, path, name, true, NULL);
+  if (dfd < 0)
+    return dfd;
+  int fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+                                 O_CLOEXEC, 0600);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    int e = errno;
+    if (fd >= 0)
+      close(fd);
+    close(dfd);
+    return agent_fail(a, edr_from_errno(e), "cannot open '%s': %s", path, agent_errstr(e));
+  }
+  /* --resume trusts the marker: one the etcd user made or can write is not
+   * etcd-dr's record. */
+  if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    close(fd);
+    close(dfd);
+    return agent_fail(a, EDR_EACCES, "marker '%s' is %s of uid %lu with mode %04o: not "
+                      "one etcd-dr wrote; remove it and run again", path,
+                      agent_kind_of(st.st_mode), (unsigned long)st.st_uid,
+                      (unsigned)(st.st_mode & 07777));
   }
   memcpy(buf, line, n);
   buf[n] = '\n';
   bool ok = write(fd, buf, n + 1) == (ssize_t)(n + 1) && fdatasync(fd) == 0;
   int e = errno;
   close(fd);
-  if (!ok)
+  if (ok && (rc = safe_fsync_dir(dfd)))
+    e = EIO;
+  close(dfd);
+  if (!ok || rc)
     return agent_fail(a, edr_from_errno(e), "cannot write '%s': %s", path, agent_errstr(e));
   (void)res;
   return 0;

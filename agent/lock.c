@@ -10,6 +10,7 @@
 #include "fields.h"
 #include "files.h"
 #include "ops.h"
+#include "safepath.h"
 
 #include "err.h"
 
@@ -61,31 +62,55 @@ static json_t *lock_holder(struct agent *a, const char *path, int *rc) {
   return json_loadb(buf, len, 0, &je);
 }
 
-/* Write HOLDER to a new file at PATH: O_EXCL when TAKEOVER is false, else a
- * rename over the old lock.  Returns 0, 1 when PATH exists (not taking
- * over), or a negative EDR_E* code. */
-static int lock_write(struct agent *a, const char *path, json_t *holder, bool takeover) {
-  char tmp[PATH_MAX + 16];
-  snprintf(tmp, sizeof tmp, "%s.%ld", path, (long)getpid());
-  const char *target = takeover ? tmp : path;
-  int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+/* Write HOLDER to a new file NAME in directory DFD (PATH in messages):
+ * O_EXCL when TAKEOVER is false, else a rename over the old lock; then the
+ * directory is fsynced, so the lock outlives a crash.  Returns 0, 1 when
+ * the lock exists (not taking over), or a negative EDR_E* code. */
+static int lock_write(struct agent *a, int dfd, const char *name, const char *path,
+                      json_t *holder, bool takeover) {
+  char tmp[NAME_MAX + 32];
+  snprintf(tmp, sizeof tmp, "%.200s.%ld", name, (long)getpid());
+  const char *target = takeover ? tmp : name;
+  int fd = openat(dfd, target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0 && errno == EEXIST && !takeover)
     return 1;
   if (fd < 0)
-    return agent_fail(a, edr_from_errno(errno), "cannot create lock '%s': %s", target,
+    return agent_fail(a, edr_from_errno(errno), "cannot create lock '%s': %s", path,
                       agent_errstr(errno));
   char *text = json_dumps(holder, JSON_COMPACT);
   size_t len = text ? strlen(text) : 0;
+  errno = 0;
   bool ok = text && write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1 &&
             fsync(fd) == 0;
   free(text);
   close(fd);
-  if (!ok || (takeover && rename(tmp, path) != 0)) {
+  if (!ok || (takeover && renameat(dfd, tmp, dfd, name) != 0)) {
     int e = errno ? errno : EIO;
-    unlink(target);
+    unlinkat(dfd, target, 0);
     return agent_fail(a, edr_from_errno(e), "cannot write lock '%s': %s", path, agent_errstr(e));
   }
+  int rc = safe_fsync_dir(dfd);
+  if (rc)
+    return agent_fail(a, rc, "cannot fsync the directory of lock '%s': %s", path,
+                      edr_strerror(rc));
   return 0;
+}
+
+/* Remove lock PATH through its directory; 0 or -1 with errno. */
+static int lock_remove(struct agent *a, const char *path) {
+  char name[NAME_MAX + 1];
+  int dfd = safe_open_parent(a, path, name, false, NULL);
+  if (dfd < 0) {
+    errno = dfd == EDR_ENOENT ? ENOENT : EACCES;
+    return -1;
+  }
+  int r = unlinkat(dfd, name, 0);
+  int e = errno;
+  if (r == 0)
+    fsync(dfd);
+  close(dfd);
+  errno = e;
+  return r;
 }
 
 static void remember_lock(struct agent *a, const char *path, const char *run,
@@ -105,28 +130,18 @@ void agent_release_auto_lock(struct agent *a) {
   json_t *old = lock_holder(a, a->auto_lock_path, &rc);
   const char *orun = json_string_value(json_object_get(old, "run_id"));
   if (orun && !strcmp(orun, a->auto_lock_run))
-    unlink(a->auto_lock_path);
+    lock_remove(a, a->auto_lock_path);
   json_decref(old);
   a->auto_lock_path[0] = '\0';
 }
 
-/* Take the host's lock for a run.  A lock held by the same run (a resume or
- * a rollback of it) is taken over; another run's only with `break`. */
-int op_lock(struct agent *a, json_t *req, json_t *res) {
-  const char *path, *run;
-  bool brk = false, auto_release = false;
-  json_t *holder = json_object_get(req, "holder");
+/* op_lock's work on lock NAME in directory DFD. */
+static int op_lock_at(struct agent *a, int dfd, const char *name, const char *path,
+                      const char *run, json_t *holder, bool brk, bool auto_release,
+                      json_t *res) {
   int rc;
-  if ((rc = field_file_path(a, req, "path", &path)) || (rc = field_bool(a, req, "break", &brk)) ||
-      (rc = field_bool(a, req, "auto_release", &auto_release)))
-    return rc;
-  if (!json_is_object(holder) ||
-      !(run = json_string_value(json_object_get(holder, "run_id"))))
-    return agent_fail(a, EDR_EINVAL, "field 'holder' must be an object with 'run_id'");
-  if ((rc = mkdir_parents(a, path)))
-    return rc;
   for (int attempt = 0; attempt < 3; attempt++) {
-    int w = lock_write(a, path, holder, false);
+    int w = lock_write(a, dfd, name, path, holder, false);
     if (w == 0) {
       json_object_set_new(res, "taken_over", json_null());
       remember_lock(a, path, run, auto_release);
@@ -142,7 +157,7 @@ int op_lock(struct agent *a, json_t *req, json_t *res) {
     const char *orun = json_string_value(json_object_get(old, "run_id"));
     if ((orun && !strcmp(orun, run)) || brk) {
       /* the same run again (e.g. to pin it before apply): nothing to rewrite */
-      rc = orun && !strcmp(orun, run) && !brk ? 0 : lock_write(a, path, holder, true);
+      rc = orun && !strcmp(orun, run) && !brk ? 0 : lock_write(a, dfd, name, path, holder, true);
       if (!rc) {
         json_object_set_new(res, "taken_over", old ? old : json_null());
         remember_lock(a, path, run, auto_release);
@@ -167,6 +182,28 @@ int op_lock(struct agent *a, json_t *req, json_t *res) {
   return agent_fail(a, EDR_EBUSY, "lock '%s' keeps changing", path);
 }
 
+/* Take the host's lock for a run.  A lock held by the same run (a resume or
+ * a rollback of it) is taken over; another run's only with `break`. */
+int op_lock(struct agent *a, json_t *req, json_t *res) {
+  const char *path, *run;
+  bool brk = false, auto_release = false;
+  json_t *holder = json_object_get(req, "holder");
+  int rc;
+  if ((rc = field_file_path(a, req, "path", &path)) || (rc = field_bool(a, req, "break", &brk)) ||
+      (rc = field_bool(a, req, "auto_release", &auto_release)))
+    return rc;
+  if (!json_is_object(holder) ||
+      !(run = json_string_value(json_object_get(holder, "run_id"))))
+    return agent_fail(a, EDR_EINVAL, "field 'holder' must be an object with 'run_id'");
+  char name[NAME_MAX + 1];
+  int dfd = safe_open_parent(a, path, name, true, NULL);
+  if (dfd < 0)
+    return dfd;
+  rc = op_lock_at(a, dfd, name, path, run, holder, brk, auto_release, res);
+  close(dfd);
+  return rc;
+}
+
 /* Release a run's lock; someone else's is left alone. */
 int op_unlock(struct agent *a, json_t *req, json_t *res) {
   const char *path, *run;
@@ -177,7 +214,7 @@ int op_unlock(struct agent *a, json_t *req, json_t *res) {
   a->msg[0] = '\0'; /* no lock, or not ours: not an error */
   const char *orun = json_string_value(json_object_get(old, "run_id"));
   bool mine = orun && !strcmp(orun, run);
-  if (mine && unlink(path) != 0 && errno != ENOENT) {
+  if (mine && lock_remove(a, path) != 0 && errno != ENOENT) {
     json_decref(old);
     return agent_fail(a, edr_from_errno(errno), "cannot remove lock '%s': %s", path,
                       agent_errstr(errno));

@@ -89,7 +89,13 @@ int owner_resolve(struct agent *a, const char *owner, uid_t *uid, gid_t *gid) {
 }
 
 /* lchown every entry of the tree under directory fd DIRFD. */
-static int chown_tree(struct agent *a, int dirfd, const char *dpath, uid_t uid,
+/* Chown every entry of the tree under directory fd DIRFD (on device DEV),
+ * never following symlinks.  Left alone, with a log line: at the top,
+ * etcd-dr's own files (".etcd-dr-*": the lock, the staging dir with the
+ * pushed tool, the marker --resume trusts), which must stay root's;
+ * directories on another file system (mount points); files with more than
+ * one link not already the new owner's (a hard link to a file elsewhere). */
+static int chown_tree(struct agent *a, int dirfd, const char *dpath, dev_t dev, uid_t uid,
                       gid_t gid, int depth) {
   if (depth > 256)
     return agent_fail(a, EDR_ETOOBIG, "'%s' is nested too deep", dpath);
@@ -104,13 +110,35 @@ static int chown_tree(struct agent *a, int dirfd, const char *dpath, uid_t uid,
   while (!rc && (de = readdir(d))) {
     if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
       continue;
+    if (depth == 0 && !strncmp(de->d_name, ".etcd-dr-", 9)) {
+      agent_log(a, "not chowning '%s/%s': etcd-dr's own, it stays root's", dpath,
+                de->d_name);
+      continue;
+    }
+    struct stat st;
+    if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT)
+        continue;
+      rc = agent_fail(a, edr_from_errno(errno), "cannot stat '%s/%s': %s", dpath,
+                      de->d_name, agent_errstr(errno));
+      break;
+    }
+    if (S_ISDIR(st.st_mode) && st.st_dev != dev) {
+      agent_log(a, "not chowning '%s/%s': another file system is mounted there", dpath,
+                de->d_name);
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode) && st.st_nlink > 1 && st.st_uid != uid) {
+      agent_log(a, "not chowning '%s/%s': it has %lu links, one may be outside", dpath,
+                de->d_name, (unsigned long)st.st_nlink);
+      continue;
+    }
     if (fchownat(dirfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
       rc = agent_fail(a, edr_from_errno(errno), "cannot chown '%s/%s': %s", dpath,
                       de->d_name, agent_errstr(errno));
       break;
     }
-    struct stat st;
-    if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
       char *sub = edr_path_join(dpath, de->d_name);
       int fd = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (!sub)
@@ -119,7 +147,7 @@ static int chown_tree(struct agent *a, int dirfd, const char *dpath, uid_t uid,
         rc = agent_fail(a, edr_from_errno(errno), "cannot open '%s': %s", sub,
                         agent_errstr(errno));
       else
-        rc = chown_tree(a, fd, sub, uid, gid, depth + 1), fd = -1;
+        rc = chown_tree(a, fd, sub, dev, uid, gid, depth + 1), fd = -1;
       if (fd >= 0)
         close(fd);
       free(sub);
@@ -210,7 +238,7 @@ int op_chown(struct agent *a, json_t *req, json_t *res) {
                       agent_errstr(errno));
       goto out;
     }
-    if ((rc = chown_tree(a, tfd, path, uid, gid, 0)))
+    if ((rc = chown_tree(a, tfd, path, fst.st_dev, uid, gid, 0)))
       goto out;
   }
   if (mode >= 0 && fchmod(fd, (mode_t)mode) != 0) {

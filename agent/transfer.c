@@ -69,7 +69,13 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   if (!rc) {
     snprintf(part, sizeof(part), "%s.part", path);
     snprintf(pname, sizeof(pname), "%s.part", name);
-    fd = openat(dfd, pname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* A new file, never one found there: a .part left by a cut-short push,
+     * or one someone else made (a hard link to another file, a file they
+     * own and can change after the hash), is unlinked first. */
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    fd = openat(dfd, pname, flags, 0600);
+    if (fd < 0 && errno == EEXIST && unlinkat(dfd, pname, 0) == 0)
+      fd = openat(dfd, pname, flags, 0600);
     if (fd < 0)
       rc = agent_fail(a, edr_from_errno(errno), "cannot create '%s': %s", part,
                       agent_errstr(errno));
@@ -241,13 +247,21 @@ int op_read(struct agent *a, json_t *req, json_t *res) {
   const char *path;
   json_int_t max = READ_MAX;
   int rc;
+  bool own = false;
   if ((rc = field_path(a, req, "path", false, &path)) ||
-      (rc = field_int(a, req, "max_bytes", true, 0, READ_MAX, &max)))
+      (rc = field_int(a, req, "max_bytes", true, 0, READ_MAX, &max)) ||
+      (rc = field_bool(a, req, "own", &own)))
     return rc;
   struct stat st;
   int fd = open_regular(a, path, &st);
   if (fd < 0)
     return fd;
+  if (own && (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+    close(fd);
+    return agent_fail(a, EDR_EACCES, "'%s' belongs to uid %lu with mode %04o: not a "
+                      "file etcd-dr wrote; remove it and run again", path,
+                      (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777));
+  }
   static char buf[READ_MAX + 1];
   size_t len = 0;
   for (;;) {

@@ -1612,7 +1612,8 @@ static void advance(struct host *h) {
   if (r->opts->resume && !h->marker_read && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY &&
       r->plan->kind == EDR_PLAN_RESTORE) {
     h->marker_read = true;
-    json_t *req = json_pack("{s:s, s:s}", "op", "read", "path", h->hp->marker);
+    json_t *req = json_pack("{s:s, s:s, s:b}", "op", "read", "path", h->hp->marker,
+                            "own", 1);
     timer_arm(h, 30000);
     send_request(h, req, -1, 0, on_marker);
     return;

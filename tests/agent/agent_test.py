@@ -1336,6 +1336,85 @@ def case_attack_fifo(base):
     a.close()
 
 
+def case_attack_ownership(base):
+    data = attack_setup(base)
+    a = Agent(base)
+
+    # 1. A .part made beforehand by the etcd user (its own file, with a second
+    # name it keeps): receive must write a new root file, not into that one.
+    att = as_attacker("cd %s; : > snap.db.part; chmod 666 snap.db.part; ln snap.db.part keep"
+                      % data)
+    check(att.returncode == 0, "attacker made snap.db.part with a second link", att.stderr)
+    payload = os.urandom(8192)
+    dest = os.path.join(data, "snap.db")
+    if ok(receive(a, dest, payload), "receive over a planted .part"):
+        s = os.lstat(dest)
+        check(s.st_uid == 0 and stat.S_IMODE(s.st_mode) == 0o600,
+              "received file is root's, mode 0600", (s.st_uid, oct(s.st_mode)))
+        with open(os.path.join(data, "keep"), "rb") as f:
+            check(f.read() == b"", "the attacker's file got none of the bytes")
+    att = as_attacker("echo forged >> %s" % dest)
+    check(att.returncode != 0, "the attacker cannot change the received file")
+    with open(dest, "rb") as f:
+        check(f.read() == payload, "received file intact")
+
+    # 2. The ownership step (chown -R of the data dir to the etcd user) must
+    # leave etcd-dr's own files root's: the lock, the staging dir with the
+    # pushed tool, the marker --resume trusts.
+    lock = os.path.join(data, ".etcd-dr-lock")
+    staging = os.path.join(data, ".etcd-dr-R1")
+    marker = os.path.join(data, ".etcd-dr-R1.done")
+    tool = os.path.join(staging, "bin", "etcdutl")
+    ok(a.call("lock", path=lock, holder={"run_id": "R1"}), "lock")
+    ok(receive(a, tool, b"#!/bin/sh\n"), "receive the tool")
+    ok(a.call("mark", path=marker, line="5 stop"), "mark")
+    os.makedirs(os.path.join(data, "member", "snap"))
+    r = a.call("chown", path=data, uid=ATTACKER, gid=ATTACKER, mode="0700", recursive=True)
+    ok(r, "chown -R of the data dir")
+    check(os.lstat(os.path.join(data, "member", "snap")).st_uid == ATTACKER,
+          "etcd's files are etcd's")
+    for p in (lock, staging, tool, marker):
+        check(os.lstat(p).st_uid == 0, "%s stays root's" % os.path.basename(p))
+    att = as_attacker("echo '9 install' >> %s" % marker)
+    check(att.returncode != 0, "the attacker cannot append to the marker")
+    att = as_attacker("echo evil > %s" % tool)
+    check(att.returncode != 0, "the attacker cannot rewrite the pushed tool")
+    att = as_attacker("echo '{}' > %s" % lock)
+    check(att.returncode != 0, "the attacker cannot rewrite the lock")
+
+    # 3. The etcd user can still delete the marker and write its own (it owns
+    # the directory): --resume reads it with own=true and refuses it, and
+    # mark does not append to it.
+    att = as_attacker("cd %s; rm -f .etcd-dr-R1.done; printf '5 stop\\n6 move-aside\\n' "
+                      "> .etcd-dr-R1.done" % data)
+    check(att.returncode == 0, "attacker forged a marker", att.stderr)
+    err(a.call("read", path=marker, own=True), "EDR_EACCES", "read of a forged marker",
+        marker)
+    err(a.call("mark", path=marker, line="7 install"), "EDR_EACCES", "mark of a forged marker",
+        marker)
+    with open(marker) as f:
+        check(f.read() == "5 stop\n6 move-aside\n", "nothing appended to the forged marker")
+
+    # 4. A file system mounted inside the data dir is not chowned.
+    mnt = os.path.join(data, "mnt")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "edr-test", mnt],
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        print("cannot mount a tmpfs here: the mount point check is not exercised")
+    else:
+        try:
+            write(os.path.join(mnt, "f"), b"x")
+            ok(a.call("chown", path=data, uid=ATTACKER, gid=ATTACKER, recursive=True),
+               "chown -R over a mount point")
+            check(os.lstat(mnt).st_uid == 0 and os.lstat(os.path.join(mnt, "f")).st_uid == 0,
+                  "the mounted file system is left alone")
+            check(any("another file system" in e.get("message", "") for e in a.events),
+                  "a log line says why", a.events)
+        finally:
+            subprocess.run(["umount", mnt])
+    a.close()
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 
