@@ -41,6 +41,16 @@ struct agent {
   char *made_dirs[64];
   int n_made;
 
+  /* etcd-dr's own directories (.etcd-dr-*) this agent made, by path and
+   * identity: a walk through one of those paths that finds another
+   * directory there (the etcd user renamed one in) is refused. */
+  struct agent_own_dir {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+  } own_dirs[16];
+  int n_own;
+
   /* A lock taken with auto_release: released at exit, so a run cut short
    * before it changed anything leaves no lock behind. */
   char auto_lock_path[4096];

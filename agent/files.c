@@ -369,6 +369,9 @@ int op_mkdir(struct agent *a, json_t *req, json_t *res) {
     return agent_fail(a, edr_from_errno(e), "cannot create directory '%s': %s", path,
                       e == EEXIST ? "it already exists" : agent_errstr(e));
   }
+  struct stat st;
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    safe_remember_own(a, path, strlen(path), &st);
   rc = safe_fsync_dir(dfd);
   close(dfd);
   if (at_exit && !(a->exit_remove[a->n_exit_remove++] = strdup(path)))

@@ -53,6 +53,28 @@ static void remember_made(struct agent *a, const char *path, size_t len) {
     a->made_dirs[a->n_made++] = strndup(path, len);
 }
 
+void safe_remember_own(struct agent *a, const char *path, size_t len,
+                       const struct stat *st) {
+  for (int i = 0; i < a->n_own; i++)
+    if (strlen(a->own_dirs[i].path) == len && !strncmp(a->own_dirs[i].path, path, len))
+      return;
+  char *dup = strndup(path, len);
+  if (dup && a->n_own < (int)(sizeof a->own_dirs / sizeof a->own_dirs[0]))
+    a->own_dirs[a->n_own++] = (struct agent_own_dir){.path = dup, .dev = st->st_dev,
+                                                     .ino = st->st_ino};
+  else
+    free(dup);
+}
+
+/* PATH[0..LEN) is a directory this agent made, and ST another one. */
+static bool own_replaced(const struct agent *a, const char *path, size_t len,
+                         const struct stat *st) {
+  for (int i = 0; i < a->n_own; i++)
+    if (strlen(a->own_dirs[i].path) == len && !strncmp(a->own_dirs[i].path, path, len))
+      return a->own_dirs[i].dev != st->st_dev || a->own_dirs[i].ino != st->st_ino;
+  return false;
+}
+
 int safe_open_dir(struct agent *a, const char *path, size_t len, bool create) {
   if (len == 0 || path[0] != '/')
     return agent_fail(a, EDR_EINVAL, "'%.*s' is not an absolute path", (int)len, path);
@@ -89,11 +111,12 @@ int safe_open_dir(struct agent *a, const char *path, size_t len, bool create) {
       return agent_fail(a, EDR_EINVAL, "'%.*s' has a '..' component: give the path "
                         "without it", (int)len, path);
     }
-    bool trusted = safe_dir_trusted(&st);
+    bool trusted = safe_dir_trusted(&st), made = false;
     int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (trusted ? 0 : O_NOFOLLOW);
     int nfd = openat(fd, name, flags);
     if (nfd < 0 && errno == ENOENT && create) {
       if (mkdirat(fd, name, 0700) == 0) {
+        made = true;
         remember_made(a, path, j);
         int rc = safe_fsync_dir(fd);
         if (rc) {
@@ -122,7 +145,16 @@ int safe_open_dir(struct agent *a, const char *path, size_t len, bool create) {
       return agent_fail(a, edr_from_errno(e), "cannot stat '%.*s': %s", (int)j, path,
                         agent_errstr(e));
     }
-    if (!strncmp(name, OWN_PREFIX, sizeof OWN_PREFIX - 1) && !safe_own_dir(&st)) {
+    bool own = !strncmp(name, OWN_PREFIX, sizeof OWN_PREFIX - 1);
+    if (own && made)
+      safe_remember_own(a, path, j, &st);
+    if (own && safe_own_dir(&st) && own_replaced(a, path, j, &st)) {
+      close(fd);
+      return agent_fail(a, EDR_EACCES, "'%.*s' is not the directory this agent made "
+                        "there (another was renamed into its place); remove it and run "
+                        "again", (int)j, path);
+    }
+    if (own && !safe_own_dir(&st)) {
       close(fd);
       return agent_fail(a, EDR_EACCES, "'%.*s' belongs to uid %lu with mode %04o: not "
                         "a directory etcd-dr made (it must belong to uid %lu and be "

@@ -38,6 +38,11 @@ int safe_open_dir(struct agent *a, const char *path, size_t len, bool create);
 int safe_open_parent(struct agent *a, const char *path, char name[NAME_MAX + 1],
                      bool create, bool *trusted);
 
+/* Remember the directory PATH[0..LEN) (identity ST) as one this agent
+ * made: later walks refuse another directory at that path. */
+void safe_remember_own(struct agent *a, const char *path, size_t len,
+                       const struct stat *st);
+
 /* fsync directory fd DIRFD; 0 or an EDR_E* code (no message). */
 int safe_fsync_dir(int dirfd);
 

@@ -1220,6 +1220,21 @@ def case_attack_staging(base):
     check(os.path.exists(os.path.join(victim, "member")), "root's file not moved")
     a.close()
 
+    # 4. Another run's staging dir (root's, private, with an older snapshot)
+    # renamed into this run's name between receive and restore.
+    older, staging = os.path.join(data, ".etcd-dr-R0"), os.path.join(data, ".etcd-dr-R4")
+    a = Agent(base)
+    ok(receive(a, older + "/snapshot.db", b"older data"), "receive into another run's dir")
+    ok(receive(a, staging + "/snapshot.db", snap), "receive into this run's dir")
+    att = as_attacker("cd %s; mv .etcd-dr-R4 .x4; mv .etcd-dr-R0 .etcd-dr-R4" % data)
+    check(att.returncode == 0, "attacker renamed the other run's dir into place", att.stderr)
+    r = a.call("run", argv=[hosttool, "snapshot", "restore", staging + "/snapshot.db",
+                            "--data-dir", staging + "/data"], staging=staging,
+               timeout_ms=10000)
+    err(r, "EDR_EACCES", "run in another run's staging dir", staging, "not the directory")
+    check(not os.path.exists(staging + "/data"), "the older snapshot was not restored")
+    a.close()
+
 
 def case_attack_chmod(base):
     data = attack_setup(base)
