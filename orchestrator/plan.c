@@ -730,10 +730,10 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
   const char *words[] = {"snapshot", "save", h->host_snapshot, NULL};
   rc = etcdctl_argv(m, words, &argv);
   if (!rc) {
-    json_t *req = json_pack("{s:s, s:o, s:{s:s}, s:s, s:I}", "op", "run", "argv",
+    json_t *req = json_pack("{s:s, s:o, s:{s:s}, s:s, s:I, s:s}", "op", "run", "argv",
                             strv_json(&argv), "env", "ETCDCTL_API", "3", "progress_path",
                             h->host_snapshot, "idle_timeout_ms",
-                            (json_int_t)p->save_idle_ms);
+                            (json_int_t)p->save_idle_ms, "staging", h->staging);
     rc = add_step(h, EDR_STEP_TAKE_SNAPSHOT, req, argv.v,
                   "take the snapshot on the host with its etcdctl (stopped if it "
                   "writes nothing for %.1f s):", (double)p->save_idle_ms / 1000);
