@@ -226,8 +226,9 @@ int proc_run(struct agent *a, struct proc *p) {
     }
     /* A script run through its descriptor reads itself from /dev/fd/N:
      * that descriptor stays open across the exec. */
-    if (p->keep_fd > 2)
-      (void)fcntl(p->keep_fd, F_SETFD, 0);
+    for (int k = 0; k < PROC_KEEP_MAX; k++)
+      if (p->keep_fds[k] > 2)
+        (void)fcntl(p->keep_fds[k], F_SETFD, 0);
     if (p->exec_fd > 2) {
       (void)fcntl(p->exec_fd, F_SETFD, 0);
       fexecve(p->exec_fd, p->argv, p->envp);
@@ -346,13 +347,36 @@ static bool beneath(const char *path, const char *staging) {
   return !strncmp(path, staging, n) && (path[n] == '\0' || path[n] == '/');
 }
 
-/* The run's staging directory, which only this agent's user may change:
- * the restore tool reads and writes below it through the descriptor
+/* A staging directory of the run, which only this agent's user may
+ * change: the program reads and writes below it through the descriptor
  * (/proc/self/fd/N/...), so a directory put in its place by the etcd user
- * afterwards is never used. */
+ * afterwards is never used.  A missing one is made (0700) first: the
+ * restore tool creates its WAL dir inside one, never in a directory the
+ * etcd user can write. */
 static int open_staging(struct agent *a, const char *staging) {
-  int fd = safe_open_dir(a, staging, staging_len(staging), false);
+  size_t len = staging_len(staging);
+  char name[NAME_MAX + 1];
+  int dfd = safe_open_parent(a, staging, name, false, NULL);
+  if (dfd < 0)
+    return dfd;
   struct stat st;
+  if (mkdirat(dfd, name, 0700) == 0) {
+    int rc = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? safe_fsync_dir(dfd)
+                                                               : edr_from_errno(errno);
+    if (!rc)
+      safe_remember_own(a, staging, len, &st);
+    close(dfd);
+    if (rc)
+      return agent_fail(a, rc, "cannot create staging directory '%s': %s", staging,
+                        edr_strerror(rc));
+  } else {
+    int e = errno;
+    close(dfd);
+    if (e != EEXIST)
+      return agent_fail(a, edr_from_errno(e), "cannot create staging directory '%s': %s",
+                        staging, agent_errstr(e));
+  }
+  int fd = safe_open_dir(a, staging, len, false);
   if (fd < 0)
     return fd;
   if (fstat(fd, &st) != 0 || !safe_own_dir(&st)) {
@@ -420,7 +444,7 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   json_t *jargv = json_object_get(req, "argv");
   json_t *jenv = json_object_get(req, "env");
   json_int_t timeout = 0, idle = 0;
-  const char *watch = NULL, *staging = NULL, *want_sha = NULL;
+  const char *watch = NULL, *want_sha = NULL;
   int rc;
   if (!json_is_array(jargv) || json_array_size(jargv) == 0 ||
       json_array_size(jargv) > 4096)
@@ -430,9 +454,30 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   if ((rc = field_int(a, req, "timeout_ms", true, 0, INT64_MAX / 2, &timeout)) ||
       (rc = field_path(a, req, "progress_path", true, &watch)) ||
       (rc = field_int(a, req, "idle_timeout_ms", true, 0, 24LL * 3600 * 1000, &idle)) ||
-      (rc = field_path(a, req, "staging", true, &staging)) ||
       (rc = field_str(a, req, "sha256", true, &want_sha)))
     return rc;
+  /* "staging": one path or an array of them */
+  const char *stagings[PROC_KEEP_MAX] = {0};
+  size_t nstaging = 0;
+  json_t *jst = json_object_get(req, "staging");
+  if (json_is_array(jst)) {
+    if (json_array_size(jst) > PROC_KEEP_MAX)
+      return agent_fail(a, EDR_EINVAL, "field 'staging' names more than %d directories",
+                        PROC_KEEP_MAX);
+    for (size_t i = 0; i < json_array_size(jst); i++) {
+      json_t *v = json_array_get(jst, i);
+      const char *sp = json_string_value(v);
+      if (!sp || strlen(sp) != json_string_length(v) || sp[0] != '/' ||
+          strlen(sp) >= PATH_MAX - 16)
+        return agent_fail(a, EDR_EINVAL, "field 'staging' entry %zu is not an absolute "
+                          "path", i);
+      stagings[nstaging++] = sp;
+    }
+  } else if ((rc = field_path(a, req, "staging", true, &stagings[0]))) {
+    return rc;
+  } else if (stagings[0]) {
+    nstaging = 1;
+  }
   if (want_sha && !field_is_sha256(want_sha))
     return agent_fail(a, EDR_EINVAL, "field 'sha256' is '%.80s', expected 64 "
                       "lowercase hex digits", want_sha);
@@ -450,7 +495,7 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   char **argv = calloc(argc + 1, sizeof(*argv));
   char **moved = calloc(argc + 1, sizeof(*moved)); /* argv entries made here */
   char *exe = NULL;
-  int sfd = -1, xfd = -1;
+  int sfds[PROC_KEEP_MAX] = {-1, -1, -1, -1}, xfd = -1;
   char *ob = malloc(TAIL_MAX), *eb = malloc(TAIL_MAX);
   if ((rc = proc_env_init(&env)) || !argv || !moved || !ob || !eb) {
     rc = rc ? rc : EDR_ENOMEM;
@@ -481,20 +526,32 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   argv[0] = exe;
   for (size_t i = 1; i < argc; i++)
     argv[i] = (char *)json_string_value(json_array_get(jargv, i));
-  if (staging && (sfd = open_staging(a, staging)) < 0) {
-    rc = sfd;
-    goto out;
-  }
-  if ((want_sha || (staging && beneath(exe, staging))) &&
-      (xfd = open_exec(a, exe, staging, sfd, want_sha)) < 0) {
+  for (size_t k = 0; k < nstaging; k++)
+    if ((sfds[k] = open_staging(a, stagings[k])) < 0) {
+      rc = sfds[k];
+      goto out;
+    }
+  /* The program: below a staging dir it is opened there and checked. */
+  size_t xk = nstaging;
+  for (size_t k = 0; k < nstaging && xk == nstaging; k++)
+    if (beneath(exe, stagings[k]))
+      xk = k;
+  if ((want_sha || xk < nstaging) &&
+      (xfd = open_exec(a, exe, xk < nstaging ? stagings[xk] : NULL,
+                       xk < nstaging ? sfds[xk] : -1, want_sha)) < 0) {
     rc = xfd;
     goto out;
   }
-  for (size_t i = 1; staging && i < argc; i++) {
-    if (!beneath(argv[i], staging))
+  for (size_t i = 1; i < argc; i++) {
+    size_t best = nstaging;
+    for (size_t k = 0; k < nstaging; k++)
+      if (beneath(argv[i], stagings[k]) &&
+          (best == nstaging || staging_len(stagings[k]) > staging_len(stagings[best])))
+        best = k;
+    if (best == nstaging)
       continue;
-    if (!(moved[i] = edr_asprintf("/proc/self/fd/%d%s", sfd,
-                                  argv[i] + staging_len(staging)))) {
+    if (!(moved[i] = edr_asprintf("/proc/self/fd/%d%s", sfds[best],
+                                  argv[i] + staging_len(stagings[best])))) {
       rc = EDR_ENOMEM;
       goto out;
     }
@@ -503,7 +560,9 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
 
   struct proc p = {.argv = argv, .envp = env.v, .timeout_ms = timeout,
                    .watch = watch, .idle_ms = idle,
-                   .exec_fd = xfd > 2 ? xfd : 0, .keep_fd = sfd > 2 ? sfd : 0,
+                   .exec_fd = xfd > 2 ? xfd : 0,
+                   .keep_fds = {sfds[0] > 2 ? sfds[0] : 0, sfds[1] > 2 ? sfds[1] : 0,
+                                sfds[2] > 2 ? sfds[2] : 0, sfds[3] > 2 ? sfds[3] : 0},
                    .out = {.buf = ob, .cap = TAIL_MAX},
                    .err = {.buf = eb, .cap = TAIL_MAX}};
   if ((rc = proc_run(a, &p)))
@@ -545,8 +604,9 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
     rc = agent_fail(a, EDR_EREMOTE, "'%s' exited with status %d%s%s", exe,
                     p.exit_code, last[0] ? ": " : "", last);
 out:
-  if (sfd >= 0)
-    close(sfd);
+  for (size_t k = 0; k < PROC_KEEP_MAX; k++)
+    if (sfds[k] >= 0)
+      close(sfds[k]);
   if (xfd >= 0)
     close(xfd);
   for (size_t i = 0; moved && i < argc; i++)

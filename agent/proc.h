@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+enum { PROC_KEEP_MAX = 4 }; /* directories a child may work in by descriptor */
+
 #define AGENT_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* The last CAP bytes written. */
@@ -61,9 +63,9 @@ struct proc {
   bool pipes_left_open; /* a background process still held stdout/stderr */
   uint64_t duration_ms;
   /* Descriptors above 2, or 0 for none: EXEC_FD is executed (fexecve)
-   * instead of the path argv[0]; KEEP_FD stays open in the child, for argv
+   * instead of the path argv[0]; KEEP_FDS stay open in the child, for argv
    * entries of the form /proc/self/fd/N/... */
-  int exec_fd, keep_fd;
+  int exec_fd, keep_fds[PROC_KEEP_MAX];
 };
 
 /* Run P->argv (argv[0] resolved already) and wait for it, capturing the

@@ -325,8 +325,12 @@ static int host_paths(struct edr_plan *p, struct edr_host_plan *h) {
     char *parent = dirname_of(m->wal_dir);
     if (!parent)
       return EDR_ENOMEM;
-    h->wal_staging = edr_asprintf("%s%s.etcd-dr-%s-wal", parent,
-                                  strcmp(parent, "/") ? "/" : "", p->run_id);
+    /* The restore tool creates the WAL dir (and WAL.tmp next to it) as
+     * root: inside a directory of etcd-dr's own, never directly in one the
+     * etcd user may write. */
+    h->wal_holder = edr_asprintf("%s%s.etcd-dr-%s-wal", parent,
+                                 strcmp(parent, "/") ? "/" : "", p->run_id);
+    h->wal_staging = h->wal_holder ? edr_path_join(h->wal_holder, "wal") : NULL;
     free(parent);
     if (!h->wal_staging || !(h->wal_aside = edr_asprintf("%s.etcd-dr-%s", m->wal_dir, p->run_id)))
       return EDR_ENOMEM;
@@ -453,7 +457,9 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
     json_t *req = run_request(&argv);
     /* The agent runs the tool with the staging directory held open, and a
      * pushed tool through the descriptor it hashed (docs/security.md). */
-    json_object_set_new(req, "staging", json_string(h->staging));
+    json_object_set_new(req, "staging",
+                        h->wal_holder ? json_pack("[s, s]", h->staging, h->wal_holder)
+                                      : json_string(h->staging));
     if (h->host_tool && o->tool_sha256)
       json_object_set_new(req, "sha256", json_string(o->tool_sha256));
     rc = add_step(h, EDR_STEP_RESTORE, req, argv.v,
@@ -533,6 +539,10 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
   if ((rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
                      "remove the staging directory %s (the snapshot copy)", h->staging)) ||
+      (h->wal_holder &&
+       (rc = add_step(h, EDR_STEP_CLEANUP,
+                      json_pack("{s:s, s:s}", "op", "remove", "path", h->wal_holder), NULL,
+                      "remove the wal staging directory %s", h->wal_holder))) ||
       (rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->marker), NULL,
                      "remove the run's marker %s", h->marker)))
@@ -891,6 +901,7 @@ void edr_plan_free(struct edr_plan *p) {
     free(h->staging);
     free(h->host_snapshot);
     free(h->restore_dir);
+    free(h->wal_holder);
     free(h->wal_staging);
     free(h->member_aside);
     free(h->wal_aside);

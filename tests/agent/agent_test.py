@@ -1235,6 +1235,32 @@ def case_attack_staging(base):
     check(not os.path.exists(staging + "/data"), "the older snapshot was not restored")
     a.close()
 
+    # 5. The WAL dir is created by the root-run tool next to a custom wal_dir,
+    # in a directory the etcd user may write: a symlink planted there must
+    # not be written through.  The tool works in a holder of etcd-dr's own
+    # (created by run when missing), never in that directory.
+    staging = os.path.join(data, ".etcd-dr-R5")
+    holder = os.path.join(data, ".etcd-dr-R5-wal")
+    waltool = os.path.join(base, "tools", "waltool")
+    write(waltool, b'#!/bin/sh\nmkdir -p "$2" && echo wal > "$2/0.wal"\n', 0o755)
+    a = Agent(base)
+    ok(receive(a, staging + "/snapshot.db", snap), "receive (wal case)")
+    r = a.call("run", argv=[waltool, staging + "/data", holder + "/wal"],
+               staging=[staging, holder], timeout_ms=10000)
+    if ok(r, "run with a wal holder it creates"):
+        s = os.lstat(holder)
+        check(s.st_uid == 0 and stat.S_IMODE(s.st_mode) == 0o700, "holder is root's, 0700")
+        check(os.path.exists(holder + "/wal/0.wal"), "the tool wrote its wal in the holder")
+    shutil.rmtree(holder)
+    att = as_attacker("ln -s %s %s" % (victim, holder))
+    check(att.returncode == 0, "attacker planted a symlink as the wal holder", att.stderr)
+    r = a.call("run", argv=[waltool, staging + "/data", holder + "/wal"],
+               staging=[staging, holder], timeout_ms=10000)
+    err(r, "EDR_EACCES", "run with a planted wal holder", holder)
+    check(not os.path.exists(os.path.join(victim, "wal")),
+          "nothing written through the planted symlink")
+    a.close()
+
 
 def case_attack_chmod(base):
     data = attack_setup(base)
