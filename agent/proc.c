@@ -495,7 +495,9 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   char **argv = calloc(argc + 1, sizeof(*argv));
   char **moved = calloc(argc + 1, sizeof(*moved)); /* argv entries made here */
   char *exe = NULL;
-  int sfds[PROC_KEEP_MAX] = {-1, -1, -1, -1}, xfd = -1;
+  int sfds[PROC_KEEP_MAX], xfd = -1;
+  for (size_t k = 0; k < PROC_KEEP_MAX; k++)
+    sfds[k] = -1;
   char *ob = malloc(TAIL_MAX), *eb = malloc(TAIL_MAX);
   if ((rc = proc_env_init(&env)) || !argv || !moved || !ob || !eb) {
     rc = rc ? rc : EDR_ENOMEM;
@@ -561,10 +563,10 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   struct proc p = {.argv = argv, .envp = env.v, .timeout_ms = timeout,
                    .watch = watch, .idle_ms = idle,
                    .exec_fd = xfd > 2 ? xfd : 0,
-                   .keep_fds = {sfds[0] > 2 ? sfds[0] : 0, sfds[1] > 2 ? sfds[1] : 0,
-                                sfds[2] > 2 ? sfds[2] : 0, sfds[3] > 2 ? sfds[3] : 0},
                    .out = {.buf = ob, .cap = TAIL_MAX},
                    .err = {.buf = eb, .cap = TAIL_MAX}};
+  for (size_t k = 0; k < PROC_KEEP_MAX; k++)
+    p.keep_fds[k] = sfds[k] > 2 ? sfds[k] : 0;
   if ((rc = proc_run(a, &p)))
     goto out;
   json_object_set_new(res, "exit", p.exit_code >= 0 ? json_integer(p.exit_code)
