@@ -327,8 +327,12 @@ static int host_paths(struct edr_plan *p, struct edr_host_plan *h) {
     char *parent = dirname_of(m->wal_dir);
     if (!parent)
       return EDR_ENOMEM;
-    h->wal_staging = edr_asprintf("%s%s.etcd-dr-%s-wal", parent,
-                                  strcmp(parent, "/") ? "/" : "", p->run_id);
+    /* The restore tool creates the WAL dir (and WAL.tmp next to it) as
+     * root: inside a directory of etcd-dr's own, never directly in one the
+     * etcd user may write. */
+    h->wal_holder = edr_asprintf("%s%s.etcd-dr-%s-wal", parent,
+                                 strcmp(parent, "/") ? "/" : "", p->run_id);
+    h->wal_staging = h->wal_holder ? edr_path_join(h->wal_holder, "wal") : NULL;
     free(parent);
     if (!h->wal_staging || !(h->wal_aside = edr_asprintf("%s.etcd-dr-%s", m->wal_dir, p->run_id)))
       return EDR_ENOMEM;
@@ -374,25 +378,42 @@ static int add_ask_steps(struct edr_host_plan *h) {
 
 
 /* check: connect, agent, probe, lock (reads only) */
+/* The connect step, with the route when the host is reached through a jump
+ * host or a proxy command (transport/proxy.h). */
+static int add_connect(struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  char route[1200] = "";
+  if (m->proxy_jump)
+    snprintf(route, sizeof route, " through jump host%s %s (OpenSSH's ssh -W; their host "
+             "keys checked against %s too)", strchr(m->proxy_jump, ',') ? "s" : "",
+             m->proxy_jump, m->known_hosts);
+  else if (m->proxy_command)
+    snprintf(route, sizeof route, " through the proxy command '%s'", m->proxy_command);
+  return add_step(h, EDR_STEP_CONNECT, NULL, NULL,
+                  "connect to %s@%s:%d%s, check its host key against %s, authenticate",
+                  m->ssh_user, m->ssh_host, m->ssh_port, route, m->known_hosts);
+}
+
 static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
   int rc;
-  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
-                     "connect to %s@%s:%d, check its host key against %s, authenticate",
-                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)))
+  if ((rc = add_connect(h)))
     return rc;
   if ((rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
                      "check the architecture is x86-64, push etcd-dr-agent to a new "
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")))
     return rc;
   if ((rc = add_step(h, EDR_STEP_PROBE,
-                     json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o}", "op", "probe", "data_dir",
-                               m->data_dir, "wal_dir", m->wal_dir, "restore_tool",
-                               h->host_tool ? "auto" : m->restore_tool, "staging",
-                               h->staging, "ports", member_ports(m)),
+                     json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s?, s:[s,s]}", "op",
+                               "probe", "data_dir", m->data_dir, "wal_dir", m->wal_dir,
+                               "restore_tool", h->host_tool ? "auto" : m->restore_tool,
+                               "staging", h->staging, "ports", member_ports(m), "owner",
+                               m->data_dir_owner, "commands", m->stop_command.v[0],
+                               m->start_command.v[0]),
                      NULL,
                      "probe (read only): restore tool (%s) and its flags, data dir %s, "
-                     "free disk, whether etcd is running",
+                     "free disk, whether etcd is running, what the apply steps need "
+                     "(mount points, owner, stop and start commands)",
                      h->host_tool ? "pushed" : tool_label(m->restore_tool), m->data_dir)))
     return rc;
   if (p->check_only && p->ask_etcd && (rc = add_ask_steps(h)))
@@ -453,6 +474,13 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
   rc = restore_argv(p, h, &argv, &purls);
   if (!rc) {
     json_t *req = run_request(&argv);
+    /* The agent runs the tool with the staging directory held open, and a
+     * pushed tool through the descriptor it hashed (docs/security.md). */
+    json_object_set_new(req, "staging",
+                        h->wal_holder ? json_pack("[s, s]", h->staging, h->wal_holder)
+                                      : json_string(h->staging));
+    if (h->host_tool && o->tool_sha256)
+      json_object_set_new(req, "sha256", json_string(o->tool_sha256));
     rc = add_step(h, EDR_STEP_RESTORE, req, argv.v,
                   "restore into staging (etcd, if running, keeps its old data meanwhile):");
   }
@@ -530,6 +558,10 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
   if ((rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
                      "remove the staging directory %s (the snapshot copy)", h->staging)) ||
+      (h->wal_holder &&
+       (rc = add_step(h, EDR_STEP_CLEANUP,
+                      json_pack("{s:s, s:s}", "op", "remove", "path", h->wal_holder), NULL,
+                      "remove the wal staging directory %s", h->wal_holder))) ||
       (rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->marker), NULL,
                      "remove the run's marker %s", h->marker)))
@@ -570,9 +602,7 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
     return EDR_ENOMEM;
   char *wal_failed = m->wal_dir ? edr_asprintf("%s.etcd-dr-%s-restored", m->wal_dir, p->run_id)
                                 : NULL;
-  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
-                     "connect to %s@%s:%d, check its host key against %s, authenticate",
-                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)) ||
+  if ((rc = add_connect(h)) ||
       (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
                      "check the architecture, push etcd-dr-agent, start it%s",
                      m->sudo ? " with sudo -n" : "")) ||
@@ -589,6 +619,11 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
       (rc = add_step(h, EDR_STEP_FIND_OLD,
                      json_pack("{s:s, s:s}", "op", "stat", "path", h->member_aside), NULL,
                      "check that the old member dir %s is there", h->member_aside)) ||
+      (m->wal_dir &&
+       (rc = add_step(h, EDR_STEP_FIND_OLD,
+                      json_pack("{s:s, s:s}", "op", "stat", "path", h->wal_aside), NULL,
+                      "check whether the old wal dir %s is there (if not, the restore "
+                      "never moved %s: it stays in place)", h->wal_aside, m->wal_dir))) ||
       (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
                      "keep the host lock until the rollback ends")) ||
       (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
@@ -689,9 +724,7 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
   int rc;
   (void)p;
-  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
-                     "connect to %s@%s:%d, check its host key against %s, authenticate",
-                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)) ||
+  if ((rc = add_connect(h)) ||
       (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
                      "check the architecture is x86-64, push etcd-dr-agent to a new "
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")) ||
@@ -727,13 +760,15 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
   const char *words[] = {"snapshot", "save", h->host_snapshot, NULL};
   rc = etcdctl_argv(m, words, &argv);
   if (!rc) {
-    json_t *req = json_pack("{s:s, s:o, s:{s:s}, s:s, s:I}", "op", "run", "argv",
+    json_t *req = json_pack("{s:s, s:o, s:{s:s}, s:s, s:I, s:s}", "op", "run", "argv",
                             strv_json(&argv), "env", "ETCDCTL_API", "3", "progress_path",
                             h->host_snapshot, "idle_timeout_ms",
-                            (json_int_t)p->save_idle_ms);
+                            (json_int_t)p->save_idle_ms, "staging", h->staging);
     rc = add_step(h, EDR_STEP_TAKE_SNAPSHOT, req, argv.v,
                   "take the snapshot on the host with its etcdctl (stopped if it "
                   "writes nothing for %.1f s):", (double)p->save_idle_ms / 1000);
+    if (!rc && p->save_deadline_ms) /* --deadline bounds each of take and fetch */
+      h->steps[h->n_steps - 1].timeout_ms = p->save_deadline_ms;
   }
   strv_release(&argv);
   if (rc ||
@@ -742,6 +777,8 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
                      "stream %s back to this machine (sha-256 checked here)",
                      h->host_snapshot)))
     return rc;
+  if (p->save_deadline_ms)
+    h->steps[h->n_steps - 1].timeout_ms = p->save_deadline_ms;
   return add_step(h, EDR_STEP_UNSTAGE,
                   json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
                   "remove the staging directory %s", h->staging);
@@ -776,6 +813,7 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->snapshot_revision = o->snapshot_revision;
   p->health_timeout_ms = o->health_timeout_ms ? o->health_timeout_ms : 120000;
   p->save_idle_ms = o->save_idle_ms ? o->save_idle_ms : 30000;
+  p->save_deadline_ms = o->save_deadline_ms;
   p->kind = o->check_only ? EDR_PLAN_CHECK : o->kind;
   p->check_only = p->kind == EDR_PLAN_CHECK;
   p->bump_revision = o->bump_revision;
@@ -888,6 +926,7 @@ void edr_plan_free(struct edr_plan *p) {
     free(h->staging);
     free(h->host_snapshot);
     free(h->restore_dir);
+    free(h->wal_holder);
     free(h->wal_staging);
     free(h->member_aside);
     free(h->wal_aside);

@@ -148,7 +148,8 @@ struct edr_host_plan {
   char *staging;             /* DATA/.etcd-dr-RUN: everything staged goes here */
   char *host_snapshot;       /* STAGING/snapshot.db */
   char *restore_dir;         /* STAGING/data: --data-dir of the restore */
-  char *wal_staging;         /* WALPARENT/.etcd-dr-RUN-wal, or NULL */
+  char *wal_holder;          /* WALPARENT/.etcd-dr-RUN-wal (root's, 0700), or NULL */
+  char *wal_staging;         /* WAL_HOLDER/wal: --wal-dir of the restore, or NULL */
   char *member_aside;        /* DATA/member.etcd-dr-RUN: the old member, kept */
   char *wal_aside;           /* WAL.etcd-dr-RUN, or NULL */
   char *host_tool;           /* pushed restore tool's path on the host, or NULL */
@@ -190,6 +191,7 @@ struct edr_plan_opts {
   const char *command;       /* "restore", "rollback": recorded in the lock */
   bool ask_etcd;             /* check plan (status): then ask the member with the
                                 host's etcdctl: endpoint status, health, alarms */
+  uint64_t save_deadline_ms; /* snapshot plan: the take and fetch steps' bound; 0: theirs */
   uint64_t save_idle_ms;     /* snapshot plan: stop the host's etcdctl when the file
                                 it writes has not grown for this long (a member
                                 that stopped answering mid-save; etcdctl would wait
@@ -208,6 +210,7 @@ struct edr_plan {
   int64_t snapshot_revision;
   uint64_t health_timeout_ms;
   uint64_t save_idle_ms;     /* as in the opts, 0 replaced by the default */
+  uint64_t save_deadline_ms; /* as in the opts */
   bool check_only;
   enum edr_plan_kind kind;
   int64_t bump_revision;     /* 0 none, -1 auto, else N */
