@@ -57,6 +57,7 @@ struct host {
   bool start_checked;        /* the restored member was seen before the start */
   bool marker_read;          /* resume: the host's own marker was read */
   bool waiting_leader;       /* the leader: its stop waits for the others' */
+  bool waiting_ask;          /* want_ask said later: edr_exec_ask_again wakes it */
   unsigned attempts;         /* failed tries of the current step */
   uv_timer_t retry_timer;    /* the delay before trying it again */
   json_t *marker_done;       /* resume: step indices the host's marker has */
@@ -65,8 +66,13 @@ struct host {
   void (*queue_done)(struct host *h);
 };
 
+struct edr_exec_run {
+  struct run *run;
+};
+
 struct run {
   uv_loop_t loop;
+  struct edr_exec_run handle;  /* what opts->on_loop gets */
   const struct edr_plan *plan;
   const struct edr_exec_opts *opts;
   struct edr_run_result *res;
@@ -930,7 +936,7 @@ static void advance(struct host *h) {
    * loop is about to advance too: never start a step twice. */
   if (h->in_step || !host_idle(h))
     return;
-  if (r->aborting) {
+  if (r->aborting || h->failed) {  /* failed: only with keep_going */
     if (r->phase <= EDR_PHASE_PREPARE && !h->cleaned)
       abort_cleanup(h);
     else
@@ -949,12 +955,17 @@ static void advance(struct host *h) {
     check_barrier(r);
     return;
   }
-  if (s->kind == EDR_STEP_ASK && r->opts->want_ask &&
-      !r->opts->want_ask(r->opts->want_ask_arg, host_index(h))) {
-    h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
-    h->step++; /* not needed: counts as neither done nor failed */
-    advance(h);
-    return;
+  if (s->kind == EDR_STEP_ASK && r->opts->want_ask) {
+    enum edr_ask a = r->opts->want_ask(r->opts->want_ask_arg, host_index(h));
+    h->waiting_ask = a == EDR_ASK_LATER;
+    if (h->waiting_ask)
+      return; /* edr_exec_ask_again() comes back */
+    if (a == EDR_ASK_SKIP) {
+      h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
+      h->step++; /* not needed: counts as neither done nor failed */
+      advance(h);
+      return;
+    }
   }
   if (s->kind == EDR_STEP_START && !h->start_checked && !s->allow_empty_start) {
     /* Never start etcd on a data dir without a member: it would bootstrap a
@@ -1056,7 +1067,18 @@ static int compute_bump(struct run *r) {
 }
 
 static bool host_settled(const struct host *h) {
-  return h->closed || (host_idle(h) && !h->in_step && !h->waiting_leader);
+  return h->closed || (host_idle(h) && !h->in_step && !h->waiting_leader && !h->waiting_ask);
+}
+
+void edr_exec_ask_again(struct edr_exec_run *run) {
+  struct run *r = run->run;
+  for (size_t i = 0; i < r->n; i++) {
+    struct host *h = &r->hosts[i];
+    if (h->waiting_ask) {
+      h->waiting_ask = false;
+      advance(h);
+    }
+  }
 }
 
 /* Stopping every member of a running cluster at once makes etcd's leader
@@ -1378,6 +1400,16 @@ static void check_barrier(struct run *r) {
     any_failed |= r->hosts[i].failed;
     all_settled &= host_settled(&r->hosts[i]);
   }
+  if (r->opts->keep_going && any_failed && !r->aborting) {
+    /* each host on its own: a failed one cleans up and closes */
+    any_failed = false;
+    for (size_t i = 0; i < r->n; i++) {
+      struct host *h = &r->hosts[i];
+      if (h->failed && host_idle(h) && !h->in_step)
+        advance(h);
+      all_settled &= host_settled(h);
+    }
+  }
   if ((any_failed || r->interrupted || r->stop_requested) && !r->aborting) {
     r->aborting = true;
     wake_leader(r);
@@ -1507,6 +1539,13 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     res->hosts[i].steps = calloc(plan->hosts[i].n_steps, sizeof(struct edr_step_result));
     res->hosts[i].n_steps = plan->hosts[i].n_steps;
   }
+  if (o->keep_going && plan->kind != EDR_PLAN_CHECK) {
+    free(r.hosts);
+    res->exit_code = EDR_EXIT_INTERNAL;
+    res->message = strdup("keep-going is only for a plan that changes nothing (an etcd-dr "
+                          "bug)");
+    return res->exit_code;
+  }
   r.agent_path = o->agent_path ? strdup(o->agent_path) : edr_find_agent();
   int rc = r.agent_path ? agent_info(&r) : EDR_ENOENT;
   if (rc) {
@@ -1557,6 +1596,9 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     names[i] = plan->hosts[i].member->name;
   if (names)
     edr_progress_begin(&r.loop, r.n, names);
+  r.handle.run = &r;
+  if (o->on_loop)
+    o->on_loop(o->want_ask_arg, &r.loop, &r.handle);
   for (size_t i = 0; i < r.n; i++)
     if (!r.hosts[i].failed)
       advance(&r.hosts[i]);
