@@ -1,5 +1,5 @@
 /*
- * snapshot_cmd.c - `etcd-dr snapshot status|verify`: look at a snapshot
+ * cmd_snapshot.c - `etcd-dr snapshot status|verify`: look at a snapshot
  * without any etcd binary.
  *
  * `status` prints HASH, REVISION, TOTAL KEYS and TOTAL SIZE byte for byte
