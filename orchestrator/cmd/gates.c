@@ -36,6 +36,8 @@ static void env_tls(struct edr_tls *t) {
 /* ---- health and wait-healthy: a cancelable wait on the run's loop -------- */
 
 struct health_gate {
+  struct edr_status_row *rows;         /* wait-healthy's first ask */
+  struct edr_status_fetch *fetch;      /* while that ask runs */
   struct edr_health_member *members;   /* borrowed by the wait */
   struct edr_health_wait *wait;        /* while it runs */
   int64_t min_rev;
@@ -88,7 +90,7 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
 static void start_health(struct edr_gate *g, const size_t *idx, size_t n, int64_t min_rev,
                          uint64_t timeout_ms, bool others_allowed) {
   const struct edr_plan *p = g->plan;
-  struct health_gate *hg = calloc(1, sizeof(*hg));
+  struct health_gate *hg = g->impl ? g->impl : calloc(1, sizeof(*hg));
   struct edr_health_member *hm = calloc(n ? n : 1, sizeof(*hm));
   if (!hg || !hm) {
     free(hg);
@@ -126,7 +128,9 @@ static void start_health(struct edr_gate *g, const size_t *idx, size_t n, int64_
 
 static void health_cancel(struct edr_gate *g) {
   struct health_gate *hg = g->impl;
-  if (hg && hg->wait)
+  if (hg && hg->fetch)
+    edr_status_fetch_cancel(hg->fetch);
+  else if (hg && hg->wait)
     edr_health_wait_cancel(hg->wait);
 }
 
@@ -142,35 +146,66 @@ static void gate_health(struct edr_gate *g) {
 }
 
 /* wait-healthy: the revision to reach is, by default, the highest one a
- * target member serves now (so a member that just joined has caught up). */
+ * target member serves now (so a member that just joined has caught up),
+ * asked first on the run's loop. */
+static void wait_healthy_go(struct edr_gate *g, int64_t min) {
+  const struct edr_stage *st = g->stage;
+  start_health(g, st->members, st->n_members, min,
+               st->timeout_ms ? st->timeout_ms : g->plan->health_timeout_ms,
+               st->others_allowed);
+}
+
+static void first_ask_done(void *arg, int status) {
+  struct edr_gate *g = arg;
+  struct health_gate *hg = g->impl;
+  size_t n = g->stage->n_members;
+  int64_t min = 1;
+  hg->fetch = NULL;
+  for (size_t i = 0; status == 0 && i < n; i++)
+    if (hg->rows[i].have_status && hg->rows[i].revision > min)
+      min = hg->rows[i].revision;
+  edr_status_rows_release(hg->rows, n);
+  free(hg->rows);
+  hg->rows = NULL;
+  if (status == EDR_ECANCELED) {
+    free(hg);
+    g->impl = NULL;
+    edr_gate_done(g, status, "interrupted before the wait began");
+    return;
+  }
+  wait_healthy_go(g, min);
+}
+
 static void gate_wait_healthy(struct edr_gate *g) {
   const struct edr_stage *st = g->stage;
   int64_t min = st->min_revision;
   if (min == -2)
     min = g->plan->snapshot_revision > 0 ? g->plan->snapshot_revision + g->bump : 1;
-  if (min == -1) {
-    min = 1;
-    struct edr_status_row *rows = calloc(st->n_members, sizeof(*rows));
-    if (!rows) {
-      edr_gate_done(g, EDR_ENOMEM, "out of memory");
-      return;
-    }
-    for (size_t i = 0; i < st->n_members; i++) {
-      const struct edr_member *m = g->plan->hosts[st->members[i]].member;
-      edr_status_row_init(&rows[i], m->name, m->client_urls.v[0]);
-    }
-    struct edr_status_fetch_opts o = {.timeout_ms = 2000};
-    env_tls(&o.tls);
-    if (edr_status_fetch(rows, st->n_members, &o) == 0)
-      for (size_t i = 0; i < st->n_members; i++)
-        if (rows[i].have_status && rows[i].revision > min)
-          min = rows[i].revision;
-    edr_status_rows_release(rows, st->n_members);
-    free(rows);
+  if (min != -1) {
+    wait_healthy_go(g, min);
+    return;
   }
-  start_health(g, st->members, st->n_members, min,
-               st->timeout_ms ? st->timeout_ms : g->plan->health_timeout_ms,
-               st->others_allowed);
+  struct health_gate *hg = calloc(1, sizeof(*hg));
+  struct edr_status_row *rows = calloc(st->n_members ? st->n_members : 1, sizeof(*rows));
+  if (!hg || !rows) {
+    free(hg);
+    free(rows);
+    edr_gate_done(g, EDR_ENOMEM, "out of memory");
+    return;
+  }
+  for (size_t i = 0; i < st->n_members; i++) {
+    const struct edr_member *m = g->plan->hosts[st->members[i]].member;
+    edr_status_row_init(&rows[i], m->name, m->client_urls.v[0]);
+  }
+  struct edr_status_fetch_opts o = {.timeout_ms = 2000};
+  env_tls(&o.tls);
+  hg->rows = rows;
+  g->impl = hg;
+  if (edr_status_fetch_start(g->loop, rows, st->n_members, &o, first_ask_done, g,
+                             &hg->fetch) < 0) {
+    hg->fetch = NULL;
+    first_ask_done(g, EDR_ENOMEM);  /* as when nobody answers: from revision 1 */
+  }
 }
 
 /* ---- member-add and member-remove ---------------------------------------- */
@@ -259,25 +294,61 @@ static void gate_snapshot(struct edr_gate *g) {
 
 /* Only /v3/maintenance/status is asked: a member answers it from its own
  * state, with or without quorum (asking /health and the alarms too made the
- * ask wait out its 1.5 s timeout after a lost quorum). */
-static long find_leader(const struct edr_plan *p) {
-  struct edr_status_row *rows = calloc(p->n_hosts, sizeof(*rows));
+ * ask wait out its 1.5 s timeout after a lost quorum).  On the run's loop,
+ * like the health gate. */
+struct leader_ask {
+  struct edr_status_row *rows;
+  struct edr_status_fetch *fetch;      /* while it runs */
+};
+
+static void leader_fetched(void *arg, int status) {
+  struct edr_leader_ask *a = arg;
+  struct leader_ask *la = a->impl;
+  const struct edr_plan *p = a->plan;
   long leader = -1;
-  if (!rows)
-    return -1;
+  for (size_t i = 0; status == 0 && i < p->n_hosts; i++)
+    if (la->rows[i].have_status && la->rows[i].leader &&
+        la->rows[i].leader == la->rows[i].member_id)
+      leader = (long)i;
+  edr_status_rows_release(la->rows, p->n_hosts);
+  free(la->rows);
+  free(la);
+  a->impl = NULL;
+  edr_leader_done(a, leader);
+}
+
+static void leader_start(struct edr_leader_ask *a) {
+  const struct edr_plan *p = a->plan;
+  struct leader_ask *la = calloc(1, sizeof(*la));
+  struct edr_status_row *rows = calloc(p->n_hosts ? p->n_hosts : 1, sizeof(*rows));
+  if (!la || !rows) {
+    free(la);
+    free(rows);
+    edr_leader_done(a, -1);
+    return;
+  }
   for (size_t i = 0; i < p->n_hosts; i++)
     edr_status_row_init(&rows[i], p->hosts[i].member->name,
                         p->hosts[i].member->client_urls.v[0]);
   struct edr_status_fetch_opts o = {.timeout_ms = 1500, .status_only = true};
   env_tls(&o.tls);
-  if (edr_status_fetch(rows, p->n_hosts, &o) == 0)
-    for (size_t i = 0; i < p->n_hosts; i++)
-      if (rows[i].have_status && rows[i].leader && rows[i].leader == rows[i].member_id)
-        leader = (long)i;
-  edr_status_rows_release(rows, p->n_hosts);
-  free(rows);
-  return leader;
+  la->rows = rows;
+  a->impl = la;
+  if (edr_status_fetch_start(a->loop, rows, p->n_hosts, &o, leader_fetched, a,
+                             &la->fetch) < 0) {
+    la->fetch = NULL;
+    leader_fetched(a, EDR_ENOMEM);
+  }
 }
+
+static void leader_cancel(struct edr_leader_ask *a) {
+  struct leader_ask *la = a->impl;
+  if (la && la->fetch)
+    edr_status_fetch_cancel(la->fetch);
+}
+
+static const struct edr_leader_ops leader_ops = {.start = leader_start,
+                                                 .cancel = leader_cancel};
 
 static const struct edr_gate_ops health_ops = {.start = gate_health, .cancel = health_cancel};
 static const struct edr_gate_ops wait_healthy_ops = {.start = gate_wait_healthy,
@@ -293,5 +364,5 @@ const struct edr_exec_gates edr_etcd_gates = {
     [EDR_GATE_MEMBER_REMOVE] = &members_ops,
     [EDR_GATE_SNAPSHOT_SAVE] = &snapshot_ops,
   },
-  .find_leader = find_leader,
+  .leader = &leader_ops,
 };

@@ -7,8 +7,7 @@
  * connection's events; probe.c the judgement of the probe's facts;
  * abort.c the cleanup after a failure; resume.c what a resumed run skips;
  * leader.c the leader-last stop order.  Every function here runs on the
- * run's loop thread (leader.c's ask may run on libuv's thread pool, and
- * touches only the plan and leader_found).
+ * run's loop thread; nothing in the engine runs anywhere else.
  */
 #ifndef EDR_ENGINE_H
 #define EDR_ENGINE_H
@@ -91,10 +90,11 @@ struct run {
   uint64_t started_ms;
   int64_t bump;              /* --bump-revision used, 0 for none */
   long leader_host;          /* index of the running cluster's leader, -1 */
-  bool leader_pending;       /* find_leader()'s ask is still running on the
-                                thread pool: no stage after the next starts */
-  uv_work_t leader_work;
-  long leader_found;         /* the ask's answer, written by the worker */
+  struct edr_leader_ask leader_ask;  /* the lookup (gate.h) */
+  bool leader_asked;         /* it was started (or not needed) */
+  bool leader_pending;       /* it runs on the loop: no stage after the next starts */
+  bool leader_blocks;        /* ... and the next stage waits for it too */
+  bool leader_starting;      /* inside its start(): done() must not re-enter */
   uv_signal_t sigint, sigterm;
   const struct edr_agent_ops *ops;   /* the hosts' connections */
   char *agent_path;
@@ -112,6 +112,7 @@ void eng_check_barrier(struct run *r);
 int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len);
 void eng_conn_idle(struct host *h);
 void eng_find_leader(struct run *r);
+void eng_cancel_leader(struct run *r);
 void eng_gate_finish(struct run *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool eng_has_flag(json_t *tool, const char *flag);

@@ -310,6 +310,7 @@ void eng_check_barrier(struct run *r) {
   }
   if ((any_failed || r->interrupted || r->stop_requested) && !r->aborting) {
     r->aborting = true;
+    eng_cancel_leader(r);
     eng_wake_leader(r);
     if (r->phase <= EDR_PHASE_PREPARE)
       edr_info("stopping: no host has been changed; removing what was staged");
@@ -336,7 +337,7 @@ void eng_check_barrier(struct run *r) {
   if (!all_settled || r->gate_running)
     return;
   if (r->leader_pending)
-    return; /* leader.c's leader_done() comes back here */
+    return; /* leader.c's edr_leader_done() comes back here */
   const struct edr_stage *st = &r->plan->stages[r->stage];
   if (st->gate != EDR_GATE_NONE && !r->gate_done) {
     start_gate(r);
@@ -345,7 +346,11 @@ void eng_check_barrier(struct run *r) {
   if (r->stage + 1 >= r->plan->n_stages)
     return; /* the run is over: every host closes after its last step */
   if (r->stage == 0) {
-    eng_find_leader(r);
+    if (!r->leader_asked) {
+      eng_find_leader(r);
+      if (r->leader_pending && r->leader_blocks)
+        return; /* edr_leader_done() comes back here */
+    }
     if (compute_bump(r))
       return; /* the eng_host_fail inside has started the abort */
   }
