@@ -220,39 +220,66 @@ static const char **other_urls(const struct edr_plan *p, size_t except, size_t *
   return v;
 }
 
-static void gate_members(struct edr_gate *g) {
+struct members_gate {
+  const char **urls;
+  struct edr_tls tls;
+  struct edr_members_call *call;       /* while it runs */
+};
+
+static void members_done(void *arg, struct edr_members_result *res) {
+  struct edr_gate *g = arg;
+  struct members_gate *mg = g->impl;
   const struct edr_stage *st = g->stage;
-  size_t target = st->n_members ? st->members[0] : 0, n = 0;
-  const struct edr_member *m = g->plan->hosts[target].member;
-  const char **urls = other_urls(g->plan, target, &n);
-  struct edr_tls tls = {0};
-  char err[1024] = "", id[17] = "";
-  bool already = false;
-  int rc;
-  env_tls(&tls);
-  if (!urls) {
-    edr_gate_done(g, EDR_ENOMEM, "out of memory");
-    return;
-  }
-  uint64_t to = st->timeout_ms ? st->timeout_ms : 10000;
-  if (st->gate == EDR_GATE_MEMBER_ADD)
-    rc = edr_members_add(urls, n, &tls, to, (const char *const *)m->peer_urls.v,
-                         m->peer_urls.n, id, &already, err, sizeof err);
-  else
-    rc = edr_members_remove(urls, n, &tls, to, m->name, (const char *const *)m->peer_urls.v,
-                            m->peer_urls.n, &already, err, sizeof err);
-  free(urls);
-  if (rc) {
-    edr_gate_done(g, rc, "%s %s: %s", edr_gate_names[st->gate], m->name, err);
+  const struct edr_member *m = g->plan->hosts[st->n_members ? st->members[0] : 0].member;
+  free(mg->urls);
+  free(mg);
+  g->impl = NULL;
+  if (res->status) {
+    edr_gate_done(g, res->status, "%s %s: %s", edr_gate_names[st->gate], m->name, res->err);
     return;
   }
   if (st->gate == EDR_GATE_MEMBER_ADD)
     snprintf(g->note, sizeof g->note, "%s: %s %s as member %s", st->name,
-             already ? "already a member:" : "added", m->name, id);
+             res->already ? "already a member:" : "added", m->name, res->id);
   else
     snprintf(g->note, sizeof g->note, "%s: %s %s", st->name, m->name,
-             already ? "was not a member (nothing to remove)" : "removed from the cluster");
+             res->already ? "was not a member (nothing to remove)"
+                          : "removed from the cluster");
   edr_gate_done(g, 0, NULL);
+}
+
+static void gate_members(struct edr_gate *g) {
+  const struct edr_stage *st = g->stage;
+  size_t target = st->n_members ? st->members[0] : 0, n = 0;
+  const struct edr_member *m = g->plan->hosts[target].member;
+  struct members_gate *mg = calloc(1, sizeof(*mg));
+  if (!mg || !(mg->urls = other_urls(g->plan, target, &n))) {
+    free(mg);
+    edr_gate_done(g, EDR_ENOMEM, "out of memory");
+    return;
+  }
+  env_tls(&mg->tls);
+  struct edr_members_req q = {
+    .op = st->gate == EDR_GATE_MEMBER_ADD ? EDR_MEMBERS_ADD : EDR_MEMBERS_REMOVE,
+    .urls = mg->urls, .n_urls = n, .tls = &mg->tls,
+    .timeout_ms = st->timeout_ms ? st->timeout_ms : 10000,
+    .name = st->gate == EDR_GATE_MEMBER_REMOVE ? m->name : NULL,
+    .peer_urls = (const char *const *)m->peer_urls.v, .n_peer = m->peer_urls.n,
+  };
+  g->impl = mg;
+  int rc = edr_members_start(g->loop, &q, members_done, g, &mg->call);
+  if (rc) {
+    free(mg->urls);
+    free(mg);
+    g->impl = NULL;
+    edr_gate_done(g, rc, "%s %s: %s", edr_gate_names[st->gate], m->name, edr_strerror(rc));
+  }
+}
+
+static void members_cancel(struct edr_gate *g) {
+  struct members_gate *mg = g->impl;
+  if (mg && mg->call)
+    edr_members_cancel(mg->call);
 }
 
 /* ---- snapshot-save ----------------------------------------------------- */
@@ -353,7 +380,8 @@ static const struct edr_leader_ops leader_ops = {.start = leader_start,
 static const struct edr_gate_ops health_ops = {.start = gate_health, .cancel = health_cancel};
 static const struct edr_gate_ops wait_healthy_ops = {.start = gate_wait_healthy,
                                                      .cancel = health_cancel};
-static const struct edr_gate_ops members_ops = {.start = gate_members};
+static const struct edr_gate_ops members_ops = {.start = gate_members,
+                                                .cancel = members_cancel};
 static const struct edr_gate_ops snapshot_ops = {.start = gate_snapshot};
 
 const struct edr_exec_gates edr_etcd_gates = {
