@@ -6,10 +6,9 @@
  * start() here and waits for edr_gate_done().  This file owns the etcd side
  * of each: which members to ask, with which TLS files (ETCDCTL_CACERT,
  * ETCDCTL_CERT, ETCDCTL_KEY, as etcdctl reads them), what revision to wait
- * for, and the line the report keeps.  The health waits run on the run's
- * loop and can be cancelled; member-add/-remove, snapshot-save and
- * wait-healthy's first status ask still block inside start() on private
- * loops (ARCHITECTURE.md says what is meant instead).
+ * for, and the line the report keeps.  Every gate, and the leader lookup,
+ * runs on the run's loop (struct edr_gate's loop) and can be cancelled:
+ * none blocks, none runs a loop of its own.
  */
 #include "commands.h"
 #include "driver.h"
@@ -284,19 +283,19 @@ static void members_cancel(struct edr_gate *g) {
 
 /* ---- snapshot-save ----------------------------------------------------- */
 
-static void gate_snapshot(struct edr_gate *g) {
+struct snapshot_gate {
+  struct edr_save_opts so;
+  struct edr_save_result res;
+  struct edr_snapshot_save_call *call;  /* while it runs */
+};
+
+static void snapshot_done(void *arg, int rc) {
+  struct edr_gate *g = arg;
+  struct snapshot_gate *sg = g->impl;
   const struct edr_stage *st = g->stage;
-  struct edr_save_opts so = {.out = st->output, .dir = st->dir,
-                             .fetch_ssh = edr_snapshot_fetch_ssh};
-  struct edr_save_result *res = calloc(1, sizeof(*res));
-  if (!res) {
-    edr_gate_done(g, EDR_ENOMEM, "out of memory");
-    return;
-  }
-  env_tls(&so.tls);
-  if (st->n_members == 1)
-    so.member = g->plan->hosts[st->members[0]].member->name;
-  int rc = edr_snapshot_save(g->plan->spec, &so, res);
+  struct edr_save_result *res = &sg->res;
+  sg->call = NULL;
+  g->impl = NULL;  /* edr_gate_done may start the gate again */
   if (!rc && st->dir && st->keep) {
     char msg[1024];
     rc = edr_snapshot_prune(st->dir, st->keep, res->path, msg, sizeof msg);
@@ -314,7 +313,34 @@ static void gate_snapshot(struct edr_gate *g) {
     snprintf(g->note, sizeof g->note, "%.1000s", line);
     edr_gate_done(g, 0, NULL);
   }
-  free(res);
+  free(sg);
+}
+
+static void gate_snapshot(struct edr_gate *g) {
+  const struct edr_stage *st = g->stage;
+  struct snapshot_gate *sg = calloc(1, sizeof(*sg));
+  if (!sg) {
+    edr_gate_done(g, EDR_ENOMEM, "out of memory");
+    return;
+  }
+  sg->so = (struct edr_save_opts){.out = st->output, .dir = st->dir};
+  env_tls(&sg->so.tls);
+  if (st->n_members == 1)
+    sg->so.member = g->plan->hosts[st->members[0]].member->name;
+  g->impl = sg;
+  int rc = edr_snapshot_save_start(g->loop, g->plan->spec, &sg->so, &sg->res, snapshot_done, g,
+                                   &sg->call);
+  if (rc) {
+    g->impl = NULL;
+    edr_gate_done(g, rc, "snapshot: %s", sg->res.msg);
+    free(sg);
+  }
+}
+
+static void snapshot_cancel(struct edr_gate *g) {
+  struct snapshot_gate *sg = g->impl;
+  if (sg && sg->call)
+    edr_snapshot_save_cancel(sg->call);
 }
 
 /* ---- the leader ------------------------------------------------------------ */
@@ -382,7 +408,8 @@ static const struct edr_gate_ops wait_healthy_ops = {.start = gate_wait_healthy,
                                                      .cancel = health_cancel};
 static const struct edr_gate_ops members_ops = {.start = gate_members,
                                                 .cancel = members_cancel};
-static const struct edr_gate_ops snapshot_ops = {.start = gate_snapshot};
+static const struct edr_gate_ops snapshot_ops = {.start = gate_snapshot,
+                                                 .cancel = snapshot_cancel};
 
 const struct edr_exec_gates edr_etcd_gates = {
   .kinds = {
