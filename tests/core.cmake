@@ -17,3 +17,10 @@ target_compile_definitions(test_playbook PRIVATE
 target_link_libraries(test_playbook PRIVATE edr_plan)
 add_test(NAME test_playbook COMMAND test_playbook)
 set_tests_properties(test_playbook PROPERTIES LABELS unit)
+# The engine with a fake agent connection (edr_exec_opts.agent_ops): runs
+# plans with no SSH, no root and no lab.
+add_executable(test_engine_fake ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_engine_fake.c)
+target_include_directories(test_engine_fake PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_engine_fake PRIVATE edr_engine edr_plan edr_transport)
+add_test(NAME test_engine_fake COMMAND test_engine_fake)
+set_tests_properties(test_engine_fake PROPERTIES LABELS unit TIMEOUT 60)

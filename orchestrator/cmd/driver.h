@@ -1,6 +1,6 @@
 /*
  * driver.h - what the commands share beyond the option parsing (cli.h):
- * the run driver of restore and run (cmd_restore.c: the local checks, the
+ * the run driver of restore and run (driver.c: the local checks, the
  * run, its journal, report and summary), the gates lent to the engine
  * (gates.c) and snapshot save's way through the hosts (snapshot_ssh.c).
  */

@@ -1,6 +1,6 @@
 /*
  * gates.c - the gates that talk to etcd, and the leader lookup, lent to the
- * engine through engine/gate.h (edr_etcd_gates in commands.h).
+ * engine through engine/gate.h (edr_etcd_gates, declared in driver.h).
  *
  * The engine runs the stages; when a stage's gate is one of these it calls
  * start() here and waits for edr_gate_done().  This file owns the etcd side

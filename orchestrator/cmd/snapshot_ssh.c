@@ -2,7 +2,7 @@
  * snapshot_ssh.c - the "--via ssh" half of `etcd-dr snapshot save`: the
  * snapshot is taken on the member's own host by the host's etcdctl and
  * streamed back over the host's one SSH connection (snapshot_save.h; lent
- * to the save as edr_save_opts.fetch_ssh, declared in commands.h).
+ * to the save as edr_save_opts.fetch_ssh, declared in driver.h).
  *
  * This is a one-host run of the executor on a plan of kind
  * EDR_PLAN_SNAPSHOT (plan.c: connect, push the agent, probe free space,

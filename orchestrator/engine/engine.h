@@ -4,7 +4,8 @@
  *
  * run.c owns the run (edr_execute, signals, the exit status); stages.c the
  * stages, their barrier and gates; host.c one host's steps and its
- * connection's events; probe.c the judgement of the probe's facts;
+ * connection's events; steps.c what each step kind means (a table);
+ * probe.c the judgement of the probe's facts;
  * abort.c the cleanup after a failure; resume.c what a resumed run skips;
  * leader.c the leader-last stop order.  Every function here runs on the
  * run's loop thread; nothing in the engine runs anywhere else.
@@ -101,6 +102,31 @@ struct run {
   char agent_sha256[65];
   uint64_t agent_size;
 };
+
+/* What a step kind means to the engine (steps.c); an empty row sends the
+ * plan's request and succeeds on "ok". */
+enum eng_unmoved { ENG_SKIP_NEVER, ENG_SKIP_ALWAYS, ENG_SKIP_IF_RUNNING };
+struct eng_step_kind {
+  /* Starts the step itself (connect, push the agent); NULL: the request. */
+  void (*start)(struct host *h);
+  /* Adjusts a copy of the plan's request with what the run found. */
+  void (*adjust)(struct host *h, json_t *req);
+  /* The local file whose bytes follow the request (a push). */
+  const char *(*payload)(const struct host *h);
+  bool reads_extend;         /* a slow reply: every read re-arms the stall timer */
+  bool whole_reply;          /* the whole reply is the result, even a failure */
+  bool stderr_in_failure;    /* a failure quotes the command's last stderr lines */
+  /* Judges a reply that said ok: 0, or it failed the host (nonzero). */
+  int (*check)(struct host *h, json_t *result);
+  /* The progress line's detail when the step is done. */
+  void (*summary)(const struct host *h, json_t *result, char *buf, size_t len);
+  /* Rollback of a member the restore never moved: skip this step? */
+  enum eng_unmoved unmoved;
+};
+extern const struct eng_step_kind eng_steps[EDR_STEP__COUNT];
+
+/* The host's current step succeeded with RESULT (borrowed; may be NULL). */
+void eng_step_ok(struct host *h, json_t *result);
 
 /* The connection's events (host.c): every host's connection reports here. */
 extern const struct edr_agent_events eng_conn_events;

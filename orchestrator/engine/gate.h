@@ -12,10 +12,11 @@
  * The contract is asynchronous: start() begins the work on the run's loop
  * (struct edr_gate's loop) and returns at once; the gate calls
  * edr_gate_done() exactly once, from that loop (possibly before start()
- * returns, when it fails at once).  A gate never blocks and never runs a
- * loop of its own.  cancel() asks a running gate to end soon (the operator
- * interrupted): it ends the gate's requests in flight and the gate still
- * calls edr_gate_done(), with EDR_ECANCELED or its result.
+ * returns, when it fails at once), and touches G no more after it: the
+ * engine may start the next stage's gate in it.  A gate never blocks and
+ * never runs a loop of its own.  cancel() asks a running gate to end soon
+ * (the operator interrupted): it ends the gate's requests in flight and the
+ * gate still calls edr_gate_done(), with EDR_ECANCELED or its result.
  */
 #ifndef EDR_GATE_H
 #define EDR_GATE_H

@@ -26,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void step_ok(struct host *h, json_t *result);
 static void next_step(struct host *h);
 static void start_step(struct host *h);
 
@@ -68,7 +67,7 @@ void eng_send_request(struct host *h, json_t *req, int payload_fd, uint64_t payl
   struct edr_agent_request ar = {
     .req = req, .payload_fd = payload_fd, .payload_size = payload_size,
     /* a snapshot's push is slow to answer: every read is progress */
-    .reads_extend = s && s->kind == EDR_STEP_PUSH_SNAPSHOT,
+    .reads_extend = s && eng_steps[s->kind].reads_extend,
   };
   h->on_reply = fn;
   h->busy = true;
@@ -144,7 +143,7 @@ static void ev_hostkey(void *arg, const char *fp, const char *type, bool recorde
 static void ev_connected(void *arg) {
   struct host *h = arg;
   h->busy = false;
-  step_ok(h, NULL);
+  eng_step_ok(h, NULL);
 }
 
 static void ev_reply(void *arg, int status, json_t *reply) {
@@ -229,7 +228,7 @@ void eng_start_close(struct host *h) {
 
 /* ---- steps --------------------------------------------------------------- */
 
-static void step_ok(struct host *h, json_t *result) {
+void eng_step_ok(struct host *h, json_t *result) {
   struct edr_step_result *sr = &h->res->steps[h->step];
   sr->finished = true;
   sr->status = 0;
@@ -244,17 +243,8 @@ static void step_ok(struct host *h, json_t *result) {
                    "done", 0, NULL);
   {
     char extra[160] = "";
-    if (result && s->kind == EDR_STEP_PROBE) {
-      json_t *tool = json_object_get(result, "tool");
-      char hf[32];
-      edr_human_bytes((uint64_t)json_integer_value(json_object_get(result, "free_bytes")), hf,
-                      sizeof hf);
-      snprintf(extra, sizeof extra, "%s %s, %s free, etcd %s",
-               h->hp->host_tool ? "pushed" : json_string_value(json_object_get(tool, "kind")),
-               h->hp->host_tool ? "tool" : json_string_value(json_object_get(tool, "version")),
-               hf,
-               json_is_true(json_object_get(result, "etcd_running")) ? "running" : "stopped");
-    }
+    if (result && eng_steps[s->kind].summary)
+      eng_steps[s->kind].summary(h, result, extra, sizeof extra);
     if (sr->bytes && sr->duration_ms) {
       char hb[32];
       edr_human_bytes(sr->bytes, hb, sizeof hb);
@@ -287,26 +277,6 @@ static void next_step(struct host *h) {
   eng_advance(h);
   if (was_stop)
     eng_wake_leader(h->run);
-}
-
-static void on_hello(struct host *h, int status, json_t *reply) {
-  json_t *r = json_object_get(reply, "result");
-  if (status) {
-    eng_host_fail(h, status, "the agent refused to start: %s",
-              json_string_value(json_object_get(json_object_get(reply, "error"), "message")));
-    return;
-  }
-  const char *sha = json_string_value(json_object_get(r, "sha256"));
-  if (!sha || strcmp(sha, h->run->agent_sha256)) {
-    eng_host_fail(h, EDR_EHASH, "the agent on the host has sha-256 %s, expected %s: the "
-              "push was damaged", sha ? sha : "(none)", h->run->agent_sha256);
-    return;
-  }
-  json_int_t uid = json_integer_value(json_object_get(r, "uid"));
-  if (uid != 0)
-    edr_warn("%s: the agent runs as uid %lld, not root: it may lack permission on %s "
-             "(set sudo: true?)", h->m->name, (long long)uid, h->m->data_dir);
-  step_ok(h, r);
 }
 
 
@@ -357,15 +327,14 @@ static bool step_soft_fail(struct host *h, int status, const char *msg) {
 static void on_step_reply(struct host *h, int status, json_t *reply) {
   const struct edr_step *s = cur_step(h);
   json_t *r = json_object_get(reply, "result");
-  if (s->kind == EDR_STEP_ASK) { /* a fact about the member: the whole reply */
-    step_ok(h, reply);
+  if (eng_steps[s->kind].whole_reply) { /* a fact about the member: the whole reply */
+    eng_step_ok(h, reply);
     return;
   }
   if (status) {
     const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
     char extra[1200] = "";
-    if (s->kind == EDR_STEP_RESTORE || s->kind == EDR_STEP_STOP || s->kind == EDR_STEP_START ||
-        s->kind == EDR_STEP_TAKE_SNAPSHOT || s->kind == EDR_STEP_MEMBER_UP) {
+    if (eng_steps[s->kind].stderr_in_failure) {
       const char *tail = json_string_value(json_object_get(r, "stderr_tail"));
       if (tail && *tail) {
         const char *t = tail + strlen(tail);
@@ -387,116 +356,9 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
     eng_host_fail(h, status, "%s", full);
     return;
   }
-  int fetch_status = 0;
-  const char *fetch_msg = "";
-  uint64_t fetch_got = s->kind == EDR_STEP_FETCH_SNAPSHOT
-                           ? h->run->ops->fetched(h->conn, &fetch_status, &fetch_msg) : 0;
-  if (s->kind == EDR_STEP_FETCH_SNAPSHOT &&
-      (fetch_status || (uint64_t)json_integer_value(json_object_get(r, "bytes")) != fetch_got)) {
-    h->res->steps[h->step].result = json_incref(r);
-    if (fetch_status)
-      eng_host_fail(h, fetch_status, "%s", fetch_msg);
-    else
-      eng_host_fail(h, EDR_ECONNLOST, "%llu bytes arrived, the agent says it sent %lld",
-                (unsigned long long)fetch_got,
-                (long long)json_integer_value(json_object_get(r, "bytes")));
-    return;
-  }
-  if (s->kind == EDR_STEP_LOCK)
-    h->locked = true;
-  if (s->kind == EDR_STEP_UNLOCK)
-    h->locked = false;
-  if (s->kind == EDR_STEP_FIND_OLD && !json_is_true(json_object_get(r, "exists"))) {
-    json_t *dd = json_object_get(h->probe, "data_dir");
-    if (!json_is_true(json_object_get(dd, "has_member"))) {
-      eng_host_fail(h, EDR_ENOENT, "nothing to roll back to: neither '%s' nor a member dir in "
-                "'%s' exists (was the data dir empty before run %s?)", h->hp->member_aside,
-                h->m->data_dir, h->run->plan->run_id);
-      return;
-    }
-    /* The restore stopped before moving this member: its data is in place.
-     * Moving it now would put the good data aside: only restart etcd. */
-    h->nothing_moved = true;
-    edr_info("%s: run %s never moved its member dir: its data is in place; %s",
-             h->m->name, h->run->plan->run_id,
-             json_is_true(json_object_get(h->probe, "etcd_running"))
-                 ? "etcd runs: nothing to do" : "only starting etcd");
-  }
-  if (s->kind == EDR_STEP_PROBE) {
-    char msg[1024];
-    int rc = eng_check_probe(h, r, msg, sizeof msg);
-    json_decref(h->probe);
-    h->probe = json_incref(r);
-    if (rc) {
-      h->res->steps[h->step].result = json_incref(r);
-      eng_host_fail(h, rc, "%s", msg);
-      return;
-    }
-  }
-  step_ok(h, r);
-}
-
-/* The request for step S, adjusted with what the probe found. */
-static json_t *step_request(struct host *h, const struct edr_step *s) {
-  json_t *req = json_deep_copy(s->request);
-  if (!req)
-    return NULL;
-  if (s->kind == EDR_STEP_LOCK || s->kind == EDR_STEP_HOLD_LOCK) {
-    char host[256] = "?", since[40];
-    time_t now = time(NULL);
-    struct tm tm;
-    gethostname(host, sizeof host - 1);
-    strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    const char *user = getenv("SUDO_USER");
-    if (!user || !*user)
-      user = getenv("USER");
-    json_t *holder = json_object_get(req, "holder");
-    json_object_set_new(holder, "user", json_string(user && *user ? user : "?"));
-    json_object_set_new(holder, "host", json_string(host));
-    json_object_set_new(holder, "pid", json_integer(getpid()));
-    json_object_set_new(holder, "since", json_string(since));
-  }
-  if (s->kind == EDR_STEP_RESTORE && h->run->plan->bump_revision < 0 && h->run->bump > 0) {
-    json_t *argv = json_object_get(req, "argv");
-    char n[32];
-    snprintf(n, sizeof n, "%lld", (long long)h->run->bump);
-    json_array_append_new(argv, json_string("--bump-revision"));
-    json_array_append_new(argv, json_string(n));
-    json_array_append_new(argv, json_string("--mark-compacted"));
-  }
-  if (s->kind == EDR_STEP_RESTORE) {
-    json_t *tool = json_object_get(h->probe, "tool");
-    json_t *argv = json_object_get(req, "argv");
-    const char *path = json_string_value(json_object_get(tool, "path"));
-    const char *kind = json_string_value(json_object_get(tool, "kind"));
-    if (path && !h->hp->host_tool)
-      json_array_set_new(argv, 0, json_string(path));
-    if (!h->hp->host_tool && kind && !strcmp(kind, "etcdctl"))
-      json_object_set_new(req, "env", json_pack("{s:s}", "ETCDCTL_API", "3"));
-    /* plan.c adds --skip-hash-check after the agent's own check; a tool that
-     * does not know it hashes the file itself (the probe refused it already
-     * where the operator asked for the flag). */
-    if (!h->hp->host_tool && json_is_object(tool) && !eng_has_flag(tool, "--skip-hash-check"))
-      for (size_t i = json_array_size(argv); i-- > 1;)
-        if (!strcmp(json_string_value(json_array_get(argv, i)), "--skip-hash-check"))
-          json_array_remove(argv, i);
-  }
-  if ((s->kind == EDR_STEP_OWNERSHIP || s->kind == EDR_STEP_OWNERSHIP_WAL) &&
-      !json_object_get(req, "owner")) {
-    json_t *dd = json_object_get(h->probe, "data_dir");
-    if (json_is_true(json_object_get(dd, "exists"))) {
-      json_object_set(req, "uid", json_object_get(dd, "uid"));
-      json_object_set(req, "gid", json_object_get(dd, "gid"));
-    }
-  }
-  if ((s->kind == EDR_STEP_OWNERSHIP || s->kind == EDR_STEP_OWNERSHIP_WAL) &&
-      !json_object_get(req, "mode")) {
-    json_t *dd = json_object_get(h->probe, "data_dir");
-    const char *mode = json_string_value(json_object_get(dd, "mode"));
-    json_object_set_new(req, "mode", json_string(json_is_true(json_object_get(dd, "exists"))
-                                                     && mode ? mode : "0700"));
-  }
-  return req;
+  if (eng_steps[s->kind].check && eng_steps[s->kind].check(h, r))
+    return; /* the check failed the host */
+  eng_step_ok(h, r);
 }
 
 static void start_step(struct host *h) {
@@ -516,36 +378,21 @@ static void start_step(struct host *h) {
   edr_debug("[%s] step %zu %s", h->m->name, h->step + 1, edr_step_kinds[s->kind].name);
   if (edr_step_kinds[s->kind].destructive)
     h->res->outcome = EDR_HOST_PARTIAL;
-  switch (s->kind) {
-  case EDR_STEP_CONNECT:
-    h->busy = true;
-    h->run->ops->connect(h->conn);
-    return;
-  case EDR_STEP_PUSH_AGENT: {
-    json_t *hello = json_pack("{s:s, s:s, s:s}", "op", "hello", "run_id",
-                              h->run->plan->run_id, "host", h->m->name);
-    if (!hello) {
-      eng_host_fail(h, EDR_ENOMEM, "cannot encode a request");
-      return;
-    }
-    h->on_reply = on_hello;
-    h->busy = true;
-    h->run->ops->start_agent(h->conn, hello);
+  if (eng_steps[s->kind].start) {
+    eng_steps[s->kind].start(h);
     return;
   }
-  default:
-    break;
-  }
-  json_t *req = step_request(h, s);
+  json_t *req = json_deep_copy(s->request);
+  if (req && eng_steps[s->kind].adjust)
+    eng_steps[s->kind].adjust(h, req);
   if (!req) {
     eng_host_fail(h, EDR_ENOMEM, "cannot build the request");
     return;
   }
   int fd = -1;
   uint64_t size = 0;
-  if (s->kind == EDR_STEP_PUSH_SNAPSHOT || s->kind == EDR_STEP_PUSH_TOOL) {
-    const char *local = s->kind == EDR_STEP_PUSH_SNAPSHOT ? h->run->plan->snapshot
-                                                           : h->m->restore_tool_push;
+  if (eng_steps[s->kind].payload) {
+    const char *local = eng_steps[s->kind].payload(h);
     fd = open(local, O_RDONLY | O_CLOEXEC);
     size = (uint64_t)json_integer_value(json_object_get(req, "size"));
     if (fd < 0) {
@@ -650,10 +497,8 @@ void eng_advance(struct host *h) {
     return;
   }
   if (h->nothing_moved &&
-      (s->kind == EDR_STEP_MOVE_ASIDE || s->kind == EDR_STEP_MOVE_ASIDE_WAL ||
-       s->kind == EDR_STEP_INSTALL || s->kind == EDR_STEP_INSTALL_WAL ||
-       ((s->kind == EDR_STEP_STOP || s->kind == EDR_STEP_CHECK_STOPPED ||
-         s->kind == EDR_STEP_START) &&
+      (eng_steps[s->kind].unmoved == ENG_SKIP_ALWAYS ||
+       (eng_steps[s->kind].unmoved == ENG_SKIP_IF_RUNNING &&
         json_is_true(json_object_get(h->probe, "etcd_running"))))) {
     h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
     h->step++; /* skipped: counts as neither done nor failed */

@@ -10,6 +10,11 @@
  * overrides the choice.
  *
  * All calls are from the event loop's thread.  Strings are borrowed.
+ *
+ * The block is one per process (a singleton), not an object of the run:
+ * `etcd-dr status` breaks the rule above by running one executor per host
+ * on threads, each calling in here.  It becomes the run's own object once
+ * status is one run on one loop (ARCHITECTURE.md, the concurrency model).
  */
 #ifndef EDR_PROGRESS_H
 #define EDR_PROGRESS_H
