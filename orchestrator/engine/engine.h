@@ -24,6 +24,7 @@
 
 struct run;
 struct host;
+struct edr_progress;
 typedef void (*reply_fn)(struct host *h, int status, json_t *reply);
 
 struct host {
@@ -66,6 +67,7 @@ struct edr_exec_run {
 struct run {
   uv_loop_t loop;
   struct edr_exec_run handle;
+  struct edr_progress *progress;  /* the operator's display, the run's own */
   const struct edr_plan *plan;
   const struct edr_exec_opts *opts;
   struct edr_run_result *res;
@@ -138,6 +140,8 @@ void eng_check_barrier(struct run *r);
 int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len);
 void eng_conn_idle(struct host *h);
 void eng_find_leader(struct run *r);
+/* An info line of the run (log.h's edr_info), unless opts->quiet. */
+void eng_info(const struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void eng_cancel_leader(struct run *r);
 void eng_gate_finish(struct run *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

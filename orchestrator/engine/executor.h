@@ -62,6 +62,10 @@ struct edr_exec_opts {
    * result says per host how it went.  Only for a plan that changes
    * nothing (EDR_PLAN_CHECK: status); any other plan is refused. */
   bool keep_going;
+  /* No progress display and no info lines of the run: the caller's
+   * stdout carries its result and the run is a detail (snapshot save
+   * --via ssh off a terminal).  Errors and warnings still show. */
+  bool quiet;
   /* The gates that talk to etcd and the leader lookup (gate.h), borrowed;
    * NULL: such a gate fails and no member is stopped last. */
   const struct edr_exec_gates *gates;

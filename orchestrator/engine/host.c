@@ -82,7 +82,7 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   struct edr_step_result *sr = h->step < h->hp->n_steps ? &h->res->steps[h->step] : NULL;
   if (sr && sr->started && !sr->finished) {
-    edr_progress_step(host_index(h), edr_step_kinds[h->hp->steps[h->step].kind].name, "failed",
+    edr_progress_step(h->run->progress, host_index(h), edr_step_kinds[h->hp->steps[h->step].kind].name, "failed",
                       edr_now_ms() - h->step_start, 0, msg);
     edr_journal_step(h->run->opts->journal, h->m->name, h->step,
                      edr_step_kinds[h->hp->steps[h->step].kind].name, "failed", code, msg);
@@ -184,7 +184,7 @@ static void ev_closed(void *arg) {
 
 static void ev_bytes(void *arg, uint64_t done, uint64_t total) {
   struct host *h = arg;
-  edr_progress_bytes(host_index(h), done, total);
+  edr_progress_bytes(h->run->progress, host_index(h), done, total);
 }
 
 static void ev_fetch_begin(void *arg, uint64_t size) {
@@ -251,7 +251,7 @@ void eng_step_ok(struct host *h, json_t *result) {
       snprintf(extra, sizeof extra, "%s at %.0f MB/s", hb,
                (double)sr->bytes / 1e3 / (double)sr->duration_ms);
     }
-    edr_progress_step(host_index(h), edr_step_kinds[s->kind].name, "done", sr->duration_ms,
+    edr_progress_step(h->run->progress, host_index(h), edr_step_kinds[s->kind].name, "done", sr->duration_ms,
                       sr->bytes, extra[0] ? extra : NULL);
   }
   if (h->run->plan->kind == EDR_PLAN_RESTORE && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY) {
@@ -318,7 +318,7 @@ static bool step_soft_fail(struct host *h, int status, const char *msg) {
   sr->message = strdup(msg);
   edr_warn("%s: %s failed: %s; going on (on_failure: continue)", h->m->name, name, msg);
   edr_journal_step(r->opts->journal, h->m->name, h->step, name, "failed", status, msg);
-  edr_progress_step(host_index(h), name, "failed", sr->duration_ms, 0, msg);
+  edr_progress_step(h->run->progress, host_index(h), name, "failed", sr->duration_ms, 0, msg);
   h->in_step = false;
   next_step(h);
   return true;
@@ -373,7 +373,7 @@ static void start_step(struct host *h) {
   sr->started = true;
   edr_journal_step(h->run->opts->journal, h->m->name, h->step, edr_step_kinds[s->kind].name,
                    "start", 0, NULL);
-  edr_progress_step(host_index(h), edr_step_kinds[s->kind].name, "start", 0, 0, NULL);
+  edr_progress_step(h->run->progress, host_index(h), edr_step_kinds[s->kind].name, "start", 0, 0, NULL);
   eng_timer_arm(h, s->timeout_ms);
   edr_debug("[%s] step %zu %s", h->m->name, h->step + 1, edr_step_kinds[s->kind].name);
   if (edr_step_kinds[s->kind].destructive)

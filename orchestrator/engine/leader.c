@@ -42,7 +42,7 @@ static void leader_apply(struct run *r, long leader) {
   edr_journal_event(r->opts->journal, "leader", f); /* what the stop order rests on */
   json_decref(f);
   if (name && !r->aborting) /* nothing is stopped in an abort */
-    edr_info("%s leads the running cluster: it stops last, after the others", name);
+    eng_info(r, "%s leads the running cluster: it stops last, after the others", name);
 }
 
 void edr_leader_done(struct edr_leader_ask *a, long leader) {

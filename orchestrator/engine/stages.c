@@ -55,7 +55,7 @@ static int compute_bump(struct run *r) {
   int64_t snap = p->snapshot_revision > 0 ? p->snapshot_revision : 0;
   int64_t margin = high / 10 > 1000 ? high / 10 : 1000;
   r->bump = (high > snap ? high - snap : 0) + margin;
-  edr_info("--bump-revision auto: highest old revision %lld, snapshot revision %lld: "
+  eng_info(r, "--bump-revision auto: highest old revision %lld, snapshot revision %lld: "
            "bumping by %lld", (long long)high, (long long)snap, (long long)r->bump);
   return 0;
 }
@@ -91,9 +91,9 @@ static void enter_stage(struct run *r, size_t k) {
     for (size_t j = 0; j < r->hosts[i].hp->n_steps; j++)
       steps |= r->hosts[i].hp->steps[j].stage == k;
   if (p->kind == EDR_PLAN_RUN && steps)
-    edr_info("step %s%s%s", st->name, st->title ? ": " : "", st->title ? st->title : "");
+    eng_info(r, "step %s%s%s", st->name, st->title ? ": " : "", st->title ? st->title : "");
   else if (p->kind != EDR_PLAN_RUN && st->phase == EDR_PHASE_APPLY)
-    edr_info("every host is prepared; applying (stop etcd, swap member dirs, start)");
+    eng_info(r, "every host is prepared; applying (stop etcd, swap member dirs, start)");
   /* A host with nothing to do in this stage goes idle at once: the barrier
    * must not be judged before every host was given its step. */
   r->launched = false;
@@ -106,7 +106,7 @@ static void enter_stage(struct run *r, size_t k) {
 /* Ask the operator on the terminal.  Returns true to go on; false after
  * declining (the run is then stopping). */
 static bool confirm(struct run *r, const char *message) {
-  edr_progress_hide();
+  edr_progress_hide(r->progress);
   fputc('\n', stderr);
   if (!message) {
     edr_plan_print(r->plan, stderr);
@@ -116,7 +116,7 @@ static bool confirm(struct run *r, const char *message) {
     fprintf(stderr, "%s\n", message);
   }
   bool yes = edr_prompt_yes();
-  edr_progress_show();
+  edr_progress_show(r->progress);
   json_t *f = json_pack("{s:s}", "before", r->plan->stages[r->stage + (message ? 0 : 1)].name);
   edr_journal_event(r->opts->journal, yes ? "confirmed" : "declined", f);
   json_decref(f);
@@ -184,14 +184,14 @@ static void vgate_finish(struct run *r, int status, const char *fmt, va_list ap)
   }
   r->gate_done = true;
   if (!status)
-    edr_progress_gate(edr_gate_names[st->gate], "done",
+    edr_progress_gate(r->progress, edr_gate_names[st->gate], "done",
                       r->gate_note[0] ? r->gate_note : st->name);
   if (status) {
     if (r->plan->kind == EDR_PLAN_RUN)
       edr_err("%s: %s%s%s", st->name, msg, st->note ? "\n  " : "", st->note ? st->note : "");
     else
       edr_err("%s", msg);
-    edr_progress_gate(edr_gate_names[st->gate], "failed", msg);
+    edr_progress_gate(r->progress, edr_gate_names[st->gate], "failed", msg);
     r->gate_failed = true;
     free(r->res->message);
     r->res->message = strdup(msg);
@@ -224,7 +224,8 @@ void edr_gate_done(struct edr_gate *g, int status, const char *fmt, ...) {
 }
 
 void edr_gate_waiting(struct edr_gate *g, const char *line) {
-  edr_progress_gate(edr_gate_names[g->stage->gate], "waiting", line);
+  struct run *r = g->engine;
+  edr_progress_gate(r->progress, edr_gate_names[g->stage->gate], "waiting", line);
 }
 
 static void gate_timer_cb(uv_timer_t *t) {
@@ -247,7 +248,7 @@ static void start_gate(struct run *r) {
     snprintf(line, sizeof line, "%s: %s", st->name, st->title ? st->title
                                                   : edr_gate_names[st->gate]);
     if (st->gate != EDR_GATE_CONFIRM)
-      edr_progress_gate(edr_gate_names[st->gate], "start", line);
+      edr_progress_gate(r->progress, edr_gate_names[st->gate], "start", line);
   }
   switch (st->gate) {
   case EDR_GATE_HEALTH:
@@ -271,7 +272,7 @@ static void start_gate(struct run *r) {
     if (!r->opts->assume_yes && edr_exec_interactive() && !confirm(r, st->message))
       return;
     if (r->opts->assume_yes || !edr_exec_interactive())
-      edr_info("%s: %s: going on without asking (%s)", st->name,
+      eng_info(r, "%s: %s: going on without asking (%s)", st->name,
                st->message ? st->message : "confirm",
                r->opts->assume_yes ? "--yes" : "not on a terminal");
     snprintf(r->gate_note, sizeof r->gate_note, "%s", r->opts->assume_yes ? "--yes"
@@ -279,7 +280,7 @@ static void start_gate(struct run *r) {
     eng_gate_finish(r, 0, NULL);
     return;
   case EDR_GATE_PAUSE:
-    edr_progress_gate("pause", "waiting", st->title ? st->title : "pause");
+    edr_progress_gate(r->progress, "pause", "waiting", st->title ? st->title : "pause");
     uv_timer_start(&r->gate_timer, gate_timer_cb, st->pause_ms, 0);
     return;
   case EDR_GATE_NONE:
@@ -313,9 +314,9 @@ void eng_check_barrier(struct run *r) {
     eng_cancel_leader(r);
     eng_wake_leader(r);
     if (r->phase <= EDR_PHASE_PREPARE)
-      edr_info("stopping: no host has been changed; removing what was staged");
+      eng_info(r, "stopping: no host has been changed; removing what was staged");
     else if (r->phase == EDR_PHASE_APPLY)
-      edr_info("stopping every host at its next step boundary");
+      eng_info(r, "stopping every host at its next step boundary");
     for (size_t i = 0; i < r->n; i++) {
       struct host *h = &r->hosts[i];
       if (eng_host_idle(h) && !h->in_step)
