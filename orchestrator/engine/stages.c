@@ -346,6 +346,11 @@ void eng_check_barrier(struct run *r) {
   }
   if (r->stage + 1 >= r->plan->n_stages)
     return; /* the run is over: every host closes after its last step */
+  bool going = false;
+  for (size_t i = 0; i < r->n; i++)
+    going |= !r->hosts[i].failed;
+  if (!going)
+    return; /* keep-going, and every host failed: nothing is left to run */
   if (r->stage == 0) {
     if (!r->leader_asked) {
       eng_find_leader(r);
