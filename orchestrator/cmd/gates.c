@@ -32,6 +32,26 @@ static void env_tls(struct edr_tls *t) {
   t->key = getenv("ETCDCTL_KEY");
 }
 
+/* Status rows for the members IDX (indices into P's hosts; all when NULL). */
+static struct edr_status_row *member_rows(const struct edr_plan *p, const size_t *idx,
+                                          size_t n) {
+  struct edr_status_row *rows = calloc(n ? n : 1, sizeof(*rows));
+  for (size_t i = 0; rows && i < n; i++) {
+    const struct edr_member *m = p->hosts[idx ? idx[i] : i].member;
+    edr_status_row_init(&rows[i], m->name, m->client_urls.v[0]);
+  }
+  return rows;
+}
+
+/* Ask ROWS' members on LOOP with etcdctl's TLS files; CB follows from the
+ * loop.  A negative code (and *FETCH NULL) when the ask cannot start. */
+static int ask_status(uv_loop_t *loop, struct edr_status_row *rows, size_t n,
+                      struct edr_status_fetch_opts *o, edr_status_fetch_cb cb, void *arg,
+                      struct edr_status_fetch **fetch) {
+  env_tls(&o->tls);
+  return edr_status_fetch_start(loop, rows, n, o, cb, arg, fetch);
+}
+
 /* ---- health and wait-healthy: a cancelable wait on the run's loop -------- */
 
 struct health_gate {
@@ -185,26 +205,18 @@ static void gate_wait_healthy(struct edr_gate *g) {
     return;
   }
   struct health_gate *hg = calloc(1, sizeof(*hg));
-  struct edr_status_row *rows = calloc(st->n_members ? st->n_members : 1, sizeof(*rows));
+  struct edr_status_row *rows = member_rows(g->plan, st->members, st->n_members);
   if (!hg || !rows) {
     free(hg);
     free(rows);
     edr_gate_done(g, EDR_ENOMEM, "out of memory");
     return;
   }
-  for (size_t i = 0; i < st->n_members; i++) {
-    const struct edr_member *m = g->plan->hosts[st->members[i]].member;
-    edr_status_row_init(&rows[i], m->name, m->client_urls.v[0]);
-  }
   struct edr_status_fetch_opts o = {.timeout_ms = 2000};
-  env_tls(&o.tls);
   hg->rows = rows;
   g->impl = hg;
-  if (edr_status_fetch_start(g->loop, rows, st->n_members, &o, first_ask_done, g,
-                             &hg->fetch) < 0) {
-    hg->fetch = NULL;
+  if (ask_status(g->loop, rows, st->n_members, &o, first_ask_done, g, &hg->fetch) < 0)
     first_ask_done(g, EDR_ENOMEM);  /* as when nobody answers: from revision 1 */
-  }
 }
 
 /* ---- member-add and member-remove ---------------------------------------- */
@@ -373,25 +385,18 @@ static void leader_fetched(void *arg, int status) {
 static void leader_start(struct edr_leader_ask *a) {
   const struct edr_plan *p = a->plan;
   struct leader_ask *la = calloc(1, sizeof(*la));
-  struct edr_status_row *rows = calloc(p->n_hosts ? p->n_hosts : 1, sizeof(*rows));
+  struct edr_status_row *rows = member_rows(p, NULL, p->n_hosts);
   if (!la || !rows) {
     free(la);
     free(rows);
     edr_leader_done(a, -1);
     return;
   }
-  for (size_t i = 0; i < p->n_hosts; i++)
-    edr_status_row_init(&rows[i], p->hosts[i].member->name,
-                        p->hosts[i].member->client_urls.v[0]);
   struct edr_status_fetch_opts o = {.timeout_ms = 1500, .status_only = true};
-  env_tls(&o.tls);
   la->rows = rows;
   a->impl = la;
-  if (edr_status_fetch_start(a->loop, rows, p->n_hosts, &o, leader_fetched, a,
-                             &la->fetch) < 0) {
-    la->fetch = NULL;
+  if (ask_status(a->loop, rows, p->n_hosts, &o, leader_fetched, a, &la->fetch) < 0)
     leader_fetched(a, EDR_ENOMEM);
-  }
 }
 
 static void leader_cancel(struct edr_leader_ask *a) {

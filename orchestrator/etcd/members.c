@@ -287,6 +287,18 @@ static const char *verb(const struct edr_members_call *c) {
   return c->req.op == EDR_MEMBERS_ADD ? "add" : "remove";
 }
 
+/* URL number c->i gave no usable answer, for REASON: note it and ask the
+ * next one.  False when none is left. */
+static bool next_url(struct edr_members_call *c, const char *reason) {
+  char one[400];
+  snprintf(one, sizeof one, "%s: %s", c->req.urls[c->i], reason);
+  append(c->why, sizeof c->why, one);
+  if (++c->i >= c->req.n_urls)
+    return false;
+  ask(c);
+  return true;
+}
+
 /* The first list answered: decide what to change, if anything. */
 static void list_ok(struct edr_members_call *c) {
   const struct edr_members_req *q = &c->req;
@@ -374,13 +386,8 @@ static void on_list(struct edr_members_call *c, int rc, json_t *j, const char *r
              rc == EDR_ENOMEM ? edr_strerror(rc) : "the answer has no member list");
   }
   c->last = rc;
-  char one[400];
-  snprintf(one, sizeof one, "%s: %s", c->req.urls[c->i], reason);
-  append(c->why, sizeof c->why, one);
-  if (++c->i < c->req.n_urls) {
-    ask(c);
+  if (next_url(c, reason))
     return;
-  }
   if (c->phase == P_RELIST)
     finish(c, EDR_EEXIST, "member add of '%s' refused by %s: %s%s", c->shown, c->by,
            c->by_why, hint(c->by_why));
@@ -426,13 +433,8 @@ static void on_change(struct edr_members_call *c, int rc, json_t *j, bool answer
     }
     return;
   }
-  char one[400];
-  snprintf(one, sizeof one, "%s: %s", c->req.urls[c->i], r);
-  append(c->why, sizeof c->why, one);
-  if (++c->i < c->req.n_urls) {
-    ask(c);
+  if (next_url(c, r))
     return;
-  }
   if (add)
     finish(c, rc, "member add of '%s' got no answer (%s); it is safe to retry", c->shown,
            c->why);
