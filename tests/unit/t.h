@@ -45,6 +45,27 @@ static int t_pass, t_fail;
     }                                                                          \
   } while (0)
 
+/* A loopback port where the kernel completes TCP handshakes and nobody
+ * ever reads or answers (a hung server).  Returns the listening socket
+ * (close it when done) and sets *PORT; -1 on failure. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static inline int t_silent_listener(int *port) {
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sa;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 16) ||
+      getsockname(fd, (struct sockaddr *)&sa, &len)) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
 static inline int t_done(const char *name) {
   printf("%s: %d passed, %d failed\n", name, t_pass, t_fail);
   return t_fail ? 1 : 0;
