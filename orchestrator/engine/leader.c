@@ -47,7 +47,7 @@ static void leader_apply(struct run *r, long leader) {
 
 void edr_leader_done(struct edr_leader_ask *a, long leader) {
   struct run *r = a->engine;
-  leader_apply(r, r->aborting ? -1 : leader);
+  leader_apply(r, leader);
   r->leader_pending = r->leader_blocks = false;
   if (!r->leader_starting)
     eng_check_barrier(r);
