@@ -114,6 +114,7 @@ static void start_health(struct edr_gate *g, const size_t *idx, size_t n, int64_
   if (!hg || !hm) {
     free(hg);
     free(hm);
+    g->impl = NULL;
     edr_gate_done(g, EDR_ENOMEM, "out of memory");
     return;
   }
