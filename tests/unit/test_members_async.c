@@ -32,11 +32,7 @@ static void done(void *arg, struct edr_members_result *res) {
   o->done_ms = edr_now_ms();
 }
 
-static void cancel_now(uv_timer_t *t) {
-  struct outcome *o = t->data;
-  edr_members_cancel(o->call);
-  uv_close((uv_handle_t *)t, NULL);
-}
+static void cancel_call(void *c) { edr_members_cancel(c); }
 
 static void test_bad_request(void) {
   uv_loop_t loop;
@@ -68,10 +64,8 @@ static void test_cancel(void) {
   struct outcome o = {0};
   uint64_t t0 = edr_now_ms();
   CHECK(edr_members_start(&loop, &q, done, &o, &o.call) == 0);
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  t.data = &o;
-  uv_timer_start(&t, cancel_now, 100, 0);
+  struct t_later t;
+  t_later(&loop, &t, 100, cancel_call, o.call);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(o.calls == 1);
   CHECK(o.status == EDR_ECANCELED);

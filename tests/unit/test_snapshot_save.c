@@ -285,11 +285,7 @@ static void save_done(void *arg, int status) {
   c->status = status;
 }
 
-static void save_cancel(uv_timer_t *t) {
-  struct save_case *c = t->data;
-  edr_snapshot_save_cancel(c->call);
-  uv_close((uv_handle_t *)t, NULL);
-}
+static void cancel_save(void *c) { edr_snapshot_save_cancel(c); }
 
 static void test_async_cancel(void) {
   char dir[] = "/tmp/edr-save-unit.XXXXXX", out[512], url[64];
@@ -307,11 +303,9 @@ static void test_async_cancel(void) {
   CHECK(edr_snapshot_save_start(&loop, NULL, &so, &res, save_done, &c, &c.call) == 0);
   CHECK(c.calls == 0);
   CHECK(exists(dir, "s.db.part"));
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  t.data = &c;
+  struct t_later t;
   uint64_t t0 = edr_now_ms();
-  uv_timer_start(&t, save_cancel, 100, 0);
+  t_later(&loop, &t, 100, cancel_save, c.call);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(c.calls == 1);
   CHECK(c.status == EDR_ECANCELED);

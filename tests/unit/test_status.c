@@ -321,11 +321,7 @@ static void cancel_done(void *arg, int status) {
   c->done_ms = edr_now_ms();
 }
 
-static void cancel_now(uv_timer_t *t) {
-  struct cancel_case *c = t->data;
-  edr_status_fetch_cancel(c->f);
-  uv_close((uv_handle_t *)t, NULL);
-}
+static void cancel_fetch(void *c) { edr_status_fetch_cancel(c); }
 
 static void test_fetch_cancel(void) {
   uv_loop_t loop;
@@ -342,10 +338,8 @@ static void test_fetch_cancel(void) {
   uint64_t t0 = edr_now_ms();
   CHECK(edr_status_fetch_start(&loop, r, 1, &o, cancel_done, &c, &c.f) == 0);
   CHECK(c.calls == 0);  /* never from inside the start */
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  t.data = &c;
-  uv_timer_start(&t, cancel_now, 100, 0);
+  struct t_later t;
+  t_later(&loop, &t, 100, cancel_fetch, c.f);
   while (c.calls == 0 && uv_run(&loop, UV_RUN_ONCE))
     ;
   CHECK(c.calls == 1);
