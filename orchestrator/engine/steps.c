@@ -195,7 +195,7 @@ static int check_find_old(struct host *h, json_t *r) {
   /* The restore stopped before moving this member: its data is in place.
    * Moving it now would put the good data aside: only restart etcd. */
   h->nothing_moved = true;
-  edr_info("%s: run %s never moved its member dir: its data is in place; %s",
+  eng_info(h->run, "%s: run %s never moved its member dir: its data is in place; %s",
            h->m->name, h->run->plan->run_id,
            json_is_true(json_object_get(h->probe, "etcd_running"))
                ? "etcd runs: nothing to do" : "only starting etcd");
