@@ -2375,6 +2375,11 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
       host_fail(h, EDR_ENOMEM, "out of memory");
       continue;
     }
+    /* Passphrases of encrypted keys: asked once per key file, here, before
+     * any host is contacted and before the live display starts. */
+    char keymsg[1024];
+    if (edr_ssh_unlock_keys(h->m->identity_file, keymsg, sizeof keymsg))
+      host_fail(h, EDR_EAUTH, "%s", keymsg);
   }
   const char **names = calloc(r.n, sizeof(char *));
   for (size_t i = 0; names && i < r.n; i++)
