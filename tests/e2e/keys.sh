@@ -2,6 +2,8 @@
 # keys.sh [--system-build SRC DIR] - user keys against the lab's real OpenSSH 9.2
 # sshd, which refuses ssh-rsa (SHA-1) signatures:
 #  - an RSA 3072 key: `status` reaches every host (rsa-sha2-512, libssh2 1.11);
+#  - an OpenSSH user certificate (KEY-cert.pub, signed by a CA the hosts'
+#    sshd trusts; the key itself is in no authorized_keys): `status` works;
 #  - an encrypted ed25519 key, passphrase typed on a terminal (a pty): asked
 #    once for 3 hosts, never echoed or written to the output, the journal or
 #    the report; the restore succeeds;
@@ -63,6 +65,29 @@ check "rsa: ssh ok on the 3 hosts" test "$(ssh_ok)" = 3
 new_log=$(diff "$WORK/h1-sshd.before" "$LAB_DIR/h1/sshd.log" | grep '^>' || true)
 check "rsa: sshd on m1 accepted the RSA key" contains "$new_log" "Accepted publickey for root"
 check "rsa: ... and it was the RSA one" contains "$new_log" "ssh2: RSA SHA256:"
+
+# ---- OpenSSH user certificate ------------------------------------------------
+ssh-keygen -q -t ed25519 -N '' -C edr-e2e-ca -f "$WORK/user_ca"
+ssh-keygen -q -t ed25519 -N '' -C edr-e2e-cert -f "$WORK/id_cert"
+ssh-keygen -q -s "$WORK/user_ca" -I edr-e2e -n root -V -5m:+1h "$WORK/id_cert.pub"
+for i in 1 2 3; do
+  echo "TrustedUserCAKeys $WORK/user_ca.pub" >>"$LAB_DIR/h$i/sshd_config"
+  kill -HUP "$(cat "$LAB_DIR/h$i/sshd.pid")"   # sshd re-executes itself, rereading its config
+done
+for i in 1 2 3; do
+  for _ in $(seq 50); do
+    timeout 1 bash -c "</dev/tcp/$(host_ip "$i")/22" 2>/dev/null && break
+    sleep 0.2
+  done
+done
+spec_with "$WORK/id_cert" "$WORK/cert.json"
+"$ETCD_DR" status --cluster "$WORK/cert.json" >"$WORK/out" 2>&1
+rc=$?
+check "certificate: status exit 0 (got $rc)" test "$rc" = 0
+check "certificate: ssh ok on the 3 hosts" test "$(ssh_ok)" = 3
+[[ $rc == 0 && $(ssh_ok) == 3 ]] || cat "$WORK/out"
+check "certificate: sshd on m2 accepted it as a certificate" \
+  grep -q "Accepted publickey for root .* ED25519-CERT" "$LAB_DIR/h2/sshd.log"
 
 if [[ -n $SYSTEM_ETCD_DR ]]; then
   "$SYSTEM_ETCD_DR" plan --check --cluster "$WORK/rsa.json" >"$WORK/out" 2>&1
