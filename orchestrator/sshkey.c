@@ -224,8 +224,8 @@ static int tty_ask(const char *prompt, char *buf, size_t len) {
   buf[n] = '\0';
   if (restore)
     tcsetattr(fd, TCSAFLUSH, &saved);
-  if (write(fd, "\n", 1) < 0) { /* the operator's Enter was not echoed */
-  }
+  ssize_t w = write(fd, "\n", 1); /* the operator's Enter was not echoed */
+  (void)w;
   close(fd);
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
     sigaction(sigs[i], &old[i], NULL);
@@ -269,8 +269,10 @@ static int askpass_run(const char *prog, const char *prompt, char *buf, size_t l
   buf[n] = '\0';
   buf[strcspn(buf, "\r\n")] = '\0';
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  pid_t w;
+  do
+    w = waitpid(pid, &status, 0);
+  while (w < 0 && errno == EINTR);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     OPENSSL_cleanse(buf, len);
     return EDR_ECANCELED;

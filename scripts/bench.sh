@@ -18,7 +18,9 @@
 #             (bookworm's 1.10: aes128-ctr + hmac-sha2-256), and push and
 #             restore run both, alternating A A' within each round: wall time,
 #             push throughput and etcd-dr's own CPU seconds (user + system,
-#             /usr/bin/time), medians
+#             /usr/bin/time), medians; EDR_BENCH_BIN_SYSTEM=DIR (with
+#             EDR_BENCH_BIN) compares two given builds, EDR_BENCH_LABEL and
+#             EDR_BENCH_LABEL_SYSTEM name them in the table
 #   cpu       (not in the default set) where the machine's CPU goes during
 #             A and B: `perf record -a` of each run, CPU seconds per program
 #             (etcd-dr, agent, sshd, ssh/scp, restore tool, etcd, other) and
@@ -555,10 +557,11 @@ if ((${#results_push[@]})); then
   printf '%s\n' "${results_push[@]}"
 fi
 if ((${#results_ls2[@]})); then
+  la=${EDR_BENCH_LABEL:-libssh2 $(libssh2_of "$edr")} ls=${EDR_BENCH_LABEL_SYSTEM:-libssh2 $(libssh2_of "$edr_sys")}
   echo
-  echo "etcd-dr with libssh2 $(libssh2_of "$edr") (bundled; AES-GCM) and with $(libssh2_of "$edr_sys") (system; aes128-ctr + hmac-sha2-256), alternating within each round, medians of $rounds (load average during the run: $lmin-$lmax):"
+  echo "etcd-dr A ($la: $edr) and A' ($ls: $edr_sys), alternating within each round, medians of $rounds (load average during the run: $lmin-$lmax):"
   echo
-  echo "| what | libssh2 $(libssh2_of "$edr") | libssh2 $(libssh2_of "$edr_sys") | ratio |"
+  echo "| what | A $la | A' $ls | A/A' |"
   echo "|---|---|---|---|"
   printf '%s\n' "${results_ls2[@]}"
 fi

@@ -4,6 +4,7 @@
 #  - an RSA 3072 key: `status` reaches every host (rsa-sha2-512, libssh2 1.11);
 #  - an OpenSSH user certificate (KEY-cert.pub, signed by a CA the hosts'
 #    sshd trusts; the key itself is in no authorized_keys): `status` works;
+#    from then on m3's sshd allows only aes256-gcm@openssh.com;
 #  - an encrypted ed25519 key, passphrase typed on a terminal (a pty): asked
 #    once for 3 hosts, never echoed or written to the output, the journal or
 #    the report; the restore succeeds;
@@ -70,10 +71,15 @@ check "rsa: ... and it was the RSA one" contains "$new_log" "ssh2: RSA SHA256:"
 ssh-keygen -q -t ed25519 -N '' -C edr-e2e-ca -f "$WORK/user_ca"
 ssh-keygen -q -t ed25519 -N '' -C edr-e2e-cert -f "$WORK/id_cert"
 ssh-keygen -q -s "$WORK/user_ca" -I edr-e2e -n root -V -5m:+1h "$WORK/id_cert.pub"
+cp "$WORK/user_ca.pub" "$LAB_DIR/user_ca.pub"   # the hosts have their own /tmp
 for i in 1 2 3; do
-  echo "TrustedUserCAKeys $WORK/user_ca.pub" >>"$LAB_DIR/h$i/sshd_config"
+  echo "TrustedUserCAKeys $LAB_DIR/user_ca.pub" >>"$LAB_DIR/h$i/sshd_config"
   kill -HUP "$(cat "$LAB_DIR/h$i/sshd.pid")"   # sshd re-executes itself, rereading its config
 done
+# m3 from here on allows AES-GCM only: what follows (status, the restores)
+# reaches it through libssh2 1.11's aes256-gcm@openssh.com
+echo "Ciphers aes256-gcm@openssh.com" >>"$LAB_DIR/h3/sshd_config"
+kill -HUP "$(cat "$LAB_DIR/h3/sshd.pid")"
 for i in 1 2 3; do
   for _ in $(seq 50); do
     timeout 1 bash -c "</dev/tcp/$(host_ip "$i")/22" 2>/dev/null && break
