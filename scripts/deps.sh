@@ -28,7 +28,7 @@ pkgs=(
     cmake gcc make pkg-config libc6-dev binutils git
     libssh2-1-dev libuv1-dev libjansson-dev libssl-dev libcurl4-openssl-dev
     clang
-    dpkg-dev    # dpkg-source: unpacks and checks trixie's libssh2 source package
+    dpkg-dev xz-utils    # dpkg-source: unpacks and checks trixie's libssh2 source package
     # test lab (tests/lab/lab.sh)
     openssh-server openssh-client iproute2 etcd-server etcd-client
     psmisc procps util-linux sudo passwd coreutils findutils

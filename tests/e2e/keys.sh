@@ -48,6 +48,17 @@ spec_with() {
 }
 # ssh_ok: members whose ssh column says ok in $WORK/out
 ssh_ok() { awk '$2 == "ok" && $1 ~ /^m[0-9]$/' "$WORK/out" | wc -l; }
+# status_reaches WHAT SPEC [VAR=VALUE...]: without a terminal, `status`
+# exits 0 and every host's ssh column says ok
+status_reaches() {
+  local what=$1 spec=$2
+  shift 2
+  env "$@" setsid -w "$ETCD_DR" status --cluster "$spec" >"$WORK/out" 2>&1 </dev/null
+  rc=$?
+  check "$what: status exit 0 (got $rc)" test "$rc" = 0
+  check "$what: ssh ok on the 3 hosts" test "$(ssh_ok)" = 3
+  [[ $rc == 0 && $(ssh_ok) == 3 ]] || cat "$WORK/out"
+}
 
 ssh-keygen -q -t rsa -b 3072 -N '' -C edr-e2e-rsa -f "$WORK/id_rsa"
 PASS='c0rrect horse;battery'
@@ -58,11 +69,7 @@ cat "$WORK/id_rsa.pub" "$WORK/id_enc.pub" >>"$LAB_DIR/authorized_keys"
 spec_with "$WORK/id_rsa" "$WORK/rsa.json"
 : >"$WORK/h1-sshd.before"
 cp "$LAB_DIR/h1/sshd.log" "$WORK/h1-sshd.before"
-"$ETCD_DR" status --cluster "$WORK/rsa.json" >"$WORK/out" 2>&1
-rc=$?
-check "rsa: status exit 0 (got $rc)" test "$rc" = 0
-check "rsa: ssh ok on the 3 hosts" test "$(ssh_ok)" = 3
-[[ $rc == 0 && $(ssh_ok) == 3 ]] || cat "$WORK/out"
+status_reaches rsa "$WORK/rsa.json"
 new_log=$(diff "$WORK/h1-sshd.before" "$LAB_DIR/h1/sshd.log" | grep '^>' || true)
 check "rsa: sshd on m1 accepted the RSA key" contains "$new_log" "Accepted publickey for root"
 check "rsa: ... and it was the RSA one" contains "$new_log" "ssh2: RSA SHA256:"
@@ -87,11 +94,7 @@ for i in 1 2 3; do
   done
 done
 spec_with "$WORK/id_cert" "$WORK/cert.json"
-"$ETCD_DR" status --cluster "$WORK/cert.json" >"$WORK/out" 2>&1
-rc=$?
-check "certificate: status exit 0 (got $rc)" test "$rc" = 0
-check "certificate: ssh ok on the 3 hosts" test "$(ssh_ok)" = 3
-[[ $rc == 0 && $(ssh_ok) == 3 ]] || cat "$WORK/out"
+status_reaches certificate "$WORK/cert.json"
 check "certificate: sshd on m2 accepted it as a certificate" \
   grep -q "Accepted publickey for root .* ED25519-CERT" "$LAB_DIR/h2/sshd.log"
 
@@ -137,15 +140,10 @@ check "no terminal: hosts unchanged" test "$before" = "$(all_states)"
 printf '#!/bin/sh\necho "$1" >>%s\nprintf "%%s\\n" %q\n' "$WORK/askpass.prompts" "$PASS" \
   >"$WORK/askpass"
 chmod 700 "$WORK/askpass"
-SSH_ASKPASS=$WORK/askpass SSH_ASKPASS_REQUIRE=force setsid -w "$ETCD_DR" status \
-  --cluster "$WORK/enc.json" >"$WORK/out" 2>&1 </dev/null
-rc=$?
-check "askpass: status exit 0 (got $rc)" test "$rc" = 0
-check "askpass: ssh ok on the 3 hosts" test "$(ssh_ok)" = 3
+status_reaches askpass "$WORK/enc.json" SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_REQUIRE=force
 check "askpass: asked once for 3 hosts (status runs them in parallel)" \
   test "$(wc -l <"$WORK/askpass.prompts")" = 1
 check "askpass: the prompt names the key" grep -qF "'$WORK/id_enc'" "$WORK/askpass.prompts"
-[[ $rc == 0 ]] || cat "$WORK/out"
 
 # ---- the right passphrase on a terminal: the restore goes through -------------
 PTY_PASSPHRASE=$PASS "${PTY[@]}" yes "$ETCD_DR" restore --cluster "$WORK/enc.json" \
