@@ -2378,8 +2378,10 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     /* Passphrases of encrypted keys: asked once per key file, here, before
      * any host is contacted and before the live display starts. */
     char keymsg[1024];
-    if (edr_ssh_unlock_keys(h->m->identity_file, keymsg, sizeof keymsg))
-      host_fail(h, EDR_EAUTH, "%s", keymsg);
+    int krc = edr_ssh_unlock_keys(h->m->identity_file, keymsg, sizeof keymsg);
+    r.interrupted |= krc == EDR_ECANCELED; /* ^C at the prompt: the run ends as interrupted */
+    if (krc)
+      host_fail(h, krc == EDR_ECANCELED ? EDR_ECANCELED : EDR_EAUTH, "%s", keymsg);
   }
   const char **names = calloc(r.n, sizeof(char *));
   for (size_t i = 0; names && i < r.n; i++)

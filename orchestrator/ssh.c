@@ -438,6 +438,10 @@ int edr_ssh_unlock_keys(const char *identity, char *msg, size_t msglen) {
     }
     edr_keyfile_release(&k);
     free(path);
+    if (rc == EDR_ECANCELED) {
+      snprintf(msg, msglen, "interrupted at the passphrase prompt");
+      return rc;
+    }
     if (rc && identity)
       return EDR_EAUTH;
   }

@@ -77,9 +77,10 @@ int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity);
 
 /* Before a run connects anywhere: ask once for the passphrase of each
  * encrypted key file edr_ssh_auth() would use with IDENTITY (NULL: the
- * default files, except those ssh-agent holds).  Non-zero only when the
- * operator named IDENTITY and no passphrase could be had; then MSG says why
- * and what to do.  Thread-safe; a file is asked for once per process. */
+ * default files, except those ssh-agent holds).  EDR_ECANCELED when the
+ * operator interrupted the prompt (^C); EDR_EAUTH when the operator named
+ * IDENTITY and no passphrase could be had; MSG then says why and what to
+ * do.  Thread-safe; a file is asked for once per process. */
 int edr_ssh_unlock_keys(const char *identity, char *msg, size_t msglen);
 
 /* What the socket must become before calling again: a mask of

@@ -231,7 +231,10 @@ static int tty_ask(const char *prompt, char *buf, size_t len) {
     sigaction(sigs[i], &old[i], NULL);
   if (caught) {
     OPENSSL_cleanse(buf, len);
-    raise(caught); /* to whoever handled it before: the run's loop, or the default */
+    /* ^C and SIGTERM are the caller's to act on (the run reports itself
+     * interrupted); the others go to whoever handled them before. */
+    if (caught != SIGINT && caught != SIGTERM)
+      raise(caught);
     return EDR_ECANCELED;
   }
   return rc;
@@ -307,6 +310,8 @@ static int ask(const char *path, char *buf, size_t len, const char **why) {
       *why = "SSH_ASKPASS could not be run";
     else if (rc == EDR_ECANCELED)
       *why = "SSH_ASKPASS gave no passphrase";
+    if (rc == EDR_ECANCELED)
+      rc = EDR_EAUTH;
   } else if (use) {
     *why = "there is no terminal to ask on, and SSH_ASKPASS is used without one only when "
            "DISPLAY is set or SSH_ASKPASS_REQUIRE=force";
@@ -316,7 +321,7 @@ static int ask(const char *path, char *buf, size_t len, const char **why) {
   free(prompt);
   if (rc == 0 && !buf[0]) {
     *why = "no passphrase was given";
-    rc = EDR_ECANCELED;
+    rc = EDR_EAUTH;
   }
   return rc;
 }

@@ -34,10 +34,12 @@ int edr_keyfile_read(const char *path, struct edr_keyfile *k);
 void edr_keyfile_release(struct edr_keyfile *k);
 
 /* The passphrase of PATH, asking for it if this run has not yet: 0 and
- * *pass set (borrowed), or EDR_ECANCELED (the operator gave none or
- * askpass failed; asked once, the answer is remembered), or EDR_ENOENT
- * (there is no terminal and no askpass to ask on).  WHY, when not NULL,
- * names the reason in a sentence for the operator. */
+ * *pass set (borrowed); EDR_EAUTH (the operator gave none, or askpass
+ * failed); EDR_ENOENT (there is no terminal and no askpass to ask on);
+ * EDR_ECANCELED (^C or SIGTERM at the prompt: the terminal is restored and
+ * the signal is the caller's to act on).  Asked once: the outcome is
+ * remembered.  WHY, when not NULL, names the reason in a phrase for the
+ * operator. */
 int edr_keypass_ask(const char *path, const char **pass, const char **why);
 
 /* The passphrase this run has for PATH, or NULL; never asks. */

@@ -10,6 +10,7 @@
 #    the report; the restore succeeds;
 #  - a wrong passphrase: exit 4, a message naming the key file, asked once,
 #    nothing changed on any host (etcd running, same member dirs, no leftovers);
+#    ^C at the prompt: exit 130, nothing changed;
 #  - no terminal: SSH_ASKPASS with SSH_ASKPASS_REQUIRE=force is used; without
 #    askpass and terminal, a message saying so and what to do;
 #  - with --system-build: etcd-dr built from SRC in DIR with
@@ -124,6 +125,15 @@ check "wrong passphrase: hosts unchanged (etcd running, same member dirs)" \
 for i in 1 2 3; do check "wrong passphrase: nothing left on m$i" test -z "$(leftovers "$i")"; done
 check "wrong passphrase: data unchanged" test "$(checksum_on 2 /post/ | cut -d' ' -f1)" = 20
 contains "$out" "EXIT 4 ASKED 0" || echo "$out" | tail -20
+
+# ---- ^C at the prompt: the run ends as interrupted, nothing touched ----------
+PTY_PASSPHRASE=$'\003' "${PTY[@]}" yes "$ETCD_DR" restore \
+  --cluster "$WORK/enc.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>&1
+out=$(cat "$WORK/out")
+check "^C at the prompt: exit 130" contains "$out" "EXIT 130 ASKED 0"
+check "^C at the prompt: says so" contains "$out" "interrupted at the passphrase prompt"
+check "^C at the prompt: hosts unchanged" test "$before" = "$(all_states)"
+contains "$out" "EXIT 130 ASKED 0" || echo "$out" | tail -20
 
 # ---- no terminal, no askpass: a clear message, nothing contacted ------------
 setsid -w "$ETCD_DR" restore --yes --cluster "$WORK/enc.json" --snapshot "$WORK/snap.db" \

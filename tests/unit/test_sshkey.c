@@ -115,10 +115,10 @@ static void test_passphrases(void) {
   CHECK_STR(edr_keypass_get(enc), "the pass phrase");
   CHECK(lines_in("askpass.log") == 1);
 
-  CHECK(edr_keypass_ask(refuse, &pass, &why) == EDR_ECANCELED);
+  CHECK(edr_keypass_ask(refuse, &pass, &why) == EDR_EAUTH);
   CHECK(pass == NULL);
   CHECK_CONTAINS(why, "SSH_ASKPASS gave no passphrase");
-  CHECK(edr_keypass_ask(refuse, &pass, &why) == EDR_ECANCELED);
+  CHECK(edr_keypass_ask(refuse, &pass, &why) == EDR_EAUTH);
   CHECK(lines_in("askpass.log") == 2);
 
   /* never: no askpass; without a terminal there is nobody to ask */
