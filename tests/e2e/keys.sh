@@ -13,6 +13,8 @@
 #    ^C at the prompt: exit 130, nothing changed;
 #  - no terminal: SSH_ASKPASS with SSH_ASKPASS_REQUIRE=force is used; without
 #    askpass and terminal, a message saying so and what to do;
+#  - ssh-agent first: an encrypted default key the agent holds is not asked
+#    for; an RSA key in the agent works (and 1.10 names it);
 #  - with --system-build: etcd-dr built from SRC in DIR with
 #    -DEDR_LIBSSH2=system (bookworm's libssh2 1.10) refuses the RSA key with
 #    a message naming what is missing and what to do.
@@ -154,6 +156,39 @@ status_reaches askpass "$WORK/enc.json" SSH_ASKPASS="$WORK/askpass" SSH_ASKPASS_
 check "askpass: asked once for 3 hosts (status runs them in parallel)" \
   test "$(wc -l <"$WORK/askpass.prompts")" = 1
 check "askpass: the prompt names the key" grep -qF "'$WORK/id_enc'" "$WORK/askpass.prompts"
+
+# ---- ssh-agent comes first -----------------------------------------------------
+# Without identity_file: an encrypted default key that the agent holds is not
+# asked for; an RSA key in the agent signs with rsa-sha2 (1.11) or is named
+# as what 1.10 cannot use.
+eval "$(ssh-agent -s -a "$WORK/agent.sock")" >/dev/null
+BG_PIDS+=("$SSH_AGENT_PID")
+printf '#!/bin/sh\necho "$1" >>%s\nexit 1\n' "$WORK/askpass-no.prompts" >"$WORK/askpass-no"
+chmod 700 "$WORK/askpass-no"
+SSH_ASKPASS=$WORK/askpass SSH_ASKPASS_REQUIRE=force ssh-add -q "$WORK/id_enc" </dev/null 2>/dev/null
+mkdir -p "$WORK/home/.ssh" "$WORK/empty"
+cp "$WORK/id_enc" "$WORK/home/.ssh/id_ed25519"
+cp "$WORK/id_enc.pub" "$WORK/home/.ssh/id_ed25519.pub"
+write_spec "$WORK/agent.json"
+sed -i 's|"identity_file": "[^"]*", ||' "$WORK/agent.json"
+status_reaches "agent holding the encrypted default key" "$WORK/agent.json" HOME="$WORK/home" \
+  SSH_AUTH_SOCK="$SSH_AUTH_SOCK" SSH_ASKPASS="$WORK/askpass-no" SSH_ASKPASS_REQUIRE=force
+check "agent first: the default key's passphrase was not asked" test ! -e "$WORK/askpass-no.prompts"
+ssh-add -q -D 2>/dev/null
+ssh-add -q "$WORK/id_rsa" 2>/dev/null
+status_reaches "agent holding an RSA key" "$WORK/agent.json" HOME="$WORK/empty" \
+  SSH_AUTH_SOCK="$SSH_AUTH_SOCK"
+if [[ -n $SYSTEM_ETCD_DR ]]; then
+  HOME=$WORK/empty "$SYSTEM_ETCD_DR" plan --check --cluster "$WORK/agent.json" >"$WORK/out" 2>&1
+  rc=$?
+  out=$(cat "$WORK/out")
+  check "agent rsa, libssh2 1.10: plan --check exit 4 (got $rc)" test "$rc" = 4
+  check "agent rsa, libssh2 1.10: names the agent's key as RSA" \
+    contains "$out" "ssh-agent key 'edr-e2e-rsa' (an RSA key"
+  [[ $rc == 4 ]] || echo "$out" | tail -20
+fi
+kill "$SSH_AGENT_PID" 2>/dev/null
+unset SSH_AUTH_SOCK SSH_AGENT_PID
 
 # ---- the right passphrase on a terminal: the restore goes through -------------
 PTY_PASSPHRASE=$PASS "${PTY[@]}" yes "$ETCD_DR" restore --cluster "$WORK/enc.json" \
