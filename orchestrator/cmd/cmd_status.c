@@ -1,0 +1,600 @@
+/*
+ * cmd_status.c - `etcd-dr status`: in an incident, what state is the
+ * cluster in?  One row per member (SSH reachable, etcd running, /health,
+ * leader, IDs, revision, raft term and index, db size, alarms, version),
+ * then a one-line verdict and, when quorum is lost, the restore command to
+ * consider.  Reads only: SSH runs the read-only check plan (connect, agent,
+ * probe) of every host at once while the members are asked over HTTP(S)
+ * from here (status.c).  A member whose client URL gives no answer from
+ * here (refused, timed out, no route) is then asked by its own host's
+ * etcdctl through the agent (the plan's ask-etcd steps, which wait for the
+ * HTTP answers before they decide to run).
+ */
+#include "cli.h"
+#include "commands.h"
+#include "err.h"
+#include "executor.h"
+#include "log.h"
+#include "plan.h"
+#include "quote.h"
+#include "status.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <libssh2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: etcd-dr status (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
+    "\n"
+    "One row per member: SSH reachable, etcd process running, /health, leader,\n"
+    "member and cluster ID, revision, raft term and index, db size, alarms\n"
+    "(NOSPACE, CORRUPT), version; then a verdict: healthy, degraded (quorum held)\n"
+    "or QUORUM LOST, with the restore command to consider.  Changes nothing.\n"
+    "Members are asked over HTTP(S) from this machine, all at once; SSH runs the\n"
+    "read-only checks of `etcd-dr plan --check` on every host at the same time.\n"
+    "A member whose client URL gives no answer from here (refused, timed out, no\n"
+    "route) is asked by its host's etcdctl through the agent, with the spec's\n"
+    "etcdctl_cacert/_cert/_key (paths on the host); the VIA column says which.\n"
+    "\n"
+    "  -w, --write-out table|json  default table (no blank inside a cell, '-'\n"
+    "                        unknown); json: one object, IDs as hex strings\n"
+    "  --no-ssh              do not connect to the hosts (no SSH, no etcd process\n"
+    "                        column)\n"
+    "  --cacert FILE         CA for https client URLs (default $ETCDCTL_CACERT,\n"
+    "                        else the system's CAs)\n"
+    "  --cert FILE           client certificate (default $ETCDCTL_CERT)\n"
+    "  --key FILE            its key (default $ETCDCTL_KEY)\n"
+    "  --timeout MS          per HTTP request, connect included (default 2000)\n"
+    "  --accept-new-host-keys  record unknown host keys in known_hosts\n"
+    "  -v, --verbose         show the SSH checks' progress on stderr\n"
+    "  -h, --help\n"
+    "\n"
+    "Exit status: 0 healthy; 1 degraded, quorum held (also an internal error,\n"
+    "with a message and no verdict); 2 bad arguments or spec; 3 quorum lost; 4 unknown:\n"
+    "members refused this client's TLS (no restore is suggested then).\n"
+    "\n";
+
+enum { O_NO_SSH = 1, O_CACERT, O_CERT, O_KEY, O_TIMEOUT, O_ACCEPT_NEW };
+
+/* ---- SSH: the check-only plan, one host per thread ---------------------- */
+
+/* The executor abandons every host once one fails (right for a restore:
+ * nothing may go on), but status wants every host's answer, so each host
+ * runs its own one-host plan on its own loop, all at once. */
+struct gate;
+struct ssh_job {
+  struct edr_plan one;          /* shallow copy: hosts points into the plan */
+  struct edr_exec_opts eo;      /* the shared options, with this job's want_ask */
+  struct gate *gate;
+  size_t index;                 /* the host's index in the plan and in the rows */
+  struct edr_run_result res;
+  pthread_t thread;
+  bool started;
+};
+
+static void *ssh_job_run(void *arg) {
+  struct ssh_job *j = arg;
+  edr_execute(&j->one, &j->eo, &j->res);
+  return NULL;
+}
+
+/* The ask-etcd steps run only for members whose client URL gave no answer
+ * from here, so they wait (in their host's own thread and loop: nothing
+ * else waits with them) until HTTP is done. */
+struct gate {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool http_done;
+  const struct edr_status_row *rows;
+};
+
+static bool want_ask(void *arg, size_t host) {
+  struct ssh_job *j = arg;
+  (void)host; /* a one-host plan: always 0 */
+  pthread_mutex_lock(&j->gate->mu);
+  while (!j->gate->http_done)
+    pthread_cond_wait(&j->gate->cv, &j->gate->mu);
+  pthread_mutex_unlock(&j->gate->mu);
+  return edr_status_needs_agent(&j->gate->rows[j->index]);
+}
+
+static void gate_open(struct gate *g) {
+  pthread_mutex_lock(&g->mu);
+  g->http_done = true;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+/* The ask-etcd replies, in the plan's order (status, health, alarms). */
+static void agent_facts(struct edr_status_row *row, const struct edr_host_plan *hp,
+                        const struct edr_host_result *hr) {
+  int k = 0;
+  for (size_t j = 0; j < hp->n_steps && j < hr->n_steps; j++) {
+    if (hp->steps[j].kind != EDR_STEP_ASK)
+      continue;
+    json_t *reply = hr->steps[j].result; /* NULL: skipped */
+    k++;
+    if (!reply)
+      continue;
+    json_t *r = json_object_get(reply, "result");
+    const char *out = json_string_value(json_object_get(r, "stdout_tail"));
+    bool ok = json_is_true(json_object_get(reply, "ok"));
+    if (k == 1 && ok)
+      edr_status_parse_etcdctl_status(row, out);
+    else if (k == 2)
+      edr_status_parse_etcdctl_health(row, out);
+    else if (k == 3 && ok)
+      edr_status_parse_etcdctl_alarms(row, out);
+    row->via_agent = true;
+    if (!ok && !row->agent_error[0]) {
+      const char *m = json_string_value(json_object_get(json_object_get(reply, "error"),
+                                                        "message"));
+      snprintf(row->agent_error, sizeof row->agent_error, "%s", m ? m : "no answer");
+    }
+  }
+}
+
+/* What the check run says about one host, into its row. */
+static void ssh_facts(struct edr_status_row *row, const struct edr_host_plan *hp,
+                      const struct edr_host_result *hr, const char *run_message) {
+  json_t *probe = NULL;
+  bool connected = false;
+  for (size_t j = 0; j < hp->n_steps && j < hr->n_steps; j++) {
+    if (hp->steps[j].kind == EDR_STEP_CONNECT)
+      connected = hr->steps[j].finished && hr->steps[j].status == 0;
+    if (hp->steps[j].kind == EDR_STEP_PROBE)
+      probe = hr->steps[j].result;
+  }
+  row->ssh = connected ? EDR_SSH_OK : EDR_SSH_FAILED;
+  if (json_is_boolean(json_object_get(probe, "etcd_running")))
+    row->etcd_running = json_is_true(json_object_get(probe, "etcd_running"));
+  if (hr->status || !probe)
+    snprintf(row->ssh_error, sizeof row->ssh_error, "%s",
+             hr->message ? hr->message : run_message ? run_message : "no probe result");
+  agent_facts(row, hp, hr);
+}
+
+/* Start every host's check; the threads run while HTTP runs here.  Returns
+ * the jobs (finish_ssh frees them) or NULL when out of memory. */
+static struct ssh_job *start_ssh(struct edr_plan *plan, const struct edr_exec_opts *eo,
+                                 struct gate *gate, struct edr_status_row *rows) {
+  struct ssh_job *jobs = calloc(plan->n_hosts, sizeof(*jobs));
+  if (!jobs)
+    return NULL;
+  /* libssh2's lazy global init is not thread-safe: do it here, once. */
+  libssh2_init(0);
+  for (size_t i = 0; i < plan->n_hosts; i++) {
+    jobs[i].one = *plan;
+    jobs[i].one.hosts = &plan->hosts[i];
+    jobs[i].one.n_hosts = 1;
+    jobs[i].eo = *eo;
+    jobs[i].eo.want_ask = want_ask;
+    jobs[i].eo.want_ask_arg = &jobs[i];
+    jobs[i].gate = gate;
+    jobs[i].index = i;
+    jobs[i].started = pthread_create(&jobs[i].thread, NULL, ssh_job_run, &jobs[i]) == 0;
+    if (!jobs[i].started) {
+      rows[i].ssh = EDR_SSH_FAILED;
+      snprintf(rows[i].ssh_error, sizeof rows[i].ssh_error, "cannot start a thread");
+    }
+  }
+  return jobs;
+}
+
+static void finish_ssh(struct edr_plan *plan, struct ssh_job *jobs,
+                       struct edr_status_row *rows) {
+  for (size_t i = 0; i < plan->n_hosts; i++) {
+    if (!jobs[i].started)
+      continue;
+    pthread_join(jobs[i].thread, NULL);
+    if (jobs[i].res.n_hosts == 1)
+      ssh_facts(&rows[i], &plan->hosts[i], &jobs[i].res.hosts[0], jobs[i].res.message);
+    else {
+      rows[i].ssh = EDR_SSH_FAILED;
+      snprintf(rows[i].ssh_error, sizeof rows[i].ssh_error, "%s",
+               jobs[i].res.message ? jobs[i].res.message : "check did not run");
+    }
+    edr_run_result_free(&jobs[i].res);
+  }
+  libssh2_exit();
+  free(jobs);
+}
+
+/* ---- the command to consider -------------------------------------------- */
+
+/* The spec options exactly as the operator gave them, shell-quoted, so the
+ * suggested restore names the same cluster the same way. */
+struct spec_args {
+  char buf[4096];
+  size_t len;
+  bool overflow;
+};
+
+static void spec_args_add(struct spec_args *a, const struct option *opts, int opt,
+                          const char *arg) {
+  const char *name = NULL;
+  for (size_t i = 0; opts[i].name; i++)
+    if (opts[i].val == opt)
+      name = opts[i].name;
+  char *q = arg ? edr_shell_quote(arg) : NULL;
+  if (!name || (arg && !q)) {
+    a->overflow = true;
+    free(q);
+    return;
+  }
+  int w = snprintf(a->buf + a->len, sizeof a->buf - a->len, " --%s%s%s", name, q ? " " : "",
+                   q ? q : "");
+  if (w < 0 || (size_t)w >= sizeof a->buf - a->len)
+    a->overflow = true;
+  else
+    a->len += (size_t)w;
+  free(q);
+}
+
+/* ---- printing ------------------------------------------------------------ */
+
+enum col { C_MEMBER, C_SSH, C_ETCD, C_HEALTH, C_LEADER, C_ID, C_CLUSTER, C_REV, C_TERM,
+           C_INDEX, C_DB, C_ALARMS, C_VERSION, C_VIA, C__COUNT };
+
+static const char *const col_title[C__COUNT] = {
+  "MEMBER", "SSH", "ETCD", "HEALTH", "LEADER", "MEMBER ID", "CLUSTER ID", "REVISION",
+  "RAFT TERM", "RAFT INDEX", "DB SIZE", "ALARMS", "VERSION", "VIA",
+};
+
+typedef char cell[48];
+
+static void fill_cells(const struct edr_status_row *r, cell *c) {
+  snprintf(c[C_MEMBER], sizeof(cell), "%s", r->name);
+  snprintf(c[C_SSH], sizeof(cell), "%s",
+           r->ssh == EDR_SSH_SKIPPED ? "-" : r->ssh == EDR_SSH_OK ? "ok" : "FAILED");
+  snprintf(c[C_ETCD], sizeof(cell), "%s",
+           r->etcd_running == 1 ? "running" : r->etcd_running == 0 ? "stopped"
+                                            : r->ssh == EDR_SSH_SKIPPED ? "-" : "?");
+  snprintf(c[C_HEALTH], sizeof(cell), "%s",
+           !r->reachable ? "unreachable" : r->health == 1 ? "true"
+                                         : r->health == 0 ? "false"
+                                         : r->health_err == EDR_ETIMEDOUT ? "timeout"
+                                         : r->health_err ? "error" : "?");
+  bool st = r->have_status;
+  snprintf(c[C_LEADER], sizeof(cell), "%s",
+           !st ? "-" : r->leader && r->leader == r->member_id ? "yes" : "no");
+  if (st) {
+    snprintf(c[C_ID], sizeof(cell), "%" PRIx64, r->member_id);
+    snprintf(c[C_CLUSTER], sizeof(cell), "%" PRIx64, r->cluster_id);
+    snprintf(c[C_REV], sizeof(cell), "%" PRId64, r->revision);
+    snprintf(c[C_TERM], sizeof(cell), "%" PRIu64, r->raft_term);
+    snprintf(c[C_INDEX], sizeof(cell), "%" PRIu64, r->raft_index);
+    /* "20.5kB": no blank inside a cell, so awk '{print $N}' works */
+    char hb[sizeof(cell)];
+    edr_human_bytes((uint64_t)(r->db_size > 0 ? r->db_size : 0), hb, sizeof hb);
+    size_t o = 0;
+    for (const char *p = hb; *p && o + 1 < sizeof(cell); p++)
+      if (*p != ' ')
+        c[C_DB][o++] = *p;
+    c[C_DB][o] = '\0';
+    /* alarms can be longer than a cell: cut, never overflow */
+    const char *al = !r->alarms_known ? "?" : r->alarms[0] ? r->alarms : "none";
+    size_t al_len = strlen(al) < sizeof(cell) - 1 ? strlen(al) : sizeof(cell) - 1;
+    memcpy(c[C_ALARMS], al, al_len);
+    c[C_ALARMS][al_len] = '\0';
+  } else {
+    for (int k = C_ID; k <= C_ALARMS; k++)
+      snprintf(c[k], sizeof(cell), "-");
+  }
+  snprintf(c[C_VERSION], sizeof(cell), "%s", r->version[0] ? r->version : "-");
+  /* where this row's figures came from: last, so earlier columns keep
+   * their numbers for awk */
+  snprintf(c[C_VIA], sizeof(cell), "%s", r->via_agent ? "ssh" : r->reachable ? "http" : "-");
+}
+
+static void print_table(const struct edr_status_row *rows, size_t n) {
+  cell(*cells)[C__COUNT] = calloc(n + 1, sizeof(*cells));
+  size_t w[C__COUNT] = {0};
+  if (!cells)
+    return;
+  for (int k = 0; k < C__COUNT; k++)
+    snprintf(cells[0][k], sizeof(cell), "%s", col_title[k]);
+  for (size_t i = 0; i < n; i++)
+    fill_cells(&rows[i], cells[i + 1]);
+  for (size_t i = 0; i <= n; i++)
+    for (int k = 0; k < C__COUNT; k++)
+      if (strlen(cells[i][k]) > w[k])
+        w[k] = strlen(cells[i][k]);
+  for (size_t i = 0; i <= n; i++) {
+    for (int k = 0; k + 1 < C__COUNT; k++)
+      printf("%-*s  ", (int)w[k], cells[i][k]);
+    printf("%s\n", cells[i][C__COUNT - 1]);
+  }
+  free(cells);
+}
+
+/* Per-member notes under the table: why a column says what it says. */
+static void print_notes(const struct edr_status_row *rows, size_t n, const char *other) {
+  bool any = false, unasked = false;
+  for (size_t i = 0; i < n; i++) {
+    const struct edr_status_row *r = &rows[i];
+    if (!any && (r->ssh_error[0] || !r->reachable || r->health == 0 || r->errors[0] ||
+                 r->http_error[0] || r->via_agent))
+      printf("\n"), any = true;
+    if (r->ssh_error[0])
+      printf("%s: ssh: %s\n", r->name, r->ssh_error);
+    if (r->via_agent && r->reachable) {
+      printf("%s: asked through the agent on its host (%s gave no answer from here: %s)\n",
+             r->name, r->client_url, r->http_error[0] ? r->http_error : "no answer");
+      if (r->health == 0)
+        printf("%s: health false: %s\n", r->name, r->health_reason);
+      if (r->agent_error[0])
+        printf("%s: its host's etcdctl: %s\n", r->name, r->agent_error);
+    } else if (!r->reachable) {
+      printf("%s: could not be asked at %s: %s\n", r->name, r->client_url,
+             r->http_error[0] ? r->http_error : "no answer");
+      if (r->via_agent)
+        printf("%s: nor by its host's etcdctl: %s\n", r->name,
+               r->agent_error[0] ? r->agent_error : "no answer");
+      unasked = true;
+    } else {
+      if (r->health == 0)
+        printf("%s: health false: %s\n", r->name, r->health_reason);
+      if (r->http_error[0])
+        printf("%s: %s: %s\n", r->name, r->http_failed, r->http_error);
+    }
+    if (r->errors[0])
+      printf("%s: errors: %s\n", r->name, r->errors);
+  }
+  if (other[0])
+    printf("%s%s\n", any ? "" : "\n", other);
+  if (unasked) {
+    printf("not asked over HTTP:");
+    for (size_t i = 0, k = 0; i < n; i++)
+      if (!rows[i].reachable)
+        printf("%s %s", k++ ? "," : "", rows[i].name);
+    printf(" (their client URLs did not answer from this machine, nor, where SSH "
+           "worked, from their own hosts)\n");
+  }
+}
+
+static json_t *hex_or_null(bool known, uint64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "%" PRIx64, v);
+  return known ? json_string(b) : json_null();
+}
+
+static json_t *str_or_null(const char *s) {
+  return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *int_or_null(bool known, int64_t v) {
+  return known ? json_integer((json_int_t)v) : json_null();
+}
+
+static json_t *row_json(const struct edr_status_row *r) {
+  bool st = r->have_status;
+  json_t *alarms = json_null();
+  if (st && r->alarms_known) {
+    alarms = json_array();
+    char a[sizeof r->alarms];
+    snprintf(a, sizeof a, "%s", r->alarms);
+    for (char *save = NULL, *t = strtok_r(a, ",", &save); t; t = strtok_r(NULL, ",", &save))
+      json_array_append_new(alarms, json_string(t));
+  }
+  return json_pack(
+      "{s:s, s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+      "name", r->name, "client_url", r->client_url, "ssh",
+      r->ssh == EDR_SSH_SKIPPED ? "skipped" : r->ssh == EDR_SSH_OK ? "ok" : "failed",
+      "ssh_error", str_or_null(r->ssh_error), "etcd_running",
+      r->etcd_running < 0 ? json_null() : json_boolean(r->etcd_running), "reachable",
+      r->reachable, "http_error", str_or_null(r->http_error), "http_failed_request",
+      str_or_null(r->http_error[0] ? r->http_failed : NULL), "health",
+      r->health < 0 ? json_null() : json_boolean(r->health), "health_reason",
+      str_or_null(r->health_reason), "health_error",
+      str_or_null(r->health_err ? edr_strerror(r->health_err) : NULL), "is_leader",
+      st ? json_boolean(r->leader && r->leader == r->member_id) : json_null(), "is_learner",
+      st ? json_boolean(r->is_learner) : json_null(), "member_id",
+      hex_or_null(st, r->member_id), "cluster_id", hex_or_null(st, r->cluster_id), "leader",
+      hex_or_null(st && r->leader, r->leader), "revision", int_or_null(st, r->revision),
+      "raft_term", int_or_null(st, (int64_t)r->raft_term), "raft_index",
+      int_or_null(st, (int64_t)r->raft_index), "raft_applied_index",
+      int_or_null(st, (int64_t)r->raft_applied_index), "db_size",
+      int_or_null(st, r->db_size), "alarms", alarms, "version", str_or_null(r->version),
+      "cluster_version", str_or_null(r->cluster_version), "errors", str_or_null(r->errors),
+      "via", r->via_agent ? json_string("ssh") : r->reachable ? json_string("http")
+                                                              : json_null(),
+      "agent_error", str_or_null(r->agent_error));
+}
+
+static int print_json(const struct edr_status_row *rows, size_t n,
+                      const struct edr_status_verdict *v, const char *other,
+                      char *const *suggest) {
+  json_t *members = json_array(), *unasked = json_array(), *sug = json_array();
+  for (size_t i = 0; i < n; i++) {
+    json_array_append_new(members, row_json(&rows[i]));
+    if (!rows[i].reachable)
+      json_array_append_new(unasked, json_string(rows[i].name));
+  }
+  for (size_t i = 0; suggest && suggest[i]; i++)
+    json_array_append_new(sug, json_string(suggest[i]));
+  json_t *j = json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o}",
+                        "members", members, "verdict", edr_verdict_name(v->verdict),
+                        "verdict_line", v->line, "healthy", (json_int_t)v->healthy,
+                        "total", (json_int_t)v->total, "quorum", (json_int_t)v->quorum,
+                        "one_cluster", v->one_cluster, "leader", str_or_null(v->leader_name),
+                        "why", str_or_null(v->why), "other_alarms", str_or_null(other),
+                        "not_asked", unasked, "suggested_commands", sug);
+  if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) {
+    json_decref(j);
+    return EDR_EXIT_INTERNAL;
+  }
+  fputc('\n', stdout);
+  json_decref(j);
+  return 0;
+}
+
+/* ---- the command ----------------------------------------------------------- */
+
+int cmd_status(int argc, char **argv) {
+  static const struct option own[] = {
+    {"write-out", required_argument, NULL, 'w'},
+    {"no-ssh", no_argument, NULL, O_NO_SSH},
+    {"cacert", required_argument, NULL, O_CACERT},
+    {"cert", required_argument, NULL, O_CERT},
+    {"key", required_argument, NULL, O_KEY},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+  };
+  struct edr_cli_spec cs;
+  struct spec_args sa = {.len = 0};
+  const char *wout = "table";
+  bool no_ssh = false, accept_new = false;
+  int verbose = 0, opt, rc;
+  struct edr_status_fetch_opts fo = {
+    .tls = {getenv("ETCDCTL_CACERT"), getenv("ETCDCTL_CERT"), getenv("ETCDCTL_KEY")},
+  };
+
+  edr_cli_spec_init(&cs);
+  struct option *opts = edr_cli_options(own);
+  if (!opts)
+    return EDR_EXIT_INTERNAL;
+  optind = 1;
+  opterr = 0; /* edr_cli_bad_option() says it */
+  while ((opt = getopt_long(argc, argv, "w:vh", opts, NULL)) != -1) {
+    int r = edr_cli_spec_option(&cs, opt, optarg);
+    if (r < 0) {
+      free(opts);
+      return EDR_EXIT_USAGE;
+    }
+    if (r) {
+      spec_args_add(&sa, opts, opt, optarg);
+      continue;
+    }
+    switch (opt) {
+    case 'w': wout = optarg; break;
+    case O_NO_SSH: no_ssh = true; break;
+    case O_CACERT: fo.tls.cacert = optarg; break;
+    case O_CERT: fo.tls.cert = optarg; break;
+    case O_KEY: fo.tls.key = optarg; break;
+    case O_TIMEOUT: {
+      char *end;
+      long v = strtol(optarg, &end, 10);
+      if (*end || v < 1 || v > 600000) {
+        edr_err("--timeout: '%s' is not a number of milliseconds 1-600000", optarg);
+        free(opts);
+        return EDR_EXIT_USAGE;
+      }
+      fo.timeout_ms = (uint64_t)v;
+      break;
+    }
+    case O_ACCEPT_NEW: accept_new = true; break;
+    case 'v': verbose++; break;
+    case 'h':
+      fputs(usage_text, stdout);
+      fputs(edr_spec_options_help, stdout);
+      free(opts);
+      return 0;
+    default:
+      edr_cli_bad_option(argv, opts, "w:vh", usage_text);
+      free(opts);
+      return EDR_EXIT_USAGE;
+    }
+  }
+  free(opts);
+  if (optind < argc) {
+    edr_err("unexpected argument '%s'", argv[optind]);
+    return EDR_EXIT_USAGE;
+  }
+  if (strcmp(wout, "table") && strcmp(wout, "json")) {
+    edr_err("--write-out: '%s' is not table or json", wout);
+    return EDR_EXIT_USAGE;
+  }
+  if (fo.tls.key && *fo.tls.key && !(fo.tls.cert && *fo.tls.cert)) {
+    edr_err("--key (or ETCDCTL_KEY) needs --cert (or ETCDCTL_CERT)");
+    return EDR_EXIT_USAGE;
+  }
+  /* Progress of the SSH checks only with -v: the table is the result. */
+  edr_verbosity = verbose ? verbose - 1 : -1;
+
+  struct edr_spec *spec = NULL;
+  if ((rc = edr_cli_load_spec(&cs, &spec)))
+    return rc;
+
+  size_t n = spec->n_members;
+  struct edr_status_row *rows = calloc(n, sizeof(*rows));
+  struct edr_plan *plan = NULL;
+  struct ssh_job *jobs = NULL;
+  char err[1024], other[512];
+  int code = EDR_EXIT_INTERNAL;
+  if (!rows) {
+    edr_err("out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++)
+    edr_status_row_init(&rows[i], spec->members[i].name, spec->members[i].client_urls.v[0]);
+
+  struct edr_exec_opts eo = {.accept_new_hostkeys = accept_new, .stall_timeout_ms = 60000};
+  struct gate gate = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+                      .rows = rows};
+  if (!no_ssh) {
+    struct edr_plan_opts po = {.snapshot_revision = -1, .check_only = true,
+                               .ask_etcd = true};
+    if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
+      edr_err("%s", err);
+      goto out;
+    }
+    if (!(jobs = start_ssh(plan, &eo, &gate, rows))) {
+      edr_err("out of memory");
+      goto out;
+    }
+  }
+  rc = edr_status_fetch(rows, n, &fo);
+  gate_open(&gate);
+  if (jobs)
+    finish_ssh(plan, jobs, rows);
+  if (rc) {
+    edr_err("cannot ask the members: %s", edr_strerror(rc));
+    goto out;
+  }
+  edr_status_resolve_alarms(rows, n, other, sizeof other);
+  struct edr_status_verdict v;
+  edr_status_judge(rows, n, &v);
+
+  char *suggest[3] = {NULL, NULL, NULL};
+  if (v.verdict == EDR_VERDICT_QUORUM_LOST) {
+    const char *args = sa.overflow ? " (your --cluster or --initial-cluster options)" : sa.buf;
+    suggest[0] = edr_asprintf("etcd-dr plan%s --snapshot FILE --check", args);
+    suggest[1] = edr_asprintf("etcd-dr restore%s --snapshot FILE", args);
+  }
+  if (!strcmp(wout, "json")) {
+    code = print_json(rows, n, &v, other, suggest);
+  } else {
+    print_table(rows, n);
+    print_notes(rows, n, other);
+    printf("\nverdict: %s\n", v.line);
+    if (v.verdict != EDR_VERDICT_HEALTHY && v.why[0])
+      printf("  why: %s\n", v.why);
+    if (v.verdict == EDR_VERDICT_QUORUM_LOST && suggest[0] && suggest[1])
+      printf("\nthe cluster cannot serve until a majority is back.  If the stopped members\n"
+             "cannot be started, restore every member from a snapshot (FILE: your latest;\n"
+             "`etcd-dr snapshot verify FILE` checks it).  Check the hosts first, then restore:\n"
+             "  %s\n  %s\n", suggest[0], suggest[1]);
+    code = 0;
+  }
+  free(suggest[0]);
+  free(suggest[1]);
+  if (code == 0)
+    code = fflush(stdout) ? EDR_EXIT_INTERNAL : edr_status_exit_code(v.verdict);
+
+out:
+  if (rows)
+    edr_status_rows_release(rows, n);
+  free(rows);
+  edr_plan_free(plan);
+  edr_spec_free(spec);
+  return code;
+}

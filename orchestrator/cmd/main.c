@@ -1,0 +1,69 @@
+/*
+ * main.c - the etcd-dr command: find the subcommand and run it.
+ */
+#include "commands.h"
+#include "cli.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+};
+
+static const struct command commands[] = {
+  {.name = "plan", .run = cmd_plan,
+   .summary = "print the restore plan for a cluster; contacts no host"},
+  {.name = "restore", .run = cmd_restore,
+   .summary = "restore every member of a cluster from a snapshot, over SSH"},
+  {.name = "rollback", .run = cmd_rollback,
+   .summary = "put back the member dirs a restore run moved aside"},
+  {.name = "run", .run = cmd_run,
+   .summary = "run a playbook: rebuild from one member, replace a member, ..."},
+  {.name = "status", .run = cmd_status,
+   .summary = "one row per member and a verdict: healthy, degraded, quorum lost"},
+  {.name = "snapshot", .run = cmd_snapshot,
+   .summary = "status | verify a snapshot file (no etcd needed) | save one"},
+};
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: etcd-dr COMMAND [OPTIONS]\n\n"
+               "Restores etcd clusters that lost quorum: one command instead of a\n"
+               "runbook typed host by host.\n\nCommands:\n");
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\n'etcd-dr COMMAND --help' describes a command; docs/ has the rest.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return EDR_EXIT_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+    printf("etcd-dr %s\n", EDR_VERSION);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    if (!strcmp(argv[1], commands[i].name))
+      return commands[i].run(argc - 1, argv + 1);
+  const char *names[sizeof(commands) / sizeof(commands[0])];
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    names[i] = commands[i].name;
+  const char *hint = edr_did_you_mean(argv[1], names, sizeof(names) / sizeof(names[0]));
+  if (hint)
+    fprintf(stderr, "etcd-dr: error: unknown command '%s' (did you mean '%s'?)\n", argv[1],
+            hint);
+  else
+    fprintf(stderr, "etcd-dr: error: unknown command '%s'\n", argv[1]);
+  fprintf(stderr, "usage: etcd-dr COMMAND [OPTIONS]; 'etcd-dr --help' lists the "
+                  "commands.\n");
+  return EDR_EXIT_USAGE;
+}

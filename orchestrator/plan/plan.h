@@ -1,0 +1,266 @@
+/*
+ * plan.h - the restore plan: every action on every host, in order.
+ *
+ * A spec (and later a playbook) compiles into one edr_plan.  `etcd-dr plan`
+ * prints it, `etcd-dr restore` executes it step by step, and the report
+ * records it, so what is printed is what runs.  A step that the agent
+ * performs carries the exact JSON request sent to the agent; a step that
+ * runs a command carries its exact argv.
+ *
+ * The restore is arranged so that the destructive window is small: the
+ * snapshot is pushed, verified and restored into a staging directory inside
+ * the data dir (same file system) while etcd may still be running; only
+ * when every host got that far does any host stop etcd, rename the old
+ * member dir aside (kept, never deleted), rename the staged member into
+ * place, fix owner and mode, and start etcd.
+ *
+ * Ownership: the plan owns every string, step and JSON request in it; it
+ * borrows the spec, which must outlive it.
+ */
+#ifndef EDR_PLAN_H
+#define EDR_PLAN_H
+
+#include "spec.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum edr_phase {
+  EDR_PHASE_CHECK,     /* reads only, and takes the host lock */
+  EDR_PHASE_PREPARE,   /* stages; changes nothing etcd uses */
+  EDR_PHASE_APPLY,     /* stops etcd and swaps data dirs: destructive */
+  EDR_PHASE_CLEANUP,   /* after the cluster is healthy */
+  EDR_PHASE__COUNT
+};
+
+enum edr_step_kind {
+  EDR_STEP_CONNECT,
+  EDR_STEP_PUSH_AGENT,
+  EDR_STEP_PROBE,
+  EDR_STEP_LOCK,
+  EDR_STEP_FIND_OLD,
+  EDR_STEP_PUSH_TOOL,
+  EDR_STEP_TOOL_MODE,
+  EDR_STEP_PUSH_SNAPSHOT,
+  EDR_STEP_RESTORE,
+  EDR_STEP_HOLD_LOCK,
+  EDR_STEP_STOP,
+  EDR_STEP_CHECK_STOPPED,
+  EDR_STEP_MOVE_ASIDE,
+  EDR_STEP_MOVE_ASIDE_WAL,
+  EDR_STEP_INSTALL,
+  EDR_STEP_INSTALL_WAL,
+  EDR_STEP_OWNERSHIP,
+  EDR_STEP_OWNERSHIP_WAL,
+  EDR_STEP_START,
+  EDR_STEP_CLEANUP,
+  EDR_STEP_UNLOCK,
+  /* playbook steps (docs/playbooks.md) */
+  EDR_STEP_MOVE_BACK,        /* rename a path moved aside back into place */
+  EDR_STEP_EXEC,             /* run an argv from the playbook */
+  EDR_STEP_EXEC_RO,          /* the same, declared read-only */
+  EDR_STEP_SET_ENV,          /* set KEY=value lines in the member's env_file */
+  EDR_STEP_RESET_ENV,        /* put the env_file back as it was */
+  /* snapshot save --via ssh (EDR_PLAN_SNAPSHOT) */
+  EDR_STEP_MEMBER_UP,        /* the host's etcdctl gets the member's status, bounded:
+                                snapshot save has no timeout of its own */
+  EDR_STEP_STAGE_DIR,        /* mkdir DATA/.etcd-dr-RUN, removed when the agent exits */
+  EDR_STEP_TAKE_SNAPSHOT,    /* the host's etcdctl snapshot save into it */
+  EDR_STEP_FETCH_SNAPSHOT,   /* send: streamed back to the executor's fetch sink */
+  EDR_STEP_UNSTAGE,          /* remove the staging directory */
+  /* status: the host's etcdctl asks its member (plan opts ask_etcd) */
+  EDR_STEP_ASK,              /* a failure is a fact about the member, not the host's:
+                                its result is the agent's whole reply */
+  EDR_STEP__COUNT
+};
+
+/* Coordinator work done once every host finished a stage's steps. */
+enum edr_gate_kind {
+  EDR_GATE_NONE,
+  EDR_GATE_HEALTH,           /* restore: all members healthy at the snapshot's revision */
+  EDR_GATE_WAIT_HEALTHY,     /* playbook wait-healthy: some members, a min revision */
+  EDR_GATE_MEMBER_ADD,
+  EDR_GATE_MEMBER_REMOVE,
+  EDR_GATE_SNAPSHOT_SAVE,
+  EDR_GATE_CONFIRM,          /* ask the operator on the terminal */
+  EDR_GATE_PAUSE,
+  EDR_GATE__COUNT
+};
+
+extern const char *const edr_gate_names[EDR_GATE__COUNT];
+
+/* A stage is a barrier: no host starts a step of stage k+1 before every host
+ * finished its steps of stage k and the stage's gate (if any) passed.  A
+ * restore has four (check, prepare, apply + health, cleanup); a playbook has
+ * one or more per playbook step. */
+struct edr_stage {
+  char *name;                /* "check", ..., or the playbook step's name */
+  char *title;               /* one line for a person (the gate's action) */
+  enum edr_phase phase;      /* what stopping in this stage means */
+  enum edr_gate_kind gate;
+  size_t *members;           /* gate's members (indices into plan->hosts) */
+  size_t n_members;
+  int64_t min_revision;      /* wait-healthy: -1 the current one, -2 the snapshot's */
+  bool others_allowed;       /* wait-healthy: the cluster may have other members
+                                (a quorum of it is the members waited for) */
+  uint64_t timeout_ms;       /* the gate's bound (0: its default) */
+  unsigned retries;          /* gate retries after a failure */
+  uint64_t retry_delay_ms;
+  bool continue_on_failure;  /* a failed gate is warned about, the run goes on */
+  char *dir;                 /* snapshot-save */
+  char *output;
+  unsigned keep;
+  char *message;             /* confirm */
+  char *note;                /* the playbook step's comment: why it is there */
+  uint64_t pause_ms;         /* pause */
+};
+
+struct edr_step_kind_info {
+  const char *name;          /* "push-snapshot": stable, used in JSON and logs */
+  enum edr_phase phase;
+  bool destructive;          /* changes what etcd runs on */
+  bool on_agent;             /* a request to the agent (else coordinator work) */
+  uint64_t timeout_ms;       /* default bound for the whole step */
+};
+
+/* The table of step kinds, indexed by enum edr_step_kind. */
+extern const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT];
+extern const char *const edr_phase_names[EDR_PHASE__COUNT];
+
+struct edr_step {
+  enum edr_step_kind kind;
+  char *title;               /* one line for a person */
+  char *command;             /* the argv shell-quoted, for steps that run one */
+  char **argv;               /* that argv, NULL-terminated, owned; or NULL */
+  json_t *request;           /* agent request (with "op", without "id"); owned */
+  uint64_t timeout_ms;
+  size_t stage;              /* index into plan->stages */
+  unsigned retries;          /* run again after a failure, this many times */
+  uint64_t retry_delay_ms;
+  bool continue_on_failure;  /* a failure is warned about; the host goes on */
+  bool allow_empty_start;    /* start: the member joins an existing cluster */
+};
+
+struct edr_host_plan {
+  const struct edr_member *member;   /* borrowed from the spec */
+  char *staging;             /* DATA/.etcd-dr-RUN: everything staged goes here */
+  char *host_snapshot;       /* STAGING/snapshot.db */
+  char *restore_dir;         /* STAGING/data: --data-dir of the restore */
+  char *wal_staging;         /* WALPARENT/.etcd-dr-RUN-wal, or NULL */
+  char *member_aside;        /* DATA/member.etcd-dr-RUN: the old member, kept */
+  char *wal_aside;           /* WAL.etcd-dr-RUN, or NULL */
+  char *host_tool;           /* pushed restore tool's path on the host, or NULL */
+  char *lock_path;           /* DATA/.etcd-dr-lock */
+  char *marker;              /* DATA/.etcd-dr-RUN.done: apply steps done here */
+  char *failed_aside;        /* rollback: where the restored member goes */
+  char *env_backup;          /* set-env: ENV_FILE.etcd-dr-RUN, or NULL */
+  size_t phase_stage[EDR_PHASE__COUNT]; /* builder's scratch: the stage of
+                                          each phase's restore steps */
+  struct edr_step *steps;
+  size_t n_steps;
+};
+
+enum edr_plan_kind {
+  EDR_PLAN_RESTORE,          /* restore every member from a snapshot */
+  EDR_PLAN_CHECK,            /* only the read-only checks (plan --check) */
+  EDR_PLAN_ROLLBACK,         /* put back the member dirs a restore moved aside */
+  EDR_PLAN_RUN,              /* a playbook (playbook.h) */
+  EDR_PLAN_SNAPSHOT,         /* take a snapshot on each host, stream it back; every
+                                step is in the check phase: nothing etcd uses is
+                                changed, and a failure removes the staging */
+};
+
+struct edr_plan_opts {
+  enum edr_plan_kind kind;
+  const char *snapshot;      /* local path */
+  uint64_t snapshot_size;
+  const char *snapshot_sha256;   /* hex SHA-256 of the image (the file less its trailer) */
+  bool snapshot_has_hash;    /* has the integrity trailer */
+  bool skip_hash_check;      /* pass --skip-hash-check to the restore */
+  int64_t snapshot_revision; /* the cluster must serve at least this; -1 unknown */
+  const char *run_id;        /* NULL: new, from the clock */
+  uint64_t health_timeout_ms;
+  const char *tool_sha256;   /* of spec's restore_tool_push file, if any */
+  uint64_t tool_size;
+  bool check_only;           /* same as kind EDR_PLAN_CHECK */
+  int64_t bump_revision;     /* 0 none, -1 auto (from the old data), else N */
+  bool break_lock;           /* take a host lock held by another run */
+  const char *command;       /* "restore", "rollback": recorded in the lock */
+  bool ask_etcd;             /* check plan (status): then ask the member with the
+                                host's etcdctl: endpoint status, health, alarms */
+  uint64_t save_deadline_ms; /* snapshot plan: the take and fetch steps' bound; 0: theirs */
+  uint64_t save_idle_ms;     /* snapshot plan: stop the host's etcdctl when the file
+                                it writes has not grown for this long (a member
+                                that stopped answering mid-save; etcdctl would wait
+                                forever); 0: 30 s */
+};
+
+struct edr_plan {
+  char run_id[40];
+  char *token;               /* --initial-cluster-token */
+  char *initial_cluster;     /* name=url,... as passed to every restore */
+  const struct edr_spec *spec;
+  char *snapshot;
+  uint64_t snapshot_size;
+  char *snapshot_sha256;
+  bool snapshot_has_hash, skip_hash_check;
+  int64_t snapshot_revision;
+  uint64_t health_timeout_ms;
+  uint64_t save_idle_ms;     /* as in the opts, 0 replaced by the default */
+  uint64_t save_deadline_ms; /* as in the opts */
+  bool check_only;
+  enum edr_plan_kind kind;
+  int64_t bump_revision;     /* 0 none, -1 auto, else N */
+  bool break_lock;
+  char *command;
+  struct edr_host_plan *hosts;   /* one per member, in spec order */
+  size_t n_hosts;
+  struct edr_stage *stages;  /* in order; every step names one */
+  size_t n_stages;
+  bool confirm;              /* ask before the first destructive stage */
+  bool ask_etcd;             /* check plan: ask-etcd steps (plan opts) */
+  char *playbook;            /* the playbook's name (EDR_PLAN_RUN), or NULL */
+};
+
+/* Build the plan.  Returns 0 and sets *out, or a negative EDR_E* code with
+ * a message in err.  Opens no connection and reads no file. */
+int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
+                   struct edr_plan **out, char *err, size_t errlen);
+
+/* For builders of other plans (playbook.c).  An empty plan with the common
+ * fields of O set and per-host paths, no steps and no stages. */
+int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
+                 struct edr_plan **out, char *err, size_t errlen);
+/* Append a stage; returns its index or a negative EDR_E* code. */
+long edr_plan_add_stage(struct edr_plan *p, const char *name, enum edr_phase phase);
+/* The restore's steps for host H, each with its stage set from STAGES
+ * (indexed by phase); HOLD_CHECK false leaves out the check steps. */
+int edr_plan_restore_steps(struct edr_plan *p, const struct edr_plan_opts *o,
+                           struct edr_host_plan *h, const size_t stages[EDR_PHASE__COUNT],
+                           bool with_check);
+/* Append a step to H in STAGE.  REQUEST is stolen; ARGV copied; TITLE is
+ * printf-like.  Returns the step or NULL when out of memory. */
+struct edr_step *edr_plan_add_step(struct edr_host_plan *h, size_t stage,
+                                   enum edr_step_kind kind, json_t *request,
+                                   char *const *argv, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* The hold-lock step of H in STAGE: the run's lock, kept from here on even
+ * if the connection is lost. */
+int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage);
+/* The check steps (connect, agent, probe, lock) of H in STAGE. */
+int edr_plan_check_steps(struct edr_plan *p, struct edr_host_plan *h, size_t stage);
+/* The first stage that changes what etcd uses (phase apply: a destructive
+ * step, or a member add/remove), or n_stages. */
+size_t edr_plan_first_destructive(const struct edr_plan *p);
+void edr_plan_free(struct edr_plan *plan);
+
+/* A new run id "YYYYMMDD-HHMMSS-xxxx" (UTC, random suffix) into buf[40]. */
+void edr_new_run_id(char *buf, size_t len);
+
+void edr_plan_print(const struct edr_plan *plan, FILE *out);
+/* The plan as JSON; a new reference. */
+json_t *edr_plan_to_json(const struct edr_plan *plan);
+
+#endif

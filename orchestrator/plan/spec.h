@@ -1,0 +1,108 @@
+/*
+ * spec.h - the cluster spec: which members a cluster has, how to reach each
+ * member's host, and where its data lives.
+ *
+ * A spec comes from etcd's own `--initial-cluster name=peerURL,...` string or
+ * from a JSON cluster file (docs/spec.md).  Either way it is fully resolved
+ * (defaults applied) and validated before anything uses it, so every later
+ * stage can trust it: names and paths contain no character that could change
+ * a command's meaning, URLs are well formed, nothing is duplicated.
+ *
+ * Ownership: an edr_spec owns every string and array reachable from it;
+ * edr_spec_free() releases them all.
+ */
+#ifndef EDR_SPEC_H
+#define EDR_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct edr_strv {           /* a NULL-terminated vector of owned strings */
+  char **v;
+  size_t n;
+};
+
+struct edr_member {
+  char *name;
+  struct edr_strv peer_urls;     /* at least one */
+  struct edr_strv client_urls;   /* at least one */
+
+  char *ssh_host;                /* default: host of the first peer URL */
+  int ssh_port;                  /* default 22 */
+  char *ssh_user;                /* default: the local user's name */
+  char *identity_file;           /* NULL: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa */
+  char *known_hosts;             /* default ~/.ssh/known_hosts */
+  char *proxy_jump;              /* "[user@]host[:port],...": reached through these
+                                    with OpenSSH's ssh -W, or NULL */
+  char *proxy_command;           /* run with /bin/sh -c here, its stdin and stdout
+                                    the connection (%h %p %r), or NULL */
+  bool sudo;                     /* run the agent with `sudo -n`; default: user != root */
+
+  char *data_dir;                /* default /var/lib/etcd */
+  char *wal_dir;                 /* NULL: inside the data dir */
+  char *data_dir_owner;          /* "user:group"; NULL: keep the existing owner */
+  int data_dir_mode;             /* -1: keep the existing mode (0700 if none) */
+
+  struct edr_strv stop_command;  /* argv; default systemctl stop etcd */
+  struct edr_strv start_command; /* argv; default systemctl start etcd */
+  char *restore_tool;            /* "auto", "etcdutl", "etcdctl" or a host path */
+  char *restore_tool_push;       /* local file pushed to the host, or NULL */
+  char *env_file;                /* where the service reads ETCD_* settings
+                                    (playbooks' set-env), or NULL */
+
+  /* Paths ON THE HOST given to the host's etcdctl (--cacert, --cert, --key)
+   * when etcd-dr asks this member through the agent; NULL: not passed. */
+  char *etcdctl_cacert;
+  char *etcdctl_cert;
+  char *etcdctl_key;
+};
+
+struct edr_spec {
+  char *source;                  /* where it came from, for messages */
+  char *token;                   /* NULL: a new unique token per restore */
+  struct edr_member *members;
+  size_t n_members;
+  struct edr_strv warnings;      /* e.g. an even member count */
+};
+
+/* Cluster-wide settings given on the command line.  They override a JSON
+ * file's cluster-wide values but not a member's own.  All borrowed; NULL or
+ * -1 means "not given". */
+struct edr_spec_overrides {
+  const char *ssh_user, *identity_file, *known_hosts, *data_dir, *wal_dir;
+  const char *proxy_jump, *proxy_command;
+  const char *data_dir_owner, *data_dir_mode, *restore_tool, *token;
+  const char *stop_command, *start_command;   /* run with /bin/sh -c */
+  int ssh_port;
+  int sudo;                      /* -1 not given, 0 no, 1 yes */
+};
+
+/* Parse etcd's --initial-cluster string.  On success returns 0 and sets
+ * *out (caller frees with edr_spec_free).  On failure returns EDR_EINVAL and
+ * writes one message naming the field and the member into err[errlen]. */
+int edr_spec_from_initial_cluster(const char *s,
+                                  const struct edr_spec_overrides *ov,
+                                  struct edr_spec **out, char *err,
+                                  size_t errlen);
+
+/* Parse a JSON cluster file (PATH) or, when PATH is NULL, the JSON text in
+ * TEXT.  Same contract as above. */
+int edr_spec_from_json(const char *path, const char *text,
+                       const struct edr_spec_overrides *ov,
+                       struct edr_spec **out, char *err, size_t errlen);
+
+void edr_spec_free(struct edr_spec *spec);
+
+/* Validators, exposed for the tests and for playbook variables. */
+bool edr_valid_name(const char *s);
+bool edr_valid_remote_path(const char *s);
+bool edr_valid_host(const char *s);
+bool edr_valid_user(const char *s);
+bool edr_valid_token(const char *s);
+/* OpenSSH's -J list: [user@]host[:port], comma-separated. */
+bool edr_valid_jump(const char *s);
+/* Split "scheme://host:port" into parts; returns false when malformed. */
+bool edr_parse_url(const char *url, char *scheme, size_t slen, char *host,
+                   size_t hlen, int *port);
+
+#endif
