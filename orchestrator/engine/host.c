@@ -512,7 +512,8 @@ void eng_advance(struct host *h) {
   if (r->opts->resume && !h->marker_read && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY &&
       r->plan->kind == EDR_PLAN_RESTORE) {
     h->marker_read = true;
-    json_t *req = json_pack("{s:s, s:s}", "op", "read", "path", h->hp->marker);
+    json_t *req = json_pack("{s:s, s:s, s:b}", "op", "read", "path", h->hp->marker,
+                            "own", 1);
     h->between = "reading the run's marker on the host";
     eng_timer_arm(h, 30000);
     eng_send_request(h, req, -1, 0, eng_on_marker);

@@ -305,7 +305,7 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
      * gives the lock back */
     char rm[600], wrm[600];
     snprintf(rm, sizeof rm, "%s > op:remove %s", xn, xp->staging);
-    snprintf(wrm, sizeof wrm, "%s > op:remove %s", xn, xp->wal_staging ? xp->wal_staging : "");
+    snprintf(wrm, sizeof wrm, "%s > op:remove %s", xn, xp->wal_holder ? xp->wal_holder : "");
     char unlock[64];
     snprintf(unlock, sizeof unlock, "%s > op:unlock", xn);
     if (!up) { /* never started, lost, or done and closed before the failure */
@@ -314,7 +314,7 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
           CHECK(!"nothing is sent to a host whose connection is gone");
     } else if (phase <= EDR_PHASE_PREPARE) {
       CHECK(requested_after(at, x, rm));
-      if (xp->wal_staging)
+      if (xp->wal_holder)
         CHECK(requested_after(at, x, wrm));
       CHECK(requested_after(at, x, unlock) == locked);
     } else {
