@@ -82,20 +82,27 @@ ssh-keygen -q -t ed25519 -N '' -C edr-e2e-ca -f "$WORK/user_ca"
 ssh-keygen -q -t ed25519 -N '' -C edr-e2e-cert -f "$WORK/id_cert"
 ssh-keygen -q -s "$WORK/user_ca" -I edr-e2e -n root -V -5m:+1h "$WORK/id_cert.pub"
 cp "$WORK/user_ca.pub" "$LAB_DIR/user_ca.pub"   # the hosts have their own /tmp
+# m3 from here on allows AES-GCM only: what follows (status, the restores)
+# reaches it through libssh2 1.11's aes256-gcm@openssh.com
+echo "Ciphers aes256-gcm@openssh.com" >>"$LAB_DIR/h3/sshd_config"
 for i in 1 2 3; do
   echo "TrustedUserCAKeys $LAB_DIR/user_ca.pub" >>"$LAB_DIR/h$i/sshd_config"
   kill -HUP "$(cat "$LAB_DIR/h$i/sshd.pid")"   # sshd re-executes itself, rereading its config
 done
-# m3 from here on allows AES-GCM only: what follows (status, the restores)
-# reaches it through libssh2 1.11's aes256-gcm@openssh.com
-echo "Ciphers aes256-gcm@openssh.com" >>"$LAB_DIR/h3/sshd_config"
-kill -HUP "$(cat "$LAB_DIR/h3/sshd.pid")"
 for i in 1 2 3; do
   for _ in $(seq 50); do
     timeout 1 bash -c "</dev/tcp/$(host_ip "$i")/22" 2>/dev/null && break
     sleep 0.2
   done
 done
+ssh_ctr() { # I: OpenSSH's client offering aes128-ctr only
+  ssh -i "$LAB_KEY" -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes \
+    -o UserKnownHostsFile="$LAB_KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
+    -o Ciphers=aes128-ctr "root@$(host_ip "$1")" true 2>/dev/null </dev/null
+}
+refuses_ctr() { ! ssh_ctr "$1"; }
+check "m3's sshd now refuses aes128-ctr" refuses_ctr 3
+check "m1's sshd still takes aes128-ctr" ssh_ctr 1
 spec_with "$WORK/id_cert" "$WORK/cert.json"
 status_reaches certificate "$WORK/cert.json"
 check "certificate: sshd on m2 accepted it as a certificate" \
