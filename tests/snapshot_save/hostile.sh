@@ -24,7 +24,7 @@ cleanup() {
 }
 trap 'cleanup; exit $?' EXIT
 check() { local d=$1; shift; if "$@"; then PASSED=$((PASSED + 1)); echo "ok   $d";
-          else FAILED=$((FAILED + 1)); echo "FAIL $d"; fi; }
+          else FAILED=$((FAILED + 1)); echo "FAIL $d"; sed 's/^/    /' "$W/err"; fi; }
 
 gateway() { # gateway MODE: start it, set URL
   [[ -n $GW_PID ]] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null

@@ -6,7 +6,9 @@ hostile.sh).  It prints its port to PORTFILE and serves until killed, or for
 at most 120 s.
 
   MODE overlong  the first message announces 64 KiB and the stream goes on
-  MODE endless   the first message announces 1 GiB and the stream goes on
+  MODE endless   the first message announces 1 GiB and the stream goes on,
+                 at most ~25 MB/s (so it cannot reach 1 GiB before the
+                 test's --deadline or Ctrl-C, however fast the machine)
   MODE trickle   1 GiB announced, then one small message every 0.5 s
   MODE huge      1 PiB announced (more than any disk here)
 """
@@ -51,6 +53,8 @@ class H(http.server.BaseHTTPRequestHandler):
                 if mode == "trickle":
                     self.wfile.flush()
                     time.sleep(0.5)
+                elif mode == "endless":
+                    time.sleep(0.002)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
