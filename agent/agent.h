@@ -36,6 +36,12 @@ struct agent {
 
   char run_id[128], host[256]; /* from hello, for log events */
 
+  /* From hello: with nothing on stdin for this long (between requests or
+   * inside a payload) the coordinator is taken for gone and the agent ends
+   * as at EOF (0: wait forever).  idle_expired says that is why. */
+  long long idle_ms;
+  bool idle_expired;
+
   /* Directories this agent created (mkdir -p for receive and lock), so that
    * at exit the empty ones go again: a run cut short leaves no trace. */
   char *made_dirs[64];
@@ -55,6 +61,7 @@ struct agent {
    * before it changed anything leaves no lock behind. */
   char auto_lock_path[4096];
   char auto_lock_run[128];
+  bool lock_pinned; /* a lock was taken with auto_release false: it stays */
 
   /* Trees made with mkdir's remove_at_exit: removed at exit whatever
    * happened, so a run cut short (the connection lost mid-snapshot) leaves
@@ -75,6 +82,11 @@ void agent_release_auto_lock(struct agent *a);
  * are empty now.  Never removes anything else (files.c). */
 void agent_remove_made_dirs(struct agent *a);
 
+/* At exit, while this run still holds its auto_release lock (it was never
+ * pinned for apply): remove whole the directories this agent created whose
+ * last component starts with ".etcd-dr-" (the run's staging; files.c). */
+void agent_remove_made_staging(struct agent *a);
+
 /* Serve requests from A->in_fd until EOF, a fatal error or `bye`.  Returns
  * 0, or EDR_ENOMEM when the line buffer cannot be had. */
 int agent_serve(struct agent *a);
@@ -83,6 +95,7 @@ int agent_serve(struct agent *a);
  * length, -1 at EOF (a partial last line counts as EOF), or EDR_ETOOBIG
  * after skipping the rest of an overlong line. */
 long agent_read_line(struct agent *a, char *line);
+
 
 /* Read up to N payload bytes, leftover buffered bytes first.  Returns the
  * count, 0 at EOF, or -1 with errno set. */

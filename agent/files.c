@@ -395,6 +395,20 @@ void agent_remove_at_exit(struct agent *a) {
   a->n_exit_remove = 0;
 }
 
+void agent_remove_made_staging(struct agent *a) {
+  if (!a->auto_lock_path[0] || a->lock_pinned)
+    return; /* no lock of this run, or apply began: everything stays */
+  for (int i = a->n_made - 1; i >= 0; i--) {
+    const char *d = a->made_dirs[i], *last = d ? strrchr(d, '/') : NULL;
+    if (!last || strncmp(last + 1, ".etcd-dr-", 9) != 0 || !last[10])
+      continue;
+    bool removed;
+    a->id = NULL;
+    if (agent_remove_tree(a, d, &removed) != 0)
+      fprintf(stderr, "etcd-dr-agent: %s\n", a->msg);
+  }
+}
+
 void agent_remove_made_dirs(struct agent *a) {
   for (int i = a->n_made - 1; i >= 0; i--) {
     char name[NAME_MAX + 1];

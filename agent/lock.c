@@ -118,8 +118,10 @@ static void remember_lock(struct agent *a, const char *path, const char *run,
   if (auto_release) {
     snprintf(a->auto_lock_path, sizeof a->auto_lock_path, "%s", path);
     snprintf(a->auto_lock_run, sizeof a->auto_lock_run, "%s", run);
-  } else if (!strcmp(a->auto_lock_path, path)) {
-    a->auto_lock_path[0] = a->auto_lock_run[0] = '\0'; /* pinned: it stays */
+  } else {
+    a->lock_pinned = true;
+    if (!strcmp(a->auto_lock_path, path))
+      a->auto_lock_path[0] = a->auto_lock_run[0] = '\0'; /* pinned: it stays */
   }
 }
 

@@ -62,6 +62,7 @@ int main(int argc, char **argv) {
   a.out_fd = 1;
   if (agent_serve(&a) != 0)
     return 1;
+  agent_remove_made_staging(&a); /* before the lock goes: only while unpinned */
   agent_release_auto_lock(&a);
   agent_remove_at_exit(&a);
   agent_remove_made_dirs(&a);

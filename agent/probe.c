@@ -48,6 +48,10 @@ int op_hello(struct agent *a, json_t *req, json_t *res) {
     return rc;
   snprintf(a->run_id, sizeof(a->run_id), "%s", run_id ? run_id : "");
   snprintf(a->host, sizeof(a->host), "%s", host ? host : "");
+  json_int_t idle = 0;
+  if ((rc = field_int(a, req, "idle_timeout_ms", true, 0, 7 * 86400 * 1000LL, &idle)))
+    return rc;
+  a->idle_ms = idle;
 
   char hex[65];
   uint64_t bytes;

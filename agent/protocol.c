@@ -11,12 +11,34 @@
 #include "err.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Wait until stdin has something (data or EOF).  False when idle_ms passed
+ * first: the coordinator is taken for gone, and stdin counts as ended. */
+static bool wait_input(struct agent *a) {
+  if (a->idle_ms <= 0)
+    return true;
+  struct pollfd p = {.fd = a->in_fd, .events = POLLIN};
+  int left = a->idle_ms > INT_MAX ? INT_MAX : (int)a->idle_ms;
+  for (;;) {
+    int r = poll(&p, 1, left);
+    if (r != 0 && !(r < 0 && errno == EINTR))
+      return true; /* readable, hung up, or an error the read will see */
+    if (r == 0) {
+      fprintf(stderr, "etcd-dr-agent: nothing from the coordinator for %lld ms: taking "
+                      "it for gone; ending as at eof\n", a->idle_ms);
+      a->idle_expired = a->in_eof = true;
+      return false;
+    }
+  }
+}
 
 ssize_t agent_read(struct agent *a, void *buf, size_t n) {
   if (a->in_pos < a->in_end) {
@@ -27,7 +49,7 @@ ssize_t agent_read(struct agent *a, void *buf, size_t n) {
     a->in_pos += k;
     return (ssize_t)k;
   }
-  if (a->in_eof)
+  if (a->in_eof || !wait_input(a))
     return 0;
   for (;;) {
     ssize_t r = read(a->in_fd, buf, n);
@@ -128,6 +150,8 @@ long agent_read_line(struct agent *a, char *line) {
       if (a->in_eof)
         return -1;
       a->in_pos = a->in_end = 0;
+      if (!wait_input(a))
+        return -1;
       ssize_t r;
       do
         r = read(a->in_fd, a->in_buf, sizeof(a->in_buf));

@@ -8,6 +8,12 @@ foreach(t test_spec test_plan)
 endforeach()
 target_link_libraries(test_spec PRIVATE edr_plan)
 target_link_libraries(test_plan PRIVATE edr_cmd edr_ui edr_plan)
+# A host lock's dead holder: taken or explained (engine/stale_lock.h).
+add_executable(test_stale_lock ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_stale_lock.c)
+target_include_directories(test_stale_lock PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_stale_lock PRIVATE edr_engine edr_ui edr_plan)
+add_test(NAME test_stale_lock COMMAND test_stale_lock)
+set_tests_properties(test_stale_lock PROPERTIES LABELS unit)
 # Playbooks: validation messages, the compiled plan's shape, and the shipped
 # playbooks (read from the source tree).
 add_executable(test_playbook ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_playbook.c)

@@ -124,6 +124,7 @@ int cmd_rollback(int argc, char **argv) {
   char *spec_args = edr_spec_args(argc, argv);
   plan->confirm = true; /* without --yes (then on a terminal) */
   eo.gates = &edr_etcd_gates;
+  eo.spec_args = spec_args;
   int code = edr_execute(plan, &eo, &res);
   if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
     edr_err("%s", res.message);

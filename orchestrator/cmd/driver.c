@@ -132,6 +132,7 @@ int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char
   char *spec_args = edr_spec_args(argc, argv);
   long long started = (long long)time(NULL);
   eo->gates = &edr_etcd_gates;
+  eo->spec_args = spec_args;
   int code = edr_execute(plan, eo, &res);
   json_t *end = json_pack("{s:i}", "exit_code", code);
   edr_journal_event(journal, "end", end);

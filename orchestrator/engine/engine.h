@@ -42,6 +42,9 @@ struct host {
   bool cleaned;              /* abort cleanup was done or is under way */
   uint64_t step_start;
   uint64_t armed_ms;         /* the deadline last armed (a timeout's words) */
+  uint64_t req_start;        /* when the request in flight was sent (alive.c) */
+  bool pinging;              /* that request is a heartbeat (alive.c) */
+  bool lock_retaken;         /* the lock's dead holder was judged once */
   const char *between;       /* what the request in flight does when it is no
                                 step's (a queue, the marker), for a timeout */
   reply_fn on_reply;         /* for the request in flight */
@@ -107,6 +110,12 @@ struct run {
   char *agent_path;
   char agent_sha256[65];
   uint64_t agent_size;
+  /* liveness (alive.c; docs/safety.md "Lost connections") */
+  uv_timer_t alive_timer;
+  uint64_t keepalive_ms;     /* keepalive and heartbeat interval */
+  uint64_t dead_ms;          /* nothing back for this long: the host is lost */
+  uint64_t agent_idle_ms;    /* an agent hearing nothing this long ends itself */
+  uint64_t alive_last;       /* the previous tick (a blocked loop resyncs) */
 };
 
 /* What a step kind means to the engine (steps.c); an empty row sends the
@@ -138,6 +147,12 @@ void eng_step_ok(struct host *h, json_t *result);
 
 /* The connection's events (host.c): every host's connection reports here. */
 extern const struct edr_agent_events eng_conn_events;
+
+/* Liveness: the intervals (from the environment) before the hosts are
+ * opened, and the tick once the loop runs (alive.c). */
+void eng_alive_init(struct run *r);
+void eng_alive_start(struct run *r);
+void eng_host_lost(struct host *h, int code, const char *msg);
 
 void eng_abort_cleanup(struct host *h);
 void eng_abort_release(struct host *h);

@@ -73,6 +73,9 @@ struct edr_exec_opts {
   /* The hosts' connections (agent_conn.h), borrowed; NULL: SSH
    * (edr_agent_ssh_ops).  A test lends a fake agent here. */
   const struct edr_agent_ops *agent_ops;
+  /* The spec options as typed (--cluster ...), borrowed, for the commands
+   * a message tells the operator to run; NULL: "--cluster FILE". */
+  const char *spec_args;
 };
 
 /* The answers of want_ask may have changed: hosts it parked ask again.

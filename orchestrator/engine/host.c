@@ -12,6 +12,7 @@
 #include "log.h"
 #include "progress.h"
 #include "snapfile.h"
+#include "stale_lock.h"
 #include "util.h"
 
 #include <assert.h>
@@ -78,6 +79,7 @@ void eng_send_request(struct host *h, json_t *req, int payload_fd, uint64_t payl
   assert(!h->busy && h->conn && !h->closing && !h->closed);
   h->on_reply = fn;
   h->busy = true;
+  h->req_start = edr_now_ms();
   h->run->ops->request(h->conn, &ar);
 }
 
@@ -140,6 +142,10 @@ static void host_lost(struct host *h, int code, const char *fmt, ...) {
   va_end(ap);
 }
 
+
+void eng_host_lost(struct host *h, int code, const char *msg) {
+  host_lost(h, code, "%s", msg);
+}
 
 /* ---- the connection's events (transport's agent_conn.h) ------------------ */
 
@@ -366,6 +372,24 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
             break;
         snprintf(extra, sizeof extra, "; stderr: %.*s", (int)(t - b), b);
       }
+    }
+    if (status == EDR_EBUSY && s->kind == EDR_STEP_LOCK && !h->lock_retaken) {
+      /* held by a run that is provably dead: take it, or say what to run */
+      char advice[1100];
+      h->lock_retaken = true;
+      enum edr_stale v = edr_stale_lock(json_object_get(r, "holder"), h->run->plan->run_id,
+                                        h->run->opts->spec_args, advice, sizeof advice);
+      json_t *req = v == EDR_STALE_TAKE ? json_deep_copy(s->request) : NULL;
+      if (req) {
+        edr_warn("%s: %s", h->m->name, advice);
+        eng_steps[s->kind].adjust(h, req);
+        json_object_set_new(req, "break", json_true());
+        eng_timer_arm(h, s->timeout_ms);
+        eng_send_request(h, req, -1, 0, on_step_reply);
+        return;
+      }
+      if (v == EDR_STALE_REFUSE)
+        snprintf(extra, sizeof extra, "; %s", advice);
     }
     char full[2400];
     snprintf(full, sizeof full, "%s%s", m ? m : edr_strerror(status), extra);

@@ -151,6 +151,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   uv_timer_init(&r.loop, &r.gate_timer);
   r.gate_timer.data = &r;
   r.first_destructive = edr_plan_first_destructive(plan);
+  eng_alive_init(&r);
   for (size_t i = 0; i < r.n; i++) {
     struct host *h = &r.hosts[i];
     h->run = &r;
@@ -166,6 +167,9 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
       .agent_size = r.agent_size, .stall_timeout_ms = o->stall_timeout_ms,
       .fetch_sink = o->fetch_sink, .fetch_arg = o->fetch_arg,
       .fetch_max_bytes = o->fetch_max_bytes,
+      /* libssh2 counts whole seconds from its last keepalive: half the
+       * tick makes every tick send one */
+      .keepalive_s = r.keepalive_ms >= 2000 ? (unsigned)(r.keepalive_ms / 2000) : 1,
     };
     uv_timer_init(&r.loop, &h->retry_timer);
     h->retry_timer.data = h;
@@ -194,6 +198,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     if (!r.hosts[i].failed)
       eng_advance(&r.hosts[i]);
   r.launched = true;
+  eng_alive_start(&r);
   eng_check_barrier(&r); /* hosts may all be idle already (no steps, or failed) */
   uv_run(&r.loop, UV_RUN_DEFAULT);
   edr_progress_end(r.progress);

@@ -117,8 +117,18 @@ static bool confirm(struct run *r, const char *message) {
   } else {
     fprintf(stderr, "%s\n", message);
   }
+  uint64_t asked = edr_now_ms();
   bool yes = edr_exec_interactive() && edr_prompt_yes(); /* no terminal: nobody to say yes */
   edr_progress_show(r->progress);
+  /* The loop stood still meanwhile: no heartbeat reached the agents, which
+   * end after agent_idle_ms (alive.c). */
+  if (yes && edr_now_ms() - asked + r->keepalive_ms >= r->agent_idle_ms) {
+    edr_err("the answer came after %llus, when the agents on the hosts have ended (they "
+            "wait %llus): run the command again and answer sooner",
+            (unsigned long long)((edr_now_ms() - asked) / 1000),
+            (unsigned long long)(r->agent_idle_ms / 1000));
+    yes = false;
+  }
   json_t *f = json_pack("{s:s}", "before", r->plan->stages[r->stage + (message ? 0 : 1)].name);
   edr_journal_event(r->opts->journal, yes ? "confirmed" : "declined", f);
   json_decref(f);

@@ -47,8 +47,9 @@ static void on_hello(struct host *h, int status, json_t *reply) {
 }
 
 static void start_push_agent(struct host *h) {
-  json_t *hello = json_pack("{s:s, s:s, s:s}", "op", "hello", "run_id",
-                            h->run->plan->run_id, "host", h->m->name);
+  json_t *hello = json_pack("{s:s, s:s, s:s, s:I}", "op", "hello", "run_id",
+                            h->run->plan->run_id, "host", h->m->name, "idle_timeout_ms",
+                            (json_int_t)h->run->agent_idle_ms);
   if (!hello) {
     eng_host_fail(h, EDR_ENOMEM, "cannot encode a request");
     return;

@@ -837,6 +837,7 @@ static struct edr_agent_conn *ssh_open(uv_loop_t *loop, const struct edr_agent_t
   c->arg = arg;
   c->agent_fd = c->payload_fd = -1;
   edr_ssh_init(&c->ssh);
+  c->ssh.keepalive_s = t->keepalive_s;
   edr_proxy_init(&c->proxy);
   uv_timer_init(loop, &c->timer);
   c->timer.data = c;
@@ -918,6 +919,13 @@ static uint64_t ssh_fetched(const struct edr_agent_conn *c, int *status, const c
   return c->fetch_got;
 }
 
+static uint64_t ssh_last_heard(const struct edr_agent_conn *c) { return c->ssh.last_rx_ms; }
+
+static void ssh_keepalive(struct edr_agent_conn *c) {
+  if (c->conn_ok && c->ssh.session)
+    edr_ssh_keepalive(&c->ssh);
+}
+
 static void ssh_free(struct edr_agent_conn *c) {
   if (!c)
     return;
@@ -956,4 +964,6 @@ const struct edr_agent_ops edr_agent_ssh_ops = {
   .stderr_last = ssh_stderr_last,
   .fetched = ssh_fetched,
   .free = ssh_free,
+  .last_heard = ssh_last_heard,
+  .keepalive = ssh_keepalive,
 };

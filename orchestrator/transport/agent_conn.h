@@ -55,6 +55,7 @@ struct edr_agent_target {       /* every string borrowed for the conn's life */
   edr_agent_sink fetch_sink;    /* NULL: a `send`'s bytes are dropped */
   void *fetch_arg;
   uint64_t fetch_max_bytes;     /* a larger announced `send` fails; 0: no bound */
+  unsigned keepalive_s;         /* SSH keepalives at most this often (0: none) */
 };
 
 enum edr_agent_log { EDR_AGENT_LOG_DEBUG, EDR_AGENT_LOG_WARN };
@@ -128,6 +129,11 @@ struct edr_agent_ops {
   uint64_t (*fetched)(const struct edr_agent_conn *c, int *status, const char **msg);
   /* After the loop ended and every handle on it was closed: free the rest. */
   void (*free)(struct edr_agent_conn *c);
+  /* Liveness (optional, NULL in a fake): when bytes last came from the host
+   * (edr_now_ms; 0 before any), and send a keepalive the server answers
+   * even while the agent is busy (at most every keepalive_s). */
+  uint64_t (*last_heard)(const struct edr_agent_conn *c);
+  void (*keepalive)(struct edr_agent_conn *c);
 };
 
 extern const struct edr_agent_ops edr_agent_ssh_ops;

@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -144,7 +146,13 @@ void edr_ssh_free(struct edr_ssh *s) {
     s->agent = NULL;
   }
   if (s->session) {
-    /* No polite disconnect: it could block, and the far side copes. */
+    /* No polite disconnect: it could block, and the far side copes.  A
+     * channel still open makes libssh2_session_free try to send its close
+     * and, non-blocking towards a dead peer, return EAGAIN having freed
+     * nothing: with the socket shut down first, the send fails and the
+     * session is freed whole. */
+    if (s->fd >= 0)
+      shutdown(s->fd, SHUT_RDWR);
     libssh2_session_free(s->session);
     s->session = NULL;
   }
@@ -253,6 +261,18 @@ static void kh_name(const char *host, int port, char *out, size_t len) {
     snprintf(out, len, "[%s]:%d", host, port);
 }
 
+/* libssh2's own recv, plus the time bytes last came: what the executor's
+ * silence check reads. */
+static LIBSSH2_RECV_FUNC(recv_cb) {
+  struct edr_ssh *s = *abstract;
+  ssize_t r = recv(socket, buffer, length, flags);
+  if (r < 0)
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  if (r > 0)
+    s->last_rx_ms = edr_now_ms();
+  return r;
+}
+
 int edr_ssh_handshake(struct edr_ssh *s, const char *host, int port,
                       const char *known_hosts) {
   int rc;
@@ -262,6 +282,16 @@ int edr_ssh_handshake(struct edr_ssh *s, const char *host, int port,
     if (!s->session)
       return seterr(s, EDR_ENOMEM, "cannot create an ssh session");
     libssh2_session_set_blocking(s->session, 0);
+    *libssh2_session_abstract(s->session) = s;
+#if LIBSSH2_VERSION_NUM >= 0x010b01
+    libssh2_session_callback_set2(s->session, LIBSSH2_CALLBACK_RECV,
+                                  (libssh2_cb_generic *)recv_cb);
+#else
+    libssh2_session_callback_set(s->session, LIBSSH2_CALLBACK_RECV, (void *)recv_cb);
+#endif
+    s->last_rx_ms = edr_now_ms();
+    if (s->keepalive_s)
+      libssh2_keepalive_config(s->session, 1, s->keepalive_s);
     kh_name(host, port, name, sizeof name);
     known_types(known_hosts, name, types, sizeof types);
     if (*types)
@@ -703,11 +733,11 @@ void edr_chan_free(struct edr_chan *c) {
 }
 
 int edr_ssh_keepalive(struct edr_ssh *s) {
-  int next = 0;
-  if (!s->session)
-    return EDR_EINVAL;
-  int rc = libssh2_keepalive_send(s->session, &next);
-  if (rc && rc != LIBSSH2_ERROR_EAGAIN)
-    return ssh_err(s, rc, "keepalive");
-  return next > 0 ? next : 15;
+  int next = 0, queued = 1;
+  if (!s->session || !s->keepalive_s || s->fd < 0)
+    return 0;
+  if (ioctl(s->fd, SIOCOUTQ, &queued) != 0 || queued != 0)
+    return 0;
+  (void)libssh2_keepalive_send(s->session, &next);
+  return 0;
 }

@@ -40,6 +40,10 @@ struct edr_ssh {
   bool key_rsa, key_encrypted;
   const char *key_pass;         /* borrowed from sshkey.c's cache */
   char *key_cert;               /* KEY-cert.pub being tried, owned */
+  /* liveness: set keepalive_s before the handshake (0: none); last_rx_ms is
+   * when the socket last gave bytes (edr_now_ms), kept by ssh.c */
+  unsigned keepalive_s;
+  uint64_t last_rx_ms;
 };
 
 struct edr_chan {
@@ -111,8 +115,11 @@ int edr_chan_close(struct edr_ssh *s, struct edr_chan *c, int *exit_status,
                    const char **signal);
 void edr_chan_free(struct edr_chan *c);
 
-/* Keep the connection alive while it idles; returns seconds to the next
- * call or a negative code. */
+/* Send an SSH keepalive (a global request the server must answer, so that
+ * s->last_rx_ms moves while the peer lives) if keepalive_s has passed since
+ * the last one.  Sends nothing while the socket's send queue holds bytes:
+ * libssh2 1.10 cannot resume a half-sent keepalive once another packet went
+ * first.  Returns 0; failures are left to the caller's silence check. */
 int edr_ssh_keepalive(struct edr_ssh *s);
 
 #endif

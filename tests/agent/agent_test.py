@@ -832,6 +832,83 @@ def case_eof(base):
     a.close()
 
 
+def case_idle(base):
+    """An agent whose coordinator is gone (nothing on stdin for the idle bound
+    given in hello) ends as at EOF: its staging and its unpinned lock go; a
+    pinned lock and its staging stay.  A ping keeps it alive."""
+    data = os.path.join(base, "data")
+    os.makedirs(data)
+    lock = os.path.join(data, ".etcd-dr-lock")
+    staging = os.path.join(data, ".etcd-dr-r1")
+    payload = b"x" * 1000
+
+    def staged(a, run):
+        ok(a.call("hello", run_id=run, host="m1", idle_timeout_ms=1500), "hello with a bound")
+        ok(a.call("lock", path=lock, holder={"run_id": run}, auto_release=True), "lock")
+        line, _ = a.request("receive", path=os.path.join(data, ".etcd-dr-" + run,
+                                                         "snapshot.db"),
+                            size=len(payload), sha256=sha(payload))
+        a.send(line + payload)
+        ok(a.reply(), "receive into the staging")
+
+    a = Agent(base)
+    staged(a, "r1")
+    for _ in range(3):  # pings more often than the bound keep it alive
+        time.sleep(0.6)
+        ok(a.call("ping"), "ping")
+    check(a.p.poll() is None, "alive while pinged")
+    t0 = time.time()
+    try:
+        rc = a.p.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+        a.p.kill()
+    el = time.time() - t0
+    check(rc == 0 and 1.2 <= el <= 5, "exits on its own after the idle bound", (rc, el))
+    check(not os.path.exists(lock), "the unpinned lock is released")
+    check(not os.path.exists(staging), "the staging it made is removed",
+          os.listdir(data))
+    check(not os.path.exists(a.dir), "its own directory is removed")
+
+    # Pinned for apply: the lock and the staging stay.
+    a = Agent(base)
+    staged(a, "r2")
+    ok(a.call("lock", path=lock, holder={"run_id": "r2"}, auto_release=False), "pin")
+    try:
+        rc = a.p.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+        a.p.kill()
+    check(rc == 0, "a pinned run's agent exits too", rc)
+    check(os.path.exists(lock), "the pinned lock stays")
+    check(os.path.exists(os.path.join(data, ".etcd-dr-r2", "snapshot.db")),
+          "a pinned run's staging stays")
+    os.unlink(lock)
+
+    # A receive that stops getting bytes ends too, leaving nothing.
+    a = Agent(base)
+    ok(a.call("hello", run_id="r3", host="m1", idle_timeout_ms=1000), "hello")
+    ok(a.call("lock", path=lock, holder={"run_id": "r3"}, auto_release=True), "lock")
+    line, _ = a.request("receive", path=os.path.join(data, ".etcd-dr-r3", "snapshot.db"),
+                        size=len(payload), sha256=sha(payload))
+    a.send(line + payload[:100])
+    try:
+        rc = a.p.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+        a.p.kill()
+    check(rc is not None, "a stalled receive ends", rc)
+    check(not os.path.exists(lock) and not os.path.exists(os.path.join(data, ".etcd-dr-r3")),
+          "a stalled receive leaves no lock and no staging", os.listdir(data))
+
+    # Without a bound in hello it waits (as before).
+    a = Agent(base)
+    ok(a.call("hello", run_id="r4", host="m1"), "hello without a bound")
+    time.sleep(1.5)
+    check(a.p.poll() is None, "no bound: still waiting")
+    check(a.close() == 0, "exit 0 at eof")
+
+
 def read_send(a, path):
     """send PATH: the data event, exactly its bytes, then the final reply.
     Returns (event, payload, reply); event is None when the op failed first."""

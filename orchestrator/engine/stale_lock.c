@@ -1,0 +1,94 @@
+/*
+ * stale_lock.c - a host lock whose holder is provably dead (stale_lock.h).
+ */
+#include "stale_lock.h"
+
+#include "journal.h"
+#include "plan.h"
+#include "quote.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* This process's own command line as etcd-dr ARGS, quoted (from
+ * /proc/self/cmdline).  Caller frees; NULL when unknown. */
+static char *own_command(void) {
+  FILE *f = fopen("/proc/self/cmdline", "r");
+  char buf[8192];
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f)
+    fclose(f);
+  buf[n] = '\0';
+  char *argv[256];
+  int argc = 0;
+  for (size_t i = 0; i < n && argc < 255; i += strlen(buf + i) + 1)
+    argv[argc++] = buf + i;
+  argv[argc] = NULL;
+  if (argc == 0)
+    return NULL;
+  argv[0] = "etcd-dr";
+  return edr_quote_argv(argv);
+}
+
+/* Whether the journal's events show a step that changes a host started. */
+static bool changed_hosts(json_t *events) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(events, i, e) {
+    const char *ev = json_string_value(json_object_get(e, "event"));
+    const char *step = json_string_value(json_object_get(e, "step"));
+    if (!ev || !step || strcmp(ev, "start"))
+      continue;
+    for (size_t k = 0; k < EDR_STEP__COUNT; k++)
+      if (edr_step_kinds[k].name && !strcmp(edr_step_kinds[k].name, step) &&
+          edr_step_kinds[k].destructive)
+        return true;
+  }
+  return false;
+}
+
+enum edr_stale edr_stale_lock(json_t *holder, const char *our_run, const char *spec_args,
+                              char *advice, size_t len) {
+  const char *run = json_string_value(json_object_get(holder, "run_id"));
+  const char *host = json_string_value(json_object_get(holder, "host"));
+  json_int_t pid = json_integer_value(json_object_get(holder, "pid"));
+  const char *cmd = json_string_value(json_object_get(holder, "command"));
+  char me[256] = "";
+  advice[0] = '\0';
+  gethostname(me, sizeof me - 1);
+  if (!run || !host || strcmp(host, me) || (our_run && !strcmp(run, our_run)) || pid <= 0 ||
+      pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+    return EDR_STALE_NO;
+  char err[512];
+  json_t *j = edr_journal_load(run, err, sizeof err);
+  if (j && !changed_hosts(json_object_get(j, "events"))) {
+    snprintf(advice, len, "run %s (pid %lld on this machine) is gone and its journal in "
+             "'%s' shows it never changed a host: taking its lock", run, (long long)pid,
+             json_string_value(json_object_get(j, "dir")));
+    json_decref(j);
+    return EDR_STALE_TAKE;
+  }
+  if (j && cmd && !strcmp(cmd, "restore")) {
+    snprintf(advice, len, "run %s (pid %lld on this machine) is gone after it changed "
+             "hosts (its journal: '%s'); put the old data back with\n  etcd-dr rollback %s "
+             "%s\nor finish it with\n  etcd-dr restore --resume %s",
+             run, (long long)pid, json_string_value(json_object_get(j, "dir")), run,
+             spec_args ? spec_args : "--cluster FILE", run);
+    json_decref(j);
+    return EDR_STALE_REFUSE;
+  }
+  char *again = own_command();
+  snprintf(advice, len, "run %s (pid %lld on this machine) is gone%s; look at the "
+           "host, then take the lock with\n  %s --break-lock", run, (long long)pid,
+           j ? " after it changed hosts" : " and left no journal here saying what it did",
+           again ? again : "etcd-dr ...");
+  free(again);
+  json_decref(j);
+  return EDR_STALE_REFUSE;
+}
