@@ -98,4 +98,13 @@ extern const struct agent_op agent_ops[];
  * tells which) or a negative EDR_E* code with the message set. */
 int agent_remove_tree(struct agent *a, const char *path, bool *removed);
 
+/* Remove NAME in directory DIRFD (PATH for messages), depth first, never
+ * following a symlink nor leaving NAME's file system.  Returns 0 or a
+ * negative EDR_E* code with the message set. */
+int agent_remove_at(struct agent *a, int dirfd, const char *name, const char *path);
+
+/* aside.c: the moved-aside dirs of earlier runs (etcd-dr prune). */
+int op_list_aside(struct agent *a, json_t *req, json_t *res);
+int op_prune_aside(struct agent *a, json_t *req, json_t *res);
+
 #endif

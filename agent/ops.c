@@ -1715,6 +1715,15 @@ int agent_remove_tree(struct agent *a, const char *path, bool *removed) {
   return rc;
 }
 
+int agent_remove_at(struct agent *a, int dirfd, const char *name, const char *path) {
+  struct stat st;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return errno == ENOENT ? 0
+                           : agent_fail(a, edr_from_errno(errno), "cannot stat '%s': %s",
+                                        path, errstr(errno));
+  return rm_at(a, dirfd, name, path, st.st_dev, 0);
+}
+
 static int op_remove(struct agent *a, json_t *req, json_t *res) {
   const char *path;
   int rc;
@@ -2398,6 +2407,8 @@ const struct agent_op agent_ops[] = {
     {.name = "envfile", .run = op_envfile},
     {.name = "mkdir", .run = op_mkdir},
     {.name = "send", .run = op_send},
+    {.name = "list-aside", .run = op_list_aside},
+    {.name = "prune-aside", .run = op_prune_aside},
     {.name = "bye", .run = op_bye, .bye = true},
     {.name = NULL},
 };

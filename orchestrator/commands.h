@@ -12,6 +12,7 @@ int cmd_rollback(int argc, char **argv);
 int cmd_status(int argc, char **argv);     /* 0 healthy, 1 degraded, 3 quorum lost */
 int cmd_snapshot(int argc, char **argv);   /* status | verify | save */
 int cmd_run(int argc, char **argv);        /* a playbook */
+int cmd_prune(int argc, char **argv);      /* old runs' moved-aside dirs */
 
 /* Shared by restore and run (cmd_restore.c). */
 #include "executor.h"

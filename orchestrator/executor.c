@@ -155,6 +155,7 @@ struct run {
   bool gate_failed;          /* a gate failed: the run stops */
   bool health_gate_failed;   /* ... and it was the restore's health */
   bool declined;             /* the operator said no at a confirmation */
+  bool decided;              /* opts->decide was called */
   unsigned gate_attempts;
   uint64_t gate_start_ms;
   char gate_note[1024];      /* what the gate did, for the report */
@@ -1386,6 +1387,13 @@ static void start_step(struct host *h) {
     host_fail(h, EDR_ENOMEM, "cannot build the request");
     return;
   }
+  int frc = h->run->opts->fill ? h->run->opts->fill(h->run->opts->hook_arg, host_index(h),
+                                                    h->step, req) : 0;
+  if (frc) {
+    json_decref(req);
+    host_fail(h, frc, "cannot build the request: %s", edr_strerror(frc));
+    return;
+  }
   int fd = -1;
   uint64_t size = 0;
   if (s->kind == EDR_STEP_PUSH_SNAPSHOT || s->kind == EDR_STEP_PUSH_TOOL) {
@@ -1924,7 +1932,8 @@ static bool confirm(struct run *r, const char *message) {
   edr_progress_hide();
   fputc('\n', stderr);
   if (!message) {
-    edr_plan_print(r->plan, stderr);
+    if (!r->opts->decide) /* else decide() has said what will be done */
+      edr_plan_print(r->plan, stderr);
     fprintf(stderr, "\nEvery check passed and nothing has been changed yet. The next step "
                     "(%s) changes the hosts.\n", r->plan->stages[r->first_destructive].name);
   } else {
@@ -2248,7 +2257,12 @@ static void check_barrier(struct run *r) {
     if (compute_bump(r))
       return; /* the host_fail inside has started the abort */
   }
-  if (r->plan->confirm && !r->opts->assume_yes && edr_exec_interactive() &&
+  bool ask = r->plan->confirm;
+  if (r->stage + 1 == r->first_destructive && r->opts->decide && !r->decided) {
+    r->decided = true;
+    ask = r->opts->decide(r->opts->hook_arg, r->res) && ask;
+  }
+  if (ask && !r->opts->assume_yes && edr_exec_interactive() &&
       r->stage + 1 == r->first_destructive && !confirm(r, NULL))
     return;
   enter_stage(r, r->stage + 1);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 struct edr_journal;
+struct edr_run_result;
 
 /* Where the bytes of an agent's `send` go (snapshot save --via ssh), as they
  * arrive.  Returns 0, or a negative EDR_E* code after writing why into
@@ -45,6 +46,17 @@ struct edr_exec_opts {
    * It may block: status waits there for its HTTP answers.  NULL: all run. */
   bool (*want_ask)(void *arg, size_t host);
   void *want_ask_arg;
+  /* For a command whose later steps depend on what the hosts returned
+   * (prune).  decide: called once, when every host finished the stages
+   * before the first one that changes a host (RES holds their results); it
+   * prints what will be done, shown in place of the plan when asking for
+   * confirmation, and returns false when nothing will change (nothing is
+   * then asked).  fill: called with the request of each agent step before
+   * it is sent (HOST and STEP index the plan) and may change it; returns 0
+   * or a negative EDR_E* code that fails the step. */
+  bool (*decide)(void *arg, const struct edr_run_result *res);
+  int (*fill)(void *arg, size_t host, size_t step, json_t *req);
+  void *hook_arg;
 };
 
 /* Whether a person can be asked: standard input and error are terminals. */

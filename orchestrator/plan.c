@@ -81,6 +81,10 @@ const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
                         .on_agent = true, .timeout_ms = 60000},
   [EDR_STEP_ASK] = {.name = "ask-etcd", .phase = EDR_PHASE_CHECK, .on_agent = true,
                     .timeout_ms = 20000},
+  [EDR_STEP_LIST_ASIDE] = {.name = "list-aside", .phase = EDR_PHASE_CHECK,
+                           .on_agent = true, .timeout_ms = 120000},
+  [EDR_STEP_PRUNE] = {.name = "prune", .phase = EDR_PHASE_APPLY, .destructive = true,
+                      .on_agent = true, .timeout_ms = 1800000},
 };
 
 const char *const edr_gate_names[EDR_GATE__COUNT] = {
@@ -296,9 +300,8 @@ static json_t *member_ports(const struct edr_member *m) {
   return a;
 }
 
-/* AUTO: released by the agent if the connection ends first. */
-static json_t *lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
-                            bool auto_release) {
+json_t *edr_plan_lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
+                              bool auto_release) {
   return json_pack("{s:s, s:s, s:{s:s, s:s}, s:b, s:b}", "op", "lock", "path", h->lock_path,
                    "holder", "run_id", p->run_id, "command", p->command, "break",
                    p->break_lock, "auto_release", auto_release);
@@ -398,7 +401,7 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   if (p->check_only)
     return 0;
   if ((rc = add_step(h, EDR_STEP_LOCK,
-                     lock_request(p, h, true), NULL,
+                     edr_plan_lock_request(p, h, true), NULL,
                      "take the host lock %s (refused while another run holds it; "
                      "released again if the run ends before apply)", h->lock_path)))
     return rc;
@@ -406,7 +409,7 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
 }
 
 int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage) {
-  return edr_plan_add_step(h, stage, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
+  return edr_plan_add_step(h, stage, EDR_STEP_HOLD_LOCK, edr_plan_lock_request(p, h, false), NULL,
                            "keep the host lock until the run ends, even if the connection "
                            "is lost from here on") ? 0 : EDR_ENOMEM;
 }
@@ -581,13 +584,13 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
                      NULL, "probe (read only): data dir %s, whether etcd is running",
                      m->data_dir)) ||
       (rc = add_step(h, EDR_STEP_LOCK,
-                     lock_request(p, h, true), NULL,
+                     edr_plan_lock_request(p, h, true), NULL,
                      "take the host lock %s (a lock of run %s itself is taken over)",
                      h->lock_path, p->run_id)) ||
       (rc = add_step(h, EDR_STEP_FIND_OLD,
                      json_pack("{s:s, s:s}", "op", "stat", "path", h->member_aside), NULL,
                      "check that the old member dir %s is there", h->member_aside)) ||
-      (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
+      (rc = add_step(h, EDR_STEP_HOLD_LOCK, edr_plan_lock_request(p, h, false), NULL,
                      "keep the host lock until the rollback ends")) ||
       (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
                      "stop etcd")) ||
@@ -774,8 +777,10 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->snapshot_revision = o->snapshot_revision;
   p->health_timeout_ms = o->health_timeout_ms ? o->health_timeout_ms : 120000;
   p->save_idle_ms = o->save_idle_ms ? o->save_idle_ms : 30000;
-  p->kind = o->check_only ? EDR_PLAN_CHECK : o->kind;
-  p->check_only = p->kind == EDR_PLAN_CHECK;
+  /* a prune's check only lists: it stays a prune plan */
+  p->kind = o->check_only && o->kind != EDR_PLAN_PRUNE ? EDR_PLAN_CHECK : o->kind;
+  p->check_only = p->kind == EDR_PLAN_CHECK || o->check_only;
+  p->prune = o->prune;
   p->bump_revision = o->bump_revision;
   p->break_lock = o->break_lock;
   p->ask_etcd = o->ask_etcd;
@@ -858,6 +863,7 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
       p->hosts[i].phase_stage[ph] = (size_t)ph;
     if ((rc = p->kind == EDR_PLAN_ROLLBACK   ? build_rollback_host(p, &p->hosts[i])
               : p->kind == EDR_PLAN_SNAPSHOT ? build_snapshot_host(p, &p->hosts[i])
+              : p->kind == EDR_PLAN_PRUNE    ? edr_plan_prune_host(p, &p->hosts[i])
                                              : build_host(p, o, &p->hosts[i])))
       goto fail;
   }
@@ -1005,6 +1011,10 @@ static void print_run(const struct edr_plan *p, FILE *out) {
 void edr_plan_print(const struct edr_plan *p, FILE *out) {
   if (p->kind == EDR_PLAN_RUN) {
     print_run(p, out);
+    return;
+  }
+  if (p->kind == EDR_PLAN_PRUNE) {
+    edr_plan_prune_print(p, out);
     return;
   }
   char human[32];

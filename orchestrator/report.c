@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "prune.h"
 #include "quote.h"
 
 #include <stdio.h>
@@ -123,6 +124,10 @@ static void print_run_hosts(const struct edr_plan *p, const struct edr_run_resul
 void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *res,
                        const char *spec_args) {
   FILE *o = stderr;
+  if (p->kind == EDR_PLAN_PRUNE) {
+    edr_prune_summary(p, res, o);
+    return;
+  }
   if (p->kind == EDR_PLAN_RUN) {
     fprintf(o, "\nrun %s: playbook %s %s in %.1fs\n", p->run_id, p->playbook,
             res->exit_code == 0 ? "done"

@@ -15,7 +15,8 @@ endforeach()
 
 # The agent's pure pieces (line reader, flag/version parsing, UTF-8 scrub,
 # passwd parsing), compiled from the shipped agent sources.
-add_executable(test_agent_ops ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_agent_ops.c)
+add_executable(test_agent_ops ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_agent_ops.c
+               ${CMAKE_SOURCE_DIR}/agent/aside.c)
 target_include_directories(test_agent_ops PRIVATE ${CMAKE_SOURCE_DIR}/agent
                            ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 target_compile_definitions(test_agent_ops PRIVATE EDR_VERSION="test")
