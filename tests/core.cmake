@@ -1,5 +1,5 @@
 # Unit tests of the coordinator's pure logic: spec, plan, quoting.
-foreach(t test_spec test_plan)
+foreach(t test_spec test_plan test_prune)
   add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
   target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
   target_link_libraries(${t} PRIVATE edr_core)

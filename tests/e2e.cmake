@@ -16,6 +16,7 @@ edr_e2e(e2e_resume resume.sh)
 edr_e2e(e2e_tls tls.sh)
 edr_e2e(e2e_waldir waldir.sh)
 edr_e2e(e2e_confirm confirm.sh)
+edr_e2e(e2e_prune prune.sh)
 # Playbooks (docs/playbooks.md, playbooks/): one test per shipped playbook,
 # plus the checks `etcd-dr run` makes before it connects anywhere (no root).
 edr_e2e(e2e_playbook_validate playbook_validate.sh)
