@@ -311,7 +311,7 @@ int op_prune_aside(struct agent *a, json_t *req, json_t *res) {
     const char *r = json_string_value(v);
     if (!r || !edr_run_id_ok(r, NULL))
       return agent_fail(a, EDR_EINVAL, "refusing to prune run '%s': not a run id etcd-dr "
-                        "makes (YYYYMMDD-HHMMSS-xxxx)", r ? r : "?");
+                        "makes (such as 20261204-101010-ab12)", r ? r : "?");
   }
   struct aside_dir d[2];
   int n = dirs_open(a, req, d);

@@ -4,7 +4,7 @@
 # loopback (the "etcd" case starts a real etcd on 127.0.0.1).
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
 foreach(case hello probe probe_tools receive send run files chown locks etcd eof
-             namespaces sshd enospc envfile)
+             namespaces sshd enospc envfile aside)
   add_test(NAME agent.${case}
            COMMAND Python3::Interpreter
                    ${CMAKE_CURRENT_SOURCE_DIR}/agent/agent_test.py
