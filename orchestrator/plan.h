@@ -274,6 +274,8 @@ void edr_plan_free(struct edr_plan *plan);
 void edr_new_run_id(char *buf, size_t len);
 
 void edr_plan_print(const struct edr_plan *plan, FILE *out);
+/* The heading of member M's steps in a printed plan. */
+void edr_plan_print_member(const struct edr_member *m, FILE *out);
 /* The plan as JSON; a new reference. */
 json_t *edr_plan_to_json(const struct edr_plan *plan);
 

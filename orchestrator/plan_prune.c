@@ -81,9 +81,7 @@ void edr_plan_prune_print(const struct edr_plan *p, FILE *out) {
     fprintf(out, "  warning: %s\n", p->spec->warnings.v[i]);
   for (size_t i = 0; i < p->n_hosts; i++) {
     const struct edr_host_plan *h = &p->hosts[i];
-    const struct edr_member *m = h->member;
-    fprintf(out, "\nmember %s  (%s@%s:%d%s)\n", m->name, m->ssh_user, m->ssh_host,
-            m->ssh_port, m->sudo ? ", sudo -n" : "");
+    edr_plan_print_member(h->member, out);
     for (size_t j = 0; j < h->n_steps; j++) {
       const struct edr_step *s = &h->steps[j];
       fprintf(out, "    %2zu. %-14s %s\n", j + 1, edr_step_kinds[s->kind].name, s->title);
