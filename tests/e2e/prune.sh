@@ -62,7 +62,26 @@ check "--remove without --yes off a terminal exits 2 (got $rc)" test "$rc" = 2
 check "... and says to add --yes" grep -q -- "--yes" "$WORK/err"
 check "... nothing changed on any host" test "$(all_states)" = "$before"
 
-# 3. the prune
+# 3. on a terminal, the table is shown and asked for; "no" removes nothing
+python3 "$E2E_DIR/pty_answer.py" no "$ETCD_DR" prune --keep 1 --remove \
+  --cluster "$WORK/cluster.json" >"$WORK/out" 2>&1
+out=$(cat "$WORK/out")
+check "answered no: exit 7, asked once" contains "$out" "EXIT 7 ASKED 1"
+check "answered no: the table was shown before the question" \
+  python3 -c 'import sys; o = open(sys.argv[1]).read(); i = o.find("REMOVE  " + sys.argv[2]); sys.exit(not (0 <= i < o.find("Type \"yes\"")))' "$WORK/out" "$r1"
+check "answered no: nothing changed on any host (no lock left)" test "$(all_states)" = "$before"
+
+# 4. another run holds a host's lock: refused in the check, nothing removed anywhere
+on_host 3 sh -c 'echo "{\"run_id\":\"20261201-000000-0bad\",\"user\":\"alice\",\"command\":\"restore\"}" > /var/lib/etcd/.etcd-dr-lock'
+locked=$(all_states)
+"$ETCD_DR" prune --keep 1 --remove --yes --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+check "another run's lock on m3: exit 4 (got $rc)" test "$rc" = 4
+check "... the message names that run" grep -q "locked by run 20261201-000000-0bad" "$WORK/err"
+check "... nothing removed on any host" test "$(all_states)" = "$locked"
+on_host 3 rm /var/lib/etcd/.etcd-dr-lock
+
+# 5. the prune
 "$ETCD_DR" prune --keep 1 --remove --yes --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "prune --keep 1 --remove --yes exits 0 (got $rc)" test "$rc" = 0
@@ -88,14 +107,14 @@ check "m2: the unfinished run survives" on_host 2 test -s "/var/lib/etcd/member.
 check "m2: its marker survives" on_host 2 test -s "/var/lib/etcd/.etcd-dr-$unfinished.done"
 check "cluster accepts writes" sh -c "ETCDCTL_API=3 $LAB_ETCDCTL --endpoints=$LAB_ENDPOINTS put /post/x y >/dev/null"
 
-# 4. the newest run can still be rolled back after the prune
+# 6. the newest run can still be rolled back after the prune
 "$ETCD_DR" rollback "$r3" --yes --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "rollback of the kept run exits 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
 check "after the rollback: data served" test "$(checksum_on 1 /p/)" = "$want"
 
-# 5. a second prune: nothing of the policy's left to remove but the run the
+# 7. a second prune: nothing of the policy's left to remove but the run the
 # rollback set aside (r3 is the newest and keeps both of its dirs)
 "$ETCD_DR" prune --keep 1 --remove --yes --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"
 rc=$?
