@@ -2260,7 +2260,9 @@ static void check_barrier(struct run *r) {
   bool ask = r->plan->confirm;
   if (r->stage + 1 == r->first_destructive && r->opts->decide && !r->decided) {
     r->decided = true;
+    edr_progress_hide(); /* decide() prints: not into the live block */
     ask = r->opts->decide(r->opts->hook_arg, r->res) && ask;
+    edr_progress_show();
   }
   if (ask && !r->opts->assume_yes && edr_exec_interactive() &&
       r->stage + 1 == r->first_destructive && !confirm(r, NULL))

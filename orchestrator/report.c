@@ -56,7 +56,7 @@ static const char *outcome_name(const struct edr_plan *p, const struct edr_host_
   switch (hr->outcome) {
   case EDR_HOST_RESTORED:
     return p->kind == EDR_PLAN_ROLLBACK ? "rolled back" : p->kind == EDR_PLAN_RUN ? "done"
-                                                                                   : "restored";
+           : p->kind == EDR_PLAN_PRUNE ? "pruned" : "restored";
   case EDR_HOST_PARTIAL: return hr->status ? "FAILED" : "stopped";
   default: return hr->status ? "FAILED" : "unchanged";
   }
@@ -314,7 +314,8 @@ json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *r
         json_object_set_new(st, "bytes_pushed", json_integer((json_int_t)sr->bytes));
       static const char *const keep[] = {"exit", "signal", "stderr_tail", "path", "moved",
                                          "tool", "free_bytes", "etcd_running", "version",
-                                         "sha256", "taken_over", "exists"};
+                                         "sha256", "taken_over", "exists", "removed",
+                                         "kept", "left"};
       for (size_t k = 0; r && k < sizeof keep / sizeof keep[0]; k++)
         if (json_object_get(r, keep[k]))
           json_object_set(st, keep[k], json_object_get(r, keep[k]));

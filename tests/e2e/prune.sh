@@ -90,6 +90,8 @@ check "summary: prune done" grep -q "prune done" "$WORK/err"
 report=$(sed -n 's/^report: //p' "$WORK/err")
 check "a report was written" test -s "$report"
 check "a journal was written" test -s "$(dirname "$report")/journal.jsonl"
+check "the report lists what was removed" grep -q "member.etcd-dr-$r1\"" "$report"
+check "the report says pruned" grep -q '"outcome": "pruned"' "$report"
 for i in 1 2 3; do
   check "m$i: run $r1's member dir removed" on_host "$i" test ! -e "/var/lib/etcd/member.etcd-dr-$r1"
   check "m$i: run $r2's member dir removed" on_host "$i" test ! -e "/var/lib/etcd/member.etcd-dr-$r2"
