@@ -300,11 +300,17 @@ static json_t *member_ports(const struct edr_member *m) {
   return a;
 }
 
-json_t *edr_plan_lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
-                              bool auto_release) {
+/* AUTO: released by the agent if the connection ends first. */
+static json_t *lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
+                            bool auto_release) {
   return json_pack("{s:s, s:s, s:{s:s, s:s}, s:b, s:b}", "op", "lock", "path", h->lock_path,
                    "holder", "run_id", p->run_id, "command", p->command, "break",
                    p->break_lock, "auto_release", auto_release);
+}
+
+json_t *edr_plan_lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
+                              bool auto_release) {
+  return lock_request(p, h, auto_release);
 }
 
 static const char *tool_label(const char *t) {
@@ -401,7 +407,7 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   if (p->check_only)
     return 0;
   if ((rc = add_step(h, EDR_STEP_LOCK,
-                     edr_plan_lock_request(p, h, true), NULL,
+                     lock_request(p, h, true), NULL,
                      "take the host lock %s (refused while another run holds it; "
                      "released again if the run ends before apply)", h->lock_path)))
     return rc;
@@ -409,7 +415,7 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
 }
 
 int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage) {
-  return edr_plan_add_step(h, stage, EDR_STEP_HOLD_LOCK, edr_plan_lock_request(p, h, false), NULL,
+  return edr_plan_add_step(h, stage, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
                            "keep the host lock until the run ends, even if the connection "
                            "is lost from here on") ? 0 : EDR_ENOMEM;
 }
@@ -584,13 +590,13 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
                      NULL, "probe (read only): data dir %s, whether etcd is running",
                      m->data_dir)) ||
       (rc = add_step(h, EDR_STEP_LOCK,
-                     edr_plan_lock_request(p, h, true), NULL,
+                     lock_request(p, h, true), NULL,
                      "take the host lock %s (a lock of run %s itself is taken over)",
                      h->lock_path, p->run_id)) ||
       (rc = add_step(h, EDR_STEP_FIND_OLD,
                      json_pack("{s:s, s:s}", "op", "stat", "path", h->member_aside), NULL,
                      "check that the old member dir %s is there", h->member_aside)) ||
-      (rc = add_step(h, EDR_STEP_HOLD_LOCK, edr_plan_lock_request(p, h, false), NULL,
+      (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
                      "keep the host lock until the rollback ends")) ||
       (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
                      "stop etcd")) ||
