@@ -115,16 +115,21 @@ static int dirs_open(struct agent *a, json_t *req, struct aside_dir d[2]) {
   return n;
 }
 
-/* Disk usage (allocated bytes) and file count of NAME in DIRFD, without
- * following symlinks or leaving device DEV. */
+/* Disk usage (allocated bytes) and count of files (not directories) of
+ * NAME in DIRFD, without following symlinks or leaving device DEV; SEEN
+ * bounds the walk. */
 static void usage_at(int dirfd, const char *name, dev_t dev, int depth, uint64_t *bytes,
-                     uint64_t *files) {
+                     uint64_t *files, uint64_t *seen) {
   struct stat st;
   if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_dev != dev)
     return;
   *bytes += (uint64_t)st.st_blocks * 512;
-  (*files)++;
-  if (!S_ISDIR(st.st_mode) || depth > USAGE_DEPTH_MAX || *files > USAGE_ENTRIES_MAX)
+  (*seen)++;
+  if (!S_ISDIR(st.st_mode)) {
+    (*files)++;
+    return;
+  }
+  if (depth > USAGE_DEPTH_MAX || *seen > USAGE_ENTRIES_MAX)
     return;
   int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
@@ -136,7 +141,7 @@ static void usage_at(int dirfd, const char *name, dev_t dev, int depth, uint64_t
   struct dirent *de;
   while ((de = readdir(dir)))
     if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-      usage_at(fd, de->d_name, dev, depth + 1, bytes, files);
+      usage_at(fd, de->d_name, dev, depth + 1, bytes, files, seen);
   closedir(dir);
 }
 
@@ -172,10 +177,10 @@ static json_t *entry_json(const struct aside_dir *d, const char *name, const cha
   struct stat st;
   if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
     return NULL;
-  uint64_t bytes = 0, files = 0;
+  uint64_t bytes = 0, files = 0, seen = 0;
   bool other_fs = st.st_dev != d->dev;
   if (S_ISDIR(st.st_mode) && !other_fs)
-    usage_at(d->fd, name, d->dev, 0, &bytes, &files);
+    usage_at(d->fd, name, d->dev, 0, &bytes, &files, &seen);
   char path[PATH_MAX + NAME_MAX + 2];
   snprintf(path, sizeof path, "%s%s%s", d->path, strcmp(d->path, "/") ? "/" : "", name);
   return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:b, s:I, s:I, s:I}", "name", name,
@@ -268,8 +273,8 @@ static int remove_one(struct agent *a, const struct aside_dir *d, const char *na
     json_array_append_new(left, json_pack("{s:s, s:s}", "path", path, "why", why));
     return 0;
   }
-  uint64_t bytes = 0, files = 0;
-  usage_at(d->fd, name, d->dev, 0, &bytes, &files);
+  uint64_t bytes = 0, files = 0, seen = 0;
+  usage_at(d->fd, name, d->dev, 0, &bytes, &files, &seen);
   const char *victim = name;
   if (!is_trash) {
     if (snprintf(trash, sizeof trash, "%s%s", trash_prefix, name) >= (int)sizeof trash)

@@ -125,9 +125,9 @@ void edr_prune_print_host(FILE *out, const char *name, const char *host, json_t 
             why ? why : "");
     json_array_foreach(json_object_get(r, "entries"), j, e) {
       edr_human_bytes((uint64_t)json_integer_value(json_object_get(e, "bytes")), sz, sizeof sz);
-      fprintf(out, "            %s  (%s, %lld files)\n",
-              json_string_value(json_object_get(e, "path")), sz,
-              (long long)json_integer_value(json_object_get(e, "files")));
+      long long nf = json_integer_value(json_object_get(e, "files"));
+      fprintf(out, "            %s  (%s, %lld file%s)\n",
+              json_string_value(json_object_get(e, "path")), sz, nf, nf == 1 ? "" : "s");
     }
     json_array_foreach(json_object_get(r, "left"), j, e)
       fprintf(out, "            %s  (left alone: %s)\n",
