@@ -179,4 +179,11 @@ void edr_prune_summary(const struct edr_plan *p, const struct edr_run_result *re
       fprintf(out, "             left %s: %s\n", json_string_value(json_object_get(e, "path")),
               json_string_value(json_object_get(e, "why")));
   }
+  if (res->exit_code == EDR_EXIT_PREFLIGHT)
+    fprintf(out, "\nnothing was removed on any host.  Fix the problem reported above and run "
+                 "the same command again.\n");
+  else if (res->exit_code == EDR_EXIT_APPLY)
+    fprintf(out, "\nthe prune stopped part way: each host above says what it removed (a dir "
+                 "it was removing is left as .etcd-dr-pruning-NAME; the next prune finishes "
+                 "it).  Fix the problem reported above and run the same command again.\n");
 }
