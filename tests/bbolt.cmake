@@ -11,8 +11,8 @@ set(EDR_SNAP_DIR ${CMAKE_SOURCE_DIR}/tests/snapshot)
 
 # cmd_snapshot() alone, built from the shipped source (see driver.c).
 add_executable(edr-snapshot ${EDR_SNAP_DIR}/driver.c
-               ${CMAKE_SOURCE_DIR}/orchestrator/snapshot_cmd.c)
-target_include_directories(edr-snapshot PRIVATE ${CMAKE_SOURCE_DIR}/orchestrator)
+               ${CMAKE_SOURCE_DIR}/orchestrator/cmd/cmd_snapshot.c)
+target_include_directories(edr-snapshot PRIVATE ${CMAKE_SOURCE_DIR}/orchestrator/cmd)
 target_link_libraries(edr-snapshot PRIVATE edr_common)
 
 add_executable(test_bbolt ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_bbolt.c)

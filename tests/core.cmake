@@ -1,17 +1,27 @@
-# Unit tests of the coordinator's pure logic: spec, plan, quoting.
+# Unit tests of the coordinator's pure logic: spec, plan, quoting (the plan
+# layer), and the summary and the next command to type (ui, cmd).
 foreach(t test_spec test_plan test_prune)
   add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
   target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
-  target_link_libraries(${t} PRIVATE edr_core)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit)
 endforeach()
+target_link_libraries(test_spec PRIVATE edr_plan)
+target_link_libraries(test_plan PRIVATE edr_cmd edr_ui edr_plan)
+target_link_libraries(test_prune PRIVATE edr_plan)
 # Playbooks: validation messages, the compiled plan's shape, and the shipped
 # playbooks (read from the source tree).
 add_executable(test_playbook ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_playbook.c)
 target_include_directories(test_playbook PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 target_compile_definitions(test_playbook PRIVATE
   EDR_PLAYBOOK_DIR="${CMAKE_SOURCE_DIR}/playbooks")
-target_link_libraries(test_playbook PRIVATE edr_core)
+target_link_libraries(test_playbook PRIVATE edr_plan)
 add_test(NAME test_playbook COMMAND test_playbook)
 set_tests_properties(test_playbook PROPERTIES LABELS unit)
+# The engine with a fake agent connection (edr_exec_opts.agent_ops): runs
+# plans with no SSH, no root and no lab.
+add_executable(test_engine_fake ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_engine_fake.c)
+target_include_directories(test_engine_fake PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_engine_fake PRIVATE edr_engine edr_plan edr_transport)
+add_test(NAME test_engine_fake COMMAND test_engine_fake)
+set_tests_properties(test_engine_fake PROPERTIES LABELS unit TIMEOUT 60)

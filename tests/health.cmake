@@ -1,13 +1,13 @@
 # Tests of the health wait and the async HTTP layer under it
-# (orchestrator/http.c, orchestrator/health.c).  They are built from those
-# two sources plus edr_common, not from edr_core, so they keep working while
-# other parts of edr_core are being written.  All of them use loopback only
+# (orchestrator/transport/http.c, orchestrator/etcd/health.c).  They are built from those
+# two sources plus edr_common, not from the layer libraries, so they keep working while
+# other parts of the coordinator are being written.  All of them use loopback only
 # and need no root; the etcd ones start real etcd processes on random high
 # ports and skip (exit 77) when the etcd binary is absent.
-add_library(edr_health_t STATIC ${CMAKE_SOURCE_DIR}/orchestrator/http.c
-                                ${CMAKE_SOURCE_DIR}/orchestrator/health.c)
+add_library(edr_health_t STATIC ${CMAKE_SOURCE_DIR}/orchestrator/transport/http.c
+                                ${CMAKE_SOURCE_DIR}/orchestrator/etcd/health.c)
 target_include_directories(edr_health_t PUBLIC
-  ${CMAKE_SOURCE_DIR}/orchestrator ${CMAKE_SOURCE_DIR}/tests/unit)
+  ${CMAKE_SOURCE_DIR}/orchestrator/transport ${CMAKE_SOURCE_DIR}/orchestrator/etcd ${CMAKE_SOURCE_DIR}/tests/unit)
 target_link_libraries(edr_health_t PUBLIC edr_common PkgConfig::LIBUV
                       PkgConfig::LIBCURL PkgConfig::JANSSON)
 

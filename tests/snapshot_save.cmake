@@ -1,4 +1,4 @@
-# `etcd-dr snapshot save` (orchestrator/snapshot_save.c).
+# `etcd-dr snapshot save` (orchestrator/etcd/snapshot_save.c).
 #   snapshot_save_unit       the gateway stream decoder fed in odd pieces,
 #                            its failures, the --keep name pattern and pruning
 #   snapshot_save_etcd34/35  real etcd on loopback: save -o, the file checked
@@ -14,13 +14,14 @@
 # The etcd tests skip (77) when that etcd is not installed.
 
 # The edr-snapshot driver (tests/bbolt.cmake) runs cmd_snapshot(), whose
-# `save` verb lives here and, for --via ssh, needs the executor: link the
-# coordinator's library (the driver's own snapshot_cmd.c comes first).
-target_link_libraries(edr-snapshot PRIVATE edr_core)
+# `save` verb lives in the command layer and, for --via ssh, needs the
+# executor: link the command layer (the driver's own cmd_snapshot.c comes
+# first) and the layers whose headers cmd_snapshot.c includes.
+target_link_libraries(edr-snapshot PRIVATE edr_cmd edr_etcd edr_transport edr_plan)
 
 add_executable(test_snapshot_save ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_snapshot_save.c)
 target_include_directories(test_snapshot_save PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
-target_link_libraries(test_snapshot_save PRIVATE edr_core)
+target_link_libraries(test_snapshot_save PRIVATE edr_etcd edr_transport edr_plan)
 add_test(NAME snapshot_save_unit COMMAND test_snapshot_save)
 set_tests_properties(snapshot_save_unit PROPERTIES LABELS unit TIMEOUT 60)
 

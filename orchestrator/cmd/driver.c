@@ -1,0 +1,153 @@
+/*
+ * driver.c - what restore and run share around the engine: the local checks
+ * before any connection (the files the spec names, the snapshot, the
+ * restore tool to push), and the run itself (edr_run_plan: the run's
+ * journal, the etcd gates lent to the engine, the report and the summary).
+ * rollback runs its plan without a journal (cmd_rollback.c).
+ */
+#include "bbolt.h"
+#include "cli.h"
+#include "driver.h"
+#include "err.h"
+#include "journal.h"
+#include "log.h"
+#include "report.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Local files the spec names must be there before any connection. */
+int edr_check_local_files(const struct edr_spec *spec, bool accept_new) {
+  for (size_t i = 0; i < spec->n_members; i++) {
+    const struct edr_member *m = &spec->members[i];
+    if (m->identity_file && access(m->identity_file, R_OK) != 0) {
+      edr_err("member '%s': identity_file '%s' cannot be read", m->name, m->identity_file);
+      return EDR_EXIT_USAGE;
+    }
+    if (!accept_new && access(m->known_hosts, R_OK) != 0) {
+      edr_err("member '%s': known_hosts file '%s' cannot be read; create it (ssh-keyscan) "
+              "or pass --accept-new-host-keys", m->name, m->known_hosts);
+      return EDR_EXIT_USAGE;
+    }
+    if (m->restore_tool_push && access(m->restore_tool_push, R_OK) != 0) {
+      edr_err("member '%s': restore_tool_push '%s' cannot be read", m->name,
+              m->restore_tool_push);
+      return EDR_EXIT_USAGE;
+    }
+  }
+  return 0;
+}
+
+/* Verify PO->snapshot (trailer, bbolt) and fill PO's snapshot fields from it
+ * (SF must outlive PO).  Returns 0 or EDR_EXIT_SNAPSHOT after saying why. */
+int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf) {
+  int rc;
+  if ((rc = edr_snapfile_check(po->snapshot, sf))) {
+    edr_err("cannot read snapshot '%s': %s; nothing was contacted", po->snapshot,
+            edr_strerror(rc));
+    return EDR_EXIT_SNAPSHOT;
+  }
+  if (sf->has_trailer && !sf->trailer_ok) {
+    edr_err("snapshot '%s' is damaged: its sha-256 trailer is %s but its contents hash "
+            "to %s; nothing was contacted. Take a new snapshot or use another copy",
+            po->snapshot, sf->trailer_sha256, sf->image_sha256);
+    return EDR_EXIT_SNAPSHOT;
+  }
+  if (!sf->has_trailer && !po->skip_hash_check) {
+    edr_err("snapshot '%s' has no sha-256 trailer (size %llu is not 512*n+32), so its "
+            "integrity cannot be checked; nothing was contacted. A file from 'etcdctl "
+            "snapshot save' has one; for a copied member/snap/db pass --skip-hash-check",
+            po->snapshot, (unsigned long long)sf->size);
+    return EDR_EXIT_SNAPSHOT;
+  }
+  po->snapshot_size = sf->size;
+  po->snapshot_sha256 = sf->image_sha256;
+  po->snapshot_has_hash = sf->has_trailer;
+  rc = edr_bolt_revision(po->snapshot, &po->snapshot_revision);
+  if (rc == EDR_ECORRUPT) {
+    edr_err("snapshot '%s' is not a sound bbolt file (run 'etcd-dr snapshot verify' for "
+            "details); nothing was contacted", po->snapshot);
+    return EDR_EXIT_SNAPSHOT;
+  }
+  if (rc)
+    po->snapshot_revision = -1;
+  return 0;
+}
+
+/* The restore tool the spec pushes: its size and sha-256 into PO. */
+int edr_check_tool(const struct edr_spec *spec, struct edr_plan_opts *po) {
+  for (size_t i = 0; i < spec->n_members; i++)
+    if (spec->members[i].restore_tool_push) {
+      struct edr_snapfile tf;
+      if (edr_snapfile_check(spec->members[i].restore_tool_push, &tf) == 0) {
+        static char tool_sha[65];
+        memcpy(tool_sha, tf.file_sha256, sizeof tool_sha);
+        po->tool_sha256 = tool_sha;
+        po->tool_size = tf.size;
+      }
+      break;
+    }
+  return 0;
+}
+
+/* Execute PLAN with the run's journal (its arguments ARGV recorded for
+ * --resume), write the report, print the summary.  Returns the exit status. */
+int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
+                 json_t *resume, const char *report_file) {
+  char err[1024];
+  int rc;
+  /* The run's directory: its arguments (for --resume) and its journal. */
+  struct edr_journal *journal = NULL;
+  if ((rc = edr_journal_open(&journal, plan->run_id, resume != NULL, err, sizeof err))) {
+    edr_err("%s", err);
+    return EDR_EXIT_INTERNAL;
+  }
+  if (!resume) {
+    json_t *args = json_array();
+    for (int i = 0; i < argc; i++)
+      if (strcmp(argv[i], "--run-id") && (i == 0 || strcmp(argv[i - 1], "--run-id")))
+        json_array_append_new(args, json_string(argv[i]));
+    json_t *cmd = json_pack("{s:s, s:o, s:s}", "run_id", plan->run_id, "argv", args,
+                            "snapshot_sha256", plan->snapshot_sha256);
+    edr_journal_write(journal, "command.json", cmd);
+    json_decref(cmd);
+  } else {
+    const char *was = json_string_value(json_object_get(resume, "snapshot_sha256"));
+    if (!was || strcmp(was, plan->snapshot_sha256)) {
+      edr_err("cannot resume run %s: snapshot '%s' changed since the run started (sha-256 "
+              "%s, was %s); roll the run back or start a new one", plan->run_id,
+              plan->snapshot, plan->snapshot_sha256, was ? was : "unknown");
+      edr_journal_close(journal);
+      return EDR_EXIT_SNAPSHOT;
+    }
+  }
+  edr_journal_event(journal, resume ? "resume" : "begin", NULL);
+  eo->journal = journal;
+
+  struct edr_run_result res;
+  char *spec_args = edr_spec_args(argc, argv);
+  long long started = (long long)time(NULL);
+  eo->gates = &edr_etcd_gates;
+  int code = edr_execute(plan, eo, &res);
+  json_t *end = json_pack("{s:i}", "exit_code", code);
+  edr_journal_event(journal, "end", end);
+  json_decref(end);
+  json_t *report = edr_report_json(plan, &res, started, (long long)time(NULL));
+  if (report && edr_journal_write(journal, "report.json", report) == 0 && edr_verbosity >= 0)
+    fprintf(stderr, "report: %s/report.json\n", edr_journal_dir(journal));
+  if (report && report_file && json_dump_file(report, report_file,
+                                              JSON_INDENT(2) | JSON_PRESERVE_ORDER))
+    edr_err("cannot write the report to '%s'", report_file);
+  json_decref(report);
+  edr_journal_close(journal);
+  if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
+    edr_err("%s", res.message);
+  edr_print_summary(plan, &res, spec_args ? spec_args : "(your cluster options)");
+  free(spec_args);
+  edr_run_result_free(&res);
+  return code;
+}

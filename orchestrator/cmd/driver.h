@@ -1,0 +1,35 @@
+/*
+ * driver.h - what the commands share beyond the option parsing (cli.h):
+ * the run driver of restore and run (driver.c: the local checks, the
+ * run, its journal, report and summary), the gates lent to the engine
+ * (gates.c) and snapshot save's way through the hosts (snapshot_ssh.c).
+ */
+#ifndef EDR_DRIVER_H
+#define EDR_DRIVER_H
+
+#include "executor.h"
+#include "plan.h"
+#include "snapfile.h"
+#include "spec.h"
+#include "gate.h"
+#include "snapshot_save.h"
+#include <jansson.h>
+
+int edr_check_local_files(const struct edr_spec *spec, bool accept_new);
+int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf);
+int edr_check_tool(const struct edr_spec *spec, struct edr_plan_opts *po);
+int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
+                 json_t *resume, const char *report_file);
+
+/* The gates that talk to etcd and the leader lookup (gates.c), for every
+ * run that changes hosts. */
+extern const struct edr_exec_gates edr_etcd_gates;
+
+/* --via ssh: a one-host executor run of a snapshot plan (snapshot_ssh.c);
+ * see edr_snapshot_fetch_fn in snapshot_save.h. */
+int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
+                           const struct edr_save_opts *o, edr_snapstream_sink sink,
+                           void *sink_arg, char agent_sha256[65], char *msg,
+                           size_t msglen);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * snapshot_ssh.c - the "--via ssh" half of `etcd-dr snapshot save`: the
+ * snapshot is taken on the member's own host by the host's etcdctl and
+ * streamed back over the host's one SSH connection (snapshot_save.h; lent
+ * to the save as edr_save_opts.fetch_ssh, declared in driver.h).
+ *
+ * This is a one-host run of the executor on a plan of kind
+ * EDR_PLAN_SNAPSHOT (plan.c: connect, push the agent, probe free space,
+ * make a staging directory that the agent removes when it exits, etcdctl
+ * snapshot save into it, `send` it back, remove it).  The bytes go to the
+ * caller's sink as they arrive; the file handling (FILE.part, fsync, the
+ * trailer check, rename) stays in snapshot_save.c, shared with the direct
+ * path.
+ */
+#include "commands.h"
+#include "driver.h"
+
+#include "cli.h"
+#include "err.h"
+#include "executor.h"
+#include "log.h"
+#include "plan.h"
+#include "snapshot_save.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
+                           const struct edr_save_opts *o, edr_snapstream_sink sink,
+                           void *sink_arg, char agent_sha256[65], char *msg,
+                           size_t msglen) {
+  struct edr_plan_opts po = {.kind = EDR_PLAN_SNAPSHOT, .snapshot_revision = -1,
+                             .command = "snapshot save",
+                             .save_idle_ms = o->stall_timeout_ms};
+  struct edr_plan *plan = NULL;
+  const struct edr_member *m = &spec->members[member];
+  char err[1024];
+  int rc = edr_plan_build(spec, &po, &plan, err, sizeof err);
+  agent_sha256[0] = '\0';
+  if (rc) {
+    snprintf(msg, msglen, "%s", err);
+    return rc;
+  }
+  /* One host of the plan: the others are not contacted. */
+  struct edr_plan one = *plan;
+  one.hosts = &plan->hosts[member];
+  one.n_hosts = 1;
+  struct edr_exec_opts eo = {
+    .accept_new_hostkeys = o->accept_new_hostkeys,
+    .stall_timeout_ms = o->stall_timeout_ms ? o->stall_timeout_ms : 30000,
+    .fetch_sink = sink,
+    .fetch_arg = sink_arg,
+  };
+  /* Progress goes to a terminal only: stdout carries the result. */
+  int saved_verbosity = edr_verbosity;
+  if (!isatty(STDERR_FILENO) && edr_verbosity < 1)
+    edr_verbosity = -1;
+  edr_info("taking a snapshot on %s's host %s with its etcdctl (%s)", m->name, m->ssh_host,
+           m->client_urls.v[0]);
+  struct edr_run_result res;
+  int code = edr_execute(&one, &eo, &res);
+  edr_verbosity = saved_verbosity;
+
+  const struct edr_host_result *hr = res.n_hosts == 1 ? &res.hosts[0] : NULL;
+  if (code == 0 && hr) {
+    for (size_t k = 0; k < one.hosts->n_steps && k < hr->n_steps; k++)
+      if (one.hosts->steps[k].kind == EDR_STEP_FETCH_SNAPSHOT) {
+        const char *sha = json_string_value(json_object_get(hr->steps[k].result, "sha256"));
+        snprintf(agent_sha256, 65, "%s", sha ? sha : "");
+      }
+    rc = agent_sha256[0] ? 0 : EDR_EPROTO;
+    if (rc)
+      snprintf(msg, msglen, "the agent on %s sent no sha-256 for the snapshot", m->ssh_host);
+  } else {
+    const char *step = "?";
+    for (size_t k = 0; hr && k < one.hosts->n_steps && k < hr->n_steps; k++)
+      if (hr->steps[k].started && hr->steps[k].status)
+        step = edr_step_kinds[one.hosts->steps[k].kind].name;
+    rc = code == EDR_EXIT_INTERRUPTED ? EDR_ECANCELED
+         : hr && hr->status            ? hr->status
+                                       : EDR_EREMOTE;
+    snprintf(msg, msglen, "%s: %s", step,
+             hr && hr->message ? hr->message : res.message ? res.message
+                                                           : edr_strerror(rc));
+  }
+  edr_run_result_free(&res);
+  edr_plan_free(plan);
+  return rc;
+}

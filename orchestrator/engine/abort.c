@@ -1,0 +1,96 @@
+/*
+ * abort.c - cleanup when a run stops: before apply, remove what this run
+ * staged on each host (and nothing else); after, release the host lock and
+ * leave hosts as they are.  Queued requests are sent one by one; their
+ * failures are only warned about.
+ */
+#include "engine.h"
+
+#include "err.h"
+#include "journal.h"
+#include "log.h"
+#include "progress.h"
+#include "snapfile.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- abort cleanup (prepare phase failed somewhere) --------------------- */
+
+/* Send the requests queued in h->cleanup one by one (a failure is only
+ * warned about: they remove etcd-dr's own leftovers), then call
+ * h->queue_done. */
+static void queue_next(struct host *h, int status, json_t *reply) {
+  if (status)
+    edr_warn("%s: %s: %s", h->m->name, h->queue_what,
+             json_string_value(json_object_get(json_object_get(reply, "error"), "message")));
+  if (json_array_size(h->cleanup) == 0) {
+    h->queue_done(h);
+    return;
+  }
+  json_t *req = json_incref(json_array_get(h->cleanup, 0));
+  json_array_remove(h->cleanup, 0);
+  h->between = h->queue_what;
+  eng_timer_arm(h, 30000);
+  eng_send_request(h, req, -1, 0, queue_next);
+}
+
+void eng_queue_run(struct host *h, const char *what, void (*done)(struct host *)) {
+  h->queue_what = what;
+  h->queue_done = done;
+  queue_next(h, 0, NULL);
+}
+
+/* A fresh queue removing this run's staging dirs (and nothing else). */
+void eng_queue_staging_removal(struct host *h) {
+  json_decref(h->cleanup);
+  h->cleanup = json_array();
+  json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
+                                              h->hp->staging));
+  if (h->hp->wal_staging)
+    json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
+                                                h->hp->wal_staging));
+}
+
+/* Remove what this run staged on the host: nothing else is touched. */
+void eng_abort_cleanup(struct host *h) {
+  h->cleaned = true;
+  if (!(h->conn && h->run->ops->usable(h->conn))) {
+    eng_start_close(h);
+    return;
+  }
+  eng_queue_staging_removal(h);
+  if (h->locked)
+    json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s}", "op", "unlock", "path",
+                                                h->hp->lock_path, "run_id",
+                                                h->run->plan->run_id));
+  eng_queue_run(h, "cleanup", eng_start_close);
+}
+
+/* A playbook stopped after changing hosts: they stay as they are (the
+ * summary says where), but the lock goes, since no resume will take it
+ * over.  A restore keeps its lock pinned for resume and rollback. */
+void eng_abort_release(struct host *h) {
+  if (h->run->plan->kind != EDR_PLAN_RUN || h->cleaned || !h->locked ||
+      !(h->conn && h->run->ops->usable(h->conn))) {
+    eng_start_close(h);
+    return;
+  }
+  h->cleaned = true;
+  json_decref(h->cleanup);
+  h->cleanup = json_array();
+  json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s}", "op", "unlock", "path",
+                                              h->hp->lock_path, "run_id",
+                                              h->run->plan->run_id));
+  eng_queue_run(h, "releasing the host lock", eng_start_close);
+}

@@ -1,0 +1,158 @@
+/*
+ * engine.h - what the engine's files share (private to engine/): the run,
+ * one host's state in it, and the functions one file calls in another.
+ *
+ * run.c owns the run (edr_execute, signals, the exit status); stages.c the
+ * stages, their barrier and gates; host.c one host's steps and its
+ * connection's events; steps.c what each step kind means (a table);
+ * probe.c the judgement of the probe's facts;
+ * abort.c the cleanup after a failure; resume.c what a resumed run skips;
+ * leader.c the leader-last stop order.  Every function here runs on the
+ * run's loop thread (leader.c's ask may run on libuv's thread pool, and
+ * touches only the plan and leader_found).
+ */
+#ifndef EDR_ENGINE_H
+#define EDR_ENGINE_H
+
+#include "agent_conn.h"
+#include "executor.h"
+#include "gate.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct run;
+struct host;
+typedef void (*reply_fn)(struct host *h, int status, json_t *reply);
+
+struct host {
+  struct run *run;
+  const struct edr_host_plan *hp;
+  const struct edr_member *m;
+  struct edr_host_result *res;
+  struct edr_agent_conn *conn;   /* through run->ops */
+  struct edr_agent_target target;  /* what conn borrows */
+  bool busy;                 /* a connection operation is under way */
+  bool closing, closed;      /* the connection is ending, or ended */
+  size_t step;               /* index into hp->steps */
+  bool in_step;              /* a step is under way */
+  bool failed;               /* this host failed; it does nothing more */
+  bool cleaned;              /* abort cleanup was done or is under way */
+  uint64_t step_start;
+  uint64_t armed_ms;         /* the deadline last armed (a timeout's words) */
+  const char *between;       /* what the request in flight does when it is no
+                                step's (a queue, the marker), for a timeout */
+  reply_fn on_reply;         /* for the request in flight */
+
+  json_t *probe;             /* the probe's result, for later steps */
+  bool locked;               /* this run holds the host lock */
+  bool nothing_moved;        /* rollback: the restore never moved this member */
+  bool restaged;             /* resume: the old staging was removed */
+  bool start_checked;        /* the restored member was seen before the start */
+  bool marker_read;          /* resume: the host's own marker was read */
+  bool waiting_leader;       /* the leader: its stop waits for the others' */
+  unsigned attempts;         /* failed tries of the current step */
+  uv_timer_t retry_timer;    /* the delay before trying it again */
+  json_t *marker_done;       /* resume: step indices the host's marker has */
+  json_t *cleanup;           /* queued requests still to send (queue_run) */
+  const char *queue_what;    /* what the queue does, for warnings */
+  void (*queue_done)(struct host *h);
+};
+
+struct run {
+  uv_loop_t loop;
+  const struct edr_plan *plan;
+  const struct edr_exec_opts *opts;
+  struct edr_run_result *res;
+  struct host *hosts;
+  size_t n;
+  enum edr_phase phase;      /* the furthest phase reached (what stopping means) */
+  size_t stage;              /* the latest stage hosts may enter */
+  size_t first_destructive;  /* the stage confirmed before, if plan->confirm */
+  bool gate_running, gate_done;
+  bool gate_failed;          /* a gate failed: the run stops */
+  bool health_gate_failed;   /* ... and it was the restore's health */
+  struct edr_gate gate;      /* the stage's gate while it runs (gate.h) */
+  const struct edr_gate_ops *gate_ops;  /* its implementation, or NULL */
+  bool declined;             /* the operator said no at a confirmation */
+  bool decided;              /* opts->decide was called */
+  unsigned gate_attempts;
+  uint64_t gate_start_ms;
+  char gate_note[1024];      /* what the gate did, for the report */
+  uv_timer_t gate_timer;     /* pause, and the delay between gate retries */
+  bool aborting;
+  bool launched;             /* every host was given its first step */
+  bool stop_requested;       /* a gate failed or the operator declined */
+  bool interrupted;
+  uint64_t started_ms;
+  int64_t bump;              /* --bump-revision used, 0 for none */
+  long leader_host;          /* index of the running cluster's leader, -1 */
+  bool leader_pending;       /* find_leader()'s ask is still running on the
+                                thread pool: no stage after the next starts */
+  uv_work_t leader_work;
+  long leader_found;         /* the ask's answer, written by the worker */
+  uv_signal_t sigint, sigterm;
+  const struct edr_agent_ops *ops;   /* the hosts' connections */
+  char *agent_path;
+  char agent_sha256[65];
+  uint64_t agent_size;
+};
+
+/* What a step kind means to the engine (steps.c); an empty row sends the
+ * plan's request and succeeds on "ok". */
+enum eng_unmoved { ENG_SKIP_NEVER, ENG_SKIP_ALWAYS, ENG_SKIP_IF_RUNNING };
+struct eng_step_kind {
+  /* Starts the step itself (connect, push the agent); NULL: the request. */
+  void (*start)(struct host *h);
+  /* Adjusts a copy of the plan's request with what the run found. */
+  void (*adjust)(struct host *h, json_t *req);
+  /* The local file whose bytes follow the request (a push). */
+  const char *(*payload)(const struct host *h);
+  bool reads_extend;         /* a slow reply: every read re-arms the stall timer */
+  bool whole_reply;          /* the whole reply is the result, even a failure */
+  bool stderr_in_failure;    /* a failure quotes the command's last stderr lines */
+  /* Judges a reply that said ok: 0, or it failed the host (nonzero). */
+  int (*check)(struct host *h, json_t *result);
+  /* The progress line's detail when the step is done. */
+  void (*summary)(const struct host *h, json_t *result, char *buf, size_t len);
+  /* Rollback of a member the restore never moved: skip this step? */
+  enum eng_unmoved unmoved;
+};
+extern const struct eng_step_kind eng_steps[EDR_STEP__COUNT];
+
+/* The host's current step succeeded with RESULT (borrowed; may be NULL). */
+void eng_step_ok(struct host *h, json_t *result);
+
+/* The connection's events (host.c): every host's connection reports here. */
+extern const struct edr_agent_events eng_conn_events;
+
+void eng_abort_cleanup(struct host *h);
+void eng_abort_release(struct host *h);
+void eng_advance(struct host *h);
+void eng_check_barrier(struct run *r);
+int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len);
+void eng_conn_idle(struct host *h);
+void eng_find_leader(struct run *r);
+void eng_gate_finish(struct run *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool eng_has_flag(json_t *tool, const char *flag);
+void eng_host_fail(struct host *h, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool eng_host_idle(const struct host *h);
+void eng_on_marker(struct host *h, int status, json_t *reply);
+void eng_on_start_check(struct host *h, int status, json_t *reply);
+bool eng_others_stopped(const struct run *r, const struct host *leader);
+void eng_queue_run(struct host *h, const char *what, void (*done)(struct host *));
+void eng_queue_staging_removal(struct host *h);
+void eng_resume_after_restage(struct host *h);
+bool eng_resume_skip(struct host *h, const struct edr_step *s);
+void eng_send_request(struct host *h, json_t *req, int payload_fd, uint64_t payload_size,
+                         reply_fn fn);
+void eng_start_close(struct host *h);
+const char *eng_step_name(const struct host *h);
+void eng_timer_arm(struct host *h, uint64_t ms);
+void eng_wake_leader(struct run *r);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * executor.h - carry out a restore plan on every host at once.
+ *
+ * One libuv loop drives one state machine per host (one SSH connection
+ * each) through the plan's steps.  Phases are barriers: no host starts the
+ * destructive apply phase until every host finished prepare, and cleanup
+ * waits until the whole cluster is healthy.  A failure in prepare removes
+ * what was staged and leaves every host as it was; a failure in apply stops
+ * the other hosts at their next step boundary and says where each stands.
+ *
+ * Ownership: edr_execute borrows the plan; the result it fills (outcome.h)
+ * is released with edr_run_result_free.
+ */
+#ifndef EDR_EXECUTOR_H
+#define EDR_EXECUTOR_H
+
+#include "agent_conn.h"
+#include "outcome.h"
+#include "plan.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct edr_journal;
+struct edr_exec_gates;
+
+/* Where the bytes of an agent's `send` go (snapshot save --via ssh), as they
+ * arrive (agent_conn.h's edr_agent_sink); a failure fails the step with
+ * the sink's message. */
+typedef edr_agent_sink edr_exec_sink;
+
+struct edr_exec_opts {
+  bool accept_new_hostkeys;    /* record unknown host keys (never changed ones) */
+  struct edr_journal *journal; /* borrowed; every step start/end goes there */
+  /* Resuming a run: {"apply_started": bool, "hosts": {NAME: [done step
+   * indices]}} from its journal (borrowed), or NULL. */
+  json_t *resume;
+  const char *agent_path;      /* local etcd-dr-agent; NULL: next to etcd-dr */
+  uint64_t stall_timeout_ms;   /* a push with no progress this long fails */
+  bool assume_yes;             /* --yes: never ask for a confirmation */
+  edr_exec_sink fetch_sink;    /* fetch-snapshot's bytes; NULL: dropped */
+  void *fetch_arg;             /* borrowed, passed to fetch_sink */
+  /* Asked (from the loop's thread, before the step starts) whether an
+   * ask-etcd step of host HOST (index in the plan) runs; false skips it.
+   * It may block: status waits there for its HTTP answers.  NULL: all run. */
+  bool (*want_ask)(void *arg, size_t host);
+  void *want_ask_arg;
+  /* The gates that talk to etcd and the leader lookup (gate.h), borrowed;
+   * NULL: such a gate fails and no member is stopped last. */
+  const struct edr_exec_gates *gates;
+  /* The hosts' connections (agent_conn.h), borrowed; NULL: SSH
+   * (edr_agent_ssh_ops).  A test lends a fake agent here. */
+  const struct edr_agent_ops *agent_ops;
+  /* For a command whose later steps depend on what the hosts returned
+   * (prune).  decide: called once, when every host finished the stages
+   * before the first one that changes a host (RES holds their results); it
+   * prints what will be done, shown in place of the plan when asking for
+   * confirmation, and returns false when nothing will change (nothing is
+   * then asked).  fill: called with the request of each agent step before
+   * it is sent (HOST and STEP index the plan) and may change it; returns 0
+   * or a negative EDR_E* code that fails the step. */
+  bool (*decide)(void *arg, const struct edr_run_result *res);
+  int (*fill)(void *arg, size_t host, size_t step, json_t *req);
+  void *hook_arg;
+};
+
+/* Whether a person can be asked: standard input and error are terminals. */
+bool edr_exec_interactive(void);
+
+/* Run PLAN.  Always fills *res (even on failure) and returns its exit code. */
+int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
+                struct edr_run_result *res);
+
+/* Where the agent binary is: $ETCD_DR_AGENT, else beside this executable,
+ * else ../libexec/etcd-dr/.  Caller frees; NULL when not found. */
+char *edr_find_agent(void);
+
+#endif

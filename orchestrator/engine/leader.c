@@ -1,0 +1,117 @@
+/*
+ * leader.c - leader-last: when two or more members run, the running
+ * cluster's leader is found (gate.h's find_leader) and its stop waits for
+ * the others', so etcd does not try to hand leadership to members that are
+ * going away.
+ */
+#include "engine.h"
+
+#include "err.h"
+#include "journal.h"
+#include "log.h"
+#include "progress.h"
+#include "snapfile.h"
+#include "util.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Stopping every member of a running cluster at once makes etcd's leader
+ * try to hand leadership to members that are going away (~7 s stall, see
+ * docs/BENCHMARKS.md).  So when two or more members run, find the leader
+ * (the gates' find_leader, bounded) and stop it last.  Started at the check
+ * barrier.  The ask can take a while (a member that accepts and does not
+ * answer), so when the next stage stops nothing and has no gate (a
+ * restore's prepare), it runs on libuv's thread pool while the hosts go on;
+ * eng_check_barrier() then waits for it before any later stage, and
+ * leader_done() calls it again. */
+static void leader_work(uv_work_t *w) {
+  struct run *r = w->data;
+  r->leader_found = r->opts->gates->find_leader(r->plan);
+}
+
+static void leader_apply(struct run *r) {
+  assert(r->leader_found >= -1 && r->leader_found < (long)r->n);
+  r->leader_host = r->leader_found;
+  const char *name = r->leader_host >= 0 ? r->hosts[r->leader_host].m->name : NULL;
+  r->res->leader = name;
+  json_t *f = json_pack("{s:s?}", "member", name);
+  edr_journal_event(r->opts->journal, "leader", f); /* what the stop order rests on */
+  json_decref(f);
+  if (name && !r->aborting) /* nothing is stopped in an abort */
+    edr_info("%s leads the running cluster: it stops last, after the others", name);
+}
+
+static void leader_done(uv_work_t *w, int status) {
+  struct run *r = w->data;
+  if (status != 0)
+    r->leader_found = -1;
+  leader_apply(r);
+  r->leader_pending = false;
+  eng_check_barrier(r);
+}
+
+static bool stage_has_stop(const struct run *r, size_t k) {
+  for (size_t i = 0; i < r->n; i++)
+    for (size_t j = 0; j < r->hosts[i].hp->n_steps; j++)
+      if (r->hosts[i].hp->steps[j].stage == k &&
+          r->hosts[i].hp->steps[j].kind == EDR_STEP_STOP)
+        return true;
+  return false;
+}
+
+void eng_find_leader(struct run *r) {
+  size_t running = 0;
+  r->leader_host = -1;
+  if (r->plan->kind == EDR_PLAN_CHECK || r->plan->kind == EDR_PLAN_SNAPSHOT)
+    return; /* nothing is stopped */
+  if (!r->opts->gates || !r->opts->gates->find_leader)
+    return; /* nobody to ask: the stop order stays the plan's */
+  for (size_t i = 0; i < r->n; i++)
+    running += json_is_true(json_object_get(r->hosts[i].probe, "etcd_running"));
+  if (running < 2)
+    return;
+  size_t next = r->stage + 1;
+  bool later = next < r->plan->n_stages && r->plan->stages[next].gate == EDR_GATE_NONE &&
+               !stage_has_stop(r, next);
+  r->leader_work.data = r;
+  if (later && uv_queue_work(&r->loop, &r->leader_work, leader_work, leader_done) == 0) {
+    r->leader_pending = true;
+    return;
+  }
+  leader_work(&r->leader_work); /* the next stage needs the answer: ask now */
+  leader_apply(r);
+}
+
+/* Has every other host that is still going finished its stop? */
+bool eng_others_stopped(const struct run *r, const struct host *leader) {
+  for (size_t i = 0; i < r->n; i++) {
+    const struct host *o = &r->hosts[i];
+    if (o == leader || o->failed || o->closed)
+      continue;
+    for (size_t k = 0; k < o->hp->n_steps; k++)
+      if (o->hp->steps[k].kind == EDR_STEP_STOP && !o->res->steps[k].finished)
+        return false;
+  }
+  return true;
+}
+
+void eng_wake_leader(struct run *r) {
+  if (r->leader_host < 0)
+    return;
+  struct host *l = &r->hosts[r->leader_host];
+  if (l->waiting_leader && (r->aborting || eng_others_stopped(r, l))) {
+    l->waiting_leader = false;
+    eng_advance(l);
+  }
+}

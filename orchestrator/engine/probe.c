@@ -1,0 +1,149 @@
+/*
+ * probe.c - judging the probe's facts about a host: the restore tool and
+ * its flags, free disk, the data dir, whether etcd runs.  This is where
+ * "ready" is decided, before anything is changed.
+ */
+#include "engine.h"
+
+#include "err.h"
+#include "journal.h"
+#include "log.h"
+#include "progress.h"
+#include "snapfile.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The restore needs: the snapshot copy, the restored db (about the
+ * snapshot's size) and etcd's preallocated 64 MB WAL, plus 10%. */
+static uint64_t space_needed(const struct edr_plan *p) {
+  uint64_t need = 2 * p->snapshot_size + (64ull << 20);
+  return need + need / 10;
+}
+
+bool eng_has_flag(json_t *tool, const char *flag) {
+  size_t i;
+  json_t *f;
+  json_array_foreach(json_object_get(tool, "flags"), i, f)
+    if (json_string_value(f) && !strcmp(json_string_value(f), flag))
+      return true;
+  return false;
+}
+
+/* snapshot save --via ssh: the snapshot is about as large as etcd's db and
+ * lands on the same disk; etcd must not be the one that runs out. */
+static int check_snapshot_probe(struct host *h, json_t *r, char *msg, size_t len) {
+  json_t *db = json_object_get(json_object_get(r, "data_dir"), "db_bytes");
+  json_t *fr = json_object_get(r, "free_bytes");
+  if (json_is_true(json_object_get(r, "staging_exists"))) {
+    snprintf(msg, len, "staging directory '%s' already exists", h->hp->staging);
+    return EDR_EEXIST;
+  }
+  if (json_is_integer(db) && json_is_integer(fr)) {
+    uint64_t dbb = (uint64_t)json_integer_value(db);
+    uint64_t need = dbb + dbb / 10 + (64ull << 20);
+    if ((uint64_t)json_integer_value(fr) < need) {
+      char hn[32], hd[32], hf[32];
+      edr_human_bytes(need, hn, sizeof hn);
+      edr_human_bytes(dbb, hd, sizeof hd);
+      edr_human_bytes((uint64_t)json_integer_value(fr), hf, sizeof hf);
+      snprintf(msg, len, "not enough free disk space on '%s' for a snapshot next to "
+               "etcd's data: %s needed (the db is %s, plus room so etcd itself does not "
+               "run out), %s free; take it with --via direct, or free space",
+               json_string_value(json_object_get(r, "free_path")), hn, hd, hf);
+      return EDR_ENOSPC;
+    }
+  }
+  return 0;
+}
+
+/* Judge the probe's facts: this is where "ready" is decided. */
+int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len) {
+  const struct edr_plan *p = h->run->plan;
+  json_t *tool = json_object_get(r, "tool");
+  json_t *dd = json_object_get(r, "data_dir");
+  if (p->kind == EDR_PLAN_ROLLBACK)
+    return 0; /* no tool needed; find-old checks what matters */
+  if (p->kind == EDR_PLAN_SNAPSHOT)
+    return check_snapshot_probe(h, r, msg, len);
+  if (p->kind == EDR_PLAN_RUN) {
+    bool restores = false;
+    for (size_t k = 0; k < h->hp->n_steps; k++)
+      restores |= h->hp->steps[k].kind == EDR_STEP_RESTORE;
+    if (!restores)
+      return 0; /* each playbook step checks what it needs when it runs */
+  }
+  if (p->bump_revision && !h->hp->host_tool && json_is_object(tool) &&
+      (!eng_has_flag(tool, "--bump-revision") || !eng_has_flag(tool, "--mark-compacted"))) {
+    snprintf(msg, len, "%s %s on the host cannot --bump-revision with --mark-compacted "
+             "(they came in etcd 3.4.27 and 3.5.10); use a newer tool (restore_tool_push) "
+             "or restore without a bump",
+             json_string_value(json_object_get(tool, "kind")),
+             json_string_value(json_object_get(tool, "version")));
+    return EDR_EUNSUPPORTED;
+  }
+  if (h->hp->host_tool) {
+    /* the tool is pushed next; a restore it cannot do fails in staging */
+  } else if (!json_is_object(tool)) {
+    const char *te = json_string_value(json_object_get(r, "tool_error"));
+    snprintf(msg, len, "no usable restore tool: %s (install etcdutl or etcdctl, or set "
+             "restore_tool / restore_tool_push)", te ? te : "none found");
+    return EDR_ETOOL;
+  }
+  if (!h->hp->host_tool && h->m->wal_dir && !eng_has_flag(tool, "--wal-dir")) {
+    snprintf(msg, len, "restore tool '%s' does not support --wal-dir",
+             json_string_value(json_object_get(tool, "path")));
+    return EDR_EUNSUPPORTED;
+  }
+  if (!h->hp->host_tool && p->skip_hash_check && !eng_has_flag(tool, "--skip-hash-check")) {
+    snprintf(msg, len, "restore tool '%s' does not support --skip-hash-check",
+             json_string_value(json_object_get(tool, "path")));
+    return EDR_EUNSUPPORTED;
+  }
+  if (json_is_true(json_object_get(r, "staging_exists")) && !h->run->opts->resume) {
+    snprintf(msg, len, "staging directory '%s' already exists (left by an earlier run "
+             "with the same id?)", h->hp->staging);
+    return EDR_EEXIST;
+  }
+  if (!json_is_true(json_object_get(dd, "exists")) && !h->m->data_dir_owner) {
+    snprintf(msg, len, "data dir '%s' does not exist and the spec sets no "
+             "data_dir_owner: set it (for example \"etcd:etcd\") so that the restored "
+             "data belongs to the user etcd runs as", h->m->data_dir);
+    return EDR_ENOENT;
+  }
+  size_t pi;
+  json_t *pf;
+  json_array_foreach(json_object_get(r, "ports"), pi, pf) {
+    const char *comm = json_string_value(json_object_get(pf, "comm"));
+    if (json_is_true(json_object_get(pf, "listening")) && comm && *comm &&
+        strcmp(comm, "etcd")) {
+      snprintf(msg, len, "port %lld is in use by '%s' (pid %lld): etcd could not listen "
+               "there after the restore; stop that process first",
+               (long long)json_integer_value(json_object_get(pf, "port")), comm,
+               (long long)json_integer_value(json_object_get(pf, "pid")));
+      return EDR_EBUSY;
+    }
+  }
+  json_int_t free_b = json_integer_value(json_object_get(r, "free_bytes"));
+  uint64_t need = space_needed(p);
+  if (free_b >= 0 && (uint64_t)free_b < need) {
+    char hn[32], hf[32];
+    edr_human_bytes(need, hn, sizeof hn);
+    edr_human_bytes((uint64_t)free_b, hf, sizeof hf);
+    snprintf(msg, len, "not enough free disk space on '%s': %s needed (the snapshot copy, "
+             "the restored data and a 64 MB WAL; the old data is kept), %s free",
+             json_string_value(json_object_get(r, "free_path")), hn, hf);
+    return EDR_ENOSPC;
+  }
+  return 0;
+}

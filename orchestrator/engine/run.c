@@ -1,0 +1,221 @@
+/*
+ * run.c - one run of a plan (executor.h): set up the loop, the signals and
+ * each host's connection, run until every host settled, then decide the
+ * exit status (docs/exit-codes.md) and free everything.  Also where the
+ * agent binary is found.
+ */
+#include "engine.h"
+
+#include "err.h"
+#include "journal.h"
+#include "log.h"
+#include "progress.h"
+#include "prompt.h"
+#include "snapfile.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void on_signal(uv_signal_t *s, int signum) {
+  struct run *r = s->data;
+  if (r->interrupted) {
+    edr_err("interrupted twice: exiting now; hosts may be mid-step");
+    _exit(EDR_EXIT_INTERRUPTED);
+  }
+  edr_err("interrupted (signal %d): stopping at the next safe point; interrupt again "
+          "to exit at once", signum);
+  r->interrupted = true;
+  if (r->gate_running && r->gate_ops && r->gate_ops->cancel)
+    r->gate_ops->cancel(&r->gate);
+  if (r->gate_running && r->plan->stages[r->stage].gate == EDR_GATE_PAUSE) {
+    uv_timer_stop(&r->gate_timer);
+    r->gate_running = false;
+    eng_gate_finish(r, EDR_ECANCELED, "interrupted");
+    return;
+  }
+  eng_check_barrier(r);
+}
+
+static void walk_close(uv_handle_t *hd, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(hd))
+    uv_close(hd, NULL);
+}
+
+bool edr_exec_interactive(void) { return edr_prompt_interactive(); }
+
+/* The local agent: its size and sha-256 (the host checks what it received). */
+static int agent_info(struct run *r) {
+  struct edr_snapfile sf;
+  int rc = edr_snapfile_check(r->agent_path, &sf);
+  if (rc)
+    return rc;
+  memcpy(r->agent_sha256, sf.file_sha256, sizeof r->agent_sha256);
+  r->agent_size = sf.size;
+  return 0;
+}
+
+char *edr_find_agent(void) {
+  const char *env = getenv("ETCD_DR_AGENT");
+  if (env && *env)
+    return access(env, R_OK) == 0 ? strdup(env) : NULL;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    return NULL;
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (!slash)
+    return NULL;
+  *slash = '\0';
+  static const char *const rel[] = {"/etcd-dr-agent", "/../libexec/etcd-dr/etcd-dr-agent"};
+  for (size_t i = 0; i < 2; i++) {
+    char *p = edr_asprintf("%s%s", self, rel[i]);
+    if (p && access(p, R_OK) == 0)
+      return p;
+    free(p);
+  }
+  return NULL;
+}
+
+int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
+                struct edr_run_result *res) {
+  struct run r = {.plan = plan, .opts = o, .res = res, .n = plan->n_hosts, .leader_host = -1,
+                  .ops = o->agent_ops ? o->agent_ops : &edr_agent_ssh_ops};
+  memset(res, 0, sizeof(*res));
+  res->n_hosts = plan->n_hosts;
+  res->hosts = calloc(plan->n_hosts, sizeof(*res->hosts));
+  r.hosts = calloc(plan->n_hosts, sizeof(*r.hosts));
+  r.started_ms = edr_now_ms();
+  if (!res->hosts || !r.hosts) {
+    free(r.hosts);
+    res->exit_code = EDR_EXIT_INTERNAL;
+    res->message = strdup("out of memory");
+    return res->exit_code;
+  }
+  res->gates = calloc(plan->n_stages ? plan->n_stages : 1, sizeof(*res->gates));
+  res->n_stages = res->gates ? plan->n_stages : 0;
+  for (size_t i = 0; i < r.n; i++) {
+    res->hosts[i].member = plan->hosts[i].member->name;
+    res->hosts[i].steps = calloc(plan->hosts[i].n_steps, sizeof(struct edr_step_result));
+    res->hosts[i].n_steps = plan->hosts[i].n_steps;
+  }
+  r.agent_path = o->agent_path ? strdup(o->agent_path) : edr_find_agent();
+  int rc = r.agent_path ? agent_info(&r) : EDR_ENOENT;
+  if (rc) {
+    res->exit_code = EDR_EXIT_INTERNAL;
+    res->message = edr_asprintf("cannot find or read etcd-dr-agent%s%s (set ETCD_DR_AGENT "
+                                "to its path)", r.agent_path ? " at " : "",
+                                r.agent_path ? r.agent_path : "");
+    free(r.agent_path);
+    free(r.hosts);
+    return res->exit_code;
+  }
+  uv_loop_init(&r.loop);
+  uv_signal_init(&r.loop, &r.sigint);
+  uv_signal_init(&r.loop, &r.sigterm);
+  r.sigint.data = r.sigterm.data = &r;
+  uv_signal_start(&r.sigint, on_signal, SIGINT);
+  uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+  /* Signals must not keep the loop alive once every host is done. */
+  uv_unref((uv_handle_t *)&r.sigint);
+  uv_unref((uv_handle_t *)&r.sigterm);
+  uv_timer_init(&r.loop, &r.gate_timer);
+  r.gate_timer.data = &r;
+  r.first_destructive = edr_plan_first_destructive(plan);
+  for (size_t i = 0; i < r.n; i++) {
+    struct host *h = &r.hosts[i];
+    h->run = &r;
+    h->hp = &plan->hosts[i];
+    h->m = h->hp->member;
+    h->res = &res->hosts[i];
+    h->target = (struct edr_agent_target){
+      .name = h->m->name, .ssh_host = h->m->ssh_host, .ssh_user = h->m->ssh_user,
+      .identity_file = h->m->identity_file, .known_hosts = h->m->known_hosts,
+      .ssh_port = h->m->ssh_port, .sudo = h->m->sudo,
+      .accept_new_hostkeys = o->accept_new_hostkeys, .agent_path = r.agent_path,
+      .agent_size = r.agent_size, .stall_timeout_ms = o->stall_timeout_ms,
+      .fetch_sink = o->fetch_sink, .fetch_arg = o->fetch_arg,
+    };
+    uv_timer_init(&r.loop, &h->retry_timer);
+    h->retry_timer.data = h;
+    h->conn = r.ops->open(&r.loop, &h->target, &eng_conn_events, h);
+    if (!h->conn || !h->res->steps) {
+      eng_host_fail(h, EDR_ENOMEM, "out of memory");
+      continue;
+    }
+  }
+  const char **names = calloc(r.n, sizeof(char *));
+  for (size_t i = 0; names && i < r.n; i++)
+    names[i] = plan->hosts[i].member->name;
+  if (names)
+    edr_progress_begin(&r.loop, r.n, names);
+  for (size_t i = 0; i < r.n; i++)
+    if (!r.hosts[i].failed)
+      eng_advance(&r.hosts[i]);
+  r.launched = true;
+  eng_check_barrier(&r); /* hosts may all be idle already (no steps, or failed) */
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  edr_progress_end();
+  free(names);
+
+  /* Everything has settled.  A host that is neither closed nor failed was
+   * left waiting by a bug: never report such a run as a success. */
+  for (size_t i = 0; i < r.n; i++) {
+    struct host *h = &r.hosts[i];
+    if (!h->closed && !h->failed) {
+      h->failed = true;
+      h->res->status = EDR_EINTERNAL;
+      free(h->res->message);
+      h->res->message = edr_asprintf("the run stalled at step %zu (%s): an etcd-dr bug; "
+                                     "the summary says where the host stands", h->step + 1,
+                                     eng_step_name(h));
+      edr_err("%s: %s", h->m->name, h->res->message ? h->res->message : "stalled");
+    }
+  }
+  bool any_failed = false, any_changed = false;
+  for (size_t i = 0; i < r.n; i++) {
+    any_failed |= r.hosts[i].failed;
+    any_changed |= res->hosts[i].outcome != EDR_HOST_UNTOUCHED;
+  }
+  if (r.declined)
+    res->exit_code = EDR_EXIT_DECLINED;
+  else if (r.interrupted) /* whatever else happened: the summary says where hosts stand */
+    res->exit_code = EDR_EXIT_INTERRUPTED;
+  else if (r.health_gate_failed && !any_failed)
+    res->exit_code = EDR_EXIT_UNHEALTHY;
+  else if (any_failed || r.gate_failed)
+    res->exit_code = any_changed ? EDR_EXIT_APPLY : EDR_EXIT_PREFLIGHT;
+  else
+    res->exit_code = 0;
+  if (r.health_gate_failed) {
+    free(res->message);
+    res->message = strdup(r.gate.problem[0] ? r.gate.problem : "cluster not healthy");
+  }
+  res->duration_ms = edr_now_ms() - r.started_ms;
+
+  for (size_t i = 0; i < r.n; i++) {
+    struct host *h = &r.hosts[i];
+    json_decref(h->probe);
+    json_decref(h->cleanup);
+    json_decref(h->marker_done);
+  }
+  uv_walk(&r.loop, walk_close, NULL);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  for (size_t i = 0; i < r.n; i++)
+    r.ops->free(r.hosts[i].conn);
+  uv_loop_close(&r.loop);
+  free(r.hosts);
+  free(r.agent_path);
+  return res->exit_code;
+}

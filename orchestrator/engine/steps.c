@@ -1,0 +1,229 @@
+/*
+ * steps.c - what each step kind means to the engine, as one table of
+ * designated initializers (eng_steps[], engine.h): how it starts, how its
+ * request is adjusted with what the run found, what follows the request,
+ * and how its reply is judged.  A kind with an empty row is "send the
+ * plan's request, succeed on ok".  The plan's side of a kind (its name,
+ * phase, timeout, request) is plan.c's edr_step_kinds[]; the order of the
+ * steps (barriers, leader-last, resume, rollback's skips) is host.c's.
+ */
+#include "engine.h"
+
+#include "err.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- starts that are not a request --------------------------------------- */
+
+static void start_connect(struct host *h) {
+  h->busy = true;
+  h->run->ops->connect(h->conn);
+}
+
+static void on_hello(struct host *h, int status, json_t *reply) {
+  json_t *r = json_object_get(reply, "result");
+  if (status) {
+    eng_host_fail(h, status, "the agent refused to start: %s",
+                  json_string_value(json_object_get(json_object_get(reply, "error"), "message")));
+    return;
+  }
+  const char *sha = json_string_value(json_object_get(r, "sha256"));
+  if (!sha || strcmp(sha, h->run->agent_sha256)) {
+    eng_host_fail(h, EDR_EHASH, "the agent on the host has sha-256 %s, expected %s: the "
+                  "push was damaged", sha ? sha : "(none)", h->run->agent_sha256);
+    return;
+  }
+  json_int_t uid = json_integer_value(json_object_get(r, "uid"));
+  if (uid != 0)
+    edr_warn("%s: the agent runs as uid %lld, not root: it may lack permission on %s "
+             "(set sudo: true?)", h->m->name, (long long)uid, h->m->data_dir);
+  eng_step_ok(h, r);
+}
+
+static void start_push_agent(struct host *h) {
+  json_t *hello = json_pack("{s:s, s:s, s:s}", "op", "hello", "run_id",
+                            h->run->plan->run_id, "host", h->m->name);
+  if (!hello) {
+    eng_host_fail(h, EDR_ENOMEM, "cannot encode a request");
+    return;
+  }
+  h->on_reply = on_hello;
+  h->busy = true;
+  h->run->ops->start_agent(h->conn, hello);
+}
+
+/* ---- requests adjusted with what the run found ---------------------------- */
+
+/* Who holds the lock: this user on this machine, since now. */
+static void adjust_lock(struct host *h, json_t *req) {
+  char host[256] = "?", since[40];
+  time_t now = time(NULL);
+  struct tm tm;
+  gethostname(host, sizeof host - 1);
+  strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+  const char *user = getenv("SUDO_USER");
+  if (!user || !*user)
+    user = getenv("USER");
+  json_t *holder = json_object_get(req, "holder");
+  json_object_set_new(holder, "user", json_string(user && *user ? user : "?"));
+  json_object_set_new(holder, "host", json_string(host));
+  json_object_set_new(holder, "pid", json_integer(getpid()));
+  json_object_set_new(holder, "since", json_string(since));
+}
+
+/* --bump-revision auto's bump, and the tool the probe found. */
+static void adjust_restore(struct host *h, json_t *req) {
+  if (h->run->plan->bump_revision < 0 && h->run->bump > 0) {
+    json_t *argv = json_object_get(req, "argv");
+    char n[32];
+    snprintf(n, sizeof n, "%lld", (long long)h->run->bump);
+    json_array_append_new(argv, json_string("--bump-revision"));
+    json_array_append_new(argv, json_string(n));
+    json_array_append_new(argv, json_string("--mark-compacted"));
+  }
+  json_t *tool = json_object_get(h->probe, "tool");
+  json_t *argv = json_object_get(req, "argv");
+  const char *path = json_string_value(json_object_get(tool, "path"));
+  const char *kind = json_string_value(json_object_get(tool, "kind"));
+  if (path && !h->hp->host_tool)
+    json_array_set_new(argv, 0, json_string(path));
+  if (!h->hp->host_tool && kind && !strcmp(kind, "etcdctl"))
+    json_object_set_new(req, "env", json_pack("{s:s}", "ETCDCTL_API", "3"));
+  /* plan.c adds --skip-hash-check after the agent's own check; a tool that
+   * does not know it hashes the file itself (the probe refused it already
+   * where the operator asked for the flag). */
+  if (!h->hp->host_tool && json_is_object(tool) && !eng_has_flag(tool, "--skip-hash-check"))
+    for (size_t i = json_array_size(argv); i-- > 1;)
+      if (!strcmp(json_string_value(json_array_get(argv, i)), "--skip-hash-check"))
+        json_array_remove(argv, i);
+}
+
+/* Owner and mode: the spec's, else the existing data dir's, else 0700. */
+static void adjust_ownership(struct host *h, json_t *req) {
+  json_t *dd = json_object_get(h->probe, "data_dir");
+  if (!json_object_get(req, "owner") && json_is_true(json_object_get(dd, "exists"))) {
+    json_object_set(req, "uid", json_object_get(dd, "uid"));
+    json_object_set(req, "gid", json_object_get(dd, "gid"));
+  }
+  if (!json_object_get(req, "mode")) {
+    const char *mode = json_string_value(json_object_get(dd, "mode"));
+    json_object_set_new(req, "mode", json_string(json_is_true(json_object_get(dd, "exists"))
+                                                     && mode ? mode : "0700"));
+  }
+}
+
+/* ---- what follows a request ------------------------------------------------ */
+
+static const char *payload_snapshot(const struct host *h) { return h->run->plan->snapshot; }
+
+static const char *payload_tool(const struct host *h) { return h->m->restore_tool_push; }
+
+/* ---- judging a reply that said ok ----------------------------------------- */
+
+static int check_probe(struct host *h, json_t *r) {
+  char msg[1024];
+  int rc = eng_check_probe(h, r, msg, sizeof msg);
+  json_decref(h->probe);
+  h->probe = json_incref(r);
+  if (rc) {
+    h->res->steps[h->step].result = json_incref(r);
+    eng_host_fail(h, rc, "%s", msg);
+  }
+  return rc;
+}
+
+/* Every byte the agent says it sent arrived, and the sink took them. */
+static int check_fetch(struct host *h, json_t *r) {
+  int status = 0;
+  const char *msg = "";
+  uint64_t got = h->run->ops->fetched(h->conn, &status, &msg);
+  json_int_t sent = json_integer_value(json_object_get(r, "bytes"));
+  if (!status && (uint64_t)sent == got)
+    return 0;
+  h->res->steps[h->step].result = json_incref(r);
+  if (status)
+    eng_host_fail(h, status, "%s", msg);
+  else
+    eng_host_fail(h, EDR_ECONNLOST, "%llu bytes arrived, the agent says it sent %lld",
+                  (unsigned long long)got, (long long)sent);
+  return status ? status : EDR_ECONNLOST;
+}
+
+static int check_lock(struct host *h, json_t *r) {
+  h->locked = true;
+  return 0;
+}
+
+static int check_unlock(struct host *h, json_t *r) {
+  h->locked = false;
+  return 0;
+}
+
+/* Rollback: the member dir the restore moved aside is there, or the restore
+ * never moved this member (then only etcd is restarted). */
+static int check_find_old(struct host *h, json_t *r) {
+  if (json_is_true(json_object_get(r, "exists")))
+    return 0;
+  json_t *dd = json_object_get(h->probe, "data_dir");
+  if (!json_is_true(json_object_get(dd, "has_member"))) {
+    eng_host_fail(h, EDR_ENOENT, "nothing to roll back to: neither '%s' nor a member dir in "
+                  "'%s' exists (was the data dir empty before run %s?)", h->hp->member_aside,
+                  h->m->data_dir, h->run->plan->run_id);
+    return EDR_ENOENT;
+  }
+  /* The restore stopped before moving this member: its data is in place.
+   * Moving it now would put the good data aside: only restart etcd. */
+  h->nothing_moved = true;
+  edr_info("%s: run %s never moved its member dir: its data is in place; %s",
+           h->m->name, h->run->plan->run_id,
+           json_is_true(json_object_get(h->probe, "etcd_running"))
+               ? "etcd runs: nothing to do" : "only starting etcd");
+  return 0;
+}
+
+/* ---- the progress line of a finished step --------------------------------- */
+
+static void summary_probe(const struct host *h, json_t *result, char *buf, size_t len) {
+  json_t *tool = json_object_get(result, "tool");
+  char hf[32];
+  edr_human_bytes((uint64_t)json_integer_value(json_object_get(result, "free_bytes")), hf,
+                  sizeof hf);
+  snprintf(buf, len, "%s %s, %s free, etcd %s",
+           h->hp->host_tool ? "pushed" : json_string_value(json_object_get(tool, "kind")),
+           h->hp->host_tool ? "tool" : json_string_value(json_object_get(tool, "version")),
+           hf, json_is_true(json_object_get(result, "etcd_running")) ? "running" : "stopped");
+}
+
+/* ---- the table --------------------------------------------------------------- */
+
+const struct eng_step_kind eng_steps[EDR_STEP__COUNT] = {
+  [EDR_STEP_CONNECT] = {.start = start_connect},
+  [EDR_STEP_PUSH_AGENT] = {.start = start_push_agent},
+  [EDR_STEP_PROBE] = {.check = check_probe, .summary = summary_probe},
+  [EDR_STEP_LOCK] = {.adjust = adjust_lock, .check = check_lock},
+  [EDR_STEP_HOLD_LOCK] = {.adjust = adjust_lock},
+  [EDR_STEP_UNLOCK] = {.check = check_unlock},
+  [EDR_STEP_PUSH_TOOL] = {.payload = payload_tool},
+  [EDR_STEP_PUSH_SNAPSHOT] = {.payload = payload_snapshot, .reads_extend = true},
+  [EDR_STEP_RESTORE] = {.adjust = adjust_restore, .stderr_in_failure = true},
+  [EDR_STEP_STOP] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING},
+  [EDR_STEP_CHECK_STOPPED] = {.unmoved = ENG_SKIP_IF_RUNNING},
+  [EDR_STEP_MOVE_ASIDE] = {.unmoved = ENG_SKIP_ALWAYS},
+  [EDR_STEP_MOVE_ASIDE_WAL] = {.unmoved = ENG_SKIP_ALWAYS},
+  [EDR_STEP_INSTALL] = {.unmoved = ENG_SKIP_ALWAYS},
+  [EDR_STEP_INSTALL_WAL] = {.unmoved = ENG_SKIP_ALWAYS},
+  [EDR_STEP_OWNERSHIP] = {.adjust = adjust_ownership},
+  [EDR_STEP_OWNERSHIP_WAL] = {.adjust = adjust_ownership},
+  [EDR_STEP_START] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING},
+  [EDR_STEP_FIND_OLD] = {.check = check_find_old},
+  [EDR_STEP_MEMBER_UP] = {.stderr_in_failure = true},
+  [EDR_STEP_TAKE_SNAPSHOT] = {.stderr_in_failure = true},
+  [EDR_STEP_FETCH_SNAPSHOT] = {.check = check_fetch},
+  [EDR_STEP_ASK] = {.whole_reply = true},
+};

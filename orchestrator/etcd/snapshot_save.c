@@ -1,0 +1,1010 @@
+/*
+ * snapshot_save.c - `etcd-dr snapshot save`: a snapshot of a live member,
+ * taken from this machine over the member's client URL through etcd's JSON
+ * gateway, streamed to FILE.part, checked, then renamed to FILE.
+ *
+ * Two phases on one libuv loop (http.h): first GET /health on every
+ * candidate URL at once, to pick the member (the first healthy one in the
+ * spec's order, or the one named); then POST /v3/maintenance/snapshot,
+ * whose body is decoded line by line (edr_snapstream) into a small write
+ * buffer, so memory stays flat whatever the snapshot's size.  The file is
+ * finished outside the loop: fsync, the SHA-256 trailer (snapfile.h), the
+ * revision (bbolt.h), rename, fsync of the directory.  Every failure path
+ * removes the .part and leaves an existing FILE as it was.
+ */
+#include "snapshot_save.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bbolt.h"
+#include "err.h"
+#include "log.h"
+#include "snapfile.h"
+#include "util.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+#define DEFAULT_STALL_MS 30000
+#define WBUF_SIZE (256u << 10)
+
+/* ---- the stream decoder ----------------------------------------------------- */
+
+static int ss_fail(struct edr_snapstream *s, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int ss_fail(struct edr_snapstream *s, int status, const char *fmt, ...) {
+  if (s->status)
+    return s->status;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+  va_end(ap);
+  s->status = status;
+  return status;
+}
+
+int edr_snapstream_init(struct edr_snapstream *s, edr_snapstream_sink sink,
+                        void *arg) {
+  memset(s, 0, sizeof *s);
+  s->sink = sink;
+  s->sink_arg = arg;
+  s->b64 = EVP_ENCODE_CTX_new();
+  return s->b64 ? 0 : EDR_ENOMEM;
+}
+
+void edr_snapstream_release(struct edr_snapstream *s) {
+  free(s->line);
+  s->line = NULL;
+  s->len = s->cap = 0;
+  if (s->b64)
+    EVP_ENCODE_CTX_free(s->b64);
+  s->b64 = NULL;
+}
+
+static int ss_sink(struct edr_snapstream *s, const unsigned char *p, size_t n) {
+  if (n == 0)
+    return 0;
+  char why[sizeof s->msg] = "";
+  int rc = s->sink(s->sink_arg, p, n, why, sizeof why);
+  if (rc < 0)
+    return ss_fail(s, rc, "%s", why[0] ? why : edr_strerror(rc));
+  s->bytes += n;
+  return 0;
+}
+
+/* Decode one base64 blob straight to the sink, a piece at a time: OpenSSL's
+ * decoder keeps its state between pieces, so no buffer as large as the
+ * blob is needed. */
+static int ss_blob(struct edr_snapstream *s, const char *b64, size_t n) {
+  EVP_ENCODE_CTX *ctx = s->b64;
+  unsigned char out[4096];  /* >= (piece + 80 buffered) / 4 * 3 */
+  int outl;
+  EVP_DecodeInit(ctx);
+  for (size_t off = 0; off < n;) {
+    size_t piece = n - off < 4000 ? n - off : 4000;
+    if (EVP_DecodeUpdate(ctx, out, &outl, (const unsigned char *)b64 + off,
+                         (int)piece) < 0)
+      return ss_fail(s, EDR_EHTTP, "message %" PRIu64 " has a blob that is "
+                     "not base64", s->messages);
+    off += piece;
+    if (ss_sink(s, out, (size_t)outl))
+      return s->status;
+  }
+  if (EVP_DecodeFinal(ctx, out, &outl) < 0)
+    return ss_fail(s, EDR_EHTTP, "message %" PRIu64 " has a truncated "
+                   "base64 blob", s->messages);
+  return ss_sink(s, out, (size_t)outl);
+}
+
+/* An integer the gateway sends as a string ("1593344") or a number. */
+static uint64_t json_u64(json_t *v) {
+  if (json_is_integer(v))
+    return json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+  if (json_is_string(v))
+    return strtoull(json_string_value(v), NULL, 10);
+  return 0;
+}
+
+/* The line etcd 3.4 and 3.5 send, exactly:
+ *   {"result":{"remaining_bytes":"N","blob":"BASE64"}}   (remaining_bytes
+ * omitted when 0), decoded in place without building a JSON tree: jansson
+ * would copy and check every one of the snapshot's bytes.  Returns false,
+ * having done nothing, for any other shape; ss_line then parses it. */
+static bool ss_fast_line(struct edr_snapstream *s, const char *p, size_t n,
+                         int *rc) {
+  static const char head[] = "{\"result\":{", rem[] = "\"remaining_bytes\":\"",
+                    blob[] = "\"blob\":\"", tail[] = "\"}}";
+  const char *end = p + n, *q = p, *digits = NULL;
+#define EAT(lit) (end - q >= (ptrdiff_t)sizeof lit - 1 && \
+                  !memcmp(q, lit, sizeof lit - 1) && (q += sizeof lit - 1))
+  if (!EAT(head))
+    return false;
+  if (EAT(rem)) {
+    digits = q;
+    while (q < end && *q >= '0' && *q <= '9')
+      q++;
+    if (q == digits || !EAT("\","))
+      return false;
+  }
+  if (!EAT(blob))
+    return false;
+#undef EAT
+  const char *b = q;
+  if (end - b < (ptrdiff_t)sizeof tail - 1 ||
+      memcmp(end - (sizeof tail - 1), tail, sizeof tail - 1) != 0)
+    return false;
+  size_t bl = (size_t)(end - (sizeof tail - 1) - b);
+  if (memchr(b, '"', bl) || memchr(b, '\\', bl))
+    return false;
+  uint64_t before = s->bytes;
+  s->messages++;
+  *rc = bl ? ss_blob(s, b, bl) : 0;
+  if (!*rc && s->messages == 1)
+    s->expected = (s->bytes - before) +
+                  (digits ? strtoull(digits, NULL, 10) : 0) + 32;
+  return true;
+}
+
+static int ss_line(struct edr_snapstream *s, const char *p, size_t n) {
+  while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+    n--;
+  if (n == 0)
+    return 0;
+  int rc = 0;
+  if (ss_fast_line(s, p, n, &rc))
+    return rc;
+  json_error_t je;
+  json_t *j = json_loadb(p, n, 0, &je);
+  if (!json_is_object(j)) {
+    json_decref(j);
+    return ss_fail(s, EDR_EHTTP, "the answer is not etcd's snapshot stream "
+                   "(line %" PRIu64 " is not a JSON object: %s)",
+                   s->messages + 1, je.text);
+  }
+  json_t *err = json_object_get(j, "error");
+  json_t *res = json_object_get(j, "result");
+  if (json_is_object(err)) {
+    const char *m = json_string_value(json_object_get(err, "message"));
+    rc = ss_fail(s, EDR_EREMOTE, "etcd ended the stream with an error: %s "
+                 "(grpc code %" JSON_INTEGER_FORMAT ")",
+                 m ? m : "(no message)",
+                 json_integer_value(json_object_get(err, "grpc_code")));
+  } else if (!json_is_object(res)) {
+    rc = ss_fail(s, EDR_EHTTP, "the answer is not etcd's snapshot stream "
+                 "(message %" PRIu64 " has no \"result\")", s->messages + 1);
+  } else {
+    json_t *blob = json_object_get(res, "blob");  /* absent when empty */
+    s->messages++;
+    if (blob && !json_is_string(blob)) {
+      rc = ss_fail(s, EDR_EHTTP, "message %" PRIu64 ": \"blob\" is not a "
+                   "string", s->messages);
+    } else {
+      size_t bl = blob ? json_string_length(blob) : 0;
+      uint64_t before = s->bytes;
+      if (bl)
+        rc = ss_blob(s, json_string_value(blob), bl);
+      /* The first message says how much follows it: with its own blob and
+       * the 32-byte digest sent last, that is the file's size. */
+      if (!rc && s->messages == 1)
+        s->expected = (s->bytes - before) +
+                      json_u64(json_object_get(res, "remaining_bytes")) + 32;
+    }
+  }
+  json_decref(j);
+  return rc;
+}
+
+int edr_snapstream_feed(struct edr_snapstream *s, const char *data,
+                        size_t len) {
+  while (len > 0 && !s->status) {
+    const char *nl = memchr(data, '\n', len);
+    size_t take = nl ? (size_t)(nl - data) : len;
+    if (s->len == 0 && nl) {
+      ss_line(s, data, take);  /* a whole line in place: no copy */
+    } else {
+      if (take > EDR_SNAPSTREAM_MAX_LINE - s->len)
+        return ss_fail(s, EDR_ETOOBIG, "a message of the stream is longer "
+                       "than %u bytes", EDR_SNAPSTREAM_MAX_LINE);
+      if (s->len + take > s->cap) {
+        size_t cap = s->cap ? s->cap : 65536;
+        while (cap < s->len + take)
+          cap *= 2;
+        char *b = realloc(s->line, cap);
+        if (!b)
+          return ss_fail(s, EDR_ENOMEM, "out of memory");
+        s->line = b;
+        s->cap = cap;
+      }
+      memcpy(s->line + s->len, data, take);
+      s->len += take;
+      if (nl) {
+        ss_line(s, s->line, s->len);
+        s->len = 0;
+      }
+    }
+    take += nl ? 1 : 0;
+    data += take;
+    len -= take;
+  }
+  return s->status;
+}
+
+int edr_snapstream_end(struct edr_snapstream *s) {
+  if (s->status)
+    return s->status;
+  if (s->len) {
+    ss_line(s, s->line, s->len);
+    s->len = 0;
+    if (s->status)
+      return s->status;
+  }
+  if (s->messages == 0)
+    return ss_fail(s, EDR_EHTTP, "the member sent no snapshot data");
+  if (s->bytes < 32 + 1024)
+    return ss_fail(s, EDR_ECORRUPT, "the stream held only %" PRIu64
+                   " bytes: too short for a snapshot", s->bytes);
+  if (s->expected && s->bytes != s->expected)
+    return ss_fail(s, EDR_ECONNLOST, "the stream ended after %" PRIu64
+                   " of %" PRIu64 " bytes", s->bytes, s->expected);
+  return 0;
+}
+
+/* ---- the file being written ------------------------------------------------- */
+
+struct out_file {
+  int fd;
+  const char *part;            /* borrowed path, for messages */
+  unsigned char *buf;          /* WBUF_SIZE */
+  size_t len;
+};
+
+static int write_all(int fd, const unsigned char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return edr_from_errno(errno);
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int out_flush(struct out_file *f, char *msg, size_t msglen) {
+  int rc = write_all(f->fd, f->buf, f->len);
+  f->len = 0;
+  if (rc < 0)
+    snprintf(msg, msglen, "cannot write '%s': %s", f->part, edr_strerror(rc));
+  return rc;
+}
+
+static int out_sink(void *arg, const unsigned char *p, size_t n, char *msg,
+                    size_t msglen) {
+  struct out_file *f = arg;
+  while (n > 0) {
+    size_t k = WBUF_SIZE - f->len < n ? WBUF_SIZE - f->len : n;
+    memcpy(f->buf + f->len, p, k);
+    f->len += k;
+    p += k;
+    n -= k;
+    if (f->len == WBUF_SIZE) {
+      int rc = out_flush(f, msg, msglen);
+      if (rc < 0)
+        return rc;
+    }
+  }
+  return 0;
+}
+
+/* ---- the loop: pick a member, then stream ---------------------------------- */
+
+struct save;
+
+struct candidate {
+  struct save *sv;
+  const char *name;            /* NULL for --endpoint */
+  size_t member;               /* index in the spec */
+  char url[1024];              /* the client URL, no trailing slash */
+  int status;                  /* of GET /health */
+  long code;
+  bool healthy, answered;
+  char err[512];
+};
+
+struct save {
+  uv_loop_t loop;
+  struct edr_http *http;
+  uv_signal_t sigint, sigterm;
+  bool signals_on, interrupted, finished;
+  const struct edr_save_opts *o;
+  struct candidate *c;
+  size_t n, pending;
+  struct candidate *chosen;
+  bool fallback;               /* --via auto: nobody answered; go through the hosts */
+  struct edr_snapstream st;
+  struct out_file out;
+  long code;                   /* of the snapshot request */
+  char errbody[1024];          /* the start of a non-200 answer */
+  size_t errlen;
+  int status;                  /* the outcome; EDR_EAGAIN while running */
+  struct edr_save_result *res;
+};
+
+static void loop_done(struct save *sv) {
+  if (sv->finished)
+    return;
+  sv->finished = true;
+  if (sv->http)
+    edr_http_close(sv->http, NULL, NULL);
+  sv->http = NULL;
+  if (sv->signals_on) {
+    uv_close((uv_handle_t *)&sv->sigint, NULL);
+    uv_close((uv_handle_t *)&sv->sigterm, NULL);
+    sv->signals_on = false;
+  }
+}
+
+static void describe(const struct candidate *c, char *out, size_t len) {
+  if (c->name)
+    snprintf(out, len, "member '%s' (%s)", c->name, c->url);
+  else
+    snprintf(out, len, "endpoint '%s'", c->url);
+}
+
+static void fail(struct save *sv, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(struct save *sv, int status, const char *fmt, ...) {
+  if (sv->status == EDR_EAGAIN || sv->status == 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sv->res->msg, sizeof sv->res->msg, fmt, ap);
+    va_end(ap);
+    sv->status = status;
+  }
+  loop_done(sv);
+}
+
+static void on_snapshot_data_done(void *arg, int status, long code,
+                                  const char *body, size_t len,
+                                  const char *errtext);
+
+static int on_snapshot_data(void *arg, long code, const char *data,
+                            size_t len) {
+  struct save *sv = arg;
+  sv->code = code;
+  if (code != 200) {  /* an error answer: keep its start for the message */
+    size_t room = sizeof sv->errbody - 1 - sv->errlen;
+    size_t k = len < room ? len : room;
+    memcpy(sv->errbody + sv->errlen, data, k);
+    sv->errlen += k;
+    sv->errbody[sv->errlen] = '\0';
+    return 0;
+  }
+  return edr_snapstream_feed(&sv->st, data, len);
+}
+
+static uint64_t stall_ms(const struct edr_save_opts *o) {
+  return o->stall_timeout_ms ? o->stall_timeout_ms : DEFAULT_STALL_MS;
+}
+
+/* "12.3 MB of 50.0 MB" for a failure's message. */
+static void progress(const struct save *sv, char *out, size_t len) {
+  char a[32], b[32];
+  edr_human_bytes(sv->st.bytes, a, sizeof a);
+  if (sv->st.expected) {
+    edr_human_bytes(sv->st.expected, b, sizeof b);
+    snprintf(out, len, " after %s of %s", a, b);
+  } else {
+    snprintf(out, len, " after %s", a);
+  }
+}
+
+static void on_snapshot_data_done(void *arg, int status, long code,
+                                  const char *body, size_t len,
+                                  const char *errtext) {
+  struct save *sv = arg;
+  char who[1100], prog[80];
+  (void)body;
+  (void)len;
+  describe(sv->chosen, who, sizeof who);
+  progress(sv, prog, sizeof prog);
+  if (sv->interrupted) {
+    fail(sv, EDR_ECANCELED, "snapshot from %s interrupted%s", who, prog);
+    return;
+  }
+  if (status != 0) {
+    if (sv->st.status)
+      fail(sv, sv->st.status, "snapshot from %s failed%s: %s", who, prog,
+           sv->st.msg);
+    else if (status == EDR_ETIMEDOUT && sv->st.bytes > 0)
+      fail(sv, status, "snapshot from %s failed%s: no data for %" PRIu64
+           " s (is the member stopped or overloaded?)", who, prog,
+           (stall_ms(sv->o) + 999) / 1000);
+    else
+      fail(sv, status, "snapshot from %s failed%s: %s (%s)", who, prog,
+           edr_strerror(status), errtext);
+    return;
+  }
+  if (code != 200) {
+    const char *m = NULL;
+    json_t *j = json_loads(sv->errbody, 0, NULL);
+    if (json_is_object(j)) {
+      m = json_string_value(json_object_get(j, "message"));
+      if (!m)
+        m = json_string_value(json_object_get(j, "error"));
+    }
+    size_t el = sv->errlen;
+    while (el > 0 && (sv->errbody[el - 1] == '\n' || sv->errbody[el - 1] == '\r'))
+      sv->errbody[--el] = '\0';
+    fail(sv, EDR_EHTTP, "snapshot from %s refused: http %ld: %.300s", who,
+         code, m ? m : sv->errbody[0] ? sv->errbody : "(empty answer)");
+    json_decref(j);
+    return;
+  }
+  if (edr_snapstream_end(&sv->st) < 0) {
+    fail(sv, sv->st.status, "snapshot from %s failed%s: %s", who, prog,
+         sv->st.msg);
+    return;
+  }
+  char why[600];
+  int rc = sv->out.len ? out_flush(&sv->out, why, sizeof why) : 0;
+  if (rc < 0) {
+    fail(sv, rc, "snapshot from %s: %s", who, why);
+    return;
+  }
+  sv->status = 0;
+  snprintf(sv->res->source, sizeof sv->res->source, "%s", who);
+  loop_done(sv);
+}
+
+static void start_snapshot(struct save *sv, struct candidate *c) {
+  char url[1100], who[1100];
+  sv->chosen = c;
+  describe(c, who, sizeof who);
+  snprintf(url, sizeof url, "%s/v3/maintenance/snapshot", c->url);
+  struct edr_http_req q = {
+    .method = "POST", .url = url, .body = "{}", .tls = &sv->o->tls,
+    .connect_timeout_ms = sv->o->timeout_ms ? sv->o->timeout_ms
+                                            : DEFAULT_TIMEOUT_MS,
+    .on_data = on_snapshot_data, .stall_timeout_ms = stall_ms(sv->o),
+  };
+  edr_info("taking a snapshot from %s", who);
+  int rc = edr_http_request(sv->http, &q, on_snapshot_data_done, sv);
+  if (rc < 0)
+    fail(sv, rc, "snapshot from %s: %s", who, edr_strerror(rc));
+}
+
+/* Every /health has answered: choose. */
+static void choose(struct save *sv) {
+  bool by_name = sv->o->member || sv->o->endpoint;
+  for (size_t i = 0; i < sv->n; i++) {
+    struct candidate *c = &sv->c[i];
+    /* A named member is used when it answers at all: with quorum lost its
+     * /health is false, yet it still serves its own data. */
+    if (by_name ? c->answered : c->healthy) {
+      if (by_name && !c->healthy) {
+        char who[1100];
+        describe(c, who, sizeof who);
+        if (c->code == 200 || c->code == 503)
+          edr_warn("%s answers but is not healthy (no quorum, or an "
+                   "alarm); its data may be behind the cluster's", who);
+        else
+          edr_warn("%s answered /health with http %ld: is it an etcd "
+                   "client URL?", who, c->code);
+      }
+      start_snapshot(sv, c);
+      return;
+    }
+  }
+  /* --via auto: a member whose URL gave no answer from here may well be
+   * up; its host is asked next (edr_snapshot_save). */
+  bool unanswered = false;
+  for (size_t i = 0; i < sv->n; i++)
+    unanswered |= !sv->c[i].answered && sv->c[i].name;
+  if (sv->o->via == EDR_VIA_AUTO && unanswered) {
+    sv->fallback = true;
+    sv->status = 0;
+    loop_done(sv);
+    return;
+  }
+  /* Nobody to ask: say what each one answered. */
+  char m[sizeof sv->res->msg];
+  size_t off = (size_t)snprintf(m, sizeof m, "%s",
+                                by_name ? "cannot reach" : "no healthy member to "
+                                "take the snapshot from:");
+  for (size_t i = 0; i < sv->n && off < sizeof m; i++) {
+    char who[1100];
+    describe(&sv->c[i], who, sizeof who);
+    off += (size_t)snprintf(m + off, sizeof m - off, "%s %s: %s",
+                            i ? ";" : "", who, sv->c[i].err);
+  }
+  if (!by_name && off < sizeof m)
+    snprintf(m + off, sizeof m - off, " (the coordinator must reach a client "
+             "URL; --member NAME takes it from a member that answers but is "
+             "unhealthy)");
+  fail(sv, sv->c[0].status ? sv->c[0].status : EDR_EUNHEALTHY, "%s", m);
+}
+
+
+static void on_health(void *arg, int status, long code, const char *body,
+                      size_t len, const char *errtext) {
+  struct candidate *c = arg;
+  struct save *sv = c->sv;
+  c->status = status;
+  c->code = code;
+  if (status == 0) {
+    c->answered = true;
+    json_t *j = json_loads(body, 0, NULL);
+    const char *h = json_string_value(json_object_get(j, "health"));
+    c->healthy = code == 200 && h && !strcmp(h, "true");
+    int bl = (int)(len < 200 ? len : 200);
+    while (bl > 0 && (body[bl - 1] == '\n' || body[bl - 1] == '\r'))
+      bl--;
+    if (!c->healthy)
+      snprintf(c->err, sizeof c->err, "/health answered http %ld %.*s",
+               code, bl, body);
+    json_decref(j);
+  } else {
+    snprintf(c->err, sizeof c->err, "%s (%s)", edr_strerror(status), errtext);
+  }
+  if (--sv->pending > 0)
+    return;
+  if (sv->interrupted || sv->finished)
+    fail(sv, EDR_ECANCELED, "snapshot save interrupted before it began");
+  else
+    choose(sv);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  struct save *sv = h->data;
+  (void)signum;
+  sv->interrupted = true;
+  if (!sv->chosen)
+    fail(sv, EDR_ECANCELED, "snapshot save interrupted before it began");
+  else
+    loop_done(sv);  /* the snapshot's callback says how far it got */
+}
+
+/* Run both phases; sv->status and res->msg say how it went. */
+static void run_loop(struct save *sv) {
+  if (uv_loop_init(&sv->loop) != 0) {
+    fail(sv, EDR_ENOMEM, "cannot start an event loop");
+    return;
+  }
+  sv->http = edr_http_new(&sv->loop);
+  if (!sv->http) {
+    fail(sv, EDR_ENOMEM, "cannot start libcurl");
+  } else {
+    uv_signal_init(&sv->loop, &sv->sigint);
+    uv_signal_init(&sv->loop, &sv->sigterm);
+    sv->sigint.data = sv->sigterm.data = sv;
+    uv_signal_start(&sv->sigint, on_signal, SIGINT);
+    uv_signal_start(&sv->sigterm, on_signal, SIGTERM);
+    sv->signals_on = true;
+    uint64_t t = sv->o->timeout_ms ? sv->o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    sv->pending = sv->n;
+    for (size_t i = 0; i < sv->n && !sv->finished; i++) {
+      char url[1100];
+      snprintf(url, sizeof url, "%s/health", sv->c[i].url);
+      struct edr_http_req q = {.url = url, .tls = &sv->o->tls,
+                               .timeout_ms = t};
+      int rc = edr_http_request(sv->http, &q, on_health, &sv->c[i]);
+      if (rc < 0) {
+        char who[1100];
+        describe(&sv->c[i], who, sizeof who);
+        fail(sv, rc, "%s: %s", who, edr_strerror(rc));
+      }
+    }
+  }
+  uv_run(&sv->loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&sv->loop) != 0)
+    edr_debug("snapshot save: event loop closed with handles open");
+}
+
+/* ---- the targets and the paths ------------------------------------------------ */
+
+static int add_candidate(struct save *sv, const char *name, size_t member,
+                         const char *url) {
+  struct candidate *c = realloc(sv->c, (sv->n + 1) * sizeof *c);
+  if (!c)
+    return EDR_ENOMEM;
+  sv->c = c;
+  c = &sv->c[sv->n++];
+  memset(c, 0, sizeof *c);
+  c->sv = sv;
+  c->name = name;
+  c->member = member;
+  snprintf(c->url, sizeof c->url, "%s", url);
+  size_t l = strlen(c->url);
+  while (l > 0 && c->url[l - 1] == '/')
+    c->url[--l] = '\0';
+  return 0;
+}
+
+static int pick_targets(struct save *sv, const struct edr_spec *spec,
+                        char *msg, size_t msglen) {
+  const struct edr_save_opts *o = sv->o;
+  if (o->endpoint) {
+    if (strncmp(o->endpoint, "http://", 7) && strncmp(o->endpoint, "https://", 8)) {
+      snprintf(msg, msglen, "--endpoint '%s' is not an http:// or https:// URL",
+               o->endpoint);
+      return EDR_EINVAL;
+    }
+    return add_candidate(sv, NULL, 0, o->endpoint);
+  }
+  if (!spec || spec->n_members == 0) {
+    snprintf(msg, msglen, "no member to take the snapshot from");
+    return EDR_EINVAL;
+  }
+  for (size_t i = 0; i < spec->n_members; i++) {
+    const struct edr_member *m = &spec->members[i];
+    if (o->member && strcmp(o->member, m->name))
+      continue;
+    for (size_t k = 0; k < m->client_urls.n; k++) {
+      int rc = add_candidate(sv, m->name, i, m->client_urls.v[k]);
+      if (rc < 0)
+        return rc;
+    }
+  }
+  if (sv->n == 0) {
+    size_t off = (size_t)snprintf(msg, msglen, "no member '%s' in '%s' "
+                                  "(members:", o->member, spec->source);
+    for (size_t i = 0; i < spec->n_members && off < msglen; i++)
+      off += (size_t)snprintf(msg + off, msglen - off, " %s",
+                              spec->members[i].name);
+    if (off < msglen)
+      snprintf(msg + off, msglen - off, ")");
+    return EDR_EINVAL;
+  }
+  return 0;
+}
+
+bool edr_snapshot_name_ok(const char *name) {
+  static const char pat[] = "snapshot-DDDDDDDD-DDDDDDZ.db";
+  if (strlen(name) != sizeof pat - 1)
+    return false;
+  for (size_t i = 0; pat[i]; i++)
+    if (pat[i] == 'D' ? name[i] < '0' || name[i] > '9' : name[i] != pat[i])
+      return false;
+  return true;
+}
+
+static int fsync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return edr_from_errno(errno);
+  int rc = fsync(fd) < 0 ? edr_from_errno(errno) : 0;
+  close(fd);
+  return rc;
+}
+
+/* FILE.part, checked and synced, becomes FILE.  WHO names the source in
+ * messages; WANT_SHA256 (through the agent: the sha-256 the host says it
+ * sent) must then equal the file's, or NULL. */
+static int finish_file(struct save *sv, const char *part, const char *final,
+                       const char *dir, const char *who, const char *want_sha256) {
+  struct edr_save_result *res = sv->res;
+  struct edr_snapfile sf;
+  int rc;
+  if (fsync(sv->out.fd) < 0) {
+    rc = edr_from_errno(errno);
+    snprintf(res->msg, sizeof res->msg, "snapshot from %s: cannot sync '%s': %s",
+             who, part, edr_strerror(rc));
+    return rc;
+  }
+  rc = close(sv->out.fd) < 0 ? edr_from_errno(errno) : 0;
+  sv->out.fd = -1;
+  if (rc < 0) {
+    snprintf(res->msg, sizeof res->msg, "snapshot from %s: cannot write '%s': "
+             "%s", who, part, edr_strerror(rc));
+    return rc;
+  }
+  if ((rc = edr_snapfile_check(part, &sf)) < 0) {
+    snprintf(res->msg, sizeof res->msg, "snapshot from %s: cannot read back "
+             "'%s': %s", who, part, edr_strerror(rc));
+    return rc;
+  }
+  if (want_sha256 && strcmp(want_sha256, sf.file_sha256)) {
+    snprintf(res->msg, sizeof res->msg, "snapshot from %s: the %" PRIu64 " bytes "
+             "received have sha-256 %s, the host sent %s: damaged on the way",
+             who, sf.size, sf.file_sha256, want_sha256);
+    return EDR_EHASH;
+  }
+  if (!sf.has_trailer) {
+    snprintf(res->msg, sizeof res->msg, "snapshot from %s: %" PRIu64 " bytes "
+             "arrived with no sha-256 trailer (size %% 512 is %" PRIu64
+             ", not 32)", who, sf.size, sf.size % 512);
+    return EDR_ENOHASH;
+  }
+  if (!sf.trailer_ok) {
+    snprintf(res->msg, sizeof res->msg, "snapshot from %s: the sha-256 "
+             "trailer does not match the %" PRIu64 " bytes before it: the "
+             "snapshot is damaged", who, sf.size - 32);
+    return EDR_EHASH;
+  }
+  if ((rc = edr_bolt_revision(part, &res->revision)) < 0) {
+    snprintf(res->msg, sizeof res->msg, "snapshot from %s: its trailer is "
+             "right but its revision cannot be read: %s", who,
+             edr_strerror(rc));
+    return rc;
+  }
+  if (rename(part, final) < 0) {
+    rc = edr_from_errno(errno);
+    snprintf(res->msg, sizeof res->msg, "snapshot from %s: cannot rename "
+             "'%s' to '%s': %s", who, part, final, edr_strerror(rc));
+    return rc;
+  }
+  res->size = sf.size;
+  memcpy(res->sha256, sf.file_sha256, sizeof res->sha256);
+  snprintf(res->path, sizeof res->path, "%s", final);
+  if ((rc = fsync_dir(dir)) < 0) {
+    snprintf(res->msg, sizeof res->msg, "'%s' is written, but its directory "
+             "'%s' cannot be synced (a crash may lose it): %s", final, dir,
+             edr_strerror(rc));
+    return rc;
+  }
+  return 0;
+}
+
+/* The destination: -o FILE, or a new timestamped name in --dir. */
+static int make_paths(const struct edr_save_opts *o, char **final, char **part,
+                      char **dir, char *msg, size_t msglen) {
+  struct stat st;
+  if (o->dir) {
+    char name[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(name, sizeof name, "snapshot-%Y%m%d-%H%M%SZ.db", &tm);
+    if (mkdir(o->dir, 0700) < 0 && errno != EEXIST) {
+      int rc = edr_from_errno(errno);
+      snprintf(msg, msglen, "cannot create '%s': %s", o->dir, edr_strerror(rc));
+      return rc;
+    }
+    *dir = strdup(o->dir);
+    *final = edr_path_join(o->dir, name);
+  } else {
+    const char *slash = strrchr(o->out, '/');
+    *dir = slash == o->out ? strdup("/")
+           : slash         ? edr_asprintf("%.*s", (int)(slash - o->out), o->out)
+                           : strdup(".");
+    *final = strdup(o->out);
+  }
+  *part = *final ? edr_asprintf("%s.part", *final) : NULL;
+  if (!*dir || !*final || !*part)
+    return EDR_ENOMEM;
+  if (stat(*final, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      snprintf(msg, msglen, "'%s' is a directory", *final);
+      return EDR_EINVAL;
+    }
+    if (o->dir) {  /* two saves in one second: never replace one */
+      snprintf(msg, msglen, "'%s' already exists", *final);
+      return EDR_EEXIST;
+    }
+  }
+  return 0;
+}
+
+/* Empty the .part for another try. */
+static int out_reset(struct out_file *f) {
+  f->len = 0;
+  if (ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
+    return edr_from_errno(errno);
+  return 0;
+}
+
+/* --via ssh, or --via auto after no URL answered: each candidate member in
+ * the spec's order (with auto, only those whose URL gave no answer), until
+ * one host hands over a snapshot.  Every failure is said, naming the host. */
+static int save_through_hosts(struct save *sv, const struct edr_spec *spec, char *who,
+                              size_t wholen, char agent_sha[65]) {
+  struct edr_save_result *res = sv->res;
+  char tried[sizeof res->msg] = "", why[2048];
+  size_t off = 0;
+  int rc = EDR_EINVAL;
+  if (!spec) {
+    snprintf(res->msg, sizeof res->msg, "--via ssh needs a cluster spec: it goes "
+             "through a member's host, not an --endpoint URL");
+    return EDR_EINVAL;
+  }
+  if (sv->fallback)
+    edr_warn("no client URL answered from here; asking through the hosts");
+  for (size_t i = 0; i < sv->n; i++) {
+    struct candidate *c = &sv->c[i];
+    bool seen = false;
+    for (size_t k = 0; k < i; k++)
+      seen |= sv->c[k].member == c->member;
+    if (seen || (sv->fallback && c->answered))
+      continue;
+    const struct edr_member *m = &spec->members[c->member];
+    if ((rc = out_reset(&sv->out)) < 0) {
+      snprintf(res->msg, sizeof res->msg, "cannot truncate '%s': %s", sv->out.part,
+               edr_strerror(rc));
+      return rc;
+    }
+    snprintf(who, wholen, "member '%s' through its host %s (the host's etcdctl asked %s)",
+             m->name, m->ssh_host, m->client_urls.v[0]);
+    if (sv->o->fetch_ssh)
+      rc = sv->o->fetch_ssh(spec, c->member, sv->o, out_sink, &sv->out, agent_sha, why,
+                            sizeof why);
+    else
+      snprintf(why, sizeof why, "%s: no way through the hosts was given (an etcd-dr bug)",
+               edr_strerror(rc = EDR_EINTERNAL));
+    if (rc == 0 && sv->out.len)
+      rc = out_flush(&sv->out, why, sizeof why);
+    if (rc == 0) {
+      snprintf(res->source, sizeof res->source, "%.*s", (int)sizeof res->source - 1, who);
+      return 0;
+    }
+    off += (size_t)snprintf(tried + off, off < sizeof tried ? sizeof tried - off : 0,
+                            "%smember '%s' on host %s: %s", off ? "; " : "", m->name,
+                            m->ssh_host, why);
+    if (off >= sizeof tried || rc == EDR_ECANCELED)
+      break;
+  }
+  snprintf(res->msg, sizeof res->msg, "snapshot through the hosts failed: %.*s",
+           (int)(sizeof res->msg - 40), tried);
+  return rc < 0 ? rc : EDR_EREMOTE;
+}
+
+int edr_snapshot_save(const struct edr_spec *spec,
+                      const struct edr_save_opts *o,
+                      struct edr_save_result *res) {
+  struct save sv = {.o = o, .res = res, .status = EDR_EAGAIN};
+  char *final = NULL, *part = NULL, *dir = NULL;
+  bool own_part = false, stream_ready = false;
+  int rc;
+  memset(res, 0, sizeof *res);
+  res->revision = -1;
+  sv.out.fd = -1;
+
+  if ((rc = pick_targets(&sv, spec, res->msg, sizeof res->msg)) < 0)
+    goto out;
+  if ((rc = make_paths(o, &final, &part, &dir, res->msg, sizeof res->msg)) < 0)
+    goto out;
+  /* Opened without O_EXCL so a .part left by a killed run does not block
+   * the next one; the lock keeps two saves to one FILE apart. */
+  sv.out.fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (sv.out.fd < 0) {
+    rc = edr_from_errno(errno);
+    snprintf(res->msg, sizeof res->msg, "cannot create '%s': %s", part,
+             edr_strerror(rc));
+    goto out;
+  }
+  if (flock(sv.out.fd, LOCK_EX | LOCK_NB) < 0) {
+    rc = EDR_EBUSY;
+    snprintf(res->msg, sizeof res->msg, "'%s' is being written by another "
+             "snapshot save", part);
+    goto out;
+  }
+  own_part = true;
+  if (ftruncate(sv.out.fd, 0) < 0) {
+    rc = edr_from_errno(errno);
+    snprintf(res->msg, sizeof res->msg, "cannot truncate '%s': %s", part,
+             edr_strerror(rc));
+    goto out;
+  }
+  sv.out.part = part;
+  sv.out.buf = malloc(WBUF_SIZE);
+  if (!sv.out.buf || edr_snapstream_init(&sv.st, out_sink, &sv.out) < 0) {
+    rc = EDR_ENOMEM;
+    snprintf(res->msg, sizeof res->msg, "out of memory");
+    goto out;
+  }
+  stream_ready = true;
+
+  char who[1300], agent_sha[65] = "";
+  if (o->via != EDR_VIA_SSH) {
+    run_loop(&sv);
+    if ((rc = sv.status) < 0)
+      goto out;
+  }
+  if (o->via == EDR_VIA_SSH || sv.fallback) {
+    if ((rc = save_through_hosts(&sv, spec, who, sizeof who, agent_sha)) < 0)
+      goto out;
+    res->via = "ssh";
+  } else {
+    describe(sv.chosen, who, sizeof who);
+    res->via = "http";
+  }
+  rc = finish_file(&sv, part, final, dir, who, agent_sha[0] ? agent_sha : NULL);
+  if (rc < 0 && res->path[0])
+    own_part = false;  /* renamed: FILE is the new snapshot, keep it */
+
+out:
+  if (sv.out.fd >= 0)
+    close(sv.out.fd);
+  if (rc < 0 && own_part && unlink(part) < 0 && errno != ENOENT)
+    edr_warn("cannot remove '%s': %s", part, strerror(errno));
+  if (stream_ready)
+    edr_snapstream_release(&sv.st);
+  free(sv.out.buf);
+  free(sv.c);
+  free(final);
+  free(part);
+  free(dir);
+  return rc;
+}
+
+/* ---- --keep ------------------------------------------------------------------ */
+
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int edr_snapshot_prune(const char *dir, unsigned keep, const char *keep_path,
+                       char *msg, size_t msglen) {
+  DIR *dp = opendir(dir);
+  if (!dp) {
+    int rc = edr_from_errno(errno);
+    snprintf(msg, msglen, "cannot list '%s': %s", dir, edr_strerror(rc));
+    return rc;
+  }
+  const char *keep_name = strrchr(keep_path, '/');
+  keep_name = keep_name ? keep_name + 1 : keep_path;
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  int rc = 0;
+  struct dirent *de;
+  while ((de = readdir(dp))) {
+    struct stat st;
+    if (!edr_snapshot_name_ok(de->d_name) || !strcmp(de->d_name, keep_name))
+      continue;
+    if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+        !S_ISREG(st.st_mode))
+      continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 16;
+      char **v = realloc(names, cap * sizeof *v);
+      if (!v) {
+        rc = EDR_ENOMEM;
+        break;
+      }
+      names = v;
+    }
+    if (!(names[n] = strdup(de->d_name))) {
+      rc = EDR_ENOMEM;
+      break;
+    }
+    n++;
+  }
+  if (rc < 0)
+    snprintf(msg, msglen, "out of memory");
+  /* The names sort by time; the one just saved counts as one kept. */
+  if (n > 1)
+    qsort(names, n, sizeof *names, cmp_names);
+  size_t others = keep > 0 ? keep - 1 : 0;
+  for (size_t i = 0; rc == 0 && i + others < n; i++) {
+    char *p = edr_path_join(dir, names[i]);
+    if (!p || unlinkat(dirfd(dp), names[i], 0) < 0) {
+      rc = p ? edr_from_errno(errno) : EDR_ENOMEM;
+      snprintf(msg, msglen, "cannot remove '%s': %s", p ? p : names[i],
+               edr_strerror(rc));
+    } else {
+      printf("removed '%s'\n", p);
+    }
+    free(p);
+  }
+  for (size_t i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+  closedir(dp);
+  return rc;
+}

@@ -1,0 +1,136 @@
+/*
+ * snapshot_save.h - `etcd-dr snapshot save`: take a snapshot of a live
+ * member from this machine, over the member's client URL, and write it
+ * exactly as `etcdctl snapshot save` does (the bbolt image, then 32 bytes of
+ * SHA-256 over it), atomically and verified.
+ *
+ * The member is asked through etcd's JSON gateway: POST
+ * /v3/maintenance/snapshot with `{}` answers one JSON message a line,
+ * `{"result":{"remaining_bytes":"N","blob":"<base64>"}}`, and the last blob
+ * is the SHA-256 of the others (seen on etcd 3.4.23 and 3.5.16; see
+ * docs/snapshot.md).  The stream is decoded as it arrives and written to
+ * FILE.part; memory does not grow with the snapshot.  Only then, after
+ * fsync and a check of the trailer, does FILE.part become FILE.
+ *
+ * With --via ssh (or --via auto when no client URL answers from here) the
+ * snapshot is taken on the member's host by its own etcdctl and streamed
+ * back through the agent (the command layer's snapshot_ssh.c, lent as
+ * edr_save_opts.fetch_ssh); the same FILE.part, fsync, trailer check and
+ * rename finish it.
+ */
+#ifndef EDR_SNAPSHOT_SAVE_H
+#define EDR_SNAPSHOT_SAVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"  /* struct edr_tls */
+#include "spec.h"
+
+/* ---- the gateway's stream, decoded -------------------------------------- */
+
+/* Where decoded bytes go.  Returns 0, or a negative EDR_E* code after
+ * writing why (naming the file) into MSG[MSGLEN]; the stream then stops. */
+typedef int (*edr_snapstream_sink)(void *arg, const unsigned char *buf,
+                                   size_t len, char *msg, size_t msglen);
+
+/* The longest line (one message) accepted: etcd sends 32 KiB blobs, about
+ * 44 KB of JSON; this leaves room and still bounds memory. */
+#define EDR_SNAPSTREAM_MAX_LINE (2u << 20)
+
+/* A decoder fed with the body as it arrives, in pieces cut anywhere.  All
+ * fields are the decoder's; read bytes, expected, status and msg. */
+struct edr_snapstream {
+  edr_snapstream_sink sink;
+  void *sink_arg;          /* borrowed */
+  char *line;              /* an incomplete line, owned */
+  size_t len, cap;
+  void *b64;               /* OpenSSL's EVP_ENCODE_CTX, owned */
+  uint64_t bytes;          /* decoded bytes handed to the sink */
+  uint64_t messages;       /* lines that were messages */
+  uint64_t expected;       /* file size the first message announces
+                              (its blob + remaining_bytes + 32); 0 unknown */
+  int status;              /* the first failure, sticky; 0 while all is well */
+  char msg[512];           /* why, when status != 0 */
+};
+
+/* Returns 0 or EDR_ENOMEM.  SINK and ARG are borrowed until release. */
+int edr_snapstream_init(struct edr_snapstream *s, edr_snapstream_sink sink,
+                        void *arg);
+/* Feed LEN bytes of the body.  Returns 0 or the (sticky) negative status:
+ * a line that is not JSON, an "error" message from etcd (its text in msg),
+ * bad base64, a line over EDR_SNAPSTREAM_MAX_LINE, or the sink's failure. */
+int edr_snapstream_feed(struct edr_snapstream *s, const char *data,
+                        size_t len);
+/* The body ended cleanly: decode a last unterminated line, then check that
+ * something arrived and that its size is the one announced.  Returns 0 or
+ * a negative status (msg says why). */
+int edr_snapstream_end(struct edr_snapstream *s);
+void edr_snapstream_release(struct edr_snapstream *s);
+
+/* ---- the save ------------------------------------------------------------- */
+
+struct edr_save_opts;
+
+/* --via ssh for member index MEMBER of SPEC: the snapshot is taken on the
+ * member's host and its bytes go to SINK(SINK_ARG, ...) as they arrive.
+ * Returns 0 with AGENT_SHA256 (hex, of every byte sent) set, or a negative
+ * EDR_E* code with MSG saying which step failed and why; the host keeps
+ * nothing.  The command layer's edr_snapshot_fetch_ssh is the one used. */
+typedef int (*edr_snapshot_fetch_fn)(const struct edr_spec *spec, size_t member,
+                                     const struct edr_save_opts *o,
+                                     edr_snapstream_sink sink, void *sink_arg,
+                                     char agent_sha256[65], char *msg, size_t msglen);
+
+enum edr_save_via {
+  EDR_VIA_DIRECT,           /* this machine asks the client URL (the default) */
+  EDR_VIA_SSH,              /* the member's host takes it, the agent streams it back */
+  EDR_VIA_AUTO,             /* direct, else through the hosts whose URL did not answer */
+};
+
+struct edr_save_opts {      /* every string borrowed for the call */
+  const char *out;          /* -o FILE, or NULL with dir */
+  const char *dir;          /* --dir DIR: DIR/snapshot-YYYYMMDD-HHMMSSZ.db */
+  const char *member;       /* NULL: the first member whose /health is true */
+  const char *endpoint;     /* a client URL; then the spec is not used */
+  struct edr_tls tls;
+  uint64_t timeout_ms;      /* connect and /health; 0: 5000 */
+  uint64_t stall_timeout_ms;  /* no byte for this long fails; 0: 30000 */
+  enum edr_save_via via;
+  bool accept_new_hostkeys;  /* --via ssh: record unknown host keys */
+  edr_snapshot_fetch_fn fetch_ssh;  /* --via ssh and auto's fallback; NULL:
+                                       they fail (EDR_EINTERNAL) */
+};
+
+struct edr_save_result {
+  char path[4096];          /* the file written */
+  char source[1200];        /* "member 'm1' (http://...)" or "endpoint '...'" */
+  const char *via;          /* "http" or "ssh" (static) */
+  uint64_t size;            /* bytes, trailer included */
+  int64_t revision;         /* etcd's revision in the image */
+  char sha256[65];          /* hex SHA-256 of the whole file (sha256sum's) */
+  char msg[4096];           /* on failure: the message, naming the member
+                               or URL and the reason */
+};
+
+/* Take the snapshot.  SPEC may be NULL when o->endpoint is set.  Returns 0
+ * with RES filled, or a negative EDR_E* code with res->msg set; then no
+ * FILE.part is left and an existing FILE is untouched.  SIGINT and SIGTERM
+ * are caught while it runs (EDR_ECANCELED, the .part removed). */
+int edr_snapshot_save(const struct edr_spec *spec,
+                      const struct edr_save_opts *o,
+                      struct edr_save_result *res);
+
+/* Whether NAME is exactly "snapshot-YYYYMMDD-HHMMSSZ.db" (digits only):
+ * the only names --keep ever removes. */
+bool edr_snapshot_name_ok(const char *name);
+
+/* Remove the oldest files of DIR whose names pass edr_snapshot_name_ok
+ * (regular files only, never symlinks) so that KEEP remain, never KEEP_PATH
+ * (the one just saved, whatever the clock did).  Prints "removed 'PATH'"
+ * on stdout for each.  Returns 0 or a negative EDR_E* code with MSG set. */
+int edr_snapshot_prune(const char *dir, unsigned keep, const char *keep_path,
+                       char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,254 @@
+/*
+ * print.c - a plan as a person reads it (`etcd-dr plan`, `run --dry-run`,
+ * the confirmation before the first destructive step) and as JSON
+ * (`--format json`).  What is printed is what is executed: both read the
+ * same struct edr_plan (plan.h).
+ */
+#include "plan.h"
+
+#include "err.h"
+#include "quote.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *phase_heading[EDR_PHASE__COUNT] = {
+  [EDR_PHASE_CHECK] = "check (reads only; every host must pass before any host goes on)",
+  [EDR_PHASE_PREPARE] = ("prepare (changes nothing etcd uses; every host must finish "
+                         "it before any host goes on)"),
+  [EDR_PHASE_APPLY] = "apply (destructive)",
+  [EDR_PHASE_CLEANUP] = "cleanup (once the cluster is healthy)",
+};
+
+/* Print an argv as a pasteable command, one "--flag value" per line. */
+static void print_command(FILE *out, char *const *argv) {
+  fputs("        $", out);
+  for (size_t i = 0; argv[i]; i++) {
+    const char *a = i == 0 && !strcmp(argv[0], "auto") ? "etcdutl" : argv[i];
+    char *q = edr_shell_quote(a);
+    if (i > 0 && a[0] == '-' && a[1] == '-')
+      fputs(" \\\n           ", out);
+    fprintf(out, " %s", q ? q : a);
+    free(q);
+  }
+  if (!strcmp(argv[0], "auto"))
+    fputs("\n          (etcdctl instead where the host has no etcdutl)", out);
+  fputc('\n', out);
+}
+
+/* A playbook's plan: stage by stage, what each host does and what the
+ * coordinator does once they are done. */
+static void print_run(const struct edr_plan *p, FILE *out) {
+  char human[32];
+  edr_human_bytes(p->snapshot_size, human, sizeof human);
+  fprintf(out, "etcd-dr run plan: playbook %s, run %s\n", p->playbook ? p->playbook : "?",
+          p->run_id);
+  fprintf(out, "  cluster spec:      %s (%zu members)\n", p->spec->source, p->n_hosts);
+  if (*p->snapshot)
+    fprintf(out, "  snapshot:          %s (%s, sha-256 %s, revision %lld)\n", p->snapshot,
+            human, p->snapshot_sha256, (long long)p->snapshot_revision);
+  fprintf(out, "  initial cluster:   %s\n", p->initial_cluster);
+  for (size_t i = 0; i < p->spec->warnings.n; i++)
+    fprintf(out, "  warning: %s\n", p->spec->warnings.v[i]);
+  fprintf(out, "\nEach step is a barrier: the next starts when it finished everywhere.\n");
+  for (size_t k = 0; k < p->n_stages; k++) {
+    const struct edr_stage *st = &p->stages[k];
+    bool steps = false;
+    for (size_t i = 0; i < p->n_hosts && !steps; i++)
+      for (size_t j = 0; j < p->hosts[i].n_steps; j++)
+        steps |= p->hosts[i].steps[j].stage == k;
+    if (!steps && st->gate == EDR_GATE_NONE)
+      continue; /* nothing happens there (a check with no host to check) */
+    fprintf(out, "\n%2zu. %s", k + 1, st->name);
+    if (st->gate != EDR_GATE_NONE && st->gate != EDR_GATE_HEALTH)
+      fprintf(out, " (%s, on this machine)", edr_gate_names[st->gate]);
+    fprintf(out, "%s%s\n", st->title ? ": " : "", st->title ? st->title : "");
+    for (size_t i = 0; i < p->n_hosts; i++) {
+      const struct edr_host_plan *h = &p->hosts[i];
+      bool first = true;
+      for (size_t j = 0; j < h->n_steps; j++) {
+        const struct edr_step *s = &h->steps[j];
+        if (s->stage != k)
+          continue;
+        fprintf(out, "    %-8s %-14s %s\n", first ? h->member->name : "",
+                edr_step_kinds[s->kind].name, s->title);
+        if (s->argv)
+          print_command(out, s->argv);
+        if (s->retries || s->continue_on_failure)
+          fprintf(out, "             %u retr%s, %.1fs apart; on failure: %s\n", s->retries,
+                  s->retries == 1 ? "y" : "ies", (double)s->retry_delay_ms / 1000.0,
+                  s->continue_on_failure ? "go on" : "stop");
+        first = false;
+      }
+    }
+    if (st->gate == EDR_GATE_HEALTH)
+      fprintf(out, "    then: wait up to %llus until all %zu members are healthy, one cluster "
+                   "of exactly them, at the snapshot's revision or later\n",
+              (unsigned long long)((st->timeout_ms ? st->timeout_ms : p->health_timeout_ms) /
+                                   1000), p->n_hosts);
+    if (st->retries || st->continue_on_failure)
+      fprintf(out, "    %u retr%s, %.1fs apart; on failure: %s\n", st->retries,
+              st->retries == 1 ? "y" : "ies", (double)st->retry_delay_ms / 1000.0,
+              st->continue_on_failure ? "go on" : "stop");
+  }
+  bool any = false;
+  for (size_t i = 0; i < p->n_hosts; i++)
+    any |= p->hosts[i].n_steps > 0;
+  if (!any)
+    fprintf(out, "\nNo SSH connection: every step runs on this machine.\n");
+}
+
+void edr_plan_print_member(const struct edr_member *m, FILE *out) {
+  fprintf(out, "\nmember %s  (%s@%s:%d%s)\n", m->name, m->ssh_user, m->ssh_host, m->ssh_port,
+          m->sudo ? ", sudo -n" : "");
+}
+
+void edr_plan_print(const struct edr_plan *p, FILE *out) {
+  if (p->kind == EDR_PLAN_RUN) {
+    print_run(p, out);
+    return;
+  }
+  if (p->kind == EDR_PLAN_PRUNE) {
+    edr_plan_prune_print(p, out);
+    return;
+  }
+  char human[32];
+  edr_human_bytes(p->snapshot_size, human, sizeof human);
+  fprintf(out, "etcd-dr restore plan, run %s\n", p->run_id);
+  fprintf(out, "  cluster spec:      %s (%zu members)\n", p->spec->source, p->n_hosts);
+  if (*p->snapshot)
+    fprintf(out, "  snapshot:          %s (%s, sha-256 %s, %s)\n", p->snapshot, human,
+            p->snapshot_sha256,
+            p->snapshot_has_hash ? "integrity trailer present" : "no integrity trailer");
+  else
+    fprintf(out, "  snapshot:          (given to restore with --snapshot)\n");
+  if (p->snapshot_revision >= 0)
+    fprintf(out, "  snapshot revision: %lld\n", (long long)p->snapshot_revision);
+  fprintf(out, "  initial cluster:   %s\n", p->initial_cluster);
+  fprintf(out, "  cluster token:     %s\n", p->token);
+  for (size_t i = 0; i < p->spec->warnings.n; i++)
+    fprintf(out, "  warning: %s\n", p->spec->warnings.v[i]);
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    const struct edr_host_plan *h = &p->hosts[i];
+    edr_plan_print_member(h->member, out);
+    int phase = -1;
+    for (size_t j = 0; j < h->n_steps; j++) {
+      const struct edr_step *s = &h->steps[j];
+      const struct edr_step_kind_info *k = &edr_step_kinds[s->kind];
+      if ((int)k->phase == EDR_PHASE_CLEANUP)
+        continue; /* printed once for the cluster, below */
+      if ((int)k->phase != phase) {
+        phase = (int)k->phase;
+        fprintf(out, "  %s:\n", phase_heading[phase]);
+      }
+      fprintf(out, "    %2zu. %-14s %s\n", j + 1, k->name, s->title);
+      if (s->argv)
+        print_command(out, s->argv);
+    }
+  }
+  fprintf(out, "\nthen, for the whole cluster:\n");
+  fprintf(out, "  verify:   wait up to %llus until all %zu members are healthy, form one "
+               "cluster of exactly the members above, and serve revision >= %lld\n",
+          (unsigned long long)(p->health_timeout_ms / 1000), p->n_hosts,
+          (long long)(p->snapshot_revision > 0 ? p->snapshot_revision : 1));
+  fprintf(out, "  cleanup:  on every host, remove the staging directory "
+               "DATA_DIR/.etcd-dr-%s (the snapshot copy)\n", p->run_id);
+  fprintf(out, "\nNothing is deleted: each old member dir is kept as "
+               "DATA_DIR/member.etcd-dr-%s.\n", p->run_id);
+}
+
+json_t *edr_plan_to_json(const struct edr_plan *p) {
+  json_t *hosts = json_array();
+  for (size_t i = 0; hosts && i < p->n_hosts; i++) {
+    const struct edr_host_plan *h = &p->hosts[i];
+    const struct edr_member *m = h->member;
+    json_t *steps = json_array();
+    for (size_t j = 0; steps && j < h->n_steps; j++) {
+      const struct edr_step *s = &h->steps[j];
+      const struct edr_step_kind_info *k = &edr_step_kinds[s->kind];
+      json_t *js = json_pack("{s:i, s:s, s:s, s:b, s:s, s:s?, s:O?, s:I, s:I}", "index",
+                             (int)j + 1, "kind", k->name, "phase",
+                             edr_phase_names[k->phase], "destructive", k->destructive,
+                             "title", s->title, "command", s->command, "request",
+                             s->request, "timeout_ms", (json_int_t)s->timeout_ms, "stage",
+                             (json_int_t)s->stage + 1);
+      if (js && (s->retries || s->continue_on_failure)) {
+        json_object_set_new(js, "retries", json_integer(s->retries));
+        json_object_set_new(js, "retry_delay_ms", json_integer((json_int_t)s->retry_delay_ms));
+        json_object_set_new(js, "on_failure",
+                            json_string(s->continue_on_failure ? "continue" : "stop"));
+      }
+      if (js && s->allow_empty_start)
+        json_object_set_new(js, "empty_data_dir", json_string("join"));
+      json_array_append_new(steps, js);
+    }
+    json_t *jh = json_pack(
+        "{s:s, s:{s:s, s:i, s:s, s:b, s:s, s:s?}, s:s, s:s?, s:s, s:s, s:s?, s:o}",
+        "member", m->name, "ssh", "host", m->ssh_host, "port", m->ssh_port, "user",
+        m->ssh_user, "sudo", m->sudo, "known_hosts", m->known_hosts, "identity_file",
+        m->identity_file, "data_dir", m->data_dir, "wal_dir", m->wal_dir, "staging",
+        h->staging, "member_aside", h->member_aside, "wal_aside", h->wal_aside, "steps",
+        steps);
+    json_array_append_new(hosts, jh);
+  }
+  json_t *warn = json_array();
+  for (size_t i = 0; warn && i < p->spec->warnings.n; i++)
+    json_array_append_new(warn, json_string(p->spec->warnings.v[i]));
+  json_t *stages = json_array();
+  for (size_t k = 0; stages && k < p->n_stages; k++) {
+    const struct edr_stage *st = &p->stages[k];
+    json_t *js = json_pack("{s:I, s:s, s:s?, s:s}", "index", (json_int_t)k + 1, "name",
+                           st->name, "title", st->title, "phase", edr_phase_names[st->phase]);
+    if (!js)
+      continue;
+    if (st->gate != EDR_GATE_NONE) {
+      json_t *mem = json_array();
+      for (size_t i = 0; mem && i < st->n_members; i++)
+        json_array_append_new(mem, json_string(p->hosts[st->members[i]].member->name));
+      json_object_set_new(js, "gate", json_string(edr_gate_names[st->gate]));
+      json_object_set_new(js, "members", mem);
+      if (st->gate == EDR_GATE_WAIT_HEALTHY)
+        json_object_set_new(js, "min_revision",
+                            st->min_revision == -1 ? json_string("current")
+                            : st->min_revision == -2 ? json_string("snapshot")
+                                                      : json_integer(st->min_revision));
+      if (st->timeout_ms)
+        json_object_set_new(js, "timeout_ms", json_integer((json_int_t)st->timeout_ms));
+      if (st->dir)
+        json_object_set_new(js, "dir", json_string(st->dir));
+      if (st->output)
+        json_object_set_new(js, "output", json_string(st->output));
+      if (st->keep)
+        json_object_set_new(js, "keep", json_integer(st->keep));
+      if (st->message)
+        json_object_set_new(js, "message", json_string(st->message));
+      if (st->pause_ms)
+        json_object_set_new(js, "pause_ms", json_integer((json_int_t)st->pause_ms));
+      if (st->retries || st->continue_on_failure) {
+        json_object_set_new(js, "retries", json_integer(st->retries));
+        json_object_set_new(js, "on_failure",
+                            json_string(st->continue_on_failure ? "continue" : "stop"));
+      }
+    }
+    json_array_append_new(stages, js);
+  }
+  json_t *plan_json = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:I, s:s, s:b, s:b, s:I}, s:I, "
+                   "s:o, s:o}",
+                   "run_id", p->run_id, "spec", p->spec->source, "initial_cluster",
+                   p->initial_cluster, "initial_cluster_token", p->token, "snapshot",
+                   "path", p->snapshot, "size", (json_int_t)p->snapshot_size, "sha256",
+                   p->snapshot_sha256, "has_hash", p->snapshot_has_hash,
+                   "skip_hash_check", p->skip_hash_check, "revision",
+                   (json_int_t)p->snapshot_revision, "health_timeout_ms",
+                   (json_int_t)p->health_timeout_ms, "warnings", warn, "hosts", hosts);
+  if (plan_json) {
+    json_object_set_new(plan_json, "stages", stages);
+    if (p->playbook)
+      json_object_set_new(plan_json, "playbook", json_string(p->playbook));
+  } else {
+    json_decref(stages);
+  }
+  return plan_json;
+}

@@ -1,0 +1,127 @@
+/*
+ * agent_conn.h - one host's connection to its etcd-dr-agent, behind a table
+ * of operations the engine calls (struct edr_agent_ops) and a table of
+ * events it gets back (struct edr_agent_events).
+ *
+ * The real one (edr_agent_ssh_ops, agent_conn.c) is one SSH session per
+ * host driven by the run's libuv loop: resolve, connect, handshake, host
+ * key, authenticate; push the static agent through a bootstrap channel and
+ * start it (with sudo -n when asked); then one JSON request line at a time,
+ * with an optional payload after it, and its reply line (with the raw bytes
+ * of a `send` in between: docs/agent-protocol.md).  A unit test can lend
+ * the engine another table (a fake agent) through edr_exec_opts.agent_ops.
+ *
+ * What the connection owns: the socket, the channels, the request in
+ * flight (its line, its payload fd) and one deadline timer.  What it does
+ * not know: plans and steps.  The engine builds every request (hello
+ * included), judges every reply, and words the failures it decides; the
+ * connection words the failures of the transport itself.
+ *
+ * Every operation and every event runs on the loop's thread.  At most one
+ * operation is under way at a time; each ends in exactly one event
+ * (connected, reply, failed; closed for close) unless idle() abandons it.
+ * After `failed` with LOST set the connection can carry no more requests;
+ * close() then only tears down.
+ */
+#ifndef EDR_AGENT_CONN_H
+#define EDR_AGENT_CONN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct edr_agent_conn;
+
+/* Where a `send`'s raw bytes go as they arrive.  Returns 0, or a negative
+ * EDR_E* code after writing why into MSG[MSGLEN]; the rest of the stream is
+ * then read and dropped (so the agent stays in step) and the connection
+ * remembers the failure (edr_agent_ops.fetched). */
+typedef int (*edr_agent_sink)(void *arg, const unsigned char *buf, size_t len,
+                              char *msg, size_t msglen);
+
+struct edr_agent_target {       /* every string borrowed for the conn's life */
+  const char *name;             /* the member, for messages */
+  const char *ssh_host, *ssh_user, *identity_file, *known_hosts;
+  int ssh_port;
+  bool sudo;                    /* start the agent with sudo -n */
+  bool accept_new_hostkeys;     /* record unknown keys (never changed ones) */
+  const char *agent_path;       /* the local etcd-dr-agent to push */
+  uint64_t agent_size;
+  uint64_t stall_timeout_ms;    /* pushing or fetching: no progress this long
+                                   fails (0: only the deadline) */
+  edr_agent_sink fetch_sink;    /* NULL: a `send`'s bytes are dropped */
+  void *fetch_arg;
+};
+
+enum edr_agent_log { EDR_AGENT_LOG_DEBUG, EDR_AGENT_LOG_WARN };
+
+struct edr_agent_events {       /* the engine's; ARG is the one given to open */
+  /* The host key was checked (FP, TYPE: for the report; RECORDED: it was
+   * new and written to known_hosts). */
+  void (*hostkey)(void *arg, const char *fp, const char *type, bool recorded);
+  void (*connected)(void *arg);                  /* authenticated */
+  /* The reply to the request in flight (the agent's hello after
+   * start_agent).  STATUS 0 when "ok" is true, else the agent's errno (a
+   * negative EDR_E* code) or EDR_EREMOTE.  REPLY is borrowed. */
+  void (*reply)(void *arg, int status, json_t *reply);
+  /* What was under way failed: CODE and MSG (worded for the operator).
+   * LOST: nothing more can be said to this host. */
+  void (*failed)(void *arg, int code, const char *msg, bool lost);
+  /* The deadline passed (arm()); the engine words it and calls idle() or
+   * close().  Not sent while closing: close() is bounded by itself. */
+  void (*timeout)(void *arg);
+  void (*closed)(void *arg);                     /* after close() */
+  /* A payload's (or a fetch's) bytes so far and in all. */
+  void (*bytes)(void *arg, uint64_t done, uint64_t total);
+  /* A `send` announced SIZE bytes of raw data. */
+  void (*fetch_begin)(void *arg, uint64_t size);
+  void (*log)(void *arg, enum edr_agent_log level, const char *line);
+};
+
+struct edr_agent_request {
+  json_t *req;                  /* stolen; "id" is added */
+  int payload_fd;               /* -1, or SIZE bytes sent after the line; the
+                                   conn closes it */
+  uint64_t payload_size;
+  bool reads_extend;            /* every read re-arms the stall timeout */
+};
+
+struct edr_agent_ops {
+  /* A new connection (nothing is done yet), or NULL when out of memory.
+   * T, EV and LOOP are borrowed for its life. */
+  struct edr_agent_conn *(*open)(uv_loop_t *loop, const struct edr_agent_target *t,
+                                 const struct edr_agent_events *ev, void *arg);
+  /* Resolve, connect, handshake, check the host key, authenticate:
+   * hostkey, then connected or failed. */
+  void (*connect)(struct edr_agent_conn *c);
+  /* Push and start the agent, then send HELLO (stolen): reply or failed. */
+  void (*start_agent)(struct edr_agent_conn *c, json_t *hello);
+  /* Send R: reply or failed. */
+  void (*request)(struct edr_agent_conn *c, struct edr_agent_request *r);
+  /* (Re)start the deadline of what is under way. */
+  void (*arm)(struct edr_agent_conn *c, uint64_t ms);
+  /* Abandon what is under way (stop the deadline, drop the request and its
+   * payload); no event comes for it. */
+  void (*idle)(struct edr_agent_conn *c);
+  /* Give up on the connection (the engine decided it is lost): no more
+   * requests; close() then only tears down. */
+  void (*drop)(struct edr_agent_conn *c);
+  /* End the agent (EOF, wait for it to remove its directory and exit,
+   * bounded) and the session: closed.  Repeated calls are ignored. */
+  void (*close)(struct edr_agent_conn *c);
+  /* The agent can be sent requests. */
+  bool (*usable)(const struct edr_agent_conn *c);
+  /* The last line of the agent's stderr (for messages), "" when none. */
+  const char *(*stderr_last)(struct edr_agent_conn *c);
+  /* The last `send`: bytes that arrived, and the sink's failure (0, or its
+   * code with *MSG its words). */
+  uint64_t (*fetched)(const struct edr_agent_conn *c, int *status, const char **msg);
+  /* After the loop ended and every handle on it was closed: free the rest. */
+  void (*free)(struct edr_agent_conn *c);
+};
+
+extern const struct edr_agent_ops edr_agent_ssh_ops;
+
+#endif
