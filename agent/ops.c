@@ -986,8 +986,11 @@ static json_t *dir_facts(struct agent *a, const char *path, bool data, int *rc) 
       char member[PATH_MAX + 16];
       struct stat mst;
       snprintf(member, sizeof(member), "%s/member", path);
-      json_object_set_new(o, "has_member",
-                          json_boolean(stat(member, &mst) == 0 && S_ISDIR(mst.st_mode)));
+      bool has = stat(member, &mst) == 0 && S_ISDIR(mst.st_mode);
+      json_object_set_new(o, "has_member", json_boolean(has));
+      /* a restore renames it aside: a mount point would refuse (EBUSY) */
+      json_object_set_new(o, "member_mountpoint",
+                          json_boolean(has && is_mountpoint(member, &mst)));
     }
   }
   if (data) {
@@ -1107,6 +1110,60 @@ static json_t *port_facts(json_t *ports) {
   return out;
 }
 
+static int resolve_owner(struct agent *a, const char *owner, uid_t *uid, gid_t *gid);
+
+/* What the apply steps will need, looked up now so that a mistake fails in
+ * the check phase, before any member is stopped: the owner the restored
+ * data is given ("owner": {"uid", "gid"} or {"error"}) and the programs
+ * that stop and start etcd ("commands": [{"argv0", "path"} or {"argv0",
+ * "error"}]).  A lookup that fails is a fact, not the probe's failure. */
+static int apply_facts(struct agent *a, json_t *req, json_t *res) {
+  const char *owner;
+  int rc;
+  if ((rc = f_str(a, req, "owner", true, &owner)))
+    return rc;
+  if (owner) {
+    uid_t uid;
+    gid_t gid;
+    if (resolve_owner(a, owner, &uid, &gid) == 0)
+      json_object_set_new(res, "owner", json_pack("{s:I, s:I}", "uid", (json_int_t)uid,
+                                                   "gid", (json_int_t)gid));
+    else
+      json_object_set_new(res, "owner", json_pack("{s:s}", "error", a->msg));
+    a->msg[0] = '\0';
+  }
+  json_t *cmds = json_object_get(req, "commands");
+  if (!cmds)
+    return 0;
+  if (!json_is_array(cmds))
+    return agent_fail(a, EDR_EINVAL, "field 'commands' must be an array of strings");
+  struct env env;
+  if ((rc = env_init(&env)))
+    return rc;
+  json_t *out = json_array();
+  size_t i;
+  json_t *c;
+  json_array_foreach(cmds, i, c) {
+    const char *argv0 = json_string_value(c);
+    char *exe = NULL;
+    if (!argv0) {
+      rc = agent_fail(a, EDR_EINVAL, "field 'commands' must be an array of strings");
+      break;
+    }
+    if (find_exec(a, argv0, &env, &exe) == 0 && !is_exec_file(exe))
+      agent_fail(a, EDR_ENOENT, "'%s' is not an executable file", exe);
+    if (exe && !a->msg[0])
+      json_array_append_new(out, json_pack("{s:s, s:s}", "argv0", argv0, "path", exe));
+    else
+      json_array_append_new(out, json_pack("{s:s, s:s}", "argv0", argv0, "error", a->msg));
+    a->msg[0] = '\0';
+    free(exe);
+  }
+  env_free(&env);
+  json_object_set_new(res, "commands", out);
+  return rc;
+}
+
 static int op_probe(struct agent *a, json_t *req, json_t *res) {
   const char *data_dir, *wal_dir, *want, *staging;
   int rc;
@@ -1154,6 +1211,8 @@ static int op_probe(struct agent *a, json_t *req, json_t *res) {
   } else {
     json_object_set_new(res, "staging_exists", json_null());
   }
+  if (!rc)
+    rc = apply_facts(a, req, res);
   return rc;
 }
 

@@ -23,4 +23,13 @@ void edr_human_bytes(uint64_t n, char *out, size_t outlen);
 /* Now, UTC, to the millisecond: "2026-11-21T18:15:51.123Z" (len >= 32). */
 void edr_iso_now(char *out, size_t len);
 
+/* Edits (insert, delete, substitute, swap two neighbours) between A and B,
+ * ignoring case; stops counting at 99. */
+unsigned edr_edit_distance(const char *a, const char *b);
+
+/* The one of CANDS (N strings, borrowed) closest to WORD, for a "did you
+ * mean" hint: within a third of WORD's length (at least 2 edits), and only
+ * if no other candidate is as close.  NULL when none. */
+const char *edr_did_you_mean(const char *word, const char *const *cands, size_t n);
+
 #endif

@@ -14,7 +14,8 @@ cd "$repo"
 "$repo/scripts/deps.sh"
 
 build=${EDR_BUILD_DIR:-$repo/build-test}
-cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DEDR_SANITIZE=ON -DEDR_WERROR=ON
+cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DEDR_SANITIZE=ON -DEDR_WERROR=ON \
+    -DEDR_FAILPOINTS=ON
 cmake --build "$build" -j"$(nproc)"
 
 # Leak and UB reports fail the run; they must never be hidden.

@@ -15,6 +15,8 @@ edr_e2e(e2e_safety safety.sh)
 edr_e2e(e2e_resume resume.sh)
 edr_e2e(e2e_tls tls.sh)
 edr_e2e(e2e_waldir waldir.sh)
+edr_e2e(e2e_apply_faults apply_faults.sh)
+edr_e2e(e2e_bastion bastion.sh)
 edr_e2e(e2e_confirm confirm.sh)
 edr_e2e(e2e_prune prune.sh)
 # Playbooks (docs/playbooks.md, playbooks/): one test per shipped playbook,

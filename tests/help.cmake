@@ -7,3 +7,10 @@ add_test(NAME help_matches
          COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/help/check_help.py
                  --etcd-dr $<TARGET_FILE:etcd-dr> --source ${CMAKE_SOURCE_DIR})
 set_tests_properties(help_matches PROPERTIES LABELS unit TIMEOUT 120)
+# What a typo gets, word for word: did-you-mean for commands, verbs,
+# options and spec fields; --initial-cluster pasted from an env file; a name
+# given two hosts; a URL's problem named (tests/help/hints.py).
+add_test(NAME cli_hints
+         COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/help/hints.py
+                 --etcd-dr $<TARGET_FILE:etcd-dr>)
+set_tests_properties(cli_hints PROPERTIES LABELS unit TIMEOUT 60)

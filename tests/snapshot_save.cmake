@@ -11,6 +11,9 @@
 #                            without --member; --member saves from the survivor
 #   snapshot_save_memory     a ~50 MB snapshot: max RSS under /usr/bin/time -v
 #                            (< 20 MB; under ASan only its growth is checked)
+#   snapshot_save_hostile    a fake gateway on loopback that streams past the
+#                            size it announced, announces more than the disk,
+#                            never ends or trickles: each bounded, nothing left
 # The etcd tests skip (77) when that etcd is not installed.
 
 # The edr-snapshot driver (tests/bbolt.cmake) runs cmd_snapshot(), whose
@@ -38,3 +41,6 @@ foreach(t "etcd34:save.sh 3.4" "etcd35:save.sh 3.5" "tls_etcd34:tls.sh 3.4"
   set_tests_properties(snapshot_save_${name} PROPERTIES LABELS "unit;etcd"
                        TIMEOUT 300 SKIP_RETURN_CODE 77)
 endforeach()
+add_test(NAME snapshot_save_hostile
+         COMMAND bash ${EDR_SAVE_DIR}/hostile.sh $<TARGET_FILE:etcd-dr>)
+set_tests_properties(snapshot_save_hostile PROPERTIES LABELS unit TIMEOUT 120)

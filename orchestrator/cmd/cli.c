@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "quote.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 enum {
   O_CLUSTER = 1000, O_INITIAL_CLUSTER, O_SSH_USER, O_SSH_PORT, O_IDENTITY,
   O_KNOWN_HOSTS, O_SUDO, O_NO_SUDO, O_DATA_DIR, O_WAL_DIR, O_OWNER, O_MODE,
-  O_STOP, O_START, O_TOOL, O_TOKEN,
+  O_STOP, O_START, O_TOOL, O_TOKEN, O_PROXY_JUMP, O_PROXY_COMMAND,
 };
 
 const struct option edr_spec_long_options[] = {
@@ -33,6 +34,8 @@ const struct option edr_spec_long_options[] = {
   {"start-command", required_argument, NULL, O_START},
   {"restore-tool", required_argument, NULL, O_TOOL},
   {"initial-cluster-token", required_argument, NULL, O_TOKEN},
+  {"proxy-jump", required_argument, NULL, O_PROXY_JUMP},
+  {"proxy-command", required_argument, NULL, O_PROXY_COMMAND},
   {NULL, 0, NULL, 0},
 };
 
@@ -48,6 +51,10 @@ const char edr_spec_options_help[] =
     "  --identity FILE            private key (ed25519 or ECDSA); default: ssh-agent,\n"
     "                             then ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa\n"
     "  --known-hosts FILE         default ~/.ssh/known_hosts\n"
+    "  --proxy-jump HOPS          reach the hosts through jump hosts, as ssh -J:\n"
+    "                             [user@]host[:port],... (OpenSSH's ssh -W)\n"
+    "  --proxy-command CMD        reach the hosts through CMD's stdin and stdout,\n"
+    "                             as OpenSSH's ProxyCommand (%h %p %r)\n"
     "  --sudo, --no-sudo          run the agent with sudo -n (default: unless root)\n"
     "  --data-dir DIR             default /var/lib/etcd\n"
     "  --wal-dir DIR              default: inside the data dir\n"
@@ -91,6 +98,8 @@ int edr_cli_spec_option(struct edr_cli_spec *c, int opt, const char *arg) {
   case O_START: c->ov.start_command = arg; return 1;
   case O_TOOL: c->ov.restore_tool = arg; return 1;
   case O_TOKEN: c->ov.token = arg; return 1;
+  case O_PROXY_JUMP: c->ov.proxy_jump = arg; return 1;
+  case O_PROXY_COMMAND: c->ov.proxy_command = arg; return 1;
   }
   return 0;
 }
@@ -131,6 +140,45 @@ int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out) {
   return 0;
 }
 
+int edr_cli_bad_option(char **argv, const struct option *opts, const char *shortopts,
+                       const char *usage) {
+  const char *arg = argv[optind - 1] ? argv[optind - 1] : "";
+  char name[128];
+  const char *cmd = strncmp(usage, "usage: ", 7) ? "etcd-dr" : usage + 7;
+  size_t cmdlen = strcspn(cmd, " ");
+  /* "etcd-dr restore" (or "etcd-dr snapshot save"): the usage's first words */
+  if (cmdlen == 7 && cmd[cmdlen] == ' ') {
+    cmdlen += 1 + strcspn(cmd + cmdlen + 1, " ");
+    if (!strncmp(cmd, "etcd-dr snapshot", cmdlen))
+      cmdlen += 1 + strcspn(cmd + cmdlen + 1, " ");
+  }
+  if (!(arg[0] == '-' && arg[1] == '-')) {
+    if (optopt > 0 && optopt < 256 && strchr(shortopts, optopt))
+      edr_err("option '-%c' needs a value", optopt);
+    else
+      edr_err("unknown option '-%c'", optopt > 0 && optopt < 256 ? optopt : '?');
+  } else {
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
+    const char *bare = name[0] == '-' && name[1] == '-' ? name + 2 : name;
+    const char *cands[256];
+    size_t n = 0, exact = 0;
+    for (size_t i = 0; opts[i].name && n < 256; i++) {
+      cands[n++] = opts[i].name;
+      exact += !strcmp(opts[i].name, bare);
+    }
+    const char *hint = exact ? NULL : edr_did_you_mean(bare, cands, n);
+    if (exact)
+      edr_err("option '%s' needs a value", name);
+    else if (hint)
+      edr_err("unknown option '%s' (did you mean '--%s'?)", name, hint);
+    else
+      edr_err("unknown option '%s'", name);
+  }
+  fprintf(stderr, "%.*s\n'%.*s --help' lists every option.\n", (int)strcspn(usage, "\n"),
+          usage, (int)cmdlen, cmd);
+  return EDR_EXIT_USAGE;
+}
+
 int edr_cli_parse(int argc, char **argv, const struct option *own, const char *shortopts,
                   const char *usage, struct edr_cli_spec *cs,
                   int (*on_opt)(void *ctx, int opt, const char *arg), void *ctx) {
@@ -140,6 +188,7 @@ int edr_cli_parse(int argc, char **argv, const struct option *own, const char *s
     return EDR_EXIT_INTERNAL;
   edr_cli_spec_init(cs);
   optind = 1;
+  opterr = 0; /* edr_cli_bad_option() says it, with a hint */
   while (!rc && (opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
     int r = edr_cli_spec_option(cs, opt, optarg);
     if (r)
@@ -153,8 +202,7 @@ int edr_cli_parse(int argc, char **argv, const struct option *own, const char *s
       fputs(edr_spec_options_help, stdout);
       rc = -1;
     } else if (opt == '?' || opt == ':') {
-      fputs(usage, stderr);
-      rc = EDR_EXIT_USAGE;
+      rc = edr_cli_bad_option(argv, opts, shortopts, usage);
     } else {
       rc = on_opt(ctx, opt, optarg);
     }

@@ -35,6 +35,12 @@ struct option *edr_cli_options(const struct option *own);
 int edr_cli_parse(int argc, char **argv, const struct option *own, const char *shortopts,
                   const char *usage, struct edr_cli_spec *cs,
                   int (*on_opt)(void *ctx, int opt, const char *arg), void *ctx);
+/* After getopt_long (with opterr = 0) returned '?' or ':': say which
+ * option was wrong (unknown, with the closest of OPTS as a hint, or
+ * missing its value), then USAGE's first line and where the help is.
+ * Returns EDR_EXIT_USAGE. */
+int edr_cli_bad_option(char **argv, const struct option *opts, const char *shortopts,
+                       const char *usage);
 /* "--health-timeout SECS" and the like: 1..MAX seconds into *MS. */
 int edr_cli_seconds(const char *name, const char *arg, long max, uint64_t *ms);
 

@@ -13,6 +13,7 @@
 #include "commands.h"
 
 #include "bbolt.h"
+#include "util.h"
 #include "err.h"
 #include "snapfile.h"
 #include "snapshot_save.h"
@@ -444,6 +445,21 @@ int cmd_snapshot(int argc, char **argv) {
     fputs("\n'etcd-dr snapshot VERB --help' describes each.\n", stdout);
     return EXIT_SOUND;
   }
-  fprintf(stderr, "etcd-dr snapshot: unknown verb '%s'\n", argv[1]);
-  return usage(NULL);
+  /* etcdctl's and etcdutl's verbs: say where etcd-dr does that */
+  if (!strcmp(argv[1], "restore")) {
+    fprintf(stderr, "etcd-dr: error: 'snapshot restore' is etcdutl's; etcd-dr restores "
+                    "every member at once with 'etcd-dr restore --snapshot FILE "
+                    "--cluster FILE'\n");
+    return EXIT_USAGE;
+  }
+  const char *names[] = {"status", "verify", "save"};
+  const char *hint = edr_did_you_mean(argv[1], names, 3);
+  if (hint)
+    fprintf(stderr, "etcd-dr: error: unknown snapshot verb '%s' (did you mean '%s'?)\n",
+            argv[1], hint);
+  else
+    fprintf(stderr, "etcd-dr: error: unknown snapshot verb '%s'\n", argv[1]);
+  fputs("usage: etcd-dr snapshot status|verify|save ...; 'etcd-dr snapshot --help' "
+        "describes each.\n", stderr);
+  return EXIT_USAGE;
 }

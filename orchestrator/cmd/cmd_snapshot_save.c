@@ -64,6 +64,9 @@ static const char usage_text[] =
     "  --stall-timeout S     fail when no data arrives for S seconds (default 30);\n"
     "                        with --via ssh also when the host's etcdctl writes\n"
     "                        nothing for S seconds\n"
+    "  --deadline S          fail when the transfer takes more than S seconds in\n"
+    "                        all (default 3600; with --via ssh: taking it on the\n"
+    "                        host and streaming it back, each)\n"
     "  -h, --help\n"
     "\n"
     "Exit status: 0 saved; 1 failed (unreachable, refused, stream cut, damaged,\n"
@@ -72,7 +75,7 @@ static const char usage_text[] =
     "\n";
 
 enum { O_DIR = 1, O_KEEP, O_MEMBER, O_ENDPOINT, O_CACERT, O_CERT, O_KEY,
-       O_TIMEOUT, O_STALL, O_VIA, O_ACCEPT_NEW };
+       O_TIMEOUT, O_STALL, O_DEADLINE, O_VIA, O_ACCEPT_NEW };
 
 static bool parse_num(const char *opt, const char *arg, long lo, long hi,
                       long *out) {
@@ -99,6 +102,7 @@ int cmd_snapshot_save(int argc, char **argv) {
     {"key", required_argument, NULL, O_KEY},
     {"timeout", required_argument, NULL, O_TIMEOUT},
     {"stall-timeout", required_argument, NULL, O_STALL},
+    {"deadline", required_argument, NULL, O_DEADLINE},
     {"via", required_argument, NULL, O_VIA},
     {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
     {"help", no_argument, NULL, 'h'},
@@ -119,6 +123,7 @@ int cmd_snapshot_save(int argc, char **argv) {
     return EDR_EXIT_INTERNAL;
   /* ARGV[0] "snapshot", ARGV[1] "save": getopt starts after the verb. */
   optind = 2;
+  opterr = 0; /* edr_cli_bad_option() says it */
   while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
     int r = edr_cli_spec_option(&cs, opt, optarg);
     if (r < 0)
@@ -147,6 +152,11 @@ int cmd_snapshot_save(int argc, char **argv) {
         goto usage_quiet;
       so.stall_timeout_ms = (uint64_t)v * 1000;
       break;
+    case O_DEADLINE:
+      if (!parse_num("--deadline", optarg, 1, 7 * 86400, &v))
+        goto usage_quiet;
+      so.deadline_ms = (uint64_t)v * 1000;
+      break;
     case O_VIA:
       if (!strcmp(optarg, "direct"))
         so.via = EDR_VIA_DIRECT;
@@ -166,7 +176,7 @@ int cmd_snapshot_save(int argc, char **argv) {
       free(opts);
       return EDR_EXIT_OK;
     default:
-      fputs(usage_text, stderr);
+      edr_cli_bad_option(argv, opts, "o:h", usage_text);
       goto usage_quiet;
     }
   }

@@ -463,6 +463,7 @@ int cmd_status(int argc, char **argv) {
   if (!opts)
     return EDR_EXIT_INTERNAL;
   optind = 1;
+  opterr = 0; /* edr_cli_bad_option() says it */
   while ((opt = getopt_long(argc, argv, "w:vh", opts, NULL)) != -1) {
     int r = edr_cli_spec_option(&cs, opt, optarg);
     if (r < 0) {
@@ -498,7 +499,7 @@ int cmd_status(int argc, char **argv) {
       free(opts);
       return 0;
     default:
-      fputs(usage_text, stderr);
+      edr_cli_bad_option(argv, opts, "w:vh", usage_text);
       free(opts);
       return EDR_EXIT_USAGE;
     }

@@ -3,6 +3,7 @@
  */
 #include "commands.h"
 #include "cli.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -55,7 +56,16 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
     if (!strcmp(argv[1], commands[i].name))
       return commands[i].run(argc - 1, argv + 1);
-  fprintf(stderr, "etcd-dr: error: unknown command '%s'\n", argv[1]);
-  usage(stderr);
+  const char *names[sizeof(commands) / sizeof(commands[0])];
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    names[i] = commands[i].name;
+  const char *hint = edr_did_you_mean(argv[1], names, sizeof(names) / sizeof(names[0]));
+  if (hint)
+    fprintf(stderr, "etcd-dr: error: unknown command '%s' (did you mean '%s'?)\n", argv[1],
+            hint);
+  else
+    fprintf(stderr, "etcd-dr: error: unknown command '%s'\n", argv[1]);
+  fprintf(stderr, "usage: etcd-dr COMMAND [OPTIONS]; 'etcd-dr --help' lists the "
+                  "commands.\n");
   return EDR_EXIT_USAGE;
 }

@@ -25,7 +25,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+/* Bytes free where the snapshot goes: a host that announces more is
+ * refused before it sends anything (0: unknown, no bound). */
+static uint64_t free_where(const struct edr_save_opts *o) {
+  char dir[4096];
+  struct statvfs vfs;
+  if (o->dir)
+    snprintf(dir, sizeof dir, "%s", o->dir);
+  else if (o->out && strrchr(o->out, '/'))
+    snprintf(dir, sizeof dir, "%.*s", (int)(strrchr(o->out, '/') - o->out + 1), o->out);
+  else
+    snprintf(dir, sizeof dir, ".");
+  return statvfs(dir, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
+}
 
 int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
                            const struct edr_save_opts *o, edr_snapstream_sink sink,
@@ -33,7 +48,9 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
                            size_t msglen) {
   struct edr_plan_opts po = {.kind = EDR_PLAN_SNAPSHOT, .snapshot_revision = -1,
                              .command = "snapshot save",
-                             .save_idle_ms = o->stall_timeout_ms};
+                             .save_idle_ms = o->stall_timeout_ms,
+                             .save_deadline_ms = o->deadline_ms ? o->deadline_ms
+                                                                : 3600u * 1000u};
   struct edr_plan *plan = NULL;
   const struct edr_member *m = &spec->members[member];
   char err[1024];
@@ -52,6 +69,7 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
     .stall_timeout_ms = o->stall_timeout_ms ? o->stall_timeout_ms : 30000,
     .fetch_sink = sink,
     .fetch_arg = sink_arg,
+    .fetch_max_bytes = free_where(o),
   };
   /* Progress goes to a terminal only: stdout carries the result. */
   int saved_verbosity = edr_verbosity;

@@ -49,6 +49,7 @@ struct host {
   json_t *probe;             /* the probe's result, for later steps */
   bool locked;               /* this run holds the host lock */
   bool nothing_moved;        /* rollback: the restore never moved this member */
+  bool wal_not_moved;        /* rollback: ... nor its wal dir */
   bool restaged;             /* resume: the old staging was removed */
   bool start_checked;        /* the restored member was seen before the start */
   bool marker_read;          /* resume: the host's own marker was read */
@@ -119,6 +120,8 @@ struct eng_step_kind {
   void (*summary)(const struct host *h, json_t *result, char *buf, size_t len);
   /* Rollback of a member the restore never moved: skip this step? */
   enum eng_unmoved unmoved;
+  bool wal;                  /* moves the wal dir: skipped too when only the wal
+                                was never moved (wal_not_moved) */
 };
 extern const struct eng_step_kind eng_steps[EDR_STEP__COUNT];
 

@@ -41,6 +41,7 @@ struct edr_exec_opts {
   bool assume_yes;             /* --yes: never ask for a confirmation */
   edr_exec_sink fetch_sink;    /* fetch-snapshot's bytes; NULL: dropped */
   void *fetch_arg;             /* borrowed, passed to fetch_sink */
+  uint64_t fetch_max_bytes;    /* a larger announced fetch fails; 0: no bound */
   /* Asked (from the loop's thread, before the step starts) whether an
    * ask-etcd step of host HOST (index in the plan) runs; false skips it.
    * It may block: status waits there for its HTTP answers.  NULL: all run. */

@@ -380,6 +380,27 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
   eng_step_ok(h, r);
 }
 
+#ifdef EDR_FAILPOINTS
+/* Test builds only (cmake -DEDR_FAILPOINTS=ON, as scripts/test.sh builds
+ * them): EDR_FAILPOINTS="STEP@MEMBER,..." fails that step on that member
+ * before its request is sent, so that tests can walk a failure through
+ * every step.  Other builds have no such hook. */
+static bool failpoint(struct host *h, const struct edr_step *s) {
+  const char *fp = getenv("EDR_FAILPOINTS");
+  char want[300];
+  int wl = snprintf(want, sizeof want, "%s@%s", edr_step_kinds[s->kind].name, h->m->name);
+  for (const char *p = fp ? fp : ""; *p;) {
+    size_t l = strcspn(p, ",");
+    if (wl > 0 && l == (size_t)wl && !strncmp(p, want, l)) {
+      eng_host_fail(h, EDR_EINTERNAL, "failpoint %s (EDR_FAILPOINTS)", want);
+      return true;
+    }
+    p += l + (p[l] == ',');
+  }
+  return false;
+}
+#endif
+
 static void start_step(struct host *h) {
   const struct edr_step *s = cur_step(h);
   /* the barrier: no step of a stage the run has not entered; and a failed
@@ -398,6 +419,10 @@ static void start_step(struct host *h) {
   edr_progress_step(host_index(h), edr_step_kinds[s->kind].name, "start", 0, 0, NULL);
   eng_timer_arm(h, s->timeout_ms);
   edr_debug("[%s] step %zu %s", h->m->name, h->step + 1, edr_step_kinds[s->kind].name);
+#ifdef EDR_FAILPOINTS
+  if (failpoint(h, s))
+    return; /* the step never ran: the host's outcome stays */
+#endif
   if (edr_step_kinds[s->kind].destructive)
     h->res->outcome = EDR_HOST_PARTIAL;
   if (eng_steps[s->kind].start) {
@@ -525,10 +550,12 @@ void eng_advance(struct host *h) {
     h->waiting_leader = true; /* woken by eng_wake_leader() */
     return;
   }
-  if (h->nothing_moved &&
-      (eng_steps[s->kind].unmoved == ENG_SKIP_ALWAYS ||
-       (eng_steps[s->kind].unmoved == ENG_SKIP_IF_RUNNING &&
-        json_is_true(json_object_get(h->probe, "etcd_running"))))) {
+  /* Rollback: what the restore never moved stays as it is. */
+  if ((h->wal_not_moved && eng_steps[s->kind].wal) ||
+      (h->nothing_moved &&
+       (eng_steps[s->kind].unmoved == ENG_SKIP_ALWAYS ||
+        (eng_steps[s->kind].unmoved == ENG_SKIP_IF_RUNNING &&
+         json_is_true(json_object_get(h->probe, "etcd_running")))))) {
     h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
     h->step++; /* skipped: counts as neither done nor failed */
     eng_advance(h);

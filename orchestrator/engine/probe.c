@@ -68,6 +68,44 @@ static int check_snapshot_probe(struct host *h, json_t *r, char *msg, size_t len
 }
 
 /* Judge the probe's facts: this is where "ready" is decided. */
+/* Every precondition of an apply step that can be known before anything is
+ * stopped: the renames need directories that are not mount points, the
+ * ownership step a user the host knows, stop and start their programs. */
+static int check_apply_needs(struct host *h, json_t *r, char *msg, size_t len) {
+  const struct edr_member *m = h->m;
+  if (json_is_true(json_object_get(json_object_get(r, "data_dir"), "member_mountpoint"))) {
+    snprintf(msg, len, "'%s/member' is a mount point: a restore renames it aside and "
+             "renames the restored member into its place, which a mount point refuses; "
+             "mount the data dir '%s' itself instead", m->data_dir, m->data_dir);
+    return EDR_EMOUNTPOINT;
+  }
+  if (m->wal_dir && json_is_true(json_object_get(json_object_get(r, "wal_dir"),
+                                                  "mountpoint"))) {
+    snprintf(msg, len, "wal_dir '%s' is a mount point: a restore renames it aside and "
+             "renames the restored WAL into its place, which a mount point refuses; set "
+             "wal_dir to a directory inside the mounted file system (for example %s/wal)",
+             m->wal_dir, m->wal_dir);
+    return EDR_EMOUNTPOINT;
+  }
+  const char *oerr = json_string_value(json_object_get(json_object_get(r, "owner"), "error"));
+  if (oerr) {
+    snprintf(msg, len, "data_dir_owner '%s': %s on this host; the restored data could "
+             "not be given to it", m->data_dir_owner, oerr);
+    return EDR_ENOENT;
+  }
+  size_t i;
+  json_t *c;
+  json_array_foreach(json_object_get(r, "commands"), i, c) {
+    const char *cerr = json_string_value(json_object_get(c, "error"));
+    if (cerr) {
+      snprintf(msg, len, "%s: %s on this host; etcd could not be %s", i ? "start_command"
+               : "stop_command", cerr, i ? "started" : "stopped");
+      return EDR_ENOENT;
+    }
+  }
+  return 0;
+}
+
 int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len) {
   const struct edr_plan *p = h->run->plan;
   json_t *tool = json_object_get(r, "tool");
@@ -121,6 +159,9 @@ int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len) {
              "data belongs to the user etcd runs as", h->m->data_dir);
     return EDR_ENOENT;
   }
+  int rc = check_apply_needs(h, r, msg, len);
+  if (rc)
+    return rc;
   size_t pi;
   json_t *pf;
   json_array_foreach(json_object_get(r, "ports"), pi, pf) {

@@ -142,10 +142,12 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     h->target = (struct edr_agent_target){
       .name = h->m->name, .ssh_host = h->m->ssh_host, .ssh_user = h->m->ssh_user,
       .identity_file = h->m->identity_file, .known_hosts = h->m->known_hosts,
+      .proxy_jump = h->m->proxy_jump, .proxy_command = h->m->proxy_command,
       .ssh_port = h->m->ssh_port, .sudo = h->m->sudo,
       .accept_new_hostkeys = o->accept_new_hostkeys, .agent_path = r.agent_path,
       .agent_size = r.agent_size, .stall_timeout_ms = o->stall_timeout_ms,
       .fetch_sink = o->fetch_sink, .fetch_arg = o->fetch_arg,
+      .fetch_max_bytes = o->fetch_max_bytes,
     };
     uv_timer_init(&r.loop, &h->retry_timer);
     h->retry_timer.data = h;

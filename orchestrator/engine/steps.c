@@ -166,8 +166,19 @@ static int check_unlock(struct host *h, json_t *r) {
 }
 
 /* Rollback: the member dir the restore moved aside is there, or the restore
- * never moved this member (then only etcd is restarted). */
+ * never moved this member (then only etcd is restarted).  The same step
+ * looks for the wal dir moved aside: a restore that stopped between the
+ * two moves (or a rollback run again) left the wal in place. */
 static int check_find_old(struct host *h, json_t *r) {
+  const struct edr_step *s = &h->hp->steps[h->step];
+  const char *path = json_string_value(json_object_get(s->request, "path"));
+  if (h->hp->wal_aside && path && !strcmp(path, h->hp->wal_aside)) {
+    h->wal_not_moved = !json_is_true(json_object_get(r, "exists"));
+    if (h->wal_not_moved && !h->nothing_moved)
+      edr_info("%s: run %s never moved its wal dir %s: it stays in place", h->m->name,
+               h->run->plan->run_id, h->m->wal_dir);
+    return 0;
+  }
   if (json_is_true(json_object_get(r, "exists")))
     return 0;
   json_t *dd = json_object_get(h->probe, "data_dir");
@@ -215,9 +226,9 @@ const struct eng_step_kind eng_steps[EDR_STEP__COUNT] = {
   [EDR_STEP_STOP] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING},
   [EDR_STEP_CHECK_STOPPED] = {.unmoved = ENG_SKIP_IF_RUNNING},
   [EDR_STEP_MOVE_ASIDE] = {.unmoved = ENG_SKIP_ALWAYS},
-  [EDR_STEP_MOVE_ASIDE_WAL] = {.unmoved = ENG_SKIP_ALWAYS},
+  [EDR_STEP_MOVE_ASIDE_WAL] = {.unmoved = ENG_SKIP_ALWAYS, .wal = true},
   [EDR_STEP_INSTALL] = {.unmoved = ENG_SKIP_ALWAYS},
-  [EDR_STEP_INSTALL_WAL] = {.unmoved = ENG_SKIP_ALWAYS},
+  [EDR_STEP_INSTALL_WAL] = {.unmoved = ENG_SKIP_ALWAYS, .wal = true},
   [EDR_STEP_OWNERSHIP] = {.adjust = adjust_ownership},
   [EDR_STEP_OWNERSHIP_WAL] = {.adjust = adjust_ownership},
   [EDR_STEP_START] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING},

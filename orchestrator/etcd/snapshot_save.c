@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_STALL_MS 30000
+#define DEFAULT_DEADLINE_MS (3600u * 1000u)
 #define WBUF_SIZE (256u << 10)
 
 /* ---- the stream decoder ----------------------------------------------------- */
@@ -77,6 +79,11 @@ void edr_snapstream_release(struct edr_snapstream *s) {
 static int ss_sink(struct edr_snapstream *s, const unsigned char *p, size_t n) {
   if (n == 0)
     return 0;
+  /* The first message announced the size: a member that sends more is not
+   * etcd (or is broken), and would fill this machine's disk. */
+  if (s->expected && s->bytes + n > s->expected)
+    return ss_fail(s, EDR_ETOOBIG, "the stream goes on past the %" PRIu64 " bytes "
+                   "its first message announced", s->expected);
   char why[sizeof s->msg] = "";
   int rc = s->sink(s->sink_arg, p, n, why, sizeof why);
   if (rc < 0)
@@ -330,12 +337,15 @@ struct save {
   uv_loop_t loop;
   struct edr_http *http;
   uv_signal_t sigint, sigterm;
-  bool signals_on, interrupted, finished;
+  uv_timer_t deadline;         /* the whole transfer's bound (--deadline), started
+                                  with the snapshot's request; deadline_on: inited */
+  bool signals_on, interrupted, finished, deadline_on;
   const struct edr_save_opts *o;
   struct candidate *c;
   size_t n, pending;
   struct candidate *chosen;
   bool fallback;               /* --via auto: nobody answered; go through the hosts */
+  bool space_checked;          /* the announced size was compared with free space */
   struct edr_snapstream st;
   struct out_file out;
   long code;                   /* of the snapshot request */
@@ -356,6 +366,10 @@ static void loop_done(struct save *sv) {
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     sv->signals_on = false;
+  }
+  if (sv->deadline_on) {
+    uv_close((uv_handle_t *)&sv->deadline, NULL);
+    sv->deadline_on = false;
   }
 }
 
@@ -396,11 +410,32 @@ static int on_snapshot_data(void *arg, long code, const char *data,
     sv->errbody[sv->errlen] = '\0';
     return 0;
   }
-  return edr_snapstream_feed(&sv->st, data, len);
+  int rc = edr_snapstream_feed(&sv->st, data, len);
+  struct statvfs vfs;
+  if (!rc && sv->st.expected && !sv->space_checked) {
+    /* the announced size, once: a file that cannot fit fails now, not when
+     * the disk is full */
+    sv->space_checked = true;
+    uint64_t avail = fstatvfs(sv->out.fd, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize
+                                                     : UINT64_MAX;
+    if (sv->st.expected > avail + sv->st.bytes) {
+      char a[32], b[32];
+      edr_human_bytes(sv->st.expected, a, sizeof a);
+      edr_human_bytes(avail + sv->st.bytes, b, sizeof b);
+      snprintf(sv->st.msg, sizeof sv->st.msg, "it announced %s and only %s is free for "
+               "'%s'", a, b, sv->out.part);
+      rc = sv->st.status = EDR_ENOSPC;
+    }
+  }
+  return rc;
 }
 
 static uint64_t stall_ms(const struct edr_save_opts *o) {
   return o->stall_timeout_ms ? o->stall_timeout_ms : DEFAULT_STALL_MS;
+}
+
+static uint64_t deadline_ms(const struct edr_save_opts *o) {
+  return o->deadline_ms ? o->deadline_ms : DEFAULT_DEADLINE_MS;
 }
 
 /* "12.3 MB of 50.0 MB" for a failure's message. */
@@ -473,6 +508,18 @@ static void on_snapshot_data_done(void *arg, int status, long code,
   loop_done(sv);
 }
 
+/* A member that keeps sending without announcing a size, or trickles just
+ * fast enough to never stall, is stopped here. */
+static void on_deadline(uv_timer_t *t) {
+  struct save *sv = t->data;
+  char who[1100], prog[80];
+  describe(sv->chosen, who, sizeof who);
+  progress(sv, prog, sizeof prog);
+  fail(sv, EDR_ETIMEDOUT, "snapshot from %s took longer than %" PRIu64 " s in all%s "
+       "(--deadline; is the link that slow, or is it not etcd?)", who,
+       deadline_ms(sv->o) / 1000, prog);
+}
+
 static void start_snapshot(struct save *sv, struct candidate *c) {
   char url[1100], who[1100];
   sv->chosen = c;
@@ -485,6 +532,7 @@ static void start_snapshot(struct save *sv, struct candidate *c) {
     .on_data = on_snapshot_data, .stall_timeout_ms = stall_ms(sv->o),
   };
   edr_info("taking a snapshot from %s", who);
+  uv_timer_start(&sv->deadline, on_deadline, deadline_ms(sv->o), 0);
   int rc = edr_http_request(sv->http, &q, on_snapshot_data_done, sv);
   if (rc < 0)
     fail(sv, rc, "snapshot from %s: %s", who, edr_strerror(rc));
@@ -597,6 +645,9 @@ static void run_loop(struct save *sv) {
     uv_signal_start(&sv->sigint, on_signal, SIGINT);
     uv_signal_start(&sv->sigterm, on_signal, SIGTERM);
     sv->signals_on = true;
+    uv_timer_init(&sv->loop, &sv->deadline);
+    sv->deadline.data = sv;
+    sv->deadline_on = true;
     uint64_t t = sv->o->timeout_ms ? sv->o->timeout_ms : DEFAULT_TIMEOUT_MS;
     sv->pending = sv->n;
     for (size_t i = 0; i < sv->n && !sv->finished; i++) {

@@ -97,6 +97,7 @@ struct edr_save_opts {      /* every string borrowed for the call */
   struct edr_tls tls;
   uint64_t timeout_ms;      /* connect and /health; 0: 5000 */
   uint64_t stall_timeout_ms;  /* no byte for this long fails; 0: 30000 */
+  uint64_t deadline_ms;     /* the whole transfer's bound; 0: one hour */
   enum edr_save_via via;
   bool accept_new_hostkeys;  /* --via ssh: record unknown host keys */
   edr_snapshot_fetch_fn fetch_ssh;  /* --via ssh and auto's fallback; NULL:

@@ -383,25 +383,42 @@ static int add_ask_steps(struct edr_host_plan *h) {
 
 
 /* check: connect, agent, probe, lock (reads only) */
+/* The connect step, with the route when the host is reached through a jump
+ * host or a proxy command (transport/proxy.h). */
+static int add_connect(struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  char route[1200] = "";
+  if (m->proxy_jump)
+    snprintf(route, sizeof route, " through jump host%s %s (OpenSSH's ssh -W; their host "
+             "keys checked against %s too)", strchr(m->proxy_jump, ',') ? "s" : "",
+             m->proxy_jump, m->known_hosts);
+  else if (m->proxy_command)
+    snprintf(route, sizeof route, " through the proxy command '%s'", m->proxy_command);
+  return add_step(h, EDR_STEP_CONNECT, NULL, NULL,
+                  "connect to %s@%s:%d%s, check its host key against %s, authenticate",
+                  m->ssh_user, m->ssh_host, m->ssh_port, route, m->known_hosts);
+}
+
 static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
   int rc;
-  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
-                     "connect to %s@%s:%d, check its host key against %s, authenticate",
-                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)))
+  if ((rc = add_connect(h)))
     return rc;
   if ((rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
                      "check the architecture is x86-64, push etcd-dr-agent to a new "
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")))
     return rc;
   if ((rc = add_step(h, EDR_STEP_PROBE,
-                     json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o}", "op", "probe", "data_dir",
-                               m->data_dir, "wal_dir", m->wal_dir, "restore_tool",
-                               h->host_tool ? "auto" : m->restore_tool, "staging",
-                               h->staging, "ports", member_ports(m)),
+                     json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s?, s:[s,s]}", "op",
+                               "probe", "data_dir", m->data_dir, "wal_dir", m->wal_dir,
+                               "restore_tool", h->host_tool ? "auto" : m->restore_tool,
+                               "staging", h->staging, "ports", member_ports(m), "owner",
+                               m->data_dir_owner, "commands", m->stop_command.v[0],
+                               m->start_command.v[0]),
                      NULL,
                      "probe (read only): restore tool (%s) and its flags, data dir %s, "
-                     "free disk, whether etcd is running",
+                     "free disk, whether etcd is running, what the apply steps need "
+                     "(mount points, owner, stop and start commands)",
                      h->host_tool ? "pushed" : tool_label(m->restore_tool), m->data_dir)))
     return rc;
   if (p->check_only && p->ask_etcd && (rc = add_ask_steps(h)))
@@ -579,9 +596,7 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
     return EDR_ENOMEM;
   char *wal_failed = m->wal_dir ? edr_asprintf("%s.etcd-dr-%s-restored", m->wal_dir, p->run_id)
                                 : NULL;
-  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
-                     "connect to %s@%s:%d, check its host key against %s, authenticate",
-                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)) ||
+  if ((rc = add_connect(h)) ||
       (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
                      "check the architecture, push etcd-dr-agent, start it%s",
                      m->sudo ? " with sudo -n" : "")) ||
@@ -598,6 +613,11 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
       (rc = add_step(h, EDR_STEP_FIND_OLD,
                      json_pack("{s:s, s:s}", "op", "stat", "path", h->member_aside), NULL,
                      "check that the old member dir %s is there", h->member_aside)) ||
+      (m->wal_dir &&
+       (rc = add_step(h, EDR_STEP_FIND_OLD,
+                      json_pack("{s:s, s:s}", "op", "stat", "path", h->wal_aside), NULL,
+                      "check whether the old wal dir %s is there (if not, the restore "
+                      "never moved %s: it stays in place)", h->wal_aside, m->wal_dir))) ||
       (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
                      "keep the host lock until the rollback ends")) ||
       (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
@@ -698,9 +718,7 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
   int rc;
   (void)p;
-  if ((rc = add_step(h, EDR_STEP_CONNECT, NULL, NULL,
-                     "connect to %s@%s:%d, check its host key against %s, authenticate",
-                     m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts)) ||
+  if ((rc = add_connect(h)) ||
       (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
                      "check the architecture is x86-64, push etcd-dr-agent to a new "
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")) ||
@@ -743,6 +761,8 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
     rc = add_step(h, EDR_STEP_TAKE_SNAPSHOT, req, argv.v,
                   "take the snapshot on the host with its etcdctl (stopped if it "
                   "writes nothing for %.1f s):", (double)p->save_idle_ms / 1000);
+    if (!rc && p->save_deadline_ms) /* --deadline bounds each of take and fetch */
+      h->steps[h->n_steps - 1].timeout_ms = p->save_deadline_ms;
   }
   strv_release(&argv);
   if (rc ||
@@ -751,6 +771,8 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
                      "stream %s back to this machine (sha-256 checked here)",
                      h->host_snapshot)))
     return rc;
+  if (p->save_deadline_ms)
+    h->steps[h->n_steps - 1].timeout_ms = p->save_deadline_ms;
   return add_step(h, EDR_STEP_UNSTAGE,
                   json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
                   "remove the staging directory %s", h->staging);
@@ -785,6 +807,7 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->snapshot_revision = o->snapshot_revision;
   p->health_timeout_ms = o->health_timeout_ms ? o->health_timeout_ms : 120000;
   p->save_idle_ms = o->save_idle_ms ? o->save_idle_ms : 30000;
+  p->save_deadline_ms = o->save_deadline_ms;
   /* a prune's check only lists: it stays a prune plan */
   p->kind = o->check_only && o->kind != EDR_PLAN_PRUNE ? EDR_PLAN_CHECK : o->kind;
   p->check_only = p->kind == EDR_PLAN_CHECK || o->check_only;

@@ -197,6 +197,7 @@ struct edr_plan_opts {
   const char *command;       /* "restore", "rollback": recorded in the lock */
   bool ask_etcd;             /* check plan (status): then ask the member with the
                                 host's etcdctl: endpoint status, health, alarms */
+  uint64_t save_deadline_ms; /* snapshot plan: the take and fetch steps' bound; 0: theirs */
   uint64_t save_idle_ms;     /* snapshot plan: stop the host's etcdctl when the file
                                 it writes has not grown for this long (a member
                                 that stopped answering mid-save; etcdctl would wait
@@ -216,6 +217,7 @@ struct edr_plan {
   int64_t snapshot_revision;
   uint64_t health_timeout_ms;
   uint64_t save_idle_ms;     /* as in the opts, 0 replaced by the default */
+  uint64_t save_deadline_ms; /* as in the opts */
   bool check_only;
   enum edr_plan_kind kind;
   int64_t bump_revision;     /* 0 none, -1 auto, else N */

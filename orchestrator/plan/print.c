@@ -191,6 +191,11 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
         m->identity_file, "data_dir", m->data_dir, "wal_dir", m->wal_dir, "staging",
         h->staging, "member_aside", h->member_aside, "wal_aside", h->wal_aside, "steps",
         steps);
+    json_t *jssh = json_object_get(jh, "ssh");
+    if (m->proxy_jump) /* only when set: plans without a proxy read as before */
+      json_object_set_new(jssh, "proxy_jump", json_string(m->proxy_jump));
+    if (m->proxy_command)
+      json_object_set_new(jssh, "proxy_command", json_string(m->proxy_command));
     json_array_append_new(hosts, jh);
   }
   json_t *warn = json_array();

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -73,6 +74,84 @@ bool edr_valid_remote_path(const char *s) {
       return false;
   }
   return true;
+}
+
+/* Is PATH equal to or below DIR followed by SUFFIX ("" or "/member")?
+ * Both are valid remote paths (absolute, no trailing slash, no "." or
+ * ".." components), so a string comparison decides. */
+static bool path_within(const char *path, const char *dir, const char *suffix) {
+  size_t dl = strlen(dir), sl = strlen(suffix);
+  return !strncmp(path, dir, dl) && !strncmp(path + dl, suffix, sl) &&
+         (path[dl + sl] == '\0' || path[dl + sl] == '/');
+}
+
+/* Why URL is not an http(s)://host:port URL, in words for the operator. */
+static const char *url_problem(const char *url, char *buf, size_t len) {
+  const char *p = strstr(url, "://");
+  if (!p) {
+    snprintf(buf, len, "it has no scheme: write http://%s or https://%s", url, url);
+    return buf;
+  }
+  if ((p - url != 4 || strncmp(url, "http", 4)) && (p - url != 5 || strncmp(url, "https", 5)))
+    return "its scheme is not http or https";
+  const char *h = p + 3;
+  const char *slash = strchr(*h == '[' ? (strchr(h, ']') ? strchr(h, ']') : h) : h, '/');
+  if (slash && slash[1]) {
+    snprintf(buf, len, "it has a path ('%.60s'): a peer or client URL is "
+             "scheme://host:port", slash);
+    return buf;
+  }
+  const char *colon = *h == '[' ? (strchr(h, ']') ? strchr(h, ']') + 1 : NULL) : strrchr(h, ':');
+  if (!colon || *colon != ':')
+    return "it has no port (etcd's are 2380 for peers and 2379 for clients)";
+  return "expected http(s)://host:port with a port from 1 to 65535";
+}
+
+/* One hop of a jump: [user@]host[:port], host an IPv6 literal in []. */
+static bool valid_hop(const char *s, size_t n) {
+  char buf[300];
+  if (n == 0 || n >= sizeof buf)
+    return false;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  char *host = buf, *at = strchr(buf, '@');
+  if (at) {
+    *at = '\0';
+    if (!edr_valid_user(buf))
+      return false;
+    host = at + 1;
+  }
+  char *port = NULL;
+  if (host[0] == '[') { /* an IPv6 address */
+    char *rb = strchr(host, ']');
+    unsigned char a6[16];
+    if (!rb || (rb[1] && rb[1] != ':'))
+      return false;
+    port = rb[1] == ':' ? rb + 2 : NULL;
+    *rb = '\0';
+    if (inet_pton(AF_INET6, host + 1, a6) != 1)
+      return false;
+    host = NULL;
+  } else if ((port = strchr(host, ':'))) {
+    *port++ = '\0';
+  }
+  if (port && (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
+               atoi(port) < 1 || atoi(port) > 65535))
+    return false;
+  return !host || edr_valid_host(host);
+}
+
+bool edr_valid_jump(const char *s) {
+  if (!*s)
+    return false;
+  for (const char *p = s;;) {
+    size_t n = strcspn(p, ",");
+    if (!valid_hop(p, n))
+      return false;
+    if (!p[n])
+      return true;
+    p += n + 1;
+  }
 }
 
 bool edr_parse_url(const char *url, char *scheme, size_t slen, char *host,
@@ -148,7 +227,7 @@ static int strv_copy(struct edr_strv *dst, const struct edr_strv *src) {
 
 enum field_type {
   F_HOST, F_PORT, F_USER, F_LOCAL_PATH, F_BOOL, F_REMOTE_PATH, F_OWNER,
-  F_MODE, F_ARGV, F_TOOL, F_URLS,
+  F_MODE, F_ARGV, F_TOOL, F_URLS, F_JUMP, F_PROXY_CMD,
 };
 
 struct field {
@@ -174,6 +253,10 @@ static const struct field fields[] = {
    .what = "a path to a private key file"},
   {.key = "known_hosts", .type = F_LOCAL_PATH, .off = M(known_hosts),
    .what = "a path to a known_hosts file"},
+  {.key = "proxy_jump", .type = F_JUMP, .off = M(proxy_jump),
+   .what = "jump hosts as OpenSSH's -J takes them: [user@]host[:port], comma-separated"},
+  {.key = "proxy_command", .type = F_PROXY_CMD, .off = M(proxy_command),
+   .what = "a command run with /bin/sh -c on this machine (%h host, %p port, %r user)"},
   {.key = "sudo", .type = F_BOOL, .off = M(sudo), .what = "true or false"},
   {.key = "data_dir", .type = F_REMOTE_PATH, .off = M(data_dir),
    .what = "an absolute path of letters, digits and ._-+@=,: (no '.' or '..')"},
@@ -301,6 +384,14 @@ static int set_string_field(struct ctx *c, const char *member,
     if (!*v)
       return fail(c, member, f->key, "empty; expected %s", f->what);
     break;
+  case F_JUMP:
+    if (!edr_valid_jump(v))
+      return fail(c, member, f->key, "'%s' is not %s", shown(v, b, sizeof b), f->what);
+    break;
+  case F_PROXY_CMD:
+    if (!*v || strpbrk(v, "\n\r"))
+      return fail(c, member, f->key, "expected %s, on one line", f->what);
+    break;
   case F_OWNER: {
     const char *colon = strchr(v, ':');
     if (!colon || !valid_owner_part(v, (size_t)(colon - v)) ||
@@ -342,9 +433,11 @@ static int set_urls(struct ctx *c, const char *member, const struct field *f,
     const char *u = json_string_value(e);
     if (!u)
       return fail(c, member, f->key, "entry %zu is not a string", i);
-    if (!edr_parse_url(u, scheme, sizeof scheme, host, sizeof host, &port))
-      return fail(c, member, f->key, "'%s' is not an http(s)://host:port URL",
-                  shown(u, b, sizeof b));
+    if (!edr_parse_url(u, scheme, sizeof scheme, host, sizeof host, &port)) {
+      char why[160];
+      return fail(c, member, f->key, "'%s' is not an http(s)://host:port URL: %s",
+                  shown(u, b, sizeof b), url_problem(u, why, sizeof why));
+    }
     if (strv_push(sv, u))
       return EDR_ENOMEM;
   }
@@ -429,6 +522,8 @@ static void member_release(struct edr_member *m) {
   free(m->ssh_user);
   free(m->identity_file);
   free(m->known_hosts);
+  free(m->proxy_jump);
+  free(m->proxy_command);
   free(m->data_dir);
   free(m->wal_dir);
   free(m->data_dir_owner);
@@ -547,6 +642,19 @@ static int finish_member(struct ctx *c, struct draft *d) {
     return EDR_ENOMEM;
   if (m->wal_dir && strcmp(m->wal_dir, m->data_dir) == 0)
     return fail(c, m->name, "wal_dir", "must differ from data_dir");
+  if (m->proxy_jump && m->proxy_command)
+    return fail(c, m->name, "proxy_command", "give proxy_jump or proxy_command, not both");
+  /* The restore renames DATA_DIR/member and the WAL dir aside and renames
+   * the restored ones into place: neither may hold the other. */
+  if (m->wal_dir && path_within(m->wal_dir, m->data_dir, "/member"))
+    return fail(c, m->name, "wal_dir",
+                "'%s' is inside the member dir '%s/member', which a restore moves aside "
+                "with it; put the WAL outside it, or leave wal_dir unset for etcd's own "
+                "'%s/member/wal'", m->wal_dir, m->data_dir, m->data_dir);
+  if (m->wal_dir && path_within(m->data_dir, m->wal_dir, ""))
+    return fail(c, m->name, "wal_dir",
+                "'%s' contains data_dir '%s': moving the WAL dir aside would move the "
+                "data dir with it", m->wal_dir, m->data_dir);
   if (!!m->etcdctl_cert != !!m->etcdctl_key)
     return fail(c, m->name, m->etcdctl_cert ? "etcdctl_key" : "etcdctl_cert",
                 "missing: etcdctl_cert and etcdctl_key go together");
@@ -604,6 +712,17 @@ static int check_cluster(struct ctx *c, struct edr_spec *s) {
                   s->n_members - 1))
     return EDR_ENOMEM;
   for (size_t i = 0; i < s->n_members; i++)
+    for (size_t k = 0; k < s->members[i].peer_urls.n; k++) {
+      char sc[8], h[256];
+      int port;
+      if (edr_parse_url(s->members[i].peer_urls.v[k], sc, sizeof sc, h, sizeof h, &port) &&
+          port == 2379 &&
+          add_warning(s, "member '%s': peer URL '%s' has port 2379, etcd's client port: "
+                      "is it the client URL? (peers listen on 2380 by default)",
+                      s->members[i].name, s->members[i].peer_urls.v[k]))
+        return EDR_ENOMEM;
+    }
+  for (size_t i = 0; i < s->n_members; i++)
     if (s->members[i].data_dir_mode > 0 && (s->members[i].data_dir_mode & 077) &&
         add_warning(s, "member '%s': data_dir_mode %04o lets others read etcd's data; "
                     "etcd expects 0700", s->members[i].name, s->members[i].data_dir_mode))
@@ -621,6 +740,7 @@ static int apply_overrides(struct ctx *c, struct draft *g,
   } s[] = {
       {"ssh_user", ov->ssh_user},       {"identity_file", ov->identity_file},
       {"known_hosts", ov->known_hosts}, {"data_dir", ov->data_dir},
+      {"proxy_jump", ov->proxy_jump},   {"proxy_command", ov->proxy_command},
       {"wal_dir", ov->wal_dir},         {"data_dir_owner", ov->data_dir_owner},
       {"data_dir_mode", ov->data_dir_mode}, {"restore_tool", ov->restore_tool},
       {"stop_command", ov->stop_command}, {"start_command", ov->start_command},
@@ -693,7 +813,17 @@ int edr_spec_from_initial_cluster(const char *str,
   char *copy = NULL, *save = NULL, b[256];
 
   *out = NULL;
-  if (!s || !(s->source = strdup(c.source)) || !(copy = strdup(str))) {
+  /* pasted from an env file or a command line as it stands there:
+   * ETCD_INITIAL_CLUSTER="...", --initial-cluster=..., quoted */
+  static const char *const prefixes[] = {"ETCD_INITIAL_CLUSTER=", "--initial-cluster=",
+                                         "export ETCD_INITIAL_CLUSTER="};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+    if (!strncmp(str, prefixes[i], strlen(prefixes[i])))
+      str += strlen(prefixes[i]);
+  size_t sl = strlen(str);
+  bool quoted = sl >= 2 && (str[0] == '"' || str[0] == '\'') && str[sl - 1] == str[0];
+  if (!s || !(s->source = strdup(c.source)) ||
+      !(copy = quoted ? strndup(str + 1, sl - 2) : strdup(str))) {
     rc = EDR_ENOMEM;
     goto out;
   }
@@ -724,9 +854,23 @@ int edr_spec_from_initial_cluster(const char *str,
     char scheme[8], host[256];
     int port;
     if (!edr_parse_url(url, scheme, sizeof scheme, host, sizeof host, &port)) {
-      rc = fail(&c, name, "peer_urls", "'%s' is not an http(s)://host:port URL",
-                shown(url, b, sizeof b));
+      char why[160];
+      rc = fail(&c, name, "peer_urls", "'%s' is not an http(s)://host:port URL: %s",
+                shown(url, b, sizeof b), url_problem(url, why, sizeof why));
       goto out;
+    }
+    /* etcd takes name=url1,name=url2 as one member with two peer URLs; on
+     * two different hosts that is more often a name typed twice than a
+     * member with two addresses: say so before anything is done */
+    for (size_t u = 0; k < n && u < drafts[k].m.peer_urls.n; u++) {
+      char s2[8], h2[256];
+      int p2;
+      if (edr_parse_url(drafts[k].m.peer_urls.v[u], s2, sizeof s2, h2, sizeof h2, &p2) &&
+          strcmp(h2, host) &&
+          add_warning(s, "member '%s' is named twice, on two hosts ('%s' and '%s'): "
+                      "taken as one member with two peer URLs, as etcd reads it; if a "
+                      "name was typed twice, fix it", name, h2, host))
+        { rc = EDR_ENOMEM; goto out; }
     }
     if ((rc = strv_push(&drafts[k].m.peer_urls, url)))
       goto out;
@@ -751,18 +895,29 @@ out:
   return 0;
 }
 
+/* The field an unknown KEY most likely meant: etcd's flag spelling
+ * (peer-urls), Kubernetes' camelCase (peerURLs, sshUser), or a slip of one
+ * or two letters (peer_url). */
 static const char *suggest(const char *key) {
-  /* the usual slip: etcd's flag spelling instead of the file's */
   static char buf[64];
-  size_t n = strlen(key);
-  if (n >= sizeof buf)
-    return NULL;
-  for (size_t i = 0; i <= n; i++)
-    buf[i] = key[i] == '-' ? '_' : (char)tolower((unsigned char)key[i]);
-  if (field_find(buf) || !strcmp(buf, "name") || !strcmp(buf, "members") ||
-      !strcmp(buf, "initial_cluster_token"))
-    return buf;
-  return NULL;
+  size_t o = 0;
+  for (size_t i = 0; key[i] && o < sizeof buf - 2; i++) {
+    unsigned char ch = (unsigned char)key[i];
+    if (isupper(ch) && i > 0 && islower((unsigned char)key[i - 1]))
+      buf[o++] = '_';
+    buf[o++] = ch == '-' ? '_' : (char)tolower(ch);
+  }
+  buf[o] = '\0';
+  const char *names[sizeof fields / sizeof fields[0] + 5] = {
+      "name", "members", "initial_cluster_token", "cluster_name", "comment"};
+  size_t n = 5;
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+    names[n++] = fields[i].key;
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(buf, names[i]))
+      return names[i];
+  const char *d = edr_did_you_mean(buf, names, n);
+  return d ? d : edr_did_you_mean(key, names, n);
 }
 
 static int parse_fields(struct ctx *c, const char *member, struct draft *d,

@@ -32,6 +32,10 @@ struct edr_member {
   char *ssh_user;                /* default: the local user's name */
   char *identity_file;           /* NULL: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa */
   char *known_hosts;             /* default ~/.ssh/known_hosts */
+  char *proxy_jump;              /* "[user@]host[:port],...": reached through these
+                                    with OpenSSH's ssh -W, or NULL */
+  char *proxy_command;           /* run with /bin/sh -c here, its stdin and stdout
+                                    the connection (%h %p %r), or NULL */
   bool sudo;                     /* run the agent with `sudo -n`; default: user != root */
 
   char *data_dir;                /* default /var/lib/etcd */
@@ -66,6 +70,7 @@ struct edr_spec {
  * -1 means "not given". */
 struct edr_spec_overrides {
   const char *ssh_user, *identity_file, *known_hosts, *data_dir, *wal_dir;
+  const char *proxy_jump, *proxy_command;
   const char *data_dir_owner, *data_dir_mode, *restore_tool, *token;
   const char *stop_command, *start_command;   /* run with /bin/sh -c */
   int ssh_port;
@@ -94,6 +99,8 @@ bool edr_valid_remote_path(const char *s);
 bool edr_valid_host(const char *s);
 bool edr_valid_user(const char *s);
 bool edr_valid_token(const char *s);
+/* OpenSSH's -J list: [user@]host[:port], comma-separated. */
+bool edr_valid_jump(const char *s);
 /* Split "scheme://host:port" into parts; returns false when malformed. */
 bool edr_parse_url(const char *url, char *scheme, size_t slen, char *host,
                    size_t hlen, int *port);

@@ -16,6 +16,7 @@
 #include "agent_conn.h"
 
 #include "err.h"
+#include "proxy.h"
 #include "ssh.h"
 #include "util.h"
 
@@ -82,6 +83,7 @@ struct edr_agent_conn {
 
   struct edr_ssh ssh;
   struct edr_chan boot, agent;
+  struct edr_proxy proxy;    /* proxy_jump / proxy_command, when the target has one */
 
   /* bootstrap */
   int agent_fd;
@@ -169,7 +171,19 @@ static void conn_teardown(struct edr_agent_conn *c) {
   edr_chan_free(&c->boot);
   edr_chan_free(&c->agent);
   edr_ssh_free(&c->ssh);
+  edr_proxy_stop(&c->proxy); /* after its socket closed: it sees EOF first */
   c->conn_ok = false;
+}
+
+/* " (through 'ssh -J ...': what it said)" for a failure behind a proxy. */
+static const char *via_proxy(struct edr_agent_conn *c, char *buf, size_t len) {
+  buf[0] = '\0';
+  if (c->proxy.err_fd < 0 && !c->proxy.said[0])
+    return buf;
+  const char *said = edr_proxy_said(&c->proxy);
+  snprintf(buf, len, " (through %s%s%s%s)", c->t->proxy_jump ? "jump host " : "proxy command",
+           c->t->proxy_jump ? c->t->proxy_jump : "", *said ? ": " : "", said);
+  return buf;
 }
 
 static void timer_arm(struct edr_agent_conn *c, uint64_t ms) {
@@ -256,7 +270,8 @@ static int st_handshake(struct edr_agent_conn *c) {
     rc = edr_ssh_check_hostkey(&c->ssh, c->t->ssh_host, c->t->ssh_port, c->t->known_hosts,
                                c->t->accept_new_hostkeys);
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error);
+    char via[700];
+    fail(c, rc, true, "%s%s", c->ssh.error, via_proxy(c, via, sizeof via));
     return rc;
   }
   c->ev->hostkey(c->arg, c->ssh.hostkey_fp, c->ssh.hostkey_type, c->ssh.hostkey_recorded);
@@ -630,6 +645,15 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
           snprintf(c->proto_err, sizeof c->proto_err, "a data event without a byte count");
           return EDR_EPROTO;
         }
+        uint64_t max = c->t->fetch_max_bytes;
+        if (max && (uint64_t)size > max) {
+          char a[32], b[32];
+          edr_human_bytes((uint64_t)size, a, sizeof a);
+          edr_human_bytes(max, b, sizeof b);
+          snprintf(c->proto_err, sizeof c->proto_err, "it announced %s, more than the %s "
+                   "this machine takes (free space where the snapshot goes)", a, b);
+          return EDR_EPROTO;
+        }
         c->fetch_left = (uint64_t)size;
         c->fetch_got = 0;
         c->ev->fetch_begin(c->arg, (uint64_t)size);
@@ -813,12 +837,36 @@ static struct edr_agent_conn *ssh_open(uv_loop_t *loop, const struct edr_agent_t
   c->arg = arg;
   c->agent_fd = c->payload_fd = -1;
   edr_ssh_init(&c->ssh);
+  edr_proxy_init(&c->proxy);
   uv_timer_init(loop, &c->timer);
   c->timer.data = c;
   return c;
 }
 
+/* Through a jump host or a proxy command: its socket pair is the socket. */
+static void proxy_connect(struct edr_agent_conn *c) {
+  const struct edr_agent_target *t = c->t;
+  struct edr_proxy_target pt = {
+    .jump = t->proxy_jump, .command = t->proxy_command, .host = t->ssh_host,
+    .user = t->ssh_user, .port = t->ssh_port, .identity_file = t->identity_file,
+    .known_hosts = t->known_hosts, .accept_new_hostkeys = t->accept_new_hostkeys,
+  };
+  char msg[600];
+  int fd = edr_proxy_start(&pt, &c->proxy, msg, sizeof msg);
+  if (fd < 0) {
+    fail(c, fd, true, "%s", msg);
+    return;
+  }
+  c->ssh.fd = fd;
+  set_state(c, C_HANDSHAKE);
+  drive(c);
+}
+
 static void ssh_connect(struct edr_agent_conn *c) {
+  if (c->t->proxy_jump || c->t->proxy_command) {
+    proxy_connect(c);
+    return;
+  }
   char port[8];
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   snprintf(port, sizeof port, "%d", c->t->ssh_port);
@@ -876,6 +924,7 @@ static void ssh_free(struct edr_agent_conn *c) {
   edr_chan_free(&c->boot);
   edr_chan_free(&c->agent);
   edr_ssh_free(&c->ssh);
+  edr_proxy_stop(&c->proxy);
   if (c->ai)
     uv_freeaddrinfo(c->ai);
   free(c->buf);

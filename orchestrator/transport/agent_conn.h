@@ -44,6 +44,7 @@ typedef int (*edr_agent_sink)(void *arg, const unsigned char *buf, size_t len,
 struct edr_agent_target {       /* every string borrowed for the conn's life */
   const char *name;             /* the member, for messages */
   const char *ssh_host, *ssh_user, *identity_file, *known_hosts;
+  const char *proxy_jump, *proxy_command;   /* proxy.h; NULL: a direct connection */
   int ssh_port;
   bool sudo;                    /* start the agent with sudo -n */
   bool accept_new_hostkeys;     /* record unknown keys (never changed ones) */
@@ -53,6 +54,7 @@ struct edr_agent_target {       /* every string borrowed for the conn's life */
                                    fails (0: only the deadline) */
   edr_agent_sink fetch_sink;    /* NULL: a `send`'s bytes are dropped */
   void *fetch_arg;
+  uint64_t fetch_max_bytes;     /* a larger announced `send` fails; 0: no bound */
 };
 
 enum edr_agent_log { EDR_AGENT_LOG_DEBUG, EDR_AGENT_LOG_WARN };

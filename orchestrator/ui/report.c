@@ -170,14 +170,17 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
                 hr->member, hp->member->data_dir);
       continue;
     }
-    bool moved = false, stopped = false, started = false, installed = false;
+    bool moved = false, stopped = false, stop_failed = false, started = false;
+    bool installed = false;
     for (size_t j = 0; j < hp->n_steps; j++) {
       bool ok = hr->steps[j].finished && hr->steps[j].status == 0 && hr->steps[j].result;
       if (hp->steps[j].kind == EDR_STEP_MOVE_ASIDE && ok &&
           json_is_true(json_object_get(hr->steps[j].result, "moved")))
         moved = true;
-      if (hp->steps[j].kind == EDR_STEP_STOP && hr->steps[j].started)
-        stopped = true;
+      if (hp->steps[j].kind == EDR_STEP_STOP && hr->steps[j].started) {
+        stopped = true; /* a stop that failed may have stopped it all the same */
+        stop_failed |= !hr->steps[j].finished || hr->steps[j].status != 0;
+      }
       if (hp->steps[j].kind == EDR_STEP_START && ok)
         started = true;
       if (hp->steps[j].kind == EDR_STEP_INSTALL && hr->steps[j].finished &&
@@ -197,7 +200,8 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
               started ? "" : ", etcd not started");
     else
       fprintf(o, "  %s: old data still in place (%s/member)%s\n", hr->member,
-              hp->member->data_dir, stopped ? "; etcd was stopped" : "");
+              hp->member->data_dir, !stopped ? "" : stop_failed ? "; etcd may be stopped"
+                                                                : "; etcd was stopped");
   }
   if (res->exit_code == EDR_EXIT_INTERRUPTED && !changed) {
     fprintf(o, "\ninterrupted before any host was changed: etcd was not stopped and no "

@@ -48,9 +48,12 @@ static void test_initial_cluster(void) {
   /* several peer URLs for one member, as etcd allows */
   s = ic("a=http://10.0.0.1:2380,a=http://10.0.1.1:2380,b=http://10.0.0.2:2380");
   CHECK(s && s->n_members == 2 && s->members[0].peer_urls.n == 2);
-  CHECK(s && s->warnings.n == 1); /* even member count */
-  if (s)
-    CHECK_CONTAINS(s->warnings.v[0], "even");
+  CHECK(s && s->warnings.n == 2); /* even member count; a name on two hosts */
+  if (s && s->warnings.n == 2) {
+    CHECK_CONTAINS(s->warnings.v[0], "member 'a' is named twice, on two hosts ('10.0.0.1' "
+                   "and '10.0.1.1'): taken as one member with two peer URLs");
+    CHECK_CONTAINS(s->warnings.v[1], "even");
+  }
   edr_spec_free(s);
 
   s = ic("m1=http://[fd00::1]:2380");
@@ -235,6 +238,12 @@ static void test_json_bad(void) {
      "field 'restore_tool'"},
     {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"wal_dir\": \"/var/lib/etcd\"}]}",
      "must differ from data_dir"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"wal_dir\": \"/var/lib/etcd/member/wal\"}]}",
+     "member 'a': field 'wal_dir': '/var/lib/etcd/member/wal' is inside the member dir '/var/lib/etcd/member'"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"wal_dir\": \"/var/lib/etcd/member\"}]}",
+     "is inside the member dir"},
+    {"{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], \"wal_dir\": \"/var/lib\"}]}",
+     "'/var/lib' contains data_dir '/var/lib/etcd'"},
     {"{\"peer_urls\": [\"http://a:1\"], \"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"]}]}",
      "can only be set per member"},
     {"{\"initial_cluster_token\": \"a b\", \"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"]}]}",
@@ -311,11 +320,54 @@ static void test_validators(void) {
   CHECK(!edr_parse_url("http://:80", sc, sizeof sc, h, sizeof h, &port));
 }
 
+/* WAL dirs that share a prefix with the data dir or its member dir but are
+ * not inside them are fine. */
+static void test_jump_hosts(void) {
+  const char *ok[] = {"bastion", "ops@bastion", "ops@bastion:2222", "a,b@c:22,[fd00::1]:22",
+                      "10.0.0.1"};
+  const char *bad[] = {"", ",", "a,", "-oProxyCommand=x", "ops@", "@b", "b:", "b:0",
+                       "b:65536", "b:x", "a b", "a;id", "[fd00::1", "ops@b:22:33"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+    CHECK(edr_valid_jump(ok[i]));
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK(!edr_valid_jump(bad[i]));
+    if (edr_valid_jump(bad[i]))
+      fprintf(stderr, "  accepted: '%s'\n", bad[i]);
+  }
+  struct edr_spec *sp = js("{\"proxy_jump\": \"ops@b\", \"members\": [{\"name\": \"a\", "
+                           "\"peer_urls\": [\"http://a:1\"], \"proxy_command\": \"nc %h %p\"}]}");
+  CHECK(sp == NULL);
+  CHECK_CONTAINS(err, "field 'proxy_command': give proxy_jump or proxy_command, not both");
+  edr_spec_free(sp);
+  sp = js("{\"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"], "
+          "\"proxy_jump\": \"ops@b;id\"}]}");
+  CHECK(sp == NULL);
+  CHECK_CONTAINS(err, "field 'proxy_jump': 'ops@b;id' is not jump hosts");
+  edr_spec_free(sp);
+}
+
+static void test_wal_dir_placement(void) {
+  const char *ok[] = {"/var/lib/etcd/wal", "/var/lib/etcd-wal", "/var/lib/etcd/membership",
+                      "/srv/wal"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    char text[256];
+    snprintf(text, sizeof text, "{\"members\": [{\"name\": \"a\", \"peer_urls\": "
+             "[\"http://a:1\"], \"wal_dir\": \"%s\"}]}", ok[i]);
+    struct edr_spec *sp = js(text);
+    CHECK(sp != NULL);
+    if (!sp)
+      fprintf(stderr, "  wal_dir %s: %s\n", ok[i], err);
+    edr_spec_free(sp);
+  }
+}
+
 int main(void) {
   test_initial_cluster();
   test_initial_cluster_bad();
   test_json();
   test_json_bad();
+  test_wal_dir_placement();
+  test_jump_hosts();
   test_etcdctl_tls();
   test_overrides();
   test_validators();
