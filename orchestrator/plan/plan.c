@@ -382,7 +382,6 @@ static int add_ask_steps(struct edr_host_plan *h) {
 }
 
 
-/* check: connect, agent, probe, lock (reads only) */
 /* The connect step, with the route when the host is reached through a jump
  * host or a proxy command (transport/proxy.h). */
 static int add_connect(struct edr_host_plan *h) {
@@ -398,6 +397,10 @@ static int add_connect(struct edr_host_plan *h) {
                   "connect to %s@%s:%d%s, check its host key against %s, authenticate",
                   m->ssh_user, m->ssh_host, m->ssh_port, route, m->known_hosts);
 }
+
+int edr_plan_connect_step(struct edr_host_plan *h) { return add_connect(h); }
+
+/* check: connect, agent, probe, lock (reads only) */
 
 static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;

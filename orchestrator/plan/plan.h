@@ -262,6 +262,8 @@ int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage
  * by the agent if the connection ends first.  A new reference. */
 json_t *edr_plan_lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
                               bool auto_release);
+/* H's connect step in the stage of its check phase (phase_stage). */
+int edr_plan_connect_step(struct edr_host_plan *h);
 /* The prune's steps of H (plan_prune.c). */
 int edr_plan_prune_host(struct edr_plan *p, struct edr_host_plan *h);
 void edr_plan_prune_print(const struct edr_plan *p, FILE *out);

@@ -17,9 +17,8 @@
 int edr_plan_prune_host(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
   const size_t check = EDR_PHASE_CHECK, apply = EDR_PHASE_APPLY, cleanup = EDR_PHASE_CLEANUP;
-  if (!edr_plan_add_step(h, check, EDR_STEP_CONNECT, NULL, NULL,
-                         "connect to %s@%s:%d, check its host key against %s, authenticate",
-                         m->ssh_user, m->ssh_host, m->ssh_port, m->known_hosts) ||
+  h->phase_stage[EDR_PHASE_CHECK] = check;
+  if (edr_plan_connect_step(h) ||
       !edr_plan_add_step(h, check, EDR_STEP_PUSH_AGENT, NULL, NULL,
                          "check the architecture, push etcd-dr-agent, start it%s",
                          m->sudo ? " with sudo -n" : ""))
