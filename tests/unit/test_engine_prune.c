@@ -196,10 +196,7 @@ static void test_dry(const struct edr_plan *p) {
 }
 
 int main(void) {
-  if (!getenv("TEST_ENGINE_VERBOSE"))
-    edr_verbosity = -1;
-  setenv("ETCD_DR_PROGRESS", "json", 1);
-  if (!mkdtemp(dir))
+  if (fake_setup(dir))
     return 1;
   snprintf(agent_path, sizeof agent_path, "%s/etcd-dr-agent", dir);
   FILE *f = fopen(agent_path, "w");
