@@ -117,14 +117,20 @@ int edr_parse_age(const char *text, int64_t *seconds) {
 }
 
 void edr_human_age(int64_t s, char *out, size_t outlen) {
+  static const struct {
+    int64_t s;
+    char unit;
+  } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
   if (s < 0)
     s = 0;
-  if (s >= 86400)
-    snprintf(out, outlen, "%lldd %lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
-  else if (s >= 3600)
-    snprintf(out, outlen, "%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-  else if (s >= 60)
-    snprintf(out, outlen, "%lldm", (long long)(s / 60));
+  size_t i = 0;
+  while (i + 1 < sizeof units / sizeof units[0] && s < units[i].s)
+    i++;
+  long long big = (long long)(s / units[i].s);
+  long long small = i + 1 < sizeof units / sizeof units[0] && i < 2
+                        ? (long long)(s % units[i].s / units[i + 1].s) : 0;
+  if (small)
+    snprintf(out, outlen, "%lld%c %lld%c", big, units[i].unit, small, units[i + 1].unit);
   else
-    snprintf(out, outlen, "%llds", (long long)s);
+    snprintf(out, outlen, "%lld%c", big, units[i].unit);
 }

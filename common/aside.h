@@ -61,7 +61,8 @@ void edr_prune_select(struct edr_prune_run *runs, size_t n,
 /* "30d", "12h", "90m", "45s", "2w" into seconds.  Returns 0 or EDR_EINVAL. */
 int edr_parse_age(const char *text, int64_t *seconds);
 
-/* "3d 4h" / "12m" / "40s": the larger two units of SECONDS, into OUT. */
+/* "3d 4h", "30d", "12h 40m", "12m", "40s": SECONDS in its largest unit and,
+ * for days and hours, the next one when it is not zero, into OUT. */
 void edr_human_age(int64_t seconds, char *out, size_t outlen);
 
 #endif

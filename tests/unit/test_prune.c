@@ -135,6 +135,12 @@ static void test_age(void) {
   CHECK_STR(b, "3d 4h");
   edr_human_age(125, b, sizeof b);
   CHECK_STR(b, "2m");
+  edr_human_age(30 * 86400, b, sizeof b);
+  CHECK_STR(b, "30d");
+  edr_human_age(12 * 3600 + 40 * 60, b, sizeof b);
+  CHECK_STR(b, "12h 40m");
+  edr_human_age(59, b, sizeof b);
+  CHECK_STR(b, "59s");
 }
 
 static json_t *entry(const char *run, const char *name, const char *kind, bool trash,
@@ -155,7 +161,7 @@ static void test_decide(void) {
                         entry("20261130-101010-dddd", ".etcd-dr-pruning-member.etcd-dr-R0",
                               "dir", true, 3),
                         "ignored", "member.etcd-dr-notarun", "markers",
-                        "20261130-101010-dddd", "staging");
+                        "20261130-101010-dddd", "staging", "lock_run");
   json_t *d = edr_prune_decide(&pol, l);
   CHECK(d != NULL);
   json_t *rm = json_object_get(d, "remove");
