@@ -1,7 +1,9 @@
 /*
- * agent.h - what the agent's main loop (agent.c) and its operations (ops.c)
- * share: the buffered request stream, the reply helpers and the op table.
- * The protocol itself is described in docs/agent-protocol.md.
+ * agent.h - what the agent's protocol (protocol.c), its main (main.c) and
+ * its operations share: the per-process state, the buffered request stream,
+ * the reply and message helpers, and the op table (ops.c).  The protocol
+ * itself is described in docs/agent-protocol.md.  Strings returned by the
+ * message helpers are borrowed: valid until a few more calls.
  */
 #ifndef EDR_AGENT_H
 #define EDR_AGENT_H
@@ -39,6 +41,16 @@ struct agent {
   char *made_dirs[64];
   int n_made;
 
+  /* etcd-dr's own directories (.etcd-dr-*) this agent made, by path and
+   * identity: a walk through one of those paths that finds another
+   * directory there (the etcd user renamed one in) is refused. */
+  struct agent_own_dir {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+  } own_dirs[16];
+  int n_own;
+
   /* A lock taken with auto_release: released at exit, so a run cut short
    * before it changed anything leaves no lock behind. */
   char auto_lock_path[4096];
@@ -51,15 +63,26 @@ struct agent {
   int n_exit_remove;
 };
 
-/* At exit: remove the trees registered with mkdir's remove_at_exit. */
+/* At exit: remove the trees registered with mkdir's remove_at_exit
+ * (files.c). */
 void agent_remove_at_exit(struct agent *a);
 
-/* At exit: release the auto_release lock, if this run still holds it. */
+/* At exit: release the auto_release lock, if this run still holds it
+ * (lock.c). */
 void agent_release_auto_lock(struct agent *a);
 
 /* At exit: rmdir, deepest first, the directories this agent created that
- * are empty now.  Never removes anything else. */
+ * are empty now.  Never removes anything else (files.c). */
 void agent_remove_made_dirs(struct agent *a);
+
+/* Serve requests from A->in_fd until EOF, a fatal error or `bye`.  Returns
+ * 0, or EDR_ENOMEM when the line buffer cannot be had. */
+int agent_serve(struct agent *a);
+
+/* Read one request line into LINE (AGENT_LINE_MAX + 1 bytes).  Returns its
+ * length, -1 at EOF (a partial last line counts as EOF), or EDR_ETOOBIG
+ * after skipping the rest of an overlong line. */
+long agent_read_line(struct agent *a, char *line);
 
 /* Read up to N payload bytes, leftover buffered bytes first.  Returns the
  * count, 0 at EOF, or -1 with errno set. */
@@ -91,20 +114,19 @@ struct agent_op {
   bool bye; /* exit after the reply */
 };
 
+/* The op table, ending with a NULL name (ops.c). */
 extern const struct agent_op agent_ops[];
 
-/* Remove the tree at PATH without following symlinks or crossing into
- * another file system.  Returns 0 (also when PATH does not exist; *removed
- * tells which) or a negative EDR_E* code with the message set. */
-int agent_remove_tree(struct agent *a, const char *path, bool *removed);
-
-/* Remove NAME in directory DIRFD (PATH for messages), depth first, never
- * following a symlink nor leaving NAME's file system.  Returns 0 or a
- * negative EDR_E* code with the message set. */
-int agent_remove_at(struct agent *a, int dirfd, const char *name, const char *path);
-
-/* aside.c: the moved-aside dirs of earlier runs (etcd-dr prune). */
-int op_list_aside(struct agent *a, json_t *req, json_t *res);
-int op_prune_aside(struct agent *a, json_t *req, json_t *res);
+/* Message helpers (protocol.c).  strerror(E) lowercased, as our messages
+ * are; a few rotating buffers, so one message may hold two. */
+const char *agent_errstr(int e);
+const char *agent_lower(const char *text);
+/* "0755" out of a mode's permission bits. */
+void agent_mode_str(mode_t m, char out[8]);
+/* "a directory", "a regular file", "a symlink" or "a special file". */
+const char *agent_kind_of(mode_t m);
+/* N bytes of command output as a JSON string (new reference): valid UTF-8
+ * is kept, every other byte (and nul) becomes '?'. */
+json_t *agent_json_bytes(const char *s, size_t n);
 
 #endif

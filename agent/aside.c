@@ -4,9 +4,9 @@
  * dir, and removing the dirs of the runs the coordinator chose.
  *
  * The data dir belongs to the user etcd runs as, who may put anything in
- * it; its path and its ancestors are root's.  So the data dir (and the wal
- * dir's parent) are opened by path once, and everything inside them is
- * reached through that directory fd with O_NOFOLLOW / AT_SYMLINK_NOFOLLOW:
+ * it.  So the data dir (and the wal dir's parent) are opened once through
+ * safepath.h's walk, and everything inside them is reached through that
+ * directory fd with O_NOFOLLOW / AT_SYMLINK_NOFOLLOW:
  * a symlink named like a run's dir is listed as one and never followed or
  * removed, nor is a dir on another file system (a mount point).  Only names
  * that pass the strict rule of common/aside.h are candidates.  A dir is
@@ -16,6 +16,10 @@
  * next prune removes them.
  */
 #include "agent.h"
+#include "fields.h"
+#include "files.h"
+#include "ops.h"
+#include "safepath.h"
 
 #include "aside.h"
 #include "err.h"
@@ -50,29 +54,6 @@ struct aside_dir {
   dev_t dev;
 };
 
-static const char *err_text(int e) {
-  static char buf[128];
-  snprintf(buf, sizeof buf, "%s", strerror(e));
-  for (char *c = buf; *c; c++)
-    if (*c >= 'A' && *c <= 'Z')
-      *c = (char)(*c - 'A' + 'a');
-  return buf;
-}
-
-static int req_path(struct agent *a, json_t *req, const char *key, bool optional,
-                    const char **out) {
-  json_t *v = json_object_get(req, key);
-  *out = NULL;
-  if ((!v || json_is_null(v)) && optional)
-    return 0;
-  const char *s = json_string_value(v);
-  if (!s || strlen(s) != json_string_length(v) || s[0] != '/' ||
-      strlen(s) >= PATH_MAX - 64)
-    return agent_fail(a, EDR_EINVAL, "field '%s' must be an absolute path", key);
-  *out = s;
-  return 0;
-}
-
 static void dirs_close(struct aside_dir *d, int n) {
   for (int i = 0; i < n; i++)
     if (d[i].fd >= 0)
@@ -84,8 +65,8 @@ static void dirs_close(struct aside_dir *d, int n) {
 static int dirs_open(struct agent *a, json_t *req, struct aside_dir d[2]) {
   const char *data, *wal;
   int rc;
-  if ((rc = req_path(a, req, "data_dir", false, &data)) ||
-      (rc = req_path(a, req, "wal_dir", true, &wal)))
+  if ((rc = field_path(a, req, "data_dir", false, &data)) ||
+      (rc = field_path(a, req, "wal_dir", true, &wal)))
     return rc;
   int n = 0;
   d[n] = (struct aside_dir){.kind = "data", .fd = -1};
@@ -103,12 +84,17 @@ static int dirs_open(struct agent *a, json_t *req, struct aside_dir d[2]) {
   }
   for (int i = 0; i < n; i++) {
     struct stat st;
-    d[i].fd = open(d[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d[i].fd < 0 || fstat(d[i].fd, &st) != 0) {
+    d[i].fd = safe_open_dir(a, d[i].path, strlen(d[i].path), false);
+    if (d[i].fd < 0) {
+      rc = d[i].fd;
+      dirs_close(d, n);
+      return rc;
+    }
+    if (fstat(d[i].fd, &st) != 0) {
       int e = errno;
       dirs_close(d, n);
-      return agent_fail(a, edr_from_errno(e), "cannot open directory '%s': %s", d[i].path,
-                        err_text(e));
+      return agent_fail(a, edr_from_errno(e), "cannot stat directory '%s': %s", d[i].path,
+                        agent_errstr(e));
     }
     d[i].dev = st.st_dev;
   }
@@ -210,7 +196,7 @@ int op_list_aside(struct agent *a, json_t *req, json_t *res) {
       dirs_close(d, n);
       json_decref(entries), json_decref(ignored), json_decref(markers), json_decref(staging);
       return agent_fail(a, edr_from_errno(e), "cannot read directory '%s': %s", d[i].path,
-                        err_text(e));
+                        agent_errstr(e));
     }
     rewinddir(dir);
     size_t pl = strlen(d[i].prefix);
@@ -264,7 +250,7 @@ static int remove_one(struct agent *a, const struct aside_dir *d, const char *na
   struct stat st;
   if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
     return errno == ENOENT ? 0 : agent_fail(a, edr_from_errno(errno), "cannot stat '%s': %s",
-                                             path, err_text(errno));
+                                             path, agent_errstr(errno));
   const char *why = !S_ISDIR(st.st_mode) ? (S_ISLNK(st.st_mode) ? "a symlink, not a directory"
                                                                  : "not a directory")
                     : st.st_dev != d->dev ? "on another file system (a mount point)"
@@ -279,16 +265,16 @@ static int remove_one(struct agent *a, const struct aside_dir *d, const char *na
   if (!is_trash) {
     if (snprintf(trash, sizeof trash, "%s%s", trash_prefix, name) >= (int)sizeof trash)
       return agent_fail(a, EDR_EINVAL, "'%s': name too long", path);
-    if (renameat2(d->fd, name, d->fd, trash, RENAME_NOREPLACE) != 0)
+    if (rename_noreplace_at(d->fd, name, d->fd, trash) != 0)
       return agent_fail(a, edr_from_errno(errno), "cannot rename '%s' to '%s': %s", path,
-                        trash, err_text(errno));
-    fsync(d->fd);
+                        trash, agent_errstr(errno));
+    safe_fsync_dir(d->fd);
     victim = trash;
   }
   char vpath[PATH_MAX + 3 * NAME_MAX];
   snprintf(vpath, sizeof vpath, "%s%s%s", d->path, strcmp(d->path, "/") ? "/" : "", victim);
   int rc = agent_remove_at(a, d->fd, victim, vpath);
-  fsync(d->fd);
+  safe_fsync_dir(d->fd);
   if (rc)
     return rc;
   json_array_append_new(removed, json_pack("{s:s, s:I, s:I}", "path", path, "bytes",

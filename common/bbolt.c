@@ -333,7 +333,9 @@ fail:
 int edr_bolt_open(const char *path, struct edr_bolt **out, char *msg,
                   size_t msglen) {
   *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO in its place must not hang the reader (the agent
+   * probes files the etcd user controls); edr_bolt_open_fd refuses it. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     int rc = edr_from_errno(errno);
     if (msg)

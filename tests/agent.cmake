@@ -4,7 +4,8 @@
 # loopback (the "etcd" case starts a real etcd on 127.0.0.1).
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
 foreach(case hello probe probe_tools receive send run files chown locks etcd eof
-             namespaces sshd enospc envfile aside)
+             namespaces sshd enospc envfile attack_staging attack_chmod attack_fifo
+             attack_ownership aside)
   add_test(NAME agent.${case}
            COMMAND Python3::Interpreter
                    ${CMAKE_CURRENT_SOURCE_DIR}/agent/agent_test.py
@@ -14,12 +15,9 @@ foreach(case hello probe probe_tools receive send run files chown locks etcd eof
 endforeach()
 
 # The agent's pure pieces (line reader, flag/version parsing, UTF-8 scrub,
-# passwd parsing), compiled from the shipped agent sources.
-add_executable(test_agent_ops ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_agent_ops.c
-               ${CMAKE_SOURCE_DIR}/agent/aside.c)
-target_include_directories(test_agent_ops PRIVATE ${CMAKE_SOURCE_DIR}/agent
-                           ${CMAKE_CURRENT_SOURCE_DIR}/unit)
-target_compile_definitions(test_agent_ops PRIVATE EDR_VERSION="test")
-target_link_libraries(test_agent_ops PRIVATE edr_common)
+# passwd parsing), linked from the agent library the binary is built from.
+add_executable(test_agent_ops ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_agent_ops.c)
+target_include_directories(test_agent_ops PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_agent_ops PRIVATE edr_agent)
 add_test(NAME agent.unit COMMAND test_agent_ops)
 set_tests_properties(agent.unit PROPERTIES LABELS unit)

@@ -8,6 +8,14 @@ add_executable(members_cli members/members_cli.c
 target_include_directories(members_cli PRIVATE ${CMAKE_SOURCE_DIR}/orchestrator/plan)
 target_link_libraries(members_cli PRIVATE edr_health_t)
 
+# The operation on a caller's loop (what the gates use): callback, bad
+# request and cancel, against a loopback port that never answers (unit).
+add_executable(test_members_async unit/test_members_async.c)
+target_include_directories(test_members_async PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_members_async PRIVATE edr_etcd edr_transport edr_plan)
+add_test(NAME members_async COMMAND test_members_async)
+set_tests_properties(members_async PROPERTIES LABELS unit TIMEOUT 60)
+
 foreach(v 3.4 3.5)
   string(REPLACE "." "" vv ${v})
   add_test(NAME e2e_members_etcd${vv}

@@ -5,7 +5,7 @@
  * then a one-line verdict and, when quorum is lost, the restore command to
  * consider.  Reads only: SSH runs the read-only check plan (connect, agent,
  * probe) of every host at once while the members are asked over HTTP(S)
- * from here (status.c).  A member whose client URL gives no answer from
+ * from here (status.c), all on the run's one loop.  A member whose client URL gives no answer from
  * here (refused, timed out, no route) is then asked by its own host's
  * etcdctl through the agent (the plan's ask-etcd steps, which wait for the
  * HTTP answers before they decide to run).
@@ -21,8 +21,6 @@
 #include "util.h"
 
 #include <inttypes.h>
-#include <libssh2.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,53 +58,45 @@ static const char usage_text[] =
 
 enum { O_NO_SSH = 1, O_CACERT, O_CERT, O_KEY, O_TIMEOUT, O_ACCEPT_NEW };
 
-/* ---- SSH: the check-only plan, one host per thread ---------------------- */
+/* ---- SSH and HTTP: one run, on one loop ----------------------------------- */
 
-/* The executor abandons every host once one fails (right for a restore:
- * nothing may go on), but status wants every host's answer, so each host
- * runs its own one-host plan on its own loop, all at once. */
-struct gate;
-struct ssh_job {
-  struct edr_plan one;          /* shallow copy: hosts points into the plan */
-  struct edr_exec_opts eo;      /* the shared options, with this job's want_ask */
-  struct gate *gate;
-  size_t index;                 /* the host's index in the plan and in the rows */
-  struct edr_run_result res;
-  pthread_t thread;
-  bool started;
-};
-
-static void *ssh_job_run(void *arg) {
-  struct ssh_job *j = arg;
-  edr_execute(&j->one, &j->eo, &j->res);
-  return NULL;
-}
-
-/* The ask-etcd steps run only for members whose client URL gave no answer
- * from here, so they wait (in their host's own thread and loop: nothing
- * else waits with them) until HTTP is done. */
-struct gate {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
+/* The check-only plan of every host runs as one edr_execute with the
+ * engine's keep-going policy (a host that cannot be reached ends only its
+ * own checks), and the members are asked over HTTP on the same loop.  The
+ * ask-etcd steps run only for members whose client URL gave no answer from
+ * here, so a host reaching them waits (parked by want_ask) until HTTP is
+ * done. */
+struct asking {
+  struct edr_status_row *rows;
+  size_t n;
+  const struct edr_status_fetch_opts *fo;
+  struct edr_exec_run *run;
   bool http_done;
-  const struct edr_status_row *rows;
+  int http_status;              /* the fetch's own failure (EDR_ENOMEM), 0 */
 };
 
-static bool want_ask(void *arg, size_t host) {
-  struct ssh_job *j = arg;
-  (void)host; /* a one-host plan: always 0 */
-  pthread_mutex_lock(&j->gate->mu);
-  while (!j->gate->http_done)
-    pthread_cond_wait(&j->gate->cv, &j->gate->mu);
-  pthread_mutex_unlock(&j->gate->mu);
-  return edr_status_needs_agent(&j->gate->rows[j->index]);
+static void http_done(void *arg, int status) {
+  struct asking *a = arg;
+  a->http_done = true;
+  a->http_status = status;
+  edr_exec_ask_again(a->run);
 }
 
-static void gate_open(struct gate *g) {
-  pthread_mutex_lock(&g->mu);
-  g->http_done = true;
-  pthread_cond_broadcast(&g->cv);
-  pthread_mutex_unlock(&g->mu);
+static void on_loop(void *arg, uv_loop_t *loop, struct edr_exec_run *run) {
+  struct asking *a = arg;
+  a->run = run;
+  int rc = edr_status_fetch_start(loop, a->rows, a->n, a->fo, http_done, a, NULL);
+  if (rc) {
+    a->http_done = true;
+    a->http_status = rc;
+  }
+}
+
+static enum edr_ask want_ask(void *arg, size_t host) {
+  struct asking *a = arg;
+  if (!a->http_done)
+    return EDR_ASK_LATER;
+  return edr_status_needs_agent(&a->rows[host]) ? EDR_ASK_RUN : EDR_ASK_SKIP;
 }
 
 /* The ask-etcd replies, in the plan's order (status, health, alarms). */
@@ -158,50 +148,35 @@ static void ssh_facts(struct edr_status_row *row, const struct edr_host_plan *hp
   agent_facts(row, hp, hr);
 }
 
-/* Start every host's check; the threads run while HTTP runs here.  Returns
- * the jobs (finish_ssh frees them) or NULL when out of memory. */
-static struct ssh_job *start_ssh(struct edr_plan *plan, const struct edr_exec_opts *eo,
-                                 struct gate *gate, struct edr_status_row *rows) {
-  struct ssh_job *jobs = calloc(plan->n_hosts, sizeof(*jobs));
-  if (!jobs)
-    return NULL;
-  /* libssh2's lazy global init is not thread-safe: do it here, once. */
-  libssh2_init(0);
-  for (size_t i = 0; i < plan->n_hosts; i++) {
-    jobs[i].one = *plan;
-    jobs[i].one.hosts = &plan->hosts[i];
-    jobs[i].one.n_hosts = 1;
-    jobs[i].eo = *eo;
-    jobs[i].eo.want_ask = want_ask;
-    jobs[i].eo.want_ask_arg = &jobs[i];
-    jobs[i].gate = gate;
-    jobs[i].index = i;
-    jobs[i].started = pthread_create(&jobs[i].thread, NULL, ssh_job_run, &jobs[i]) == 0;
-    if (!jobs[i].started) {
-      rows[i].ssh = EDR_SSH_FAILED;
-      snprintf(rows[i].ssh_error, sizeof rows[i].ssh_error, "cannot start a thread");
-    }
-  }
-  return jobs;
-}
-
-static void finish_ssh(struct edr_plan *plan, struct ssh_job *jobs,
-                       struct edr_status_row *rows) {
-  for (size_t i = 0; i < plan->n_hosts; i++) {
-    if (!jobs[i].started)
-      continue;
-    pthread_join(jobs[i].thread, NULL);
-    if (jobs[i].res.n_hosts == 1)
-      ssh_facts(&rows[i], &plan->hosts[i], &jobs[i].res.hosts[0], jobs[i].res.message);
-    else {
+/* Ask every member over HTTP and, unless NO_SSH, run every host's checks
+ * at the same time on the same loop; fill ROWS.  Returns 0 or the HTTP
+ * side's failure (EDR_ENOMEM). */
+static int ask_all(struct edr_plan *plan, const struct edr_exec_opts *base,
+                   const struct edr_status_fetch_opts *fo, struct edr_status_row *rows,
+                   size_t n) {
+  if (!plan)
+    return edr_status_fetch(rows, n, fo);
+  struct asking a = {.rows = rows, .n = n, .fo = fo};
+  struct edr_exec_opts eo = *base;
+  struct edr_run_result res;
+  eo.want_ask = want_ask;
+  eo.want_ask_arg = &a;
+  eo.on_loop = on_loop;
+  eo.keep_going = true;
+  edr_execute(plan, &eo, &res);
+  if (!a.http_done)  /* the run never started its loop */
+    a.http_status = edr_status_fetch(rows, n, fo);
+  for (size_t i = 0; i < n; i++) {
+    if (res.n_hosts == n) {
+      ssh_facts(&rows[i], &plan->hosts[i], &res.hosts[i], res.message);
+    } else {
       rows[i].ssh = EDR_SSH_FAILED;
       snprintf(rows[i].ssh_error, sizeof rows[i].ssh_error, "%s",
-               jobs[i].res.message ? jobs[i].res.message : "check did not run");
+               res.message ? res.message : "check did not run");
     }
-    edr_run_result_free(&jobs[i].res);
   }
-  libssh2_exit();
-  free(jobs);
+  edr_run_result_free(&res);
+  return a.http_status;
 }
 
 /* ---- the command to consider -------------------------------------------- */
@@ -527,7 +502,6 @@ int cmd_status(int argc, char **argv) {
   size_t n = spec->n_members;
   struct edr_status_row *rows = calloc(n, sizeof(*rows));
   struct edr_plan *plan = NULL;
-  struct ssh_job *jobs = NULL;
   char err[1024], other[512];
   int code = EDR_EXIT_INTERNAL;
   if (!rows) {
@@ -538,8 +512,6 @@ int cmd_status(int argc, char **argv) {
     edr_status_row_init(&rows[i], spec->members[i].name, spec->members[i].client_urls.v[0]);
 
   struct edr_exec_opts eo = {.accept_new_hostkeys = accept_new, .stall_timeout_ms = 60000};
-  struct gate gate = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
-                      .rows = rows};
   if (!no_ssh) {
     struct edr_plan_opts po = {.snapshot_revision = -1, .check_only = true,
                                .ask_etcd = true};
@@ -547,15 +519,8 @@ int cmd_status(int argc, char **argv) {
       edr_err("%s", err);
       goto out;
     }
-    if (!(jobs = start_ssh(plan, &eo, &gate, rows))) {
-      edr_err("out of memory");
-      goto out;
-    }
   }
-  rc = edr_status_fetch(rows, n, &fo);
-  gate_open(&gate);
-  if (jobs)
-    finish_ssh(plan, jobs, rows);
+  rc = ask_all(plan, &eo, &fo, rows, n);
   if (rc) {
     edr_err("cannot ask the members: %s", edr_strerror(rc));
     goto out;

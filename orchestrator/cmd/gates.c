@@ -6,10 +6,9 @@
  * start() here and waits for edr_gate_done().  This file owns the etcd side
  * of each: which members to ask, with which TLS files (ETCDCTL_CACERT,
  * ETCDCTL_CERT, ETCDCTL_KEY, as etcdctl reads them), what revision to wait
- * for, and the line the report keeps.  The health waits run on the run's
- * loop and can be cancelled; member-add/-remove, snapshot-save and
- * wait-healthy's first status ask still block inside start() on private
- * loops (ARCHITECTURE.md says what is meant instead).
+ * for, and the line the report keeps.  Every gate, and the leader lookup,
+ * runs on the run's loop (struct edr_gate's loop) and can be cancelled:
+ * none blocks, none runs a loop of its own.
  */
 #include "commands.h"
 #include "driver.h"
@@ -33,9 +32,31 @@ static void env_tls(struct edr_tls *t) {
   t->key = getenv("ETCDCTL_KEY");
 }
 
+/* Status rows for the members IDX (indices into P's hosts; all when NULL). */
+static struct edr_status_row *member_rows(const struct edr_plan *p, const size_t *idx,
+                                          size_t n) {
+  struct edr_status_row *rows = calloc(n ? n : 1, sizeof(*rows));
+  for (size_t i = 0; rows && i < n; i++) {
+    const struct edr_member *m = p->hosts[idx ? idx[i] : i].member;
+    edr_status_row_init(&rows[i], m->name, m->client_urls.v[0]);
+  }
+  return rows;
+}
+
+/* Ask ROWS' members on LOOP with etcdctl's TLS files; CB follows from the
+ * loop.  A negative code (and *FETCH NULL) when the ask cannot start. */
+static int ask_status(uv_loop_t *loop, struct edr_status_row *rows, size_t n,
+                      struct edr_status_fetch_opts *o, edr_status_fetch_cb cb, void *arg,
+                      struct edr_status_fetch **fetch) {
+  env_tls(&o->tls);
+  return edr_status_fetch_start(loop, rows, n, o, cb, arg, fetch);
+}
+
 /* ---- health and wait-healthy: a cancelable wait on the run's loop -------- */
 
 struct health_gate {
+  struct edr_status_row *rows;         /* wait-healthy's first ask */
+  struct edr_status_fetch *fetch;      /* while that ask runs */
   struct edr_health_member *members;   /* borrowed by the wait */
   struct edr_health_wait *wait;        /* while it runs */
   int64_t min_rev;
@@ -88,11 +109,12 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
 static void start_health(struct edr_gate *g, const size_t *idx, size_t n, int64_t min_rev,
                          uint64_t timeout_ms, bool others_allowed) {
   const struct edr_plan *p = g->plan;
-  struct health_gate *hg = calloc(1, sizeof(*hg));
+  struct health_gate *hg = g->impl ? g->impl : calloc(1, sizeof(*hg));
   struct edr_health_member *hm = calloc(n ? n : 1, sizeof(*hm));
   if (!hg || !hm) {
     free(hg);
     free(hm);
+    g->impl = NULL;
     edr_gate_done(g, EDR_ENOMEM, "out of memory");
     return;
   }
@@ -126,7 +148,9 @@ static void start_health(struct edr_gate *g, const size_t *idx, size_t n, int64_
 
 static void health_cancel(struct edr_gate *g) {
   struct health_gate *hg = g->impl;
-  if (hg && hg->wait)
+  if (hg && hg->fetch)
+    edr_status_fetch_cancel(hg->fetch);
+  else if (hg && hg->wait)
     edr_health_wait_cancel(hg->wait);
 }
 
@@ -142,35 +166,58 @@ static void gate_health(struct edr_gate *g) {
 }
 
 /* wait-healthy: the revision to reach is, by default, the highest one a
- * target member serves now (so a member that just joined has caught up). */
+ * target member serves now (so a member that just joined has caught up),
+ * asked first on the run's loop. */
+static void wait_healthy_go(struct edr_gate *g, int64_t min) {
+  const struct edr_stage *st = g->stage;
+  start_health(g, st->members, st->n_members, min,
+               st->timeout_ms ? st->timeout_ms : g->plan->health_timeout_ms,
+               st->others_allowed);
+}
+
+static void first_ask_done(void *arg, int status) {
+  struct edr_gate *g = arg;
+  struct health_gate *hg = g->impl;
+  size_t n = g->stage->n_members;
+  int64_t min = 1;
+  hg->fetch = NULL;
+  for (size_t i = 0; status == 0 && i < n; i++)
+    if (hg->rows[i].have_status && hg->rows[i].revision > min)
+      min = hg->rows[i].revision;
+  edr_status_rows_release(hg->rows, n);
+  free(hg->rows);
+  hg->rows = NULL;
+  if (status == EDR_ECANCELED) {
+    free(hg);
+    g->impl = NULL;
+    edr_gate_done(g, status, "interrupted before the wait began");
+    return;
+  }
+  wait_healthy_go(g, min);
+}
+
 static void gate_wait_healthy(struct edr_gate *g) {
   const struct edr_stage *st = g->stage;
   int64_t min = st->min_revision;
   if (min == -2)
     min = g->plan->snapshot_revision > 0 ? g->plan->snapshot_revision + g->bump : 1;
-  if (min == -1) {
-    min = 1;
-    struct edr_status_row *rows = calloc(st->n_members, sizeof(*rows));
-    if (!rows) {
-      edr_gate_done(g, EDR_ENOMEM, "out of memory");
-      return;
-    }
-    for (size_t i = 0; i < st->n_members; i++) {
-      const struct edr_member *m = g->plan->hosts[st->members[i]].member;
-      edr_status_row_init(&rows[i], m->name, m->client_urls.v[0]);
-    }
-    struct edr_status_fetch_opts o = {.timeout_ms = 2000};
-    env_tls(&o.tls);
-    if (edr_status_fetch(rows, st->n_members, &o) == 0)
-      for (size_t i = 0; i < st->n_members; i++)
-        if (rows[i].have_status && rows[i].revision > min)
-          min = rows[i].revision;
-    edr_status_rows_release(rows, st->n_members);
-    free(rows);
+  if (min != -1) {
+    wait_healthy_go(g, min);
+    return;
   }
-  start_health(g, st->members, st->n_members, min,
-               st->timeout_ms ? st->timeout_ms : g->plan->health_timeout_ms,
-               st->others_allowed);
+  struct health_gate *hg = calloc(1, sizeof(*hg));
+  struct edr_status_row *rows = member_rows(g->plan, st->members, st->n_members);
+  if (!hg || !rows) {
+    free(hg);
+    free(rows);
+    edr_gate_done(g, EDR_ENOMEM, "out of memory");
+    return;
+  }
+  struct edr_status_fetch_opts o = {.timeout_ms = 2000};
+  hg->rows = rows;
+  g->impl = hg;
+  if (ask_status(g->loop, rows, st->n_members, &o, first_ask_done, g, &hg->fetch) < 0)
+    first_ask_done(g, EDR_ENOMEM);  /* as when nobody answers: from revision 1 */
 }
 
 /* ---- member-add and member-remove ---------------------------------------- */
@@ -185,56 +232,83 @@ static const char **other_urls(const struct edr_plan *p, size_t except, size_t *
   return v;
 }
 
-static void gate_members(struct edr_gate *g) {
+struct members_gate {
+  const char **urls;
+  struct edr_tls tls;
+  struct edr_members_call *call;       /* while it runs */
+};
+
+static void members_done(void *arg, struct edr_members_result *res) {
+  struct edr_gate *g = arg;
+  struct members_gate *mg = g->impl;
   const struct edr_stage *st = g->stage;
-  size_t target = st->n_members ? st->members[0] : 0, n = 0;
-  const struct edr_member *m = g->plan->hosts[target].member;
-  const char **urls = other_urls(g->plan, target, &n);
-  struct edr_tls tls = {0};
-  char err[1024] = "", id[17] = "";
-  bool already = false;
-  int rc;
-  env_tls(&tls);
-  if (!urls) {
-    edr_gate_done(g, EDR_ENOMEM, "out of memory");
-    return;
-  }
-  uint64_t to = st->timeout_ms ? st->timeout_ms : 10000;
-  if (st->gate == EDR_GATE_MEMBER_ADD)
-    rc = edr_members_add(urls, n, &tls, to, (const char *const *)m->peer_urls.v,
-                         m->peer_urls.n, id, &already, err, sizeof err);
-  else
-    rc = edr_members_remove(urls, n, &tls, to, m->name, (const char *const *)m->peer_urls.v,
-                            m->peer_urls.n, &already, err, sizeof err);
-  free(urls);
-  if (rc) {
-    edr_gate_done(g, rc, "%s %s: %s", edr_gate_names[st->gate], m->name, err);
+  const struct edr_member *m = g->plan->hosts[st->n_members ? st->members[0] : 0].member;
+  free(mg->urls);
+  free(mg);
+  g->impl = NULL;
+  if (res->status) {
+    edr_gate_done(g, res->status, "%s %s: %s", edr_gate_names[st->gate], m->name, res->err);
     return;
   }
   if (st->gate == EDR_GATE_MEMBER_ADD)
     snprintf(g->note, sizeof g->note, "%s: %s %s as member %s", st->name,
-             already ? "already a member:" : "added", m->name, id);
+             res->already ? "already a member:" : "added", m->name, res->id);
   else
     snprintf(g->note, sizeof g->note, "%s: %s %s", st->name, m->name,
-             already ? "was not a member (nothing to remove)" : "removed from the cluster");
+             res->already ? "was not a member (nothing to remove)"
+                          : "removed from the cluster");
   edr_gate_done(g, 0, NULL);
+}
+
+static void gate_members(struct edr_gate *g) {
+  const struct edr_stage *st = g->stage;
+  size_t target = st->n_members ? st->members[0] : 0, n = 0;
+  const struct edr_member *m = g->plan->hosts[target].member;
+  struct members_gate *mg = calloc(1, sizeof(*mg));
+  if (!mg || !(mg->urls = other_urls(g->plan, target, &n))) {
+    free(mg);
+    edr_gate_done(g, EDR_ENOMEM, "out of memory");
+    return;
+  }
+  env_tls(&mg->tls);
+  struct edr_members_req q = {
+    .op = st->gate == EDR_GATE_MEMBER_ADD ? EDR_MEMBERS_ADD : EDR_MEMBERS_REMOVE,
+    .urls = mg->urls, .n_urls = n, .tls = &mg->tls,
+    .timeout_ms = st->timeout_ms ? st->timeout_ms : 10000,
+    .name = st->gate == EDR_GATE_MEMBER_REMOVE ? m->name : NULL,
+    .peer_urls = (const char *const *)m->peer_urls.v, .n_peer = m->peer_urls.n,
+  };
+  g->impl = mg;
+  int rc = edr_members_start(g->loop, &q, members_done, g, &mg->call);
+  if (rc) {
+    free(mg->urls);
+    free(mg);
+    g->impl = NULL;
+    edr_gate_done(g, rc, "%s %s: %s", edr_gate_names[st->gate], m->name, edr_strerror(rc));
+  }
+}
+
+static void members_cancel(struct edr_gate *g) {
+  struct members_gate *mg = g->impl;
+  if (mg && mg->call)
+    edr_members_cancel(mg->call);
 }
 
 /* ---- snapshot-save ----------------------------------------------------- */
 
-static void gate_snapshot(struct edr_gate *g) {
+struct snapshot_gate {
+  struct edr_save_opts so;
+  struct edr_save_result res;
+  struct edr_snapshot_save_call *call;  /* while it runs */
+};
+
+static void snapshot_done(void *arg, int rc) {
+  struct edr_gate *g = arg;
+  struct snapshot_gate *sg = g->impl;
   const struct edr_stage *st = g->stage;
-  struct edr_save_opts so = {.out = st->output, .dir = st->dir,
-                             .fetch_ssh = edr_snapshot_fetch_ssh};
-  struct edr_save_result *res = calloc(1, sizeof(*res));
-  if (!res) {
-    edr_gate_done(g, EDR_ENOMEM, "out of memory");
-    return;
-  }
-  env_tls(&so.tls);
-  if (st->n_members == 1)
-    so.member = g->plan->hosts[st->members[0]].member->name;
-  int rc = edr_snapshot_save(g->plan->spec, &so, res);
+  struct edr_save_result *res = &sg->res;
+  sg->call = NULL;
+  g->impl = NULL;  /* edr_gate_done may start the gate again */
   if (!rc && st->dir && st->keep) {
     char msg[1024];
     rc = edr_snapshot_prune(st->dir, st->keep, res->path, msg, sizeof msg);
@@ -252,38 +326,96 @@ static void gate_snapshot(struct edr_gate *g) {
     snprintf(g->note, sizeof g->note, "%.1000s", line);
     edr_gate_done(g, 0, NULL);
   }
-  free(res);
+  free(sg);
+}
+
+static void gate_snapshot(struct edr_gate *g) {
+  const struct edr_stage *st = g->stage;
+  struct snapshot_gate *sg = calloc(1, sizeof(*sg));
+  if (!sg) {
+    edr_gate_done(g, EDR_ENOMEM, "out of memory");
+    return;
+  }
+  sg->so = (struct edr_save_opts){.out = st->output, .dir = st->dir};
+  env_tls(&sg->so.tls);
+  if (st->n_members == 1)
+    sg->so.member = g->plan->hosts[st->members[0]].member->name;
+  g->impl = sg;
+  int rc = edr_snapshot_save_start(g->loop, g->plan->spec, &sg->so, &sg->res, snapshot_done, g,
+                                   &sg->call);
+  if (rc) {
+    g->impl = NULL;
+    edr_gate_done(g, rc, "snapshot: %s", sg->res.msg);
+    free(sg);
+  }
+}
+
+static void snapshot_cancel(struct edr_gate *g) {
+  struct snapshot_gate *sg = g->impl;
+  if (sg && sg->call)
+    edr_snapshot_save_cancel(sg->call);
 }
 
 /* ---- the leader ------------------------------------------------------------ */
 
 /* Only /v3/maintenance/status is asked: a member answers it from its own
  * state, with or without quorum (asking /health and the alarms too made the
- * ask wait out its 1.5 s timeout after a lost quorum). */
-static long find_leader(const struct edr_plan *p) {
-  struct edr_status_row *rows = calloc(p->n_hosts, sizeof(*rows));
+ * ask wait out its 1.5 s timeout after a lost quorum).  On the run's loop,
+ * like the health gate. */
+struct leader_ask {
+  struct edr_status_row *rows;
+  struct edr_status_fetch *fetch;      /* while it runs */
+};
+
+static void leader_fetched(void *arg, int status) {
+  struct edr_leader_ask *a = arg;
+  struct leader_ask *la = a->impl;
+  const struct edr_plan *p = a->plan;
   long leader = -1;
-  if (!rows)
-    return -1;
-  for (size_t i = 0; i < p->n_hosts; i++)
-    edr_status_row_init(&rows[i], p->hosts[i].member->name,
-                        p->hosts[i].member->client_urls.v[0]);
-  struct edr_status_fetch_opts o = {.timeout_ms = 1500, .status_only = true};
-  env_tls(&o.tls);
-  if (edr_status_fetch(rows, p->n_hosts, &o) == 0)
-    for (size_t i = 0; i < p->n_hosts; i++)
-      if (rows[i].have_status && rows[i].leader && rows[i].leader == rows[i].member_id)
-        leader = (long)i;
-  edr_status_rows_release(rows, p->n_hosts);
-  free(rows);
-  return leader;
+  for (size_t i = 0; status == 0 && i < p->n_hosts; i++)
+    if (la->rows[i].have_status && la->rows[i].leader &&
+        la->rows[i].leader == la->rows[i].member_id)
+      leader = (long)i;
+  edr_status_rows_release(la->rows, p->n_hosts);
+  free(la->rows);
+  free(la);
+  a->impl = NULL;
+  edr_leader_done(a, leader);
 }
+
+static void leader_start(struct edr_leader_ask *a) {
+  const struct edr_plan *p = a->plan;
+  struct leader_ask *la = calloc(1, sizeof(*la));
+  struct edr_status_row *rows = member_rows(p, NULL, p->n_hosts);
+  if (!la || !rows) {
+    free(la);
+    free(rows);
+    edr_leader_done(a, -1);
+    return;
+  }
+  struct edr_status_fetch_opts o = {.timeout_ms = 1500, .status_only = true};
+  la->rows = rows;
+  a->impl = la;
+  if (ask_status(a->loop, rows, p->n_hosts, &o, leader_fetched, a, &la->fetch) < 0)
+    leader_fetched(a, EDR_ENOMEM);
+}
+
+static void leader_cancel(struct edr_leader_ask *a) {
+  struct leader_ask *la = a->impl;
+  if (la && la->fetch)
+    edr_status_fetch_cancel(la->fetch);
+}
+
+static const struct edr_leader_ops leader_ops = {.start = leader_start,
+                                                 .cancel = leader_cancel};
 
 static const struct edr_gate_ops health_ops = {.start = gate_health, .cancel = health_cancel};
 static const struct edr_gate_ops wait_healthy_ops = {.start = gate_wait_healthy,
                                                      .cancel = health_cancel};
-static const struct edr_gate_ops members_ops = {.start = gate_members};
-static const struct edr_gate_ops snapshot_ops = {.start = gate_snapshot};
+static const struct edr_gate_ops members_ops = {.start = gate_members,
+                                                .cancel = members_cancel};
+static const struct edr_gate_ops snapshot_ops = {.start = gate_snapshot,
+                                                 .cancel = snapshot_cancel};
 
 const struct edr_exec_gates edr_etcd_gates = {
   .kinds = {
@@ -293,5 +425,5 @@ const struct edr_exec_gates edr_etcd_gates = {
     [EDR_GATE_MEMBER_REMOVE] = &members_ops,
     [EDR_GATE_SNAPSHOT_SAVE] = &snapshot_ops,
   },
-  .find_leader = find_leader,
+  .leader = &leader_ops,
 };

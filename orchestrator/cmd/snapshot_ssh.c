@@ -72,14 +72,12 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
     .fetch_max_bytes = free_where(o),
   };
   /* Progress goes to a terminal only: stdout carries the result. */
-  int saved_verbosity = edr_verbosity;
-  if (!isatty(STDERR_FILENO) && edr_verbosity < 1)
-    edr_verbosity = -1;
-  edr_info("taking a snapshot on %s's host %s with its etcdctl (%s)", m->name, m->ssh_host,
-           m->client_urls.v[0]);
+  eo.quiet = !isatty(STDERR_FILENO) && edr_verbosity < 1;
+  if (!eo.quiet)
+    edr_info("taking a snapshot on %s's host %s with its etcdctl (%s)", m->name, m->ssh_host,
+             m->client_urls.v[0]);
   struct edr_run_result res;
   int code = edr_execute(&one, &eo, &res);
-  edr_verbosity = saved_verbosity;
 
   const struct edr_host_result *hr = res.n_hosts == 1 ? &res.hosts[0] : NULL;
   if (code == 0 && hr) {

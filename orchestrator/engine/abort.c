@@ -57,9 +57,9 @@ void eng_queue_staging_removal(struct host *h) {
   h->cleanup = json_array();
   json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
                                               h->hp->staging));
-  if (h->hp->wal_staging)
+  if (h->hp->wal_holder)
     json_array_append_new(h->cleanup, json_pack("{s:s, s:s}", "op", "remove", "path",
-                                                h->hp->wal_staging));
+                                                h->hp->wal_holder));
 }
 
 /* Remove what this run staged on the host: nothing else is touched. */

@@ -8,8 +8,7 @@
  * probe.c the judgement of the probe's facts;
  * abort.c the cleanup after a failure; resume.c what a resumed run skips;
  * leader.c the leader-last stop order.  Every function here runs on the
- * run's loop thread (leader.c's ask may run on libuv's thread pool, and
- * touches only the plan and leader_found).
+ * run's loop thread; nothing in the engine runs anywhere else.
  */
 #ifndef EDR_ENGINE_H
 #define EDR_ENGINE_H
@@ -25,6 +24,7 @@
 
 struct run;
 struct host;
+struct edr_progress;
 typedef void (*reply_fn)(struct host *h, int status, json_t *reply);
 
 struct host {
@@ -54,6 +54,7 @@ struct host {
   bool start_checked;        /* the restored member was seen before the start */
   bool marker_read;          /* resume: the host's own marker was read */
   bool waiting_leader;       /* the leader: its stop waits for the others' */
+  bool waiting_ask;          /* want_ask said later: edr_exec_ask_again wakes it */
   unsigned attempts;         /* failed tries of the current step */
   uv_timer_t retry_timer;    /* the delay before trying it again */
   json_t *marker_done;       /* resume: step indices the host's marker has */
@@ -62,8 +63,15 @@ struct host {
   void (*queue_done)(struct host *h);
 };
 
+/* What opts->on_loop gets: a handle on the run (executor.h). */
+struct edr_exec_run {
+  struct run *run;
+};
+
 struct run {
   uv_loop_t loop;
+  struct edr_exec_run handle;
+  struct edr_progress *progress;  /* the operator's display, the run's own */
   const struct edr_plan *plan;
   const struct edr_exec_opts *opts;
   struct edr_run_result *res;
@@ -90,10 +98,11 @@ struct run {
   uint64_t started_ms;
   int64_t bump;              /* --bump-revision used, 0 for none */
   long leader_host;          /* index of the running cluster's leader, -1 */
-  bool leader_pending;       /* find_leader()'s ask is still running on the
-                                thread pool: no stage after the next starts */
-  uv_work_t leader_work;
-  long leader_found;         /* the ask's answer, written by the worker */
+  struct edr_leader_ask leader_ask;  /* the lookup (gate.h) */
+  bool leader_asked;         /* it was started (or not needed) */
+  bool leader_pending;       /* it runs on the loop: no stage after the next starts */
+  bool leader_blocks;        /* ... and the next stage waits for it too */
+  bool leader_starting;      /* inside its start(): done() must not re-enter */
   uv_signal_t sigint, sigterm;
   const struct edr_agent_ops *ops;   /* the hosts' connections */
   char *agent_path;
@@ -138,6 +147,9 @@ void eng_check_barrier(struct run *r);
 int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len);
 void eng_conn_idle(struct host *h);
 void eng_find_leader(struct run *r);
+/* An info line of the run (log.h's edr_info), unless opts->quiet. */
+void eng_info(const struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void eng_cancel_leader(struct run *r);
 void eng_gate_finish(struct run *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool eng_has_flag(json_t *tool, const char *flag);

@@ -21,9 +21,13 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 struct edr_journal;
 struct edr_exec_gates;
+struct edr_exec_run;  /* a run under way, lent to opts->on_loop */
+
+enum edr_ask { EDR_ASK_SKIP, EDR_ASK_RUN, EDR_ASK_LATER };
 
 /* Where the bytes of an agent's `send` go (snapshot save --via ssh), as they
  * arrive (agent_conn.h's edr_agent_sink); a failure fails the step with
@@ -42,11 +46,27 @@ struct edr_exec_opts {
   edr_exec_sink fetch_sink;    /* fetch-snapshot's bytes; NULL: dropped */
   void *fetch_arg;             /* borrowed, passed to fetch_sink */
   uint64_t fetch_max_bytes;    /* a larger announced fetch fails; 0: no bound */
-  /* Asked (from the loop's thread, before the step starts) whether an
-   * ask-etcd step of host HOST (index in the plan) runs; false skips it.
-   * It may block: status waits there for its HTTP answers.  NULL: all run. */
-  bool (*want_ask)(void *arg, size_t host);
+  /* Asked (on the run's loop, before the step starts) whether an ask-etcd
+   * step of host HOST (index in the plan) runs: EDR_ASK_LATER parks the
+   * host until the caller calls edr_exec_ask_again() (status waits there
+   * for its HTTP answers, asked on the same loop).  It must not block.
+   * NULL: all run. */
+  enum edr_ask (*want_ask)(void *arg, size_t host);
   void *want_ask_arg;
+  /* Called once, on the run's loop before any host starts, with the loop
+   * and the run: the caller may start its own asynchronous work there
+   * (status's HTTP asks) and must end it before the loop can end.  Gets
+   * want_ask_arg.  NULL: nothing. */
+  void (*on_loop)(void *arg, uv_loop_t *loop, struct edr_exec_run *run);
+  /* Each host on its own: a host's failure ends that host only (its
+   * staging removed, its connection closed) and the others go on; the
+   * result says per host how it went.  Only for a plan that changes
+   * nothing (EDR_PLAN_CHECK: status); any other plan is refused. */
+  bool keep_going;
+  /* No progress display and no info lines of the run: the caller's
+   * stdout carries its result and the run is a detail (snapshot save
+   * --via ssh off a terminal).  Errors and warnings still show. */
+  bool quiet;
   /* The gates that talk to etcd and the leader lookup (gate.h), borrowed;
    * NULL: such a gate fails and no member is stopped last. */
   const struct edr_exec_gates *gates;
@@ -65,6 +85,10 @@ struct edr_exec_opts {
   int (*fill)(void *arg, size_t host, size_t step, json_t *req);
   void *hook_arg;
 };
+
+/* The answers of want_ask may have changed: hosts it parked ask again.
+ * From the run's loop only. */
+void edr_exec_ask_again(struct edr_exec_run *run);
 
 /* Whether a person can be asked: standard input and error are terminals. */
 bool edr_exec_interactive(void);

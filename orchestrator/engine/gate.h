@@ -9,14 +9,14 @@
  * entries, progress lines and exit policy.  The engine's own gates (confirm,
  * pause) need no table.
  *
- * The contract is asynchronous: start() returns at once or after doing the
- * work, and calls edr_gate_done() exactly once, from the run's loop thread
- * (possibly before start() returns), and touches G no more after it: the
- * engine may start the next stage's gate in it.  cancel() asks a running gate to end
- * soon (the operator interrupted); it still calls edr_gate_done(), with
- * EDR_ECANCELED or its result.  A gate that blocks inside start() cannot be
- * cancelled: today member-add/-remove, snapshot-save and wait-healthy's
- * first status ask do, on private loops (ARCHITECTURE.md).
+ * The contract is asynchronous: start() begins the work on the run's loop
+ * (struct edr_gate's loop) and returns at once; the gate calls
+ * edr_gate_done() exactly once, from that loop (possibly before start()
+ * returns, when it fails at once), and touches G no more after it: the
+ * engine may start the next stage's gate in it.  A gate never blocks and
+ * never runs a loop of its own.  cancel() asks a running gate to end soon
+ * (the operator interrupted): it ends the gate's requests in flight and the
+ * gate still calls edr_gate_done(), with EDR_ECANCELED or its result.
  */
 #ifndef EDR_GATE_H
 #define EDR_GATE_H
@@ -28,6 +28,7 @@
 #include <uv.h>
 
 struct edr_gate;
+struct edr_leader_ops;
 
 struct edr_gate_ops {
   void (*start)(struct edr_gate *g);
@@ -36,14 +37,32 @@ struct edr_gate_ops {
 
 /* What the command layer lends the engine.  Every member may be NULL: a
  * stage whose gate has no implementation fails (EDR_ENOTSUP), and without
- * find_leader no member is stopped last. */
+ * a leader lookup no member is stopped last. */
 struct edr_exec_gates {
   const struct edr_gate_ops *kinds[EDR_GATE__COUNT];
-  /* The index in PLAN->hosts of the running cluster's leader, or -1 when
-   * none answered.  It blocks (bounded by its own timeouts) and may run on
-   * libuv's thread pool: it only reads the plan, which nobody changes. */
-  long (*find_leader)(const struct edr_plan *plan);
+  /* The lookup of the running cluster's leader, asynchronous as a gate:
+   * start() asks on the run's loop and calls edr_leader_done() once. */
+  const struct edr_leader_ops *leader;
 };
+
+/* One lookup of the leader.  The engine fills loop, plan and engine; the
+ * lookup keeps its own state in impl. */
+struct edr_leader_ask {
+  uv_loop_t *loop;               /* the run's loop */
+  const struct edr_plan *plan;
+  void *engine;                  /* the engine's own; lookups never look */
+  void *impl;
+};
+
+struct edr_leader_ops {
+  void (*start)(struct edr_leader_ask *a);
+  void (*cancel)(struct edr_leader_ask *a);   /* ends it soon: done(-1) follows */
+};
+
+/* The lookup ended: LEADER is the index in plan->hosts of the member that
+ * leads, or -1 when none answered or it was cancelled.  Once per start();
+ * from the loop. */
+void edr_leader_done(struct edr_leader_ask *a, long leader);
 
 /* One run of a gate.  The engine fills the first block (borrowed for the
  * gate's life); the gate may keep its own state in impl and sets the rest

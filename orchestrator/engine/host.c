@@ -90,7 +90,8 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
   struct edr_step_result *sr = h->step < h->hp->n_steps ? &h->res->steps[h->step] : NULL;
   bool in_a_step = sr && sr->started && !sr->finished; /* else between steps */
   if (in_a_step) {
-    edr_progress_step(host_index(h), edr_step_kinds[h->hp->steps[h->step].kind].name, "failed",
+    edr_progress_step(h->run->progress, host_index(h),
+                      edr_step_kinds[h->hp->steps[h->step].kind].name, "failed",
                       edr_now_ms() - h->step_start, 0, msg);
     edr_journal_step(h->run->opts->journal, h->m->name, h->step,
                      edr_step_kinds[h->hp->steps[h->step].kind].name, "failed", code, msg);
@@ -202,7 +203,7 @@ static void ev_closed(void *arg) {
 
 static void ev_bytes(void *arg, uint64_t done, uint64_t total) {
   struct host *h = arg;
-  edr_progress_bytes(host_index(h), done, total);
+  edr_progress_bytes(h->run->progress, host_index(h), done, total);
 }
 
 static void ev_fetch_begin(void *arg, uint64_t size) {
@@ -270,7 +271,7 @@ void eng_step_ok(struct host *h, json_t *result) {
       snprintf(extra, sizeof extra, "%s at %.0f MB/s", hb,
                (double)sr->bytes / 1e3 / (double)sr->duration_ms);
     }
-    edr_progress_step(host_index(h), edr_step_kinds[s->kind].name, "done", sr->duration_ms,
+    edr_progress_step(h->run->progress, host_index(h), edr_step_kinds[s->kind].name, "done", sr->duration_ms,
                       sr->bytes, extra[0] ? extra : NULL);
   }
   if (h->run->plan->kind == EDR_PLAN_RESTORE && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY) {
@@ -337,7 +338,7 @@ static bool step_soft_fail(struct host *h, int status, const char *msg) {
   sr->message = strdup(msg);
   edr_warn("%s: %s failed: %s; going on (on_failure: continue)", h->m->name, name, msg);
   edr_journal_step(r->opts->journal, h->m->name, h->step, name, "failed", status, msg);
-  edr_progress_step(host_index(h), name, "failed", sr->duration_ms, 0, msg);
+  edr_progress_step(h->run->progress, host_index(h), name, "failed", sr->duration_ms, 0, msg);
   h->in_step = false;
   next_step(h);
   return true;
@@ -416,7 +417,7 @@ static void start_step(struct host *h) {
   sr->started = true;
   edr_journal_step(h->run->opts->journal, h->m->name, h->step, edr_step_kinds[s->kind].name,
                    "start", 0, NULL);
-  edr_progress_step(host_index(h), edr_step_kinds[s->kind].name, "start", 0, 0, NULL);
+  edr_progress_step(h->run->progress, host_index(h), edr_step_kinds[s->kind].name, "start", 0, 0, NULL);
   eng_timer_arm(h, s->timeout_ms);
   edr_debug("[%s] step %zu %s", h->m->name, h->step + 1, edr_step_kinds[s->kind].name);
 #ifdef EDR_FAILPOINTS
@@ -470,10 +471,10 @@ void eng_advance(struct host *h) {
   if (h->in_step || !eng_host_idle(h))
     return;
   const struct edr_step *s = cur_step(h);
-  if (r->aborting) {
+  if (r->aborting || h->failed) {  /* failed: only with keep_going */
     /* Changed, and every step done although another host failed meanwhile:
      * this host is where the plan wanted it, not stopped half-way. */
-    if (!s && h->res->outcome == EDR_HOST_PARTIAL)
+    if (!s && !h->failed && h->res->outcome == EDR_HOST_PARTIAL)
       h->res->outcome = EDR_HOST_RESTORED;
     if (r->phase <= EDR_PHASE_PREPARE && !h->cleaned)
       eng_abort_cleanup(h);
@@ -492,12 +493,17 @@ void eng_advance(struct host *h) {
     eng_check_barrier(r);
     return;
   }
-  if (s->kind == EDR_STEP_ASK && r->opts->want_ask &&
-      !r->opts->want_ask(r->opts->want_ask_arg, host_index(h))) {
-    h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
-    h->step++; /* not needed: counts as neither done nor failed */
-    eng_advance(h);
-    return;
+  if (s->kind == EDR_STEP_ASK && r->opts->want_ask) {
+    enum edr_ask a = r->opts->want_ask(r->opts->want_ask_arg, host_index(h));
+    h->waiting_ask = a == EDR_ASK_LATER;
+    if (h->waiting_ask)
+      return; /* edr_exec_ask_again() comes back */
+    if (a == EDR_ASK_SKIP) {
+      h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
+      h->step++; /* not needed: counts as neither done nor failed */
+      eng_advance(h);
+      return;
+    }
   }
   if (s->kind == EDR_STEP_START && !h->start_checked && !s->allow_empty_start) {
     /* Never start etcd on a data dir without a member: it would bootstrap a
@@ -519,7 +525,8 @@ void eng_advance(struct host *h) {
   if (r->opts->resume && !h->marker_read && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY &&
       r->plan->kind == EDR_PLAN_RESTORE) {
     h->marker_read = true;
-    json_t *req = json_pack("{s:s, s:s}", "op", "read", "path", h->hp->marker);
+    json_t *req = json_pack("{s:s, s:s, s:b}", "op", "read", "path", h->hp->marker,
+                            "own", 1);
     h->between = "reading the run's marker on the host";
     eng_timer_arm(h, 30000);
     eng_send_request(h, req, -1, 0, eng_on_marker);

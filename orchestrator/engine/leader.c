@@ -1,6 +1,6 @@
 /*
  * leader.c - leader-last: when two or more members run, the running
- * cluster's leader is found (gate.h's find_leader) and its stop waits for
+ * cluster's leader is found (gate.h's leader lookup) and its stop waits for
  * the others', so etcd does not try to hand leadership to members that are
  * going away.
  */
@@ -29,36 +29,30 @@
 /* Stopping every member of a running cluster at once makes etcd's leader
  * try to hand leadership to members that are going away (~7 s stall, see
  * docs/BENCHMARKS.md).  So when two or more members run, find the leader
- * (the gates' find_leader, bounded) and stop it last.  Started at the check
- * barrier.  The ask can take a while (a member that accepts and does not
- * answer), so when the next stage stops nothing and has no gate (a
- * restore's prepare), it runs on libuv's thread pool while the hosts go on;
+ * (the gates' leader lookup, bounded, asynchronous on the run's loop) and
+ * stop it last.  Started at the check barrier.  The ask can take a while (a
+ * member that accepts and does not answer), so when the next stage stops
+ * nothing and has no gate (a restore's prepare), the hosts go on meanwhile;
  * eng_check_barrier() then waits for it before any later stage, and
- * leader_done() calls it again. */
-static void leader_work(uv_work_t *w) {
-  struct run *r = w->data;
-  r->leader_found = r->opts->gates->find_leader(r->plan);
-}
-
-static void leader_apply(struct run *r) {
-  assert(r->leader_found >= -1 && r->leader_found < (long)r->n);
-  r->leader_host = r->leader_found;
+ * edr_leader_done() calls it again. */
+static void leader_apply(struct run *r, long leader) {
+  assert(leader >= -1 && leader < (long)r->n);
+  r->leader_host = leader;
   const char *name = r->leader_host >= 0 ? r->hosts[r->leader_host].m->name : NULL;
   r->res->leader = name;
   json_t *f = json_pack("{s:s?}", "member", name);
   edr_journal_event(r->opts->journal, "leader", f); /* what the stop order rests on */
   json_decref(f);
   if (name && !r->aborting) /* nothing is stopped in an abort */
-    edr_info("%s leads the running cluster: it stops last, after the others", name);
+    eng_info(r, "%s leads the running cluster: it stops last, after the others", name);
 }
 
-static void leader_done(uv_work_t *w, int status) {
-  struct run *r = w->data;
-  if (status != 0)
-    r->leader_found = -1;
-  leader_apply(r);
-  r->leader_pending = false;
-  eng_check_barrier(r);
+void edr_leader_done(struct edr_leader_ask *a, long leader) {
+  struct run *r = a->engine;
+  leader_apply(r, leader);
+  r->leader_pending = r->leader_blocks = false;
+  if (!r->leader_starting)
+    eng_check_barrier(r);
 }
 
 static bool stage_has_stop(const struct run *r, size_t k) {
@@ -72,10 +66,11 @@ static bool stage_has_stop(const struct run *r, size_t k) {
 
 void eng_find_leader(struct run *r) {
   size_t running = 0;
+  r->leader_asked = true;
   r->leader_host = -1;
   if (r->plan->kind == EDR_PLAN_CHECK || r->plan->kind == EDR_PLAN_SNAPSHOT)
     return; /* nothing is stopped */
-  if (!r->opts->gates || !r->opts->gates->find_leader)
+  if (!r->opts->gates || !r->opts->gates->leader)
     return; /* nobody to ask: the stop order stays the plan's */
   for (size_t i = 0; i < r->n; i++)
     running += json_is_true(json_object_get(r->hosts[i].probe, "etcd_running"));
@@ -84,13 +79,18 @@ void eng_find_leader(struct run *r) {
   size_t next = r->stage + 1;
   bool later = next < r->plan->n_stages && r->plan->stages[next].gate == EDR_GATE_NONE &&
                !stage_has_stop(r, next);
-  r->leader_work.data = r;
-  if (later && uv_queue_work(&r->loop, &r->leader_work, leader_work, leader_done) == 0) {
-    r->leader_pending = true;
-    return;
-  }
-  leader_work(&r->leader_work); /* the next stage needs the answer: ask now */
-  leader_apply(r);
+  r->leader_ask = (struct edr_leader_ask){.loop = &r->loop, .plan = r->plan, .engine = r};
+  r->leader_pending = true;
+  r->leader_blocks = !later; /* the next stage needs the answer */
+  r->leader_starting = true;
+  r->opts->gates->leader->start(&r->leader_ask);
+  r->leader_starting = false;
+}
+
+/* The run is stopping: nothing will be stopped, the answer is not needed. */
+void eng_cancel_leader(struct run *r) {
+  if (r->leader_pending && r->opts->gates->leader->cancel)
+    r->opts->gates->leader->cancel(&r->leader_ask);
 }
 
 /* Has every other host that is still going finished its stop? */

@@ -26,6 +26,17 @@
 #include <time.h>
 #include <unistd.h>
 
+void eng_info(const struct run *r, const char *fmt, ...) {
+  if (r->opts->quiet)
+    return;
+  char line[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  edr_info("%s", line);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   struct run *r = s->data;
   if (r->interrupted) {
@@ -110,6 +121,13 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     res->hosts[i].steps = calloc(plan->hosts[i].n_steps, sizeof(struct edr_step_result));
     res->hosts[i].n_steps = plan->hosts[i].n_steps;
   }
+  if (o->keep_going && plan->kind != EDR_PLAN_CHECK) {
+    free(r.hosts);
+    res->exit_code = EDR_EXIT_INTERNAL;
+    res->message = strdup("keep-going is only for a plan that changes nothing (an etcd-dr "
+                          "bug)");
+    return res->exit_code;
+  }
   r.agent_path = o->agent_path ? strdup(o->agent_path) : edr_find_agent();
   int rc = r.agent_path ? agent_info(&r) : EDR_ENOENT;
   if (rc) {
@@ -160,15 +178,18 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   const char **names = calloc(r.n, sizeof(char *));
   for (size_t i = 0; names && i < r.n; i++)
     names[i] = plan->hosts[i].member->name;
-  if (names)
-    edr_progress_begin(&r.loop, r.n, names);
+  if (names && !o->quiet)
+    r.progress = edr_progress_begin(&r.loop, r.n, names);
+  r.handle.run = &r;
+  if (o->on_loop)
+    o->on_loop(o->want_ask_arg, &r.loop, &r.handle);
   for (size_t i = 0; i < r.n; i++)
     if (!r.hosts[i].failed)
       eng_advance(&r.hosts[i]);
   r.launched = true;
   eng_check_barrier(&r); /* hosts may all be idle already (no steps, or failed) */
   uv_run(&r.loop, UV_RUN_DEFAULT);
-  edr_progress_end();
+  edr_progress_end(r.progress);
   free(names);
 
   /* Everything has settled.  A host that is neither closed nor failed was

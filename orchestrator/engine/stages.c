@@ -56,13 +56,24 @@ static int compute_bump(struct run *r) {
   int64_t snap = p->snapshot_revision > 0 ? p->snapshot_revision : 0;
   int64_t margin = high / 10 > 1000 ? high / 10 : 1000;
   r->bump = (high > snap ? high - snap : 0) + margin;
-  edr_info("--bump-revision auto: highest old revision %lld, snapshot revision %lld: "
+  eng_info(r, "--bump-revision auto: highest old revision %lld, snapshot revision %lld: "
            "bumping by %lld", (long long)high, (long long)snap, (long long)r->bump);
   return 0;
 }
 
 static bool host_settled(const struct host *h) {
-  return h->closed || (eng_host_idle(h) && !h->in_step && !h->waiting_leader);
+  return h->closed || (eng_host_idle(h) && !h->in_step && !h->waiting_leader && !h->waiting_ask);
+}
+
+void edr_exec_ask_again(struct edr_exec_run *run) {
+  struct run *r = run->run;
+  for (size_t i = 0; i < r->n; i++) {
+    struct host *h = &r->hosts[i];
+    if (h->waiting_ask) {
+      h->waiting_ask = false;
+      eng_advance(h);
+    }
+  }
 }
 
 /* ---- stages and gates ---------------------------------------------------- */
@@ -82,9 +93,9 @@ static void enter_stage(struct run *r, size_t k) {
     for (size_t j = 0; j < r->hosts[i].hp->n_steps; j++)
       steps |= r->hosts[i].hp->steps[j].stage == k;
   if (p->kind == EDR_PLAN_RUN && steps)
-    edr_info("step %s%s%s", st->name, st->title ? ": " : "", st->title ? st->title : "");
+    eng_info(r, "step %s%s%s", st->name, st->title ? ": " : "", st->title ? st->title : "");
   else if (p->kind != EDR_PLAN_RUN && st->phase == EDR_PHASE_APPLY)
-    edr_info("every host is prepared; applying (stop etcd, swap member dirs, start)");
+    eng_info(r, "every host is prepared; applying (stop etcd, swap member dirs, start)");
   /* A host with nothing to do in this stage goes idle at once: the barrier
    * must not be judged before every host was given its step. */
   r->launched = false;
@@ -97,7 +108,7 @@ static void enter_stage(struct run *r, size_t k) {
 /* Ask the operator on the terminal.  Returns true to go on; false after
  * declining (the run is then stopping). */
 static bool confirm(struct run *r, const char *message) {
-  edr_progress_hide();
+  edr_progress_hide(r->progress);
   fputc('\n', stderr);
   if (!message) {
     if (!r->opts->decide) /* else decide() has said what will be done */
@@ -108,7 +119,7 @@ static bool confirm(struct run *r, const char *message) {
     fprintf(stderr, "%s\n", message);
   }
   bool yes = edr_prompt_yes();
-  edr_progress_show();
+  edr_progress_show(r->progress);
   json_t *f = json_pack("{s:s}", "before", r->plan->stages[r->stage + (message ? 0 : 1)].name);
   edr_journal_event(r->opts->journal, yes ? "confirmed" : "declined", f);
   json_decref(f);
@@ -176,14 +187,14 @@ static void vgate_finish(struct run *r, int status, const char *fmt, va_list ap)
   }
   r->gate_done = true;
   if (!status)
-    edr_progress_gate(edr_gate_names[st->gate], "done",
+    edr_progress_gate(r->progress, edr_gate_names[st->gate], "done",
                       r->gate_note[0] ? r->gate_note : st->name);
   if (status) {
     if (r->plan->kind == EDR_PLAN_RUN)
       edr_err("%s: %s%s%s", st->name, msg, st->note ? "\n  " : "", st->note ? st->note : "");
     else
       edr_err("%s", msg);
-    edr_progress_gate(edr_gate_names[st->gate], "failed", msg);
+    edr_progress_gate(r->progress, edr_gate_names[st->gate], "failed", msg);
     r->gate_failed = true;
     free(r->res->message);
     r->res->message = strdup(msg);
@@ -217,7 +228,8 @@ void edr_gate_done(struct edr_gate *g, int status, const char *fmt, ...) {
 }
 
 void edr_gate_waiting(struct edr_gate *g, const char *line) {
-  edr_progress_gate(edr_gate_names[g->stage->gate], "waiting", line);
+  struct run *r = g->engine;
+  edr_progress_gate(r->progress, edr_gate_names[g->stage->gate], "waiting", line);
 }
 
 static void gate_timer_cb(uv_timer_t *t) {
@@ -241,7 +253,7 @@ static void start_gate(struct run *r) {
     snprintf(line, sizeof line, "%s: %s", st->name, st->title ? st->title
                                                   : edr_gate_names[st->gate]);
     if (st->gate != EDR_GATE_CONFIRM)
-      edr_progress_gate(edr_gate_names[st->gate], "start", line);
+      edr_progress_gate(r->progress, edr_gate_names[st->gate], "start", line);
   }
   switch (st->gate) {
   case EDR_GATE_HEALTH:
@@ -265,7 +277,7 @@ static void start_gate(struct run *r) {
     if (!r->opts->assume_yes && edr_exec_interactive() && !confirm(r, st->message))
       return;
     if (r->opts->assume_yes || !edr_exec_interactive())
-      edr_info("%s: %s: going on without asking (%s)", st->name,
+      eng_info(r, "%s: %s: going on without asking (%s)", st->name,
                st->message ? st->message : "confirm",
                r->opts->assume_yes ? "--yes" : "not on a terminal");
     snprintf(r->gate_note, sizeof r->gate_note, "%s", r->opts->assume_yes ? "--yes"
@@ -273,7 +285,7 @@ static void start_gate(struct run *r) {
     eng_gate_finish(r, 0, NULL);
     return;
   case EDR_GATE_PAUSE:
-    edr_progress_gate("pause", "waiting", st->title ? st->title : "pause");
+    edr_progress_gate(r->progress, "pause", "waiting", st->title ? st->title : "pause");
     uv_timer_start(&r->gate_timer, gate_timer_cb, st->pause_ms, 0);
     return;
   case EDR_GATE_NONE:
@@ -292,13 +304,24 @@ void eng_check_barrier(struct run *r) {
     any_failed |= r->hosts[i].failed;
     all_settled &= host_settled(&r->hosts[i]);
   }
+  if (r->opts->keep_going && any_failed && !r->aborting) {
+    /* each host on its own: a failed one cleans up and closes */
+    any_failed = false;
+    for (size_t i = 0; i < r->n; i++) {
+      struct host *h = &r->hosts[i];
+      if (h->failed && eng_host_idle(h) && !h->in_step)
+        eng_advance(h);
+      all_settled &= host_settled(h);
+    }
+  }
   if ((any_failed || r->interrupted || r->stop_requested) && !r->aborting) {
     r->aborting = true;
+    eng_cancel_leader(r);
     eng_wake_leader(r);
     if (r->phase <= EDR_PHASE_PREPARE)
-      edr_info("stopping: no host has been changed; removing what was staged");
+      eng_info(r, "stopping: no host has been changed; removing what was staged");
     else if (r->phase == EDR_PHASE_APPLY)
-      edr_info("stopping every host at its next step boundary");
+      eng_info(r, "stopping every host at its next step boundary");
     for (size_t i = 0; i < r->n; i++) {
       struct host *h = &r->hosts[i];
       if (eng_host_idle(h) && !h->in_step)
@@ -320,7 +343,7 @@ void eng_check_barrier(struct run *r) {
   if (!all_settled || r->gate_running)
     return;
   if (r->leader_pending)
-    return; /* leader.c's leader_done() comes back here */
+    return; /* leader.c's edr_leader_done() comes back here */
   const struct edr_stage *st = &r->plan->stages[r->stage];
   if (st->gate != EDR_GATE_NONE && !r->gate_done) {
     start_gate(r);
@@ -328,17 +351,26 @@ void eng_check_barrier(struct run *r) {
   }
   if (r->stage + 1 >= r->plan->n_stages)
     return; /* the run is over: every host closes after its last step */
+  bool going = false;
+  for (size_t i = 0; i < r->n; i++)
+    going |= !r->hosts[i].failed;
+  if (!going)
+    return; /* keep-going, and every host failed: nothing is left to run */
   if (r->stage == 0) {
-    eng_find_leader(r);
+    if (!r->leader_asked) {
+      eng_find_leader(r);
+      if (r->leader_pending && r->leader_blocks)
+        return; /* edr_leader_done() comes back here */
+    }
     if (compute_bump(r))
       return; /* the eng_host_fail inside has started the abort */
   }
   bool ask = r->plan->confirm;
   if (r->stage + 1 == r->first_destructive && r->opts->decide && !r->decided) {
     r->decided = true;
-    edr_progress_hide(); /* decide() prints: not into the live block */
+    edr_progress_hide(r->progress); /* decide() prints: not into the live block */
     ask = r->opts->decide(r->opts->hook_arg, r->res) && ask;
-    edr_progress_show();
+    edr_progress_show(r->progress);
   }
   if (ask && !r->opts->assume_yes && edr_exec_interactive() &&
       r->stage + 1 == r->first_destructive && !confirm(r, NULL))

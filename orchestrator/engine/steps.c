@@ -104,7 +104,9 @@ static void adjust_restore(struct host *h, json_t *req) {
         json_array_remove(argv, i);
 }
 
-/* Owner and mode: the spec's, else the existing data dir's, else 0700. */
+/* Owner and mode: the spec's, else the existing data dir's, else 0700.
+ * The old data dir's mode is the etcd user's to set: setuid, setgid,
+ * sticky and write for group and others are never taken from it. */
 static void adjust_ownership(struct host *h, json_t *req) {
   json_t *dd = json_object_get(h->probe, "data_dir");
   if (!json_object_get(req, "owner") && json_is_true(json_object_get(dd, "exists"))) {
@@ -113,8 +115,10 @@ static void adjust_ownership(struct host *h, json_t *req) {
   }
   if (!json_object_get(req, "mode")) {
     const char *mode = json_string_value(json_object_get(dd, "mode"));
-    json_object_set_new(req, "mode", json_string(json_is_true(json_object_get(dd, "exists"))
-                                                     && mode ? mode : "0700"));
+    char safe[8] = "0700";
+    if (json_is_true(json_object_get(dd, "exists")) && mode)
+      snprintf(safe, sizeof safe, "%04lo", strtoul(mode, NULL, 8) & 0755);
+    json_object_set_new(req, "mode", json_string(safe));
   }
 }
 
@@ -191,7 +195,7 @@ static int check_find_old(struct host *h, json_t *r) {
   /* The restore stopped before moving this member: its data is in place.
    * Moving it now would put the good data aside: only restart etcd. */
   h->nothing_moved = true;
-  edr_info("%s: run %s never moved its member dir: its data is in place; %s",
+  eng_info(h->run, "%s: run %s never moved its member dir: its data is in place; %s",
            h->m->name, h->run->plan->run_id,
            json_is_true(json_object_get(h->probe, "etcd_running"))
                ? "etcd runs: nothing to do" : "only starting etcd");

@@ -2,10 +2,13 @@
  * members.c - list, add and remove members of a running cluster through
  * etcd's JSON gateway, for the playbook steps member-add and member-remove.
  *
- * Each public call owns one private libuv loop and one edr_http client for
- * its whole duration; a request's completion callback stops the loop, so
- * the call reads like blocking code while libcurl stays on its event-driven
- * path.  A change is always preceded by a list from the same member: that
+ * One operation (edr_members_start) is a small state machine on the
+ * caller's libuv loop with its own edr_http client: list, then change, then
+ * (when the change's answer may have been lost) list again, each request
+ * started from the previous one's callback; the run's gates use it so.  The
+ * synchronous calls are the same operation on a loop they own and run, for
+ * a caller on no loop (the tests' members_cli).  A change is always
+ * preceded by a list from the same member: that
  * list decides whether there is anything to do (idempotence) and, for a
  * remove, which member id to remove.  When a change's answer is lost and a
  * later member says the change is already there ("Peer URLs already exists",
@@ -15,6 +18,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,65 +28,6 @@
 #include "err.h"
 #include "health.h"  /* edr_gw_u64, edr_gw_str, edr_url_eq */
 #include "util.h"
-
-/* ---- one synchronous gateway request ------------------------------------ */
-
-struct gw {  /* the private loop and client of one public call */
-  uv_loop_t loop;
-  struct edr_http *http;
-  const struct edr_tls *tls;
-  uint64_t timeout_ms;
-};
-
-struct answer {
-  uv_loop_t *loop;
-  bool done;
-  int status;
-  long code;
-  char *body;
-  char errtext[256];
-};
-
-static void on_answer(void *arg, int status, long code, const char *body,
-                      size_t len, const char *errtext) {
-  struct answer *a = arg;
-  a->done = true;
-  a->status = status;
-  a->code = code;
-  a->body = malloc(len + 1);
-  if (a->body) {
-    memcpy(a->body, body, len);
-    a->body[len] = '\0';
-  } else if (status == 0) {
-    a->status = EDR_ENOMEM;
-  }
-  snprintf(a->errtext, sizeof a->errtext, "%s", errtext ? errtext : "");
-  uv_stop(a->loop);
-}
-
-static int gw_open(struct gw *g, const struct edr_tls *tls,
-                   uint64_t timeout_ms) {
-  memset(g, 0, sizeof *g);
-  if (uv_loop_init(&g->loop) != 0)
-    return EDR_ENOMEM;
-  g->http = edr_http_new(&g->loop);
-  if (!g->http) {
-    uv_loop_close(&g->loop);
-    return EDR_ENOMEM;
-  }
-  g->tls = tls;
-  g->timeout_ms = timeout_ms;
-  return 0;
-}
-
-static void gw_close(struct gw *g) {
-  if (!g->http)
-    return;
-  edr_http_close(g->http, NULL, NULL);
-  g->http = NULL;
-  uv_run(&g->loop, UV_RUN_DEFAULT);  /* until the client's handles closed */
-  uv_loop_close(&g->loop);
-}
 
 /* Map a gateway error answer to our codes.  The gateway sends
  * {"error": "...", "message": "...", "code": N} (3.4) or {"code": N,
@@ -107,52 +52,27 @@ static int gw_err_code(long grpc, const char *msg) {
   }
 }
 
-/* POST BODY to BASE+PATH.  Returns 0 with *OUT the parsed JSON object (new
- * reference), or a negative code with WHY saying what went wrong, without
- * the URL (the caller names it).  *ANSWERED says whether etcd itself
- * answered (an HTTP response arrived) as opposed to a transport failure. */
-static int gw_post(struct gw *g, const char *base, const char *path,
-                   const char *body, json_t **out, bool *answered, char *why,
-                   size_t whylen) {
+/* What one gateway request came to: 0 with *OUT the parsed JSON object
+ * (new reference), or a negative code with WHY saying what went wrong,
+ * without the URL (the caller names it).  *ANSWERED says whether etcd
+ * itself answered (an HTTP response arrived) as opposed to a transport
+ * failure. */
+static int gw_answer(int status, long code, const char *body, const char *errtext,
+                     json_t **out, bool *answered, char *why, size_t whylen) {
+  int rc;
   *out = NULL;
   *answered = false;
   why[0] = '\0';
-  size_t bl = strlen(base);
-  while (bl && base[bl - 1] == '/')
-    bl--;
-  char *url = edr_asprintf("%.*s%s", (int)bl, base, path);
-  if (!url) {
-    snprintf(why, whylen, "%s", edr_strerror(EDR_ENOMEM));
-    return EDR_ENOMEM;
-  }
-  struct answer a = {.loop = &g->loop};
-  struct edr_http_req q = {
-    .method = "POST",
-    .url = url,
-    .body = body,
-    .tls = g->tls,
-    .timeout_ms = g->timeout_ms,
-  };
-  int rc = edr_http_request(g->http, &q, on_answer, &a);
-  free(url);
-  if (rc < 0) {
-    snprintf(why, whylen, "%s", edr_strerror(rc));
-    return rc;
-  }
-  while (!a.done)
-    uv_run(&g->loop, UV_RUN_DEFAULT);
-  if (a.status < 0) {
-    if (a.errtext[0] && a.status != EDR_ECONNREFUSED &&
-        a.status != EDR_ETIMEDOUT)
-      snprintf(why, whylen, "%s (%s)", edr_strerror(a.status), a.errtext);
+  if (status < 0) {
+    if (errtext && errtext[0] && status != EDR_ECONNREFUSED && status != EDR_ETIMEDOUT)
+      snprintf(why, whylen, "%s (%s)", edr_strerror(status), errtext);
     else
-      snprintf(why, whylen, "%s", edr_strerror(a.status));
-    free(a.body);
-    return a.status;
+      snprintf(why, whylen, "%s", edr_strerror(status));
+    return status;
   }
   *answered = true;
-  json_t *j = json_loads(a.body, 0, NULL);
-  if (a.code != 200) {
+  json_t *j = json_loads(body, 0, NULL);
+  if (code != 200) {
     const char *msg = j ? edr_gw_str(j, "message") : "";
     if (!*msg && j)
       msg = edr_gw_str(j, "error");
@@ -160,21 +80,17 @@ static int gw_post(struct gw *g, const char *base, const char *path,
       snprintf(why, whylen, "%s", msg);
       rc = gw_err_code((long)edr_gw_u64(j, "code"), msg);
     } else {
-      snprintf(why, whylen, "HTTP %ld: %.120s", a.code, a.body);
+      snprintf(why, whylen, "HTTP %ld: %.120s", code, body);
       rc = EDR_EHTTP;
     }
     json_decref(j);
-    free(a.body);
     return rc;
   }
   if (!json_is_object(j)) {
-    snprintf(why, whylen, "the answer is not etcd's gateway JSON: %.120s",
-             a.body);
+    snprintf(why, whylen, "the answer is not etcd's gateway JSON: %.120s", body);
     json_decref(j);
-    free(a.body);
     return EDR_EHTTP;
   }
-  free(a.body);
   *out = j;
   return 0;
 }
@@ -253,64 +169,6 @@ static void append(char *buf, size_t len, const char *text) {
     snprintf(buf + used, len - used, "%s%s", used ? "; " : "", text);
 }
 
-/* The list from the first of URLS that answers with one; *AT its index.
- * WHY collects each URL's reason when none does. */
-static int list_with(struct gw *g, const char *const *urls, size_t n_urls,
-                     struct edr_member_list *out, size_t *at, char *why,
-                     size_t whylen) {
-  int last = EDR_EINVAL;
-  why[0] = '\0';
-  for (size_t i = 0; i < n_urls; i++) {
-    char one[400], r[300];
-    json_t *j;
-    bool answered;
-    int rc = gw_post(g, urls[i], "/v3/cluster/member/list", "{}", &j,
-                     &answered, r, sizeof r);
-    if (rc == 0) {
-      rc = parse_list(j, out);
-      json_decref(j);
-      if (rc == 0 && !(out->asked = strdup(urls[i])))
-        rc = EDR_ENOMEM;
-      if (rc == 0) {
-        *at = i;
-        return 0;
-      }
-      edr_member_list_release(out);
-      if (rc == EDR_ENOMEM)
-        snprintf(r, sizeof r, "%s", edr_strerror(rc));
-      else
-        snprintf(r, sizeof r, "the answer has no member list");
-    }
-    last = rc;
-    snprintf(one, sizeof one, "%s: %s", urls[i], r);
-    append(why, whylen, one);
-  }
-  return last;
-}
-
-int edr_members_list(const char *const *urls, size_t n_urls,
-                     const struct edr_tls *tls, uint64_t timeout_ms,
-                     struct edr_member_list *out, char *err, size_t errlen) {
-  memset(out, 0, sizeof *out);
-  if (!urls || n_urls == 0) {
-    snprintf(err, errlen, "cannot list members: no client URL to ask");
-    return EDR_EINVAL;
-  }
-  struct gw g;
-  int rc = gw_open(&g, tls, timeout_ms);
-  if (rc < 0) {
-    snprintf(err, errlen, "cannot list members: %s", edr_strerror(rc));
-    return rc;
-  }
-  char why[1024];
-  size_t at;
-  rc = list_with(&g, urls, n_urls, out, &at, why, sizeof why);
-  gw_close(&g);
-  if (rc < 0)
-    snprintf(err, errlen, "cannot list members: no member answered (%s)", why);
-  return rc;
-}
-
 /* ---- matching ----------------------------------------------------------------- */
 
 static bool has_url(const struct edr_strv *sv, const char *u) {
@@ -362,30 +220,6 @@ static const char *hint(const char *why) {
   return "";
 }
 
-/* POST a change to the first of URLS[from..] that answers.  *BY is the URL
- * that answered; NULL when none did (WHY then has each one's reason). */
-static int change(struct gw *g, const char *const *urls, size_t n_urls,
-                  size_t from, const char *path, const char *body,
-                  json_t **out, const char **by, char *why, size_t whylen) {
-  int rc = EDR_EINVAL;
-  why[0] = '\0';
-  *by = NULL;
-  for (size_t i = from; i < n_urls; i++) {
-    bool answered;
-    char r[300];
-    rc = gw_post(g, urls[i], path, body, out, &answered, r, sizeof r);
-    if (rc == 0 || answered) {
-      *by = urls[i];
-      snprintf(why, whylen, "%s", r);
-      return rc;
-    }
-    char one[400];
-    snprintf(one, sizeof one, "%s: %s", urls[i], r);
-    append(why, whylen, one);
-  }
-  return rc;
-}
-
 static int check_urls(const char *what, const char *const *urls,
                       size_t n_urls, char *err, size_t errlen) {
   if (!urls || n_urls == 0) {
@@ -395,184 +229,395 @@ static int check_urls(const char *what, const char *const *urls,
   return 0;
 }
 
-/* ---- add ----------------------------------------------------------------------- */
+
+/* ---- one operation on the caller's loop ------------------------------------ */
+
+enum phase { P_LIST, P_CHANGE, P_RELIST };
+
+struct edr_members_call {
+  struct edr_members_req req;    /* its pointers borrowed until CB */
+  struct edr_http *http;
+  edr_members_cb cb;
+  void *arg;
+  enum phase phase;
+  size_t i;                      /* the URL being asked */
+  size_t at;                     /* the URL whose list decided */
+  const char *shown;             /* the member as messages name it */
+  char *body;                    /* the change's request body */
+  char remove_id[17];
+  struct edr_member_list list;   /* the first list, until the end */
+  char why[1024];                /* each URL's reason so far */
+  char by_why[1024];             /* the refusal of an add listed again */
+  const char *by;                /* the URL that answered the change */
+  int last;                      /* the last failure while listing */
+  bool closing;
+  struct edr_members_result res;
+};
+
+static void ask(struct edr_members_call *c);
+
+static void on_closed(void *arg) {
+  struct edr_members_call *c = arg;
+  c->cb(c->arg, &c->res);
+  edr_member_list_release(&c->res.list);
+  edr_member_list_release(&c->list);
+  free(c->body);
+  free(c);
+}
+
+/* The operation is over: RC and, on failure, the message.  CB runs from
+ * the client's close, so always from the loop. */
+static void finish(struct edr_members_call *c, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void finish(struct edr_members_call *c, int rc, const char *fmt, ...) {
+  if (c->closing)
+    return;
+  c->closing = true;
+  c->res.status = rc;
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->res.err, sizeof c->res.err, fmt, ap);
+    va_end(ap);
+  }
+  edr_http_close(c->http, on_closed, c);
+}
+
+static const char *verb(const struct edr_members_call *c) {
+  return c->req.op == EDR_MEMBERS_ADD ? "add" : "remove";
+}
+
+/* URL number c->i gave no usable answer, for REASON: note it and ask the
+ * next one.  False when none is left. */
+static bool next_url(struct edr_members_call *c, const char *reason) {
+  char one[400];
+  snprintf(one, sizeof one, "%s: %s", c->req.urls[c->i], reason);
+  append(c->why, sizeof c->why, one);
+  if (++c->i >= c->req.n_urls)
+    return false;
+  ask(c);
+  return true;
+}
+
+/* The first list answered: decide what to change, if anything. */
+static void list_ok(struct edr_members_call *c) {
+  const struct edr_members_req *q = &c->req;
+  const struct edr_member_info *m = NULL;
+  if (q->op == EDR_MEMBERS_LIST) {
+    c->res.list = c->list;
+    memset(&c->list, 0, sizeof c->list);
+    finish(c, 0, NULL);
+    return;
+  }
+  if (q->op == EDR_MEMBERS_ADD) {
+    if ((m = find_by_peers(&c->list, q->peer_urls, q->n_peer, true))) {
+      snprintf(c->res.id, sizeof c->res.id, "%s", m->id);
+      c->res.already = true;
+      finish(c, 0, NULL);
+      return;
+    }
+  } else {
+    for (size_t i = 0; q->name && i < c->list.n; i++) {
+      if (strcmp(c->list.v[i].name, q->name) != 0)
+        continue;
+      if (m) {
+        finish(c, EDR_EINVAL, "cannot remove member '%s': %s lists two members of that "
+               "name (ids %s and %s); remove the right one with etcdctl", q->name,
+               c->list.asked, m->id, c->list.v[i].id);
+        return;
+      }
+      m = &c->list.v[i];
+    }
+    if (!m && q->n_peer)
+      m = find_by_peers(&c->list, q->peer_urls, q->n_peer, false);
+    if (!m) {
+      c->res.already = true;
+      finish(c, 0, NULL);
+      return;
+    }
+    char body[64];
+    snprintf(c->remove_id, sizeof c->remove_id, "%s", m->id);
+    snprintf(body, sizeof body, "{\"ID\":\"%" PRIu64 "\"}",
+             (uint64_t)strtoull(c->remove_id, NULL, 16));
+    if (!(c->body = strdup(body))) {
+      finish(c, EDR_ENOMEM, "cannot remove member '%s': %s", c->shown,
+             edr_strerror(EDR_ENOMEM));
+      return;
+    }
+  }
+  c->phase = P_CHANGE;
+  c->i = c->at;
+  c->why[0] = '\0';
+  ask(c);
+}
+
+/* A list answered (RC 0, J its JSON) or not, from URL number c->i. */
+static void on_list(struct edr_members_call *c, int rc, json_t *j, const char *r) {
+  char reason[300];
+  snprintf(reason, sizeof reason, "%s", r);
+  struct edr_member_list l = {0};
+  if (rc == 0) {
+    rc = parse_list(j, &l);
+    if (rc == 0 && !(l.asked = strdup(c->req.urls[c->i])))
+      rc = EDR_ENOMEM;
+    if (rc == 0 && c->phase == P_LIST) {
+      c->list = l;
+      c->at = c->i;
+      list_ok(c);
+      return;
+    }
+    if (rc == 0) {  /* P_RELIST: maybe our own add, whose answer was lost */
+      const struct edr_member_info *m =
+          find_by_peers(&l, c->req.peer_urls, c->req.n_peer, true);
+      if (m) {
+        snprintf(c->res.id, sizeof c->res.id, "%s", m->id);
+        c->res.already = true;
+      }
+      edr_member_list_release(&l);
+      if (m)
+        finish(c, 0, NULL);
+      else
+        finish(c, EDR_EEXIST, "member add of '%s' refused by %s: %s%s", c->shown, c->by,
+               c->by_why, hint(c->by_why));
+      return;
+    }
+    edr_member_list_release(&l);
+    snprintf(reason, sizeof reason, "%s",
+             rc == EDR_ENOMEM ? edr_strerror(rc) : "the answer has no member list");
+  }
+  c->last = rc;
+  if (next_url(c, reason))
+    return;
+  if (c->phase == P_RELIST)
+    finish(c, EDR_EEXIST, "member add of '%s' refused by %s: %s%s", c->shown, c->by,
+           c->by_why, hint(c->by_why));
+  else if (c->req.op == EDR_MEMBERS_LIST)
+    finish(c, c->last, "cannot list members: no member answered (%s)", c->why);
+  else
+    finish(c, c->last, "cannot %s member '%s': no member answered the member list (%s)",
+           verb(c), c->shown, c->why);
+}
+
+/* A change answered (or not) from URL number c->i: an answer from etcd,
+ * even a refusal, is final; a URL that gave none is passed over. */
+static void on_change(struct edr_members_call *c, int rc, json_t *j, bool answered,
+                      const char *r) {
+  bool add = c->req.op == EDR_MEMBERS_ADD;
+  if (rc == 0 || answered) {
+    c->by = c->req.urls[c->i];
+    if (add && rc == 0) {
+      uint64_t id = edr_gw_u64(json_object_get(j, "member"), "ID");
+      if (!id) {
+        finish(c, EDR_EHTTP, "member add of '%s' by %s: the answer names no new member",
+               c->shown, c->by);
+        return;
+      }
+      snprintf(c->res.id, sizeof c->res.id, "%" PRIx64, id);
+      finish(c, 0, NULL);
+    } else if (add && rc == EDR_EEXIST) {
+      /* Maybe our own add, whose answer an earlier URL lost. */
+      snprintf(c->by_why, sizeof c->by_why, "%s", r);
+      c->phase = P_RELIST;
+      c->i = c->at;
+      c->why[0] = '\0';
+      ask(c);
+    } else if (add) {
+      finish(c, rc, "member add of '%s' refused by %s: %s%s", c->shown, c->by, r, hint(r));
+    } else if (rc == 0 || rc == EDR_ENOENT) {
+      /* ENOENT: gone since the list, maybe our own remove whose answer was lost */
+      c->res.already = rc == EDR_ENOENT;
+      finish(c, 0, NULL);
+    } else {
+      finish(c, rc, "member remove of '%s' (id %s) refused by %s: %s%s", c->shown,
+             c->remove_id, c->by, r, hint(r));
+    }
+    return;
+  }
+  if (next_url(c, r))
+    return;
+  if (add)
+    finish(c, rc, "member add of '%s' got no answer (%s); it is safe to retry", c->shown,
+           c->why);
+  else
+    finish(c, rc, "member remove of '%s' (id %s) got no answer (%s); it is safe to retry",
+           c->shown, c->remove_id, c->why);
+}
+
+static void step(struct edr_members_call *c, int status, long code, const char *body,
+                 const char *errtext) {
+  json_t *j;
+  bool answered;
+  char r[300];
+  int rc = gw_answer(status, code, body, errtext, &j, &answered, r, sizeof r);
+  if (c->phase == P_CHANGE)
+    on_change(c, rc, j, answered, r);
+  else
+    on_list(c, rc, j, r);
+  json_decref(j);
+}
+
+static void on_answer(void *arg, int status, long code, const char *body, size_t len,
+                      const char *errtext) {
+  (void)len;
+  struct edr_members_call *c = arg;
+  if (c->closing)
+    return; /* cancelled: the result is said already */
+  step(c, status, code, body, errtext);
+}
+
+/* Ask URL number c->i what the phase needs. */
+static void ask(struct edr_members_call *c) {
+  const char *base = c->req.urls[c->i];
+  const char *path = c->phase != P_CHANGE ? "/v3/cluster/member/list"
+                     : c->req.op == EDR_MEMBERS_ADD ? "/v3/cluster/member/add"
+                                                    : "/v3/cluster/member/remove";
+  size_t bl = strlen(base);
+  while (bl && base[bl - 1] == '/')
+    bl--;
+  char *url = edr_asprintf("%.*s%s", (int)bl, base, path);
+  struct edr_http_req q = {
+    .method = "POST",
+    .url = url,
+    .body = c->phase == P_CHANGE ? c->body : "{}",
+    .tls = c->req.tls,
+    .timeout_ms = c->req.timeout_ms,
+  };
+  int rc = url ? edr_http_request(c->http, &q, on_answer, c) : EDR_ENOMEM;
+  free(url);
+  if (rc < 0)
+    step(c, rc, 0, "", "");  /* as a URL that gave no answer */
+}
+
+int edr_members_start(uv_loop_t *loop, const struct edr_members_req *req, edr_members_cb cb,
+                      void *arg, struct edr_members_call **out) {
+  struct edr_members_call *c = calloc(1, sizeof(*c));
+  if (out)
+    *out = NULL;
+  if (!c || !(c->http = edr_http_new(loop))) {
+    free(c);
+    return EDR_ENOMEM;
+  }
+  c->req = *req;
+  c->cb = cb;
+  c->arg = arg;
+  if (out)
+    *out = c;
+  struct edr_members_req *q = &c->req;
+  if (q->name && !*q->name)
+    q->name = NULL;
+  const char *what = q->op == EDR_MEMBERS_LIST ? "list members"
+                     : q->op == EDR_MEMBERS_ADD ? "add a member" : "remove a member";
+  if (check_urls(what, q->urls, q->n_urls, c->res.err, sizeof c->res.err) < 0) {
+    finish(c, EDR_EINVAL, NULL);
+    return 0;
+  }
+  if (q->op == EDR_MEMBERS_ADD) {
+    if (!q->peer_urls || q->n_peer == 0) {
+      finish(c, EDR_EINVAL, "cannot add a member: no peer URL given");
+      return 0;
+    }
+    c->shown = q->peer_urls[0];
+    json_t *body = json_object(), *arr = json_array();
+    json_object_set_new(body, "peerURLs", arr);
+    for (size_t i = 0; i < q->n_peer; i++)
+      json_array_append_new(arr, json_string(q->peer_urls[i]));
+    c->body = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!c->body) {
+      finish(c, EDR_ENOMEM, "cannot add member '%s': %s", c->shown,
+             edr_strerror(EDR_ENOMEM));
+      return 0;
+    }
+  } else if (q->op == EDR_MEMBERS_REMOVE) {
+    if (!q->name && (!q->peer_urls || q->n_peer == 0)) {
+      finish(c, EDR_EINVAL, "cannot remove a member: no name and no peer URL given");
+      return 0;
+    }
+    c->shown = q->name ? q->name : q->peer_urls[0];
+  }
+  c->phase = P_LIST;
+  ask(c);
+  return 0;
+}
+
+void edr_members_cancel(struct edr_members_call *c) {
+  if (c->req.op == EDR_MEMBERS_LIST)
+    finish(c, EDR_ECANCELED, "member list cancelled");
+  else
+    finish(c, EDR_ECANCELED, "member %s of '%s' cancelled", verb(c), c->shown);
+}
+
+/* ---- the same, for a caller on no loop -------------------------------------- */
+
+struct sync_call {
+  int status;
+  char *err;
+  size_t errlen;
+  struct edr_members_result *out;
+};
+
+static void sync_done(void *arg, struct edr_members_result *r) {
+  struct sync_call *s = arg;
+  *s->out = *r;
+  memset(&r->list, 0, sizeof r->list);  /* moved to the caller */
+  snprintf(s->err, s->errlen, "%s", r->err);
+}
+
+static int run_sync(const struct edr_members_req *req, struct edr_members_result *res,
+                    char *err, size_t errlen) {
+  uv_loop_t loop;
+  struct sync_call s = {.err = err, .errlen = errlen, .out = res};
+  memset(res, 0, sizeof *res);
+  err[0] = '\0';
+  int rc = uv_loop_init(&loop) ? EDR_ENOMEM : 0;
+  if (rc == 0) {
+    rc = edr_members_start(&loop, req, sync_done, &s, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);  /* until the call's client closed */
+    uv_loop_close(&loop);
+  }
+  if (rc < 0) {
+    snprintf(err, errlen, "cannot %s: %s",
+             req->op == EDR_MEMBERS_LIST ? "list members" : "change the members",
+             edr_strerror(rc));
+    return rc;
+  }
+  return res->status;
+}
+
+int edr_members_list(const char *const *urls, size_t n_urls,
+                     const struct edr_tls *tls, uint64_t timeout_ms,
+                     struct edr_member_list *out, char *err, size_t errlen) {
+  struct edr_members_req q = {.op = EDR_MEMBERS_LIST, .urls = urls, .n_urls = n_urls,
+                              .tls = tls, .timeout_ms = timeout_ms};
+  struct edr_members_result res;
+  int rc = run_sync(&q, &res, err, errlen);
+  *out = res.list;  /* empty on failure */
+  return rc;
+}
 
 int edr_members_add(const char *const *urls, size_t n_urls,
                     const struct edr_tls *tls, uint64_t timeout_ms,
                     const char *const *peer_urls, size_t n_peer,
                     char id_out[17], bool *already, char *err, size_t errlen) {
-  id_out[0] = '\0';
-  *already = false;
-  int rc = check_urls("add a member", urls, n_urls, err, errlen);
-  if (rc < 0)
-    return rc;
-  if (!peer_urls || n_peer == 0) {
-    snprintf(err, errlen, "cannot add a member: no peer URL given");
-    return EDR_EINVAL;
-  }
-  const char *shown = peer_urls[0];  /* the member as messages name it */
-
-  json_t *body = json_object(), *arr = json_array();
-  json_object_set_new(body, "peerURLs", arr);
-  for (size_t i = 0; i < n_peer; i++)
-    json_array_append_new(arr, json_string(peer_urls[i]));
-  char *text = json_dumps(body, JSON_COMPACT);
-  json_decref(body);
-  if (!text) {
-    snprintf(err, errlen, "cannot add member '%s': %s", shown,
-             edr_strerror(EDR_ENOMEM));
-    return EDR_ENOMEM;
-  }
-
-  struct gw g;
-  struct edr_member_list l = {0};
-  char why[1024];
-  size_t at = 0;
-  if ((rc = gw_open(&g, tls, timeout_ms)) < 0) {
-    snprintf(err, errlen, "cannot add member '%s': %s", shown,
-             edr_strerror(rc));
-    free(text);
-    return rc;
-  }
-  rc = list_with(&g, urls, n_urls, &l, &at, why, sizeof why);
-  if (rc < 0) {
-    snprintf(err, errlen,
-             "cannot add member '%s': no member answered the member list "
-             "(%s)", shown, why);
-    goto out;
-  }
-  const struct edr_member_info *m = find_by_peers(&l, peer_urls, n_peer, true);
-  if (m) {
-    snprintf(id_out, 17, "%s", m->id);
-    *already = true;
-    goto out;
-  }
-
-  json_t *j = NULL;
-  const char *by;
-  rc = change(&g, urls, n_urls, at, "/v3/cluster/member/add", text, &j, &by,
-              why, sizeof why);
-  if (rc == 0) {
-    uint64_t id = edr_gw_u64(json_object_get(j, "member"), "ID");
-    json_decref(j);
-    if (!id) {
-      rc = EDR_EHTTP;
-      snprintf(err, errlen,
-               "member add of '%s' by %s: the answer names no new member",
-               shown, by);
-      goto out;
-    }
-    snprintf(id_out, 17, "%" PRIx64, id);
-    goto out;
-  }
-  if (rc == EDR_EEXIST) {
-    /* Maybe our own add, whose answer an earlier URL lost. */
-    struct edr_member_list again = {0};
-    char w2[512];
-    size_t at2;
-    if (list_with(&g, urls + at, n_urls - at, &again, &at2, w2,
-                  sizeof w2) == 0 &&
-        (m = find_by_peers(&again, peer_urls, n_peer, true))) {
-      snprintf(id_out, 17, "%s", m->id);
-      *already = true;
-      rc = 0;
-      edr_member_list_release(&again);
-      goto out;
-    }
-    edr_member_list_release(&again);
-  }
-  if (!by)
-    snprintf(err, errlen, "member add of '%s' got no answer (%s); it is safe "
-             "to retry", shown, why);
-  else
-    snprintf(err, errlen, "member add of '%s' refused by %s: %s%s", shown,
-             by, why, hint(why));
-out:
-  gw_close(&g);
-  edr_member_list_release(&l);
-  free(text);
+  struct edr_members_req q = {.op = EDR_MEMBERS_ADD, .urls = urls, .n_urls = n_urls,
+                              .tls = tls, .timeout_ms = timeout_ms, .peer_urls = peer_urls,
+                              .n_peer = n_peer};
+  struct edr_members_result res;
+  int rc = run_sync(&q, &res, err, errlen);
+  snprintf(id_out, 17, "%s", res.id);
+  *already = res.already;
   return rc;
 }
-
-/* ---- remove --------------------------------------------------------------------- */
 
 int edr_members_remove(const char *const *urls, size_t n_urls,
                        const struct edr_tls *tls, uint64_t timeout_ms,
                        const char *name, const char *const *peer_urls,
-                       size_t n_peer, bool *absent, char *err,
-                       size_t errlen) {
-  *absent = false;
-  int rc = check_urls("remove a member", urls, n_urls, err, errlen);
-  if (rc < 0)
-    return rc;
-  if (name && !*name)
-    name = NULL;
-  if (!name && (!peer_urls || n_peer == 0)) {
-    snprintf(err, errlen, "cannot remove a member: no name and no peer URL "
-             "given");
-    return EDR_EINVAL;
-  }
-  const char *shown = name ? name : peer_urls[0];
-
-  struct gw g;
-  struct edr_member_list l = {0};
-  char why[1024];
-  size_t at = 0;
-  if ((rc = gw_open(&g, tls, timeout_ms)) < 0) {
-    snprintf(err, errlen, "cannot remove member '%s': %s", shown,
-             edr_strerror(rc));
-    return rc;
-  }
-  rc = list_with(&g, urls, n_urls, &l, &at, why, sizeof why);
-  if (rc < 0) {
-    snprintf(err, errlen,
-             "cannot remove member '%s': no member answered the member list "
-             "(%s)", shown, why);
-    goto out;
-  }
-  const struct edr_member_info *m = NULL;
-  for (size_t i = 0; name && i < l.n; i++) {
-    if (strcmp(l.v[i].name, name) != 0)
-      continue;
-    if (m) {
-      rc = EDR_EINVAL;
-      snprintf(err, errlen,
-               "cannot remove member '%s': %s lists two members of that name "
-               "(ids %s and %s); remove the right one with etcdctl", name,
-               l.asked, m->id, l.v[i].id);
-      goto out;
-    }
-    m = &l.v[i];
-  }
-  if (!m && n_peer)
-    m = find_by_peers(&l, peer_urls, n_peer, false);
-  if (!m) {
-    *absent = true;
-    goto out;
-  }
-
-  char id[17], body[64];
-  snprintf(id, sizeof id, "%s", m->id);
-  snprintf(body, sizeof body, "{\"ID\":\"%" PRIu64 "\"}",
-           (uint64_t)strtoull(id, NULL, 16));
-  json_t *j = NULL;
-  const char *by;
-  rc = change(&g, urls, n_urls, at, "/v3/cluster/member/remove", body, &j,
-              &by, why, sizeof why);
-  json_decref(j);
-  if (rc == EDR_ENOENT) {
-    /* Gone since the list: maybe our own remove, whose answer was lost. */
-    *absent = true;
-    rc = 0;
-  }
-  if (rc < 0 && !by)
-    snprintf(err, errlen, "member remove of '%s' (id %s) got no answer (%s); it "
-             "is safe to retry", shown, id, why);
-  else if (rc < 0)
-    snprintf(err, errlen, "member remove of '%s' (id %s) refused by %s: %s%s",
-             shown, id, by, why, hint(why));
-out:
-  gw_close(&g);
-  edr_member_list_release(&l);
+                       size_t n_peer, bool *absent, char *err, size_t errlen) {
+  struct edr_members_req q = {.op = EDR_MEMBERS_REMOVE, .urls = urls, .n_urls = n_urls,
+                              .tls = tls, .timeout_ms = timeout_ms, .name = name,
+                              .peer_urls = peer_urls, .n_peer = n_peer};
+  struct edr_members_result res;
+  int rc = run_sync(&q, &res, err, errlen);
+  *absent = res.already;
   return rc;
 }

@@ -3,10 +3,13 @@
  * members through etcd's JSON gateway (POST /v3/cluster/member/list, /add,
  * /remove; etcd 3.4 and 3.5 both serve /v3/).
  *
- * Used by the playbook steps member-add and member-remove, which run on the
- * coordinator between two barriers, so every call here is synchronous: it
- * runs its own private libuv loop with an edr_http client (http.h) and
- * returns when etcd has answered.  Each HTTP request is bounded by
+ * Used by the playbook steps member-add and member-remove, gates that run on
+ * the coordinator's loop between two barriers: edr_members_start() runs one
+ * operation on the caller's libuv loop with an edr_http client (http.h)
+ * and calls back when etcd has answered; it can be cancelled.  The
+ * synchronous calls below are the same operation on a loop of their own,
+ * for a caller on no loop (never call them from a loop's callback).
+ * Each HTTP request is bounded by
  * TIMEOUT_MS (0: http.h's default, 10 s); a call makes at most one list and
  * one change request per URL it tries.
  *
@@ -41,6 +44,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "http.h"  /* struct edr_tls */
 #include "spec.h"  /* struct edr_strv */
 
@@ -57,6 +62,49 @@ struct edr_member_list {
   char cluster_id[17];           /* hex */
   char *asked;                   /* the URL that answered */
 };
+
+/* ---- on the caller's loop ------------------------------------------------- */
+
+enum edr_members_op { EDR_MEMBERS_LIST, EDR_MEMBERS_ADD, EDR_MEMBERS_REMOVE };
+
+struct edr_members_req {         /* every pointer borrowed until the callback */
+  enum edr_members_op op;
+  const char *const *urls;       /* client URLs, tried in order */
+  size_t n_urls;
+  const struct edr_tls *tls;
+  uint64_t timeout_ms;           /* per request; 0: http.h's default */
+  const char *name;              /* remove: the member's name (NULL or "": none) */
+  const char *const *peer_urls;  /* add: the new member's; remove: one of them */
+  size_t n_peer;
+};
+
+struct edr_members_result {
+  int status;                    /* 0, or a negative EDR_E* code as above;
+                                    EDR_ECANCELED after edr_members_cancel */
+  char err[2048];                /* why, one sentence, when status != 0 */
+  char id[17];                   /* add: the member's id */
+  bool already;                  /* add: already a member; remove: was none */
+  struct edr_member_list list;   /* list: the list; released after the
+                                    callback unless it moves it out (and
+                                    zeroes it) */
+};
+
+typedef void (*edr_members_cb)(void *arg, struct edr_members_result *res);
+
+struct edr_members_call;         /* opaque; freed after the callback */
+
+/* Start REQ on LOOP.  Returns 0 and CB runs exactly once, from the loop and
+ * never from inside this call (bad arguments come that way too); or
+ * EDR_ENOMEM and CB never runs.  *OUT (may be NULL) is valid until CB. */
+int edr_members_start(uv_loop_t *loop, const struct edr_members_req *req,
+                      edr_members_cb cb, void *arg, struct edr_members_call **out);
+
+/* End the call now: the request in flight is dropped and CB follows from
+ * the loop with EDR_ECANCELED.  A change etcd received may still be made:
+ * the operations are idempotent, retry to learn. */
+void edr_members_cancel(struct edr_members_call *c);
+
+/* ---- the same, for a caller on no loop -------------------------------------- */
 
 /* Ask the first of URLS (n_urls client URLs, tried in order) that answers.
  * On success *OUT is filled (the caller releases it); on failure it is

@@ -8,8 +8,15 @@
  * spec's order, or the one named); then POST /v3/maintenance/snapshot,
  * whose body is decoded line by line (edr_snapstream) into a small write
  * buffer, so memory stays flat whatever the snapshot's size.  The file is
- * finished outside the loop: fsync, the SHA-256 trailer (snapfile.h), the
- * revision (bbolt.h), rename, fsync of the directory.  Every failure path
+ * finished after the HTTP phase: fsync, the SHA-256 trailer (snapfile.h),
+ * the revision (bbolt.h), rename, fsync of the directory.
+ *
+ * One implementation, two front doors: edr_snapshot_save_start() runs on
+ * the caller's loop (the run's, for the snapshot-save gate) and finishes
+ * the file on libuv's thread pool; edr_snapshot_save() runs the same phases
+ * on a loop of its own with SIGINT and SIGTERM caught, then, for --via ssh
+ * or auto's fallback, goes through the hosts (an edr_execute of its own,
+ * after that loop has ended, never inside it).  Every failure path
  * removes the .part and leaves an existing FILE as it was.
  */
 #include "snapshot_save.h"
@@ -334,7 +341,8 @@ struct candidate {
 };
 
 struct save {
-  uv_loop_t loop;
+  uv_loop_t *loop;             /* the caller's, or own_loop */
+  uv_loop_t own_loop;          /* edr_snapshot_save's */
   struct edr_http *http;
   uv_signal_t sigint, sigterm;
   uv_timer_t deadline;         /* the whole transfer's bound (--deadline), started
@@ -353,23 +361,35 @@ struct save {
   size_t errlen;
   int status;                  /* the outcome; EDR_EAGAIN while running */
   struct edr_save_result *res;
+  /* The file (save_prepare, save_release). */
+  char *final, *part, *dir;
+  bool own_part, stream_ready;
+  /* On the caller's loop (edr_snapshot_save_start): the file is finished on
+   * libuv's thread pool (it reads the whole file back: seconds for a large
+   * one), touching only this struct's file and result; then CB. */
+  bool async;
+  uv_work_t work;
+  edr_save_cb cb;
+  void *cb_arg;
 };
+
+static void http_closed(void *arg);
 
 static void loop_done(struct save *sv) {
   if (sv->finished)
     return;
   sv->finished = true;
+  if (sv->deadline_on) { /* before the client: closed by the time it calls back */
+    uv_close((uv_handle_t *)&sv->deadline, NULL);
+    sv->deadline_on = false;
+  }
   if (sv->http)
-    edr_http_close(sv->http, NULL, NULL);
+    edr_http_close(sv->http, http_closed, sv);
   sv->http = NULL;
   if (sv->signals_on) {
     uv_close((uv_handle_t *)&sv->sigint, NULL);
     uv_close((uv_handle_t *)&sv->sigterm, NULL);
     sv->signals_on = false;
-  }
-  if (sv->deadline_on) {
-    uv_close((uv_handle_t *)&sv->deadline, NULL);
-    sv->deadline_on = false;
   }
 }
 
@@ -619,9 +639,9 @@ static void on_health(void *arg, int status, long code, const char *body,
     choose(sv);
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
-  struct save *sv = h->data;
-  (void)signum;
+static void cancel(struct save *sv) {
+  if (sv->finished)
+    return;
   sv->interrupted = true;
   if (!sv->chosen)
     fail(sv, EDR_ECANCELED, "snapshot save interrupted before it began");
@@ -629,42 +649,57 @@ static void on_signal(uv_signal_t *h, int signum) {
     loop_done(sv);  /* the snapshot's callback says how far it got */
 }
 
-/* Run both phases; sv->status and res->msg say how it went. */
+static void on_signal(uv_signal_t *h, int signum) {
+  (void)signum;
+  cancel(h->data);
+}
+
+/* Ask every candidate's /health on sv->loop; choose() then takes the
+ * snapshot.  Returns 0, or a negative EDR_E* code (sv->status and res->msg
+ * set) when nothing could start. */
+static int http_start(struct save *sv) {
+  sv->http = edr_http_new(sv->loop);
+  if (!sv->http) {
+    fail(sv, EDR_ENOMEM, "cannot start libcurl");
+    return EDR_ENOMEM;
+  }
+  uv_timer_init(sv->loop, &sv->deadline);
+  sv->deadline.data = sv;
+  sv->deadline_on = true;
+  uint64_t t = sv->o->timeout_ms ? sv->o->timeout_ms : DEFAULT_TIMEOUT_MS;
+  sv->pending = sv->n;
+  for (size_t i = 0; i < sv->n && !sv->finished; i++) {
+    char url[1100];
+    snprintf(url, sizeof url, "%s/health", sv->c[i].url);
+    struct edr_http_req q = {.url = url, .tls = &sv->o->tls, .timeout_ms = t};
+    int rc = edr_http_request(sv->http, &q, on_health, &sv->c[i]);
+    if (rc < 0) {
+      char who[1100];
+      describe(&sv->c[i], who, sizeof who);
+      fail(sv, rc, "%s: %s", who, edr_strerror(rc));
+    }
+  }
+  return 0;
+}
+
+/* edr_snapshot_save: both phases on a loop of its own, with SIGINT and
+ * SIGTERM caught; sv->status and res->msg say how it went. */
 static void run_loop(struct save *sv) {
-  if (uv_loop_init(&sv->loop) != 0) {
+  sv->loop = &sv->own_loop;
+  if (uv_loop_init(sv->loop) != 0) {
     fail(sv, EDR_ENOMEM, "cannot start an event loop");
     return;
   }
-  sv->http = edr_http_new(&sv->loop);
-  if (!sv->http) {
-    fail(sv, EDR_ENOMEM, "cannot start libcurl");
-  } else {
-    uv_signal_init(&sv->loop, &sv->sigint);
-    uv_signal_init(&sv->loop, &sv->sigterm);
+  if (http_start(sv) == 0 && !sv->finished) {
+    uv_signal_init(sv->loop, &sv->sigint);
+    uv_signal_init(sv->loop, &sv->sigterm);
     sv->sigint.data = sv->sigterm.data = sv;
     uv_signal_start(&sv->sigint, on_signal, SIGINT);
     uv_signal_start(&sv->sigterm, on_signal, SIGTERM);
     sv->signals_on = true;
-    uv_timer_init(&sv->loop, &sv->deadline);
-    sv->deadline.data = sv;
-    sv->deadline_on = true;
-    uint64_t t = sv->o->timeout_ms ? sv->o->timeout_ms : DEFAULT_TIMEOUT_MS;
-    sv->pending = sv->n;
-    for (size_t i = 0; i < sv->n && !sv->finished; i++) {
-      char url[1100];
-      snprintf(url, sizeof url, "%s/health", sv->c[i].url);
-      struct edr_http_req q = {.url = url, .tls = &sv->o->tls,
-                               .timeout_ms = t};
-      int rc = edr_http_request(sv->http, &q, on_health, &sv->c[i]);
-      if (rc < 0) {
-        char who[1100];
-        describe(&sv->c[i], who, sizeof who);
-        fail(sv, rc, "%s: %s", who, edr_strerror(rc));
-      }
-    }
   }
-  uv_run(&sv->loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&sv->loop) != 0)
+  uv_run(sv->loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(sv->loop) != 0)
     edr_debug("snapshot save: event loop closed with handles open");
 }
 
@@ -915,82 +950,171 @@ static int save_through_hosts(struct save *sv, const struct edr_spec *spec, char
   return rc < 0 ? rc : EDR_EREMOTE;
 }
 
-int edr_snapshot_save(const struct edr_spec *spec,
-                      const struct edr_save_opts *o,
-                      struct edr_save_result *res) {
-  struct save sv = {.o = o, .res = res, .status = EDR_EAGAIN};
-  char *final = NULL, *part = NULL, *dir = NULL;
-  bool own_part = false, stream_ready = false;
+/* The targets, the paths and FILE.part, open, locked and empty. */
+static int save_prepare(struct save *sv, const struct edr_spec *spec) {
+  struct edr_save_result *res = sv->res;
+  const struct edr_save_opts *o = sv->o;
   int rc;
   memset(res, 0, sizeof *res);
   res->revision = -1;
-  sv.out.fd = -1;
-
-  if ((rc = pick_targets(&sv, spec, res->msg, sizeof res->msg)) < 0)
-    goto out;
-  if ((rc = make_paths(o, &final, &part, &dir, res->msg, sizeof res->msg)) < 0)
-    goto out;
+  sv->status = EDR_EAGAIN;
+  sv->out.fd = -1;
+  if ((rc = pick_targets(sv, spec, res->msg, sizeof res->msg)) < 0)
+    return rc;
+  if ((rc = make_paths(o, &sv->final, &sv->part, &sv->dir, res->msg, sizeof res->msg)) < 0)
+    return rc;
   /* Opened without O_EXCL so a .part left by a killed run does not block
    * the next one; the lock keeps two saves to one FILE apart. */
-  sv.out.fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (sv.out.fd < 0) {
+  sv->out.fd = open(sv->part, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (sv->out.fd < 0) {
     rc = edr_from_errno(errno);
-    snprintf(res->msg, sizeof res->msg, "cannot create '%s': %s", part,
+    snprintf(res->msg, sizeof res->msg, "cannot create '%s': %s", sv->part,
              edr_strerror(rc));
-    goto out;
+    return rc;
   }
-  if (flock(sv.out.fd, LOCK_EX | LOCK_NB) < 0) {
-    rc = EDR_EBUSY;
+  if (flock(sv->out.fd, LOCK_EX | LOCK_NB) < 0) {
     snprintf(res->msg, sizeof res->msg, "'%s' is being written by another "
-             "snapshot save", part);
-    goto out;
+             "snapshot save", sv->part);
+    return EDR_EBUSY;
   }
-  own_part = true;
-  if (ftruncate(sv.out.fd, 0) < 0) {
+  sv->own_part = true;
+  if (ftruncate(sv->out.fd, 0) < 0) {
     rc = edr_from_errno(errno);
-    snprintf(res->msg, sizeof res->msg, "cannot truncate '%s': %s", part,
+    snprintf(res->msg, sizeof res->msg, "cannot truncate '%s': %s", sv->part,
              edr_strerror(rc));
-    goto out;
+    return rc;
   }
-  sv.out.part = part;
-  sv.out.buf = malloc(WBUF_SIZE);
-  if (!sv.out.buf || edr_snapstream_init(&sv.st, out_sink, &sv.out) < 0) {
-    rc = EDR_ENOMEM;
+  sv->out.part = sv->part;
+  sv->out.buf = malloc(WBUF_SIZE);
+  if (!sv->out.buf || edr_snapstream_init(&sv->st, out_sink, &sv->out) < 0) {
     snprintf(res->msg, sizeof res->msg, "out of memory");
-    goto out;
+    return EDR_ENOMEM;
   }
-  stream_ready = true;
+  sv->stream_ready = true;
+  return 0;
+}
 
-  char who[1300], agent_sha[65] = "";
-  if (o->via != EDR_VIA_SSH) {
+/* After the HTTP phase (over the URL) or the hosts' (AGENT_SHA set): the
+ * file checked, synced and renamed.  Only the file and the result. */
+static int save_finish(struct save *sv, const char *agent_sha) {
+  char who[1300];
+  if (agent_sha)
+    snprintf(who, sizeof who, "%s", sv->res->source);
+  else
+    describe(sv->chosen, who, sizeof who);
+  sv->res->via = agent_sha ? "ssh" : "http";
+  int rc = finish_file(sv, sv->part, sv->final, sv->dir, who, agent_sha);
+  if (rc < 0 && sv->res->path[0])
+    sv->own_part = false;  /* renamed: FILE is the new snapshot, keep it */
+  return rc;
+}
+
+/* Whatever happened, nothing of the save is left open; with RC < 0 no
+ * FILE.part either. */
+static void save_release(struct save *sv, int rc) {
+  if (sv->out.fd >= 0)
+    close(sv->out.fd);
+  sv->out.fd = -1;
+  if (rc < 0 && sv->own_part && unlink(sv->part) < 0 && errno != ENOENT)
+    edr_warn("cannot remove '%s': %s", sv->part, strerror(errno));
+  if (sv->stream_ready)
+    edr_snapstream_release(&sv->st);
+  free(sv->out.buf);
+  free(sv->c);
+  free(sv->final);
+  free(sv->part);
+  free(sv->dir);
+}
+
+/* ---- on the caller's loop --------------------------------------------------- */
+
+struct edr_snapshot_save_call {
+  struct save sv;
+};
+
+static void finish_work(uv_work_t *w) {
+  struct save *sv = w->data;
+  sv->status = save_finish(sv, NULL);
+}
+
+static void finish_after(uv_work_t *w, int status) {
+  struct save *sv = w->data;
+  if (status < 0 && sv->status == 0) {  /* the pool never ran it */
+    sv->status = EDR_EINTERNAL;
+    snprintf(sv->res->msg, sizeof sv->res->msg, "cannot finish the snapshot: %s",
+             uv_strerror(status));
+  }
+  int rc = sv->status;
+  edr_save_cb cb = sv->cb;
+  void *arg = sv->cb_arg;
+  save_release(sv, rc);
+  free((char *)sv - offsetof(struct edr_snapshot_save_call, sv));
+  cb(arg, rc);
+}
+
+/* The HTTP phase is over (its client closed). */
+static void http_closed(void *arg) {
+  struct save *sv = arg;
+  if (!sv->async)
+    return;  /* edr_snapshot_save goes on after its loop */
+  sv->work.data = sv;
+  if (sv->status < 0 || uv_queue_work(sv->loop, &sv->work, finish_work, finish_after) < 0)
+    finish_after(&sv->work, sv->status < 0 ? 0 : UV_ENOMEM);
+}
+
+int edr_snapshot_save_start(uv_loop_t *loop, const struct edr_spec *spec,
+                            const struct edr_save_opts *o, struct edr_save_result *res,
+                            edr_save_cb cb, void *arg, struct edr_snapshot_save_call **out) {
+  struct edr_snapshot_save_call *call = calloc(1, sizeof(*call));
+  if (out)
+    *out = NULL;
+  if (!call) {
+    snprintf(res->msg, sizeof res->msg, "out of memory");
+    return EDR_ENOMEM;
+  }
+  struct save *sv = &call->sv;
+  *sv = (struct save){.o = o, .res = res, .loop = loop, .async = true, .cb = cb,
+                      .cb_arg = arg};
+  int rc = save_prepare(sv, spec);
+  if (rc == 0 && o->via != EDR_VIA_DIRECT) {
+    snprintf(res->msg, sizeof res->msg, "a snapshot through the hosts (--via ssh or auto) "
+             "cannot be taken inside a run (an etcd-dr bug)");
+    rc = EDR_EINTERNAL;
+  }
+  if (rc == 0)
+    rc = http_start(sv);  /* its failure: the client never was */
+  if (rc < 0) {
+    save_release(sv, rc);
+    free(call);
+    return rc;
+  }
+  if (out)
+    *out = call;
+  return 0;
+}
+
+void edr_snapshot_save_cancel(struct edr_snapshot_save_call *call) {
+  cancel(&call->sv);
+}
+
+/* ---- on a loop of its own ------------------------------------------------------ */
+
+int edr_snapshot_save(const struct edr_spec *spec,
+                      const struct edr_save_opts *o,
+                      struct edr_save_result *res) {
+  struct save sv = {.o = o, .res = res};
+  int rc = save_prepare(&sv, spec);
+  if (rc == 0 && o->via != EDR_VIA_SSH) {
     run_loop(&sv);
-    if ((rc = sv.status) < 0)
-      goto out;
+    rc = sv.status;
   }
-  if (o->via == EDR_VIA_SSH || sv.fallback) {
-    if ((rc = save_through_hosts(&sv, spec, who, sizeof who, agent_sha)) < 0)
-      goto out;
-    res->via = "ssh";
-  } else {
-    describe(sv.chosen, who, sizeof who);
-    res->via = "http";
+  char who[1300], agent_sha[65] = "";
+  if (rc == 0 && (o->via == EDR_VIA_SSH || sv.fallback)) {
+    rc = save_through_hosts(&sv, spec, who, sizeof who, agent_sha);
   }
-  rc = finish_file(&sv, part, final, dir, who, agent_sha[0] ? agent_sha : NULL);
-  if (rc < 0 && res->path[0])
-    own_part = false;  /* renamed: FILE is the new snapshot, keep it */
-
-out:
-  if (sv.out.fd >= 0)
-    close(sv.out.fd);
-  if (rc < 0 && own_part && unlink(part) < 0 && errno != ENOENT)
-    edr_warn("cannot remove '%s': %s", part, strerror(errno));
-  if (stream_ready)
-    edr_snapstream_release(&sv.st);
-  free(sv.out.buf);
-  free(sv.c);
-  free(final);
-  free(part);
-  free(dir);
+  if (rc == 0)
+    rc = save_finish(&sv, agent_sha[0] ? agent_sha : NULL);
+  save_release(&sv, rc);
   return rc;
 }
 

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "http.h"  /* struct edr_tls */
 #include "spec.h"
 
@@ -122,6 +124,22 @@ struct edr_save_result {
 int edr_snapshot_save(const struct edr_spec *spec,
                       const struct edr_save_opts *o,
                       struct edr_save_result *res);
+
+/* The same on the caller's LOOP (a run's gate), direct only (o->via
+ * EDR_VIA_DIRECT: through the hosts would be a run inside the run): no
+ * signal is caught, edr_snapshot_save_cancel() ends it.  Returns 0 and CB
+ * runs exactly once, from the loop and never from inside this call, with
+ * 0 (RES filled) or a negative EDR_E* code (res->msg set; EDR_ECANCELED
+ * after a cancel); or returns a negative code (res->msg set) and CB never
+ * runs.  SPEC, O and RES are borrowed until CB.  *OUT (may be NULL) is
+ * valid until CB. */
+struct edr_snapshot_save_call;
+typedef void (*edr_save_cb)(void *arg, int status);
+int edr_snapshot_save_start(uv_loop_t *loop, const struct edr_spec *spec,
+                            const struct edr_save_opts *o, struct edr_save_result *res,
+                            edr_save_cb cb, void *arg,
+                            struct edr_snapshot_save_call **out);
+void edr_snapshot_save_cancel(struct edr_snapshot_save_call *c);
 
 /* Whether NAME is exactly "snapshot-YYYYMMDD-HHMMSSZ.db" (digits only):
  * the only names --keep ever removes. */

@@ -1,7 +1,8 @@
 /*
  * status.c - the facts behind `etcd-dr status`: ask every member's client
  * URL for /health, /version, its maintenance status and the alarm list, all
- * at once on one libuv loop, parse what comes back (etcd 3.4 and 3.5 JSON),
+ * at once on the caller's libuv loop (or, for a command on its own, a loop
+ * it runs), parse what comes back (etcd 3.4 and 3.5 JSON),
  * and judge the cluster as a whole.  The command itself (options, SSH,
  * printing) is cmd_status.c.
  */
@@ -346,26 +347,49 @@ static const struct {
   [K_ALARM] = {"/v3/maintenance/alarm", "POST", "{\"action\":\"GET\"}"},
 };
 
-struct fetch;
 struct rq {
-  struct fetch *f;
+  struct edr_status_fetch *f;
   size_t i;
   enum kind kind;
 };
 
-struct fetch {
-  struct edr_status_row *rows;
+struct edr_status_fetch {
+  struct edr_status_row *rows;   /* borrowed */
   struct rq *rq;                 /* n * K__COUNT */
+  struct edr_http *http;
   size_t pending;
-  bool closed;
+  bool closing;
+  int status;
+  edr_status_fetch_cb cb;
+  void *arg;
 };
+
+static void on_closed(void *arg) {
+  struct edr_status_fetch *f = arg;
+  edr_status_fetch_cb cb = f->cb;
+  void *cb_arg = f->arg;
+  int status = f->status;
+  free(f->rq);
+  free(f);
+  cb(cb_arg, status);
+}
+
+/* Every request ended (or the fetch was cancelled): close the client; CB
+ * runs from its close callback, so always from the loop. */
+static void finish(struct edr_status_fetch *f) {
+  if (f->closing)
+    return;
+  f->closing = true;
+  edr_http_close(f->http, on_closed, f);
+}
 
 static void on_answer(void *arg, int status, long code, const char *body, size_t len,
                       const char *errtext) {
   (void)len;
   struct rq *rq = arg;
-  struct edr_status_row *row = &rq->f->rows[rq->i];
-  rq->f->pending--;
+  struct edr_status_fetch *f = rq->f;
+  struct edr_status_row *row = &f->rows[rq->i];
+  f->pending--;
   if (status < 0) {
     if (!row->http_status) {
       /* the first failure says it all when nothing answered; when the
@@ -379,36 +403,37 @@ static void on_answer(void *arg, int status, long code, const char *body, size_t
     }
     if (rq->kind == K_HEALTH)
       row->health_err = status;
-    return;
+  } else {
+    switch (rq->kind) {
+    case K_HEALTH: edr_status_parse_health(row, code, body); break;
+    case K_VERSION: edr_status_parse_version(row, code, body); break;
+    case K_STATUS: edr_status_parse_status(row, code, body); break;
+    case K_ALARM: edr_status_parse_alarms(row, code, body); break;
+    case K__COUNT: break;
+    }
   }
-  switch (rq->kind) {
-  case K_HEALTH: edr_status_parse_health(row, code, body); break;
-  case K_VERSION: edr_status_parse_version(row, code, body); break;
-  case K_STATUS: edr_status_parse_status(row, code, body); break;
-  case K_ALARM: edr_status_parse_alarms(row, code, body); break;
-  case K__COUNT: break;
-  }
+  if (f->pending == 0)
+    finish(f);
 }
 
-static void on_closed(void *arg) {
-  ((struct fetch *)arg)->closed = true;
-}
-
-int edr_status_fetch(struct edr_status_row *rows, size_t n,
-                     const struct edr_status_fetch_opts *o) {
-  uv_loop_t loop;
-  struct fetch f = {.rows = rows};
-  int rc = 0;
-  if (uv_loop_init(&loop))
-    return EDR_EINTERNAL;
-  struct edr_http *h = edr_http_new(&loop);
-  f.rq = calloc(n * K__COUNT + 1, sizeof(*f.rq));
-  if (!h || !f.rq) {
-    rc = EDR_ENOMEM;
-    goto out;
+int edr_status_fetch_start(uv_loop_t *loop, struct edr_status_row *rows, size_t n,
+                           const struct edr_status_fetch_opts *o, edr_status_fetch_cb cb,
+                           void *arg, struct edr_status_fetch **out) {
+  struct edr_status_fetch *f = calloc(1, sizeof(*f));
+  if (out)
+    *out = NULL;
+  if (!f)
+    return EDR_ENOMEM;
+  *f = (struct edr_status_fetch){.rows = rows, .cb = cb, .arg = arg};
+  f->rq = calloc(n * K__COUNT + 1, sizeof(*f->rq));
+  f->http = f->rq ? edr_http_new(loop) : NULL;
+  if (!f->http) {
+    free(f->rq);
+    free(f);
+    return EDR_ENOMEM;
   }
   uint64_t tmo = o && o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && !f->status; i++) {
     const char *base = rows[i].client_url;
     size_t bl = strlen(base);
     while (bl && base[bl - 1] == '/')
@@ -418,11 +443,11 @@ int edr_status_fetch(struct edr_status_row *rows, size_t n,
         continue;
       char *url = edr_asprintf("%.*s%s", (int)bl, base, requests[k].path);
       if (!url) {
-        rc = EDR_ENOMEM;
-        goto out;
+        f->status = EDR_ENOMEM;
+        break;
       }
-      struct rq *rq = &f.rq[i * K__COUNT + (size_t)k];
-      *rq = (struct rq){.f = &f, .i = i, .kind = (enum kind)k};
+      struct rq *rq = &f->rq[i * K__COUNT + (size_t)k];
+      *rq = (struct rq){.f = f, .i = i, .kind = (enum kind)k};
       struct edr_http_req q = {
         .method = requests[k].method,
         .url = url,
@@ -431,27 +456,54 @@ int edr_status_fetch(struct edr_status_row *rows, size_t n,
         .timeout_ms = tmo,
         .max_body = 1 << 20,
       };
-      int r = edr_http_request(h, &q, on_answer, rq);
+      int r = edr_http_request(f->http, &q, on_answer, rq);
       free(url);
       if (r == 0) {
-        f.pending++;
+        f->pending++;
       } else if (!rows[i].http_status) {
         rows[i].http_status = r;
         snprintf(rows[i].http_error, sizeof rows[i].http_error, "%s", edr_strerror(r));
       }
     }
   }
-  while (f.pending && uv_run(&loop, UV_RUN_ONCE))
-    ;
-out:
-  if (h) {
-    edr_http_close(h, on_closed, &f);  /* cancels what is left */
-    while (!f.closed && uv_run(&loop, UV_RUN_ONCE))
+  if (out)
+    *out = f;
+  if (f->pending == 0 || f->status)
+    finish(f);  /* nothing asked, or out of memory: CB from the close */
+  return 0;
+}
+
+void edr_status_fetch_cancel(struct edr_status_fetch *f) {
+  if (!f->status)
+    f->status = EDR_ECANCELED;
+  finish(f);
+}
+
+struct sync_fetch {
+  bool done;
+  int status;
+};
+
+static void sync_done(void *arg, int status) {
+  struct sync_fetch *s = arg;
+  s->done = true;
+  s->status = status;
+}
+
+int edr_status_fetch(struct edr_status_row *rows, size_t n,
+                     const struct edr_status_fetch_opts *o) {
+  uv_loop_t loop;
+  struct sync_fetch s = {0};
+  if (uv_loop_init(&loop))
+    return EDR_EINTERNAL;
+  int rc = edr_status_fetch_start(&loop, rows, n, o, sync_done, &s, NULL);
+  if (rc == 0) {
+    while (!s.done && uv_run(&loop, UV_RUN_ONCE))
       ;
+    rc = s.done ? s.status : EDR_EINTERNAL;
   }
-  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_run(&loop, UV_RUN_DEFAULT);  /* the client's handles close */
   uv_loop_close(&loop);
-  free(f.rq);
   return rc;
 }
 

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "http.h"  /* struct edr_tls */
 
 enum edr_status_ssh {
@@ -108,12 +110,11 @@ bool edr_status_needs_agent(const struct edr_status_row *row);
 void edr_status_resolve_alarms(struct edr_status_row *rows, size_t n,
                                char *other, size_t otherlen);
 
-/* Ask every member at once on a private libuv loop and fill the HTTP part
- * of each row; every request is bounded by timeout_ms (connect included).
- * Returns 0, or a negative EDR_E* code when the loop or client could not be
- * set up (EDR_ENOMEM): unreachable members are not errors. */
+/* Ask every member at once and fill the HTTP part of each row; every
+ * request is bounded by timeout_ms (connect included).  Unreachable members
+ * are not errors: their rows say why. */
 struct edr_status_fetch_opts {
-  struct edr_tls tls;              /* borrowed */
+  struct edr_tls tls;              /* borrowed for the start call (libcurl copies) */
   uint64_t timeout_ms;             /* 0: 2000 */
   bool status_only;                /* only /v3/maintenance/status (leader, member
                                       id, revision), which a member answers from
@@ -121,6 +122,26 @@ struct edr_status_fetch_opts {
                                       through raft and wait out the timeout on a
                                       member without quorum */
 };
+
+/* The asking, on the caller's loop (the run's, for a gate or the leader
+ * lookup).  CB runs exactly once, from the loop and never from inside
+ * edr_status_fetch_start(), with 0 (every request answered or failed: the
+ * rows say which) or EDR_ECANCELED (edr_status_fetch_cancel ran; rows hold
+ * what arrived before).  ROWS are borrowed until then.  Returns 0, or a
+ * negative EDR_E* code (EDR_ENOMEM) and CB never runs.  *OUT (may be NULL)
+ * is the fetch, valid until CB runs. */
+struct edr_status_fetch;
+typedef void (*edr_status_fetch_cb)(void *arg, int status);
+int edr_status_fetch_start(uv_loop_t *loop, struct edr_status_row *rows, size_t n,
+                           const struct edr_status_fetch_opts *o, edr_status_fetch_cb cb,
+                           void *arg, struct edr_status_fetch **out);
+/* End the requests still running; CB follows from the loop. */
+void edr_status_fetch_cancel(struct edr_status_fetch *f);
+
+/* The same for a command on its own (status, the tests): a loop of its
+ * own, started, run and closed.  Returns 0 or a negative EDR_E* code when
+ * the loop or client could not be set up (EDR_ENOMEM).  Never call it from
+ * a loop's callback: start the fetch on that loop instead. */
 int edr_status_fetch(struct edr_status_row *rows, size_t n,
                      const struct edr_status_fetch_opts *o);
 

@@ -336,8 +336,12 @@ static int host_paths(struct edr_plan *p, struct edr_host_plan *h) {
     char *parent = dirname_of(m->wal_dir);
     if (!parent)
       return EDR_ENOMEM;
-    h->wal_staging = edr_asprintf("%s%s.etcd-dr-%s-wal", parent,
-                                  strcmp(parent, "/") ? "/" : "", p->run_id);
+    /* The restore tool creates the WAL dir (and WAL.tmp next to it) as
+     * root: inside a directory of etcd-dr's own, never directly in one the
+     * etcd user may write. */
+    h->wal_holder = edr_asprintf("%s%s.etcd-dr-%s-wal", parent,
+                                 strcmp(parent, "/") ? "/" : "", p->run_id);
+    h->wal_staging = h->wal_holder ? edr_path_join(h->wal_holder, "wal") : NULL;
     free(parent);
     if (!h->wal_staging || !(h->wal_aside = edr_asprintf("%s.etcd-dr-%s", m->wal_dir, p->run_id)))
       return EDR_ENOMEM;
@@ -482,6 +486,13 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
   rc = restore_argv(p, h, &argv, &purls);
   if (!rc) {
     json_t *req = run_request(&argv);
+    /* The agent runs the tool with the staging directory held open, and a
+     * pushed tool through the descriptor it hashed (docs/security.md). */
+    json_object_set_new(req, "staging",
+                        h->wal_holder ? json_pack("[s, s]", h->staging, h->wal_holder)
+                                      : json_string(h->staging));
+    if (h->host_tool && o->tool_sha256)
+      json_object_set_new(req, "sha256", json_string(o->tool_sha256));
     rc = add_step(h, EDR_STEP_RESTORE, req, argv.v,
                   "restore into staging (etcd, if running, keeps its old data meanwhile):");
   }
@@ -559,6 +570,10 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
   if ((rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
                      "remove the staging directory %s (the snapshot copy)", h->staging)) ||
+      (h->wal_holder &&
+       (rc = add_step(h, EDR_STEP_CLEANUP,
+                      json_pack("{s:s, s:s}", "op", "remove", "path", h->wal_holder), NULL,
+                      "remove the wal staging directory %s", h->wal_holder))) ||
       (rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->marker), NULL,
                      "remove the run's marker %s", h->marker)))
@@ -757,10 +772,10 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
   const char *words[] = {"snapshot", "save", h->host_snapshot, NULL};
   rc = etcdctl_argv(m, words, &argv);
   if (!rc) {
-    json_t *req = json_pack("{s:s, s:o, s:{s:s}, s:s, s:I}", "op", "run", "argv",
+    json_t *req = json_pack("{s:s, s:o, s:{s:s}, s:s, s:I, s:s}", "op", "run", "argv",
                             strv_json(&argv), "env", "ETCDCTL_API", "3", "progress_path",
                             h->host_snapshot, "idle_timeout_ms",
-                            (json_int_t)p->save_idle_ms);
+                            (json_int_t)p->save_idle_ms, "staging", h->staging);
     rc = add_step(h, EDR_STEP_TAKE_SNAPSHOT, req, argv.v,
                   "take the snapshot on the host with its etcdctl (stopped if it "
                   "writes nothing for %.1f s):", (double)p->save_idle_ms / 1000);
@@ -926,6 +941,7 @@ void edr_plan_free(struct edr_plan *p) {
     free(h->staging);
     free(h->host_snapshot);
     free(h->restore_dir);
+    free(h->wal_holder);
     free(h->wal_staging);
     free(h->member_aside);
     free(h->wal_aside);

@@ -153,7 +153,8 @@ struct edr_host_plan {
   char *staging;             /* DATA/.etcd-dr-RUN: everything staged goes here */
   char *host_snapshot;       /* STAGING/snapshot.db */
   char *restore_dir;         /* STAGING/data: --data-dir of the restore */
-  char *wal_staging;         /* WALPARENT/.etcd-dr-RUN-wal, or NULL */
+  char *wal_holder;          /* WALPARENT/.etcd-dr-RUN-wal (root's, 0700), or NULL */
+  char *wal_staging;         /* WAL_HOLDER/wal: --wal-dir of the restore, or NULL */
   char *member_aside;        /* DATA/member.etcd-dr-RUN: the old member, kept */
   char *wal_aside;           /* WAL.etcd-dr-RUN, or NULL */
   char *host_tool;           /* pushed restore tool's path on the host, or NULL */

@@ -153,7 +153,10 @@ static bool pattern_matches(const char *pat, size_t plen, const char *host) {
     if (!bar)
       return false;
     size_t sl = (size_t)(bar - (pat + 3)), hl = plen - (size_t)(bar + 1 - pat);
-    if (sl >= sizeof b64 || hl >= sizeof b64)
+    /* EVP_DecodeBlock writes 3 bytes per 4 characters: longer input than
+     * the buffers hold is no SHA-1 salt or hash, and is never decoded. */
+    if (sl >= sizeof b64 || hl >= sizeof b64 || sl / 4 * 3 > sizeof salt ||
+        hl / 4 * 3 > sizeof want || sl % 4 || hl % 4)
       return false;
     memcpy(b64, pat + 3, sl);
     b64[sl] = '\0';

@@ -7,17 +7,24 @@
 #include <stdio.h>
 
 int edr_verbosity;
-void (*edr_log_before)(void);
-void (*edr_log_after)(void);
+static void (*log_before)(void *);
+static void (*log_after)(void *);
+static void *log_hook_arg;
+
+void edr_log_set_hooks(void (*before)(void *), void (*after)(void *), void *arg) {
+  log_before = before;
+  log_after = after;
+  log_hook_arg = arg;
+}
 
 static void emit(const char *prefix, const char *fmt, va_list ap) {
   char buf[4096];
   vsnprintf(buf, sizeof buf, fmt, ap);
-  if (edr_log_before)
-    edr_log_before(); /* above a live progress block, never through it */
+  if (log_before)
+    log_before(log_hook_arg); /* above a live progress block, never through it */
   fprintf(stderr, "etcd-dr: %s%s\n", prefix, buf);
-  if (edr_log_after)
-    edr_log_after();
+  if (log_after)
+    log_after(log_hook_arg);
 }
 
 void edr_err(const char *fmt, ...) {

@@ -9,12 +9,14 @@
 #ifndef EDR_LOG_H
 #define EDR_LOG_H
 
-extern int edr_verbosity;   /* -1 quiet, 0 normal, 1 verbose, 2 debug */
+/* -1 quiet, 0 normal, 1 verbose, 2 debug.  Set while the command reads
+ * its options, before any loop or run starts; read-only after. */
+extern int edr_verbosity;
 
-/* Called around every message when set (progress.c takes its live block
- * off the screen meanwhile). */
-extern void (*edr_log_before)(void);
-extern void (*edr_log_after)(void);
+/* Called around every message when set, with ARG: a run's progress block
+ * on a terminal (progress.c) takes itself off the screen meanwhile.  Set
+ * and cleared by that block, from its run's loop thread; NULL: none. */
+void edr_log_set_hooks(void (*before)(void *), void (*after)(void *), void *arg);
 
 void edr_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void edr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

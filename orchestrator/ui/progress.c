@@ -1,7 +1,9 @@
 /*
  * progress.c - live progress on a terminal, JSON events otherwise
  * (progress.h).  The terminal block is redrawn at most ten times a second
- * from a timer that does not keep the loop alive.
+ * from a timer that does not keep the loop alive.  The run owns its
+ * struct edr_progress; while a terminal block is shown it lends log.c the
+ * hooks that take it off the screen around a message.
  */
 #include "progress.h"
 
@@ -26,7 +28,7 @@ struct hline {
   bool failed, finished;
 };
 
-static struct {
+struct edr_progress {
   enum mode mode;
   size_t n;
   struct hline *h;
@@ -34,49 +36,55 @@ static struct {
   uv_timer_t timer;
   bool timer_on, shown, dirty;
   size_t lines_drawn;
-} P;
+};
 
-static void draw(void);
+static void draw(struct edr_progress *p);
 
 static void tick(uv_timer_t *t) {
-  (void)t;
-  if (P.dirty)
-    draw();
+  struct edr_progress *p = t->data;
+  if (p->dirty)
+    draw(p);
 }
 
-void edr_progress_begin(uv_loop_t *loop, size_t n, const char *const *names) {
+static void log_before(void *arg) { edr_progress_hide(arg); }
+static void log_after(void *arg) { edr_progress_show(arg); }
+
+struct edr_progress *edr_progress_begin(uv_loop_t *loop, size_t n, const char *const *names) {
   const char *env = getenv("ETCD_DR_PROGRESS");
-  memset(&P, 0, sizeof P);
+  struct edr_progress *p = calloc(1, sizeof(*p));
+  if (!p)
+    return NULL;
   if (edr_verbosity < 0)
-    P.mode = M_OFF;
+    p->mode = M_OFF;
   else if (env && !strcmp(env, "tty"))
-    P.mode = M_TTY;
+    p->mode = M_TTY;
   else if (env && !strcmp(env, "json"))
-    P.mode = M_JSON;
+    p->mode = M_JSON;
   else
-    P.mode = isatty(STDERR_FILENO) ? M_TTY : M_JSON;
-  if (P.mode == M_OFF)
-    return;
-  P.h = calloc(n, sizeof(*P.h));
-  if (!P.h) {
-    P.mode = M_OFF;
-    return;
+    p->mode = isatty(STDERR_FILENO) ? M_TTY : M_JSON;
+  if (p->mode == M_OFF)
+    return p;
+  p->h = calloc(n, sizeof(*p->h));
+  if (!p->h) {
+    p->mode = M_OFF;
+    return p;
   }
-  P.n = n;
+  p->n = n;
   for (size_t i = 0; i < n; i++) {
-    P.h[i].name = names[i];
-    snprintf(P.h[i].step, sizeof P.h[i].step, "waiting");
+    p->h[i].name = names[i];
+    snprintf(p->h[i].step, sizeof p->h[i].step, "waiting");
   }
-  if (P.mode == M_TTY) {
-    edr_log_before = edr_progress_hide;
-    edr_log_after = edr_progress_show;
-    uv_timer_init(loop, &P.timer);
-    uv_timer_start(&P.timer, tick, 100, 100);
-    uv_unref((uv_handle_t *)&P.timer);
-    P.timer_on = true;
-    P.shown = true;
-    draw();
+  if (p->mode == M_TTY) {
+    edr_log_set_hooks(log_before, log_after, p);
+    uv_timer_init(loop, &p->timer);
+    p->timer.data = p;
+    uv_timer_start(&p->timer, tick, 100, 100);
+    uv_unref((uv_handle_t *)&p->timer);
+    p->timer_on = true;
+    p->shown = true;
+    draw(p);
   }
+  return p;
 }
 
 static void emit_json(json_t *o) {
@@ -105,14 +113,14 @@ static void bar(char *out, size_t len, const struct hline *h) {
            h->total ? (int)(h->sent * 100 / h->total) : 0, rate, left);
 }
 
-static void draw(void) {
-  if (P.mode != M_TTY || !P.shown)
+static void draw(struct edr_progress *p) {
+  if (p->mode != M_TTY || !p->shown)
     return;
-  if (P.lines_drawn)
-    fprintf(stderr, "\033[%zuA", P.lines_drawn);
+  if (p->lines_drawn)
+    fprintf(stderr, "\033[%zuA", p->lines_drawn);
   size_t lines = 0;
-  for (size_t i = 0; i < P.n; i++) {
-    const struct hline *h = &P.h[i];
+  for (size_t i = 0; i < p->n; i++) {
+    const struct hline *h = &p->h[i];
     char extra[128] = "";
     if (h->total && h->sent < h->total && !h->finished)
       bar(extra, sizeof extra, h);
@@ -122,41 +130,41 @@ static void draw(void) {
             extra);
     lines++;
   }
-  if (P.cluster[0]) {
-    fprintf(stderr, "\033[2K  %-10s %s\n", "cluster", P.cluster);
+  if (p->cluster[0]) {
+    fprintf(stderr, "\033[2K  %-10s %s\n", "cluster", p->cluster);
     lines++;
   }
   /* a line fewer than before: clear what is left below */
-  for (size_t k = lines; k < P.lines_drawn; k++)
+  for (size_t k = lines; k < p->lines_drawn; k++)
     fprintf(stderr, "\033[2K\n");
-  if (P.lines_drawn > lines)
-    fprintf(stderr, "\033[%zuA", P.lines_drawn - lines);
-  P.lines_drawn = lines;
-  P.dirty = false;
+  if (p->lines_drawn > lines)
+    fprintf(stderr, "\033[%zuA", p->lines_drawn - lines);
+  p->lines_drawn = lines;
+  p->dirty = false;
   fflush(stderr);
 }
 
-void edr_progress_hide(void) {
-  if (P.mode != M_TTY || !P.shown || !P.lines_drawn)
+void edr_progress_hide(struct edr_progress *p) {
+  if (!p || p->mode != M_TTY || !p->shown || !p->lines_drawn)
     return;
-  fprintf(stderr, "\033[%zuA", P.lines_drawn);
-  for (size_t k = 0; k < P.lines_drawn; k++)
+  fprintf(stderr, "\033[%zuA", p->lines_drawn);
+  for (size_t k = 0; k < p->lines_drawn; k++)
     fprintf(stderr, "\033[2K\n");
-  fprintf(stderr, "\033[%zuA", P.lines_drawn);
-  P.lines_drawn = 0;
+  fprintf(stderr, "\033[%zuA", p->lines_drawn);
+  p->lines_drawn = 0;
 }
 
-void edr_progress_show(void) {
-  if (P.mode == M_TTY && P.shown)
-    draw();
+void edr_progress_show(struct edr_progress *p) {
+  if (p && p->mode == M_TTY && p->shown)
+    draw(p);
 }
 
-void edr_progress_step(size_t i, const char *step, const char *event,
+void edr_progress_step(struct edr_progress *p, size_t i, const char *step, const char *event,
                        uint64_t duration_ms, uint64_t bytes, const char *detail) {
-  if (P.mode == M_OFF || i >= P.n)
+  if (!p || p->mode == M_OFF || i >= p->n)
     return;
-  struct hline *h = &P.h[i];
-  if (P.mode == M_JSON) {
+  struct hline *h = &p->h[i];
+  if (p->mode == M_JSON) {
     json_t *o = json_pack("{s:s, s:s, s:s}", "host", h->name, "step", step, "event", event);
     if (o && strcmp(event, "start")) {
       json_object_set_new(o, "duration_ms", json_integer((json_int_t)duration_ms));
@@ -179,52 +187,61 @@ void edr_progress_step(size_t i, const char *step, const char *event,
              (double)duration_ms / 1000.0, detail ? ", " : "", detail ? detail : "");
     h->sent = h->total = 0;
     if (edr_verbosity >= 1) { /* -v: keep a line per finished step */
-      edr_progress_hide();
+      edr_progress_hide(p);
       fprintf(stderr, "  %-10s %-15s %s\n", h->name, step, h->detail);
     }
   }
-  draw();
+  draw(p);
 }
 
-void edr_progress_bytes(size_t i, uint64_t sent, uint64_t total) {
-  if (P.mode != M_TTY || i >= P.n)
+void edr_progress_bytes(struct edr_progress *p, size_t i, uint64_t sent, uint64_t total) {
+  if (!p || p->mode != M_TTY || i >= p->n)
     return;
-  struct hline *h = &P.h[i];
+  struct hline *h = &p->h[i];
   if (!h->total)
     h->push_start_ms = edr_now_ms();
   h->sent = sent;
   h->total = total;
-  P.dirty = true;
+  p->dirty = true;
 }
 
-void edr_progress_cluster(const char *event, const char *text) {
-  edr_progress_gate(NULL, event, text);
+void edr_progress_cluster(struct edr_progress *p, const char *event, const char *text) {
+  edr_progress_gate(p, NULL, event, text);
 }
 
-void edr_progress_gate(const char *step, const char *event, const char *text) {
-  if (P.mode == M_OFF)
+void edr_progress_gate(struct edr_progress *p, const char *step, const char *event,
+                       const char *text) {
+  if (!p || p->mode == M_OFF)
     return;
-  if (P.mode == M_JSON) {
+  if (p->mode == M_JSON) {
     json_t *o = json_pack("{s:s, s:s?, s:s, s:s}", "host", "cluster", "step", step, "event",
                           event, "detail", text);
     if (o)
       emit_json(o);
     return;
   }
-  snprintf(P.cluster, sizeof P.cluster, "%s", text);
-  draw();
+  snprintf(p->cluster, sizeof p->cluster, "%s", text);
+  draw(p);
 }
 
-void edr_progress_end(void) {
-  edr_log_before = edr_log_after = NULL;
-  if (P.mode == M_TTY) {
-    P.h[0].finished = true;
-    draw();
-    P.shown = false;
-    if (P.timer_on)
-      uv_close((uv_handle_t *)&P.timer, NULL);
+static void timer_closed(uv_handle_t *t) {
+  free(t->data);
+}
+
+void edr_progress_end(struct edr_progress *p) {
+  if (!p)
+    return;
+  if (p->mode == M_TTY) {
+    edr_log_set_hooks(NULL, NULL, NULL);
+    p->h[0].finished = true;
+    draw(p);
+    p->shown = false;
   }
-  free(P.h);
-  P.h = NULL;
-  P.mode = M_OFF;
+  free(p->h);
+  p->h = NULL;
+  p->mode = M_OFF;
+  if (p->timer_on)
+    uv_close((uv_handle_t *)&p->timer, timer_closed);  /* frees P */
+  else
+    free(p);
 }

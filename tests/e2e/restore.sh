@@ -5,7 +5,8 @@
 # the snapshot is back on every member and nothing written after it, every
 # member is healthy, one cluster under a new cluster id with exactly the
 # expected members, the old data is still on disk, owner and mode kept, and
-# nothing of etcd-dr is left behind.  Member 2 goes through `sudo -n`.
+# nothing of etcd-dr is left behind.  Member 2 goes through `sudo -n`;
+# member 3's etcd user set special bits on its data dir, which are dropped.
 . "$(dirname "$0")/lib.sh"
 VERSION=${1:?usage: restore.sh 3.4|3.5}
 LAB=er${VERSION/./}
@@ -22,6 +23,10 @@ old_cluster=$(cluster_id_on 1)
 old_inode=$(on_host 1 stat -c %i /var/lib/etcd/member)
 
 lab disaster >/dev/null 2>&1                               # every member stopped
+# The etcd user owns the data dir and sets its mode, which etcd-dr takes
+# over for the restored one: setuid, setgid and sticky must not survive.
+on_host 3 setpriv --reuid=etcd --regid=etcd --init-groups chmod 7700 /var/lib/etcd
+check "m3: the etcd user made its data dir 7700" test "$(on_host 3 stat -c %a /var/lib/etcd)" = 7700
 write_spec "$WORK/cluster.json" "$LAB_KNOWN_HOSTS" '"ssh_user": "edrlab", "sudo": true'
 
 "$ETCD_DR" restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \

@@ -642,12 +642,46 @@ static void gate_cancel(struct edr_gate *g) {
   uv_timer_start(&gates.timer, gate_cb, 0, 0);
 }
 
-static long fake_find_leader(const struct edr_plan *p) {
-  (void)p;
-  if (gates.leader_delay_ms)
-    usleep(gates.leader_delay_ms * 1000u);
-  return gates.leader; /* may run on libuv's thread pool: reads only */
+/* The leader lookup, asynchronous as the engine wants it: it answers
+ * fake_leader()'s index after fake_leader_delay()'s milliseconds (on the
+ * loop's next turn when 0), or -1 at once when cancelled. */
+struct fake_leader_call {
+  uv_timer_t timer;
+  struct edr_leader_ask *ask;
+};
+
+static void leader_closed(uv_handle_t *hd) { free(hd->data); }
+
+static void leader_finish(struct fake_leader_call *c, long leader) {
+  struct edr_leader_ask *a = c->ask;
+  a->impl = NULL;
+  c->timer.data = c;
+  uv_close((uv_handle_t *)&c->timer, leader_closed);
+  edr_leader_done(a, leader);
 }
+
+static void leader_cb(uv_timer_t *t) { leader_finish(t->data, gates.leader); }
+
+static void fake_leader_start(struct edr_leader_ask *a) {
+  struct fake_leader_call *c = calloc(1, sizeof(*c));
+  if (!c) {
+    violation("out of memory in the fake leader lookup");
+    return;
+  }
+  c->ask = a;
+  a->impl = c;
+  uv_timer_init(a->loop, &c->timer);
+  c->timer.data = c;
+  uv_timer_start(&c->timer, leader_cb, gates.leader_delay_ms, 0);
+}
+
+static void fake_leader_cancel(struct edr_leader_ask *a) {
+  if (a->impl)
+    leader_finish(a->impl, -1);
+}
+
+static const struct edr_leader_ops fake_leader_ops = {.start = fake_leader_start,
+                                                      .cancel = fake_leader_cancel};
 
 static const struct edr_gate_ops fake_gate_ops = {.start = gate_start, .cancel = gate_cancel};
 
@@ -659,7 +693,7 @@ const struct edr_exec_gates fake_gates = {
     [EDR_GATE_MEMBER_REMOVE] = &fake_gate_ops,
     [EDR_GATE_SNAPSHOT_SAVE] = &fake_gate_ops,
   },
-  .find_leader = fake_find_leader,
+  .leader = &fake_leader_ops,
 };
 
 int fake_setup(char *dir_template) {

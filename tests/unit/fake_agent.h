@@ -79,8 +79,8 @@ void fake_rule(struct fake_rule r);
 void fake_gate_script(enum edr_gate_kind kind, const enum fake_act *acts, size_t n);
 /* Raise SIGINT once a gate has started (a gate that never finishes). */
 void fake_gate_interrupt(bool on);
-/* What the gates' find_leader answers (an index in the plan, or -1), after
- * DELAY_MS (it runs on libuv's thread pool while the hosts go on). */
+/* What the gates' leader lookup answers (an index in the plan, or -1),
+ * after DELAY_MS on the run's loop while the hosts go on. */
 void fake_leader(long host);
 void fake_leader_delay(unsigned delay_ms);
 

@@ -45,6 +45,49 @@ static int t_pass, t_fail;
     }                                                                          \
   } while (0)
 
+/* A loopback port where the kernel completes TCP handshakes and nobody
+ * ever reads or answers (a hung server).  Returns the listening socket
+ * (close it when done) and sets *PORT; -1 on failure. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static inline int t_silent_listener(int *port) {
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sa;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 16) ||
+      getsockname(fd, (struct sockaddr *)&sa, &len)) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+/* Call FN(ARG) once, MS from now, on LOOP: a cancel in the middle of an
+ * operation.  L is the caller's, alive until the loop has run on. */
+#include <uv.h>
+struct t_later {
+  uv_timer_t timer;
+  void (*fn)(void *arg);
+  void *arg;
+};
+static inline void t_later_fire(uv_timer_t *t) {
+  struct t_later *l = t->data;
+  l->fn(l->arg);
+  uv_close((uv_handle_t *)t, NULL);
+}
+static inline void t_later(uv_loop_t *loop, struct t_later *l, uint64_t ms,
+                           void (*fn)(void *arg), void *arg) {
+  l->fn = fn;
+  l->arg = arg;
+  uv_timer_init(loop, &l->timer);
+  l->timer.data = l;
+  uv_timer_start(&l->timer, t_later_fire, ms, 0);
+}
+
 static inline int t_done(const char *name) {
   printf("%s: %d passed, %d failed\n", name, t_pass, t_fail);
   return t_fail ? 1 : 0;

@@ -1,13 +1,20 @@
 /*
- * test_agent_ops.c - the agent's pure pieces, compiled from the shipped
- * sources (agent.c with its main() renamed, and ops.c): the line reader and
- * its leftover bytes, restore-flag and version parsing, the UTF-8 scrub of
- * command output, the output tail, /etc/passwd parsing.
+ * test_agent_ops.c - the agent's pure pieces, linked from the agent library
+ * that the shipped binary is built from: the line reader and its leftover
+ * bytes, restore-flag and version parsing, the UTF-8 scrub of command
+ * output, the output tail, /etc/passwd parsing.
  */
-#define main agent_main
-#include "../../agent/agent.c"
-#undef main
-#include "../../agent/ops.c"
+#include "agent.h"
+#include "owner.h"
+#include "probe.h"
+#include "proc.h"
+
+#include "err.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "t.h"
 
@@ -30,15 +37,15 @@ static void test_reader(void) {
   static char line[AGENT_LINE_MAX + 1];
   const char in[] = "{\"a\":1}\nPAYLOAD\n\nlast-without-newline";
   feed(in, sizeof(in) - 1);
-  CHECK(read_line(&ag, line) == 7);
+  CHECK(agent_read_line(&ag, line) == 7);
   CHECK_STR(line, "{\"a\":1}");
   /* The payload comes out of the buffer the line reader filled. */
   char buf[8] = {0};
   CHECK(agent_read(&ag, buf, 7) == 7);
   CHECK(memcmp(buf, "PAYLOAD", 7) == 0);
-  CHECK(read_line(&ag, line) == 0); /* the rest of the payload's line */
-  CHECK(read_line(&ag, line) == 0); /* empty line */
-  CHECK(read_line(&ag, line) == -1); /* partial last line is EOF */
+  CHECK(agent_read_line(&ag, line) == 0); /* the rest of the payload's line */
+  CHECK(agent_read_line(&ag, line) == 0); /* empty line */
+  CHECK(agent_read_line(&ag, line) == -1); /* partial last line is EOF */
   CHECK(agent_read(&ag, buf, 1) == 0);
   close(ag.in_fd);
 
@@ -58,8 +65,8 @@ static void test_reader(void) {
     _exit(0);
   }
   close(p[1]);
-  CHECK(read_line(&ag, line) == EDR_ETOOBIG);
-  CHECK(read_line(&ag, line) == 2);
+  CHECK(agent_read_line(&ag, line) == EDR_ETOOBIG);
+  CHECK(agent_read_line(&ag, line) == 2);
   CHECK_STR(line, "ok");
   waitpid(pid, NULL, 0);
   close(p[0]);
@@ -76,7 +83,7 @@ static void test_reader(void) {
     _exit(0);
   }
   close(p[1]);
-  CHECK(read_line(&ag, line) == AGENT_LINE_MAX);
+  CHECK(agent_read_line(&ag, line) == AGENT_LINE_MAX);
   waitpid(pid, NULL, 0);
   close(p[0]);
   free(s);
@@ -89,13 +96,13 @@ static void test_flags(void) {
       "  -x, --skip-hash-check[=false]\n"
       "      --wal-dir-extra string   not the flag\n"
       "      --mark-compacted\n";
-  CHECK(has_flag(help, "--bump-revision"));
-  CHECK(has_flag(help, "--data-dir"));
-  CHECK(has_flag(help, "--skip-hash-check"));
-  CHECK(has_flag(help, "--mark-compacted"));
-  CHECK(!has_flag(help, "--wal-dir"));
-  CHECK(!has_flag(help, "--initial-memory-map-size"));
-  CHECK(!has_flag("x--data-dir", "--data-dir"));
+  CHECK(probe_has_flag(help, "--bump-revision"));
+  CHECK(probe_has_flag(help, "--data-dir"));
+  CHECK(probe_has_flag(help, "--skip-hash-check"));
+  CHECK(probe_has_flag(help, "--mark-compacted"));
+  CHECK(!probe_has_flag(help, "--wal-dir"));
+  CHECK(!probe_has_flag(help, "--initial-memory-map-size"));
+  CHECK(!probe_has_flag("x--data-dir", "--data-dir"));
 }
 
 static void test_version(void) {
@@ -109,7 +116,7 @@ static void test_version(void) {
       {"version: banana\n", NULL},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    json_t *v = parse_version(cases[i].text);
+    json_t *v = probe_parse_version(cases[i].text);
     if (cases[i].want)
       CHECK_STR(json_string_value(v), cases[i].want);
     else
@@ -134,7 +141,7 @@ static void test_bytes(void) {
       {"\xf0\x9f\x98\x80!", 5, "\xf0\x9f\x98\x80!"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    json_t *v = json_bytes(cases[i].in, cases[i].len);
+    json_t *v = agent_json_bytes(cases[i].in, cases[i].len);
     CHECK_STR(json_string_value(v), cases[i].want);
     json_decref(v);
   }
@@ -142,13 +149,13 @@ static void test_bytes(void) {
 
 static void test_tail(void) {
   char buf[8];
-  struct tail t = {.buf = buf, .cap = sizeof(buf)};
-  tail_add(&t, "abc", 3);
-  tail_add(&t, "defgh", 5);
+  struct proc_tail t = {.buf = buf, .cap = sizeof(buf)};
+  proc_tail_add(&t, "abc", 3);
+  proc_tail_add(&t, "defgh", 5);
   CHECK(t.len == 8 && memcmp(buf, "abcdefgh", 8) == 0);
-  tail_add(&t, "ij", 2);
+  proc_tail_add(&t, "ij", 2);
   CHECK(t.len == 8 && memcmp(buf, "cdefghij", 8) == 0);
-  tail_add(&t, "0123456789", 10);
+  proc_tail_add(&t, "0123456789", 10);
   CHECK(t.len == 8 && memcmp(buf, "23456789", 8) == 0);
   CHECK(t.total == 20);
 }
@@ -164,21 +171,21 @@ static void test_passwd(void) {
         f);
   fclose(f);
   long id = -1, gid = -1;
-  CHECK(lookup_id(pw, "etcd", &id, &gid) == 0 && id == 107 && gid == 113);
-  CHECK(lookup_id(pw, "etc", &id, &gid) == EDR_ENOENT);
-  CHECK(lookup_id(pw, "evil", &id, &gid) == EDR_ENOENT);
-  CHECK(lookup_id("/nonexistent/passwd", "etcd", &id, &gid) == EDR_ENOENT);
+  CHECK(owner_lookup_id(pw, "etcd", &id, &gid) == 0 && id == 107 && gid == 113);
+  CHECK(owner_lookup_id(pw, "etc", &id, &gid) == EDR_ENOENT);
+  CHECK(owner_lookup_id(pw, "evil", &id, &gid) == EDR_ENOENT);
+  CHECK(owner_lookup_id("/nonexistent/passwd", "etcd", &id, &gid) == EDR_ENOENT);
   unlink(pw);
   rmdir(dir);
   free(pw);
-  CHECK(all_digits("107") && !all_digits("") && !all_digits("1a") &&
-        !all_digits("99999999999"));
+  CHECK(owner_all_digits("107") && !owner_all_digits("") && !owner_all_digits("1a") &&
+        !owner_all_digits("99999999999"));
   uid_t u;
   gid_t g;
-  CHECK(resolve_owner(&ag, "1000:1001", &u, &g) == 0 && u == 1000 && g == 1001);
-  CHECK(resolve_owner(&ag, "root:0", &u, &g) == 0 && u == 0 && g == 0);
-  CHECK(resolve_owner(&ag, ":0", &u, &g) == EDR_EINVAL);
-  CHECK(resolve_owner(&ag, "no-such-user-q:0", &u, &g) == EDR_ENOENT);
+  CHECK(owner_resolve(&ag, "1000:1001", &u, &g) == 0 && u == 1000 && g == 1001);
+  CHECK(owner_resolve(&ag, "root:0", &u, &g) == 0 && u == 0 && g == 0);
+  CHECK(owner_resolve(&ag, ":0", &u, &g) == EDR_EINVAL);
+  CHECK(owner_resolve(&ag, "no-such-user-q:0", &u, &g) == EDR_ENOENT);
   CHECK_CONTAINS(ag.msg, "no-such-user-q");
 }
 

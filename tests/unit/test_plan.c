@@ -145,7 +145,7 @@ static void test_wal_and_skip_hash(void) {
   const struct edr_step *r = find(&p->hosts[0], EDR_STEP_RESTORE);
   CHECK(r && has_arg(r->argv, "--skip-hash-check"));
   CHECK(r && !strcmp(r->argv[0], "etcdctl"));
-  CHECK_STR(r ? arg_after(r->argv, "--wal-dir") : NULL, "/var/lib/.etcd-dr-r1-wal");
+  CHECK_STR(r ? arg_after(r->argv, "--wal-dir") : NULL, "/var/lib/.etcd-dr-r1-wal/wal");
   CHECK(find(&p->hosts[0], EDR_STEP_MOVE_ASIDE_WAL) != NULL);
   CHECK(find(&p->hosts[0], EDR_STEP_INSTALL_WAL) != NULL);
   CHECK(find(&p->hosts[0], EDR_STEP_OWNERSHIP_WAL) != NULL);

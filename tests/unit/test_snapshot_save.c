@@ -19,6 +19,9 @@
 #include "err.h"
 #include "snapshot_save.h"
 #include "t.h"
+#include "util.h"
+
+#include <uv.h>
 
 /* ---- a sink into memory ------------------------------------------------- */
 
@@ -266,7 +269,56 @@ static void test_prune(void) {
   CHECK(system(cmd) == 0);
 }
 
+/* The snapshot-save gate's way: on the caller's loop, cancelled while the
+ * member (a port that never answers) has not answered /health: the
+ * callback runs once, from the loop, with EDR_ECANCELED long before the
+ * 5 s timeout, and no FILE.part is left. */
+struct save_case {
+  struct edr_snapshot_save_call *call;
+  unsigned calls;
+  int status;
+};
+
+static void save_done(void *arg, int status) {
+  struct save_case *c = arg;
+  c->calls++;
+  c->status = status;
+}
+
+static void cancel_save(void *c) { edr_snapshot_save_cancel(c); }
+
+static void test_async_cancel(void) {
+  char dir[] = "/tmp/edr-save-unit.XXXXXX", out[512], url[64];
+  int port, srv = t_silent_listener(&port);
+  uv_loop_t loop;
+  if (!mkdtemp(dir) || srv < 0 || uv_loop_init(&loop)) {
+    CHECK(!"setup");
+    return;
+  }
+  snprintf(out, sizeof out, "%s/s.db", dir);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+  struct edr_save_opts so = {.out = out, .endpoint = url};
+  struct edr_save_result res;
+  struct save_case c = {0};
+  CHECK(edr_snapshot_save_start(&loop, NULL, &so, &res, save_done, &c, &c.call) == 0);
+  CHECK(c.calls == 0);
+  CHECK(exists(dir, "s.db.part"));
+  struct t_later t;
+  uint64_t t0 = edr_now_ms();
+  t_later(&loop, &t, 100, cancel_save, c.call);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(c.calls == 1);
+  CHECK(c.status == EDR_ECANCELED);
+  CHECK_STR(res.msg, "snapshot save interrupted before it began");
+  CHECK(edr_now_ms() - t0 < 2000);
+  CHECK(!exists(dir, "s.db.part") && !exists(dir, "s.db"));
+  CHECK(uv_loop_close(&loop) == 0);
+  close(srv);
+  rmdir(dir);
+}
+
 int main(void) {
+  test_async_cancel();
   test_roundtrip();
   test_failures();
   test_names();

@@ -8,9 +8,11 @@
 
 #include "err.h"
 #include "t.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 static const char st34[] =
     "{\"header\":{\"cluster_id\":\"15118495548433857066\",\"member_id\":"
@@ -302,10 +304,60 @@ static void test_fetch_refused(void) {
   edr_status_rows_release(r, 2);
 }
 
+/* The asking on a caller's loop, cancelled: a listener that accepts and
+ * never answers keeps every request open until the cancel ends them, well
+ * before their 5 s timeout; the callback runs once, from the loop. */
+struct cancel_case {
+  struct edr_status_fetch *f;
+  int status;
+  unsigned calls;
+  uint64_t done_ms;
+};
+
+static void cancel_done(void *arg, int status) {
+  struct cancel_case *c = arg;
+  c->status = status;
+  c->calls++;
+  c->done_ms = edr_now_ms();
+}
+
+static void cancel_fetch(void *c) { edr_status_fetch_cancel(c); }
+
+static void test_fetch_cancel(void) {
+  uv_loop_t loop;
+  int port;
+  int srv = t_silent_listener(&port);
+  CHECK(srv >= 0);
+  CHECK(uv_loop_init(&loop) == 0);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+  struct edr_status_row r[1];
+  edr_status_row_init(&r[0], "m1", url);
+  struct edr_status_fetch_opts o = {.timeout_ms = 5000};
+  struct cancel_case c = {0};
+  uint64_t t0 = edr_now_ms();
+  CHECK(edr_status_fetch_start(&loop, r, 1, &o, cancel_done, &c, &c.f) == 0);
+  CHECK(c.calls == 0);  /* never from inside the start */
+  struct t_later t;
+  t_later(&loop, &t, 100, cancel_fetch, c.f);
+  while (c.calls == 0 && uv_run(&loop, UV_RUN_ONCE))
+    ;
+  CHECK(c.calls == 1);
+  CHECK(c.status == EDR_ECANCELED);
+  CHECK(c.done_ms - t0 < 2000);
+  CHECK(!r[0].have_status);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(c.calls == 1);
+  close(srv);
+  CHECK(uv_loop_close(&loop) == 0);
+  edr_status_rows_release(r, 1);
+}
+
 int main(void) {
   test_parsers();
   test_etcdctl_parsers();
   test_verdict();
   test_fetch_refused();
+  test_fetch_cancel();
   return t_done("test_status");
 }

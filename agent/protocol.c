@@ -1,22 +1,21 @@
 /*
- * agent.c - etcd-dr-agent's main loop: read one JSON request per line from
- * stdin, dispatch it through the op table in ops.c, write one final reply
- * (after any log events) per request on stdout.  At EOF between requests it
- * removes its own directory and exits 0.  See docs/agent-protocol.md.
+ * protocol.c - the agent's side of the JSON-lines protocol: read one
+ * request per line from stdin, dispatch it through the op table (ops.c),
+ * write any events and then one final reply per request on stdout; and the
+ * helpers every op uses to say what happened (agent_fail, the lowercased
+ * strerror, UTF-8-safe strings).  The stream and the reply buffer belong to
+ * struct agent; nothing here touches a file.  See docs/agent-protocol.md.
  */
 #include "agent.h"
 
 #include "err.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 ssize_t agent_read(struct agent *a, void *buf, size_t n) {
@@ -121,10 +120,7 @@ static void reply(struct agent *a, int rc, json_t *res) {
   send_json(a, msg);
 }
 
-/* Read one line into LINE (AGENT_LINE_MAX + 1 bytes).  Returns its length,
- * -1 at EOF (a partial last line counts as EOF), or EDR_ETOOBIG after
- * skipping the rest of an overlong line. */
-static long read_line(struct agent *a, char *line) {
+long agent_read_line(struct agent *a, char *line) {
   size_t len = 0;
   bool too_long = false;
   for (;;) {
@@ -205,71 +201,88 @@ static bool serve(struct agent *a, const char *line, size_t len) {
   return a->fatal || (op && op->bye && rc == 0);
 }
 
-/* Remove the directory holding our binary, if it is one that the bootstrap
- * made (its name starts with "etcd-dr."): never anything else. */
-static void remove_own_dir(struct agent *a) {
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n <= 0)
-    return;
-  exe[n] = '\0';
-  char *dir = dirname(exe);
-  char *slash = strrchr(dir, '/');
-  if (!slash || strncmp(slash + 1, "etcd-dr.", 8) != 0 || strcmp(dir, "/") == 0)
-    return;
-  bool removed;
-  a->id = NULL;
-  if (agent_remove_tree(a, dir, &removed) != 0)
-    fprintf(stderr, "etcd-dr-agent: %s\n", a->msg);
+/* ---- message helpers ---------------------------------------------------- */
+
+/* strerror(), lowercased for our messages; a few rotating buffers so that
+ * one message may hold two. */
+const char *agent_lower(const char *t) {
+  static char bufs[4][128];
+  static unsigned next;
+  char *b = bufs[next++ % 4];
+  snprintf(b, sizeof(bufs[0]), "%s", t ? t : "?");
+  for (char *c = b; *c; c++)
+    if (*c >= 'A' && *c <= 'Z')
+      *c = (char)(*c - 'A' + 'a');
+  return b;
 }
 
-int main(int argc, char **argv) {
-  (void)argv;
-  if (argc > 1) {
-    fprintf(stderr, "etcd-dr-agent %s: speaks JSON lines on stdin/stdout; "
-                    "see docs/agent-protocol.md\n", EDR_VERSION);
-    return 2;
+const char *agent_errstr(int e) { return agent_lower(strerror(e)); }
+
+void agent_mode_str(mode_t m, char out[8]) {
+  snprintf(out, 8, "0%03o", (unsigned)(m & 07777));
+}
+
+const char *agent_kind_of(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISREG(m)) return "a regular file";
+  if (S_ISLNK(m)) return "a symlink";
+  return "a special file";
+}
+
+/* Strings from commands may be any bytes: keep valid UTF-8, replace the
+ * rest (and nul) with '?', so that JSON can carry them. */
+json_t *agent_json_bytes(const char *s, size_t n) {
+  char *o = malloc(n + 1);
+  if (!o)
+    return json_null();
+  size_t j = 0;
+  for (size_t i = 0; i < n;) {
+    unsigned char c = (unsigned char)s[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
+               : (c >> 3) == 30 ? 4 : 0;
+    bool ok = len > 0 && c != 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; k++)
+      ok = ((unsigned char)s[i + k] >> 6) == 2;
+    if (ok && len > 1) { /* overlong forms and surrogates: jansson rejects */
+      unsigned char c1 = (unsigned char)s[i + 1];
+      ok = !(c == 0xC0 || c == 0xC1 || (c == 0xE0 && c1 < 0xA0) ||
+             (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
+             (c == 0xF4 && c1 >= 0x90) || c > 0xF4);
+    }
+    if (!ok) {
+      o[j++] = '?';
+      i++;
+      continue;
+    }
+    memcpy(o + j, s + i, len);
+    j += len;
+    i += len;
   }
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGHUP, SIG_IGN);
-  /* A parent may have left SIGCHLD ignored, which would make waitpid()
-   * lose the exit status of `run`'s children. */
-  signal(SIGCHLD, SIG_DFL);
-  /* No OpenSSL initialisation: SHA-256 goes through SHA256_* (sha256.h),
-   * which never reads openssl.cnf nor loads a provider or engine. */
+  json_t *v = json_stringn(o, j);
+  free(o);
+  return v ? v : json_null();
+}
 
-  /* sshd hands the snapshot over through a pipe, 64 kB by default: a
-   * bigger one lets sshd and the agent each move more per wake-up
-   * (docs/BENCHMARKS.md, "Push to one host").  Not a pipe, or the limit
-   * (/proc/sys/fs/pipe-max-size) is lower: it stays as it is. */
-  (void)fcntl(0, F_SETPIPE_SZ, 1 << 20);
-
-  static struct agent a; /* big buffers: not on the stack */
-  a.in_fd = 0;
-  a.out_fd = 1;
+int agent_serve(struct agent *a) {
   char *line = malloc(AGENT_LINE_MAX + 1);
   if (!line)
-    return 1;
+    return EDR_ENOMEM;
   for (;;) {
-    long n = read_line(&a, line);
+    long n = agent_read_line(a, line);
     if (n == -1)
       break;
     if (n < 0) {
-      a.id = NULL;
-      reply(&a, agent_fail(&a, EDR_ETOOBIG,
-                           "request line longer than %d bytes", AGENT_LINE_MAX),
+      a->id = NULL;
+      reply(a, agent_fail(a, EDR_ETOOBIG,
+                          "request line longer than %d bytes", AGENT_LINE_MAX),
             NULL);
       continue;
     }
     if (n == 0)
       continue; /* an empty line is not a request */
-    if (serve(&a, line, (size_t)n))
+    if (serve(a, line, (size_t)n))
       break;
   }
   free(line);
-  agent_release_auto_lock(&a);
-  agent_remove_at_exit(&a);
-  agent_remove_made_dirs(&a);
-  remove_own_dir(&a);
-  return a.fatal ? 1 : 0;
+  return 0;
 }

@@ -1,0 +1,211 @@
+/*
+ * envfile.c - the `envfile` op: the env file a service reads etcd's ETCD_*
+ * settings from (Debian's /etc/default/etcd, systemd's EnvironmentFile).
+ * "set" rewrites KEY=value lines atomically, keeping the file as it was
+ * once as BACKUP; "restore" puts BACKUP back.  Keys and values are checked
+ * so that a shell sourcing the file reads them as plain assignments.
+ */
+#include "agent.h"
+
+#include "fields.h"
+#include "files.h"
+#include "ops.h"
+
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { ENVFILE_MAX = 1 << 20 };
+
+static bool env_key_ok(const char *k) {
+  if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || *k == '_'))
+    return false;
+  for (k++; *k; k++)
+    if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') ||
+          *k == '_'))
+      return false;
+  return true;
+}
+
+static bool env_value_ok(const char *v) {
+  size_t n = 0;
+  for (; *v; v++, n++)
+    if ((unsigned char)*v < 0x20 || *v == 0x7f || *v == '"' || *v == '\'' || *v == '\\' ||
+        *v == '$' || *v == '`')
+      return false;
+  return n <= 4096;
+}
+
+/* The key a line sets ("KEY=...", "export KEY=..."), copied to KEY. */
+static bool env_line_key(const char *line, size_t len, char *key, size_t keylen) {
+  size_t i = 0;
+  while (i < len && (line[i] == ' ' || line[i] == '\t'))
+    i++;
+  if (len - i > 7 && !strncmp(line + i, "export ", 7))
+    i += 7;
+  size_t k = 0;
+  while (i < len && line[i] != '=' && k + 1 < keylen)
+    key[k++] = line[i++];
+  key[k] = '\0';
+  return i < len && line[i] == '=' && k > 0 && env_key_ok(key);
+}
+
+static int write_like(struct agent *a, const char *path, const struct stat *like,
+                      const char *data, size_t n, bool excl) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC),
+                like->st_mode & 07777);
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot create '%s': %s", path, agent_errstr(errno));
+  bool ok = fchown(fd, like->st_uid, like->st_gid) == 0 &&
+            fchmod(fd, like->st_mode & 07777) == 0;
+  for (size_t off = 0; ok && off < n;) {
+    ssize_t w = write(fd, data + off, n - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    ok = w > 0;
+    off += ok ? (size_t)w : 0;
+  }
+  ok = ok && fsync(fd) == 0;
+  int e = errno;
+  close(fd);
+  if (!ok) {
+    unlink(path);
+    return agent_fail(a, edr_from_errno(e), "cannot write '%s': %s", path, agent_errstr(e));
+  }
+  return 0;
+}
+
+int op_envfile(struct agent *a, json_t *req, json_t *res) {
+  const char *path, *backup, *action;
+  int rc;
+  if ((rc = field_file_path(a, req, "path", &path)) || (rc = field_file_path(a, req, "backup", &backup)) ||
+      (rc = field_str(a, req, "action", false, &action)))
+    return rc;
+  struct stat st;
+  if (!strcmp(action, "restore")) {
+    json_object_set_new(res, "restored", json_false());
+    if (lstat(backup, &st) != 0) {
+      if (errno == ENOENT)
+        return 0; /* set-env never ran: the file is as it was */
+      return agent_fail(a, edr_from_errno(errno), "cannot stat '%s': %s", backup, agent_errstr(errno));
+    }
+    if (rename(backup, path) != 0)
+      return agent_fail(a, edr_from_errno(errno), "cannot put '%s' back as '%s': %s", backup,
+                        path, agent_errstr(errno));
+    json_object_set_new(res, "restored", json_true());
+    return fsync_dir_of(path);
+  }
+  if (strcmp(action, "set"))
+    return agent_fail(a, EDR_EINVAL, "field 'action' is '%s', expected set or restore", action);
+  json_t *set = json_object_get(req, "set"), *unset = json_object_get(req, "unset");
+  if ((set && !json_is_object(set)) || (unset && !json_is_array(unset)))
+    return agent_fail(a, EDR_EINVAL, "field 'set' must be an object and 'unset' an array");
+  const char *k;
+  json_t *v;
+  size_t i;
+  json_object_foreach(set, k, v)
+    if (!env_key_ok(k) || !json_is_string(v) || !env_value_ok(json_string_value(v)))
+      return agent_fail(a, EDR_EINVAL, "refusing to set '%s': a key must be letters, digits "
+                        "and '_', a value a string without control characters, quotes, '\\', "
+                        "'$' or '`'", k);
+  json_array_foreach(unset, i, v)
+    if (!json_is_string(v) || !env_key_ok(json_string_value(v)))
+      return agent_fail(a, EDR_EINVAL, "refusing to unset a key that is not letters, digits "
+                        "and '_'");
+  int fd = open_regular(a, path, &st);
+  if (fd < 0)
+    return fd;
+  if (st.st_size > ENVFILE_MAX) {
+    close(fd);
+    return agent_fail(a, EDR_ETOOBIG, "env file '%s' is larger than 1 MiB", path);
+  }
+  size_t n = (size_t)st.st_size, got = 0;
+  char *old = malloc(n + 1);
+  while (old && got < n) {
+    ssize_t r = read(fd, old + got, n - got);
+    if (r <= 0)
+      break;
+    got += (size_t)r;
+  }
+  close(fd);
+  if (!old || got != n) {
+    free(old);
+    return agent_fail(a, EDR_EIO, "cannot read '%s'", path);
+  }
+  old[n] = '\0';
+  /* the new text: every line kept, but those setting a key we set (the
+   * first becomes KEY=value, later ones go) or unset (they go) */
+  size_t cap = n + 64;
+  json_object_foreach(set, k, v)
+    cap += strlen(k) + json_string_length(v) + 2;
+  char *out = malloc(cap), key[256];
+  size_t o = 0;
+  json_t *done = json_object();
+  if (!out || !done) {
+    free(old);
+    free(out);
+    json_decref(done);
+    return agent_fail(a, EDR_ENOMEM, "out of memory");
+  }
+  for (size_t p = 0; p < n;) {
+    const char *nl = memchr(old + p, '\n', n - p);
+    size_t len = nl ? (size_t)(nl - (old + p)) : n - p;
+    bool drop = false;
+    if (env_line_key(old + p, len, key, sizeof key)) {
+      json_t *nv = json_object_get(set, key);
+      bool un = false;
+      json_array_foreach(unset, i, v)
+        un |= !strcmp(json_string_value(v), key);
+      if (nv && !json_object_get(done, key)) {
+        o += (size_t)sprintf(out + o, "%s=%s\n", key, json_string_value(nv));
+        json_object_set_new(done, key, json_true());
+        drop = true;
+      } else if (nv || un) {
+        drop = true;
+      }
+    }
+    if (!drop) {
+      memcpy(out + o, old + p, len);
+      o += len;
+      out[o++] = '\n';
+    }
+    p += len + (nl ? 1 : 0);
+  }
+  json_object_foreach(set, k, v)
+    if (!json_object_get(done, k))
+      o += (size_t)sprintf(out + o, "%s=%s\n", k, json_string_value(v));
+  json_decref(done);
+  rc = 0;
+  struct stat bst;
+  bool made_backup = false;
+  if (lstat(backup, &bst) != 0) { /* the first set-env of this run keeps the original */
+    if ((rc = write_like(a, backup, &st, old, n, true)) == 0) {
+      made_backup = true;
+      rc = fsync_dir_of(backup);
+    }
+  }
+  char *tmp = rc ? NULL : malloc(strlen(path) + 32);
+  if (!rc && !tmp)
+    rc = agent_fail(a, EDR_ENOMEM, "out of memory");
+  if (!rc) {
+    sprintf(tmp, "%s.etcd-dr-tmp", path);
+    if (!(rc = write_like(a, tmp, &st, out, o, false)) && rename(tmp, path) != 0) {
+      rc = agent_fail(a, edr_from_errno(errno), "cannot rename '%s' to '%s': %s", tmp, path,
+                      agent_errstr(errno));
+      unlink(tmp);
+    }
+    if (!rc)
+      rc = fsync_dir_of(path);
+  }
+  free(tmp);
+  free(old);
+  free(out);
+  json_object_set_new(res, "backup_created", json_boolean(made_backup));
+  return rc;
+}

@@ -1,0 +1,358 @@
+/*
+ * transfer.c - file contents in and out of the host: `receive` (a pushed
+ * file, hashed while it is written to a .part and renamed into place only
+ * when its SHA-256 matches), `send` (a file streamed to the coordinator),
+ * `hash`, `read` (a small text file) and `db-info` (revision, consistent
+ * index and term of a bbolt file).  The stream's bytes belong to
+ * protocol.c's buffer; each op keeps one static I/O buffer.
+ */
+#include "agent.h"
+
+#include "fields.h"
+#include "files.h"
+#include "ops.h"
+#include "safepath.h"
+
+#include "bbolt.h"
+#include "err.h"
+#include "sha256.h"
+#include "snapfile.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const uint64_t RECV_SIZE_MAX = 1ULL << 40; /* 1 TiB */
+
+int op_receive(struct agent *a, json_t *req, json_t *res) {
+  json_int_t size = -1;
+  const char *path = NULL, *want = NULL;
+  static unsigned char buf[RECV_BUF];
+  unsigned char tail[32] = {0};
+  int rc;
+
+  /* Without a trustworthy size the stream cannot be kept in step. */
+  if ((rc = field_int(a, req, "size", false, 0, (json_int_t)RECV_SIZE_MAX, &size))) {
+    a->fatal = true;
+    return rc;
+  }
+  bool trailer = false;
+  rc = field_file_path(a, req, "path", &path);
+  if (!rc)
+    rc = field_str(a, req, "sha256", false, &want);
+  if (!rc)
+    rc = field_bool(a, req, "trailer", &trailer);
+  if (!rc && trailer && (size < 32 || size % 512 != 32))
+    rc = agent_fail(a, EDR_EINVAL, "'trailer' for a size of %" JSON_INTEGER_FORMAT
+                    " bytes, which cannot have one", size);
+  if (!rc && !field_is_sha256(want))
+    rc = agent_fail(a, EDR_EINVAL, "field 'sha256' is '%.80s', expected 64 "
+                    "lowercase hex digits", want);
+  char part[PATH_MAX + 8] = "", name[NAME_MAX + 1], pname[NAME_MAX + 8];
+  int fd = -1, dfd = -1;
+  bool created = false; /* only a .part we opened is ever unlinked */
+  struct stat st;
+  if (!rc && (dfd = safe_open_parent(a, path, name, true, NULL)) < 0)
+    rc = dfd;
+  if (!rc && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    rc = agent_fail(a, EDR_EEXIST, "'%s' already exists (%s), not overwriting it",
+                    path, agent_kind_of(st.st_mode));
+  if (!rc && strlen(name) + 5 > NAME_MAX)
+    rc = agent_fail(a, EDR_EINVAL, "'%s': its last component is too long", path);
+  if (!rc) {
+    snprintf(part, sizeof(part), "%s.part", path);
+    snprintf(pname, sizeof(pname), "%s.part", name);
+    /* A new file, never one found there: a .part left by a cut-short push,
+     * or one someone else made (a hard link to another file, a file they
+     * own and can change after the hash), is unlinked first. */
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    fd = openat(dfd, pname, flags, 0600);
+    if (fd < 0 && errno == EEXIST && unlinkat(dfd, pname, 0) == 0)
+      fd = openat(dfd, pname, flags, 0600);
+    if (fd < 0)
+      rc = agent_fail(a, edr_from_errno(errno), "cannot create '%s': %s", part,
+                      agent_errstr(errno));
+    created = fd >= 0;
+  }
+
+  /* Consume all SIZE bytes whatever happened above, hashing what came. */
+  struct edr_sha256 ctx;
+  edr_sha256_init(&ctx);
+  uint64_t got = 0;
+  while (got < (uint64_t)size) {
+    uint64_t left = (uint64_t)size - got;
+    ssize_t r = agent_read(a, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
+    if (r <= 0) {
+      a->fatal = true;
+      rc = agent_fail(a, EDR_ECONNLOST,
+                        "stream ended after %" PRIu64 " of %" PRIu64 " bytes for '%s'",
+                        got, (uint64_t)size, path ? path : "?");
+      break;
+    }
+    /* With a trailer, the hash covers the image only and the last 32 bytes
+     * are kept to compare with it: each byte is hashed once. */
+    uint64_t image = trailer ? (uint64_t)size - 32 : (uint64_t)size;
+    if (got < image)
+      edr_sha256_update(&ctx, buf, (size_t)(got + (uint64_t)r <= image ? (uint64_t)r : image - got));
+    for (uint64_t p = got > image ? got : image; p < got + (uint64_t)r; p++)
+      tail[p - image] = buf[p - got];
+    got += (uint64_t)r;
+    for (ssize_t off = 0; fd >= 0 && off < r;) {
+      ssize_t w = write(fd, buf + off, (size_t)(r - off));
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0) {
+        int e = w < 0 ? errno : ENOSPC;
+        rc = agent_fail(a, edr_from_errno(e), "cannot write '%s' after %" PRIu64
+                        " bytes: %s", part, got - (uint64_t)r + (uint64_t)off, agent_errstr(e));
+        close(fd);
+        fd = -1;
+        unlinkat(dfd, pname, 0);
+        break;
+      }
+      off += w;
+    }
+  }
+  unsigned char md[32];
+  char hex[65];
+  edr_sha256_final(&ctx, md);
+  edr_hex(md, 32, hex);
+  json_object_set_new(res, "bytes", json_integer((json_int_t)got));
+  json_object_set_new(res, "sha256", json_string(hex));
+
+  if (fd >= 0 && !rc && fsync(fd) != 0)
+    rc = agent_fail(a, edr_from_errno(errno), "cannot fsync '%s': %s", part,
+                    agent_errstr(errno));
+  if (fd >= 0 && close(fd) != 0 && !rc)
+    rc = agent_fail(a, edr_from_errno(errno), "cannot close '%s': %s", part,
+                    agent_errstr(errno));
+  if (!rc && strcmp(hex, want) != 0)
+    rc = agent_fail(a, EDR_EHASH, "sha-256 of '%s'%s is %s, expected %s", path,
+                    trailer ? " (before its trailer)" : "", hex, want);
+  if (!rc && trailer && memcmp(tail, md, 32) != 0)
+    rc = agent_fail(a, EDR_EHASH, "the sha-256 trailer of '%s' does not match its contents",
+                    path);
+  if (!rc && rename_noreplace_at(dfd, pname, dfd, name) != 0)
+    rc = agent_fail(a, edr_from_errno(errno), "cannot rename '%s' to '%s': %s", part,
+                    path, agent_errstr(errno));
+  if (rc) {
+    if (created)
+      unlinkat(dfd, pname, 0);
+    if (dfd >= 0)
+      close(dfd);
+    return rc;
+  }
+  rc = safe_fsync_dir(dfd);
+  close(dfd);
+  if (rc)
+    return agent_fail(a, rc, "cannot fsync the directory of '%s': %s", path,
+                      edr_strerror(rc));
+  return 0;
+}
+
+struct meta_vals {
+  bool has_ci, has_term;
+  uint64_t ci, term;
+};
+
+static uint64_t be64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static int meta_visit(void *arg, const struct edr_bolt_kv *kv) {
+  struct meta_vals *m = arg;
+  if (!kv->val || kv->vlen != 8)
+    return 0;
+  if (kv->klen == 16 && memcmp(kv->key, "consistent_index", 16) == 0) {
+    m->has_ci = true;
+    m->ci = be64(kv->val);
+  } else if (kv->klen == 4 && memcmp(kv->key, "term", 4) == 0) {
+    m->has_term = true;
+    m->term = be64(kv->val);
+  }
+  return 0;
+}
+
+int op_db_info(struct agent *a, json_t *req, json_t *res) {
+  const char *path;
+  int rc;
+  if ((rc = field_path(a, req, "path", false, &path)))
+    return rc;
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s", path,
+                      errno == ENOENT ? "it does not exist" : agent_errstr(errno));
+  if (!S_ISREG(st.st_mode))
+    return agent_fail(a, EDR_EINVAL, "'%s' is %s, expected a bbolt file", path,
+                      agent_kind_of(st.st_mode));
+  /* Only the meta bucket and the last key: cheap even for a big db. */
+  struct edr_bolt *db = NULL;
+  char why[512] = "";
+  if ((rc = edr_bolt_open(path, &db, why, sizeof(why))))
+    return agent_fail(a, rc, "cannot read '%s' as a bbolt file: %s", path,
+                      why[0] ? why : edr_strerror(rc));
+  struct meta_vals m = {0};
+  rc = edr_bolt_foreach(db, "meta", 4, meta_visit, &m);
+  if (rc && rc != EDR_ENOENT)
+    snprintf(why, sizeof(why), "%s", edr_bolt_errmsg(db));
+  edr_bolt_close(db);
+  if (rc && rc != EDR_ENOENT)
+    return agent_fail(a, rc, "cannot read bucket 'meta' of '%s': %s", path,
+                      why[0] ? why : edr_strerror(rc));
+  int64_t rev = 0;
+  if ((rc = edr_bolt_revision(path, &rev)))
+    return agent_fail(a, rc, "cannot read the revision of '%s': %s", path,
+                      edr_strerror(rc));
+  json_object_set_new(res, "revision", json_integer(rev));
+  json_object_set_new(res, "consistent_index",
+                      m.has_ci ? json_integer((json_int_t)m.ci) : json_null());
+  json_object_set_new(res, "term", m.has_term ? json_integer((json_int_t)m.term)
+                                              : json_null());
+  return 0;
+}
+
+int op_hash(struct agent *a, json_t *req, json_t *res) {
+  const char *path;
+  char hex[65];
+  uint64_t bytes;
+  int rc;
+  if ((rc = field_path(a, req, "path", false, &path)))
+    return rc;
+  struct stat st;
+  int fd = open_regular(a, path, &st);
+  if (fd < 0)
+    return fd;
+  rc = sha256_fd(a, fd, path, hex, &bytes);
+  close(fd);
+  if (rc)
+    return rc;
+  json_object_set_new(res, "bytes", json_integer((json_int_t)bytes));
+  json_object_set_new(res, "sha256", json_string(hex));
+  return 0;
+}
+
+/* A small text file (a marker, a lock's holder) as a JSON string. */
+int op_read(struct agent *a, json_t *req, json_t *res) {
+  enum { READ_MAX = 64 * 1024 };
+  const char *path;
+  json_int_t max = READ_MAX;
+  int rc;
+  bool own = false;
+  if ((rc = field_path(a, req, "path", false, &path)) ||
+      (rc = field_int(a, req, "max_bytes", true, 0, READ_MAX, &max)) ||
+      (rc = field_bool(a, req, "own", &own)))
+    return rc;
+  struct stat st;
+  int fd = open_regular(a, path, &st);
+  if (fd < 0)
+    return fd;
+  if (own && (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+    close(fd);
+    return agent_fail(a, EDR_EACCES, "'%s' belongs to uid %lu with mode %04o: not a "
+                      "file etcd-dr wrote; remove it and run again", path,
+                      (unsigned long)st.st_uid, (unsigned)(st.st_mode & 07777));
+  }
+  static char buf[READ_MAX + 1];
+  size_t len = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + len, (size_t)max + 1 - len);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      rc = agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s", path,
+                      agent_errstr(errno));
+      break;
+    }
+    len += (size_t)r;
+    if (r == 0 || len > (size_t)max)
+      break;
+  }
+  close(fd);
+  if (rc)
+    return rc;
+  if (len > (size_t)max)
+    return agent_fail(a, EDR_ETOOBIG, "'%s' is larger than %" JSON_INTEGER_FORMAT
+                      " bytes", path, max);
+  unsigned char md[32];
+  char hex[65];
+  edr_sha256(buf, len, md);
+  edr_hex(md, 32, hex);
+  json_object_set_new(res, "bytes", json_integer((json_int_t)len));
+  json_object_set_new(res, "sha256", json_string(hex));
+  json_object_set_new(res, "text", agent_json_bytes(buf, len));
+  return 0;
+}
+
+/* Stream a regular file to the coordinator: an event line
+ * {"event":"data","bytes":SIZE}, exactly SIZE raw bytes, then the reply with
+ * the SHA-256 of those bytes.  Once the event is out, SIZE bytes follow
+ * whatever happens (zeros stand in for what could not be read, and the reply
+ * is then an error), so the stream stays in step.  Memory: one buffer. */
+int op_send(struct agent *a, json_t *req, json_t *res) {
+  static unsigned char buf[RECV_BUF];
+  const char *path;
+  int rc;
+  if ((rc = field_file_path(a, req, "path", &path)))
+    return rc;
+  struct stat st;
+  int fd = open_regular(a, path, &st);
+  if (fd < 0)
+    return fd;
+  if ((uint64_t)st.st_size > RECV_SIZE_MAX) {
+    close(fd);
+    return agent_fail(a, EDR_ETOOBIG, "'%s' is larger than 1 TiB", path);
+  }
+  struct edr_sha256 ctx;
+  edr_sha256_init(&ctx);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  uint64_t size = (uint64_t)st.st_size, sent = 0, read_ok = 0;
+  agent_event(a, json_pack("{s:s, s:I}", "event", "data", "bytes", (json_int_t)size));
+  while (sent < size) {
+    size_t want = size - sent < sizeof buf ? (size_t)(size - sent) : sizeof buf;
+    ssize_t r = 0;
+    if (!rc) {
+      do
+        r = read(fd, buf, want);
+      while (r < 0 && errno == EINTR);
+      if (r <= 0) {
+        rc = r < 0 ? agent_fail(a, edr_from_errno(errno), "cannot read '%s' after %" PRIu64
+                                " bytes: %s", path, sent, agent_errstr(errno))
+                   : agent_fail(a, EDR_EIO, "'%s' shrank while being sent: %" PRIu64
+                                " of %" PRIu64 " bytes", path, sent, size);
+        r = 0;
+      }
+      read_ok += (uint64_t)r;
+    }
+    if (r == 0) { /* keep the stream in step: zeros for what is missing */
+      memset(buf, 0, want);
+      r = (ssize_t)want;
+    }
+    edr_sha256_update(&ctx, buf, (size_t)r);
+    if (!agent_write_raw(a, buf, (size_t)r)) {
+      if (!rc)
+        rc = agent_fail(a, EDR_ECONNLOST, "the coordinator stopped reading '%s' after "
+                        "%" PRIu64 " bytes", path, sent);
+      break;
+    }
+    sent += (uint64_t)r;
+  }
+  close(fd);
+  unsigned char md[32];
+  char hex[65];
+  edr_sha256_final(&ctx, md);
+  edr_hex(md, 32, hex);
+  json_object_set_new(res, "bytes", json_integer((json_int_t)sent));
+  json_object_set_new(res, "bytes_read", json_integer((json_int_t)read_ok));
+  json_object_set_new(res, "sha256", json_string(hex));
+  return rc;
+}
