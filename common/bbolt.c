@@ -16,6 +16,7 @@
 #include "bbolt.h"
 
 #include "err.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1095,7 +1096,15 @@ static void member_entry(struct edr_etcd_status *st,
     return;
   }
   json_t *m = json_object();
-  json_object_set_new(m, "id", json_stringn((const char *)kv->key, kv->klen));
+  /* a key that is not UTF-8 (a crafted file) keeps its bytes, escaped */
+  json_t *id = json_stringn((const char *)kv->key, kv->klen);
+  if (!id) {
+    char raw[33], esc[4 * 32 + 1];
+    memcpy(raw, kv->key, kv->klen);
+    raw[kv->klen] = '\0';
+    id = json_string(edr_escape(esc, sizeof esc, raw, 0));
+  }
+  json_object_set_new(m, "id", id);
   json_t *name = json_object_get(v, "name");
   json_object_set_new(m, "name",
                       json_string(json_is_string(name) ? json_string_value(name)

@@ -58,6 +58,73 @@ void edr_iso_now(char *out, size_t len) {
   snprintf(out + k, len - k, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
+/* Length of the valid UTF-8 sequence at P (LEFT bytes there), 0 if none. */
+static size_t utf8_len(const unsigned char *p, size_t left) {
+  unsigned char c = p[0];
+  size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+           : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+  if (!n || n > left)
+    return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+  /* overlong forms, surrogates, beyond U+10FFFF */
+  if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
+      (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
+    return 0;
+  return n;
+}
+
+/* The next piece of S (LEFT bytes) as it is to be printed, into OUT (at
+ * least 17 bytes); *USED says how many bytes of S it stands for. */
+static size_t escape_one(const unsigned char *s, size_t left, int flags, char *out,
+                         size_t *used) {
+  size_t n = utf8_len(s, left);
+  bool ctl = n == 1 && (s[0] < 0x20 || s[0] == 0x7f) &&
+             !((flags & EDR_ESC_KEEP_NL) && (s[0] == '\n' || s[0] == '\t'));
+  bool c1 = n == 2 && s[0] == 0xc2 && s[1] < 0xa0;
+  bool bidi = n == 3 && s[0] == 0xe2 && ((s[1] == 0x80 && s[2] >= 0xaa && s[2] <= 0xae) ||
+                                         (s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9));
+  if (!n)
+    n = 1;
+  *used = n;
+  if (!ctl && !c1 && !bidi && utf8_len(s, left)) {
+    memcpy(out, s, n);
+    return n;
+  }
+  for (size_t i = 0; i < n; i++)
+    snprintf(out + 4 * i, 5, "\\x%02x", s[i]);
+  return 4 * n;
+}
+
+void edr_fput_escaped(FILE *f, const char *s, size_t len, int flags) {
+  const unsigned char *p = (const unsigned char *)s;
+  char piece[17];
+  while (len) {
+    size_t used, k = escape_one(p, len, flags, piece, &used);
+    fwrite(piece, 1, k, f);
+    p += used;
+    len -= used;
+  }
+}
+
+char *edr_escape(char *out, size_t outlen, const char *s, int flags) {
+  const unsigned char *p = (const unsigned char *)(s ? s : "");
+  size_t len = strlen((const char *)p), o = 0;
+  char piece[17];
+  while (len) {
+    size_t used, k = escape_one(p, len, flags, piece, &used);
+    if (o + k >= outlen)
+      break;
+    memcpy(out + o, piece, k);
+    o += k;
+    p += used;
+    len -= used;
+  }
+  out[o] = '\0';
+  return out;
+}
+
 unsigned edr_edit_distance(const char *a, const char *b) {
   enum { MAXLEN = 64, CAP = 99 };
   size_t n = strlen(a), m = strlen(b);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Monotonic milliseconds. */
 uint64_t edr_now_ms(void);
@@ -19,6 +20,19 @@ char *edr_path_join(const char *a, const char *b);
 
 /* Human size: "75.0 MB" style with SI units, like etcd's humanize.Bytes. */
 void edr_human_bytes(uint64_t n, char *out, size_t outlen);
+
+/* Text from outside (a snapshot's member entries, a host's reply) made
+ * safe to print: a terminal shows it and obeys none of it.  Valid UTF-8 is
+ * kept; control characters (C0, DEL, C1; newline and tab too unless
+ * EDR_ESC_KEEP_NL), the bidirectional overrides and isolates (U+202A..E,
+ * U+2066..9) and bytes that are not UTF-8 are written as \xNN, byte by
+ * byte. */
+enum { EDR_ESC_KEEP_NL = 1 };
+/* LEN bytes of S to F. */
+void edr_fput_escaped(FILE *f, const char *s, size_t len, int flags);
+/* The string S (NULL: "") into OUT, truncated to OUTLEN (>= 1) at a whole
+ * escape and NUL-terminated.  Returns OUT. */
+char *edr_escape(char *out, size_t outlen, const char *s, int flags);
 
 /* Now, UTC, to the millisecond: "2026-11-21T18:15:51.123Z" (len >= 32). */
 void edr_iso_now(char *out, size_t len);

@@ -143,7 +143,7 @@ else
 fi
 edr=$bindir/etcd-dr
 [[ -x $edr ]] || { echo "bench: no $edr" >&2; exit 1; }
-ansible_v=$( (LC_ALL=C.UTF-8 ansible-playbook --version 2>/dev/null || true) | head -1)
+ansible_v=$( (LC_ALL=C.UTF-8 ansible-playbook --version 2>/dev/null || true) | sed -n 1p)
 ssh_v=$(ssh -V 2>&1)
 
 lab_up() { # NAME HOSTS
@@ -280,7 +280,7 @@ push_of() { # FILE HOST
 # etcd-dr keeps a journal per run on the coordinator: remove this run's
 forget_run() {
   local id
-  id=$(sed -n 's/^etcd-dr: run \([0-9a-z-]*\): .*/\1/p' "$1" | head -1)
+  id=$(sed -n 's/^etcd-dr: run \([0-9a-z-]*\): .*/\1/p' "$1" | sed -n 1p)
   [[ $id =~ ^[0-9]{8}-[0-9]{6}-[0-9a-f]+$ && -d /var/lib/etcd-dr/runs/$id ]] && rm -rf "/var/lib/etcd-dr/runs/$id"
   return 0
 }
@@ -466,7 +466,7 @@ by_members() { # HEADING LINE...
           for (i = 1; i <= k; i++) { printf "| %s |", order[i]; for (j = 1; j <= nc; j++) printf " %s s |", ((c[j], order[i]) in v ? v[c[j], order[i]] : "-"); print "" } }'
 }
 t_end=$(now)
-lmin=$(printf '%s\n' "${loads[@]:-0}" | sort -g | head -1) lmax=$(printf '%s\n' "${loads[@]:-0}" | sort -g | tail -1)
+lmin=$(printf '%s\n' "${loads[@]:-0}" | sort -g | sed -n 1p) lmax=$(printf '%s\n' "${loads[@]:-0}" | sort -g | tail -1)
 echo "## run $(date -u '+%F %H:%M UTC'): etcd-dr $built, etcd $version, $(nproc) cores, load average (1 min) $lmin-$lmax before the timed runs, $(elapsed "$t_begin" "$t_end") s in all"
 echo
 echo "Command: \`scripts/bench.sh${orig_args:+ $orig_args}\` (members $members_list, ${size_mb} MB, $rounds rounds, big snapshot ${rss_mb} MB, start $start, only $only)"

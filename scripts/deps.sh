@@ -114,6 +114,6 @@ if ! getent passwd etcd >/dev/null; then
 fi
 
 "$here/get-etcd.sh" >/dev/null
-log "etcd 3.4: $(/usr/bin/etcd --version 2>/dev/null | head -1 || echo missing)"
+log "etcd 3.4: $(/usr/bin/etcd --version 2>/dev/null | sed -n 1p || echo missing)"
 log "etcd 3.5: $("$here/get-etcd.sh")"
 log "done"

@@ -49,7 +49,7 @@ fi
 # The machine's own Debian mirror (deb822 or one-line sources).
 mirror=
 if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
-    mirror=$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources | awk '{print $1}' | grep -v security | head -1 || true)
+    mirror=$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources | awk '{print $1}' | grep -v security | sed -n 1p || true)
 fi
 if [[ -z $mirror && -r /etc/apt/sources.list ]]; then
     mirror=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^(https?|file):/) {print $i; exit}}' /etc/apt/sources.list || true)
@@ -84,6 +84,6 @@ rm -rf "$dest.old"
 mv "$stage" "$dest"
 rm -rf "$dest.old"
 
-is_ok || die "extracted binaries in $bindir do not run or are not 3.5 ($("$bindir/etcd" --version 2>&1 | head -1))"
-log "$("$bindir/etcd" --version | head -1); $("$bindir/etcdutl" version | head -1)"
+is_ok || die "extracted binaries in $bindir do not run or are not 3.5 ($("$bindir/etcd" --version 2>&1 | sed -n 1p))"
+log "$("$bindir/etcd" --version | sed -n 1p); $("$bindir/etcdutl" version | sed -n 1p)"
 echo "$bindir"

@@ -2,6 +2,8 @@
 #   test_bbolt            unit: hand-built tiny bbolt images (label unit)
 #   snapshot_corrupt      unit: a corpus of truncated and corrupted copies of
 #                         a hand-built image must fail cleanly
+#   snapshot_hostile      unit: member entries crafted with terminal escapes
+#                         reach the terminal escaped (the binary users run)
 #   snapshot_compat       etcd: real etcd 3.4 (and 3.5) on loopback makes
 #                         snapshots; our output must equal etcdctl 3.4's and
 #                         etcdutl 3.5's (label etcd: needs etcd installed)
@@ -25,6 +27,11 @@ add_test(NAME snapshot_corrupt
                  ${CMAKE_CURRENT_BINARY_DIR}/snapshot-corrupt
                  $<TARGET_FILE:test_bbolt>)
 set_tests_properties(snapshot_corrupt PROPERTIES LABELS unit TIMEOUT 300)
+
+add_test(NAME snapshot_hostile
+         COMMAND ${EDR_SNAP_DIR}/hostile.sh "$<TARGET_FILE:etcd-dr> snapshot"
+                 $<TARGET_FILE:test_bbolt> ${CMAKE_CURRENT_BINARY_DIR}/snapshot-hostile)
+set_tests_properties(snapshot_hostile PROPERTIES LABELS unit TIMEOUT 60)
 
 set(EDR_SNAP_FIXTURES ${CMAKE_CURRENT_BINARY_DIR}/snapshot-fixtures)
 # The binary users run, the way they run it.

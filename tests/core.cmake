@@ -18,6 +18,16 @@ target_compile_definitions(test_playbook PRIVATE
 target_link_libraries(test_playbook PRIVATE edr_plan)
 add_test(NAME test_playbook COMMAND test_playbook)
 set_tests_properties(test_playbook PROPERTIES LABELS unit)
+# known_hosts as --accept-new-host-keys leaves it (orchestrator/transport/ssh.c).
+add_executable(test_known_hosts ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_known_hosts.c)
+target_include_directories(test_known_hosts PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_known_hosts PRIVATE edr_transport)
+add_test(NAME test_known_hosts COMMAND test_known_hosts)
+set_tests_properties(test_known_hosts PROPERTIES LABELS unit)
+# One coordinator per run: the journal's lock (orchestrator/ui/journal.c).
+add_test(NAME run_lock COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/unit/run_lock.sh
+                               $<TARGET_FILE:etcd-dr>)
+set_tests_properties(run_lock PROPERTIES LABELS unit TIMEOUT 60)
 # The engine with a fake agent connection (edr_exec_opts.agent_ops): runs
 # plans with no SSH, no root and no lab.
 add_executable(test_engine_fake ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_engine_fake.c)

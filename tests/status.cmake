@@ -15,3 +15,10 @@ foreach(v 3.4 3.5)
                        SKIP_RETURN_CODE 77 TIMEOUT 600
                        ENVIRONMENT "ETCD_DR=$<TARGET_FILE:etcd-dr>")
 endforeach()
+
+# A member that answers with terminal escape sequences: status prints them
+# escaped (unit: a fake etcd gateway on loopback, tests/status/hostile.py).
+add_test(NAME status_hostile
+         COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/status/hostile.py
+                 $<TARGET_FILE:etcd-dr>)
+set_tests_properties(status_hostile PROPERTIES LABELS unit TIMEOUT 60)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum {
   O_CLUSTER = 1000, O_INITIAL_CLUSTER, O_SSH_USER, O_SSH_PORT, O_IDENTITY,
@@ -220,6 +221,18 @@ int edr_cli_seconds(const char *name, const char *arg, long max, uint64_t *ms) {
   }
   *ms = (uint64_t)v * 1000;
   return 0;
+}
+
+int edr_cli_require_yes(const char *command, bool yes) {
+  bool in = isatty(STDIN_FILENO), err = isatty(STDERR_FILENO);
+  if (yes || (in && err))
+    return 0;
+  edr_err("%s changes hosts and asks before it does, but %s not a terminal (a script, "
+          "cron, CI, '2>&1 | tee'), so nobody can answer: nothing was done; run it "
+          "again with --yes to go ahead without asking",
+          command, !in && !err ? "standard input and standard error are"
+                   : !in      ? "standard input is" : "standard error is");
+  return EDR_EXIT_USAGE;
 }
 
 char *edr_spec_args(int argc, char **argv) {

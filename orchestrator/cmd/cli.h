@@ -9,6 +9,7 @@
 #include "spec.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct edr_cli_spec {
@@ -47,6 +48,12 @@ int edr_cli_seconds(const char *name, const char *arg, long max, uint64_t *ms);
 /* Load and validate the spec; prints warnings and errors.  Returns 0 or
  * EDR_EXIT_USAGE. */
 int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out);
+
+/* restore, run and rollback change hosts and ask first on a terminal
+ * (standard input and standard error both terminals).  Without one nobody
+ * can answer (cron, CI, `2>&1 | tee log`): they go on only with --yes.
+ * Returns 0 when COMMAND may go on, else EDR_EXIT_USAGE after saying why. */
+int edr_cli_require_yes(const char *command, bool yes);
 
 /* The spec options of ARGV (--cluster, --initial-cluster and the settings),
  * shell-quoted and joined; caller frees. */

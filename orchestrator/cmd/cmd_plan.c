@@ -10,6 +10,7 @@
 #include "err.h"
 #include "log.h"
 #include "plan.h"
+#include "progress.h"
 #include "snapfile.h"
 
 #include <stdio.h>
@@ -25,7 +26,8 @@ static const char usage_text[] =
     "\n"
     "  --snapshot FILE       include the snapshot's size, sha-256 and revision\n"
     "  --skip-hash-check     plan a restore of a snapshot without a sha-256 trailer\n"
-    "  --format text|json    default text\n"
+    "  --format text|json    default text; json: one document on stdout, with\n"
+    "                        --check its \"check\" object (events go to stderr)\n"
     "  --run-id ID           use this run id (default: new, from the clock)\n"
     "  --check               also check every host, read-only: reachable, host key,\n"
     "                        authentication, sudo -n, architecture, restore tool and\n"
@@ -41,16 +43,18 @@ static const char usage_text[] =
 
 enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_FORMAT, O_RUN_ID, O_CHECK, O_ACCEPT_NEW };
 
-/* The read-only checks of every host, as a table. */
-static int run_checks(const struct edr_plan *plan, bool accept_new) {
+/* The read-only checks of every host: one object per host (member, etcd
+ * "running"/"stopped", root, restore_tool, free_bytes, clock_skew_s, ready,
+ * message; null where unknown), into *HOSTS (new reference).  Returns the
+ * exit status of the check run. */
+static int run_checks(const struct edr_plan *plan, bool accept_new, json_t **hosts) {
   struct edr_exec_opts eo = {.accept_new_hostkeys = accept_new, .stall_timeout_ms = 60000};
   struct edr_run_result res;
   time_t t0 = time(NULL);
   int code = edr_execute(plan, &eo, &res);
   if (res.message && code == EDR_EXIT_INTERNAL)
     edr_err("%s", res.message);
-  printf("\npreflight (read-only):\n  %-10s %-8s %-9s %-16s %-22s %-6s %s\n", "member",
-         "etcd", "user", "restore tool", "free disk", "clock", "result");
+  *hosts = json_array();
   for (size_t i = 0; i < res.n_hosts; i++) {
     const struct edr_host_result *hr = &res.hosts[i];
     const struct edr_host_plan *hp = &plan->hosts[i];
@@ -62,31 +66,57 @@ static int run_checks(const struct edr_plan *plan, bool accept_new) {
         probe = hr->steps[j].result;
     }
     json_t *tool = json_object_get(probe, "tool");
-    char toolbuf[64] = "-", disk[48] = "-", skew[16] = "-", user[16] = "-";
-    if (json_is_object(tool))
-      snprintf(toolbuf, sizeof toolbuf, "%s %s", json_string_value(json_object_get(tool, "kind")),
-               json_string_value(json_object_get(tool, "version")));
-    if (probe) {
-      char hb[24];
-      edr_human_bytes((uint64_t)json_integer_value(json_object_get(probe, "free_bytes")), hb,
-                      sizeof hb);
-      snprintf(disk, sizeof disk, "%s free", hb);
-    }
-    if (hello) {
-      long long d = (long long)json_integer_value(json_object_get(hello, "time")) - (long long)t0;
-      snprintf(skew, sizeof skew, "%+llds", d);
-      snprintf(user, sizeof user, "%s", json_integer_value(json_object_get(hello, "uid")) == 0
-                                            ? "root" : "not root");
-    }
-    printf("  %-10s %-8s %-9s %-16s %-22s %-6s %s\n", hr->member,
-           !probe ? "-" : json_is_true(json_object_get(probe, "etcd_running")) ? "running"
-                                                                             : "stopped",
-           user, toolbuf, disk, skew, hr->status ? "NOT READY" : "ready");
-    if (hr->status)
-      printf("  %-10s   %s\n", "", hr->message ? hr->message : "");
+    json_t *h = json_object();
+    json_object_set_new(h, "member", json_string(hr->member));
+    json_object_set_new(h, "etcd", !probe ? json_null()
+                                   : json_string(json_is_true(json_object_get(probe, "etcd_running"))
+                                                     ? "running" : "stopped"));
+    json_object_set_new(h, "root", !hello ? json_null()
+                                   : json_boolean(json_integer_value(json_object_get(hello, "uid")) == 0));
+    json_object_set_new(h, "restore_tool",
+                        !json_is_object(tool) ? json_null()
+                        : json_sprintf("%s %s", json_string_value(json_object_get(tool, "kind")),
+                                       json_string_value(json_object_get(tool, "version"))));
+    json_t *free_bytes = json_object_get(probe, "free_bytes");
+    json_object_set_new(h, "free_bytes", free_bytes ? json_incref(free_bytes) : json_null());
+    json_object_set_new(h, "clock_skew_s",
+                        !hello ? json_null()
+                        : json_integer(json_integer_value(json_object_get(hello, "time")) - t0));
+    json_object_set_new(h, "ready", json_boolean(!hr->status));
+    json_object_set_new(h, "message", hr->status && hr->message ? json_string(hr->message)
+                                                                 : json_null());
+    json_array_append_new(*hosts, h);
   }
   edr_run_result_free(&res);
   return code;
+}
+
+static void print_checks(const json_t *hosts) {
+  printf("\npreflight (read-only):\n  %-10s %-8s %-9s %-16s %-22s %-6s %s\n", "member",
+         "etcd", "user", "restore tool", "free disk", "clock", "result");
+  size_t i;
+  json_t *h;
+  json_array_foreach(hosts, i, h) {
+    json_t *root = json_object_get(h, "root"), *skew = json_object_get(h, "clock_skew_s");
+    json_t *free_bytes = json_object_get(h, "free_bytes");
+    const char *etcd = json_string_value(json_object_get(h, "etcd"));
+    const char *tool = json_string_value(json_object_get(h, "restore_tool"));
+    const char *msg = json_string_value(json_object_get(h, "message"));
+    char disk[48] = "-", sk[24] = "-", hb[24];
+    if (json_is_integer(free_bytes)) {
+      edr_human_bytes((uint64_t)json_integer_value(free_bytes), hb, sizeof hb);
+      snprintf(disk, sizeof disk, "%s free", hb);
+    }
+    if (json_is_integer(skew))
+      snprintf(sk, sizeof sk, "%+llds", (long long)json_integer_value(skew));
+    bool ready = json_is_true(json_object_get(h, "ready"));
+    printf("  %-10s %-8s %-9s %-16s %-22s %-6s %s\n",
+           json_string_value(json_object_get(h, "member")), etcd ? etcd : "-",
+           json_is_null(root) ? "-" : json_is_true(root) ? "root" : "not root",
+           tool ? tool : "-", disk, sk, ready ? "ready" : "NOT READY");
+    if (!ready)
+      printf("  %-10s   %s\n", "", msg ? msg : "");
+  }
 }
 
 struct plan_ctx {
@@ -166,33 +196,45 @@ int cmd_plan(int argc, char **argv) {
     edr_spec_free(spec);
     return EDR_EXIT_INTERNAL;
   }
-  if (!strcmp(format, "json")) {
-    json_t *j = edr_plan_to_json(plan);
-    if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) {
-      json_decref(j);
-      edr_plan_free(plan);
-      edr_spec_free(spec);
-      return EDR_EXIT_INTERNAL;
-    }
-    fputc('\n', stdout);
-    json_decref(j);
-  } else {
+  /* With --format json, stdout is one document: the plan, and with --check
+   * its "check" object; the run's events go to stderr. */
+  bool json = !strcmp(format, "json");
+  if (!json) {
     edr_plan_print(plan, stdout);
+    fflush(stdout);
   }
   int code = 0;
+  json_t *hosts = NULL;
   if (check) {
     struct edr_plan *cp = NULL;
-    fflush(stdout);
     po.check_only = true;
     po.run_id = plan->run_id;
     if ((rc = edr_plan_build(spec, &po, &cp, err, sizeof err))) {
       edr_err("%s", err);
       code = EDR_EXIT_INTERNAL;
     } else {
-      code = run_checks(cp, accept_new);
+      if (json)
+        edr_progress_events_to(stderr);
+      code = run_checks(cp, accept_new, &hosts);
+      edr_progress_events_to(NULL);
       edr_plan_free(cp);
     }
   }
+  if (json) {
+    json_t *j = edr_plan_to_json(plan);
+    if (j && check)
+      json_object_set_new(j, "check", json_pack("{s:b, s:i, s:O}", "ready", code == 0,
+                                                "exit_code", code,
+                                                "hosts", hosts ? hosts : json_null()));
+    if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
+      code = EDR_EXIT_INTERNAL;
+    else
+      fputc('\n', stdout);
+    json_decref(j);
+  } else if (hosts) {
+    print_checks(hosts);
+  }
+  json_decref(hosts);
   edr_plan_free(plan);
   edr_spec_free(spec);
   return fflush(stdout) ? EDR_EXIT_INTERNAL : code;

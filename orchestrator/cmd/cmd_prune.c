@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char usage_text[] =
     "usage: etcd-dr prune (--cluster FILE | --initial-cluster SPEC)\n"
@@ -142,18 +141,6 @@ static int on_fill(void *arg, size_t host, size_t step, json_t *req) {
              ? EDR_ENOMEM : 0;
 }
 
-/* Without a terminal nobody can answer the question before removing. */
-static int require_yes(bool yes) {
-  bool in = isatty(STDIN_FILENO), err = isatty(STDERR_FILENO);
-  if (yes || (in && err))
-    return 0;
-  edr_err("prune --remove deletes and asks before it does, but %s not a terminal, so "
-          "nobody can answer: nothing was done; run it again with --yes to go ahead "
-          "without asking", !in && !err ? "standard input and standard error are"
-                            : !in      ? "standard input is" : "standard error is");
-  return EDR_EXIT_USAGE;
-}
-
 int cmd_prune(int argc, char **argv) {
   static const struct option own[] = {
     {"keep", required_argument, NULL, O_KEEP},
@@ -198,7 +185,7 @@ int cmd_prune(int argc, char **argv) {
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
   if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys)) ||
-      (ctx.remove && (rc = require_yes(eo.assume_yes)))) {
+      (ctx.remove && (rc = edr_cli_require_yes("prune --remove", eo.assume_yes)))) {
     edr_spec_free(spec);
     return rc;
   }

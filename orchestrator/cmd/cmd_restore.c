@@ -50,7 +50,7 @@ static const char usage_text[] =
     "                           connection lost): same arguments, read from the run's\n"
     "                           journal; finished steps are not redone\n"
     "  --yes                    do not ask before the first step that changes a host\n"
-    "                           (asked only on a terminal)\n"
+    "                           (asked only on a terminal; without one, required)\n"
     "  --report FILE            also write the run's report (JSON) to FILE; it is always\n"
     "                           written to the run's directory in the state dir\n"
     "  --agent FILE             the etcd-dr-agent to push (default: $ETCD_DR_AGENT,\n"
@@ -60,7 +60,7 @@ static const char usage_text[] =
     "  -h, --help\n"
     "\n"
     "Exit status: 0 restored and healthy; 1 internal error; 2 bad arguments or\n"
-    "spec; 3 snapshot rejected; 4 a host failed a check (no host changed); 5 failed\n"
+    "spec, or no terminal and no --yes; 3 snapshot rejected; 4 a host failed a check (no host changed); 5 failed\n"
     "after hosts were changed; 6 restored but not healthy in time; 7 not confirmed;\n"
     "130 interrupted.\n"
     "See docs/exit-codes.md.\n"
@@ -106,6 +106,15 @@ static int restore_main(int argc, char **argv, json_t *resume);
 /* --resume RUN: the run's own arguments, its id, and what its journal says. */
 static int resume_run(const char *run, int argc, char **argv) {
   char err[1024];
+  int guard, rc;
+  /* say so before anything else when the run is going on elsewhere (the
+   * lock itself is taken again, and held, with the journal) */
+  if ((rc = edr_journal_guard(run, &guard, err, sizeof err))) {
+    edr_err("cannot resume: %s", err);
+    return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
+  }
+  if (guard >= 0)
+    close(guard);
   json_t *j = edr_journal_load(run, err, sizeof err);
   if (!j) {
     edr_err("cannot resume: %s", err);
@@ -254,7 +263,8 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   }
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
-  if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys))) {
+  if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys)) ||
+      (rc = edr_cli_require_yes("restore", eo.assume_yes))) {
     edr_spec_free(spec);
     return rc;
   }
@@ -282,7 +292,7 @@ static int restore_main(int argc, char **argv, json_t *resume) {
       edr_plan_print(plan, stderr);
   }
 
-  plan->confirm = true; /* on a terminal, without --yes */
+  plan->confirm = true; /* without --yes (then on a terminal) */
   int code = edr_run_plan(plan, &eo, argc, argv, resume, report_file);
   edr_plan_free(plan);
   edr_spec_free(spec);

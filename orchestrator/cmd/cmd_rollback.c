@@ -9,6 +9,7 @@
 #include "driver.h"
 #include "err.h"
 #include "executor.h"
+#include "journal.h"
 #include "log.h"
 #include "plan.h"
 #include "report.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage_text[] =
     "usage: etcd-dr rollback RUN (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
@@ -32,15 +34,15 @@ static const char usage_text[] =
     "  --agent FILE             the etcd-dr-agent to push (default: $ETCD_DR_AGENT,\n"
     "                           else the one installed next to etcd-dr)\n"
     "  --yes                    do not ask before the first step that changes a host\n"
-    "                           (asked only on a terminal)\n"
+    "                           (asked only on a terminal; without one, required)\n"
     "  -q, --quiet              errors and the summary only\n"
     "  -v, --verbose            more detail\n"
     "  -h, --help\n"
     "\n"
     "Exit status as for restore (docs/exit-codes.md): 0 rolled back and healthy;\n"
-    "1 internal error; 2 bad arguments or spec; 4 a host failed a check (nothing\n"
-    "changed); 5 failed part way; 6 not healthy in time; 7 not confirmed;\n"
-    "130 interrupted.\n"
+    "1 internal error; 2 bad arguments or spec, or no terminal and no --yes; 4 a\n"
+    "host failed a check (nothing changed); 5 failed part way; 6 not healthy in\n"
+    "time; 7 not confirmed; 130 interrupted.\n"
     "\n";
 
 enum { O_HEALTH_TIMEOUT = 1, O_BREAK_LOCK, O_ACCEPT_NEW, O_AGENT, O_YES };
@@ -95,9 +97,22 @@ int cmd_rollback(int argc, char **argv) {
   po.run_id = argv[optind];
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
+  if ((rc = edr_cli_require_yes("rollback", eo.assume_yes))) {
+    edr_spec_free(spec);
+    return rc;
+  }
+  /* not while a coordinator on this machine still runs or resumes RUN */
+  int guard;
+  if ((rc = edr_journal_guard(po.run_id, &guard, err, sizeof err))) {
+    edr_err("cannot roll back: %s", err);
+    edr_spec_free(spec);
+    return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
+  }
   if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
     edr_err("%s", err);
     edr_spec_free(spec);
+    if (guard >= 0)
+      close(guard);
     return rc == EDR_EINVAL ? EDR_EXIT_USAGE : EDR_EXIT_INTERNAL;
   }
   if (edr_verbosity >= 0)
@@ -107,7 +122,7 @@ int cmd_rollback(int argc, char **argv) {
     edr_plan_print(plan, stderr);
   struct edr_run_result res;
   char *spec_args = edr_spec_args(argc, argv);
-  plan->confirm = true; /* on a terminal, without --yes */
+  plan->confirm = true; /* without --yes (then on a terminal) */
   eo.gates = &edr_etcd_gates;
   int code = edr_execute(plan, &eo, &res);
   if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
@@ -117,5 +132,7 @@ int cmd_rollback(int argc, char **argv) {
   edr_run_result_free(&res);
   edr_plan_free(plan);
   edr_spec_free(spec);
+  if (guard >= 0)
+    close(guard);
   return code;
 }

@@ -32,7 +32,8 @@ static const char usage_text[] =
     "  --dry-run                print the fully resolved plan and exit; no connection\n"
     "  --format text|json       how --dry-run prints the plan (default text)\n"
     "  --yes                    do not ask before the first step that changes a host,\n"
-    "                           nor at confirm steps (asked only on a terminal)\n"
+    "                           nor at confirm steps (asked only on a terminal;\n"
+    "                           without one, required unless --dry-run)\n"
     "  --accept-new-host-keys   record unknown host keys in known_hosts (changed\n"
     "                           keys are always refused)\n"
     "  --health-timeout SECS    default bound of restore and wait-healthy steps\n"
@@ -45,9 +46,10 @@ static const char usage_text[] =
     "  -v, --verbose            more detail (-vv: every state change)\n"
     "  -h, --help\n"
     "\n"
-    "Exit status: as 'etcd-dr restore' (0 done; 2 bad arguments, spec or playbook;\n"
-    "3 snapshot rejected; 4 a host failed a check, nothing changed; 5 failed after\n"
-    "hosts were changed; 6 not healthy in time; 7 not confirmed; 130 interrupted).\n"
+    "Exit status: as 'etcd-dr restore' (0 done; 2 bad arguments, spec or playbook,\n"
+    "or no terminal and no --yes; 3 snapshot rejected; 4 a host failed a check,\n"
+    "nothing changed; 5 failed after hosts were changed; 6 not healthy in time;\n"
+    "7 not confirmed; 130 interrupted).\n"
     "\n";
 
 enum { O_VAR = 1, O_SNAPSHOT, O_SKIP_HASH, O_DRY_RUN, O_FORMAT, O_YES, O_ACCEPT_NEW,
@@ -152,11 +154,13 @@ int cmd_run(int argc, char **argv) {
     edr_err("playbook %s uses no snapshot: --snapshot is not for it", path);
     rc = EDR_EXIT_USAGE;
   }
+  if (!rc && !ctx.dry_run)
+    rc = edr_check_local_files(spec, eo.accept_new_hostkeys);
+  if (!rc && !ctx.dry_run)
+    rc = edr_cli_require_yes("run", eo.assume_yes);
   /* a dry run reads the snapshot too: the plan shows its size and hash */
   if (!rc && po.snapshot)
     rc = edr_check_snapshot(&po, &sf);
-  if (!rc && !ctx.dry_run)
-    rc = edr_check_local_files(spec, eo.accept_new_hostkeys);
   if (!rc)
     edr_check_tool(spec, &po);
   if (!rc && (rc = edr_playbook_compile(pb, &po, &plan, err, sizeof err))) {
@@ -182,7 +186,7 @@ int cmd_run(int argc, char **argv) {
             edr_playbook_name(pb), plan->n_stages, plan->n_hosts);
   if (edr_verbosity >= 1)
     edr_plan_print(plan, stderr);
-  plan->confirm = true; /* on a terminal, without --yes */
+  plan->confirm = true; /* without --yes (then on a terminal) */
   rc = edr_run_plan(plan, &eo, argc, argv, NULL, ctx.report_file);
 out:
   edr_plan_free(plan);

@@ -17,6 +17,7 @@
 #include "err.h"
 #include "snapfile.h"
 #include "snapshot_save.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -163,9 +164,18 @@ static void print_extras_json(const struct edr_etcd_status *st,
     printf(",\"liveKeys\":%" PRId64, st->live_keys);
   else
     printf(",\"liveKeys\":null");
-  char *m = json_dumps(st->members, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  /* ASCII only: a crafted name cannot carry a C1 control or a bidi override */
+  char *m = json_dumps(st->members, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
   printf(",\"members\":%s", m ? m : "[]");
   free(m);
+}
+
+/* A string from the file, escaped for the terminal; "-" when there is none. */
+static void print_text(const json_t *s) {
+  if (json_is_string(s))
+    edr_fput_escaped(stdout, json_string_value(s), json_string_length(s), 0);
+  else
+    putchar('-');
 }
 
 static void print_extras_table(const struct edr_etcd_status *st,
@@ -190,13 +200,19 @@ static void print_extras_table(const struct edr_etcd_status *st,
   size_t i;
   json_t *m;
   json_array_foreach(st->members, i, m) {
-    printf("  %s name=%s peerURLs=",
-           json_string_value(json_object_get(m, "id")),
-           json_string_value(json_object_get(m, "name")));
+    /* what a member entry says comes from the file: printed escaped */
+    fputs("  ", stdout);
+    print_text(json_object_get(m, "id"));
+    fputs(" name=", stdout);
+    print_text(json_object_get(m, "name"));
+    fputs(" peerURLs=", stdout);
     size_t j;
     json_t *u;
-    json_array_foreach(json_object_get(m, "peerURLs"), j, u)
-        printf("%s%s", j ? "," : "", json_string_value(u));
+    json_array_foreach(json_object_get(m, "peerURLs"), j, u) {
+      if (j)
+        putchar(',');
+      print_text(u);
+    }
     if (json_is_true(json_object_get(m, "isLearner")))
       printf(" learner");
     putchar('\n');

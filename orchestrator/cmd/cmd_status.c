@@ -30,8 +30,9 @@ static const char usage_text[] =
     "\n"
     "One row per member: SSH reachable, etcd process running, /health, leader,\n"
     "member and cluster ID, revision, raft term and index, db size, alarms\n"
-    "(NOSPACE, CORRUPT), version; then a verdict: healthy, degraded (quorum held)\n"
-    "or QUORUM LOST, with the restore command to consider.  Changes nothing.\n"
+    "(NOSPACE, CORRUPT), version; then a verdict: healthy, degraded (quorum held),\n"
+    "QUORUM LOST, with the restore command to consider, or UNKNOWN when too few\n"
+    "members could be asked to tell.  Changes nothing.\n"
     "Members are asked over HTTP(S) from this machine, all at once; SSH runs the\n"
     "read-only checks of `etcd-dr plan --check` on every host at the same time.\n"
     "A member whose client URL gives no answer from here (refused, timed out, no\n"
@@ -53,7 +54,8 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 healthy; 1 degraded, quorum held (also an internal error,\n"
     "with a message and no verdict); 2 bad arguments or spec; 3 quorum lost; 4 unknown:\n"
-    "members refused this client's TLS (no restore is suggested then).\n"
+    "members refused this client's TLS or could not be reached at all, and may be\n"
+    "serving (no restore is suggested then).\n"
     "\n";
 
 enum { O_NO_SSH = 1, O_CACERT, O_CERT, O_KEY, O_TIMEOUT, O_ACCEPT_NEW };
@@ -252,15 +254,13 @@ static void fill_cells(const struct edr_status_row *r, cell *c) {
         c[C_DB][o++] = *p;
     c[C_DB][o] = '\0';
     /* alarms can be longer than a cell: cut, never overflow */
-    const char *al = !r->alarms_known ? "?" : r->alarms[0] ? r->alarms : "none";
-    size_t al_len = strlen(al) < sizeof(cell) - 1 ? strlen(al) : sizeof(cell) - 1;
-    memcpy(c[C_ALARMS], al, al_len);
-    c[C_ALARMS][al_len] = '\0';
+    edr_escape(c[C_ALARMS], sizeof(cell),
+               !r->alarms_known ? "?" : r->alarms[0] ? r->alarms : "none", 0);
   } else {
     for (int k = C_ID; k <= C_ALARMS; k++)
       snprintf(c[k], sizeof(cell), "-");
   }
-  snprintf(c[C_VERSION], sizeof(cell), "%s", r->version[0] ? r->version : "-");
+  edr_escape(c[C_VERSION], sizeof(cell), r->version[0] ? r->version : "-", 0);
   /* where this row's figures came from: last, so earlier columns keep
    * their numbers for awk */
   snprintf(c[C_VIA], sizeof(cell), "%s", r->via_agent ? "ssh" : r->reachable ? "http" : "-");
@@ -287,6 +287,10 @@ static void print_table(const struct edr_status_row *rows, size_t n) {
   free(cells);
 }
 
+/* A member's or host's words, escaped for the terminal (util.h), in a
+ * buffer that lives until the end of the enclosing statement's block. */
+#define ESCAPED(s) edr_escape((char[1024]){0}, 1024, (s), 0)
+
 /* Per-member notes under the table: why a column says what it says. */
 static void print_notes(const struct edr_status_row *rows, size_t n, const char *other) {
   bool any = false, unasked = false;
@@ -296,32 +300,32 @@ static void print_notes(const struct edr_status_row *rows, size_t n, const char 
                  r->http_error[0] || r->via_agent))
       printf("\n"), any = true;
     if (r->ssh_error[0])
-      printf("%s: ssh: %s\n", r->name, r->ssh_error);
+      printf("%s: ssh: %s\n", r->name, ESCAPED(r->ssh_error));
     if (r->via_agent && r->reachable) {
       printf("%s: asked through the agent on its host (%s gave no answer from here: %s)\n",
-             r->name, r->client_url, r->http_error[0] ? r->http_error : "no answer");
+             r->name, r->client_url, ESCAPED(r->http_error[0] ? r->http_error : "no answer"));
       if (r->health == 0)
-        printf("%s: health false: %s\n", r->name, r->health_reason);
+        printf("%s: health false: %s\n", r->name, ESCAPED(r->health_reason));
       if (r->agent_error[0])
-        printf("%s: its host's etcdctl: %s\n", r->name, r->agent_error);
+        printf("%s: its host's etcdctl: %s\n", r->name, ESCAPED(r->agent_error));
     } else if (!r->reachable) {
       printf("%s: could not be asked at %s: %s\n", r->name, r->client_url,
              r->http_error[0] ? r->http_error : "no answer");
       if (r->via_agent)
         printf("%s: nor by its host's etcdctl: %s\n", r->name,
-               r->agent_error[0] ? r->agent_error : "no answer");
+               ESCAPED(r->agent_error[0] ? r->agent_error : "no answer"));
       unasked = true;
     } else {
       if (r->health == 0)
-        printf("%s: health false: %s\n", r->name, r->health_reason);
+        printf("%s: health false: %s\n", r->name, ESCAPED(r->health_reason));
       if (r->http_error[0])
-        printf("%s: %s: %s\n", r->name, r->http_failed, r->http_error);
+        printf("%s: %s: %s\n", r->name, r->http_failed, ESCAPED(r->http_error));
     }
     if (r->errors[0])
-      printf("%s: errors: %s\n", r->name, r->errors);
+      printf("%s: errors: %s\n", r->name, ESCAPED(r->errors));
   }
   if (other[0])
-    printf("%s%s\n", any ? "" : "\n", other);
+    printf("%s%s\n", any ? "" : "\n", ESCAPED(other));
   if (unasked) {
     printf("not asked over HTTP:");
     for (size_t i = 0, k = 0; i < n; i++)
@@ -330,6 +334,22 @@ static void print_notes(const struct edr_status_row *rows, size_t n, const char 
     printf(" (their client URLs did not answer from this machine, nor, where SSH "
            "worked, from their own hosts)\n");
   }
+}
+
+/* Under an UNKNOWN verdict: which members were tried where, and what to
+ * check before anything else. */
+static void print_unreached(const struct edr_status_row *rows, size_t n) {
+  bool ssh_tried = false;
+  printf("\nno answer from");
+  for (size_t i = 0, k = 0; i < n; i++) {
+    if (!edr_status_row_unreached(&rows[i]))
+      continue;
+    printf("%s %s at %s", k++ ? "," : "", rows[i].name, rows[i].client_url);
+    ssh_tried |= rows[i].ssh != EDR_SSH_SKIPPED;
+  }
+  printf("%s.\nCheck the way from this machine to the hosts first (VPN, firewall, "
+         "routes, DNS,\nthe client URLs in the spec): the cluster may be serving.  "
+         "Do not restore on this verdict.\n", ssh_tried ? " (tried over HTTP and SSH)" : "");
 }
 
 static json_t *hex_or_null(bool known, uint64_t v) {
@@ -386,21 +406,27 @@ static int print_json(const struct edr_status_row *rows, size_t n,
                       const struct edr_status_verdict *v, const char *other,
                       char *const *suggest) {
   json_t *members = json_array(), *unasked = json_array(), *sug = json_array();
+  json_t *unreached = json_array();
   for (size_t i = 0; i < n; i++) {
     json_array_append_new(members, row_json(&rows[i]));
     if (!rows[i].reachable)
       json_array_append_new(unasked, json_string(rows[i].name));
+    if (edr_status_row_unreached(&rows[i]))
+      json_array_append_new(unreached, json_string(rows[i].name));
   }
   for (size_t i = 0; suggest && suggest[i]; i++)
     json_array_append_new(sug, json_string(suggest[i]));
-  json_t *j = json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o}",
+  json_t *j = json_pack("{s:o, s:s, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o}",
                         "members", members, "verdict", edr_verdict_name(v->verdict),
                         "verdict_line", v->line, "healthy", (json_int_t)v->healthy,
                         "total", (json_int_t)v->total, "quorum", (json_int_t)v->quorum,
                         "one_cluster", v->one_cluster, "leader", str_or_null(v->leader_name),
                         "why", str_or_null(v->why), "other_alarms", str_or_null(other),
-                        "not_asked", unasked, "suggested_commands", sug);
-  if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) {
+                        "not_asked", unasked, "unreached", unreached,
+                        "suggested_commands", sug);
+  /* ASCII only: what members said cannot carry a C1 control or a bidi
+   * override to a terminal */
+  if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)) {
     json_decref(j);
     return EDR_EXIT_INTERNAL;
   }
@@ -540,9 +566,11 @@ int cmd_status(int argc, char **argv) {
   } else {
     print_table(rows, n);
     print_notes(rows, n, other);
-    printf("\nverdict: %s\n", v.line);
+    printf("\nverdict: %s\n", ESCAPED(v.line));
     if (v.verdict != EDR_VERDICT_HEALTHY && v.why[0])
-      printf("  why: %s\n", v.why);
+      printf("  why: %s\n", ESCAPED(v.why));
+    if (v.verdict == EDR_VERDICT_UNKNOWN && v.unreached)
+      print_unreached(rows, n);
     if (v.verdict == EDR_VERDICT_QUORUM_LOST && suggest[0] && suggest[1])
       printf("\nthe cluster cannot serve until a majority is back.  If the stopped members\n"
              "cannot be started, restore every member from a snapshot (FILE: your latest;\n"

@@ -104,7 +104,7 @@ int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char
   struct edr_journal *journal = NULL;
   if ((rc = edr_journal_open(&journal, plan->run_id, resume != NULL, err, sizeof err))) {
     edr_err("%s", err);
-    return EDR_EXIT_INTERNAL;
+    return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
   }
   if (!resume) {
     json_t *args = json_array();

@@ -118,7 +118,7 @@ static bool confirm(struct run *r, const char *message) {
   } else {
     fprintf(stderr, "%s\n", message);
   }
-  bool yes = edr_prompt_yes();
+  bool yes = edr_exec_interactive() && edr_prompt_yes(); /* no terminal: nobody to say yes */
   edr_progress_show(r->progress);
   json_t *f = json_pack("{s:s}", "before", r->plan->stages[r->stage + (message ? 0 : 1)].name);
   edr_journal_event(r->opts->journal, yes ? "confirmed" : "declined", f);
@@ -274,14 +274,13 @@ static void start_gate(struct run *r) {
     return;
   case EDR_GATE_CONFIRM:
     r->gate_running = false;
-    if (!r->opts->assume_yes && edr_exec_interactive() && !confirm(r, st->message))
+    if (!r->opts->assume_yes && !confirm(r, st->message))
       return;
-    if (r->opts->assume_yes || !edr_exec_interactive())
-      eng_info(r, "%s: %s: going on without asking (%s)", st->name,
-               st->message ? st->message : "confirm",
-               r->opts->assume_yes ? "--yes" : "not on a terminal");
-    snprintf(r->gate_note, sizeof r->gate_note, "%s", r->opts->assume_yes ? "--yes"
-             : edr_exec_interactive() ? "confirmed by the operator" : "not on a terminal");
+    if (r->opts->assume_yes)
+      eng_info(r, "%s: %s: going on without asking (--yes)", st->name,
+               st->message ? st->message : "confirm");
+    snprintf(r->gate_note, sizeof r->gate_note, "%s",
+             r->opts->assume_yes ? "--yes" : "confirmed by the operator");
     eng_gate_finish(r, 0, NULL);
     return;
   case EDR_GATE_PAUSE:
@@ -372,7 +371,7 @@ void eng_check_barrier(struct run *r) {
     ask = r->opts->decide(r->opts->hook_arg, r->res) && ask;
     edr_progress_show(r->progress);
   }
-  if (ask && !r->opts->assume_yes && edr_exec_interactive() &&
+  if (ask && !r->opts->assume_yes &&
       r->stage + 1 == r->first_destructive && !confirm(r, NULL))
     return;
   enter_stage(r, r->stage + 1);

@@ -533,6 +533,18 @@ static void add_why(char *why, size_t len, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* Nothing is known of ROW's member: it answered nothing, here or through
+ * its host, and neither did its host say etcd is stopped there (the probe
+ * over SSH) nor, without SSH, did its client URL refuse the connection
+ * (the host is up, nothing listens).  It may well be serving. */
+bool edr_status_row_unreached(const struct edr_status_row *r) {
+  if (r->reachable)
+    return false;
+  if (r->ssh == EDR_SSH_OK && r->etcd_running >= 0)
+    return r->etcd_running == 1;
+  return r->http_status != EDR_ECONNREFUSED;
+}
+
 void edr_status_judge(const struct edr_status_row *rows, size_t n,
                       struct edr_status_verdict *out) {
   memset(out, 0, sizeof(*out));
@@ -633,14 +645,28 @@ void edr_status_judge(const struct edr_status_row *rows, size_t n,
     /* Members that refused our TLS may be perfectly healthy: saying "quorum
      * lost" (and suggesting a restore) would be wrong and dangerous. */
     size_t tls = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
       if (!row_healthy(&rows[i]) && rows[i].health_err == EDR_ETLS)
         tls++;
+      out->unreached += edr_status_row_unreached(&rows[i]);
+    }
+    /* Likewise members that could not be reached at all (a VPN down, a
+     * firewall): quorum is lost only if it would be even were they healthy. */
     if (tls) {
       out->verdict = EDR_VERDICT_UNKNOWN;
       snprintf(out->line, sizeof out->line,
                "UNKNOWN: %zu of %zu members refused this client's TLS (check --cacert, "
                "--cert, --key or ETCDCTL_*)", tls, n);
+    } else if (n > 0 && out->healthy + out->unreached >= out->quorum) {
+      out->verdict = EDR_VERDICT_UNKNOWN;
+      if (out->unreached == n)
+        snprintf(out->line, sizeof out->line,
+                 "UNKNOWN: no member could be reached (check the network or VPN between "
+                 "this machine and the hosts)");
+      else
+        snprintf(out->line, sizeof out->line,
+                 "UNKNOWN: %zu of %zu healthy, %zu could not be reached and may be serving "
+                 "(check the network or VPN to them)", out->healthy, n, out->unreached);
     } else {
       out->verdict = EDR_VERDICT_QUORUM_LOST;
       snprintf(out->line, sizeof out->line, "QUORUM LOST (%zu of %zu healthy)", out->healthy,

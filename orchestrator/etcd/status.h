@@ -149,7 +149,8 @@ enum edr_verdict {
   EDR_VERDICT_HEALTHY,
   EDR_VERDICT_DEGRADED,            /* quorum held */
   EDR_VERDICT_QUORUM_LOST,
-  EDR_VERDICT_UNKNOWN,             /* could not ask enough members (TLS refused) */
+  EDR_VERDICT_UNKNOWN,             /* could not ask enough members (TLS refused,
+                                      or not reached at all) */
 };
 
 struct edr_status_verdict {
@@ -158,6 +159,8 @@ struct edr_status_verdict {
   bool one_cluster;                /* every member that answered agrees */
   size_t leaders;                  /* members saying they lead (main cluster) */
   const char *leader_name;         /* borrowed from a row, NULL if not one */
+  size_t unreached;                /* members of unknown state
+                                      (edr_status_row_unreached) */
   char line[192];                  /* "healthy", "degraded, quorum held (2 of
                                       3 healthy)", "QUORUM LOST (1 of 3 healthy)" */
   char why[512];                   /* the first reasons it is not healthy, "" */
@@ -170,12 +173,21 @@ struct edr_status_verdict {
  * leader): an alarm makes the cluster degraded, never "quorum lost".  When members answer with different cluster IDs, the cluster
  * with the most healthy members is the one counted.  healthy: every member
  * healthy, one cluster, exactly one leader that every member names, no
- * alarm; else degraded while healthy >= total / 2 + 1; else quorum lost. */
+ * alarm; else degraded while healthy >= total / 2 + 1; else unknown when
+ * members refused this client's TLS, or when the unreached members (below)
+ * would make a quorum with the healthy ones; else quorum lost. */
 void edr_status_judge(const struct edr_status_row *rows, size_t n,
                       struct edr_status_verdict *out);
 
+/* Whether nothing is known of ROW's member: no answer here or through its
+ * host, and neither its host's probe over SSH said etcd is stopped nor
+ * (without SSH) its client URL refused the connection, which says the host
+ * is up and etcd is not listening. */
+bool edr_status_row_unreached(const struct edr_status_row *row);
+
 /* Exit status for a verdict: 0 healthy, 1 degraded, 3 quorum lost,
- * 4 unknown (members refused this client's TLS: never "restore" advice). */
+ * 4 unknown (members refused this client's TLS or could not be reached:
+ * never "restore" advice). */
 int edr_status_exit_code(enum edr_verdict v);
 const char *edr_verdict_name(enum edr_verdict v);  /* "healthy", "degraded", "quorum-lost" */
 

@@ -17,6 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An env file is read by systemd (EnvironmentFile) and often sourced by a
+ * shell (init scripts, /etc/default files): a value must mean the same to
+ * both, unquoted.  Returns the first character that may not, or 0.  etcd's
+ * settings need none of them: URLs (also IPv6 in brackets), lists,
+ * names, paths, numbers, durations. */
+static char env_value_bad_char(const char *s) {
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && !strchr("_.,:/=@+%-[]", *s))
+      return *s;
+  return 0;
+}
+
 /* One per-host step of kind K on host I (c->target is I). */
 int pb_emit_host(struct cctx *c, json_t *st, int k, long stage, long i) {
   const struct edr_member *m = pb_mem(c, i);
@@ -194,17 +206,26 @@ int pb_emit_host(struct cctx *c, json_t *st, int k, long stage, long i) {
     json_t *ev;
     json_object_foreach(env, ek, ev) {
       char *s = json_is_string(ev) ? pb_subst(c, "env", json_string_value(ev)) : NULL;
-      bool ok = s && pb_plain_text(s) && !strpbrk(s, "\"'\\$`") && strlen(s) <= 4096 &&
-                pb_env_name_ok(ek);
-      if (!ok) {
-        rc = s || !json_is_string(ev)
-                 ? pb_cfail(c, "env", "'%s': names of letters, digits and '_', values without "
-                         "quotes, '\\', '$' or '`'", ek) : EDR_EINVAL;
+      char bad = s ? env_value_bad_char(s) : 0;
+      if (!s || bad || strlen(s) > 4096 || !pb_env_name_ok(ek)) {
+        char what[24];
+        if (bad == ' ' || !isprint((unsigned char)bad))
+          snprintf(what, sizeof what, "%s", bad == ' ' ? "a space" : "a control character");
+        else
+          snprintf(what, sizeof what, "'%c'", bad);
+        if (bad) /* the value itself is not repeated: it may be a secret */
+          rc = pb_cfail(c, "env", "'%s': its value has %s, which a shell that sources the env "
+                        "file would run or split; values are letters, digits and "
+                        "_ . , : / = @ + %% - [ ], unquoted (docs/playbooks.md)", ek, what);
+        else
+          rc = s || !json_is_string(ev)
+                   ? pb_cfail(c, "env", "'%s': a NAME of letters, digits and '_' with a string "
+                              "value of at most 4096 characters", ek) : EDR_EINVAL;
         free(s);
         break;
       }
       size_t ll = strlen(list);
-      snprintf(list + ll, sizeof list - ll, " %.100s=%.300s", ek, s);
+      snprintf(list + ll, sizeof list - ll, " %.100s", ek); /* names only: values may be secret */
       json_object_set_new(set, ek, json_string(s));
       free(s);
     }

@@ -76,6 +76,12 @@ static void print_run(const struct edr_plan *p, FILE *out) {
                 edr_step_kinds[s->kind].name, s->title);
         if (s->argv)
           print_command(out, s->argv);
+        /* set-env's values: on the operator's screen only, never in the JSON */
+        const char *ek;
+        json_t *ev;
+        json_object_foreach(s->kind == EDR_STEP_SET_ENV ? json_object_get(s->request, "set")
+                                                        : NULL, ek, ev)
+          fprintf(out, "             %s=%s\n", ek, json_string_value(ev));
         if (s->retries || s->continue_on_failure)
           fprintf(out, "             %u retr%s, %.1fs apart; on failure: %s\n", s->retries,
                   s->retries == 1 ? "y" : "ies", (double)s->retry_delay_ms / 1000.0,
@@ -159,6 +165,22 @@ void edr_plan_print(const struct edr_plan *p, FILE *out) {
                "DATA_DIR/member.etcd-dr-%s.\n", p->run_id);
 }
 
+/* A step's request as the plan's JSON shows it (the report keeps it): the
+ * values of an exec step's env and of set-env's settings may be secrets
+ * (docs/report.md), so only their names are kept.  New reference. */
+static json_t *public_request(const json_t *req) {
+  json_t *r = json_deep_copy(req);
+  static const char *const secret[] = {"env", "set"};
+  for (size_t i = 0; r && i < sizeof secret / sizeof *secret; i++) {
+    json_t *o = json_object_get(r, secret[i]);
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+      json_object_set_new(o, k, json_string("(redacted)"));
+  }
+  return r;
+}
+
 json_t *edr_plan_to_json(const struct edr_plan *p) {
   json_t *hosts = json_array();
   for (size_t i = 0; hosts && i < p->n_hosts; i++) {
@@ -168,11 +190,11 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
     for (size_t j = 0; steps && j < h->n_steps; j++) {
       const struct edr_step *s = &h->steps[j];
       const struct edr_step_kind_info *k = &edr_step_kinds[s->kind];
-      json_t *js = json_pack("{s:i, s:s, s:s, s:b, s:s, s:s?, s:O?, s:I, s:I}", "index",
+      json_t *js = json_pack("{s:i, s:s, s:s, s:b, s:s, s:s?, s:o?, s:I, s:I}", "index",
                              (int)j + 1, "kind", k->name, "phase",
                              edr_phase_names[k->phase], "destructive", k->destructive,
                              "title", s->title, "command", s->command, "request",
-                             s->request, "timeout_ms", (json_int_t)s->timeout_ms, "stage",
+                             s->request ? public_request(s->request) : NULL, "timeout_ms", (json_int_t)s->timeout_ms, "stage",
                              (json_int_t)s->stage + 1);
       if (js && (s->retries || s->continue_on_failure)) {
         json_object_set_new(js, "retries", json_integer(s->retries));

@@ -324,17 +324,41 @@ int edr_ssh_check_hostkey(struct edr_ssh *s, const char *host, int port,
   libssh2_knownhost_free(kh);
   if (rc)
     return seterr(s, EDR_EIO, "cannot format a known_hosts line for '%s'", name);
-  int fd = open(known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, line, outlen) != (ssize_t)outlen || fsync(fd) != 0) {
-    int e = errno;
-    if (fd >= 0)
-      close(fd);
-    return seterr(s, edr_from_errno(e), "cannot record the host key of '%s' in '%s': %s",
-                  name, known_hosts, strerror(e));
-  }
-  close(fd);
+  if ((rc = edr_known_hosts_append(known_hosts, line, outlen)))
+    return seterr(s, edr_from_errno(-rc), "cannot record the host key of '%s' in '%s': %s",
+                  name, known_hosts, strerror(-rc));
   s->hostkey_recorded = true;
   return 0;
+}
+
+int edr_known_hosts_append(const char *path, const char *line, size_t len) {
+  int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -errno;
+  /* One write: the missing newline of a hand-edited file, then the line. */
+  char last = '\n';
+  off_t end = lseek(fd, 0, SEEK_END);
+  int rc = 0;
+  if (end < 0 || (end > 0 && pread(fd, &last, 1, end - 1) != 1))
+    rc = -errno;
+  char *buf = rc ? NULL : malloc(len + 1);
+  if (!rc && !buf)
+    rc = -ENOMEM;
+  if (!rc) {
+    size_t n = 0;
+    if (last != '\n')
+      buf[n++] = '\n';
+    memcpy(buf + n, line, len);
+    n += len;
+    ssize_t w = write(fd, buf, n);
+    if (w != (ssize_t)n)
+      rc = w < 0 ? -errno : -EIO;
+    else if (fsync(fd) != 0)
+      rc = -errno;
+  }
+  free(buf);
+  close(fd);
+  return rc;
 }
 
 /* Is the key at PATH an RSA key?  libssh2 1.10 cannot sign with rsa-sha2. */

@@ -65,6 +65,12 @@ int edr_ssh_handshake(struct edr_ssh *s, const char *host, int port,
 int edr_ssh_check_hostkey(struct edr_ssh *s, const char *host, int port,
                           const char *known_hosts, bool accept_new);
 
+/* Append LINE (LEN bytes, ending in a newline) to the known_hosts file
+ * PATH, created 0600 if missing.  A file whose last byte is not a newline
+ * (edited by hand) gets one first, so its last entry stays intact.  The
+ * file is fsynced.  Returns 0 or a negative errno. */
+int edr_known_hosts_append(const char *path, const char *line, size_t len);
+
 /* Authenticate USER with IDENTITY (a private key file) or, when NULL, with
  * ssh-agent and then ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa. */
 int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity);

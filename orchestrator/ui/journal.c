@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +66,87 @@ static char *run_dir(const char *run_id) {
   return d;
 }
 
+/* Who holds the flock on FD's file, from /proc/locks: "pid N (etcd-dr
+ * restore ...)", or "another process" when it cannot be told. */
+static void lock_holder(int fd, char *out, size_t len) {
+  struct stat st;
+  char want[64], line[256];
+  long pid = 0;
+  snprintf(out, len, "another process");
+  if (fstat(fd, &st) != 0)
+    return;
+  snprintf(want, sizeof want, "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev),
+           (unsigned long long)st.st_ino);
+  FILE *f = fopen("/proc/locks", "r");
+  while (f && !pid && fgets(line, sizeof line, f)) {
+    char kind[16], dev[64];
+    long p;
+    if (sscanf(line, "%*s %15s %*s %*s %ld %63s", kind, &p, dev) == 3 &&
+        !strcmp(kind, "FLOCK") && !strcmp(dev, want))
+      pid = p;
+  }
+  if (f)
+    fclose(f);
+  if (!pid)
+    return;
+  char path[64], cmd[160] = "";
+  snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+  FILE *c = fopen(path, "r");
+  size_t n = c ? fread(cmd, 1, sizeof cmd - 1, c) : 0;
+  if (c)
+    fclose(c);
+  for (size_t i = 0; i < n; i++)
+    if (cmd[i] == '\0')
+      cmd[i] = ' ';
+  while (n && cmd[n - 1] == ' ')
+    n--;
+  cmd[n] = '\0';
+  char esc[200];
+  snprintf(out, len, "pid %ld%s%s%s", pid, n ? " (" : "",
+           n ? edr_escape(esc, sizeof esc, cmd, 0) : "", n ? ")" : "");
+}
+
+/* The run's lock: FD's file locked for this process, or EDR_EAGAIN with
+ * the holder named in ERR. */
+static int take_run_lock(int fd, const char *run_id, const char *path, char *err,
+                         size_t errlen) {
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+    return 0;
+  if (errno != EWOULDBLOCK) {
+    int rc = edr_from_errno(errno);
+    snprintf(err, errlen, "cannot lock the journal of run %s ('%s'): %s", run_id, path,
+             edr_strerror(rc));
+    return rc;
+  }
+  char who[256];
+  lock_holder(fd, who, sizeof who);
+  snprintf(err, errlen, "run %s is in use by another etcd-dr on this machine: %s holds its "
+           "journal '%s'; wait until it ends (or stop it), then run this again",
+           run_id, who, path);
+  return EDR_EAGAIN;
+}
+
+int edr_journal_guard(const char *run_id, int *fd, char *err, size_t errlen) {
+  *fd = -1;
+  if (!edr_valid_token(run_id))
+    return 0; /* not a run id this machine could have a journal for */
+  char *dir = run_dir(run_id);
+  char *path = dir ? edr_path_join(dir, "journal.jsonl") : NULL;
+  free(dir);
+  if (!path) {
+    snprintf(err, errlen, "out of memory");
+    return EDR_ENOMEM;
+  }
+  int rc = 0, f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f >= 0 && (rc = take_run_lock(f, run_id, path, err, errlen))) {
+    close(f);
+    f = -1;
+  }
+  free(path);
+  *fd = f;
+  return rc;
+}
+
 int edr_journal_open(struct edr_journal **out, const char *run_id, bool resume,
                      char *err, size_t errlen) {
   struct edr_journal *j = calloc(1, sizeof(*j));
@@ -81,6 +164,14 @@ int edr_journal_open(struct edr_journal **out, const char *run_id, bool resume,
     j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (resume ? 0 : O_EXCL), 0600);
     if (j->fd < 0)
       rc = edr_from_errno(errno);
+  }
+  /* held until the journal is closed: one coordinator per run */
+  if (!rc && (rc = take_run_lock(j->fd, run_id, path, err, errlen))) {
+    close(j->fd);
+    free(path);
+    free(j->dir);
+    free(j);
+    return rc;
   }
   if (rc) {
     snprintf(err, errlen, "cannot %s the journal of run %s in '%s': %s",

@@ -26,9 +26,17 @@ struct edr_journal;
 /* The state directory (caller frees). */
 char *edr_state_dir(void);
 
-/* Create (or, with RESUME, reopen) the run's directory and journal. */
+/* Create (or, with RESUME, reopen) the run's directory and journal, and
+ * take the run's lock: an flock on the journal, held until
+ * edr_journal_close, so one coordinator at a time runs, resumes or rolls
+ * back RUN.  EDR_EAGAIN, with the holder's pid and command in ERR, when
+ * another process holds it. */
 int edr_journal_open(struct edr_journal **out, const char *run_id, bool resume,
                      char *err, size_t errlen);
+/* The run's lock alone, for a command that does not write the journal
+ * (rollback RUN): *FD holds it (close it to release), or -1 when this
+ * machine has no journal of RUN.  EDR_EAGAIN as above. */
+int edr_journal_guard(const char *run_id, int *fd, char *err, size_t errlen);
 void edr_journal_close(struct edr_journal *j);
 const char *edr_journal_dir(const struct edr_journal *j);
 

@@ -1,10 +1,15 @@
 /*
- * log.c - messages to stderr, prefixed with the program name.
+ * log.c - messages to stderr, prefixed with the program name.  A message
+ * often quotes a host's reply, so it is printed escaped (util.h): no
+ * control character but newline and tab reaches the terminal.
  */
 #include "log.h"
 
+#include "util.h"
+
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 int edr_verbosity;
 static void (*log_before)(void *);
@@ -22,7 +27,9 @@ static void emit(const char *prefix, const char *fmt, va_list ap) {
   vsnprintf(buf, sizeof buf, fmt, ap);
   if (log_before)
     log_before(log_hook_arg); /* above a live progress block, never through it */
-  fprintf(stderr, "etcd-dr: %s%s\n", prefix, buf);
+  fprintf(stderr, "etcd-dr: %s", prefix);
+  edr_fput_escaped(stderr, buf, strlen(buf), EDR_ESC_KEEP_NL);
+  fputc('\n', stderr);
   if (log_after)
     log_after(log_hook_arg);
 }

@@ -38,7 +38,11 @@ struct edr_progress {
   size_t lines_drawn;
 };
 
+static FILE *events_out; /* NULL: stdout */
+
 static void draw(struct edr_progress *p);
+
+void edr_progress_events_to(FILE *f) { events_out = f; }
 
 static void tick(uv_timer_t *t) {
   struct edr_progress *p = t->data;
@@ -93,8 +97,9 @@ static void emit_json(json_t *o) {
   json_object_set_new(o, "t", json_string(stamp));
   char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   if (s) {
-    fprintf(stdout, "%s\n", s);
-    fflush(stdout);
+    FILE *out = events_out ? events_out : stdout;
+    fprintf(out, "%s\n", s);
+    fflush(out);
     free(s);
   }
   json_decref(o);
@@ -183,8 +188,10 @@ void edr_progress_step(struct edr_progress *p, size_t i, const char *step, const
     h->detail[0] = '\0';
     h->sent = h->total = 0;
   } else {
+    char esc[sizeof h->detail]; /* a host's words: escaped for the terminal */
     snprintf(h->detail, sizeof h->detail, "%s %.2fs%s%s", h->failed ? "" : "ok",
-             (double)duration_ms / 1000.0, detail ? ", " : "", detail ? detail : "");
+             (double)duration_ms / 1000.0, detail ? ", " : "",
+             detail ? edr_escape(esc, sizeof esc, detail, 0) : "");
     h->sent = h->total = 0;
     if (edr_verbosity >= 1) { /* -v: keep a line per finished step */
       edr_progress_hide(p);

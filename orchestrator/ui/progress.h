@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 struct edr_progress;  /* opaque */
@@ -44,6 +45,11 @@ void edr_progress_gate(struct edr_progress *p, const char *step, const char *eve
 /* Stop showing it and free P (its timer closes on the loop: run the loop
  * once more, as the engine does when it closes its handles). */
 void edr_progress_end(struct edr_progress *p);
+
+/* Where the JSON lines go: stdout unless a command keeps stdout for one
+ * document of its own (`plan --check --format json` sends them to stderr).
+ * F is borrowed; set before the run. */
+void edr_progress_events_to(FILE *f);
 
 /* Take the live block off the screen before a message is printed, and
  * put it back after (log.c's hooks). */

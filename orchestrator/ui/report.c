@@ -7,6 +7,7 @@
 #include "err.h"
 #include "prune.h"
 #include "quote.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,8 +98,12 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
             (double)res->duration_ms / 1000.0);
     for (size_t k = 0; k < res->n_stages; k++) {
       const struct edr_gate_result *g = &res->gates[k];
-      if (g->finished && g->status)
-        fprintf(o, "  step %s FAILED: %s\n", p->stages[k].name, g->message ? g->message : "");
+      if (g->finished && g->status) {
+        fprintf(o, "  step %s FAILED: ", p->stages[k].name);
+        if (g->message) /* may quote a host's or etcd's reply */
+          edr_fput_escaped(o, g->message, strlen(g->message), EDR_ESC_KEEP_NL);
+        fputc('\n', o);
+      }
     }
   } else {
   fprintf(o, "\nrun %s: %s in %.1fs\n", p->run_id,

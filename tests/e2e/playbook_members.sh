@@ -72,7 +72,7 @@ out=$("$CLI" remove "$URLS" m3 "$(peer 3)"); rc=$?
 check "remove m3 (stopped) exits 0 (got $rc: $(jget "$out" 'v["err"]'))" test "$rc" = 0
 check "remove m3: not reported absent" test "$(jget "$out" 'v["absent"]')" = False
 check "etcdctl: m1 m2 left, m3's id gone" test "$(ctl_members | awk -F'|' '{print $2}' | sort | tr '\n' ' ')" = "m1 m2 "
-check "etcdctl: no member has m3's id" eval '! ctl_members | grep -q "^$id3|"'
+check "etcdctl: no member has m3's id" eval '! grep -q "^$id3|" <<<"$(ctl_members)"'
 out=$("$CLI" remove "$URLS" m3 "$(peer 3)"); rc=$?
 check "remove m3 again: exits 0, absent (idempotent)" test "$rc:$(jget "$out" 'v["absent"]')" = "0:True"
 check "remove again changed nothing: 2 members" test "$(ctl_members | wc -l)" = 2
@@ -117,7 +117,7 @@ out=$("$CLI" remove "$URLS" m4 "http://$LAB_UNREACHABLE:2380"); rc=$?
 check "remove by peer URL of a member with no name yet: exits 0, not absent" \
   test "$rc:$(jget "$out" 'v["absent"]')" = "0:False"
 check "etcdctl: the 4th member ($extra) is gone, 3 left" \
-  eval '! ctl_members | grep -q "^$extra|" && test "$(ctl_members | wc -l)" = 3'
+  eval '! grep -q "^$extra|" <<<"$(ctl_members)" && test "$(ctl_members | wc -l)" = 3'
 
 # ---- a refused remove: with m3 stopped, removing m1 would leave m2 alone
 check "healthy before the refused remove" wait_healthy 30
@@ -136,7 +136,7 @@ check "healthy again" wait_healthy 60
 # makes every call above exit 86.  Otherwise valgrind, when there is one; a
 # valgrind that could not run the program (it says so on stderr) is a failure,
 # not a pass.
-if ldd "$CLI" 2>/dev/null | grep -q libasan; then
+if grep -q libasan <<<"$(ldd "$CLI" 2>/dev/null)"; then
   echo "info: leaks: checked by LeakSanitizer (ASan build), not valgrind"
 elif command -v valgrind >/dev/null; then
   vg() {

@@ -49,7 +49,7 @@ for i in 1 2 3; do
   check "m$i: no staging or agent left" test -z "$(leftovers "$i")"
 done
 check "m1 (the seed) kept its own member dir (same inode)" test "$(on_host 1 stat -c %i /var/lib/etcd/member)" = "$m1_inode"
-check "m1: nothing moved aside" eval '! on_host 1 sh -c "ls -d /var/lib/etcd/member.etcd-dr-* 2>/dev/null" | grep -q .'
+check "m1: nothing moved aside" eval '! grep -q . <<<"$(on_host 1 sh -c "ls -d /var/lib/etcd/member.etcd-dr-* 2>/dev/null")"'
 check "m2: its old member dir kept aside as member.etcd-dr-b1 (same inode)" \
   test "$(on_host 2 stat -c %i /var/lib/etcd/member.etcd-dr-b1)" = "$m2_inode"
 check "m2: a new member dir" test "$(on_host 2 stat -c %i /var/lib/etcd/member)" != "$m2_inode"

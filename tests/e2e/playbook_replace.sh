@@ -121,7 +121,7 @@ for i in 1 2 3; do
 done
 run_boom x2 /etc/etcd-lab/after-continue continue
 check "the same with on_failure continue: exits 0 (got $RC)" test "$RC" = 0
-check "on_failure continue: a warning names m2 and the step" eval 'grep -i "warn" "$WORK/err" | grep -q boom'
+check "on_failure continue: a warning names m2 and the step" eval 'grep -q boom <<<"$(grep -i "warn" "$WORK/err")"'
 for i in 1 2 3; do
   check "m$i: with continue, the step after ran" on_host "$i" test -e /etc/etcd-lab/after-continue
 done

@@ -32,7 +32,7 @@ for n in 1 2 3 4 5; do
   sleep 1.1   # snapshot names have one-second resolution
 done
 check "exactly 3 snapshots kept: $(snaps | tr '\n' ' ')" test "$(snaps | wc -l)" = 3
-check "the two old ones (2020) were removed first" eval '! snaps | grep -q ^snapshot-2020'
+check "the two old ones (2020) were removed first" eval '! grep -q ^snapshot-2020 <<<"$(snaps)"'
 for f in $(snaps); do
   check "$f passes etcd-dr snapshot verify" verify "$DIR/$f"
 done
@@ -46,7 +46,7 @@ check "no partial file left" test -z "$(ls "$DIR" | grep -v -e '^snapshot-.*\.db
 lab etcd 1 stop >/dev/null 2>&1
 pb_run snapshot-rotate s6 --var dir="$DIR" --var keep=3
 check "with m1 down: exits 0 (got $RC)" test "$RC" = 0
-check "with m1 down: saved from another member ($(grep -ho "saved [^\"]*" "$WORK/out" "$WORK/err" | head -1))" \
+check "with m1 down: saved from another member ($(grep -ho "saved [^\"]*" "$WORK/out" "$WORK/err" | sed -n 1p))" \
   grep -qE "saved .* from (member )?'?m[23]" "$WORK/out" "$WORK/err"
 check "with m1 down: still 3 snapshots" test "$(snaps | wc -l)" = 3
 lab etcd 1 start >/dev/null 2>&1

@@ -32,7 +32,7 @@ expect_refusal() {
   done
 }
 
-restore=(restore --cluster "$WORK/cluster.json")
+restore=(restore --yes --cluster "$WORK/cluster.json")
 
 # 1. a snapshot whose bytes do not match its sha-256 trailer
 cp "$WORK/snap.db" "$WORK/bad.db"
@@ -47,35 +47,35 @@ expect_refusal "no trailer" 3 "no sha-256 trailer" -- "${restore[@]}" --snapshot
 sed "s|\"peer_urls\": \\[\"http://$(host_ip 3):2380\"\\]|&, \"ssh_host\": \"$LAB_UNREACHABLE\"|" \
   "$WORK/cluster.json" >"$WORK/unreach.json"
 expect_refusal "unreachable host" 4 "m3 ($LAB_UNREACHABLE): connect" -- \
-  restore --cluster "$WORK/unreach.json" --snapshot "$WORK/snap.db"
+  restore --yes --cluster "$WORK/unreach.json" --snapshot "$WORK/snap.db"
 
 # 4. a host whose key is not in known_hosts
 grep -v "^$(host_ip 2) " "$LAB_KNOWN_HOSTS" >"$WORK/kh-missing"
 write_spec "$WORK/kh1.json" "$WORK/kh-missing"
 expect_refusal "unknown host key" 4 "host key for '$(host_ip 2)' is not in" -- \
-  restore --cluster "$WORK/kh1.json" --snapshot "$WORK/snap.db"
+  restore --yes --cluster "$WORK/kh1.json" --snapshot "$WORK/snap.db"
 
 # 5. a host whose key changed (known_hosts has another host's key for it)
 key3=$(grep "^$(host_ip 3) " "$LAB_KNOWN_HOSTS" | cut -d' ' -f2-)
 { grep -v "^$(host_ip 1) " "$LAB_KNOWN_HOSTS"; echo "$(host_ip 1) $key3"; } >"$WORK/kh-changed"
 write_spec "$WORK/kh2.json" "$WORK/kh-changed"
 expect_refusal "changed host key" 4 "HOST KEY CHANGED for '$(host_ip 1)'" -- \
-  restore --cluster "$WORK/kh2.json" --snapshot "$WORK/snap.db" --accept-new-host-keys
+  restore --yes --cluster "$WORK/kh2.json" --snapshot "$WORK/snap.db" --accept-new-host-keys
 
 # 6. a user for whom sudo -n asks for a password
 write_spec "$WORK/nosudo.json" "$LAB_KNOWN_HOSTS" '"ssh_user": "edrnosudo", "sudo": true'
 expect_refusal "sudo refused" 4 "m2 ($(host_ip 2)): push-agent: sudo -n refused" -- \
-  restore --cluster "$WORK/nosudo.json" --snapshot "$WORK/snap.db"
+  restore --yes --cluster "$WORK/nosudo.json" --snapshot "$WORK/snap.db"
 
 # 7. no restore tool where the spec says it is
 write_spec "$WORK/notool.json" "$LAB_KNOWN_HOSTS" '"restore_tool": "/opt/none/etcdutl"'
 expect_refusal "missing restore tool" 4 "m2 ($(host_ip 2)): probe: no usable restore tool" -- \
-  restore --cluster "$WORK/notool.json" --snapshot "$WORK/snap.db"
+  restore --yes --cluster "$WORK/notool.json" --snapshot "$WORK/snap.db"
 
 # 8. a spec value that would change a command's meaning
 write_spec "$WORK/evil.json" "$LAB_KNOWN_HOSTS" "\"data_dir\": \"/var/lib/etcd'; touch /tmp/pwned; '\""
 expect_refusal "hostile data_dir" 2 "member 'm2': field 'data_dir'" -- \
-  restore --cluster "$WORK/evil.json" --snapshot "$WORK/snap.db"
+  restore --yes --cluster "$WORK/evil.json" --snapshot "$WORK/snap.db"
 check "hostile data_dir: nothing ran on m2" test -z "$(on_host 2 ls /tmp/pwned 2>/dev/null)"
 
 # 9. a host of another architecture (uname -m says aarch64 there)
@@ -84,22 +84,29 @@ on_host 3 sh -c 'printf "#!/bin/sh\necho aarch64\n" > /tmp/fake-uname && chmod 7
   mount --bind /tmp/fake-uname /usr/bin/uname'
 check "other architecture: the host now says aarch64" test "$(on_host 3 uname -m)" = aarch64
 expect_refusal "other architecture" 4 "m3 ($(host_ip 3)): push-agent: etcd-dr: unsupported architecture: aarch64" -- \
-  restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db"
+  restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db"
 on_host 3 umount /usr/bin/uname
 
 check "data unchanged through every refusal" test "$(checksum_on 1 /k/)" = "$data_before"
 
-# 10. --accept-new-host-keys records unknown keys (one line each, file kept)
-echo "# the operator's own comment" >"$WORK/kh-new"
+# 10. --accept-new-host-keys records unknown keys (one line each, file kept),
+#     in a file edited by hand whose last line (m1's key) has no newline
+{ echo "# the operator's own comment"; printf '%s' "$(grep "^$(host_ip 1) " "$LAB_KNOWN_HOSTS")"; } >"$WORK/kh-new"
 write_spec "$WORK/new.json" "$WORK/kh-new"
-"$ETCD_DR" restore --cluster "$WORK/new.json" --snapshot "$WORK/snap.db" --accept-new-host-keys \
+"$ETCD_DR" restore --yes --cluster "$WORK/new.json" --snapshot "$WORK/snap.db" --accept-new-host-keys \
   >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "accept-new-host-keys: restore exits 0 (got $rc)" test "$rc" = 0
-check "accept-new-host-keys: 3 keys recorded, comment kept" \
-  test "$(grep -c '^10\.' "$WORK/kh-new")" = 3 -a "$(head -1 "$WORK/kh-new")" = "# the operator's own comment"
-check "accept-new-host-keys: warned about each recorded key" \
-  test "$(grep -c 'recorded new' "$WORK/err")" = 3
+check "accept-new-host-keys: 3 keys in the file, one a line, comment kept" \
+  test "$(awk '/^10\./ && NF == 3' "$WORK/kh-new" | wc -l),$(wc -l <"$WORK/kh-new"),$(sed -n 1p "$WORK/kh-new")" = "3,4,# the operator's own comment"
+check "accept-new-host-keys: warned about each recorded key (m2, m3)" \
+  test "$(grep -c 'recorded new' "$WORK/err")" = 2
+for i in 1 2 3; do
+  check "accept-new-host-keys: OpenSSH's ssh reaches m$i with that file alone (strict checking)" \
+    ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$WORK/kh-new" \
+      -o IdentitiesOnly=yes -o IdentityAgent=none -o LogLevel=ERROR \
+      -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=5 -i "$LAB_KEY" "root@$(host_ip "$i")" true
+done
 check "data back after the restore" test "$(checksum_on 2 /k/)" = "$data_before"
 
 # 11. a port etcd needs is taken by another program while etcd is down on m3
@@ -119,4 +126,4 @@ on_host 3 sh -c 'kill $(cat /tmp/squatter.pid)'
 lab etcd 3 start >/dev/null 2>&1
 lab health --timeout 30 >/dev/null 2>&1
 expect_refusal "bump on etcd 3.4.23" 4 "etcdctl 3.4.23 on the host cannot --bump-revision with --mark-compacted" -- \
-  restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" --bump-revision 1000
+  restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" --bump-revision 1000

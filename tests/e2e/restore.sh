@@ -29,7 +29,7 @@ on_host 3 setpriv --reuid=etcd --regid=etcd --init-groups chmod 7700 /var/lib/et
 check "m3: the etcd user made its data dir 7700" test "$(on_host 3 stat -c %a /var/lib/etcd)" = 7700
 write_spec "$WORK/cluster.json" "$LAB_KNOWN_HOSTS" '"ssh_user": "edrlab", "sudo": true'
 
-"$ETCD_DR" restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
+"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
   >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "restore exits 0 (got $rc)" test "$rc" = 0

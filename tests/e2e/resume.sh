@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # resume.sh - the coordinator is killed (SIGKILL) in the middle of a run,
 # then `etcd-dr restore --resume RUN` finishes it: checked on the hosts.
+# While the first still runs, a second `--resume RUN` or `rollback RUN` is
+# refused, naming the first's pid.
 # Once while prepare runs (nothing changed: prepare starts over), once in
 # the middle of apply (finished steps are not redone, the host that had
 # installed its restored member is recognised).
@@ -32,7 +34,7 @@ journal_has() { # journal_has RUN PATTERN
 run_id_of() { sed -n 's/^etcd-dr: run \([0-9a-f-]*\): restoring.*/\1/p' "$1"; }
 
 # 1. killed in the middle of apply: m1 and m2 have installed, m3 is stopping
-"$ETCD_DR" restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
+"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
   >"$WORK/a.out" 2>"$WORK/a.err" &
 a=$!
 run=""
@@ -44,6 +46,18 @@ for _ in $(seq 1 300); do
   fi
   sleep 0.05
 done
+# a second coordinator on the same run, while the first waits on m3: refused
+"$ETCD_DR" restore --yes --resume "$run" >"$WORK/two.out" 2>"$WORK/two.err"; rc=$?
+check "second coordinator, resume: refused with exit 4 (got $rc)" test "$rc" = 4
+check "second coordinator, resume: names the run and the pid holding it" \
+  contains "$(cat "$WORK/two.err")" "run $run is in use by another etcd-dr on this machine: pid $a ("
+[[ $rc == 4 ]] || cat "$WORK/two.err"
+"$ETCD_DR" rollback --yes "$run" --cluster "$WORK/cluster.json" >"$WORK/two.out" 2>"$WORK/two.err"; rc=$?
+check "second coordinator, rollback: refused with exit 4 (got $rc), naming the pid" \
+  eval 'test "$rc" = 4 && contains "$(cat "$WORK/two.err")" "pid $a ("'
+check "second coordinator: wrote nothing to the run's journal" \
+  test -z "$(grep -E '"event":"(resume|begin)"' "$ETCD_DR_STATE_DIR/runs/$run/journal.jsonl" | sed -n 2p)"
+check "second coordinator: the first still runs" kill -0 "$a"
 kill -KILL "$a"; wait "$a" 2>/dev/null
 on_host 3 touch /tmp/edr-go   # the agent on m3 finishes its stop on its own
 check "killed in apply: the run had an id ($run)" test -n "$run"
@@ -52,7 +66,7 @@ check "killed in apply: the lock stays on the hosts" on_host 1 grep -q "$run" /v
 check "killed in apply: m1 itself records its install as done" on_host 1 grep -q " install$" "/var/lib/etcd/.etcd-dr-$run.done"
 check "killed in apply: m3 records no install" test -z "$(on_host 3 grep ' install$' "/var/lib/etcd/.etcd-dr-$run.done" 2>/dev/null)"
 
-"$ETCD_DR" restore --resume "$run" >"$WORK/r.out" 2>"$WORK/r.err"; rc=$?
+"$ETCD_DR" restore --yes --resume "$run" >"$WORK/r.out" 2>"$WORK/r.err"; rc=$?
 check "resume: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/r.err"
 check "resume: says apply had started" contains "$(cat "$WORK/r.err")" "apply had started"
@@ -71,7 +85,7 @@ check "the hosts' markers are removed at the end" \
   test -z "$(on_host 1 ls /var/lib/etcd/.etcd-dr-$run.done 2>/dev/null)$(on_host 3 ls /var/lib/etcd/.etcd-dr-$run.done 2>/dev/null)"
 check "the report names the run" grep -q "\"run_id\": \"$run\"" "$ETCD_DR_STATE_DIR/runs/$run/report.json"
 
-"$ETCD_DR" restore --resume "$run" >"$WORK/r2.out" 2>"$WORK/r2.err"; rc=$?
+"$ETCD_DR" restore --yes --resume "$run" >"$WORK/r2.out" 2>"$WORK/r2.err"; rc=$?
 check "resume of a finished run: exit 0, nothing to do (got $rc)" test "$rc" = 0
 check "resume of a finished run: says so" contains "$(cat "$WORK/r2.err")" "nothing to resume"
 
@@ -81,7 +95,7 @@ lab snapshot "$WORK/snap2.db" >/dev/null 2>&1
 want2=$(checksum_on 1 /p/)
 write_spec "$WORK/plain.json"
 before=$(all_states)
-"$ETCD_DR" restore --cluster "$WORK/plain.json" --snapshot "$WORK/snap2.db" \
+"$ETCD_DR" restore --yes --cluster "$WORK/plain.json" --snapshot "$WORK/snap2.db" \
   >"$WORK/b.out" 2>"$WORK/b.err" &
 b=$!
 run2=""
@@ -94,7 +108,7 @@ kill -KILL "$b"; wait "$b" 2>/dev/null
 sleep 1
 check "killed in prepare: etcd still running, member dirs untouched" \
   test "$(echo "$before" | cut -d' ' -f1-3)" = "$(all_states | cut -d' ' -f1-3)"
-"$ETCD_DR" restore --resume "$run2" >"$WORK/r3.out" 2>"$WORK/r3.err"; rc=$?
+"$ETCD_DR" restore --yes --resume "$run2" >"$WORK/r3.out" 2>"$WORK/r3.err"; rc=$?
 check "resume after prepare: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/r3.err"
 check "resume after prepare: says prepare starts again" contains "$(cat "$WORK/r3.err")" "prepare starts again"

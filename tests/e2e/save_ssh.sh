@@ -50,7 +50,7 @@ no_leftovers "after a save"
 # --- restoring it gives back every key, and nothing written after -------
 "$LAB_ETCDCTL" --endpoints="http://$(host_ip 1):2379" put /after x >/dev/null
 lab disaster >/dev/null 2>&1
-"$ETCD_DR" restore --cluster "$WORK/cluster.json" --snapshot "$WORK/s.db" >"$WORK/rout" 2>"$WORK/rerr"; rc=$?
+"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/s.db" >"$WORK/rout" 2>"$WORK/rerr"; rc=$?
 check "restore from the snapshot taken over ssh: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || tail -5 "$WORK/rerr"
 check "every key is back ($want)" test "$(checksum_on 1 /lab/)" = "$want"

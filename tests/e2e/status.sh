@@ -11,7 +11,12 @@
 VERSION=${1:?usage: status.sh 3.4|3.5}
 LAB=estat
 TLS_PID=
-trap 'rc=$?; if [[ -n $TLS_PID ]]; then kill "$TLS_PID" 2>/dev/null; wait "$TLS_PID" 2>/dev/null; fi; (exit $rc); finish' EXIT
+# vpn_down/vpn_up: this machine loses its routes to the lab hosts (the
+# hosts and their cluster stay as they are), as when a VPN drops
+NET=
+vpn_down() { NET=${LAB_SUBNET%.0/24}; ip route add unreachable "$NET.0/25" && ip route add unreachable "$NET.128/25"; }
+vpn_up() { [[ -z $NET ]] || { ip route del unreachable "$NET.0/25"; ip route del unreachable "$NET.128/25"; } 2>/dev/null; NET=; }
+trap 'rc=$?; vpn_up; if [[ -n $TLS_PID ]]; then kill "$TLS_PID" 2>/dev/null; wait "$TLS_PID" 2>/dev/null; fi; (exit $rc); finish' EXIT
 lab_up 3 "$VERSION"
 ETCDCTL="$LAB_ETCDCTL"
 export ETCDCTL_API=3
@@ -73,7 +78,7 @@ check "alarm: exit 1 (got $rc)" test "$rc" = 1
 check "alarm: degraded, quorum held, alarm named" grep -q "^verdict: degraded, quorum held (3 of 3 healthy; alarm NOSPACE)" "$WORK/out"
 check "alarm: m2's row says NOSPACE" test "$(col m2 12)" = NOSPACE
 check "alarm: m1's row says none" test "$(col m1 12)" = none
-check "alarm: etcdctl sees it too" sh -c "'$ETCDCTL' --endpoints='$LAB_ENDPOINTS' alarm list 2>/dev/null | grep -q NOSPACE"
+check "alarm: etcdctl sees it too" contains "$("$ETCDCTL" --endpoints="$LAB_ENDPOINTS" alarm list 2>/dev/null)" NOSPACE
 st --cluster "$WORK/cluster.json" --no-ssh -w json
 check "alarm json: alarms [NOSPACE] on m2, [] on m1" test "$(js "m['m2']['alarms'], m['m1']['alarms']")" = "['NOSPACE'] []"
 "$ETCDCTL" --endpoints="$LAB_ENDPOINTS" alarm disarm >/dev/null 2>&1
@@ -132,6 +137,54 @@ check "ssh unreachable: m2's http facts came (member id)" test -n "$(col m2 6 | 
 check "ssh unreachable: the reason names the address" grep -q "^m2: ssh: .*$LAB_UNREACHABLE" "$WORK/out"
 check "ssh unreachable: m1 ssh ok" test "$(col m1 2) $(col m1 3)" = "ok running"
 
+# ---- no member reachable from here (a VPN down): UNKNOWN, not QUORUM LOST ------
+check "vpn down: routes to the lab taken away" vpn_down
+st --cluster "$WORK/cluster.json"
+cp "$WORK/out" "$WORK/vpn.out"
+st --cluster "$WORK/cluster.json" -w json
+cp "$WORK/out" "$WORK/vpn.json"; vpnrc=$rc
+st --cluster "$WORK/cluster.json" --no-ssh
+vpn_up
+cp "$WORK/vpn.out" "$WORK/out"
+check "vpn down: exit 4, unknown (got $vpnrc)" test "$vpnrc" = 4
+check "vpn down: the verdict is UNKNOWN and says what to check" grep -qxF \
+  "verdict: UNKNOWN: no member could be reached (check the network or VPN between this machine and the hosts)" "$WORK/out"
+check "vpn down: no QUORUM LOST, no restore suggested" \
+  eval '! grep -qE "QUORUM LOST|etcd-dr restore" "$WORK/out"'
+for i in 1 2 3; do
+  check "vpn down: names the URL tried for m$i" grep -qF "m$i at http://$(host_ip "$i"):2379" "$WORK/out"
+done
+check "vpn down: says to check the way to the hosts, not to restore" \
+  eval 'grep -qF "(VPN, firewall, routes, DNS" "$WORK/out" && grep -qF "Do not restore on this verdict." "$WORK/out"'
+[[ $vpnrc == 4 ]] || { echo "--- vpn down:"; cat "$WORK/out"; }
+cp "$WORK/vpn.json" "$WORK/out"
+check "vpn down json: unknown, every member unreached, no command suggested" \
+  test "$(js "d['verdict'], d['unreached'], d['suggested_commands']")" = "unknown ['m1', 'm2', 'm3'] []"
+check "vpn down --no-ssh: exit 4 as well (got $rc)" test "$rc" = 4
+check "vpn down: the cluster was serving all along (etcdctl on m1's host)" \
+  on_host 1 sh -c "ETCDCTL_API=3 $LAB_HOST_ETCDCTL --endpoints=http://$(host_ip 1):2379 endpoint health --cluster"
+st --cluster "$WORK/cluster.json"
+check "network back: healthy again (got $rc)" test "$rc" = 0
+
+# ---- plan --check --format json: one JSON document on stdout -------------------
+# pj EXPR: a Python expression over the JSON document d in $WORK/out
+pj() { python3 -c "import json; d=json.load(open('$WORK/out')); print($1)"; }
+"$ETCD_DR" plan --cluster "$WORK/cluster.json" --check --format json >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "plan --check --format json: exit 0, every host ready (got $rc)" test "$rc" = 0
+check "plan --check --format json: stdout is one JSON document (python3 -m json.tool)" \
+  python3 -m json.tool "$WORK/out" /dev/null
+check "plan --check --format json: the check is inside it, every host ready, etcd running, root" \
+  test "$(pj "d['check']['ready'], [(h['member'], h['ready'], h['etcd'], h['root']) for h in d['check']['hosts']]")" \
+  = "True [('m1', True, 'running', True), ('m2', True, 'running', True), ('m3', True, 'running', True)]"
+check "plan --check --format json: the run's events went to stderr" grep -q '"step":"probe"' "$WORK/err"
+"$ETCD_DR" plan --cluster "$WORK/unreach.json" --check --format json >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "plan --check --format json, m2's host unreachable: exit 4 (got $rc)" test "$rc" = 4
+check "plan --check --format json, m2's host unreachable: still one JSON document" \
+  python3 -m json.tool "$WORK/out" /dev/null
+check "plan --check --format json, m2's host unreachable: m2 not ready, the reason names its address" \
+  test "$(pj "[(h['member'], h['ready']) for h in d['check']['hosts']], '$LAB_UNREACHABLE' in d['check']['hosts'][1]['message']")" \
+  = "[('m1', True), ('m2', False), ('m3', True)] True"
+
 # ---- usage --------------------------------------------------------------------
 st
 check "no spec: exit 2" test "$rc" = 2
@@ -167,7 +220,7 @@ print(*[x.getsockname()[1] for x in s])')
     for _ in $(seq 150); do
       kill -0 "$TLS_PID" 2>/dev/null || break
       curl -s --max-time 1 --cacert "$P/ca.pem" --cert "$P/client.pem" --key "$P/client-key.pem" \
-        "https://127.0.0.1:$cport/health" | grep -q true && return 0
+        "https://127.0.0.1:$cport/health" >"$WORK/tls-health" && grep -q true "$WORK/tls-health" && return 0
       sleep 0.2
     done
     kill "$TLS_PID" 2>/dev/null; wait "$TLS_PID" 2>/dev/null; TLS_PID=

@@ -66,7 +66,7 @@ check "snapshot save over TLS: a sound snapshot" "$ETCD_DR" snapshot verify "$WO
 
 ectl put /t/after x >/dev/null
 lab disaster >/dev/null 2>&1
-"$ETCD_DR" restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"; rc=$?
+"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "restore of a TLS cluster: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
 check "restore of a TLS cluster: the health wait spoke TLS" grep -q "cluster restored and healthy" "$WORK/err"

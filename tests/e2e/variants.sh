@@ -26,13 +26,13 @@ check "plan --format json is JSON with 3 hosts" \
 check "plan shows --skip-hash-check in every restore command" \
   test "$(grep -c -- '"--skip-hash-check"' "$WORK/plan.json")" = 3
 
-"$ETCD_DR" restore --initial-cluster "$LAB_INITIAL_CLUSTER" "${settings[@]}" \
+"$ETCD_DR" restore --yes --initial-cluster "$LAB_INITIAL_CLUSTER" "${settings[@]}" \
   --snapshot "$WORK/copied.db" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "without --skip-hash-check: refused with 3 (got $rc)" test "$rc" = 3
 check "without --skip-hash-check: says how to proceed" contains "$(cat "$WORK/err")" "pass --skip-hash-check"
 
-"$ETCD_DR" restore --initial-cluster "$LAB_INITIAL_CLUSTER" "${settings[@]}" \
+"$ETCD_DR" restore --yes --initial-cluster "$LAB_INITIAL_CLUSTER" "${settings[@]}" \
   --snapshot "$WORK/copied.db" --skip-hash-check >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "--skip-hash-check with --initial-cluster: exit 0 (got $rc)" test "$rc" = 0
@@ -48,7 +48,7 @@ want_w=$(checksum_on 1 /w/)
 etcdutl=/var/cache/etcd-dr/etcd-3.5/usr/bin/etcdutl
 write_spec "$WORK/push.json" "$LAB_KNOWN_HOSTS"
 sed -i "s|\"ssh_user\": \"root\",|\"ssh_user\": \"root\", \"restore_tool_push\": \"$etcdutl\",|" "$WORK/push.json"
-"$ETCD_DR" restore --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+"$ETCD_DR" restore --yes --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "restore_tool_push: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
@@ -62,7 +62,7 @@ done
 # restored member is installed, owner and mode come from the empty data dir.
 lab disaster --wipe >/dev/null 2>&1
 check "wiped: the data dirs are empty" test -z "$(on_host 1 ls -A /var/lib/etcd)"
-"$ETCD_DR" restore --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" --report "$WORK/report.json" >"$WORK/out" 2>"$WORK/err"
+"$ETCD_DR" restore --yes --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" --report "$WORK/report.json" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "wiped: restore exits 0 (got $rc)" test "$rc" = 0
 check "wiped: the report names no leader (nothing ran)" \
@@ -96,7 +96,7 @@ PY
 # A running, healthy cluster: the leader is stopped after the others (all at
 # once makes etcd 3.5 stall ~7 s handing leadership to members going away).
 find_leader
-"$ETCD_DR" restore --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" --report "$WORK/report.json" >"$WORK/out" 2>"$WORK/err"
+"$ETCD_DR" restore --yes --cluster "$WORK/push.json" --snapshot "$WORK/snap.db" --report "$WORK/report.json" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "running cluster: restore exits 0 (got $rc)" test "$rc" = 0
 check "running cluster: the report names $leader as the leader stopped last" \
@@ -128,7 +128,7 @@ for m in spec["members"]:
         m["client_urls"] = [sys.argv[3]]
 json.dump(spec, open(sys.argv[1], "w"), indent=2)
 PY
-"$ETCD_DR" restore --cluster "$WORK/slow.json" --snapshot "$WORK/snap.db" --report "$WORK/report.json" >"$WORK/out" 2>"$WORK/err"
+"$ETCD_DR" restore --yes --cluster "$WORK/slow.json" --snapshot "$WORK/snap.db" --report "$WORK/report.json" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "slow leader lookup: restore exits 0 (got $rc)" test "$rc" = 0
 check "slow leader lookup: the report and the journal name $leader" python3 - "$WORK/report.json" "$leader" <<'PY'
@@ -184,7 +184,7 @@ write_spec "$WORK/plain.json" "$LAB_KNOWN_HOSTS"
 "$ETCD_DR" plan --cluster "$WORK/plain.json" --snapshot "$WORK/snap.db" --format json >"$WORK/plan2.json"
 check "plan: --skip-hash-check in every restore (the agent checks the hash)" \
   test "$(grep -c -- '"--skip-hash-check"' "$WORK/plan2.json")" = 3
-"$ETCD_DR" restore --cluster "$WORK/plain.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+"$ETCD_DR" restore --yes --cluster "$WORK/plain.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "a host tool without --skip-hash-check: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || tail -5 "$WORK/err"

@@ -21,7 +21,7 @@ import json, sys
 p = sys.argv[1]; s = json.load(open(p)); s["wal_dir"] = "/etc/etcd-lab/wal"
 json.dump(s, open(p, "w"))
 PY
-"$ETCD_DR" restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 check "wal dir: restore exits 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
@@ -37,7 +37,7 @@ done
 # Again, now with an old WAL dir to move aside.
 lab put-data 10 100 --prefix /x/ >/dev/null 2>&1
 lab disaster >/dev/null 2>&1
-"$ETCD_DR" restore --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
 rc=$?
 run=$(sed -n 's/^etcd-dr: run \([0-9a-f-]*\): restoring.*/\1/p' "$WORK/err")
 check "wal dir again: restore exits 0 (got $rc)" test "$rc" = 0

@@ -25,7 +25,7 @@ case $target in
   bbolt) ;;
   spec | playbook)
     cmake --build "$build" -j2 --target "fuzz_$target" >/dev/null
-    fuzz=$(find "$build" -name "fuzz_$target" -type f -perm -u+x | head -1)
+    fuzz=$(find "$build" -name "fuzz_$target" -type f -perm -u+x | sed -n 1p)
     seeds=$build/fuzz-seeds-$target corpus=$build/fuzz-corpus-$target
     out=$build/fuzz-out-$target
     rm -rf "$seeds"; mkdir -p "$seeds" "$corpus" "$out"
@@ -38,8 +38,8 @@ case $target in
   *) echo "run.sh: unknown target '$target' (bbolt, spec, playbook)" >&2; exit 2 ;;
 esac
 cmake --build "$build" -j2 --target fuzz_bbolt test_bbolt >/dev/null
-fuzz=$(find "$build" -name fuzz_bbolt -type f -perm -u+x | head -1)
-tb=$(find "$build" -name test_bbolt -type f -perm -u+x | head -1)
+fuzz=$(find "$build" -name fuzz_bbolt -type f -perm -u+x | sed -n 1p)
+tb=$(find "$build" -name test_bbolt -type f -perm -u+x | sed -n 1p)
 seeds=$build/fuzz-seeds corpus=$build/fuzz-corpus out=$build/fuzz-out
 rm -rf "$seeds"; mkdir -p "$seeds" "$corpus" "$out"
 "$tb" --write-image "$seeds/hand.db"

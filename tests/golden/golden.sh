@@ -53,7 +53,7 @@ for f in text json; do
   capture run-snapshot-rotate-$f 0 run "$pb/snapshot-rotate.json" --cluster cluster.json \
     --var dir=snaps --var keep=3 --dry-run --run-id golden --format $f
 done
-capture rollback-plan 1 rollback golden --cluster cluster.json -v --agent ./no-such-agent
+capture rollback-plan 1 rollback golden --yes --cluster cluster.json -v --agent ./no-such-agent
 sed -i -E 's/\b[0-9]+\.[0-9]s\b/T.Ts/g' "$out/got/rollback-plan.out"
 
 if [[ $update == --update ]]; then
@@ -67,7 +67,7 @@ for g in "$out"/got/*.out; do
   n=$(basename "$g")
   if ! cmp -s "$here/$n" "$g"; then
     echo "FAIL: $n differs from tests/golden/$n:"
-    diff -u "$here/$n" "$g" | head -40
+    diff -u "$here/$n" "$g" | sed -n 1,40p
     fails=$((fails + 1))
   fi
 done

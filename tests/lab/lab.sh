@@ -193,8 +193,8 @@ do_down() {
             for f in "$LAB_DIR/h$i/sshd.pid" "$LAB_DIR/h$i/run-etcd/etcd.pid"; do
                 p=$(cat "$f" 2>/dev/null || true)
                 [[ $p =~ ^[0-9]+$ ]] && alive "$p" || continue
-                if tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$LAB_DIR/" \
-                   || tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "ETCD_INITIAL_CLUSTER_TOKEN=lab-$NAME"; then
+                if grep -qF "$LAB_DIR/" <<<"$(tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null)" \
+                   || grep -qx "ETCD_INITIAL_CLUSTER_TOKEN=lab-$NAME" <<<"$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null)"; then
                     pids+=("$p")
                 fi
             done
@@ -265,8 +265,8 @@ pick_subnet() {  # third octet for 10.250.X.0/24, from the name, first free one
             [[ $(. "$f"; echo "${SUBNET:-}") == "$k" ]] && used=1
         done
         [[ -z $used ]] || continue
-        ip -4 route show | grep -q "^10\.250\.$k\." && continue
-        ip -4 addr show | grep -q "inet 10\.250\.$k\." && continue
+        grep -q "^10\.250\.$k\." <<<"$(ip -4 route show)" && continue
+        grep -q "inet 10\.250\.$k\." <<<"$(ip -4 addr show)" && continue
         echo "$k"
         return 0
     done
@@ -333,7 +333,7 @@ alive() {  # PID: exists and is not a zombie
 
 do_status() {
     local p
-    p=$(etcd_pids | head -1)
+    p=$(etcd_pids | sed -n 1p)
     if [ -n "$p" ]; then echo "etcd is running (pid $p)"; return 0; fi
     echo "etcd is not running"
     return 3
@@ -341,7 +341,7 @@ do_status() {
 
 do_start() {
     local p vars t
-    p=$(etcd_pids | head -1)
+    p=$(etcd_pids | sed -n 1p)
     if [ -n "$p" ]; then echo "etcd is already running (pid $p)"; return 0; fi
     [ -r "$ENV_FILE" ] || { echo "etcd service: $ENV_FILE missing" >&2; return 1; }
     [ -x "$ETCD_BIN" ] || { echo "etcd service: $ETCD_BIN missing" >&2; return 1; }

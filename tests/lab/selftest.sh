@@ -42,7 +42,7 @@ run_version() {
         check "[$v] host $i: edrlab sudo -n true" ssh "${sshopt[@]}" "edrlab@$ip" sudo -n true
         check "[$v] host $i: edrnosudo sudo -n fails" bash -c '! ssh "$@" sudo -n true' _ "${sshopt[@]}" "edrnosudo@$ip"
         check "[$v] host $i: etcd on PATH (also under sudo) is $v" \
-            bash -c 'ssh "$@" "sudo -n etcd --version" | grep -q "^etcd Version: '"$v"'\."' _ "${sshopt[@]}" "edrlab@$ip"
+            bash -c 'grep -q "^etcd Version: '"$v"'\." <<<"$(ssh "$@" "sudo -n etcd --version")"' _ "${sshopt[@]}" "edrlab@$ip"
         check "[$v] host $i: service status" ssh "${sshopt[@]}" "root@$ip" /etc/etcd-lab/service status
         check "[$v] host $i: /var/lib/etcd etcd:etcd 0700" \
             bash -c '[[ $(ssh "$@" stat -c %U:%G:%a /var/lib/etcd) == etcd:etcd:700 ]]' _ "${sshopt[@]}" "root@$ip"
@@ -75,9 +75,9 @@ run_version() {
     t0=$SECONDS
     check "[$v] down" "$LAB" down --name "$name"
     echo "     (down took $((SECONDS - t0)) s)"
-    check "[$v] no netns left" bash -c "! ip netns list | grep -q 'edr-$name-'"
-    check "[$v] no links left" bash -c "! ip -o link | grep -qE 'edr[bv]-$name(-|:|@)'"
-    check "[$v] no mounts left" bash -c "! findmnt -rn -o TARGET | grep -q '/$name/'"
+    check "[$v] no netns left" bash -c "! grep -q 'edr-$name-' <<<\"\$(ip netns list)\""
+    check "[$v] no links left" bash -c "! grep -qE 'edr[bv]-$name(-|:|@)' <<<\"\$(ip -o link)\""
+    check "[$v] no mounts left" bash -c "! grep -q '/$name/' <<<\"\$(findmnt -rn -o TARGET)\""
     check "[$v] no processes left" bash -c "! pgrep -af -- '/$name/h[0-9]'"
     check "[$v] lab dir removed" test ! -e "$LAB_DIR"
     rm -f "$snap"

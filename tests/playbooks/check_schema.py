@@ -93,6 +93,10 @@ broken = {
     "a block with a kind": lambda p: p["steps"][2].update(kind="stop"),
     "empty block": lambda p: p["steps"][2].update(steps=[]),
     "set-env without env": lambda p: p["steps"][2]["steps"][0].pop("env"),
+    "set-env value a shell would run": lambda p: p["steps"][2]["steps"][0].update(
+        env={"ETCD_A": "1;touch /tmp/x"}),
+    "set-env value with a space": lambda p: p["steps"][2]["steps"][0].update(
+        env={"ETCD_A": "a b"}),
     "pause without seconds": lambda p: p["steps"].append({"name": "p", "kind": "pause"}),
     "restore with exclude": lambda p: p["steps"].append(
         {"name": "r", "kind": "restore", "exclude": "m1"}),

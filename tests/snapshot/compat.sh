@@ -78,7 +78,7 @@ compare() {
         [[ $got == "$want" ]] || bad "$f -w simple: '$got', $tool says '$want'" ;;
       *)
         n=$(printf '%s\n' "$want" | wc -l)
-        [[ $(printf '%s\n' "$got" | head -n "$n") == "$want" ]] ||
+        [[ $(sed -n "1,${n}p" <<<"$got") == "$want" ]] ||
           bad "$f -w $w: differs from $tool:"$'\n'"$got"$'\n'"--- $tool:"$'\n'"$want" ;;
     esac
   done

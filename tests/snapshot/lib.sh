@@ -33,7 +33,7 @@ etcd_start() {
     EDR_ETCD_PIDS+=("$ETCD_PID")
     ETCD_EP=127.0.0.1:$p
     for _ in $(seq 100); do
-      if curl -fs "http://$ETCD_EP/health" 2>/dev/null | grep -q '"health":"true"'; then
+      if grep -q '"health":"true"' <<<"$(curl -fs "http://$ETCD_EP/health" 2>/dev/null)"; then
         return 0
       fi
       kill -0 "$ETCD_PID" 2>/dev/null || break

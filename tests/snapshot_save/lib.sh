@@ -35,13 +35,13 @@ save_clean_leftovers() {
     [[ -d $d ]] || continue
     owner=$(cat "$d/owner" 2>/dev/null || echo 0)
     if [[ $owner -gt 0 && -r /proc/$owner/cmdline ]] &&
-      tr '\0' ' ' </proc/"$owner"/cmdline | grep -q snapshot_save; then
+      grep -q snapshot_save <<<"$(tr '\0' ' ' </proc/"$owner"/cmdline)"; then
       continue  # a run in progress (ctest -j): not ours to touch
     fi
     if [[ -f $d/pids ]]; then
       while read -r pid; do
         if [[ $pid -gt 0 && -r /proc/$pid/cmdline ]] &&
-          tr '\0' ' ' </proc/"$pid"/cmdline | grep -qF "$d"; then
+          grep -qF "$d" <<<"$(tr '\0' ' ' </proc/"$pid"/cmdline)"; then
           echo "killing etcd $pid left by a crashed run" >&2
           kill -KILL "$pid" 2>/dev/null
         fi
@@ -97,7 +97,7 @@ etcd_start() {
     SAVE_PIDS+=("$PID")
     PORT=$p URL=$scheme://127.0.0.1:$p PEER=http://127.0.0.1:$q
     for _ in $(seq 600); do  # 60 s: a restored member on a loaded 2-core machine is slow
-      if curl -s "${curlargs[@]}" "$URL/health" 2>/dev/null | grep -q '"health":"true"'; then
+      if grep -q '"health":"true"' <<<"$(curl -s "${curlargs[@]}" "$URL/health" 2>/dev/null)"; then
         return 0
       fi
       kill -0 "$PID" 2>/dev/null || break
@@ -127,7 +127,7 @@ put_keys() {
     "$ETCDCTL" --endpoints "$ep" ${CTL_TLS:-} put "small$i" "value $i" >/dev/null || return 1
   done
   for i in $(seq 0 $(($3 - 1))); do
-    head -c 1000000 /dev/urandom | base64 -w0 | head -c 1000000 >"$W/big.value"
+    head -c 750000 /dev/urandom | base64 -w0 >"$W/big.value"   # 750000 bytes: 1000000 characters
     "$ETCDCTL" --endpoints "$ep" ${CTL_TLS:-} put "big$i" <"$W/big.value" >/dev/null || return 1
     [[ $i -eq 0 ]] && cp "$W/big.value" "$W/big0.value"
   done

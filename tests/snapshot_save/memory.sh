@@ -19,7 +19,7 @@ if grep -q libtsan <<<"$libs"; then
   exit 77
 fi
 asan=0
-if ldd "$EDR" 2>/dev/null | grep -q libasan; then
+if grep -q libasan <<<"$(ldd "$EDR" 2>/dev/null)"; then
   asan=1
   export ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=1
 fi

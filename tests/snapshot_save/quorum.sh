@@ -35,7 +35,7 @@ start_cluster() {
     for _ in $(seq 200); do
       local up=0
       for i in 1 2 3; do
-        curl -s "http://127.0.0.1:${cp[i]}/health" 2>/dev/null | grep -q '"health":"true"' && up=$((up + 1))
+        grep -q '"health":"true"' <<<"$(curl -s "http://127.0.0.1:${cp[i]}/health" 2>/dev/null)" && up=$((up + 1))
       done
       if [[ $up -eq 3 ]]; then
         C1=http://127.0.0.1:${cp[1]} P1=${pids[1]} P2=${pids[2]} P3=${pids[3]}
@@ -57,10 +57,10 @@ echo "3-member etcd $1 cluster, revision $rev; killing m2 and m3"
 etcd_kill "$P2"
 etcd_kill "$P3"
 for _ in $(seq 100); do
-  curl -s "$C1/health" | grep -q '"health":"true"' || break
+  grep -q '"health":"true"' <<<"$(curl -s "$C1/health")" || break
   sleep 0.2
 done
-curl -s "$C1/health" | grep -q '"health":"true"' && { bad "m1 still healthy without quorum"; exit 1; }
+grep -q '"health":"true"' <<<"$(curl -s "$C1/health")" && { bad "m1 still healthy without quorum"; exit 1; }
 
 "$EDR" snapshot save -o "$W/none.db" --cluster "$W/cluster.json" --timeout 2000 >/dev/null 2>"$W/err"
 rc=$?

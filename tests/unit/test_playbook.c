@@ -380,6 +380,39 @@ static void test_target_errors(void) {
   edr_plan_free(p);
 }
 
+/* Values of exec steps' env and of set-env may be secrets: the plan's JSON
+ * (the dry run's, the report's) keeps their names only; the operator's
+ * text plan shows set-env's values. */
+static void test_secrets(void) {
+  struct edr_plan *p = OK(STEPS(
+      "{'name': 'x', 'kind': 'exec', 'target': 'm1', 'argv': ['/bin/true'],"
+      " 'env': {'TOKEN': 's3cretvalue'}},"
+      "{'name': 'e', 'kind': 'set-env', 'target': 'm1', 'env': {'ETCD_X': 'v4lue123'}}"));
+  if (!p)
+    return;
+  json_t *jp = edr_plan_to_json(p);
+  char *dump = json_dumps(jp, 0);
+  CHECK(dump && !strstr(dump, "s3cretvalue"));
+  CHECK(dump && !strstr(dump, "v4lue123"));
+  CHECK(dump && strstr(dump, "\"TOKEN\": \"(redacted)\""));
+  CHECK(dump && strstr(dump, "\"ETCD_X\": \"(redacted)\""));
+  free(dump);
+  json_decref(jp);
+  /* the plan itself still carries them to the hosts */
+  CHECK_STR(json_string_value(json_object_get(
+                json_object_get(step_in(&p->hosts[0], EDR_STEP_SET_ENV, -1)->request, "set"),
+                "ETCD_X")), "v4lue123");
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  edr_plan_print(p, f);
+  fclose(f);
+  CHECK_CONTAINS(text, "             ETCD_X=v4lue123\n");
+  CHECK(!strstr(text, "s3cretvalue"));
+  free(text);
+  edr_plan_free(p);
+}
+
 static void test_field_errors(void) {
   FAILS(STEPS("{'name': 'm', 'kind': 'move-aside', 'path': 'var/lib/etcd/member'}"),
         "step 'm'", "field 'path'", "var/lib/etcd/member");
@@ -404,6 +437,26 @@ static void test_field_errors(void) {
         "field 'env'");
   FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': 1}}"), "step 'e'",
         "field 'env'");
+  /* what a shell sourcing the env file would run or split */
+  FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': 'a;touch /tmp/p'}}"),
+        "step 'e'", "field 'env'", "'ETCD_X': its value has ';'", "docs/playbooks.md");
+  FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': 'a|b'}}"), "has '|'");
+  FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': 'a&b'}}"), "has '&'");
+  FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': 'a(b'}}"), "has '('");
+  FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': 'a>b'}}"), "has '>'");
+  FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': '~/x'}}"), "has '~'");
+  FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': 'a b'}}"), "has a space");
+  FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': 'a\\u0009b'}}"),
+        "has a control character");
+  /* the value is not repeated in the message (it may be a secret) */
+  FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD_X': 'hunter2;x'}}"), "ETCD_X");
+  CHECK(!strstr(err, "hunter2"));
+  /* what etcd's settings look like passes: URLs (IPv6 too), lists, paths */
+  struct edr_plan *okp = OK(STEPS(
+      "{'name': 'e', 'kind': 'set-env', 'target': 'm1', 'env': {"
+      "'ETCD_INITIAL_CLUSTER': 'm1=http://[fd00::1]:2380,m2=http://10.0.0.2:2380',"
+      "'ETCD_DATA_DIR': '/var/lib/etcd', 'ETCD_X': 'a_b.c-d@e+f%g', 'ETCD_E': ''}}"));
+  edr_plan_free(okp);
   FAILS(STEPS("{'name': 'e', 'kind': 'set-env', 'env': {'ETCD X': '1'}}"), "step 'e'",
         "field 'env'");
   /* an empty name would write a line '=1' */
@@ -1072,6 +1125,7 @@ int main(void) {
   test_variable_errors();
   test_target_errors();
   test_field_errors();
+  test_secrets();
   test_top_level_errors();
   test_checks_and_lock();
   test_each_block();

@@ -277,6 +277,51 @@ static void test_verdict(void) {
   CHECK(v.verdict == EDR_VERDICT_QUORUM_LOST);
   CHECK_CONTAINS(v.why, "m1 gave no status");
 
+  /* no member reached at all (a VPN down: no route, SSH failed too): the
+   * cluster may be serving, so unknown, never quorum lost */
+  for (int i = 0; i < 3; i++) {
+    edr_status_row_init(&r[i], i == 0 ? "m1" : i == 1 ? "m2" : "m3", "http://10.0.0.1:2379");
+    r[i].http_status = i == 1 ? EDR_ETIMEDOUT : EDR_EHOSTUNREACH;
+    r[i].ssh = EDR_SSH_FAILED;
+  }
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_UNKNOWN);
+  CHECK(edr_status_exit_code(v.verdict) == 4);
+  CHECK(v.unreached == 3);
+  CHECK_STR(v.line, "UNKNOWN: no member could be reached (check the network or VPN between "
+                    "this machine and the hosts)");
+  /* --no-ssh alike */
+  for (int i = 0; i < 3; i++)
+    r[i].ssh = EDR_SSH_SKIPPED;
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_UNKNOWN);
+  /* one healthy, one refused (down), one unreached: it could be the second
+   * of a quorum */
+  healthy_row(&r[0], "m1", 1, 100, 1);
+  down_row(&r[1], "m2");
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_UNKNOWN);
+  CHECK_STR(v.line, "UNKNOWN: 1 of 3 healthy, 1 could not be reached and may be serving "
+                    "(check the network or VPN to them)");
+  /* ...but when SSH reached m3's host and etcd is stopped there, it is known */
+  r[2].ssh = EDR_SSH_OK;
+  r[2].etcd_running = 0;
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_QUORUM_LOST);
+  CHECK_STR(v.line, "QUORUM LOST (1 of 3 healthy)");
+  /* etcd running on the host but answering nobody: not known to be down */
+  r[2].etcd_running = 1;
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_UNKNOWN);
+  /* two refused of three: quorum is lost whatever the third does */
+  down_row(&r[2], "m3");
+  r[0].http_status = 0;
+  down_row(&r[0], "m1");
+  r[0].http_status = EDR_ETIMEDOUT;
+  edr_status_judge(r, 3, &v);
+  CHECK(v.verdict == EDR_VERDICT_QUORUM_LOST);
+  edr_status_rows_release(r, 3);
+
   /* an empty spec cannot be healthy */
   edr_status_judge(r, 0, &v);
   CHECK(v.verdict != EDR_VERDICT_HEALTHY);
@@ -302,6 +347,20 @@ static void test_fetch_refused(void) {
   edr_status_judge(r, 2, &v);
   CHECK_STR(v.line, "QUORUM LOST (0 of 2 healthy)");
   edr_status_rows_release(r, 2);
+}
+
+/* What status prints of a member's words (util.h's escaping). */
+static void test_escape(void) {
+  char b[64];
+  CHECK_STR(edr_escape(b, sizeof b, "caf\xc3\xa9 \xe6\x97\xa5 ok", 0), "caf\xc3\xa9 \xe6\x97\xa5 ok");
+  CHECK_STR(edr_escape(b, sizeof b, "a\x1b[2Jb\x07", 0), "a\\x1b[2Jb\\x07");
+  CHECK_STR(edr_escape(b, sizeof b, "\xc2\x9b\xe2\x80\xae", 0), "\\xc2\\x9b\\xe2\\x80\\xae");
+  CHECK_STR(edr_escape(b, sizeof b, "\xc0\xaf\xff", 0), "\\xc0\\xaf\\xff"); /* not UTF-8 */
+  CHECK_STR(edr_escape(b, sizeof b, "x\ny\tz", 0), "x\\x0ay\\x09z");
+  CHECK_STR(edr_escape(b, sizeof b, "x\ny\tz", EDR_ESC_KEEP_NL), "x\ny\tz");
+  CHECK_STR(edr_escape(b, 7, "ab\x1b", 0), "ab\\x1b");
+  CHECK_STR(edr_escape(b, 6, "ab\x1b", 0), "ab"); /* cut at a whole escape */
+  CHECK_STR(edr_escape(b, sizeof b, NULL, 0), "");
 }
 
 /* The asking on a caller's loop, cancelled: a listener that accepts and
@@ -354,6 +413,7 @@ static void test_fetch_cancel(void) {
 }
 
 int main(void) {
+  test_escape();
   test_parsers();
   test_etcdctl_parsers();
   test_verdict();
