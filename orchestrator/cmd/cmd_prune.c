@@ -195,7 +195,8 @@ int cmd_prune(int argc, char **argv) {
     edr_spec_free(spec);
     return rc == EDR_EINVAL ? EDR_EXIT_USAGE : EDR_EXIT_INTERNAL;
   }
-  plan->confirm = true; /* without --yes, on a terminal */
+  plan->confirm = ctx.remove; /* asked before removing, without --yes; a dry run
+                                 changes nothing and asks nothing */
   ctx.plan = plan;
   ctx.decisions = calloc(plan->n_hosts, sizeof(json_t *));
   if (!ctx.decisions) {
