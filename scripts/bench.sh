@@ -13,6 +13,14 @@
 #             snapshot (default 1 GiB) to 3 hosts
 #   status    `etcd-dr snapshot status` against etcdctl/etcdutl's on the big
 #             snapshot (scripts/bench-snapshot-status.sh)
+#   --vs-system-libssh2: etcd-dr is built twice, with the bundled libssh2
+#             1.11 (AES-GCM; the default build) and with -DEDR_LIBSSH2=system
+#             (bookworm's 1.10: aes128-ctr + hmac-sha2-256), and push and
+#             restore run both, alternating A A' within each round: wall time,
+#             push throughput and etcd-dr's own CPU seconds (user + system,
+#             /usr/bin/time), medians; EDR_BENCH_BIN_SYSTEM=DIR (with
+#             EDR_BENCH_BIN) compares two given builds, EDR_BENCH_LABEL and
+#             EDR_BENCH_LABEL_SYSTEM name them in the table
 #   cpu       (not in the default set) where the machine's CPU goes during
 #             A and B: `perf record -a` of each run, CPU seconds per program
 #             (etcd-dr, agent, sshd, ssh/scp, restore tool, etcd, other) and
@@ -21,7 +29,7 @@
 #   scripts/bench.sh [--quick] [--members "3 5 7"] [--size-mb 75] [--rounds 3]
 #                    [--rss-mb 1024] [--etcd 3.4|3.5] [--start lost|healthy]
 #                    [--only restore,push,rss,status,cpu] [--rev REV|--working-tree]
-#                    [--max-minutes 60] [--keep-logs]
+#                    [--max-minutes 60] [--keep-logs] [--vs-system-libssh2]
 #
 # --quick: 3 members, a ~10 MB snapshot, 1 round, a ~50 MB "big" snapshot.
 # --start lost (default): before every timed run a majority of members is
@@ -45,7 +53,7 @@ lab="$repo/tests/lab/lab.sh"
 
 orig_args="$*"
 members_list="3 5 7" size_mb=75 rounds=3 rss_mb=1024 version=3.4 start=lost
-only=restore,push,rss,status rev=HEAD max_min=60 keep_logs=0 quick=0
+only=restore,push,rss,status rev=HEAD max_min=60 keep_logs=0 quick=0 vs_sys=0
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case $1 in
@@ -61,6 +69,7 @@ while (($#)); do
     --working-tree) rev=; shift ;;
     --max-minutes) max_min=$2; shift 2 ;;
     --keep-logs) keep_logs=1; shift ;;
+    --vs-system-libssh2) vs_sys=1; shift ;;
     -h|--help) usage ;;
     *) echo "bench: unknown option '$1'" >&2; usage ;;
   esac
@@ -140,9 +149,29 @@ else
   { cmake -S "$src" -B "$bindir" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
     cmake --build "$bindir" -j"$(nproc)" --target etcd-dr etcd-dr-agent; } >"$work/build.log" 2>&1 ||
     { tail -30 "$work/build.log" >&2; exit 1; }
+  if ((vs_sys)); then
+    log "building etcd-dr ($built, RelWithDebInfo, -DEDR_LIBSSH2=system) in $bindir-system"
+    { cmake -S "$src" -B "$bindir-system" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDR_LIBSSH2=system &&
+      cmake --build "$bindir-system" -j"$(nproc)" --target etcd-dr etcd-dr-agent; } >"$work/build-system.log" 2>&1 ||
+      { tail -30 "$work/build-system.log" >&2; exit 1; }
+  fi
 fi
-edr=$bindir/etcd-dr
+edr=$bindir/etcd-dr edr_sys=
 [[ -x $edr ]] || { echo "bench: no $edr" >&2; exit 1; }
+if ((vs_sys)); then
+  edr_sys=${EDR_BENCH_BIN_SYSTEM:-$bindir-system}/etcd-dr
+  [[ -x $edr_sys ]] || { echo "bench: no $edr_sys (EDR_BENCH_BIN_SYSTEM=DIR with EDR_BENCH_BIN)" >&2; exit 1; }
+fi
+# "1.11.1": the libssh2 an etcd-dr binary runs with (static inside it, or the
+# shared one it loads), from libssh2's SSH banner string
+libssh2_of() {
+  local v so
+  banner() { strings "$1" | sed -n 's/^SSH-2.0-libssh2_\([0-9][0-9.]*\)$/\1/p' | sed -n 1p; }
+  v=$(banner "$1")
+  so=$(ldd "$1" 2>/dev/null | awk '$1 ~ /^libssh2\.so/ {print $3}')
+  [[ -z $v && -n $so ]] && v=$(banner "$so")
+  echo "${v:-unknown}"
+}
 ansible_v=$( (LC_ALL=C.UTF-8 ansible-playbook --version 2>/dev/null || true) | sed -n 1p)
 ssh_v=$(ssh -V 2>&1)
 
@@ -218,21 +247,23 @@ reset_hosts() { # N
 
 # The restore command of A (etcd-dr restore -v) or B (the OpenSSH script)
 # with DIR's specs and SNAP, into the array cmd (the lab in env).
-tool_cmd() { # a|b DIR SNAP
-  if [[ $1 == a ]]; then
-    cmd=("$edr" restore -v --yes --cluster "$2/cluster.json" --snapshot "$3")
+tool_cmd() { # a|s|b DIR SNAP (s: A linked with the system's libssh2)
+  if [[ $1 == a || $1 == s ]]; then
+    cmd=("$([[ $1 == a ]] && echo "$edr" || echo "$edr_sys")" restore -v --yes
+         --cluster "$2/cluster.json" --snapshot "$3")
   else
     cmd=("$repo/scripts/bench/openssh-restore.sh" "$3" "$LAB_KEY" "$LAB_KNOWN_HOSTS"
          "$LAB_INITIAL_CLUSTER" "$LAB_ENDPOINTS" "$LAB_HOST_SERVICE")
   fi
 }
-run_a() { # DIR SNAP TAG: etcd-dr restore -v, peak RSS too
+run_a() { # DIR SNAP TAG [a|s]: etcd-dr restore -v, peak RSS and CPU too
   local cmd
-  tool_cmd a "$1" "$2"
+  tool_cmd "${4:-a}" "$1" "$2"
   timeout 900 /usr/bin/time -v -o "$1/$3.time" "${cmd[@]}" \
     >"$1/$3.out" 2>&1 || { tail -30 "$1/$3.out" >&2; forget_run "$1/$3.out"; return 1; }
   forget_run "$1/$3.out"
 }
+run_s() { run_a "$1" "$2" "$3" s; }
 run_b() { # DIR SNAP TAG
   local cmd
   tool_cmd b "$1" "$2"
@@ -253,6 +284,8 @@ key_count() {
     sed -n 's/.*"count":\([0-9]*\).*/\1/p'
 }
 rss_kb() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
+# user + system CPU seconds of the command in a /usr/bin/time -v file
+cpu_s() { awk -F': ' '/User time|System time/ {t += $2} END {printf "%.2f", t}' "$1"; }
 
 # etcd-dr's per-step times of one `restore -v` output: "STEP SECONDS" for
 # the slowest host of each step, plus "total SECONDS".  Reads both forms
@@ -286,7 +319,7 @@ forget_run() {
 }
 
 results_restore=() results_steps=() results_phases=() results_push=() results_rss=() results_status=()
-results_cpu=()
+results_cpu=() results_ls2=()
 
 # CPU seconds per program in a `perf record -a` file (cpu-clock at HZ) of a
 # command that took WALL seconds: "wall S busy S idle S etcd-dr S agent S
@@ -326,12 +359,19 @@ if want push; then
   d=$work/push && write_specs "$d"
   ip=${LAB_HOSTS%% *}
   sshopts=(-i "$LAB_KEY" -o UserKnownHostsFile="$LAB_KNOWN_HOSTS" -o StrictHostKeyChecking=yes -o BatchMode=yes)
-  pa=() pb=() pc=()
+  pa=() pb=() pc=() ps=() qa=() qs=()
   for r in $(seq 1 "$rounds"); do
     reset_hosts 1; sample_load
     run_a "$d" "$work/snap.db" "a$r"
     s=$(push_of "$d/a$r.out" m1); s=${s%% s*}
-    pa+=("$s")
+    pa+=("$s") qa+=("$(cpu_s "$d/a$r.time")")
+    if ((vs_sys)); then
+      reset_hosts 1; sample_load
+      run_s "$d" "$work/snap.db" "s$r"
+      s=$(push_of "$d/s$r.out" m1); s=${s%% s*}
+      ps+=("$s") qs+=("$(cpu_s "$d/s$r.time")")
+      log "push round $r: etcd-dr (libssh2 $(libssh2_of "$edr")) ${pa[-1]} s, ${qa[-1]} s CPU; (libssh2 $(libssh2_of "$edr_sys")) ${ps[-1]} s, ${qs[-1]} s CPU"
+    fi
     reset_hosts 1; sample_load
     t0=$(now)
     timeout 600 scp -q "${sshopts[@]}" "$work/snap.db" "root@$ip:/var/lib/etcd/snapshot-scp.db"
@@ -345,6 +385,11 @@ if want push; then
   results_push+=("| etcd-dr push-snapshot step (streams, sha-256 checked on the host) | $ma s | $(mbs "$ma") MB/s |")
   results_push+=("| scp, whole command (connect + copy) | $mb s | $(mbs "$mb") MB/s |")
   results_push+=("| scp minus an \`ssh host true\` ($mc s) | $(awk -v a="$mb" -v b="$mc" 'BEGIN {printf "%.2f", a - b}') s | $(mbs "$(awk -v a="$mb" -v b="$mc" 'BEGIN {print a - b}')") MB/s |")
+  if ((vs_sys)); then
+    ms=$(median "${ps[@]}") cqa=$(median "${qa[@]}") cqs=$(median "${qs[@]}")
+    results_ls2+=("| push-snapshot step, 1 host | $ma s, $(mbs "$ma") MB/s | $ms s, $(mbs "$ms") MB/s | $(ratio "$ma" "$ms") |")
+    results_ls2+=("| etcd-dr CPU (user + sys) for that 1-host restore | $cqa s | $cqs s | $(ratio "$cqa" "$cqs") |")
+  fi
 fi
 
 # the big snapshot for rss/status
@@ -370,9 +415,9 @@ for n in $members_list; do
   lab_env "$name"
   d=$work/r$n && write_specs "$d"
   if want restore; then
-    ta=() tb=() tc=() ra=()
+    ta=() tb=() tc=() ra=() ts=() qa=() qs=()
     for r in $(seq 1 "$rounds"); do
-      for w in a b c; do
+      for w in a $( ((vs_sys)) && echo s) b c; do
         reset_hosts "$n"; sample_load
         t0=$(now)
         "run_$w" "$d" "$work/snap.db" "$w$r"
@@ -380,12 +425,18 @@ for n in $members_list; do
         got=$("$lab" checksum --name "$name" --prefix /bench/)
         [[ $got == "$want_sum" ]] || { log "$n members, round $r, $w: data differs after restore ($got)"; exit 1; }
         t=$(elapsed "$t0" "$t1")
-        case $w in a) ta+=("$t"); ra+=("$(rss_kb "$d/a$r.time")") ;; b) tb+=("$t") ;; c) tc+=("$t") ;; esac
-        log "$n members, round $r: $(case $w in a) echo etcd-dr;; b) echo openssh;; c) echo ansible;; esac) $t s"
+        case $w in a) ta+=("$t"); ra+=("$(rss_kb "$d/a$r.time")"); qa+=("$(cpu_s "$d/a$r.time")") ;;
+          s) ts+=("$t"); qs+=("$(cpu_s "$d/s$r.time")") ;; b) tb+=("$t") ;; c) tc+=("$t") ;; esac
+        log "$n members, round $r: $(case $w in a) echo etcd-dr;; s) echo "etcd-dr (system libssh2)";; b) echo openssh;; c) echo ansible;; esac) $t s"
       done
     done
     ma=$(median "${ta[@]}") mb=$(median "${tb[@]}") mc=$(median "${tc[@]}")
     results_restore+=("| $n | $rounds | $ma s | $mb s | $mc s | $(ratio "$ma" "$mb") | $(ratio "$ma" "$mc") | $(awk -v k="$(median "${ra[@]}")" 'BEGIN {printf "%.1f", k / 1024}') MB |")
+    if ((vs_sys)); then
+      ms=$(median "${ts[@]}") cqa=$(median "${qa[@]}") cqs=$(median "${qs[@]}")
+      results_ls2+=("| restore, $n members, wall | $ma s | $ms s | $(ratio "$ma" "$ms") |")
+      results_ls2+=("| etcd-dr CPU (user + sys), $n members | $cqa s | $cqs s | $(ratio "$cqa" "$cqs") |")
+    fi
     # where etcd-dr's time goes: per step, slowest host, median over rounds
     for r in $(seq 1 "$rounds"); do steps_of "$d/a$r.out" >"$d/a$r.steps"; done
     while read -r step _; do
@@ -504,6 +555,15 @@ if ((${#results_push[@]})); then
   echo "| what | time | throughput |"
   echo "|---|---|---|"
   printf '%s\n' "${results_push[@]}"
+fi
+if ((${#results_ls2[@]})); then
+  la=${EDR_BENCH_LABEL:-libssh2 $(libssh2_of "$edr")} ls=${EDR_BENCH_LABEL_SYSTEM:-libssh2 $(libssh2_of "$edr_sys")}
+  echo
+  echo "etcd-dr A ($la: $edr) and A' ($ls: $edr_sys), alternating within each round, medians of $rounds (load average during the run: $lmin-$lmax):"
+  echo
+  echo "| what | A $la | A' $ls | A/A' |"
+  echo "|---|---|---|---|"
+  printf '%s\n' "${results_ls2[@]}"
 fi
 if ((${#results_rss[@]})); then
   echo

@@ -4,9 +4,11 @@
 # missing. Package maintainer scripts are not allowed to start services (a
 # temporary /usr/sbin/policy-rc.d answering 101), and any etcd/sshd that the
 # install started anyway in this (root) network namespace is stopped.
-# Then fetches etcd 3.5 with scripts/get-etcd.sh.
+# Then fetches etcd 3.5 with scripts/get-etcd.sh, and builds libssh2 1.11 from
+# Debian trixie's source package with scripts/get-libssh2.sh (bookworm's 1.10
+# cannot sign with rsa-sha2; CMake links the 1.11 build by default).
 #
-#   scripts/deps.sh            install + fetch etcd 3.5
+#   scripts/deps.sh            install + fetch etcd 3.5 + build libssh2 1.11
 #   EDR_DEPS_EXTRA="pkg ..."   additional packages to require
 set -euo pipefail
 
@@ -26,6 +28,7 @@ pkgs=(
     cmake gcc make pkg-config libc6-dev binutils git
     libssh2-1-dev libuv1-dev libjansson-dev libssl-dev libcurl4-openssl-dev
     clang
+    dpkg-dev xz-utils    # dpkg-source: unpacks and checks trixie's libssh2 source package
     # test lab (tests/lab/lab.sh)
     openssh-server openssh-client iproute2 etcd-server etcd-client
     psmisc procps util-linux sudo passwd coreutils findutils
@@ -116,4 +119,6 @@ fi
 "$here/get-etcd.sh" >/dev/null
 log "etcd 3.4: $(/usr/bin/etcd --version 2>/dev/null | sed -n 1p || echo missing)"
 log "etcd 3.5: $("$here/get-etcd.sh")"
+"$here/get-libssh2.sh" >/dev/null
+log "libssh2 1.11 (static, for EDR_LIBSSH2=bundled): $("$here/get-libssh2.sh")"
 log "done"

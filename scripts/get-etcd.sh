@@ -46,26 +46,17 @@ if is_ok; then          # somebody else fetched it while we waited
     exit 0
 fi
 
-# The machine's own Debian mirror (deb822 or one-line sources).
-mirror=
-if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
-    mirror=$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources | awk '{print $1}' | grep -v security | sed -n 1p || true)
-fi
-if [[ -z $mirror && -r /etc/apt/sources.list ]]; then
-    mirror=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^(https?|file):/) {print $i; exit}}' /etc/apt/sources.list || true)
-fi
-mirror=${mirror:-http://deb.debian.org/debian}
-log "using mirror $mirror (suite trixie) for etcd-server/etcd-client 3.5"
+# shellcheck source=trixie-apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/trixie-apt.sh"
+log "using mirror $(trixie_mirror) (suite trixie) for etcd-server/etcd-client 3.5"
 
 work=$(mktemp -d /tmp/edr-get-etcd.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/debs"
-echo "deb $mirror trixie main" >"$work/sources.list"
-o=(-oDir::Etc::SourceList="$work/sources.list" -oDir::Etc::SourceParts=/dev/null
-   -oDir::State::Lists="$work/lists" -oDir::Cache="$work/cache"
-   -oAPT::Sandbox::User=root -qq)
+mkdir -p "$work/debs"
+trixie_apt_init "$work" deb
+o=("${TRIXIE_APT_OPTS[@]}")
 
-apt-get "${o[@]}" update >&2 || die "apt-get update for trixie failed (mirror $mirror)"
+apt-get "${o[@]}" update >&2 || die "apt-get update for trixie failed (mirror $(trixie_mirror))"
 (cd "$work/debs" && apt-get "${o[@]}" download etcd-server etcd-client >&2) \
     || die "apt-get download etcd-server etcd-client (trixie) failed"
 

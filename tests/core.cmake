@@ -35,3 +35,10 @@ target_include_directories(test_engine_fake PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/
 target_link_libraries(test_engine_fake PRIVATE edr_engine edr_plan edr_transport)
 add_test(NAME test_engine_fake COMMAND test_engine_fake)
 set_tests_properties(test_engine_fake PROPERTIES LABELS unit TIMEOUT 60)
+# Key files and their passphrases (transport/sshkey.c): keys made by
+# ssh-keygen, passphrases through SSH_ASKPASS.
+add_executable(test_sshkey ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sshkey.c)
+target_include_directories(test_sshkey PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_sshkey PRIVATE edr_transport)
+add_test(NAME test_sshkey COMMAND test_sshkey)
+set_tests_properties(test_sshkey PROPERTIES LABELS unit)

@@ -33,3 +33,9 @@ edr_e2e(e2e_save_ssh_etcd34 save_ssh.sh 3.4)
 edr_e2e(e2e_save_ssh_etcd35 save_ssh.sh 3.5)
 edr_e2e(e2e_status_agent_etcd34 status_agent.sh 3.4)
 edr_e2e(e2e_status_agent_etcd35 status_agent.sh 3.5)
+# User keys against OpenSSH 9.2: RSA (rsa-sha2-512), an encrypted ed25519 key
+# asked on a pty or through SSH_ASKPASS, a wrong passphrase; and a second
+# build linking the system's libssh2 1.10, whose RSA refusal must say why.
+edr_e2e(e2e_keys keys.sh --system-build ${CMAKE_SOURCE_DIR}
+        ${CMAKE_BINARY_DIR}/libssh2-system)
+set_tests_properties(e2e_keys PROPERTIES TIMEOUT 900)

@@ -174,6 +174,13 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
       eng_host_fail(h, EDR_ENOMEM, "out of memory");
       continue;
     }
+    /* Passphrases of encrypted keys: asked once per key file, here, before
+     * any host is contacted and before the live display starts. */
+    char keymsg[1024];
+    int krc = r.ops->unlock ? r.ops->unlock(&h->target, keymsg, sizeof keymsg) : 0;
+    r.interrupted |= krc == EDR_ECANCELED; /* ^C at the prompt: the run ends as interrupted */
+    if (krc)
+      eng_host_fail(h, krc == EDR_ECANCELED ? EDR_ECANCELED : EDR_EAUTH, "%s", keymsg);
   }
   const char **names = calloc(r.n, sizeof(char *));
   for (size_t i = 0; names && i < r.n; i++)

@@ -938,7 +938,12 @@ static void ssh_free(struct edr_agent_conn *c) {
   free(c);
 }
 
+static int ssh_unlock(const struct edr_agent_target *t, char *msg, size_t msglen) {
+  return edr_ssh_unlock_keys(t->identity_file, msg, msglen);
+}
+
 const struct edr_agent_ops edr_agent_ssh_ops = {
+  .unlock = ssh_unlock,
   .open = ssh_open,
   .connect = ssh_connect,
   .start_agent = ssh_start_agent,

@@ -91,6 +91,12 @@ struct edr_agent_request {
 };
 
 struct edr_agent_ops {
+  /* Before the run contacts any host, on the caller's thread (may be NULL):
+   * make T's credentials usable, i.e. ask an encrypted key's passphrase on
+   * the terminal, once per key file (ssh.h edr_ssh_unlock_keys).  0;
+   * EDR_ECANCELED when the operator interrupted the prompt; another code
+   * with *MSG saying why and what to do. */
+  int (*unlock)(const struct edr_agent_target *t, char *msg, size_t msglen);
   /* A new connection (nothing is done yet), or NULL when out of memory.
    * T, EV and LOOP are borrowed for its life. */
   struct edr_agent_conn *(*open)(uv_loop_t *loop, const struct edr_agent_target *t,

@@ -1,17 +1,23 @@
 /*
  * ssh.c - non-blocking libssh2 for one host (ssh.h).
  *
- * libssh2 1.10 is what Debian bookworm ships; its limits shape this file
- * (../shared/libssh2-facts.md): RSA user keys cannot authenticate against
- * OpenSSH 8.8+, known_hosts matching is per key type (so the host key
- * algorithms offered are restricted to the types known_hosts records for the
- * host), known_hosts is never rewritten (a new key is appended as one line),
- * and the cipher, MAC and key-exchange lists are pinned to ones without the
- * Terrapin weakness.
+ * Built against the bundled libssh2 1.11 (scripts/get-libssh2.sh) or the
+ * system's (bookworm: 1.10); their limits shape this file
+ * (../shared/libssh2-facts.md).  With 1.10, RSA user keys cannot
+ * authenticate against OpenSSH 8.8+ (it signs only with ssh-rsa/SHA-1), and
+ * a refused RSA key is reported as such; 1.11 signs with rsa-sha2-512/256,
+ * can use AES-GCM and turns on strict key exchange by itself.  Known
+ * hosts matching is per key type (so the host key algorithms offered are
+ * restricted to the types known_hosts records for the host), known_hosts is
+ * never rewritten (a new key is appended as one line), and the cipher, MAC
+ * and key-exchange lists are pinned to ones without the Terrapin weakness.
+ * Passphrases of encrypted key files come from sshkey.c, asked before the
+ * run connects anywhere (edr_ssh_unlock_keys).
  */
 #include "ssh.h"
 
 #include "err.h"
+#include "sshkey.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -28,23 +34,51 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Host key types: libssh2's number, the algorithm name and the known_hosts
- * type bit. */
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+/* rsa-sha2-256/512 signatures (user and host keys), AES-GCM, strict kex. */
+#define EDR_LIBSSH2_1_11 1
+/* aes-ctr first: libssh2 1.11.1 feeds AES-GCM to OpenSSL 16 bytes per call,
+ * which cost the coordinator 21% more CPU than aes128-ctr + hmac-sha2-256
+ * (SHA-NI) for the same push (docs/BENCHMARKS.md); AES-GCM is still offered,
+ * for servers that allow nothing else. */
+#define EDR_SSH_CIPHERS_DEFAULT "aes128-ctr,aes256-ctr,aes192-ctr," \
+                                "aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+#define EDR_SSH_RSA_HOSTKEY_ALGS "rsa-sha2-512,rsa-sha2-256"
+#else
+#define EDR_LIBSSH2_1_11 0
+#define EDR_SSH_CIPHERS_DEFAULT "aes128-ctr,aes256-ctr,aes192-ctr"
+#define EDR_SSH_RSA_HOSTKEY_ALGS "ssh-rsa"
+#endif
+#ifndef EDR_SSH_CIPHERS /* a benchmark build may set its own list */
+#define EDR_SSH_CIPHERS EDR_SSH_CIPHERS_DEFAULT
+#endif
+
+/* Said of an RSA user key that was refused by a build that cannot sign with
+ * rsa-sha2: what is missing and what to do. */
+#define EDR_SSH_RSA_NOTE                                                       \
+  " (an RSA key: this etcd-dr is built with libssh2 " LIBSSH2_VERSION ", which " \
+  "signs only with ssh-rsa/SHA-1, refused by OpenSSH 8.8+; RSA needs libssh2 "  \
+  ">= 1.11 (scripts/get-libssh2.sh, then cmake -DEDR_LIBSSH2=bundled), or use " \
+  "an ed25519 or ECDSA key)"
+
+/* Host key types: libssh2's number, the key type name in known_hosts, the
+ * host key algorithms to offer for it and the known_hosts type bit. */
 static const struct keytype {
   int hostkey_type;
   const char *name;
+  const char *algs;
   int kh_mask;
 } keytypes[] = {
   {.hostkey_type = LIBSSH2_HOSTKEY_TYPE_ED25519, .name = "ssh-ed25519",
-   .kh_mask = LIBSSH2_KNOWNHOST_KEY_ED25519},
+   .algs = "ssh-ed25519", .kh_mask = LIBSSH2_KNOWNHOST_KEY_ED25519},
   {.hostkey_type = LIBSSH2_HOSTKEY_TYPE_ECDSA_256, .name = "ecdsa-sha2-nistp256",
-   .kh_mask = LIBSSH2_KNOWNHOST_KEY_ECDSA_256},
+   .algs = "ecdsa-sha2-nistp256", .kh_mask = LIBSSH2_KNOWNHOST_KEY_ECDSA_256},
   {.hostkey_type = LIBSSH2_HOSTKEY_TYPE_ECDSA_384, .name = "ecdsa-sha2-nistp384",
-   .kh_mask = LIBSSH2_KNOWNHOST_KEY_ECDSA_384},
+   .algs = "ecdsa-sha2-nistp384", .kh_mask = LIBSSH2_KNOWNHOST_KEY_ECDSA_384},
   {.hostkey_type = LIBSSH2_HOSTKEY_TYPE_ECDSA_521, .name = "ecdsa-sha2-nistp521",
-   .kh_mask = LIBSSH2_KNOWNHOST_KEY_ECDSA_521},
+   .algs = "ecdsa-sha2-nistp521", .kh_mask = LIBSSH2_KNOWNHOST_KEY_ECDSA_521},
   {.hostkey_type = LIBSSH2_HOSTKEY_TYPE_RSA, .name = "ssh-rsa",
-   .kh_mask = LIBSSH2_KNOWNHOST_KEY_SSHRSA},
+   .algs = EDR_SSH_RSA_HOSTKEY_ALGS, .kh_mask = LIBSSH2_KNOWNHOST_KEY_SSHRSA},
 };
 
 static const struct keytype *keytype_by_hostkey(int t) {
@@ -102,6 +136,8 @@ void edr_ssh_init(struct edr_ssh *s) {
 }
 
 void edr_ssh_free(struct edr_ssh *s) {
+  free(s->key_cert);
+  s->key_cert = NULL;
   if (s->agent) {
     libssh2_agent_disconnect(s->agent);
     libssh2_agent_free(s->agent);
@@ -192,7 +228,7 @@ static void known_types(const char *known_hosts, const char *name, char *out,
     t += strspn(t, " \t");
     size_t tl = strcspn(t, " \t\n");
     const struct keytype *kt = keytype_by_name(t, tl);
-    if (!kt || strstr(out, kt->name))
+    if (!kt || strstr(out, kt->algs))
       continue;
     for (size_t off = 0; off < hl;) {
       size_t pl = strcspn(p + off, ",");
@@ -201,7 +237,7 @@ static void known_types(const char *known_hosts, const char *name, char *out,
       if (pattern_matches(p + off, pl, name)) {
         if (*out)
           strncat(out, ",", outlen - strlen(out) - 1);
-        strncat(out, kt->name, outlen - strlen(out) - 1);
+        strncat(out, kt->algs, outlen - strlen(out) - 1);
         break;
       }
       off += pl + 1;
@@ -230,11 +266,12 @@ int edr_ssh_handshake(struct edr_ssh *s, const char *host, int port,
     known_types(known_hosts, name, types, sizeof types);
     if (*types)
       libssh2_session_method_pref(s->session, LIBSSH2_METHOD_HOSTKEY, types);
-    /* aes-ctr with hmac-sha2: fast with AES-NI and not open to Terrapin. */
-    libssh2_session_method_pref(s->session, LIBSSH2_METHOD_CRYPT_CS,
-                                "aes128-ctr,aes256-ctr,aes192-ctr");
-    libssh2_session_method_pref(s->session, LIBSSH2_METHOD_CRYPT_SC,
-                                "aes128-ctr,aes256-ctr,aes192-ctr");
+    /* aes-ctr with hmac-sha2 (then AES-GCM with 1.11): fast with AES-NI and
+     * not open to Terrapin.  1.11 prefixes the kex list with ext-info-c
+     * (server-sig-algs, for rsa-sha2) and kex-strict-c-v00@openssh.com
+     * (strict kex) itself. */
+    libssh2_session_method_pref(s->session, LIBSSH2_METHOD_CRYPT_CS, EDR_SSH_CIPHERS);
+    libssh2_session_method_pref(s->session, LIBSSH2_METHOD_CRYPT_SC, EDR_SSH_CIPHERS);
     libssh2_session_method_pref(s->session, LIBSSH2_METHOD_MAC_CS,
                                 "hmac-sha2-256,hmac-sha2-512");
     libssh2_session_method_pref(s->session, LIBSSH2_METHOD_MAC_SC,
@@ -361,48 +398,157 @@ int edr_known_hosts_append(const char *path, const char *line, size_t len) {
   return rc;
 }
 
-/* Is the key at PATH an RSA key?  libssh2 1.10 cannot sign with rsa-sha2. */
-static bool is_rsa_key(const char *path) {
-  char buf[256], *pub = edr_asprintf("%s.pub", path);
-  bool rsa = false;
-  FILE *f = pub ? fopen(pub, "r") : NULL;
-  if (f) {
-    rsa = fgets(buf, sizeof buf, f) && !strncmp(buf, "ssh-rsa ", 8);
-    fclose(f);
+/* The key files tried after ssh-agent when no identity file is set. */
+static const char *const default_keys[] = {"/.ssh/id_ed25519", "/.ssh/id_ecdsa",
+                                           "/.ssh/id_rsa"};
+enum { N_DEFAULT_KEYS = sizeof default_keys / sizeof default_keys[0] };
+
+static void note_tried(struct edr_ssh *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void note_tried(struct edr_ssh *s, const char *fmt, ...) {
+  size_t used = strlen(s->auth_tried);
+  va_list ap;
+  if (used + 2 >= sizeof s->auth_tried)
+    return;
+  if (used) {
+    memcpy(s->auth_tried + used, ", ", 3);
+    used += 2;
   }
-  if (!rsa && (f = fopen(path, "r"))) {
-    rsa = fgets(buf, sizeof buf, f) && strstr(buf, "BEGIN RSA PRIVATE KEY");
-    fclose(f);
-  }
-  free(pub);
-  return rsa;
+  va_start(ap, fmt);
+  vsnprintf(s->auth_tried + used, sizeof s->auth_tried - used, fmt, ap);
+  va_end(ap);
 }
 
+/* Does ssh-agent hold the public key BLOB?  The agent socket is local. */
+static bool agent_holds(const unsigned char *blob, size_t len) {
+  bool has = false;
+  if (!blob || !getenv("SSH_AUTH_SOCK"))
+    return false;
+  LIBSSH2_SESSION *session = libssh2_session_init();
+  LIBSSH2_AGENT *agent = session ? libssh2_agent_init(session) : NULL;
+  if (agent && !libssh2_agent_connect(agent) && !libssh2_agent_list_identities(agent)) {
+    struct libssh2_agent_publickey *id = NULL;
+    while (!has && libssh2_agent_get_identity(agent, &id, id) == 0)
+      has = id->blob_len == len && !memcmp(id->blob, blob, len);
+    libssh2_agent_disconnect(agent);
+  }
+  if (agent)
+    libssh2_agent_free(agent);
+  if (session)
+    libssh2_session_free(session);
+  return has;
+}
+
+int edr_ssh_unlock_keys(const char *identity, char *msg, size_t msglen) {
+  const char *home = getenv("HOME");
+  msg[0] = '\0';
+  for (size_t i = 0; i < (identity ? 1 : (size_t)N_DEFAULT_KEYS); i++) {
+    char *path = identity ? strdup(identity)
+                          : edr_asprintf("%s%s", home ? home : "", default_keys[i]);
+    struct edr_keyfile k;
+    const char *pass, *why = NULL;
+    if (!path)
+      return EDR_ENOMEM;
+    int rc = edr_keyfile_read(path, &k);
+    /* ssh-agent comes first (without identity_file): a key it holds is not
+     * asked for. */
+    if (rc == 0 && k.encrypted && !edr_keypass_get(path) &&
+        (identity || !agent_holds(k.pub, k.pub_len))) {
+      rc = edr_keypass_ask(path, &pass, &why);
+      if (rc && identity)
+        snprintf(msg, msglen, "identity file '%s' is encrypted and %s: type its "
+                 "passphrase on a terminal, set SSH_ASKPASS, or load it into ssh-agent "
+                 "(ssh-add '%s') and leave identity_file unset", path,
+                 why ? why : edr_strerror(rc), path);
+    } else {
+      rc = 0;
+    }
+    edr_keyfile_release(&k);
+    free(path);
+    if (rc == EDR_ECANCELED) {
+      snprintf(msg, msglen, "interrupted at the passphrase prompt");
+      return rc;
+    }
+    if (rc && identity)
+      return EDR_EAUTH;
+  }
+  return 0;
+}
+
+/* Try one key file: its OpenSSH certificate (PATH-cert.pub) first where
+ * libssh2 can use one, then the key itself.  0: authenticated; EDR_EAGAIN;
+ * 1: refused or unusable, noted in auth_tried, try the next; < 0 with
+ * s->error set: give up (MUST_EXIST: an identity file the operator named). */
 static int try_key(struct edr_ssh *s, const char *user, const char *path,
                    bool must_exist) {
-  if (access(path, R_OK) != 0) {
-    if (must_exist)
-      return seterr(s, EDR_EAUTH, "cannot read identity file '%s': %s", path,
-                    strerror(errno));
-    return EDR_ENOENT;
+  enum { K_START, K_CERT, K_PLAIN };
+  int rc;
+  if (s->key_stage == K_START) {
+    struct edr_keyfile k;
+    const char *why = NULL;
+    if (access(path, R_OK) != 0) {
+      if (must_exist)
+        return seterr(s, EDR_EAUTH, "cannot read identity file '%s': %s", path,
+                      strerror(errno));
+      return 1;
+    }
+    rc = edr_keyfile_read(path, &k);
+    s->key_rsa = rc == 0 && k.rsa;
+    s->key_encrypted = rc == 0 && k.encrypted;
+    edr_keyfile_release(&k);
+    s->key_pass = NULL;
+    if (s->key_encrypted && edr_keypass_ask(path, &s->key_pass, &why) != 0) {
+      if (must_exist)
+        return seterr(s, EDR_EAUTH, "identity file '%s' is encrypted and %s: type its "
+                      "passphrase on a terminal, set SSH_ASKPASS, or load it into "
+                      "ssh-agent (ssh-add '%s')", path, why ? why : "no passphrase", path);
+      note_tried(s, "'%s' (encrypted: %s)", path, why ? why : "no passphrase");
+      return 1;
+    }
+    free(s->key_cert);
+    s->key_cert = EDR_LIBSSH2_1_11 ? edr_asprintf("%s-cert.pub", path) : NULL;
+    if (s->key_cert && access(s->key_cert, R_OK) != 0) {
+      free(s->key_cert);
+      s->key_cert = NULL;
+    }
+    s->key_stage = s->key_cert ? K_CERT : K_PLAIN;
   }
-  int rc = libssh2_userauth_publickey_fromfile_ex(s->session, user, (unsigned)strlen(user),
-                                                  NULL, path, NULL);
+  if (s->key_stage == K_CERT) {
+    rc = libssh2_userauth_publickey_fromfile_ex(s->session, user, (unsigned)strlen(user),
+                                                s->key_cert, path, s->key_pass);
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+      return EDR_EAGAIN;
+    if (rc == 0)
+      return 0;
+    note_tried(s, "certificate '%s'", s->key_cert);
+    s->key_stage = K_PLAIN;
+  }
+  rc = libssh2_userauth_publickey_fromfile_ex(s->session, user, (unsigned)strlen(user),
+                                              NULL, path, s->key_pass);
   if (rc == LIBSSH2_ERROR_EAGAIN)
     return EDR_EAGAIN;
+  s->key_stage = K_START;
   if (rc == 0)
     return 0;
   char *msg = NULL;
   libssh2_session_last_error(s->session, &msg, NULL, 0);
-  size_t used = strlen(s->auth_tried);
-  snprintf(s->auth_tried + used, sizeof s->auth_tried - used, "%s'%s'%s", used ? ", " : "",
-           path, is_rsa_key(path) ? " (an RSA key: libssh2 1.10 signs only with "
-                                    "ssh-rsa/SHA-1, which OpenSSH 8.8+ refuses; use an "
-                                    "ed25519 or ECDSA key)" : "");
-  if (rc == LIBSSH2_ERROR_FILE)
-    return seterr(s, EDR_EAUTH, "cannot use identity file '%s': %s (an encrypted key "
-                  "must be loaded into ssh-agent)", path, msg ? msg : "unreadable");
-  return EDR_EAUTH;
+  if (rc == LIBSSH2_ERROR_FILE && s->key_pass) {
+    if (must_exist)
+      return seterr(s, EDR_EAUTH, "wrong passphrase for identity file '%s' (libssh2: %s); "
+                    "nothing was done on this host: run again and type the key's "
+                    "passphrase", path, msg && *msg ? msg : "cannot decrypt the key");
+    note_tried(s, "'%s' (wrong passphrase)", path);
+    return 1;
+  }
+  if (rc == LIBSSH2_ERROR_FILE) {
+    if (must_exist)
+      return seterr(s, EDR_EAUTH, "cannot use identity file '%s': %s", path,
+                    msg && *msg ? msg : "unreadable");
+    note_tried(s, "'%s' (unreadable: %s)", path, msg && *msg ? msg : "?");
+    return 1;
+  }
+  note_tried(s, "'%s'%s", path, s->key_rsa && !EDR_LIBSSH2_1_11 ? EDR_SSH_RSA_NOTE : "");
+  return 1;
 }
 
 int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity) {
@@ -412,6 +558,7 @@ int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity) {
     s->auth_tried[0] = '\0';
     s->auth_stage = identity ? A_FILES : A_AGENT;
     s->auth_idx = 0;
+    s->key_stage = 0;
     if (!identity && getenv("SSH_AUTH_SOCK") && (s->agent = libssh2_agent_init(s->session))) {
       /* The agent socket is local: connect and listing are quick. */
       if (libssh2_agent_connect(s->agent) || libssh2_agent_list_identities(s->agent)) {
@@ -433,38 +580,30 @@ int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity) {
         return EDR_EAGAIN;
       if (rc == 0)
         return 0;
-      size_t used = strlen(s->auth_tried);
-      snprintf(s->auth_tried + used, sizeof s->auth_tried - used, "%sssh-agent key '%s'",
-               used ? ", " : "", s->agent_id->comment ? s->agent_id->comment : "?");
+      bool rsa = s->agent_id->blob_len > 11 && !memcmp(s->agent_id->blob, "\0\0\0\7ssh-rsa", 11);
+      note_tried(s, "ssh-agent key '%s'%s", s->agent_id->comment ? s->agent_id->comment : "?",
+                 rsa && !EDR_LIBSSH2_1_11 ? EDR_SSH_RSA_NOTE : "");
       s->auth_idx = 0;
     }
     s->auth_stage = A_FILES;
     s->auth_idx = 0;
   }
   if (s->auth_stage == A_FILES) {
-    if (identity) {
-      rc = try_key(s, user, identity, true);
-      if (rc == 0 || rc == EDR_EAGAIN)
+    const char *home = getenv("HOME");
+    for (; s->auth_idx < (identity ? 1 : (int)N_DEFAULT_KEYS); s->auth_idx++) {
+      char *p = identity ? strdup(identity)
+                         : edr_asprintf("%s%s", home ? home : "", default_keys[s->auth_idx]);
+      rc = p ? try_key(s, user, p, identity != NULL) : EDR_ENOMEM;
+      free(p);
+      if (rc <= 0)
         return rc;
-      if (s->error[0] && rc == EDR_EAUTH && strstr(s->error, "cannot"))
-        return rc;
-    } else {
-      static const char *const defaults[] = {"/.ssh/id_ed25519", "/.ssh/id_ecdsa"};
-      const char *home = getenv("HOME");
-      for (; s->auth_idx < 2; s->auth_idx++) {
-        char *p = edr_asprintf("%s%s", home ? home : "", defaults[s->auth_idx]);
-        rc = p ? try_key(s, user, p, false) : EDR_ENOMEM;
-        free(p);
-        if (rc == 0 || rc == EDR_EAGAIN)
-          return rc;
-      }
     }
     s->auth_stage = A_DONE;
   }
   return seterr(s, EDR_EAUTH, "ssh authentication as '%s' failed; tried %s", user,
                 s->auth_tried[0] ? s->auth_tried
-                                 : "nothing (no ssh-agent, no ~/.ssh/id_ed25519 or "
-                                   "id_ecdsa): set identity_file or --identity");
+                                 : "nothing (no ssh-agent, no ~/.ssh/id_ed25519, id_ecdsa "
+                                   "or id_rsa): set identity_file or --identity");
 }
 
 int edr_ssh_wants(const struct edr_ssh *s) {

@@ -35,7 +35,11 @@ struct edr_ssh {
   int auth_stage;
   int auth_idx;
   struct libssh2_agent_publickey *agent_id;
-  char auth_tried[256];
+  char auth_tried[768];
+  int key_stage;                /* within one key file: certificate, then key */
+  bool key_rsa, key_encrypted;
+  const char *key_pass;         /* borrowed from sshkey.c's cache */
+  char *key_cert;               /* KEY-cert.pub being tried, owned */
 };
 
 struct edr_chan {
@@ -72,8 +76,18 @@ int edr_ssh_check_hostkey(struct edr_ssh *s, const char *host, int port,
 int edr_known_hosts_append(const char *path, const char *line, size_t len);
 
 /* Authenticate USER with IDENTITY (a private key file) or, when NULL, with
- * ssh-agent and then ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa. */
+ * ssh-agent and then ~/.ssh/id_ed25519, id_ecdsa and id_rsa.  A key file's
+ * OpenSSH certificate (KEY-cert.pub) is offered first with libssh2 >= 1.11.
+ * An encrypted key file is decrypted with the passphrase sshkey.c holds. */
 int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity);
+
+/* Before a run connects anywhere: ask once for the passphrase of each
+ * encrypted key file edr_ssh_auth() would use with IDENTITY (NULL: the
+ * default files, except those ssh-agent holds).  EDR_ECANCELED when the
+ * operator interrupted the prompt (^C); EDR_EAUTH when the operator named
+ * IDENTITY and no passphrase could be had; MSG then says why and what to
+ * do.  Thread-safe; a file is asked for once per process. */
+int edr_ssh_unlock_keys(const char *identity, char *msg, size_t msglen);
 
 /* What the socket must become before calling again: a mask of
  * EDR_SSH_WANT_READ / EDR_SSH_WANT_WRITE (never 0). */
