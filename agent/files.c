@@ -218,6 +218,15 @@ static int rm_at(struct agent *a, int dirfd, const char *name, const char *path,
   return rc;
 }
 
+int agent_remove_at(struct agent *a, int dirfd, const char *name, const char *path) {
+  struct stat st;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return errno == ENOENT ? 0
+                           : agent_fail(a, edr_from_errno(errno), "cannot stat '%s': %s",
+                                        path, agent_errstr(errno));
+  return rm_at(a, dirfd, name, path, st.st_dev, 0);
+}
+
 int agent_remove_tree(struct agent *a, const char *path, bool *removed) {
   char name[NAME_MAX + 1];
   *removed = false;

@@ -39,4 +39,9 @@ int open_regular(struct agent *a, const char *path, struct stat *st);
  * tells which) or a negative EDR_E* code with the message set. */
 int agent_remove_tree(struct agent *a, const char *path, bool *removed);
 
+/* Remove NAME in directory DIRFD (PATH for messages), depth first, never
+ * following a symlink nor leaving NAME's file system.  Returns 0 (also when
+ * NAME does not exist) or a negative EDR_E* code with the message set. */
+int agent_remove_at(struct agent *a, int dirfd, const char *name, const char *path);
+
 #endif

@@ -30,6 +30,8 @@ const struct agent_op agent_ops[] = {
     {.name = "envfile", .run = op_envfile},
     {.name = "mkdir", .run = op_mkdir},
     {.name = "send", .run = op_send},
+    {.name = "list-aside", .run = op_list_aside},
+    {.name = "prune-aside", .run = op_prune_aside},
     {.name = "bye", .run = op_bye, .bye = true},
     {.name = "ping", .run = op_ping},
     {.name = NULL},

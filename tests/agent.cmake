@@ -5,7 +5,7 @@
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
 foreach(case hello probe probe_tools receive send run files chown locks etcd eof idle
              namespaces sshd enospc envfile attack_staging attack_chmod attack_fifo
-             attack_ownership)
+             attack_ownership aside)
   add_test(NAME agent.${case}
            COMMAND Python3::Interpreter
                    ${CMAKE_CURRENT_SOURCE_DIR}/agent/agent_test.py

@@ -1,6 +1,6 @@
 # Unit tests of the coordinator's pure logic: spec, plan, quoting (the plan
 # layer), and the summary and the next command to type (ui, cmd).
-foreach(t test_spec test_plan)
+foreach(t test_spec test_plan test_prune)
   add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
   target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
   add_test(NAME ${t} COMMAND ${t})
@@ -14,6 +14,7 @@ target_include_directories(test_stale_lock PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/u
 target_link_libraries(test_stale_lock PRIVATE edr_engine edr_ui edr_plan)
 add_test(NAME test_stale_lock COMMAND test_stale_lock)
 set_tests_properties(test_stale_lock PROPERTIES LABELS unit)
+target_link_libraries(test_prune PRIVATE edr_plan)
 # Playbooks: validation messages, the compiled plan's shape, and the shipped
 # playbooks (read from the source tree).
 add_executable(test_playbook ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_playbook.c)

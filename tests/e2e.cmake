@@ -19,6 +19,7 @@ edr_e2e(e2e_apply_faults apply_faults.sh)
 edr_e2e(e2e_bastion bastion.sh)
 edr_e2e(e2e_confirm confirm.sh)
 edr_e2e(e2e_partition partition.sh)
+edr_e2e(e2e_prune prune.sh)
 # Playbooks (docs/playbooks.md, playbooks/): one test per shipped playbook,
 # plus the checks `etcd-dr run` makes before it connects anywhere (no root).
 edr_e2e(e2e_playbook_validate playbook_validate.sh)

@@ -9,3 +9,10 @@ target_compile_definitions(test_engine PRIVATE
 target_link_libraries(test_engine PRIVATE edr_engine edr_plan edr_ui edr_transport)
 add_test(NAME test_engine COMMAND test_engine)
 set_tests_properties(test_engine PROPERTIES LABELS unit TIMEOUT 60)
+# prune's plan through the engine: its decide and fill hooks.
+add_executable(test_engine_prune ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_engine_prune.c
+                                 ${CMAKE_CURRENT_SOURCE_DIR}/unit/fake_agent.c)
+target_include_directories(test_engine_prune PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_engine_prune PRIVATE edr_engine edr_plan edr_ui edr_transport)
+add_test(NAME test_engine_prune COMMAND test_engine_prune)
+set_tests_properties(test_engine_prune PROPERTIES LABELS unit TIMEOUT 60)

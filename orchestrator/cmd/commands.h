@@ -15,5 +15,6 @@ int cmd_snapshot(int argc, char **argv);   /* status | verify | save */
  * Exit status 0 saved, 1 failed, 2 usage, 130 interrupted. */
 int cmd_snapshot_save(int argc, char **argv);
 int cmd_run(int argc, char **argv);        /* a playbook */
+int cmd_prune(int argc, char **argv);      /* old runs' moved-aside dirs */
 
 #endif

@@ -21,6 +21,8 @@ static const struct command commands[] = {
    .summary = "restore every member of a cluster from a snapshot, over SSH"},
   {.name = "rollback", .run = cmd_rollback,
    .summary = "put back the member dirs a restore run moved aside"},
+  {.name = "prune", .run = cmd_prune,
+   .summary = "remove the member dirs old runs moved aside (a dry run unless --remove)"},
   {.name = "run", .run = cmd_run,
    .summary = "run a playbook: rebuild from one member, replace a member, ..."},
   {.name = "status", .run = cmd_status,

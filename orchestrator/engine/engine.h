@@ -89,6 +89,7 @@ struct run {
   struct edr_gate gate;      /* the stage's gate while it runs (gate.h) */
   const struct edr_gate_ops *gate_ops;  /* its implementation, or NULL */
   bool declined;             /* the operator said no at a confirmation */
+  bool decided;              /* opts->decide was called */
   unsigned gate_attempts;
   uint64_t gate_start_ms;
   char gate_note[1024];      /* what the gate did, for the report */

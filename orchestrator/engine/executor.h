@@ -76,6 +76,17 @@ struct edr_exec_opts {
   /* The spec options as typed (--cluster ...), borrowed, for the commands
    * a message tells the operator to run; NULL: "--cluster FILE". */
   const char *spec_args;
+  /* For a command whose later steps depend on what the hosts returned
+   * (prune).  decide: called once, when every host finished the stages
+   * before the first one that changes a host (RES holds their results); it
+   * prints what will be done, shown in place of the plan when asking for
+   * confirmation, and returns false when nothing will change (nothing is
+   * then asked).  fill: called with the request of each agent step before
+   * it is sent (HOST and STEP index the plan) and may change it; returns 0
+   * or a negative EDR_E* code that fails the step. */
+  bool (*decide)(void *arg, const struct edr_run_result *res);
+  int (*fill)(void *arg, size_t host, size_t step, json_t *req);
+  void *hook_arg;
 };
 
 /* The answers of want_ask may have changed: hosts it parked ask again.

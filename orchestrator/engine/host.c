@@ -461,6 +461,13 @@ static void start_step(struct host *h) {
     eng_host_fail(h, EDR_ENOMEM, "cannot build the request");
     return;
   }
+  int frc = h->run->opts->fill ? h->run->opts->fill(h->run->opts->hook_arg, host_index(h),
+                                                    h->step, req) : 0;
+  if (frc) {
+    json_decref(req);
+    eng_host_fail(h, frc, "cannot build the request: %s", edr_strerror(frc));
+    return;
+  }
   int fd = -1;
   uint64_t size = 0;
   if (eng_steps[s->kind].payload) {

@@ -111,7 +111,8 @@ static bool confirm(struct run *r, const char *message) {
   edr_progress_hide(r->progress);
   fputc('\n', stderr);
   if (!message) {
-    edr_plan_print(r->plan, stderr);
+    if (!r->opts->decide) /* else decide() has said what will be done */
+      edr_plan_print(r->plan, stderr);
     fprintf(stderr, "\nEvery check passed and nothing has been changed yet. The next step "
                     "(%s) changes the hosts.\n", r->plan->stages[r->first_destructive].name);
   } else {
@@ -373,7 +374,14 @@ void eng_check_barrier(struct run *r) {
     if (compute_bump(r))
       return; /* the eng_host_fail inside has started the abort */
   }
-  if (r->plan->confirm && !r->opts->assume_yes &&
+  bool ask = r->plan->confirm;
+  if (r->stage + 1 == r->first_destructive && r->opts->decide && !r->decided) {
+    r->decided = true;
+    edr_progress_hide(r->progress); /* decide() prints: not into the live block */
+    ask = r->opts->decide(r->opts->hook_arg, r->res) && ask;
+    edr_progress_show(r->progress);
+  }
+  if (ask && !r->opts->assume_yes &&
       r->stage + 1 == r->first_destructive && !confirm(r, NULL))
     return;
   enter_stage(r, r->stage + 1);

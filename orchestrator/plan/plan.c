@@ -83,6 +83,10 @@ const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
                         .on_agent = true, .timeout_ms = 60000},
   [EDR_STEP_ASK] = {.name = "ask-etcd", .phase = EDR_PHASE_CHECK, .on_agent = true,
                     .timeout_ms = 20000},
+  [EDR_STEP_LIST_ASIDE] = {.name = "list-aside", .phase = EDR_PHASE_CHECK,
+                           .on_agent = true, .timeout_ms = 120000},
+  [EDR_STEP_PRUNE] = {.name = "prune", .phase = EDR_PHASE_APPLY, .destructive = true,
+                      .on_agent = true, .timeout_ms = 1800000},
 };
 
 const char *const edr_gate_names[EDR_GATE__COUNT] = {
@@ -306,6 +310,11 @@ static json_t *lock_request(const struct edr_plan *p, const struct edr_host_plan
                    p->break_lock, "auto_release", auto_release);
 }
 
+json_t *edr_plan_lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
+                              bool auto_release) {
+  return lock_request(p, h, auto_release);
+}
+
 static const char *tool_label(const char *t) {
   return strcmp(t, "auto") == 0 ? "etcdutl, else etcdctl, found on the host" : t;
 }
@@ -377,7 +386,6 @@ static int add_ask_steps(struct edr_host_plan *h) {
 }
 
 
-/* check: connect, agent, probe, lock (reads only) */
 /* The connect step, with the route when the host is reached through a jump
  * host or a proxy command (transport/proxy.h). */
 static int add_connect(struct edr_host_plan *h) {
@@ -393,6 +401,10 @@ static int add_connect(struct edr_host_plan *h) {
                   "connect to %s@%s:%d%s, check its host key against %s, authenticate",
                   m->ssh_user, m->ssh_host, m->ssh_port, route, m->known_hosts);
 }
+
+int edr_plan_connect_step(struct edr_host_plan *h) { return add_connect(h); }
+
+/* check: connect, agent, probe, lock (reads only) */
 
 static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
@@ -814,8 +826,10 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->health_timeout_ms = o->health_timeout_ms ? o->health_timeout_ms : 120000;
   p->save_idle_ms = o->save_idle_ms ? o->save_idle_ms : 30000;
   p->save_deadline_ms = o->save_deadline_ms;
-  p->kind = o->check_only ? EDR_PLAN_CHECK : o->kind;
-  p->check_only = p->kind == EDR_PLAN_CHECK;
+  /* a prune's check only lists: it stays a prune plan */
+  p->kind = o->check_only && o->kind != EDR_PLAN_PRUNE ? EDR_PLAN_CHECK : o->kind;
+  p->check_only = p->kind == EDR_PLAN_CHECK || o->check_only;
+  p->prune = o->prune;
   p->bump_revision = o->bump_revision;
   p->break_lock = o->break_lock;
   p->ask_etcd = o->ask_etcd;
@@ -898,6 +912,7 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
       p->hosts[i].phase_stage[ph] = (size_t)ph;
     if ((rc = p->kind == EDR_PLAN_ROLLBACK   ? build_rollback_host(p, &p->hosts[i])
               : p->kind == EDR_PLAN_SNAPSHOT ? build_snapshot_host(p, &p->hosts[i])
+              : p->kind == EDR_PLAN_PRUNE    ? edr_plan_prune_host(p, &p->hosts[i])
                                              : build_host(p, o, &p->hosts[i])))
       goto fail;
   }

@@ -20,6 +20,7 @@
 #ifndef EDR_PLAN_H
 #define EDR_PLAN_H
 
+#include "aside.h"
 #include "spec.h"
 
 #include <jansson.h>
@@ -73,6 +74,10 @@ enum edr_step_kind {
   /* status: the host's etcdctl asks its member (plan opts ask_etcd) */
   EDR_STEP_ASK,              /* a failure is a fact about the member, not the host's:
                                 its result is the agent's whole reply */
+  /* prune (EDR_PLAN_PRUNE, plan_prune.c) */
+  EDR_STEP_LIST_ASIDE,       /* what earlier runs left moved aside on the host */
+  EDR_STEP_PRUNE,            /* remove the runs' dirs the policy chose (the
+                                request's runs are filled in by the command) */
   EDR_STEP__COUNT
 };
 
@@ -171,6 +176,8 @@ enum edr_plan_kind {
   EDR_PLAN_SNAPSHOT,         /* take a snapshot on each host, stream it back; every
                                 step is in the check phase: nothing etcd uses is
                                 changed, and a failure removes the staging */
+  EDR_PLAN_PRUNE,            /* remove old runs' moved-aside dirs (plan_prune.c);
+                                check_only: list them, remove nothing */
 };
 
 struct edr_plan_opts {
@@ -196,6 +203,7 @@ struct edr_plan_opts {
                                 it writes has not grown for this long (a member
                                 that stopped answering mid-save; etcdctl would wait
                                 forever); 0: 30 s */
+  struct edr_prune_policy prune; /* prune plan: which runs' dirs go */
 };
 
 struct edr_plan {
@@ -223,6 +231,7 @@ struct edr_plan {
   bool confirm;              /* ask before the first destructive stage */
   bool ask_etcd;             /* check plan: ask-etcd steps (plan opts) */
   char *playbook;            /* the playbook's name (EDR_PLAN_RUN), or NULL */
+  struct edr_prune_policy prune; /* as in the opts */
 };
 
 /* Build the plan.  Returns 0 and sets *out, or a negative EDR_E* code with
@@ -250,6 +259,15 @@ struct edr_step *edr_plan_add_step(struct edr_host_plan *h, size_t stage,
 /* The hold-lock step of H in STAGE: the run's lock, kept from here on even
  * if the connection is lost. */
 int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage);
+/* The request that takes H's host lock for P's run; AUTO_RELEASE: released
+ * by the agent if the connection ends first.  A new reference. */
+json_t *edr_plan_lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
+                              bool auto_release);
+/* H's connect step in the stage of its check phase (phase_stage). */
+int edr_plan_connect_step(struct edr_host_plan *h);
+/* The prune's steps of H (plan_prune.c). */
+int edr_plan_prune_host(struct edr_plan *p, struct edr_host_plan *h);
+void edr_plan_prune_print(const struct edr_plan *p, FILE *out);
 /* The check steps (connect, agent, probe, lock) of H in STAGE. */
 int edr_plan_check_steps(struct edr_plan *p, struct edr_host_plan *h, size_t stage);
 /* The first stage that changes what etcd uses (phase apply: a destructive
@@ -261,6 +279,8 @@ void edr_plan_free(struct edr_plan *plan);
 void edr_new_run_id(char *buf, size_t len);
 
 void edr_plan_print(const struct edr_plan *plan, FILE *out);
+/* The heading of member M's steps in a printed plan. */
+void edr_plan_print_member(const struct edr_member *m, FILE *out);
 /* The plan as JSON; a new reference. */
 json_t *edr_plan_to_json(const struct edr_plan *plan);
 

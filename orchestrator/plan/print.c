@@ -106,9 +106,18 @@ static void print_run(const struct edr_plan *p, FILE *out) {
     fprintf(out, "\nNo SSH connection: every step runs on this machine.\n");
 }
 
+void edr_plan_print_member(const struct edr_member *m, FILE *out) {
+  fprintf(out, "\nmember %s  (%s@%s:%d%s)\n", m->name, m->ssh_user, m->ssh_host, m->ssh_port,
+          m->sudo ? ", sudo -n" : "");
+}
+
 void edr_plan_print(const struct edr_plan *p, FILE *out) {
   if (p->kind == EDR_PLAN_RUN) {
     print_run(p, out);
+    return;
+  }
+  if (p->kind == EDR_PLAN_PRUNE) {
+    edr_plan_prune_print(p, out);
     return;
   }
   char human[32];
@@ -129,9 +138,7 @@ void edr_plan_print(const struct edr_plan *p, FILE *out) {
     fprintf(out, "  warning: %s\n", p->spec->warnings.v[i]);
   for (size_t i = 0; i < p->n_hosts; i++) {
     const struct edr_host_plan *h = &p->hosts[i];
-    const struct edr_member *m = h->member;
-    fprintf(out, "\nmember %s  (%s@%s:%d%s)\n", m->name, m->ssh_user, m->ssh_host,
-            m->ssh_port, m->sudo ? ", sudo -n" : "");
+    edr_plan_print_member(h->member, out);
     int phase = -1;
     for (size_t j = 0; j < h->n_steps; j++) {
       const struct edr_step *s = &h->steps[j];

@@ -5,6 +5,7 @@
 
 #include "outcome.h"
 #include "err.h"
+#include "prune.h"
 #include "quote.h"
 #include "util.h"
 
@@ -18,7 +19,7 @@ static const char *outcome_name(const struct edr_plan *p, const struct edr_host_
   switch (hr->outcome) {
   case EDR_HOST_RESTORED:
     return p->kind == EDR_PLAN_ROLLBACK ? "rolled back" : p->kind == EDR_PLAN_RUN ? "done"
-                                                                                   : "restored";
+           : p->kind == EDR_PLAN_PRUNE ? "pruned" : "restored";
   case EDR_HOST_PARTIAL: return hr->status ? "FAILED" : "stopped";
   default: return hr->status ? "FAILED" : "unchanged";
   }
@@ -86,6 +87,10 @@ static void print_run_hosts(const struct edr_plan *p, const struct edr_run_resul
 void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *res,
                        const char *spec_args) {
   FILE *o = stderr;
+  if (p->kind == EDR_PLAN_PRUNE) {
+    edr_prune_summary(p, res, o);
+    return;
+  }
   if (p->kind == EDR_PLAN_RUN) {
     fprintf(o, "\nrun %s: playbook %s %s in %.1fs\n", p->run_id, p->playbook,
             res->exit_code == 0 ? "done"
@@ -280,7 +285,8 @@ json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *r
         json_object_set_new(st, "bytes_pushed", json_integer((json_int_t)sr->bytes));
       static const char *const keep[] = {"exit", "signal", "stderr_tail", "path", "moved",
                                          "tool", "free_bytes", "etcd_running", "version",
-                                         "sha256", "taken_over", "exists"};
+                                         "sha256", "taken_over", "exists", "removed",
+                                         "kept", "left"};
       for (size_t k = 0; r && k < sizeof keep / sizeof keep[0]; k++)
         if (json_object_get(r, keep[k]))
           json_object_set(st, keep[k], json_object_get(r, keep[k]));

@@ -1186,6 +1186,85 @@ def case_envfile(base):
     check(a.close() == 0, "agent exits 0")
 
 
+def case_aside(base):
+    """list-aside and prune-aside (etcd-dr prune): only runs' moved-aside dirs,
+    never through a symlink, never a run still marked unfinished, only under
+    the prune's own lock."""
+    a = Agent(base)
+    data, waldir = os.path.join(base, "data"), os.path.join(base, "w", "wal")
+    r1, r2, r3 = "20261201-101010-aaaa", "20261202-101010-bbbb", "20261203-101010-cccc"
+    me = "20261204-000000-ffff"
+    write(os.path.join(data, "member", "snap", "db"), b"live")
+    for r in (r1, r2, r3):
+        write(os.path.join(data, "member.etcd-dr-" + r, "snap", "db"), b"x" * 5000)
+        write(os.path.join(waldir + ".etcd-dr-" + r, "0.wal"), b"w")
+    write(os.path.join(data, "member.etcd-dr-%s-restored" % r2, "snap", "db"), b"r")
+    write(os.path.join(data, "member.etcd-dr-notarun", "f"), b"decoy")
+    write(os.path.join(base, "elsewhere", "f"), b"precious")
+    os.symlink(os.path.join(base, "elsewhere"), os.path.join(data, "member.etcd-dr-" + r1 + "-restored"))
+    os.symlink(os.path.join(base, "elsewhere"), os.path.join(data, "member.etcd-dr-" + r3, "link"))
+    write(os.path.join(data, ".etcd-dr-%s.done" % r3), b"5 stop\n")
+    os.mkfifo(os.path.join(data, ".etcd-dr-lock"))  # hostile: must not hang the agent
+    # a dir a cut-short prune of r2 left behind
+    write(os.path.join(data, ".etcd-dr-pruning-member.etcd-dr-%s-restored" % r2, "f"), b"t")
+    os.rename(os.path.join(data, "member.etcd-dr-%s-restored" % r2),
+              os.path.join(base, "r2restored"))
+
+    r = a.call("list-aside", data_dir=data, wal_dir=waldir)
+    if ok(r, "list-aside"):
+        res = r["result"]
+        names = sorted((e["name"], e["kind"], e["trash"]) for e in res["entries"])
+        check(("member.etcd-dr-" + r1 + "-restored", "symlink", False) in names,
+              "a symlink named like a run's dir is listed as a symlink", names)
+        check(("wal.etcd-dr-" + r2, "dir", False) in names, "wal dirs listed", names)
+        check((".etcd-dr-pruning-member.etcd-dr-%s-restored" % r2, "dir", True) in names,
+              "a cut-short prune's dir is listed as trash", names)
+        check(len(names) == 8, "8 entries: 3 member, 3 wal, 1 symlink, 1 trash", names)
+        check(res["ignored"] == ["member.etcd-dr-notarun"], "the decoy is only named", res)
+        check(res["markers"] == [r3], "the marker of the unfinished run", res)
+        check(res["lock_run"] == "?", "an unreadable lock is someone's", res)
+        e = [e for e in res["entries"] if e["name"] == "member.etcd-dr-" + r1][0]
+        check(e["bytes"] >= 5000 and e["files"] == 1 and e["path"] == os.path.join(
+            data, "member.etcd-dr-" + r1), "sizes and paths", e)
+
+    err(a.call("prune-aside", data_dir=data, wal_dir=waldir, lock_run=me, runs=[r1]),
+        "EDR_EBUSY", "prune without holding the lock", "not this prune's")
+    os.unlink(os.path.join(data, ".etcd-dr-lock"))
+    ok(a.call("lock", path=os.path.join(data, ".etcd-dr-lock"),
+              holder={"run_id": me, "command": "prune"}, auto_release=True), "lock")
+    err(a.call("prune-aside", data_dir=data, lock_run=me, runs=["notarun"]), "EDR_EINVAL",
+        "prune a run id of another form", "notarun")
+    err(a.call("prune-aside", data_dir=data, lock_run=me, runs=["../member"]), "EDR_EINVAL",
+        "prune a path as a run id")
+    r = a.call("prune-aside", data_dir=data, wal_dir=waldir, lock_run=me, runs=[r1, r2, r3])
+    if ok(r, "prune-aside"):
+        res = r["result"]
+        removed = sorted(os.path.basename(x["path"]) for x in res["removed"])
+        check(removed == sorted([".etcd-dr-pruning-member.etcd-dr-%s-restored" % r2,
+                                 "member.etcd-dr-" + r1, "member.etcd-dr-" + r2,
+                                 "wal.etcd-dr-" + r1, "wal.etcd-dr-" + r2]),
+              "removed the runs' dirs and the trash", removed)
+        check([k["run_id"] for k in res["kept"]] == [r3], "the unfinished run is kept", res)
+        check([os.path.basename(x["path"]) for x in res["left"]] == [
+            "member.etcd-dr-" + r1 + "-restored"], "the symlink is left", res)
+    for r in (r1, r2):
+        check(not os.path.lexists(os.path.join(data, "member.etcd-dr-" + r)), "gone: " + r)
+        check(not os.path.lexists(waldir + ".etcd-dr-" + r), "wal gone: " + r)
+    check(os.path.islink(os.path.join(data, "member.etcd-dr-" + r1 + "-restored")),
+          "the symlink survives")
+    with open(os.path.join(base, "elsewhere", "f"), "rb") as f:
+        check(f.read() == b"precious", "its target survives")
+    check(os.path.isdir(os.path.join(data, "member.etcd-dr-" + r3)), "the unfinished run survives")
+    check(os.path.isdir(waldir + ".etcd-dr-" + r3), "... its wal too")
+    check(os.path.exists(os.path.join(data, "member.etcd-dr-notarun", "f")), "the decoy survives")
+    check(os.path.exists(os.path.join(data, "member", "snap", "db")), "the live member survives")
+    check(not [n for n in os.listdir(data) if n.startswith(".etcd-dr-pruning-")], "no trash left")
+    r = a.call("prune-aside", data_dir=data, wal_dir=waldir, lock_run=me, runs=[r1])
+    if ok(r, "prune-aside again"):
+        check(r["result"]["removed"] == [], "nothing left to remove: no error", r)
+    a.close()
+
+
 # ---- attacks by the etcd user (docs/security.md) ---------------------------
 # The data dir belongs to the user etcd runs as; the agent runs as root.
 # Each attack below is made by that user (uid ATTACKER, through setpriv),

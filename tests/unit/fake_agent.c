@@ -11,6 +11,7 @@
 #include "fake_agent.h"
 
 #include "err.h"
+#include "log.h"
 #include "snapfile.h"
 
 #include <signal.h>
@@ -694,3 +695,10 @@ const struct edr_exec_gates fake_gates = {
   },
   .leader = &fake_leader_ops,
 };
+
+int fake_setup(char *dir_template) {
+  if (!getenv("TEST_ENGINE_VERBOSE"))
+    edr_verbosity = -1;
+  setenv("ETCD_DR_PROGRESS", "json", 1);
+  return mkdtemp(dir_template) ? 0 : -1;
+}

@@ -67,6 +67,10 @@ struct fake_entry {
                               "m1 close", "gate health start" ... */
 };
 
+/* What every engine test does first: quiet unless $TEST_ENGINE_VERBOSE,
+ * progress as JSON events, and mkdtemp(DIR_TEMPLATE).  Returns 0 or -1. */
+int fake_setup(char *dir_template);
+
 void fake_reset(const struct edr_plan *plan);
 void fake_rule(struct fake_rule r);
 

@@ -863,10 +863,7 @@ static void test_step_retries(const struct edr_plan *p, unsigned fails, bool int
 }
 
 int main(void) {
-  if (!getenv("TEST_ENGINE_VERBOSE"))
-    edr_verbosity = -1;
-  setenv("ETCD_DR_PROGRESS", "json", 1);
-  if (!mkdtemp(dir))
+  if (fake_setup(dir))
     return 1;
   snprintf(snap_path, sizeof snap_path, "%s/snap.db", dir);
   snprintf(tool_path, sizeof tool_path, "%s/etcdutl", dir);
