@@ -153,14 +153,7 @@ void edr_ssh_free(struct edr_ssh *s) {
      * session is freed whole. */
     if (s->fd >= 0)
       shutdown(s->fd, SHUT_RDWR);
-    /* libssh2 1.11.1 can still answer EAGAIN there (freeing nothing): then
-     * once more in blocking mode, bounded, where every send fails at once
-     * on the shut-down socket. */
-    if (libssh2_session_free(s->session) == LIBSSH2_ERROR_EAGAIN) {
-      libssh2_session_set_timeout(s->session, 2000);
-      libssh2_session_set_blocking(s->session, 1);
-      libssh2_session_free(s->session);
-    }
+    libssh2_session_free(s->session);
     s->session = NULL;
   }
   if (s->fd >= 0) {
