@@ -35,6 +35,23 @@ static void copy(char *dst, size_t len, const char *src, size_t n) {
   dst[n] = '\0';
 }
 
+/* ssh -G prints a single ProxyJump hop as user@[host]:port, brackets even
+ * around a name or an IPv4 address; OpenSSH's -J (and the spec) take
+ * brackets around IPv6 addresses only.  In place. */
+static void unbracket_hops(char *jump) {
+  for (char *p = jump; (p = strchr(p, '['));) {
+    char *rb = strchr(p, ']');
+    if (!rb)
+      return;
+    if (memchr(p, ':', (size_t)(rb - p))) { /* IPv6: kept */
+      p = rb + 1;
+      continue;
+    }
+    memmove(rb, rb + 1, strlen(rb + 1) + 1);
+    memmove(p, p + 1, strlen(p + 1) + 1);
+  }
+}
+
 int edr_sshcfg_parse(const char *text, struct edr_sshcfg *out) {
   bool have_host = false;
   memset(out, 0, sizeof *out);
@@ -73,6 +90,7 @@ int edr_sshcfg_parse(const char *text, struct edr_sshcfg *out) {
       out->identities_only = vl == 3 && !strncmp(v, "yes", 3);
     } else if (KEY("proxyjump")) {
       copy(out->proxy_jump, sizeof out->proxy_jump, v, vl);
+      unbracket_hops(out->proxy_jump);
     } else if (KEY("proxycommand")) {
       copy(out->proxy_command, sizeof out->proxy_command, v, vl);
     } else if (KEY("userknownhostsfile")) {

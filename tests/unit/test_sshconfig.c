@@ -81,6 +81,14 @@ static void test_parse(void) {
   CHECK_STR(f.hostname, "x");
   CHECK_STR(f.user, "");
   CHECK(f.port == 2200);
+  /* one ProxyJump hop comes back bracketed (OpenSSH 9.2's ssh -G);
+   * IPv6 keeps its brackets */
+  CHECK(edr_sshcfg_parse("hostname x\nproxyjump root@[10.250.98.4]\n", &f) == 0);
+  CHECK_STR(f.proxy_jump, "root@10.250.98.4");
+  CHECK(edr_sshcfg_parse("hostname x\nproxyjump [bastion]:2200\n", &f) == 0);
+  CHECK_STR(f.proxy_jump, "bastion:2200");
+  CHECK(edr_sshcfg_parse("hostname x\nproxyjump ops@[::1]:22,[10.0.0.1]\n", &f) == 0);
+  CHECK_STR(f.proxy_jump, "ops@[::1]:22,10.0.0.1");
   CHECK(edr_sshcfg_parse("usage: ssh [-46AaCfGgKkMNnqsTtVvXxYy]\n", &f) == EDR_EINVAL);
   CHECK(edr_sshcfg_parse("", &f) == EDR_EINVAL);
 }
@@ -269,6 +277,7 @@ static void test_real_ssh(void) {
     return;
   FILE *f = fdopen(fd, "w");
   fprintf(f, "Host db1\n  HostName 10.250.3.1\n  Port 2222\n  User edrlab\n"
+             "Host db2\n  ProxyJump root@10.250.3.4\n"
              "Host lax*\n  StrictHostKeyChecking no\n");
   fclose(f);
   struct edr_sshcfg c;
@@ -278,6 +287,10 @@ static void test_real_ssh(void) {
   CHECK(c.port == 2222);
   CHECK(c.set == (EDR_SC_HOSTNAME | EDR_SC_PORT | EDR_SC_USER));
   CHECK_STR(c.file, path);
+  CHECK(edr_sshcfg_lookup(path, "db2", &c, msg, sizeof msg) == 0);
+  CHECK(c.set == EDR_SC_JUMP);
+  CHECK_STR(c.proxy_jump, "root@10.250.3.4");
+  CHECK(edr_valid_jump(c.proxy_jump));
   CHECK(edr_sshcfg_lookup(path, "lax1", &c, msg, sizeof msg) == 0);
   CHECK(c.set == EDR_SC_STRICT);
   CHECK_STR(c.strict, "false");
