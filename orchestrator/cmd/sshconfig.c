@@ -262,6 +262,28 @@ static bool weakens(const struct edr_sshcfg *c) {
          ((c->set & EDR_SC_KNOWN_HOSTS) && !strcmp(c->known_hosts, "/dev/null"));
 }
 
+/* OpenSSH skips an IdentityFile that does not exist (a `Host *` block often
+ * lists several): the first that exists is the one, none leaves the
+ * default.  ~ is $HOME, as in the rest of etcd-dr. */
+static void pick_identity(struct edr_sshcfg *c) {
+  const char *home = getenv("HOME");
+  if (!(c->set & EDR_SC_IDENTITY))
+    return;
+  for (const char *p = c->identity_files; *p; p += strcspn(p, "\n") + 1) {
+    size_t l = strcspn(p, "\n");
+    char path[2048];
+    if (p[0] == '~' && p[1] == '/')
+      snprintf(path, sizeof path, "%s%.*s", home ? home : "", (int)l - 1, p + 1);
+    else
+      snprintf(path, sizeof path, "%.*s", (int)l, p);
+    if (access(path, F_OK) == 0) {
+      copy(c->identity_file, sizeof c->identity_file, p, l);
+      return;
+    }
+  }
+  c->set &= ~(unsigned)EDR_SC_IDENTITY;
+}
+
 int edr_sshcfg_lookup(const char *config, const char *host, struct edr_sshcfg *out,
                       char *msg, size_t msglen) {
   struct edr_sshcfg *d = malloc(sizeof *d);
@@ -270,8 +292,10 @@ int edr_sshcfg_lookup(const char *config, const char *host, struct edr_sshcfg *o
   int rc = resolve(config, host, out, msg, msglen);
   if (!rc)
     rc = resolve("/dev/null", host, d, msg, msglen);
-  if (!rc)
+  if (!rc) {
     edr_sshcfg_diff(out, d);
+    pick_identity(out);
+  }
   struct passwd *pw = getpwuid(geteuid());
   char *user_file = edr_asprintf("%s/.ssh/config", pw && pw->pw_dir ? pw->pw_dir : "~");
   if (!rc && !user_file)

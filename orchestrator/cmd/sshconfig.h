@@ -27,7 +27,9 @@ void edr_sshcfg_diff(struct edr_sshcfg *got, const struct edr_sshcfg *defaults);
 
 /* edr_sshcfg_lookup_fn (spec.h): CONFIG is ssh -F's file, NULL for
  * OpenSSH's own (~/.ssh/config, then /etc/ssh/ssh_config).  OUT->file names
- * the file a refused setting came from. */
+ * the file a refused setting came from.  OUT->identity_file is the first
+ * IdentityFile that exists, as OpenSSH skips the others; with none, it is
+ * not marked set. */
 int edr_sshcfg_lookup(const char *config, const char *host, struct edr_sshcfg *out,
                       char *msg, size_t msglen);
 

@@ -278,7 +278,9 @@ static void test_real_ssh(void) {
   FILE *f = fdopen(fd, "w");
   fprintf(f, "Host db1\n  HostName 10.250.3.1\n  Port 2222\n  User edrlab\n"
              "Host db2\n  ProxyJump root@10.250.3.4\n"
-             "Host lax*\n  StrictHostKeyChecking no\n");
+             "Host keys\n  IdentityFile /nonexistent/id_a\n  IdentityFile %s\n"
+             "Host lax*\n  StrictHostKeyChecking no\n"
+             "Host nokeys\n  IdentityFile /nonexistent/id_a\n", path);
   fclose(f);
   struct edr_sshcfg c;
   char msg[512];
@@ -291,6 +293,12 @@ static void test_real_ssh(void) {
   CHECK(c.set == EDR_SC_JUMP);
   CHECK_STR(c.proxy_jump, "root@10.250.3.4");
   CHECK(edr_valid_jump(c.proxy_jump));
+  /* an IdentityFile that does not exist is skipped, as OpenSSH does */
+  CHECK(edr_sshcfg_lookup(path, "keys", &c, msg, sizeof msg) == 0);
+  CHECK(c.set == EDR_SC_IDENTITY);
+  CHECK_STR(c.identity_file, path);
+  CHECK(edr_sshcfg_lookup(path, "nokeys", &c, msg, sizeof msg) == 0);
+  CHECK(c.set == 0);
   CHECK(edr_sshcfg_lookup(path, "lax1", &c, msg, sizeof msg) == 0);
   CHECK(c.set == EDR_SC_STRICT);
   CHECK_STR(c.strict, "false");
