@@ -126,14 +126,12 @@ static int fake_lookup(const char *config, const char *host, struct edr_sshcfg *
   return 0;
 }
 
-static char err[1024];
+static char err[1024]; /* the spec's message when js() returns NULL */
 
+/* The spec in TEXT, read with OV (its ssh_lookup the stand-in above). */
 static struct edr_spec *js(const char *text, const struct edr_spec_overrides *ov) {
   struct edr_spec *sp = NULL;
-  err[0] = '\0';
-  if (edr_spec_from_json(NULL, text, ov, &sp, err, sizeof err))
-    return NULL;
-  return sp;
+  return edr_spec_from_json(NULL, text, ov, &sp, err, sizeof err) ? NULL : sp;
 }
 
 static void test_precedence(void) {
