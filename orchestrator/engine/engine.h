@@ -143,6 +143,13 @@ struct eng_step_kind {
 };
 extern const struct eng_step_kind eng_steps[EDR_STEP__COUNT];
 
+/* This coordinator process's lock token (steps.c): random, made once, kept
+ * for the process's life; a host lock names it as "token" in its holder
+ * and `unlock` gives it back, so the agent keeps two coordinators of one
+ * run apart. */
+enum { EDR_LOCK_TOKEN_BYTES = 16 };
+const char *eng_coordinator_token(void);
+
 /* The host's current step succeeded with RESULT (borrowed; may be NULL). */
 void eng_step_ok(struct host *h, json_t *result);
 

@@ -53,6 +53,32 @@ static bool changed_hosts(json_t *events) {
   return false;
 }
 
+/* The lock is of our own run, but another coordinator process took it: one
+ * that is gone from this machine (the run was cut short; this process holds
+ * the run's journal lock, so no live etcd-dr here drives it) is succeeded;
+ * any other may still be working on the hosts, and two coordinators on one
+ * run would undo each other's steps. */
+static enum edr_stale same_run(json_t *holder, const char *run, const char *host,
+                               json_int_t pid, const char *me, char *advice, size_t len) {
+  const char *cmd = json_string_value(json_object_get(holder, "command"));
+  const char *since = json_string_value(json_object_get(holder, "since"));
+  bool here = host && !strcmp(host, me);
+  if (here && pid > 0 && pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+    snprintf(advice, len, "run %s's earlier coordinator (pid %lld on this machine) is gone: "
+             "taking over its lock", run, (long long)pid);
+    return EDR_STALE_TAKE;
+  }
+  char *again = own_command();
+  snprintf(advice, len, "another coordinator drives run %s: pid %lld on %s%s (%s, since %s); "
+           "two at once would undo each other's steps.  Let it finish; if it is gone "
+           "for good (that machine down, the process killed), take the lock with\n  %s "
+           "--break-lock", run, (long long)pid, here ? "this machine" : host ? host : "?",
+           here ? ", still running" : "", cmd ? cmd : "?", since ? since : "?",
+           again ? again : "etcd-dr ...");
+  free(again);
+  return EDR_STALE_REFUSE;
+}
+
 enum edr_stale edr_stale_lock(json_t *holder, const char *our_run, const char *spec_args,
                               char *advice, size_t len) {
   const char *run = json_string_value(json_object_get(holder, "run_id"));
@@ -62,8 +88,10 @@ enum edr_stale edr_stale_lock(json_t *holder, const char *our_run, const char *s
   char me[256] = "";
   advice[0] = '\0';
   gethostname(me, sizeof me - 1);
-  if (!run || !host || strcmp(host, me) || (our_run && !strcmp(run, our_run)) || pid <= 0 ||
-      pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+  if (run && our_run && !strcmp(run, our_run))
+    return same_run(holder, run, host, pid, me, advice, len);
+  if (!run || !host || strcmp(host, me) || pid <= 0 || pid == getpid() ||
+      kill((pid_t)pid, 0) == 0 || errno != ESRCH)
     return EDR_STALE_NO;
   char err[512];
   json_t *j = edr_journal_load(run, err, sizeof err);

@@ -7,7 +7,9 @@
  * Its journal in this machine's state dir then says whether it changed a
  * host: if it never did, its lock guards nothing and is taken; if it did, or
  * there is no journal to tell, the operator is told exactly what to run
- * (docs/safety.md "Host lock").
+ * (docs/safety.md "Host lock").  A lock of the run itself taken by another
+ * coordinator process (its token differs) is taken only from a holder that
+ * is gone from this machine; any other is refused with what to run.
  *
  * Ownership: HOLDER is borrowed; the advice is written into the caller's
  * buffer.

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,7 +62,31 @@ static void start_push_agent(struct host *h) {
 
 /* ---- requests adjusted with what the run found ---------------------------- */
 
-/* Who holds the lock: this user on this machine, since now. */
+/* This coordinator process's lock token: 128 random bits as hex, made on
+ * first use.  A host lock carries it, so that the agent tells this process
+ * from another coordinator driving the same run id (docs/safety.md "Host
+ * lock"); host name and pid alone do not (two machines can share a name). */
+const char *eng_coordinator_token(void) {
+  static char hex[2 * EDR_LOCK_TOKEN_BYTES + 1];
+  if (!hex[0]) {
+    unsigned char raw[EDR_LOCK_TOKEN_BYTES];
+    size_t got = 0;
+    while (got < sizeof raw) {
+      ssize_t r = getrandom(raw + got, sizeof raw - got, 0);
+      if (r > 0)
+        got += (size_t)r;
+      else /* no entropy source at all: still unique per process and time */
+        for (; got < sizeof raw; got++)
+          raw[got] = (unsigned char)((getpid() * 2654435761u) ^ (time(NULL) >> (got % 4) * 8) ^ got);
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+      snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+  }
+  return hex;
+}
+
+/* Who holds the lock: this process (its token), this user on this machine,
+ * since now. */
 static void adjust_lock(struct host *h, json_t *req) {
   char host[256] = "?", since[40];
   time_t now = time(NULL);
@@ -76,6 +101,13 @@ static void adjust_lock(struct host *h, json_t *req) {
   json_object_set_new(holder, "host", json_string(host));
   json_object_set_new(holder, "pid", json_integer(getpid()));
   json_object_set_new(holder, "since", json_string(since));
+  json_object_set_new(holder, "token", json_string(eng_coordinator_token()));
+}
+
+/* A lock is released only by the process that holds it. */
+static void adjust_unlock(struct host *h, json_t *req) {
+  (void)h;
+  json_object_set_new(req, "token", json_string(eng_coordinator_token()));
 }
 
 /* --bump-revision auto's bump, and the tool the probe found. */
@@ -224,7 +256,7 @@ const struct eng_step_kind eng_steps[EDR_STEP__COUNT] = {
   [EDR_STEP_PROBE] = {.check = check_probe, .summary = summary_probe},
   [EDR_STEP_LOCK] = {.adjust = adjust_lock, .check = check_lock},
   [EDR_STEP_HOLD_LOCK] = {.adjust = adjust_lock},
-  [EDR_STEP_UNLOCK] = {.check = check_unlock},
+  [EDR_STEP_UNLOCK] = {.adjust = adjust_unlock, .check = check_unlock},
   [EDR_STEP_PUSH_TOOL] = {.payload = payload_tool},
   [EDR_STEP_PUSH_SNAPSHOT] = {.payload = payload_snapshot, .reads_extend = true},
   [EDR_STEP_RESTORE] = {.adjust = adjust_restore, .stderr_in_failure = true},

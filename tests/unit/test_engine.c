@@ -301,8 +301,9 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
     if (x != h)
       CHECK(res.hosts[x].status == 0);
     /* abort cleanup: before apply, what was staged goes and so does the
-     * lock; after it, a restore keeps both (resume, rollback), a playbook
-     * gives the lock back */
+     * lock, on a host whose lock this run took (elsewhere a staging dir of
+     * the run is another coordinator's); after it, a restore keeps both
+     * (resume, rollback), a playbook gives the lock back */
     char rm[600], wrm[600];
     snprintf(rm, sizeof rm, "%s > op:remove %s", xn, xp->staging);
     snprintf(wrm, sizeof wrm, "%s > op:remove %s", xn, xp->wal_holder ? xp->wal_holder : "");
@@ -313,9 +314,9 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
         if (fake_trace(i)->host == (long)x && fake_trace(i)->ev == FAKE_REQ)
           CHECK(!"nothing is sent to a host whose connection is gone");
     } else if (phase <= EDR_PHASE_PREPARE) {
-      CHECK(requested_after(at, x, rm));
+      CHECK(requested_after(at, x, rm) == locked);
       if (xp->wal_holder)
-        CHECK(requested_after(at, x, wrm));
+        CHECK(requested_after(at, x, wrm) == locked);
       CHECK(requested_after(at, x, unlock) == locked);
     } else {
       CHECK(!requested_after(at, x, rm));

@@ -1,7 +1,9 @@
 /*
  * test_stale_lock.c - the judgement of a host lock's holder (stale_lock.h):
  * only a holder on this machine whose pid is gone is judged, and its journal
- * in the state dir decides between taking the lock and saying what to run.
+ * in the state dir decides between taking the lock and saying what to run;
+ * a lock of the run itself from another coordinator process is taken only
+ * when that process is gone from this machine.
  */
 #include "t.h"
 
@@ -77,15 +79,32 @@ int main(void) {
   CHECK_CONTAINS(advice, "left no journal here");
   json_decref(h);
 
-  /* alive (this very process), another machine, or the same run: not judged */
+  /* another run alive (this process's parent) or on another machine: not judged */
   h = holder("20260101-000000-prep", me, (long)getppid());
   CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", advice, sizeof advice) == EDR_STALE_NO);
   json_decref(h);
   h = holder("20260101-000000-prep", "some-other-machine.example", dead_pid());
   CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", advice, sizeof advice) == EDR_STALE_NO);
   json_decref(h);
+
+  /* the same run, taken by another coordinator process: succeeded only when
+   * that process is gone from this machine */
   h = holder("20260101-000000-prep", me, dead_pid());
-  CHECK(edr_stale_lock(h, "20260101-000000-prep", NULL, advice, sizeof advice) == EDR_STALE_NO);
+  CHECK(edr_stale_lock(h, "20260101-000000-prep", NULL, advice, sizeof advice) == EDR_STALE_TAKE);
+  CHECK_CONTAINS(advice, "run 20260101-000000-prep's earlier coordinator (pid ");
+  CHECK_CONTAINS(advice, " on this machine) is gone: taking over its lock");
+  json_decref(h);
+  h = holder("20260101-000000-prep", me, (long)getppid());
+  CHECK(edr_stale_lock(h, "20260101-000000-prep", NULL, advice, sizeof advice) == EDR_STALE_REFUSE);
+  CHECK_CONTAINS(advice, "another coordinator drives run 20260101-000000-prep: pid ");
+  CHECK_CONTAINS(advice, " on this machine, still running (restore, since ?)");
+  CHECK_CONTAINS(advice, "--break-lock");
+  json_decref(h);
+  h = holder("20260101-000000-prep", "some-other-machine.example", dead_pid());
+  CHECK(edr_stale_lock(h, "20260101-000000-prep", NULL, advice, sizeof advice) == EDR_STALE_REFUSE);
+  CHECK_CONTAINS(advice, " on some-other-machine.example (restore, since ?); two at once "
+                         "would undo each other's steps");
+  CHECK_CONTAINS(advice, "take the lock with\n  etcd-dr ");
   json_decref(h);
 
   char cmd[128];
