@@ -1,7 +1,9 @@
 /*
- * test_str.c - the growable string (common/str.h): what a caller sees after each call, growth past the first
+ * test_str.c - the growable string and the error carrier (common/str.h,
+ * common/err.h): what a caller sees after each call, growth past the first
  * allocation, and that release leaves a string usable again.
  */
+#include "err.h"
 #include "str.h"
 #include "t.h"
 
@@ -61,9 +63,39 @@ static void test_growth(void) {
   free(d);
 }
 
+static void test_error(void) {
+  struct edr_error e = EDR_ERROR_INIT;
+  CHECK(e.code == 0);
+  CHECK_STR(edr_error_text(&e), "");
+  /* no message: the code's own text */
+  e.code = EDR_ETIMEDOUT;
+  CHECK_STR(edr_error_text(&e), "timed out");
+  CHECK(edr_error_set(&e, EDR_EHASH, "'%s': sha-256 %s", "snap.db", "abc") == EDR_EHASH);
+  CHECK(e.code == EDR_EHASH);
+  CHECK_STR(edr_error_text(&e), "'snap.db': sha-256 abc");
+  /* a second set replaces the first */
+  CHECK(edr_error_set(&e, EDR_EIO, "cannot read") == EDR_EIO);
+  CHECK_STR(edr_error_text(&e), "cannot read");
+  CHECK(edr_error_prefix(&e, "m1 (%s): ", "10.0.0.1") == EDR_EIO);
+  CHECK_STR(edr_error_text(&e), "m1 (10.0.0.1): cannot read");
+  edr_error_clear(&e);
+  CHECK(e.code == 0);
+  CHECK_STR(edr_error_text(&e), "");
+  /* a message longer than any fixed field had room for */
+  char big[6000];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  edr_error_set(&e, EDR_EREMOTE, "stderr: %s", big);
+  CHECK(strlen(edr_error_text(&e)) == strlen("stderr: ") + sizeof big - 1);
+  edr_error_release(&e);
+  CHECK(e.code == 0);
+  CHECK_STR(edr_error_text(&e), "");
+}
+
 int main(void) {
   test_empty();
   test_append();
   test_growth();
+  test_error();
   return t_done("test_str");
 }
