@@ -309,14 +309,10 @@ static void snapshot_done(void *arg, int rc) {
   struct edr_save_result *res = &sg->res;
   sg->call = NULL;
   g->impl = NULL;  /* edr_gate_done may start the gate again */
-  if (!rc && st->dir && st->keep) {
-    char msg[1024];
-    rc = edr_snapshot_prune(st->dir, st->keep, res->path, msg, sizeof msg);
-    if (rc)
-      snprintf(res->msg, sizeof res->msg, "%s", msg);
-  }
+  if (!rc && st->dir && st->keep)
+    rc = edr_snapshot_prune(st->dir, st->keep, res->path, &res->err);
   if (rc) {
-    edr_gate_done(g, rc, "snapshot: %s", res->msg);
+    edr_gate_done(g, rc, "snapshot: %s", edr_error_text(&res->err));
   } else {
     char line[6000];
     char hb[32];
@@ -326,6 +322,7 @@ static void snapshot_done(void *arg, int rc) {
     snprintf(g->note, sizeof g->note, "%.1000s", line);
     edr_gate_done(g, 0, NULL);
   }
+  edr_save_result_release(res);
   free(sg);
 }
 
@@ -345,7 +342,8 @@ static void gate_snapshot(struct edr_gate *g) {
                                    &sg->call);
   if (rc) {
     g->impl = NULL;
-    edr_gate_done(g, rc, "snapshot: %s", sg->res.msg);
+    edr_gate_done(g, rc, "snapshot: %s", edr_error_text(&sg->res.err));
+    edr_save_result_release(&sg->res);
     free(sg);
   }
 }

@@ -180,11 +180,13 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     }
     /* Passphrases of encrypted keys: asked once per key file, here, before
      * any host is contacted and before the live display starts. */
-    char keymsg[1024];
-    int krc = r.ops->unlock ? r.ops->unlock(&h->target, keymsg, sizeof keymsg) : 0;
+    struct edr_error kerr = EDR_ERROR_INIT;
+    int krc = r.ops->unlock ? r.ops->unlock(&h->target, &kerr) : 0;
     r.interrupted |= krc == EDR_ECANCELED; /* ^C at the prompt: the run ends as interrupted */
     if (krc)
-      eng_host_fail(h, krc == EDR_ECANCELED ? EDR_ECANCELED : EDR_EAUTH, "%s", keymsg);
+      eng_host_fail(h, krc == EDR_ECANCELED ? EDR_ECANCELED : EDR_EAUTH, "%s",
+                    edr_error_text(&kerr));
+    edr_error_release(&kerr);
   }
   const char **names = calloc(r.n, sizeof(char *));
   for (size_t i = 0; names && i < r.n; i++)

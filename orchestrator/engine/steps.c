@@ -145,15 +145,15 @@ static int check_probe(struct host *h, json_t *r) {
 
 /* Every byte the agent says it sent arrived, and the sink took them. */
 static int check_fetch(struct host *h, json_t *r) {
-  int status = 0;
-  const char *msg = "";
-  uint64_t got = h->run->ops->fetched(h->conn, &status, &msg);
+  const struct edr_error *err = NULL;
+  uint64_t got = h->run->ops->fetched(h->conn, &err);
+  int status = err->code;
   json_int_t sent = json_integer_value(json_object_get(r, "bytes"));
   if (!status && (uint64_t)sent == got)
     return 0;
   h->res->steps[h->step].result = json_incref(r);
   if (status)
-    eng_host_fail(h, status, "%s", msg);
+    eng_host_fail(h, status, "%s", edr_error_text(err));
   else
     eng_host_fail(h, EDR_ECONNLOST, "%llu bytes arrived, the agent says it sent %lld",
                   (unsigned long long)got, (long long)sent);

@@ -105,10 +105,9 @@ struct edr_agent_conn {
   char *line;                /* agent stdout being assembled */
   size_t line_len, line_cap;
   uint64_t fetch_left, fetch_got;  /* a send's raw payload still to come, and so far */
-  int fetch_status;          /* the fetch sink's first failure */
-  char fetch_msg[512];
+  struct edr_error fetch_err;  /* the fetch sink's first failure */
   char errtail[2048];        /* agent stderr, last bytes */
-  char proto_err[200];       /* what broke the protocol */
+  struct edr_str proto_err;  /* what broke the protocol */
   size_t errtail_len;
 };
 
@@ -536,7 +535,7 @@ static void send_request(struct edr_agent_conn *c, struct edr_agent_request *r) 
   c->buf_len = c->buf_off = 0;
   c->line_len = 0;
   c->fetch_left = c->fetch_got = 0;
-  c->fetch_status = 0;
+  edr_error_clear(&c->fetch_err);
   set_state(c, C_REQ_SEND);
   drive(c);
 }
@@ -545,11 +544,10 @@ static void send_request(struct edr_agent_conn *c, struct edr_agent_request *r) 
  * dropped (the stream must stay in step). */
 static void fetch_bytes(struct edr_agent_conn *c, const char *p, size_t n) {
   const struct edr_agent_target *t = c->t;
-  if (!c->fetch_status && t->fetch_sink) {
-    int rc = t->fetch_sink(t->fetch_arg, (const unsigned char *)p, n, c->fetch_msg,
-                           sizeof c->fetch_msg);
-    if (rc < 0)
-      c->fetch_status = rc;
+  if (!c->fetch_err.code && t->fetch_sink) {
+    int rc = t->fetch_sink(t->fetch_arg, (const unsigned char *)p, n, &c->fetch_err);
+    if (rc < 0 && c->fetch_err.code != rc)  /* a sink that set no message */
+      edr_error_set(&c->fetch_err, rc, "%s", edr_strerror(rc));
   }
   c->fetch_left -= n;
   c->fetch_got += n;
@@ -623,14 +621,13 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
       memmove(c->line, nl + 1, c->line_len - used);
       c->line_len -= used;
       if (!j) {
-        snprintf(c->proto_err, sizeof c->proto_err, "not JSON: '%.120s'", c->line);
+        edr_str_setf(&c->proto_err, "not JSON: '%.120s'", c->line);
         return EDR_EPROTO;
       }
       if (json_object_get(j, "ok")) {
         if (json_integer_value(json_object_get(j, "id")) != c->want_id) {
-          snprintf(c->proto_err, sizeof c->proto_err, "a reply to request %lld while "
-                   "waiting for %d", (long long)json_integer_value(json_object_get(j, "id")),
-                   c->want_id);
+          edr_str_setf(&c->proto_err, "a reply to request %lld while waiting for %d",
+                       (long long)json_integer_value(json_object_get(j, "id")), c->want_id);
           json_decref(j);
           return EDR_EPROTO;
         }
@@ -642,7 +639,7 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
         json_int_t size = json_integer_value(json_object_get(j, "bytes"));
         json_decref(j);
         if (size < 0) {
-          snprintf(c->proto_err, sizeof c->proto_err, "a data event without a byte count");
+          edr_str_setf(&c->proto_err, "a data event without a byte count");
           return EDR_EPROTO;
         }
         uint64_t max = c->t->fetch_max_bytes;
@@ -650,8 +647,8 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
           char a[32], b[32];
           edr_human_bytes((uint64_t)size, a, sizeof a);
           edr_human_bytes(max, b, sizeof b);
-          snprintf(c->proto_err, sizeof c->proto_err, "it announced %s, more than the %s "
-                   "this machine takes (free space where the snapshot goes)", a, b);
+          edr_str_setf(&c->proto_err, "it announced %s, more than the %s this machine "
+                       "takes (free space where the snapshot goes)", a, b);
           return EDR_EPROTO;
         }
         c->fetch_left = (uint64_t)size;
@@ -718,7 +715,7 @@ static int st_req_wait(struct edr_agent_conn *c) {
            "'%s' passwordless sudo, or connect as root with ssh_user and sudo: false)",
            stderr_last(c), c->t->ssh_user);
     else if (rc == EDR_EPROTO)
-      fail(c, rc, true, "the agent broke the protocol: %s", c->proto_err);
+      fail(c, rc, true, "the agent broke the protocol: %s", c->proto_err.buf);
     else
       fail(c, rc, true, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
            c->errtail_len ? "; its stderr: " : "", c->errtail_len ? stderr_last(c) : "");
@@ -836,6 +833,8 @@ static struct edr_agent_conn *ssh_open(uv_loop_t *loop, const struct edr_agent_t
   c->ev = ev;
   c->arg = arg;
   c->agent_fd = c->payload_fd = -1;
+  edr_error_init(&c->fetch_err);
+  edr_str_init(&c->proto_err);
   edr_ssh_init(&c->ssh);
   c->ssh.keepalive_s = t->keepalive_s;
   edr_proxy_init(&c->proxy);
@@ -852,12 +851,13 @@ static void proxy_connect(struct edr_agent_conn *c) {
     .user = t->ssh_user, .port = t->ssh_port, .identity_file = t->identity_file,
     .known_hosts = t->known_hosts, .accept_new_hostkeys = t->accept_new_hostkeys,
   };
-  char msg[600];
-  int fd = edr_proxy_start(&pt, &c->proxy, msg, sizeof msg);
-  if (fd < 0) {
-    fail(c, fd, true, "%s", msg);
+  struct edr_error err = EDR_ERROR_INIT;
+  int fd = edr_proxy_start(&pt, &c->proxy, &err);
+  if (fd < 0)
+    fail(c, fd, true, "%s", edr_error_text(&err));
+  edr_error_release(&err);
+  if (fd < 0)
     return;
-  }
   c->ssh.fd = fd;
   set_state(c, C_HANDSHAKE);
   drive(c);
@@ -913,9 +913,8 @@ static const char *ssh_stderr_last(struct edr_agent_conn *c) {
   return c->errtail_len ? stderr_last(c) : "";
 }
 
-static uint64_t ssh_fetched(const struct edr_agent_conn *c, int *status, const char **msg) {
-  *status = c->fetch_status;
-  *msg = c->fetch_msg;
+static uint64_t ssh_fetched(const struct edr_agent_conn *c, const struct edr_error **err) {
+  *err = &c->fetch_err;
   return c->fetch_got;
 }
 
@@ -939,6 +938,8 @@ static void ssh_free(struct edr_agent_conn *c) {
   free(c->req);
   free(c->line);
   json_decref(c->hello);
+  edr_error_release(&c->fetch_err);
+  edr_str_release(&c->proto_err);
   if (c->agent_fd >= 0)
     close(c->agent_fd);
   if (c->payload_fd >= 0)
@@ -946,8 +947,8 @@ static void ssh_free(struct edr_agent_conn *c) {
   free(c);
 }
 
-static int ssh_unlock(const struct edr_agent_target *t, char *msg, size_t msglen) {
-  return edr_ssh_unlock_keys(t->identity_file, msg, msglen);
+static int ssh_unlock(const struct edr_agent_target *t, struct edr_error *err) {
+  return edr_ssh_unlock_keys(t->identity_file, err);
 }
 
 const struct edr_agent_ops edr_agent_ssh_ops = {

@@ -469,16 +469,16 @@ static bool agent_holds(const unsigned char *blob, size_t len) {
   return has;
 }
 
-int edr_ssh_unlock_keys(const char *identity, char *msg, size_t msglen) {
+int edr_ssh_unlock_keys(const char *identity, struct edr_error *err) {
   const char *home = getenv("HOME");
-  msg[0] = '\0';
+  edr_error_clear(err);
   for (size_t i = 0; i < (identity ? 1 : (size_t)N_DEFAULT_KEYS); i++) {
     char *path = identity ? strdup(identity)
                           : edr_asprintf("%s%s", home ? home : "", default_keys[i]);
     struct edr_keyfile k;
     const char *pass, *why = NULL;
     if (!path)
-      return EDR_ENOMEM;
+      return edr_error_set(err, EDR_ENOMEM, "out of memory");
     int rc = edr_keyfile_read(path, &k);
     /* ssh-agent comes first (without identity_file): a key it holds is not
      * asked for. */
@@ -486,21 +486,19 @@ int edr_ssh_unlock_keys(const char *identity, char *msg, size_t msglen) {
         (identity || !agent_holds(k.pub, k.pub_len))) {
       rc = edr_keypass_ask(path, &pass, &why);
       if (rc && identity)
-        snprintf(msg, msglen, "identity file '%s' is encrypted and %s: type its "
-                 "passphrase on a terminal, set SSH_ASKPASS, or load it into ssh-agent "
-                 "(ssh-add '%s') and leave identity_file unset", path,
-                 why ? why : edr_strerror(rc), path);
+        edr_error_set(err, EDR_EAUTH, "identity file '%s' is encrypted and %s: type its "
+                      "passphrase on a terminal, set SSH_ASKPASS, or load it into ssh-agent "
+                      "(ssh-add '%s') and leave identity_file unset", path,
+                      why ? why : edr_strerror(rc), path);
     } else {
       rc = 0;
     }
     edr_keyfile_release(&k);
     free(path);
-    if (rc == EDR_ECANCELED) {
-      snprintf(msg, msglen, "interrupted at the passphrase prompt");
-      return rc;
-    }
+    if (rc == EDR_ECANCELED)
+      return edr_error_set(err, rc, "interrupted at the passphrase prompt");
     if (rc && identity)
-      return EDR_EAUTH;
+      return err->code;
   }
   return 0;
 }

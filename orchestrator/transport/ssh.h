@@ -17,6 +17,8 @@
 #ifndef EDR_SSH_H
 #define EDR_SSH_H
 
+#include "err.h"
+
 #include <libssh2.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -89,9 +91,9 @@ int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity);
  * encrypted key file edr_ssh_auth() would use with IDENTITY (NULL: the
  * default files, except those ssh-agent holds).  EDR_ECANCELED when the
  * operator interrupted the prompt (^C); EDR_EAUTH when the operator named
- * IDENTITY and no passphrase could be had; MSG then says why and what to
- * do.  Thread-safe; a file is asked for once per process. */
-int edr_ssh_unlock_keys(const char *identity, char *msg, size_t msglen);
+ * IDENTITY and no passphrase could be had; ERR then says why and what
+ * to do.  Thread-safe; a file is asked for once per process. */
+int edr_ssh_unlock_keys(const char *identity, struct edr_error *err);
 
 /* What the socket must become before calling again: a mask of
  * EDR_SSH_WANT_READ / EDR_SSH_WANT_WRITE (never 0). */

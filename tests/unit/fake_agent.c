@@ -544,10 +544,10 @@ static const char *fake_stderr_last(struct edr_agent_conn *c) {
   return "";
 }
 
-static uint64_t fake_fetched(const struct edr_agent_conn *c, int *status, const char **msg) {
+static uint64_t fake_fetched(const struct edr_agent_conn *c, const struct edr_error **err) {
+  static const struct edr_error none = EDR_ERROR_INIT;
   (void)c;
-  *status = 0;
-  *msg = "";
+  *err = &none;
   return 0;
 }
 

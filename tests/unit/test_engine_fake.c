@@ -114,9 +114,9 @@ static void f_drop(struct edr_agent_conn *c) { c->dropped = true; }
 static void f_close(struct edr_agent_conn *c) { later(c, F_CLOSE); }
 static bool f_usable(const struct edr_agent_conn *c) { return !c->dropped; }
 static const char *f_stderr_last(struct edr_agent_conn *c) { return ""; }
-static uint64_t f_fetched(const struct edr_agent_conn *c, int *status, const char **msg) {
-  *status = 0;
-  *msg = "";
+static uint64_t f_fetched(const struct edr_agent_conn *c, const struct edr_error **out) {
+  static const struct edr_error none = EDR_ERROR_INIT;
+  *out = &none;
   return 0;
 }
 static void f_free(struct edr_agent_conn *c) {
