@@ -78,12 +78,10 @@ static void alive_cb(uv_timer_t *t) {
         r->ops->keepalive(h->conn);
         continue;
       }
-      char msg[600];
-      snprintf(msg, sizeof msg, "connection to %s lost: nothing came back for %llus%s "
-               "(network to the host down, or the host hung?)", h->m->ssh_host,
-               (unsigned long long)((now - last) / 1000),
-               h->pinging ? " while it waited for the other hosts" : "");
-      eng_host_lost(h, EDR_ECONNLOST, msg);
+      eng_host_lost(h, EDR_ECONNLOST, "connection to %s lost: nothing came back for %llus%s "
+                    "(network to the host down, or the host hung?)", h->m->ssh_host,
+                    (unsigned long long)((now - last) / 1000),
+                    h->pinging ? " while it waited for the other hosts" : "");
     } else if (!h->in_step) {
       ping(h);
     }

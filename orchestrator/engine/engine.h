@@ -92,7 +92,7 @@ struct run {
   bool decided;              /* opts->decide was called */
   unsigned gate_attempts;
   uint64_t gate_start_ms;
-  char gate_note[1024];      /* what the gate did, for the report */
+  struct edr_str gate_note;  /* what the gate did, for the report */
   uv_timer_t gate_timer;     /* pause, and the delay between gate retries */
   bool aborting;
   bool launched;             /* every host was given its first step */
@@ -153,13 +153,17 @@ extern const struct edr_agent_events eng_conn_events;
  * opened, and the tick once the loop runs (alive.c). */
 void eng_alive_init(struct run *r);
 void eng_alive_start(struct run *r);
-void eng_host_lost(struct host *h, int code, const char *msg);
+/* The host's connection is lost: nothing more can be said to it, and it
+ * fails with CODE and FMT's message. */
+void eng_host_lost(struct host *h, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 void eng_abort_cleanup(struct host *h);
 void eng_abort_release(struct host *h);
 void eng_advance(struct host *h);
 void eng_check_barrier(struct run *r);
-int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len);
+/* The probe's facts R judged: 0, or a failure set in ERR (its code returned). */
+int eng_check_probe(struct host *h, json_t *r, struct edr_error *err);
 void eng_conn_idle(struct host *h);
 void eng_find_leader(struct run *r);
 /* An info line of the run (log.h's edr_info), unless opts->quiet. */

@@ -87,8 +87,9 @@ void eng_send_request(struct host *h, json_t *req, int payload_fd, uint64_t payl
 static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
-  char msg[2048];
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  struct edr_str text = EDR_STR_INIT;
+  edr_str_vappendf(&text, fmt, ap);
+  const char *msg = text.buf;
   struct edr_step_result *sr = h->step < h->hp->n_steps ? &h->res->steps[h->step] : NULL;
   bool in_a_step = sr && sr->started && !sr->finished; /* else between steps */
   if (in_a_step) {
@@ -118,6 +119,7 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
     else
       edr_err("%s (%s): %s: %s", h->m->name, h->m->ssh_host, eng_step_name(h), msg);
   }
+  edr_str_release(&text);
   h->in_step = false;
   eng_conn_idle(h);
   eng_check_barrier(h->run);
@@ -131,20 +133,13 @@ void eng_host_fail(struct host *h, int code, const char *fmt, ...) {
 }
 
 /* A connection-level failure: nothing more can be said to this host. */
-static void host_lost(struct host *h, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void host_lost(struct host *h, int code, const char *fmt, ...) {
+void eng_host_lost(struct host *h, int code, const char *fmt, ...) {
   if (h->conn)
     h->run->ops->drop(h->conn);
   va_list ap;
   va_start(ap, fmt);
   vhost_fail(h, code, fmt, ap);
   va_end(ap);
-}
-
-
-void eng_host_lost(struct host *h, int code, const char *msg) {
-  host_lost(h, code, "%s", msg);
 }
 
 /* ---- the connection's events (transport's agent_conn.h) ------------------ */
@@ -173,7 +168,7 @@ static void ev_failed(void *arg, int code, const char *msg, bool lost) {
   struct host *h = arg;
   h->busy = false;
   if (lost)
-    host_lost(h, code, "%s", msg);
+    eng_host_lost(h, code, "%s", msg);
   else
     eng_host_fail(h, code, "%s", msg);
 }
@@ -188,15 +183,15 @@ static void ev_timeout(void *arg) {
   unsigned long long secs = h->armed_ms / 1000;
   const char *what = h->in_step ? NULL : h->between ? h->between : "a request between steps";
   if (s && s->kind == EDR_STEP_CONNECT && h->in_step)
-    host_lost(h, EDR_ETIMEDOUT, "no ssh connection to %s port %d within %llus (host down, "
-              "or the port filtered?)", h->m->ssh_host, h->m->ssh_port, secs);
+    eng_host_lost(h, EDR_ETIMEDOUT, "no ssh connection to %s port %d within %llus (host "
+                  "down, or the port filtered?)", h->m->ssh_host, h->m->ssh_port, secs);
   else if (s && h->in_step && h->armed_ms == h->run->opts->stall_timeout_ms &&
            (s->kind == EDR_STEP_PUSH_SNAPSHOT || s->kind == EDR_STEP_PUSH_TOOL))
-    host_lost(h, EDR_ETIMEDOUT, "no progress for %llus%s%s", secs,
-              *tail ? "; stderr: " : "", tail);
+    eng_host_lost(h, EDR_ETIMEDOUT, "no progress for %llus%s%s", secs,
+                  *tail ? "; stderr: " : "", tail);
   else
-    host_lost(h, EDR_ETIMEDOUT, "%s%sno answer within %llus%s%s", what ? what : "",
-              what ? ": " : "", secs, *tail ? "; stderr: " : "", tail);
+    eng_host_lost(h, EDR_ETIMEDOUT, "%s%sno answer within %llus%s%s", what ? what : "",
+                  what ? ": " : "", secs, *tail ? "; stderr: " : "", tail);
 }
 
 static void ev_closed(void *arg) {

@@ -102,7 +102,9 @@ char *edr_find_agent(void) {
 int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                 struct edr_run_result *res) {
   struct run r = {.plan = plan, .opts = o, .res = res, .n = plan->n_hosts, .leader_host = -1,
-                  .ops = o->agent_ops ? o->agent_ops : &edr_agent_ssh_ops};
+                  .ops = o->agent_ops ? o->agent_ops : &edr_agent_ssh_ops,
+                  .gate = {.note = EDR_STR_INIT, .problem = EDR_STR_INIT},
+                  .gate_note = EDR_STR_INIT};
   memset(res, 0, sizeof(*res));
   res->n_hosts = plan->n_hosts;
   res->hosts = calloc(plan->n_hosts, sizeof(*res->hosts));
@@ -237,7 +239,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     res->exit_code = 0;
   if (r.health_gate_failed) {
     free(res->message);
-    res->message = strdup(r.gate.problem[0] ? r.gate.problem : "cluster not healthy");
+    res->message = strdup(r.gate.problem.len ? r.gate.problem.buf : "cluster not healthy");
   }
   res->duration_ms = edr_now_ms() - r.started_ms;
 
@@ -252,6 +254,9 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   for (size_t i = 0; i < r.n; i++)
     r.ops->free(r.hosts[i].conn);
   uv_loop_close(&r.loop);
+  edr_str_release(&r.gate.note);
+  edr_str_release(&r.gate.problem);
+  edr_str_release(&r.gate_note);
   free(r.hosts);
   free(r.agent_path);
   return res->exit_code;

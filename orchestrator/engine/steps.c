@@ -132,14 +132,15 @@ static const char *payload_tool(const struct host *h) { return h->m->restore_too
 /* ---- judging a reply that said ok ----------------------------------------- */
 
 static int check_probe(struct host *h, json_t *r) {
-  char msg[1024];
-  int rc = eng_check_probe(h, r, msg, sizeof msg);
+  struct edr_error err = EDR_ERROR_INIT;
+  int rc = eng_check_probe(h, r, &err);
   json_decref(h->probe);
   h->probe = json_incref(r);
   if (rc) {
     h->res->steps[h->step].result = json_incref(r);
-    eng_host_fail(h, rc, "%s", msg);
+    eng_host_fail(h, rc, "%s", edr_error_text(&err));
   }
+  edr_error_release(&err);
   return rc;
 }
 
