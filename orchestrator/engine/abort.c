@@ -81,7 +81,7 @@ void eng_abort_cleanup(struct host *h) {
  * summary says where), but the lock goes, since no resume will take it
  * over.  A restore keeps its lock pinned for resume and rollback. */
 void eng_abort_release(struct host *h) {
-  if (h->run->plan->kind != EDR_PLAN_RUN || h->cleaned || !h->locked ||
+  if (!edr_plan_kinds[h->run->plan->kind].unlock_on_abort || h->cleaned || !h->locked ||
       !(h->conn && h->run->ops->usable(h->conn))) {
     eng_start_close(h);
     return;

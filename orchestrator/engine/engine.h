@@ -140,6 +140,15 @@ struct eng_step_kind {
   enum eng_unmoved unmoved;
   bool wal;                  /* moves the wal dir: skipped too when only the wal
                                 was never moved (wal_not_moved) */
+  bool connects;             /* the connection itself: a timeout names the port */
+  bool takes_lock;           /* EDR_EBUSY may be a dead run's lock (stale_lock.h) */
+  bool asked_first;          /* the command says whether and when it runs (want_ask) */
+  bool starts_etcd;          /* first make sure the data dir holds a member */
+  bool stops_etcd;           /* the leader's waits for the others' (leader.c) */
+  bool needs_tool;           /* restores: the probe judges the restore tool */
+  bool moves_member;         /* moves the member dir aside */
+  bool installs_member;      /* puts the restored member in place: resumed after it
+                                was cut short, it is done if moves_member was */
 };
 extern const struct eng_step_kind eng_steps[EDR_STEP__COUNT];
 

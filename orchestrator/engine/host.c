@@ -109,7 +109,7 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
     h->res->status = code;
     h->res->message = strdup(msg);
     const struct edr_step *cs = cur_step(h);
-    const struct edr_stage *st = cs && h->run->plan->kind == EDR_PLAN_RUN
+    const struct edr_stage *st = cs && edr_plan_kinds[h->run->plan->kind].operator_stages
                                      ? &h->run->plan->stages[cs->stage] : NULL;
     if (!in_a_step)  /* MSG says what was under way */
       edr_err("%s (%s): %s", h->m->name, h->m->ssh_host, msg);
@@ -182,11 +182,11 @@ static void ev_timeout(void *arg) {
   const char *tail = h->run->ops->stderr_last(h->conn);
   unsigned long long secs = h->armed_ms / 1000;
   const char *what = h->in_step ? NULL : h->between ? h->between : "a request between steps";
-  if (s && s->kind == EDR_STEP_CONNECT && h->in_step)
+  if (s && eng_steps[s->kind].connects && h->in_step)
     eng_host_lost(h, EDR_ETIMEDOUT, "no ssh connection to %s port %d within %llus (host "
                   "down, or the port filtered?)", h->m->ssh_host, h->m->ssh_port, secs);
   else if (s && h->in_step && h->armed_ms == h->run->opts->stall_timeout_ms &&
-           (s->kind == EDR_STEP_PUSH_SNAPSHOT || s->kind == EDR_STEP_PUSH_TOOL))
+           eng_steps[s->kind].payload)  /* a push: the stall timeout */
     eng_host_lost(h, EDR_ETIMEDOUT, "no progress for %llus%s%s", secs,
                   *tail ? "; stderr: " : "", tail);
   else
@@ -275,7 +275,8 @@ void eng_step_ok(struct host *h, json_t *result) {
     edr_progress_step(h->run->progress, host_index(h), edr_step_kinds[s->kind].name, "done", sr->duration_ms,
                       sr->bytes, extra[0] ? extra : NULL);
   }
-  if (h->run->plan->kind == EDR_PLAN_RESTORE && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY) {
+  if (edr_plan_kinds[h->run->plan->kind].marks_apply_steps &&
+      edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY) {
     /* The host keeps its own record of what was done to it. */
     char line[64];
     snprintf(line, sizeof line, "%zu %s", h->step, edr_step_kinds[s->kind].name);
@@ -290,7 +291,7 @@ void eng_step_ok(struct host *h, json_t *result) {
 }
 
 static void next_step(struct host *h) {
-  bool was_stop = cur_step(h) && cur_step(h)->kind == EDR_STEP_STOP;
+  bool was_stop = cur_step(h) && eng_steps[cur_step(h)->kind].stops_etcd;
   h->busy = false;
   h->step++;
   h->attempts = 0;
@@ -368,7 +369,7 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
         snprintf(extra, sizeof extra, "; stderr: %.*s", (int)(t - b), b);
       }
     }
-    if (status == EDR_EBUSY && s->kind == EDR_STEP_LOCK && !h->lock_retaken) {
+    if (status == EDR_EBUSY && eng_steps[s->kind].takes_lock && !h->lock_retaken) {
       /* held by a run that is provably dead: take it, or say what to run */
       char advice[1100];
       h->lock_retaken = true;
@@ -502,7 +503,7 @@ void eng_advance(struct host *h) {
     return;
   }
   if (!s) {
-    if (r->plan->kind != EDR_PLAN_CHECK && h->hp->n_steps) /* a check changes nothing */
+    if (edr_plan_kinds[r->plan->kind].changes_hosts && h->hp->n_steps)
       h->res->outcome = EDR_HOST_RESTORED;
     eng_start_close(h);
     return;
@@ -512,7 +513,7 @@ void eng_advance(struct host *h) {
     eng_check_barrier(r);
     return;
   }
-  if (s->kind == EDR_STEP_ASK && r->opts->want_ask) {
+  if (eng_steps[s->kind].asked_first && r->opts->want_ask) {
     enum edr_ask a = r->opts->want_ask(r->opts->want_ask_arg, host_index(h));
     h->waiting_ask = a == EDR_ASK_LATER;
     if (h->waiting_ask)
@@ -524,7 +525,7 @@ void eng_advance(struct host *h) {
       return;
     }
   }
-  if (s->kind == EDR_STEP_START && !h->start_checked && !s->allow_empty_start) {
+  if (eng_steps[s->kind].starts_etcd && !h->start_checked && !s->allow_empty_start) {
     /* Never start etcd on a data dir without a member: it would bootstrap a
      * new, empty cluster.  One stat before the start. */
     h->start_checked = true;
@@ -542,7 +543,7 @@ void eng_advance(struct host *h) {
     return;
   }
   if (r->opts->resume && !h->marker_read && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY &&
-      r->plan->kind == EDR_PLAN_RESTORE) {
+      edr_plan_kinds[r->plan->kind].marks_apply_steps) {
     h->marker_read = true;
     json_t *req = json_pack("{s:s, s:s, s:b}", "op", "read", "path", h->hp->marker,
                             "own", 1);
@@ -559,7 +560,7 @@ void eng_advance(struct host *h) {
       h->res->outcome = EDR_HOST_PARTIAL;
     h->step++;
     eng_advance(h);
-    if (s->kind == EDR_STEP_STOP)
+    if (eng_steps[s->kind].stops_etcd)
       eng_wake_leader(r);
     return;
   }
@@ -571,7 +572,7 @@ void eng_advance(struct host *h) {
     eng_queue_run(h, "removing the old staging", eng_resume_after_restage);
     return;
   }
-  if (s->kind == EDR_STEP_STOP && r->leader_host >= 0 && h == &r->hosts[r->leader_host] &&
+  if (eng_steps[s->kind].stops_etcd && r->leader_host >= 0 && h == &r->hosts[r->leader_host] &&
       !eng_others_stopped(r, h)) {
     h->waiting_leader = true; /* woken by eng_wake_leader() */
     return;
@@ -585,7 +586,7 @@ void eng_advance(struct host *h) {
     h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
     h->step++; /* skipped: counts as neither done nor failed */
     eng_advance(h);
-    if (s->kind == EDR_STEP_STOP)
+    if (eng_steps[s->kind].stops_etcd)
       eng_wake_leader(r); /* a leader waiting for this stop goes on */
     return;
   }

@@ -105,16 +105,21 @@ int eng_check_probe(struct host *h, json_t *r, struct edr_error *err) {
   const struct edr_plan *p = h->run->plan;
   json_t *tool = json_object_get(r, "tool");
   json_t *dd = json_object_get(r, "data_dir");
-  if (p->kind == EDR_PLAN_ROLLBACK)
-    return 0; /* no tool needed; find-old checks what matters */
-  if (p->kind == EDR_PLAN_SNAPSHOT)
+  switch (edr_plan_kinds[p->kind].probe) {
+  case EDR_PROBE_NOTHING:
+    return 0; /* e.g. a rollback: no tool needed; find-old checks what matters */
+  case EDR_PROBE_SNAPSHOT_ROOM:
     return check_snapshot_probe(h, r, err);
-  if (p->kind == EDR_PLAN_RUN) {
+  case EDR_PROBE_RESTORE_STEPS: {
     bool restores = false;
     for (size_t k = 0; k < h->hp->n_steps; k++)
-      restores |= h->hp->steps[k].kind == EDR_STEP_RESTORE;
+      restores |= eng_steps[h->hp->steps[k].kind].needs_tool;
     if (!restores)
       return 0; /* each playbook step checks what it needs when it runs */
+    break;
+  }
+  case EDR_PROBE_RESTORE:
+    break;
   }
   if (p->bump_revision && !h->hp->host_tool && json_is_object(tool) &&
       (!eng_has_flag(tool, "--bump-revision") || !eng_has_flag(tool, "--mark-compacted"))) {

@@ -123,7 +123,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     res->hosts[i].steps = calloc(plan->hosts[i].n_steps, sizeof(struct edr_step_result));
     res->hosts[i].n_steps = plan->hosts[i].n_steps;
   }
-  if (o->keep_going && plan->kind != EDR_PLAN_CHECK) {
+  if (o->keep_going && !edr_plan_kinds[plan->kind].keep_going_allowed) {
     free(r.hosts);
     res->exit_code = EDR_EXIT_INTERNAL;
     res->message = strdup("keep-going is only for a plan that changes nothing (an etcd-dr "

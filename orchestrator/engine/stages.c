@@ -40,7 +40,7 @@ void eng_gate_finish(struct run *r, int status, const char *fmt, ...)
 static int compute_bump(struct run *r) {
   const struct edr_plan *p = r->plan;
   r->bump = p->bump_revision > 0 ? p->bump_revision : 0;
-  if (p->bump_revision >= 0 || (p->kind != EDR_PLAN_RESTORE && p->kind != EDR_PLAN_RUN))
+  if (p->bump_revision >= 0 || !edr_plan_kinds[p->kind].auto_bump)
     return 0;
   int64_t high = -1;
   for (size_t i = 0; i < r->n; i++) {
@@ -92,9 +92,10 @@ static void enter_stage(struct run *r, size_t k) {
   for (size_t i = 0; i < r->n && !steps; i++)
     for (size_t j = 0; j < r->hosts[i].hp->n_steps; j++)
       steps |= r->hosts[i].hp->steps[j].stage == k;
-  if (p->kind == EDR_PLAN_RUN && steps)
+  bool named = edr_plan_kinds[p->kind].operator_stages;
+  if (named && steps)
     eng_info(r, "step %s%s%s", st->name, st->title ? ": " : "", st->title ? st->title : "");
-  else if (p->kind != EDR_PLAN_RUN && st->phase == EDR_PHASE_APPLY)
+  else if (!named && st->phase == EDR_PHASE_APPLY)
     eng_info(r, "every host is prepared; applying (stop etcd, swap member dirs, start)");
   /* A host with nothing to do in this stage goes idle at once: the barrier
    * must not be judged before every host was given its step. */
@@ -202,7 +203,7 @@ static void vgate_finish(struct run *r, int status, const char *fmt, va_list ap)
     edr_progress_gate(r->progress, edr_gate_names[st->gate], "done",
                       r->gate_note.len ? r->gate_note.buf : st->name);
   if (status) {
-    if (r->plan->kind == EDR_PLAN_RUN)
+    if (edr_plan_kinds[r->plan->kind].operator_stages)
       edr_err("%s: %s%s%s", st->name, msg, st->note ? "\n  " : "", st->note ? st->note : "");
     else
       edr_err("%s", msg);
