@@ -8,8 +8,8 @@
  * spec's order, or the one named); then POST /v3/maintenance/snapshot,
  * whose body is decoded line by line (edr_snapstream) into a small write
  * buffer, so memory stays flat whatever the snapshot's size.  The file is
- * finished after the HTTP phase: fsync, the SHA-256 trailer (snapfile.h),
- * the revision (bbolt.h), rename, fsync of the directory.
+ * finished after the HTTP phase (snapshot_file.c): fsync, the SHA-256
+ * trailer, the revision, rename, fsync of the directory.
  *
  * One implementation, two front doors: edr_snapshot_save_start() runs on
  * the caller's loop (the run's, for the snapshot-save gate) and finishes
@@ -21,311 +21,28 @@
  */
 #include "snapshot_save.h"
 
-#include <dirent.h>
+#include "snapshot_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "bbolt.h"
 #include "err.h"
 #include "log.h"
-#include "snapfile.h"
 #include "util.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_STALL_MS 30000
 #define DEFAULT_DEADLINE_MS (3600u * 1000u)
-#define WBUF_SIZE (256u << 10)
-
-/* ---- the stream decoder ----------------------------------------------------- */
-
-static int ss_fail(struct edr_snapstream *s, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int ss_fail(struct edr_snapstream *s, int status, const char *fmt, ...) {
-  if (s->err.code)
-    return s->err.code;
-  va_list ap;
-  va_start(ap, fmt);
-  edr_error_vset(&s->err, status, fmt, ap);
-  va_end(ap);
-  return status;
-}
-
-int edr_snapstream_init(struct edr_snapstream *s, edr_snapstream_sink sink,
-                        void *arg) {
-  memset(s, 0, sizeof *s);
-  edr_error_init(&s->err);
-  s->sink = sink;
-  s->sink_arg = arg;
-  s->b64 = EVP_ENCODE_CTX_new();
-  return s->b64 ? 0 : EDR_ENOMEM;
-}
-
-void edr_snapstream_release(struct edr_snapstream *s) {
-  free(s->line);
-  s->line = NULL;
-  s->len = s->cap = 0;
-  if (s->b64)
-    EVP_ENCODE_CTX_free(s->b64);
-  s->b64 = NULL;
-  edr_error_release(&s->err);
-}
-
-static int ss_sink(struct edr_snapstream *s, const unsigned char *p, size_t n) {
-  if (n == 0)
-    return 0;
-  /* The first message announced the size: a member that sends more is not
-   * etcd (or is broken), and would fill this machine's disk. */
-  if (s->expected && s->bytes + n > s->expected)
-    return ss_fail(s, EDR_ETOOBIG, "the stream goes on past the %" PRIu64 " bytes "
-                   "its first message announced", s->expected);
-  int rc = s->sink(s->sink_arg, p, n, &s->err);
-  if (rc < 0) {
-    if (s->err.code != rc)  /* a sink that set no message */
-      edr_error_set(&s->err, rc, "%s", edr_strerror(rc));
-    return rc;
-  }
-  s->bytes += n;
-  return 0;
-}
-
-/* Decode one base64 blob straight to the sink, a piece at a time: OpenSSL's
- * decoder keeps its state between pieces, so no buffer as large as the
- * blob is needed. */
-static int ss_blob(struct edr_snapstream *s, const char *b64, size_t n) {
-  EVP_ENCODE_CTX *ctx = s->b64;
-  unsigned char out[4096];  /* >= (piece + 80 buffered) / 4 * 3 */
-  int outl;
-  EVP_DecodeInit(ctx);
-  for (size_t off = 0; off < n;) {
-    size_t piece = n - off < 4000 ? n - off : 4000;
-    if (EVP_DecodeUpdate(ctx, out, &outl, (const unsigned char *)b64 + off,
-                         (int)piece) < 0)
-      return ss_fail(s, EDR_EHTTP, "message %" PRIu64 " has a blob that is "
-                     "not base64", s->messages);
-    off += piece;
-    if (ss_sink(s, out, (size_t)outl))
-      return s->err.code;
-  }
-  if (EVP_DecodeFinal(ctx, out, &outl) < 0)
-    return ss_fail(s, EDR_EHTTP, "message %" PRIu64 " has a truncated "
-                   "base64 blob", s->messages);
-  return ss_sink(s, out, (size_t)outl);
-}
-
-/* An integer the gateway sends as a string ("1593344") or a number. */
-static uint64_t json_u64(json_t *v) {
-  if (json_is_integer(v))
-    return json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
-  if (json_is_string(v))
-    return strtoull(json_string_value(v), NULL, 10);
-  return 0;
-}
-
-/* The line etcd 3.4 and 3.5 send, exactly:
- *   {"result":{"remaining_bytes":"N","blob":"BASE64"}}   (remaining_bytes
- * omitted when 0), decoded in place without building a JSON tree: jansson
- * would copy and check every one of the snapshot's bytes.  Returns false,
- * having done nothing, for any other shape; ss_line then parses it. */
-static bool ss_fast_line(struct edr_snapstream *s, const char *p, size_t n,
-                         int *rc) {
-  static const char head[] = "{\"result\":{", rem[] = "\"remaining_bytes\":\"",
-                    blob[] = "\"blob\":\"", tail[] = "\"}}";
-  const char *end = p + n, *q = p, *digits = NULL;
-#define EAT(lit) (end - q >= (ptrdiff_t)sizeof lit - 1 && \
-                  !memcmp(q, lit, sizeof lit - 1) && (q += sizeof lit - 1))
-  if (!EAT(head))
-    return false;
-  if (EAT(rem)) {
-    digits = q;
-    while (q < end && *q >= '0' && *q <= '9')
-      q++;
-    if (q == digits || !EAT("\","))
-      return false;
-  }
-  if (!EAT(blob))
-    return false;
-#undef EAT
-  const char *b = q;
-  if (end - b < (ptrdiff_t)sizeof tail - 1 ||
-      memcmp(end - (sizeof tail - 1), tail, sizeof tail - 1) != 0)
-    return false;
-  size_t bl = (size_t)(end - (sizeof tail - 1) - b);
-  if (memchr(b, '"', bl) || memchr(b, '\\', bl))
-    return false;
-  uint64_t before = s->bytes;
-  s->messages++;
-  *rc = bl ? ss_blob(s, b, bl) : 0;
-  if (!*rc && s->messages == 1)
-    s->expected = (s->bytes - before) +
-                  (digits ? strtoull(digits, NULL, 10) : 0) + 32;
-  return true;
-}
-
-static int ss_line(struct edr_snapstream *s, const char *p, size_t n) {
-  while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
-    n--;
-  if (n == 0)
-    return 0;
-  int rc = 0;
-  if (ss_fast_line(s, p, n, &rc))
-    return rc;
-  json_error_t je;
-  json_t *j = json_loadb(p, n, 0, &je);
-  if (!json_is_object(j)) {
-    json_decref(j);
-    return ss_fail(s, EDR_EHTTP, "the answer is not etcd's snapshot stream "
-                   "(line %" PRIu64 " is not a JSON object: %s)",
-                   s->messages + 1, je.text);
-  }
-  json_t *err = json_object_get(j, "error");
-  json_t *res = json_object_get(j, "result");
-  if (json_is_object(err)) {
-    const char *m = json_string_value(json_object_get(err, "message"));
-    rc = ss_fail(s, EDR_EREMOTE, "etcd ended the stream with an error: %s "
-                 "(grpc code %" JSON_INTEGER_FORMAT ")",
-                 m ? m : "(no message)",
-                 json_integer_value(json_object_get(err, "grpc_code")));
-  } else if (!json_is_object(res)) {
-    rc = ss_fail(s, EDR_EHTTP, "the answer is not etcd's snapshot stream "
-                 "(message %" PRIu64 " has no \"result\")", s->messages + 1);
-  } else {
-    json_t *blob = json_object_get(res, "blob");  /* absent when empty */
-    s->messages++;
-    if (blob && !json_is_string(blob)) {
-      rc = ss_fail(s, EDR_EHTTP, "message %" PRIu64 ": \"blob\" is not a "
-                   "string", s->messages);
-    } else {
-      size_t bl = blob ? json_string_length(blob) : 0;
-      uint64_t before = s->bytes;
-      if (bl)
-        rc = ss_blob(s, json_string_value(blob), bl);
-      /* The first message says how much follows it: with its own blob and
-       * the 32-byte digest sent last, that is the file's size. */
-      if (!rc && s->messages == 1)
-        s->expected = (s->bytes - before) +
-                      json_u64(json_object_get(res, "remaining_bytes")) + 32;
-    }
-  }
-  json_decref(j);
-  return rc;
-}
-
-int edr_snapstream_feed(struct edr_snapstream *s, const char *data,
-                        size_t len) {
-  while (len > 0 && !s->err.code) {
-    const char *nl = memchr(data, '\n', len);
-    size_t take = nl ? (size_t)(nl - data) : len;
-    if (s->len == 0 && nl) {
-      ss_line(s, data, take);  /* a whole line in place: no copy */
-    } else {
-      if (take > EDR_SNAPSTREAM_MAX_LINE - s->len)
-        return ss_fail(s, EDR_ETOOBIG, "a message of the stream is longer "
-                       "than %u bytes", EDR_SNAPSTREAM_MAX_LINE);
-      if (s->len + take > s->cap) {
-        size_t cap = s->cap ? s->cap : 65536;
-        while (cap < s->len + take)
-          cap *= 2;
-        char *b = realloc(s->line, cap);
-        if (!b)
-          return ss_fail(s, EDR_ENOMEM, "out of memory");
-        s->line = b;
-        s->cap = cap;
-      }
-      memcpy(s->line + s->len, data, take);
-      s->len += take;
-      if (nl) {
-        ss_line(s, s->line, s->len);
-        s->len = 0;
-      }
-    }
-    take += nl ? 1 : 0;
-    data += take;
-    len -= take;
-  }
-  return s->err.code;
-}
-
-int edr_snapstream_end(struct edr_snapstream *s) {
-  if (s->err.code)
-    return s->err.code;
-  if (s->len) {
-    ss_line(s, s->line, s->len);
-    s->len = 0;
-    if (s->err.code)
-      return s->err.code;
-  }
-  if (s->messages == 0)
-    return ss_fail(s, EDR_EHTTP, "the member sent no snapshot data");
-  if (s->bytes < 32 + 1024)
-    return ss_fail(s, EDR_ECORRUPT, "the stream held only %" PRIu64
-                   " bytes: too short for a snapshot", s->bytes);
-  if (s->expected && s->bytes != s->expected)
-    return ss_fail(s, EDR_ECONNLOST, "the stream ended after %" PRIu64
-                   " of %" PRIu64 " bytes", s->bytes, s->expected);
-  return 0;
-}
-
-/* ---- the file being written ------------------------------------------------- */
-
-struct out_file {
-  int fd;
-  const char *part;            /* borrowed path, for messages */
-  unsigned char *buf;          /* WBUF_SIZE */
-  size_t len;
-};
-
-static int write_all(int fd, const unsigned char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return edr_from_errno(errno);
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-static int out_flush(struct out_file *f, struct edr_error *err) {
-  int rc = write_all(f->fd, f->buf, f->len);
-  f->len = 0;
-  if (rc < 0)
-    edr_error_set(err, rc, "cannot write '%s': %s", f->part, edr_strerror(rc));
-  return rc;
-}
-
-static int out_sink(void *arg, const unsigned char *p, size_t n, struct edr_error *err) {
-  struct out_file *f = arg;
-  while (n > 0) {
-    size_t k = WBUF_SIZE - f->len < n ? WBUF_SIZE - f->len : n;
-    memcpy(f->buf + f->len, p, k);
-    f->len += k;
-    p += k;
-    n -= k;
-    if (f->len == WBUF_SIZE) {
-      int rc = out_flush(f, err);
-      if (rc < 0)
-        return rc;
-    }
-  }
-  return 0;
-}
 
 /* ---- the loop: pick a member, then stream ---------------------------------- */
 
@@ -519,7 +236,7 @@ static void on_snapshot_data_done(void *arg, int status, long code,
     return;
   }
   struct edr_error why = EDR_ERROR_INIT;
-  int rc = sv->out.len ? out_flush(&sv->out, &why) : 0;
+  int rc = sv->out.len ? save_out_flush(&sv->out, &why) : 0;
   if (rc < 0)
     fail(sv, rc, "snapshot from %s: %s", who, edr_error_text(&why));
   edr_error_release(&why);
@@ -701,7 +418,7 @@ static void run_loop(struct save *sv) {
     edr_debug("snapshot save: event loop closed with handles open");
 }
 
-/* ---- the targets and the paths ------------------------------------------------ */
+/* ---- the targets ------------------------------------------------------------ */
 
 static int add_candidate(struct save *sv, const char *name, size_t member,
                          const char *url) {
@@ -753,127 +470,6 @@ static int pick_targets(struct save *sv, const struct edr_spec *spec, struct edr
   return 0;
 }
 
-bool edr_snapshot_name_ok(const char *name) {
-  static const char pat[] = "snapshot-DDDDDDDD-DDDDDDZ.db";
-  if (strlen(name) != sizeof pat - 1)
-    return false;
-  for (size_t i = 0; pat[i]; i++)
-    if (pat[i] == 'D' ? name[i] < '0' || name[i] > '9' : name[i] != pat[i])
-      return false;
-  return true;
-}
-
-static int fsync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return edr_from_errno(errno);
-  int rc = fsync(fd) < 0 ? edr_from_errno(errno) : 0;
-  close(fd);
-  return rc;
-}
-
-/* FILE.part, checked and synced, becomes FILE.  WHO names the source in
- * messages; WANT_SHA256 (through the agent: the sha-256 the host says it
- * sent) must then equal the file's, or NULL. */
-static int finish_file(struct save *sv, const char *part, const char *final,
-                       const char *dir, const char *who, const char *want_sha256) {
-  struct edr_save_result *res = sv->res;
-  struct edr_snapfile sf;
-  int rc;
-  if (fsync(sv->out.fd) < 0) {
-    rc = edr_from_errno(errno);
-    return edr_error_set(&res->err, rc, "snapshot from %s: cannot sync '%s': %s",
-                         who, part, edr_strerror(rc));
-  }
-  rc = close(sv->out.fd) < 0 ? edr_from_errno(errno) : 0;
-  sv->out.fd = -1;
-  if (rc < 0) {
-    return edr_error_set(&res->err, rc, "snapshot from %s: cannot write '%s': "
-                         "%s", who, part, edr_strerror(rc));
-  }
-  if ((rc = edr_snapfile_check(part, &sf)) < 0) {
-    return edr_error_set(&res->err, rc, "snapshot from %s: cannot read back "
-                         "'%s': %s", who, part, edr_strerror(rc));
-  }
-  if (want_sha256 && strcmp(want_sha256, sf.file_sha256)) {
-    return edr_error_set(&res->err, EDR_EHASH, "snapshot from %s: the %" PRIu64 " bytes "
-                         "received have sha-256 %s, the host sent %s: damaged on the way",
-                         who, sf.size, sf.file_sha256, want_sha256);
-  }
-  if (!sf.has_trailer) {
-    return edr_error_set(&res->err, EDR_ENOHASH, "snapshot from %s: %" PRIu64 " bytes "
-                         "arrived with no sha-256 trailer (size %% 512 is %" PRIu64
-                         ", not 32)", who, sf.size, sf.size % 512);
-  }
-  if (!sf.trailer_ok) {
-    return edr_error_set(&res->err, EDR_EHASH, "snapshot from %s: the sha-256 "
-                         "trailer does not match the %" PRIu64 " bytes before it: the "
-                         "snapshot is damaged", who, sf.size - 32);
-  }
-  if ((rc = edr_bolt_revision(part, &res->revision)) < 0) {
-    return edr_error_set(&res->err, rc, "snapshot from %s: its trailer is "
-                         "right but its revision cannot be read: %s", who,
-                         edr_strerror(rc));
-  }
-  if (rename(part, final) < 0) {
-    rc = edr_from_errno(errno);
-    return edr_error_set(&res->err, rc, "snapshot from %s: cannot rename "
-                         "'%s' to '%s': %s", who, part, final, edr_strerror(rc));
-  }
-  res->size = sf.size;
-  memcpy(res->sha256, sf.file_sha256, sizeof res->sha256);
-  snprintf(res->path, sizeof res->path, "%s", final);
-  if ((rc = fsync_dir(dir)) < 0) {
-    return edr_error_set(&res->err, rc, "'%s' is written, but its directory "
-                         "'%s' cannot be synced (a crash may lose it): %s", final, dir,
-                         edr_strerror(rc));
-  }
-  return 0;
-}
-
-/* The destination: -o FILE, or a new timestamped name in --dir. */
-static int make_paths(const struct edr_save_opts *o, char **final, char **part,
-                      char **dir, struct edr_error *err) {
-  struct stat st;
-  if (o->dir) {
-    char name[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(name, sizeof name, "snapshot-%Y%m%d-%H%M%SZ.db", &tm);
-    if (mkdir(o->dir, 0700) < 0 && errno != EEXIST) {
-      int rc = edr_from_errno(errno);
-      return edr_error_set(err, rc, "cannot create '%s': %s", o->dir, edr_strerror(rc));
-    }
-    *dir = strdup(o->dir);
-    *final = edr_path_join(o->dir, name);
-  } else {
-    const char *slash = strrchr(o->out, '/');
-    *dir = slash == o->out ? strdup("/")
-           : slash         ? edr_asprintf("%.*s", (int)(slash - o->out), o->out)
-                           : strdup(".");
-    *final = strdup(o->out);
-  }
-  *part = *final ? edr_asprintf("%s.part", *final) : NULL;
-  if (!*dir || !*final || !*part)
-    return edr_error_set(err, EDR_ENOMEM, "out of memory");
-  if (stat(*final, &st) == 0) {
-    if (S_ISDIR(st.st_mode))
-      return edr_error_set(err, EDR_EINVAL, "'%s' is a directory", *final);
-    if (o->dir)  /* two saves in one second: never replace one */
-      return edr_error_set(err, EDR_EEXIST, "'%s' already exists", *final);
-  }
-  return 0;
-}
-
-/* Empty the .part for another try. */
-static int out_reset(struct out_file *f) {
-  f->len = 0;
-  if (ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
-    return edr_from_errno(errno);
-  return 0;
-}
-
 /* --via ssh, or --via auto after no URL answered: each candidate member in
  * the spec's order (with auto, only those whose URL gave no answer), until
  * one host hands over a snapshot.  Every failure is said, naming the host. */
@@ -896,7 +492,7 @@ static int save_through_hosts(struct save *sv, const struct edr_spec *spec, char
     if (seen || (sv->fallback && c->answered))
       continue;
     const struct edr_member *m = &spec->members[c->member];
-    if ((rc = out_reset(&sv->out)) < 0) {
+    if ((rc = save_out_reset(&sv->out)) < 0) {
       edr_error_set(&res->err, rc, "cannot truncate '%s': %s", sv->out.part, edr_strerror(rc));
       goto out;
     }
@@ -904,12 +500,12 @@ static int save_through_hosts(struct save *sv, const struct edr_spec *spec, char
              m->name, m->ssh_host, m->client_urls.v[0]);
     edr_error_clear(&why);
     if (sv->o->fetch_ssh)
-      rc = sv->o->fetch_ssh(spec, c->member, sv->o, out_sink, &sv->out, agent_sha, &why);
+      rc = sv->o->fetch_ssh(spec, c->member, sv->o, save_out_sink, &sv->out, agent_sha, &why);
     else
       rc = edr_error_set(&why, EDR_EINTERNAL, "%s: no way through the hosts was given (an "
                          "etcd-dr bug)", edr_strerror(EDR_EINTERNAL));
     if (rc == 0 && sv->out.len)
-      rc = out_flush(&sv->out, &why);
+      rc = save_out_flush(&sv->out, &why);
     if (rc == 0) {
       snprintf(res->source, sizeof res->source, "%.*s", (int)sizeof res->source - 1, who);
       goto out;
@@ -939,7 +535,7 @@ static int save_prepare(struct save *sv, const struct edr_spec *spec) {
   sv->out.fd = -1;
   if ((rc = pick_targets(sv, spec, &res->err)) < 0)
     return rc;
-  if ((rc = make_paths(o, &sv->final, &sv->part, &sv->dir, &res->err)) < 0)
+  if ((rc = save_make_paths(o, &sv->final, &sv->part, &sv->dir, &res->err)) < 0)
     return rc;
   /* Opened without O_EXCL so a .part left by a killed run does not block
    * the next one; the lock keeps two saves to one FILE apart. */
@@ -960,8 +556,8 @@ static int save_prepare(struct save *sv, const struct edr_spec *spec) {
                          edr_strerror(rc));
   }
   sv->out.part = sv->part;
-  sv->out.buf = malloc(WBUF_SIZE);
-  if (!sv->out.buf || edr_snapstream_init(&sv->st, out_sink, &sv->out) < 0) {
+  sv->out.buf = malloc(SAVE_WBUF_SIZE);
+  if (!sv->out.buf || edr_snapstream_init(&sv->st, save_out_sink, &sv->out) < 0) {
     return edr_error_set(&res->err, EDR_ENOMEM, "out of memory");
   }
   sv->stream_ready = true;
@@ -977,7 +573,7 @@ static int save_finish(struct save *sv, const char *agent_sha) {
   else
     describe(sv->chosen, who, sizeof who);
   sv->res->via = agent_sha ? "ssh" : "http";
-  int rc = finish_file(sv, sv->part, sv->final, sv->dir, who, agent_sha);
+  int rc = save_finish_file(&sv->out, sv->res, sv->part, sv->final, sv->dir, who, agent_sha);
   if (rc < 0 && sv->res->path[0])
     sv->own_part = false;  /* renamed: FILE is the new snapshot, keep it */
   return rc;
@@ -1093,68 +689,4 @@ int edr_snapshot_save(const struct edr_spec *spec,
 
 void edr_save_result_release(struct edr_save_result *res) {
   edr_error_release(&res->err);
-}
-
-/* ---- --keep ------------------------------------------------------------------ */
-
-static int cmp_names(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int edr_snapshot_prune(const char *dir, unsigned keep, const char *keep_path,
-                       struct edr_error *err) {
-  DIR *dp = opendir(dir);
-  if (!dp) {
-    int rc = edr_from_errno(errno);
-    return edr_error_set(err, rc, "cannot list '%s': %s", dir, edr_strerror(rc));
-  }
-  const char *keep_name = strrchr(keep_path, '/');
-  keep_name = keep_name ? keep_name + 1 : keep_path;
-  char **names = NULL;
-  size_t n = 0, cap = 0;
-  int rc = 0;
-  struct dirent *de;
-  while ((de = readdir(dp))) {
-    struct stat st;
-    if (!edr_snapshot_name_ok(de->d_name) || !strcmp(de->d_name, keep_name))
-      continue;
-    if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-        !S_ISREG(st.st_mode))
-      continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 16;
-      char **v = realloc(names, cap * sizeof *v);
-      if (!v) {
-        rc = EDR_ENOMEM;
-        break;
-      }
-      names = v;
-    }
-    if (!(names[n] = strdup(de->d_name))) {
-      rc = EDR_ENOMEM;
-      break;
-    }
-    n++;
-  }
-  if (rc < 0)
-    edr_error_set(err, rc, "out of memory");
-  /* The names sort by time; the one just saved counts as one kept. */
-  if (n > 1)
-    qsort(names, n, sizeof *names, cmp_names);
-  size_t others = keep > 0 ? keep - 1 : 0;
-  for (size_t i = 0; rc == 0 && i + others < n; i++) {
-    char *p = edr_path_join(dir, names[i]);
-    if (!p || unlinkat(dirfd(dp), names[i], 0) < 0) {
-      rc = edr_error_set(err, p ? edr_from_errno(errno) : EDR_ENOMEM, "cannot remove '%s': %s",
-                         p ? p : names[i], edr_strerror(p ? edr_from_errno(errno) : EDR_ENOMEM));
-    } else {
-      printf("removed '%s'\n", p);
-    }
-    free(p);
-  }
-  for (size_t i = 0; i < n; i++)
-    free(names[i]);
-  free(names);
-  closedir(dp);
-  return rc;
 }
