@@ -125,13 +125,6 @@ int edr_bolt_revision(const char *path, int64_t *rev);
  * Reads the root tree and one path down bucket "key": a few pages. */
 int edr_bolt_revision_db(struct edr_bolt *db, int64_t *rev);
 
-/* CRC-32C (Castagnoli) running sum, as Go's crc32.Update with that table:
- * start with 0, feed pieces in order. */
-uint32_t edr_crc32c(uint32_t crc, const void *buf, size_t len);
-/* For tests: true makes edr_crc32c() use the portable table code even where
- * the CPU has SSE4.2, so both paths can be compared; false goes back. */
-void edr_crc32c_force_sw(bool sw);
-
 /* ---- etcd's figures, read from the file (one walk) ---------------------- */
 
 /* What `etcdctl snapshot status` prints and what etcd-dr adds to it.

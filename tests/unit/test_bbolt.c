@@ -5,6 +5,7 @@
  * writes the sound image for tests/snapshot/corrupt.sh to mangle.
  */
 #include "bbolt.h"
+#include "crc32c.h"
 #include "err.h"
 #include "snapfile.h"
 #include "t.h"
