@@ -245,8 +245,9 @@ static void members_done(void *arg, struct edr_members_result *res) {
   free(mg->urls);
   free(mg);
   g->impl = NULL;
-  if (res->status) {
-    edr_gate_done(g, res->status, "%s %s: %s", edr_gate_names[st->gate], m->name, res->err);
+  if (res->err.code) {
+    edr_gate_done(g, res->err.code, "%s %s: %s", edr_gate_names[st->gate], m->name,
+                  edr_error_text(&res->err));
     return;
   }
   if (st->gate == EDR_GATE_MEMBER_ADD)
