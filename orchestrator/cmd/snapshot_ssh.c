@@ -98,7 +98,7 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
                   hr && hr->message ? hr->message : res.message ? res.message
                                                                 : edr_strerror(rc));
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
   edr_plan_free(plan);
   return rc;
 }

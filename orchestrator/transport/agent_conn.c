@@ -167,9 +167,9 @@ static void conn_teardown(struct edr_agent_conn *c) {
     c->poll_inited = false;
     c->poll_active = false;
   }
-  edr_chan_free(&c->boot);
-  edr_chan_free(&c->agent);
-  edr_ssh_free(&c->ssh);
+  edr_chan_release(&c->boot);
+  edr_chan_release(&c->agent);
+  edr_ssh_release(&c->ssh);
   edr_proxy_stop(&c->proxy); /* after its socket closed: it sees EOF first */
   c->conn_ok = false;
 }
@@ -460,7 +460,7 @@ static int st_boot_close(struct edr_agent_conn *c) {
   if (rc == EDR_EAGAIN)
     return rc;
   drain_stderr(c, &c->boot);
-  edr_chan_free(&c->boot);
+  edr_chan_release(&c->boot);
   if (rc) {
     fail(c, rc, true, "%s", c->ssh.error);
     return rc;
@@ -764,7 +764,7 @@ static int st_close_agent(struct edr_agent_conn *c) {
     const char *sig;
     if (rc == 0 && edr_chan_close(&c->ssh, &c->agent, &exit_status, &sig) == EDR_EAGAIN)
       return EDR_EAGAIN;
-    edr_chan_free(&c->agent);
+    edr_chan_release(&c->agent);
   }
   closed(c);
   return 0;
@@ -928,9 +928,9 @@ static void ssh_keepalive(struct edr_agent_conn *c) {
 static void ssh_free(struct edr_agent_conn *c) {
   if (!c)
     return;
-  edr_chan_free(&c->boot);
-  edr_chan_free(&c->agent);
-  edr_ssh_free(&c->ssh);
+  edr_chan_release(&c->boot);
+  edr_chan_release(&c->agent);
+  edr_ssh_release(&c->ssh);
   edr_proxy_stop(&c->proxy);
   if (c->ai)
     uv_freeaddrinfo(c->ai);

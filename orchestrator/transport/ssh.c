@@ -137,7 +137,7 @@ void edr_ssh_init(struct edr_ssh *s) {
   s->fd = -1;
 }
 
-void edr_ssh_free(struct edr_ssh *s) {
+void edr_ssh_release(struct edr_ssh *s) {
   free(s->key_cert);
   s->key_cert = NULL;
   if (s->agent) {
@@ -721,7 +721,7 @@ int edr_chan_close(struct edr_ssh *s, struct edr_chan *c, int *exit_status,
   return 0;
 }
 
-void edr_chan_free(struct edr_chan *c) {
+void edr_chan_release(struct edr_chan *c) {
   if (c->ch) {
     libssh2_channel_free(c->ch);
     c->ch = NULL;

@@ -10,9 +10,9 @@
  * s->error; libssh2's own codes are translated in one place (ssh.c).
  *
  * Ownership: struct edr_ssh is embedded by its owner, which calls
- * edr_ssh_init() and, at the end, edr_ssh_free() (closes the socket too).
+ * edr_ssh_init() and, at the end, edr_ssh_release() (closes the socket too).
  * A struct edr_chan belongs to the edr_ssh it was opened on and must be
- * freed (edr_chan_free) before that.
+ * freed (edr_chan_release) before that.
  */
 #ifndef EDR_SSH_H
 #define EDR_SSH_H
@@ -55,7 +55,7 @@ struct edr_chan {
 };
 
 void edr_ssh_init(struct edr_ssh *s);
-void edr_ssh_free(struct edr_ssh *s);
+void edr_ssh_release(struct edr_ssh *s);
 
 /* Start a non-blocking TCP connect to an already resolved address.  Returns
  * 0 (connected), EDR_EAGAIN (wait writable, then edr_ssh_connect_done), or
@@ -115,7 +115,7 @@ int edr_chan_send_eof(struct edr_ssh *s, struct edr_chan *c);
  * static string, or NULL) are valid. */
 int edr_chan_close(struct edr_ssh *s, struct edr_chan *c, int *exit_status,
                    const char **signal);
-void edr_chan_free(struct edr_chan *c);
+void edr_chan_release(struct edr_chan *c);
 
 /* Send an SSH keepalive (a global request the server must answer, so that
  * s->last_rx_ms moves while the peer lives) if keepalive_s has passed since
