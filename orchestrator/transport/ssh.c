@@ -2,8 +2,7 @@
  * ssh.c - non-blocking libssh2 for one host (ssh.h).
  *
  * Built against the bundled libssh2 1.11 (scripts/get-libssh2.sh) or the
- * system's (bookworm: 1.10); their limits shape this file
- * (../shared/libssh2-facts.md).  With 1.10, RSA user keys cannot
+ * system's (bookworm: 1.10); their limits shape this file.  With 1.10, RSA user keys cannot
  * authenticate against OpenSSH 8.8+ (it signs only with ssh-rsa/SHA-1), and
  * a refused RSA key is reported as such; 1.11 signs with rsa-sha2-512/256,
  * can use AES-GCM and turns on strict key exchange by itself.  Known

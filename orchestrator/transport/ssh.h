@@ -65,7 +65,8 @@ int edr_ssh_connect_start(struct edr_ssh *s, const struct sockaddr *addr,
 int edr_ssh_connect_done(struct edr_ssh *s);
 
 /* Create the session, restricting host key types to those known_hosts
- * records for HOST:PORT (see ../shared/libssh2-facts.md), then handshake. */
+ * records for HOST:PORT (libssh2 checks known_hosts per key type, so a key
+ * of another type would be reported unknown), then handshake. */
 int edr_ssh_handshake(struct edr_ssh *s, const char *host, int port,
                       const char *known_hosts);
 
