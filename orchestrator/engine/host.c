@@ -355,7 +355,7 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
   }
   if (status) {
     const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
-    char extra[1200] = "";
+    struct edr_str extra = EDR_STR_INIT;
     if (eng_steps[s->kind].stderr_in_failure) {
       const char *tail = json_string_value(json_object_get(r, "stderr_tail"));
       if (tail && *tail) {
@@ -366,34 +366,39 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
         for (int lines = 0; b > tail && lines < 3; b--)
           if (b[-1] == '\n' && ++lines == 3)
             break;
-        snprintf(extra, sizeof extra, "; stderr: %.*s", (int)(t - b), b);
+        edr_str_appendf(&extra, "; stderr: %.*s", (int)(t - b), b);
       }
     }
     if (status == EDR_EBUSY && eng_steps[s->kind].takes_lock && !h->lock_retaken) {
       /* held by a run that is provably dead: take it, or say what to run */
-      char advice[1100];
+      struct edr_str advice = EDR_STR_INIT;
       h->lock_retaken = true;
       enum edr_stale v = edr_stale_lock(json_object_get(r, "holder"), h->run->plan->run_id,
-                                        h->run->opts->spec_args, advice, sizeof advice);
+                                        h->run->opts->spec_args, &advice);
       json_t *req = v == EDR_STALE_TAKE ? json_deep_copy(s->request) : NULL;
       if (req) {
-        edr_warn("%s: %s", h->m->name, advice);
+        edr_warn("%s: %s", h->m->name, advice.buf);
+        edr_str_release(&advice);
+        edr_str_release(&extra);
         eng_steps[s->kind].adjust(h, req);
         json_object_set_new(req, "break", json_true());
         eng_timer_arm(h, s->timeout_ms);
         eng_send_request(h, req, -1, 0, on_step_reply);
         return;
       }
-      if (v == EDR_STALE_REFUSE)
-        snprintf(extra, sizeof extra, "; %s", advice);
+      if (v == EDR_STALE_REFUSE)  /* the advice replaces the stderr */
+        edr_str_setf(&extra, "; %s", advice.buf);
+      edr_str_release(&advice);
     }
-    char full[2400];
-    snprintf(full, sizeof full, "%s%s", m ? m : edr_strerror(status), extra);
-    if (step_soft_fail(h, status, full))
-      return;
-    if (r)
+    struct edr_str full = EDR_STR_INIT;
+    edr_str_appendf(&full, "%s%s", m ? m : edr_strerror(status), extra.buf);
+    edr_str_release(&extra);
+    bool soft = step_soft_fail(h, status, full.buf);
+    if (!soft && r)
       h->res->steps[h->step].result = json_incref(r);
-    eng_host_fail(h, status, "%s", full);
+    if (!soft)
+      eng_host_fail(h, status, "%s", full.buf);
+    edr_str_release(&full);
     return;
   }
   if (eng_steps[s->kind].check && eng_steps[s->kind].check(h, r))
