@@ -20,6 +20,7 @@
 
 #include "bytes.h"
 #include "err.h"
+#include "snapfile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -295,9 +296,9 @@ int edr_bolt_open_fd(int fd, struct edr_bolt **out, char *msg, size_t msglen) {
     goto fail;
   }
   db->info.file_size = (uint64_t)st.st_size;
-  db->info.has_trailer = db->info.file_size % 512 == 32;
+  db->info.has_trailer = db->info.file_size % EDR_SNAP_ALIGN == EDR_SNAP_TRAILER;
   db->info.image_size =
-      db->info.file_size - (db->info.has_trailer ? 32 : 0);
+      db->info.file_size - (db->info.has_trailer ? EDR_SNAP_TRAILER : 0);
   if ((rc = open_metas(db, msg, msglen)) < 0)
     goto fail;
   *out = db;

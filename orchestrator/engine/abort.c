@@ -41,7 +41,7 @@ static void queue_next(struct host *h, int status, json_t *reply) {
   json_t *req = json_incref(json_array_get(h->cleanup, 0));
   json_array_remove(h->cleanup, 0);
   h->between = h->queue_what;
-  eng_timer_arm(h, 30000);
+  eng_timer_arm(h, ENG_BETWEEN_STEPS_MS);
   eng_send_request(h, req, -1, 0, queue_next);
 }
 

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -53,6 +54,7 @@ static void ping(struct host *h) {
   h->pinging = true;
   h->between = "a heartbeat";
   h->on_reply = on_ping;
+  assert(!h->busy); /* one operation at a time (agent_conn.h) */
   h->busy = true;
   h->req_start = edr_now_ms();
   h->run->ops->request(h->conn, &ar);

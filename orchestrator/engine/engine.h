@@ -22,6 +22,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+/* The bound of a request between steps (the stat before a start, reading
+ * the marker, a queued cleanup request): small, local work on the host. */
+#define ENG_BETWEEN_STEPS_MS 30000
+/* etcd preallocates its first WAL file at this size. */
+#define ENG_WAL_PREALLOC_BYTES (64ull << 20)
+
 struct run;
 struct host;
 struct edr_progress;

@@ -154,12 +154,14 @@ static void ev_hostkey(void *arg, const char *fp, const char *type, bool recorde
 
 static void ev_connected(void *arg) {
   struct host *h = arg;
+  assert(h->busy); /* the answer to connect() */
   h->busy = false;
   eng_step_ok(h, NULL);
 }
 
 static void ev_reply(void *arg, int status, json_t *reply) {
   struct host *h = arg;
+  assert(h->busy && h->on_reply); /* the answer to the operation under way */
   h->busy = false;
   h->on_reply(h, status, reply);
 }
@@ -543,7 +545,7 @@ void eng_advance(struct host *h) {
     }
     h->in_step = true; /* part of the start step, for the barrier */
     h->step_start = edr_now_ms();
-    eng_timer_arm(h, 30000);
+    eng_timer_arm(h, ENG_BETWEEN_STEPS_MS);
     eng_send_request(h, req, -1, 0, eng_on_start_check);
     return;
   }
@@ -553,7 +555,7 @@ void eng_advance(struct host *h) {
     json_t *req = json_pack("{s:s, s:s, s:b}", "op", "read", "path", h->hp->marker,
                             "own", 1);
     h->between = "reading the run's marker on the host";
-    eng_timer_arm(h, 30000);
+    eng_timer_arm(h, ENG_BETWEEN_STEPS_MS);
     eng_send_request(h, req, -1, 0, eng_on_marker);
     return;
   }

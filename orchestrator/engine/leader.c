@@ -49,6 +49,7 @@ static void leader_apply(struct run *r, long leader) {
 
 void edr_leader_done(struct edr_leader_ask *a, long leader) {
   struct run *r = a->engine;
+  assert(a == &r->leader_ask && r->leader_pending); /* once per start() (gate.h) */
   leader_apply(r, leader);
   r->leader_pending = r->leader_blocks = false;
   if (!r->leader_starting)

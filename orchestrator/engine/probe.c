@@ -27,7 +27,7 @@
 /* The restore needs: the snapshot copy, the restored db (about the
  * snapshot's size) and etcd's preallocated 64 MB WAL, plus 10%. */
 static uint64_t space_needed(const struct edr_plan *p) {
-  uint64_t need = 2 * p->snapshot_size + (64ull << 20);
+  uint64_t need = 2 * p->snapshot_size + ENG_WAL_PREALLOC_BYTES;
   return need + need / 10;
 }
 
@@ -50,7 +50,7 @@ static int check_snapshot_probe(struct host *h, json_t *r, struct edr_error *err
   }
   if (json_is_integer(db) && json_is_integer(fr)) {
     uint64_t dbb = (uint64_t)json_integer_value(db);
-    uint64_t need = dbb + dbb / 10 + (64ull << 20);
+    uint64_t need = dbb + dbb / 10 + ENG_WAL_PREALLOC_BYTES;
     if ((uint64_t)json_integer_value(fr) < need) {
       char hn[32], hd[32], hf[32];
       edr_human_bytes(need, hn, sizeof hn);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 /* ---- starts that are not a request --------------------------------------- */
 
 static void start_connect(struct host *h) {
+  assert(!h->busy && h->conn); /* one operation at a time (agent_conn.h) */
   h->busy = true;
   h->run->ops->connect(h->conn);
 }
@@ -55,6 +57,7 @@ static void start_push_agent(struct host *h) {
     return;
   }
   h->on_reply = on_hello;
+  assert(!h->busy && h->conn); /* one operation at a time (agent_conn.h) */
   h->busy = true;
   h->run->ops->start_agent(h->conn, hello);
 }

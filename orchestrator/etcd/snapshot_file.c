@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@ int save_out_sink(void *arg, const unsigned char *p, size_t n, struct edr_error 
   struct out_file *f = arg;
   while (n > 0) {
     size_t k = SAVE_WBUF_SIZE - f->len < n ? SAVE_WBUF_SIZE - f->len : n;
+    assert(f->len + k <= SAVE_WBUF_SIZE);
     memcpy(f->buf + f->len, p, k);
     f->len += k;
     p += k;
@@ -110,13 +112,13 @@ int save_finish_file(struct out_file *out, struct edr_save_result *res, const ch
   }
   if (!sf.has_trailer) {
     return edr_error_set(&res->err, EDR_ENOHASH, "snapshot from %s: %" PRIu64 " bytes "
-                         "arrived with no sha-256 trailer (size %% 512 is %" PRIu64
-                         ", not 32)", who, sf.size, sf.size % 512);
+                         "arrived with no sha-256 trailer (size %% %d is %" PRIu64 ", not %d)",
+                         who, sf.size, EDR_SNAP_ALIGN, sf.size % EDR_SNAP_ALIGN, EDR_SNAP_TRAILER);
   }
   if (!sf.trailer_ok) {
     return edr_error_set(&res->err, EDR_EHASH, "snapshot from %s: the sha-256 "
                          "trailer does not match the %" PRIu64 " bytes before it: the "
-                         "snapshot is damaged", who, sf.size - 32);
+                         "snapshot is damaged", who, sf.size - EDR_SNAP_TRAILER);
   }
   if ((rc = edr_bolt_revision(part, &res->revision)) < 0) {
     return edr_error_set(&res->err, rc, "snapshot from %s: its trailer is "

@@ -6,6 +6,7 @@
  */
 #include "snapstream.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "snapfile.h"
 
 static int ss_fail(struct edr_snapstream *s, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -71,18 +73,28 @@ static int ss_sink(struct edr_snapstream *s, const unsigned char *p, size_t n) {
 /* Decode one base64 blob straight to the sink, a piece at a time: OpenSSL's
  * decoder keeps its state between pieces, so no buffer as large as the
  * blob is needed. */
+enum {
+  B64_PIECE = 4000,         /* base64 characters decoded per call */
+  B64_BUFFERED = 80,        /* what OpenSSL's decoder may hold back between calls */
+  SS_LINE_MIN_CAP = 65536,  /* the first buffer for a line cut in pieces */
+  SS_MIN_IMAGE = 1024,      /* fewer bytes of bbolt image cannot be a snapshot */
+};
+
 static int ss_blob(struct edr_snapstream *s, const char *b64, size_t n) {
   EVP_ENCODE_CTX *ctx = s->b64;
-  unsigned char out[4096];  /* >= (piece + 80 buffered) / 4 * 3 */
+  unsigned char out[4096];
   int outl;
+  static_assert((B64_PIECE + B64_BUFFERED) / 4 * 3 <= sizeof out,
+                "a decoded piece fits the buffer");
   EVP_DecodeInit(ctx);
   for (size_t off = 0; off < n;) {
-    size_t piece = n - off < 4000 ? n - off : 4000;
+    size_t piece = n - off < B64_PIECE ? n - off : B64_PIECE;
     if (EVP_DecodeUpdate(ctx, out, &outl, (const unsigned char *)b64 + off,
                          (int)piece) < 0)
       return ss_fail(s, EDR_EHTTP, "message %" PRIu64 " has a blob that is "
                      "not base64", s->messages);
     off += piece;
+    assert(outl >= 0 && (size_t)outl <= sizeof out);
     if (ss_sink(s, out, (size_t)outl))
       return s->err.code;
   }
@@ -137,7 +149,7 @@ static bool ss_fast_line(struct edr_snapstream *s, const char *p, size_t n,
   *rc = bl ? ss_blob(s, b, bl) : 0;
   if (!*rc && s->messages == 1)
     s->expected = (s->bytes - before) +
-                  (digits ? strtoull(digits, NULL, 10) : 0) + 32;
+                  (digits ? strtoull(digits, NULL, 10) : 0) + EDR_SNAP_TRAILER;
   return true;
 }
 
@@ -183,7 +195,7 @@ static int ss_line(struct edr_snapstream *s, const char *p, size_t n) {
        * the 32-byte digest sent last, that is the file's size. */
       if (!rc && s->messages == 1)
         s->expected = (s->bytes - before) +
-                      json_u64(json_object_get(res, "remaining_bytes")) + 32;
+                      json_u64(json_object_get(res, "remaining_bytes")) + EDR_SNAP_TRAILER;
     }
   }
   json_decref(j);
@@ -202,7 +214,7 @@ int edr_snapstream_feed(struct edr_snapstream *s, const char *data,
         return ss_fail(s, EDR_ETOOBIG, "a message of the stream is longer "
                        "than %u bytes", EDR_SNAPSTREAM_MAX_LINE);
       if (s->len + take > s->cap) {
-        size_t cap = s->cap ? s->cap : 65536;
+        size_t cap = s->cap ? s->cap : SS_LINE_MIN_CAP;
         while (cap < s->len + take)
           cap *= 2;
         char *b = realloc(s->line, cap);
@@ -211,6 +223,7 @@ int edr_snapstream_feed(struct edr_snapstream *s, const char *data,
         s->line = b;
         s->cap = cap;
       }
+      assert(s->len + take <= s->cap);
       memcpy(s->line + s->len, data, take);
       s->len += take;
       if (nl) {
@@ -236,7 +249,7 @@ int edr_snapstream_end(struct edr_snapstream *s) {
   }
   if (s->messages == 0)
     return ss_fail(s, EDR_EHTTP, "the member sent no snapshot data");
-  if (s->bytes < 32 + 1024)
+  if (s->bytes < EDR_SNAP_TRAILER + SS_MIN_IMAGE)
     return ss_fail(s, EDR_ECORRUPT, "the stream held only %" PRIu64
                    " bytes: too short for a snapshot", s->bytes);
   if (s->expected && s->bytes != s->expected)
