@@ -120,12 +120,13 @@ static void timer_cb(uv_timer_t *t);
 static void logf_(struct edr_agent_conn *c, enum edr_agent_log level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void logf_(struct edr_agent_conn *c, enum edr_agent_log level, const char *fmt, ...) {
-  char line[1200];
+  struct edr_str line = EDR_STR_INIT;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  edr_str_vappendf(&line, fmt, ap);
   va_end(ap);
-  c->ev->log(c->arg, level, line);
+  c->ev->log(c->arg, level, line.buf);
+  edr_str_release(&line);
 }
 
 static void set_state(struct edr_agent_conn *c, enum cstate s) {
@@ -236,7 +237,7 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   int rc = edr_ssh_connect_start(&c->ssh, res->ai_addr, (unsigned)res->ai_addrlen);
   if (rc && rc != EDR_EAGAIN) {
     fail(c, rc, true, "cannot connect to %s port %d: %s", c->t->ssh_host, c->t->ssh_port,
-         c->ssh.error);
+         c->ssh.error.msg.buf);
     return;
   }
   set_state(c, rc == 0 ? C_HANDSHAKE : C_CONNECTING);
@@ -270,7 +271,7 @@ static int st_handshake(struct edr_agent_conn *c) {
                                c->t->accept_new_hostkeys);
   if (rc) {
     char via[700];
-    fail(c, rc, true, "%s%s", c->ssh.error, via_proxy(c, via, sizeof via));
+    fail(c, rc, true, "%s%s", c->ssh.error.msg.buf, via_proxy(c, via, sizeof via));
     return rc;
   }
   c->ev->hostkey(c->arg, c->ssh.hostkey_fp, c->ssh.hostkey_type, c->ssh.hostkey_recorded);
@@ -283,7 +284,7 @@ static int st_auth(struct edr_agent_conn *c) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error);
+    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
     return rc;
   }
   set_state(c, C_IDLE);
@@ -299,7 +300,7 @@ static int st_boot_exec(struct edr_agent_conn *c) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error);
+    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
     return rc;
   }
   c->agent_fd = open(c->t->agent_path, O_RDONLY | O_CLOEXEC);
@@ -407,7 +408,7 @@ static int st_boot_send(struct edr_agent_conn *c) {
   close(c->agent_fd);
   c->agent_fd = -1;
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error[0] ? c->ssh.error : "cannot push the agent");
+    fail(c, rc, true, "%s", c->ssh.error.msg.len ? c->ssh.error.msg.buf : "cannot push the agent");
     return rc;
   }
   set_state(c, C_BOOT_READ);
@@ -422,7 +423,7 @@ static int st_boot_read(struct edr_agent_conn *c) {
     if (n == EDR_EAGAIN)
       return EDR_EAGAIN;
     if (n < 0) {
-      fail(c, (int)n, true, "%s", c->ssh.error);
+      fail(c, (int)n, true, "%s", c->ssh.error.msg.buf);
       return (int)n;
     }
     if (n == 0)
@@ -462,7 +463,7 @@ static int st_boot_close(struct edr_agent_conn *c) {
   drain_stderr(c, &c->boot);
   edr_chan_release(&c->boot);
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error);
+    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
     return rc;
   }
   if (exit_status == BOOT_EXIT_ARCH) {
@@ -499,7 +500,7 @@ static int st_agent_exec(struct edr_agent_conn *c) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error);
+    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
     return rc;
   }
   c->conn_ok = true;
@@ -698,7 +699,7 @@ static int st_req_send(struct edr_agent_conn *c) {
 lost:
   drain_stderr(c, &c->agent);
   fail(c, EDR_ECONNLOST, true, "connection to the agent lost while sending: %s%s%s",
-       c->ssh.error, c->errtail_len ? "; agent stderr: " : "",
+       c->ssh.error.msg.buf, c->errtail_len ? "; agent stderr: " : "",
        c->errtail_len ? stderr_last(c) : "");
   return EDR_ECONNLOST;
 }

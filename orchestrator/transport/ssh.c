@@ -101,7 +101,7 @@ static int seterr(struct edr_ssh *s, int code, const char *fmt, ...)
 static int seterr(struct edr_ssh *s, int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(s->error, sizeof s->error, fmt, ap);
+  edr_error_vset(&s->error, code < 0 ? code : EDR_ESSH, fmt, ap);
   va_end(ap);
   return code;
 }
@@ -134,6 +134,8 @@ static int ssh_err(struct edr_ssh *s, int rc, const char *what) {
 void edr_ssh_init(struct edr_ssh *s) {
   memset(s, 0, sizeof(*s));
   s->fd = -1;
+  edr_error_init(&s->error);
+  edr_str_init(&s->auth_tried);
 }
 
 void edr_ssh_release(struct edr_ssh *s) {
@@ -159,6 +161,8 @@ void edr_ssh_release(struct edr_ssh *s) {
     close(s->fd);
     s->fd = -1;
   }
+  edr_error_release(&s->error);
+  edr_str_release(&s->auth_tried);
 }
 
 int edr_ssh_connect_start(struct edr_ssh *s, const struct sockaddr *addr,
@@ -435,16 +439,11 @@ enum { N_DEFAULT_KEYS = sizeof default_keys / sizeof default_keys[0] };
 static void note_tried(struct edr_ssh *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void note_tried(struct edr_ssh *s, const char *fmt, ...) {
-  size_t used = strlen(s->auth_tried);
   va_list ap;
-  if (used + 2 >= sizeof s->auth_tried)
-    return;
-  if (used) {
-    memcpy(s->auth_tried + used, ", ", 3);
-    used += 2;
-  }
+  if (s->auth_tried.len)
+    edr_str_append(&s->auth_tried, ", ");
   va_start(ap, fmt);
-  vsnprintf(s->auth_tried + used, sizeof s->auth_tried - used, fmt, ap);
+  edr_str_vappendf(&s->auth_tried, fmt, ap);
   va_end(ap);
 }
 
@@ -582,7 +581,7 @@ int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity) {
   enum { A_START, A_AGENT, A_FILES, A_DONE };
   int rc;
   if (s->auth_stage == A_START) {
-    s->auth_tried[0] = '\0';
+    edr_str_reset(&s->auth_tried);
     s->auth_stage = identity ? A_FILES : A_AGENT;
     s->auth_idx = 0;
     s->key_stage = 0;
@@ -628,7 +627,7 @@ int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity) {
     s->auth_stage = A_DONE;
   }
   return seterr(s, EDR_EAUTH, "ssh authentication as '%s' failed; tried %s", user,
-                s->auth_tried[0] ? s->auth_tried
+                s->auth_tried.len ? s->auth_tried.buf
                                  : "nothing (no ssh-agent, no ~/.ssh/id_ed25519, id_ecdsa "
                                    "or id_rsa): set identity_file or --identity");
 }

@@ -29,7 +29,7 @@ struct edr_ssh {
   int fd;
   LIBSSH2_SESSION *session;
   LIBSSH2_AGENT *agent;
-  char error[512];
+  struct edr_error error;       /* the last failure, with libssh2's words */
   char hostkey_type[32];        /* "ssh-ed25519" once the handshake is done */
   char hostkey_fp[80];          /* "SHA256:..." as OpenSSH prints it */
   bool hostkey_recorded;        /* accepted as new and appended to known_hosts */
@@ -37,7 +37,7 @@ struct edr_ssh {
   int auth_stage;
   int auth_idx;
   struct libssh2_agent_publickey *agent_id;
-  char auth_tried[768];
+  struct edr_str auth_tried;    /* what authentication tried, for the message */
   int key_stage;                /* within one key file: certificate, then key */
   bool key_rsa, key_encrypted;
   const char *key_pass;         /* borrowed from sshkey.c's cache */
