@@ -64,7 +64,7 @@ struct edr_bolt {
   uint8_t *freed; /* pages listed in the freelist (check only) */
   struct level lv[EDR_BOLT_MAX_DEPTH];
   size_t buffered; /* sum of the level buffers' sizes */
-  char err[1024];
+  struct edr_str err; /* the problems found, one a line */
 };
 
 /* A key bound: keys below a branch element lie in [lo, hi). */
@@ -91,16 +91,25 @@ struct walk {
  * structural one).  Always returns EDR_ECORRUPT. */
 __attribute__((format(printf, 2, 3))) static int fail(struct edr_bolt *db,
                                                       const char *fmt, ...) {
-  size_t used = strlen(db->err);
-  if (used && used + 2 < sizeof(db->err)) {
-    db->err[used++] = '\n';
-    db->err[used] = '\0';
-  }
+  if (db->err.len)
+    edr_str_append(&db->err, "\n");
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(db->err + used, sizeof(db->err) - used, fmt, ap);
+  edr_str_vappendf(&db->err, fmt, ap);
   va_end(ap);
   return EDR_ECORRUPT;
+}
+
+/* A failure to open, said in ERR when the caller passed one.  Returns CODE. */
+__attribute__((format(printf, 3, 4))) static int open_fail(struct edr_error *err, int code,
+                                                           const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    va_start(ap, fmt);
+    edr_error_vset(err, code, fmt, ap);
+    va_end(ap);
+  }
+  return code;
 }
 
 static int pread_full(int fd, void *buf, size_t len, uint64_t off) {
@@ -186,17 +195,15 @@ static void parse_meta(const uint8_t *p, int idx, uint64_t off,
     m->valid = true;
 }
 
-static int open_metas(struct edr_bolt *db, char *msg, size_t msglen) {
+static int open_metas(struct edr_bolt *db, struct edr_error *err) {
   struct edr_bolt_info *in = &db->info;
   uint8_t pg[PAGE_HDR + META_SIZE];
   int rc;
 
-  if (in->image_size < PAGE_HDR + META_SIZE) {
-    snprintf(msg, msglen,
-             "file of %" PRIu64 " bytes is too short for a bbolt meta page",
-             in->file_size);
-    return EDR_ECORRUPT;
-  }
+  if (in->image_size < PAGE_HDR + META_SIZE)
+    return open_fail(err, EDR_ECORRUPT,
+                     "file of %" PRIu64 " bytes is too short for a bbolt meta page",
+                     in->file_size);
   if ((rc = pread_full(db->fd, pg, sizeof(pg), 0)) < 0)
     return rc;
   parse_meta(pg, 0, 0, &in->meta[0]);
@@ -238,48 +245,39 @@ static int open_metas(struct edr_bolt *db, char *msg, size_t msglen) {
     use = 0;
   if (in->meta[1].valid && (use < 0 || in->meta[1].txid > in->meta[0].txid))
     use = 1;
-  if (use < 0) {
-    snprintf(msg, msglen, "no valid meta page: %s; %s", in->meta[0].problem,
-             in->meta[1].problem);
-    return EDR_ECORRUPT;
-  }
+  if (use < 0)
+    return open_fail(err, EDR_ECORRUPT, "no valid meta page: %s; %s", in->meta[0].problem,
+                     in->meta[1].problem);
   const struct edr_bolt_meta *m = &in->meta[use];
   in->meta_used = use;
   in->page_size = db->ps = m->page_size;
   db->npages = m->pgid;
   db->root = m->root;
   if (m->pgid < 2 || m->pgid > EDR_BOLT_MAX_PAGES ||
-      m->pgid > in->image_size / m->page_size) {
-    snprintf(msg, msglen,
-             "meta page %d: %" PRIu64 " pages of %" PRIu32
-             " bytes do not fit in the %" PRIu64 " bytes of data in the file%s",
-             use, m->pgid, m->page_size, in->image_size,
-             m->pgid > 1 ? " (truncated?)" : "");
-    return EDR_ECORRUPT;
-  }
-  if (m->root < 2 || m->root >= m->pgid) {
-    snprintf(msg, msglen,
-             "meta page %d: root page %" PRIu64 " is outside 2..%" PRIu64, use,
-             m->root, m->pgid - 1);
-    return EDR_ECORRUPT;
-  }
+      m->pgid > in->image_size / m->page_size)
+    return open_fail(err, EDR_ECORRUPT,
+                     "meta page %d: %" PRIu64 " pages of %" PRIu32
+                     " bytes do not fit in the %" PRIu64 " bytes of data in the file%s",
+                     use, m->pgid, m->page_size, in->image_size,
+                     m->pgid > 1 ? " (truncated?)" : "");
+  if (m->root < 2 || m->root >= m->pgid)
+    return open_fail(err, EDR_ECORRUPT,
+                     "meta page %d: root page %" PRIu64 " is outside 2..%" PRIu64, use,
+                     m->root, m->pgid - 1);
   return 0;
 }
 
-int edr_bolt_open_fd(int fd, struct edr_bolt **out, char *msg, size_t msglen) {
-  char dummy[8];
+int edr_bolt_open_fd(int fd, struct edr_bolt **out, struct edr_error *err) {
   struct stat st;
   int rc;
 
   *out = NULL;
-  if (!msg) {
-    msg = dummy;
-    msglen = sizeof(dummy);
-  }
-  msg[0] = '\0';
+  if (err)
+    edr_error_clear(err);
   struct edr_bolt *db = calloc(1, sizeof(*db));
   if (!db)
     return EDR_ENOMEM;
+  edr_str_init(&db->err);
   db->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (db->fd < 0) {
     rc = edr_from_errno(errno);
@@ -291,36 +289,34 @@ int edr_bolt_open_fd(int fd, struct edr_bolt **out, char *msg, size_t msglen) {
     goto fail;
   }
   if (!S_ISREG(st.st_mode)) {
-    snprintf(msg, msglen, "not a regular file");
-    rc = EDR_EINVAL;
+    rc = open_fail(err, EDR_EINVAL, "not a regular file");
     goto fail;
   }
   db->info.file_size = (uint64_t)st.st_size;
   db->info.has_trailer = db->info.file_size % EDR_SNAP_ALIGN == EDR_SNAP_TRAILER;
   db->info.image_size =
       db->info.file_size - (db->info.has_trailer ? EDR_SNAP_TRAILER : 0);
-  if ((rc = open_metas(db, msg, msglen)) < 0)
+  if ((rc = open_metas(db, err)) < 0)
     goto fail;
   *out = db;
   return 0;
 fail:
+  if (err && !err->code)  /* an I/O failure: the code's own words */
+    err->code = rc;
   edr_bolt_close(db);
   return rc;
 }
 
-int edr_bolt_open(const char *path, struct edr_bolt **out, char *msg,
-                  size_t msglen) {
+int edr_bolt_open(const char *path, struct edr_bolt **out, struct edr_error *err) {
   *out = NULL;
   /* O_NONBLOCK: a FIFO in its place must not hang the reader (the agent
    * probes files the etcd user controls); edr_bolt_open_fd refuses it. */
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     int rc = edr_from_errno(errno);
-    if (msg)
-      snprintf(msg, msglen, "cannot be opened: %s", edr_strerror(rc));
-    return rc;
+    return open_fail(err, rc, "cannot be opened: %s", edr_strerror(rc));
   }
-  int rc = edr_bolt_open_fd(fd, out, msg, msglen);
+  int rc = edr_bolt_open_fd(fd, out, err);
   close(fd);
   return rc;
 }
@@ -334,6 +330,7 @@ void edr_bolt_close(struct edr_bolt *db) {
     free(db->lv[i].buf);
   free(db->seen);
   free(db->freed);
+  edr_str_release(&db->err);
   free(db);
 }
 
@@ -341,7 +338,7 @@ const struct edr_bolt_info *edr_bolt_info(const struct edr_bolt *db) {
   return &db->info;
 }
 
-const char *edr_bolt_errmsg(const struct edr_bolt *db) { return db->err; }
+const char *edr_bolt_errmsg(const struct edr_bolt *db) { return db->err.buf; }
 
 /* ---- pages -------------------------------------------------------------- */
 
@@ -350,7 +347,7 @@ static void setbit(uint8_t *m, uint64_t i) { m[i >> 3] |= (uint8_t)(1 << (i & 7)
 
 static int begin_walk(struct edr_bolt *db) {
   size_t n = (size_t)((db->npages + 7) / 8);
-  db->err[0] = '\0';
+  edr_str_reset(&db->err);
   if (!db->seen && !(db->seen = malloc(n)))
     return EDR_ENOMEM;
   memset(db->seen, 0, n);
@@ -730,7 +727,7 @@ static int last_key(void *arg, const struct edr_bolt_kv *kv) {
 int edr_bolt_revision_db(struct edr_bolt *db, int64_t *rev) {
   *rev = 0;
   int rc = bucket_walk(db, "key", 3, last_key, rev, true);
-  if (rc == EDR_ECORRUPT && !db->err[0])
+  if (rc == EDR_ECORRUPT && !db->err.len)
     fail(db, "bucket 'key': its last key is shorter than a revision");
   if (rc < 0)
     *rev = 0;
@@ -740,7 +737,7 @@ int edr_bolt_revision_db(struct edr_bolt *db, int64_t *rev) {
 int edr_bolt_revision(const char *path, int64_t *rev) {
   struct edr_bolt *db;
   *rev = 0;
-  int rc = edr_bolt_open(path, &db, NULL, 0);
+  int rc = edr_bolt_open(path, &db, NULL);
   if (rc < 0)
     return rc;
   rc = edr_bolt_revision_db(db, rev);
