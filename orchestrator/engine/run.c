@@ -29,12 +29,13 @@
 void eng_info(const struct run *r, const char *fmt, ...) {
   if (r->opts->quiet)
     return;
-  char line[2048];
+  struct edr_str line = EDR_STR_INIT;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  edr_str_vappendf(&line, fmt, ap);
   va_end(ap);
-  edr_info("%s", line);
+  edr_info("%s", line.buf);
+  edr_str_release(&line);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {

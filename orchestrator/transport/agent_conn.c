@@ -175,15 +175,14 @@ static void conn_teardown(struct edr_agent_conn *c) {
   c->conn_ok = false;
 }
 
-/* " (through 'ssh -J ...': what it said)" for a failure behind a proxy. */
-static const char *via_proxy(struct edr_agent_conn *c, char *buf, size_t len) {
-  buf[0] = '\0';
+/* " (through 'ssh -J ...': what it said)" for a failure behind a proxy,
+ * appended to OUT. */
+static void via_proxy(struct edr_agent_conn *c, struct edr_str *out) {
   if (c->proxy.err_fd < 0 && !c->proxy.said[0])
-    return buf;
+    return;
   const char *said = edr_proxy_said(&c->proxy);
-  snprintf(buf, len, " (through %s%s%s%s)", c->t->proxy_jump ? "jump host " : "proxy command",
-           c->t->proxy_jump ? c->t->proxy_jump : "", *said ? ": " : "", said);
-  return buf;
+  edr_str_appendf(out, " (through %s%s%s%s)", c->t->proxy_jump ? "jump host " : "proxy command",
+                  c->t->proxy_jump ? c->t->proxy_jump : "", *said ? ": " : "", said);
 }
 
 static void timer_arm(struct edr_agent_conn *c, uint64_t ms) {
@@ -270,8 +269,10 @@ static int st_handshake(struct edr_agent_conn *c) {
     rc = edr_ssh_check_hostkey(&c->ssh, c->t->ssh_host, c->t->ssh_port, c->t->known_hosts,
                                c->t->accept_new_hostkeys);
   if (rc) {
-    char via[700];
-    fail(c, rc, true, "%s%s", c->ssh.error.msg.buf, via_proxy(c, via, sizeof via));
+    struct edr_str via = EDR_STR_INIT;
+    via_proxy(c, &via);
+    fail(c, rc, true, "%s%s", c->ssh.error.msg.buf, via.buf);
+    edr_str_release(&via);
     return rc;
   }
   c->ev->hostkey(c->arg, c->ssh.hostkey_fp, c->ssh.hostkey_type, c->ssh.hostkey_recorded);
