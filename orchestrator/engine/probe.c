@@ -45,9 +45,8 @@ bool eng_has_flag(json_t *tool, const char *flag) {
 static int check_snapshot_probe(struct host *h, json_t *r, struct edr_error *err) {
   json_t *db = json_object_get(json_object_get(r, "data_dir"), "db_bytes");
   json_t *fr = json_object_get(r, "free_bytes");
-  if (json_is_true(json_object_get(r, "staging_exists"))) {
+  if (json_is_true(json_object_get(r, "staging_exists")))
     return edr_error_set(err, EDR_EEXIST, "staging directory '%s' already exists", h->hp->staging);
-  }
   if (json_is_integer(db) && json_is_integer(fr)) {
     uint64_t dbb = (uint64_t)json_integer_value(db);
     uint64_t need = dbb + dbb / 10 + ENG_WAL_PREALLOC_BYTES;
@@ -71,12 +70,11 @@ static int check_snapshot_probe(struct host *h, json_t *r, struct edr_error *err
  * ownership step a user the host knows, stop and start their programs. */
 static int check_apply_needs(struct host *h, json_t *r, struct edr_error *err) {
   const struct edr_member *m = h->m;
-  if (json_is_true(json_object_get(json_object_get(r, "data_dir"), "member_mountpoint"))) {
+  if (json_is_true(json_object_get(json_object_get(r, "data_dir"), "member_mountpoint")))
     return edr_error_set(err, EDR_EMOUNTPOINT, "'%s/member' is a mount point: a restore renames "
                          "it aside and renames the restored member into its place, which a mount "
                          "point refuses; mount the data dir '%s' itself instead", m->data_dir,
                          m->data_dir);
-  }
   if (m->wal_dir && json_is_true(json_object_get(json_object_get(r, "wal_dir"),
                                                   "mountpoint"))) {
     return edr_error_set(err, EDR_EMOUNTPOINT, "wal_dir '%s' is a mount point: a restore renames "
@@ -85,18 +83,16 @@ static int check_apply_needs(struct host *h, json_t *r, struct edr_error *err) {
                          "system (for example %s/wal)", m->wal_dir, m->wal_dir);
   }
   const char *oerr = json_string_value(json_object_get(json_object_get(r, "owner"), "error"));
-  if (oerr) {
+  if (oerr)
     return edr_error_set(err, EDR_ENOENT, "data_dir_owner '%s': %s on this host; the restored "
                          "data could not be given to it", m->data_dir_owner, oerr);
-  }
   size_t i;
   json_t *c;
   json_array_foreach(json_object_get(r, "commands"), i, c) {
     const char *cerr = json_string_value(json_object_get(c, "error"));
-    if (cerr) {
+    if (cerr)
       return edr_error_set(err, EDR_ENOENT, "%s: %s on this host; etcd could not be %s",
                            i ? "start_command" : "stop_command", cerr, i ? "started" : "stopped");
-    }
   }
   return 0;
 }
@@ -136,18 +132,16 @@ int eng_check_probe(struct host *h, json_t *r, struct edr_error *err) {
     return edr_error_set(err, EDR_ETOOL, "no usable restore tool: %s (install etcdutl or etcdctl, "
                          "or set restore_tool / restore_tool_push)", te ? te : "none found");
   }
-  if (!h->hp->host_tool && h->m->wal_dir && !eng_has_flag(tool, "--wal-dir")) {
+  if (!h->hp->host_tool && h->m->wal_dir && !eng_has_flag(tool, "--wal-dir"))
     return edr_error_set(err, EDR_EUNSUPPORTED, "restore tool '%s' does not support --wal-dir",
                          json_string_value(json_object_get(tool, "path")));
-  }
   if (!h->hp->host_tool && p->skip_hash_check && !eng_has_flag(tool, "--skip-hash-check")) {
     return edr_error_set(err, EDR_EUNSUPPORTED, "restore tool '%s' does not support "
                          "--skip-hash-check", json_string_value(json_object_get(tool, "path")));
   }
-  if (json_is_true(json_object_get(r, "staging_exists")) && !h->run->opts->resume) {
+  if (json_is_true(json_object_get(r, "staging_exists")) && !h->run->opts->resume)
     return edr_error_set(err, EDR_EEXIST, "staging directory '%s' already exists (left by an "
                          "earlier run with the same id?)", h->hp->staging);
-  }
   if (!json_is_true(json_object_get(dd, "exists")) && !h->m->data_dir_owner) {
     return edr_error_set(err, EDR_ENOENT, "data dir '%s' does not exist and the spec sets no "
                          "data_dir_owner: set it (for example \"etcd:etcd\") so that the restored "

@@ -97,29 +97,26 @@ int save_finish_file(struct out_file *out, struct edr_save_result *res, const ch
   }
   rc = close(out->fd) < 0 ? edr_from_errno(errno) : 0;
   out->fd = -1;
-  if (rc < 0) {
+  if (rc < 0)
     return edr_error_set(&res->err, rc, "snapshot from %s: cannot write '%s': "
                          "%s", who, part, edr_strerror(rc));
-  }
   if ((rc = edr_snapfile_check(part, &sf)) < 0) {
     return edr_error_set(&res->err, rc, "snapshot from %s: cannot read back "
                          "'%s': %s", who, part, edr_strerror(rc));
   }
-  if (want_sha256 && strcmp(want_sha256, sf.file_sha256)) {
+  if (want_sha256 && strcmp(want_sha256, sf.file_sha256))
     return edr_error_set(&res->err, EDR_EHASH, "snapshot from %s: the %" PRIu64 " bytes "
                          "received have sha-256 %s, the host sent %s: damaged on the way",
                          who, sf.size, sf.file_sha256, want_sha256);
-  }
   if (!sf.has_trailer) {
     return edr_error_set(&res->err, EDR_ENOHASH, "snapshot from %s: %" PRIu64 " bytes "
                          "arrived with no sha-256 trailer (size %% %d is %" PRIu64 ", not %d)",
                          who, sf.size, EDR_SNAP_ALIGN, sf.size % EDR_SNAP_ALIGN, EDR_SNAP_TRAILER);
   }
-  if (!sf.trailer_ok) {
+  if (!sf.trailer_ok)
     return edr_error_set(&res->err, EDR_EHASH, "snapshot from %s: the sha-256 "
                          "trailer does not match the %" PRIu64 " bytes before it: the "
                          "snapshot is damaged", who, sf.size - EDR_SNAP_TRAILER);
-  }
   if ((rc = edr_bolt_revision(part, &res->revision)) < 0) {
     return edr_error_set(&res->err, rc, "snapshot from %s: its trailer is "
                          "right but its revision cannot be read: %s", who,
@@ -133,11 +130,10 @@ int save_finish_file(struct out_file *out, struct edr_save_result *res, const ch
   res->size = sf.size;
   memcpy(res->sha256, sf.file_sha256, sizeof res->sha256);
   snprintf(res->path, sizeof res->path, "%s", final);
-  if ((rc = fsync_dir(dir)) < 0) {
+  if ((rc = fsync_dir(dir)) < 0)
     return edr_error_set(&res->err, rc, "'%s' is written, but its directory "
                          "'%s' cannot be synced (a crash may lose it): %s", final, dir,
                          edr_strerror(rc));
-  }
   return 0;
 }
 

@@ -545,10 +545,9 @@ static int save_prepare(struct save *sv, const struct edr_spec *spec) {
     return edr_error_set(&res->err, rc, "cannot create '%s': %s", sv->part,
                          edr_strerror(rc));
   }
-  if (flock(sv->out.fd, LOCK_EX | LOCK_NB) < 0) {
+  if (flock(sv->out.fd, LOCK_EX | LOCK_NB) < 0)
     return edr_error_set(&res->err, EDR_EBUSY, "'%s' is being written by another "
                          "snapshot save", sv->part);
-  }
   sv->own_part = true;
   if (ftruncate(sv->out.fd, 0) < 0) {
     rc = edr_from_errno(errno);
@@ -557,9 +556,8 @@ static int save_prepare(struct save *sv, const struct edr_spec *spec) {
   }
   sv->out.part = sv->part;
   sv->out.buf = malloc(SAVE_WBUF_SIZE);
-  if (!sv->out.buf || edr_snapstream_init(&sv->st, save_out_sink, &sv->out) < 0) {
+  if (!sv->out.buf || edr_snapstream_init(&sv->st, save_out_sink, &sv->out) < 0)
     return edr_error_set(&res->err, EDR_ENOMEM, "out of memory");
-  }
   sv->stream_ready = true;
   return 0;
 }
