@@ -41,7 +41,7 @@ static void queue_next(struct host *h, int status, json_t *reply) {
   json_t *req = json_incref(json_array_get(h->cleanup, 0));
   json_array_remove(h->cleanup, 0);
   h->between = h->queue_what;
-  eng_timer_arm(h, 30000);
+  eng_timer_arm(h, ENG_BETWEEN_STEPS_MS);
   eng_send_request(h, req, -1, 0, queue_next);
 }
 
@@ -84,7 +84,7 @@ void eng_abort_cleanup(struct host *h) {
  * summary says where), but the lock goes, since no resume will take it
  * over.  A restore keeps its lock pinned for resume and rollback. */
 void eng_abort_release(struct host *h) {
-  if (h->run->plan->kind != EDR_PLAN_RUN || h->cleaned || !h->locked ||
+  if (!edr_plan_kinds[h->run->plan->kind].unlock_on_abort || h->cleaned || !h->locked ||
       !(h->conn && h->run->ops->usable(h->conn))) {
     eng_start_close(h);
     return;

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 /* ---- starts that are not a request --------------------------------------- */
 
 static void start_connect(struct host *h) {
+  assert(!h->busy && h->conn); /* one operation at a time (agent_conn.h) */
   h->busy = true;
   h->run->ops->connect(h->conn);
 }
@@ -56,6 +58,7 @@ static void start_push_agent(struct host *h) {
     return;
   }
   h->on_reply = on_hello;
+  assert(!h->busy && h->conn); /* one operation at a time (agent_conn.h) */
   h->busy = true;
   h->run->ops->start_agent(h->conn, hello);
 }
@@ -164,28 +167,29 @@ static const char *payload_tool(const struct host *h) { return h->m->restore_too
 /* ---- judging a reply that said ok ----------------------------------------- */
 
 static int check_probe(struct host *h, json_t *r) {
-  char msg[1024];
-  int rc = eng_check_probe(h, r, msg, sizeof msg);
+  struct edr_error err = EDR_ERROR_INIT;
+  int rc = eng_check_probe(h, r, &err);
   json_decref(h->probe);
   h->probe = json_incref(r);
   if (rc) {
     h->res->steps[h->step].result = json_incref(r);
-    eng_host_fail(h, rc, "%s", msg);
+    eng_host_fail(h, rc, "%s", edr_error_text(&err));
   }
+  edr_error_release(&err);
   return rc;
 }
 
 /* Every byte the agent says it sent arrived, and the sink took them. */
 static int check_fetch(struct host *h, json_t *r) {
-  int status = 0;
-  const char *msg = "";
-  uint64_t got = h->run->ops->fetched(h->conn, &status, &msg);
+  const struct edr_error *err = NULL;
+  uint64_t got = h->run->ops->fetched(h->conn, &err);
+  int status = err->code;
   json_int_t sent = json_integer_value(json_object_get(r, "bytes"));
   if (!status && (uint64_t)sent == got)
     return 0;
   h->res->steps[h->step].result = json_incref(r);
   if (status)
-    eng_host_fail(h, status, "%s", msg);
+    eng_host_fail(h, status, "%s", edr_error_text(err));
   else
     eng_host_fail(h, EDR_ECONNLOST, "%llu bytes arrived, the agent says it sent %lld",
                   (unsigned long long)got, (long long)sent);
@@ -251,27 +255,30 @@ static void summary_probe(const struct host *h, json_t *result, char *buf, size_
 /* ---- the table --------------------------------------------------------------- */
 
 const struct eng_step_kind eng_steps[EDR_STEP__COUNT] = {
-  [EDR_STEP_CONNECT] = {.start = start_connect},
+  [EDR_STEP_CONNECT] = {.start = start_connect, .connects = true},
   [EDR_STEP_PUSH_AGENT] = {.start = start_push_agent},
   [EDR_STEP_PROBE] = {.check = check_probe, .summary = summary_probe},
-  [EDR_STEP_LOCK] = {.adjust = adjust_lock, .check = check_lock},
+  [EDR_STEP_LOCK] = {.adjust = adjust_lock, .check = check_lock, .takes_lock = true},
   [EDR_STEP_HOLD_LOCK] = {.adjust = adjust_lock},
   [EDR_STEP_UNLOCK] = {.adjust = adjust_unlock, .check = check_unlock},
   [EDR_STEP_PUSH_TOOL] = {.payload = payload_tool},
   [EDR_STEP_PUSH_SNAPSHOT] = {.payload = payload_snapshot, .reads_extend = true},
-  [EDR_STEP_RESTORE] = {.adjust = adjust_restore, .stderr_in_failure = true},
-  [EDR_STEP_STOP] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING},
+  [EDR_STEP_RESTORE] = {.adjust = adjust_restore, .stderr_in_failure = true,
+                        .needs_tool = true},
+  [EDR_STEP_STOP] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING,
+                     .stops_etcd = true},
   [EDR_STEP_CHECK_STOPPED] = {.unmoved = ENG_SKIP_IF_RUNNING},
-  [EDR_STEP_MOVE_ASIDE] = {.unmoved = ENG_SKIP_ALWAYS},
+  [EDR_STEP_MOVE_ASIDE] = {.unmoved = ENG_SKIP_ALWAYS, .moves_member = true},
   [EDR_STEP_MOVE_ASIDE_WAL] = {.unmoved = ENG_SKIP_ALWAYS, .wal = true},
-  [EDR_STEP_INSTALL] = {.unmoved = ENG_SKIP_ALWAYS},
+  [EDR_STEP_INSTALL] = {.unmoved = ENG_SKIP_ALWAYS, .installs_member = true},
   [EDR_STEP_INSTALL_WAL] = {.unmoved = ENG_SKIP_ALWAYS, .wal = true},
   [EDR_STEP_OWNERSHIP] = {.adjust = adjust_ownership},
   [EDR_STEP_OWNERSHIP_WAL] = {.adjust = adjust_ownership},
-  [EDR_STEP_START] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING},
+  [EDR_STEP_START] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING,
+                      .starts_etcd = true},
   [EDR_STEP_FIND_OLD] = {.check = check_find_old},
   [EDR_STEP_MEMBER_UP] = {.stderr_in_failure = true},
   [EDR_STEP_TAKE_SNAPSHOT] = {.stderr_in_failure = true},
   [EDR_STEP_FETCH_SNAPSHOT] = {.check = check_fetch},
-  [EDR_STEP_ASK] = {.whole_reply = true},
+  [EDR_STEP_ASK] = {.whole_reply = true, .asked_first = true},
 };

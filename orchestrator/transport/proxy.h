@@ -16,6 +16,8 @@
 #ifndef EDR_PROXY_H
 #define EDR_PROXY_H
 
+#include "err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -42,9 +44,9 @@ struct edr_proxy {
 void edr_proxy_init(struct edr_proxy *p);
 
 /* Start the proxy for T.  Returns our end of the connection (non-blocking,
- * close-on-exec) or a negative EDR_E* code with MSG set. */
-int edr_proxy_start(const struct edr_proxy_target *t, struct edr_proxy *p, char *msg,
-                    size_t msglen);
+ * close-on-exec) or a negative EDR_E* code, set in ERR with why. */
+int edr_proxy_start(const struct edr_proxy_target *t, struct edr_proxy *p,
+                    struct edr_error *err);
 
 /* What the proxy wrote to stderr so far, last line first trimmed ("" if
  * nothing); the string lives in P. */
