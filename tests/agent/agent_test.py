@@ -5,6 +5,10 @@ does: the binary is copied into a fresh "etcd-dr.XXXXXXXX" directory and
 spoken to on stdin/stdout.
 
 Usage: agent_test.py AGENT_BINARY CASE    (exit 0 pass, 1 fail, 77 skip)
+
+An agent built for another architecture (the aarch64 one, tests/agent.cmake)
+runs under qemu-user: EDR_AGENT_EMULATOR names the emulator put before the
+binary, EDR_AGENT_ARCH the `uname -m` the agent reports there.
 """
 import fcntl
 import hashlib
@@ -22,6 +26,8 @@ import tempfile
 import time
 
 AGENT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else ""
+EMULATOR = os.environ.get("EDR_AGENT_EMULATOR", "").split()
+ARCH = os.environ.get("EDR_AGENT_ARCH") or os.uname().machine
 SKIP = 77
 failures = 0
 checks = 0
@@ -51,7 +57,7 @@ class Agent:
         self.exe = os.path.join(self.dir, "etcd-dr-agent")
         shutil.copy(AGENT, self.exe)
         os.chmod(self.exe, 0o700)
-        self.p = subprocess.Popen(list(wrapper) + [self.exe], stdin=subprocess.PIPE,
+        self.p = subprocess.Popen(list(wrapper) + EMULATOR + [self.exe], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, env=env, cwd=base)
         self.next_id = 1
         self.events = []
@@ -138,7 +144,7 @@ def case_hello(base):
         with open(AGENT, "rb") as f:
             check(res["sha256"] == sha(f.read()), "hello sha256 is the binary's", res)
         check(res["uid"] == os.geteuid(), "hello uid", res)
-        check(res["arch"] == os.uname().machine, "hello arch", res)
+        check(res["arch"] == ARCH, "hello arch", res)
         check(res["hostname"] == socket.gethostname(), "hello hostname", res)
         check(abs(res["time"] - time.time()) < 5, "hello time", res)
         check(isinstance(res["version"], str) and res["version"], "hello version", res)
@@ -1016,7 +1022,7 @@ def case_enospc(base):
     os.makedirs(inner)
     wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                'mount -t tmpfs -o size=1m tmpfs "$0" && mount -t tmpfs tmpfs "$2" && '
-               'echo keep > "$2/keep" && exec "$1"', small]
+               'echo keep > "$2/keep" && exec %s "$1"' % " ".join(EMULATOR), small]
     a = Agent.__new__(Agent)
     a.dir = tempfile.mkdtemp(prefix="etcd-dr.", dir=base)
     a.exe = os.path.join(a.dir, "etcd-dr-agent")
