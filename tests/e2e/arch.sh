@@ -38,11 +38,7 @@ if [[ $(sed -n 1p "$bm/qemu-aarch64" 2>/dev/null) != enabled ]]; then
 fi
 
 lab_up 3 3.5
-lab put-data 200 500 --prefix /arch/ >/dev/null 2>&1
-want=$(checksum_on 1 /arch/)
-lab snapshot "$WORK/snap.db" >/dev/null 2>&1
-lab put-data 20 100 --prefix /after/ >/dev/null 2>&1
-lab disaster >/dev/null 2>&1
+want=$(snapshot_then_disaster /arch/ 200 500)
 
 on_host 2 sh -c 'cat > /usr/local/bin/uname && chmod 755 /usr/local/bin/uname' <<'SH'
 #!/bin/sh
@@ -53,17 +49,7 @@ check "m2 says aarch64 over ssh" test "$(lab ssh 2 uname -m)" = aarch64
 check "m1 says x86_64 over ssh" test "$(lab ssh 1 uname -m)" = x86_64
 write_spec "$WORK/cluster.json"
 
-"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
-  >"$WORK/out" 2>"$WORK/err"
-rc=$?
-check "restore exits 0 (got $rc)" test "$rc" = 0
-[[ $rc == 0 ]] || cat "$WORK/err"
-for i in 1 2 3; do
-  check "m$i healthy" healthy_on "$i"
-  check "m$i serves every key of the snapshot" test "$(checksum_on "$i" /arch/)" = "$want"
-  check "m$i has nothing written after it" test "$(checksum_on "$i" /after/ | cut -d' ' -f1)" = 0
-  check "m$i: no agent left" test -z "$(leftovers "$i")"
-done
+restore_from "$WORK/cluster.json" "$WORK/snap.db" /arch/ "$want"
 report=$(sed -n 's/^report: //p' "$WORK/err")
 check "report: m2 ran the aarch64 agent (its own uname), m1 and m3 the x86-64 one" \
   python3 - "$report" "$(sha256sum <"$A64" | cut -d' ' -f1)" "$(sha256sum <"$X64" | cut -d' ' -f1)" <<'PY'
