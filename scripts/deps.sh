@@ -30,6 +30,7 @@ pkgs=(
     # build
     cmake gcc make pkg-config libc6-dev binutils git
     libssh2-1-dev libuv1-dev libjansson-dev libssl-dev libcurl4-openssl-dev
+    libyaml-dev    # YAML cluster specs (orchestrator/plan/spec_yaml.c)
     clang
     dpkg-dev xz-utils    # dpkg-source: unpacks and checks trixie's libssh2 source package
     # test lab (tests/lab/lab.sh)
@@ -51,7 +52,7 @@ pkgs=(
 
 # The arm64 -dev packages are multiarch: apt sees them once dpkg knows the
 # architecture (the apt-get update below then fetches its lists).
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+if ! grep -qx arm64 <<<"$(dpkg --print-foreign-architectures)"; then
     log "adding the arm64 architecture (the aarch64 agent's static libraries)"
     dpkg --add-architecture arm64
 fi

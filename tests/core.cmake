@@ -1,12 +1,13 @@
 # Unit tests of the coordinator's pure logic: spec, plan, quoting (the plan
 # layer), and the summary and the next command to type (ui, cmd).
-foreach(t test_spec test_plan test_prune)
+foreach(t test_spec test_spec_yaml test_plan test_prune)
   add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
   target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit)
 endforeach()
 target_link_libraries(test_spec PRIVATE edr_plan)
+target_link_libraries(test_spec_yaml PRIVATE edr_plan)
 target_link_libraries(test_plan PRIVATE edr_cmd edr_ui edr_plan)
 # A host lock's dead holder: taken or explained (engine/stale_lock.h).
 add_executable(test_stale_lock ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_stale_lock.c)
