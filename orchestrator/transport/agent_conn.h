@@ -51,6 +51,7 @@ struct edr_arch_desc {
   const char *uname;            /* the `uname -m` values, a sh case pattern */
   unsigned elf_machine;         /* the agent binary's e_machine */
   const char *file;             /* its agent's file name next to etcd-dr */
+  const char *how;              /* how to get that agent, for messages */
 };
 extern const struct edr_arch_desc edr_archs[EDR_ARCH__COUNT];
 
