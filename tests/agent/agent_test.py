@@ -1101,16 +1101,19 @@ def case_sshd(base):
         check("mktemp -d" in boot and "etcd-dr-agent" in boot, "bootstrap found in the doc", boot)
         with open(AGENT, "rb") as f:
             r = subprocess.run(ssh + [boot], stdin=f, capture_output=True, timeout=60)
-        out = r.stdout.decode().strip()
+        arch, _, out = r.stdout.decode().strip().partition("\n")
         check(r.returncode == 0, "bootstrap exits 0", (r.returncode, r.stderr))
+        check(arch == os.uname().machine, "bootstrap names this machine's architecture first",
+              arch)
         check(re.fullmatch(r"/[A-Za-z0-9/._-]*/etcd-dr\.[A-Za-z0-9]{8}", out) is not None,
               "bootstrap prints a directory the coordinator accepts", out)
         exe = os.path.join(out, "etcd-dr-agent")
         check(os.path.exists(exe) and stat.S_IMODE(os.stat(exe).st_mode) == 0o700,
               "agent pushed with mode 0700")
         check(stat.S_IMODE(os.stat(out).st_mode) == 0o700, "agent dir mode 0700")
-        p = subprocess.Popen(ssh + ["exec sudo -n %s" % exe if shutil.which("sudo")
-                                    else "exec %s" % exe],
+        run_exe = " ".join(EMULATOR + [exe])
+        p = subprocess.Popen(ssh + ["exec sudo -n %s" % run_exe if shutil.which("sudo")
+                                    else "exec %s" % run_exe],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         a = Agent.__new__(Agent)
         a.p, a.dir, a.exe, a.next_id, a.events = p, out, exe, 1, []
@@ -1127,12 +1130,13 @@ def case_sshd(base):
         ok(r, "run over ssh")
         check(a.close(30) == 0, "agent exits 0 when the channel closes")
         check(not os.path.exists(out), "agent dir removed at eof over ssh")
-        # A foreign architecture: the bootstrap stops before creating anything.
+        # An architecture without an agent: the bootstrap stops before
+        # creating anything.
         fake = os.path.join(base, "fakebin")
-        write(os.path.join(fake, "uname"), b"#!/bin/sh\necho aarch64\n", 0o755)
+        write(os.path.join(fake, "uname"), b"#!/bin/sh\necho ppc64le\n", 0o755)
         r = subprocess.run(ssh + ["PATH=%s:$PATH; %s" % (fake, boot)], stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=60)
-        check(r.returncode == 97 and b"unsupported architecture: aarch64" in r.stderr,
+        check(r.returncode == 97 and b"unsupported architecture: ppc64le" in r.stderr,
               "exit 97 on another architecture", (r.returncode, r.stderr))
     finally:
         d.terminate()
