@@ -21,6 +21,12 @@ edr_e2e(e2e_sshconfig sshconfig.sh)
 edr_e2e(e2e_confirm confirm.sh)
 edr_e2e(e2e_partition partition.sh)
 edr_e2e(e2e_prune prune.sh)
+edr_e2e(e2e_yaml yaml.sh)    # a restore from a YAML cluster spec
+# A host whose `uname -m` is aarch64 gets the cross-built agent, run there
+# through binfmt_misc and qemu-user (cmake/agent-aarch64.cmake).
+if(EDR_AGENT_AARCH64)
+  edr_e2e(e2e_arch arch.sh)
+endif()
 # Playbooks (docs/playbooks.md, playbooks/): one test per shipped playbook,
 # plus the checks `etcd-dr run` makes before it connects anywhere (no root).
 edr_e2e(e2e_playbook_validate playbook_validate.sh)

@@ -44,7 +44,7 @@ const struct option edr_spec_long_options[] = {
 
 const char edr_spec_options_help[] =
     "Cluster (one of):\n"
-    "  --cluster FILE             JSON cluster file (docs/spec.md)\n"
+    "  --cluster FILE             JSON or YAML cluster file (docs/spec.md)\n"
     "  --initial-cluster SPEC     etcd's name=peerURL,... string; SSH goes to each\n"
     "                             peer URL's host\n"
     "Cluster-wide settings (override the file's cluster-wide values, not a\n"

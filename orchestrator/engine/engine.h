@@ -114,9 +114,7 @@ struct run {
   bool leader_starting;      /* inside its start(): done() must not re-enter */
   uv_signal_t sigint, sigterm;
   const struct edr_agent_ops *ops;   /* the hosts' connections */
-  char *agent_path;
-  char agent_sha256[65];
-  uint64_t agent_size;
+  struct edr_agents agents;  /* one per architecture (agents.c) */
   /* liveness (alive.c; docs/safety.md "Lost connections") */
   uv_timer_t alive_timer;
   uint64_t keepalive_ms;     /* keepalive and heartbeat interval */

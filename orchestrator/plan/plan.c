@@ -425,7 +425,7 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   if ((rc = add_connect(h)))
     return rc;
   if ((rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
-                     "check the architecture is x86-64, push etcd-dr-agent to a new "
+                     "check the architecture (x86-64 or aarch64), push its etcd-dr-agent to a new "
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")))
     return rc;
   if ((rc = add_step(h, EDR_STEP_PROBE,
@@ -751,7 +751,7 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
   (void)p;
   if ((rc = add_connect(h)) ||
       (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
-                     "check the architecture is x86-64, push etcd-dr-agent to a new "
+                     "check the architecture (x86-64 or aarch64), push its etcd-dr-agent to a new "
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")) ||
       (rc = add_step(h, EDR_STEP_PROBE,
                      json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",

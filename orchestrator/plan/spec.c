@@ -4,10 +4,12 @@
  * Both forms end in the same place: a list of members, each fully resolved
  * from built-in defaults, cluster-wide values and its own values, then
  * checked as a whole.  The member fields are described once, in the
- * `fields` table below; the JSON parser, the command-line overrides and the
- * error messages all work from that table.
+ * `fields` table below; the file parser (JSON or YAML, both read into one
+ * jansson tree by spec_yaml.c), the command-line overrides and the error
+ * messages all work from that table.
  */
 #include "spec.h"
+#include "spec_yaml.h"
 
 #include "err.h"
 #include "util.h"
@@ -306,6 +308,13 @@ struct ctx {
   const char *source;
   const struct edr_spec_overrides *ov;
   bool no_ssh_client;       /* ssh -G could not run: the spec alone counts */
+  /* a YAML file's lines (spec_yaml.h): the root, and the object and key
+   * parse_fields is at, for errors that name no field */
+  json_t *root;
+  struct edr_spec_lines *lines;
+  int line;                 /* the loader's error line */
+  const json_t *at_obj;
+  const char *at_key;
 };
 
 static int fail(struct ctx *c, const char *member, const char *field,
@@ -317,15 +326,21 @@ static int fail(struct ctx *c, const char *member, const char *field,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  char hint[160] = "", src[600];
+  int line = c->line ? c->line
+             : edr_spec_line(c->lines, c->root, member, field ? field : c->at_key, hint,
+                             sizeof hint);
+  snprintf(src, sizeof src, line ? "%s:%d" : "%s", c->source, line);
+  if (hint[0])
+    snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (%s)", hint);
   if (member && field)
-    snprintf(c->err, c->errlen, "%s: member '%s': field '%s': %s", c->source,
-             member, field, msg);
+    snprintf(c->err, c->errlen, "%s: member '%s': field '%s': %s", src, member, field, msg);
   else if (member)
-    snprintf(c->err, c->errlen, "%s: member '%s': %s", c->source, member, msg);
+    snprintf(c->err, c->errlen, "%s: member '%s': %s", src, member, msg);
   else if (field)
-    snprintf(c->err, c->errlen, "%s: field '%s': %s", c->source, field, msg);
+    snprintf(c->err, c->errlen, "%s: field '%s': %s", src, field, msg);
   else
-    snprintf(c->err, c->errlen, "%s: %s", c->source, msg);
+    snprintf(c->err, c->errlen, "%s: %s", src, msg);
   return EDR_EINVAL;
 }
 
@@ -1072,6 +1087,8 @@ static int parse_fields(struct ctx *c, const char *member, struct draft *d,
       continue;
     if (is_member && !strcmp(key, "comment"))
       continue;
+    c->at_obj = obj;
+    c->at_key = key;
     const struct field *f = field_find(key);
     if (!f) {
       const char *s = suggest(key);
@@ -1086,6 +1103,8 @@ static int parse_fields(struct ctx *c, const char *member, struct draft *d,
     if (rc)
       return rc;
   }
+  c->at_obj = NULL;
+  c->at_key = NULL;
   return 0;
 }
 
@@ -1097,7 +1116,6 @@ int edr_spec_from_json(const char *path, const char *text,
   struct edr_spec *s = calloc(1, sizeof(*s));
   struct draft *drafts = NULL, cli = {0}, wide = {0};
   size_t n = 0;
-  json_error_t je;
   json_t *root = NULL, *members;
   int rc = 0;
   char b[256];
@@ -1107,15 +1125,15 @@ int edr_spec_from_json(const char *path, const char *text,
     rc = EDR_ENOMEM;
     goto out;
   }
-  root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &je)
-              : json_loads(text, JSON_REJECT_DUPLICATES, &je);
-  if (!root) {
-    if (path && je.line <= 0)
-      rc = fail(&c, NULL, NULL, "cannot read: %s", je.text);
-    else
-      rc = fail(&c, NULL, NULL, "line %d, column %d: %s", je.line, je.column, je.text);
+  /* JSON or YAML (spec_yaml.h): one tree either way */
+  char lerr[400];
+  rc = edr_spec_load(path, text, &root, &c.lines, &c.line, lerr, sizeof lerr);
+  if (rc) {
+    if (rc != EDR_ENOMEM)
+      rc = fail(&c, NULL, NULL, "%s", lerr);
     goto out;
   }
+  c.root = root;
   if (!json_is_object(root)) {
     rc = fail(&c, NULL, NULL, "expected a JSON object with a \"members\" list");
     goto out;
@@ -1181,6 +1199,7 @@ out:
   free(drafts);
   draft_release(&cli);
   draft_release(&wide);
+  edr_spec_lines_free(c.lines);
   json_decref(root);
   if (rc) {
     if (rc == EDR_ENOMEM)

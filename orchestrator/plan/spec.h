@@ -3,7 +3,7 @@
  * member's host, and where its data lives.
  *
  * A spec comes from etcd's own `--initial-cluster name=peerURL,...` string or
- * from a JSON cluster file (docs/spec.md).  Either way it is fully resolved
+ * from a JSON or YAML cluster file (docs/spec.md).  Either way it is fully resolved
  * (defaults applied) and validated before anything uses it, so every later
  * stage can trust it: names and paths contain no character that could change
  * a command's meaning, URLs are well formed, nothing is duplicated.
@@ -137,8 +137,9 @@ int edr_spec_from_initial_cluster(const char *s,
                                   struct edr_spec **out, char *err,
                                   size_t errlen);
 
-/* Parse a JSON cluster file (PATH) or, when PATH is NULL, the JSON text in
- * TEXT.  Same contract as above. */
+/* Parse a cluster file (PATH) or, when PATH is NULL, the text TEXT: JSON
+ * or YAML (spec_yaml.h chooses; a YAML file's messages name the line).
+ * Same contract as above. */
 int edr_spec_from_json(const char *path, const char *text,
                        const struct edr_spec_overrides *ov,
                        struct edr_spec **out, char *err, size_t errlen);
