@@ -157,7 +157,7 @@ kwait_healthy() { # SECONDS [I...]
 }
 # Does etcd run on host I (a process of the image in its network namespace)?
 ketcd_running() {
-  on_host "$1" sh -c 'ss -Hltn "sport = :2380" | grep -q .'
+  on_host "$1" sh -c 'test -n "$(ss -Hltn "sport = :2380")"'
 }
 
 kubeadm_lab_up() { # HOSTS VERSION
