@@ -288,8 +288,7 @@ static void strv_release(struct edr_strv *sv) {
 
 static int add_unlock(const struct edr_plan *p, struct edr_host_plan *h);
 
-/* The ports this member's etcd will listen on (client and peer URLs). */
-static json_t *member_ports(const struct edr_member *m) {
+json_t *edr_plan_member_ports(const struct edr_member *m) {
   json_t *a = json_array();
   const struct edr_strv *lists[2] = {&m->client_urls, &m->peer_urls};
   for (int l = 0; a && l < 2; l++)
@@ -418,7 +417,7 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   json_t *probe = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s?}", "op", "probe",
                             "data_dir", m->data_dir, "wal_dir", m->wal_dir, "restore_tool",
                             h->host_tool ? "auto" : m->restore_tool, "staging", h->staging,
-                            "ports", member_ports(m), "owner", m->data_dir_owner);
+                            "ports", edr_plan_member_ports(m), "owner", m->data_dir_owner);
   if (probe && (rc = edr_plan_service_probe(m, probe))) {
     json_decref(probe);
     return rc;

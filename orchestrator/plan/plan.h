@@ -281,6 +281,8 @@ struct edr_step *edr_plan_start_step(struct edr_host_plan *h, size_t stage, cons
  * or EDR_ENOMEM. */
 int edr_plan_park_apiserver(struct edr_host_plan *h, size_t stage);
 int edr_plan_unpark_apiserver(struct edr_host_plan *h, size_t stage);
+/* The ports M's etcd listens on (its client and peer URLs'); a new reference. */
+json_t *edr_plan_member_ports(const struct edr_member *m);
 /* What the probe looks up for them: "commands" (the stop and start
  * programs) or "manifest" (where it is, where it waits while stopped). */
 int edr_plan_service_probe(const struct edr_member *m, json_t *probe_request);

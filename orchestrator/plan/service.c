@@ -33,20 +33,6 @@ static json_t *run_req(const struct edr_strv *argv) {
   return json_pack("{s:s, s:o, s:n}", "op", "run", "argv", strv_array(argv), "env");
 }
 
-/* The ports M's etcd listens on (client and peer URLs). */
-static json_t *ports_of(const struct edr_member *m) {
-  json_t *a = json_array();
-  const struct edr_strv *lists[2] = {&m->client_urls, &m->peer_urls};
-  for (int l = 0; a && l < 2; l++)
-    for (size_t i = 0; i < lists[l]->n; i++) {
-      char scheme[8], host[256];
-      int port;
-      if (edr_parse_url(lists[l]->v[i], scheme, sizeof scheme, host, sizeof host, &port))
-        json_array_append_new(a, json_integer(port));
-    }
-  return a;
-}
-
 struct edr_step *edr_plan_stop_step(struct edr_host_plan *h, size_t stage) {
   const struct edr_member *m = h->member;
   if (!edr_member_kubeadm(m))
@@ -74,7 +60,7 @@ struct edr_step *edr_plan_check_stopped_step(struct edr_host_plan *h, size_t sta
                              "check that no process holds %s%s%s any more", m->data_dir,
                              m->wal_dir ? " or " : "", m->wal_dir ? m->wal_dir : "");
   if (req)
-    json_object_set_new(req, "ports", ports_of(m));
+    json_object_set_new(req, "ports", edr_plan_member_ports(m));
   struct edr_step *s = edr_plan_add_step(
       h, stage, EDR_STEP_CHECK_STOPPED, req, NULL,
       "wait until etcd has exited: no process holds %s%s%s and nothing listens on its "
@@ -137,7 +123,9 @@ static int apiserver_paths(const struct edr_member *m, char **manifest, char **p
   return EDR_ENOMEM;
 }
 
-int edr_plan_park_apiserver(struct edr_host_plan *h, size_t stage) {
+/* Park kube-apiserver on H (BACK false: move its manifest away, then wait
+ * until it is gone) or bring it back (BACK true). */
+static int apiserver_steps(struct edr_host_plan *h, size_t stage, bool back) {
   if (!edr_member_kubeadm(h->member))
     return 0;
   char *manifest, *parked;
@@ -152,35 +140,31 @@ int edr_plan_park_apiserver(struct edr_host_plan *h, size_t stage) {
       "kube-apiserver >/dev/null; do i=$((i+1)); [ $i -le 900 ] || { echo 'kube-apiserver "
       "still runs 90 s after its manifest was moved away' >&2; exit 1; }; sleep 0.1; done",
       NULL};
-  int rc = edr_plan_add_step(h, stage, EDR_STEP_MOVE_ASIDE,
-                             json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", manifest,
-                                       "to", parked, "missing_ok", 1),
-                             NULL, "park kube-apiserver: move its manifest %s to %s (kubelet "
-                             "stops it; it must not see etcd restarted under it)",
-                             manifest, parked) &&
-                   edr_plan_add_step(h, stage, EDR_STEP_EXEC,
-                                     json_pack("{s:s, s:[s,s,s], s:n}", "op", "run", "argv",
-                                               wait[0], wait[1], wait[2], "env"),
-                                     wait, "wait until no kube-apiserver runs on this host")
-               ? 0 : EDR_ENOMEM;
+  json_t *move = json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from",
+                           back ? parked : manifest, "to", back ? manifest : parked,
+                           "missing_ok", 1);
+  bool ok;
+  if (back)
+    ok = edr_plan_add_step(h, stage, EDR_STEP_MOVE_BACK, move, NULL,
+                           "bring kube-apiserver back, the cluster being healthy: move %s "
+                           "back to %s", parked, manifest);
+  else
+    ok = edr_plan_add_step(h, stage, EDR_STEP_MOVE_ASIDE, move, NULL,
+                           "park kube-apiserver: move its manifest %s to %s (kubelet stops "
+                           "it; it must not see etcd restarted under it)", manifest, parked) &&
+         edr_plan_add_step(h, stage, EDR_STEP_EXEC,
+                           json_pack("{s:s, s:[s,s,s], s:n}", "op", "run", "argv", wait[0],
+                                     wait[1], wait[2], "env"),
+                           wait, "wait until no kube-apiserver runs on this host");
   free(manifest);
   free(parked);
-  return rc;
+  return ok ? 0 : EDR_ENOMEM;
+}
+
+int edr_plan_park_apiserver(struct edr_host_plan *h, size_t stage) {
+  return apiserver_steps(h, stage, false);
 }
 
 int edr_plan_unpark_apiserver(struct edr_host_plan *h, size_t stage) {
-  if (!edr_member_kubeadm(h->member))
-    return 0;
-  char *manifest, *parked;
-  if (apiserver_paths(h->member, &manifest, &parked))
-    return EDR_ENOMEM;
-  int rc = edr_plan_add_step(h, stage, EDR_STEP_MOVE_BACK,
-                             json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", parked,
-                                       "to", manifest, "missing_ok", 1),
-                             NULL, "bring kube-apiserver back, the cluster being healthy: "
-                             "move %s back to %s", parked, manifest)
-               ? 0 : EDR_ENOMEM;
-  free(manifest);
-  free(parked);
-  return rc;
+  return apiserver_steps(h, stage, true);
 }

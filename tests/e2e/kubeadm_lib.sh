@@ -11,8 +11,9 @@
 #
 # Source after lib.sh; set LAB, then kubeadm_lab_up HOSTS VERSION.  The lab's
 # own teardown removes it all (every process in the hosts' namespaces).
-# Sets KPKI (this machine's copy of the PKI: ca.crt, healthcheck-client.*)
-# and KUBELET_INTERVAL.
+# A kube-apiserver manifest runs a stand-in (a process named kube-apiserver)
+# next to etcd.  Sets KPKI (this machine's copy of the PKI: ca.crt,
+# healthcheck-client.*) and KUBELET_INTERVAL.
 
 KUBELET_INTERVAL=${KUBELET_INTERVAL:-2}
 KMANIFEST=/etc/kubernetes/manifests/etcd.yaml
@@ -117,7 +118,8 @@ EOF
 
 kubelet_start() { # I
   on_host "$1" setsid /usr/bin/python3 "$E2E_DIR/kubelet.py" --manifests /etc/kubernetes/manifests \
-    --image "$LAB_DIR/image/etcd" --interval "$KUBELET_INTERVAL" \
+    --image "etcd=$LAB_DIR/image/etcd" --image "kube-apiserver=$LAB_DIR/image/kube-apiserver" \
+    --interval "$KUBELET_INTERVAL" \
     --log /var/log/etcd-lab/etcd.log --events /var/log/etcd-lab/kubelet.events \
     </dev/null >>"$LAB_DIR/h$1/var-log-etcd-lab/kubelet.out" 2>&1 &
 }
@@ -175,6 +177,9 @@ kubeadm_lab_up() { # HOSTS VERSION
     cp /usr/bin/etcd "$LAB_DIR/image/etcd"
     KETCD_IMAGE_TAG=$(/usr/bin/etcd --version | sed -n 's/^etcd Version: //p')-0
   fi
+  # kube-apiserver's stand-in: a process named kube-apiserver, nothing more
+  printf '#!/bin/sh\nwhile :; do sleep 1; done\n' >"$LAB_DIR/image/kube-apiserver"
+  chmod 755 "$LAB_DIR/image/kube-apiserver"
   : >"$LAB_DIR/hidden"
   chmod 0644 "$LAB_DIR/hidden"
   kubeadm_pki
@@ -200,7 +205,9 @@ kubeadm_lab_up() { # HOSTS VERSION
       done
       true' _ "$hd" "$LAB_DIR/hidden"
     kubeadm_manifest "$i" >"$hd/etc-kubernetes/manifests/etcd.yaml"
-    chmod 0600 "$hd/etc-kubernetes/manifests/etcd.yaml"
+    printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --etcd-servers=https://127.0.0.1:2379\n' \
+      >"$hd/etc-kubernetes/manifests/kube-apiserver.yaml"
+    chmod 0600 "$hd"/etc-kubernetes/manifests/*.yaml
     kubelet_start "$i"
   done
   kwait_healthy 90 || { fail "kubeadm lab: etcd did not become healthy"; tail -n 20 "$LAB_DIR"/h*/var-log-etcd-lab/etcd.log; exit 1; }

@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
 """kubelet.py - the lab's stand-in for kubelet's static pods (Debian ships no
 kubelet).  Run inside one lab host's namespaces, it looks at the manifests
-directory every INTERVAL seconds, as kubelet's fileCheckFrequency does, and:
+directory every INTERVAL seconds, as kubelet's fileCheckFrequency does, and
+for each manifest NAME.yaml in it (dot files are skipped, as kubelet does):
 
-- when etcd.yaml is there and no etcd runs from it: starts the manifest's
-  `command:` (its first word, `etcd`, is the "image": the lab's etcd binary
-  given with --image), as root like kubeadm's pod, output appended to LOG;
-- when etcd.yaml changed: stops the running etcd and starts the new command;
-- when etcd.yaml is gone: stops etcd (SIGTERM, SIGKILL after the pod's
-  30 s grace period);
-- when etcd exited on its own: starts it again after a back-off (a pod's
-  restartPolicy Always).
+- when it is there and its pod does not run: starts the manifest's
+  `command:`, its first word mapped to an "image" given with
+  --image WORD=PATH (etcd: the lab's etcd binary), as root like kubeadm's
+  pods, output appended to LOG;
+- when it changed: stops the pod and starts the new command;
+- when it is gone: stops the pod (SIGTERM, SIGKILL after the pod's 30 s
+  grace period);
+- when the pod exited on its own: starts it again after a back-off (a
+  pod's restartPolicy Always).
 
 Only the command list is read, in the layout kubeadm writes (`- command:`
 then one `- item` per line); the rest of the pod is ignored.  One line per
-action in EVENTS, so a test can see what "kubelet" did and when.
+action in EVENTS ("TIME NAME started pid N", ...), so a test can see what
+"kubelet" did and when.
 
-    kubelet.py --manifests DIR --image ETCD --interval S --log FILE --events FILE
+    kubelet.py --manifests DIR --image etcd=PATH [--image WORD=PATH]...
+               --interval S --log FILE --events FILE
 """
 import argparse
 import hashlib
@@ -49,25 +53,31 @@ def command_of(text):
     return out
 
 
+def event(a, what):
+    with open(a.events, "a") as f:
+        f.write("%.3f %s\n" % (time.time(), what))
+
+
 class Pod:
-    def __init__(self, a):
+    def __init__(self, a, name, log):
         self.a = a
+        self.name = name
         self.proc = None
         self.digest = None
         self.backoff_until = 0.0
-        self.log = open(a.log, "ab", buffering=0)
+        self.log = log
 
     def event(self, what):
-        with open(self.a.events, "a") as f:
-            f.write("%.3f %s\n" % (time.time(), what))
+        event(self.a, "%s %s" % (self.name, what))
 
     def start(self, text, digest):
         cmd = command_of(text)
-        if not cmd or os.path.basename(cmd[0]) != "etcd":
-            self.event("refused: manifest has no etcd command")
+        image = cmd and self.a.images.get(os.path.basename(cmd[0]))
+        if not image:
+            self.event("refused: no command whose first word is an image given with --image")
             self.digest = digest
             return
-        argv = [self.a.image] + cmd[1:]
+        argv = [image] + cmd[1:]
         self.log.write(("=== %s kubelet start: %s\n" % (time.strftime("%F %T"), " ".join(argv))).encode())
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=self.log, start_new_session=True)
@@ -87,7 +97,7 @@ class Pod:
         self.proc = None
 
     def sync(self):
-        path = os.path.join(self.a.manifests, "etcd.yaml")
+        path = os.path.join(self.a.manifests, self.name + ".yaml")
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -109,19 +119,24 @@ class Pod:
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--manifests", required=True)
-    p.add_argument("--image", required=True)
+    p.add_argument("--image", action="append", required=True)
     p.add_argument("--interval", type=float, default=20.0)
     p.add_argument("--log", required=True)
     p.add_argument("--events", required=True)
     a = p.parse_args()
-    pod = Pod(a)
+    a.images = dict(i.split("=", 1) for i in a.image)
+    log = open(a.log, "ab", buffering=0)
+    pods = {}
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    pod.event("kubelet up, looking at %s every %gs" % (a.manifests, a.interval))
+    event(a, "kubelet up, looking at %s every %gs" % (a.manifests, a.interval))
     while not stopping:
-        pod.sync()
+        names = {f[:-5] for f in os.listdir(a.manifests) if f.endswith(".yaml") and not f.startswith(".")}
+        for n in names | set(pods):
+            pods.setdefault(n, Pod(a, n, log)).sync()
         time.sleep(a.interval)
-    pod.stop("kubelet stopped")
+    for pod in pods.values():
+        pod.stop("kubelet stopped")
     return 0
 
 
