@@ -30,7 +30,7 @@ check "no etcdctl or etcdutl on the hosts" \
 
 klabdata put 1 300 200 /kept/ >/dev/null
 before=$(klabdata checksum 1 /kept/)
-ketcdctl --endpoints "https://$(host_ip 1):2379" snapshot save "$WORK/snap.db" >/dev/null 2>&1
+ketcdctl --endpoints "https://$(host_ip 1):2379" snapshot save "$WORK/snap.db" >"$WORK/save.log" 2>&1 || cat "$WORK/save.log"
 check "snapshot taken over TLS" test -s "$WORK/snap.db"
 klabdata put 1 50 100 /after/ >/dev/null
 manifest_sums() { local i; for i in 1 2 3; do on_host "$i" sha256sum "$KMANIFEST" /etc/kubernetes/manifests/kube-apiserver.yaml; done; }

@@ -142,7 +142,8 @@ klabdata() { # put|checksum|verify I ARGS...
     python3 "$REPO/tests/lab/labdata.py" "$op" "https://$(host_ip "$i"):2379" "$@"
 }
 ketcdctl() { # ARGS... (etcdctl of the lab's version, from this machine)
-  ETCDCTL_API=3 "$LAB_ETCDCTL" --cacert "$KPKI/ca.crt" --cert "$KPKI/healthcheck-client.crt" \
+  # etcdctl refuses a flag that an ETCDCTL_* variable also sets
+  env -u ETCDCTL_CACERT -u ETCDCTL_CERT -u ETCDCTL_KEY ETCDCTL_API=3 "$LAB_ETCDCTL" --cacert "$KPKI/ca.crt" --cert "$KPKI/healthcheck-client.crt" \
     --key "$KPKI/healthcheck-client.key" --dial-timeout=5s "$@"
 }
 kwait_healthy() { # SECONDS [I...]
