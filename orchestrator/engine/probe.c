@@ -120,7 +120,10 @@ static bool same_minor(const char *a, const char *b) {
 static int check_manifest(struct host *h, json_t *r, char *msg, size_t len) {
   const struct edr_member *m = h->m;
   json_t *mf = json_object_get(r, "manifest");
-  if (!edr_member_kubeadm(m) || !json_is_object(mf))
+  const struct edr_plan *p = h->run->plan;
+  /* status and snapshot save report on the member as it is; they move no manifest */
+  if (!edr_member_kubeadm(m) || !json_is_object(mf) || p->kind == EDR_PLAN_SNAPSHOT ||
+      (p->kind == EDR_PLAN_CHECK && p->ask_etcd))
     return 0;
   char *parked = edr_member_parked_manifest(m);
   bool present = json_is_true(json_object_get(mf, "present"));
@@ -160,12 +163,11 @@ static int check_manifest(struct host *h, json_t *r, char *msg, size_t len) {
     snprintf(msg, len, "the manifest '%s' has --initial-advertise-peer-urls=%s, the spec's "
              "peer_urls are %s: set peer_urls to the manifest's", where, purls, want);
     rc = EDR_EINVAL;
-  } else if (h->hp->host_tool && ver && h->run->plan->tool_version &&
-             !same_minor(ver, h->run->plan->tool_version)) {
+  } else if (h->hp->host_tool && ver && p->tool_version && !same_minor(ver, p->tool_version)) {
     snprintf(msg, len, "the restore tool pushed from this machine ('%s') is etcd %s, the "
              "cluster runs %s (etcd %s): a restore must use the cluster's own version; set "
              "restore_tool_push to an etcdutl %s (or, for 3.4, an etcdctl 3.4)",
-             m->restore_tool_push, h->run->plan->tool_version, image ? image : "?", ver, ver);
+             m->restore_tool_push, p->tool_version, image ? image : "?", ver, ver);
     rc = EDR_ETOOL;
   }
   free(parked);
