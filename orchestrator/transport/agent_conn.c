@@ -280,6 +280,7 @@ static int st_handshake(struct edr_agent_conn *c) {
 }
 
 static int st_auth(struct edr_agent_conn *c) {
+  c->ssh.identities_only = c->t->identities_only;
   int rc = edr_ssh_auth(&c->ssh, c->t->ssh_user, c->t->identity_file);
   if (rc == EDR_EAGAIN)
     return rc;
@@ -851,6 +852,7 @@ static void proxy_connect(struct edr_agent_conn *c) {
     .jump = t->proxy_jump, .command = t->proxy_command, .host = t->ssh_host,
     .user = t->ssh_user, .port = t->ssh_port, .identity_file = t->identity_file,
     .known_hosts = t->known_hosts, .accept_new_hostkeys = t->accept_new_hostkeys,
+    .ssh_config = t->ssh_config,
   };
   char msg[600];
   int fd = edr_proxy_start(&pt, &c->proxy, msg, sizeof msg);

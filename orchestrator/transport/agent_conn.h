@@ -45,6 +45,9 @@ struct edr_agent_target {       /* every string borrowed for the conn's life */
   const char *name;             /* the member, for messages */
   const char *ssh_host, *ssh_user, *identity_file, *known_hosts;
   const char *proxy_jump, *proxy_command;   /* proxy.h; NULL: a direct connection */
+  const char *ssh_config;       /* the jump hosts' ssh_config: a file, "none", NULL:
+                                   ~/.ssh/config */
+  bool identities_only;         /* no ssh-agent keys */
   int ssh_port;
   bool sudo;                    /* start the agent with sudo -n */
   bool accept_new_hostkeys;     /* record unknown keys (never changed ones) */

@@ -80,8 +80,10 @@ static char *substitute(const char *cmd, const struct edr_proxy_target *t) {
  * first, since the first value obtained wins, then the user's own. */
 static int write_config(const struct edr_proxy_target *t, struct edr_proxy *p, char *msg,
                         size_t msglen) {
-  if (strchr(t->known_hosts, '"') || (t->identity_file && strchr(t->identity_file, '"'))) {
-    snprintf(msg, msglen, "proxy_jump: the known_hosts and identity paths may not contain '\"'");
+  if (strchr(t->known_hosts, '"') || (t->identity_file && strchr(t->identity_file, '"')) ||
+      (t->ssh_config && strchr(t->ssh_config, '"'))) {
+    snprintf(msg, msglen, "proxy_jump: the known_hosts, identity and ssh_config paths may "
+             "not contain '\"'");
     return EDR_EINVAL;
   }
   snprintf(p->config, sizeof p->config, "%s/etcd-dr-ssh.XXXXXX",
@@ -104,7 +106,10 @@ static int write_config(const struct edr_proxy_target *t, struct edr_proxy *p, c
           t->accept_new_hostkeys ? "accept-new" : "yes", t->known_hosts);
   if (t->identity_file)
     fprintf(f, "  IdentityFile \"%s\"\n", t->identity_file);
-  fprintf(f, "  Include ~/.ssh/config\n");
+  if (!t->ssh_config)
+    fprintf(f, "  Include ~/.ssh/config\n");
+  else if (strcmp(t->ssh_config, "none"))
+    fprintf(f, "  Include \"%s\"\n", t->ssh_config);
   if (fclose(f) != 0) {
     int e = errno;
     snprintf(msg, msglen, "cannot write '%s': %s", p->config, strerror(e));

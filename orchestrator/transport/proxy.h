@@ -28,6 +28,8 @@ struct edr_proxy_target {     /* every string borrowed for the call */
   const char *identity_file;  /* also offered to the jump hosts, or NULL */
   const char *known_hosts;    /* the jump hosts' keys are checked here too */
   bool accept_new_hostkeys;
+  const char *ssh_config;     /* the user's ssh_config included after ours: a file,
+                                 "none", or NULL for ~/.ssh/config */
 };
 
 struct edr_proxy {

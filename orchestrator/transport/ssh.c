@@ -586,10 +586,10 @@ int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity) {
   int rc;
   if (s->auth_stage == A_START) {
     s->auth_tried[0] = '\0';
-    s->auth_stage = identity ? A_FILES : A_AGENT;
+    s->auth_stage = identity || s->identities_only ? A_FILES : A_AGENT;
     s->auth_idx = 0;
     s->key_stage = 0;
-    if (!identity && getenv("SSH_AUTH_SOCK") && (s->agent = libssh2_agent_init(s->session))) {
+    if (s->auth_stage == A_AGENT && getenv("SSH_AUTH_SOCK") && (s->agent = libssh2_agent_init(s->session))) {
       /* The agent socket is local: connect and listing are quick. */
       if (libssh2_agent_connect(s->agent) || libssh2_agent_list_identities(s->agent)) {
         libssh2_agent_free(s->agent);

@@ -33,6 +33,7 @@ struct edr_ssh {
   bool hostkey_recorded;        /* accepted as new and appended to known_hosts */
   /* resumable authentication */
   int auth_stage;
+  bool identities_only;        /* ssh_config IdentitiesOnly: no ssh-agent keys */
   int auth_idx;
   struct libssh2_agent_publickey *agent_id;
   char auth_tried[768];
