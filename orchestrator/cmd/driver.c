@@ -125,18 +125,14 @@ static bool local_tool_version(const char *tool, char *buf, size_t len) {
     _exit(127);
   }
   close(fds[1]);
-  char out[512];
-  size_t got = 0;
-  ssize_t r;
-  while (got < sizeof out - 1 && (r = read(fds[0], out + got, sizeof out - 1 - got)) != 0) {
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      break;
-    got += (size_t)r;
-  }
+  char out[512] = "";
+  FILE *f = fdopen(fds[0], "r");
+  size_t got = f ? fread(out, 1, sizeof out - 1, f) : 0;
   out[got] = '\0';
-  close(fds[0]);
+  if (f)
+    fclose(f);
+  else
+    close(fds[0]);
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
     ;
