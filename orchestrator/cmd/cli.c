@@ -16,7 +16,7 @@
 enum {
   O_CLUSTER = 1000, O_INITIAL_CLUSTER, O_SSH_USER, O_SSH_PORT, O_IDENTITY,
   O_KNOWN_HOSTS, O_SUDO, O_NO_SUDO, O_DATA_DIR, O_WAL_DIR, O_OWNER, O_MODE,
-  O_STOP, O_START, O_TOOL, O_TOKEN, O_PROXY_JUMP, O_PROXY_COMMAND, O_SSH_CONFIG,
+  O_STOP, O_START, O_TOOL, O_TOKEN, O_PROXY_JUMP, O_PROXY_COMMAND, O_SSH_CONFIG, O_PRESET,
 };
 
 const struct option edr_spec_long_options[] = {
@@ -39,6 +39,7 @@ const struct option edr_spec_long_options[] = {
   {"proxy-jump", required_argument, NULL, O_PROXY_JUMP},
   {"proxy-command", required_argument, NULL, O_PROXY_COMMAND},
   {"ssh-config", required_argument, NULL, O_SSH_CONFIG},
+  {"preset", required_argument, NULL, O_PRESET},
   {NULL, 0, NULL, 0},
 };
 
@@ -71,6 +72,8 @@ const char edr_spec_options_help[] =
     "  --stop-command CMD         run with /bin/sh -c; default systemctl stop etcd\n"
     "  --start-command CMD        run with /bin/sh -c; default systemctl start etcd\n"
     "  --restore-tool TOOL        auto (default), etcdutl, etcdctl or a host path\n"
+    "  --preset kubeadm           etcd is kubeadm's static pod: stopped and started\n"
+    "                             by moving its manifest (docs/kubeadm.md)\n"
     "  --initial-cluster-token T  default: etcd-dr-RUNID, new for every run\n";
 
 void edr_cli_spec_init(struct edr_cli_spec *c) {
@@ -109,6 +112,7 @@ int edr_cli_spec_option(struct edr_cli_spec *c, int opt, const char *arg) {
   case O_TOKEN: c->ov.token = arg; return 1;
   case O_PROXY_JUMP: c->ov.proxy_jump = arg; return 1;
   case O_PROXY_COMMAND: c->ov.proxy_command = arg; return 1;
+  case O_PRESET: c->ov.preset = arg; return 1;
   case O_SSH_CONFIG:
     if (!*arg) {
       edr_err("--ssh-config: give a file, or none");

@@ -229,7 +229,7 @@ static int strv_copy(struct edr_strv *dst, const struct edr_strv *src) {
 
 enum field_type {
   F_HOST, F_PORT, F_USER, F_LOCAL_PATH, F_BOOL, F_REMOTE_PATH, F_OWNER,
-  F_MODE, F_ARGV, F_TOOL, F_URLS, F_JUMP, F_PROXY_CMD,
+  F_MODE, F_ARGV, F_TOOL, F_URLS, F_JUMP, F_PROXY_CMD, F_PRESET,
 };
 
 struct field {
@@ -278,6 +278,10 @@ static const struct field fields[] = {
    .what = "a path on this machine to an etcdutl or etcdctl binary"},
   {.key = "env_file", .type = F_REMOTE_PATH, .off = M(env_file),
    .what = "an absolute path of letters, digits and ._-+@=,: (no '.' or '..')"},
+  {.key = "preset", .type = F_PRESET, .off = M(preset),
+   .what = "\"kubeadm\" (etcd as kubeadm's static pod: docs/kubeadm.md)"},
+  {.key = "manifest", .type = F_REMOTE_PATH, .off = M(manifest),
+   .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
   {.key = "etcdctl_cacert", .type = F_REMOTE_PATH, .off = M(etcdctl_cacert),
    .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
   {.key = "etcdctl_cert", .type = F_REMOTE_PATH, .off = M(etcdctl_cert),
@@ -417,6 +421,10 @@ static int set_string_field(struct ctx *c, const char *member,
       return fail(c, member, f->key, "'%s' is not %s", shown(v, b, sizeof b), f->what);
     break;
   }
+  case F_PRESET:
+    if (strcmp(v, "kubeadm"))
+      return fail(c, member, f->key, "'%s' is not %s", shown(v, b, sizeof b), f->what);
+    break;
   case F_TOOL:
     if (strcmp(v, "auto") && strcmp(v, "etcdutl") && strcmp(v, "etcdctl") &&
         !edr_valid_remote_path(v))
@@ -551,6 +559,8 @@ static void member_release(struct edr_member *m) {
   strv_free(&m->start_command);
   free(m->restore_tool);
   free(m->restore_tool_push);
+  free(m->preset);
+  free(m->manifest);
   free(m->env_file);
   free(m->etcdctl_cacert);
   free(m->etcdctl_cert);
@@ -709,10 +719,60 @@ static int apply_ssh_config(struct ctx *c, struct draft *d) {
 }
 
 /* Fill what is still unset with built-in defaults. */
+bool edr_member_kubeadm(const struct edr_member *m) {
+  return m->preset && !strcmp(m->preset, "kubeadm");
+}
+
+char *edr_member_parked_manifest(const struct edr_member *m) {
+  const char *slash = m->manifest ? strrchr(m->manifest, '/') : NULL;
+  if (!slash)
+    return NULL;
+  const char *parent = slash; /* back to the start of the manifests dir's name */
+  while (parent > m->manifest && parent[-1] != '/')
+    parent--;
+  return edr_asprintf("%.*s%s.etcd-dr-stopped", (int)(parent - m->manifest), m->manifest,
+                      slash + 1);
+}
+
+/* The kubeadm preset: etcd is a static pod, stopped and started by moving
+ * its manifest; kubeadm's paths for the data and the certificates the
+ * host's etcdctl asks with. */
+static int kubeadm_defaults(struct ctx *c, struct draft *d) {
+  struct edr_member *m = &d->m;
+  static const char *const own[] = {"stop_command", "start_command", "env_file"};
+  if (!edr_member_kubeadm(m)) {
+    if (m->manifest)
+      return fail(c, m->name, "manifest", "only with \"preset\": \"kubeadm\"");
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+    if (d->set[field_find(own[i]) - fields])
+      return fail(c, m->name, own[i], "not with the kubeadm preset: it stops and starts "
+                  "etcd by moving its static pod manifest out of the manifests dir and "
+                  "back, and edits the manifest's flags instead of an env file");
+  static const struct { const char *key; const char *val; } defs[] = {
+    {"manifest", "/etc/kubernetes/manifests/etcd.yaml"},
+    {"etcdctl_cacert", "/etc/kubernetes/pki/etcd/ca.crt"},
+    {"etcdctl_cert", "/etc/kubernetes/pki/etcd/healthcheck-client.crt"},
+    {"etcdctl_key", "/etc/kubernetes/pki/etcd/healthcheck-client.key"},
+  };
+  for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+    const struct field *f = field_find(defs[i].key);
+    char **sp = (char **)((char *)m + f->off);
+    if (!d->set[f - fields] && !*sp && !(*sp = strdup(defs[i].val)))
+      return EDR_ENOMEM;
+  }
+  const char *slash = strrchr(m->manifest, '/');
+  if (slash == m->manifest || !strchr(m->manifest + 1, '/') || !slash[1])
+    return fail(c, m->name, "manifest", "'%s' must be a file inside a manifests directory "
+                "that is not '/'", m->manifest);
+  return 0;
+}
+
 static int finish_member(struct ctx *c, struct draft *d) {
   struct edr_member *m = &d->m;
   char scheme[8], host[256];
-  int port;
+  int port, rc;
   const struct field *f;
 
   if (m->peer_urls.n == 0)
@@ -726,10 +786,10 @@ static int finish_member(struct ctx *c, struct draft *d) {
       int p2;
       edr_parse_url(m->peer_urls.v[i], s2, sizeof s2, h2, sizeof h2, &p2);
       char *u = edr_asprintf("%s://%s:2379", s2, h2);
-      int rc = u ? strv_push(&m->client_urls, u) : EDR_ENOMEM;
+      int prc = u ? strv_push(&m->client_urls, u) : EDR_ENOMEM;
       free(u);
-      if (rc)
-        return rc;
+      if (prc)
+        return prc;
     }
   }
   if (!m->ssh_host) {
@@ -741,7 +801,7 @@ static int finish_member(struct ctx *c, struct draft *d) {
     if (!(m->ssh_host = strdup(host)))
       return EDR_ENOMEM;
   }
-  int rc = apply_ssh_config(c, d);
+  rc = apply_ssh_config(c, d);
   if (rc)
     return rc;
   if (!(f = field_find("ssh_port")) || !d->set[f - fields])
@@ -759,11 +819,13 @@ static int finish_member(struct ctx *c, struct draft *d) {
     return EDR_ENOMEM;
   if (!d->set[field_find("data_dir_mode") - fields])
     m->data_dir_mode = -1;
-  if (m->stop_command.n == 0 &&
+  if ((rc = kubeadm_defaults(c, d)))
+    return rc;
+  if (!edr_member_kubeadm(m) && m->stop_command.n == 0 &&
       (strv_push(&m->stop_command, "systemctl") || strv_push(&m->stop_command, "stop") ||
        strv_push(&m->stop_command, "etcd")))
     return EDR_ENOMEM;
-  if (m->start_command.n == 0 &&
+  if (!edr_member_kubeadm(m) && m->start_command.n == 0 &&
       (strv_push(&m->start_command, "systemctl") || strv_push(&m->start_command, "start") ||
        strv_push(&m->start_command, "etcd")))
     return EDR_ENOMEM;
@@ -881,6 +943,7 @@ static int apply_overrides(struct ctx *c, struct draft *g,
       {"wal_dir", ov->wal_dir},         {"data_dir_owner", ov->data_dir_owner},
       {"data_dir_mode", ov->data_dir_mode}, {"restore_tool", ov->restore_tool},
       {"stop_command", ov->stop_command}, {"start_command", ov->start_command},
+      {"preset", ov->preset}, {"manifest", ov->manifest},
   };
   for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
     if (!s[i].val)

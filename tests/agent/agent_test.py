@@ -1185,6 +1185,41 @@ def case_sshd(base):
         d.wait(10)
 
 
+def case_envfile_manifest(base):
+    """The kubeadm preset's set-env: ETCD_* names edit the static pod
+    manifest's --flags where the manifest is (parked while etcd is stopped),
+    through a dot file kubelet skips; reset-env puts it back byte for byte."""
+    a = Agent(base)
+    mdir = os.path.join(base, "manifests")
+    os.mkdir(mdir)
+    path = os.path.join(mdir, "etcd.yaml")
+    parked = os.path.join(base, "etcd.yaml.etcd-dr-stopped")
+    backup = os.path.join(base, "etcd.yaml.etcd-dr-R1")
+    orig = (b"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - command:\n    - etcd\n"
+            b"    - --name=m1\n    - --initial-cluster-state=new\n    image: registry.k8s.io/etcd:3.5.16-0\n")
+    write(parked, orig, 0o600)
+    r = a.call("envfile", action="set", path=path, backup=backup, format="manifest",
+               parked=parked, set={"ETCD_INITIAL_CLUSTER_STATE": "existing",
+                                   "ETCD_FORCE_NEW_CLUSTER": "true"})
+    if ok(r, "manifest set"):
+        check(r["result"]["edited"] == parked, "the parked manifest edited", r)
+        with open(parked, "rb") as f:
+            new = f.read()
+        check(new == orig.replace(b"--initial-cluster-state=new", b"--initial-cluster-state=existing")
+              .replace(b"    image:", b"    - --force-new-cluster=true\n    image:"),
+              "flag rewritten in place, new flag after the last item", new)
+        check(os.stat(parked).st_mode & 0o777 == 0o600, "mode kept")
+    err(a.call("envfile", action="set", path=path, backup=backup, format="manifest",
+               parked=parked, set={"OTHER": "1"}), "EDR_EINVAL", "a non-ETCD_ name", "OTHER")
+    os.rename(parked, path)  # started: the manifest is back in the manifests dir
+    r = a.call("envfile", action="restore", path=path, backup=backup, format="manifest",
+               parked=parked)
+    if ok(r, "manifest restore"):
+        with open(path, "rb") as f:
+            check(f.read() == orig, "manifest back byte for byte where it is now")
+    check(os.listdir(mdir) == ["etcd.yaml"], "nothing else in the manifests dir", os.listdir(mdir))
+
+
 def case_envfile(base):
     """set-env/reset-env: KEY=value lines rewritten atomically, the file as it
     was kept once as the backup, put back byte for byte."""
