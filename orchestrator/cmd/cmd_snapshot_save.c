@@ -42,9 +42,10 @@ static const struct edr_usage usage = {
     "SSH, the staging is removed; the file is finished here the same way.\n"
     "\n",
   .foot =
-    "Exit status: 0 saved; 1 failed (unreachable, refused, stream cut, damaged,\n"
-    "disk), the message names the member or URL and the reason; 2 bad arguments\n"
-    "or spec; 130 interrupted.\n",
+    "Exit status (docs/exit-codes.md): 0 saved; 1 internal error or a local\n"
+    "failure (disk full, cannot write FILE); 2 bad arguments or spec; 4 no member\n"
+    "gave a sound snapshot (unreachable, refused, stream cut, damaged): the\n"
+    "message names the member or URL and the reason; 130 interrupted.\n",
 };
 
 int cmd_snapshot_save(int argc, char **argv) {
@@ -123,9 +124,14 @@ int cmd_snapshot_save(int argc, char **argv) {
   if (rc < 0) {
     edr_err("%s", res->msg);
     free(res);
-    return rc == EDR_ECANCELED ? EDR_EXIT_INTERRUPTED
-           : rc == EDR_EINVAL  ? EDR_EXIT_USAGE
-                               : EDR_EXIT_INTERNAL;
+    switch (rc) {
+    case EDR_ECANCELED: return EDR_EXIT_INTERRUPTED;
+    case EDR_EINVAL: return EDR_EXIT_USAGE;
+    case EDR_ENOMEM: case EDR_EINTERNAL: case EDR_ENOSPC: case EDR_EIO: case EDR_EACCES:
+    case EDR_EEXIST: case EDR_ENOENT:
+      return EDR_EXIT_INTERNAL; /* here, not the member */
+    default: return EDR_EXIT_PREFLIGHT; /* the member gave no sound snapshot */
+    }
   }
   char human[32];
   edr_human_bytes(res->size, human, sizeof human);

@@ -44,10 +44,10 @@ static const struct edr_usage usage = {
     "IDs as hex strings; -w simple is the table's rows, comma-separated.\n"
     "\n",
   .foot =
-    "Exit status: 0 healthy; 1 degraded, quorum held (also an internal error,\n"
-    "with a message and no verdict); 2 bad arguments or spec; 3 quorum lost; 4 unknown:\n"
-    "members refused this client's TLS or could not be reached at all, and may be\n"
-    "serving (no restore is suggested then).\n",
+    "Exit status (docs/exit-codes.md): 0 healthy; 1 internal error (a message, no\n"
+    "verdict); 2 bad arguments or spec; 4 unknown: members refused this client's\n"
+    "TLS or could not be reached at all, and may be serving (no restore is\n"
+    "suggested then); 6 degraded, quorum held; 8 quorum lost.\n",
 };
 
 /* ---- SSH and HTTP: one run, on one loop ----------------------------------- */

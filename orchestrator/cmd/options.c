@@ -452,12 +452,10 @@ int edr_args_parse(struct edr_args *a, int argc, char **argv, int first,
       if (o->arg)
         shorts[ns++] = ':';
     }
-    /* etcdctl's variables first, so that a flag given wins */
-    const char *env = o->env ? getenv(o->env) : NULL;
-    if (env && *env && (rc = apply(a, o, o->env, env)))
-      return rc;
   }
   shorts[ns] = '\0';
+  bool given[N_OPTIONS];
+  memset(given, 0, sizeof given);
 
   optind = first;
   opterr = 0; /* edr_cli_bad_option() says it, with a hint */
@@ -474,9 +472,18 @@ int edr_args_parse(struct edr_args *a, int argc, char **argv, int first,
     }
     char label[64];
     snprintf(label, sizeof label, "--%s", o->name);
+    given[o - edr_options] = true;
     rc = apply(a, o, label, optarg);
     if (rc < 0)
       edr_args_help(a->command, u, stdout);
+  }
+  /* etcdctl's variables for what the command line left out: a flag wins
+   * (and a variable it overrides is not even read) */
+  for (size_t i = 0; !rc && i < N_OPTIONS; i++) {
+    const struct edr_opt *o = &edr_options[i];
+    const char *env = o->env && (o->commands & a->command) ? getenv(o->env) : NULL;
+    if (env && *env && !given[i])
+      rc = apply(a, o, o->env, env);
   }
   if (!rc)
     edr_verbosity = a->quiet ? -1 : a->verbose;

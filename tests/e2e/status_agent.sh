@@ -57,7 +57,7 @@ check "status -w json: the leader is named" test "$(js "d['leader'] in ('m1','m2
 # --- m3 stopped: its host cannot ask it either ------------------------------
 lab etcd 3 stop >/dev/null
 "$ETCD_DR" status --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "m3 stopped: degraded, exit 1 (got $rc)" test "$rc" = 1
+check "m3 stopped: degraded, exit 6 (got $rc)" test "$rc" = 6
 check "m3 stopped: m3 unreachable" test "$(col m3 4)" = unreachable
 check "m3 stopped: the notes say its host's etcdctl got no answer" grep -q "^m3: nor by its host's etcdctl" "$WORK/out"
 check "m3 stopped: the verdict says 2 of 3" grep -q "verdict: degraded, quorum held (2 of 3 healthy)" "$WORK/out"
@@ -116,7 +116,7 @@ want=$(member_id_hex m3 "$ep1")
 check "tls: m3's member ID is etcd's ($want)" test -n "$want" -a "$(col m3 6)" = "$want"
 
 "$ETCD_DR" status --cluster "$WORK/tls-nopki.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "tls without host certificate paths: m3 cannot be asked, degraded, exit 1 (got $rc)" test "$rc" = 1
+check "tls without host certificate paths: m3 cannot be asked, degraded, exit 6 (got $rc)" test "$rc" = 6
 check "tls without host certificate paths: m3 unreachable" test "$(col m3 4)" = unreachable
 
 # Our own certificate refused: a TLS refusal is not a reason to go around it.
