@@ -33,10 +33,10 @@ static const struct edr_usage usage = {
     "(--list says where each is).\n"
     "\n",
   .foot =
-    "Exit status: as 'etcd-dr restore' (0 done; 2 bad arguments, spec or playbook,\n"
-    "or no terminal and no --yes; 3 snapshot rejected; 4 a host failed a check,\n"
-    "nothing changed; 5 failed after hosts were changed; 6 not healthy in time;\n"
-    "7 not confirmed; 130 interrupted).  See docs/exit-codes.md.\n",
+    "Exit status: as 'etcd-dr restore' (0 done; 1 internal error; 2 bad arguments,\n"
+    "spec or playbook, or no terminal and no --yes; 3 snapshot rejected; 4 a host\n"
+    "failed a check, nothing changed; 5 failed after hosts were changed; 6 not\n"
+    "healthy in time; 7 not confirmed; 130 interrupted).  See docs/exit-codes.md.\n",
 };
 
 int cmd_run(int argc, char **argv) {

@@ -50,6 +50,21 @@ static void pattern(FILE *out, enum edr_arg kind) {
     fputs("--", out);
 }
 
+/* "plan:--write-out|plan:-w|...": row O's option after each command that
+ * takes it, for a case on "$cmd:$prev" (a name two rows share offers each
+ * command its own row's values). */
+static void choice_pattern(FILE *out, const struct edr_opt *o) {
+  bool any = false;
+  for (unsigned bit = 1; bit & EDR_CMD_CLUSTER; bit <<= 1) {
+    if (!(o->commands & bit))
+      continue;
+    fprintf(out, "%s%s:--%s", any ? "|" : "", script_name(bit), o->name);
+    if (o->short_name)
+      fprintf(out, "|%s:-%c", script_name(bit), o->short_name);
+    any = true;
+  }
+}
+
 static void bash(FILE *out, const char *const *commands, size_t n) {
   fputs("# bash completion for etcd-dr, written by 'etcd-dr completion bash' from its\n"
         "# option table; install as bash-completion's completions/etcd-dr.\n"
@@ -75,16 +90,16 @@ static void bash(FILE *out, const char *const *commands, size_t n) {
   pattern(out, EDR_ARG_FILE);
   fputs(")\n    COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;\n  ", out);
   pattern(out, EDR_ARG_DIR);
-  fputs(")\n    COMPREPLY=($(compgen -d -- \"$cur\")); return 0 ;;\n", out);
+  fputs(")\n    COMPREPLY=($(compgen -d -- \"$cur\")); return 0 ;;\n  esac\n"
+        "  case \"$cmd:$prev\" in\n", out);
   for (const struct edr_opt *o = edr_options; o->name; o++)
     if (o->arg == EDR_ARG_CHOICE) {
-      fprintf(out, "  --%s", o->name);
-      if (o->short_name)
-        fprintf(out, "|-%c", o->short_name);
+      fputs("  ", out);
+      choice_pattern(out, o);
       fprintf(out, ")\n    COMPREPLY=($(compgen -W '%s' -- \"$cur\")); return 0 ;;\n",
               o->choices);
     }
-  fputs("  ", out);
+  fputs("  esac\n  case \"$prev\" in\n  ", out);
   pattern(out, EDR_ARG_TEXT);
   fputs("|", out);
   pattern(out, EDR_ARG_DURATION);
@@ -133,15 +148,14 @@ static void zsh(FILE *out, const char *const *commands, size_t n) {
   pattern(out, EDR_ARG_FILE);
   fputs(") _files; return ;;\n  (", out);
   pattern(out, EDR_ARG_DIR);
-  fputs(") _files -/; return ;;\n", out);
+  fputs(") _files -/; return ;;\n  esac\n  case $cmd:$prev in\n", out);
   for (const struct edr_opt *o = edr_options; o->name; o++)
     if (o->arg == EDR_ARG_CHOICE) {
-      fprintf(out, "  (--%s", o->name);
-      if (o->short_name)
-        fprintf(out, "|-%c", o->short_name);
+      fputs("  (", out);
+      choice_pattern(out, o);
       fprintf(out, ") compadd -- %s; return ;;\n", o->choices);
     }
-  fputs("  (", out);
+  fputs("  esac\n  case $prev in\n  (", out);
   pattern(out, EDR_ARG_TEXT);
   fputs("|", out);
   pattern(out, EDR_ARG_DURATION);
@@ -177,7 +191,9 @@ int edr_completion(int argc, char **argv, const char *const *commands, size_t n)
     fputs("usage: etcd-dr completion bash|zsh\n\n"
           "Print the shell completion script for bash or zsh (installed by 'cmake\n"
           "--install' already): commands, options, their values and playbook names.\n"
-          "  source <(etcd-dr completion bash)\n", stdout);
+          "  source <(etcd-dr completion bash)\n"
+          "\n"
+          "Exit status: 0 printed; 2 bad arguments.\n", stdout);
   } else if (argc >= 2 && argv[1][0] == '-') {
     edr_err("unknown option '%s'", argv[1]);
     fputs("usage: etcd-dr completion bash|zsh\n", stderr);
