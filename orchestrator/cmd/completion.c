@@ -65,128 +65,156 @@ static void choice_pattern(FILE *out, const struct edr_opt *o) {
   }
 }
 
-static void bash(FILE *out, const char *const *commands, size_t n) {
-  fputs("# bash completion for etcd-dr, written by 'etcd-dr completion bash' from its\n"
-        "# option table; install as bash-completion's completions/etcd-dr.\n"
-        "_etcd_dr() {\n"
-        "  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
-        "  local cmd=${COMP_WORDS[1]} opts='' i\n"
-        "  COMPREPLY=()\n"
-        "  if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
-        "    COMPREPLY=($(compgen -W '", out);
-  for (size_t i = 0; i < n; i++)
-    fprintf(out, "%s%s", i ? " " : "", commands[i]);
-  fputs("' -- \"$cur\"))\n"
-        "    return 0\n"
-        "  fi\n"
-        "  if [ \"$cmd\" = snapshot ]; then\n"
-        "    if [ \"$COMP_CWORD\" -eq 2 ]; then\n"
-        "      COMPREPLY=($(compgen -W 'status verify save' -- \"$cur\"))\n"
-        "      return 0\n"
-        "    fi\n"
-        "    cmd=snapshot-${COMP_WORDS[2]}\n"
-        "  fi\n"
-        "  case \"$prev\" in\n  ", out);
+/* How each shell writes the parts both scripts share. */
+struct dialect {
+  const char *head;          /* the script up to the command names */
+  const char *after_commands;  /* from them to the shared cases */
+  const char *tail;          /* the rest: options, playbook names, files */
+  const char *open;          /* before a case pattern */
+  const char *prev_case;     /* "case on the previous word" */
+  const char *cmd_prev_case; /* on "command:previous word" */
+  const char *cmd_case;      /* on the command */
+  const char *esac;
+  const char *files, *dirs;  /* after an option taking a file, a dir */
+  const char *choices_open, *choices_close;  /* around a CHOICE option's values */
+  const char *no_value;      /* after an option whose value is free text */
+  const char *opts_open, *opts_close;  /* a command's options: opts=... */
+};
+
+static const struct dialect bash_dialect = {
+  .head = "# bash completion for etcd-dr, written by 'etcd-dr completion bash' from its\n"
+      "# option table; install as bash-completion's completions/etcd-dr.\n"
+      "_etcd_dr() {\n"
+      "  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+      "  local cmd=${COMP_WORDS[1]} opts='' i\n"
+      "  COMPREPLY=()\n"
+      "  if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+      "    COMPREPLY=($(compgen -W '",
+  .after_commands = "' -- \"$cur\"))\n"
+      "    return 0\n"
+      "  fi\n"
+      "  if [ \"$cmd\" = snapshot ]; then\n"
+      "    if [ \"$COMP_CWORD\" -eq 2 ]; then\n"
+      "      COMPREPLY=($(compgen -W 'status verify save' -- \"$cur\"))\n"
+      "      return 0\n"
+      "    fi\n"
+      "    cmd=snapshot-${COMP_WORDS[2]}\n"
+      "  fi\n",
+  .tail = "  case \"$cur\" in\n"
+      "  -*) COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\")); return 0 ;;\n"
+      "  esac\n"
+      "  if [ \"$cmd\" = run ]; then\n"
+      "    COMPREPLY=($(compgen -W \"$(\"${COMP_WORDS[0]}\" run --list -w simple "
+      "2>/dev/null | cut -d, -f1)\" -- \"$cur\"))\n"
+      "  fi\n"
+      "  COMPREPLY+=($(compgen -f -- \"$cur\"))\n"
+      "}\n"
+      "complete -F _etcd_dr etcd-dr\n",
+  .open = "  ",
+  .prev_case = "  case \"$prev\" in\n",
+  .cmd_prev_case = "  case \"$cmd:$prev\" in\n",
+  .cmd_case = "  case \"$cmd\" in\n",
+  .esac = "  esac\n",
+  .files = ")\n    COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;\n",
+  .dirs = ")\n    COMPREPLY=($(compgen -d -- \"$cur\")); return 0 ;;\n",
+  .choices_open = ")\n    COMPREPLY=($(compgen -W '",
+  .choices_close = "' -- \"$cur\")); return 0 ;;\n",
+  .no_value = ")\n    return 0 ;;\n",
+  .opts_open = ") opts='",
+  .opts_close = "' ;;\n",
+};
+
+static const struct dialect zsh_dialect = {
+  .head = "#compdef etcd-dr\n"
+      "# zsh completion for etcd-dr, written by 'etcd-dr completion zsh' from its\n"
+      "# option table; install as _etcd-dr in a directory of $fpath.\n"
+      "_etcd-dr() {\n"
+      "  local cmd=${words[2]} prev=${words[CURRENT-1]} cur=${words[CURRENT]}\n"
+      "  local -a opts\n"
+      "  if (( CURRENT == 2 )); then\n"
+      "    compadd -- ",
+  .after_commands = "\n    return\n"
+      "  fi\n"
+      "  if [[ $cmd == snapshot ]]; then\n"
+      "    if (( CURRENT == 3 )); then\n"
+      "      compadd -- status verify save\n"
+      "      return\n"
+      "    fi\n"
+      "    cmd=snapshot-${words[3]}\n"
+      "  fi\n",
+  .tail = "  if [[ $cur == -* ]]; then\n"
+      "    compadd -- $opts\n"
+      "    return\n"
+      "  fi\n"
+      "  if [[ $cmd == run ]]; then\n"
+      "    local -a books\n"
+      "    books=(${(f)\"$(${words[1]} run --list -w simple 2>/dev/null | cut -d, -f1)\"})\n"
+      "    compadd -- $books\n"
+      "  fi\n"
+      "  _files\n"
+      "}\n"
+      "_etcd-dr \"$@\"\n",
+  .open = "  (",
+  .prev_case = "  case $prev in\n",
+  .cmd_prev_case = "  case $cmd:$prev in\n",
+  .cmd_case = "  case $cmd in\n",
+  .esac = "  esac\n",
+  .files = ") _files; return ;;\n",
+  .dirs = ") _files -/; return ;;\n",
+  .choices_open = ") compadd -- ",
+  .choices_close = "; return ;;\n",
+  .no_value = ") return ;;\n",
+  .opts_open = ") opts=(",
+  .opts_close = ") ;;\n",
+};
+
+/* What both scripts do once they know the command ($cmd) and the word
+ * before the cursor ($prev): complete an option's value, or set $opts to
+ * the command's options. */
+static void shared_cases(FILE *out, const struct dialect *d) {
+  fprintf(out, "%s%s", d->prev_case, d->open);
   pattern(out, EDR_ARG_FILE);
-  fputs(")\n    COMPREPLY=($(compgen -f -- \"$cur\")); return 0 ;;\n  ", out);
+  fprintf(out, "%s%s", d->files, d->open);
   pattern(out, EDR_ARG_DIR);
-  fputs(")\n    COMPREPLY=($(compgen -d -- \"$cur\")); return 0 ;;\n  esac\n"
-        "  case \"$cmd:$prev\" in\n", out);
+  fprintf(out, "%s%s%s", d->dirs, d->esac, d->cmd_prev_case);
   for (const struct edr_opt *o = edr_options; o->name; o++)
     if (o->arg == EDR_ARG_CHOICE) {
-      fputs("  ", out);
+      fputs(d->open, out);
       choice_pattern(out, o);
-      fprintf(out, ")\n    COMPREPLY=($(compgen -W '%s' -- \"$cur\")); return 0 ;;\n",
-              o->choices);
+      fprintf(out, "%s%s%s", d->choices_open, o->choices, d->choices_close);
     }
-  fputs("  esac\n  case \"$prev\" in\n  ", out);
+  fprintf(out, "%s%s%s", d->esac, d->prev_case, d->open);
   pattern(out, EDR_ARG_TEXT);
   fputs("|", out);
   pattern(out, EDR_ARG_DURATION);
-  fputs(")\n    return 0 ;;\n  esac\n  case \"$cmd\" in\n", out);
+  fprintf(out, "%s%s%s", d->no_value, d->esac, d->cmd_case);
   for (unsigned bit = 1; bit & EDR_CMD_CLUSTER; bit <<= 1) {
-    fprintf(out, "  %s) opts='", script_name(bit));
+    fprintf(out, "%s%s%s", d->open, script_name(bit), d->opts_open);
     options_of(out, bit);
-    fputs("' ;;\n", out);
+    fputs(d->opts_close, out);
   }
-  fputs("  snapshot-status) opts='-w --write-out' ;;\n"
-        "  snapshot-verify) opts='--skip-hash-check' ;;\n"
-        "  esac\n"
-        "  case \"$cur\" in\n"
-        "  -*) COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\")); return 0 ;;\n"
-        "  esac\n"
-        "  if [ \"$cmd\" = run ]; then\n"
-        "    COMPREPLY=($(compgen -W \"$(\"${COMP_WORDS[0]}\" run --list -w simple "
-        "2>/dev/null | cut -d, -f1)\" -- \"$cur\"))\n"
-        "  fi\n"
-        "  COMPREPLY+=($(compgen -f -- \"$cur\"))\n"
-        "}\n"
-        "complete -F _etcd_dr etcd-dr\n", out);
+  /* the snapshot verbs that parse their own few options (cmd_snapshot.c) */
+  fprintf(out, "%ssnapshot-status%s-w --write-out%s", d->open, d->opts_open, d->opts_close);
+  fprintf(out, "%ssnapshot-verify%s--skip-hash-check%s", d->open, d->opts_open,
+          d->opts_close);
+  fputs(d->esac, out);
 }
 
-static void zsh(FILE *out, const char *const *commands, size_t n) {
-  fputs("#compdef etcd-dr\n"
-        "# zsh completion for etcd-dr, written by 'etcd-dr completion zsh' from its\n"
-        "# option table; install as _etcd-dr in a directory of $fpath.\n"
-        "_etcd-dr() {\n"
-        "  local cmd=${words[2]} prev=${words[CURRENT-1]} cur=${words[CURRENT]}\n"
-        "  local -a opts\n"
-        "  if (( CURRENT == 2 )); then\n"
-        "    compadd -- ", out);
+/* The script in dialect D, for the N top-level COMMANDS. */
+static void script(FILE *out, const struct dialect *d, const char *const *commands, size_t n) {
+  fputs(d->head, out);
   for (size_t i = 0; i < n; i++)
     fprintf(out, "%s%s", i ? " " : "", commands[i]);
-  fputs("\n    return\n"
-        "  fi\n"
-        "  if [[ $cmd == snapshot ]]; then\n"
-        "    if (( CURRENT == 3 )); then\n"
-        "      compadd -- status verify save\n"
-        "      return\n"
-        "    fi\n"
-        "    cmd=snapshot-${words[3]}\n"
-        "  fi\n"
-        "  case $prev in\n  (", out);
-  pattern(out, EDR_ARG_FILE);
-  fputs(") _files; return ;;\n  (", out);
-  pattern(out, EDR_ARG_DIR);
-  fputs(") _files -/; return ;;\n  esac\n  case $cmd:$prev in\n", out);
-  for (const struct edr_opt *o = edr_options; o->name; o++)
-    if (o->arg == EDR_ARG_CHOICE) {
-      fputs("  (", out);
-      choice_pattern(out, o);
-      fprintf(out, ") compadd -- %s; return ;;\n", o->choices);
-    }
-  fputs("  esac\n  case $prev in\n  (", out);
-  pattern(out, EDR_ARG_TEXT);
-  fputs("|", out);
-  pattern(out, EDR_ARG_DURATION);
-  fputs(") return ;;\n  esac\n  case $cmd in\n", out);
-  for (unsigned bit = 1; bit & EDR_CMD_CLUSTER; bit <<= 1) {
-    fprintf(out, "  (%s) opts=(", script_name(bit));
-    options_of(out, bit);
-    fputs(") ;;\n", out);
-  }
-  fputs("  (snapshot-status) opts=(-w --write-out) ;;\n"
-        "  (snapshot-verify) opts=(--skip-hash-check) ;;\n"
-        "  esac\n"
-        "  if [[ $cur == -* ]]; then\n"
-        "    compadd -- $opts\n"
-        "    return\n"
-        "  fi\n"
-        "  if [[ $cmd == run ]]; then\n"
-        "    local -a books\n"
-        "    books=(${(f)\"$(${words[1]} run --list -w simple 2>/dev/null | cut -d, -f1)\"})\n"
-        "    compadd -- $books\n"
-        "  fi\n"
-        "  _files\n"
-        "}\n"
-        "_etcd-dr \"$@\"\n", out);
+  fputs(d->after_commands, out);
+  shared_cases(out, d);
+  fputs(d->tail, out);
 }
 
 int edr_completion(int argc, char **argv, const char *const *commands, size_t n) {
   if (argc == 2 && !strcmp(argv[1], "bash"))
-    bash(stdout, commands, n);
+    script(stdout, &bash_dialect, commands, n);
   else if (argc == 2 && !strcmp(argv[1], "zsh"))
-    zsh(stdout, commands, n);
+    script(stdout, &zsh_dialect, commands, n);
   else if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
     fputs("usage: etcd-dr completion bash|zsh\n\n"
           "Print the shell completion script for bash or zsh (installed by 'cmake\n"
