@@ -138,23 +138,26 @@ int cmd_restore(int argc, char **argv) {
         edr_err("--resume needs the run id");
         return EDR_EXIT_USAGE;
       }
-      /* only -q, -v and --report may come with it: the rest is the run's */
+      /* only -q, -v, --yes, --report and -w may come with it: the rest is the run's */
       char *keep[8];
       int nk = 0;
       keep[nk++] = argv[0];
       for (int k = 1; k < argc; k++) {
         if (k == i || (k == i + 1 && argv[i][8] != '='))
           continue;
-        if (nk < 7 && (!strcmp(argv[k], "-q") || !strcmp(argv[k], "-v") ||
+        bool valued = !strcmp(argv[k], "--report") || !strcmp(argv[k], "-w") ||
+                      !strcmp(argv[k], "--write-out");
+        if (nk < 7 && (valued || !strcmp(argv[k], "-q") || !strcmp(argv[k], "-v") ||
                        !strcmp(argv[k], "-vv") || !strcmp(argv[k], "--yes") ||
-                       !strncmp(argv[k], "--report", 8))) {
+                       !strncmp(argv[k], "--report=", 9) ||
+                       !strncmp(argv[k], "--write-out=", 12))) {
           keep[nk++] = argv[k];
-          if (!strcmp(argv[k], "--report") && k + 1 < argc && nk < 7)
+          if (valued && k + 1 < argc && nk < 7)
             keep[nk++] = argv[++k];
           continue;
         }
-        edr_err("with --resume, give only -q, -v, --yes or --report: the other arguments are "
-                "the run's own ('%s')", argv[k]);
+        edr_err("with --resume, give only -q, -v, --yes, --report or -w: the other arguments "
+                "are the run's own ('%s')", argv[k]);
         return EDR_EXIT_USAGE;
       }
       return resume_run(run, nk, keep);
