@@ -212,10 +212,16 @@ const struct edr_opt edr_options[] = {
    .commands = EDR_CMD_PLAN | EDR_CMD_SAVE, .set = set_write_out, .choices = "table json",
    .help = "table (default) or json: one document on stdout"},
   {.name = "write-out", .short_name = 'w', .arg = EDR_ARG_CHOICE, .metavar = "FMT",
-   .commands = EDR_CMD_RESTORE | EDR_CMD_RUN | EDR_CMD_PRUNE, .set = set_write_out,
-   .choices = "table json",
-   .help = "table (default) or json: the run's report on stdout\n"
-           "too (prune's dry run: what each host would remove)"},
+   .commands = EDR_CMD_RESTORE, .set = set_write_out, .choices = "table json",
+   .help = "table (default) or json: the run's report on stdout at the end too"},
+  {.name = "write-out", .short_name = 'w', .arg = EDR_ARG_CHOICE, .metavar = "FMT",
+   .commands = EDR_CMD_RUN, .set = set_write_out, .choices = "table json",
+   .help = "table (default) or json: with --dry-run the plan, else the run's report "
+           "on stdout at the end too (--list: also simple, name,file lines)"},
+  {.name = "write-out", .short_name = 'w', .arg = EDR_ARG_CHOICE, .metavar = "FMT",
+   .commands = EDR_CMD_PRUNE, .set = set_write_out, .choices = "table json",
+   .help = "table (default) or json: the dry run's listing as one document; with "
+           "--remove the run's report on stdout at the end"},
   {.name = "write-out", .short_name = 'w', .arg = EDR_ARG_CHOICE, .metavar = "FMT",
    .commands = EDR_CMD_STATUS, .set = set_write_out, .choices = "table json simple",
    .help = "table (default), json (one object) or simple (the\n"
