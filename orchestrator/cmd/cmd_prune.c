@@ -15,6 +15,7 @@
 #include "log.h"
 #include "options.h"
 #include "plan.h"
+#include "progress.h"
 #include "prune.h"
 
 #include <stdio.h>
@@ -175,10 +176,13 @@ int cmd_prune(int argc, char **argv) {
   if (!ctx.remove) {
     /* the dry run: lists only; no lock, no journal (as plan --check) */
     struct edr_run_result res;
+    bool json = a.write_out == EDR_OUT_JSON;
+    if (json)
+      edr_progress_events_to(stderr); /* stdout: the one document */
     code = edr_execute(plan, &eo, &res);
+    edr_progress_events_to(NULL);
     if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
       edr_err("%s", res.message);
-    bool json = a.write_out == EDR_OUT_JSON;
     size_t n = decide_all(&ctx, &res, json ? NULL : stdout);
     if (json && print_json(&ctx) && !code)
       code = EDR_EXIT_INTERNAL;

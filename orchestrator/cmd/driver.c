@@ -11,6 +11,7 @@
 #include "err.h"
 #include "journal.h"
 #include "log.h"
+#include "progress.h"
 #include "report.h"
 #include "util.h"
 
@@ -134,7 +135,12 @@ int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char
   long long started = (long long)time(NULL);
   eo->gates = &edr_etcd_gates;
   eo->spec_args = spec_args;
+  /* with -w json, stdout is the report alone: the progress events off a
+   * terminal go to stderr */
+  if (report_stdout)
+    edr_progress_events_to(stderr);
   int code = edr_execute(plan, eo, &res);
+  edr_progress_events_to(NULL);
   json_t *end = json_pack("{s:i}", "exit_code", code);
   edr_journal_event(journal, "end", end);
   json_decref(end);
