@@ -87,7 +87,7 @@ static int print_json(const struct prune_ctx *c) {
   for (size_t i = 0; i < c->plan->n_hosts; i++) {
     const struct edr_member *m = c->plan->hosts[i].member;
     json_array_append_new(hosts, json_pack("{s:s, s:s, s:O}", "member", m->name, "host",
-                                           m->ssh_host,
+                                           m->ssh_host, "decision",
                                            c->decisions[i] ? c->decisions[i] : json_null()));
   }
   json_t *j = json_pack("{s:b, s:o}", "dry_run", 1, "hosts", hosts);
