@@ -40,6 +40,8 @@ pkgs=(
     curl ca-certificates openssl python3 file
     # tests/help (the man page must render without warnings)
     groff-base
+    # tests/help/install.sh: the zsh completion script, run in zsh
+    zsh
     # tests/playbooks (docs/playbook.schema.json)
     python3-jsonschema
     # the aarch64 agent (cmake/agent-aarch64.cmake): Debian's cross compiler,

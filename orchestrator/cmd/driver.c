@@ -11,6 +11,7 @@
 #include "err.h"
 #include "journal.h"
 #include "log.h"
+#include "progress.h"
 #include "report.h"
 #include "util.h"
 
@@ -192,9 +193,10 @@ int edr_check_tool(struct edr_spec *spec, struct edr_plan_opts *po) {
 }
 
 /* Execute PLAN with the run's journal (its arguments ARGV recorded for
- * --resume), write the report, print the summary.  Returns the exit status. */
+ * --resume), write the report (and with REPORT_STDOUT, -w json, print it
+ * on stdout), print the summary.  Returns the exit status. */
 int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
-                 json_t *resume, const char *report_file) {
+                 json_t *resume, const char *report_file, bool report_stdout) {
   char err[1024];
   int rc;
   /* The run's directory: its arguments (for --resume) and its journal. */
@@ -230,7 +232,12 @@ int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char
   long long started = (long long)time(NULL);
   eo->gates = &edr_etcd_gates;
   eo->spec_args = spec_args;
+  /* with -w json, stdout is the report alone: the progress events off a
+   * terminal go to stderr */
+  if (report_stdout)
+    edr_progress_events_to(stderr);
   int code = edr_execute(plan, eo, &res);
+  edr_progress_events_to(NULL);
   json_t *end = json_pack("{s:i}", "exit_code", code);
   edr_journal_event(journal, "end", end);
   json_decref(end);
@@ -240,6 +247,13 @@ int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char
   if (report && report_file && json_dump_file(report, report_file,
                                               JSON_INDENT(2) | JSON_PRESERVE_ORDER))
     edr_err("cannot write the report to '%s'", report_file);
+  if (report_stdout && (!report || json_dumpf(report, stdout,
+                                              JSON_INDENT(2) | JSON_PRESERVE_ORDER) ||
+                        fputc('\n', stdout) == EOF || fflush(stdout))) {
+    edr_err("cannot print the report on standard output");
+    if (!code)
+      code = EDR_EXIT_INTERNAL;
+  }
   json_decref(report);
   edr_journal_close(journal);
   if (res.message && res.exit_code == EDR_EXIT_INTERNAL)

@@ -18,8 +18,9 @@
 int edr_check_local_files(const struct edr_spec *spec, bool accept_new);
 int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf);
 int edr_check_tool(struct edr_spec *spec, struct edr_plan_opts *po);
+/* REPORT_STDOUT (-w json): the run's report on stdout too. */
 int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
-                 json_t *resume, const char *report_file);
+                 json_t *resume, const char *report_file, bool report_stdout);
 
 /* The gates that talk to etcd and the leader lookup (gates.c), for every
  * run that changes hosts. */
