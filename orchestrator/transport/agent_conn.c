@@ -760,9 +760,10 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
           char a[32], b[32];
           edr_human_bytes((uint64_t)size, a, sizeof a);
           edr_human_bytes(max, b, sizeof b);
-          edr_str_setf(&c->proto_err, "it announced %s, more than the %s this machine "
-                       "takes (free space where the snapshot goes)", a, b);
-          return EDR_EPROTO;
+          edr_str_setf(&c->proto_err, "the snapshot does not fit here: the agent announced "
+                       "%s, more than the %s this machine takes (free space where the "
+                       "snapshot goes)", a, b);
+          return EDR_ENOSPC;
         }
         c->fetch_left = (uint64_t)size;
         c->fetch_got = 0;
@@ -829,6 +830,8 @@ static int st_req_wait(struct edr_agent_conn *c) {
            stderr_last(c), c->t->ssh_user);
     else if (rc == EDR_EPROTO)
       fail(c, rc, true, "the agent broke the protocol: %s", c->proto_err.buf);
+    else if (rc == EDR_ENOSPC) /* an announced fetch larger than the room here */
+      fail(c, rc, true, "%s", c->proto_err.buf);
     else
       fail(c, rc, true, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
            c->errtail_len ? "; its stderr: " : "", c->errtail_len ? stderr_last(c) : "");
