@@ -27,6 +27,7 @@ pkgs=(
     # build
     cmake gcc make pkg-config libc6-dev binutils git
     libssh2-1-dev libuv1-dev libjansson-dev libssl-dev libcurl4-openssl-dev
+    libzstd-dev         # compressed pushes: libzstd.a in the static agent
     clang
     dpkg-dev xz-utils    # dpkg-source: unpacks and checks trixie's libssh2 source package
     # test lab (tests/lab/lab.sh)
