@@ -224,6 +224,16 @@ int edr_cli_seconds(const char *name, const char *arg, long max, uint64_t *ms) {
   return 0;
 }
 
+int edr_cli_compress(const char *arg, enum edr_compress *out) {
+  for (int m = EDR_COMPRESS_AUTO; m <= EDR_COMPRESS_OFF; m++)
+    if (!strcmp(arg, edr_compress_names[m])) {
+      *out = (enum edr_compress)m;
+      return 0;
+    }
+  edr_err("--compress: '%s' is not auto, on or off", arg);
+  return EDR_EXIT_USAGE;
+}
+
 int edr_cli_require_yes(const char *command, bool yes) {
   bool in = isatty(STDIN_FILENO), err = isatty(STDERR_FILENO);
   if (yes || (in && err))

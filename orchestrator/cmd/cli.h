@@ -6,6 +6,7 @@
 #define EDR_CLI_H
 
 #include "outcome.h"  /* enum edr_exit */
+#include "plan.h"     /* enum edr_compress */
 #include "spec.h"
 
 #include <getopt.h>
@@ -44,6 +45,8 @@ int edr_cli_bad_option(char **argv, const struct option *opts, const char *short
                        const char *usage);
 /* "--health-timeout SECS" and the like: 1..MAX seconds into *MS. */
 int edr_cli_seconds(const char *name, const char *arg, long max, uint64_t *ms);
+/* --compress auto|on|off into *OUT; 0, or EDR_EXIT_USAGE after saying why. */
+int edr_cli_compress(const char *arg, enum edr_compress *out);
 
 /* Load and validate the spec; prints warnings and errors.  Returns 0 or
  * EDR_EXIT_USAGE. */

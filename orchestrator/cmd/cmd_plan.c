@@ -4,6 +4,7 @@
  */
 #include "bbolt.h"
 #include "cli.h"
+#include "driver.h"
 #include "executor.h"
 #include "util.h"
 #include "commands.h"
@@ -26,6 +27,8 @@ static const char usage_text[] =
     "\n"
     "  --snapshot FILE       include the snapshot's size, sha-256 and revision\n"
     "  --skip-hash-check     plan a restore of a snapshot without a sha-256 trailer\n"
+    "  --compress auto|on|off  as restore's: the plan shows the mode and how well the\n"
+    "                        start of the snapshot compresses\n"
     "  --format text|json    default text; json: one document on stdout, with\n"
     "                        --check its \"check\" object (events go to stderr)\n"
     "  --run-id ID           use this run id (default: new, from the clock)\n"
@@ -41,7 +44,7 @@ static const char usage_text[] =
     "host is not ready; 130 interrupted.  See docs/exit-codes.md.\n"
     "\n";
 
-enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_FORMAT, O_RUN_ID, O_CHECK, O_ACCEPT_NEW };
+enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_FORMAT, O_RUN_ID, O_CHECK, O_ACCEPT_NEW, O_COMPRESS };
 
 /* The read-only checks of every host: one object per host (member, etcd
  * "running"/"stopped", root, restore_tool, free_bytes, clock_skew_s, ready,
@@ -134,6 +137,7 @@ static int plan_option(void *arg, int opt, const char *val) {
   case O_RUN_ID: c->po->run_id = val; return 0;
   case O_CHECK: *c->check = true; return 0;
   case O_ACCEPT_NEW: *c->accept_new = true; return 0;
+  case O_COMPRESS: return edr_cli_compress(val, &c->po->compress);
   }
   return EDR_EXIT_USAGE;
 }
@@ -146,6 +150,7 @@ int cmd_plan(int argc, char **argv) {
     {"run-id", required_argument, NULL, O_RUN_ID},
     {"check", no_argument, NULL, O_CHECK},
     {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
+    {"compress", required_argument, NULL, O_COMPRESS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -184,6 +189,7 @@ int cmd_plan(int argc, char **argv) {
     po.snapshot_has_hash = sf.has_trailer;
     if (edr_bolt_revision(po.snapshot, &po.snapshot_revision))
       po.snapshot_revision = -1;
+    edr_sample_compress(&po);
     if (sf.has_trailer && !sf.trailer_ok)
       edr_warn("snapshot '%s': its sha-256 trailer does not match its contents; "
                "restore will refuse it", po.snapshot);

@@ -29,6 +29,7 @@ static const char usage_text[] =
     "  --var NAME=VALUE         set a variable the playbook declares (repeatable)\n"
     "  --snapshot FILE          the snapshot, for playbooks that push or restore one\n"
     "  --skip-hash-check        accept a snapshot without a sha-256 trailer\n"
+    "  --compress auto|on|off   how a push-snapshot step sends it (as restore's)\n"
     "  --dry-run                print the fully resolved plan and exit; no connection\n"
     "  --format text|json       how --dry-run prints the plan (default text)\n"
     "  --yes                    do not ask before the first step that changes a host,\n"
@@ -53,7 +54,7 @@ static const char usage_text[] =
     "\n";
 
 enum { O_VAR = 1, O_SNAPSHOT, O_SKIP_HASH, O_DRY_RUN, O_FORMAT, O_YES, O_ACCEPT_NEW,
-       O_HEALTH_TIMEOUT, O_BREAK_LOCK, O_RUN_ID, O_REPORT, O_AGENT };
+       O_HEALTH_TIMEOUT, O_BREAK_LOCK, O_RUN_ID, O_REPORT, O_AGENT, O_COMPRESS };
 
 struct run_ctx {
   struct edr_plan_opts *po;
@@ -93,6 +94,7 @@ static int run_option(void *arg, int opt, const char *val) {
   case O_RUN_ID: c->po->run_id = val; return 0;
   case O_REPORT: c->report_file = val; return 0;
   case O_AGENT: c->eo->agent_path = val; return 0;
+  case O_COMPRESS: return edr_cli_compress(val, &c->po->compress);
   }
   return EDR_EXIT_USAGE;
 }
@@ -108,6 +110,7 @@ int cmd_run(int argc, char **argv) {
     {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
     {"health-timeout", required_argument, NULL, O_HEALTH_TIMEOUT},
     {"break-lock", no_argument, NULL, O_BREAK_LOCK},
+    {"compress", required_argument, NULL, O_COMPRESS},
     {"run-id", required_argument, NULL, O_RUN_ID},
     {"report", required_argument, NULL, O_REPORT},
     {"agent", required_argument, NULL, O_AGENT},

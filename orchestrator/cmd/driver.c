@@ -13,6 +13,7 @@
 #include "log.h"
 #include "report.h"
 #include "util.h"
+#include "zsrc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +76,15 @@ int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf) {
   }
   if (rc)
     po->snapshot_revision = -1;
+  edr_sample_compress(po);
   return 0;
+}
+
+void edr_sample_compress(struct edr_plan_opts *po) {
+  struct edr_zprobe zp;
+  if (po->snapshot && po->compress != EDR_COMPRESS_OFF && edr_zsrc_probe(po->snapshot, &zp) == 0)
+    po->compress_sample = (struct edr_compress_sample){
+        .sampled = zp.sampled, .ratio = zp.ratio, .bytes_per_s = zp.bytes_per_s};
 }
 
 /* The restore tool the spec pushes: its size and sha-256 into PO. */

@@ -180,8 +180,25 @@ enum edr_plan_kind {
                                 check_only: list them, remove nothing */
 };
 
+/* Whether the snapshot's push is compressed (docs/etcd-dr.1 --compress). */
+enum edr_compress {
+  EDR_COMPRESS_AUTO,         /* when the start of the file and the link say it pays */
+  EDR_COMPRESS_ON,
+  EDR_COMPRESS_OFF,
+};
+extern const char *const edr_compress_names[]; /* "auto", "on", "off" */
+
+/* What compressing the start of the snapshot showed (the coordinator's
+ * transport/zsrc.h measures it); sampled 0: not measured. */
+struct edr_compress_sample {
+  uint64_t sampled;
+  double ratio, bytes_per_s;
+};
+
 struct edr_plan_opts {
   enum edr_plan_kind kind;
+  enum edr_compress compress;
+  struct edr_compress_sample compress_sample;
   const char *snapshot;      /* local path */
   uint64_t snapshot_size;
   const char *snapshot_sha256;   /* hex SHA-256 of the image (the file less its trailer) */
@@ -232,6 +249,8 @@ struct edr_plan {
   bool ask_etcd;             /* check plan: ask-etcd steps (plan opts) */
   char *playbook;            /* the playbook's name (EDR_PLAN_RUN), or NULL */
   struct edr_prune_policy prune; /* as in the opts */
+  enum edr_compress compress;    /* as in the opts */
+  struct edr_compress_sample compress_sample;
 };
 
 /* Build the plan.  Returns 0 and sets *out, or a negative EDR_E* code with
