@@ -40,3 +40,5 @@ edr_e2e(e2e_status_agent_etcd35 status_agent.sh 3.5)
 edr_e2e(e2e_keys keys.sh --system-build ${CMAKE_SOURCE_DIR}
         ${CMAKE_BINARY_DIR}/libssh2-system)
 set_tests_properties(e2e_keys PROPERTIES TIMEOUT 900)
+# Compressed pushes (--compress): forced on, auto through a capped link, auto.
+edr_e2e(e2e_compress compress.sh 3.5)
