@@ -229,10 +229,20 @@ def put_all(endpoint, pairs, threads=4):
     errors = []
     stats = {"keys": 0, "bytes": 0}
 
+    held = []  # a put left for the next transaction (its key was in this one)
+
     def batch():
-        ops, size = [], 0
+        ops, size, keys = [], 0, set()
         with lock:
-            for k, v in it:
+            while True:
+                kv = held.pop() if held else next(it, None)
+                if kv is None:
+                    break
+                k, v = kv
+                if k in keys:  # etcd refuses a key twice in one txn
+                    held.append(kv)
+                    break
+                keys.add(k)
                 ops.append({"request_put": {"key": labdata.b64(k), "value": labdata.b64(v)}})
                 size += len(k) + len(v)
                 stats["keys"] += 1
