@@ -602,11 +602,10 @@ if want shaped; then
           done
           # shellcheck disable=SC2086
           vb=$(median ${times[b]}) vc=$(median ${times[c]}) vf=$(median "${floors[@]}")
+          # the ratios are of the default (auto) when it ran, else of the first mode
           best=$first
-          for m in $compress_modes; do
-            # shellcheck disable=SC2086
-            v=$(median ${times[a-$m]}); awk -v a="$v" -v b="$best" 'BEGIN {exit !(a < b)}' && best=$v
-          done
+          # shellcheck disable=SC2086
+          [[ " $compress_modes " == *" auto "* ]] && best=$(median ${times[a-auto]})
           row+=" $vb s | $vc s | $vf s ($(median "${copies[@]}") s) | $(ratio "$best" "$vb") | $(ratio "$best" "$vf") |"
           results_shaped+=("$row")
           unset times
@@ -644,7 +643,8 @@ lmin=$(printf '%s\n' "${loads[@]:-0}" | sort -g | sed -n 1p) lmax=$(printf '%s\n
 echo "## run $(date -u '+%F %H:%M UTC'): etcd-dr $built, etcd $version, $(nproc) cores, load average (1 min) $lmin-$lmax before the timed runs, $(elapsed "$t_begin" "$t_end") s in all"
 echo
 echo "Command: \`scripts/bench.sh${orig_args:+ $orig_args}\` (members $members_list, ${size_mb} MB, $rounds rounds, big snapshot ${rss_mb} MB, start $start, only $only)"
-echo "Snapshot: ${snap_bytes:-none} bytes (${size_mb} MB of 100 kB values). $ssh_v; ${ansible_v:-no ansible}."
+[[ -n ${snap_bytes:-} ]] && echo "Snapshot: $snap_bytes bytes (${size_mb} MB of 100 kB values)."
+echo "$ssh_v; ${ansible_v:-no ansible}."
 if ((${#results_restore[@]})); then
   echo
   echo "Restore, start: $([[ $start == lost ]] && echo 'quorum lost (a majority of members stopped)' || echo 'healthy cluster'); wall time from start to healthy, medians:"
@@ -666,7 +666,8 @@ if ((${#results_shaped[@]})); then
   printf '%s\n' "${results_datasets[@]}"
   echo
   printf '| link | members | data | size (ratio) |'; for m in $compress_modes; do printf ' etcd-dr --compress %s |' "$m"; done
-  echo " OpenSSH script | Ansible | floor (one copy) | best etcd-dr / OpenSSH | best etcd-dr / floor |"
+  dm=$([[ " $compress_modes " == *" auto "* ]] && echo auto || set -- $compress_modes && echo "$1")
+  echo " OpenSSH script | Ansible | floor (one copy) | etcd-dr $dm / OpenSSH | etcd-dr $dm / floor |"
   printf '|---|---|---|---|'; for _ in $compress_modes; do printf -- '---|'; done; echo "---|---|---|---|---|"
   printf '%s\n' "${results_shaped[@]}"
 fi
