@@ -666,7 +666,8 @@ if ((${#results_shaped[@]})); then
   printf '%s\n' "${results_datasets[@]}"
   echo
   printf '| link | members | data | size (ratio) |'; for m in $compress_modes; do printf ' etcd-dr --compress %s |' "$m"; done
-  dm=$([[ " $compress_modes " == *" auto "* ]] && echo auto || set -- $compress_modes && echo "$1")
+  dm=${compress_modes%% *}
+  [[ " $compress_modes " == *" auto "* ]] && dm=auto
   echo " OpenSSH script | Ansible | floor (one copy) | etcd-dr $dm / OpenSSH | etcd-dr $dm / floor |"
   printf '|---|---|---|---|'; for _ in $compress_modes; do printf -- '---|'; done; echo "---|---|---|---|---|"
   printf '%s\n' "${results_shaped[@]}"
