@@ -64,13 +64,14 @@ static void decide(struct run *r) {
     json_object_set_new(info, "link_mb_per_s", link > 0 ? json_real(link / 1e6) : json_null());
   }
   if (on) {
-    char msg[512];
-    int rc = edr_zsrc_open(p->snapshot, p->snapshot_size, &r->zsrc, msg, sizeof msg);
-    if (rc) {
+    struct edr_error err = EDR_ERROR_INIT;
+    if (edr_zsrc_open(p->snapshot, p->snapshot_size, &r->zsrc, &err)) {
+      const char *msg = edr_error_text(&err);
       edr_warn("cannot compress the snapshot on this machine: %s; sending it as it is", msg);
       on = false;
       snprintf(why + strlen(why), sizeof why - strlen(why), "; but: %s", msg);
     }
+    edr_error_release(&err);
   }
   json_object_set_new(info, "chosen", json_string(on ? "zstd" : "off"));
   json_object_set_new(info, "reason", json_string(why));

@@ -50,7 +50,7 @@ static ZSTD_CCtx *new_cctx(void) {
 }
 
 /* The unlinked file the stream goes to. */
-static int open_tmp(char *msg, size_t msglen) {
+static int open_tmp(struct edr_error *err) {
   const char *dir = getenv("TMPDIR");
   if (!dir || !*dir)
     dir = "/var/tmp";
@@ -61,10 +61,10 @@ static int open_tmp(char *msg, size_t msglen) {
   snprintf(tmpl, sizeof tmpl, "%s/etcd-dr-zstd.XXXXXX", dir);
   fd = mkostemp(tmpl, O_CLOEXEC);
   if (fd < 0) {
-    int e = errno;
-    snprintf(msg, msglen, "cannot create a temporary file in '%s' for the compressed "
-             "snapshot: %s (set TMPDIR, or use --compress off)", dir, strerror(e));
-    return edr_from_errno(e);
+    int rc = edr_from_errno(errno);
+    return edr_error_set(err, rc, "cannot create a temporary file in '%s' for the compressed "
+                         "snapshot: %s (set TMPDIR, or use --compress off)", dir,
+                         edr_strerror(rc));
   }
   unlink(tmpl);
   return fd;
@@ -84,30 +84,28 @@ void edr_zsrc_free(struct edr_zsrc *z) {
   free(z);
 }
 
-int edr_zsrc_open(const char *path, uint64_t size, struct edr_zsrc **out, char *msg,
-                  size_t msglen) {
+int edr_zsrc_open(const char *path, uint64_t size, struct edr_zsrc **out,
+                  struct edr_error *err) {
   *out = NULL;
   struct edr_zsrc *z = calloc(1, sizeof *z);
   if (!z)
-    return EDR_ENOMEM;
+    return edr_error_set(err, EDR_ENOMEM, "cannot set up zstd: out of memory");
   z->src = z->tmp = -1;
   z->size = size;
   z->out_cap = ZF_HDR + ZSTD_compressBound(ZF_CHUNK_IN) + 64 * 1024 + ZF_HDR;
   if (!(z->cctx = new_cctx()) || !(z->in = malloc(ZF_CHUNK_IN)) ||
       !(z->out = malloc(z->out_cap))) {
     edr_zsrc_free(z);
-    snprintf(msg, msglen, "cannot set up zstd: out of memory");
-    return EDR_ENOMEM;
+    return edr_error_set(err, EDR_ENOMEM, "cannot set up zstd: out of memory");
   }
   ZSTD_CCtx_setPledgedSrcSize(z->cctx, size);
   if ((z->src = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-    int e = errno;
-    snprintf(msg, msglen, "cannot open '%s': %s", path, strerror(e));
+    int rc = edr_from_errno(errno);
     edr_zsrc_free(z);
-    return edr_from_errno(e);
+    return edr_error_set(err, rc, "cannot open '%s': %s", path, edr_strerror(rc));
   }
   posix_fadvise(z->src, 0, 0, POSIX_FADV_SEQUENTIAL);
-  int fd = open_tmp(msg, msglen);
+  int fd = open_tmp(err);
   if (fd < 0) {
     edr_zsrc_free(z);
     return fd;

@@ -15,6 +15,8 @@
 #ifndef EDR_ZSRC_H
 #define EDR_ZSRC_H
 
+#include "err.h"  /* struct edr_error */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,10 +28,10 @@ enum { EDR_ZSTD_LEVEL = 1, EDR_ZPROBE_BYTES = 8 * 1024 * 1024 };
 struct edr_zsrc;
 
 /* Compress PATH (SIZE bytes, as checked by the caller) on demand.  0 and
- * *OUT (free with edr_zsrc_free), or a negative EDR_E* code with MSG
+ * *OUT (free with edr_zsrc_free), or a negative EDR_E* code with ERR
  * saying why. */
-int edr_zsrc_open(const char *path, uint64_t size, struct edr_zsrc **out, char *msg,
-                  size_t msglen);
+int edr_zsrc_open(const char *path, uint64_t size, struct edr_zsrc **out,
+                  struct edr_error *err);
 /* Up to LEN bytes of the compressed stream from OFF into BUF, compressing
  * more when OFF is past what is there.  The count (> 0), 0 at the end of
  * the stream, or a negative EDR_E* code (the file could not be read, or

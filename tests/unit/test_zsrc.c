@@ -120,11 +120,13 @@ bad:
 
 static void round_trip(const char *name, const unsigned char *data, size_t size,
                        double max_ratio) {
-  char path[256], msg[512];
+  char path[256];
+  struct edr_error err = EDR_ERROR_INIT;
   snprintf(path, sizeof path, "%s/%s", dir, name);
   write_file(path, data, size);
   struct edr_zsrc *z = NULL;
-  CHECK(edr_zsrc_open(path, size, &z, msg, sizeof msg) == 0 && z);
+  CHECK(edr_zsrc_open(path, size, &z, &err) == 0 && z);
+  edr_error_release(&err);
   if (!z)
     return;
   size_t len = 0, got = 0;
@@ -187,10 +189,10 @@ int main(void) {
   CHECK_CONTAINS(why, "too little to gain");
 
   /* A file that shrank after it was checked: an error, not a short stream. */
-  char msg[512];
+  struct edr_error err = EDR_ERROR_INIT;
   snprintf(path, sizeof path, "%s/text", dir);
   struct edr_zsrc *z = NULL;
-  CHECK(edr_zsrc_open(path, big, &z, msg, sizeof msg) == 0);
+  CHECK(edr_zsrc_open(path, big, &z, &err) == 0);
   CHECK(truncate(path, ZF_CHUNK_IN + 10) == 0);
   unsigned char buf[65536];
   long r = 0;
@@ -200,10 +202,12 @@ int main(void) {
   CHECK(r == EDR_EIO);
   edr_zsrc_free(z);
   /* A missing file, and a TMPDIR that cannot hold the stream. */
-  CHECK(edr_zsrc_open("/nonexistent/snap.db", 1, &z, msg, sizeof msg) == EDR_ENOENT);
+  CHECK(edr_zsrc_open("/nonexistent/snap.db", 1, &z, &err) == EDR_ENOENT);
+  CHECK_CONTAINS(edr_error_text(&err), "/nonexistent/snap.db");
   setenv("TMPDIR", "/nonexistent", 1);
-  CHECK(edr_zsrc_open(path, ZF_CHUNK_IN + 10, &z, msg, sizeof msg) < 0);
-  CHECK_CONTAINS(msg, "--compress off");
+  CHECK(edr_zsrc_open(path, ZF_CHUNK_IN + 10, &z, &err) < 0);
+  CHECK_CONTAINS(edr_error_text(&err), "--compress off");
+  edr_error_release(&err);
 
   free(text);
   free(rnd);
