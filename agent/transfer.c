@@ -1,6 +1,7 @@
 /*
  * transfer.c - file contents in and out of the host: `receive` (a pushed
- * file, hashed while it is written to a .part and renamed into place only
+ * file, plain or compressed with zstd (zframe.h) and then decompressed as it
+ * comes, hashed while it is written to a .part and renamed into place only
  * when its SHA-256 matches), `send` (a file streamed to the coordinator),
  * `hash`, `read` (a small text file) and `db-info` (revision, consistent
  * index and term of a bbolt file).  The stream's bytes belong to
@@ -18,7 +19,9 @@
 #include "sha256.h"
 #include "snapfile.h"
 #include "util.h"
+#include "zframe.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,20 +31,171 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 static const uint64_t RECV_SIZE_MAX = 1ULL << 40; /* 1 TiB */
 
+/* One `receive` under way: where its bytes go and what they hash to. */
+struct recv {
+  struct agent *a;
+  const char *path, *part, *pname;
+  int fd, dfd;
+  bool trailer;
+  uint64_t size, image;     /* the file's bytes; those before the trailer */
+  uint64_t got;             /* file bytes so far (decompressed, for "zstd") */
+  unsigned char tail[32];
+  struct edr_sha256 ctx;
+  int rc;
+};
+
+/* N bytes of the file: hashed (with a trailer, the image only, and the last
+ * 32 bytes kept to compare: each byte is hashed once) and written to the
+ * .part, unless writing failed before. */
+static void recv_take(struct recv *r, const unsigned char *buf, size_t n) {
+  uint64_t got = r->got, image = r->image;
+  if (got < image)
+    edr_sha256_update(&r->ctx, buf, (size_t)(got + n <= image ? n : image - got));
+  for (uint64_t p = got > image ? got : image; p < got + n; p++)
+    r->tail[p - image] = buf[p - got];
+  r->got += n;
+  for (size_t off = 0; r->fd >= 0 && off < n;) {
+    ssize_t w = write(r->fd, buf + off, n - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      int e = w < 0 ? errno : ENOSPC;
+      if (!r->rc)
+        r->rc = agent_fail(r->a, edr_from_errno(e), "cannot write '%s' after %" PRIu64
+                           " bytes: %s", r->part, got + off, agent_errstr(e));
+      close(r->fd);
+      r->fd = -1;
+      unlinkat(r->dfd, r->pname, 0);
+      break;
+    }
+    off += (size_t)w;
+  }
+}
+
+/* The stream ended before the request's bytes did: nothing more can be read
+ * in step. */
+static void recv_lost(struct recv *r, uint64_t got, const char *what) {
+  r->a->fatal = true;
+  r->rc = agent_fail(r->a, EDR_ECONNLOST, "stream ended after %" PRIu64 " of %" PRIu64
+                     " %s for '%s'", got, r->size, what, r->path ? r->path : "?");
+}
+
+/* Consume exactly SIZE raw bytes whatever happened before. */
+static void recv_plain(struct recv *r, unsigned char *buf, size_t cap) {
+  while (r->got < r->size) {
+    uint64_t left = r->size - r->got;
+    ssize_t n = agent_read(r->a, buf, left < cap ? (size_t)left : cap);
+    if (n <= 0) {
+      recv_lost(r, r->got, "bytes");
+      return;
+    }
+    recv_take(r, buf, (size_t)n);
+  }
+}
+
+static bool read_full(struct agent *a, unsigned char *buf, size_t n) {
+  for (size_t k = 0; k < n;) {
+    ssize_t got = agent_read(a, buf + k, n - k);
+    if (got <= 0)
+      return false;
+    k += (size_t)got;
+  }
+  return true;
+}
+
+/* The zstd form (zframe.h): chunk by chunk to the end marker, whatever the
+ * decompressor says, so that a corrupt stream leaves the agent in step.
+ * The file's bytes are what comes out; they must be exactly SIZE.
+ * *WIRE: the bytes read off the stream. */
+static void recv_zstd(struct recv *r, unsigned char *buf, size_t cap, uint64_t *wire) {
+  static unsigned char out[RECV_BUF];
+  ZSTD_DCtx *dz = ZSTD_createDCtx();
+  bool bad = !dz; /* stop decompressing; keep reading */
+  if (!dz && !r->rc)
+    r->rc = agent_fail(r->a, EDR_ENOMEM, "cannot decompress '%s': out of memory", r->path);
+  if (dz)
+    ZSTD_DCtx_setParameter(dz, ZSTD_d_windowLogMax, ZF_WINDOW_LOG_MAX);
+  size_t hint = 1; /* 0 once a frame ended exactly where the input did */
+  for (;;) {
+    unsigned char hdr[ZF_HDR];
+    if (!read_full(r->a, hdr, sizeof hdr)) {
+      recv_lost(r, *wire, "compressed bytes read");
+      break;
+    }
+    *wire += ZF_HDR;
+    uint32_t len = zf_get_len(hdr);
+    if (len == 0)
+      break;
+    if (len > ZF_CHUNK_MAX) { /* cannot be skipped safely */
+      r->a->fatal = true;
+      r->rc = agent_fail(r->a, EDR_EPROTO, "a compressed chunk of %" PRIu32 " bytes for "
+                         "'%s' (at most %d): the stream is out of step", len,
+                         r->path ? r->path : "?", ZF_CHUNK_MAX);
+      break;
+    }
+    while (len) {
+      ssize_t n = agent_read(r->a, buf, len < cap ? len : cap);
+      if (n <= 0) {
+        recv_lost(r, *wire, "compressed bytes read");
+        goto out;
+      }
+      len -= (uint32_t)n;
+      *wire += (uint64_t)n;
+      ZSTD_inBuffer in = {buf, (size_t)n, 0};
+      bool full = false;
+      while (!bad && (in.pos < in.size || full)) {
+        ZSTD_outBuffer o = {out, sizeof out, 0};
+        size_t z = ZSTD_decompressStream(dz, &o, &in);
+        if (ZSTD_isError(z) || r->got + o.pos > r->size) {
+          bad = true;
+          char why[80];
+          snprintf(why, sizeof why, "%s", ZSTD_isError(z) ? ZSTD_getErrorName(z)
+                                                          : "it decompresses to more than 'size'");
+          for (char *c = why; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+          /* a corrupt stream outranks what it caused (a hash mismatch) */
+          r->rc = agent_fail(r->a, EDR_ECORRUPT, "the compressed stream for '%s' is corrupt "
+                             "(%s after %" PRIu64 " bytes of it): nothing was kept; run "
+                             "again, or with --compress off", r->path ? r->path : "?", why,
+                             *wire);
+          break;
+        }
+        recv_take(r, out, o.pos);
+        full = o.pos == o.size;
+        hint = z;
+      }
+    }
+  }
+  if (!bad && !r->a->fatal && (hint != 0 || r->got != r->size))
+    r->rc = agent_fail(r->a, EDR_ECORRUPT, "the compressed stream for '%s' %s: nothing was "
+                       "kept; run again, or with --compress off", r->path ? r->path : "?",
+                       hint != 0 ? "ends inside a zstd frame"
+                                 : "decompresses to fewer bytes than 'size'");
+out:
+  ZSTD_freeDCtx(dz);
+}
+
 int op_receive(struct agent *a, json_t *req, json_t *res) {
   json_int_t size = -1;
-  const char *path = NULL, *want = NULL;
+  const char *path = NULL, *want = NULL, *enc = NULL;
   static unsigned char buf[RECV_BUF];
-  unsigned char tail[32] = {0};
   int rc;
 
-  /* Without a trustworthy size the stream cannot be kept in step. */
-  if ((rc = field_int(a, req, "size", false, 0, (json_int_t)RECV_SIZE_MAX, &size))) {
+  /* Without a trustworthy size and encoding the stream cannot be kept in step. */
+  if ((rc = field_int(a, req, "size", false, 0, (json_int_t)RECV_SIZE_MAX, &size)) ||
+      (rc = field_str(a, req, "encoding", true, &enc))) {
     a->fatal = true;
     return rc;
+  }
+  bool zstd = enc && !strcmp(enc, "zstd");
+  if (enc && !zstd && strcmp(enc, "identity")) {
+    a->fatal = true;
+    return agent_fail(a, EDR_EINVAL, "field 'encoding' is '%.40s', expected 'zstd' or "
+                      "'identity'", enc);
   }
   bool trailer = false;
   rc = field_file_path(a, req, "path", &path);
@@ -55,7 +209,7 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   if (!rc && !field_is_sha256(want))
     rc = agent_fail(a, EDR_EINVAL, "field 'sha256' is '%.80s', expected 64 "
                     "lowercase hex digits", want);
-  char part[PATH_MAX + 8] = "", name[NAME_MAX + 1], pname[NAME_MAX + 8];
+  char part[PATH_MAX + 8] = "", name[NAME_MAX + 1], pname[NAME_MAX + 8] = "";
   int fd = -1, dfd = -1;
   bool created = false; /* only a .part we opened is ever unlinked */
   struct stat st;
@@ -82,50 +236,26 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
     created = fd >= 0;
   }
 
-  /* Consume all SIZE bytes whatever happened above, hashing what came. */
-  struct edr_sha256 ctx;
-  edr_sha256_init(&ctx);
-  uint64_t got = 0;
-  while (got < (uint64_t)size) {
-    uint64_t left = (uint64_t)size - got;
-    ssize_t r = agent_read(a, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
-    if (r <= 0) {
-      a->fatal = true;
-      rc = agent_fail(a, EDR_ECONNLOST,
-                        "stream ended after %" PRIu64 " of %" PRIu64 " bytes for '%s'",
-                        got, (uint64_t)size, path ? path : "?");
-      break;
-    }
-    /* With a trailer, the hash covers the image only and the last 32 bytes
-     * are kept to compare with it: each byte is hashed once. */
-    uint64_t image = trailer ? (uint64_t)size - 32 : (uint64_t)size;
-    if (got < image)
-      edr_sha256_update(&ctx, buf, (size_t)(got + (uint64_t)r <= image ? (uint64_t)r : image - got));
-    for (uint64_t p = got > image ? got : image; p < got + (uint64_t)r; p++)
-      tail[p - image] = buf[p - got];
-    got += (uint64_t)r;
-    for (ssize_t off = 0; fd >= 0 && off < r;) {
-      ssize_t w = write(fd, buf + off, (size_t)(r - off));
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0) {
-        int e = w < 0 ? errno : ENOSPC;
-        rc = agent_fail(a, edr_from_errno(e), "cannot write '%s' after %" PRIu64
-                        " bytes: %s", part, got - (uint64_t)r + (uint64_t)off, agent_errstr(e));
-        close(fd);
-        fd = -1;
-        unlinkat(dfd, pname, 0);
-        break;
-      }
-      off += w;
-    }
-  }
+  /* Consume the whole payload whatever happened above, hashing what came. */
+  struct recv r = {.a = a, .path = path, .part = part, .pname = pname, .fd = fd, .dfd = dfd,
+                   .trailer = trailer, .size = (uint64_t)size, .rc = rc};
+  r.image = trailer ? r.size - 32 : r.size;
+  edr_sha256_init(&r.ctx);
+  uint64_t wire = 0;
+  if (zstd)
+    recv_zstd(&r, buf, sizeof buf, &wire);
+  else
+    recv_plain(&r, buf, sizeof buf);
+  rc = r.rc;
+  fd = r.fd;
   unsigned char md[32];
   char hex[65];
-  edr_sha256_final(&ctx, md);
+  edr_sha256_final(&r.ctx, md);
   edr_hex(md, 32, hex);
-  json_object_set_new(res, "bytes", json_integer((json_int_t)got));
+  json_object_set_new(res, "bytes", json_integer((json_int_t)r.got));
   json_object_set_new(res, "sha256", json_string(hex));
+  if (zstd)
+    json_object_set_new(res, "wire_bytes", json_integer((json_int_t)wire));
 
   if (fd >= 0 && !rc && fsync(fd) != 0)
     rc = agent_fail(a, edr_from_errno(errno), "cannot fsync '%s': %s", part,
@@ -136,7 +266,7 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   if (!rc && strcmp(hex, want) != 0)
     rc = agent_fail(a, EDR_EHASH, "sha-256 of '%s'%s is %s, expected %s", path,
                     trailer ? " (before its trailer)" : "", hex, want);
-  if (!rc && trailer && memcmp(tail, md, 32) != 0)
+  if (!rc && trailer && memcmp(r.tail, md, 32) != 0)
     rc = agent_fail(a, EDR_EHASH, "the sha-256 trailer of '%s' does not match its contents",
                     path);
   if (!rc && rename_noreplace_at(dfd, pname, dfd, name) != 0)

@@ -50,6 +50,12 @@ target_include_directories(test_sshkey PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 target_link_libraries(test_sshkey PRIVATE edr_transport)
 add_test(NAME test_sshkey COMMAND test_sshkey)
 set_tests_properties(test_sshkey PROPERTIES LABELS unit)
+# Compressed pushes, the coordinator's side (transport/zsrc.h).
+add_executable(test_zsrc ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zsrc.c)
+target_include_directories(test_zsrc PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_zsrc PRIVATE edr_transport PkgConfig::ZSTD)
+add_test(NAME test_zsrc COMMAND test_zsrc)
+set_tests_properties(test_zsrc PROPERTIES LABELS unit)
 # Which local agent is for which architecture (engine/agents.c).
 add_executable(test_agents ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_agents.c)
 target_include_directories(test_agents PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)

@@ -51,3 +51,5 @@ set_tests_properties(e2e_keys PROPERTIES TIMEOUT 900)
 # restore, replace-member and rebuild-from-one on static pods.
 edr_e2e(e2e_kubeadm_etcd34 kubeadm.sh 3.4)
 edr_e2e(e2e_kubeadm_etcd35 kubeadm.sh 3.5)
+# Compressed pushes (--compress): forced on, auto through a capped link, auto.
+edr_e2e(e2e_compress compress.sh 3.5)

@@ -4,6 +4,7 @@
  */
 #include "bbolt.h"
 #include "cli.h"
+#include "driver.h"
 #include "executor.h"
 #include "util.h"
 #include "commands.h"
@@ -142,6 +143,7 @@ int cmd_plan(int argc, char **argv) {
     po.snapshot_has_hash = sf.has_trailer;
     if (edr_bolt_revision(po.snapshot, &po.snapshot_revision))
       po.snapshot_revision = -1;
+    edr_sample_compress(&po);
     if (sf.has_trailer && !sf.trailer_ok)
       edr_warn("snapshot '%s': its sha-256 trailer does not match its contents; "
                "restore will refuse it", po.snapshot);

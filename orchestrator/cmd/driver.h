@@ -17,6 +17,10 @@
 
 int edr_check_local_files(const struct edr_spec *spec, bool accept_new);
 int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf);
+/* How well the start of PO->snapshot compresses (transport/zsrc.h), into
+ * PO->compress_sample: for the plan and for --compress auto; nothing with
+ * --compress off or when it cannot be read (the push says why later). */
+void edr_sample_compress(struct edr_plan_opts *po);
 int edr_check_tool(struct edr_spec *spec, struct edr_plan_opts *po);
 /* REPORT_STDOUT (-w json): the run's report on stdout too. */
 int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,

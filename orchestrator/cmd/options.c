@@ -84,6 +84,16 @@ static int set_bump(struct edr_args *a, const struct edr_opt *o, const char *val
   return 0;
 }
 
+static int set_compress(struct edr_args *a, const struct edr_opt *o, const char *val) {
+  for (int m = EDR_COMPRESS_AUTO; m <= EDR_COMPRESS_OFF; m++)
+    if (!strcmp(val, edr_compress_names[m])) {
+      a->po.compress = (enum edr_compress)m;
+      return 0;
+    }
+  edr_err("--%s: '%s' is not auto, on or off", o->name, val);
+  return EDR_EXIT_USAGE;
+}
+
 static int parse_count(const struct edr_opt *o, const char *val, long lo, long hi, long *out) {
   char *end;
   long v = strtol(val, &end, 10);
@@ -183,6 +193,20 @@ const struct edr_opt edr_options[] = {
   {.name = "skip-hash-check", .commands = EDR_CMD_RESTORE | EDR_CMD_RUN | EDR_CMD_PLAN,
    .field = F(po.skip_hash_check),
    .help = "accept a snapshot without a sha-256 trailer (a copied\nmember/snap/db)"},
+  {.name = "compress", .arg = EDR_ARG_CHOICE, .metavar = "auto|on|off",
+   .commands = EDR_CMD_RESTORE, .set = set_compress, .choices = "auto on off",
+   .help = "compress the snapshot's push with zstd: once here,\n"
+           "decompressed and hashed on each host; auto (the\n"
+           "default) only when a sample of the file and the\n"
+           "link measured as the agent is pushed say it saves\n"
+           "time (the report says what was chosen and the ratio)"},
+  {.name = "compress", .arg = EDR_ARG_CHOICE, .metavar = "auto|on|off",
+   .commands = EDR_CMD_PLAN, .set = set_compress, .choices = "auto on off",
+   .help = "as restore's: the plan shows the mode and how well the\n"
+           "start of the snapshot compresses"},
+  {.name = "compress", .arg = EDR_ARG_CHOICE, .metavar = "auto|on|off",
+   .commands = EDR_CMD_RUN, .set = set_compress, .choices = "auto on off",
+   .help = "how a push-snapshot step sends it (as restore's)"},
   {.name = "var", .arg = EDR_ARG_TEXT, .metavar = "NAME=VALUE", .commands = EDR_CMD_RUN,
    .set = set_var, .help = "set a variable the playbook declares (repeatable)"},
   {.name = "list", .commands = EDR_CMD_RUN, .field = F(list),

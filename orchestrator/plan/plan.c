@@ -16,6 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+const char *const edr_compress_names[] = {
+  [EDR_COMPRESS_AUTO] = "auto", [EDR_COMPRESS_ON] = "on", [EDR_COMPRESS_OFF] = "off",
+};
+
 /* Timeouts bound each step as a whole; the push scales with the size and is
  * also bounded by a no-progress timer in the executor. */
 const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
@@ -841,6 +845,8 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->kind = o->check_only && o->kind != EDR_PLAN_PRUNE ? EDR_PLAN_CHECK : o->kind;
   p->check_only = p->kind == EDR_PLAN_CHECK || o->check_only;
   p->prune = o->prune;
+  p->compress = o->compress;
+  p->compress_sample = o->compress_sample;
   p->bump_revision = o->bump_revision;
   p->break_lock = o->break_lock;
   p->ask_etcd = o->ask_etcd;

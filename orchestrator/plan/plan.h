@@ -181,6 +181,21 @@ enum edr_plan_kind {
   EDR_PLAN__COUNT
 };
 
+/* Whether the snapshot's push is compressed (docs/etcd-dr.1 --compress). */
+enum edr_compress {
+  EDR_COMPRESS_AUTO,         /* when the start of the file and the link say it pays */
+  EDR_COMPRESS_ON,
+  EDR_COMPRESS_OFF,
+};
+extern const char *const edr_compress_names[]; /* "auto", "on", "off" */
+
+/* What compressing the start of the snapshot showed (the coordinator's
+ * transport/zsrc.h measures it); sampled 0: not measured. */
+struct edr_compress_sample {
+  uint64_t sampled;
+  double ratio, bytes_per_s;
+};
+
 /* What the probe's facts must show before a plan of a kind goes on. */
 enum edr_probe_needs {
   EDR_PROBE_NOTHING,         /* nothing: later steps check what matters */
@@ -209,6 +224,8 @@ extern const struct edr_plan_kind_info edr_plan_kinds[EDR_PLAN__COUNT];
 
 struct edr_plan_opts {
   enum edr_plan_kind kind;
+  enum edr_compress compress;
+  struct edr_compress_sample compress_sample;
   const char *snapshot;      /* local path */
   uint64_t snapshot_size;
   const char *snapshot_sha256;   /* hex SHA-256 of the image (the file less its trailer) */
@@ -261,6 +278,8 @@ struct edr_plan {
   bool ask_etcd;             /* check plan: ask-etcd steps (plan opts) */
   char *playbook;            /* the playbook's name (EDR_PLAN_RUN), or NULL */
   struct edr_prune_policy prune; /* as in the opts */
+  enum edr_compress compress;    /* as in the opts */
+  struct edr_compress_sample compress_sample;
 };
 
 /* Build the plan.  Returns 0 and sets *out, or a negative EDR_E* code with

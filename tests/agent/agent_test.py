@@ -425,6 +425,100 @@ def case_receive(base):
     a.p.wait(10)
 
 
+def zstd_frame(data, level=1):
+    """DATA compressed by the zstd command (an independent encoder)."""
+    return subprocess.run(["zstd", "-q", "-c", "-%d" % level], input=data,
+                          stdout=subprocess.PIPE, check=True).stdout
+
+
+def zchunks(z, sizes):
+    """Z cut into chunks of the given sizes (the rest in one), each with its
+    4-byte big-endian length, and the end marker: common/zframe.h."""
+    out, pos = b"", 0
+    for n in list(sizes) + [len(z)]:
+        piece = z[pos:pos + n]
+        pos += len(piece)
+        if piece:
+            out += struct.pack(">I", len(piece)) + piece
+    return out + struct.pack(">I", 0)
+
+
+def case_receive_zstd(base):
+    a = Agent(base)
+    # Text that compresses, with a trailer like a snapshot's.
+    image = b"".join(b'{"kind":"Pod","metadata":{"name":"web-%d","labels":{"app":"web"}}}\n' % i
+                     for i in range(60000))
+    image += b"\0" * (-len(image) % 512)
+    data = image + hashlib.sha256(image).digest()
+    z = zstd_frame(data)
+    check(len(z) < len(data) // 4, "the test data compresses", (len(z), len(data)))
+    dest = os.path.join(base, "z", "snap.db")
+    # Chunk boundaries anywhere (mid zstd block), and the next request
+    # right behind the end marker.
+    body = zchunks(z, [1, 7, 4096, 100000])
+    line, rid = a.request("receive", path=dest, size=len(data), sha256=sha(image),
+                          trailer=True, encoding="zstd")
+    hello, hid = a.request("hello")
+    a.send(line + body[:5000])
+    time.sleep(0.1)
+    a.send(body[5000:] + hello)
+    r = a.reply()
+    if ok(r, "zstd receive round trip"):
+        check(r["result"].get("bytes") == len(data) and r["result"].get("sha256") == sha(image)
+              and r["result"].get("wire_bytes") == len(body),
+              "zstd receive: decompressed size, hash of the image, bytes on the wire", r)
+        with open(dest, "rb") as f:
+            check(f.read() == data, "decompressed bytes on disk")
+        check(not os.path.exists(dest + ".part"), "no .part left")
+    r = a.reply()
+    check(r.get("id") == hid and r.get("ok") is True, "in step after a zstd receive", r)
+
+    # Corrupt: one byte flipped in the middle of the compressed stream.
+    bad = bytearray(z)
+    bad[len(bad) // 2] ^= 0x55
+    dest2 = os.path.join(base, "z", "corrupt.db")
+    line, rid = a.request("receive", path=dest2, size=len(data), sha256=sha(image),
+                          trailer=True, encoding="zstd")
+    a.send(line + zchunks(bytes(bad), [65536] * 8))
+    r = a.reply()
+    err(r, "EDR_ECORRUPT", "corrupt zstd stream refused", dest2, "--compress off")
+    check(not os.path.exists(dest2) and not os.path.exists(dest2 + ".part"),
+          "nothing kept of a corrupt stream")
+    ok(a.call("hello"), "in step after a corrupt zstd stream")
+
+    # Truncated: a valid prefix of the frame, then the end marker.
+    dest3 = os.path.join(base, "z", "short.db")
+    line, rid = a.request("receive", path=dest3, size=len(data), sha256=sha(image),
+                          trailer=True, encoding="zstd")
+    a.send(line + zchunks(z[:len(z) // 2], []))
+    err(a.reply(), "EDR_ECORRUPT", "a stream cut inside its frame refused", dest3)
+    check(not os.path.exists(dest3), "nothing kept of a short stream")
+    # More bytes than announced: refused, in step.
+    dest4 = os.path.join(base, "z", "long.db")
+    line, rid = a.request("receive", path=dest4, size=len(data) - 512, sha256=sha(image),
+                          encoding="zstd")
+    a.send(line + zchunks(z, []))
+    err(a.reply(), "EDR_ECORRUPT", "a stream longer than 'size' refused", dest4)
+    ok(a.call("hello"), "in step after a long stream")
+    # Good zstd, wrong hash: the hash is of the decompressed bytes.
+    dest5 = os.path.join(base, "z", "hash.db")
+    line, rid = a.request("receive", path=dest5, size=len(data), sha256="0" * 64,
+                          encoding="zstd")
+    a.send(line + zchunks(z, []))
+    err(a.reply(), "EDR_EHASH", "zstd receive with a wrong hash", dest5, sha(data))
+    # Unknown encoding or an oversized chunk: out of step, the agent ends.
+    line, rid = a.request("receive", path=os.path.join(base, "z", "x"), size=3,
+                          sha256=sha(b"abc"), encoding="zstd")
+    a.send(line + struct.pack(">I", 64 * 1024 * 1024) + b"abc")
+    err(a.reply(), "EDR_EPROTO", "an oversized chunk", "out of step")
+    check(a.p.wait(10) == 1, "agent exits after an oversized chunk")
+    a = Agent(base)
+    r = a.call("receive", path=os.path.join(base, "z", "y"), size=3, sha256=sha(b"abc"),
+               encoding="gzip")
+    err(r, "EDR_EINVAL", "an unknown encoding", "gzip")
+    check(a.p.wait(10) == 1, "agent exits after an unknown encoding")
+
+
 def case_run(base):
     a = Agent(base)
     r = a.call("run", argv=["sh", "-c", "echo out; echo err >&2"], env=None, timeout_ms=10000)
