@@ -125,6 +125,13 @@ int edr_bolt_revision(const char *path, int64_t *rev);
  * Reads the root tree and one path down bucket "key": a few pages. */
 int edr_bolt_revision_db(struct edr_bolt *db, int64_t *rev);
 
+/* The members recorded in bucket "members" of DB, as edr_etcd_status()
+ * lists them (same objects, same cap), without walking the rest of the
+ * file: *out is a new array (the caller's), *skipped (may be NULL) counts
+ * entries beyond the cap or not JSON.  EDR_ENOENT when there is no such
+ * bucket; on failure *out is NULL. */
+int edr_bolt_members(struct edr_bolt *db, json_t **out, uint64_t *skipped);
+
 /* CRC-32C (Castagnoli) running sum, as Go's crc32.Update with that table:
  * start with 0, feed pieces in order. */
 uint32_t edr_crc32c(uint32_t crc, const void *buf, size_t len);
