@@ -3,8 +3,9 @@
  * its members are, read without etcd running.  It looks, in this order, for
  * a kubeadm static pod manifest, a systemd unit (`systemctl cat UNIT` where
  * systemctl exists, else the unit file) with its EnvironmentFile= files, an
- * env file of the init script (/etc/default/etcd, /etc/sysconfig/etcd) and a
- * docker or podman container; then etcd's config file when one is named.
+ * env file of the init script (/etc/default/etcd, /etc/sysconfig/etcd; one
+ * that sets no variable, as Debian ships it, does not count) and a docker or
+ * podman container; then etcd's config file when one is named.
  * The texts are parsed by common/etcdconf.c; every setting goes back with
  * where it came from.  The membership and the revision come from the
  * member's own db (member/snap/db) through the bbolt reader, so a dead
@@ -177,8 +178,11 @@ static bool find_unit(struct agent *a, struct found *f, const char *unit, struct
     free(text);
     return r > 0;
   }
-  if (!absent)
+  if (!absent) {
+    /* systemctl knows every unit file and drop-in: no unit is no unit */
     note(f, "unit", "systemctl cat", false, "systemctl knows no such unit");
+    return false;
+  }
   g_unit = unit;
   for (size_t i = 0; i < sizeof unit_dirs / sizeof *unit_dirs; i++) {
     char path[PATH_MAX];
@@ -282,7 +286,7 @@ int op_discover(struct agent *a, json_t *req, json_t *res) {
     edr_conf_exec(c);
   }
   for (size_t i = 0; !strcmp(kind, "none") && i < 2; i++)
-    if (with_file(a, &f, "env-file", init_env_files[i], false, parse_env, c) >= 0)
+    if (with_file(a, &f, "env-file", init_env_files[i], false, parse_env, c) > 0)
       kind = "env-file";
   if (!strcmp(kind, "none") && find_container(a, &f, container ? container : "etcd", c, &engine))
     kind = engine;

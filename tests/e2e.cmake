@@ -40,3 +40,5 @@ edr_e2e(e2e_status_agent_etcd35 status_agent.sh 3.5)
 edr_e2e(e2e_keys keys.sh --system-build ${CMAKE_SOURCE_DIR}
         ${CMAKE_BINARY_DIR}/libssh2-system)
 set_tests_properties(e2e_keys PROPERTIES TIMEOUT 900)
+edr_e2e(e2e_discover_etcd34 discover.sh 3.4)
+edr_e2e(e2e_discover_etcd35 discover.sh 3.5)

@@ -2,6 +2,7 @@
  * cli.c - the cluster-spec options every subcommand shares.
  */
 #include "cli.h"
+#include "discover.h"
 
 #include "log.h"
 #include "quote.h"
@@ -15,12 +16,15 @@
 enum {
   O_CLUSTER = 1000, O_INITIAL_CLUSTER, O_SSH_USER, O_SSH_PORT, O_IDENTITY,
   O_KNOWN_HOSTS, O_SUDO, O_NO_SUDO, O_DATA_DIR, O_WAL_DIR, O_OWNER, O_MODE,
-  O_STOP, O_START, O_TOOL, O_TOKEN, O_PROXY_JUMP, O_PROXY_COMMAND,
+  O_STOP, O_START, O_TOOL, O_TOKEN, O_PROXY_JUMP, O_PROXY_COMMAND, O_DISCOVER,
+  O_MEMBER_HOST,
 };
 
 const struct option edr_spec_long_options[] = {
   {"cluster", required_argument, NULL, O_CLUSTER},
   {"initial-cluster", required_argument, NULL, O_INITIAL_CLUSTER},
+  {"discover", required_argument, NULL, O_DISCOVER},
+  {"member-host", required_argument, NULL, O_MEMBER_HOST},
   {"ssh-user", required_argument, NULL, O_SSH_USER},
   {"ssh-port", required_argument, NULL, O_SSH_PORT},
   {"identity", required_argument, NULL, O_IDENTITY},
@@ -45,6 +49,11 @@ const char edr_spec_options_help[] =
     "  --cluster FILE             JSON cluster file (docs/spec.md)\n"
     "  --initial-cluster SPEC     etcd's name=peerURL,... string; SSH goes to each\n"
     "                             peer URL's host\n"
+    "  --discover HOST            read the spec off one member's host over SSH: how\n"
+    "                             etcd is started there, the members in its db\n"
+    "                             (etcd-dr discover HOST shows it)\n"
+    "  --member-host NAME=HOST    with --discover: member NAME's SSH host when its\n"
+    "                             peer URL does not say; repeatable\n"
     "Cluster-wide settings (override the file's cluster-wide values, not a\n"
     "member's own):\n"
     "  --ssh-user USER            default: your user name\n"
@@ -77,6 +86,18 @@ int edr_cli_spec_option(struct edr_cli_spec *c, int opt, const char *arg) {
   switch (opt) {
   case O_CLUSTER: c->cluster_file = arg; return 1;
   case O_INITIAL_CLUSTER: c->initial_cluster = arg; return 1;
+  case O_DISCOVER: c->discover = arg; return 1;
+  case O_MEMBER_HOST:
+    if (!strchr(arg, '=') || arg[0] == '=' || !edr_valid_host(strchr(arg, '=') + 1)) {
+      edr_err("--member-host: '%s' is not NAME=HOST", arg);
+      return -1;
+    }
+    if (c->n_member_hosts >= sizeof c->member_hosts / sizeof *c->member_hosts) {
+      edr_err("--member-host: at most %zu", sizeof c->member_hosts / sizeof *c->member_hosts);
+      return -1;
+    }
+    c->member_hosts[c->n_member_hosts++] = arg;
+    return 1;
   case O_SSH_USER: c->ov.ssh_user = arg; return 1;
   case O_SSH_PORT: {
     char *end;
@@ -124,10 +145,21 @@ int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out) {
   char err[1024];
   int rc;
   *out = NULL;
-  if (!!c->cluster_file == !!c->initial_cluster) {
-    edr_err("name the cluster with exactly one of --cluster FILE or "
-            "--initial-cluster name=peerURL,...");
+  if (!!c->cluster_file + !!c->initial_cluster + !!c->discover != 1) {
+    edr_err("name the cluster with exactly one of --cluster FILE, "
+            "--initial-cluster name=peerURL,... or --discover HOST");
     return EDR_EXIT_USAGE;
+  }
+  if (c->n_member_hosts && !c->discover) {
+    edr_err("--member-host goes with --discover HOST");
+    return EDR_EXIT_USAGE;
+  }
+  if (c->discover) {
+    struct edr_discover_req r = {.host = c->discover, .data_dir = c->ov.data_dir,
+                                 .member_hosts = c->member_hosts,
+                                 .n_member_hosts = c->n_member_hosts, .ov = &c->ov,
+                                 .accept_new_hostkeys = c->accept_new_hostkeys};
+    return edr_discover_load(&r, out);
   }
   if (c->cluster_file)
     rc = edr_spec_from_json(c->cluster_file, NULL, &c->ov, out, err, sizeof err);

@@ -14,6 +14,11 @@
 
 struct edr_cli_spec {
   const char *cluster_file, *initial_cluster;
+  const char *discover;          /* --discover HOST (cmd_discover.c) */
+  const char *member_hosts[64];  /* --member-host NAME=HOST, for --discover */
+  size_t n_member_hosts;
+  bool accept_new_hostkeys;      /* set by the command before edr_cli_load_spec():
+                                    --discover reaches a host first */
   struct edr_spec_overrides ov;
 };
 
@@ -45,8 +50,10 @@ int edr_cli_bad_option(char **argv, const struct option *opts, const char *short
 /* "--health-timeout SECS" and the like: 1..MAX seconds into *MS. */
 int edr_cli_seconds(const char *name, const char *arg, long max, uint64_t *ms);
 
-/* Load and validate the spec; prints warnings and errors.  Returns 0 or
- * EDR_EXIT_USAGE. */
+/* Load and validate the spec (with --discover: reach that host first and
+ * make it); prints warnings and errors.  Returns 0 or an exit status:
+ * EDR_EXIT_USAGE, or --discover's (EDR_EXIT_PREFLIGHT: the host could not
+ * be read). */
 int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out);
 
 /* restore, run and rollback change hosts and ask first on a terminal

@@ -171,6 +171,7 @@ int cmd_plan(int argc, char **argv) {
     edr_err("--format: '%s' is not text or json", format);
     return EDR_EXIT_USAGE;
   }
+  cs.accept_new_hostkeys = accept_new; /* --discover reaches a host first */
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
   if (po.snapshot) {

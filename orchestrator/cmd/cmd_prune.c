@@ -182,6 +182,7 @@ int cmd_prune(int argc, char **argv) {
             eo.assume_yes ? "--yes" : "--report");
     return EDR_EXIT_USAGE;
   }
+  cs.accept_new_hostkeys = eo.accept_new_hostkeys; /* --discover reaches a host first */
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
   if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys)) ||

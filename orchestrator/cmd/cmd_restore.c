@@ -261,6 +261,7 @@ static int restore_main(int argc, char **argv, json_t *resume) {
     edr_err("--snapshot FILE is required");
     return EDR_EXIT_USAGE;
   }
+  cs.accept_new_hostkeys = eo.accept_new_hostkeys; /* --discover reaches a host first */
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
   if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys)) ||

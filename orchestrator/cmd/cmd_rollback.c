@@ -95,6 +95,7 @@ int cmd_rollback(int argc, char **argv) {
     return EDR_EXIT_USAGE;
   }
   po.run_id = argv[optind];
+  cs.accept_new_hostkeys = eo.accept_new_hostkeys; /* --discover reaches a host first */
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
   if ((rc = edr_cli_require_yes("rollback", eo.assume_yes))) {

@@ -139,6 +139,7 @@ int cmd_run(int argc, char **argv) {
     edr_err("unexpected argument '%s' (one playbook per run)", argv[optind + 1]);
     return EDR_EXIT_USAGE;
   }
+  cs.accept_new_hostkeys = eo.accept_new_hostkeys; /* --discover reaches a host first */
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
   if ((rc = edr_playbook_load(path, NULL, spec, vars, ctx.n_vars, &pb, err, sizeof err))) {

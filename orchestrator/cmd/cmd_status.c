@@ -522,6 +522,7 @@ int cmd_status(int argc, char **argv) {
   edr_verbosity = verbose ? verbose - 1 : -1;
 
   struct edr_spec *spec = NULL;
+  cs.accept_new_hostkeys = accept_new; /* --discover reaches a host first */
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
 
