@@ -1151,6 +1151,22 @@ int edr_bolt_members(struct edr_bolt *db, json_t **out, uint64_t *skipped) {
   return 0;
 }
 
+static int meta_visit(void *arg, const struct edr_bolt_kv *kv) {
+  meta_entry(arg, kv);
+  return 0;
+}
+
+int edr_bolt_meta_index(struct edr_bolt *db, bool *has_ci, uint64_t *ci, bool *has_term,
+                        uint64_t *term) {
+  struct edr_etcd_status st = {0};
+  int rc = edr_bolt_foreach(db, "meta", 4, meta_visit, &st);
+  *has_ci = st.has_consistent_index;
+  *ci = st.consistent_index;
+  *has_term = st.has_term;
+  *term = st.term;
+  return rc > 0 ? EDR_EINTERNAL : rc;
+}
+
 static int status_visit(void *arg, const struct edr_bolt_kv *kv) {
   struct status_walk *s = arg;
   struct edr_etcd_status *st = s->st;

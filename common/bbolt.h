@@ -132,6 +132,12 @@ int edr_bolt_revision_db(struct edr_bolt *db, int64_t *rev);
  * bucket; on failure *out is NULL. */
 int edr_bolt_members(struct edr_bolt *db, json_t **out, uint64_t *skipped);
 
+/* etcd's raft position in DB's bucket "meta": consistent_index and (3.5+)
+ * term, each with whether it is there.  Reads that bucket only.  0, or a
+ * negative EDR_E* code (EDR_ENOENT: no bucket "meta"). */
+int edr_bolt_meta_index(struct edr_bolt *db, bool *has_ci, uint64_t *ci, bool *has_term,
+                        uint64_t *term);
+
 /* CRC-32C (Castagnoli) running sum, as Go's crc32.Update with that table:
  * start with 0, feed pieces in order. */
 uint32_t edr_crc32c(uint32_t crc, const void *buf, size_t len);

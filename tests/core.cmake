@@ -54,3 +54,9 @@ target_include_directories(test_etcdconf PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/uni
 target_link_libraries(test_etcdconf PRIVATE edr_common)
 add_test(NAME test_etcdconf COMMAND test_etcdconf)
 set_tests_properties(test_etcdconf PROPERTIES LABELS unit)
+# The spec `discover` makes from a host's findings (orchestrator/plan/discover_spec.c).
+add_executable(test_discover_spec ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_discover_spec.c)
+target_include_directories(test_discover_spec PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_discover_spec PRIVATE edr_plan)
+add_test(NAME test_discover_spec COMMAND test_discover_spec)
+set_tests_properties(test_discover_spec PROPERTIES LABELS unit)

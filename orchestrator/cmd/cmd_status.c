@@ -144,6 +144,11 @@ static void ssh_facts(struct edr_status_row *row, const struct edr_host_plan *hp
   row->ssh = connected ? EDR_SSH_OK : EDR_SSH_FAILED;
   if (json_is_boolean(json_object_get(probe, "etcd_running")))
     row->etcd_running = json_is_true(json_object_get(probe, "etcd_running"));
+  json_t *dd = json_object_get(probe, "data_dir");
+  if (json_is_integer(json_object_get(dd, "revision")))
+    row->db_revision = json_integer_value(json_object_get(dd, "revision"));
+  if (json_is_integer(json_object_get(dd, "consistent_index")))
+    row->db_consistent_index = json_integer_value(json_object_get(dd, "consistent_index"));
   if (hr->status || !probe)
     snprintf(row->ssh_error, sizeof row->ssh_error, "%s",
              hr->message ? hr->message : run_message ? run_message : "no probe result");
@@ -215,11 +220,11 @@ static void spec_args_add(struct spec_args *a, const struct option *opts, int op
 /* ---- printing ------------------------------------------------------------ */
 
 enum col { C_MEMBER, C_SSH, C_ETCD, C_HEALTH, C_LEADER, C_ID, C_CLUSTER, C_REV, C_TERM,
-           C_INDEX, C_DB, C_ALARMS, C_VERSION, C_VIA, C__COUNT };
+           C_INDEX, C_DB, C_ALARMS, C_VERSION, C_VIA, C_DB_REV, C__COUNT };
 
 static const char *const col_title[C__COUNT] = {
   "MEMBER", "SSH", "ETCD", "HEALTH", "LEADER", "MEMBER ID", "CLUSTER ID", "REVISION",
-  "RAFT TERM", "RAFT INDEX", "DB SIZE", "ALARMS", "VERSION", "VIA",
+  "RAFT TERM", "RAFT INDEX", "DB SIZE", "ALARMS", "VERSION", "VIA", "DB REVISION",
 };
 
 typedef char cell[48];
@@ -264,6 +269,11 @@ static void fill_cells(const struct edr_status_row *r, cell *c) {
   /* where this row's figures came from: last, so earlier columns keep
    * their numbers for awk */
   snprintf(c[C_VIA], sizeof(cell), "%s", r->via_agent ? "ssh" : r->reachable ? "http" : "-");
+  /* the member's own db, read by its host's agent: known with etcd down */
+  if (r->db_revision >= 0)
+    snprintf(c[C_DB_REV], sizeof(cell), "%" PRId64, r->db_revision);
+  else
+    snprintf(c[C_DB_REV], sizeof(cell), "-");
 }
 
 static void print_table(const struct edr_status_row *rows, size_t n) {
@@ -378,7 +388,7 @@ static json_t *row_json(const struct edr_status_row *r) {
   }
   return json_pack(
       "{s:s, s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
       "name", r->name, "client_url", r->client_url, "ssh",
       r->ssh == EDR_SSH_SKIPPED ? "skipped" : r->ssh == EDR_SSH_OK ? "ok" : "failed",
       "ssh_error", str_or_null(r->ssh_error), "etcd_running",
@@ -399,12 +409,14 @@ static json_t *row_json(const struct edr_status_row *r) {
       "cluster_version", str_or_null(r->cluster_version), "errors", str_or_null(r->errors),
       "via", r->via_agent ? json_string("ssh") : r->reachable ? json_string("http")
                                                               : json_null(),
-      "agent_error", str_or_null(r->agent_error));
+      "agent_error", str_or_null(r->agent_error), "db_revision",
+      int_or_null(r->db_revision >= 0, r->db_revision), "db_consistent_index",
+      int_or_null(r->db_consistent_index >= 0, r->db_consistent_index));
 }
 
 static int print_json(const struct edr_status_row *rows, size_t n,
                       const struct edr_status_verdict *v, const char *other,
-                      char *const *suggest) {
+                      char *const *suggest, long fresh) {
   json_t *members = json_array(), *unasked = json_array(), *sug = json_array();
   json_t *unreached = json_array();
   for (size_t i = 0; i < n; i++) {
@@ -424,6 +436,9 @@ static int print_json(const struct edr_status_row *rows, size_t n,
                         "why", str_or_null(v->why), "other_alarms", str_or_null(other),
                         "not_asked", unasked, "unreached", unreached,
                         "suggested_commands", sug);
+  if (j)
+    json_object_set_new(j, "freshest_member",
+                        fresh >= 0 ? json_string(rows[fresh].name) : json_null());
   /* ASCII only: what members said cannot carry a C1 control or a bidi
    * override to a terminal */
   if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)) {
@@ -556,14 +571,17 @@ int cmd_status(int argc, char **argv) {
   struct edr_status_verdict v;
   edr_status_judge(rows, n, &v);
 
-  char *suggest[3] = {NULL, NULL, NULL};
+  char *suggest[4] = {NULL, NULL, NULL, NULL};
+  long fresh = v.verdict == EDR_VERDICT_QUORUM_LOST ? edr_status_freshest(rows, n) : -1;
   if (v.verdict == EDR_VERDICT_QUORUM_LOST) {
     const char *args = sa.overflow ? " (your --cluster or --initial-cluster options)" : sa.buf;
     suggest[0] = edr_asprintf("etcd-dr plan%s --snapshot FILE --check", args);
     suggest[1] = edr_asprintf("etcd-dr restore%s --snapshot FILE", args);
+    if (fresh >= 0)
+      suggest[2] = edr_asprintf("etcd-dr restore%s --from-member %s", args, rows[fresh].name);
   }
   if (!strcmp(wout, "json")) {
-    code = print_json(rows, n, &v, other, suggest);
+    code = print_json(rows, n, &v, other, suggest, fresh);
   } else {
     print_table(rows, n);
     print_notes(rows, n, other);
@@ -577,10 +595,16 @@ int cmd_status(int argc, char **argv) {
              "cannot be started, restore every member from a snapshot (FILE: your latest;\n"
              "`etcd-dr snapshot verify FILE` checks it).  Check the hosts first, then restore:\n"
              "  %s\n  %s\n", suggest[0], suggest[1]);
+    if (suggest[2])
+      printf("\nfreshest member by its own db (read offline on its host): %s at revision "
+             "%" PRId64 ".\nTo restore every member from %s's db instead of a snapshot "
+             "file:\n  %s\n", rows[fresh].name, rows[fresh].db_revision, rows[fresh].name,
+             suggest[2]);
     code = 0;
   }
   free(suggest[0]);
   free(suggest[1]);
+  free(suggest[2]);
   if (code == 0)
     code = fflush(stdout) ? EDR_EXIT_INTERNAL : edr_status_exit_code(v.verdict);
 
