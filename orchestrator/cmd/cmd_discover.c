@@ -178,7 +178,9 @@ static const char usage_text[] =
     "  --data-dir DIR             read the members from DIR/member/snap/db (also\n"
     "                             the spec's data_dir)\n"
     "  --accept-new-host-keys     record HOST's key when known_hosts lacks it\n"
-    "  -v, --verbose              the side table on stderr; -vv the agent's findings\n"
+    "  -q, --quiet                no table of where each value came from on stderr\n"
+    "  -v, --verbose              the SSH run's progress on stderr; -vv also what the\n"
+    "                             agent found, as JSON\n"
     "  -h, --help\n"
     "\n";
 

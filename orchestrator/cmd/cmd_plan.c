@@ -20,6 +20,7 @@
 
 static const char usage_text[] =
     "usage: etcd-dr plan (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
+    "       (--discover HOST in place of --cluster: the spec read off one member's host)\n"
     "\n"
     "Print every action etcd-dr restore would take on every host, in order,\n"
     "with the exact restore command of each member.  Contacts no host.\n"

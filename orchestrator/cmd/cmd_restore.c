@@ -24,6 +24,7 @@
 
 static const char usage_text[] =
     "usage: etcd-dr restore (--cluster FILE | --initial-cluster SPEC) --snapshot FILE\n"
+    "       (--discover HOST in place of --cluster: the spec read off one member's host)\n"
     "                       [OPTIONS]\n"
     "\n"
     "Restore every member of the cluster from FILE over SSH: verify the snapshot,\n"

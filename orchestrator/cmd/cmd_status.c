@@ -27,12 +27,16 @@
 
 static const char usage_text[] =
     "usage: etcd-dr status (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
+    "       (--discover HOST in place of --cluster: the spec read off one member's host)\n"
     "\n"
     "One row per member: SSH reachable, etcd process running, /health, leader,\n"
     "member and cluster ID, revision, raft term and index, db size, alarms\n"
     "(NOSPACE, CORRUPT), version; then a verdict: healthy, degraded (quorum held),\n"
     "QUORUM LOST, with the restore command to consider, or UNKNOWN when too few\n"
     "members could be asked to tell.  Changes nothing.\n"
+    "DB REVISION, the last column, is each member's own db read offline by its\n"
+    "host's agent; when quorum is lost, the freshest member is named with the\n"
+    "command that restores from it.\n"
     "Members are asked over HTTP(S) from this machine, all at once; SSH runs the\n"
     "read-only checks of `etcd-dr plan --check` on every host at the same time.\n"
     "A member whose client URL gives no answer from here (refused, timed out, no\n"

@@ -422,7 +422,7 @@ void edr_discover_print_from(json_t *from, FILE *out) {
     size_t a = strlen(json_string_value(json_object_get(e, "field")));
     size_t b = strlen(json_string_value(json_object_get(e, "value")));
     wf = a > wf ? a : wf;
-    wv = b > wv && b < 60 ? b : wv;
+    wv = b > wv ? b : wv;
   }
   fprintf(out, "%-*s  %-*s  %s\n", (int)wf, "FIELD", (int)wv, "VALUE", "FROM");
   json_array_foreach(from, i, e)

@@ -29,7 +29,7 @@ field() { # field FILE EXPR: a value of the spec JSON in FILE
   python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print($2)" "$1"
 }
 from_of() { # from_of TABLE FIELD: the FROM column of FIELD in a side table
-  awk -v f="$2" '$1 == f { sub(/^[^ ]+ +[^ ]+ +/, ""); print; exit }' "$1"
+  awk -v f="$2" '/^FIELD / { c = index($0, "FROM") } c && $1 == f { print substr($0, c); exit }' "$1"
 }
 
 for i in 1 2 3; do
@@ -65,7 +65,7 @@ restored() { # restored CASE: the snapshot's keys are back, the later ones gone
   check "$1: the keys written after the snapshot are gone" test "$(keys /after/)" = 0
   lab put-data 20 100 --prefix /after/ >/dev/null
 }
-line_of() { grep -n "^$2" "$1" | head -1 | cut -d: -f1; } # line_of FILE PREFIX
+line_of() { awk -v p="$2" 'index($0, p) == 1 { print NR; exit }' "$1"; } # line_of FILE PREFIX
 
 lab put-data 200 100 --prefix /disc/ >/dev/null
 lab snapshot "$WORK/snap.db" >/dev/null

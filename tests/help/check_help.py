@@ -61,6 +61,18 @@ FOREIGN = {
     "--endpoints": "etcdctl's, run on a host by snapshot save --via ssh and status",
     "--dial-timeout": "etcdctl's, run on a host by snapshot save --via ssh and status",
     "--command-timeout": "etcdctl's, run on a host by snapshot save --via ssh and status",
+    "--advertise-client-urls": "etcd's, read by discover",
+    "--trusted-ca-file": "etcd's, read by discover",
+    "--cert-file": "etcd's, read by discover",
+    "--key-file": "etcd's, read by discover",
+    "--type": "docker inspect's, run on a host by discover",
+}
+
+# Options of another branch that this one's docs and output already name
+# (status prints the command that uses it): accepted in a documented
+# command line until that branch is merged; then remove the entry.
+PENDING = {
+    "--from-member": "restore's, issue 17 item 4 (another branch); status prints it",
 }
 
 SCRIPT_DOCS = {"docs/BENCHMARKS.md"}
@@ -474,7 +486,7 @@ def check_docs(source, man, helps):
                 tail = re.split(r"\s#|\||;|&&|\$\(|(?<![\w-])etcd-dr(?![\w-])", tail)[0]
                 for o in opt_tokens(tail):
                     ok = o in helps[cmd] or o in HELP_OPTS if cmd else o in anyhelp
-                    if o == "-vv":
+                    if o == "-vv" or (o in PENDING and o not in anyhelp):
                         continue
                     if not ok:
                         fail("%s:%d: `%s` uses %s, but %s does not list it"
