@@ -48,15 +48,15 @@ target_include_directories(test_sshkey PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 target_link_libraries(test_sshkey PRIVATE edr_transport)
 add_test(NAME test_sshkey COMMAND test_sshkey)
 set_tests_properties(test_sshkey PROPERTIES LABELS unit)
-# The parsers `discover` reads a host's etcd configuration with (common/etcdconf.c).
-add_executable(test_etcdconf ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_etcdconf.c)
-target_include_directories(test_etcdconf PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
-target_link_libraries(test_etcdconf PRIVATE edr_common)
-add_test(NAME test_etcdconf COMMAND test_etcdconf)
-set_tests_properties(test_etcdconf PROPERTIES LABELS unit)
-# The spec `discover` makes from a host's findings (orchestrator/plan/discover_spec.c).
-add_executable(test_discover_spec ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_discover_spec.c)
-target_include_directories(test_discover_spec PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
-target_link_libraries(test_discover_spec PRIVATE edr_plan)
-add_test(NAME test_discover_spec COMMAND test_discover_spec)
-set_tests_properties(test_discover_spec PROPERTIES LABELS unit)
+# discover: the parsers it reads a host's etcd configuration with
+# (common/etcdconf.c) and the spec it makes of their findings
+# (orchestrator/plan/discover_spec.c).
+foreach(pair "test_etcdconf;edr_common" "test_discover_spec;edr_plan")
+  list(GET pair 0 t)
+  list(GET pair 1 lib)
+  add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
+  target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+  target_link_libraries(${t} PRIVATE ${lib})
+  add_test(NAME ${t} COMMAND ${t})
+  set_tests_properties(${t} PROPERTIES LABELS unit)
+endforeach()

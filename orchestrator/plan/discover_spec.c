@@ -431,7 +431,7 @@ void edr_discover_print_from(json_t *from, FILE *out) {
             json_string_value(json_object_get(e, "from")));
 }
 
-static const char *from_of(json_t *from, const char *field) {
+const char *edr_discover_from(json_t *from, const char *field) {
   size_t i;
   json_t *e;
   json_array_foreach(from, i, e) if (!strcmp(json_string_value(json_object_get(e, "field")),
@@ -448,7 +448,7 @@ static void yaml_scalar(json_t *v, FILE *out) {
 
 static void yaml_pair(const char *indent, const char *key, json_t *v, const char *field,
                       json_t *from, FILE *out) {
-  const char *f = from_of(from, field);
+  const char *f = edr_discover_from(from, field);
   fprintf(out, "%s%s: ", indent, key);
   if (json_is_array(v)) {
     fputc('[', out);

@@ -34,6 +34,9 @@ struct edr_discover_in {
 int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **spec,
                       json_t **from, char *err, size_t errlen);
 
+/* Where FIELD's value came from (the first entry for FIELD; "warning" gives
+ * the first warning), borrowed from FROM, or NULL. */
+const char *edr_discover_from(json_t *from, const char *field);
 /* "FIELD  VALUE  FROM" lines, aligned, to OUT (the side table). */
 void edr_discover_print_from(json_t *from, FILE *out);
 /* SPEC as YAML with a "# from ..." comment after each value. */

@@ -92,6 +92,9 @@ check "systemd: data_dir came from the env file the unit names" \
 check "systemd: stop_command came from the unit" \
   test "$(from_of "$WORK/s1.err" stop_command)" = "etcd runs as systemd unit etcd.service (systemctl cat etcd.service)"
 check "systemd: env_file" test "$(field "$WORK/s1.json" "s['env_file']")" = /etc/etcd-lab/etcd.env
+"$ETCD_DR" discover "$ip1" "${SSH[@]}" -w yaml >"$WORK/s1.yaml" 2>/dev/null
+check "systemd: -w yaml says where data_dir came from" \
+  grep -qxF "data_dir: \"/var/lib/etcd\"  # from /etc/etcd-lab/etcd.env:$(line_of "$envfile" ETCD_DATA_DIR=) (ETCD_DATA_DIR)" "$WORK/s1.yaml"
 # restore straight from --discover: the spec is never written down
 "$ETCD_DR" restore --discover "$ip1" "${SSH[@]}" --snapshot "$WORK/snap.db" --yes \
   >"$WORK/r1.out" 2>&1

@@ -20,14 +20,6 @@ static json_t *facts(const char *json) {
   return f;
 }
 
-static const char *from_of(json_t *from, const char *field) {
-  size_t i;
-  json_t *e;
-  json_array_foreach(from, i, e) if (!strcmp(json_string_value(json_object_get(e, "field")),
-                                             field)) return json_string_value(json_object_get(e, "from"));
-  return NULL;
-}
-
 #define SET(k, v, f) "\"" k "\": {\"value\": \"" v "\", \"from\": \"" f "\"}"
 
 static void from_db(void) {
@@ -53,7 +45,7 @@ static void from_db(void) {
   CHECK(json_array_size(m) == 3);
   CHECK_STR(json_string_value(json_object_get(json_array_get(m, 0), "name")), "a");
   CHECK_STR(json_string_value(json_object_get(json_array_get(m, 2), "name")), "c");
-  CHECK_STR(from_of(from, "members[2].name"),
+  CHECK_STR(edr_discover_from(from, "members[2].name"),
             "/data/etcd/member/snap/db (bucket members, id 3; its name from ic)");
   /* b is where discover ran: its host is the one reached, not its URL's */
   CHECK_STR(json_string_value(json_object_get(json_array_get(m, 1), "ssh_host")),
@@ -64,7 +56,7 @@ static void from_db(void) {
                 json_object_get(json_array_get(m, 2), "client_urls"), 0)),
             "https://10.0.0.3:2379");
   CHECK_STR(json_string_value(json_object_get(spec, "data_dir")), "/data/etcd");
-  CHECK_STR(from_of(from, "data_dir"), "/etc/default/etcd:2 (ETCD_DATA_DIR)");
+  CHECK_STR(edr_discover_from(from, "data_dir"), "/etc/default/etcd:2 (ETCD_DATA_DIR)");
   CHECK_STR(json_string_value(json_object_get(spec, "etcdctl_cacert")), "/pki/ca.crt");
   CHECK_STR(json_string_value(json_object_get(spec, "ssh_user")), "ops");
   CHECK_STR(json_string_value(json_array_get(json_object_get(spec, "stop_command"), 2)),
@@ -95,7 +87,7 @@ static void unreachable_member(void) {
   CHECK_STR(json_string_value(json_object_get(
                 json_array_get(json_object_get(spec, "members"), 1), "ssh_host")),
             "10.9.9.9");
-  CHECK_STR(from_of(from, "members[1].ssh_host"), "the command line (--member-host)");
+  CHECK_STR(edr_discover_from(from, "members[1].ssh_host"), "the command line (--member-host)");
   json_decref(spec);
   json_decref(from);
   json_decref(f);
@@ -120,8 +112,8 @@ static void no_membership(void) {
             "}, \"db\": {\"error\": \"gone\"}}");
   CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   CHECK(json_array_size(json_object_get(spec, "members")) == 2);
-  CHECK_STR(from_of(from, "members[1].peer_urls"), "m:5 command (--initial-cluster)");
-  CHECK_CONTAINS(from_of(from, "warning"), "etcd runs as a kubeadm static pod");
+  CHECK_STR(edr_discover_from(from, "members[1].peer_urls"), "m:5 command (--initial-cluster)");
+  CHECK_CONTAINS(edr_discover_from(from, "warning"), "etcd runs as a kubeadm static pod");
   json_decref(spec);
   json_decref(from);
   json_decref(f);
