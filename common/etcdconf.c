@@ -1,11 +1,13 @@
 /*
  * etcdconf.c - parsers for the texts an etcd member's configuration lives
- * in (etcdconf.h): env files, systemd units, etcd's YAML config file,
- * kubeadm manifests, `docker inspect`.  Pure functions over bounded text;
- * the agent does the reading (agent/discover.c).  Each parser takes what it
- * understands and skips the rest, line by line.
+ * in (etcdconf.h): env files, systemd units, etcd's YAML config file and
+ * `docker inspect` (kubeadm manifests: etcdconf_manifest.c), and the text
+ * helpers both files share (etcdconf_text.h).  Pure functions over bounded
+ * text; the agent does the reading (agent/discover.c).  Each parser takes
+ * what it understands and skips the rest, line by line.
  */
 #include "etcdconf.h"
+#include "etcdconf_text.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -109,13 +111,8 @@ static void add_var(struct edr_conf *c, const char *key, size_t klen, const char
   c->n_vars++;
 }
 
-/* A growable byte buffer for a value being unquoted, capped. */
-struct buf {
-  char *p;
-  size_t len, cap;
-};
 
-static void buf_put(struct buf *b, char ch) {
+void edr_conf_buf_put(struct edr_conf_buf *b, char ch) {
   if (b->len + 1 >= EDR_CONF_VALUE_MAX)
     return;
   if (b->len + 2 > b->cap) {
@@ -130,16 +127,16 @@ static void buf_put(struct buf *b, char ch) {
   b->p[b->len] = '\0';
 }
 
-static const char *buf_str(struct buf *b) { return b->p ? b->p : ""; }
+const char *edr_conf_buf_str(struct edr_conf_buf *b) { return b->p ? b->p : ""; }
 
 /* Next line of TEXT[*pos, len) without its newline, into a bounded copy;
  * with JOIN, a line ending in a backslash goes on with the next (systemd).
  * Returns NULL at the end.  *lineno is the number of the line it began on. */
-static char *next_line(const char *text, size_t len, size_t *pos, bool join, int *lineno,
+char *edr_conf_next_line(const char *text, size_t len, size_t *pos, bool join, int *lineno,
                        int *next_no) {
   if (*pos >= len)
     return NULL;
-  struct buf b = {0};
+  struct edr_conf_buf b = {0};
   *lineno = *next_no;
   for (;;) {
     size_t start = *pos;
@@ -153,10 +150,10 @@ static char *next_line(const char *text, size_t len, size_t *pos, bool join, int
       end--;
     bool more = join && end > start && text[end - 1] == '\\' && *pos < len;
     for (size_t i = start; i < end - (more ? 1 : 0); i++)
-      buf_put(&b, text[i] ? text[i] : ' ');
+      edr_conf_buf_put(&b, text[i] ? text[i] : ' ');
     if (!more)
       break;
-    buf_put(&b, ' ');
+    edr_conf_buf_put(&b, ' ');
   }
   if (!b.p)
     b.p = calloc(1, 1);
@@ -179,12 +176,12 @@ static bool valid_var_name(const char *s, size_t n) {
 
 /* Unquote a shell-like value starting at S: '...' literal, "..." with
  * backslash escapes, unquoted text up to a ` #` comment, trailing blanks cut. */
-static void env_value(const char *s, struct buf *out) {
+static void env_value(const char *s, struct edr_conf_buf *out) {
   size_t keep = 0; /* length without trailing unquoted blanks */
   while (*s) {
     if (*s == '\'') {
       for (s++; *s && *s != '\''; s++)
-        buf_put(out, *s);
+        edr_conf_buf_put(out, *s);
       if (*s)
         s++;
       keep = out->len;
@@ -192,7 +189,7 @@ static void env_value(const char *s, struct buf *out) {
       for (s++; *s && *s != '"'; s++) {
         if (*s == '\\' && s[1] && strchr("\"\\$`", s[1]))
           s++;
-        buf_put(out, *s);
+        edr_conf_buf_put(out, *s);
       }
       if (*s)
         s++;
@@ -202,7 +199,7 @@ static void env_value(const char *s, struct buf *out) {
     } else {
       if (*s == '\\' && s[1])
         s++;
-      buf_put(out, *s);
+      edr_conf_buf_put(out, *s);
       if (!is_space(*s))
         keep = out->len;
       s++;
@@ -216,7 +213,7 @@ int edr_conf_env_text(struct edr_conf *c, const char *text, size_t len, const ch
   size_t pos = 0;
   int no, next = 1, taken = 0;
   char *line;
-  while ((line = next_line(text, len, &pos, false, &no, &next))) {
+  while ((line = edr_conf_next_line(text, len, &pos, false, &no, &next))) {
     const char *s = line;
     while (is_space(*s))
       s++;
@@ -225,11 +222,11 @@ int edr_conf_env_text(struct edr_conf *c, const char *text, size_t len, const ch
         s++;
     const char *eq = strchr(s, '=');
     if (*s && *s != '#' && *s != ';' && eq && valid_var_name(s, (size_t)(eq - s))) {
-      struct buf v = {0};
+      struct edr_conf_buf v = {0};
       env_value(eq + 1, &v);
       char where[EDR_CONF_FROM_MAX];
       snprintf(where, sizeof where, "%s:%d (%.*s)", from, no, (int)(eq - s), s);
-      add_var(c, s, (size_t)(eq - s), buf_str(&v), v.len, where);
+      add_var(c, s, (size_t)(eq - s), edr_conf_buf_str(&v), v.len, where);
       free(v.p);
       taken++;
     }
@@ -275,21 +272,14 @@ void edr_conf_args(struct edr_conf *c, char *const *argv, int argc, const char *
   }
 }
 
-/* Words of a systemd command line or Environment= value.  BARE[i] says the
- * word was an unquoted $NAME (split into words when expanded). */
-struct words {
-  char *v[EDR_CONF_MAX_ARGS];
-  bool bare[EDR_CONF_MAX_ARGS];
-  int n;
-};
 
-static void words_release(struct words *w) {
+void edr_conf_words_release(struct edr_conf_words *w) {
   for (int i = 0; i < w->n; i++)
     free(w->v[i]);
   w->n = 0;
 }
 
-static void words_add(struct words *w, const char *s, bool bare) {
+void edr_conf_words_add(struct edr_conf_words *w, const char *s, bool bare) {
   if (w->n >= EDR_CONF_MAX_ARGS)
     return;
   char *d = dupn(s, strlen(s));
@@ -299,13 +289,13 @@ static void words_add(struct words *w, const char *s, bool bare) {
   }
 }
 
-static void split_words(const char *s, struct words *w) {
+static void split_words(const char *s, struct edr_conf_words *w) {
   while (*s) {
     while (is_space(*s))
       s++;
     if (!*s)
       break;
-    struct buf b = {0};
+    struct edr_conf_buf b = {0};
     bool quoted = false;
     while (*s && !is_space(*s)) {
       if (*s == '"' || *s == '\'') {
@@ -314,25 +304,25 @@ static void split_words(const char *s, struct words *w) {
         for (; *s && *s != q; s++) {
           if (*s == '\\' && s[1] && q == '"')
             s++;
-          buf_put(&b, *s);
+          edr_conf_buf_put(&b, *s);
         }
         if (*s)
           s++;
       } else {
         if (*s == '\\' && s[1])
           s++;
-        buf_put(&b, *s++);
+        edr_conf_buf_put(&b, *s++);
       }
     }
-    const char *t = buf_str(&b);
+    const char *t = edr_conf_buf_str(&b);
     bool bare = !quoted && t[0] == '$' && t[1] != '{' && valid_var_name(t + 1, strlen(t + 1));
-    words_add(w, t, bare);
+    edr_conf_words_add(w, t, bare);
     free(b.p);
   }
 }
 
 /* ${NAME} inside S replaced from c->vars (unknown: empty, as systemd). */
-static void expand_braces(const struct edr_conf *c, const char *s, struct buf *out) {
+static void expand_braces(const struct edr_conf *c, const char *s, struct edr_conf_buf *out) {
   while (*s) {
     const char *end;
     if (s[0] == '$' && s[1] == '{' && (end = strchr(s + 2, '}')) &&
@@ -341,10 +331,10 @@ static void expand_braces(const struct edr_conf *c, const char *s, struct buf *o
       snprintf(name, sizeof name, "%.*s", (int)(end - s - 2), s + 2);
       const char *v = edr_conf_var(c, name);
       for (; v && *v; v++)
-        buf_put(out, *v);
+        edr_conf_buf_put(out, *v);
       s = end + 1;
     } else {
-      buf_put(out, *s++);
+      edr_conf_buf_put(out, *s++);
     }
   }
 }
@@ -352,37 +342,37 @@ static void expand_braces(const struct edr_conf *c, const char *s, struct buf *o
 void edr_conf_exec(struct edr_conf *c) {
   if (!c->exec_start)
     return;
-  struct words raw = {0}, argv = {0};
+  struct edr_conf_words raw = {0}, argv = {0};
   split_words(c->exec_start, &raw);
   for (int i = 0; i < raw.n; i++) {
     if (raw.bare[i]) {
       const char *v = edr_conf_var(c, raw.v[i] + 1);
-      struct words part = {0};
+      struct edr_conf_words part = {0};
       split_words(v ? v : "", &part);
       for (int j = 0; j < part.n; j++)
-        words_add(&argv, part.v[j], false);
-      words_release(&part);
+        edr_conf_words_add(&argv, part.v[j], false);
+      edr_conf_words_release(&part);
     } else {
-      struct buf b = {0};
+      struct edr_conf_buf b = {0};
       expand_braces(c, raw.v[i], &b);
-      words_add(&argv, buf_str(&b), false);
+      edr_conf_words_add(&argv, edr_conf_buf_str(&b), false);
       free(b.p);
     }
   }
   edr_conf_args(c, argv.v, argv.n, c->exec_from);
-  words_release(&raw);
-  words_release(&argv);
+  edr_conf_words_release(&raw);
+  edr_conf_words_release(&argv);
 }
 
 /* ---- systemd units ------------------------------------------------------------------ */
 
 /* %n %N %p %i %% of a unit file's value, for UNIT ("etcd.service"). */
-static void specifiers(const char *s, const char *unit, struct buf *out) {
+static void specifiers(const char *s, const char *unit, struct edr_conf_buf *out) {
   size_t full = strlen(unit), base = strcspn(unit, ".");
   size_t prefix = strcspn(unit, "@.");
   for (; *s; s++) {
     if (*s != '%' || !s[1]) {
-      buf_put(out, *s);
+      edr_conf_buf_put(out, *s);
       continue;
     }
     const char *p = NULL;
@@ -396,10 +386,10 @@ static void specifiers(const char *s, const char *unit, struct buf *out) {
         p = unit + prefix + 1, n = base > prefix ? base - prefix - 1 : 0;
       break;
     case '%': p = "%", n = 1; break;
-    default: buf_put(out, '%'), buf_put(out, *s); break;
+    default: edr_conf_buf_put(out, '%'), edr_conf_buf_put(out, *s); break;
     }
     for (size_t i = 0; p && i < n; i++)
-      buf_put(out, p[i]);
+      edr_conf_buf_put(out, p[i]);
   }
 }
 
@@ -410,7 +400,7 @@ int edr_conf_unit(struct edr_conf *c, const char *text, size_t len, const char *
   char file[256], *line;
   bool service = false;
   snprintf(file, sizeof file, "%s", from);
-  while ((line = next_line(text, len, &pos, true, &no, &next))) {
+  while ((line = edr_conf_next_line(text, len, &pos, true, &no, &next))) {
     char *s = line;
     while (is_space(*s))
       s++;
@@ -430,10 +420,10 @@ int edr_conf_unit(struct edr_conf *c, const char *text, size_t len, const char *
       char where[EDR_CONF_FROM_MAX];
       snprintf(where, sizeof where, "%s:%d %s", file, no, s);
       if (!strcmp(s, "Environment")) {
-        struct words w = {0};
-        struct buf b = {0};
+        struct edr_conf_words w = {0};
+        struct edr_conf_buf b = {0};
         specifiers(v, unit, &b);
-        split_words(buf_str(&b), &w);
+        split_words(edr_conf_buf_str(&b), &w);
         for (int i = 0; i < w.n; i++) {
           char *e = strchr(w.v[i], '=');
           if (e && valid_var_name(w.v[i], (size_t)(e - w.v[i]))) {
@@ -443,7 +433,7 @@ int edr_conf_unit(struct edr_conf *c, const char *text, size_t len, const char *
             add_var(c, w.v[i], (size_t)(e - w.v[i]), e + 1, strlen(e + 1), vw);
           }
         }
-        words_release(&w);
+        edr_conf_words_release(&w);
         free(b.p);
       } else if (!strcmp(s, "EnvironmentFile")) {
         if (!*v) {
@@ -452,10 +442,10 @@ int edr_conf_unit(struct edr_conf *c, const char *text, size_t len, const char *
           c->n_env_files = 0;
         } else if (c->n_env_files < EDR_CONF_MAX_FILES) {
           bool opt = *v == '-';
-          struct buf b = {0};
+          struct edr_conf_buf b = {0};
           specifiers(v + opt, unit, &b);
           c->env_optional[c->n_env_files] = opt;
-          c->env_files[c->n_env_files] = dupn(buf_str(&b), b.len);
+          c->env_files[c->n_env_files] = dupn(edr_conf_buf_str(&b), b.len);
           if (c->env_files[c->n_env_files])
             c->n_env_files++;
           free(b.p);
@@ -466,9 +456,9 @@ int edr_conf_unit(struct edr_conf *c, const char *text, size_t len, const char *
         free(c->exec_start);
         c->exec_start = NULL;
         if (*v) {
-          struct buf b = {0};
+          struct edr_conf_buf b = {0};
           specifiers(v, unit, &b);
-          c->exec_start = dupn(buf_str(&b), b.len);
+          c->exec_start = dupn(edr_conf_buf_str(&b), b.len);
           snprintf(c->exec_from, sizeof c->exec_from, "%s", where);
           free(b.p);
         }
@@ -480,10 +470,10 @@ int edr_conf_unit(struct edr_conf *c, const char *text, size_t len, const char *
   return found;
 }
 
-/* ---- YAML: etcd's config file and a pod manifest ---------------------------------------- */
+/* ---- YAML: etcd's config file ---------------------------------------- */
 
 /* A plain or quoted YAML scalar from S (comment cut, trimmed), into OUT. */
-static void yaml_scalar(const char *s, struct buf *out) {
+void edr_conf_yaml_scalar(const char *s, struct edr_conf_buf *out) {
   while (is_space(*s))
     s++;
   if (*s == '"' || *s == '\'') {
@@ -497,7 +487,7 @@ static void yaml_scalar(const char *s, struct buf *out) {
         s++;
       else if (q == '"' && *s == '"')
         break;
-      buf_put(out, *s);
+      edr_conf_buf_put(out, *s);
     }
     return;
   }
@@ -505,7 +495,7 @@ static void yaml_scalar(const char *s, struct buf *out) {
   for (; *s; s++) {
     if (*s == '#' && (out->len == 0 || is_space(out->p[out->len - 1])))
       break;
-    buf_put(out, *s);
+    edr_conf_buf_put(out, *s);
     if (!is_space(*s))
       keep = out->len;
   }
@@ -517,7 +507,7 @@ void edr_conf_yaml(struct edr_conf *c, const char *text, size_t len, const char 
   size_t pos = 0;
   int no, next = 1;
   char section[64] = "", *line;
-  while ((line = next_line(text, len, &pos, false, &no, &next))) {
+  while ((line = edr_conf_next_line(text, len, &pos, false, &no, &next))) {
     const char *s = line;
     while (*s == ' ')
       s++;
@@ -525,9 +515,9 @@ void edr_conf_yaml(struct edr_conf *c, const char *text, size_t len, const char 
     size_t klen = strcspn(s, ":");
     if (*s && *s != '#' && *s != '-' && s[klen] == ':' &&
         (s[klen + 1] == '\0' || is_space(s[klen + 1])) && klen < 64) {
-      struct buf v = {0};
-      yaml_scalar(s + klen + 1, &v);
-      const char *val = buf_str(&v);
+      struct edr_conf_buf v = {0};
+      edr_conf_yaml_scalar(s + klen + 1, &v);
+      const char *val = edr_conf_buf_str(&v);
       if (indent == 0)
         snprintf(section, sizeof section, "%.*s", (int)(!*val ? klen : 0), s);
       for (size_t k = 0; k < EDR_CONF__COUNT && *val; k++) {
@@ -545,72 +535,6 @@ void edr_conf_yaml(struct edr_conf *c, const char *text, size_t len, const char 
     }
     free(line);
   }
-}
-
-static bool is_etcd_program(const char *w) {
-  const char *base = strrchr(w, '/');
-  return !strcmp(base ? base + 1 : w, "etcd");
-}
-
-int edr_conf_manifest(struct edr_conf *c, const char *text, size_t len, const char *from) {
-  size_t pos = 0;
-  int no, next = 1, found = 0, cmd_line = 0;
-  long key_col = -1; /* column of the `command:` key being read, or -1 */
-  struct words w = {0};
-  char *line;
-  while (!found && (line = next_line(text, len, &pos, false, &no, &next))) {
-    const char *s = line;
-    while (*s == ' ')
-      s++;
-    long col = (long)(s - line);
-    bool item = s[0] == '-' && (s[1] == ' ' || !s[1]);
-    if (key_col >= 0 && *s && *s != '#' && !(item && col >= key_col)) {
-      found = w.n > 0 && is_etcd_program(w.v[0]);
-      if (!found)
-        words_release(&w);
-      key_col = -1;
-    }
-    if (key_col >= 0 && item) {
-      struct buf b = {0};
-      yaml_scalar(s + 1, &b);
-      words_add(&w, buf_str(&b), false);
-      free(b.p);
-    } else if (!found) {
-      const char *k = s;
-      if (item)
-        for (k = s + 1; *k == ' ';)
-          k++;
-      if (!strncmp(k, "command:", 8)) {
-        const char *rest = k + 8;
-        while (is_space(*rest))
-          rest++;
-        cmd_line = no;
-        if (*rest == '[') { /* flow style: ["etcd", "--name=m1"] */
-          json_t *arr = json_loads(rest, JSON_DISABLE_EOF_CHECK, NULL);
-          size_t i;
-          json_t *v;
-          json_array_foreach(arr, i, v) if (json_is_string(v))
-              words_add(&w, json_string_value(v), false);
-          json_decref(arr);
-          found = w.n > 0 && is_etcd_program(w.v[0]);
-          if (!found)
-            words_release(&w);
-        } else if (!*rest || *rest == '#') {
-          key_col = (long)(k - line);
-        }
-      }
-    }
-    free(line);
-  }
-  if (!found && key_col >= 0)
-    found = w.n > 0 && is_etcd_program(w.v[0]);
-  if (found) {
-    char where[EDR_CONF_FROM_MAX];
-    snprintf(where, sizeof where, "%s:%d command", from, cmd_line);
-    edr_conf_args(c, w.v, w.n, where);
-  }
-  words_release(&w);
-  return found;
 }
 
 /* ---- docker / podman inspect ------------------------------------------------------------- */
@@ -649,15 +573,15 @@ int edr_conf_inspect(struct edr_conf *c, const char *text, size_t len, const cha
         free(c->mount_src[c->n_mounts]), free(c->mount_dst[c->n_mounts]);
     }
   }
-  struct words w = {0};
+  struct edr_conf_words w = {0};
   const char *path = json_string_value(json_object_get(ct, "Path"));
-  words_add(&w, path ? path : "", false);
+  edr_conf_words_add(&w, path ? path : "", false);
   json_array_foreach(json_object_get(ct, "Args"), i, v) if (json_is_string(v))
-      words_add(&w, json_string_value(v), false);
+      edr_conf_words_add(&w, json_string_value(v), false);
   char where[EDR_CONF_FROM_MAX];
   snprintf(where, sizeof where, "%s Args", from);
   edr_conf_args(c, w.v, w.n, where);
-  words_release(&w);
+  edr_conf_words_release(&w);
   json_decref(doc);
   return 1;
 }
