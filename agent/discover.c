@@ -124,13 +124,15 @@ static int parse_unit(struct edr_conf *c, const char *t, size_t n, const char *f
 }
 
 /* Run ARGV (argv[0] looked up in PATH); its stdout (malloc'd) when it exited
- * 0, else NULL.  *absent: the program is not installed. */
+ * 0, else NULL with the end of its stderr in ERR[ERRLEN].  *absent: the
+ * program is not installed. */
 static char *command_text(struct agent *a, const char *const *args, size_t *len,
-                          bool *absent) {
+                          bool *absent, char *err, size_t errlen) {
   struct proc_env env;
   char *exe = NULL, *text = NULL;
   *absent = false;
   *len = 0;
+  err[0] = '\0';
   if (proc_env_init(&env))
     return NULL;
   if (proc_find_exec(a, args[0], &env, &exe) || !proc_is_exec_file(exe)) {
@@ -155,6 +157,8 @@ static char *command_text(struct agent *a, const char *const *args, size_t *len,
     text = ob;
     *len = p.out.len;
     ob = NULL;
+  } else if (eb) {
+    snprintf(err, errlen, "%.*s", (int)p.err.len, eb);
   }
   a->msg[0] = '\0';
   free(ob);
@@ -169,7 +173,8 @@ static bool find_unit(struct agent *a, struct found *f, const char *unit, struct
   size_t len;
   bool absent;
   const char *args[] = {"systemctl", "cat", "--", unit, NULL};
-  char *text = command_text(a, args, &len, &absent);
+  char err[512];
+  char *text = command_text(a, args, &len, &absent, err, sizeof err);
   if (text) {
     char from[300];
     snprintf(from, sizeof from, "systemctl cat %s", unit);
@@ -178,11 +183,13 @@ static bool find_unit(struct agent *a, struct found *f, const char *unit, struct
     free(text);
     return r > 0;
   }
-  if (!absent) {
+  if (!absent && strstr(err, "No files found")) {
     /* systemctl knows every unit file and drop-in: no unit is no unit */
     note(f, "unit", "systemctl cat", false, "systemctl knows no such unit");
     return false;
   }
+  /* no systemctl, or one that cannot work here (not booted with systemd):
+   * the unit files themselves */
   g_unit = unit;
   for (size_t i = 0; i < sizeof unit_dirs / sizeof *unit_dirs; i++) {
     char path[PATH_MAX];
@@ -199,7 +206,8 @@ static bool find_container(struct agent *a, struct found *f, const char *name,
     size_t len;
     bool absent;
     const char *args[] = {engines[i], "inspect", "--type", "container", "--", name, NULL};
-    char *text = command_text(a, args, &len, &absent);
+    char err[512];
+    char *text = command_text(a, args, &len, &absent, err, sizeof err);
     if (absent)
       continue;
     char from[300];
