@@ -18,6 +18,7 @@
 #include "log.h"
 #include "plan.h"
 #include "spec.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,9 +141,16 @@ int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out) {
     edr_discover_print_from(from, stderr);
   char *text = json_dumps(spec, 0);
   rc = text ? edr_spec_from_json(NULL, text, r->ov, out, err, sizeof err) : EDR_ENOMEM;
-  if (rc)
+  if (rc) {
     edr_err("discover: the spec made from %s is not valid: %s", r->host,
             text ? err : edr_strerror(rc));
+  } else {
+    char *source = edr_asprintf("the spec read off %s (--discover)", r->host);
+    if (source) {
+      free((*out)->source);
+      (*out)->source = source;
+    }
+  }
   free(text);
   json_decref(spec);
   json_decref(from);

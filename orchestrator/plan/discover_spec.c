@@ -112,7 +112,8 @@ static const char *unreachable_host(const char *url, char *host, size_t hlen) {
 }
 
 struct cand {
-  const char *name, *id;
+  char name[64];              /* a valid name is at most 63 bytes */
+  const char *id;
   json_t *peer, *client;      /* borrowed or owned (own_*) */
   bool own_peer;
   bool learner;
@@ -123,22 +124,22 @@ static int by_name(const void *a, const void *b) {
   return strcmp(((const struct cand *)a)->name, ((const struct cand *)b)->name);
 }
 
-/* The member names of --initial-cluster IC with their URLs, as candidates
- * (peer arrays owned).  Returns the count. */
-static size_t from_initial_cluster(const char *ic, struct cand *c, char names[][64]) {
+/* The members of --initial-cluster IC with their URLs, as candidates in
+ * C[0..MAX) (peer arrays owned).  Returns the count. */
+static size_t from_initial_cluster(const char *ic, struct cand *c, size_t max) {
   size_t n = 0;
-  while (ic && *ic && n < MAX_MEMBERS) {
+  while (ic && *ic && n < max) {
     size_t len = strcspn(ic, ",");
     const char *eq = memchr(ic, '=', len);
-    if (eq && eq > ic && (size_t)(eq - ic) < 64) {
-      char name[64];
+    if (eq && eq > ic && (size_t)(eq - ic) < sizeof c->name) {
+      char name[sizeof c->name];
       snprintf(name, sizeof name, "%.*s", (int)(eq - ic), ic);
       size_t k = 0;
-      while (k < n && strcmp(names[k], name))
+      while (k < n && strcmp(c[k].name, name))
         k++;
       if (k == n) {
-        snprintf(names[n], 64, "%s", name);
-        c[n] = (struct cand){.name = names[n], .peer = json_array(), .own_peer = true};
+        c[n] = (struct cand){.peer = json_array(), .own_peer = true};
+        snprintf(c[n].name, sizeof c[n].name, "%s", name);
         n++;
       }
       json_array_append_new(c[k].peer, json_stringn(eq + 1, len - (size_t)(eq - ic) - 1));
@@ -146,6 +147,23 @@ static size_t from_initial_cluster(const char *ic, struct cand *c, char names[][
     ic += len + (ic[len] == ',');
   }
   return n;
+}
+
+/* The name --initial-cluster IC gives peer URL URL, into NAME; false if none. */
+static bool ic_name_of(const char *ic, const char *url, char *name, size_t len) {
+  struct cand *ics = calloc(MAX_MEMBERS, sizeof(*ics));
+  size_t nic = ics ? from_initial_cluster(ic, ics, MAX_MEMBERS) : 0;
+  bool found = false;
+  for (size_t q = 0; q < nic; q++) {
+    for (size_t u = 0; !found && u < json_array_size(ics[q].peer); u++)
+      if (!strcmp(json_string_value(json_array_get(ics[q].peer, u)), url)) {
+        snprintf(name, len, "%s", ics[q].name);
+        found = true;
+      }
+    json_decref(ics[q].peer);
+  }
+  free(ics);
+  return found;
 }
 
 static void fail(char *err, size_t errlen, size_t *used, const char *fmt, ...)
@@ -268,7 +286,6 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
   const char *dberr = json_string_value(json_object_get(db, "error"));
   const char *self = setting(facts, "name"), *self_peer = setting(facts, "initial-advertise-peer-urls");
   const char *ic = setting(facts, "initial-cluster"), *self_client = setting(facts, "advertise-client-urls");
-  static char names[MAX_MEMBERS][64];
   struct cand *c = calloc(MAX_MEMBERS, sizeof(*c));
   size_t n = 0, used = 0;
   *spec_out = *from_out = NULL;
@@ -293,7 +310,7 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
         break;
       struct cand *k = &c[n];
       k->id = json_string_value(json_object_get(m, "id"));
-      k->name = json_string_value(json_object_get(m, "name"));
+      const char *name = json_string_value(json_object_get(m, "name"));
       k->peer = json_object_get(m, "peerURLs");
       k->client = json_object_get(m, "clientURLs");
       k->learner = json_is_true(json_object_get(m, "isLearner"));
@@ -305,24 +322,18 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
              dbpath ? dbpath : "the db");
         continue;
       }
-      if (!k->name || !*k->name) {
-        /* never started since it was added: its name is in a --initial-cluster */
-        struct cand ics[MAX_MEMBERS];
-        static char icn[MAX_MEMBERS][64];
-        size_t nic = from_initial_cluster(ic, ics, icn);
-        for (size_t q = 0; q < nic; q++) {
-          for (size_t u = 0; u < json_array_size(ics[q].peer) && (!k->name || !*k->name); u++)
-            if (!strcmp(json_string_value(json_array_get(ics[q].peer, u)), url0)) {
-              snprintf(names[n], 64, "%s", ics[q].name);
-              k->name = names[n];
-              snprintf(k->from, sizeof k->from, "%s (bucket members, id %s; its name from %s)",
-                       dbpath ? dbpath : "the db", k->id ? k->id : "?",
-                       setting_from(facts, "initial-cluster"));
-            }
-          json_decref(ics[q].peer);
-        }
+      if (name && strlen(name) >= sizeof k->name) {
+        fail(err, errlen, &used, "member id %s in %s has a name longer than %zu bytes",
+             k->id ? k->id : "?", dbpath ? dbpath : "the db", sizeof k->name - 1);
+        continue;
       }
-      if (!k->name || !*k->name) {
+      snprintf(k->name, sizeof k->name, "%s", name ? name : "");
+      /* never started since it was added: its name is in a --initial-cluster */
+      if (!k->name[0] && ic_name_of(ic, url0, k->name, sizeof k->name))
+        snprintf(k->from, sizeof k->from, "%s (bucket members, id %s; its name from %s)",
+                 dbpath ? dbpath : "the db", k->id ? k->id : "?",
+                 setting_from(facts, "initial-cluster"));
+      if (!k->name[0]) {
         fail(err, errlen, &used, "member id %s (%s) has no name in %s nor in the host's "
              "--initial-cluster", k->id ? k->id : "?", url0, dbpath ? dbpath : "the db");
         continue;
@@ -330,7 +341,7 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
       n++;
     }
   } else if (ic) {
-    n = from_initial_cluster(ic, c, names);
+    n = from_initial_cluster(ic, c, MAX_MEMBERS);
     for (size_t i = 0; i < n; i++)
       snprintf(c[i].from, sizeof c[i].from, "%s", setting_from(facts, "initial-cluster"));
     note(from, "warning", NULL, "the members come from the --initial-cluster etcd was started "
