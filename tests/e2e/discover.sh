@@ -95,6 +95,9 @@ check "systemd: env_file" test "$(field "$WORK/s1.json" "s['env_file']")" = /etc
 "$ETCD_DR" discover "$ip1" "${SSH[@]}" -w yaml >"$WORK/s1.yaml" 2>/dev/null
 check "systemd: -w yaml says where data_dir came from" \
   grep -qxF "data_dir: \"/var/lib/etcd\"  # from /etc/etcd-lab/etcd.env:$(line_of "$envfile" ETCD_DATA_DIR=) (ETCD_DATA_DIR)" "$WORK/s1.yaml"
+"$ETCD_DR" plan --discover "$ip1" "${SSH[@]}" --snapshot "$WORK/snap.db" >"$WORK/p1.out" 2>&1
+check "systemd: plan --discover names where its spec came from" \
+  grep -qF "cluster spec:   the spec read off $ip1 (--discover) (3 members)" "$WORK/p1.out"
 # restore straight from --discover: the spec is never written down
 "$ETCD_DR" restore --discover "$ip1" "${SSH[@]}" --snapshot "$WORK/snap.db" --yes \
   >"$WORK/r1.out" 2>&1
