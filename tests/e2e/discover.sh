@@ -97,7 +97,7 @@ check "systemd: -w yaml says where data_dir came from" \
   grep -qxF "data_dir: \"/var/lib/etcd\"  # from /etc/etcd-lab/etcd.env:$(line_of "$envfile" ETCD_DATA_DIR=) (ETCD_DATA_DIR)" "$WORK/s1.yaml"
 "$ETCD_DR" plan --discover "$ip1" "${SSH[@]}" --snapshot "$WORK/snap.db" >"$WORK/p1.out" 2>&1
 check "systemd: plan --discover names where its spec came from" \
-  grep -qF "cluster spec:   the spec read off $ip1 (--discover) (3 members)" "$WORK/p1.out"
+  grep -qF "cluster spec:      the spec read off $ip1 (--discover) (3 members)" "$WORK/p1.out"
 # restore straight from --discover: the spec is never written down
 "$ETCD_DR" restore --discover "$ip1" "${SSH[@]}" --snapshot "$WORK/snap.db" --yes \
   >"$WORK/r1.out" 2>&1
