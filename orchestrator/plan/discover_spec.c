@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "spec.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -63,8 +64,12 @@ static void note(json_t *from, const char *field, json_t *value, const char *fmt
   vsnprintf(where, sizeof where, fmt, ap);
   va_end(ap);
   char *v = value ? flat(value, strstr(field, "_command") ? " " : ",") : strdup("");
-  json_array_append_new(from, json_pack("{s:s, s:s, s:s}", "field", field, "value",
-                                        v ? v : "", "from", where));
+  /* a host's files and db name these: printed, a terminal obeys none of it */
+  char safe_where[4 * sizeof where], safe_v[2048];
+  edr_escape(safe_where, sizeof safe_where, where, 0);
+  edr_escape(safe_v, sizeof safe_v, v ? v : "", 0);
+  json_array_append_new(from, json_pack("{s:s, s:s, s:s}", "field", field, "value", safe_v,
+                                        "from", safe_where));
   free(v);
 }
 

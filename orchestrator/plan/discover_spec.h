@@ -30,7 +30,8 @@ struct edr_discover_in {
  * docs/spec.md's form) and *FROM (a new array of {"field", "value", "from"},
  * field as "data_dir" or "members[1].peer_urls"; warnings as field
  * "warning").  Returns 0, or EDR_EINVAL with ERR saying what could not be
- * derived and what to give; then *SPEC and *FROM are NULL. */
+ * derived and what to give; then *SPEC and *FROM are NULL.  The texts in
+ * *FROM are escaped (util.h's edr_escape): safe to print. */
 int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **spec,
                       json_t **from, char *err, size_t errlen);
 

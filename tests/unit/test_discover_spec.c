@@ -119,7 +119,23 @@ static void no_membership(void) {
   json_decref(f);
 }
 
+/* What a crafted db names reaches the side table escaped. */
+static void escaped(void) {
+  json_t *f = facts("{\"kind\": \"none\", \"settings\": {},"
+                    " \"db\": {\"path\": \"/d/db\", \"members\": ["
+                    "  {\"id\": \"1\\u001b[2J\", \"name\": \"a\", \"peerURLs\": [\"http://10.0.0.1:2380\"]}]}}");
+  struct edr_discover_in in = {.host = "h1", .ssh_port = -1, .sudo = -1};
+  json_t *spec, *from;
+  char err[1024];
+  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK_STR(edr_discover_from(from, "members[0].name"), "/d/db (bucket members, id 1\\x1b[2J)");
+  json_decref(spec);
+  json_decref(from);
+  json_decref(f);
+}
+
 int main(void) {
+  escaped();
   from_db();
   unreachable_member();
   no_membership();
