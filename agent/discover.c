@@ -213,7 +213,8 @@ static bool find_container(struct agent *a, struct found *f, const char *name,
     char from[300];
     snprintf(from, sizeof from, "%s inspect %s", engines[i], name);
     int r = text ? edr_conf_inspect(c, text, len, from) : 0;
-    note(f, "container", from, r > 0, r > 0 ? NULL : "no such container");
+    err[strcspn(err, "\n")] = '\0';
+    note(f, "container", from, r > 0, r > 0 ? NULL : err[0] ? err : "no such container");
     free(text);
     if (r > 0) {
       *engine = engines[i];
