@@ -47,7 +47,7 @@ static void note(struct found *f, const char *what, const char *path, bool ok,
                  const char *error) {
   json_t *o = json_pack("{s:s, s:s, s:b}", "what", what, "path", path, "found", ok);
   if (error && *error)
-    json_object_set_new(o, "error", json_string(error));
+    json_object_set_new(o, "error", agent_json_bytes(error, strlen(error)));
   json_array_append_new(f->sources, o);
 }
 
