@@ -173,6 +173,47 @@ static bool ic_name_of(const char *ic, const char *url, char *name, size_t len) 
 
 static void fail(char *err, size_t errlen, size_t *used, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Entries of the db with the same first peer URL are one member: etcd 3.4
+ * keeps the snapshot's members in its db after a restore (its membership is
+ * read from elsewhere), so a restored member's URL appears under its old id,
+ * named, and its new one, unnamed until it publishes.  The spec needs the
+ * name and the URLs only.  Two names for one URL are refused.  Returns the
+ * count left. */
+static size_t merge_same_url(struct cand *c, size_t n, json_t *from, char *err, size_t errlen,
+                             size_t *used) {
+  size_t out = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *url = json_string_value(json_array_get(c[i].peer, 0));
+    size_t k = 0;
+    while (k < out && strcmp(json_string_value(json_array_get(c[k].peer, 0)), url))
+      k++;
+    if (k == out) {
+      if (k != i)
+        c[out] = c[i];
+      out++;
+      continue;
+    }
+    if (c[k].name[0] && c[i].name[0] && strcmp(c[k].name, c[i].name)) {
+      fail(err, errlen, used, "the db names peer URL %s twice, %s and %s", url, c[k].name,
+           c[i].name);
+      continue;
+    }
+    note(from, "warning", NULL, "the db lists peer URL %s under ids %s and %s (etcd 3.4 "
+         "keeps a snapshot's members in its db after a restore): taken as one member, %s",
+         url, c[k].id ? c[k].id : "?", c[i].id ? c[i].id : "?",
+         c[k].name[0] ? c[k].name : c[i].name);
+    if (!c[k].name[0]) {
+      memcpy(c[k].name, c[i].name, sizeof c[k].name);
+      memcpy(c[k].from, c[i].from, sizeof c[k].from);
+    }
+    if (!json_array_size(c[k].client) && json_array_size(c[i].client))
+      c[k].client = c[i].client;
+    if (c[i].own_peer)
+      json_decref(c[i].peer);
+  }
+  return out;
+}
 static void fail(char *err, size_t errlen, size_t *used, const char *fmt, ...) {
   if (*used >= errlen)
     return;
@@ -338,11 +379,6 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
         snprintf(k->from, sizeof k->from, "%s (bucket members, id %s; its name from %s)",
                  dbpath ? dbpath : "the db", k->id ? k->id : "?",
                  setting_from(facts, "initial-cluster"));
-      if (!k->name[0]) {
-        fail(err, errlen, &used, "member id %s (%s) has no name in %s nor in the host's "
-             "--initial-cluster", k->id ? k->id : "?", url0, dbpath ? dbpath : "the db");
-        continue;
-      }
       n++;
     }
   } else if (ic) {
@@ -357,6 +393,14 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
          "names no --initial-cluster; give the data dir with --data-dir DIR",
          in->host, dberr ? dberr : "its db lists no member");
   }
+  if (used)
+    goto out;
+  n = merge_same_url(c, n, from, err, errlen, &used);
+  for (size_t i = 0; i < n; i++)
+    if (!c[i].name[0])
+      fail(err, errlen, &used, "member id %s (%s) has no name in %s nor in the host's "
+           "--initial-cluster", c[i].id ? c[i].id : "?",
+           json_string_value(json_array_get(c[i].peer, 0)), dbpath ? dbpath : "the db");
   if (used)
     goto out;
   qsort(c, n, sizeof *c, by_name);

@@ -77,7 +77,8 @@ for i in 1 2 3; do cp "$(hostdir $i)/etc-etcd-lab/etcd.env" "$WORK/etcd.env.$i";
 # ---- 1. systemd unit + EnvironmentFile -------------------------------------------
 "$ETCD_DR" discover "$ip1" "${SSH[@]}" >"$WORK/s1.json" 2>"$WORK/s1.err"
 rc=$?
-check "systemd: discover exits 0" test $rc = 0 || cat "$WORK/s1.err"
+check "systemd: discover exits 0" test $rc = 0
+[[ $rc = 0 ]] || cat "$WORK/s1.err"
 check "systemd: members m1 m2 m3 from m1's db" \
   test "$(field "$WORK/s1.json" "' '.join(m['name'] for m in s['members'])")" = "m1 m2 m3"
 check "systemd: m2's peer URL and SSH host" \
@@ -102,7 +103,8 @@ check "systemd: plan --discover names where its spec came from" \
 "$ETCD_DR" restore --discover "$ip1" "${SSH[@]}" --snapshot "$WORK/snap.db" --yes \
   >"$WORK/r1.out" 2>&1
 rc=$?
-check "systemd: restore --discover exits 0" test $rc = 0 || tail -20 "$WORK/r1.out"
+check "systemd: restore --discover exits 0" test $rc = 0
+[[ $rc = 0 ]] || tail -20 "$WORK/r1.out"
 restored systemd
 
 # ---- 2. etcd's YAML config file ----------------------------------------------------
@@ -112,6 +114,7 @@ for i in 1 2 3; do
     grep '^ETCD_' "$WORK/etcd.env.$i" | sed -E 's/^ETCD_([A-Z_]+)=(.*)$/\1: \2/' |
       awk -F': ' '{ k = tolower($1); gsub("_", "-", k); print k ": " $2 }'
   } >"$d/etcd.conf.yml"
+  echo "enable-grpc-gateway: true" >>"$d/etcd.conf.yml" # 3.4: off in a config file
   echo "ETCD_CONFIG_FILE=/etc/etcd-lab/etcd.conf.yml" >"$d/etcd.env"
   lab etcd "$i" restart >/dev/null
 done
@@ -119,7 +122,9 @@ check "config file: the cluster is healthy, started from it" lab health --timeou
 check "config file: etcd runs with --config-file's settings only" \
   test "$(on_host 1 cat /etc/etcd-lab/etcd.env)" = "ETCD_CONFIG_FILE=/etc/etcd-lab/etcd.conf.yml"
 "$ETCD_DR" discover "$ip1" "${SSH[@]}" >"$WORK/s2.json" 2>"$WORK/s2.err"
-check "config file: discover exits 0" test $? = 0 || cat "$WORK/s2.err"
+rc=$?
+check "config file: discover exits 0" test $rc = 0
+[[ $rc = 0 ]] || cat "$WORK/s2.err"
 cfg=$(hostdir 1)/etc-etcd-lab/etcd.conf.yml
 check "config file: data_dir came from the config file" \
   test "$(from_of "$WORK/s2.err" data_dir)" = "/etc/etcd-lab/etcd.conf.yml:$(line_of "$cfg" data-dir:) (data-dir)"
@@ -130,7 +135,8 @@ check "config file: members m1 m2 m3" \
   test "$(field "$WORK/s2.json" "' '.join(m['name'] for m in s['members'])")" = "m1 m2 m3"
 "$ETCD_DR" restore --cluster "$WORK/s2.json" --snapshot "$WORK/snap.db" --yes >"$WORK/r2.out" 2>&1
 rc=$?
-check "config file: restore with the printed spec exits 0" test $rc = 0 || tail -20 "$WORK/r2.out"
+check "config file: restore with the printed spec exits 0" test $rc = 0
+[[ $rc = 0 ]] || tail -20 "$WORK/r2.out"
 restored "config file"
 
 # ---- 3. kubeadm-style manifest -------------------------------------------------------
@@ -150,7 +156,9 @@ man=$(hostdir 1)/etc-etcd-lab/manifests/etcd.yaml
 "$ETCD_DR" discover "$ip1" "${SSH[@]}" --manifest /etc/etcd-lab/manifests/etcd.yaml \
   --stop-command "$LAB_HOST_SERVICE stop" --start-command "$LAB_HOST_SERVICE start" \
   >"$WORK/s3.json" 2>"$WORK/s3.err"
-check "manifest: discover exits 0" test $? = 0 || cat "$WORK/s3.err"
+rc=$?
+check "manifest: discover exits 0" test $rc = 0
+[[ $rc = 0 ]] || cat "$WORK/s3.err"
 check "manifest: data_dir came from the manifest's command" \
   test "$(from_of "$WORK/s3.err" data_dir)" = \
   "/etc/etcd-lab/manifests/etcd.yaml:$(line_of "$man" '  - command:') command (--data-dir)"
@@ -160,7 +168,8 @@ check "manifest: the stop command given on the command line is in the spec" \
   test "$(field "$WORK/s3.json" "s['stop_command']")" = "$LAB_HOST_SERVICE stop"
 "$ETCD_DR" restore --cluster "$WORK/s3.json" --snapshot "$WORK/snap.db" --yes >"$WORK/r3.out" 2>&1
 rc=$?
-check "manifest: restore with the printed spec exits 0" test $rc = 0 || tail -20 "$WORK/r3.out"
+check "manifest: restore with the printed spec exits 0" test $rc = 0
+[[ $rc = 0 ]] || tail -20 "$WORK/r3.out"
 restored manifest
 
 # ---- status on a dead cluster: revisions read offline, the freshest member ----------
@@ -181,7 +190,8 @@ lab etcd 2 stop >/dev/null
 rm -rf "$(hostdir 1)/var-lib-etcd/member" # m1's disk is lost
 "$ETCD_DR" status --discover "$(host_ip 2)" "${SSH[@]}" >"$WORK/st.out" 2>"$WORK/st.err"
 rc=$?
-check "status: quorum lost (exit 3)" test $rc = 3 || cat "$WORK/st.out" "$WORK/st.err"
+check "status: quorum lost (exit 3)" test $rc = 3
+[[ $rc = 3 ]] || cat "$WORK/st.out" "$WORK/st.err"
 dbrev() { awk -v m="$1" '$1 == m { print $NF }' "$WORK/st.out"; }
 check "status: m1's db revision unknown (no db)" test "$(dbrev m1)" = -
 check "status: m2's db revision read offline ($r2)" test "$(dbrev m2)" = "$r2"
@@ -191,12 +201,15 @@ want="freshest member by its own db (read offline on its host): m2 at revision $
 To restore every member from m2's db instead of a snapshot file:
   etcd-dr restore --discover $(host_ip 2) --ssh-user root --identity $LAB_KEY --known-hosts $LAB_KNOWN_HOSTS --from-member m2"
 check "status: names the freshest member and the command, word for word" \
-  test "$(tail -3 "$WORK/st.out")" = "$want" || { echo "want:"; echo "$want"; echo "got:"; tail -3 "$WORK/st.out"; }
+  test "$(tail -3 "$WORK/st.out")" = "$want"
+[[ $(tail -3 "$WORK/st.out") == "$want" ]] || { echo "want:"; echo "$want"; echo "got:"; tail -3 "$WORK/st.out"; }
 
 # ---- 4. nothing left but the db ------------------------------------------------------
 # etcd is down everywhere, no unit, no manifest, no env file anywhere discover looks
 "$ETCD_DR" discover "$(host_ip 2)" "${SSH[@]}" >"$WORK/s4.json" 2>"$WORK/s4.err"
-check "db only: discover exits 0" test $? = 0 || cat "$WORK/s4.err"
+rc=$?
+check "db only: discover exits 0" test $rc = 0
+[[ $rc = 0 ]] || cat "$WORK/s4.err"
 check "db only: members m1 m2 m3 from m2's db" \
   test "$(field "$WORK/s4.json" "' '.join(m['name'] for m in s['members'])")" = "m1 m2 m3"
 check "db only: m3's host from its peer URL" \
@@ -207,6 +220,7 @@ check "db only: says stop and start keep their defaults" \
   contains "$(cat "$WORK/s4.err")" "etcd-dr: warning: no unit, env file, manifest or container found on $(host_ip 2): stop_command and start_command keep their defaults (systemctl stop|start etcd)"
 "$ETCD_DR" restore --cluster "$WORK/s4.json" --snapshot "$WORK/snap.db" --yes >"$WORK/r4.out" 2>&1
 rc=$?
-check "db only: restore with the printed spec exits 0" test $rc = 0 || tail -20 "$WORK/r4.out"
+check "db only: restore with the printed spec exits 0" test $rc = 0
+[[ $rc = 0 ]] || tail -20 "$WORK/r4.out"
 check "db only: every key of the snapshot is back" lab verify-data 200 100 --prefix /disc/
 check "db only: the keys written later are gone" test "$(keys /late/)" = 0
