@@ -65,6 +65,13 @@ restored() { # restored CASE: the snapshot's keys are back, the later ones gone
   check "$1: the keys written after the snapshot are gone" test "$(keys /after/)" = 0
   lab put-data 20 100 --prefix /after/ >/dev/null
 }
+discover() { # discover CASE N HOST ARGS...: the spec to $WORK/sN.json, the table to sN.err
+  local what=$1 n=$2 rc
+  "$ETCD_DR" discover "${@:3}" "${SSH[@]}" >"$WORK/s$n.json" 2>"$WORK/s$n.err"
+  rc=$?
+  check "$what: discover exits 0" test $rc = 0
+  [[ $rc = 0 ]] || cat "$WORK/s$n.err"
+}
 line_of() { awk -v p="$2" 'index($0, p) == 1 { print NR; exit }' "$1"; } # line_of FILE PREFIX
 
 lab put-data 200 100 --prefix /disc/ >/dev/null
@@ -75,10 +82,7 @@ envfile=$(hostdir 1)/etc-etcd-lab/etcd.env
 for i in 1 2 3; do cp "$(hostdir $i)/etc-etcd-lab/etcd.env" "$WORK/etcd.env.$i"; done
 
 # ---- 1. systemd unit + EnvironmentFile -------------------------------------------
-"$ETCD_DR" discover "$ip1" "${SSH[@]}" >"$WORK/s1.json" 2>"$WORK/s1.err"
-rc=$?
-check "systemd: discover exits 0" test $rc = 0
-[[ $rc = 0 ]] || cat "$WORK/s1.err"
+discover systemd 1 "$ip1"
 check "systemd: members m1 m2 m3 from m1's db" \
   test "$(field "$WORK/s1.json" "' '.join(m['name'] for m in s['members'])")" = "m1 m2 m3"
 check "systemd: m2's peer URL and SSH host" \
@@ -121,10 +125,7 @@ done
 check "config file: the cluster is healthy, started from it" lab health --timeout 60
 check "config file: etcd runs with --config-file's settings only" \
   test "$(on_host 1 cat /etc/etcd-lab/etcd.env)" = "ETCD_CONFIG_FILE=/etc/etcd-lab/etcd.conf.yml"
-"$ETCD_DR" discover "$ip1" "${SSH[@]}" >"$WORK/s2.json" 2>"$WORK/s2.err"
-rc=$?
-check "config file: discover exits 0" test $rc = 0
-[[ $rc = 0 ]] || cat "$WORK/s2.err"
+discover "config file" 2 "$ip1"
 cfg=$(hostdir 1)/etc-etcd-lab/etcd.conf.yml
 check "config file: data_dir came from the config file" \
   test "$(from_of "$WORK/s2.err" data_dir)" = "/etc/etcd-lab/etcd.conf.yml:$(line_of "$cfg" data-dir:) (data-dir)"
@@ -153,12 +154,8 @@ for i in 1 2 3; do
   rm -f "$d/etcd.service" # no unit: kubelet starts this etcd
 done
 man=$(hostdir 1)/etc-etcd-lab/manifests/etcd.yaml
-"$ETCD_DR" discover "$ip1" "${SSH[@]}" --manifest /etc/etcd-lab/manifests/etcd.yaml \
-  --stop-command "$LAB_HOST_SERVICE stop" --start-command "$LAB_HOST_SERVICE start" \
-  >"$WORK/s3.json" 2>"$WORK/s3.err"
-rc=$?
-check "manifest: discover exits 0" test $rc = 0
-[[ $rc = 0 ]] || cat "$WORK/s3.err"
+discover manifest 3 "$ip1" --manifest /etc/etcd-lab/manifests/etcd.yaml \
+  --stop-command "$LAB_HOST_SERVICE stop" --start-command "$LAB_HOST_SERVICE start"
 check "manifest: data_dir came from the manifest's command" \
   test "$(from_of "$WORK/s3.err" data_dir)" = \
   "/etc/etcd-lab/manifests/etcd.yaml:$(line_of "$man" '  - command:') command (--data-dir)"
@@ -206,10 +203,7 @@ check "status: names the freshest member and the command, word for word" \
 
 # ---- 4. nothing left but the db ------------------------------------------------------
 # etcd is down everywhere, no unit, no manifest, no env file anywhere discover looks
-"$ETCD_DR" discover "$(host_ip 2)" "${SSH[@]}" >"$WORK/s4.json" 2>"$WORK/s4.err"
-rc=$?
-check "db only: discover exits 0" test $rc = 0
-[[ $rc = 0 ]] || cat "$WORK/s4.err"
+discover "db only" 4 "$(host_ip 2)"
 check "db only: members m1 m2 m3 from m2's db" \
   test "$(field "$WORK/s4.json" "' '.join(m['name'] for m in s['members'])")" = "m1 m2 m3"
 check "db only: m3's host from its peer URL" \
