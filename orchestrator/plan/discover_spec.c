@@ -439,11 +439,13 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
       put(m, from, field, "ssh_host", json_string(host), "the host of its peer URL");
 
     snprintf(field, sizeof field, "members[%zu].client_urls", i);
-    if (json_array_size(k->client))
-      put(m, from, field, "client_urls", json_deep_copy(k->client), k->from);
-    else if (is_self && self_client)
+    /* the member's own configuration first: what a 3.4 db records may be a
+     * snapshot's old entry */
+    if (is_self && self_client)
       put(m, from, field, "client_urls", split_list(self_client),
           setting_from(facts, "advertise-client-urls"));
+    else if (json_array_size(k->client))
+      put(m, from, field, "client_urls", json_deep_copy(k->client), k->from);
     else if (self_client && !why) {
       char scheme[8], h2[256], url[URL_MAX], where[600];
       int port;
