@@ -139,7 +139,7 @@ static char *command_text(struct agent *a, const char *const *args, size_t *len,
     *absent = true;
     a->msg[0] = '\0';
     free(exe);
-    proc_env_free(&env);
+    proc_env_release(&env);
     return NULL;
   }
   char *argv[8];
@@ -164,7 +164,7 @@ static char *command_text(struct agent *a, const char *const *args, size_t *len,
   free(ob);
   free(eb);
   free(exe);
-  proc_env_free(&env);
+  proc_env_release(&env);
   return text;
 }
 
@@ -238,22 +238,24 @@ static void read_db(struct agent *a, const char *data_dir, json_t *res) {
     return;
   }
   struct edr_bolt *db = NULL;
-  char why[512] = "";
-  int rc = edr_bolt_open_fd(fd, &db, why, sizeof why);
+  struct edr_error err = EDR_ERROR_INIT;
+  int rc = edr_bolt_open_fd(fd, &db, &err);
   close(fd);
   int64_t rev = 0;
   json_t *members = NULL;
   uint64_t skipped = 0;
   if (!rc && (rc = edr_bolt_revision_db(db, &rev)) == 0)
     rc = edr_bolt_members(db, &members, &skipped);
-  if (rc && db)
-    snprintf(why, sizeof why, "%s", edr_bolt_errmsg(db));
+  if (rc && db && edr_bolt_errmsg(db)[0])
+    edr_error_set(&err, rc, "%s", edr_bolt_errmsg(db));
   edr_bolt_close(db);
-  if (rc) {
+  if (rc)
     json_object_set_new(o, "error", json_sprintf("cannot read '%s' as etcd's db: %s", path,
-                                                 why[0] ? why : edr_strerror(rc)));
+                                                 err.msg.len ? err.msg.buf
+                                                             : edr_strerror(rc)));
+  edr_error_release(&err);
+  if (rc)
     return;
-  }
   json_object_set_new(o, "revision", json_integer(rev));
   json_object_set_new(o, "members", members);
   json_object_set_new(o, "members_skipped", json_integer((json_int_t)skipped));

@@ -17,9 +17,16 @@ edr_e2e(e2e_tls tls.sh)
 edr_e2e(e2e_waldir waldir.sh)
 edr_e2e(e2e_apply_faults apply_faults.sh)
 edr_e2e(e2e_bastion bastion.sh)
+edr_e2e(e2e_sshconfig sshconfig.sh)
 edr_e2e(e2e_confirm confirm.sh)
 edr_e2e(e2e_partition partition.sh)
 edr_e2e(e2e_prune prune.sh)
+edr_e2e(e2e_yaml yaml.sh)    # a restore from a YAML cluster spec
+# A host whose `uname -m` is aarch64 gets the cross-built agent, run there
+# through binfmt_misc and qemu-user (cmake/agent-aarch64.cmake).
+if(EDR_AGENT_AARCH64)
+  edr_e2e(e2e_arch arch.sh)
+endif()
 # Playbooks (docs/playbooks.md, playbooks/): one test per shipped playbook,
 # plus the checks `etcd-dr run` makes before it connects anywhere (no root).
 edr_e2e(e2e_playbook_validate playbook_validate.sh)
@@ -40,5 +47,9 @@ edr_e2e(e2e_status_agent_etcd35 status_agent.sh 3.5)
 edr_e2e(e2e_keys keys.sh --system-build ${CMAKE_SOURCE_DIR}
         ${CMAKE_BINARY_DIR}/libssh2-system)
 set_tests_properties(e2e_keys PROPERTIES TIMEOUT 900)
+# The kubeadm preset on a kubeadm-style lab (tests/e2e/kubeadm_lib.sh):
+# restore, replace-member and rebuild-from-one on static pods.
+edr_e2e(e2e_kubeadm_etcd34 kubeadm.sh 3.4)
+edr_e2e(e2e_kubeadm_etcd35 kubeadm.sh 3.5)
 edr_e2e(e2e_discover_etcd34 discover.sh 3.4)
 edr_e2e(e2e_discover_etcd35 discover.sh 3.5)

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "discover.h"
 #include "driver.h"
+#include "options.h"
 
 #include "cli.h"
 #include "discover_spec.h"
@@ -40,6 +41,7 @@ static int reach_spec(const struct edr_discover_req *r, struct edr_spec **out) {
     return EDR_EXIT_INTERNAL;
   struct edr_spec_overrides ov = r->ov ? *r->ov : (struct edr_spec_overrides){.ssh_port = -1,
                                                                                .sudo = -1};
+  ov.preset = ov.manifest = NULL; /* HOST is reached over SSH, whatever runs etcd there */
   int rc = edr_spec_from_json(NULL, text, &ov, out, err, sizeof err);
   free(text);
   if (rc) {
@@ -115,7 +117,7 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
       rc = 0;
     }
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
   edr_plan_free(plan);
   edr_spec_free(one);
   return rc;
@@ -157,11 +159,8 @@ int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out) {
   return rc ? EDR_EXIT_USAGE : 0;
 }
 
-enum {
-  O_UNIT = 1, O_MANIFEST, O_ENV_FILE, O_CONFIG_FILE, O_CONTAINER, O_ACCEPT_NEW,
-};
-
-static const char usage_text[] =
+static const struct edr_usage usage = {
+  .head =
     "usage: etcd-dr discover HOST [-w json|yaml|table] [OPTIONS]\n"
     "\n"
     "Reach HOST, one member's host, over SSH and read how etcd is started there\n"
@@ -169,67 +168,21 @@ static const char usage_text[] =
     "etcd's config file, a docker or podman container) and the members in that\n"
     "member's own db (it works while the cluster is down).  Prints a cluster spec\n"
     "(docs/spec.md) on stdout and, on stderr, where each value came from.\n"
-    "Changes nothing on the host.  Exit 0, 2 bad arguments, 4 the host could not be\n"
-    "read or a member's host cannot be told from its peer URL (give --member-host).\n"
-    "\n"
-    "  -w, --write-out FORMAT     json (the spec, default), yaml (the spec with a\n"
-    "                             '# from' comment after each value), table (where\n"
-    "                             each value came from, on stdout)\n"
-    "  --member-host NAME=HOST    the SSH host of member NAME, when its peer URL does\n"
-    "                             not say (loopback, wildcard); repeatable\n"
-    "  --unit UNIT                systemd unit (default etcd.service)\n"
-    "  --manifest FILE            static pod manifest on the host\n"
-    "                             (default /etc/kubernetes/manifests/etcd.yaml)\n"
-    "  --env-file FILE            an env file to read as well\n"
-    "  --config-file FILE         etcd's YAML config file, when nothing names it\n"
-    "  --container NAME           docker/podman container (default etcd)\n"
-    "  --data-dir DIR             read the members from DIR/member/snap/db (also\n"
-    "                             the spec's data_dir)\n"
-    "  --accept-new-host-keys     record HOST's key when known_hosts lacks it\n"
-    "  -q, --quiet                no table of where each value came from on stderr\n"
-    "  -v, --verbose              the SSH run's progress on stderr; -vv also what the\n"
-    "                             agent found, as JSON\n"
-    "  -h, --help\n"
-    "\n";
-
-struct discover_ctx {
-  struct edr_discover_req r;
-  const char *format;
-  const char *member_hosts[64];
+    "Changes nothing on the host.  The settings below go into the printed spec\n"
+    "(--data-dir also says where the db is read).\n"
+    "\n",
+  .foot =
+    "Exit status: 0 the spec printed; 1 internal error; 2 bad arguments; 4 the host\n"
+    "could not be read or a member's host cannot be told from its peer URL (give\n"
+    "--member-host).  See docs/exit-codes.md.\n",
 };
 
-static int discover_option(void *arg, int opt, const char *val) {
-  struct discover_ctx *c = arg;
-  switch (opt) {
-  case 'w': c->format = val; return 0;
-  case O_UNIT: c->r.unit = val; return 0;
-  case O_MANIFEST: c->r.manifest = val; return 0;
-  case O_ENV_FILE: c->r.env_file = val; return 0;
-  case O_CONFIG_FILE: c->r.config_file = val; return 0;
-  case O_CONTAINER: c->r.container = val; return 0;
-  case O_ACCEPT_NEW: c->r.accept_new_hostkeys = true; return 0;
-  }
-  return EDR_EXIT_USAGE;
-}
-
 int cmd_discover(int argc, char **argv) {
-  static const struct option own[] = {
-    {"write-out", required_argument, NULL, 'w'},
-    {"unit", required_argument, NULL, O_UNIT},
-    {"manifest", required_argument, NULL, O_MANIFEST},
-    {"env-file", required_argument, NULL, O_ENV_FILE},
-    {"config-file", required_argument, NULL, O_CONFIG_FILE},
-    {"container", required_argument, NULL, O_CONTAINER},
-    {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
-    {"quiet", no_argument, NULL, 'q'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-  };
-  struct discover_ctx c = {.format = "json"};
-  struct edr_cli_spec cs;
+  struct edr_args a;
   int rc;
-  if ((rc = edr_cli_parse(argc, argv, own, "w:qvh", usage_text, &cs, discover_option, &c)))
+  edr_args_init(&a, EDR_CMD_DISCOVER);
+  a.write_out = EDR_OUT_JSON;
+  if ((rc = edr_args_parse(&a, argc, argv, 1, &usage)))
     return rc < 0 ? 0 : rc;
   if (optind >= argc) {
     edr_err("discover: name one member's host: etcd-dr discover HOST");
@@ -239,33 +192,25 @@ int cmd_discover(int argc, char **argv) {
     edr_err("unexpected argument '%s'", argv[optind + 1]);
     return EDR_EXIT_USAGE;
   }
-  if (cs.cluster_file || cs.initial_cluster || cs.discover) {
-    edr_err("discover makes the cluster spec: --cluster, --initial-cluster and --discover "
-            "do not go with it");
-    return EDR_EXIT_USAGE;
-  }
-  if (strcmp(c.format, "json") && strcmp(c.format, "yaml") && strcmp(c.format, "table")) {
-    edr_err("-w: '%s' is not an output format of discover (json, yaml, table)", c.format);
-    return EDR_EXIT_USAGE;
-  }
-  c.r = (struct edr_discover_req){.host = argv[optind], .unit = c.r.unit,
-                                  .manifest = c.r.manifest, .env_file = c.r.env_file,
-                                  .config_file = c.r.config_file, .container = c.r.container,
-                                  .accept_new_hostkeys = c.r.accept_new_hostkeys,
-                                  .data_dir = cs.ov.data_dir, .ov = &cs.ov,
-                                  .member_hosts = cs.member_hosts,
-                                  .n_member_hosts = cs.n_member_hosts,
-                                  .spec_file_out = true};
+  const struct edr_cli_spec *cs = &a.cs;
+  struct edr_discover_req r = a.discover;
+  r.host = argv[optind];
+  r.accept_new_hostkeys = a.eo.accept_new_hostkeys;
+  r.data_dir = cs->ov.data_dir;
+  r.ov = &cs->ov;
+  r.member_hosts = cs->member_hosts;
+  r.n_member_hosts = cs->n_member_hosts;
+  r.spec_file_out = true;
   json_t *spec, *from;
-  if ((rc = edr_discover(&c.r, &spec, &from)))
+  if ((rc = edr_discover(&r, &spec, &from)))
     return rc;
   /* the settings given on the command line win, as they would over the file */
   const struct { const char *key, *val; } ov[] = {
-    {"data_dir", cs.ov.data_dir}, {"wal_dir", cs.ov.wal_dir},
-    {"data_dir_owner", cs.ov.data_dir_owner}, {"data_dir_mode", cs.ov.data_dir_mode},
-    {"restore_tool", cs.ov.restore_tool}, {"initial_cluster_token", cs.ov.token},
-    {"stop_command", cs.ov.stop_command}, {"start_command", cs.ov.start_command},
-    {"proxy_command", cs.ov.proxy_command},
+    {"data_dir", cs->ov.data_dir}, {"wal_dir", cs->ov.wal_dir},
+    {"data_dir_owner", cs->ov.data_dir_owner}, {"data_dir_mode", cs->ov.data_dir_mode},
+    {"restore_tool", cs->ov.restore_tool}, {"initial_cluster_token", cs->ov.token},
+    {"stop_command", cs->ov.stop_command}, {"start_command", cs->ov.start_command},
+    {"proxy_command", cs->ov.proxy_command}, {"preset", cs->ov.preset},
   };
   for (size_t i = 0; i < sizeof ov / sizeof *ov; i++)
     if (ov[i].val) {
@@ -278,13 +223,13 @@ int cmd_discover(int argc, char **argv) {
   struct edr_spec *check = NULL;
   char *text = json_dumps(spec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   if (!text || edr_spec_from_json(NULL, text, NULL, &check, err, sizeof err)) {
-    edr_err("discover: the spec made from %s is not valid: %s", c.r.host,
+    edr_err("discover: the spec made from %s is not valid: %s", r.host,
             text ? err : "out of memory");
     rc = EDR_EXIT_INTERNAL;
-  } else if (!strcmp(c.format, "yaml")) {
+  } else if (a.write_out == EDR_OUT_YAML) {
     edr_discover_print_yaml(spec, from, stdout);
     print_warnings(from);
-  } else if (!strcmp(c.format, "table")) {
+  } else if (a.write_out == EDR_OUT_TABLE) {
     edr_discover_print_from(from, stdout);
   } else {
     printf("%s\n", text);

@@ -17,9 +17,10 @@
 
 int edr_check_local_files(const struct edr_spec *spec, bool accept_new);
 int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf);
-int edr_check_tool(const struct edr_spec *spec, struct edr_plan_opts *po);
+int edr_check_tool(struct edr_spec *spec, struct edr_plan_opts *po);
+/* REPORT_STDOUT (-w json): the run's report on stdout too. */
 int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
-                 json_t *resume, const char *report_file);
+                 json_t *resume, const char *report_file, bool report_stdout);
 
 /* The gates that talk to etcd and the leader lookup (gates.c), for every
  * run that changes hosts. */
@@ -29,7 +30,6 @@ extern const struct edr_exec_gates edr_etcd_gates;
  * see edr_snapshot_fetch_fn in snapshot_save.h. */
 int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
                            const struct edr_save_opts *o, edr_snapstream_sink sink,
-                           void *sink_arg, char agent_sha256[65], char *msg,
-                           size_t msglen);
+                           void *sink_arg, char agent_sha256[65], struct edr_error *err);
 
 #endif

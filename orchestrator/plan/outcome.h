@@ -9,7 +9,7 @@
  * reads them can, without depending on the engine.
  *
  * Ownership: a struct edr_run_result owns its strings, arrays and JSON
- * results; edr_run_result_free releases them (not the struct itself).
+ * results; edr_run_result_release releases them (not the struct itself).
  */
 #ifndef EDR_OUTCOME_H
 #define EDR_OUTCOME_H
@@ -28,6 +28,7 @@ enum edr_exit {
   EDR_EXIT_APPLY = 5,        /* failed after hosts were changed; see the report */
   EDR_EXIT_UNHEALTHY = 6,    /* restored, but the cluster did not become healthy */
   EDR_EXIT_DECLINED = 7,     /* the operator said no at a confirmation */
+  EDR_EXIT_QUORUM_LOST = 8,  /* status: fewer than a majority of members healthy */
   EDR_EXIT_INTERRUPTED = 130,
 };
 
@@ -80,6 +81,6 @@ struct edr_run_result {
                                 * or none answered (borrowed from the plan) */
 };
 
-void edr_run_result_free(struct edr_run_result *res);
+void edr_run_result_release(struct edr_run_result *res);
 
 #endif

@@ -182,7 +182,34 @@ enum edr_plan_kind {
                                 check_only: list them, remove nothing */
   EDR_PLAN_DISCOVER,         /* read how etcd is started and its db's members on
                                 one host (etcd-dr discover); changes nothing */
+  EDR_PLAN__COUNT
 };
+
+/* What the probe's facts must show before a plan of a kind goes on. */
+enum edr_probe_needs {
+  EDR_PROBE_NOTHING,         /* nothing: later steps check what matters */
+  EDR_PROBE_RESTORE,         /* a usable restore tool, room, the data dir */
+  EDR_PROBE_RESTORE_STEPS,   /* the same, on a host with a step that restores */
+  EDR_PROBE_SNAPSHOT_ROOM,   /* room for a snapshot beside etcd's data */
+};
+
+/* What the engine does differently for each kind of plan, so that it knows
+ * no kind by name (plan.c's edr_plan_kinds[], indexed by the kind). */
+struct edr_plan_kind_info {
+  bool changes_hosts;        /* a host through all its steps counts as restored;
+                                false: it only looked (a check) */
+  bool keep_going_allowed;   /* may run with the per-host keep-going policy */
+  bool marks_apply_steps;    /* each apply step is recorded in the host's marker,
+                                which a resumed run reads */
+  bool leader_last;          /* its stops wait for the cluster's leader to go last */
+  bool auto_bump;            /* --bump-revision auto is computed from the probes */
+  bool operator_stages;      /* the stages are the operator's (a playbook): messages
+                                and progress name them */
+  bool unlock_on_abort;      /* stopped after changing hosts: the lock is released
+                                (no resume takes it over) */
+  enum edr_probe_needs probe;
+};
+extern const struct edr_plan_kind_info edr_plan_kinds[EDR_PLAN__COUNT];
 
 struct edr_plan_opts {
   enum edr_plan_kind kind;
@@ -196,6 +223,7 @@ struct edr_plan_opts {
   uint64_t health_timeout_ms;
   const char *tool_sha256;   /* of spec's restore_tool_push file, if any */
   uint64_t tool_size;
+  const char *tool_version;  /* of that file, as `TOOL version` says here; NULL unknown */
   bool check_only;           /* same as kind EDR_PLAN_CHECK */
   int64_t bump_revision;     /* 0 none, -1 auto (from the old data), else N */
   bool break_lock;           /* take a host lock held by another run */
@@ -226,6 +254,7 @@ struct edr_plan {
   uint64_t save_idle_ms;     /* as in the opts, 0 replaced by the default */
   uint64_t save_deadline_ms; /* as in the opts */
   bool check_only;
+  char *tool_version;        /* as in the opts, or NULL */
   enum edr_plan_kind kind;
   int64_t bump_revision;     /* 0 none, -1 auto, else N */
   bool break_lock;
@@ -271,6 +300,25 @@ json_t *edr_plan_lock_request(const struct edr_plan *p, const struct edr_host_pl
                               bool auto_release);
 /* H's connect step in the stage of its check phase (phase_stage). */
 int edr_plan_connect_step(struct edr_host_plan *h);
+/* How H's etcd is stopped and started (service.c): its stop_command and
+ * start_command, or with the kubeadm preset a move of its static pod
+ * manifest out of the manifests dir and back, then a wait until etcd has
+ * really exited.  Each appends its step to H in STAGE and returns it, or
+ * NULL when out of memory.  NOTE (may be NULL) follows "start etcd". */
+struct edr_step *edr_plan_stop_step(struct edr_host_plan *h, size_t stage);
+struct edr_step *edr_plan_check_stopped_step(struct edr_host_plan *h, size_t stage);
+struct edr_step *edr_plan_start_step(struct edr_host_plan *h, size_t stage, const char *note);
+/* The kubeadm preset's restore keeps kube-apiserver away from etcd: its
+ * manifest parked (and a wait until it is gone) before etcd is stopped, and
+ * moved back once the cluster is healthy.  0 (nothing for other members)
+ * or EDR_ENOMEM. */
+int edr_plan_park_apiserver(struct edr_host_plan *h, size_t stage);
+int edr_plan_unpark_apiserver(struct edr_host_plan *h, size_t stage);
+/* The ports M's etcd listens on (its client and peer URLs'); a new reference. */
+json_t *edr_plan_member_ports(const struct edr_member *m);
+/* What the probe looks up for them: "commands" (the stop and start
+ * programs) or "manifest" (where it is, where it waits while stopped). */
+int edr_plan_service_probe(const struct edr_member *m, json_t *probe_request);
 /* The prune's steps of H (plan_prune.c). */
 int edr_plan_prune_host(struct edr_plan *p, struct edr_host_plan *h);
 void edr_plan_prune_print(const struct edr_plan *p, FILE *out);

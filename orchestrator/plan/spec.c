@@ -4,10 +4,12 @@
  * Both forms end in the same place: a list of members, each fully resolved
  * from built-in defaults, cluster-wide values and its own values, then
  * checked as a whole.  The member fields are described once, in the
- * `fields` table below; the JSON parser, the command-line overrides and the
- * error messages all work from that table.
+ * `fields` table below; the file parser (JSON or YAML, both read into one
+ * jansson tree by spec_yaml.c), the command-line overrides and the error
+ * messages all work from that table.
  */
 #include "spec.h"
+#include "spec_yaml.h"
 
 #include "err.h"
 #include "util.h"
@@ -227,7 +229,7 @@ static int strv_copy(struct edr_strv *dst, const struct edr_strv *src) {
 
 enum field_type {
   F_HOST, F_PORT, F_USER, F_LOCAL_PATH, F_BOOL, F_REMOTE_PATH, F_OWNER,
-  F_MODE, F_ARGV, F_TOOL, F_URLS, F_JUMP, F_PROXY_CMD,
+  F_MODE, F_ARGV, F_TOOL, F_URLS, F_JUMP, F_PROXY_CMD, F_PRESET,
 };
 
 struct field {
@@ -276,6 +278,10 @@ static const struct field fields[] = {
    .what = "a path on this machine to an etcdutl or etcdctl binary"},
   {.key = "env_file", .type = F_REMOTE_PATH, .off = M(env_file),
    .what = "an absolute path of letters, digits and ._-+@=,: (no '.' or '..')"},
+  {.key = "preset", .type = F_PRESET, .off = M(preset),
+   .what = "\"kubeadm\" (etcd as kubeadm's static pod: docs/kubeadm.md)"},
+  {.key = "manifest", .type = F_REMOTE_PATH, .off = M(manifest),
+   .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
   {.key = "etcdctl_cacert", .type = F_REMOTE_PATH, .off = M(etcdctl_cacert),
    .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
   {.key = "etcdctl_cert", .type = F_REMOTE_PATH, .off = M(etcdctl_cert),
@@ -297,12 +303,22 @@ static const struct field *field_find(const char *key) {
 struct draft {
   struct edr_member m;
   bool set[sizeof(fields) / sizeof(fields[0])];
+  enum edr_origin origin[sizeof(fields) / sizeof(fields[0])];
 };
 
 struct ctx {
   char *err;
   size_t errlen;
   const char *source;
+  const struct edr_spec_overrides *ov;
+  bool no_ssh_client;       /* ssh -G could not run: the spec alone counts */
+  /* a YAML file's lines (spec_yaml.h): the root, and the object and key
+   * parse_fields is at, for errors that name no field */
+  json_t *root;
+  struct edr_spec_lines *lines;
+  int line;                 /* the loader's error line */
+  const json_t *at_obj;
+  const char *at_key;
 };
 
 static int fail(struct ctx *c, const char *member, const char *field,
@@ -314,15 +330,21 @@ static int fail(struct ctx *c, const char *member, const char *field,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  char hint[160] = "", src[600];
+  int line = c->line ? c->line
+             : edr_spec_line(c->lines, c->root, member, field ? field : c->at_key, hint,
+                             sizeof hint);
+  snprintf(src, sizeof src, line ? "%s:%d" : "%s", c->source, line);
+  if (hint[0])
+    snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (%s)", hint);
   if (member && field)
-    snprintf(c->err, c->errlen, "%s: member '%s': field '%s': %s", c->source,
-             member, field, msg);
+    snprintf(c->err, c->errlen, "%s: member '%s': field '%s': %s", src, member, field, msg);
   else if (member)
-    snprintf(c->err, c->errlen, "%s: member '%s': %s", c->source, member, msg);
+    snprintf(c->err, c->errlen, "%s: member '%s': %s", src, member, msg);
   else if (field)
-    snprintf(c->err, c->errlen, "%s: field '%s': %s", c->source, field, msg);
+    snprintf(c->err, c->errlen, "%s: field '%s': %s", src, field, msg);
   else
-    snprintf(c->err, c->errlen, "%s: %s", c->source, msg);
+    snprintf(c->err, c->errlen, "%s: %s", src, msg);
   return EDR_EINVAL;
 }
 
@@ -399,6 +421,10 @@ static int set_string_field(struct ctx *c, const char *member,
       return fail(c, member, f->key, "'%s' is not %s", shown(v, b, sizeof b), f->what);
     break;
   }
+  case F_PRESET:
+    if (strcmp(v, "kubeadm"))
+      return fail(c, member, f->key, "'%s' is not %s", shown(v, b, sizeof b), f->what);
+    break;
   case F_TOOL:
     if (strcmp(v, "auto") && strcmp(v, "etcdutl") && strcmp(v, "etcdctl") &&
         !edr_valid_remote_path(v))
@@ -524,6 +550,8 @@ static void member_release(struct edr_member *m) {
   free(m->known_hosts);
   free(m->proxy_jump);
   free(m->proxy_command);
+  free(m->ssh_alias);
+  free(m->ssh_config);
   free(m->data_dir);
   free(m->wal_dir);
   free(m->data_dir_owner);
@@ -531,6 +559,8 @@ static void member_release(struct edr_member *m) {
   strv_free(&m->start_command);
   free(m->restore_tool);
   free(m->restore_tool_push);
+  free(m->preset);
+  free(m->manifest);
   free(m->env_file);
   free(m->etcdctl_cacert);
   free(m->etcdctl_cert);
@@ -546,12 +576,14 @@ void edr_spec_free(struct edr_spec *spec) {
   free(spec->members);
   free(spec->source);
   free(spec->token);
+  free(spec->ssh_config);
   strv_free(&spec->warnings);
   free(spec);
 }
 
-/* Copy the cluster-wide value of every field set in SRC and not in DST. */
-static int inherit(struct draft *dst, const struct draft *src) {
+/* Copy the cluster-wide value of every field set in SRC and not in DST,
+ * remembering it came from ORIGIN. */
+static int inherit(struct draft *dst, const struct draft *src, enum edr_origin origin) {
   for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
     const struct field *f = &fields[i];
     if (dst->set[i] || !src->set[i])
@@ -570,6 +602,7 @@ static int inherit(struct draft *dst, const struct draft *src) {
         return EDR_ENOMEM;
     }
     dst->set[i] = true;
+    dst->origin[i] = origin;
   }
   return 0;
 }
@@ -582,11 +615,164 @@ static const char *local_user(void) {
   return u && *u ? u : "root";
 }
 
+const char *edr_origin_name(enum edr_origin o) {
+  static const char *const names[] = {
+      [EDR_FROM_DEFAULT] = "default", [EDR_FROM_SSH_CONFIG] = "ssh_config",
+      [EDR_FROM_CLUSTER] = "spec cluster-wide", [EDR_FROM_FLAG] = "command line",
+      [EDR_FROM_MEMBER] = "spec member",
+  };
+  return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "?";
+}
+
+/* One ssh_config value into a field still unset, through the same checks
+ * as the spec's own values; a failure says where the value came from. */
+static int take_ssh_config(struct ctx *c, struct draft *d, const char *key, json_t *v,
+                           const char *file, const char *host) {
+  const struct field *f = field_find(key);
+  if (!v)
+    return EDR_ENOMEM;
+  int rc = set_field(c, d->m.name, d, f, v);
+  json_decref(v);
+  if (rc == EDR_EINVAL) {
+    size_t n = strlen(c->err);
+    snprintf(c->err + n, c->errlen - n, " (from ssh_config %s for host '%s'; set %s in "
+             "the spec or fix the file)", file, host, key);
+  }
+  if (rc == 0)
+    d->origin[f - fields] = EDR_FROM_SSH_CONFIG;
+  return rc;
+}
+
+/* OpenSSH's resolution of the member's host (ssh -G): every SSH setting the
+ * spec and the command line leave unset, taken from it.  A setting that
+ * would weaken host-key checking stops the run here, before any
+ * connection: etcd-dr will neither follow it nor ignore it silently. */
+static int apply_ssh_config(struct ctx *c, struct draft *d) {
+  const struct edr_spec_overrides *ov = c->ov;
+  struct edr_member *m = &d->m;
+  if (!ov || !ov->ssh_lookup || c->no_ssh_client ||
+      (ov->ssh_config && !strcmp(ov->ssh_config, "none")))
+    return 0;
+  struct edr_sshcfg *sc = calloc(1, sizeof *sc);
+  char msg[1024];
+  if (!sc)
+    return EDR_ENOMEM;
+  int rc = ov->ssh_lookup(ov->ssh_config, m->ssh_host, sc, msg, sizeof msg);
+  if (rc == EDR_ENOENT) {
+    c->no_ssh_client = true;
+    free(sc);
+    return 0;
+  }
+  if (rc) {
+    free(sc);
+    return rc == EDR_ENOMEM ? rc : fail(c, m->name, NULL, "%s", msg);
+  }
+  const char *file = sc->file, *host = m->ssh_host;
+  const char *weak = NULL;
+  if ((sc->set & EDR_SC_STRICT) && !strcmp(sc->strict, "false"))
+    weak = "StrictHostKeyChecking no (any host key accepted)";
+  else if ((sc->set & EDR_SC_STRICT) && !strcmp(sc->strict, "accept-new"))
+    weak = "StrictHostKeyChecking accept-new (unknown host keys accepted)";
+  else if ((sc->set & EDR_SC_KNOWN_HOSTS) && !strcmp(sc->known_hosts, "/dev/null"))
+    weak = "UserKnownHostsFile /dev/null (no host key ever known)";
+  if (weak) {
+    rc = fail(c, m->name, NULL, "ssh_config %s sets %s for host '%s'; etcd-dr checks every "
+              "host key against known_hosts and will not follow it: remove the setting "
+              "for this host, or give --ssh-config with another file (or none)",
+              file, weak, host);
+    free(sc);
+    return rc;
+  }
+  if (sc->set & EDR_SC_HOSTNAME) {
+    json_t *v = json_string(sc->hostname);
+    char *alias = m->ssh_host;
+    m->ssh_host = NULL;
+    rc = take_ssh_config(c, d, "ssh_host", v, file, alias);
+    if (rc) {
+      free(m->ssh_host);
+      m->ssh_host = alias;
+    } else {
+      m->ssh_alias = alias;
+    }
+    host = m->ssh_alias ? m->ssh_alias : m->ssh_host;
+  }
+#define UNSET(key) (!rc && !d->set[field_find(key) - fields])
+  if (UNSET("ssh_user") && (sc->set & EDR_SC_USER))
+    rc = take_ssh_config(c, d, "ssh_user", json_string(sc->user), file, host);
+  if (UNSET("ssh_port") && (sc->set & EDR_SC_PORT))
+    rc = take_ssh_config(c, d, "ssh_port", json_integer(sc->port), file, host);
+  if (UNSET("identity_file") && (sc->set & EDR_SC_IDENTITY))
+    rc = take_ssh_config(c, d, "identity_file", json_string(sc->identity_file), file, host);
+  if (UNSET("known_hosts") && (sc->set & EDR_SC_KNOWN_HOSTS))
+    rc = take_ssh_config(c, d, "known_hosts", json_string(sc->known_hosts), file, host);
+  if (UNSET("proxy_jump") && UNSET("proxy_command")) {
+    if ((sc->set & EDR_SC_JUMP) && strcmp(sc->proxy_jump, "none"))
+      rc = take_ssh_config(c, d, "proxy_jump", json_string(sc->proxy_jump), file, host);
+    else if ((sc->set & EDR_SC_COMMAND) && strcmp(sc->proxy_command, "none"))
+      rc = take_ssh_config(c, d, "proxy_command", json_string(sc->proxy_command), file, host);
+  }
+#undef UNSET
+  if (!rc && (sc->set & EDR_SC_IDENTITIES_ONLY))
+    m->identities_only = sc->identities_only;
+  free(sc);
+  return rc;
+}
+
 /* Fill what is still unset with built-in defaults. */
+bool edr_member_kubeadm(const struct edr_member *m) {
+  return m->preset && !strcmp(m->preset, "kubeadm");
+}
+
+char *edr_member_parked_manifest(const struct edr_member *m) {
+  const char *slash = m->manifest ? strrchr(m->manifest, '/') : NULL;
+  if (!slash)
+    return NULL;
+  const char *parent = slash; /* back to the start of the manifests dir's name */
+  while (parent > m->manifest && parent[-1] != '/')
+    parent--;
+  return edr_asprintf("%.*s%s.etcd-dr-stopped", (int)(parent - m->manifest), m->manifest,
+                      slash + 1);
+}
+
+/* The kubeadm preset: etcd is a static pod, stopped and started by moving
+ * its manifest; kubeadm's paths for the data and the certificates the
+ * host's etcdctl asks with. */
+static int kubeadm_defaults(struct ctx *c, struct draft *d) {
+  struct edr_member *m = &d->m;
+  static const char *const own[] = {"stop_command", "start_command", "env_file"};
+  if (!edr_member_kubeadm(m)) {
+    if (m->manifest)
+      return fail(c, m->name, "manifest", "only with \"preset\": \"kubeadm\"");
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+    if (d->set[field_find(own[i]) - fields])
+      return fail(c, m->name, own[i], "not with the kubeadm preset: it stops and starts "
+                  "etcd by moving its static pod manifest out of the manifests dir and "
+                  "back, and edits the manifest's flags instead of an env file");
+  static const struct { const char *key; const char *val; } defs[] = {
+    {"manifest", "/etc/kubernetes/manifests/etcd.yaml"},
+    {"etcdctl_cacert", "/etc/kubernetes/pki/etcd/ca.crt"},
+    {"etcdctl_cert", "/etc/kubernetes/pki/etcd/healthcheck-client.crt"},
+    {"etcdctl_key", "/etc/kubernetes/pki/etcd/healthcheck-client.key"},
+  };
+  for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+    const struct field *f = field_find(defs[i].key);
+    char **sp = (char **)((char *)m + f->off);
+    if (!d->set[f - fields] && !*sp && !(*sp = strdup(defs[i].val)))
+      return EDR_ENOMEM;
+  }
+  const char *slash = strrchr(m->manifest, '/');
+  if (slash == m->manifest || !strchr(m->manifest + 1, '/') || !slash[1])
+    return fail(c, m->name, "manifest", "'%s' must be a file inside a manifests directory "
+                "that is not '/'", m->manifest);
+  return 0;
+}
+
 static int finish_member(struct ctx *c, struct draft *d) {
   struct edr_member *m = &d->m;
   char scheme[8], host[256];
-  int port;
+  int port, rc;
   const struct field *f;
 
   if (m->peer_urls.n == 0)
@@ -600,10 +786,10 @@ static int finish_member(struct ctx *c, struct draft *d) {
       int p2;
       edr_parse_url(m->peer_urls.v[i], s2, sizeof s2, h2, sizeof h2, &p2);
       char *u = edr_asprintf("%s://%s:2379", s2, h2);
-      int rc = u ? strv_push(&m->client_urls, u) : EDR_ENOMEM;
+      int prc = u ? strv_push(&m->client_urls, u) : EDR_ENOMEM;
       free(u);
-      if (rc)
-        return rc;
+      if (prc)
+        return prc;
     }
   }
   if (!m->ssh_host) {
@@ -615,6 +801,9 @@ static int finish_member(struct ctx *c, struct draft *d) {
     if (!(m->ssh_host = strdup(host)))
       return EDR_ENOMEM;
   }
+  rc = apply_ssh_config(c, d);
+  if (rc)
+    return rc;
   if (!(f = field_find("ssh_port")) || !d->set[f - fields])
     m->ssh_port = 22;
   if (!m->ssh_user && !(m->ssh_user = strdup(local_user())))
@@ -630,11 +819,13 @@ static int finish_member(struct ctx *c, struct draft *d) {
     return EDR_ENOMEM;
   if (!d->set[field_find("data_dir_mode") - fields])
     m->data_dir_mode = -1;
-  if (m->stop_command.n == 0 &&
+  if ((rc = kubeadm_defaults(c, d)))
+    return rc;
+  if (!edr_member_kubeadm(m) && m->stop_command.n == 0 &&
       (strv_push(&m->stop_command, "systemctl") || strv_push(&m->stop_command, "stop") ||
        strv_push(&m->stop_command, "etcd")))
     return EDR_ENOMEM;
-  if (m->start_command.n == 0 &&
+  if (!edr_member_kubeadm(m) && m->start_command.n == 0 &&
       (strv_push(&m->start_command, "systemctl") || strv_push(&m->start_command, "start") ||
        strv_push(&m->start_command, "etcd")))
     return EDR_ENOMEM;
@@ -658,6 +849,14 @@ static int finish_member(struct ctx *c, struct draft *d) {
   if (!!m->etcdctl_cert != !!m->etcdctl_key)
     return fail(c, m->name, m->etcdctl_cert ? "etcdctl_key" : "etcdctl_cert",
                 "missing: etcdctl_cert and etcdctl_key go together");
+  m->from.host = d->origin[field_find("ssh_host") - fields];
+  m->from.port = d->origin[field_find("ssh_port") - fields];
+  m->from.user = d->origin[field_find("ssh_user") - fields];
+  m->from.identity = d->origin[field_find("identity_file") - fields];
+  m->from.known_hosts = d->origin[field_find("known_hosts") - fields];
+  m->from.proxy = d->origin[field_find(m->proxy_command ? "proxy_command" : "proxy_jump") - fields];
+  if (c->ov && c->ov->ssh_config && !(m->ssh_config = strdup(c->ov->ssh_config)))
+    return EDR_ENOMEM;
   return 0;
 }
 
@@ -744,6 +943,7 @@ static int apply_overrides(struct ctx *c, struct draft *g,
       {"wal_dir", ov->wal_dir},         {"data_dir_owner", ov->data_dir_owner},
       {"data_dir_mode", ov->data_dir_mode}, {"restore_tool", ov->restore_tool},
       {"stop_command", ov->stop_command}, {"start_command", ov->start_command},
+      {"preset", ov->preset}, {"manifest", ov->manifest},
   };
   for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
     if (!s[i].val)
@@ -787,8 +987,10 @@ static int resolve(struct ctx *c, struct edr_spec *s, struct draft *drafts, size
   if (!s->members)
     return EDR_ENOMEM;
   for (size_t i = 0; i < n; i++) {
-    if (!rc) rc = inherit(&drafts[i], cli);
-    if (!rc) rc = inherit(&drafts[i], wide);
+    for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+      drafts[i].origin[k] = drafts[i].set[k] ? EDR_FROM_MEMBER : EDR_FROM_DEFAULT;
+    if (!rc) rc = inherit(&drafts[i], cli, EDR_FROM_FLAG);
+    if (!rc) rc = inherit(&drafts[i], wide, EDR_FROM_CLUSTER);
     if (!rc) rc = finish_member(c, &drafts[i]);
     s->members[i] = drafts[i].m; /* the spec owns it now, even on failure */
     memset(&drafts[i].m, 0, sizeof(drafts[i].m));
@@ -796,6 +998,22 @@ static int resolve(struct ctx *c, struct edr_spec *s, struct draft *drafts, size
   }
   if (!rc)
     rc = check_cluster(c, s);
+  if (!rc) {
+    const struct edr_spec_overrides *ov = c->ov;
+    const char *cfg = ov ? ov->ssh_config : NULL;
+    if (!ov || !ov->ssh_lookup)
+      s->ssh_config = strdup("not read");
+    else if (cfg && !strcmp(cfg, "none"))
+      s->ssh_config = strdup("not read (--ssh-config none)");
+    else if (c->no_ssh_client)
+      s->ssh_config = strdup("not read: no OpenSSH client (ssh) here, the spec alone counts");
+    else if (cfg)
+      s->ssh_config = edr_asprintf("%s (--ssh-config), as ssh -G reads it", cfg);
+    else
+      s->ssh_config = strdup("~/.ssh/config and /etc/ssh/ssh_config, as ssh -G reads them");
+    if (!s->ssh_config)
+      rc = EDR_ENOMEM;
+  }
   return rc;
 }
 
@@ -805,7 +1023,7 @@ int edr_spec_from_initial_cluster(const char *str,
                                   const struct edr_spec_overrides *ov,
                                   struct edr_spec **out, char *err,
                                   size_t errlen) {
-  struct ctx c = {.err = err, .errlen = errlen, .source = "--initial-cluster"};
+  struct ctx c = {.err = err, .errlen = errlen, .source = "--initial-cluster", .ov = ov};
   struct edr_spec *s = calloc(1, sizeof(*s));
   struct draft *drafts = NULL, cli = {0}, wide = {0};
   size_t n = 0;
@@ -932,6 +1150,8 @@ static int parse_fields(struct ctx *c, const char *member, struct draft *d,
       continue;
     if (is_member && !strcmp(key, "comment"))
       continue;
+    c->at_obj = obj;
+    c->at_key = key;
     const struct field *f = field_find(key);
     if (!f) {
       const char *s = suggest(key);
@@ -946,17 +1166,19 @@ static int parse_fields(struct ctx *c, const char *member, struct draft *d,
     if (rc)
       return rc;
   }
+  c->at_obj = NULL;
+  c->at_key = NULL;
   return 0;
 }
 
 int edr_spec_from_json(const char *path, const char *text,
                        const struct edr_spec_overrides *ov,
                        struct edr_spec **out, char *err, size_t errlen) {
-  struct ctx c = {.err = err, .errlen = errlen, .source = path ? path : "cluster spec"};
+  struct ctx c = {.err = err, .errlen = errlen, .source = path ? path : "cluster spec",
+                  .ov = ov};
   struct edr_spec *s = calloc(1, sizeof(*s));
   struct draft *drafts = NULL, cli = {0}, wide = {0};
   size_t n = 0;
-  json_error_t je;
   json_t *root = NULL, *members;
   int rc = 0;
   char b[256];
@@ -966,15 +1188,15 @@ int edr_spec_from_json(const char *path, const char *text,
     rc = EDR_ENOMEM;
     goto out;
   }
-  root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &je)
-              : json_loads(text, JSON_REJECT_DUPLICATES, &je);
-  if (!root) {
-    if (path && je.line <= 0)
-      rc = fail(&c, NULL, NULL, "cannot read: %s", je.text);
-    else
-      rc = fail(&c, NULL, NULL, "line %d, column %d: %s", je.line, je.column, je.text);
+  /* JSON or YAML (spec_yaml.h): one tree either way */
+  char lerr[400];
+  rc = edr_spec_load(path, text, &root, &c.lines, &c.line, lerr, sizeof lerr);
+  if (rc) {
+    if (rc != EDR_ENOMEM)
+      rc = fail(&c, NULL, NULL, "%s", lerr);
     goto out;
   }
+  c.root = root;
   if (!json_is_object(root)) {
     rc = fail(&c, NULL, NULL, "expected a JSON object with a \"members\" list");
     goto out;
@@ -1040,6 +1262,7 @@ out:
   free(drafts);
   draft_release(&cli);
   draft_release(&wide);
+  edr_spec_lines_free(c.lines);
   json_decref(root);
   if (rc) {
     if (rc == EDR_ENOMEM)

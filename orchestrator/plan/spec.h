@@ -3,7 +3,7 @@
  * member's host, and where its data lives.
  *
  * A spec comes from etcd's own `--initial-cluster name=peerURL,...` string or
- * from a JSON cluster file (docs/spec.md).  Either way it is fully resolved
+ * from a JSON or YAML cluster file (docs/spec.md).  Either way it is fully resolved
  * (defaults applied) and validated before anything uses it, so every later
  * stage can trust it: names and paths contain no character that could change
  * a command's meaning, URLs are well formed, nothing is duplicated.
@@ -22,12 +22,56 @@ struct edr_strv {           /* a NULL-terminated vector of owned strings */
   size_t n;
 };
 
+/* Where a member's SSH setting came from, lowest precedence first
+ * (docs/spec.md); `plan` shows it. */
+enum edr_origin {
+  EDR_FROM_DEFAULT, EDR_FROM_SSH_CONFIG, EDR_FROM_CLUSTER, EDR_FROM_FLAG, EDR_FROM_MEMBER,
+};
+
+struct edr_ssh_origins {
+  enum edr_origin host, port, user, identity, known_hosts, proxy;
+};
+
+/* "spec member", "command line", "spec cluster-wide", "ssh_config", "default". */
+const char *edr_origin_name(enum edr_origin o);
+
+/* What OpenSSH's `ssh -G HOST` says the ssh_config files set for a host
+ * (transport/sshconfig.h reads it): only the values that differ from what
+ * `ssh -G -F /dev/null HOST` prints, OpenSSH's own defaults, are marked in
+ * SET.  Fixed-size, so the spec can take it without owning anything. */
+enum {
+  EDR_SC_HOSTNAME = 1u << 0, EDR_SC_USER = 1u << 1, EDR_SC_PORT = 1u << 2,
+  EDR_SC_IDENTITY = 1u << 3, EDR_SC_IDENTITIES_ONLY = 1u << 4, EDR_SC_JUMP = 1u << 5,
+  EDR_SC_COMMAND = 1u << 6, EDR_SC_KNOWN_HOSTS = 1u << 7, EDR_SC_STRICT = 1u << 8,
+};
+struct edr_sshcfg {
+  unsigned set;                 /* EDR_SC_*: what a file set */
+  char hostname[256], user[64];
+  int port;
+  char identity_file[1024];     /* the first IdentityFile, as ssh -G prints it */
+  char identity_files[4096];    /* every IdentityFile, one per line */
+  bool identities_only;
+  char proxy_jump[1024], proxy_command[1024];
+  char known_hosts[1024];       /* the first UserKnownHostsFile */
+  char strict[16];              /* "true", "false", "ask", "accept-new" */
+  char file[1024];              /* which file set what is refused, for messages */
+};
+
+/* Looks HOST up with ssh -G in CONFIG (NULL: OpenSSH's own files).  Returns
+ * 0, EDR_ENOENT when there is no OpenSSH client (the spec alone counts), or
+ * another negative EDR_E* code with MSG set. */
+typedef int (*edr_sshcfg_lookup_fn)(const char *config, const char *host,
+                                    struct edr_sshcfg *out, char *msg, size_t msglen);
+
 struct edr_member {
   char *name;
   struct edr_strv peer_urls;     /* at least one */
   struct edr_strv client_urls;   /* at least one */
 
-  char *ssh_host;                /* default: host of the first peer URL */
+  char *ssh_host;                /* default: host of the first peer URL; an
+                                    ssh_config HostName for it replaces it */
+  char *ssh_alias;               /* the name ssh_config's HostName was found
+                                    for, or NULL */
   int ssh_port;                  /* default 22 */
   char *ssh_user;                /* default: the local user's name */
   char *identity_file;           /* NULL: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa */
@@ -36,6 +80,10 @@ struct edr_member {
                                     with OpenSSH's ssh -W, or NULL */
   char *proxy_command;           /* run with /bin/sh -c here, its stdin and stdout
                                     the connection (%h %p %r), or NULL */
+  bool identities_only;          /* ssh_config IdentitiesOnly: no ssh-agent keys */
+  char *ssh_config;              /* handed to the jump hosts' ssh: a file, "none",
+                                    or NULL for OpenSSH's own */
+  struct edr_ssh_origins from;
   bool sudo;                     /* run the agent with `sudo -n`; default: user != root */
 
   char *data_dir;                /* default /var/lib/etcd */
@@ -49,6 +97,10 @@ struct edr_member {
   char *restore_tool_push;       /* local file pushed to the host, or NULL */
   char *env_file;                /* where the service reads ETCD_* settings
                                     (playbooks' set-env), or NULL */
+  char *preset;                  /* "kubeadm" or NULL (docs/kubeadm.md) */
+  char *manifest;                /* kubeadm: etcd's static pod manifest on the host;
+                                    stop and start move it out of its directory
+                                    and back, set-env edits its flags */
 
   /* Paths ON THE HOST given to the host's etcdctl (--cacert, --cert, --key)
    * when etcd-dr asks this member through the agent; NULL: not passed. */
@@ -63,6 +115,8 @@ struct edr_spec {
   struct edr_member *members;
   size_t n_members;
   struct edr_strv warnings;      /* e.g. an even member count */
+  char *ssh_config;              /* what was read for the hosts' SSH settings, for
+                                    plan: "ssh_config: ..." */
 };
 
 /* Cluster-wide settings given on the command line.  They override a JSON
@@ -73,8 +127,11 @@ struct edr_spec_overrides {
   const char *proxy_jump, *proxy_command;
   const char *data_dir_owner, *data_dir_mode, *restore_tool, *token;
   const char *stop_command, *start_command;   /* run with /bin/sh -c */
+  const char *preset, *manifest;
   int ssh_port;
   int sudo;                      /* -1 not given, 0 no, 1 yes */
+  const char *ssh_config;        /* --ssh-config FILE or "none"; NULL: OpenSSH's own */
+  edr_sshcfg_lookup_fn ssh_lookup; /* NULL: no ssh_config is read (tests, fuzzing) */
 };
 
 /* Parse etcd's --initial-cluster string.  On success returns 0 and sets
@@ -85,13 +142,21 @@ int edr_spec_from_initial_cluster(const char *s,
                                   struct edr_spec **out, char *err,
                                   size_t errlen);
 
-/* Parse a JSON cluster file (PATH) or, when PATH is NULL, the JSON text in
- * TEXT.  Same contract as above. */
+/* Parse a cluster file (PATH) or, when PATH is NULL, the text TEXT: JSON
+ * or YAML (spec_yaml.h chooses; a YAML file's messages name the line).
+ * Same contract as above. */
 int edr_spec_from_json(const char *path, const char *text,
                        const struct edr_spec_overrides *ov,
                        struct edr_spec **out, char *err, size_t errlen);
 
 void edr_spec_free(struct edr_spec *spec);
+
+/* Whether M is a kubeadm static pod member (preset "kubeadm"). */
+bool edr_member_kubeadm(const struct edr_member *m);
+/* Where M's manifest waits while etcd is stopped: beside its directory,
+ * since kubelet runs every file in it (MANIFESTDIR/../NAME.etcd-dr-stopped).
+ * A new string, or NULL when out of memory. */
+char *edr_member_parked_manifest(const struct edr_member *m);
 
 /* Validators, exposed for the tests and for playbook variables. */
 bool edr_valid_name(const char *s);

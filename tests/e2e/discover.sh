@@ -187,8 +187,8 @@ lab etcd 2 stop >/dev/null
 rm -rf "$(hostdir 1)/var-lib-etcd/member" # m1's disk is lost
 "$ETCD_DR" status --discover "$(host_ip 2)" "${SSH[@]}" >"$WORK/st.out" 2>"$WORK/st.err"
 rc=$?
-check "status: quorum lost (exit 3)" test $rc = 3
-[[ $rc = 3 ]] || cat "$WORK/st.out" "$WORK/st.err"
+check "status: quorum lost (exit 8)" test $rc = 8
+[[ $rc = 8 ]] || cat "$WORK/st.out" "$WORK/st.err"
 dbrev() { awk -v m="$1" '$1 == m { print $NF }' "$WORK/st.out"; }
 check "status: m1's db revision unknown (no db)" test "$(dbrev m1)" = -
 check "status: m2's db revision read offline ($r2)" test "$(dbrev m2)" = "$r2"

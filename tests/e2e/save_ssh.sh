@@ -47,6 +47,22 @@ theirs=$(etcd_tool "$WORK/s.db" 2>/dev/null)
 check "snapshot status agrees with etcd $1's tool ('$ours' vs '$theirs')" test -n "$ours" -a "$ours" = "$theirs"
 no_leftovers "after a save"
 
+# --- a snapshot larger than the room here: refused when announced --------
+# The output dir is a 64 KiB file system (a tmpfs in a mount namespace of
+# its own): the agent announces the size before any byte, and the save
+# ends there, naming both figures, without filling the disk here.
+mkdir -p "$WORK/tiny"
+unshare -m sh -c 'mount -t tmpfs -o size=64k edr-e2e-tiny "$1" && shift && exec "$@"' sh \
+  "$WORK/tiny" "$ETCD_DR" snapshot save -o "$WORK/tiny/s.db" --cluster "$WORK/cluster.json" \
+  --via ssh --member m2 >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "save into 64 KiB of free space: refused, exit 1 (got $rc)" test "$rc" = 1
+check "the message names m2's host, the announced size and the room here" \
+  grep -qE "member 'm2' on host $ip2: .*it announced [0-9.]+ [kKM]i?B, more than the [0-9.]+ [kK]i?B this machine takes \(free space where the snapshot goes\)" "$WORK/err"
+[[ $rc == 1 ]] || cat "$WORK/err"
+check "no file and no .part were left (on the real dir under the mount)" \
+  test -z "$(ls -A "$WORK/tiny")"
+no_leftovers "after a save larger than the room here"
+
 # --- restoring it gives back every key, and nothing written after -------
 "$LAB_ETCDCTL" --endpoints="http://$(host_ip 1):2379" put /after x >/dev/null
 lab disaster >/dev/null 2>&1
@@ -60,7 +76,7 @@ check "nothing written after the snapshot" test -z "$("$LAB_ETCDCTL" --endpoints
 lab etcd 1 stop >/dev/null
 "$ETCD_DR" snapshot save -o "$WORK/f.db" --cluster "$WORK/cluster.json" --via ssh --member m1 \
   >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "etcd stopped on m1: exit 1 (got $rc)" test "$rc" = 1
+check "etcd stopped on m1: exit 4 (got $rc)" test "$rc" = 4
 check "the message names m1's host $(host_ip 1) and the step" grep -q "member 'm1' on host $(host_ip 1): check-member:" "$WORK/err"
 check "the message gives etcdctl's reason" grep -qiE "deadline exceeded|connection refused|context" "$WORK/err"
 check "no file and no .part here" test ! -e "$WORK/f.db" -a ! -e "$WORK/f.db.part"
@@ -80,7 +96,7 @@ lab health --timeout 60 >/dev/null 2>&1
 write_spec "$WORK/badtls.json" "$LAB_KNOWN_HOSTS" '"etcdctl_cacert": "/etc/etcd-lab/no-such-ca.crt"'
 "$ETCD_DR" snapshot save -o "$WORK/t.db" --cluster "$WORK/badtls.json" --via ssh --member m2 \
   >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "wrong etcdctl_cacert: exit 1 (got $rc)" test "$rc" = 1
+check "wrong etcdctl_cacert: exit 4 (got $rc)" test "$rc" = 4
 check "the message names m2's host and the missing file" \
   grep -q "member 'm2' on host $ip2: check-member:.*no-such-ca.crt" "$WORK/err"
 check "no file and no .part here" test ! -e "$WORK/t.db" -a ! -e "$WORK/t.db.part"
@@ -108,12 +124,12 @@ t0=$(date +%s)
 timeout 120 "$ETCD_DR" snapshot save -o "$WORK/h.db" --cluster "$WORK/cluster.json" --via ssh \
   --member m3 --stall-timeout 2 >"$WORK/out" 2>"$WORK/err"; rc=$?
 el=$(( $(date +%s) - t0 ))
-check "a save that stops growing: exit 1 (got $rc)" test "$rc" = 1
+check "a save that stops growing: exit 4 (got $rc)" test "$rc" = 4
 check "it gave up soon after --stall-timeout 2 (${el}s)" test "$el" -lt 30
 check "the message names m3's host, the step and the stall" \
   grep -q "member 'm3' on host $(host_ip 3): take-snapshot:.*wrote nothing to .* for 2000 ms" "$WORK/err"
 check "the message gives etcdctl's last words" grep -q "stalled on purpose" "$WORK/err"
-[[ $rc == 1 ]] || cat "$WORK/err"
+[[ $rc == 4 ]] || cat "$WORK/err"
 check "no file and no .part here" test ! -e "$WORK/h.db" -a ! -e "$WORK/h.db.part"
 sleep 1
 check "the stalled etcdctl was stopped" test -z "$(pgrep -f 'sleep 307')"
@@ -135,7 +151,7 @@ done
 check "the coordinator cannot reach m1's client URL any more" \
   test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$(host_ip 1):2379/health")" = 000
 "$ETCD_DR" snapshot save -o "$WORK/a.db" --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "--via direct (the default) with no URL answering: exit 1 (got $rc)" test "$rc" = 1
+check "--via direct (the default) with no URL answering: exit 4 (got $rc)" test "$rc" = 4
 check "and it does not go through the hosts" test -z "$(leftovers 1)$(grep -l 'through its host' "$WORK/out")"
 "$ETCD_DR" snapshot save -o "$WORK/a.db" --cluster "$WORK/cluster.json" --via auto >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "--via auto with no URL answering: exit 0 through a host (got $rc)" test "$rc" = 0

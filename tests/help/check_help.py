@@ -54,6 +54,7 @@ FOREIGN = {
     "--count-only": "etcdctl get's",
     "--compat": "docs/snapshot.md says there is no such switch",
     "--build": "cmake's",
+    "--install": "cmake's (README: installing)",
     "--auth": "etcd's user/password authentication, named in prose",
     "--client-cert-auth": "etcd's, in test descriptions",
     "--force-new-cluster": "etcd's, set by playbooks through env_file",
@@ -74,6 +75,10 @@ FOREIGN = {
 PENDING = {
     "--from-member": "restore's, issue 17 item 4 (another branch); status prints it",
 }
+
+# The CLUSTER SPEC options that name the cluster: a command that makes a
+# spec (discover) takes only the settings listed after them.
+NAMES_CLUSTER = {"--cluster", "--initial-cluster", "--discover"}
 
 SCRIPT_DOCS = {"docs/BENCHMARKS.md"}
 
@@ -214,7 +219,8 @@ class Man:
         self.name = name
         self.th = ""
         self.commands = {}       # "snapshot status" -> {opt: takes_arg}
-        self.cluster_ref = {}    # command -> its text names CLUSTER SPEC
+        self.cluster_ref = {}    # command -> its text names CLUSTER SPEC ("settings":
+                                 # its settings, not the options naming a cluster)
         self.order = []
         self.cluster = {}        # cluster option -> takes_arg
         self.examples = []       # (line number, text) of .EX blocks
@@ -268,13 +274,16 @@ class Man:
                         target[o] = arg
                 continue
             if section == "COMMANDS" and command and "CLUSTER SPEC" in text_line:
-                self.cluster_ref[command] = True
+                self.cluster_ref[command] = ("settings" if "settings under CLUSTER SPEC"
+                                             in text_line else True)
 
     def options(self, command):
         """Every option documented for COMMAND (-> takes an argument)."""
         opts = dict(self.commands[command])
         if self.cluster_ref[command]:
             for o, a in self.cluster.items():
+                if self.cluster_ref[command] == "settings" and o in NAMES_CLUSTER:
+                    continue
                 opts.setdefault(o, a)
         return opts
 

@@ -301,8 +301,9 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
     if (x != h)
       CHECK(res.hosts[x].status == 0);
     /* abort cleanup: before apply, what was staged goes and so does the
-     * lock; after it, a restore keeps both (resume, rollback), a playbook
-     * gives the lock back */
+     * lock, on a host whose lock this run took (elsewhere a staging dir of
+     * the run is another coordinator's); after it, a restore keeps both
+     * (resume, rollback), a playbook gives the lock back */
     char rm[600], wrm[600];
     snprintf(rm, sizeof rm, "%s > op:remove %s", xn, xp->staging);
     snprintf(wrm, sizeof wrm, "%s > op:remove %s", xn, xp->wal_holder ? xp->wal_holder : "");
@@ -313,9 +314,9 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
         if (fake_trace(i)->host == (long)x && fake_trace(i)->ev == FAKE_REQ)
           CHECK(!"nothing is sent to a host whose connection is gone");
     } else if (phase <= EDR_PHASE_PREPARE) {
-      CHECK(requested_after(at, x, rm));
+      CHECK(requested_after(at, x, rm) == locked);
       if (xp->wal_holder)
-        CHECK(requested_after(at, x, wrm));
+        CHECK(requested_after(at, x, wrm) == locked);
       CHECK(requested_after(at, x, unlock) == locked);
     } else {
       CHECK(!requested_after(at, x, rm));
@@ -329,7 +330,7 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
             act_names[act], rc);
     fake_dump();
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 static void test_fail_everywhere(const struct edr_plan *p, const char *const *hosts) {
@@ -359,7 +360,7 @@ static void test_restore_ok(const struct edr_plan *p) {
   }
   CHECK(fake_count("gate health start") == 1);
   CHECK(fake_count("> op:remove") == 0 && fake_count("> op:unlock") == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* A slow host holds every other at the barrier. */
@@ -379,7 +380,7 @@ static void test_barrier(const struct edr_plan *p) {
     CHECK(fake_find("%s > cleanup", xn) > fake_find("gate health done ok"));
   }
   CHECK(fake_find("gate health start") > fake_find("m1 < start ok"));
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* A start refused: the data dir has no member/snap/db. */
@@ -390,7 +391,7 @@ static void test_start_refused(const struct edr_plan *p) {
   CHECK(fake_find("m2 > start") < 0);
   CHECK_CONTAINS(res.hosts[1].message, "refusing to start etcd");
   CHECK(res.hosts[1].outcome == EDR_HOST_PARTIAL);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* ---- resume ---------------------------------------------------------------- */
@@ -436,7 +437,7 @@ static void test_resume_apply(const struct edr_plan *p) {
   CHECK(fake_find("m2 > hold-lock") < 0 && fake_find("m2 > stop") < 0);
   CHECK(fake_find("m3 > stop") >= 0);
   json_decref(rs);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Apply had not started: prepare is redone from scratch, after removing
@@ -455,7 +456,7 @@ static void test_resume_prepare(const struct edr_plan *p) {
     CHECK(fake_find("%s > restore", xn) >= 0);
   }
   json_decref(rs);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* An install cut short: the journal has m1's move-aside but not its
@@ -482,7 +483,7 @@ static void test_resume_install(const struct edr_plan *p, bool in_place) {
   CHECK(fake_find("m1 > ownership") >= 0);
   CHECK(fake_find("m2 > install") >= 0);
   json_decref(rs);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* ---- the leader stops last ------------------------------------------------- */
@@ -507,7 +508,7 @@ static void test_leader_last(const struct edr_plan *p, long k) {
       long other = fake_find("%s < stop ok", p->hosts[x].member->name);
       CHECK(other >= 0 && other < leader_stop);
     }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Another member's stop fails: the leader is never stopped. */
@@ -523,7 +524,7 @@ static void test_leader_kept_running(const struct edr_plan *p) {
   CHECK(res.hosts[0].outcome == EDR_HOST_UNTOUCHED);
   CHECK(res.hosts[1].outcome == EDR_HOST_PARTIAL);
   CHECK_CONTAINS(res.hosts[1].message, "unit failed to stop");
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* The leader is still being asked when a host fails in prepare: the run
@@ -542,7 +543,7 @@ static void test_leader_slow_abort(const struct edr_plan *p) {
   CHECK(fake_count("> stop") == 0 && fake_count("> hold-lock") == 0);
   for (size_t x = 0; x < p->n_hosts; x++)
     CHECK(fake_find("%s > op:unlock", p->hosts[x].member->name) >= 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Interrupted while the others stop: the leader, still waiting for its
@@ -557,7 +558,7 @@ static void test_leader_interrupted(const struct edr_plan *p) {
   CHECK(fake_find("m1 > stop") < 0);
   CHECK(fake_find("m2 < stop ok") >= 0 && fake_find("m2 > check-stopped") < 0);
   CHECK(res.hosts[0].outcome == EDR_HOST_UNTOUCHED && res.hosts[1].outcome == EDR_HOST_PARTIAL);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Fewer than two members run: there is no leader to keep for last. */
@@ -576,7 +577,7 @@ static void test_leader_not_asked(const struct edr_plan *p) {
   struct edr_run_result res;
   CHECK(run(p, &o, &res) == EDR_EXIT_OK);
   CHECK(res.leader == NULL);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* ---- gates ------------------------------------------------------------------ */
@@ -619,7 +620,7 @@ static void test_gate_retried(const struct edr_plan *p) {
   CHECK(fake_find("m1 > stop") > fake_find("gate wait-healthy done ok"));
   size_t k = stage_named(p, "wait");
   CHECK(res.gates[k].finished && res.gates[k].status == 0 && res.gates[k].retries == 2);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Fails every time: after its retries the run stops; nothing was changed,
@@ -639,7 +640,7 @@ static void test_gate_fails(const struct edr_plan *p) {
   CHECK(res.gates[k].finished && res.gates[k].status == EDR_EUNHEALTHY &&
         res.gates[k].retries == 2);
   CHECK_CONTAINS(res.message, "failed (fake)");
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Never finishes; the operator interrupts: the gate is cancelled, not
@@ -655,7 +656,7 @@ static void test_gate_cancelled(const struct edr_plan *p) {
   CHECK(fake_find("m1 > stop") < 0);
   for (size_t x = 0; x < p->n_hosts; x++)
     CHECK(res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* A gate whose failure is only warned about, then a pause: the run goes
@@ -677,7 +678,7 @@ static void test_gate_soft(const struct edr_plan *p) {
   CHECK(res.gates[k].finished && res.gates[k].status == EDR_EUNHEALTHY);
   size_t b = stage_named(p, "breathe");
   CHECK(res.gates[b].finished && res.gates[b].status == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* The restore's health gate fails: exit 6, the cleanup stage never runs
@@ -688,7 +689,7 @@ static void test_health_fails(const struct edr_plan *p) {
   CHECK(fake_count("gate health start") == 1);
   CHECK(fake_count("m1 > cleanup") == 0 && fake_count("> op:remove") == 0);
   CHECK_STR(res.message, "not healthy (fake)");
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* The restore's health wait is interrupted: cancelled, exit 130. */
@@ -697,7 +698,7 @@ static void test_health_cancelled(const struct edr_plan *p) {
   CHECK(run_gate(p, EDR_GATE_HEALTH, 0, FAKE_HANG, true, &res) == EDR_EXIT_INTERRUPTED);
   CHECK(fake_find("gate health cancel") >= 0);
   CHECK(fake_count("> cleanup") == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Interrupted while a host pushes: every host stops at the next step
@@ -713,7 +714,7 @@ static void test_interrupt_in_prepare(const struct edr_plan *p) {
     CHECK(fake_find("%s > hold-lock", p->hosts[x].member->name) < 0);
     CHECK(res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Interrupted while hosts apply: each stops at its next step boundary;
@@ -735,7 +736,7 @@ static void test_interrupt_in_apply(const struct edr_plan *p) {
   CHECK(res.hosts[0].steps[step_index(p, 0, EDR_STEP_MOVE_ASIDE)].finished);
   CHECK(fake_find("m1 > install") < 0);
   CHECK(fake_count("gate health") == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* The abort cleanup of a host never answers: the run still ends, with
@@ -757,7 +758,7 @@ static void test_cleanup_hangs(const struct edr_plan *p) {
   CHECK_CONTAINS(res.hosts[1].message, "cleanup: no answer within 30s");
   CHECK(!res.hosts[1].steps[step_index(p, 1, EDR_STEP_PUSH_SNAPSHOT)].started);
   CHECK(res.hosts[1].outcome == EDR_HOST_UNTOUCHED);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* A push that stops making progress fails after the stall timeout, and
@@ -771,7 +772,7 @@ static void test_push_stalls(const struct edr_plan *p) {
   CHECK(res.hosts[1].status == EDR_ETIMEDOUT);
   CHECK_CONTAINS(res.hosts[1].message, "no progress for 60s");
   CHECK(fake_find("m1 > op:remove %s", p->hosts[0].staging) >= 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Rollback of a member the restore never moved (find-old: nothing aside,
@@ -787,7 +788,7 @@ static void test_rollback_nothing_moved(const struct edr_plan *p) {
     CHECK(fake_find("m1 > %s", skipped[i]) >= 0);
   }
   CHECK(res.hosts[1].status == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* status: a member that does not answer its own host's etcdctl is a fact
@@ -815,7 +816,7 @@ static void test_status_asks(const struct edr_plan *p) {
   }
   for (size_t x = 0; x < p->n_hosts; x++)
     CHECK(res.hosts[x].status == 0 && res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* A host step with retries, and one whose failure is only warned about. */
@@ -859,7 +860,7 @@ static void test_step_retries(const struct edr_plan *p, unsigned fails, bool int
     CHECK(res.hosts[0].status == EDR_EREMOTE);
     CHECK_CONTAINS(res.hosts[0].message, "exit status 1");
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 int main(void) {
