@@ -184,6 +184,8 @@ int cmd_discover(int argc, char **argv) {
   a.write_out = EDR_OUT_JSON;
   if ((rc = edr_args_parse(&a, argc, argv, 1, &usage)))
     return rc < 0 ? 0 : rc;
+  if ((rc = edr_args_write_out(&a, EDR_OUT_JSON | EDR_OUT_YAML | EDR_OUT_TABLE)))
+    return rc;
   if (optind >= argc) {
     edr_err("discover: name one member's host: etcd-dr discover HOST");
     return EDR_EXIT_USAGE;

@@ -61,35 +61,20 @@ static const struct {
   {.name = "simple", .out = EDR_OUT_SIMPLE},
   {.name = "fields", .out = EDR_OUT_FIELDS},
   {.name = "text", .out = EDR_OUT_TABLE},  /* --format's old name for table */
+  {.name = "yaml", .out = EDR_OUT_YAML},   /* discover's only (its row's choices) */
 };
 
 static int set_write_out(struct edr_args *a, const struct edr_opt *o, const char *val) {
+  bool yaml = strstr(o->choices, "yaml") != NULL;
   for (size_t i = 0; i < sizeof write_outs / sizeof write_outs[0]; i++)
-    if (!strcmp(val, write_outs[i].name)) {
+    if (!strcmp(val, write_outs[i].name) && (yaml || write_outs[i].out != EDR_OUT_YAML)) {
       a->write_out = write_outs[i].out;
       return 0;
     }
-  edr_err("--%s: '%s' is not table, json, simple or fields", o->name, val);
-  return EDR_EXIT_USAGE;
-}
-
-/* discover prints a spec: json, yaml (with where each value came from) or
- * only the table of where from */
-static int set_discover_out(struct edr_args *a, const struct edr_opt *o, const char *val) {
-  static const struct {
-    const char *name;
-    enum edr_write_out out;
-  } outs[] = {
-    {.name = "json", .out = EDR_OUT_JSON},
-    {.name = "yaml", .out = EDR_OUT_YAML},
-    {.name = "table", .out = EDR_OUT_TABLE},
-  };
-  for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
-    if (!strcmp(val, outs[i].name)) {
-      a->write_out = outs[i].out;
-      return 0;
-    }
-  edr_err("--%s: '%s' is not an output format of discover (json, yaml, table)", o->name, val);
+  if (yaml)
+    edr_err("--%s: '%s' is not json, yaml or table", o->name, val);
+  else
+    edr_err("--%s: '%s' is not table, json, simple or fields", o->name, val);
   return EDR_EXIT_USAGE;
 }
 
@@ -303,7 +288,7 @@ const struct edr_opt edr_options[] = {
    .help = "table (default), json (one object) or simple (the\n"
            "table's rows, comma-separated, no header or verdict)"},
   {.name = "write-out", .short_name = 'w', .arg = EDR_ARG_CHOICE, .metavar = "FMT",
-   .commands = EDR_CMD_DISCOVER, .set = set_discover_out, .choices = "json yaml table",
+   .commands = EDR_CMD_DISCOVER, .set = set_write_out, .choices = "json yaml table",
    .help = "json (the spec, default), yaml (the spec with a\n"
            "'# from' comment after each value), table (where\n"
            "each value came from, on stdout)"},
@@ -611,10 +596,13 @@ int edr_args_write_out(const struct edr_args *a, unsigned allowed) {
     }
   char can[64] = "";
   size_t len = 0;
-  for (size_t i = 0; i < 4; i++)
-    if (allowed & write_outs[i].out)
+  unsigned named = 0; /* "text" names table again */
+  for (size_t i = 0; i < sizeof write_outs / sizeof write_outs[0]; i++)
+    if (allowed & write_outs[i].out & ~named) {
+      named |= write_outs[i].out;
       len += (size_t)snprintf(can + len, sizeof can - len, "%s%s", len ? " or " : "",
                               write_outs[i].name);
+    }
   edr_err("--write-out: %s prints %s, not %s", edr_cmd_name(a->command), can, given);
   return EDR_EXIT_USAGE;
 }
