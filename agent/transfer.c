@@ -287,32 +287,6 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   return 0;
 }
 
-struct meta_vals {
-  bool has_ci, has_term;
-  uint64_t ci, term;
-};
-
-static uint64_t be64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v = v << 8 | p[i];
-  return v;
-}
-
-static int meta_visit(void *arg, const struct edr_bolt_kv *kv) {
-  struct meta_vals *m = arg;
-  if (!kv->val || kv->vlen != 8)
-    return 0;
-  if (kv->klen == 16 && memcmp(kv->key, "consistent_index", 16) == 0) {
-    m->has_ci = true;
-    m->ci = be64(kv->val);
-  } else if (kv->klen == 4 && memcmp(kv->key, "term", 4) == 0) {
-    m->has_term = true;
-    m->term = be64(kv->val);
-  }
-  return 0;
-}
-
 int op_db_info(struct agent *a, json_t *req, json_t *res) {
   const char *path;
   int rc;
@@ -334,8 +308,11 @@ int op_db_info(struct agent *a, json_t *req, json_t *res) {
     edr_error_release(&err);
     return rc;
   }
-  struct meta_vals m = {0};
-  rc = edr_bolt_foreach(db, "meta", 4, meta_visit, &m);
+  struct {
+    bool has_ci, has_term;
+    uint64_t ci, term;
+  } m;
+  rc = edr_bolt_meta_index(db, &m.has_ci, &m.ci, &m.has_term, &m.term);
   if (rc && rc != EDR_ENOENT) {
     const char *why = edr_bolt_errmsg(db);
     agent_fail(a, rc, "cannot read bucket 'meta' of '%s': %s", path,

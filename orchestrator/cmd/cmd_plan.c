@@ -23,6 +23,7 @@
 static const struct edr_usage usage = {
   .head =
     "usage: etcd-dr plan (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
+    "       (--discover HOST in place of --cluster: the spec read off one member's host)\n"
     "\n"
     "Print every action etcd-dr restore would take on every host, in order,\n"
     "with the exact restore command of each member.  Contacts no host.  With\n"

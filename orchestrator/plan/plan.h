@@ -78,6 +78,8 @@ enum edr_step_kind {
   EDR_STEP_LIST_ASIDE,       /* what earlier runs left moved aside on the host */
   EDR_STEP_PRUNE,            /* remove the runs' dirs the policy chose (the
                                 request's runs are filled in by the command) */
+  /* discover (EDR_PLAN_DISCOVER) */
+  EDR_STEP_DISCOVER,         /* how etcd is started on the host, its members from its db */
   EDR_STEP__COUNT
 };
 
@@ -178,6 +180,8 @@ enum edr_plan_kind {
                                 changed, and a failure removes the staging */
   EDR_PLAN_PRUNE,            /* remove old runs' moved-aside dirs (plan_prune.c);
                                 check_only: list them, remove nothing */
+  EDR_PLAN_DISCOVER,         /* read how etcd is started and its db's members on
+                                one host (etcd-dr discover); changes nothing */
   EDR_PLAN__COUNT
 };
 
@@ -249,6 +253,8 @@ struct edr_plan_opts {
                                 that stopped answering mid-save; etcdctl would wait
                                 forever); 0: 30 s */
   struct edr_prune_policy prune; /* prune plan: which runs' dirs go */
+  json_t *discover;          /* discover plan: the discover request's fields
+                                (unit, manifest, ...); borrowed, copied */
 };
 
 struct edr_plan {

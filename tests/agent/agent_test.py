@@ -943,6 +943,8 @@ def case_etcd(base):
         if want_rev is not None:
             check(r["result"]["data_dir"]["revision"] == want_rev,
                   "probe revision is etcd's (%s)" % want_rev, r)
+        ci = r["result"]["data_dir"].get("consistent_index")
+        check(isinstance(ci, int) and ci > 0, "probe reads the db's consistent index", r)
     db = os.path.join(data, "member", "snap", "db")
     r = a.call("db-info", path=db)
     if ok(r, "db-info of a real db"):
@@ -950,6 +952,30 @@ def case_etcd(base):
         check(want_rev is None or res["revision"] == want_rev, "db-info revision", (want_rev, res))
         check(isinstance(res["consistent_index"], int) and res["consistent_index"] > 0,
               "db-info consistent_index", res)
+    # discover: a manifest with the member's flags, its members from its db
+    man = os.path.join(base, "manifests", "etcd.yaml")
+    write(man, ("spec:\n  containers:\n  - command:\n    - etcd\n    - --name=t\n"
+                "    - --data-dir=%s\n    - --initial-advertise-peer-urls=%s\n"
+                "    image: registry.k8s.io/etcd:3.4.23-0\n" % (data, purl)).encode())
+    r = a.call("discover", manifest=man, unit="edr-test-none")
+    if ok(r, "discover with a manifest"):
+        res = r["result"]
+        check(res["kind"] == "kubeadm", "discover: kubeadm", res)
+        check(res["settings"]["data-dir"] == {"value": data,
+                                              "from": man + ":3 command (--data-dir)"},
+              "discover: data-dir from the manifest, with its line", res)
+        db = res["db"]
+        check(want_rev is None or db.get("revision") == want_rev, "discover: db revision", db)
+        check([(m["name"], m["peerURLs"]) for m in db.get("members", [])] == [("t", [purl])],
+              "discover: the member from its own db, etcd stopped", db)
+    r = a.call("discover", manifest=os.path.join(base, "gone.yaml"), data_dir=base)
+    if ok(r, "discover with nothing there"):
+        res = r["result"]
+        check(res["kind"] != "kubeadm" and "db" in res and "error" in res["db"],
+              "discover: no manifest, no db: said, not failed", res)
+        check({"what": "manifest", "path": os.path.join(base, "gone.yaml"), "found": False}
+              in res["sources"], "discover: the manifest asked for is listed as missing", res)
+    err(a.call("discover", unit="../x"), "EDR_EINVAL", "discover: a unit that is a path", "unit")
     a.close()
 
 
