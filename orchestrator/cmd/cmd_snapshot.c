@@ -396,6 +396,7 @@ static int do_verify(int argc, char **argv) {
   if (rc < 0) {
     fprintf(stderr, "%s: cannot read '%s': %s\n", pre, file, edr_strerror(rc));
     edr_bolt_close(db);
+    edr_error_release(&err);
     return EXIT_UNSOUND;
   }
   if (sf->has_trailer && !sf->trailer_ok) {
