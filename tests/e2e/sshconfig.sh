@@ -11,9 +11,9 @@
 #   - restore connects with it: sshd on each member accepted edrlab's RSA
 #     key on port 2222; every key back, healthy;
 #   - ProxyJump in the ssh_config (the bastion) reaches the members while a
-#     rule here drops every direct SSH route: restore through OpenSSH's ssh
-#     -W, no ssh left running; the member's own key is still checked against
-#     the known_hosts the file names (one member's key missing there: exit 4
+#     rule here drops every direct SSH route: restore, then status, through
+#     OpenSSH's ssh -W, no ssh left running; the member's own key is still
+#     checked against the known_hosts the file names (one member's key missing there: exit 4
 #     before anything, the bastion's key known);
 #   - StrictHostKeyChecking no for one alias: refused before anything (exit
 #     2, message naming host, file and setting; no sshd saw a connection).
@@ -146,6 +146,19 @@ for i in 1 2 3; do
   check "ProxyJump: m$i healthy" healthy_on "$i"
 done
 check "ProxyJump: no ssh -W left running" test "$(ssh_procs)" = 0
+# status through the same ssh_config: each member's host is asked through the
+# jump host (its sshd logs edrlab's login), the verdict is healthy
+for i in 1 2 3; do cp "$LAB_DIR/h$i/sshd.log" "$WORK/h$i-sshd.status"; done
+"$ETCD_DR" status --cluster "$WORK/cluster.json" --ssh-config "$WORK/ssh_config_jump" \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "ProxyJump from ssh_config: status exits 0 (got $rc)" test "$rc" = 0
+check "ProxyJump from ssh_config: status says healthy" grep -qx "verdict: healthy" "$WORK/out"
+[[ $rc == 0 ]] || sed 's/^/    /' "$WORK/out" "$WORK/err"
+for i in 1 2 3; do
+  check "status: m$i's sshd accepted edrlab through the jump host" \
+    grep -q "Accepted publickey for edrlab from $B " <<<"$(diff "$WORK/h$i-sshd.status" "$LAB_DIR/h$i/sshd.log" | grep '^>')"
+done
+check "status: no ssh -W left running" test "$(ssh_procs)" = 0
 
 # the member's key is still etcd-dr's to check: m1's missing from the file
 grep -v "^\[$(host_ip 1)\]:2222 " "$WORK/kh_ops" >"$WORK/kh_no_m1"
