@@ -1,16 +1,20 @@
 /*
- * transfer.c - file contents in and out of the host: `receive` (a pushed
- * file, hashed while it is written to a .part and renamed into place only
- * when its SHA-256 matches), `send` (a file streamed to the coordinator),
- * `hash`, `read` (a small text file) and `db-info` (revision, consistent
- * index and term of a bbolt file).  The stream's bytes belong to
- * protocol.c's buffer; each op keeps one static I/O buffer.
+ * transfer.c - file contents in and out of the host: `receive` (a file
+ * pushed by the coordinator, relayed by the previous host or copied from
+ * one on this host, hashed while it is written to a .part, forwarded to
+ * the next host as it comes, and renamed into place only when its SHA-256
+ * matches), `snapshot-check` (a snapshot on this host as the run's source),
+ * `send` (a file streamed to the coordinator), `hash`, `read` (a small
+ * text file) and `db-info` (revision, consistent index and term of a bbolt
+ * file).  The stream's bytes belong to protocol.c's buffer; each op keeps
+ * one static I/O buffer; the relay's sockets are relay_io.c's.
  */
 #include "agent.h"
 
 #include "fields.h"
 #include "files.h"
 #include "ops.h"
+#include "relay_io.h"
 #include "safepath.h"
 
 #include "bbolt.h"
@@ -31,6 +35,81 @@
 
 static const uint64_t RECV_SIZE_MAX = 1ULL << 40; /* 1 TiB */
 
+/* Where a receive's bytes come from, and where they also go. */
+struct recv_io {
+  const char *source;        /* a file on this host, or NULL */
+  json_t *listen, *forward;  /* relay objects, or NULL */
+  int sfd;                   /* the source file */
+  struct relay_in in;
+  struct relay_out out;
+  bool in_open, out_open;
+  uint64_t next_event;       /* bytes at which the next progress event goes */
+};
+
+static struct recv_io rio;
+
+/* The bytes' origin and the next host, before any byte is read.  Only the
+ * coordinator's stream must be consumed whatever happens; the others end. */
+static int recv_open(struct agent *a, json_t *req, json_int_t size) {
+  uint8_t key[EDR_RELAY_KEY];
+  int rc = 0;
+  if (rio.listen || rio.forward)
+    rc = relay_key(a, req, key);
+  if (!rc && rio.source) {
+    struct stat st;
+    int fd = open_regular(a, rio.source, &st);
+    if (fd < 0)
+      return fd;
+    rio.sfd = fd;
+    if ((uint64_t)st.st_size != (uint64_t)size)
+      return agent_fail(a, EDR_EIO, "'%s' has %lld bytes now, %" JSON_INTEGER_FORMAT
+                        " when it was checked: it changed; run again", rio.source,
+                        (long long)st.st_size, size);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  }
+  if (!rc && rio.listen) {
+    rc = relay_in_accept(a, rio.listen, key, &rio.in);
+    rio.in_open = true;
+  }
+  if (!rc && rio.forward) {
+    rc = relay_out_connect(a, rio.forward, key, &rio.out);
+    rio.out_open = true;
+  }
+  return rc;
+}
+
+/* The next bytes, at most LEFT: their count with *DATA set, 0 at the end of
+ * the coordinator's stream, or a negative code after agent_fail(). */
+static long recv_next(struct agent *a, unsigned char *buf, uint64_t left, const char *path,
+                      const unsigned char **data) {
+  *data = buf;
+  size_t want = left < RECV_BUF ? (size_t)left : RECV_BUF;
+  if (rio.source) {
+    ssize_t r;
+    do
+      r = read(rio.sfd, buf, want);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+      return agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s", rio.source,
+                        agent_errstr(errno));
+    if (r == 0)
+      return agent_fail(a, EDR_EIO, "'%s' shrank while it was read", rio.source);
+    return (long)r;
+  }
+  if (rio.listen) {
+    bool last = false;
+    long n = relay_in_read(a, &rio.in, path, &last);
+    if (n < 0)
+      return n;
+    if ((uint64_t)n > left || (last && (uint64_t)n != left))
+      return agent_fail(a, EDR_EPROTO, "the relay stream from %s carries %s bytes than "
+                        "announced: refused", rio.in.peer, (uint64_t)n > left ? "more" : "fewer");
+    *data = rio.in.plain;
+    return n;
+  }
+  return (long)agent_read(a, buf, want);
+}
+
 int op_receive(struct agent *a, json_t *req, json_t *res) {
   json_int_t size = -1;
   const char *path = NULL, *want = NULL;
@@ -38,6 +117,11 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   unsigned char tail[32] = {0};
   int rc;
 
+  memset(&rio, 0, sizeof rio);
+  rio.sfd = -1;
+  rio.in.fd = rio.out.fd = -1;
+  rio.listen = json_object_get(req, "listen");
+  rio.forward = json_object_get(req, "forward");
   /* Without a trustworthy size the stream cannot be kept in step. */
   if ((rc = field_int(a, req, "size", false, 0, (json_int_t)RECV_SIZE_MAX, &size))) {
     a->fatal = true;
@@ -49,6 +133,14 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
     rc = field_str(a, req, "sha256", false, &want);
   if (!rc)
     rc = field_bool(a, req, "trailer", &trailer);
+  if (!rc)
+    rc = field_path(a, req, "source", true, &rio.source);
+  if (!rc && ((rio.listen && !json_is_object(rio.listen)) ||
+              (rio.forward && !json_is_object(rio.forward))))
+    rc = agent_fail(a, EDR_EINVAL, "fields 'listen' and 'forward' must be objects");
+  if (!rc && rio.listen && rio.source)
+    rc = agent_fail(a, EDR_EINVAL, "'listen' and 'source' both given: one origin only");
+  bool from_stdin = !rio.listen && !rio.source;
   if (!rc && trailer && (size < 32 || size % 512 != 32))
     rc = agent_fail(a, EDR_EINVAL, "'trailer' for a size of %" JSON_INTEGER_FORMAT
                     " bytes, which cannot have one", size);
@@ -81,14 +173,24 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
                       agent_errstr(errno));
     created = fd >= 0;
   }
+  if (!rc)
+    rc = recv_open(a, req, size);
 
-  /* Consume all SIZE bytes whatever happened above, hashing what came. */
+  /* Consume all SIZE bytes of the coordinator's stream whatever happened
+   * above, hashing what came; another origin just ends. */
   struct edr_sha256 ctx;
   edr_sha256_init(&ctx);
   uint64_t got = 0;
-  while (got < (uint64_t)size) {
+  bool forwarding = rio.out_open && !rc;
+  rio.next_event = 64ULL << 20;
+  while (got < (uint64_t)size && (from_stdin || !rc)) {
     uint64_t left = (uint64_t)size - got;
-    ssize_t r = agent_read(a, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
+    const unsigned char *data;
+    long r = recv_next(a, buf, left, path ? path : "?", &data);
+    if (r < 0 && !from_stdin) {
+      rc = (int)r;
+      break;
+    }
     if (r <= 0) {
       a->fatal = true;
       rc = agent_fail(a, EDR_ECONNLOST,
@@ -100,12 +202,16 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
      * are kept to compare with it: each byte is hashed once. */
     uint64_t image = trailer ? (uint64_t)size - 32 : (uint64_t)size;
     if (got < image)
-      edr_sha256_update(&ctx, buf, (size_t)(got + (uint64_t)r <= image ? (uint64_t)r : image - got));
+      edr_sha256_update(&ctx, data, (size_t)(got + (uint64_t)r <= image ? (uint64_t)r : image - got));
     for (uint64_t p = got > image ? got : image; p < got + (uint64_t)r; p++)
-      tail[p - image] = buf[p - got];
+      tail[p - image] = data[p - got];
     got += (uint64_t)r;
+    /* the next host gets the bytes before this one writes them */
+    if (forwarding && !rc &&
+        (rc = relay_out_write(a, &rio.out, data, (size_t)r, got == (uint64_t)size)))
+      forwarding = false;
     for (ssize_t off = 0; fd >= 0 && off < r;) {
-      ssize_t w = write(fd, buf + off, (size_t)(r - off));
+      ssize_t w = write(fd, data + off, (size_t)(r - off));
       if (w < 0 && errno == EINTR)
         continue;
       if (w <= 0) {
@@ -119,7 +225,19 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
       }
       off += w;
     }
+    if (!from_stdin && got >= rio.next_event) { /* keeps the coordinator's stall bound */
+      agent_event(a, json_pack("{s:s, s:I}", "event", "progress", "bytes", (json_int_t)got));
+      rio.next_event = got + (64ULL << 20);
+    }
   }
+  if (forwarding && !rc && size == 0)
+    rc = relay_out_write(a, &rio.out, buf, 0, true);
+  if (rio.in_open)
+    relay_in_close(&rio.in);
+  if (rio.out_open)
+    relay_out_close(&rio.out);
+  if (rio.sfd >= 0)
+    close(rio.sfd);
   unsigned char md[32];
   char hex[65];
   edr_sha256_final(&ctx, md);
@@ -154,6 +272,33 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   if (rc)
     return agent_fail(a, rc, "cannot fsync the directory of '%s': %s", path,
                       edr_strerror(rc));
+  return 0;
+}
+
+/* A snapshot file on this host as the run's source (--snapshot HOST:PATH,
+ * --from-member): its size, the SHA-256 of its image and whether its
+ * integrity trailer matches, and its revision. */
+int op_snapshot_check(struct agent *a, json_t *req, json_t *res) {
+  const char *path;
+  int rc;
+  if ((rc = field_path(a, req, "path", false, &path)))
+    return rc;
+  struct stat st;
+  int fd = open_regular(a, path, &st);
+  if (fd < 0)
+    return fd;
+  close(fd);
+  struct edr_snapfile sf;
+  if ((rc = edr_snapfile_check(path, &sf)))
+    return agent_fail(a, rc, "cannot read '%s': %s", path, edr_strerror(rc));
+  int64_t rev = -1;
+  edr_bolt_revision(path, &rev);
+  json_object_set_new(res, "bytes", json_integer((json_int_t)sf.size));
+  json_object_set_new(res, "has_trailer", json_boolean(sf.has_trailer));
+  json_object_set_new(res, "trailer_ok", json_boolean(sf.trailer_ok));
+  json_object_set_new(res, "image_sha256", json_string(sf.image_sha256));
+  json_object_set_new(res, "file_sha256", json_string(sf.file_sha256));
+  json_object_set_new(res, "revision", json_integer(rev));
   return 0;
 }
 
