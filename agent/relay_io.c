@@ -265,7 +265,7 @@ fail:;
 int relay_out_connect(struct agent *a, json_t *forward, const uint8_t key[EDR_RELAY_KEY],
                       struct relay_out *out) {
   const char *addr = NULL, *host = NULL;
-  json_int_t port = 0, timeout = 30000, idle = IDLE_MS, tamper = -1;
+  json_int_t port = 0, timeout = 30000, idle = IDLE_MS;
   int rc;
   out->fd = -1;
   out->ready = false;
@@ -274,10 +274,8 @@ int relay_out_connect(struct agent *a, json_t *forward, const uint8_t key[EDR_RE
       (rc = field_str(a, forward, "host", true, &host)) ||
       (rc = field_int(a, forward, "port", false, 1, 65535, &port)) ||
       (rc = field_int(a, forward, "timeout_ms", true, 100, 3600000, &timeout)) ||
-      (rc = field_int(a, forward, "idle_ms", true, 100, 3600000, &idle)) ||
-      (rc = field_int(a, forward, "tamper_at", true, -1, INT64_MAX, &tamper)))
+      (rc = field_int(a, forward, "idle_ms", true, 100, 3600000, &idle)))
     return rc;
-  out->tamper_at = tamper;
   snprintf(out->to, sizeof out->to, "%s (%s port %lld)", host ? host : addr, addr,
            (long long)port);
   struct sockaddr_storage sa = {0};
@@ -334,9 +332,6 @@ int relay_out_write(struct agent *a, struct relay_out *out, const void *buf, siz
     if (!size)
       return agent_fail(a, EDR_EINTERNAL, "relay stream to %s: a record after the last",
                         out->to);
-    if (out->tamper_at >= 0 && (uint64_t)out->tamper_at >= out->sent &&
-        (uint64_t)out->tamper_at < out->sent + size)
-      out->rec[out->tamper_at - (int64_t)out->sent] ^= 0x20;
     if (send_full(out->fd, out->rec, size))
       return agent_fail(a, EDR_ECONNLOST, "the relay stream to %s broke after %llu bytes: "
                         "%s (the next host stopped?)", out->to,

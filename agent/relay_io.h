@@ -30,7 +30,6 @@ struct relay_out {
   struct edr_relay st;
   bool ready;
   char to[300];              /* "m2 (10.0.0.2:40123)", for messages */
-  int64_t tamper_at;         /* test only: flip this ciphertext byte, or -1 */
   uint64_t sent;             /* bytes on the wire so far */
   uint8_t rec[EDR_RELAY_REC_MAX + EDR_RELAY_OVERHEAD];
 };

@@ -7,6 +7,7 @@
 #include "executor.h"
 #include "util.h"
 #include "commands.h"
+#include "driver.h"
 #include "err.h"
 #include "log.h"
 #include "plan.h"
@@ -24,8 +25,12 @@ static const char usage_text[] =
     "Print every action etcd-dr restore would take on every host, in order,\n"
     "with the exact restore command of each member.  Contacts no host.\n"
     "\n"
-    "  --snapshot FILE       include the snapshot's size, sha-256 and revision\n"
+    "  --snapshot FILE       include the snapshot's size, sha-256 and revision;\n"
+    "                        MEMBER:PATH: a file on that member's host\n"
+    "  --from-member MEMBER  MEMBER's own member/snap/db as the snapshot\n"
     "  --skip-hash-check     plan a restore of a snapshot without a sha-256 trailer\n"
+    "  --transfer MODE       auto, relay or direct: how the snapshot reaches the\n"
+    "                        hosts (the route is printed; see restore --help)\n"
     "  --format text|json    default text; json: one document on stdout, with\n"
     "                        --check its \"check\" object (events go to stderr)\n"
     "  --run-id ID           use this run id (default: new, from the clock)\n"
@@ -41,7 +46,8 @@ static const char usage_text[] =
     "host is not ready; 130 interrupted.  See docs/exit-codes.md.\n"
     "\n";
 
-enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_FORMAT, O_RUN_ID, O_CHECK, O_ACCEPT_NEW };
+enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_FORMAT, O_RUN_ID, O_CHECK, O_ACCEPT_NEW, O_TRANSFER,
+       O_FROM_MEMBER };
 
 /* The read-only checks of every host: one object per host (member, etcd
  * "running"/"stopped", root, restore_tool, free_bytes, clock_skew_s, ready,
@@ -121,6 +127,7 @@ static void print_checks(const json_t *hosts) {
 
 struct plan_ctx {
   struct edr_plan_opts *po;
+  const char *from_member;
   const char **format;
   bool *check, *accept_new;
 };
@@ -134,6 +141,8 @@ static int plan_option(void *arg, int opt, const char *val) {
   case O_RUN_ID: c->po->run_id = val; return 0;
   case O_CHECK: *c->check = true; return 0;
   case O_ACCEPT_NEW: *c->accept_new = true; return 0;
+  case O_TRANSFER: return edr_cli_transfer(val, c->po);
+  case O_FROM_MEMBER: c->from_member = val; return 0;
   }
   return EDR_EXIT_USAGE;
 }
@@ -146,6 +155,8 @@ int cmd_plan(int argc, char **argv) {
     {"run-id", required_argument, NULL, O_RUN_ID},
     {"check", no_argument, NULL, O_CHECK},
     {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
+    {"transfer", required_argument, NULL, O_TRANSFER},
+    {"from-member", required_argument, NULL, O_FROM_MEMBER},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -173,7 +184,12 @@ int cmd_plan(int argc, char **argv) {
   }
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
-  if (po.snapshot) {
+  bool on_host = false;
+  if ((rc = edr_snapshot_on_host(spec, &po, ctx.from_member, &on_host))) {
+    edr_spec_free(spec);
+    return rc;
+  }
+  if (po.snapshot && !on_host) {
     if ((rc = edr_snapfile_check(po.snapshot, &sf))) {
       edr_err("cannot read snapshot '%s': %s", po.snapshot, edr_strerror(rc));
       edr_spec_free(spec);

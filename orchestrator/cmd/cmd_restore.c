@@ -24,6 +24,7 @@
 
 static const char usage_text[] =
     "usage: etcd-dr restore (--cluster FILE | --initial-cluster SPEC) --snapshot FILE\n"
+    "       etcd-dr restore (--cluster FILE | --initial-cluster SPEC) --from-member MEMBER\n"
     "                       [OPTIONS]\n"
     "\n"
     "Restore every member of the cluster from FILE over SSH: verify the snapshot,\n"
@@ -33,9 +34,18 @@ static const char usage_text[] =
     "healthy and serves the snapshot's revision.  'etcd-dr plan' prints the steps.\n"
     "\n"
     "  --snapshot FILE          from 'etcdctl snapshot save' or 'etcd-dr snapshot\n"
-    "                           save' (required)\n"
+    "                           save' (this or --from-member is required);\n"
+    "                           MEMBER:PATH: a file on that member's host, checked\n"
+    "                           there; the relay starts there\n"
+    "  --from-member MEMBER     MEMBER's own member/snap/db as the snapshot (etcd\n"
+    "                           stopped there; no sha-256 trailer: needs\n"
+    "                           --skip-hash-check)\n"
     "  --skip-hash-check        accept a snapshot without a sha-256 trailer (a copied\n"
     "                           member/snap/db)\n"
+    "  --transfer MODE          auto (default): relay the snapshot from host to host,\n"
+    "                           each host its predecessor cannot reach pushed directly;\n"
+    "                           relay: every host relayed or the check fails; direct:\n"
+    "                           one copy per host from this machine\n"
     "  --accept-new-host-keys   record unknown host keys in known_hosts (changed\n"
     "                           keys are always refused)\n"
     "  --health-timeout SECS    how long to wait for a healthy cluster (default 120)\n"
@@ -67,7 +77,7 @@ static const char usage_text[] =
     "\n";
 
 enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_ACCEPT_NEW, O_HEALTH_TIMEOUT, O_RUN_ID, O_AGENT,
-       O_BUMP, O_BREAK_LOCK, O_RESUME, O_REPORT, O_YES };
+       O_BUMP, O_BREAK_LOCK, O_RESUME, O_REPORT, O_YES, O_TRANSFER, O_FROM_MEMBER };
 
 /* From a run's journal: did apply start anywhere, which steps each host
  * finished.  New reference. */
@@ -191,6 +201,7 @@ int cmd_restore(int argc, char **argv) {
 
 struct restore_ctx {
   struct edr_plan_opts *po;
+  const char *from_member;
   struct edr_exec_opts *eo;
   const char **report_file;
 };
@@ -206,6 +217,8 @@ static int restore_option(void *arg, int opt, const char *val) {
   case O_BREAK_LOCK: c->po->break_lock = true; return 0;
   case O_REPORT: *c->report_file = val; return 0;
   case O_YES: c->eo->assume_yes = true; return 0;
+  case O_TRANSFER: return edr_cli_transfer(val, c->po);
+  case O_FROM_MEMBER: c->from_member = val; return 0;
   case O_HEALTH_TIMEOUT:
     return edr_cli_seconds("--health-timeout", val, 86400, &c->po->health_timeout_ms);
   case O_BUMP: {
@@ -234,6 +247,8 @@ static int restore_main(int argc, char **argv, json_t *resume) {
     {"break-lock", no_argument, NULL, O_BREAK_LOCK},
     {"report", required_argument, NULL, O_REPORT},
     {"yes", no_argument, NULL, O_YES},
+    {"transfer", required_argument, NULL, O_TRANSFER},
+    {"from-member", required_argument, NULL, O_FROM_MEMBER},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -257,12 +272,17 @@ static int restore_main(int argc, char **argv, json_t *resume) {
     edr_err("unexpected argument '%s'", argv[optind]);
     return EDR_EXIT_USAGE;
   }
-  if (!po.snapshot) {
-    edr_err("--snapshot FILE is required");
+  if (!po.snapshot && !ctx.from_member) {
+    edr_err("--snapshot FILE or --from-member MEMBER is required");
     return EDR_EXIT_USAGE;
   }
   if ((rc = edr_cli_load_spec(&cs, &spec)))
     return rc;
+  bool on_host = false;
+  if ((rc = edr_snapshot_on_host(spec, &po, ctx.from_member, &on_host))) {
+    edr_spec_free(spec);
+    return rc;
+  }
   if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys)) ||
       (rc = edr_cli_require_yes("restore", eo.assume_yes))) {
     edr_spec_free(spec);
@@ -270,7 +290,7 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   }
 
   /* The snapshot is verified here, before any host is contacted. */
-  if ((rc = edr_check_snapshot(&po, &sf)) || (rc = edr_check_tool(spec, &po))) {
+  if ((!on_host && (rc = edr_check_snapshot(&po, &sf))) || (rc = edr_check_tool(spec, &po))) {
     edr_spec_free(spec);
     return rc;
   }
@@ -283,11 +303,20 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   if (edr_verbosity >= 0) {
     char hb[32];
     edr_human_bytes(plan->snapshot_size, hb, sizeof hb);
-    fprintf(stderr, "etcd-dr: run %s: restoring %zu members from '%s' (%s", plan->run_id,
-            plan->n_hosts, plan->snapshot, hb);
-    if (plan->snapshot_revision >= 0)
-      fprintf(stderr, ", revision %lld", (long long)plan->snapshot_revision);
-    fprintf(stderr, ")\n");
+    if (on_host)
+      fprintf(stderr, "etcd-dr: run %s: restoring %zu members from '%s' (on that host)\n",
+              plan->run_id, plan->n_hosts, plan->snapshot);
+    else {
+      fprintf(stderr, "etcd-dr: run %s: restoring %zu members from '%s' (%s", plan->run_id,
+              plan->n_hosts, plan->snapshot, hb);
+      if (plan->snapshot_revision >= 0)
+        fprintf(stderr, ", revision %lld", (long long)plan->snapshot_revision);
+      fprintf(stderr, ")\n");
+    }
+    if (on_host && plan->from_member)
+      edr_warn("the snapshot is %s's own member/snap/db: it has no sha-256 trailer, so "
+               "only its sha-256 taken in the check phase proves each copy (--skip-hash-check)",
+               plan->hosts[plan->snapshot_host].member->name);
     if (edr_verbosity >= 1)
       edr_plan_print(plan, stderr);
   }

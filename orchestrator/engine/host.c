@@ -470,8 +470,8 @@ static void start_step(struct host *h) {
   }
   int fd = -1;
   uint64_t size = 0;
-  if (eng_steps[s->kind].payload) {
-    const char *local = eng_steps[s->kind].payload(h);
+  const char *local = eng_steps[s->kind].payload ? eng_steps[s->kind].payload(h) : NULL;
+  if (local) {
     fd = open(local, O_RDONLY | O_CLOEXEC);
     size = (uint64_t)json_integer_value(json_object_get(req, "size"));
     if (fd < 0) {

@@ -78,6 +78,9 @@ enum edr_step_kind {
   EDR_STEP_LIST_ASIDE,       /* what earlier runs left moved aside on the host */
   EDR_STEP_PRUNE,            /* remove the runs' dirs the policy chose (the
                                 request's runs are filled in by the command) */
+  /* the snapshot's route (route.c, docs/transfer.md) */
+  EDR_STEP_CHECK_SNAPSHOT,   /* the snapshot on this host: size, sha-256, trailer */
+  EDR_STEP_RELAY_CHECK,      /* the previous host reaches this one with the run's key */
   EDR_STEP__COUNT
 };
 
@@ -162,6 +165,8 @@ struct edr_host_plan {
   char *marker;              /* DATA/.etcd-dr-RUN.done: apply steps done here */
   char *failed_aside;        /* rollback: where the restored member goes */
   char *env_backup;          /* set-env: ENV_FILE.etcd-dr-RUN, or NULL */
+  long relay_prev, relay_next;  /* hosts before and after this one in the relay
+                                   (indices into plan->hosts), or -1 */
   size_t phase_stage[EDR_PHASE__COUNT]; /* builder's scratch: the stage of
                                           each phase's restore steps */
   struct edr_step *steps;
@@ -180,8 +185,22 @@ enum edr_plan_kind {
                                 check_only: list them, remove nothing */
 };
 
+/* How the snapshot reaches the hosts (--transfer, docs/transfer.md). */
+enum edr_transfer {
+  EDR_TRANSFER_AUTO,         /* relay where the hosts reach each other, else direct */
+  EDR_TRANSFER_RELAY,        /* relay, and a host its predecessor cannot reach fails
+                                the check */
+  EDR_TRANSFER_DIRECT,       /* the coordinator pushes to every host */
+};
+extern const char *const edr_transfer_names[3];
+
 struct edr_plan_opts {
   enum edr_plan_kind kind;
+  enum edr_transfer transfer;
+  const char *snapshot_member;   /* the member whose host holds the snapshot
+                                    (--snapshot HOST:PATH, --from-member), or NULL */
+  const char *snapshot_remote;   /* its path there */
+  bool from_member;          /* that file is the member's own member/snap/db */
   const char *snapshot;      /* local path */
   uint64_t snapshot_size;
   const char *snapshot_sha256;   /* hex SHA-256 of the image (the file less its trailer) */
@@ -232,6 +251,13 @@ struct edr_plan {
   bool ask_etcd;             /* check plan: ask-etcd steps (plan opts) */
   char *playbook;            /* the playbook's name (EDR_PLAN_RUN), or NULL */
   struct edr_prune_policy prune; /* as in the opts */
+  /* the route of the snapshot (route.c, docs/transfer.md) */
+  enum edr_transfer transfer;
+  bool relay;                /* some host gets the snapshot from another host */
+  int relay_port;            /* the run's port (a member's relay_port overrides) */
+  long snapshot_host;        /* index of the host holding the snapshot, or -1 */
+  char *snapshot_remote;     /* its path there, or NULL */
+  bool from_member;          /* that is the member's own member/snap/db */
 };
 
 /* Build the plan.  Returns 0 and sets *out, or a negative EDR_E* code with
@@ -263,6 +289,22 @@ int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage
  * by the agent if the connection ends first.  A new reference. */
 json_t *edr_plan_lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
                               bool auto_release);
+/* The relay's route (route.c): who forwards to whom, from the spec's
+ * order with the host holding the snapshot first.  Called by the builder. */
+int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, char *err,
+                   size_t errlen);
+/* H's check-phase steps of the route: the snapshot's check on the host that
+ * holds it, the relay's reachability check. */
+int edr_plan_route_checks(struct edr_plan *p, struct edr_host_plan *h);
+/* The relay's fields of H's push request (listen, forward, source); the
+ * run adds its key and drops what the check ruled out. */
+int edr_plan_route_push(const struct edr_plan *p, const struct edr_host_plan *h, json_t *req);
+/* Where H's snapshot comes from and goes on to, in words; BRIEF: without
+ * the port and the fallback. */
+void edr_plan_route_from(const struct edr_plan *p, const struct edr_host_plan *h, bool brief,
+                         char *buf, size_t len);
+/* The route as plan prints it: a line per host. */
+void edr_plan_route_print(const struct edr_plan *p, FILE *out);
 /* H's connect step in the stage of its check phase (phase_stage). */
 int edr_plan_connect_step(struct edr_host_plan *h);
 /* The prune's steps of H (plan_prune.c). */

@@ -78,6 +78,7 @@ static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
   struct edr_plan_opts o = {.kind = kind, .ask_etcd = ask_etcd, .snapshot = snap_path,
                             .snapshot_size = 5, .snapshot_sha256 = "ab", .snapshot_has_hash = true,
                             .snapshot_revision = 42, .run_id = RUN_ID,
+                            .transfer = EDR_TRANSFER_DIRECT,
                             .tool_sha256 = "cd", .tool_size = 5,
                             .command = kind == EDR_PLAN_ROLLBACK   ? "rollback"
                                        : kind == EDR_PLAN_SNAPSHOT ? "snapshot save"
