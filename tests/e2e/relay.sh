@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# relay.sh VERSION HOSTS - the snapshot relayed host to host (docs/transfer.md)
+# on a lab of real hosts: every key back on every member; a host its
+# predecessor cannot reach (an nft rule in its namespace) pushed directly and
+# the run says so; a byte flipped between two hosts (a proxy on the lab
+# bridge) refused by the receiving host, nothing changed; a relay host's
+# agent killed mid-stream, nothing changed; --snapshot HOST:PATH with no byte
+# pushed from here; --from-member on a cluster whose other members' data is
+# wiped.
+. "$(dirname "$0")/lib.sh"
+VERSION=${1:?usage: relay.sh 3.4|3.5 HOSTS}
+HOSTS=${2:-3}
+LAB=rl${VERSION/./}$HOSTS
+lab_up "$HOSTS" "$VERSION"
+export ETCD_DR_STATE_DIR=$WORK/state
+PORT=45$((RANDOM % 900 + 100))
+last=$HOSTS
+
+not_contains() { ! grep -qF -- "$2" <<<"$1"; }
+agents_on() { # agents_on I: pids of etcd-dr-agent processes in host I's namespace
+  local p
+  for p in $(ip netns pids "edr-$LAB-$1"); do
+    [[ $(cat "/proc/$p/comm" 2>/dev/null) == etcd-dr-agent ]] && echo "$p"
+  done
+}
+# spec FILE [PYTHON]: the lab's spec with relay_port set, then PYTHON run on
+# the dict s (members in s["members"]).
+spec() {
+  write_spec "$1" "$LAB_KNOWN_HOSTS"
+  python3 - "$1" "$PORT" "${2:-}" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["relay_port"] = int(sys.argv[2])
+exec(sys.argv[3])
+json.dump(s, open(sys.argv[1], "w"), indent=1)
+PY
+}
+every_key_back() { # every_key_back WHAT
+  local i
+  for i in $(seq 1 "$HOSTS"); do
+    check "$1: m$i healthy" healthy_on "$i"
+    check "$1: m$i serves every key of the snapshot" test "$(checksum_on "$i" /kept/)" = "$before_kept"
+    check "$1: m$i serves the large values" test "$(checksum_on "$i" /big/)" = "$before_big"
+    check "$1: m$i: no staging or agent left" test -z "$(leftovers "$i")"
+  done
+}
+restore() { # restore OUT ARGS...: etcd-dr restore; sets rc, out and err
+  local o=$1; shift
+  "$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" "$@" >"$WORK/$o.out" 2>"$WORK/$o.err"
+  rc=$?
+  err=$(cat "$WORK/$o.err")
+}
+route_want() { # the route line when every host is relayed from the one before
+  local i r="m1 from this machine"
+  for i in $(seq 2 "$HOSTS"); do r="$r, m$i from m$((i - 1))"; done
+  echo "snapshot route: $r"
+}
+
+lab put-data 300 1000 --prefix /kept/ >/dev/null 2>&1
+lab put-data 40 1000000 --prefix /big/ >/dev/null 2>&1   # ~40 MB: the stream lasts
+before_kept=$(checksum_on 1 /kept/)
+before_big=$(checksum_on 1 /big/)
+lab snapshot "$WORK/snap.db" >/dev/null 2>&1
+check "snapshot taken with etcdctl $VERSION" test -s "$WORK/snap.db"
+lab disaster >/dev/null 2>&1
+spec "$WORK/cluster.json"
+
+# --- plan shows the route -----------------------------------------------------
+plan=$("$ETCD_DR" plan --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" 2>&1)
+check "plan: the transfer is a relay" contains "$plan" "transfer:          auto: relay between hosts"
+check "plan: m$last relayed from m$((last - 1)) on port $PORT" contains "$plan" \
+  "m$last             relayed from m$((last - 1)) to port $PORT"
+check "plan: a relay-check step in the check phase" contains "$plan" "relay-check    relay check with the run's key"
+plan=$("$ETCD_DR" plan --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" --transfer direct 2>&1)
+check "plan --transfer direct: every host from this machine" contains "$plan" "direct: every host from this machine"
+
+# --- relay to every member ------------------------------------------------------
+restore relay --snapshot "$WORK/snap.db"
+check "relay: restore exits 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || echo "$err"
+check "relay: the run says the route it took" contains "$err" "$(route_want)"
+every_key_back relay
+check "relay: only m1's push crossed this machine's link" python3 - "$(sed -n 's/^report: //p' "$WORK/relay.err")" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+pushed = [h["member"] for h in r["hosts"]
+          if any(s.get("kind") == "push-snapshot" and s.get("bytes_pushed") for s in h["steps"])]
+assert len(pushed) == 1, pushed
+PY
+
+# --- a host its predecessor cannot reach: direct push -------------------------
+lab disaster >/dev/null 2>&1
+on_host "$last" nft -f - <<CUT
+table inet relaycut {
+  chain cin { type filter hook input priority 0; policy accept; ip saddr $(host_ip $((last - 1))) tcp dport $PORT drop; }
+}
+CUT
+check "m$last drops m$((last - 1))'s packets to port $PORT" on_host "$last" nft list table inet relaycut
+restore cut --snapshot "$WORK/snap.db"
+check "cut: restore exits 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || echo "$err"
+check "cut: the run says m$((last - 1)) cannot reach m$last" contains "$err" \
+  "m$last: m$((last - 1)) cannot reach it on the relay port"
+check "cut: m$last gets a direct push" contains "$err" "m$last from this machine"
+every_key_back cut
+restore cutrelay --snapshot "$WORK/snap.db" --transfer relay
+check "cut, --transfer relay: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
+check "cut, --transfer relay: says why" contains "$err" "cannot reach this host's relay port"
+on_host "$last" nft delete table inet relaycut
+
+# --- a byte flipped between two hosts -----------------------------------------
+before=$(all_states)
+python3 "$E2E_DIR/tamper_proxy.py" "$LAB_GATEWAY" "$PORT" "$(host_ip "$last")" 3000000 &
+proxy=$!
+BG_PIDS+=("$proxy")
+sleep 0.5
+spec "$WORK/cluster.json" "s['members'][-1]['relay_address'] = '$LAB_GATEWAY'"
+restore tamper --snapshot "$WORK/snap.db" --transfer relay
+check "tamper: refused before any stop (exit 4, got $rc)" test "$rc" = 4
+check "tamper: m$last refused the stream" contains "$err" "failed its authentication"
+check "tamper: nothing changed on any host" test "$(all_states)" = "$before"
+for i in $(seq 1 "$HOSTS"); do check "tamper: m$i: no staging left" test -z "$(leftovers "$i")"; done
+kill "$proxy" 2>/dev/null
+spec "$WORK/cluster.json"
+
+# --- a relay host's agent killed mid-stream -------------------------------------
+# The link into the last host is slowed (tbf on its bridge port) so the stream
+# lasts; m2's agent is killed once the last host has started writing.
+tc qdisc add dev "edrv-$LAB-$last" root tbf rate 40mbit burst 64kb latency 400ms
+before_kill=()
+for i in $(seq 1 "$HOSTS"); do before_kill[i]=$(host_state "$i"); done
+restore kill --snapshot "$WORK/snap.db" &
+rpid=$!
+killed=
+for _ in $(seq 1 600); do
+  if on_host "$last" sh -c 'ls /var/lib/etcd/.etcd-dr-*/snapshot.db.part' >/dev/null 2>&1; then
+    for p in $(agents_on 2); do kill -9 "$p" && killed=1; done
+    break
+  fi
+  sleep 0.05
+done
+wait "$rpid"
+rc=$?
+err=$(cat "$WORK/kill.err")
+tc qdisc del dev "edrv-$LAB-$last" root
+check "kill: m2's agent was killed while m$last received" test -n "$killed"
+check "kill: the run ends before any stop (exit 4, got $rc)" test "$rc" = 4
+# m2's agent cannot clean up after itself: its staging may stay; etcd's data
+# and every other host are as they were.
+for i in $(seq 1 "$HOSTS"); do
+  if ((i == 2)); then
+    check "kill: m2: etcd and its member dir as they were" \
+      test "$(host_state 2 | sed -n 1,2p)" = "$(sed -n 1,2p <<<"${before_kill[2]}")"
+  else
+    check "kill: m$i: nothing changed" test "$(host_state "$i")" = "${before_kill[$i]}"
+  fi
+done
+check "kill: no stop was sent" not_contains "$(cat "$WORK/kill.out")" '"step":"stop"'
+
+# --- a snapshot already on a host ---------------------------------------------
+on_host 1 mkdir -p /var/backups/etcd
+on_host 1 sh -c 'cat > /var/backups/etcd/snap.db' <"$WORK/snap.db"
+plan=$("$ETCD_DR" plan --cluster "$WORK/cluster.json" --snapshot m1:/var/backups/etcd/snap.db 2>&1)
+check "plan HOST:PATH: the snapshot is on m1" contains "$plan" "/var/backups/etcd/snap.db on m1"
+restore onhost --snapshot m1:/var/backups/etcd/snap.db
+check "HOST:PATH: restore exits 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || echo "$err"
+check "HOST:PATH: m1's agent verified the trailer" contains "$err" "integrity trailer verified"
+every_key_back HOST:PATH
+check "HOST:PATH: no byte of the snapshot pushed from here" python3 - "$(sed -n 's/^report: //p' "$WORK/onhost.err")" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert not any(s.get("kind") == "push-snapshot" and s.get("bytes_pushed")
+               for h in r["hosts"] for s in h["steps"])
+PY
+on_host 1 sh -c 'head -c 100000 /var/backups/etcd/snap.db > /var/backups/etcd/bad.db; cat /var/backups/etcd/snap.db >> /var/backups/etcd/bad.db'
+restore onhostbad --snapshot m1:/var/backups/etcd/bad.db
+check "HOST:PATH damaged: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
+
+# --- --from-member on a cluster whose other members' data is wiped --------------
+lab put-data 30 1000 --prefix /late/ >/dev/null 2>&1   # after the snapshot: m1's db has it
+before_late=$(checksum_on 1 /late/)
+lab disaster >/dev/null 2>&1
+for i in $(seq 2 "$HOSTS"); do on_host "$i" rm -rf /var/lib/etcd/member; done
+restore frommember_nohash --from-member m1
+check "--from-member without --skip-hash-check: refused before contact (exit 3, got $rc)" test "$rc" = 3
+check "--from-member without --skip-hash-check: says why" contains "$err" "no sha-256 trailer"
+restore frommember --from-member m1 --skip-hash-check
+check "--from-member: restore exits 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || echo "$err"
+check "--from-member: the run says the db has no trailer" contains "$err" "has no sha-256 trailer"
+for i in $(seq 1 "$HOSTS"); do
+  check "--from-member: m$i healthy" healthy_on "$i"
+  check "--from-member: m$i serves what m1 had (/late/)" test "$(checksum_on "$i" /late/)" = "$before_late"
+  check "--from-member: m$i serves /kept/" test "$(checksum_on "$i" /kept/)" = "$before_kept"
+done
