@@ -214,14 +214,17 @@ long relay_in_read(struct agent *a, struct relay_in *in, const char *what, bool 
   return (long)len;
 }
 
-void relay_in_close(struct relay_in *in) {
-  if (in->fd >= 0)
-    close(in->fd);
-  in->fd = -1;
-  if (in->ready)
-    edr_relay_release(&in->st);
-  in->ready = false;
+/* One end of a link: its socket and cipher state, each once. */
+static void link_close(int *fd, struct edr_relay *st, bool *ready) {
+  if (*fd >= 0)
+    close(*fd);
+  *fd = -1;
+  if (*ready)
+    edr_relay_release(st);
+  *ready = false;
 }
+
+void relay_in_close(struct relay_in *in) { link_close(&in->fd, &in->st, &in->ready); }
 
 /* One connect attempt to SA bounded by MS; the fd, or -1 with errno. */
 static int connect_once(const struct sockaddr_storage *sa, socklen_t salen, int ms) {
@@ -343,14 +346,7 @@ int relay_out_write(struct agent *a, struct relay_out *out, const void *buf, siz
   return 0;
 }
 
-void relay_out_close(struct relay_out *out) {
-  if (out->fd >= 0)
-    close(out->fd);
-  out->fd = -1;
-  if (out->ready)
-    edr_relay_release(&out->st);
-  out->ready = false;
-}
+void relay_out_close(struct relay_out *out) { link_close(&out->fd, &out->st, &out->ready); }
 
 /* relay-check: this host's listener up first (a connection completes in its
  * backlog before anyone accepts), then the successor reached with one

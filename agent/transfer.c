@@ -275,16 +275,20 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   return 0;
 }
 
+/* REQ's "path", a regular file (not a symlink) opened for reading: the
+ * descriptor, or a negative code after agent_fail(). */
+static int open_path_field(struct agent *a, json_t *req, const char **path, struct stat *st) {
+  int rc = field_path(a, req, "path", false, path);
+  return rc ? rc : open_regular(a, *path, st);
+}
+
 /* A snapshot file on this host as the run's source (--snapshot HOST:PATH,
  * --from-member): its size, the SHA-256 of its image and whether its
  * integrity trailer matches, and its revision. */
 int op_snapshot_check(struct agent *a, json_t *req, json_t *res) {
   const char *path;
-  int rc;
-  if ((rc = field_path(a, req, "path", false, &path)))
-    return rc;
   struct stat st;
-  int fd = open_regular(a, path, &st);
+  int rc, fd = open_path_field(a, req, &path, &st);
   if (fd < 0)
     return fd;
   close(fd);
@@ -370,11 +374,8 @@ int op_hash(struct agent *a, json_t *req, json_t *res) {
   const char *path;
   char hex[65];
   uint64_t bytes;
-  int rc;
-  if ((rc = field_path(a, req, "path", false, &path)))
-    return rc;
   struct stat st;
-  int fd = open_regular(a, path, &st);
+  int rc, fd = open_path_field(a, req, &path, &st);
   if (fd < 0)
     return fd;
   rc = sha256_fd(a, fd, path, hex, &bytes);

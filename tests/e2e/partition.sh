@@ -24,12 +24,6 @@ bridge=edrb-$LAB
 ip2=$(host_ip 2)
 
 not_contains() { ! grep -qF -- "$2" <<<"$1"; }
-agents_on() { # agents_on I: pids of etcd-dr-agent processes in host I's namespace
-  local p
-  for p in $(ip netns pids "edr-$LAB-$1"); do
-    [[ $(cat "/proc/$p/comm" 2>/dev/null) == etcd-dr-agent ]] && echo "$p"
-  done
-}
 cut_off() { # cut_off I: drop every packet in and out of host I
   on_host "$1" nft -f - <<'EOF'
 table inet cut {

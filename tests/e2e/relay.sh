@@ -17,12 +17,6 @@ PORT=45$((RANDOM % 900 + 100))
 last=$HOSTS
 
 not_contains() { ! grep -qF -- "$2" <<<"$1"; }
-agents_on() { # agents_on I: pids of etcd-dr-agent processes in host I's namespace
-  local p
-  for p in $(ip netns pids "edr-$LAB-$1"); do
-    [[ $(cat "/proc/$p/comm" 2>/dev/null) == etcd-dr-agent ]] && echo "$p"
-  done
-}
 # spec FILE [PYTHON]: the lab's spec with relay_port set, then PYTHON run on
 # the dict s (members in s["members"]).
 spec() {
