@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const json_int_t IDLE_MS = 30000;     /* no byte from a peer for this long */
+static const json_int_t IDLE_MS = 15000;     /* no byte from a peer for this long */
 static const char CHECK_TEXT[] = "etcd-dr relay check";
 
 static uint64_t now_ms(void) {
@@ -134,7 +134,8 @@ static void peer_name(int fd, char *buf, size_t len) {
   snprintf(buf, len, "%s", host);
 }
 
-/* One connection on LFD within DEADLINE (now_ms()); the fd or a code. */
+/* One connection on LFD within DEADLINE (now_ms()); the fd or a code.
+ * Waiting ends too when the coordinator is gone. */
 static int accept_until(struct agent *a, int lfd, uint64_t deadline, json_int_t port) {
   for (;;) {
     uint64_t now = now_ms();
@@ -142,8 +143,12 @@ static int accept_until(struct agent *a, int lfd, uint64_t deadline, json_int_t 
       return agent_fail(a, EDR_ETIMEDOUT, "nothing connected to port %lld in time: the "
                         "previous host in the relay did not start, or cannot reach this "
                         "one", (long long)port);
+    if (agent_input_gone(a))
+      return agent_fail(a, EDR_ECONNLOST, "the coordinator's connection closed while port "
+                        "%lld waited for the previous host: stopping", (long long)port);
     struct pollfd p = {.fd = lfd, .events = POLLIN};
-    int n = poll(&p, 1, (int)(deadline - now));
+    uint64_t left = deadline - now;
+    int n = poll(&p, 1, left < 500 ? (int)left : 500);
     if (n < 0 && errno != EINTR)
       return agent_fail(a, edr_from_errno(errno), "poll: %s", agent_errstr(errno));
     if (n <= 0)

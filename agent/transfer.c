@@ -225,6 +225,11 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
       }
       off += w;
     }
+    if (!from_stdin && agent_input_gone(a)) { /* nobody would hear the reply */
+      rc = agent_fail(a, EDR_ECONNLOST, "the coordinator's connection closed after %" PRIu64
+                      " of %" PRIu64 " bytes for '%s': stopping", got, (uint64_t)size, path);
+      break;
+    }
     if (!from_stdin && got >= rio.next_event) { /* keeps the coordinator's stall bound */
       agent_event(a, json_pack("{s:s, s:I}", "event", "progress", "bytes", (json_int_t)got));
       rio.next_event = got + (64ULL << 20);

@@ -55,10 +55,13 @@ restore_with_lock() { # restore_with_lock RUN PID: that run's lock on m2, then r
   err=$(cat "$WORK/err")
 }
 
-# 1. m2 cut off mid-push: a true message, in bounded time, no host changed
+# 1. m2 cut off mid-push: a true message, in bounded time, no host changed.
+#    The coordinator's own push to m2 (--transfer direct): with the relay m2
+#    gets its bytes from m1, whose forward waits out its idle bound (15 s)
+#    before it fails (relay.sh covers a relay host that dies).
 before=$(all_states)
 tc qdisc add dev "$bridge" root tbf rate 24mbit burst 256kb latency 100ms
-"$ETCD_DR" "${restore[@]}" >"$WORK/out" 2>"$WORK/err" &
+"$ETCD_DR" "${restore[@]}" --transfer direct >"$WORK/out" 2>"$WORK/err" &
 a=$!
 for _ in $(seq 1 300); do
   size=$(on_host 2 sh -c 'stat -c %s /var/lib/etcd/.etcd-dr-*/snapshot.db.part' 2>/dev/null)
