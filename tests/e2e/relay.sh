@@ -152,11 +152,11 @@ done
 check "kill: no stop was sent" not_contains "$(cat "$WORK/kill.out")" '"step":"stop"'
 
 # --- a snapshot already on a host ---------------------------------------------
-on_host 1 mkdir -p /var/backups/etcd
-on_host 1 sh -c 'cat > /var/backups/etcd/snap.db' <"$WORK/snap.db"
-plan=$("$ETCD_DR" plan --cluster "$WORK/cluster.json" --snapshot m1:/var/backups/etcd/snap.db 2>&1)
-check "plan HOST:PATH: the snapshot is on m1" contains "$plan" "/var/backups/etcd/snap.db on m1"
-restore onhost --snapshot m1:/var/backups/etcd/snap.db
+on_host 1 mkdir -p /var/tmp/etcd-backups
+on_host 1 sh -c 'cat > /var/tmp/etcd-backups/snap.db' <"$WORK/snap.db"
+plan=$("$ETCD_DR" plan --cluster "$WORK/cluster.json" --snapshot m1:/var/tmp/etcd-backups/snap.db 2>&1)
+check "plan HOST:PATH: the snapshot is on m1" contains "$plan" "/var/tmp/etcd-backups/snap.db on m1"
+restore onhost --snapshot m1:/var/tmp/etcd-backups/snap.db
 check "HOST:PATH: restore exits 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || echo "$err"
 check "HOST:PATH: m1's agent verified the trailer" contains "$err" "integrity trailer verified"
@@ -167,8 +167,8 @@ r = json.load(open(sys.argv[1]))
 assert not any(s.get("kind") == "push-snapshot" and s.get("bytes_pushed")
                for h in r["hosts"] for s in h["steps"])
 PY
-on_host 1 sh -c 'head -c 100000 /var/backups/etcd/snap.db > /var/backups/etcd/bad.db; cat /var/backups/etcd/snap.db >> /var/backups/etcd/bad.db'
-restore onhostbad --snapshot m1:/var/backups/etcd/bad.db
+on_host 1 sh -c 'head -c 100000 /var/tmp/etcd-backups/snap.db > /var/tmp/etcd-backups/bad.db; cat /var/tmp/etcd-backups/snap.db >> /var/tmp/etcd-backups/bad.db'
+restore onhostbad --snapshot m1:/var/tmp/etcd-backups/bad.db
 check "HOST:PATH damaged: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
 
 # --- --from-member on a cluster whose other members' data is wiped --------------
