@@ -137,17 +137,14 @@ static void peer_name(int fd, char *buf, size_t len) {
 /* One connection on LFD within DEADLINE (now_ms()); the fd or a code.
  * Waiting ends too when the coordinator is gone. */
 static int accept_until(struct agent *a, int lfd, uint64_t deadline, json_int_t port) {
-  for (;;) {
+  for (bool last = false; !last;) {
     uint64_t now = now_ms();
-    if (now >= deadline)
-      return agent_fail(a, EDR_ETIMEDOUT, "nothing connected to port %lld in time: the "
-                        "previous host in the relay did not start, or cannot reach this "
-                        "one", (long long)port);
+    last = now >= deadline; /* a connection already in the backlog still counts */
     if (agent_input_gone(a))
       return agent_fail(a, EDR_ECONNLOST, "the coordinator's connection closed while port "
                         "%lld waited for the previous host: stopping", (long long)port);
     struct pollfd p = {.fd = lfd, .events = POLLIN};
-    uint64_t left = deadline - now;
+    uint64_t left = last ? 0 : deadline - now;
     int n = poll(&p, 1, left < 500 ? (int)left : 500);
     if (n < 0 && errno != EINTR)
       return agent_fail(a, edr_from_errno(errno), "poll: %s", agent_errstr(errno));
@@ -159,6 +156,9 @@ static int accept_until(struct agent *a, int lfd, uint64_t deadline, json_int_t 
     if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
       return agent_fail(a, edr_from_errno(errno), "accept: %s", agent_errstr(errno));
   }
+  return agent_fail(a, EDR_ETIMEDOUT, "nothing connected to port %lld in time: the previous "
+                    "host in the relay did not start, or cannot reach this one",
+                    (long long)port);
 }
 
 int relay_in_accept(struct agent *a, json_t *listen, const uint8_t key[EDR_RELAY_KEY],
