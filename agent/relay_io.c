@@ -365,7 +365,7 @@ int op_relay_check(struct agent *a, json_t *req, json_t *res) {
   json_int_t port = 0, timeout = 10000;
   int rc;
   if ((rc = relay_key(a, req, key)) ||
-      (rc = field_int(a, req, "timeout_ms", true, 100, 600000, &timeout)))
+      (rc = field_int(a, req, "wait_ms", true, 100, 600000, &timeout)))
     return rc;
   if (listen && !json_is_object(listen))
     return agent_fail(a, EDR_EINVAL, "field 'listen' is not an object");

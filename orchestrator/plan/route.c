@@ -111,7 +111,9 @@ int edr_plan_route_checks(struct edr_plan *p, struct edr_host_plan *h) {
   }
   if (h->relay_prev < 0 && h->relay_next < 0)
     return 0;
-  json_t *req = json_pack("{s:s, s:I}", "op", "relay-check", "timeout_ms", (json_int_t)10000);
+  /* wait_ms: the request's timeout_ms is the step's (plan.c), a bound on the
+   * whole op, not the wait for the previous host */
+  json_t *req = json_pack("{s:s, s:I}", "op", "relay-check", "wait_ms", (json_int_t)10000);
   char what[600] = "";
   size_t n = 0;
   if (req && h->relay_prev >= 0) {
