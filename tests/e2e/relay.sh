@@ -123,7 +123,8 @@ spec "$WORK/cluster.json"
 tc qdisc add dev "edrv-$LAB-$last" root tbf rate 40mbit burst 64kb latency 400ms
 before_kill=()
 for i in $(seq 1 "$HOSTS"); do before_kill[i]=$(host_state "$i"); done
-restore kill --snapshot "$WORK/snap.db" &
+"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
+  >"$WORK/kill.out" 2>"$WORK/kill.err" &
 rpid=$!
 killed=
 for _ in $(seq 1 600); do
