@@ -61,6 +61,7 @@ struct agent {
    * before it changed anything leaves no lock behind. */
   char auto_lock_path[4096];
   char auto_lock_run[128];
+  char auto_lock_token[72];
   bool lock_pinned; /* a lock was taken with auto_release false: it stays */
 
   /* Trees made with mkdir's remove_at_exit: removed at exit whatever

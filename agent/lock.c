@@ -1,9 +1,10 @@
 /*
  * lock.c - the host's run lock (DATA_DIR/.etcd-dr-lock): `lock` takes it
- * for a run (O_EXCL create; a lock of the same run is kept, another run's
- * is taken over only with `break`), `unlock` releases the run's own lock,
- * and at exit an auto_release lock goes again.  The file holds the holder
- * as one JSON line; struct agent remembers the auto_release lock.
+ * for a run (O_EXCL create; a lock of the same run and the same coordinator
+ * token is kept, anyone else's is taken over only with `break`), `unlock`
+ * releases the lock of that run and token, and at exit an auto_release
+ * lock goes again.  The file holds the holder as one JSON line; struct
+ * agent remembers the auto_release lock.
  */
 #include "agent.h"
 
@@ -24,6 +25,12 @@
 #include <unistd.h>
 
 enum { LOCK_MAX = 64 * 1024 }; /* a holder is a few hundred bytes */
+enum { TOKEN_MAX = 64 };       /* hex digits of a coordinator token */
+
+static bool valid_token(const char *t) {
+  size_t n = strspn(t, "0123456789abcdef");
+  return n > 0 && n <= TOKEN_MAX && !t[n];
+}
 
 /* The holder recorded in lock file PATH (new reference), or NULL with *RC:
  * EDR_ENOENT when there is no lock file; another negative code, with the
@@ -113,15 +120,29 @@ static int lock_remove(struct agent *a, const char *path) {
   return r;
 }
 
+/* The holder's coordinator token ("" when it has none). */
+static const char *holder_token(json_t *holder) {
+  const char *t = json_string_value(json_object_get(holder, "token"));
+  return t ? t : "";
+}
+
+/* Whether lock holder OLD is the coordinator process RUN, TOKEN: the same
+ * run id alone is not enough, another coordinator can drive it too. */
+static bool same_holder(json_t *old, const char *run, const char *token) {
+  const char *orun = json_string_value(json_object_get(old, "run_id"));
+  return orun && !strcmp(orun, run) && !strcmp(holder_token(old), token);
+}
+
 static void remember_lock(struct agent *a, const char *path, const char *run,
-                          bool auto_release) {
+                          const char *token, bool auto_release) {
   if (auto_release) {
     snprintf(a->auto_lock_path, sizeof a->auto_lock_path, "%s", path);
     snprintf(a->auto_lock_run, sizeof a->auto_lock_run, "%s", run);
+    snprintf(a->auto_lock_token, sizeof a->auto_lock_token, "%s", token);
   } else {
     a->lock_pinned = true;
     if (!strcmp(a->auto_lock_path, path))
-      a->auto_lock_path[0] = a->auto_lock_run[0] = '\0'; /* pinned: it stays */
+      a->auto_lock_path[0] = a->auto_lock_run[0] = a->auto_lock_token[0] = '\0'; /* pinned: it stays */
   }
 }
 
@@ -130,8 +151,7 @@ void agent_release_auto_lock(struct agent *a) {
     return;
   int rc;
   json_t *old = lock_holder(a, a->auto_lock_path, &rc);
-  const char *orun = json_string_value(json_object_get(old, "run_id"));
-  if (orun && !strcmp(orun, a->auto_lock_run))
+  if (same_holder(old, a->auto_lock_run, a->auto_lock_token))
     lock_remove(a, a->auto_lock_path);
   json_decref(old);
   a->auto_lock_path[0] = '\0';
@@ -142,11 +162,12 @@ static int op_lock_at(struct agent *a, int dfd, const char *name, const char *pa
                       const char *run, json_t *holder, bool brk, bool auto_release,
                       json_t *res) {
   int rc;
+  const char *token = holder_token(holder);
   for (int attempt = 0; attempt < 3; attempt++) {
     int w = lock_write(a, dfd, name, path, holder, false);
     if (w == 0) {
       json_object_set_new(res, "taken_over", json_null());
-      remember_lock(a, path, run, auto_release);
+      remember_lock(a, path, run, token, auto_release);
       return 0;
     }
     if (w < 0)
@@ -157,12 +178,14 @@ static int op_lock_at(struct agent *a, int dfd, const char *name, const char *pa
     if (!old && rc)
       return rc;
     const char *orun = json_string_value(json_object_get(old, "run_id"));
-    if ((orun && !strcmp(orun, run)) || brk) {
-      /* the same run again (e.g. to pin it before apply): nothing to rewrite */
-      rc = orun && !strcmp(orun, run) && !brk ? 0 : lock_write(a, dfd, name, path, holder, true);
+    bool again = same_holder(old, run, token);
+    if (again || brk) {
+      /* the same coordinator again (e.g. to pin it before apply): nothing
+       * to rewrite; another one's lock, even of this run, only with break */
+      rc = again && !brk ? 0 : lock_write(a, dfd, name, path, holder, true);
       if (!rc) {
         json_object_set_new(res, "taken_over", old ? old : json_null());
-        remember_lock(a, path, run, auto_release);
+        remember_lock(a, path, run, token, auto_release);
       }
       else
         json_decref(old);
@@ -184,8 +207,10 @@ static int op_lock_at(struct agent *a, int dfd, const char *name, const char *pa
   return agent_fail(a, EDR_EBUSY, "lock '%s' keeps changing", path);
 }
 
-/* Take the host's lock for a run.  A lock held by the same run (a resume or
- * a rollback of it) is taken over; another run's only with `break`. */
+/* Take the host's lock for a run.  A lock held by the same coordinator
+ * (same run and token) stands; anyone else's, a resume or rollback of the
+ * same run from another process included, is taken over only with
+ * `break`: the coordinator decides that (a dead holder, --break-lock). */
 int op_lock(struct agent *a, json_t *req, json_t *res) {
   const char *path, *run;
   bool brk = false, auto_release = false;
@@ -197,6 +222,9 @@ int op_lock(struct agent *a, json_t *req, json_t *res) {
   if (!json_is_object(holder) ||
       !(run = json_string_value(json_object_get(holder, "run_id"))))
     return agent_fail(a, EDR_EINVAL, "field 'holder' must be an object with 'run_id'");
+  json_t *tok = json_object_get(holder, "token");
+  if (tok && (!json_is_string(tok) || !valid_token(json_string_value(tok))))
+    return agent_fail(a, EDR_EINVAL, "field 'holder.token' must be 1 to 64 hex digits");
   char name[NAME_MAX + 1];
   int dfd = safe_open_parent(a, path, name, true, NULL);
   if (dfd < 0)
@@ -206,16 +234,22 @@ int op_lock(struct agent *a, json_t *req, json_t *res) {
   return rc;
 }
 
-/* Release a run's lock; someone else's is left alone. */
+/* Release the lock of a run and coordinator token; anyone else's is left
+ * alone (a lock written without a token goes by its run id). */
 int op_unlock(struct agent *a, json_t *req, json_t *res) {
-  const char *path, *run;
+  const char *path, *run, *token = "";
   int rc;
-  if ((rc = field_file_path(a, req, "path", &path)) || (rc = field_str(a, req, "run_id", false, &run)))
+  if ((rc = field_file_path(a, req, "path", &path)) ||
+      (rc = field_str(a, req, "run_id", false, &run)) ||
+      (rc = field_str(a, req, "token", true, &token)))
     return rc;
+  if (!token)
+    token = "";
   json_t *old = lock_holder(a, path, &rc);
   a->msg[0] = '\0'; /* no lock, or not ours: not an error */
   const char *orun = json_string_value(json_object_get(old, "run_id"));
-  bool mine = orun && !strcmp(orun, run);
+  bool mine = orun && !strcmp(orun, run) &&
+              (!*holder_token(old) || !strcmp(holder_token(old), token));
   if (mine && lock_remove(a, path) != 0 && errno != ENOENT) {
     json_decref(old);
     return agent_fail(a, edr_from_errno(errno), "cannot remove lock '%s': %s", path,

@@ -184,7 +184,7 @@ static int tool_output(struct agent *a, const char *tool, const char *const *arg
     argv[n++] = (char *)*args;
   argv[n] = NULL;
   if ((rc = proc_env_init(&env)) || (rc = proc_env_set(&env, "ETCDCTL_API", "3"))) {
-    proc_env_free(&env);
+    proc_env_release(&env);
     return rc;
   }
   char *ob = malloc(HELP_MAX), *eb = malloc(HELP_MAX);
@@ -209,7 +209,7 @@ static int tool_output(struct agent *a, const char *tool, const char *const *arg
   }
   free(ob);
   free(eb);
-  proc_env_free(&env);
+  proc_env_release(&env);
   return rc;
 }
 
@@ -604,7 +604,7 @@ static int apply_facts(struct agent *a, json_t *req, json_t *res) {
     a->msg[0] = '\0';
     free(exe);
   }
-  proc_env_free(&env);
+  proc_env_release(&env);
   json_object_set_new(res, "commands", out);
   return rc;
 }

@@ -51,7 +51,7 @@ void proc_tail_add(struct proc_tail *t, const char *p, size_t n) {
   t->len += n;
 }
 
-void proc_env_free(struct proc_env *e) {
+void proc_env_release(struct proc_env *e) {
   for (size_t i = 0; i < e->n; i++)
     free(e->v[i]);
   free(e->v);
@@ -614,7 +614,7 @@ out:
   for (size_t i = 0; moved && i < argc; i++)
     free(moved[i]);
   free(moved);
-  proc_env_free(&env);
+  proc_env_release(&env);
   free(argv);
   free(exe);
   free(ob);

@@ -38,7 +38,7 @@ int proc_env_init(struct proc_env *e);
 const char *proc_env_get(const struct proc_env *e, const char *key);
 /* Set KEY to VAL, or unset it when VAL is NULL. */
 int proc_env_set(struct proc_env *e, const char *key, const char *val);
-void proc_env_free(struct proc_env *e);
+void proc_env_release(struct proc_env *e);
 
 /* PATH is a regular file this process may execute. */
 bool proc_is_exec_file(const char *path);

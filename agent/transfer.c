@@ -351,18 +351,23 @@ int op_db_info(struct agent *a, json_t *req, json_t *res) {
                       agent_kind_of(st.st_mode));
   /* Only the meta bucket and the last key: cheap even for a big db. */
   struct edr_bolt *db = NULL;
-  char why[512] = "";
-  if ((rc = edr_bolt_open(path, &db, why, sizeof(why))))
-    return agent_fail(a, rc, "cannot read '%s' as a bbolt file: %s", path,
-                      why[0] ? why : edr_strerror(rc));
+  struct edr_error err = EDR_ERROR_INIT;
+  if ((rc = edr_bolt_open(path, &db, &err))) {
+    agent_fail(a, rc, "cannot read '%s' as a bbolt file: %s", path,
+               err.msg.len ? err.msg.buf : edr_strerror(rc));
+    edr_error_release(&err);
+    return rc;
+  }
   struct meta_vals m = {0};
   rc = edr_bolt_foreach(db, "meta", 4, meta_visit, &m);
-  if (rc && rc != EDR_ENOENT)
-    snprintf(why, sizeof(why), "%s", edr_bolt_errmsg(db));
+  if (rc && rc != EDR_ENOENT) {
+    const char *why = edr_bolt_errmsg(db);
+    agent_fail(a, rc, "cannot read bucket 'meta' of '%s': %s", path,
+               why[0] ? why : edr_strerror(rc));
+  }
   edr_bolt_close(db);
   if (rc && rc != EDR_ENOENT)
-    return agent_fail(a, rc, "cannot read bucket 'meta' of '%s': %s", path,
-                      why[0] ? why : edr_strerror(rc));
+    return rc;
   int64_t rev = 0;
   if ((rc = edr_bolt_revision(path, &rev)))
     return agent_fail(a, rc, "cannot read the revision of '%s': %s", path,

@@ -1,7 +1,7 @@
 /*
  * bbolt.c - a read-only bbolt reader that trusts nothing in the file.
  *
- * Layout (little-endian, see ../shared/etcd-facts.md): pages of meta.pageSize
+ * Layout (little-endian, as bbolt writes it): pages of meta.pageSize
  * bytes, each with a 16-byte header {id u64, flags u16, count u16, overflow
  * u32}; pages 0 and 1 are meta pages; a B+tree of branch and leaf pages per
  * bucket; a bucket is a leaf entry flagged 1 whose value starts {root u64,
@@ -12,26 +12,26 @@
  * it at a few pages whatever the size.  Why a bitmap: a hostile file can
  * point two branches at one page, or a page at its ancestor; refusing any
  * page reached twice ends cycles and bounds the work at one read per page.
+ *
+ * The CRC-32C is crc32c.c's; what etcd keeps in the file (revision,
+ * members, live keys) is bbolt_etcd.c's.
  */
 #include "bbolt.h"
 
+#include "bytes.h"
 #include "err.h"
+#include "snapfile.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
 
 enum {
   PAGE_HDR = 16,
@@ -64,7 +64,7 @@ struct edr_bolt {
   uint8_t *freed; /* pages listed in the freelist (check only) */
   struct level lv[EDR_BOLT_MAX_DEPTH];
   size_t buffered; /* sum of the level buffers' sizes */
-  char err[1024];
+  struct edr_str err; /* the problems found, one a line */
 };
 
 /* A key bound: keys below a branch element lie in [lo, hi). */
@@ -86,35 +86,30 @@ struct walk {
   bool check_freed; /* pages must not be in the freelist */
 };
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-static uint64_t le64(const uint8_t *p) {
-  return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-static uint64_t be64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v = v << 8 | p[i];
-  return v;
-}
 
 /* Record a problem (appended: check may find a meta problem and then a
  * structural one).  Always returns EDR_ECORRUPT. */
 __attribute__((format(printf, 2, 3))) static int fail(struct edr_bolt *db,
                                                       const char *fmt, ...) {
-  size_t used = strlen(db->err);
-  if (used && used + 2 < sizeof(db->err)) {
-    db->err[used++] = '\n';
-    db->err[used] = '\0';
-  }
+  if (db->err.len)
+    edr_str_append(&db->err, "\n");
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(db->err + used, sizeof(db->err) - used, fmt, ap);
+  edr_str_vappendf(&db->err, fmt, ap);
   va_end(ap);
   return EDR_ECORRUPT;
+}
+
+/* A failure to open, said in ERR when the caller passed one.  Returns CODE. */
+__attribute__((format(printf, 3, 4))) static int open_fail(struct edr_error *err, int code,
+                                                           const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    va_start(ap, fmt);
+    edr_error_vset(err, code, fmt, ap);
+    va_end(ap);
+  }
+  return code;
 }
 
 static int pread_full(int fd, void *buf, size_t len, uint64_t off) {
@@ -153,15 +148,6 @@ static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl) {
 }
 
 /* ---- meta pages --------------------------------------------------------- */
-
-static uint64_t fnv1a64(const uint8_t *p, size_t n) {
-  uint64_t h = UINT64_C(14695981039346656037);
-  for (size_t i = 0; i < n; i++) {
-    h ^= p[i];
-    h *= UINT64_C(1099511628211);
-  }
-  return h;
-}
 
 static bool pow2(uint32_t v) { return v && !(v & (v - 1)); }
 
@@ -209,17 +195,15 @@ static void parse_meta(const uint8_t *p, int idx, uint64_t off,
     m->valid = true;
 }
 
-static int open_metas(struct edr_bolt *db, char *msg, size_t msglen) {
+static int open_metas(struct edr_bolt *db, struct edr_error *err) {
   struct edr_bolt_info *in = &db->info;
   uint8_t pg[PAGE_HDR + META_SIZE];
   int rc;
 
-  if (in->image_size < PAGE_HDR + META_SIZE) {
-    snprintf(msg, msglen,
-             "file of %" PRIu64 " bytes is too short for a bbolt meta page",
-             in->file_size);
-    return EDR_ECORRUPT;
-  }
+  if (in->image_size < PAGE_HDR + META_SIZE)
+    return open_fail(err, EDR_ECORRUPT,
+                     "file of %" PRIu64 " bytes is too short for a bbolt meta page",
+                     in->file_size);
   if ((rc = pread_full(db->fd, pg, sizeof(pg), 0)) < 0)
     return rc;
   parse_meta(pg, 0, 0, &in->meta[0]);
@@ -261,48 +245,39 @@ static int open_metas(struct edr_bolt *db, char *msg, size_t msglen) {
     use = 0;
   if (in->meta[1].valid && (use < 0 || in->meta[1].txid > in->meta[0].txid))
     use = 1;
-  if (use < 0) {
-    snprintf(msg, msglen, "no valid meta page: %s; %s", in->meta[0].problem,
-             in->meta[1].problem);
-    return EDR_ECORRUPT;
-  }
+  if (use < 0)
+    return open_fail(err, EDR_ECORRUPT, "no valid meta page: %s; %s", in->meta[0].problem,
+                     in->meta[1].problem);
   const struct edr_bolt_meta *m = &in->meta[use];
   in->meta_used = use;
   in->page_size = db->ps = m->page_size;
   db->npages = m->pgid;
   db->root = m->root;
   if (m->pgid < 2 || m->pgid > EDR_BOLT_MAX_PAGES ||
-      m->pgid > in->image_size / m->page_size) {
-    snprintf(msg, msglen,
-             "meta page %d: %" PRIu64 " pages of %" PRIu32
-             " bytes do not fit in the %" PRIu64 " bytes of data in the file%s",
-             use, m->pgid, m->page_size, in->image_size,
-             m->pgid > 1 ? " (truncated?)" : "");
-    return EDR_ECORRUPT;
-  }
-  if (m->root < 2 || m->root >= m->pgid) {
-    snprintf(msg, msglen,
-             "meta page %d: root page %" PRIu64 " is outside 2..%" PRIu64, use,
-             m->root, m->pgid - 1);
-    return EDR_ECORRUPT;
-  }
+      m->pgid > in->image_size / m->page_size)
+    return open_fail(err, EDR_ECORRUPT,
+                     "meta page %d: %" PRIu64 " pages of %" PRIu32
+                     " bytes do not fit in the %" PRIu64 " bytes of data in the file%s",
+                     use, m->pgid, m->page_size, in->image_size,
+                     m->pgid > 1 ? " (truncated?)" : "");
+  if (m->root < 2 || m->root >= m->pgid)
+    return open_fail(err, EDR_ECORRUPT,
+                     "meta page %d: root page %" PRIu64 " is outside 2..%" PRIu64, use,
+                     m->root, m->pgid - 1);
   return 0;
 }
 
-int edr_bolt_open_fd(int fd, struct edr_bolt **out, char *msg, size_t msglen) {
-  char dummy[8];
+int edr_bolt_open_fd(int fd, struct edr_bolt **out, struct edr_error *err) {
   struct stat st;
   int rc;
 
   *out = NULL;
-  if (!msg) {
-    msg = dummy;
-    msglen = sizeof(dummy);
-  }
-  msg[0] = '\0';
+  if (err)
+    edr_error_clear(err);
   struct edr_bolt *db = calloc(1, sizeof(*db));
   if (!db)
     return EDR_ENOMEM;
+  edr_str_init(&db->err);
   db->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (db->fd < 0) {
     rc = edr_from_errno(errno);
@@ -314,36 +289,34 @@ int edr_bolt_open_fd(int fd, struct edr_bolt **out, char *msg, size_t msglen) {
     goto fail;
   }
   if (!S_ISREG(st.st_mode)) {
-    snprintf(msg, msglen, "not a regular file");
-    rc = EDR_EINVAL;
+    rc = open_fail(err, EDR_EINVAL, "not a regular file");
     goto fail;
   }
   db->info.file_size = (uint64_t)st.st_size;
-  db->info.has_trailer = db->info.file_size % 512 == 32;
+  db->info.has_trailer = db->info.file_size % EDR_SNAP_ALIGN == EDR_SNAP_TRAILER;
   db->info.image_size =
-      db->info.file_size - (db->info.has_trailer ? 32 : 0);
-  if ((rc = open_metas(db, msg, msglen)) < 0)
+      db->info.file_size - (db->info.has_trailer ? EDR_SNAP_TRAILER : 0);
+  if ((rc = open_metas(db, err)) < 0)
     goto fail;
   *out = db;
   return 0;
 fail:
+  if (err && !err->code)  /* an I/O failure: the code's own words */
+    err->code = rc;
   edr_bolt_close(db);
   return rc;
 }
 
-int edr_bolt_open(const char *path, struct edr_bolt **out, char *msg,
-                  size_t msglen) {
+int edr_bolt_open(const char *path, struct edr_bolt **out, struct edr_error *err) {
   *out = NULL;
   /* O_NONBLOCK: a FIFO in its place must not hang the reader (the agent
    * probes files the etcd user controls); edr_bolt_open_fd refuses it. */
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     int rc = edr_from_errno(errno);
-    if (msg)
-      snprintf(msg, msglen, "cannot be opened: %s", edr_strerror(rc));
-    return rc;
+    return open_fail(err, rc, "cannot be opened: %s", edr_strerror(rc));
   }
-  int rc = edr_bolt_open_fd(fd, out, msg, msglen);
+  int rc = edr_bolt_open_fd(fd, out, err);
   close(fd);
   return rc;
 }
@@ -357,6 +330,7 @@ void edr_bolt_close(struct edr_bolt *db) {
     free(db->lv[i].buf);
   free(db->seen);
   free(db->freed);
+  edr_str_release(&db->err);
   free(db);
 }
 
@@ -364,7 +338,7 @@ const struct edr_bolt_info *edr_bolt_info(const struct edr_bolt *db) {
   return &db->info;
 }
 
-const char *edr_bolt_errmsg(const struct edr_bolt *db) { return db->err; }
+const char *edr_bolt_errmsg(const struct edr_bolt *db) { return db->err.buf; }
 
 /* ---- pages -------------------------------------------------------------- */
 
@@ -373,7 +347,7 @@ static void setbit(uint8_t *m, uint64_t i) { m[i >> 3] |= (uint8_t)(1 << (i & 7)
 
 static int begin_walk(struct edr_bolt *db) {
   size_t n = (size_t)((db->npages + 7) / 8);
-  db->err[0] = '\0';
+  edr_str_reset(&db->err);
   if (!db->seen && !(db->seen = malloc(n)))
     return EDR_ENOMEM;
   memset(db->seen, 0, n);
@@ -753,7 +727,7 @@ static int last_key(void *arg, const struct edr_bolt_kv *kv) {
 int edr_bolt_revision_db(struct edr_bolt *db, int64_t *rev) {
   *rev = 0;
   int rc = bucket_walk(db, "key", 3, last_key, rev, true);
-  if (rc == EDR_ECORRUPT && !db->err[0])
+  if (rc == EDR_ECORRUPT && !db->err.len)
     fail(db, "bucket 'key': its last key is shorter than a revision");
   if (rc < 0)
     *rev = 0;
@@ -763,433 +737,10 @@ int edr_bolt_revision_db(struct edr_bolt *db, int64_t *rev) {
 int edr_bolt_revision(const char *path, int64_t *rev) {
   struct edr_bolt *db;
   *rev = 0;
-  int rc = edr_bolt_open(path, &db, NULL, 0);
+  int rc = edr_bolt_open(path, &db, NULL);
   if (rc < 0)
     return rc;
   rc = edr_bolt_revision_db(db, rev);
   edr_bolt_close(db);
   return rc;
-}
-
-/* ---- CRC-32C ------------------------------------------------------------ */
-
-/* Everything below works on the raw register (no pre/post inversion), where
- * the update is linear: raw(s, A || B) = shift_|B|(raw(s, A)) ^ raw(0, B),
- * shift_n being "feed n zero bytes".  The hardware path uses that to run
- * three independent crc32 streams over three consecutive blocks at once:
- * the instruction's latency is 3 cycles and its throughput 1, so one stream
- * leaves two thirds of the unit idle.  Blocks are joined with a table for
- * shift_B (4 lookups).  The tables are built once, under pthread_once. */
-
-enum { CRC_BLOCK_LONG = 8192, CRC_BLOCK_SHORT = 256 };
-
-static uint32_t crc_table[8][256];
-static uint32_t crc_shift_long[4][256], crc_shift_short[4][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n) {
-  while (n >= 8) {
-    uint64_t v = le64(p) ^ c;
-    c = crc_table[7][v & 0xff] ^ crc_table[6][(v >> 8) & 0xff] ^
-        crc_table[5][(v >> 16) & 0xff] ^ crc_table[4][(v >> 24) & 0xff] ^
-        crc_table[3][(v >> 32) & 0xff] ^ crc_table[2][(v >> 40) & 0xff] ^
-        crc_table[1][(v >> 48) & 0xff] ^ crc_table[0][v >> 56];
-    p += 8;
-    n -= 8;
-  }
-  while (n--)
-    c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-  return c;
-}
-
-/* T[k][b] = shift_n(b << 8k): shift_n of any register is then the XOR of
- * four lookups, one per byte. */
-static void crc_shift_build(uint32_t t[4][256], size_t n) {
-  static const uint8_t zeros[CRC_BLOCK_LONG];
-  uint32_t basis[32];
-  for (int i = 0; i < 32; i++)
-    basis[i] = crc_sw(UINT32_C(1) << i, zeros, n);
-  for (int k = 0; k < 4; k++)
-    for (uint32_t b = 0; b < 256; b++) {
-      uint32_t v = 0;
-      for (int i = 0; i < 8; i++)
-        if (b >> i & 1)
-          v ^= basis[8 * k + i];
-      t[k][b] = v;
-    }
-}
-
-static void crc_init(void) {
-  for (uint32_t i = 0; i < 256; i++) {
-    uint32_t c = i;
-    for (int j = 0; j < 8; j++)
-      c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    crc_table[0][i] = c;
-  }
-  for (uint32_t i = 0; i < 256; i++)
-    for (int t = 1; t < 8; t++)
-      crc_table[t][i] =
-          (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
-  crc_shift_build(crc_shift_long, CRC_BLOCK_LONG);
-  crc_shift_build(crc_shift_short, CRC_BLOCK_SHORT);
-}
-
-static uint32_t crc_shift(const uint32_t t[4][256], uint32_t c) {
-  return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^ t[2][(c >> 16) & 0xff] ^
-         t[3][c >> 24];
-}
-
-#if defined(__x86_64__)
-/* Three blocks of B bytes (B a multiple of 8) from P, continuing C. */
-__attribute__((target("sse4.2"))) static uint32_t
-crc_hw3(uint32_t c, const uint8_t *p, size_t b, const uint32_t t[4][256]) {
-  uint64_t c0 = c, c1 = 0, c2 = 0;
-  for (size_t i = 0; i < b; i += 8) {
-    uint64_t v0, v1, v2;
-    memcpy(&v0, p + i, 8);
-    memcpy(&v1, p + b + i, 8);
-    memcpy(&v2, p + 2 * b + i, 8);
-    c0 = _mm_crc32_u64(c0, v0);
-    c1 = _mm_crc32_u64(c1, v1);
-    c2 = _mm_crc32_u64(c2, v2);
-  }
-  c = crc_shift(t, (uint32_t)c0) ^ (uint32_t)c1;
-  return crc_shift(t, c) ^ (uint32_t)c2;
-}
-
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c,
-                                                         const uint8_t *p,
-                                                         size_t n) {
-  for (; n >= 3 * CRC_BLOCK_LONG; p += 3 * CRC_BLOCK_LONG, n -= 3 * CRC_BLOCK_LONG)
-    c = crc_hw3(c, p, CRC_BLOCK_LONG, crc_shift_long);
-  for (; n >= 3 * CRC_BLOCK_SHORT; p += 3 * CRC_BLOCK_SHORT, n -= 3 * CRC_BLOCK_SHORT)
-    c = crc_hw3(c, p, CRC_BLOCK_SHORT, crc_shift_short);
-  uint64_t c64 = c;
-  while (n >= 8) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    c64 = _mm_crc32_u64(c64, v);
-    p += 8;
-    n -= 8;
-  }
-  c = (uint32_t)c64;
-  while (n--)
-    c = _mm_crc32_u8(c, *p++);
-  return c;
-}
-#endif
-
-/* Which path: 1 hardware, 0 software, -1 not decided (the first call
- * decides; edr_crc32c_force_sw() is for the tests). */
-static int crc_use_hw = -1;
-
-void edr_crc32c_force_sw(bool sw) { crc_use_hw = sw ? 0 : -1; }
-
-uint32_t edr_crc32c(uint32_t crc, const void *buf, size_t len) {
-  uint32_t c = ~crc;
-  pthread_once(&crc_once, crc_init);
-#if defined(__x86_64__)
-  int hw = __atomic_load_n(&crc_use_hw, __ATOMIC_RELAXED);
-  if (hw < 0) {
-    hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-    __atomic_store_n(&crc_use_hw, hw, __ATOMIC_RELAXED);
-  }
-  if (hw)
-    return ~crc_hw(c, buf, len);
-#endif
-  return ~crc_sw(c, buf, len);
-}
-
-/* ---- etcd's figures ----------------------------------------------------- */
-
-static size_t live_max_slots = 1 << 20; /* 8 MiB of key hashes per pass */
-
-void edr_bolt_set_live_limit(size_t slots) {
-  live_max_slots = slots >= 4 ? slots : 4;
-}
-enum { MEMBERS_MAX = 256 };
-
-/* Distinct live keys, without keeping the keys: a 63-bit hash of each user
- * key plus a live bit, in an open-addressing table.  When the table would
- * pass live_max_slots, the key space is split by hash into parts counted
- * one pass each, so memory stays bounded whatever the number of keys. */
-struct live {
-  uint64_t *slot; /* 0 empty, else hash | live << 63; hash never 0 */
-  size_t cap, used;
-  unsigned part, parts;
-  bool overflow, undecodable;
-};
-
-static uint64_t keyhash(const uint8_t *k, size_t n) {
-  uint64_t h = fnv1a64(k, n);
-  h ^= h >> 33; /* fnv1a's low bits are weak; mix before slotting */
-  h *= UINT64_C(0xff51afd7ed558ccd);
-  h ^= h >> 33;
-  h &= ~(UINT64_C(1) << 63);
-  return h ? h : 1;
-}
-
-static int live_put(struct live *lv, uint64_t h, bool alive) {
-  if ((h >> 40) % lv->parts != lv->part)
-    return 0;
-  if ((lv->used + 1) * 2 > lv->cap) {
-    size_t ncap = lv->cap ? lv->cap * 2
-                          : (1024 < live_max_slots ? 1024 : live_max_slots);
-    if (ncap > live_max_slots) {
-      lv->overflow = true;
-      return 0;
-    }
-    uint64_t *ns = calloc(ncap, sizeof(*ns));
-    if (!ns)
-      return EDR_ENOMEM;
-    for (size_t i = 0; i < lv->cap; i++)
-      if (lv->slot[i]) {
-        size_t j = (size_t)(lv->slot[i] & (ncap - 1));
-        while (ns[j])
-          j = (j + 1) & (ncap - 1);
-        ns[j] = lv->slot[i];
-      }
-    free(lv->slot);
-    lv->slot = ns;
-    lv->cap = ncap;
-  }
-  size_t j = (size_t)(h & (lv->cap - 1));
-  uint64_t mask = ~(UINT64_C(1) << 63);
-  while (lv->slot[j] && (lv->slot[j] & mask) != h)
-    j = (j + 1) & (lv->cap - 1);
-  if (!lv->slot[j])
-    lv->used++;
-  lv->slot[j] = h | (uint64_t)alive << 63;
-  return 0;
-}
-
-static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
-  *v = 0;
-  for (int s = 0; s < 64 && *p < end; s += 7) {
-    uint8_t b = *(*p)++;
-    *v |= (uint64_t)(b & 0x7f) << s;
-    if (!(b & 0x80))
-      return true;
-  }
-  return false;
-}
-
-/* The key (field 1) of a protobuf mvccpb.KeyValue. */
-static bool kv_userkey(const uint8_t *p, size_t n, const uint8_t **k,
-                       size_t *kl) {
-  const uint8_t *end = p + n;
-  while (p < end) {
-    uint64_t tag, len;
-    if (!varint(&p, end, &tag))
-      return false;
-    switch (tag & 7) {
-    case 0:
-      if (!varint(&p, end, &len))
-        return false;
-      break;
-    case 1:
-      if (end - p < 8)
-        return false;
-      p += 8;
-      break;
-    case 2:
-      if (!varint(&p, end, &len) || len > (uint64_t)(end - p))
-        return false;
-      if (tag >> 3 == 1) {
-        *k = p;
-        *kl = (size_t)len;
-        return true;
-      }
-      p += len;
-      break;
-    case 5:
-      if (end - p < 4)
-        return false;
-      p += 4;
-      break;
-    default:
-      return false;
-    }
-  }
-  return false;
-}
-
-static int live_entry(struct live *lv, const struct edr_bolt_kv *kv) {
-  const uint8_t *k;
-  size_t kl;
-  if (!kv->val || !kv_userkey(kv->val, kv->vlen, &k, &kl)) {
-    lv->undecodable = true;
-    return 0;
-  }
-  bool tomb = kv->klen == 18 && kv->key[17] == 't';
-  return live_put(lv, keyhash(k, kl), !tomb);
-}
-
-static int64_t live_count(const struct live *lv) {
-  int64_t n = 0;
-  for (size_t i = 0; i < lv->cap; i++)
-    n += (int64_t)(lv->slot[i] >> 63);
-  return n;
-}
-
-static int live_pass(void *arg, const struct edr_bolt_kv *kv) {
-  return live_entry(arg, kv);
-}
-
-enum bucket_kind { B_OTHER, B_KEY, B_META, B_MEMBERS };
-
-struct status_walk {
-  struct edr_etcd_status *st;
-  enum bucket_kind kind;
-  uint32_t crc;
-  struct live live;
-  uint64_t key_entries;
-};
-
-static const struct {
-  const char *name;
-  enum bucket_kind kind;
-} bucket_kinds[] = {
-    {"key", B_KEY},
-    {"meta", B_META},
-    {"members", B_MEMBERS},
-};
-
-static bool is(const struct edr_bolt_kv *kv, const char *s) {
-  return kv->klen == strlen(s) && !memcmp(kv->key, s, kv->klen);
-}
-
-static void meta_entry(struct edr_etcd_status *st, const struct edr_bolt_kv *kv) {
-  if (!kv->val || kv->vlen < 8)
-    return;
-  if (is(kv, "consistent_index")) {
-    st->has_consistent_index = true;
-    st->consistent_index = be64(kv->val);
-  } else if (is(kv, "term")) {
-    st->has_term = true;
-    st->term = be64(kv->val);
-  } else if (is(kv, "scheduledCompactRev")) {
-    st->has_scheduled_compact = true;
-    st->scheduled_compact = (int64_t)be64(kv->val);
-  } else if (is(kv, "finishedCompactRev")) {
-    st->has_finished_compact = true;
-    st->finished_compact = (int64_t)be64(kv->val);
-  }
-}
-
-static void member_entry(struct edr_etcd_status *st,
-                         const struct edr_bolt_kv *kv) {
-  if (!kv->val || json_array_size(st->members) >= MEMBERS_MAX ||
-      kv->klen > 32) {
-    st->members_skipped++;
-    return;
-  }
-  /* Member ids are uint64 and overflow jansson's integers: take the id from
-   * the key (its hex form) and decode numbers as reals so parsing works. */
-  json_error_t jerr;
-  json_t *v = json_loadb((const char *)kv->val, kv->vlen,
-                         JSON_DECODE_INT_AS_REAL,
-                         &jerr);
-  if (!json_is_object(v)) {
-    json_decref(v);
-    st->members_skipped++;
-    return;
-  }
-  json_t *m = json_object();
-  /* a key that is not UTF-8 (a crafted file) keeps its bytes, escaped */
-  json_t *id = json_stringn((const char *)kv->key, kv->klen);
-  if (!id) {
-    char raw[33], esc[4 * 32 + 1];
-    memcpy(raw, kv->key, kv->klen);
-    raw[kv->klen] = '\0';
-    id = json_string(edr_escape(esc, sizeof esc, raw, 0));
-  }
-  json_object_set_new(m, "id", id);
-  json_t *name = json_object_get(v, "name");
-  json_object_set_new(m, "name",
-                      json_string(json_is_string(name) ? json_string_value(name)
-                                                       : ""));
-  static const char *const lists[] = {"peerURLs", "clientURLs"};
-  for (size_t i = 0; i < 2; i++) {
-    json_t *a = json_object_get(v, lists[i]), *out = json_array();
-    size_t j;
-    json_t *u;
-    json_array_foreach(a, j, u) if (json_is_string(u))
-        json_array_append(out, u);
-    json_object_set_new(m, lists[i], out);
-  }
-  json_object_set_new(m, "isLearner",
-                      json_boolean(json_is_true(json_object_get(v, "isLearner"))));
-  json_array_append_new(st->members, m);
-  json_decref(v);
-}
-
-static int status_visit(void *arg, const struct edr_bolt_kv *kv) {
-  struct status_walk *s = arg;
-  struct edr_etcd_status *st = s->st;
-  s->crc = edr_crc32c(s->crc, kv->key, kv->klen);
-  if (kv->depth == 0) {
-    s->kind = B_OTHER;
-    for (size_t i = 0; i < sizeof(bucket_kinds) / sizeof(bucket_kinds[0]); i++)
-      if (is(kv, bucket_kinds[i].name))
-        s->kind = bucket_kinds[i].kind;
-    return 0;
-  }
-  if (kv->val)
-    s->crc = edr_crc32c(s->crc, kv->val, kv->vlen);
-  st->total_keys++;
-  switch (s->kind) {
-  case B_KEY:
-    /* etcd reads bytes 0..7 as the main revision of any key here. */
-    if (kv->klen >= 8)
-      st->revision = (int64_t)be64(kv->key);
-    s->key_entries++;
-    return live_entry(&s->live, kv);
-  case B_META:
-    meta_entry(st, kv);
-    return 0;
-  case B_MEMBERS:
-    member_entry(st, kv);
-    return 0;
-  case B_OTHER:
-    return 0;
-  }
-  return 0;
-}
-
-int edr_etcd_status(struct edr_bolt *db, struct edr_etcd_status *st) {
-  memset(st, 0, sizeof(*st));
-  st->members = json_array();
-  if (!st->members)
-    return EDR_ENOMEM;
-  struct status_walk s = {.st = st, .live = {.parts = 1}};
-  st->total_size = db->npages * db->ps;
-  int rc = edr_bolt_walk(db, status_visit, &s);
-  st->hash = s.crc;
-  st->live_keys = live_count(&s.live);
-  bool undecodable = s.live.undecodable;
-  /* Too many keys for one table: count by parts of the hash space, one
-   * pass over bucket "key" each, doubling the parts until each fits. */
-  for (unsigned parts = 2; rc == 0 && s.live.overflow && parts <= 1u << 20;
-       parts *= 2) {
-    int64_t sum = 0;
-    s.live.overflow = false;
-    for (unsigned part = 0; part < parts && rc == 0 && !s.live.overflow;
-         part++) {
-      free(s.live.slot);
-      s.live = (struct live){.part = part, .parts = parts};
-      rc = edr_bolt_foreach(db, "key", 3, live_pass, &s.live);
-      sum += live_count(&s.live);
-    }
-    st->live_keys = sum;
-  }
-  if (undecodable || s.live.overflow)
-    st->live_keys = -1;
-  free(s.live.slot);
-  return rc > 0 ? EDR_EINTERNAL : rc;
-}
-
-void edr_etcd_status_release(struct edr_etcd_status *st) {
-  json_decref(st->members);
-  st->members = NULL;
 }

@@ -22,6 +22,8 @@
 #ifndef EDR_BBOLT_H
 #define EDR_BBOLT_H
 
+#include "err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,14 +85,13 @@ typedef int (*edr_bolt_visit_fn)(void *arg, const struct edr_bolt_kv *kv);
 
 /* Open PATH read-only and choose its meta page.  On success *out is a new
  * handle the caller closes with edr_bolt_close().  On failure *out is NULL,
- * the code is returned and, when MSG is not NULL, a lowercase sentence
- * about the cause is written to MSG (MSGLEN bytes); it does not repeat the
- * path, the caller names the file.  EDR_ECORRUPT when
- * neither meta page is valid or the file is shorter than meta.pgid pages. */
-int edr_bolt_open(const char *path, struct edr_bolt **out, char *msg,
-                  size_t msglen);
+ * the code is returned and, when ERR is not NULL, set there with a
+ * lowercase sentence about the cause; it does not repeat the path, the
+ * caller names the file.  EDR_ECORRUPT when neither meta page is valid or
+ * the file is shorter than meta.pgid pages. */
+int edr_bolt_open(const char *path, struct edr_bolt **out, struct edr_error *err);
 /* The same over an open descriptor (dup'ed: the caller keeps FD). */
-int edr_bolt_open_fd(int fd, struct edr_bolt **out, char *msg, size_t msglen);
+int edr_bolt_open_fd(int fd, struct edr_bolt **out, struct edr_error *err);
 /* Close DB (NULL is fine). */
 void edr_bolt_close(struct edr_bolt *db);
 
@@ -124,13 +125,6 @@ int edr_bolt_revision(const char *path, int64_t *rev);
 /* The same on an open DB; on EDR_ECORRUPT edr_bolt_errmsg() says where.
  * Reads the root tree and one path down bucket "key": a few pages. */
 int edr_bolt_revision_db(struct edr_bolt *db, int64_t *rev);
-
-/* CRC-32C (Castagnoli) running sum, as Go's crc32.Update with that table:
- * start with 0, feed pieces in order. */
-uint32_t edr_crc32c(uint32_t crc, const void *buf, size_t len);
-/* For tests: true makes edr_crc32c() use the portable table code even where
- * the CPU has SSE4.2, so both paths can be compared; false goes back. */
-void edr_crc32c_force_sw(bool sw);
 
 /* ---- etcd's figures, read from the file (one walk) ---------------------- */
 

@@ -1,9 +1,12 @@
 /*
- * err.c - text and names for the EDR_E* codes, and the errno translation.
+ * err.c - text and names for the EDR_E* codes, the errno translation, and
+ * the error carrier (struct edr_error).
  */
 #include "err.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stdarg.h>
 
 const char *edr_strerror(int err) {
   switch (err) {
@@ -44,4 +47,59 @@ int edr_from_errno(int errnum) {
   case E2BIG: case EFBIG: case EOVERFLOW: return EDR_ETOOBIG;
   default: return EDR_EIO;
   }
+}
+
+void edr_error_init(struct edr_error *e) {
+  e->code = 0;
+  edr_str_init(&e->msg);
+}
+
+void edr_error_release(struct edr_error *e) {
+  edr_str_release(&e->msg);
+  e->code = 0;
+}
+
+void edr_error_clear(struct edr_error *e) {
+  edr_str_reset(&e->msg);
+  e->code = 0;
+}
+
+int edr_error_vset(struct edr_error *e, int code, const char *fmt, va_list ap) {
+  assert(code < 0); /* a failure has a negative EDR_E* code (above) */
+  e->code = code;
+  edr_str_reset(&e->msg);
+  if (edr_str_vappendf(&e->msg, fmt, ap))
+    edr_str_reset(&e->msg);
+  return code;
+}
+
+int edr_error_set(struct edr_error *e, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  edr_error_vset(e, code, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int edr_error_prefix(struct edr_error *e, const char *fmt, ...) {
+  struct edr_str s = EDR_STR_INIT;
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = edr_str_vappendf(&s, fmt, ap);
+  va_end(ap);
+  if (!rc)
+    rc = edr_str_append(&s, edr_error_text(e));
+  if (!rc) {
+    edr_str_release(&e->msg);
+    e->msg = s;
+  } else {
+    edr_str_release(&s);
+  }
+  return e->code;
+}
+
+const char *edr_error_text(const struct edr_error *e) {
+  if (e->msg.len)
+    return e->msg.buf;
+  return e->code ? edr_strerror(e->code) : "";
 }

@@ -7,9 +7,15 @@
  * becomes text; foreign codes (errno, libssh2) are translated to ours in
  * exactly one function each (edr_from_errno() here, ssh_err() in ssh.c).
  * The text is a short, lowercase phrase: callers add the subject and host.
+ *
+ * struct edr_error is the one way a failure travels with its message: a
+ * code and a growable message (str.h), filled by the function that failed
+ * and owned by the caller that passed it in.
  */
 #ifndef EDR_ERR_H
 #define EDR_ERR_H
+
+#include "str.h"
 
 #define EDR_ERRNO_MAP(X)                                                       \
   X(NOMEM,        -1,  "out of memory")                                        \
@@ -60,5 +66,37 @@ const char *edr_strerror(int err);
 const char *edr_err_name(int err);
 /* Translate an errno value (positive) to an EDR_E* code. */
 int edr_from_errno(int errnum);
+
+/* A failure and what to tell the operator about it.  CODE is 0 (no
+ * failure) or an EDR_E* code; MSG the whole message, lowercase, naming the
+ * subject and the host, or empty when the code's own text says it all.
+ * The caller owns it: EDR_ERROR_INIT or edr_error_init() before use,
+ * edr_error_release() after. */
+struct edr_error {
+  int code;
+  struct edr_str msg;
+};
+#define EDR_ERROR_INIT { .code = 0, .msg = EDR_STR_INIT }
+
+void edr_error_init(struct edr_error *e);
+/* Frees the message; E holds no failure and is usable again. */
+void edr_error_release(struct edr_error *e);
+/* No failure (keeps the message's buffer). */
+void edr_error_clear(struct edr_error *e);
+/* Records CODE (negative) with a message from FMT, replacing what E held.
+ * Returns CODE, for `return edr_error_set(err, EDR_EIO, ...)`.  When the
+ * message cannot be allocated E keeps the code and edr_error_text() falls
+ * back on edr_strerror(). */
+int edr_error_set(struct edr_error *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int edr_error_vset(struct edr_error *e, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+/* Puts FMT's text before the message (the context a caller adds: the
+ * host, the file).  Returns E's code. */
+int edr_error_prefix(struct edr_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The message; edr_strerror(code) when there is none; "" when E holds no
+ * failure.  Borrowed from E, valid until E changes. */
+const char *edr_error_text(const struct edr_error *e);
 
 #endif

@@ -45,8 +45,9 @@ int edr_snapfile_check(const char *path, struct edr_snapfile *out) {
   }
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   out->size = (uint64_t)st.st_size;
-  out->has_trailer = out->size >= 32 && out->size % 512 == 32;
-  uint64_t image_len = out->has_trailer ? out->size - 32 : out->size;
+  out->has_trailer = out->size >= EDR_SNAP_TRAILER &&
+                     out->size % EDR_SNAP_ALIGN == EDR_SNAP_TRAILER;
+  uint64_t image_len = out->has_trailer ? out->size - EDR_SNAP_TRAILER : out->size;
 
   buf = malloc(BUF);
   if (!buf) {

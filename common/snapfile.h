@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The trailer: a SHA-256 digest after the image, whose size is a multiple
+ * of EDR_SNAP_ALIGN (bbolt pages), so a file with one has size % 512 == 32. */
+enum { EDR_SNAP_TRAILER = 32, EDR_SNAP_ALIGN = 512 };
+
 struct edr_snapfile {
   uint64_t size;            /* bytes in the file, trailer included */
   bool has_trailer;         /* size % 512 == 32 */

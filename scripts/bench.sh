@@ -162,16 +162,8 @@ if ((vs_sys)); then
   edr_sys=${EDR_BENCH_BIN_SYSTEM:-$bindir-system}/etcd-dr
   [[ -x $edr_sys ]] || { echo "bench: no $edr_sys (EDR_BENCH_BIN_SYSTEM=DIR with EDR_BENCH_BIN)" >&2; exit 1; }
 fi
-# "1.11.1": the libssh2 an etcd-dr binary runs with (static inside it, or the
-# shared one it loads), from libssh2's SSH banner string
-libssh2_of() {
-  local v so
-  banner() { strings "$1" | sed -n 's/^SSH-2.0-libssh2_\([0-9][0-9.]*\)$/\1/p' | sed -n 1p; }
-  v=$(banner "$1")
-  so=$(ldd "$1" 2>/dev/null | awk '$1 ~ /^libssh2\.so/ {print $3}')
-  [[ -z $v && -n $so ]] && v=$(banner "$so")
-  echo "${v:-unknown}"
-}
+# libssh2_of BINARY: "1.11.1", the libssh2 an etcd-dr binary runs with
+. "$repo/scripts/bench/libssh2-of.sh"
 ansible_v=$( (LC_ALL=C.UTF-8 ansible-playbook --version 2>/dev/null || true) | sed -n 1p)
 ssh_v=$(ssh -V 2>&1)
 

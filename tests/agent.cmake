@@ -3,7 +3,7 @@
 # need no root (what does is skipped with a message) and no network beyond
 # loopback (the "etcd" case starts a real etcd on 127.0.0.1).
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
-foreach(case hello probe probe_tools receive send run files chown locks etcd eof idle
+foreach(case hello probe probe_tools receive send run files chown locks run_lock etcd eof idle
              namespaces sshd enospc envfile attack_staging attack_chmod attack_fifo
              attack_ownership aside)
   add_test(NAME agent.${case}

@@ -1,6 +1,6 @@
 # Unit tests of the coordinator's pure logic: spec, plan, quoting (the plan
 # layer), and the summary and the next command to type (ui, cmd).
-foreach(t test_spec test_plan test_prune)
+foreach(t test_spec test_plan test_prune test_sshconfig)
   add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
   target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
   add_test(NAME ${t} COMMAND ${t})
@@ -8,6 +8,7 @@ foreach(t test_spec test_plan test_prune)
 endforeach()
 target_link_libraries(test_spec PRIVATE edr_plan)
 target_link_libraries(test_plan PRIVATE edr_cmd edr_ui edr_plan)
+target_link_libraries(test_sshconfig PRIVATE edr_cmd edr_plan)
 # A host lock's dead holder: taken or explained (engine/stale_lock.h).
 add_executable(test_stale_lock ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_stale_lock.c)
 target_include_directories(test_stale_lock PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "quote.h"
+#include "sshconfig.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -15,7 +16,7 @@
 enum {
   O_CLUSTER = 1000, O_INITIAL_CLUSTER, O_SSH_USER, O_SSH_PORT, O_IDENTITY,
   O_KNOWN_HOSTS, O_SUDO, O_NO_SUDO, O_DATA_DIR, O_WAL_DIR, O_OWNER, O_MODE,
-  O_STOP, O_START, O_TOOL, O_TOKEN, O_PROXY_JUMP, O_PROXY_COMMAND,
+  O_STOP, O_START, O_TOOL, O_TOKEN, O_PROXY_JUMP, O_PROXY_COMMAND, O_SSH_CONFIG,
 };
 
 const struct option edr_spec_long_options[] = {
@@ -37,6 +38,7 @@ const struct option edr_spec_long_options[] = {
   {"initial-cluster-token", required_argument, NULL, O_TOKEN},
   {"proxy-jump", required_argument, NULL, O_PROXY_JUMP},
   {"proxy-command", required_argument, NULL, O_PROXY_COMMAND},
+  {"ssh-config", required_argument, NULL, O_SSH_CONFIG},
   {NULL, 0, NULL, 0},
 };
 
@@ -57,6 +59,10 @@ const char edr_spec_options_help[] =
     "                             [user@]host[:port],... (OpenSSH's ssh -W)\n"
     "  --proxy-command CMD        reach the hosts through CMD's stdin and stdout,\n"
     "                             as OpenSSH's ProxyCommand (%h %p %r)\n"
+"  --ssh-config FILE|none     the ssh_config read for what the spec and these\n"
+    "                             options leave unset (HostName, User, Port,\n"
+    "                             IdentityFile, ProxyJump...), as ssh -F; default\n"
+    "                             ~/.ssh/config and /etc/ssh/ssh_config; none: not read\n"
     "  --sudo, --no-sudo          run the agent with sudo -n (default: unless root)\n"
     "  --data-dir DIR             default /var/lib/etcd\n"
     "  --wal-dir DIR              default: inside the data dir\n"
@@ -71,6 +77,7 @@ void edr_cli_spec_init(struct edr_cli_spec *c) {
   memset(c, 0, sizeof(*c));
   c->ov.ssh_port = -1;
   c->ov.sudo = -1;
+  c->ov.ssh_lookup = edr_sshcfg_lookup;
 }
 
 int edr_cli_spec_option(struct edr_cli_spec *c, int opt, const char *arg) {
@@ -102,6 +109,23 @@ int edr_cli_spec_option(struct edr_cli_spec *c, int opt, const char *arg) {
   case O_TOKEN: c->ov.token = arg; return 1;
   case O_PROXY_JUMP: c->ov.proxy_jump = arg; return 1;
   case O_PROXY_COMMAND: c->ov.proxy_command = arg; return 1;
+  case O_SSH_CONFIG:
+    if (!*arg) {
+      edr_err("--ssh-config: give a file, or none");
+      return -1;
+    }
+    if (strcmp(arg, "none") && arg[0] != '/') {
+      char cwd[2048];
+      if (!getcwd(cwd, sizeof cwd)) {
+        edr_err("--ssh-config: cannot tell the current directory; give an absolute path");
+        return -1;
+      }
+      snprintf(c->ssh_config, sizeof c->ssh_config, "%s/%s", cwd, arg);
+    } else {
+      snprintf(c->ssh_config, sizeof c->ssh_config, "%s", arg);
+    }
+    c->ov.ssh_config = c->ssh_config;
+    return 1;
   }
   return 0;
 }

@@ -15,6 +15,8 @@
 struct edr_cli_spec {
   const char *cluster_file, *initial_cluster;
   struct edr_spec_overrides ov;
+  char ssh_config[4096];        /* --ssh-config made absolute (ssh's Include
+                                   reads a relative path from ~/.ssh) */
 };
 
 /* Option codes >= 1000 are the spec options below; subcommands use their

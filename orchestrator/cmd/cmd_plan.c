@@ -93,7 +93,7 @@ static int run_checks(const struct edr_plan *plan, bool accept_new, json_t **hos
                                                                  : json_null());
     json_array_append_new(*hosts, h);
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
   return code;
 }
 

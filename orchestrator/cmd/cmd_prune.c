@@ -216,7 +216,7 @@ int cmd_prune(int argc, char **argv) {
     size_t n = decide_all(&ctx, &res, stdout);
     printf("\ndry run: nothing was removed%s\n",
            n ? "; run the same command with --remove to remove what is marked REMOVE" : "");
-    edr_run_result_free(&res);
+    edr_run_result_release(&res);
   } else {
     eo.decide = on_decide;
     eo.fill = on_fill;

@@ -130,7 +130,7 @@ int cmd_rollback(int argc, char **argv) {
     edr_err("%s", res.message);
   edr_print_summary(plan, &res, spec_args ? spec_args : "(your cluster options)");
   free(spec_args);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
   edr_plan_free(plan);
   edr_spec_free(spec);
   if (guard >= 0)

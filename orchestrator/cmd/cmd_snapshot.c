@@ -308,11 +308,12 @@ static int do_status(int argc, char **argv) {
     return usage(NULL);
   }
 
-  char msg[512];
+  struct edr_error err = EDR_ERROR_INIT;
   struct edr_bolt *db;
-  int rc = edr_bolt_open(file, &db, msg, sizeof(msg));
+  int rc = edr_bolt_open(file, &db, &err);
   if (rc < 0) {
-    fprintf(stderr, "etcd-dr snapshot status: '%s': %s\n", file, msg);
+    fprintf(stderr, "etcd-dr snapshot status: '%s': %s\n", file, err.msg.buf);
+    edr_error_release(&err);
     return EXIT_UNSOUND;
   }
   /* The trailer needs every byte hashed; do it on the other core while
@@ -380,9 +381,9 @@ static int do_verify(int argc, char **argv) {
   if (!threaded)
     hash_thread(&job);
 
-  char msg[512];
+  struct edr_error err = EDR_ERROR_INIT;
   struct edr_bolt *db;
-  int brc = edr_bolt_open(file, &db, msg, sizeof(msg));
+  int brc = edr_bolt_open(file, &db, &err);
   int crc = brc < 0 ? 0 : edr_bolt_check(db);
   if (threaded)
     pthread_join(th, NULL);
@@ -413,7 +414,8 @@ static int do_verify(int argc, char **argv) {
   }
 
   if (brc < 0) {
-    fprintf(stderr, "%s: '%s': %s\n", pre, file, msg);
+    fprintf(stderr, "%s: '%s': %s\n", pre, file, err.msg.buf);
+    edr_error_release(&err);
     return EXIT_UNSOUND;
   }
   if (crc < 0) {

@@ -229,7 +229,8 @@ int cmd_snapshot_save(int argc, char **argv) {
   int rc = edr_snapshot_save(spec, &so, res);
   edr_spec_free(spec);
   if (rc < 0) {
-    edr_err("%s", res->msg);
+    edr_err("%s", edr_error_text(&res->err));
+    edr_save_result_release(res);
     free(res);
     return rc == EDR_ECANCELED ? EDR_EXIT_INTERRUPTED
            : rc == EDR_EINVAL  ? EDR_EXIT_USAGE
@@ -249,13 +250,14 @@ int cmd_snapshot_save(int argc, char **argv) {
   fflush(stdout);
   int code = EDR_EXIT_OK;
   if (so.dir && keep > 0) {
-    char msg[1024];
-    if (edr_snapshot_prune(so.dir, (unsigned)keep, res->path, msg,
-                           sizeof msg) < 0) {
-      edr_err("snapshot saved, but --keep %ld failed: %s", keep, msg);
+    struct edr_error err = EDR_ERROR_INIT;
+    if (edr_snapshot_prune(so.dir, (unsigned)keep, res->path, &err) < 0) {
+      edr_err("snapshot saved, but --keep %ld failed: %s", keep, edr_error_text(&err));
       code = EDR_EXIT_INTERNAL;
     }
+    edr_error_release(&err);
   }
+  edr_save_result_release(res);
   free(res);
   return code;
 

@@ -177,7 +177,7 @@ static int ask_all(struct edr_plan *plan, const struct edr_exec_opts *base,
                res.message ? res.message : "check did not run");
     }
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
   return a.http_status;
 }
 

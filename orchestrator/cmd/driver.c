@@ -215,6 +215,6 @@ int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char
     edr_err("%s", res.message);
   edr_print_summary(plan, &res, spec_args ? spec_args : "(your cluster options)");
   free(spec_args);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
   return code;
 }

@@ -37,7 +37,6 @@ extern const struct edr_exec_gates edr_etcd_gates;
  * see edr_snapshot_fetch_fn in snapshot_save.h. */
 int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
                            const struct edr_save_opts *o, edr_snapstream_sink sink,
-                           void *sink_arg, char agent_sha256[65], char *msg,
-                           size_t msglen);
+                           void *sink_arg, char agent_sha256[65], struct edr_error *err);
 
 #endif

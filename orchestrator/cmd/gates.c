@@ -69,30 +69,29 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
   const struct edr_stage *st = g->stage;
   if (!done) {
     /* one line each time the reason for waiting changes */
-    if (rep->problem[0] && strcmp(rep->problem, g->problem)) {
+    if (rep->problem[0] && strcmp(rep->problem, g->problem.buf)) {
       char line[600];
       snprintf(line, sizeof line, "waiting: %s", rep->problem);
       edr_gate_waiting(g, line);
-      snprintf(g->problem, sizeof g->problem, "%s", rep->problem);
+      edr_str_setf(&g->problem, "%s", rep->problem);
     }
     return;
   }
   hg->wait = NULL;
   g->health_ms = edr_now_ms() - hg->start_ms;
-  snprintf(g->problem, sizeof g->problem, "%s", rep ? rep->problem : "");
+  edr_str_setf(&g->problem, "%s", rep ? rep->problem : "");
   int64_t min_rev = hg->min_rev;
   free(hg->members);
   free(hg);
   g->impl = NULL;
   if (status == 0) {
     if (st->gate == EDR_GATE_HEALTH)
-      snprintf(g->note, sizeof g->note, "healthy in %.2fs: %zu members, one cluster, "
-               "revision >= %lld", (double)g->health_ms / 1000.0, g->plan->n_hosts,
-               (long long)min_rev);
+      edr_str_setf(&g->note, "healthy in %.2fs: %zu members, one cluster, revision >= %lld",
+                   (double)g->health_ms / 1000.0, g->plan->n_hosts, (long long)min_rev);
     else
-      snprintf(g->note, sizeof g->note, "%s: healthy in %.2fs: %zu member%s, one cluster, "
-               "revision >= %lld", st->name, (double)g->health_ms / 1000.0,
-               st->n_members, st->n_members == 1 ? "" : "s", (long long)min_rev);
+      edr_str_setf(&g->note, "%s: healthy in %.2fs: %zu member%s, one cluster, revision >= %lld",
+                   st->name, (double)g->health_ms / 1000.0, st->n_members,
+                   st->n_members == 1 ? "" : "s", (long long)min_rev);
     edr_gate_done(g, 0, NULL);
   } else {
     if (st->gate == EDR_GATE_HEALTH)
@@ -135,7 +134,7 @@ static void start_health(struct edr_gate *g, const size_t *idx, size_t n, int64_
   hg->members = hm;
   hg->min_rev = min_rev;
   hg->start_ms = edr_now_ms();
-  g->problem[0] = '\0';
+  edr_str_reset(&g->problem);
   g->impl = hg;
   int rc = edr_health_wait_start_cancelable(g->loop, hm, n, &ho, health_cb, g, &hg->wait);
   if (rc) {
@@ -246,17 +245,18 @@ static void members_done(void *arg, struct edr_members_result *res) {
   free(mg->urls);
   free(mg);
   g->impl = NULL;
-  if (res->status) {
-    edr_gate_done(g, res->status, "%s %s: %s", edr_gate_names[st->gate], m->name, res->err);
+  if (res->err.code) {
+    edr_gate_done(g, res->err.code, "%s %s: %s", edr_gate_names[st->gate], m->name,
+                  edr_error_text(&res->err));
     return;
   }
   if (st->gate == EDR_GATE_MEMBER_ADD)
-    snprintf(g->note, sizeof g->note, "%s: %s %s as member %s", st->name,
-             res->already ? "already a member:" : "added", m->name, res->id);
+    edr_str_setf(&g->note, "%s: %s %s as member %s", st->name,
+                 res->already ? "already a member:" : "added", m->name, res->id);
   else
-    snprintf(g->note, sizeof g->note, "%s: %s %s", st->name, m->name,
-             res->already ? "was not a member (nothing to remove)"
-                          : "removed from the cluster");
+    edr_str_setf(&g->note, "%s: %s %s", st->name, m->name,
+                 res->already ? "was not a member (nothing to remove)"
+                              : "removed from the cluster");
   edr_gate_done(g, 0, NULL);
 }
 
@@ -309,23 +309,18 @@ static void snapshot_done(void *arg, int rc) {
   struct edr_save_result *res = &sg->res;
   sg->call = NULL;
   g->impl = NULL;  /* edr_gate_done may start the gate again */
-  if (!rc && st->dir && st->keep) {
-    char msg[1024];
-    rc = edr_snapshot_prune(st->dir, st->keep, res->path, msg, sizeof msg);
-    if (rc)
-      snprintf(res->msg, sizeof res->msg, "%s", msg);
-  }
+  if (!rc && st->dir && st->keep)
+    rc = edr_snapshot_prune(st->dir, st->keep, res->path, &res->err);
   if (rc) {
-    edr_gate_done(g, rc, "snapshot: %s", res->msg);
+    edr_gate_done(g, rc, "snapshot: %s", edr_error_text(&res->err));
   } else {
-    char line[6000];
     char hb[32];
     edr_human_bytes(res->size, hb, sizeof hb);
-    snprintf(line, sizeof line, "%s: saved %s (%s, revision %lld) from %s", st->name, res->path,
-             hb, (long long)res->revision, res->source);
-    snprintf(g->note, sizeof g->note, "%.1000s", line);
+    edr_str_setf(&g->note, "%s: saved %s (%s, revision %lld) from %s", st->name, res->path, hb,
+                 (long long)res->revision, res->source);
     edr_gate_done(g, 0, NULL);
   }
+  edr_save_result_release(res);
   free(sg);
 }
 
@@ -345,7 +340,8 @@ static void gate_snapshot(struct edr_gate *g) {
                                    &sg->call);
   if (rc) {
     g->impl = NULL;
-    edr_gate_done(g, rc, "snapshot: %s", sg->res.msg);
+    edr_gate_done(g, rc, "snapshot: %s", edr_error_text(&sg->res.err));
+    edr_save_result_release(&sg->res);
     free(sg);
   }
 }

@@ -44,8 +44,7 @@ static uint64_t free_where(const struct edr_save_opts *o) {
 
 int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
                            const struct edr_save_opts *o, edr_snapstream_sink sink,
-                           void *sink_arg, char agent_sha256[65], char *msg,
-                           size_t msglen) {
+                           void *sink_arg, char agent_sha256[65], struct edr_error *err) {
   struct edr_plan_opts po = {.kind = EDR_PLAN_SNAPSHOT, .snapshot_revision = -1,
                              .command = "snapshot save",
                              .save_idle_ms = o->stall_timeout_ms,
@@ -53,13 +52,11 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
                                                                 : 3600u * 1000u};
   struct edr_plan *plan = NULL;
   const struct edr_member *m = &spec->members[member];
-  char err[1024];
-  int rc = edr_plan_build(spec, &po, &plan, err, sizeof err);
+  char why[1024];
+  int rc = edr_plan_build(spec, &po, &plan, why, sizeof why);
   agent_sha256[0] = '\0';
-  if (rc) {
-    snprintf(msg, msglen, "%s", err);
-    return rc;
-  }
+  if (rc)
+    return edr_error_set(err, rc, "%s", why);
   /* One host of the plan: the others are not contacted. */
   struct edr_plan one = *plan;
   one.hosts = &plan->hosts[member];
@@ -86,9 +83,9 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
         const char *sha = json_string_value(json_object_get(hr->steps[k].result, "sha256"));
         snprintf(agent_sha256, 65, "%s", sha ? sha : "");
       }
-    rc = agent_sha256[0] ? 0 : EDR_EPROTO;
-    if (rc)
-      snprintf(msg, msglen, "the agent on %s sent no sha-256 for the snapshot", m->ssh_host);
+    rc = agent_sha256[0] ? 0
+                         : edr_error_set(err, EDR_EPROTO, "the agent on %s sent no sha-256 "
+                                         "for the snapshot", m->ssh_host);
   } else {
     const char *step = "?";
     for (size_t k = 0; hr && k < one.hosts->n_steps && k < hr->n_steps; k++)
@@ -97,11 +94,11 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
     rc = code == EDR_EXIT_INTERRUPTED ? EDR_ECANCELED
          : hr && hr->status            ? hr->status
                                        : EDR_EREMOTE;
-    snprintf(msg, msglen, "%s: %s", step,
-             hr && hr->message ? hr->message : res.message ? res.message
-                                                           : edr_strerror(rc));
+    edr_error_set(err, rc, "%s: %s", step,
+                  hr && hr->message ? hr->message : res.message ? res.message
+                                                                : edr_strerror(rc));
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
   edr_plan_free(plan);
   return rc;
 }

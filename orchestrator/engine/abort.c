@@ -41,7 +41,7 @@ static void queue_next(struct host *h, int status, json_t *reply) {
   json_t *req = json_incref(json_array_get(h->cleanup, 0));
   json_array_remove(h->cleanup, 0);
   h->between = h->queue_what;
-  eng_timer_arm(h, 30000);
+  eng_timer_arm(h, ENG_BETWEEN_STEPS_MS);
   eng_send_request(h, req, -1, 0, queue_next);
 }
 
@@ -62,18 +62,21 @@ void eng_queue_staging_removal(struct host *h) {
                                                 h->hp->wal_holder));
 }
 
-/* Remove what this run staged on the host: nothing else is touched. */
+/* Remove what this run staged on the host: nothing else is touched.  A
+ * host whose lock this process never took has nothing staged by it (the
+ * lock comes first), and the staging dir there, named after the run, may be
+ * another coordinator's of the same run: it is left alone. */
 void eng_abort_cleanup(struct host *h) {
   h->cleaned = true;
-  if (!(h->conn && h->run->ops->usable(h->conn))) {
+  if (!(h->conn && h->run->ops->usable(h->conn)) || !h->locked) {
     eng_start_close(h);
     return;
   }
   eng_queue_staging_removal(h);
-  if (h->locked)
-    json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s}", "op", "unlock", "path",
+  json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s, s:s}", "op", "unlock", "path",
                                                 h->hp->lock_path, "run_id",
-                                                h->run->plan->run_id));
+                                                h->run->plan->run_id, "token",
+                                                eng_coordinator_token()));
   eng_queue_run(h, "cleanup", eng_start_close);
 }
 
@@ -81,7 +84,7 @@ void eng_abort_cleanup(struct host *h) {
  * summary says where), but the lock goes, since no resume will take it
  * over.  A restore keeps its lock pinned for resume and rollback. */
 void eng_abort_release(struct host *h) {
-  if (h->run->plan->kind != EDR_PLAN_RUN || h->cleaned || !h->locked ||
+  if (!edr_plan_kinds[h->run->plan->kind].unlock_on_abort || h->cleaned || !h->locked ||
       !(h->conn && h->run->ops->usable(h->conn))) {
     eng_start_close(h);
     return;
@@ -89,8 +92,9 @@ void eng_abort_release(struct host *h) {
   h->cleaned = true;
   json_decref(h->cleanup);
   h->cleanup = json_array();
-  json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s}", "op", "unlock", "path",
+  json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s, s:s}", "op", "unlock", "path",
                                               h->hp->lock_path, "run_id",
-                                              h->run->plan->run_id));
+                                              h->run->plan->run_id, "token",
+                                              eng_coordinator_token()));
   eng_queue_run(h, "releasing the host lock", eng_start_close);
 }

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -53,6 +54,7 @@ static void ping(struct host *h) {
   h->pinging = true;
   h->between = "a heartbeat";
   h->on_reply = on_ping;
+  assert(!h->busy); /* one operation at a time (agent_conn.h) */
   h->busy = true;
   h->req_start = edr_now_ms();
   h->run->ops->request(h->conn, &ar);
@@ -78,12 +80,10 @@ static void alive_cb(uv_timer_t *t) {
         r->ops->keepalive(h->conn);
         continue;
       }
-      char msg[600];
-      snprintf(msg, sizeof msg, "connection to %s lost: nothing came back for %llus%s "
-               "(network to the host down, or the host hung?)", h->m->ssh_host,
-               (unsigned long long)((now - last) / 1000),
-               h->pinging ? " while it waited for the other hosts" : "");
-      eng_host_lost(h, EDR_ECONNLOST, msg);
+      eng_host_lost(h, EDR_ECONNLOST, "connection to %s lost: nothing came back for %llus%s "
+                    "(network to the host down, or the host hung?)", h->m->ssh_host,
+                    (unsigned long long)((now - last) / 1000),
+                    h->pinging ? " while it waited for the other hosts" : "");
     } else if (!h->in_step) {
       ping(h);
     }

@@ -22,6 +22,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+/* The bound of a request between steps (the stat before a start, reading
+ * the marker, a queued cleanup request): small, local work on the host. */
+#define ENG_BETWEEN_STEPS_MS 30000
+/* etcd preallocates its first WAL file at this size. */
+#define ENG_WAL_PREALLOC_BYTES (64ull << 20)
+
 struct run;
 struct host;
 struct edr_progress;
@@ -94,7 +100,7 @@ struct run {
   bool decided;              /* opts->decide was called */
   unsigned gate_attempts;
   uint64_t gate_start_ms;
-  char gate_note[1024];      /* what the gate did, for the report */
+  struct edr_str gate_note;  /* what the gate did, for the report */
   uv_timer_t gate_timer;     /* pause, and the delay between gate retries */
   bool aborting;
   bool launched;             /* every host was given its first step */
@@ -151,8 +157,24 @@ struct eng_step_kind {
   enum eng_unmoved unmoved;
   bool wal;                  /* moves the wal dir: skipped too when only the wal
                                 was never moved (wal_not_moved) */
+  bool connects;             /* the connection itself: a timeout names the port */
+  bool takes_lock;           /* EDR_EBUSY may be a dead run's lock (stale_lock.h) */
+  bool asked_first;          /* the command says whether and when it runs (want_ask) */
+  bool starts_etcd;          /* first make sure the data dir holds a member */
+  bool stops_etcd;           /* the leader's waits for the others' (leader.c) */
+  bool needs_tool;           /* restores: the probe judges the restore tool */
+  bool moves_member;         /* moves the member dir aside */
+  bool installs_member;      /* puts the restored member in place: resumed after it
+                                was cut short, it is done if moves_member was */
 };
 extern const struct eng_step_kind eng_steps[EDR_STEP__COUNT];
+
+/* This coordinator process's lock token (steps.c): random, made once, kept
+ * for the process's life; a host lock names it as "token" in its holder
+ * and `unlock` gives it back, so the agent keeps two coordinators of one
+ * run apart. */
+enum { EDR_LOCK_TOKEN_BYTES = 16 };
+const char *eng_coordinator_token(void);
 
 /* The host's current step succeeded with RESULT (borrowed; may be NULL). */
 void eng_step_ok(struct host *h, json_t *result);
@@ -164,13 +186,17 @@ extern const struct edr_agent_events eng_conn_events;
  * opened, and the tick once the loop runs (alive.c). */
 void eng_alive_init(struct run *r);
 void eng_alive_start(struct run *r);
-void eng_host_lost(struct host *h, int code, const char *msg);
+/* The host's connection is lost: nothing more can be said to it, and it
+ * fails with CODE and FMT's message. */
+void eng_host_lost(struct host *h, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 void eng_abort_cleanup(struct host *h);
 void eng_abort_release(struct host *h);
 void eng_advance(struct host *h);
 void eng_check_barrier(struct run *r);
-int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len);
+/* The probe's facts R judged: 0, or a failure set in ERR (its code returned). */
+int eng_check_probe(struct host *h, json_t *r, struct edr_error *err);
 void eng_conn_idle(struct host *h);
 void eng_find_leader(struct run *r);
 /* An info line of the run (log.h's edr_info), unless opts->quiet. */

@@ -9,7 +9,7 @@
  * the other hosts at their next step boundary and says where each stands.
  *
  * Ownership: edr_execute borrows the plan; the result it fills (outcome.h)
- * is released with edr_run_result_free.
+ * is released with edr_run_result_release.
  */
 #ifndef EDR_EXECUTOR_H
 #define EDR_EXECUTOR_H

@@ -22,6 +22,7 @@
 #define EDR_GATE_H
 
 #include "plan.h"
+#include "str.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,7 +67,7 @@ void edr_leader_done(struct edr_leader_ask *a, long leader);
 
 /* One run of a gate.  The engine fills the first block (borrowed for the
  * gate's life); the gate may keep its own state in impl and sets the rest
- * before edr_gate_done(). */
+ * before edr_gate_done().  The engine owns the strings and frees them. */
 struct edr_gate {
   uv_loop_t *loop;               /* the run's loop */
   const struct edr_plan *plan;
@@ -75,12 +76,12 @@ struct edr_gate {
   void *engine;                  /* the engine's own; gates never look */
 
   void *impl;                    /* the gate's own, freed by it before done */
-  char note[1024];               /* on success: what was done, for the report */
+  struct edr_str note;           /* on success: what was done, for the report */
   /* The restore's health gate: when the wait ended, how long it took, and
    * the last reason for waiting (the run's message if it failed). */
   bool unhealthy;
   uint64_t health_ms;
-  char problem[512];
+  struct edr_str problem;
 };
 
 /* The gate finished: STATUS 0 (G->note says what was done) or a negative

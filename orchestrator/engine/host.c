@@ -87,8 +87,9 @@ void eng_send_request(struct host *h, json_t *req, int payload_fd, uint64_t payl
 static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
-  char msg[2048];
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  struct edr_str text = EDR_STR_INIT;
+  edr_str_vappendf(&text, fmt, ap);
+  const char *msg = text.buf;
   struct edr_step_result *sr = h->step < h->hp->n_steps ? &h->res->steps[h->step] : NULL;
   bool in_a_step = sr && sr->started && !sr->finished; /* else between steps */
   if (in_a_step) {
@@ -108,7 +109,7 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
     h->res->status = code;
     h->res->message = strdup(msg);
     const struct edr_step *cs = cur_step(h);
-    const struct edr_stage *st = cs && h->run->plan->kind == EDR_PLAN_RUN
+    const struct edr_stage *st = cs && edr_plan_kinds[h->run->plan->kind].operator_stages
                                      ? &h->run->plan->stages[cs->stage] : NULL;
     if (!in_a_step)  /* MSG says what was under way */
       edr_err("%s (%s): %s", h->m->name, h->m->ssh_host, msg);
@@ -118,6 +119,7 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
     else
       edr_err("%s (%s): %s: %s", h->m->name, h->m->ssh_host, eng_step_name(h), msg);
   }
+  edr_str_release(&text);
   h->in_step = false;
   eng_conn_idle(h);
   eng_check_barrier(h->run);
@@ -131,20 +133,13 @@ void eng_host_fail(struct host *h, int code, const char *fmt, ...) {
 }
 
 /* A connection-level failure: nothing more can be said to this host. */
-static void host_lost(struct host *h, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void host_lost(struct host *h, int code, const char *fmt, ...) {
+void eng_host_lost(struct host *h, int code, const char *fmt, ...) {
   if (h->conn)
     h->run->ops->drop(h->conn);
   va_list ap;
   va_start(ap, fmt);
   vhost_fail(h, code, fmt, ap);
   va_end(ap);
-}
-
-
-void eng_host_lost(struct host *h, int code, const char *msg) {
-  host_lost(h, code, "%s", msg);
 }
 
 /* ---- the connection's events (transport's agent_conn.h) ------------------ */
@@ -159,12 +154,14 @@ static void ev_hostkey(void *arg, const char *fp, const char *type, bool recorde
 
 static void ev_connected(void *arg) {
   struct host *h = arg;
+  assert(h->busy); /* the answer to connect() */
   h->busy = false;
   eng_step_ok(h, NULL);
 }
 
 static void ev_reply(void *arg, int status, json_t *reply) {
   struct host *h = arg;
+  assert(h->busy && h->on_reply); /* the answer to the operation under way */
   h->busy = false;
   h->on_reply(h, status, reply);
 }
@@ -173,7 +170,7 @@ static void ev_failed(void *arg, int code, const char *msg, bool lost) {
   struct host *h = arg;
   h->busy = false;
   if (lost)
-    host_lost(h, code, "%s", msg);
+    eng_host_lost(h, code, "%s", msg);
   else
     eng_host_fail(h, code, "%s", msg);
 }
@@ -187,16 +184,16 @@ static void ev_timeout(void *arg) {
   const char *tail = h->run->ops->stderr_last(h->conn);
   unsigned long long secs = h->armed_ms / 1000;
   const char *what = h->in_step ? NULL : h->between ? h->between : "a request between steps";
-  if (s && s->kind == EDR_STEP_CONNECT && h->in_step)
-    host_lost(h, EDR_ETIMEDOUT, "no ssh connection to %s port %d within %llus (host down, "
-              "or the port filtered?)", h->m->ssh_host, h->m->ssh_port, secs);
+  if (s && eng_steps[s->kind].connects && h->in_step)
+    eng_host_lost(h, EDR_ETIMEDOUT, "no ssh connection to %s port %d within %llus (host "
+                  "down, or the port filtered?)", h->m->ssh_host, h->m->ssh_port, secs);
   else if (s && h->in_step && h->armed_ms == h->run->opts->stall_timeout_ms &&
-           (s->kind == EDR_STEP_PUSH_SNAPSHOT || s->kind == EDR_STEP_PUSH_TOOL))
-    host_lost(h, EDR_ETIMEDOUT, "no progress for %llus%s%s", secs,
-              *tail ? "; stderr: " : "", tail);
+           eng_steps[s->kind].payload)  /* a push: the stall timeout */
+    eng_host_lost(h, EDR_ETIMEDOUT, "no progress for %llus%s%s", secs,
+                  *tail ? "; stderr: " : "", tail);
   else
-    host_lost(h, EDR_ETIMEDOUT, "%s%sno answer within %llus%s%s", what ? what : "",
-              what ? ": " : "", secs, *tail ? "; stderr: " : "", tail);
+    eng_host_lost(h, EDR_ETIMEDOUT, "%s%sno answer within %llus%s%s", what ? what : "",
+                  what ? ": " : "", secs, *tail ? "; stderr: " : "", tail);
 }
 
 static void ev_closed(void *arg) {
@@ -280,7 +277,8 @@ void eng_step_ok(struct host *h, json_t *result) {
     edr_progress_step(h->run->progress, host_index(h), edr_step_kinds[s->kind].name, "done", sr->duration_ms,
                       sr->bytes, extra[0] ? extra : NULL);
   }
-  if (h->run->plan->kind == EDR_PLAN_RESTORE && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY) {
+  if (edr_plan_kinds[h->run->plan->kind].marks_apply_steps &&
+      edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY) {
     /* The host keeps its own record of what was done to it. */
     char line[64];
     snprintf(line, sizeof line, "%zu %s", h->step, edr_step_kinds[s->kind].name);
@@ -295,7 +293,7 @@ void eng_step_ok(struct host *h, json_t *result) {
 }
 
 static void next_step(struct host *h) {
-  bool was_stop = cur_step(h) && cur_step(h)->kind == EDR_STEP_STOP;
+  bool was_stop = cur_step(h) && eng_steps[cur_step(h)->kind].stops_etcd;
   h->busy = false;
   h->step++;
   h->attempts = 0;
@@ -359,7 +357,7 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
   }
   if (status) {
     const char *m = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
-    char extra[1200] = "";
+    struct edr_str extra = EDR_STR_INIT;
     if (eng_steps[s->kind].stderr_in_failure) {
       const char *tail = json_string_value(json_object_get(r, "stderr_tail"));
       if (tail && *tail) {
@@ -370,34 +368,39 @@ static void on_step_reply(struct host *h, int status, json_t *reply) {
         for (int lines = 0; b > tail && lines < 3; b--)
           if (b[-1] == '\n' && ++lines == 3)
             break;
-        snprintf(extra, sizeof extra, "; stderr: %.*s", (int)(t - b), b);
+        edr_str_appendf(&extra, "; stderr: %.*s", (int)(t - b), b);
       }
     }
-    if (status == EDR_EBUSY && s->kind == EDR_STEP_LOCK && !h->lock_retaken) {
+    if (status == EDR_EBUSY && eng_steps[s->kind].takes_lock && !h->lock_retaken) {
       /* held by a run that is provably dead: take it, or say what to run */
-      char advice[1100];
+      struct edr_str advice = EDR_STR_INIT;
       h->lock_retaken = true;
       enum edr_stale v = edr_stale_lock(json_object_get(r, "holder"), h->run->plan->run_id,
-                                        h->run->opts->spec_args, advice, sizeof advice);
+                                        h->run->opts->spec_args, &advice);
       json_t *req = v == EDR_STALE_TAKE ? json_deep_copy(s->request) : NULL;
       if (req) {
-        edr_warn("%s: %s", h->m->name, advice);
+        edr_warn("%s: %s", h->m->name, advice.buf);
+        edr_str_release(&advice);
+        edr_str_release(&extra);
         eng_steps[s->kind].adjust(h, req);
         json_object_set_new(req, "break", json_true());
         eng_timer_arm(h, s->timeout_ms);
         eng_send_request(h, req, -1, 0, on_step_reply);
         return;
       }
-      if (v == EDR_STALE_REFUSE)
-        snprintf(extra, sizeof extra, "; %s", advice);
+      if (v == EDR_STALE_REFUSE)  /* the advice replaces the stderr */
+        edr_str_setf(&extra, "; %s", advice.buf);
+      edr_str_release(&advice);
     }
-    char full[2400];
-    snprintf(full, sizeof full, "%s%s", m ? m : edr_strerror(status), extra);
-    if (step_soft_fail(h, status, full))
-      return;
-    if (r)
+    struct edr_str full = EDR_STR_INIT;
+    edr_str_appendf(&full, "%s%s", m ? m : edr_strerror(status), extra.buf);
+    edr_str_release(&extra);
+    bool soft = step_soft_fail(h, status, full.buf);
+    if (!soft && r)
       h->res->steps[h->step].result = json_incref(r);
-    eng_host_fail(h, status, "%s", full);
+    if (!soft)
+      eng_host_fail(h, status, "%s", full.buf);
+    edr_str_release(&full);
     return;
   }
   if (eng_steps[s->kind].check && eng_steps[s->kind].check(h, r))
@@ -507,7 +510,7 @@ void eng_advance(struct host *h) {
     return;
   }
   if (!s) {
-    if (r->plan->kind != EDR_PLAN_CHECK && h->hp->n_steps) /* a check changes nothing */
+    if (edr_plan_kinds[r->plan->kind].changes_hosts && h->hp->n_steps)
       h->res->outcome = EDR_HOST_RESTORED;
     eng_start_close(h);
     return;
@@ -517,7 +520,7 @@ void eng_advance(struct host *h) {
     eng_check_barrier(r);
     return;
   }
-  if (s->kind == EDR_STEP_ASK && r->opts->want_ask) {
+  if (eng_steps[s->kind].asked_first && r->opts->want_ask) {
     enum edr_ask a = r->opts->want_ask(r->opts->want_ask_arg, host_index(h));
     h->waiting_ask = a == EDR_ASK_LATER;
     if (h->waiting_ask)
@@ -529,7 +532,7 @@ void eng_advance(struct host *h) {
       return;
     }
   }
-  if (s->kind == EDR_STEP_START && !h->start_checked && !s->allow_empty_start) {
+  if (eng_steps[s->kind].starts_etcd && !h->start_checked && !s->allow_empty_start) {
     /* Never start etcd on a data dir without a member: it would bootstrap a
      * new, empty cluster.  One stat before the start. */
     h->start_checked = true;
@@ -542,17 +545,17 @@ void eng_advance(struct host *h) {
     }
     h->in_step = true; /* part of the start step, for the barrier */
     h->step_start = edr_now_ms();
-    eng_timer_arm(h, 30000);
+    eng_timer_arm(h, ENG_BETWEEN_STEPS_MS);
     eng_send_request(h, req, -1, 0, eng_on_start_check);
     return;
   }
   if (r->opts->resume && !h->marker_read && edr_step_kinds[s->kind].phase == EDR_PHASE_APPLY &&
-      r->plan->kind == EDR_PLAN_RESTORE) {
+      edr_plan_kinds[r->plan->kind].marks_apply_steps) {
     h->marker_read = true;
     json_t *req = json_pack("{s:s, s:s, s:b}", "op", "read", "path", h->hp->marker,
                             "own", 1);
     h->between = "reading the run's marker on the host";
-    eng_timer_arm(h, 30000);
+    eng_timer_arm(h, ENG_BETWEEN_STEPS_MS);
     eng_send_request(h, req, -1, 0, eng_on_marker);
     return;
   }
@@ -564,7 +567,7 @@ void eng_advance(struct host *h) {
       h->res->outcome = EDR_HOST_PARTIAL;
     h->step++;
     eng_advance(h);
-    if (s->kind == EDR_STEP_STOP)
+    if (eng_steps[s->kind].stops_etcd)
       eng_wake_leader(r);
     return;
   }
@@ -576,7 +579,7 @@ void eng_advance(struct host *h) {
     eng_queue_run(h, "removing the old staging", eng_resume_after_restage);
     return;
   }
-  if (s->kind == EDR_STEP_STOP && r->leader_host >= 0 && h == &r->hosts[r->leader_host] &&
+  if (eng_steps[s->kind].stops_etcd && r->leader_host >= 0 && h == &r->hosts[r->leader_host] &&
       !eng_others_stopped(r, h)) {
     h->waiting_leader = true; /* woken by eng_wake_leader() */
     return;
@@ -590,7 +593,7 @@ void eng_advance(struct host *h) {
     h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
     h->step++; /* skipped: counts as neither done nor failed */
     eng_advance(h);
-    if (s->kind == EDR_STEP_STOP)
+    if (eng_steps[s->kind].stops_etcd)
       eng_wake_leader(r); /* a leader waiting for this stop goes on */
     return;
   }

@@ -49,6 +49,7 @@ static void leader_apply(struct run *r, long leader) {
 
 void edr_leader_done(struct edr_leader_ask *a, long leader) {
   struct run *r = a->engine;
+  assert(a == &r->leader_ask && r->leader_pending); /* once per start() (gate.h) */
   leader_apply(r, leader);
   r->leader_pending = r->leader_blocks = false;
   if (!r->leader_starting)
@@ -59,7 +60,7 @@ static bool stage_has_stop(const struct run *r, size_t k) {
   for (size_t i = 0; i < r->n; i++)
     for (size_t j = 0; j < r->hosts[i].hp->n_steps; j++)
       if (r->hosts[i].hp->steps[j].stage == k &&
-          r->hosts[i].hp->steps[j].kind == EDR_STEP_STOP)
+          eng_steps[r->hosts[i].hp->steps[j].kind].stops_etcd)
         return true;
   return false;
 }
@@ -68,7 +69,7 @@ void eng_find_leader(struct run *r) {
   size_t running = 0;
   r->leader_asked = true;
   r->leader_host = -1;
-  if (r->plan->kind == EDR_PLAN_CHECK || r->plan->kind == EDR_PLAN_SNAPSHOT)
+  if (!edr_plan_kinds[r->plan->kind].leader_last)
     return; /* nothing is stopped */
   if (!r->opts->gates || !r->opts->gates->leader)
     return; /* nobody to ask: the stop order stays the plan's */
@@ -100,7 +101,7 @@ bool eng_others_stopped(const struct run *r, const struct host *leader) {
     if (o == leader || o->failed || o->closed)
       continue;
     for (size_t k = 0; k < o->hp->n_steps; k++)
-      if (o->hp->steps[k].kind == EDR_STEP_STOP && !o->res->steps[k].finished)
+      if (eng_steps[o->hp->steps[k].kind].stops_etcd && !o->res->steps[k].finished)
         return false;
   }
   return true;

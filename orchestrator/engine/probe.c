@@ -27,7 +27,7 @@
 /* The restore needs: the snapshot copy, the restored db (about the
  * snapshot's size) and etcd's preallocated 64 MB WAL, plus 10%. */
 static uint64_t space_needed(const struct edr_plan *p) {
-  uint64_t need = 2 * p->snapshot_size + (64ull << 20);
+  uint64_t need = 2 * p->snapshot_size + ENG_WAL_PREALLOC_BYTES;
   return need + need / 10;
 }
 
@@ -42,26 +42,23 @@ bool eng_has_flag(json_t *tool, const char *flag) {
 
 /* snapshot save --via ssh: the snapshot is about as large as etcd's db and
  * lands on the same disk; etcd must not be the one that runs out. */
-static int check_snapshot_probe(struct host *h, json_t *r, char *msg, size_t len) {
+static int check_snapshot_probe(struct host *h, json_t *r, struct edr_error *err) {
   json_t *db = json_object_get(json_object_get(r, "data_dir"), "db_bytes");
   json_t *fr = json_object_get(r, "free_bytes");
-  if (json_is_true(json_object_get(r, "staging_exists"))) {
-    snprintf(msg, len, "staging directory '%s' already exists", h->hp->staging);
-    return EDR_EEXIST;
-  }
+  if (json_is_true(json_object_get(r, "staging_exists")))
+    return edr_error_set(err, EDR_EEXIST, "staging directory '%s' already exists", h->hp->staging);
   if (json_is_integer(db) && json_is_integer(fr)) {
     uint64_t dbb = (uint64_t)json_integer_value(db);
-    uint64_t need = dbb + dbb / 10 + (64ull << 20);
+    uint64_t need = dbb + dbb / 10 + ENG_WAL_PREALLOC_BYTES;
     if ((uint64_t)json_integer_value(fr) < need) {
       char hn[32], hd[32], hf[32];
       edr_human_bytes(need, hn, sizeof hn);
       edr_human_bytes(dbb, hd, sizeof hd);
       edr_human_bytes((uint64_t)json_integer_value(fr), hf, sizeof hf);
-      snprintf(msg, len, "not enough free disk space on '%s' for a snapshot next to "
-               "etcd's data: %s needed (the db is %s, plus room so etcd itself does not "
-               "run out), %s free; take it with --via direct, or free space",
-               json_string_value(json_object_get(r, "free_path")), hn, hd, hf);
-      return EDR_ENOSPC;
+      return edr_error_set(err, EDR_ENOSPC, "not enough free disk space on '%s' for a snapshot "
+                           "next to etcd's data: %s needed (the db is %s, plus room so etcd "
+                           "itself does not run out), %s free; take it with --via direct, or free "
+                           "space", json_string_value(json_object_get(r, "free_path")), hn, hd, hf);
     }
   }
   return 0;
@@ -71,95 +68,86 @@ static int check_snapshot_probe(struct host *h, json_t *r, char *msg, size_t len
 /* Every precondition of an apply step that can be known before anything is
  * stopped: the renames need directories that are not mount points, the
  * ownership step a user the host knows, stop and start their programs. */
-static int check_apply_needs(struct host *h, json_t *r, char *msg, size_t len) {
+static int check_apply_needs(struct host *h, json_t *r, struct edr_error *err) {
   const struct edr_member *m = h->m;
-  if (json_is_true(json_object_get(json_object_get(r, "data_dir"), "member_mountpoint"))) {
-    snprintf(msg, len, "'%s/member' is a mount point: a restore renames it aside and "
-             "renames the restored member into its place, which a mount point refuses; "
-             "mount the data dir '%s' itself instead", m->data_dir, m->data_dir);
-    return EDR_EMOUNTPOINT;
-  }
+  if (json_is_true(json_object_get(json_object_get(r, "data_dir"), "member_mountpoint")))
+    return edr_error_set(err, EDR_EMOUNTPOINT, "'%s/member' is a mount point: a restore renames "
+                         "it aside and renames the restored member into its place, which a mount "
+                         "point refuses; mount the data dir '%s' itself instead", m->data_dir,
+                         m->data_dir);
   if (m->wal_dir && json_is_true(json_object_get(json_object_get(r, "wal_dir"),
                                                   "mountpoint"))) {
-    snprintf(msg, len, "wal_dir '%s' is a mount point: a restore renames it aside and "
-             "renames the restored WAL into its place, which a mount point refuses; set "
-             "wal_dir to a directory inside the mounted file system (for example %s/wal)",
-             m->wal_dir, m->wal_dir);
-    return EDR_EMOUNTPOINT;
+    return edr_error_set(err, EDR_EMOUNTPOINT, "wal_dir '%s' is a mount point: a restore renames "
+                         "it aside and renames the restored WAL into its place, which a mount "
+                         "point refuses; set wal_dir to a directory inside the mounted file "
+                         "system (for example %s/wal)", m->wal_dir, m->wal_dir);
   }
   const char *oerr = json_string_value(json_object_get(json_object_get(r, "owner"), "error"));
-  if (oerr) {
-    snprintf(msg, len, "data_dir_owner '%s': %s on this host; the restored data could "
-             "not be given to it", m->data_dir_owner, oerr);
-    return EDR_ENOENT;
-  }
+  if (oerr)
+    return edr_error_set(err, EDR_ENOENT, "data_dir_owner '%s': %s on this host; the restored "
+                         "data could not be given to it", m->data_dir_owner, oerr);
   size_t i;
   json_t *c;
   json_array_foreach(json_object_get(r, "commands"), i, c) {
     const char *cerr = json_string_value(json_object_get(c, "error"));
-    if (cerr) {
-      snprintf(msg, len, "%s: %s on this host; etcd could not be %s", i ? "start_command"
-               : "stop_command", cerr, i ? "started" : "stopped");
-      return EDR_ENOENT;
-    }
+    if (cerr)
+      return edr_error_set(err, EDR_ENOENT, "%s: %s on this host; etcd could not be %s",
+                           i ? "start_command" : "stop_command", cerr, i ? "started" : "stopped");
   }
   return 0;
 }
 
-int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len) {
+int eng_check_probe(struct host *h, json_t *r, struct edr_error *err) {
   const struct edr_plan *p = h->run->plan;
   json_t *tool = json_object_get(r, "tool");
   json_t *dd = json_object_get(r, "data_dir");
-  if (p->kind == EDR_PLAN_ROLLBACK)
-    return 0; /* no tool needed; find-old checks what matters */
-  if (p->kind == EDR_PLAN_SNAPSHOT)
-    return check_snapshot_probe(h, r, msg, len);
-  if (p->kind == EDR_PLAN_RUN) {
+  switch (edr_plan_kinds[p->kind].probe) {
+  case EDR_PROBE_NOTHING:
+    return 0; /* e.g. a rollback: no tool needed; find-old checks what matters */
+  case EDR_PROBE_SNAPSHOT_ROOM:
+    return check_snapshot_probe(h, r, err);
+  case EDR_PROBE_RESTORE_STEPS: {
     bool restores = false;
     for (size_t k = 0; k < h->hp->n_steps; k++)
-      restores |= h->hp->steps[k].kind == EDR_STEP_RESTORE;
+      restores |= eng_steps[h->hp->steps[k].kind].needs_tool;
     if (!restores)
       return 0; /* each playbook step checks what it needs when it runs */
+    break;
+  }
+  case EDR_PROBE_RESTORE:
+    break;
   }
   if (p->bump_revision && !h->hp->host_tool && json_is_object(tool) &&
       (!eng_has_flag(tool, "--bump-revision") || !eng_has_flag(tool, "--mark-compacted"))) {
-    snprintf(msg, len, "%s %s on the host cannot --bump-revision with --mark-compacted "
-             "(they came in etcd 3.4.27 and 3.5.10); use a newer tool (restore_tool_push) "
-             "or restore without a bump",
-             json_string_value(json_object_get(tool, "kind")),
-             json_string_value(json_object_get(tool, "version")));
-    return EDR_EUNSUPPORTED;
+    return edr_error_set(err, EDR_EUNSUPPORTED, "%s %s on the host cannot --bump-revision with "
+                         "--mark-compacted (they came in etcd 3.4.27 and 3.5.10); use a newer "
+                         "tool (restore_tool_push) or restore without a bump",
+                         json_string_value(json_object_get(tool, "kind")),
+                         json_string_value(json_object_get(tool, "version")));
   }
   if (h->hp->host_tool) {
     /* the tool is pushed next; a restore it cannot do fails in staging */
   } else if (!json_is_object(tool)) {
     const char *te = json_string_value(json_object_get(r, "tool_error"));
-    snprintf(msg, len, "no usable restore tool: %s (install etcdutl or etcdctl, or set "
-             "restore_tool / restore_tool_push)", te ? te : "none found");
-    return EDR_ETOOL;
+    return edr_error_set(err, EDR_ETOOL, "no usable restore tool: %s (install etcdutl or etcdctl, "
+                         "or set restore_tool / restore_tool_push)", te ? te : "none found");
   }
-  if (!h->hp->host_tool && h->m->wal_dir && !eng_has_flag(tool, "--wal-dir")) {
-    snprintf(msg, len, "restore tool '%s' does not support --wal-dir",
-             json_string_value(json_object_get(tool, "path")));
-    return EDR_EUNSUPPORTED;
-  }
+  if (!h->hp->host_tool && h->m->wal_dir && !eng_has_flag(tool, "--wal-dir"))
+    return edr_error_set(err, EDR_EUNSUPPORTED, "restore tool '%s' does not support --wal-dir",
+                         json_string_value(json_object_get(tool, "path")));
   if (!h->hp->host_tool && p->skip_hash_check && !eng_has_flag(tool, "--skip-hash-check")) {
-    snprintf(msg, len, "restore tool '%s' does not support --skip-hash-check",
-             json_string_value(json_object_get(tool, "path")));
-    return EDR_EUNSUPPORTED;
+    return edr_error_set(err, EDR_EUNSUPPORTED, "restore tool '%s' does not support "
+                         "--skip-hash-check", json_string_value(json_object_get(tool, "path")));
   }
-  if (json_is_true(json_object_get(r, "staging_exists")) && !h->run->opts->resume) {
-    snprintf(msg, len, "staging directory '%s' already exists (left by an earlier run "
-             "with the same id?)", h->hp->staging);
-    return EDR_EEXIST;
-  }
+  if (json_is_true(json_object_get(r, "staging_exists")) && !h->run->opts->resume)
+    return edr_error_set(err, EDR_EEXIST, "staging directory '%s' already exists (left by an "
+                         "earlier run with the same id?)", h->hp->staging);
   if (!json_is_true(json_object_get(dd, "exists")) && !h->m->data_dir_owner) {
-    snprintf(msg, len, "data dir '%s' does not exist and the spec sets no "
-             "data_dir_owner: set it (for example \"etcd:etcd\") so that the restored "
-             "data belongs to the user etcd runs as", h->m->data_dir);
-    return EDR_ENOENT;
+    return edr_error_set(err, EDR_ENOENT, "data dir '%s' does not exist and the spec sets no "
+                         "data_dir_owner: set it (for example \"etcd:etcd\") so that the restored "
+                         "data belongs to the user etcd runs as", h->m->data_dir);
   }
-  int rc = check_apply_needs(h, r, msg, len);
+  int rc = check_apply_needs(h, r, err);
   if (rc)
     return rc;
   size_t pi;
@@ -168,11 +156,10 @@ int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len) {
     const char *comm = json_string_value(json_object_get(pf, "comm"));
     if (json_is_true(json_object_get(pf, "listening")) && comm && *comm &&
         strcmp(comm, "etcd")) {
-      snprintf(msg, len, "port %lld is in use by '%s' (pid %lld): etcd could not listen "
-               "there after the restore; stop that process first",
-               (long long)json_integer_value(json_object_get(pf, "port")), comm,
-               (long long)json_integer_value(json_object_get(pf, "pid")));
-      return EDR_EBUSY;
+      return edr_error_set(err, EDR_EBUSY, "port %lld is in use by '%s' (pid %lld): etcd could "
+                           "not listen there after the restore; stop that process first",
+                           (long long)json_integer_value(json_object_get(pf, "port")), comm,
+                           (long long)json_integer_value(json_object_get(pf, "pid")));
     }
   }
   json_int_t free_b = json_integer_value(json_object_get(r, "free_bytes"));
@@ -181,10 +168,10 @@ int eng_check_probe(struct host *h, json_t *r, char *msg, size_t len) {
     char hn[32], hf[32];
     edr_human_bytes(need, hn, sizeof hn);
     edr_human_bytes((uint64_t)free_b, hf, sizeof hf);
-    snprintf(msg, len, "not enough free disk space on '%s': %s needed (the snapshot copy, "
-             "the restored data and a 64 MB WAL; the old data is kept), %s free",
-             json_string_value(json_object_get(r, "free_path")), hn, hf);
-    return EDR_ENOSPC;
+    return edr_error_set(err, EDR_ENOSPC, "not enough free disk space on '%s': %s needed (the "
+                         "snapshot copy, the restored data and a 64 MB WAL; the old data is "
+                         "kept), %s free", json_string_value(json_object_get(r, "free_path")), hn,
+                         hf);
   }
   return 0;
 }

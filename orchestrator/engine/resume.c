@@ -96,10 +96,11 @@ bool eng_resume_skip(struct host *h, const struct edr_step *s) {
     return true;
   /* An install cut short: only if this host's move-aside is recorded done
    * can a member dir in place be the restored one. */
-  if (s->kind == EDR_STEP_INSTALL && h->run->plan->kind == EDR_PLAN_RESTORE &&
+  if (eng_steps[s->kind].installs_member &&
+      edr_plan_kinds[h->run->plan->kind].marks_apply_steps &&
       json_is_true(json_object_get(json_object_get(h->probe, "data_dir"), "has_member")))
     for (size_t k = 0; k < h->step; k++)
-      if (h->hp->steps[k].kind == EDR_STEP_MOVE_ASIDE && step_done(h, k))
+      if (eng_steps[h->hp->steps[k].kind].moves_member && step_done(h, k))
         return true;
   return false;
 }

@@ -31,12 +31,13 @@
 void eng_info(const struct run *r, const char *fmt, ...) {
   if (r->opts->quiet)
     return;
-  char line[2048];
+  struct edr_str line = EDR_STR_INIT;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  edr_str_vappendf(&line, fmt, ap);
   va_end(ap);
-  edr_info("%s", line);
+  edr_info("%s", line.buf);
+  edr_str_release(&line);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -104,7 +105,9 @@ char *edr_find_agent(void) {
 int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                 struct edr_run_result *res) {
   struct run r = {.plan = plan, .opts = o, .res = res, .n = plan->n_hosts, .leader_host = -1,
-                  .ops = o->agent_ops ? o->agent_ops : &edr_agent_ssh_ops};
+                  .ops = o->agent_ops ? o->agent_ops : &edr_agent_ssh_ops,
+                  .gate = {.note = EDR_STR_INIT, .problem = EDR_STR_INIT},
+                  .gate_note = EDR_STR_INIT};
   memset(res, 0, sizeof(*res));
   res->n_hosts = plan->n_hosts;
   res->hosts = calloc(plan->n_hosts, sizeof(*res->hosts));
@@ -123,7 +126,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     res->hosts[i].steps = calloc(plan->hosts[i].n_steps, sizeof(struct edr_step_result));
     res->hosts[i].n_steps = plan->hosts[i].n_steps;
   }
-  if (o->keep_going && plan->kind != EDR_PLAN_CHECK) {
+  if (o->keep_going && !edr_plan_kinds[plan->kind].keep_going_allowed) {
     free(r.hosts);
     res->exit_code = EDR_EXIT_INTERNAL;
     res->message = strdup("keep-going is only for a plan that changes nothing (an etcd-dr "
@@ -174,6 +177,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
       .name = h->m->name, .ssh_host = h->m->ssh_host, .ssh_user = h->m->ssh_user,
       .identity_file = h->m->identity_file, .known_hosts = h->m->known_hosts,
       .proxy_jump = h->m->proxy_jump, .proxy_command = h->m->proxy_command,
+      .ssh_config = h->m->ssh_config, .identities_only = h->m->identities_only,
       .ssh_port = h->m->ssh_port, .sudo = h->m->sudo,
       .accept_new_hostkeys = o->accept_new_hostkeys, .agent_path = r.agent_path,
       .agent_size = r.agent_size, .stall_timeout_ms = o->stall_timeout_ms,
@@ -192,11 +196,13 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     }
     /* Passphrases of encrypted keys: asked once per key file, here, before
      * any host is contacted and before the live display starts. */
-    char keymsg[1024];
-    int krc = r.ops->unlock ? r.ops->unlock(&h->target, keymsg, sizeof keymsg) : 0;
+    struct edr_error kerr = EDR_ERROR_INIT;
+    int krc = r.ops->unlock ? r.ops->unlock(&h->target, &kerr) : 0;
     r.interrupted |= krc == EDR_ECANCELED; /* ^C at the prompt: the run ends as interrupted */
     if (krc)
-      eng_host_fail(h, krc == EDR_ECANCELED ? EDR_ECANCELED : EDR_EAUTH, "%s", keymsg);
+      eng_host_fail(h, krc == EDR_ECANCELED ? EDR_ECANCELED : EDR_EAUTH, "%s",
+                    edr_error_text(&kerr));
+    edr_error_release(&kerr);
   }
   const char **names = calloc(r.n, sizeof(char *));
   for (size_t i = 0; names && i < r.n; i++)
@@ -247,7 +253,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     res->exit_code = 0;
   if (r.health_gate_failed) {
     free(res->message);
-    res->message = strdup(r.gate.problem[0] ? r.gate.problem : "cluster not healthy");
+    res->message = strdup(r.gate.problem.len ? r.gate.problem.buf : "cluster not healthy");
   }
   res->duration_ms = edr_now_ms() - r.started_ms;
 
@@ -262,6 +268,9 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   for (size_t i = 0; i < r.n; i++)
     r.ops->free(r.hosts[i].conn);
   uv_loop_close(&r.loop);
+  edr_str_release(&r.gate.note);
+  edr_str_release(&r.gate.problem);
+  edr_str_release(&r.gate_note);
   free(r.hosts);
   free(r.agent_path);
   return res->exit_code;

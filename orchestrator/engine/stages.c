@@ -40,7 +40,7 @@ void eng_gate_finish(struct run *r, int status, const char *fmt, ...)
 static int compute_bump(struct run *r) {
   const struct edr_plan *p = r->plan;
   r->bump = p->bump_revision > 0 ? p->bump_revision : 0;
-  if (p->bump_revision >= 0 || (p->kind != EDR_PLAN_RESTORE && p->kind != EDR_PLAN_RUN))
+  if (p->bump_revision >= 0 || !edr_plan_kinds[p->kind].auto_bump)
     return 0;
   int64_t high = -1;
   for (size_t i = 0; i < r->n; i++) {
@@ -83,7 +83,7 @@ static void enter_stage(struct run *r, size_t k) {
   assert(k == r->stage + 1 && k < p->n_stages && !r->aborting);
   const struct edr_stage *st = &p->stages[k];
   r->stage = k;
-  r->gate_note[0] = '\0';
+  edr_str_reset(&r->gate_note);
   r->gate_done = r->gate_failed = false;
   r->gate_attempts = 0;
   if (st->phase > r->phase)
@@ -92,9 +92,10 @@ static void enter_stage(struct run *r, size_t k) {
   for (size_t i = 0; i < r->n && !steps; i++)
     for (size_t j = 0; j < r->hosts[i].hp->n_steps; j++)
       steps |= r->hosts[i].hp->steps[j].stage == k;
-  if (p->kind == EDR_PLAN_RUN && steps)
+  bool named = edr_plan_kinds[p->kind].operator_stages;
+  if (named && steps)
     eng_info(r, "step %s%s%s", st->name, st->title ? ": " : "", st->title ? st->title : "");
-  else if (p->kind != EDR_PLAN_RUN && st->phase == EDR_PHASE_APPLY)
+  else if (!named && st->phase == EDR_PHASE_APPLY)
     eng_info(r, "every host is prepared; applying (stop etcd, swap member dirs, start)");
   /* A host with nothing to do in this stage goes idle at once: the barrier
    * must not be judged before every host was given its step. */
@@ -161,7 +162,7 @@ static void journal_gate(struct run *r, const char *event, int status, const cha
     g->status = status;
     g->duration_ms = edr_now_ms() - r->gate_start_ms;
     free(g->message);
-    g->message = msg ? strdup(msg) : (r->gate_note[0] ? strdup(r->gate_note) : NULL);
+    g->message = msg ? strdup(msg) : r->gate_note.len ? strdup(r->gate_note.buf) : NULL;
   }
   json_t *f = json_pack("{s:I, s:s, s:s, s:s, s:i, s:s?}", "stage", (json_int_t)r->stage,
                         "name", st->name, "gate", edr_gate_names[st->gate], "state", event,
@@ -175,9 +176,10 @@ static void vgate_finish(struct run *r, int status, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 static void vgate_finish(struct run *r, int status, const char *fmt, va_list ap) {
   const struct edr_stage *st = &r->plan->stages[r->stage];
-  char msg[1024] = "";
+  struct edr_str text = EDR_STR_INIT;
   if (fmt)
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    edr_str_vappendf(&text, fmt, ap);
+  const char *msg = text.buf;
   r->gate_running = false;
   if (status && status != EDR_ECANCELED && r->gate_attempts < st->retries && !r->interrupted) {
     r->gate_attempts++;
@@ -187,6 +189,7 @@ static void vgate_finish(struct run *r, int status, const char *fmt, va_list ap)
     journal_gate(r, "retry", status, msg);
     r->gate_running = true;
     uv_timer_start(&r->gate_timer, gate_timer_cb, st->retry_delay_ms, 0);
+    edr_str_release(&text);
     return;
   }
   journal_gate(r, status ? "failed" : "done", status, status ? msg : NULL);
@@ -198,9 +201,9 @@ static void vgate_finish(struct run *r, int status, const char *fmt, va_list ap)
   r->gate_done = true;
   if (!status)
     edr_progress_gate(r->progress, edr_gate_names[st->gate], "done",
-                      r->gate_note[0] ? r->gate_note : st->name);
+                      r->gate_note.len ? r->gate_note.buf : st->name);
   if (status) {
-    if (r->plan->kind == EDR_PLAN_RUN)
+    if (edr_plan_kinds[r->plan->kind].operator_stages)
       edr_err("%s: %s%s%s", st->name, msg, st->note ? "\n  " : "", st->note ? st->note : "");
     else
       edr_err("%s", msg);
@@ -210,6 +213,7 @@ static void vgate_finish(struct run *r, int status, const char *fmt, va_list ap)
     r->res->message = strdup(msg);
     r->stop_requested = true;
   }
+  edr_str_release(&text);
   eng_check_barrier(r);
 }
 
@@ -230,7 +234,7 @@ void edr_gate_done(struct edr_gate *g, int status, const char *fmt, ...) {
   if (g->unhealthy)
     r->health_gate_failed = true;
   if (!status)
-    snprintf(r->gate_note, sizeof r->gate_note, "%s", g->note);
+    edr_str_setf(&r->gate_note, "%s", g->note.buf);
   va_list ap;
   va_start(ap, fmt);
   vgate_finish(r, status, fmt, ap);
@@ -278,8 +282,12 @@ static void start_gate(struct run *r) {
                   "(an etcd-dr bug)", edr_gate_names[st->gate]);
       return;
     }
+    /* a new call record; its strings' buffers are kept (the engine's) */
+    edr_str_reset(&r->gate.note);
+    edr_str_reset(&r->gate.problem);
     r->gate = (struct edr_gate){.loop = &r->loop, .plan = r->plan, .stage = st,
-                                .bump = r->bump, .engine = r};
+                                .bump = r->bump, .engine = r, .note = r->gate.note,
+                                .problem = r->gate.problem};
     r->gate_ops->start(&r->gate);
     return;
   case EDR_GATE_CONFIRM:
@@ -289,8 +297,7 @@ static void start_gate(struct run *r) {
     if (r->opts->assume_yes)
       eng_info(r, "%s: %s: going on without asking (--yes)", st->name,
                st->message ? st->message : "confirm");
-    snprintf(r->gate_note, sizeof r->gate_note, "%s",
-             r->opts->assume_yes ? "--yes" : "confirmed by the operator");
+    edr_str_setf(&r->gate_note, "%s", r->opts->assume_yes ? "--yes" : "confirmed by the operator");
     eng_gate_finish(r, 0, NULL);
     return;
   case EDR_GATE_PAUSE:

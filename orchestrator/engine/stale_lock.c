@@ -53,29 +53,57 @@ static bool changed_hosts(json_t *events) {
   return false;
 }
 
+/* The lock is of our own run, but another coordinator process took it: one
+ * that is gone from this machine (the run was cut short; this process holds
+ * the run's journal lock, so no live etcd-dr here drives it) is succeeded;
+ * any other may still be working on the hosts, and two coordinators on one
+ * run would undo each other's steps. */
+static enum edr_stale same_run(json_t *holder, const char *run, const char *host,
+                               json_int_t pid, const char *me, struct edr_str *advice) {
+  const char *cmd = json_string_value(json_object_get(holder, "command"));
+  const char *since = json_string_value(json_object_get(holder, "since"));
+  bool here = host && !strcmp(host, me);
+  if (here && pid > 0 && pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+    edr_str_appendf(advice, "run %s's earlier coordinator (pid %lld on this machine) is gone: "
+             "taking over its lock", run, (long long)pid);
+    return EDR_STALE_TAKE;
+  }
+  char *again = own_command();
+  edr_str_appendf(advice, "another coordinator drives run %s: pid %lld on %s%s (%s, since %s); "
+           "two at once would undo each other's steps.  Let it finish; if it is gone "
+           "for good (that machine down, the process killed), take the lock with\n  %s "
+           "--break-lock", run, (long long)pid, here ? "this machine" : host ? host : "?",
+           here ? ", still running" : "", cmd ? cmd : "?", since ? since : "?",
+           again ? again : "etcd-dr ...");
+  free(again);
+  return EDR_STALE_REFUSE;
+}
+
 enum edr_stale edr_stale_lock(json_t *holder, const char *our_run, const char *spec_args,
-                              char *advice, size_t len) {
+                              struct edr_str *advice) {
   const char *run = json_string_value(json_object_get(holder, "run_id"));
   const char *host = json_string_value(json_object_get(holder, "host"));
   json_int_t pid = json_integer_value(json_object_get(holder, "pid"));
   const char *cmd = json_string_value(json_object_get(holder, "command"));
   char me[256] = "";
-  advice[0] = '\0';
+  edr_str_reset(advice);
   gethostname(me, sizeof me - 1);
-  if (!run || !host || strcmp(host, me) || (our_run && !strcmp(run, our_run)) || pid <= 0 ||
-      pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+  if (run && our_run && !strcmp(run, our_run))
+    return same_run(holder, run, host, pid, me, advice);
+  if (!run || !host || strcmp(host, me) || pid <= 0 || pid == getpid() ||
+      kill((pid_t)pid, 0) == 0 || errno != ESRCH)
     return EDR_STALE_NO;
   char err[512];
   json_t *j = edr_journal_load(run, err, sizeof err);
   if (j && !changed_hosts(json_object_get(j, "events"))) {
-    snprintf(advice, len, "run %s (pid %lld on this machine) is gone and its journal in "
+    edr_str_appendf(advice, "run %s (pid %lld on this machine) is gone and its journal in "
              "'%s' shows it never changed a host: taking its lock", run, (long long)pid,
              json_string_value(json_object_get(j, "dir")));
     json_decref(j);
     return EDR_STALE_TAKE;
   }
   if (j && cmd && !strcmp(cmd, "restore")) {
-    snprintf(advice, len, "run %s (pid %lld on this machine) is gone after it changed "
+    edr_str_appendf(advice, "run %s (pid %lld on this machine) is gone after it changed "
              "hosts (its journal: '%s'); put the old data back with\n  etcd-dr rollback %s "
              "%s\nor finish it with\n  etcd-dr restore --resume %s",
              run, (long long)pid, json_string_value(json_object_get(j, "dir")), run,
@@ -84,7 +112,7 @@ enum edr_stale edr_stale_lock(json_t *holder, const char *our_run, const char *s
     return EDR_STALE_REFUSE;
   }
   char *again = own_command();
-  snprintf(advice, len, "run %s (pid %lld on this machine) is gone%s; look at the "
+  edr_str_appendf(advice, "run %s (pid %lld on this machine) is gone%s; look at the "
            "host, then take the lock with\n  %s --break-lock", run, (long long)pid,
            j ? " after it changed hosts" : " and left no journal here saying what it did",
            again ? again : "etcd-dr ...");

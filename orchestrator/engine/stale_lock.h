@@ -7,13 +7,17 @@
  * Its journal in this machine's state dir then says whether it changed a
  * host: if it never did, its lock guards nothing and is taken; if it did, or
  * there is no journal to tell, the operator is told exactly what to run
- * (docs/safety.md "Host lock").
+ * (docs/safety.md "Host lock").  A lock of the run itself taken by another
+ * coordinator process (its token differs) is taken only from a holder that
+ * is gone from this machine; any other is refused with what to run.
  *
- * Ownership: HOLDER is borrowed; the advice is written into the caller's
- * buffer.
+ * Ownership: HOLDER is borrowed; the advice is appended to the caller's
+ * string.
  */
 #ifndef EDR_STALE_LOCK_H
 #define EDR_STALE_LOCK_H
+
+#include "str.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -25,10 +29,10 @@ enum edr_stale {
 };
 
 /* Judge the lock HOLDER ({"run_id", "host", "pid", "command", ...}) met by
- * run OUR_RUN.  ADVICE gets a sentence for the operator (for TAKE: what was
- * found; for REFUSE: the command to run next, with SPEC_ARGS, the cluster
- * options as typed, or NULL). */
+ * run OUR_RUN.  ADVICE (replaced) gets a sentence for the operator (for
+ * TAKE: what was found; for REFUSE: the command to run next, with
+ * SPEC_ARGS, the cluster options as typed, or NULL); empty for NO. */
 enum edr_stale edr_stale_lock(json_t *holder, const char *our_run, const char *spec_args,
-                              char *advice, size_t len);
+                              struct edr_str *advice);
 
 #endif

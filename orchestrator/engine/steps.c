@@ -13,15 +13,18 @@
 #include "log.h"
 #include "util.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ---- starts that are not a request --------------------------------------- */
 
 static void start_connect(struct host *h) {
+  assert(!h->busy && h->conn); /* one operation at a time (agent_conn.h) */
   h->busy = true;
   h->run->ops->connect(h->conn);
 }
@@ -55,13 +58,38 @@ static void start_push_agent(struct host *h) {
     return;
   }
   h->on_reply = on_hello;
+  assert(!h->busy && h->conn); /* one operation at a time (agent_conn.h) */
   h->busy = true;
   h->run->ops->start_agent(h->conn, hello);
 }
 
 /* ---- requests adjusted with what the run found ---------------------------- */
 
-/* Who holds the lock: this user on this machine, since now. */
+/* This coordinator process's lock token: 128 random bits as hex, made on
+ * first use.  A host lock carries it, so that the agent tells this process
+ * from another coordinator driving the same run id (docs/safety.md "Host
+ * lock"); host name and pid alone do not (two machines can share a name). */
+const char *eng_coordinator_token(void) {
+  static char hex[2 * EDR_LOCK_TOKEN_BYTES + 1];
+  if (!hex[0]) {
+    unsigned char raw[EDR_LOCK_TOKEN_BYTES];
+    size_t got = 0;
+    while (got < sizeof raw) {
+      ssize_t r = getrandom(raw + got, sizeof raw - got, 0);
+      if (r > 0)
+        got += (size_t)r;
+      else /* no entropy source at all: still unique per process and time */
+        for (; got < sizeof raw; got++)
+          raw[got] = (unsigned char)((getpid() * 2654435761u) ^ (time(NULL) >> (got % 4) * 8) ^ got);
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+      snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+  }
+  return hex;
+}
+
+/* Who holds the lock: this process (its token), this user on this machine,
+ * since now. */
 static void adjust_lock(struct host *h, json_t *req) {
   char host[256] = "?", since[40];
   time_t now = time(NULL);
@@ -76,6 +104,13 @@ static void adjust_lock(struct host *h, json_t *req) {
   json_object_set_new(holder, "host", json_string(host));
   json_object_set_new(holder, "pid", json_integer(getpid()));
   json_object_set_new(holder, "since", json_string(since));
+  json_object_set_new(holder, "token", json_string(eng_coordinator_token()));
+}
+
+/* A lock is released only by the process that holds it. */
+static void adjust_unlock(struct host *h, json_t *req) {
+  (void)h;
+  json_object_set_new(req, "token", json_string(eng_coordinator_token()));
 }
 
 /* --bump-revision auto's bump, and the tool the probe found. */
@@ -252,28 +287,29 @@ static const char *payload_tool(const struct host *h) { return h->m->restore_too
 /* ---- judging a reply that said ok ----------------------------------------- */
 
 static int check_probe(struct host *h, json_t *r) {
-  char msg[1024];
-  int rc = eng_check_probe(h, r, msg, sizeof msg);
+  struct edr_error err = EDR_ERROR_INIT;
+  int rc = eng_check_probe(h, r, &err);
   json_decref(h->probe);
   h->probe = json_incref(r);
   if (rc) {
     h->res->steps[h->step].result = json_incref(r);
-    eng_host_fail(h, rc, "%s", msg);
+    eng_host_fail(h, rc, "%s", edr_error_text(&err));
   }
+  edr_error_release(&err);
   return rc;
 }
 
 /* Every byte the agent says it sent arrived, and the sink took them. */
 static int check_fetch(struct host *h, json_t *r) {
-  int status = 0;
-  const char *msg = "";
-  uint64_t got = h->run->ops->fetched(h->conn, &status, &msg);
+  const struct edr_error *err = NULL;
+  uint64_t got = h->run->ops->fetched(h->conn, &err);
+  int status = err->code;
   json_int_t sent = json_integer_value(json_object_get(r, "bytes"));
   if (!status && (uint64_t)sent == got)
     return 0;
   h->res->steps[h->step].result = json_incref(r);
   if (status)
-    eng_host_fail(h, status, "%s", msg);
+    eng_host_fail(h, status, "%s", edr_error_text(err));
   else
     eng_host_fail(h, EDR_ECONNLOST, "%llu bytes arrived, the agent says it sent %lld",
                   (unsigned long long)got, (long long)sent);
@@ -339,30 +375,33 @@ static void summary_probe(const struct host *h, json_t *result, char *buf, size_
 /* ---- the table --------------------------------------------------------------- */
 
 const struct eng_step_kind eng_steps[EDR_STEP__COUNT] = {
-  [EDR_STEP_CONNECT] = {.start = start_connect},
+  [EDR_STEP_CONNECT] = {.start = start_connect, .connects = true},
   [EDR_STEP_PUSH_AGENT] = {.start = start_push_agent},
   [EDR_STEP_PROBE] = {.check = check_probe, .summary = summary_probe},
-  [EDR_STEP_LOCK] = {.adjust = adjust_lock, .check = check_lock},
+  [EDR_STEP_LOCK] = {.adjust = adjust_lock, .check = check_lock, .takes_lock = true},
   [EDR_STEP_HOLD_LOCK] = {.adjust = adjust_lock},
-  [EDR_STEP_UNLOCK] = {.check = check_unlock},
+  [EDR_STEP_UNLOCK] = {.adjust = adjust_unlock, .check = check_unlock},
   [EDR_STEP_PUSH_TOOL] = {.payload = payload_tool},
   [EDR_STEP_PUSH_SNAPSHOT] = {.adjust = adjust_push, .payload = payload_snapshot,
                               .reads_extend = true},
   [EDR_STEP_RELAY_CHECK] = {.adjust = adjust_relay_check, .check = check_relay},
   [EDR_STEP_CHECK_SNAPSHOT] = {.check = check_snapshot},
-  [EDR_STEP_RESTORE] = {.adjust = adjust_restore, .stderr_in_failure = true},
-  [EDR_STEP_STOP] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING},
+  [EDR_STEP_RESTORE] = {.adjust = adjust_restore, .stderr_in_failure = true,
+                        .needs_tool = true},
+  [EDR_STEP_STOP] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING,
+                     .stops_etcd = true},
   [EDR_STEP_CHECK_STOPPED] = {.unmoved = ENG_SKIP_IF_RUNNING},
-  [EDR_STEP_MOVE_ASIDE] = {.unmoved = ENG_SKIP_ALWAYS},
+  [EDR_STEP_MOVE_ASIDE] = {.unmoved = ENG_SKIP_ALWAYS, .moves_member = true},
   [EDR_STEP_MOVE_ASIDE_WAL] = {.unmoved = ENG_SKIP_ALWAYS, .wal = true},
-  [EDR_STEP_INSTALL] = {.unmoved = ENG_SKIP_ALWAYS},
+  [EDR_STEP_INSTALL] = {.unmoved = ENG_SKIP_ALWAYS, .installs_member = true},
   [EDR_STEP_INSTALL_WAL] = {.unmoved = ENG_SKIP_ALWAYS, .wal = true},
   [EDR_STEP_OWNERSHIP] = {.adjust = adjust_ownership},
   [EDR_STEP_OWNERSHIP_WAL] = {.adjust = adjust_ownership},
-  [EDR_STEP_START] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING},
+  [EDR_STEP_START] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING,
+                      .starts_etcd = true},
   [EDR_STEP_FIND_OLD] = {.check = check_find_old},
   [EDR_STEP_MEMBER_UP] = {.stderr_in_failure = true},
   [EDR_STEP_TAKE_SNAPSHOT] = {.stderr_in_failure = true},
   [EDR_STEP_FETCH_SNAPSHOT] = {.check = check_fetch},
-  [EDR_STEP_ASK] = {.whole_reply = true},
+  [EDR_STEP_ASK] = {.whole_reply = true, .asked_first = true},
 };

@@ -4,8 +4,8 @@
  * at least the snapshot's revision.
  *
  * Talks to each member's client URL over HTTP(S) with etcd's JSON gateway
- * (see ../shared/etcd-facts.md): GET /health, POST /v3/maintenance/status,
- * POST /v3/cluster/member/list.  Built on http.h (libcurl driven by libuv).
+ * (etcd 3.4 and 3.5 serve it on the client port): GET /health, POST
+ * /v3/maintenance/status, POST /v3/cluster/member/list.  Built on http.h (libcurl driven by libuv).
  */
 #ifndef EDR_HEALTH_H
 #define EDR_HEALTH_H

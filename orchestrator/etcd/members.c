@@ -53,21 +53,21 @@ static int gw_err_code(long grpc, const char *msg) {
 }
 
 /* What one gateway request came to: 0 with *OUT the parsed JSON object
- * (new reference), or a negative code with WHY saying what went wrong,
- * without the URL (the caller names it).  *ANSWERED says whether etcd
- * itself answered (an HTTP response arrived) as opposed to a transport
- * failure. */
+ * (new reference), or a negative code with WHY (replaced) saying what went
+ * wrong, without the URL (the caller names it).  *ANSWERED says whether
+ * etcd itself answered (an HTTP response arrived) as opposed to a
+ * transport failure. */
 static int gw_answer(int status, long code, const char *body, const char *errtext,
-                     json_t **out, bool *answered, char *why, size_t whylen) {
+                     json_t **out, bool *answered, struct edr_str *why) {
   int rc;
   *out = NULL;
   *answered = false;
-  why[0] = '\0';
+  edr_str_reset(why);
   if (status < 0) {
     if (errtext && errtext[0] && status != EDR_ECONNREFUSED && status != EDR_ETIMEDOUT)
-      snprintf(why, whylen, "%s (%s)", edr_strerror(status), errtext);
+      edr_str_appendf(why, "%s (%s)", edr_strerror(status), errtext);
     else
-      snprintf(why, whylen, "%s", edr_strerror(status));
+      edr_str_append(why, edr_strerror(status));
     return status;
   }
   *answered = true;
@@ -77,17 +77,17 @@ static int gw_answer(int status, long code, const char *body, const char *errtex
     if (!*msg && j)
       msg = edr_gw_str(j, "error");
     if (*msg) {
-      snprintf(why, whylen, "%s", msg);
+      edr_str_append(why, msg);
       rc = gw_err_code((long)edr_gw_u64(j, "code"), msg);
     } else {
-      snprintf(why, whylen, "HTTP %ld: %.120s", code, body);
+      edr_str_appendf(why, "HTTP %ld: %.120s", code, body);
       rc = EDR_EHTTP;
     }
     json_decref(j);
     return rc;
   }
   if (!json_is_object(j)) {
-    snprintf(why, whylen, "the answer is not etcd's gateway JSON: %.120s", body);
+    edr_str_appendf(why, "the answer is not etcd's gateway JSON: %.120s", body);
     json_decref(j);
     return EDR_EHTTP;
   }
@@ -163,10 +163,9 @@ static int parse_list(json_t *j, struct edr_member_list *out) {
 }
 
 /* Append "; " + TEXT to a message being built, silently cut at its end. */
-static void append(char *buf, size_t len, const char *text) {
-  size_t used = strlen(buf);
-  if (used + 1 < len)
-    snprintf(buf + used, len - used, "%s%s", used ? "; " : "", text);
+/* TEXT after what BUF holds, "; " between. */
+static void append(struct edr_str *buf, const char *text) {
+  edr_str_appendf(buf, "%s%s", buf->len ? "; " : "", text);
 }
 
 /* ---- matching ----------------------------------------------------------------- */
@@ -220,12 +219,10 @@ static const char *hint(const char *why) {
   return "";
 }
 
-static int check_urls(const char *what, const char *const *urls,
-                      size_t n_urls, char *err, size_t errlen) {
-  if (!urls || n_urls == 0) {
-    snprintf(err, errlen, "cannot %s: no client URL to ask", what);
-    return EDR_EINVAL;
-  }
+static int check_urls(const char *what, const char *const *urls, size_t n_urls,
+                      struct edr_error *err) {
+  if (!urls || n_urls == 0)
+    return edr_error_set(err, EDR_EINVAL, "cannot %s: no client URL to ask", what);
   return 0;
 }
 
@@ -246,8 +243,8 @@ struct edr_members_call {
   char *body;                    /* the change's request body */
   char remove_id[17];
   struct edr_member_list list;   /* the first list, until the end */
-  char why[1024];                /* each URL's reason so far */
-  char by_why[1024];             /* the refusal of an add listed again */
+  struct edr_str why;            /* each URL's reason so far */
+  struct edr_str by_why;         /* the refusal of an add listed again */
   const char *by;                /* the URL that answered the change */
   int last;                      /* the last failure while listing */
   bool closing;
@@ -261,6 +258,9 @@ static void on_closed(void *arg) {
   c->cb(c->arg, &c->res);
   edr_member_list_release(&c->res.list);
   edr_member_list_release(&c->list);
+  edr_members_result_release(&c->res);
+  edr_str_release(&c->why);
+  edr_str_release(&c->by_why);
   free(c->body);
   free(c);
 }
@@ -273,13 +273,13 @@ static void finish(struct edr_members_call *c, int rc, const char *fmt, ...) {
   if (c->closing)
     return;
   c->closing = true;
-  c->res.status = rc;
   if (fmt) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->res.err, sizeof c->res.err, fmt, ap);
+    edr_error_vset(&c->res.err, rc, fmt, ap);
     va_end(ap);
   }
+  c->res.err.code = rc;  /* a message set before (check_urls) keeps its words */
   edr_http_close(c->http, on_closed, c);
 }
 
@@ -292,7 +292,7 @@ static const char *verb(const struct edr_members_call *c) {
 static bool next_url(struct edr_members_call *c, const char *reason) {
   char one[400];
   snprintf(one, sizeof one, "%s: %s", c->req.urls[c->i], reason);
-  append(c->why, sizeof c->why, one);
+  append(&c->why, one);
   if (++c->i >= c->req.n_urls)
     return false;
   ask(c);
@@ -347,7 +347,7 @@ static void list_ok(struct edr_members_call *c) {
   }
   c->phase = P_CHANGE;
   c->i = c->at;
-  c->why[0] = '\0';
+  edr_str_reset(&c->why);
   ask(c);
 }
 
@@ -378,7 +378,7 @@ static void on_list(struct edr_members_call *c, int rc, json_t *j, const char *r
         finish(c, 0, NULL);
       else
         finish(c, EDR_EEXIST, "member add of '%s' refused by %s: %s%s", c->shown, c->by,
-               c->by_why, hint(c->by_why));
+               c->by_why.buf, hint(c->by_why.buf));
       return;
     }
     edr_member_list_release(&l);
@@ -390,12 +390,12 @@ static void on_list(struct edr_members_call *c, int rc, json_t *j, const char *r
     return;
   if (c->phase == P_RELIST)
     finish(c, EDR_EEXIST, "member add of '%s' refused by %s: %s%s", c->shown, c->by,
-           c->by_why, hint(c->by_why));
+           c->by_why.buf, hint(c->by_why.buf));
   else if (c->req.op == EDR_MEMBERS_LIST)
-    finish(c, c->last, "cannot list members: no member answered (%s)", c->why);
+    finish(c, c->last, "cannot list members: no member answered (%s)", c->why.buf);
   else
     finish(c, c->last, "cannot %s member '%s': no member answered the member list (%s)",
-           verb(c), c->shown, c->why);
+           verb(c), c->shown, c->why.buf);
 }
 
 /* A change answered (or not) from URL number c->i: an answer from etcd,
@@ -416,10 +416,10 @@ static void on_change(struct edr_members_call *c, int rc, json_t *j, bool answer
       finish(c, 0, NULL);
     } else if (add && rc == EDR_EEXIST) {
       /* Maybe our own add, whose answer an earlier URL lost. */
-      snprintf(c->by_why, sizeof c->by_why, "%s", r);
+      edr_str_setf(&c->by_why, "%s", r);
       c->phase = P_RELIST;
       c->i = c->at;
-      c->why[0] = '\0';
+      edr_str_reset(&c->why);
       ask(c);
     } else if (add) {
       finish(c, rc, "member add of '%s' refused by %s: %s%s", c->shown, c->by, r, hint(r));
@@ -437,23 +437,24 @@ static void on_change(struct edr_members_call *c, int rc, json_t *j, bool answer
     return;
   if (add)
     finish(c, rc, "member add of '%s' got no answer (%s); it is safe to retry", c->shown,
-           c->why);
+           c->why.buf);
   else
     finish(c, rc, "member remove of '%s' (id %s) got no answer (%s); it is safe to retry",
-           c->shown, c->remove_id, c->why);
+           c->shown, c->remove_id, c->why.buf);
 }
 
 static void step(struct edr_members_call *c, int status, long code, const char *body,
                  const char *errtext) {
   json_t *j;
   bool answered;
-  char r[300];
-  int rc = gw_answer(status, code, body, errtext, &j, &answered, r, sizeof r);
+  struct edr_str r = EDR_STR_INIT;
+  int rc = gw_answer(status, code, body, errtext, &j, &answered, &r);
   if (c->phase == P_CHANGE)
-    on_change(c, rc, j, answered, r);
+    on_change(c, rc, j, answered, r.buf);
   else
-    on_list(c, rc, j, r);
+    on_list(c, rc, j, r.buf);
   json_decref(j);
+  edr_str_release(&r);
 }
 
 static void on_answer(void *arg, int status, long code, const char *body, size_t len,
@@ -500,6 +501,9 @@ int edr_members_start(uv_loop_t *loop, const struct edr_members_req *req, edr_me
   c->req = *req;
   c->cb = cb;
   c->arg = arg;
+  edr_str_init(&c->why);
+  edr_str_init(&c->by_why);
+  edr_error_init(&c->res.err);
   if (out)
     *out = c;
   struct edr_members_req *q = &c->req;
@@ -507,7 +511,7 @@ int edr_members_start(uv_loop_t *loop, const struct edr_members_req *req, edr_me
     q->name = NULL;
   const char *what = q->op == EDR_MEMBERS_LIST ? "list members"
                      : q->op == EDR_MEMBERS_ADD ? "add a member" : "remove a member";
-  if (check_urls(what, q->urls, q->n_urls, c->res.err, sizeof c->res.err) < 0) {
+  if (check_urls(what, q->urls, q->n_urls, &c->res.err) < 0) {
     finish(c, EDR_EINVAL, NULL);
     return 0;
   }
@@ -550,9 +554,7 @@ void edr_members_cancel(struct edr_members_call *c) {
 /* ---- the same, for a caller on no loop -------------------------------------- */
 
 struct sync_call {
-  int status;
-  char *err;
-  size_t errlen;
+  struct edr_error *err;
   struct edr_members_result *out;
 };
 
@@ -560,37 +562,38 @@ static void sync_done(void *arg, struct edr_members_result *r) {
   struct sync_call *s = arg;
   *s->out = *r;
   memset(&r->list, 0, sizeof r->list);  /* moved to the caller */
-  snprintf(s->err, s->errlen, "%s", r->err);
+  if (r->err.code)
+    edr_error_set(s->err, r->err.code, "%s", edr_error_text(&r->err));
+  edr_error_init(&s->out->err);  /* the message went to the caller's ERR */
 }
 
 static int run_sync(const struct edr_members_req *req, struct edr_members_result *res,
-                    char *err, size_t errlen) {
+                    struct edr_error *err) {
   uv_loop_t loop;
-  struct sync_call s = {.err = err, .errlen = errlen, .out = res};
+  struct sync_call s = {.err = err, .out = res};
   memset(res, 0, sizeof *res);
-  err[0] = '\0';
+  edr_error_init(&res->err);
+  edr_error_clear(err);
   int rc = uv_loop_init(&loop) ? EDR_ENOMEM : 0;
   if (rc == 0) {
     rc = edr_members_start(&loop, req, sync_done, &s, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);  /* until the call's client closed */
     uv_loop_close(&loop);
   }
-  if (rc < 0) {
-    snprintf(err, errlen, "cannot %s: %s",
-             req->op == EDR_MEMBERS_LIST ? "list members" : "change the members",
-             edr_strerror(rc));
-    return rc;
-  }
-  return res->status;
+  if (rc < 0)
+    return edr_error_set(err, rc, "cannot %s: %s",
+                         req->op == EDR_MEMBERS_LIST ? "list members" : "change the members",
+                         edr_strerror(rc));
+  return err->code;
 }
 
 int edr_members_list(const char *const *urls, size_t n_urls,
                      const struct edr_tls *tls, uint64_t timeout_ms,
-                     struct edr_member_list *out, char *err, size_t errlen) {
+                     struct edr_member_list *out, struct edr_error *err) {
   struct edr_members_req q = {.op = EDR_MEMBERS_LIST, .urls = urls, .n_urls = n_urls,
                               .tls = tls, .timeout_ms = timeout_ms};
   struct edr_members_result res;
-  int rc = run_sync(&q, &res, err, errlen);
+  int rc = run_sync(&q, &res, err);
   *out = res.list;  /* empty on failure */
   return rc;
 }
@@ -598,12 +601,12 @@ int edr_members_list(const char *const *urls, size_t n_urls,
 int edr_members_add(const char *const *urls, size_t n_urls,
                     const struct edr_tls *tls, uint64_t timeout_ms,
                     const char *const *peer_urls, size_t n_peer,
-                    char id_out[17], bool *already, char *err, size_t errlen) {
+                    char id_out[17], bool *already, struct edr_error *err) {
   struct edr_members_req q = {.op = EDR_MEMBERS_ADD, .urls = urls, .n_urls = n_urls,
                               .tls = tls, .timeout_ms = timeout_ms, .peer_urls = peer_urls,
                               .n_peer = n_peer};
   struct edr_members_result res;
-  int rc = run_sync(&q, &res, err, errlen);
+  int rc = run_sync(&q, &res, err);
   snprintf(id_out, 17, "%s", res.id);
   *already = res.already;
   return rc;
@@ -612,12 +615,16 @@ int edr_members_add(const char *const *urls, size_t n_urls,
 int edr_members_remove(const char *const *urls, size_t n_urls,
                        const struct edr_tls *tls, uint64_t timeout_ms,
                        const char *name, const char *const *peer_urls,
-                       size_t n_peer, bool *absent, char *err, size_t errlen) {
+                       size_t n_peer, bool *absent, struct edr_error *err) {
   struct edr_members_req q = {.op = EDR_MEMBERS_REMOVE, .urls = urls, .n_urls = n_urls,
                               .tls = tls, .timeout_ms = timeout_ms, .name = name,
                               .peer_urls = peer_urls, .n_peer = n_peer};
   struct edr_members_result res;
-  int rc = run_sync(&q, &res, err, errlen);
+  int rc = run_sync(&q, &res, err);
   *absent = res.already;
   return rc;
+}
+
+void edr_members_result_release(struct edr_members_result *res) {
+  edr_error_release(&res->err);
 }

@@ -46,6 +46,7 @@
 
 #include <uv.h>
 
+#include "err.h"
 #include "http.h"  /* struct edr_tls */
 #include "spec.h"  /* struct edr_strv */
 
@@ -79,9 +80,9 @@ struct edr_members_req {         /* every pointer borrowed until the callback */
 };
 
 struct edr_members_result {
-  int status;                    /* 0, or a negative EDR_E* code as above;
-                                    EDR_ECANCELED after edr_members_cancel */
-  char err[2048];                /* why, one sentence, when status != 0 */
+  struct edr_error err;          /* code 0, or a negative EDR_E* code as above
+                                    (EDR_ECANCELED after edr_members_cancel)
+                                    with why, one sentence; the call's */
   char id[17];                   /* add: the member's id */
   bool already;                  /* add: already a member; remove: was none */
   struct edr_member_list list;   /* list: the list; released after the
@@ -111,7 +112,7 @@ void edr_members_cancel(struct edr_members_call *c);
  * left empty (releasing it is harmless). */
 int edr_members_list(const char *const *urls, size_t n_urls,
                      const struct edr_tls *tls, uint64_t timeout_ms,
-                     struct edr_member_list *out, char *err, size_t errlen);
+                     struct edr_member_list *out, struct edr_error *err);
 
 /* Free what a list owns and leave it empty; L may be NULL. */
 void edr_member_list_release(struct edr_member_list *l);
@@ -122,13 +123,16 @@ void edr_member_list_release(struct edr_member_list *l);
 int edr_members_add(const char *const *urls, size_t n_urls,
                     const struct edr_tls *tls, uint64_t timeout_ms,
                     const char *const *peer_urls, size_t n_peer,
-                    char id_out[17], bool *already, char *err, size_t errlen);
+                    char id_out[17], bool *already, struct edr_error *err);
 
 /* member remove: the member named NAME (NULL or "": none), else the one with
  * one of PEER_URLS.  *ABSENT = true when none is a member: nothing removed. */
 int edr_members_remove(const char *const *urls, size_t n_urls,
                        const struct edr_tls *tls, uint64_t timeout_ms,
                        const char *name, const char *const *peer_urls,
-                       size_t n_peer, bool *absent, char *err, size_t errlen);
+                       size_t n_peer, bool *absent, struct edr_error *err);
+
+/* Frees what RES holds (the call does, after its callback). */
+void edr_members_result_release(struct edr_members_result *res);
 
 #endif

@@ -8,8 +8,8 @@
  * spec's order, or the one named); then POST /v3/maintenance/snapshot,
  * whose body is decoded line by line (edr_snapstream) into a small write
  * buffer, so memory stays flat whatever the snapshot's size.  The file is
- * finished after the HTTP phase: fsync, the SHA-256 trailer (snapfile.h),
- * the revision (bbolt.h), rename, fsync of the directory.
+ * finished after the HTTP phase (snapshot_file.c): fsync, the SHA-256
+ * trailer, the revision, rename, fsync of the directory.
  *
  * One implementation, two front doors: edr_snapshot_save_start() runs on
  * the caller's loop (the run's, for the snapshot-save gate) and finishes
@@ -21,309 +21,28 @@
  */
 #include "snapshot_save.h"
 
-#include <dirent.h>
+#include "snapshot_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "bbolt.h"
 #include "err.h"
 #include "log.h"
-#include "snapfile.h"
 #include "util.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_STALL_MS 30000
 #define DEFAULT_DEADLINE_MS (3600u * 1000u)
-#define WBUF_SIZE (256u << 10)
-
-/* ---- the stream decoder ----------------------------------------------------- */
-
-static int ss_fail(struct edr_snapstream *s, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int ss_fail(struct edr_snapstream *s, int status, const char *fmt, ...) {
-  if (s->status)
-    return s->status;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(s->msg, sizeof s->msg, fmt, ap);
-  va_end(ap);
-  s->status = status;
-  return status;
-}
-
-int edr_snapstream_init(struct edr_snapstream *s, edr_snapstream_sink sink,
-                        void *arg) {
-  memset(s, 0, sizeof *s);
-  s->sink = sink;
-  s->sink_arg = arg;
-  s->b64 = EVP_ENCODE_CTX_new();
-  return s->b64 ? 0 : EDR_ENOMEM;
-}
-
-void edr_snapstream_release(struct edr_snapstream *s) {
-  free(s->line);
-  s->line = NULL;
-  s->len = s->cap = 0;
-  if (s->b64)
-    EVP_ENCODE_CTX_free(s->b64);
-  s->b64 = NULL;
-}
-
-static int ss_sink(struct edr_snapstream *s, const unsigned char *p, size_t n) {
-  if (n == 0)
-    return 0;
-  /* The first message announced the size: a member that sends more is not
-   * etcd (or is broken), and would fill this machine's disk. */
-  if (s->expected && s->bytes + n > s->expected)
-    return ss_fail(s, EDR_ETOOBIG, "the stream goes on past the %" PRIu64 " bytes "
-                   "its first message announced", s->expected);
-  char why[sizeof s->msg] = "";
-  int rc = s->sink(s->sink_arg, p, n, why, sizeof why);
-  if (rc < 0)
-    return ss_fail(s, rc, "%s", why[0] ? why : edr_strerror(rc));
-  s->bytes += n;
-  return 0;
-}
-
-/* Decode one base64 blob straight to the sink, a piece at a time: OpenSSL's
- * decoder keeps its state between pieces, so no buffer as large as the
- * blob is needed. */
-static int ss_blob(struct edr_snapstream *s, const char *b64, size_t n) {
-  EVP_ENCODE_CTX *ctx = s->b64;
-  unsigned char out[4096];  /* >= (piece + 80 buffered) / 4 * 3 */
-  int outl;
-  EVP_DecodeInit(ctx);
-  for (size_t off = 0; off < n;) {
-    size_t piece = n - off < 4000 ? n - off : 4000;
-    if (EVP_DecodeUpdate(ctx, out, &outl, (const unsigned char *)b64 + off,
-                         (int)piece) < 0)
-      return ss_fail(s, EDR_EHTTP, "message %" PRIu64 " has a blob that is "
-                     "not base64", s->messages);
-    off += piece;
-    if (ss_sink(s, out, (size_t)outl))
-      return s->status;
-  }
-  if (EVP_DecodeFinal(ctx, out, &outl) < 0)
-    return ss_fail(s, EDR_EHTTP, "message %" PRIu64 " has a truncated "
-                   "base64 blob", s->messages);
-  return ss_sink(s, out, (size_t)outl);
-}
-
-/* An integer the gateway sends as a string ("1593344") or a number. */
-static uint64_t json_u64(json_t *v) {
-  if (json_is_integer(v))
-    return json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
-  if (json_is_string(v))
-    return strtoull(json_string_value(v), NULL, 10);
-  return 0;
-}
-
-/* The line etcd 3.4 and 3.5 send, exactly:
- *   {"result":{"remaining_bytes":"N","blob":"BASE64"}}   (remaining_bytes
- * omitted when 0), decoded in place without building a JSON tree: jansson
- * would copy and check every one of the snapshot's bytes.  Returns false,
- * having done nothing, for any other shape; ss_line then parses it. */
-static bool ss_fast_line(struct edr_snapstream *s, const char *p, size_t n,
-                         int *rc) {
-  static const char head[] = "{\"result\":{", rem[] = "\"remaining_bytes\":\"",
-                    blob[] = "\"blob\":\"", tail[] = "\"}}";
-  const char *end = p + n, *q = p, *digits = NULL;
-#define EAT(lit) (end - q >= (ptrdiff_t)sizeof lit - 1 && \
-                  !memcmp(q, lit, sizeof lit - 1) && (q += sizeof lit - 1))
-  if (!EAT(head))
-    return false;
-  if (EAT(rem)) {
-    digits = q;
-    while (q < end && *q >= '0' && *q <= '9')
-      q++;
-    if (q == digits || !EAT("\","))
-      return false;
-  }
-  if (!EAT(blob))
-    return false;
-#undef EAT
-  const char *b = q;
-  if (end - b < (ptrdiff_t)sizeof tail - 1 ||
-      memcmp(end - (sizeof tail - 1), tail, sizeof tail - 1) != 0)
-    return false;
-  size_t bl = (size_t)(end - (sizeof tail - 1) - b);
-  if (memchr(b, '"', bl) || memchr(b, '\\', bl))
-    return false;
-  uint64_t before = s->bytes;
-  s->messages++;
-  *rc = bl ? ss_blob(s, b, bl) : 0;
-  if (!*rc && s->messages == 1)
-    s->expected = (s->bytes - before) +
-                  (digits ? strtoull(digits, NULL, 10) : 0) + 32;
-  return true;
-}
-
-static int ss_line(struct edr_snapstream *s, const char *p, size_t n) {
-  while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
-    n--;
-  if (n == 0)
-    return 0;
-  int rc = 0;
-  if (ss_fast_line(s, p, n, &rc))
-    return rc;
-  json_error_t je;
-  json_t *j = json_loadb(p, n, 0, &je);
-  if (!json_is_object(j)) {
-    json_decref(j);
-    return ss_fail(s, EDR_EHTTP, "the answer is not etcd's snapshot stream "
-                   "(line %" PRIu64 " is not a JSON object: %s)",
-                   s->messages + 1, je.text);
-  }
-  json_t *err = json_object_get(j, "error");
-  json_t *res = json_object_get(j, "result");
-  if (json_is_object(err)) {
-    const char *m = json_string_value(json_object_get(err, "message"));
-    rc = ss_fail(s, EDR_EREMOTE, "etcd ended the stream with an error: %s "
-                 "(grpc code %" JSON_INTEGER_FORMAT ")",
-                 m ? m : "(no message)",
-                 json_integer_value(json_object_get(err, "grpc_code")));
-  } else if (!json_is_object(res)) {
-    rc = ss_fail(s, EDR_EHTTP, "the answer is not etcd's snapshot stream "
-                 "(message %" PRIu64 " has no \"result\")", s->messages + 1);
-  } else {
-    json_t *blob = json_object_get(res, "blob");  /* absent when empty */
-    s->messages++;
-    if (blob && !json_is_string(blob)) {
-      rc = ss_fail(s, EDR_EHTTP, "message %" PRIu64 ": \"blob\" is not a "
-                   "string", s->messages);
-    } else {
-      size_t bl = blob ? json_string_length(blob) : 0;
-      uint64_t before = s->bytes;
-      if (bl)
-        rc = ss_blob(s, json_string_value(blob), bl);
-      /* The first message says how much follows it: with its own blob and
-       * the 32-byte digest sent last, that is the file's size. */
-      if (!rc && s->messages == 1)
-        s->expected = (s->bytes - before) +
-                      json_u64(json_object_get(res, "remaining_bytes")) + 32;
-    }
-  }
-  json_decref(j);
-  return rc;
-}
-
-int edr_snapstream_feed(struct edr_snapstream *s, const char *data,
-                        size_t len) {
-  while (len > 0 && !s->status) {
-    const char *nl = memchr(data, '\n', len);
-    size_t take = nl ? (size_t)(nl - data) : len;
-    if (s->len == 0 && nl) {
-      ss_line(s, data, take);  /* a whole line in place: no copy */
-    } else {
-      if (take > EDR_SNAPSTREAM_MAX_LINE - s->len)
-        return ss_fail(s, EDR_ETOOBIG, "a message of the stream is longer "
-                       "than %u bytes", EDR_SNAPSTREAM_MAX_LINE);
-      if (s->len + take > s->cap) {
-        size_t cap = s->cap ? s->cap : 65536;
-        while (cap < s->len + take)
-          cap *= 2;
-        char *b = realloc(s->line, cap);
-        if (!b)
-          return ss_fail(s, EDR_ENOMEM, "out of memory");
-        s->line = b;
-        s->cap = cap;
-      }
-      memcpy(s->line + s->len, data, take);
-      s->len += take;
-      if (nl) {
-        ss_line(s, s->line, s->len);
-        s->len = 0;
-      }
-    }
-    take += nl ? 1 : 0;
-    data += take;
-    len -= take;
-  }
-  return s->status;
-}
-
-int edr_snapstream_end(struct edr_snapstream *s) {
-  if (s->status)
-    return s->status;
-  if (s->len) {
-    ss_line(s, s->line, s->len);
-    s->len = 0;
-    if (s->status)
-      return s->status;
-  }
-  if (s->messages == 0)
-    return ss_fail(s, EDR_EHTTP, "the member sent no snapshot data");
-  if (s->bytes < 32 + 1024)
-    return ss_fail(s, EDR_ECORRUPT, "the stream held only %" PRIu64
-                   " bytes: too short for a snapshot", s->bytes);
-  if (s->expected && s->bytes != s->expected)
-    return ss_fail(s, EDR_ECONNLOST, "the stream ended after %" PRIu64
-                   " of %" PRIu64 " bytes", s->bytes, s->expected);
-  return 0;
-}
-
-/* ---- the file being written ------------------------------------------------- */
-
-struct out_file {
-  int fd;
-  const char *part;            /* borrowed path, for messages */
-  unsigned char *buf;          /* WBUF_SIZE */
-  size_t len;
-};
-
-static int write_all(int fd, const unsigned char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return edr_from_errno(errno);
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-static int out_flush(struct out_file *f, char *msg, size_t msglen) {
-  int rc = write_all(f->fd, f->buf, f->len);
-  f->len = 0;
-  if (rc < 0)
-    snprintf(msg, msglen, "cannot write '%s': %s", f->part, edr_strerror(rc));
-  return rc;
-}
-
-static int out_sink(void *arg, const unsigned char *p, size_t n, char *msg,
-                    size_t msglen) {
-  struct out_file *f = arg;
-  while (n > 0) {
-    size_t k = WBUF_SIZE - f->len < n ? WBUF_SIZE - f->len : n;
-    memcpy(f->buf + f->len, p, k);
-    f->len += k;
-    p += k;
-    n -= k;
-    if (f->len == WBUF_SIZE) {
-      int rc = out_flush(f, msg, msglen);
-      if (rc < 0)
-        return rc;
-    }
-  }
-  return 0;
-}
 
 /* ---- the loop: pick a member, then stream ---------------------------------- */
 
@@ -337,7 +56,7 @@ struct candidate {
   int status;                  /* of GET /health */
   long code;
   bool healthy, answered;
-  char err[512];
+  struct edr_str err;          /* what /health answered, when not healthy */
 };
 
 struct save {
@@ -407,7 +126,7 @@ static void fail(struct save *sv, int status, const char *fmt, ...) {
   if (sv->status == EDR_EAGAIN || sv->status == 0) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(sv->res->msg, sizeof sv->res->msg, fmt, ap);
+    edr_error_vset(&sv->res->err, status, fmt, ap);
     va_end(ap);
     sv->status = status;
   }
@@ -442,9 +161,8 @@ static int on_snapshot_data(void *arg, long code, const char *data,
       char a[32], b[32];
       edr_human_bytes(sv->st.expected, a, sizeof a);
       edr_human_bytes(avail + sv->st.bytes, b, sizeof b);
-      snprintf(sv->st.msg, sizeof sv->st.msg, "it announced %s and only %s is free for "
-               "'%s'", a, b, sv->out.part);
-      rc = sv->st.status = EDR_ENOSPC;
+      rc = edr_error_set(&sv->st.err, EDR_ENOSPC, "it announced %s and only %s is free "
+                         "for '%s'", a, b, sv->out.part);
     }
   }
   return rc;
@@ -484,9 +202,9 @@ static void on_snapshot_data_done(void *arg, int status, long code,
     return;
   }
   if (status != 0) {
-    if (sv->st.status)
-      fail(sv, sv->st.status, "snapshot from %s failed%s: %s", who, prog,
-           sv->st.msg);
+    if (sv->st.err.code)
+      fail(sv, sv->st.err.code, "snapshot from %s failed%s: %s", who, prog,
+           edr_error_text(&sv->st.err));
     else if (status == EDR_ETIMEDOUT && sv->st.bytes > 0)
       fail(sv, status, "snapshot from %s failed%s: no data for %" PRIu64
            " s (is the member stopped or overloaded?)", who, prog,
@@ -513,16 +231,17 @@ static void on_snapshot_data_done(void *arg, int status, long code,
     return;
   }
   if (edr_snapstream_end(&sv->st) < 0) {
-    fail(sv, sv->st.status, "snapshot from %s failed%s: %s", who, prog,
-         sv->st.msg);
+    fail(sv, sv->st.err.code, "snapshot from %s failed%s: %s", who, prog,
+         edr_error_text(&sv->st.err));
     return;
   }
-  char why[600];
-  int rc = sv->out.len ? out_flush(&sv->out, why, sizeof why) : 0;
-  if (rc < 0) {
-    fail(sv, rc, "snapshot from %s: %s", who, why);
+  struct edr_error why = EDR_ERROR_INIT;
+  int rc = sv->out.len ? save_out_flush(&sv->out, &why) : 0;
+  if (rc < 0)
+    fail(sv, rc, "snapshot from %s: %s", who, edr_error_text(&why));
+  edr_error_release(&why);
+  if (rc < 0)
     return;
-  }
   sv->status = 0;
   snprintf(sv->res->source, sizeof sv->res->source, "%s", who);
   loop_done(sv);
@@ -592,21 +311,18 @@ static void choose(struct save *sv) {
     return;
   }
   /* Nobody to ask: say what each one answered. */
-  char m[sizeof sv->res->msg];
-  size_t off = (size_t)snprintf(m, sizeof m, "%s",
-                                by_name ? "cannot reach" : "no healthy member to "
-                                "take the snapshot from:");
-  for (size_t i = 0; i < sv->n && off < sizeof m; i++) {
+  struct edr_str m = EDR_STR_INIT;
+  edr_str_append(&m, by_name ? "cannot reach" : "no healthy member to take the snapshot from:");
+  for (size_t i = 0; i < sv->n; i++) {
     char who[1100];
     describe(&sv->c[i], who, sizeof who);
-    off += (size_t)snprintf(m + off, sizeof m - off, "%s %s: %s",
-                            i ? ";" : "", who, sv->c[i].err);
+    edr_str_appendf(&m, "%s %s: %s", i ? ";" : "", who, sv->c[i].err.buf);
   }
-  if (!by_name && off < sizeof m)
-    snprintf(m + off, sizeof m - off, " (the coordinator must reach a client "
-             "URL; --member NAME takes it from a member that answers but is "
-             "unhealthy)");
-  fail(sv, sv->c[0].status ? sv->c[0].status : EDR_EUNHEALTHY, "%s", m);
+  if (!by_name)
+    edr_str_append(&m, " (the coordinator must reach a client URL; --member NAME takes it "
+                   "from a member that answers but is unhealthy)");
+  fail(sv, sv->c[0].status ? sv->c[0].status : EDR_EUNHEALTHY, "%s", m.buf);
+  edr_str_release(&m);
 }
 
 
@@ -625,11 +341,10 @@ static void on_health(void *arg, int status, long code, const char *body,
     while (bl > 0 && (body[bl - 1] == '\n' || body[bl - 1] == '\r'))
       bl--;
     if (!c->healthy)
-      snprintf(c->err, sizeof c->err, "/health answered http %ld %.*s",
-               code, bl, body);
+      edr_str_setf(&c->err, "/health answered http %ld %.*s", code, bl, body);
     json_decref(j);
   } else {
-    snprintf(c->err, sizeof c->err, "%s (%s)", edr_strerror(status), errtext);
+    edr_str_setf(&c->err, "%s (%s)", edr_strerror(status), errtext);
   }
   if (--sv->pending > 0)
     return;
@@ -655,7 +370,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 /* Ask every candidate's /health on sv->loop; choose() then takes the
- * snapshot.  Returns 0, or a negative EDR_E* code (sv->status and res->msg
+ * snapshot.  Returns 0, or a negative EDR_E* code (sv->status and res->err
  * set) when nothing could start. */
 static int http_start(struct save *sv) {
   sv->http = edr_http_new(sv->loop);
@@ -683,7 +398,7 @@ static int http_start(struct save *sv) {
 }
 
 /* edr_snapshot_save: both phases on a loop of its own, with SIGINT and
- * SIGTERM caught; sv->status and res->msg say how it went. */
+ * SIGTERM caught; sv->status and res->err say how it went. */
 static void run_loop(struct save *sv) {
   sv->loop = &sv->own_loop;
   if (uv_loop_init(sv->loop) != 0) {
@@ -703,7 +418,7 @@ static void run_loop(struct save *sv) {
     edr_debug("snapshot save: event loop closed with handles open");
 }
 
-/* ---- the targets and the paths ------------------------------------------------ */
+/* ---- the targets ------------------------------------------------------------ */
 
 static int add_candidate(struct save *sv, const char *name, size_t member,
                          const char *url) {
@@ -713,6 +428,7 @@ static int add_candidate(struct save *sv, const char *name, size_t member,
   sv->c = c;
   c = &sv->c[sv->n++];
   memset(c, 0, sizeof *c);
+  edr_str_init(&c->err);
   c->sv = sv;
   c->name = name;
   c->member = member;
@@ -723,176 +439,34 @@ static int add_candidate(struct save *sv, const char *name, size_t member,
   return 0;
 }
 
-static int pick_targets(struct save *sv, const struct edr_spec *spec,
-                        char *msg, size_t msglen) {
+static int pick_targets(struct save *sv, const struct edr_spec *spec, struct edr_error *err) {
   const struct edr_save_opts *o = sv->o;
   if (o->endpoint) {
-    if (strncmp(o->endpoint, "http://", 7) && strncmp(o->endpoint, "https://", 8)) {
-      snprintf(msg, msglen, "--endpoint '%s' is not an http:// or https:// URL",
-               o->endpoint);
-      return EDR_EINVAL;
-    }
-    return add_candidate(sv, NULL, 0, o->endpoint);
+    if (strncmp(o->endpoint, "http://", 7) && strncmp(o->endpoint, "https://", 8))
+      return edr_error_set(err, EDR_EINVAL, "--endpoint '%s' is not an http:// or https:// URL",
+                           o->endpoint);
+    if (add_candidate(sv, NULL, 0, o->endpoint) < 0)
+      return edr_error_set(err, EDR_ENOMEM, "out of memory");
+    return 0;
   }
-  if (!spec || spec->n_members == 0) {
-    snprintf(msg, msglen, "no member to take the snapshot from");
-    return EDR_EINVAL;
-  }
+  if (!spec || spec->n_members == 0)
+    return edr_error_set(err, EDR_EINVAL, "no member to take the snapshot from");
   for (size_t i = 0; i < spec->n_members; i++) {
     const struct edr_member *m = &spec->members[i];
     if (o->member && strcmp(o->member, m->name))
       continue;
     for (size_t k = 0; k < m->client_urls.n; k++) {
-      int rc = add_candidate(sv, m->name, i, m->client_urls.v[k]);
-      if (rc < 0)
-        return rc;
+      if (add_candidate(sv, m->name, i, m->client_urls.v[k]) < 0)
+        return edr_error_set(err, EDR_ENOMEM, "out of memory");
     }
   }
   if (sv->n == 0) {
-    size_t off = (size_t)snprintf(msg, msglen, "no member '%s' in '%s' "
-                                  "(members:", o->member, spec->source);
-    for (size_t i = 0; i < spec->n_members && off < msglen; i++)
-      off += (size_t)snprintf(msg + off, msglen - off, " %s",
-                              spec->members[i].name);
-    if (off < msglen)
-      snprintf(msg + off, msglen - off, ")");
-    return EDR_EINVAL;
+    edr_error_set(err, EDR_EINVAL, "no member '%s' in '%s' (members:", o->member, spec->source);
+    for (size_t i = 0; i < spec->n_members; i++)
+      edr_str_appendf(&err->msg, " %s", spec->members[i].name);
+    edr_str_append(&err->msg, ")");
+    return err->code;
   }
-  return 0;
-}
-
-bool edr_snapshot_name_ok(const char *name) {
-  static const char pat[] = "snapshot-DDDDDDDD-DDDDDDZ.db";
-  if (strlen(name) != sizeof pat - 1)
-    return false;
-  for (size_t i = 0; pat[i]; i++)
-    if (pat[i] == 'D' ? name[i] < '0' || name[i] > '9' : name[i] != pat[i])
-      return false;
-  return true;
-}
-
-static int fsync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return edr_from_errno(errno);
-  int rc = fsync(fd) < 0 ? edr_from_errno(errno) : 0;
-  close(fd);
-  return rc;
-}
-
-/* FILE.part, checked and synced, becomes FILE.  WHO names the source in
- * messages; WANT_SHA256 (through the agent: the sha-256 the host says it
- * sent) must then equal the file's, or NULL. */
-static int finish_file(struct save *sv, const char *part, const char *final,
-                       const char *dir, const char *who, const char *want_sha256) {
-  struct edr_save_result *res = sv->res;
-  struct edr_snapfile sf;
-  int rc;
-  if (fsync(sv->out.fd) < 0) {
-    rc = edr_from_errno(errno);
-    snprintf(res->msg, sizeof res->msg, "snapshot from %s: cannot sync '%s': %s",
-             who, part, edr_strerror(rc));
-    return rc;
-  }
-  rc = close(sv->out.fd) < 0 ? edr_from_errno(errno) : 0;
-  sv->out.fd = -1;
-  if (rc < 0) {
-    snprintf(res->msg, sizeof res->msg, "snapshot from %s: cannot write '%s': "
-             "%s", who, part, edr_strerror(rc));
-    return rc;
-  }
-  if ((rc = edr_snapfile_check(part, &sf)) < 0) {
-    snprintf(res->msg, sizeof res->msg, "snapshot from %s: cannot read back "
-             "'%s': %s", who, part, edr_strerror(rc));
-    return rc;
-  }
-  if (want_sha256 && strcmp(want_sha256, sf.file_sha256)) {
-    snprintf(res->msg, sizeof res->msg, "snapshot from %s: the %" PRIu64 " bytes "
-             "received have sha-256 %s, the host sent %s: damaged on the way",
-             who, sf.size, sf.file_sha256, want_sha256);
-    return EDR_EHASH;
-  }
-  if (!sf.has_trailer) {
-    snprintf(res->msg, sizeof res->msg, "snapshot from %s: %" PRIu64 " bytes "
-             "arrived with no sha-256 trailer (size %% 512 is %" PRIu64
-             ", not 32)", who, sf.size, sf.size % 512);
-    return EDR_ENOHASH;
-  }
-  if (!sf.trailer_ok) {
-    snprintf(res->msg, sizeof res->msg, "snapshot from %s: the sha-256 "
-             "trailer does not match the %" PRIu64 " bytes before it: the "
-             "snapshot is damaged", who, sf.size - 32);
-    return EDR_EHASH;
-  }
-  if ((rc = edr_bolt_revision(part, &res->revision)) < 0) {
-    snprintf(res->msg, sizeof res->msg, "snapshot from %s: its trailer is "
-             "right but its revision cannot be read: %s", who,
-             edr_strerror(rc));
-    return rc;
-  }
-  if (rename(part, final) < 0) {
-    rc = edr_from_errno(errno);
-    snprintf(res->msg, sizeof res->msg, "snapshot from %s: cannot rename "
-             "'%s' to '%s': %s", who, part, final, edr_strerror(rc));
-    return rc;
-  }
-  res->size = sf.size;
-  memcpy(res->sha256, sf.file_sha256, sizeof res->sha256);
-  snprintf(res->path, sizeof res->path, "%s", final);
-  if ((rc = fsync_dir(dir)) < 0) {
-    snprintf(res->msg, sizeof res->msg, "'%s' is written, but its directory "
-             "'%s' cannot be synced (a crash may lose it): %s", final, dir,
-             edr_strerror(rc));
-    return rc;
-  }
-  return 0;
-}
-
-/* The destination: -o FILE, or a new timestamped name in --dir. */
-static int make_paths(const struct edr_save_opts *o, char **final, char **part,
-                      char **dir, char *msg, size_t msglen) {
-  struct stat st;
-  if (o->dir) {
-    char name[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(name, sizeof name, "snapshot-%Y%m%d-%H%M%SZ.db", &tm);
-    if (mkdir(o->dir, 0700) < 0 && errno != EEXIST) {
-      int rc = edr_from_errno(errno);
-      snprintf(msg, msglen, "cannot create '%s': %s", o->dir, edr_strerror(rc));
-      return rc;
-    }
-    *dir = strdup(o->dir);
-    *final = edr_path_join(o->dir, name);
-  } else {
-    const char *slash = strrchr(o->out, '/');
-    *dir = slash == o->out ? strdup("/")
-           : slash         ? edr_asprintf("%.*s", (int)(slash - o->out), o->out)
-                           : strdup(".");
-    *final = strdup(o->out);
-  }
-  *part = *final ? edr_asprintf("%s.part", *final) : NULL;
-  if (!*dir || !*final || !*part)
-    return EDR_ENOMEM;
-  if (stat(*final, &st) == 0) {
-    if (S_ISDIR(st.st_mode)) {
-      snprintf(msg, msglen, "'%s' is a directory", *final);
-      return EDR_EINVAL;
-    }
-    if (o->dir) {  /* two saves in one second: never replace one */
-      snprintf(msg, msglen, "'%s' already exists", *final);
-      return EDR_EEXIST;
-    }
-  }
-  return 0;
-}
-
-/* Empty the .part for another try. */
-static int out_reset(struct out_file *f) {
-  f->len = 0;
-  if (ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
-    return edr_from_errno(errno);
   return 0;
 }
 
@@ -902,14 +476,12 @@ static int out_reset(struct out_file *f) {
 static int save_through_hosts(struct save *sv, const struct edr_spec *spec, char *who,
                               size_t wholen, char agent_sha[65]) {
   struct edr_save_result *res = sv->res;
-  char tried[sizeof res->msg] = "", why[2048];
-  size_t off = 0;
+  struct edr_str tried = EDR_STR_INIT;
+  struct edr_error why = EDR_ERROR_INIT;
   int rc = EDR_EINVAL;
-  if (!spec) {
-    snprintf(res->msg, sizeof res->msg, "--via ssh needs a cluster spec: it goes "
-             "through a member's host, not an --endpoint URL");
-    return EDR_EINVAL;
-  }
+  if (!spec)
+    return edr_error_set(&res->err, EDR_EINVAL, "--via ssh needs a cluster spec: it goes "
+                         "through a member's host, not an --endpoint URL");
   if (sv->fallback)
     edr_warn("no client URL answered from here; asking through the hosts");
   for (size_t i = 0; i < sv->n; i++) {
@@ -920,34 +492,35 @@ static int save_through_hosts(struct save *sv, const struct edr_spec *spec, char
     if (seen || (sv->fallback && c->answered))
       continue;
     const struct edr_member *m = &spec->members[c->member];
-    if ((rc = out_reset(&sv->out)) < 0) {
-      snprintf(res->msg, sizeof res->msg, "cannot truncate '%s': %s", sv->out.part,
-               edr_strerror(rc));
-      return rc;
+    if ((rc = save_out_reset(&sv->out)) < 0) {
+      edr_error_set(&res->err, rc, "cannot truncate '%s': %s", sv->out.part, edr_strerror(rc));
+      goto out;
     }
     snprintf(who, wholen, "member '%s' through its host %s (the host's etcdctl asked %s)",
              m->name, m->ssh_host, m->client_urls.v[0]);
+    edr_error_clear(&why);
     if (sv->o->fetch_ssh)
-      rc = sv->o->fetch_ssh(spec, c->member, sv->o, out_sink, &sv->out, agent_sha, why,
-                            sizeof why);
+      rc = sv->o->fetch_ssh(spec, c->member, sv->o, save_out_sink, &sv->out, agent_sha, &why);
     else
-      snprintf(why, sizeof why, "%s: no way through the hosts was given (an etcd-dr bug)",
-               edr_strerror(rc = EDR_EINTERNAL));
+      rc = edr_error_set(&why, EDR_EINTERNAL, "%s: no way through the hosts was given (an "
+                         "etcd-dr bug)", edr_strerror(EDR_EINTERNAL));
     if (rc == 0 && sv->out.len)
-      rc = out_flush(&sv->out, why, sizeof why);
+      rc = save_out_flush(&sv->out, &why);
     if (rc == 0) {
       snprintf(res->source, sizeof res->source, "%.*s", (int)sizeof res->source - 1, who);
-      return 0;
+      goto out;
     }
-    off += (size_t)snprintf(tried + off, off < sizeof tried ? sizeof tried - off : 0,
-                            "%smember '%s' on host %s: %s", off ? "; " : "", m->name,
-                            m->ssh_host, why);
-    if (off >= sizeof tried || rc == EDR_ECANCELED)
+    edr_str_appendf(&tried, "%smember '%s' on host %s: %s", tried.len ? "; " : "", m->name,
+                    m->ssh_host, why.code ? edr_error_text(&why) : edr_strerror(rc));
+    if (rc == EDR_ECANCELED)
       break;
   }
-  snprintf(res->msg, sizeof res->msg, "snapshot through the hosts failed: %.*s",
-           (int)(sizeof res->msg - 40), tried);
-  return rc < 0 ? rc : EDR_EREMOTE;
+  rc = rc < 0 ? rc : EDR_EREMOTE;
+  edr_error_set(&res->err, rc, "snapshot through the hosts failed: %s", tried.buf);
+out:
+  edr_str_release(&tried);
+  edr_error_release(&why);
+  return rc;
 }
 
 /* The targets, the paths and FILE.part, open, locked and empty. */
@@ -956,40 +529,35 @@ static int save_prepare(struct save *sv, const struct edr_spec *spec) {
   const struct edr_save_opts *o = sv->o;
   int rc;
   memset(res, 0, sizeof *res);
+  edr_error_init(&res->err);
   res->revision = -1;
   sv->status = EDR_EAGAIN;
   sv->out.fd = -1;
-  if ((rc = pick_targets(sv, spec, res->msg, sizeof res->msg)) < 0)
+  if ((rc = pick_targets(sv, spec, &res->err)) < 0)
     return rc;
-  if ((rc = make_paths(o, &sv->final, &sv->part, &sv->dir, res->msg, sizeof res->msg)) < 0)
+  if ((rc = save_make_paths(o, &sv->final, &sv->part, &sv->dir, &res->err)) < 0)
     return rc;
   /* Opened without O_EXCL so a .part left by a killed run does not block
    * the next one; the lock keeps two saves to one FILE apart. */
   sv->out.fd = open(sv->part, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (sv->out.fd < 0) {
     rc = edr_from_errno(errno);
-    snprintf(res->msg, sizeof res->msg, "cannot create '%s': %s", sv->part,
-             edr_strerror(rc));
-    return rc;
+    return edr_error_set(&res->err, rc, "cannot create '%s': %s", sv->part,
+                         edr_strerror(rc));
   }
-  if (flock(sv->out.fd, LOCK_EX | LOCK_NB) < 0) {
-    snprintf(res->msg, sizeof res->msg, "'%s' is being written by another "
-             "snapshot save", sv->part);
-    return EDR_EBUSY;
-  }
+  if (flock(sv->out.fd, LOCK_EX | LOCK_NB) < 0)
+    return edr_error_set(&res->err, EDR_EBUSY, "'%s' is being written by another "
+                         "snapshot save", sv->part);
   sv->own_part = true;
   if (ftruncate(sv->out.fd, 0) < 0) {
     rc = edr_from_errno(errno);
-    snprintf(res->msg, sizeof res->msg, "cannot truncate '%s': %s", sv->part,
-             edr_strerror(rc));
-    return rc;
+    return edr_error_set(&res->err, rc, "cannot truncate '%s': %s", sv->part,
+                         edr_strerror(rc));
   }
   sv->out.part = sv->part;
-  sv->out.buf = malloc(WBUF_SIZE);
-  if (!sv->out.buf || edr_snapstream_init(&sv->st, out_sink, &sv->out) < 0) {
-    snprintf(res->msg, sizeof res->msg, "out of memory");
-    return EDR_ENOMEM;
-  }
+  sv->out.buf = malloc(SAVE_WBUF_SIZE);
+  if (!sv->out.buf || edr_snapstream_init(&sv->st, save_out_sink, &sv->out) < 0)
+    return edr_error_set(&res->err, EDR_ENOMEM, "out of memory");
   sv->stream_ready = true;
   return 0;
 }
@@ -1003,7 +571,7 @@ static int save_finish(struct save *sv, const char *agent_sha) {
   else
     describe(sv->chosen, who, sizeof who);
   sv->res->via = agent_sha ? "ssh" : "http";
-  int rc = finish_file(sv, sv->part, sv->final, sv->dir, who, agent_sha);
+  int rc = save_finish_file(&sv->out, sv->res, sv->part, sv->final, sv->dir, who, agent_sha);
   if (rc < 0 && sv->res->path[0])
     sv->own_part = false;  /* renamed: FILE is the new snapshot, keep it */
   return rc;
@@ -1020,6 +588,8 @@ static void save_release(struct save *sv, int rc) {
   if (sv->stream_ready)
     edr_snapstream_release(&sv->st);
   free(sv->out.buf);
+  for (size_t i = 0; i < sv->n; i++)
+    edr_str_release(&sv->c[i].err);
   free(sv->c);
   free(sv->final);
   free(sv->part);
@@ -1040,9 +610,8 @@ static void finish_work(uv_work_t *w) {
 static void finish_after(uv_work_t *w, int status) {
   struct save *sv = w->data;
   if (status < 0 && sv->status == 0) {  /* the pool never ran it */
-    sv->status = EDR_EINTERNAL;
-    snprintf(sv->res->msg, sizeof sv->res->msg, "cannot finish the snapshot: %s",
-             uv_strerror(status));
+    sv->status = edr_error_set(&sv->res->err, EDR_EINTERNAL, "cannot finish the snapshot: %s",
+                               uv_strerror(status));
   }
   int rc = sv->status;
   edr_save_cb cb = sv->cb;
@@ -1069,18 +638,16 @@ int edr_snapshot_save_start(uv_loop_t *loop, const struct edr_spec *spec,
   if (out)
     *out = NULL;
   if (!call) {
-    snprintf(res->msg, sizeof res->msg, "out of memory");
-    return EDR_ENOMEM;
+    edr_error_init(&res->err);
+    return edr_error_set(&res->err, EDR_ENOMEM, "out of memory");
   }
   struct save *sv = &call->sv;
   *sv = (struct save){.o = o, .res = res, .loop = loop, .async = true, .cb = cb,
                       .cb_arg = arg};
   int rc = save_prepare(sv, spec);
-  if (rc == 0 && o->via != EDR_VIA_DIRECT) {
-    snprintf(res->msg, sizeof res->msg, "a snapshot through the hosts (--via ssh or auto) "
-             "cannot be taken inside a run (an etcd-dr bug)");
-    rc = EDR_EINTERNAL;
-  }
+  if (rc == 0 && o->via != EDR_VIA_DIRECT)
+    rc = edr_error_set(&res->err, EDR_EINTERNAL, "a snapshot through the hosts (--via ssh or "
+                       "auto) cannot be taken inside a run (an etcd-dr bug)");
   if (rc == 0)
     rc = http_start(sv);  /* its failure: the client never was */
   if (rc < 0) {
@@ -1118,68 +685,6 @@ int edr_snapshot_save(const struct edr_spec *spec,
   return rc;
 }
 
-/* ---- --keep ------------------------------------------------------------------ */
-
-static int cmp_names(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int edr_snapshot_prune(const char *dir, unsigned keep, const char *keep_path,
-                       char *msg, size_t msglen) {
-  DIR *dp = opendir(dir);
-  if (!dp) {
-    int rc = edr_from_errno(errno);
-    snprintf(msg, msglen, "cannot list '%s': %s", dir, edr_strerror(rc));
-    return rc;
-  }
-  const char *keep_name = strrchr(keep_path, '/');
-  keep_name = keep_name ? keep_name + 1 : keep_path;
-  char **names = NULL;
-  size_t n = 0, cap = 0;
-  int rc = 0;
-  struct dirent *de;
-  while ((de = readdir(dp))) {
-    struct stat st;
-    if (!edr_snapshot_name_ok(de->d_name) || !strcmp(de->d_name, keep_name))
-      continue;
-    if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-        !S_ISREG(st.st_mode))
-      continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 16;
-      char **v = realloc(names, cap * sizeof *v);
-      if (!v) {
-        rc = EDR_ENOMEM;
-        break;
-      }
-      names = v;
-    }
-    if (!(names[n] = strdup(de->d_name))) {
-      rc = EDR_ENOMEM;
-      break;
-    }
-    n++;
-  }
-  if (rc < 0)
-    snprintf(msg, msglen, "out of memory");
-  /* The names sort by time; the one just saved counts as one kept. */
-  if (n > 1)
-    qsort(names, n, sizeof *names, cmp_names);
-  size_t others = keep > 0 ? keep - 1 : 0;
-  for (size_t i = 0; rc == 0 && i + others < n; i++) {
-    char *p = edr_path_join(dir, names[i]);
-    if (!p || unlinkat(dirfd(dp), names[i], 0) < 0) {
-      rc = p ? edr_from_errno(errno) : EDR_ENOMEM;
-      snprintf(msg, msglen, "cannot remove '%s': %s", p ? p : names[i],
-               edr_strerror(rc));
-    } else {
-      printf("removed '%s'\n", p);
-    }
-    free(p);
-  }
-  for (size_t i = 0; i < n; i++)
-    free(names[i]);
-  free(names);
-  closedir(dp);
-  return rc;
+void edr_save_result_release(struct edr_save_result *res) {
+  edr_error_release(&res->err);
 }

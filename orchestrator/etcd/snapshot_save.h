@@ -27,49 +27,10 @@
 
 #include <uv.h>
 
+#include "err.h"
 #include "http.h"  /* struct edr_tls */
+#include "snapstream.h"
 #include "spec.h"
-
-/* ---- the gateway's stream, decoded -------------------------------------- */
-
-/* Where decoded bytes go.  Returns 0, or a negative EDR_E* code after
- * writing why (naming the file) into MSG[MSGLEN]; the stream then stops. */
-typedef int (*edr_snapstream_sink)(void *arg, const unsigned char *buf,
-                                   size_t len, char *msg, size_t msglen);
-
-/* The longest line (one message) accepted: etcd sends 32 KiB blobs, about
- * 44 KB of JSON; this leaves room and still bounds memory. */
-#define EDR_SNAPSTREAM_MAX_LINE (2u << 20)
-
-/* A decoder fed with the body as it arrives, in pieces cut anywhere.  All
- * fields are the decoder's; read bytes, expected, status and msg. */
-struct edr_snapstream {
-  edr_snapstream_sink sink;
-  void *sink_arg;          /* borrowed */
-  char *line;              /* an incomplete line, owned */
-  size_t len, cap;
-  void *b64;               /* OpenSSL's EVP_ENCODE_CTX, owned */
-  uint64_t bytes;          /* decoded bytes handed to the sink */
-  uint64_t messages;       /* lines that were messages */
-  uint64_t expected;       /* file size the first message announces
-                              (its blob + remaining_bytes + 32); 0 unknown */
-  int status;              /* the first failure, sticky; 0 while all is well */
-  char msg[512];           /* why, when status != 0 */
-};
-
-/* Returns 0 or EDR_ENOMEM.  SINK and ARG are borrowed until release. */
-int edr_snapstream_init(struct edr_snapstream *s, edr_snapstream_sink sink,
-                        void *arg);
-/* Feed LEN bytes of the body.  Returns 0 or the (sticky) negative status:
- * a line that is not JSON, an "error" message from etcd (its text in msg),
- * bad base64, a line over EDR_SNAPSTREAM_MAX_LINE, or the sink's failure. */
-int edr_snapstream_feed(struct edr_snapstream *s, const char *data,
-                        size_t len);
-/* The body ended cleanly: decode a last unterminated line, then check that
- * something arrived and that its size is the one announced.  Returns 0 or
- * a negative status (msg says why). */
-int edr_snapstream_end(struct edr_snapstream *s);
-void edr_snapstream_release(struct edr_snapstream *s);
 
 /* ---- the save ------------------------------------------------------------- */
 
@@ -78,12 +39,12 @@ struct edr_save_opts;
 /* --via ssh for member index MEMBER of SPEC: the snapshot is taken on the
  * member's host and its bytes go to SINK(SINK_ARG, ...) as they arrive.
  * Returns 0 with AGENT_SHA256 (hex, of every byte sent) set, or a negative
- * EDR_E* code with MSG saying which step failed and why; the host keeps
+ * EDR_E* code set in ERR saying which step failed and why; the host keeps
  * nothing.  The command layer's edr_snapshot_fetch_ssh is the one used. */
 typedef int (*edr_snapshot_fetch_fn)(const struct edr_spec *spec, size_t member,
                                      const struct edr_save_opts *o,
                                      edr_snapstream_sink sink, void *sink_arg,
-                                     char agent_sha256[65], char *msg, size_t msglen);
+                                     char agent_sha256[65], struct edr_error *err);
 
 enum edr_save_via {
   EDR_VIA_DIRECT,           /* this machine asks the client URL (the default) */
@@ -113,12 +74,15 @@ struct edr_save_result {
   uint64_t size;            /* bytes, trailer included */
   int64_t revision;         /* etcd's revision in the image */
   char sha256[65];          /* hex SHA-256 of the whole file (sha256sum's) */
-  char msg[4096];           /* on failure: the message, naming the member
-                               or URL and the reason */
+  struct edr_error err;     /* on failure: the code and the message, naming
+                               the member or URL and the reason */
 };
 
+/* Frees what RES holds (its message); the caller's after every save. */
+void edr_save_result_release(struct edr_save_result *res);
+
 /* Take the snapshot.  SPEC may be NULL when o->endpoint is set.  Returns 0
- * with RES filled, or a negative EDR_E* code with res->msg set; then no
+ * with RES filled, or a negative EDR_E* code with res->err set; then no
  * FILE.part is left and an existing FILE is untouched.  SIGINT and SIGTERM
  * are caught while it runs (EDR_ECANCELED, the .part removed). */
 int edr_snapshot_save(const struct edr_spec *spec,
@@ -129,8 +93,8 @@ int edr_snapshot_save(const struct edr_spec *spec,
  * EDR_VIA_DIRECT: through the hosts would be a run inside the run): no
  * signal is caught, edr_snapshot_save_cancel() ends it.  Returns 0 and CB
  * runs exactly once, from the loop and never from inside this call, with
- * 0 (RES filled) or a negative EDR_E* code (res->msg set; EDR_ECANCELED
- * after a cancel); or returns a negative code (res->msg set) and CB never
+ * 0 (RES filled) or a negative EDR_E* code (res->err set; EDR_ECANCELED
+ * after a cancel); or returns a negative code (res->err set) and CB never
  * runs.  SPEC, O and RES are borrowed until CB.  *OUT (may be NULL) is
  * valid until CB. */
 struct edr_snapshot_save_call;
@@ -148,8 +112,8 @@ bool edr_snapshot_name_ok(const char *name);
 /* Remove the oldest files of DIR whose names pass edr_snapshot_name_ok
  * (regular files only, never symlinks) so that KEEP remain, never KEEP_PATH
  * (the one just saved, whatever the clock did).  Prints "removed 'PATH'"
- * on stdout for each.  Returns 0 or a negative EDR_E* code with MSG set. */
+ * on stdout for each.  Returns 0 or a negative EDR_E* code set in ERR. */
 int edr_snapshot_prune(const char *dir, unsigned keep, const char *keep_path,
-                       char *msg, size_t msglen);
+                       struct edr_error *err);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void edr_run_result_free(struct edr_run_result *res) {
+void edr_run_result_release(struct edr_run_result *res) {
   for (size_t i = 0; i < res->n_hosts; i++) {
     struct edr_host_result *hr = &res->hosts[i];
     for (size_t j = 0; hr->steps && j < hr->n_steps; j++) {

@@ -9,7 +9,7 @@
  * reads them can, without depending on the engine.
  *
  * Ownership: a struct edr_run_result owns its strings, arrays and JSON
- * results; edr_run_result_free releases them (not the struct itself).
+ * results; edr_run_result_release releases them (not the struct itself).
  */
 #ifndef EDR_OUTCOME_H
 #define EDR_OUTCOME_H
@@ -80,6 +80,6 @@ struct edr_run_result {
                                 * or none answered (borrowed from the plan) */
 };
 
-void edr_run_result_free(struct edr_run_result *res);
+void edr_run_result_release(struct edr_run_result *res);
 
 #endif

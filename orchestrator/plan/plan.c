@@ -111,6 +111,19 @@ const char *const edr_phase_names[EDR_PHASE__COUNT] = {
   [EDR_PHASE_CLEANUP] = "cleanup",
 };
 
+const struct edr_plan_kind_info edr_plan_kinds[EDR_PLAN__COUNT] = {
+  [EDR_PLAN_RESTORE] = {.changes_hosts = true, .marks_apply_steps = true, .leader_last = true,
+                        .auto_bump = true, .probe = EDR_PROBE_RESTORE},
+  [EDR_PLAN_CHECK] = {.keep_going_allowed = true, .probe = EDR_PROBE_RESTORE},
+  [EDR_PLAN_ROLLBACK] = {.changes_hosts = true, .leader_last = true,
+                         .probe = EDR_PROBE_NOTHING},
+  [EDR_PLAN_RUN] = {.changes_hosts = true, .leader_last = true, .auto_bump = true,
+                    .operator_stages = true, .unlock_on_abort = true,
+                    .probe = EDR_PROBE_RESTORE_STEPS},
+  [EDR_PLAN_SNAPSHOT] = {.changes_hosts = true, .probe = EDR_PROBE_SNAPSHOT_ROOM},
+  [EDR_PLAN_PRUNE] = {.changes_hosts = true, .leader_last = true, .probe = EDR_PROBE_NOTHING},
+};
+
 void edr_new_run_id(char *buf, size_t len) {
   time_t now = time(NULL);
   struct tm tm;

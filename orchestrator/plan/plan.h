@@ -183,6 +183,7 @@ enum edr_plan_kind {
                                 changed, and a failure removes the staging */
   EDR_PLAN_PRUNE,            /* remove old runs' moved-aside dirs (plan_prune.c);
                                 check_only: list them, remove nothing */
+  EDR_PLAN__COUNT
 };
 
 /* How the snapshot reaches the hosts (--transfer, docs/transfer.md). */
@@ -193,6 +194,32 @@ enum edr_transfer {
   EDR_TRANSFER_DIRECT,       /* the coordinator pushes to every host */
 };
 extern const char *const edr_transfer_names[3];
+
+/* What the probe's facts must show before a plan of a kind goes on. */
+enum edr_probe_needs {
+  EDR_PROBE_NOTHING,         /* nothing: later steps check what matters */
+  EDR_PROBE_RESTORE,         /* a usable restore tool, room, the data dir */
+  EDR_PROBE_RESTORE_STEPS,   /* the same, on a host with a step that restores */
+  EDR_PROBE_SNAPSHOT_ROOM,   /* room for a snapshot beside etcd's data */
+};
+
+/* What the engine does differently for each kind of plan, so that it knows
+ * no kind by name (plan.c's edr_plan_kinds[], indexed by the kind). */
+struct edr_plan_kind_info {
+  bool changes_hosts;        /* a host through all its steps counts as restored;
+                                false: it only looked (a check) */
+  bool keep_going_allowed;   /* may run with the per-host keep-going policy */
+  bool marks_apply_steps;    /* each apply step is recorded in the host's marker,
+                                which a resumed run reads */
+  bool leader_last;          /* its stops wait for the cluster's leader to go last */
+  bool auto_bump;            /* --bump-revision auto is computed from the probes */
+  bool operator_stages;      /* the stages are the operator's (a playbook): messages
+                                and progress name them */
+  bool unlock_on_abort;      /* stopped after changing hosts: the lock is released
+                                (no resume takes it over) */
+  enum edr_probe_needs probe;
+};
+extern const struct edr_plan_kind_info edr_plan_kinds[EDR_PLAN__COUNT];
 
 struct edr_plan_opts {
   enum edr_plan_kind kind;

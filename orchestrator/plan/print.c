@@ -109,6 +109,28 @@ static void print_run(const struct edr_plan *p, FILE *out) {
 void edr_plan_print_member(const struct edr_member *m, FILE *out) {
   fprintf(out, "\nmember %s  (%s@%s:%d%s)\n", m->name, m->ssh_user, m->ssh_host, m->ssh_port,
           m->sudo ? ", sudo -n" : "");
+  /* where each SSH setting came from (docs/spec.md, precedence) */
+  fprintf(out, "  ssh: host %s (", m->ssh_host);
+  if (m->ssh_alias)
+    fprintf(out, "ssh_config HostName of %s", m->ssh_alias);
+  else
+    fprintf(out, "%s", m->from.host == EDR_FROM_DEFAULT ? "peer URL" : edr_origin_name(m->from.host));
+  fprintf(out, "), user %s (%s), port %d (%s), ", m->ssh_user, edr_origin_name(m->from.user),
+          m->ssh_port, edr_origin_name(m->from.port));
+  if (m->identity_file)
+    fprintf(out, "identity %s (%s)", m->identity_file, edr_origin_name(m->from.identity));
+  else
+    fprintf(out, "identity %s~/.ssh/id_ed25519, id_ecdsa, id_rsa (default)",
+            m->identities_only ? "" : "ssh-agent, then ");
+  if (m->identities_only)
+    fprintf(out, ", no ssh-agent (ssh_config IdentitiesOnly)");
+  fprintf(out, ", known_hosts %s (%s)", m->known_hosts, edr_origin_name(m->from.known_hosts));
+  if (m->proxy_jump)
+    fprintf(out, ", jump host%s %s (%s)", strchr(m->proxy_jump, ',') ? "s" : "", m->proxy_jump,
+            edr_origin_name(m->from.proxy));
+  else if (m->proxy_command)
+    fprintf(out, ", proxy command '%s' (%s)", m->proxy_command, edr_origin_name(m->from.proxy));
+  fprintf(out, "\n");
 }
 
 void edr_plan_print(const struct edr_plan *p, FILE *out) {
@@ -124,6 +146,8 @@ void edr_plan_print(const struct edr_plan *p, FILE *out) {
   edr_human_bytes(p->snapshot_size, human, sizeof human);
   fprintf(out, "etcd-dr restore plan, run %s\n", p->run_id);
   fprintf(out, "  cluster spec:      %s (%zu members)\n", p->spec->source, p->n_hosts);
+  if (p->spec->ssh_config)
+    fprintf(out, "  ssh_config:        %s\n", p->spec->ssh_config);
   if (p->snapshot_host >= 0)
     fprintf(out, "  snapshot:          %s on %s (%s; checked there before anything is "
             "sent)\n", p->snapshot_remote, p->hosts[p->snapshot_host].member->name,
@@ -224,6 +248,21 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
       json_object_set_new(jssh, "proxy_jump", json_string(m->proxy_jump));
     if (m->proxy_command)
       json_object_set_new(jssh, "proxy_command", json_string(m->proxy_command));
+    if (m->ssh_alias)
+      json_object_set_new(jssh, "alias", json_string(m->ssh_alias));
+    if (m->identities_only)
+      json_object_set_new(jssh, "identities_only", json_true());
+    json_object_set_new(
+        jssh, "from",
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "host",
+                  m->ssh_alias ? "ssh_config"
+                  : m->from.host == EDR_FROM_DEFAULT ? "peer URL" : edr_origin_name(m->from.host),
+                  "port", edr_origin_name(m->from.port), "user", edr_origin_name(m->from.user),
+                  "identity_file", edr_origin_name(m->from.identity), "known_hosts",
+                  edr_origin_name(m->from.known_hosts)));
+    if (m->proxy_jump || m->proxy_command)
+      json_object_set_new(json_object_get(jssh, "from"), "proxy",
+                          json_string(edr_origin_name(m->from.proxy)));
     json_array_append_new(hosts, jh);
   }
   json_t *warn = json_array();

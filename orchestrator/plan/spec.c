@@ -301,12 +301,15 @@ static const struct field *field_find(const char *key) {
 struct draft {
   struct edr_member m;
   bool set[sizeof(fields) / sizeof(fields[0])];
+  enum edr_origin origin[sizeof(fields) / sizeof(fields[0])];
 };
 
 struct ctx {
   char *err;
   size_t errlen;
   const char *source;
+  const struct edr_spec_overrides *ov;
+  bool no_ssh_client;       /* ssh -G could not run: the spec alone counts */
 };
 
 static int fail(struct ctx *c, const char *member, const char *field,
@@ -528,6 +531,8 @@ static void member_release(struct edr_member *m) {
   free(m->known_hosts);
   free(m->proxy_jump);
   free(m->proxy_command);
+  free(m->ssh_alias);
+  free(m->ssh_config);
   free(m->data_dir);
   free(m->wal_dir);
   free(m->data_dir_owner);
@@ -551,12 +556,14 @@ void edr_spec_free(struct edr_spec *spec) {
   free(spec->members);
   free(spec->source);
   free(spec->token);
+  free(spec->ssh_config);
   strv_free(&spec->warnings);
   free(spec);
 }
 
-/* Copy the cluster-wide value of every field set in SRC and not in DST. */
-static int inherit(struct draft *dst, const struct draft *src) {
+/* Copy the cluster-wide value of every field set in SRC and not in DST,
+ * remembering it came from ORIGIN. */
+static int inherit(struct draft *dst, const struct draft *src, enum edr_origin origin) {
   for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
     const struct field *f = &fields[i];
     if (dst->set[i] || !src->set[i])
@@ -575,6 +582,7 @@ static int inherit(struct draft *dst, const struct draft *src) {
         return EDR_ENOMEM;
     }
     dst->set[i] = true;
+    dst->origin[i] = origin;
   }
   return 0;
 }
@@ -585,6 +593,109 @@ static const char *local_user(void) {
     return pw->pw_name;
   const char *u = getenv("USER");
   return u && *u ? u : "root";
+}
+
+const char *edr_origin_name(enum edr_origin o) {
+  static const char *const names[] = {
+      [EDR_FROM_DEFAULT] = "default", [EDR_FROM_SSH_CONFIG] = "ssh_config",
+      [EDR_FROM_CLUSTER] = "spec cluster-wide", [EDR_FROM_FLAG] = "command line",
+      [EDR_FROM_MEMBER] = "spec member",
+  };
+  return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "?";
+}
+
+/* One ssh_config value into a field still unset, through the same checks
+ * as the spec's own values; a failure says where the value came from. */
+static int take_ssh_config(struct ctx *c, struct draft *d, const char *key, json_t *v,
+                           const char *file, const char *host) {
+  const struct field *f = field_find(key);
+  if (!v)
+    return EDR_ENOMEM;
+  int rc = set_field(c, d->m.name, d, f, v);
+  json_decref(v);
+  if (rc == EDR_EINVAL) {
+    size_t n = strlen(c->err);
+    snprintf(c->err + n, c->errlen - n, " (from ssh_config %s for host '%s'; set %s in "
+             "the spec or fix the file)", file, host, key);
+  }
+  if (rc == 0)
+    d->origin[f - fields] = EDR_FROM_SSH_CONFIG;
+  return rc;
+}
+
+/* OpenSSH's resolution of the member's host (ssh -G): every SSH setting the
+ * spec and the command line leave unset, taken from it.  A setting that
+ * would weaken host-key checking stops the run here, before any
+ * connection: etcd-dr will neither follow it nor ignore it silently. */
+static int apply_ssh_config(struct ctx *c, struct draft *d) {
+  const struct edr_spec_overrides *ov = c->ov;
+  struct edr_member *m = &d->m;
+  if (!ov || !ov->ssh_lookup || c->no_ssh_client ||
+      (ov->ssh_config && !strcmp(ov->ssh_config, "none")))
+    return 0;
+  struct edr_sshcfg *sc = calloc(1, sizeof *sc);
+  char msg[1024];
+  if (!sc)
+    return EDR_ENOMEM;
+  int rc = ov->ssh_lookup(ov->ssh_config, m->ssh_host, sc, msg, sizeof msg);
+  if (rc == EDR_ENOENT) {
+    c->no_ssh_client = true;
+    free(sc);
+    return 0;
+  }
+  if (rc) {
+    free(sc);
+    return rc == EDR_ENOMEM ? rc : fail(c, m->name, NULL, "%s", msg);
+  }
+  const char *file = sc->file, *host = m->ssh_host;
+  const char *weak = NULL;
+  if ((sc->set & EDR_SC_STRICT) && !strcmp(sc->strict, "false"))
+    weak = "StrictHostKeyChecking no (any host key accepted)";
+  else if ((sc->set & EDR_SC_STRICT) && !strcmp(sc->strict, "accept-new"))
+    weak = "StrictHostKeyChecking accept-new (unknown host keys accepted)";
+  else if ((sc->set & EDR_SC_KNOWN_HOSTS) && !strcmp(sc->known_hosts, "/dev/null"))
+    weak = "UserKnownHostsFile /dev/null (no host key ever known)";
+  if (weak) {
+    rc = fail(c, m->name, NULL, "ssh_config %s sets %s for host '%s'; etcd-dr checks every "
+              "host key against known_hosts and will not follow it: remove the setting "
+              "for this host, or give --ssh-config with another file (or none)",
+              file, weak, host);
+    free(sc);
+    return rc;
+  }
+  if (sc->set & EDR_SC_HOSTNAME) {
+    json_t *v = json_string(sc->hostname);
+    char *alias = m->ssh_host;
+    m->ssh_host = NULL;
+    rc = take_ssh_config(c, d, "ssh_host", v, file, alias);
+    if (rc) {
+      free(m->ssh_host);
+      m->ssh_host = alias;
+    } else {
+      m->ssh_alias = alias;
+    }
+    host = m->ssh_alias ? m->ssh_alias : m->ssh_host;
+  }
+#define UNSET(key) (!rc && !d->set[field_find(key) - fields])
+  if (UNSET("ssh_user") && (sc->set & EDR_SC_USER))
+    rc = take_ssh_config(c, d, "ssh_user", json_string(sc->user), file, host);
+  if (UNSET("ssh_port") && (sc->set & EDR_SC_PORT))
+    rc = take_ssh_config(c, d, "ssh_port", json_integer(sc->port), file, host);
+  if (UNSET("identity_file") && (sc->set & EDR_SC_IDENTITY))
+    rc = take_ssh_config(c, d, "identity_file", json_string(sc->identity_file), file, host);
+  if (UNSET("known_hosts") && (sc->set & EDR_SC_KNOWN_HOSTS))
+    rc = take_ssh_config(c, d, "known_hosts", json_string(sc->known_hosts), file, host);
+  if (UNSET("proxy_jump") && UNSET("proxy_command")) {
+    if ((sc->set & EDR_SC_JUMP) && strcmp(sc->proxy_jump, "none"))
+      rc = take_ssh_config(c, d, "proxy_jump", json_string(sc->proxy_jump), file, host);
+    else if ((sc->set & EDR_SC_COMMAND) && strcmp(sc->proxy_command, "none"))
+      rc = take_ssh_config(c, d, "proxy_command", json_string(sc->proxy_command), file, host);
+  }
+#undef UNSET
+  if (!rc && (sc->set & EDR_SC_IDENTITIES_ONLY))
+    m->identities_only = sc->identities_only;
+  free(sc);
+  return rc;
 }
 
 /* Fill what is still unset with built-in defaults. */
@@ -620,6 +731,9 @@ static int finish_member(struct ctx *c, struct draft *d) {
     return EDR_ENOMEM;
   if (!m->relay_address && !(m->relay_address = strdup(host)))
     return EDR_ENOMEM;
+  int rc = apply_ssh_config(c, d);
+  if (rc)
+    return rc;
   if (!(f = field_find("ssh_port")) || !d->set[f - fields])
     m->ssh_port = 22;
   if (!m->ssh_user && !(m->ssh_user = strdup(local_user())))
@@ -663,6 +777,14 @@ static int finish_member(struct ctx *c, struct draft *d) {
   if (!!m->etcdctl_cert != !!m->etcdctl_key)
     return fail(c, m->name, m->etcdctl_cert ? "etcdctl_key" : "etcdctl_cert",
                 "missing: etcdctl_cert and etcdctl_key go together");
+  m->from.host = d->origin[field_find("ssh_host") - fields];
+  m->from.port = d->origin[field_find("ssh_port") - fields];
+  m->from.user = d->origin[field_find("ssh_user") - fields];
+  m->from.identity = d->origin[field_find("identity_file") - fields];
+  m->from.known_hosts = d->origin[field_find("known_hosts") - fields];
+  m->from.proxy = d->origin[field_find(m->proxy_command ? "proxy_command" : "proxy_jump") - fields];
+  if (c->ov && c->ov->ssh_config && !(m->ssh_config = strdup(c->ov->ssh_config)))
+    return EDR_ENOMEM;
   return 0;
 }
 
@@ -792,8 +914,10 @@ static int resolve(struct ctx *c, struct edr_spec *s, struct draft *drafts, size
   if (!s->members)
     return EDR_ENOMEM;
   for (size_t i = 0; i < n; i++) {
-    if (!rc) rc = inherit(&drafts[i], cli);
-    if (!rc) rc = inherit(&drafts[i], wide);
+    for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+      drafts[i].origin[k] = drafts[i].set[k] ? EDR_FROM_MEMBER : EDR_FROM_DEFAULT;
+    if (!rc) rc = inherit(&drafts[i], cli, EDR_FROM_FLAG);
+    if (!rc) rc = inherit(&drafts[i], wide, EDR_FROM_CLUSTER);
     if (!rc) rc = finish_member(c, &drafts[i]);
     s->members[i] = drafts[i].m; /* the spec owns it now, even on failure */
     memset(&drafts[i].m, 0, sizeof(drafts[i].m));
@@ -801,6 +925,22 @@ static int resolve(struct ctx *c, struct edr_spec *s, struct draft *drafts, size
   }
   if (!rc)
     rc = check_cluster(c, s);
+  if (!rc) {
+    const struct edr_spec_overrides *ov = c->ov;
+    const char *cfg = ov ? ov->ssh_config : NULL;
+    if (!ov || !ov->ssh_lookup)
+      s->ssh_config = strdup("not read");
+    else if (cfg && !strcmp(cfg, "none"))
+      s->ssh_config = strdup("not read (--ssh-config none)");
+    else if (c->no_ssh_client)
+      s->ssh_config = strdup("not read: no OpenSSH client (ssh) here, the spec alone counts");
+    else if (cfg)
+      s->ssh_config = edr_asprintf("%s (--ssh-config), as ssh -G reads it", cfg);
+    else
+      s->ssh_config = strdup("~/.ssh/config and /etc/ssh/ssh_config, as ssh -G reads them");
+    if (!s->ssh_config)
+      rc = EDR_ENOMEM;
+  }
   return rc;
 }
 
@@ -810,7 +950,7 @@ int edr_spec_from_initial_cluster(const char *str,
                                   const struct edr_spec_overrides *ov,
                                   struct edr_spec **out, char *err,
                                   size_t errlen) {
-  struct ctx c = {.err = err, .errlen = errlen, .source = "--initial-cluster"};
+  struct ctx c = {.err = err, .errlen = errlen, .source = "--initial-cluster", .ov = ov};
   struct edr_spec *s = calloc(1, sizeof(*s));
   struct draft *drafts = NULL, cli = {0}, wide = {0};
   size_t n = 0;
@@ -957,7 +1097,8 @@ static int parse_fields(struct ctx *c, const char *member, struct draft *d,
 int edr_spec_from_json(const char *path, const char *text,
                        const struct edr_spec_overrides *ov,
                        struct edr_spec **out, char *err, size_t errlen) {
-  struct ctx c = {.err = err, .errlen = errlen, .source = path ? path : "cluster spec"};
+  struct ctx c = {.err = err, .errlen = errlen, .source = path ? path : "cluster spec",
+                  .ov = ov};
   struct edr_spec *s = calloc(1, sizeof(*s));
   struct draft *drafts = NULL, cli = {0}, wide = {0};
   size_t n = 0;

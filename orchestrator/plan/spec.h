@@ -22,12 +22,56 @@ struct edr_strv {           /* a NULL-terminated vector of owned strings */
   size_t n;
 };
 
+/* Where a member's SSH setting came from, lowest precedence first
+ * (docs/spec.md); `plan` shows it. */
+enum edr_origin {
+  EDR_FROM_DEFAULT, EDR_FROM_SSH_CONFIG, EDR_FROM_CLUSTER, EDR_FROM_FLAG, EDR_FROM_MEMBER,
+};
+
+struct edr_ssh_origins {
+  enum edr_origin host, port, user, identity, known_hosts, proxy;
+};
+
+/* "spec member", "command line", "spec cluster-wide", "ssh_config", "default". */
+const char *edr_origin_name(enum edr_origin o);
+
+/* What OpenSSH's `ssh -G HOST` says the ssh_config files set for a host
+ * (transport/sshconfig.h reads it): only the values that differ from what
+ * `ssh -G -F /dev/null HOST` prints, OpenSSH's own defaults, are marked in
+ * SET.  Fixed-size, so the spec can take it without owning anything. */
+enum {
+  EDR_SC_HOSTNAME = 1u << 0, EDR_SC_USER = 1u << 1, EDR_SC_PORT = 1u << 2,
+  EDR_SC_IDENTITY = 1u << 3, EDR_SC_IDENTITIES_ONLY = 1u << 4, EDR_SC_JUMP = 1u << 5,
+  EDR_SC_COMMAND = 1u << 6, EDR_SC_KNOWN_HOSTS = 1u << 7, EDR_SC_STRICT = 1u << 8,
+};
+struct edr_sshcfg {
+  unsigned set;                 /* EDR_SC_*: what a file set */
+  char hostname[256], user[64];
+  int port;
+  char identity_file[1024];     /* the first IdentityFile, as ssh -G prints it */
+  char identity_files[4096];    /* every IdentityFile, one per line */
+  bool identities_only;
+  char proxy_jump[1024], proxy_command[1024];
+  char known_hosts[1024];       /* the first UserKnownHostsFile */
+  char strict[16];              /* "true", "false", "ask", "accept-new" */
+  char file[1024];              /* which file set what is refused, for messages */
+};
+
+/* Looks HOST up with ssh -G in CONFIG (NULL: OpenSSH's own files).  Returns
+ * 0, EDR_ENOENT when there is no OpenSSH client (the spec alone counts), or
+ * another negative EDR_E* code with MSG set. */
+typedef int (*edr_sshcfg_lookup_fn)(const char *config, const char *host,
+                                    struct edr_sshcfg *out, char *msg, size_t msglen);
+
 struct edr_member {
   char *name;
   struct edr_strv peer_urls;     /* at least one */
   struct edr_strv client_urls;   /* at least one */
 
-  char *ssh_host;                /* default: host of the first peer URL */
+  char *ssh_host;                /* default: host of the first peer URL; an
+                                    ssh_config HostName for it replaces it */
+  char *ssh_alias;               /* the name ssh_config's HostName was found
+                                    for, or NULL */
   int ssh_port;                  /* default 22 */
   char *ssh_user;                /* default: the local user's name */
   char *identity_file;           /* NULL: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa */
@@ -36,6 +80,10 @@ struct edr_member {
                                     with OpenSSH's ssh -W, or NULL */
   char *proxy_command;           /* run with /bin/sh -c here, its stdin and stdout
                                     the connection (%h %p %r), or NULL */
+  bool identities_only;          /* ssh_config IdentitiesOnly: no ssh-agent keys */
+  char *ssh_config;              /* handed to the jump hosts' ssh: a file, "none",
+                                    or NULL for OpenSSH's own */
+  struct edr_ssh_origins from;
   bool sudo;                     /* run the agent with `sudo -n`; default: user != root */
 
   char *data_dir;                /* default /var/lib/etcd */
@@ -69,6 +117,8 @@ struct edr_spec {
   struct edr_member *members;
   size_t n_members;
   struct edr_strv warnings;      /* e.g. an even member count */
+  char *ssh_config;              /* what was read for the hosts' SSH settings, for
+                                    plan: "ssh_config: ..." */
 };
 
 /* Cluster-wide settings given on the command line.  They override a JSON
@@ -81,6 +131,8 @@ struct edr_spec_overrides {
   const char *stop_command, *start_command;   /* run with /bin/sh -c */
   int ssh_port;
   int sudo;                      /* -1 not given, 0 no, 1 yes */
+  const char *ssh_config;        /* --ssh-config FILE or "none"; NULL: OpenSSH's own */
+  edr_sshcfg_lookup_fn ssh_lookup; /* NULL: no ssh_config is read (tests, fuzzing) */
 };
 
 /* Parse etcd's --initial-cluster string.  On success returns 0 and sets

@@ -105,10 +105,9 @@ struct edr_agent_conn {
   char *line;                /* agent stdout being assembled */
   size_t line_len, line_cap;
   uint64_t fetch_left, fetch_got;  /* a send's raw payload still to come, and so far */
-  int fetch_status;          /* the fetch sink's first failure */
-  char fetch_msg[512];
+  struct edr_error fetch_err;  /* the fetch sink's first failure */
   char errtail[2048];        /* agent stderr, last bytes */
-  char proto_err[200];       /* what broke the protocol */
+  struct edr_str proto_err;  /* what broke the protocol */
   size_t errtail_len;
 };
 
@@ -121,12 +120,13 @@ static void timer_cb(uv_timer_t *t);
 static void logf_(struct edr_agent_conn *c, enum edr_agent_log level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void logf_(struct edr_agent_conn *c, enum edr_agent_log level, const char *fmt, ...) {
-  char line[1200];
+  struct edr_str line = EDR_STR_INIT;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  edr_str_vappendf(&line, fmt, ap);
   va_end(ap);
-  c->ev->log(c->arg, level, line);
+  c->ev->log(c->arg, level, line.buf);
+  edr_str_release(&line);
 }
 
 static void set_state(struct edr_agent_conn *c, enum cstate s) {
@@ -168,22 +168,21 @@ static void conn_teardown(struct edr_agent_conn *c) {
     c->poll_inited = false;
     c->poll_active = false;
   }
-  edr_chan_free(&c->boot);
-  edr_chan_free(&c->agent);
-  edr_ssh_free(&c->ssh);
+  edr_chan_release(&c->boot);
+  edr_chan_release(&c->agent);
+  edr_ssh_release(&c->ssh);
   edr_proxy_stop(&c->proxy); /* after its socket closed: it sees EOF first */
   c->conn_ok = false;
 }
 
-/* " (through 'ssh -J ...': what it said)" for a failure behind a proxy. */
-static const char *via_proxy(struct edr_agent_conn *c, char *buf, size_t len) {
-  buf[0] = '\0';
+/* " (through 'ssh -J ...': what it said)" for a failure behind a proxy,
+ * appended to OUT. */
+static void via_proxy(struct edr_agent_conn *c, struct edr_str *out) {
   if (c->proxy.err_fd < 0 && !c->proxy.said[0])
-    return buf;
+    return;
   const char *said = edr_proxy_said(&c->proxy);
-  snprintf(buf, len, " (through %s%s%s%s)", c->t->proxy_jump ? "jump host " : "proxy command",
-           c->t->proxy_jump ? c->t->proxy_jump : "", *said ? ": " : "", said);
-  return buf;
+  edr_str_appendf(out, " (through %s%s%s%s)", c->t->proxy_jump ? "jump host " : "proxy command",
+                  c->t->proxy_jump ? c->t->proxy_jump : "", *said ? ": " : "", said);
 }
 
 static void timer_arm(struct edr_agent_conn *c, uint64_t ms) {
@@ -237,7 +236,7 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   int rc = edr_ssh_connect_start(&c->ssh, res->ai_addr, (unsigned)res->ai_addrlen);
   if (rc && rc != EDR_EAGAIN) {
     fail(c, rc, true, "cannot connect to %s port %d: %s", c->t->ssh_host, c->t->ssh_port,
-         c->ssh.error);
+         c->ssh.error.msg.buf);
     return;
   }
   set_state(c, rc == 0 ? C_HANDSHAKE : C_CONNECTING);
@@ -270,8 +269,10 @@ static int st_handshake(struct edr_agent_conn *c) {
     rc = edr_ssh_check_hostkey(&c->ssh, c->t->ssh_host, c->t->ssh_port, c->t->known_hosts,
                                c->t->accept_new_hostkeys);
   if (rc) {
-    char via[700];
-    fail(c, rc, true, "%s%s", c->ssh.error, via_proxy(c, via, sizeof via));
+    struct edr_str via = EDR_STR_INIT;
+    via_proxy(c, &via);
+    fail(c, rc, true, "%s%s", c->ssh.error.msg.buf, via.buf);
+    edr_str_release(&via);
     return rc;
   }
   c->ev->hostkey(c->arg, c->ssh.hostkey_fp, c->ssh.hostkey_type, c->ssh.hostkey_recorded);
@@ -280,11 +281,12 @@ static int st_handshake(struct edr_agent_conn *c) {
 }
 
 static int st_auth(struct edr_agent_conn *c) {
+  c->ssh.identities_only = c->t->identities_only;
   int rc = edr_ssh_auth(&c->ssh, c->t->ssh_user, c->t->identity_file);
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error);
+    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
     return rc;
   }
   set_state(c, C_IDLE);
@@ -300,7 +302,7 @@ static int st_boot_exec(struct edr_agent_conn *c) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error);
+    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
     return rc;
   }
   c->agent_fd = open(c->t->agent_path, O_RDONLY | O_CLOEXEC);
@@ -408,7 +410,7 @@ static int st_boot_send(struct edr_agent_conn *c) {
   close(c->agent_fd);
   c->agent_fd = -1;
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error[0] ? c->ssh.error : "cannot push the agent");
+    fail(c, rc, true, "%s", c->ssh.error.msg.len ? c->ssh.error.msg.buf : "cannot push the agent");
     return rc;
   }
   set_state(c, C_BOOT_READ);
@@ -423,7 +425,7 @@ static int st_boot_read(struct edr_agent_conn *c) {
     if (n == EDR_EAGAIN)
       return EDR_EAGAIN;
     if (n < 0) {
-      fail(c, (int)n, true, "%s", c->ssh.error);
+      fail(c, (int)n, true, "%s", c->ssh.error.msg.buf);
       return (int)n;
     }
     if (n == 0)
@@ -461,9 +463,9 @@ static int st_boot_close(struct edr_agent_conn *c) {
   if (rc == EDR_EAGAIN)
     return rc;
   drain_stderr(c, &c->boot);
-  edr_chan_free(&c->boot);
+  edr_chan_release(&c->boot);
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error);
+    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
     return rc;
   }
   if (exit_status == BOOT_EXIT_ARCH) {
@@ -500,7 +502,7 @@ static int st_agent_exec(struct edr_agent_conn *c) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error);
+    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
     return rc;
   }
   c->conn_ok = true;
@@ -536,7 +538,7 @@ static void send_request(struct edr_agent_conn *c, struct edr_agent_request *r) 
   c->buf_len = c->buf_off = 0;
   c->line_len = 0;
   c->fetch_left = c->fetch_got = 0;
-  c->fetch_status = 0;
+  edr_error_clear(&c->fetch_err);
   set_state(c, C_REQ_SEND);
   drive(c);
 }
@@ -545,11 +547,10 @@ static void send_request(struct edr_agent_conn *c, struct edr_agent_request *r) 
  * dropped (the stream must stay in step). */
 static void fetch_bytes(struct edr_agent_conn *c, const char *p, size_t n) {
   const struct edr_agent_target *t = c->t;
-  if (!c->fetch_status && t->fetch_sink) {
-    int rc = t->fetch_sink(t->fetch_arg, (const unsigned char *)p, n, c->fetch_msg,
-                           sizeof c->fetch_msg);
-    if (rc < 0)
-      c->fetch_status = rc;
+  if (!c->fetch_err.code && t->fetch_sink) {
+    int rc = t->fetch_sink(t->fetch_arg, (const unsigned char *)p, n, &c->fetch_err);
+    if (rc < 0 && c->fetch_err.code != rc)  /* a sink that set no message */
+      edr_error_set(&c->fetch_err, rc, "%s", edr_strerror(rc));
   }
   c->fetch_left -= n;
   c->fetch_got += n;
@@ -623,14 +624,13 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
       memmove(c->line, nl + 1, c->line_len - used);
       c->line_len -= used;
       if (!j) {
-        snprintf(c->proto_err, sizeof c->proto_err, "not JSON: '%.120s'", c->line);
+        edr_str_setf(&c->proto_err, "not JSON: '%.120s'", c->line);
         return EDR_EPROTO;
       }
       if (json_object_get(j, "ok")) {
         if (json_integer_value(json_object_get(j, "id")) != c->want_id) {
-          snprintf(c->proto_err, sizeof c->proto_err, "a reply to request %lld while "
-                   "waiting for %d", (long long)json_integer_value(json_object_get(j, "id")),
-                   c->want_id);
+          edr_str_setf(&c->proto_err, "a reply to request %lld while waiting for %d",
+                       (long long)json_integer_value(json_object_get(j, "id")), c->want_id);
           json_decref(j);
           return EDR_EPROTO;
         }
@@ -642,7 +642,7 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
         json_int_t size = json_integer_value(json_object_get(j, "bytes"));
         json_decref(j);
         if (size < 0) {
-          snprintf(c->proto_err, sizeof c->proto_err, "a data event without a byte count");
+          edr_str_setf(&c->proto_err, "a data event without a byte count");
           return EDR_EPROTO;
         }
         uint64_t max = c->t->fetch_max_bytes;
@@ -650,8 +650,8 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
           char a[32], b[32];
           edr_human_bytes((uint64_t)size, a, sizeof a);
           edr_human_bytes(max, b, sizeof b);
-          snprintf(c->proto_err, sizeof c->proto_err, "it announced %s, more than the %s "
-                   "this machine takes (free space where the snapshot goes)", a, b);
+          edr_str_setf(&c->proto_err, "it announced %s, more than the %s this machine "
+                       "takes (free space where the snapshot goes)", a, b);
           return EDR_EPROTO;
         }
         c->fetch_left = (uint64_t)size;
@@ -701,7 +701,7 @@ static int st_req_send(struct edr_agent_conn *c) {
 lost:
   drain_stderr(c, &c->agent);
   fail(c, EDR_ECONNLOST, true, "connection to the agent lost while sending: %s%s%s",
-       c->ssh.error, c->errtail_len ? "; agent stderr: " : "",
+       c->ssh.error.msg.buf, c->errtail_len ? "; agent stderr: " : "",
        c->errtail_len ? stderr_last(c) : "");
   return EDR_ECONNLOST;
 }
@@ -718,7 +718,7 @@ static int st_req_wait(struct edr_agent_conn *c) {
            "'%s' passwordless sudo, or connect as root with ssh_user and sudo: false)",
            stderr_last(c), c->t->ssh_user);
     else if (rc == EDR_EPROTO)
-      fail(c, rc, true, "the agent broke the protocol: %s", c->proto_err);
+      fail(c, rc, true, "the agent broke the protocol: %s", c->proto_err.buf);
     else
       fail(c, rc, true, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
            c->errtail_len ? "; its stderr: " : "", c->errtail_len ? stderr_last(c) : "");
@@ -767,7 +767,7 @@ static int st_close_agent(struct edr_agent_conn *c) {
     const char *sig;
     if (rc == 0 && edr_chan_close(&c->ssh, &c->agent, &exit_status, &sig) == EDR_EAGAIN)
       return EDR_EAGAIN;
-    edr_chan_free(&c->agent);
+    edr_chan_release(&c->agent);
   }
   closed(c);
   return 0;
@@ -836,6 +836,8 @@ static struct edr_agent_conn *ssh_open(uv_loop_t *loop, const struct edr_agent_t
   c->ev = ev;
   c->arg = arg;
   c->agent_fd = c->payload_fd = -1;
+  edr_error_init(&c->fetch_err);
+  edr_str_init(&c->proto_err);
   edr_ssh_init(&c->ssh);
   c->ssh.keepalive_s = t->keepalive_s;
   edr_proxy_init(&c->proxy);
@@ -851,13 +853,15 @@ static void proxy_connect(struct edr_agent_conn *c) {
     .jump = t->proxy_jump, .command = t->proxy_command, .host = t->ssh_host,
     .user = t->ssh_user, .port = t->ssh_port, .identity_file = t->identity_file,
     .known_hosts = t->known_hosts, .accept_new_hostkeys = t->accept_new_hostkeys,
+    .ssh_config = t->ssh_config,
   };
-  char msg[600];
-  int fd = edr_proxy_start(&pt, &c->proxy, msg, sizeof msg);
-  if (fd < 0) {
-    fail(c, fd, true, "%s", msg);
+  struct edr_error err = EDR_ERROR_INIT;
+  int fd = edr_proxy_start(&pt, &c->proxy, &err);
+  if (fd < 0)
+    fail(c, fd, true, "%s", edr_error_text(&err));
+  edr_error_release(&err);
+  if (fd < 0)
     return;
-  }
   c->ssh.fd = fd;
   set_state(c, C_HANDSHAKE);
   drive(c);
@@ -913,9 +917,8 @@ static const char *ssh_stderr_last(struct edr_agent_conn *c) {
   return c->errtail_len ? stderr_last(c) : "";
 }
 
-static uint64_t ssh_fetched(const struct edr_agent_conn *c, int *status, const char **msg) {
-  *status = c->fetch_status;
-  *msg = c->fetch_msg;
+static uint64_t ssh_fetched(const struct edr_agent_conn *c, const struct edr_error **err) {
+  *err = &c->fetch_err;
   return c->fetch_got;
 }
 
@@ -929,9 +932,9 @@ static void ssh_keepalive(struct edr_agent_conn *c) {
 static void ssh_free(struct edr_agent_conn *c) {
   if (!c)
     return;
-  edr_chan_free(&c->boot);
-  edr_chan_free(&c->agent);
-  edr_ssh_free(&c->ssh);
+  edr_chan_release(&c->boot);
+  edr_chan_release(&c->agent);
+  edr_ssh_release(&c->ssh);
   edr_proxy_stop(&c->proxy);
   if (c->ai)
     uv_freeaddrinfo(c->ai);
@@ -939,6 +942,8 @@ static void ssh_free(struct edr_agent_conn *c) {
   free(c->req);
   free(c->line);
   json_decref(c->hello);
+  edr_error_release(&c->fetch_err);
+  edr_str_release(&c->proto_err);
   if (c->agent_fd >= 0)
     close(c->agent_fd);
   if (c->payload_fd >= 0)
@@ -946,8 +951,8 @@ static void ssh_free(struct edr_agent_conn *c) {
   free(c);
 }
 
-static int ssh_unlock(const struct edr_agent_target *t, char *msg, size_t msglen) {
-  return edr_ssh_unlock_keys(t->identity_file, msg, msglen);
+static int ssh_unlock(const struct edr_agent_target *t, struct edr_error *err) {
+  return edr_ssh_unlock_keys(t->identity_file, err);
 }
 
 const struct edr_agent_ops edr_agent_ssh_ops = {

@@ -26,6 +26,8 @@
 #ifndef EDR_AGENT_CONN_H
 #define EDR_AGENT_CONN_H
 
+#include "err.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,16 +37,19 @@
 struct edr_agent_conn;
 
 /* Where a `send`'s raw bytes go as they arrive.  Returns 0, or a negative
- * EDR_E* code after writing why into MSG[MSGLEN]; the rest of the stream is
- * then read and dropped (so the agent stays in step) and the connection
+ * EDR_E* code set in ERR with why (edr_error_set); the rest of the stream
+ * is then read and dropped (so the agent stays in step) and the connection
  * remembers the failure (edr_agent_ops.fetched). */
 typedef int (*edr_agent_sink)(void *arg, const unsigned char *buf, size_t len,
-                              char *msg, size_t msglen);
+                              struct edr_error *err);
 
 struct edr_agent_target {       /* every string borrowed for the conn's life */
   const char *name;             /* the member, for messages */
   const char *ssh_host, *ssh_user, *identity_file, *known_hosts;
   const char *proxy_jump, *proxy_command;   /* proxy.h; NULL: a direct connection */
+  const char *ssh_config;       /* the jump hosts' ssh_config: a file, "none", NULL:
+                                   ~/.ssh/config */
+  bool identities_only;         /* no ssh-agent keys */
   int ssh_port;
   bool sudo;                    /* start the agent with sudo -n */
   bool accept_new_hostkeys;     /* record unknown keys (never changed ones) */
@@ -95,9 +100,9 @@ struct edr_agent_ops {
   /* Before the run contacts any host, on the caller's thread (may be NULL):
    * make T's credentials usable, i.e. ask an encrypted key's passphrase on
    * the terminal, once per key file (ssh.h edr_ssh_unlock_keys).  0;
-   * EDR_ECANCELED when the operator interrupted the prompt; another code
-   * with *MSG saying why and what to do. */
-  int (*unlock)(const struct edr_agent_target *t, char *msg, size_t msglen);
+   * EDR_ECANCELED when the operator interrupted the prompt; another code;
+   * each set in ERR with why and what to do. */
+  int (*unlock)(const struct edr_agent_target *t, struct edr_error *err);
   /* A new connection (nothing is done yet), or NULL when out of memory.
    * T, EV and LOOP are borrowed for its life. */
   struct edr_agent_conn *(*open)(uv_loop_t *loop, const struct edr_agent_target *t,
@@ -124,9 +129,9 @@ struct edr_agent_ops {
   bool (*usable)(const struct edr_agent_conn *c);
   /* The last line of the agent's stderr (for messages), "" when none. */
   const char *(*stderr_last)(struct edr_agent_conn *c);
-  /* The last `send`: bytes that arrived, and the sink's failure (0, or its
-   * code with *MSG its words). */
-  uint64_t (*fetched)(const struct edr_agent_conn *c, int *status, const char **msg);
+  /* The last `send`: bytes that arrived, and the sink's failure in *ERR
+   * (borrowed from C; its code 0 when the sink took every byte). */
+  uint64_t (*fetched)(const struct edr_agent_conn *c, const struct edr_error **err);
   /* After the loop ended and every handle on it was closed: free the rest. */
   void (*free)(struct edr_agent_conn *c);
   /* Liveness (optional, NULL in a fake): when bytes last came from the host

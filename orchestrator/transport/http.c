@@ -311,9 +311,9 @@ static void finish(struct req *r, int status, long code, const char *errtext) {
   req_free(r);
 }
 
-/* curl's own words, plus what to check where they do not say it. */
-static void describe_failure(struct req *r, CURLcode rc, int status,
-                             bool tls, char *out, size_t len) {
+/* curl's own words, plus what to check where they do not say it, into OUT. */
+static void describe_failure(struct req *r, CURLcode rc, int status, bool tls,
+                             struct edr_str *out) {
   const char *what = r->stopped ? "stopped by the data callback"
                      : r->toobig ? "response body too large"
                      : r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
@@ -340,7 +340,7 @@ static void describe_failure(struct req *r, CURLcode rc, int status,
     hint = " (check the CA file)";
   else if (rc == CURLE_GOT_NOTHING && !tls)
     hint = " (does the member expect https?)";
-  snprintf(out, len, "%s%s", what, hint);
+  edr_str_appendf(out, "%s%s", what, hint);
 }
 
 /* Hand every finished transfer to its callback.  A callback may call
@@ -365,10 +365,11 @@ static void dispatch(struct edr_http *h) {
     int status = r->stopped  ? r->stopped
                  : r->toobig ? EDR_ETOOBIG
                              : edr_http_from_curl(rc, oserr, tls);
-    char text[CURL_ERROR_SIZE + 128] = "";
+    struct edr_str text = EDR_STR_INIT;
     if (status != 0)
-      describe_failure(r, rc, status, tls, text, sizeof text);
-    finish(r, status, code, text);
+      describe_failure(r, rc, status, tls, &text);
+    finish(r, status, code, text.buf);
+    edr_str_release(&text);
   }
   h->dispatching--;
   if (h->closing && !h->dispatching && !h->torn_down)

@@ -78,25 +78,25 @@ static char *substitute(const char *cmd, const struct edr_proxy_target *t) {
 /* The ssh_config every ssh of a jump reads (-F, which OpenSSH hands on to
  * the ssh it starts for each further hop, where -o options are not): ours
  * first, since the first value obtained wins, then the user's own. */
-static int write_config(const struct edr_proxy_target *t, struct edr_proxy *p, char *msg,
-                        size_t msglen) {
-  if (strchr(t->known_hosts, '"') || (t->identity_file && strchr(t->identity_file, '"'))) {
-    snprintf(msg, msglen, "proxy_jump: the known_hosts and identity paths may not contain '\"'");
-    return EDR_EINVAL;
-  }
+static int write_config(const struct edr_proxy_target *t, struct edr_proxy *p,
+                        struct edr_error *err) {
+  if (strchr(t->known_hosts, '"') || (t->identity_file && strchr(t->identity_file, '"')) ||
+      (t->ssh_config && strchr(t->ssh_config, '"')))
+    return edr_error_set(err, EDR_EINVAL, "proxy_jump: the known_hosts, identity and "
+                         "ssh_config paths may not contain '\"'");
   snprintf(p->config, sizeof p->config, "%s/etcd-dr-ssh.XXXXXX",
            getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   int fd = mkostemp(p->config, O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    snprintf(msg, msglen, "cannot create '%s': %s", p->config, strerror(e));
+    edr_error_set(err, edr_from_errno(e), "cannot create '%s': %s", p->config, strerror(e));
     p->config[0] = '\0';
-    return edr_from_errno(e);
+    return err->code;
   }
   FILE *f = fdopen(fd, "w");
   if (!f) {
     close(fd);
-    return EDR_ENOMEM;
+    return edr_error_set(err, EDR_ENOMEM, "out of memory");
   }
   fprintf(f, "# etcd-dr: for one connection through %s; removed after it\n"
              "Host *\n  BatchMode yes\n  StrictHostKeyChecking %s\n"
@@ -104,11 +104,14 @@ static int write_config(const struct edr_proxy_target *t, struct edr_proxy *p, c
           t->accept_new_hostkeys ? "accept-new" : "yes", t->known_hosts);
   if (t->identity_file)
     fprintf(f, "  IdentityFile \"%s\"\n", t->identity_file);
-  fprintf(f, "  Include ~/.ssh/config\n");
+  if (!t->ssh_config)
+    fprintf(f, "  Include ~/.ssh/config\n");
+  else if (strcmp(t->ssh_config, "none"))
+    fprintf(f, "  Include \"%s\"\n", t->ssh_config);
   if (fclose(f) != 0) {
     int e = errno;
-    snprintf(msg, msglen, "cannot write '%s': %s", p->config, strerror(e));
-    return edr_from_errno(e);
+    return edr_error_set(err, edr_from_errno(e), "cannot write '%s': %s", p->config,
+                         strerror(e));
   }
   return 0;
 }
@@ -157,31 +160,29 @@ static void free_argv(char *argv[MAX_ARGS]) {
     free(argv[i]);
 }
 
-int edr_proxy_start(const struct edr_proxy_target *t, struct edr_proxy *p, char *msg,
-                    size_t msglen) {
+int edr_proxy_start(const struct edr_proxy_target *t, struct edr_proxy *p,
+                    struct edr_error *err) {
   int sv[2] = {-1, -1}, ep[2] = {-1, -1}, rc = 0;
   char *argv[MAX_ARGS] = {NULL};
   posix_spawn_file_actions_t fa;
   bool fa_ok = false;
   edr_proxy_init(p);
-  if (t->jump && (rc = write_config(t, p, msg, msglen)) < 0) {
+  if (t->jump && (rc = write_config(t, p, err)) < 0) {
     edr_proxy_stop(p);
     return rc;
   }
   if (build_argv(t, p->config, argv) < 0) {
-    snprintf(msg, msglen, "out of memory");
     edr_proxy_stop(p);
-    return EDR_ENOMEM;
+    return edr_error_set(err, EDR_ENOMEM, "out of memory");
   }
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
       pipe2(ep, O_CLOEXEC | O_NONBLOCK) < 0) {
-    rc = edr_from_errno(errno);
-    snprintf(msg, msglen, "cannot make the proxy's socket pair: %s", strerror(errno));
+    rc = edr_error_set(err, edr_from_errno(errno), "cannot make the proxy's socket pair: %s",
+                       strerror(errno));
     goto out;
   }
   if (posix_spawn_file_actions_init(&fa) != 0) {
-    rc = EDR_ENOMEM;
-    snprintf(msg, msglen, "out of memory");
+    rc = edr_error_set(err, EDR_ENOMEM, "out of memory");
     goto out;
   }
   fa_ok = true;
@@ -191,9 +192,8 @@ int edr_proxy_start(const struct edr_proxy_target *t, struct edr_proxy *p, char 
   int e = posix_spawnp(&p->pid, argv[0], &fa, NULL, argv, environ);
   if (e != 0) {
     p->pid = 0;
-    rc = edr_from_errno(e);
-    snprintf(msg, msglen, "cannot run '%s': %s%s", argv[0], strerror(e),
-             t->jump ? " (proxy_jump needs OpenSSH's ssh client here)" : "");
+    rc = edr_error_set(err, edr_from_errno(e), "cannot run '%s': %s%s", argv[0], strerror(e),
+                       t->jump ? " (proxy_jump needs OpenSSH's ssh client here)" : "");
     goto out;
   }
   fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);

@@ -16,6 +16,8 @@
 #ifndef EDR_PROXY_H
 #define EDR_PROXY_H
 
+#include "err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -28,6 +30,8 @@ struct edr_proxy_target {     /* every string borrowed for the call */
   const char *identity_file;  /* also offered to the jump hosts, or NULL */
   const char *known_hosts;    /* the jump hosts' keys are checked here too */
   bool accept_new_hostkeys;
+  const char *ssh_config;     /* the user's ssh_config included after ours: a file,
+                                 "none", or NULL for ~/.ssh/config */
 };
 
 struct edr_proxy {
@@ -40,9 +44,9 @@ struct edr_proxy {
 void edr_proxy_init(struct edr_proxy *p);
 
 /* Start the proxy for T.  Returns our end of the connection (non-blocking,
- * close-on-exec) or a negative EDR_E* code with MSG set. */
-int edr_proxy_start(const struct edr_proxy_target *t, struct edr_proxy *p, char *msg,
-                    size_t msglen);
+ * close-on-exec) or a negative EDR_E* code, set in ERR with why. */
+int edr_proxy_start(const struct edr_proxy_target *t, struct edr_proxy *p,
+                    struct edr_error *err);
 
 /* What the proxy wrote to stderr so far, last line first trimmed ("" if
  * nothing); the string lives in P. */

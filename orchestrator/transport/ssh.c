@@ -2,8 +2,7 @@
  * ssh.c - non-blocking libssh2 for one host (ssh.h).
  *
  * Built against the bundled libssh2 1.11 (scripts/get-libssh2.sh) or the
- * system's (bookworm: 1.10); their limits shape this file
- * (../shared/libssh2-facts.md).  With 1.10, RSA user keys cannot
+ * system's (bookworm: 1.10); their limits shape this file.  With 1.10, RSA user keys cannot
  * authenticate against OpenSSH 8.8+ (it signs only with ssh-rsa/SHA-1), and
  * a refused RSA key is reported as such; 1.11 signs with rsa-sha2-512/256,
  * can use AES-GCM and turns on strict key exchange by itself.  Known
@@ -102,7 +101,7 @@ static int seterr(struct edr_ssh *s, int code, const char *fmt, ...)
 static int seterr(struct edr_ssh *s, int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(s->error, sizeof s->error, fmt, ap);
+  edr_error_vset(&s->error, code < 0 ? code : EDR_ESSH, fmt, ap);
   va_end(ap);
   return code;
 }
@@ -135,9 +134,11 @@ static int ssh_err(struct edr_ssh *s, int rc, const char *what) {
 void edr_ssh_init(struct edr_ssh *s) {
   memset(s, 0, sizeof(*s));
   s->fd = -1;
+  edr_error_init(&s->error);
+  edr_str_init(&s->auth_tried);
 }
 
-void edr_ssh_free(struct edr_ssh *s) {
+void edr_ssh_release(struct edr_ssh *s) {
   free(s->key_cert);
   s->key_cert = NULL;
   if (s->agent) {
@@ -160,6 +161,8 @@ void edr_ssh_free(struct edr_ssh *s) {
     close(s->fd);
     s->fd = -1;
   }
+  edr_error_release(&s->error);
+  edr_str_release(&s->auth_tried);
 }
 
 int edr_ssh_connect_start(struct edr_ssh *s, const struct sockaddr *addr,
@@ -436,16 +439,11 @@ enum { N_DEFAULT_KEYS = sizeof default_keys / sizeof default_keys[0] };
 static void note_tried(struct edr_ssh *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void note_tried(struct edr_ssh *s, const char *fmt, ...) {
-  size_t used = strlen(s->auth_tried);
   va_list ap;
-  if (used + 2 >= sizeof s->auth_tried)
-    return;
-  if (used) {
-    memcpy(s->auth_tried + used, ", ", 3);
-    used += 2;
-  }
+  if (s->auth_tried.len)
+    edr_str_append(&s->auth_tried, ", ");
   va_start(ap, fmt);
-  vsnprintf(s->auth_tried + used, sizeof s->auth_tried - used, fmt, ap);
+  edr_str_vappendf(&s->auth_tried, fmt, ap);
   va_end(ap);
 }
 
@@ -469,16 +467,16 @@ static bool agent_holds(const unsigned char *blob, size_t len) {
   return has;
 }
 
-int edr_ssh_unlock_keys(const char *identity, char *msg, size_t msglen) {
+int edr_ssh_unlock_keys(const char *identity, struct edr_error *err) {
   const char *home = getenv("HOME");
-  msg[0] = '\0';
+  edr_error_clear(err);
   for (size_t i = 0; i < (identity ? 1 : (size_t)N_DEFAULT_KEYS); i++) {
     char *path = identity ? strdup(identity)
                           : edr_asprintf("%s%s", home ? home : "", default_keys[i]);
     struct edr_keyfile k;
     const char *pass, *why = NULL;
     if (!path)
-      return EDR_ENOMEM;
+      return edr_error_set(err, EDR_ENOMEM, "out of memory");
     int rc = edr_keyfile_read(path, &k);
     /* ssh-agent comes first (without identity_file): a key it holds is not
      * asked for. */
@@ -486,21 +484,19 @@ int edr_ssh_unlock_keys(const char *identity, char *msg, size_t msglen) {
         (identity || !agent_holds(k.pub, k.pub_len))) {
       rc = edr_keypass_ask(path, &pass, &why);
       if (rc && identity)
-        snprintf(msg, msglen, "identity file '%s' is encrypted and %s: type its "
-                 "passphrase on a terminal, set SSH_ASKPASS, or load it into ssh-agent "
-                 "(ssh-add '%s') and leave identity_file unset", path,
-                 why ? why : edr_strerror(rc), path);
+        edr_error_set(err, EDR_EAUTH, "identity file '%s' is encrypted and %s: type its "
+                      "passphrase on a terminal, set SSH_ASKPASS, or load it into ssh-agent "
+                      "(ssh-add '%s') and leave identity_file unset", path,
+                      why ? why : edr_strerror(rc), path);
     } else {
       rc = 0;
     }
     edr_keyfile_release(&k);
     free(path);
-    if (rc == EDR_ECANCELED) {
-      snprintf(msg, msglen, "interrupted at the passphrase prompt");
-      return rc;
-    }
+    if (rc == EDR_ECANCELED)
+      return edr_error_set(err, rc, "interrupted at the passphrase prompt");
     if (rc && identity)
-      return EDR_EAUTH;
+      return err->code;
   }
   return 0;
 }
@@ -585,11 +581,11 @@ int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity) {
   enum { A_START, A_AGENT, A_FILES, A_DONE };
   int rc;
   if (s->auth_stage == A_START) {
-    s->auth_tried[0] = '\0';
-    s->auth_stage = identity ? A_FILES : A_AGENT;
+    edr_str_reset(&s->auth_tried);
+    s->auth_stage = identity || s->identities_only ? A_FILES : A_AGENT;
     s->auth_idx = 0;
     s->key_stage = 0;
-    if (!identity && getenv("SSH_AUTH_SOCK") && (s->agent = libssh2_agent_init(s->session))) {
+    if (s->auth_stage == A_AGENT && getenv("SSH_AUTH_SOCK") && (s->agent = libssh2_agent_init(s->session))) {
       /* The agent socket is local: connect and listing are quick. */
       if (libssh2_agent_connect(s->agent) || libssh2_agent_list_identities(s->agent)) {
         libssh2_agent_free(s->agent);
@@ -631,7 +627,7 @@ int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity) {
     s->auth_stage = A_DONE;
   }
   return seterr(s, EDR_EAUTH, "ssh authentication as '%s' failed; tried %s", user,
-                s->auth_tried[0] ? s->auth_tried
+                s->auth_tried.len ? s->auth_tried.buf
                                  : "nothing (no ssh-agent, no ~/.ssh/id_ed25519, id_ecdsa "
                                    "or id_rsa): set identity_file or --identity");
 }
@@ -723,7 +719,7 @@ int edr_chan_close(struct edr_ssh *s, struct edr_chan *c, int *exit_status,
   return 0;
 }
 
-void edr_chan_free(struct edr_chan *c) {
+void edr_chan_release(struct edr_chan *c) {
   if (c->ch) {
     libssh2_channel_free(c->ch);
     c->ch = NULL;

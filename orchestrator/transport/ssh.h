@@ -10,12 +10,14 @@
  * s->error; libssh2's own codes are translated in one place (ssh.c).
  *
  * Ownership: struct edr_ssh is embedded by its owner, which calls
- * edr_ssh_init() and, at the end, edr_ssh_free() (closes the socket too).
+ * edr_ssh_init() and, at the end, edr_ssh_release() (closes the socket too).
  * A struct edr_chan belongs to the edr_ssh it was opened on and must be
- * freed (edr_chan_free) before that.
+ * freed (edr_chan_release) before that.
  */
 #ifndef EDR_SSH_H
 #define EDR_SSH_H
+
+#include "err.h"
 
 #include <libssh2.h>
 #include <stdbool.h>
@@ -27,15 +29,16 @@ struct edr_ssh {
   int fd;
   LIBSSH2_SESSION *session;
   LIBSSH2_AGENT *agent;
-  char error[512];
+  struct edr_error error;       /* the last failure, with libssh2's words */
   char hostkey_type[32];        /* "ssh-ed25519" once the handshake is done */
   char hostkey_fp[80];          /* "SHA256:..." as OpenSSH prints it */
   bool hostkey_recorded;        /* accepted as new and appended to known_hosts */
   /* resumable authentication */
   int auth_stage;
+  bool identities_only;        /* ssh_config IdentitiesOnly: no ssh-agent keys */
   int auth_idx;
   struct libssh2_agent_publickey *agent_id;
-  char auth_tried[768];
+  struct edr_str auth_tried;    /* what authentication tried, for the message */
   int key_stage;                /* within one key file: certificate, then key */
   bool key_rsa, key_encrypted;
   const char *key_pass;         /* borrowed from sshkey.c's cache */
@@ -53,7 +56,7 @@ struct edr_chan {
 };
 
 void edr_ssh_init(struct edr_ssh *s);
-void edr_ssh_free(struct edr_ssh *s);
+void edr_ssh_release(struct edr_ssh *s);
 
 /* Start a non-blocking TCP connect to an already resolved address.  Returns
  * 0 (connected), EDR_EAGAIN (wait writable, then edr_ssh_connect_done), or
@@ -63,7 +66,8 @@ int edr_ssh_connect_start(struct edr_ssh *s, const struct sockaddr *addr,
 int edr_ssh_connect_done(struct edr_ssh *s);
 
 /* Create the session, restricting host key types to those known_hosts
- * records for HOST:PORT (see ../shared/libssh2-facts.md), then handshake. */
+ * records for HOST:PORT (libssh2 checks known_hosts per key type, so a key
+ * of another type would be reported unknown), then handshake. */
 int edr_ssh_handshake(struct edr_ssh *s, const char *host, int port,
                       const char *known_hosts);
 
@@ -89,9 +93,9 @@ int edr_ssh_auth(struct edr_ssh *s, const char *user, const char *identity);
  * encrypted key file edr_ssh_auth() would use with IDENTITY (NULL: the
  * default files, except those ssh-agent holds).  EDR_ECANCELED when the
  * operator interrupted the prompt (^C); EDR_EAUTH when the operator named
- * IDENTITY and no passphrase could be had; MSG then says why and what to
- * do.  Thread-safe; a file is asked for once per process. */
-int edr_ssh_unlock_keys(const char *identity, char *msg, size_t msglen);
+ * IDENTITY and no passphrase could be had; ERR then says why and what
+ * to do.  Thread-safe; a file is asked for once per process. */
+int edr_ssh_unlock_keys(const char *identity, struct edr_error *err);
 
 /* What the socket must become before calling again: a mask of
  * EDR_SSH_WANT_READ / EDR_SSH_WANT_WRITE (never 0). */
@@ -113,7 +117,7 @@ int edr_chan_send_eof(struct edr_ssh *s, struct edr_chan *c);
  * static string, or NULL) are valid. */
 int edr_chan_close(struct edr_ssh *s, struct edr_chan *c, int *exit_status,
                    const char **signal);
-void edr_chan_free(struct edr_chan *c);
+void edr_chan_release(struct edr_chan *c);
 
 /* Send an SSH keepalive (a global request the server must answer, so that
  * s->last_rx_ms moves while the peer lives) if keepalive_s has passed since

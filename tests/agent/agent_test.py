@@ -739,6 +739,48 @@ def case_locks(base):
     a.close()
 
 
+def case_run_lock(base):
+    """Two coordinators on one run id (a `rollback RUN` from a second machine
+    while the restore still runs): the lock names its coordinator's token,
+    and only that coordinator keeps, re-takes or releases it."""
+    data = os.path.join(base, "data")
+    os.makedirs(data)
+    lock = os.path.join(data, ".etcd-dr-lock")
+    first = {"run_id": "R1", "host": "one", "pid": 11, "token": "aa01"}
+    second = {"run_id": "R1", "host": "two", "pid": 22, "token": "bb02"}
+    a = Agent(base)
+    ok(a.call("lock", path=lock, holder=first), "the first coordinator takes the lock")
+    ok(a.call("lock", path=lock, holder=first), "the first coordinator again (pin): kept")
+    r = a.call("lock", path=lock, holder=second)
+    err(r, "EDR_EBUSY", "the second coordinator of the same run", "locked by run R1",
+        "on one (pid 11")
+    check((r.get("result") or {}).get("holder", {}).get("token") == "aa01",
+          "the reply names the holder for the coordinator to judge", r)
+    with open(lock) as f:
+        check(json.load(f).get("token") == "aa01", "the lock still names the first", lock)
+    r = a.call("unlock", path=lock, run_id="R1", token="bb02")
+    if ok(r, "the second's unlock"):
+        check(r["result"]["released"] is False, "does not release the first's lock", r)
+    check(os.path.exists(lock), "the lock is still there")
+    r = a.call("unlock", path=lock, run_id="R1")
+    if ok(r, "an unlock without a token"):
+        check(r["result"]["released"] is False, "does not release a lock with a token", r)
+    ok(a.call("lock", path=lock, holder=dict(second, pid=23), **{"break": True}),
+       "with break the second takes it over")
+    with open(lock) as f:
+        check(json.load(f).get("token") == "bb02", "the lock names the second now", lock)
+    r = a.call("unlock", path=lock, run_id="R1", token="aa01")
+    if ok(r, "the first's late unlock"):
+        check(r["result"]["released"] is False, "leaves the second's lock alone", r)
+    err(a.call("lock", path=lock, holder=dict(first, token="XYZ")), "EDR_EINVAL",
+        "a token that is not hex", "holder.token")
+    r = a.call("unlock", path=lock, run_id="R1", token="bb02")
+    if ok(r, "the second's unlock"):
+        check(r["result"]["released"] is True, "releases its own lock", r)
+    check(not os.path.exists(lock), "the lock is gone")
+    a.close()
+
+
 def case_etcd(base):
     etcd = shutil.which("etcd") or "/usr/bin/etcd"
     if not os.path.exists(etcd):

@@ -14,17 +14,7 @@
 #     changed.
 . "$(dirname "$0")/lib.sh"
 LAB=ebst
-CUT=edr_ebst_cut # nft table in this namespace: ours alone, removed at exit
-need_root
-nft delete table inet "$CUT" 2>/dev/null
-trap 'nft delete table inet "$CUT" 2>/dev/null; finish' EXIT
-lab_up 4 3.5
-lab etcd 4 stop >/dev/null 2>&1
-lab put-data 50 200 --prefix /b/ >/dev/null 2>&1
-lab snapshot "$WORK/snap.db" >/dev/null 2>&1
-want=$(checksum_on 1 /b/)
-lab put-data 10 100 --prefix /late/ >/dev/null 2>&1 # after the snapshot: gone after it
-B=$(host_ip 4)
+bastion_lab_up edr_ebst_cut /b/ # nft table edr_ebst_cut in this namespace: ours alone
 
 # A 3-member spec (host 4 is no member).
 write_spec "$WORK/all.json"

@@ -87,14 +87,8 @@ cp "$WORK/user_ca.pub" "$LAB_DIR/user_ca.pub"   # the hosts have their own /tmp
 echo "Ciphers aes256-gcm@openssh.com" >>"$LAB_DIR/h3/sshd_config"
 for i in 1 2 3; do
   echo "TrustedUserCAKeys $LAB_DIR/user_ca.pub" >>"$LAB_DIR/h$i/sshd_config"
-  kill -HUP "$(cat "$LAB_DIR/h$i/sshd.pid")"   # sshd re-executes itself, rereading its config
 done
-for i in 1 2 3; do
-  for _ in $(seq 50); do
-    timeout 1 bash -c "</dev/tcp/$(host_ip "$i")/22" 2>/dev/null && break
-    sleep 0.2
-  done
-done
+sshd_reload 22 1 2 3
 ssh_ctr() { # I: OpenSSH's client offering aes128-ctr only
   ssh -i "$LAB_KEY" -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes \
     -o UserKnownHostsFile="$LAB_KNOWN_HOSTS" -o StrictHostKeyChecking=yes \

@@ -117,6 +117,40 @@ healthy_on() {
   [[ $(curl -s --max-time 5 "http://$(host_ip "$1"):2379/health") == *'"health":"true"'* ]]
 }
 
+# sshd_reload PORT I...: each host's sshd rereads its sshd_config (one
+# SIGHUP each: sshd re-executes itself; a second one races its pid file's
+# rewrite), then waits until every one listens on PORT again.
+sshd_reload() {
+  local port=$1 i
+  shift
+  for i in "$@"; do kill -HUP "$(cat "$LAB_DIR/h$i/sshd.pid")"; done
+  for i in "$@"; do
+    for _ in $(seq 50); do
+      timeout 1 bash -c "</dev/tcp/$(host_ip "$i")/$port" 2>/dev/null && break
+      sleep 0.2
+    done
+  done
+}
+
+# bastion_lab_up CUT PREFIX: 3 members and a bastion (host 4, its etcd
+# stopped, B its address); an nft table CUT in this namespace, removed at
+# exit, for the test's rules; $WORK/snap.db holds 50 keys under PREFIX (WANT:
+# their checksum), and 10 keys under /late/ are written after it.
+bastion_lab_up() {
+  CUT=$1
+  need_root
+  nft delete table inet "$CUT" 2>/dev/null
+  # finish takes the test's exit status from $?: the delete's must not replace it
+  trap 'edr_rc=$?; nft delete table inet "$CUT" 2>/dev/null; (exit $edr_rc); finish' EXIT
+  lab_up 4 3.5
+  lab etcd 4 stop >/dev/null 2>&1
+  lab put-data 50 200 --prefix "$2" >/dev/null 2>&1
+  lab snapshot "$WORK/snap.db" >/dev/null 2>&1
+  want=$(checksum_on 1 "$2")
+  lab put-data 10 100 --prefix /late/ >/dev/null 2>&1 # after the snapshot: gone after it
+  B=$(host_ip 4)
+}
+
 # make_lab_certs DIR: a CA (ca.pem), a server certificate for 127.0.0.1 and
 # every lab address (server.pem, server-key.pem) and a client certificate
 # (client.pem, client-key.pem), EC P-256, valid 2 days.

@@ -18,8 +18,6 @@ lab put-data 20 100 --prefix /after/ >/dev/null 2>&1
 write_spec "$WORK/cluster.json"
 restore=(restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db")
 export ETCD_DR_STATE_DIR=$WORK/state ETCD_DR_KEEPALIVE_MS=1000 ETCD_DR_AGENT_IDLE_MS=6000
-# libssh2 1.11.1 keeps the session of a host cut off mid-send (lsan-dead-peer.supp)
-export LSAN_OPTIONS="suppressions=$E2E_DIR/lsan-dead-peer.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 bridge=edrb-$LAB
 ip2=$(host_ip 2)
 

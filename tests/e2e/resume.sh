@@ -2,7 +2,8 @@
 # resume.sh - the coordinator is killed (SIGKILL) in the middle of a run,
 # then `etcd-dr restore --resume RUN` finishes it: checked on the hosts.
 # While the first still runs, a second `--resume RUN` or `rollback RUN` is
-# refused, naming the first's pid.
+# refused, naming the first's pid, on this machine (the journal's lock) and
+# from a second machine (the hosts' locks name the first coordinator).
 # Once while prepare runs (nothing changed: prepare starts over), once in
 # the middle of apply (finished steps are not redone, the host that had
 # installed its restored member is recognised).
@@ -58,6 +59,25 @@ check "second coordinator, rollback: refused with exit 4 (got $rc), naming the p
 check "second coordinator: wrote nothing to the run's journal" \
   test -z "$(grep -E '"event":"(resume|begin)"' "$ETCD_DR_STATE_DIR/runs/$run/journal.jsonl" | sed -n 2p)"
 check "second coordinator: the first still runs" kill -0 "$a"
+# the same rollback from a second machine (its own host name, its own state
+# dir: no journal lock to meet): the hosts' locks name the first coordinator
+# and refuse it; nothing is rolled back under the running restore
+host_state() { on_host "$1" sh -c 'ls -d /var/lib/etcd/member* /var/lib/etcd/.etcd-dr-* 2>/dev/null; cat /var/lib/etcd/.etcd-dr-lock'; }
+m1_before=$(host_state 1) m3_before=$(host_state 3)
+unshare --uts sh -c 'hostname edr-second-machine && exec "$@"' sh \
+  env ETCD_DR_STATE_DIR="$WORK/state-second" "$ETCD_DR" rollback --yes "$run" \
+  --cluster "$WORK/cluster.json" >"$WORK/far.out" 2>"$WORK/far.err"; rc=$?
+check "second machine, rollback: refused with exit 4 (got $rc)" test "$rc" = 4
+check "second machine, rollback: names the first coordinator, its machine and pid" \
+  contains "$(cat "$WORK/far.err")" "another coordinator drives run $run: pid $a on $(hostname) (restore, since "
+check "second machine, rollback: says how to take the lock if the first is gone" \
+  contains "$(cat "$WORK/far.err")" "--break-lock"
+[[ $rc == 4 ]] || cat "$WORK/far.err"
+check "second machine: m1's member dirs, marker and lock are as the first left them" \
+  test "$(host_state 1)" = "$m1_before"
+check "second machine: m3's staging (the first's restored member) and lock are untouched" \
+  eval 'test "$(host_state 3)" = "$m3_before" && grep -q "/.etcd-dr-$run\$" <<<"$m3_before"'
+check "second machine: the first still runs" kill -0 "$a"
 kill -KILL "$a"; wait "$a" 2>/dev/null
 on_host 3 touch /tmp/edr-go   # the agent on m3 finishes its stop on its own
 check "killed in apply: the run had an id ($run)" test -n "$run"

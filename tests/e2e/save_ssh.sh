@@ -47,6 +47,22 @@ theirs=$(etcd_tool "$WORK/s.db" 2>/dev/null)
 check "snapshot status agrees with etcd $1's tool ('$ours' vs '$theirs')" test -n "$ours" -a "$ours" = "$theirs"
 no_leftovers "after a save"
 
+# --- a snapshot larger than the room here: refused when announced --------
+# The output dir is a 64 KiB file system (a tmpfs in a mount namespace of
+# its own): the agent announces the size before any byte, and the save
+# ends there, naming both figures, without filling the disk here.
+mkdir -p "$WORK/tiny"
+unshare -m sh -c 'mount -t tmpfs -o size=64k edr-e2e-tiny "$1" && shift && exec "$@"' sh \
+  "$WORK/tiny" "$ETCD_DR" snapshot save -o "$WORK/tiny/s.db" --cluster "$WORK/cluster.json" \
+  --via ssh --member m2 >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "save into 64 KiB of free space: refused, exit 1 (got $rc)" test "$rc" = 1
+check "the message names m2's host, the announced size and the room here" \
+  grep -qE "member 'm2' on host $ip2: .*it announced [0-9.]+ [kKM]i?B, more than the [0-9.]+ [kK]i?B this machine takes \(free space where the snapshot goes\)" "$WORK/err"
+[[ $rc == 1 ]] || cat "$WORK/err"
+check "no file and no .part were left (on the real dir under the mount)" \
+  test -z "$(ls -A "$WORK/tiny")"
+no_leftovers "after a save larger than the room here"
+
 # --- restoring it gives back every key, and nothing written after -------
 "$LAB_ETCDCTL" --endpoints="http://$(host_ip 1):2379" put /after x >/dev/null
 lab disaster >/dev/null 2>&1

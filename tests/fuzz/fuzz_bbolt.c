@@ -7,6 +7,7 @@
 #include "bbolt.h"
 #include "err.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,10 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   free(copy);
   struct edr_bolt *db;
-  char msg[256];
-  int rc = edr_bolt_open_fd(fd, &db, msg, sizeof(msg));
+  struct edr_error err = EDR_ERROR_INIT;
+  int rc = edr_bolt_open_fd(fd, &db, &err);
+  bool said = err.msg.len > 0;
+  edr_error_release(&err);
   if (rc < 0) {
-    if (db != NULL || msg[0] == '\0')
+    if (db != NULL || !said)
       abort(); /* a failed open says why and returns nothing */
     return 0;
   }

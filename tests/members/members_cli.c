@@ -49,13 +49,13 @@ int main(int argc, char **argv) {
   uint64_t timeout = t ? strtoull(t, NULL, 10) : 0;
   struct edr_tls tls = {getenv("EDR_MEMBERS_CACERT"),
                         getenv("EDR_MEMBERS_CERT"), getenv("EDR_MEMBERS_KEY")};
-  char err[2048] = "";
+  struct edr_error err = EDR_ERROR_INIT;
   int rc;
   json_t *o = json_object();
 
   if (strcmp(argv[1], "list") == 0 && argc == 3) {
     struct edr_member_list l;
-    rc = edr_members_list(urls, nu, &tls, timeout, &l, err, sizeof err);
+    rc = edr_members_list(urls, nu, &tls, timeout, &l, &err);
     if (rc == 0) {
       json_t *ms = json_array();
       for (size_t i = 0; i < l.n; i++)
@@ -73,8 +73,7 @@ int main(int argc, char **argv) {
     np = split(argv[3], peers, 16);
     char id[17];
     bool already;
-    rc = edr_members_add(urls, nu, &tls, timeout, peers, np, id, &already,
-                         err, sizeof err);
+    rc = edr_members_add(urls, nu, &tls, timeout, peers, np, id, &already, &err);
     json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "already", json_boolean(already));
   } else if (strcmp(argv[1], "remove") == 0 && (argc == 4 || argc == 5)) {
@@ -82,8 +81,7 @@ int main(int argc, char **argv) {
       np = split(argv[4], peers, 16);
     bool absent;
     const char *name = strcmp(argv[3], "-") == 0 ? NULL : argv[3];
-    rc = edr_members_remove(urls, nu, &tls, timeout, name, peers, np, &absent,
-                            err, sizeof err);
+    rc = edr_members_remove(urls, nu, &tls, timeout, name, peers, np, &absent, &err);
     json_object_set_new(o, "absent", json_boolean(absent));
   } else {
     json_decref(o);
@@ -91,7 +89,8 @@ int main(int argc, char **argv) {
   }
   json_object_set_new(o, "rc", json_integer(rc));
   json_object_set_new(o, "code", json_string(rc ? edr_err_name(rc) : "0"));
-  json_object_set_new(o, "err", json_string(err));
+  json_object_set_new(o, "err", json_string(edr_error_text(&err)));
+  edr_error_release(&err);
   char *s = json_dumps(o, JSON_COMPACT);
   puts(s);
   free(s);

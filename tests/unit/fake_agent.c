@@ -544,10 +544,10 @@ static const char *fake_stderr_last(struct edr_agent_conn *c) {
   return "";
 }
 
-static uint64_t fake_fetched(const struct edr_agent_conn *c, int *status, const char **msg) {
+static uint64_t fake_fetched(const struct edr_agent_conn *c, const struct edr_error **err) {
+  static const struct edr_error none = EDR_ERROR_INIT;
   (void)c;
-  *status = 0;
-  *msg = "";
+  *err = &none;
   return 0;
 }
 
@@ -615,7 +615,7 @@ static void gate_start(struct edr_gate *g) {
   }
   switch (act) {
   case FAKE_OK:
-    snprintf(g->note, sizeof g->note, "%s passed (fake)", name);
+    edr_str_setf(&g->note, "%s passed (fake)", name);
     gates.status = 0;
     break;
   case FAKE_HANG:
@@ -624,7 +624,7 @@ static void gate_start(struct edr_gate *g) {
     gates.status = EDR_EUNHEALTHY;
     if (kind == EDR_GATE_HEALTH) {
       g->unhealthy = true;
-      snprintf(g->problem, sizeof g->problem, "not healthy (fake)");
+      edr_str_setf(&g->problem, "not healthy (fake)");
     }
     break;
   }

@@ -5,6 +5,7 @@
  * writes the sound image for tests/snapshot/corrupt.sh to mangle.
  */
 #include "bbolt.h"
+#include "crc32c.h"
 #include "err.h"
 #include "snapfile.h"
 #include "t.h"
@@ -205,7 +206,11 @@ static int open_img(const uint8_t *img, size_t len, struct edr_bolt **db,
   int fd = memfd_create("bbolt", 0);
   if (fd < 0 || write(fd, img, len) != (ssize_t)len)
     return EDR_EIO;
-  int rc = edr_bolt_open_fd(fd, db, msg, msglen);
+  struct edr_error err = EDR_ERROR_INIT;
+  int rc = edr_bolt_open_fd(fd, db, &err);
+  if (msg)
+    snprintf(msg, msglen, "%s", err.msg.buf);
+  edr_error_release(&err);
   close(fd);
   return rc;
 }

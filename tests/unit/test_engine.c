@@ -304,8 +304,9 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
     if (x != h)
       CHECK(res.hosts[x].status == 0);
     /* abort cleanup: before apply, what was staged goes and so does the
-     * lock; after it, a restore keeps both (resume, rollback), a playbook
-     * gives the lock back */
+     * lock, on a host whose lock this run took (elsewhere a staging dir of
+     * the run is another coordinator's); after it, a restore keeps both
+     * (resume, rollback), a playbook gives the lock back */
     char rm[600], wrm[600];
     snprintf(rm, sizeof rm, "%s > op:remove %s", xn, xp->staging);
     snprintf(wrm, sizeof wrm, "%s > op:remove %s", xn, xp->wal_holder ? xp->wal_holder : "");
@@ -316,9 +317,9 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
         if (fake_trace(i)->host == (long)x && fake_trace(i)->ev == FAKE_REQ)
           CHECK(!"nothing is sent to a host whose connection is gone");
     } else if (phase <= EDR_PHASE_PREPARE) {
-      CHECK(requested_after(at, x, rm));
+      CHECK(requested_after(at, x, rm) == locked);
       if (xp->wal_holder)
-        CHECK(requested_after(at, x, wrm));
+        CHECK(requested_after(at, x, wrm) == locked);
       CHECK(requested_after(at, x, unlock) == locked);
     } else {
       CHECK(!requested_after(at, x, rm));
@@ -332,7 +333,7 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
             act_names[act], rc);
     fake_dump();
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 static void test_fail_everywhere(const struct edr_plan *p, const char *const *hosts) {
@@ -362,7 +363,7 @@ static void test_restore_ok(const struct edr_plan *p) {
   }
   CHECK(fake_count("gate health start") == 1);
   CHECK(fake_count("> op:remove") == 0 && fake_count("> op:unlock") == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* A slow host holds every other at the barrier. */
@@ -382,7 +383,7 @@ static void test_barrier(const struct edr_plan *p) {
     CHECK(fake_find("%s > cleanup", xn) > fake_find("gate health done ok"));
   }
   CHECK(fake_find("gate health start") > fake_find("m1 < start ok"));
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* The relay (docs/transfer.md): m2 heard m1 in the check, m3 did not hear
@@ -411,7 +412,7 @@ static void test_relay_route(const struct edr_plan *p) {
   CHECK(res.hosts[0].steps[ps].bytes == 5);  /* pushed from here */
   CHECK(res.hosts[1].steps[ps].bytes == 0);  /* relayed */
   CHECK(res.hosts[2].steps[ps].bytes == 5);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
   /* --transfer relay: m3 unreachable fails the check; nothing is pushed */
   struct edr_plan strict = *p;
   strict.transfer = EDR_TRANSFER_RELAY;
@@ -423,7 +424,7 @@ static void test_relay_route(const struct edr_plan *p) {
   CHECK(run(&strict, &o, &res) == EDR_EXIT_PREFLIGHT);
   CHECK(res.hosts[2].status == EDR_EHOSTUNREACH);
   CHECK(fake_count("m1 > push-snapshot") == 0 && fake_count("m3 > op:receive") == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* A start refused: the data dir has no member/snap/db. */
@@ -434,7 +435,7 @@ static void test_start_refused(const struct edr_plan *p) {
   CHECK(fake_find("m2 > start") < 0);
   CHECK_CONTAINS(res.hosts[1].message, "refusing to start etcd");
   CHECK(res.hosts[1].outcome == EDR_HOST_PARTIAL);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* ---- resume ---------------------------------------------------------------- */
@@ -480,7 +481,7 @@ static void test_resume_apply(const struct edr_plan *p) {
   CHECK(fake_find("m2 > hold-lock") < 0 && fake_find("m2 > stop") < 0);
   CHECK(fake_find("m3 > stop") >= 0);
   json_decref(rs);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Apply had not started: prepare is redone from scratch, after removing
@@ -499,7 +500,7 @@ static void test_resume_prepare(const struct edr_plan *p) {
     CHECK(fake_find("%s > restore", xn) >= 0);
   }
   json_decref(rs);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* An install cut short: the journal has m1's move-aside but not its
@@ -526,7 +527,7 @@ static void test_resume_install(const struct edr_plan *p, bool in_place) {
   CHECK(fake_find("m1 > ownership") >= 0);
   CHECK(fake_find("m2 > install") >= 0);
   json_decref(rs);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* ---- the leader stops last ------------------------------------------------- */
@@ -551,7 +552,7 @@ static void test_leader_last(const struct edr_plan *p, long k) {
       long other = fake_find("%s < stop ok", p->hosts[x].member->name);
       CHECK(other >= 0 && other < leader_stop);
     }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Another member's stop fails: the leader is never stopped. */
@@ -567,7 +568,7 @@ static void test_leader_kept_running(const struct edr_plan *p) {
   CHECK(res.hosts[0].outcome == EDR_HOST_UNTOUCHED);
   CHECK(res.hosts[1].outcome == EDR_HOST_PARTIAL);
   CHECK_CONTAINS(res.hosts[1].message, "unit failed to stop");
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* The leader is still being asked when a host fails in prepare: the run
@@ -586,7 +587,7 @@ static void test_leader_slow_abort(const struct edr_plan *p) {
   CHECK(fake_count("> stop") == 0 && fake_count("> hold-lock") == 0);
   for (size_t x = 0; x < p->n_hosts; x++)
     CHECK(fake_find("%s > op:unlock", p->hosts[x].member->name) >= 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Interrupted while the others stop: the leader, still waiting for its
@@ -601,7 +602,7 @@ static void test_leader_interrupted(const struct edr_plan *p) {
   CHECK(fake_find("m1 > stop") < 0);
   CHECK(fake_find("m2 < stop ok") >= 0 && fake_find("m2 > check-stopped") < 0);
   CHECK(res.hosts[0].outcome == EDR_HOST_UNTOUCHED && res.hosts[1].outcome == EDR_HOST_PARTIAL);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Fewer than two members run: there is no leader to keep for last. */
@@ -620,7 +621,7 @@ static void test_leader_not_asked(const struct edr_plan *p) {
   struct edr_run_result res;
   CHECK(run(p, &o, &res) == EDR_EXIT_OK);
   CHECK(res.leader == NULL);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* ---- gates ------------------------------------------------------------------ */
@@ -663,7 +664,7 @@ static void test_gate_retried(const struct edr_plan *p) {
   CHECK(fake_find("m1 > stop") > fake_find("gate wait-healthy done ok"));
   size_t k = stage_named(p, "wait");
   CHECK(res.gates[k].finished && res.gates[k].status == 0 && res.gates[k].retries == 2);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Fails every time: after its retries the run stops; nothing was changed,
@@ -683,7 +684,7 @@ static void test_gate_fails(const struct edr_plan *p) {
   CHECK(res.gates[k].finished && res.gates[k].status == EDR_EUNHEALTHY &&
         res.gates[k].retries == 2);
   CHECK_CONTAINS(res.message, "failed (fake)");
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Never finishes; the operator interrupts: the gate is cancelled, not
@@ -699,7 +700,7 @@ static void test_gate_cancelled(const struct edr_plan *p) {
   CHECK(fake_find("m1 > stop") < 0);
   for (size_t x = 0; x < p->n_hosts; x++)
     CHECK(res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* A gate whose failure is only warned about, then a pause: the run goes
@@ -721,7 +722,7 @@ static void test_gate_soft(const struct edr_plan *p) {
   CHECK(res.gates[k].finished && res.gates[k].status == EDR_EUNHEALTHY);
   size_t b = stage_named(p, "breathe");
   CHECK(res.gates[b].finished && res.gates[b].status == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* The restore's health gate fails: exit 6, the cleanup stage never runs
@@ -732,7 +733,7 @@ static void test_health_fails(const struct edr_plan *p) {
   CHECK(fake_count("gate health start") == 1);
   CHECK(fake_count("m1 > cleanup") == 0 && fake_count("> op:remove") == 0);
   CHECK_STR(res.message, "not healthy (fake)");
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* The restore's health wait is interrupted: cancelled, exit 130. */
@@ -741,7 +742,7 @@ static void test_health_cancelled(const struct edr_plan *p) {
   CHECK(run_gate(p, EDR_GATE_HEALTH, 0, FAKE_HANG, true, &res) == EDR_EXIT_INTERRUPTED);
   CHECK(fake_find("gate health cancel") >= 0);
   CHECK(fake_count("> cleanup") == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Interrupted while a host pushes: every host stops at the next step
@@ -757,7 +758,7 @@ static void test_interrupt_in_prepare(const struct edr_plan *p) {
     CHECK(fake_find("%s > hold-lock", p->hosts[x].member->name) < 0);
     CHECK(res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Interrupted while hosts apply: each stops at its next step boundary;
@@ -779,7 +780,7 @@ static void test_interrupt_in_apply(const struct edr_plan *p) {
   CHECK(res.hosts[0].steps[step_index(p, 0, EDR_STEP_MOVE_ASIDE)].finished);
   CHECK(fake_find("m1 > install") < 0);
   CHECK(fake_count("gate health") == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* The abort cleanup of a host never answers: the run still ends, with
@@ -801,7 +802,7 @@ static void test_cleanup_hangs(const struct edr_plan *p) {
   CHECK_CONTAINS(res.hosts[1].message, "cleanup: no answer within 30s");
   CHECK(!res.hosts[1].steps[step_index(p, 1, EDR_STEP_PUSH_SNAPSHOT)].started);
   CHECK(res.hosts[1].outcome == EDR_HOST_UNTOUCHED);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* A push that stops making progress fails after the stall timeout, and
@@ -815,7 +816,7 @@ static void test_push_stalls(const struct edr_plan *p) {
   CHECK(res.hosts[1].status == EDR_ETIMEDOUT);
   CHECK_CONTAINS(res.hosts[1].message, "no progress for 60s");
   CHECK(fake_find("m1 > op:remove %s", p->hosts[0].staging) >= 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* Rollback of a member the restore never moved (find-old: nothing aside,
@@ -831,7 +832,7 @@ static void test_rollback_nothing_moved(const struct edr_plan *p) {
     CHECK(fake_find("m1 > %s", skipped[i]) >= 0);
   }
   CHECK(res.hosts[1].status == 0);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* status: a member that does not answer its own host's etcdctl is a fact
@@ -859,7 +860,7 @@ static void test_status_asks(const struct edr_plan *p) {
   }
   for (size_t x = 0; x < p->n_hosts; x++)
     CHECK(res.hosts[x].status == 0 && res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 /* A host step with retries, and one whose failure is only warned about. */
@@ -903,7 +904,7 @@ static void test_step_retries(const struct edr_plan *p, unsigned fails, bool int
     CHECK(res.hosts[0].status == EDR_EREMOTE);
     CHECK_CONTAINS(res.hosts[0].message, "exit status 1");
   }
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 int main(void) {

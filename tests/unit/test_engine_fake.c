@@ -114,9 +114,9 @@ static void f_drop(struct edr_agent_conn *c) { c->dropped = true; }
 static void f_close(struct edr_agent_conn *c) { later(c, F_CLOSE); }
 static bool f_usable(const struct edr_agent_conn *c) { return !c->dropped; }
 static const char *f_stderr_last(struct edr_agent_conn *c) { return ""; }
-static uint64_t f_fetched(const struct edr_agent_conn *c, int *status, const char **msg) {
-  *status = 0;
-  *msg = "";
+static uint64_t f_fetched(const struct edr_agent_conn *c, const struct edr_error **out) {
+  static const struct edr_error none = EDR_ERROR_INIT;
+  *out = &none;
   return 0;
 }
 static void f_free(struct edr_agent_conn *c) {
@@ -218,7 +218,7 @@ int main(int argc, char **argv) {
     CHECK_STR(res.hosts[i].hostkey_fp, "SHA256:fake");
   }
   CHECK(sc.opened == 3 && sc.closed == 3);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 
   /* Connected and the agent started, then the probe is refused on every
    * host: two steps done each, the probe failed with the agent's errno. */
@@ -234,7 +234,7 @@ int main(int argc, char **argv) {
   }
   CHECK(sc.requests >= 3);
   CHECK(sc.opened == 3 && sc.closed == 3);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 
   /* Keep-going (status): m2 cannot be reached; m1 and m3 still do every
    * check, and each host's result says how it went. */
@@ -248,7 +248,7 @@ int main(int argc, char **argv) {
     CHECK(res.hosts[i].steps_done == res.hosts[i].n_steps);
   }
   CHECK(sc.opened == 3 && sc.closed == 3);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 
   /* Without it, the same failure stops the others before their last step. */
   sc = (struct scenario){.connect_status = EDR_EAUTH, .connect_host = "m2"};
@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
   code = run_check(&res, agent);
   CHECK(code == EDR_EXIT_PREFLIGHT);
   CHECK(res.hosts[0].steps_done < res.hosts[0].n_steps);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 
   /* Parked at the ask-etcd steps until the answers are in, on one loop. */
   sc = (struct scenario){0};
@@ -271,6 +271,6 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < res.n_hosts; i++)
     CHECK(res.hosts[i].status == 0);
   CHECK(sc.opened == 3 && sc.closed == 3);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
   return t_done("test_engine_fake");
 }

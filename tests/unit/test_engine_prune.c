@@ -163,7 +163,7 @@ static void test_remove(const struct edr_plan *p) {
     CHECK(res.hosts[i].outcome == EDR_HOST_RESTORED);
   }
   hooks_release(&k);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 static void test_listing_fails(const struct edr_plan *p) {
@@ -178,7 +178,7 @@ static void test_listing_fails(const struct edr_plan *p) {
   CHECK(fake_count("m1 > op:unlock") == 1 && fake_count("m3 > op:unlock") == 1);
   CHECK(res.hosts[1].status == EDR_EACCES);
   hooks_release(&k);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 static void test_dry(const struct edr_plan *p) {
@@ -192,7 +192,7 @@ static void test_dry(const struct edr_plan *p) {
   for (size_t i = 0; i < 3; i++)
     CHECK(res.hosts[i].outcome != EDR_HOST_PARTIAL);
   hooks_release(&k);
-  edr_run_result_free(&res);
+  edr_run_result_release(&res);
 }
 
 int main(void) {

@@ -27,8 +27,8 @@ struct outcome {
 static void done(void *arg, struct edr_members_result *res) {
   struct outcome *o = arg;
   o->calls++;
-  o->status = res->status;
-  snprintf(o->err, sizeof o->err, "%s", res->err);
+  o->status = res->err.code;
+  snprintf(o->err, sizeof o->err, "%s", edr_error_text(&res->err));
   o->done_ms = edr_now_ms();
 }
 

@@ -32,13 +32,10 @@ struct mem {
   int calls;
 };
 
-static int mem_sink(void *arg, const unsigned char *buf, size_t len, char *msg,
-                    size_t msglen) {
+static int mem_sink(void *arg, const unsigned char *buf, size_t len, struct edr_error *err) {
   struct mem *m = arg;
-  if (m->fail_after && ++m->calls >= m->fail_after) {
-    snprintf(msg, msglen, "cannot write 'x.part': no space left");
-    return EDR_ENOSPC;
-  }
+  if (m->fail_after && ++m->calls >= m->fail_after)
+    return edr_error_set(err, EDR_ENOSPC, "cannot write 'x.part': no space left");
   if (m->len + len > m->cap) {
     m->cap = (m->len + len) * 2;
     m->p = realloc(m->p, m->cap);
@@ -122,7 +119,7 @@ static void test_roundtrip(void) {
   const char *second = strchr(stream, '\n') + 1;
   CHECK(edr_snapstream_feed(&st, stream, (size_t)(second - stream)) == 0);
   CHECK(edr_snapstream_end(&st) == EDR_ECONNLOST);
-  CHECK_CONTAINS(st.msg, "ended after 32768 of");
+  CHECK_CONTAINS(edr_error_text(&st.err), "ended after 32768 of");
   edr_snapstream_release(&st);
   free(m.p);
 
@@ -130,7 +127,7 @@ static void test_roundtrip(void) {
   struct mem m2 = {.fail_after = 2};
   edr_snapstream_init(&st, mem_sink, &m2);
   CHECK(edr_snapstream_feed(&st, stream, slen) == EDR_ENOSPC);
-  CHECK_CONTAINS(st.msg, "no space left");
+  CHECK_CONTAINS(edr_error_text(&st.err), "no space left");
   CHECK(edr_snapstream_feed(&st, "{}\n", 3) == EDR_ENOSPC);  /* sticky */
   edr_snapstream_release(&st);
   free(m2.p);
@@ -158,7 +155,7 @@ static int feed_text(const char *text, char *msg, size_t msglen) {
   int rc = edr_snapstream_feed(&st, text, strlen(text));
   if (rc == 0)
     rc = edr_snapstream_end(&st);
-  snprintf(msg, msglen, "%s", st.msg);
+  snprintf(msg, msglen, "%s", edr_error_text(&st.err));
   edr_snapstream_release(&st);
   free(m.p);
   return rc;
@@ -223,7 +220,8 @@ static int exists(const char *dir, const char *name) {
 }
 
 static void test_prune(void) {
-  char dir[] = "/tmp/edr-save-unit.XXXXXX", p[512], msg[512];
+  char dir[] = "/tmp/edr-save-unit.XXXXXX", p[512];
+  struct edr_error err = EDR_ERROR_INIT;
   if (!mkdtemp(dir)) {
     CHECK(!"mkdtemp");
     return;
@@ -244,7 +242,7 @@ static void test_prune(void) {
 
   snprintf(p, sizeof p, "%s/%s", dir, snaps[3]);
   fflush(stdout);
-  CHECK(edr_snapshot_prune(dir, 2, p, msg, sizeof msg) == 0);
+  CHECK(edr_snapshot_prune(dir, 2, p, &err) == 0);
   CHECK(!exists(dir, snaps[0]) && !exists(dir, snaps[1]));
   CHECK(exists(dir, snaps[2]) && exists(dir, snaps[3]));
   CHECK(exists(dir, "notes.txt"));
@@ -256,13 +254,13 @@ static void test_prune(void) {
   /* The clock went back: the file just saved sorts first, and stays. */
   touch(dir, "snapshot-19990101-000000Z.db");
   snprintf(p, sizeof p, "%s/snapshot-19990101-000000Z.db", dir);
-  CHECK(edr_snapshot_prune(dir, 1, p, msg, sizeof msg) == 0);
+  CHECK(edr_snapshot_prune(dir, 1, p, &err) == 0);
   CHECK(exists(dir, "snapshot-19990101-000000Z.db"));
   CHECK(!exists(dir, snaps[2]) && !exists(dir, snaps[3]));
 
-  CHECK(edr_snapshot_prune("/nonexistent-edr", 1, "x", msg, sizeof msg) ==
-        EDR_ENOENT);
-  CHECK_CONTAINS(msg, "/nonexistent-edr");
+  CHECK(edr_snapshot_prune("/nonexistent-edr", 1, "x", &err) == EDR_ENOENT);
+  CHECK_CONTAINS(edr_error_text(&err), "/nonexistent-edr");
+  edr_error_release(&err);
 
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -309,7 +307,8 @@ static void test_async_cancel(void) {
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(c.calls == 1);
   CHECK(c.status == EDR_ECANCELED);
-  CHECK_STR(res.msg, "snapshot save interrupted before it began");
+  CHECK_STR(edr_error_text(&res.err), "snapshot save interrupted before it began");
+  edr_save_result_release(&res);
   CHECK(edr_now_ms() - t0 < 2000);
   CHECK(!exists(dir, "s.db.part") && !exists(dir, "s.db"));
   CHECK(uv_loop_close(&loop) == 0);

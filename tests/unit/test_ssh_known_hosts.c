@@ -73,7 +73,7 @@ int main(void) {
   CHECK(max_written <= 64);
   if (max_written > 64)
     fprintf(stderr, "a decode wrote %d bytes into a 64-byte buffer\n", max_written);
-  edr_ssh_free(&s);
+  edr_ssh_release(&s);
   unlink(path);
   return t_done("test_ssh_known_hosts");
 }

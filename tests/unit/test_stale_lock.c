@@ -1,7 +1,9 @@
 /*
  * test_stale_lock.c - the judgement of a host lock's holder (stale_lock.h):
  * only a holder on this machine whose pid is gone is judged, and its journal
- * in the state dir decides between taking the lock and saying what to run.
+ * in the state dir decides between taking the lock and saying what to run;
+ * a lock of the run itself from another coordinator process is taken only
+ * when that process is gone from this machine.
  */
 #include "t.h"
 
@@ -49,7 +51,8 @@ static void journal(const char *run, const char *const *steps) {
 }
 
 int main(void) {
-  char me[256] = "", advice[1100];
+  char me[256] = "";
+  struct edr_str advice = EDR_STR_INIT;
   gethostname(me, sizeof me - 1);
   snprintf(state, sizeof state, "/tmp/edr-stale-XXXXXX");
   if (!mkdtemp(state))
@@ -61,33 +64,51 @@ int main(void) {
   journal("20260101-000000-chgd", changed);
 
   json_t *h = holder("20260101-000000-prep", me, dead_pid());
-  CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", advice, sizeof advice) == EDR_STALE_TAKE);
-  CHECK_CONTAINS(advice, "never changed a host: taking its lock");
+  CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", &advice) == EDR_STALE_TAKE);
+  CHECK_CONTAINS(advice.buf, "never changed a host: taking its lock");
   json_decref(h);
 
   h = holder("20260101-000000-chgd", me, dead_pid());
-  CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", advice, sizeof advice) == EDR_STALE_REFUSE);
-  CHECK_CONTAINS(advice, "etcd-dr rollback 20260101-000000-chgd --cluster c.json");
-  CHECK_CONTAINS(advice, "etcd-dr restore --resume 20260101-000000-chgd");
+  CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", &advice) == EDR_STALE_REFUSE);
+  CHECK_CONTAINS(advice.buf, "etcd-dr rollback 20260101-000000-chgd --cluster c.json");
+  CHECK_CONTAINS(advice.buf, "etcd-dr restore --resume 20260101-000000-chgd");
   json_decref(h);
 
   h = holder("20260101-000000-none", me, dead_pid());
-  CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", advice, sizeof advice) == EDR_STALE_REFUSE);
-  CHECK_CONTAINS(advice, "--break-lock");
-  CHECK_CONTAINS(advice, "left no journal here");
+  CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", &advice) == EDR_STALE_REFUSE);
+  CHECK_CONTAINS(advice.buf, "--break-lock");
+  CHECK_CONTAINS(advice.buf, "left no journal here");
   json_decref(h);
 
-  /* alive (this very process), another machine, or the same run: not judged */
+  /* another run alive (this process's parent) or on another machine: not judged */
   h = holder("20260101-000000-prep", me, (long)getppid());
-  CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", advice, sizeof advice) == EDR_STALE_NO);
+  CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", &advice) == EDR_STALE_NO);
   json_decref(h);
   h = holder("20260101-000000-prep", "some-other-machine.example", dead_pid());
-  CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", advice, sizeof advice) == EDR_STALE_NO);
-  json_decref(h);
-  h = holder("20260101-000000-prep", me, dead_pid());
-  CHECK(edr_stale_lock(h, "20260101-000000-prep", NULL, advice, sizeof advice) == EDR_STALE_NO);
+  CHECK(edr_stale_lock(h, "20260101-000000-mine", "--cluster c.json", &advice) == EDR_STALE_NO);
   json_decref(h);
 
+  /* the same run, taken by another coordinator process: succeeded only when
+   * that process is gone from this machine */
+  h = holder("20260101-000000-prep", me, dead_pid());
+  CHECK(edr_stale_lock(h, "20260101-000000-prep", NULL, &advice) == EDR_STALE_TAKE);
+  CHECK_CONTAINS(advice.buf, "run 20260101-000000-prep's earlier coordinator (pid ");
+  CHECK_CONTAINS(advice.buf, " on this machine) is gone: taking over its lock");
+  json_decref(h);
+  h = holder("20260101-000000-prep", me, (long)getppid());
+  CHECK(edr_stale_lock(h, "20260101-000000-prep", NULL, &advice) == EDR_STALE_REFUSE);
+  CHECK_CONTAINS(advice.buf, "another coordinator drives run 20260101-000000-prep: pid ");
+  CHECK_CONTAINS(advice.buf, " on this machine, still running (restore, since ?)");
+  CHECK_CONTAINS(advice.buf, "--break-lock");
+  json_decref(h);
+  h = holder("20260101-000000-prep", "some-other-machine.example", dead_pid());
+  CHECK(edr_stale_lock(h, "20260101-000000-prep", NULL, &advice) == EDR_STALE_REFUSE);
+  CHECK_CONTAINS(advice.buf, " on some-other-machine.example (restore, since ?); two at once "
+                         "would undo each other's steps");
+  CHECK_CONTAINS(advice.buf, "take the lock with\n  etcd-dr ");
+  json_decref(h);
+
+  edr_str_release(&advice);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", state);
   if (system(cmd) != 0)
