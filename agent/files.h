@@ -44,4 +44,11 @@ int agent_remove_tree(struct agent *a, const char *path, bool *removed);
  * NAME does not exist) or a negative EDR_E* code with the message set. */
 int agent_remove_at(struct agent *a, int dirfd, const char *name, const char *path);
 
+/* Read kubeadm's static pod manifest at PATH (envfile.c): its text (*TEXT,
+ * *LEN; the caller frees) and its command list parsed into *M (the caller
+ * releases).  0, or a negative EDR_E* code after agent_fail(). */
+struct edr_manifest;
+int agent_read_manifest(struct agent *a, const char *path, char **text, size_t *len,
+                        struct edr_manifest *m);
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "bbolt.h"
 #include "err.h"
+#include "manifest.h"
 #include "sha256.h"
 #include "util.h"
 #include "files.h"
@@ -609,6 +610,57 @@ static int apply_facts(struct agent *a, json_t *req, json_t *res) {
   return rc;
 }
 
+/* ---- kubeadm's static pod manifest -------------------------------------- */
+
+/* "manifest": {"path", "parked"}: where etcd's static pod manifest is (in
+ * the manifests dir, parked while a run keeps etcd stopped, or nowhere),
+ * the flags a restore needs from it and the image's etcd version.  A
+ * manifest that cannot be read is a fact ("error"), not the probe's
+ * failure: the coordinator says what it means. */
+static int manifest_facts(struct agent *a, json_t *req, json_t *res) {
+  json_t *mj = json_object_get(req, "manifest");
+  if (!mj)
+    return 0;
+  const char *path, *parked;
+  int rc;
+  if ((rc = field_file_path(a, mj, "path", &path)) ||
+      (rc = field_file_path(a, mj, "parked", &parked)))
+    return rc;
+  struct stat st;
+  bool in = lstat(path, &st) == 0, out = lstat(parked, &st) == 0;
+  json_t *f = json_pack("{s:b, s:b}", "present", in, "parked", out);
+  json_object_set_new(res, "manifest", f);
+  if (!in && !out)
+    return 0;
+  char *text;
+  size_t len;
+  struct edr_manifest m;
+  if (agent_read_manifest(a, in ? path : parked, &text, &len, &m)) {
+    json_object_set_new(f, "error", json_string(a->msg));
+    a->msg[0] = '\0';
+    return 0;
+  }
+  static const char *const flags[] = {
+    "name", "data-dir", "wal-dir", "initial-advertise-peer-urls", "advertise-client-urls",
+    "listen-client-urls", "initial-cluster", "initial-cluster-state", "cert-file",
+    "trusted-ca-file", "client-cert-auth", "force-new-cluster",
+  };
+  json_t *fl = json_object();
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+    const char *v = edr_manifest_flag(&m, flags[i]);
+    if (v)
+      json_object_set_new(fl, flags[i], json_string(v));
+  }
+  json_object_set_new(f, "flags", fl);
+  char ver[32];
+  json_object_set_new(f, "image", m.image ? json_string(m.image) : json_null());
+  json_object_set_new(f, "version", edr_manifest_image_version(&m, ver, sizeof ver)
+                                        ? json_string(ver) : json_null());
+  edr_manifest_release(&m);
+  free(text);
+  return 0;
+}
+
 int op_probe(struct agent *a, json_t *req, json_t *res) {
   const char *data_dir, *wal_dir, *want, *staging;
   int rc;
@@ -658,7 +710,34 @@ int op_probe(struct agent *a, json_t *req, json_t *res) {
   }
   if (!rc)
     rc = apply_facts(a, req, res);
+  if (!rc)
+    rc = manifest_facts(a, req, res);
   return rc;
+}
+
+/* The first of PORTS something listens on (0: none), and who. */
+static unsigned port_in_use(json_t *ports, char *who, size_t len) {
+  size_t i;
+  json_t *p;
+  json_array_foreach(ports, i, p) {
+    if (!json_is_integer(p) || json_integer_value(p) < 1 || json_integer_value(p) > 65535)
+      continue;
+    unsigned long inodes[8];
+    unsigned port = (unsigned)json_integer_value(p);
+    size_t n = listeners(port, inodes, 8);
+    if (!n)
+      continue;
+    char comm[64] = "";
+    long pid = 0;
+    for (size_t k = 0; k < n && !pid; k++)
+      pid = socket_owner(inodes[k], comm, sizeof comm);
+    if (pid)
+      snprintf(who, len, "pid %ld, %s", pid, comm);
+    else
+      snprintf(who, len, "owner unknown");
+    return port;
+  }
+  return 0;
 }
 
 int op_check_stopped(struct agent *a, json_t *req, json_t *res) {
@@ -679,8 +758,14 @@ int op_check_stopped(struct agent *a, json_t *req, json_t *res) {
     if (held < 0)
       return agent_fail(a, held, "cannot check the lock on '%s': %s", which,
                         edr_strerror(held));
-    if (held == 0)
+    json_t *ports = json_object_get(req, "ports");
+    char who[128];
+    unsigned port = held == 0 && json_is_array(ports) ? port_in_use(ports, who, sizeof who) : 0;
+    if (held == 0 && !port)
       return 0;
+    if (port && waited >= (uint64_t)timeout)
+      return agent_fail(a, EDR_EBUSY, "port %u is still listened on (%s) after %" PRIu64
+                        " ms: etcd has not exited", port, who, waited);
     if (waited >= (uint64_t)timeout)
       return agent_fail(a, EDR_EBUSY, "'%s' is still locked (%s) after %" PRIu64
                         " ms: an etcd process holds this data dir", which, kind, waited);

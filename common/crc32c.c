@@ -77,12 +77,13 @@ static void crc_init(void) {
   crc_shift_build(crc_shift_short, CRC_BLOCK_SHORT);
 }
 
+#if defined(__x86_64__)
+/* The other architectures (the aarch64 agent) take the software path only. */
 static uint32_t crc_shift(const uint32_t t[4][256], uint32_t c) {
   return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^ t[2][(c >> 16) & 0xff] ^
          t[3][c >> 24];
 }
 
-#if defined(__x86_64__)
 /* Three blocks of B bytes (B a multiple of 8) from P, continuing C. */
 __attribute__((target("sse4.2"))) static uint32_t
 crc_hw3(uint32_t c, const uint8_t *p, size_t b, const uint32_t t[4][256]) {

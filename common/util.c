@@ -3,6 +3,8 @@
  */
 #include "util.h"
 
+#include "err.h"
+
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -173,4 +175,58 @@ const char *edr_did_you_mean(const char *word, const char *const *cands, size_t 
     }
   }
   return pick && !tie && strcmp(pick, word) ? pick : NULL;
+}
+
+static const struct {
+  const char *name;
+  uint64_t ms;
+} duration_units[] = {
+  {.name = "d", .ms = 86400000}, {.name = "h", .ms = 3600000}, {.name = "m", .ms = 60000},
+  {.name = "s", .ms = 1000},     {.name = "ms", .ms = 1},
+};
+
+int edr_parse_duration(const char *text, uint64_t bare_ms, uint64_t *ms) {
+  const char *p = text;
+  uint64_t total = 0;
+  bool any = false;
+  *ms = 0;
+  while (*p) {
+    if (!isdigit((unsigned char)*p) && *p != '.')
+      return EDR_EINVAL;
+    char *end;
+    double v = strtod(p, &end);
+    if (end == p || v < 0 || v > 1e12)
+      return EDR_EINVAL;
+    size_t ulen = strspn(end, "abcdefghijklmnopqrstuvwxyz");
+    uint64_t unit = 0;
+    if (ulen == 0 && !*end && !any)
+      unit = bare_ms;
+    for (size_t i = 0; ulen && i < sizeof duration_units / sizeof duration_units[0]; i++)
+      if (strlen(duration_units[i].name) == ulen && !strncmp(end, duration_units[i].name, ulen))
+        unit = duration_units[i].ms;
+    if (!unit)
+      return EDR_EINVAL;
+    total += (uint64_t)(v * (double)unit + 0.5);
+    any = true;
+    p = end + ulen;
+  }
+  if (!any)
+    return EDR_EINVAL;
+  *ms = total;
+  return 0;
+}
+
+void edr_format_duration(uint64_t ms, char *out, size_t outlen) {
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t i = 1; i < sizeof duration_units / sizeof duration_units[0]; i++) {
+    uint64_t n = ms / duration_units[i].ms;
+    if (!n || len >= outlen)
+      continue;
+    len += (size_t)snprintf(out + len, outlen - len, "%llu%s", (unsigned long long)n,
+                            duration_units[i].name);
+    ms -= n * duration_units[i].ms;
+  }
+  if (!len)
+    snprintf(out, outlen, "0s");
 }

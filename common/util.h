@@ -46,4 +46,11 @@ unsigned edr_edit_distance(const char *a, const char *b);
  * if no other candidate is as close.  NULL when none. */
 const char *edr_did_you_mean(const char *word, const char *const *cands, size_t n);
 
+/* A duration as etcdctl's flags take it: "90s", "2m", "1h30m", "500ms",
+ * "1.5s" (units ms, s, m, h, d), or a bare number counting BARE_MS each.
+ * Into *MS.  Returns 0 or EDR_EINVAL. */
+int edr_parse_duration(const char *text, uint64_t bare_ms, uint64_t *ms);
+/* MS as the largest whole units: "2m", "1h30m", "500ms". */
+void edr_format_duration(uint64_t ms, char *out, size_t outlen);
+
 #endif

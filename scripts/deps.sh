@@ -7,6 +7,9 @@
 # Then fetches etcd 3.5 with scripts/get-etcd.sh, and builds libssh2 1.11 from
 # Debian trixie's source package with scripts/get-libssh2.sh (bookworm's 1.10
 # cannot sign with rsa-sha2; CMake links the 1.11 build by default).
+# Adds Debian's arm64 architecture for the aarch64 agent's cross build
+# (gcc-aarch64-linux-gnu and the arm64 static libraries it links;
+# cmake/agent-aarch64.cmake) and qemu-user-static, which runs its tests.
 #
 #   scripts/deps.sh            install + fetch etcd 3.5 + build libssh2 1.11
 #   EDR_DEPS_EXTRA="pkg ..."   additional packages to require
@@ -27,6 +30,7 @@ pkgs=(
     # build
     cmake gcc make pkg-config libc6-dev binutils git
     libssh2-1-dev libuv1-dev libjansson-dev libssl-dev libcurl4-openssl-dev
+    libyaml-dev    # YAML cluster specs (orchestrator/plan/spec_yaml.c)
     clang
     dpkg-dev xz-utils    # dpkg-source: unpacks and checks trixie's libssh2 source package
     # test lab (tests/lab/lab.sh)
@@ -36,11 +40,24 @@ pkgs=(
     curl ca-certificates openssl python3 file
     # tests/help (the man page must render without warnings)
     groff-base
+    # tests/help/install.sh: the zsh completion script, run in zsh
+    zsh
     # tests/playbooks (docs/playbook.schema.json)
     python3-jsonschema
+    # the aarch64 agent (cmake/agent-aarch64.cmake): Debian's cross compiler,
+    # the arm64 static libraries the agent links, qemu-user for its tests
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross libjansson-dev:arm64 libssl-dev:arm64
+    qemu-user-static
 )
 # shellcheck disable=SC2206
 [[ -n ${EDR_DEPS_EXTRA:-} ]] && pkgs+=(${EDR_DEPS_EXTRA})
+
+# The arm64 -dev packages are multiarch: apt sees them once dpkg knows the
+# architecture (the apt-get update below then fetches its lists).
+if ! grep -qx arm64 <<<"$(dpkg --print-foreign-architectures)"; then
+    log "adding the arm64 architecture (the aarch64 agent's static libraries)"
+    dpkg --add-architecture arm64
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

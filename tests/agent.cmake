@@ -3,9 +3,10 @@
 # need no root (what does is skipped with a message) and no network beyond
 # loopback (the "etcd" case starts a real etcd on 127.0.0.1).
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
-foreach(case hello probe probe_tools receive send run files chown locks run_lock etcd eof idle
-             namespaces sshd enospc envfile attack_staging attack_chmod attack_fifo
-             attack_ownership aside)
+set(EDR_AGENT_CASES hello probe probe_tools receive send run files chown locks run_lock etcd eof
+    idle namespaces sshd enospc envfile envfile_manifest attack_staging attack_chmod attack_fifo
+    attack_ownership aside)
+foreach(case ${EDR_AGENT_CASES})
   add_test(NAME agent.${case}
            COMMAND Python3::Interpreter
                    ${CMAKE_CURRENT_SOURCE_DIR}/agent/agent_test.py
@@ -21,3 +22,26 @@ target_include_directories(test_agent_ops PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/un
 target_link_libraries(test_agent_ops PRIVATE edr_agent)
 add_test(NAME agent.unit COMMAND test_agent_ops)
 set_tests_properties(agent.unit PROPERTIES LABELS unit)
+
+# The same tests for the cross-built aarch64 agent (cmake/agent-aarch64.cmake),
+# under Debian's qemu-user-static: named agent.aarch64.*, label unit.
+if(EDR_AGENT_AARCH64)
+  find_program(EDR_QEMU_AARCH64 NAMES qemu-aarch64-static qemu-aarch64)
+  if(NOT EDR_QEMU_AARCH64)
+    message(WARNING "no qemu-aarch64-static (Debian's qemu-user-static): the aarch64 "
+                    "agent is built but its tests are not registered")
+  else()
+    foreach(case ${EDR_AGENT_CASES})
+      add_test(NAME agent.aarch64.${case}
+               COMMAND Python3::Interpreter
+                       ${CMAKE_CURRENT_SOURCE_DIR}/agent/agent_test.py
+                       ${EDR_AGENT_AARCH64_BIN} ${case})
+      set_tests_properties(agent.aarch64.${case} PROPERTIES LABELS unit TIMEOUT 300
+                           SKIP_RETURN_CODE 77
+                           ENVIRONMENT "EDR_AGENT_EMULATOR=${EDR_QEMU_AARCH64};EDR_AGENT_ARCH=aarch64")
+    endforeach()
+    add_test(NAME agent.aarch64.unit
+             COMMAND ${EDR_QEMU_AARCH64} ${EDR_AGENT_AARCH64_DIR}/test_agent_ops)
+    set_tests_properties(agent.aarch64.unit PROPERTIES LABELS unit)
+  endif()
+endif()

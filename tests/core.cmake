@@ -1,12 +1,13 @@
 # Unit tests of the coordinator's pure logic: spec, plan, quoting (the plan
 # layer), and the summary and the next command to type (ui, cmd).
-foreach(t test_spec test_plan test_prune test_sshconfig)
+foreach(t test_spec test_spec_yaml test_plan test_prune test_sshconfig)
   add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
   target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit)
 endforeach()
 target_link_libraries(test_spec PRIVATE edr_plan)
+target_link_libraries(test_spec_yaml PRIVATE edr_plan)
 target_link_libraries(test_plan PRIVATE edr_cmd edr_ui edr_plan)
 target_link_libraries(test_sshconfig PRIVATE edr_cmd edr_plan)
 # A host lock's dead holder: taken or explained (engine/stale_lock.h).
@@ -49,3 +50,15 @@ target_include_directories(test_sshkey PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 target_link_libraries(test_sshkey PRIVATE edr_transport)
 add_test(NAME test_sshkey COMMAND test_sshkey)
 set_tests_properties(test_sshkey PROPERTIES LABELS unit)
+# Which local agent is for which architecture (engine/agents.c).
+add_executable(test_agents ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_agents.c)
+target_include_directories(test_agents PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_agents PRIVATE edr_engine edr_transport edr_plan edr_ui)
+add_test(NAME test_agents COMMAND test_agents)
+set_tests_properties(test_agents PROPERTIES LABELS unit)
+# kubeadm's static pod manifest: the command list read and edited (common/manifest.h).
+add_executable(test_manifest ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_manifest.c)
+target_include_directories(test_manifest PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_manifest PRIVATE edr_common)
+add_test(NAME test_manifest COMMAND test_manifest)
+set_tests_properties(test_manifest PROPERTIES LABELS unit)

@@ -21,6 +21,12 @@ edr_e2e(e2e_sshconfig sshconfig.sh)
 edr_e2e(e2e_confirm confirm.sh)
 edr_e2e(e2e_partition partition.sh)
 edr_e2e(e2e_prune prune.sh)
+edr_e2e(e2e_yaml yaml.sh)    # a restore from a YAML cluster spec
+# A host whose `uname -m` is aarch64 gets the cross-built agent, run there
+# through binfmt_misc and qemu-user (cmake/agent-aarch64.cmake).
+if(EDR_AGENT_AARCH64)
+  edr_e2e(e2e_arch arch.sh)
+endif()
 # Playbooks (docs/playbooks.md, playbooks/): one test per shipped playbook,
 # plus the checks `etcd-dr run` makes before it connects anywhere (no root).
 edr_e2e(e2e_playbook_validate playbook_validate.sh)
@@ -44,3 +50,7 @@ set_tests_properties(e2e_keys PROPERTIES TIMEOUT 900)
 # The relay between hosts, snapshots already on a host (docs/transfer.md).
 edr_e2e(e2e_relay_etcd34 relay.sh 3.4 3)
 edr_e2e(e2e_relay_etcd35 relay.sh 3.5 5)
+# The kubeadm preset on a kubeadm-style lab (tests/e2e/kubeadm_lib.sh):
+# restore, replace-member and rebuild-from-one on static pods.
+edr_e2e(e2e_kubeadm_etcd34 kubeadm.sh 3.4)
+edr_e2e(e2e_kubeadm_etcd35 kubeadm.sh 3.5)

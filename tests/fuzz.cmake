@@ -7,10 +7,11 @@ if(EDR_CLANG)
                    ${CMAKE_BINARY_DIR}/fuzz-build)
   set_tests_properties(fuzz_bbolt_bounded PROPERTIES LABELS fuzz TIMEOUT 900)
 endif()
-# The spec parser's and the playbook compiler's targets, 30 s each, in their
-# own build directory (they share nothing with a run of the bbolt target).
+# The spec parser's, its YAML loader's and the playbook compiler's targets,
+# 30 s each, in their own build directory (they share nothing with a run of
+# the bbolt target).
 if(EDR_CLANG)
-  foreach(t spec playbook)
+  foreach(t spec playbook spec_yaml)
     add_test(NAME fuzz_${t}_bounded
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run.sh 30
                      ${CMAKE_BINARY_DIR}/fuzz-build-plan ${t})

@@ -10,6 +10,7 @@
 #include "driver.h"
 #include "err.h"
 #include "log.h"
+#include "options.h"
 #include "plan.h"
 #include "progress.h"
 #include "snapfile.h"
@@ -19,35 +20,20 @@
 #include <string.h>
 #include <time.h>
 
-static const char usage_text[] =
+static const struct edr_usage usage = {
+  .head =
     "usage: etcd-dr plan (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
     "\n"
     "Print every action etcd-dr restore would take on every host, in order,\n"
-    "with the exact restore command of each member.  Contacts no host.\n"
-    "\n"
-    "  --snapshot FILE       include the snapshot's size, sha-256 and revision;\n"
-    "                        MEMBER:PATH: a file on that member's host\n"
-    "  --from-member MEMBER  MEMBER's own member/snap/db as the snapshot\n"
-    "  --skip-hash-check     plan a restore of a snapshot without a sha-256 trailer\n"
-    "  --transfer MODE       auto, relay or direct: how the snapshot reaches the\n"
-    "                        hosts (the route is printed; see restore --help)\n"
-    "  --format text|json    default text; json: one document on stdout, with\n"
-    "                        --check its \"check\" object (events go to stderr)\n"
-    "  --run-id ID           use this run id (default: new, from the clock)\n"
-    "  --check               also check every host, read-only: reachable, host key,\n"
-    "                        authentication, sudo -n, architecture, restore tool and\n"
-    "                        its flags, free disk, whether etcd runs, clock skew;\n"
-    "                        exit 0 when every host is ready, 4 when not\n"
-    "  --accept-new-host-keys  with --check: record unknown host keys\n"
-    "  -h, --help\n"
-    "\n"
+    "with the exact restore command of each member.  Contacts no host.  With\n"
+    "-w json, stdout is one document: the plan, and with --check its \"check\"\n"
+    "object (events go to stderr).\n"
+    "\n",
+  .foot =
     "Exit status: 0 printed (with --check: every host ready); 1 internal error;\n"
     "2 bad arguments or spec; 3 the snapshot cannot be read; 4 with --check: a\n"
-    "host is not ready; 130 interrupted.  See docs/exit-codes.md.\n"
-    "\n";
-
-enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_FORMAT, O_RUN_ID, O_CHECK, O_ACCEPT_NEW, O_TRANSFER,
-       O_FROM_MEMBER };
+    "host is not ready; 130 interrupted.  See docs/exit-codes.md.\n",
+};
 
 /* The read-only checks of every host: one object per host (member, etcd
  * "running"/"stopped", root, restore_tool, free_bytes, clock_skew_s, ready,
@@ -125,67 +111,29 @@ static void print_checks(const json_t *hosts) {
   }
 }
 
-struct plan_ctx {
-  struct edr_plan_opts *po;
-  const char *from_member;
-  const char **format;
-  bool *check, *accept_new;
-};
-
-static int plan_option(void *arg, int opt, const char *val) {
-  struct plan_ctx *c = arg;
-  switch (opt) {
-  case O_SNAPSHOT: c->po->snapshot = val; return 0;
-  case O_SKIP_HASH: c->po->skip_hash_check = true; return 0;
-  case O_FORMAT: *c->format = val; return 0;
-  case O_RUN_ID: c->po->run_id = val; return 0;
-  case O_CHECK: *c->check = true; return 0;
-  case O_ACCEPT_NEW: *c->accept_new = true; return 0;
-  case O_TRANSFER: return edr_cli_transfer(val, c->po);
-  case O_FROM_MEMBER: c->from_member = val; return 0;
-  }
-  return EDR_EXIT_USAGE;
-}
-
 int cmd_plan(int argc, char **argv) {
-  static const struct option own[] = {
-    {"snapshot", required_argument, NULL, O_SNAPSHOT},
-    {"skip-hash-check", no_argument, NULL, O_SKIP_HASH},
-    {"format", required_argument, NULL, O_FORMAT},
-    {"run-id", required_argument, NULL, O_RUN_ID},
-    {"check", no_argument, NULL, O_CHECK},
-    {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
-    {"transfer", required_argument, NULL, O_TRANSFER},
-    {"from-member", required_argument, NULL, O_FROM_MEMBER},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-  };
-  struct edr_cli_spec cs;
-  struct edr_plan_opts po = {.snapshot_revision = -1};
-  const char *format = "text";
-  bool check = false, accept_new = false;
+  struct edr_args a;
   struct edr_snapfile sf;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
   char err[1024];
   int rc;
 
-  struct plan_ctx ctx = {.po = &po, .format = &format, .check = &check,
-                         .accept_new = &accept_new};
-  if ((rc = edr_cli_parse(argc, argv, own, "h", usage_text, &cs, plan_option, &ctx)))
+  edr_args_init(&a, EDR_CMD_PLAN);
+  if ((rc = edr_args_parse(&a, argc, argv, 1, &usage)))
     return rc < 0 ? 0 : rc;
+  if ((rc = edr_args_write_out(&a, EDR_OUT_TABLE | EDR_OUT_JSON)))
+    return rc;
+  struct edr_plan_opts po = a.po;
+  bool check = a.check, accept_new = a.eo.accept_new_hostkeys;
   if (optind < argc) {
     edr_err("unexpected argument '%s'", argv[optind]);
     return EDR_EXIT_USAGE;
   }
-  if (strcmp(format, "text") && strcmp(format, "json")) {
-    edr_err("--format: '%s' is not text or json", format);
-    return EDR_EXIT_USAGE;
-  }
-  if ((rc = edr_cli_load_spec(&cs, &spec)))
+  if ((rc = edr_cli_load_spec(&a.cs, &spec)))
     return rc;
   bool on_host = false;
-  if ((rc = edr_snapshot_on_host(spec, &po, ctx.from_member, &on_host))) {
+  if ((rc = edr_snapshot_on_host(spec, &po, a.from_member, &on_host))) {
     edr_spec_free(spec);
     return rc;
   }
@@ -212,9 +160,9 @@ int cmd_plan(int argc, char **argv) {
     edr_spec_free(spec);
     return EDR_EXIT_INTERNAL;
   }
-  /* With --format json, stdout is one document: the plan, and with --check
+  /* With -w json, stdout is one document: the plan, and with --check
    * its "check" object; the run's events go to stderr. */
-  bool json = !strcmp(format, "json");
+  bool json = a.write_out == EDR_OUT_JSON;
   if (!json) {
     edr_plan_print(plan, stdout);
     fflush(stdout);

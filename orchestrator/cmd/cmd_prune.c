@@ -13,14 +13,17 @@
 #include "err.h"
 #include "executor.h"
 #include "log.h"
+#include "options.h"
 #include "plan.h"
+#include "progress.h"
 #include "prune.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage_text[] =
+static const struct edr_usage usage = {
+  .head =
     "usage: etcd-dr prune (--cluster FILE | --initial-cluster SPEC)\n"
     "                     (--keep N | --older-than AGE) [--remove [--yes]] [OPTIONS]\n"
     "\n"
@@ -35,68 +38,20 @@ static const char usage_text[] =
     "the newest run unless --keep 0; any name but member.etcd-dr-RUN[-restored] and\n"
     "WAL_DIR.etcd-dr-RUN[-restored] with RUN as etcd-dr makes run ids\n"
     "(YYYYMMDD-HHMMSS-xxxx); symlinks; dirs on another file system.\n"
-    "\n"
-    "  --keep N                 keep the newest N runs on each host (default 1);\n"
-    "                           0 lets the newest go too (then it cannot be rolled back)\n"
-    "  --older-than AGE         remove only runs at least AGE old (the time in the run\n"
-    "                           id): 30d, 12h, 90m, 2w\n"
-    "  --remove                 remove what the table marks REMOVE, under the host lock\n"
-    "  --yes                    with --remove: do not ask (asked only on a terminal;\n"
-    "                           without one, required)\n"
-    "  --report FILE            with --remove: also write the run's report to FILE\n"
-    "  --accept-new-host-keys   record unknown host keys in known_hosts\n"
-    "  --agent FILE             the etcd-dr-agent to push (default: $ETCD_DR_AGENT,\n"
-    "                           else the one installed next to etcd-dr)\n"
-    "  -q, --quiet              errors and the summary only\n"
-    "  -v, --verbose            more detail (the plan's steps)\n"
-    "  -h, --help\n"
-    "\n"
+    "\n",
+  .foot =
     "Exit status: 0 listed (dry run) or pruned; 1 internal error; 2 bad arguments\n"
     "or spec, or --remove without a terminal and without --yes; 4 a host failed a\n"
     "check (nothing removed); 5 failed while removing (see the summary); 7 not\n"
-    "confirmed; 130 interrupted.  See docs/exit-codes.md.\n"
-    "\n";
-
-enum { O_KEEP = 1, O_OLDER, O_REMOVE, O_YES, O_REPORT, O_ACCEPT_NEW, O_AGENT };
+    "confirmed; 130 interrupted.  See docs/exit-codes.md.\n",
+};
 
 struct prune_ctx {
-  struct edr_plan_opts *po;
-  struct edr_exec_opts *eo;
-  bool remove, keep_given;
-  const char *report_file;
+  bool remove;
   /* during the run */
   const struct edr_plan *plan;
   json_t **decisions;        /* one per host, or NULL */
 };
-
-static int prune_option(void *arg, int opt, const char *val) {
-  struct prune_ctx *c = arg;
-  switch (opt) {
-  case O_KEEP: {
-    char *end;
-    long v = strtol(val, &end, 10);
-    if (!*val || *end || v < 0 || v > 1000000) {
-      edr_err("--keep: '%s' is not a number of runs (0 or more)", val);
-      return EDR_EXIT_USAGE;
-    }
-    c->po->prune.keep = v;
-    c->keep_given = true;
-    return 0;
-  }
-  case O_OLDER:
-    if (edr_parse_age(val, &c->po->prune.older_than_s)) {
-      edr_err("--older-than: '%s' is not an age such as 30d, 12h, 90m, 45s or 2w", val);
-      return EDR_EXIT_USAGE;
-    }
-    return 0;
-  case O_REMOVE: c->remove = true; return 0;
-  case O_YES: c->eo->assume_yes = true; return 0;
-  case O_REPORT: c->report_file = val; return 0;
-  case O_ACCEPT_NEW: c->eo->accept_new_hostkeys = true; return 0;
-  case O_AGENT: c->eo->agent_path = val; return 0;
-  }
-  return EDR_EXIT_USAGE;
-}
 
 static json_t *host_listing(const struct edr_plan *p, const struct edr_run_result *res,
                             size_t host) {
@@ -117,10 +72,29 @@ static size_t decide_all(struct prune_ctx *c, const struct edr_run_result *res, 
     if (!c->decisions[i])
       continue;
     const struct edr_member *m = c->plan->hosts[i].member;
-    edr_prune_print_host(out, m->name, m->ssh_host, c->decisions[i], !c->remove);
+    if (out)
+      edr_prune_print_host(out, m->name, m->ssh_host, c->decisions[i], !c->remove);
     n += json_array_size(json_object_get(c->decisions[i], "remove"));
   }
   return n;
+}
+
+/* The dry run's -w json: {"dry_run": true, "hosts": [{"member", "host",
+ * "decision"}]}, a host that did not list with a null decision.  Returns
+ * 0 or -1 when stdout failed. */
+static int print_json(const struct prune_ctx *c) {
+  json_t *hosts = json_array();
+  for (size_t i = 0; i < c->plan->n_hosts; i++) {
+    const struct edr_member *m = c->plan->hosts[i].member;
+    json_array_append_new(hosts, json_pack("{s:s, s:s, s:O}", "member", m->name, "host",
+                                           m->ssh_host, "decision",
+                                           c->decisions[i] ? c->decisions[i] : json_null()));
+  }
+  json_t *j = json_pack("{s:b, s:o}", "dry_run", 1, "hosts", hosts);
+  int rc = !j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ||
+                   fputc('\n', stdout) == EOF || fflush(stdout) ? -1 : 0;
+  json_decref(j);
+  return rc;
 }
 
 /* executor hooks (executor.h) */
@@ -142,47 +116,39 @@ static int on_fill(void *arg, size_t host, size_t step, json_t *req) {
 }
 
 int cmd_prune(int argc, char **argv) {
-  static const struct option own[] = {
-    {"keep", required_argument, NULL, O_KEEP},
-    {"older-than", required_argument, NULL, O_OLDER},
-    {"remove", no_argument, NULL, O_REMOVE},
-    {"yes", no_argument, NULL, O_YES},
-    {"report", required_argument, NULL, O_REPORT},
-    {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
-    {"agent", required_argument, NULL, O_AGENT},
-    {"quiet", no_argument, NULL, 'q'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-  };
-  struct edr_cli_spec cs;
-  struct edr_plan_opts po = {.kind = EDR_PLAN_PRUNE, .command = "prune",
-                             .snapshot_revision = -1,
-                             .prune = {.keep = -1, .older_than_s = -1}};
-  struct edr_exec_opts eo = {.stall_timeout_ms = 60000};
+  struct edr_args a;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
-  struct prune_ctx ctx = {.po = &po, .eo = &eo};
   char err[1024];
   int rc;
 
-  if ((rc = edr_cli_parse(argc, argv, own, "qvh", usage_text, &cs, prune_option, &ctx)))
+  edr_args_init(&a, EDR_CMD_PRUNE);
+  a.po.kind = EDR_PLAN_PRUNE;
+  a.po.command = "prune";
+  a.po.prune.keep = -1;
+  a.po.prune.older_than_s = -1;
+  if ((rc = edr_args_parse(&a, argc, argv, 1, &usage)))
     return rc < 0 ? 0 : rc;
+  if ((rc = edr_args_write_out(&a, EDR_OUT_TABLE | EDR_OUT_JSON)))
+    return rc;
+  struct edr_plan_opts po = a.po;
+  struct edr_exec_opts eo = a.eo;
+  struct prune_ctx ctx = {.remove = a.remove};
   if (optind < argc) {
     edr_err("unexpected argument '%s'", argv[optind]);
     return EDR_EXIT_USAGE;
   }
-  if (!ctx.keep_given && po.prune.older_than_s < 0) {
+  if (!a.keep_given && po.prune.older_than_s < 0) {
     edr_err("say what to keep: --keep N (the newest N runs on each host) and/or "
             "--older-than AGE (remove only runs at least that old)");
     return EDR_EXIT_USAGE;
   }
-  if ((eo.assume_yes || ctx.report_file) && !ctx.remove) {
+  if ((eo.assume_yes || a.report_file) && !ctx.remove) {
     edr_err("%s only with --remove: without it prune is a dry run that removes nothing",
             eo.assume_yes ? "--yes" : "--report");
     return EDR_EXIT_USAGE;
   }
-  if ((rc = edr_cli_load_spec(&cs, &spec)))
+  if ((rc = edr_cli_load_spec(&a.cs, &spec)))
     return rc;
   if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys)) ||
       (ctx.remove && (rc = edr_cli_require_yes("prune --remove", eo.assume_yes)))) {
@@ -210,18 +176,27 @@ int cmd_prune(int argc, char **argv) {
   if (!ctx.remove) {
     /* the dry run: lists only; no lock, no journal (as plan --check) */
     struct edr_run_result res;
+    bool json = a.write_out == EDR_OUT_JSON;
+    if (json)
+      edr_progress_events_to(stderr); /* stdout: the one document */
     code = edr_execute(plan, &eo, &res);
+    edr_progress_events_to(NULL);
     if (res.message && res.exit_code == EDR_EXIT_INTERNAL)
       edr_err("%s", res.message);
-    size_t n = decide_all(&ctx, &res, stdout);
-    printf("\ndry run: nothing was removed%s\n",
-           n ? "; run the same command with --remove to remove what is marked REMOVE" : "");
+    size_t n = decide_all(&ctx, &res, json ? NULL : stdout);
+    if (json && print_json(&ctx) && !code)
+      code = EDR_EXIT_INTERNAL;
+    else if (!json)
+      printf("\ndry run: nothing was removed%s\n",
+             n ? "; run the same command with --remove to remove what is marked REMOVE"
+               : "");
     edr_run_result_release(&res);
   } else {
     eo.decide = on_decide;
     eo.fill = on_fill;
     eo.hook_arg = &ctx;
-    code = edr_run_plan(plan, &eo, argc, argv, NULL, ctx.report_file);
+    code = edr_run_plan(plan, &eo, argc, argv, NULL, a.report_file,
+                        a.write_out == EDR_OUT_JSON);
   }
   for (size_t i = 0; i < plan->n_hosts; i++)
     json_decref(ctx.decisions[i]);

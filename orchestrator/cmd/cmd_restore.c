@@ -11,6 +11,7 @@
 #include "executor.h"
 #include "journal.h"
 #include "log.h"
+#include "options.h"
 #include "plan.h"
 #include "report.h"
 #include "snapfile.h"
@@ -22,7 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char usage_text[] =
+static const struct edr_usage usage = {
+  .head =
     "usage: etcd-dr restore (--cluster FILE | --initial-cluster SPEC) --snapshot FILE\n"
     "       etcd-dr restore (--cluster FILE | --initial-cluster SPEC) --from-member MEMBER\n"
     "                       [OPTIONS]\n"
@@ -32,52 +34,14 @@ static const char usage_text[] =
     "every host, and only then stop etcd, move each old member dir aside (kept),\n"
     "install the restored one and start etcd; then wait until the cluster is\n"
     "healthy and serves the snapshot's revision.  'etcd-dr plan' prints the steps.\n"
-    "\n"
-    "  --snapshot FILE          from 'etcdctl snapshot save' or 'etcd-dr snapshot\n"
-    "                           save' (this or --from-member is required);\n"
-    "                           MEMBER:PATH: a file on that member's host, checked\n"
-    "                           there; the relay starts there\n"
-    "  --from-member MEMBER     MEMBER's own member/snap/db as the snapshot (etcd\n"
-    "                           stopped there; no sha-256 trailer: needs\n"
-    "                           --skip-hash-check)\n"
-    "  --skip-hash-check        accept a snapshot without a sha-256 trailer (a copied\n"
-    "                           member/snap/db)\n"
-    "  --transfer MODE          auto (default): relay the snapshot from host to host,\n"
-    "                           each host its predecessor cannot reach pushed directly;\n"
-    "                           relay: every host relayed or the check fails; direct:\n"
-    "                           one copy per host from this machine\n"
-    "  --accept-new-host-keys   record unknown host keys in known_hosts (changed\n"
-    "                           keys are always refused)\n"
-    "  --health-timeout SECS    how long to wait for a healthy cluster (default 120)\n"
-    "  --bump-revision N|auto   add N to every revision (with --mark-compacted, so\n"
-    "                           watchers such as Kubernetes' see no revision twice);\n"
-    "                           auto: clear the highest revision of the old data on\n"
-    "                           any host, plus a margin.  Needs etcd 3.4.27+/3.5.10+\n"
-    "  --break-lock             take host locks held by another run (after checking\n"
-    "                           that run is really gone)\n"
-    "  --run-id ID              use this run id (default: new, from the clock)\n"
-    "  --resume RUN             continue run RUN where it stopped (coordinator killed,\n"
-    "                           connection lost): same arguments, read from the run's\n"
-    "                           journal; finished steps are not redone\n"
-    "  --yes                    do not ask before the first step that changes a host\n"
-    "                           (asked only on a terminal; without one, required)\n"
-    "  --report FILE            also write the run's report (JSON) to FILE; it is always\n"
-    "                           written to the run's directory in the state dir\n"
-    "  --agent FILE             the etcd-dr-agent to push (default: $ETCD_DR_AGENT,\n"
-    "                           else the one installed next to etcd-dr)\n"
-    "  -q, --quiet              errors and the summary only\n"
-    "  -v, --verbose            more detail (-vv: every state change)\n"
-    "  -h, --help\n"
-    "\n"
+    "\n",
+  .foot =
     "Exit status: 0 restored and healthy; 1 internal error; 2 bad arguments or\n"
-    "spec, or no terminal and no --yes; 3 snapshot rejected; 4 a host failed a check (no host changed); 5 failed\n"
-    "after hosts were changed; 6 restored but not healthy in time; 7 not confirmed;\n"
-    "130 interrupted.\n"
-    "See docs/exit-codes.md.\n"
-    "\n";
-
-enum { O_SNAPSHOT = 1, O_SKIP_HASH, O_ACCEPT_NEW, O_HEALTH_TIMEOUT, O_RUN_ID, O_AGENT,
-       O_BUMP, O_BREAK_LOCK, O_RESUME, O_REPORT, O_YES, O_TRANSFER, O_FROM_MEMBER };
+    "spec, or no terminal and no --yes; 3 snapshot rejected; 4 a host failed a\n"
+    "check (no host changed); 5 failed after hosts were changed; 6 restored but\n"
+    "not healthy in time; 7 not confirmed; 130 interrupted.\n"
+    "See docs/exit-codes.md.\n",
+};
 
 /* From a run's journal: did apply start anywhere, which steps each host
  * finished.  New reference. */
@@ -175,23 +139,26 @@ int cmd_restore(int argc, char **argv) {
         edr_err("--resume needs the run id");
         return EDR_EXIT_USAGE;
       }
-      /* only -q, -v and --report may come with it: the rest is the run's */
+      /* only -q, -v, --yes, --report and -w may come with it: the rest is the run's */
       char *keep[8];
       int nk = 0;
       keep[nk++] = argv[0];
       for (int k = 1; k < argc; k++) {
         if (k == i || (k == i + 1 && argv[i][8] != '='))
           continue;
-        if (nk < 7 && (!strcmp(argv[k], "-q") || !strcmp(argv[k], "-v") ||
+        bool valued = !strcmp(argv[k], "--report") || !strcmp(argv[k], "-w") ||
+                      !strcmp(argv[k], "--write-out");
+        if (nk < 7 && (valued || !strcmp(argv[k], "-q") || !strcmp(argv[k], "-v") ||
                        !strcmp(argv[k], "-vv") || !strcmp(argv[k], "--yes") ||
-                       !strncmp(argv[k], "--report", 8))) {
+                       !strncmp(argv[k], "--report=", 9) ||
+                       !strncmp(argv[k], "--write-out=", 12))) {
           keep[nk++] = argv[k];
-          if (!strcmp(argv[k], "--report") && k + 1 < argc && nk < 7)
+          if (valued && k + 1 < argc && nk < 7)
             keep[nk++] = argv[++k];
           continue;
         }
-        edr_err("with --resume, give only -q, -v, --yes or --report: the other arguments are "
-                "the run's own ('%s')", argv[k]);
+        edr_err("with --resume, give only -q, -v, --yes, --report or -w: the other arguments "
+                "are the run's own ('%s')", argv[k]);
         return EDR_EXIT_USAGE;
       }
       return resume_run(run, nk, keep);
@@ -199,87 +166,35 @@ int cmd_restore(int argc, char **argv) {
   return restore_main(argc, argv, NULL);
 }
 
-struct restore_ctx {
-  struct edr_plan_opts *po;
-  const char *from_member;
-  struct edr_exec_opts *eo;
-  const char **report_file;
-};
-
-static int restore_option(void *arg, int opt, const char *val) {
-  struct restore_ctx *c = arg;
-  switch (opt) {
-  case O_SNAPSHOT: c->po->snapshot = val; return 0;
-  case O_SKIP_HASH: c->po->skip_hash_check = true; return 0;
-  case O_ACCEPT_NEW: c->eo->accept_new_hostkeys = true; return 0;
-  case O_RUN_ID: c->po->run_id = val; return 0;
-  case O_AGENT: c->eo->agent_path = val; return 0;
-  case O_BREAK_LOCK: c->po->break_lock = true; return 0;
-  case O_REPORT: *c->report_file = val; return 0;
-  case O_YES: c->eo->assume_yes = true; return 0;
-  case O_TRANSFER: return edr_cli_transfer(val, c->po);
-  case O_FROM_MEMBER: c->from_member = val; return 0;
-  case O_HEALTH_TIMEOUT:
-    return edr_cli_seconds("--health-timeout", val, 86400, &c->po->health_timeout_ms);
-  case O_BUMP: {
-    char *end = NULL;
-    long long v = strcmp(val, "auto") ? strtoll(val, &end, 10) : -1;
-    if (v == 0 || (v > 0 && *end) || v < -1 || v > 1000000000000000LL) {
-      edr_err("--bump-revision: '%s' is not a positive number or 'auto'", val);
-      return EDR_EXIT_USAGE;
-    }
-    c->po->bump_revision = v;
-    return 0;
-  }
-  }
-  return EDR_EXIT_USAGE;
-}
-
 static int restore_main(int argc, char **argv, json_t *resume) {
-  static const struct option own[] = {
-    {"snapshot", required_argument, NULL, O_SNAPSHOT},
-    {"skip-hash-check", no_argument, NULL, O_SKIP_HASH},
-    {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
-    {"health-timeout", required_argument, NULL, O_HEALTH_TIMEOUT},
-    {"run-id", required_argument, NULL, O_RUN_ID},
-    {"agent", required_argument, NULL, O_AGENT},
-    {"bump-revision", required_argument, NULL, O_BUMP},
-    {"break-lock", no_argument, NULL, O_BREAK_LOCK},
-    {"report", required_argument, NULL, O_REPORT},
-    {"yes", no_argument, NULL, O_YES},
-    {"transfer", required_argument, NULL, O_TRANSFER},
-    {"from-member", required_argument, NULL, O_FROM_MEMBER},
-    {"quiet", no_argument, NULL, 'q'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-  };
-  struct edr_cli_spec cs;
-  struct edr_plan_opts po = {.snapshot_revision = -1, .health_timeout_ms = 120000};
-  struct edr_exec_opts eo = {.stall_timeout_ms = 60000};
+  struct edr_args a;
   struct edr_snapfile sf;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
-  const char *report_file = NULL;
   char err[1024];
   int rc;
 
-  eo.resume = resume;
-  struct restore_ctx ctx = {.po = &po, .eo = &eo, .report_file = &report_file};
-  if ((rc = edr_cli_parse(argc, argv, own, "qvh", usage_text, &cs, restore_option, &ctx)))
+  edr_args_init(&a, EDR_CMD_RESTORE);
+  a.po.health_timeout_ms = 120000;
+  a.eo.resume = resume;
+  if ((rc = edr_args_parse(&a, argc, argv, 1, &usage)))
     return rc < 0 ? 0 : rc;
+  if ((rc = edr_args_write_out(&a, EDR_OUT_TABLE | EDR_OUT_JSON)))
+    return rc;
+  struct edr_plan_opts po = a.po;
+  struct edr_exec_opts eo = a.eo;
   if (optind < argc) {
     edr_err("unexpected argument '%s'", argv[optind]);
     return EDR_EXIT_USAGE;
   }
-  if (!po.snapshot && !ctx.from_member) {
+  if (!po.snapshot && !a.from_member) {
     edr_err("--snapshot FILE or --from-member MEMBER is required");
     return EDR_EXIT_USAGE;
   }
-  if ((rc = edr_cli_load_spec(&cs, &spec)))
+  if ((rc = edr_cli_load_spec(&a.cs, &spec)))
     return rc;
   bool on_host = false;
-  if ((rc = edr_snapshot_on_host(spec, &po, ctx.from_member, &on_host))) {
+  if ((rc = edr_snapshot_on_host(spec, &po, a.from_member, &on_host))) {
     edr_spec_free(spec);
     return rc;
   }
@@ -322,7 +237,8 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   }
 
   plan->confirm = true; /* without --yes (then on a terminal) */
-  int code = edr_run_plan(plan, &eo, argc, argv, resume, report_file);
+  int code = edr_run_plan(plan, &eo, argc, argv, resume, a.report_file,
+                          a.write_out == EDR_OUT_JSON);
   edr_plan_free(plan);
   edr_spec_free(spec);
   return code;

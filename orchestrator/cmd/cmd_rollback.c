@@ -11,6 +11,7 @@
 #include "executor.h"
 #include "journal.h"
 #include "log.h"
+#include "options.h"
 #include "plan.h"
 #include "report.h"
 
@@ -19,7 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char usage_text[] =
+static const struct edr_usage usage = {
+  .head =
     "usage: etcd-dr rollback RUN (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
     "\n"
     "Undo restore run RUN on every host: check every host is reachable and still\n"
@@ -27,75 +29,36 @@ static const char usage_text[] =
     "etcd, move the restored member dir aside to DATA_DIR/member.etcd-dr-RUN-restored\n"
     "(kept), put the old one back, start etcd and wait until the cluster is healthy.\n"
     "Give the same cluster options as the restore.\n"
-    "\n"
-    "  --health-timeout SECS    how long to wait for a healthy cluster (default 120)\n"
-    "  --break-lock             take host locks held by another run\n"
-    "  --accept-new-host-keys   record unknown host keys in known_hosts\n"
-    "  --agent FILE             the etcd-dr-agent to push (default: $ETCD_DR_AGENT,\n"
-    "                           else the one installed next to etcd-dr)\n"
-    "  --yes                    do not ask before the first step that changes a host\n"
-    "                           (asked only on a terminal; without one, required)\n"
-    "  -q, --quiet              errors and the summary only\n"
-    "  -v, --verbose            more detail\n"
-    "  -h, --help\n"
-    "\n"
+    "\n",
+  .foot =
     "Exit status as for restore (docs/exit-codes.md): 0 rolled back and healthy;\n"
     "1 internal error; 2 bad arguments or spec, or no terminal and no --yes; 4 a\n"
     "host failed a check (nothing changed); 5 failed part way; 6 not healthy in\n"
-    "time; 7 not confirmed; 130 interrupted.\n"
-    "\n";
-
-enum { O_HEALTH_TIMEOUT = 1, O_BREAK_LOCK, O_ACCEPT_NEW, O_AGENT, O_YES };
-
-struct rb_ctx {
-  struct edr_plan_opts *po;
-  struct edr_exec_opts *eo;
+    "time; 7 not confirmed; 130 interrupted.\n",
 };
 
-static int rb_option(void *arg, int opt, const char *val) {
-  struct rb_ctx *c = arg;
-  switch (opt) {
-  case O_BREAK_LOCK: c->po->break_lock = true; return 0;
-  case O_ACCEPT_NEW: c->eo->accept_new_hostkeys = true; return 0;
-  case O_AGENT: c->eo->agent_path = val; return 0;
-  case O_YES: c->eo->assume_yes = true; return 0;
-  case O_HEALTH_TIMEOUT:
-    return edr_cli_seconds("--health-timeout", val, 86400, &c->po->health_timeout_ms);
-  }
-  return EDR_EXIT_USAGE;
-}
-
 int cmd_rollback(int argc, char **argv) {
-  static const struct option own[] = {
-    {"health-timeout", required_argument, NULL, O_HEALTH_TIMEOUT},
-    {"break-lock", no_argument, NULL, O_BREAK_LOCK},
-    {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
-    {"agent", required_argument, NULL, O_AGENT},
-    {"yes", no_argument, NULL, O_YES},
-    {"quiet", no_argument, NULL, 'q'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-  };
-  struct edr_cli_spec cs;
-  struct edr_plan_opts po = {.kind = EDR_PLAN_ROLLBACK, .command = "rollback",
-                             .snapshot_revision = -1, .health_timeout_ms = 120000};
-  struct edr_exec_opts eo = {.stall_timeout_ms = 60000};
+  struct edr_args a;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
   char err[1024];
   int rc;
 
-  struct rb_ctx ctx = {.po = &po, .eo = &eo};
-  if ((rc = edr_cli_parse(argc, argv, own, "qvh", usage_text, &cs, rb_option, &ctx)))
+  edr_args_init(&a, EDR_CMD_ROLLBACK);
+  a.po.kind = EDR_PLAN_ROLLBACK;
+  a.po.command = "rollback";
+  a.po.health_timeout_ms = 120000;
+  if ((rc = edr_args_parse(&a, argc, argv, 1, &usage)))
     return rc < 0 ? 0 : rc;
+  struct edr_plan_opts po = a.po;
+  struct edr_exec_opts eo = a.eo;
   if (optind != argc - 1) {
     edr_err(optind >= argc ? "name the run to roll back: etcd-dr rollback RUN ..."
                            : "unexpected argument '%s'", argv[optind + 1 < argc ? optind + 1 : optind]);
     return EDR_EXIT_USAGE;
   }
   po.run_id = argv[optind];
-  if ((rc = edr_cli_load_spec(&cs, &spec)))
+  if ((rc = edr_cli_load_spec(&a.cs, &spec)))
     return rc;
   if ((rc = edr_cli_require_yes("rollback", eo.assume_yes))) {
     edr_spec_free(spec);

@@ -7,8 +7,10 @@
  * status` do (the two print the same in every format), then what etcd does
  * not tell: the SHA-256 trailer, consistent index, compaction, live keys
  * and members.  `verify` says whether a file is sound and, if not, what is
- * wrong and where.  Exit status: 0 success / sound, 1 unsound or unreadable,
- * 2 usage.  See docs/snapshot.md.
+ * wrong and where.  Exit status as every command's (docs/exit-codes.md): 0
+ * success / sound, 3 unsound or unreadable (a snapshot rejected), 2 usage.
+ * Every message starts "etcd-dr: error: " (or "warning: ") as log.c's do;
+ * this file prints its own so that tests can build it without the ui layer.
  */
 #include "commands.h"
 
@@ -25,7 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { EXIT_SOUND = 0, EXIT_UNSOUND = 1, EXIT_USAGE = 2 };
+/* outcome.h's EDR_EXIT_OK, EDR_EXIT_SNAPSHOT and EDR_EXIT_USAGE */
+enum { EXIT_SOUND = 0, EXIT_UNSOUND = 3, EXIT_USAGE = 2 };
 
 static const char usage_text[] =
     "usage: etcd-dr snapshot status FILE [-w table|json|simple|fields]\n"
@@ -48,7 +51,7 @@ static const char status_help[] =
     "                          (most of the time status takes)\n"
     "  -h, --help\n"
     "\n"
-    "Exit status: 0 printed; 1 the file cannot be read or is damaged; 2 usage.\n";
+    "Exit status: 0 printed; 2 usage; 3 the file cannot be read or is damaged.\n";
 
 static const char verify_help[] =
     "usage: etcd-dr snapshot verify FILE [--skip-hash-check]\n"
@@ -63,11 +66,11 @@ static const char verify_help[] =
     "                          structure only; a wrong trailer still fails\n"
     "  -h, --help\n"
     "\n"
-    "Exit status: 0 sound; 1 unsound or unreadable; 2 usage.\n";
+    "Exit status: 0 sound; 2 usage; 3 unsound or unreadable.\n";
 
 static int usage(const char *why) {
   if (why)
-    fprintf(stderr, "etcd-dr snapshot: %s\n", why);
+    fprintf(stderr, "etcd-dr: error: snapshot: %s\n", why);
   fputs(usage_text, stderr);
   return EXIT_USAGE;
 }
@@ -289,7 +292,7 @@ static int do_status(int argc, char **argv) {
       fputs(status_help, stdout);
       return EXIT_SOUND;
     } else if (a[0] == '-' && a[1]) {
-      fprintf(stderr, "etcd-dr snapshot status: unknown option '%s'\n", a);
+      fprintf(stderr, "etcd-dr: error: snapshot status: unknown option '%s'\n", a);
       return usage(NULL);
     } else if (file) {
       return usage("status takes one FILE");
@@ -304,7 +307,7 @@ static int do_status(int argc, char **argv) {
     if (!strcmp(w, formats[i].name))
       f = (int)formats[i].fmt;
   if (f < 0) {
-    fprintf(stderr, "etcd-dr snapshot status: unknown format '%s'\n", w);
+    fprintf(stderr, "etcd-dr: error: snapshot status: unknown format '%s'\n", w);
     return usage(NULL);
   }
 
@@ -312,7 +315,7 @@ static int do_status(int argc, char **argv) {
   struct edr_bolt *db;
   int rc = edr_bolt_open(file, &db, &err);
   if (rc < 0) {
-    fprintf(stderr, "etcd-dr snapshot status: '%s': %s\n", file, err.msg.buf);
+    fprintf(stderr, "etcd-dr: error: snapshot status: '%s': %s\n", file, err.msg.buf);
     edr_error_release(&err);
     return EXIT_UNSOUND;
   }
@@ -329,18 +332,18 @@ static int do_status(int argc, char **argv) {
     pthread_join(th, NULL);
   int status = EXIT_SOUND;
   if (rc < 0) {
-    fprintf(stderr, "etcd-dr snapshot status: '%s': %s\n", file,
+    fprintf(stderr, "etcd-dr: error: snapshot status: '%s': %s\n", file,
             rc == EDR_ECORRUPT ? edr_bolt_errmsg(db) : edr_strerror(rc));
     status = EXIT_UNSOUND;
   } else if (job.rc < 0) {
-    fprintf(stderr, "etcd-dr snapshot status: '%s': %s\n", file,
+    fprintf(stderr, "etcd-dr: error: snapshot status: '%s': %s\n", file,
             edr_strerror(job.rc));
     status = EXIT_UNSOUND;
   } else {
     print_status((enum fmt)f, &st, &job.sf);
     if (job.sf.has_trailer && !job.sf.trailer_ok)
       fprintf(stderr,
-              "etcd-dr snapshot status: warning: '%s': sha-256 trailer %s does "
+              "etcd-dr: warning: snapshot status: '%s': sha-256 trailer %s does "
               "not match the image (%s); run 'etcd-dr snapshot verify'\n",
               file, job.sf.trailer_sha256, job.sf.image_sha256);
   }
@@ -361,7 +364,7 @@ static int do_verify(int argc, char **argv) {
       fputs(verify_help, stdout);
       return EXIT_SOUND;
     } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "etcd-dr snapshot verify: unknown option '%s'\n",
+      fprintf(stderr, "etcd-dr: error: snapshot verify: unknown option '%s'\n",
               argv[i]);
       return usage(NULL);
     } else if (file)
@@ -372,7 +375,7 @@ static int do_verify(int argc, char **argv) {
   if (!file)
     return usage("verify needs a FILE");
 
-  const char *pre = "etcd-dr snapshot verify";
+  const char *pre = "etcd-dr: error: snapshot verify";
   int bad = 0;
   /* The trailer on the other core while this one checks the structure. */
   struct hash_job job = {.path = file};

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "executor.h"
 #include "log.h"
+#include "options.h"
 #include "plan.h"
 #include "quote.h"
 #include "status.h"
@@ -25,7 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage_text[] =
+static const struct edr_usage usage = {
+  .head =
     "usage: etcd-dr status (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
     "\n"
     "One row per member: SSH reachable, etcd process running, /health, leader,\n"
@@ -38,27 +40,15 @@ static const char usage_text[] =
     "A member whose client URL gives no answer from here (refused, timed out, no\n"
     "route) is asked by its host's etcdctl through the agent, with the spec's\n"
     "etcdctl_cacert/_cert/_key (paths on the host); the VIA column says which.\n"
-    "\n"
-    "  -w, --write-out table|json  default table (no blank inside a cell, '-'\n"
-    "                        unknown); json: one object, IDs as hex strings\n"
-    "  --no-ssh              do not connect to the hosts (no SSH, no etcd process\n"
-    "                        column)\n"
-    "  --cacert FILE         CA for https client URLs (default $ETCDCTL_CACERT,\n"
-    "                        else the system's CAs)\n"
-    "  --cert FILE           client certificate (default $ETCDCTL_CERT)\n"
-    "  --key FILE            its key (default $ETCDCTL_KEY)\n"
-    "  --timeout MS          per HTTP request, connect included (default 2000)\n"
-    "  --accept-new-host-keys  record unknown host keys in known_hosts\n"
-    "  -v, --verbose         show the SSH checks' progress on stderr\n"
-    "  -h, --help\n"
-    "\n"
-    "Exit status: 0 healthy; 1 degraded, quorum held (also an internal error,\n"
-    "with a message and no verdict); 2 bad arguments or spec; 3 quorum lost; 4 unknown:\n"
-    "members refused this client's TLS or could not be reached at all, and may be\n"
-    "serving (no restore is suggested then).\n"
-    "\n";
-
-enum { O_NO_SSH = 1, O_CACERT, O_CERT, O_KEY, O_TIMEOUT, O_ACCEPT_NEW };
+    "The table has no blank inside a cell ('-' unknown); -w json is one object,\n"
+    "IDs as hex strings; -w simple is the table's rows, comma-separated.\n"
+    "\n",
+  .foot =
+    "Exit status (docs/exit-codes.md): 0 healthy; 1 internal error (a message, no\n"
+    "verdict); 2 bad arguments or spec; 4 unknown: members refused this client's\n"
+    "TLS or could not be reached at all, and may be serving (no restore is\n"
+    "suggested then); 6 degraded, quorum held; 8 quorum lost.\n",
+};
 
 /* ---- SSH and HTTP: one run, on one loop ----------------------------------- */
 
@@ -183,35 +173,6 @@ static int ask_all(struct edr_plan *plan, const struct edr_exec_opts *base,
 
 /* ---- the command to consider -------------------------------------------- */
 
-/* The spec options exactly as the operator gave them, shell-quoted, so the
- * suggested restore names the same cluster the same way. */
-struct spec_args {
-  char buf[4096];
-  size_t len;
-  bool overflow;
-};
-
-static void spec_args_add(struct spec_args *a, const struct option *opts, int opt,
-                          const char *arg) {
-  const char *name = NULL;
-  for (size_t i = 0; opts[i].name; i++)
-    if (opts[i].val == opt)
-      name = opts[i].name;
-  char *q = arg ? edr_shell_quote(arg) : NULL;
-  if (!name || (arg && !q)) {
-    a->overflow = true;
-    free(q);
-    return;
-  }
-  int w = snprintf(a->buf + a->len, sizeof a->buf - a->len, " --%s%s%s", name, q ? " " : "",
-                   q ? q : "");
-  if (w < 0 || (size_t)w >= sizeof a->buf - a->len)
-    a->overflow = true;
-  else
-    a->len += (size_t)w;
-  free(q);
-}
-
 /* ---- printing ------------------------------------------------------------ */
 
 enum col { C_MEMBER, C_SSH, C_ETCD, C_HEALTH, C_LEADER, C_ID, C_CLUSTER, C_REV, C_TERM,
@@ -266,7 +227,9 @@ static void fill_cells(const struct edr_status_row *r, cell *c) {
   snprintf(c[C_VIA], sizeof(cell), "%s", r->via_agent ? "ssh" : r->reachable ? "http" : "-");
 }
 
-static void print_table(const struct edr_status_row *rows, size_t n) {
+/* The table, or with SIMPLE its rows without the header, each cell
+ * followed by ", " as etcdctl's -w simple. */
+static void print_table(const struct edr_status_row *rows, size_t n, bool simple) {
   cell(*cells)[C__COUNT] = calloc(n + 1, sizeof(*cells));
   size_t w[C__COUNT] = {0};
   if (!cells)
@@ -279,9 +242,12 @@ static void print_table(const struct edr_status_row *rows, size_t n) {
     for (int k = 0; k < C__COUNT; k++)
       if (strlen(cells[i][k]) > w[k])
         w[k] = strlen(cells[i][k]);
-  for (size_t i = 0; i <= n; i++) {
+  for (size_t i = simple ? 1 : 0; i <= n; i++) {
     for (int k = 0; k + 1 < C__COUNT; k++)
-      printf("%-*s  ", (int)w[k], cells[i][k]);
+      if (simple)
+        printf("%s, ", cells[i][k]);
+      else
+        printf("%-*s  ", (int)w[k], cells[i][k]);
     printf("%s\n", cells[i][C__COUNT - 1]);
   }
   free(cells);
@@ -438,91 +404,30 @@ static int print_json(const struct edr_status_row *rows, size_t n,
 /* ---- the command ----------------------------------------------------------- */
 
 int cmd_status(int argc, char **argv) {
-  static const struct option own[] = {
-    {"write-out", required_argument, NULL, 'w'},
-    {"no-ssh", no_argument, NULL, O_NO_SSH},
-    {"cacert", required_argument, NULL, O_CACERT},
-    {"cert", required_argument, NULL, O_CERT},
-    {"key", required_argument, NULL, O_KEY},
-    {"timeout", required_argument, NULL, O_TIMEOUT},
-    {"accept-new-host-keys", no_argument, NULL, O_ACCEPT_NEW},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-  };
-  struct edr_cli_spec cs;
-  struct spec_args sa = {.len = 0};
-  const char *wout = "table";
-  bool no_ssh = false, accept_new = false;
-  int verbose = 0, opt, rc;
-  struct edr_status_fetch_opts fo = {
-    .tls = {getenv("ETCDCTL_CACERT"), getenv("ETCDCTL_CERT"), getenv("ETCDCTL_KEY")},
-  };
+  struct edr_args a;
+  int rc;
 
-  edr_cli_spec_init(&cs);
-  struct option *opts = edr_cli_options(own);
-  if (!opts)
-    return EDR_EXIT_INTERNAL;
-  optind = 1;
-  opterr = 0; /* edr_cli_bad_option() says it */
-  while ((opt = getopt_long(argc, argv, "w:vh", opts, NULL)) != -1) {
-    int r = edr_cli_spec_option(&cs, opt, optarg);
-    if (r < 0) {
-      free(opts);
-      return EDR_EXIT_USAGE;
-    }
-    if (r) {
-      spec_args_add(&sa, opts, opt, optarg);
-      continue;
-    }
-    switch (opt) {
-    case 'w': wout = optarg; break;
-    case O_NO_SSH: no_ssh = true; break;
-    case O_CACERT: fo.tls.cacert = optarg; break;
-    case O_CERT: fo.tls.cert = optarg; break;
-    case O_KEY: fo.tls.key = optarg; break;
-    case O_TIMEOUT: {
-      char *end;
-      long v = strtol(optarg, &end, 10);
-      if (*end || v < 1 || v > 600000) {
-        edr_err("--timeout: '%s' is not a number of milliseconds 1-600000", optarg);
-        free(opts);
-        return EDR_EXIT_USAGE;
-      }
-      fo.timeout_ms = (uint64_t)v;
-      break;
-    }
-    case O_ACCEPT_NEW: accept_new = true; break;
-    case 'v': verbose++; break;
-    case 'h':
-      fputs(usage_text, stdout);
-      fputs(edr_spec_options_help, stdout);
-      free(opts);
-      return 0;
-    default:
-      edr_cli_bad_option(argv, opts, "w:vh", usage_text);
-      free(opts);
-      return EDR_EXIT_USAGE;
-    }
-  }
-  free(opts);
+  edr_args_init(&a, EDR_CMD_STATUS);
+  if ((rc = edr_args_parse(&a, argc, argv, 1, &usage)))
+    return rc < 0 ? 0 : rc;
   if (optind < argc) {
     edr_err("unexpected argument '%s'", argv[optind]);
     return EDR_EXIT_USAGE;
   }
-  if (strcmp(wout, "table") && strcmp(wout, "json")) {
-    edr_err("--write-out: '%s' is not table or json", wout);
-    return EDR_EXIT_USAGE;
-  }
+  if ((rc = edr_args_write_out(&a, EDR_OUT_TABLE | EDR_OUT_JSON | EDR_OUT_SIMPLE)))
+    return rc;
+  struct edr_status_fetch_opts fo = {.tls = a.tls, .timeout_ms = a.timeout_ms};
   if (fo.tls.key && *fo.tls.key && !(fo.tls.cert && *fo.tls.cert)) {
     edr_err("--key (or ETCDCTL_KEY) needs --cert (or ETCDCTL_CERT)");
     return EDR_EXIT_USAGE;
   }
+  int verbose = a.verbose;
+  bool no_ssh = a.no_ssh, accept_new = a.eo.accept_new_hostkeys;
   /* Progress of the SSH checks only with -v: the table is the result. */
   edr_verbosity = verbose ? verbose - 1 : -1;
 
   struct edr_spec *spec = NULL;
-  if ((rc = edr_cli_load_spec(&cs, &spec)))
+  if ((rc = edr_cli_load_spec(&a.cs, &spec)))
     return rc;
 
   size_t n = spec->n_members;
@@ -557,14 +462,19 @@ int cmd_status(int argc, char **argv) {
 
   char *suggest[3] = {NULL, NULL, NULL};
   if (v.verdict == EDR_VERDICT_QUORUM_LOST) {
-    const char *args = sa.overflow ? " (your --cluster or --initial-cluster options)" : sa.buf;
-    suggest[0] = edr_asprintf("etcd-dr plan%s --snapshot FILE --check", args);
-    suggest[1] = edr_asprintf("etcd-dr restore%s --snapshot FILE", args);
+    char *args = edr_spec_args(argc, argv);
+    const char *given = args ? args : "(your --cluster or --initial-cluster options)";
+    suggest[0] = edr_asprintf("etcd-dr plan %s --snapshot FILE --check", given);
+    suggest[1] = edr_asprintf("etcd-dr restore %s --snapshot FILE", given);
+    free(args);
   }
-  if (!strcmp(wout, "json")) {
+  if (a.write_out == EDR_OUT_JSON) {
     code = print_json(rows, n, &v, other, suggest);
   } else {
-    print_table(rows, n);
+    print_table(rows, n, a.write_out == EDR_OUT_SIMPLE);
+    code = 0;
+  }
+  if (a.write_out == EDR_OUT_TABLE) {
     print_notes(rows, n, other);
     printf("\nverdict: %s\n", ESCAPED(v.line));
     if (v.verdict != EDR_VERDICT_HEALTHY && v.why[0])

@@ -6,6 +6,8 @@
 #ifndef EDR_COMMANDS_H
 #define EDR_COMMANDS_H
 
+#include <stddef.h>
+
 int cmd_plan(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
@@ -16,5 +18,9 @@ int cmd_snapshot(int argc, char **argv);   /* status | verify | save */
 int cmd_snapshot_save(int argc, char **argv);
 int cmd_run(int argc, char **argv);        /* a playbook */
 int cmd_prune(int argc, char **argv);      /* old runs' moved-aside dirs */
+/* `etcd-dr completion bash|zsh` (ARGV[0] "completion"): the script, from
+ * the option table and the N top-level COMMANDS main.c lends, on stdout
+ * (completion.c). */
+int edr_completion(int argc, char **argv, const char *const *commands, size_t n);
 
 #endif

@@ -11,12 +11,16 @@
 #include "err.h"
 #include "journal.h"
 #include "log.h"
+#include "progress.h"
 #include "report.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,16 +82,6 @@ int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf) {
   return 0;
 }
 
-int edr_cli_transfer(const char *val, struct edr_plan_opts *po) {
-  for (int t = 0; t < 3; t++)
-    if (!strcmp(val, edr_transfer_names[t])) {
-      po->transfer = (enum edr_transfer)t;
-      return 0;
-    }
-  edr_err("--transfer: '%s' is not auto, relay or direct", val);
-  return EDR_EXIT_USAGE;
-}
-
 int edr_snapshot_on_host(const struct edr_spec *spec, struct edr_plan_opts *po,
                          const char *from_member, bool *on_host) {
   static char shown[8400];
@@ -144,8 +138,99 @@ int edr_snapshot_on_host(const struct edr_spec *spec, struct edr_plan_opts *po,
   return 0;
 }
 
-/* The restore tool the spec pushes: its size and sha-256 into PO. */
-int edr_check_tool(const struct edr_spec *spec, struct edr_plan_opts *po) {
+/* The first of NAMES found as an executable file in this machine's PATH,
+ * a new string, or NULL. */
+static char *local_exec(const char *const *names, size_t n) {
+  const char *path = getenv("PATH");
+  for (size_t k = 0; k < n; k++) {
+    char *copy = strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
+    for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
+      char *f = edr_path_join(d, names[k]);
+      if (f && *d == '/' && access(f, X_OK) == 0) {
+        free(copy);
+        return f;
+      }
+      free(f);
+    }
+    free(copy);
+  }
+  return NULL;
+}
+
+/* "3.5.16" out of `TOOL version` run here ("etcdutl version: 3.5.16",
+ * "etcdctl version: 3.4.23") into buf[len]; false when it cannot be told. */
+static bool local_tool_version(const char *tool, char *buf, size_t len) {
+  int fds[2];
+  if (pipe(fds) != 0)
+    return false;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return false;
+  }
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 2);
+    }
+    close(fds[0]);
+    close(fds[1]);
+    execl(tool, tool, "version", (char *)NULL);
+    _exit(127);
+  }
+  close(fds[1]);
+  char out[512] = "";
+  FILE *f = fdopen(fds[0], "r");
+  size_t got = f ? fread(out, 1, sizeof out - 1, f) : 0;
+  out[got] = '\0';
+  if (f)
+    fclose(f);
+  else
+    close(fds[0]);
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  const char *v = strstr(out, " version: ");
+  if (!v)
+    return false;
+  v += strlen(" version: ");
+  size_t n = strspn(v, "0123456789.");
+  if (!n || n >= len)
+    return false;
+  memcpy(buf, v, n);
+  buf[n] = '\0';
+  return true;
+}
+
+/* The restore tool the spec pushes: its size, sha-256 and version into PO.
+ * Members with the kubeadm preset have no etcd tools on their hosts (they
+ * are inside the etcd image): without restore_tool_push they get this
+ * machine's etcdutl, else etcdctl, found in PATH; the check phase refuses
+ * it when its version is not the one of the image the manifest names. */
+int edr_check_tool(struct edr_spec *spec, struct edr_plan_opts *po) {
+  static const char *const tools[] = {"etcdutl", "etcdctl"};
+  char *found = NULL;
+  for (size_t i = 0; i < spec->n_members; i++) {
+    struct edr_member *m = &spec->members[i];
+    if (!edr_member_kubeadm(m) || m->restore_tool_push)
+      continue;
+    if (!found && !(found = local_exec(tools, 2))) {
+      edr_err("member '%s': the kubeadm preset pushes a restore tool from this machine "
+              "(the hosts keep etcdutl inside the etcd image), and none was found: no "
+              "etcdutl or etcdctl in PATH here; set restore_tool_push to an etcdutl (etcd "
+              ">= 3.5) or etcdctl (3.4) of the cluster's version; nothing was contacted",
+              m->name);
+      return EDR_EXIT_USAGE;
+    }
+    if (!(m->restore_tool_push = strdup(found))) {
+      free(found);
+      return EDR_EXIT_INTERNAL;
+    }
+  }
+  free(found);
   for (size_t i = 0; i < spec->n_members; i++)
     if (spec->members[i].restore_tool_push) {
       struct edr_snapfile tf;
@@ -155,15 +240,19 @@ int edr_check_tool(const struct edr_spec *spec, struct edr_plan_opts *po) {
         po->tool_sha256 = tool_sha;
         po->tool_size = tf.size;
       }
+      static char version[32];
+      if (local_tool_version(spec->members[i].restore_tool_push, version, sizeof version))
+        po->tool_version = version;
       break;
     }
   return 0;
 }
 
 /* Execute PLAN with the run's journal (its arguments ARGV recorded for
- * --resume), write the report, print the summary.  Returns the exit status. */
+ * --resume), write the report (and with REPORT_STDOUT, -w json, print it
+ * on stdout), print the summary.  Returns the exit status. */
 int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
-                 json_t *resume, const char *report_file) {
+                 json_t *resume, const char *report_file, bool report_stdout) {
   char err[1024];
   int rc;
   /* The run's directory: its arguments (for --resume) and its journal. */
@@ -199,7 +288,12 @@ int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char
   long long started = (long long)time(NULL);
   eo->gates = &edr_etcd_gates;
   eo->spec_args = spec_args;
+  /* with -w json, stdout is the report alone: the progress events off a
+   * terminal go to stderr */
+  if (report_stdout)
+    edr_progress_events_to(stderr);
   int code = edr_execute(plan, eo, &res);
+  edr_progress_events_to(NULL);
   json_t *end = json_pack("{s:i}", "exit_code", code);
   edr_journal_event(journal, "end", end);
   json_decref(end);
@@ -209,6 +303,13 @@ int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char
   if (report && report_file && json_dump_file(report, report_file,
                                               JSON_INDENT(2) | JSON_PRESERVE_ORDER))
     edr_err("cannot write the report to '%s'", report_file);
+  if (report_stdout && (!report || json_dumpf(report, stdout,
+                                              JSON_INDENT(2) | JSON_PRESERVE_ORDER) ||
+                        fputc('\n', stdout) == EOF || fflush(stdout))) {
+    edr_err("cannot print the report on standard output");
+    if (!code)
+      code = EDR_EXIT_INTERNAL;
+  }
   json_decref(report);
   edr_journal_close(journal);
   if (res.message && res.exit_code == EDR_EXIT_INTERNAL)

@@ -29,13 +29,17 @@ static const struct command commands[] = {
    .summary = "one row per member and a verdict: healthy, degraded, quorum lost"},
   {.name = "snapshot", .run = cmd_snapshot,
    .summary = "status | verify a snapshot file (no etcd needed) | save one"},
+  {.name = "completion", .run = NULL,
+   .summary = "print the bash or zsh completion script"},
 };
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void usage(FILE *out) {
   fprintf(out, "usage: etcd-dr COMMAND [OPTIONS]\n\n"
                "Restores etcd clusters that lost quorum: one command instead of a\n"
                "runbook typed host by host.\n\nCommands:\n");
-  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+  for (size_t i = 0; i < N_COMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fprintf(out, "\n'etcd-dr COMMAND --help' describes a command; docs/ has the rest.\n");
 }
@@ -53,13 +57,14 @@ int main(int argc, char **argv) {
     printf("etcd-dr %s\n", EDR_VERSION);
     return 0;
   }
-  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-    if (!strcmp(argv[1], commands[i].name))
-      return commands[i].run(argc - 1, argv + 1);
-  const char *names[sizeof(commands) / sizeof(commands[0])];
-  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+  const char *names[N_COMMANDS];
+  for (size_t i = 0; i < N_COMMANDS; i++)
     names[i] = commands[i].name;
-  const char *hint = edr_did_you_mean(argv[1], names, sizeof(names) / sizeof(names[0]));
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    if (!strcmp(argv[1], commands[i].name))
+      return commands[i].run ? commands[i].run(argc - 1, argv + 1)
+                             : edr_completion(argc - 1, argv + 1, names, N_COMMANDS);
+  const char *hint = edr_did_you_mean(argv[1], names, N_COMMANDS);
   if (hint)
     fprintf(stderr, "etcd-dr: error: unknown command '%s' (did you mean '%s'?)\n", argv[1],
             hint);

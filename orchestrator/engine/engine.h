@@ -116,9 +116,7 @@ struct run {
   bool leader_starting;      /* inside its start(): done() must not re-enter */
   uv_signal_t sigint, sigterm;
   const struct edr_agent_ops *ops;   /* the hosts' connections */
-  char *agent_path;
-  char agent_sha256[65];
-  uint64_t agent_size;
+  struct edr_agents agents;  /* one per architecture (agents.c) */
   /* the relay (steps.c, docs/transfer.md): the run's key, handed to each
    * agent in its requests and nowhere else; a snapshot on a host as its
    * check-snapshot step found it */

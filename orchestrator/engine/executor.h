@@ -40,7 +40,9 @@ struct edr_exec_opts {
   /* Resuming a run: {"apply_started": bool, "hosts": {NAME: [done step
    * indices]}} from its journal (borrowed), or NULL. */
   json_t *resume;
-  const char *agent_path;      /* local etcd-dr-agent; NULL: next to etcd-dr */
+  const char *agent_path;      /* local etcd-dr-agent for its architecture (the
+                                  others' still next to etcd-dr); NULL: all
+                                  next to etcd-dr (edr_agents_find) */
   uint64_t stall_timeout_ms;   /* a push with no progress this long fails */
   bool assume_yes;             /* --yes: never ask for a confirmation */
   edr_exec_sink fetch_sink;    /* fetch-snapshot's bytes; NULL: dropped */
@@ -100,8 +102,22 @@ bool edr_exec_interactive(void);
 int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                 struct edr_run_result *res);
 
-/* Where the agent binary is: $ETCD_DR_AGENT, else beside this executable,
- * else ../libexec/etcd-dr/.  Caller frees; NULL when not found. */
-char *edr_find_agent(void);
+/* The local agents, one per architecture (agents.c). */
+struct edr_agents {
+  char *path[EDR_ARCH__COUNT];       /* owned; NULL: none for that architecture */
+  uint64_t size[EDR_ARCH__COUNT];
+  char sha256[EDR_ARCH__COUNT][65];
+};
+
+/* Find the agents: GIVEN (--agent; NULL: $ETCD_DR_AGENT) for the
+ * architecture its ELF header names, and each architecture's
+ * edr_archs[].file beside this executable, else in ../libexec/etcd-dr/,
+ * for the others.  0 when at least one was found; else a negative EDR_E*
+ * code with *MSG saying what is missing.  edr_agents_release frees the
+ * paths. */
+int edr_agents_find(struct edr_agents *ag, const char *given, char *msg, size_t msglen);
+void edr_agents_release(struct edr_agents *ag);
+/* The first architecture that has an agent, -1 when none. */
+int edr_agents_first(const struct edr_agents *ag);
 
 #endif

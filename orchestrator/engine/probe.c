@@ -97,10 +97,76 @@ static int check_apply_needs(struct host *h, json_t *r, struct edr_error *err) {
   return 0;
 }
 
+/* "3.5" of "3.5.16": the part a restore tool must share with etcd. */
+static bool same_minor(const char *a, const char *b) {
+  const char *da = strchr(a, '.'), *db = strchr(b, '.');
+  size_t na = da ? (size_t)(strchrnul(da + 1, '.') - a) : strlen(a);
+  size_t nb = db ? (size_t)(strchrnul(db + 1, '.') - b) : strlen(b);
+  return na == nb && !strncmp(a, b, na);
+}
+
+/* The kubeadm preset: the manifest is there (or parked by a run that
+ * stopped etcd), in kubeadm's layout, and runs the member the spec
+ * describes; a pushed restore tool is of the image's etcd version. */
+static int check_manifest(struct host *h, json_t *r, struct edr_error *e) {
+  const struct edr_member *m = h->m;
+  json_t *mf = json_object_get(r, "manifest");
+  const struct edr_plan *p = h->run->plan;
+  /* status and snapshot save report on the member as it is; they move no manifest */
+  if (!edr_member_kubeadm(m) || !json_is_object(mf) ||
+      edr_plan_kinds[p->kind].probe == EDR_PROBE_SNAPSHOT_ROOM ||
+      (!edr_plan_kinds[p->kind].changes_hosts && p->ask_etcd))
+    return 0;
+  char *parked = edr_member_parked_manifest(m);
+  bool present = json_is_true(json_object_get(mf, "present"));
+  bool was_parked = json_is_true(json_object_get(mf, "parked"));
+  const char *where = present ? m->manifest : parked;
+  int rc = 0;
+  const char *err = json_string_value(json_object_get(mf, "error"));
+  json_t *fl = json_object_get(mf, "flags");
+  const char *name = json_string_value(json_object_get(fl, "name"));
+  const char *dd = json_string_value(json_object_get(fl, "data-dir"));
+  const char *purls = json_string_value(json_object_get(fl, "initial-advertise-peer-urls"));
+  const char *ver = json_string_value(json_object_get(mf, "version"));
+  const char *image = json_string_value(json_object_get(mf, "image"));
+  char want[1024] = "";
+  for (size_t i = 0; i < m->peer_urls.n; i++)
+    snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", i ? "," : "",
+             m->peer_urls.v[i]);
+  if (!present && !was_parked) {
+    rc = edr_error_set(e, EDR_ENOENT, "no static pod manifest at '%s' (nor at '%s', where a run keeps it "
+             "while etcd is stopped): is this a kubeadm control-plane node? Set \"manifest\" "
+             "in the spec to the etcd.yaml in kubelet's staticPodPath", m->manifest,
+             parked ? parked : "?");
+  } else if (err) {
+    rc = edr_error_set(e, EDR_EINVAL, "%s", err);
+  } else if (name && strcmp(name, m->name)) {
+    rc = edr_error_set(e, EDR_EINVAL, "the manifest '%s' runs etcd as --name=%s, the spec calls this "
+             "member '%s': the restored member would not be the one the manifest starts; "
+             "name it '%s' in the spec", where, name, m->name, name);
+  } else if (dd && strcmp(dd, m->data_dir)) {
+    rc = edr_error_set(e, EDR_EINVAL, "the manifest '%s' has --data-dir=%s, the spec's data_dir is '%s': "
+             "set data_dir to '%s'", where, dd, m->data_dir, dd);
+  } else if (purls && strcmp(purls, want)) {
+    rc = edr_error_set(e, EDR_EINVAL, "the manifest '%s' has --initial-advertise-peer-urls=%s, the spec's "
+             "peer_urls are %s: set peer_urls to the manifest's", where, purls, want);
+  } else if (h->hp->host_tool && ver && p->tool_version && !same_minor(ver, p->tool_version)) {
+    rc = edr_error_set(e, EDR_ETOOL, "the restore tool pushed from this machine ('%s') is etcd %s, the "
+             "cluster runs %s (etcd %s): a restore must use the cluster's own version; set "
+             "restore_tool_push to an etcdutl %s (or, for 3.4, an etcdctl 3.4)",
+             m->restore_tool_push, p->tool_version, image ? image : "?", ver, ver);
+  }
+  free(parked);
+  return rc;
+}
+
 int eng_check_probe(struct host *h, json_t *r, struct edr_error *err) {
   const struct edr_plan *p = h->run->plan;
   json_t *tool = json_object_get(r, "tool");
   json_t *dd = json_object_get(r, "data_dir");
+  int mrc = check_manifest(h, r, err);
+  if (mrc)
+    return mrc;
   switch (edr_plan_kinds[p->kind].probe) {
   case EDR_PROBE_NOTHING:
     return 0; /* e.g. a rollback: no tool needed; find-old checks what matters */

@@ -1,8 +1,8 @@
 /*
  * run.c - one run of a plan (executor.h): set up the loop, the signals and
  * each host's connection, run until every host settled, then decide the
- * exit status (docs/exit-codes.md) and free everything.  Also where the
- * agent binary is found.
+ * exit status (docs/exit-codes.md) and free everything.  The agent
+ * binaries are found in agents.c.
  */
 #include "engine.h"
 
@@ -68,40 +68,6 @@ static void walk_close(uv_handle_t *hd, void *arg) {
 
 bool edr_exec_interactive(void) { return edr_prompt_interactive(); }
 
-/* The local agent: its size and sha-256 (the host checks what it received). */
-static int agent_info(struct run *r) {
-  struct edr_snapfile sf;
-  int rc = edr_snapfile_check(r->agent_path, &sf);
-  if (rc)
-    return rc;
-  memcpy(r->agent_sha256, sf.file_sha256, sizeof r->agent_sha256);
-  r->agent_size = sf.size;
-  return 0;
-}
-
-char *edr_find_agent(void) {
-  const char *env = getenv("ETCD_DR_AGENT");
-  if (env && *env)
-    return access(env, R_OK) == 0 ? strdup(env) : NULL;
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0)
-    return NULL;
-  self[n] = '\0';
-  char *slash = strrchr(self, '/');
-  if (!slash)
-    return NULL;
-  *slash = '\0';
-  static const char *const rel[] = {"/etcd-dr-agent", "/../libexec/etcd-dr/etcd-dr-agent"};
-  for (size_t i = 0; i < 2; i++) {
-    char *p = edr_asprintf("%s%s", self, rel[i]);
-    if (p && access(p, R_OK) == 0)
-      return p;
-    free(p);
-  }
-  return NULL;
-}
-
 int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                 struct edr_run_result *res) {
   struct run r = {.plan = plan, .opts = o, .res = res, .n = plan->n_hosts, .leader_host = -1,
@@ -133,14 +99,11 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                           "bug)");
     return res->exit_code;
   }
-  r.agent_path = o->agent_path ? strdup(o->agent_path) : edr_find_agent();
-  int rc = r.agent_path ? agent_info(&r) : EDR_ENOENT;
-  if (rc) {
+  char why[600];
+  if (edr_agents_find(&r.agents, o->agent_path, why, sizeof why)) {
     res->exit_code = EDR_EXIT_INTERNAL;
-    res->message = edr_asprintf("cannot find or read etcd-dr-agent%s%s (set ETCD_DR_AGENT "
-                                "to its path)", r.agent_path ? " at " : "",
-                                r.agent_path ? r.agent_path : "");
-    free(r.agent_path);
+    res->message = strdup(why);
+    edr_agents_release(&r.agents);
     free(r.hosts);
     return res->exit_code;
   }
@@ -148,7 +111,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   if (plan->relay && edr_relay_key_new(key)) {
     res->exit_code = EDR_EXIT_INTERNAL;
     res->message = strdup("no random bytes for the relay's key (getrandom failed)");
-    free(r.agent_path);
+    edr_agents_release(&r.agents);
     free(r.hosts);
     return res->exit_code;
   }
@@ -179,14 +142,16 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
       .proxy_jump = h->m->proxy_jump, .proxy_command = h->m->proxy_command,
       .ssh_config = h->m->ssh_config, .identities_only = h->m->identities_only,
       .ssh_port = h->m->ssh_port, .sudo = h->m->sudo,
-      .accept_new_hostkeys = o->accept_new_hostkeys, .agent_path = r.agent_path,
-      .agent_size = r.agent_size, .stall_timeout_ms = o->stall_timeout_ms,
+      .accept_new_hostkeys = o->accept_new_hostkeys, .stall_timeout_ms = o->stall_timeout_ms,
       .fetch_sink = o->fetch_sink, .fetch_arg = o->fetch_arg,
       .fetch_max_bytes = o->fetch_max_bytes,
       /* libssh2 counts whole seconds from its last keepalive: half the
        * tick makes every tick send one */
       .keepalive_s = r.keepalive_ms >= 2000 ? (unsigned)(r.keepalive_ms / 2000) : 1,
     };
+    for (int a = 0; a < EDR_ARCH__COUNT; a++)
+      h->target.agents[a] = (struct edr_agent_bin){.path = r.agents.path[a],
+                                                   .size = r.agents.size[a]};
     uv_timer_init(&r.loop, &h->retry_timer);
     h->retry_timer.data = h;
     h->conn = r.ops->open(&r.loop, &h->target, &eng_conn_events, h);
@@ -272,6 +237,6 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   edr_str_release(&r.gate.problem);
   edr_str_release(&r.gate_note);
   free(r.hosts);
-  free(r.agent_path);
+  edr_agents_release(&r.agents);
   return res->exit_code;
 }

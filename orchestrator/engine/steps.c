@@ -36,10 +36,16 @@ static void on_hello(struct host *h, int status, json_t *reply) {
                   json_string_value(json_object_get(json_object_get(reply, "error"), "message")));
     return;
   }
+  /* the agent says which architecture it runs as: its build was pushed */
+  const char *arch = json_string_value(json_object_get(r, "arch"));
+  int a = arch ? edr_arch_of_uname(arch) : -1;
+  if (a < 0 || !h->run->agents.path[a])
+    a = edr_agents_first(&h->run->agents);
+  const char *want = h->run->agents.sha256[a];
   const char *sha = json_string_value(json_object_get(r, "sha256"));
-  if (!sha || strcmp(sha, h->run->agent_sha256)) {
-    eng_host_fail(h, EDR_EHASH, "the agent on the host has sha-256 %s, expected %s: the "
-                  "push was damaged", sha ? sha : "(none)", h->run->agent_sha256);
+  if (!sha || strcmp(sha, want)) {
+    eng_host_fail(h, EDR_EHASH, "the agent on the host (%s) has sha-256 %s, expected %s: "
+                  "the push was damaged", arch ? arch : "?", sha ? sha : "(none)", want);
     return;
   }
   json_int_t uid = json_integer_value(json_object_get(r, "uid"));

@@ -8,6 +8,8 @@
  */
 #include "status.h"
 
+#include "outcome.h"
+
 #include "health.h"
 
 #include <inttypes.h>
@@ -677,12 +679,12 @@ void edr_status_judge(const struct edr_status_row *rows, size_t n,
 
 int edr_status_exit_code(enum edr_verdict v) {
   switch (v) {
-  case EDR_VERDICT_HEALTHY: return 0;
-  case EDR_VERDICT_DEGRADED: return 1;
-  case EDR_VERDICT_QUORUM_LOST: return 3;
-  case EDR_VERDICT_UNKNOWN: return 4;
+  case EDR_VERDICT_HEALTHY: return EDR_EXIT_OK;
+  case EDR_VERDICT_DEGRADED: return EDR_EXIT_UNHEALTHY;
+  case EDR_VERDICT_QUORUM_LOST: return EDR_EXIT_QUORUM_LOST;
+  case EDR_VERDICT_UNKNOWN: return EDR_EXIT_PREFLIGHT;
   }
-  return 3;
+  return EDR_EXIT_INTERNAL;
 }
 
 const char *edr_verdict_name(enum edr_verdict v) {

@@ -28,6 +28,7 @@ enum edr_exit {
   EDR_EXIT_APPLY = 5,        /* failed after hosts were changed; see the report */
   EDR_EXIT_UNHEALTHY = 6,    /* restored, but the cluster did not become healthy */
   EDR_EXIT_DECLINED = 7,     /* the operator said no at a confirmation */
+  EDR_EXIT_QUORUM_LOST = 8,  /* status: fewer than a majority of members healthy */
   EDR_EXIT_INTERRUPTED = 130,
 };
 

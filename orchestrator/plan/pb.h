@@ -75,6 +75,9 @@ bool pb_env_name_ok(const char *s);
 struct edr_step *pb_host_step(struct cctx *c, json_t *st, long stage, long host,
                                   enum edr_step_kind kind, json_t *req, char *const *argv,
                                   const char *title);
+/* S (just added to HOST, or NULL) with ST's timeout, retries and
+ * on_failure; returns S. */
+struct edr_step *pb_step_opts(struct cctx *c, json_t *st, long host, struct edr_step *s);
 int pb_kind_of(const char *name);
 const struct edr_member *pb_mem(const struct cctx *c, long i);
 const char *pb_member_list(struct cctx *c, const bool *set, char *buf, size_t len);

@@ -305,7 +305,11 @@ struct edr_step *pb_host_step(struct cctx *c, json_t *st, long stage, long host,
                                   enum edr_step_kind kind, json_t *req, char *const *argv,
                                   const char *title) {
   struct edr_host_plan *h = &c->p->hosts[host];
-  struct edr_step *s = edr_plan_add_step(h, (size_t)stage, kind, req, argv, "%s", title);
+  return pb_step_opts(c, st, host, edr_plan_add_step(h, (size_t)stage, kind, req, argv,
+                                                     "%s", title));
+}
+
+struct edr_step *pb_step_opts(struct cctx *c, json_t *st, long host, struct edr_step *s) {
   if (!s)
     return NULL;
   c->involved[host] = true;

@@ -37,12 +37,8 @@ int pb_emit_host(struct cctx *c, json_t *st, int k, long stage, long i) {
   char title[1200];
   switch (k) {
   case PB_STOP:
-    if (!pb_host_step(c, st, stage, i, EDR_STEP_STOP, pb_run_req(&m->stop_command, NULL),
-                   m->stop_command.v, "stop etcd") ||
-        !pb_host_step(c, st, stage, i, EDR_STEP_CHECK_STOPPED,
-                   json_pack("{s:s, s:s, s:s?}", "op", "check-stopped", "data_dir", m->data_dir,
-                             "wal_dir", m->wal_dir), NULL,
-                   "check that no process holds the data dir any more"))
+    if (!pb_step_opts(c, st, i, edr_plan_stop_step(h, (size_t)stage)) ||
+        !pb_step_opts(c, st, i, edr_plan_check_stopped_step(h, (size_t)stage)))
       return EDR_ENOMEM;
     return 0;
   case PB_START: {
@@ -50,12 +46,12 @@ int pb_emit_host(struct cctx *c, json_t *st, int k, long stage, long i) {
     if (json_object_get(st, "empty_data_dir") && (!e || (strcmp(e, "refuse") && strcmp(e, "join"))))
       return pb_cfail(c, "empty_data_dir", "\"refuse\" or \"join\"");
     bool join = e && !strcmp(e, "join");
-    struct edr_step *s = pb_host_step(c, st, stage, i, EDR_STEP_START,
-                                   pb_run_req(&m->start_command, NULL), m->start_command.v,
-                                   join ? "start etcd (an empty data dir is allowed: the "
-                                          "member joins the running cluster)"
-                                        : "start etcd (refused if DATA_DIR/member/snap/db "
-                                          "is missing)");
+    struct edr_step *s = pb_step_opts(
+        c, st, i, edr_plan_start_step(h, (size_t)stage,
+                                      join ? " (an empty data dir is allowed: the member "
+                                             "joins the running cluster)"
+                                           : " (refused if DATA_DIR/member/snap/db is "
+                                             "missing)"));
     if (!s)
       return EDR_ENOMEM;
     s->allow_empty_start = join;
@@ -176,28 +172,49 @@ int pb_emit_host(struct cctx *c, json_t *st, int k, long stage, long i) {
   }
   case PB_SET_ENV:
   case PB_RESET_ENV: {
-    if (!m->env_file)
+    bool kubeadm = edr_member_kubeadm(m);
+    if (!m->env_file && !kubeadm)
       return pb_cfail(c, "kind", "member %s has no env_file in %s: set-env and reset-env edit "
                    "the file etcd's service reads its ETCD_* settings from (docs/spec.md)",
                    m->name, c->pb->spec->source);
-    if (!h->env_backup && !(h->env_backup = edr_asprintf("%s.etcd-dr-%s", m->env_file,
-                                                         c->p->run_id)))
+    /* kubeadm: the manifest's flags; its copy as it was waits outside the
+     * manifests dir, like the manifest itself while etcd is stopped */
+    char *parked = kubeadm ? edr_member_parked_manifest(m) : NULL;
+    if (kubeadm && !parked)
       return EDR_ENOMEM;
+    if (!h->env_backup) {
+      if (kubeadm) {
+        size_t pl = strlen(parked) - strlen(".etcd-dr-stopped");
+        h->env_backup = edr_asprintf("%.*s.etcd-dr-%s", (int)pl, parked, c->p->run_id);
+      } else {
+        h->env_backup = edr_asprintf("%s.etcd-dr-%s", m->env_file, c->p->run_id);
+      }
+    }
+    const char *file = kubeadm ? m->manifest : m->env_file;
+    if (!h->env_backup) {
+      free(parked);
+      return EDR_ENOMEM;
+    }
     if (k == PB_RESET_ENV) {
-      snprintf(title, sizeof title, "put %s back as it was before this run (from %s)",
-               m->env_file, h->env_backup);
-      if (!pb_host_step(c, st, stage, i, EDR_STEP_RESET_ENV,
-                     json_pack("{s:s, s:s, s:s, s:s}", "op", "envfile", "action", "restore",
-                               "path", m->env_file, "backup", h->env_backup), NULL, title))
+      snprintf(title, sizeof title, "put %s back as it was before this run (from %s)%s",
+               file, h->env_backup, kubeadm ? "; kubelet restarts etcd with its old flags" : "");
+      json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s*}", "op", "envfile", "action",
+                              "restore", "path", file, "backup", h->env_backup, "format",
+                              kubeadm ? "manifest" : NULL, "parked", parked);
+      free(parked);
+      if (!pb_host_step(c, st, stage, i, EDR_STEP_RESET_ENV, req, NULL, title))
         return EDR_ENOMEM;
       return 0;
     }
     json_t *env = json_object_get(st, "env"), *unset = json_object_get(st, "unset");
-    if ((env && !json_is_object(env)) || (unset && !json_is_array(unset)) || (!env && !unset))
+    if ((env && !json_is_object(env)) || (unset && !json_is_array(unset)) || (!env && !unset)) {
+      free(parked);
       return pb_cfail(c, "env", "an object of ETCD_NAME: value (and/or 'unset': a list of names)");
+    }
     json_t *set = json_object(), *un = json_array();
     char list[900] = "";
     if (!set || !un) {
+      free(parked);
       json_decref(set);
       json_decref(un);
       return EDR_ENOMEM;
@@ -224,6 +241,12 @@ int pb_emit_host(struct cctx *c, json_t *st, int k, long stage, long i) {
         free(s);
         break;
       }
+      if (kubeadm && strncmp(ek, "ETCD_", 5)) {
+        free(s);
+        rc = pb_cfail(c, "env", "'%s': member %s runs with the kubeadm preset, whose manifest "
+                      "carries only etcd's own flags: ETCD_FOO_BAR sets --foo-bar", ek, m->name);
+        break;
+      }
       size_t ll = strlen(list);
       snprintf(list + ll, sizeof list - ll, " %.100s", ek); /* names only: values may be secret */
       json_object_set_new(set, ek, json_string(s));
@@ -241,14 +264,21 @@ int pb_emit_host(struct cctx *c, json_t *st, int k, long stage, long i) {
       }
     }
     if (!rc) {
-      snprintf(title, sizeof title, "set in %s:%s (the file as it was is kept as %s)",
-               m->env_file, list, h->env_backup);
+      if (kubeadm)
+        snprintf(title, sizeof title, "set in the manifest %s (or %s while etcd is stopped), "
+                 "as its flags:%s (the manifest as it was is kept as %s)", m->manifest, parked,
+                 list, h->env_backup);
+      else
+        snprintf(title, sizeof title, "set in %s:%s (the file as it was is kept as %s)",
+                 m->env_file, list, h->env_backup);
       if (!pb_host_step(c, st, stage, i, EDR_STEP_SET_ENV,
-                     json_pack("{s:s, s:s, s:s, s:s, s:O, s:O}", "op", "envfile", "action", "set",
-                               "path", m->env_file, "backup", h->env_backup, "set", set,
-                               "unset", un), NULL, title))
+                     json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:s*, s:s*}", "op", "envfile",
+                               "action", "set", "path", file, "backup", h->env_backup, "set",
+                               set, "unset", un, "format", kubeadm ? "manifest" : NULL,
+                               "parked", parked), NULL, title))
         rc = EDR_ENOMEM;
     }
+    free(parked);
     json_decref(set);
     json_decref(un);
     return rc;

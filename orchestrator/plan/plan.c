@@ -305,8 +305,7 @@ static void strv_release(struct edr_strv *sv) {
 
 static int add_unlock(const struct edr_plan *p, struct edr_host_plan *h);
 
-/* The ports this member's etcd will listen on (client and peer URLs). */
-static json_t *member_ports(const struct edr_member *m) {
+json_t *edr_plan_member_ports(const struct edr_member *m) {
   json_t *a = json_array();
   const struct edr_strv *lists[2] = {&m->client_urls, &m->peer_urls};
   for (int l = 0; a && l < 2; l++)
@@ -429,16 +428,18 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
   if ((rc = add_connect(h)))
     return rc;
   if ((rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
-                     "check the architecture is x86-64, push etcd-dr-agent to a new "
+                     "check the architecture (x86-64 or aarch64), push its etcd-dr-agent to a new "
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")))
     return rc;
-  if ((rc = add_step(h, EDR_STEP_PROBE,
-                     json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s?, s:[s,s]}", "op",
-                               "probe", "data_dir", m->data_dir, "wal_dir", m->wal_dir,
-                               "restore_tool", h->host_tool ? "auto" : m->restore_tool,
-                               "staging", h->staging, "ports", member_ports(m), "owner",
-                               m->data_dir_owner, "commands", m->stop_command.v[0],
-                               m->start_command.v[0]),
+  json_t *probe = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s?}", "op", "probe",
+                            "data_dir", m->data_dir, "wal_dir", m->wal_dir, "restore_tool",
+                            h->host_tool ? "auto" : m->restore_tool, "staging", h->staging,
+                            "ports", edr_plan_member_ports(m), "owner", m->data_dir_owner);
+  if (probe && (rc = edr_plan_service_probe(m, probe))) {
+    json_decref(probe);
+    return rc;
+  }
+  if ((rc = add_step(h, EDR_STEP_PROBE, probe,
                      NULL,
                      "probe (read only): restore tool (%s) and its flags, data dir %s, "
                      "free disk, whether etcd is running, what the apply steps need "
@@ -534,15 +535,11 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
    * lock itself, at its first stage that changes something) */
   if ((p->kind != EDR_PLAN_RUN &&
        (rc = edr_plan_hold_lock(p, h, h->phase_stage[EDR_PHASE_APPLY]))) ||
-      (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
-                     "stop etcd")))
-    return rc;
-  if ((rc = add_step(h, EDR_STEP_CHECK_STOPPED,
-                     json_pack("{s:s, s:s, s:s?}", "op", "check-stopped", "data_dir",
-                               m->data_dir, "wal_dir", m->wal_dir),
-                     NULL, "check that no process holds %s%s%s any more", m->data_dir,
-                     m->wal_dir ? " or " : "", m->wal_dir ? m->wal_dir : "")))
-    return rc;
+      (p->kind == EDR_PLAN_RESTORE &&
+       (rc = edr_plan_park_apiserver(h, h->phase_stage[EDR_PHASE_APPLY]))) ||
+      !edr_plan_stop_step(h, h->phase_stage[EDR_PHASE_APPLY]) ||
+      !edr_plan_check_stopped_step(h, h->phase_stage[EDR_PHASE_APPLY]))
+    return rc ? rc : EDR_ENOMEM;
   char *old_member = edr_path_join(m->data_dir, "member");
   char *new_member = edr_path_join(h->restore_dir, "member");
   rc = !old_member || !new_member ? EDR_ENOMEM : 0;
@@ -591,11 +588,13 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
                        *mode ? mode : "that of the old data dir (0700 if none)")))
       return rc;
   }
-  if ((rc = add_step(h, EDR_STEP_START, run_request(&m->start_command),
-                     m->start_command.v, "start etcd")))
-    return rc;
+  if (!edr_plan_start_step(h, h->phase_stage[EDR_PHASE_APPLY], NULL))
+    return EDR_ENOMEM;
 
   /* cleanup: after the cluster is healthy */
+  if (p->kind == EDR_PLAN_RESTORE &&
+      (rc = edr_plan_unpark_apiserver(h, h->phase_stage[EDR_PHASE_CLEANUP])))
+    return rc;
   if ((rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
                      "remove the staging directory %s (the snapshot copy)", h->staging)) ||
@@ -667,12 +666,9 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
                       "never moved %s: it stays in place)", h->wal_aside, m->wal_dir))) ||
       (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
                      "keep the host lock until the rollback ends")) ||
-      (rc = add_step(h, EDR_STEP_STOP, run_request(&m->stop_command), m->stop_command.v,
-                     "stop etcd")) ||
-      (rc = add_step(h, EDR_STEP_CHECK_STOPPED,
-                     json_pack("{s:s, s:s, s:s?}", "op", "check-stopped", "data_dir",
-                               m->data_dir, "wal_dir", m->wal_dir),
-                     NULL, "check that no process holds %s any more", m->data_dir)) ||
+      (rc = edr_plan_stop_step(h, h->phase_stage[EDR_PHASE_APPLY]) ? 0 : EDR_ENOMEM) ||
+      (rc = edr_plan_check_stopped_step(h, h->phase_stage[EDR_PHASE_APPLY]) ? 0
+                                                                             : EDR_ENOMEM) ||
       (rc = add_step(h, EDR_STEP_MOVE_ASIDE,
                      json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", member, "to",
                                h->failed_aside, "missing_ok", 1),
@@ -696,8 +692,8 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
                                "to", member, "missing_ok", 0),
                      NULL, "put the old member dir back: rename %s to %s", h->member_aside,
                      member)) ||
-      (rc = add_step(h, EDR_STEP_START, run_request(&m->start_command), m->start_command.v,
-                     "start etcd")) ||
+      (rc = edr_plan_start_step(h, h->phase_stage[EDR_PHASE_APPLY], NULL) ? 0
+                                                                           : EDR_ENOMEM) ||
       (rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
                      "remove run %s's staging directory %s if it is still there", p->run_id,
@@ -767,7 +763,7 @@ static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
   (void)p;
   if ((rc = add_connect(h)) ||
       (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
-                     "check the architecture is x86-64, push etcd-dr-agent to a new "
+                     "check the architecture (x86-64 or aarch64), push its etcd-dr-agent to a new "
                      "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")) ||
       (rc = add_step(h, EDR_STEP_PROBE,
                      json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",
@@ -855,6 +851,8 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->health_timeout_ms = o->health_timeout_ms ? o->health_timeout_ms : 120000;
   p->save_idle_ms = o->save_idle_ms ? o->save_idle_ms : 30000;
   p->save_deadline_ms = o->save_deadline_ms;
+  if (o->tool_version && !(p->tool_version = strdup(o->tool_version)))
+    goto nomem;
   /* a prune's check only lists: it stays a prune plan */
   p->kind = o->check_only && o->kind != EDR_PLAN_PRUNE ? EDR_PLAN_CHECK : o->kind;
   p->check_only = p->kind == EDR_PLAN_CHECK || o->check_only;
@@ -999,6 +997,7 @@ void edr_plan_free(struct edr_plan *p) {
   free(p->stages);
   free(p->playbook);
   free(p->command);
+  free(p->tool_version);
   free(p->hosts);
   free(p->token);
   free(p->initial_cluster);

@@ -238,6 +238,7 @@ struct edr_plan_opts {
   uint64_t health_timeout_ms;
   const char *tool_sha256;   /* of spec's restore_tool_push file, if any */
   uint64_t tool_size;
+  const char *tool_version;  /* of that file, as `TOOL version` says here; NULL unknown */
   bool check_only;           /* same as kind EDR_PLAN_CHECK */
   int64_t bump_revision;     /* 0 none, -1 auto (from the old data), else N */
   bool break_lock;           /* take a host lock held by another run */
@@ -266,6 +267,7 @@ struct edr_plan {
   uint64_t save_idle_ms;     /* as in the opts, 0 replaced by the default */
   uint64_t save_deadline_ms; /* as in the opts */
   bool check_only;
+  char *tool_version;        /* as in the opts, or NULL */
   enum edr_plan_kind kind;
   int64_t bump_revision;     /* 0 none, -1 auto, else N */
   bool break_lock;
@@ -334,6 +336,25 @@ void edr_plan_route_from(const struct edr_plan *p, const struct edr_host_plan *h
 void edr_plan_route_print(const struct edr_plan *p, FILE *out);
 /* H's connect step in the stage of its check phase (phase_stage). */
 int edr_plan_connect_step(struct edr_host_plan *h);
+/* How H's etcd is stopped and started (service.c): its stop_command and
+ * start_command, or with the kubeadm preset a move of its static pod
+ * manifest out of the manifests dir and back, then a wait until etcd has
+ * really exited.  Each appends its step to H in STAGE and returns it, or
+ * NULL when out of memory.  NOTE (may be NULL) follows "start etcd". */
+struct edr_step *edr_plan_stop_step(struct edr_host_plan *h, size_t stage);
+struct edr_step *edr_plan_check_stopped_step(struct edr_host_plan *h, size_t stage);
+struct edr_step *edr_plan_start_step(struct edr_host_plan *h, size_t stage, const char *note);
+/* The kubeadm preset's restore keeps kube-apiserver away from etcd: its
+ * manifest parked (and a wait until it is gone) before etcd is stopped, and
+ * moved back once the cluster is healthy.  0 (nothing for other members)
+ * or EDR_ENOMEM. */
+int edr_plan_park_apiserver(struct edr_host_plan *h, size_t stage);
+int edr_plan_unpark_apiserver(struct edr_host_plan *h, size_t stage);
+/* The ports M's etcd listens on (its client and peer URLs'); a new reference. */
+json_t *edr_plan_member_ports(const struct edr_member *m);
+/* What the probe looks up for them: "commands" (the stop and start
+ * programs) or "manifest" (where it is, where it waits while stopped). */
+int edr_plan_service_probe(const struct edr_member *m, json_t *probe_request);
 /* The prune's steps of H (plan_prune.c). */
 int edr_plan_prune_host(struct edr_plan *p, struct edr_host_plan *h);
 void edr_plan_prune_print(const struct edr_plan *p, FILE *out);

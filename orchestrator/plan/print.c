@@ -173,7 +173,8 @@ void edr_plan_print(const struct edr_plan *p, FILE *out) {
     for (size_t j = 0; j < h->n_steps; j++) {
       const struct edr_step *s = &h->steps[j];
       const struct edr_step_kind_info *k = &edr_step_kinds[s->kind];
-      if ((int)k->phase == EDR_PHASE_CLEANUP)
+      if ((int)k->phase == EDR_PHASE_CLEANUP ||
+          (s->stage < p->n_stages && p->stages[s->stage].phase == EDR_PHASE_CLEANUP))
         continue; /* printed once for the cluster, below */
       if ((int)k->phase != phase) {
         phase = (int)k->phase;
@@ -189,6 +190,12 @@ void edr_plan_print(const struct edr_plan *p, FILE *out) {
                "cluster of exactly the members above, and serve revision >= %lld\n",
           (unsigned long long)(p->health_timeout_ms / 1000), p->n_hosts,
           (long long)(p->snapshot_revision > 0 ? p->snapshot_revision : 1));
+  bool kubeadm = false;
+  for (size_t i = 0; i < p->n_hosts; i++)
+    kubeadm |= edr_member_kubeadm(p->hosts[i].member);
+  if (kubeadm)
+    fprintf(out, "  kube-apiserver: on every kubeadm host, move its manifest back into the "
+                 "manifests dir (kubelet starts it again)\n");
   fprintf(out, "  cleanup:  on every host, remove the staging directory "
                "DATA_DIR/.etcd-dr-%s (the snapshot copy)\n", p->run_id);
   fprintf(out, "\nNothing is deleted: each old member dir is kept as "

@@ -4,10 +4,12 @@
  * Both forms end in the same place: a list of members, each fully resolved
  * from built-in defaults, cluster-wide values and its own values, then
  * checked as a whole.  The member fields are described once, in the
- * `fields` table below; the JSON parser, the command-line overrides and the
- * error messages all work from that table.
+ * `fields` table below; the file parser (JSON or YAML, both read into one
+ * jansson tree by spec_yaml.c), the command-line overrides and the error
+ * messages all work from that table.
  */
 #include "spec.h"
+#include "spec_yaml.h"
 
 #include "err.h"
 #include "util.h"
@@ -227,7 +229,7 @@ static int strv_copy(struct edr_strv *dst, const struct edr_strv *src) {
 
 enum field_type {
   F_HOST, F_PORT, F_USER, F_LOCAL_PATH, F_BOOL, F_REMOTE_PATH, F_OWNER,
-  F_MODE, F_ARGV, F_TOOL, F_URLS, F_JUMP, F_PROXY_CMD,
+  F_MODE, F_ARGV, F_TOOL, F_URLS, F_JUMP, F_PROXY_CMD, F_PRESET,
 };
 
 struct field {
@@ -276,6 +278,10 @@ static const struct field fields[] = {
    .what = "a path on this machine to an etcdutl or etcdctl binary"},
   {.key = "env_file", .type = F_REMOTE_PATH, .off = M(env_file),
    .what = "an absolute path of letters, digits and ._-+@=,: (no '.' or '..')"},
+  {.key = "preset", .type = F_PRESET, .off = M(preset),
+   .what = "\"kubeadm\" (etcd as kubeadm's static pod: docs/kubeadm.md)"},
+  {.key = "manifest", .type = F_REMOTE_PATH, .off = M(manifest),
+   .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
   {.key = "etcdctl_cacert", .type = F_REMOTE_PATH, .off = M(etcdctl_cacert),
    .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
   {.key = "etcdctl_cert", .type = F_REMOTE_PATH, .off = M(etcdctl_cert),
@@ -310,6 +316,13 @@ struct ctx {
   const char *source;
   const struct edr_spec_overrides *ov;
   bool no_ssh_client;       /* ssh -G could not run: the spec alone counts */
+  /* a YAML file's lines (spec_yaml.h): the root, and the object and key
+   * parse_fields is at, for errors that name no field */
+  json_t *root;
+  struct edr_spec_lines *lines;
+  int line;                 /* the loader's error line */
+  const json_t *at_obj;
+  const char *at_key;
 };
 
 static int fail(struct ctx *c, const char *member, const char *field,
@@ -321,15 +334,21 @@ static int fail(struct ctx *c, const char *member, const char *field,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  char hint[160] = "", src[600];
+  int line = c->line ? c->line
+             : edr_spec_line(c->lines, c->root, member, field ? field : c->at_key, hint,
+                             sizeof hint);
+  snprintf(src, sizeof src, line ? "%s:%d" : "%s", c->source, line);
+  if (hint[0])
+    snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (%s)", hint);
   if (member && field)
-    snprintf(c->err, c->errlen, "%s: member '%s': field '%s': %s", c->source,
-             member, field, msg);
+    snprintf(c->err, c->errlen, "%s: member '%s': field '%s': %s", src, member, field, msg);
   else if (member)
-    snprintf(c->err, c->errlen, "%s: member '%s': %s", c->source, member, msg);
+    snprintf(c->err, c->errlen, "%s: member '%s': %s", src, member, msg);
   else if (field)
-    snprintf(c->err, c->errlen, "%s: field '%s': %s", c->source, field, msg);
+    snprintf(c->err, c->errlen, "%s: field '%s': %s", src, field, msg);
   else
-    snprintf(c->err, c->errlen, "%s: %s", c->source, msg);
+    snprintf(c->err, c->errlen, "%s: %s", src, msg);
   return EDR_EINVAL;
 }
 
@@ -406,6 +425,10 @@ static int set_string_field(struct ctx *c, const char *member,
       return fail(c, member, f->key, "'%s' is not %s", shown(v, b, sizeof b), f->what);
     break;
   }
+  case F_PRESET:
+    if (strcmp(v, "kubeadm"))
+      return fail(c, member, f->key, "'%s' is not %s", shown(v, b, sizeof b), f->what);
+    break;
   case F_TOOL:
     if (strcmp(v, "auto") && strcmp(v, "etcdutl") && strcmp(v, "etcdctl") &&
         !edr_valid_remote_path(v))
@@ -540,6 +563,8 @@ static void member_release(struct edr_member *m) {
   strv_free(&m->start_command);
   free(m->restore_tool);
   free(m->restore_tool_push);
+  free(m->preset);
+  free(m->manifest);
   free(m->env_file);
   free(m->etcdctl_cacert);
   free(m->etcdctl_cert);
@@ -699,10 +724,60 @@ static int apply_ssh_config(struct ctx *c, struct draft *d) {
 }
 
 /* Fill what is still unset with built-in defaults. */
+bool edr_member_kubeadm(const struct edr_member *m) {
+  return m->preset && !strcmp(m->preset, "kubeadm");
+}
+
+char *edr_member_parked_manifest(const struct edr_member *m) {
+  const char *slash = m->manifest ? strrchr(m->manifest, '/') : NULL;
+  if (!slash)
+    return NULL;
+  const char *parent = slash; /* back to the start of the manifests dir's name */
+  while (parent > m->manifest && parent[-1] != '/')
+    parent--;
+  return edr_asprintf("%.*s%s.etcd-dr-stopped", (int)(parent - m->manifest), m->manifest,
+                      slash + 1);
+}
+
+/* The kubeadm preset: etcd is a static pod, stopped and started by moving
+ * its manifest; kubeadm's paths for the data and the certificates the
+ * host's etcdctl asks with. */
+static int kubeadm_defaults(struct ctx *c, struct draft *d) {
+  struct edr_member *m = &d->m;
+  static const char *const own[] = {"stop_command", "start_command", "env_file"};
+  if (!edr_member_kubeadm(m)) {
+    if (m->manifest)
+      return fail(c, m->name, "manifest", "only with \"preset\": \"kubeadm\"");
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+    if (d->set[field_find(own[i]) - fields])
+      return fail(c, m->name, own[i], "not with the kubeadm preset: it stops and starts "
+                  "etcd by moving its static pod manifest out of the manifests dir and "
+                  "back, and edits the manifest's flags instead of an env file");
+  static const struct { const char *key; const char *val; } defs[] = {
+    {"manifest", "/etc/kubernetes/manifests/etcd.yaml"},
+    {"etcdctl_cacert", "/etc/kubernetes/pki/etcd/ca.crt"},
+    {"etcdctl_cert", "/etc/kubernetes/pki/etcd/healthcheck-client.crt"},
+    {"etcdctl_key", "/etc/kubernetes/pki/etcd/healthcheck-client.key"},
+  };
+  for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+    const struct field *f = field_find(defs[i].key);
+    char **sp = (char **)((char *)m + f->off);
+    if (!d->set[f - fields] && !*sp && !(*sp = strdup(defs[i].val)))
+      return EDR_ENOMEM;
+  }
+  const char *slash = strrchr(m->manifest, '/');
+  if (slash == m->manifest || !strchr(m->manifest + 1, '/') || !slash[1])
+    return fail(c, m->name, "manifest", "'%s' must be a file inside a manifests directory "
+                "that is not '/'", m->manifest);
+  return 0;
+}
+
 static int finish_member(struct ctx *c, struct draft *d) {
   struct edr_member *m = &d->m;
   char scheme[8], host[256];
-  int port;
+  int port, rc;
   const struct field *f;
 
   if (m->peer_urls.n == 0)
@@ -716,10 +791,10 @@ static int finish_member(struct ctx *c, struct draft *d) {
       int p2;
       edr_parse_url(m->peer_urls.v[i], s2, sizeof s2, h2, sizeof h2, &p2);
       char *u = edr_asprintf("%s://%s:2379", s2, h2);
-      int rc = u ? strv_push(&m->client_urls, u) : EDR_ENOMEM;
+      int prc = u ? strv_push(&m->client_urls, u) : EDR_ENOMEM;
       free(u);
-      if (rc)
-        return rc;
+      if (prc)
+        return prc;
     }
   }
   if (host[0] == '[') { /* the SSH layer and the relay want a bare IPv6 address */
@@ -731,7 +806,7 @@ static int finish_member(struct ctx *c, struct draft *d) {
     return EDR_ENOMEM;
   if (!m->relay_address && !(m->relay_address = strdup(host)))
     return EDR_ENOMEM;
-  int rc = apply_ssh_config(c, d);
+  rc = apply_ssh_config(c, d);
   if (rc)
     return rc;
   if (!(f = field_find("ssh_port")) || !d->set[f - fields])
@@ -749,11 +824,13 @@ static int finish_member(struct ctx *c, struct draft *d) {
     return EDR_ENOMEM;
   if (!d->set[field_find("data_dir_mode") - fields])
     m->data_dir_mode = -1;
-  if (m->stop_command.n == 0 &&
+  if ((rc = kubeadm_defaults(c, d)))
+    return rc;
+  if (!edr_member_kubeadm(m) && m->stop_command.n == 0 &&
       (strv_push(&m->stop_command, "systemctl") || strv_push(&m->stop_command, "stop") ||
        strv_push(&m->stop_command, "etcd")))
     return EDR_ENOMEM;
-  if (m->start_command.n == 0 &&
+  if (!edr_member_kubeadm(m) && m->start_command.n == 0 &&
       (strv_push(&m->start_command, "systemctl") || strv_push(&m->start_command, "start") ||
        strv_push(&m->start_command, "etcd")))
     return EDR_ENOMEM;
@@ -871,6 +948,7 @@ static int apply_overrides(struct ctx *c, struct draft *g,
       {"wal_dir", ov->wal_dir},         {"data_dir_owner", ov->data_dir_owner},
       {"data_dir_mode", ov->data_dir_mode}, {"restore_tool", ov->restore_tool},
       {"stop_command", ov->stop_command}, {"start_command", ov->start_command},
+      {"preset", ov->preset}, {"manifest", ov->manifest},
   };
   for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
     if (!s[i].val)
@@ -1077,6 +1155,8 @@ static int parse_fields(struct ctx *c, const char *member, struct draft *d,
       continue;
     if (is_member && !strcmp(key, "comment"))
       continue;
+    c->at_obj = obj;
+    c->at_key = key;
     const struct field *f = field_find(key);
     if (!f) {
       const char *s = suggest(key);
@@ -1091,6 +1171,8 @@ static int parse_fields(struct ctx *c, const char *member, struct draft *d,
     if (rc)
       return rc;
   }
+  c->at_obj = NULL;
+  c->at_key = NULL;
   return 0;
 }
 
@@ -1102,7 +1184,6 @@ int edr_spec_from_json(const char *path, const char *text,
   struct edr_spec *s = calloc(1, sizeof(*s));
   struct draft *drafts = NULL, cli = {0}, wide = {0};
   size_t n = 0;
-  json_error_t je;
   json_t *root = NULL, *members;
   int rc = 0;
   char b[256];
@@ -1112,15 +1193,15 @@ int edr_spec_from_json(const char *path, const char *text,
     rc = EDR_ENOMEM;
     goto out;
   }
-  root = path ? json_load_file(path, JSON_REJECT_DUPLICATES, &je)
-              : json_loads(text, JSON_REJECT_DUPLICATES, &je);
-  if (!root) {
-    if (path && je.line <= 0)
-      rc = fail(&c, NULL, NULL, "cannot read: %s", je.text);
-    else
-      rc = fail(&c, NULL, NULL, "line %d, column %d: %s", je.line, je.column, je.text);
+  /* JSON or YAML (spec_yaml.h): one tree either way */
+  char lerr[400];
+  rc = edr_spec_load(path, text, &root, &c.lines, &c.line, lerr, sizeof lerr);
+  if (rc) {
+    if (rc != EDR_ENOMEM)
+      rc = fail(&c, NULL, NULL, "%s", lerr);
     goto out;
   }
+  c.root = root;
   if (!json_is_object(root)) {
     rc = fail(&c, NULL, NULL, "expected a JSON object with a \"members\" list");
     goto out;
@@ -1186,6 +1267,7 @@ out:
   free(drafts);
   draft_release(&cli);
   draft_release(&wide);
+  edr_spec_lines_free(c.lines);
   json_decref(root);
   if (rc) {
     if (rc == EDR_ENOMEM)

@@ -3,7 +3,7 @@
  * member's host, and where its data lives.
  *
  * A spec comes from etcd's own `--initial-cluster name=peerURL,...` string or
- * from a JSON cluster file (docs/spec.md).  Either way it is fully resolved
+ * from a JSON or YAML cluster file (docs/spec.md).  Either way it is fully resolved
  * (defaults applied) and validated before anything uses it, so every later
  * stage can trust it: names and paths contain no character that could change
  * a command's meaning, URLs are well formed, nothing is duplicated.
@@ -97,6 +97,10 @@ struct edr_member {
   char *restore_tool_push;       /* local file pushed to the host, or NULL */
   char *env_file;                /* where the service reads ETCD_* settings
                                     (playbooks' set-env), or NULL */
+  char *preset;                  /* "kubeadm" or NULL (docs/kubeadm.md) */
+  char *manifest;                /* kubeadm: etcd's static pod manifest on the host;
+                                    stop and start move it out of its directory
+                                    and back, set-env edits its flags */
 
   /* Paths ON THE HOST given to the host's etcdctl (--cacert, --cert, --key)
    * when etcd-dr asks this member through the agent; NULL: not passed. */
@@ -129,6 +133,7 @@ struct edr_spec_overrides {
   const char *proxy_jump, *proxy_command;
   const char *data_dir_owner, *data_dir_mode, *restore_tool, *token;
   const char *stop_command, *start_command;   /* run with /bin/sh -c */
+  const char *preset, *manifest;
   int ssh_port;
   int sudo;                      /* -1 not given, 0 no, 1 yes */
   const char *ssh_config;        /* --ssh-config FILE or "none"; NULL: OpenSSH's own */
@@ -143,13 +148,21 @@ int edr_spec_from_initial_cluster(const char *s,
                                   struct edr_spec **out, char *err,
                                   size_t errlen);
 
-/* Parse a JSON cluster file (PATH) or, when PATH is NULL, the JSON text in
- * TEXT.  Same contract as above. */
+/* Parse a cluster file (PATH) or, when PATH is NULL, the text TEXT: JSON
+ * or YAML (spec_yaml.h chooses; a YAML file's messages name the line).
+ * Same contract as above. */
 int edr_spec_from_json(const char *path, const char *text,
                        const struct edr_spec_overrides *ov,
                        struct edr_spec **out, char *err, size_t errlen);
 
 void edr_spec_free(struct edr_spec *spec);
+
+/* Whether M is a kubeadm static pod member (preset "kubeadm"). */
+bool edr_member_kubeadm(const struct edr_member *m);
+/* Where M's manifest waits while etcd is stopped: beside its directory,
+ * since kubelet runs every file in it (MANIFESTDIR/../NAME.etcd-dr-stopped).
+ * A new string, or NULL when out of memory. */
+char *edr_member_parked_manifest(const struct edr_member *m);
 
 /* Validators, exposed for the tests and for playbook variables. */
 bool edr_valid_name(const char *s);

@@ -7,7 +7,8 @@
  * libssh2 must wait for the socket.  set_state() is the only place a state
  * changes (and logs it, at -vv).  connect() is resolve -> connect ->
  * handshake -> host key -> auth; start_agent() is the bootstrap channel
- * (push the agent into a new temporary directory) and the agent's channel;
+ * (it prints the host's architecture; the agent built for it is pushed into
+ * a new temporary directory) and the agent's channel;
  * every request is REQ_SEND -> REQ_WAIT.  A failure becomes the `failed`
  * event, never an exit().  This file owns the socket, the channels, the
  * request in flight and the deadline timer; the engine owns what the
@@ -29,14 +30,42 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BOOT_SCRIPT                                                            \
-  "/bin/sh -c 'case \"$(uname -m)\" in x86_64|amd64) ;; *) echo "              \
-  "\"etcd-dr: unsupported architecture: $(uname -m)\" >&2; exit 97;; esac; "   \
+/* The bootstrap: print the architecture (one of those with an agent here,
+ * else exit BOOT_EXIT_ARCH before placing anything), then take the agent on
+ * stdin into a new temporary directory and print that directory. */
+#define BOOT_HEAD "/bin/sh -c 'm=$(uname -m); case \"$m\" in "
+#define BOOT_TAIL                                                              \
+  "*) echo \"etcd-dr: unsupported architecture: $m\" >&2; exit 97;; esac; "     \
   "umask 077; d=$(mktemp -d \"${TMPDIR:-/tmp}/etcd-dr.XXXXXXXX\") || exit 98; " \
   "cat > \"$d/etcd-dr-agent\" && chmod 700 \"$d/etcd-dr-agent\" && echo \"$d\"'"
 
-/* The bootstrap's exit status when the host is not x86-64 (BOOT_SCRIPT). */
+/* The bootstrap's exit status when no agent here is for the host (BOOT_TAIL). */
 enum { BOOT_EXIT_ARCH = 97 };
+
+const struct edr_arch_desc edr_archs[EDR_ARCH__COUNT] = {
+  [EDR_ARCH_X86_64] = {.name = "x86_64", .human = "x86-64", .uname = "x86_64|amd64",
+                       .elf_machine = 62 /* EM_X86_64 */, .file = "etcd-dr-agent",
+                       .how = "cmake builds it with etcd-dr on an x86-64 machine"},
+  [EDR_ARCH_AARCH64] = {.name = "aarch64", .human = "aarch64", .uname = "aarch64|arm64",
+                        .elf_machine = 183 /* EM_AARCH64 */,
+                        .file = "etcd-dr-agent-aarch64",
+                        .how = "build it with Debian's cross toolchain: scripts/deps.sh "
+                               "installs it, then cmake builds etcd-dr-agent-aarch64"},
+};
+
+int edr_arch_of_uname(const char *machine) {
+  size_t n = strlen(machine);
+  for (int a = 0; a < EDR_ARCH__COUNT; a++)
+    for (const char *p = edr_archs[a].uname; p;) {
+      const char *bar = strchr(p, '|');
+      size_t len = bar ? (size_t)(bar - p) : strlen(p);
+      if (len == n && !memcmp(p, machine, n))
+        return a;
+      p = bar ? bar + 1 : NULL;
+    }
+  return -1;
+}
+
 enum { PUSH_BUF = 256 * 1024, LINE_MAX_LEN = 1 << 20, CLOSE_TIMEOUT_MS = 10000 };
 
 enum cstate {
@@ -46,6 +75,7 @@ enum cstate {
   C_HANDSHAKE,
   C_AUTH,
   C_BOOT_EXEC,
+  C_BOOT_ARCH,   /* the bootstrap's first line: the host's architecture */
   C_BOOT_SEND,
   C_BOOT_READ,
   C_BOOT_CLOSE,
@@ -60,7 +90,7 @@ enum cstate {
 static const char *const state_names[C__COUNT] = {
   [C_IDLE] = "idle", [C_RESOLVING] = "resolving", [C_CONNECTING] = "connecting",
   [C_HANDSHAKE] = "handshake", [C_AUTH] = "auth", [C_BOOT_EXEC] = "boot-exec",
-  [C_BOOT_SEND] = "boot-send", [C_BOOT_READ] = "boot-read",
+  [C_BOOT_ARCH] = "boot-arch", [C_BOOT_SEND] = "boot-send", [C_BOOT_READ] = "boot-read",
   [C_BOOT_CLOSE] = "boot-close", [C_AGENT_EXEC] = "agent-exec",
   [C_REQ_SEND] = "req-send", [C_REQ_WAIT] = "req-wait",
   [C_CLOSE_AGENT] = "close-agent", [C_CLOSED] = "closed",
@@ -86,6 +116,7 @@ struct edr_agent_conn {
   struct edr_proxy proxy;    /* proxy_jump / proxy_command, when the target has one */
 
   /* bootstrap */
+  int arch;                  /* the host's (enum edr_arch), -1 before the bootstrap says */
   int agent_fd;
   uint64_t agent_sent;
   char boot_out[512];
@@ -297,17 +328,81 @@ static int st_auth(struct edr_agent_conn *c) {
 
 /* ---- states: bootstrap and agent start -------------------------------- */
 
+static void drain_stderr(struct edr_agent_conn *c, struct edr_chan *ch);
+
+/* The bootstrap for the architectures that have an agent here: one case
+ * branch each, printing the architecture's name. */
+static void boot_script(const struct edr_agent_target *t, char *out, size_t len) {
+  size_t n = (size_t)snprintf(out, len, "%s", BOOT_HEAD);
+  for (int a = 0; a < EDR_ARCH__COUNT && n < len; a++)
+    if (t->agents[a].path)
+      n += (size_t)snprintf(out + n, len - n, "%s) echo %s;; ", edr_archs[a].uname,
+                            edr_archs[a].name);
+  if (n < len)
+    snprintf(out + n, len - n, "%s", BOOT_TAIL);
+}
+
 static int st_boot_exec(struct edr_agent_conn *c) {
-  int rc = edr_chan_exec(&c->ssh, &c->boot, BOOT_SCRIPT);
+  char script[1024];
+  boot_script(c->t, script, sizeof script);
+  int rc = edr_chan_exec(&c->ssh, &c->boot, script);
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
     fail(c, rc, true, "%s", c->ssh.error.msg.buf);
     return rc;
   }
-  c->agent_fd = open(c->t->agent_path, O_RDONLY | O_CLOEXEC);
+  c->arch = -1;
+  c->boot_out_len = 0;
+  c->boot_out[0] = '\0';
+  set_state(c, C_BOOT_ARCH);
+  return 0;
+}
+
+/* The first line the bootstrap prints: the architecture whose agent it
+ * waits for.  When it ends instead (exit BOOT_EXIT_ARCH), st_boot_close
+ * words it. */
+static int st_boot_arch(struct edr_agent_conn *c) {
+  char *nl;
+  while (!(nl = memchr(c->boot_out, '\n', c->boot_out_len))) {
+    drain_stderr(c, &c->boot);
+    if (c->boot_out_len + 1 >= sizeof c->boot_out) {
+      fail(c, EDR_EPROTO, true, "the bootstrap printed no architecture: %.60s", c->boot_out);
+      return EDR_EPROTO;
+    }
+    long n = edr_chan_read(&c->ssh, &c->boot, 0, c->boot_out + c->boot_out_len,
+                           sizeof c->boot_out - 1 - c->boot_out_len);
+    if (n == EDR_EAGAIN)
+      return EDR_EAGAIN;
+    if (n < 0) {
+      fail(c, (int)n, true, "%s", c->ssh.error.msg.buf);
+      return (int)n;
+    }
+    if (n == 0) { /* it ended: no agent for this architecture, or it failed */
+      set_state(c, C_BOOT_CLOSE);
+      return 0;
+    }
+    c->boot_out_len += (size_t)n;
+    c->boot_out[c->boot_out_len] = '\0';
+  }
+  *nl = '\0';
+  int a = edr_arch_of_uname(c->boot_out);
+  if (a < 0 || !c->t->agents[a].path) {
+    fail(c, EDR_EPROTO, true, "the bootstrap printed '%.60s', not an architecture with an "
+         "agent here", c->boot_out);
+    return EDR_EPROTO;
+  }
+  c->arch = a;
+  logf_(c, EDR_AGENT_LOG_DEBUG, "[%s] the host is %s: pushing %s", c->t->name,
+        edr_archs[a].name, c->t->agents[a].path);
+  /* what follows the line is the directory, printed after the push */
+  size_t rest = c->boot_out_len - (size_t)(nl + 1 - c->boot_out);
+  memmove(c->boot_out, nl + 1, rest + 1);
+  c->boot_out_len = rest;
+  c->agent_fd = open(c->t->agents[a].path, O_RDONLY | O_CLOEXEC);
   if (c->agent_fd < 0) {
-    fail(c, edr_from_errno(errno), true, "cannot open the agent binary");
+    fail(c, edr_from_errno(errno), true, "cannot open the agent binary '%s'",
+         c->t->agents[a].path);
     return EDR_EIO;
   }
   c->agent_sent = 0;
@@ -380,20 +475,12 @@ static int push_fd(struct edr_agent_conn *c, struct edr_chan *ch, int fd, uint64
 
 static int st_boot_send(struct edr_agent_conn *c) {
   drain_stderr(c, &c->boot);
-  int rc = push_fd(c, &c->boot, c->agent_fd, c->t->agent_size, &c->agent_sent);
+  int rc = push_fd(c, &c->boot, c->agent_fd, c->t->agents[c->arch].size, &c->agent_sent);
   if (rc) {
-    /* The bootstrap may have ended before taking the agent (another
-     * architecture): then nobody reads the rest and the window stays shut.
-     * Its stderr and exit status say so before any EOF does. */
+    /* The bootstrap may have ended before taking the agent (mktemp failed):
+     * then nobody reads the rest and the window stays shut.  Its stderr and
+     * exit status say why (st_boot_close). */
     drain_stderr(c, &c->boot);
-    /* stderr can trail the exit status: wait for the words */
-    if (strstr(c->errtail, "unsupported architecture")) {
-      close(c->agent_fd);
-      c->agent_fd = -1;
-      fail(c, EDR_EARCH, false, "%s; etcd-dr-agent is built for x86-64 Linux only",
-           stderr_last(c));
-      return EDR_EARCH;
-    }
     if (libssh2_channel_eof(c->boot.ch)) {
       close(c->agent_fd);
       c->agent_fd = -1;
@@ -456,6 +543,30 @@ static bool valid_agent_dir(const char *d) {
   return !strstr(d, "/../") && !strstr(d, "/./");
 }
 
+/* The bootstrap found no agent here for the host's architecture: name the
+ * architecture, and the missing agent when etcd-dr knows how to build one. */
+static void fail_arch(struct edr_agent_conn *c) {
+  const char *said = stderr_last(c), *key = "architecture: ";
+  const char *m = strstr(said, key);
+  m = m ? m + strlen(key) : "unknown";
+  int a = edr_arch_of_uname(m);
+  if (a >= 0) {
+    fail(c, EDR_EARCH, false, "the host is %s and there is no %s agent here (%s next to "
+         "etcd-dr, or --agent FILE); %s", m, edr_archs[a].human, edr_archs[a].file,
+         edr_archs[a].how);
+    return;
+  }
+  char have[200];
+  size_t n = 0;
+  have[0] = '\0';
+  for (int k = 0; k < EDR_ARCH__COUNT; k++)
+    if (c->t->agents[k].path && n < sizeof have)
+      n += (size_t)snprintf(have + n, sizeof have - n, "%s%s", n ? " and " : "",
+                            edr_archs[k].human);
+  fail(c, EDR_EARCH, false, "the host's architecture is %s; etcd-dr-agent is built for %s "
+       "Linux only", m, have);
+}
+
 static int st_boot_close(struct edr_agent_conn *c) {
   int exit_status;
   const char *sig;
@@ -469,8 +580,7 @@ static int st_boot_close(struct edr_agent_conn *c) {
     return rc;
   }
   if (exit_status == BOOT_EXIT_ARCH) {
-    fail(c, EDR_EARCH, false, "%s; etcd-dr-agent is built for x86-64 Linux only",
-         stderr_last(c));
+    fail_arch(c);
     return EDR_EARCH;
   }
   char *nl = strchr(c->boot_out, '\n');
@@ -778,7 +888,8 @@ static int st_close_agent(struct edr_agent_conn *c) {
 typedef int (*state_fn)(struct edr_agent_conn *c);
 static const state_fn state_fns[C__COUNT] = {
   [C_CONNECTING] = st_connecting, [C_HANDSHAKE] = st_handshake, [C_AUTH] = st_auth,
-  [C_BOOT_EXEC] = st_boot_exec,   [C_BOOT_SEND] = st_boot_send,
+  [C_BOOT_EXEC] = st_boot_exec,   [C_BOOT_ARCH] = st_boot_arch,
+  [C_BOOT_SEND] = st_boot_send,
   [C_BOOT_READ] = st_boot_read,   [C_BOOT_CLOSE] = st_boot_close,
   [C_AGENT_EXEC] = st_agent_exec, [C_REQ_SEND] = st_req_send,
   [C_REQ_WAIT] = st_req_wait,     [C_CLOSE_AGENT] = st_close_agent,
@@ -838,6 +949,7 @@ static struct edr_agent_conn *ssh_open(uv_loop_t *loop, const struct edr_agent_t
   c->agent_fd = c->payload_fd = -1;
   edr_error_init(&c->fetch_err);
   edr_str_init(&c->proto_err);
+  c->arch = -1;
   edr_ssh_init(&c->ssh);
   c->ssh.keepalive_s = t->keepalive_s;
   edr_proxy_init(&c->proxy);

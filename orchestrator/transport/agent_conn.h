@@ -43,6 +43,28 @@ struct edr_agent_conn;
 typedef int (*edr_agent_sink)(void *arg, const unsigned char *buf, size_t len,
                               struct edr_error *err);
 
+/* The architectures an agent is built for (edr_archs, agent_conn.c): the
+ * bootstrap asks the host's `uname -m` and pushes that architecture's agent. */
+enum edr_arch { EDR_ARCH_X86_64, EDR_ARCH_AARCH64, EDR_ARCH__COUNT };
+
+struct edr_arch_desc {
+  const char *name;             /* "x86_64": what the bootstrap prints */
+  const char *human;            /* "x86-64", for messages */
+  const char *uname;            /* the `uname -m` values, a sh case pattern */
+  unsigned elf_machine;         /* the agent binary's e_machine */
+  const char *file;             /* its agent's file name next to etcd-dr */
+  const char *how;              /* how to get that agent, for messages */
+};
+extern const struct edr_arch_desc edr_archs[EDR_ARCH__COUNT];
+
+/* The architecture whose `uname -m` value (or name) is MACHINE, or -1. */
+int edr_arch_of_uname(const char *machine);
+
+struct edr_agent_bin {          /* one architecture's local agent */
+  const char *path;             /* NULL: none for that architecture */
+  uint64_t size;
+};
+
 struct edr_agent_target {       /* every string borrowed for the conn's life */
   const char *name;             /* the member, for messages */
   const char *ssh_host, *ssh_user, *identity_file, *known_hosts;
@@ -53,8 +75,8 @@ struct edr_agent_target {       /* every string borrowed for the conn's life */
   int ssh_port;
   bool sudo;                    /* start the agent with sudo -n */
   bool accept_new_hostkeys;     /* record unknown keys (never changed ones) */
-  const char *agent_path;       /* the local etcd-dr-agent to push */
-  uint64_t agent_size;
+  struct edr_agent_bin agents[EDR_ARCH__COUNT];   /* the one for the host's
+                                                     architecture is pushed */
   uint64_t stall_timeout_ms;    /* pushing or fetching: no progress this long
                                    fails (0: only the deadline) */
   edr_agent_sink fetch_sink;    /* NULL: a `send`'s bytes are dropped */
@@ -110,7 +132,9 @@ struct edr_agent_ops {
   /* Resolve, connect, handshake, check the host key, authenticate:
    * hostkey, then connected or failed. */
   void (*connect)(struct edr_agent_conn *c);
-  /* Push and start the agent, then send HELLO (stolen): reply or failed. */
+  /* Ask the host's `uname -m`, push the agent for that architecture and
+   * start it, then send HELLO (stolen): reply or failed (EDR_EARCH, with
+   * nothing placed on the host, when no agent here is for its architecture). */
   void (*start_agent)(struct edr_agent_conn *c, json_t *hello);
   /* Send R: reply or failed. */
   void (*request)(struct edr_agent_conn *c, struct edr_agent_request *r);

@@ -284,7 +284,7 @@ json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *r
       if (sr->bytes)
         json_object_set_new(st, "bytes_pushed", json_integer((json_int_t)sr->bytes));
       static const char *const keep[] = {"exit", "signal", "stderr_tail", "path", "moved",
-                                         "tool", "free_bytes", "etcd_running", "version",
+                                         "tool", "free_bytes", "etcd_running", "version", "arch",
                                          "sha256", "taken_over", "exists", "removed",
                                          "kept", "left"};
       for (size_t k = 0; r && k < sizeof keep / sizeof keep[0]; k++)

@@ -5,6 +5,10 @@ does: the binary is copied into a fresh "etcd-dr.XXXXXXXX" directory and
 spoken to on stdin/stdout.
 
 Usage: agent_test.py AGENT_BINARY CASE    (exit 0 pass, 1 fail, 77 skip)
+
+An agent built for another architecture (the aarch64 one, tests/agent.cmake)
+runs under qemu-user: EDR_AGENT_EMULATOR names the emulator put before the
+binary, EDR_AGENT_ARCH the `uname -m` the agent reports there.
 """
 import fcntl
 import hashlib
@@ -22,6 +26,8 @@ import tempfile
 import time
 
 AGENT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else ""
+EMULATOR = os.environ.get("EDR_AGENT_EMULATOR", "").split()
+ARCH = os.environ.get("EDR_AGENT_ARCH") or os.uname().machine
 SKIP = 77
 failures = 0
 checks = 0
@@ -51,7 +57,7 @@ class Agent:
         self.exe = os.path.join(self.dir, "etcd-dr-agent")
         shutil.copy(AGENT, self.exe)
         os.chmod(self.exe, 0o700)
-        self.p = subprocess.Popen(list(wrapper) + [self.exe], stdin=subprocess.PIPE,
+        self.p = subprocess.Popen(list(wrapper) + EMULATOR + [self.exe], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, env=env, cwd=base)
         self.next_id = 1
         self.events = []
@@ -138,7 +144,7 @@ def case_hello(base):
         with open(AGENT, "rb") as f:
             check(res["sha256"] == sha(f.read()), "hello sha256 is the binary's", res)
         check(res["uid"] == os.geteuid(), "hello uid", res)
-        check(res["arch"] == os.uname().machine, "hello arch", res)
+        check(res["arch"] == ARCH, "hello arch", res)
         check(res["hostname"] == socket.gethostname(), "hello hostname", res)
         check(abs(res["time"] - time.time()) < 5, "hello time", res)
         check(isinstance(res["version"], str) and res["version"], "hello version", res)
@@ -1058,7 +1064,7 @@ def case_enospc(base):
     os.makedirs(inner)
     wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                'mount -t tmpfs -o size=1m tmpfs "$0" && mount -t tmpfs tmpfs "$2" && '
-               'echo keep > "$2/keep" && exec "$1"', small]
+               'echo keep > "$2/keep" && exec %s "$1"' % " ".join(EMULATOR), small]
     a = Agent.__new__(Agent)
     a.dir = tempfile.mkdtemp(prefix="etcd-dr.", dir=base)
     a.exe = os.path.join(a.dir, "etcd-dr-agent")
@@ -1137,16 +1143,19 @@ def case_sshd(base):
         check("mktemp -d" in boot and "etcd-dr-agent" in boot, "bootstrap found in the doc", boot)
         with open(AGENT, "rb") as f:
             r = subprocess.run(ssh + [boot], stdin=f, capture_output=True, timeout=60)
-        out = r.stdout.decode().strip()
+        arch, _, out = r.stdout.decode().strip().partition("\n")
         check(r.returncode == 0, "bootstrap exits 0", (r.returncode, r.stderr))
+        check(arch == os.uname().machine, "bootstrap names this machine's architecture first",
+              arch)
         check(re.fullmatch(r"/[A-Za-z0-9/._-]*/etcd-dr\.[A-Za-z0-9]{8}", out) is not None,
               "bootstrap prints a directory the coordinator accepts", out)
         exe = os.path.join(out, "etcd-dr-agent")
         check(os.path.exists(exe) and stat.S_IMODE(os.stat(exe).st_mode) == 0o700,
               "agent pushed with mode 0700")
         check(stat.S_IMODE(os.stat(out).st_mode) == 0o700, "agent dir mode 0700")
-        p = subprocess.Popen(ssh + ["exec sudo -n %s" % exe if shutil.which("sudo")
-                                    else "exec %s" % exe],
+        run_exe = " ".join(EMULATOR + [exe])
+        p = subprocess.Popen(ssh + ["exec sudo -n %s" % run_exe if shutil.which("sudo")
+                                    else "exec %s" % run_exe],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         a = Agent.__new__(Agent)
         a.p, a.dir, a.exe, a.next_id, a.events = p, out, exe, 1, []
@@ -1163,16 +1172,52 @@ def case_sshd(base):
         ok(r, "run over ssh")
         check(a.close(30) == 0, "agent exits 0 when the channel closes")
         check(not os.path.exists(out), "agent dir removed at eof over ssh")
-        # A foreign architecture: the bootstrap stops before creating anything.
+        # An architecture without an agent: the bootstrap stops before
+        # creating anything.
         fake = os.path.join(base, "fakebin")
-        write(os.path.join(fake, "uname"), b"#!/bin/sh\necho aarch64\n", 0o755)
+        write(os.path.join(fake, "uname"), b"#!/bin/sh\necho ppc64le\n", 0o755)
         r = subprocess.run(ssh + ["PATH=%s:$PATH; %s" % (fake, boot)], stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=60)
-        check(r.returncode == 97 and b"unsupported architecture: aarch64" in r.stderr,
+        check(r.returncode == 97 and b"unsupported architecture: ppc64le" in r.stderr,
               "exit 97 on another architecture", (r.returncode, r.stderr))
     finally:
         d.terminate()
         d.wait(10)
+
+
+def case_envfile_manifest(base):
+    """The kubeadm preset's set-env: ETCD_* names edit the static pod
+    manifest's --flags where the manifest is (parked while etcd is stopped),
+    through a dot file kubelet skips; reset-env puts it back byte for byte."""
+    a = Agent(base)
+    mdir = os.path.join(base, "manifests")
+    os.mkdir(mdir)
+    path = os.path.join(mdir, "etcd.yaml")
+    parked = os.path.join(base, "etcd.yaml.etcd-dr-stopped")
+    backup = os.path.join(base, "etcd.yaml.etcd-dr-R1")
+    orig = (b"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - command:\n    - etcd\n"
+            b"    - --name=m1\n    - --initial-cluster-state=new\n    image: registry.k8s.io/etcd:3.5.16-0\n")
+    write(parked, orig, 0o600)
+    r = a.call("envfile", action="set", path=path, backup=backup, format="manifest",
+               parked=parked, set={"ETCD_INITIAL_CLUSTER_STATE": "existing",
+                                   "ETCD_FORCE_NEW_CLUSTER": "true"})
+    if ok(r, "manifest set"):
+        check(r["result"]["edited"] == parked, "the parked manifest edited", r)
+        with open(parked, "rb") as f:
+            new = f.read()
+        check(new == orig.replace(b"--initial-cluster-state=new", b"--initial-cluster-state=existing")
+              .replace(b"    image:", b"    - --force-new-cluster=true\n    image:"),
+              "flag rewritten in place, new flag after the last item", new)
+        check(os.stat(parked).st_mode & 0o777 == 0o600, "mode kept")
+    err(a.call("envfile", action="set", path=path, backup=backup, format="manifest",
+               parked=parked, set={"OTHER": "1"}), "EDR_EINVAL", "a non-ETCD_ name", "OTHER")
+    os.rename(parked, path)  # started: the manifest is back in the manifests dir
+    r = a.call("envfile", action="restore", path=path, backup=backup, format="manifest",
+               parked=parked)
+    if ok(r, "manifest restore"):
+        with open(path, "rb") as f:
+            check(f.read() == orig, "manifest back byte for byte where it is now")
+    check(os.listdir(mdir) == ["etcd.yaml"], "nothing else in the manifests dir", os.listdir(mdir))
 
 
 def case_envfile(base):

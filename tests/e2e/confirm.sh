@@ -101,7 +101,7 @@ check "refused: no run was started (no run directory)" test -z "$(ls -A "$WORK/s
 check "no terminal, run --dry-run: still works without --yes (got $rc)" test "$rc" = 0
 "$ETCD_DR" status --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "no terminal, status: still works without --yes (m2 stopped: degraded, got $rc)" \
-  eval 'test "$rc" = 1 && grep -q "^verdict: degraded" "$WORK/out"'
+  eval 'test "$rc" = 6 && grep -q "^verdict: degraded" "$WORK/out"'
 "$ETCD_DR" run "$WORK/pb.json" --cluster "$WORK/cluster.json" --yes >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "no terminal, --yes: exit 0 (got $rc)" test "$rc" = 0
 check "no terminal, --yes: says it went on without asking" contains "$(cat "$WORK/err")" \

@@ -104,6 +104,36 @@ checksum_on() { # checksum_on I PREFIX -> "COUNT SHA"
   python3 "$REPO/tests/lab/labdata.py" checksum "http://$(host_ip "$1"):2379" "$2"
 }
 
+# A disaster after a snapshot: COUNT keys of SIZE bytes under PREFIX, a
+# real `etcdctl snapshot save` to $WORK/snap.db, keys under /after/ written
+# after it, then every member stopped.  Prints PREFIX's checksum as it was
+# in the snapshot (checksum_on).
+snapshot_then_disaster() { # snapshot_then_disaster PREFIX COUNT SIZE
+  lab put-data "$2" "$3" --prefix "$1" >/dev/null 2>&1
+  checksum_on 1 "$1"
+  lab snapshot "$WORK/snap.db" >/dev/null 2>&1
+  lab put-data 10 100 --prefix /after/ >/dev/null 2>&1
+  lab disaster >/dev/null 2>&1
+}
+
+# restore_from SPEC SNAPSHOT: `etcd-dr restore --yes` into $WORK/out and
+# $WORK/err, checked to exit 0 (its stderr shown when not); then on every
+# member: healthy, serving exactly PREFIX's keys of the snapshot (checksum
+# WANT) and nothing under /after/ (written after it), no agent left.
+restore_from() { # restore_from SPEC SNAPSHOT PREFIX WANT
+  local rc i
+  "$ETCD_DR" restore --yes --cluster "$1" --snapshot "$2" >"$WORK/out" 2>"$WORK/err"
+  rc=$?
+  check "restore from $(basename "$1") exits 0 (got $rc)" test "$rc" = 0
+  [[ $rc == 0 ]] || cat "$WORK/err"
+  for i in $(seq 1 "$(nhosts)"); do
+    check "m$i healthy" healthy_on "$i"
+    check "m$i serves every key of the snapshot" test "$(checksum_on "$i" "$3")" = "$4"
+    check "m$i has nothing written after it" test "$(checksum_on "$i" /after/ | cut -d' ' -f1)" = 0
+    check "m$i: no agent left" test -z "$(leftovers "$i")"
+  done
+}
+
 # Cluster id and member names as the gateway reports them on member I.
 cluster_id_on() {
   curl -s --max-time 5 -X POST -d '{}' "http://$(host_ip "$1"):2379/v3/cluster/member/list" |

@@ -28,8 +28,16 @@ lab etcd 2 stop >/dev/null 2>&1                   # m2 is lost
 lab put-data 50 100 --prefix /while-m2-down/ >/dev/null 2>&1
 while_down=$(checksum_on 1 /while-m2-down/)
 
-pb_run replace-member p1 --var member=m2
-check "run replace-member.json --var member=m2 exits 0 (got $RC)" test "$RC" = 0
+# by name (the shipped playbook), and -w json: the report on stdout too
+ETCD_DR_PLAYBOOKS=$PLAYBOOKS "$ETCD_DR" run replace-member --cluster "$WORK/cluster.json" --yes \
+  --run-id p1 --report "$WORK/report-p1.json" --var member=m2 -w json >"$WORK/out" 2>"$WORK/err"
+RC=$?
+[[ $RC == 0 ]] || { echo "--- etcd-dr run replace-member (exit $RC), stderr:"; tail -n 40 "$WORK/err"; }
+check "run replace-member --var member=m2 exits 0 (got $RC)" test "$RC" = 0
+check "-w json: stdout is the run's report, as --report wrote it" python3 -c '
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+sys.exit(a != b or a["exit_code"] != 0)' "$WORK/out" "$WORK/report-p1.json"
 check "etcdctl: members m1 m2 m3, all started, their URLs" test "$(ctl_members)" = "$(want_members)"
 check "etcdctl: endpoint health on all 3" all_endpoints_healthy
 new_id2=$(member_id_of m2)

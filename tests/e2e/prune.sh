@@ -54,6 +54,15 @@ check "dry run: the symlink is left alone" contains "$out" "member.etcd-dr-20200
 check "dry run: the unfinished run is kept" contains "$out" "keep    $unfinished"
 check "dry run: says nothing was removed" contains "$out" "dry run: nothing was removed"
 check "dry run: nothing changed on any host" test "$(all_states)" = "$before"
+"$ETCD_DR" prune --keep 1 -w json --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "dry run -w json: exit 0, stdout one document: every host would remove $r1 and $r2, not $r3" \
+  python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+ok = d["dry_run"] is True and len(d["hosts"]) == 3 and all(
+    set(h["decision"]["remove"]) == {sys.argv[2], sys.argv[3]} for h in d["hosts"])
+sys.exit(not ok or sys.argv[4] != "0")' "$WORK/out" "$r1" "$r2" "$rc"
+check "dry run -w json: nothing changed on any host" test "$(all_states)" = "$before"
 
 # 2. --remove without a terminal and without --yes: refused before any host
 "$ETCD_DR" prune --keep 1 --remove --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"

@@ -76,7 +76,7 @@ check "nothing written after the snapshot" test -z "$("$LAB_ETCDCTL" --endpoints
 lab etcd 1 stop >/dev/null
 "$ETCD_DR" snapshot save -o "$WORK/f.db" --cluster "$WORK/cluster.json" --via ssh --member m1 \
   >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "etcd stopped on m1: exit 1 (got $rc)" test "$rc" = 1
+check "etcd stopped on m1: exit 4 (got $rc)" test "$rc" = 4
 check "the message names m1's host $(host_ip 1) and the step" grep -q "member 'm1' on host $(host_ip 1): check-member:" "$WORK/err"
 check "the message gives etcdctl's reason" grep -qiE "deadline exceeded|connection refused|context" "$WORK/err"
 check "no file and no .part here" test ! -e "$WORK/f.db" -a ! -e "$WORK/f.db.part"
@@ -96,7 +96,7 @@ lab health --timeout 60 >/dev/null 2>&1
 write_spec "$WORK/badtls.json" "$LAB_KNOWN_HOSTS" '"etcdctl_cacert": "/etc/etcd-lab/no-such-ca.crt"'
 "$ETCD_DR" snapshot save -o "$WORK/t.db" --cluster "$WORK/badtls.json" --via ssh --member m2 \
   >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "wrong etcdctl_cacert: exit 1 (got $rc)" test "$rc" = 1
+check "wrong etcdctl_cacert: exit 4 (got $rc)" test "$rc" = 4
 check "the message names m2's host and the missing file" \
   grep -q "member 'm2' on host $ip2: check-member:.*no-such-ca.crt" "$WORK/err"
 check "no file and no .part here" test ! -e "$WORK/t.db" -a ! -e "$WORK/t.db.part"
@@ -124,12 +124,12 @@ t0=$(date +%s)
 timeout 120 "$ETCD_DR" snapshot save -o "$WORK/h.db" --cluster "$WORK/cluster.json" --via ssh \
   --member m3 --stall-timeout 2 >"$WORK/out" 2>"$WORK/err"; rc=$?
 el=$(( $(date +%s) - t0 ))
-check "a save that stops growing: exit 1 (got $rc)" test "$rc" = 1
+check "a save that stops growing: exit 4 (got $rc)" test "$rc" = 4
 check "it gave up soon after --stall-timeout 2 (${el}s)" test "$el" -lt 30
 check "the message names m3's host, the step and the stall" \
   grep -q "member 'm3' on host $(host_ip 3): take-snapshot:.*wrote nothing to .* for 2000 ms" "$WORK/err"
 check "the message gives etcdctl's last words" grep -q "stalled on purpose" "$WORK/err"
-[[ $rc == 1 ]] || cat "$WORK/err"
+[[ $rc == 4 ]] || cat "$WORK/err"
 check "no file and no .part here" test ! -e "$WORK/h.db" -a ! -e "$WORK/h.db.part"
 sleep 1
 check "the stalled etcdctl was stopped" test -z "$(pgrep -f 'sleep 307')"
@@ -151,7 +151,7 @@ done
 check "the coordinator cannot reach m1's client URL any more" \
   test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$(host_ip 1):2379/health")" = 000
 "$ETCD_DR" snapshot save -o "$WORK/a.db" --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "--via direct (the default) with no URL answering: exit 1 (got $rc)" test "$rc" = 1
+check "--via direct (the default) with no URL answering: exit 4 (got $rc)" test "$rc" = 4
 check "and it does not go through the hosts" test -z "$(leftovers 1)$(grep -l 'through its host' "$WORK/out")"
 "$ETCD_DR" snapshot save -o "$WORK/a.db" --cluster "$WORK/cluster.json" --via auto >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "--via auto with no URL answering: exit 0 through a host (got $rc)" test "$rc" = 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # status.sh VERSION - `etcd-dr status` on a lab of 3 real hosts: healthy
 # (the revision, IDs and leader agree with etcdctl), a raised NOSPACE alarm,
-# one member stopped (degraded, exit 1), two stopped (QUORUM LOST, exit 3,
+# one member stopped (degraded, exit 6), two stopped (QUORUM LOST, exit 8,
 # the restore command to consider), -w json with the same verdict, a host
 # whose SSH is unreachable while its etcd answers, --no-ssh, usage errors;
 # then TLS on loopback: a one-member https etcd with client certificates,
@@ -73,8 +73,8 @@ id2=$(curl -s --max-time 5 -X POST -d '{}' "http://$(host_ip 2):2379/v3/maintena
 curl -s --max-time 5 -X POST -d "{\"action\":\"ACTIVATE\",\"memberID\":\"$id2\",\"alarm\":\"NOSPACE\"}" \
   "http://$(host_ip 1):2379/v3/maintenance/alarm" >/dev/null
 st --cluster "$WORK/cluster.json" --no-ssh
-check "alarm: exit 1 (got $rc)" test "$rc" = 1
-[[ $rc == 1 ]] || show
+check "alarm: exit 6 (got $rc)" test "$rc" = 6
+[[ $rc == 6 ]] || show
 check "alarm: degraded, quorum held, alarm named" grep -q "^verdict: degraded, quorum held (3 of 3 healthy; alarm NOSPACE)" "$WORK/out"
 check "alarm: m2's row says NOSPACE" test "$(col m2 12)" = NOSPACE
 check "alarm: m1's row says none" test "$(col m1 12)" = none
@@ -88,8 +88,8 @@ check "alarm disarmed: healthy again (rc $rc)" test "$rc" = 0
 # ---- one member stopped -----------------------------------------------------
 lab etcd 2 stop >/dev/null
 st --cluster "$WORK/cluster.json"
-check "one stopped: exit 1 (got $rc)" test "$rc" = 1
-[[ $rc == 1 ]] || show
+check "one stopped: exit 6 (got $rc)" test "$rc" = 6
+[[ $rc == 6 ]] || show
 check "one stopped: degraded, quorum held (2 of 3 healthy)" grep -qx "verdict: degraded, quorum held (2 of 3 healthy)" "$WORK/out"
 check "one stopped: m2 unreachable, ssh ok, etcd stopped" test "$(col m2 2) $(col m2 3) $(col m2 4)" = "ok stopped unreachable"
 check "one stopped: m1 and m3 healthy" test "$(col m1 4) $(col m3 4)" = "true true"
@@ -103,8 +103,8 @@ check "one stopped json: m2 not asked, etcd not running, ssh ok" test "$(js "d['
 # ---- two stopped: quorum lost -------------------------------------------------
 lab etcd 3 stop >/dev/null
 st --cluster "$WORK/cluster.json"
-check "two stopped: exit 3 (got $rc)" test "$rc" = 3
-[[ $rc == 3 ]] || show
+check "two stopped: exit 8 (got $rc)" test "$rc" = 8
+[[ $rc == 8 ]] || show
 check "two stopped: QUORUM LOST (0 of 3 healthy)" grep -qx "verdict: QUORUM LOST (0 of 3 healthy)" "$WORK/out"
 # right after the stop, 3.5's /health may time out instead of saying false
 check "two stopped: m1 running, /health false or timeout ($(col m1 4))" \
@@ -112,12 +112,12 @@ check "two stopped: m1 running, /health false or timeout ($(col m1 4))" \
 check "two stopped: suggests plan --check" grep -qxF "  etcd-dr plan --cluster $WORK/cluster.json --snapshot FILE --check" "$WORK/out"
 check "two stopped: suggests the restore" grep -qxF "  etcd-dr restore --cluster $WORK/cluster.json --snapshot FILE" "$WORK/out"
 st --cluster "$WORK/cluster.json" -w json
-check "two stopped json: exit 3, quorum-lost" test "$rc $(js "d['verdict'], d['verdict_line']")" = "3 quorum-lost QUORUM LOST (0 of 3 healthy)"
+check "two stopped json: exit 8, quorum-lost" test "$rc $(js "d['verdict'], d['verdict_line']")" = "8 quorum-lost QUORUM LOST (0 of 3 healthy)"
 check "two stopped json: suggested restore" test "$(js "d['suggested_commands'][1]")" = "etcd-dr restore --cluster $WORK/cluster.json --snapshot FILE"
 # the suggestion repeats the operator's own spec options, quoted for a shell
 st --initial-cluster "$LAB_INITIAL_CLUSTER" --ssh-user root --identity "$LAB_KEY" \
   --known-hosts "$LAB_KNOWN_HOSTS" --no-ssh
-check "initial-cluster: exit 3" test "$rc" = 3
+check "initial-cluster: exit 8" test "$rc" = 8
 want="  etcd-dr restore --initial-cluster $LAB_INITIAL_CLUSTER --ssh-user root --identity $LAB_KEY --known-hosts $LAB_KNOWN_HOSTS --snapshot FILE"
 check "initial-cluster: the restore names the cluster the same way" grep -qxF "$want" "$WORK/out"
 [[ $(grep -c 'etcd-dr restore' "$WORK/out") == 1 ]] || show
@@ -193,7 +193,7 @@ check "bad -w: exit 2" test "$rc" = 2
 st --cluster "$WORK/nonexistent.json"
 check "missing spec file: exit 2" test "$rc" = 2
 st --help
-check "--help documents the exit statuses" grep -q "3 quorum lost" "$WORK/out"
+check "--help documents the exit statuses" grep -q "8 quorum lost" "$WORK/out"
 
 # ---- TLS on loopback ------------------------------------------------------------
 etcd_bin=$(dirname "$LAB_ETCDCTL")/etcd

@@ -57,7 +57,7 @@ check "status -w json: the leader is named" test "$(js "d['leader'] in ('m1','m2
 # --- m3 stopped: its host cannot ask it either ------------------------------
 lab etcd 3 stop >/dev/null
 "$ETCD_DR" status --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "m3 stopped: degraded, exit 1 (got $rc)" test "$rc" = 1
+check "m3 stopped: degraded, exit 6 (got $rc)" test "$rc" = 6
 check "m3 stopped: m3 unreachable" test "$(col m3 4)" = unreachable
 check "m3 stopped: the notes say its host's etcdctl got no answer" grep -q "^m3: nor by its host's etcdctl" "$WORK/out"
 check "m3 stopped: the verdict says 2 of 3" grep -q "verdict: degraded, quorum held (2 of 3 healthy)" "$WORK/out"
@@ -116,7 +116,7 @@ want=$(member_id_hex m3 "$ep1")
 check "tls: m3's member ID is etcd's ($want)" test -n "$want" -a "$(col m3 6)" = "$want"
 
 "$ETCD_DR" status --cluster "$WORK/tls-nopki.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "tls without host certificate paths: m3 cannot be asked, degraded, exit 1 (got $rc)" test "$rc" = 1
+check "tls without host certificate paths: m3 cannot be asked, degraded, exit 6 (got $rc)" test "$rc" = 6
 check "tls without host certificate paths: m3 unreachable" test "$(col m3 4)" = unreachable
 
 # Our own certificate refused: a TLS refusal is not a reason to go around it.
@@ -135,7 +135,7 @@ check "tls: it holds the key written over TLS" \
   test "$("$ETCD_DR" snapshot status -w json "$WORK/s.db" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"] >= 2)')" = True
 "$ETCD_DR" snapshot save -o "$WORK/n.db" --cluster "$WORK/tls-nopki.json" --via ssh --member m3 \
   >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "tls: --via ssh without host certificate paths: exit 1 (got $rc)" test "$rc" = 1
+check "tls: --via ssh without host certificate paths: exit 4 (got $rc)" test "$rc" = 4
 check "tls: the message names m3's host" grep -q "member 'm3' on host $ip3: check-member:" "$WORK/err"
 check "tls: no file, no .part" test ! -e "$WORK/n.db" -a ! -e "$WORK/n.db.part"
 for i in 1 2 3; do

@@ -1,9 +1,12 @@
 /*
  * fuzz_spec.c - libFuzzer target for the cluster spec: whatever the bytes,
- * edr_spec_from_json (as JSON text) and edr_spec_from_initial_cluster (the
- * same bytes as an --initial-cluster string) end in 0 with a spec or
- * EDR_EINVAL with a message, never a crash, a sanitizer report or a leak.
- * A spec that parses is walked, so ASan sees every string it holds.
+ * edr_spec_from_json (as JSON or YAML text) and
+ * edr_spec_from_initial_cluster (the same bytes as an --initial-cluster
+ * string) end in 0 with a spec or EDR_EINVAL with a message, never a
+ * crash, a sanitizer report or a leak.
+ * The same bytes are JSON or YAML as edr_spec_is_yaml says (a YAML seed is
+ * in seeds-spec/).  A spec that parses is walked, so ASan sees every string
+ * it holds.
  */
 #include "err.h"
 #include "spec.h"

@@ -54,6 +54,7 @@ FOREIGN = {
     "--count-only": "etcdctl get's",
     "--compat": "docs/snapshot.md says there is no such switch",
     "--build": "cmake's",
+    "--install": "cmake's (README: installing)",
     "--auth": "etcd's user/password authentication, named in prose",
     "--client-cert-auth": "etcd's, in test descriptions",
     "--force-new-cluster": "etcd's, set by playbooks through env_file",

@@ -14,7 +14,8 @@ checksum: prints "COUNT SHA256" over every key under PREFIX in key order
           disaster and after a restore iff the data came back exactly.
 verify:   checks that exactly the keys/values `put` writes are there.
 
-ENDPOINT is a client URL such as http://10.250.3.1:2379 (plain HTTP).
+ENDPOINT is a client URL such as http://10.250.3.1:2379, or https:// with
+the CA and client certificate in LABDATA_CACERT, LABDATA_CERT, LABDATA_KEY.
 Works with etcd 3.4 and 3.5 (/v3/kv/txn, /v3/kv/range).
 Only the standard library is used.
 """
@@ -22,6 +23,8 @@ import base64
 import hashlib
 import http.client
 import json
+import os
+import ssl
 import sys
 import threading
 import time
@@ -60,9 +63,15 @@ def prefix_end(p):
 class Client:
     def __init__(self, endpoint, timeout=30):
         u = urllib.parse.urlsplit(endpoint)
-        if u.scheme != "http":
-            raise SystemExit("labdata: only http:// endpoints are supported: %s" % endpoint)
+        if u.scheme not in ("http", "https"):
+            raise SystemExit("labdata: only http:// and https:// endpoints are supported: %s" % endpoint)
         self.host, self.port = u.hostname, u.port or 2379
+        self.tls = None
+        if u.scheme == "https":
+            # client-certificate TLS (the kubeadm lab): LABDATA_CACERT, _CERT, _KEY
+            self.tls = ssl.create_default_context(cafile=os.environ.get("LABDATA_CACERT"))
+            if os.environ.get("LABDATA_CERT"):
+                self.tls.load_cert_chain(os.environ["LABDATA_CERT"], os.environ.get("LABDATA_KEY"))
         self.timeout = timeout
         self.conn = None
 
@@ -71,7 +80,11 @@ class Client:
         for attempt in range(5):
             try:
                 if self.conn is None:
-                    self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                    if self.tls:
+                        self.conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                                                context=self.tls)
+                    else:
+                        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
                 self.conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
                 r = self.conn.getresponse()
                 out = r.read()

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # corrupt.sh BIN OUTDIR TEST_BBOLT [FIXTURE_DIR] - (BIN as in compat.sh:
 # "etcd-dr snapshot" or the edr-snapshot driver) every file of a corpus of
-# truncated and corrupted bbolt files must fail cleanly: `verify` exits 1
-# with a message, `status` exits 0 or 1 (1 when the damage is on a page it
-# reads), and nothing crashes or trips ASan/UBSan.  The corpus is made at
+# truncated and corrupted bbolt files must fail cleanly: `verify` exits 3
+# (a snapshot rejected, docs/exit-codes.md) with a message, `status` exits 0
+# or 3 (3 when the damage is on a page it reads), and nothing crashes or trips ASan/UBSan.  The corpus is made at
 # test time (mutate.py) from the hand-built image test_bbolt writes and, when
 # FIXTURE_DIR is given, from the real snapshots compat.sh made.
 set -uo pipefail
@@ -29,20 +29,20 @@ while read -r name want; do
   total=$((total + 1))
   "${bin[@]}" verify --skip-hash-check "$f" >/dev/null 2>"$out/err"; rc=$?
   if [[ $want != trailer ]]; then
-    [[ $rc -eq 1 ]] || bad "$name: verify exit $rc: $(head -c 300 "$out/err")"
+    [[ $rc -eq 3 ]] || bad "$name: verify exit $rc: $(head -c 300 "$out/err")"
     [[ -s $out/err ]] || bad "$name: verify gave no message"
   fi
   grep -qE 'Sanitizer|runtime error' "$out/err" && bad "$name: sanitizer: $(head -5 "$out/err")"
   if [[ $name != hand-* ]]; then # without the flag the trailer speaks first
     "${bin[@]}" verify "$f" >/dev/null 2>"$out/err"; rc=$?
-    [[ $rc -eq 1 ]] || bad "$name: verify (with hash check) exit $rc"
+    [[ $rc -eq 3 ]] || bad "$name: verify (with hash check) exit $rc"
   fi
   "${bin[@]}" status -w json "$f" >/dev/null 2>"$out/err"; rc=$?
   case $want:$rc in
-    fail:1|any:0|any:1|trailer:0) ;;
+    fail:3|any:0|any:3|trailer:0) ;;
     *) bad "$name: status exit $rc (want $want): $(head -c 300 "$out/err")" ;;
   esac
-  [[ $rc -eq 1 && ! -s $out/err ]] && bad "$name: status failed silently"
+  [[ $rc -eq 3 && ! -s $out/err ]] && bad "$name: status failed silently"
   grep -qE 'Sanitizer|runtime error' "$out/err" && bad "$name: sanitizer: $(head -5 "$out/err")"
 done <"$out/corpus/MANIFEST"
 # A sample of what users read.

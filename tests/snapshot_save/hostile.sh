@@ -49,19 +49,19 @@ save() { # save MODE [ARGS...]: run it; RC, ERR, SECS
 nothing_left() { [[ -z $(ls -A "$W/out") ]]; }
 
 save overlong --deadline 60
-check "overlong: exit 1 (got $RC)" test "$RC" = 1
+check "overlong: exit 4 (got $RC)" test "$RC" = 4
 check "overlong: stopped at the announced size" \
   grep -q "snapshot from endpoint '$URL' failed after .*: the stream goes on past the 114720 bytes its first message announced" "$W/err"
 check "overlong: no file, no .part" nothing_left
 
 save huge --deadline 60
-check "huge: exit 1 (got $RC)" test "$RC" = 1
+check "huge: exit 1, a local failure: not enough free disk here (got $RC)" test "$RC" = 1
 check "huge: refused before writing it" grep -q "it announced 1.1 PB and only .* is free for '$W/out/s.db.part'" "$W/err"
 check "huge: no file, no .part" nothing_left
 
 for mode in endless trickle; do
   save "$mode" --deadline 2
-  check "$mode: exit 1 (got $RC)" test "$RC" = 1
+  check "$mode: exit 4 (got $RC)" test "$RC" = 4
   check "$mode: stopped by --deadline" grep -q "snapshot from endpoint '$URL' took longer than 2 s in all after .* of 1.1 GB (--deadline" "$W/err"
   check "$mode: stopped within seconds of the deadline (took ${SECS}s)" test "$SECS" -le 15
   check "$mode: no file, no .part" nothing_left

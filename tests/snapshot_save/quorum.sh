@@ -64,9 +64,9 @@ grep -q '"health":"true"' <<<"$(curl -s "$C1/health")" && { bad "m1 still health
 
 "$EDR" snapshot save -o "$W/none.db" --cluster "$W/cluster.json" --timeout 2000 >/dev/null 2>"$W/err"
 rc=$?
-[[ $rc -eq 1 ]] && grep -q "no healthy member" "$W/err" && grep -q "member 'm1' ($C1)" "$W/err" &&
+[[ $rc -eq 4 ]] && grep -q "no healthy member" "$W/err" && grep -q "member 'm1' ($C1)" "$W/err" &&
   grep -q -- "--member" "$W/err" && [[ ! -e $W/none.db && ! -e $W/none.db.part ]] &&
-  ok "quorum lost, no --member: exit 1, $(tail -1 "$W/err")" || bad "quorum lost, no --member: exit $rc, $(cat "$W/err")"
+  ok "quorum lost, no --member: exit 4, $(tail -1 "$W/err")" || bad "quorum lost, no --member: exit $rc, $(cat "$W/err")"
 
 if "$EDR" snapshot save -o "$W/m1.db" --cluster "$W/cluster.json" --member m1 >"$W/out" 2>"$W/err"; then
   grep -q "not healthy" "$W/err" && ok "--member m1 without quorum: saved, with a warning" ||

@@ -83,11 +83,23 @@ fi
   check_file "$out/m.db" "$rev" || bad "--member m1: $(cat "$W/err")"
 "$EDR" snapshot save -o "$out/e.db" --endpoint "$m1_url/" >/dev/null 2>"$W/err" &&
   check_file "$out/e.db" "$rev" || bad "--endpoint: $(cat "$W/err")"
+# -w json: what was saved as one object; ETCDCTL_ENDPOINTS names the member
+ETCDCTL_ENDPOINTS=$m1_url "$EDR" snapshot save -o "$out/j.db" -w json >"$W/j.out" 2>"$W/err" &&
+  python3 -c '
+import hashlib, json, os, sys
+d = json.load(open(sys.argv[1]))
+want = {"path": sys.argv[2], "via": "http", "revision": int(sys.argv[3]),
+        "size": os.path.getsize(sys.argv[2]),
+        "sha256": hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()}
+sys.exit(any(d.get(k) != v for k, v in want.items()) or sys.argv[4] not in d["from"])
+' "$W/j.out" "$out/j.db" "$rev" "$m1_url" &&
+  ok "ETCDCTL_ENDPOINTS, -w json: $(tr -d '\n ' <"$W/j.out" | cut -c1-120)" ||
+  bad "ETCDCTL_ENDPOINTS, -w json: $(cat "$W/j.out" "$W/err")"
 "$EDR" snapshot save -o "$out/x.db" --cluster "$W/cluster.json" --member nosuch 2>"$W/err"
 rc=$?
 [[ $rc -eq 2 ]] && grep -q "no member 'nosuch'" "$W/err" && ok "unknown member: exit 2, $(cat "$W/err")" ||
   bad "unknown member: exit $rc, $(cat "$W/err")"
-rm -f "$out/m.db" "$out/e.db"
+rm -f "$out/m.db" "$out/e.db" "$out/j.db"
 
 # --- failures: no FILE, no FILE.part, an existing FILE untouched ----------
 echo precious >"$out/keep.db"

@@ -423,7 +423,9 @@ static struct edr_agent_conn *fake_open(uv_loop_t *loop, const struct edr_agent_
     return NULL;
   }
   struct edr_snapfile sf;
-  if (edr_snapfile_check(t->agent_path, &sf) == 0)
+  const char *agent = t->agents[EDR_ARCH_X86_64].path ? t->agents[EDR_ARCH_X86_64].path
+                                                      : t->agents[EDR_ARCH_AARCH64].path;
+  if (agent && edr_snapfile_check(agent, &sf) == 0)
     memcpy(c->sha256, sf.file_sha256, sizeof c->sha256);
   uv_timer_init(loop, &c->deliver);
   uv_timer_init(loop, &c->deadline);

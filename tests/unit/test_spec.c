@@ -361,6 +361,37 @@ static void test_wal_dir_placement(void) {
   }
 }
 
+static void test_kubeadm_preset(void) {
+  struct edr_spec *sp = js("{\"preset\": \"kubeadm\", \"members\": [{\"name\": \"cp1\", "
+                           "\"peer_urls\": [\"https://10.0.0.1:2380\"]}]}");
+  CHECK(sp != NULL);
+  if (sp) {
+    const struct edr_member *m = &sp->members[0];
+    CHECK(edr_member_kubeadm(m));
+    CHECK_STR(m->manifest, "/etc/kubernetes/manifests/etcd.yaml");
+    CHECK_STR(m->etcdctl_cacert, "/etc/kubernetes/pki/etcd/ca.crt");
+    CHECK_STR(m->etcdctl_cert, "/etc/kubernetes/pki/etcd/healthcheck-client.crt");
+    CHECK_STR(m->client_urls.v[0], "https://10.0.0.1:2379");
+    CHECK(m->stop_command.n == 0 && m->start_command.n == 0);
+    char *parked = edr_member_parked_manifest(m);
+    CHECK_STR(parked, "/etc/kubernetes/etcd.yaml.etcd-dr-stopped");
+    free(parked);
+  }
+  edr_spec_free(sp);
+  CHECK(!js("{\"preset\": \"kubeadm\", \"stop_command\": \"x\", \"members\": [{\"name\": "
+            "\"a\", \"peer_urls\": [\"https://a:1\"]}]}"));
+  CHECK_CONTAINS(err, "field 'stop_command': not with the kubeadm preset");
+  CHECK(!js("{\"manifest\": \"/etc/k/m/etcd.yaml\", \"members\": [{\"name\": \"a\", "
+            "\"peer_urls\": [\"https://a:1\"]}]}"));
+  CHECK_CONTAINS(err, "field 'manifest': only with \"preset\": \"kubeadm\"");
+  CHECK(!js("{\"preset\": \"kubespray\", \"members\": [{\"name\": \"a\", "
+            "\"peer_urls\": [\"https://a:1\"]}]}"));
+  CHECK_CONTAINS(err, "'kubespray' is not \"kubeadm\"");
+  CHECK(!js("{\"preset\": \"kubeadm\", \"manifest\": \"/etcd.yaml\", \"members\": "
+            "[{\"name\": \"a\", \"peer_urls\": [\"https://a:1\"]}]}"));
+  CHECK_CONTAINS(err, "inside a manifests directory");
+}
+
 int main(void) {
   test_initial_cluster();
   test_initial_cluster_bad();
@@ -371,5 +402,6 @@ int main(void) {
   test_etcdctl_tls();
   test_overrides();
   test_validators();
+  test_kubeadm_preset();
   return t_done("test_spec");
 }

@@ -191,7 +191,7 @@ static void test_verdict(void) {
   CHECK(v.verdict == EDR_VERDICT_DEGRADED);
   CHECK_STR(v.line, "degraded, quorum held (2 of 3 healthy)");
   CHECK_CONTAINS(v.why, "m2 unreachable");
-  CHECK(edr_status_exit_code(v.verdict) == 1);
+  CHECK(edr_status_exit_code(v.verdict) == 6); /* EDR_EXIT_UNHEALTHY */
 
   /* two down: the survivor has no leader and /health false */
   down_row(&r[2], "m3");
@@ -201,7 +201,7 @@ static void test_verdict(void) {
   edr_status_judge(r, 3, &v);
   CHECK(v.verdict == EDR_VERDICT_QUORUM_LOST);
   CHECK_STR(v.line, "QUORUM LOST (0 of 3 healthy)");
-  CHECK(edr_status_exit_code(v.verdict) == 3);
+  CHECK(edr_status_exit_code(v.verdict) == 8); /* EDR_EXIT_QUORUM_LOST */
   CHECK_CONTAINS(v.why, "m1 not healthy (NO LEADER)");
 
   /* all healthy but an alarm: degraded */
@@ -229,7 +229,7 @@ static void test_verdict(void) {
   CHECK_STR(r[2].health_reason, "ALARM NOSPACE");
   edr_status_judge(r, 3, &v);
   CHECK_STR(v.line, "degraded, quorum held (3 of 3 healthy; alarm NOSPACE)");
-  CHECK(edr_status_exit_code(v.verdict) == 1);
+  CHECK(edr_status_exit_code(v.verdict) == 6);
   /* without a leader, /health false is not the alarm's doing */
   r[0].leader = r[1].leader = r[2].leader = 0;
   edr_status_judge(r, 3, &v);

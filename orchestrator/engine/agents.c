@@ -1,0 +1,124 @@
+/*
+ * agents.c - the local etcd-dr-agent binaries a run may push, one per
+ * architecture (agent_conn.h's edr_archs): which file is for which
+ * architecture is read from its ELF header, never from its name.  The run
+ * (run.c) owns the struct edr_agents this fills; each host's connection
+ * borrows the paths and pushes the one for the host's `uname -m`.
+ */
+#include "executor.h"
+
+#include "err.h"
+#include "snapfile.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The architecture etcd-dr itself runs on: a file that is not ELF (a test's
+ * stand-in agent) counts as built for it. */
+#if defined(__aarch64__)
+enum { NATIVE_ARCH = EDR_ARCH_AARCH64 };
+#else
+enum { NATIVE_ARCH = EDR_ARCH_X86_64 };
+#endif
+
+/* The architecture PATH's ELF header names (NATIVE_ARCH when it is not an
+ * ELF file); EDR_EARCH for an ELF file of another machine; another
+ * negative EDR_E* code when it cannot be read. */
+static int file_arch(const char *path) {
+  unsigned char h[20];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return edr_from_errno(errno);
+  ssize_t n = read(fd, h, sizeof h);
+  close(fd);
+  if (n < (ssize_t)sizeof h || memcmp(h, "\177ELF", 4))
+    return NATIVE_ARCH;
+  unsigned machine = h[5] == 2 ? (unsigned)h[18] << 8 | h[19] : (unsigned)h[19] << 8 | h[18];
+  for (int a = 0; a < EDR_ARCH__COUNT; a++)
+    if (edr_archs[a].elf_machine == machine)
+      return a;
+  return EDR_EARCH;
+}
+
+/* Record PATH (taken) as architecture A's agent: its size and sha-256. */
+static int take(struct edr_agents *ag, int a, char *path) {
+  struct edr_snapfile sf;
+  int rc = edr_snapfile_check(path, &sf);
+  if (rc) {
+    free(path);
+    return rc;
+  }
+  ag->path[a] = path;
+  ag->size[a] = sf.size;
+  memcpy(ag->sha256[a], sf.file_sha256, sizeof ag->sha256[a]);
+  return 0;
+}
+
+/* The directory etcd-dr runs from, or "" when /proc does not say. */
+static void self_dir(char *dir, size_t len) {
+  ssize_t n = readlink("/proc/self/exe", dir, len - 1);
+  dir[n > 0 ? n : 0] = '\0';
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *slash = '\0';
+  else
+    dir[0] = '\0';
+}
+
+int edr_agents_find(struct edr_agents *ag, const char *given, char *msg, size_t msglen) {
+  memset(ag, 0, sizeof *ag);
+  msg[0] = '\0';
+  if (!given || !*given)
+    given = getenv("ETCD_DR_AGENT");
+  if (given && *given) {
+    int a = access(given, R_OK) == 0 ? file_arch(given) : EDR_ENOENT;
+    if (a == EDR_EARCH) {
+      snprintf(msg, msglen, "'%s' is an ELF file for none of the architectures etcd-dr "
+               "pushes an agent to (x86-64, aarch64)", given);
+      return EDR_EARCH;
+    }
+    int rc = a < 0 ? a : take(ag, a, strdup(given));
+    if (rc) {
+      snprintf(msg, msglen, "cannot find or read etcd-dr-agent at %s (set ETCD_DR_AGENT "
+               "to its path)", given);
+      return rc;
+    }
+  }
+  char self[PATH_MAX];
+  self_dir(self, sizeof self);
+  static const char *const rel[] = {"", "/../libexec/etcd-dr"};
+  for (size_t d = 0; self[0] && d < sizeof rel / sizeof rel[0]; d++)
+    for (int f = 0; f < EDR_ARCH__COUNT; f++) {
+      char *p = edr_asprintf("%s%s/%s", self, rel[d], edr_archs[f].file);
+      int a = p && access(p, R_OK) == 0 ? file_arch(p) : EDR_ENOENT;
+      if (a >= 0 && !ag->path[a])
+        take(ag, a, p);
+      else
+        free(p);
+    }
+  for (int a = 0; a < EDR_ARCH__COUNT; a++)
+    if (ag->path[a])
+      return 0;
+  snprintf(msg, msglen, "cannot find or read etcd-dr-agent (set ETCD_DR_AGENT to its path)");
+  return EDR_ENOENT;
+}
+
+void edr_agents_release(struct edr_agents *ag) {
+  for (int a = 0; a < EDR_ARCH__COUNT; a++) {
+    free(ag->path[a]);
+    ag->path[a] = NULL;
+  }
+}
+
+int edr_agents_first(const struct edr_agents *ag) {
+  for (int a = 0; a < EDR_ARCH__COUNT; a++)
+    if (ag->path[a])
+      return a;
+  return -1;
+}

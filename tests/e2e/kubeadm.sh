@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# kubeadm.sh [VERSION] - the kubeadm preset on a kubeadm-style lab of 3 hosts
+# (kubeadm_lib.sh: static pod manifests run by a stand-in kubelet that looks
+# every 2 s, client-certificate TLS with kubeadm's PKI layout, https peer
+# URLs, no etcd tools on the hosts, a kube-apiserver stand-in).  This
+# machine checks health with the health-check client certificate
+# (ETCDCTL_CACERT/CERT/KEY).  Checks, on the hosts:
+# - a pushed restore tool of another etcd version than the manifests' image
+#   is refused in the check phase, nothing changed;
+# - `restore` with "preset": "kubeadm" from a real snapshot: every key back
+#   on every member and nothing written after it, the old member dirs kept,
+#   manifests back as they were and nothing left parked, kube-apiserver
+#   stopped by kubelet before etcd was and started again after it;
+# - `run replace-member` on it: a new member id, its data back, the manifest
+#   as it was;
+# - `run rebuild-from-one`: 3 members again, the seed's data everywhere.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/kubeadm_lib.sh"
+VERSION=${1:-3.5}
+LAB=kadm${VERSION/./}
+
+kubeadm_lab_up 3 "$VERSION"
+export ETCDCTL_CACERT=$KPKI/ca.crt ETCDCTL_CERT=$KPKI/healthcheck-client.crt \
+  ETCDCTL_KEY=$KPKI/healthcheck-client.key
+spec=$WORK/cluster.json
+write_kubeadm_spec "$spec"
+
+check "no etcdctl or etcdutl on the hosts" \
+  test -z "$(on_host 1 sh -c 'command -v etcdctl etcdutl; test -x /usr/bin/etcdctl && echo x; true')"
+
+klabdata put 1 300 200 /kept/ >/dev/null
+before=$(klabdata checksum 1 /kept/)
+ketcdctl --endpoints "https://$(host_ip 1):2379" snapshot save "$WORK/snap.db" >"$WORK/save.log" 2>&1 || cat "$WORK/save.log"
+check "snapshot taken over TLS" test -s "$WORK/snap.db"
+klabdata put 1 50 100 /after/ >/dev/null
+manifest_sums() { local i; for i in 1 2 3; do on_host "$i" sha256sum "$KMANIFEST" /etc/kubernetes/manifests/kube-apiserver.yaml; done; }
+sums=$(manifest_sums)
+member_dirs() { local i; for i in 1 2 3; do on_host "$i" stat -c %i /var/lib/etcd/member; done; }
+inodes=$(member_dirs)
+
+# The right tool for this cluster, and one of the other version.
+if [[ $VERSION == 3.5 ]]; then tool=$LAB_ETCDUTL wrong=/usr/bin/etcdctl wrongv=3.4
+else tool=/usr/bin/etcdctl wrong=/var/cache/etcd-dr/etcd-3.5/usr/bin/etcdutl wrongv=3.5; fi
+sed "s|\"preset\": \"kubeadm\",|\"preset\": \"kubeadm\", \"restore_tool_push\": \"$wrong\",|" "$spec" >"$WORK/wrong.json"
+out=$("$ETCD_DR" restore --cluster "$WORK/wrong.json" --snapshot "$WORK/snap.db" --yes 2>&1)
+rc=$?
+check "a restore tool of etcd $wrongv is refused (exit 4, was $rc)" test "$rc" = 4
+check "the refusal names both versions and the way out" \
+  contains "$out" "is etcd $wrongv"
+contains "$out" "set restore_tool_push to an etcdutl" || echo "$out" | tail -5
+check "nothing changed after the refusal" test "$(member_dirs)" = "$inodes"
+check "every member still healthy after the refusal" kwait_healthy 5
+
+sed -i "s|\"preset\": \"kubeadm\",|\"preset\": \"kubeadm\", \"restore_tool_push\": \"$tool\",|" "$spec"
+for i in 1 2 3; do : >"$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events"; done
+out=$("$ETCD_DR" restore --cluster "$spec" --snapshot "$WORK/snap.db" --yes 2>&1)
+rc=$?
+check "restore --preset kubeadm exits 0 (was $rc)" test "$rc" = 0
+((rc == 0)) || echo "$out" | tail -30
+run=$(sed -n 's/.*run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\).*/\1/p' <<<"$out" | sed -n 1p)
+check "every member healthy" kwait_healthy 30
+for i in 1 2 3; do
+  check "m$i: every key back" test "$(klabdata checksum "$i" /kept/)" = "$before"
+  check "m$i: nothing written after the snapshot" test "$(klabdata checksum "$i" /after/ | cut -d' ' -f1)" = 0
+  check "m$i: the old member dir kept as member.etcd-dr-$run" \
+    on_host "$i" test -d "/var/lib/etcd/member.etcd-dr-$run/snap"
+  check "m$i: nothing left parked" \
+    test -z "$(on_host "$i" sh -c 'ls /etc/kubernetes/*.etcd-dr-stopped 2>/dev/null; true')"
+  ev=$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events
+  # kubelet looks every 2 s: kube-apiserver comes back up to then after the run
+  for _ in $(seq 50); do grep -q 'kube-apiserver started' "$ev" && break; sleep 0.2; done
+  t_api_stop=$(awk '/kube-apiserver stopped/ {print $1; exit}' "$ev")
+  t_etcd_stop=$(awk '/^[0-9.]+ etcd stopped/ {print $1; exit}' "$ev")
+  t_etcd_start=$(awk '/^[0-9.]+ etcd started/ {print $1; exit}' "$ev")
+  t_api_start=$(awk '/kube-apiserver started/ {print $1; exit}' "$ev")
+  check "m$i: kubelet stopped kube-apiserver, then etcd, started etcd, then kube-apiserver" \
+    python3 -c 'import sys; t=[float(x) for x in sys.argv[1:]]; sys.exit(t != sorted(t))' \
+    "${t_api_stop:-x}" "${t_etcd_stop:-x}" "${t_etcd_start:-x}" "${t_api_start:-x}" 2>/dev/null
+done
+check "the manifests are back as they were" test "$(manifest_sums)" = "$sums"
+check "3 members: m1 m2 m3" test "$(kmember_names_on 1)" = "m1 m2 m3"
+check "kube-apiserver runs again on every host, once" \
+  test "$(for i in 1 2 3; do on_host "$i" pgrep -c -x --ns $$ --nslist net kube-apiserver 2>/dev/null; done | wc -l)" = 3
+
+# replace-member m2: removed, added back empty, caught up, manifest as it was
+old_id=$(kcurl 1 /v3/cluster/member/list -X POST -d '{}' | python3 -c 'import json,sys; print([m["ID"] for m in json.load(sys.stdin)["members"] if m.get("name")=="m2"][0])')
+out=$("$ETCD_DR" run "$REPO/playbooks/replace-member.json" --cluster "$spec" --var member=m2 --yes 2>&1)
+rc=$?
+check "run replace-member m2 exits 0 (was $rc)" test "$rc" = 0
+((rc == 0)) || echo "$out" | tail -30
+new_id=$(kcurl 1 /v3/cluster/member/list -X POST -d '{}' | python3 -c 'import json,sys; print([m["ID"] for m in json.load(sys.stdin)["members"] if m.get("name")=="m2"][0])')
+check "m2 is a new member ($old_id -> $new_id)" test -n "$new_id" -a "$new_id" != "$old_id"
+check "every member healthy after replace-member" kwait_healthy 30
+check "m2 has every key again" test "$(klabdata checksum 2 /kept/)" = "$before"
+check "the manifests are as they were after replace-member" test "$(manifest_sums)" = "$sums"
+
+# rebuild-from-one with m1 as the seed
+klabdata put 1 20 100 /seed/ >/dev/null
+seed=$(klabdata checksum 1 /seed/)
+out=$("$ETCD_DR" run "$REPO/playbooks/rebuild-from-one.json" --cluster "$spec" --var seed=m1 --yes 2>&1)
+rc=$?
+check "run rebuild-from-one seed=m1 exits 0 (was $rc)" test "$rc" = 0
+((rc == 0)) || echo "$out" | tail -30
+check "every member healthy after rebuild-from-one" kwait_healthy 30
+check "3 members after rebuild-from-one" test "$(kmember_names_on 3)" = "m1 m2 m3"
+for i in 2 3; do
+  check "m$i has the seed's data" test "$(klabdata checksum "$i" /seed/)" = "$seed"
+done
+check "the manifests are as they were after rebuild-from-one (no --force-new-cluster left)" \
+  test "$(manifest_sums)" = "$sums"

@@ -1,0 +1,94 @@
+/*
+ * test_agents.c - which local agent is for which architecture
+ * (engine/agents.c): read from the file's ELF header, never its name; an
+ * ELF file of a machine etcd-dr has no agent for, or a missing file, is a
+ * message naming it; and the arch table's `uname -m` spellings.
+ */
+#include "err.h"
+#include "executor.h"
+#include "t.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/edr-test-agents.XXXXXX";
+
+/* A file NAME that starts like an ELF executable for MACHINE (0: not ELF). */
+static const char *elf(const char *name, unsigned machine) {
+  static char path[256];
+  unsigned char h[64] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
+  h[18] = (unsigned char)(machine & 0xff);
+  h[19] = (unsigned char)(machine >> 8);
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    abort();
+  if (machine)
+    fwrite(h, 1, sizeof h, f);
+  else
+    fputs("agent\n", f);
+  fclose(f);
+  return path;
+}
+
+static void test_by_header(void) {
+  struct edr_agents ag;
+  char msg[600];
+  /* named like the x86-64 one, built for aarch64: the header decides */
+  const char *p = elf("etcd-dr-agent", 183);
+  CHECK(edr_agents_find(&ag, p, msg, sizeof msg) == 0);
+  CHECK_STR(ag.path[EDR_ARCH_AARCH64], p);
+  CHECK(ag.size[EDR_ARCH_AARCH64] == 64 && strlen(ag.sha256[EDR_ARCH_AARCH64]) == 64);
+  CHECK(edr_agents_first(&ag) == EDR_ARCH_AARCH64); /* none beside the test binary */
+  edr_agents_release(&ag);
+
+  p = elf("a", 62);
+  CHECK(edr_agents_find(&ag, p, msg, sizeof msg) == 0);
+  CHECK_STR(ag.path[EDR_ARCH_X86_64], p);
+  edr_agents_release(&ag);
+
+  /* not ELF (a test's stand-in): the coordinator's own architecture */
+  p = elf("stand-in", 0);
+  CHECK(edr_agents_find(&ag, p, msg, sizeof msg) == 0);
+  CHECK_STR(ag.path[EDR_ARCH_X86_64], p);
+  edr_agents_release(&ag);
+
+  p = elf("riscv", 243);
+  CHECK(edr_agents_find(&ag, p, msg, sizeof msg) == EDR_EARCH);
+  char want[700];
+  snprintf(want, sizeof want, "'%s' is an ELF file for none of the architectures etcd-dr "
+           "pushes an agent to (x86-64, aarch64)", p);
+  CHECK_STR(msg, want);
+  edr_agents_release(&ag);
+
+  CHECK(edr_agents_find(&ag, "/nonexistent/etcd-dr-agent", msg, sizeof msg) == EDR_ENOENT);
+  CHECK_STR(msg, "cannot find or read etcd-dr-agent at /nonexistent/etcd-dr-agent (set "
+                 "ETCD_DR_AGENT to its path)");
+  edr_agents_release(&ag);
+  unlink(elf("etcd-dr-agent", 0));
+  unlink(elf("a", 0));
+  unlink(elf("stand-in", 0));
+  unlink(elf("riscv", 0));
+}
+
+static void test_uname(void) {
+  CHECK(edr_arch_of_uname("x86_64") == EDR_ARCH_X86_64);
+  CHECK(edr_arch_of_uname("amd64") == EDR_ARCH_X86_64);
+  CHECK(edr_arch_of_uname("aarch64") == EDR_ARCH_AARCH64);
+  CHECK(edr_arch_of_uname("arm64") == EDR_ARCH_AARCH64);
+  CHECK(edr_arch_of_uname("arm") == -1);
+  CHECK(edr_arch_of_uname("x86") == -1);
+  CHECK(edr_arch_of_uname("") == -1);
+  CHECK(edr_arch_of_uname("ppc64le") == -1);
+}
+
+int main(void) {
+  if (!mkdtemp(dir))
+    return 1;
+  unsetenv("ETCD_DR_AGENT");
+  test_by_header();
+  test_uname();
+  rmdir(dir);
+  return t_done("test_agents");
+}
