@@ -231,8 +231,10 @@ static void link_close(int *fd, struct edr_relay *st, bool *ready) {
 
 void relay_in_close(struct relay_in *in) { link_close(&in->fd, &in->st, &in->ready); }
 
-/* One connect attempt to SA bounded by MS; the fd, or -1 with errno. */
-static int connect_once(const struct sockaddr_storage *sa, socklen_t salen, int ms) {
+/* One connect attempt to SA bounded by MS, cut short when the
+ * coordinator's connection (IN_FD) closes; the fd, or -1 with errno. */
+static int connect_once(const struct sockaddr_storage *sa, socklen_t salen, int ms,
+                        int in_fd) {
   int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return -1;
@@ -240,13 +242,18 @@ static int connect_once(const struct sockaddr_storage *sa, socklen_t salen, int 
     goto ok;
   if (errno != EINPROGRESS)
     goto fail;
-  struct pollfd p = {.fd = fd, .events = POLLOUT};
+  /* POLLRDHUP, not POLLIN: the coordinator's pending bytes do not wake it */
+  struct pollfd p[2] = {{.fd = fd, .events = POLLOUT}, {.fd = in_fd, .events = POLLRDHUP}};
   int n;
   do
-    n = poll(&p, 1, ms);
+    n = poll(p, 2, ms);
   while (n < 0 && errno == EINTR);
   if (n == 0) {
     errno = ETIMEDOUT;
+    goto fail;
+  }
+  if (!p[0].revents) {
+    errno = ECONNABORTED; /* the caller sees agent_input_gone() */
     goto fail;
   }
   int err = 0;
@@ -304,9 +311,14 @@ int relay_out_connect(struct agent *a, json_t *forward, const uint8_t key[EDR_RE
   uint64_t deadline = now_ms() + (uint64_t)timeout;
   int fd = -1, e = 0;
   for (;;) {
+    /* a coordinator gone means nobody would hear the reply, and the lock
+     * and staging stay on this host for as long as this loop runs */
+    if (agent_input_gone(a))
+      return agent_fail(a, EDR_ECONNLOST, "the coordinator's connection closed while "
+                        "connecting to %s: stopping", out->to);
     uint64_t now = now_ms();
     int left = now < deadline ? (int)(deadline - now) : 0;
-    fd = connect_once(&sa, salen, left < 3000 ? left : 3000);
+    fd = connect_once(&sa, salen, left < 3000 ? left : 3000, a->in_fd);
     if (fd >= 0)
       break;
     e = errno;
