@@ -446,9 +446,17 @@ static json_t *dir_facts(struct agent *a, const char *path, bool data, int *rc) 
     int64_t rev = 0;
     snprintf(db, sizeof(db), "%s/member/snap/db", path);
     struct stat dst;
-    bool there = stat(db, &dst) == 0;
-    bool ok = there && edr_bolt_revision(db, &rev) == 0;
+    bool there = stat(db, &dst) == 0, has_ci = false, has_term;
+    uint64_t ci = 0, term;
+    struct edr_bolt *bolt = NULL;
+    bool ok = there && edr_bolt_open(db, &bolt, NULL) == 0 &&
+              edr_bolt_revision_db(bolt, &rev) == 0;
+    if (ok && edr_bolt_meta_index(bolt, &has_ci, &ci, &has_term, &term) != 0)
+      has_ci = false;
+    edr_bolt_close(bolt);
     json_object_set_new(o, "revision", ok ? json_integer(rev) : json_null());
+    json_object_set_new(o, "consistent_index",
+                        ok && has_ci ? json_integer((json_int_t)ci) : json_null());
     json_object_set_new(o, "db_bytes", there ? json_integer((json_int_t)dst.st_size)
                                              : json_null());
   }

@@ -1,13 +1,15 @@
 /*
  * transfer.c - file contents in and out of the host: `receive` (a file
  * pushed by the coordinator, relayed by the previous host or copied from
- * one on this host, hashed while it is written to a .part, forwarded to
- * the next host as it comes, and renamed into place only when its SHA-256
- * matches), `snapshot-check` (a snapshot on this host as the run's source),
- * `send` (a file streamed to the coordinator), `hash`, `read` (a small
- * text file) and `db-info` (revision, consistent index and term of a bbolt
- * file).  The stream's bytes belong to protocol.c's buffer; each op keeps
- * one static I/O buffer; the relay's sockets are relay_io.c's.
+ * one on this host; plain or compressed with zstd (zframe.h) and then
+ * decompressed as it comes; hashed while it is written to a .part,
+ * forwarded unchanged to the next host as it comes, and renamed into place
+ * only when its SHA-256 matches), `snapshot-check` (a snapshot on this host
+ * as the run's source), `send` (a file streamed to the coordinator),
+ * `hash`, `read` (a small text file) and `db-info` (revision, consistent
+ * index and term of a bbolt file).  The stream's bytes belong to
+ * protocol.c's buffer; each op keeps one static I/O buffer; the relay's
+ * sockets are relay_io.c's.
  */
 #include "agent.h"
 
@@ -22,7 +24,9 @@
 #include "sha256.h"
 #include "snapfile.h"
 #include "util.h"
+#include "zframe.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -32,18 +36,23 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 static const uint64_t RECV_SIZE_MAX = 1ULL << 40; /* 1 TiB */
 
-/* Where a receive's bytes come from, and where they also go. */
+/* Where a receive's bytes come from, and where they also go: the wire
+ * stream (the file, or its zstd form) as it came, forwarded unchanged. */
 struct recv_io {
   const char *source;        /* a file on this host, or NULL */
   json_t *listen, *forward;  /* relay objects, or NULL */
+  bool from_stdin;           /* the coordinator's stream: consumed whatever happens */
   int sfd;                   /* the source file */
   struct relay_in in;
   struct relay_out out;
-  bool in_open, out_open;
-  uint64_t next_event;       /* bytes at which the next progress event goes */
+  bool in_open, out_open, forwarding;
+  size_t in_pos, in_len;     /* the unread part of in.plain */
+  bool in_last;              /* the predecessor's last record came */
+  uint64_t next_event;       /* file bytes at which the next progress event goes */
 };
 
 static struct recv_io rio;
@@ -74,47 +83,264 @@ static int recv_open(struct agent *a, json_t *req, json_int_t size) {
   if (!rc && rio.forward) {
     rc = relay_out_connect(a, rio.forward, key, &rio.out);
     rio.out_open = true;
+    rio.forwarding = !rc;
   }
   return rc;
 }
 
-/* The next bytes, at most LEFT: their count with *DATA set, 0 at the end of
- * the coordinator's stream, or a negative code after agent_fail(). */
-static long recv_next(struct agent *a, unsigned char *buf, uint64_t left, const char *path,
-                      const unsigned char **data) {
-  *data = buf;
-  size_t want = left < RECV_BUF ? (size_t)left : RECV_BUF;
-  if (rio.source) {
-    ssize_t r;
+static void recv_io_close(void) {
+  if (rio.in_open)
+    relay_in_close(&rio.in);
+  if (rio.out_open)
+    relay_out_close(&rio.out);
+  if (rio.sfd >= 0)
+    close(rio.sfd);
+  rio.sfd = -1;
+  rio.in_open = rio.out_open = rio.forwarding = false;
+}
+
+/* One `receive` under way: where its bytes go and what they hash to. */
+struct recv {
+  struct agent *a;
+  const char *path, *part, *pname;
+  int fd, dfd;
+  bool trailer;
+  uint64_t size, image;     /* the file's bytes; those before the trailer */
+  uint64_t got;             /* file bytes so far (decompressed, for "zstd") */
+  unsigned char tail[32];
+  struct edr_sha256 ctx;
+  int rc;
+  bool stopped;             /* an origin other than the coordinator's stream ended */
+};
+
+/* Another origin than the coordinator's stream stops at the first failure
+ * (RC, or the one already recorded): nothing more is read from it. */
+static ssize_t recv_stop(struct recv *r, int rc) {
+  if (!r->rc)
+    r->rc = rc;
+  r->stopped = true;
+  return 0;
+}
+
+/* Up to N bytes of the wire stream from the request's origin into BUF,
+ * sent on to the next host before this one uses them: their count; 0 or
+ * less at the end of the coordinator's stream, or 0 with R->stopped. */
+static ssize_t wire_read(struct recv *r, unsigned char *buf, size_t n) {
+  struct agent *a = r->a;
+  ssize_t got;
+  if (!rio.from_stdin && r->rc)
+    return recv_stop(r, r->rc);
+  if (rio.from_stdin) {
+    got = agent_read(a, buf, n);
+    if (got <= 0)
+      return got;
+  } else if (rio.source) {
     do
-      r = read(rio.sfd, buf, want);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-      return agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s", rio.source,
-                        agent_errstr(errno));
-    if (r == 0)
-      return agent_fail(a, EDR_EIO, "'%s' shrank while it was read", rio.source);
-    return (long)r;
+      got = read(rio.sfd, buf, n);
+    while (got < 0 && errno == EINTR);
+    if (got < 0)
+      return recv_stop(r, agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s",
+                                     rio.source, agent_errstr(errno)));
+    if (got == 0)
+      return recv_stop(r, agent_fail(a, EDR_EIO, "'%s' shrank while it was read",
+                                     rio.source));
+  } else {
+    while (rio.in_pos == rio.in_len) {
+      if (rio.in_last)
+        return recv_stop(r, agent_fail(a, EDR_EPROTO, "the relay stream from %s ended before "
+                                       "the snapshot did: refused", rio.in.peer));
+      long k = relay_in_read(a, &rio.in, r->path ? r->path : "?", &rio.in_last);
+      if (k < 0)
+        return recv_stop(r, (int)k);
+      rio.in_pos = 0;
+      rio.in_len = (size_t)k;
+    }
+    got = (ssize_t)(rio.in_len - rio.in_pos < n ? rio.in_len - rio.in_pos : n);
+    memcpy(buf, rio.in.plain + rio.in_pos, (size_t)got);
+    rio.in_pos += (size_t)got;
   }
-  if (rio.listen) {
-    bool last = false;
-    long n = relay_in_read(a, &rio.in, path, &last);
-    if (n < 0)
-      return n;
-    if ((uint64_t)n > left || (last && (uint64_t)n != left))
-      return agent_fail(a, EDR_EPROTO, "the relay stream from %s carries %s bytes than "
-                        "announced: refused", rio.in.peer, (uint64_t)n > left ? "more" : "fewer");
-    *data = rio.in.plain;
-    return n;
+  if (rio.forwarding && !r->rc) {
+    int rc = relay_out_write(a, &rio.out, buf, (size_t)got, false);
+    if (rc) {
+      r->rc = rc;
+      rio.forwarding = false;
+    }
   }
-  return (long)agent_read(a, buf, want);
+  if (!rio.from_stdin && agent_input_gone(a)) /* nobody would hear the reply */
+    return recv_stop(r, agent_fail(a, EDR_ECONNLOST, "the coordinator's connection closed "
+                                   "after %" PRIu64 " of %" PRIu64 " bytes for '%s': stopping",
+                                   r->got, r->size, r->path));
+  if (!rio.from_stdin && r->got >= rio.next_event) { /* keeps the coordinator's stall bound */
+    agent_event(a, json_pack("{s:s, s:I}", "event", "progress", "bytes", (json_int_t)r->got));
+    rio.next_event = r->got + (64ULL << 20);
+  }
+  return got;
+}
+
+/* The wire stream ended where the request's bytes did: the predecessor's
+ * stream must end here too, and the next host's is ended. */
+static void wire_end(struct recv *r, unsigned char *buf) {
+  if (r->rc)
+    return;
+  if (rio.in_open && rio.in_pos == rio.in_len && !rio.in_last) {
+    long k = relay_in_read(r->a, &rio.in, r->path, &rio.in_last);
+    if (k < 0) {
+      recv_stop(r, (int)k);
+      return;
+    }
+    rio.in_pos = 0;
+    rio.in_len = (size_t)k;
+  }
+  if (rio.in_open && (rio.in_pos != rio.in_len || !rio.in_last)) {
+    recv_stop(r, agent_fail(r->a, EDR_EPROTO, "the relay stream from %s carries more bytes "
+                            "than announced: refused", rio.in.peer));
+    return;
+  }
+  if (rio.forwarding)
+    r->rc = relay_out_write(r->a, &rio.out, buf, 0, true);
+}
+
+/* N bytes of the file: hashed (with a trailer, the image only, and the last
+ * 32 bytes kept to compare: each byte is hashed once) and written to the
+ * .part, unless writing failed before. */
+static void recv_take(struct recv *r, const unsigned char *buf, size_t n) {
+  uint64_t got = r->got, image = r->image;
+  if (got < image)
+    edr_sha256_update(&r->ctx, buf, (size_t)(got + n <= image ? n : image - got));
+  for (uint64_t p = got > image ? got : image; p < got + n; p++)
+    r->tail[p - image] = buf[p - got];
+  r->got += n;
+  for (size_t off = 0; r->fd >= 0 && off < n;) {
+    ssize_t w = write(r->fd, buf + off, n - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      int e = w < 0 ? errno : ENOSPC;
+      if (!r->rc)
+        r->rc = agent_fail(r->a, edr_from_errno(e), "cannot write '%s' after %" PRIu64
+                           " bytes: %s", r->part, got + off, agent_errstr(e));
+      close(r->fd);
+      r->fd = -1;
+      unlinkat(r->dfd, r->pname, 0);
+      break;
+    }
+    off += (size_t)w;
+  }
+}
+
+/* The stream ended before the request's bytes did: nothing more can be read
+ * in step.  Another origin has already said why it stopped. */
+static void recv_lost(struct recv *r, uint64_t got, const char *what) {
+  if (r->stopped)
+    return;
+  r->a->fatal = true;
+  r->rc = agent_fail(r->a, EDR_ECONNLOST, "stream ended after %" PRIu64 " of %" PRIu64
+                     " %s for '%s'", got, r->size, what, r->path ? r->path : "?");
+}
+
+/* Consume exactly SIZE raw bytes whatever happened before. */
+static void recv_plain(struct recv *r, unsigned char *buf, size_t cap) {
+  while (r->got < r->size) {
+    uint64_t left = r->size - r->got;
+    ssize_t n = wire_read(r, buf, left < cap ? (size_t)left : cap);
+    if (n <= 0) {
+      recv_lost(r, r->got, "bytes");
+      return;
+    }
+    recv_take(r, buf, (size_t)n);
+  }
+  wire_end(r, buf);
+}
+
+static bool read_full(struct recv *r, unsigned char *buf, size_t n) {
+  for (size_t k = 0; k < n;) {
+    ssize_t got = wire_read(r, buf + k, n - k);
+    if (got <= 0)
+      return false;
+    k += (size_t)got;
+  }
+  return true;
+}
+
+/* The zstd form (zframe.h): chunk by chunk to the end marker, whatever the
+ * decompressor says, so that a corrupt stream leaves the agent in step.
+ * The file's bytes are what comes out; they must be exactly SIZE.
+ * *WIRE: the bytes read off the stream. */
+static void recv_zstd(struct recv *r, unsigned char *buf, size_t cap, uint64_t *wire) {
+  static unsigned char out[RECV_BUF];
+  ZSTD_DCtx *dz = ZSTD_createDCtx();
+  bool bad = !dz; /* stop decompressing; keep reading */
+  if (!dz && !r->rc)
+    r->rc = agent_fail(r->a, EDR_ENOMEM, "cannot decompress '%s': out of memory", r->path);
+  if (dz)
+    ZSTD_DCtx_setParameter(dz, ZSTD_d_windowLogMax, ZF_WINDOW_LOG_MAX);
+  size_t hint = 1; /* 0 once a frame ended exactly where the input did */
+  for (;;) {
+    unsigned char hdr[ZF_HDR];
+    if (!read_full(r, hdr, sizeof hdr)) {
+      recv_lost(r, *wire, "compressed bytes read");
+      break;
+    }
+    *wire += ZF_HDR;
+    uint32_t len = zf_get_len(hdr);
+    if (len == 0)
+      break;
+    if (len > ZF_CHUNK_MAX) { /* cannot be skipped safely */
+      r->a->fatal = rio.from_stdin;
+      r->rc = agent_fail(r->a, EDR_EPROTO, "a compressed chunk of %" PRIu32 " bytes for "
+                         "'%s' (at most %d): the stream is out of step", len,
+                         r->path ? r->path : "?", ZF_CHUNK_MAX);
+      r->stopped = !rio.from_stdin;
+      break;
+    }
+    while (len) {
+      ssize_t n = wire_read(r, buf, len < cap ? len : cap);
+      if (n <= 0) {
+        recv_lost(r, *wire, "compressed bytes read");
+        goto out;
+      }
+      len -= (uint32_t)n;
+      *wire += (uint64_t)n;
+      ZSTD_inBuffer in = {buf, (size_t)n, 0};
+      bool full = false;
+      while (!bad && (in.pos < in.size || full)) {
+        ZSTD_outBuffer o = {out, sizeof out, 0};
+        size_t z = ZSTD_decompressStream(dz, &o, &in);
+        if (ZSTD_isError(z) || r->got + o.pos > r->size) {
+          bad = true;
+          char why[80];
+          snprintf(why, sizeof why, "%s", ZSTD_isError(z) ? ZSTD_getErrorName(z)
+                                                          : "it decompresses to more than 'size'");
+          for (char *c = why; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+          /* a corrupt stream outranks what it caused (a hash mismatch) */
+          r->rc = agent_fail(r->a, EDR_ECORRUPT, "the compressed stream for '%s' is corrupt "
+                             "(%s after %" PRIu64 " bytes of it): nothing was kept; run "
+                             "again, or with --compress off", r->path ? r->path : "?", why,
+                             *wire);
+          break;
+        }
+        recv_take(r, out, o.pos);
+        full = o.pos == o.size;
+        hint = z;
+      }
+    }
+  }
+  if (!bad && !r->a->fatal && !r->stopped && (hint != 0 || r->got != r->size))
+    r->rc = agent_fail(r->a, EDR_ECORRUPT, "the compressed stream for '%s' %s: nothing was "
+                       "kept; run again, or with --compress off", r->path ? r->path : "?",
+                       hint != 0 ? "ends inside a zstd frame"
+                                 : "decompresses to fewer bytes than 'size'");
+  if (!r->stopped && !r->a->fatal)
+    wire_end(r, buf);
+out:
+  ZSTD_freeDCtx(dz);
 }
 
 int op_receive(struct agent *a, json_t *req, json_t *res) {
   json_int_t size = -1;
-  const char *path = NULL, *want = NULL;
+  const char *path = NULL, *want = NULL, *enc = NULL;
   static unsigned char buf[RECV_BUF];
-  unsigned char tail[32] = {0};
   int rc;
 
   memset(&rio, 0, sizeof rio);
@@ -122,10 +348,17 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   rio.in.fd = rio.out.fd = -1;
   rio.listen = json_object_get(req, "listen");
   rio.forward = json_object_get(req, "forward");
-  /* Without a trustworthy size the stream cannot be kept in step. */
-  if ((rc = field_int(a, req, "size", false, 0, (json_int_t)RECV_SIZE_MAX, &size))) {
+  /* Without a trustworthy size and encoding the stream cannot be kept in step. */
+  if ((rc = field_int(a, req, "size", false, 0, (json_int_t)RECV_SIZE_MAX, &size)) ||
+      (rc = field_str(a, req, "encoding", true, &enc))) {
     a->fatal = true;
     return rc;
+  }
+  bool zstd = enc && !strcmp(enc, "zstd");
+  if (enc && !zstd && strcmp(enc, "identity")) {
+    a->fatal = true;
+    return agent_fail(a, EDR_EINVAL, "field 'encoding' is '%.40s', expected 'zstd' or "
+                      "'identity'", enc);
   }
   bool trailer = false;
   rc = field_file_path(a, req, "path", &path);
@@ -140,14 +373,17 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
     rc = agent_fail(a, EDR_EINVAL, "fields 'listen' and 'forward' must be objects");
   if (!rc && rio.listen && rio.source)
     rc = agent_fail(a, EDR_EINVAL, "'listen' and 'source' both given: one origin only");
-  bool from_stdin = !rio.listen && !rio.source;
+  rio.from_stdin = !rio.listen && !rio.source;
+  if (!rc && zstd && rio.source)
+    rc = agent_fail(a, EDR_EINVAL, "'source' with encoding 'zstd': a file on this host "
+                    "goes as it is");
   if (!rc && trailer && (size < 32 || size % 512 != 32))
     rc = agent_fail(a, EDR_EINVAL, "'trailer' for a size of %" JSON_INTEGER_FORMAT
                     " bytes, which cannot have one", size);
   if (!rc && !field_is_sha256(want))
     rc = agent_fail(a, EDR_EINVAL, "field 'sha256' is '%.80s', expected 64 "
                     "lowercase hex digits", want);
-  char part[PATH_MAX + 8] = "", name[NAME_MAX + 1], pname[NAME_MAX + 8];
+  char part[PATH_MAX + 8] = "", name[NAME_MAX + 1], pname[NAME_MAX + 8] = "";
   int fd = -1, dfd = -1;
   bool created = false; /* only a .part we opened is ever unlinked */
   struct stat st;
@@ -176,79 +412,29 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   if (!rc)
     rc = recv_open(a, req, size);
 
-  /* Consume all SIZE bytes of the coordinator's stream whatever happened
-   * above, hashing what came; another origin just ends. */
-  struct edr_sha256 ctx;
-  edr_sha256_init(&ctx);
-  uint64_t got = 0;
-  bool forwarding = rio.out_open && !rc;
+  /* Consume the whole payload of the coordinator's stream whatever
+   * happened above, hashing what came; another origin just ends. */
+  struct recv r = {.a = a, .path = path, .part = part, .pname = pname, .fd = fd, .dfd = dfd,
+                   .trailer = trailer, .size = (uint64_t)size, .rc = rc};
+  r.image = trailer ? r.size - 32 : r.size;
+  edr_sha256_init(&r.ctx);
   rio.next_event = 64ULL << 20;
-  while (got < (uint64_t)size && (from_stdin || !rc)) {
-    uint64_t left = (uint64_t)size - got;
-    const unsigned char *data;
-    long r = recv_next(a, buf, left, path ? path : "?", &data);
-    if (r < 0 && !from_stdin) {
-      rc = (int)r;
-      break;
-    }
-    if (r <= 0) {
-      a->fatal = true;
-      rc = agent_fail(a, EDR_ECONNLOST,
-                        "stream ended after %" PRIu64 " of %" PRIu64 " bytes for '%s'",
-                        got, (uint64_t)size, path ? path : "?");
-      break;
-    }
-    /* With a trailer, the hash covers the image only and the last 32 bytes
-     * are kept to compare with it: each byte is hashed once. */
-    uint64_t image = trailer ? (uint64_t)size - 32 : (uint64_t)size;
-    if (got < image)
-      edr_sha256_update(&ctx, data, (size_t)(got + (uint64_t)r <= image ? (uint64_t)r : image - got));
-    for (uint64_t p = got > image ? got : image; p < got + (uint64_t)r; p++)
-      tail[p - image] = data[p - got];
-    got += (uint64_t)r;
-    /* the next host gets the bytes before this one writes them */
-    if (forwarding && !rc &&
-        (rc = relay_out_write(a, &rio.out, data, (size_t)r, got == (uint64_t)size)))
-      forwarding = false;
-    for (ssize_t off = 0; fd >= 0 && off < r;) {
-      ssize_t w = write(fd, data + off, (size_t)(r - off));
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0) {
-        int e = w < 0 ? errno : ENOSPC;
-        rc = agent_fail(a, edr_from_errno(e), "cannot write '%s' after %" PRIu64
-                        " bytes: %s", part, got - (uint64_t)r + (uint64_t)off, agent_errstr(e));
-        close(fd);
-        fd = -1;
-        unlinkat(dfd, pname, 0);
-        break;
-      }
-      off += w;
-    }
-    if (!from_stdin && agent_input_gone(a)) { /* nobody would hear the reply */
-      rc = agent_fail(a, EDR_ECONNLOST, "the coordinator's connection closed after %" PRIu64
-                      " of %" PRIu64 " bytes for '%s': stopping", got, (uint64_t)size, path);
-      break;
-    }
-    if (!from_stdin && got >= rio.next_event) { /* keeps the coordinator's stall bound */
-      agent_event(a, json_pack("{s:s, s:I}", "event", "progress", "bytes", (json_int_t)got));
-      rio.next_event = got + (64ULL << 20);
-    }
-  }
-  if (forwarding && !rc && size == 0)
-    rc = relay_out_write(a, &rio.out, buf, 0, true);
-  if (rio.in_open)
-    relay_in_close(&rio.in);
-  if (rio.out_open)
-    relay_out_close(&rio.out);
-  if (rio.sfd >= 0)
-    close(rio.sfd);
+  uint64_t wire = 0;
+  if (zstd)
+    recv_zstd(&r, buf, sizeof buf, &wire);
+  else
+    recv_plain(&r, buf, sizeof buf);
+  recv_io_close();
+  rc = r.rc;
+  fd = r.fd;
   unsigned char md[32];
   char hex[65];
-  edr_sha256_final(&ctx, md);
+  edr_sha256_final(&r.ctx, md);
   edr_hex(md, 32, hex);
-  json_object_set_new(res, "bytes", json_integer((json_int_t)got));
+  json_object_set_new(res, "bytes", json_integer((json_int_t)r.got));
   json_object_set_new(res, "sha256", json_string(hex));
+  if (zstd)
+    json_object_set_new(res, "wire_bytes", json_integer((json_int_t)wire));
 
   if (fd >= 0 && !rc && fsync(fd) != 0)
     rc = agent_fail(a, edr_from_errno(errno), "cannot fsync '%s': %s", part,
@@ -259,7 +445,7 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   if (!rc && strcmp(hex, want) != 0)
     rc = agent_fail(a, EDR_EHASH, "sha-256 of '%s'%s is %s, expected %s", path,
                     trailer ? " (before its trailer)" : "", hex, want);
-  if (!rc && trailer && memcmp(tail, md, 32) != 0)
+  if (!rc && trailer && memcmp(r.tail, md, 32) != 0)
     rc = agent_fail(a, EDR_EHASH, "the sha-256 trailer of '%s' does not match its contents",
                     path);
   if (!rc && rename_noreplace_at(dfd, pname, dfd, name) != 0)
@@ -311,32 +497,6 @@ int op_snapshot_check(struct agent *a, json_t *req, json_t *res) {
   return 0;
 }
 
-struct meta_vals {
-  bool has_ci, has_term;
-  uint64_t ci, term;
-};
-
-static uint64_t be64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v = v << 8 | p[i];
-  return v;
-}
-
-static int meta_visit(void *arg, const struct edr_bolt_kv *kv) {
-  struct meta_vals *m = arg;
-  if (!kv->val || kv->vlen != 8)
-    return 0;
-  if (kv->klen == 16 && memcmp(kv->key, "consistent_index", 16) == 0) {
-    m->has_ci = true;
-    m->ci = be64(kv->val);
-  } else if (kv->klen == 4 && memcmp(kv->key, "term", 4) == 0) {
-    m->has_term = true;
-    m->term = be64(kv->val);
-  }
-  return 0;
-}
-
 int op_db_info(struct agent *a, json_t *req, json_t *res) {
   const char *path;
   int rc;
@@ -358,8 +518,11 @@ int op_db_info(struct agent *a, json_t *req, json_t *res) {
     edr_error_release(&err);
     return rc;
   }
-  struct meta_vals m = {0};
-  rc = edr_bolt_foreach(db, "meta", 4, meta_visit, &m);
+  struct {
+    bool has_ci, has_term;
+    uint64_t ci, term;
+  } m;
+  rc = edr_bolt_meta_index(db, &m.has_ci, &m.ci, &m.has_term, &m.term);
   if (rc && rc != EDR_ENOENT) {
     const char *why = edr_bolt_errmsg(db);
     agent_fail(a, rc, "cannot read bucket 'meta' of '%s': %s", path,

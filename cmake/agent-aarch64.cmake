@@ -6,7 +6,7 @@
 # The sub-build is this same source tree configured with EDR_AGENT_ONLY=ON
 # (the agent, its library and its unit tests only) and the toolchain file
 # cmake/aarch64-linux-gnu.cmake: Debian's gcc-aarch64-linux-gnu with the
-# arm64 multiarch static libjansson.a and libcrypto.a (scripts/deps.sh
+# arm64 multiarch static libjansson.a, libcrypto.a and libzstd.a (scripts/deps.sh
 # installs them).  EDR_AGENT_AARCH64 is on by default when they are all
 # present; asked for explicitly without them, configuring stops and names
 # what is missing.
@@ -16,7 +16,8 @@ set(_edr_a64_missing "")
 if(NOT EDR_AARCH64_CC)
   list(APPEND _edr_a64_missing "aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu)")
 endif()
-foreach(_lib libjansson.a:libjansson-dev:arm64 libcrypto.a:libssl-dev:arm64)
+foreach(_lib libjansson.a:libjansson-dev:arm64 libcrypto.a:libssl-dev:arm64
+             libzstd.a:libzstd-dev:arm64)
   string(REPLACE ":" ";" _parts "${_lib}")
   list(GET _parts 0 _file)
   list(GET _parts 1 _pkg)

@@ -161,4 +161,17 @@ void edr_bolt_set_live_limit(size_t slots);
 /* Free what *st owns; st itself is the caller's. */
 void edr_etcd_status_release(struct edr_etcd_status *st);
 
+/* The members recorded in bucket "members" of DB, as edr_etcd_status()
+ * lists them (same objects, same cap), without walking the rest of the
+ * file: *out is a new array (the caller's), *skipped (may be NULL) counts
+ * entries beyond the cap or not JSON.  EDR_ENOENT when there is no such
+ * bucket; on failure *out is NULL. */
+int edr_bolt_members(struct edr_bolt *db, json_t **out, uint64_t *skipped);
+
+/* etcd's raft position in DB's bucket "meta": consistent_index and (3.5+)
+ * term, each with whether it is there.  Reads that bucket only.  0, or a
+ * negative EDR_E* code (EDR_ENOENT: no bucket "meta"). */
+int edr_bolt_meta_index(struct edr_bolt *db, bool *has_ci, uint64_t *ci, bool *has_term,
+                        uint64_t *term);
+
 #endif

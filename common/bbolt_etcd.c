@@ -193,11 +193,11 @@ static void meta_entry(struct edr_etcd_status *st, const struct edr_bolt_kv *kv)
   }
 }
 
-static void member_entry(struct edr_etcd_status *st,
+static void member_entry(json_t *members, uint64_t *skipped,
                          const struct edr_bolt_kv *kv) {
-  if (!kv->val || json_array_size(st->members) >= MEMBERS_MAX ||
+  if (!kv->val || json_array_size(members) >= MEMBERS_MAX ||
       kv->klen > 32) {
-    st->members_skipped++;
+    (*skipped)++;
     return;
   }
   /* Member ids are uint64 and overflow jansson's integers: take the id from
@@ -208,7 +208,7 @@ static void member_entry(struct edr_etcd_status *st,
                          &jerr);
   if (!json_is_object(v)) {
     json_decref(v);
-    st->members_skipped++;
+    (*skipped)++;
     return;
   }
   json_t *m = json_object();
@@ -236,8 +236,51 @@ static void member_entry(struct edr_etcd_status *st,
   }
   json_object_set_new(m, "isLearner",
                       json_boolean(json_is_true(json_object_get(v, "isLearner"))));
-  json_array_append_new(st->members, m);
+  json_array_append_new(members, m);
   json_decref(v);
+}
+
+struct members_walk {
+  json_t *members;
+  uint64_t skipped;
+};
+
+static int members_visit(void *arg, const struct edr_bolt_kv *kv) {
+  struct members_walk *w = arg;
+  member_entry(w->members, &w->skipped, kv);
+  return 0;
+}
+
+int edr_bolt_members(struct edr_bolt *db, json_t **out, uint64_t *skipped) {
+  struct members_walk w = {.members = json_array()};
+  *out = NULL;
+  if (!w.members)
+    return EDR_ENOMEM;
+  int rc = edr_bolt_foreach(db, "members", 7, members_visit, &w);
+  if (rc) {
+    json_decref(w.members);
+    return rc > 0 ? EDR_EINTERNAL : rc;
+  }
+  *out = w.members;
+  if (skipped)
+    *skipped = w.skipped;
+  return 0;
+}
+
+static int meta_visit(void *arg, const struct edr_bolt_kv *kv) {
+  meta_entry(arg, kv);
+  return 0;
+}
+
+int edr_bolt_meta_index(struct edr_bolt *db, bool *has_ci, uint64_t *ci, bool *has_term,
+                        uint64_t *term) {
+  struct edr_etcd_status st = {0};
+  int rc = edr_bolt_foreach(db, "meta", 4, meta_visit, &st);
+  *has_ci = st.has_consistent_index;
+  *ci = st.consistent_index;
+  *has_term = st.has_term;
+  *term = st.term;
+  return rc > 0 ? EDR_EINTERNAL : rc;
 }
 
 static int status_visit(void *arg, const struct edr_bolt_kv *kv) {
@@ -265,7 +308,7 @@ static int status_visit(void *arg, const struct edr_bolt_kv *kv) {
     meta_entry(st, kv);
     return 0;
   case B_MEMBERS:
-    member_entry(st, kv);
+    member_entry(st->members, &st->members_skipped, kv);
     return 0;
   case B_OTHER:
     return 0;

@@ -21,6 +21,17 @@
 #             /usr/bin/time), medians; EDR_BENCH_BIN_SYSTEM=DIR (with
 #             EDR_BENCH_BIN) compares two given builds, EDR_BENCH_LABEL and
 #             EDR_BENCH_LABEL_SYSTEM name them in the table
+#   shaped    (not in the default set) the coordinator's link capped with tc
+#             tbf on the lab bridge (what this machine sends to all hosts
+#             together; host to host stays uncapped) at each of --rates
+#             Mbit/s, for each of --datasets (random: 100 kB values of random
+#             bytes; k8s: scripts/bench/dataset.py, objects as JSON and
+#             protobuf-like records, secrets, leases and events rewritten),
+#             at each of --members: etcd-dr with each of --compress's modes,
+#             the OpenSSH script and Ansible alternating, and the floor (one
+#             copy through the capped link + the slowest host's restore +
+#             start + election, from etcd-dr's own steps); prints each data
+#             set's zstd -1 ratio
 #   cpu       (not in the default set) where the machine's CPU goes during
 #             A and B: `perf record -a` of each run, CPU seconds per program
 #             (etcd-dr, agent, sshd, ssh/scp, restore tool, etcd, other) and
@@ -28,8 +39,13 @@
 #
 #   scripts/bench.sh [--quick] [--members "3 5 7"] [--size-mb 75] [--rounds 3]
 #                    [--rss-mb 1024] [--etcd 3.4|3.5] [--start lost|healthy]
-#                    [--only restore,push,rss,status,cpu] [--rev REV|--working-tree]
+#                    [--only restore,push,rss,status,cpu,shaped] [--rev REV|--working-tree]
 #                    [--max-minutes 60] [--keep-logs] [--vs-system-libssh2]
+#                    [--rates "100 200 1000"] [--datasets "random k8s"]
+#                    [--compress "off on"] [--shaped-sizes "76 1024"]
+#
+# The shaped matrix of issue 17: --only shaped --members "3 5 7" (the
+# defaults of --rates, --datasets, --compress and --shaped-sizes).
 #
 # --quick: 3 members, a ~10 MB snapshot, 1 round, a ~50 MB "big" snapshot.
 # --start lost (default): before every timed run a majority of members is
@@ -54,6 +70,7 @@ lab="$repo/tests/lab/lab.sh"
 orig_args="$*"
 members_list="3 5 7" size_mb=75 rounds=3 rss_mb=1024 version=3.4 start=lost
 only=restore,push,rss,status rev=HEAD max_min=60 keep_logs=0 quick=0 vs_sys=0
+rates="100 200 1000" datasets="random k8s" compress_modes="off on" shaped_sizes="76 1024"
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case $1 in
@@ -70,6 +87,10 @@ while (($#)); do
     --max-minutes) max_min=$2; shift 2 ;;
     --keep-logs) keep_logs=1; shift ;;
     --vs-system-libssh2) vs_sys=1; shift ;;
+    --rates) rates=$2; shift 2 ;;
+    --datasets) datasets=$2; shift 2 ;;
+    --compress) compress_modes=$2; shift 2 ;;
+    --shaped-sizes) shaped_sizes=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "bench: unknown option '$1'" >&2; usage ;;
   esac
@@ -129,7 +150,7 @@ apt_install() { # PACKAGE: from Debian, updating the lists only if needed
     { cat "$l" >&2; exit 1; }
 }
 if want cpu && ! command -v perf >/dev/null; then apt_install linux-perf; fi
-if want restore && ! command -v ansible-playbook >/dev/null; then apt_install ansible-core; fi
+if { want restore || want shaped; } && ! command -v ansible-playbook >/dev/null; then apt_install ansible-core; fi
 
 if [[ -n ${EDR_BENCH_BIN:-} ]]; then
   bindir=$EDR_BENCH_BIN built="$EDR_BENCH_BIN (as given)"
@@ -242,7 +263,7 @@ reset_hosts() { # N
 tool_cmd() { # a|s|b DIR SNAP (s: A linked with the system's libssh2)
   if [[ $1 == a || $1 == s ]]; then
     cmd=("$([[ $1 == a ]] && echo "$edr" || echo "$edr_sys")" restore -v --yes
-         --cluster "$2/cluster.json" --snapshot "$3")
+         --cluster "$2/cluster.json" --snapshot "$3" "${a_args[@]}")
   else
     cmd=("$repo/scripts/bench/openssh-restore.sh" "$3" "$LAB_KEY" "$LAB_KNOWN_HOSTS"
          "$LAB_INITIAL_CLUSTER" "$LAB_ENDPOINTS" "$LAB_HOST_SERVICE")
@@ -310,6 +331,7 @@ forget_run() {
   return 0
 }
 
+a_args=()  # more arguments for etcd-dr restore (the shaped part's --compress)
 results_restore=() results_steps=() results_phases=() results_push=() results_rss=() results_status=()
 results_cpu=() results_ls2=()
 
@@ -336,6 +358,7 @@ cpu_of() { # PERF_DATA HZ WALL
 # Snapshots are made on a 1-member lab (no replication, quicker), then
 # restored onto the N-member labs: a snapshot does not depend on the
 # cluster it came from.
+if want restore || want push || want rss || want status || want cpu; then
 lab_up bch1 1
 lab_env bch1
 log "data: ~$size_mb MB of 100 kB values"
@@ -398,6 +421,7 @@ if want rss || want status; then
   log "big snapshot $big_bytes bytes, $big_count keys"
 fi
 lab_down bch1
+fi
 
 # ------------------------------------------------------------ restore at N members
 for n in $members_list; do
@@ -487,6 +511,104 @@ for n in $members_list; do
   lab_down "$name"
 done
 
+# ------------------------------------------------------------ shaped
+# The coordinator's link capped (docs/BENCHMARKS.md "Shaped"): tc tbf on the
+# lab bridge in the root namespace shapes what this machine sends to every
+# lab host together; traffic between hosts is bridged port to port and never
+# passes it.  Each data set's snapshot is made once on a 1-member lab per
+# size; every run is checked afterwards (the checksum of every key and value
+# under the data set's prefix equals the source's).
+results_shaped=() results_datasets=()
+shape() { # BRIDGE RATE_MBIT|off
+  tc qdisc del dev "$1" root 2>/dev/null || true
+  [[ $2 == off ]] || tc qdisc add dev "$1" root tbf rate "$2mbit" burst 256kb latency 100ms
+}
+if want shaped; then
+  command -v zstd >/dev/null || apt_install zstd
+  declare -A ds_snap=() ds_sum=() ds_prefix=() ds_ratio=()
+  for mb in $shaped_sizes; do
+    for ds in $datasets; do
+      [[ $ds == random || $ds == k8s ]] || { log "--datasets: random or k8s, not '$ds'"; exit 2; }
+      key=$ds-$mb prefix=$([[ $ds == k8s ]] && echo /registry/ || echo /bench/)
+      lab_up bchd 1
+      lab_env bchd
+      log "data set $ds: ~$mb MB (scripts/bench/dataset.py)"
+      timeout 3600 python3 "$repo/scripts/bench/dataset.py" "$ds" "${LAB_ENDPOINTS%%,*}" "$mb" "$prefix" \
+        >>"$work/dataset.log" 2>&1 || { tail -5 "$work/dataset.log" >&2; exit 1; }
+      timeout 900 "$lab" snapshot --name bchd "$work/$key.db" >/dev/null 2>&1
+      ds_sum[$key]=$("$lab" checksum --name bchd --prefix "$prefix")
+      ds_prefix[$key]=$prefix ds_snap[$key]=$work/$key.db
+      lab_down bchd
+      b=$(stat -c %s "$work/$key.db") z=$(zstd -1 -q -c "$work/$key.db" | wc -c)
+      ds_ratio[$key]=$(awk -v z="$z" -v b="$b" 'BEGIN {printf "%.2f", z / b}')
+      results_datasets+=("| $ds | $mb MB | $b | ${ds_sum[$key]%% *} | $z | ${ds_ratio[$key]} |")
+      log "data set $ds, $mb MB: snapshot $b bytes, zstd -1 makes it $z bytes (${ds_ratio[$key]})"
+    done
+  done
+  for n in $members_list; do
+    name=bch$n
+    lab_up "$name" "$n"
+    lab_env "$name"
+    br=edrb-$name
+    d=$work/shaped$n && write_specs "$d"
+    ip=${LAB_HOSTS%% *}
+    sshopts=(-i "$LAB_KEY" -o UserKnownHostsFile="$LAB_KNOWN_HOSTS" -o StrictHostKeyChecking=yes -o BatchMode=yes)
+    for rate in $rates; do
+      shape "$br" "$rate"
+      for mb in $shaped_sizes; do
+        for ds in $datasets; do
+          key=$ds-$mb snap=${ds_snap[$ds-$mb]}
+          declare -A times=()
+          floors=() copies=()
+          for r in $(seq 1 "$rounds"); do
+            for w in $(printf 'a-%s ' $compress_modes) b c; do
+              reset_hosts "$n"; sample_load
+              t0=$(now)
+              case $w in
+                a-*) a_args=(--compress "${w#a-}"); run_a "$d" "$snap" "$key-$rate-$w-$r"; a_args=() ;;
+                b) run_b "$d" "$snap" "$key-$rate-b-$r" ;;
+                c) run_c "$d" "$snap" "$key-$rate-c-$r" ;;
+              esac
+              t1=$(now)
+              got=$("$lab" checksum --name "$name" --prefix "${ds_prefix[$key]}")
+              [[ $got == "${ds_sum[$key]}" ]] || { log "shaped $rate Mbit/s, $n members, $key, round $r, $w: data differs after restore ($got)"; exit 1; }
+              times[$w]+=" $(elapsed "$t0" "$t1")"
+              log "shaped $rate Mbit/s, $n members, $key, round $r: $w $(elapsed "$t0" "$t1") s$( [[ $w == a-* ]] && sed -n 's/^etcd-dr: \(compression [^:]*\):.*/, \1/p' "$d/$key-$rate-$w-$r.out" | sed -n 1p)"
+            done
+            # one copy of the snapshot through the capped link
+            reset_hosts "$n"
+            t0=$(now)
+            timeout 900 ssh "${sshopts[@]}" "root@$ip" 'cat >/dev/null' <"$snap"
+            t1=$(now)
+            copies+=("$(elapsed "$t0" "$t1")")
+            # + the slowest host's restore, start and election (etcd-dr's steps, plain push)
+            steps_of "$d/$key-$rate-a-$(set -- $compress_modes; echo "$1")-$r.out" >"$d/floor.steps"
+            floors+=("$(awk -v c="${copies[-1]}" '$1 == "restore" || $1 == "start" || $1 == "healthy" {t += $2} END {printf "%.2f", c + t}' "$d/floor.steps")")
+            log "shaped $rate Mbit/s, $n members, $key, round $r: one copy ${copies[-1]} s, floor ${floors[-1]} s"
+          done
+          row="| $rate Mbit/s | $n | $ds | $mb MB (${ds_ratio[$key]}) |"
+          first=
+          for m in $compress_modes; do
+            # shellcheck disable=SC2086
+            v=$(median ${times[a-$m]}); row+=" $v s |"; [[ -n $first ]] || first=$v
+          done
+          # shellcheck disable=SC2086
+          vb=$(median ${times[b]}) vc=$(median ${times[c]}) vf=$(median "${floors[@]}")
+          # the ratios are of the default (auto) when it ran, else of the first mode
+          best=$first
+          # shellcheck disable=SC2086
+          [[ " $compress_modes " == *" auto "* ]] && best=$(median ${times[a-auto]})
+          row+=" $vb s | $vc s | $vf s ($(median "${copies[@]}") s) | $(ratio "$best" "$vb") | $(ratio "$best" "$vf") |"
+          results_shaped+=("$row")
+          unset times
+        done
+      done
+      shape "$br" off
+    done
+    lab_down "$name"
+  done
+fi
+
 # ------------------------------------------------------------ snapshot status
 if want status; then
   log "snapshot status on the big snapshot"
@@ -513,7 +635,8 @@ lmin=$(printf '%s\n' "${loads[@]:-0}" | sort -g | sed -n 1p) lmax=$(printf '%s\n
 echo "## run $(date -u '+%F %H:%M UTC'): etcd-dr $built, etcd $version, $(nproc) cores, load average (1 min) $lmin-$lmax before the timed runs, $(elapsed "$t_begin" "$t_end") s in all"
 echo
 echo "Command: \`scripts/bench.sh${orig_args:+ $orig_args}\` (members $members_list, ${size_mb} MB, $rounds rounds, big snapshot ${rss_mb} MB, start $start, only $only)"
-echo "Snapshot: $snap_bytes bytes (${size_mb} MB of 100 kB values). $ssh_v; ${ansible_v:-no ansible}."
+[[ -n ${snap_bytes:-} ]] && echo "Snapshot: $snap_bytes bytes (${size_mb} MB of 100 kB values)."
+echo "$ssh_v; ${ansible_v:-no ansible}."
 if ((${#results_restore[@]})); then
   echo
   echo "Restore, start: $([[ $start == lost ]] && echo 'quorum lost (a majority of members stopped)' || echo 'healthy cluster'); wall time from start to healthy, medians:"
@@ -525,6 +648,21 @@ if ((${#results_restore[@]})); then
   echo "etcd-dr's steps (\`restore -v\`), slowest host per step, median over rounds:"
   echo
   by_members step "${results_steps[@]}"
+fi
+if ((${#results_shaped[@]})); then
+  echo
+  echo "Shaped: the coordinator's link capped with tc tbf (burst 256kb, latency 100ms) on the lab bridge, host to host uncapped; start: $([[ $start == lost ]] && echo 'quorum lost' || echo 'healthy'); wall time to a healthy cluster with every key checked, medians of $rounds alternating rounds. Data sets (zstd -1 ratio of the whole snapshot):"
+  echo
+  echo "| data set | size | snapshot bytes | keys | zstd -1 bytes | ratio |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${results_datasets[@]}"
+  echo
+  printf '| link | members | data | size (ratio) |'; for m in $compress_modes; do printf ' etcd-dr --compress %s |' "$m"; done
+  dm=${compress_modes%% *}
+  [[ " $compress_modes " == *" auto "* ]] && dm=auto
+  echo " OpenSSH script | Ansible | floor (one copy) | etcd-dr $dm / OpenSSH | etcd-dr $dm / floor |"
+  printf '|---|---|---|---|'; for _ in $compress_modes; do printf -- '---|'; done; echo "---|---|---|---|---|"
+  printf '%s\n' "${results_shaped[@]}"
 fi
 if ((${#results_phases[@]})); then
   echo

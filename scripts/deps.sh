@@ -31,6 +31,7 @@ pkgs=(
     cmake gcc make pkg-config libc6-dev binutils git
     libssh2-1-dev libuv1-dev libjansson-dev libssl-dev libcurl4-openssl-dev
     libyaml-dev    # YAML cluster specs (orchestrator/plan/spec_yaml.c)
+    libzstd-dev    # compressed pushes: libzstd.a in the static agent
     clang
     dpkg-dev xz-utils    # dpkg-source: unpacks and checks trixie's libssh2 source package
     # test lab (tests/lab/lab.sh)
@@ -47,6 +48,7 @@ pkgs=(
     # the aarch64 agent (cmake/agent-aarch64.cmake): Debian's cross compiler,
     # the arm64 static libraries the agent links, qemu-user for its tests
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross libjansson-dev:arm64 libssl-dev:arm64
+    libzstd-dev:arm64
     qemu-user-static
 )
 # shellcheck disable=SC2206

@@ -50,6 +50,12 @@ target_include_directories(test_sshkey PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 target_link_libraries(test_sshkey PRIVATE edr_transport)
 add_test(NAME test_sshkey COMMAND test_sshkey)
 set_tests_properties(test_sshkey PROPERTIES LABELS unit)
+# Compressed pushes, the coordinator's side (transport/zsrc.h).
+add_executable(test_zsrc ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zsrc.c)
+target_include_directories(test_zsrc PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+target_link_libraries(test_zsrc PRIVATE edr_transport PkgConfig::ZSTD)
+add_test(NAME test_zsrc COMMAND test_zsrc)
+set_tests_properties(test_zsrc PROPERTIES LABELS unit)
 # Which local agent is for which architecture (engine/agents.c).
 add_executable(test_agents ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_agents.c)
 target_include_directories(test_agents PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
@@ -62,3 +68,15 @@ target_include_directories(test_manifest PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/uni
 target_link_libraries(test_manifest PRIVATE edr_common)
 add_test(NAME test_manifest COMMAND test_manifest)
 set_tests_properties(test_manifest PROPERTIES LABELS unit)
+# discover: the parsers it reads a host's etcd configuration with
+# (common/etcdconf.c) and the spec it makes of their findings
+# (orchestrator/plan/discover_spec.c).
+foreach(pair "test_etcdconf;edr_common" "test_discover_spec;edr_plan")
+  list(GET pair 0 t)
+  list(GET pair 1 lib)
+  add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/unit/${t}.c)
+  target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+  target_link_libraries(${t} PRIVATE ${lib})
+  add_test(NAME ${t} COMMAND ${t})
+  set_tests_properties(${t} PROPERTIES LABELS unit)
+endforeach()

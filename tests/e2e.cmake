@@ -54,3 +54,8 @@ edr_e2e(e2e_relay_etcd35 relay.sh 3.5 5)
 # restore, replace-member and rebuild-from-one on static pods.
 edr_e2e(e2e_kubeadm_etcd34 kubeadm.sh 3.4)
 edr_e2e(e2e_kubeadm_etcd35 kubeadm.sh 3.5)
+# Compressed pushes (--compress): forced on, auto through a capped link, auto.
+edr_e2e(e2e_compress compress.sh 3.5)
+# discover on lab clusters started four ways; the printed spec restores them.
+edr_e2e(e2e_discover_etcd34 discover.sh 3.4)
+edr_e2e(e2e_discover_etcd35 discover.sh 3.5)

@@ -5,6 +5,7 @@
  * command a message suggests.
  */
 #include "cli.h"
+#include "discover.h"
 
 #include "options.h"
 
@@ -29,10 +30,21 @@ int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out) {
   char err[1024];
   int rc;
   *out = NULL;
-  if (!!c->cluster_file == !!c->initial_cluster) {
-    edr_err("name the cluster with exactly one of --cluster FILE or "
-            "--initial-cluster name=peerURL,...");
+  if (!!c->cluster_file + !!c->initial_cluster + !!c->discover != 1) {
+    edr_err("name the cluster with exactly one of --cluster FILE, "
+            "--initial-cluster name=peerURL,... or --discover HOST");
     return EDR_EXIT_USAGE;
+  }
+  if (c->n_member_hosts && !c->discover) {
+    edr_err("--member-host goes with --discover HOST");
+    return EDR_EXIT_USAGE;
+  }
+  if (c->discover) {
+    struct edr_discover_req r = {.host = c->discover, .data_dir = c->ov.data_dir,
+                                 .member_hosts = c->member_hosts,
+                                 .n_member_hosts = c->n_member_hosts, .ov = &c->ov,
+                                 .accept_new_hostkeys = c->accept_new_hostkeys};
+    return edr_discover_load(&r, out);
   }
   if (c->cluster_file)
     rc = edr_spec_from_json(c->cluster_file, NULL, &c->ov, out, err, sizeof err);

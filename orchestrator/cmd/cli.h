@@ -15,6 +15,11 @@
 
 struct edr_cli_spec {
   const char *cluster_file, *initial_cluster;
+  const char *discover;          /* --discover HOST (cmd_discover.c) */
+  const char *member_hosts[64];  /* --member-host NAME=HOST, for --discover */
+  size_t n_member_hosts;
+  bool accept_new_hostkeys;      /* set by the command before edr_cli_load_spec():
+                                    --discover reaches a host first */
   struct edr_spec_overrides ov;
   char ssh_config[4096];        /* --ssh-config made absolute (ssh's Include
                                    reads a relative path from ~/.ssh) */
@@ -27,8 +32,10 @@ void edr_cli_spec_init(struct edr_cli_spec *c);
  * Returns EDR_EXIT_USAGE. */
 int edr_cli_bad_option(char **argv, const struct option *opts, const char *shortopts,
                        const char *usage);
-/* Load and validate the spec; prints warnings and errors.  Returns 0 or
- * EDR_EXIT_USAGE. */
+/* Load and validate the spec (with --discover: reach that host first and
+ * make it); prints warnings and errors.  Returns 0 or an exit status:
+ * EDR_EXIT_USAGE, or --discover's (EDR_EXIT_PREFLIGHT: the host could not
+ * be read). */
 int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out);
 
 /* restore, run and rollback change hosts and ask first on a terminal

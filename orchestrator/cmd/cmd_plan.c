@@ -4,6 +4,7 @@
  */
 #include "bbolt.h"
 #include "cli.h"
+#include "driver.h"
 #include "executor.h"
 #include "util.h"
 #include "commands.h"
@@ -23,6 +24,7 @@
 static const struct edr_usage usage = {
   .head =
     "usage: etcd-dr plan (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
+    "       (--discover HOST in place of --cluster: the spec read off one member's host)\n"
     "\n"
     "Print every action etcd-dr restore would take on every host, in order,\n"
     "with the exact restore command of each member.  Contacts no host.  With\n"
@@ -148,6 +150,7 @@ int cmd_plan(int argc, char **argv) {
     po.snapshot_has_hash = sf.has_trailer;
     if (edr_bolt_revision(po.snapshot, &po.snapshot_revision))
       po.snapshot_revision = -1;
+    edr_sample_compress(&po);
     if (sf.has_trailer && !sf.trailer_ok)
       edr_warn("snapshot '%s': its sha-256 trailer does not match its contents; "
                "restore will refuse it", po.snapshot);

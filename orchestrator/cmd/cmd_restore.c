@@ -27,6 +27,7 @@ static const struct edr_usage usage = {
   .head =
     "usage: etcd-dr restore (--cluster FILE | --initial-cluster SPEC) --snapshot FILE\n"
     "       etcd-dr restore (--cluster FILE | --initial-cluster SPEC) --from-member MEMBER\n"
+    "       (--discover HOST in place of --cluster: the spec read off one member's host)\n"
     "                       [OPTIONS]\n"
     "\n"
     "Restore every member of the cluster from FILE over SSH: verify the snapshot,\n"

@@ -29,12 +29,16 @@
 static const struct edr_usage usage = {
   .head =
     "usage: etcd-dr status (--cluster FILE | --initial-cluster SPEC) [OPTIONS]\n"
+    "       (--discover HOST in place of --cluster: the spec read off one member's host)\n"
     "\n"
     "One row per member: SSH reachable, etcd process running, /health, leader,\n"
     "member and cluster ID, revision, raft term and index, db size, alarms\n"
     "(NOSPACE, CORRUPT), version; then a verdict: healthy, degraded (quorum held),\n"
     "QUORUM LOST, with the restore command to consider, or UNKNOWN when too few\n"
     "members could be asked to tell.  Changes nothing.\n"
+    "DB REVISION, the last column, is each member's own db read offline by its\n"
+    "host's agent; when quorum is lost, the freshest member is named with the\n"
+    "command that restores from it.\n"
     "Members are asked over HTTP(S) from this machine, all at once; SSH runs the\n"
     "read-only checks of `etcd-dr plan --check` on every host at the same time.\n"
     "A member whose client URL gives no answer from here (refused, timed out, no\n"
@@ -134,6 +138,11 @@ static void ssh_facts(struct edr_status_row *row, const struct edr_host_plan *hp
   row->ssh = connected ? EDR_SSH_OK : EDR_SSH_FAILED;
   if (json_is_boolean(json_object_get(probe, "etcd_running")))
     row->etcd_running = json_is_true(json_object_get(probe, "etcd_running"));
+  json_t *dd = json_object_get(probe, "data_dir");
+  if (json_is_integer(json_object_get(dd, "revision")))
+    row->db_revision = json_integer_value(json_object_get(dd, "revision"));
+  if (json_is_integer(json_object_get(dd, "consistent_index")))
+    row->db_consistent_index = json_integer_value(json_object_get(dd, "consistent_index"));
   if (hr->status || !probe)
     snprintf(row->ssh_error, sizeof row->ssh_error, "%s",
              hr->message ? hr->message : run_message ? run_message : "no probe result");
@@ -176,11 +185,11 @@ static int ask_all(struct edr_plan *plan, const struct edr_exec_opts *base,
 /* ---- printing ------------------------------------------------------------ */
 
 enum col { C_MEMBER, C_SSH, C_ETCD, C_HEALTH, C_LEADER, C_ID, C_CLUSTER, C_REV, C_TERM,
-           C_INDEX, C_DB, C_ALARMS, C_VERSION, C_VIA, C__COUNT };
+           C_INDEX, C_DB, C_ALARMS, C_VERSION, C_VIA, C_DB_REV, C__COUNT };
 
 static const char *const col_title[C__COUNT] = {
   "MEMBER", "SSH", "ETCD", "HEALTH", "LEADER", "MEMBER ID", "CLUSTER ID", "REVISION",
-  "RAFT TERM", "RAFT INDEX", "DB SIZE", "ALARMS", "VERSION", "VIA",
+  "RAFT TERM", "RAFT INDEX", "DB SIZE", "ALARMS", "VERSION", "VIA", "DB REVISION",
 };
 
 typedef char cell[48];
@@ -225,6 +234,11 @@ static void fill_cells(const struct edr_status_row *r, cell *c) {
   /* where this row's figures came from: last, so earlier columns keep
    * their numbers for awk */
   snprintf(c[C_VIA], sizeof(cell), "%s", r->via_agent ? "ssh" : r->reachable ? "http" : "-");
+  /* the member's own db, read by its host's agent: known with etcd down */
+  if (r->db_revision >= 0)
+    snprintf(c[C_DB_REV], sizeof(cell), "%" PRId64, r->db_revision);
+  else
+    snprintf(c[C_DB_REV], sizeof(cell), "-");
 }
 
 /* The table, or with SIMPLE its rows without the header, each cell
@@ -344,7 +358,7 @@ static json_t *row_json(const struct edr_status_row *r) {
   }
   return json_pack(
       "{s:s, s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
       "name", r->name, "client_url", r->client_url, "ssh",
       r->ssh == EDR_SSH_SKIPPED ? "skipped" : r->ssh == EDR_SSH_OK ? "ok" : "failed",
       "ssh_error", str_or_null(r->ssh_error), "etcd_running",
@@ -365,12 +379,14 @@ static json_t *row_json(const struct edr_status_row *r) {
       "cluster_version", str_or_null(r->cluster_version), "errors", str_or_null(r->errors),
       "via", r->via_agent ? json_string("ssh") : r->reachable ? json_string("http")
                                                               : json_null(),
-      "agent_error", str_or_null(r->agent_error));
+      "agent_error", str_or_null(r->agent_error), "db_revision",
+      int_or_null(r->db_revision >= 0, r->db_revision), "db_consistent_index",
+      int_or_null(r->db_consistent_index >= 0, r->db_consistent_index));
 }
 
 static int print_json(const struct edr_status_row *rows, size_t n,
                       const struct edr_status_verdict *v, const char *other,
-                      char *const *suggest) {
+                      char *const *suggest, long fresh) {
   json_t *members = json_array(), *unasked = json_array(), *sug = json_array();
   json_t *unreached = json_array();
   for (size_t i = 0; i < n; i++) {
@@ -390,6 +406,9 @@ static int print_json(const struct edr_status_row *rows, size_t n,
                         "why", str_or_null(v->why), "other_alarms", str_or_null(other),
                         "not_asked", unasked, "unreached", unreached,
                         "suggested_commands", sug);
+  if (j)
+    json_object_set_new(j, "freshest_member",
+                        fresh >= 0 ? json_string(rows[fresh].name) : json_null());
   /* ASCII only: what members said cannot carry a C1 control or a bidi
    * override to a terminal */
   if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)) {
@@ -460,16 +479,21 @@ int cmd_status(int argc, char **argv) {
   struct edr_status_verdict v;
   edr_status_judge(rows, n, &v);
 
-  char *suggest[3] = {NULL, NULL, NULL};
+  char *suggest[4] = {NULL, NULL, NULL, NULL};
+  long fresh = v.verdict == EDR_VERDICT_QUORUM_LOST ? edr_status_freshest(rows, n) : -1;
   if (v.verdict == EDR_VERDICT_QUORUM_LOST) {
     char *args = edr_spec_args(argc, argv);
     const char *given = args ? args : "(your --cluster or --initial-cluster options)";
     suggest[0] = edr_asprintf("etcd-dr plan %s --snapshot FILE --check", given);
     suggest[1] = edr_asprintf("etcd-dr restore %s --snapshot FILE", given);
+    if (fresh >= 0)
+      /* a member's db has no sha-256 trailer: restore refuses it without */
+      suggest[2] = edr_asprintf("etcd-dr restore %s --from-member %s --skip-hash-check", given,
+                                rows[fresh].name);
     free(args);
   }
   if (a.write_out == EDR_OUT_JSON) {
-    code = print_json(rows, n, &v, other, suggest);
+    code = print_json(rows, n, &v, other, suggest, fresh);
   } else {
     print_table(rows, n, a.write_out == EDR_OUT_SIMPLE);
     code = 0;
@@ -486,10 +510,16 @@ int cmd_status(int argc, char **argv) {
              "cannot be started, restore every member from a snapshot (FILE: your latest;\n"
              "`etcd-dr snapshot verify FILE` checks it).  Check the hosts first, then restore:\n"
              "  %s\n  %s\n", suggest[0], suggest[1]);
+    if (suggest[2])
+      printf("\nfreshest member by its own db (read offline on its host): %s at revision "
+             "%" PRId64 ".\nTo restore every member from %s's db instead of a snapshot "
+             "file:\n  %s\n", rows[fresh].name, rows[fresh].db_revision, rows[fresh].name,
+             suggest[2]);
     code = 0;
   }
   free(suggest[0]);
   free(suggest[1]);
+  free(suggest[2]);
   if (code == 0)
     code = fflush(stdout) ? EDR_EXIT_INTERNAL : edr_status_exit_code(v.verdict);
 

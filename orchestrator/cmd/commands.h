@@ -18,6 +18,7 @@ int cmd_snapshot(int argc, char **argv);   /* status | verify | save */
 int cmd_snapshot_save(int argc, char **argv);
 int cmd_run(int argc, char **argv);        /* a playbook */
 int cmd_prune(int argc, char **argv);      /* old runs' moved-aside dirs */
+int cmd_discover(int argc, char **argv);   /* a cluster spec read off one host */
 /* `etcd-dr completion bash|zsh` (ARGV[0] "completion"): the script, from
  * the option table and the N top-level COMMANDS main.c lends, on stdout
  * (completion.c). */

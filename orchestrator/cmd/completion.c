@@ -55,7 +55,7 @@ static void pattern(FILE *out, enum edr_arg kind) {
  * command its own row's values). */
 static void choice_pattern(FILE *out, const struct edr_opt *o) {
   bool any = false;
-  for (unsigned bit = 1; bit & EDR_CMD_CLUSTER; bit <<= 1) {
+  for (unsigned bit = 1; bit & EDR_CMD_ALL; bit <<= 1) {
     if (!(o->commands & bit))
       continue;
     fprintf(out, "%s%s:--%s", any ? "|" : "", script_name(bit), o->name);
@@ -188,7 +188,7 @@ static void shared_cases(FILE *out, const struct dialect *d) {
   fputs("|", out);
   pattern(out, EDR_ARG_DURATION);
   fprintf(out, "%s%s%s", d->no_value, d->esac, d->cmd_case);
-  for (unsigned bit = 1; bit & EDR_CMD_CLUSTER; bit <<= 1) {
+  for (unsigned bit = 1; bit & EDR_CMD_ALL; bit <<= 1) {
     fprintf(out, "%s%s%s", d->open, script_name(bit), d->opts_open);
     options_of(out, bit);
     fputs(d->opts_close, out);

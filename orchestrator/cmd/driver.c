@@ -14,6 +14,7 @@
 #include "progress.h"
 #include "report.h"
 #include "util.h"
+#include "zsrc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +80,7 @@ int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf) {
   }
   if (rc)
     po->snapshot_revision = -1;
+  edr_sample_compress(po);
   return 0;
 }
 
@@ -136,6 +138,13 @@ int edr_snapshot_on_host(const struct edr_spec *spec, struct edr_plan_opts *po,
   po->snapshot_revision = -1;
   *on_host = true;
   return 0;
+}
+
+void edr_sample_compress(struct edr_plan_opts *po) {
+  struct edr_zprobe zp;
+  if (po->snapshot && po->compress != EDR_COMPRESS_OFF && edr_zsrc_probe(po->snapshot, &zp) == 0)
+    po->compress_sample = (struct edr_compress_sample){
+        .sampled = zp.sampled, .ratio = zp.ratio, .bytes_per_s = zp.bytes_per_s};
 }
 
 /* The first of NAMES found as an executable file in this machine's PATH,

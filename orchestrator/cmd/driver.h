@@ -17,6 +17,10 @@
 
 int edr_check_local_files(const struct edr_spec *spec, bool accept_new);
 int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf);
+/* How well the start of PO->snapshot compresses (transport/zsrc.h), into
+ * PO->compress_sample: for the plan and for --compress auto; nothing with
+ * --compress off or when it cannot be read (the push says why later). */
+void edr_sample_compress(struct edr_plan_opts *po);
 int edr_check_tool(struct edr_spec *spec, struct edr_plan_opts *po);
 /* The snapshot on a member's host: --snapshot HOST:PATH (HOST a member's
  * name, PATH absolute) or --from-member NAME (FROM_MEMBER, else NULL).  Sets

@@ -27,6 +27,8 @@ static const struct command commands[] = {
    .summary = "run a playbook: rebuild from one member, replace a member, ..."},
   {.name = "status", .run = cmd_status,
    .summary = "one row per member and a verdict: healthy, degraded, quorum lost"},
+  {.name = "discover", .run = cmd_discover,
+   .summary = "read a cluster spec off one member's host: how etcd runs, its db's members"},
   {.name = "snapshot", .run = cmd_snapshot,
    .summary = "status | verify a snapshot file (no etcd needed) | save one"},
   {.name = "completion", .run = NULL,

@@ -61,15 +61,20 @@ static const struct {
   {.name = "simple", .out = EDR_OUT_SIMPLE},
   {.name = "fields", .out = EDR_OUT_FIELDS},
   {.name = "text", .out = EDR_OUT_TABLE},  /* --format's old name for table */
+  {.name = "yaml", .out = EDR_OUT_YAML},   /* discover's only (its row's choices) */
 };
 
 static int set_write_out(struct edr_args *a, const struct edr_opt *o, const char *val) {
+  bool yaml = strstr(o->choices, "yaml") != NULL;
   for (size_t i = 0; i < sizeof write_outs / sizeof write_outs[0]; i++)
-    if (!strcmp(val, write_outs[i].name)) {
+    if (!strcmp(val, write_outs[i].name) && (yaml || write_outs[i].out != EDR_OUT_YAML)) {
       a->write_out = write_outs[i].out;
       return 0;
     }
-  edr_err("--%s: '%s' is not table, json, simple or fields", o->name, val);
+  if (yaml)
+    edr_err("--%s: '%s' is not json, yaml or table", o->name, val);
+  else
+    edr_err("--%s: '%s' is not table, json, simple or fields", o->name, val);
   return EDR_EXIT_USAGE;
 }
 
@@ -82,6 +87,16 @@ static int set_bump(struct edr_args *a, const struct edr_opt *o, const char *val
   }
   a->po.bump_revision = v;
   return 0;
+}
+
+static int set_compress(struct edr_args *a, const struct edr_opt *o, const char *val) {
+  for (int m = EDR_COMPRESS_AUTO; m <= EDR_COMPRESS_OFF; m++)
+    if (!strcmp(val, edr_compress_names[m])) {
+      a->po.compress = (enum edr_compress)m;
+      return 0;
+    }
+  edr_err("--%s: '%s' is not auto, on or off", o->name, val);
+  return EDR_EXIT_USAGE;
 }
 
 static int parse_count(const struct edr_opt *o, const char *val, long lo, long hi, long *out) {
@@ -173,6 +188,22 @@ static int set_ssh_config(struct edr_args *a, const struct edr_opt *o, const cha
   return 0;
 }
 
+/* --member-host NAME=HOST, for --discover and discover */
+static int set_member_host(struct edr_args *a, const struct edr_opt *o, const char *val) {
+  struct edr_cli_spec *c = &a->cs;
+  const char *eq = strchr(val, '=');
+  if (!eq || eq == val || !edr_valid_host(eq + 1)) {
+    edr_err("--%s: '%s' is not NAME=HOST", o->name, val);
+    return EDR_EXIT_USAGE;
+  }
+  if (c->n_member_hosts >= sizeof c->member_hosts / sizeof c->member_hosts[0]) {
+    edr_err("--%s: at most %zu", o->name, sizeof c->member_hosts / sizeof c->member_hosts[0]);
+    return EDR_EXIT_USAGE;
+  }
+  c->member_hosts[c->n_member_hosts++] = val;
+  return 0;
+}
+
 static int set_sudo(struct edr_args *a, const struct edr_opt *o, const char *val) {
   (void)val;
   a->cs.ov.sudo = strcmp(o->name, "no-sudo") != 0;
@@ -215,6 +246,20 @@ const struct edr_opt edr_options[] = {
   {.name = "skip-hash-check", .commands = EDR_CMD_RESTORE | EDR_CMD_RUN | EDR_CMD_PLAN,
    .field = F(po.skip_hash_check),
    .help = "accept a snapshot without a sha-256 trailer (a copied\nmember/snap/db)"},
+  {.name = "compress", .arg = EDR_ARG_CHOICE, .metavar = "auto|on|off",
+   .commands = EDR_CMD_RESTORE, .set = set_compress, .choices = "auto on off",
+   .help = "compress the snapshot's push with zstd: once here,\n"
+           "decompressed and hashed on each host; auto (the\n"
+           "default) only when a sample of the file and the\n"
+           "link measured as the agent is pushed say it saves\n"
+           "time (the report says what was chosen and the ratio)"},
+  {.name = "compress", .arg = EDR_ARG_CHOICE, .metavar = "auto|on|off",
+   .commands = EDR_CMD_PLAN, .set = set_compress, .choices = "auto on off",
+   .help = "as restore's: the plan shows the mode and how well the\n"
+           "start of the snapshot compresses"},
+  {.name = "compress", .arg = EDR_ARG_CHOICE, .metavar = "auto|on|off",
+   .commands = EDR_CMD_RUN, .set = set_compress, .choices = "auto on off",
+   .help = "how a push-snapshot step sends it (as restore's)"},
   {.name = "var", .arg = EDR_ARG_TEXT, .metavar = "NAME=VALUE", .commands = EDR_CMD_RUN,
    .set = set_var, .help = "set a variable the playbook declares (repeatable)"},
   {.name = "list", .commands = EDR_CMD_RUN, .field = F(list),
@@ -262,6 +307,23 @@ const struct edr_opt edr_options[] = {
            "first member in the spec's order that succeeds, or\n"
            "--member); auto: direct, and through the hosts of\n"
            "the members whose URL does not answer from here"},
+  /* discover */
+  {.name = "member-host", .arg = EDR_ARG_TEXT, .metavar = "NAME=HOST",
+   .commands = EDR_CMD_DISCOVER, .set = set_member_host,
+   .help = "the SSH host of member NAME, when its peer URL does\n"
+           "not say (loopback, wildcard); repeatable"},
+  {.name = "unit", .arg = EDR_ARG_TEXT, .metavar = "UNIT", .commands = EDR_CMD_DISCOVER,
+   .field = F(discover.unit), .help = "systemd unit (default etcd.service)"},
+  {.name = "manifest", .arg = EDR_ARG_TEXT, .metavar = "FILE", .commands = EDR_CMD_DISCOVER,
+   .field = F(discover.manifest),
+   .help = "static pod manifest on the host\n(default /etc/kubernetes/manifests/etcd.yaml)"},
+  {.name = "env-file", .arg = EDR_ARG_TEXT, .metavar = "FILE", .commands = EDR_CMD_DISCOVER,
+   .field = F(discover.env_file), .help = "an env file on the host to read as well"},
+  {.name = "config-file", .arg = EDR_ARG_TEXT, .metavar = "FILE", .commands = EDR_CMD_DISCOVER,
+   .field = F(discover.config_file),
+   .help = "etcd's YAML config file on the host, when nothing\nnames it"},
+  {.name = "container", .arg = EDR_ARG_TEXT, .metavar = "NAME", .commands = EDR_CMD_DISCOVER,
+   .field = F(discover.container), .help = "docker/podman container (default etcd)"},
   /* output */
   {.name = "write-out", .short_name = 'w', .arg = EDR_ARG_CHOICE, .metavar = "FMT",
    .commands = EDR_CMD_PLAN | EDR_CMD_SAVE, .set = set_write_out, .choices = "table json",
@@ -281,6 +343,11 @@ const struct edr_opt edr_options[] = {
    .commands = EDR_CMD_STATUS, .set = set_write_out, .choices = "table json simple",
    .help = "table (default), json (one object) or simple (the\n"
            "table's rows, comma-separated, no header or verdict)"},
+  {.name = "write-out", .short_name = 'w', .arg = EDR_ARG_CHOICE, .metavar = "FMT",
+   .commands = EDR_CMD_DISCOVER, .set = set_write_out, .choices = "json yaml table",
+   .help = "json (the spec, default), yaml (the spec with a\n"
+           "'# from' comment after each value), table (where\n"
+           "each value came from, on stdout)"},
   {.name = "format", .arg = EDR_ARG_CHOICE, .metavar = "text|json",
    .commands = EDR_CMD_PLAN | EDR_CMD_RUN, .set = set_write_out, .choices = "text json",
    .help = "the old name of -w (text is table)"},
@@ -356,7 +423,7 @@ const struct edr_opt edr_options[] = {
    .commands = EDR_CMD_RESTORE | EDR_CMD_RUN | EDR_CMD_PRUNE, .field = F(report_file),
    .help = "also write the run's report (JSON) to FILE; it is always\n"
            "written to the run's directory in the state dir"},
-  {.name = "accept-new-host-keys", .commands = EDR_CMD_CLUSTER,
+  {.name = "accept-new-host-keys", .commands = EDR_CMD_ALL,
    .field = F(eo.accept_new_hostkeys),
    .help = "record unknown host keys in known_hosts (changed\nkeys are always refused)"},
   {.name = "agent", .arg = EDR_ARG_FILE, .metavar = "FILE", .commands = EDR_CMD_CHANGE,
@@ -369,7 +436,11 @@ const struct edr_opt edr_options[] = {
    .help = "more detail (-vv: every state change)"},
   {.name = "verbose", .short_name = 'v', .commands = EDR_CMD_STATUS, .set = set_verbose,
    .help = "show the SSH checks' progress on stderr"},
-  {.name = "help", .short_name = 'h', .commands = EDR_CMD_CLUSTER, .set = set_help,
+  {.name = "quiet", .short_name = 'q', .commands = EDR_CMD_DISCOVER, .set = set_quiet,
+   .help = "no table of where each value came from on stderr"},
+  {.name = "verbose", .short_name = 'v', .commands = EDR_CMD_DISCOVER, .set = set_verbose,
+   .help = "the SSH run's progress on stderr; -vv also what the\nagent found, as JSON"},
+  {.name = "help", .short_name = 'h', .commands = EDR_CMD_ALL, .set = set_help,
    .help = "this help"},
 
   /* the cluster */
@@ -379,63 +450,71 @@ const struct edr_opt edr_options[] = {
   {.name = "initial-cluster", .arg = EDR_ARG_TEXT, .metavar = "SPEC",
    .commands = EDR_CMD_CLUSTER, .group = EDR_GROUP_CLUSTER, .field = F(cs.initial_cluster),
    .help = "etcd's name=peerURL,... string; SSH goes to each\npeer URL's host"},
+  {.name = "discover", .arg = EDR_ARG_TEXT, .metavar = "HOST", .commands = EDR_CMD_CLUSTER,
+   .group = EDR_GROUP_CLUSTER, .field = F(cs.discover),
+   .help = "read the spec off one member's host over SSH: how\n"
+           "etcd is started there, the members in its db\n"
+           "(etcd-dr discover HOST shows it)"},
+  {.name = "member-host", .arg = EDR_ARG_TEXT, .metavar = "NAME=HOST",
+   .commands = EDR_CMD_CLUSTER, .group = EDR_GROUP_CLUSTER, .set = set_member_host,
+   .help = "with --discover: member NAME's SSH host when its\npeer URL does not say; repeatable"},
   /* cluster-wide settings */
-  {.name = "ssh-user", .arg = EDR_ARG_TEXT, .metavar = "USER", .commands = EDR_CMD_CLUSTER,
+  {.name = "ssh-user", .arg = EDR_ARG_TEXT, .metavar = "USER", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.ssh_user), .help = "default: your user name"},
-  {.name = "ssh-port", .arg = EDR_ARG_TEXT, .metavar = "PORT", .commands = EDR_CMD_CLUSTER,
+  {.name = "ssh-port", .arg = EDR_ARG_TEXT, .metavar = "PORT", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .set = set_ssh_port, .help = "default 22"},
-  {.name = "identity", .arg = EDR_ARG_FILE, .metavar = "FILE", .commands = EDR_CMD_CLUSTER,
+  {.name = "identity", .arg = EDR_ARG_FILE, .metavar = "FILE", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.identity_file),
    .help = "private key (ed25519, ECDSA, RSA; FILE-cert.pub\n"
            "first); default: ssh-agent, then ~/.ssh/id_ed25519,\n"
            "id_ecdsa, id_rsa; a passphrase is asked once"},
-  {.name = "known-hosts", .arg = EDR_ARG_FILE, .metavar = "FILE", .commands = EDR_CMD_CLUSTER,
+  {.name = "known-hosts", .arg = EDR_ARG_FILE, .metavar = "FILE", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.known_hosts),
    .help = "default ~/.ssh/known_hosts"},
-  {.name = "proxy-jump", .arg = EDR_ARG_TEXT, .metavar = "HOPS", .commands = EDR_CMD_CLUSTER,
+  {.name = "proxy-jump", .arg = EDR_ARG_TEXT, .metavar = "HOPS", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.proxy_jump),
    .help = "reach the hosts through jump hosts, as ssh -J:\n"
            "[user@]host[:port],... (OpenSSH's ssh -W)"},
-  {.name = "proxy-command", .arg = EDR_ARG_TEXT, .metavar = "CMD", .commands = EDR_CMD_CLUSTER,
+  {.name = "proxy-command", .arg = EDR_ARG_TEXT, .metavar = "CMD", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.proxy_command),
    .help = "reach the hosts through CMD's stdin and stdout,\n"
            "as OpenSSH's ProxyCommand (%h %p %r)"},
   {.name = "ssh-config", .arg = EDR_ARG_FILE, .metavar = "FILE|none",
-   .commands = EDR_CMD_CLUSTER, .group = EDR_GROUP_SETTINGS, .set = set_ssh_config,
+   .commands = EDR_CMD_SETTINGS, .group = EDR_GROUP_SETTINGS, .set = set_ssh_config,
    .help = "the ssh_config read for what the spec and these\n"
            "options leave unset (HostName, User, Port,\n"
            "IdentityFile, ProxyJump...), as ssh -F; default\n"
            "~/.ssh/config and /etc/ssh/ssh_config; none: not read"},
-  {.name = "sudo", .commands = EDR_CMD_CLUSTER, .group = EDR_GROUP_SETTINGS, .set = set_sudo,
+  {.name = "sudo", .commands = EDR_CMD_SETTINGS, .group = EDR_GROUP_SETTINGS, .set = set_sudo,
    .help = "run the agent with sudo -n (default: unless root)"},
-  {.name = "no-sudo", .commands = EDR_CMD_CLUSTER, .group = EDR_GROUP_SETTINGS,
+  {.name = "no-sudo", .commands = EDR_CMD_SETTINGS, .group = EDR_GROUP_SETTINGS,
    .set = set_sudo, .help = "run the agent without sudo"},
-  {.name = "data-dir", .arg = EDR_ARG_TEXT, .metavar = "DIR", .commands = EDR_CMD_CLUSTER,
+  {.name = "data-dir", .arg = EDR_ARG_TEXT, .metavar = "DIR", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.data_dir), .help = "default /var/lib/etcd"},
-  {.name = "wal-dir", .arg = EDR_ARG_TEXT, .metavar = "DIR", .commands = EDR_CMD_CLUSTER,
+  {.name = "wal-dir", .arg = EDR_ARG_TEXT, .metavar = "DIR", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.wal_dir),
    .help = "default: inside the data dir"},
   {.name = "data-dir-owner", .arg = EDR_ARG_TEXT, .metavar = "USER:GROUP",
-   .commands = EDR_CMD_CLUSTER, .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.data_dir_owner),
+   .commands = EDR_CMD_SETTINGS, .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.data_dir_owner),
    .help = "default: the existing data dir's"},
-  {.name = "data-dir-mode", .arg = EDR_ARG_TEXT, .metavar = "MODE", .commands = EDR_CMD_CLUSTER,
+  {.name = "data-dir-mode", .arg = EDR_ARG_TEXT, .metavar = "MODE", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.data_dir_mode),
    .help = "default: the existing data dir's, else 0700"},
-  {.name = "stop-command", .arg = EDR_ARG_TEXT, .metavar = "CMD", .commands = EDR_CMD_CLUSTER,
+  {.name = "stop-command", .arg = EDR_ARG_TEXT, .metavar = "CMD", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.stop_command),
    .help = "run with /bin/sh -c; default systemctl stop etcd"},
-  {.name = "start-command", .arg = EDR_ARG_TEXT, .metavar = "CMD", .commands = EDR_CMD_CLUSTER,
+  {.name = "start-command", .arg = EDR_ARG_TEXT, .metavar = "CMD", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.start_command),
    .help = "run with /bin/sh -c; default systemctl start etcd"},
-  {.name = "restore-tool", .arg = EDR_ARG_TEXT, .metavar = "TOOL", .commands = EDR_CMD_CLUSTER,
+  {.name = "restore-tool", .arg = EDR_ARG_TEXT, .metavar = "TOOL", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.restore_tool),
    .help = "auto (default), etcdutl, etcdctl or a host path"},
-  {.name = "preset", .arg = EDR_ARG_CHOICE, .metavar = "kubeadm", .commands = EDR_CMD_CLUSTER,
+  {.name = "preset", .arg = EDR_ARG_CHOICE, .metavar = "kubeadm", .commands = EDR_CMD_SETTINGS,
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.preset), .choices = "kubeadm",
    .help = "etcd is kubeadm's static pod: stopped and started\n"
            "by moving its manifest (docs/kubeadm.md)"},
   {.name = "initial-cluster-token", .arg = EDR_ARG_TEXT, .metavar = "T",
-   .commands = EDR_CMD_CLUSTER, .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.token),
+   .commands = EDR_CMD_SETTINGS, .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.token),
    .help = "default: etcd-dr-RUNID, new for every run"},
   {.name = NULL},
 };
@@ -443,7 +522,7 @@ const struct edr_opt edr_options[] = {
 #define N_OPTIONS (sizeof edr_options / sizeof edr_options[0] - 1)
 
 static const char *const cmd_names[] = {
-  "plan", "restore", "rollback", "run", "prune", "status", "snapshot save",
+  "plan", "restore", "rollback", "run", "prune", "status", "snapshot save", "discover",
 };
 
 const char *edr_cmd_name(unsigned command) {
@@ -558,6 +637,7 @@ int edr_args_parse(struct edr_args *a, int argc, char **argv, int first,
   }
   if (!rc)
     edr_verbosity = a->quiet ? -1 : a->verbose;
+  a->cs.accept_new_hostkeys = a->eo.accept_new_hostkeys; /* --discover reaches a host first */
   return rc;
 }
 
@@ -572,10 +652,13 @@ int edr_args_write_out(const struct edr_args *a, unsigned allowed) {
     }
   char can[64] = "";
   size_t len = 0;
-  for (size_t i = 0; i < 4; i++)
-    if (allowed & write_outs[i].out)
+  unsigned named = 0; /* "text" names table again */
+  for (size_t i = 0; i < sizeof write_outs / sizeof write_outs[0]; i++)
+    if (allowed & write_outs[i].out & ~named) {
+      named |= write_outs[i].out;
       len += (size_t)snprintf(can + len, sizeof can - len, "%s%s", len ? " or " : "",
                               write_outs[i].name);
+    }
   edr_err("--write-out: %s prints %s, not %s", edr_cmd_name(a->command), can, given);
   return EDR_EXIT_USAGE;
 }

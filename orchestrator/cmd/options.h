@@ -1,7 +1,8 @@
 /*
  * options.h - the one table of etcd-dr's command-line options (options.c).
  * Every command that names a cluster (plan, restore, rollback, run, prune,
- * status, snapshot save) parses its argv through edr_args_parse(); its
+ * status, snapshot save) and discover parse their argv through
+ * edr_args_parse(); its
  * --help, the did-you-mean of a mistyped option and the shell completion
  * (`etcd-dr completion bash|zsh`) are all read from the same rows, so an
  * option exists in all four places or in none.
@@ -19,6 +20,7 @@
 #define EDR_OPTIONS_H
 
 #include "cli.h"
+#include "discover.h"
 #include "executor.h"
 #include "http.h"
 #include "plan.h"
@@ -37,11 +39,16 @@ enum edr_cmd {
   EDR_CMD_PRUNE = 1u << 4,
   EDR_CMD_STATUS = 1u << 5,
   EDR_CMD_SAVE = 1u << 6,  /* snapshot save */
+  EDR_CMD_DISCOVER = 1u << 7,  /* makes a spec: no --cluster, the SSH settings */
 };
 /* every command with a cluster spec */
 #define EDR_CMD_CLUSTER                                                                 \
   (EDR_CMD_PLAN | EDR_CMD_RESTORE | EDR_CMD_ROLLBACK | EDR_CMD_RUN | EDR_CMD_PRUNE |    \
    EDR_CMD_STATUS | EDR_CMD_SAVE)
+/* every command of the table */
+#define EDR_CMD_ALL (EDR_CMD_CLUSTER | EDR_CMD_DISCOVER)
+/* the commands that reach hosts with the cluster-wide SSH settings */
+#define EDR_CMD_SETTINGS EDR_CMD_ALL
 /* the runs that change hosts (and push the agent, take the host lock) */
 #define EDR_CMD_CHANGE (EDR_CMD_RESTORE | EDR_CMD_ROLLBACK | EDR_CMD_RUN | EDR_CMD_PRUNE)
 
@@ -66,6 +73,7 @@ enum edr_write_out {
   EDR_OUT_JSON = 1u << 1,    /* one JSON document on stdout */
   EDR_OUT_SIMPLE = 1u << 2,  /* one comma-separated line per row, no header */
   EDR_OUT_FIELDS = 1u << 3,  /* "Key" : value lines (snapshot status) */
+  EDR_OUT_YAML = 1u << 4,    /* discover's spec as YAML */
 };
 
 #define EDR_MAX_VARS 64
@@ -80,6 +88,7 @@ struct edr_args {
   struct edr_exec_opts eo;
   struct edr_save_opts so;         /* snapshot save */
   struct edr_tls tls;              /* --cacert, --cert, --key */
+  struct edr_discover_req discover;  /* discover's --unit, --manifest, ... */
   uint64_t timeout_ms;             /* --timeout: per request, connect included */
   enum edr_write_out write_out;
   const char *report_file;

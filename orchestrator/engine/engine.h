@@ -131,6 +131,9 @@ struct run {
   uint64_t dead_ms;          /* nothing back for this long: the host is lost */
   uint64_t agent_idle_ms;    /* an agent hearing nothing this long ends itself */
   uint64_t alive_last;       /* the previous tick (a blocked loop resyncs) */
+  /* the snapshot's push (compress.c) */
+  bool z_decided;            /* decided once, at the first push */
+  struct edr_zsrc *zsrc;     /* the compressed stream every push reads, or NULL */
 };
 
 /* What a step kind means to the engine (steps.c); an empty row sends the
@@ -213,6 +216,17 @@ void eng_queue_run(struct host *h, const char *what, void (*done)(struct host *)
 void eng_queue_staging_removal(struct host *h);
 void eng_resume_after_restage(struct host *h);
 bool eng_resume_skip(struct host *h, const struct edr_step *s);
+/* How the snapshot goes to H (compress.c): NULL plain, else the run's
+ * compressed stream (borrowed).  Decided at the first push of the run, from
+ * --compress, the sample of the file and the agents' push rates; the
+ * decision goes to the run result.  eng_compress_end() adds what was sent
+ * and frees the stream, after the loop. */
+struct edr_zsrc *eng_push_zsrc(struct host *h);
+void eng_compress_end(struct run *r);
+/* eng_send_request with the payload from Z's compressed stream (borrowed)
+ * instead of FD; SIZE is the file's. */
+void eng_send_push(struct host *h, json_t *req, int payload_fd, struct edr_zsrc *z,
+                   uint64_t payload_size, reply_fn fn);
 void eng_send_request(struct host *h, json_t *req, int payload_fd, uint64_t payload_size,
                          reply_fn fn);
 void eng_start_close(struct host *h);

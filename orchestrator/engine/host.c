@@ -69,9 +69,14 @@ void eng_timer_arm(struct host *h, uint64_t ms) {
  * FN gets the reply. */
 void eng_send_request(struct host *h, json_t *req, int payload_fd, uint64_t payload_size,
                          reply_fn fn) {
+  eng_send_push(h, req, payload_fd, NULL, payload_size, fn);
+}
+
+void eng_send_push(struct host *h, json_t *req, int payload_fd, struct edr_zsrc *z,
+                   uint64_t payload_size, reply_fn fn) {
   const struct edr_step *s = cur_step(h);
   struct edr_agent_request ar = {
-    .req = req, .payload_fd = payload_fd, .payload_size = payload_size,
+    .req = req, .payload_fd = payload_fd, .payload_size = payload_size, .zsrc = z,
     /* a snapshot's push is slow to answer: every read is progress */
     .reads_extend = s && eng_steps[s->kind].reads_extend,
   };
@@ -487,7 +492,18 @@ static void start_step(struct host *h) {
     if (h->run->opts->stall_timeout_ms)
       eng_timer_arm(h, h->run->opts->stall_timeout_ms);
   }
-  eng_send_request(h, req, fd, size, on_step_reply);
+  /* One encoding for the run: a host the relay feeds gets the same
+   * compressed bytes its predecessor got, and decompresses them itself.  A
+   * snapshot on a host goes as it is there. */
+  struct edr_zsrc *z = s->kind == EDR_STEP_PUSH_SNAPSHOT && h->run->plan->snapshot_host < 0
+                           ? eng_push_zsrc(h) : NULL;
+  if (z) {
+    json_object_set_new(req, "encoding", json_string("zstd"));
+    if (fd >= 0)
+      close(fd);
+    fd = -1;
+  }
+  eng_send_push(h, req, fd, local ? z : NULL, size, on_step_reply);
 }
 
 /* After a step: go on, wait at a barrier, or stop. */

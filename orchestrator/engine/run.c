@@ -232,6 +232,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   uv_run(&r.loop, UV_RUN_DEFAULT);
   for (size_t i = 0; i < r.n; i++)
     r.ops->free(r.hosts[i].conn);
+  eng_compress_end(&r); /* no push borrows the stream any more */
   uv_loop_close(&r.loop);
   edr_str_release(&r.gate.note);
   edr_str_release(&r.gate.problem);

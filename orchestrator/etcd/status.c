@@ -32,6 +32,21 @@ void edr_status_row_init(struct edr_status_row *r, const char *name,
   r->etcd_running = -1;
   r->health = -1;
   r->revision = r->db_size = r->db_size_in_use = -1;
+  r->db_revision = r->db_consistent_index = -1;
+}
+
+long edr_status_freshest(const struct edr_status_row *rows, size_t n) {
+  long best = -1;
+  for (size_t i = 0; i < n; i++) {
+    const struct edr_status_row *r = &rows[i];
+    if (r->db_revision < 0)
+      continue;
+    if (best < 0 || r->db_revision > rows[best].db_revision ||
+        (r->db_revision == rows[best].db_revision &&
+         r->db_consistent_index > rows[best].db_consistent_index))
+      best = (long)i;
+  }
+  return best;
 }
 
 void edr_status_rows_release(struct edr_status_row *rows, size_t n) {

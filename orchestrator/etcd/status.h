@@ -40,6 +40,9 @@ struct edr_status_row {
   enum edr_status_ssh ssh;
   int etcd_running;
   char ssh_error[512];             /* why SSH or the probe failed, "" */
+  /* The member's own db (member/snap/db) read offline by the probe:
+   * its revision and consistent index, -1 unknown (no SSH, no db). */
+  int64_t db_revision, db_consistent_index;
 
   /* From HTTP, or through the agent.  reachable: the member answered at
    * least one question.  via_agent: its client URL gave no answer from here
@@ -78,6 +81,10 @@ struct edr_status_row {
 void edr_status_row_init(struct edr_status_row *r, const char *name,
                          const char *client_url);
 void edr_status_rows_release(struct edr_status_row *rows, size_t n);
+/* The member whose db is the freshest (highest db_revision, then highest
+ * consistent index; the first in ROWS on a tie), or -1 when no db was
+ * read: the one to restore from when no snapshot is newer. */
+long edr_status_freshest(const struct edr_status_row *rows, size_t n);
 
 /* Parse one answer into ROW (CODE is the HTTP status, BODY NUL-terminated).
  * Never fail: what cannot be parsed stays unknown, and the reason goes to

@@ -21,5 +21,6 @@ void edr_run_result_release(struct edr_run_result *res) {
     free(res->gates[k].message);
   free(res->gates);
   free(res->message);
+  json_decref(res->compression);
   memset(res, 0, sizeof(*res));
 }

@@ -75,6 +75,10 @@ struct edr_run_result {
   struct edr_host_result *hosts;
   uint64_t duration_ms;
   uint64_t health_ms;          /* time spent waiting for health */
+  /* How the snapshot was pushed: {"mode", "chosen": "zstd"|"off", "reason",
+   * the sample's figures, and once sent "raw_bytes", "wire_bytes",
+   * "ratio"}; NULL when no snapshot was pushed.  Owned. */
+  json_t *compression;
   const char *leader;          /* the running cluster's leader as found before
                                 * apply (stopped after the others if apply
                                 * ran); NULL when fewer than two members ran

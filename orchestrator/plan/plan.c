@@ -16,6 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+const char *const edr_compress_names[] = {
+  [EDR_COMPRESS_AUTO] = "auto", [EDR_COMPRESS_ON] = "on", [EDR_COMPRESS_OFF] = "off",
+};
+
 /* Timeouts bound each step as a whole; the push scales with the size and is
  * also bounded by a no-progress timer in the executor. */
 const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
@@ -91,6 +95,8 @@ const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
                                .on_agent = true, .timeout_ms = 1800000},
   [EDR_STEP_RELAY_CHECK] = {.name = "relay-check", .phase = EDR_PHASE_CHECK,
                             .on_agent = true, .timeout_ms = 60000},
+  [EDR_STEP_DISCOVER] = {.name = "discover", .phase = EDR_PHASE_CHECK, .on_agent = true,
+                         .timeout_ms = 60000},
 };
 
 const char *const edr_gate_names[EDR_GATE__COUNT] = {
@@ -122,6 +128,7 @@ const struct edr_plan_kind_info edr_plan_kinds[EDR_PLAN__COUNT] = {
                     .probe = EDR_PROBE_RESTORE_STEPS},
   [EDR_PLAN_SNAPSHOT] = {.changes_hosts = true, .probe = EDR_PROBE_SNAPSHOT_ROOM},
   [EDR_PLAN_PRUNE] = {.changes_hosts = true, .leader_last = true, .probe = EDR_PROBE_NOTHING},
+  [EDR_PLAN_DISCOVER] = {.probe = EDR_PROBE_NOTHING},
 };
 
 void edr_new_run_id(char *buf, size_t len) {
@@ -757,6 +764,25 @@ static int etcdctl_argv(const struct edr_member *m, const char *const *tail,
  * space first), the agent streams it back, the staging goes.  The agent
  * removes the staging when it exits too, so a connection lost half-way
  * leaves nothing on the host. */
+/* discover: connect, push the agent, one read-only request. */
+static int build_discover_host(const struct edr_plan_opts *o, struct edr_host_plan *h) {
+  json_t *req = json_deep_copy(o->discover ? o->discover : json_object());
+  int rc;
+  if (!req || json_object_set_new(req, "op", json_string("discover"))) {
+    json_decref(req);
+    return EDR_ENOMEM;
+  }
+  if ((rc = add_connect(h)) ||
+      (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
+                     "check the architecture, push etcd-dr-agent, start it%s",
+                     h->member->sudo ? " with sudo -n" : "")) ||
+      (rc = add_step(h, EDR_STEP_DISCOVER, req, NULL,
+                     "read how etcd is started (manifest, unit, env files, config file, "
+                     "container) and the members in its db (read only)")))
+    return rc;
+  return 0;
+}
+
 static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
   int rc;
@@ -857,6 +883,8 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->kind = o->check_only && o->kind != EDR_PLAN_PRUNE ? EDR_PLAN_CHECK : o->kind;
   p->check_only = p->kind == EDR_PLAN_CHECK || o->check_only;
   p->prune = o->prune;
+  p->compress = o->compress;
+  p->compress_sample = o->compress_sample;
   p->bump_revision = o->bump_revision;
   p->break_lock = o->break_lock;
   p->ask_etcd = o->ask_etcd;
@@ -946,6 +974,7 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
     if ((rc = p->kind == EDR_PLAN_ROLLBACK   ? build_rollback_host(p, &p->hosts[i])
               : p->kind == EDR_PLAN_SNAPSHOT ? build_snapshot_host(p, &p->hosts[i])
               : p->kind == EDR_PLAN_PRUNE    ? edr_plan_prune_host(p, &p->hosts[i])
+              : p->kind == EDR_PLAN_DISCOVER ? build_discover_host(o, &p->hosts[i])
                                              : build_host(p, o, &p->hosts[i])))
       goto fail;
   }

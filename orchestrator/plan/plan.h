@@ -81,6 +81,8 @@ enum edr_step_kind {
   /* the snapshot's route (route.c, docs/transfer.md) */
   EDR_STEP_CHECK_SNAPSHOT,   /* the snapshot on this host: size, sha-256, trailer */
   EDR_STEP_RELAY_CHECK,      /* the previous host reaches this one with the run's key */
+  /* discover (EDR_PLAN_DISCOVER) */
+  EDR_STEP_DISCOVER,         /* how etcd is started on the host, its members from its db */
   EDR_STEP__COUNT
 };
 
@@ -183,6 +185,8 @@ enum edr_plan_kind {
                                 changed, and a failure removes the staging */
   EDR_PLAN_PRUNE,            /* remove old runs' moved-aside dirs (plan_prune.c);
                                 check_only: list them, remove nothing */
+  EDR_PLAN_DISCOVER,         /* read how etcd is started and its db's members on
+                                one host (etcd-dr discover); changes nothing */
   EDR_PLAN__COUNT
 };
 
@@ -194,6 +198,20 @@ enum edr_transfer {
   EDR_TRANSFER_DIRECT,       /* the coordinator pushes to every host */
 };
 extern const char *const edr_transfer_names[3];
+/* Whether the snapshot's push is compressed (docs/etcd-dr.1 --compress). */
+enum edr_compress {
+  EDR_COMPRESS_AUTO,         /* when the start of the file and the link say it pays */
+  EDR_COMPRESS_ON,
+  EDR_COMPRESS_OFF,
+};
+extern const char *const edr_compress_names[]; /* "auto", "on", "off" */
+
+/* What compressing the start of the snapshot showed (the coordinator's
+ * transport/zsrc.h measures it); sampled 0: not measured. */
+struct edr_compress_sample {
+  uint64_t sampled;
+  double ratio, bytes_per_s;
+};
 
 /* What the probe's facts must show before a plan of a kind goes on. */
 enum edr_probe_needs {
@@ -228,6 +246,8 @@ struct edr_plan_opts {
                                     (--snapshot HOST:PATH, --from-member), or NULL */
   const char *snapshot_remote;   /* its path there */
   bool from_member;          /* that file is the member's own member/snap/db */
+  enum edr_compress compress;
+  struct edr_compress_sample compress_sample;
   const char *snapshot;      /* local path */
   uint64_t snapshot_size;
   const char *snapshot_sha256;   /* hex SHA-256 of the image (the file less its trailer) */
@@ -251,6 +271,8 @@ struct edr_plan_opts {
                                 that stopped answering mid-save; etcdctl would wait
                                 forever); 0: 30 s */
   struct edr_prune_policy prune; /* prune plan: which runs' dirs go */
+  json_t *discover;          /* discover plan: the discover request's fields
+                                (unit, manifest, ...); borrowed, copied */
 };
 
 struct edr_plan {
@@ -287,6 +309,8 @@ struct edr_plan {
   long snapshot_host;        /* index of the host holding the snapshot, or -1 */
   char *snapshot_remote;     /* its path there, or NULL */
   bool from_member;          /* that is the member's own member/snap/db */
+  enum edr_compress compress;    /* as in the opts */
+  struct edr_compress_sample compress_sample;
 };
 
 /* Build the plan.  Returns 0 and sets *out, or a negative EDR_E* code with

@@ -38,6 +38,8 @@ static void print_command(FILE *out, char *const *argv) {
   fputc('\n', out);
 }
 
+static void print_compress(const struct edr_plan *p, FILE *out);
+
 /* A playbook's plan: stage by stage, what each host does and what the
  * coordinator does once they are done. */
 static void print_run(const struct edr_plan *p, FILE *out) {
@@ -46,9 +48,11 @@ static void print_run(const struct edr_plan *p, FILE *out) {
   fprintf(out, "etcd-dr run plan: playbook %s, run %s\n", p->playbook ? p->playbook : "?",
           p->run_id);
   fprintf(out, "  cluster spec:      %s (%zu members)\n", p->spec->source, p->n_hosts);
-  if (*p->snapshot)
+  if (*p->snapshot) {
     fprintf(out, "  snapshot:          %s (%s, sha-256 %s, revision %lld)\n", p->snapshot,
             human, p->snapshot_sha256, (long long)p->snapshot_revision);
+    print_compress(p, out);
+  }
   fprintf(out, "  initial cluster:   %s\n", p->initial_cluster);
   for (size_t i = 0; i < p->spec->warnings.n; i++)
     fprintf(out, "  warning: %s\n", p->spec->warnings.v[i]);
@@ -106,6 +110,28 @@ static void print_run(const struct edr_plan *p, FILE *out) {
     fprintf(out, "\nNo SSH connection: every step runs on this machine.\n");
 }
 
+/* How the snapshot travels: the --compress mode and what the sample said. */
+static void print_compress(const struct edr_plan *p, FILE *out) {
+  const struct edr_compress_sample *cs = &p->compress_sample;
+  char sampled[32];
+  edr_human_bytes(cs->sampled, sampled, sizeof sampled);
+  fprintf(out, "  compression:       %s", edr_compress_names[p->compress]);
+  if (p->compress == EDR_COMPRESS_OFF) {
+    fputs(" (the snapshot is sent as it is)\n", out);
+    return;
+  }
+  if (cs->sampled)
+    fprintf(out, ": zstd -1 makes the first %s %.0f%% of their size (%.0f MB/s here);\n"
+            "                    ", sampled, cs->ratio * 100.0, cs->bytes_per_s / 1e6);
+  else
+    fputc(':', out);
+  if (p->compress == EDR_COMPRESS_ON)
+    fputs(" compressed once here, decompressed on every host\n", out);
+  else
+    fputs(" compressed only if that beats the link, as measured when the agent\n"
+          "                     is pushed (the report says what was chosen)\n", out);
+}
+
 void edr_plan_print_member(const struct edr_member *m, FILE *out) {
   fprintf(out, "\nmember %s  (%s@%s:%d%s)\n", m->name, m->ssh_user, m->ssh_host, m->ssh_port,
           m->sudo ? ", sudo -n" : "");
@@ -159,6 +185,8 @@ void edr_plan_print(const struct edr_plan *p, FILE *out) {
             p->snapshot_has_hash ? "integrity trailer present" : "no integrity trailer");
   else
     fprintf(out, "  snapshot:          (given to restore with --snapshot)\n");
+  if (*p->snapshot && !p->check_only)
+    print_compress(p, out);
   if (p->snapshot_revision >= 0)
     fprintf(out, "  snapshot revision: %lld\n", (long long)p->snapshot_revision);
   fprintf(out, "  initial cluster:   %s\n", p->initial_cluster);
@@ -322,6 +350,14 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
                    "skip_hash_check", p->skip_hash_check, "revision",
                    (json_int_t)p->snapshot_revision, "health_timeout_ms",
                    (json_int_t)p->health_timeout_ms, "warnings", warn, "hosts", hosts);
+  if (plan_json && *p->snapshot && !p->check_only) {
+    json_t *cj = json_pack("{s:s}", "mode", edr_compress_names[p->compress]);
+    if (cj && p->compress_sample.sampled) {
+      json_object_set_new(cj, "sampled_bytes", json_integer((json_int_t)p->compress_sample.sampled));
+      json_object_set_new(cj, "sample_ratio", json_real(p->compress_sample.ratio));
+    }
+    json_object_set_new(plan_json, "compression", cj);
+  }
   if (plan_json) {
     json_object_set_new(plan_json, "stages", stages);
     if (p->kind == EDR_PLAN_RESTORE) {

@@ -20,6 +20,7 @@
 #include "proxy.h"
 #include "ssh.h"
 #include "util.h"
+#include "zsrc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,6 +120,8 @@ struct edr_agent_conn {
   int arch;                  /* the host's (enum edr_arch), -1 before the bootstrap says */
   int agent_fd;
   uint64_t agent_sent;
+  uint64_t boot_t0;          /* uv_hrtime() of the agent push's start */
+  double push_rate;          /* bytes/s of the agent push, 0: not measured */
   char boot_out[512];
   size_t boot_out_len;
   char agent_dir[520];
@@ -128,6 +131,7 @@ struct edr_agent_conn {
   char *req;                 /* the request line, with its \n */
   size_t req_len, req_sent;
   int payload_fd;
+  struct edr_zsrc *zsrc;     /* borrowed: the payload, compressed (zsrc.h) */
   uint64_t payload_size, payload_sent;
   bool reads_extend;
   char *buf;                 /* PUSH_BUF bytes for the payload */
@@ -230,6 +234,7 @@ static void conn_idle(struct edr_agent_conn *c) {
     close(c->payload_fd);
     c->payload_fd = -1;
   }
+  c->zsrc = NULL;
   if (c->state != C_CLOSED && c->state != C_CLOSE_AGENT)
     set_state(c, C_IDLE);
 }
@@ -443,17 +448,27 @@ static const char *stderr_last(struct edr_agent_conn *c) {
   return nl ? nl + 1 : e;
 }
 
-/* Send bytes from FD through channel CH; returns 0 when all SIZE were sent. */
-static int push_fd(struct edr_agent_conn *c, struct edr_chan *ch, int fd, uint64_t size,
-                   uint64_t *sent) {
+/* Send bytes from FD, or from Z's compressed stream when Z is set, through
+ * channel CH; returns 0 when all SIZE (all of Z's stream) were sent.
+ * Progress is in the file's bytes either way. */
+static int push_fd(struct edr_agent_conn *c, struct edr_chan *ch, int fd, struct edr_zsrc *z,
+                   uint64_t size, uint64_t *sent) {
   for (;;) {
     if (c->buf_off == c->buf_len) {
-      if (*sent >= size)
-        return 0;
-      size_t want = size - *sent < PUSH_BUF ? (size_t)(size - *sent) : PUSH_BUF;
-      ssize_t n = pread(fd, c->buf, want, (off_t)*sent);
-      if (n <= 0)
-        return n == 0 ? EDR_EIO : edr_from_errno(errno);
+      long n;
+      if (z) {
+        if ((n = edr_zsrc_read(z, *sent, c->buf, PUSH_BUF)) == 0)
+          return 0;
+        if (n < 0)
+          return (int)n;
+      } else {
+        if (*sent >= size)
+          return 0;
+        size_t want = size - *sent < PUSH_BUF ? (size_t)(size - *sent) : PUSH_BUF;
+        n = pread(fd, c->buf, want, (off_t)*sent);
+        if (n <= 0)
+          return n == 0 ? EDR_EIO : edr_from_errno(errno);
+      }
       c->buf_len = (size_t)n;
       c->buf_off = 0;
     }
@@ -465,7 +480,7 @@ static int push_fd(struct edr_agent_conn *c, struct edr_chan *ch, int fd, uint64
     c->buf_off += (size_t)w;
     *sent += (uint64_t)w;
     if (c->state == C_REQ_SEND)
-      c->ev->bytes(c->arg, *sent, size);
+      c->ev->bytes(c->arg, z ? edr_zsrc_raw_at(z, *sent) : *sent, size);
     if (c->buf_off == c->buf_len)
       c->buf_off = c->buf_len = 0;
     if (c->t->stall_timeout_ms && c->state == C_REQ_SEND)
@@ -475,7 +490,9 @@ static int push_fd(struct edr_agent_conn *c, struct edr_chan *ch, int fd, uint64
 
 static int st_boot_send(struct edr_agent_conn *c) {
   drain_stderr(c, &c->boot);
-  int rc = push_fd(c, &c->boot, c->agent_fd, c->t->agents[c->arch].size, &c->agent_sent);
+  if (!c->boot_t0)
+    c->boot_t0 = uv_hrtime();
+  int rc = push_fd(c, &c->boot, c->agent_fd, NULL, c->t->agents[c->arch].size, &c->agent_sent);
   if (rc) {
     /* The bootstrap may have ended before taking the agent (mktemp failed):
      * then nobody reads the rest and the window stays shut.  Its stderr and
@@ -515,8 +532,13 @@ static int st_boot_read(struct edr_agent_conn *c) {
       fail(c, (int)n, true, "%s", c->ssh.error.msg.buf);
       return (int)n;
     }
-    if (n == 0)
+    if (n == 0) {
+      /* the host has all of the agent: what its share of the link carried */
+      uint64_t ns = uv_hrtime() - c->boot_t0;
+      if (c->boot_t0 && c->agent_sent == c->t->agents[c->arch].size && ns > 0)
+        c->push_rate = (double)c->agent_sent * 1e9 / (double)ns;
       break;
+    }
     size_t k = (size_t)n;
     if (c->boot_out_len + k < sizeof c->boot_out) {
       memcpy(c->boot_out + c->boot_out_len, tmp, k);
@@ -642,6 +664,7 @@ static void send_request(struct edr_agent_conn *c, struct edr_agent_request *r) 
   c->req_len = strlen(c->req);
   c->req_sent = 0;
   c->payload_fd = r->payload_fd;
+  c->zsrc = r->zsrc;
   c->payload_size = r->payload_size;
   c->payload_sent = 0;
   c->reads_extend = r->reads_extend;
@@ -760,9 +783,10 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
           char a[32], b[32];
           edr_human_bytes((uint64_t)size, a, sizeof a);
           edr_human_bytes(max, b, sizeof b);
-          edr_str_setf(&c->proto_err, "it announced %s, more than the %s this machine "
-                       "takes (free space where the snapshot goes)", a, b);
-          return EDR_EPROTO;
+          edr_str_setf(&c->proto_err, "the snapshot does not fit here: the agent announced "
+                       "%s, more than the %s this machine takes (free space where the "
+                       "snapshot goes)", a, b);
+          return EDR_ENOSPC;
         }
         c->fetch_left = (uint64_t)size;
         c->fetch_got = 0;
@@ -790,8 +814,8 @@ static int st_req_send(struct edr_agent_conn *c) {
       goto lost;
     c->req_sent += (size_t)w;
   }
-  if (c->payload_fd >= 0) {
-    int rc = push_fd(c, &c->agent, c->payload_fd, c->payload_size, &c->payload_sent);
+  if (c->payload_fd >= 0 || c->zsrc) {
+    int rc = push_fd(c, &c->agent, c->payload_fd, c->zsrc, c->payload_size, &c->payload_sent);
     /* The agent reads every byte before it answers, even after an error,
      * so there is no reply to read until the payload is through. */
     if (rc == EDR_EAGAIN)
@@ -801,10 +825,17 @@ static int st_req_send(struct edr_agent_conn *c) {
         fail(c, rc, false, "cannot read the local file being pushed: %s", edr_strerror(rc));
         return rc;
       }
+      if (c->zsrc && (rc == EDR_ENOSPC || rc == EDR_ENOMEM || rc == EDR_EINTERNAL)) {
+        fail(c, rc, false, "cannot compress the file being pushed on this machine: %s "
+             "(free space in $TMPDIR, else /var/tmp; or use --compress off)", edr_strerror(rc));
+        return rc;
+      }
       goto lost;
     }
-    close(c->payload_fd);
+    if (c->payload_fd >= 0)
+      close(c->payload_fd);
     c->payload_fd = -1;
+    c->zsrc = NULL;
   }
   set_state(c, C_REQ_WAIT);
   return 0;
@@ -829,6 +860,8 @@ static int st_req_wait(struct edr_agent_conn *c) {
            stderr_last(c), c->t->ssh_user);
     else if (rc == EDR_EPROTO)
       fail(c, rc, true, "the agent broke the protocol: %s", c->proto_err.buf);
+    else if (rc == EDR_ENOSPC) /* an announced fetch larger than the room here */
+      fail(c, rc, true, "%s", c->proto_err.buf);
     else
       fail(c, rc, true, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
            c->errtail_len ? "; its stderr: " : "", c->errtail_len ? stderr_last(c) : "");
@@ -1036,6 +1069,8 @@ static uint64_t ssh_fetched(const struct edr_agent_conn *c, const struct edr_err
 
 static uint64_t ssh_last_heard(const struct edr_agent_conn *c) { return c->ssh.last_rx_ms; }
 
+static double ssh_push_rate(const struct edr_agent_conn *c) { return c->push_rate; }
+
 static void ssh_keepalive(struct edr_agent_conn *c) {
   if (c->conn_ok && c->ssh.session)
     edr_ssh_keepalive(&c->ssh);
@@ -1083,4 +1118,5 @@ const struct edr_agent_ops edr_agent_ssh_ops = {
   .free = ssh_free,
   .last_heard = ssh_last_heard,
   .keepalive = ssh_keepalive,
+  .push_rate = ssh_push_rate,
 };

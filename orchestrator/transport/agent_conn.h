@@ -35,6 +35,7 @@
 #include <uv.h>
 
 struct edr_agent_conn;
+struct edr_zsrc;
 
 /* Where a `send`'s raw bytes go as they arrive.  Returns 0, or a negative
  * EDR_E* code set in ERR with why (edr_error_set); the rest of the stream
@@ -115,6 +116,10 @@ struct edr_agent_request {
   int payload_fd;               /* -1, or SIZE bytes sent after the line; the
                                    conn closes it */
   uint64_t payload_size;
+  /* Borrowed, or NULL: the payload is this compressed stream (zsrc.h)
+   * instead of payload_fd's bytes (then -1); payload_size is still the
+   * file's size, for progress. */
+  struct edr_zsrc *zsrc;
   bool reads_extend;            /* every read re-arms the stall timeout */
 };
 
@@ -163,6 +168,11 @@ struct edr_agent_ops {
    * even while the agent is busy (at most every keepalive_s). */
   uint64_t (*last_heard)(const struct edr_agent_conn *c);
   void (*keepalive)(struct edr_agent_conn *c);
+  /* Optional (NULL in a fake): bytes per second the agent's own push
+   * reached, from the first byte out to the host's answer that all had
+   * arrived; 0 when not measured.  What this host's share of the link
+   * carries when every host is pushed to at once. */
+  double (*push_rate)(const struct edr_agent_conn *c);
 };
 
 extern const struct edr_agent_ops edr_agent_ssh_ops;

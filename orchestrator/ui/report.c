@@ -325,6 +325,8 @@ json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *r
   if (rep) {
     json_object_set_new(rep, "leader", res->leader ? json_string(res->leader) : json_null());
     json_object_set_new(rep, "cluster_steps", gates);
+    if (res->compression)
+      json_object_set(rep, "compression", res->compression);
   } else {
     json_decref(gates);
   }

@@ -425,6 +425,161 @@ def case_receive(base):
     a.p.wait(10)
 
 
+def zstd_frame(data, level=1):
+    """DATA compressed by the zstd command (an independent encoder)."""
+    return subprocess.run(["zstd", "-q", "-c", "-%d" % level], input=data,
+                          stdout=subprocess.PIPE, check=True).stdout
+
+
+def zchunks(z, sizes):
+    """Z cut into chunks of the given sizes (the rest in one), each with its
+    4-byte big-endian length, and the end marker: common/zframe.h."""
+    out, pos = b"", 0
+    for n in list(sizes) + [len(z)]:
+        piece = z[pos:pos + n]
+        pos += len(piece)
+        if piece:
+            out += struct.pack(">I", len(piece)) + piece
+    return out + struct.pack(">I", 0)
+
+
+def case_receive_zstd(base):
+    a = Agent(base)
+    # Text that compresses, with a trailer like a snapshot's.
+    image = b"".join(b'{"kind":"Pod","metadata":{"name":"web-%d","labels":{"app":"web"}}}\n' % i
+                     for i in range(60000))
+    image += b"\0" * (-len(image) % 512)
+    data = image + hashlib.sha256(image).digest()
+    z = zstd_frame(data)
+    check(len(z) < len(data) // 4, "the test data compresses", (len(z), len(data)))
+    dest = os.path.join(base, "z", "snap.db")
+    # Chunk boundaries anywhere (mid zstd block), and the next request
+    # right behind the end marker.
+    body = zchunks(z, [1, 7, 4096, 100000])
+    line, rid = a.request("receive", path=dest, size=len(data), sha256=sha(image),
+                          trailer=True, encoding="zstd")
+    hello, hid = a.request("hello")
+    a.send(line + body[:5000])
+    time.sleep(0.1)
+    a.send(body[5000:] + hello)
+    r = a.reply()
+    if ok(r, "zstd receive round trip"):
+        check(r["result"].get("bytes") == len(data) and r["result"].get("sha256") == sha(image)
+              and r["result"].get("wire_bytes") == len(body),
+              "zstd receive: decompressed size, hash of the image, bytes on the wire", r)
+        with open(dest, "rb") as f:
+            check(f.read() == data, "decompressed bytes on disk")
+        check(not os.path.exists(dest + ".part"), "no .part left")
+    r = a.reply()
+    check(r.get("id") == hid and r.get("ok") is True, "in step after a zstd receive", r)
+
+    # Corrupt: one byte flipped in the middle of the compressed stream.
+    bad = bytearray(z)
+    bad[len(bad) // 2] ^= 0x55
+    dest2 = os.path.join(base, "z", "corrupt.db")
+    line, rid = a.request("receive", path=dest2, size=len(data), sha256=sha(image),
+                          trailer=True, encoding="zstd")
+    a.send(line + zchunks(bytes(bad), [65536] * 8))
+    r = a.reply()
+    err(r, "EDR_ECORRUPT", "corrupt zstd stream refused", dest2, "--compress off")
+    check(not os.path.exists(dest2) and not os.path.exists(dest2 + ".part"),
+          "nothing kept of a corrupt stream")
+    ok(a.call("hello"), "in step after a corrupt zstd stream")
+
+    # Truncated: a valid prefix of the frame, then the end marker.
+    dest3 = os.path.join(base, "z", "short.db")
+    line, rid = a.request("receive", path=dest3, size=len(data), sha256=sha(image),
+                          trailer=True, encoding="zstd")
+    a.send(line + zchunks(z[:len(z) // 2], []))
+    err(a.reply(), "EDR_ECORRUPT", "a stream cut inside its frame refused", dest3)
+    check(not os.path.exists(dest3), "nothing kept of a short stream")
+    # More bytes than announced: refused, in step.
+    dest4 = os.path.join(base, "z", "long.db")
+    line, rid = a.request("receive", path=dest4, size=len(data) - 512, sha256=sha(image),
+                          encoding="zstd")
+    a.send(line + zchunks(z, []))
+    err(a.reply(), "EDR_ECORRUPT", "a stream longer than 'size' refused", dest4)
+    ok(a.call("hello"), "in step after a long stream")
+    # Good zstd, wrong hash: the hash is of the decompressed bytes.
+    dest5 = os.path.join(base, "z", "hash.db")
+    line, rid = a.request("receive", path=dest5, size=len(data), sha256="0" * 64,
+                          encoding="zstd")
+    a.send(line + zchunks(z, []))
+    err(a.reply(), "EDR_EHASH", "zstd receive with a wrong hash", dest5, sha(data))
+    # Unknown encoding or an oversized chunk: out of step, the agent ends.
+    line, rid = a.request("receive", path=os.path.join(base, "z", "x"), size=3,
+                          sha256=sha(b"abc"), encoding="zstd")
+    a.send(line + struct.pack(">I", 64 * 1024 * 1024) + b"abc")
+    err(a.reply(), "EDR_EPROTO", "an oversized chunk", "out of step")
+    check(a.p.wait(10) == 1, "agent exits after an oversized chunk")
+    a = Agent(base)
+    r = a.call("receive", path=os.path.join(base, "z", "y"), size=3, sha256=sha(b"abc"),
+               encoding="gzip")
+    err(r, "EDR_EINVAL", "an unknown encoding", "gzip")
+    check(a.p.wait(10) == 1, "agent exits after an unknown encoding")
+
+
+def case_relay(base):
+    """The relay between hosts (docs/transfer.md), three agents on loopback:
+    the first takes the payload from its stdin, each sends it on unchanged
+    to the next, and each decompresses, hashes and writes its own copy."""
+    key = "ab" * 32
+    image = b"".join(b'{"kind":"Pod","metadata":{"name":"web-%d","labels":{"app":"web"}}}\n' % i
+                     for i in range(60000))
+    image += b"\0" * (-len(image) % 512)
+    data = image + hashlib.sha256(image).digest()
+    body = zchunks(zstd_frame(data), [1, 7, 4096, 100000])
+    plain = os.urandom(700 * 1024 + 3)  # several records
+    for what, payload, fields in (
+            ("zstd", body, dict(size=len(data), sha256=sha(image), trailer=True,
+                                encoding="zstd")),
+            ("plain", plain, dict(size=len(plain), sha256=sha(plain)))):
+        a, b, c = Agent(base), Agent(base), Agent(base)
+        pb, pc = free_port(), free_port()
+        dests = [os.path.join(base, "relay-" + what, n, "snap.db") for n in "abc"]
+        lc, _ = c.request("receive", path=dests[2], key=key, listen={"port": pc}, **fields)
+        c.send(lc)
+        lb, _ = b.request("receive", path=dests[1], key=key, listen={"port": pb},
+                          forward={"addr": "127.0.0.1", "port": pc, "host": "c"}, **fields)
+        b.send(lb)
+        la, _ = a.request("receive", path=dests[0], key=key,
+                          forward={"addr": "127.0.0.1", "port": pb, "host": "b"}, **fields)
+        a.send(la + payload)
+        for n, ag, dest in zip("abc", (a, b, c), dests):
+            r = ag.reply()
+            if ok(r, "relay %s, host %s: receive" % (what, n)):
+                res = r["result"]
+                check(res["bytes"] == fields["size"] and res["sha256"] == fields["sha256"]
+                      and res.get("wire_bytes", len(payload)) == len(payload),
+                      "relay %s, host %s: the file's bytes and hash, the wire's bytes" % (what, n),
+                      r)
+                with open(dest, "rb") as f:
+                    check(f.read() == (data if what == "zstd" else plain),
+                          "relay %s, host %s: the file on disk" % (what, n))
+        for ag in (a, b, c):
+            ok(ag.call("hello"), "relay %s: in step after it" % what)
+            ag.close()
+
+    # Still connecting to a next host that never listens: the agent stops
+    # as soon as its coordinator's connection closes, not after its 30 s of
+    # retries, and leaves no .part behind.
+    d = Agent(base)
+    dest = os.path.join(base, "relay-gone", "snap.db")
+    line, _ = d.request("receive", path=dest, key=key, size=len(plain), sha256=sha(plain),
+                        forward={"addr": "127.0.0.1", "port": free_port(), "host": "gone"})
+    d.send(line)
+    time.sleep(0.5)
+    t0 = time.time()
+    try:
+        d.close(timeout=20)
+    except subprocess.TimeoutExpired:
+        d.p.kill()
+    took = time.time() - t0
+    check(took < 3, "connecting to the next host: stopped %.1f s after stdin closed" % took)
+    check(not os.path.exists(dest + ".part") and not os.path.exists(d.dir),
+          "connecting to the next host: no .part and no agent directory left")
+
+
 def case_run(base):
     a = Agent(base)
     r = a.call("run", argv=["sh", "-c", "echo out; echo err >&2"], env=None, timeout_ms=10000)
@@ -849,6 +1004,8 @@ def case_etcd(base):
         if want_rev is not None:
             check(r["result"]["data_dir"]["revision"] == want_rev,
                   "probe revision is etcd's (%s)" % want_rev, r)
+        ci = r["result"]["data_dir"].get("consistent_index")
+        check(isinstance(ci, int) and ci > 0, "probe reads the db's consistent index", r)
     db = os.path.join(data, "member", "snap", "db")
     r = a.call("db-info", path=db)
     if ok(r, "db-info of a real db"):
@@ -856,6 +1013,30 @@ def case_etcd(base):
         check(want_rev is None or res["revision"] == want_rev, "db-info revision", (want_rev, res))
         check(isinstance(res["consistent_index"], int) and res["consistent_index"] > 0,
               "db-info consistent_index", res)
+    # discover: a manifest with the member's flags, its members from its db
+    man = os.path.join(base, "manifests", "etcd.yaml")
+    write(man, ("spec:\n  containers:\n  - command:\n    - etcd\n    - --name=t\n"
+                "    - --data-dir=%s\n    - --initial-advertise-peer-urls=%s\n"
+                "    image: registry.k8s.io/etcd:3.4.23-0\n" % (data, purl)).encode())
+    r = a.call("discover", manifest=man, unit="edr-test-none")
+    if ok(r, "discover with a manifest"):
+        res = r["result"]
+        check(res["kind"] == "kubeadm", "discover: kubeadm", res)
+        check(res["settings"]["data-dir"] == {"value": data,
+                                              "from": man + ":3 command (--data-dir)"},
+              "discover: data-dir from the manifest, with its line", res)
+        db = res["db"]
+        check(want_rev is None or db.get("revision") == want_rev, "discover: db revision", db)
+        check([(m["name"], m["peerURLs"]) for m in db.get("members", [])] == [("t", [purl])],
+              "discover: the member from its own db, etcd stopped", db)
+    r = a.call("discover", manifest=os.path.join(base, "gone.yaml"), data_dir=base)
+    if ok(r, "discover with nothing there"):
+        res = r["result"]
+        check(res["kind"] != "kubeadm" and "db" in res and "error" in res["db"],
+              "discover: no manifest, no db: said, not failed", res)
+        check({"what": "manifest", "path": os.path.join(base, "gone.yaml"), "found": False}
+              in res["sources"], "discover: the manifest asked for is listed as missing", res)
+    err(a.call("discover", unit="../x"), "EDR_EINVAL", "discover: a unit that is a path", "unit")
     a.close()
 
 

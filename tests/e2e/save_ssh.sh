@@ -55,9 +55,9 @@ mkdir -p "$WORK/tiny"
 unshare -m sh -c 'mount -t tmpfs -o size=64k edr-e2e-tiny "$1" && shift && exec "$@"' sh \
   "$WORK/tiny" "$ETCD_DR" snapshot save -o "$WORK/tiny/s.db" --cluster "$WORK/cluster.json" \
   --via ssh --member m2 >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "save into 64 KiB of free space: refused, exit 1 (got $rc)" test "$rc" = 1
+check "save into 64 KiB of free space: refused, exit 1: a failure here (got $rc)" test "$rc" = 1
 check "the message names m2's host, the announced size and the room here" \
-  grep -qE "member 'm2' on host $ip2: .*it announced [0-9.]+ [kKM]i?B, more than the [0-9.]+ [kK]i?B this machine takes \(free space where the snapshot goes\)" "$WORK/err"
+  grep -qE "member 'm2' on host $ip2: .*the snapshot does not fit here: the agent announced [0-9.]+ [kKM]i?B, more than the [0-9.]+ [kK]i?B this machine takes \(free space where the snapshot goes\)" "$WORK/err"
 [[ $rc == 1 ]] || cat "$WORK/err"
 check "no file and no .part were left (on the real dir under the mount)" \
   test -z "$(ls -A "$WORK/tiny")"

@@ -62,7 +62,21 @@ FOREIGN = {
     "--endpoints": "etcdctl's, run on a host by snapshot save --via ssh and status",
     "--dial-timeout": "etcdctl's, run on a host by snapshot save --via ssh and status",
     "--command-timeout": "etcdctl's, run on a host by snapshot save --via ssh and status",
+    "--advertise-client-urls": "etcd's, read by discover",
+    "--trusted-ca-file": "etcd's, read by discover",
+    "--cert-file": "etcd's, read by discover",
+    "--key-file": "etcd's, read by discover",
+    "--type": "docker inspect's, run on a host by discover",
 }
+
+# Options of another branch that this one's docs and output already name
+# (status prints the command that uses it): accepted in a documented
+# command line until that branch is merged; then remove the entry.
+PENDING = {}
+
+# The CLUSTER SPEC options that name the cluster: a command that makes a
+# spec (discover) takes only the settings listed after them.
+NAMES_CLUSTER = {"--cluster", "--initial-cluster", "--discover"}
 
 SCRIPT_DOCS = {"docs/BENCHMARKS.md"}
 
@@ -203,7 +217,8 @@ class Man:
         self.name = name
         self.th = ""
         self.commands = {}       # "snapshot status" -> {opt: takes_arg}
-        self.cluster_ref = {}    # command -> its text names CLUSTER SPEC
+        self.cluster_ref = {}    # command -> its text names CLUSTER SPEC ("settings":
+                                 # its settings, not the options naming a cluster)
         self.order = []
         self.cluster = {}        # cluster option -> takes_arg
         self.examples = []       # (line number, text) of .EX blocks
@@ -257,13 +272,16 @@ class Man:
                         target[o] = arg
                 continue
             if section == "COMMANDS" and command and "CLUSTER SPEC" in text_line:
-                self.cluster_ref[command] = True
+                self.cluster_ref[command] = ("settings" if "settings under CLUSTER SPEC"
+                                             in text_line else True)
 
     def options(self, command):
         """Every option documented for COMMAND (-> takes an argument)."""
         opts = dict(self.commands[command])
         if self.cluster_ref[command]:
             for o, a in self.cluster.items():
+                if self.cluster_ref[command] == "settings" and o in NAMES_CLUSTER:
+                    continue
                 opts.setdefault(o, a)
         return opts
 
@@ -475,7 +493,7 @@ def check_docs(source, man, helps):
                 tail = re.split(r"\s#|\||;|&&|\$\(|(?<![\w-])etcd-dr(?![\w-])", tail)[0]
                 for o in opt_tokens(tail):
                     ok = o in helps[cmd] or o in HELP_OPTS if cmd else o in anyhelp
-                    if o == "-vv":
+                    if o == "-vv" or (o in PENDING and o not in anyhelp):
                         continue
                     if not ok:
                         fail("%s:%d: `%s` uses %s, but %s does not list it"

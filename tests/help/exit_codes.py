@@ -43,7 +43,8 @@ for row in tables[1].splitlines()[2:]:
         per_cmd[cmd] = {int(n) for n in re.findall(r"\b(\d+)\b", cells[1])}
 check("the page gives every command a row",
       set(per_cmd) == {"restore", "run", "rollback", "plan", "prune", "status",
-                       "snapshot status", "snapshot verify", "snapshot save", "completion"},
+                       "snapshot status", "snapshot verify", "snapshot save", "completion",
+                       "discover"},
       "  rows: %s" % sorted(per_cmd))
 for cmd, codes in sorted(per_cmd.items()):
     check("%s: every status it names has a meaning in the first table" % cmd,

@@ -42,7 +42,7 @@ cases = [
      E + "ETCDCTL_DIAL_TIMEOUT: 'bogus' is not a duration such as 90s, 2m or 1h (a bare "
      "number is milliseconds)\n"),
     (["status", "--timeout", "300ms", "-w", "simple"] + DEAD, {"ETCDCTL_DIAL_TIMEOUT": "bogus"},
-     8, "m1, -, -, unreachable, -, -, -, -, -, -, -, -, -, -\n", ""),
+     8, "m1, -, -, unreachable, -, -, -, -, -, -, -, -, -, -, -\n", ""),
     (["snapshot", "save", "-o", "x.db"], {"ETCDCTL_ENDPOINTS": "http://a:2379,http://b:2379"},
      2, None, E + "snapshot save: ETCDCTL_ENDPOINTS names several endpoints "
      "('http://a:2379,http://b:2379'); a snapshot comes from one: give --endpoint URL or "

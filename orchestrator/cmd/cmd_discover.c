@@ -1,0 +1,247 @@
+/*
+ * cmd_discover.c - `etcd-dr discover HOST`, and the `--discover HOST`
+ * that status, plan and restore take in place of a cluster file.  One
+ * host is reached over SSH (a one-host executor run of the discover plan:
+ * connect, push the agent, the agent's read-only `discover` op); what the
+ * agent found becomes a cluster spec (plan/discover_spec.c) with where each
+ * value came from.  The spec is then loaded like a cluster file, so the
+ * command-line settings override it as they override a file's.
+ */
+#include "commands.h"
+#include "discover.h"
+#include "driver.h"
+#include "options.h"
+
+#include "cli.h"
+#include "discover_spec.h"
+#include "err.h"
+#include "executor.h"
+#include "log.h"
+#include "plan.h"
+#include "spec.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The one-member spec used to reach HOST: its SSH settings from the
+ * command line, nothing else. */
+static int reach_spec(const struct edr_discover_req *r, struct edr_spec **out) {
+  char err[1024];
+  bool v6 = strchr(r->host, ':') != NULL;
+  json_t *doc = json_pack("{s:[{s:s, s:[s++], s:s}]}", "members", "name",
+                          edr_valid_name(r->host) ? r->host : "discover", "peer_urls",
+                          v6 ? "http://[" : "http://", r->host, v6 ? "]:2380" : ":2380",
+                          "ssh_host", r->host);
+  char *text = doc ? json_dumps(doc, 0) : NULL;
+  json_decref(doc);
+  if (!text)
+    return EDR_EXIT_INTERNAL;
+  struct edr_spec_overrides ov = r->ov ? *r->ov : (struct edr_spec_overrides){.ssh_port = -1,
+                                                                               .sudo = -1};
+  ov.preset = ov.manifest = NULL; /* HOST is reached over SSH, whatever runs etcd there */
+  int rc = edr_spec_from_json(NULL, text, &ov, out, err, sizeof err);
+  free(text);
+  if (rc) {
+    edr_err("discover: %s", err);
+    return EDR_EXIT_USAGE;
+  }
+  return 0;
+}
+
+int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from) {
+  struct edr_spec *one = NULL;
+  struct edr_plan *plan = NULL;
+  char err[2048];
+  int rc;
+  *spec = *from = NULL;
+  if (!edr_valid_host(r->host)) {
+    edr_err("discover: '%s' is not a host name or address", r->host);
+    return EDR_EXIT_USAGE;
+  }
+  if ((rc = reach_spec(r, &one)))
+    return rc;
+  if ((rc = edr_check_local_files(one, r->accept_new_hostkeys))) {
+    edr_spec_free(one);
+    return rc;
+  }
+  json_t *req = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "unit", r->unit, "manifest",
+                          r->manifest, "env_file", r->env_file, "config_file", r->config_file,
+                          "container", r->container, "data_dir", r->data_dir);
+  struct edr_plan_opts po = {.kind = EDR_PLAN_DISCOVER, .command = "discover",
+                             .snapshot_revision = -1, .discover = req};
+  rc = edr_plan_build(one, &po, &plan, err, sizeof err);
+  json_decref(req);
+  if (rc) {
+    edr_err("%s", err);
+    edr_spec_free(one);
+    return EDR_EXIT_INTERNAL;
+  }
+  struct edr_exec_opts eo = {.accept_new_hostkeys = r->accept_new_hostkeys,
+                             .stall_timeout_ms = 60000,
+                             .quiet = edr_verbosity < 1};
+  struct edr_run_result res;
+  int code = edr_execute(plan, &eo, &res);
+  const struct edr_host_result *hr = res.n_hosts == 1 ? &res.hosts[0] : NULL;
+  json_t *facts = NULL;
+  for (size_t k = 0; hr && k < plan->hosts[0].n_steps && k < hr->n_steps; k++)
+    if (plan->hosts[0].steps[k].kind == EDR_STEP_DISCOVER)
+      facts = hr->steps[k].result;
+  if (code != 0 || !facts) {
+    edr_err("discover: %s: %s", r->host,
+            hr && hr->message ? hr->message : res.message ? res.message : "no answer");
+    rc = code == EDR_EXIT_INTERRUPTED ? code : EDR_EXIT_PREFLIGHT;
+  } else {
+    if (edr_verbosity >= 2) {
+      char *dump = json_dumps(facts, JSON_INDENT(2) | JSON_SORT_KEYS);
+      fprintf(stderr, "%s\n", dump ? dump : "");
+      free(dump);
+    }
+    struct edr_discover_in in = {.host = r->host, .member_hosts = r->member_hosts,
+                                 .n_member_hosts = r->n_member_hosts, .ssh_port = -1,
+                                 .sudo = -1};
+    if (r->ov && r->spec_file_out) {
+      in.ssh_user = r->ov->ssh_user;
+      in.identity_file = r->ov->identity_file;
+      in.known_hosts = r->ov->known_hosts;
+      in.proxy_jump = r->ov->proxy_jump;
+      in.ssh_port = r->ov->ssh_port;
+      in.sudo = r->ov->sudo;
+    }
+    if (edr_discover_spec(facts, &in, spec, from, err, sizeof err)) {
+      edr_err("discover: %s: %s", r->host, err);
+      rc = EDR_EXIT_PREFLIGHT;
+    } else {
+      rc = 0;
+    }
+  }
+  edr_run_result_release(&res);
+  edr_plan_free(plan);
+  edr_spec_free(one);
+  return rc;
+}
+
+static void print_warnings(json_t *from) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(from, i, e) if (!strcmp(json_string_value(json_object_get(e, "field")),
+                                             "warning"))
+      edr_warn("%s", json_string_value(json_object_get(e, "from")));
+}
+
+int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out) {
+  json_t *spec, *from;
+  char err[1024];
+  int rc = edr_discover(r, &spec, &from);
+  *out = NULL;
+  if (rc)
+    return rc;
+  print_warnings(from);
+  if (edr_verbosity >= 1)
+    edr_discover_print_from(from, stderr);
+  char *text = json_dumps(spec, 0);
+  rc = text ? edr_spec_from_json(NULL, text, r->ov, out, err, sizeof err) : EDR_ENOMEM;
+  if (rc) {
+    edr_err("discover: the spec made from %s is not valid: %s", r->host,
+            text ? err : edr_strerror(rc));
+  } else {
+    char *source = edr_asprintf("the spec read off %s (--discover)", r->host);
+    if (source) {
+      free((*out)->source);
+      (*out)->source = source;
+    }
+  }
+  free(text);
+  json_decref(spec);
+  json_decref(from);
+  return rc ? EDR_EXIT_USAGE : 0;
+}
+
+static const struct edr_usage usage = {
+  .head =
+    "usage: etcd-dr discover HOST [-w json|yaml|table] [OPTIONS]\n"
+    "\n"
+    "Reach HOST, one member's host, over SSH and read how etcd is started there\n"
+    "(a kubeadm manifest, a systemd unit and its EnvironmentFile, /etc/default/etcd,\n"
+    "etcd's config file, a docker or podman container) and the members in that\n"
+    "member's own db (it works while the cluster is down).  Prints a cluster spec\n"
+    "(docs/spec.md) on stdout and, on stderr, where each value came from.\n"
+    "Changes nothing on the host.  The settings below go into the printed spec\n"
+    "(--data-dir also says where the db is read).\n"
+    "\n",
+  .foot =
+    "Exit status: 0 the spec printed; 1 internal error; 2 bad arguments; 4 the host\n"
+    "could not be read or a member's host cannot be told from its peer URL (give\n"
+    "--member-host).  See docs/exit-codes.md.\n",
+};
+
+int cmd_discover(int argc, char **argv) {
+  struct edr_args a;
+  int rc;
+  edr_args_init(&a, EDR_CMD_DISCOVER);
+  a.write_out = EDR_OUT_JSON;
+  if ((rc = edr_args_parse(&a, argc, argv, 1, &usage)))
+    return rc < 0 ? 0 : rc;
+  if ((rc = edr_args_write_out(&a, EDR_OUT_JSON | EDR_OUT_YAML | EDR_OUT_TABLE)))
+    return rc;
+  if (optind >= argc) {
+    edr_err("discover: name one member's host: etcd-dr discover HOST");
+    return EDR_EXIT_USAGE;
+  }
+  if (optind + 1 < argc) {
+    edr_err("unexpected argument '%s'", argv[optind + 1]);
+    return EDR_EXIT_USAGE;
+  }
+  const struct edr_cli_spec *cs = &a.cs;
+  struct edr_discover_req r = a.discover;
+  r.host = argv[optind];
+  r.accept_new_hostkeys = a.eo.accept_new_hostkeys;
+  r.data_dir = cs->ov.data_dir;
+  r.ov = &cs->ov;
+  r.member_hosts = cs->member_hosts;
+  r.n_member_hosts = cs->n_member_hosts;
+  r.spec_file_out = true;
+  json_t *spec, *from;
+  if ((rc = edr_discover(&r, &spec, &from)))
+    return rc;
+  /* the settings given on the command line win, as they would over the file */
+  const struct { const char *key, *val; } ov[] = {
+    {"data_dir", cs->ov.data_dir}, {"wal_dir", cs->ov.wal_dir},
+    {"data_dir_owner", cs->ov.data_dir_owner}, {"data_dir_mode", cs->ov.data_dir_mode},
+    {"restore_tool", cs->ov.restore_tool}, {"initial_cluster_token", cs->ov.token},
+    {"stop_command", cs->ov.stop_command}, {"start_command", cs->ov.start_command},
+    {"proxy_command", cs->ov.proxy_command}, {"preset", cs->ov.preset},
+  };
+  for (size_t i = 0; i < sizeof ov / sizeof *ov; i++)
+    if (ov[i].val) {
+      json_object_set_new(spec, ov[i].key, json_string(ov[i].val));
+      json_array_append_new(from, json_pack("{s:s, s:s, s:s}", "field", ov[i].key, "value",
+                                            ov[i].val, "from", "the command line"));
+    }
+  /* what was made must load as a cluster file does */
+  char err[1024];
+  struct edr_spec *check = NULL;
+  char *text = json_dumps(spec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  if (!text || edr_spec_from_json(NULL, text, NULL, &check, err, sizeof err)) {
+    edr_err("discover: the spec made from %s is not valid: %s", r.host,
+            text ? err : "out of memory");
+    rc = EDR_EXIT_INTERNAL;
+  } else if (a.write_out == EDR_OUT_YAML) {
+    edr_discover_print_yaml(spec, from, stdout);
+    print_warnings(from);
+  } else if (a.write_out == EDR_OUT_TABLE) {
+    edr_discover_print_from(from, stdout);
+  } else {
+    printf("%s\n", text);
+    print_warnings(from);
+    if (edr_verbosity >= 0)
+      edr_discover_print_from(from, stderr);
+  }
+  edr_spec_free(check);
+  free(text);
+  json_decref(spec);
+  json_decref(from);
+  return rc;
+}
