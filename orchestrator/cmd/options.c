@@ -89,14 +89,28 @@ static int set_bump(struct edr_args *a, const struct edr_opt *o, const char *val
   return 0;
 }
 
+/* VAL's index among the N NAMES, or -1 after naming the values the
+ * option takes ("auto, on or off"). */
+static int choice_index(const struct edr_opt *o, const char *val, const char *const *names,
+                        size_t n) {
+  char list[256];
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!strcmp(val, names[i]))
+      return (int)i;
+    len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0, "%s%s",
+                            !i ? "" : i + 1 == n ? " or " : ", ", names[i]);
+  }
+  edr_err("--%s: '%s' is not %s", o->name, val, list);
+  return -1;
+}
+
 static int set_compress(struct edr_args *a, const struct edr_opt *o, const char *val) {
-  for (int m = EDR_COMPRESS_AUTO; m <= EDR_COMPRESS_OFF; m++)
-    if (!strcmp(val, edr_compress_names[m])) {
-      a->po.compress = (enum edr_compress)m;
-      return 0;
-    }
-  edr_err("--%s: '%s' is not auto, on or off", o->name, val);
-  return EDR_EXIT_USAGE;
+  int i = choice_index(o, val, edr_compress_names, EDR_COMPRESS_OFF + 1);
+  if (i < 0)
+    return EDR_EXIT_USAGE;
+  a->po.compress = (enum edr_compress)i;
+  return 0;
 }
 
 static int parse_count(const struct edr_opt *o, const char *val, long lo, long hi, long *out) {
@@ -133,25 +147,22 @@ static int set_older(struct edr_args *a, const struct edr_opt *o, const char *va
 }
 
 static int set_transfer(struct edr_args *a, const struct edr_opt *o, const char *val) {
-  for (size_t i = 0; i < sizeof edr_transfer_names / sizeof edr_transfer_names[0]; i++)
-    if (!strcmp(val, edr_transfer_names[i])) {
-      a->po.transfer = (enum edr_transfer)i;
-      return 0;
-    }
-  edr_err("--%s: '%s' is not auto, relay or direct", o->name, val);
-  return EDR_EXIT_USAGE;
+  int i = choice_index(o, val, edr_transfer_names,
+                       sizeof edr_transfer_names / sizeof edr_transfer_names[0]);
+  if (i < 0)
+    return EDR_EXIT_USAGE;
+  a->po.transfer = (enum edr_transfer)i;
+  return 0;
 }
 
 static int set_via(struct edr_args *a, const struct edr_opt *o, const char *val) {
   static const char *const via[] = {[EDR_VIA_DIRECT] = "direct", [EDR_VIA_SSH] = "ssh",
                                     [EDR_VIA_AUTO] = "auto"};
-  for (size_t i = 0; i < sizeof via / sizeof via[0]; i++)
-    if (!strcmp(val, via[i])) {
-      a->so.via = (enum edr_save_via)i;
-      return 0;
-    }
-  edr_err("--%s: '%s' is not direct, ssh or auto", o->name, val);
-  return EDR_EXIT_USAGE;
+  int i = choice_index(o, val, via, sizeof via / sizeof via[0]);
+  if (i < 0)
+    return EDR_EXIT_USAGE;
+  a->so.via = (enum edr_save_via)i;
+  return 0;
 }
 
 static int set_ssh_port(struct edr_args *a, const struct edr_opt *o, const char *val) {
