@@ -102,6 +102,10 @@ long agent_read_line(struct agent *a, char *line);
  * count, 0 at EOF, or -1 with errno set. */
 ssize_t agent_read(struct agent *a, void *buf, size_t n);
 
+/* Whether the coordinator's end of stdin has closed (its session is gone),
+ * without reading: for ops whose bytes come from elsewhere (the relay). */
+bool agent_input_gone(struct agent *a);
+
 /* Record the error message of the current op (lowercase, names the path and
  * what was found) and return CODE, so ops can `return agent_fail(...)`. */
 int agent_fail(struct agent *a, int code, const char *fmt, ...)

@@ -61,6 +61,15 @@ ssize_t agent_read(struct agent *a, void *buf, size_t n) {
   }
 }
 
+bool agent_input_gone(struct agent *a) {
+  struct pollfd p = {.fd = a->in_fd, .events = POLLIN | POLLRDHUP};
+  if (a->in_eof)
+    return true;
+  if (poll(&p, 1, 0) != 1)
+    return false;
+  return (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
+}
+
 int agent_fail(struct agent *a, int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -1,17 +1,22 @@
 /*
- * transfer.c - file contents in and out of the host: `receive` (a pushed
- * file, plain or compressed with zstd (zframe.h) and then decompressed as it
- * comes, hashed while it is written to a .part and renamed into place only
- * when its SHA-256 matches), `send` (a file streamed to the coordinator),
+ * transfer.c - file contents in and out of the host: `receive` (a file
+ * pushed by the coordinator, relayed by the previous host or copied from
+ * one on this host; plain or compressed with zstd (zframe.h) and then
+ * decompressed as it comes; hashed while it is written to a .part,
+ * forwarded unchanged to the next host as it comes, and renamed into place
+ * only when its SHA-256 matches), `snapshot-check` (a snapshot on this host
+ * as the run's source), `send` (a file streamed to the coordinator),
  * `hash`, `read` (a small text file) and `db-info` (revision, consistent
  * index and term of a bbolt file).  The stream's bytes belong to
- * protocol.c's buffer; each op keeps one static I/O buffer.
+ * protocol.c's buffer; each op keeps one static I/O buffer; the relay's
+ * sockets are relay_io.c's.
  */
 #include "agent.h"
 
 #include "fields.h"
 #include "files.h"
 #include "ops.h"
+#include "relay_io.h"
 #include "safepath.h"
 
 #include "bbolt.h"
@@ -35,6 +40,65 @@
 
 static const uint64_t RECV_SIZE_MAX = 1ULL << 40; /* 1 TiB */
 
+/* Where a receive's bytes come from, and where they also go: the wire
+ * stream (the file, or its zstd form) as it came, forwarded unchanged. */
+struct recv_io {
+  const char *source;        /* a file on this host, or NULL */
+  json_t *listen, *forward;  /* relay objects, or NULL */
+  bool from_stdin;           /* the coordinator's stream: consumed whatever happens */
+  int sfd;                   /* the source file */
+  struct relay_in in;
+  struct relay_out out;
+  bool in_open, out_open, forwarding;
+  size_t in_pos, in_len;     /* the unread part of in.plain */
+  bool in_last;              /* the predecessor's last record came */
+  uint64_t next_event;       /* file bytes at which the next progress event goes */
+};
+
+static struct recv_io rio;
+
+/* The bytes' origin and the next host, before any byte is read.  Only the
+ * coordinator's stream must be consumed whatever happens; the others end. */
+static int recv_open(struct agent *a, json_t *req, json_int_t size) {
+  uint8_t key[EDR_RELAY_KEY];
+  int rc = 0;
+  if (rio.listen || rio.forward)
+    rc = relay_key(a, req, key);
+  if (!rc && rio.source) {
+    struct stat st;
+    int fd = open_regular(a, rio.source, &st);
+    if (fd < 0)
+      return fd;
+    rio.sfd = fd;
+    if ((uint64_t)st.st_size != (uint64_t)size)
+      return agent_fail(a, EDR_EIO, "'%s' has %lld bytes now, %" JSON_INTEGER_FORMAT
+                        " when it was checked: it changed; run again", rio.source,
+                        (long long)st.st_size, size);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  }
+  if (!rc && rio.listen) {
+    rc = relay_in_accept(a, rio.listen, key, &rio.in);
+    rio.in_open = true;
+  }
+  if (!rc && rio.forward) {
+    rc = relay_out_connect(a, rio.forward, key, &rio.out);
+    rio.out_open = true;
+    rio.forwarding = !rc;
+  }
+  return rc;
+}
+
+static void recv_io_close(void) {
+  if (rio.in_open)
+    relay_in_close(&rio.in);
+  if (rio.out_open)
+    relay_out_close(&rio.out);
+  if (rio.sfd >= 0)
+    close(rio.sfd);
+  rio.sfd = -1;
+  rio.in_open = rio.out_open = rio.forwarding = false;
+}
+
 /* One `receive` under way: where its bytes go and what they hash to. */
 struct recv {
   struct agent *a;
@@ -46,7 +110,95 @@ struct recv {
   unsigned char tail[32];
   struct edr_sha256 ctx;
   int rc;
+  bool stopped;             /* an origin other than the coordinator's stream ended */
 };
+
+/* Another origin than the coordinator's stream stops at the first failure
+ * (RC, or the one already recorded): nothing more is read from it. */
+static ssize_t recv_stop(struct recv *r, int rc) {
+  if (!r->rc)
+    r->rc = rc;
+  r->stopped = true;
+  return 0;
+}
+
+/* Up to N bytes of the wire stream from the request's origin into BUF,
+ * sent on to the next host before this one uses them: their count; 0 or
+ * less at the end of the coordinator's stream, or 0 with R->stopped. */
+static ssize_t wire_read(struct recv *r, unsigned char *buf, size_t n) {
+  struct agent *a = r->a;
+  ssize_t got;
+  if (!rio.from_stdin && r->rc)
+    return recv_stop(r, r->rc);
+  if (rio.from_stdin) {
+    got = agent_read(a, buf, n);
+    if (got <= 0)
+      return got;
+  } else if (rio.source) {
+    do
+      got = read(rio.sfd, buf, n);
+    while (got < 0 && errno == EINTR);
+    if (got < 0)
+      return recv_stop(r, agent_fail(a, edr_from_errno(errno), "cannot read '%s': %s",
+                                     rio.source, agent_errstr(errno)));
+    if (got == 0)
+      return recv_stop(r, agent_fail(a, EDR_EIO, "'%s' shrank while it was read",
+                                     rio.source));
+  } else {
+    while (rio.in_pos == rio.in_len) {
+      if (rio.in_last)
+        return recv_stop(r, agent_fail(a, EDR_EPROTO, "the relay stream from %s ended before "
+                                       "the snapshot did: refused", rio.in.peer));
+      long k = relay_in_read(a, &rio.in, r->path ? r->path : "?", &rio.in_last);
+      if (k < 0)
+        return recv_stop(r, (int)k);
+      rio.in_pos = 0;
+      rio.in_len = (size_t)k;
+    }
+    got = (ssize_t)(rio.in_len - rio.in_pos < n ? rio.in_len - rio.in_pos : n);
+    memcpy(buf, rio.in.plain + rio.in_pos, (size_t)got);
+    rio.in_pos += (size_t)got;
+  }
+  if (rio.forwarding && !r->rc) {
+    int rc = relay_out_write(a, &rio.out, buf, (size_t)got, false);
+    if (rc) {
+      r->rc = rc;
+      rio.forwarding = false;
+    }
+  }
+  if (!rio.from_stdin && agent_input_gone(a)) /* nobody would hear the reply */
+    return recv_stop(r, agent_fail(a, EDR_ECONNLOST, "the coordinator's connection closed "
+                                   "after %" PRIu64 " of %" PRIu64 " bytes for '%s': stopping",
+                                   r->got, r->size, r->path));
+  if (!rio.from_stdin && r->got >= rio.next_event) { /* keeps the coordinator's stall bound */
+    agent_event(a, json_pack("{s:s, s:I}", "event", "progress", "bytes", (json_int_t)r->got));
+    rio.next_event = r->got + (64ULL << 20);
+  }
+  return got;
+}
+
+/* The wire stream ended where the request's bytes did: the predecessor's
+ * stream must end here too, and the next host's is ended. */
+static void wire_end(struct recv *r, unsigned char *buf) {
+  if (r->rc)
+    return;
+  if (rio.in_open && rio.in_pos == rio.in_len && !rio.in_last) {
+    long k = relay_in_read(r->a, &rio.in, r->path, &rio.in_last);
+    if (k < 0) {
+      recv_stop(r, (int)k);
+      return;
+    }
+    rio.in_pos = 0;
+    rio.in_len = (size_t)k;
+  }
+  if (rio.in_open && (rio.in_pos != rio.in_len || !rio.in_last)) {
+    recv_stop(r, agent_fail(r->a, EDR_EPROTO, "the relay stream from %s carries more bytes "
+                            "than announced: refused", rio.in.peer));
+    return;
+  }
+  if (rio.forwarding)
+    r->rc = relay_out_write(r->a, &rio.out, buf, 0, true);
+}
 
 /* N bytes of the file: hashed (with a trailer, the image only, and the last
  * 32 bytes kept to compare: each byte is hashed once) and written to the
@@ -77,8 +229,10 @@ static void recv_take(struct recv *r, const unsigned char *buf, size_t n) {
 }
 
 /* The stream ended before the request's bytes did: nothing more can be read
- * in step. */
+ * in step.  Another origin has already said why it stopped. */
 static void recv_lost(struct recv *r, uint64_t got, const char *what) {
+  if (r->stopped)
+    return;
   r->a->fatal = true;
   r->rc = agent_fail(r->a, EDR_ECONNLOST, "stream ended after %" PRIu64 " of %" PRIu64
                      " %s for '%s'", got, r->size, what, r->path ? r->path : "?");
@@ -88,18 +242,19 @@ static void recv_lost(struct recv *r, uint64_t got, const char *what) {
 static void recv_plain(struct recv *r, unsigned char *buf, size_t cap) {
   while (r->got < r->size) {
     uint64_t left = r->size - r->got;
-    ssize_t n = agent_read(r->a, buf, left < cap ? (size_t)left : cap);
+    ssize_t n = wire_read(r, buf, left < cap ? (size_t)left : cap);
     if (n <= 0) {
       recv_lost(r, r->got, "bytes");
       return;
     }
     recv_take(r, buf, (size_t)n);
   }
+  wire_end(r, buf);
 }
 
-static bool read_full(struct agent *a, unsigned char *buf, size_t n) {
+static bool read_full(struct recv *r, unsigned char *buf, size_t n) {
   for (size_t k = 0; k < n;) {
-    ssize_t got = agent_read(a, buf + k, n - k);
+    ssize_t got = wire_read(r, buf + k, n - k);
     if (got <= 0)
       return false;
     k += (size_t)got;
@@ -122,7 +277,7 @@ static void recv_zstd(struct recv *r, unsigned char *buf, size_t cap, uint64_t *
   size_t hint = 1; /* 0 once a frame ended exactly where the input did */
   for (;;) {
     unsigned char hdr[ZF_HDR];
-    if (!read_full(r->a, hdr, sizeof hdr)) {
+    if (!read_full(r, hdr, sizeof hdr)) {
       recv_lost(r, *wire, "compressed bytes read");
       break;
     }
@@ -131,14 +286,15 @@ static void recv_zstd(struct recv *r, unsigned char *buf, size_t cap, uint64_t *
     if (len == 0)
       break;
     if (len > ZF_CHUNK_MAX) { /* cannot be skipped safely */
-      r->a->fatal = true;
+      r->a->fatal = rio.from_stdin;
       r->rc = agent_fail(r->a, EDR_EPROTO, "a compressed chunk of %" PRIu32 " bytes for "
                          "'%s' (at most %d): the stream is out of step", len,
                          r->path ? r->path : "?", ZF_CHUNK_MAX);
+      r->stopped = !rio.from_stdin;
       break;
     }
     while (len) {
-      ssize_t n = agent_read(r->a, buf, len < cap ? len : cap);
+      ssize_t n = wire_read(r, buf, len < cap ? len : cap);
       if (n <= 0) {
         recv_lost(r, *wire, "compressed bytes read");
         goto out;
@@ -170,11 +326,13 @@ static void recv_zstd(struct recv *r, unsigned char *buf, size_t cap, uint64_t *
       }
     }
   }
-  if (!bad && !r->a->fatal && (hint != 0 || r->got != r->size))
+  if (!bad && !r->a->fatal && !r->stopped && (hint != 0 || r->got != r->size))
     r->rc = agent_fail(r->a, EDR_ECORRUPT, "the compressed stream for '%s' %s: nothing was "
                        "kept; run again, or with --compress off", r->path ? r->path : "?",
                        hint != 0 ? "ends inside a zstd frame"
                                  : "decompresses to fewer bytes than 'size'");
+  if (!r->stopped && !r->a->fatal)
+    wire_end(r, buf);
 out:
   ZSTD_freeDCtx(dz);
 }
@@ -185,6 +343,11 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   static unsigned char buf[RECV_BUF];
   int rc;
 
+  memset(&rio, 0, sizeof rio);
+  rio.sfd = -1;
+  rio.in.fd = rio.out.fd = -1;
+  rio.listen = json_object_get(req, "listen");
+  rio.forward = json_object_get(req, "forward");
   /* Without a trustworthy size and encoding the stream cannot be kept in step. */
   if ((rc = field_int(a, req, "size", false, 0, (json_int_t)RECV_SIZE_MAX, &size)) ||
       (rc = field_str(a, req, "encoding", true, &enc))) {
@@ -203,6 +366,17 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
     rc = field_str(a, req, "sha256", false, &want);
   if (!rc)
     rc = field_bool(a, req, "trailer", &trailer);
+  if (!rc)
+    rc = field_path(a, req, "source", true, &rio.source);
+  if (!rc && ((rio.listen && !json_is_object(rio.listen)) ||
+              (rio.forward && !json_is_object(rio.forward))))
+    rc = agent_fail(a, EDR_EINVAL, "fields 'listen' and 'forward' must be objects");
+  if (!rc && rio.listen && rio.source)
+    rc = agent_fail(a, EDR_EINVAL, "'listen' and 'source' both given: one origin only");
+  rio.from_stdin = !rio.listen && !rio.source;
+  if (!rc && zstd && rio.source)
+    rc = agent_fail(a, EDR_EINVAL, "'source' with encoding 'zstd': a file on this host "
+                    "goes as it is");
   if (!rc && trailer && (size < 32 || size % 512 != 32))
     rc = agent_fail(a, EDR_EINVAL, "'trailer' for a size of %" JSON_INTEGER_FORMAT
                     " bytes, which cannot have one", size);
@@ -235,17 +409,22 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
                       agent_errstr(errno));
     created = fd >= 0;
   }
+  if (!rc)
+    rc = recv_open(a, req, size);
 
-  /* Consume the whole payload whatever happened above, hashing what came. */
+  /* Consume the whole payload of the coordinator's stream whatever
+   * happened above, hashing what came; another origin just ends. */
   struct recv r = {.a = a, .path = path, .part = part, .pname = pname, .fd = fd, .dfd = dfd,
                    .trailer = trailer, .size = (uint64_t)size, .rc = rc};
   r.image = trailer ? r.size - 32 : r.size;
   edr_sha256_init(&r.ctx);
+  rio.next_event = 64ULL << 20;
   uint64_t wire = 0;
   if (zstd)
     recv_zstd(&r, buf, sizeof buf, &wire);
   else
     recv_plain(&r, buf, sizeof buf);
+  recv_io_close();
   rc = r.rc;
   fd = r.fd;
   unsigned char md[32];
@@ -284,6 +463,37 @@ int op_receive(struct agent *a, json_t *req, json_t *res) {
   if (rc)
     return agent_fail(a, rc, "cannot fsync the directory of '%s': %s", path,
                       edr_strerror(rc));
+  return 0;
+}
+
+/* REQ's "path", a regular file (not a symlink) opened for reading: the
+ * descriptor, or a negative code after agent_fail(). */
+static int open_path_field(struct agent *a, json_t *req, const char **path, struct stat *st) {
+  int rc = field_path(a, req, "path", false, path);
+  return rc ? rc : open_regular(a, *path, st);
+}
+
+/* A snapshot file on this host as the run's source (--snapshot HOST:PATH,
+ * --from-member): its size, the SHA-256 of its image and whether its
+ * integrity trailer matches, and its revision. */
+int op_snapshot_check(struct agent *a, json_t *req, json_t *res) {
+  const char *path;
+  struct stat st;
+  int rc, fd = open_path_field(a, req, &path, &st);
+  if (fd < 0)
+    return fd;
+  close(fd);
+  struct edr_snapfile sf;
+  if ((rc = edr_snapfile_check(path, &sf)))
+    return agent_fail(a, rc, "cannot read '%s': %s", path, edr_strerror(rc));
+  int64_t rev = -1;
+  edr_bolt_revision(path, &rev);
+  json_object_set_new(res, "bytes", json_integer((json_int_t)sf.size));
+  json_object_set_new(res, "has_trailer", json_boolean(sf.has_trailer));
+  json_object_set_new(res, "trailer_ok", json_boolean(sf.trailer_ok));
+  json_object_set_new(res, "image_sha256", json_string(sf.image_sha256));
+  json_object_set_new(res, "file_sha256", json_string(sf.file_sha256));
+  json_object_set_new(res, "revision", json_integer(rev));
   return 0;
 }
 
@@ -337,11 +547,8 @@ int op_hash(struct agent *a, json_t *req, json_t *res) {
   const char *path;
   char hex[65];
   uint64_t bytes;
-  int rc;
-  if ((rc = field_path(a, req, "path", false, &path)))
-    return rc;
   struct stat st;
-  int fd = open_regular(a, path, &st);
+  int rc, fd = open_path_field(a, req, &path, &st);
   if (fd < 0)
     return fd;
   rc = sha256_fd(a, fd, path, hex, &bytes);

@@ -3,7 +3,7 @@
 # need no root (what does is skipped with a message) and no network beyond
 # loopback (the "etcd" case starts a real etcd on 127.0.0.1).
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
-set(EDR_AGENT_CASES hello probe probe_tools receive receive_zstd send run files chown locks run_lock etcd eof
+set(EDR_AGENT_CASES hello probe probe_tools receive receive_zstd relay send run files chown locks run_lock etcd eof
     idle namespaces sshd enospc envfile envfile_manifest attack_staging attack_chmod attack_fifo
     attack_ownership aside)
 foreach(case ${EDR_AGENT_CASES})

@@ -47,6 +47,9 @@ edr_e2e(e2e_status_agent_etcd35 status_agent.sh 3.5)
 edr_e2e(e2e_keys keys.sh --system-build ${CMAKE_SOURCE_DIR}
         ${CMAKE_BINARY_DIR}/libssh2-system)
 set_tests_properties(e2e_keys PROPERTIES TIMEOUT 900)
+# The relay between hosts, snapshots already on a host (docs/transfer.md).
+edr_e2e(e2e_relay_etcd34 relay.sh 3.4 3)
+edr_e2e(e2e_relay_etcd35 relay.sh 3.5 5)
 # The kubeadm preset on a kubeadm-style lab (tests/e2e/kubeadm_lib.sh):
 # restore, replace-member and rebuild-from-one on static pods.
 edr_e2e(e2e_kubeadm_etcd34 kubeadm.sh 3.4)

@@ -8,6 +8,7 @@
 #include "executor.h"
 #include "util.h"
 #include "commands.h"
+#include "driver.h"
 #include "err.h"
 #include "log.h"
 #include "options.h"
@@ -133,7 +134,12 @@ int cmd_plan(int argc, char **argv) {
   }
   if ((rc = edr_cli_load_spec(&a.cs, &spec)))
     return rc;
-  if (po.snapshot) {
+  bool on_host = false;
+  if ((rc = edr_snapshot_on_host(spec, &po, a.from_member, &on_host))) {
+    edr_spec_free(spec);
+    return rc;
+  }
+  if (po.snapshot && !on_host) {
     if ((rc = edr_snapfile_check(po.snapshot, &sf))) {
       edr_err("cannot read snapshot '%s': %s", po.snapshot, edr_strerror(rc));
       edr_spec_free(spec);

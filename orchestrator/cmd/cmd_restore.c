@@ -26,6 +26,7 @@
 static const struct edr_usage usage = {
   .head =
     "usage: etcd-dr restore (--cluster FILE | --initial-cluster SPEC) --snapshot FILE\n"
+    "       etcd-dr restore (--cluster FILE | --initial-cluster SPEC) --from-member MEMBER\n"
     "       (--discover HOST in place of --cluster: the spec read off one member's host)\n"
     "                       [OPTIONS]\n"
     "\n"
@@ -187,12 +188,17 @@ static int restore_main(int argc, char **argv, json_t *resume) {
     edr_err("unexpected argument '%s'", argv[optind]);
     return EDR_EXIT_USAGE;
   }
-  if (!po.snapshot) {
-    edr_err("--snapshot FILE is required");
+  if (!po.snapshot && !a.from_member) {
+    edr_err("--snapshot FILE or --from-member MEMBER is required");
     return EDR_EXIT_USAGE;
   }
   if ((rc = edr_cli_load_spec(&a.cs, &spec)))
     return rc;
+  bool on_host = false;
+  if ((rc = edr_snapshot_on_host(spec, &po, a.from_member, &on_host))) {
+    edr_spec_free(spec);
+    return rc;
+  }
   if ((rc = edr_check_local_files(spec, eo.accept_new_hostkeys)) ||
       (rc = edr_cli_require_yes("restore", eo.assume_yes))) {
     edr_spec_free(spec);
@@ -200,7 +206,7 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   }
 
   /* The snapshot is verified here, before any host is contacted. */
-  if ((rc = edr_check_snapshot(&po, &sf)) || (rc = edr_check_tool(spec, &po))) {
+  if ((!on_host && (rc = edr_check_snapshot(&po, &sf))) || (rc = edr_check_tool(spec, &po))) {
     edr_spec_free(spec);
     return rc;
   }
@@ -213,11 +219,20 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   if (edr_verbosity >= 0) {
     char hb[32];
     edr_human_bytes(plan->snapshot_size, hb, sizeof hb);
-    fprintf(stderr, "etcd-dr: run %s: restoring %zu members from '%s' (%s", plan->run_id,
-            plan->n_hosts, plan->snapshot, hb);
-    if (plan->snapshot_revision >= 0)
-      fprintf(stderr, ", revision %lld", (long long)plan->snapshot_revision);
-    fprintf(stderr, ")\n");
+    if (on_host)
+      fprintf(stderr, "etcd-dr: run %s: restoring %zu members from '%s' (on that host)\n",
+              plan->run_id, plan->n_hosts, plan->snapshot);
+    else {
+      fprintf(stderr, "etcd-dr: run %s: restoring %zu members from '%s' (%s", plan->run_id,
+              plan->n_hosts, plan->snapshot, hb);
+      if (plan->snapshot_revision >= 0)
+        fprintf(stderr, ", revision %lld", (long long)plan->snapshot_revision);
+      fprintf(stderr, ")\n");
+    }
+    if (on_host && plan->from_member)
+      edr_warn("the snapshot is %s's own member/snap/db: it has no sha-256 trailer, so "
+               "only its sha-256 taken in the check phase proves each copy (--skip-hash-check)",
+               plan->hosts[plan->snapshot_host].member->name);
     if (edr_verbosity >= 1)
       edr_plan_print(plan, stderr);
   }

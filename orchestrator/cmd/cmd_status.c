@@ -487,7 +487,9 @@ int cmd_status(int argc, char **argv) {
     suggest[0] = edr_asprintf("etcd-dr plan %s --snapshot FILE --check", given);
     suggest[1] = edr_asprintf("etcd-dr restore %s --snapshot FILE", given);
     if (fresh >= 0)
-      suggest[2] = edr_asprintf("etcd-dr restore %s --from-member %s", given, rows[fresh].name);
+      /* a member's db has no sha-256 trailer: restore refuses it without */
+      suggest[2] = edr_asprintf("etcd-dr restore %s --from-member %s --skip-hash-check", given,
+                                rows[fresh].name);
     free(args);
   }
   if (a.write_out == EDR_OUT_JSON) {

@@ -84,6 +84,62 @@ int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf) {
   return 0;
 }
 
+int edr_snapshot_on_host(const struct edr_spec *spec, struct edr_plan_opts *po,
+                         const char *from_member, bool *on_host) {
+  static char shown[8400];
+  const struct edr_member *m = NULL;
+  const char *path = NULL;
+  *on_host = false;
+  if (from_member && po->snapshot) {
+    edr_err("--snapshot and --from-member: give one of them");
+    return EDR_EXIT_USAGE;
+  }
+  for (size_t i = 0; i < spec->n_members; i++) {
+    const struct edr_member *c = &spec->members[i];
+    size_t n = strlen(c->name);
+    if (from_member && !strcmp(from_member, c->name))
+      m = c;
+    else if (!from_member && po->snapshot && !strncmp(po->snapshot, c->name, n) &&
+             po->snapshot[n] == ':' && po->snapshot[n + 1] == '/') {
+      m = c;
+      path = po->snapshot + n + 1;
+    }
+  }
+  if (from_member && !m) {
+    edr_err("--from-member: '%s' is not a member of the cluster", from_member);
+    return EDR_EXIT_USAGE;
+  }
+  if (!m)
+    return 0; /* a file on this machine */
+  static char db[4200];
+  if (from_member) {
+    snprintf(db, sizeof db, "%s/member/snap/db", m->data_dir);
+    path = db;
+    if (!po->skip_hash_check) {
+      edr_err("--from-member %s: its member/snap/db has no sha-256 trailer, so nothing "
+              "proves it is whole; nothing was contacted. Pass --skip-hash-check to restore "
+              "from it anyway (etcd's restore then skips its own check too)", m->name);
+      return EDR_EXIT_SNAPSHOT;
+    }
+  }
+  if (po->transfer == EDR_TRANSFER_DIRECT) {
+    edr_err("--transfer direct: the snapshot is on %s, not on this machine; use --transfer "
+            "auto or relay", m->name);
+    return EDR_EXIT_USAGE;
+  }
+  snprintf(shown, sizeof shown, "%s:%s", m->name, path);
+  po->snapshot = shown;
+  po->snapshot_member = m->name;
+  po->snapshot_remote = path;
+  po->from_member = from_member != NULL;
+  po->snapshot_size = 0;
+  po->snapshot_sha256 = "";
+  po->snapshot_has_hash = false;
+  po->snapshot_revision = -1;
+  *on_host = true;
+  return 0;
+}
+
 void edr_sample_compress(struct edr_plan_opts *po) {
   struct edr_zprobe zp;
   if (po->snapshot && po->compress != EDR_COMPRESS_OFF && edr_zsrc_probe(po->snapshot, &zp) == 0)

@@ -22,6 +22,12 @@ int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf);
  * --compress off or when it cannot be read (the push says why later). */
 void edr_sample_compress(struct edr_plan_opts *po);
 int edr_check_tool(struct edr_spec *spec, struct edr_plan_opts *po);
+/* The snapshot on a member's host: --snapshot HOST:PATH (HOST a member's
+ * name, PATH absolute) or --from-member NAME (FROM_MEMBER, else NULL).  Sets
+ * PO's snapshot fields and *ON_HOST; 0, or an exit status after saying
+ * why.  PO->snapshot is then "HOST:PATH", for messages. */
+int edr_snapshot_on_host(const struct edr_spec *spec, struct edr_plan_opts *po,
+                         const char *from_member, bool *on_host);
 /* REPORT_STDOUT (-w json): the run's report on stdout too. */
 int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
                  json_t *resume, const char *report_file, bool report_stdout);

@@ -89,14 +89,28 @@ static int set_bump(struct edr_args *a, const struct edr_opt *o, const char *val
   return 0;
 }
 
+/* VAL's index among the N NAMES, or -1 after naming the values the
+ * option takes ("auto, on or off"). */
+static int choice_index(const struct edr_opt *o, const char *val, const char *const *names,
+                        size_t n) {
+  char list[256];
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!strcmp(val, names[i]))
+      return (int)i;
+    len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0, "%s%s",
+                            !i ? "" : i + 1 == n ? " or " : ", ", names[i]);
+  }
+  edr_err("--%s: '%s' is not %s", o->name, val, list);
+  return -1;
+}
+
 static int set_compress(struct edr_args *a, const struct edr_opt *o, const char *val) {
-  for (int m = EDR_COMPRESS_AUTO; m <= EDR_COMPRESS_OFF; m++)
-    if (!strcmp(val, edr_compress_names[m])) {
-      a->po.compress = (enum edr_compress)m;
-      return 0;
-    }
-  edr_err("--%s: '%s' is not auto, on or off", o->name, val);
-  return EDR_EXIT_USAGE;
+  int i = choice_index(o, val, edr_compress_names, EDR_COMPRESS_OFF + 1);
+  if (i < 0)
+    return EDR_EXIT_USAGE;
+  a->po.compress = (enum edr_compress)i;
+  return 0;
 }
 
 static int parse_count(const struct edr_opt *o, const char *val, long lo, long hi, long *out) {
@@ -132,16 +146,23 @@ static int set_older(struct edr_args *a, const struct edr_opt *o, const char *va
   return 0;
 }
 
+static int set_transfer(struct edr_args *a, const struct edr_opt *o, const char *val) {
+  int i = choice_index(o, val, edr_transfer_names,
+                       sizeof edr_transfer_names / sizeof edr_transfer_names[0]);
+  if (i < 0)
+    return EDR_EXIT_USAGE;
+  a->po.transfer = (enum edr_transfer)i;
+  return 0;
+}
+
 static int set_via(struct edr_args *a, const struct edr_opt *o, const char *val) {
   static const char *const via[] = {[EDR_VIA_DIRECT] = "direct", [EDR_VIA_SSH] = "ssh",
                                     [EDR_VIA_AUTO] = "auto"};
-  for (size_t i = 0; i < sizeof via / sizeof via[0]; i++)
-    if (!strcmp(val, via[i])) {
-      a->so.via = (enum edr_save_via)i;
-      return 0;
-    }
-  edr_err("--%s: '%s' is not direct, ssh or auto", o->name, val);
-  return EDR_EXIT_USAGE;
+  int i = choice_index(o, val, via, sizeof via / sizeof via[0]);
+  if (i < 0)
+    return EDR_EXIT_USAGE;
+  a->so.via = (enum edr_save_via)i;
+  return 0;
 }
 
 static int set_ssh_port(struct edr_args *a, const struct edr_opt *o, const char *val) {
@@ -206,9 +227,31 @@ const struct edr_opt edr_options[] = {
   /* what to restore or run */
   {.name = "snapshot", .arg = EDR_ARG_FILE, .metavar = "FILE", .commands = EDR_CMD_RESTORE,
    .field = F(po.snapshot),
-   .help = "from 'etcdctl snapshot save' or 'etcd-dr snapshot\nsave' (required)"},
+   .help = "from 'etcdctl snapshot save' or 'etcd-dr snapshot\n"
+           "save' (this or --from-member is required);\n"
+           "MEMBER:PATH: a file on that member's host, checked\n"
+           "there; the relay starts there"},
   {.name = "snapshot", .arg = EDR_ARG_FILE, .metavar = "FILE", .commands = EDR_CMD_PLAN,
-   .field = F(po.snapshot), .help = "include the snapshot's size, sha-256 and revision"},
+   .field = F(po.snapshot),
+   .help = "include the snapshot's size, sha-256 and revision;\n"
+           "MEMBER:PATH: a file on that member's host"},
+  {.name = "from-member", .arg = EDR_ARG_TEXT, .metavar = "MEMBER", .commands = EDR_CMD_RESTORE,
+   .field = F(from_member),
+   .help = "MEMBER's own member/snap/db as the snapshot (etcd\n"
+           "stopped there; no sha-256 trailer: needs\n"
+           "--skip-hash-check)"},
+  {.name = "from-member", .arg = EDR_ARG_TEXT, .metavar = "MEMBER", .commands = EDR_CMD_PLAN,
+   .field = F(from_member), .help = "MEMBER's own member/snap/db as the snapshot"},
+  {.name = "transfer", .arg = EDR_ARG_CHOICE, .metavar = "auto|relay|direct",
+   .commands = EDR_CMD_RESTORE, .set = set_transfer, .choices = "auto relay direct",
+   .help = "auto (default): relay the snapshot from host to host,\n"
+           "each host its predecessor cannot reach pushed directly;\n"
+           "relay: every host relayed or the check fails; direct:\n"
+           "one copy per host from this machine"},
+  {.name = "transfer", .arg = EDR_ARG_CHOICE, .metavar = "auto|relay|direct",
+   .commands = EDR_CMD_PLAN, .set = set_transfer, .choices = "auto relay direct",
+   .help = "how the snapshot reaches the hosts (the route is\n"
+           "printed; see restore --help)"},
   {.name = "snapshot", .arg = EDR_ARG_FILE, .metavar = "FILE", .commands = EDR_CMD_RUN,
    .field = F(po.snapshot), .help = "the snapshot, for playbooks that push or restore one"},
   {.name = "skip-hash-check", .commands = EDR_CMD_RESTORE | EDR_CMD_RUN | EDR_CMD_PLAN,

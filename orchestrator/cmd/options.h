@@ -93,6 +93,7 @@ struct edr_args {
   enum edr_write_out write_out;
   const char *report_file;
   const char *resume;              /* restore --resume RUN (handled before parsing) */
+  const char *from_member;         /* --from-member: a member's own db as the snapshot */
   const char *vars[EDR_MAX_VARS];
   size_t n_vars;
   long save_keep;                  /* snapshot save --keep; -1: none */

@@ -67,6 +67,8 @@ struct host {
   unsigned attempts;         /* failed tries of the current step */
   uv_timer_t retry_timer;    /* the delay before trying it again */
   json_t *marker_done;       /* resume: step indices the host's marker has */
+  bool relay_heard;          /* relay-check: the previous host reached this one */
+  bool relay_direct;         /* push-snapshot: from this machine, not the relay */
   json_t *cleanup;           /* queued requests still to send (queue_run) */
   const char *queue_what;    /* what the queue does, for warnings */
   void (*queue_done)(struct host *h);
@@ -115,6 +117,14 @@ struct run {
   uv_signal_t sigint, sigterm;
   const struct edr_agent_ops *ops;   /* the hosts' connections */
   struct edr_agents agents;  /* one per architecture (agents.c) */
+  /* the relay (steps.c, docs/transfer.md): the run's key, handed to each
+   * agent in its requests and nowhere else; a snapshot on a host as its
+   * check-snapshot step found it */
+  char relay_key[65];
+  bool route_said;           /* the route after the checks was printed */
+  uint64_t snap_size;
+  char snap_sha256[65];
+  bool snap_trailer;
   /* liveness (alive.c; docs/safety.md "Lost connections") */
   uv_timer_t alive_timer;
   uint64_t keepalive_ms;     /* keepalive and heartbeat interval */
@@ -134,7 +144,8 @@ struct eng_step_kind {
   void (*start)(struct host *h);
   /* Adjusts a copy of the plan's request with what the run found. */
   void (*adjust)(struct host *h, json_t *req);
-  /* The local file whose bytes follow the request (a push). */
+  /* The local file whose bytes follow the request (a push); NULL: none
+   * this time (the bytes come from elsewhere). */
   const char *(*payload)(const struct host *h);
   bool reads_extend;         /* a slow reply: every read re-arms the stall timer */
   bool whole_reply;          /* the whole reply is the result, even a failure */

@@ -478,8 +478,8 @@ static void start_step(struct host *h) {
   }
   int fd = -1;
   uint64_t size = 0;
-  if (eng_steps[s->kind].payload) {
-    const char *local = eng_steps[s->kind].payload(h);
+  const char *local = eng_steps[s->kind].payload ? eng_steps[s->kind].payload(h) : NULL;
+  if (local) {
     fd = open(local, O_RDONLY | O_CLOEXEC);
     size = (uint64_t)json_integer_value(json_object_get(req, "size"));
     if (fd < 0) {
@@ -492,13 +492,18 @@ static void start_step(struct host *h) {
     if (h->run->opts->stall_timeout_ms)
       eng_timer_arm(h, h->run->opts->stall_timeout_ms);
   }
-  struct edr_zsrc *z = s->kind == EDR_STEP_PUSH_SNAPSHOT ? eng_push_zsrc(h) : NULL;
+  /* One encoding for the run: a host the relay feeds gets the same
+   * compressed bytes its predecessor got, and decompresses them itself.  A
+   * snapshot on a host goes as it is there. */
+  struct edr_zsrc *z = s->kind == EDR_STEP_PUSH_SNAPSHOT && h->run->plan->snapshot_host < 0
+                           ? eng_push_zsrc(h) : NULL;
   if (z) {
     json_object_set_new(req, "encoding", json_string("zstd"));
-    close(fd);
+    if (fd >= 0)
+      close(fd);
     fd = -1;
   }
-  eng_send_push(h, req, fd, z, size, on_step_reply);
+  eng_send_push(h, req, fd, local ? z : NULL, size, on_step_reply);
 }
 
 /* After a step: go on, wait at a barrier, or stop. */

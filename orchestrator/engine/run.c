@@ -6,6 +6,8 @@
  */
 #include "engine.h"
 
+#include "relay.h"
+
 #include "err.h"
 #include "journal.h"
 #include "log.h"
@@ -105,6 +107,16 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     free(r.hosts);
     return res->exit_code;
   }
+  uint8_t key[EDR_RELAY_KEY];
+  if (plan->relay && edr_relay_key_new(key)) {
+    res->exit_code = EDR_EXIT_INTERNAL;
+    res->message = strdup("no random bytes for the relay's key (getrandom failed)");
+    edr_agents_release(&r.agents);
+    free(r.hosts);
+    return res->exit_code;
+  }
+  if (plan->relay)
+    edr_relay_key_hex(key, r.relay_key);
   uv_loop_init(&r.loop);
   uv_signal_init(&r.loop, &r.sigint);
   uv_signal_init(&r.loop, &r.sigterm);

@@ -164,9 +164,129 @@ static void adjust_ownership(struct host *h, json_t *req) {
   }
 }
 
+/* ---- the relay (docs/transfer.md) ----------------------------------------- */
+
+static void adjust_relay_check(struct host *h, json_t *req) {
+  json_object_set_new(req, "key", json_string(h->run->relay_key));
+}
+
+/* The route as the checks left it, once, before the first byte is sent. */
+static void say_route(struct run *r) {
+  const struct edr_plan *p = r->plan;
+  char line[2048];
+  size_t n = 0;
+  r->route_said = true;
+  for (size_t i = 0; i < r->n && n < sizeof line; i++) {
+    const struct host *h = &r->hosts[i];
+    const char *from = (long)i == p->snapshot_host ? "its own file"
+                       : h->hp->relay_prev >= 0 && h->relay_heard
+                           ? p->hosts[h->hp->relay_prev].member->name
+                           : "this machine";
+    n += (size_t)snprintf(line + n, sizeof line - n, "%s%s from %s", i ? ", " : "",
+                          h->m->name, from);
+  }
+  eng_info(r, "snapshot route: %s", line);
+}
+
+/* The predecessor reached this host's port with the run's key, or this host
+ * gets a direct push (auto), or the run cannot do without it. */
+static int check_relay(struct host *h, json_t *r) {
+  const struct edr_plan *p = h->run->plan;
+  json_t *l = json_object_get(r, "listen");
+  if (h->hp->relay_prev < 0)
+    return 0;
+  h->relay_heard = json_is_true(json_object_get(l, "heard"));
+  if (h->relay_heard)
+    return 0;
+  const char *prev = p->hosts[h->hp->relay_prev].member->name;
+  const char *why = json_string_value(json_object_get(l, "error"));
+  if (p->transfer == EDR_TRANSFER_RELAY || p->snapshot_host >= 0) {
+    h->res->steps[h->step].result = json_incref(r);
+    eng_host_fail(h, EDR_EHOSTUNREACH, "%s cannot reach this host's relay port: %s; %s", prev,
+                  why ? why : "no answer",
+                  p->snapshot_host >= 0
+                      ? "the snapshot is on a host, so there is no direct push: open the port "
+                        "between them (relay_port in the spec) or copy the snapshot here"
+                      : "open the port (relay_port in the spec) or use --transfer auto");
+    return EDR_EHOSTUNREACH;
+  }
+  eng_info(h->run, "%s: %s cannot reach it on the relay port (%s): it gets a direct push "
+           "from this machine", h->m->name, prev, why ? why : "no answer");
+  return 0;
+}
+
+/* The snapshot on this host: whole (its trailer), and for a member's own
+ * db, not changing under the copy. */
+static int check_snapshot(struct host *h, json_t *r) {
+  struct run *run = h->run;
+  const struct edr_plan *p = run->plan;
+  bool has = json_is_true(json_object_get(r, "has_trailer"));
+  bool ok = json_is_true(json_object_get(r, "trailer_ok"));
+  const char *sha = json_string_value(json_object_get(r, has ? "image_sha256" : "file_sha256"));
+  int rc = 0;
+  if (p->from_member && json_is_true(json_object_get(h->probe, "etcd_running")))
+    eng_host_fail(h, rc = EDR_EBUSY, "etcd runs here: its db %s may change while it is "
+                  "copied; stop etcd on this host first (while the cluster has quorum, take "
+                  "a snapshot with 'etcd-dr snapshot save' instead)", p->snapshot_remote);
+  else if (has && !ok)
+    eng_host_fail(h, rc = EDR_EHASH, "the snapshot %s on this host is damaged: its sha-256 "
+                  "trailer does not match its contents; take a new snapshot or use another "
+                  "copy", p->snapshot_remote);
+  else if (!has && !p->skip_hash_check)
+    eng_host_fail(h, rc = EDR_ENOHASH, "the snapshot %s on this host has no sha-256 trailer, "
+                  "so its integrity cannot be checked; pass --skip-hash-check to use it anyway",
+                  p->snapshot_remote);
+  else if (!sha || strlen(sha) != 64)
+    eng_host_fail(h, rc = EDR_EPROTO, "the agent's snapshot check gave no sha-256");
+  if (rc) {
+    h->res->steps[h->step].result = json_incref(r);
+    return rc;
+  }
+  run->snap_size = (uint64_t)json_integer_value(json_object_get(r, "bytes"));
+  run->snap_trailer = has;
+  memcpy(run->snap_sha256, sha, 65);
+  char hb[32];
+  edr_human_bytes(run->snap_size, hb, sizeof hb);
+  eng_info(run, "%s: snapshot %s: %s, revision %lld, %s", h->m->name, p->snapshot_remote, hb,
+           (long long)json_integer_value(json_object_get(r, "revision")),
+           has ? "integrity trailer verified" : "no integrity trailer (--skip-hash-check)");
+  return 0;
+}
+
+/* The run's key; the route the checks left (a host its predecessor cannot
+ * reach is pushed from here, and that predecessor forwards to nobody); a
+ * snapshot on a host: its size and sha-256 as checked there. */
+static void adjust_push(struct host *h, json_t *req) {
+  struct run *r = h->run;
+  const struct edr_plan *p = r->plan;
+  if (p->snapshot_host >= 0) {
+    json_object_set_new(req, "size", json_integer((json_int_t)r->snap_size));
+    json_object_set_new(req, "sha256", json_string(r->snap_sha256));
+    json_object_set_new(req, "trailer", json_boolean(r->snap_trailer));
+  }
+  if (!p->relay && p->snapshot_host < 0)
+    return;
+  json_object_set_new(req, "key", json_string(r->relay_key));
+  h->relay_direct = h->hp->relay_prev >= 0 && !h->relay_heard;
+  if (h->relay_direct)
+    json_object_del(req, "listen");
+  long nx = h->hp->relay_next;
+  if (nx >= 0 && !r->hosts[nx].relay_heard)
+    json_object_del(req, "forward");
+  if (!r->route_said)
+    say_route(r);
+}
+
 /* ---- what follows a request ------------------------------------------------ */
 
-static const char *payload_snapshot(const struct host *h) { return h->run->plan->snapshot; }
+/* Nothing when the bytes come from another host or a file on this one. */
+static const char *payload_snapshot(const struct host *h) {
+  const struct edr_plan *p = h->run->plan;
+  if (p->snapshot_host == (long)(h - h->run->hosts) ||
+      (h->hp->relay_prev >= 0 && !h->relay_direct))
+    return NULL;
+  return p->snapshot;
+}
 
 static const char *payload_tool(const struct host *h) { return h->m->restore_tool_push; }
 
@@ -268,7 +388,10 @@ const struct eng_step_kind eng_steps[EDR_STEP__COUNT] = {
   [EDR_STEP_HOLD_LOCK] = {.adjust = adjust_lock},
   [EDR_STEP_UNLOCK] = {.adjust = adjust_unlock, .check = check_unlock},
   [EDR_STEP_PUSH_TOOL] = {.payload = payload_tool},
-  [EDR_STEP_PUSH_SNAPSHOT] = {.payload = payload_snapshot, .reads_extend = true},
+  [EDR_STEP_PUSH_SNAPSHOT] = {.adjust = adjust_push, .payload = payload_snapshot,
+                              .reads_extend = true},
+  [EDR_STEP_RELAY_CHECK] = {.adjust = adjust_relay_check, .check = check_relay},
+  [EDR_STEP_CHECK_SNAPSHOT] = {.check = check_snapshot},
   [EDR_STEP_RESTORE] = {.adjust = adjust_restore, .stderr_in_failure = true,
                         .needs_tool = true},
   [EDR_STEP_STOP] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING,

@@ -91,6 +91,10 @@ const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
                            .on_agent = true, .timeout_ms = 120000},
   [EDR_STEP_PRUNE] = {.name = "prune", .phase = EDR_PHASE_APPLY, .destructive = true,
                       .on_agent = true, .timeout_ms = 1800000},
+  [EDR_STEP_CHECK_SNAPSHOT] = {.name = "check-snapshot", .phase = EDR_PHASE_CHECK,
+                               .on_agent = true, .timeout_ms = 1800000},
+  [EDR_STEP_RELAY_CHECK] = {.name = "relay-check", .phase = EDR_PHASE_CHECK,
+                            .on_agent = true, .timeout_ms = 60000},
   [EDR_STEP_DISCOVER] = {.name = "discover", .phase = EDR_PHASE_CHECK, .on_agent = true,
                          .timeout_ms = 60000},
 };
@@ -453,6 +457,8 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
     return rc;
   if (p->check_only)
     return 0;
+  if ((rc = edr_plan_route_checks(p, h)))
+    return rc;
   if ((rc = add_step(h, EDR_STEP_LOCK,
                      lock_request(p, h, true), NULL,
                      "take the host lock %s (refused while another run holds it; "
@@ -493,14 +499,24 @@ static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
                      NULL, "make %s executable (root only)", h->host_tool)))
     return rc;
   edr_human_bytes(p->snapshot_size, human, sizeof human);
-  if ((rc = add_step(h, EDR_STEP_PUSH_SNAPSHOT,
-                     json_pack("{s:s, s:s, s:I, s:s, s:b}", "op", "receive", "path",
-                               h->host_snapshot, "size", (json_int_t)p->snapshot_size,
-                               "sha256", p->snapshot_sha256, "trailer",
-                               p->snapshot_has_hash),
-                     NULL, "push the snapshot%s%s%s to %s and verify its sha-256",
-                     *p->snapshot ? " (" : "", *p->snapshot ? human : "",
-                     *p->snapshot ? ")" : "", h->host_snapshot)))
+  json_t *push = json_pack("{s:s, s:s, s:I, s:s, s:b}", "op", "receive", "path",
+                           h->host_snapshot, "size", (json_int_t)p->snapshot_size,
+                           "sha256", p->snapshot_sha256, "trailer", p->snapshot_has_hash);
+  if (!push || (rc = edr_plan_route_push(p, h, push))) {
+    json_decref(push);
+    return EDR_ENOMEM;
+  }
+  char from[400] = "";
+  if (p->relay || p->snapshot_host >= 0) {
+    strcpy(from, ": ");
+    edr_plan_route_from(p, h, true, from + 2, sizeof from - 2);
+  }
+  bool sized = *p->snapshot && p->snapshot_host < 0;
+  if ((rc = add_step(h, EDR_STEP_PUSH_SNAPSHOT, push,
+                     NULL, "%s the snapshot%s%s%s to %s and verify its sha-256%s",
+                     p->relay || p->snapshot_host >= 0 ? "stage" : "push",
+                     sized ? " (" : "", sized ? human : "", sized ? ")" : "",
+                     h->host_snapshot, from)))
     return rc;
   struct edr_strv argv = {0};
   char *purls = NULL;
@@ -893,8 +909,10 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   if (!(p->hosts = calloc(spec->n_members, sizeof(*p->hosts))))
     goto nomem;
   p->n_hosts = spec->n_members;
+  p->snapshot_host = -1;
   for (size_t i = 0; i < p->n_hosts; i++) {
     p->hosts[i].member = &spec->members[i];
+    p->hosts[i].relay_prev = p->hosts[i].relay_next = -1;
     if ((rc = host_paths(p, &p->hosts[i])))
       goto fail;
   }
@@ -941,6 +959,10 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
       rc = (int)k;
       goto fail;
     }
+  }
+  if ((rc = edr_plan_route(p, o, err, errlen))) {
+    edr_plan_free(p);
+    return rc;
   }
   if (p->kind == EDR_PLAN_RESTORE || p->kind == EDR_PLAN_ROLLBACK) {
     p->stages[EDR_PHASE_APPLY].gate = EDR_GATE_HEALTH;
@@ -1010,5 +1032,6 @@ void edr_plan_free(struct edr_plan *p) {
   free(p->initial_cluster);
   free(p->snapshot);
   free(p->snapshot_sha256);
+  free(p->snapshot_remote);
   free(p);
 }

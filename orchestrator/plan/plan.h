@@ -78,6 +78,9 @@ enum edr_step_kind {
   EDR_STEP_LIST_ASIDE,       /* what earlier runs left moved aside on the host */
   EDR_STEP_PRUNE,            /* remove the runs' dirs the policy chose (the
                                 request's runs are filled in by the command) */
+  /* the snapshot's route (route.c, docs/transfer.md) */
+  EDR_STEP_CHECK_SNAPSHOT,   /* the snapshot on this host: size, sha-256, trailer */
+  EDR_STEP_RELAY_CHECK,      /* the previous host reaches this one with the run's key */
   /* discover (EDR_PLAN_DISCOVER) */
   EDR_STEP_DISCOVER,         /* how etcd is started on the host, its members from its db */
   EDR_STEP__COUNT
@@ -164,6 +167,8 @@ struct edr_host_plan {
   char *marker;              /* DATA/.etcd-dr-RUN.done: apply steps done here */
   char *failed_aside;        /* rollback: where the restored member goes */
   char *env_backup;          /* set-env: ENV_FILE.etcd-dr-RUN, or NULL */
+  long relay_prev, relay_next;  /* hosts before and after this one in the relay
+                                   (indices into plan->hosts), or -1 */
   size_t phase_stage[EDR_PHASE__COUNT]; /* builder's scratch: the stage of
                                           each phase's restore steps */
   struct edr_step *steps;
@@ -185,6 +190,14 @@ enum edr_plan_kind {
   EDR_PLAN__COUNT
 };
 
+/* How the snapshot reaches the hosts (--transfer, docs/transfer.md). */
+enum edr_transfer {
+  EDR_TRANSFER_AUTO,         /* relay where the hosts reach each other, else direct */
+  EDR_TRANSFER_RELAY,        /* relay, and a host its predecessor cannot reach fails
+                                the check */
+  EDR_TRANSFER_DIRECT,       /* the coordinator pushes to every host */
+};
+extern const char *const edr_transfer_names[3];
 /* Whether the snapshot's push is compressed (docs/etcd-dr.1 --compress). */
 enum edr_compress {
   EDR_COMPRESS_AUTO,         /* when the start of the file and the link say it pays */
@@ -228,6 +241,11 @@ extern const struct edr_plan_kind_info edr_plan_kinds[EDR_PLAN__COUNT];
 
 struct edr_plan_opts {
   enum edr_plan_kind kind;
+  enum edr_transfer transfer;
+  const char *snapshot_member;   /* the member whose host holds the snapshot
+                                    (--snapshot HOST:PATH, --from-member), or NULL */
+  const char *snapshot_remote;   /* its path there */
+  bool from_member;          /* that file is the member's own member/snap/db */
   enum edr_compress compress;
   struct edr_compress_sample compress_sample;
   const char *snapshot;      /* local path */
@@ -284,6 +302,13 @@ struct edr_plan {
   bool ask_etcd;             /* check plan: ask-etcd steps (plan opts) */
   char *playbook;            /* the playbook's name (EDR_PLAN_RUN), or NULL */
   struct edr_prune_policy prune; /* as in the opts */
+  /* the route of the snapshot (route.c, docs/transfer.md) */
+  enum edr_transfer transfer;
+  bool relay;                /* some host gets the snapshot from another host */
+  int relay_port;            /* the run's port (a member's relay_port overrides) */
+  long snapshot_host;        /* index of the host holding the snapshot, or -1 */
+  char *snapshot_remote;     /* its path there, or NULL */
+  bool from_member;          /* that is the member's own member/snap/db */
   enum edr_compress compress;    /* as in the opts */
   struct edr_compress_sample compress_sample;
 };
@@ -317,6 +342,22 @@ int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage
  * by the agent if the connection ends first.  A new reference. */
 json_t *edr_plan_lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
                               bool auto_release);
+/* The relay's route (route.c): who forwards to whom, from the spec's
+ * order with the host holding the snapshot first.  Called by the builder. */
+int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, char *err,
+                   size_t errlen);
+/* H's check-phase steps of the route: the snapshot's check on the host that
+ * holds it, the relay's reachability check. */
+int edr_plan_route_checks(struct edr_plan *p, struct edr_host_plan *h);
+/* The relay's fields of H's push request (listen, forward, source); the
+ * run adds its key and drops what the check ruled out. */
+int edr_plan_route_push(const struct edr_plan *p, const struct edr_host_plan *h, json_t *req);
+/* Where H's snapshot comes from and goes on to, in words; BRIEF: without
+ * the port and the fallback. */
+void edr_plan_route_from(const struct edr_plan *p, const struct edr_host_plan *h, bool brief,
+                         char *buf, size_t len);
+/* The route as plan prints it: a line per host. */
+void edr_plan_route_print(const struct edr_plan *p, FILE *out);
 /* H's connect step in the stage of its check phase (phase_stage). */
 int edr_plan_connect_step(struct edr_host_plan *h);
 /* How H's etcd is stopped and started (service.c): its stop_command and

@@ -174,7 +174,12 @@ void edr_plan_print(const struct edr_plan *p, FILE *out) {
   fprintf(out, "  cluster spec:      %s (%zu members)\n", p->spec->source, p->n_hosts);
   if (p->spec->ssh_config)
     fprintf(out, "  ssh_config:        %s\n", p->spec->ssh_config);
-  if (*p->snapshot)
+  if (p->snapshot_host >= 0)
+    fprintf(out, "  snapshot:          %s on %s (%s; checked there before anything is "
+            "sent)\n", p->snapshot_remote, p->hosts[p->snapshot_host].member->name,
+            p->from_member ? "the member's own db: no integrity trailer"
+                           : "its integrity trailer verified by that host's agent");
+  else if (*p->snapshot)
     fprintf(out, "  snapshot:          %s (%s, sha-256 %s, %s)\n", p->snapshot, human,
             p->snapshot_sha256,
             p->snapshot_has_hash ? "integrity trailer present" : "no integrity trailer");
@@ -186,6 +191,7 @@ void edr_plan_print(const struct edr_plan *p, FILE *out) {
     fprintf(out, "  snapshot revision: %lld\n", (long long)p->snapshot_revision);
   fprintf(out, "  initial cluster:   %s\n", p->initial_cluster);
   fprintf(out, "  cluster token:     %s\n", p->token);
+  edr_plan_route_print(p, out);
   for (size_t i = 0; i < p->spec->warnings.n; i++)
     fprintf(out, "  warning: %s\n", p->spec->warnings.v[i]);
   for (size_t i = 0; i < p->n_hosts; i++) {
@@ -354,6 +360,21 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
   }
   if (plan_json) {
     json_object_set_new(plan_json, "stages", stages);
+    if (p->kind == EDR_PLAN_RESTORE) {
+      json_t *route = json_array();
+      for (size_t i = 0; route && i < p->n_hosts; i++) {
+        const struct edr_host_plan *h = &p->hosts[i];
+        json_array_append_new(route, json_pack(
+            "{s:s, s:s?, s:s?}", "member", h->member->name, "from",
+            h->relay_prev >= 0 ? p->hosts[h->relay_prev].member->name : NULL, "to",
+            h->relay_next >= 0 ? p->hosts[h->relay_next].member->name : NULL));
+      }
+      json_object_set_new(plan_json, "transfer", json_pack(
+          "{s:s, s:b, s:i, s:s?, s:s?, s:b, s:o}", "mode", edr_transfer_names[p->transfer],
+          "relay", p->relay, "port", p->relay_port, "snapshot_host",
+          p->snapshot_host >= 0 ? p->hosts[p->snapshot_host].member->name : NULL,
+          "snapshot_path", p->snapshot_remote, "from_member", p->from_member, "route", route));
+    }
     if (p->playbook)
       json_object_set_new(plan_json, "playbook", json_string(p->playbook));
   } else {

@@ -288,6 +288,10 @@ static const struct field fields[] = {
    .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
   {.key = "etcdctl_key", .type = F_REMOTE_PATH, .off = M(etcdctl_key),
    .what = "an absolute path on the host of letters, digits and ._-+@=,: (no '.' or '..')"},
+  {.key = "relay_port", .type = F_PORT, .off = M(relay_port),
+   .what = "a port number 1-65535 (where the member's agent takes the relayed snapshot)"},
+  {.key = "relay_address", .type = F_HOST, .off = M(relay_address), .member_only = true,
+   .what = "an IP address the previous host in the relay connects to"},
 };
 #undef M
 
@@ -565,6 +569,7 @@ static void member_release(struct edr_member *m) {
   free(m->etcdctl_cacert);
   free(m->etcdctl_cert);
   free(m->etcdctl_key);
+  free(m->relay_address);
   memset(m, 0, sizeof(*m));
 }
 
@@ -792,15 +797,15 @@ static int finish_member(struct ctx *c, struct draft *d) {
         return prc;
     }
   }
-  if (!m->ssh_host) {
+  if (host[0] == '[') { /* the SSH layer and the relay want a bare IPv6 address */
     size_t hl = strlen(host);
-    if (host[0] == '[') { /* the SSH layer wants a bare IPv6 address */
-      memmove(host, host + 1, hl - 2);
-      host[hl - 2] = '\0';
-    }
-    if (!(m->ssh_host = strdup(host)))
-      return EDR_ENOMEM;
+    memmove(host, host + 1, hl - 2);
+    host[hl - 2] = '\0';
   }
+  if (!m->ssh_host && !(m->ssh_host = strdup(host)))
+    return EDR_ENOMEM;
+  if (!m->relay_address && !(m->relay_address = strdup(host)))
+    return EDR_ENOMEM;
   rc = apply_ssh_config(c, d);
   if (rc)
     return rc;

@@ -107,6 +107,12 @@ struct edr_member {
   char *etcdctl_cacert;
   char *etcdctl_cert;
   char *etcdctl_key;
+
+  /* The relay between hosts (docs/transfer.md): the port this member's
+   * agent listens on for the snapshot (0: the run's), and the address the
+   * previous host connects to (NULL: the host of the first peer URL). */
+  int relay_port;
+  char *relay_address;
 };
 
 struct edr_spec {

@@ -519,6 +519,67 @@ def case_receive_zstd(base):
     check(a.p.wait(10) == 1, "agent exits after an unknown encoding")
 
 
+def case_relay(base):
+    """The relay between hosts (docs/transfer.md), three agents on loopback:
+    the first takes the payload from its stdin, each sends it on unchanged
+    to the next, and each decompresses, hashes and writes its own copy."""
+    key = "ab" * 32
+    image = b"".join(b'{"kind":"Pod","metadata":{"name":"web-%d","labels":{"app":"web"}}}\n' % i
+                     for i in range(60000))
+    image += b"\0" * (-len(image) % 512)
+    data = image + hashlib.sha256(image).digest()
+    body = zchunks(zstd_frame(data), [1, 7, 4096, 100000])
+    plain = os.urandom(700 * 1024 + 3)  # several records
+    for what, payload, fields in (
+            ("zstd", body, dict(size=len(data), sha256=sha(image), trailer=True,
+                                encoding="zstd")),
+            ("plain", plain, dict(size=len(plain), sha256=sha(plain)))):
+        a, b, c = Agent(base), Agent(base), Agent(base)
+        pb, pc = free_port(), free_port()
+        dests = [os.path.join(base, "relay-" + what, n, "snap.db") for n in "abc"]
+        lc, _ = c.request("receive", path=dests[2], key=key, listen={"port": pc}, **fields)
+        c.send(lc)
+        lb, _ = b.request("receive", path=dests[1], key=key, listen={"port": pb},
+                          forward={"addr": "127.0.0.1", "port": pc, "host": "c"}, **fields)
+        b.send(lb)
+        la, _ = a.request("receive", path=dests[0], key=key,
+                          forward={"addr": "127.0.0.1", "port": pb, "host": "b"}, **fields)
+        a.send(la + payload)
+        for n, ag, dest in zip("abc", (a, b, c), dests):
+            r = ag.reply()
+            if ok(r, "relay %s, host %s: receive" % (what, n)):
+                res = r["result"]
+                check(res["bytes"] == fields["size"] and res["sha256"] == fields["sha256"]
+                      and res.get("wire_bytes", len(payload)) == len(payload),
+                      "relay %s, host %s: the file's bytes and hash, the wire's bytes" % (what, n),
+                      r)
+                with open(dest, "rb") as f:
+                    check(f.read() == (data if what == "zstd" else plain),
+                          "relay %s, host %s: the file on disk" % (what, n))
+        for ag in (a, b, c):
+            ok(ag.call("hello"), "relay %s: in step after it" % what)
+            ag.close()
+
+    # Still connecting to a next host that never listens: the agent stops
+    # as soon as its coordinator's connection closes, not after its 30 s of
+    # retries, and leaves no .part behind.
+    d = Agent(base)
+    dest = os.path.join(base, "relay-gone", "snap.db")
+    line, _ = d.request("receive", path=dest, key=key, size=len(plain), sha256=sha(plain),
+                        forward={"addr": "127.0.0.1", "port": free_port(), "host": "gone"})
+    d.send(line)
+    time.sleep(0.5)
+    t0 = time.time()
+    try:
+        d.close(timeout=20)
+    except subprocess.TimeoutExpired:
+        d.p.kill()
+    took = time.time() - t0
+    check(took < 3, "connecting to the next host: stopped %.1f s after stdin closed" % took)
+    check(not os.path.exists(dest + ".part") and not os.path.exists(d.dir),
+          "connecting to the next host: no .part and no agent directory left")
+
+
 def case_run(base):
     a = Agent(base)
     r = a.call("run", argv=["sh", "-c", "echo out; echo err >&2"], env=None, timeout_ms=10000)

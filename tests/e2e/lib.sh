@@ -87,6 +87,14 @@ host_state() { # host_state I
 }
 all_states() { local i; for i in $(seq 1 "$(nhosts)"); do echo "h$i: $(host_state "$i")"; done; }
 
+# The pids of etcd-dr-agent processes in host I's namespace.
+agents_on() { # agents_on I
+  local p
+  for p in $(ip netns pids "edr-$LAB-$1"); do
+    [[ $(cat "/proc/$p/comm" 2>/dev/null) == etcd-dr-agent ]] && echo "$p"
+  done
+}
+
 # Leftovers of etcd-dr on a host: staging or agent directories.
 leftovers() { # leftovers I
   on_host "$1" sh -c 'ls -d /var/lib/etcd/.etcd-dr-* /var/lib/.etcd-dr-* /tmp/etcd-dr.* 2>/dev/null' || true

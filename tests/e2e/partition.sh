@@ -22,12 +22,6 @@ bridge=edrb-$LAB
 ip2=$(host_ip 2)
 
 not_contains() { ! grep -qF -- "$2" <<<"$1"; }
-agents_on() { # agents_on I: pids of etcd-dr-agent processes in host I's namespace
-  local p
-  for p in $(ip netns pids "edr-$LAB-$1"); do
-    [[ $(cat "/proc/$p/comm" 2>/dev/null) == etcd-dr-agent ]] && echo "$p"
-  done
-}
 cut_off() { # cut_off I: drop every packet in and out of host I
   on_host "$1" nft -f - <<'EOF'
 table inet cut {
@@ -59,10 +53,13 @@ restore_with_lock() { # restore_with_lock RUN PID: that run's lock on m2, then r
   err=$(cat "$WORK/err")
 }
 
-# 1. m2 cut off mid-push: a true message, in bounded time, no host changed
+# 1. m2 cut off mid-push: a true message, in bounded time, no host changed.
+#    The coordinator's own push to m2 (--transfer direct): with the relay m2
+#    gets its bytes from m1, whose forward waits out its idle bound (15 s)
+#    before it fails (relay.sh covers a relay host that dies).
 before=$(all_states)
 tc qdisc add dev "$bridge" root tbf rate 24mbit burst 256kb latency 100ms
-"$ETCD_DR" "${restore[@]}" >"$WORK/out" 2>"$WORK/err" &
+"$ETCD_DR" "${restore[@]}" --transfer direct >"$WORK/out" 2>"$WORK/err" &
 a=$!
 for _ in $(seq 1 300); do
   size=$(on_host 2 sh -c 'stat -c %s /var/lib/etcd/.etcd-dr-*/snapshot.db.part' 2>/dev/null)

@@ -62,8 +62,9 @@ check "second coordinator: the first still runs" kill -0 "$a"
 # the same rollback from a second machine (its own host name, its own state
 # dir: no journal lock to meet): the hosts' locks name the first coordinator
 # and refuse it; nothing is rolled back under the running restore
-host_state() { on_host "$1" sh -c 'ls -d /var/lib/etcd/member* /var/lib/etcd/.etcd-dr-* 2>/dev/null; cat /var/lib/etcd/.etcd-dr-lock'; }
-m1_before=$(host_state 1) m3_before=$(host_state 3)
+# (not host_state: all_states below is lib.sh's, etcd running and the data dir)
+lock_state() { on_host "$1" sh -c 'ls -d /var/lib/etcd/member* /var/lib/etcd/.etcd-dr-* 2>/dev/null; cat /var/lib/etcd/.etcd-dr-lock'; }
+m1_before=$(lock_state 1) m3_before=$(lock_state 3)
 unshare --uts sh -c 'hostname edr-second-machine && exec "$@"' sh \
   env ETCD_DR_STATE_DIR="$WORK/state-second" "$ETCD_DR" rollback --yes "$run" \
   --cluster "$WORK/cluster.json" >"$WORK/far.out" 2>"$WORK/far.err"; rc=$?
@@ -74,9 +75,9 @@ check "second machine, rollback: says how to take the lock if the first is gone"
   contains "$(cat "$WORK/far.err")" "--break-lock"
 [[ $rc == 4 ]] || cat "$WORK/far.err"
 check "second machine: m1's member dirs, marker and lock are as the first left them" \
-  test "$(host_state 1)" = "$m1_before"
+  test "$(lock_state 1)" = "$m1_before"
 check "second machine: m3's staging (the first's restored member) and lock are untouched" \
-  eval 'test "$(host_state 3)" = "$m3_before" && grep -q "/.etcd-dr-$run\$" <<<"$m3_before"'
+  eval 'test "$(lock_state 3)" = "$m3_before" && grep -q "/.etcd-dr-$run\$" <<<"$m3_before"'
 check "second machine: the first still runs" kill -0 "$a"
 kill -KILL "$a"; wait "$a" 2>/dev/null
 on_host 3 touch /tmp/edr-go   # the agent on m3 finishes its stop on its own
@@ -126,8 +127,11 @@ for _ in $(seq 1 300); do
 done
 kill -KILL "$b"; wait "$b" 2>/dev/null
 sleep 1
+after=$(all_states)
 check "killed in prepare: etcd still running, member dirs untouched" \
-  test "$(echo "$before" | cut -d' ' -f1-3)" = "$(all_states | cut -d' ' -f1-3)"
+  test "$(echo "$before" | cut -d' ' -f1-3)" = "$(echo "$after" | cut -d' ' -f1-3)"
+[[ $(echo "$before" | cut -d' ' -f1-3) == $(echo "$after" | cut -d' ' -f1-3) ]] ||
+  printf 'before the run:\n%s\n1 s after the kill:\n%s\n' "$before" "$after"
 "$ETCD_DR" restore --yes --resume "$run2" >"$WORK/r3.out" 2>"$WORK/r3.err"; rc=$?
 check "resume after prepare: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/r3.err"

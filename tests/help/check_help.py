@@ -72,9 +72,7 @@ FOREIGN = {
 # Options of another branch that this one's docs and output already name
 # (status prints the command that uses it): accepted in a documented
 # command line until that branch is merged; then remove the entry.
-PENDING = {
-    "--from-member": "restore's, issue 17 item 4 (another branch); status prints it",
-}
+PENDING = {}
 
 # The CLUSTER SPEC options that name the cluster: a command that makes a
 # spec (discover) takes only the settings listed after them.

@@ -73,11 +73,14 @@ static int make_spec(void) {
   return rc;
 }
 
+static enum edr_transfer build_transfer = EDR_TRANSFER_DIRECT; /* the relay's tests change it */
+
 /* KIND's plan; ASK_ETCD: a check plan that also asks each member (status). */
 static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
   struct edr_plan_opts o = {.kind = kind, .ask_etcd = ask_etcd, .snapshot = snap_path,
                             .snapshot_size = 5, .snapshot_sha256 = "ab", .snapshot_has_hash = true,
                             .snapshot_revision = 42, .run_id = RUN_ID,
+                            .transfer = build_transfer,
                             .tool_sha256 = "cd", .tool_size = 5,
                             .command = kind == EDR_PLAN_ROLLBACK   ? "rollback"
                                        : kind == EDR_PLAN_SNAPSHOT ? "snapshot save"
@@ -380,6 +383,47 @@ static void test_barrier(const struct edr_plan *p) {
     CHECK(fake_find("%s > cleanup", xn) > fake_find("gate health done ok"));
   }
   CHECK(fake_find("gate health start") > fake_find("m1 < start ok"));
+  edr_run_result_release(&res);
+}
+
+/* The relay (docs/transfer.md): m2 heard m1 in the check, m3 did not hear
+ * m2.  Every check is done before any push; m1 is pushed from here and
+ * forwards to m2 (its request as planned, with the run's key); m2 listens
+ * and forwards to nobody; m3 is pushed from here (no listen). */
+static void test_relay_route(const struct edr_plan *p) {
+  CHECK(p->relay && p->hosts[1].relay_prev == 0 && p->hosts[2].relay_prev == 1);
+  fake_reset(p);
+  fake_rule((struct fake_rule){.host = "m2", .what = "relay-check",
+                               .result_json = "{\"listen\":{\"heard\":true,\"peer\":\"10.0.0.1\"}}"});
+  fake_rule((struct fake_rule){.host = "m3", .what = "relay-check",
+                               .result_json = "{\"listen\":{\"heard\":false,\"error\":\"nothing\"}}"});
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  CHECK(run(p, &o, &res) == EDR_EXIT_OK);
+  long first_push = fake_find("m1 > push-snapshot");
+  CHECK(first_push >= 0);
+  for (size_t x = 0; x < p->n_hosts; x++)
+    CHECK(fake_find("%s > relay-check", p->hosts[x].member->name) < first_push);
+  CHECK(fake_find("m2 > push-snapshot") < 0 && fake_find("m2 > op:receive") >= 0);
+  CHECK(fake_find("m3 > push-snapshot") < 0 && fake_find("m3 > op:receive") >= 0);
+  size_t ps = 0;
+  while (ps < p->hosts[0].n_steps && p->hosts[0].steps[ps].kind != EDR_STEP_PUSH_SNAPSHOT)
+    ps++;
+  CHECK(res.hosts[0].steps[ps].bytes == 5);  /* pushed from here */
+  CHECK(res.hosts[1].steps[ps].bytes == 0);  /* relayed */
+  CHECK(res.hosts[2].steps[ps].bytes == 5);
+  edr_run_result_release(&res);
+  /* --transfer relay: m3 unreachable fails the check; nothing is pushed */
+  struct edr_plan strict = *p;
+  strict.transfer = EDR_TRANSFER_RELAY;
+  fake_reset(&strict);
+  fake_rule((struct fake_rule){.host = "m3", .what = "relay-check",
+                               .result_json = "{\"listen\":{\"heard\":false,\"error\":\"nothing\"}}"});
+  fake_rule((struct fake_rule){.host = "m2", .what = "relay-check", .maybe_unused = true,
+                               .result_json = "{\"listen\":{\"heard\":true}}"});
+  CHECK(run(&strict, &o, &res) == EDR_EXIT_PREFLIGHT);
+  CHECK(res.hosts[2].status == EDR_EHOSTUNREACH);
+  CHECK(fake_count("m1 > push-snapshot") == 0 && fake_count("m3 > op:receive") == 0);
   edr_run_result_release(&res);
 }
 
@@ -902,6 +946,13 @@ int main(void) {
     test_cleanup_hangs(restore);
     test_push_stalls(restore);
   }
+  build_transfer = EDR_TRANSFER_AUTO;
+  struct edr_plan *relay = build(EDR_PLAN_RESTORE);
+  build_transfer = EDR_TRANSFER_DIRECT;
+  CHECK(relay != NULL);
+  if (relay)
+    test_relay_route(relay);
+  edr_plan_free(relay);
 
   /* plan --check, and snapshot save --via ssh (one host of the plan, as
    * cmd/snapshot_ssh.c runs it) */
