@@ -149,7 +149,7 @@ watchdog=$!
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.2f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+median() { (($#)) || return 0; printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.2f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 loads=()
 sample_load() { loads+=("$(cut -d' ' -f1 /proc/loadavg)"); }
@@ -632,7 +632,7 @@ if want shaped; then
               reset_hosts "$n"; sample_load
               t0=$(now)
               case $w in
-                a-host) a_args=(--snapshot "m1:$host_snap"); run_a "$d" "$snap" "$key-$rate-$w-$r"; a_args=() ;;
+                a-host) run_a "$d" "m1:$host_snap" "$key-$rate-$w-$r" ;;
                 a-*) a_args=(--compress "${w#a-}"); run_a "$d" "$snap" "$key-$rate-$w-$r"; a_args=() ;;
                 b) run_b "$d" "$snap" "$key-$rate-b-$r" ;;
                 c) run_c "$d" "$snap" "$key-$rate-c-$r" ;;
