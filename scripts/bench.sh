@@ -530,14 +530,19 @@ for n in $(printf '%s\n' $members_list $(want rss && echo "$rss_members") | awk 
   if want rss && ((n == rss_members)); then
     log "rss: restore of the $big_bytes-byte snapshot to $n hosts${rss_compress:+, --compress $rss_compress}"
     reset_hosts "$n"; sample_load
-    # every etcd-dr-agent's peak RSS (VmHWM), sampled while the restore runs
-    # (the lab's hosts share this machine's pid namespace)
+    # the peak RSS (VmHWM) of every etcd-dr-agent in this lab's hosts (their
+    # network namespaces; the pid namespace is this machine's), sampled
+    # while the restore runs; an agent may end between pgrep and the read,
+    # so nothing in here may fail
+    nets=" $(for i in $(seq 1 "$n"); do printf 'net:[%s] ' "$(stat -L -c %i "/run/netns/edr-$name-$i")"; done)"
     (
+      set +e
       trap 'exit 0' TERM
       while :; do
         for p in $(pgrep -x etcd-dr-agent); do
-          sed -n "s/^VmHWM: *\([0-9]*\) kB/$p \1/p" "/proc/$p/status" 2>/dev/null
-        done
+          [[ $nets == *" $(readlink "/proc/$p/ns/net") "* ]] || continue
+          while read -r k v _; do [[ $k == VmHWM: ]] && echo "$p $v"; done <"/proc/$p/status"
+        done 2>/dev/null
         sleep 0.1
       done
     ) >"$d/agent-rss" &
@@ -547,7 +552,7 @@ for n in $(printf '%s\n' $members_list $(want rss && echo "$rss_members") | awk 
     run_a "$d" "$work/big.db" rss
     t1=$(now)
     a_args=()
-    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
     cnt=$(key_count)
     [[ $cnt == "$big_count" ]] || { log "rss run: $cnt keys after restore, want $big_count"; exit 1; }
     push=$(for i in $(seq 1 "$n"); do push_of "$d/rss.out" "m$i"; done | paste -sd ';' | sed 's/;/; /g')
