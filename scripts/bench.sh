@@ -38,9 +38,6 @@
 #             lab; a mode "host" is etcd-dr's default with the snapshot
 #             already on m1's host (`--snapshot m1:PATH`, the file placed
 #             there untimed first)
-#   --data-cache DIR: the shaped data sets' snapshots and checksums, and the
-#             big snapshot of rss/status (with --only rss,status), are kept
-#             in DIR and reused by later runs
 #   cpu       (not in the default set) where the machine's CPU goes during
 #             A and B: `perf record -a` of each run, CPU seconds per program
 #             (etcd-dr, agent, sshd, ssh/scp, restore tool, etcd, other) and
@@ -67,6 +64,9 @@
 #   so others' uncommitted edits do not leak in) in build-bench/;
 #   --working-tree builds the working tree instead.  EDR_BENCH_BIN=DIR uses
 #   DIR/etcd-dr and DIR/etcd-dr-agent as they are.
+# --data-cache DIR: the shaped data sets' snapshots with their checksums,
+#   and the big snapshot of rss/status (with --only rss,status), are kept in
+#   DIR and reused by later runs, so a matrix can run as several short runs.
 #
 # Needs root (the lab).  Installs what is missing: scripts/deps.sh, and
 # Debian's ansible-core.  Labs bch1, bch3, bch5, bch7 (removed on exit, also
@@ -82,7 +82,7 @@ orig_args="$*"
 members_list="3 5 7" size_mb=75 rounds=3 rss_mb=1024 version=3.4 start=lost
 only=restore,push,rss,status rev=HEAD max_min=60 keep_logs=0 quick=0 vs_sys=0
 rates="100 200 1000" datasets="random k8s" compress_modes="off on" shaped_sizes="76 1024"
-shaped_tools="openssh ansible" data_cache= rss_members=3 rss_compress=
+shaped_tools="openssh ansible" data_cache='' rss_members=3 rss_compress=''
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case $1 in
@@ -380,7 +380,7 @@ if [[ -n $data_cache && -s $data_cache/big-$rss_mb.db && -s $data_cache/big-$rss
   ! want restore && ! want push && ! want cpu; then
   big_cached=1
   ln -s "$(realpath "$data_cache/big-$rss_mb.db")" "$work/big.db"
-  big_bytes=$(stat -c %s "$work/big.db") big_count=$(cat "$data_cache/big-$rss_mb.count")
+  big_bytes=$(stat -L -c %s "$work/big.db") big_count=$(cat "$data_cache/big-$rss_mb.count")
   log "big snapshot $big_bytes bytes, $big_count keys, from $data_cache"
 fi
 if want restore || want push || { { want rss || want status; } && ((!big_cached)); } || want cpu; then
@@ -454,6 +454,7 @@ fi
 
 # ------------------------------------------------------------ restore at N members
 in_members() { [[ " $members_list " == *" $1 "* ]]; }
+# shellcheck disable=SC2046,SC2086 # the lists split into words
 for n in $(printf '%s\n' $members_list $(want rss && echo "$rss_members") | awk '!seen[$1]++'); do
   if ! { { want restore || want cpu; } && in_members "$n"; } && ! { want rss && ((n == rss_members)); }; then continue; fi
   name=bch$n
