@@ -377,7 +377,7 @@ cpu_of() { # PERF_DATA HZ WALL
 # cluster it came from.
 big_cached=0
 if [[ -n $data_cache && -s $data_cache/big-$rss_mb.db && -s $data_cache/big-$rss_mb.count ]] &&
-  ! want restore && ! want push && ! want cpu; then
+  { want rss || want status; } && ! want restore && ! want push && ! want cpu; then
   big_cached=1
   ln -s "$(realpath "$data_cache/big-$rss_mb.db")" "$work/big.db"
   big_bytes=$(stat -L -c %s "$work/big.db") big_count=$(cat "$data_cache/big-$rss_mb.count")
