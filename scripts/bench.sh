@@ -10,7 +10,10 @@
 #   push      etcd-dr's push-snapshot step against `scp` of the same file to
 #             the same host (a 1-member lab), alternating
 #   rss       peak RSS of `etcd-dr restore` (/usr/bin/time -v) with a big
-#             snapshot (default 1 GiB) to 3 hosts
+#             snapshot (default 1 GiB) to --rss-members hosts (default 3),
+#             etcd-dr's defaults or --rss-compress MODE, and the largest peak
+#             RSS (VmHWM) of any etcd-dr-agent on the hosts, sampled every
+#             0.1 s while it runs
 #   status    `etcd-dr snapshot status` against etcdctl/etcdutl's on the big
 #             snapshot (scripts/bench-snapshot-status.sh)
 #   --vs-system-libssh2: etcd-dr is built twice, with the bundled libssh2
@@ -28,21 +31,26 @@
 #             bytes; k8s: scripts/bench/dataset.py, objects as JSON and
 #             protobuf-like records, secrets, leases and events rewritten),
 #             at each of --members: etcd-dr with each of --compress's modes,
-#             the OpenSSH script and Ansible alternating, and the floor (one
-#             copy through the capped link + the slowest host's restore +
-#             start + election, from etcd-dr's own steps); prints each data
-#             set's zstd -1 ratio
+#             the OpenSSH script and Ansible (--shaped-tools) alternating, and
+#             the floor (one copy through the capped link + the slowest host's
+#             restore + start + election, from etcd-dr's own steps); prints
+#             each data set's zstd -1 ratio.  A rate "off" is the uncapped
+#             lab; a mode "host" is etcd-dr's default with the snapshot
+#             already on m1's host (`--snapshot m1:PATH`, the file placed
+#             there untimed first)
 #   cpu       (not in the default set) where the machine's CPU goes during
 #             A and B: `perf record -a` of each run, CPU seconds per program
 #             (etcd-dr, agent, sshd, ssh/scp, restore tool, etcd, other) and
 #             idle, at each of --members; medians over rounds
 #
 #   scripts/bench.sh [--quick] [--members "3 5 7"] [--size-mb 75] [--rounds 3]
-#                    [--rss-mb 1024] [--etcd 3.4|3.5] [--start lost|healthy]
+#                    [--rss-mb 1024] [--rss-members 3] [--rss-compress MODE]
+#                    [--etcd 3.4|3.5] [--start lost|healthy]
 #                    [--only restore,push,rss,status,cpu,shaped] [--rev REV|--working-tree]
 #                    [--max-minutes 60] [--keep-logs] [--vs-system-libssh2]
 #                    [--rates "100 200 1000"] [--datasets "random k8s"]
 #                    [--compress "off on"] [--shaped-sizes "76 1024"]
+#                    [--shaped-tools "openssh ansible"] [--data-cache DIR]
 #
 # The shaped matrix of issue 17: --only shaped --members "3 5 7" (the
 # defaults of --rates, --datasets, --compress and --shaped-sizes).
@@ -56,6 +64,9 @@
 #   so others' uncommitted edits do not leak in) in build-bench/;
 #   --working-tree builds the working tree instead.  EDR_BENCH_BIN=DIR uses
 #   DIR/etcd-dr and DIR/etcd-dr-agent as they are.
+# --data-cache DIR: the shaped data sets' snapshots with their checksums,
+#   and the big snapshot of rss/status (with --only rss,status), are kept in
+#   DIR and reused by later runs, so a matrix can run as several short runs.
 #
 # Needs root (the lab).  Installs what is missing: scripts/deps.sh, and
 # Debian's ansible-core.  Labs bch1, bch3, bch5, bch7 (removed on exit, also
@@ -71,6 +82,7 @@ orig_args="$*"
 members_list="3 5 7" size_mb=75 rounds=3 rss_mb=1024 version=3.4 start=lost
 only=restore,push,rss,status rev=HEAD max_min=60 keep_logs=0 quick=0 vs_sys=0
 rates="100 200 1000" datasets="random k8s" compress_modes="off on" shaped_sizes="76 1024"
+shaped_tools="openssh ansible" data_cache='' rss_members=3 rss_compress=''
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case $1 in
@@ -91,13 +103,18 @@ while (($#)); do
     --datasets) datasets=$2; shift 2 ;;
     --compress) compress_modes=$2; shift 2 ;;
     --shaped-sizes) shaped_sizes=$2; shift 2 ;;
+    --shaped-tools) shaped_tools=$2; shift 2 ;;
+    --data-cache) data_cache=$2; shift 2 ;;
+    --rss-members) rss_members=$2; shift 2 ;;
+    --rss-compress) rss_compress=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "bench: unknown option '$1'" >&2; usage ;;
   esac
 done
 [[ $(id -u) -eq 0 ]] || { echo "bench: needs root (the lab)" >&2; exit 2; }
 [[ $start == lost || $start == healthy ]] || usage
-for n in $members_list; do [[ $n =~ ^[1-7]$ ]] || { echo "bench: members 1-7" >&2; exit 2; }; done
+for n in $members_list $rss_members; do [[ $n =~ ^[1-7]$ ]] || { echo "bench: members 1-7" >&2; exit 2; }; done
+for t in $shaped_tools; do [[ $t == openssh || $t == ansible ]] || { echo "bench: --shaped-tools: openssh, ansible" >&2; exit 2; }; done
 want() { [[ ,$only, == *,$1,* ]]; }
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -132,7 +149,7 @@ watchdog=$!
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.2f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+median() { (($#)) || return 0; printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.2f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 loads=()
 sample_load() { loads+=("$(cut -d' ' -f1 /proc/loadavg)"); }
@@ -358,7 +375,15 @@ cpu_of() { # PERF_DATA HZ WALL
 # Snapshots are made on a 1-member lab (no replication, quicker), then
 # restored onto the N-member labs: a snapshot does not depend on the
 # cluster it came from.
-if want restore || want push || want rss || want status || want cpu; then
+big_cached=0
+if [[ -n $data_cache && -s $data_cache/big-$rss_mb.db && -s $data_cache/big-$rss_mb.count ]] &&
+  { want rss || want status; } && ! want restore && ! want push && ! want cpu; then
+  big_cached=1
+  ln -s "$(realpath "$data_cache/big-$rss_mb.db")" "$work/big.db"
+  big_bytes=$(stat -L -c %s "$work/big.db") big_count=$(cat "$data_cache/big-$rss_mb.count")
+  log "big snapshot $big_bytes bytes, $big_count keys, from $data_cache"
+fi
+if want restore || want push || { { want rss || want status; } && ((!big_cached)); } || want cpu; then
 lab_up bch1 1
 lab_env bch1
 log "data: ~$size_mb MB of 100 kB values"
@@ -408,7 +433,7 @@ if want push; then
 fi
 
 # the big snapshot for rss/status
-if want rss || want status; then
+if { want rss || want status; } && ((!big_cached)); then
   extra=$((rss_mb - size_mb))
   if ((extra > 0)); then
     log "data: ~$extra MB more for a ~$rss_mb MB snapshot"
@@ -419,18 +444,24 @@ if want rss || want status; then
   big_bytes=$(stat -c %s "$work/big.db")
   big_count=$(key_count)
   log "big snapshot $big_bytes bytes, $big_count keys"
+  if [[ -n $data_cache ]]; then
+    mkdir -p "$data_cache" && cp "$work/big.db" "$data_cache/big-$rss_mb.db"
+    echo "$big_count" >"$data_cache/big-$rss_mb.count"
+  fi
 fi
 lab_down bch1
 fi
 
 # ------------------------------------------------------------ restore at N members
-for n in $members_list; do
-  if ! want restore && ! want cpu && ! { want rss && ((n == 3)); }; then continue; fi
+in_members() { [[ " $members_list " == *" $1 "* ]]; }
+# shellcheck disable=SC2046,SC2086 # the lists split into words
+for n in $(printf '%s\n' $members_list $(want rss && echo "$rss_members") | awk '!seen[$1]++'); do
+  if ! { { want restore || want cpu; } && in_members "$n"; } && ! { want rss && ((n == rss_members)); }; then continue; fi
   name=bch$n
   lab_up "$name" "$n"
   lab_env "$name"
   d=$work/r$n && write_specs "$d"
-  if want restore; then
+  if want restore && in_members "$n"; then
     ta=() tb=() tc=() ra=() ts=() qa=() qs=()
     for r in $(seq 1 "$rounds"); do
       for w in a $( ((vs_sys)) && echo s) b c; do
@@ -467,7 +498,7 @@ for n in $members_list; do
       ((${#vals[@]})) && results_phases+=("$n $ph $(median "${vals[@]}")")
     done
   fi
-  if want cpu; then
+  if want cpu && in_members "$n"; then
     # A and B again, each under `perf record -a` (system-wide, for as long
     # as the command runs): what every program on the machine used, the
     # coordinator and every host's sshd, restore tool and etcd alike
@@ -497,16 +528,38 @@ for n in $members_list; do
       results_cpu+=("| $n | $label |$cells")
     done
   fi
-  if want rss && ((n == 3)); then
-    log "rss: restore of the $big_bytes-byte snapshot to 3 hosts"
-    reset_hosts 3; sample_load
+  if want rss && ((n == rss_members)); then
+    log "rss: restore of the $big_bytes-byte snapshot to $n hosts${rss_compress:+, --compress $rss_compress}"
+    reset_hosts "$n"; sample_load
+    # the peak RSS (VmHWM) of every etcd-dr-agent in this lab's hosts (their
+    # network namespaces; the pid namespace is this machine's), sampled
+    # while the restore runs; an agent may end between pgrep and the read,
+    # so nothing in here may fail
+    nets=" $(for i in $(seq 1 "$n"); do printf 'net:[%s] ' "$(stat -L -c %i "/run/netns/edr-$name-$i")"; done)"
+    (
+      set +e
+      trap 'exit 0' TERM
+      while :; do
+        for p in $(pgrep -x etcd-dr-agent); do
+          [[ $nets == *" $(readlink "/proc/$p/ns/net") "* ]] || continue
+          while read -r k v _; do [[ $k == VmHWM: ]] && echo "$p $v"; done <"/proc/$p/status"
+        done 2>/dev/null
+        sleep 0.1
+      done
+    ) >"$d/agent-rss" &
+    sampler=$!
+    a_args=(${rss_compress:+--compress "$rss_compress"})
     t0=$(now)
     run_a "$d" "$work/big.db" rss
     t1=$(now)
+    a_args=()
+    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
     cnt=$(key_count)
     [[ $cnt == "$big_count" ]] || { log "rss run: $cnt keys after restore, want $big_count"; exit 1; }
-    push=$(for i in 1 2 3; do push_of "$d/rss.out" "m$i"; done | paste -sd ';' | sed 's/;/; /g')
-    results_rss+=("| $((big_bytes / 1000000)) MB | 3 | $(elapsed "$t0" "$t1") s | $(awk -v k="$(rss_kb "$d/rss.time")" 'BEGIN {printf "%.1f", k / 1024}') MB | $push |")
+    push=$(for i in $(seq 1 "$n"); do push_of "$d/rss.out" "m$i"; done | paste -sd ';' | sed 's/;/; /g')
+    agent=$(awk '$2 > m {m = $2} {p[$1] = 1} END {n = 0; for (k in p) n++; printf "%.1f MB (%d agents)", m / 1024, n}' "$d/agent-rss")
+    how=$(sed -n 's/^etcd-dr: \(snapshot route: .*\)/\1/p; s/^etcd-dr: \(compression o[nf]*\):.*/\1/p' "$d/rss.out" | paste -sd ';' | sed 's/;/; /g')
+    results_rss+=("| $((big_bytes / 1000000)) MB | $n | ${how:-?} | $(elapsed "$t0" "$t1") s | $(awk -v k="$(rss_kb "$d/rss.time")" 'BEGIN {printf "%.1f", k / 1024}') MB | $agent | $push |")
   fi
   lab_down "$name"
 done
@@ -523,6 +576,12 @@ shape() { # BRIDGE RATE_MBIT|off
   tc qdisc del dev "$1" root 2>/dev/null || true
   [[ $2 == off ]] || tc qdisc add dev "$1" root tbf rate "$2mbit" burst 256kb latency 100ms
 }
+# a table cell: VALUE[ UNIT], or "-" for what was not measured
+cell() { if [[ -n $1 ]]; then echo "$1${2:+ $2}"; else echo -; fi; }
+link_label() { [[ $1 == off ]] && echo uncapped || echo "$1 Mbit/s"; }
+# the snapshot as the "host" mode finds it on m1 (outside the data dir that
+# reset_hosts cleans; placed untimed before the rounds)
+host_snap=/var/tmp/edr-bench-snap.db
 if want shaped; then
   command -v zstd >/dev/null || apt_install zstd
   declare -A ds_snap=() ds_sum=() ds_prefix=() ds_ratio=()
@@ -530,16 +589,27 @@ if want shaped; then
     for ds in $datasets; do
       [[ $ds == random || $ds == k8s ]] || { log "--datasets: random or k8s, not '$ds'"; exit 2; }
       key=$ds-$mb prefix=$([[ $ds == k8s ]] && echo /registry/ || echo /bench/)
-      lab_up bchd 1
-      lab_env bchd
-      log "data set $ds: ~$mb MB (scripts/bench/dataset.py)"
-      timeout 3600 python3 "$repo/scripts/bench/dataset.py" "$ds" "${LAB_ENDPOINTS%%,*}" "$mb" "$prefix" \
-        >>"$work/dataset.log" 2>&1 || { tail -5 "$work/dataset.log" >&2; exit 1; }
-      timeout 900 "$lab" snapshot --name bchd "$work/$key.db" >/dev/null 2>&1
-      ds_sum[$key]=$("$lab" checksum --name bchd --prefix "$prefix")
       ds_prefix[$key]=$prefix ds_snap[$key]=$work/$key.db
-      lab_down bchd
-      b=$(stat -c %s "$work/$key.db") z=$(zstd -1 -q -c "$work/$key.db" | wc -c)
+      if [[ -n $data_cache && -s $data_cache/$key.db && -s $data_cache/$key.sum ]]; then
+        log "data set $ds: ~$mb MB from $data_cache"
+        ds_snap[$key]=$data_cache/$key.db ds_sum[$key]=$(cat "$data_cache/$key.sum")
+      else
+        lab_up bchd 1
+        lab_env bchd
+        log "data set $ds: ~$mb MB (scripts/bench/dataset.py)"
+        timeout 3600 python3 "$repo/scripts/bench/dataset.py" "$ds" "${LAB_ENDPOINTS%%,*}" "$mb" "$prefix" \
+          >>"$work/dataset.log" 2>&1 || { tail -5 "$work/dataset.log" >&2; exit 1; }
+        timeout 900 "$lab" snapshot --name bchd "$work/$key.db" >/dev/null 2>&1
+        ds_sum[$key]=$("$lab" checksum --name bchd --prefix "$prefix")
+        lab_down bchd
+        if [[ -n $data_cache ]]; then
+          mkdir -p "$data_cache" && mv "$work/$key.db" "$data_cache/$key.db"
+          echo "${ds_sum[$key]}" >"$data_cache/$key.sum"
+          ds_snap[$key]=$data_cache/$key.db
+        fi
+      fi
+      snap=${ds_snap[$key]}
+      b=$(stat -c %s "$snap") z=$(zstd -1 -q -c "$snap" | wc -c)
       ds_ratio[$key]=$(awk -v z="$z" -v b="$b" 'BEGIN {printf "%.2f", z / b}')
       results_datasets+=("| $ds | $mb MB | $b | ${ds_sum[$key]%% *} | $z | ${ds_ratio[$key]} |")
       log "data set $ds, $mb MB: snapshot $b bytes, zstd -1 makes it $z bytes (${ds_ratio[$key]})"
@@ -558,22 +628,26 @@ if want shaped; then
       for mb in $shaped_sizes; do
         for ds in $datasets; do
           key=$ds-$mb snap=${ds_snap[$ds-$mb]}
+          if [[ " $compress_modes " == *" host "* ]]; then
+            timeout 900 ssh "${sshopts[@]}" "root@$ip" "cat >$host_snap" <"$snap"
+          fi
           declare -A times=()
           floors=() copies=()
           for r in $(seq 1 "$rounds"); do
-            for w in $(printf 'a-%s ' $compress_modes) b c; do
+            for w in $(printf 'a-%s ' $compress_modes) $(for t in $shaped_tools; do [[ $t == openssh ]] && echo b || echo c; done); do
               reset_hosts "$n"; sample_load
               t0=$(now)
               case $w in
+                a-host) run_a "$d" "m1:$host_snap" "$key-$rate-$w-$r" ;;
                 a-*) a_args=(--compress "${w#a-}"); run_a "$d" "$snap" "$key-$rate-$w-$r"; a_args=() ;;
                 b) run_b "$d" "$snap" "$key-$rate-b-$r" ;;
                 c) run_c "$d" "$snap" "$key-$rate-c-$r" ;;
               esac
               t1=$(now)
               got=$("$lab" checksum --name "$name" --prefix "${ds_prefix[$key]}")
-              [[ $got == "${ds_sum[$key]}" ]] || { log "shaped $rate Mbit/s, $n members, $key, round $r, $w: data differs after restore ($got)"; exit 1; }
+              [[ $got == "${ds_sum[$key]}" ]] || { log "shaped $(link_label "$rate"), $n members, $key, round $r, $w: data differs after restore ($got)"; exit 1; }
               times[$w]+=" $(elapsed "$t0" "$t1")"
-              log "shaped $rate Mbit/s, $n members, $key, round $r: $w $(elapsed "$t0" "$t1") s$( [[ $w == a-* ]] && sed -n 's/^etcd-dr: \(compression [^:]*\):.*/, \1/p' "$d/$key-$rate-$w-$r.out" | sed -n 1p)"
+              log "shaped $(link_label "$rate"), $n members, $key, round $r: $w $(elapsed "$t0" "$t1") s$( [[ $w == a-* ]] && sed -n 's/^etcd-dr: \(compression o[nf]*\):.*/, \1/p; s/^etcd-dr: snapshot route: \(.*\)/, route \1/p' "$d/$key-$rate-$w-$r.out" | paste -sd '\0')"
             done
             # one copy of the snapshot through the capped link
             reset_hosts "$n"
@@ -584,21 +658,21 @@ if want shaped; then
             # + the slowest host's restore, start and election (etcd-dr's steps, plain push)
             steps_of "$d/$key-$rate-a-$(set -- $compress_modes; echo "$1")-$r.out" >"$d/floor.steps"
             floors+=("$(awk -v c="${copies[-1]}" '$1 == "restore" || $1 == "start" || $1 == "healthy" {t += $2} END {printf "%.2f", c + t}' "$d/floor.steps")")
-            log "shaped $rate Mbit/s, $n members, $key, round $r: one copy ${copies[-1]} s, floor ${floors[-1]} s"
+            log "shaped $(link_label "$rate"), $n members, $key, round $r: one copy ${copies[-1]} s, floor ${floors[-1]} s"
           done
-          row="| $rate Mbit/s | $n | $ds | $mb MB (${ds_ratio[$key]}) |"
+          row="| $(link_label "$rate") | $n | $ds | $mb MB (${ds_ratio[$key]}) |"
           first=
           for m in $compress_modes; do
             # shellcheck disable=SC2086
             v=$(median ${times[a-$m]}); row+=" $v s |"; [[ -n $first ]] || first=$v
           done
           # shellcheck disable=SC2086
-          vb=$(median ${times[b]}) vc=$(median ${times[c]}) vf=$(median "${floors[@]}")
+          vb=$(median ${times[b]:-}) vc=$(median ${times[c]:-}) vf=$(median "${floors[@]}")
           # the ratios are of the default (auto) when it ran, else of the first mode
           best=$first
           # shellcheck disable=SC2086
           [[ " $compress_modes " == *" auto "* ]] && best=$(median ${times[a-auto]})
-          row+=" $vb s | $vc s | $vf s ($(median "${copies[@]}") s) | $(ratio "$best" "$vb") | $(ratio "$best" "$vf") |"
+          row+=" $(cell "$vb" s) | $(cell "$vc" s) | $vf s ($(median "${copies[@]}") s) | $(cell "${vb:+$(ratio "$best" "$vb")}") | $(ratio "$best" "$vf") |"
           results_shaped+=("$row")
           unset times
         done
@@ -657,7 +731,10 @@ if ((${#results_shaped[@]})); then
   echo "|---|---|---|---|---|---|"
   printf '%s\n' "${results_datasets[@]}"
   echo
-  printf '| link | members | data | size (ratio) |'; for m in $compress_modes; do printf ' etcd-dr --compress %s |' "$m"; done
+  printf '| link | members | data | size (ratio) |'
+  for m in $compress_modes; do
+    if [[ $m == host ]]; then printf ' etcd-dr --snapshot m1:%s |' "$host_snap"; else printf ' etcd-dr --compress %s |' "$m"; fi
+  done
   dm=${compress_modes%% *}
   [[ " $compress_modes " == *" auto "* ]] && dm=auto
   echo " OpenSSH script | Ansible | floor (one copy) | etcd-dr $dm / OpenSSH | etcd-dr $dm / floor |"
@@ -699,8 +776,8 @@ if ((${#results_rss[@]})); then
   echo
   echo "Peak RSS of \`etcd-dr restore\` with a big snapshot:"
   echo
-  echo "| snapshot | hosts | wall | peak RSS | push-snapshot per host |"
-  echo "|---|---|---|---|---|"
+  echo "| snapshot | hosts | route, compression | wall | etcd-dr peak RSS | agent peak RSS (largest) | push-snapshot per host |"
+  echo "|---|---|---|---|---|---|---|"
   printf '%s\n' "${results_rss[@]}"
 fi
 if ((${#results_status[@]})); then
