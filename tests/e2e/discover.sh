@@ -6,7 +6,8 @@
 #   2. etcd's YAML config file (ETCD_CONFIG_FILE), etcd restarted from it;
 #   3. a kubeadm-style static pod manifest with the member's flags in its
 #      `command:` (read with --manifest; no kubelet: the restore is given the
-#      lab's stop and start commands);
+#      lab's stop and start commands, which keep the kubeadm preset out;
+#      kubeadm.sh restores through the preset);
 #   4. everything gone but the db: etcd stopped on every host, no unit, no
 #      manifest: the members come from the db alone.
 # Then `status` on the dead cluster: each member's revision read offline
@@ -159,8 +160,10 @@ discover manifest 3 "$ip1" --manifest /etc/etcd-lab/manifests/etcd.yaml \
 check "manifest: data_dir came from the manifest's command" \
   test "$(from_of "$WORK/s3.err" data_dir)" = \
   "/etc/etcd-lab/manifests/etcd.yaml:$(line_of "$man" '  - command:') command (--data-dir)"
-check "manifest: says how a static pod is stopped" \
-  contains "$(cat "$WORK/s3.err")" "etcd-dr: warning: etcd runs as a kubeadm static pod: it is stopped and started by moving its manifest out of the manifests dir and back (give --stop-command and --start-command, or use the kubeadm preset)"
+check "manifest: says the given commands replace the kubeadm preset" \
+  contains "$(cat "$WORK/s3.err")" "etcd-dr: warning: etcd runs as a kubeadm static pod on $ip1, but --stop-command or --start-command is given: the spec stops and starts etcd with them, not with the kubeadm preset's moves of its manifest"
+check "manifest: no preset in the spec (the commands are given)" \
+  test "$(field "$WORK/s3.json" "s.get('preset')")" = None
 check "manifest: the stop command given on the command line is in the spec" \
   test "$(field "$WORK/s3.json" "s['stop_command']")" = "$LAB_HOST_SERVICE stop"
 "$ETCD_DR" restore --cluster "$WORK/s3.json" --snapshot "$WORK/snap.db" --yes >"$WORK/r3.out" 2>&1
