@@ -51,6 +51,22 @@ static int reach_spec(const struct edr_discover_req *r, struct edr_spec **out) {
   return 0;
 }
 
+/* --preset kubeadm given, but etcd on the host is started some other way:
+ * refused before anything is done, saying what was found there. */
+static int preset_found(const struct edr_discover_req *r, const struct edr_discover_in *in,
+                        json_t *spec, json_t *from) {
+  const char *want = r->ov ? r->ov->preset : NULL;
+  if (!want || in->own_commands || json_object_get(spec, "preset"))
+    return 0;
+  const char *how = edr_discover_from(from, "stop_command");
+  edr_err("discover: %s: --preset %s, but etcd there is not a kubeadm static pod: no manifest "
+          "at %s, and %s; leave out --preset, or name the manifest with etcd-dr discover %s "
+          "--manifest FILE", r->host, want,
+          r->manifest ? r->manifest : "/etc/kubernetes/manifests/etcd.yaml",
+          how ? how : "no unit, env file or container was found either", r->host);
+  return EDR_EXIT_PREFLIGHT;
+}
+
 int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from) {
   struct edr_spec *one = NULL;
   struct edr_plan *plan = NULL;
@@ -115,8 +131,10 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
     if (edr_discover_spec(facts, &in, spec, from, err, sizeof err)) {
       edr_err("discover: %s: %s", r->host, err);
       rc = EDR_EXIT_PREFLIGHT;
-    } else {
-      rc = 0;
+    } else if ((rc = preset_found(r, &in, *spec, *from))) {
+      json_decref(*spec);
+      json_decref(*from);
+      *spec = *from = NULL;
     }
   }
   edr_run_result_release(&res);

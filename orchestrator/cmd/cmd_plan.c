@@ -161,6 +161,12 @@ int cmd_plan(int argc, char **argv) {
       edr_warn("snapshot '%s' has no sha-256 trailer; restore will need "
                "--skip-hash-check", po.snapshot);
   }
+  /* the restore tool a kubeadm member gets from this machine, as restore
+   * picks it: the plan shows its push */
+  if ((rc = edr_check_tool(spec, &po))) {
+    edr_spec_free(spec);
+    return rc;
+  }
   if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
     edr_err("%s", err);
     edr_spec_free(spec);

@@ -102,6 +102,12 @@ check "systemd: env_file" test "$(field "$WORK/s1.json" "s['env_file']")" = /etc
 check "systemd: -w yaml says where data_dir came from" \
   grep -qxF "data_dir: \"/var/lib/etcd\"  # from /etc/etcd-lab/etcd.env:$(line_of "$envfile" ETCD_DATA_DIR=) (ETCD_DATA_DIR)" "$WORK/s1.yaml"
 "$ETCD_DR" plan --discover "$ip1" "${SSH[@]}" --snapshot "$WORK/snap.db" >"$WORK/p1.out" 2>&1
+"$ETCD_DR" plan --discover "$ip1" --preset kubeadm "${SSH[@]}" --snapshot "$WORK/snap.db" \
+  >"$WORK/pk.out" 2>&1
+rc=$?
+check "systemd: --preset kubeadm with --discover is refused (exit 4, was $rc)" test $rc = 4
+check "systemd: the refusal says what runs etcd there, word for word" \
+  contains "$(cat "$WORK/pk.out")" "etcd-dr: error: discover: $ip1: --preset kubeadm, but etcd there is not a kubeadm static pod: no manifest at /etc/kubernetes/manifests/etcd.yaml, and etcd runs as systemd unit etcd.service (systemctl cat etcd.service); leave out --preset, or name the manifest with etcd-dr discover $ip1 --manifest FILE"
 check "systemd: plan --discover names where its spec came from" \
   grep -qF "cluster spec:      the spec read off $ip1 (--discover) (3 members)" "$WORK/p1.out"
 # restore straight from --discover: the spec is never written down
