@@ -83,9 +83,16 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
     edr_spec_free(one);
     return rc;
   }
-  json_t *req = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "unit", r->unit, "manifest",
-                          r->manifest, "env_file", r->env_file, "config_file", r->config_file,
-                          "container", r->container, "data_dir", r->data_dir);
+  /* where a run of etcd-dr parks the manifest while etcd is stopped: read
+   * there when the manifest is not in its place */
+  struct edr_member pm = {.manifest = (char *)(r->manifest ? r->manifest
+                                                           : "/etc/kubernetes/manifests/etcd.yaml")};
+  char *parked = edr_member_parked_manifest(&pm);
+  json_t *req = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "unit", r->unit,
+                          "manifest", r->manifest, "manifest_parked", parked, "env_file",
+                          r->env_file, "config_file", r->config_file, "container", r->container,
+                          "data_dir", r->data_dir);
+  free(parked);
   struct edr_plan_opts po = {.kind = EDR_PLAN_DISCOVER, .command = "discover",
                              .snapshot_revision = -1, .discover = req};
   rc = edr_plan_build(one, &po, &plan, err, sizeof err);

@@ -297,9 +297,17 @@ static void host_settings(json_t *facts, const struct edr_discover_in *in, json_
          "or --start-command is given: the spec stops and starts etcd with them, not with "
          "the kubeadm preset's moves of its manifest", in->host);
   } else if (kind && !strcmp(kind, "kubeadm")) {
-    const char *manifest = found_path(facts, "manifest");
-    snprintf(where, sizeof where, "etcd runs as a kubeadm static pod: %s on %s",
-             manifest ? manifest : "its manifest", in->host);
+    const char *manifest = json_string_value(json_object_get(facts, "manifest"));
+    const char *parked = json_string_value(json_object_get(facts, "manifest_parked"));
+    if (!manifest)
+      manifest = found_path(facts, "manifest");
+    if (parked)
+      note(from, "warning", NULL, "etcd's manifest on %s is parked at %s: a run of etcd-dr "
+           "stopped etcd there and did not finish; etcd-dr restore --resume RUN or etcd-dr "
+           "rollback RUN puts it back", in->host, parked);
+    snprintf(where, sizeof where, "etcd runs as a kubeadm static pod: %s on %s%s%s",
+             manifest ? manifest : "its manifest", in->host, parked ? ", parked at " : "",
+             parked ? parked : "");
     put(spec, from, "preset", "preset", json_string("kubeadm"), where);
     if (manifest) {
       snprintf(where, sizeof where, "the manifest discover read on %s", in->host);

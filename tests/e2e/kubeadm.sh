@@ -8,7 +8,8 @@
 # - a pushed restore tool of another etcd version than the manifests' image
 #   is refused in the check phase, nothing changed;
 # - `plan --discover HOST --preset kubeadm`: the spec read off m1's
-#   manifest and db, each value with where it came from;
+#   manifest and db, each value with where it came from; the same with
+#   m1's manifest parked as a run that stopped etcd leaves it;
 # - the one-command restore with no spec written, `restore --discover HOST
 #   --preset kubeadm --snapshot FILE` (the restore tool from this machine's
 #   PATH), from a real snapshot: every key back on every member and nothing
@@ -117,6 +118,20 @@ check "plan: etcd stopped by moving its manifest" \
 check "plan: kube-apiserver parked" contains "$out" "park kube-apiserver: move its manifest"
 check "plan: the restore tool pushed from this machine's PATH" \
   contains "$out" "push restore tool $tool to "
+
+# a run that stopped etcd on m1 and did not finish left its manifest parked:
+# discover reads it there and says so
+on_host 1 mv "$KMANIFEST" /etc/kubernetes/etcd.yaml.etcd-dr-stopped
+out=$(PATH=$KPATH kdr plan --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" "${SSH[@]}" 2>&1)
+rc=$?
+check "plan --discover with m1's manifest parked exits 0 (was $rc)" test "$rc" = 0
+check_from preset "kubeadm" \
+  "etcd runs as a kubeadm static pod: $KMANIFEST on $ip1, parked at /etc/kubernetes/etcd.yaml.etcd-dr-stopped"
+check_from manifest "$KMANIFEST" "the manifest discover read on $ip1"
+check "plan: the parked manifest is said, word for word" \
+  contains "$out" "etcd-dr: warning: etcd's manifest on $ip1 is parked at /etc/kubernetes/etcd.yaml.etcd-dr-stopped: a run of etcd-dr stopped etcd there and did not finish; etcd-dr restore --resume RUN or etcd-dr rollback RUN puts it back"
+on_host 1 mv /etc/kubernetes/etcd.yaml.etcd-dr-stopped "$KMANIFEST"
+check "m1 healthy again, its manifest back" kwait_healthy 60
 
 for i in 1 2 3; do : >"$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events"; done
 out=$(PATH=$KPATH kdr restore --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" --yes "${SSH[@]}" 2>&1)

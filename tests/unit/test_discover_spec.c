@@ -149,6 +149,21 @@ static void kubeadm_manifest(void) {
   json_decref(spec);
   json_decref(from);
 
+  /* parked by a run that stopped etcd: the manifest's own place, and a warning */
+  json_object_set_new(f, "manifest", json_string("/k/manifests/etcd.yaml"));
+  json_object_set_new(f, "manifest_parked", json_string("/k/etcd.yaml.etcd-dr-stopped"));
+  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK_STR(json_string_value(json_object_get(spec, "manifest")), "/k/manifests/etcd.yaml");
+  CHECK_STR(edr_discover_from(from, "preset"), "etcd runs as a kubeadm static pod: "
+            "/k/manifests/etcd.yaml on cp-1, parked at /k/etcd.yaml.etcd-dr-stopped");
+  CHECK_STR(edr_discover_from(from, "warning"),
+            "etcd's manifest on cp-1 is parked at /k/etcd.yaml.etcd-dr-stopped: a run of "
+            "etcd-dr stopped etcd there and did not finish; etcd-dr restore --resume RUN or "
+            "etcd-dr rollback RUN puts it back");
+  json_decref(spec);
+  json_decref(from);
+  json_object_del(f, "manifest_parked");
+
   in.own_commands = true;
   CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   CHECK(json_object_get(spec, "preset") == NULL);
