@@ -200,6 +200,7 @@ int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out) {
                           "from:\n", r->host);
     edr_discover_print_from(from, r->show_from);
     fputc('\n', r->show_from);
+    fflush(r->show_from); /* before anything said on stderr after it */
   } else if (edr_verbosity >= 1) {
     edr_discover_print_from(from, stderr);
   }

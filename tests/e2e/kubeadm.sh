@@ -88,7 +88,10 @@ value_of() { # value_of TABLE FIELD: the VALUE column
   awk -v f="$2" '/^FIELD / { c = index($0, "VALUE"); e = index($0, "FROM") } c && $1 == f { v = substr($0, c, e - c); sub(/ +$/, "", v); print v; exit }' <<<"$1"
 }
 check_from() { # check_from FIELD VALUE FROM: in the plan's side table ($out)
-  check "plan: $1 is $2, from: $3" test "$(value_of "$out" "$1")|$(from_of "$out" "$1")" = "$2|$3"
+  local got
+  got="$(value_of "$out" "$1")|$(from_of "$out" "$1")"
+  check "plan: $1 is $2, from: $3" test "$got" = "$2|$3"
+  [[ $got == "$2|$3" ]] || { echo "  got: $got"; echo "$out" | sed -n '/^the spec read off/,/^$/p'; }
 }
 out=$(PATH=$KPATH kdr plan --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" "${SSH[@]}" 2>&1)
 rc=$?
