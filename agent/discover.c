@@ -1,7 +1,8 @@
 /*
  * discover.c - the `discover` op: how etcd is started on this host and who
  * its members are, read without etcd running.  It looks, in this order, for
- * a kubeadm static pod manifest, a systemd unit (`systemctl cat UNIT` where
+ * a kubeadm static pod manifest (or its copy parked by an etcd-dr run that
+ * stopped etcd), a systemd unit (`systemctl cat UNIT` where
  * systemctl exists, else the unit file) with its EnvironmentFile= files, an
  * env file of the init script (/etc/default/etcd, /etc/sysconfig/etcd; one
  * that sets no variable, as Debian ships it, does not count) and a docker or
@@ -262,10 +263,11 @@ static void read_db(struct agent *a, const char *data_dir, json_t *res) {
 }
 
 int op_discover(struct agent *a, json_t *req, json_t *res) {
-  const char *unit, *manifest, *env_file, *config_file, *data_dir, *container;
+  const char *unit, *manifest, *parked, *env_file, *config_file, *data_dir, *container;
   int rc;
   if ((rc = field_str(a, req, "unit", true, &unit)) ||
       (rc = field_path(a, req, "manifest", true, &manifest)) ||
+      (rc = field_path(a, req, "manifest_parked", true, &parked)) ||
       (rc = field_path(a, req, "env_file", true, &env_file)) ||
       (rc = field_path(a, req, "config_file", true, &config_file)) ||
       (rc = field_path(a, req, "data_dir", true, &data_dir)) ||
@@ -287,8 +289,13 @@ int op_discover(struct agent *a, json_t *req, json_t *res) {
   struct found f = {.sources = json_array()};
   const char *kind = "none", *engine = NULL;
 
-  if (with_file(a, &f, "manifest", manifest ? manifest : "/etc/kubernetes/manifests/etcd.yaml",
-                manifest != NULL, parse_manifest, c) > 0)
+  const char *man = manifest ? manifest : "/etc/kubernetes/manifests/etcd.yaml";
+  bool was_parked = false;
+  int mr = with_file(a, &f, "manifest", man, manifest != NULL, parse_manifest, c);
+  /* a run of etcd-dr that stopped etcd here left the manifest parked */
+  if (mr < 0 && parked && with_file(a, &f, "manifest", parked, false, parse_manifest, c) > 0)
+    was_parked = true;
+  if (mr > 0 || was_parked)
     kind = "kubeadm";
   if (!strcmp(kind, "none") && find_unit(a, &f, unit_name, c)) {
     kind = "systemd";
@@ -327,6 +334,9 @@ int op_discover(struct agent *a, json_t *req, json_t *res) {
     free(v);
   }
   json_object_set_new(res, "kind", json_string(kind));
+  json_object_set_new(res, "manifest", !strcmp(kind, "kubeadm") ? json_string(man) : json_null());
+  if (was_parked)
+    json_object_set_new(res, "manifest_parked", json_string(parked));
   json_object_set_new(res, "unit", !strcmp(kind, "systemd") ? json_string(unit_name)
                                                             : json_null());
   json_object_set_new(res, "container", engine && c->container ? json_string(c->container)

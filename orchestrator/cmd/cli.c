@@ -43,7 +43,8 @@ int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out) {
     struct edr_discover_req r = {.host = c->discover, .data_dir = c->ov.data_dir,
                                  .member_hosts = c->member_hosts,
                                  .n_member_hosts = c->n_member_hosts, .ov = &c->ov,
-                                 .accept_new_hostkeys = c->accept_new_hostkeys};
+                                 .accept_new_hostkeys = c->accept_new_hostkeys,
+                                 .show_from = c->discover_from};
     return edr_discover_load(&r, out);
   }
   if (c->cluster_file)

@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct edr_cli_spec {
   const char *cluster_file, *initial_cluster;
@@ -20,6 +21,8 @@ struct edr_cli_spec {
   size_t n_member_hosts;
   bool accept_new_hostkeys;      /* set by the command before edr_cli_load_spec():
                                     --discover reaches a host first */
+  FILE *discover_from;          /* --discover: where to print each value's origin
+                                    (NULL: stderr, and only with -v) */
   struct edr_spec_overrides ov;
   char ssh_config[4096];        /* --ssh-config made absolute (ssh's Include
                                    reads a relative path from ~/.ssh) */

@@ -51,6 +51,22 @@ static int reach_spec(const struct edr_discover_req *r, struct edr_spec **out) {
   return 0;
 }
 
+/* --preset kubeadm given, but etcd on the host is started some other way:
+ * refused before anything is done, saying what was found there. */
+static int preset_found(const struct edr_discover_req *r, const struct edr_discover_in *in,
+                        json_t *spec, json_t *from) {
+  const char *want = r->ov ? r->ov->preset : NULL;
+  if (!want || in->own_commands || json_object_get(spec, "preset"))
+    return 0;
+  const char *how = edr_discover_from(from, "stop_command");
+  edr_err("discover: %s: --preset %s, but etcd there is not a kubeadm static pod: no manifest "
+          "at %s, and %s; leave out --preset, or name the manifest with etcd-dr discover %s "
+          "--manifest FILE", r->host, want,
+          r->manifest ? r->manifest : "/etc/kubernetes/manifests/etcd.yaml",
+          how ? how : "no unit, env file or container was found either", r->host);
+  return EDR_EXIT_PREFLIGHT;
+}
+
 int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from) {
   struct edr_spec *one = NULL;
   struct edr_plan *plan = NULL;
@@ -67,9 +83,16 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
     edr_spec_free(one);
     return rc;
   }
-  json_t *req = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "unit", r->unit, "manifest",
-                          r->manifest, "env_file", r->env_file, "config_file", r->config_file,
-                          "container", r->container, "data_dir", r->data_dir);
+  /* where a run of etcd-dr parks the manifest while etcd is stopped: read
+   * there when the manifest is not in its place */
+  struct edr_member pm = {.manifest = (char *)(r->manifest ? r->manifest
+                                                           : "/etc/kubernetes/manifests/etcd.yaml")};
+  char *parked = edr_member_parked_manifest(&pm);
+  json_t *req = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "unit", r->unit,
+                          "manifest", r->manifest, "manifest_parked", parked, "env_file",
+                          r->env_file, "config_file", r->config_file, "container", r->container,
+                          "data_dir", r->data_dir);
+  free(parked);
   struct edr_plan_opts po = {.kind = EDR_PLAN_DISCOVER, .command = "discover",
                              .snapshot_revision = -1, .discover = req};
   rc = edr_plan_build(one, &po, &plan, err, sizeof err);
@@ -101,7 +124,9 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
     }
     struct edr_discover_in in = {.host = r->host, .member_hosts = r->member_hosts,
                                  .n_member_hosts = r->n_member_hosts, .ssh_port = -1,
-                                 .sudo = -1};
+                                 .sudo = -1,
+                                 .own_commands = r->ov && (r->ov->stop_command ||
+                                                           r->ov->start_command)};
     if (r->ov && r->spec_file_out) {
       in.ssh_user = r->ov->ssh_user;
       in.identity_file = r->ov->identity_file;
@@ -113,14 +138,44 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
     if (edr_discover_spec(facts, &in, spec, from, err, sizeof err)) {
       edr_err("discover: %s: %s", r->host, err);
       rc = EDR_EXIT_PREFLIGHT;
-    } else {
-      rc = 0;
+    } else if ((rc = preset_found(r, &in, *spec, *from))) {
+      json_decref(*spec);
+      json_decref(*from);
+      *spec = *from = NULL;
     }
   }
   edr_run_result_release(&res);
   edr_plan_free(plan);
   edr_spec_free(one);
   return rc;
+}
+
+/* The settings given on the command line win, as they would over a file:
+ * into SPEC, and FROM says so in place of what was read on the host (a
+ * value the host already gave keeps the host's origin). */
+static void take_overrides(const struct edr_spec_overrides *ov, json_t *spec, json_t *from) {
+  if (!ov)
+    return;
+  const struct { const char *key, *val; } set[] = {
+    {"data_dir", ov->data_dir}, {"wal_dir", ov->wal_dir},
+    {"data_dir_owner", ov->data_dir_owner}, {"data_dir_mode", ov->data_dir_mode},
+    {"restore_tool", ov->restore_tool}, {"initial_cluster_token", ov->token},
+    {"stop_command", ov->stop_command}, {"start_command", ov->start_command},
+    {"proxy_command", ov->proxy_command}, {"preset", ov->preset},
+    {"manifest", ov->manifest},
+  };
+  for (size_t i = 0; i < sizeof set / sizeof *set; i++) {
+    const char *had = json_string_value(json_object_get(spec, set[i].key));
+    if (!set[i].val || (had && !strcmp(had, set[i].val)))
+      continue; /* the host's origin stays when the command line agrees */
+    for (size_t k = json_array_size(from); k-- > 0;)
+      if (!strcmp(json_string_value(json_object_get(json_array_get(from, k), "field")),
+                  set[i].key))
+        json_array_remove(from, k);
+    json_object_set_new(spec, set[i].key, json_string(set[i].val));
+    json_array_append_new(from, json_pack("{s:s, s:s, s:s}", "field", set[i].key, "value",
+                                          set[i].val, "from", "the command line"));
+  }
 }
 
 static void print_warnings(json_t *from) {
@@ -138,9 +193,17 @@ int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out) {
   *out = NULL;
   if (rc)
     return rc;
+  take_overrides(r->ov, spec, from);
   print_warnings(from);
-  if (edr_verbosity >= 1)
+  if (r->show_from) {
+    fprintf(r->show_from, "the spec read off %s (--discover), each value and where it came "
+                          "from:\n", r->host);
+    edr_discover_print_from(from, r->show_from);
+    fputc('\n', r->show_from);
+    fflush(r->show_from); /* before anything said on stderr after it */
+  } else if (edr_verbosity >= 1) {
     edr_discover_print_from(from, stderr);
+  }
   char *text = json_dumps(spec, 0);
   rc = text ? edr_spec_from_json(NULL, text, r->ov, out, err, sizeof err) : EDR_ENOMEM;
   if (rc) {
@@ -206,20 +269,7 @@ int cmd_discover(int argc, char **argv) {
   json_t *spec, *from;
   if ((rc = edr_discover(&r, &spec, &from)))
     return rc;
-  /* the settings given on the command line win, as they would over the file */
-  const struct { const char *key, *val; } ov[] = {
-    {"data_dir", cs->ov.data_dir}, {"wal_dir", cs->ov.wal_dir},
-    {"data_dir_owner", cs->ov.data_dir_owner}, {"data_dir_mode", cs->ov.data_dir_mode},
-    {"restore_tool", cs->ov.restore_tool}, {"initial_cluster_token", cs->ov.token},
-    {"stop_command", cs->ov.stop_command}, {"start_command", cs->ov.start_command},
-    {"proxy_command", cs->ov.proxy_command}, {"preset", cs->ov.preset},
-  };
-  for (size_t i = 0; i < sizeof ov / sizeof *ov; i++)
-    if (ov[i].val) {
-      json_object_set_new(spec, ov[i].key, json_string(ov[i].val));
-      json_array_append_new(from, json_pack("{s:s, s:s, s:s}", "field", ov[i].key, "value",
-                                            ov[i].val, "from", "the command line"));
-    }
+  take_overrides(&cs->ov, spec, from);
   /* what was made must load as a cluster file does */
   char err[1024];
   struct edr_spec *check = NULL;

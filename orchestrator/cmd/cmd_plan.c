@@ -27,9 +27,10 @@ static const struct edr_usage usage = {
     "       (--discover HOST in place of --cluster: the spec read off one member's host)\n"
     "\n"
     "Print every action etcd-dr restore would take on every host, in order,\n"
-    "with the exact restore command of each member.  Contacts no host.  With\n"
-    "-w json, stdout is one document: the plan, and with --check its \"check\"\n"
-    "object (events go to stderr).\n"
+    "with the exact restore command of each member.  Contacts no host (but\n"
+    "--discover's).  With --discover, each value of the spec read and where it\n"
+    "came from come first.  With -w json, stdout is one document: the plan, and\n"
+    "with --check its \"check\" object (events and --discover's table go to stderr).\n"
     "\n",
   .foot =
     "Exit status: 0 printed (with --check: every host ready); 1 internal error;\n"
@@ -132,6 +133,8 @@ int cmd_plan(int argc, char **argv) {
     edr_err("unexpected argument '%s'", argv[optind]);
     return EDR_EXIT_USAGE;
   }
+  /* a discovered spec is shown with where each value came from */
+  a.cs.discover_from = a.write_out == EDR_OUT_JSON ? stderr : stdout;
   if ((rc = edr_cli_load_spec(&a.cs, &spec)))
     return rc;
   bool on_host = false;
@@ -157,6 +160,12 @@ int cmd_plan(int argc, char **argv) {
     else if (!sf.has_trailer && !po.skip_hash_check)
       edr_warn("snapshot '%s' has no sha-256 trailer; restore will need "
                "--skip-hash-check", po.snapshot);
+  }
+  /* the restore tool a kubeadm member gets from this machine, as restore
+   * picks it: the plan shows its push */
+  if ((rc = edr_check_tool(spec, &po))) {
+    edr_spec_free(spec);
+    return rc;
   }
   if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
     edr_err("%s", err);

@@ -28,7 +28,8 @@ static const struct edr_usage usage = {
     "has the member dir RUN moved aside (DATA_DIR/member.etcd-dr-RUN), then stop\n"
     "etcd, move the restored member dir aside to DATA_DIR/member.etcd-dr-RUN-restored\n"
     "(kept), put the old one back, start etcd and wait until the cluster is healthy.\n"
-    "Give the same cluster options as the restore.\n"
+    "With the kubeadm preset, kube-apiserver is parked while etcd is down, as\n"
+    "restore does.  Give the same cluster options as the restore.\n"
     "\n",
   .foot =
     "Exit status as for restore (docs/exit-codes.md): 0 rolled back and healthy;\n"

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct edr_discover_req {
   const char *host;                 /* one member's host */
@@ -20,6 +21,8 @@ struct edr_discover_req {
   const struct edr_spec_overrides *ov;  /* the SSH settings to reach HOST with */
   bool accept_new_hostkeys;
   bool spec_file_out;               /* the spec is printed: copy the SSH settings into it */
+  FILE *show_from;                  /* edr_discover_load: where each value's origin is
+                                       printed (NULL: stderr, and only with -v) */
 };
 
 /* Reach R->host and make the spec.  On success returns 0 with *SPEC (the
@@ -28,8 +31,9 @@ struct edr_discover_req {
 int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from);
 
 /* edr_discover(), then load the spec as a cluster file with R->ov: *OUT is
- * the caller's.  Warnings are printed; -v prints where each value came
- * from.  Returns 0 or an exit status. */
+ * the caller's.  Warnings are printed; where each value came from is
+ * printed to R->show_from (or with -v to stderr).  Returns 0 or an exit
+ * status. */
 int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out);
 
 #endif

@@ -243,7 +243,21 @@ static void ssh_settings(const struct edr_discover_in *in, json_t *spec, json_t 
     put(spec, from, "sudo", "sudo", json_boolean(in->sudo), cl);
 }
 
-/* Cluster-wide settings from how etcd is started on the host. */
+/* The path of the first source of kind WHAT the agent found, or NULL. */
+static const char *found_path(json_t *facts, const char *what) {
+  size_t i;
+  json_t *s;
+  json_array_foreach(json_object_get(facts, "sources"), i, s) {
+    const char *w = json_string_value(json_object_get(s, "what"));
+    if (w && !strcmp(w, what) && json_is_true(json_object_get(s, "found")))
+      return json_string_value(json_object_get(s, "path"));
+  }
+  return NULL;
+}
+
+/* Cluster-wide settings from how etcd is started on the host: a kubeadm
+ * static pod gets the kubeadm preset (its manifest moved to stop and start
+ * etcd), unless the command line gives the stop and start commands. */
 static void host_settings(json_t *facts, const struct edr_discover_in *in, json_t *spec,
                           json_t *from) {
   const char *kind = json_string_value(json_object_get(facts, "kind"));
@@ -278,10 +292,27 @@ static void host_settings(json_t *facts, const struct edr_discover_in *in, json_
         where);
     put(spec, from, "start_command", "start_command",
         json_pack("[s,s,s]", "service", "etcd", "start"), where);
+  } else if (kind && !strcmp(kind, "kubeadm") && in->own_commands) {
+    note(from, "warning", NULL, "etcd runs as a kubeadm static pod on %s, but --stop-command "
+         "or --start-command is given: the spec stops and starts etcd with them, not with "
+         "the kubeadm preset's moves of its manifest", in->host);
   } else if (kind && !strcmp(kind, "kubeadm")) {
-    note(from, "warning", NULL, "etcd runs as a kubeadm static pod: it is stopped and started "
-         "by moving its manifest out of the manifests dir and back (give --stop-command and "
-         "--start-command, or use the kubeadm preset)");
+    const char *manifest = json_string_value(json_object_get(facts, "manifest"));
+    const char *parked = json_string_value(json_object_get(facts, "manifest_parked"));
+    if (!manifest)
+      manifest = found_path(facts, "manifest");
+    if (parked)
+      note(from, "warning", NULL, "etcd's manifest on %s is parked at %s: a run of etcd-dr "
+           "stopped etcd there and did not finish; etcd-dr restore --resume RUN or etcd-dr "
+           "rollback RUN puts it back", in->host, parked);
+    snprintf(where, sizeof where, "etcd runs as a kubeadm static pod: %s on %s%s%s",
+             manifest ? manifest : "its manifest", in->host, parked ? ", parked at " : "",
+             parked ? parked : "");
+    put(spec, from, "preset", "preset", json_string("kubeadm"), where);
+    if (manifest) {
+      snprintf(where, sizeof where, "the manifest discover read on %s", in->host);
+      put(spec, from, "manifest", "manifest", json_string(manifest), where);
+    }
   } else {
     note(from, "warning", NULL, "no unit, env file, manifest or container found on %s: "
          "stop_command and start_command keep their defaults (systemctl stop|start etcd)",

@@ -14,6 +14,7 @@
 #define EDR_DISCOVER_SPEC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 struct edr_discover_in {
@@ -24,6 +25,7 @@ struct edr_discover_in {
    * (NULL / -1: not given). */
   const char *ssh_user, *identity_file, *known_hosts, *proxy_jump;
   int ssh_port, sudo;
+  bool own_commands; /* --stop-command or --start-command given: no preset */
 };
 
 /* From FACTS (the discover reply, borrowed) make *SPEC (a new JSON object in

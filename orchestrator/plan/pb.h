@@ -90,5 +90,12 @@ char *pb_sfield(struct cctx *c, json_t *st, const char *key, int *rc);
 char *pb_subst(struct cctx *c, const char *field, const char *in);
 int pb_targets(struct cctx *c, json_t *st, const char *dflt, bool *set);
 uint64_t pb_ms_field(json_t *st, const char *key, uint64_t dflt);
+/* The fields that are durations (timeout, retry_delay, seconds,
+ * health_timeout), NULL-terminated. */
+extern const char *const pb_duration_fields[];
+/* A duration field's value V into *MS: a number of seconds, or a string as
+ * the command line's durations ("90s", "2m", "1h30m", "500ms"; a bare
+ * number counts seconds); at most 1000000 s.  0 or EDR_EINVAL. */
+int pb_duration(json_t *v, uint64_t *ms);
 
 #endif

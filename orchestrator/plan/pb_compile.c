@@ -272,8 +272,8 @@ int pb_targets(struct cctx *c, json_t *st, const char *dflt, bool *set) {
 }
 
 uint64_t pb_ms_field(json_t *st, const char *key, uint64_t dflt) {
-  json_t *v = json_object_get(st, key);
-  return v ? (uint64_t)(json_number_value(v) * 1000.0) : dflt;
+  uint64_t ms;
+  return pb_duration(json_object_get(st, key), &ms) ? dflt : ms;
 }
 
 long pb_new_stage(struct cctx *c, const char *name, enum edr_phase phase,
@@ -333,12 +333,33 @@ json_t *pb_run_req(const struct edr_strv *argv, json_t *env) {
   return json_pack("{s:s, s:o, s:o}", "op", "run", "argv", a, "env", env ? env : json_null());
 }
 
-/* Numeric fields given as "${var}": a copy of ST with them substituted and
- * parsed (a new reference), or NULL with c->err set. */
+/* Numeric fields given as "${var}", and durations given as text ("90s"):
+ * a copy of ST with them substituted and parsed, durations as numbers of
+ * seconds (a new reference), or NULL with c->err set. */
 static json_t *resolve_numbers(struct cctx *c, json_t *st) {
-  static const char *const nums[] = {"timeout", "retries", "retry_delay", "seconds", "keep",
-                                     "health_timeout", NULL};
+  static const char *const nums[] = {"retries", "keep", NULL};
   json_t *out = json_copy(st);
+  for (size_t i = 0; out && pb_duration_fields[i]; i++) {
+    const char *key = pb_duration_fields[i];
+    json_t *v = json_object_get(out, key);
+    if (!json_is_string(v))
+      continue;
+    char *txt = pb_subst(c, key, json_string_value(v));
+    json_t *tv = txt ? json_string(txt) : NULL;
+    uint64_t ms = 0;
+    bool bad = !tv || pb_duration(tv, &ms);
+    if (txt && bad)
+      pb_cfail(c, key, "'%s' is not a duration such as 90, 90s or 2m (a number is seconds), "
+               "at most 1000000 s", txt);
+    free(txt);
+    json_decref(tv);
+    if (bad) {
+      json_decref(out);
+      return NULL;
+    }
+    json_object_set_new(out, key, ms % 1000 ? json_real((double)ms / 1000.0)
+                                            : json_integer((json_int_t)(ms / 1000)));
+  }
   for (size_t i = 0; out && nums[i]; i++) {
     json_t *v = json_object_get(out, nums[i]);
     if (!json_is_string(v) || !strstr(json_string_value(v), "${"))

@@ -640,7 +640,8 @@ static int add_unlock(const struct edr_plan *p, struct edr_host_plan *h) {
 }
 
 /* Rollback: put back the member dir (and wal dir) that run RUN moved aside;
- * the restored one is itself moved aside, not deleted. */
+ * the restored one is itself moved aside, not deleted.  kube-apiserver is
+ * parked while etcd is down, as for a restore. */
 static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
   int rc;
@@ -673,6 +674,7 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
                       "never moved %s: it stays in place)", h->wal_aside, m->wal_dir))) ||
       (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
                      "keep the host lock until the rollback ends")) ||
+      (rc = edr_plan_park_apiserver(h, h->phase_stage[EDR_PHASE_APPLY])) ||
       (rc = edr_plan_stop_step(h, h->phase_stage[EDR_PHASE_APPLY]) ? 0 : EDR_ENOMEM) ||
       (rc = edr_plan_check_stopped_step(h, h->phase_stage[EDR_PHASE_APPLY]) ? 0
                                                                              : EDR_ENOMEM) ||
@@ -701,6 +703,7 @@ static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
                      member)) ||
       (rc = edr_plan_start_step(h, h->phase_stage[EDR_PHASE_APPLY], NULL) ? 0
                                                                            : EDR_ENOMEM) ||
+      (rc = edr_plan_unpark_apiserver(h, h->phase_stage[EDR_PHASE_CLEANUP])) ||
       (rc = add_step(h, EDR_STEP_CLEANUP,
                      json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
                      "remove run %s's staging directory %s if it is still there", p->run_id,

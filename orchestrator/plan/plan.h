@@ -368,7 +368,7 @@ int edr_plan_connect_step(struct edr_host_plan *h);
 struct edr_step *edr_plan_stop_step(struct edr_host_plan *h, size_t stage);
 struct edr_step *edr_plan_check_stopped_step(struct edr_host_plan *h, size_t stage);
 struct edr_step *edr_plan_start_step(struct edr_host_plan *h, size_t stage, const char *note);
-/* The kubeadm preset's restore keeps kube-apiserver away from etcd: its
+/* The kubeadm preset's restore and rollback keep kube-apiserver away from etcd: its
  * manifest parked (and a wait until it is gone) before etcd is stopped, and
  * moved back once the cluster is healthy.  0 (nothing for other members)
  * or EDR_ENOMEM. */

@@ -125,6 +125,24 @@ int pb_kind_of(const char *name) {
 
 /* ---- loading: the structure ------------------------------------------------ */
 
+const char *const pb_duration_fields[] = {"timeout", "retry_delay", "seconds", "health_timeout",
+                                          NULL};
+
+int pb_duration(json_t *v, uint64_t *ms) {
+  *ms = 0;
+  if (json_is_number(v)) {
+    double d = json_number_value(v);
+    if (!isfinite(d) || d < 0 || d > 1e6)
+      return EDR_EINVAL;
+    *ms = (uint64_t)(d * 1000.0 + 0.5);
+    return 0;
+  }
+  if (!json_is_string(v) || edr_parse_duration(json_string_value(v), 1000, ms) ||
+      *ms > 1000000000ULL)
+    return EDR_EINVAL;
+  return 0;
+}
+
 static int check_steps(struct edr_playbook *pb, json_t *steps, const char *block, json_t *names,
                        char *err, size_t len);
 
@@ -224,15 +242,24 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
   if (ex && !json_is_string(ex) && !json_is_array(ex))
     return fail(err, len, "%s: step '%s': field 'exclude': a member name or a list of them",
                 file, name);
-  static const char *const nums[] = {"timeout", "retries", "retry_delay", "seconds", "keep",
-                                     NULL};
-  for (size_t i = 0; nums[i]; i++) {
-    json_t *n = json_object_get(st, nums[i]);
+  static const char *const counts[] = {"retries", "keep", NULL};
+  for (size_t i = 0; counts[i]; i++) {
+    json_t *n = json_object_get(st, counts[i]);
     if (n && json_is_string(n) && strstr(json_string_value(n), "${"))
       continue; /* a variable: checked once substituted */
     if (n && (!json_is_number(n) || json_number_value(n) < 0 || json_number_value(n) > 1e6))
       return fail(err, len, "%s: step '%s': field '%s': expected a number from 0 to 1000000",
-                  file, name, nums[i]);
+                  file, name, counts[i]);
+  }
+  for (size_t i = 0; pb_duration_fields[i]; i++) {
+    json_t *n = json_object_get(st, pb_duration_fields[i]);
+    uint64_t ms;
+    if (n && json_is_string(n) && strstr(json_string_value(n), "${"))
+      continue;
+    if (n && pb_duration(n, &ms))
+      return fail(err, len, "%s: step '%s': field '%s': expected a duration such as 90, "
+                  "\"90s\" or \"2m\" (a number is seconds), at most 1000000 s", file, name,
+                  pb_duration_fields[i]);
   }
   const char *of = json_string_value(json_object_get(st, "on_failure"));
   if (json_object_get(st, "on_failure") && (!of || (strcmp(of, "stop") && strcmp(of, "continue"))))

@@ -1036,6 +1036,21 @@ def case_etcd(base):
               "discover: no manifest, no db: said, not failed", res)
         check({"what": "manifest", "path": os.path.join(base, "gone.yaml"), "found": False}
               in res["sources"], "discover: the manifest asked for is listed as missing", res)
+    # the manifest parked by a run that stopped etcd: read there, its own path kept
+    parked = os.path.join(base, "etcd.yaml.etcd-dr-stopped")
+    os.rename(man, parked)
+    r = a.call("discover", manifest=man, manifest_parked=parked, unit="edr-test-none")
+    if ok(r, "discover with the manifest parked"):
+        res = r["result"]
+        check(res["kind"] == "kubeadm" and res.get("manifest") == man and
+              res.get("manifest_parked") == parked,
+              "discover: a parked manifest read, said parked, its place kept", res)
+        check(res["settings"]["data-dir"]["from"] == parked + ":3 command (--data-dir)",
+              "discover: data-dir from the parked manifest", res)
+    os.rename(parked, man)
+    r = a.call("discover", manifest=man, manifest_parked=parked, unit="edr-test-none")
+    check(ok(r, "discover with the manifest in place") and "manifest_parked" not in r["result"],
+          "discover: a manifest in place is not said parked", r)
     err(a.call("discover", unit="../x"), "EDR_EINVAL", "discover: a unit that is a path", "unit")
     a.close()
 

@@ -6,7 +6,8 @@
 #   2. etcd's YAML config file (ETCD_CONFIG_FILE), etcd restarted from it;
 #   3. a kubeadm-style static pod manifest with the member's flags in its
 #      `command:` (read with --manifest; no kubelet: the restore is given the
-#      lab's stop and start commands);
+#      lab's stop and start commands, which keep the kubeadm preset out;
+#      kubeadm.sh restores through the preset);
 #   4. everything gone but the db: etcd stopped on every host, no unit, no
 #      manifest: the members come from the db alone.
 # Then `status` on the dead cluster: each member's revision read offline
@@ -101,6 +102,12 @@ check "systemd: env_file" test "$(field "$WORK/s1.json" "s['env_file']")" = /etc
 check "systemd: -w yaml says where data_dir came from" \
   grep -qxF "data_dir: \"/var/lib/etcd\"  # from /etc/etcd-lab/etcd.env:$(line_of "$envfile" ETCD_DATA_DIR=) (ETCD_DATA_DIR)" "$WORK/s1.yaml"
 "$ETCD_DR" plan --discover "$ip1" "${SSH[@]}" --snapshot "$WORK/snap.db" >"$WORK/p1.out" 2>&1
+"$ETCD_DR" plan --discover "$ip1" --preset kubeadm "${SSH[@]}" --snapshot "$WORK/snap.db" \
+  >"$WORK/pk.out" 2>&1
+rc=$?
+check "systemd: --preset kubeadm with --discover is refused (exit 4, was $rc)" test $rc = 4
+check "systemd: the refusal says what runs etcd there, word for word" \
+  contains "$(cat "$WORK/pk.out")" "etcd-dr: error: discover: $ip1: --preset kubeadm, but etcd there is not a kubeadm static pod: no manifest at /etc/kubernetes/manifests/etcd.yaml, and etcd runs as systemd unit etcd.service (systemctl cat etcd.service); leave out --preset, or name the manifest with etcd-dr discover $ip1 --manifest FILE"
 check "systemd: plan --discover names where its spec came from" \
   grep -qF "cluster spec:      the spec read off $ip1 (--discover) (3 members)" "$WORK/p1.out"
 # restore straight from --discover: the spec is never written down
@@ -159,8 +166,10 @@ discover manifest 3 "$ip1" --manifest /etc/etcd-lab/manifests/etcd.yaml \
 check "manifest: data_dir came from the manifest's command" \
   test "$(from_of "$WORK/s3.err" data_dir)" = \
   "/etc/etcd-lab/manifests/etcd.yaml:$(line_of "$man" '  - command:') command (--data-dir)"
-check "manifest: says how a static pod is stopped" \
-  contains "$(cat "$WORK/s3.err")" "etcd-dr: warning: etcd runs as a kubeadm static pod: it is stopped and started by moving its manifest out of the manifests dir and back (give --stop-command and --start-command, or use the kubeadm preset)"
+check "manifest: says the given commands replace the kubeadm preset" \
+  contains "$(cat "$WORK/s3.err")" "etcd-dr: warning: etcd runs as a kubeadm static pod on $ip1, but --stop-command or --start-command is given: the spec stops and starts etcd with them, not with the kubeadm preset's moves of its manifest"
+check "manifest: no preset in the spec (the commands are given)" \
+  test "$(field "$WORK/s3.json" "s.get('preset')")" = None
 check "manifest: the stop command given on the command line is in the spec" \
   test "$(field "$WORK/s3.json" "s['stop_command']")" = "$LAB_HOST_SERVICE stop"
 "$ETCD_DR" restore --cluster "$WORK/s3.json" --snapshot "$WORK/snap.db" --yes >"$WORK/r3.out" 2>&1

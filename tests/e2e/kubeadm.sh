@@ -7,10 +7,18 @@
 # (ETCDCTL_CACERT/CERT/KEY).  Checks, on the hosts:
 # - a pushed restore tool of another etcd version than the manifests' image
 #   is refused in the check phase, nothing changed;
-# - `restore` with "preset": "kubeadm" from a real snapshot: every key back
-#   on every member and nothing written after it, the old member dirs kept,
-#   manifests back as they were and nothing left parked, kube-apiserver
-#   stopped by kubelet before etcd was and started again after it;
+# - `plan --discover HOST --preset kubeadm`: the spec read off m1's
+#   manifest and db, each value with where it came from; the same with
+#   m1's manifest parked as a run that stopped etcd leaves it;
+# - the one-command restore with no spec written, `restore --discover HOST
+#   --preset kubeadm --snapshot FILE` (the restore tool from this machine's
+#   PATH), from a real snapshot: every key back on every member and nothing
+#   written after it, the old member dirs kept, manifests back as they were
+#   and nothing left parked, kube-apiserver stopped by kubelet before etcd
+#   was and started again after it;
+# - `rollback` of that restore: the old data back (the keys written after
+#   the snapshot too), kube-apiserver parked while etcd was down and back
+#   after it, the manifests as they were;
 # - `run replace-member` on it: a new member id, its data back, the manifest
 #   as it was;
 # - `run rebuild-from-one`: 3 members again, the seed's data everywhere.
@@ -20,6 +28,8 @@ VERSION=${1:-3.5}
 LAB=kadm${VERSION/./}
 
 kubeadm_lab_up 3 "$VERSION"
+ip1=$(host_ip 1)
+SSH=(--ssh-user root --identity "$LAB_KEY" --known-hosts "$LAB_KNOWN_HOSTS")
 export ETCDCTL_CACERT=$KPKI/ca.crt ETCDCTL_CERT=$KPKI/healthcheck-client.crt \
   ETCDCTL_KEY=$KPKI/healthcheck-client.key
 spec=$WORK/cluster.json
@@ -30,9 +40,23 @@ check "no etcdctl or etcdutl on the hosts" \
 
 klabdata put 1 300 200 /kept/ >/dev/null
 before=$(klabdata checksum 1 /kept/)
-ketcdctl --endpoints "https://$(host_ip 1):2379" snapshot save "$WORK/snap.db" >"$WORK/save.log" 2>&1 || cat "$WORK/save.log"
+ketcdctl --endpoints "https://$ip1:2379" snapshot save "$WORK/snap.db" >"$WORK/save.log" 2>&1 || cat "$WORK/save.log"
 check "snapshot taken over TLS" test -s "$WORK/snap.db"
 klabdata put 1 50 100 /after/ >/dev/null
+# What kubelet did on host I since its events were emptied: kube-apiserver
+# stopped, then etcd, etcd started, then kube-apiserver (up to 10 s after
+# the run: kubelet looks every 2 s).
+check_kubelet_order() { # I WHAT
+  local i=$1 ev=$LAB_DIR/h$1/var-log-etcd-lab/kubelet.events t_api_stop t_etcd_stop t_etcd_start t_api_start
+  for _ in $(seq 50); do grep -q 'kube-apiserver started' "$ev" && break; sleep 0.2; done
+  t_api_stop=$(awk '/kube-apiserver stopped/ {print $1; exit}' "$ev")
+  t_etcd_stop=$(awk '/^[0-9.]+ etcd stopped/ {print $1; exit}' "$ev")
+  t_etcd_start=$(awk '/^[0-9.]+ etcd started/ {print $1; exit}' "$ev")
+  t_api_start=$(awk '/kube-apiserver started/ {print $1; exit}' "$ev")
+  check "m$i ($2): kubelet stopped kube-apiserver, then etcd, started etcd, then kube-apiserver" \
+    python3 -c 'import sys; t=[float(x) for x in sys.argv[1:]]; sys.exit(t != sorted(t))' \
+    "${t_api_stop:-x}" "${t_etcd_stop:-x}" "${t_etcd_start:-x}" "${t_api_start:-x}" 2>/dev/null
+}
 manifest_sums() { local i; for i in 1 2 3; do on_host "$i" sha256sum "$KMANIFEST" /etc/kubernetes/manifests/kube-apiserver.yaml; done; }
 sums=$(manifest_sums)
 member_dirs() { local i; for i in 1 2 3; do on_host "$i" stat -c %i /var/lib/etcd/member; done; }
@@ -42,7 +66,7 @@ inodes=$(member_dirs)
 if [[ $VERSION == 3.5 ]]; then tool=$LAB_ETCDUTL wrong=/usr/bin/etcdctl wrongv=3.4
 else tool=/usr/bin/etcdctl wrong=/var/cache/etcd-dr/etcd-3.5/usr/bin/etcdutl wrongv=3.5; fi
 sed "s|\"preset\": \"kubeadm\",|\"preset\": \"kubeadm\", \"restore_tool_push\": \"$wrong\",|" "$spec" >"$WORK/wrong.json"
-out=$("$ETCD_DR" restore --cluster "$WORK/wrong.json" --snapshot "$WORK/snap.db" --yes 2>&1)
+out=$(kdr restore --cluster "$WORK/wrong.json" --snapshot "$WORK/snap.db" --yes 2>&1)
 rc=$?
 check "a restore tool of etcd $wrongv is refused (exit 4, was $rc)" test "$rc" = 4
 check "the refusal names both versions and the way out" \
@@ -52,10 +76,70 @@ check "nothing changed after the refusal" test "$(member_dirs)" = "$inodes"
 check "every member still healthy after the refusal" kwait_healthy 5
 
 sed -i "s|\"preset\": \"kubeadm\",|\"preset\": \"kubeadm\", \"restore_tool_push\": \"$tool\",|" "$spec"
-for i in 1 2 3; do : >"$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events"; done
-out=$("$ETCD_DR" restore --cluster "$spec" --snapshot "$WORK/snap.db" --yes 2>&1)
+
+# ---- no spec written: plan and restore --discover HOST --preset kubeadm --------------
+# The restore tool comes from this machine's PATH (the preset's default): the
+# lab's etcdutl first for 3.5; for 3.4, /usr/bin/etcdctl.
+KPATH=$(dirname "$tool"):$PATH
+from_of() { # from_of TABLE FIELD: the FROM column of FIELD in discover's side table
+  awk -v f="$2" '/^FIELD / { c = index($0, "FROM") } c && $1 == f { print substr($0, c); exit }' <<<"$1"
+}
+value_of() { # value_of TABLE FIELD: the VALUE column
+  awk -v f="$2" '/^FIELD / { c = index($0, "VALUE"); e = index($0, "FROM") } c && $1 == f { v = substr($0, c, e - c); sub(/ +$/, "", v); print v; exit }' <<<"$1"
+}
+check_from() { # check_from FIELD VALUE FROM: in the plan's side table ($out)
+  local got
+  got="$(value_of "$out" "$1")|$(from_of "$out" "$1")"
+  check "plan: $1 is $2, from: $3" test "$got" = "$2|$3"
+  [[ $got == "$2|$3" ]] || { echo "  got: $got"; echo "$out" | sed -n '/^the spec read off/,/^$/p'; }
+}
+out=$(PATH=$KPATH kdr plan --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" "${SSH[@]}" 2>&1)
 rc=$?
-check "restore --preset kubeadm exits 0 (was $rc)" test "$rc" = 0
+check "plan --discover $ip1 --preset kubeadm exits 0 (was $rc)" test "$rc" = 0
+((rc == 0)) || echo "$out" | tail -30
+cmdline=$(on_host 1 grep -n -- '- command:' "$KMANIFEST" | cut -d: -f1)
+check "plan: says the spec was read off $ip1" \
+  contains "$out" "the spec read off $ip1 (--discover), each value and where it came from:"
+check_from preset "kubeadm" "etcd runs as a kubeadm static pod: $KMANIFEST on $ip1"
+check_from manifest "$KMANIFEST" "the manifest discover read on $ip1"
+check_from data_dir /var/lib/etcd "$KMANIFEST:$cmdline command (--data-dir)"
+check_from etcdctl_cacert /etc/kubernetes/pki/etcd/ca.crt "$KMANIFEST:$cmdline command (--trusted-ca-file)"
+check_from etcdctl_cert /etc/kubernetes/pki/etcd/healthcheck-client.crt \
+  "kubeadm's layout: its health-check client certificate"
+for i in 1 2 3; do
+  k=$((i - 1))
+  check "plan: members[$k] is m$i, from m1's db" \
+    test "$(value_of "$out" "members[$k].name")|$(from_of "$out" "members[$k].name" | cut -d'(' -f1)" = \
+    "m$i|/var/lib/etcd/member/snap/db "
+  check "plan: members[$k]'s peer URL https://$(host_ip "$i"):2380" \
+    test "$(value_of "$out" "members[$k].peer_urls")" = "https://$(host_ip "$i"):2380"
+done
+check_from "members[0].ssh_host" "$ip1" "the host discover reached"
+check_from "members[1].ssh_host" "$(host_ip 2)" "the host of its peer URL"
+check "plan: etcd stopped by moving its manifest" \
+  contains "$out" "move its static pod manifest $KMANIFEST out of the manifests dir to /etc/kubernetes/etcd.yaml.etcd-dr-stopped"
+check "plan: kube-apiserver parked" contains "$out" "park kube-apiserver: move its manifest"
+check "plan: the restore tool pushed from this machine's PATH" \
+  contains "$out" "push restore tool $tool to "
+
+# a run that stopped etcd on m1 and did not finish left its manifest parked:
+# discover reads it there and says so
+on_host 1 mv "$KMANIFEST" /etc/kubernetes/etcd.yaml.etcd-dr-stopped
+out=$(PATH=$KPATH kdr plan --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" "${SSH[@]}" 2>&1)
+rc=$?
+check "plan --discover with m1's manifest parked exits 0 (was $rc)" test "$rc" = 0
+check_from preset "kubeadm" \
+  "etcd runs as a kubeadm static pod: $KMANIFEST on $ip1, parked at /etc/kubernetes/etcd.yaml.etcd-dr-stopped"
+check_from manifest "$KMANIFEST" "the manifest discover read on $ip1"
+check "plan: the parked manifest is said, word for word" \
+  contains "$out" "etcd-dr: warning: etcd's manifest on $ip1 is parked at /etc/kubernetes/etcd.yaml.etcd-dr-stopped: a run of etcd-dr stopped etcd there and did not finish; etcd-dr restore --resume RUN or etcd-dr rollback RUN puts it back"
+on_host 1 mv /etc/kubernetes/etcd.yaml.etcd-dr-stopped "$KMANIFEST"
+check "m1 healthy again, its manifest back" kwait_healthy 60
+
+for i in 1 2 3; do : >"$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events"; done
+out=$(PATH=$KPATH kdr restore --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" --yes "${SSH[@]}" 2>&1)
+rc=$?
+check "restore --discover $ip1 --preset kubeadm exits 0 (was $rc)" test "$rc" = 0
 ((rc == 0)) || echo "$out" | tail -30
 run=$(sed -n 's/.*run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\).*/\1/p' <<<"$out" | sed -n 1p)
 check "every member healthy" kwait_healthy 30
@@ -66,25 +150,38 @@ for i in 1 2 3; do
     on_host "$i" test -d "/var/lib/etcd/member.etcd-dr-$run/snap"
   check "m$i: nothing left parked" \
     test -z "$(on_host "$i" sh -c 'ls /etc/kubernetes/*.etcd-dr-stopped 2>/dev/null; true')"
-  ev=$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events
-  # kubelet looks every 2 s: kube-apiserver comes back up to then after the run
-  for _ in $(seq 50); do grep -q 'kube-apiserver started' "$ev" && break; sleep 0.2; done
-  t_api_stop=$(awk '/kube-apiserver stopped/ {print $1; exit}' "$ev")
-  t_etcd_stop=$(awk '/^[0-9.]+ etcd stopped/ {print $1; exit}' "$ev")
-  t_etcd_start=$(awk '/^[0-9.]+ etcd started/ {print $1; exit}' "$ev")
-  t_api_start=$(awk '/kube-apiserver started/ {print $1; exit}' "$ev")
-  check "m$i: kubelet stopped kube-apiserver, then etcd, started etcd, then kube-apiserver" \
-    python3 -c 'import sys; t=[float(x) for x in sys.argv[1:]]; sys.exit(t != sorted(t))' \
-    "${t_api_stop:-x}" "${t_etcd_stop:-x}" "${t_etcd_start:-x}" "${t_api_start:-x}" 2>/dev/null
+  check_kubelet_order "$i" "restore"
 done
 check "the manifests are back as they were" test "$(manifest_sums)" = "$sums"
 check "3 members: m1 m2 m3" test "$(kmember_names_on 1)" = "m1 m2 m3"
 check "kube-apiserver runs again on every host, once" \
   test "$(for i in 1 2 3; do on_host "$i" pgrep -c -x --ns $$ --nslist net kube-apiserver 2>/dev/null; done | wc -l)" = 3
 
+# ---- rollback of that restore: the old data back, kube-apiserver parked meanwhile ----
+for i in 1 2 3; do : >"$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events"; done
+out=$(kdr rollback "$run" --discover "$ip1" --preset kubeadm --yes "${SSH[@]}" 2>&1)
+rc=$?
+check "rollback $run --discover $ip1 --preset kubeadm exits 0 (was $rc)" test "$rc" = 0
+((rc == 0)) || echo "$out" | tail -30
+check "every member healthy after the rollback" kwait_healthy 30
+for i in 1 2 3; do
+  check "m$i: after the rollback, every key of before the snapshot" \
+    test "$(klabdata checksum "$i" /kept/)" = "$before"
+  check "m$i: after the rollback, the 50 keys written after the snapshot back too" \
+    test "$(klabdata checksum "$i" /after/ | cut -d' ' -f1)" = 50
+  check "m$i: the restored member dir kept aside" \
+    on_host "$i" test -d "/var/lib/etcd/member.etcd-dr-$run-restored/snap"
+  check "m$i: nothing left parked after the rollback" \
+    test -z "$(on_host "$i" sh -c 'ls /etc/kubernetes/*.etcd-dr-stopped 2>/dev/null; true')"
+  check_kubelet_order "$i" "rollback"
+done
+check "the manifests are as they were after the rollback" test "$(manifest_sums)" = "$sums"
+check "kube-apiserver runs again on every host after the rollback" \
+  test "$(for i in 1 2 3; do on_host "$i" pgrep -c -x --ns $$ --nslist net kube-apiserver 2>/dev/null; done | wc -l)" = 3
+
 # replace-member m2: removed, added back empty, caught up, manifest as it was
 old_id=$(kcurl 1 /v3/cluster/member/list -X POST -d '{}' | python3 -c 'import json,sys; print([m["ID"] for m in json.load(sys.stdin)["members"] if m.get("name")=="m2"][0])')
-out=$("$ETCD_DR" run "$REPO/playbooks/replace-member.json" --cluster "$spec" --var member=m2 --yes 2>&1)
+out=$(kdr run "$REPO/playbooks/replace-member.json" --cluster "$spec" --var member=m2 --yes 2>&1)
 rc=$?
 check "run replace-member m2 exits 0 (was $rc)" test "$rc" = 0
 ((rc == 0)) || echo "$out" | tail -30
@@ -97,7 +194,7 @@ check "the manifests are as they were after replace-member" test "$(manifest_sum
 # rebuild-from-one with m1 as the seed
 klabdata put 1 20 100 /seed/ >/dev/null
 seed=$(klabdata checksum 1 /seed/)
-out=$("$ETCD_DR" run "$REPO/playbooks/rebuild-from-one.json" --cluster "$spec" --var seed=m1 --yes 2>&1)
+out=$(kdr run "$REPO/playbooks/rebuild-from-one.json" --cluster "$spec" --var seed=m1 --yes 2>&1)
 rc=$?
 check "run rebuild-from-one seed=m1 exits 0 (was $rc)" test "$rc" = 0
 ((rc == 0)) || echo "$out" | tail -30

@@ -14,6 +14,11 @@
 # A kube-apiserver manifest runs a stand-in (a process named kube-apiserver)
 # next to etcd.  Sets KPKI (this machine's copy of the PKI: ca.crt,
 # healthcheck-client.*) and KUBELET_INTERVAL.
+#
+# Every wait here has a bound of its own in seconds (not in tries: one try
+# of a hung member takes curl's whole --max-time), and kdr bounds each
+# etcd-dr command, so a test that fails does so with a message well before
+# ctest's 600 s.
 
 KUBELET_INTERVAL=${KUBELET_INTERVAL:-2}
 KMANIFEST=/etc/kubernetes/manifests/etcd.yaml
@@ -125,7 +130,7 @@ kubelet_start() { # I
 }
 
 # https to member I with the health-check client certificate, from here.
-kcurl() { # I PATH [curl args...]
+kcurl() { # I PATH [curl args...] (at most 5 s)
   local i=$1 p=$2; shift 2
   curl -s --max-time 5 --cacert "$KPKI/ca.crt" --cert "$KPKI/healthcheck-client.crt" \
     --key "$KPKI/healthcheck-client.key" "$@" "https://$(host_ip "$i"):2379$p"
@@ -135,28 +140,41 @@ kmember_names_on() {
   kcurl "$1" /v3/cluster/member/list -X POST -d '{}' |
     python3 -c 'import json,sys; print(" ".join(sorted(m.get("name","") for m in json.load(sys.stdin)["members"])))'
 }
-klabdata() { # put|checksum|verify I ARGS...
-  local op=$1 i=$2; shift 2
+klabdata() { # put|checksum|verify I ARGS... (at most 60 s)
+  local op=$1 i=$2 rc; shift 2
   LABDATA_CACERT=$KPKI/ca.crt LABDATA_CERT=$KPKI/healthcheck-client.crt \
     LABDATA_KEY=$KPKI/healthcheck-client.key \
-    python3 "$REPO/tests/lab/labdata.py" "$op" "https://$(host_ip "$i"):2379" "$@"
+    timeout -k 5 60 python3 "$REPO/tests/lab/labdata.py" "$op" "https://$(host_ip "$i"):2379" "$@"
+  rc=$?
+  ((rc == 124)) && echo "klabdata $op on m$i: no answer within 60 s" >&2
+  return $rc
+}
+# etcd-dr ARGS..., killed after KDR_TIMEOUT seconds (default 240) with a
+# message: its own step timeouts are longer than this test can wait.
+kdr() {
+  local t=${KDR_TIMEOUT:-240} rc
+  timeout -k 10 "$t" "$ETCD_DR" "$@"
+  rc=$?
+  ((rc == 124)) && echo "etcd-dr $1 did not end within $t s: killed" >&2
+  return $rc
 }
 ketcdctl() { # ARGS... (etcdctl of the lab's version, from this machine)
   # etcdctl refuses a flag that an ETCDCTL_* variable also sets
   env -u ETCDCTL_CACERT -u ETCDCTL_CERT -u ETCDCTL_KEY ETCDCTL_API=3 "$LAB_ETCDCTL" --cacert "$KPKI/ca.crt" --cert "$KPKI/healthcheck-client.crt" \
-    --key "$KPKI/healthcheck-client.key" --dial-timeout=5s "$@"
+    --key "$KPKI/healthcheck-client.key" --dial-timeout=5s --command-timeout=60s "$@"
 }
-kwait_healthy() { # SECONDS [I...]
-  local t=$1 i ok; shift
+kwait_healthy() { # SECONDS [I...]: a deadline, whatever one try takes
+  local t=$1 i bad end; shift
   local which=("$@")
   ((${#which[@]})) || which=($(seq 1 "$(nhosts)"))
-  for ((k = 0; k < t * 5; k++)); do
-    ok=1
-    for i in "${which[@]}"; do khealthy_on "$i" || { ok=; break; }; done
-    [[ -n $ok ]] && return 0
+  end=$((SECONDS + t))
+  while :; do
+    bad=
+    for i in "${which[@]}"; do khealthy_on "$i" || { bad=$i; break; }; done
+    [[ -z $bad ]] && return 0
+    ((SECONDS < end)) || { echo "kwait_healthy: m$bad not healthy within $t s" >&2; return 1; }
     sleep 0.2
   done
-  return 1
 }
 # Does etcd run on host I (a process of the image in its network namespace)?
 ketcd_running() {

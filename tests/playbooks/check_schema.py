@@ -81,6 +81,13 @@ good = {"playbook": 1, "name": "g", "steps": [
     {"name": "each", "target": "each", "steps": [{"name": "env", "kind": "set-env",
                                                   "env": {"ETCD_A": "1"}}]}]}
 check(not errors(good) and dry_run(good)[0] == 0, "the reference playbook passes both")
+# durations as the command line takes them, accepted by both
+timed = copy.deepcopy(good)
+timed["steps"][0].update(timeout="90s", retry_delay="500ms")
+timed["steps"][1].update(timeout="2m")
+timed["steps"].append({"name": "p", "kind": "pause", "seconds": "1m30s"})
+check(not errors(timed) and dry_run(timed)[0] == 0,
+      "durations with units (90s, 500ms, 2m, 1m30s) pass both: %s" % (errors(timed) or dry_run(timed)[1].strip()[-200:]))
 broken = {
     "unknown top-level field": lambda p: p.update(extra=1),
     "version 2": lambda p: p.update(playbook=2),
@@ -88,6 +95,8 @@ broken = {
     "a kind's field on another kind": lambda p: p["steps"][0].update(argv=["x"]),
     "bad on_failure": lambda p: p["steps"][0].update(on_failure="retry"),
     "negative timeout": lambda p: p["steps"][0].update(timeout=-1),
+    "timeout with an unknown unit": lambda p: p["steps"][0].update(timeout="90x"),
+    "pause of words": lambda p: p["steps"].append({"name": "p", "kind": "pause", "seconds": "a while"}),
     "bad step name": lambda p: p["steps"][0].update(name="a b"),
     "bad others": lambda p: p["steps"][1].update(others="maybe"),
     "a block with a kind": lambda p: p["steps"][2].update(kind="stop"),

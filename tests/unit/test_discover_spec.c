@@ -113,7 +113,65 @@ static void no_membership(void) {
   CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   CHECK(json_array_size(json_object_get(spec, "members")) == 2);
   CHECK_STR(edr_discover_from(from, "members[1].peer_urls"), "m:5 command (--initial-cluster)");
-  CHECK_CONTAINS(edr_discover_from(from, "warning"), "etcd runs as a kubeadm static pod");
+  CHECK_STR(json_string_value(json_object_get(spec, "preset")), "kubeadm");
+  CHECK_STR(edr_discover_from(from, "preset"), "etcd runs as a kubeadm static pod: its manifest on h1");
+  json_decref(spec);
+  json_decref(from);
+  json_decref(f);
+}
+
+/* A kubeadm manifest: the preset and the manifest's path, so the spec stops
+ * and starts etcd by moving it; stop and start commands given instead keep
+ * the preset out, with a warning saying so. */
+static void kubeadm_manifest(void) {
+  json_t *f = facts(
+      "{\"kind\": \"kubeadm\", \"unit\": null, \"container\": null, \"env_files\": [],"
+      " \"sources\": [{\"what\": \"manifest\", \"path\": \"/k/manifests/etcd.yaml\", \"found\": true}],"
+      " \"settings\": {" SET("name", "cp1", "/k/manifests/etcd.yaml:14 command (--name)") ","
+      SET("data-dir", "/var/lib/etcd", "/k/manifests/etcd.yaml:14 command (--data-dir)") ","
+      SET("advertise-client-urls", "https://10.0.0.1:2379", "/k/manifests/etcd.yaml:14 command (--advertise-client-urls)") ","
+      SET("trusted-ca-file", "/etc/kubernetes/pki/etcd/ca.crt", "/k/manifests/etcd.yaml:14 command (--trusted-ca-file)") "},"
+      " \"db\": {\"path\": \"/var/lib/etcd/member/snap/db\", \"members\": ["
+      "  {\"id\": \"1\", \"name\": \"cp1\", \"peerURLs\": [\"https://10.0.0.1:2380\"], \"clientURLs\": []}]}}");
+  struct edr_discover_in in = {.host = "cp-1", .ssh_port = -1, .sudo = -1};
+  json_t *spec, *from;
+  char err[1024];
+  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK_STR(json_string_value(json_object_get(spec, "preset")), "kubeadm");
+  CHECK_STR(edr_discover_from(from, "preset"),
+            "etcd runs as a kubeadm static pod: /k/manifests/etcd.yaml on cp-1");
+  CHECK_STR(json_string_value(json_object_get(spec, "manifest")), "/k/manifests/etcd.yaml");
+  CHECK_STR(edr_discover_from(from, "manifest"), "the manifest discover read on cp-1");
+  CHECK(json_object_get(spec, "stop_command") == NULL);
+  CHECK(edr_discover_from(from, "warning") == NULL);
+  CHECK_STR(json_string_value(json_object_get(spec, "etcdctl_cert")),
+            "/etc/kubernetes/pki/etcd/healthcheck-client.crt");
+  json_decref(spec);
+  json_decref(from);
+
+  /* parked by a run that stopped etcd: the manifest's own place, and a warning */
+  json_object_set_new(f, "manifest", json_string("/k/manifests/etcd.yaml"));
+  json_object_set_new(f, "manifest_parked", json_string("/k/etcd.yaml.etcd-dr-stopped"));
+  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK_STR(json_string_value(json_object_get(spec, "manifest")), "/k/manifests/etcd.yaml");
+  CHECK_STR(edr_discover_from(from, "preset"), "etcd runs as a kubeadm static pod: "
+            "/k/manifests/etcd.yaml on cp-1, parked at /k/etcd.yaml.etcd-dr-stopped");
+  CHECK_STR(edr_discover_from(from, "warning"),
+            "etcd's manifest on cp-1 is parked at /k/etcd.yaml.etcd-dr-stopped: a run of "
+            "etcd-dr stopped etcd there and did not finish; etcd-dr restore --resume RUN or "
+            "etcd-dr rollback RUN puts it back");
+  json_decref(spec);
+  json_decref(from);
+  json_object_del(f, "manifest_parked");
+
+  in.own_commands = true;
+  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK(json_object_get(spec, "preset") == NULL);
+  CHECK(json_object_get(spec, "manifest") == NULL);
+  CHECK_STR(edr_discover_from(from, "warning"),
+            "etcd runs as a kubeadm static pod on cp-1, but --stop-command or --start-command "
+            "is given: the spec stops and starts etcd with them, not with the kubeadm preset's "
+            "moves of its manifest");
   json_decref(spec);
   json_decref(from);
   json_decref(f);
@@ -169,5 +227,6 @@ int main(void) {
   from_db();
   unreachable_member();
   no_membership();
+  kubeadm_manifest();
   return t_done("test_discover_spec");
 }

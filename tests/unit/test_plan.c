@@ -1,6 +1,7 @@
 /*
  * test_plan.c - plan building (the exact restore command of each member,
- * the order and phases of steps) and shell quoting for display.
+ * the order and phases of steps, kube-apiserver parked around a kubeadm
+ * rollback) and shell quoting for display.
  */
 #include "cli.h"
 #include "err.h"
@@ -218,6 +219,41 @@ static void test_bump_rollback_check(void) {
   edr_spec_free(s);
 }
 
+/* Rollback with the kubeadm preset: kube-apiserver parked before etcd is
+ * stopped and brought back in the cleanup stage (after the health gate),
+ * as for a restore. */
+static void test_kubeadm_rollback(void) {
+  struct edr_spec *s = NULL;
+  struct edr_spec_overrides ov = {.ssh_port = -1, .sudo = -1, .preset = "kubeadm"};
+  CHECK(edr_spec_from_initial_cluster("a=https://h1:2380,b=https://h2:2380", &ov, &s, err,
+                                      sizeof err) == 0);
+  struct edr_plan_opts o = {.kind = EDR_PLAN_ROLLBACK, .command = "rollback", .run_id = "r3",
+                            .snapshot_revision = -1};
+  struct edr_plan *p = NULL;
+  CHECK(s && edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  for (size_t k = 0; p && k < p->n_hosts; k++) {
+    const struct edr_host_plan *h = &p->hosts[k];
+    long park = -1, stop = -1, back = -1;
+    for (size_t i = 0; i < h->n_steps; i++) {
+      const char *from = json_string_value(json_object_get(h->steps[i].request, "from"));
+      bool api = from && strstr(from, "kube-apiserver.yaml");
+      if (api && h->steps[i].kind == EDR_STEP_MOVE_ASIDE)
+        park = (long)i;
+      if (api && h->steps[i].kind == EDR_STEP_MOVE_BACK) {
+        back = (long)i;
+        CHECK(p->stages[h->steps[i].stage].phase == EDR_PHASE_CLEANUP);
+        CHECK_STR(from, "/etc/kubernetes/kube-apiserver.yaml.etcd-dr-stopped");
+      }
+      if (h->steps[i].kind == EDR_STEP_STOP)
+        stop = (long)i;
+    }
+    CHECK(park >= 0 && stop > park && back > stop);
+  }
+  CHECK(p && p->stages[EDR_PHASE_APPLY].gate == EDR_GATE_HEALTH);
+  edr_plan_free(p);
+  edr_spec_free(s);
+}
+
 static void test_quote(void) {
   char *q;
   CHECK_STR(q = edr_shell_quote("plain-arg_1.2/x=y:z,@%+"), "plain-arg_1.2/x=y:z,@%+");
@@ -332,6 +368,7 @@ int main(void) {
   test_restore_commands();
   test_wal_and_skip_hash();
   test_bump_rollback_check();
+  test_kubeadm_rollback();
   test_quote();
   test_summary_untouched();
   return t_done("test_plan");

@@ -492,8 +492,12 @@ static void test_field_errors(void) {
         "field 'on_failure'");
   FAILS(STEPS("{'name': 's1', 'kind': 'stop', 'timeout': -1}"), "step 's1'", "field 'timeout'");
   FAILS(STEPS("{'name': 's1', 'kind': 'stop', 'retries': -2}"), "step 's1'", "field 'retries'");
-  FAILS(STEPS("{'name': 's1', 'kind': 'stop', 'retry_delay': '2'}"), "step 's1'",
-        "field 'retry_delay'");
+  FAILS(STEPS("{'name': 's1', 'kind': 'stop', 'retry_delay': '2x'}"), "step 's1'",
+        "field 'retry_delay'", "a duration such as 90, \"90s\" or \"2m\"");
+  FAILS(STEPS("{'name': 'w', 'kind': 'wait-healthy', 'timeout': '1000001s'}"), "step 'w'",
+        "field 'timeout'");
+  FAILS(STEPS("{'name': 'r', 'kind': 'restore', 'health_timeout': 'soon'}"), "step 'r'",
+        "field 'health_timeout'");
   FAILS(STEPS("{'name': 's1', 'kind': 'start', 'empty_data_dir': 'yes'}"), "step 's1'",
         "field 'empty_data_dir'");
   FAILS(STEPS("{'name': 'x', 'kind': 'exec', 'argv': []}"), "step 'x'", "field 'argv'");
@@ -692,6 +696,30 @@ static void test_each_block(void) {
     CHECK(!step_in(&p->hosts[0], EDR_STEP_STOP, 2) && !step_in(&p->hosts[2], EDR_STEP_STOP, 1));
   }
   edr_plan_free(p);
+}
+
+/* Durations as the command line takes them ("90s", "2m"; a bare number
+ * is seconds), literal or from a variable. */
+static void test_durations(void) {
+  const char *vars[] = {"t=2m"};
+  struct edr_plan *p = OK_VARS(VARS_STEPS("'t': {'default': '1m'}",
+      "{'name': 's', 'kind': 'stop', 'target': 'm1', 'timeout': '90s', 'retry_delay': '500ms',"
+      " 'retries': 1},"
+      "{'name': 'p', 'kind': 'pause', 'seconds': '1m30s'},"
+      "{'name': 'w', 'kind': 'wait-healthy', 'timeout': '${t}', 'retry_delay': 3}"), vars);
+  if (p) {
+    const struct edr_step *s = step_in(&p->hosts[0], EDR_STEP_STOP, 1);
+    CHECK(s && s->timeout_ms == 90000 && s->retry_delay_ms == 500);
+    long k = stage_named(p, "p");
+    CHECK(k >= 0 && p->stages[k].pause_ms == 90000);
+    k = stage_named(p, "w");
+    CHECK(k >= 0 && p->stages[k].timeout_ms == 120000 && p->stages[k].retry_delay_ms == 3000);
+  }
+  edr_plan_free(p);
+  const char *bad[] = {"t=2 minutes"};
+  FAILS_VARS(VARS_STEPS("'t': {'default': '1m'}",
+                        "{'name': 'w', 'kind': 'wait-healthy', 'timeout': '${t}'}"), bad,
+             "field 'timeout'", "'2 minutes' is not a duration such as 90, 90s or 2m");
 }
 
 static void test_vars_and_fields(void) {
@@ -1129,6 +1157,7 @@ int main(void) {
   test_top_level_errors();
   test_checks_and_lock();
   test_each_block();
+  test_durations();
   test_vars_and_fields();
   test_restore_step();
   test_step_options();
