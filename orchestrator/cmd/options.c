@@ -113,6 +113,14 @@ static int set_compress(struct edr_args *a, const struct edr_opt *o, const char 
   return 0;
 }
 
+static int set_health_via(struct edr_args *a, const struct edr_opt *o, const char *val) {
+  int i = choice_index(o, val, edr_health_via_names, EDR_HEALTH_VIA_HOSTS + 1);
+  if (i < 0)
+    return EDR_EXIT_USAGE;
+  a->po.health_via = (enum edr_health_via)i;
+  return 0;
+}
+
 static int parse_count(const struct edr_opt *o, const char *val, long lo, long hi, long *out) {
   char *end;
   long v = strtol(val, &end, 10);
@@ -403,6 +411,15 @@ const struct edr_opt edr_options[] = {
    .field = F(po.health_timeout_ms), .bare_ms = MS_PER_S, .max_ms = DAY_MS,
    .help = "default bound of restore and wait-healthy steps: 90s,\n"
            "2m, 1h (a bare number is seconds; default 2m)"},
+  {.name = "health-via", .arg = EDR_ARG_CHOICE, .metavar = "auto|here|hosts",
+   .commands = EDR_CMD_RESTORE | EDR_CMD_ROLLBACK | EDR_CMD_RUN | EDR_CMD_PLAN,
+   .set = set_health_via, .choices = "auto here hosts",
+   .help = "how the health wait asks each member: from here, or\n"
+           "through the agent on its host with the spec's\n"
+           "etcdctl_cacert/_cert/_key; auto (default): through the\n"
+           "host when there is no client certificate here\n"
+           "(ETCDCTL_CERT) for an https member, or its client URL\n"
+           "gives no answer from here before anything stops"},
   {.name = "bump-revision", .arg = EDR_ARG_TEXT, .metavar = "N|auto", .commands = EDR_CMD_RESTORE,
    .set = set_bump,
    .help = "add N to every revision (with --mark-compacted, so\n"
