@@ -68,6 +68,9 @@ struct health_gate {
   int64_t min_rev;
   uint64_t start_ms;
   size_t via_hosts;                    /* members asked through their host */
+  bool current;                        /* this wait is the round that reads the
+                                          revision "current" means */
+  bool said;                           /* the routes were printed */
   /* the wait to start once the routes are looked at */
   const size_t *idx;
   size_t n;
@@ -86,6 +89,8 @@ static void routes_seen(const struct edr_plan *p, const size_t *idx, size_t n,
                           r->reachable ? 0 : r->http_status, r->http_error);
   }
 }
+
+static void begin_wait(struct edr_gate *g);
 
 /* ---- asking a member through its host's agent ----------------------------- */
 
@@ -152,6 +157,21 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
     return;
   }
   hg->wait = NULL;
+  if (hg->current && status != EDR_ECANCELED) {
+    /* the round that reads the revision to wait for */
+    int64_t min = 1;
+    for (size_t i = 0; rep && i < rep->n; i++)
+      if (rep->members[i].revision > min)
+        min = rep->members[i].revision;
+    free(hg->members);
+    free(hg->host_of);
+    hg->members = NULL;
+    hg->host_of = NULL;
+    hg->current = false;
+    hg->min_rev = min;
+    begin_wait(g);
+    return;
+  }
   g->health_ms = edr_now_ms() - hg->start_ms;
   edr_str_setf(&g->problem, "%s", rep ? rep->problem : "");
   int64_t min_rev = hg->min_rev;
@@ -185,8 +205,6 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
                   rep && rep->problem[0] ? rep->problem : edr_strerror(status));
   }
 }
-
-static void begin_wait(struct edr_gate *g);
 
 static void looked(void *arg, int status) {
   struct edr_gate *g = arg;
@@ -270,12 +288,15 @@ static void begin_wait(struct edr_gate *g) {
     hg->via_hosts += hm[i].via_host;
     char how[400];
     edr_health_route_say(p, h, how, sizeof how);
-    edr_info("%s: health checked %s", m->name,
-             hm[i].via_host || !p->health_routes ? how : "from here");
+    if (!hg->said)
+      edr_info("%s: health checked %s", m->name,
+               hm[i].via_host || !p->health_routes ? how : "from here");
   }
+  hg->said = true;
+  hg->current = hg->min_rev == -1;
   struct edr_health_opts ho = {
-    .min_revision = hg->min_rev,
-    .timeout_ms = hg->timeout_ms,
+    .min_revision = hg->current ? 0 : hg->min_rev,
+    .timeout_ms = hg->current ? 0 : hg->timeout_ms,  /* 0: one round decides */
     .interval_ms = 100,
     .others_allowed = hg->others_allowed,
     .via = {.request = via_request, .arg = g},
@@ -314,9 +335,10 @@ static void gate_health(struct edr_gate *g) {
                g->stage->timeout_ms ? g->stage->timeout_ms : p->health_timeout_ms, false);
 }
 
-/* wait-healthy: the revision to reach is, by default, the highest one a
- * target member serves now (so a member that just joined has caught up),
- * asked first on the run's loop. */
+/* wait-healthy: the revision to reach is, by default (MIN -1), the highest
+ * one a target member serves now (so a member that just joined has caught
+ * up), asked first by one round of the same wait, each member by its
+ * route. */
 static void wait_healthy_go(struct edr_gate *g, int64_t min) {
   const struct edr_stage *st = g->stage;
   start_health(g, st->members, st->n_members, min,
@@ -324,51 +346,11 @@ static void wait_healthy_go(struct edr_gate *g, int64_t min) {
                st->others_allowed);
 }
 
-static void first_ask_done(void *arg, int status) {
-  struct edr_gate *g = arg;
-  struct health_gate *hg = g->impl;
-  size_t n = g->stage->n_members;
-  int64_t min = 1;
-  hg->fetch = NULL;
-  for (size_t i = 0; status == 0 && i < n; i++)
-    if (hg->rows[i].have_status && hg->rows[i].revision > min)
-      min = hg->rows[i].revision;
-  if (status == 0)
-    routes_seen(g->plan, g->stage->members, n, hg->rows);
-  edr_status_rows_release(hg->rows, n);
-  free(hg->rows);
-  hg->rows = NULL;
-  if (status == EDR_ECANCELED) {
-    free(hg);
-    g->impl = NULL;
-    edr_gate_done(g, status, "interrupted before the wait began");
-    return;
-  }
-  wait_healthy_go(g, min);
-}
-
 static void gate_wait_healthy(struct edr_gate *g) {
-  const struct edr_stage *st = g->stage;
-  int64_t min = st->min_revision;
+  int64_t min = g->stage->min_revision;
   if (min == -2)
     min = g->plan->snapshot_revision > 0 ? g->plan->snapshot_revision + g->bump : 1;
-  if (min != -1) {
-    wait_healthy_go(g, min);
-    return;
-  }
-  struct health_gate *hg = calloc(1, sizeof(*hg));
-  struct edr_status_row *rows = member_rows(g->plan, st->members, st->n_members);
-  if (!hg || !rows) {
-    free(hg);
-    free(rows);
-    edr_gate_done(g, EDR_ENOMEM, "out of memory");
-    return;
-  }
-  struct edr_status_fetch_opts o = {.timeout_ms = 2000};
-  hg->rows = rows;
-  g->impl = hg;
-  if (ask_status(g->loop, rows, st->n_members, &o, first_ask_done, g, &hg->fetch) < 0)
-    first_ask_done(g, EDR_ENOMEM);  /* as when nobody answers: from revision 1 */
+  wait_healthy_go(g, min);  /* -1: "current", asked by one round first */
 }
 
 /* ---- member-add and member-remove ---------------------------------------- */

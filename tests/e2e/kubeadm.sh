@@ -7,10 +7,16 @@
 # (ETCDCTL_CACERT/CERT/KEY).  Checks, on the hosts:
 # - a pushed restore tool of another etcd version than the manifests' image
 #   is refused in the check phase, nothing changed;
-# - `restore` with "preset": "kubeadm" from a real snapshot: every key back
-#   on every member and nothing written after it, the old member dirs kept,
-#   manifests back as they were and nothing left parked, kube-apiserver
-#   stopped by kubelet before etcd was and started again after it;
+# - `restore` with "preset": "kubeadm" from a real snapshot, with NO client
+#   certificate on this machine (ETCDCTL_* unset): `plan` says each member
+#   is checked through its host's agent, the run ends healthy checked that
+#   way and says so; every key back on every member and nothing written
+#   after it, the old member dirs kept, manifests back as they were and
+#   nothing left parked, kube-apiserver stopped by kubelet before etcd was
+#   and started again after it;
+# - a playbook's wait-healthy without a certificate here: healthy through
+#   the hosts; from here (--health-via here) it cannot be; and with m3's
+#   etcd stopped it is reported unhealthy through the hosts, naming m3;
 # - `run replace-member` on it: a new member id, its data back, the manifest
 #   as it was;
 # - `run rebuild-from-one`: 3 members again, the seed's data everywhere.
@@ -52,11 +58,22 @@ check "nothing changed after the refusal" test "$(member_dirs)" = "$inodes"
 check "every member still healthy after the refusal" kwait_healthy 5
 
 sed -i "s|\"preset\": \"kubeadm\",|\"preset\": \"kubeadm\", \"restore_tool_push\": \"$tool\",|" "$spec"
+# From here on this machine has no client certificate the members accept,
+# for health: the waits ask through the hosts' agents.
+nocert() { env -u ETCDCTL_CACERT -u ETCDCTL_CERT -u ETCDCTL_KEY "$@"; }
+out=$(nocert "$ETCD_DR" plan --cluster "$spec" --snapshot "$WORK/snap.db" 2>&1)
+for i in 1 2 3; do
+  check "plan: m$i health checked through its host's agent, with its certificates"     contains "$out" "m$i: health checked through $(host_ip "$i")'s agent, with its certificates"
+done
 for i in 1 2 3; do : >"$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events"; done
-out=$("$ETCD_DR" restore --cluster "$spec" --snapshot "$WORK/snap.db" --yes 2>&1)
+out=$(nocert "$ETCD_DR" restore --cluster "$spec" --snapshot "$WORK/snap.db" --yes 2>&1)
 rc=$?
-check "restore --preset kubeadm exits 0 (was $rc)" test "$rc" = 0
+check "restore --preset kubeadm without a client certificate here exits 0 (was $rc)" test "$rc" = 0
 ((rc == 0)) || echo "$out" | tail -30
+check "the restore says its health was checked through the hosts' agents" \
+  contains "$out" "; checked through the hosts' agents"
+check "the restore says how m2 was checked" \
+  contains "$out" "m2: health checked through $(host_ip 2)'s agent, with its certificates"
 run=$(sed -n 's/.*run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\).*/\1/p' <<<"$out" | sed -n 1p)
 check "every member healthy" kwait_healthy 30
 for i in 1 2 3; do
@@ -81,6 +98,33 @@ check "the manifests are back as they were" test "$(manifest_sums)" = "$sums"
 check "3 members: m1 m2 m3" test "$(kmember_names_on 1)" = "m1 m2 m3"
 check "kube-apiserver runs again on every host, once" \
   test "$(for i in 1 2 3; do on_host "$i" pgrep -c -x --ns $$ --nslist net kube-apiserver 2>/dev/null; done | wc -l)" = 3
+
+# wait-healthy in a playbook, without a certificate here
+cat >"$WORK/healthy.json" <<'PB'
+{"playbook": 1, "name": "healthy",
+ "steps": [{"name": "healthy", "kind": "wait-healthy", "target": "all", "timeout": 6}]}
+PB
+out=$(nocert "$ETCD_DR" run "$WORK/healthy.json" --cluster "$spec" --yes 2>&1)
+rc=$?
+check "run wait-healthy without a client certificate here exits 0 (was $rc)" test "$rc" = 0
+((rc == 0)) || echo "$out" | tail -20
+check "wait-healthy says it checked through the hosts' agents" \
+  contains "$out" "3 members, one cluster, revision >= 1; checked through the hosts' agents"
+out=$(nocert "$ETCD_DR" run "$WORK/healthy.json" --cluster "$spec" --yes --health-via here 2>&1)
+rc=$?
+check "from here (--health-via here) the same wait cannot see them healthy (exit $rc)" test "$rc" != 0
+# m3 really down: still unhealthy when asked through its host
+on_host 3 mv "$KMANIFEST" /etc/kubernetes/etcd.yaml.held
+for _ in $(seq 50); do ketcd_running 3 || break; sleep 0.2; done
+m3up=0; ketcd_running 3 && m3up=1
+check "m3's etcd stopped" test "$m3up" = 0
+out=$(nocert "$ETCD_DR" run "$WORK/healthy.json" --cluster "$spec" --yes 2>&1)
+rc=$?
+check "wait-healthy with m3 stopped fails through the hosts (exit $rc)" test "$rc" != 0
+check "it names m3, asked on its host" contains "$out" "m3 (https://$(host_ip 3):2379, asked on its host): "
+check "and why: connection refused" contains "$out" "connection refused"
+on_host 3 mv /etc/kubernetes/etcd.yaml.held "$KMANIFEST"
+check "every member healthy again with m3 back" kwait_healthy 30
 
 # replace-member m2: removed, added back empty, caught up, manifest as it was
 old_id=$(kcurl 1 /v3/cluster/member/list -X POST -d '{}' | python3 -c 'import json,sys; print([m["ID"] for m in json.load(sys.stdin)["members"] if m.get("name")=="m2"][0])')
