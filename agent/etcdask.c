@@ -375,8 +375,9 @@ int op_etcd_http(struct agent *a, json_t *req, json_t *res) {
     if (n == 0)
       break;
     if (n < 0) {
+      char why[256];
       rc = agent_fail(a, (int)n, "%s: reading the answer to %s: %s", url, path,
-                      edr_strerror((int)n));
+                      n == EDR_ETLS ? tls_reason(&c, why, sizeof why) : edr_strerror((int)n));
       goto out;
     }
     got += (size_t)n;
