@@ -207,6 +207,7 @@ static void ev_closed(void *arg) {
   assert(h->closing && !h->closed); /* only after close(), once */
   h->busy = h->closing = false;
   h->closed = true;
+  eng_ask_fail_all(h, EDR_ECONNLOST); /* a gate's questions it can no longer answer */
   eng_check_barrier(h->run);
 }
 
