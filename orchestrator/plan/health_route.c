@@ -65,8 +65,12 @@ void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *
     snprintf(r->why, sizeof r->why, "%s from here: %s", tls ? "tls refused" : "no answer",
              detail && *detail ? detail : edr_strerror(status));
   } else {
-    snprintf(r->why, sizeof r->why, "%s from here", status ? "reachable (refused: not "
-             "running)" : "answered");
+    snprintf(r->why, sizeof r->why, "%s%s",
+             !status                       ? "its client URL answered"
+             : status == EDR_ECONNREFUSED ? "its client URL is reachable (etcd not running)"
+                                           : "its client URL said: ",
+             status && status != EDR_ECONNREFUSED
+                 ? (detail && *detail ? detail : edr_strerror(status)) : "");
   }
 }
 
