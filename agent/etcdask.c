@@ -15,6 +15,7 @@
  */
 #include "fields.h"
 #include "ops.h"
+#include "relay_io.h"
 
 #include "err.h"
 
@@ -100,23 +101,12 @@ static int parse_url(const char *url, bool *tls, char *host, size_t hlen, int *p
 }
 
 static int dial(struct agent *a, struct conn *c, const char *url, const char *host, int port) {
-  struct sockaddr_storage sa = {0};
+  struct sockaddr_storage sa;
   socklen_t salen;
-  struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
-  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
   const char *ip = strcasecmp(host, "localhost") ? host : "127.0.0.1";
-  if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons((uint16_t)port);
-    salen = sizeof *s4;
-  } else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons((uint16_t)port);
-    salen = sizeof *s6;
-  } else {
+  if (!agent_ip_addr(ip, port, &sa, &salen))
     return agent_fail(a, EDR_ERESOLVE, "%s: the agent resolves no host names: give the "
                       "member's client URL with an IP address", url);
-  }
   int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return agent_fail(a, edr_from_errno(errno), "socket: %s", agent_errstr(errno));
