@@ -118,7 +118,7 @@ check "from here (--health-via here) the same wait cannot see them healthy (exit
 # m3 really not answering (its etcd stopped with SIGSTOP: kubelet keeps it,
 # its manifest stays, the port accepts and nothing answers): still unhealthy
 # when asked through its host, and the run says which member and why.
-m3pid=$(pgrep -f -- "^$LAB_DIR/image/etcd .*--name=m3( |\$)" | head -1)
+m3pid=$(pgrep -f -- "^$LAB_DIR/image/etcd .*--name=m3( |\$)" | sed -n 1p)
 check "m3's etcd found" test -n "$m3pid"
 kill -STOP "$m3pid"
 out=$(nocert "$ETCD_DR" run "$WORK/healthy.json" --cluster "$spec" --yes 2>&1)
