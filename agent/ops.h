@@ -39,6 +39,8 @@ int op_unlock(struct agent *a, json_t *req, json_t *res);
 int op_envfile(struct agent *a, json_t *req, json_t *res);
 /* discover.c: how etcd is started here, its members from its own db */
 int op_discover(struct agent *a, json_t *req, json_t *res);
+/* etcdask.c: one HTTP(S) request to the member's client URL from here */
+int op_etcd_http(struct agent *a, json_t *req, json_t *res);
 /* aside.c: the moved-aside dirs of earlier runs (etcd-dr prune) */
 int op_list_aside(struct agent *a, json_t *req, json_t *res);
 int op_prune_aside(struct agent *a, json_t *req, json_t *res);

@@ -231,6 +231,24 @@ static void link_close(int *fd, struct edr_relay *st, bool *ready) {
 
 void relay_in_close(struct relay_in *in) { link_close(&in->fd, &in->st, &in->ready); }
 
+bool agent_ip_addr(const char *addr, int port, struct sockaddr_storage *sa, socklen_t *len) {
+  struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+  memset(sa, 0, sizeof *sa);
+  if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    *len = sizeof *s4;
+  } else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((uint16_t)port);
+    *len = sizeof *s6;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 /* One connect attempt to SA bounded by MS, cut short when the
  * coordinator's connection (IN_FD) closes; the fd, or -1 with errno. */
 static int connect_once(const struct sockaddr_storage *sa, socklen_t salen, int ms,
@@ -293,19 +311,9 @@ int relay_out_connect(struct agent *a, json_t *forward, const uint8_t key[EDR_RE
     return rc;
   snprintf(out->to, sizeof out->to, "%s (%s port %lld)", host ? host : addr, addr,
            (long long)port);
-  struct sockaddr_storage sa = {0};
+  struct sockaddr_storage sa;
   socklen_t salen;
-  struct sockaddr_in *s4 = (struct sockaddr_in *)&sa;
-  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
-  if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons((uint16_t)port);
-    salen = sizeof *s4;
-  } else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons((uint16_t)port);
-    salen = sizeof *s6;
-  } else
+  if (!agent_ip_addr(addr, (int)port, &sa, &salen))
     return agent_fail(a, EDR_EINVAL, "relay address '%s' is not an IPv4 or IPv6 address",
                       addr);
   uint64_t deadline = now_ms() + (uint64_t)timeout;

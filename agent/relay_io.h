@@ -14,7 +14,9 @@
 #include "agent.h"
 #include "relay.h"
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct relay_in {
   int fd;
@@ -50,6 +52,10 @@ void relay_in_close(struct relay_in *in);
 
 /* Connect to FORWARD's "addr":"port" ("host" names it), trying again for
  * up to its "timeout_ms", and send the hello. */
+/* ADDR (an IPv4 or IPv6 address, no name) and PORT as a socket address;
+ * false when ADDR is not one.  Also the etcd-http op's (etcdask.c). */
+bool agent_ip_addr(const char *addr, int port, struct sockaddr_storage *sa, socklen_t *len);
+
 int relay_out_connect(struct agent *a, json_t *forward, const uint8_t key[EDR_RELAY_KEY],
                       struct relay_out *out);
 /* Seal and send N bytes (any length) as records; LAST ends the stream. */

@@ -8,7 +8,12 @@
  * ETCDCTL_CERT, ETCDCTL_KEY, as etcdctl reads them), what revision to wait
  * for, and the line the report keeps.  Every gate, and the leader lookup,
  * runs on the run's loop (struct edr_gate's loop) and can be cancelled:
- * none blocks, none runs a loop of its own.
+ * none blocks, none runs a loop of its own.  The health waits ask each
+ * member the way its route says (plan->health_routes, plan/health_route.c):
+ * from here, or through the agent on its host (edr_gate_ask, the agent's
+ * etcd-http op with the spec's etcdctl_cacert/_cert/_key); a member auto
+ * still has to look at is looked at from here once, by the leader lookup
+ * before anything stops or else when the wait starts.
  */
 #include "commands.h"
 #include "driver.h"
@@ -58,10 +63,84 @@ struct health_gate {
   struct edr_status_row *rows;         /* wait-healthy's first ask */
   struct edr_status_fetch *fetch;      /* while that ask runs */
   struct edr_health_member *members;   /* borrowed by the wait */
+  size_t *host_of;                     /* members[i]'s index in plan->hosts */
   struct edr_health_wait *wait;        /* while it runs */
   int64_t min_rev;
   uint64_t start_ms;
+  size_t via_hosts;                    /* members asked through their host */
+  bool current;                        /* this wait is the round that reads the
+                                          revision "current" means */
+  bool said;                           /* the routes were printed */
+  /* the wait to start once the routes are looked at */
+  const size_t *idx;
+  size_t n;
+  uint64_t timeout_ms;
+  bool others_allowed;
 };
+
+/* Record what the members' client URLs said from here (ROWS, members IDX
+ * of the plan) in the routes auto still looks at. */
+static void routes_seen(const struct edr_plan *p, const size_t *idx, size_t n,
+                        const struct edr_status_row *rows) {
+  for (size_t i = 0; p->health_routes && i < n; i++) {
+    size_t h = idx ? idx[i] : i;
+    const struct edr_status_row *r = &rows[i];
+    edr_health_route_seen(&p->health_routes[h], p->hosts[h].member,
+                          r->reachable ? 0 : r->http_status, r->http_error);
+  }
+}
+
+static void begin_wait(struct edr_gate *g);
+
+/* ---- asking a member through its host's agent ----------------------------- */
+
+struct via_rq {
+  edr_http_cb cb;
+  void *cb_arg;
+  char who[300];
+};
+
+static void via_reply(void *arg, int status, json_t *reply) {
+  struct via_rq *v = arg;
+  json_t *res = json_object_get(reply, "result");
+  if (status == 0) {
+    const char *body = json_string_value(json_object_get(res, "body"));
+    v->cb(v->cb_arg, 0, (long)json_integer_value(json_object_get(res, "code")),
+          body ? body : "", body ? strlen(body) : 0, NULL);
+  } else {
+    const char *msg = json_string_value(
+        json_object_get(json_object_get(reply, "error"), "message"));
+    char why[600];
+    snprintf(why, sizeof why, "%s: %s", v->who, msg ? msg : edr_strerror(status));
+    v->cb(v->cb_arg, status, 0, NULL, 0, why);
+  }
+  free(v);
+}
+
+static int via_request(void *arg, const struct edr_health_member *hm, const char *method,
+                       const char *path, const char *body, uint64_t timeout_ms,
+                       edr_http_cb cb, void *cb_arg) {
+  struct edr_gate *g = arg;
+  struct health_gate *hg = g->impl;
+  size_t host = hg->host_of[hm - hg->members];
+  const struct edr_member *m = g->plan->hosts[host].member;
+  struct via_rq *v = calloc(1, sizeof *v);
+  json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I}", "op",
+                          "etcd-http", "url", hm->client_url, "method", method, "path", path,
+                          "body", body, "cacert", m->etcdctl_cacert, "cert", m->etcdctl_cert,
+                          "key", m->etcdctl_key, "timeout_ms", (json_int_t)timeout_ms);
+  if (!v || !req) {
+    free(v);
+    json_decref(req);
+    return EDR_ENOMEM;
+  }
+  *v = (struct via_rq){.cb = cb, .cb_arg = cb_arg};
+  snprintf(v->who, sizeof v->who, "%s's agent", m->ssh_host);
+  int rc = edr_gate_ask(g, host, req, timeout_ms, via_reply, v);
+  if (rc)
+    free(v);
+  return rc;
+}
 
 static void health_cb(void *arg, bool done, int status, const struct edr_health_report *rep) {
   struct edr_gate *g = arg;
@@ -78,20 +157,44 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
     return;
   }
   hg->wait = NULL;
+  if (hg->current && status != EDR_ECANCELED) {
+    /* the round that reads the revision to wait for */
+    int64_t min = 1;
+    for (size_t i = 0; rep && i < rep->n; i++)
+      if (rep->members[i].revision > min)
+        min = rep->members[i].revision;
+    free(hg->members);
+    free(hg->host_of);
+    hg->members = NULL;
+    hg->host_of = NULL;
+    hg->current = false;
+    hg->min_rev = min;
+    begin_wait(g);
+    return;
+  }
   g->health_ms = edr_now_ms() - hg->start_ms;
   edr_str_setf(&g->problem, "%s", rep ? rep->problem : "");
   int64_t min_rev = hg->min_rev;
+  char how[160];
+  if (!hg->via_hosts)
+    snprintf(how, sizeof how, "checked from here");
+  else if (hg->via_hosts == hg->n)
+    snprintf(how, sizeof how, "checked through the hosts' agents");
+  else
+    snprintf(how, sizeof how, "checked through the hosts' agents for %zu of them",
+             hg->via_hosts);
   free(hg->members);
+  free(hg->host_of);
   free(hg);
   g->impl = NULL;
   if (status == 0) {
     if (st->gate == EDR_GATE_HEALTH)
-      edr_str_setf(&g->note, "healthy in %.2fs: %zu members, one cluster, revision >= %lld",
-                   (double)g->health_ms / 1000.0, g->plan->n_hosts, (long long)min_rev);
+      edr_str_setf(&g->note, "healthy in %.2fs: %zu members, one cluster, revision >= %lld; %s",
+                   (double)g->health_ms / 1000.0, g->plan->n_hosts, (long long)min_rev, how);
     else
-      edr_str_setf(&g->note, "%s: healthy in %.2fs: %zu member%s, one cluster, revision >= %lld",
-                   st->name, (double)g->health_ms / 1000.0, st->n_members,
-                   st->n_members == 1 ? "" : "s", (long long)min_rev);
+      edr_str_setf(&g->note, "%s: healthy in %.2fs: %zu member%s, one cluster, revision >= %lld; "
+                   "%s", st->name, (double)g->health_ms / 1000.0, st->n_members,
+                   st->n_members == 1 ? "" : "s", (long long)min_rev, how);
     edr_gate_done(g, 0, NULL);
   } else {
     if (st->gate == EDR_GATE_HEALTH)
@@ -103,42 +206,110 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
   }
 }
 
+static void looked(void *arg, int status) {
+  struct edr_gate *g = arg;
+  struct health_gate *hg = g->impl;
+  hg->fetch = NULL;
+  if (status == 0)
+    routes_seen(g->plan, hg->idx, hg->n, hg->rows);
+  edr_status_rows_release(hg->rows, hg->n);
+  free(hg->rows);
+  hg->rows = NULL;
+  if (status == EDR_ECANCELED) {
+    free(hg);
+    g->impl = NULL;
+    edr_gate_done(g, status, "interrupted before the wait began");
+    return;
+  }
+  begin_wait(g);
+}
+
 /* Wait until the members of IDX (indices into the plan's hosts; all when
- * NULL) are healthy, one cluster of exactly them, at revision >= MIN_REV. */
+ * NULL) are healthy, one cluster of exactly them, at revision >= MIN_REV.
+ * Members auto has not looked at yet are looked at from here first. */
 static void start_health(struct edr_gate *g, const size_t *idx, size_t n, int64_t min_rev,
                          uint64_t timeout_ms, bool others_allowed) {
   const struct edr_plan *p = g->plan;
   struct health_gate *hg = g->impl ? g->impl : calloc(1, sizeof(*hg));
+  if (!hg) {
+    edr_gate_done(g, EDR_ENOMEM, "out of memory");
+    return;
+  }
+  hg->idx = idx;
+  hg->n = n;
+  hg->min_rev = min_rev;
+  hg->timeout_ms = timeout_ms;
+  hg->others_allowed = others_allowed;
+  g->impl = hg;
+  bool look = false;
+  for (size_t i = 0; p->health_routes && i < n; i++)
+    look |= p->health_routes[idx ? idx[i] : i].look;
+  if (!look) {
+    begin_wait(g);
+    return;
+  }
+  struct edr_status_fetch_opts o = {.timeout_ms = 1500, .status_only = true};
+  if (!(hg->rows = member_rows(p, idx, n)) ||
+      ask_status(g->loop, hg->rows, n, &o, looked, g, &hg->fetch) < 0) {
+    free(hg->rows);
+    hg->rows = NULL;
+    begin_wait(g);  /* the routes stay as the plan said */
+  }
+}
+
+static void begin_wait(struct edr_gate *g) {
+  const struct edr_plan *p = g->plan;
+  struct health_gate *hg = g->impl;
+  size_t n = hg->n;
   struct edr_health_member *hm = calloc(n ? n : 1, sizeof(*hm));
-  if (!hg || !hm) {
-    free(hg);
+  size_t *host_of = calloc(n ? n : 1, sizeof(*host_of));
+  if (!hm || !host_of) {
     free(hm);
+    free(host_of);
+    free(hg);
     g->impl = NULL;
     edr_gate_done(g, EDR_ENOMEM, "out of memory");
     return;
   }
+  hg->via_hosts = 0;
   for (size_t i = 0; i < n; i++) {
-    const struct edr_member *m = p->hosts[idx ? idx[i] : i].member;
+    size_t h = hg->idx ? hg->idx[i] : i;
+    const struct edr_member *m = p->hosts[h].member;
+    host_of[i] = h;
     hm[i].name = m->name;
     hm[i].client_url = m->client_urls.v[0];
     hm[i].peer_urls = (const char *const *)m->peer_urls.v;
     hm[i].n_peer_urls = m->peer_urls.n;
+    hm[i].via_host = p->health_routes && p->health_routes[h].via_host;
+    if (hm[i].via_host && !edr_gate_can_ask(g, h)) {
+      hm[i].via_host = false;
+      edr_warn("%s: its host's agent is not connected: its health is asked from here", m->name);
+    }
+    hg->via_hosts += hm[i].via_host;
+    char how[400];
+    edr_health_route_say(p, h, how, sizeof how);
+    if (!hg->said)
+      edr_info("%s: health checked %s", m->name,
+               hm[i].via_host || !p->health_routes ? how : "from here");
   }
+  hg->said = true;
+  hg->current = hg->min_rev == -1;
   struct edr_health_opts ho = {
-    .min_revision = min_rev,
-    .timeout_ms = timeout_ms,
+    .min_revision = hg->current ? 0 : hg->min_rev,
+    .timeout_ms = hg->current ? 0 : hg->timeout_ms,  /* 0: one round decides */
     .interval_ms = 100,
-    .others_allowed = others_allowed,
+    .others_allowed = hg->others_allowed,
+    .via = {.request = via_request, .arg = g},
   };
   env_tls(&ho.tls);
   hg->members = hm;
-  hg->min_rev = min_rev;
+  hg->host_of = host_of;
   hg->start_ms = edr_now_ms();
   edr_str_reset(&g->problem);
-  g->impl = hg;
   int rc = edr_health_wait_start_cancelable(g->loop, hm, n, &ho, health_cb, g, &hg->wait);
   if (rc) {
     free(hm);
+    free(host_of);
     free(hg);
     g->impl = NULL;
     edr_gate_done(g, rc, "cannot wait for health: %s", edr_strerror(rc));
@@ -164,9 +335,10 @@ static void gate_health(struct edr_gate *g) {
                g->stage->timeout_ms ? g->stage->timeout_ms : p->health_timeout_ms, false);
 }
 
-/* wait-healthy: the revision to reach is, by default, the highest one a
- * target member serves now (so a member that just joined has caught up),
- * asked first on the run's loop. */
+/* wait-healthy: the revision to reach is, by default (MIN -1), the highest
+ * one a target member serves now (so a member that just joined has caught
+ * up), asked first by one round of the same wait, each member by its
+ * route. */
 static void wait_healthy_go(struct edr_gate *g, int64_t min) {
   const struct edr_stage *st = g->stage;
   start_health(g, st->members, st->n_members, min,
@@ -174,49 +346,11 @@ static void wait_healthy_go(struct edr_gate *g, int64_t min) {
                st->others_allowed);
 }
 
-static void first_ask_done(void *arg, int status) {
-  struct edr_gate *g = arg;
-  struct health_gate *hg = g->impl;
-  size_t n = g->stage->n_members;
-  int64_t min = 1;
-  hg->fetch = NULL;
-  for (size_t i = 0; status == 0 && i < n; i++)
-    if (hg->rows[i].have_status && hg->rows[i].revision > min)
-      min = hg->rows[i].revision;
-  edr_status_rows_release(hg->rows, n);
-  free(hg->rows);
-  hg->rows = NULL;
-  if (status == EDR_ECANCELED) {
-    free(hg);
-    g->impl = NULL;
-    edr_gate_done(g, status, "interrupted before the wait began");
-    return;
-  }
-  wait_healthy_go(g, min);
-}
-
 static void gate_wait_healthy(struct edr_gate *g) {
-  const struct edr_stage *st = g->stage;
-  int64_t min = st->min_revision;
+  int64_t min = g->stage->min_revision;
   if (min == -2)
     min = g->plan->snapshot_revision > 0 ? g->plan->snapshot_revision + g->bump : 1;
-  if (min != -1) {
-    wait_healthy_go(g, min);
-    return;
-  }
-  struct health_gate *hg = calloc(1, sizeof(*hg));
-  struct edr_status_row *rows = member_rows(g->plan, st->members, st->n_members);
-  if (!hg || !rows) {
-    free(hg);
-    free(rows);
-    edr_gate_done(g, EDR_ENOMEM, "out of memory");
-    return;
-  }
-  struct edr_status_fetch_opts o = {.timeout_ms = 2000};
-  hg->rows = rows;
-  g->impl = hg;
-  if (ask_status(g->loop, rows, st->n_members, &o, first_ask_done, g, &hg->fetch) < 0)
-    first_ask_done(g, EDR_ENOMEM);  /* as when nobody answers: from revision 1 */
+  wait_healthy_go(g, min);  /* -1: "current", asked by one round first */
 }
 
 /* ---- member-add and member-remove ---------------------------------------- */
@@ -372,6 +506,8 @@ static void leader_fetched(void *arg, int status) {
     if (la->rows[i].have_status && la->rows[i].leader &&
         la->rows[i].leader == la->rows[i].member_id)
       leader = (long)i;
+  if (status == 0)  /* before anything stops: the routes auto looks at */
+    routes_seen(p, NULL, p->n_hosts, la->rows);
   edr_status_rows_release(la->rows, p->n_hosts);
   free(la->rows);
   free(la);

@@ -105,11 +105,23 @@ static int choice_index(const struct edr_opt *o, const char *val, const char *co
   return -1;
 }
 
-static int set_compress(struct edr_args *a, const struct edr_opt *o, const char *val) {
-  int i = choice_index(o, val, edr_compress_names, EDR_COMPRESS_OFF + 1);
+_Static_assert(sizeof(enum edr_compress) == sizeof(int), "set_enum stores an int");
+_Static_assert(sizeof(enum edr_health_via) == sizeof(int), "set_enum stores an int");
+
+/* A CHOICE whose value is an enum: its index among the option's choices
+ * (in the enum's order) goes to the int at .field. */
+static int set_enum(struct edr_args *a, const struct edr_opt *o, const char *val) {
+  const char *names[8];
+  char words[128];
+  size_t n = 0;
+  snprintf(words, sizeof words, "%s", o->choices);
+  for (char *save = NULL, *w = strtok_r(words, " ", &save); w && n < 8;
+       w = strtok_r(NULL, " ", &save))
+    names[n++] = w;
+  int i = choice_index(o, val, names, n);
   if (i < 0)
     return EDR_EXIT_USAGE;
-  a->po.compress = (enum edr_compress)i;
+  *(int *)((char *)a + o->field) = i;
   return 0;
 }
 
@@ -258,18 +270,18 @@ const struct edr_opt edr_options[] = {
    .field = F(po.skip_hash_check),
    .help = "accept a snapshot without a sha-256 trailer (a copied\nmember/snap/db)"},
   {.name = "compress", .arg = EDR_ARG_CHOICE, .metavar = "auto|on|off",
-   .commands = EDR_CMD_RESTORE, .set = set_compress, .choices = "auto on off",
+   .commands = EDR_CMD_RESTORE, .set = set_enum, .field = F(po.compress), .choices = "auto on off",
    .help = "compress the snapshot's push with zstd: once here,\n"
            "decompressed and hashed on each host; auto (the\n"
            "default) only when a sample of the file and the\n"
            "link measured as the agent is pushed say it saves\n"
            "time (the report says what was chosen and the ratio)"},
   {.name = "compress", .arg = EDR_ARG_CHOICE, .metavar = "auto|on|off",
-   .commands = EDR_CMD_PLAN, .set = set_compress, .choices = "auto on off",
+   .commands = EDR_CMD_PLAN, .set = set_enum, .field = F(po.compress), .choices = "auto on off",
    .help = "as restore's: the plan shows the mode and how well the\n"
            "start of the snapshot compresses"},
   {.name = "compress", .arg = EDR_ARG_CHOICE, .metavar = "auto|on|off",
-   .commands = EDR_CMD_RUN, .set = set_compress, .choices = "auto on off",
+   .commands = EDR_CMD_RUN, .set = set_enum, .field = F(po.compress), .choices = "auto on off",
    .help = "how a push-snapshot step sends it (as restore's)"},
   {.name = "var", .arg = EDR_ARG_TEXT, .metavar = "NAME=VALUE", .commands = EDR_CMD_RUN,
    .set = set_var, .help = "set a variable the playbook declares (repeatable)"},
@@ -403,6 +415,15 @@ const struct edr_opt edr_options[] = {
    .field = F(po.health_timeout_ms), .bare_ms = MS_PER_S, .max_ms = DAY_MS,
    .help = "default bound of restore and wait-healthy steps: 90s,\n"
            "2m, 1h (a bare number is seconds; default 2m)"},
+  {.name = "health-via", .arg = EDR_ARG_CHOICE, .metavar = "auto|here|hosts",
+   .commands = EDR_CMD_RESTORE | EDR_CMD_ROLLBACK | EDR_CMD_RUN | EDR_CMD_PLAN,
+   .set = set_enum, .field = F(po.health_via), .choices = "auto here hosts",
+   .help = "how the health wait asks each member: from here, or\n"
+           "through the agent on its host with the spec's\n"
+           "etcdctl_cacert/_cert/_key; auto (default): through the\n"
+           "host when there is no client certificate here\n"
+           "(ETCDCTL_CERT) for an https member, or its client URL\n"
+           "gives no answer from here before anything stops"},
   {.name = "bump-revision", .arg = EDR_ARG_TEXT, .metavar = "N|auto", .commands = EDR_CMD_RESTORE,
    .set = set_bump,
    .help = "add N to every revision (with --mark-compacted, so\n"

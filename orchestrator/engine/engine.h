@@ -69,6 +69,8 @@ struct host {
   json_t *marker_done;       /* resume: step indices the host's marker has */
   bool relay_heard;          /* relay-check: the previous host reached this one */
   bool relay_direct;         /* push-snapshot: from this machine, not the relay */
+  struct eng_ask *asks;      /* a gate's questions to send (ask.c) */
+  struct eng_ask *ask_inflight;  /* the one under way */
   json_t *cleanup;           /* queued requests still to send (queue_run) */
   const char *queue_what;    /* what the queue does, for warnings */
   void (*queue_done)(struct host *h);
@@ -131,6 +133,9 @@ struct run {
   uint64_t dead_ms;          /* nothing back for this long: the host is lost */
   uint64_t agent_idle_ms;    /* an agent hearing nothing this long ends itself */
   uint64_t alive_last;       /* the previous tick (a blocked loop resyncs) */
+  /* a gate's questions whose host failed, answered from the loop (ask.c) */
+  uv_timer_t ask_timer;
+  struct eng_ask *ask_failed;
   /* the snapshot's push (compress.c) */
   bool z_decided;            /* decided once, at the first push */
   struct edr_zsrc *zsrc;     /* the compressed stream every push reads, or NULL */
@@ -191,6 +196,15 @@ void eng_alive_start(struct run *r);
  * fails with CODE and FMT's message. */
 void eng_host_lost(struct host *h, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A gate's questions to the agents (ask.c): the run's timer before any
+ * host starts; send the host's next question when its connection is free
+ * (true: one went out); fail every question of a host that failed, from
+ * the loop; free what is left after the loop ended. */
+void eng_ask_init(struct run *r);
+bool eng_ask_pump(struct host *h);
+void eng_ask_fail_all(struct host *h, int status);
+void eng_ask_release(struct run *r);
 
 void eng_abort_cleanup(struct host *h);
 void eng_abort_release(struct host *h);

@@ -24,6 +24,7 @@
 #include "plan.h"
 #include "str.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -88,6 +89,21 @@ struct edr_gate {
  * EDR_E* code with FMT saying why.  Once per start(); from the loop thread. */
 void edr_gate_done(struct edr_gate *g, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A question to the agent of HOST (an index in plan->hosts) while the gate
+ * runs: REQ (stolen) goes out when that host's connection is free between
+ * steps, and FN gets the reply once, from the loop (never inside this
+ * call): STATUS 0 and REPLY (borrowed) when the agent said ok, else its
+ * error code with REPLY (its "error" says why) or a transport failure with
+ * REPLY NULL.  The agent bounds its own work by TIMEOUT_MS; the connection
+ * gives up a while after.  Returns 0, or EDR_ENOMEM (and FN never runs).
+ * The health wait asks a member's client URL from the member's own host
+ * this way (etcd-http, docs/agent-protocol.md). */
+typedef void (*edr_gate_reply_fn)(void *arg, int status, json_t *reply);
+int edr_gate_ask(struct edr_gate *g, size_t host, json_t *req, uint64_t timeout_ms,
+                 edr_gate_reply_fn fn, void *arg);
+/* Whether HOST's agent is connected and can be asked now. */
+bool edr_gate_can_ask(const struct edr_gate *g, size_t host);
 
 /* A gate has a line on the operator's display while it waits (health). */
 void edr_gate_waiting(struct edr_gate *g, const char *line);

@@ -126,6 +126,7 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
   }
   edr_str_release(&text);
   h->in_step = false;
+  eng_ask_fail_all(h, code);
   eng_conn_idle(h);
   eng_check_barrier(h->run);
 }
@@ -206,6 +207,7 @@ static void ev_closed(void *arg) {
   assert(h->closing && !h->closed); /* only after close(), once */
   h->busy = h->closing = false;
   h->closed = true;
+  eng_ask_fail_all(h, EDR_ECONNLOST); /* a gate's questions it can no longer answer */
   eng_check_barrier(h->run);
 }
 
@@ -512,6 +514,8 @@ void eng_advance(struct host *h) {
   /* A phase change inside eng_check_barrier() can reach a host that an outer
    * loop is about to eng_advance too: never start a step twice. */
   if (h->in_step || !eng_host_idle(h))
+    return;
+  if (eng_ask_pump(h))  /* a gate's question first: the host is between steps */
     return;
   const struct edr_step *s = cur_step(h);
   if (r->aborting || h->failed) {  /* failed: only with keep_going */

@@ -128,6 +128,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   uv_unref((uv_handle_t *)&r.sigterm);
   uv_timer_init(&r.loop, &r.gate_timer);
   r.gate_timer.data = &r;
+  eng_ask_init(&r);
   r.first_destructive = edr_plan_first_destructive(plan);
   eng_alive_init(&r);
   for (size_t i = 0; i < r.n; i++) {
@@ -230,6 +231,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   }
   uv_walk(&r.loop, walk_close, NULL);
   uv_run(&r.loop, UV_RUN_DEFAULT);
+  eng_ask_release(&r);
   for (size_t i = 0; i < r.n; i++)
     r.ops->free(r.hosts[i].conn);
   eng_compress_end(&r); /* no push borrows the stream any more */

@@ -9,7 +9,9 @@
  * status answers POST /v3/cluster/member/list (the next one if that fails).
  * When the last answer of a round is in, the round is judged: done, or a
  * progress report and the next round after interval_ms.  Members that are
- * not up yet simply fail a round; only the deadline ends the wait.
+ * not up yet simply fail a round; only the deadline ends the wait.  A
+ * member marked via_host is asked through opts.via (its host's agent)
+ * instead of libcurl; its answers land in on_answer all the same.
  */
 #include "health.h"
 
@@ -32,6 +34,7 @@ struct rq {  /* the callback argument of one request */
   struct edr_health_wait *w;
   size_t i;
   enum kind kind;
+  bool via;                   /* sent through opts.via */
 };
 
 /* What one member said in the current round. */
@@ -61,6 +64,7 @@ struct edr_health_wait {
   void *arg;
   uint64_t start, round_start;
   unsigned rounds, judged, pending, closing;
+  unsigned via_pending;               /* requests under way through via */
   bool done;
   struct mstate *ms;                  /* n */
   struct edr_health_seen *seen;       /* n */
@@ -141,7 +145,17 @@ static int send_req(struct edr_health_wait *w, size_t i, enum kind k) {
   rq->w = w;
   rq->i = i;
   rq->kind = k;
-  int rc = edr_http_request(w->http, &q, on_answer, rq);
+  rq->via = w->m[i].via_host;
+  int rc;
+  if (rq->via) {
+    rc = w->o.via.request ? w->o.via.request(w->o.via.arg, &w->m[i], q.method, path[k],
+                                             q.body, per, on_answer, rq)
+                          : EDR_EINVAL;
+    if (rc == 0)
+      w->via_pending++;
+  } else {
+    rc = edr_http_request(w->http, &q, on_answer, rq);
+  }
   free(url);
   if (rc == 0)
     w->pending++;
@@ -231,14 +245,21 @@ static void got_list(struct edr_health_wait *w, size_t i, int status,
 
 static void end_round(struct edr_health_wait *w);
 
+static void on_closed_one(struct edr_health_wait *w);
+
 static void on_answer(void *arg, int status, long code, const char *body,
                       size_t len, const char *errtext) {
   struct rq *rq = arg;
   struct edr_health_wait *w = rq->w;
   struct mstate *s = &w->ms[rq->i];
   w->pending--;
-  if (w->done)  /* requests canceled while the wait closes */
+  if (rq->via)
+    w->via_pending--;
+  if (w->done) {  /* requests canceled while the wait closes; M is gone */
+    if (rq->via)
+      on_closed_one(w);  /* the wait lives until the last of them */
     return;
+  }
   switch (rq->kind) {
   case K_HEALTH:
     s->health_answered = status == 0;
@@ -435,6 +456,7 @@ static bool judge(struct edr_health_wait *w) {
     const struct edr_health_member *m = &w->m[i];
     struct edr_health_seen *v = &w->seen[i];
     v->name = m->name;
+    v->via_host = m->via_host;
     v->reachable = s->health_answered || s->status_answered;
     v->status = s->health_err ? s->health_err : s->status_err;
     v->member_id[0] = v->cluster_id[0] = '\0';
@@ -460,7 +482,8 @@ static bool judge(struct edr_health_wait *w) {
     const char *as = me ? edr_gw_str(me, "name") : NULL;
     e[0] = '\0';
     if (!v->reachable)
-      snprintf(e, el, "%s (%s): %s", m->name, m->client_url,
+      snprintf(e, el, "%s (%s%s): %s", m->name, m->client_url,
+               m->via_host ? ", asked on its host" : "",
                s->health_text[0]   ? s->health_text
                : s->status_text[0] ? s->status_text
                                    : "no answer yet");
@@ -517,7 +540,7 @@ static void finish(struct edr_health_wait *w, int status) {
   w->done = true;
   w->rep.elapsed_ms = edr_now_ms() - w->start;
   w->cb(w->arg, true, status, &w->rep);
-  w->closing = 3;
+  w->closing = 3 + w->via_pending;
   uv_close((uv_handle_t *)&w->timer, on_timer_closed);
   uv_close((uv_handle_t *)&w->deadline, on_timer_closed);
   /* Cancels what is still in flight; on_answer ignores it (w->done). */

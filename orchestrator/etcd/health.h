@@ -6,6 +6,10 @@
  * Talks to each member's client URL over HTTP(S) with etcd's JSON gateway
  * (etcd 3.4 and 3.5 serve it on the client port): GET /health, POST
  * /v3/maintenance/status, POST /v3/cluster/member/list.  Built on http.h (libcurl driven by libuv).
+ * A member whose client URL this machine cannot reach, or that accepts no
+ * certificate this machine has, is asked the same questions through the
+ * caller's edr_health_asker (the agent on its host): the answers are judged
+ * by the same code whichever way they came.
  */
 #ifndef EDR_HEALTH_H
 #define EDR_HEALTH_H
@@ -22,6 +26,22 @@ struct edr_health_member {  /* borrowed from the caller for the whole wait */
   const char *client_url;          /* e.g. "http://10.0.0.1:2379" */
   const char *const *peer_urls;    /* expected peer URLs, n_peer_urls long */
   size_t n_peer_urls;
+  /* Added for the route through the hosts: ask this member through
+   * edr_health_opts.via instead of from here. */
+  bool via_host;
+};
+
+/* One request to member M's client URL made elsewhere (its host's agent):
+ * METHOD, PATH and BODY as the wait would send them itself.  CB gets what
+ * edr_http_request's callback would (status 0 with the HTTP code and body,
+ * or a negative EDR_E* code with the reason in errtext), once, from the
+ * loop and never inside the call.  Returns 0, or a negative code and CB
+ * never runs. */
+struct edr_health_asker {
+  int (*request)(void *arg, const struct edr_health_member *m, const char *method,
+                 const char *path, const char *body, uint64_t timeout_ms, edr_http_cb cb,
+                 void *cb_arg);
+  void *arg;
 };
 
 struct edr_health_opts {
@@ -37,6 +57,11 @@ struct edr_health_opts {
    * for (lost or stopped ones), as long as the waited-for members are a
    * majority of it; false: exactly the waited-for members. */
   bool others_allowed;
+  /* Added for the route through the hosts: how members with via_host set
+   * are asked (borrowed until the done=true call).  Their requests still
+   * under way when the wait ends are waited for (each is bounded by
+   * request_timeout_ms) before the wait frees itself. */
+  struct edr_health_asker via;
 };
 
 /* What was last seen of one member.  Strings are owned by the report. */
@@ -54,6 +79,7 @@ struct edr_health_seen {
   int status;                /* 0, or the EDR_E* of the last failed request */
   uint64_t raft_term, raft_index;      /* 0 when unknown */
   char version[32];                    /* etcd server version, "" unknown */
+  bool via_host;                       /* asked through its host */
 };
 
 struct edr_health_report {

@@ -460,6 +460,13 @@ int pb_emit_gate(struct cctx *c, json_t *st, int k, const bool *set) {
       if (set[i])
         stg->members[stg->n_members++] = i;
   }
+  /* A member whose health is asked through its host's agent needs that
+   * agent connected through the wait: its host joins the check (and the
+   * cleanup), as a host a step runs on. */
+  for (size_t i = 0; g == EDR_GATE_WAIT_HEALTHY && c->p->health_routes && i < stg->n_members;
+       i++)
+    if (c->p->health_routes[stg->members[i]].via_host)
+      c->involved[stg->members[i]] = true;
   return 0;
 }
 

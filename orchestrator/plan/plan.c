@@ -919,6 +919,9 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
     if ((rc = host_paths(p, &p->hosts[i])))
       goto fail;
   }
+  const char *cert = getenv("ETCDCTL_CERT");
+  if ((rc = edr_health_routes_decide(p, o->health_via, cert && *cert)))
+    goto fail;
   *out = p;
   return 0;
 nomem:
@@ -1027,6 +1030,7 @@ void edr_plan_free(struct edr_plan *p) {
     free(st->note);
   }
   free(p->stages);
+  free(p->health_routes);
   free(p->playbook);
   free(p->command);
   free(p->tool_version);

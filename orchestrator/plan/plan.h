@@ -239,6 +239,10 @@ struct edr_plan_kind_info {
 };
 extern const struct edr_plan_kind_info edr_plan_kinds[EDR_PLAN__COUNT];
 
+/* How the health wait asks the members (--health-via, health_route.c). */
+enum edr_health_via { EDR_HEALTH_VIA_AUTO, EDR_HEALTH_VIA_HERE, EDR_HEALTH_VIA_HOSTS };
+extern const char *const edr_health_via_names[];  /* "auto", "here", "hosts" */
+
 struct edr_plan_opts {
   enum edr_plan_kind kind;
   enum edr_transfer transfer;
@@ -273,6 +277,18 @@ struct edr_plan_opts {
   struct edr_prune_policy prune; /* prune plan: which runs' dirs go */
   json_t *discover;          /* discover plan: the discover request's fields
                                 (unit, manifest, ...); borrowed, copied */
+  enum edr_health_via health_via;  /* --health-via; this machine's client
+                                      certificate is $ETCDCTL_CERT, as the
+                                      health wait's (cmd/gates.c) */
+};
+
+/* One member's route: through its host's agent (with the host's
+ * certificates) or from here, why, and whether auto still looks at its
+ * client URL from here once before anything stops. */
+struct edr_health_route {
+  bool via_host;
+  bool look;
+  char why[200];
 };
 
 struct edr_plan {
@@ -311,7 +327,24 @@ struct edr_plan {
   bool from_member;          /* that is the member's own member/snap/db */
   enum edr_compress compress;    /* as in the opts */
   struct edr_compress_sample compress_sample;
+  /* How the health wait asks each member (n_hosts, owned; health_route.c):
+   * decided by edr_health_routes_decide, updated by the run (cmd/gates.c)
+   * through edr_health_route_seen before it stops anything.  NULL: every
+   * member from here. */
+  enum edr_health_via health_via;
+  struct edr_health_route *health_routes;
 };
+
+/* Decide P's routes for VIA: CERT_HERE says this machine has a client
+ * certificate (ETCDCTL_CERT).  0 or EDR_ENOMEM. */
+int edr_health_routes_decide(struct edr_plan *p, enum edr_health_via via, bool cert_here);
+/* A member auto still looks at: its client URL answered from here
+ * (STATUS 0) or failed with STATUS (DETAIL says how); moved to its host
+ * when that says no route or a refused TLS the host has files for. */
+void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *m,
+                           int status, const char *detail);
+/* "from here (...)" or "through HOST's agent, with its certificates (...)". */
+void edr_health_route_say(const struct edr_plan *p, size_t i, char *out, size_t len);
 
 /* Build the plan.  Returns 0 and sets *out, or a negative EDR_E* code with
  * a message in err.  Opens no connection and reads no file. */

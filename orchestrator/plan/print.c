@@ -23,6 +23,18 @@ static const char *phase_heading[EDR_PHASE__COUNT] = {
 };
 
 /* Print an argv as a pasteable command, one "--flag value" per line. */
+/* How the health waits ask each member (health_route.c), for MEMBERS
+ * (indices into the plan's hosts; all when NULL). */
+static void print_health_routes(const struct edr_plan *p, const size_t *members, size_t n,
+                                const char *indent, FILE *out) {
+  for (size_t i = 0; p->health_routes && i < n; i++) {
+    size_t h = members ? members[i] : i;
+    char how[400];
+    edr_health_route_say(p, h, how, sizeof how);
+    fprintf(out, "%s%s: health checked %s\n", indent, p->hosts[h].member->name, how);
+  }
+}
+
 static void print_command(FILE *out, char *const *argv) {
   fputs("        $", out);
   for (size_t i = 0; argv[i]; i++) {
@@ -98,6 +110,10 @@ static void print_run(const struct edr_plan *p, FILE *out) {
                    "of exactly them, at the snapshot's revision or later\n",
               (unsigned long long)((st->timeout_ms ? st->timeout_ms : p->health_timeout_ms) /
                                    1000), p->n_hosts);
+    if (st->gate == EDR_GATE_HEALTH)
+      print_health_routes(p, NULL, p->n_hosts, "      ", out);
+    else if (st->gate == EDR_GATE_WAIT_HEALTHY)
+      print_health_routes(p, st->members, st->n_members, "      ", out);
     if (st->retries || st->continue_on_failure)
       fprintf(out, "    %u retr%s, %.1fs apart; on failure: %s\n", st->retries,
               st->retries == 1 ? "y" : "ies", (double)st->retry_delay_ms / 1000.0,
@@ -218,6 +234,7 @@ void edr_plan_print(const struct edr_plan *p, FILE *out) {
                "cluster of exactly the members above, and serve revision >= %lld\n",
           (unsigned long long)(p->health_timeout_ms / 1000), p->n_hosts,
           (long long)(p->snapshot_revision > 0 ? p->snapshot_revision : 1));
+  print_health_routes(p, NULL, p->n_hosts, "            ", out);
   bool kubeadm = false;
   for (size_t i = 0; i < p->n_hosts; i++)
     kubeadm |= edr_member_kubeadm(p->hosts[i].member);
@@ -298,6 +315,14 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
     if (m->proxy_jump || m->proxy_command)
       json_object_set_new(json_object_get(jssh, "from"), "proxy",
                           json_string(edr_origin_name(m->from.proxy)));
+    if (p->health_routes) {
+      char how[400];
+      edr_health_route_say(p, i, how, sizeof how);
+      json_object_set_new(jh, "health_via",
+                          json_pack("{s:s, s:b, s:s}", "via",
+                                    p->health_routes[i].via_host ? "host" : "here", "look",
+                                    p->health_routes[i].look, "says", how));
+    }
     json_array_append_new(hosts, jh);
   }
   json_t *warn = json_array();

@@ -10,7 +10,8 @@
 # - `plan --discover HOST --preset kubeadm`: the spec read off m1's
 #   manifest and db, each value with where it came from; the same with
 #   m1's manifest parked as a run that stopped etcd leaves it;
-# - the one-command restore with no spec written, `restore --discover HOST
+# - the one-command restore with no spec written and NO client certificate
+#   on this machine (ETCDCTL_* unset), `restore --discover HOST
 #   --preset kubeadm --snapshot FILE` (the restore tool from this machine's
 #   PATH), from a real snapshot: every key back on every member and nothing
 #   written after it, the old member dirs kept, manifests back as they were
@@ -19,6 +20,12 @@
 # - `rollback` of that restore: the old data back (the keys written after
 #   the snapshot too), kube-apiserver parked while etcd was down and back
 #   after it, the manifests as they were;
+#   `plan` says each member is checked through its host's agent, the run
+#   ends healthy checked that way and says so;
+# - a playbook's wait-healthy without a certificate here: healthy through
+#   the hosts; from here (--health-via here) it cannot be; and with m3's
+#   etcd not answering (SIGSTOP) it is reported unhealthy through the
+#   hosts, naming m3 and why;
 # - `run replace-member` on it: a new member id, its data back, the manifest
 #   as it was;
 # - `run rebuild-from-one`: 3 members again, the seed's data everywhere.
@@ -136,11 +143,23 @@ check "plan: the parked manifest is said, word for word" \
 on_host 1 mv /etc/kubernetes/etcd.yaml.etcd-dr-stopped "$KMANIFEST"
 check "m1 healthy again, its manifest back" kwait_healthy 60
 
+# From here on this machine has no client certificate the members accept,
+# for health: the waits ask through the hosts' agents.
+nocert() { (unset ETCDCTL_CACERT ETCDCTL_CERT ETCDCTL_KEY; "$@"); }
+out=$(PATH=$KPATH nocert kdr plan --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" "${SSH[@]}" 2>&1)
+for i in 1 2 3; do
+  check "plan: m$i health checked through its host's agent, with its certificates" \
+    contains "$out" "m$i: health checked through $(host_ip "$i")'s agent, with its certificates"
+done
 for i in 1 2 3; do : >"$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events"; done
-out=$(PATH=$KPATH kdr restore --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" --yes "${SSH[@]}" 2>&1)
+out=$(PATH=$KPATH nocert kdr restore --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" --yes "${SSH[@]}" 2>&1)
 rc=$?
-check "restore --discover $ip1 --preset kubeadm exits 0 (was $rc)" test "$rc" = 0
+check "restore --discover $ip1 --preset kubeadm, no client certificate here, exits 0 (was $rc)" test "$rc" = 0
 ((rc == 0)) || echo "$out" | tail -30
+check "the restore says its health was checked through the hosts' agents" \
+  contains "$out" "; checked through the hosts' agents"
+check "the restore says how m2 was checked" \
+  contains "$out" "m2: health checked through $(host_ip 2)'s agent, with its certificates"
 run=$(sed -n 's/.*run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\).*/\1/p' <<<"$out" | sed -n 1p)
 check "every member healthy" kwait_healthy 30
 for i in 1 2 3; do
@@ -159,7 +178,7 @@ check "kube-apiserver runs again on every host, once" \
 
 # ---- rollback of that restore: the old data back, kube-apiserver parked meanwhile ----
 for i in 1 2 3; do : >"$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events"; done
-out=$(kdr rollback "$run" --discover "$ip1" --preset kubeadm --yes "${SSH[@]}" 2>&1)
+out=$(nocert kdr rollback "$run" --discover "$ip1" --preset kubeadm --yes "${SSH[@]}" 2>&1)
 rc=$?
 check "rollback $run --discover $ip1 --preset kubeadm exits 0 (was $rc)" test "$rc" = 0
 ((rc == 0)) || echo "$out" | tail -30
@@ -178,6 +197,36 @@ done
 check "the manifests are as they were after the rollback" test "$(manifest_sums)" = "$sums"
 check "kube-apiserver runs again on every host after the rollback" \
   test "$(for i in 1 2 3; do on_host "$i" pgrep -c -x --ns $$ --nslist net kube-apiserver 2>/dev/null; done | wc -l)" = 3
+
+# wait-healthy in a playbook, without a certificate here
+cat >"$WORK/healthy.json" <<'PB'
+{"playbook": 1, "name": "healthy",
+ "steps": [{"name": "healthy", "kind": "wait-healthy", "target": "all", "timeout": 6}]}
+PB
+out=$(nocert kdr run "$WORK/healthy.json" --cluster "$spec" --yes 2>&1)
+rc=$?
+check "run wait-healthy without a client certificate here exits 0 (was $rc)" test "$rc" = 0
+((rc == 0)) || echo "$out" | tail -20
+check "wait-healthy says it checked through the hosts' agents" \
+  contains "$out" "3 members, one cluster, revision >= "
+check "... checked through the hosts' agents" contains "$out" "; checked through the hosts' agents"
+out=$(nocert kdr run "$WORK/healthy.json" --cluster "$spec" --yes --health-via here 2>&1)
+rc=$?
+check "from here (--health-via here) the same wait cannot see them healthy (exit $rc)" test "$rc" != 0
+# m3 really not answering (its etcd stopped with SIGSTOP: kubelet keeps it,
+# its manifest stays, the port accepts and nothing answers): still unhealthy
+# when asked through its host, and the run says which member and why.
+m3pid=$(pgrep -f -- "^$LAB_DIR/image/etcd .*--name=m3( |\$)" | sed -n 1p)
+check "m3's etcd found" test -n "$m3pid"
+kill -STOP "$m3pid"
+out=$(nocert kdr run "$WORK/healthy.json" --cluster "$spec" --yes 2>&1)
+rc=$?
+kill -CONT "$m3pid"
+check "wait-healthy with m3 not answering fails through the hosts (exit $rc)" test "$rc" != 0
+check "it names m3, asked on its host" contains "$out" "m3 (https://$(host_ip 3):2379, asked on its host): "
+check "and why: timed out" contains "$out" "asked on its host): timed out"
+contains "$out" "asked on its host): timed out" || echo "$out" | tail -15
+check "every member healthy again with m3 going on" kwait_healthy 30
 
 # replace-member m2: removed, added back empty, caught up, manifest as it was
 old_id=$(kcurl 1 /v3/cluster/member/list -X POST -d '{}' | python3 -c 'import json,sys; print([m["ID"] for m in json.load(sys.stdin)["members"] if m.get("name")=="m2"][0])')

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ static struct {
   bool timer_init;
   struct edr_gate *g;
   int status;
+  unsigned asks_out;         /* FAKE_ASK: questions not answered yet */
 } gates;
 
 static void add(enum fake_ev ev, long host, long step, long stage, int status,
@@ -327,6 +329,7 @@ static void answer(struct edr_agent_conn *c, const struct fake_rule *rule, json_
   case FAKE_HANG:
     json_decref(result);
     return; /* the deadline (arm) ends it */
+  case FAKE_ASK: /* a gate's act, never a request's */
   case FAKE_LOSE:
     json_decref(result);
     c->status = EDR_ECONNLOST;
@@ -597,6 +600,18 @@ static void gate_cb(uv_timer_t *t) {
     edr_gate_done(g, status, "%s: failed (fake)", name);
 }
 
+/* FAKE_ASK: each answer; the gate ends when the last one is in. */
+static void gate_answer(void *arg, int status, json_t *reply) {
+  long host = (long)(intptr_t)arg;
+  add(FAKE_GATE_DONE, host, -1, gate_stage(gates.g), status, "gate ask %s %s",
+      plan->hosts[host].member->name, status ? edr_err_name(status) : "ok");
+  if (status && !gates.status)
+    gates.status = EDR_EUNHEALTHY;
+  (void)reply;
+  if (--gates.asks_out == 0)
+    uv_timer_start(&gates.timer, gate_cb, 0, 0);
+}
+
 static void gate_start(struct edr_gate *g) {
   enum edr_gate_kind kind = g->stage->gate;
   const char *name = edr_gate_names[kind];
@@ -622,6 +637,18 @@ static void gate_start(struct edr_gate *g) {
     break;
   case FAKE_HANG:
     return; /* until gate_cancel */
+  case FAKE_ASK:
+    gates.status = 0;
+    edr_str_setf(&g->note, "%s asked the agents (fake)", name);
+    gates.asks_out = (unsigned)plan->n_hosts;
+    for (size_t i = 0; i < plan->n_hosts; i++) {
+      json_t *q = json_pack("{s:s, s:s, s:s, s:s}", "op", "etcd-http", "url",
+                            plan->hosts[i].member->client_urls.v[0], "method", "GET", "path",
+                            "/health");
+      if (edr_gate_ask(g, i, q, 1000, gate_answer, (void *)(intptr_t)i))
+        violation("edr_gate_ask failed");
+    }
+    return;
   default:
     gates.status = EDR_EUNHEALTHY;
     if (kind == EDR_GATE_HEALTH) {

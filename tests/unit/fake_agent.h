@@ -34,6 +34,8 @@ enum fake_act {
   FAKE_FAIL,     /* answer "ok": false with CODE and MSG */
   FAKE_HANG,     /* never answer: the engine's deadline fires */
   FAKE_LOSE,     /* the connection is lost (EDR_ECONNLOST) */
+  FAKE_ASK,      /* a gate: asks every member's agent an etcd-http question
+                    (edr_gate_ask) and passes when every one answered ok */
 };
 
 /* What host HOST does with WHAT: a plan step's kind name ("stop",

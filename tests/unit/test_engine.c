@@ -745,6 +745,36 @@ static void test_health_cancelled(const struct edr_plan *p) {
   edr_run_result_release(&res);
 }
 
+/* The health gate asks every member's agent (edr_gate_ask, the route
+ * through the hosts): each host gets the question between its steps, the
+ * answers reach the gate, and the run goes on to the cleanup.  A host
+ * whose connection is lost meanwhile fails its question, and the gate. */
+static void test_gate_asks_agents(const struct edr_plan *p) {
+  struct edr_run_result res;
+  CHECK(run_gate(p, EDR_GATE_HEALTH, 0, FAKE_ASK, false, &res) == EDR_EXIT_OK);
+  for (size_t x = 0; x < p->n_hosts; x++) {
+    const char *m = p->hosts[x].member->name;
+    long q = fake_find("%s > op:etcd-http", m);
+    CHECK(q > fake_find("gate health start"));
+    CHECK(fake_find("gate ask %s ok", m) > q);
+    CHECK(fake_find("%s > cleanup", m) > fake_find("gate health done ok"));
+  }
+  CHECK(fake_violations() == 0);
+  edr_run_result_release(&res);
+
+  enum fake_act ask = FAKE_ASK;
+  fake_reset(p);
+  fake_gate_script(EDR_GATE_HEALTH, &ask, 1);
+  fake_rule((struct fake_rule){.host = "m2", .what = "op:etcd-http", .act = FAKE_LOSE});
+  struct edr_exec_opts o = {0};
+  CHECK(run(p, &o, &res) != EDR_EXIT_OK);
+  CHECK(fake_find("gate ask m2 EDR_ECONNLOST") >= 0);
+  CHECK(fake_find("gate ask m1 ok") >= 0);
+  CHECK(fake_find("gate health done EDR_EUNHEALTHY") >= 0);
+  CHECK(fake_violations() == 0);
+  edr_run_result_release(&res);
+}
+
 /* Interrupted while a host pushes: every host stops at the next step
  * boundary, and what prepare staged is removed. */
 static void test_interrupt_in_prepare(const struct edr_plan *p) {
@@ -940,6 +970,7 @@ int main(void) {
     test_leader_slow_abort(restore);
     test_leader_interrupted(restore);
     test_health_fails(restore);
+    test_gate_asks_agents(restore);
     test_health_cancelled(restore);
     test_interrupt_in_prepare(restore);
     test_interrupt_in_apply(restore);

@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static char err[1024];
@@ -364,8 +365,57 @@ static void test_summary_untouched(void) {
   edr_spec_free(s);
 }
 
+/* How each member's health is asked (health_route.c): --health-via, an
+ * https member without a certificate here goes through its host, and the
+ * look from here before anything stops moves only a member with no route. */
+static void test_health_routes(void) {
+  struct edr_spec *s;
+  struct edr_plan *p = plan3(&s);
+  if (!p)
+    return;
+  struct edr_member *m2 = &s->members[1];
+  free(m2->client_urls.v[0]);
+  m2->client_urls.v[0] = strdup("https://10.0.0.2:2379");
+  m2->etcdctl_cert = strdup("/etc/kubernetes/pki/etcd/healthcheck-client.crt");
+  char how[400];
+
+  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_AUTO, false) == 0);
+  CHECK(!p->health_routes[0].via_host && p->health_routes[0].look);
+  CHECK(p->health_routes[1].via_host && !p->health_routes[1].look);
+  edr_health_route_say(p, 1, how, sizeof how);
+  CHECK_STR(how, "through 10.0.0.2's agent, with its certificates (no client certificate "
+                 "here (ETCDCTL_CERT unset); the host has etcdctl_cert)");
+  edr_health_route_say(p, 0, how, sizeof how);
+  CHECK_STR(how, "from here, or through 10.0.0.1's agent if its client URL gives no answer "
+                 "from here before anything stops");
+
+  /* the look: no route moves m1 to its host; a refusal keeps m3 here */
+  edr_health_route_seen(&p->health_routes[0], &s->members[0], EDR_ETIMEDOUT, "");
+  edr_health_route_seen(&p->health_routes[2], &s->members[2], EDR_ECONNREFUSED, "");
+  CHECK(p->health_routes[0].via_host && !p->health_routes[0].look);
+  CHECK_STR(p->health_routes[0].why, "no answer from here: timed out");
+  CHECK(!p->health_routes[2].via_host && !p->health_routes[2].look);
+  edr_health_route_say(p, 2, how, sizeof how);
+  CHECK_STR(how, "from here (its client URL is reachable (etcd not running))");
+  /* looked at once: a later answer changes nothing */
+  edr_health_route_seen(&p->health_routes[0], &s->members[0], 0, "");
+  CHECK(p->health_routes[0].via_host);
+
+  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_AUTO, true) == 0);
+  CHECK(!p->health_routes[1].via_host && p->health_routes[1].look);
+  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HERE, false) == 0);
+  for (size_t i = 0; i < 3; i++)
+    CHECK(!p->health_routes[i].via_host && !p->health_routes[i].look);
+  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HOSTS, true) == 0);
+  for (size_t i = 0; i < 3; i++)
+    CHECK(p->health_routes[i].via_host && !p->health_routes[i].look);
+  edr_plan_free(p);
+  edr_spec_free(s);
+}
+
 int main(void) {
   test_restore_commands();
+  test_health_routes();
   test_wal_and_skip_hash();
   test_bump_rollback_check();
   test_kubeadm_rollback();

@@ -1,0 +1,417 @@
+/*
+ * etcdask.c - the `etcd-http` op: one HTTP(S) request to the member's own
+ * client URL, made from its host with the host's certificates, for a
+ * coordinator that cannot reach that URL or has no certificate the member
+ * accepts (docs/agent-protocol.md).  The coordinator's health wait asks
+ * GET /health, POST /v3/maintenance/status and POST /v3/cluster/member/list
+ * this way and judges the answers exactly as it judges its own.
+ *
+ * HTTP/1.1 with "Connection: close", over a socket bounded by the
+ * request's timeout (connect included), through OpenSSL for https with the
+ * CA, client certificate and key named in the request (paths on this
+ * host).  Names are not resolved (a static binary has no NSS): the URL's
+ * host is an IP address or "localhost".  This file owns the socket and the
+ * TLS state of one request; the reply is {"code": N, "body": "..."}.
+ */
+#include "fields.h"
+#include "ops.h"
+#include "relay_io.h"
+
+#include "err.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+enum { BODY_MAX = 1 << 20, HEAD_MAX = 16 * 1024 };
+
+struct conn {
+  int fd;
+  SSL_CTX *ctx;
+  SSL *ssl;
+  uint64_t deadline;
+};
+
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int left_ms(const struct conn *c) {
+  uint64_t now = mono_ms();
+  return now < c->deadline ? (int)(c->deadline - now) : 0;
+}
+
+/* "https://10.0.0.1:2379/" into its parts: TLS, the host (brackets
+ * removed) and the port; 0 or EDR_EINVAL. */
+static int parse_url(const char *url, bool *tls, char *host, size_t hlen, int *port) {
+  const char *p;
+  if (!strncasecmp(url, "https://", 8)) {
+    *tls = true;
+    p = url + 8;
+  } else if (!strncasecmp(url, "http://", 7)) {
+    *tls = false;
+    p = url + 7;
+  } else {
+    return EDR_EINVAL;
+  }
+  const char *end = p + strcspn(p, "/");
+  const char *colon;
+  if (*p == '[') {
+    const char *rb = memchr(p, ']', (size_t)(end - p));
+    if (!rb)
+      return EDR_EINVAL;
+    if ((size_t)(rb - p - 1) >= hlen)
+      return EDR_EINVAL;
+    memcpy(host, p + 1, (size_t)(rb - p - 1));
+    host[rb - p - 1] = '\0';
+    colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+  } else {
+    colon = memchr(p, ':', (size_t)(end - p));
+    const char *he = colon ? colon : end;
+    if (he == p || (size_t)(he - p) >= hlen)
+      return EDR_EINVAL;
+    memcpy(host, p, (size_t)(he - p));
+    host[he - p] = '\0';
+  }
+  *port = *tls ? 443 : 80;
+  if (colon) {
+    char *e;
+    long v = strtol(colon + 1, &e, 10);
+    if (e != end || v < 1 || v > 65535)
+      return EDR_EINVAL;
+    *port = (int)v;
+  }
+  return 0;
+}
+
+static int dial(struct agent *a, struct conn *c, const char *url, const char *host, int port) {
+  struct sockaddr_storage sa;
+  socklen_t salen;
+  const char *ip = strcasecmp(host, "localhost") ? host : "127.0.0.1";
+  if (!agent_ip_addr(ip, port, &sa, &salen))
+    return agent_fail(a, EDR_ERESOLVE, "%s: the agent resolves no host names: give the "
+                      "member's client URL with an IP address", url);
+  int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return agent_fail(a, edr_from_errno(errno), "socket: %s", agent_errstr(errno));
+  c->fd = fd;
+  if (connect(fd, (struct sockaddr *)&sa, salen) != 0) {
+    if (errno != EINPROGRESS)
+      return agent_fail(a, edr_from_errno(errno), "%s: %s", url, agent_errstr(errno));
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int n;
+    do
+      n = poll(&p, 1, left_ms(c));
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+      return agent_fail(a, EDR_ETIMEDOUT, "%s: no connection within the timeout", url);
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+      err = errno;
+    if (err)
+      return agent_fail(a, edr_from_errno(err), "%s: %s", url, agent_errstr(err));
+  }
+  return 0;
+}
+
+/* Wait until FD can be read (or written): 0, or EDR_ETIMEDOUT. */
+static int wait_fd(struct conn *c, bool out) {
+  struct pollfd p = {.fd = c->fd, .events = out ? POLLOUT : POLLIN};
+  int n;
+  do
+    n = poll(&p, 1, left_ms(c));
+  while (n < 0 && errno == EINTR);
+  return n > 0 ? 0 : n == 0 ? EDR_ETIMEDOUT : edr_from_errno(errno);
+}
+
+/* OpenSSL's reason for the last failure, and the peer verification's. */
+static const char *tls_reason(struct conn *c, char *buf, size_t len) {
+  unsigned long e = ERR_peek_last_error();
+  long v = c->ssl ? SSL_get_verify_result(c->ssl) : X509_V_OK;
+  if (v != X509_V_OK)
+    snprintf(buf, len, "certificate verify failed: %s", X509_verify_cert_error_string(v));
+  else if (e)
+    ERR_error_string_n(e, buf, len);
+  else
+    snprintf(buf, len, "the connection closed during the handshake (the member may want a "
+             "client certificate)");
+  return buf;
+}
+
+static int tls_start(struct agent *a, struct conn *c, const char *url, const char *host,
+                     const char *cacert, const char *cert, const char *key) {
+  char why[256];
+  OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+  ERR_clear_error();
+  c->ctx = SSL_CTX_new(TLS_client_method());
+  if (!c->ctx)
+    return agent_fail(a, EDR_ENOMEM, "out of memory for tls");
+  SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+  SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (cacert ? SSL_CTX_load_verify_locations(c->ctx, cacert, NULL) != 1
+             : SSL_CTX_set_default_verify_paths(c->ctx) != 1)
+    return agent_fail(a, EDR_ETLS, "cannot load the CA certificate '%s': %s",
+                      cacert ? cacert : "(system default)", tls_reason(c, why, sizeof why));
+  if (cert && SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1)
+    return agent_fail(a, EDR_ETLS, "cannot load the client certificate '%s': %s", cert,
+                      tls_reason(c, why, sizeof why));
+  if (key && SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1)
+    return agent_fail(a, EDR_ETLS, "cannot load the client key '%s': %s", key,
+                      tls_reason(c, why, sizeof why));
+  c->ssl = SSL_new(c->ctx);
+  if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+    return agent_fail(a, EDR_ENOMEM, "out of memory for tls");
+  X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+  struct in6_addr tmp;
+  if (inet_pton(AF_INET, host, &tmp) == 1 || inet_pton(AF_INET6, host, &tmp) == 1) {
+    X509_VERIFY_PARAM_set1_ip_asc(vp, host);
+  } else {
+    SSL_set_tlsext_host_name(c->ssl, host);
+    X509_VERIFY_PARAM_set1_host(vp, host, 0);
+  }
+  for (;;) {
+    int r = SSL_connect(c->ssl);
+    if (r == 1)
+      return 0;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      int w = wait_fd(c, e == SSL_ERROR_WANT_WRITE);
+      if (w)
+        return agent_fail(a, w, "%s: tls handshake: no answer within the timeout", url);
+      continue;
+    }
+    return agent_fail(a, EDR_ETLS, "%s: %s", url, tls_reason(c, why, sizeof why));
+  }
+}
+
+/* Write all of BUF: 0 or a code. */
+static int put(struct conn *c, const char *buf, size_t len) {
+  while (len) {
+    ssize_t n;
+    if (c->ssl) {
+      int r = SSL_write(c->ssl, buf, (int)len);
+      if (r <= 0) {
+        int e = SSL_get_error(c->ssl, r);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+          return EDR_ETLS;
+        int w = wait_fd(c, e == SSL_ERROR_WANT_WRITE);
+        if (w)
+          return w;
+        continue;
+      }
+      n = r;
+    } else {
+      n = send(c->fd, buf, len, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR)
+          continue;
+        if (errno != EAGAIN)
+          return edr_from_errno(errno);
+        int w = wait_fd(c, true);
+        if (w)
+          return w;
+        continue;
+      }
+    }
+    buf += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Read some bytes: the count, 0 at the end, or a negative code. */
+static long get(struct conn *c, char *buf, size_t len) {
+  for (;;) {
+    if (c->ssl) {
+      int r = SSL_read(c->ssl, buf, (int)len);
+      if (r > 0)
+        return r;
+      int e = SSL_get_error(c->ssl, r);
+      if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
+        return 0;
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+        return EDR_ETLS;
+      int w = wait_fd(c, e == SSL_ERROR_WANT_WRITE);
+      if (w)
+        return w;
+    } else {
+      ssize_t n = recv(c->fd, buf, len, 0);
+      if (n >= 0)
+        return n;
+      if (errno == EINTR)
+        continue;
+      if (errno != EAGAIN)
+        return edr_from_errno(errno);
+      int w = wait_fd(c, false);
+      if (w)
+        return w;
+    }
+  }
+}
+
+/* The value of header NAME in the head HEAD (NUL-terminated), or NULL. */
+static const char *header(const char *head, const char *name, size_t *vlen) {
+  size_t nl = strlen(name);
+  for (const char *p = strstr(head, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
+    const char *l = p + 2;
+    if (!strncasecmp(l, name, nl) && l[nl] == ':') {
+      const char *v = l + nl + 1;
+      while (*v == ' ' || *v == '\t')
+        v++;
+      *vlen = strcspn(v, "\r\n");
+      return v;
+    }
+  }
+  return NULL;
+}
+
+/* Undo chunked transfer coding in place; the new length, or -1. */
+static long dechunk(char *b, size_t len) {
+  size_t in = 0, out = 0;
+  for (;;) {
+    char *e;
+    if (in >= len)
+      return -1;
+    unsigned long n = strtoul(b + in, &e, 16);
+    char *crlf = strstr(e, "\r\n");
+    if (e == b + in || !crlf || (size_t)(crlf - b) >= len)
+      return -1;
+    in = (size_t)(crlf - b) + 2;
+    if (n == 0)
+      return (long)out;
+    if (n > len - in)
+      return -1;
+    memmove(b + out, b + in, n);
+    out += n;
+    in += n + 2;
+  }
+}
+
+int op_etcd_http(struct agent *a, json_t *req, json_t *res) {
+  const char *url, *method, *path, *body = NULL, *cacert = NULL, *cert = NULL, *key = NULL;
+  json_int_t timeout = 2000;
+  int rc;
+  if ((rc = field_str(a, req, "url", false, &url)) ||
+      (rc = field_str(a, req, "method", false, &method)) ||
+      (rc = field_str(a, req, "path", false, &path)) ||
+      (rc = field_str(a, req, "body", true, &body)) ||
+      (rc = field_path(a, req, "cacert", true, &cacert)) ||
+      (rc = field_path(a, req, "cert", true, &cert)) ||
+      (rc = field_path(a, req, "key", true, &key)) ||
+      (rc = field_int(a, req, "timeout_ms", true, 1, 600000, &timeout)))
+    return rc;
+  if (strcmp(method, "GET") && strcmp(method, "POST"))
+    return agent_fail(a, EDR_EINVAL, "method '%s': only GET and POST are asked", method);
+  if (path[0] != '/' || strpbrk(path, " \r\n"))
+    return agent_fail(a, EDR_EINVAL, "path '%s' is not an absolute request path", path);
+  bool tls;
+  char host[256];
+  int port;
+  if (parse_url(url, &tls, host, sizeof host, &port))
+    return agent_fail(a, EDR_EINVAL, "'%s' is not an http:// or https:// URL", url);
+
+  struct conn c = {.fd = -1, .deadline = mono_ms() + (uint64_t)timeout};
+  char *buf = NULL;
+  if ((rc = dial(a, &c, url, host, port)))
+    goto out;
+  if (tls && (rc = tls_start(a, &c, url, host, cacert, cert, key)))
+    goto out;
+  size_t blen = body ? strlen(body) : 0;
+  bool v6 = strchr(host, ':') != NULL;
+  char head[1024];
+  int hl = snprintf(head, sizeof head,
+                    "%s %s HTTP/1.1\r\nHost: %s%s%s:%d\r\nAccept: application/json\r\n"
+                    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                    "Connection: close\r\n\r\n",
+                    method, path, v6 ? "[" : "", host, v6 ? "]" : "", port, blen);
+  if (hl < 0 || (size_t)hl >= sizeof head) {
+    rc = agent_fail(a, EDR_EINVAL, "request line too long");
+    goto out;
+  }
+  if ((rc = put(&c, head, (size_t)hl)) || (body && (rc = put(&c, body, blen)))) {
+    rc = agent_fail(a, rc, "%s: sending %s: %s", url, path, edr_strerror(rc));
+    goto out;
+  }
+  size_t cap = HEAD_MAX + BODY_MAX, got = 0;
+  buf = malloc(cap + 1);
+  if (!buf) {
+    rc = agent_fail(a, EDR_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (;;) {
+    if (got == cap) {
+      rc = agent_fail(a, EDR_ETOOBIG, "%s: answer to %s larger than %zu bytes", url, path,
+                      cap);
+      goto out;
+    }
+    long n = get(&c, buf + got, cap - got);
+    if (n == 0)
+      break;
+    if (n < 0) {
+      char why[256];
+      rc = agent_fail(a, (int)n, "%s: reading the answer to %s: %s", url, path,
+                      n == EDR_ETLS ? tls_reason(&c, why, sizeof why) : edr_strerror((int)n));
+      goto out;
+    }
+    got += (size_t)n;
+    buf[got] = '\0';
+    /* a whole answer with a length is enough: no need to wait for the close */
+    char *eoh = strstr(buf, "\r\n\r\n");
+    size_t vl;
+    const char *cl = eoh ? header(buf, "Content-Length", &vl) : NULL;
+    if (cl && cl < eoh && got - (size_t)(eoh + 4 - buf) >= strtoull(cl, NULL, 10))
+      break;
+  }
+  buf[got] = '\0';
+  char *eoh = strstr(buf, "\r\n\r\n");
+  int code = 0;
+  if (!eoh || sscanf(buf, "HTTP/%*d.%*d %d", &code) != 1) {
+    rc = agent_fail(a, EDR_EHTTP, "%s: the answer to %s is not HTTP", url, path);
+    goto out;
+  }
+  *eoh = '\0';
+  char *b = eoh + 4;
+  size_t bl = got - (size_t)(b - buf);
+  size_t vl;
+  const char *te = header(buf, "Transfer-Encoding", &vl);
+  if (te && vl >= 7 && !strncasecmp(te, "chunked", 7)) {
+    long d = dechunk(b, bl);
+    if (d < 0) {
+      rc = agent_fail(a, EDR_EHTTP, "%s: the answer to %s has broken chunks", url, path);
+      goto out;
+    }
+    bl = (size_t)d;
+  }
+  const char *cl = header(buf, "Content-Length", &vl);
+  if (cl && strtoull(cl, NULL, 10) < bl)
+    bl = (size_t)strtoull(cl, NULL, 10);
+  json_object_set_new(res, "code", json_integer(code));
+  json_object_set_new(res, "body", agent_json_bytes(b, bl));
+  rc = 0;
+out:
+  free(buf);
+  if (c.ssl) {
+    SSL_free(c.ssl);
+  }
+  SSL_CTX_free(c.ctx);
+  if (c.fd >= 0)
+    close(c.fd);
+  return rc;
+}

@@ -1,0 +1,154 @@
+/*
+ * ask.c - a gate's questions to the hosts' agents (gate.h edr_gate_ask):
+ * the health wait asking a member's client URL from the member's own host.
+ * Each host keeps a queue of them; the next one goes out whenever the
+ * host's connection is free between steps (after a heartbeat, or at once),
+ * one at a time, as every request does (agent_conn.h).  A question whose
+ * host failed, closed or could not be asked gets its failure from the
+ * loop, never inside the call that asked it.  The gate owns the callback's
+ * argument; this file owns the queued requests until they are sent.
+ */
+#include "engine.h"
+
+#include "err.h"
+#include "util.h"
+
+#include <stdlib.h>
+
+struct eng_ask {
+  struct eng_ask *next;
+  json_t *req;               /* owned until sent */
+  uint64_t timeout_ms;
+  edr_gate_reply_fn fn;
+  void *arg;
+  int status;                /* a failure to deliver from the loop */
+};
+
+/* The agent ends its own request within the timeout; the connection's
+ * deadline only catches an agent that hangs. */
+#define ASK_MARGIN_MS 15000
+
+static void failed_cb(uv_timer_t *t) {
+  struct run *r = t->data;
+  while (r->ask_failed) {
+    struct eng_ask *a = r->ask_failed;
+    r->ask_failed = a->next;
+    a->fn(a->arg, a->status, NULL);
+    json_decref(a->req);
+    free(a);
+  }
+}
+
+static void fail_later(struct run *r, struct eng_ask *a, int status) {
+  a->status = status;
+  a->next = NULL;
+  struct eng_ask **p = &r->ask_failed;
+  while (*p)
+    p = &(*p)->next;
+  *p = a;
+  if (!uv_is_active((uv_handle_t *)&r->ask_timer))
+    uv_timer_start(&r->ask_timer, failed_cb, 0, 0);
+}
+
+void eng_ask_init(struct run *r) {
+  uv_timer_init(&r->loop, &r->ask_timer);
+  r->ask_timer.data = r;
+}
+
+static bool can_ask(const struct host *h) {
+  return h->conn && !h->failed && !h->closing && !h->closed &&
+         h->run->ops->usable(h->conn);
+}
+
+void eng_ask_fail_all(struct host *h, int status) {
+  struct eng_ask *a = h->ask_inflight;
+  h->ask_inflight = NULL;
+  if (a)
+    fail_later(h->run, a, status);
+  while (h->asks) {
+    a = h->asks;
+    h->asks = a->next;
+    fail_later(h->run, a, status);
+  }
+}
+
+static void on_ask_reply(struct host *h, int status, json_t *reply) {
+  struct eng_ask *a = h->ask_inflight;
+  h->ask_inflight = NULL;
+  h->between = NULL;
+  eng_conn_idle(h);
+  if (a) {
+    a->fn(a->arg, status, reply);
+    free(a);
+  }
+  eng_advance(h);
+}
+
+bool eng_ask_pump(struct host *h) {
+  if (!h->asks || h->ask_inflight || h->in_step || !eng_host_idle(h))
+    return false;
+  if (!can_ask(h)) {
+    eng_ask_fail_all(h, EDR_ECONNLOST);
+    return false;
+  }
+  struct eng_ask *a = h->asks;
+  h->asks = a->next;
+  h->ask_inflight = a;
+  json_t *req = a->req;
+  a->req = NULL;
+  h->between = "a health question through the agent";
+  eng_timer_arm(h, a->timeout_ms + ASK_MARGIN_MS);
+  eng_send_request(h, req, -1, 0, on_ask_reply);
+  return true;
+}
+
+void eng_ask_release(struct run *r) {
+  for (size_t i = 0; i < r->n; i++) {
+    struct host *h = &r->hosts[i];
+    while (h->asks) {
+      struct eng_ask *a = h->asks;
+      h->asks = a->next;
+      json_decref(a->req);
+      free(a);
+    }
+    free(h->ask_inflight);
+    h->ask_inflight = NULL;
+  }
+  while (r->ask_failed) {
+    struct eng_ask *a = r->ask_failed;
+    r->ask_failed = a->next;
+    json_decref(a->req);
+    free(a);
+  }
+}
+
+bool edr_gate_can_ask(const struct edr_gate *g, size_t host) {
+  const struct run *r = g->engine;
+  return host < r->n && can_ask(&r->hosts[host]);
+}
+
+int edr_gate_ask(struct edr_gate *g, size_t host, json_t *req, uint64_t timeout_ms,
+                 edr_gate_reply_fn fn, void *arg) {
+  struct run *r = g->engine;
+  struct eng_ask *a = calloc(1, sizeof *a);
+  if (!a) {
+    json_decref(req);
+    return EDR_ENOMEM;
+  }
+  *a = (struct eng_ask){.req = req, .timeout_ms = timeout_ms, .fn = fn, .arg = arg};
+  if (host >= r->n || !req) {
+    fail_later(r, a, req ? EDR_EINVAL : EDR_ENOMEM);
+    return 0;
+  }
+  struct host *h = &r->hosts[host];
+  if (!can_ask(h)) {
+    fail_later(r, a, EDR_ECONNLOST);
+    return 0;
+  }
+  struct eng_ask **p = &h->asks;
+  while (*p)
+    p = &(*p)->next;
+  *p = a;
+  eng_ask_pump(h);
+  return 0;
+}

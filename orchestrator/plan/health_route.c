@@ -1,0 +1,89 @@
+/*
+ * health_route.c - how the health wait asks each member (--health-via):
+ * from this machine, or through the agent on the member's host with the
+ * host's certificates (the spec's etcdctl_cacert/_cert/_key, the kubeadm
+ * preset's defaults).  The plan decides what it can from the spec and this
+ * machine's TLS files; in auto, a member still asked from here is looked at
+ * once from here before the run stops anything (cmd/gates.c), and moved to
+ * its host when its client URL gives no answer or refuses this machine's
+ * TLS.  The plan owns the routes (plan->health_routes); the run updates
+ * them in place and the report prints them.
+ */
+#include "plan.h"
+
+#include "err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+const char *const edr_health_via_names[] = {
+  [EDR_HEALTH_VIA_AUTO] = "auto",
+  [EDR_HEALTH_VIA_HERE] = "here",
+  [EDR_HEALTH_VIA_HOSTS] = "hosts",
+};
+
+static void route(struct edr_health_route *r, bool host, bool look, const char *why) {
+  r->via_host = host;
+  r->look = look;
+  snprintf(r->why, sizeof r->why, "%s", why);
+}
+
+int edr_health_routes_decide(struct edr_plan *p, enum edr_health_via via, bool cert_here) {
+  free(p->health_routes);
+  p->health_via = via;
+  p->health_routes = calloc(p->n_hosts ? p->n_hosts : 1, sizeof *p->health_routes);
+  if (!p->health_routes)
+    return EDR_ENOMEM;
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    const struct edr_member *m = p->hosts[i].member;
+    struct edr_health_route *r = &p->health_routes[i];
+    const char *url = m->client_urls.n ? m->client_urls.v[0] : "";
+    if (via == EDR_HEALTH_VIA_HERE)
+      route(r, false, false, "--health-via here");
+    else if (via == EDR_HEALTH_VIA_HOSTS)
+      route(r, true, false, "--health-via hosts");
+    else if (!strncasecmp(url, "https://", 8) && !cert_here && m->etcdctl_cert)
+      route(r, true, false, "no client certificate here (ETCDCTL_CERT unset); the host has "
+            "etcdctl_cert");
+    else
+      route(r, false, true, "its client URL is looked at from here before anything stops");
+  }
+  return 0;
+}
+
+void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *m,
+                           int status, const char *detail) {
+  if (!r->look)
+    return;
+  r->look = false;
+  bool tls = status == EDR_ETLS;
+  bool no_route = status == EDR_ETIMEDOUT || status == EDR_EHOSTUNREACH ||
+                  status == EDR_ERESOLVE;
+  if ((no_route || (tls && (m->etcdctl_cert || m->etcdctl_cacert)))) {
+    r->via_host = true;
+    snprintf(r->why, sizeof r->why, "%s from here: %s", tls ? "tls refused" : "no answer",
+             detail && *detail ? detail : edr_strerror(status));
+  } else {
+    snprintf(r->why, sizeof r->why, "%s%s",
+             !status                       ? "its client URL answered"
+             : status == EDR_ECONNREFUSED ? "its client URL is reachable (etcd not running)"
+                                           : "its client URL said: ",
+             status && status != EDR_ECONNREFUSED
+                 ? (detail && *detail ? detail : edr_strerror(status)) : "");
+  }
+}
+
+void edr_health_route_say(const struct edr_plan *p, size_t i, char *out, size_t len) {
+  const struct edr_member *m = p->hosts[i].member;
+  const struct edr_health_route *r = p->health_routes ? &p->health_routes[i] : NULL;
+  if (!r)
+    snprintf(out, len, "from here");
+  else if (r->via_host)
+    snprintf(out, len, "through %s's agent, with its certificates (%s)", m->ssh_host, r->why);
+  else if (r->look)
+    snprintf(out, len, "from here, or through %s's agent if its client URL gives no answer "
+             "from here before anything stops", m->ssh_host);
+  else
+    snprintf(out, len, "from here (%s)", r->why);
+}
