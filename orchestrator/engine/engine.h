@@ -69,6 +69,10 @@ struct host {
   json_t *marker_done;       /* resume: step indices the host's marker has */
   bool relay_heard;          /* relay-check: the previous host reached this one */
   bool relay_direct;         /* push-snapshot: from this machine, not the relay */
+  /* abort.c: a host lost while this run held its lock is opened again to
+   * remove the staging; the lost connection is kept until the run is freed */
+  enum { ENG_REOPEN_NONE, ENG_REOPEN_CLOSING, ENG_REOPEN_ON } reopen;
+  struct edr_agent_conn *lost_conn;
   json_t *cleanup;           /* queued requests still to send (queue_run) */
   const char *queue_what;    /* what the queue does, for warnings */
   void (*queue_done)(struct host *h);
@@ -193,6 +197,12 @@ void eng_host_lost(struct host *h, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 void eng_abort_cleanup(struct host *h);
+/* The lost connection closed (REOPEN_CLOSING): open a new one for the
+ * cleanup; connected, its agent is started and the cleanup sent (abort.c). */
+void eng_reopen(struct host *h);
+void eng_reopen_connected(struct host *h);
+/* The agent's hello request for H (steps.c), or NULL when out of memory. */
+json_t *eng_hello(const struct host *h);
 void eng_abort_release(struct host *h);
 void eng_advance(struct host *h);
 void eng_check_barrier(struct run *r);

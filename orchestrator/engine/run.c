@@ -230,8 +230,11 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   }
   uv_walk(&r.loop, walk_close, NULL);
   uv_run(&r.loop, UV_RUN_DEFAULT);
-  for (size_t i = 0; i < r.n; i++)
+  for (size_t i = 0; i < r.n; i++) {
     r.ops->free(r.hosts[i].conn);
+    if (r.hosts[i].lost_conn)
+      r.ops->free(r.hosts[i].lost_conn);
+  }
   eng_compress_end(&r); /* no push borrows the stream any more */
   uv_loop_close(&r.loop);
   edr_str_release(&r.gate.note);

@@ -55,10 +55,13 @@ static void on_hello(struct host *h, int status, json_t *reply) {
   eng_step_ok(h, r);
 }
 
+json_t *eng_hello(const struct host *h) {
+  return json_pack("{s:s, s:s, s:s, s:I}", "op", "hello", "run_id", h->run->plan->run_id,
+                   "host", h->m->name, "idle_timeout_ms", (json_int_t)h->run->agent_idle_ms);
+}
+
 static void start_push_agent(struct host *h) {
-  json_t *hello = json_pack("{s:s, s:s, s:s, s:I}", "op", "hello", "run_id",
-                            h->run->plan->run_id, "host", h->m->name, "idle_timeout_ms",
-                            (json_int_t)h->run->agent_idle_ms);
+  json_t *hello = eng_hello(h);
   if (!hello) {
     eng_host_fail(h, EDR_ENOMEM, "cannot encode a request");
     return;

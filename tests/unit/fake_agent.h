@@ -56,7 +56,7 @@ struct fake_rule {
  * plan, or -1 for a request the plan does not hold; STAGE is its stage
  * (gates: the gate's stage). */
 enum fake_ev { FAKE_REQ, FAKE_REPLY, FAKE_CLOSE, FAKE_GATE_START, FAKE_GATE_DONE,
-               FAKE_GATE_CANCEL };
+               FAKE_GATE_CANCEL, FAKE_REOPEN };
 struct fake_entry {
   enum fake_ev ev;
   long host;               /* -1 for a gate */
@@ -64,7 +64,7 @@ struct fake_entry {
   long stage;
   int status;              /* replies and gate ends: 0 or the EDR_E* code */
   char text[256];          /* "m1 > stop", "m1 < stop ok", "m1 > op:remove PATH",
-                              "m1 close", "gate health start" ... */
+                              "m1 close", "m1 open again", "gate health start" ... */
 };
 
 /* What every engine test does first: quiet unless $TEST_ENGINE_VERBOSE,
