@@ -5,8 +5,8 @@
  *
  * --compress on and off are taken as given; auto compresses only when the
  * sample of the file (plan's compress_sample, else measured here) and the
- * slowest host's share of the link (the agent's push rate, agent_conn.h)
- * say it saves time: edr_zsrc_pays.  A stream that cannot be set up sends
+ * share of the link of the slowest host pushed from here (the agent's push
+ * rate, agent_conn.h; a host the relay feeds is not) say it saves time: edr_zsrc_pays.  A stream that cannot be set up sends
  * the snapshot plain, with a warning.  The run owns the stream and the
  * decision's record (res->compression).
  */
@@ -22,12 +22,19 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The slowest measured push rate among the hosts still in the run; 0: none. */
+/* The host gets the snapshot through this machine's link: not a host the
+ * relay feeds (its predecessor reached it in the check). */
+static bool pushed_from_here(const struct host *h) {
+  return h->hp->relay_prev < 0 || !h->relay_heard;
+}
+
+/* The slowest measured push rate among the hosts still in the run that the
+ * snapshot is pushed to from here; 0: none. */
 static double slowest_link(const struct run *r) {
   double link = 0;
   for (size_t i = 0; r->ops->push_rate && i < r->n; i++) {
     const struct host *h = &r->hosts[i];
-    double v = h->conn && !h->failed ? r->ops->push_rate(h->conn) : 0;
+    double v = h->conn && !h->failed && pushed_from_here(h) ? r->ops->push_rate(h->conn) : 0;
     if (v > 0 && (link == 0 || v < link))
       link = v;
   }

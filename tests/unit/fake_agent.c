@@ -26,6 +26,7 @@ enum { MAX_TRACE = 8192, MAX_RULES = 64, MAX_COUNTS = 512, TIME_DIVISOR = 100000
 static const struct edr_plan *plan;
 enum { MAX_HOSTS = 16 };
 static unsigned opened[MAX_HOSTS];  /* connections opened per host */
+static double push_rates[MAX_HOSTS];
 static struct fake_entry trace[MAX_TRACE];
 static size_t n_trace;
 static struct fake_rule rules[MAX_RULES];
@@ -80,6 +81,7 @@ static void violation(const char *fmt, ...) {
 void fake_reset(const struct edr_plan *p) {
   plan = p;
   memset(opened, 0, sizeof opened);
+  memset(push_rates, 0, sizeof push_rates);
   n_trace = n_rules = n_counts = 0;
   violations = 0;
   memset(&gates, 0, sizeof gates);
@@ -105,6 +107,10 @@ void fake_gate_script(enum edr_gate_kind kind, const enum fake_act *acts, size_t
 void fake_gate_interrupt(bool on) { gates.interrupt = on; }
 void fake_leader(long host) { gates.leader = host; }
 void fake_leader_delay(unsigned delay_ms) { gates.leader_delay_ms = delay_ms; }
+void fake_push_rate(long host, double bytes_per_s) {
+  if (host >= 0 && host < MAX_HOSTS)
+    push_rates[host] = bytes_per_s;
+}
 
 size_t fake_trace_len(void) { return n_trace; }
 const struct fake_entry *fake_trace(size_t i) { return i < n_trace ? &trace[i] : NULL; }
@@ -562,6 +568,10 @@ static uint64_t fake_fetched(const struct edr_agent_conn *c, const struct edr_er
   return 0;
 }
 
+static double fake_push_rate_of(const struct edr_agent_conn *c) {
+  return c->host >= 0 && c->host < MAX_HOSTS ? push_rates[c->host] : 0;
+}
+
 static void fake_free(struct edr_agent_conn *c) {
   if (!c)
     return;
@@ -584,6 +594,7 @@ const struct edr_agent_ops fake_agent_ops = {
   .stderr_last = fake_stderr_last,
   .fetched = fake_fetched,
   .free = fake_free,
+  .push_rate = fake_push_rate_of,
 };
 
 /* ---- gates --------------------------------------------------------------- */

@@ -83,6 +83,9 @@ void fake_gate_interrupt(bool on);
  * after DELAY_MS on the run's loop while the hosts go on. */
 void fake_leader(long host);
 void fake_leader_delay(unsigned delay_ms);
+/* The push rate (bytes/s) host HOST's connection says its agent's push
+ * reached (edr_agent_ops.push_rate); 0, the default, for not measured. */
+void fake_push_rate(long host, double bytes_per_s);
 
 extern const struct edr_agent_ops fake_agent_ops;
 extern const struct edr_exec_gates fake_gates;

@@ -432,6 +432,26 @@ static void test_relay_route(const struct edr_plan *p) {
   CHECK(res.hosts[1].steps[ps].bytes == 0);  /* relayed */
   CHECK(res.hosts[2].steps[ps].bytes == 5);
   edr_run_result_release(&res);
+  /* --compress auto weighs the links of the hosts pushed from here (m1, and
+   * m3 that m2 cannot reach), not m2's, which gets the bytes from m1 */
+  struct edr_plan z = *p;
+  z.compress = EDR_COMPRESS_AUTO;
+  z.compress_sample = (struct edr_compress_sample){.sampled = 1 << 20, .ratio = 0.5,
+                                                   .bytes_per_s = 500e6};
+  fake_reset(&z);
+  fake_push_rate(0, 100e6);
+  fake_push_rate(1, 1e6);
+  fake_push_rate(2, 50e6);
+  fake_rule((struct fake_rule){.host = "m2", .what = "relay-check",
+                               .result_json = "{\"listen\":{\"heard\":true,\"peer\":\"10.0.0.1\"}}"});
+  fake_rule((struct fake_rule){.host = "m3", .what = "relay-check",
+                               .result_json = "{\"listen\":{\"heard\":false,\"error\":\"nothing\"}}"});
+  CHECK(run(&z, &o, &res) == EDR_EXIT_OK);
+  double link = json_real_value(json_object_get(res.compression, "link_mb_per_s"));
+  if (link != 50.0)
+    fprintf(stderr, "compress auto weighed a link of %.1f MB/s, want m3's 50\n", link);
+  CHECK(link == 50.0);
+  edr_run_result_release(&res);
   /* --transfer relay: m3 unreachable fails the check; nothing is pushed */
   struct edr_plan strict = *p;
   strict.transfer = EDR_TRANSFER_RELAY;
