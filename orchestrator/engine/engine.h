@@ -129,6 +129,7 @@ struct run {
   uint64_t snap_size;
   char snap_sha256[65];
   bool snap_trailer;
+  int64_t snap_revision;     /* the plan's, or the check-snapshot step's; -1 unknown */
   /* liveness (alive.c; docs/safety.md "Lost connections") */
   uv_timer_t alive_timer;
   uint64_t keepalive_ms;     /* keepalive and heartbeat interval */
@@ -206,6 +207,9 @@ json_t *eng_hello(const struct host *h);
 void eng_abort_release(struct host *h);
 void eng_advance(struct host *h);
 void eng_check_barrier(struct run *r);
+/* Room on the host for a restore from a snapshot of SNAPSHOT_SIZE bytes,
+ * from its probe's facts: 0, or EDR_ENOSPC set in ERR. */
+int eng_check_room(json_t *probe, uint64_t snapshot_size, struct edr_error *err);
 /* The probe's facts R judged: 0, or a failure set in ERR (its code returned). */
 int eng_check_probe(struct host *h, json_t *r, struct edr_error *err);
 void eng_conn_idle(struct host *h);

@@ -117,6 +117,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   }
   if (plan->relay)
     edr_relay_key_hex(key, r.relay_key);
+  r.snap_revision = plan->snapshot_revision;
   uv_loop_init(&r.loop);
   uv_signal_init(&r.loop, &r.sigint);
   uv_signal_init(&r.loop, &r.sigterm);
