@@ -74,6 +74,7 @@ static int make_spec(void) {
 }
 
 static enum edr_transfer build_transfer = EDR_TRANSFER_DIRECT; /* the relay's tests change it */
+static const char *build_on_host;  /* the snapshot on m1's host at this path */
 
 /* KIND's plan; ASK_ETCD: a check plan that also asks each member (status). */
 static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
@@ -81,6 +82,8 @@ static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
                             .snapshot_size = 5, .snapshot_sha256 = "ab", .snapshot_has_hash = true,
                             .snapshot_revision = 42, .run_id = RUN_ID,
                             .transfer = build_transfer,
+                            .snapshot_member = build_on_host ? "m1" : NULL,
+                            .snapshot_remote = build_on_host,
                             .tool_sha256 = "cd", .tool_size = 5,
                             .command = kind == EDR_PLAN_ROLLBACK   ? "rollback"
                                        : kind == EDR_PLAN_SNAPSHOT ? "snapshot save"
@@ -464,6 +467,61 @@ static void test_relay_route(const struct edr_plan *p) {
   CHECK(res.hosts[2].status == EDR_EHOSTUNREACH);
   CHECK(fake_count("m1 > push-snapshot") == 0 && fake_count("m3 > op:receive") == 0);
   edr_run_result_release(&res);
+}
+
+/* Every host after the first heard its predecessor in the check. */
+static void heard_all(const struct edr_plan *p) {
+  for (size_t x = 1; x < p->n_hosts; x++)
+    fake_rule((struct fake_rule){.host = p->hosts[x].member->name, .what = "relay-check",
+                                 .result_json = "{\"listen\":{\"heard\":true}}"});
+}
+
+/* A snapshot on m1's host: the check reads it there.  A host without room
+ * for it is refused once its size is known, every host that lacks it says
+ * so, and nothing is pushed; on a resume, a file whose sha-256 is not the
+ * one the journal recorded is refused. */
+static void test_snapshot_on_host(const struct edr_plan *p) {
+  static const char huge[] =
+      "{\"bytes\": 1099511627776, \"has_trailer\": true, \"trailer_ok\": true, \"revision\": 7,"
+      " \"image_sha256\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+      " \"file_sha256\": \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}";
+  CHECK(p->snapshot_host == 0 && p->relay);
+  fake_reset(p);
+  fake_rule((struct fake_rule){.host = "m1", .what = "check-snapshot", .result_json = huge});
+  heard_all(p);
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  CHECK(run(p, &o, &res) == EDR_EXIT_PREFLIGHT);
+  for (size_t x = 0; x < p->n_hosts; x++) {
+    const char *xn = p->hosts[x].member->name;
+    CHECK(res.hosts[x].status == EDR_ENOSPC);
+    CHECK_CONTAINS(res.hosts[x].message, "not enough free disk space");
+    CHECK(res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
+    CHECK(fake_find("%s > push-snapshot", xn) < 0 && fake_find("%s > op:receive", xn) < 0);
+    CHECK(fake_find("%s > op:unlock", xn) >= 0);
+  }
+  edr_run_result_release(&res);
+
+  static const char small[] =
+      "{\"bytes\": 1000, \"has_trailer\": true, \"trailer_ok\": true, \"revision\": 7,"
+      " \"image_sha256\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+      " \"file_sha256\": \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}";
+  json_t *rs = json_pack("{s:b, s:{}, s:s}", "apply_started", 0, "hosts",
+                         "snapshot_remote_sha256",
+                         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  fake_reset(p);
+  fake_rule((struct fake_rule){.host = "m1", .what = "check-snapshot", .result_json = small});
+  fake_rule((struct fake_rule){.host = "m2", .what = "relay-check", .maybe_unused = true,
+                               .result_json = "{\"listen\":{\"heard\":true}}"});
+  fake_rule((struct fake_rule){.host = "m3", .what = "relay-check", .maybe_unused = true,
+                               .result_json = "{\"listen\":{\"heard\":true}}"});
+  o.resume = rs;
+  CHECK(run(p, &o, &res) == EDR_EXIT_PREFLIGHT);
+  CHECK(res.hosts[0].status == EDR_EHASH);
+  CHECK_CONTAINS(res.hosts[0].message, "changed since run");
+  CHECK(fake_count("m1 > push-snapshot") == 0);
+  edr_run_result_release(&res);
+  json_decref(rs);
 }
 
 /* A start refused: the data dir has no member/snap/db. */
@@ -992,6 +1050,13 @@ int main(void) {
   if (relay)
     test_relay_route(relay);
   edr_plan_free(relay);
+  build_on_host = "/backups/snap.db";
+  struct edr_plan *on_host = build(EDR_PLAN_RESTORE);
+  build_on_host = NULL;
+  CHECK(on_host != NULL);
+  if (on_host)
+    test_snapshot_on_host(on_host);
+  edr_plan_free(on_host);
 
   /* plan --check, and snapshot save --via ssh (one host of the plan, as
    * cmd/snapshot_ssh.c runs it) */
