@@ -62,15 +62,28 @@ void eng_queue_staging_removal(struct host *h) {
                                                 h->hp->wal_holder));
 }
 
+/* The host answered on the lost connection just before it ended (the agent
+ * died or its channel closed, the session did not go silent): worth a new
+ * connection.  A host cut off by the network is left to its agent, which
+ * cleans up itself after its idle bound (docs/safety.md). */
+static bool heard_lately(const struct host *h) {
+  const struct run *r = h->run;
+  if (!r->ops->last_heard)
+    return true;
+  uint64_t last = r->ops->last_heard(h->conn);
+  return last && edr_now_ms() - last <= r->keepalive_ms;
+}
+
 /* Remove what this run staged on the host: nothing else is touched.  A
  * host whose lock this process never took has nothing staged by it (the
  * lock comes first), and the staging dir there, named after the run, may be
  * another coordinator's of the same run: it is left alone.  A host whose
- * connection was lost after the lock (its agent killed, the session cut)
- * is opened again first (eng_reopen). */
+ * connection was lost after the lock while the host still answered (its
+ * agent killed) is opened again first (eng_reopen). */
 void eng_abort_cleanup(struct host *h) {
   h->cleaned = true;
-  if (h->locked && h->conn && !h->run->ops->usable(h->conn) && h->reopen == ENG_REOPEN_NONE) {
+  if (h->locked && h->conn && !h->run->ops->usable(h->conn) && h->reopen == ENG_REOPEN_NONE &&
+      heard_lately(h)) {
     h->reopen = ENG_REOPEN_CLOSING; /* ev_closed comes back to eng_reopen */
     eng_start_close(h);
     return;
