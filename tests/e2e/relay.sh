@@ -5,7 +5,9 @@
 # the run says so; a byte flipped between two hosts (a proxy on the lab
 # bridge) refused by the receiving host, nothing changed; a relay host's
 # agent killed mid-stream, every host as it was (the killed one cleaned over
-# a new connection); --snapshot HOST:PATH with no byte
+# a new connection); --snapshot HOST:PATH refused before any stop when the
+# file is empty, damaged or no bbolt file, or a host has no room for it, and
+# on --resume when it changed; --snapshot HOST:PATH with no byte
 # pushed from here; --from-member on a cluster whose other members' data is
 # wiped.
 . "$(dirname "$0")/lib.sh"
@@ -172,8 +174,66 @@ assert not any(s.get("kind") == "push-snapshot" and s.get("bytes_pushed")
                for h in r["hosts"] for s in h["steps"])
 PY
 on_host 1 sh -c 'head -c 100000 /var/tmp/etcd-backups/snap.db > /var/tmp/etcd-backups/bad.db; cat /var/tmp/etcd-backups/snap.db >> /var/tmp/etcd-backups/bad.db'
+before=$(all_states)
 restore onhostbad --snapshot m1:/var/tmp/etcd-backups/bad.db
 check "HOST:PATH damaged: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
+check "HOST:PATH damaged: says why" contains "$err" "is damaged: its sha-256 trailer does not match"
+check "HOST:PATH damaged: nothing changed on any host" test "$(all_states)" = "$before"
+
+# The checks of a snapshot here, on the host's file, before anything is
+# stopped: each refusal leaves every host as it was.
+before=$(all_states)
+on_host 1 sh -c ': > /var/tmp/etcd-backups/empty.db; head -c 100001 /dev/urandom > /var/tmp/etcd-backups/junk.db'
+restore onhostempty --snapshot m1:/var/tmp/etcd-backups/empty.db --skip-hash-check
+check "HOST:PATH 0 bytes: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
+check "HOST:PATH 0 bytes: says why" contains "$err" "is empty (0 bytes)"
+check "HOST:PATH 0 bytes: nothing changed on any host" test "$(all_states)" = "$before"
+restore onhostjunk --snapshot m1:/var/tmp/etcd-backups/junk.db --skip-hash-check
+check "HOST:PATH not bbolt: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
+check "HOST:PATH not bbolt: says why" contains "$err" "is not a sound bbolt file"
+check "HOST:PATH not bbolt: nothing changed on any host" test "$(all_states)" = "$before"
+for i in $(seq 1 "$HOSTS"); do check "HOST:PATH refused: m$i: no staging left" test -z "$(leftovers "$i")"; done
+
+# Room: m2's data dir on a 100 MB tmpfs holds the 64 MB WAL but not two
+# copies of the snapshot besides; its size is known only once m1 read it.
+on_host 2 mkdir -p /var/lib/etcd-small
+on_host 2 mount -t tmpfs -o size=100m tmpfs /var/lib/etcd-small
+spec "$WORK/small.json" "s['members'][1]['data_dir'] = '/var/lib/etcd-small'; s['members'][1]['data_dir_owner'] = 'etcd:etcd'"
+"$ETCD_DR" restore --yes --cluster "$WORK/small.json" --snapshot m1:/var/tmp/etcd-backups/snap.db \
+  >"$WORK/room.out" 2>"$WORK/room.err"
+rc=$?
+err=$(cat "$WORK/room.err")
+run=$(grep -o 'run [0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}' <<<"$err" | head -1 | cut -d' ' -f2)
+check "HOST:PATH, no room on m2: refused before any stop (exit 4, got $rc)" test "$rc" = 4
+check "HOST:PATH, no room on m2: says why" contains "$err" \
+  "m2 ($(host_ip 2)): not enough free disk space on '/var/lib/etcd-small'"
+check "HOST:PATH, no room on m2: nothing changed on any host" test "$(all_states)" = "$before"
+check "HOST:PATH, no room on m2: nothing written there" test -z "$(on_host 2 ls -A /var/lib/etcd-small)"
+for i in $(seq 1 "$HOSTS"); do check "HOST:PATH, no room: m$i: no staging left" test -z "$(leftovers "$i")"; done
+on_host 2 umount /var/lib/etcd-small
+image_sha=$(python3 -c 'import sys, hashlib; print(hashlib.sha256(open(sys.argv[1], "rb").read()[:-32]).hexdigest())' "$WORK/snap.db")
+check "HOST:PATH: the run recorded the file's sha-256 in its journal" \
+  grep -q "\"event\":\"snapshot\".*\"sha256\":\"$image_sha\"" "$ETCD_DR_STATE_DIR/runs/$run/journal.jsonl"
+
+# --resume checks it is still the same file: another snapshot in its place
+# is refused, the same one goes on.
+spec "$WORK/small.json"
+lab snapshot "$WORK/other.db" >/dev/null 2>&1
+on_host 1 sh -c 'cat > /var/tmp/etcd-backups/snap.db' <"$WORK/other.db"
+"$ETCD_DR" restore --yes --resume "$run" >"$WORK/resume_other.out" 2>"$WORK/resume_other.err"
+rc=$?
+err=$(cat "$WORK/resume_other.err")
+check "HOST:PATH resume, another file: refused (exit 4, got $rc)" test "$rc" = 4
+check "HOST:PATH resume, another file: says the snapshot changed" contains "$err" "changed since run $run started"
+check "HOST:PATH resume, another file: nothing changed on any host" test "$(all_states)" = "$before"
+on_host 1 sh -c 'cat > /var/tmp/etcd-backups/snap.db' <"$WORK/snap.db"
+lab disaster >/dev/null 2>&1
+"$ETCD_DR" restore --yes --resume "$run" >"$WORK/resume_same.out" 2>"$WORK/resume_same.err"
+rc=$?
+err=$(cat "$WORK/resume_same.err")
+check "HOST:PATH resume, the same file: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || echo "$err"
+every_key_back "HOST:PATH resume"
 
 # --- --from-member on a cluster whose other members' data is wiped --------------
 lab put-data 30 1000 --prefix /late/ >/dev/null 2>&1   # after the snapshot: m1's db has it
