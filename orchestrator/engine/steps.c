@@ -190,6 +190,12 @@ static void say_route(struct run *r) {
                           h->m->name, from);
   }
   eng_info(r, "snapshot route: %s", line);
+  for (size_t i = 0; i < r->n; i++)
+    if (p->hosts[i].relay_named) {  /* why the relay passes it by */
+      char why[600];
+      edr_plan_route_from(p, &p->hosts[i], false, why, sizeof why);
+      eng_info(r, "%s: %s", p->hosts[i].member->name, why);
+    }
 }
 
 /* The predecessor reached this host's port with the run's key, or this host
