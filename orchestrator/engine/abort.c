@@ -62,6 +62,17 @@ void eng_queue_staging_removal(struct host *h) {
                                                 h->hp->wal_holder));
 }
 
+/* Queue the removal of the run's staging, then the lock's release; the
+ * connection closes after them. */
+static void remove_staging_and_unlock(struct host *h) {
+  eng_queue_staging_removal(h);
+  json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s, s:s}", "op", "unlock", "path",
+                                              h->hp->lock_path, "run_id",
+                                              h->run->plan->run_id, "token",
+                                              eng_coordinator_token()));
+  eng_queue_run(h, "cleanup", eng_start_close);
+}
+
 /* The host answered on the lost connection just before it ended (the agent
  * died or its channel closed, the session did not go silent): worth a new
  * connection.  A host cut off by the network is left to its agent, which
@@ -92,12 +103,7 @@ void eng_abort_cleanup(struct host *h) {
     eng_start_close(h);
     return;
   }
-  eng_queue_staging_removal(h);
-  json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s, s:s}", "op", "unlock", "path",
-                                                h->hp->lock_path, "run_id",
-                                                h->run->plan->run_id, "token",
-                                                eng_coordinator_token()));
-  eng_queue_run(h, "cleanup", eng_start_close);
+  remove_staging_and_unlock(h);
 }
 
 /* A playbook stopped after changing hosts: they stay as they are (the
@@ -153,12 +159,7 @@ static void on_relocked(struct host *h, int status, json_t *reply) {
     eng_start_close(h);
     return;
   }
-  eng_queue_staging_removal(h);
-  json_array_append_new(h->cleanup, json_pack("{s:s, s:s, s:s, s:s}", "op", "unlock", "path",
-                                              h->hp->lock_path, "run_id",
-                                              h->run->plan->run_id, "token",
-                                              eng_coordinator_token()));
-  eng_queue_run(h, "cleanup", eng_start_close);
+  remove_staging_and_unlock(h);
 }
 
 static void on_rehello(struct host *h, int status, json_t *reply) {

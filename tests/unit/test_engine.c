@@ -98,6 +98,21 @@ static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
 
 static struct edr_plan *build(enum edr_plan_kind kind) { return build_ask(kind, false); }
 
+/* TEST on a restore plan with TRANSFER, the snapshot on m1's host at
+ * ON_HOST (or NULL: here). */
+static void with_restore(enum edr_transfer transfer, const char *on_host,
+                         void (*test)(const struct edr_plan *p)) {
+  build_transfer = transfer;
+  build_on_host = on_host;
+  struct edr_plan *p = build(EDR_PLAN_RESTORE);
+  build_transfer = EDR_TRANSFER_DIRECT;
+  build_on_host = NULL;
+  CHECK(p != NULL);
+  if (p)
+    test(p);
+  edr_plan_free(p);
+}
+
 static struct edr_playbook *loaded_pb;  /* a compiled plan borrows it */
 
 static struct edr_plan *build_playbook(const char *text, const char *var) {
@@ -1043,20 +1058,8 @@ int main(void) {
     test_cleanup_hangs(restore);
     test_push_stalls(restore);
   }
-  build_transfer = EDR_TRANSFER_AUTO;
-  struct edr_plan *relay = build(EDR_PLAN_RESTORE);
-  build_transfer = EDR_TRANSFER_DIRECT;
-  CHECK(relay != NULL);
-  if (relay)
-    test_relay_route(relay);
-  edr_plan_free(relay);
-  build_on_host = "/backups/snap.db";
-  struct edr_plan *on_host = build(EDR_PLAN_RESTORE);
-  build_on_host = NULL;
-  CHECK(on_host != NULL);
-  if (on_host)
-    test_snapshot_on_host(on_host);
-  edr_plan_free(on_host);
+  with_restore(EDR_TRANSFER_AUTO, NULL, test_relay_route);
+  with_restore(EDR_TRANSFER_AUTO, "/backups/snap.db", test_snapshot_on_host);
 
   /* plan --check, and snapshot save --via ssh (one host of the plan, as
    * cmd/snapshot_ssh.c runs it) */
