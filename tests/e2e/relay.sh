@@ -203,7 +203,7 @@ spec "$WORK/small.json" "s['members'][1]['data_dir'] = '/var/lib/etcd-small'; s[
   >"$WORK/room.out" 2>"$WORK/room.err"
 rc=$?
 err=$(cat "$WORK/room.err")
-run=$(grep -o 'run [0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}' <<<"$err" | head -1 | cut -d' ' -f2)
+run=$(sed -n 's/^etcd-dr: run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\):.*/\1/p' <<<"$err")
 check "HOST:PATH, no room on m2: refused before any stop (exit 4, got $rc)" test "$rc" = 4
 check "HOST:PATH, no room on m2: says why" contains "$err" \
   "m2 ($(host_ip 2)): not enough free disk space on '/var/lib/etcd-small'"
