@@ -173,7 +173,9 @@ r = json.load(open(sys.argv[1]))
 assert not any(s.get("kind") == "push-snapshot" and s.get("bytes_pushed")
                for h in r["hosts"] for s in h["steps"])
 PY
-on_host 1 sh -c 'head -c 100000 /var/tmp/etcd-backups/snap.db > /var/tmp/etcd-backups/bad.db; cat /var/tmp/etcd-backups/snap.db >> /var/tmp/etcd-backups/bad.db'
+# a copy with 8 bytes changed in the middle: its trailer no longer matches
+on_host 1 sh -c 'cp /var/tmp/etcd-backups/snap.db /var/tmp/etcd-backups/bad.db &&
+  printf EDRTAMPR | dd of=/var/tmp/etcd-backups/bad.db bs=1 seek=5000000 conv=notrunc 2>/dev/null'
 before=$(all_states)
 restore onhostbad --snapshot m1:/var/tmp/etcd-backups/bad.db
 check "HOST:PATH damaged: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
