@@ -4,9 +4,9 @@
  * reads (transport/zsrc.h).
  *
  * --compress on and off are taken as given; auto compresses only when the
- * sample of the file (plan's compress_sample, else measured here) and the
- * share of the link of the slowest host pushed from here (the agent's push
- * rate, agent_conn.h; a host the relay feeds is not) say it saves time: edr_zsrc_pays.  A stream that cannot be set up sends
+ * sample of the file (plan's compress_sample, else measured here) and what
+ * each push from here gets of the link (from the agent's push rates,
+ * agent_conn.h; a host the relay feeds takes none of it) say it saves time: edr_zsrc_pays.  A stream that cannot be set up sends
  * the snapshot plain, with a warning.  The run owns the stream and the
  * decision's record (res->compression).
  */
@@ -28,17 +28,26 @@ static bool pushed_from_here(const struct host *h) {
   return h->hp->relay_prev < 0 || !h->relay_heard;
 }
 
-/* The slowest measured push rate among the hosts still in the run that the
- * snapshot is pushed to from here; 0: none. */
-static double slowest_link(const struct run *r) {
-  double link = 0;
+/* What each snapshot push from here gets of this machine's link, in bytes
+ * per second; 0: not measured.  The agent went to every host at once, so
+ * each rate is a host's share of the link among MEASURED pushes; the
+ * snapshot goes from here only to the hosts the relay does not feed (*HERE
+ * of them), which share it among fewer: the slowest of their rates, times
+ * MEASURED / HERE.  Without the relay that is the slowest rate itself. */
+static double link_share(const struct run *r, size_t *measured, size_t *here) {
+  double slowest = 0;
+  *measured = *here = 0;
   for (size_t i = 0; r->ops->push_rate && i < r->n; i++) {
     const struct host *h = &r->hosts[i];
-    double v = h->conn && !h->failed && pushed_from_here(h) ? r->ops->push_rate(h->conn) : 0;
-    if (v > 0 && (link == 0 || v < link))
-      link = v;
+    double v = h->conn && !h->failed ? r->ops->push_rate(h->conn) : 0;
+    *measured += v > 0;
+    if (h->failed || !pushed_from_here(h))
+      continue;
+    (*here)++;
+    if (v > 0 && (slowest == 0 || v < slowest))
+      slowest = v;
   }
-  return link;
+  return slowest > 0 && *here ? slowest * (double)*measured / (double)*here : 0;
 }
 
 static void decide(struct run *r) {
@@ -53,11 +62,16 @@ static void decide(struct run *r) {
                             .ratio = p->compress_sample.ratio,
                             .bytes_per_s = p->compress_sample.bytes_per_s};
     int rc = pr.sampled ? 0 : edr_zsrc_probe(p->snapshot, &pr);
-    double link = slowest_link(r);
+    size_t measured, here;
+    double link = link_share(r, &measured, &here);
     if (rc) {
       snprintf(why, sizeof why, "cannot sample '%s': %s", p->snapshot, edr_strerror(rc));
     } else {
       on = edr_zsrc_pays(p->snapshot_size, &pr, link, why, sizeof why);
+      if (link > 0 && here < measured)
+        snprintf(why + strlen(why), sizeof why - strlen(why), " (the agent went to %zu hosts "
+                 "at once, the snapshot goes from here to %zu: the relay feeds the others)",
+                 measured, here);
       if (p->compress == EDR_COMPRESS_ON) {
         on = true;
         char figures[sizeof why];

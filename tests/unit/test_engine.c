@@ -451,7 +451,9 @@ static void test_relay_route(const struct edr_plan *p) {
   CHECK(res.hosts[2].steps[ps].bytes == 5);
   edr_run_result_release(&res);
   /* --compress auto weighs the links of the hosts pushed from here (m1, and
-   * m3 that m2 cannot reach), not m2's, which gets the bytes from m1 */
+   * m3 that m2 cannot reach), not m2's, which gets the bytes from m1; and
+   * those two share the link the agent's three pushes shared: the slower
+   * one's rate times 3/2 */
   struct edr_plan z = *p;
   z.compress = EDR_COMPRESS_AUTO;
   z.compress_sample = (struct edr_compress_sample){.sampled = 1 << 20, .ratio = 0.5,
@@ -466,9 +468,11 @@ static void test_relay_route(const struct edr_plan *p) {
                                .result_json = "{\"listen\":{\"heard\":false,\"error\":\"nothing\"}}"});
   CHECK(run(&z, &o, &res) == EDR_EXIT_OK);
   double link = json_real_value(json_object_get(res.compression, "link_mb_per_s"));
-  if (link != 50.0)
-    fprintf(stderr, "compress auto weighed a link of %.1f MB/s, want m3's 50\n", link);
-  CHECK(link == 50.0);
+  if (link != 75.0)
+    fprintf(stderr, "compress auto weighed a link of %.1f MB/s, want m3's 50 x 3/2\n", link);
+  CHECK(link == 75.0);
+  CHECK_CONTAINS(json_string_value(json_object_get(res.compression, "reason")),
+                 "the snapshot goes from here to 2");
   edr_run_result_release(&res);
   /* --transfer relay: m3 unreachable fails the check; nothing is pushed */
   struct edr_plan strict = *p;
