@@ -29,25 +29,35 @@ static bool pushed_from_here(const struct host *h) {
 }
 
 /* What each snapshot push from here gets of this machine's link, in bytes
- * per second; 0: not measured.  The agent went to every host at once, so
- * each rate is a host's share of the link among MEASURED pushes; the
+ * per second; 0: not measured.  The agent (the same bytes to each host)
+ * went to every host at once, so the link carried *MEASURED agents in the
+ * time of the slowest: about *MEASURED times the slowest rate.  The
  * snapshot goes from here only to the hosts the relay does not feed (*HERE
- * of them), which share it among fewer: the slowest of their rates, times
- * MEASURED / HERE.  Without the relay that is the slowest rate itself. */
+ * of them), which share that among fewer pushes; and never less than the
+ * slowest of them moved its agent while sharing with every host.  Without
+ * the relay that is the slowest rate itself. */
 static double link_share(const struct run *r, size_t *measured, size_t *here) {
-  double slowest = 0;
+  double slowest = 0, slowest_here = 0;
   *measured = *here = 0;
   for (size_t i = 0; r->ops->push_rate && i < r->n; i++) {
     const struct host *h = &r->hosts[i];
-    double v = h->conn && !h->failed ? r->ops->push_rate(h->conn) : 0;
-    *measured += v > 0;
-    if (h->failed || !pushed_from_here(h))
+    if (h->failed || !h->conn)
       continue;
-    (*here)++;
-    if (v > 0 && (slowest == 0 || v < slowest))
+    double v = r->ops->push_rate(h->conn);
+    bool from_here = pushed_from_here(h);
+    *here += from_here;
+    if (v <= 0)
+      continue;
+    (*measured)++;
+    if (slowest == 0 || v < slowest)
       slowest = v;
+    if (from_here && (slowest_here == 0 || v < slowest_here))
+      slowest_here = v;
   }
-  return slowest > 0 && *here ? slowest * (double)*measured / (double)*here : 0;
+  if (slowest_here == 0)
+    return 0;
+  double shared = slowest * (double)*measured / (double)*here;
+  return shared > slowest_here ? shared : slowest_here;
 }
 
 static void decide(struct run *r) {
