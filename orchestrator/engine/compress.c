@@ -4,9 +4,9 @@
  * reads (transport/zsrc.h).
  *
  * --compress on and off are taken as given; auto compresses only when the
- * sample of the file (plan's compress_sample, else measured here) and what
- * each push from here gets of the link (from the agent's push rates,
- * agent_conn.h; a host the relay feeds takes none of it) say it saves time: edr_zsrc_pays.  A stream that cannot be set up sends
+ * sample of the file (plan's compress_sample, else measured here) and the
+ * slowest share of the link of a host pushed to from here (the agent's push
+ * rate, agent_conn.h; a host the relay feeds is not) say it saves time: edr_zsrc_pays.  A stream that cannot be set up sends
  * the snapshot plain, with a warning.  The run owns the stream and the
  * decision's record (res->compression).
  */
@@ -28,36 +28,30 @@ static bool pushed_from_here(const struct host *h) {
   return h->hp->relay_prev < 0 || !h->relay_heard;
 }
 
-/* What each snapshot push from here gets of this machine's link, in bytes
- * per second; 0: not measured.  The agent (the same bytes to each host)
- * went to every host at once, so the link carried *MEASURED agents in the
- * time of the slowest: about *MEASURED times the slowest rate.  The
- * snapshot goes from here only to the hosts the relay does not feed (*HERE
- * of them), which share that among fewer pushes; and never less than the
- * slowest of them moved its agent while sharing with every host.  Without
- * the relay that is the slowest rate itself. */
-static double link_share(const struct run *r, size_t *measured, size_t *here) {
-  double slowest = 0, slowest_here = 0;
+/* The slowest push rate the agent reached to a host the snapshot is pushed
+ * to from here (a host the relay feeds takes none of this machine's link),
+ * in bytes per second; 0: not measured.  *MEASURED: hosts whose agent push
+ * was measured; *HERE: hosts the snapshot is pushed to from here.  The
+ * agent went to every host at once, so with the relay this is a share of
+ * the link among more pushes than the snapshot's: a floor, never above the
+ * link (scaling it by the count of pushes overshot a capped link in
+ * e2e_compress, as the agents' pushes do not run exactly together). */
+static double slowest_link(const struct run *r, size_t *measured, size_t *here) {
+  double link = 0;
   *measured = *here = 0;
   for (size_t i = 0; r->ops->push_rate && i < r->n; i++) {
     const struct host *h = &r->hosts[i];
     if (h->failed || !h->conn)
       continue;
     double v = r->ops->push_rate(h->conn);
-    bool from_here = pushed_from_here(h);
-    *here += from_here;
-    if (v <= 0)
+    *measured += v > 0;
+    if (!pushed_from_here(h))
       continue;
-    (*measured)++;
-    if (slowest == 0 || v < slowest)
-      slowest = v;
-    if (from_here && (slowest_here == 0 || v < slowest_here))
-      slowest_here = v;
+    (*here)++;
+    if (v > 0 && (link == 0 || v < link))
+      link = v;
   }
-  if (slowest_here == 0)
-    return 0;
-  double shared = slowest * (double)*measured / (double)*here;
-  return shared > slowest_here ? shared : slowest_here;
+  return link;
 }
 
 static void decide(struct run *r) {
@@ -73,15 +67,15 @@ static void decide(struct run *r) {
                             .bytes_per_s = p->compress_sample.bytes_per_s};
     int rc = pr.sampled ? 0 : edr_zsrc_probe(p->snapshot, &pr);
     size_t measured, here;
-    double link = link_share(r, &measured, &here);
+    double link = slowest_link(r, &measured, &here);
     if (rc) {
       snprintf(why, sizeof why, "cannot sample '%s': %s", p->snapshot, edr_strerror(rc));
     } else {
       on = edr_zsrc_pays(p->snapshot_size, &pr, link, why, sizeof why);
       if (link > 0 && here < measured)
-        snprintf(why + strlen(why), sizeof why - strlen(why), " (the agent went to %zu hosts "
-                 "at once, the snapshot goes from here to %zu: the relay feeds the others)",
-                 measured, here);
+        snprintf(why + strlen(why), sizeof why - strlen(why), " (measured as the agent went to "
+                 "%zu hosts at once; the snapshot goes from here to %zu, the relay feeds the "
+                 "others)", measured, here);
       if (p->compress == EDR_COMPRESS_ON) {
         on = true;
         char figures[sizeof why];
