@@ -487,8 +487,9 @@ int op_snapshot_check(struct agent *a, json_t *req, json_t *res) {
   if ((rc = edr_snapfile_check(path, &sf)))
     return agent_fail(a, rc, "cannot read '%s': %s", path, edr_strerror(rc));
   int64_t rev = -1;
-  edr_bolt_revision(path, &rev);
+  bool corrupt = edr_bolt_revision(path, &rev) == EDR_ECORRUPT;
   json_object_set_new(res, "bytes", json_integer((json_int_t)sf.size));
+  json_object_set_new(res, "bolt_corrupt", json_boolean(corrupt));
   json_object_set_new(res, "has_trailer", json_boolean(sf.has_trailer));
   json_object_set_new(res, "trailer_ok", json_boolean(sf.trailer_ok));
   json_object_set_new(res, "image_sha256", json_string(sf.image_sha256));

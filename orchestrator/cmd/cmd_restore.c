@@ -45,13 +45,15 @@ static const struct edr_usage usage = {
 };
 
 /* From a run's journal: did apply start anywhere, which steps each host
- * finished.  New reference. */
+ * finished, the sha-256 of a snapshot on a host as the check read it.  New
+ * reference. */
 static json_t *resume_state(json_t *events) {
   static const char *const apply_steps[] = {"hold-lock", "stop", "check-stopped", "move-aside",
                                             "move-aside-wal", "install", "install-wal",
                                             "ownership", "ownership-wal", "start"};
   json_t *hosts = json_object();
   bool apply = false, finished = false;
+  const char *remote_sha = NULL;
   size_t i;
   json_t *e;
   json_array_foreach(events, i, e) {
@@ -60,6 +62,8 @@ static json_t *resume_state(json_t *events) {
     const char *host = json_string_value(json_object_get(e, "host"));
     if (ev && !strcmp(ev, "end") && json_integer_value(json_object_get(e, "exit_code")) == 0)
       finished = true;
+    if (ev && !strcmp(ev, "snapshot") && json_string_value(json_object_get(e, "sha256")))
+      remote_sha = json_string_value(json_object_get(e, "sha256"));
     if (!ev || !step || !host)
       continue;
     for (size_t k = 0; k < sizeof apply_steps / sizeof apply_steps[0]; k++)
@@ -72,8 +76,11 @@ static json_t *resume_state(json_t *events) {
       json_array_append(a, json_object_get(e, "index"));
     }
   }
-  return json_pack("{s:b, s:b, s:o}", "apply_started", apply, "finished", finished, "hosts",
-                   hosts);
+  json_t *rs = json_pack("{s:b, s:b, s:o}", "apply_started", apply, "finished", finished,
+                         "hosts", hosts);
+  if (rs && remote_sha)
+    json_object_set_new(rs, "snapshot_remote_sha256", json_string(remote_sha));
+  return rs;
 }
 
 static int restore_main(int argc, char **argv, json_t *resume);

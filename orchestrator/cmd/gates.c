@@ -331,7 +331,7 @@ static void gate_health(struct edr_gate *g) {
   edr_info("every member started; waiting for the cluster to become healthy");
   start_health(g, NULL, p->n_hosts,
                p->kind == EDR_PLAN_ROLLBACK
-                   ? 1 : (p->snapshot_revision > 0 ? p->snapshot_revision : 1) + g->bump,
+                   ? 1 : (g->snapshot_revision > 0 ? g->snapshot_revision : 1) + g->bump,
                g->stage->timeout_ms ? g->stage->timeout_ms : p->health_timeout_ms, false);
 }
 
@@ -349,7 +349,7 @@ static void wait_healthy_go(struct edr_gate *g, int64_t min) {
 static void gate_wait_healthy(struct edr_gate *g) {
   int64_t min = g->stage->min_revision;
   if (min == -2)
-    min = g->plan->snapshot_revision > 0 ? g->plan->snapshot_revision + g->bump : 1;
+    min = g->snapshot_revision > 0 ? g->snapshot_revision + g->bump : 1;
   wait_healthy_go(g, min);  /* -1: "current", asked by one round first */
 }
 

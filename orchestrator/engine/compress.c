@@ -5,8 +5,8 @@
  *
  * --compress on and off are taken as given; auto compresses only when the
  * sample of the file (plan's compress_sample, else measured here) and the
- * slowest host's share of the link (the agent's push rate, agent_conn.h)
- * say it saves time: edr_zsrc_pays.  A stream that cannot be set up sends
+ * slowest share of the link of a host pushed to from here (the agent's push
+ * rate, agent_conn.h; a host the relay feeds is not) say it saves time: edr_zsrc_pays.  A stream that cannot be set up sends
  * the snapshot plain, with a warning.  The run owns the stream and the
  * decision's record (res->compression).
  */
@@ -22,12 +22,32 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The slowest measured push rate among the hosts still in the run; 0: none. */
-static double slowest_link(const struct run *r) {
+/* The host gets the snapshot through this machine's link: not a host the
+ * relay feeds (its predecessor reached it in the check). */
+static bool pushed_from_here(const struct host *h) {
+  return h->hp->relay_prev < 0 || !h->relay_heard;
+}
+
+/* The slowest push rate the agent reached to a host the snapshot is pushed
+ * to from here (a host the relay feeds takes none of this machine's link),
+ * in bytes per second; 0: not measured.  *MEASURED: hosts whose agent push
+ * was measured; *HERE: hosts the snapshot is pushed to from here.  The
+ * agent went to every host at once, so with the relay this is a share of
+ * the link among more pushes than the snapshot's: a floor, never above the
+ * link (scaling it by the count of pushes overshot a capped link in
+ * e2e_compress, as the agents' pushes do not run exactly together). */
+static double slowest_link(const struct run *r, size_t *measured, size_t *here) {
   double link = 0;
+  *measured = *here = 0;
   for (size_t i = 0; r->ops->push_rate && i < r->n; i++) {
     const struct host *h = &r->hosts[i];
-    double v = h->conn && !h->failed ? r->ops->push_rate(h->conn) : 0;
+    if (h->failed || !h->conn)
+      continue;
+    double v = r->ops->push_rate(h->conn);
+    *measured += v > 0;
+    if (!pushed_from_here(h))
+      continue;
+    (*here)++;
     if (v > 0 && (link == 0 || v < link))
       link = v;
   }
@@ -46,11 +66,16 @@ static void decide(struct run *r) {
                             .ratio = p->compress_sample.ratio,
                             .bytes_per_s = p->compress_sample.bytes_per_s};
     int rc = pr.sampled ? 0 : edr_zsrc_probe(p->snapshot, &pr);
-    double link = slowest_link(r);
+    size_t measured, here;
+    double link = slowest_link(r, &measured, &here);
     if (rc) {
       snprintf(why, sizeof why, "cannot sample '%s': %s", p->snapshot, edr_strerror(rc));
     } else {
       on = edr_zsrc_pays(p->snapshot_size, &pr, link, why, sizeof why);
+      if (link > 0 && here < measured)
+        snprintf(why + strlen(why), sizeof why - strlen(why), " (measured as the agent went to "
+                 "%zu hosts at once; the snapshot goes from here to %zu, the relay feeds the "
+                 "others)", measured, here);
       if (p->compress == EDR_COMPRESS_ON) {
         on = true;
         char figures[sizeof why];

@@ -71,6 +71,10 @@ struct host {
   bool relay_direct;         /* push-snapshot: from this machine, not the relay */
   struct eng_ask *asks;      /* a gate's questions to send (ask.c) */
   struct eng_ask *ask_inflight;  /* the one under way */
+  /* abort.c: a host lost while this run held its lock is opened again to
+   * remove the staging; the lost connection is kept until the run is freed */
+  enum { ENG_REOPEN_NONE, ENG_REOPEN_CLOSING, ENG_REOPEN_ON } reopen;
+  struct edr_agent_conn *lost_conn;
   json_t *cleanup;           /* queued requests still to send (queue_run) */
   const char *queue_what;    /* what the queue does, for warnings */
   void (*queue_done)(struct host *h);
@@ -127,6 +131,7 @@ struct run {
   uint64_t snap_size;
   char snap_sha256[65];
   bool snap_trailer;
+  int64_t snap_revision;     /* the plan's, or the check-snapshot step's; -1 unknown */
   /* liveness (alive.c; docs/safety.md "Lost connections") */
   uv_timer_t alive_timer;
   uint64_t keepalive_ms;     /* keepalive and heartbeat interval */
@@ -207,9 +212,18 @@ void eng_ask_fail_all(struct host *h, int status);
 void eng_ask_release(struct run *r);
 
 void eng_abort_cleanup(struct host *h);
+/* The lost connection closed (REOPEN_CLOSING): open a new one for the
+ * cleanup; connected, its agent is started and the cleanup sent (abort.c). */
+void eng_reopen(struct host *h);
+void eng_reopen_connected(struct host *h);
+/* The agent's hello request for H (steps.c), or NULL when out of memory. */
+json_t *eng_hello(const struct host *h);
 void eng_abort_release(struct host *h);
 void eng_advance(struct host *h);
 void eng_check_barrier(struct run *r);
+/* Room on the host for a restore from a snapshot of SNAPSHOT_SIZE bytes,
+ * from its probe's facts: 0, or EDR_ENOSPC set in ERR. */
+int eng_check_room(json_t *probe, uint64_t snapshot_size, struct edr_error *err);
 /* The probe's facts R judged: 0, or a failure set in ERR (its code returned). */
 int eng_check_probe(struct host *h, json_t *r, struct edr_error *err);
 void eng_conn_idle(struct host *h);

@@ -38,7 +38,8 @@ struct edr_exec_opts {
   bool accept_new_hostkeys;    /* record unknown host keys (never changed ones) */
   struct edr_journal *journal; /* borrowed; every step start/end goes there */
   /* Resuming a run: {"apply_started": bool, "hosts": {NAME: [done step
-   * indices]}} from its journal (borrowed), or NULL. */
+   * indices]}, "snapshot_remote_sha256": the sha-256 a snapshot on a host
+   * had when the run checked it} from its journal (borrowed), or NULL. */
   json_t *resume;
   const char *agent_path;      /* local etcd-dr-agent for its architecture (the
                                   others' still next to etcd-dr); NULL: all

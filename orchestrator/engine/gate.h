@@ -74,6 +74,8 @@ struct edr_gate {
   const struct edr_plan *plan;
   const struct edr_stage *stage;
   int64_t bump;                  /* --bump-revision in use (0: none) */
+  int64_t snapshot_revision;     /* the plan's, or as the host holding the
+                                    snapshot read it in the check; <= 0: unknown */
   void *engine;                  /* the engine's own; gates never look */
 
   void *impl;                    /* the gate's own, freed by it before done */

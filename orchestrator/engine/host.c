@@ -124,6 +124,10 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
     else
       edr_err("%s (%s): %s: %s", h->m->name, h->m->ssh_host, eng_step_name(h), msg);
   }
+  else if (h->reopen == ENG_REOPEN_ON)  /* the cleanup after a lost connection */
+    edr_warn("%s (%s): this run's staging %s and its lock stay on the host: %s; a resume "
+             "of the run removes them, or remove them by hand", h->m->name, h->m->ssh_host,
+             h->hp->staging, msg);
   edr_str_release(&text);
   h->in_step = false;
   eng_ask_fail_all(h, code);
@@ -162,7 +166,10 @@ static void ev_connected(void *arg) {
   struct host *h = arg;
   assert(h->busy); /* the answer to connect() */
   h->busy = false;
-  eng_step_ok(h, NULL);
+  if (h->reopen == ENG_REOPEN_ON) /* opened again for the cleanup (abort.c) */
+    eng_reopen_connected(h);
+  else
+    eng_step_ok(h, NULL);
 }
 
 static void ev_reply(void *arg, int status, json_t *reply) {
@@ -206,6 +213,10 @@ static void ev_closed(void *arg) {
   struct host *h = arg;
   assert(h->closing && !h->closed); /* only after close(), once */
   h->busy = h->closing = false;
+  if (h->reopen == ENG_REOPEN_CLOSING) { /* lost with the lock held: open it again */
+    eng_reopen(h);
+    return;
+  }
   h->closed = true;
   eng_ask_fail_all(h, EDR_ECONNLOST); /* a gate's questions it can no longer answer */
   eng_check_barrier(h->run);

@@ -26,9 +26,25 @@
 
 /* The restore needs: the snapshot copy, the restored db (about the
  * snapshot's size) and etcd's preallocated 64 MB WAL, plus 10%. */
-static uint64_t space_needed(const struct edr_plan *p) {
-  uint64_t need = 2 * p->snapshot_size + ENG_WAL_PREALLOC_BYTES;
+static uint64_t space_needed(uint64_t snapshot_size) {
+  uint64_t need = 2 * snapshot_size + ENG_WAL_PREALLOC_BYTES;
   return need + need / 10;
+}
+
+int eng_check_room(json_t *probe, uint64_t snapshot_size, struct edr_error *err) {
+  json_int_t free_b = json_integer_value(json_object_get(probe, "free_bytes"));
+  uint64_t need = space_needed(snapshot_size);
+  if (json_is_integer(json_object_get(probe, "free_bytes")) && free_b >= 0 &&
+      (uint64_t)free_b < need) {
+    char hn[32], hf[32];
+    edr_human_bytes(need, hn, sizeof hn);
+    edr_human_bytes((uint64_t)free_b, hf, sizeof hf);
+    return edr_error_set(err, EDR_ENOSPC, "not enough free disk space on '%s': %s needed (the "
+                         "snapshot copy, the restored data and a 64 MB WAL; the old data is "
+                         "kept), %s free", json_string_value(json_object_get(probe, "free_path")),
+                         hn, hf);
+  }
+  return 0;
 }
 
 bool eng_has_flag(json_t *tool, const char *flag) {
@@ -228,16 +244,7 @@ int eng_check_probe(struct host *h, json_t *r, struct edr_error *err) {
                            (long long)json_integer_value(json_object_get(pf, "pid")));
     }
   }
-  json_int_t free_b = json_integer_value(json_object_get(r, "free_bytes"));
-  uint64_t need = space_needed(p);
-  if (free_b >= 0 && (uint64_t)free_b < need) {
-    char hn[32], hf[32];
-    edr_human_bytes(need, hn, sizeof hn);
-    edr_human_bytes((uint64_t)free_b, hf, sizeof hf);
-    return edr_error_set(err, EDR_ENOSPC, "not enough free disk space on '%s': %s needed (the "
-                         "snapshot copy, the restored data and a 64 MB WAL; the old data is "
-                         "kept), %s free", json_string_value(json_object_get(r, "free_path")), hn,
-                         hf);
-  }
-  return 0;
+  /* a snapshot on a host: its size is known once that host checked it
+   * (stages.c checks the room then) */
+  return eng_check_room(r, p->snapshot_size, err);
 }

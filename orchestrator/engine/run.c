@@ -117,6 +117,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   }
   if (plan->relay)
     edr_relay_key_hex(key, r.relay_key);
+  r.snap_revision = plan->snapshot_revision;
   uv_loop_init(&r.loop);
   uv_signal_init(&r.loop, &r.sigint);
   uv_signal_init(&r.loop, &r.sigterm);
@@ -232,8 +233,11 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
   uv_walk(&r.loop, walk_close, NULL);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   eng_ask_release(&r);
-  for (size_t i = 0; i < r.n; i++)
+  for (size_t i = 0; i < r.n; i++) {
     r.ops->free(r.hosts[i].conn);
+    if (r.hosts[i].lost_conn)
+      r.ops->free(r.hosts[i].lost_conn);
+  }
   eng_compress_end(&r); /* no push borrows the stream any more */
   uv_loop_close(&r.loop);
   edr_str_release(&r.gate.note);

@@ -53,12 +53,38 @@ static int compute_bump(struct run *r) {
               "read a revision from; give the bump as a number");
     return EDR_EINVAL;
   }
-  int64_t snap = p->snapshot_revision > 0 ? p->snapshot_revision : 0;
+  int64_t snap = r->snap_revision > 0 ? r->snap_revision : 0;
   int64_t margin = high / 10 > 1000 ? high / 10 : 1000;
   r->bump = (high > snap ? high - snap : 0) + margin;
   eng_info(r, "--bump-revision auto: highest old revision %lld, snapshot revision %lld: "
            "bumping by %lld", (long long)high, (long long)snap, (long long)r->bump);
   return 0;
+}
+
+/* A snapshot on a host: its size was unknown when the probes were judged;
+ * now the check phase read it, every restoring host must have room for it,
+ * as for a snapshot from here.  Every host short of room fails (said each),
+ * then the run stops once.  Returns non-zero when one did. */
+static int check_room_on_host_snapshot(struct run *r) {
+  if (r->plan->snapshot_host < 0 || !edr_plan_kinds[r->plan->kind].changes_hosts)
+    return 0;
+  int failed = 0;
+  r->launched = false; /* no barrier until every host was judged */
+  for (size_t i = 0; i < r->n; i++) {
+    struct host *h = &r->hosts[i];
+    struct edr_error err = EDR_ERROR_INIT;
+    int rc = h->failed || !h->probe ? 0 : eng_check_room(h->probe, r->snap_size, &err);
+    if (rc) {
+      eng_host_fail(h, rc, "%s (the snapshot %s is %llu bytes)", edr_error_text(&err),
+                    r->plan->snapshot, (unsigned long long)r->snap_size);
+      failed = rc;
+    }
+    edr_error_release(&err);
+  }
+  r->launched = true;
+  if (failed)
+    eng_check_barrier(r);
+  return failed;
 }
 
 static bool host_settled(const struct host *h) {
@@ -286,7 +312,8 @@ static void start_gate(struct run *r) {
     edr_str_reset(&r->gate.note);
     edr_str_reset(&r->gate.problem);
     r->gate = (struct edr_gate){.loop = &r->loop, .plan = r->plan, .stage = st,
-                                .bump = r->bump, .engine = r, .note = r->gate.note,
+                                .bump = r->bump, .snapshot_revision = r->snap_revision,
+                                .engine = r, .note = r->gate.note,
                                 .problem = r->gate.problem};
     r->gate_ops->start(&r->gate);
     return;
@@ -378,7 +405,7 @@ void eng_check_barrier(struct run *r) {
       if (r->leader_pending && r->leader_blocks)
         return; /* edr_leader_done() comes back here */
     }
-    if (compute_bump(r))
+    if (check_room_on_host_snapshot(r) || compute_bump(r))
       return; /* the eng_host_fail inside has started the abort */
   }
   bool ask = r->plan->confirm;

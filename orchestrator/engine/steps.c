@@ -10,6 +10,7 @@
 #include "engine.h"
 
 #include "err.h"
+#include "journal.h"
 #include "log.h"
 #include "util.h"
 
@@ -55,10 +56,13 @@ static void on_hello(struct host *h, int status, json_t *reply) {
   eng_step_ok(h, r);
 }
 
+json_t *eng_hello(const struct host *h) {
+  return json_pack("{s:s, s:s, s:s, s:I}", "op", "hello", "run_id", h->run->plan->run_id,
+                   "host", h->m->name, "idle_timeout_ms", (json_int_t)h->run->agent_idle_ms);
+}
+
 static void start_push_agent(struct host *h) {
-  json_t *hello = json_pack("{s:s, s:s, s:s, s:I}", "op", "hello", "run_id",
-                            h->run->plan->run_id, "host", h->m->name, "idle_timeout_ms",
-                            (json_int_t)h->run->agent_idle_ms);
+  json_t *hello = eng_hello(h);
   if (!hello) {
     eng_host_fail(h, EDR_ENOMEM, "cannot encode a request");
     return;
@@ -186,6 +190,12 @@ static void say_route(struct run *r) {
                           h->m->name, from);
   }
   eng_info(r, "snapshot route: %s", line);
+  for (size_t i = 0; i < r->n; i++)
+    if (p->hosts[i].relay_named) {  /* why the relay passes it by */
+      char why[600];
+      edr_plan_route_from(p, &p->hosts[i], false, why, sizeof why);
+      eng_info(r, "%s: %s", p->hosts[i].member->name, why);
+    }
 }
 
 /* The predecessor reached this host's port with the run's key, or this host
@@ -215,16 +225,22 @@ static int check_relay(struct host *h, json_t *r) {
   return 0;
 }
 
-/* The snapshot on this host: whole (its trailer), and for a member's own
- * db, not changing under the copy. */
+/* The snapshot on this host gets the checks of one on this machine
+ * (driver.c edr_check_snapshot): not empty, whole (its trailer), a sound
+ * bbolt file; for a member's own db, not changing under the copy; and on a
+ * resume, the file the run started with (its sha-256 in the journal). */
 static int check_snapshot(struct host *h, json_t *r) {
   struct run *run = h->run;
   const struct edr_plan *p = run->plan;
   bool has = json_is_true(json_object_get(r, "has_trailer"));
   bool ok = json_is_true(json_object_get(r, "trailer_ok"));
   const char *sha = json_string_value(json_object_get(r, has ? "image_sha256" : "file_sha256"));
+  const char *was = json_string_value(json_object_get(run->opts->resume, "snapshot_remote_sha256"));
   int rc = 0;
-  if (p->from_member && json_is_true(json_object_get(h->probe, "etcd_running")))
+  if (json_integer_value(json_object_get(r, "bytes")) == 0)
+    eng_host_fail(h, rc = EDR_EINVAL, "the snapshot %s on this host is empty (0 bytes); take "
+                  "a new snapshot or use another copy", p->snapshot_remote);
+  else if (p->from_member && json_is_true(json_object_get(h->probe, "etcd_running")))
     eng_host_fail(h, rc = EDR_EBUSY, "etcd runs here: its db %s may change while it is "
                   "copied; stop etcd on this host first (while the cluster has quorum, take "
                   "a snapshot with 'etcd-dr snapshot save' instead)", p->snapshot_remote);
@@ -236,8 +252,16 @@ static int check_snapshot(struct host *h, json_t *r) {
     eng_host_fail(h, rc = EDR_ENOHASH, "the snapshot %s on this host has no sha-256 trailer, "
                   "so its integrity cannot be checked; pass --skip-hash-check to use it anyway",
                   p->snapshot_remote);
+  else if (json_is_true(json_object_get(r, "bolt_corrupt")))
+    eng_host_fail(h, rc = EDR_ECORRUPT, "the snapshot %s on this host is not a sound bbolt "
+                  "file ('etcd-dr snapshot verify' on a copy says why); take a new snapshot or "
+                  "use another copy", p->snapshot_remote);
   else if (!sha || strlen(sha) != 64)
     eng_host_fail(h, rc = EDR_EPROTO, "the agent's snapshot check gave no sha-256");
+  else if (was && *was && strcmp(was, sha))
+    eng_host_fail(h, rc = EDR_EHASH, "the snapshot %s on this host changed since run %s "
+                  "started (sha-256 %s, was %s); roll the run back or start a new one",
+                  p->snapshot_remote, p->run_id, sha, was);
   if (rc) {
     h->res->steps[h->step].result = json_incref(r);
     return rc;
@@ -245,6 +269,14 @@ static int check_snapshot(struct host *h, json_t *r) {
   run->snap_size = (uint64_t)json_integer_value(json_object_get(r, "bytes"));
   run->snap_trailer = has;
   memcpy(run->snap_sha256, sha, 65);
+  json_int_t rev = json_integer_value(json_object_get(r, "revision"));
+  if (run->snap_revision <= 0 && rev > 0)
+    run->snap_revision = rev;
+  /* what a resume compares (cmd_restore.c) */
+  json_t *ev = json_pack("{s:s, s:s, s:s, s:I}", "member", h->m->name, "path",
+                         p->snapshot_remote, "sha256", sha, "bytes", (json_int_t)run->snap_size);
+  edr_journal_event(run->opts->journal, "snapshot", ev);
+  json_decref(ev);
   char hb[32];
   edr_human_bytes(run->snap_size, hb, sizeof hb);
   eng_info(run, "%s: snapshot %s: %s, revision %lld, %s", h->m->name, p->snapshot_remote, hb,

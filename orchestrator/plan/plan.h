@@ -169,6 +169,8 @@ struct edr_host_plan {
   char *env_backup;          /* set-env: ENV_FILE.etcd-dr-RUN, or NULL */
   long relay_prev, relay_next;  /* hosts before and after this one in the relay
                                    (indices into plan->hosts), or -1 */
+  bool relay_named;          /* pushed from here although the relay runs: its
+                                relay_address is a host name (route.c) */
   size_t phase_stage[EDR_PHASE__COUNT]; /* builder's scratch: the stage of
                                           each phase's restore steps */
   struct edr_step *steps;

@@ -72,8 +72,9 @@ int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, char *err,
     struct edr_host_plan *h = &p->hosts[i];
     if ((long)i == p->snapshot_host)
       continue;
-    /* a name the static agent cannot resolve: nobody can connect to that
-     * host, so it gets a direct push (it still forwards to the next) */
+    /* a name the static agent cannot resolve (it does no name lookups:
+     * no NSS, no DNS client): nobody can connect to that host, so it gets
+     * a direct push (it still forwards to the next); the plan says why */
     if (!numeric(h->member->relay_address)) {
       if (p->snapshot_host >= 0 || p->transfer == EDR_TRANSFER_RELAY) {
         snprintf(err, errlen, "member '%s': relay_address '%s' is not an IP address, and "
@@ -83,6 +84,7 @@ int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, char *err,
                      : "transfer is --transfer relay");
         return EDR_EINVAL;
       }
+      h->relay_named = true;
       prev = (long)i;
       continue;
     }
@@ -164,6 +166,13 @@ void edr_plan_route_from(const struct edr_plan *p, const struct edr_host_plan *h
   else if (h->relay_prev >= 0)
     snprintf(buf, len, "relayed from %s to port %d (a direct push if %s cannot reach it)",
              prev, port_of(p, h), prev);
+  else if (h->relay_named && brief)
+    snprintf(buf, len, "pushed from this machine (relay_address '%s' is a host name)",
+             h->member->relay_address);
+  else if (h->relay_named)
+    snprintf(buf, len, "pushed from this machine: its relay_address '%s' (from its peer URL) "
+             "is a host name, and the agent does no name lookups; set relay_address to its IP "
+             "address in the spec to relay it", h->member->relay_address);
   else
     snprintf(buf, len, "pushed from this machine");
   if (h->relay_next >= 0) {
@@ -178,7 +187,10 @@ void edr_plan_route_print(const struct edr_plan *p, FILE *out) {
   fprintf(out, "  transfer:          %s%s\n", edr_transfer_names[p->transfer],
           p->relay ? ": relay between hosts, AES-256-GCM with a key made for the run"
                    : ": every host from this machine");
-  if (!p->relay)
+  bool named = false;
+  for (size_t i = 0; i < p->n_hosts; i++)
+    named |= p->hosts[i].relay_named;
+  if (!p->relay && !named)
     return;
   for (size_t i = 0; i < p->n_hosts; i++) {
     char from[400];

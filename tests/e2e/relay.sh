@@ -4,7 +4,10 @@
 # predecessor cannot reach (an nft rule in its namespace) pushed directly and
 # the run says so; a byte flipped between two hosts (a proxy on the lab
 # bridge) refused by the receiving host, nothing changed; a relay host's
-# agent killed mid-stream, nothing changed; --snapshot HOST:PATH with no byte
+# agent killed mid-stream, every host as it was (the killed one cleaned over
+# a new connection); --snapshot HOST:PATH refused before any stop when the
+# file is empty, damaged or no bbolt file, or a host has no room for it, and
+# on --resume when it changed; --snapshot HOST:PATH with no byte
 # pushed from here; --from-member on a cluster whose other members' data is
 # wiped.
 . "$(dirname "$0")/lib.sh"
@@ -142,19 +145,17 @@ tc qdisc del dev "edrv-$LAB-$last" root
 check "kill: m2's agent (${killed:-none}) was killed while m$last received (${size:-0} bytes there)" test -n "$killed"
 check "kill: the run ends before any stop (exit 4, got $rc)" test "$rc" = 4
 [[ $rc == 4 ]] || echo "$err"
-# m2's agent cannot clean up after itself: its staging may stay; etcd's data
-# and every other host are as they were.
+# m2's connection is lost with its lock held: the run connects again, takes
+# the lock back, removes its staging and releases the lock.  Every host is as
+# it was: etcd, the member dir, /var/lib/etcd's entries, no staging or agent.
 for i in $(seq 1 "$HOSTS"); do
-  if ((i == 2)); then
-    check "kill: m2: etcd and its member dir as they were" \
-      test "$(host_state 2 | sed -n 1,2p)" = "$(sed -n 1,2p <<<"${before_kill[2]}")"
-  else
-    check "kill: m$i: nothing changed" test "$(host_state "$i")" = "${before_kill[$i]}"
-  fi
+  check "kill: m$i: etcd, its member dir and /var/lib/etcd as they were" \
+    test "$(host_state "$i")" = "${before_kill[$i]}"
+  check "kill: m$i: no staging, lock or agent dir left" test -z "$(leftovers "$i")"
 done
+check "kill: m2's staging removed over a new connection" contains "$err" \
+  "m2: the connection was lost; connecting again to remove this run's staging"
 check "kill: no stop was sent" not_contains "$(cat "$WORK/kill.out")" '"step":"stop"'
-# an agent killed cannot remove its staging: the operator (or prune) does
-on_host 2 sh -c 'rm -rf /var/lib/etcd/.etcd-dr-*[0-9a-f] /tmp/etcd-dr.*'
 
 # --- a snapshot already on a host ---------------------------------------------
 on_host 1 mkdir -p /var/tmp/etcd-backups
@@ -172,9 +173,69 @@ r = json.load(open(sys.argv[1]))
 assert not any(s.get("kind") == "push-snapshot" and s.get("bytes_pushed")
                for h in r["hosts"] for s in h["steps"])
 PY
-on_host 1 sh -c 'head -c 100000 /var/tmp/etcd-backups/snap.db > /var/tmp/etcd-backups/bad.db; cat /var/tmp/etcd-backups/snap.db >> /var/tmp/etcd-backups/bad.db'
+# a copy with 8 bytes changed in the middle: its trailer no longer matches
+on_host 1 sh -c 'cp /var/tmp/etcd-backups/snap.db /var/tmp/etcd-backups/bad.db &&
+  printf EDRTAMPR | dd of=/var/tmp/etcd-backups/bad.db bs=1 seek=5000000 conv=notrunc 2>/dev/null'
+before=$(all_states)
 restore onhostbad --snapshot m1:/var/tmp/etcd-backups/bad.db
 check "HOST:PATH damaged: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
+check "HOST:PATH damaged: says why" contains "$err" "is damaged: its sha-256 trailer does not match"
+check "HOST:PATH damaged: nothing changed on any host" test "$(all_states)" = "$before"
+
+# The checks of a snapshot here, on the host's file, before anything is
+# stopped: each refusal leaves every host as it was.
+before=$(all_states)
+on_host 1 sh -c ': > /var/tmp/etcd-backups/empty.db; head -c 100001 /dev/urandom > /var/tmp/etcd-backups/junk.db'
+restore onhostempty --snapshot m1:/var/tmp/etcd-backups/empty.db --skip-hash-check
+check "HOST:PATH 0 bytes: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
+check "HOST:PATH 0 bytes: says why" contains "$err" "is empty (0 bytes)"
+check "HOST:PATH 0 bytes: nothing changed on any host" test "$(all_states)" = "$before"
+restore onhostjunk --snapshot m1:/var/tmp/etcd-backups/junk.db --skip-hash-check
+check "HOST:PATH not bbolt: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
+check "HOST:PATH not bbolt: says why" contains "$err" "is not a sound bbolt file"
+check "HOST:PATH not bbolt: nothing changed on any host" test "$(all_states)" = "$before"
+for i in $(seq 1 "$HOSTS"); do check "HOST:PATH refused: m$i: no staging left" test -z "$(leftovers "$i")"; done
+
+# Room: m2's data dir on a 100 MB tmpfs holds the 64 MB WAL but not two
+# copies of the snapshot besides; its size is known only once m1 read it.
+on_host 2 mkdir -p /var/lib/etcd-small
+on_host 2 mount -t tmpfs -o size=100m tmpfs /var/lib/etcd-small
+spec "$WORK/small.json" "s['members'][1]['data_dir'] = '/var/lib/etcd-small'; s['members'][1]['data_dir_owner'] = 'etcd:etcd'"
+"$ETCD_DR" restore --yes --cluster "$WORK/small.json" --snapshot m1:/var/tmp/etcd-backups/snap.db \
+  >"$WORK/room.out" 2>"$WORK/room.err"
+rc=$?
+err=$(cat "$WORK/room.err")
+run=$(sed -n 's/^etcd-dr: run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\):.*/\1/p' <<<"$err")
+check "HOST:PATH, no room on m2: refused before any stop (exit 4, got $rc)" test "$rc" = 4
+check "HOST:PATH, no room on m2: says why" contains "$err" \
+  "m2 ($(host_ip 2)): not enough free disk space on '/var/lib/etcd-small'"
+check "HOST:PATH, no room on m2: nothing changed on any host" test "$(all_states)" = "$before"
+check "HOST:PATH, no room on m2: nothing written there" test -z "$(on_host 2 ls -A /var/lib/etcd-small)"
+for i in $(seq 1 "$HOSTS"); do check "HOST:PATH, no room: m$i: no staging left" test -z "$(leftovers "$i")"; done
+on_host 2 umount /var/lib/etcd-small
+image_sha=$(python3 -c 'import sys, hashlib; print(hashlib.sha256(open(sys.argv[1], "rb").read()[:-32]).hexdigest())' "$WORK/snap.db")
+check "HOST:PATH: the run recorded the file's sha-256 in its journal" \
+  grep -q "\"event\":\"snapshot\".*\"sha256\":\"$image_sha\"" "$ETCD_DR_STATE_DIR/runs/$run/journal.jsonl"
+
+# --resume checks it is still the same file: another snapshot in its place
+# is refused, the same one goes on.
+spec "$WORK/small.json"
+lab snapshot "$WORK/other.db" >/dev/null 2>&1
+on_host 1 sh -c 'cat > /var/tmp/etcd-backups/snap.db' <"$WORK/other.db"
+"$ETCD_DR" restore --yes --resume "$run" >"$WORK/resume_other.out" 2>"$WORK/resume_other.err"
+rc=$?
+err=$(cat "$WORK/resume_other.err")
+check "HOST:PATH resume, another file: refused (exit 4, got $rc)" test "$rc" = 4
+check "HOST:PATH resume, another file: says the snapshot changed" contains "$err" "changed since run $run started"
+check "HOST:PATH resume, another file: nothing changed on any host" test "$(all_states)" = "$before"
+on_host 1 sh -c 'cat > /var/tmp/etcd-backups/snap.db' <"$WORK/snap.db"
+lab disaster >/dev/null 2>&1
+"$ETCD_DR" restore --yes --resume "$run" >"$WORK/resume_same.out" 2>"$WORK/resume_same.err"
+rc=$?
+err=$(cat "$WORK/resume_same.err")
+check "HOST:PATH resume, the same file: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || echo "$err"
+every_key_back "HOST:PATH resume"
 
 # --- --from-member on a cluster whose other members' data is wiped --------------
 lab put-data 30 1000 --prefix /late/ >/dev/null 2>&1   # after the snapshot: m1's db has it

@@ -25,6 +25,9 @@
 enum { MAX_TRACE = 8192, MAX_RULES = 64, MAX_COUNTS = 512, TIME_DIVISOR = 100000 };
 
 static const struct edr_plan *plan;
+enum { MAX_HOSTS = 16 };
+static unsigned opened[MAX_HOSTS];  /* connections opened per host */
+static double push_rates[MAX_HOSTS];
 static struct fake_entry trace[MAX_TRACE];
 static size_t n_trace;
 static struct fake_rule rules[MAX_RULES];
@@ -79,6 +82,8 @@ static void violation(const char *fmt, ...) {
 
 void fake_reset(const struct edr_plan *p) {
   plan = p;
+  memset(opened, 0, sizeof opened);
+  memset(push_rates, 0, sizeof push_rates);
   n_trace = n_rules = n_counts = 0;
   violations = 0;
   memset(&gates, 0, sizeof gates);
@@ -104,6 +109,10 @@ void fake_gate_script(enum edr_gate_kind kind, const enum fake_act *acts, size_t
 void fake_gate_interrupt(bool on) { gates.interrupt = on; }
 void fake_leader(long host) { gates.leader = host; }
 void fake_leader_delay(unsigned delay_ms) { gates.leader_delay_ms = delay_ms; }
+void fake_push_rate(long host, double bytes_per_s) {
+  if (host >= 0 && host < MAX_HOSTS)
+    push_rates[host] = bytes_per_s;
+}
 
 size_t fake_trace_len(void) { return n_trace; }
 const struct fake_entry *fake_trace(size_t i) { return i < n_trace ? &trace[i] : NULL; }
@@ -204,6 +213,8 @@ struct edr_agent_conn {
   long host;
   char sha256[65];
   bool busy, agent_up, lost, closing, closed;
+  bool again;                /* the host's connection opened again (the abort's
+                                cleanup): its requests belong to no stage */
   uv_timer_t deliver, deadline;
   uv_idle_t now;             /* an answer without delay: on the loop's next turn */
   enum pending pending;
@@ -220,7 +231,7 @@ static const char *host_name(const struct edr_agent_conn *c) {
 }
 
 static long stage_of(const struct edr_agent_conn *c, long step) {
-  return step >= 0 ? (long)plan->hosts[c->host].steps[step].stage : -1;
+  return step >= 0 && !c->again ? (long)plan->hosts[c->host].steps[step].stage : -1;
 }
 
 static long step_of_kind(const struct edr_agent_conn *c, enum edr_step_kind kind) {
@@ -425,6 +436,10 @@ static struct edr_agent_conn *fake_open(uv_loop_t *loop, const struct edr_agent_
     free(c);
     return NULL;
   }
+  if (c->host < MAX_HOSTS && opened[c->host]++) {
+    c->again = true;
+    add(FAKE_REOPEN, c->host, -1, -1, 0, "%s open again", t->name);
+  }
   struct edr_snapfile sf;
   const char *agent = t->agents[EDR_ARCH_X86_64].path ? t->agents[EDR_ARCH_X86_64].path
                                                       : t->agents[EDR_ARCH_AARCH64].path;
@@ -455,7 +470,7 @@ static void fake_connect(struct edr_agent_conn *c) {
     return;
   c->busy = true;
   c->payload = 0;
-  c->step = step_of_kind(c, EDR_STEP_CONNECT);
+  c->step = c->again ? -1 : step_of_kind(c, EDR_STEP_CONNECT);
   snprintf(c->what, sizeof c->what, "connect");
   add(FAKE_REQ, c->host, c->step, stage_of(c, c->step), 0, "%s > connect", host_name(c));
   answer(c, rule_for(c->host, "connect"), NULL);
@@ -467,7 +482,7 @@ static void fake_start_agent(struct edr_agent_conn *c, json_t *hello) {
     return;
   c->busy = true;
   c->payload = 0;
-  c->step = step_of_kind(c, EDR_STEP_PUSH_AGENT);
+  c->step = c->again ? -1 : step_of_kind(c, EDR_STEP_PUSH_AGENT);
   snprintf(c->what, sizeof c->what, "push-agent");
   add(FAKE_REQ, c->host, c->step, stage_of(c, c->step), 0, "%s > push-agent", host_name(c));
   answer(c, rule_for(c->host, "push-agent"),
@@ -488,11 +503,11 @@ static void fake_request(struct edr_agent_conn *c, struct edr_agent_request *r) 
   long j = match_step(c, req);
   c->busy = true;
   c->payload = r->payload_fd >= 0 ? r->payload_size : 0;
-  c->step = j;
+  c->step = c->again ? -1 : j;  /* the cleanup's lock is no step of the plan */
   if (j >= 0) {
     snprintf(c->what, sizeof c->what, "%s",
              edr_step_kinds[plan->hosts[c->host].steps[j].kind].name);
-    add(FAKE_REQ, c->host, j, stage_of(c, j), 0, "%s > %s", host_name(c), c->what);
+    add(FAKE_REQ, c->host, c->step, stage_of(c, j), 0, "%s > %s", host_name(c), c->what);
   } else {
     snprintf(c->what, sizeof c->what, "op:%s", op ? op : "?");
     const char *arg = json_string_value(json_object_get(req, "path"));
@@ -556,6 +571,10 @@ static uint64_t fake_fetched(const struct edr_agent_conn *c, const struct edr_er
   return 0;
 }
 
+static double fake_push_rate_of(const struct edr_agent_conn *c) {
+  return c->host >= 0 && c->host < MAX_HOSTS ? push_rates[c->host] : 0;
+}
+
 static void fake_free(struct edr_agent_conn *c) {
   if (!c)
     return;
@@ -578,6 +597,7 @@ const struct edr_agent_ops fake_agent_ops = {
   .stderr_last = fake_stderr_last,
   .fetched = fake_fetched,
   .free = fake_free,
+  .push_rate = fake_push_rate_of,
 };
 
 /* ---- gates --------------------------------------------------------------- */

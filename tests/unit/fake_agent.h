@@ -58,7 +58,7 @@ struct fake_rule {
  * plan, or -1 for a request the plan does not hold; STAGE is its stage
  * (gates: the gate's stage). */
 enum fake_ev { FAKE_REQ, FAKE_REPLY, FAKE_CLOSE, FAKE_GATE_START, FAKE_GATE_DONE,
-               FAKE_GATE_CANCEL };
+               FAKE_GATE_CANCEL, FAKE_REOPEN };
 struct fake_entry {
   enum fake_ev ev;
   long host;               /* -1 for a gate */
@@ -66,7 +66,7 @@ struct fake_entry {
   long stage;
   int status;              /* replies and gate ends: 0 or the EDR_E* code */
   char text[256];          /* "m1 > stop", "m1 < stop ok", "m1 > op:remove PATH",
-                              "m1 close", "gate health start" ... */
+                              "m1 close", "m1 open again", "gate health start" ... */
 };
 
 /* What every engine test does first: quiet unless $TEST_ENGINE_VERBOSE,
@@ -85,6 +85,9 @@ void fake_gate_interrupt(bool on);
  * after DELAY_MS on the run's loop while the hosts go on. */
 void fake_leader(long host);
 void fake_leader_delay(unsigned delay_ms);
+/* The push rate (bytes/s) host HOST's connection says its agent's push
+ * reached (edr_agent_ops.push_rate); 0, the default, for not measured. */
+void fake_push_rate(long host, double bytes_per_s);
 
 extern const struct edr_agent_ops fake_agent_ops;
 extern const struct edr_exec_gates fake_gates;

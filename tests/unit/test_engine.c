@@ -74,6 +74,7 @@ static int make_spec(void) {
 }
 
 static enum edr_transfer build_transfer = EDR_TRANSFER_DIRECT; /* the relay's tests change it */
+static const char *build_on_host;  /* the snapshot on m1's host at this path */
 
 /* KIND's plan; ASK_ETCD: a check plan that also asks each member (status). */
 static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
@@ -81,6 +82,8 @@ static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
                             .snapshot_size = 5, .snapshot_sha256 = "ab", .snapshot_has_hash = true,
                             .snapshot_revision = 42, .run_id = RUN_ID,
                             .transfer = build_transfer,
+                            .snapshot_member = build_on_host ? "m1" : NULL,
+                            .snapshot_remote = build_on_host,
                             .tool_sha256 = "cd", .tool_size = 5,
                             .command = kind == EDR_PLAN_ROLLBACK   ? "rollback"
                                        : kind == EDR_PLAN_SNAPSHOT ? "snapshot save"
@@ -94,6 +97,21 @@ static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
 }
 
 static struct edr_plan *build(enum edr_plan_kind kind) { return build_ask(kind, false); }
+
+/* TEST on a restore plan with TRANSFER, the snapshot on m1's host at
+ * ON_HOST (or NULL: here). */
+static void with_restore(enum edr_transfer transfer, const char *on_host,
+                         void (*test)(const struct edr_plan *p)) {
+  build_transfer = transfer;
+  build_on_host = on_host;
+  struct edr_plan *p = build(EDR_PLAN_RESTORE);
+  build_transfer = EDR_TRANSFER_DIRECT;
+  build_on_host = NULL;
+  CHECK(p != NULL);
+  if (p)
+    test(p);
+  edr_plan_free(p);
+}
 
 static struct edr_playbook *loaded_pb;  /* a compiled plan borrows it */
 
@@ -174,9 +192,12 @@ static int run(const struct edr_plan *p, struct edr_exec_opts *o, struct edr_run
   check_barrier();
   for (size_t i = 0; i < p->n_hosts; i++) {
     const char *name = p->hosts[i].member->name;
-    if (fake_count("%s close", name) != 1) {
-      fprintf(stderr, "%s closed %zu times\n", name, fake_count("%s close", name));
-      CHECK(!"every host is closed once");
+    /* a host lost with the lock held is opened again for the cleanup */
+    size_t again = fake_count("%s open again", name);
+    if (fake_count("%s close", name) != 1 + again) {
+      fprintf(stderr, "%s closed %zu times, opened again %zu times\n", name,
+              fake_count("%s close", name), again);
+      CHECK(!"every connection is closed once");
     }
   }
   return rc;
@@ -312,7 +333,23 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
     snprintf(wrm, sizeof wrm, "%s > op:remove %s", xn, xp->wal_holder ? xp->wal_holder : "");
     char unlock[64];
     snprintf(unlock, sizeof unlock, "%s > op:unlock", xn);
-    if (!up) { /* never started, lost, or done and closed before the failure */
+    /* lost after its lock, before apply: a new connection takes the lock
+     * again, then removes the staging and gives the lock back */
+    long again = fake_find("%s open again", xn);
+    if (!up && locked && was_lost(x) && phase <= EDR_PHASE_PREPARE) {
+      long relocked = -1;
+      for (size_t i = (size_t)again + 1; again >= 0 && i < fake_trace_len() && relocked < 0; i++)
+        if (fake_trace(i)->host == (long)x && fake_trace(i)->ev == FAKE_REQ &&
+            strstr(fake_trace(i)->text, "lock") && !strstr(fake_trace(i)->text, "unlock"))
+          relocked = (long)i;
+      CHECK(again > at);
+      CHECK(relocked > again);
+      CHECK(requested_after(relocked, x, rm));
+      if (xp->wal_holder)
+        CHECK(requested_after(relocked, x, wrm));
+      CHECK(requested_after(relocked, x, unlock));
+    } else if (!up) { /* never started, lost, or done and closed before the failure */
+      CHECK(again < 0);
       for (size_t i = (size_t)(at + 1); at >= 0 && i < fake_trace_len(); i++)
         if (fake_trace(i)->host == (long)x && fake_trace(i)->ev == FAKE_REQ)
           CHECK(!"nothing is sent to a host whose connection is gone");
@@ -413,6 +450,33 @@ static void test_relay_route(const struct edr_plan *p) {
   CHECK(res.hosts[1].steps[ps].bytes == 0);  /* relayed */
   CHECK(res.hosts[2].steps[ps].bytes == 5);
   edr_run_result_release(&res);
+  /* --compress auto weighs the links of the hosts pushed from here (m1, and
+   * m3 that m2 cannot reach), not m2's, which gets the bytes from m1; the
+   * reason says the agent's push was shared by more hosts */
+  struct edr_plan z = *p;
+  z.compress = EDR_COMPRESS_AUTO;
+  z.compress_sample = (struct edr_compress_sample){.sampled = 1 << 20, .ratio = 0.5,
+                                                   .bytes_per_s = 500e6};
+  static const struct { double m2, want; } weighed[] = {{1e6, 50.0}, {40e6, 50.0}};
+  for (size_t k = 0; k < sizeof weighed / sizeof weighed[0]; k++) {
+    fake_reset(&z);
+    fake_push_rate(0, 100e6);
+    fake_push_rate(1, weighed[k].m2);
+    fake_push_rate(2, 50e6);
+    fake_rule((struct fake_rule){.host = "m2", .what = "relay-check",
+                                 .result_json = "{\"listen\":{\"heard\":true,\"peer\":\"10.0.0.1\"}}"});
+    fake_rule((struct fake_rule){.host = "m3", .what = "relay-check",
+                                 .result_json = "{\"listen\":{\"heard\":false,\"error\":\"nothing\"}}"});
+    CHECK(run(&z, &o, &res) == EDR_EXIT_OK);
+    double link = json_real_value(json_object_get(res.compression, "link_mb_per_s"));
+    if (link < weighed[k].want - 1e-6 || link > weighed[k].want + 1e-6)
+      fprintf(stderr, "compress auto weighed a link of %.1f MB/s, want %.1f\n", link,
+              weighed[k].want);
+    CHECK(link > weighed[k].want - 1e-6 && link < weighed[k].want + 1e-6);
+    CHECK_CONTAINS(json_string_value(json_object_get(res.compression, "reason")),
+                   "the snapshot goes from here to 2");
+    edr_run_result_release(&res);
+  }
   /* --transfer relay: m3 unreachable fails the check; nothing is pushed */
   struct edr_plan strict = *p;
   strict.transfer = EDR_TRANSFER_RELAY;
@@ -425,6 +489,61 @@ static void test_relay_route(const struct edr_plan *p) {
   CHECK(res.hosts[2].status == EDR_EHOSTUNREACH);
   CHECK(fake_count("m1 > push-snapshot") == 0 && fake_count("m3 > op:receive") == 0);
   edr_run_result_release(&res);
+}
+
+/* Every host after the first heard its predecessor in the check. */
+static void heard_all(const struct edr_plan *p) {
+  for (size_t x = 1; x < p->n_hosts; x++)
+    fake_rule((struct fake_rule){.host = p->hosts[x].member->name, .what = "relay-check",
+                                 .result_json = "{\"listen\":{\"heard\":true}}"});
+}
+
+/* A snapshot on m1's host: the check reads it there.  A host without room
+ * for it is refused once its size is known, every host that lacks it says
+ * so, and nothing is pushed; on a resume, a file whose sha-256 is not the
+ * one the journal recorded is refused. */
+static void test_snapshot_on_host(const struct edr_plan *p) {
+  static const char huge[] =
+      "{\"bytes\": 1099511627776, \"has_trailer\": true, \"trailer_ok\": true, \"revision\": 7,"
+      " \"image_sha256\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+      " \"file_sha256\": \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}";
+  CHECK(p->snapshot_host == 0 && p->relay);
+  fake_reset(p);
+  fake_rule((struct fake_rule){.host = "m1", .what = "check-snapshot", .result_json = huge});
+  heard_all(p);
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  CHECK(run(p, &o, &res) == EDR_EXIT_PREFLIGHT);
+  for (size_t x = 0; x < p->n_hosts; x++) {
+    const char *xn = p->hosts[x].member->name;
+    CHECK(res.hosts[x].status == EDR_ENOSPC);
+    CHECK_CONTAINS(res.hosts[x].message, "not enough free disk space");
+    CHECK(res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
+    CHECK(fake_find("%s > push-snapshot", xn) < 0 && fake_find("%s > op:receive", xn) < 0);
+    CHECK(fake_find("%s > op:unlock", xn) >= 0);
+  }
+  edr_run_result_release(&res);
+
+  static const char small[] =
+      "{\"bytes\": 1000, \"has_trailer\": true, \"trailer_ok\": true, \"revision\": 7,"
+      " \"image_sha256\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+      " \"file_sha256\": \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}";
+  json_t *rs = json_pack("{s:b, s:{}, s:s}", "apply_started", 0, "hosts",
+                         "snapshot_remote_sha256",
+                         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+  fake_reset(p);
+  fake_rule((struct fake_rule){.host = "m1", .what = "check-snapshot", .result_json = small});
+  fake_rule((struct fake_rule){.host = "m2", .what = "relay-check", .maybe_unused = true,
+                               .result_json = "{\"listen\":{\"heard\":true}}"});
+  fake_rule((struct fake_rule){.host = "m3", .what = "relay-check", .maybe_unused = true,
+                               .result_json = "{\"listen\":{\"heard\":true}}"});
+  o.resume = rs;
+  CHECK(run(p, &o, &res) == EDR_EXIT_PREFLIGHT);
+  CHECK(res.hosts[0].status == EDR_EHASH);
+  CHECK_CONTAINS(res.hosts[0].message, "changed since run");
+  CHECK(fake_count("m1 > push-snapshot") == 0);
+  edr_run_result_release(&res);
+  json_decref(rs);
 }
 
 /* A start refused: the data dir has no member/snap/db. */
@@ -977,13 +1096,8 @@ int main(void) {
     test_cleanup_hangs(restore);
     test_push_stalls(restore);
   }
-  build_transfer = EDR_TRANSFER_AUTO;
-  struct edr_plan *relay = build(EDR_PLAN_RESTORE);
-  build_transfer = EDR_TRANSFER_DIRECT;
-  CHECK(relay != NULL);
-  if (relay)
-    test_relay_route(relay);
-  edr_plan_free(relay);
+  with_restore(EDR_TRANSFER_AUTO, NULL, test_relay_route);
+  with_restore(EDR_TRANSFER_AUTO, "/backups/snap.db", test_snapshot_on_host);
 
   /* plan --check, and snapshot save --via ssh (one host of the plan, as
    * cmd/snapshot_ssh.c runs it) */

@@ -413,7 +413,41 @@ static void test_health_routes(void) {
   edr_spec_free(s);
 }
 
+/* A member whose peer URL names its host, not an address: the relay passes
+ * it by (the agent does no name lookups) and the plan says so and what to
+ * set; the others still relay. */
+static void test_route_named(void) {
+  struct edr_spec *s = NULL;
+  CHECK(edr_spec_from_initial_cluster(
+            "m1=http://10.0.0.1:2380,m2=http://etcd-2.example:2380,m3=http://10.0.0.3:2380",
+            NULL, &s, err, sizeof err) == 0);
+  struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
+                            .snapshot_sha256 = "ab", .snapshot_revision = 42,
+                            .run_id = "20260101-000000-abcd", .transfer = EDR_TRANSFER_AUTO};
+  struct edr_plan *p = NULL;
+  CHECK(s && edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  if (!p) {
+    edr_spec_free(s);
+    return;
+  }
+  CHECK(p->relay && p->hosts[1].relay_named && p->hosts[1].relay_prev < 0);
+  CHECK(p->hosts[2].relay_prev == 1 && !p->hosts[0].relay_named);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  edr_plan_print(p, f);
+  fclose(f);
+  CHECK_CONTAINS(text, "pushed from this machine: its relay_address 'etcd-2.example' (from its "
+                       "peer URL) is a host name");
+  CHECK_CONTAINS(text, "set relay_address to its IP address in the spec");
+  CHECK_CONTAINS(text, "relayed from m2 to port");
+  free(text);
+  edr_plan_free(p);
+  edr_spec_free(s);
+}
+
 int main(void) {
+  test_route_named();
   test_restore_commands();
   test_health_routes();
   test_wal_and_skip_hash();
