@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "valid.h"
+
 struct edr_strv {           /* a NULL-terminated vector of owned strings */
   char **v;
   size_t n;
@@ -163,17 +165,5 @@ bool edr_member_kubeadm(const struct edr_member *m);
  * since kubelet runs every file in it (MANIFESTDIR/../NAME.etcd-dr-stopped).
  * A new string, or NULL when out of memory. */
 char *edr_member_parked_manifest(const struct edr_member *m);
-
-/* Validators, exposed for the tests and for playbook variables. */
-bool edr_valid_name(const char *s);
-bool edr_valid_remote_path(const char *s);
-bool edr_valid_host(const char *s);
-bool edr_valid_user(const char *s);
-bool edr_valid_token(const char *s);
-/* OpenSSH's -J list: [user@]host[:port], comma-separated. */
-bool edr_valid_jump(const char *s);
-/* Split "scheme://host:port" into parts; returns false when malformed. */
-bool edr_parse_url(const char *url, char *scheme, size_t slen, char *host,
-                   size_t hlen, int *port);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * test_sshconfig.c - reading `ssh -G` (cmd/sshconfig.c) and what the spec
- * takes from it (plan/spec.c): the parser on OpenSSH 9.2's own output, the
+ * takes from it (plan/spec_resolve.c): the parser on OpenSSH 9.2's own output, the
  * comparison with its defaults, precedence (spec member > command line >
  * spec cluster-wide > ssh_config > default) with a stand-in lookup, the
  * refusal of settings that weaken host-key checking, and, when OpenSSH's
