@@ -7,6 +7,7 @@
  */
 #include "spec_yaml.h"
 
+#include "array.h"
 #include "err.h"
 
 #include <errno.h>
@@ -46,14 +47,10 @@ void edr_spec_lines_free(struct edr_spec_lines *l) {
 
 static int lines_add(struct edr_spec_lines *l, const json_t *container, const char *key,
                      size_t index, int line, const char *hint, const char *word) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    struct where *v = realloc(l->v, cap * sizeof *v);
-    if (!v)
-      return EDR_ENOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
+  struct where *v = edr_array_grow(l->v, l->n, &l->cap, sizeof *v, 64);
+  if (!v)
+    return EDR_ENOMEM;
+  l->v = v;
   struct where *w = &l->v[l->n];
   *w = (struct where){.container = container, .index = index, .line = line, .hint = hint};
   if ((key && !(w->key = strdup(key))) || (hint && !(w->word = strdup(word)))) {
