@@ -602,13 +602,13 @@ int edr_spec_from_json(const char *path, const char *text,
     goto out;
   }
   /* JSON or YAML (spec_yaml.h): one tree either way */
-  char lerr[400];
-  rc = edr_spec_load(path, text, &root, &c.lines, &c.line, lerr, sizeof lerr);
-  if (rc) {
-    if (rc != EDR_ENOMEM)
-      rc = spec_fail(&c, NULL, NULL, "%s", lerr);
+  struct edr_error lerr = EDR_ERROR_INIT;
+  rc = edr_spec_load(path, text, &root, &c.lines, &c.line, &lerr);
+  if (rc && rc != EDR_ENOMEM)
+    rc = spec_fail(&c, NULL, NULL, "%s", edr_error_text(&lerr));
+  edr_error_release(&lerr);
+  if (rc)
     goto out;
-  }
   c.root = root;
   if (!json_is_object(root)) {
     rc = spec_fail(&c, NULL, NULL, "expected a JSON object with a \"members\" list");
