@@ -66,8 +66,10 @@ int cmd_rollback(int argc, char **argv) {
   }
   /* not while a coordinator on this machine still runs or resumes RUN */
   int guard;
-  if ((rc = edr_journal_guard(po.run_id, &guard, err, sizeof err))) {
-    edr_err("cannot roll back: %s", err);
+  struct edr_error gerr = EDR_ERROR_INIT;
+  if ((rc = edr_journal_guard(po.run_id, &guard, &gerr))) {
+    edr_err("cannot roll back: %s", edr_error_text(&gerr));
+    edr_error_release(&gerr);
     edr_spec_free(spec);
     return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
   }
