@@ -72,10 +72,12 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
                           "container", r->container, "data_dir", r->data_dir);
   struct edr_plan_opts po = {.kind = EDR_PLAN_DISCOVER, .command = "discover",
                              .snapshot_revision = -1, .discover = req};
-  rc = edr_plan_build(one, &po, &plan, err, sizeof err);
+  struct edr_error perr = EDR_ERROR_INIT;
+  rc = edr_plan_build(one, &po, &plan, &perr);
   json_decref(req);
   if (rc) {
-    edr_err("%s", err);
+    edr_err("%s", edr_error_text(&perr));
+    edr_error_release(&perr);
     edr_spec_free(one);
     return EDR_EXIT_INTERNAL;
   }

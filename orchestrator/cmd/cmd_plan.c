@@ -118,7 +118,6 @@ int cmd_plan(int argc, char **argv) {
   struct edr_snapfile sf;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
-  char err[1024];
   int rc;
 
   edr_args_init(&a, EDR_CMD_PLAN);
@@ -158,8 +157,10 @@ int cmd_plan(int argc, char **argv) {
       edr_warn("snapshot '%s' has no sha-256 trailer; restore will need "
                "--skip-hash-check", po.snapshot);
   }
-  if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
-    edr_err("%s", err);
+  struct edr_error perr = EDR_ERROR_INIT;
+  if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
+    edr_err("%s", edr_error_text(&perr));
+    edr_error_release(&perr);
     edr_spec_free(spec);
     return EDR_EXIT_INTERNAL;
   }
@@ -176,8 +177,9 @@ int cmd_plan(int argc, char **argv) {
     struct edr_plan *cp = NULL;
     po.check_only = true;
     po.run_id = plan->run_id;
-    if ((rc = edr_plan_build(spec, &po, &cp, err, sizeof err))) {
-      edr_err("%s", err);
+    if ((rc = edr_plan_build(spec, &po, &cp, &perr))) {
+      edr_err("%s", edr_error_text(&perr));
+      edr_error_release(&perr);
       code = EDR_EXIT_INTERNAL;
     } else {
       if (json)

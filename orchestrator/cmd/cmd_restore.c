@@ -174,7 +174,6 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   struct edr_snapfile sf;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
-  char err[1024];
   int rc;
 
   edr_args_init(&a, EDR_CMD_RESTORE);
@@ -213,8 +212,10 @@ static int restore_main(int argc, char **argv, json_t *resume) {
     return rc;
   }
 
-  if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
-    edr_err("%s", err);
+  struct edr_error perr = EDR_ERROR_INIT;
+  if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
+    edr_err("%s", edr_error_text(&perr));
+    edr_error_release(&perr);
     edr_spec_free(spec);
     return EDR_EXIT_INTERNAL;
   }

@@ -681,7 +681,7 @@ int plan_add_unlock(const struct edr_plan *p, struct edr_host_plan *h) {
 
 
 int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
-                 struct edr_plan **out, char *err, size_t errlen) {
+                 struct edr_plan **out, struct edr_error *err) {
   struct edr_plan *p = calloc(1, sizeof(*p));
   int rc = 0;
   *out = NULL;
@@ -693,7 +693,8 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   else
     edr_new_run_id(p->run_id, sizeof p->run_id);
   if (!edr_valid_token(p->run_id)) {
-    snprintf(err, errlen, "run id '%s' is not letters, digits, '.', '_' or '-'", p->run_id);
+    edr_error_set(err, EDR_EINVAL, "run id '%s' is not letters, digits, '.', '_' or '-'",
+                  p->run_id);
     free(p);
     return EDR_EINVAL;
   }
@@ -753,7 +754,7 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
 nomem:
   rc = EDR_ENOMEM;
 fail:
-  snprintf(err, errlen, "cannot build the plan: %s", edr_strerror(rc));
+  edr_error_set(err, rc, "cannot build the plan: %s", edr_strerror(rc));
   edr_plan_free(p);
   return rc;
 }
@@ -779,9 +780,9 @@ size_t edr_plan_first_destructive(const struct edr_plan *p) {
 }
 
 int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
-                   struct edr_plan **out, char *err, size_t errlen) {
+                   struct edr_plan **out, struct edr_error *err) {
   struct edr_plan *p;
-  int rc = edr_plan_new(spec, o, &p, err, errlen);
+  int rc = edr_plan_new(spec, o, &p, err);
   if (rc)
     return rc;
   /* a restore, a rollback or a check: one stage per phase */
@@ -792,7 +793,12 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
       goto fail;
     }
   }
-  if ((rc = edr_plan_route(p, o, err, errlen))) {
+  char rerr[1024] = "";
+  if ((rc = edr_plan_route(p, o, rerr, sizeof rerr))) {
+    if (rerr[0])
+      edr_error_set(err, rc, "%s", rerr);
+    else
+      edr_error_set(err, rc, "cannot build the plan: %s", edr_strerror(rc));
     edr_plan_free(p);
     return rc;
   }
@@ -813,7 +819,7 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
   *out = p;
   return 0;
 fail:
-  snprintf(err, errlen, "cannot build the plan: %s", edr_strerror(rc));
+  edr_error_set(err, rc, "cannot build the plan: %s", edr_strerror(rc));
   edr_plan_free(p);
   return rc;
 }

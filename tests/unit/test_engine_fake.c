@@ -17,6 +17,7 @@
 #include "snapfile.h"
 #include "err.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -143,7 +144,7 @@ static int run_check_with(struct edr_run_result *res, const char *agent, bool as
   struct edr_plan_opts po = {.check_only = true, .snapshot_revision = -1,
                              .run_id = "20260101-000000-fake", .ask_etcd = ask_etcd};
   struct edr_plan *p = NULL;
-  CHECK(edr_plan_build(s, &po, &p, err, sizeof err) == 0);
+  CHECK(t_plan_build(s, &po, &p, err, sizeof err) == 0);
   eo.agent_path = agent;
   eo.agent_ops = &fake_ops;
   eo.assume_yes = true;

@@ -108,9 +108,10 @@ static struct edr_plan *build(bool dry) {
                             .snapshot_revision = -1, .check_only = dry,
                             .prune = {.keep = 1, .older_than_s = -1}};
   struct edr_plan *p = NULL;
-  char err[1024];
-  if (edr_plan_build(spec, &o, &p, err, sizeof err))
-    fprintf(stderr, "plan: %s\n", err);
+  struct edr_error err = EDR_ERROR_INIT;
+  if (edr_plan_build(spec, &o, &p, &err))
+    fprintf(stderr, "plan: %s\n", edr_error_text(&err));
+  edr_error_release(&err);
   return p;
 }
 

@@ -9,6 +9,7 @@
 #include "report.h"
 #include "spec.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ static struct edr_plan *plan3(struct edr_spec **s) {
                             .snapshot_sha256 = "ab", .snapshot_revision = 42,
                             .run_id = "20260101-000000-abcd"};
   struct edr_plan *p = NULL;
-  CHECK(edr_plan_build(*s, &o, &p, err, sizeof err) == 0);
+  CHECK(t_plan_build(*s, &o, &p, err, sizeof err) == 0);
   if (!p) {
     edr_spec_free(*s);
     *s = NULL;
@@ -137,7 +138,7 @@ static void test_wal_and_skip_hash(void) {
   struct edr_plan_opts o = {.snapshot = "x", .skip_hash_check = true, .run_id = "r1",
                             .snapshot_revision = -1};
   struct edr_plan *p = NULL;
-  CHECK(s && edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(s && t_plan_build(s, &o, &p, err, sizeof err) == 0);
   if (!p) {
     edr_spec_free(s);
     return;
@@ -153,7 +154,7 @@ static void test_wal_and_skip_hash(void) {
   edr_plan_free(p);
   /* a run id that could change a path's meaning is refused */
   o.run_id = "../x";
-  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == EDR_EINVAL);
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == EDR_EINVAL);
   edr_spec_free(s);
 }
 
@@ -164,7 +165,7 @@ static void test_bump_rollback_check(void) {
   struct edr_plan_opts o = {.snapshot = "x", .run_id = "r2", .snapshot_revision = 10,
                             .bump_revision = 1000000};
   struct edr_plan *p = NULL;
-  CHECK(s && edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(s && t_plan_build(s, &o, &p, err, sizeof err) == 0);
   const struct edr_step *r = p ? find(&p->hosts[1], EDR_STEP_RESTORE) : NULL;
   CHECK_STR(r ? arg_after(r->argv, "--bump-revision") : NULL, "1000000");
   CHECK(r && has_arg(r->argv, "--mark-compacted"));
@@ -172,7 +173,7 @@ static void test_bump_rollback_check(void) {
 
   /* auto: nothing in the plan yet; the executor adds it after the probes */
   o.bump_revision = -1;
-  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == 0);
   r = p ? find(&p->hosts[0], EDR_STEP_RESTORE) : NULL;
   CHECK(r && !has_arg(r->argv, "--bump-revision"));
   edr_plan_free(p);
@@ -180,7 +181,7 @@ static void test_bump_rollback_check(void) {
   /* check only: read-only steps, nothing else */
   o.bump_revision = 0;
   o.check_only = true;
-  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == 0);
   CHECK(p && p->hosts[0].n_steps == 3);
   for (size_t i = 0; p && i < p->hosts[0].n_steps; i++)
     CHECK(!edr_step_kinds[p->hosts[0].steps[i].kind].destructive);
@@ -190,7 +191,7 @@ static void test_bump_rollback_check(void) {
   o.check_only = false;
   o.kind = EDR_PLAN_ROLLBACK;
   o.command = "rollback";
-  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == 0);
   if (p) {
     const struct edr_host_plan *h = &p->hosts[2];
     CHECK(find(h, EDR_STEP_RESTORE) == NULL);

@@ -1,0 +1,44 @@
+/*
+ * t_plan.h - the plan and playbook builders for tests that check their
+ * messages as text: each calls the builder with a struct edr_error and, on
+ * a refusal, copies its message into the test's ERR[ERRLEN] (left as it was
+ * on success).  The plan or playbook is the caller's, as with the builder.
+ */
+#ifndef EDR_T_PLAN_H
+#define EDR_T_PLAN_H
+
+#include "err.h"
+#include "plan.h"
+#include "playbook.h"
+
+#include <stdio.h>
+
+static inline int t_take_error(int rc, struct edr_error *e, char *err, size_t errlen) {
+  if (rc)
+    snprintf(err, errlen, "%s", edr_error_text(e));
+  edr_error_release(e);
+  return rc;
+}
+
+static inline int t_plan_build(const struct edr_spec *sp, const struct edr_plan_opts *o,
+                               struct edr_plan **out, char *err, size_t errlen) {
+  struct edr_error e = EDR_ERROR_INIT;
+  return t_take_error(edr_plan_build(sp, o, out, &e), &e, err, errlen);
+}
+
+static inline int t_playbook_load(const char *path, const char *text,
+                                  const struct edr_spec *sp, const char *const *vars,
+                                  size_t nv, struct edr_playbook **pb, char *err,
+                                  size_t errlen) {
+  struct edr_error e = EDR_ERROR_INIT;
+  return t_take_error(edr_playbook_load(path, text, sp, vars, nv, pb, &e), &e, err, errlen);
+}
+
+static inline int t_playbook_compile(const struct edr_playbook *pb,
+                                     const struct edr_plan_opts *o, struct edr_plan **out,
+                                     char *err, size_t errlen) {
+  struct edr_error e = EDR_ERROR_INIT;
+  return t_take_error(edr_playbook_compile(pb, o, out, &e), &e, err, errlen);
+}
+
+#endif
