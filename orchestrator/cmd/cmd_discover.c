@@ -29,7 +29,7 @@
 /* The one-member spec used to reach HOST: its SSH settings from the
  * command line, nothing else. */
 static int reach_spec(const struct edr_discover_req *r, struct edr_spec **out) {
-  char err[1024];
+  struct edr_error err = EDR_ERROR_INIT;
   bool v6 = strchr(r->host, ':') != NULL;
   json_t *doc = json_pack("{s:[{s:s, s:[s++], s:s}]}", "members", "name",
                           edr_valid_name(r->host) ? r->host : "discover", "peer_urls",
@@ -42,10 +42,11 @@ static int reach_spec(const struct edr_discover_req *r, struct edr_spec **out) {
   struct edr_spec_overrides ov = r->ov ? *r->ov : (struct edr_spec_overrides){.ssh_port = -1,
                                                                                .sudo = -1};
   ov.preset = ov.manifest = NULL; /* HOST is reached over SSH, whatever runs etcd there */
-  int rc = edr_spec_from_json(NULL, text, &ov, out, err, sizeof err);
+  int rc = edr_spec_from_json(NULL, text, &ov, out, &err);
   free(text);
   if (rc) {
-    edr_err("discover: %s", err);
+    edr_err("discover: %s", edr_error_text(&err));
+    edr_error_release(&err);
     return EDR_EXIT_USAGE;
   }
   return 0;
@@ -135,7 +136,7 @@ static void print_warnings(json_t *from) {
 
 int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out) {
   json_t *spec, *from;
-  char err[1024];
+  struct edr_error err = EDR_ERROR_INIT;
   int rc = edr_discover(r, &spec, &from);
   *out = NULL;
   if (rc)
@@ -144,10 +145,11 @@ int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out) {
   if (edr_verbosity >= 1)
     edr_discover_print_from(from, stderr);
   char *text = json_dumps(spec, 0);
-  rc = text ? edr_spec_from_json(NULL, text, r->ov, out, err, sizeof err) : EDR_ENOMEM;
+  rc = text ? edr_spec_from_json(NULL, text, r->ov, out, &err) : EDR_ENOMEM;
   if (rc) {
     edr_err("discover: the spec made from %s is not valid: %s", r->host,
-            text ? err : edr_strerror(rc));
+            text ? edr_error_text(&err) : edr_strerror(rc));
+    edr_error_release(&err);
   } else {
     char *source = edr_asprintf("the spec read off %s (--discover)", r->host);
     if (source) {
@@ -223,12 +225,13 @@ int cmd_discover(int argc, char **argv) {
                                             ov[i].val, "from", "the command line"));
     }
   /* what was made must load as a cluster file does */
-  char err[1024];
+  struct edr_error err = EDR_ERROR_INIT;
   struct edr_spec *check = NULL;
   char *text = json_dumps(spec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-  if (!text || edr_spec_from_json(NULL, text, NULL, &check, err, sizeof err)) {
+  if (!text || edr_spec_from_json(NULL, text, NULL, &check, &err)) {
     edr_err("discover: the spec made from %s is not valid: %s", r.host,
-            text ? err : "out of memory");
+            text ? edr_error_text(&err) : "out of memory");
+    edr_error_release(&err);
     rc = EDR_EXIT_INTERNAL;
   } else if (a.write_out == EDR_OUT_YAML) {
     edr_discover_print_yaml(spec, from, stdout);

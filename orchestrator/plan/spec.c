@@ -135,14 +135,13 @@ int spec_fail(struct ctx *c, const char *member, const char *field,
   if (hint[0])
     snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (%s)", hint);
   if (member && field)
-    snprintf(c->err, c->errlen, "%s: member '%s': field '%s': %s", src, member, field, msg);
-  else if (member)
-    snprintf(c->err, c->errlen, "%s: member '%s': %s", src, member, msg);
-  else if (field)
-    snprintf(c->err, c->errlen, "%s: field '%s': %s", src, field, msg);
-  else
-    snprintf(c->err, c->errlen, "%s: %s", src, msg);
-  return EDR_EINVAL;
+    return edr_error_set(c->err, EDR_EINVAL, "%s: member '%s': field '%s': %s", src, member,
+                         field, msg);
+  if (member)
+    return edr_error_set(c->err, EDR_EINVAL, "%s: member '%s': %s", src, member, msg);
+  if (field)
+    return edr_error_set(c->err, EDR_EINVAL, "%s: field '%s': %s", src, field, msg);
+  return edr_error_set(c->err, EDR_EINVAL, "%s: %s", src, msg);
 }
 
 /* Quote a hostile value for an error message: printable ASCII only. */
@@ -433,9 +432,8 @@ static void draft_release(struct draft *d) { member_release(&d->m); }
 
 int edr_spec_from_initial_cluster(const char *str,
                                   const struct edr_spec_overrides *ov,
-                                  struct edr_spec **out, char *err,
-                                  size_t errlen) {
-  struct ctx c = {.err = err, .errlen = errlen, .source = "--initial-cluster", .ov = ov};
+                                  struct edr_spec **out, struct edr_error *err) {
+  struct ctx c = {.err = err, .source = "--initial-cluster", .ov = ov};
   struct edr_spec *s = calloc(1, sizeof(*s));
   struct draft *drafts = NULL, cli = {0}, wide = {0};
   size_t n = 0;
@@ -518,7 +516,7 @@ out:
   free(copy);
   if (rc) {
     if (rc == EDR_ENOMEM)
-      snprintf(err, errlen, "out of memory");
+      edr_error_set(err, EDR_ENOMEM, "out of memory");
     edr_spec_free(s);
     return rc;
   }
@@ -586,8 +584,8 @@ static int parse_fields(struct ctx *c, const char *member, struct draft *d,
 
 int edr_spec_from_json(const char *path, const char *text,
                        const struct edr_spec_overrides *ov,
-                       struct edr_spec **out, char *err, size_t errlen) {
-  struct ctx c = {.err = err, .errlen = errlen, .source = path ? path : "cluster spec",
+                       struct edr_spec **out, struct edr_error *err) {
+  struct ctx c = {.err = err, .source = path ? path : "cluster spec",
                   .ov = ov};
   struct edr_spec *s = calloc(1, sizeof(*s));
   struct draft *drafts = NULL, cli = {0}, wide = {0};
@@ -679,7 +677,7 @@ out:
   json_decref(root);
   if (rc) {
     if (rc == EDR_ENOMEM)
-      snprintf(err, errlen, "out of memory");
+      edr_error_set(err, EDR_ENOMEM, "out of memory");
     edr_spec_free(s);
     return rc;
   }

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
 #include "valid.h"
 
 struct edr_strv {           /* a NULL-terminated vector of owned strings */
@@ -143,19 +144,19 @@ struct edr_spec_overrides {
 };
 
 /* Parse etcd's --initial-cluster string.  On success returns 0 and sets
- * *out (caller frees with edr_spec_free).  On failure returns EDR_EINVAL and
- * writes one message naming the field and the member into err[errlen]. */
+ * *out (caller frees with edr_spec_free).  On failure returns EDR_EINVAL
+ * (or EDR_ENOMEM) with one message naming the field and the member in ERR
+ * (the caller's, err.h). */
 int edr_spec_from_initial_cluster(const char *s,
                                   const struct edr_spec_overrides *ov,
-                                  struct edr_spec **out, char *err,
-                                  size_t errlen);
+                                  struct edr_spec **out, struct edr_error *err);
 
 /* Parse a cluster file (PATH) or, when PATH is NULL, the text TEXT: JSON
  * or YAML (spec_yaml.h chooses; a YAML file's messages name the line).
  * Same contract as above. */
 int edr_spec_from_json(const char *path, const char *text,
                        const struct edr_spec_overrides *ov,
-                       struct edr_spec **out, char *err, size_t errlen);
+                       struct edr_spec **out, struct edr_error *err);
 
 void edr_spec_free(struct edr_spec *spec);
 

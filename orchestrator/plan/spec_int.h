@@ -43,8 +43,7 @@ struct draft {
 };
 
 struct ctx {
-  char *err;
-  size_t errlen;
+  struct edr_error *err;    /* the caller's: why the spec was refused */
   const char *source;
   const struct edr_spec_overrides *ov;
   bool no_ssh_client;       /* ssh -G could not run: the spec alone counts */

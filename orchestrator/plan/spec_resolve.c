@@ -72,11 +72,9 @@ static int take_ssh_config(struct ctx *c, struct draft *d, const char *key, json
     return EDR_ENOMEM;
   int rc = spec_set_field(c, d->m.name, d, f, v);
   json_decref(v);
-  if (rc == EDR_EINVAL) {
-    size_t n = strlen(c->err);
-    snprintf(c->err + n, c->errlen - n, " (from ssh_config %s for host '%s'; set %s in "
-             "the spec or fix the file)", file, host, key);
-  }
+  if (rc == EDR_EINVAL)
+    edr_str_appendf(&c->err->msg, " (from ssh_config %s for host '%s'; set %s in the spec "
+                    "or fix the file)", file, host, key);
   if (rc == 0)
     d->origin[f - spec_fields] = EDR_FROM_SSH_CONFIG;
   return rc;

@@ -33,10 +33,10 @@ static FILE *devnull;
 static bool verbose;   /* EDR_FUZZ_VERBOSE=1: say why an input was refused */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  char err[512];
+  struct edr_error err = EDR_ERROR_INIT;
   setenv("HOME", "/home/fuzz", 1);
-  if (edr_spec_from_json(NULL, cluster, NULL, &spec, err, sizeof err) != 0) {
-    fprintf(stderr, "fuzz_playbook: the fixed spec: %s\n", err);
+  if (edr_spec_from_json(NULL, cluster, NULL, &spec, &err) != 0) {
+    fprintf(stderr, "fuzz_playbook: the fixed spec: %s\n", edr_error_text(&err));
     abort();
   }
   if (!(devnull = fopen("/dev/null", "w")))

@@ -1,8 +1,9 @@
 /*
- * t_plan.h - the plan and playbook builders for tests that check their
- * messages as text: each calls the builder with a struct edr_error and, on
- * a refusal, copies its message into the test's ERR[ERRLEN] (left as it was
- * on success).  The plan or playbook is the caller's, as with the builder.
+ * t_plan.h - the spec, plan and playbook builders for tests that check
+ * their messages as text: each calls the builder with a struct edr_error
+ * and, on a refusal, copies its message into the test's ERR[ERRLEN] (left
+ * as it was on success).  What is built is the caller's, as with the
+ * builder.
  */
 #ifndef EDR_T_PLAN_H
 #define EDR_T_PLAN_H
@@ -10,6 +11,7 @@
 #include "err.h"
 #include "plan.h"
 #include "playbook.h"
+#include "spec.h"
 
 #include <stdio.h>
 
@@ -18,6 +20,21 @@ static inline int t_take_error(int rc, struct edr_error *e, char *err, size_t er
     snprintf(err, errlen, "%s", edr_error_text(e));
   edr_error_release(e);
   return rc;
+}
+
+static inline int t_spec_from_json(const char *path, const char *text,
+                                   const struct edr_spec_overrides *ov, struct edr_spec **out,
+                                   char *err, size_t errlen) {
+  struct edr_error e = EDR_ERROR_INIT;
+  return t_take_error(edr_spec_from_json(path, text, ov, out, &e), &e, err, errlen);
+}
+
+static inline int t_spec_from_initial_cluster(const char *s,
+                                              const struct edr_spec_overrides *ov,
+                                              struct edr_spec **out, char *err,
+                                              size_t errlen) {
+  struct edr_error e = EDR_ERROR_INIT;
+  return t_take_error(edr_spec_from_initial_cluster(s, ov, out, &e), &e, err, errlen);
 }
 
 static inline int t_plan_build(const struct edr_spec *sp, const struct edr_plan_opts *o,

@@ -68,7 +68,7 @@ static int make_spec(void) {
            "   \"data_dir\": \"/data/etcd\", \"wal_dir\": \"/wal/etcd\","
            "   \"restore_tool_push\": \"%s\"}]}",
            tool_path);
-  int rc = edr_spec_from_json(NULL, text, NULL, &spec, err, sizeof err);
+  int rc = t_spec_from_json(NULL, text, NULL, &spec, err, sizeof err);
   if (rc)
     fprintf(stderr, "spec: %s\n", err);
   return rc;

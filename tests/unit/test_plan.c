@@ -42,7 +42,7 @@ static const struct edr_step *find(const struct edr_host_plan *h, enum edr_step_
  * 20260101-000000-abcd; NULL (and *S freed) if it cannot be built. */
 static struct edr_plan *plan3(struct edr_spec **s) {
   *s = NULL;
-  CHECK(edr_spec_from_initial_cluster(
+  CHECK(t_spec_from_initial_cluster(
             "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380",
             NULL, s, err, sizeof err) == 0);
   struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
@@ -134,7 +134,7 @@ static void test_wal_and_skip_hash(void) {
   struct edr_spec *s = NULL;
   struct edr_spec_overrides ov = {.wal_dir = "/var/lib/etcd-wal", .restore_tool = "etcdctl",
                                   .ssh_port = -1, .sudo = -1};
-  CHECK(edr_spec_from_initial_cluster("a=https://[fd00::1]:2380", &ov, &s, err, sizeof err) == 0);
+  CHECK(t_spec_from_initial_cluster("a=https://[fd00::1]:2380", &ov, &s, err, sizeof err) == 0);
   struct edr_plan_opts o = {.snapshot = "x", .skip_hash_check = true, .run_id = "r1",
                             .snapshot_revision = -1};
   struct edr_plan *p = NULL;
@@ -160,8 +160,8 @@ static void test_wal_and_skip_hash(void) {
 
 static void test_bump_rollback_check(void) {
   struct edr_spec *s = NULL;
-  CHECK(edr_spec_from_initial_cluster("a=http://h1:2380,b=http://h2:2380,c=http://h3:2380",
-                                      NULL, &s, err, sizeof err) == 0);
+  CHECK(t_spec_from_initial_cluster("a=http://h1:2380,b=http://h2:2380,c=http://h3:2380",
+                                    NULL, &s, err, sizeof err) == 0);
   struct edr_plan_opts o = {.snapshot = "x", .run_id = "r2", .snapshot_revision = 10,
                             .bump_revision = 1000000};
   struct edr_plan *p = NULL;

@@ -1110,8 +1110,8 @@ int main(void) {
       " {'name': 'm2', 'peer_urls': ['http://10.0.0.2:2380'], 'env_file': '/etc/etcd.env'},"
       " {'name': 'm3', 'peer_urls': ['http://10.0.0.3:2380']}]}";
   char *t = j(cluster), *t2 = j(cluster_noenv);
-  CHECK(edr_spec_from_json(NULL, t, NULL, &spec, err, sizeof err) == 0);
-  CHECK(edr_spec_from_json(NULL, t2, NULL, &spec_noenv, err, sizeof err) == 0);
+  CHECK(t_spec_from_json(NULL, t, NULL, &spec, err, sizeof err) == 0);
+  CHECK(t_spec_from_json(NULL, t2, NULL, &spec_noenv, err, sizeof err) == 0);
   free(t);
   free(t2);
   if (!spec || !spec_noenv) {

@@ -10,6 +10,7 @@
 #include "spec.h"
 #include "sshconfig.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,7 +132,7 @@ static char err[1024]; /* the spec's message when js() returns NULL */
 /* The spec in TEXT, read with OV (its ssh_lookup the stand-in above). */
 static struct edr_spec *js(const char *text, const struct edr_spec_overrides *ov) {
   struct edr_spec *sp = NULL;
-  return edr_spec_from_json(NULL, text, ov, &sp, err, sizeof err) ? NULL : sp;
+  return t_spec_from_json(NULL, text, ov, &sp, err, sizeof err) ? NULL : sp;
 }
 
 static void test_precedence(void) {
