@@ -55,7 +55,6 @@ static int reach_spec(const struct edr_discover_req *r, struct edr_spec **out) {
 int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from) {
   struct edr_spec *one = NULL;
   struct edr_plan *plan = NULL;
-  char err[2048];
   int rc;
   *spec = *from = NULL;
   if (!edr_valid_host(r->host)) {
@@ -113,8 +112,10 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
       in.ssh_port = r->ov->ssh_port;
       in.sudo = r->ov->sudo;
     }
-    if (edr_discover_spec(facts, &in, spec, from, err, sizeof err)) {
-      edr_err("discover: %s: %s", r->host, err);
+    struct edr_error err = EDR_ERROR_INIT;
+    if (edr_discover_spec(facts, &in, spec, from, &err)) {
+      edr_err("discover: %s: %s", r->host, edr_error_text(&err));
+      edr_error_release(&err);
       rc = EDR_EXIT_PREFLIGHT;
     } else {
       rc = 0;

@@ -1,13 +1,14 @@
 /*
- * t_plan.h - the spec, plan and playbook builders for tests that check
- * their messages as text: each calls the builder with a struct edr_error
- * and, on a refusal, copies its message into the test's ERR[ERRLEN] (left
- * as it was on success).  What is built is the caller's, as with the
- * builder.
+ * t_plan.h - the spec, plan and playbook builders (and the spec discover
+ * makes) for tests that check their messages as text: each calls the
+ * builder with a struct edr_error and, on a refusal, copies its message
+ * into the test's ERR[ERRLEN] (left as it was on success).  What is built
+ * is the caller's, as with the builder.
  */
 #ifndef EDR_T_PLAN_H
 #define EDR_T_PLAN_H
 
+#include "discover_spec.h"
 #include "err.h"
 #include "plan.h"
 #include "playbook.h"
@@ -35,6 +36,12 @@ static inline int t_spec_from_initial_cluster(const char *s,
                                               size_t errlen) {
   struct edr_error e = EDR_ERROR_INIT;
   return t_take_error(edr_spec_from_initial_cluster(s, ov, out, &e), &e, err, errlen);
+}
+
+static inline int t_discover_spec(json_t *facts, const struct edr_discover_in *in,
+                                  json_t **spec, json_t **from, char *err, size_t errlen) {
+  struct edr_error e = EDR_ERROR_INIT;
+  return t_take_error(edr_discover_spec(facts, in, spec, from, &e), &e, err, errlen);
 }
 
 static inline int t_plan_build(const struct edr_spec *sp, const struct edr_plan_opts *o,
