@@ -62,9 +62,10 @@ struct edr_sshcfg {
 
 /* Looks HOST up with ssh -G in CONFIG (NULL: OpenSSH's own files).  Returns
  * 0, EDR_ENOENT when there is no OpenSSH client (the spec alone counts), or
- * another negative EDR_E* code with MSG set. */
+ * another negative EDR_E* code with ERR set (the caller's; it may hold a
+ * message even on success: release it either way). */
 typedef int (*edr_sshcfg_lookup_fn)(const char *config, const char *host,
-                                    struct edr_sshcfg *out, char *msg, size_t msglen);
+                                    struct edr_sshcfg *out, struct edr_error *err);
 
 struct edr_member {
   char *name;

@@ -91,10 +91,13 @@ static int apply_ssh_config(struct ctx *c, struct draft *d) {
       (ov->ssh_config && !strcmp(ov->ssh_config, "none")))
     return 0;
   struct edr_sshcfg *sc = calloc(1, sizeof *sc);
-  char msg[1024];
   if (!sc)
     return EDR_ENOMEM;
-  int rc = ov->ssh_lookup(ov->ssh_config, m->ssh_host, sc, msg, sizeof msg);
+  struct edr_error lerr = EDR_ERROR_INIT;
+  int rc = ov->ssh_lookup(ov->ssh_config, m->ssh_host, sc, &lerr);
+  if (rc && rc != EDR_ENOENT && rc != EDR_ENOMEM)
+    rc = spec_fail(c, m->name, NULL, "%s", edr_error_text(&lerr));
+  edr_error_release(&lerr);
   if (rc == EDR_ENOENT) {
     c->no_ssh_client = true;
     free(sc);
@@ -102,7 +105,7 @@ static int apply_ssh_config(struct ctx *c, struct draft *d) {
   }
   if (rc) {
     free(sc);
-    return rc == EDR_ENOMEM ? rc : spec_fail(c, m->name, NULL, "%s", msg);
+    return rc;
   }
   const char *file = sc->file, *host = m->ssh_host;
   const char *weak = NULL;
