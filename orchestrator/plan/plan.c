@@ -672,6 +672,12 @@ static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
   return build_restore(p, o, h);
 }
 
+json_t *plan_probe_dir_request(const struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  return json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir", m->data_dir,
+                   "wal_dir", m->wal_dir, "restore_tool", "auto", "staging", h->staging);
+}
+
 int plan_add_unlock(const struct edr_plan *p, struct edr_host_plan *h) {
   return plan_add_step(h, EDR_STEP_UNLOCK,
                        json_pack("{s:s, s:s, s:s}", "op", "unlock", "path", h->lock_path,

@@ -17,6 +17,9 @@
 int plan_add_step(struct edr_host_plan *h, enum edr_step_kind kind,
                   json_t *request, char *const *argv, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* The read-only probe of H's data dir for plans that restore nothing
+ * (rollback, snapshot save): a new reference, or NULL. */
+json_t *plan_probe_dir_request(const struct edr_host_plan *h);
 /* The step that releases the host lock at the end of the run. */
 int plan_add_unlock(const struct edr_plan *p, struct edr_host_plan *h);
 

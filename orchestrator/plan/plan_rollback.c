@@ -27,9 +27,7 @@ int plan_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
                           "check the architecture, push etcd-dr-agent, start it%s",
                           m->sudo ? " with sudo -n" : "")) ||
       (rc = plan_add_step(h, EDR_STEP_PROBE,
-                          json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",
-                                    m->data_dir, "wal_dir", m->wal_dir, "restore_tool", "auto",
-                                    "staging", h->staging),
+                          plan_probe_dir_request(h),
                           NULL, "probe (read only): data dir %s, whether etcd is running",
                           m->data_dir)) ||
       (rc = plan_add_step(h, EDR_STEP_LOCK,

@@ -23,9 +23,7 @@ int plan_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
                           "to a new temporary directory, start it%s",
                           m->sudo ? " with sudo -n" : "")) ||
       (rc = plan_add_step(h, EDR_STEP_PROBE,
-                          json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",
-                                    m->data_dir, "wal_dir", m->wal_dir, "restore_tool", "auto",
-                                    "staging", h->staging),
+                          plan_probe_dir_request(h),
                           NULL, "probe (read only): free disk next to %s, the size of etcd's db",
                           m->data_dir)))
     return rc;
