@@ -8,6 +8,8 @@
 #ifndef EDR_AGENT_H
 #define EDR_AGENT_H
 
+#include "err.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,7 +18,7 @@
 enum {
   AGENT_IN_BUF = 64 * 1024,     /* read(2) granularity of stdin */
   AGENT_LINE_MAX = 1024 * 1024, /* longest request line, newline excluded */
-  AGENT_MSG_MAX = 2048,         /* longest error message */
+  AGENT_MSG_MAX = 2048,         /* longest error message, NUL included */
 };
 
 struct agent {
@@ -31,7 +33,8 @@ struct agent {
   bool out_dead; /* stdout gone (EPIPE): ops still run to their end */
 
   json_t *id;     /* borrowed: id of the request being served (or NULL) */
-  char msg[AGENT_MSG_MAX]; /* error message of the current op */
+  struct edr_error err; /* the current op's failure and its message (err.h):
+                         * edr_error_init()ed before the first request */
   bool fatal;     /* the stream is out of step: exit after this reply */
 
   char run_id[128], host[256]; /* from hello, for log events */

@@ -52,7 +52,7 @@ static void note(struct found *f, const char *what, const char *path, bool ok,
   json_array_append_new(f->sources, o);
 }
 
-/* The text of PATH (at most TEXT_MAX bytes, malloc'd) or NULL with a->msg
+/* The text of PATH (at most TEXT_MAX bytes, malloc'd) or NULL with a->err.msg.buf
  * saying why (ENOENT: *missing). */
 static char *read_text(struct agent *a, const char *path, size_t *len, bool *missing) {
   struct stat st;
@@ -98,8 +98,8 @@ static int with_file(struct agent *a, struct found *f, const char *what, const c
   char *text = read_text(a, path, &len, &missing);
   if (!text) {
     if (!missing || note_missing)
-      note(f, what, path, false, missing ? "" : a->msg);
-    a->msg[0] = '\0';
+      note(f, what, path, false, missing ? "" : a->err.msg.buf);
+    edr_error_clear(&a->err);
     return -1;
   }
   int r = parse(c, text, len, path);
@@ -138,7 +138,7 @@ static char *command_text(struct agent *a, const char *const *args, size_t *len,
     return NULL;
   if (proc_find_exec(a, args[0], &env, &exe) || !proc_is_exec_file(exe)) {
     *absent = true;
-    a->msg[0] = '\0';
+    edr_error_clear(&a->err);
     free(exe);
     proc_env_release(&env);
     return NULL;
@@ -161,7 +161,7 @@ static char *command_text(struct agent *a, const char *const *args, size_t *len,
   } else if (eb) {
     snprintf(err, errlen, "%.*s", (int)p.err.len, eb);
   }
-  a->msg[0] = '\0';
+  edr_error_clear(&a->err);
   free(ob);
   free(eb);
   free(exe);
@@ -234,8 +234,8 @@ static void read_db(struct agent *a, const char *data_dir, json_t *res) {
   struct stat st;
   int fd = open_regular(a, path, &st);
   if (fd < 0) {
-    json_object_set_new(o, "error", json_string(a->msg));
-    a->msg[0] = '\0';
+    json_object_set_new(o, "error", json_string(a->err.msg.buf));
+    edr_error_clear(&a->err);
     return;
   }
   struct edr_bolt *db = NULL;

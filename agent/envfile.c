@@ -163,11 +163,13 @@ int agent_read_manifest(struct agent *a, const char *path, char **text, size_t *
   int rc = read_small(a, "manifest", path, &st, &buf, &n);
   if (rc)
     return rc;
-  char err[300];
-  rc = edr_manifest_parse(buf, n, m, err, sizeof err);
+  struct edr_error err = EDR_ERROR_INIT;
+  rc = edr_manifest_parse(buf, n, m, &err);
   if (rc) {
     free(buf);
-    return agent_fail(a, rc, "manifest '%s': %s", path, err);
+    rc = agent_fail(a, rc, "manifest '%s': %s", path, edr_error_text(&err));
+    edr_error_release(&err);
+    return rc;
   }
   *text = buf;
   *len = n;
@@ -204,10 +206,10 @@ static int manifest_set(struct agent *a, json_t *set, json_t *unset, const char 
     names[k] = flags[k];
     values[k++] = NULL;
   }
-  char err[300];
-  if (!rc && (rc = edr_manifest_set_flags(text, len, names, values, k, out, outlen, err,
-                                          sizeof err)))
-    rc = agent_fail(a, rc, "%s", err);
+  struct edr_error err = EDR_ERROR_INIT;
+  if (!rc && (rc = edr_manifest_set_flags(text, len, names, values, k, out, outlen, &err)))
+    rc = agent_fail(a, rc, "%s", edr_error_text(&err));
+  edr_error_release(&err);
   free(names);
   free(values);
   free(flags);

@@ -128,7 +128,7 @@ int op_rename(struct agent *a, json_t *req, json_t *res) {
   char fname[NAME_MAX + 1], tname[NAME_MAX + 1];
   int ffd = safe_open_parent(a, from, fname, false, NULL);
   if (ffd == EDR_ENOENT && missing_ok) {
-    a->msg[0] = '\0';
+    edr_error_clear(&a->err);
     return 0;
   }
   if (ffd < 0)
@@ -232,7 +232,7 @@ int agent_remove_tree(struct agent *a, const char *path, bool *removed) {
   *removed = false;
   int dirfd = safe_open_parent(a, path, name, false, NULL);
   if (dirfd == EDR_ENOENT) {
-    a->msg[0] = '\0';
+    edr_error_clear(&a->err);
     return 0;
   }
   if (dirfd < 0)
@@ -397,7 +397,7 @@ void agent_remove_at_exit(struct agent *a) {
     bool removed;
     a->id = NULL;
     if (agent_remove_tree(a, a->exit_remove[i], &removed) != 0)
-      fprintf(stderr, "etcd-dr-agent: %s\n", a->msg);
+      fprintf(stderr, "etcd-dr-agent: %s\n", a->err.msg.buf);
     free(a->exit_remove[i]);
     a->exit_remove[i] = NULL;
   }
@@ -414,7 +414,7 @@ void agent_remove_made_staging(struct agent *a) {
     bool removed;
     a->id = NULL;
     if (agent_remove_tree(a, d, &removed) != 0)
-      fprintf(stderr, "etcd-dr-agent: %s\n", a->msg);
+      fprintf(stderr, "etcd-dr-agent: %s\n", a->err.msg.buf);
   }
 }
 

@@ -246,7 +246,7 @@ int op_unlock(struct agent *a, json_t *req, json_t *res) {
   if (!token)
     token = "";
   json_t *old = lock_holder(a, path, &rc);
-  a->msg[0] = '\0'; /* no lock, or not ours: not an error */
+  edr_error_clear(&a->err); /* no lock, or not ours: not an error */
   const char *orun = json_string_value(json_object_get(old, "run_id"));
   bool mine = orun && !strcmp(orun, run) &&
               (!*holder_token(old) || !strcmp(holder_token(old), token));

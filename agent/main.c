@@ -33,7 +33,7 @@ static void remove_own_dir(struct agent *a) {
   bool removed;
   a->id = NULL;
   if (agent_remove_tree(a, dir, &removed) != 0)
-    fprintf(stderr, "etcd-dr-agent: %s\n", a->msg);
+    fprintf(stderr, "etcd-dr-agent: %s\n", a->err.msg.buf);
 }
 
 int main(int argc, char **argv) {
@@ -58,6 +58,7 @@ int main(int argc, char **argv) {
   (void)fcntl(0, F_SETPIPE_SZ, 1 << 20);
 
   static struct agent a; /* big buffers: not on the stack */
+  edr_error_init(&a.err);
   a.in_fd = 0;
   a.out_fd = 1;
   if (agent_serve(&a) != 0)

@@ -240,11 +240,11 @@ static json_t *try_tool(struct agent *a, const char *path, char *why, size_t why
   static const char *const version_args[] = {"version", NULL};
   char *help = NULL, *ver = NULL;
   int code;
-  char save[AGENT_MSG_MAX];
+  struct edr_error save = a->err; /* the op's own failure, back at the end */
   json_t *tool = NULL;
-  memcpy(save, a->msg, sizeof(save));
+  edr_error_init(&a->err);
   if (tool_output(a, path, help_args, &help, &code) != 0) {
-    if (snprintf(why, whylen, "%s", a->msg) >= (int)whylen)
+    if (snprintf(why, whylen, "%s", a->err.msg.buf) >= (int)whylen)
       why[whylen - 1] = '\0';
     goto out;
   }
@@ -272,7 +272,8 @@ static json_t *try_tool(struct agent *a, const char *path, char *why, size_t why
   tool = json_pack("{s:s, s:s, s:o, s:o}", "path", path, "kind", kind, "version",
                    version, "flags", flags);
 out:
-  memcpy(a->msg, save, sizeof(save));
+  edr_error_release(&a->err);
+  a->err = save;
   free(help);
   free(ver);
   return tool;
@@ -583,8 +584,8 @@ static int apply_facts(struct agent *a, json_t *req, json_t *res) {
       json_object_set_new(res, "owner", json_pack("{s:I, s:I}", "uid", (json_int_t)uid,
                                                    "gid", (json_int_t)gid));
     else
-      json_object_set_new(res, "owner", json_pack("{s:s}", "error", a->msg));
-    a->msg[0] = '\0';
+      json_object_set_new(res, "owner", json_pack("{s:s}", "error", a->err.msg.buf));
+    edr_error_clear(&a->err);
   }
   json_t *cmds = json_object_get(req, "commands");
   if (!cmds)
@@ -606,11 +607,11 @@ static int apply_facts(struct agent *a, json_t *req, json_t *res) {
     }
     if (proc_find_exec(a, argv0, &env, &exe) == 0 && !proc_is_exec_file(exe))
       agent_fail(a, EDR_ENOENT, "'%s' is not an executable file", exe);
-    if (exe && !a->msg[0])
+    if (exe && !a->err.msg.len)
       json_array_append_new(out, json_pack("{s:s, s:s}", "argv0", argv0, "path", exe));
     else
-      json_array_append_new(out, json_pack("{s:s, s:s}", "argv0", argv0, "error", a->msg));
-    a->msg[0] = '\0';
+      json_array_append_new(out, json_pack("{s:s, s:s}", "argv0", argv0, "error", a->err.msg.buf));
+    edr_error_clear(&a->err);
     free(exe);
   }
   proc_env_release(&env);
@@ -644,8 +645,8 @@ static int manifest_facts(struct agent *a, json_t *req, json_t *res) {
   size_t len;
   struct edr_manifest m;
   if (agent_read_manifest(a, in ? path : parked, &text, &len, &m)) {
-    json_object_set_new(f, "error", json_string(a->msg));
-    a->msg[0] = '\0';
+    json_object_set_new(f, "error", json_string(a->err.msg.buf));
+    edr_error_clear(&a->err);
     return 0;
   }
   static const char *const flags[] = {

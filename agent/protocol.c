@@ -73,8 +73,12 @@ bool agent_input_gone(struct agent *a) {
 int agent_fail(struct agent *a, int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(a->msg, sizeof(a->msg), fmt, ap);
+  /* the reply carries the op's own code; a code that is not a failure
+   * still leaves a message */
+  edr_error_vset(&a->err, code < 0 ? code : EDR_EINTERNAL, fmt, ap);
   va_end(ap);
+  if (a->err.msg.len >= AGENT_MSG_MAX)
+    edr_str_truncate(&a->err.msg, AGENT_MSG_MAX - 1);
   return code;
 }
 
@@ -142,11 +146,10 @@ static void reply(struct agent *a, int rc, json_t *res) {
     msg = json_pack("{s:o, s:b, s:o}", "id", id_or_null(a), "ok", 1, "result",
                     res ? res : json_object());
   } else {
-    if (!a->msg[0])
-      snprintf(a->msg, sizeof(a->msg), "%s", edr_strerror(rc));
     msg = json_pack("{s:o, s:b, s:{s:s, s:i, s:s}, s:o}", "id", id_or_null(a),
                     "ok", 0, "error", "code", edr_err_name(rc), "errno", rc,
-                    "message", a->msg, "result", res ? res : json_null());
+                    "message", a->err.msg.len ? a->err.msg.buf : edr_strerror(rc),
+                    "result", res ? res : json_null());
   }
   send_json(a, msg);
 }
@@ -201,7 +204,7 @@ static const struct agent_op *find_op(const char *name) {
 static bool serve(struct agent *a, const char *line, size_t len) {
   json_error_t jerr;
   a->id = NULL;
-  a->msg[0] = '\0';
+  edr_error_clear(&a->err);
 
   json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
   if (!req) {

@@ -398,7 +398,7 @@ int op_relay_check(struct agent *a, json_t *req, json_t *res) {
       return rc;
     lfd = listen_on(a, port);
     if (lfd < 0) {
-      json_object_set_new(res, "listen", json_pack("{s:b, s:s}", "heard", 0, "error", a->msg));
+      json_object_set_new(res, "listen", json_pack("{s:b, s:s}", "heard", 0, "error", a->err.msg.buf));
       lfd = -1;
     }
   }
@@ -409,7 +409,7 @@ int op_relay_check(struct agent *a, json_t *req, json_t *res) {
     json_decref(f);
     if (!rc)
       rc = relay_out_write(a, &out, CHECK_TEXT, sizeof CHECK_TEXT - 1, true);
-    json_object_set_new(res, "forward", rc ? json_pack("{s:b, s:s}", "reached", 0, "error", a->msg)
+    json_object_set_new(res, "forward", rc ? json_pack("{s:b, s:s}", "reached", 0, "error", a->err.msg.buf)
                                            : json_pack("{s:b}", "reached", 1));
     relay_out_close(&out);
   }
@@ -436,9 +436,9 @@ int op_relay_check(struct agent *a, json_t *req, json_t *res) {
               !memcmp(in.plain, CHECK_TEXT, sizeof CHECK_TEXT - 1);
     }
     json_object_set_new(res, "listen", heard ? json_pack("{s:b, s:s}", "heard", 1, "peer", in.peer)
-                                             : json_pack("{s:b, s:s}", "heard", 0, "error", a->msg));
+                                             : json_pack("{s:b, s:s}", "heard", 0, "error", a->err.msg.buf));
     relay_in_close(&in);
   }
-  a->msg[0] = '\0';
+  edr_error_clear(&a->err);
   return 0;
 }

@@ -15,13 +15,13 @@
 
 enum { MANIFEST_MAX_ITEMS = 256 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
+static int fail(struct edr_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int fail(struct edr_error *err, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (err && errlen)
-    vsnprintf(err, errlen, fmt, ap);
+  if (err)
+    edr_error_vset(err, EDR_EINVAL, fmt, ap);
   va_end(ap);
   return EDR_EINVAL;
 }
@@ -50,7 +50,7 @@ static bool blank_or_comment(const struct line *l) {
 }
 
 /* The scalar after "- " on line L, unquoted, as a new string. */
-static char *item_value(const struct line *l, char *err, size_t errlen, unsigned lineno,
+static char *item_value(const struct line *l, struct edr_error *err, unsigned lineno,
                         int *rc) {
   const char *v = l->s + l->indent + 2;
   size_t n = l->len - (size_t)l->indent - 2;
@@ -61,7 +61,7 @@ static char *item_value(const struct line *l, char *err, size_t errlen, unsigned
   if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
     for (size_t i = 1; i + 1 < n; i++)
       if (v[i] == v[0] || v[i] == '\\') {
-        *rc = fail(err, errlen, "line %u: a quoted command item with escapes or inner "
+        *rc = fail(err, "line %u: a quoted command item with escapes or inner "
                    "quotes; write it as kubeadm does, one plain --flag=value per line", lineno);
         return NULL;
       }
@@ -70,7 +70,7 @@ static char *item_value(const struct line *l, char *err, size_t errlen, unsigned
     for (size_t i = 0; i < n; i++)
       if ((v[i] == '#' && i > 0 && v[i - 1] == ' ') || (v[i] == ':' && i + 1 < n && v[i + 1] == ' ') ||
           (i == 0 && strchr("[{&*!|>%@`\"'", v[i]))) {
-        *rc = fail(err, errlen, "line %u: a command item this reader does not take as a "
+        *rc = fail(err, "line %u: a command item this reader does not take as a "
                    "plain --flag=value ('%.*s')", lineno, (int)(n > 60 ? 60 : n), v);
         return NULL;
       }
@@ -81,8 +81,8 @@ static char *item_value(const struct line *l, char *err, size_t errlen, unsigned
   return s;
 }
 
-int edr_manifest_parse(const char *text, size_t len, struct edr_manifest *out, char *err,
-                       size_t errlen) {
+int edr_manifest_parse(const char *text, size_t len, struct edr_manifest *out,
+                       struct edr_error *err) {
   memset(out, 0, sizeof *out);
   struct line l;
   unsigned lineno = 0;
@@ -119,7 +119,7 @@ int edr_manifest_parse(const char *text, size_t len, struct edr_manifest *out, c
         while (*rest == ' ')
           rest++;
         if (rest < l.s + l.len && *rest != '#')
-          rc = fail(err, errlen, "line %u: 'command:' in flow style; this reader takes "
+          rc = fail(err, "line %u: 'command:' in flow style; this reader takes "
                     "kubeadm's layout: 'command:' then one '- item' per line", lineno);
         key_indent = (int)(k - l.s);
         in_list = true;
@@ -136,7 +136,7 @@ int edr_manifest_parse(const char *text, size_t len, struct edr_manifest *out, c
         out->items_begin = here;
       }
       if (out->argc >= MANIFEST_MAX_ITEMS) {
-        rc = fail(err, errlen, "line %u: more than %d command items", lineno,
+        rc = fail(err, "line %u: more than %d command items", lineno,
                   MANIFEST_MAX_ITEMS);
         break;
       }
@@ -146,7 +146,7 @@ int edr_manifest_parse(const char *text, size_t len, struct edr_manifest *out, c
         break;
       }
       out->argv = nv;
-      if (!(out->argv[out->argc] = item_value(&l, err, errlen, lineno, &rc)))
+      if (!(out->argv[out->argc] = item_value(&l, err, lineno, &rc)))
         break;
       out->argv[++out->argc] = NULL;
       out->items_end = l.next < len || (l.len && text[len - 1] == '\n') ? l.next : len;
@@ -155,11 +155,11 @@ int edr_manifest_parse(const char *text, size_t len, struct edr_manifest *out, c
     done = true;
   }
   if (!rc && !out->argc)
-    rc = fail(err, errlen, "no 'command:' list with items found: not a static pod "
+    rc = fail(err, "no 'command:' list with items found: not a static pod "
               "manifest in kubeadm's layout");
   if (rc) {
-    if (rc == EDR_ENOMEM)
-      fail(err, errlen, "out of memory");
+    if (rc == EDR_ENOMEM && err)
+      edr_error_set(err, EDR_ENOMEM, "out of memory");
     edr_manifest_release(out);
   }
   return rc;
@@ -250,20 +250,20 @@ static bool flag_name_ok(const char *s) {
 
 int edr_manifest_set_flags(const char *text, size_t len, const char *const *names,
                            const char *const *values, size_t n, char **out, size_t *outlen,
-                           char *err, size_t errlen) {
+                           struct edr_error *err) {
   *out = NULL;
   *outlen = 0;
   for (size_t k = 0; k < n; k++) {
     if (!flag_name_ok(names[k]))
-      return fail(err, errlen, "'%s' is not a flag name (lowercase letters, digits, '-')",
+      return fail(err, "'%s' is not a flag name (lowercase letters, digits, '-')",
                   names[k]);
     if (values[k] && !edr_manifest_value_ok(values[k]))
-      return fail(err, errlen, "the value for --%s has a character that cannot stand in a "
+      return fail(err, "the value for --%s has a character that cannot stand in a "
                   "plain YAML item (quote, '\\', '$', '`', ' #', ': ' or a control character)",
                   names[k]);
   }
   struct edr_manifest m;
-  int rc = edr_manifest_parse(text, len, &m, err, errlen);
+  int rc = edr_manifest_parse(text, len, &m, err);
   if (rc)
     return rc;
   size_t cap = len + 64;
@@ -275,7 +275,7 @@ int edr_manifest_set_flags(const char *text, size_t len, const char *const *name
     free(o);
     free(done);
     edr_manifest_release(&m);
-    return fail(err, errlen, "out of memory"), EDR_ENOMEM;
+    return err ? edr_error_set(err, EDR_ENOMEM, "out of memory") : EDR_ENOMEM;
   }
   size_t w = 0, off = 0;
   memcpy(o, text, m.items_begin);

@@ -17,6 +17,8 @@
 #ifndef EDR_MANIFEST_H
 #define EDR_MANIFEST_H
 
+#include "err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -32,9 +34,9 @@ struct edr_manifest {
 };
 
 /* Parse TEXT (LEN bytes).  0 and *OUT filled, or EDR_EINVAL with a message
- * naming the line in err[errlen]. */
-int edr_manifest_parse(const char *text, size_t len, struct edr_manifest *out, char *err,
-                       size_t errlen);
+ * naming the line in ERR (the caller's, err.h; NULL: no message). */
+int edr_manifest_parse(const char *text, size_t len, struct edr_manifest *out,
+                       struct edr_error *err);
 void edr_manifest_release(struct edr_manifest *m);
 
 /* The value of `--NAME=value` (or `--NAME value`) in the command, NULL when
@@ -56,9 +58,9 @@ bool edr_manifest_value_ok(const char *value);
 /* TEXT with flags NAMES[i] set to VALUES[i] (NULL: the flag removed): an
  * existing item is rewritten in place, a new one goes after the last item.
  * Returns 0 and a new malloc'd text in *OUT (*OUTLEN bytes), or a negative
- * EDR_E* code with a message. */
+ * EDR_E* code with a message in ERR. */
 int edr_manifest_set_flags(const char *text, size_t len, const char *const *names,
                            const char *const *values, size_t n, char **out, size_t *outlen,
-                           char *err, size_t errlen);
+                           struct edr_error *err);
 
 #endif

@@ -17,11 +17,7 @@ endforeach()
 
 # The agent's pure pieces (line reader, flag/version parsing, UTF-8 scrub,
 # passwd parsing), linked from the agent library the binary is built from.
-add_executable(test_agent_ops ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_agent_ops.c)
-target_include_directories(test_agent_ops PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
-target_link_libraries(test_agent_ops PRIVATE edr_agent)
-add_test(NAME agent.unit COMMAND test_agent_ops)
-set_tests_properties(agent.unit PROPERTIES LABELS unit)
+edr_unit_test(test_agent_ops TEST agent.unit LIBS edr_agent)
 
 # The same tests for the cross-built aarch64 agent (cmake/agent-aarch64.cmake),
 # under Debian's qemu-user-static: named agent.aarch64.*, label unit.

@@ -17,10 +17,7 @@ add_executable(edr-snapshot ${EDR_SNAP_DIR}/driver.c
 target_include_directories(edr-snapshot PRIVATE ${CMAKE_SOURCE_DIR}/orchestrator/cmd)
 target_link_libraries(edr-snapshot PRIVATE edr_common)
 
-add_executable(test_bbolt ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_bbolt.c)
-target_link_libraries(test_bbolt PRIVATE edr_common)
-add_test(NAME test_bbolt COMMAND test_bbolt)
-set_tests_properties(test_bbolt PROPERTIES LABELS unit)
+edr_unit_test(test_bbolt LIBS edr_common)
 
 add_test(NAME snapshot_corrupt
          COMMAND ${EDR_SNAP_DIR}/corrupt.sh $<TARGET_FILE:edr-snapshot>

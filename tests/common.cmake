@@ -1,7 +1,4 @@
-# The shared code's small types (common/): the growable string and the
-# error carrier.  Pure logic, no root (label unit).
-add_executable(test_str ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_str.c)
-target_include_directories(test_str PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
-target_link_libraries(test_str PRIVATE edr_common PkgConfig::LIBUV)
-add_test(NAME test_str COMMAND test_str)
-set_tests_properties(test_str PROPERTIES LABELS unit)
+# The shared code's small types (common/): the growable string, the
+# error carrier and the growable array.  Pure logic, no root (label unit).
+edr_unit_test(test_str LIBS edr_common PkgConfig::LIBUV)
+edr_unit_test(test_array LIBS edr_common PkgConfig::LIBUV)

@@ -11,15 +11,8 @@ target_include_directories(edr_health_t PUBLIC
 target_link_libraries(edr_health_t PUBLIC edr_common PkgConfig::LIBUV
                       PkgConfig::LIBCURL PkgConfig::JANSSON)
 
-add_executable(test_http unit/test_http.c)
-target_link_libraries(test_http PRIVATE edr_health_t)
-add_test(NAME http COMMAND test_http)
-set_tests_properties(http PROPERTIES LABELS "unit" TIMEOUT 60)
-
-add_executable(test_health_unit unit/test_health_unit.c)
-target_link_libraries(test_health_unit PRIVATE edr_health_t)
-add_test(NAME health_unit COMMAND test_health_unit)
-set_tests_properties(health_unit PROPERTIES LABELS "unit" TIMEOUT 60)
+edr_unit_test(test_http TEST http LIBS edr_health_t TIMEOUT 60)
+edr_unit_test(test_health_unit TEST health_unit LIBS edr_health_t TIMEOUT 60)
 
 add_executable(test_health_etcd unit/test_health_etcd.c)
 target_link_libraries(test_health_etcd PRIVATE edr_health_t)

@@ -10,11 +10,8 @@ target_link_libraries(members_cli PRIVATE edr_health_t)
 
 # The operation on a caller's loop (what the gates use): callback, bad
 # request and cancel, against a loopback port that never answers (unit).
-add_executable(test_members_async unit/test_members_async.c)
-target_include_directories(test_members_async PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
-target_link_libraries(test_members_async PRIVATE edr_etcd edr_transport edr_plan)
-add_test(NAME members_async COMMAND test_members_async)
-set_tests_properties(members_async PROPERTIES LABELS unit TIMEOUT 60)
+edr_unit_test(test_members_async TEST members_async LIBS edr_etcd edr_transport edr_plan
+  TIMEOUT 60)
 
 foreach(v 3.4 3.5)
   string(REPLACE "." "" vv ${v})

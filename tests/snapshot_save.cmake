@@ -22,11 +22,8 @@
 # first) and the layers whose headers cmd_snapshot.c includes.
 target_link_libraries(edr-snapshot PRIVATE edr_cmd edr_etcd edr_transport edr_plan)
 
-add_executable(test_snapshot_save ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_snapshot_save.c)
-target_include_directories(test_snapshot_save PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
-target_link_libraries(test_snapshot_save PRIVATE edr_etcd edr_transport edr_plan)
-add_test(NAME snapshot_save_unit COMMAND test_snapshot_save)
-set_tests_properties(snapshot_save_unit PROPERTIES LABELS unit TIMEOUT 60)
+edr_unit_test(test_snapshot_save TEST snapshot_save_unit LIBS edr_etcd edr_transport edr_plan
+  TIMEOUT 60)
 
 set(EDR_SAVE_DIR ${CMAKE_CURRENT_SOURCE_DIR}/snapshot_save)
 foreach(t "etcd34:save.sh 3.4" "etcd35:save.sh 3.5" "tls_etcd34:tls.sh 3.4"

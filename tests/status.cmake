@@ -1,11 +1,7 @@
 # Tests of `etcd-dr status`: the verdict and the parsers of etcd's answers
 # (unit, pure: orchestrator/etcd/status.c from edr_etcd), and the command
 # end to end on a lab of 3 real hosts with etcd 3.4 and 3.5 (e2e, root).
-add_executable(test_status unit/test_status.c)
-target_include_directories(test_status PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
-target_link_libraries(test_status PRIVATE edr_etcd edr_transport edr_plan)
-add_test(NAME status_unit COMMAND test_status)
-set_tests_properties(status_unit PROPERTIES LABELS unit TIMEOUT 60)
+edr_unit_test(test_status TEST status_unit LIBS edr_etcd edr_transport edr_plan TIMEOUT 60)
 
 foreach(v 3.4 3.5)
   string(REPLACE "." "" vv ${v})

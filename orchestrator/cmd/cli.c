@@ -27,7 +27,7 @@ void edr_cli_spec_init(struct edr_cli_spec *c) {
 }
 
 int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out) {
-  char err[1024];
+  struct edr_error err = EDR_ERROR_INIT;
   int rc;
   *out = NULL;
   if (!!c->cluster_file + !!c->initial_cluster + !!c->discover != 1) {
@@ -48,11 +48,12 @@ int edr_cli_load_spec(const struct edr_cli_spec *c, struct edr_spec **out) {
     return edr_discover_load(&r, out);
   }
   if (c->cluster_file)
-    rc = edr_spec_from_json(c->cluster_file, NULL, &c->ov, out, err, sizeof err);
+    rc = edr_spec_from_json(c->cluster_file, NULL, &c->ov, out, &err);
   else
-    rc = edr_spec_from_initial_cluster(c->initial_cluster, &c->ov, out, err, sizeof err);
+    rc = edr_spec_from_initial_cluster(c->initial_cluster, &c->ov, out, &err);
   if (rc) {
-    edr_err("%s", err);
+    edr_err("%s", edr_error_text(&err));
+    edr_error_release(&err);
     return EDR_EXIT_USAGE;
   }
   for (size_t i = 0; i < (*out)->warnings.n; i++)

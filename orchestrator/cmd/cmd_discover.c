@@ -29,7 +29,7 @@
 /* The one-member spec used to reach HOST: its SSH settings from the
  * command line, nothing else. */
 static int reach_spec(const struct edr_discover_req *r, struct edr_spec **out) {
-  char err[1024];
+  struct edr_error err = EDR_ERROR_INIT;
   bool v6 = strchr(r->host, ':') != NULL;
   json_t *doc = json_pack("{s:[{s:s, s:[s++], s:s}]}", "members", "name",
                           edr_valid_name(r->host) ? r->host : "discover", "peer_urls",
@@ -42,10 +42,11 @@ static int reach_spec(const struct edr_discover_req *r, struct edr_spec **out) {
   struct edr_spec_overrides ov = r->ov ? *r->ov : (struct edr_spec_overrides){.ssh_port = -1,
                                                                                .sudo = -1};
   ov.preset = ov.manifest = NULL; /* HOST is reached over SSH, whatever runs etcd there */
-  int rc = edr_spec_from_json(NULL, text, &ov, out, err, sizeof err);
+  int rc = edr_spec_from_json(NULL, text, &ov, out, &err);
   free(text);
   if (rc) {
-    edr_err("discover: %s", err);
+    edr_err("discover: %s", edr_error_text(&err));
+    edr_error_release(&err);
     return EDR_EXIT_USAGE;
   }
   return 0;
@@ -70,7 +71,6 @@ static int preset_found(const struct edr_discover_req *r, const struct edr_disco
 int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from) {
   struct edr_spec *one = NULL;
   struct edr_plan *plan = NULL;
-  char err[2048];
   int rc;
   *spec = *from = NULL;
   if (!edr_valid_host(r->host)) {
@@ -95,10 +95,12 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
   free(parked);
   struct edr_plan_opts po = {.kind = EDR_PLAN_DISCOVER, .command = "discover",
                              .snapshot_revision = -1, .discover = req};
-  rc = edr_plan_build(one, &po, &plan, err, sizeof err);
+  struct edr_error perr = EDR_ERROR_INIT;
+  rc = edr_plan_build(one, &po, &plan, &perr);
   json_decref(req);
   if (rc) {
-    edr_err("%s", err);
+    edr_err("%s", edr_error_text(&perr));
+    edr_error_release(&perr);
     edr_spec_free(one);
     return EDR_EXIT_INTERNAL;
   }
@@ -135,8 +137,10 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
       in.ssh_port = r->ov->ssh_port;
       in.sudo = r->ov->sudo;
     }
-    if (edr_discover_spec(facts, &in, spec, from, err, sizeof err)) {
-      edr_err("discover: %s: %s", r->host, err);
+    struct edr_error err = EDR_ERROR_INIT;
+    if (edr_discover_spec(facts, &in, spec, from, &err)) {
+      edr_err("discover: %s: %s", r->host, edr_error_text(&err));
+      edr_error_release(&err);
       rc = EDR_EXIT_PREFLIGHT;
     } else if ((rc = preset_found(r, &in, *spec, *from))) {
       json_decref(*spec);
@@ -188,7 +192,7 @@ static void print_warnings(json_t *from) {
 
 int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out) {
   json_t *spec, *from;
-  char err[1024];
+  struct edr_error err = EDR_ERROR_INIT;
   int rc = edr_discover(r, &spec, &from);
   *out = NULL;
   if (rc)
@@ -205,10 +209,11 @@ int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out) {
     edr_discover_print_from(from, stderr);
   }
   char *text = json_dumps(spec, 0);
-  rc = text ? edr_spec_from_json(NULL, text, r->ov, out, err, sizeof err) : EDR_ENOMEM;
+  rc = text ? edr_spec_from_json(NULL, text, r->ov, out, &err) : EDR_ENOMEM;
   if (rc) {
     edr_err("discover: the spec made from %s is not valid: %s", r->host,
-            text ? err : edr_strerror(rc));
+            text ? edr_error_text(&err) : edr_strerror(rc));
+    edr_error_release(&err);
   } else {
     char *source = edr_asprintf("the spec read off %s (--discover)", r->host);
     if (source) {
@@ -271,12 +276,13 @@ int cmd_discover(int argc, char **argv) {
     return rc;
   take_overrides(&cs->ov, spec, from);
   /* what was made must load as a cluster file does */
-  char err[1024];
+  struct edr_error err = EDR_ERROR_INIT;
   struct edr_spec *check = NULL;
   char *text = json_dumps(spec, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-  if (!text || edr_spec_from_json(NULL, text, NULL, &check, err, sizeof err)) {
+  if (!text || edr_spec_from_json(NULL, text, NULL, &check, &err)) {
     edr_err("discover: the spec made from %s is not valid: %s", r.host,
-            text ? err : "out of memory");
+            text ? edr_error_text(&err) : "out of memory");
+    edr_error_release(&err);
     rc = EDR_EXIT_INTERNAL;
   } else if (a.write_out == EDR_OUT_YAML) {
     edr_discover_print_yaml(spec, from, stdout);

@@ -119,7 +119,6 @@ int cmd_plan(int argc, char **argv) {
   struct edr_snapfile sf;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
-  char err[1024];
   int rc;
 
   edr_args_init(&a, EDR_CMD_PLAN);
@@ -167,8 +166,10 @@ int cmd_plan(int argc, char **argv) {
     edr_spec_free(spec);
     return rc;
   }
-  if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
-    edr_err("%s", err);
+  struct edr_error perr = EDR_ERROR_INIT;
+  if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
+    edr_err("%s", edr_error_text(&perr));
+    edr_error_release(&perr);
     edr_spec_free(spec);
     return EDR_EXIT_INTERNAL;
   }
@@ -185,8 +186,9 @@ int cmd_plan(int argc, char **argv) {
     struct edr_plan *cp = NULL;
     po.check_only = true;
     po.run_id = plan->run_id;
-    if ((rc = edr_plan_build(spec, &po, &cp, err, sizeof err))) {
-      edr_err("%s", err);
+    if ((rc = edr_plan_build(spec, &po, &cp, &perr))) {
+      edr_err("%s", edr_error_text(&perr));
+      edr_error_release(&perr);
       code = EDR_EXIT_INTERNAL;
     } else {
       if (json)

@@ -119,7 +119,6 @@ int cmd_prune(int argc, char **argv) {
   struct edr_args a;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
-  char err[1024];
   int rc;
 
   edr_args_init(&a, EDR_CMD_PRUNE);
@@ -156,8 +155,10 @@ int cmd_prune(int argc, char **argv) {
     return rc;
   }
   po.check_only = !ctx.remove;
-  if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
-    edr_err("%s", err);
+  struct edr_error perr = EDR_ERROR_INIT;
+  if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
+    edr_err("%s", edr_error_text(&perr));
+    edr_error_release(&perr);
     edr_spec_free(spec);
     return rc == EDR_EINVAL ? EDR_EXIT_USAGE : EDR_EXIT_INTERNAL;
   }

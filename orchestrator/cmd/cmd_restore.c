@@ -87,19 +87,21 @@ static int restore_main(int argc, char **argv, json_t *resume);
 
 /* --resume RUN: the run's own arguments, its id, and what its journal says. */
 static int resume_run(const char *run, int argc, char **argv) {
-  char err[1024];
+  struct edr_error err = EDR_ERROR_INIT;
   int guard, rc;
   /* say so before anything else when the run is going on elsewhere (the
    * lock itself is taken again, and held, with the journal) */
-  if ((rc = edr_journal_guard(run, &guard, err, sizeof err))) {
-    edr_err("cannot resume: %s", err);
+  if ((rc = edr_journal_guard(run, &guard, &err))) {
+    edr_err("cannot resume: %s", edr_error_text(&err));
+    edr_error_release(&err);
     return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
   }
   if (guard >= 0)
     close(guard);
-  json_t *j = edr_journal_load(run, err, sizeof err);
+  json_t *j = edr_journal_load(run, &err);
   if (!j) {
-    edr_err("cannot resume: %s", err);
+    edr_err("cannot resume: %s", edr_error_text(&err));
+    edr_error_release(&err);
     return EDR_EXIT_USAGE;
   }
   json_t *cmd = json_object_get(json_object_get(j, "command"), "argv");
@@ -179,7 +181,6 @@ static int restore_main(int argc, char **argv, json_t *resume) {
   struct edr_snapfile sf;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
-  char err[1024];
   int rc;
 
   edr_args_init(&a, EDR_CMD_RESTORE);
@@ -218,8 +219,10 @@ static int restore_main(int argc, char **argv, json_t *resume) {
     return rc;
   }
 
-  if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
-    edr_err("%s", err);
+  struct edr_error perr = EDR_ERROR_INIT;
+  if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
+    edr_err("%s", edr_error_text(&perr));
+    edr_error_release(&perr);
     edr_spec_free(spec);
     return EDR_EXIT_INTERNAL;
   }

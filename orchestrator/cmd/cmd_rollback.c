@@ -42,7 +42,6 @@ int cmd_rollback(int argc, char **argv) {
   struct edr_args a;
   struct edr_spec *spec = NULL;
   struct edr_plan *plan = NULL;
-  char err[1024];
   int rc;
 
   edr_args_init(&a, EDR_CMD_ROLLBACK);
@@ -67,13 +66,17 @@ int cmd_rollback(int argc, char **argv) {
   }
   /* not while a coordinator on this machine still runs or resumes RUN */
   int guard;
-  if ((rc = edr_journal_guard(po.run_id, &guard, err, sizeof err))) {
-    edr_err("cannot roll back: %s", err);
+  struct edr_error gerr = EDR_ERROR_INIT;
+  if ((rc = edr_journal_guard(po.run_id, &guard, &gerr))) {
+    edr_err("cannot roll back: %s", edr_error_text(&gerr));
+    edr_error_release(&gerr);
     edr_spec_free(spec);
     return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
   }
-  if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
-    edr_err("%s", err);
+  struct edr_error perr = EDR_ERROR_INIT;
+  if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
+    edr_err("%s", edr_error_text(&perr));
+    edr_error_release(&perr);
     edr_spec_free(spec);
     if (guard >= 0)
       close(guard);

@@ -45,7 +45,6 @@ int cmd_run(int argc, char **argv) {
   struct edr_playbook *pb = NULL;
   struct edr_plan *plan = NULL;
   struct edr_snapfile sf;
-  char err[1500];
   int rc;
 
   edr_args_init(&a, EDR_CMD_RUN);
@@ -82,8 +81,10 @@ int cmd_run(int argc, char **argv) {
     free(path);
     return rc;
   }
-  if ((rc = edr_playbook_load(path, NULL, spec, a.vars, a.n_vars, &pb, err, sizeof err))) {
-    edr_err("%s", err);
+  struct edr_error perr = EDR_ERROR_INIT;
+  if ((rc = edr_playbook_load(path, NULL, spec, a.vars, a.n_vars, &pb, &perr))) {
+    edr_err("%s", edr_error_text(&perr));
+    edr_error_release(&perr);
     edr_spec_free(spec);
     free(path);
     return rc == EDR_ENOMEM ? EDR_EXIT_INTERNAL : EDR_EXIT_USAGE;
@@ -105,8 +106,9 @@ int cmd_run(int argc, char **argv) {
     rc = edr_check_snapshot(&po, &sf);
   if (!rc)
     edr_check_tool(spec, &po);
-  if (!rc && (rc = edr_playbook_compile(pb, &po, &plan, err, sizeof err))) {
-    edr_err("%s", err);
+  if (!rc && (rc = edr_playbook_compile(pb, &po, &plan, &perr))) {
+    edr_err("%s", edr_error_text(&perr));
+    edr_error_release(&perr);
     rc = rc == EDR_EINVAL ? EDR_EXIT_USAGE : EDR_EXIT_INTERNAL;
   }
   if (rc)

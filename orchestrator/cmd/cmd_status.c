@@ -452,7 +452,7 @@ int cmd_status(int argc, char **argv) {
   size_t n = spec->n_members;
   struct edr_status_row *rows = calloc(n, sizeof(*rows));
   struct edr_plan *plan = NULL;
-  char err[1024], other[512];
+  char other[512];
   int code = EDR_EXIT_INTERNAL;
   if (!rows) {
     edr_err("out of memory");
@@ -465,8 +465,10 @@ int cmd_status(int argc, char **argv) {
   if (!no_ssh) {
     struct edr_plan_opts po = {.snapshot_revision = -1, .check_only = true,
                                .ask_etcd = true};
-    if ((rc = edr_plan_build(spec, &po, &plan, err, sizeof err))) {
-      edr_err("%s", err);
+    struct edr_error perr = EDR_ERROR_INIT;
+    if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
+      edr_err("%s", edr_error_text(&perr));
+      edr_error_release(&perr);
       goto out;
     }
   }

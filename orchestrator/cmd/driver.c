@@ -262,12 +262,13 @@ int edr_check_tool(struct edr_spec *spec, struct edr_plan_opts *po) {
  * on stdout), print the summary.  Returns the exit status. */
 int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
                  json_t *resume, const char *report_file, bool report_stdout) {
-  char err[1024];
   int rc;
   /* The run's directory: its arguments (for --resume) and its journal. */
   struct edr_journal *journal = NULL;
-  if ((rc = edr_journal_open(&journal, plan->run_id, resume != NULL, err, sizeof err))) {
-    edr_err("%s", err);
+  struct edr_error jerr = EDR_ERROR_INIT;
+  if ((rc = edr_journal_open(&journal, plan->run_id, resume != NULL, &jerr))) {
+    edr_err("%s", edr_error_text(&jerr));
+    edr_error_release(&jerr);
     return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
   }
   if (!resume) {

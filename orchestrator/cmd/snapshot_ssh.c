@@ -52,11 +52,10 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
                                                                 : 3600u * 1000u};
   struct edr_plan *plan = NULL;
   const struct edr_member *m = &spec->members[member];
-  char why[1024];
-  int rc = edr_plan_build(spec, &po, &plan, why, sizeof why);
+  int rc = edr_plan_build(spec, &po, &plan, err);
   agent_sha256[0] = '\0';
   if (rc)
-    return edr_error_set(err, rc, "%s", why);
+    return rc;
   /* One host of the plan: the others are not contacted. */
   struct edr_plan one = *plan;
   one.hosts = &plan->hosts[member];

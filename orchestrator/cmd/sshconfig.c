@@ -146,8 +146,8 @@ void edr_sshcfg_diff(struct edr_sshcfg *got, const struct edr_sshcfg *d) {
 }
 
 /* Run `ssh -G [-F CONFIG] HOST`; its stdout into OUT (malloc'd).  Returns 0,
- * EDR_ENOENT (no ssh), or EDR_EINVAL with what ssh said in MSG. */
-static int ssh_g(const char *config, const char *host, char **out, char *msg, size_t msglen) {
+ * EDR_ENOENT (no ssh), or EDR_EINVAL with what ssh said in ERR. */
+static int ssh_g(const char *config, const char *host, char **out, struct edr_error *err) {
   int op[2] = {-1, -1}, ep[2] = {-1, -1}, rc = 0, st = 0;
   const char *argv[8];
   int n = 0;
@@ -163,8 +163,7 @@ static int ssh_g(const char *config, const char *host, char **out, char *msg, si
   *out = NULL;
   posix_spawn_file_actions_t fa;
   if (pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-    rc = edr_from_errno(errno);
-    snprintf(msg, msglen, "cannot run ssh -G: %s", strerror(errno));
+    rc = edr_error_set(err, edr_from_errno(errno), "cannot run ssh -G: %s", strerror(errno));
     goto out;
   }
   if (posix_spawn_file_actions_init(&fa) != 0) {
@@ -181,12 +180,12 @@ static int ssh_g(const char *config, const char *host, char **out, char *msg, si
   close(ep[1]);
   op[1] = ep[1] = -1;
   if (e) {
-    rc = e == ENOENT ? EDR_ENOENT : edr_from_errno(e);
-    snprintf(msg, msglen, "cannot run ssh -G: %s", strerror(e));
+    rc = edr_error_set(err, e == ENOENT ? EDR_ENOENT : edr_from_errno(e),
+                       "cannot run ssh -G: %s", strerror(e));
     goto out;
   }
   size_t have = 0, cap = 8192;
-  char *buf = malloc(cap), err[512];
+  char *buf = malloc(cap), said[512];
   ssize_t r;
   while (buf && (r = read(op[0], buf + have, cap - have - 1)) != 0) {
     if (r < 0 && errno == EINTR)
@@ -205,17 +204,17 @@ static int ssh_g(const char *config, const char *host, char **out, char *msg, si
     }
   }
   size_t el = 0;
-  while (el < sizeof err - 1 && (r = read(ep[0], err + el, sizeof err - 1 - el)) != 0) {
+  while (el < sizeof said - 1 && (r = read(ep[0], said + el, sizeof said - 1 - el)) != 0) {
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0)
       break;
     el += (size_t)r;
   }
-  err[el] = '\0';
-  while (el && (err[el - 1] == '\n' || err[el - 1] == '\r'))
-    err[--el] = '\0';
-  for (char *p = err; *p; p++)
+  said[el] = '\0';
+  while (el && (said[el - 1] == '\n' || said[el - 1] == '\r'))
+    said[--el] = '\0';
+  for (char *p = said; *p; p++)
     if (*p == '\n' || *p == '\r')
       *p = ' ';
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
@@ -227,9 +226,9 @@ static int ssh_g(const char *config, const char *host, char **out, char *msg, si
   buf[have] = '\0';
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
     free(buf);
-    rc = EDR_EINVAL;
-    snprintf(msg, msglen, "ssh -G%s%s %s failed%s%s; fix the file, or give --ssh-config none",
-             config ? " -F " : "", config ? config : "", host, *err ? ": " : "", err);
+    rc = edr_error_set(err, EDR_EINVAL, "ssh -G%s%s %s failed%s%s; fix the file, or give "
+                       "--ssh-config none", config ? " -F " : "", config ? config : "", host,
+                       *said ? ": " : "", said);
     goto out;
   }
   *out = buf;
@@ -243,16 +242,16 @@ out:
   return rc;
 }
 
-static int resolve(const char *config, const char *host, struct edr_sshcfg *out, char *msg,
-                   size_t msglen) {
+static int resolve(const char *config, const char *host, struct edr_sshcfg *out,
+                   struct edr_error *err) {
   char *text = NULL;
-  int rc = ssh_g(config, host, &text, msg, msglen);
+  int rc = ssh_g(config, host, &text, err);
   if (rc)
     return rc;
   rc = edr_sshcfg_parse(text, out);
   free(text);
   if (rc)
-    snprintf(msg, msglen, "ssh -G %s printed no hostname: is 'ssh' OpenSSH's client?", host);
+    edr_error_set(err, rc, "ssh -G %s printed no hostname: is 'ssh' OpenSSH's client?", host);
   return rc;
 }
 
@@ -285,13 +284,13 @@ static void pick_identity(struct edr_sshcfg *c) {
 }
 
 int edr_sshcfg_lookup(const char *config, const char *host, struct edr_sshcfg *out,
-                      char *msg, size_t msglen) {
+                      struct edr_error *err) {
   struct edr_sshcfg *d = malloc(sizeof *d);
   if (!d)
     return EDR_ENOMEM;
-  int rc = resolve(config, host, out, msg, msglen);
+  int rc = resolve(config, host, out, err);
   if (!rc)
-    rc = resolve("/dev/null", host, d, msg, msglen);
+    rc = resolve("/dev/null", host, d, err);
   if (!rc) {
     edr_sshcfg_diff(out, d);
     pick_identity(out);
@@ -306,14 +305,16 @@ int edr_sshcfg_lookup(const char *config, const char *host, struct edr_sshcfg *o
     /* ssh read two files: the user's, then the system's; name the one */
     struct stat sb;
     bool in_user = false;
-    if (stat(user_file, &sb) == 0 && resolve(user_file, host, d, msg, msglen) == 0) {
+    struct edr_error ignored = EDR_ERROR_INIT; /* which file: the system's if unsure */
+    if (stat(user_file, &sb) == 0 && resolve(user_file, host, d, &ignored) == 0) {
       struct edr_sshcfg *u = d, *dd = malloc(sizeof *dd);
-      if (dd && resolve("/dev/null", host, dd, msg, msglen) == 0) {
+      if (dd && resolve("/dev/null", host, dd, &ignored) == 0) {
         edr_sshcfg_diff(u, dd);
         in_user = weakens(u);
       }
       free(dd);
     }
+    edr_error_release(&ignored);
     snprintf(out->file, sizeof out->file, "%s", in_user ? user_file : "/etc/ssh/ssh_config");
   } else if (!rc) {
     snprintf(out->file, sizeof out->file, "%s or /etc/ssh/ssh_config", user_file);

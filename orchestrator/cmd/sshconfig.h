@@ -31,6 +31,6 @@ void edr_sshcfg_diff(struct edr_sshcfg *got, const struct edr_sshcfg *defaults);
  * IdentityFile that exists, as OpenSSH skips the others; with none, it is
  * not marked set. */
 int edr_sshcfg_lookup(const char *config, const char *host, struct edr_sshcfg *out,
-                      char *msg, size_t msglen);
+                      struct edr_error *err);
 
 #endif

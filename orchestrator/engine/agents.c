@@ -71,24 +71,19 @@ static void self_dir(char *dir, size_t len) {
     dir[0] = '\0';
 }
 
-int edr_agents_find(struct edr_agents *ag, const char *given, char *msg, size_t msglen) {
+int edr_agents_find(struct edr_agents *ag, const char *given, struct edr_error *err) {
   memset(ag, 0, sizeof *ag);
-  msg[0] = '\0';
   if (!given || !*given)
     given = getenv("ETCD_DR_AGENT");
   if (given && *given) {
     int a = access(given, R_OK) == 0 ? file_arch(given) : EDR_ENOENT;
-    if (a == EDR_EARCH) {
-      snprintf(msg, msglen, "'%s' is an ELF file for none of the architectures etcd-dr "
-               "pushes an agent to (x86-64, aarch64)", given);
-      return EDR_EARCH;
-    }
+    if (a == EDR_EARCH)
+      return edr_error_set(err, EDR_EARCH, "'%s' is an ELF file for none of the "
+                           "architectures etcd-dr pushes an agent to (x86-64, aarch64)", given);
     int rc = a < 0 ? a : take(ag, a, strdup(given));
-    if (rc) {
-      snprintf(msg, msglen, "cannot find or read etcd-dr-agent at %s (set ETCD_DR_AGENT "
-               "to its path)", given);
-      return rc;
-    }
+    if (rc)
+      return edr_error_set(err, rc, "cannot find or read etcd-dr-agent at %s (set "
+                           "ETCD_DR_AGENT to its path)", given);
   }
   char self[PATH_MAX];
   self_dir(self, sizeof self);
@@ -105,8 +100,8 @@ int edr_agents_find(struct edr_agents *ag, const char *given, char *msg, size_t 
   for (int a = 0; a < EDR_ARCH__COUNT; a++)
     if (ag->path[a])
       return 0;
-  snprintf(msg, msglen, "cannot find or read etcd-dr-agent (set ETCD_DR_AGENT to its path)");
-  return EDR_ENOENT;
+  return edr_error_set(err, EDR_ENOENT, "cannot find or read etcd-dr-agent (set "
+                       "ETCD_DR_AGENT to its path)");
 }
 
 void edr_agents_release(struct edr_agents *ag) {

@@ -114,9 +114,9 @@ struct edr_agents {
  * architecture its ELF header names, and each architecture's
  * edr_archs[].file beside this executable, else in ../libexec/etcd-dr/,
  * for the others.  0 when at least one was found; else a negative EDR_E*
- * code with *MSG saying what is missing.  edr_agents_release frees the
- * paths. */
-int edr_agents_find(struct edr_agents *ag, const char *given, char *msg, size_t msglen);
+ * code with ERR (the caller's) saying what is missing.  edr_agents_release
+ * frees the paths. */
+int edr_agents_find(struct edr_agents *ag, const char *given, struct edr_error *err);
 void edr_agents_release(struct edr_agents *ag);
 /* The first architecture that has an agent, -1 when none. */
 int edr_agents_first(const struct edr_agents *ag);

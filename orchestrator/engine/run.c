@@ -99,10 +99,10 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                           "bug)");
     return res->exit_code;
   }
-  char why[600];
-  if (edr_agents_find(&r.agents, o->agent_path, why, sizeof why)) {
+  struct edr_error why = EDR_ERROR_INIT;
+  if (edr_agents_find(&r.agents, o->agent_path, &why)) {
     res->exit_code = EDR_EXIT_INTERNAL;
-    res->message = strdup(why);
+    res->message = edr_str_detach(&why.msg);
     edr_agents_release(&r.agents);
     free(r.hosts);
     return res->exit_code;

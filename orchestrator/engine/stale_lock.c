@@ -93,8 +93,9 @@ enum edr_stale edr_stale_lock(json_t *holder, const char *our_run, const char *s
   if (!run || !host || strcmp(host, me) || pid <= 0 || pid == getpid() ||
       kill((pid_t)pid, 0) == 0 || errno != ESRCH)
     return EDR_STALE_NO;
-  char err[512];
-  json_t *j = edr_journal_load(run, err, sizeof err);
+  struct edr_error err = EDR_ERROR_INIT; /* why there is no journal: not said here */
+  json_t *j = edr_journal_load(run, &err);
+  edr_error_release(&err);
   if (j && !changed_hosts(json_object_get(j, "events"))) {
     edr_str_appendf(advice, "run %s (pid %lld on this machine) is gone and its journal in "
              "'%s' shows it never changed a host: taking its lock", run, (long long)pid,

@@ -171,8 +171,8 @@ static bool ic_name_of(const char *ic, const char *url, char *name, size_t len) 
   return found;
 }
 
-static void fail(char *err, size_t errlen, size_t *used, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void fail(struct edr_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Entries of the db with the same first peer URL are one member: etcd 3.4
  * keeps the snapshot's members in its db after a restore (its membership is
@@ -180,8 +180,7 @@ static void fail(char *err, size_t errlen, size_t *used, const char *fmt, ...)
  * named, and its new one, unnamed until it publishes.  The spec needs the
  * name and the URLs only.  Two names for one URL are refused.  Returns the
  * count left. */
-static size_t merge_same_url(struct cand *c, size_t n, json_t *from, char *err, size_t errlen,
-                             size_t *used) {
+static size_t merge_same_url(struct cand *c, size_t n, json_t *from, struct edr_error *err) {
   size_t out = 0;
   for (size_t i = 0; i < n; i++) {
     const char *url = json_string_value(json_array_get(c[i].peer, 0));
@@ -195,7 +194,7 @@ static size_t merge_same_url(struct cand *c, size_t n, json_t *from, char *err, 
       continue;
     }
     if (c[k].name[0] && c[i].name[0] && strcmp(c[k].name, c[i].name)) {
-      fail(err, errlen, used, "the db names peer URL %s twice, %s and %s", url, c[k].name,
+      fail(err, "the db names peer URL %s twice, %s and %s", url, c[k].name,
            c[i].name);
       continue;
     }
@@ -214,17 +213,16 @@ static size_t merge_same_url(struct cand *c, size_t n, json_t *from, char *err, 
   }
   return out;
 }
-static void fail(char *err, size_t errlen, size_t *used, const char *fmt, ...) {
-  if (*used >= errlen)
-    return;
-  if (*used)
-    *used += (size_t)snprintf(err + *used, errlen - *used, "; ");
-  if (*used >= errlen)
-    return;
+/* Add one reason to ERR's message ("; " between them): every reason the
+ * spec cannot be made is said at once. */
+static void fail(struct edr_error *err, const char *fmt, ...) {
+  if (err->msg.len)
+    edr_str_append(&err->msg, "; ");
   va_list ap;
   va_start(ap, fmt);
-  *used += (size_t)vsnprintf(err + *used, errlen - *used, fmt, ap);
+  edr_str_vappendf(&err->msg, fmt, ap);
   va_end(ap);
+  err->code = EDR_EINVAL;
 }
 
 static void ssh_settings(const struct edr_discover_in *in, json_t *spec, json_t *from) {
@@ -355,7 +353,7 @@ static void host_settings(json_t *facts, const struct edr_discover_in *in, json_
 }
 
 int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **spec_out,
-                      json_t **from_out, char *err, size_t errlen) {
+                      json_t **from_out, struct edr_error *err) {
   json_t *spec = json_object(), *from = json_array(), *members = json_array();
   json_t *db = json_object_get(facts, "db");
   json_t *dbm = json_object_get(db, "members");
@@ -364,11 +362,11 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
   const char *self = setting(facts, "name"), *self_peer = setting(facts, "initial-advertise-peer-urls");
   const char *ic = setting(facts, "initial-cluster"), *self_client = setting(facts, "advertise-client-urls");
   struct cand *c = calloc(MAX_MEMBERS, sizeof(*c));
-  size_t n = 0, used = 0;
+  size_t n = 0;
   *spec_out = *from_out = NULL;
-  err[0] = '\0';
+  edr_error_clear(err);
   if (!spec || !from || !members || !c) {
-    snprintf(err, errlen, "out of memory");
+    edr_error_set(err, EDR_ENOMEM, "out of memory");
     goto out;
   }
   json_object_set_new(spec, "comment",
@@ -395,12 +393,12 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
                k->id ? k->id : "?");
       const char *url0 = json_string_value(json_array_get(k->peer, 0));
       if (!url0) {
-        fail(err, errlen, &used, "member id %s in %s has no peer URL", k->id ? k->id : "?",
+        fail(err, "member id %s in %s has no peer URL", k->id ? k->id : "?",
              dbpath ? dbpath : "the db");
         continue;
       }
       if (name && strlen(name) >= sizeof k->name) {
-        fail(err, errlen, &used, "member id %s in %s has a name longer than %zu bytes",
+        fail(err, "member id %s in %s has a name longer than %zu bytes",
              k->id ? k->id : "?", dbpath ? dbpath : "the db", sizeof k->name - 1);
         continue;
       }
@@ -420,19 +418,19 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
          "with, not from its db (%s): members added or removed since are not in this spec",
          dberr ? dberr : "the db lists none");
   } else {
-    fail(err, errlen, &used, "no membership found on %s: %s, and etcd's configuration there "
+    fail(err, "no membership found on %s: %s, and etcd's configuration there "
          "names no --initial-cluster; give the data dir with --data-dir DIR",
          in->host, dberr ? dberr : "its db lists no member");
   }
-  if (used)
+  if (err->code)
     goto out;
-  n = merge_same_url(c, n, from, err, errlen, &used);
+  n = merge_same_url(c, n, from, err);
   for (size_t i = 0; i < n; i++)
     if (!c[i].name[0])
-      fail(err, errlen, &used, "member id %s (%s) has no name in %s nor in the host's "
+      fail(err, "member id %s (%s) has no name in %s nor in the host's "
            "--initial-cluster", c[i].id ? c[i].id : "?",
            json_string_value(json_array_get(c[i].peer, 0)), dbpath ? dbpath : "the db");
-  if (used)
+  if (err->code)
     goto out;
   qsort(c, n, sizeof *c, by_name);
 
@@ -464,7 +462,7 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
     else if (is_self)
       put(m, from, field, "ssh_host", json_string(in->host), "the host discover reached");
     else if (why)
-      fail(err, errlen, &used, "cannot tell %s's host from its peer URL %s: %s; give it with "
+      fail(err, "cannot tell %s's host from its peer URL %s: %s; give it with "
            "--member-host %s=HOST", k->name, url0, why, k->name);
     else
       put(m, from, field, "ssh_host", json_string(host), "the host of its peer URL");
@@ -491,7 +489,7 @@ int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **
       json_decref(tmp);
     }
   }
-  if (used)
+  if (err->code)
     goto out;
   json_object_set(spec, "members", members);
   *spec_out = spec;

@@ -13,6 +13,8 @@
 #ifndef EDR_DISCOVER_SPEC_H
 #define EDR_DISCOVER_SPEC_H
 
+#include "err.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,7 +37,7 @@ struct edr_discover_in {
  * derived and what to give; then *SPEC and *FROM are NULL.  The texts in
  * *FROM are escaped (util.h's edr_escape): safe to print. */
 int edr_discover_spec(json_t *facts, const struct edr_discover_in *in, json_t **spec,
-                      json_t **from, char *err, size_t errlen);
+                      json_t **from, struct edr_error *err);
 
 /* Where FIELD's value came from (the first entry for FIELD; "warning" gives
  * the first warning), borrowed from FROM, or NULL. */

@@ -47,8 +47,7 @@ struct cctx {
   const struct edr_playbook *pb;
   struct edr_plan *p;
   const struct edr_plan_opts *o;
-  char *err;
-  size_t errlen;
+  struct edr_error *err;     /* the caller's: why the playbook was refused */
   bool pass1;
   bool *involved;            /* per host: some step runs there */
   bool *pushed;              /* per host: something was staged */

@@ -32,9 +32,8 @@ int pb_cfail(struct cctx *c, const char *field, const char *fmt, ...) {
   char where[200] = "";
   if (c->each >= 0)
     snprintf(where, sizeof where, " (each: %s)", pb_mem(c, c->each)->name);
-  snprintf(c->err, c->errlen, "%s: step '%s'%s: field '%s': %s", c->pb->path, c->step, where,
-           field, msg);
-  return EDR_EINVAL;
+  return edr_error_set(c->err, EDR_EINVAL, "%s: step '%s'%s: field '%s': %s", c->pb->path,
+                       c->step, where, field, msg);
 }
 
 static long member_index(const struct cctx *c, const char *name) {
@@ -560,25 +559,26 @@ static int compile(struct cctx *c) {
 }
 
 int edr_playbook_compile(const struct edr_playbook *pb, const struct edr_plan_opts *o,
-                         struct edr_plan **out, char *err, size_t errlen) {
+                         struct edr_plan **out, struct edr_error *err) {
   struct edr_plan_opts po = *o;
   po.kind = EDR_PLAN_RUN;
   po.command = "run";
   struct edr_plan *scratch = NULL, *p = NULL;
   size_t n = pb->spec->n_members;
-  struct cctx c = {.pb = pb, .o = &po, .err = err, .errlen = errlen, .target = -1, .each = -1};
+  struct cctx c = {.pb = pb, .o = &po, .err = err, .target = -1, .each = -1};
+  edr_error_clear(err);
   c.involved = calloc(n, sizeof(bool));
   c.pushed = calloc(n, sizeof(bool));
   c.restored = calloc(n, sizeof(bool));
   int rc = c.involved && c.pushed && c.restored ? 0 : EDR_ENOMEM;
-  if (!rc && (rc = edr_plan_new(pb->spec, &po, &scratch, err, errlen)) == 0) {
+  if (!rc && (rc = edr_plan_new(pb->spec, &po, &scratch, err)) == 0) {
     c.p = scratch;
     c.pass1 = true;
     rc = compile(&c);
   }
   if (!rc) /* the same run id in both passes: the first one chose it */
     po.run_id = scratch->run_id;
-  if (!rc && (rc = edr_plan_new(pb->spec, &po, &p, err, errlen)) == 0) {
+  if (!rc && (rc = edr_plan_new(pb->spec, &po, &p, err)) == 0) {
     bool restore = c.has_restore;
     memset(c.pushed, 0, n * sizeof(bool));
     memset(c.restored, 0, n * sizeof(bool));
@@ -593,8 +593,8 @@ int edr_playbook_compile(const struct edr_playbook *pb, const struct edr_plan_op
     if (!(p->playbook = strdup(name)))
       rc = EDR_ENOMEM;
   }
-  if (rc && rc != EDR_EINVAL && !*err)
-    snprintf(err, errlen, "cannot build the plan: %s", edr_strerror(rc));
+  if (rc && rc != EDR_EINVAL && !err->msg.len)
+    edr_error_set(err, rc, "cannot build the plan: %s", edr_strerror(rc));
   edr_plan_free(scratch);
   free(c.involved);
   free(c.pushed);

@@ -1,9 +1,12 @@
 /*
- * plan.c - compile a spec into a plan: restore, rollback, check and
- * snapshot plans, and the stages and steps playbooks add (plan.h).
- * print.c prints them.
+ * plan.c - compile a spec into a plan: restore and check plans, the
+ * stages and steps playbooks add, and the tables of step and plan kinds
+ * (plan.h).  The other kinds' host plans are built by plan_rollback.c,
+ * plan_snapshot.c, plan_discover.c and plan_prune.c with what plan_int.h
+ * lends them; print.c prints every plan.
  */
 #include "plan.h"
+#include "plan_int.h"
 
 #include "err.h"
 #include "quote.h"
@@ -174,7 +177,7 @@ static char *join_csv(const struct edr_strv *sv) {
   return out;
 }
 
-static json_t *strv_json(const struct edr_strv *sv) {
+json_t *plan_strv_json(const struct edr_strv *sv) {
   json_t *a = json_array();
   for (size_t i = 0; a && i < sv->n; i++)
     json_array_append_new(a, json_string(sv->v[i]));
@@ -233,11 +236,8 @@ struct edr_step *edr_plan_add_step(struct edr_host_plan *h, size_t stage,
 }
 
 /* Append a restore step: its stage is the one of its phase. */
-static int add_step(struct edr_host_plan *h, enum edr_step_kind kind,
-                    json_t *request, char *const *argv, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int add_step(struct edr_host_plan *h, enum edr_step_kind kind,
-                    json_t *request, char *const *argv, const char *fmt, ...) {
+int plan_add_step(struct edr_host_plan *h, enum edr_step_kind kind,
+                  json_t *request, char *const *argv, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   struct edr_step *s = vadd_step(h, h->phase_stage[edr_step_kinds[kind].phase], kind,
@@ -247,7 +247,7 @@ static int add_step(struct edr_host_plan *h, enum edr_step_kind kind,
 }
 
 static json_t *run_request(const struct edr_strv *argv) {
-  return json_pack("{s:s, s:o, s:n}", "op", "run", "argv", strv_json(argv), "env");
+  return json_pack("{s:s, s:o, s:n}", "op", "run", "argv", plan_strv_json(argv), "env");
 }
 
 /* The restore argv.  argv[0] is "auto" when the tool is found on the host at
@@ -304,13 +304,11 @@ static int restore_argv(const struct edr_plan *p, const struct edr_host_plan *h,
   return 0;
 }
 
-static void strv_release(struct edr_strv *sv) {
+void plan_strv_release(struct edr_strv *sv) {
   for (size_t i = 0; i < sv->n; i++)
     free(sv->v[i]);
   free(sv->v);
 }
-
-static int add_unlock(const struct edr_plan *p, struct edr_host_plan *h);
 
 json_t *edr_plan_member_ports(const struct edr_member *m) {
   json_t *a = json_array();
@@ -379,351 +377,11 @@ static int host_paths(struct edr_plan *p, struct edr_host_plan *h) {
   return 0;
 }
 
-static int etcdctl_argv(const struct edr_member *m, const char *const *tail,
-                        struct edr_strv *out);
-
-/* status, for a member whose client URL does not answer from here: the
- * host's etcdctl asks it.  -w fields for the status (exact 64-bit IDs;
- * etcdctl's JSON prints them as numbers that overflow), -w json for health,
- * the plain alarm list (3.4's -w fields crashes when there is none). */
-static int add_ask_steps(struct edr_host_plan *h) {
-  static const char *const asks[][6] = {
-    {"--command-timeout=3s", "endpoint", "status", "-w", "fields", NULL},
-    {"--command-timeout=3s", "endpoint", "health", "-w", "json", NULL},
-    {"--command-timeout=3s", "alarm", "list", NULL},
-  };
-  for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
-    struct edr_strv argv = {0};
-    int rc = etcdctl_argv(h->member, asks[i], &argv);
-    if (!rc)
-      rc = add_step(h, EDR_STEP_ASK,
-                    json_pack("{s:s, s:o, s:{s:s}}", "op", "run", "argv", strv_json(&argv),
-                              "env", "ETCDCTL_API", "3"),
-                    argv.v, "ask the member with the host's etcdctl (only when its client "
-                    "URL does not answer from here):");
-    strv_release(&argv);
-    if (rc)
-      return rc;
-  }
-  return 0;
-}
-
-
-/* The connect step, with the route when the host is reached through a jump
- * host or a proxy command (transport/proxy.h). */
-static int add_connect(struct edr_host_plan *h) {
-  const struct edr_member *m = h->member;
-  char route[1200] = "";
-  if (m->proxy_jump)
-    snprintf(route, sizeof route, " through jump host%s %s (OpenSSH's ssh -W; their host "
-             "keys checked against %s too)", strchr(m->proxy_jump, ',') ? "s" : "",
-             m->proxy_jump, m->known_hosts);
-  else if (m->proxy_command)
-    snprintf(route, sizeof route, " through the proxy command '%s'", m->proxy_command);
-  return add_step(h, EDR_STEP_CONNECT, NULL, NULL,
-                  "connect to %s@%s:%d%s, check its host key against %s, authenticate",
-                  m->ssh_user, m->ssh_host, m->ssh_port, route, m->known_hosts);
-}
-
-int edr_plan_connect_step(struct edr_host_plan *h) { return add_connect(h); }
-
-/* check: connect, agent, probe, lock (reads only) */
-
-static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
-  const struct edr_member *m = h->member;
-  int rc;
-  if ((rc = add_connect(h)))
-    return rc;
-  if ((rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
-                     "check the architecture (x86-64 or aarch64), push its etcd-dr-agent to a new "
-                     "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")))
-    return rc;
-  json_t *probe = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s?}", "op", "probe",
-                            "data_dir", m->data_dir, "wal_dir", m->wal_dir, "restore_tool",
-                            h->host_tool ? "auto" : m->restore_tool, "staging", h->staging,
-                            "ports", edr_plan_member_ports(m), "owner", m->data_dir_owner);
-  if (probe && (rc = edr_plan_service_probe(m, probe))) {
-    json_decref(probe);
-    return rc;
-  }
-  if ((rc = add_step(h, EDR_STEP_PROBE, probe,
-                     NULL,
-                     "probe (read only): restore tool (%s) and its flags, data dir %s, "
-                     "free disk, whether etcd is running, what the apply steps need "
-                     "(mount points, owner, stop and start commands)",
-                     h->host_tool ? "pushed" : tool_label(m->restore_tool), m->data_dir)))
-    return rc;
-  if (p->check_only && p->ask_etcd && (rc = add_ask_steps(h)))
-    return rc;
-  if (p->check_only)
-    return 0;
-  if ((rc = edr_plan_route_checks(p, h)))
-    return rc;
-  if ((rc = add_step(h, EDR_STEP_LOCK,
-                     lock_request(p, h, true), NULL,
-                     "take the host lock %s (refused while another run holds it; "
-                     "released again if the run ends before apply)", h->lock_path)))
-    return rc;
-  return 0;
-}
-
-int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage) {
-  return edr_plan_add_step(h, stage, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
-                           "keep the host lock until the run ends, even if the connection "
-                           "is lost from here on") ? 0 : EDR_ENOMEM;
-}
-
-int edr_plan_check_steps(struct edr_plan *p, struct edr_host_plan *h, size_t stage) {
-  h->phase_stage[EDR_PHASE_CHECK] = stage;
-  return build_check(p, h);
-}
-
-/* prepare (stage only), apply, cleanup */
-static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
-                         struct edr_host_plan *h) {
-  const struct edr_member *m = h->member;
-  char human[32];
-  int rc;
-  if (h->host_tool &&
-      (rc = add_step(h, EDR_STEP_PUSH_TOOL,
-                     json_pack("{s:s, s:s, s:I, s:s}", "op", "receive", "path", h->host_tool,
-                               "size", (json_int_t)o->tool_size, "sha256",
-                               o->tool_sha256 ? o->tool_sha256 : ""),
-                     NULL, "push restore tool %s to %s and verify its sha-256",
-                     m->restore_tool_push, h->host_tool)))
-    return rc;
-  if (h->host_tool &&
-      (rc = add_step(h, EDR_STEP_TOOL_MODE,
-                     json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", "chown", "path", h->host_tool,
-                               "owner", "0:0", "mode", "0700", "recursive", 0),
-                     NULL, "make %s executable (root only)", h->host_tool)))
-    return rc;
-  edr_human_bytes(p->snapshot_size, human, sizeof human);
-  json_t *push = json_pack("{s:s, s:s, s:I, s:s, s:b}", "op", "receive", "path",
-                           h->host_snapshot, "size", (json_int_t)p->snapshot_size,
-                           "sha256", p->snapshot_sha256, "trailer", p->snapshot_has_hash);
-  if (!push || (rc = edr_plan_route_push(p, h, push))) {
-    json_decref(push);
-    return EDR_ENOMEM;
-  }
-  char from[400] = "";
-  if (p->relay || p->snapshot_host >= 0) {
-    strcpy(from, ": ");
-    edr_plan_route_from(p, h, true, from + 2, sizeof from - 2);
-  }
-  bool sized = *p->snapshot && p->snapshot_host < 0;
-  if ((rc = add_step(h, EDR_STEP_PUSH_SNAPSHOT, push,
-                     NULL, "%s the snapshot%s%s%s to %s and verify its sha-256%s",
-                     p->relay || p->snapshot_host >= 0 ? "stage" : "push",
-                     sized ? " (" : "", sized ? human : "", sized ? ")" : "",
-                     h->host_snapshot, from)))
-    return rc;
-  struct edr_strv argv = {0};
-  char *purls = NULL;
-  rc = restore_argv(p, h, &argv, &purls);
-  if (!rc) {
-    json_t *req = run_request(&argv);
-    /* The agent runs the tool with the staging directory held open, and a
-     * pushed tool through the descriptor it hashed (docs/security.md). */
-    json_object_set_new(req, "staging",
-                        h->wal_holder ? json_pack("[s, s]", h->staging, h->wal_holder)
-                                      : json_string(h->staging));
-    if (h->host_tool && o->tool_sha256)
-      json_object_set_new(req, "sha256", json_string(o->tool_sha256));
-    rc = add_step(h, EDR_STEP_RESTORE, req, argv.v,
-                  "restore into staging (etcd, if running, keeps its old data meanwhile):");
-  }
-  strv_release(&argv);
-  free(purls);
-  if (rc)
-    return rc;
-
-  /* apply: only after every host finished prepare (a playbook pins the
-   * lock itself, at its first stage that changes something) */
-  if ((p->kind != EDR_PLAN_RUN &&
-       (rc = edr_plan_hold_lock(p, h, h->phase_stage[EDR_PHASE_APPLY]))) ||
-      (p->kind == EDR_PLAN_RESTORE &&
-       (rc = edr_plan_park_apiserver(h, h->phase_stage[EDR_PHASE_APPLY]))) ||
-      !edr_plan_stop_step(h, h->phase_stage[EDR_PHASE_APPLY]) ||
-      !edr_plan_check_stopped_step(h, h->phase_stage[EDR_PHASE_APPLY]))
-    return rc ? rc : EDR_ENOMEM;
-  char *old_member = edr_path_join(m->data_dir, "member");
-  char *new_member = edr_path_join(h->restore_dir, "member");
-  rc = !old_member || !new_member ? EDR_ENOMEM : 0;
-  if (!rc)
-    rc = add_step(h, EDR_STEP_MOVE_ASIDE,
-                  json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", old_member,
-                            "to", h->member_aside, "missing_ok", 1),
-                  NULL, "move the old member dir %s aside to %s (kept, not deleted)",
-                  old_member, h->member_aside);
-  if (!rc && m->wal_dir)
-    rc = add_step(h, EDR_STEP_MOVE_ASIDE_WAL,
-                  json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", m->wal_dir,
-                            "to", h->wal_aside, "missing_ok", 1),
-                  NULL, "move the old wal dir %s aside to %s (kept, not deleted)",
-                  m->wal_dir, h->wal_aside);
-  if (!rc)
-    rc = add_step(h, EDR_STEP_INSTALL,
-                  json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", new_member,
-                            "to", old_member, "missing_ok", 0),
-                  NULL, "install the restored member: rename %s to %s", new_member,
-                  old_member);
-  free(old_member);
-  free(new_member);
-  if (rc)
-    return rc;
-  if (m->wal_dir &&
-      (rc = add_step(h, EDR_STEP_INSTALL_WAL,
-                     json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", h->wal_staging,
-                               "to", m->wal_dir, "missing_ok", 0),
-                     NULL, "install the restored wal: rename %s to %s", h->wal_staging,
-                     m->wal_dir)))
-    return rc;
-  char mode[16] = "";
-  if (m->data_dir_mode >= 0)
-    snprintf(mode, sizeof mode, "%04o", m->data_dir_mode);
-  const char *dirs[2] = {m->data_dir, m->wal_dir};
-  for (int i = 0; i < 2 && dirs[i]; i++) {
-    json_t *req = json_pack("{s:s, s:s, s:b}", "op", "chown", "path", dirs[i], "recursive", 1);
-    if (req && m->data_dir_owner)
-      json_object_set_new(req, "owner", json_string(m->data_dir_owner));
-    if (req && *mode)
-      json_object_set_new(req, "mode", json_string(mode));
-    if ((rc = add_step(h, i ? EDR_STEP_OWNERSHIP_WAL : EDR_STEP_OWNERSHIP, req, NULL,
-                       "set owner of %s to %s and its mode to %s", dirs[i],
-                       m->data_dir_owner ? m->data_dir_owner : "that of the old data dir",
-                       *mode ? mode : "that of the old data dir (0700 if none)")))
-      return rc;
-  }
-  if (!edr_plan_start_step(h, h->phase_stage[EDR_PHASE_APPLY], NULL))
-    return EDR_ENOMEM;
-
-  /* cleanup: after the cluster is healthy */
-  if (p->kind == EDR_PLAN_RESTORE &&
-      (rc = edr_plan_unpark_apiserver(h, h->phase_stage[EDR_PHASE_CLEANUP])))
-    return rc;
-  if ((rc = add_step(h, EDR_STEP_CLEANUP,
-                     json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
-                     "remove the staging directory %s (the snapshot copy)", h->staging)) ||
-      (h->wal_holder &&
-       (rc = add_step(h, EDR_STEP_CLEANUP,
-                      json_pack("{s:s, s:s}", "op", "remove", "path", h->wal_holder), NULL,
-                      "remove the wal staging directory %s", h->wal_holder))) ||
-      (rc = add_step(h, EDR_STEP_CLEANUP,
-                     json_pack("{s:s, s:s}", "op", "remove", "path", h->marker), NULL,
-                     "remove the run's marker %s", h->marker)))
-    return rc;
-  return p->kind == EDR_PLAN_RUN ? 0 : add_unlock(p, h);
-}
-
-int edr_plan_restore_steps(struct edr_plan *p, const struct edr_plan_opts *o,
-                           struct edr_host_plan *h, const size_t stages[EDR_PHASE__COUNT],
-                           bool with_check) {
-  memcpy(h->phase_stage, stages, sizeof h->phase_stage);
-  int rc = with_check ? build_check(p, h) : 0;
-  return rc ? rc : build_restore(p, o, h);
-}
-
-static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
-                      struct edr_host_plan *h) {
-  int rc = build_check(p, h);
-  if (rc || p->check_only)
-    return rc;
-  return build_restore(p, o, h);
-}
-
-static int add_unlock(const struct edr_plan *p, struct edr_host_plan *h) {
-  return add_step(h, EDR_STEP_UNLOCK,
-                  json_pack("{s:s, s:s, s:s}", "op", "unlock", "path", h->lock_path,
-                            "run_id", p->run_id),
-                  NULL, "release the host lock");
-}
-
-/* Rollback: put back the member dir (and wal dir) that run RUN moved aside;
- * the restored one is itself moved aside, not deleted.  kube-apiserver is
- * parked while etcd is down, as for a restore. */
-static int build_rollback_host(struct edr_plan *p, struct edr_host_plan *h) {
-  const struct edr_member *m = h->member;
-  int rc;
-  char *member = edr_path_join(m->data_dir, "member");
-  if (!member)
-    return EDR_ENOMEM;
-  char *wal_failed = m->wal_dir ? edr_asprintf("%s.etcd-dr-%s-restored", m->wal_dir, p->run_id)
-                                : NULL;
-  if ((rc = add_connect(h)) ||
-      (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
-                     "check the architecture, push etcd-dr-agent, start it%s",
-                     m->sudo ? " with sudo -n" : "")) ||
-      (rc = add_step(h, EDR_STEP_PROBE,
-                     json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",
-                               m->data_dir, "wal_dir", m->wal_dir, "restore_tool", "auto",
-                               "staging", h->staging),
-                     NULL, "probe (read only): data dir %s, whether etcd is running",
-                     m->data_dir)) ||
-      (rc = add_step(h, EDR_STEP_LOCK,
-                     lock_request(p, h, true), NULL,
-                     "take the host lock %s (a lock of run %s itself is taken over)",
-                     h->lock_path, p->run_id)) ||
-      (rc = add_step(h, EDR_STEP_FIND_OLD,
-                     json_pack("{s:s, s:s}", "op", "stat", "path", h->member_aside), NULL,
-                     "check that the old member dir %s is there", h->member_aside)) ||
-      (m->wal_dir &&
-       (rc = add_step(h, EDR_STEP_FIND_OLD,
-                      json_pack("{s:s, s:s}", "op", "stat", "path", h->wal_aside), NULL,
-                      "check whether the old wal dir %s is there (if not, the restore "
-                      "never moved %s: it stays in place)", h->wal_aside, m->wal_dir))) ||
-      (rc = add_step(h, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
-                     "keep the host lock until the rollback ends")) ||
-      (rc = edr_plan_park_apiserver(h, h->phase_stage[EDR_PHASE_APPLY])) ||
-      (rc = edr_plan_stop_step(h, h->phase_stage[EDR_PHASE_APPLY]) ? 0 : EDR_ENOMEM) ||
-      (rc = edr_plan_check_stopped_step(h, h->phase_stage[EDR_PHASE_APPLY]) ? 0
-                                                                             : EDR_ENOMEM) ||
-      (rc = add_step(h, EDR_STEP_MOVE_ASIDE,
-                     json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", member, "to",
-                               h->failed_aside, "missing_ok", 1),
-                     NULL, "move the restored member dir %s aside to %s (kept)", member,
-                     h->failed_aside)))
-    goto out;
-  if (m->wal_dir &&
-      ((rc = add_step(h, EDR_STEP_MOVE_ASIDE_WAL,
-                      json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", m->wal_dir,
-                                "to", wal_failed, "missing_ok", 1),
-                      NULL, "move the restored wal dir %s aside to %s (kept)", m->wal_dir,
-                      wal_failed)) ||
-       (rc = add_step(h, EDR_STEP_INSTALL_WAL,
-                      json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", h->wal_aside,
-                                "to", m->wal_dir, "missing_ok", 0),
-                      NULL, "put the old wal dir back: rename %s to %s", h->wal_aside,
-                      m->wal_dir))))
-    goto out;
-  if ((rc = add_step(h, EDR_STEP_INSTALL,
-                     json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", h->member_aside,
-                               "to", member, "missing_ok", 0),
-                     NULL, "put the old member dir back: rename %s to %s", h->member_aside,
-                     member)) ||
-      (rc = edr_plan_start_step(h, h->phase_stage[EDR_PHASE_APPLY], NULL) ? 0
-                                                                           : EDR_ENOMEM) ||
-      (rc = edr_plan_unpark_apiserver(h, h->phase_stage[EDR_PHASE_CLEANUP])) ||
-      (rc = add_step(h, EDR_STEP_CLEANUP,
-                     json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
-                     "remove run %s's staging directory %s if it is still there", p->run_id,
-                     h->staging)) ||
-      (rc = add_step(h, EDR_STEP_CLEANUP,
-                     json_pack("{s:s, s:s}", "op", "remove", "path", h->marker), NULL,
-                     "remove run %s's marker %s: the run is over", p->run_id, h->marker)))
-    goto out;
-  rc = add_unlock(p, h);
-out:
-  free(member);
-  free(wal_failed);
-  return rc;
-}
-
 /* The host's etcdctl talking to member M at its first client URL, with the
  * spec's TLS paths on the host, then the words of TAIL (NULL-terminated).
  * One --endpoints=URL word: a value never stands alone as an argument. */
-static int etcdctl_argv(const struct edr_member *m, const char *const *tail,
-                        struct edr_strv *out) {
+int plan_etcdctl_argv(const struct edr_member *m, const char *const *tail,
+                      struct edr_strv *out) {
   char *words[8] = {NULL};
   size_t n = 0;
   int rc = 0;
@@ -762,97 +420,274 @@ static int etcdctl_argv(const struct edr_member *m, const char *const *tail,
   return rc;
 }
 
-/* snapshot save --via ssh: etcdctl on the member's host writes the snapshot
- * into a staging directory next to etcd's data (same disk, checked for free
- * space first), the agent streams it back, the staging goes.  The agent
- * removes the staging when it exits too, so a connection lost half-way
- * leaves nothing on the host. */
-/* discover: connect, push the agent, one read-only request. */
-static int build_discover_host(const struct edr_plan_opts *o, struct edr_host_plan *h) {
-  json_t *req = json_deep_copy(o->discover ? o->discover : json_object());
-  int rc;
-  if (!req || json_object_set_new(req, "op", json_string("discover"))) {
-    json_decref(req);
-    return EDR_ENOMEM;
+/* status, for a member whose client URL does not answer from here: the
+ * host's etcdctl asks it.  -w fields for the status (exact 64-bit IDs;
+ * etcdctl's JSON prints them as numbers that overflow), -w json for health,
+ * the plain alarm list (3.4's -w fields crashes when there is none). */
+static int add_ask_steps(struct edr_host_plan *h) {
+  static const char *const asks[][6] = {
+    {"--command-timeout=3s", "endpoint", "status", "-w", "fields", NULL},
+    {"--command-timeout=3s", "endpoint", "health", "-w", "json", NULL},
+    {"--command-timeout=3s", "alarm", "list", NULL},
+  };
+  for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
+    struct edr_strv argv = {0};
+    int rc = plan_etcdctl_argv(h->member, asks[i], &argv);
+    if (!rc)
+      rc = plan_add_step(h, EDR_STEP_ASK,
+                         json_pack("{s:s, s:o, s:{s:s}}", "op", "run", "argv",
+                                   plan_strv_json(&argv), "env", "ETCDCTL_API", "3"),
+                         argv.v, "ask the member with the host's etcdctl (only when its client "
+                         "URL does not answer from here):");
+    plan_strv_release(&argv);
+    if (rc)
+      return rc;
   }
-  if ((rc = add_connect(h)) ||
-      (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
-                     "check the architecture, push etcd-dr-agent, start it%s",
-                     h->member->sudo ? " with sudo -n" : "")) ||
-      (rc = add_step(h, EDR_STEP_DISCOVER, req, NULL,
-                     "read how etcd is started (manifest, unit, env files, config file, "
-                     "container) and the members in its db (read only)")))
+  return 0;
+}
+
+
+/* The connect step, with the route when the host is reached through a jump
+ * host or a proxy command (transport/proxy.h). */
+static int add_connect(struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  char route[1200] = "";
+  if (m->proxy_jump)
+    snprintf(route, sizeof route, " through jump host%s %s (OpenSSH's ssh -W; their host "
+             "keys checked against %s too)", strchr(m->proxy_jump, ',') ? "s" : "",
+             m->proxy_jump, m->known_hosts);
+  else if (m->proxy_command)
+    snprintf(route, sizeof route, " through the proxy command '%s'", m->proxy_command);
+  return plan_add_step(h, EDR_STEP_CONNECT, NULL, NULL,
+                       "connect to %s@%s:%d%s, check its host key against %s, authenticate",
+                       m->ssh_user, m->ssh_host, m->ssh_port, route, m->known_hosts);
+}
+
+int edr_plan_connect_step(struct edr_host_plan *h) { return add_connect(h); }
+
+/* check: connect, agent, probe, lock (reads only) */
+
+static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  int rc;
+  if ((rc = add_connect(h)))
+    return rc;
+  if ((rc = plan_add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
+                          "check the architecture (x86-64 or aarch64), push its etcd-dr-agent "
+                          "to a new temporary directory, start it%s",
+                          m->sudo ? " with sudo -n" : "")))
+    return rc;
+  json_t *probe = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:s?}", "op", "probe",
+                            "data_dir", m->data_dir, "wal_dir", m->wal_dir, "restore_tool",
+                            h->host_tool ? "auto" : m->restore_tool, "staging", h->staging,
+                            "ports", edr_plan_member_ports(m), "owner", m->data_dir_owner);
+  if (probe && (rc = edr_plan_service_probe(m, probe))) {
+    json_decref(probe);
+    return rc;
+  }
+  if ((rc = plan_add_step(h, EDR_STEP_PROBE, probe,
+                          NULL,
+                          "probe (read only): restore tool (%s) and its flags, data dir %s, "
+                          "free disk, whether etcd is running, what the apply steps need "
+                          "(mount points, owner, stop and start commands)",
+                          h->host_tool ? "pushed" : tool_label(m->restore_tool), m->data_dir)))
+    return rc;
+  if (p->check_only && p->ask_etcd && (rc = add_ask_steps(h)))
+    return rc;
+  if (p->check_only)
+    return 0;
+  if ((rc = edr_plan_route_checks(p, h)))
+    return rc;
+  if ((rc = plan_add_step(h, EDR_STEP_LOCK,
+                          lock_request(p, h, true), NULL,
+                          "take the host lock %s (refused while another run holds it; "
+                          "released again if the run ends before apply)", h->lock_path)))
     return rc;
   return 0;
 }
 
-static int build_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
+int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage) {
+  return edr_plan_add_step(h, stage, EDR_STEP_HOLD_LOCK, lock_request(p, h, false), NULL,
+                           "keep the host lock until the run ends, even if the connection "
+                           "is lost from here on") ? 0 : EDR_ENOMEM;
+}
+
+int edr_plan_check_steps(struct edr_plan *p, struct edr_host_plan *h, size_t stage) {
+  h->phase_stage[EDR_PHASE_CHECK] = stage;
+  return build_check(p, h);
+}
+
+/* prepare (stage only), apply, cleanup */
+static int build_restore(struct edr_plan *p, const struct edr_plan_opts *o,
+                         struct edr_host_plan *h) {
   const struct edr_member *m = h->member;
+  char human[32];
   int rc;
-  (void)p;
-  if ((rc = add_connect(h)) ||
-      (rc = add_step(h, EDR_STEP_PUSH_AGENT, NULL, NULL,
-                     "check the architecture (x86-64 or aarch64), push its etcd-dr-agent to a new "
-                     "temporary directory, start it%s", m->sudo ? " with sudo -n" : "")) ||
-      (rc = add_step(h, EDR_STEP_PROBE,
-                     json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir",
-                               m->data_dir, "wal_dir", m->wal_dir, "restore_tool", "auto",
-                               "staging", h->staging),
-                     NULL, "probe (read only): free disk next to %s, the size of etcd's db",
-                     m->data_dir)))
+  if (h->host_tool &&
+      (rc = plan_add_step(h, EDR_STEP_PUSH_TOOL,
+                          json_pack("{s:s, s:s, s:I, s:s}", "op", "receive", "path", h->host_tool,
+                                    "size", (json_int_t)o->tool_size, "sha256",
+                                    o->tool_sha256 ? o->tool_sha256 : ""),
+                          NULL, "push restore tool %s to %s and verify its sha-256",
+                          m->restore_tool_push, h->host_tool)))
     return rc;
-  /* etcdctl snapshot save waits forever for a member that does not answer
-   * (it has no timeout unless given one, and any one would cut a large
-   * snapshot short): first ask the member, bounded. */
-  static const char *const up[] = {"--command-timeout=5s", "endpoint", "status", NULL};
-  struct edr_strv argv = {0};
-  rc = etcdctl_argv(m, up, &argv);
-  if (!rc)
-    rc = add_step(h, EDR_STEP_MEMBER_UP,
-                  json_pack("{s:s, s:o, s:{s:s}}", "op", "run", "argv", strv_json(&argv),
-                            "env", "ETCDCTL_API", "3"),
-                  argv.v, "check that the member answers the host's etcdctl:");
-  strv_release(&argv);
-  if (rc ||
-      (rc = add_step(h, EDR_STEP_STAGE_DIR,
-                     json_pack("{s:s, s:s, s:b}", "op", "mkdir", "path", h->staging,
-                               "remove_at_exit", 1),
-                     NULL, "create the staging directory %s (removed when the agent exits)",
-                     h->staging)))
+  if (h->host_tool &&
+      (rc = plan_add_step(h, EDR_STEP_TOOL_MODE,
+                          json_pack("{s:s, s:s, s:s, s:s, s:b}", "op", "chown", "path",
+                                    h->host_tool, "owner", "0:0", "mode", "0700", "recursive",
+                                    0),
+                          NULL, "make %s executable (root only)", h->host_tool)))
     return rc;
-  /* ...and since the member may still stop answering once the save has
-   * begun, the agent stops etcdctl when its output (FILE.part, then FILE)
-   * has not grown for p->save_idle_ms (--stall-timeout). */
-  const char *words[] = {"snapshot", "save", h->host_snapshot, NULL};
-  rc = etcdctl_argv(m, words, &argv);
-  if (!rc) {
-    json_t *req = json_pack("{s:s, s:o, s:{s:s}, s:s, s:I, s:s}", "op", "run", "argv",
-                            strv_json(&argv), "env", "ETCDCTL_API", "3", "progress_path",
-                            h->host_snapshot, "idle_timeout_ms",
-                            (json_int_t)p->save_idle_ms, "staging", h->staging);
-    rc = add_step(h, EDR_STEP_TAKE_SNAPSHOT, req, argv.v,
-                  "take the snapshot on the host with its etcdctl (stopped if it "
-                  "writes nothing for %.1f s):", (double)p->save_idle_ms / 1000);
-    if (!rc && p->save_deadline_ms) /* --deadline bounds each of take and fetch */
-      h->steps[h->n_steps - 1].timeout_ms = p->save_deadline_ms;
+  edr_human_bytes(p->snapshot_size, human, sizeof human);
+  json_t *push = json_pack("{s:s, s:s, s:I, s:s, s:b}", "op", "receive", "path",
+                           h->host_snapshot, "size", (json_int_t)p->snapshot_size,
+                           "sha256", p->snapshot_sha256, "trailer", p->snapshot_has_hash);
+  if (!push || (rc = edr_plan_route_push(p, h, push))) {
+    json_decref(push);
+    return EDR_ENOMEM;
   }
-  strv_release(&argv);
-  if (rc ||
-      (rc = add_step(h, EDR_STEP_FETCH_SNAPSHOT,
-                     json_pack("{s:s, s:s}", "op", "send", "path", h->host_snapshot), NULL,
-                     "stream %s back to this machine (sha-256 checked here)",
-                     h->host_snapshot)))
+  char from[400] = "";
+  if (p->relay || p->snapshot_host >= 0) {
+    strcpy(from, ": ");
+    edr_plan_route_from(p, h, true, from + 2, sizeof from - 2);
+  }
+  bool sized = *p->snapshot && p->snapshot_host < 0;
+  if ((rc = plan_add_step(h, EDR_STEP_PUSH_SNAPSHOT, push,
+                          NULL, "%s the snapshot%s%s%s to %s and verify its sha-256%s",
+                          p->relay || p->snapshot_host >= 0 ? "stage" : "push",
+                          sized ? " (" : "", sized ? human : "", sized ? ")" : "",
+                          h->host_snapshot, from)))
     return rc;
-  if (p->save_deadline_ms)
-    h->steps[h->n_steps - 1].timeout_ms = p->save_deadline_ms;
-  return add_step(h, EDR_STEP_UNSTAGE,
-                  json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
-                  "remove the staging directory %s", h->staging);
+  struct edr_strv argv = {0};
+  char *purls = NULL;
+  rc = restore_argv(p, h, &argv, &purls);
+  if (!rc) {
+    json_t *req = run_request(&argv);
+    /* The agent runs the tool with the staging directory held open, and a
+     * pushed tool through the descriptor it hashed (docs/security.md). */
+    json_object_set_new(req, "staging",
+                        h->wal_holder ? json_pack("[s, s]", h->staging, h->wal_holder)
+                                      : json_string(h->staging));
+    if (h->host_tool && o->tool_sha256)
+      json_object_set_new(req, "sha256", json_string(o->tool_sha256));
+    rc = plan_add_step(h, EDR_STEP_RESTORE, req, argv.v,
+                       "restore into staging (etcd, if running, keeps its old data meanwhile):");
+  }
+  plan_strv_release(&argv);
+  free(purls);
+  if (rc)
+    return rc;
+
+  /* apply: only after every host finished prepare (a playbook pins the
+   * lock itself, at its first stage that changes something) */
+  if ((p->kind != EDR_PLAN_RUN &&
+       (rc = edr_plan_hold_lock(p, h, h->phase_stage[EDR_PHASE_APPLY]))) ||
+      (p->kind == EDR_PLAN_RESTORE &&
+       (rc = edr_plan_park_apiserver(h, h->phase_stage[EDR_PHASE_APPLY]))) ||
+      !edr_plan_stop_step(h, h->phase_stage[EDR_PHASE_APPLY]) ||
+      !edr_plan_check_stopped_step(h, h->phase_stage[EDR_PHASE_APPLY]))
+    return rc ? rc : EDR_ENOMEM;
+  char *old_member = edr_path_join(m->data_dir, "member");
+  char *new_member = edr_path_join(h->restore_dir, "member");
+  rc = !old_member || !new_member ? EDR_ENOMEM : 0;
+  if (!rc)
+    rc = plan_add_step(h, EDR_STEP_MOVE_ASIDE,
+                       json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", old_member,
+                                 "to", h->member_aside, "missing_ok", 1),
+                       NULL, "move the old member dir %s aside to %s (kept, not deleted)",
+                       old_member, h->member_aside);
+  if (!rc && m->wal_dir)
+    rc = plan_add_step(h, EDR_STEP_MOVE_ASIDE_WAL,
+                       json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", m->wal_dir,
+                                 "to", h->wal_aside, "missing_ok", 1),
+                       NULL, "move the old wal dir %s aside to %s (kept, not deleted)",
+                       m->wal_dir, h->wal_aside);
+  if (!rc)
+    rc = plan_add_step(h, EDR_STEP_INSTALL,
+                       json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", new_member,
+                                 "to", old_member, "missing_ok", 0),
+                       NULL, "install the restored member: rename %s to %s", new_member,
+                       old_member);
+  free(old_member);
+  free(new_member);
+  if (rc)
+    return rc;
+  if (m->wal_dir &&
+      (rc = plan_add_step(h, EDR_STEP_INSTALL_WAL,
+                          json_pack("{s:s, s:s, s:s, s:b}", "op", "rename", "from", h->wal_staging,
+                                    "to", m->wal_dir, "missing_ok", 0),
+                          NULL, "install the restored wal: rename %s to %s", h->wal_staging,
+                          m->wal_dir)))
+    return rc;
+  char mode[16] = "";
+  if (m->data_dir_mode >= 0)
+    snprintf(mode, sizeof mode, "%04o", m->data_dir_mode);
+  const char *dirs[2] = {m->data_dir, m->wal_dir};
+  for (int i = 0; i < 2 && dirs[i]; i++) {
+    json_t *req = json_pack("{s:s, s:s, s:b}", "op", "chown", "path", dirs[i], "recursive", 1);
+    if (req && m->data_dir_owner)
+      json_object_set_new(req, "owner", json_string(m->data_dir_owner));
+    if (req && *mode)
+      json_object_set_new(req, "mode", json_string(mode));
+    if ((rc = plan_add_step(h, i ? EDR_STEP_OWNERSHIP_WAL : EDR_STEP_OWNERSHIP, req, NULL,
+                            "set owner of %s to %s and its mode to %s", dirs[i],
+                            m->data_dir_owner ? m->data_dir_owner : "that of the old data dir",
+                            *mode ? mode : "that of the old data dir (0700 if none)")))
+      return rc;
+  }
+  if (!edr_plan_start_step(h, h->phase_stage[EDR_PHASE_APPLY], NULL))
+    return EDR_ENOMEM;
+
+  /* cleanup: after the cluster is healthy */
+  if (p->kind == EDR_PLAN_RESTORE &&
+      (rc = edr_plan_unpark_apiserver(h, h->phase_stage[EDR_PHASE_CLEANUP])))
+    return rc;
+  if ((rc = plan_add_step(h, EDR_STEP_CLEANUP,
+                          json_pack("{s:s, s:s}", "op", "remove", "path", h->staging), NULL,
+                          "remove the staging directory %s (the snapshot copy)", h->staging)) ||
+      (h->wal_holder &&
+       (rc = plan_add_step(h, EDR_STEP_CLEANUP,
+                           json_pack("{s:s, s:s}", "op", "remove", "path", h->wal_holder), NULL,
+                           "remove the wal staging directory %s", h->wal_holder))) ||
+      (rc = plan_add_step(h, EDR_STEP_CLEANUP,
+                          json_pack("{s:s, s:s}", "op", "remove", "path", h->marker), NULL,
+                          "remove the run's marker %s", h->marker)))
+    return rc;
+  return p->kind == EDR_PLAN_RUN ? 0 : plan_add_unlock(p, h);
+}
+
+int edr_plan_restore_steps(struct edr_plan *p, const struct edr_plan_opts *o,
+                           struct edr_host_plan *h, const size_t stages[EDR_PHASE__COUNT],
+                           bool with_check) {
+  memcpy(h->phase_stage, stages, sizeof h->phase_stage);
+  int rc = with_check ? build_check(p, h) : 0;
+  return rc ? rc : build_restore(p, o, h);
+}
+
+static int build_host(struct edr_plan *p, const struct edr_plan_opts *o,
+                      struct edr_host_plan *h) {
+  int rc = build_check(p, h);
+  if (rc || p->check_only)
+    return rc;
+  return build_restore(p, o, h);
+}
+
+json_t *plan_probe_dir_request(const struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  return json_pack("{s:s, s:s, s:s?, s:s, s:s}", "op", "probe", "data_dir", m->data_dir,
+                   "wal_dir", m->wal_dir, "restore_tool", "auto", "staging", h->staging);
+}
+
+int plan_add_unlock(const struct edr_plan *p, struct edr_host_plan *h) {
+  return plan_add_step(h, EDR_STEP_UNLOCK,
+                       json_pack("{s:s, s:s, s:s}", "op", "unlock", "path", h->lock_path,
+                                 "run_id", p->run_id),
+                       NULL, "release the host lock");
 }
 
 
 int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
-                 struct edr_plan **out, char *err, size_t errlen) {
+                 struct edr_plan **out, struct edr_error *err) {
   struct edr_plan *p = calloc(1, sizeof(*p));
   int rc = 0;
   *out = NULL;
@@ -864,7 +699,8 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   else
     edr_new_run_id(p->run_id, sizeof p->run_id);
   if (!edr_valid_token(p->run_id)) {
-    snprintf(err, errlen, "run id '%s' is not letters, digits, '.', '_' or '-'", p->run_id);
+    edr_error_set(err, EDR_EINVAL, "run id '%s' is not letters, digits, '.', '_' or '-'",
+                  p->run_id);
     free(p);
     return EDR_EINVAL;
   }
@@ -927,7 +763,7 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
 nomem:
   rc = EDR_ENOMEM;
 fail:
-  snprintf(err, errlen, "cannot build the plan: %s", edr_strerror(rc));
+  edr_error_set(err, rc, "cannot build the plan: %s", edr_strerror(rc));
   edr_plan_free(p);
   return rc;
 }
@@ -953,9 +789,9 @@ size_t edr_plan_first_destructive(const struct edr_plan *p) {
 }
 
 int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
-                   struct edr_plan **out, char *err, size_t errlen) {
+                   struct edr_plan **out, struct edr_error *err) {
   struct edr_plan *p;
-  int rc = edr_plan_new(spec, o, &p, err, errlen);
+  int rc = edr_plan_new(spec, o, &p, err);
   if (rc)
     return rc;
   /* a restore, a rollback or a check: one stage per phase */
@@ -966,7 +802,12 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
       goto fail;
     }
   }
-  if ((rc = edr_plan_route(p, o, err, errlen))) {
+  char rerr[1024] = "";
+  if ((rc = edr_plan_route(p, o, rerr, sizeof rerr))) {
+    if (rerr[0])
+      edr_error_set(err, rc, "%s", rerr);
+    else
+      edr_error_set(err, rc, "cannot build the plan: %s", edr_strerror(rc));
     edr_plan_free(p);
     return rc;
   }
@@ -977,17 +818,17 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
   for (size_t i = 0; i < p->n_hosts; i++) {
     for (int ph = 0; ph < EDR_PHASE__COUNT; ph++)
       p->hosts[i].phase_stage[ph] = (size_t)ph;
-    if ((rc = p->kind == EDR_PLAN_ROLLBACK   ? build_rollback_host(p, &p->hosts[i])
-              : p->kind == EDR_PLAN_SNAPSHOT ? build_snapshot_host(p, &p->hosts[i])
+    if ((rc = p->kind == EDR_PLAN_ROLLBACK   ? plan_rollback_host(p, &p->hosts[i])
+              : p->kind == EDR_PLAN_SNAPSHOT ? plan_snapshot_host(p, &p->hosts[i])
               : p->kind == EDR_PLAN_PRUNE    ? edr_plan_prune_host(p, &p->hosts[i])
-              : p->kind == EDR_PLAN_DISCOVER ? build_discover_host(o, &p->hosts[i])
+              : p->kind == EDR_PLAN_DISCOVER ? plan_discover_host(o, &p->hosts[i])
                                              : build_host(p, o, &p->hosts[i])))
       goto fail;
   }
   *out = p;
   return 0;
 fail:
-  snprintf(err, errlen, "cannot build the plan: %s", edr_strerror(rc));
+  edr_error_set(err, rc, "cannot build the plan: %s", edr_strerror(rc));
   edr_plan_free(p);
   return rc;
 }

@@ -21,6 +21,7 @@
 #define EDR_PLAN_H
 
 #include "aside.h"
+#include "err.h"
 #include "spec.h"
 
 #include <jansson.h>
@@ -349,14 +350,15 @@ void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *
 void edr_health_route_say(const struct edr_plan *p, size_t i, char *out, size_t len);
 
 /* Build the plan.  Returns 0 and sets *out, or a negative EDR_E* code with
- * a message in err.  Opens no connection and reads no file. */
+ * the message in ERR (the caller's, err.h).  Opens no connection and reads
+ * no file. */
 int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
-                   struct edr_plan **out, char *err, size_t errlen);
+                   struct edr_plan **out, struct edr_error *err);
 
 /* For builders of other plans (playbook.c).  An empty plan with the common
  * fields of O set and per-host paths, no steps and no stages. */
 int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
-                 struct edr_plan **out, char *err, size_t errlen);
+                 struct edr_plan **out, struct edr_error *err);
 /* Append a stage; returns its index or a negative EDR_E* code. */
 long edr_plan_add_stage(struct edr_plan *p, const char *name, enum edr_phase phase);
 /* The restore's steps for host H, each with its stage set from STAGES

@@ -64,11 +64,12 @@ static const char *const builtin_vars[] = {
 
 /* ---- errors ---------------------------------------------------------------- */
 
-static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t len, const char *fmt, ...) {
+static int fail(struct edr_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int fail(struct edr_error *err, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err, len, fmt, ap);
+  edr_error_vset(err, EDR_EINVAL, fmt, ap);
   va_end(ap);
   return EDR_EINVAL;
 }
@@ -144,39 +145,39 @@ int pb_duration(json_t *v, uint64_t *ms) {
 }
 
 static int check_steps(struct edr_playbook *pb, json_t *steps, const char *block, json_t *names,
-                       char *err, size_t len);
+                       struct edr_error *err);
 
 /* The steps of the each block NAME: a non-empty list, each step checked. */
 static int check_block(struct edr_playbook *pb, json_t *sub, const char *name, json_t *names,
-                       char *err, size_t len) {
+                       struct edr_error *err) {
   if (!json_is_array(sub) || !json_array_size(sub))
-    return fail(err, len, "%s: step '%s': field 'steps': a non-empty list of steps", pb->path,
+    return fail(err, "%s: step '%s': field 'steps': a non-empty list of steps", pb->path,
                 name);
   char b[100];
   snprintf(b, sizeof b, "'%s'", name);
-  return check_steps(pb, sub, b, names, err, len);
+  return check_steps(pb, sub, b, names, err);
 }
 
 static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const char *block,
-                      json_t *names, char *err, size_t len) {
+                      json_t *names, struct edr_error *err) {
   const char *file = pb->path;
   if (!json_is_object(st))
-    return fail(err, len, "%s: step %zu%s%s: not an object", file, idx + 1,
+    return fail(err, "%s: step %zu%s%s: not an object", file, idx + 1,
                 block ? " of " : "", block ? block : "");
   const char *name = json_string_value(json_object_get(st, "name"));
   if (!name || !step_name_ok(name))
-    return fail(err, len, "%s: step %zu%s%s: field 'name': %s", file, idx + 1,
+    return fail(err, "%s: step %zu%s%s: field 'name': %s", file, idx + 1,
                 block ? " of " : "", block ? block : "",
                 name ? "letters, digits, '-' and '_', at most 63" : "missing (every step "
                 "has a unique name)");
   if (json_object_get(names, name))
-    return fail(err, len, "%s: step '%s': field 'name': used by another step", file, name);
+    return fail(err, "%s: step '%s': field 'name': used by another step", file, name);
   json_object_set_new(names, name, json_true());
   const char *kname = json_string_value(json_object_get(st, "kind"));
   json_t *target0 = json_object_get(st, "target");
   if (kname && json_object_get(st, "steps") && json_is_string(target0) &&
       !strcmp(json_string_value(target0), "each"))
-    return fail(err, len, "%s: step '%s': field 'kind': a block (with 'steps') has no kind: "
+    return fail(err, "%s: step '%s': field 'kind': a block (with 'steps') has no kind: "
                 "its steps have theirs", file, name);
   if (!kname && json_object_get(st, "steps") && json_is_string(target0) &&
       !strcmp(json_string_value(target0), "each")) {
@@ -186,16 +187,16 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
     json_object_foreach(st, bk, bv)
       if (strcmp(bk, "name") && strcmp(bk, "target") && strcmp(bk, "exclude") &&
           strcmp(bk, "steps") && strcmp(bk, "comment"))
-        return fail(err, len, "%s: step '%s': field '%s': not a field of an each block (name, "
+        return fail(err, "%s: step '%s': field '%s': not a field of an each block (name, "
                     "target, exclude, steps)", file, name, bk);
     if (block)
-      return fail(err, len, "%s: step '%s': field 'target': \"each\" inside the each block %s",
+      return fail(err, "%s: step '%s': field 'target': \"each\" inside the each block %s",
                   file, name, block);
     json_t *bex = json_object_get(st, "exclude");
     if (bex && !json_is_string(bex) && !json_is_array(bex))
-      return fail(err, len, "%s: step '%s': field 'exclude': a member name or a list of them",
+      return fail(err, "%s: step '%s': field 'exclude': a member name or a list of them",
                   file, name);
-    return check_block(pb, json_object_get(st, "steps"), name, names, err, len);
+    return check_block(pb, json_object_get(st, "steps"), name, names, err);
   }
   int k = kname ? pb_kind_of(kname) : -1;
   if (k < 0) {
@@ -203,7 +204,7 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
     for (int i = 0; i < PB__COUNT; i++)
       snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
                pb_kinds[i].name);
-    return fail(err, len, "%s: step '%s': field 'kind': %s%s%s; one of: %s", file, name,
+    return fail(err, "%s: step '%s': field 'kind': %s%s%s; one of: %s", file, name,
                 kname ? "unknown kind '" : "missing", kname ? kname : "", kname ? "'" : "",
                 list);
   }
@@ -215,32 +216,32 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
       for (size_t i = 0; i < 5 && pb_kinds[k].fields[i]; i++)
         kf |= !strcmp(pb_kinds[k].fields[i], key);
       if (!kf)
-        return fail(err, len, "%s: step '%s': field '%s': not a field of a %s step", file,
+        return fail(err, "%s: step '%s': field '%s': not a field of a %s step", file,
                     name, key, pb_kinds[k].name);
     }
   }
   json_t *target = json_object_get(st, "target");
   if (target && !json_is_string(target))
-    return fail(err, len, "%s: step '%s': field 'target': expected \"all\", \"each\" or a "
+    return fail(err, "%s: step '%s': field 'target': expected \"all\", \"each\" or a "
                 "member name", file, name);
   bool each = target && !strcmp(json_string_value(target), "each");
   json_t *sub = json_object_get(st, "steps");
   if (sub && !each)
-    return fail(err, len, "%s: step '%s': field 'steps': a block needs \"target\": \"each\"",
+    return fail(err, "%s: step '%s': field 'steps': a block needs \"target\": \"each\"",
                 file, name);
   if (each && block)
-    return fail(err, len, "%s: step '%s': field 'target': \"each\" inside the each block '%s'",
+    return fail(err, "%s: step '%s': field 'target': \"each\" inside the each block '%s'",
                 file, name, block);
   if (each && pb_kinds[k].where == NO_TARGET)
-    return fail(err, len, "%s: step '%s': field 'target': a %s step has no target", file, name,
+    return fail(err, "%s: step '%s': field 'target': a %s step has no target", file, name,
                 pb_kinds[k].name);
   if (k == PB_RESTORE && (block || each || (target && strcmp(json_string_value(target), "all"))
                           || json_object_get(st, "exclude")))
-    return fail(err, len, "%s: step '%s': field 'target': a restore step restores every "
+    return fail(err, "%s: step '%s': field 'target': a restore step restores every "
                 "member at once: \"all\", without exclude", file, name);
   json_t *ex = json_object_get(st, "exclude");
   if (ex && !json_is_string(ex) && !json_is_array(ex))
-    return fail(err, len, "%s: step '%s': field 'exclude': a member name or a list of them",
+    return fail(err, "%s: step '%s': field 'exclude': a member name or a list of them",
                 file, name);
   static const char *const counts[] = {"retries", "keep", NULL};
   for (size_t i = 0; counts[i]; i++) {
@@ -248,7 +249,7 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
     if (n && json_is_string(n) && strstr(json_string_value(n), "${"))
       continue; /* a variable: checked once substituted */
     if (n && (!json_is_number(n) || json_number_value(n) < 0 || json_number_value(n) > 1e6))
-      return fail(err, len, "%s: step '%s': field '%s': expected a number from 0 to 1000000",
+      return fail(err, "%s: step '%s': field '%s': expected a number from 0 to 1000000",
                   file, name, counts[i]);
   }
   for (size_t i = 0; pb_duration_fields[i]; i++) {
@@ -257,28 +258,28 @@ static int check_step(struct edr_playbook *pb, json_t *st, size_t idx, const cha
     if (n && json_is_string(n) && strstr(json_string_value(n), "${"))
       continue;
     if (n && pb_duration(n, &ms))
-      return fail(err, len, "%s: step '%s': field '%s': expected a duration such as 90, "
+      return fail(err, "%s: step '%s': field '%s': expected a duration such as 90, "
                   "\"90s\" or \"2m\" (a number is seconds), at most 1000000 s", file, name,
                   pb_duration_fields[i]);
   }
   const char *of = json_string_value(json_object_get(st, "on_failure"));
   if (json_object_get(st, "on_failure") && (!of || (strcmp(of, "stop") && strcmp(of, "continue"))))
-    return fail(err, len, "%s: step '%s': field 'on_failure': \"stop\" or \"continue\"", file,
+    return fail(err, "%s: step '%s': field 'on_failure': \"stop\" or \"continue\"", file,
                 name);
   if (k == PB_PUSH || k == PB_RESTORE)
     pb->needs_snapshot = true;
   if (k == PB_RESTORE && pb->restores++)
-    return fail(err, len, "%s: step '%s': field 'kind': a second restore step (one restore per "
+    return fail(err, "%s: step '%s': field 'kind': a second restore step (one restore per "
                 "playbook)", file, name);
-  return sub ? check_block(pb, sub, name, names, err, len) : 0;
+  return sub ? check_block(pb, sub, name, names, err) : 0;
 }
 
 static int check_steps(struct edr_playbook *pb, json_t *steps, const char *block, json_t *names,
-                       char *err, size_t len) {
+                       struct edr_error *err) {
   size_t i;
   json_t *st;
   json_array_foreach(steps, i, st) {
-    int rc = check_step(pb, st, i, block, names, err, len);
+    int rc = check_step(pb, st, i, block, names, err);
     if (rc)
       return rc;
   }
@@ -287,12 +288,12 @@ static int check_steps(struct edr_playbook *pb, json_t *steps, const char *block
 
 int edr_playbook_load(const char *path, const char *text, const struct edr_spec *spec,
                       const char *const *vars, size_t n_vars,
-                      struct edr_playbook **out, char *err, size_t errlen) {
+                      struct edr_playbook **out, struct edr_error *err) {
   *out = NULL;
   struct edr_playbook *pb = calloc(1, sizeof(*pb));
   if (!pb || !(pb->path = strdup(path)) || !(pb->vars = json_object())) {
     edr_playbook_free(pb);
-    return fail(err, errlen, "out of memory"), EDR_ENOMEM;
+    return edr_error_set(err, EDR_ENOMEM, "out of memory");
   }
   pb->spec = spec;
   json_error_t je;
@@ -300,11 +301,11 @@ int edr_playbook_load(const char *path, const char *text, const struct edr_spec 
   pb->root = text ? json_loads(text, JSON_REJECT_DUPLICATES, &je)
                   : json_load_file(path, JSON_REJECT_DUPLICATES, &je);
   if (!pb->root) {
-    fail(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+    fail(err, "%s:%d:%d: %s", path, je.line, je.column, je.text);
     goto out;
   }
   if (!json_is_object(pb->root)) {
-    fail(err, errlen, "%s: not a JSON object", path);
+    fail(err, "%s: not a JSON object", path);
     goto out;
   }
   static const char *const top[] = {"playbook", "name", "description", "vars",
@@ -313,35 +314,35 @@ int edr_playbook_load(const char *path, const char *text, const struct edr_spec 
   json_t *v;
   json_object_foreach(pb->root, key, v)
     if (!in_list(top, key)) {
-      fail(err, errlen, "%s: field '%s': not a playbook field (%s)", path, key,
+      fail(err, "%s: field '%s': not a playbook field (%s)", path, key,
            "playbook, name, description, vars, needs_snapshot, steps");
       goto out;
     }
   json_t *ver = json_object_get(pb->root, "playbook");
   if (!json_is_integer(ver) || json_integer_value(ver) != 1) {
-    fail(err, errlen, "%s: field 'playbook': the format version, 1, is required", path);
+    fail(err, "%s: field 'playbook': the format version, 1, is required", path);
     goto out;
   }
   const char *name = json_string_value(json_object_get(pb->root, "name"));
   if (!name || !step_name_ok(name)) {
-    fail(err, errlen, "%s: field 'name': required; letters, digits, '-' and '_'", path);
+    fail(err, "%s: field 'name': required; letters, digits, '-' and '_'", path);
     goto out;
   }
   json_t *ns = json_object_get(pb->root, "needs_snapshot");
   if (ns && !json_is_boolean(ns)) {
-    fail(err, errlen, "%s: field 'needs_snapshot': true or false", path);
+    fail(err, "%s: field 'needs_snapshot': true or false", path);
     goto out;
   }
   pb->needs_snapshot = json_is_true(ns);
   /* variables: declared ones, their defaults, then --var */
   json_t *decl = json_object_get(pb->root, "vars");
   if (decl && !json_is_object(decl)) {
-    fail(err, errlen, "%s: field 'vars': an object of variables", path);
+    fail(err, "%s: field 'vars': an object of variables", path);
     goto out;
   }
   json_object_foreach(decl, key, v) {
     if (!var_name_ok(key) || in_list(builtin_vars, key)) {
-      fail(err, errlen, "%s: vars: '%s': %s", path, key,
+      fail(err, "%s: vars: '%s': %s", path, key,
            in_list(builtin_vars, key) ? "a built-in variable's name"
                                       : "lowercase letters, digits and '_'");
       goto out;
@@ -349,18 +350,18 @@ int edr_playbook_load(const char *path, const char *text, const struct edr_spec 
     const char *vk;
     json_t *vv;
     if (!json_is_object(v)) {
-      fail(err, errlen, "%s: vars: '%s': an object with required, default, description",
+      fail(err, "%s: vars: '%s': an object with required, default, description",
            path, key);
       goto out;
     }
     json_object_foreach(v, vk, vv) {
       if (strcmp(vk, "required") && strcmp(vk, "default") && strcmp(vk, "description")) {
-        fail(err, errlen, "%s: vars: '%s': field '%s': not required, default or description",
+        fail(err, "%s: vars: '%s': field '%s': not required, default or description",
              path, key, vk);
         goto out;
       }
       if (!strcmp(vk, "default") && (!json_is_string(vv) || !pb_plain_text(json_string_value(vv)))) {
-        fail(err, errlen, "%s: vars: '%s': field 'default': a string without control "
+        fail(err, "%s: vars: '%s': field 'default': a string without control "
              "characters", path, key);
         goto out;
       }
@@ -373,17 +374,17 @@ int edr_playbook_load(const char *path, const char *text, const struct edr_spec 
     const char *eq = strchr(vars[i], '=');
     char vn[64];
     if (!eq || (size_t)(eq - vars[i]) >= sizeof vn) {
-      fail(err, errlen, "--var '%s': expected NAME=VALUE", vars[i]);
+      fail(err, "--var '%s': expected NAME=VALUE", vars[i]);
       goto out;
     }
     snprintf(vn, sizeof vn, "%.*s", (int)(eq - vars[i]), vars[i]);
     if (!json_object_get(decl, vn)) {
-      fail(err, errlen, "--var %s: playbook %s declares no variable '%s'%s", vars[i], path, vn,
+      fail(err, "--var %s: playbook %s declares no variable '%s'%s", vars[i], path, vn,
            in_list(builtin_vars, vn) ? " (a built-in one cannot be set)" : "");
       goto out;
     }
     if (!pb_plain_text(eq + 1)) {
-      fail(err, errlen, "--var %s: the value contains control characters", vn);
+      fail(err, "--var %s: the value contains control characters", vn);
       goto out;
     }
     json_object_set_new(pb->vars, vn, json_string(eq + 1));
@@ -391,20 +392,22 @@ int edr_playbook_load(const char *path, const char *text, const struct edr_spec 
   json_object_foreach(decl, key, v)
     if (json_is_true(json_object_get(v, "required")) && !json_object_get(pb->vars, key)) {
       const char *d = json_string_value(json_object_get(v, "description"));
-      fail(err, errlen, "playbook %s needs --var %s=VALUE%s%s", path, key, d ? ": " : "",
+      fail(err, "playbook %s needs --var %s=VALUE%s%s", path, key, d ? ": " : "",
            d ? d : "");
       goto out;
     }
   json_t *steps = json_object_get(pb->root, "steps");
   if (!json_is_array(steps) || !json_array_size(steps)) {
-    fail(err, errlen, "%s: field 'steps': a non-empty list of steps is required", path);
+    fail(err, "%s: field 'steps': a non-empty list of steps is required", path);
     goto out;
   }
   json_t *names = json_object();
-  rc = names ? check_steps(pb, steps, NULL, names, err, errlen) : EDR_ENOMEM;
+  rc = names ? check_steps(pb, steps, NULL, names, err) : EDR_ENOMEM;
   json_decref(names);
 out:
   if (rc) {
+    if (!err->code)
+      err->code = rc; /* out of memory: the code says it all */
     edr_playbook_free(pb);
     return rc;
   }

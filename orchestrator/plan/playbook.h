@@ -25,11 +25,11 @@ struct edr_playbook;
 /* Load PATH (or, when TEXT is not NULL, the JSON in TEXT, PATH naming it in
  * messages) and check it against SPEC with VARS ("NAME=VALUE", n_vars of
  * them, from --var).  Returns 0 and sets *out, or EDR_EINVAL (or another
- * negative EDR_E* code) with one message in err naming the file, the step
- * and the field. */
+ * negative EDR_E* code) with one message in ERR (the caller's, err.h)
+ * naming the file, the step and the field. */
 int edr_playbook_load(const char *path, const char *text, const struct edr_spec *spec,
                       const char *const *vars, size_t n_vars,
-                      struct edr_playbook **out, char *err, size_t errlen);
+                      struct edr_playbook **out, struct edr_error *err);
 void edr_playbook_free(struct edr_playbook *pb);
 
 const char *edr_playbook_name(const struct edr_playbook *pb);
@@ -39,6 +39,6 @@ bool edr_playbook_needs_snapshot(const struct edr_playbook *pb);
 /* Compile into a plan (kind EDR_PLAN_RUN).  O carries the snapshot, run id,
  * timeouts and lock options as for a restore.  Same error contract. */
 int edr_playbook_compile(const struct edr_playbook *pb, const struct edr_plan_opts *o,
-                         struct edr_plan **out, char *err, size_t errlen);
+                         struct edr_plan **out, struct edr_error *err);
 
 #endif

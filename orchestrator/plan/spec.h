@@ -17,6 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
+#include "valid.h"
+
 struct edr_strv {           /* a NULL-terminated vector of owned strings */
   char **v;
   size_t n;
@@ -59,9 +62,10 @@ struct edr_sshcfg {
 
 /* Looks HOST up with ssh -G in CONFIG (NULL: OpenSSH's own files).  Returns
  * 0, EDR_ENOENT when there is no OpenSSH client (the spec alone counts), or
- * another negative EDR_E* code with MSG set. */
+ * another negative EDR_E* code with ERR set (the caller's; it may hold a
+ * message even on success: release it either way). */
 typedef int (*edr_sshcfg_lookup_fn)(const char *config, const char *host,
-                                    struct edr_sshcfg *out, char *msg, size_t msglen);
+                                    struct edr_sshcfg *out, struct edr_error *err);
 
 struct edr_member {
   char *name;
@@ -141,19 +145,19 @@ struct edr_spec_overrides {
 };
 
 /* Parse etcd's --initial-cluster string.  On success returns 0 and sets
- * *out (caller frees with edr_spec_free).  On failure returns EDR_EINVAL and
- * writes one message naming the field and the member into err[errlen]. */
+ * *out (caller frees with edr_spec_free).  On failure returns EDR_EINVAL
+ * (or EDR_ENOMEM) with one message naming the field and the member in ERR
+ * (the caller's, err.h). */
 int edr_spec_from_initial_cluster(const char *s,
                                   const struct edr_spec_overrides *ov,
-                                  struct edr_spec **out, char *err,
-                                  size_t errlen);
+                                  struct edr_spec **out, struct edr_error *err);
 
 /* Parse a cluster file (PATH) or, when PATH is NULL, the text TEXT: JSON
  * or YAML (spec_yaml.h chooses; a YAML file's messages name the line).
  * Same contract as above. */
 int edr_spec_from_json(const char *path, const char *text,
                        const struct edr_spec_overrides *ov,
-                       struct edr_spec **out, char *err, size_t errlen);
+                       struct edr_spec **out, struct edr_error *err);
 
 void edr_spec_free(struct edr_spec *spec);
 
@@ -163,17 +167,5 @@ bool edr_member_kubeadm(const struct edr_member *m);
  * since kubelet runs every file in it (MANIFESTDIR/../NAME.etcd-dr-stopped).
  * A new string, or NULL when out of memory. */
 char *edr_member_parked_manifest(const struct edr_member *m);
-
-/* Validators, exposed for the tests and for playbook variables. */
-bool edr_valid_name(const char *s);
-bool edr_valid_remote_path(const char *s);
-bool edr_valid_host(const char *s);
-bool edr_valid_user(const char *s);
-bool edr_valid_token(const char *s);
-/* OpenSSH's -J list: [user@]host[:port], comma-separated. */
-bool edr_valid_jump(const char *s);
-/* Split "scheme://host:port" into parts; returns false when malformed. */
-bool edr_parse_url(const char *url, char *scheme, size_t slen, char *host,
-                   size_t hlen, int *port);
 
 #endif

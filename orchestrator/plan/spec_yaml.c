@@ -7,6 +7,7 @@
  */
 #include "spec_yaml.h"
 
+#include "array.h"
 #include "err.h"
 
 #include <errno.h>
@@ -46,14 +47,10 @@ void edr_spec_lines_free(struct edr_spec_lines *l) {
 
 static int lines_add(struct edr_spec_lines *l, const json_t *container, const char *key,
                      size_t index, int line, const char *hint, const char *word) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    struct where *v = realloc(l->v, cap * sizeof *v);
-    if (!v)
-      return EDR_ENOMEM;
-    l->v = v;
-    l->cap = cap;
-  }
+  struct where *v = edr_array_grow(l->v, l->n, &l->cap, sizeof *v, 64);
+  if (!v)
+    return EDR_ENOMEM;
+  l->v = v;
   struct where *w = &l->v[l->n];
   *w = (struct where){.container = container, .index = index, .line = line, .hint = hint};
   if ((key && !(w->key = strdup(key))) || (hint && !(w->word = strdup(word)))) {
@@ -147,11 +144,12 @@ bool edr_spec_is_yaml(const char *path, const char *text) {
   return yaml_content(head, n);
 }
 
-/* The whole file, NUL-terminated; NULL with *MSG set. */
-static char *read_file(const char *path, size_t *len, char *msg, size_t msglen) {
+/* The whole file, NUL-terminated; NULL with ERR set. */
+static char *read_file(const char *path, size_t *len, struct edr_error *err) {
   FILE *f = fopen(path, "rb");
   if (!f) {
-    snprintf(msg, msglen, "cannot read: unable to open %s: %s", path, strerror(errno));
+    edr_error_set(err, EDR_EINVAL, "cannot read: unable to open %s: %s", path,
+                  strerror(errno));
     return NULL;
   }
   size_t cap = 8192, n = 0;
@@ -174,9 +172,9 @@ static char *read_file(const char *path, size_t *len, char *msg, size_t msglen) 
   bool bad = ferror(f);
   fclose(f);
   if (!buf || bad || cap > MAX_FILE) {
-    snprintf(msg, msglen, "cannot read: %s", !buf ? "out of memory"
-                                             : bad ? strerror(EIO)
-                                                   : "larger than 16 MiB");
+    edr_error_set(err, EDR_EINVAL, "cannot read: %s", !buf ? "out of memory"
+                                                      : bad ? strerror(EIO)
+                                                            : "larger than 16 MiB");
     free(buf);
     return NULL;
   }
@@ -290,8 +288,7 @@ struct builder {
   int depth;
   int docs;
   struct edr_spec_lines *lines;
-  char *msg;
-  size_t msglen;
+  struct edr_error *err;     /* the caller's: why the text was refused */
   int line;                  /* of the problem */
 };
 
@@ -300,7 +297,7 @@ static int bfail(struct builder *b, int line, const char *fmt, ...)
 static int bfail(struct builder *b, int line, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(b->msg, b->msglen, fmt, ap);
+  edr_error_vset(b->err, EDR_EINVAL, fmt, ap);
   va_end(ap);
   b->line = line;
   return EDR_EINVAL;
@@ -456,11 +453,11 @@ static int load_yaml(const char *text, size_t len, struct builder *b) {
 }
 
 int edr_spec_load(const char *path, const char *text, json_t **root,
-                  struct edr_spec_lines **lines, int *line, char *msg, size_t msglen) {
+                  struct edr_spec_lines **lines, int *line, struct edr_error *err) {
   *root = NULL;
   *lines = NULL;
   *line = 0;
-  msg[0] = '\0';
+  edr_error_clear(err);
   if (!edr_spec_is_yaml(path, text)) {
     json_error_t je;
     *root = text ? json_loads(text, JSON_REJECT_DUPLICATES, &je)
@@ -468,27 +465,29 @@ int edr_spec_load(const char *path, const char *text, json_t **root,
     if (*root)
       return 0;
     if (!text && je.line <= 0)
-      snprintf(msg, msglen, "cannot read: %s", je.text);
-    else
-      snprintf(msg, msglen, "line %d, column %d: %s", je.line, je.column, je.text);
-    return EDR_EINVAL;
+      return edr_error_set(err, EDR_EINVAL, "cannot read: %s", je.text);
+    return edr_error_set(err, EDR_EINVAL, "line %d, column %d: %s", je.line, je.column,
+                         je.text);
   }
   size_t len = text ? strlen(text) : 0;
-  char *buf = text ? NULL : read_file(path, &len, msg, msglen);
+  char *buf = text ? NULL : read_file(path, &len, err);
   if (!text && !buf)
     return EDR_EINVAL;
-  int rc = edr_spec_load_yaml(text ? text : buf, len, root, lines, line, msg, msglen);
+  int rc = edr_spec_load_yaml(text ? text : buf, len, root, lines, line, err);
   free(buf);
   return rc;
 }
 
 int edr_spec_load_yaml(const char *text, size_t len, json_t **root,
-                       struct edr_spec_lines **lines, int *line, char *msg, size_t msglen) {
-  struct builder b = {.msg = msg, .msglen = msglen, .lines = calloc(1, sizeof *b.lines)};
+                       struct edr_spec_lines **lines, int *line, struct edr_error *err) {
+  struct builder b = {.err = err, .lines = calloc(1, sizeof *b.lines)};
   *root = NULL;
   *lines = NULL;
   *line = 0;
+  edr_error_clear(err);
   int rc = b.lines ? load_yaml(text, len, &b) : EDR_ENOMEM;
+  if (rc && !err->code)
+    err->code = rc; /* out of memory: the code says it all */
   if (rc) {
     json_decref(b.root);
     edr_spec_lines_free(b.lines);

@@ -19,6 +19,8 @@
 #ifndef EDR_SPEC_YAML_H
 #define EDR_SPEC_YAML_H
 
+#include "err.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,15 +33,16 @@ struct edr_spec_lines;
 bool edr_spec_is_yaml(const char *path, const char *text);
 
 /* Parse the spec file PATH (TEXT NULL) or the string TEXT: 0 with *ROOT
- * set; EDR_EINVAL with *MSG (no source prefix: JSON's "line 3, column 5:
- * ...", YAML's "column 5: ..." with *LINE 3, or "cannot read: ...") and
- * *LINE (the YAML line of the problem, 0 when none) set; EDR_ENOMEM. */
+ * set; EDR_EINVAL with ERR's message (no source prefix: JSON's "line 3,
+ * column 5: ...", YAML's "column 5: ..." with *LINE 3, or "cannot read:
+ * ...") and *LINE (the YAML line of the problem, 0 when none) set;
+ * EDR_ENOMEM (ERR's code only).  ERR is the caller's (err.h). */
 int edr_spec_load(const char *path, const char *text, json_t **root,
-                  struct edr_spec_lines **lines, int *line, char *msg, size_t msglen);
+                  struct edr_spec_lines **lines, int *line, struct edr_error *err);
 
 /* The same for YAML TEXT[LEN] (NUL bytes included: refused as YAML does). */
 int edr_spec_load_yaml(const char *text, size_t len, json_t **root,
-                       struct edr_spec_lines **lines, int *line, char *msg, size_t msglen);
+                       struct edr_spec_lines **lines, int *line, struct edr_error *err);
 
 /* The line of the value the error is about, 0 when unknown: in ROOT's
  * member MEMBER (its name, or "#N" for the Nth; NULL: the cluster-wide

@@ -4,17 +4,19 @@
  *
  * A connection moves through states; each state is one small function
  * that does as much as it can without blocking and returns EDR_EAGAIN when
- * libssh2 must wait for the socket.  set_state() is the only place a state
- * changes (and logs it, at -vv).  connect() is resolve -> connect ->
+ * libssh2 must wait for the socket.  conn_set_state() is the only place a
+ * state changes (and logs it, at -vv).  connect() is resolve -> connect ->
  * handshake -> host key -> auth; start_agent() is the bootstrap channel
  * (it prints the host's architecture; the agent built for it is pushed into
- * a new temporary directory) and the agent's channel;
+ * a new temporary directory) and the agent's channel, whose states are in
+ * agent_boot.c (agent_conn_int.h: the struct and helpers both use);
  * every request is REQ_SEND -> REQ_WAIT.  A failure becomes the `failed`
  * event, never an exit().  This file owns the socket, the channels, the
  * request in flight and the deadline timer; the engine owns what the
  * requests mean.
  */
 #include "agent_conn.h"
+#include "agent_conn_int.h"
 
 #include "err.h"
 #include "proxy.h"
@@ -31,63 +33,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The bootstrap: print the architecture (one of those with an agent here,
- * else exit BOOT_EXIT_ARCH before placing anything), then take the agent on
- * stdin into a new temporary directory and print that directory. */
-#define BOOT_HEAD "/bin/sh -c 'm=$(uname -m); case \"$m\" in "
-#define BOOT_TAIL                                                              \
-  "*) echo \"etcd-dr: unsupported architecture: $m\" >&2; exit 97;; esac; "     \
-  "umask 077; d=$(mktemp -d \"${TMPDIR:-/tmp}/etcd-dr.XXXXXXXX\") || exit 98; " \
-  "cat > \"$d/etcd-dr-agent\" && chmod 700 \"$d/etcd-dr-agent\" && echo \"$d\"'"
-
-/* The bootstrap's exit status when no agent here is for the host (BOOT_TAIL). */
-enum { BOOT_EXIT_ARCH = 97 };
-
-const struct edr_arch_desc edr_archs[EDR_ARCH__COUNT] = {
-  [EDR_ARCH_X86_64] = {.name = "x86_64", .human = "x86-64", .uname = "x86_64|amd64",
-                       .elf_machine = 62 /* EM_X86_64 */, .file = "etcd-dr-agent",
-                       .how = "cmake builds it with etcd-dr on an x86-64 machine"},
-  [EDR_ARCH_AARCH64] = {.name = "aarch64", .human = "aarch64", .uname = "aarch64|arm64",
-                        .elf_machine = 183 /* EM_AARCH64 */,
-                        .file = "etcd-dr-agent-aarch64",
-                        .how = "build it with Debian's cross toolchain: scripts/deps.sh "
-                               "installs it, then cmake builds etcd-dr-agent-aarch64"},
-};
-
-int edr_arch_of_uname(const char *machine) {
-  size_t n = strlen(machine);
-  for (int a = 0; a < EDR_ARCH__COUNT; a++)
-    for (const char *p = edr_archs[a].uname; p;) {
-      const char *bar = strchr(p, '|');
-      size_t len = bar ? (size_t)(bar - p) : strlen(p);
-      if (len == n && !memcmp(p, machine, n))
-        return a;
-      p = bar ? bar + 1 : NULL;
-    }
-  return -1;
-}
-
-enum { PUSH_BUF = 256 * 1024, LINE_MAX_LEN = 1 << 20, CLOSE_TIMEOUT_MS = 10000 };
-
-enum cstate {
-  C_IDLE,        /* nothing under way */
-  C_RESOLVING,
-  C_CONNECTING,
-  C_HANDSHAKE,
-  C_AUTH,
-  C_BOOT_EXEC,
-  C_BOOT_ARCH,   /* the bootstrap's first line: the host's architecture */
-  C_BOOT_SEND,
-  C_BOOT_READ,
-  C_BOOT_CLOSE,
-  C_AGENT_EXEC,
-  C_REQ_SEND,
-  C_REQ_WAIT,
-  C_CLOSE_AGENT,
-  C_CLOSED,
-  C__COUNT
-};
-
 static const char *const state_names[C__COUNT] = {
   [C_IDLE] = "idle", [C_RESOLVING] = "resolving", [C_CONNECTING] = "connecting",
   [C_HANDSHAKE] = "handshake", [C_AUTH] = "auth", [C_BOOT_EXEC] = "boot-exec",
@@ -97,64 +42,13 @@ static const char *const state_names[C__COUNT] = {
   [C_CLOSE_AGENT] = "close-agent", [C_CLOSED] = "closed",
 };
 
-struct edr_agent_conn {
-  uv_loop_t *loop;
-  const struct edr_agent_target *t;
-  const struct edr_agent_events *ev;
-  void *arg;
-  enum cstate state;
-  bool conn_ok;              /* the agent can still be talked to */
-  bool agent_up;
-
-  uv_poll_t poll;
-  bool poll_active, poll_inited;
-  uv_timer_t timer;
-  uv_getaddrinfo_t gai;
-  struct addrinfo *ai;
-
-  struct edr_ssh ssh;
-  struct edr_chan boot, agent;
-  struct edr_proxy proxy;    /* proxy_jump / proxy_command, when the target has one */
-
-  /* bootstrap */
-  int arch;                  /* the host's (enum edr_arch), -1 before the bootstrap says */
-  int agent_fd;
-  uint64_t agent_sent;
-  uint64_t boot_t0;          /* uv_hrtime() of the agent push's start */
-  double push_rate;          /* bytes/s of the agent push, 0: not measured */
-  char boot_out[512];
-  size_t boot_out_len;
-  char agent_dir[520];
-  json_t *hello;             /* sent once the agent runs */
-
-  /* one request in flight */
-  char *req;                 /* the request line, with its \n */
-  size_t req_len, req_sent;
-  int payload_fd;
-  struct edr_zsrc *zsrc;     /* borrowed: the payload, compressed (zsrc.h) */
-  uint64_t payload_size, payload_sent;
-  bool reads_extend;
-  char *buf;                 /* PUSH_BUF bytes for the payload */
-  size_t buf_len, buf_off;
-  int next_id, want_id;
-  char *line;                /* agent stdout being assembled */
-  size_t line_len, line_cap;
-  uint64_t fetch_left, fetch_got;  /* a send's raw payload still to come, and so far */
-  struct edr_error fetch_err;  /* the fetch sink's first failure */
-  char errtail[2048];        /* agent stderr, last bytes */
-  struct edr_str proto_err;  /* what broke the protocol */
-  size_t errtail_len;
-};
-
 static void drive(struct edr_agent_conn *c);
 static void poll_cb(uv_poll_t *p, int status, int events);
 static void timer_cb(uv_timer_t *t);
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void logf_(struct edr_agent_conn *c, enum edr_agent_log level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void logf_(struct edr_agent_conn *c, enum edr_agent_log level, const char *fmt, ...) {
+void conn_logf(struct edr_agent_conn *c, enum edr_agent_log level, const char *fmt, ...) {
   struct edr_str line = EDR_STR_INIT;
   va_list ap;
   va_start(ap, fmt);
@@ -164,10 +58,10 @@ static void logf_(struct edr_agent_conn *c, enum edr_agent_log level, const char
   edr_str_release(&line);
 }
 
-static void set_state(struct edr_agent_conn *c, enum cstate s) {
+void conn_set_state(struct edr_agent_conn *c, enum cstate s) {
   if (c->state != s)
-    logf_(c, EDR_AGENT_LOG_DEBUG, "[%s] %s -> %s", c->t->name, state_names[c->state],
-          state_names[s]);
+    conn_logf(c, EDR_AGENT_LOG_DEBUG, "[%s] %s -> %s", c->t->name, state_names[c->state],
+              state_names[s]);
   c->state = s;
 }
 
@@ -220,7 +114,7 @@ static void via_proxy(struct edr_agent_conn *c, struct edr_str *out) {
                   c->t->proxy_jump ? c->t->proxy_jump : "", *said ? ": " : "", said);
 }
 
-static void timer_arm(struct edr_agent_conn *c, uint64_t ms) {
+void conn_timer_arm(struct edr_agent_conn *c, uint64_t ms) {
   uv_timer_start(&c->timer, timer_cb, ms, 0);
 }
 
@@ -236,13 +130,11 @@ static void conn_idle(struct edr_agent_conn *c) {
   }
   c->zsrc = NULL;
   if (c->state != C_CLOSED && c->state != C_CLOSE_AGENT)
-    set_state(c, C_IDLE);
+    conn_set_state(c, C_IDLE);
 }
 
 /* What was under way failed; LOST: nothing more can be said to this host. */
-static void fail(struct edr_agent_conn *c, int code, bool lost, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void fail(struct edr_agent_conn *c, int code, bool lost, const char *fmt, ...) {
+void conn_fail(struct edr_agent_conn *c, int code, bool lost, const char *fmt, ...) {
   if (lost)
     c->conn_ok = false;
   va_list ap;
@@ -265,17 +157,17 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     return;
   }
   if (status) {
-    fail(c, EDR_ERESOLVE, true, "%s", uv_strerror(status));
+    conn_fail(c, EDR_ERESOLVE, true, "%s", uv_strerror(status));
     return;
   }
   c->ai = res;
   int rc = edr_ssh_connect_start(&c->ssh, res->ai_addr, (unsigned)res->ai_addrlen);
   if (rc && rc != EDR_EAGAIN) {
-    fail(c, rc, true, "cannot connect to %s port %d: %s", c->t->ssh_host, c->t->ssh_port,
-         c->ssh.error.msg.buf);
+    conn_fail(c, rc, true, "cannot connect to %s port %d: %s", c->t->ssh_host, c->t->ssh_port,
+              c->ssh.error.msg.buf);
     return;
   }
-  set_state(c, rc == 0 ? C_HANDSHAKE : C_CONNECTING);
+  conn_set_state(c, rc == 0 ? C_HANDSHAKE : C_CONNECTING);
   if (rc == EDR_EAGAIN)
     poll_update(c, EDR_SSH_WANT_WRITE);
   else
@@ -289,11 +181,11 @@ static int st_connecting(struct edr_agent_conn *c) {
     return EDR_EAGAIN;
   }
   if (rc) {
-    fail(c, rc, true, "cannot connect to %s port %d: %s (is sshd running and reachable "
-         "from here?)", c->t->ssh_host, c->t->ssh_port, edr_strerror(rc));
+    conn_fail(c, rc, true, "cannot connect to %s port %d: %s (is sshd running and reachable "
+              "from here?)", c->t->ssh_host, c->t->ssh_port, edr_strerror(rc));
     return rc;
   }
-  set_state(c, C_HANDSHAKE);
+  conn_set_state(c, C_HANDSHAKE);
   return 0;
 }
 
@@ -307,12 +199,12 @@ static int st_handshake(struct edr_agent_conn *c) {
   if (rc) {
     struct edr_str via = EDR_STR_INIT;
     via_proxy(c, &via);
-    fail(c, rc, true, "%s%s", c->ssh.error.msg.buf, via.buf);
+    conn_fail(c, rc, true, "%s%s", c->ssh.error.msg.buf, via.buf);
     edr_str_release(&via);
     return rc;
   }
   c->ev->hostkey(c->arg, c->ssh.hostkey_fp, c->ssh.hostkey_type, c->ssh.hostkey_recorded);
-  set_state(c, C_AUTH);
+  conn_set_state(c, C_AUTH);
   return 0;
 }
 
@@ -322,102 +214,19 @@ static int st_auth(struct edr_agent_conn *c) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
+    conn_fail(c, rc, true, "%s", c->ssh.error.msg.buf);
     return rc;
   }
-  set_state(c, C_IDLE);
+  conn_set_state(c, C_IDLE);
   uv_timer_stop(&c->timer);
   c->ev->connected(c->arg);
   return 0;
 }
 
-/* ---- states: bootstrap and agent start -------------------------------- */
-
-static void drain_stderr(struct edr_agent_conn *c, struct edr_chan *ch);
-
-/* The bootstrap for the architectures that have an agent here: one case
- * branch each, printing the architecture's name. */
-static void boot_script(const struct edr_agent_target *t, char *out, size_t len) {
-  size_t n = (size_t)snprintf(out, len, "%s", BOOT_HEAD);
-  for (int a = 0; a < EDR_ARCH__COUNT && n < len; a++)
-    if (t->agents[a].path)
-      n += (size_t)snprintf(out + n, len - n, "%s) echo %s;; ", edr_archs[a].uname,
-                            edr_archs[a].name);
-  if (n < len)
-    snprintf(out + n, len - n, "%s", BOOT_TAIL);
-}
-
-static int st_boot_exec(struct edr_agent_conn *c) {
-  char script[1024];
-  boot_script(c->t, script, sizeof script);
-  int rc = edr_chan_exec(&c->ssh, &c->boot, script);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
-    return rc;
-  }
-  c->arch = -1;
-  c->boot_out_len = 0;
-  c->boot_out[0] = '\0';
-  set_state(c, C_BOOT_ARCH);
-  return 0;
-}
-
-/* The first line the bootstrap prints: the architecture whose agent it
- * waits for.  When it ends instead (exit BOOT_EXIT_ARCH), st_boot_close
- * words it. */
-static int st_boot_arch(struct edr_agent_conn *c) {
-  char *nl;
-  while (!(nl = memchr(c->boot_out, '\n', c->boot_out_len))) {
-    drain_stderr(c, &c->boot);
-    if (c->boot_out_len + 1 >= sizeof c->boot_out) {
-      fail(c, EDR_EPROTO, true, "the bootstrap printed no architecture: %.60s", c->boot_out);
-      return EDR_EPROTO;
-    }
-    long n = edr_chan_read(&c->ssh, &c->boot, 0, c->boot_out + c->boot_out_len,
-                           sizeof c->boot_out - 1 - c->boot_out_len);
-    if (n == EDR_EAGAIN)
-      return EDR_EAGAIN;
-    if (n < 0) {
-      fail(c, (int)n, true, "%s", c->ssh.error.msg.buf);
-      return (int)n;
-    }
-    if (n == 0) { /* it ended: no agent for this architecture, or it failed */
-      set_state(c, C_BOOT_CLOSE);
-      return 0;
-    }
-    c->boot_out_len += (size_t)n;
-    c->boot_out[c->boot_out_len] = '\0';
-  }
-  *nl = '\0';
-  int a = edr_arch_of_uname(c->boot_out);
-  if (a < 0 || !c->t->agents[a].path) {
-    fail(c, EDR_EPROTO, true, "the bootstrap printed '%.60s', not an architecture with an "
-         "agent here", c->boot_out);
-    return EDR_EPROTO;
-  }
-  c->arch = a;
-  logf_(c, EDR_AGENT_LOG_DEBUG, "[%s] the host is %s: pushing %s", c->t->name,
-        edr_archs[a].name, c->t->agents[a].path);
-  /* what follows the line is the directory, printed after the push */
-  size_t rest = c->boot_out_len - (size_t)(nl + 1 - c->boot_out);
-  memmove(c->boot_out, nl + 1, rest + 1);
-  c->boot_out_len = rest;
-  c->agent_fd = open(c->t->agents[a].path, O_RDONLY | O_CLOEXEC);
-  if (c->agent_fd < 0) {
-    fail(c, edr_from_errno(errno), true, "cannot open the agent binary '%s'",
-         c->t->agents[a].path);
-    return EDR_EIO;
-  }
-  c->agent_sent = 0;
-  c->buf_len = c->buf_off = 0;
-  set_state(c, C_BOOT_SEND);
-  return 0;
-}
+/* ---- channel I/O ------------------------------------------------------- */
 
 /* Drain a channel's stderr into the tail buffer. */
-static void drain_stderr(struct edr_agent_conn *c, struct edr_chan *ch) {
+void conn_drain_stderr(struct edr_agent_conn *c, struct edr_chan *ch) {
   char tmp[4096];
   long n;
   while ((n = edr_chan_read(&c->ssh, ch, 1, tmp, sizeof tmp)) > 0) {
@@ -439,7 +248,7 @@ static void drain_stderr(struct edr_agent_conn *c, struct edr_chan *ch) {
 }
 
 /* The last line of stderr, trimmed, for messages. */
-static const char *stderr_last(struct edr_agent_conn *c) {
+const char *conn_stderr_last(struct edr_agent_conn *c) {
   char *e = c->errtail;
   size_t n = c->errtail_len;
   while (n && (e[n - 1] == '\n' || e[n - 1] == '\r' || e[n - 1] == ' '))
@@ -451,8 +260,8 @@ static const char *stderr_last(struct edr_agent_conn *c) {
 /* Send bytes from FD, or from Z's compressed stream when Z is set, through
  * channel CH; returns 0 when all SIZE (all of Z's stream) were sent.
  * Progress is in the file's bytes either way. */
-static int push_fd(struct edr_agent_conn *c, struct edr_chan *ch, int fd, struct edr_zsrc *z,
-                   uint64_t size, uint64_t *sent) {
+int conn_push_fd(struct edr_agent_conn *c, struct edr_chan *ch, int fd, struct edr_zsrc *z,
+                 uint64_t size, uint64_t *sent) {
   for (;;) {
     if (c->buf_off == c->buf_len) {
       long n;
@@ -484,170 +293,13 @@ static int push_fd(struct edr_agent_conn *c, struct edr_chan *ch, int fd, struct
     if (c->buf_off == c->buf_len)
       c->buf_off = c->buf_len = 0;
     if (c->t->stall_timeout_ms && c->state == C_REQ_SEND)
-      timer_arm(c, c->t->stall_timeout_ms);
+      conn_timer_arm(c, c->t->stall_timeout_ms);
   }
-}
-
-static int st_boot_send(struct edr_agent_conn *c) {
-  drain_stderr(c, &c->boot);
-  if (!c->boot_t0)
-    c->boot_t0 = uv_hrtime();
-  int rc = push_fd(c, &c->boot, c->agent_fd, NULL, c->t->agents[c->arch].size, &c->agent_sent);
-  if (rc) {
-    /* The bootstrap may have ended before taking the agent (mktemp failed):
-     * then nobody reads the rest and the window stays shut.  Its stderr and
-     * exit status say why (st_boot_close). */
-    drain_stderr(c, &c->boot);
-    if (libssh2_channel_eof(c->boot.ch)) {
-      close(c->agent_fd);
-      c->agent_fd = -1;
-      set_state(c, C_BOOT_READ);
-      return 0;
-    }
-  }
-  if (rc == EDR_EAGAIN)
-    return rc;
-  if (rc == 0)
-    rc = edr_chan_send_eof(&c->ssh, &c->boot);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  close(c->agent_fd);
-  c->agent_fd = -1;
-  if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error.msg.len ? c->ssh.error.msg.buf : "cannot push the agent");
-    return rc;
-  }
-  set_state(c, C_BOOT_READ);
-  return 0;
-}
-
-static int st_boot_read(struct edr_agent_conn *c) {
-  for (;;) {
-    drain_stderr(c, &c->boot);
-    char tmp[256];
-    long n = edr_chan_read(&c->ssh, &c->boot, 0, tmp, sizeof tmp);
-    if (n == EDR_EAGAIN)
-      return EDR_EAGAIN;
-    if (n < 0) {
-      fail(c, (int)n, true, "%s", c->ssh.error.msg.buf);
-      return (int)n;
-    }
-    if (n == 0) {
-      /* the host has all of the agent: what its share of the link carried */
-      uint64_t ns = uv_hrtime() - c->boot_t0;
-      if (c->boot_t0 && c->agent_sent == c->t->agents[c->arch].size && ns > 0)
-        c->push_rate = (double)c->agent_sent * 1e9 / (double)ns;
-      break;
-    }
-    size_t k = (size_t)n;
-    if (c->boot_out_len + k < sizeof c->boot_out) {
-      memcpy(c->boot_out + c->boot_out_len, tmp, k);
-      c->boot_out_len += k;
-      c->boot_out[c->boot_out_len] = '\0';
-    }
-  }
-  set_state(c, C_BOOT_CLOSE);
-  return 0;
-}
-
-/* The directory the bootstrap printed, checked strictly: it goes into the
- * command that starts the agent. */
-static bool valid_agent_dir(const char *d) {
-  size_t n = strlen(d);
-  const char *base = strrchr(d, '/');
-  if (n < 16 || n > 250 || d[0] != '/' || !base || strncmp(base, "/etcd-dr.", 9) ||
-      strlen(base + 9) != 8)
-    return false;
-  for (const char *p = d; *p; p++)
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-          (*p >= '0' && *p <= '9') || strchr("/._-", *p)))
-      return false;
-  return !strstr(d, "/../") && !strstr(d, "/./");
-}
-
-/* The bootstrap found no agent here for the host's architecture: name the
- * architecture, and the missing agent when etcd-dr knows how to build one. */
-static void fail_arch(struct edr_agent_conn *c) {
-  const char *said = stderr_last(c), *key = "architecture: ";
-  const char *m = strstr(said, key);
-  m = m ? m + strlen(key) : "unknown";
-  int a = edr_arch_of_uname(m);
-  if (a >= 0) {
-    fail(c, EDR_EARCH, false, "the host is %s and there is no %s agent here (%s next to "
-         "etcd-dr, or --agent FILE); %s", m, edr_archs[a].human, edr_archs[a].file,
-         edr_archs[a].how);
-    return;
-  }
-  char have[200];
-  size_t n = 0;
-  have[0] = '\0';
-  for (int k = 0; k < EDR_ARCH__COUNT; k++)
-    if (c->t->agents[k].path && n < sizeof have)
-      n += (size_t)snprintf(have + n, sizeof have - n, "%s%s", n ? " and " : "",
-                            edr_archs[k].human);
-  fail(c, EDR_EARCH, false, "the host's architecture is %s; etcd-dr-agent is built for %s "
-       "Linux only", m, have);
-}
-
-static int st_boot_close(struct edr_agent_conn *c) {
-  int exit_status;
-  const char *sig;
-  int rc = edr_chan_close(&c->ssh, &c->boot, &exit_status, &sig);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  drain_stderr(c, &c->boot);
-  edr_chan_release(&c->boot);
-  if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
-    return rc;
-  }
-  if (exit_status == BOOT_EXIT_ARCH) {
-    fail_arch(c);
-    return EDR_EARCH;
-  }
-  char *nl = strchr(c->boot_out, '\n');
-  if (nl)
-    *nl = '\0';
-  if (exit_status != 0 || sig || !valid_agent_dir(c->boot_out)) {
-    fail(c, EDR_EREMOTE, false, "could not place the agent in a temporary directory "
-         "(exit %d%s%s): %s", exit_status, sig ? ", signal " : "", sig ? sig : "",
-         c->errtail_len ? stderr_last(c) : "no output");
-    return EDR_EREMOTE;
-  }
-  snprintf(c->agent_dir, sizeof c->agent_dir, "%s", c->boot_out);
-  c->errtail_len = 0;
-  c->errtail[0] = '\0';
-  set_state(c, C_AGENT_EXEC);
-  return 0;
-}
-
-static void send_request(struct edr_agent_conn *c, struct edr_agent_request *r);
-
-static int st_agent_exec(struct edr_agent_conn *c) {
-  char cmd[1400];
-  /* If the agent cannot start (sudo -n refused), nothing else would remove
-   * its directory; the agent removes it itself when it ran.  The directory
-   * passed valid_agent_dir(): no quote can occur in it. */
-  snprintf(cmd, sizeof cmd, "/bin/sh -c '%s%s/etcd-dr-agent; rc=$?; rm -rf %s; exit $rc'",
-           c->t->sudo ? "sudo -n " : "", c->agent_dir, c->agent_dir);
-  int rc = edr_chan_exec(&c->ssh, &c->agent, cmd);
-  if (rc == EDR_EAGAIN)
-    return rc;
-  if (rc) {
-    fail(c, rc, true, "%s", c->ssh.error.msg.buf);
-    return rc;
-  }
-  c->conn_ok = true;
-  c->agent_up = true;
-  struct edr_agent_request r = {.req = c->hello, .payload_fd = -1};
-  c->hello = NULL;
-  send_request(c, &r);
-  return 0;
 }
 
 /* ---- states: one request to the agent --------------------------------- */
 
-static void send_request(struct edr_agent_conn *c, struct edr_agent_request *r) {
+void conn_send_request(struct edr_agent_conn *c, struct edr_agent_request *r) {
   c->want_id = ++c->next_id;
   json_object_set_new(r->req, "id", json_integer(c->want_id));
   char *s = json_dumps(r->req, JSON_COMPACT);
@@ -658,7 +310,7 @@ static void send_request(struct edr_agent_conn *c, struct edr_agent_request *r) 
   if (!c->req) {
     if (r->payload_fd >= 0)
       close(r->payload_fd);
-    fail(c, EDR_ENOMEM, false, "cannot encode a request");
+    conn_fail(c, EDR_ENOMEM, false, "cannot encode a request");
     return;
   }
   c->req_len = strlen(c->req);
@@ -672,7 +324,7 @@ static void send_request(struct edr_agent_conn *c, struct edr_agent_request *r) 
   c->line_len = 0;
   c->fetch_left = c->fetch_got = 0;
   edr_error_clear(&c->fetch_err);
-  set_state(c, C_REQ_SEND);
+  conn_set_state(c, C_REQ_SEND);
   drive(c);
 }
 
@@ -689,7 +341,7 @@ static void fetch_bytes(struct edr_agent_conn *c, const char *p, size_t n) {
   c->fetch_got += n;
   c->ev->bytes(c->arg, c->fetch_got, c->fetch_got + c->fetch_left);
   if (t->stall_timeout_ms)
-    timer_arm(c, t->stall_timeout_ms);
+    conn_timer_arm(c, t->stall_timeout_ms);
 }
 
 /* The raw bytes after a data event never pass the line parser: what is
@@ -705,7 +357,7 @@ static int read_payload(struct edr_agent_conn *c) {
       c->line_len -= n;
       continue;
     }
-    drain_stderr(c, &c->agent);
+    conn_drain_stderr(c, &c->agent);
     size_t want = c->fetch_left < PUSH_BUF ? (size_t)c->fetch_left : PUSH_BUF;
     long n = edr_chan_read(&c->ssh, &c->agent, 0, c->buf, want);
     if (n == EDR_EAGAIN || n < 0)
@@ -726,7 +378,7 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
       if (rc)
         return rc;
     }
-    drain_stderr(c, &c->agent);
+    conn_drain_stderr(c, &c->agent);
     if (c->line_cap - c->line_len < 4096) {
       size_t cap = c->line_cap ? c->line_cap * 2 : 16384;
       if (cap > LINE_MAX_LEN + 8192)
@@ -747,7 +399,7 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
       return EDR_ECONNLOST;
     c->line_len += (size_t)n;
     if (c->t->stall_timeout_ms && c->reads_extend)
-      timer_arm(c, c->t->stall_timeout_ms);
+      conn_timer_arm(c, c->t->stall_timeout_ms);
     char *nl;
     while ((nl = memchr(c->line, '\n', c->line_len))) {
       *nl = '\0';
@@ -798,7 +450,7 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
       }
       const char *msg = json_string_value(json_object_get(j, "message"));
       if (msg)
-        logf_(c, EDR_AGENT_LOG_DEBUG, "[%s] agent: %s", c->t->name, msg);
+        conn_logf(c, EDR_AGENT_LOG_DEBUG, "[%s] agent: %s", c->t->name, msg);
       json_decref(j);
     }
   }
@@ -806,7 +458,7 @@ static int read_reply(struct edr_agent_conn *c, json_t **out) {
 
 static int st_req_send(struct edr_agent_conn *c) {
   while (c->req_sent < c->req_len) {
-    drain_stderr(c, &c->agent);
+    conn_drain_stderr(c, &c->agent);
     long w = edr_chan_write(&c->ssh, &c->agent, c->req + c->req_sent, c->req_len - c->req_sent);
     if (w == EDR_EAGAIN)
       return EDR_EAGAIN;
@@ -815,19 +467,20 @@ static int st_req_send(struct edr_agent_conn *c) {
     c->req_sent += (size_t)w;
   }
   if (c->payload_fd >= 0 || c->zsrc) {
-    int rc = push_fd(c, &c->agent, c->payload_fd, c->zsrc, c->payload_size, &c->payload_sent);
+    int rc = conn_push_fd(c, &c->agent, c->payload_fd, c->zsrc, c->payload_size, &c->payload_sent);
     /* The agent reads every byte before it answers, even after an error,
      * so there is no reply to read until the payload is through. */
     if (rc == EDR_EAGAIN)
       return EDR_EAGAIN;
     if (rc) {
       if (rc == EDR_EIO || rc == EDR_ENOENT) {
-        fail(c, rc, false, "cannot read the local file being pushed: %s", edr_strerror(rc));
+        conn_fail(c, rc, false, "cannot read the local file being pushed: %s", edr_strerror(rc));
         return rc;
       }
       if (c->zsrc && (rc == EDR_ENOSPC || rc == EDR_ENOMEM || rc == EDR_EINTERNAL)) {
-        fail(c, rc, false, "cannot compress the file being pushed on this machine: %s "
-             "(free space in $TMPDIR, else /var/tmp; or use --compress off)", edr_strerror(rc));
+        conn_fail(c, rc, false, "cannot compress the file being pushed on this machine: %s "
+                  "(free space in $TMPDIR, else /var/tmp; or use --compress off)",
+                  edr_strerror(rc));
         return rc;
       }
       goto lost;
@@ -837,13 +490,13 @@ static int st_req_send(struct edr_agent_conn *c) {
     c->payload_fd = -1;
     c->zsrc = NULL;
   }
-  set_state(c, C_REQ_WAIT);
+  conn_set_state(c, C_REQ_WAIT);
   return 0;
 lost:
-  drain_stderr(c, &c->agent);
-  fail(c, EDR_ECONNLOST, true, "connection to the agent lost while sending: %s%s%s",
-       c->ssh.error.msg.buf, c->errtail_len ? "; agent stderr: " : "",
-       c->errtail_len ? stderr_last(c) : "");
+  conn_drain_stderr(c, &c->agent);
+  conn_fail(c, EDR_ECONNLOST, true, "connection to the agent lost while sending: %s%s%s",
+            c->ssh.error.msg.buf, c->errtail_len ? "; agent stderr: " : "",
+            c->errtail_len ? conn_stderr_last(c) : "");
   return EDR_ECONNLOST;
 }
 
@@ -853,21 +506,21 @@ static int st_req_wait(struct edr_agent_conn *c) {
   if (rc == EDR_EAGAIN)
     return rc;
   if (rc != 1) {
-    drain_stderr(c, &c->agent);
+    conn_drain_stderr(c, &c->agent);
     if (rc == EDR_ECONNLOST && c->t->sudo && strstr(c->errtail, "sudo"))
-      fail(c, EDR_ESUDO, true, "sudo -n refused to run the agent as root: %s (allow "
-           "'%s' passwordless sudo, or connect as root with ssh_user and sudo: false)",
-           stderr_last(c), c->t->ssh_user);
+      conn_fail(c, EDR_ESUDO, true, "sudo -n refused to run the agent as root: %s (allow "
+                "'%s' passwordless sudo, or connect as root with ssh_user and sudo: false)",
+                conn_stderr_last(c), c->t->ssh_user);
     else if (rc == EDR_EPROTO)
-      fail(c, rc, true, "the agent broke the protocol: %s", c->proto_err.buf);
+      conn_fail(c, rc, true, "the agent broke the protocol: %s", c->proto_err.buf);
     else if (rc == EDR_ENOSPC) /* an announced fetch larger than the room here */
-      fail(c, rc, true, "%s", c->proto_err.buf);
+      conn_fail(c, rc, true, "%s", c->proto_err.buf);
     else
-      fail(c, rc, true, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
-           c->errtail_len ? "; its stderr: " : "", c->errtail_len ? stderr_last(c) : "");
+      conn_fail(c, rc, true, "the agent stopped answering (%s)%s%s", edr_strerror(rc),
+                c->errtail_len ? "; its stderr: " : "", c->errtail_len ? conn_stderr_last(c) : "");
     return rc;
   }
-  set_state(c, C_IDLE);
+  conn_set_state(c, C_IDLE);
   uv_timer_stop(&c->timer);
   free(c->req);
   c->req = NULL;
@@ -885,7 +538,7 @@ static int st_req_wait(struct edr_agent_conn *c) {
 /* ---- closing ------------------------------------------------------------- */
 
 static void closed(struct edr_agent_conn *c) {
-  set_state(c, C_CLOSED);
+  conn_set_state(c, C_CLOSED);
   uv_timer_stop(&c->timer);
   conn_teardown(c);
   c->ev->closed(c->arg);
@@ -900,7 +553,7 @@ static int st_close_agent(struct edr_agent_conn *c) {
     char tmp[4096];
     long n;
     while (rc == 0 && (n = edr_chan_read(&c->ssh, &c->agent, 0, tmp, sizeof tmp)) != 0) {
-      drain_stderr(c, &c->agent);
+      conn_drain_stderr(c, &c->agent);
       if (n == EDR_EAGAIN)
         return EDR_EAGAIN;
       if (n < 0)
@@ -929,7 +582,7 @@ static const state_fn state_fns[C__COUNT] = {
 };
 
 /* Run the current state until it must wait; each state function changes
- * the state (through set_state) when it is done. */
+ * the state (through conn_set_state) when it is done. */
 static void drive(struct edr_agent_conn *c) {
   for (;;) {
     state_fn fn = state_fns[c->state];
@@ -1003,12 +656,12 @@ static void proxy_connect(struct edr_agent_conn *c) {
   struct edr_error err = EDR_ERROR_INIT;
   int fd = edr_proxy_start(&pt, &c->proxy, &err);
   if (fd < 0)
-    fail(c, fd, true, "%s", edr_error_text(&err));
+    conn_fail(c, fd, true, "%s", edr_error_text(&err));
   edr_error_release(&err);
   if (fd < 0)
     return;
   c->ssh.fd = fd;
-  set_state(c, C_HANDSHAKE);
+  conn_set_state(c, C_HANDSHAKE);
   drive(c);
 }
 
@@ -1020,25 +673,25 @@ static void ssh_connect(struct edr_agent_conn *c) {
   char port[8];
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   snprintf(port, sizeof port, "%d", c->t->ssh_port);
-  set_state(c, C_RESOLVING);
+  conn_set_state(c, C_RESOLVING);
   c->gai.data = c;
   int rc = uv_getaddrinfo(c->loop, &c->gai, gai_cb, c->t->ssh_host, port, &hints);
   if (rc)
-    fail(c, EDR_ERESOLVE, true, "%s", uv_strerror(rc));
+    conn_fail(c, EDR_ERESOLVE, true, "%s", uv_strerror(rc));
 }
 
 static void ssh_start_agent(struct edr_agent_conn *c, json_t *hello) {
   json_decref(c->hello);
   c->hello = hello;
-  set_state(c, C_BOOT_EXEC);
+  conn_set_state(c, C_BOOT_EXEC);
   drive(c);
 }
 
 static void ssh_request(struct edr_agent_conn *c, struct edr_agent_request *r) {
-  send_request(c, r);
+  conn_send_request(c, r);
 }
 
-static void ssh_arm(struct edr_agent_conn *c, uint64_t ms) { timer_arm(c, ms); }
+static void ssh_arm(struct edr_agent_conn *c, uint64_t ms) { conn_timer_arm(c, ms); }
 
 static void ssh_idle(struct edr_agent_conn *c) { conn_idle(c); }
 
@@ -1051,15 +704,15 @@ static void ssh_close(struct edr_agent_conn *c) {
     closed(c);
     return;
   }
-  set_state(c, C_CLOSE_AGENT);
-  timer_arm(c, CLOSE_TIMEOUT_MS);
+  conn_set_state(c, C_CLOSE_AGENT);
+  conn_timer_arm(c, CLOSE_TIMEOUT_MS);
   drive(c);
 }
 
 static bool ssh_usable(const struct edr_agent_conn *c) { return c->conn_ok && c->agent_up; }
 
 static const char *ssh_stderr_last(struct edr_agent_conn *c) {
-  return c->errtail_len ? stderr_last(c) : "";
+  return c->errtail_len ? conn_stderr_last(c) : "";
 }
 
 static uint64_t ssh_fetched(const struct edr_agent_conn *c, const struct edr_error **err) {

@@ -44,7 +44,7 @@ struct edr_zsrc;
 typedef int (*edr_agent_sink)(void *arg, const unsigned char *buf, size_t len,
                               struct edr_error *err);
 
-/* The architectures an agent is built for (edr_archs, agent_conn.c): the
+/* The architectures an agent is built for (edr_archs, agent_boot.c): the
  * bootstrap asks the host's `uname -m` and pushes that architecture's agent. */
 enum edr_arch { EDR_ARCH_X86_64, EDR_ARCH_AARCH64, EDR_ARCH__COUNT };
 

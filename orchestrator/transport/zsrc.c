@@ -10,6 +10,7 @@
  */
 #include "zsrc.h"
 
+#include "array.h"
 #include "err.h"
 #include "util.h"
 #include "zframe.h"
@@ -166,14 +167,10 @@ static int compress_chunk(struct edr_zsrc *z) {
   }
   if ((rc = pwrite_full(z->tmp, z->out, total, z->wire)))
     return rc;
-  if (z->n_ends == z->cap_ends) {
-    size_t cap = z->cap_ends ? z->cap_ends * 2 : 64;
-    struct zchunk_end *e = realloc(z->ends, cap * sizeof *e);
-    if (!e)
-      return EDR_ENOMEM;
-    z->ends = e;
-    z->cap_ends = cap;
-  }
+  struct zchunk_end *e = edr_array_grow(z->ends, z->n_ends, &z->cap_ends, sizeof *e, 64);
+  if (!e)
+    return EDR_ENOMEM;
+  z->ends = e;
   z->raw += n;
   z->wire += total;
   z->ends[z->n_ends++] = (struct zchunk_end){.wire = z->wire, .raw = z->raw};

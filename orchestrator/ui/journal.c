@@ -108,37 +108,32 @@ static void lock_holder(int fd, char *out, size_t len) {
 
 /* The run's lock: FD's file locked for this process, or EDR_EAGAIN with
  * the holder named in ERR. */
-static int take_run_lock(int fd, const char *run_id, const char *path, char *err,
-                         size_t errlen) {
+static int take_run_lock(int fd, const char *run_id, const char *path, struct edr_error *err) {
   if (flock(fd, LOCK_EX | LOCK_NB) == 0)
     return 0;
   if (errno != EWOULDBLOCK) {
     int rc = edr_from_errno(errno);
-    snprintf(err, errlen, "cannot lock the journal of run %s ('%s'): %s", run_id, path,
-             edr_strerror(rc));
-    return rc;
+    return edr_error_set(err, rc, "cannot lock the journal of run %s ('%s'): %s", run_id,
+                         path, edr_strerror(rc));
   }
   char who[256];
   lock_holder(fd, who, sizeof who);
-  snprintf(err, errlen, "run %s is in use by another etcd-dr on this machine: %s holds its "
-           "journal '%s'; wait until it ends (or stop it), then run this again",
-           run_id, who, path);
-  return EDR_EAGAIN;
+  return edr_error_set(err, EDR_EAGAIN, "run %s is in use by another etcd-dr on this "
+                       "machine: %s holds its journal '%s'; wait until it ends (or stop "
+                       "it), then run this again", run_id, who, path);
 }
 
-int edr_journal_guard(const char *run_id, int *fd, char *err, size_t errlen) {
+int edr_journal_guard(const char *run_id, int *fd, struct edr_error *err) {
   *fd = -1;
   if (!edr_valid_token(run_id))
     return 0; /* not a run id this machine could have a journal for */
   char *dir = run_dir(run_id);
   char *path = dir ? edr_path_join(dir, "journal.jsonl") : NULL;
   free(dir);
-  if (!path) {
-    snprintf(err, errlen, "out of memory");
-    return EDR_ENOMEM;
-  }
+  if (!path)
+    return edr_error_set(err, EDR_ENOMEM, "out of memory");
   int rc = 0, f = open(path, O_RDONLY | O_CLOEXEC);
-  if (f >= 0 && (rc = take_run_lock(f, run_id, path, err, errlen))) {
+  if (f >= 0 && (rc = take_run_lock(f, run_id, path, err))) {
     close(f);
     f = -1;
   }
@@ -148,13 +143,12 @@ int edr_journal_guard(const char *run_id, int *fd, char *err, size_t errlen) {
 }
 
 int edr_journal_open(struct edr_journal **out, const char *run_id, bool resume,
-                     char *err, size_t errlen) {
+                     struct edr_error *err) {
   struct edr_journal *j = calloc(1, sizeof(*j));
   *out = NULL;
   if (!j || !(j->dir = run_dir(run_id))) {
     free(j);
-    snprintf(err, errlen, "out of memory");
-    return EDR_ENOMEM;
+    return edr_error_set(err, EDR_ENOMEM, "out of memory");
   }
   int rc = mkdirs(j->dir);
   char *path = rc ? NULL : edr_path_join(j->dir, "journal.jsonl");
@@ -166,7 +160,7 @@ int edr_journal_open(struct edr_journal **out, const char *run_id, bool resume,
       rc = edr_from_errno(errno);
   }
   /* held until the journal is closed: one coordinator per run */
-  if (!rc && (rc = take_run_lock(j->fd, run_id, path, err, errlen))) {
+  if (!rc && (rc = take_run_lock(j->fd, run_id, path, err))) {
     close(j->fd);
     free(path);
     free(j->dir);
@@ -174,9 +168,9 @@ int edr_journal_open(struct edr_journal **out, const char *run_id, bool resume,
     return rc;
   }
   if (rc) {
-    snprintf(err, errlen, "cannot %s the journal of run %s in '%s': %s",
-             resume ? "open" : "create", run_id, j->dir,
-             rc == EDR_EEXIST ? "a run with that id exists already" : edr_strerror(rc));
+    edr_error_set(err, rc, "cannot %s the journal of run %s in '%s': %s",
+                  resume ? "open" : "create", run_id, j->dir,
+                  rc == EDR_EEXIST ? "a run with that id exists already" : edr_strerror(rc));
     free(path);
     free(j->dir);
     free(j);
@@ -271,10 +265,10 @@ int edr_journal_write(struct edr_journal *j, const char *name, json_t *obj) {
   return rc;
 }
 
-json_t *edr_journal_load(const char *run_id, char *err, size_t errlen) {
+json_t *edr_journal_load(const char *run_id, struct edr_error *err) {
   json_error_t je;
   if (!edr_valid_token(run_id)) {
-    snprintf(err, errlen, "'%s' is not a run id", run_id);
+    edr_error_set(err, EDR_EINVAL, "'%s' is not a run id", run_id);
     return NULL;
   }
   char *dir = run_dir(run_id);
@@ -283,8 +277,9 @@ json_t *edr_journal_load(const char *run_id, char *err, size_t errlen) {
   json_t *out = NULL, *command = cmd ? json_load_file(cmd, 0, &je) : NULL;
   FILE *f = jpath ? fopen(jpath, "r") : NULL;
   if (!command || !f) {
-    snprintf(err, errlen, "no run %s in '%s' (its command.json and journal.jsonl): %s",
-             run_id, dir ? dir : "?", !command ? je.text : strerror(errno));
+    edr_error_set(err, !dir ? EDR_ENOMEM : EDR_ENOENT,
+                  "no run %s in '%s' (its command.json and journal.jsonl): %s", run_id,
+                  dir ? dir : "?", !command ? je.text : strerror(errno));
     goto out;
   }
   json_t *events = json_array();

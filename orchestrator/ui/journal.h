@@ -17,6 +17,8 @@
 #ifndef EDR_JOURNAL_H
 #define EDR_JOURNAL_H
 
+#include "err.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,11 +34,11 @@ char *edr_state_dir(void);
  * back RUN.  EDR_EAGAIN, with the holder's pid and command in ERR, when
  * another process holds it. */
 int edr_journal_open(struct edr_journal **out, const char *run_id, bool resume,
-                     char *err, size_t errlen);
+                     struct edr_error *err);
 /* The run's lock alone, for a command that does not write the journal
  * (rollback RUN): *FD holds it (close it to release), or -1 when this
  * machine has no journal of RUN.  EDR_EAGAIN as above. */
-int edr_journal_guard(const char *run_id, int *fd, char *err, size_t errlen);
+int edr_journal_guard(const char *run_id, int *fd, struct edr_error *err);
 void edr_journal_close(struct edr_journal *j);
 const char *edr_journal_dir(const struct edr_journal *j);
 
@@ -51,7 +53,7 @@ void edr_journal_event(struct edr_journal *j, const char *event, json_t *fields)
 int edr_journal_write(struct edr_journal *j, const char *name, json_t *obj);
 
 /* Read a run's command.json and journal.  Returns a new object
- * {"dir", "command": [...], "events": [...]} or NULL with err set. */
-json_t *edr_journal_load(const char *run_id, char *err, size_t errlen);
+ * {"dir", "command": [...], "events": [...]} or NULL with ERR set. */
+json_t *edr_journal_load(const char *run_id, struct edr_error *err);
 
 #endif

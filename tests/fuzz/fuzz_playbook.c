@@ -33,10 +33,10 @@ static FILE *devnull;
 static bool verbose;   /* EDR_FUZZ_VERBOSE=1: say why an input was refused */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  char err[512];
+  struct edr_error err = EDR_ERROR_INIT;
   setenv("HOME", "/home/fuzz", 1);
-  if (edr_spec_from_json(NULL, cluster, NULL, &spec, err, sizeof err) != 0) {
-    fprintf(stderr, "fuzz_playbook: the fixed spec: %s\n", err);
+  if (edr_spec_from_json(NULL, cluster, NULL, &spec, &err) != 0) {
+    fprintf(stderr, "fuzz_playbook: the fixed spec: %s\n", edr_error_text(&err));
     abort();
   }
   if (!(devnull = fopen("/dev/null", "w")))
@@ -75,15 +75,18 @@ static void check_plan(const struct edr_plan *p) {
 
 static void compile(const struct edr_playbook *pb, const struct edr_plan_opts *o) {
   struct edr_plan *p = NULL;
-  char err[1024] = "";
-  int rc = edr_playbook_compile(pb, o, &p, err, sizeof err);
+  struct edr_error err = EDR_ERROR_INIT;
+  int rc = edr_playbook_compile(pb, o, &p, &err);
   if (rc) {
-    if (rc > 0 || p != NULL || err[0] == '\0')
+    if (rc > 0 || p != NULL || !*edr_error_text(&err))
       abort();
     if (verbose)
-      fprintf(stderr, "compile%s: %s\n", o->snapshot ? "" : " (no snapshot)", err);
+      fprintf(stderr, "compile%s: %s\n", o->snapshot ? "" : " (no snapshot)",
+              edr_error_text(&err));
+    edr_error_release(&err);
     return;
   }
+  edr_error_release(&err);
   if (verbose)
     fprintf(stderr, "compiled%s: %zu stages\n", o->snapshot ? "" : " (no snapshot)",
             p->n_stages);
@@ -111,13 +114,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       vars[nv++] = l;
   }
   struct edr_playbook *pb = NULL;
-  char err[1024] = "";
-  int rc = edr_playbook_load("fuzz.json", text, spec, vars, nv, &pb, err, sizeof err);
+  struct edr_error err = EDR_ERROR_INIT;
+  int rc = edr_playbook_load("fuzz.json", text, spec, vars, nv, &pb, &err);
   if (rc) {
-    if (rc > 0 || pb != NULL || err[0] == '\0')
+    if (rc > 0 || pb != NULL || !*edr_error_text(&err))
       abort(); /* a failure says why and returns nothing */
     if (verbose)
-      fprintf(stderr, "load: %s\n", err);
+      fprintf(stderr, "load: %s\n", edr_error_text(&err));
+    edr_error_release(&err);
   } else {
     if (!pb)
       abort();

@@ -47,14 +47,15 @@ static void walk(const struct edr_spec *s) {
   (void)n;
 }
 
-static void one(int rc, struct edr_spec *s, const char *err) {
+static void one(int rc, struct edr_spec *s, struct edr_error *err) {
   if (rc == 0) {
     if (!s)
       abort();
     walk(s);
-  } else if (s != NULL || err[0] == '\0' || rc > 0) {
+  } else if (s != NULL || !*edr_error_text(err) || rc > 0) {
     abort(); /* a failure says why and returns nothing */
   }
+  edr_error_release(err);
   edr_spec_free(s);
 }
 
@@ -71,13 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   memcpy(text, data, size);
   text[size] = '\0';
-  char err[1024];
+  struct edr_error err = EDR_ERROR_INIT;
   struct edr_spec *s = NULL;
-  err[0] = '\0';
-  one(edr_spec_from_json(NULL, text, NULL, &s, err, sizeof err), s, err);
+  one(edr_spec_from_json(NULL, text, NULL, &s, &err), s, &err);
   s = NULL;
-  err[0] = '\0';
-  one(edr_spec_from_initial_cluster(text, NULL, &s, err, sizeof err), s, err);
+  one(edr_spec_from_initial_cluster(text, NULL, &s, &err), s, &err);
   /* with every override set, as from the command line */
   static const struct edr_spec_overrides ov = {
       .ssh_user = "ops", .identity_file = "/k/id", .known_hosts = "/k/kh",
@@ -86,11 +85,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       .stop_command = "stop etcd", .start_command = "start etcd", .ssh_port = 2222,
       .sudo = 1};
   s = NULL;
-  err[0] = '\0';
   if (size && (data[0] & 1))
-    one(edr_spec_from_json(NULL, text, &ov, &s, err, sizeof err), s, err);
+    one(edr_spec_from_json(NULL, text, &ov, &s, &err), s, &err);
   else
-    one(edr_spec_from_initial_cluster(text, &ov, &s, err, sizeof err), s, err);
+    one(edr_spec_from_initial_cluster(text, &ov, &s, &err), s, &err);
   free(text);
   return 0;
 }

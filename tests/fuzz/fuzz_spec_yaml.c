@@ -49,17 +49,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     nlines += data[i] == '\n' || data[i] == '\r';
   json_t *root = NULL;
   struct edr_spec_lines *l = NULL;
-  char msg[400];
+  struct edr_error err = EDR_ERROR_INIT;
   int line = -1;
-  msg[0] = '\0';
-  int rc = edr_spec_load_yaml((const char *)data, size, &root, &l, &line, msg, sizeof msg);
+  int rc = edr_spec_load_yaml((const char *)data, size, &root, &l, &line, &err);
   if (rc == 0) {
     if (!json_is_object(root) || !l || line != 0)
       abort();
     lookups(l, root, nlines);
-  } else if (rc != EDR_EINVAL || root || l || !msg[0] || line < 0 || line > nlines + 1) {
+  } else if (rc != EDR_EINVAL || root || l || !err.msg.len || line < 0 || line > nlines + 1) {
     abort(); /* a refusal says why, and where within the input */
   }
+  edr_error_release(&err);
   edr_spec_lines_free(l);
   json_decref(root);
   return 0;

@@ -55,6 +55,7 @@ static int t_pass, t_fail;
 static inline int t_silent_listener(int *port) {
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof sa;
+  *port = 0; /* set on every path: callers print it before checking the socket */
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 16) ||
       getsockname(fd, (struct sockaddr *)&sa, &len)) {

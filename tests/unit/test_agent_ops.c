@@ -186,10 +186,11 @@ static void test_passwd(void) {
   CHECK(owner_resolve(&ag, "root:0", &u, &g) == 0 && u == 0 && g == 0);
   CHECK(owner_resolve(&ag, ":0", &u, &g) == EDR_EINVAL);
   CHECK(owner_resolve(&ag, "no-such-user-q:0", &u, &g) == EDR_ENOENT);
-  CHECK_CONTAINS(ag.msg, "no-such-user-q");
+  CHECK_CONTAINS(ag.err.msg.buf, "no-such-user-q");
 }
 
 int main(void) {
+  edr_error_init(&ag.err);
   test_reader();
   test_flags();
   test_version();

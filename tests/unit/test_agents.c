@@ -34,37 +34,38 @@ static const char *elf(const char *name, unsigned machine) {
 
 static void test_by_header(void) {
   struct edr_agents ag;
-  char msg[600];
+  struct edr_error err = EDR_ERROR_INIT;
   /* named like the x86-64 one, built for aarch64: the header decides */
   const char *p = elf("etcd-dr-agent", 183);
-  CHECK(edr_agents_find(&ag, p, msg, sizeof msg) == 0);
+  CHECK(edr_agents_find(&ag, p, &err) == 0);
   CHECK_STR(ag.path[EDR_ARCH_AARCH64], p);
   CHECK(ag.size[EDR_ARCH_AARCH64] == 64 && strlen(ag.sha256[EDR_ARCH_AARCH64]) == 64);
   CHECK(edr_agents_first(&ag) == EDR_ARCH_AARCH64); /* none beside the test binary */
   edr_agents_release(&ag);
 
   p = elf("a", 62);
-  CHECK(edr_agents_find(&ag, p, msg, sizeof msg) == 0);
+  CHECK(edr_agents_find(&ag, p, &err) == 0);
   CHECK_STR(ag.path[EDR_ARCH_X86_64], p);
   edr_agents_release(&ag);
 
   /* not ELF (a test's stand-in): the coordinator's own architecture */
   p = elf("stand-in", 0);
-  CHECK(edr_agents_find(&ag, p, msg, sizeof msg) == 0);
+  CHECK(edr_agents_find(&ag, p, &err) == 0);
   CHECK_STR(ag.path[EDR_ARCH_X86_64], p);
   edr_agents_release(&ag);
 
   p = elf("riscv", 243);
-  CHECK(edr_agents_find(&ag, p, msg, sizeof msg) == EDR_EARCH);
+  CHECK(edr_agents_find(&ag, p, &err) == EDR_EARCH);
   char want[700];
   snprintf(want, sizeof want, "'%s' is an ELF file for none of the architectures etcd-dr "
            "pushes an agent to (x86-64, aarch64)", p);
-  CHECK_STR(msg, want);
+  CHECK_STR(edr_error_text(&err), want);
   edr_agents_release(&ag);
 
-  CHECK(edr_agents_find(&ag, "/nonexistent/etcd-dr-agent", msg, sizeof msg) == EDR_ENOENT);
-  CHECK_STR(msg, "cannot find or read etcd-dr-agent at /nonexistent/etcd-dr-agent (set "
-                 "ETCD_DR_AGENT to its path)");
+  CHECK(edr_agents_find(&ag, "/nonexistent/etcd-dr-agent", &err) == EDR_ENOENT);
+  CHECK_STR(edr_error_text(&err), "cannot find or read etcd-dr-agent at "
+                                   "/nonexistent/etcd-dr-agent (set ETCD_DR_AGENT to its path)");
+  edr_error_release(&err);
   edr_agents_release(&ag);
   unlink(elf("etcd-dr-agent", 0));
   unlink(elf("a", 0));

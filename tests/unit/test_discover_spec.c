@@ -8,6 +8,7 @@
 #include "discover_spec.h"
 #include "err.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ static void from_db(void) {
                                .ssh_user = "ops"};
   json_t *spec, *from;
   char err[1024];
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   json_t *m = json_object_get(spec, "members");
   CHECK(json_array_size(m) == 3);
   CHECK_STR(json_string_value(json_object_get(json_array_get(m, 0), "name")), "a");
@@ -76,14 +77,14 @@ static void unreachable_member(void) {
   struct edr_discover_in in = {.host = "h1", .ssh_port = -1, .sudo = -1};
   json_t *spec, *from;
   char err[1024];
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == EDR_EINVAL);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == EDR_EINVAL);
   CHECK(spec == NULL && from == NULL);
   CHECK_STR(err, "cannot tell b's host from its peer URL http://0.0.0.0:2380: it is a "
                  "wildcard address, not a host; give it with --member-host b=HOST");
   const char *given[] = {"b=10.9.9.9"};
   in.member_hosts = given;
   in.n_member_hosts = 1;
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   CHECK_STR(json_string_value(json_object_get(
                 json_array_get(json_object_get(spec, "members"), 1), "ssh_host")),
             "10.9.9.9");
@@ -100,7 +101,7 @@ static void no_membership(void) {
   struct edr_discover_in in = {.host = "h1", .ssh_port = -1, .sudo = -1};
   json_t *spec, *from;
   char err[1024];
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == EDR_EINVAL);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == EDR_EINVAL);
   CHECK_STR(err, "no membership found on h1: cannot open '/var/lib/etcd/member/snap/db': it "
                  "does not exist, and etcd's configuration there names no --initial-cluster; "
                  "give the data dir with --data-dir DIR");
@@ -110,7 +111,7 @@ static void no_membership(void) {
   f = facts("{\"kind\": \"kubeadm\", \"settings\": {"
             SET("initial-cluster", "cp1=https://10.0.0.1:2380,cp2=https://10.0.0.2:2380", "m:5 command (--initial-cluster)")
             "}, \"db\": {\"error\": \"gone\"}}");
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   CHECK(json_array_size(json_object_get(spec, "members")) == 2);
   CHECK_STR(edr_discover_from(from, "members[1].peer_urls"), "m:5 command (--initial-cluster)");
   CHECK_STR(json_string_value(json_object_get(spec, "preset")), "kubeadm");
@@ -136,7 +137,7 @@ static void kubeadm_manifest(void) {
   struct edr_discover_in in = {.host = "cp-1", .ssh_port = -1, .sudo = -1};
   json_t *spec, *from;
   char err[1024];
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   CHECK_STR(json_string_value(json_object_get(spec, "preset")), "kubeadm");
   CHECK_STR(edr_discover_from(from, "preset"),
             "etcd runs as a kubeadm static pod: /k/manifests/etcd.yaml on cp-1");
@@ -152,7 +153,7 @@ static void kubeadm_manifest(void) {
   /* parked by a run that stopped etcd: the manifest's own place, and a warning */
   json_object_set_new(f, "manifest", json_string("/k/manifests/etcd.yaml"));
   json_object_set_new(f, "manifest_parked", json_string("/k/etcd.yaml.etcd-dr-stopped"));
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   CHECK_STR(json_string_value(json_object_get(spec, "manifest")), "/k/manifests/etcd.yaml");
   CHECK_STR(edr_discover_from(from, "preset"), "etcd runs as a kubeadm static pod: "
             "/k/manifests/etcd.yaml on cp-1, parked at /k/etcd.yaml.etcd-dr-stopped");
@@ -165,7 +166,7 @@ static void kubeadm_manifest(void) {
   json_object_del(f, "manifest_parked");
 
   in.own_commands = true;
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   CHECK(json_object_get(spec, "preset") == NULL);
   CHECK(json_object_get(spec, "manifest") == NULL);
   CHECK_STR(edr_discover_from(from, "warning"),
@@ -185,7 +186,7 @@ static void escaped(void) {
   struct edr_discover_in in = {.host = "h1", .ssh_port = -1, .sudo = -1};
   json_t *spec, *from;
   char err[1024];
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   CHECK_STR(edr_discover_from(from, "members[0].name"), "/d/db (bucket members, id 1\\x1b[2J)");
   json_decref(spec);
   json_decref(from);
@@ -204,7 +205,7 @@ static void stale_ids(void) {
   struct edr_discover_in in = {.host = "h1", .ssh_port = -1, .sudo = -1};
   json_t *spec, *from;
   char err[1024];
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == 0);
   CHECK(json_array_size(json_object_get(spec, "members")) == 2);
   CHECK_STR(edr_discover_from(from, "warning"),
             "the db lists peer URL http://10.0.0.1:2380 under ids 11 and 21 (etcd 3.4 keeps a "
@@ -216,7 +217,7 @@ static void stale_ids(void) {
   f = facts("{\"kind\": \"none\", \"settings\": {}, \"db\": {\"path\": \"/d/db\", \"members\": ["
             "  {\"id\": \"1\", \"name\": \"a\", \"peerURLs\": [\"http://10.0.0.1:2380\"]},"
             "  {\"id\": \"2\", \"name\": \"z\", \"peerURLs\": [\"http://10.0.0.1:2380\"]}]}}");
-  CHECK(edr_discover_spec(f, &in, &spec, &from, err, sizeof err) == EDR_EINVAL);
+  CHECK(t_discover_spec(f, &in, &spec, &from, err, sizeof err) == EDR_EINVAL);
   CHECK_STR(err, "the db names peer URL http://10.0.0.1:2380 twice, a and z");
   json_decref(f);
 }

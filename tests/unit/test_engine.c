@@ -21,6 +21,7 @@
 #include "playbook.h"
 #include "spec.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include "err.h"
 #include "util.h"
@@ -67,7 +68,7 @@ static int make_spec(void) {
            "   \"data_dir\": \"/data/etcd\", \"wal_dir\": \"/wal/etcd\","
            "   \"restore_tool_push\": \"%s\"}]}",
            tool_path);
-  int rc = edr_spec_from_json(NULL, text, NULL, &spec, err, sizeof err);
+  int rc = t_spec_from_json(NULL, text, NULL, &spec, err, sizeof err);
   if (rc)
     fprintf(stderr, "spec: %s\n", err);
   return rc;
@@ -89,7 +90,7 @@ static struct edr_plan *build_ask(enum edr_plan_kind kind, bool ask_etcd) {
                                        : kind == EDR_PLAN_SNAPSHOT ? "snapshot save"
                                                                    : "restore"};
   struct edr_plan *p = NULL;
-  if (edr_plan_build(spec, &o, &p, err, sizeof err)) {
+  if (t_plan_build(spec, &o, &p, err, sizeof err)) {
     fprintf(stderr, "plan: %s\n", err);
     return NULL;
   }
@@ -118,7 +119,7 @@ static struct edr_playbook *loaded_pb;  /* a compiled plan borrows it */
 static struct edr_plan *build_playbook(const char *text, const char *var) {
   struct edr_playbook *pb = NULL;
   const char *vars[1] = {var};
-  if (edr_playbook_load("test.json", text, spec, vars, var ? 1 : 0, &pb, err, sizeof err)) {
+  if (t_playbook_load("test.json", text, spec, vars, var ? 1 : 0, &pb, err, sizeof err)) {
     fprintf(stderr, "playbook: %s\n", err);
     return NULL;
   }
@@ -126,7 +127,7 @@ static struct edr_plan *build_playbook(const char *text, const char *var) {
                             .snapshot_sha256 = "ab", .snapshot_revision = 42,
                             .run_id = RUN_ID, .command = "run"};
   struct edr_plan *p = NULL;
-  if (edr_playbook_compile(pb, &o, &p, err, sizeof err)) {
+  if (t_playbook_compile(pb, &o, &p, err, sizeof err)) {
     fprintf(stderr, "playbook: %s\n", err);
     edr_playbook_free(pb);
     return NULL;

@@ -17,6 +17,7 @@
 #include "snapfile.h"
 #include "err.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -137,13 +138,13 @@ static const struct edr_agent_ops fake_ops = {
 static int run_check_with(struct edr_run_result *res, const char *agent, bool ask_etcd,
                           struct edr_exec_opts eo) {
   struct edr_spec *s = NULL;
-  CHECK(edr_spec_from_initial_cluster(
+  CHECK(t_spec_from_initial_cluster(
             "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380",
             NULL, &s, err, sizeof err) == 0);
   struct edr_plan_opts po = {.check_only = true, .snapshot_revision = -1,
                              .run_id = "20260101-000000-fake", .ask_etcd = ask_etcd};
   struct edr_plan *p = NULL;
-  CHECK(edr_plan_build(s, &po, &p, err, sizeof err) == 0);
+  CHECK(t_plan_build(s, &po, &p, err, sizeof err) == 0);
   eo.agent_path = agent;
   eo.agent_ops = &fake_ops;
   eo.assume_yes = true;

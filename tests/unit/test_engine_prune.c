@@ -108,9 +108,10 @@ static struct edr_plan *build(bool dry) {
                             .snapshot_revision = -1, .check_only = dry,
                             .prune = {.keep = 1, .older_than_s = -1}};
   struct edr_plan *p = NULL;
-  char err[1024];
-  if (edr_plan_build(spec, &o, &p, err, sizeof err))
-    fprintf(stderr, "plan: %s\n", err);
+  struct edr_error err = EDR_ERROR_INIT;
+  if (edr_plan_build(spec, &o, &p, &err))
+    fprintf(stderr, "plan: %s\n", edr_error_text(&err));
+  edr_error_release(&err);
   return p;
 }
 
@@ -202,15 +203,16 @@ int main(void) {
   FILE *f = fopen(agent_path, "w");
   if (!f || fputs("agent\n", f) < 0 || fclose(f))
     return 1;
-  char err[1024];
+  struct edr_error err = EDR_ERROR_INIT;
   static const char text[] =
       "{\"ssh_user\": \"ops\", \"members\": ["
       " {\"name\": \"m1\", \"peer_urls\": [\"http://10.0.0.1:2380\"]},"
       " {\"name\": \"m2\", \"peer_urls\": [\"http://10.0.0.2:2380\"]},"
       " {\"name\": \"m3\", \"peer_urls\": [\"http://10.0.0.3:2380\"],"
       "  \"data_dir\": \"/data/etcd\", \"wal_dir\": \"/wal/etcd\"}]}";
-  if (edr_spec_from_json(NULL, text, NULL, &spec, err, sizeof err)) {
-    fprintf(stderr, "spec: %s\n", err);
+  if (edr_spec_from_json(NULL, text, NULL, &spec, &err)) {
+    fprintf(stderr, "spec: %s\n", edr_error_text(&err));
+    edr_error_release(&err);
     return 1;
   }
   struct edr_plan *rm = build(false), *dry = build(true);

@@ -34,8 +34,8 @@ static const char kubeadm[] =
 
 static void test_read(void) {
   struct edr_manifest m;
-  char err[256] = "";
-  CHECK(edr_manifest_parse(kubeadm, strlen(kubeadm), &m, err, sizeof err) == 0);
+  struct edr_error err = EDR_ERROR_INIT;
+  CHECK(edr_manifest_parse(kubeadm, strlen(kubeadm), &m, &err) == 0);
   CHECK(m.argc == 7);
   CHECK_STR(m.argv[0], "etcd");
   CHECK_STR(edr_manifest_flag(&m, "data-dir"), "/var/lib/etcd");
@@ -52,34 +52,36 @@ static void test_read(void) {
   static const char other[] = "spec:\n  containers:\n  - name: etcd\n    command:\n"
                               "    - \"etcd\"\n    - '--name=a'\n    - --data-dir\n"
                               "    - /data\n    image: \"quay.io/coreos/etcd:v3.4.27\"\n";
-  CHECK(edr_manifest_parse(other, strlen(other), &m, err, sizeof err) == 0);
+  CHECK(edr_manifest_parse(other, strlen(other), &m, &err) == 0);
   CHECK_STR(edr_manifest_flag(&m, "name"), "a");
   CHECK_STR(edr_manifest_flag(&m, "data-dir"), "/data");
   CHECK(!edr_manifest_image_version(&m, v, sizeof v)); /* "v3.4.27": no digit first */
   edr_manifest_release(&m);
+  edr_error_release(&err);
 }
 
 static void test_refused(void) {
   struct edr_manifest m;
-  char err[256] = "";
+  struct edr_error err = EDR_ERROR_INIT;
   static const char flow[] = "spec:\n  containers:\n  - command: [etcd, --name=a]\n";
-  CHECK(edr_manifest_parse(flow, strlen(flow), &m, err, sizeof err) == EDR_EINVAL);
-  CHECK_CONTAINS(err, "line 3: 'command:' in flow style");
+  CHECK(edr_manifest_parse(flow, strlen(flow), &m, &err) == EDR_EINVAL);
+  CHECK_CONTAINS(edr_error_text(&err), "line 3: 'command:' in flow style");
   static const char none[] = "apiVersion: v1\nkind: Pod\n";
-  CHECK(edr_manifest_parse(none, strlen(none), &m, err, sizeof err) == EDR_EINVAL);
-  CHECK_CONTAINS(err, "no 'command:' list");
+  CHECK(edr_manifest_parse(none, strlen(none), &m, &err) == EDR_EINVAL);
+  CHECK_CONTAINS(edr_error_text(&err), "no 'command:' list");
   static const char anchor[] = "  - command:\n    - etcd\n    - *flags\n";
-  CHECK(edr_manifest_parse(anchor, strlen(anchor), &m, err, sizeof err) == EDR_EINVAL);
-  CHECK_CONTAINS(err, "line 3:");
+  CHECK(edr_manifest_parse(anchor, strlen(anchor), &m, &err) == EDR_EINVAL);
+  CHECK_CONTAINS(edr_error_text(&err), "line 3:");
+  edr_error_release(&err);
 }
 
 static void test_edit(void) {
   const char *names[] = {"initial-cluster-state", "name", "force-new-cluster"};
   const char *values[] = {"existing", "cp9", NULL};
-  char *out = NULL, err[256] = "";
+  char *out = NULL;
+  struct edr_error err = EDR_ERROR_INIT;
   size_t n = 0;
-  CHECK(edr_manifest_set_flags(kubeadm, strlen(kubeadm), names, values, 3, &out, &n, err,
-                               sizeof err) == 0);
+  CHECK(edr_manifest_set_flags(kubeadm, strlen(kubeadm), names, values, 3, &out, &n, &err) == 0);
   CHECK(out && strlen(out) == n);
   /* the rewritten flag in place, the new one after the last item, the rest as it was */
   CHECK_CONTAINS(out, "    - --initial-cluster=cp1=https://10.0.0.1:2380\n"
@@ -97,8 +99,8 @@ static void test_edit(void) {
   const char *cp1[] = {"cp1"};
   char *back2 = NULL;
   size_t bn = 0, bn2 = 0;
-  CHECK(out && edr_manifest_set_flags(out, n, rm, none, 1, &back, &bn, err, sizeof err) == 0);
-  CHECK(back && edr_manifest_set_flags(back, bn, nm, cp1, 1, &back2, &bn2, err, sizeof err) == 0);
+  CHECK(out && edr_manifest_set_flags(out, n, rm, none, 1, &back, &bn, &err) == 0);
+  CHECK(back && edr_manifest_set_flags(back, bn, nm, cp1, 1, &back2, &bn2, &err) == 0);
   CHECK_STR(back2, kubeadm);
   free(out);
   free(back);
@@ -106,13 +108,14 @@ static void test_edit(void) {
 
   /* values that would change the YAML's meaning are refused */
   const char *bad[] = {"a: b"};
-  CHECK(edr_manifest_set_flags(kubeadm, strlen(kubeadm), names, bad, 1, &out, &n, err,
-                               sizeof err) == EDR_EINVAL);
-  CHECK_CONTAINS(err, "--initial-cluster-state");
+  CHECK(edr_manifest_set_flags(kubeadm, strlen(kubeadm), names, bad, 1, &out, &n, &err) ==
+        EDR_EINVAL);
+  CHECK_CONTAINS(edr_error_text(&err), "--initial-cluster-state");
   char f[64];
   CHECK(edr_manifest_env_flag("ETCD_INITIAL_CLUSTER_STATE", f, sizeof f));
   CHECK_STR(f, "initial-cluster-state");
   CHECK(!edr_manifest_env_flag("PATH", f, sizeof f));
+  edr_error_release(&err);
 }
 
 int main(void) {

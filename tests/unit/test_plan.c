@@ -10,6 +10,7 @@
 #include "report.h"
 #include "spec.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,14 +44,14 @@ static const struct edr_step *find(const struct edr_host_plan *h, enum edr_step_
  * 20260101-000000-abcd; NULL (and *S freed) if it cannot be built. */
 static struct edr_plan *plan3(struct edr_spec **s) {
   *s = NULL;
-  CHECK(edr_spec_from_initial_cluster(
+  CHECK(t_spec_from_initial_cluster(
             "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380",
             NULL, s, err, sizeof err) == 0);
   struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
                             .snapshot_sha256 = "ab", .snapshot_revision = 42,
                             .run_id = "20260101-000000-abcd"};
   struct edr_plan *p = NULL;
-  CHECK(edr_plan_build(*s, &o, &p, err, sizeof err) == 0);
+  CHECK(t_plan_build(*s, &o, &p, err, sizeof err) == 0);
   if (!p) {
     edr_spec_free(*s);
     *s = NULL;
@@ -135,11 +136,11 @@ static void test_wal_and_skip_hash(void) {
   struct edr_spec *s = NULL;
   struct edr_spec_overrides ov = {.wal_dir = "/var/lib/etcd-wal", .restore_tool = "etcdctl",
                                   .ssh_port = -1, .sudo = -1};
-  CHECK(edr_spec_from_initial_cluster("a=https://[fd00::1]:2380", &ov, &s, err, sizeof err) == 0);
+  CHECK(t_spec_from_initial_cluster("a=https://[fd00::1]:2380", &ov, &s, err, sizeof err) == 0);
   struct edr_plan_opts o = {.snapshot = "x", .skip_hash_check = true, .run_id = "r1",
                             .snapshot_revision = -1};
   struct edr_plan *p = NULL;
-  CHECK(s && edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(s && t_plan_build(s, &o, &p, err, sizeof err) == 0);
   if (!p) {
     edr_spec_free(s);
     return;
@@ -155,18 +156,18 @@ static void test_wal_and_skip_hash(void) {
   edr_plan_free(p);
   /* a run id that could change a path's meaning is refused */
   o.run_id = "../x";
-  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == EDR_EINVAL);
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == EDR_EINVAL);
   edr_spec_free(s);
 }
 
 static void test_bump_rollback_check(void) {
   struct edr_spec *s = NULL;
-  CHECK(edr_spec_from_initial_cluster("a=http://h1:2380,b=http://h2:2380,c=http://h3:2380",
-                                      NULL, &s, err, sizeof err) == 0);
+  CHECK(t_spec_from_initial_cluster("a=http://h1:2380,b=http://h2:2380,c=http://h3:2380",
+                                    NULL, &s, err, sizeof err) == 0);
   struct edr_plan_opts o = {.snapshot = "x", .run_id = "r2", .snapshot_revision = 10,
                             .bump_revision = 1000000};
   struct edr_plan *p = NULL;
-  CHECK(s && edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(s && t_plan_build(s, &o, &p, err, sizeof err) == 0);
   const struct edr_step *r = p ? find(&p->hosts[1], EDR_STEP_RESTORE) : NULL;
   CHECK_STR(r ? arg_after(r->argv, "--bump-revision") : NULL, "1000000");
   CHECK(r && has_arg(r->argv, "--mark-compacted"));
@@ -174,7 +175,7 @@ static void test_bump_rollback_check(void) {
 
   /* auto: nothing in the plan yet; the executor adds it after the probes */
   o.bump_revision = -1;
-  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == 0);
   r = p ? find(&p->hosts[0], EDR_STEP_RESTORE) : NULL;
   CHECK(r && !has_arg(r->argv, "--bump-revision"));
   edr_plan_free(p);
@@ -182,7 +183,7 @@ static void test_bump_rollback_check(void) {
   /* check only: read-only steps, nothing else */
   o.bump_revision = 0;
   o.check_only = true;
-  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == 0);
   CHECK(p && p->hosts[0].n_steps == 3);
   for (size_t i = 0; p && i < p->hosts[0].n_steps; i++)
     CHECK(!edr_step_kinds[p->hosts[0].steps[i].kind].destructive);
@@ -192,7 +193,7 @@ static void test_bump_rollback_check(void) {
   o.check_only = false;
   o.kind = EDR_PLAN_ROLLBACK;
   o.command = "rollback";
-  CHECK(edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == 0);
   if (p) {
     const struct edr_host_plan *h = &p->hosts[2];
     CHECK(find(h, EDR_STEP_RESTORE) == NULL);
@@ -226,12 +227,12 @@ static void test_bump_rollback_check(void) {
 static void test_kubeadm_rollback(void) {
   struct edr_spec *s = NULL;
   struct edr_spec_overrides ov = {.ssh_port = -1, .sudo = -1, .preset = "kubeadm"};
-  CHECK(edr_spec_from_initial_cluster("a=https://h1:2380,b=https://h2:2380", &ov, &s, err,
-                                      sizeof err) == 0);
+  CHECK(t_spec_from_initial_cluster("a=https://h1:2380,b=https://h2:2380", &ov, &s, err,
+                                    sizeof err) == 0);
   struct edr_plan_opts o = {.kind = EDR_PLAN_ROLLBACK, .command = "rollback", .run_id = "r3",
                             .snapshot_revision = -1};
   struct edr_plan *p = NULL;
-  CHECK(s && edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(s && t_plan_build(s, &o, &p, err, sizeof err) == 0);
   for (size_t k = 0; p && k < p->n_hosts; k++) {
     const struct edr_host_plan *h = &p->hosts[k];
     long park = -1, stop = -1, back = -1;
@@ -418,14 +419,14 @@ static void test_health_routes(void) {
  * set; the others still relay. */
 static void test_route_named(void) {
   struct edr_spec *s = NULL;
-  CHECK(edr_spec_from_initial_cluster(
+  CHECK(t_spec_from_initial_cluster(
             "m1=http://10.0.0.1:2380,m2=http://etcd-2.example:2380,m3=http://10.0.0.3:2380",
             NULL, &s, err, sizeof err) == 0);
   struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
                             .snapshot_sha256 = "ab", .snapshot_revision = 42,
                             .run_id = "20260101-000000-abcd", .transfer = EDR_TRANSFER_AUTO};
   struct edr_plan *p = NULL;
-  CHECK(s && edr_plan_build(s, &o, &p, err, sizeof err) == 0);
+  CHECK(s && t_plan_build(s, &o, &p, err, sizeof err) == 0);
   if (!p) {
     edr_spec_free(s);
     return;

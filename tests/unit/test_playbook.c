@@ -13,6 +13,7 @@
 #include "playbook.h"
 #include "spec.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #define RUN "20260101-000000-abcd"
 
 static char err[2048];
+
 static struct edr_spec *spec;        /* m1..m3, every member with an env_file */
 static struct edr_spec *spec_noenv;  /* m3 has no env_file */
 
@@ -46,12 +48,12 @@ static int build_raw(const struct edr_spec *sp, const char *text, const char *co
   struct edr_playbook *pb = NULL;
   *out = NULL;
   err[0] = '\0';
-  int rc = edr_playbook_load("t.json", text, sp, vars, nv, &pb, err, sizeof err);
+  int rc = t_playbook_load("t.json", text, sp, vars, nv, &pb, err, sizeof err);
   if (rc) {
     CHECK(pb == NULL);
     return rc;
   }
-  rc = edr_playbook_compile(pb, o, out, err, sizeof err);
+  rc = t_playbook_compile(pb, o, out, err, sizeof err);
   if (rc)
     CHECK(*out == NULL);
   /* the plan must not borrow from the playbook: ASan sees any use after this */
@@ -896,7 +898,7 @@ static void test_restore_step(void) {
   for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
     char *t = j(ns[i].text);
     struct edr_playbook *pb = NULL;
-    CHECK(edr_playbook_load("t.json", t, spec, NULL, 0, &pb, err, sizeof err) == 0);
+    CHECK(t_playbook_load("t.json", t, spec, NULL, 0, &pb, err, sizeof err) == 0);
     CHECK(pb && edr_playbook_needs_snapshot(pb) == ns[i].needs);
     CHECK(pb && !strcmp(edr_playbook_name(pb), "t"));
     edr_playbook_free(pb);
@@ -1015,9 +1017,9 @@ static struct edr_plan *shipped(const char *name, const char *const *vars, size_
   struct edr_playbook *pb = NULL;
   struct edr_plan *p = NULL;
   err[0] = '\0';
-  int rc = edr_playbook_load(path, NULL, spec, vars, nv, &pb, err, sizeof err);
+  int rc = t_playbook_load(path, NULL, spec, vars, nv, &pb, err, sizeof err);
   if (!rc)
-    rc = edr_playbook_compile(pb, o, &p, err, sizeof err);
+    rc = t_playbook_compile(pb, o, &p, err, sizeof err);
   if (rc)
     fprintf(stderr, "%s: %s\n", path, err);
   CHECK(rc == 0 && p != NULL);
@@ -1093,7 +1095,7 @@ static void test_shipped(void) {
   snprintf(path, sizeof path, "%s/rebuild-from-one.json", EDR_PLAYBOOK_DIR);
   if (access(path, R_OK) == 0) {
     struct edr_playbook *pb = NULL;
-    CHECK(edr_playbook_load(path, NULL, spec, NULL, 0, &pb, err, sizeof err) == EDR_EINVAL);
+    CHECK(t_playbook_load(path, NULL, spec, NULL, 0, &pb, err, sizeof err) == EDR_EINVAL);
     CHECK_CONTAINS(err, "seed");
     edr_playbook_free(pb);
   }
@@ -1136,8 +1138,8 @@ int main(void) {
       " {'name': 'm2', 'peer_urls': ['http://10.0.0.2:2380'], 'env_file': '/etc/etcd.env'},"
       " {'name': 'm3', 'peer_urls': ['http://10.0.0.3:2380']}]}";
   char *t = j(cluster), *t2 = j(cluster_noenv);
-  CHECK(edr_spec_from_json(NULL, t, NULL, &spec, err, sizeof err) == 0);
-  CHECK(edr_spec_from_json(NULL, t2, NULL, &spec_noenv, err, sizeof err) == 0);
+  CHECK(t_spec_from_json(NULL, t, NULL, &spec, err, sizeof err) == 0);
+  CHECK(t_spec_from_json(NULL, t2, NULL, &spec_noenv, err, sizeof err) == 0);
   free(t);
   free(t2);
   if (!spec || !spec_noenv) {

@@ -4,6 +4,7 @@
 #include "err.h"
 #include "spec.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include <stdlib.h>
 
@@ -12,7 +13,7 @@ static char err[1024];
 static struct edr_spec *ic(const char *s) {
   struct edr_spec *sp = NULL;
   err[0] = '\0';
-  if (edr_spec_from_initial_cluster(s, NULL, &sp, err, sizeof err))
+  if (t_spec_from_initial_cluster(s, NULL, &sp, err, sizeof err))
     return NULL;
   return sp;
 }
@@ -20,7 +21,7 @@ static struct edr_spec *ic(const char *s) {
 static struct edr_spec *js(const char *text) {
   struct edr_spec *sp = NULL;
   err[0] = '\0';
-  if (edr_spec_from_json(NULL, text, NULL, &sp, err, sizeof err))
+  if (t_spec_from_json(NULL, text, NULL, &sp, err, sizeof err))
     return NULL;
   return sp;
 }
@@ -272,7 +273,7 @@ static void test_overrides(void) {
                                   .ssh_port = 2200, .sudo = -1,
                                   .stop_command = "pkill etcd", .token = "tok"};
   struct edr_spec *s = NULL;
-  int rc = edr_spec_from_json(NULL,
+  int rc = t_spec_from_json(NULL,
       "{\"data_dir\": \"/x/y\", \"members\": [{\"name\": \"a\", \"peer_urls\": [\"http://a:1\"]},"
       " {\"name\": \"b\", \"peer_urls\": [\"http://b:1\"], \"data_dir\": \"/own/dir\"},"
       " {\"name\": \"c\", \"peer_urls\": [\"http://c:1\"]}]}",
@@ -289,7 +290,7 @@ static void test_overrides(void) {
   edr_spec_free(s);
 
   struct edr_spec_overrides bad = {.data_dir = "relative", .ssh_port = -1, .sudo = -1};
-  CHECK(edr_spec_from_initial_cluster("a=http://a:1", &bad, &s, err, sizeof err) == EDR_EINVAL);
+  CHECK(t_spec_from_initial_cluster("a=http://a:1", &bad, &s, err, sizeof err) == EDR_EINVAL);
   CHECK_CONTAINS(err, "field 'data_dir'");
 }
 

@@ -9,6 +9,7 @@
 #include "spec.h"
 #include "spec_yaml.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static struct edr_spec *file(const char *name, const char *t) {
   fclose(f);
   struct edr_spec *sp = NULL;
   err[0] = '\0';
-  int rc = edr_spec_from_json(path, NULL, NULL, &sp, err, sizeof err);
+  int rc = t_spec_from_json(path, NULL, NULL, &sp, err, sizeof err);
   unlink(path);
   /* messages below name the file without the directory */
   size_t n = strlen(dir) + 1;
@@ -217,7 +218,7 @@ static void test_choice(void) {
   char missing[300];
   snprintf(missing, sizeof missing, "%s/none.yaml", dir);
   struct edr_spec *s = NULL;
-  CHECK(edr_spec_from_json(missing, NULL, NULL, &s, err, sizeof err) == EDR_EINVAL);
+  CHECK(t_spec_from_json(missing, NULL, NULL, &s, err, sizeof err) == EDR_EINVAL);
   char want[800];
   snprintf(want, sizeof want, "%s: cannot read: unable to open %s: No such file or directory",
            missing, missing);

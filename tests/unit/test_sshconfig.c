@@ -1,6 +1,6 @@
 /*
  * test_sshconfig.c - reading `ssh -G` (cmd/sshconfig.c) and what the spec
- * takes from it (plan/spec.c): the parser on OpenSSH 9.2's own output, the
+ * takes from it (plan/spec_resolve.c): the parser on OpenSSH 9.2's own output, the
  * comparison with its defaults, precedence (spec member > command line >
  * spec cluster-wide > ssh_config > default) with a stand-in lookup, the
  * refusal of settings that weaken host-key checking, and, when OpenSSH's
@@ -10,6 +10,7 @@
 #include "spec.h"
 #include "sshconfig.h"
 #include "t.h"
+#include "t_plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +99,7 @@ static void test_parse(void) {
  * UserKnownHostsFile /dev/null for "blind"; no ssh client for "noclient". */
 static int calls;
 static int fake_lookup(const char *config, const char *host, struct edr_sshcfg *out,
-                       char *msg, size_t msglen) {
+                       struct edr_error *err) {
   struct edr_sshcfg d;
   char text[1024];
   calls++;
@@ -121,8 +122,7 @@ static int fake_lookup(const char *config, const char *host, struct edr_sshcfg *
     edr_sshcfg_parse(text, out);
   edr_sshcfg_diff(out, &d);
   snprintf(out->file, sizeof out->file, "%s", config ? config : "/root/.ssh/config");
-  (void)msg;
-  (void)msglen;
+  (void)err;
   return 0;
 }
 
@@ -131,7 +131,7 @@ static char err[1024]; /* the spec's message when js() returns NULL */
 /* The spec in TEXT, read with OV (its ssh_lookup the stand-in above). */
 static struct edr_spec *js(const char *text, const struct edr_spec_overrides *ov) {
   struct edr_spec *sp = NULL;
-  return edr_spec_from_json(NULL, text, ov, &sp, err, sizeof err) ? NULL : sp;
+  return t_spec_from_json(NULL, text, ov, &sp, err, sizeof err) ? NULL : sp;
 }
 
 static void test_precedence(void) {
@@ -281,30 +281,31 @@ static void test_real_ssh(void) {
              "Host nokeys\n  IdentityFile /nonexistent/id_a\n", path);
   fclose(f);
   struct edr_sshcfg c;
-  char msg[512];
-  CHECK(edr_sshcfg_lookup(path, "db1", &c, msg, sizeof msg) == 0);
+  struct edr_error lerr = EDR_ERROR_INIT;
+  CHECK(edr_sshcfg_lookup(path, "db1", &c, &lerr) == 0);
   CHECK_STR(c.hostname, "10.250.3.1");
   CHECK(c.port == 2222);
   CHECK(c.set == (EDR_SC_HOSTNAME | EDR_SC_PORT | EDR_SC_USER));
   CHECK_STR(c.file, path);
-  CHECK(edr_sshcfg_lookup(path, "db2", &c, msg, sizeof msg) == 0);
+  CHECK(edr_sshcfg_lookup(path, "db2", &c, &lerr) == 0);
   CHECK(c.set == EDR_SC_JUMP);
   CHECK_STR(c.proxy_jump, "root@10.250.3.4");
   CHECK(edr_valid_jump(c.proxy_jump));
   /* an IdentityFile that does not exist is skipped, as OpenSSH does */
-  CHECK(edr_sshcfg_lookup(path, "keys", &c, msg, sizeof msg) == 0);
+  CHECK(edr_sshcfg_lookup(path, "keys", &c, &lerr) == 0);
   CHECK(c.set == EDR_SC_IDENTITY);
   CHECK_STR(c.identity_file, path);
-  CHECK(edr_sshcfg_lookup(path, "nokeys", &c, msg, sizeof msg) == 0);
+  CHECK(edr_sshcfg_lookup(path, "nokeys", &c, &lerr) == 0);
   CHECK(c.set == 0);
-  CHECK(edr_sshcfg_lookup(path, "lax1", &c, msg, sizeof msg) == 0);
+  CHECK(edr_sshcfg_lookup(path, "lax1", &c, &lerr) == 0);
   CHECK(c.set == EDR_SC_STRICT);
   CHECK_STR(c.strict, "false");
-  CHECK(edr_sshcfg_lookup(path, "other", &c, msg, sizeof msg) == 0);
+  CHECK(edr_sshcfg_lookup(path, "other", &c, &lerr) == 0);
   CHECK(c.set == 0);
   unlink(path);
-  CHECK(edr_sshcfg_lookup(path, "db1", &c, msg, sizeof msg) == EDR_EINVAL);
-  CHECK_CONTAINS(msg, path);
+  CHECK(edr_sshcfg_lookup(path, "db1", &c, &lerr) == EDR_EINVAL);
+  CHECK_CONTAINS(edr_error_text(&lerr), path);
+  edr_error_release(&lerr);
 }
 
 int main(void) {
