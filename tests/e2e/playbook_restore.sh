@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # playbook_restore.sh VERSION - playbooks/restore.json end to end on a lab of
-# 3 real hosts: its plan is `etcd-dr restore`'s, step for step (only the
-# lock's holder says "run"); then data, a real snapshot, more data, a
+# 3 real hosts: its plan is `etcd-dr restore --transfer direct`'s, step for
+# step (only the lock's holder says "run"); then data, a real snapshot, more data, a
 # disaster, `etcd-dr run playbooks/restore.json`.  Checks what an operator
 # would: every key and value of the snapshot back on every member and
 # nothing written after it, every member healthy and started under its name,
@@ -20,9 +20,11 @@ lab put-data 50 100 --prefix /after/ >/dev/null 2>&1
 old_cluster=$(cluster_id_on 1)
 old_inodes=$(for i in 1 2 3; do on_host "$i" stat -c %i /var/lib/etcd/member; done)
 
-# The playbook's plan is restore's (the same run id, the lock holder aside).
+# The playbook's plan is restore's (the same run id, the lock holder aside)
+# with the snapshot pushed to every host from here: a playbook's push steps
+# do not relay (docs/transfer.md, "Playbooks").
 "$ETCD_DR" plan --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" --format json \
-  --run-id same >"$WORK/plan-restore.json" 2>"$WORK/err"
+  --transfer direct --run-id same >"$WORK/plan-restore.json" 2>"$WORK/err"
 "$ETCD_DR" run "$PLAYBOOKS/restore.json" --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
   --dry-run --format json --run-id same >"$WORK/plan-run.json" 2>>"$WORK/err"
 rc=$?
