@@ -400,14 +400,14 @@ static int apply_overrides(struct ctx *c, struct draft *g,
     json_t *v = json_string(s[i].val);
     if (!v)
       return spec_fail(c, NULL, s[i].key, "not valid UTF-8");
-    int rc = spec_set_field(c, "(command line)", g, spec_field_find(s[i].key), v);
+    int rc = spec_set_field(c, EDR_SPEC_CMDLINE, g, spec_field_find(s[i].key), v);
     json_decref(v);
     if (rc)
       return rc;
   }
   if (ov->ssh_port > 0) {
     json_t *v = json_integer(ov->ssh_port);
-    int rc = spec_set_field(c, "(command line)", g, spec_field_find("ssh_port"), v);
+    int rc = spec_set_field(c, EDR_SPEC_CMDLINE, g, spec_field_find("ssh_port"), v);
     json_decref(v);
     if (rc)
       return rc;

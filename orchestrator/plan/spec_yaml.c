@@ -80,6 +80,8 @@ int edr_spec_line(const struct edr_spec_lines *l, const json_t *root, const char
     return 0;
   const json_t *obj = root, *members = json_object_get(root, "members");
   size_t idx = 0;
+  if (member && !strcmp(member, EDR_SPEC_CMDLINE))
+    return 0;
   if (member) {
     json_t *mj;
     obj = NULL;

@@ -44,9 +44,13 @@ int edr_spec_load(const char *path, const char *text, json_t **root,
 int edr_spec_load_yaml(const char *text, size_t len, json_t **root,
                        struct edr_spec_lines **lines, int *line, struct edr_error *err);
 
+/* The label of values given on the command line: never a line of the file,
+ * even when a member of the file is named so (names are checked later). */
+#define EDR_SPEC_CMDLINE "(command line)"
+
 /* The line of the value the error is about, 0 when unknown: in ROOT's
- * member MEMBER (its name, or "#N" for the Nth; NULL: the cluster-wide
- * object), the value of KEY, else the member itself.  HINT[HINTLEN] gets
+ * member MEMBER (its name, or "#N" for the Nth; EDR_SPEC_CMDLINE: 0; NULL:
+ * the cluster-wide object), the value of KEY, else the member itself.  HINT[HINTLEN] gets
  * how YAML read that value when it may surprise ("YAML reads the unquoted
  * no as false: ..."), else "". */
 int edr_spec_line(const struct edr_spec_lines *l, const json_t *root, const char *member,

@@ -39,7 +39,7 @@ static void lookups(const struct edr_spec_lines *l, const json_t *root, int nlin
         abort();
     }
   }
-  if (edr_spec_line(l, root, "(command line)", "ssh_port", hint, sizeof hint) != 0)
+  if (edr_spec_line(l, root, EDR_SPEC_CMDLINE, "ssh_port", hint, sizeof hint) != 0)
     abort();
 }
 

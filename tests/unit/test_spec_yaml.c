@@ -225,6 +225,26 @@ static void test_choice(void) {
   CHECK_STR(err, want);
 }
 
+/* A value given on the command line has no line in the file, even when a
+ * member of the file is named like the command line's label (found by
+ * fuzz_spec_yaml: the lookup returned that member's line). */
+static void test_cmdline_label(void) {
+  static const char t[] = "members:\n  - name: \"(command line)\"\n    ssh_port: 2222\n";
+  json_t *root = NULL;
+  struct edr_spec_lines *l = NULL;
+  struct edr_error e = EDR_ERROR_INIT;
+  int line = -1;
+  char hint[200];
+  CHECK(edr_spec_load_yaml(t, sizeof t - 1, &root, &l, &line, &e) == 0);
+  if (!root)
+    return;
+  CHECK(edr_spec_line(l, root, "#1", "ssh_port", hint, sizeof hint) == 3);
+  CHECK(edr_spec_line(l, root, EDR_SPEC_CMDLINE, "ssh_port", hint, sizeof hint) == 0);
+  edr_spec_lines_free(l);
+  json_decref(root);
+  edr_error_release(&e);
+}
+
 int main(void) {
   if (!mkdtemp(dir))
     return 1;
@@ -232,6 +252,7 @@ int main(void) {
   test_same_as_json();
   test_errors_word_for_word();
   test_choice();
+  test_cmdline_label();
   rmdir(dir);
   return t_done("test_spec_yaml");
 }
