@@ -8,7 +8,6 @@
 #include "executor.h"
 #include "util.h"
 #include "commands.h"
-#include "driver.h"
 #include "err.h"
 #include "log.h"
 #include "options.h"
@@ -166,10 +165,7 @@ int cmd_plan(int argc, char **argv) {
     edr_spec_free(spec);
     return rc;
   }
-  struct edr_error perr = EDR_ERROR_INIT;
-  if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
-    edr_err("%s", edr_error_text(&perr));
-    edr_error_release(&perr);
+  if ((rc = edr_build_plan(spec, &po, &plan))) {
     edr_spec_free(spec);
     return EDR_EXIT_INTERNAL;
   }
@@ -186,9 +182,7 @@ int cmd_plan(int argc, char **argv) {
     struct edr_plan *cp = NULL;
     po.check_only = true;
     po.run_id = plan->run_id;
-    if ((rc = edr_plan_build(spec, &po, &cp, &perr))) {
-      edr_err("%s", edr_error_text(&perr));
-      edr_error_release(&perr);
+    if ((rc = edr_build_plan(spec, &po, &cp))) {
       code = EDR_EXIT_INTERNAL;
     } else {
       if (json)

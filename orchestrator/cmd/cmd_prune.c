@@ -155,10 +155,7 @@ int cmd_prune(int argc, char **argv) {
     return rc;
   }
   po.check_only = !ctx.remove;
-  struct edr_error perr = EDR_ERROR_INIT;
-  if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
-    edr_err("%s", edr_error_text(&perr));
-    edr_error_release(&perr);
+  if ((rc = edr_build_plan(spec, &po, &plan))) {
     edr_spec_free(spec);
     return rc == EDR_EINVAL ? EDR_EXIT_USAGE : EDR_EXIT_INTERNAL;
   }

@@ -219,10 +219,7 @@ static int restore_main(int argc, char **argv, json_t *resume) {
     return rc;
   }
 
-  struct edr_error perr = EDR_ERROR_INIT;
-  if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
-    edr_err("%s", edr_error_text(&perr));
-    edr_error_release(&perr);
+  if ((rc = edr_build_plan(spec, &po, &plan))) {
     edr_spec_free(spec);
     return EDR_EXIT_INTERNAL;
   }

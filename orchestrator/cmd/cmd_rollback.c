@@ -73,10 +73,7 @@ int cmd_rollback(int argc, char **argv) {
     edr_spec_free(spec);
     return rc == EDR_EAGAIN ? EDR_EXIT_PREFLIGHT : EDR_EXIT_INTERNAL;
   }
-  struct edr_error perr = EDR_ERROR_INIT;
-  if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
-    edr_err("%s", edr_error_text(&perr));
-    edr_error_release(&perr);
+  if ((rc = edr_build_plan(spec, &po, &plan))) {
     edr_spec_free(spec);
     if (guard >= 0)
       close(guard);

@@ -12,6 +12,7 @@
  */
 #include "cli.h"
 #include "commands.h"
+#include "driver.h"
 #include "err.h"
 #include "executor.h"
 #include "log.h"
@@ -465,10 +466,7 @@ int cmd_status(int argc, char **argv) {
   if (!no_ssh) {
     struct edr_plan_opts po = {.snapshot_revision = -1, .check_only = true,
                                .ask_etcd = true};
-    struct edr_error perr = EDR_ERROR_INIT;
-    if ((rc = edr_plan_build(spec, &po, &plan, &perr))) {
-      edr_err("%s", edr_error_text(&perr));
-      edr_error_release(&perr);
+    if ((rc = edr_build_plan(spec, &po, &plan))) {
       goto out;
     }
   }

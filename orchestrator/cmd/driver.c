@@ -214,6 +214,16 @@ static bool local_tool_version(const char *tool, char *buf, size_t len) {
   return true;
 }
 
+int edr_build_plan(const struct edr_spec *spec, const struct edr_plan_opts *po,
+                   struct edr_plan **out) {
+  struct edr_error err = EDR_ERROR_INIT;
+  int rc = edr_plan_build(spec, po, out, &err);
+  if (rc)
+    edr_err("%s", edr_error_text(&err));
+  edr_error_release(&err);
+  return rc;
+}
+
 /* The restore tool the spec pushes: its size, sha-256 and version into PO.
  * Members with the kubeadm preset have no etcd tools on their hosts (they
  * are inside the etcd image): without restore_tool_push they get this

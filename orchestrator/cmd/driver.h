@@ -22,6 +22,10 @@ int edr_check_snapshot(struct edr_plan_opts *po, struct edr_snapfile *sf);
  * --compress off or when it cannot be read (the push says why later). */
 void edr_sample_compress(struct edr_plan_opts *po);
 int edr_check_tool(struct edr_spec *spec, struct edr_plan_opts *po);
+/* edr_plan_build for a command: on a refusal its message is said here and
+ * its error code returned (the command picks the exit status). */
+int edr_build_plan(const struct edr_spec *spec, const struct edr_plan_opts *po,
+                   struct edr_plan **out);
 /* The snapshot on a member's host: --snapshot HOST:PATH (HOST a member's
  * name, PATH absolute) or --from-member NAME (FROM_MEMBER, else NULL).  Sets
  * PO's snapshot fields and *ON_HOST; 0, or an exit status after saying
