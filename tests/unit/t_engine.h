@@ -9,7 +9,8 @@
  *
  * Ownership: the spec, the files and the last loaded playbook are this
  * header's (t_engine_setup() makes them, t_engine_teardown() removes them);
- * plans are the caller's.
+ * plans are the caller's, and t_engine_teardown() frees the restore and
+ * rollback plans t_engine_setup() built.
  */
 #ifndef EDR_T_ENGINE_H
 #define EDR_T_ENGINE_H
@@ -222,8 +223,12 @@ static inline bool replied_ok(const char *host, const char *what) {
   return fake_find("%s < %s ok", host, what) >= 0;
 }
 
-/* The files and the spec.  Returns 0, or non-zero with the reason on stderr. */
-static inline int t_engine_setup(void) {
+static uint64_t t_engine_t0; /* when the runs started */
+
+/* The files, the spec, and the restore and rollback plans most tests run
+ * (*RESTORE and *ROLLBACK, the caller's; NULL when not built, which is a
+ * failed check).  Returns 0, or non-zero with the reason on stderr. */
+static inline int t_engine_setup(struct edr_plan **restore, struct edr_plan **rollback) {
   if (fake_setup(dir))
     return 1;
   snprintf(snap_path, sizeof snap_path, "%s/snap.db", dir);
@@ -232,19 +237,27 @@ static inline int t_engine_setup(void) {
   if (write_file(snap_path, "snap\n") || write_file(tool_path, "tool\n") ||
       write_file(agent_path, "agent\n") || make_spec())
     return 1;
+  t_engine_t0 = edr_now_ms();
+  *restore = build(EDR_PLAN_RESTORE);
+  *rollback = build(EDR_PLAN_ROLLBACK);
+  CHECK(*restore && *rollback);
   return 0;
 }
 
 /* Free what t_engine_setup() made, remove the files and print NAME's runs
- * since T0. */
-static inline void t_engine_teardown(const char *name, uint64_t t0) {
+ * and their time. */
+static inline void t_engine_teardown(const char *name, struct edr_plan *restore,
+                                     struct edr_plan *rollback) {
+  edr_plan_free(restore);
+  edr_plan_free(rollback);
   edr_playbook_free(loaded_pb);
   edr_spec_free(spec);
   unlink(snap_path);
   unlink(tool_path);
   unlink(agent_path);
   rmdir(dir);
-  printf("%s: %u runs in %llu ms\n", name, n_runs, (unsigned long long)(edr_now_ms() - t0));
+  printf("%s: %u runs in %llu ms\n", name, n_runs,
+         (unsigned long long)(edr_now_ms() - t_engine_t0));
 }
 
 #endif

@@ -541,13 +541,9 @@ static void test_leader_not_asked(const struct edr_plan *p) {
 }
 
 int main(void) {
-  if (t_engine_setup())
+  struct edr_plan *restore = NULL, *rollback = NULL;
+  if (t_engine_setup(&restore, &rollback))
     return 1;
-  uint64_t t0 = edr_now_ms();
-
-  struct edr_plan *restore = build(EDR_PLAN_RESTORE);
-  struct edr_plan *rollback = build(EDR_PLAN_ROLLBACK);
-  CHECK(restore && rollback);
   if (restore && rollback) {
     static const char *const fail_hosts[] = {"m1", "m3", NULL};
     test_restore_ok(restore);
@@ -601,9 +597,6 @@ int main(void) {
   }
   edr_plan_free(replace);
 
-  edr_plan_free(restore);
-  edr_plan_free(rollback);
-
-  t_engine_teardown("test_engine", t0);
+  t_engine_teardown("test_engine", restore, rollback);
   return t_done("test_engine");
 }

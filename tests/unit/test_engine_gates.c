@@ -325,13 +325,9 @@ static void test_step_retries(const struct edr_plan *p, unsigned fails, bool int
 }
 
 int main(void) {
-  if (t_engine_setup())
+  struct edr_plan *restore = NULL, *rollback = NULL;
+  if (t_engine_setup(&restore, &rollback))
     return 1;
-  uint64_t t0 = edr_now_ms();
-
-  struct edr_plan *restore = build(EDR_PLAN_RESTORE);
-  struct edr_plan *rollback = build(EDR_PLAN_ROLLBACK);
-  CHECK(restore && rollback);
   if (restore && rollback) {
     test_rollback_nothing_moved(rollback);
     test_health_fails(restore);
@@ -375,9 +371,6 @@ int main(void) {
   }
   edr_plan_free(retry);
 
-  edr_plan_free(restore);
-  edr_plan_free(rollback);
-
-  t_engine_teardown("test_engine_gates", t0);
+  t_engine_teardown("test_engine_gates", restore, rollback);
   return t_done("test_engine_gates");
 }
