@@ -7,9 +7,11 @@ edr_unit_test(test_prune LIBS edr_plan)
 edr_unit_test(test_sshconfig LIBS edr_cmd edr_plan)
 # A host lock's dead holder: taken or explained (engine/stale_lock.h).
 edr_unit_test(test_stale_lock LIBS edr_engine edr_ui edr_plan)
-# Playbooks: validation messages, the compiled plan's shape, and the shipped
-# playbooks (read from the source tree).
-edr_unit_test(test_playbook LIBS edr_plan
+# Playbooks: validation messages (test_playbook), and the compiled plan's
+# shape and the shipped playbooks, read from the source tree
+# (test_playbook_compile); their fixtures are unit/t_playbook.h.
+edr_unit_test(test_playbook LIBS edr_plan)
+edr_unit_test(test_playbook_compile LIBS edr_plan
   DEFINES EDR_PLAYBOOK_DIR="${CMAKE_SOURCE_DIR}/playbooks")
 # known_hosts as --accept-new-host-keys leaves it (orchestrator/transport/ssh.c).
 edr_unit_test(test_known_hosts LIBS edr_transport)

@@ -802,12 +802,7 @@ int edr_plan_build(const struct edr_spec *spec, const struct edr_plan_opts *o,
       goto fail;
     }
   }
-  char rerr[1024] = "";
-  if ((rc = edr_plan_route(p, o, rerr, sizeof rerr))) {
-    if (rerr[0])
-      edr_error_set(err, rc, "%s", rerr);
-    else
-      edr_error_set(err, rc, "cannot build the plan: %s", edr_strerror(rc));
+  if ((rc = edr_plan_route(p, o, err))) {
     edr_plan_free(p);
     return rc;
   }

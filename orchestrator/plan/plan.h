@@ -380,9 +380,9 @@ int edr_plan_hold_lock(struct edr_plan *p, struct edr_host_plan *h, size_t stage
 json_t *edr_plan_lock_request(const struct edr_plan *p, const struct edr_host_plan *h,
                               bool auto_release);
 /* The relay's route (route.c): who forwards to whom, from the spec's
- * order with the host holding the snapshot first.  Called by the builder. */
-int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, char *err,
-                   size_t errlen);
+ * order with the host holding the snapshot first.  Called by the builder;
+ * a refusal's message is in ERR. */
+int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, struct edr_error *err);
 /* H's check-phase steps of the route: the snapshot's check on the host that
  * holds it, the relay's reachability check. */
 int edr_plan_route_checks(struct edr_plan *p, struct edr_host_plan *h);

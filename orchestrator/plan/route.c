@@ -40,8 +40,7 @@ static int run_port(const char *run_id) {
   return 30000 + (int)(x % 30000);
 }
 
-int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, char *err,
-                   size_t errlen) {
+int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, struct edr_error *err) {
   p->transfer = o->transfer;
   p->snapshot_host = -1;
   p->from_member = o->from_member;
@@ -52,13 +51,13 @@ int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, char *err,
     for (size_t i = 0; i < p->n_hosts; i++)
       if (!strcmp(p->hosts[i].member->name, o->snapshot_member))
         p->snapshot_host = (long)i;
-    if (p->snapshot_host < 0) {
-      snprintf(err, errlen, "the snapshot is on '%s', which is not a member of the cluster",
-               o->snapshot_member);
-      return EDR_EINVAL;
-    }
+    if (p->snapshot_host < 0)
+      return edr_error_set(err, EDR_EINVAL,
+                           "the snapshot is on '%s', which is not a member of the cluster",
+                           o->snapshot_member);
     if (!(p->snapshot_remote = strdup(o->snapshot_remote)))
-      return EDR_ENOMEM;
+      return edr_error_set(err, EDR_ENOMEM, "cannot build the plan: %s",
+                           edr_strerror(EDR_ENOMEM));
   }
   if (p->kind != EDR_PLAN_RESTORE)
     return 0;
@@ -76,14 +75,13 @@ int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, char *err,
      * no NSS, no DNS client): nobody can connect to that host, so it gets
      * a direct push (it still forwards to the next); the plan says why */
     if (!numeric(h->member->relay_address)) {
-      if (p->snapshot_host >= 0 || p->transfer == EDR_TRANSFER_RELAY) {
-        snprintf(err, errlen, "member '%s': relay_address '%s' is not an IP address, and "
-                 "the %s: set relay_address in the spec", h->member->name,
-                 h->member->relay_address, p->snapshot_host >= 0
-                     ? "snapshot is on a host, so every host needs the relay"
-                     : "transfer is --transfer relay");
-        return EDR_EINVAL;
-      }
+      if (p->snapshot_host >= 0 || p->transfer == EDR_TRANSFER_RELAY)
+        return edr_error_set(err, EDR_EINVAL,
+                             "member '%s': relay_address '%s' is not an IP address, and "
+                             "the %s: set relay_address in the spec", h->member->name,
+                             h->member->relay_address, p->snapshot_host >= 0
+                                 ? "snapshot is on a host, so every host needs the relay"
+                                 : "transfer is --transfer relay");
       h->relay_named = true;
       prev = (long)i;
       continue;

@@ -447,8 +447,45 @@ static void test_route_named(void) {
   edr_spec_free(s);
 }
 
+/* The relay refused: a member the agent cannot reach by address when the
+ * relay is required, or a snapshot on a host that is not a member.  The
+ * message names the member and what to change; no plan is returned. */
+static void test_route_refused(void) {
+  struct edr_spec *s = NULL;
+  CHECK(t_spec_from_initial_cluster(
+            "m1=http://10.0.0.1:2380,m2=http://etcd-2.example:2380,m3=http://10.0.0.3:2380",
+            NULL, &s, err, sizeof err) == 0);
+  if (!s)
+    return;
+  struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
+                            .snapshot_sha256 = "ab", .snapshot_revision = 42,
+                            .run_id = "20260101-000000-abcd", .transfer = EDR_TRANSFER_RELAY};
+  struct edr_plan *p = NULL;
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == EDR_EINVAL);
+  CHECK(p == NULL);
+  CHECK_STR(err, "member 'm2': relay_address 'etcd-2.example' is not an IP address, and the "
+                 "transfer is --transfer relay: set relay_address in the spec");
+
+  o.transfer = EDR_TRANSFER_AUTO;
+  o.snapshot_member = "m1";
+  o.snapshot_remote = "/backups/snap.db";
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == EDR_EINVAL);
+  CHECK(p == NULL);
+  CHECK_STR(err, "member 'm2': relay_address 'etcd-2.example' is not an IP address, and the "
+                 "snapshot is on a host, so every host needs the relay: set relay_address in "
+                 "the spec");
+
+  o.snapshot_member = "m9";
+  CHECK(t_plan_build(s, &o, &p, err, sizeof err) == EDR_EINVAL);
+  CHECK(p == NULL);
+  CHECK_STR(err, "the snapshot is on 'm9', which is not a member of the cluster");
+  edr_plan_free(p);
+  edr_spec_free(s);
+}
+
 int main(void) {
   test_route_named();
+  test_route_refused();
   test_restore_commands();
   test_health_routes();
   test_wal_and_skip_hash();
