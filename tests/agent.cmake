@@ -1,4 +1,5 @@
-# The agent's tests: agent/agent_test.py drives the built etcd-dr-agent over
+# The agent's tests: agent/agent_test.py (its cases in agent_cases_io.py,
+# agent_cases_host.py, agent_cases_env.py and agent_attacks.py) drives the built etcd-dr-agent over
 # its JSON-lines protocol in temporary directories, one ctest per area.  They
 # need no root (what does is skipped with a message) and no network beyond
 # loopback (the "etcd" case starts a real etcd on 127.0.0.1).
