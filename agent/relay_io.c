@@ -26,10 +26,6 @@
 #include <unistd.h>
 
 static const json_int_t IDLE_MS = 15000;     /* no byte from a peer for this long */
-/* connecting to the next host, whose listener may not be up yet: retry
- * after 10 ms, doubling up to 200 ms, until the timeout */
-static const unsigned CONNECT_RETRY_FIRST_MS = 10;
-static const unsigned CONNECT_RETRY_MAX_MS = 200;
 static const char CHECK_TEXT[] = "etcd-dr relay check";
 
 static uint64_t now_ms(void) {
@@ -322,7 +318,6 @@ int relay_out_connect(struct agent *a, json_t *forward, const uint8_t key[EDR_RE
                       addr);
   uint64_t deadline = now_ms() + (uint64_t)timeout;
   int fd = -1, e = 0;
-  unsigned wait_ms = CONNECT_RETRY_FIRST_MS;
   for (;;) {
     /* a coordinator gone means nobody would hear the reply, and the lock
      * and staging stay on this host for as long as this loop runs */
@@ -336,10 +331,9 @@ int relay_out_connect(struct agent *a, json_t *forward, const uint8_t key[EDR_RE
       break;
     e = errno;
     now = now_ms();
-    if (now + wait_ms >= deadline)
+    if (now + 200 >= deadline)
       break;
-    usleep(wait_ms * 1000); /* the next host's listener may not be up yet */
-    wait_ms = wait_ms * 2 < CONNECT_RETRY_MAX_MS ? wait_ms * 2 : CONNECT_RETRY_MAX_MS;
+    usleep(200 * 1000); /* the next host's listener may not be up yet */
   }
   if (fd < 0)
     return agent_fail(a, edr_from_errno(e), "cannot connect to %s: %s", out->to,
