@@ -32,13 +32,13 @@ static int port_of(const struct edr_plan *p, const struct edr_host_plan *h) {
   return h->member->relay_port ? h->member->relay_port : p->relay_port;
 }
 
-/* The run's port: from its id, in 30000-59999, so a run and its resume agree. */
 enum { RELAY_PORT_BASE = 20000, RELAY_PORT_SPAN = 10000 };
 
-/* The run's relay port, from its id: 20000-29999, below Linux's ephemeral
- * range (32768-60999 by default), where a host's own outgoing connections
- * (etcd's peers, ssh) take local ports and a listener would find its port
- * in use, and below Kubernetes' NodePorts (30000-32767). */
+/* The run's relay port, from its id so that a run and its resume agree:
+ * 20000-29999, below Linux's ephemeral range (32768-60999 by default),
+ * where a host's own outgoing connections (etcd's peers, ssh) take local
+ * ports and a listener would find its port in use, and below Kubernetes'
+ * NodePorts (30000-32767). */
 static int run_port(const char *run_id) {
   uint32_t x = 2166136261u;
   for (const char *c = run_id; *c; c++)
