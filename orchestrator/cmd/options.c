@@ -424,6 +424,15 @@ const struct edr_opt edr_options[] = {
            "host when there is no client certificate here\n"
            "(ETCDCTL_CERT) for an https member, or its client URL\n"
            "gives no answer from here before anything stops"},
+  {.name = "health-via", .arg = EDR_ARG_CHOICE, .metavar = "auto|here|hosts",
+   .commands = EDR_CMD_STATUS, .set = set_enum, .field = F(po.health_via),
+   .choices = "auto here hosts",
+   .help = "how each member is asked: from here, or through the\n"
+           "agent on its host with the spec's etcdctl_cacert/\n"
+           "_cert/_key; auto (default): through the host when\n"
+           "there is no client certificate here (--cert,\n"
+           "ETCDCTL_CERT) for an https member whose host has one,\n"
+           "or its client URL gives no answer from here"},
   {.name = "bump-revision", .arg = EDR_ARG_TEXT, .metavar = "N|auto", .commands = EDR_CMD_RESTORE,
    .set = set_bump,
    .help = "add N to every revision (with --mark-compacted, so\n"
