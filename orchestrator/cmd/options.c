@@ -391,6 +391,11 @@ const struct edr_opt edr_options[] = {
    .help = "per HTTP request, connect included: 2s, 500ms (a bare\n"
            "number is milliseconds; default $ETCDCTL_DIAL_TIMEOUT,\n"
            "else 2s)"},
+  {.name = "user", .arg = EDR_ARG_TEXT, .metavar = "NAME", .commands = EDR_CMD_SAVE,
+   .field = F(user),
+   .help = "etcd user to authenticate as (default: $ETCDCTL_USER,\n"
+           "user:password or user); the password from\n"
+           "$ETCDCTL_PASSWORD, never on a command line"},
   {.name = "timeout", .arg = EDR_ARG_DURATION, .metavar = "DUR", .commands = EDR_CMD_SAVE,
    .field = F(timeout_ms), .bare_ms = 1, .max_ms = 600000, .env = "ETCDCTL_DIAL_TIMEOUT",
    .help = "connect and /health timeout: 5s, 500ms (a bare number\n"

@@ -1,10 +1,13 @@
 /*
  * test_status.c - unit tests of `etcd-dr status`'s pure parts: the parsers
  * of etcd's gateway answers (real bodies from etcd 3.4.23 and 3.5.16), the
- * alarm merge, the verdict and its exit status.  Also one fetch against a
+ * alarm merge, the verdict and its exit status; etcd's user and token
+ * (auth.h).  Also one fetch against a
  * closed loopback port, so an unreachable member is reported, not fatal.
  */
 #include "status.h"
+
+#include "auth.h"
 
 #include "err.h"
 #include "t.h"
@@ -412,10 +415,56 @@ static void test_fetch_cancel(void) {
   edr_status_rows_release(r, 1);
 }
 
+/* etcd's user as etcdctl reads it (auth.h), and the token's answer; the
+ * password is never in a message. */
+static void test_etcd_user(void) {
+  struct edr_etcd_user u;
+  struct edr_error e = EDR_ERROR_INIT;
+  unsetenv("ETCDCTL_USER");
+  unsetenv("ETCDCTL_PASSWORD");
+  CHECK(edr_etcd_user_get(NULL, &u, &e) == 0 && !u.name);
+  setenv("ETCDCTL_USER", "root:pa:ss", 1);
+  CHECK(edr_etcd_user_get(NULL, &u, &e) == 0 && u.name && u.password);
+  if (u.name) {
+    CHECK_STR(u.name, "root");
+    CHECK_STR(u.password, "pa:ss");
+  }
+  char *body = u.name ? edr_etcd_auth_body(&u) : NULL;
+  CHECK(body && strstr(body, "\"name\":\"root\"") && strstr(body, "\"password\":\"pa:ss\""));
+  edr_etcd_auth_body_free(body);
+  char *tok = NULL;
+  CHECK(edr_etcd_auth_token("member 'm1' (u)", &u, 200, "{\"header\":{},\"token\":\"abc.1\"}",
+                            &tok, &e) == 0 && tok && !strcmp(tok, "abc.1"));
+  free(tok);
+  CHECK(edr_etcd_auth_token("member 'm1' (u)", &u, 400,
+                            "{\"code\":3,\"message\":\"etcdserver: authentication failed, "
+                            "invalid user ID or password\"}", &tok, &e) == EDR_EETCDAUTH && !tok);
+  CHECK_STR(edr_error_text(&e), "member 'm1' (u): authentication as 'root' failed: etcdserver: "
+            "authentication failed, invalid user ID or password (check ETCDCTL_USER, or --user "
+            "and ETCDCTL_PASSWORD)");
+  CHECK(!strstr(edr_error_text(&e), "pa:ss"));
+  CHECK(*edr_etcd_auth_hint("auth: user name is empty", &u) == '\0');
+  edr_etcd_user_release(&u);
+  CHECK(strstr(edr_etcd_auth_hint("auth: user name is empty", NULL), "ETCDCTL_USER"));
+  setenv("ETCDCTL_PASSWORD", "other", 1);  /* wins over the colon's */
+  CHECK(edr_etcd_user_get("admin", &u, &e) == 0 && u.name && !strcmp(u.name, "admin") &&
+        !strcmp(u.password, "other"));
+  edr_etcd_user_release(&u);
+  CHECK(edr_etcd_user_get("admin:pw", &u, &e) == EDR_EINVAL && !strstr(edr_error_text(&e), "pw"));
+  unsetenv("ETCDCTL_PASSWORD");
+  setenv("ETCDCTL_USER", "root", 1);
+  CHECK(edr_etcd_user_get(NULL, &u, &e) == EDR_EINVAL && !u.name);
+  CHECK_STR(edr_error_text(&e), "ETCDCTL_USER 'root' has no password: set ETCDCTL_PASSWORD (or "
+            "ETCDCTL_USER=root:PASSWORD)");
+  unsetenv("ETCDCTL_USER");
+  edr_error_release(&e);
+}
+
 int main(void) {
   test_escape();
   test_parsers();
   test_answer_parser();
+  test_etcd_user();
   test_verdict();
   test_fetch_refused();
   test_fetch_cancel();
