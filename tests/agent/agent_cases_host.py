@@ -367,7 +367,9 @@ def case_run_lock(base):
     a.close()
 
 
-def case_etcd(base):
+def start_etcd(base):
+    """A one-member etcd on loopback in BASE/etcd-data: (process, client URL, peer URL,
+    data dir)."""
     etcd = shutil.which("etcd") or "/usr/bin/etcd"
     if not os.path.exists(etcd):
         skip("no etcd binary (apt-get install etcd-server)")
@@ -380,6 +382,11 @@ def case_etcd(base):
                              "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
                              "--initial-cluster", "t=" + purl],
                             stdout=log, stderr=subprocess.STDOUT)
+    return proc, curl, purl, data
+
+
+def case_etcd(base):
+    proc, curl, purl, data = start_etcd(base)
     a = Agent(base)
     want_rev = None
     try:
@@ -584,18 +591,7 @@ def case_etcd_auth(base):
     /v3/auth/authenticate goes out as the Authorization header."""
     import base64
     import urllib.request
-    etcd = shutil.which("etcd") or "/usr/bin/etcd"
-    if not os.path.exists(etcd):
-        skip("no etcd binary (apt-get install etcd-server)")
-    data = os.path.join(base, "etcd-data")
-    cport, pport = free_port(), free_port()
-    curl, purl = "http://127.0.0.1:%d" % cport, "http://127.0.0.1:%d" % pport
-    log = open(os.path.join(base, "etcd.log"), "w")
-    proc = subprocess.Popen([etcd, "--name", "t", "--data-dir", data,
-                             "--listen-client-urls", curl, "--advertise-client-urls", curl,
-                             "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-                             "--initial-cluster", "t=" + purl],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc, curl, _, _ = start_etcd(base)
 
     def gw(path, body, token=None):  # this test's own request, to set etcd up
         q = urllib.request.Request(curl + path, data=json.dumps(body).encode(),
