@@ -44,7 +44,8 @@ static const struct edr_usage usage = {
     "On a cluster with authentication enabled, etcd serves a snapshot to its\n"
     "root user only: ETCDCTL_USER (user:password, or user with\n"
     "ETCDCTL_PASSWORD) or --user NAME names it, as for etcdctl; the token etcd\n"
-    "gives for it goes with the request (docs/auth.md).\n"
+    "gives for it goes with the request, and with --via ssh the host's etcdctl\n"
+    "gets it as ETCDCTL_USER in its environment (docs/auth.md).\n"
     "\n",
   .foot =
     "Exit status (docs/exit-codes.md): 0 saved; 1 internal error or a local\n"

@@ -14,7 +14,7 @@
 
 #include "health.h"  /* edr_gw_str */
 
-static void wipe_free(char *s) {
+void edr_etcd_wipe_free(char *s) {
   if (!s)
     return;
   volatile char *p = s;
@@ -25,7 +25,7 @@ static void wipe_free(char *s) {
 
 void edr_etcd_user_release(struct edr_etcd_user *u) {
   free(u->name);
-  wipe_free(u->password);
+  edr_etcd_wipe_free(u->password);
   u->name = u->password = NULL;
 }
 
@@ -70,7 +70,7 @@ char *edr_etcd_auth_body(const struct edr_etcd_user *u) {
   return s;
 }
 
-void edr_etcd_auth_body_free(char *body) { wipe_free(body); }
+void edr_etcd_auth_body_free(char *body) { edr_etcd_wipe_free(body); }
 
 int edr_etcd_auth_token(const char *who, const struct edr_etcd_user *u, long code,
                         const char *body, char **token, struct edr_error *err) {

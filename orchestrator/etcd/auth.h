@@ -31,6 +31,9 @@ struct edr_etcd_user {
 int edr_etcd_user_get(const char *opt_user, struct edr_etcd_user *u, struct edr_error *err);
 void edr_etcd_user_release(struct edr_etcd_user *u);
 
+/* Zero S (a password, or a string holding one) and free it; NULL is fine. */
+void edr_etcd_wipe_free(char *s);
+
 /* The body of POST /v3/auth/authenticate for U (new, NULL when out of
  * memory); free it with edr_etcd_auth_body_free(), which wipes it. */
 char *edr_etcd_auth_body(const struct edr_etcd_user *u);

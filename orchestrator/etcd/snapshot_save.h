@@ -59,8 +59,9 @@ struct edr_save_opts {      /* every string borrowed for the call */
   const char *member;       /* NULL: the first member whose /health is true */
   const char *endpoint;     /* a client URL; then the spec is not used */
   struct edr_tls tls;
-  const struct edr_etcd_user *user;  /* authenticate as (auth.h), or NULL:
-                                        from here only; --via ssh sends none */
+  const struct edr_etcd_user *user;  /* authenticate as (auth.h), or NULL;
+                                        --via ssh: the host's etcdctl gets
+                                        it as ETCDCTL_USER */
   uint64_t timeout_ms;      /* connect and /health; 0: 5000 */
   uint64_t stall_timeout_ms;  /* no byte for this long fails; 0: 30000 */
   uint64_t deadline_ms;     /* the whole transfer's bound; 0: one hour */

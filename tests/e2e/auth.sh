@@ -6,7 +6,8 @@
 #   and names the member, no file left; a password given to --user and a
 #   user without a password are refused before anything is asked;
 # - snapshot save with ETCDCTL_USER=root:PW and with --user root and
-#   ETCDCTL_PASSWORD: a sound snapshot;
+#   ETCDCTL_PASSWORD: a sound snapshot; --via ssh too (the host's etcdctl
+#   gets ETCDCTL_USER in its environment);
 # - restore from it with ETCDCTL_USER set: every key back, nothing written
 #   after it, authentication still enabled (the snapshot's auth state), the
 #   health gate passes without a token;
@@ -67,6 +68,14 @@ ETCDCTL_USER=root:$PW save -o "$WORK/snap.db" -w json
 check "ETCDCTL_USER=root:PW: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
 check "the snapshots are sound" "$ETCD_DR" snapshot verify "$WORK/snap.db"
+# through m2's host: its etcdctl gets the user in its environment, not its argv
+save -o "$WORK/ssh-none.db" --via ssh --member m2
+check "--via ssh, no user: exit 4 (got $rc)" test "$rc" = 4
+check "--via ssh, no user: the host's etcdctl says why" contains "$(cat "$WORK/err")" "user name is empty"
+ETCDCTL_USER=root:$PW save -o "$WORK/ssh.db" --via ssh --member m2
+check "--via ssh with ETCDCTL_USER: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/err"
+check "--via ssh with ETCDCTL_USER: a sound snapshot" "$ETCD_DR" snapshot verify "$WORK/ssh.db"
 snaprev=$("$ETCD_DR" snapshot status -w json "$WORK/snap.db" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])')
 check "the snapshot's revision is the cluster's ($snaprev)" \
   test "$snaprev" = "$(ctl --user "root:$PW" endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')"
