@@ -396,6 +396,12 @@ const struct edr_opt edr_options[] = {
    .help = "etcd user to authenticate as (default: $ETCDCTL_USER,\n"
            "user:password or user); the password from\n"
            "$ETCDCTL_PASSWORD, never on a command line"},
+  {.name = "user", .arg = EDR_ARG_TEXT, .metavar = "NAME", .commands = EDR_CMD_RUN,
+   .field = F(user),
+   .help = "etcd user the member-add, member-remove and\n"
+           "snapshot-save steps authenticate as (default:\n"
+           "$ETCDCTL_USER); the password from $ETCDCTL_PASSWORD,\n"
+           "never on a command line"},
   {.name = "timeout", .arg = EDR_ARG_DURATION, .metavar = "DUR", .commands = EDR_CMD_SAVE,
    .field = F(timeout_ms), .bare_ms = 1, .max_ms = 600000, .env = "ETCDCTL_DIAL_TIMEOUT",
    .help = "connect and /health timeout: 5s, 500ms (a bare number\n"

@@ -48,6 +48,8 @@
 
 #include "err.h"
 #include "http.h"  /* struct edr_tls */
+
+struct edr_etcd_user;
 #include "spec.h"  /* struct edr_strv */
 
 struct edr_member_info {
@@ -77,6 +79,9 @@ struct edr_members_req {         /* every pointer borrowed until the callback */
   const char *name;              /* remove: the member's name (NULL or "": none) */
   const char *const *peer_urls;  /* add: the new member's; remove: one of them */
   size_t n_peer;
+  /* etcd's user (auth.h) for a cluster with authentication enabled: the
+   * change is sent with a token of the member it goes to; NULL: none */
+  const struct edr_etcd_user *user;
 };
 
 struct edr_members_result {

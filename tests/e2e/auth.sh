@@ -13,6 +13,10 @@
 #   health gate passes without a token;
 # - status with ETCDCTL_USER: healthy, every member at the snapshot's
 #   revision;
+# - a playbook's member-remove and member-add: refused without a user (the
+#   message says what to set) and with a wrong password (it says so), done
+#   with run --user root and ETCDCTL_PASSWORD (with retries: etcd refuses a change until the
+#   restored members have been connected for 5 s);
 # - the password appears nowhere in the state dir (journal, report, run
 #   dir) or in anything etcd-dr printed.
 . "$(dirname "$0")/lib.sh"
@@ -102,6 +106,33 @@ check "status with ETCDCTL_USER: healthy, exit 0 (got $rc)" test "$rc" = 0
 for i in 1 2 3; do
   check "status: m$i at the snapshot's revision $snaprev" test "$(col "m$i" 8)" = "$snaprev"
 done
+
+# ---- a playbook's member-remove and member-add (from here) -------------------
+cat >"$WORK/members.json" <<'PB'
+{"playbook": 1, "name": "members",
+ "steps": [{"name": "remove", "kind": "member-remove", "target": "m3", "retries": 5, "retry_delay": 3},
+           {"name": "add", "kind": "member-add", "target": "m3", "retries": 5, "retry_delay": 3}]}
+PB
+# the failures need no retry: the same playbook without them
+sed 's/, "retries": 5, "retry_delay": 3//' "$WORK/members.json" >"$WORK/members-once.json"
+ids() { ctl --user "root:$PW" member list -w fields | awk '/"ID"/ {print $3}' | sort | tr '\n' ' '; }
+before=$(ids)
+run_pb() { "$ETCD_DR" run "$WORK/${PB:-members-once}.json" --cluster "$WORK/cluster.json" --yes "$@" >"$WORK/out" 2>"$WORK/err"; rc=$?; cat "$WORK/out" "$WORK/err" >>"$WORK/printed"; }
+run_pb
+check "member-remove without a user: fails (exit $rc)" test "$rc" != 0
+check "member-remove without a user: says to set ETCDCTL_USER" \
+  contains "$(cat "$WORK/err")" "refused by http://$ip1:2379: etcdserver: user name is empty (authentication is enabled: set ETCDCTL_USER, or --user with ETCDCTL_PASSWORD)"
+ETCDCTL_USER=root:wrong run_pb
+check "member-remove, wrong password: fails (exit $rc)" test "$rc" != 0
+check "member-remove, wrong password: says so, naming the member asked" contains "$(cat "$WORK/err")" \
+  "cannot remove member 'm3': http://$ip1:2379: authentication as 'root' failed: etcdserver: authentication failed, invalid user ID or password"
+check "nothing changed in the membership" test "$(ids)" = "$before"
+run_pb --user "root:$PW"
+check "run --user NAME:PASSWORD: refused, exit 2 (got $rc)" test "$rc" = 2
+ETCDCTL_PASSWORD=$PW PB=members run_pb --user root
+check "member-remove and member-add with --user root and ETCDCTL_PASSWORD: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || grep -a "error" "$WORK/err"
+check "m3 has a new member id" test "$(ids)" != "$before" -a "$(ids | wc -w)" = 3
 
 # ---- the password, nowhere --------------------------------------------------
 check "the state dir has the run's journal and report" \
