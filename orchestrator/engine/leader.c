@@ -45,6 +45,9 @@ static void leader_apply(struct run *r, long leader) {
   json_decref(f);
   if (name && !r->aborting) /* nothing is stopped in an abort */
     eng_info(r, "%s leads the running cluster: it stops last, after the others", name);
+  else if (!r->aborting) /* said, never silent: the order rests on it */
+    edr_warn("the leader of the running cluster could not be found: the members stop in "
+             "parallel");
 }
 
 void edr_leader_done(struct edr_leader_ask *a, long leader) {

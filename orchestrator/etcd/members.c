@@ -248,6 +248,8 @@ struct edr_members_call {
   const char *by;                /* the URL that answered the change */
   int last;                      /* the last failure while listing */
   bool closing;
+  bool over;                     /* CB ran: only answers through VIA awaited */
+  unsigned via_pending;          /* requests through req.via under way */
   struct edr_members_result res;
 };
 
@@ -262,7 +264,10 @@ static void on_closed(void *arg) {
   edr_str_release(&c->why);
   edr_str_release(&c->by_why);
   free(c->body);
-  free(c);
+  c->body = NULL;
+  c->over = true;
+  if (!c->via_pending)  /* else the last answer through VIA frees it */
+    free(c);
 }
 
 /* The operation is over: RC and, on failure, the message.  CB runs from
@@ -291,7 +296,8 @@ static const char *verb(const struct edr_members_call *c) {
  * next one.  False when none is left. */
 static bool next_url(struct edr_members_call *c, const char *reason) {
   char one[400];
-  snprintf(one, sizeof one, "%s: %s", c->req.urls[c->i], reason);
+  snprintf(one, sizeof one, "%s%s: %s", c->req.urls[c->i],
+           c->req.via_url && c->req.via_url[c->i] ? " (asked on its host)" : "", reason);
   append(&c->why, one);
   if (++c->i >= c->req.n_urls)
     return false;
@@ -466,12 +472,36 @@ static void on_answer(void *arg, int status, long code, const char *body, size_t
   step(c, status, code, body, errtext);
 }
 
-/* Ask URL number c->i what the phase needs. */
+static void on_via_answer(void *arg, int status, long code, const char *body, size_t len,
+                          const char *errtext) {
+  struct edr_members_call *c = arg;
+  c->via_pending--;
+  if (c->closing) {
+    if (c->over && !c->via_pending)
+      free(c);
+    return;
+  }
+  on_answer(c, status, code, body, len, errtext);
+}
+
+/* Ask URL number c->i what the phase needs, from here or through VIA. */
 static void ask(struct edr_members_call *c) {
   const char *base = c->req.urls[c->i];
   const char *path = c->phase != P_CHANGE ? "/v3/cluster/member/list"
                      : c->req.op == EDR_MEMBERS_ADD ? "/v3/cluster/member/add"
                                                     : "/v3/cluster/member/remove";
+  const char *body = c->phase == P_CHANGE ? c->body : "{}";
+  if (c->req.via_url && c->req.via_url[c->i] && c->req.via.request) {
+    c->via_pending++;
+    int rc = c->req.via.request(c->req.via.arg, c->i, "POST", path, body,
+                                c->req.timeout_ms ? c->req.timeout_ms : 10000, on_via_answer,
+                                c);
+    if (rc < 0) {
+      c->via_pending--;
+      step(c, rc, 0, "", "");  /* as a URL that gave no answer */
+    }
+    return;
+  }
   size_t bl = strlen(base);
   while (bl && base[bl - 1] == '/')
     bl--;
@@ -479,7 +509,7 @@ static void ask(struct edr_members_call *c) {
   struct edr_http_req q = {
     .method = "POST",
     .url = url,
-    .body = c->phase == P_CHANGE ? c->body : "{}",
+    .body = body,
     .tls = c->req.tls,
     .timeout_ms = c->req.timeout_ms,
   };
