@@ -383,6 +383,7 @@ struct members_gate {
   const char **urls;
   size_t *host_of;                     /* urls[i]'s index in plan->hosts */
   bool *via;                           /* urls[i] asked through its host */
+  bool *fallback;                      /* ... when here has no way to it */
   struct edr_tls tls;
   struct edr_members_call *call;       /* while it runs */
 };
@@ -392,6 +393,7 @@ static void members_gate_free(struct members_gate *mg) {
     free(mg->urls);
     free(mg->host_of);
     free(mg->via);
+    free(mg->fallback);
   }
   free(mg);
 }
@@ -436,7 +438,8 @@ static int members_routes(struct edr_gate *g, struct members_gate *mg, size_t ta
   mg->urls = calloc(p->n_hosts + 1, sizeof *mg->urls);
   mg->host_of = calloc(p->n_hosts + 1, sizeof *mg->host_of);
   mg->via = calloc(p->n_hosts + 1, sizeof *mg->via);
-  if (!mg->urls || !mg->host_of || !mg->via)
+  mg->fallback = calloc(p->n_hosts + 1, sizeof *mg->fallback);
+  if (!mg->urls || !mg->host_of || !mg->via || !mg->fallback)
     return EDR_ENOMEM;
   struct edr_str say = EDR_STR_INIT;
   *n = 0;
@@ -451,11 +454,13 @@ static int members_routes(struct edr_gate *g, struct members_gate *mg, size_t ta
     }
     mg->urls[*n] = m->client_urls.v[0];
     mg->host_of[*n] = i;
+    mg->fallback[*n] = !via && p->health_routes && p->health_routes[i].look &&
+                       edr_gate_can_ask(g, i);
     mg->via[(*n)++] = via;
     char how[400];
     edr_health_route_say(p, i, how, sizeof how);
     edr_str_appendf(&say, "%s%s %s", say.len ? "; " : "", m->name,
-                    via || !p->health_routes ? how : "from here");
+                    via || mg->fallback[*n - 1] || !p->health_routes ? how : "from here");
   }
   edr_info("%s %s: asks %s (in turn, until one answers)", edr_gate_names[g->stage->gate],
            p->hosts[target].member->name, say.len ? say.buf : "no other member");
@@ -482,7 +487,8 @@ static void gate_members(struct edr_gate *g) {
     .timeout_ms = st->timeout_ms ? st->timeout_ms : 10000,
     .name = st->gate == EDR_GATE_MEMBER_REMOVE ? m->name : NULL,
     .peer_urls = (const char *const *)m->peer_urls.v, .n_peer = m->peer_urls.n,
-    .via_url = mg->via, .via = {.request = members_via, .arg = g},
+    .via_url = mg->via, .via_fallback = mg->fallback,
+    .via = {.request = members_via, .arg = g},
   };
   int rc = edr_members_start(g->loop, &q, members_done, g, &mg->call);
   if (rc) {

@@ -250,6 +250,7 @@ struct edr_members_call {
   bool closing;
   bool over;                     /* CB ran: only answers through VIA awaited */
   unsigned via_pending;          /* requests through req.via under way */
+  bool *via_now;                 /* each URL asked through req.via (n_urls) */
   struct edr_members_result res;
 };
 
@@ -265,6 +266,8 @@ static void on_closed(void *arg) {
   edr_str_release(&c->by_why);
   free(c->body);
   c->body = NULL;
+  free(c->via_now);
+  c->via_now = NULL;
   c->over = true;
   if (!c->via_pending)  /* else the last answer through VIA frees it */
     free(c);
@@ -297,7 +300,7 @@ static const char *verb(const struct edr_members_call *c) {
 static bool next_url(struct edr_members_call *c, const char *reason) {
   char one[400];
   snprintf(one, sizeof one, "%s%s: %s", c->req.urls[c->i],
-           c->req.via_url && c->req.via_url[c->i] ? " (asked on its host)" : "", reason);
+           c->via_now && c->via_now[c->i] ? " (asked on its host)" : "", reason);
   append(&c->why, one);
   if (++c->i >= c->req.n_urls)
     return false;
@@ -469,6 +472,14 @@ static void on_answer(void *arg, int status, long code, const char *body, size_t
   struct edr_members_call *c = arg;
   if (c->closing)
     return; /* cancelled: the result is said already */
+  bool no_way = status == EDR_ETLS || status == EDR_ETIMEDOUT ||
+                status == EDR_EHOSTUNREACH || status == EDR_ERESOLVE;
+  if (no_way && c->via_now && !c->via_now[c->i] && c->req.via_fallback &&
+      c->req.via_fallback[c->i]) {
+    c->via_now[c->i] = true;  /* this URL through its host from now on */
+    ask(c);
+    return;
+  }
   step(c, status, code, body, errtext);
 }
 
@@ -491,7 +502,7 @@ static void ask(struct edr_members_call *c) {
                      : c->req.op == EDR_MEMBERS_ADD ? "/v3/cluster/member/add"
                                                     : "/v3/cluster/member/remove";
   const char *body = c->phase == P_CHANGE ? c->body : "{}";
-  if (c->req.via_url && c->req.via_url[c->i] && c->req.via.request) {
+  if (c->via_now && c->via_now[c->i] && c->req.via.request) {
     c->via_pending++;
     int rc = c->req.via.request(c->req.via.arg, c->i, "POST", path, body,
                                 c->req.timeout_ms ? c->req.timeout_ms : 10000, on_via_answer,
@@ -537,6 +548,17 @@ int edr_members_start(uv_loop_t *loop, const struct edr_members_req *req, edr_me
   if (out)
     *out = c;
   struct edr_members_req *q = &c->req;
+  if (q->via.request && (q->via_url || q->via_fallback) && q->n_urls) {
+    if (!(c->via_now = calloc(q->n_urls, sizeof *c->via_now))) {
+      edr_http_close(c->http, NULL, NULL);
+      free(c);
+      if (out)
+        *out = NULL;
+      return EDR_ENOMEM;
+    }
+    for (size_t i = 0; q->via_url && i < q->n_urls; i++)
+      c->via_now[i] = q->via_url[i];
+  }
   if (q->name && !*q->name)
     q->name = NULL;
   const char *what = q->op == EDR_MEMBERS_LIST ? "list members"

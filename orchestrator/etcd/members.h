@@ -99,6 +99,10 @@ struct edr_members_req {         /* every pointer borrowed until the callback */
    * under way when it ends waits for their answers (the asker bounds each)
    * before it frees itself; CB is not delayed. */
   const bool *via_url;
+  /* Which URLs asked from here are asked again through VIA when here
+   * gives no route to them or a TLS failure (n_urls long; NULL: none): a
+   * member whose route is not known yet (plan/health_route.c's auto). */
+  const bool *via_fallback;
   struct edr_members_asker via;
 };
 

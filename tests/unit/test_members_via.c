@@ -4,7 +4,8 @@
  * this machine has no certificate the members accept): the answers of
  * etcd 3.4's and 3.5's gateway, as they came from real members, judged the
  * same as from here; a member whose host cannot reach it is passed over
- * for the next; ids go out as decimal strings (both gateways take strings
+ * for the next, one here cannot reach is asked again through its host;
+ * ids go out as decimal strings (both gateways take strings
  * and numbers and answer strings); a cancel with a question still on a
  * host ends the call at once and the late answer is dropped.  The asker is
  * a script: no network, no agent.
@@ -303,6 +304,42 @@ static void test_mixed(void) {
   CHECK(s.asked[0].url == 1 && s.asked[1].url == 1);
 }
 
+/* A member whose route is not known yet: asked from here first; no
+ * answer there (a port that accepts and never answers), so the same URL
+ * through its host, and it stays so for the change. */
+static void test_fallback(void) {
+  int port;
+  int srv = t_silent_listener(&port);
+  CHECK(srv >= 0);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+  const char *const two[] = {url, "https://10.0.0.1:2379"};
+  static const bool none[] = {false, false}, fallback[] = {true, false};
+  struct answer a[] = {
+    {.code = 200, .body = list_answer[0]},
+    {.code = 200, .body = removed_answer[0]},
+  };
+  struct script s = {.answers = a, .n_answers = 2};
+  struct outcome o = {0};
+  uv_loop_t loop;
+  CHECK(uv_loop_init(&loop) == 0);
+  s.loop = &loop;
+  struct edr_members_req q = {
+    .op = EDR_MEMBERS_REMOVE, .urls = two, .n_urls = 2, .timeout_ms = 300, .name = "m2",
+    .via_url = none, .via_fallback = fallback,
+    .via = {.request = script_request, .arg = &s},
+  };
+  CHECK(edr_members_start(&loop, &q, done, &o, &o.call) == 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  close(srv);
+  CHECK(o.calls == 1);
+  CHECK(o.status == 0);
+  CHECK(s.n_asked == 2);
+  CHECK(s.asked[0].url == 0 && s.asked[1].url == 0);
+  CHECK_STR(s.asked[1].path, "/v3/cluster/member/remove");
+}
+
 /* Cancelled with a question still on a host: the callback comes at once,
  * the late answer is dropped (and the call freed then: ASan watches). */
 static void cancel_call(void *c) { edr_members_cancel(c); }
@@ -343,6 +380,7 @@ int main(void) {
   }
   test_no_answer();
   test_mixed();
+  test_fallback();
   test_cancel();
   return t_done("test_members_via");
 }
