@@ -165,8 +165,10 @@ check_leader_last() {
   for i in 1 2 3; do
     [[ m$i == "$leader" ]] && continue
     t=$(awk '/^[0-9.]+ etcd stopped/ {print $1; exit}' "$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events")
-    python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))' "${t:-x}" "${tl:-x}" 2>/dev/null || later=
+    python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))' "${t:-x}" "${tl:-x}" 2>/dev/null ||
+      { later=; echo "  m$i's etcd stopped at ${t:-?}, $leader's at ${tl:-?}"; }
   done
+  [[ -n $later ]] || { grep -E 'stop|leader' <<<"$out" | head -20; for i in 1 2 3; do echo "m$i:"; cat "$LAB_DIR/h$i/var-log-etcd-lab/kubelet.events"; done; }
   check "$what: $leader's etcd stopped after the others' (kubelet's events on the hosts)" test -n "$later"
 }
 out=$(PATH=$KPATH nocert kdr plan --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" "${SSH[@]}" 2>&1)
