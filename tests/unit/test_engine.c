@@ -495,6 +495,34 @@ static void test_leader_last_exited(const struct edr_plan *p, long k) {
   edr_run_result_release(&res);
 }
 
+/* The lookup found no leader while members run: the run says so, and
+ * that they stop in parallel (the order rests on it). */
+static void test_leader_lost(const struct edr_plan *p) {
+  fake_reset(p);
+  fake_leader(-1);
+  char path[] = "/tmp/edr-test-engine-XXXXXX";
+  int fd = mkstemp(path), saved = dup(2);
+  CHECK(fd >= 0 && saved >= 0);
+  fflush(stderr);
+  dup2(fd, 2);
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  int rc = run(p, &o, &res);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  CHECK(rc == EDR_EXIT_OK);
+  CHECK(res.leader == NULL);
+  char said[8192] = "";
+  ssize_t n = pread(fd, said, sizeof said - 1, 0);
+  said[n > 0 ? n : 0] = '\0';
+  CHECK_CONTAINS(said, "the leader of the running cluster could not be found: the members "
+                       "stop in parallel");
+  close(fd);
+  unlink(path);
+  edr_run_result_release(&res);
+}
+
 /* Another member's stop fails: the leader is never stopped. */
 static void test_leader_kept_running(const struct edr_plan *p) {
   fake_reset(p);
@@ -582,6 +610,7 @@ int main(void) {
     test_leader_last(restore, 0);
     test_leader_last(restore, 2);
     test_leader_last_exited(restore, 1);
+    test_leader_lost(restore);
     test_leader_kept_running(restore);
     test_leader_not_asked(restore);
     test_leader_slow_abort(restore);
