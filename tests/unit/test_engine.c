@@ -448,13 +448,16 @@ static void test_resume_install(const struct edr_plan *p, bool in_place) {
 
 /* ---- the leader stops last ------------------------------------------------- */
 
-static void test_leader_last(const struct edr_plan *p, long k) {
+/* The others' SLOW steps take a while: the leader's stop must still wait
+ * for them.  SLOW "stop", or "check-stopped": a stop that only asks for it
+ * (kubeadm's: the manifest moved away) and the wait until etcd has exited,
+ * which the leader's stop waits for too. */
+static void test_leader_last(const struct edr_plan *p, long k, const char *slow) {
   fake_reset(p);
   fake_leader(k);
-  /* the others' stops are slow: the leader must still wait for them */
   for (size_t x = 0; x < p->n_hosts; x++)
     if ((long)x != k)
-      fake_rule((struct fake_rule){.host = p->hosts[x].member->name, .what = "stop",
+      fake_rule((struct fake_rule){.host = p->hosts[x].member->name, .what = slow,
                                    .delay_ms = 10 + 10 * x});
   struct edr_exec_opts o = {0};
   struct edr_run_result res;
@@ -465,31 +468,7 @@ static void test_leader_last(const struct edr_plan *p, long k) {
   CHECK(leader_stop >= 0);
   for (size_t x = 0; x < p->n_hosts; x++)
     if ((long)x != k) {
-      long other = fake_find("%s < stop ok", p->hosts[x].member->name);
-      CHECK(other >= 0 && other < leader_stop);
-    }
-  edr_run_result_release(&res);
-}
-
-/* A stop that only asks for it (kubeadm's: the manifest moved away) and
- * the wait until etcd has exited (check-stopped): the leader's stop waits
- * for the others' waits, not only for their stops. */
-static void test_leader_last_exited(const struct edr_plan *p, long k) {
-  fake_reset(p);
-  fake_leader(k);
-  for (size_t x = 0; x < p->n_hosts; x++)
-    if ((long)x != k)
-      fake_rule((struct fake_rule){.host = p->hosts[x].member->name, .what = "check-stopped",
-                                   .delay_ms = 20 + 10 * x});
-  struct edr_exec_opts o = {0};
-  struct edr_run_result res;
-  CHECK(run(p, &o, &res) == EDR_EXIT_OK);
-  const char *ln = p->hosts[k].member->name;
-  long leader_stop = fake_find("%s > stop", ln);
-  CHECK(leader_stop >= 0);
-  for (size_t x = 0; x < p->n_hosts; x++)
-    if ((long)x != k) {
-      long other = fake_find("%s < check-stopped ok", p->hosts[x].member->name);
+      long other = fake_find("%s < %s ok", p->hosts[x].member->name, slow);
       CHECK(other >= 0 && other < leader_stop);
     }
   edr_run_result_release(&res);
@@ -607,9 +586,9 @@ int main(void) {
     test_resume_prepare(restore);
     test_resume_install(restore, true);
     test_resume_install(restore, false);
-    test_leader_last(restore, 0);
-    test_leader_last(restore, 2);
-    test_leader_last_exited(restore, 1);
+    test_leader_last(restore, 0, "stop");
+    test_leader_last(restore, 2, "stop");
+    test_leader_last(restore, 1, "check-stopped");
     test_leader_lost(restore);
     test_leader_kept_running(restore);
     test_leader_not_asked(restore);
