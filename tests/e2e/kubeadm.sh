@@ -32,8 +32,9 @@
 #   -add through the hosts' agents, as `run --dry-run` and the run say; a new
 #   member id in the member list, its data back, its old member dir kept,
 #   the manifest as it was;
-# - `run rebuild-from-one`, no certificate here: the leader stopped last, 3
-#   members again, the seed's data everywhere, the old member dirs kept.
+# - `run rebuild-from-one` seeded by m3, no certificate here: the leader
+#   stopped last, m1's add passing over m2 (down then) for m3, 3 members
+#   again, the seed's data everywhere, the old member dirs kept.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/kubeadm_lib.sh"
 VERSION=${1:-3.5}
@@ -285,21 +286,25 @@ check "m2's old member dir kept as member.etcd-dr-$run" \
   on_host 2 test -d "/var/lib/etcd/member.etcd-dr-$run/snap"
 check "the manifests are as they were after replace-member" test "$(manifest_sums)" = "$sums"
 
-# rebuild-from-one with m1 as the seed, no client certificate here: every
-# member stopped (the leader last), m2 and m3 added back through m1's host.
-klabdata put 1 20 100 /seed/ >/dev/null
-seed=$(klabdata checksum 1 /seed/)
-out=$(nocert kdr run "$REPO/playbooks/rebuild-from-one.json" --cluster "$spec" --var seed=m1 --yes 2>&1)
+# rebuild-from-one with m3 as the seed, no client certificate here: every
+# member stopped (the leader last); m1's add asks m2 first, through its host,
+# where etcd is down then: passed over for m3, through its host.
+ip3=$(host_ip 3)
+klabdata put 3 20 100 /seed/ >/dev/null
+seed=$(klabdata checksum 3 /seed/)
+out=$(nocert kdr run "$REPO/playbooks/rebuild-from-one.json" --cluster "$spec" --var seed=m3 --yes 2>&1)
 rc=$?
-check "run rebuild-from-one seed=m1, no client certificate here, exits 0 (was $rc)" test "$rc" = 0
+check "run rebuild-from-one seed=m3, no client certificate here, exits 0 (was $rc)" test "$rc" = 0
 ((rc == 0)) || echo "$out" | tail -30
 check_leader_last "$out" "rebuild-from-one"
-check "the run says m3's add asked m1 through its host's agent" \
-  contains "$out" "member-add m3: asks m1 through $ip1's agent, with its certificates"
+check "m1's add asks m2 first, through its host's agent (its etcd down then)" \
+  contains "$out" "member-add m1: asks m2 through $(host_ip 2)'s agent, with its certificates"
+check "... then m3 through its host's agent" \
+  contains "$out" "; m3 through $ip3's agent, with its certificates"
 run=$(sed -n 's/.*run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\).*/\1/p' <<<"$out" | sed -n 1p)
 check "every member healthy after rebuild-from-one" kwait_healthy 30
-check "3 members after rebuild-from-one" test "$(kmember_names_on 3)" = "m1 m2 m3"
-for i in 2 3; do
+check "3 members after rebuild-from-one, as m1 lists them" test "$(kmember_names_on 1)" = "m1 m2 m3"
+for i in 1 2; do
   check "m$i has the seed's data" test "$(klabdata checksum "$i" /seed/)" = "$seed"
   check "m$i has every key of before" test "$(klabdata checksum "$i" /kept/)" = "$before"
   check "m$i's old member dir kept as member.etcd-dr-$run" \
