@@ -415,7 +415,8 @@ const struct edr_opt edr_options[] = {
   {.name = "health-via", .arg = EDR_ARG_CHOICE, .metavar = "auto|here|hosts",
    .commands = EDR_CMD_RESTORE | EDR_CMD_ROLLBACK | EDR_CMD_RUN | EDR_CMD_PLAN,
    .set = set_enum, .field = F(po.health_via), .choices = "auto here hosts",
-   .help = "how the health wait asks each member: from here, or\n"
+   .help = "how the health wait, the leader lookup and member-add\n"
+           "and -remove ask each member: from here, or\n"
            "through the agent on its host with the spec's\n"
            "etcdctl_cacert/_cert/_key; auto (default): through the\n"
            "host when there is no client certificate here\n"
