@@ -52,19 +52,29 @@ static int reach_spec(const struct edr_discover_req *r, struct edr_spec **out) {
   return 0;
 }
 
-/* --preset kubeadm given, but etcd on the host is started some other way:
- * refused before anything is done, saying what was found there. */
+/* The manifest to read on the host: --manifest, else NULL (the agent's
+ * default, kubeadm's path). */
+static const char *want_manifest(const struct edr_discover_req *r) {
+  return r->ov ? r->ov->manifest : NULL;
+}
+
+/* --preset kubeadm or --manifest given, but etcd on the host is started
+ * some other way: refused before anything is done, saying what was found
+ * there. */
 static int preset_found(const struct edr_discover_req *r, const struct edr_discover_in *in,
                         json_t *spec, json_t *from) {
-  const char *want = r->ov ? r->ov->preset : NULL;
-  if (!want || in->own_commands || json_object_get(spec, "preset"))
+  const char *preset = r->ov ? r->ov->preset : NULL, *manifest = want_manifest(r);
+  if ((!preset && !manifest) || in->own_commands || json_object_get(spec, "preset"))
     return 0;
   const char *how = edr_discover_from(from, "stop_command");
-  edr_err("discover: %s: --preset %s, but etcd there is not a kubeadm static pod: no manifest "
-          "at %s, and %s; leave out --preset, or name the manifest with etcd-dr discover %s "
-          "--manifest FILE", r->host, want,
-          r->manifest ? r->manifest : "/etc/kubernetes/manifests/etcd.yaml",
-          how ? how : "no unit, env file or container was found either", r->host);
+  char *given = preset ? edr_asprintf("--preset %s", preset)
+                       : edr_asprintf("--manifest %s", manifest);
+  edr_err("discover: %s: %s, but etcd there is not a kubeadm static pod: no manifest "
+          "at %s, and %s; leave out %s, or name the manifest with --manifest FILE", r->host,
+          given ? given : "--preset", manifest ? manifest : "/etc/kubernetes/manifests/etcd.yaml",
+          how ? how : "no unit, env file or container was found either",
+          preset ? "--preset" : "--manifest");
+  free(given);
   return EDR_EXIT_PREFLIGHT;
 }
 
@@ -85,11 +95,12 @@ int edr_discover(const struct edr_discover_req *r, json_t **spec, json_t **from)
   }
   /* where a run of etcd-dr parks the manifest while etcd is stopped: read
    * there when the manifest is not in its place */
-  struct edr_member pm = {.manifest = (char *)(r->manifest ? r->manifest
-                                                           : "/etc/kubernetes/manifests/etcd.yaml")};
+  const char *manifest = want_manifest(r);
+  struct edr_member pm = {.manifest = (char *)(manifest ? manifest
+                                                        : "/etc/kubernetes/manifests/etcd.yaml")};
   char *parked = edr_member_parked_manifest(&pm);
   json_t *req = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "unit", r->unit,
-                          "manifest", r->manifest, "manifest_parked", parked, "env_file",
+                          "manifest", manifest, "manifest_parked", parked, "env_file",
                           r->env_file, "config_file", r->config_file, "container", r->container,
                           "data_dir", r->data_dir);
   free(parked);
@@ -172,6 +183,8 @@ static void take_overrides(const struct edr_spec_overrides *ov, json_t *spec, js
     const char *had = json_string_value(json_object_get(spec, set[i].key));
     if (!set[i].val || (had && !strcmp(had, set[i].val)))
       continue; /* the host's origin stays when the command line agrees */
+    if (!strcmp(set[i].key, "manifest") && !json_object_get(spec, "preset"))
+      continue; /* read there, but etcd is not started from it (own commands) */
     for (size_t k = json_array_size(from); k-- > 0;)
       if (!strcmp(json_string_value(json_object_get(json_array_get(from, k), "field")),
                   set[i].key))
@@ -208,8 +221,16 @@ int edr_discover_load(const struct edr_discover_req *r, struct edr_spec **out) {
   } else if (edr_verbosity >= 1) {
     edr_discover_print_from(from, stderr);
   }
+  /* --manifest said where to read; without the preset etcd is not started
+   * from it (own commands), and the spec has no manifest to override */
+  struct edr_spec_overrides ov;
+  if (r->ov) {
+    ov = *r->ov;
+    if (!json_object_get(spec, "preset"))
+      ov.manifest = NULL;
+  }
   char *text = json_dumps(spec, 0);
-  rc = text ? edr_spec_from_json(NULL, text, r->ov, out, &err) : EDR_ENOMEM;
+  rc = text ? edr_spec_from_json(NULL, text, r->ov ? &ov : NULL, out, &err) : EDR_ENOMEM;
   if (rc) {
     edr_err("discover: the spec made from %s is not valid: %s", r->host,
             text ? edr_error_text(&err) : edr_strerror(rc));

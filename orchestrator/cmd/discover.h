@@ -15,7 +15,7 @@
 
 struct edr_discover_req {
   const char *host;                 /* one member's host */
-  const char *unit, *manifest, *env_file, *config_file, *container, *data_dir;
+  const char *unit, *env_file, *config_file, *container, *data_dir;  /* the manifest: ov */
   const char *const *member_hosts;  /* "NAME=HOST" */
   size_t n_member_hosts;
   const struct edr_spec_overrides *ov;  /* the SSH settings to reach HOST with */

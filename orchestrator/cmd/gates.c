@@ -10,12 +10,14 @@
  * docs/auth.md), what revision to wait
  * for, and the line the report keeps.  Every gate, and the leader lookup,
  * runs on the run's loop (struct edr_gate's loop) and can be cancelled:
- * none blocks, none runs a loop of its own.  The health waits ask each
- * member the way its route says (plan->health_routes, plan/health_route.c):
- * from here, or through the agent on its host (edr_gate_ask, the agent's
- * etcd-http op with the spec's etcdctl_cacert/_cert/_key); a member auto
- * still has to look at is looked at from here once, by the leader lookup
- * before anything stops or else when the wait starts.
+ * none blocks, none runs a loop of its own.  The health waits, member-add
+ * and -remove and the leader lookup ask each member the way its route says
+ * (plan->health_routes, plan/health_route.c): from here, or through the
+ * agent on its host (via_send: edr_gate_ask or edr_leader_ask_host, the
+ * agent's etcd-http op with the spec's etcdctl_cacert/_cert/_key), and
+ * judge the answers with the same code either way; a member auto still
+ * has to look at is looked at from here once, by the leader lookup before
+ * anything stops or else when the wait starts.
  */
 #include "commands.h"
 #include "driver.h"
@@ -99,7 +101,17 @@ static void routes_seen(const struct edr_plan *p, const size_t *idx, size_t n,
 
 static void begin_wait(struct edr_gate *g);
 
-/* ---- asking a member through its host's agent ----------------------------- */
+/* ---- asking a member's client URL through a host's agent ----------------- */
+
+/* Whose questions they are: a gate's or the leader lookup's (gate.h). */
+struct asker {
+  struct edr_gate *g;
+  struct edr_leader_ask *la;
+};
+
+static const struct edr_plan *asker_plan(const struct asker *k) {
+  return k->g ? k->g->plan : k->la->plan;
+}
 
 struct via_rq {
   edr_http_cb cb;
@@ -124,16 +136,17 @@ static void via_reply(void *arg, int status, json_t *reply) {
   free(v);
 }
 
-static int via_request(void *arg, const struct edr_health_member *hm, const char *method,
-                       const char *path, const char *body, uint64_t timeout_ms,
-                       edr_http_cb cb, void *cb_arg) {
-  struct edr_gate *g = arg;
-  struct health_gate *hg = g->impl;
-  size_t host = hg->host_of[hm - hg->members];
-  const struct edr_member *m = g->plan->hosts[host].member;
+/* One request to the client URL URL made by the agent on the plan's host
+ * HOST with that host's certificates (the agent's etcd-http op); CB as
+ * edr_http's, once, from the loop.  The one way every question here goes
+ * through a host: the health wait, member-add and -remove, the leader. */
+static int via_send(const struct asker *k, size_t host, const char *url, const char *method,
+                    const char *path, const char *body, uint64_t timeout_ms, edr_http_cb cb,
+                    void *cb_arg) {
+  const struct edr_member *m = asker_plan(k)->hosts[host].member;
   struct via_rq *v = calloc(1, sizeof *v);
   json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I}", "op",
-                          "etcd-http", "url", hm->client_url, "method", method, "path", path,
+                          "etcd-http", "url", url, "method", method, "path", path,
                           "body", body, "cacert", m->etcdctl_cacert, "cert", m->etcdctl_cert,
                           "key", m->etcdctl_key, "timeout_ms", (json_int_t)timeout_ms);
   if (!v || !req) {
@@ -143,10 +156,21 @@ static int via_request(void *arg, const struct edr_health_member *hm, const char
   }
   *v = (struct via_rq){.cb = cb, .cb_arg = cb_arg};
   snprintf(v->who, sizeof v->who, "%s's agent", m->ssh_host);
-  int rc = edr_gate_ask(g, host, req, timeout_ms, via_reply, v);
+  int rc = k->g ? edr_gate_ask(k->g, host, req, timeout_ms, via_reply, v)
+                : edr_leader_ask_host(k->la, host, req, timeout_ms, via_reply, v);
   if (rc)
     free(v);
   return rc;
+}
+
+static int via_request(void *arg, const struct edr_health_member *hm, const char *method,
+                       const char *path, const char *body, uint64_t timeout_ms,
+                       edr_http_cb cb, void *cb_arg) {
+  struct edr_gate *g = arg;
+  struct health_gate *hg = g->impl;
+  struct asker k = {.g = g};
+  return via_send(&k, hg->host_of[hm - hg->members], hm->client_url, method, path, body,
+                  timeout_ms, cb, cb_arg);
 }
 
 static void health_cb(void *arg, bool done, int status, const struct edr_health_report *rep) {
@@ -362,31 +386,33 @@ static void gate_wait_healthy(struct edr_gate *g) {
 
 /* ---- member-add and member-remove ---------------------------------------- */
 
-/* The client URLs of every member but EXCEPT, in spec order. */
-static const char **other_urls(const struct edr_plan *p, size_t except, size_t *n) {
-  const char **v = calloc(p->n_hosts + 1, sizeof(char *));
-  *n = 0;
-  for (size_t i = 0; v && i < p->n_hosts; i++)
-    if (i != except)
-      v[(*n)++] = p->hosts[i].member->client_urls.v[0];
-  return v;
-}
-
 struct members_gate {
   const char **urls;
+  size_t *host_of;                     /* urls[i]'s index in plan->hosts */
+  bool *via;                           /* urls[i] asked through its host */
+  bool *fallback;                      /* ... when here has no way to it */
   struct edr_tls tls;
   struct edr_etcd_user user;           /* ETCDCTL_USER, for auth (docs/auth.md) */
   struct edr_members_call *call;       /* while it runs */
 };
+
+static void members_gate_free(struct members_gate *mg) {
+  if (mg) {
+    free(mg->urls);
+    free(mg->host_of);
+    free(mg->via);
+    free(mg->fallback);
+    edr_etcd_user_release(&mg->user);
+  }
+  free(mg);
+}
 
 static void members_done(void *arg, struct edr_members_result *res) {
   struct edr_gate *g = arg;
   struct members_gate *mg = g->impl;
   const struct edr_stage *st = g->stage;
   const struct edr_member *m = g->plan->hosts[st->n_members ? st->members[0] : 0].member;
-  free(mg->urls);
-  edr_etcd_user_release(&mg->user);
-  free(mg);
+  members_gate_free(mg);
   g->impl = NULL;
   if (res->err.code) {
     edr_gate_done(g, res->err.code, "%s %s: %s", edr_gate_names[st->gate], m->name,
@@ -403,21 +429,71 @@ static void members_done(void *arg, struct edr_members_result *res) {
   edr_gate_done(g, 0, NULL);
 }
 
+static int members_via(void *arg, size_t url, const char *method, const char *path,
+                       const char *body, uint64_t timeout_ms, edr_http_cb cb, void *cb_arg) {
+  struct edr_gate *g = arg;
+  struct members_gate *mg = g->impl;
+  struct asker k = {.g = g};
+  return via_send(&k, mg->host_of[url], mg->urls[url], method, path, body, timeout_ms, cb,
+                  cb_arg);
+}
+
+/* Each other member's client URL, asked the way its health is (its route,
+ * plan/health_route.c): through its host's agent when the route says so
+ * and the agent can be asked, else from here.  Said once in the log. */
+static int members_routes(struct edr_gate *g, struct members_gate *mg, size_t target,
+                          size_t *n) {
+  const struct edr_plan *p = g->plan;
+  mg->urls = calloc(p->n_hosts + 1, sizeof *mg->urls);
+  mg->host_of = calloc(p->n_hosts + 1, sizeof *mg->host_of);
+  mg->via = calloc(p->n_hosts + 1, sizeof *mg->via);
+  mg->fallback = calloc(p->n_hosts + 1, sizeof *mg->fallback);
+  if (!mg->urls || !mg->host_of || !mg->via || !mg->fallback)
+    return EDR_ENOMEM;
+  struct edr_str say = EDR_STR_INIT;
+  *n = 0;
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    if (i == target)
+      continue;
+    const struct edr_member *m = p->hosts[i].member;
+    bool via = p->health_routes && p->health_routes[i].via_host;
+    if (via && !edr_gate_can_ask(g, i)) {
+      via = false;
+      edr_warn("%s: its host's agent is not connected: it is asked from here", m->name);
+    }
+    mg->urls[*n] = m->client_urls.v[0];
+    mg->host_of[*n] = i;
+    mg->fallback[*n] = !via && p->health_routes && p->health_routes[i].look &&
+                       edr_gate_can_ask(g, i);
+    mg->via[(*n)++] = via;
+    char how[400];
+    edr_health_route_say(p, i, how, sizeof how);
+    edr_str_appendf(&say, "%s%s %s", say.len ? "; " : "", m->name,
+                    via || mg->fallback[*n - 1] || !p->health_routes ? how : "from here");
+  }
+  edr_info("%s %s: asks %s (in turn, until one answers)", edr_gate_names[g->stage->gate],
+           p->hosts[target].member->name, say.len ? say.buf : "no other member");
+  edr_str_release(&say);
+  return 0;
+}
+
 static void gate_members(struct edr_gate *g) {
   const struct edr_stage *st = g->stage;
   size_t target = st->n_members ? st->members[0] : 0, n = 0;
   const struct edr_member *m = g->plan->hosts[target].member;
   struct members_gate *mg = calloc(1, sizeof(*mg));
-  if (!mg || !(mg->urls = other_urls(g->plan, target, &n))) {
-    free(mg);
+  g->impl = mg;
+  if (!mg || members_routes(g, mg, target, &n) < 0) {
+    members_gate_free(mg);
+    g->impl = NULL;
     edr_gate_done(g, EDR_ENOMEM, "out of memory");
     return;
   }
   env_tls(&mg->tls);
   struct edr_error uerr = EDR_ERROR_INIT;
   if (edr_etcd_user_get(gates_user, &mg->user, &uerr) < 0) {
-    free(mg->urls);
-    free(mg);
+    members_gate_free(mg);
+    g->impl = NULL;
     edr_gate_done(g, uerr.code, "%s %s: %s", edr_gate_names[st->gate], m->name,
                   edr_error_text(&uerr));
     edr_error_release(&uerr);
@@ -429,14 +505,13 @@ static void gate_members(struct edr_gate *g) {
     .timeout_ms = st->timeout_ms ? st->timeout_ms : 10000,
     .name = st->gate == EDR_GATE_MEMBER_REMOVE ? m->name : NULL,
     .peer_urls = (const char *const *)m->peer_urls.v, .n_peer = m->peer_urls.n,
+    .via_url = mg->via, .via_fallback = mg->fallback,
+    .via = {.request = members_via, .arg = g},
     .user = &mg->user,
   };
-  g->impl = mg;
   int rc = edr_members_start(g->loop, &q, members_done, g, &mg->call);
   if (rc) {
-    free(mg->urls);
-    edr_etcd_user_release(&mg->user);
-    free(mg);
+    members_gate_free(mg);
     g->impl = NULL;
     edr_gate_done(g, rc, "%s %s: %s", edr_gate_names[st->gate], m->name, edr_strerror(rc));
   }
@@ -520,52 +595,207 @@ static void snapshot_cancel(struct edr_gate *g) {
 
 /* Only /v3/maintenance/status is asked: a member answers it from its own
  * state, with or without quorum (asking /health and the alarms too made the
- * ask wait out its 1.5 s timeout after a lost quorum).  On the run's loop,
- * like the health gate. */
-struct leader_ask {
-  struct edr_status_row *rows;
-  struct edr_status_fetch *fetch;      /* while it runs */
+ * ask wait out its 1.5 s timeout after a lost quorum).  Each member is asked
+ * by its route: from here, or through its host's agent (via_send); a
+ * member auto still looks at is asked from here, and again through its
+ * host when its client URL gives no answer or refuses this machine's TLS.
+ * Both ways' answers are read by edr_status_parse_status, the parser
+ * `status` uses.  On the run's loop, like the gates. */
+#define LEADER_ASK_MS 1500
+
+struct leader_lookup;
+
+struct leader_member {
+  struct leader_lookup *ll;
+  size_t host;
+  bool via;                            /* this ask goes through the host */
+  bool answered;                       /* its status in ll->rows */
+  char why[400];                       /* why it did not answer */
 };
 
-static void leader_fetched(void *arg, int status) {
-  struct edr_leader_ask *a = arg;
-  struct leader_ask *la = a->impl;
-  const struct edr_plan *p = a->plan;
-  long leader = -1;
-  for (size_t i = 0; status == 0 && i < p->n_hosts; i++)
-    if (la->rows[i].have_status && la->rows[i].leader &&
-        la->rows[i].leader == la->rows[i].member_id)
-      leader = (long)i;
-  if (status == 0)  /* before anything stops: the routes auto looks at */
-    routes_seen(p, NULL, p->n_hosts, la->rows);
-  edr_status_rows_release(la->rows, p->n_hosts);
-  free(la->rows);
-  free(la);
+struct leader_lookup {
+  struct edr_leader_ask *a;
+  size_t a_n;                          /* the plan's hosts */
+  struct edr_http *http;               /* from here; closed at the end */
+  struct edr_tls tls;
+  struct leader_member *m;             /* one per plan host */
+  struct edr_status_row *rows;         /* what each status said */
+  size_t pending;                      /* asks under way, both ways */
+  size_t via_pending;                  /* of them through a host */
+  long leader;
+  bool ending;                         /* closing: done follows */
+  bool done;                           /* edr_leader_done called */
+};
+
+static void leader_free_maybe(struct leader_lookup *ll) {
+  if (ll->done && !ll->via_pending) {
+    edr_status_rows_release(ll->rows, ll->a_n);
+    free(ll->rows);
+    free(ll->m);
+    free(ll);
+  }
+}
+
+static void leader_closed(void *arg) {
+  struct leader_lookup *ll = arg;
+  struct edr_leader_ask *a = ll->a;
+  ll->http = NULL;
+  ll->done = true;
   a->impl = NULL;
+  long leader = ll->leader;
+  leader_free_maybe(ll);
   edr_leader_done(a, leader);
+}
+
+static void leader_end(struct leader_lookup *ll) {
+  if (ll->ending)
+    return;
+  ll->ending = true;
+  edr_http_close(ll->http, leader_closed, ll);
+}
+
+/* Every ask answered (or not): the member that says it leads. */
+static void leader_judge(struct leader_lookup *ll) {
+  const struct edr_plan *p = ll->a->plan;
+  struct edr_str why = EDR_STR_INIT;
+  size_t via = 0;
+  ll->leader = -1;
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    const struct leader_member *lm = &ll->m[i];
+    via += lm->via;
+    const struct edr_status_row *row = &ll->rows[i];
+    if (lm->answered && row->leader && row->leader == row->member_id)
+      ll->leader = (long)i;
+    else if (!lm->answered)
+      edr_str_appendf(&why, "%s%s", why.len ? "; " : "", lm->why);
+  }
+  if (ll->leader < 0)
+    edr_warn("leader lookup: no member said it leads%s%s", why.len ? ": " : "",
+             why.len ? why.buf : "");
+  else
+    edr_info("the leader lookup asked %s", !via ? "every member from here"
+                                           : via == p->n_hosts
+                                               ? "every member through its host's agent"
+                                               : "some members through their hosts' agents");
+  edr_str_release(&why);
+  leader_end(ll);
+}
+
+static void leader_send(struct leader_member *lm);
+
+static void leader_answer(struct leader_member *lm, bool via, int status, long code,
+                          const char *body, const char *errtext) {
+  struct leader_lookup *ll = lm->ll;
+  const struct edr_plan *p = ll->a->plan;
+  const struct edr_member *m = p->hosts[lm->host].member;
+  ll->pending--;
+  if (ll->ending)
+    return;
+  struct edr_status_row *row = &ll->rows[lm->host];
+  if (status == 0)  /* the same parser as `status`'s, whichever way it came */
+    edr_status_parse_status(row, code, body);
+  lm->answered = status == 0 && row->have_status;
+  if (!lm->answered)
+    snprintf(lm->why, sizeof lm->why, "%s (%s%s): %s", m->name, m->client_urls.v[0],
+             via ? ", asked on its host" : "",
+             status == 0 ? row->errors : errtext && *errtext ? errtext : edr_strerror(status));
+  struct edr_health_route *r = p->health_routes ? &p->health_routes[lm->host] : NULL;
+  if (!via && r && r->look) {  /* before anything stops: the route auto looks at */
+    edr_health_route_seen(r, m, status < 0 ? status : 0, errtext);
+    if (!lm->answered && r->via_host && edr_leader_can_ask(ll->a, lm->host)) {
+      lm->via = true;
+      leader_send(lm);
+      return;
+    }
+  }
+  if (!ll->pending)
+    leader_judge(ll);
+}
+
+static void leader_here_cb(void *arg, int status, long code, const char *body, size_t len,
+                           const char *errtext) {
+  (void)len;
+  leader_answer(arg, false, status, code, body, errtext);
+}
+
+static void leader_via_cb(void *arg, int status, long code, const char *body, size_t len,
+                          const char *errtext) {
+  (void)len;
+  struct leader_member *lm = arg;
+  struct leader_lookup *ll = lm->ll;
+  ll->via_pending--;
+  if (ll->done) {
+    leader_free_maybe(ll);
+    return;
+  }
+  leader_answer(lm, true, status, code, body, errtext);
+}
+
+static void leader_send(struct leader_member *lm) {
+  struct leader_lookup *ll = lm->ll;
+  const struct edr_member *m = ll->a->plan->hosts[lm->host].member;
+  const char *path = "/v3/maintenance/status";
+  int rc;
+  ll->pending++;
+  if (lm->via) {
+    struct asker k = {.la = ll->a};
+    ll->via_pending++;
+    rc = via_send(&k, lm->host, m->client_urls.v[0], "POST", path, "{}", LEADER_ASK_MS,
+                  leader_via_cb, lm);
+    if (rc)
+      ll->via_pending--;
+  } else {
+    char *url = edr_asprintf("%s%s", m->client_urls.v[0], path);
+    struct edr_http_req q = {.method = "POST", .url = url, .body = "{}", .tls = &ll->tls,
+                             .timeout_ms = LEADER_ASK_MS};
+    rc = url ? edr_http_request(ll->http, &q, leader_here_cb, lm) : EDR_ENOMEM;
+    free(url);
+  }
+  if (rc) {
+    ll->pending--;
+    snprintf(lm->why, sizeof lm->why, "%s: %s", m->name, edr_strerror(rc));
+  }
 }
 
 static void leader_start(struct edr_leader_ask *a) {
   const struct edr_plan *p = a->plan;
-  struct leader_ask *la = calloc(1, sizeof(*la));
-  struct edr_status_row *rows = member_rows(p, NULL, p->n_hosts);
-  if (!la || !rows) {
-    free(la);
-    free(rows);
+  struct leader_lookup *ll = calloc(1, sizeof(*ll));
+  if (ll) {
+    ll->m = calloc(p->n_hosts ? p->n_hosts : 1, sizeof *ll->m);
+    ll->rows = calloc(p->n_hosts ? p->n_hosts : 1, sizeof *ll->rows);
+  }
+  if (!ll || !ll->m || !ll->rows || !(ll->http = edr_http_new(a->loop))) {
+    if (ll) {
+      free(ll->m);
+      free(ll->rows);
+    }
+    free(ll);
+    edr_warn("the leader lookup cannot start: %s", edr_strerror(EDR_ENOMEM));
     edr_leader_done(a, -1);
     return;
   }
-  struct edr_status_fetch_opts o = {.timeout_ms = 1500, .status_only = true};
-  la->rows = rows;
-  a->impl = la;
-  if (ask_status(a->loop, rows, p->n_hosts, &o, leader_fetched, a, &la->fetch) < 0)
-    leader_fetched(a, EDR_ENOMEM);
+  ll->a = a;
+  ll->a_n = p->n_hosts;
+  ll->leader = -1;
+  for (size_t i = 0; i < p->n_hosts; i++)
+    edr_status_row_init(&ll->rows[i], p->hosts[i].member->name,
+                        p->hosts[i].member->client_urls.v[0]);
+  env_tls(&ll->tls);
+  a->impl = ll;
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    const struct edr_health_route *r = p->health_routes ? &p->health_routes[i] : NULL;
+    ll->m[i] = (struct leader_member){.ll = ll, .host = i};
+    ll->m[i].via = r && r->via_host && edr_leader_can_ask(a, i);
+    leader_send(&ll->m[i]);
+  }
+  if (!ll->pending)
+    leader_judge(ll);
 }
 
 static void leader_cancel(struct edr_leader_ask *a) {
-  struct leader_ask *la = a->impl;
-  if (la && la->fetch)
-    edr_status_fetch_cancel(la->fetch);
+  struct leader_lookup *ll = a->impl;
+  if (ll)
+    leader_end(ll);
 }
 
 static const struct edr_leader_ops leader_ops = {.start = leader_start,

@@ -337,9 +337,6 @@ const struct edr_opt edr_options[] = {
            "not say (loopback, wildcard); repeatable"},
   {.name = "unit", .arg = EDR_ARG_TEXT, .metavar = "UNIT", .commands = EDR_CMD_DISCOVER,
    .field = F(discover.unit), .help = "systemd unit (default etcd.service)"},
-  {.name = "manifest", .arg = EDR_ARG_TEXT, .metavar = "FILE", .commands = EDR_CMD_DISCOVER,
-   .field = F(discover.manifest),
-   .help = "static pod manifest on the host\n(default /etc/kubernetes/manifests/etcd.yaml)"},
   {.name = "env-file", .arg = EDR_ARG_TEXT, .metavar = "FILE", .commands = EDR_CMD_DISCOVER,
    .field = F(discover.env_file), .help = "an env file on the host to read as well"},
   {.name = "config-file", .arg = EDR_ARG_TEXT, .metavar = "FILE", .commands = EDR_CMD_DISCOVER,
@@ -429,7 +426,8 @@ const struct edr_opt edr_options[] = {
   {.name = "health-via", .arg = EDR_ARG_CHOICE, .metavar = "auto|here|hosts",
    .commands = EDR_CMD_RESTORE | EDR_CMD_ROLLBACK | EDR_CMD_RUN | EDR_CMD_PLAN,
    .set = set_enum, .field = F(po.health_via), .choices = "auto here hosts",
-   .help = "how the health wait asks each member: from here, or\n"
+   .help = "how the health wait, the leader lookup and member-add\n"
+           "and -remove ask each member: from here, or\n"
            "through the agent on its host with the spec's\n"
            "etcdctl_cacert/_cert/_key; auto (default): through the\n"
            "host when there is no client certificate here\n"
@@ -565,6 +563,11 @@ const struct edr_opt edr_options[] = {
    .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.preset), .choices = "kubeadm",
    .help = "etcd is kubeadm's static pod: stopped and started\n"
            "by moving its manifest (docs/kubeadm.md)"},
+  {.name = "manifest", .arg = EDR_ARG_TEXT, .metavar = "FILE", .commands = EDR_CMD_SETTINGS,
+   .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.manifest),
+   .help = "kubeadm: etcd's static pod manifest on the hosts\n"
+           "(default /etc/kubernetes/manifests/etcd.yaml); also\n"
+           "where discover and --discover read etcd's flags"},
   {.name = "initial-cluster-token", .arg = EDR_ARG_TEXT, .metavar = "T",
    .commands = EDR_CMD_SETTINGS, .group = EDR_GROUP_SETTINGS, .field = F(cs.ov.token),
    .help = "default: etcd-dr-RUNID, new for every run"},

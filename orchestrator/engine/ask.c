@@ -1,6 +1,8 @@
 /*
- * ask.c - a gate's questions to the hosts' agents (gate.h edr_gate_ask):
- * the health wait asking a member's client URL from the member's own host.
+ * ask.c - a gate's questions to the hosts' agents (gate.h edr_gate_ask,
+ * and the leader lookup's edr_leader_ask_host): the health wait, member-add
+ * and -remove and the leader lookup asking a member's client URL from a
+ * member's own host.
  * Each host keeps a queue of them; the next one goes out whenever the
  * host's connection is free between steps (after a heartbeat, or at once),
  * one at a time, as every request does (agent_conn.h).  A question whose
@@ -96,7 +98,7 @@ bool eng_ask_pump(struct host *h) {
   h->ask_inflight = a;
   json_t *req = a->req;
   a->req = NULL;
-  h->between = "a health question through the agent";
+  h->between = "a question to etcd through the agent";
   eng_timer_arm(h, a->timeout_ms + ASK_MARGIN_MS);
   eng_send_request(h, req, -1, 0, on_ask_reply);
   return true;
@@ -122,14 +124,20 @@ void eng_ask_release(struct run *r) {
   }
 }
 
-bool edr_gate_can_ask(const struct edr_gate *g, size_t host) {
-  const struct run *r = g->engine;
+static bool run_can_ask(const struct run *r, size_t host) {
   return host < r->n && can_ask(&r->hosts[host]);
 }
 
-int edr_gate_ask(struct edr_gate *g, size_t host, json_t *req, uint64_t timeout_ms,
-                 edr_gate_reply_fn fn, void *arg) {
-  struct run *r = g->engine;
+bool edr_gate_can_ask(const struct edr_gate *g, size_t host) {
+  return run_can_ask(g->engine, host);
+}
+
+bool edr_leader_can_ask(const struct edr_leader_ask *a, size_t host) {
+  return run_can_ask(a->engine, host);
+}
+
+static int run_ask(struct run *r, size_t host, json_t *req, uint64_t timeout_ms,
+                   edr_gate_reply_fn fn, void *arg) {
   struct eng_ask *a = calloc(1, sizeof *a);
   if (!a) {
     json_decref(req);
@@ -151,4 +159,14 @@ int edr_gate_ask(struct edr_gate *g, size_t host, json_t *req, uint64_t timeout_
   *p = a;
   eng_ask_pump(h);
   return 0;
+}
+
+int edr_gate_ask(struct edr_gate *g, size_t host, json_t *req, uint64_t timeout_ms,
+                 edr_gate_reply_fn fn, void *arg) {
+  return run_ask(g->engine, host, req, timeout_ms, fn, arg);
+}
+
+int edr_leader_ask_host(struct edr_leader_ask *a, size_t host, json_t *req,
+                        uint64_t timeout_ms, edr_gate_reply_fn fn, void *arg) {
+  return run_ask(a->engine, host, req, timeout_ms, fn, arg);
 }

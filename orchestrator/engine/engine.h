@@ -173,12 +173,20 @@ struct eng_step_kind {
   bool asked_first;          /* the command says whether and when it runs (want_ask) */
   bool starts_etcd;          /* first make sure the data dir holds a member */
   bool stops_etcd;           /* the leader's waits for the others' (leader.c) */
+  bool ends_stop;            /* waits until etcd has exited: the leader's stop
+                                waits for the others' too (a kubeadm stop only
+                                moves the manifest; this step sees etcd gone) */
   bool needs_tool;           /* restores: the probe judges the restore tool */
   bool moves_member;         /* moves the member dir aside */
   bool installs_member;      /* puts the restored member in place: resumed after it
                                 was cut short, it is done if moves_member was */
 };
 extern const struct eng_step_kind eng_steps[EDR_STEP__COUNT];
+/* Part of stopping etcd: the leader's stop waits until the others' are
+ * finished (leader.c). */
+static inline bool eng_step_stopping(enum edr_step_kind k) {
+  return eng_steps[k].stops_etcd || eng_steps[k].ends_stop;
+}
 
 /* This coordinator process's lock token (steps.c): random, made once, kept
  * for the process's life; a host lock names it as "token" in its holder

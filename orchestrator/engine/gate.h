@@ -99,13 +99,19 @@ void edr_gate_done(struct edr_gate *g, int status, const char *fmt, ...)
  * error code with REPLY (its "error" says why) or a transport failure with
  * REPLY NULL.  The agent bounds its own work by TIMEOUT_MS; the connection
  * gives up a while after.  Returns 0, or EDR_ENOMEM (and FN never runs).
- * The health wait asks a member's client URL from the member's own host
- * this way (etcd-http, docs/agent-protocol.md). */
+ * The health wait, member-add and -remove ask a member's client URL from
+ * a member's own host this way (etcd-http, docs/agent-protocol.md). */
 typedef void (*edr_gate_reply_fn)(void *arg, int status, json_t *reply);
 int edr_gate_ask(struct edr_gate *g, size_t host, json_t *req, uint64_t timeout_ms,
                  edr_gate_reply_fn fn, void *arg);
 /* Whether HOST's agent is connected and can be asked now. */
 bool edr_gate_can_ask(const struct edr_gate *g, size_t host);
+/* The same for the leader lookup while it runs: member-add and -remove
+ * and the lookup ask through a member's host what this machine cannot ask
+ * (cmd/gates.c). */
+int edr_leader_ask_host(struct edr_leader_ask *a, size_t host, json_t *req,
+                        uint64_t timeout_ms, edr_gate_reply_fn fn, void *arg);
+bool edr_leader_can_ask(const struct edr_leader_ask *a, size_t host);
 
 /* A gate has a line on the operator's display while it waits (health). */
 void edr_gate_waiting(struct edr_gate *g, const char *line);

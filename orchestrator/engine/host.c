@@ -311,7 +311,7 @@ void eng_step_ok(struct host *h, json_t *result) {
 }
 
 static void next_step(struct host *h) {
-  bool was_stop = cur_step(h) && eng_steps[cur_step(h)->kind].stops_etcd;
+  bool was_stop = cur_step(h) && eng_step_stopping(cur_step(h)->kind);
   h->busy = false;
   h->step++;
   h->attempts = 0;
@@ -598,7 +598,7 @@ void eng_advance(struct host *h) {
       h->res->outcome = EDR_HOST_PARTIAL;
     h->step++;
     eng_advance(h);
-    if (eng_steps[s->kind].stops_etcd)
+    if (eng_step_stopping(s->kind))
       eng_wake_leader(r);
     return;
   }
@@ -624,7 +624,7 @@ void eng_advance(struct host *h) {
     h->res->steps[h->step].started = h->res->steps[h->step].finished = true;
     h->step++; /* skipped: counts as neither done nor failed */
     eng_advance(h);
-    if (eng_steps[s->kind].stops_etcd)
+    if (eng_step_stopping(s->kind))
       eng_wake_leader(r); /* a leader waiting for this stop goes on */
     return;
   }

@@ -45,6 +45,9 @@ static void leader_apply(struct run *r, long leader) {
   json_decref(f);
   if (name && !r->aborting) /* nothing is stopped in an abort */
     eng_info(r, "%s leads the running cluster: it stops last, after the others", name);
+  else if (!r->aborting) /* said, never silent: the order rests on it */
+    edr_warn("the leader of the running cluster could not be found: the members stop in "
+             "parallel");
 }
 
 void edr_leader_done(struct edr_leader_ask *a, long leader) {
@@ -94,14 +97,19 @@ void eng_cancel_leader(struct run *r) {
     r->opts->gates->leader->cancel(&r->leader_ask);
 }
 
-/* Has every other host that is still going finished its stop? */
+/* Has every other host that is still going finished its stop in the
+ * leader's stage: the stop step and the wait until etcd has exited
+ * (eng_step_stopping), which on kubeadm is where etcd really goes? */
 bool eng_others_stopped(const struct run *r, const struct host *leader) {
+  size_t stage = leader->step < leader->hp->n_steps ? leader->hp->steps[leader->step].stage
+                                                   : SIZE_MAX;
   for (size_t i = 0; i < r->n; i++) {
     const struct host *o = &r->hosts[i];
     if (o == leader || o->failed || o->closed)
       continue;
     for (size_t k = 0; k < o->hp->n_steps; k++)
-      if (eng_steps[o->hp->steps[k].kind].stops_etcd && !o->res->steps[k].finished)
+      if (o->hp->steps[k].stage == stage && eng_step_stopping(o->hp->steps[k].kind) &&
+          !o->res->steps[k].finished)
         return false;
   }
   return true;

@@ -428,7 +428,7 @@ const struct eng_step_kind eng_steps[EDR_STEP__COUNT] = {
                         .needs_tool = true},
   [EDR_STEP_STOP] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING,
                      .stops_etcd = true},
-  [EDR_STEP_CHECK_STOPPED] = {.unmoved = ENG_SKIP_IF_RUNNING},
+  [EDR_STEP_CHECK_STOPPED] = {.unmoved = ENG_SKIP_IF_RUNNING, .ends_stop = true},
   [EDR_STEP_MOVE_ASIDE] = {.unmoved = ENG_SKIP_ALWAYS, .moves_member = true},
   [EDR_STEP_MOVE_ASIDE_WAL] = {.unmoved = ENG_SKIP_ALWAYS, .wal = true},
   [EDR_STEP_INSTALL] = {.unmoved = ENG_SKIP_ALWAYS, .installs_member = true},

@@ -253,6 +253,9 @@ struct edr_members_call {
   const char *by;                /* the URL that answered the change */
   int last;                      /* the last failure while listing */
   bool closing;
+  bool over;                     /* CB ran: only answers through VIA awaited */
+  unsigned via_pending;          /* requests through req.via under way */
+  bool *via_now;                 /* each URL asked through req.via (n_urls) */
   struct edr_members_result res;
 };
 
@@ -267,8 +270,14 @@ static void on_closed(void *arg) {
   edr_str_release(&c->why);
   edr_str_release(&c->by_why);
   free(c->body);
+  c->body = NULL;
   free(c->token);
-  free(c);
+  c->token = NULL;
+  free(c->via_now);
+  c->via_now = NULL;
+  c->over = true;
+  if (!c->via_pending)  /* else the last answer through VIA frees it */
+    free(c);
 }
 
 /* The operation is over: RC and, on failure, the message.  CB runs from
@@ -297,7 +306,8 @@ static const char *verb(const struct edr_members_call *c) {
  * next one.  False when none is left. */
 static bool next_url(struct edr_members_call *c, const char *reason) {
   char one[400];
-  snprintf(one, sizeof one, "%s: %s", c->req.urls[c->i], reason);
+  snprintf(one, sizeof one, "%s%s: %s", c->req.urls[c->i],
+           c->via_now && c->via_now[c->i] ? " (asked on its host)" : "", reason);
   append(&c->why, one);
   if (++c->i >= c->req.n_urls)
     return false;
@@ -502,16 +512,51 @@ static void on_answer(void *arg, int status, long code, const char *body, size_t
   struct edr_members_call *c = arg;
   if (c->closing)
     return; /* cancelled: the result is said already */
+  bool no_way = status == EDR_ETLS || status == EDR_ETIMEDOUT ||
+                status == EDR_EHOSTUNREACH || status == EDR_ERESOLVE;
+  if (no_way && c->via_now && !c->via_now[c->i] && c->req.via_fallback &&
+      c->req.via_fallback[c->i]) {
+    c->via_now[c->i] = true;  /* this URL through its host from now on */
+    ask(c);
+    return;
+  }
   step(c, status, code, body, errtext);
 }
 
-/* Ask URL number c->i what the phase needs. */
+static void on_via_answer(void *arg, int status, long code, const char *body, size_t len,
+                          const char *errtext) {
+  struct edr_members_call *c = arg;
+  c->via_pending--;
+  if (c->closing) {
+    if (c->over && !c->via_pending)
+      free(c);
+    return;
+  }
+  on_answer(c, status, code, body, len, errtext);
+}
+
+/* Ask URL number c->i what the phase needs, from here or through VIA. */
 static void ask(struct edr_members_call *c) {
   const char *base = c->req.urls[c->i];
+  bool via = c->via_now && c->via_now[c->i] && c->req.via.request;
+  if (c->phase == P_AUTH && via)
+    c->phase = P_CHANGE;  /* through a host no token goes yet (docs/auth.md) */
   const char *path = c->phase == P_AUTH ? "/v3/auth/authenticate"
                      : c->phase != P_CHANGE ? "/v3/cluster/member/list"
                      : c->req.op == EDR_MEMBERS_ADD ? "/v3/cluster/member/add"
                                                     : "/v3/cluster/member/remove";
+  const char *body = c->phase == P_CHANGE ? c->body : "{}";
+  if (via) {
+    c->via_pending++;
+    int rc = c->req.via.request(c->req.via.arg, c->i, "POST", path, body,
+                                c->req.timeout_ms ? c->req.timeout_ms : 10000, on_via_answer,
+                                c);
+    if (rc < 0) {
+      c->via_pending--;
+      step(c, rc, 0, "", "");  /* as a URL that gave no answer */
+    }
+    return;
+  }
   size_t bl = strlen(base);
   while (bl && base[bl - 1] == '/')
     bl--;
@@ -520,7 +565,7 @@ static void ask(struct edr_members_call *c) {
   struct edr_http_req q = {
     .method = "POST",
     .url = url,
-    .body = c->phase == P_AUTH ? auth : c->phase == P_CHANGE ? c->body : "{}",
+    .body = c->phase == P_AUTH ? auth : body,
     .tls = c->req.tls,
     .timeout_ms = c->req.timeout_ms,
     .authorization = c->phase == P_CHANGE ? c->token : NULL,
@@ -551,6 +596,17 @@ int edr_members_start(uv_loop_t *loop, const struct edr_members_req *req, edr_me
   if (out)
     *out = c;
   struct edr_members_req *q = &c->req;
+  if (q->via.request && (q->via_url || q->via_fallback) && q->n_urls) {
+    if (!(c->via_now = calloc(q->n_urls, sizeof *c->via_now))) {
+      edr_http_close(c->http, NULL, NULL);
+      free(c);
+      if (out)
+        *out = NULL;
+      return EDR_ENOMEM;
+    }
+    for (size_t i = 0; q->via_url && i < q->n_urls; i++)
+      c->via_now[i] = q->via_url[i];
+  }
   if (q->name && !*q->name)
     q->name = NULL;
   const char *what = q->op == EDR_MEMBERS_LIST ? "list members"

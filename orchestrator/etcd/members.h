@@ -18,6 +18,11 @@
  * the next; an answer from etcd, even a refusal, is final for a change
  * (another member would refuse it for the same reason).
  *
+ * Each URL is asked from here with the call's TLS files or, where
+ * req->via_url says so, through the caller's edr_members_asker (the agent
+ * on that member's host, with the host's certificates: cmd/gates.c); a
+ * URL that gives no answer that way is passed over the same.
+ *
  * Idempotent, so a step can be retried after a lost answer: add does nothing
  * when a member with exactly those peer URLs exists, remove does nothing
  * when no member has that name or one of those peer URLs.
@@ -70,6 +75,18 @@ struct edr_member_list {
 
 enum edr_members_op { EDR_MEMBERS_LIST, EDR_MEMBERS_ADD, EDR_MEMBERS_REMOVE };
 
+/* One request to client URL number URL of the call made elsewhere (the
+ * agent on that member's host): METHOD, PATH and BODY as the call would
+ * send them itself.  CB gets what edr_http_request's callback would, once,
+ * from the loop and never inside the call.  Returns 0, or a negative code
+ * and CB never runs.  The answers are judged by the same code whichever way
+ * they came. */
+struct edr_members_asker {
+  int (*request)(void *arg, size_t url, const char *method, const char *path,
+                 const char *body, uint64_t timeout_ms, edr_http_cb cb, void *cb_arg);
+  void *arg;
+};
+
 struct edr_members_req {         /* every pointer borrowed until the callback */
   enum edr_members_op op;
   const char *const *urls;       /* client URLs, tried in order */
@@ -79,9 +96,20 @@ struct edr_members_req {         /* every pointer borrowed until the callback */
   const char *name;              /* remove: the member's name (NULL or "": none) */
   const char *const *peer_urls;  /* add: the new member's; remove: one of them */
   size_t n_peer;
-  /* etcd's user (auth.h) for a cluster with authentication enabled: the
-   * change is sent with a token of the member it goes to; NULL: none */
+  /* etcd's user (auth.h) for a cluster with authentication enabled: a
+   * change asked from here is sent with a token of the member it goes to
+   * (through VIA: none yet); NULL: none */
   const struct edr_etcd_user *user;
+  /* Which URLs are asked through VIA instead of from here (n_urls long;
+   * NULL: all from here).  A call whose requests through VIA are still
+   * under way when it ends waits for their answers (the asker bounds each)
+   * before it frees itself; CB is not delayed. */
+  const bool *via_url;
+  /* Which URLs asked from here are asked again through VIA when here
+   * gives no route to them or a TLS failure (n_urls long; NULL: none): a
+   * member whose route is not known yet (plan/health_route.c's auto). */
+  const bool *via_fallback;
+  struct edr_members_asker via;
 };
 
 struct edr_members_result {

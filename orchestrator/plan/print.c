@@ -35,6 +35,42 @@ static void print_health_routes(const struct edr_plan *p, const size_t *members,
   }
 }
 
+/* The way member H is asked, in a few words: its health route's. */
+static void route_short(const struct edr_plan *p, size_t h, struct edr_str *out) {
+  const struct edr_member *m = p->hosts[h].member;
+  const struct edr_health_route *r = p->health_routes ? &p->health_routes[h] : NULL;
+  bool host = r && (r->via_host || r->look);
+  edr_str_appendf(out, "%s%s %s%s%s", out->len ? "; " : "", m->name,
+                  !host ? "from here" : r->via_host ? "through " : "from here, else through ",
+                  host ? m->ssh_host : "", host ? "'s agent" : "");
+}
+
+/* Member-add and -remove ask the other members (all but EXCEPT) in turn,
+ * each the way its health is asked (cmd/gates.c); the leader lookup asks
+ * every member so. */
+static void print_etcd_asks(const struct edr_plan *p, const char *what, long except,
+                            const char *indent, FILE *out) {
+  struct edr_str say = EDR_STR_INIT;
+  for (size_t i = 0; i < p->n_hosts; i++)
+    if ((long)i != except)
+      route_short(p, i, &say);
+  fprintf(out, "%s%s%s\n", indent, what, say.len ? say.buf : "no other member");
+  edr_str_release(&say);
+}
+
+/* When the plan stops etcd: the leader is looked up first and stops last. */
+static void print_leader_lookup(const struct edr_plan *p, FILE *out) {
+  bool stops = false;
+  for (size_t i = 0; i < p->n_hosts; i++)
+    for (size_t j = 0; j < p->hosts[i].n_steps; j++)
+      stops |= p->hosts[i].steps[j].kind == EDR_STEP_STOP;
+  if (!edr_plan_kinds[p->kind].leader_last || p->n_hosts < 2 || !stops)
+    return;
+  fprintf(out, "  leader:            looked up before the first stop; it stops last "
+               "(none found: said, and the members stop in parallel)\n");
+  print_etcd_asks(p, "asks ", -1, "                     ", out);
+}
+
 static void print_command(FILE *out, char *const *argv) {
   fputs("        $", out);
   for (size_t i = 0; argv[i]; i++) {
@@ -66,6 +102,7 @@ static void print_run(const struct edr_plan *p, FILE *out) {
     print_compress(p, out);
   }
   fprintf(out, "  initial cluster:   %s\n", p->initial_cluster);
+  print_leader_lookup(p, out);
   for (size_t i = 0; i < p->spec->warnings.n; i++)
     fprintf(out, "  warning: %s\n", p->spec->warnings.v[i]);
   fprintf(out, "\nEach step is a barrier: the next starts when it finished everywhere.\n");
@@ -114,6 +151,9 @@ static void print_run(const struct edr_plan *p, FILE *out) {
       print_health_routes(p, NULL, p->n_hosts, "      ", out);
     else if (st->gate == EDR_GATE_WAIT_HEALTHY)
       print_health_routes(p, st->members, st->n_members, "      ", out);
+    else if (st->gate == EDR_GATE_MEMBER_ADD || st->gate == EDR_GATE_MEMBER_REMOVE)
+      print_etcd_asks(p, "asks, in turn until one answers: ",
+                      st->n_members ? (long)st->members[0] : -1, "      ", out);
     if (st->retries || st->continue_on_failure)
       fprintf(out, "    %u retr%s, %.1fs apart; on failure: %s\n", st->retries,
               st->retries == 1 ? "y" : "ies", (double)st->retry_delay_ms / 1000.0,
@@ -207,6 +247,7 @@ void edr_plan_print(const struct edr_plan *p, FILE *out) {
     fprintf(out, "  snapshot revision: %lld\n", (long long)p->snapshot_revision);
   fprintf(out, "  initial cluster:   %s\n", p->initial_cluster);
   fprintf(out, "  cluster token:     %s\n", p->token);
+  print_leader_lookup(p, out);
   edr_plan_route_print(p, out);
   for (size_t i = 0; i < p->spec->warnings.n; i++)
     fprintf(out, "  warning: %s\n", p->spec->warnings.v[i]);

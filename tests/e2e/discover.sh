@@ -107,7 +107,7 @@ check "systemd: -w yaml says where data_dir came from" \
 rc=$?
 check "systemd: --preset kubeadm with --discover is refused (exit 4, was $rc)" test $rc = 4
 check "systemd: the refusal says what runs etcd there, word for word" \
-  contains "$(cat "$WORK/pk.out")" "etcd-dr: error: discover: $ip1: --preset kubeadm, but etcd there is not a kubeadm static pod: no manifest at /etc/kubernetes/manifests/etcd.yaml, and etcd runs as systemd unit etcd.service (systemctl cat etcd.service); leave out --preset, or name the manifest with etcd-dr discover $ip1 --manifest FILE"
+  contains "$(cat "$WORK/pk.out")" "etcd-dr: error: discover: $ip1: --preset kubeadm, but etcd there is not a kubeadm static pod: no manifest at /etc/kubernetes/manifests/etcd.yaml, and etcd runs as systemd unit etcd.service (systemctl cat etcd.service); leave out --preset, or name the manifest with --manifest FILE"
 check "systemd: plan --discover names where its spec came from" \
   grep -qF "cluster spec:      the spec read off $ip1 (--discover) (3 members)" "$WORK/p1.out"
 # restore straight from --discover: the spec is never written down
@@ -177,6 +177,17 @@ rc=$?
 check "manifest: restore with the printed spec exits 0" test $rc = 0
 [[ $rc = 0 ]] || tail -20 "$WORK/r3.out"
 restored manifest
+# --manifest on a command that takes --discover: the spec is read off that
+# manifest as discover reads it
+"$ETCD_DR" plan --discover "$ip1" "${SSH[@]}" --manifest /etc/etcd-lab/manifests/etcd.yaml \
+  --stop-command "$LAB_HOST_SERVICE stop" --start-command "$LAB_HOST_SERVICE start" \
+  --snapshot "$WORK/snap.db" >"$WORK/pm.out" 2>&1
+rc=$?
+check "manifest: plan --discover --manifest exits 0" test $rc = 0
+[[ $rc = 0 ]] || tail -20 "$WORK/pm.out"
+check "manifest: plan --discover says data_dir came from the named manifest" \
+  test "$(from_of "$WORK/pm.out" data_dir)" = \
+  "/etc/etcd-lab/manifests/etcd.yaml:$(line_of "$man" '  - command:') command (--data-dir)"
 
 # ---- status on a dead cluster: revisions read offline, the freshest member ----------
 for i in 1 2 3; do

@@ -30,9 +30,15 @@
 #   the hosts; from here (--health-via here) it cannot be; and with m3's
 #   etcd not answering (SIGSTOP) it is reported unhealthy through the
 #   hosts, naming m3 and why;
-# - `run replace-member` on it: a new member id, its data back, the manifest
-#   as it was;
-# - `run rebuild-from-one`: 3 members again, the seed's data everywhere.
+# - that restore, with no certificate here, finds the leader through the
+#   hosts and stops it after the others' etcd has exited (the run's log);
+# - `run replace-member` on it with no certificate here: member-remove and
+#   -add through the hosts' agents, as `run --dry-run` and the run say; a new
+#   member id in the member list, its data back, its old member dir kept,
+#   the manifest as it was;
+# - `run rebuild-from-one` seeded by m3, no certificate here: the leader
+#   stopped last, m1's add passing over m2 (down then) for m3, 3 members
+#   again, the seed's data everywhere, the old member dirs kept.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/kubeadm_lib.sh"
 VERSION=${1:-3.5}
@@ -150,6 +156,28 @@ check "m1 healthy again, its manifest back" kwait_healthy 60
 # From here on this machine has no client certificate the members accept,
 # for health: the waits ask through the hosts' agents.
 nocert() { (unset ETCDCTL_CACERT ETCDCTL_CERT ETCDCTL_KEY; "$@"); }
+not_contains() { ! contains "$@"; }
+# The leader was found through the hosts and stopped last: the run's log
+# names it, and its stop began only after every other member's etcd had
+# exited (their check-stopped done: no process holds the data dir, nothing
+# listens), in the order the run logged them (run OUT, WHAT).  kubelet's
+# events are no measure here: it writes "stopped" when its poll of the
+# process returns, up to tens of ms late.
+check_leader_last() {
+  local out=$1 what=$2 leader i at_stop at_exit later=1
+  leader=$(sed -n 's/.*: \(m[0-9]\) leads the running cluster: it stops last, after the others.*/\1/p' <<<"$out" | sed -n 1p)
+  check "$what: the leader found with no certificate here (the run says who)" test -n "$leader"
+  check "$what: no 'leader could not be found'" not_contains "$out" "could not be found"
+  [[ -n $leader ]] || { grep -i leader <<<"$out"; return; }
+  at_stop=$(grep -n "\"host\":\"$leader\",\"step\":\"stop\",\"event\":\"start\"" <<<"$out" | sed -n '1s/:.*//p')
+  for i in 1 2 3; do
+    [[ m$i == "$leader" ]] && continue
+    at_exit=$(grep -n "\"host\":\"m$i\",\"step\":\"check-stopped\",\"event\":\"done\"" <<<"$out" | sed -n '1s/:.*//p')
+    ((${at_exit:-999999} < ${at_stop:-0})) || { later=; echo "  m$i's etcd gone at log line ${at_exit:-?}, $leader's stop began at ${at_stop:-?}"; }
+  done
+  check "$what: $leader's stop began after every other member's etcd had exited (the run's log)" test -n "$later"
+  [[ -n $later ]] || grep -E '"step":"(stop|check-stopped)"' <<<"$out"
+}
 out=$(PATH=$KPATH nocert kdr plan --discover "$ip1" --preset kubeadm --snapshot "$WORK/snap.db" "${SSH[@]}" 2>&1)
 for i in 1 2 3; do
   check "plan: m$i health checked through its host's agent, with its certificates" \
@@ -165,6 +193,7 @@ check "the restore says its health was checked through the hosts' agents" \
 check "the restore says how m2 was checked" \
   contains "$out" "m2: health checked through $(host_ip 2)'s agent, with its certificates"
 run=$(sed -n 's/.*run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\).*/\1/p' <<<"$out" | sed -n 1p)
+check_leader_last "$out" "restore"
 check "every member healthy" kwait_healthy 30
 for i in 1 2 3; do
   check "m$i: every key back" test "$(klabdata checksum "$i" /kept/)" = "$before"
@@ -266,29 +295,58 @@ check "and why: timed out" contains "$out" "asked on its host): timed out"
 contains "$out" "asked on its host): timed out" || echo "$out" | tail -15
 check "every member healthy again with m3 going on" kwait_healthy 30
 
-# replace-member m2: removed, added back empty, caught up, manifest as it was
+# replace-member m2 with no client certificate here: member-remove and -add
+# and the leader lookup ask through the hosts' agents.  Checked on the hosts:
+# a new member id in the member list, healthy, its keys back, its old member
+# dir kept, the manifest as it was.
 old_id=$(kcurl 1 /v3/cluster/member/list -X POST -d '{}' | python3 -c 'import json,sys; print([m["ID"] for m in json.load(sys.stdin)["members"] if m.get("name")=="m2"][0])')
-out=$(kdr run "$REPO/playbooks/replace-member.json" --cluster "$spec" --var member=m2 --yes 2>&1)
+out=$(nocert kdr run "$REPO/playbooks/replace-member.json" --cluster "$spec" --var member=m2 --dry-run 2>&1)
+check "plan: replace-member's remove asks m1 and m3 through their hosts' agents" \
+  contains "$out" "asks, in turn until one answers: m1 through $ip1's agent; m3 through $(host_ip 3)'s agent"
+check "plan: the leader is looked up through the hosts" \
+  contains "$out" "asks m1 through $ip1's agent; m2 through $(host_ip 2)'s agent; m3 through $(host_ip 3)'s agent"
+out=$(nocert kdr run "$REPO/playbooks/replace-member.json" --cluster "$spec" --var member=m2 --yes 2>&1)
 rc=$?
-check "run replace-member m2 exits 0 (was $rc)" test "$rc" = 0
+check "run replace-member m2, no client certificate here, exits 0 (was $rc)" test "$rc" = 0
 ((rc == 0)) || echo "$out" | tail -30
+check "the run says the remove asked through the hosts' agents" \
+  contains "$out" "member-remove m2: asks m1 through $ip1's agent, with its certificates"
+check "the run says the add asked through the hosts' agents" \
+  contains "$out" "member-add m2: asks m1 through $ip1's agent, with its certificates"
+check "no 'leader could not be found'" not_contains "$out" "could not be found"
+run=$(sed -n 's/.*run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\).*/\1/p' <<<"$out" | sed -n 1p)
 new_id=$(kcurl 1 /v3/cluster/member/list -X POST -d '{}' | python3 -c 'import json,sys; print([m["ID"] for m in json.load(sys.stdin)["members"] if m.get("name")=="m2"][0])')
 check "m2 is a new member ($old_id -> $new_id)" test -n "$new_id" -a "$new_id" != "$old_id"
 check "every member healthy after replace-member" kwait_healthy 30
+check "3 members after replace-member, as m3 lists them" test "$(kmember_names_on 3)" = "m1 m2 m3"
 check "m2 has every key again" test "$(klabdata checksum 2 /kept/)" = "$before"
+check "m2's old member dir kept as member.etcd-dr-$run" \
+  on_host 2 test -d "/var/lib/etcd/member.etcd-dr-$run/snap"
 check "the manifests are as they were after replace-member" test "$(manifest_sums)" = "$sums"
 
-# rebuild-from-one with m1 as the seed
-klabdata put 1 20 100 /seed/ >/dev/null
-seed=$(klabdata checksum 1 /seed/)
-out=$(kdr run "$REPO/playbooks/rebuild-from-one.json" --cluster "$spec" --var seed=m1 --yes 2>&1)
+# rebuild-from-one with m3 as the seed, no client certificate here: every
+# member stopped (the leader last); m1's add asks m2 first, through its host,
+# where etcd is down then: passed over for m3, through its host.
+ip3=$(host_ip 3)
+klabdata put 3 20 100 /seed/ >/dev/null
+seed=$(klabdata checksum 3 /seed/)
+out=$(nocert kdr run "$REPO/playbooks/rebuild-from-one.json" --cluster "$spec" --var seed=m3 --yes 2>&1)
 rc=$?
-check "run rebuild-from-one seed=m1 exits 0 (was $rc)" test "$rc" = 0
+check "run rebuild-from-one seed=m3, no client certificate here, exits 0 (was $rc)" test "$rc" = 0
 ((rc == 0)) || echo "$out" | tail -30
+check_leader_last "$out" "rebuild-from-one"
+check "m1's add asks m2 first, through its host's agent (its etcd down then)" \
+  contains "$out" "member-add m1: asks m2 through $(host_ip 2)'s agent, with its certificates"
+check "... then m3 through its host's agent" \
+  contains "$out" "; m3 through $ip3's agent, with its certificates"
+run=$(sed -n 's/.*run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\).*/\1/p' <<<"$out" | sed -n 1p)
 check "every member healthy after rebuild-from-one" kwait_healthy 30
-check "3 members after rebuild-from-one" test "$(kmember_names_on 3)" = "m1 m2 m3"
-for i in 2 3; do
+check "3 members after rebuild-from-one, as m1 lists them" test "$(kmember_names_on 1)" = "m1 m2 m3"
+for i in 1 2; do
   check "m$i has the seed's data" test "$(klabdata checksum "$i" /seed/)" = "$seed"
+  check "m$i has every key of before" test "$(klabdata checksum "$i" /kept/)" = "$before"
+  check "m$i's old member dir kept as member.etcd-dr-$run" \
+    on_host "$i" test -d "/var/lib/etcd/member.etcd-dr-$run/snap"
 done
 check "the manifests are as they were after rebuild-from-one (no --force-new-cluster left)" \
   test "$(manifest_sums)" = "$sums"

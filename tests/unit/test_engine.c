@@ -448,13 +448,16 @@ static void test_resume_install(const struct edr_plan *p, bool in_place) {
 
 /* ---- the leader stops last ------------------------------------------------- */
 
-static void test_leader_last(const struct edr_plan *p, long k) {
+/* The others' SLOW steps take a while: the leader's stop must still wait
+ * for them.  SLOW "stop", or "check-stopped": a stop that only asks for it
+ * (kubeadm's: the manifest moved away) and the wait until etcd has exited,
+ * which the leader's stop waits for too. */
+static void test_leader_last(const struct edr_plan *p, long k, const char *slow) {
   fake_reset(p);
   fake_leader(k);
-  /* the others' stops are slow: the leader must still wait for them */
   for (size_t x = 0; x < p->n_hosts; x++)
     if ((long)x != k)
-      fake_rule((struct fake_rule){.host = p->hosts[x].member->name, .what = "stop",
+      fake_rule((struct fake_rule){.host = p->hosts[x].member->name, .what = slow,
                                    .delay_ms = 10 + 10 * x});
   struct edr_exec_opts o = {0};
   struct edr_run_result res;
@@ -465,9 +468,37 @@ static void test_leader_last(const struct edr_plan *p, long k) {
   CHECK(leader_stop >= 0);
   for (size_t x = 0; x < p->n_hosts; x++)
     if ((long)x != k) {
-      long other = fake_find("%s < stop ok", p->hosts[x].member->name);
+      long other = fake_find("%s < %s ok", p->hosts[x].member->name, slow);
       CHECK(other >= 0 && other < leader_stop);
     }
+  edr_run_result_release(&res);
+}
+
+/* The lookup found no leader while members run: the run says so, and
+ * that they stop in parallel (the order rests on it). */
+static void test_leader_lost(const struct edr_plan *p) {
+  fake_reset(p);
+  fake_leader(-1);
+  char path[] = "/tmp/edr-test-engine-XXXXXX";
+  int fd = mkstemp(path), saved = dup(2);
+  CHECK(fd >= 0 && saved >= 0);
+  fflush(stderr);
+  dup2(fd, 2);
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  int rc = run(p, &o, &res);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  CHECK(rc == EDR_EXIT_OK);
+  CHECK(res.leader == NULL);
+  char said[8192] = "";
+  ssize_t n = pread(fd, said, sizeof said - 1, 0);
+  said[n > 0 ? n : 0] = '\0';
+  CHECK_CONTAINS(said, "the leader of the running cluster could not be found: the members "
+                       "stop in parallel");
+  close(fd);
+  unlink(path);
   edr_run_result_release(&res);
 }
 
@@ -555,8 +586,10 @@ int main(void) {
     test_resume_prepare(restore);
     test_resume_install(restore, true);
     test_resume_install(restore, false);
-    test_leader_last(restore, 0);
-    test_leader_last(restore, 2);
+    test_leader_last(restore, 0, "stop");
+    test_leader_last(restore, 2, "stop");
+    test_leader_last(restore, 1, "check-stopped");
+    test_leader_lost(restore);
     test_leader_kept_running(restore);
     test_leader_not_asked(restore);
     test_leader_slow_abort(restore);
