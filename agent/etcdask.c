@@ -11,7 +11,9 @@
  * CA, client certificate and key named in the request (paths on this
  * host).  Names are not resolved (a static binary has no NSS): the URL's
  * host is an IP address or "localhost".  This file owns the socket and the
- * TLS state of one request; the reply is {"code": N, "body": "..."}.
+ * TLS state of one request; the reply is {"code": N, "body": "..."}.  An
+ * "authorization" field (etcd's auth token, docs/auth.md) goes out as the
+ * Authorization header.
  */
 #include "fields.h"
 #include "ops.h"
@@ -305,7 +307,8 @@ static long dechunk(char *b, size_t len) {
 }
 
 int op_etcd_http(struct agent *a, json_t *req, json_t *res) {
-  const char *url, *method, *path, *body = NULL, *cacert = NULL, *cert = NULL, *key = NULL;
+  const char *url, *method, *path, *body = NULL, *cacert = NULL, *cert = NULL, *key = NULL,
+             *auth = NULL;
   json_int_t timeout = 2000;
   int rc;
   if ((rc = field_str(a, req, "url", false, &url)) ||
@@ -315,12 +318,16 @@ int op_etcd_http(struct agent *a, json_t *req, json_t *res) {
       (rc = field_path(a, req, "cacert", true, &cacert)) ||
       (rc = field_path(a, req, "cert", true, &cert)) ||
       (rc = field_path(a, req, "key", true, &key)) ||
+      (rc = field_str(a, req, "authorization", true, &auth)) ||
       (rc = field_int(a, req, "timeout_ms", true, 1, 600000, &timeout)))
     return rc;
   if (strcmp(method, "GET") && strcmp(method, "POST"))
     return agent_fail(a, EDR_EINVAL, "method '%s': only GET and POST are asked", method);
   if (path[0] != '/' || strpbrk(path, " \r\n"))
     return agent_fail(a, EDR_EINVAL, "path '%s' is not an absolute request path", path);
+  /* etcd's token goes as is; never quoted back (it stands for a password) */
+  if (auth && (!*auth || strpbrk(auth, "\r\n")))
+    return agent_fail(a, EDR_EINVAL, "authorization is empty or holds a line break");
   bool tls;
   char host[256];
   int port;
@@ -335,12 +342,13 @@ int op_etcd_http(struct agent *a, json_t *req, json_t *res) {
     goto out;
   size_t blen = body ? strlen(body) : 0;
   bool v6 = strchr(host, ':') != NULL;
-  char head[1024];
+  char head[2048];
   int hl = snprintf(head, sizeof head,
                     "%s %s HTTP/1.1\r\nHost: %s%s%s:%d\r\nAccept: application/json\r\n"
                     "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                    "Connection: close\r\n\r\n",
-                    method, path, v6 ? "[" : "", host, v6 ? "]" : "", port, blen);
+                    "%s%s%sConnection: close\r\n\r\n",
+                    method, path, v6 ? "[" : "", host, v6 ? "]" : "", port, blen,
+                    auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
   if (hl < 0 || (size_t)hl >= sizeof head) {
     rc = agent_fail(a, EDR_EINVAL, "request line too long");
     goto out;

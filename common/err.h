@@ -51,7 +51,8 @@
   X(TOOBIG,       -31, "value too large")                                      \
   X(HTTP,         -32, "http request failed")                                  \
   X(TLS,          -33, "tls error")                                            \
-  X(INTERNAL,     -34, "internal error")
+  X(INTERNAL,     -34, "internal error")                                       \
+  X(ETCDAUTH,     -35, "etcd authentication failed")
 
 enum edr_err {
   EDR_OK = 0,

@@ -41,6 +41,10 @@ edr_e2e(e2e_save_ssh_etcd34 save_ssh.sh 3.4)
 edr_e2e(e2e_save_ssh_etcd35 save_ssh.sh 3.5)
 edr_e2e(e2e_status_agent_etcd34 status_agent.sh 3.4)
 edr_e2e(e2e_status_agent_etcd35 status_agent.sh 3.5)
+# etcd with authentication enabled (docs/auth.md): snapshot save with and
+# without a user, restore and status with ETCDCTL_USER, the password nowhere
+edr_e2e(e2e_auth_etcd34 auth.sh 3.4)
+edr_e2e(e2e_auth_etcd35 auth.sh 3.5)
 # User keys against OpenSSH 9.2: RSA (rsa-sha2-512), an encrypted ed25519 key
 # asked on a pty or through SSH_ASKPASS, a wrong passphrase; and a second
 # build linking the system's libssh2 1.10, whose RSA refusal must say why.

@@ -1,10 +1,11 @@
 # Tests of orchestrator/etcd/members.c (member list/add/remove over etcd's JSON
 # gateway).  members_cli is a command-line face on it, built from members.c
-# and health.cmake's edr_health_t (http.c + health.c), so it keeps building
+# (and auth.c) and health.cmake's edr_health_t (http.c + health.c), so it keeps building
 # while other parts of the coordinator change; tests/e2e/playbook_members.sh drives
 # it against a real 3-member lab cluster and checks it with etcdctl.
 add_executable(members_cli members/members_cli.c
-               ${CMAKE_SOURCE_DIR}/orchestrator/etcd/members.c)
+               ${CMAKE_SOURCE_DIR}/orchestrator/etcd/members.c
+               ${CMAKE_SOURCE_DIR}/orchestrator/etcd/auth.c)
 target_include_directories(members_cli PRIVATE ${CMAKE_SOURCE_DIR}/orchestrator/plan)
 target_link_libraries(members_cli PRIVATE edr_health_t)
 

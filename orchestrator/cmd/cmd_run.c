@@ -3,6 +3,7 @@
  * the cluster spec, compile it into a plan, and either print that plan
  * (--dry-run, no connection) or execute it like a restore (docs/playbooks.md).
  */
+#include "auth.h"
 #include "cli.h"
 #include "commands.h"
 #include "driver.h"
@@ -63,6 +64,17 @@ int cmd_run(int argc, char **argv) {
   }
   struct edr_plan_opts po = a.po;
   struct edr_exec_opts eo = a.eo;
+  /* etcd's user, checked before any host is asked (docs/auth.md) */
+  struct edr_etcd_user user;
+  struct edr_error uerr = EDR_ERROR_INIT;
+  if ((rc = edr_etcd_user_get(a.user, &user, &uerr)) < 0) {
+    edr_err("run: %s", edr_error_text(&uerr));
+    edr_error_release(&uerr);
+    return rc == EDR_EINVAL ? EDR_EXIT_USAGE : EDR_EXIT_INTERNAL;
+  }
+  edr_etcd_user_release(&user);
+  edr_error_release(&uerr);
+  edr_etcd_gates_user(a.user);
   if (optind >= argc) {
     edr_err("which playbook? usage: etcd-dr run PLAYBOOK --cluster FILE (see --help)");
     return EDR_EXIT_USAGE;

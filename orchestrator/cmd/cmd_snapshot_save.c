@@ -4,6 +4,7 @@
  * trailer check, the rename) is etcd/snapshot_save.c's; --via ssh goes
  * through snapshot_ssh.c, lent to it as edr_save_opts.fetch_ssh.
  */
+#include "auth.h"
 #include "cli.h"
 #include "commands.h"
 #include "driver.h"
@@ -40,6 +41,11 @@ static const struct edr_usage usage = {
     "it: the host's etcdctl writes DATA_DIR/.etcd-dr-RUN/snapshot.db (with the\n"
     "spec's etcdctl_cacert/_cert/_key), etcd-dr-agent streams it back over\n"
     "SSH, the staging is removed; the file is finished here the same way.\n"
+    "On a cluster with authentication enabled, etcd serves a snapshot to its\n"
+    "root user only: ETCDCTL_USER (user:password, or user with\n"
+    "ETCDCTL_PASSWORD) or --user NAME names it, as for etcdctl; the token etcd\n"
+    "gives for it goes with the request, and with --via ssh the host's etcdctl\n"
+    "gets it as ETCDCTL_USER in its environment (docs/auth.md).\n"
     "\n",
   .foot =
     "Exit status (docs/exit-codes.md): 0 saved; 1 internal error or a local\n"
@@ -119,7 +125,22 @@ int cmd_snapshot_save(int argc, char **argv) {
     edr_err("out of memory");
     return EDR_EXIT_INTERNAL;
   }
+  /* etcd's user, for a member with authentication enabled (docs/auth.md) */
+  struct edr_etcd_user user;
+  struct edr_error uerr = EDR_ERROR_INIT;
+  rc = edr_etcd_user_get(a.user, &user, &uerr);
+  if (rc < 0) {
+    edr_err("snapshot save: %s", edr_error_text(&uerr));
+    edr_error_release(&uerr);
+    edr_spec_free(spec);
+    free(res);
+    return rc == EDR_EINVAL ? EDR_EXIT_USAGE : EDR_EXIT_INTERNAL;
+  }
+  edr_error_release(&uerr);
+  so.user = &user;
   rc = edr_snapshot_save(spec, &so, res);
+  so.user = NULL;
+  edr_etcd_user_release(&user);
   edr_spec_free(spec);
   if (rc < 0) {
     edr_err("%s", edr_error_text(&res->err));

@@ -5,10 +5,14 @@
  * then a one-line verdict and, when quorum is lost, the restore command to
  * consider.  Reads only: SSH runs the read-only check plan (connect, agent,
  * probe) of every host at once while the members are asked over HTTP(S)
- * from here (status.c), all on the run's one loop.  A member whose client URL gives no answer from
- * here (refused, timed out, no route) is then asked by its own host's
- * etcdctl through the agent (the plan's ask-etcd steps, which wait for the
- * HTTP answers before they decide to run).
+ * from here (status.c), all on the run's one loop.  A member whose route
+ * goes through its host (--health-via, plan/health_route.c: no client
+ * certificate here for an https member whose host has one) or whose client
+ * URL gives no answer from here (refused, timed out, no route, this
+ * machine's TLS refused) is asked the same questions by its host's agent
+ * with the host's certificates (the plan's ask-etcd steps, etcd-http, which
+ * wait for the HTTP answers before they decide to run), and the answers go
+ * through the same parser.
  */
 #include "cli.h"
 #include "commands.h"
@@ -43,8 +47,11 @@ static const struct edr_usage usage = {
     "Members are asked over HTTP(S) from this machine, all at once; SSH runs the\n"
     "read-only checks of `etcd-dr plan --check` on every host at the same time.\n"
     "A member whose client URL gives no answer from here (refused, timed out, no\n"
-    "route) is asked by its host's etcdctl through the agent, with the spec's\n"
-    "etcdctl_cacert/_cert/_key (paths on the host); the VIA column says which.\n"
+    "route, TLS refused while its host has certificates), or every https member\n"
+    "when there is no client certificate here (--cert, ETCDCTL_CERT) and the spec\n"
+    "names one on the hosts, is asked the same through the agent on its host,\n"
+    "with the spec's etcdctl_cacert/_cert/_key (paths on the host; the kubeadm\n"
+    "preset's by default): --health-via; the VIA column says which.\n"
     "The table has no blank inside a cell ('-' unknown); -w json is one object,\n"
     "IDs as hex strings; -w simple is the table's rows, comma-separated.\n"
     "\n",
@@ -96,30 +103,31 @@ static enum edr_ask want_ask(void *arg, size_t host) {
   return edr_status_needs_agent(&a->rows[host]) ? EDR_ASK_RUN : EDR_ASK_SKIP;
 }
 
-/* The ask-etcd replies, in the plan's order (status, health, alarms). */
+/* The ask-etcd replies: each step's request names its query (its path). */
 static void agent_facts(struct edr_status_row *row, const struct edr_host_plan *hp,
                         const struct edr_host_result *hr) {
-  int k = 0;
   for (size_t j = 0; j < hp->n_steps && j < hr->n_steps; j++) {
     if (hp->steps[j].kind != EDR_STEP_ASK)
       continue;
     json_t *reply = hr->steps[j].result; /* NULL: skipped */
-    k++;
     if (!reply)
       continue;
+    enum edr_etcd_query q =
+        edr_etcd_query_of(json_string_value(json_object_get(hp->steps[j].request, "path")));
     json_t *r = json_object_get(reply, "result");
-    const char *out = json_string_value(json_object_get(r, "stdout_tail"));
-    bool ok = json_is_true(json_object_get(reply, "ok"));
-    if (k == 1 && ok)
-      edr_status_parse_etcdctl_status(row, out);
-    else if (k == 2)
-      edr_status_parse_etcdctl_health(row, out);
-    else if (k == 3 && ok)
-      edr_status_parse_etcdctl_alarms(row, out);
     row->via_agent = true;
-    if (!ok && !row->agent_error[0]) {
-      const char *m = json_string_value(json_object_get(json_object_get(reply, "error"),
-                                                        "message"));
+    if (json_is_true(json_object_get(reply, "ok"))) {
+      const char *body = json_string_value(json_object_get(r, "body"));
+      edr_status_parse_answer(row, q, (long)json_integer_value(json_object_get(r, "code")),
+                              body ? body : "");
+      continue;
+    }
+    json_t *err = json_object_get(reply, "error");
+    int code = (int)json_integer_value(json_object_get(err, "errno"));
+    if (q == EDR_QUERY_HEALTH && code < 0)
+      row->health_err = code;
+    if (!row->agent_error[0]) {
+      const char *m = json_string_value(json_object_get(err, "message"));
       snprintf(row->agent_error, sizeof row->agent_error, "%s", m ? m : "no answer");
     }
   }
@@ -282,18 +290,29 @@ static void print_notes(const struct edr_status_row *rows, size_t n, const char 
       printf("\n"), any = true;
     if (r->ssh_error[0])
       printf("%s: ssh: %s\n", r->name, ESCAPED(r->ssh_error));
+    bool host_only = r->route == EDR_STATUS_HOST;
+    char from_here[700];
+    if (host_only)
+      snprintf(from_here, sizeof from_here, "%s", r->route_why ? r->route_why : "--health-via");
+    else
+      snprintf(from_here, sizeof from_here, "%s gave no answer from here: %s", r->client_url,
+               r->http_error[0] ? r->http_error : "no answer");
     if (r->via_agent && r->reachable) {
-      printf("%s: asked through the agent on its host (%s gave no answer from here: %s)\n",
-             r->name, r->client_url, ESCAPED(r->http_error[0] ? r->http_error : "no answer"));
+      printf("%s: asked through the agent on its host, with its certificates (%s)\n", r->name,
+             ESCAPED(from_here));
       if (r->health == 0)
         printf("%s: health false: %s\n", r->name, ESCAPED(r->health_reason));
       if (r->agent_error[0])
-        printf("%s: its host's etcdctl: %s\n", r->name, ESCAPED(r->agent_error));
+        printf("%s: through its host: %s\n", r->name, ESCAPED(r->agent_error));
     } else if (!r->reachable) {
-      printf("%s: could not be asked at %s: %s\n", r->name, r->client_url,
-             r->http_error[0] ? r->http_error : "no answer");
+      if (host_only)
+        printf("%s: asked only through the agent on its host (%s)\n", r->name,
+               ESCAPED(from_here));
+      else
+        printf("%s: could not be asked at %s: %s\n", r->name, r->client_url,
+               r->http_error[0] ? r->http_error : "no answer");
       if (r->via_agent)
-        printf("%s: nor by its host's etcdctl: %s\n", r->name,
+        printf("%s: nor through its host's agent: %s\n", r->name,
                ESCAPED(r->agent_error[0] ? r->agent_error : "no answer"));
       unasked = true;
     } else {
@@ -312,7 +331,7 @@ static void print_notes(const struct edr_status_row *rows, size_t n, const char 
     for (size_t i = 0, k = 0; i < n; i++)
       if (!rows[i].reachable)
         printf("%s %s", k++ ? "," : "", rows[i].name);
-    printf(" (their client URLs did not answer from this machine, nor, where SSH "
+    printf(" (their client URLs gave no answer, from this machine or, where SSH "
            "worked, from their own hosts)\n");
   }
 }
@@ -465,9 +484,22 @@ int cmd_status(int argc, char **argv) {
   struct edr_exec_opts eo = {.accept_new_hostkeys = accept_new, .stall_timeout_ms = 60000};
   if (!no_ssh) {
     struct edr_plan_opts po = {.snapshot_revision = -1, .check_only = true,
-                               .ask_etcd = true};
-    if ((rc = edr_build_plan(spec, &po, &plan))) {
+                               .ask_etcd = true, .ask_timeout_ms = a.timeout_ms};
+    if ((rc = edr_build_plan(spec, &po, &plan)))
       goto out;
+    /* the health wait's routes, with this command's certificate here */
+    if ((rc = edr_health_routes_decide(plan, a.po.health_via, fo.tls.cert && *fo.tls.cert))) {
+      edr_err("out of memory");
+      goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+      const struct edr_health_route *hr = &plan->health_routes[i];
+      const struct edr_member *m = &spec->members[i];
+      rows[i].route = a.po.health_via == EDR_HEALTH_VIA_HERE ? EDR_STATUS_HERE
+                      : hr->via_host && !hr->look           ? EDR_STATUS_HOST
+                                                             : EDR_STATUS_AUTO;
+      rows[i].route_why = hr->why;
+      rows[i].host_tls = m->etcdctl_cert || m->etcdctl_cacert;
     }
   }
   rc = ask_all(plan, &eo, &fo, rows, n);

@@ -39,6 +39,9 @@ int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char
 /* The gates that talk to etcd and the leader lookup (gates.c), for every
  * run that changes hosts. */
 extern const struct edr_exec_gates edr_etcd_gates;
+/* run --user NAME (borrowed, for the whole run; NULL: ETCDCTL_USER): the
+ * etcd user the member changes and the snapshot gate authenticate as. */
+void edr_etcd_gates_user(const char *opt_user);
 
 /* --via ssh: a one-host executor run of a snapshot plan (snapshot_ssh.c);
  * see edr_snapshot_fetch_fn in snapshot_save.h. */

@@ -5,7 +5,9 @@
  * The engine runs the stages; when a stage's gate is one of these it calls
  * start() here and waits for edr_gate_done().  This file owns the etcd side
  * of each: which members to ask, with which TLS files (ETCDCTL_CACERT,
- * ETCDCTL_CERT, ETCDCTL_KEY, as etcdctl reads them), what revision to wait
+ * ETCDCTL_CERT, ETCDCTL_KEY, as etcdctl reads them) and, for the member
+ * changes and the snapshot, which etcd user (ETCDCTL_USER, ETCDCTL_PASSWORD:
+ * docs/auth.md), what revision to wait
  * for, and the line the report keeps.  Every gate, and the leader lookup,
  * runs on the run's loop (struct edr_gate's loop) and can be cancelled:
  * none blocks, none runs a loop of its own.  The health waits, member-add
@@ -20,6 +22,7 @@
 #include "commands.h"
 #include "driver.h"
 
+#include "auth.h"
 #include "err.h"
 #include "gate.h"
 #include "health.h"
@@ -32,6 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const char *gates_user;   /* run --user NAME, or NULL */
+
+void edr_etcd_gates_user(const char *opt_user) { gates_user = opt_user; }
 
 static void env_tls(struct edr_tls *t) {
   t->cacert = getenv("ETCDCTL_CACERT");
@@ -385,6 +392,7 @@ struct members_gate {
   bool *via;                           /* urls[i] asked through its host */
   bool *fallback;                      /* ... when here has no way to it */
   struct edr_tls tls;
+  struct edr_etcd_user user;           /* ETCDCTL_USER, for auth (docs/auth.md) */
   struct edr_members_call *call;       /* while it runs */
 };
 
@@ -394,6 +402,7 @@ static void members_gate_free(struct members_gate *mg) {
     free(mg->host_of);
     free(mg->via);
     free(mg->fallback);
+    edr_etcd_user_release(&mg->user);
   }
   free(mg);
 }
@@ -481,6 +490,15 @@ static void gate_members(struct edr_gate *g) {
     return;
   }
   env_tls(&mg->tls);
+  struct edr_error uerr = EDR_ERROR_INIT;
+  if (edr_etcd_user_get(gates_user, &mg->user, &uerr) < 0) {
+    members_gate_free(mg);
+    g->impl = NULL;
+    edr_gate_done(g, uerr.code, "%s %s: %s", edr_gate_names[st->gate], m->name,
+                  edr_error_text(&uerr));
+    edr_error_release(&uerr);
+    return;
+  }
   struct edr_members_req q = {
     .op = st->gate == EDR_GATE_MEMBER_ADD ? EDR_MEMBERS_ADD : EDR_MEMBERS_REMOVE,
     .urls = mg->urls, .n_urls = n, .tls = &mg->tls,
@@ -489,6 +507,7 @@ static void gate_members(struct edr_gate *g) {
     .peer_urls = (const char *const *)m->peer_urls.v, .n_peer = m->peer_urls.n,
     .via_url = mg->via, .via_fallback = mg->fallback,
     .via = {.request = members_via, .arg = g},
+    .user = &mg->user,
   };
   int rc = edr_members_start(g->loop, &q, members_done, g, &mg->call);
   if (rc) {
@@ -508,6 +527,7 @@ static void members_cancel(struct edr_gate *g) {
 
 struct snapshot_gate {
   struct edr_save_opts so;
+  struct edr_etcd_user user;           /* ETCDCTL_USER, for auth (docs/auth.md) */
   struct edr_save_result res;
   struct edr_snapshot_save_call *call;  /* while it runs */
 };
@@ -531,6 +551,7 @@ static void snapshot_done(void *arg, int rc) {
     edr_gate_done(g, 0, NULL);
   }
   edr_save_result_release(res);
+  edr_etcd_user_release(&sg->user);
   free(sg);
 }
 
@@ -541,8 +562,15 @@ static void gate_snapshot(struct edr_gate *g) {
     edr_gate_done(g, EDR_ENOMEM, "out of memory");
     return;
   }
-  sg->so = (struct edr_save_opts){.out = st->output, .dir = st->dir};
+  sg->so = (struct edr_save_opts){.out = st->output, .dir = st->dir, .user = &sg->user};
   env_tls(&sg->so.tls);
+  struct edr_error uerr = EDR_ERROR_INIT;
+  if (edr_etcd_user_get(gates_user, &sg->user, &uerr) < 0) {
+    free(sg);
+    edr_gate_done(g, uerr.code, "snapshot: %s", edr_error_text(&uerr));
+    edr_error_release(&uerr);
+    return;
+  }
   if (st->n_members == 1)
     sg->so.member = g->plan->hosts[st->members[0]].member->name;
   g->impl = sg;
@@ -552,6 +580,7 @@ static void gate_snapshot(struct edr_gate *g) {
     g->impl = NULL;
     edr_gate_done(g, rc, "snapshot: %s", edr_error_text(&sg->res.err));
     edr_save_result_release(&sg->res);
+    edr_etcd_user_release(&sg->user);
     free(sg);
   }
 }

@@ -388,6 +388,17 @@ const struct edr_opt edr_options[] = {
    .help = "per HTTP request, connect included: 2s, 500ms (a bare\n"
            "number is milliseconds; default $ETCDCTL_DIAL_TIMEOUT,\n"
            "else 2s)"},
+  {.name = "user", .arg = EDR_ARG_TEXT, .metavar = "NAME", .commands = EDR_CMD_SAVE,
+   .field = F(user),
+   .help = "etcd user to authenticate as (default: $ETCDCTL_USER,\n"
+           "user:password or user); the password from\n"
+           "$ETCDCTL_PASSWORD, never on a command line"},
+  {.name = "user", .arg = EDR_ARG_TEXT, .metavar = "NAME", .commands = EDR_CMD_RUN,
+   .field = F(user),
+   .help = "etcd user the member-add, member-remove and\n"
+           "snapshot-save steps authenticate as (default:\n"
+           "$ETCDCTL_USER); the password from $ETCDCTL_PASSWORD,\n"
+           "never on a command line"},
   {.name = "timeout", .arg = EDR_ARG_DURATION, .metavar = "DUR", .commands = EDR_CMD_SAVE,
    .field = F(timeout_ms), .bare_ms = 1, .max_ms = 600000, .env = "ETCDCTL_DIAL_TIMEOUT",
    .help = "connect and /health timeout: 5s, 500ms (a bare number\n"
@@ -422,6 +433,15 @@ const struct edr_opt edr_options[] = {
            "host when there is no client certificate here\n"
            "(ETCDCTL_CERT) for an https member, or its client URL\n"
            "gives no answer from here before anything stops"},
+  {.name = "health-via", .arg = EDR_ARG_CHOICE, .metavar = "auto|here|hosts",
+   .commands = EDR_CMD_STATUS, .set = set_enum, .field = F(po.health_via),
+   .choices = "auto here hosts",
+   .help = "how each member is asked: from here, or through the\n"
+           "agent on its host with the spec's etcdctl_cacert/\n"
+           "_cert/_key; auto (default): through the host when\n"
+           "there is no client certificate here (--cert,\n"
+           "ETCDCTL_CERT) for an https member whose host has one,\n"
+           "or its client URL gives no answer from here"},
   {.name = "bump-revision", .arg = EDR_ARG_TEXT, .metavar = "N|auto", .commands = EDR_CMD_RESTORE,
    .set = set_bump,
    .help = "add N to every revision (with --mark-compacted, so\n"

@@ -90,6 +90,7 @@ struct edr_args {
   struct edr_tls tls;              /* --cacert, --cert, --key */
   struct edr_discover_req discover;  /* discover's --unit, --manifest, ... */
   uint64_t timeout_ms;             /* --timeout: per request, connect included */
+  const char *user;                /* --user NAME: etcd's user (auth.h) */
   enum edr_write_out write_out;
   const char *report_file;
   const char *resume;              /* restore --resume RUN (handled before parsing) */

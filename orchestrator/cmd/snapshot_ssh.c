@@ -10,17 +10,20 @@
  * snapshot save into it, `send` it back, remove it).  The bytes go to the
  * caller's sink as they arrive; the file handling (FILE.part, fsync, the
  * trailer check, rename) stays in snapshot_save.c, shared with the direct
- * path.
+ * path.  With an etcd user (auth.h) the host's etcdctl gets it as
+ * ETCDCTL_USER, in the request only.
  */
 #include "commands.h"
 #include "driver.h"
 
+#include "auth.h"
 #include "cli.h"
 #include "err.h"
 #include "executor.h"
 #include "log.h"
 #include "plan.h"
 #include "snapshot_save.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +45,27 @@ static uint64_t free_where(const struct edr_save_opts *o) {
   return statvfs(dir, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
 }
 
+/* The host's etcdctl authenticates as the save's user (docs/auth.md):
+ * ETCDCTL_USER in its environment, put in the take-snapshot request as it
+ * is sent (never in the plan), over the host's SSH session only. */
+struct with_user {
+  const struct edr_plan *plan;   /* the one-host plan */
+  char *user;                    /* "name:password", or NULL */
+};
+
+static int fill_user(void *arg, size_t host, size_t step, json_t *req) {
+  struct with_user *w = arg;
+  if (!w->user || w->plan->hosts[host].steps[step].kind != EDR_STEP_TAKE_SNAPSHOT)
+    return 0;
+  json_t *env = json_object_get(req, "env");
+  if (!json_is_object(env)) {
+    env = json_object();
+    if (!env || json_object_set_new(req, "env", env))
+      return EDR_ENOMEM;
+  }
+  return json_object_set_new(env, "ETCDCTL_USER", json_string(w->user)) ? EDR_ENOMEM : 0;
+}
+
 int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
                            const struct edr_save_opts *o, edr_snapstream_sink sink,
                            void *sink_arg, char agent_sha256[65], struct edr_error *err) {
@@ -60,12 +84,20 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
   struct edr_plan one = *plan;
   one.hosts = &plan->hosts[member];
   one.n_hosts = 1;
+  struct with_user wu = {.plan = &one};
+  if (o->user && o->user->name &&
+      !(wu.user = edr_asprintf("%s:%s", o->user->name, o->user->password))) {
+    edr_plan_free(plan);
+    return edr_error_set(err, EDR_ENOMEM, "out of memory");
+  }
   struct edr_exec_opts eo = {
     .accept_new_hostkeys = o->accept_new_hostkeys,
     .stall_timeout_ms = o->stall_timeout_ms ? o->stall_timeout_ms : 30000,
     .fetch_sink = sink,
     .fetch_arg = sink_arg,
     .fetch_max_bytes = free_where(o),
+    .fill = fill_user,
+    .hook_arg = &wu,
   };
   /* Progress goes to a terminal only: stdout carries the result. */
   eo.quiet = !isatty(STDERR_FILENO) && edr_verbosity < 1;
@@ -99,5 +131,6 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
   }
   edr_run_result_release(&res);
   edr_plan_free(plan);
+  edr_etcd_wipe_free(wu.user);
   return rc;
 }

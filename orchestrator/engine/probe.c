@@ -183,6 +183,10 @@ int eng_check_probe(struct host *h, json_t *r, struct edr_error *err) {
   int mrc = check_manifest(h, r, err);
   if (mrc)
     return mrc;
+  /* status reports on the member as it is: it restores nothing, and the
+   * hosts of kubeadm's stacked etcd have no etcd tool at all */
+  if (!edr_plan_kinds[p->kind].changes_hosts && p->ask_etcd)
+    return 0;
   switch (edr_plan_kinds[p->kind].probe) {
   case EDR_PROBE_NOTHING:
     return 0; /* e.g. a rollback: no tool needed; find-old checks what matters */

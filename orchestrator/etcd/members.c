@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "err.h"
 #include "health.h"  /* edr_gw_u64, edr_gw_str, edr_url_eq */
 #include "util.h"
@@ -216,7 +217,7 @@ static const char *hint(const char *why) {
            "retry";
   if (strstr(why, "Peer URLs already exists"))
     return ": another member uses that peer URL; remove it first";
-  return "";
+  return edr_etcd_auth_hint(why, NULL);
 }
 
 static int check_urls(const char *what, const char *const *urls, size_t n_urls,
@@ -229,7 +230,10 @@ static int check_urls(const char *what, const char *const *urls, size_t n_urls,
 
 /* ---- one operation on the caller's loop ------------------------------------ */
 
-enum phase { P_LIST, P_CHANGE, P_RELIST };
+/* P_AUTH: a token from the member about to be asked for the change (a
+ * simple token is good on the member that issued it only), when a user is
+ * given: etcd lists members for anyone but changes them for root only. */
+enum phase { P_LIST, P_AUTH, P_CHANGE, P_RELIST };
 
 struct edr_members_call {
   struct edr_members_req req;    /* its pointers borrowed until CB */
@@ -241,6 +245,7 @@ struct edr_members_call {
   size_t at;                     /* the URL whose list decided */
   const char *shown;             /* the member as messages name it */
   char *body;                    /* the change's request body */
+  char *token;                   /* etcd's token for req.user at URL c->i */
   char remove_id[17];
   struct edr_member_list list;   /* the first list, until the end */
   struct edr_str why;            /* each URL's reason so far */
@@ -266,6 +271,8 @@ static void on_closed(void *arg) {
   edr_str_release(&c->by_why);
   free(c->body);
   c->body = NULL;
+  free(c->token);
+  c->token = NULL;
   free(c->via_now);
   c->via_now = NULL;
   c->over = true;
@@ -354,7 +361,7 @@ static void list_ok(struct edr_members_call *c) {
       return;
     }
   }
-  c->phase = P_CHANGE;
+  c->phase = c->req.user && c->req.user->name ? P_AUTH : P_CHANGE;
   c->i = c->at;
   edr_str_reset(&c->why);
   ask(c);
@@ -442,6 +449,8 @@ static void on_change(struct edr_members_call *c, int rc, json_t *j, bool answer
     }
     return;
   }
+  if (c->req.user && c->req.user->name)
+    c->phase = P_AUTH;  /* the next member's own token */
   if (next_url(c, r))
     return;
   if (add)
@@ -452,8 +461,39 @@ static void on_change(struct edr_members_call *c, int rc, json_t *j, bool answer
            c->shown, c->remove_id, c->why.buf);
 }
 
+/* The authentication answered (or not) at URL number c->i: with a token
+ * the change goes to that same member; a refusal is final (every member
+ * would say the same of that password). */
+static void on_auth(struct edr_members_call *c, int status, long code, const char *body,
+                    const char *errtext) {
+  free(c->token);
+  c->token = NULL;
+  if (status == 0) {
+    struct edr_error e = EDR_ERROR_INIT;
+    if (edr_etcd_auth_token(c->req.urls[c->i], c->req.user, code, body, &c->token, &e) < 0)
+      finish(c, e.code, "cannot %s member '%s': %s", verb(c), c->shown, edr_error_text(&e));
+    else {
+      c->phase = P_CHANGE;
+      ask(c);
+    }
+    edr_error_release(&e);
+    return;
+  }
+  char reason[300];
+  snprintf(reason, sizeof reason, "%s%s%s", edr_strerror(status), errtext && *errtext ? ": " : "",
+           errtext ? errtext : "");
+  if (next_url(c, reason))
+    return;
+  finish(c, status, "cannot %s member '%s': no member answered the authentication as '%s' "
+         "(%s)", verb(c), c->shown, c->req.user->name, c->why.buf);
+}
+
 static void step(struct edr_members_call *c, int status, long code, const char *body,
                  const char *errtext) {
+  if (c->phase == P_AUTH) {
+    on_auth(c, status, code, body, errtext);
+    return;
+  }
   json_t *j;
   bool answered;
   struct edr_str r = EDR_STR_INIT;
@@ -498,11 +538,15 @@ static void on_via_answer(void *arg, int status, long code, const char *body, si
 /* Ask URL number c->i what the phase needs, from here or through VIA. */
 static void ask(struct edr_members_call *c) {
   const char *base = c->req.urls[c->i];
-  const char *path = c->phase != P_CHANGE ? "/v3/cluster/member/list"
+  bool via = c->via_now && c->via_now[c->i] && c->req.via.request;
+  if (c->phase == P_AUTH && via)
+    c->phase = P_CHANGE;  /* through a host no token goes yet (docs/auth.md) */
+  const char *path = c->phase == P_AUTH ? "/v3/auth/authenticate"
+                     : c->phase != P_CHANGE ? "/v3/cluster/member/list"
                      : c->req.op == EDR_MEMBERS_ADD ? "/v3/cluster/member/add"
                                                     : "/v3/cluster/member/remove";
   const char *body = c->phase == P_CHANGE ? c->body : "{}";
-  if (c->via_now && c->via_now[c->i] && c->req.via.request) {
+  if (via) {
     c->via_pending++;
     int rc = c->req.via.request(c->req.via.arg, c->i, "POST", path, body,
                                 c->req.timeout_ms ? c->req.timeout_ms : 10000, on_via_answer,
@@ -517,15 +561,19 @@ static void ask(struct edr_members_call *c) {
   while (bl && base[bl - 1] == '/')
     bl--;
   char *url = edr_asprintf("%.*s%s", (int)bl, base, path);
+  char *auth = c->phase == P_AUTH ? edr_etcd_auth_body(c->req.user) : NULL;
   struct edr_http_req q = {
     .method = "POST",
     .url = url,
-    .body = body,
+    .body = c->phase == P_AUTH ? auth : body,
     .tls = c->req.tls,
     .timeout_ms = c->req.timeout_ms,
+    .authorization = c->phase == P_CHANGE ? c->token : NULL,
   };
-  int rc = url ? edr_http_request(c->http, &q, on_answer, c) : EDR_ENOMEM;
+  int rc = url && (auth || c->phase != P_AUTH) ? edr_http_request(c->http, &q, on_answer, c)
+                                              : EDR_ENOMEM;
   free(url);
+  edr_etcd_auth_body_free(auth);
   if (rc < 0)
     step(c, rc, 0, "", "");  /* as a URL that gave no answer */
 }

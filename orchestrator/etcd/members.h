@@ -53,6 +53,8 @@
 
 #include "err.h"
 #include "http.h"  /* struct edr_tls */
+
+struct edr_etcd_user;
 #include "spec.h"  /* struct edr_strv */
 
 struct edr_member_info {
@@ -94,6 +96,10 @@ struct edr_members_req {         /* every pointer borrowed until the callback */
   const char *name;              /* remove: the member's name (NULL or "": none) */
   const char *const *peer_urls;  /* add: the new member's; remove: one of them */
   size_t n_peer;
+  /* etcd's user (auth.h) for a cluster with authentication enabled: a
+   * change asked from here is sent with a token of the member it goes to
+   * (through VIA: none yet); NULL: none */
+  const struct edr_etcd_user *user;
   /* Which URLs are asked through VIA instead of from here (n_urls long;
    * NULL: all from here).  A call whose requests through VIA are still
    * under way when it ends waits for their answers (the asker bounds each)

@@ -21,6 +21,7 @@
  */
 #include "snapshot_save.h"
 
+#include "auth.h"
 #include "snapshot_file.h"
 
 #include <errno.h>
@@ -76,6 +77,7 @@ struct save {
   struct edr_snapstream st;
   struct out_file out;
   long code;                   /* of the snapshot request */
+  char *token;                 /* etcd's auth token for o->user, or NULL */
   char errbody[1024];          /* the start of a non-200 answer */
   size_t errlen;
   int status;                  /* the outcome; EDR_EAGAIN while running */
@@ -218,15 +220,19 @@ static void on_snapshot_data_done(void *arg, int status, long code,
     const char *m = NULL;
     json_t *j = json_loads(sv->errbody, 0, NULL);
     if (json_is_object(j)) {
+      /* a unary error {"message"}, or a stream's {"error": {"message"}} */
+      json_t *e = json_object_get(j, "error");
       m = json_string_value(json_object_get(j, "message"));
       if (!m)
-        m = json_string_value(json_object_get(j, "error"));
+        m = json_is_object(e) ? json_string_value(json_object_get(e, "message"))
+                              : json_string_value(e);
     }
     size_t el = sv->errlen;
     while (el > 0 && (sv->errbody[el - 1] == '\n' || sv->errbody[el - 1] == '\r'))
       sv->errbody[--el] = '\0';
-    fail(sv, EDR_EHTTP, "snapshot from %s refused: http %ld: %.300s", who,
-         code, m ? m : sv->errbody[0] ? sv->errbody : "(empty answer)");
+    const char *said = m ? m : sv->errbody[0] ? sv->errbody : "(empty answer)";
+    fail(sv, EDR_EHTTP, "snapshot from %s refused: http %ld: %.300s%s", who, code, said,
+         edr_etcd_auth_hint(said, sv->o->user));
     json_decref(j);
     return;
   }
@@ -259,9 +265,57 @@ static void on_deadline(uv_timer_t *t) {
        deadline_ms(sv->o) / 1000, prog);
 }
 
+static void request_snapshot(struct save *sv);
+
+/* The answer to POST /v3/auth/authenticate: the token, then the snapshot. */
+static void on_token(void *arg, int status, long code, const char *body, size_t len,
+                     const char *errtext) {
+  struct save *sv = arg;
+  char who[1100];
+  (void)len;
+  describe(sv->chosen, who, sizeof who);
+  if (sv->interrupted) {
+    fail(sv, EDR_ECANCELED, "snapshot from %s interrupted", who);
+    return;
+  }
+  if (status) {
+    fail(sv, status, "%s: authentication as '%s': %s (%s)", who, sv->o->user->name,
+         edr_strerror(status), errtext);
+    return;
+  }
+  struct edr_error why = EDR_ERROR_INIT;
+  if (edr_etcd_auth_token(who, sv->o->user, code, body, &sv->token, &why) < 0)
+    fail(sv, why.code, "%s", edr_error_text(&why));
+  else
+    request_snapshot(sv);
+  edr_error_release(&why);
+}
+
+/* With a user, a token first: etcd serves a snapshot only to an
+ * authenticated root when authentication is enabled (docs/auth.md). */
 static void start_snapshot(struct save *sv, struct candidate *c) {
-  char url[1100], who[1100];
   sv->chosen = c;
+  if (!sv->o->user || !sv->o->user->name) {
+    request_snapshot(sv);
+    return;
+  }
+  char url[1100], who[1100];
+  describe(c, who, sizeof who);
+  snprintf(url, sizeof url, "%s/v3/auth/authenticate", c->url);
+  char *body = edr_etcd_auth_body(sv->o->user);
+  struct edr_http_req q = {
+    .method = "POST", .url = url, .body = body, .tls = &sv->o->tls,
+    .timeout_ms = sv->o->timeout_ms ? sv->o->timeout_ms : DEFAULT_TIMEOUT_MS,
+  };
+  int rc = body ? edr_http_request(sv->http, &q, on_token, sv) : EDR_ENOMEM;
+  edr_etcd_auth_body_free(body);
+  if (rc < 0)
+    fail(sv, rc, "%s: authentication: %s", who, edr_strerror(rc));
+}
+
+static void request_snapshot(struct save *sv) {
+  struct candidate *c = sv->chosen;
+  char url[1100], who[1100];
   describe(c, who, sizeof who);
   snprintf(url, sizeof url, "%s/v3/maintenance/snapshot", c->url);
   struct edr_http_req q = {
@@ -269,6 +323,7 @@ static void start_snapshot(struct save *sv, struct candidate *c) {
     .connect_timeout_ms = sv->o->timeout_ms ? sv->o->timeout_ms
                                             : DEFAULT_TIMEOUT_MS,
     .on_data = on_snapshot_data, .stall_timeout_ms = stall_ms(sv->o),
+    .authorization = sv->token,
   };
   edr_info("taking a snapshot from %s", who);
   uv_timer_start(&sv->deadline, on_deadline, deadline_ms(sv->o), 0);
@@ -591,6 +646,8 @@ static void save_release(struct save *sv, int rc) {
   for (size_t i = 0; i < sv->n; i++)
     edr_str_release(&sv->c[i].err);
   free(sv->c);
+  free(sv->token);
+  sv->token = NULL;
   free(sv->final);
   free(sv->part);
   free(sv->dir);

@@ -35,6 +35,7 @@
 /* ---- the save ------------------------------------------------------------- */
 
 struct edr_save_opts;
+struct edr_etcd_user;
 
 /* --via ssh for member index MEMBER of SPEC: the snapshot is taken on the
  * member's host and its bytes go to SINK(SINK_ARG, ...) as they arrive.
@@ -58,6 +59,9 @@ struct edr_save_opts {      /* every string borrowed for the call */
   const char *member;       /* NULL: the first member whose /health is true */
   const char *endpoint;     /* a client URL; then the spec is not used */
   struct edr_tls tls;
+  const struct edr_etcd_user *user;  /* authenticate as (auth.h), or NULL;
+                                        --via ssh: the host's etcdctl gets
+                                        it as ETCDCTL_USER */
   uint64_t timeout_ms;      /* connect and /health; 0: 5000 */
   uint64_t stall_timeout_ms;  /* no byte for this long fails; 0: 30000 */
   uint64_t deadline_ms;     /* the whole transfer's bound; 0: one hour */

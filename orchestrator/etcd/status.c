@@ -2,8 +2,9 @@
  * status.c - the facts behind `etcd-dr status`: ask every member's client
  * URL for /health, /version, its maintenance status and the alarm list, all
  * at once on the caller's libuv loop (or, for a command on its own, a loop
- * it runs), parse what comes back (etcd 3.4 and 3.5 JSON),
- * and judge the cluster as a whole.  The command itself (options, SSH,
+ * it runs), parse what comes back (etcd 3.4 and 3.5 JSON; the same
+ * parser reads what a member's host asked it, cmd_status.c), and judge
+ * the cluster as a whole.  The command itself (options, SSH,
  * printing) is cmd_status.c.
  */
 #include "status.h"
@@ -164,119 +165,23 @@ void edr_status_parse_alarms(struct edr_status_row *row, long code, const char *
   json_decref(j);
 }
 
-/* ---- the same facts from the host's etcdctl ---------------------------- */
-
-/* The value of `"KEY" : VALUE` in etcdctl's -w fields text, trimmed, into
- * OUT; false when absent. */
-static bool field_value(const char *text, const char *key, char *out, size_t len) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\" : ", key);
-  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-    if (strncmp(p, pat, strlen(pat)))
-      continue;
-    const char *v = p + strlen(pat), *e = strchr(v, '\n');
-    size_t n = e ? (size_t)(e - v) : strlen(v);
-    while (n && (v[n - 1] == '\r' || v[n - 1] == ' '))
-      n--;
-    if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
-      v++, n -= 2;
-    snprintf(out, len, "%.*s", (int)n, v);
-    return true;
+void edr_status_parse_answer(struct edr_status_row *row, enum edr_etcd_query q, long code,
+                             const char *body) {
+  switch (q) {
+  case EDR_QUERY_HEALTH: edr_status_parse_health(row, code, body); break;
+  case EDR_QUERY_VERSION: edr_status_parse_version(row, code, body); break;
+  case EDR_QUERY_STATUS: edr_status_parse_status(row, code, body); break;
+  case EDR_QUERY_ALARM: edr_status_parse_alarms(row, code, body); break;
+  case EDR_QUERY__COUNT: break;
   }
-  return false;
-}
-
-static bool field_u64(const char *text, const char *key, uint64_t *out) {
-  char v[32], *end;
-  if (!field_value(text, key, v, sizeof v) || !*v)
-    return false;
-  *out = strtoull(v, &end, 10);
-  return *end == '\0';
-}
-
-void edr_status_parse_etcdctl_status(struct edr_status_row *row, const char *text) {
-  uint64_t v;
-  char s[160];
-  row->via_agent = true;
-  /* RaftTerm appears twice (header, then status): the same value. */
-  if (!text || !field_u64(text, "MemberID", &row->member_id) ||
-      !field_u64(text, "ClusterID", &row->cluster_id))
-    return;
-  row->reachable = true;
-  row->have_status = true;
-  if (field_u64(text, "Revision", &v))
-    row->revision = (int64_t)v;
-  field_u64(text, "Leader", &row->leader);
-  field_u64(text, "RaftTerm", &row->raft_term);
-  field_u64(text, "RaftIndex", &row->raft_index);
-  field_u64(text, "RaftAppliedIndex", &row->raft_applied_index);
-  if (field_u64(text, "DBSize", &v))
-    row->db_size = (int64_t)v;
-  if (field_u64(text, "DBSizeInUse", &v))
-    row->db_size_in_use = (int64_t)v;
-  row->is_learner = field_value(text, "IsLearner", s, sizeof s) && !strcmp(s, "true");
-  if (field_value(text, "Version", s, sizeof s) && *s)
-    snprintf(row->version, sizeof row->version, "%.*s", (int)sizeof row->version - 1, s);
-  /* "Errors" : [memberID:123 alarm:NOSPACE ] - Go's print of a list */
-  if (field_value(text, "Errors", s, sizeof s) && strcmp(s, "[]")) {
-    size_t n = strlen(s);
-    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
-      s[n - 1] = '\0';
-      for (size_t l = strlen(s + 1); l && s[l] == ' '; l--)
-        s[l] = '\0';
-      add_error(row, s + 1);
-    }
-  }
-}
-
-void edr_status_parse_etcdctl_health(struct edr_status_row *row, const char *text) {
-  json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-  json_t *e = json_array_get(j, 0);
-  row->via_agent = true;
-  if (json_is_boolean(json_object_get(e, "health"))) {
-    const char *err = edr_gw_str(e, "error");
-    /* an endpoint that never answered says so in "error"; a member that
-     * answered "unhealthy" (no quorum, an alarm) was reached */
-    bool no_answer = !json_is_true(json_object_get(e, "health")) &&
-                     (strstr(err, "deadline exceeded") || strstr(err, "connection refused") ||
-                      strstr(err, "no route") || strstr(err, "transport"));
-    if (json_is_true(json_object_get(e, "health"))) {
-      row->health = 1;
-      row->reachable = true;
-    } else if (!no_answer || row->have_status) {
-      row->health = 0;
-      row->reachable = true;
-      snprintf(row->health_reason, sizeof row->health_reason, "%s",
-               *err ? err : "etcdctl endpoint health: false");
-    } else {
-      row->health_err = EDR_ETIMEDOUT;
-      snprintf(row->agent_error, sizeof row->agent_error, "%s", err);
-    }
-  }
-  json_decref(j);
-}
-
-void edr_status_parse_etcdctl_alarms(struct edr_status_row *row, const char *text) {
-  json_t *list = json_array();
-  row->via_agent = true;
-  for (const char *p = text; list && p && *p;) {
-    const char *m = strstr(p, "memberID:"), *a = m ? strstr(m, "alarm:") : NULL;
-    if (!a)
-      break;
-    char id[32] = "", name[32] = "";
-    sscanf(m + 9, "%31[0-9]", id);
-    sscanf(a + 6, "%31[A-Z_]", name);
-    if (*id && *name)
-      json_array_append_new(list, json_pack("{s:s, s:s}", "memberID", id, "alarm", name));
-    p = strchr(a, '\n');
-  }
-  json_decref(row->alarm_list);
-  row->alarm_list = list;
 }
 
 bool edr_status_needs_agent(const struct edr_status_row *r) {
+  if (r->route != EDR_STATUS_AUTO)
+    return r->route == EDR_STATUS_HOST;
   return !r->reachable && (r->http_status == EDR_ECONNREFUSED || r->http_status == EDR_ETIMEDOUT ||
-                           r->http_status == EDR_EHOSTUNREACH || r->http_status == EDR_ERESOLVE);
+                           r->http_status == EDR_EHOSTUNREACH || r->http_status == EDR_ERESOLVE ||
+                           (r->http_status == EDR_ETLS && r->host_tls));
 }
 
 static void add_alarm(char *list, size_t len, const char *name) {
@@ -353,26 +258,15 @@ void edr_status_resolve_alarms(struct edr_status_row *rows, size_t n, char *othe
 
 /* ---- asking the members ------------------------------------------------- */
 
-enum kind { K_HEALTH, K_VERSION, K_STATUS, K_ALARM, K__COUNT };
-
-static const struct {
-  const char *path, *method, *body;
-} requests[K__COUNT] = {
-  [K_HEALTH] = {"/health", "GET", NULL},
-  [K_VERSION] = {"/version", "GET", NULL},
-  [K_STATUS] = {"/v3/maintenance/status", "POST", "{}"},
-  [K_ALARM] = {"/v3/maintenance/alarm", "POST", "{\"action\":\"GET\"}"},
-};
-
 struct rq {
   struct edr_status_fetch *f;
   size_t i;
-  enum kind kind;
+  enum edr_etcd_query q;
 };
 
 struct edr_status_fetch {
   struct edr_status_row *rows;   /* borrowed */
-  struct rq *rq;                 /* n * K__COUNT */
+  struct rq *rq;                 /* n * EDR_QUERY__COUNT */
   struct edr_http *http;
   size_t pending;
   bool closing;
@@ -416,18 +310,12 @@ static void on_answer(void *arg, int status, long code, const char *body, size_t
                     *errtext;
       snprintf(row->http_error, sizeof row->http_error, "%s%s%s", edr_strerror(status),
                detail ? ": " : "", detail ? errtext : "");
-      snprintf(row->http_failed, sizeof row->http_failed, "%s", requests[rq->kind].path);
+      snprintf(row->http_failed, sizeof row->http_failed, "%s", edr_etcd_queries[rq->q].path);
     }
-    if (rq->kind == K_HEALTH)
+    if (rq->q == EDR_QUERY_HEALTH)
       row->health_err = status;
   } else {
-    switch (rq->kind) {
-    case K_HEALTH: edr_status_parse_health(row, code, body); break;
-    case K_VERSION: edr_status_parse_version(row, code, body); break;
-    case K_STATUS: edr_status_parse_status(row, code, body); break;
-    case K_ALARM: edr_status_parse_alarms(row, code, body); break;
-    case K__COUNT: break;
-    }
+    edr_status_parse_answer(row, rq->q, code, body);
   }
   if (f->pending == 0)
     finish(f);
@@ -442,7 +330,7 @@ int edr_status_fetch_start(uv_loop_t *loop, struct edr_status_row *rows, size_t 
   if (!f)
     return EDR_ENOMEM;
   *f = (struct edr_status_fetch){.rows = rows, .cb = cb, .arg = arg};
-  f->rq = calloc(n * K__COUNT + 1, sizeof(*f->rq));
+  f->rq = calloc(n * EDR_QUERY__COUNT + 1, sizeof(*f->rq));
   f->http = f->rq ? edr_http_new(loop) : NULL;
   if (!f->http) {
     free(f->rq);
@@ -451,24 +339,27 @@ int edr_status_fetch_start(uv_loop_t *loop, struct edr_status_row *rows, size_t 
   }
   uint64_t tmo = o && o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
   for (size_t i = 0; i < n && !f->status; i++) {
+    if (rows[i].route == EDR_STATUS_HOST)
+      continue;  /* asked only through its host */
     const char *base = rows[i].client_url;
     size_t bl = strlen(base);
     while (bl && base[bl - 1] == '/')
       bl--;
-    for (int k = 0; k < K__COUNT; k++) {
-      if (o && o->status_only && k != K_STATUS)
+    for (int k = 0; k < EDR_QUERY__COUNT; k++) {
+      const struct edr_etcd_query_def *d = &edr_etcd_queries[k];
+      if (o && o->status_only && k != EDR_QUERY_STATUS)
         continue;
-      char *url = edr_asprintf("%.*s%s", (int)bl, base, requests[k].path);
+      char *url = edr_asprintf("%.*s%s", (int)bl, base, d->path);
       if (!url) {
         f->status = EDR_ENOMEM;
         break;
       }
-      struct rq *rq = &f->rq[i * K__COUNT + (size_t)k];
-      *rq = (struct rq){.f = f, .i = i, .kind = (enum kind)k};
+      struct rq *rq = &f->rq[i * EDR_QUERY__COUNT + (size_t)k];
+      *rq = (struct rq){.f = f, .i = i, .q = (enum edr_etcd_query)k};
       struct edr_http_req q = {
-        .method = requests[k].method,
+        .method = d->method,
         .url = url,
-        .body = requests[k].body,
+        .body = d->body,
         .tls = o ? &o->tls : NULL,
         .timeout_ms = tmo,
         .max_body = 1 << 20,

@@ -25,6 +25,15 @@
 #include <uv.h>
 
 #include "http.h"  /* struct edr_tls */
+#include "plan.h"  /* edr_etcd_queries */
+
+/* How a member is asked (the caller sets it from the plan's health route,
+ * plan/health_route.c, before asking). */
+enum edr_status_route {
+  EDR_STATUS_AUTO,      /* from here; through its host when here gives no answer */
+  EDR_STATUS_HERE,      /* from here only (--health-via here) */
+  EDR_STATUS_HOST,      /* through its host only: not asked from here */
+};
 
 enum edr_status_ssh {
   EDR_SSH_SKIPPED,      /* --no-ssh */
@@ -35,6 +44,9 @@ enum edr_status_ssh {
 struct edr_status_row {
   const char *name;                /* borrowed */
   const char *client_url;          /* borrowed; the URL asked */
+  enum edr_status_route route;     /* EDR_STATUS_AUTO unless the caller says */
+  const char *route_why;           /* borrowed; why EDR_STATUS_HOST, or NULL */
+  bool host_tls;                   /* the spec names TLS files on its host */
 
   /* From SSH (the check-only plan).  etcd_running is -1 when unknown. */
   enum edr_status_ssh ssh;
@@ -46,11 +58,11 @@ struct edr_status_row {
 
   /* From HTTP, or through the agent.  reachable: the member answered at
    * least one question.  via_agent: its client URL gave no answer from here
-   * (edr_status_needs_agent), so the host's etcdctl was asked instead and
-   * the figures below are its answers; http_error still says why not. */
+   * (edr_status_needs_agent), so its host's agent asked it instead and
+   * the figures below are those answers; http_error still says why not. */
   bool reachable;
   bool via_agent;
-  char agent_error[256];           /* why the host's etcdctl got no answer, "" */
+  char agent_error[256];           /* why its host's agent got no answer, "" */
   int http_status;                 /* EDR_E* of the first transport failure */
   char http_error[512];            /* that failure in words, "" */
   char http_failed[32];            /* the path of that request, "" */
@@ -94,19 +106,16 @@ void edr_status_parse_version(struct edr_status_row *row, long code, const char 
 void edr_status_parse_status(struct edr_status_row *row, long code, const char *body);
 void edr_status_parse_alarms(struct edr_status_row *row, long code, const char *body);
 
-/* The same facts from the host's etcdctl (the ask-etcd steps' stdout):
- * `endpoint status -w fields`, `endpoint health -w json` and `alarm list`
- * (lines "memberID:N alarm:NAME").  Each sets via_agent and, when the text
- * holds an answer, reachable; the alarm list is stored in the gateway's
- * shape, so edr_status_resolve_alarms() treats it alike.  Never fail. */
-void edr_status_parse_etcdctl_status(struct edr_status_row *row, const char *text);
-void edr_status_parse_etcdctl_health(struct edr_status_row *row, const char *text);
-void edr_status_parse_etcdctl_alarms(struct edr_status_row *row, const char *text);
+/* The answer to query Q (plan.h edr_etcd_queries), whichever way it came:
+ * from here or from the member's host (etcd-http).  Never fail. */
+void edr_status_parse_answer(struct edr_status_row *row, enum edr_etcd_query q, long code,
+                             const char *body);
 
-/* Whether ROW's client URL gave no answer at all from here for a reason
- * the member's own host may not share (refused, timed out, no route, name
- * not resolved): then ask through the agent.  A TLS refusal of this
- * client's certificate is not such a reason: that row keeps its verdict. */
+/* Whether to ask ROW's member through its host's agent: its route says
+ * so (EDR_STATUS_HOST, never EDR_STATUS_HERE), or, in auto, its client URL
+ * gave no answer at all from here for a reason the member's own host may
+ * not share (refused, timed out, no route, name not resolved), or refused
+ * this client's TLS while the spec names TLS files on the host. */
 bool edr_status_needs_agent(const struct edr_status_row *row);
 
 /* Merge every member's alarm list and give each row the alarms raised on

@@ -7,7 +7,8 @@
  * once from here before the run stops anything (cmd/gates.c), and moved to
  * its host when its client URL gives no answer or refuses this machine's
  * TLS.  The plan owns the routes (plan->health_routes); the run updates
- * them in place and the report prints them.
+ * them in place and the report prints them.  The questions status asks,
+ * which go the same two ways, are here too (edr_etcd_queries).
  */
 #include "plan.h"
 
@@ -15,7 +16,25 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
+
+/* status, not the health wait: the health wait asks member/list too,
+ * and reads its own rounds (etcd/health.c) */
+const struct edr_etcd_query_def edr_etcd_queries[EDR_QUERY__COUNT] = {
+  [EDR_QUERY_STATUS] = {.path = "/v3/maintenance/status", .method = "POST", .body = "{}"},
+  [EDR_QUERY_HEALTH] = {.path = "/health", .method = "GET"},
+  [EDR_QUERY_VERSION] = {.path = "/version", .method = "GET"},
+  [EDR_QUERY_ALARM] = {.path = "/v3/maintenance/alarm", .method = "POST",
+                       .body = "{\"action\":\"GET\"}"},
+};
+
+enum edr_etcd_query edr_etcd_query_of(const char *path) {
+  int q = 0;
+  while (q < EDR_QUERY__COUNT && (!path || strcmp(path, edr_etcd_queries[q].path)))
+    q++;
+  return (enum edr_etcd_query)q;
+}
 
 const char *const edr_health_via_names[] = {
   [EDR_HEALTH_VIA_AUTO] = "auto",

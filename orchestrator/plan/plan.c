@@ -420,26 +420,26 @@ int plan_etcdctl_argv(const struct edr_member *m, const char *const *tail,
   return rc;
 }
 
-/* status, for a member whose client URL does not answer from here: the
- * host's etcdctl asks it.  -w fields for the status (exact 64-bit IDs;
- * etcdctl's JSON prints them as numbers that overflow), -w json for health,
- * the plain alarm list (3.4's -w fields crashes when there is none). */
-static int add_ask_steps(struct edr_host_plan *h) {
-  static const char *const asks[][6] = {
-    {"--command-timeout=3s", "endpoint", "status", "-w", "fields", NULL},
-    {"--command-timeout=3s", "endpoint", "health", "-w", "json", NULL},
-    {"--command-timeout=3s", "alarm", "list", NULL},
-  };
-  for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
-    struct edr_strv argv = {0};
-    int rc = plan_etcdctl_argv(h->member, asks[i], &argv);
-    if (!rc)
-      rc = plan_add_step(h, EDR_STEP_ASK,
-                         json_pack("{s:s, s:o, s:{s:s}}", "op", "run", "argv",
-                                   plan_strv_json(&argv), "env", "ETCDCTL_API", "3"),
-                         argv.v, "ask the member with the host's etcdctl (only when its client "
-                         "URL does not answer from here):");
-    plan_strv_release(&argv);
+/* status, for a member whose client URL does not answer from here (or
+ * whose route goes through its host): its host's agent asks it each of
+ * edr_etcd_queries (etcd-http) with the spec's TLS paths on the host, the
+ * same questions as from here, read by the same parser. */
+static int add_ask_steps(const struct edr_plan *p, struct edr_host_plan *h) {
+  const struct edr_member *m = h->member;
+  for (int q = 0; q < EDR_QUERY__COUNT; q++) {
+    const struct edr_etcd_query_def *d = &edr_etcd_queries[q];
+    json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?}", "op", "etcd-http",
+                            "url", m->client_urls.v[0], "method", d->method, "path", d->path,
+                            "body", d->body, "cacert", m->etcdctl_cacert, "cert",
+                            m->etcdctl_cert, "key", m->etcdctl_key);
+    if (!req)
+      return EDR_ENOMEM;
+    if (p->ask_timeout_ms)
+      json_object_set_new(req, "timeout_ms", json_integer((json_int_t)p->ask_timeout_ms));
+    int rc = plan_add_step(h, EDR_STEP_ASK, req, NULL,
+                           "ask the member %s %s%s from its host (only when its client URL "
+                           "is not asked from here or does not answer)", d->method,
+                           m->client_urls.v[0], d->path);
     if (rc)
       return rc;
   }
@@ -492,7 +492,7 @@ static int build_check(struct edr_plan *p, struct edr_host_plan *h) {
                           "(mount points, owner, stop and start commands)",
                           h->host_tool ? "pushed" : tool_label(m->restore_tool), m->data_dir)))
     return rc;
-  if (p->check_only && p->ask_etcd && (rc = add_ask_steps(h)))
+  if (p->check_only && p->ask_etcd && (rc = add_ask_steps(p, h)))
     return rc;
   if (p->check_only)
     return 0;
@@ -727,6 +727,7 @@ int edr_plan_new(const struct edr_spec *spec, const struct edr_plan_opts *o,
   p->bump_revision = o->bump_revision;
   p->break_lock = o->break_lock;
   p->ask_etcd = o->ask_etcd;
+  p->ask_timeout_ms = o->ask_timeout_ms;
   if (!(p->command = strdup(o->command ? o->command : "restore")))
     goto nomem;
 

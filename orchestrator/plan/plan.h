@@ -72,7 +72,8 @@ enum edr_step_kind {
   EDR_STEP_TAKE_SNAPSHOT,    /* the host's etcdctl snapshot save into it */
   EDR_STEP_FETCH_SNAPSHOT,   /* send: streamed back to the executor's fetch sink */
   EDR_STEP_UNSTAGE,          /* remove the staging directory */
-  /* status: the host's etcdctl asks its member (plan opts ask_etcd) */
+  /* status: the host's agent asks its member (plan opts ask_etcd): one
+   * etcd-http request of edr_etcd_queries each */
   EDR_STEP_ASK,              /* a failure is a fact about the member, not the host's:
                                 its result is the agent's whole reply */
   /* prune (EDR_PLAN_PRUNE, plan_prune.c) */
@@ -242,6 +243,19 @@ struct edr_plan_kind_info {
 };
 extern const struct edr_plan_kind_info edr_plan_kinds[EDR_PLAN__COUNT];
 
+/* What status asks each member with etcd's JSON gateway (health_route.c):
+ * from here (etcd/status.c) and from its host (the ask-etcd steps'
+ * etcd-http requests, in this order), so that both ask the same and one
+ * parser reads both. */
+enum edr_etcd_query { EDR_QUERY_STATUS, EDR_QUERY_HEALTH, EDR_QUERY_VERSION, EDR_QUERY_ALARM,
+                      EDR_QUERY__COUNT };
+struct edr_etcd_query_def {
+  const char *path, *method, *body;  /* body NULL: none */
+};
+extern const struct edr_etcd_query_def edr_etcd_queries[EDR_QUERY__COUNT];
+/* The query of PATH, or EDR_QUERY__COUNT. */
+enum edr_etcd_query edr_etcd_query_of(const char *path);
+
 /* How the health wait asks the members (--health-via, health_route.c). */
 enum edr_health_via { EDR_HEALTH_VIA_AUTO, EDR_HEALTH_VIA_HERE, EDR_HEALTH_VIA_HOSTS };
 extern const char *const edr_health_via_names[];  /* "auto", "here", "hosts" */
@@ -270,8 +284,9 @@ struct edr_plan_opts {
   int64_t bump_revision;     /* 0 none, -1 auto (from the old data), else N */
   bool break_lock;           /* take a host lock held by another run */
   const char *command;       /* "restore", "rollback": recorded in the lock */
-  bool ask_etcd;             /* check plan (status): then ask the member with the
-                                host's etcdctl: endpoint status, health, alarms */
+  bool ask_etcd;             /* check plan (status): then ask the member from its
+                                host (etcd-http): each of edr_etcd_queries */
+  uint64_t ask_timeout_ms;   /* each of those requests' bound; 0: the agent's 2 s */
   uint64_t save_deadline_ms; /* snapshot plan: the take and fetch steps' bound; 0: theirs */
   uint64_t save_idle_ms;     /* snapshot plan: stop the host's etcdctl when the file
                                 it writes has not grown for this long (a member
@@ -319,6 +334,7 @@ struct edr_plan {
   size_t n_stages;
   bool confirm;              /* ask before the first destructive stage */
   bool ask_etcd;             /* check plan: ask-etcd steps (plan opts) */
+  uint64_t ask_timeout_ms;   /* as in the opts */
   char *playbook;            /* the playbook's name (EDR_PLAN_RUN), or NULL */
   struct edr_prune_policy prune; /* as in the opts */
   /* the route of the snapshot (route.c, docs/transfer.md) */

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "util.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_BODY (8u << 20)
@@ -406,6 +407,9 @@ int edr_http_request(struct edr_http *h, const struct edr_http_req *q,
                      edr_http_cb cb, void *arg) {
   if (!h || !q || !set(q->url) || !cb)
     return EDR_EINVAL;
+  /* etcd's token goes as is: a line break in it would add a header */
+  if (q->authorization && strpbrk(q->authorization, "\r\n"))
+    return EDR_EINVAL;
   if (h->closing)
     return EDR_ECANCELED;
   struct req *r = calloc(1, sizeof *r);
@@ -462,8 +466,17 @@ int edr_http_request(struct edr_http *h, const struct edr_http_req *q,
     r->headers = curl_slist_append(NULL, "Content-Type: application/json");
     if (!r->headers)
       goto nomem;
-    OPT(CURLOPT_HTTPHEADER, r->headers);
   }
+  if (q->authorization) {
+    char *line = edr_asprintf("Authorization: %s", q->authorization);
+    struct curl_slist *l = line ? curl_slist_append(r->headers, line) : NULL;
+    free(line);
+    if (!l)
+      goto nomem;
+    r->headers = l;
+  }
+  if (r->headers)
+    OPT(CURLOPT_HTTPHEADER, r->headers);
   if (set(q->method) && strcmp(q->method, q->body ? "POST" : "GET") != 0)
     OPT(CURLOPT_CUSTOMREQUEST, q->method);
   if (q->tls) {

@@ -70,6 +70,9 @@ struct edr_http_req {
    * (a snapshot may take as long as it takes while bytes flow); the
    * connect timeout then defaults to 10000. */
   uint64_t stall_timeout_ms;
+  /* etcd's auth token (POST /v3/auth/authenticate, docs/auth.md), sent as
+   * the Authorization header; NULL: none.  Borrowed for the call. */
+  const char *authorization;
 };
 
 /* Called exactly once per accepted request, from the loop (never from

@@ -367,7 +367,9 @@ def case_run_lock(base):
     a.close()
 
 
-def case_etcd(base):
+def start_etcd(base):
+    """A one-member etcd on loopback in BASE/etcd-data: (process, client URL, peer URL,
+    data dir)."""
     etcd = shutil.which("etcd") or "/usr/bin/etcd"
     if not os.path.exists(etcd):
         skip("no etcd binary (apt-get install etcd-server)")
@@ -380,6 +382,11 @@ def case_etcd(base):
                              "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
                              "--initial-cluster", "t=" + purl],
                             stdout=log, stderr=subprocess.STDOUT)
+    return proc, curl, purl, data
+
+
+def case_etcd(base):
+    proc, curl, purl, data = start_etcd(base)
     a = Agent(base)
     want_rev = None
     try:
@@ -576,3 +583,67 @@ def case_idle(base):
     time.sleep(1.5)
     check(a.p.poll() is None, "no bound: still waiting")
     check(a.close() == 0, "exit 0 at eof")
+
+
+def case_etcd_auth(base):
+    """etcd-http against a real etcd with authentication enabled (docs/auth.md):
+    the status needs no token, a key range does; the token from
+    /v3/auth/authenticate goes out as the Authorization header."""
+    import base64
+    import urllib.request
+    proc, curl, _, _ = start_etcd(base)
+
+    def gw(path, body, token=None):  # this test's own request, to set etcd up
+        q = urllib.request.Request(curl + path, data=json.dumps(body).encode(),
+                                   headers={"Authorization": token} if token else {})
+        with urllib.request.urlopen(q, timeout=5) as r:
+            return json.loads(r.read())
+
+    a = Agent(base)
+    try:
+        up = False
+        deadline = time.time() + 30
+        while time.time() < deadline and proc.poll() is None and not up:
+            r = a.call("etcd-http", url=curl, method="GET", path="/health", timeout_ms=1000)
+            up = r.get("ok") and r["result"]["code"] == 200
+            if not up:
+                time.sleep(0.2)
+        if not check(up, "etcd answers /health through etcd-http", r):
+            return
+        key = base64.b64encode(b"/k").decode()
+        gw("/v3/kv/put", {"key": key, "value": base64.b64encode(b"v").decode()})
+        gw("/v3/auth/user/add", {"name": "root", "password": "s3cret-pw"})
+        gw("/v3/auth/role/add", {"name": "root"})
+        gw("/v3/auth/user/grant", {"user": "root", "role": "root"})
+        gw("/v3/auth/enable", {})
+        rng = json.dumps({"key": key})
+        r = a.call("etcd-http", url=curl, method="POST", path="/v3/maintenance/status", body="{}")
+        check(r.get("ok") and r["result"]["code"] == 200, "status needs no token", r)
+        r = a.call("etcd-http", url=curl, method="POST", path="/v3/kv/range", body=rng)
+        check(r.get("ok") and r["result"]["code"] != 200 and
+              "user name is empty" in r["result"]["body"], "a range without a token is refused", r)
+        r = a.call("etcd-http", url=curl, method="POST", path="/v3/auth/authenticate",
+                   body=json.dumps({"name": "root", "password": "wrong"}))
+        check(r.get("ok") and r["result"]["code"] == 400 and
+              "authentication failed" in r["result"]["body"], "a wrong password: 400", r)
+        r = a.call("etcd-http", url=curl, method="POST", path="/v3/auth/authenticate",
+                   body=json.dumps({"name": "root", "password": "s3cret-pw"}))
+        token = json.loads(r["result"]["body"]).get("token", "") if r.get("ok") else ""
+        check(token != "", "a token for root", r)
+        r = a.call("etcd-http", url=curl, method="POST", path="/v3/kv/range", body=rng,
+                   authorization=token)
+        kvs = json.loads(r["result"]["body"]).get("kvs", []) if r.get("ok") else []
+        check(r.get("ok") and r["result"]["code"] == 200 and len(kvs) == 1 and
+              kvs[0]["value"] == base64.b64encode(b"v").decode(),
+              "with the token as the Authorization header, the range answers", r)
+        r = a.call("etcd-http", url=curl, method="POST", path="/v3/kv/range", body=rng,
+                   authorization="garbage")
+        check(r.get("ok") and r["result"]["code"] == 401, "a bad token: 401", r)
+        r = a.call("etcd-http", url=curl, method="POST", path="/v3/kv/range", body=rng,
+                   authorization=token + "\r\nX-Evil: 1")
+        err(r, "EDR_EINVAL", "a token with a line break", "authorization")
+        check(token not in json.dumps(r), "the refusal does not quote the token", r)
+    finally:
+        a.close()
+        proc.terminate()
+        proc.wait(10)

@@ -22,6 +22,10 @@
 #   after it, the manifests as they were;
 #   `plan` says each member is checked through its host's agent, the run
 #   ends healthy checked that way and says so;
+# - `status --discover HOST --preset kubeadm` without a certificate here:
+#   every member healthy at etcd's revision, one leader, each asked through
+#   its host (the hosts have no etcdctl); with m3's etcd stopped, m3 down
+#   (its db revision read offline) and m1, m2 up;
 # - a playbook's wait-healthy without a certificate here: healthy through
 #   the hosts; from here (--health-via here) it cannot be; and with m3's
 #   etcd not answering (SIGSTOP) it is reported unhealthy through the
@@ -226,6 +230,40 @@ done
 check "the manifests are as they were after the rollback" test "$(manifest_sums)" = "$sums"
 check "kube-apiserver runs again on every host after the rollback" \
   test "$(for i in 1 2 3; do on_host "$i" pgrep -c -x --ns $$ --nslist net kube-apiserver 2>/dev/null; done | wc -l)" = 3
+
+# ---- status through the hosts: no certificate here, no etcd tool on the hosts ----
+scol() { awk -v m="$1" -v c="$2" '$1 == m { print $c }' <<<"$out"; }
+rev=$(kcurl 1 /v3/maintenance/status -X POST -d '{}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+out=$(nocert kdr status --discover "$ip1" --preset kubeadm "${SSH[@]}" 2>&1)
+rc=$?
+check "status --discover $ip1 --preset kubeadm, no certificate here: healthy, exit 0 (was $rc)" test "$rc" = 0
+((rc == 0)) || echo "$out" | tail -20
+check "status: the verdict is healthy" contains "$out" "verdict: healthy"
+for i in 1 2 3; do
+  check "status: m$i healthy, asked through its host (VIA ssh)" \
+    test "$(scol "m$i" 4) $(scol "m$i" 14)" = "true ssh"
+  check "status: m$i at revision $rev (etcd's, asked from here with the certificate)" \
+    test "$(scol "m$i" 8)" = "$rev"
+  check "status: the notes say m$i was asked through its host with its certificates" \
+    contains "$out" "m$i: asked through the agent on its host, with its certificates (no client certificate here"
+done
+check "status: exactly one leader" test "$(awk '$1 ~ /^m[123]$/ && $5 == "yes"' <<<"$out" | wc -l)" = 1
+# m3's etcd stopped (its manifest moved out; kubelet stops the pod)
+on_host 3 mv "$KMANIFEST" /etc/kubernetes/etcd.yaml.test-stopped
+for _ in $(seq 50); do kcurl 3 /health >/dev/null 2>&1 || break; sleep 0.2; done
+out=$(nocert kdr status --discover "$ip1" --preset kubeadm "${SSH[@]}" 2>&1)
+rc=$?
+on_host 3 mv /etc/kubernetes/etcd.yaml.test-stopped "$KMANIFEST"
+check "status with m3's etcd stopped: degraded, exit 6 (was $rc)" test "$rc" = 6
+((rc == 6)) || echo "$out" | tail -20
+check "status: m3 down (etcd stopped, unreachable)" test "$(scol m3 3) $(scol m3 4)" = "stopped unreachable"
+for i in 1 2; do
+  check "status: m$i still up through its host" test "$(scol "m$i" 4) $(scol "m$i" 14)" = "true ssh"
+done
+check "status: m3's db revision read offline ($rev)" test "$(scol m3 15)" = "$rev"
+check "status: the verdict says 2 of 3" contains "$out" "verdict: degraded, quorum held (2 of 3 healthy)"
+check "status: the notes say m3's host got no answer" contains "$out" "m3: nor through its host's agent: "
+check "every member healthy again, m3's manifest back" kwait_healthy 60
 
 # wait-healthy in a playbook, without a certificate here
 cat >"$WORK/healthy.json" <<'PB'

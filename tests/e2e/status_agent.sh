@@ -7,7 +7,9 @@
 # coordinator (the lab bridge's address) on that host's client port; the
 # host itself still reaches its member.  Then, on TLS with client
 # certificates required, the spec's etcdctl_cacert/_cert/_key (paths on the
-# hosts) are what the hosts' etcdctl uses.
+# hosts) are what the hosts' agents ask with (status) and the hosts' etcdctl
+# uses (snapshot save --via ssh); without a certificate here, every member
+# is asked through its host.
 . "$(dirname "$0")/lib.sh"
 case ${1:-} in
   3.4) LAB=stw ;;
@@ -59,7 +61,7 @@ lab etcd 3 stop >/dev/null
 "$ETCD_DR" status --cluster "$WORK/cluster.json" >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "m3 stopped: degraded, exit 6 (got $rc)" test "$rc" = 6
 check "m3 stopped: m3 unreachable" test "$(col m3 4)" = unreachable
-check "m3 stopped: the notes say its host's etcdctl got no answer" grep -q "^m3: nor by its host's etcdctl" "$WORK/out"
+check "m3 stopped: the notes say its host's agent got no answer" grep -q "^m3: nor through its host's agent: " "$WORK/out"
 check "m3 stopped: the verdict says 2 of 3" grep -q "verdict: degraded, quorum held (2 of 3 healthy)" "$WORK/out"
 lab etcd 3 start >/dev/null
 
@@ -119,11 +121,20 @@ check "tls: m3's member ID is etcd's ($want)" test -n "$want" -a "$(col m3 6)" =
 check "tls without host certificate paths: m3 cannot be asked, degraded, exit 6 (got $rc)" test "$rc" = 6
 check "tls without host certificate paths: m3 unreachable" test "$(col m3 4)" = unreachable
 
-# Our own certificate refused: a TLS refusal is not a reason to go around it.
+# No client certificate here, the hosts have one: every member through its host.
+env -u ETCDCTL_CERT -u ETCDCTL_KEY "$ETCD_DR" status --cluster "$WORK/tls.json" >"$WORK/out" \
+  2>"$WORK/err"; rc=$?
+check "tls, no client certificate here: healthy through the hosts, exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/out" "$WORK/err"
+check "tls, no client certificate here: every member via ssh" \
+  test "$(col m1 14) $(col m2 14) $(col m3 14)" = "ssh ssh ssh"
+check "tls, no client certificate here: the notes say why" \
+  grep -q "^m1: asked through the agent on its host, with its certificates (no client certificate here" "$WORK/out"
+# From here only (--health-via here): our own certificate refused is not gone around.
 env -u ETCDCTL_CERT -u ETCDCTL_KEY "$ETCD_DR" status --cluster "$WORK/tls.json" -w json \
-  >"$WORK/json" 2>"$WORK/err"; rc=$?
-check "tls, no client certificate here: unknown, exit 4 (got $rc)" test "$rc" = 4
-check "tls, no client certificate here: m1 and m2 not asked through their hosts" \
+  --health-via here >"$WORK/json" 2>"$WORK/err"; rc=$?
+check "tls, no client certificate here, --health-via here: unknown, exit 4 (got $rc)" test "$rc" = 4
+check "tls, no client certificate here, --health-via here: m1 and m2 not asked through their hosts" \
   test "$(js "m['m1']['via'], m['m2']['via']")" = "None None"
 
 "$ETCD_DR" snapshot save -o "$WORK/s.db" --cluster "$WORK/tls.json" --via ssh --member m3 \

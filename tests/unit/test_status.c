@@ -1,10 +1,13 @@
 /*
  * test_status.c - unit tests of `etcd-dr status`'s pure parts: the parsers
  * of etcd's gateway answers (real bodies from etcd 3.4.23 and 3.5.16), the
- * alarm merge, the verdict and its exit status.  Also one fetch against a
+ * alarm merge, the verdict and its exit status; etcd's user and token
+ * (auth.h).  Also one fetch against a
  * closed loopback port, so an unreachable member is reported, not fatal.
  */
 #include "status.h"
+
+#include "auth.h"
 
 #include "err.h"
 #include "t.h"
@@ -99,32 +102,34 @@ static void down_row(struct edr_status_row *r, const char *name) {
   r->http_status = EDR_ECONNREFUSED;
 }
 
-/* etcdctl 3.4.23's `endpoint status -w fields`, as run by the agent (IDs
- * above 2^63: exact, which etcdctl's -w json would not give jansson). */
-static const char fields34[] =
-    "\"ClusterID\" : 15118495548433857066\n\"MemberID\" : 13668033151171901709\n"
-    "\"Revision\" : 7\n\"RaftTerm\" : 2\n\"Version\" : \"3.4.23\"\n\"DBSize\" : 20480\n"
-    "\"Leader\" : 13668033151171901709\n\"IsLearner\" : false\n\"RaftIndex\" : 9\n"
-    "\"RaftTerm\" : 2\n\"RaftAppliedIndex\" : 9\n"
-    "\"Errors\" : [memberID:13668033151171901709 alarm:NOSPACE ]\n"
-    "\"Endpoint\" : \"http://127.0.0.1:23791\"\n\n";
+/* What a member's host's agent brings back (etcd-http's code and body) is
+ * read by the same parser as an answer from here, query by query: 3.4.23's
+ * status with IDs above 2^63 (strings in the gateway's JSON: exact). */
+static const char status34[] =
+    "{\"header\":{\"cluster_id\":\"15118495548433857066\",\"member_id\":"
+    "\"13668033151171901709\",\"revision\":\"7\",\"raft_term\":\"2\"},"
+    "\"version\":\"3.4.23\",\"dbSize\":\"20480\",\"leader\":\"13668033151171901709\","
+    "\"raftIndex\":\"9\",\"raftTerm\":\"2\",\"raftAppliedIndex\":\"9\","
+    "\"errors\":[\"memberID:13668033151171901709 alarm:NOSPACE \"]}";
 
-static void test_etcdctl_parsers(void) {
+static void test_answer_parser(void) {
   struct edr_status_row r;
   edr_status_row_init(&r, "m1", "http://x:2379");
-  edr_status_parse_etcdctl_status(&r, fields34);
-  CHECK(r.via_agent && r.reachable && r.have_status);
+  CHECK(edr_etcd_query_of("/v3/maintenance/status") == EDR_QUERY_STATUS);
+  CHECK(edr_etcd_query_of("/health") == EDR_QUERY_HEALTH);
+  CHECK(edr_etcd_query_of("/nope") == EDR_QUERY__COUNT && edr_etcd_query_of(NULL) == EDR_QUERY__COUNT);
+  edr_status_parse_answer(&r, edr_etcd_query_of("/v3/maintenance/status"), 200, status34);
+  CHECK(r.reachable && r.have_status);
   CHECK(r.member_id == 13668033151171901709ull && r.cluster_id == 15118495548433857066ull);
   CHECK(r.leader == r.member_id && r.revision == 7 && r.raft_term == 2 && r.raft_index == 9);
   CHECK(r.raft_applied_index == 9 && r.db_size == 20480 && !r.is_learner);
   CHECK_STR(r.version, "3.4.23");
   CHECK_STR(r.errors, "memberID:13668033151171901709 alarm:NOSPACE");
-
-  edr_status_parse_etcdctl_health(&r, "[{\"endpoint\":\"http://x:2379\",\"health\":true,"
-                                      "\"took\":\"2.19ms\"}]\n");
+  edr_status_parse_answer(&r, EDR_QUERY_HEALTH, 200, "{\"health\":\"true\"}");
   CHECK(r.health == 1);
-  edr_status_parse_etcdctl_alarms(&r, "memberID:13668033151171901709 alarm:NOSPACE \n"
-                                      "memberID:42 alarm:CORRUPT \n");
+  edr_status_parse_answer(&r, EDR_QUERY_ALARM, 200,
+                          "{\"header\":{},\"alarms\":[{\"memberID\":\"13668033151171901709\","
+                          "\"alarm\":\"NOSPACE\"},{\"memberID\":\"42\",\"alarm\":\"CORRUPT\"}]}");
   CHECK(json_array_size(r.alarm_list) == 2);
   char other[256];
   edr_status_resolve_alarms(&r, 1, other, sizeof other);
@@ -132,27 +137,18 @@ static void test_etcdctl_parsers(void) {
   CHECK_CONTAINS(other, "2a CORRUPT");
   edr_status_rows_release(&r, 1);
 
-  /* unhealthy but answering (no quorum): reached, health false, the reason kept */
+  /* unhealthy but answering (no quorum, 3.5): reached, health false, the reason kept */
   edr_status_row_init(&r, "m2", "http://y:2379");
-  edr_status_parse_etcdctl_status(&r, fields34);
-  edr_status_parse_etcdctl_health(&r, "[{\"endpoint\":\"http://y:2379\",\"health\":false,"
-                                      "\"took\":\"3s\",\"error\":\"context deadline exceeded\"}]");
+  edr_status_parse_answer(&r, EDR_QUERY_HEALTH, 503,
+                          "{\"health\":\"false\",\"reason\":\"RAFT NO LEADER\"}");
   CHECK(r.reachable && r.health == 0);
-  CHECK_CONTAINS(r.health_reason, "deadline exceeded");
-  edr_status_rows_release(&r, 1);
-
-  /* no answer at all on the host either: stays unreachable */
+  CHECK_STR(r.health_reason, "RAFT NO LEADER");
+  /* an unknown query and garbage never crash nor fill anything */
   edr_status_row_init(&r, "m3", "http://z:2379");
-  edr_status_parse_etcdctl_status(&r, "");
-  edr_status_parse_etcdctl_health(&r, "[{\"endpoint\":\"http://z:2379\",\"health\":false,"
-                                      "\"took\":\"5s\",\"error\":\"context deadline exceeded\"}]");
-  CHECK(r.via_agent && !r.reachable && !r.have_status && r.health == -1);
-  CHECK_CONTAINS(r.agent_error, "deadline");
-  /* garbage never crashes nor fills anything */
-  edr_status_parse_etcdctl_status(&r, "\"MemberID\" : 12x\n\"ClusterID\" : \n");
-  edr_status_parse_etcdctl_health(&r, "not json");
-  edr_status_parse_etcdctl_alarms(&r, "memberID: alarm:\nalarm:NOSPACE");
-  CHECK(!r.have_status && !r.reachable && json_array_size(r.alarm_list) == 0);
+  edr_status_parse_answer(&r, EDR_QUERY__COUNT, 200, status34);
+  CHECK(!r.reachable && !r.have_status);
+  edr_status_parse_answer(&r, EDR_QUERY_STATUS, 200, "not json");
+  CHECK(!r.have_status && r.errors[0]);
   edr_status_rows_release(&r, 1);
 
   /* who is asked through the agent: no answer for a network reason only */
@@ -165,9 +161,16 @@ static void test_etcdctl_parsers(void) {
   CHECK(edr_status_needs_agent(&r));
   r.http_status = EDR_ETLS; /* refused our certificate: keeps its UNKNOWN verdict */
   CHECK(!edr_status_needs_agent(&r));
+  r.host_tls = true;        /* ... unless its host has certificates to ask with */
+  CHECK(edr_status_needs_agent(&r));
+  r.route = EDR_STATUS_HERE; /* --health-via here: never */
+  CHECK(!edr_status_needs_agent(&r));
+  r.route = EDR_STATUS_AUTO;
   r.http_status = EDR_ECONNREFUSED;
   r.reachable = true; /* answered some request */
   CHECK(!edr_status_needs_agent(&r));
+  r.route = EDR_STATUS_HOST; /* its route goes through its host: always */
+  CHECK(edr_status_needs_agent(&r));
 }
 
 static void test_verdict(void) {
@@ -412,10 +415,56 @@ static void test_fetch_cancel(void) {
   edr_status_rows_release(r, 1);
 }
 
+/* etcd's user as etcdctl reads it (auth.h), and the token's answer; the
+ * password is never in a message. */
+static void test_etcd_user(void) {
+  struct edr_etcd_user u;
+  struct edr_error e = EDR_ERROR_INIT;
+  unsetenv("ETCDCTL_USER");
+  unsetenv("ETCDCTL_PASSWORD");
+  CHECK(edr_etcd_user_get(NULL, &u, &e) == 0 && !u.name);
+  setenv("ETCDCTL_USER", "root:pa:ss", 1);
+  CHECK(edr_etcd_user_get(NULL, &u, &e) == 0 && u.name && u.password);
+  if (u.name) {
+    CHECK_STR(u.name, "root");
+    CHECK_STR(u.password, "pa:ss");
+  }
+  char *body = u.name ? edr_etcd_auth_body(&u) : NULL;
+  CHECK(body && strstr(body, "\"name\":\"root\"") && strstr(body, "\"password\":\"pa:ss\""));
+  edr_etcd_auth_body_free(body);
+  char *tok = NULL;
+  CHECK(edr_etcd_auth_token("member 'm1' (u)", &u, 200, "{\"header\":{},\"token\":\"abc.1\"}",
+                            &tok, &e) == 0 && tok && !strcmp(tok, "abc.1"));
+  free(tok);
+  CHECK(edr_etcd_auth_token("member 'm1' (u)", &u, 400,
+                            "{\"code\":3,\"message\":\"etcdserver: authentication failed, "
+                            "invalid user ID or password\"}", &tok, &e) == EDR_EETCDAUTH && !tok);
+  CHECK_STR(edr_error_text(&e), "member 'm1' (u): authentication as 'root' failed: etcdserver: "
+            "authentication failed, invalid user ID or password (check ETCDCTL_USER, or --user "
+            "and ETCDCTL_PASSWORD)");
+  CHECK(!strstr(edr_error_text(&e), "pa:ss"));
+  CHECK(*edr_etcd_auth_hint("auth: user name is empty", &u) == '\0');
+  edr_etcd_user_release(&u);
+  CHECK(strstr(edr_etcd_auth_hint("auth: user name is empty", NULL), "ETCDCTL_USER"));
+  setenv("ETCDCTL_PASSWORD", "other", 1);  /* wins over the colon's */
+  CHECK(edr_etcd_user_get("admin", &u, &e) == 0 && u.name && !strcmp(u.name, "admin") &&
+        !strcmp(u.password, "other"));
+  edr_etcd_user_release(&u);
+  CHECK(edr_etcd_user_get("admin:pw", &u, &e) == EDR_EINVAL && !strstr(edr_error_text(&e), "pw"));
+  unsetenv("ETCDCTL_PASSWORD");
+  setenv("ETCDCTL_USER", "root", 1);
+  CHECK(edr_etcd_user_get(NULL, &u, &e) == EDR_EINVAL && !u.name);
+  CHECK_STR(edr_error_text(&e), "ETCDCTL_USER 'root' has no password: set ETCDCTL_PASSWORD (or "
+            "ETCDCTL_USER=root:PASSWORD)");
+  unsetenv("ETCDCTL_USER");
+  edr_error_release(&e);
+}
+
 int main(void) {
   test_escape();
   test_parsers();
-  test_etcdctl_parsers();
+  test_answer_parser();
+  test_etcd_user();
   test_verdict();
   test_fetch_refused();
   test_fetch_cancel();
