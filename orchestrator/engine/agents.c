@@ -1,11 +1,16 @@
 /*
  * agents.c - the local etcd-dr-agent binaries a run may push, one per
  * architecture (agent_conn.h's edr_archs): which file is for which
- * architecture is read from its ELF header, never from its name.  The run
- * (run.c) owns the struct edr_agents this fills; each host's connection
- * borrows the paths and pushes the one for the host's `uname -m`.
+ * architecture is read from its ELF header, never from its name.  Beside
+ * each, the build's gzip of it (FILE.gz, agent/CMakeLists.txt) is what a
+ * host with gzip gets, when it is that file's: not older, and gzip's
+ * trailer gives FILE's length; else FILE goes raw.  The run (run.c) owns
+ * the struct edr_agents this fills; each host's connection borrows the
+ * paths and pushes the one for the host's `uname -m`.
  */
 #include "executor.h"
+
+#include "log.h"
 
 #include "err.h"
 #include "snapfile.h"
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The architecture etcd-dr itself runs on: a file that is not ELF (a test's
@@ -46,7 +52,45 @@ static int file_arch(const char *path) {
   return EDR_EARCH;
 }
 
-/* Record PATH (taken) as architecture A's agent: its size and sha-256. */
+/* F's gzip beside it, as the build makes it (FILE.gz): a gzip file, not
+ * older than FILE, whose trailer gives FILE's length (mod 2^32).  Anything
+ * else leaves F raw, said at -vv; the hello's SHA-256 checks what the host
+ * unpacked either way. */
+static void take_gz(struct edr_agent_file *f) {
+  char *gz = edr_asprintf("%s.gz", f->path);
+  if (!gz)
+    return;
+  struct stat bs, zs;
+  unsigned char head[3], tail[4];
+  const char *why = NULL;
+  int fd = open(gz, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &zs) || stat(f->path, &bs)) {
+    why = "cannot be read";
+  } else if (zs.st_mtim.tv_sec < bs.st_mtim.tv_sec ||
+             (zs.st_mtim.tv_sec == bs.st_mtim.tv_sec &&
+              zs.st_mtim.tv_nsec < bs.st_mtim.tv_nsec)) {
+    why = "is older than the agent";
+  } else if (zs.st_size < 18 || pread(fd, head, 3, 0) != 3 ||
+             pread(fd, tail, 4, zs.st_size - 4) != 4 || memcmp(head, "\x1f\x8b\x08", 3)) {
+    why = "is not a gzip file";
+  } else if (((uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 |
+              (uint32_t)tail[3] << 24) != (uint32_t)f->size) {
+    why = "is not the gzip of the agent (another length)";
+  }
+  if (fd >= 0)
+    close(fd);
+  if (why) {
+    if (errno != ENOENT || fd >= 0)
+      edr_debug("'%s' %s: the agent goes raw", gz, why);
+    free(gz);
+    return;
+  }
+  f->gz_path = gz;
+  f->gz_size = (uint64_t)zs.st_size;
+}
+
+/* Record PATH (taken) as architecture A's agent: its size and sha-256, and
+ * its gzip. */
 static int take(struct edr_agents *ag, int a, char *path) {
   struct edr_snapfile sf;
   int rc = edr_snapfile_check(path, &sf);
@@ -54,9 +98,11 @@ static int take(struct edr_agents *ag, int a, char *path) {
     free(path);
     return rc;
   }
-  ag->path[a] = path;
-  ag->size[a] = sf.size;
-  memcpy(ag->sha256[a], sf.file_sha256, sizeof ag->sha256[a]);
+  struct edr_agent_file *f = &ag->bin[a];
+  f->path = path;
+  f->size = sf.size;
+  memcpy(f->sha256, sf.file_sha256, sizeof f->sha256);
+  take_gz(f);
   return 0;
 }
 
@@ -92,13 +138,13 @@ int edr_agents_find(struct edr_agents *ag, const char *given, struct edr_error *
     for (int f = 0; f < EDR_ARCH__COUNT; f++) {
       char *p = edr_asprintf("%s%s/%s", self, rel[d], edr_archs[f].file);
       int a = p && access(p, R_OK) == 0 ? file_arch(p) : EDR_ENOENT;
-      if (a >= 0 && !ag->path[a])
+      if (a >= 0 && !ag->bin[a].path)
         take(ag, a, p);
       else
         free(p);
     }
   for (int a = 0; a < EDR_ARCH__COUNT; a++)
-    if (ag->path[a])
+    if (ag->bin[a].path)
       return 0;
   return edr_error_set(err, EDR_ENOENT, "cannot find or read etcd-dr-agent (set "
                        "ETCD_DR_AGENT to its path)");
@@ -106,14 +152,15 @@ int edr_agents_find(struct edr_agents *ag, const char *given, struct edr_error *
 
 void edr_agents_release(struct edr_agents *ag) {
   for (int a = 0; a < EDR_ARCH__COUNT; a++) {
-    free(ag->path[a]);
-    ag->path[a] = NULL;
+    free(ag->bin[a].path);
+    free(ag->bin[a].gz_path);
+    ag->bin[a] = (struct edr_agent_file){0};
   }
 }
 
 int edr_agents_first(const struct edr_agents *ag) {
   for (int a = 0; a < EDR_ARCH__COUNT; a++)
-    if (ag->path[a])
+    if (ag->bin[a].path)
       return a;
   return -1;
 }

@@ -103,19 +103,28 @@ bool edr_exec_interactive(void);
 int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                 struct edr_run_result *res);
 
+/* One local agent binary (agents.c). */
+struct edr_agent_file {
+  char *path;                        /* owned; NULL: none */
+  uint64_t size;
+  char sha256[65];                   /* what the agent's hello must say */
+  char *gz_path;                     /* owned: PATH.gz, its gzip as the build made
+                                        it; NULL: none usable, it goes raw */
+  uint64_t gz_size;
+};
+
 /* The local agents, one per architecture (agents.c). */
 struct edr_agents {
-  char *path[EDR_ARCH__COUNT];       /* owned; NULL: none for that architecture */
-  uint64_t size[EDR_ARCH__COUNT];
-  char sha256[EDR_ARCH__COUNT][65];
+  struct edr_agent_file bin[EDR_ARCH__COUNT];
 };
 
 /* Find the agents: GIVEN (--agent; NULL: $ETCD_DR_AGENT) for the
  * architecture its ELF header names, and each architecture's
  * edr_archs[].file beside this executable, else in ../libexec/etcd-dr/,
- * for the others.  0 when at least one was found; else a negative EDR_E*
- * code with ERR (the caller's) saying what is missing.  edr_agents_release
- * frees the paths. */
+ * for the others; each with its FILE.gz when that is there, not older than
+ * FILE and ends with FILE's length (gzip's trailer).  0 when at least one
+ * was found; else a negative EDR_E* code with ERR (the caller's) saying
+ * what is missing.  edr_agents_release frees the paths. */
 int edr_agents_find(struct edr_agents *ag, const char *given, struct edr_error *err);
 void edr_agents_release(struct edr_agents *ag);
 /* The first architecture that has an agent, -1 when none. */

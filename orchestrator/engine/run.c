@@ -151,9 +151,12 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
        * tick makes every tick send one */
       .keepalive_s = r.keepalive_ms >= 2000 ? (unsigned)(r.keepalive_ms / 2000) : 1,
     };
-    for (int a = 0; a < EDR_ARCH__COUNT; a++)
-      h->target.agents[a] = (struct edr_agent_bin){.path = r.agents.path[a],
-                                                   .size = r.agents.size[a]};
+    for (int a = 0; a < EDR_ARCH__COUNT; a++) {
+      const struct edr_agent_file *f = &r.agents.bin[a];
+      h->target.agents[a] = (struct edr_agent_bin){.path = f->path, .size = f->size,
+                                                   .gz_path = f->gz_path,
+                                                   .gz_size = f->gz_size};
+    }
     uv_timer_init(&r.loop, &h->retry_timer);
     h->retry_timer.data = h;
     h->conn = r.ops->open(&r.loop, &h->target, &eng_conn_events, h);

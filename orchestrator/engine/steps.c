@@ -40,14 +40,32 @@ static void on_hello(struct host *h, int status, json_t *reply) {
   /* the agent says which architecture it runs as: its build was pushed */
   const char *arch = json_string_value(json_object_get(r, "arch"));
   int a = arch ? edr_arch_of_uname(arch) : -1;
-  if (a < 0 || !h->run->agents.path[a])
+  if (a < 0 || !h->run->agents.bin[a].path)
     a = edr_agents_first(&h->run->agents);
-  const char *want = h->run->agents.sha256[a];
+  const char *want = h->run->agents.bin[a].sha256;
   const char *sha = json_string_value(json_object_get(r, "sha256"));
+  struct edr_agent_pushed pu;
+  bool said = h->run->ops->pushed && h->run->ops->pushed(h->conn, &pu);
+  const char *path = h->run->agents.bin[a].path;
   if (!sha || strcmp(sha, want)) {
     eng_host_fail(h, EDR_EHASH, "the agent on the host (%s) has sha-256 %s, expected %s: "
-                  "the push was damaged", arch ? arch : "?", sha ? sha : "(none)", want);
+                  "the push was damaged%s%s%s", arch ? arch : "?", sha ? sha : "(none)", want,
+                  said && pu.gzip ? ", or '" : "", said && pu.gzip ? path : "",
+                  said && pu.gzip ? ".gz' is not its gzip (build again)" : "");
     return;
+  }
+  /* which agent went there and what crossed the link: the report's
+   * push-agent step, and a line at -v */
+  if (said) {
+    const char *base = strrchr(path, '/');
+    h->res->steps[h->step].bytes = pu.bytes;
+    json_object_set_new(r, "agent", json_string(base ? base + 1 : path));
+    json_object_set_new(r, "gzip", json_boolean(pu.gzip));
+    if (edr_verbosity >= 1)
+      edr_info("%s: agent %s pushed to %s, %llu bytes%s", h->m->name, path, h->m->ssh_host,
+               (unsigned long long)pu.bytes,
+               pu.gzip ? " gzip'd"
+               : h->run->agents.bin[a].gz_path ? " raw (the host has no gzip)" : " raw");
   }
   json_int_t uid = json_integer_value(json_object_get(r, "uid"));
   if (uid != 0)

@@ -64,6 +64,9 @@ int edr_arch_of_uname(const char *machine);
 struct edr_agent_bin {          /* one architecture's local agent */
   const char *path;             /* NULL: none for that architecture */
   uint64_t size;
+  const char *gz_path;          /* its gzip (`gzip -9 -n`), pushed to a host that
+                                   has gzip; NULL: the agent goes raw */
+  uint64_t gz_size;
 };
 
 struct edr_agent_target {       /* every string borrowed for the conn's life */
@@ -109,6 +112,12 @@ struct edr_agent_events {       /* the engine's; ARG is the one given to open */
   /* A `send` announced SIZE bytes of raw data. */
   void (*fetch_begin)(void *arg, uint64_t size);
   void (*log)(void *arg, enum edr_agent_log level, const char *line);
+};
+
+struct edr_agent_pushed {       /* how the agent went to a host */
+  int arch;                     /* enum edr_arch */
+  bool gzip;                    /* its gzip, unpacked by the host's gzip */
+  uint64_t bytes;               /* what crossed the link */
 };
 
 struct edr_agent_request {
@@ -173,6 +182,9 @@ struct edr_agent_ops {
    * arrived; 0 when not measured.  What this host's share of the link
    * carries when every host is pushed to at once. */
   double (*push_rate)(const struct edr_agent_conn *c);
+  /* Optional (NULL in a fake): how the agent went to the host, once it
+   * runs; false before. */
+  bool (*pushed)(const struct edr_agent_conn *c, struct edr_agent_pushed *out);
 };
 
 extern const struct edr_agent_ops edr_agent_ssh_ops;
