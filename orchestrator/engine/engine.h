@@ -40,6 +40,9 @@ struct host {
   struct edr_host_result *res;
   struct edr_agent_conn *conn;   /* through run->ops */
   struct edr_agent_target target;  /* what conn borrows */
+  enum edr_agent_variant variant;  /* the agent build it gets (run.c) */
+  const struct edr_agent_file *agent[EDR_ARCH__COUNT];  /* that build, per
+                                    architecture, borrowed from run->agents */
   bool busy;                 /* a connection operation is under way */
   bool closing, closed;      /* the connection is ending, or ended */
   size_t step;               /* index into hp->steps */

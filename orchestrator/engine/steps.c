@@ -40,13 +40,14 @@ static void on_hello(struct host *h, int status, json_t *reply) {
   /* the agent says which architecture it runs as: its build was pushed */
   const char *arch = json_string_value(json_object_get(r, "arch"));
   int a = arch ? edr_arch_of_uname(arch) : -1;
-  if (a < 0 || !h->run->agents.bin[a].path)
+  if (a < 0 || !h->agent[a])
     a = edr_agents_first(&h->run->agents);
-  const char *want = h->run->agents.bin[a].sha256;
+  const struct edr_agent_file *f = h->agent[a];
+  const char *want = f->sha256;
   const char *sha = json_string_value(json_object_get(r, "sha256"));
   struct edr_agent_pushed pu;
   bool said = h->run->ops->pushed && h->run->ops->pushed(h->conn, &pu);
-  const char *path = h->run->agents.bin[a].path;
+  const char *path = f->path;
   if (!sha || strcmp(sha, want)) {
     eng_host_fail(h, EDR_EHASH, "the agent on the host (%s) has sha-256 %s, expected %s: "
                   "the push was damaged%s%s%s", arch ? arch : "?", sha ? sha : "(none)", want,
@@ -65,7 +66,7 @@ static void on_hello(struct host *h, int status, json_t *reply) {
       edr_info("%s: agent %s pushed to %s, %llu bytes%s", h->m->name, path, h->m->ssh_host,
                (unsigned long long)pu.bytes,
                pu.gzip ? " gzip'd"
-               : h->run->agents.bin[a].gz_path ? " raw (the host has no gzip)" : " raw");
+               : f->gz_path ? " raw (the host has no gzip)" : " raw");
   }
   json_int_t uid = json_integer_value(json_object_get(r, "uid"));
   if (uid != 0)

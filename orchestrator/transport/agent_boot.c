@@ -42,13 +42,21 @@
  * when the agent did not arrive whole (BOOT_TAIL). */
 enum { BOOT_EXIT_ARCH = 97, BOOT_EXIT_DAMAGED = 96 };
 
+const char *const edr_agent_variant_names[EDR_AGENT__VARIANTS] = {
+  [EDR_AGENT_FULL] = "full",
+  [EDR_AGENT_NOTLS] = "no-tls",
+};
+
 const struct edr_arch_desc edr_archs[EDR_ARCH__COUNT] = {
   [EDR_ARCH_X86_64] = {.name = "x86_64", .human = "x86-64", .uname = "x86_64|amd64",
-                       .elf_machine = 62 /* EM_X86_64 */, .file = "etcd-dr-agent",
+                       .elf_machine = 62 /* EM_X86_64 */,
+                       .file = {[EDR_AGENT_FULL] = "etcd-dr-agent",
+                                [EDR_AGENT_NOTLS] = "etcd-dr-agent-notls"},
                        .how = "cmake builds it with etcd-dr on an x86-64 machine"},
   [EDR_ARCH_AARCH64] = {.name = "aarch64", .human = "aarch64", .uname = "aarch64|arm64",
                         .elf_machine = 183 /* EM_AARCH64 */,
-                        .file = "etcd-dr-agent-aarch64",
+                        .file = {[EDR_AGENT_FULL] = "etcd-dr-agent-aarch64",
+                                 [EDR_AGENT_NOTLS] = "etcd-dr-agent-aarch64-notls"},
                         .how = "build it with Debian's cross toolchain: scripts/deps.sh "
                                "installs it, then cmake builds etcd-dr-agent-aarch64"},
 };
@@ -244,8 +252,8 @@ static void fail_arch(struct edr_agent_conn *c) {
   int a = edr_arch_of_uname(m);
   if (a >= 0) {
     conn_fail(c, EDR_EARCH, false, "the host is %s and there is no %s agent here (%s next to "
-              "etcd-dr, or --agent FILE); %s", m, edr_archs[a].human, edr_archs[a].file,
-              edr_archs[a].how);
+              "etcd-dr, or --agent FILE); %s", m, edr_archs[a].human,
+              edr_archs[a].file[EDR_AGENT_FULL], edr_archs[a].how);
     return;
   }
   char have[200];

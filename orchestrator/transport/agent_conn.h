@@ -48,12 +48,19 @@ typedef int (*edr_agent_sink)(void *arg, const unsigned char *buf, size_t len,
  * bootstrap asks the host's `uname -m` and pushes that architecture's agent. */
 enum edr_arch { EDR_ARCH_X86_64, EDR_ARCH_AARCH64, EDR_ARCH__COUNT };
 
+/* The agent's two builds from the same sources (agent/CMakeLists.txt):
+ * FULL answers etcd-http over TLS (libssl); NOTLS, without libssl, is a
+ * quarter of its size and what a host gets unless the run may ask an https
+ * URL through its agent (engine/run.c). */
+enum edr_agent_variant { EDR_AGENT_FULL, EDR_AGENT_NOTLS, EDR_AGENT__VARIANTS };
+extern const char *const edr_agent_variant_names[EDR_AGENT__VARIANTS];
+
 struct edr_arch_desc {
   const char *name;             /* "x86_64": what the bootstrap prints */
   const char *human;            /* "x86-64", for messages */
   const char *uname;            /* the `uname -m` values, a sh case pattern */
   unsigned elf_machine;         /* the agent binary's e_machine */
-  const char *file;             /* its agent's file name next to etcd-dr */
+  const char *file[EDR_AGENT__VARIANTS];  /* each build's file name next to etcd-dr */
   const char *how;              /* how to get that agent, for messages */
 };
 extern const struct edr_arch_desc edr_archs[EDR_ARCH__COUNT];

@@ -40,20 +40,20 @@ static void test_by_header(void) {
   /* named like the x86-64 one, built for aarch64: the header decides */
   const char *p = elf("etcd-dr-agent", 183);
   CHECK(edr_agents_find(&ag, p, &err) == 0);
-  CHECK_STR(ag.bin[EDR_ARCH_AARCH64].path, p);
-  CHECK(ag.bin[EDR_ARCH_AARCH64].size == 64 && strlen(ag.bin[EDR_ARCH_AARCH64].sha256) == 64);
+  CHECK_STR(ag.bin[EDR_ARCH_AARCH64][EDR_AGENT_FULL].path, p);
+  CHECK(ag.bin[EDR_ARCH_AARCH64][EDR_AGENT_FULL].size == 64 && strlen(ag.bin[EDR_ARCH_AARCH64][EDR_AGENT_FULL].sha256) == 64);
   CHECK(edr_agents_first(&ag) == EDR_ARCH_AARCH64); /* none beside the test binary */
   edr_agents_release(&ag);
 
   p = elf("a", 62);
   CHECK(edr_agents_find(&ag, p, &err) == 0);
-  CHECK_STR(ag.bin[EDR_ARCH_X86_64].path, p);
+  CHECK_STR(ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].path, p);
   edr_agents_release(&ag);
 
   /* not ELF (a test's stand-in): the coordinator's own architecture */
   p = elf("stand-in", 0);
   CHECK(edr_agents_find(&ag, p, &err) == 0);
-  CHECK_STR(ag.bin[EDR_ARCH_X86_64].path, p);
+  CHECK_STR(ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].path, p);
   edr_agents_release(&ag);
 
   p = elf("riscv", 243);
@@ -86,33 +86,51 @@ static void test_gz(void) {
   snprintf(cmd, sizeof cmd, "gzip -9 -n -k -f %s", p);
   CHECK(system(cmd) == 0);
   CHECK(edr_agents_find(&ag, p, &err) == 0);
-  CHECK_STR(ag.bin[EDR_ARCH_X86_64].gz_path, gz);
+  CHECK_STR(ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].gz_path, gz);
   struct stat st;
-  CHECK(stat(gz, &st) == 0 && ag.bin[EDR_ARCH_X86_64].gz_size == (uint64_t)st.st_size);
+  CHECK(stat(gz, &st) == 0 && ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].gz_size == (uint64_t)st.st_size);
   edr_agents_release(&ag);
 
   /* the agent rebuilt after its .gz */
   snprintf(cmd, sizeof cmd, "touch -d '1 minute ago' %s", gz);
   CHECK(system(cmd) == 0);
   CHECK(edr_agents_find(&ag, p, &err) == 0);
-  CHECK(ag.bin[EDR_ARCH_X86_64].path && !ag.bin[EDR_ARCH_X86_64].gz_path);
+  CHECK(ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].path && !ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].gz_path);
   edr_agents_release(&ag);
 
   /* the gzip of another file */
   snprintf(cmd, sizeof cmd, "echo other | gzip -n > %s", gz);
   CHECK(system(cmd) == 0);
   CHECK(edr_agents_find(&ag, p, &err) == 0);
-  CHECK(!ag.bin[EDR_ARCH_X86_64].gz_path);
+  CHECK(!ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].gz_path);
   edr_agents_release(&ag);
 
   /* not gzip at all */
   snprintf(cmd, sizeof cmd, "cp %s %s", p, gz);
   CHECK(system(cmd) == 0);
   CHECK(edr_agents_find(&ag, p, &err) == 0);
-  CHECK(!ag.bin[EDR_ARCH_X86_64].gz_path);
+  CHECK(!ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].gz_path);
   edr_agents_release(&ag);
   unlink(gz);
   unlink(p);
+}
+
+/* A host gets the build it was given, else the other one of its
+ * architecture; an architecture without either gets none. */
+static void test_pick(void) {
+  struct edr_agents ag = {0};
+  char full[] = "full", notls[] = "notls";
+  ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].path = full;
+  ag.bin[EDR_ARCH_X86_64][EDR_AGENT_NOTLS].path = notls;
+  CHECK_STR(edr_agents_pick(&ag, EDR_ARCH_X86_64, EDR_AGENT_FULL)->path, "full");
+  CHECK_STR(edr_agents_pick(&ag, EDR_ARCH_X86_64, EDR_AGENT_NOTLS)->path, "notls");
+  CHECK(edr_agents_pick(&ag, EDR_ARCH_AARCH64, EDR_AGENT_FULL) == NULL);
+  CHECK(edr_agents_pick(&ag, -1, EDR_AGENT_FULL) == NULL);
+  ag.bin[EDR_ARCH_X86_64][EDR_AGENT_NOTLS].path = NULL;   /* --agent FILE: that one only */
+  CHECK_STR(edr_agents_pick(&ag, EDR_ARCH_X86_64, EDR_AGENT_NOTLS)->path, "full");
+  ag.bin[EDR_ARCH_AARCH64][EDR_AGENT_NOTLS].path = notls;  /* only the build without TLS */
+  CHECK_STR(edr_agents_pick(&ag, EDR_ARCH_AARCH64, EDR_AGENT_FULL)->path, "notls");
+  CHECK(edr_agents_first(&ag) == EDR_ARCH_X86_64);
 }
 
 static void test_uname(void) {
@@ -132,6 +150,7 @@ int main(void) {
   unsetenv("ETCD_DR_AGENT");
   test_by_header();
   test_gz();
+  test_pick();
   test_uname();
   rmdir(dir);
   return t_done("test_agents");
