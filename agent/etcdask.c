@@ -7,14 +7,17 @@
  * this way and judges the answers exactly as it judges its own.
  *
  * HTTP/1.1 with "Connection: close", over a socket bounded by the
- * request's timeout (connect included), through OpenSSL for https with the
- * CA, client certificate and key named in the request (paths on this
- * host).  Names are not resolved (a static binary has no NSS): the URL's
- * host is an IP address or "localhost".  This file owns the socket and the
- * TLS state of one request; the reply is {"code": N, "body": "..."}.  An
- * "authorization" field (etcd's auth token, docs/auth.md) goes out as the
- * Authorization header.
+ * request's timeout (connect included), through TLS for https (etcdtls.h:
+ * OpenSSL in the full agent, none in etcd-dr-agent-notls, which refuses an
+ * https URL before it connects) with the CA, client certificate and key
+ * named in the request (paths on this host).  Names are not resolved (a
+ * static binary has no NSS): the URL's host is an IP address or
+ * "localhost".  This file owns the socket and the TLS session of one
+ * request; the reply is {"code": N, "body": "..."}.  An "authorization"
+ * field (etcd's auth token, docs/auth.md) goes out as the Authorization
+ * header.
  */
+#include "etcdtls.h"
 #include "fields.h"
 #include "ops.h"
 #include "relay_io.h"
@@ -35,16 +38,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
 enum { BODY_MAX = 1 << 20, HEAD_MAX = 16 * 1024 };
 
 struct conn {
   int fd;
-  SSL_CTX *ctx;
-  SSL *ssl;
+  struct etcd_tls *tls;      /* https: the session on fd; NULL: plain */
   uint64_t deadline;
 };
 
@@ -133,92 +131,26 @@ static int dial(struct agent *a, struct conn *c, const char *url, const char *ho
   return 0;
 }
 
-/* Wait until FD can be read (or written): 0, or EDR_ETIMEDOUT. */
-static int wait_fd(struct conn *c, bool out) {
-  struct pollfd p = {.fd = c->fd, .events = out ? POLLOUT : POLLIN};
+int etcd_wait_fd(int fd, uint64_t deadline, bool out) {
+  struct pollfd p = {.fd = fd, .events = out ? POLLOUT : POLLIN};
   int n;
-  do
-    n = poll(&p, 1, left_ms(c));
-  while (n < 0 && errno == EINTR);
+  do {
+    uint64_t now = mono_ms();
+    n = poll(&p, 1, now < deadline ? (int)(deadline - now) : 0);
+  } while (n < 0 && errno == EINTR);
   return n > 0 ? 0 : n == 0 ? EDR_ETIMEDOUT : edr_from_errno(errno);
 }
 
-/* OpenSSL's reason for the last failure, and the peer verification's. */
-static const char *tls_reason(struct conn *c, char *buf, size_t len) {
-  unsigned long e = ERR_peek_last_error();
-  long v = c->ssl ? SSL_get_verify_result(c->ssl) : X509_V_OK;
-  if (v != X509_V_OK)
-    snprintf(buf, len, "certificate verify failed: %s", X509_verify_cert_error_string(v));
-  else if (e)
-    ERR_error_string_n(e, buf, len);
-  else
-    snprintf(buf, len, "the connection closed during the handshake (the member may want a "
-             "client certificate)");
-  return buf;
-}
-
-static int tls_start(struct agent *a, struct conn *c, const char *url, const char *host,
-                     const char *cacert, const char *cert, const char *key) {
-  char why[256];
-  OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-  ERR_clear_error();
-  c->ctx = SSL_CTX_new(TLS_client_method());
-  if (!c->ctx)
-    return agent_fail(a, EDR_ENOMEM, "out of memory for tls");
-  SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-  SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  if (cacert ? SSL_CTX_load_verify_locations(c->ctx, cacert, NULL) != 1
-             : SSL_CTX_set_default_verify_paths(c->ctx) != 1)
-    return agent_fail(a, EDR_ETLS, "cannot load the CA certificate '%s': %s",
-                      cacert ? cacert : "(system default)", tls_reason(c, why, sizeof why));
-  if (cert && SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1)
-    return agent_fail(a, EDR_ETLS, "cannot load the client certificate '%s': %s", cert,
-                      tls_reason(c, why, sizeof why));
-  if (key && SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1)
-    return agent_fail(a, EDR_ETLS, "cannot load the client key '%s': %s", key,
-                      tls_reason(c, why, sizeof why));
-  c->ssl = SSL_new(c->ctx);
-  if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
-    return agent_fail(a, EDR_ENOMEM, "out of memory for tls");
-  X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
-  struct in6_addr tmp;
-  if (inet_pton(AF_INET, host, &tmp) == 1 || inet_pton(AF_INET6, host, &tmp) == 1) {
-    X509_VERIFY_PARAM_set1_ip_asc(vp, host);
-  } else {
-    SSL_set_tlsext_host_name(c->ssl, host);
-    X509_VERIFY_PARAM_set1_host(vp, host, 0);
-  }
-  for (;;) {
-    int r = SSL_connect(c->ssl);
-    if (r == 1)
-      return 0;
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      int w = wait_fd(c, e == SSL_ERROR_WANT_WRITE);
-      if (w)
-        return agent_fail(a, w, "%s: tls handshake: no answer within the timeout", url);
-      continue;
-    }
-    return agent_fail(a, EDR_ETLS, "%s: %s", url, tls_reason(c, why, sizeof why));
-  }
-}
+static int wait_fd(struct conn *c, bool out) { return etcd_wait_fd(c->fd, c->deadline, out); }
 
 /* Write all of BUF: 0 or a code. */
 static int put(struct conn *c, const char *buf, size_t len) {
   while (len) {
     ssize_t n;
-    if (c->ssl) {
-      int r = SSL_write(c->ssl, buf, (int)len);
-      if (r <= 0) {
-        int e = SSL_get_error(c->ssl, r);
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-          return EDR_ETLS;
-        int w = wait_fd(c, e == SSL_ERROR_WANT_WRITE);
-        if (w)
-          return w;
-        continue;
-      }
-      n = r;
+    if (c->tls) {
+      n = etcd_tls_write(c->tls, buf, len);
+      if (n < 0)
+        return (int)n;
     } else {
       n = send(c->fd, buf, len, MSG_NOSIGNAL);
       if (n < 0) {
@@ -241,18 +173,8 @@ static int put(struct conn *c, const char *buf, size_t len) {
 /* Read some bytes: the count, 0 at the end, or a negative code. */
 static long get(struct conn *c, char *buf, size_t len) {
   for (;;) {
-    if (c->ssl) {
-      int r = SSL_read(c->ssl, buf, (int)len);
-      if (r > 0)
-        return r;
-      int e = SSL_get_error(c->ssl, r);
-      if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
-        return 0;
-      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-        return EDR_ETLS;
-      int w = wait_fd(c, e == SSL_ERROR_WANT_WRITE);
-      if (w)
-        return w;
+    if (c->tls) {
+      return etcd_tls_read(c->tls, buf, len);
     } else {
       ssize_t n = recv(c->fd, buf, len, 0);
       if (n >= 0)
@@ -333,12 +255,14 @@ int op_etcd_http(struct agent *a, json_t *req, json_t *res) {
   int port;
   if (parse_url(url, &tls, host, sizeof host, &port))
     return agent_fail(a, EDR_EINVAL, "'%s' is not an http:// or https:// URL", url);
+  if (tls && etcd_tls_missing)
+    return agent_fail(a, EDR_ETLS, "%s: %s", url, etcd_tls_missing);
 
   struct conn c = {.fd = -1, .deadline = mono_ms() + (uint64_t)timeout};
   char *buf = NULL;
   if ((rc = dial(a, &c, url, host, port)))
     goto out;
-  if (tls && (rc = tls_start(a, &c, url, host, cacert, cert, key)))
+  if (tls && (rc = etcd_tls_start(a, &c.tls, c.fd, c.deadline, url, host, cacert, cert, key)))
     goto out;
   size_t blen = body ? strlen(body) : 0;
   bool v6 = strchr(host, ':') != NULL;
@@ -375,7 +299,8 @@ int op_etcd_http(struct agent *a, json_t *req, json_t *res) {
     if (n < 0) {
       char why[256];
       rc = agent_fail(a, (int)n, "%s: reading the answer to %s: %s", url, path,
-                      n == EDR_ETLS ? tls_reason(&c, why, sizeof why) : edr_strerror((int)n));
+                      n == EDR_ETLS ? etcd_tls_reason(c.tls, why, sizeof why)
+                                    : edr_strerror((int)n));
       goto out;
     }
     got += (size_t)n;
@@ -415,10 +340,7 @@ int op_etcd_http(struct agent *a, json_t *req, json_t *res) {
   rc = 0;
 out:
   free(buf);
-  if (c.ssl) {
-    SSL_free(c.ssl);
-  }
-  SSL_CTX_free(c.ctx);
+  etcd_tls_free(c.tls);
   if (c.fd >= 0)
     close(c.fd);
   return rc;

@@ -23,6 +23,7 @@ const struct agent_op agent_ops[] = {
     {.name = "db-info", .run = op_db_info},
     {.name = "hash", .run = op_hash},
     {.name = "snapshot-check", .run = op_snapshot_check},
+    {.name = "relay-listen", .run = op_relay_listen},
     {.name = "relay-check", .run = op_relay_check},
     {.name = "read", .run = op_read},
     {.name = "stat", .run = op_stat},

@@ -23,6 +23,7 @@ int op_read(struct agent *a, json_t *req, json_t *res);
 int op_db_info(struct agent *a, json_t *req, json_t *res);
 int op_snapshot_check(struct agent *a, json_t *req, json_t *res);
 /* relay_io.c: the relay between hosts */
+int op_relay_listen(struct agent *a, json_t *req, json_t *res);
 int op_relay_check(struct agent *a, json_t *req, json_t *res);
 /* files.c */
 int op_rename(struct agent *a, json_t *req, json_t *res);

@@ -3,7 +3,10 @@
  * listening socket per transfer, closed as soon as the predecessor is in;
  * a forwarding connection tried again until the successor listens; the
  * records of common/relay.h on both; and `relay-check`, the check phase's
- * proof that the predecessor reaches this host's port with this run's key.
+ * proof that the predecessor reaches this host's port with this run's key,
+ * whose listening socket `relay-listen` opens first and keeps (one at a
+ * time, this file's): a port that another process holds is said at once,
+ * and the coordinator does not send the predecessor to knock on it.
  * Addresses are numeric (a static agent resolves no names).  Sockets are
  * blocking with a send and receive bound, so a peer that hangs ends the op.
  */
@@ -26,6 +29,10 @@
 #include <unistd.h>
 
 static const json_int_t IDLE_MS = 15000;     /* no byte from a peer for this long */
+
+/* relay-listen's socket, until relay-check takes it (or the agent ends). */
+static int kept_fd = -1;
+static json_int_t kept_port;
 static const char CHECK_TEXT[] = "etcd-dr relay check";
 
 static uint64_t now_ms(void) {
@@ -373,6 +380,29 @@ int relay_out_write(struct agent *a, struct relay_out *out, const void *buf, siz
 
 void relay_out_close(struct relay_out *out) { link_close(&out->fd, &out->st, &out->ready); }
 
+/* relay-listen: listen on the relay port now and keep the socket for the
+ * relay-check on that port.  A port that cannot be had is the result, not
+ * a failure: the coordinator then sends this host the snapshot itself. */
+int op_relay_listen(struct agent *a, json_t *req, json_t *res) {
+  json_int_t port;
+  int rc = field_int(a, req, "port", false, 1, 65535, &port);
+  if (rc)
+    return rc;
+  if (kept_fd >= 0)
+    close(kept_fd);
+  kept_fd = listen_on(a, port);
+  kept_port = port;
+  if (kept_fd < 0) {
+    kept_fd = -1;
+    json_object_set_new(res, "listening", json_false());
+    json_object_set_new(res, "error", json_string(a->err.msg.buf));
+    edr_error_clear(&a->err);
+    return 0;
+  }
+  json_object_set_new(res, "listening", json_true());
+  return 0;
+}
+
 /* relay-check: this host's listener up first (a connection completes in its
  * backlog before anyone accepts), then the successor reached with one
  * sealed record, then the predecessor's record awaited.  Whether each side
@@ -396,7 +426,9 @@ int op_relay_check(struct agent *a, json_t *req, json_t *res) {
   if (listen) {
     if ((rc = field_int(a, listen, "port", false, 1, 65535, &port)))
       return rc;
-    lfd = listen_on(a, port);
+    lfd = kept_fd >= 0 && kept_port == port ? kept_fd : listen_on(a, port);
+    if (lfd == kept_fd)
+      kept_fd = -1;
     if (lfd < 0) {
       json_object_set_new(res, "listen", json_pack("{s:b, s:s}", "heard", 0, "error", a->err.msg.buf));
       lfd = -1;

@@ -1,6 +1,7 @@
 # cmake/agent-aarch64.cmake - the aarch64 etcd-dr-agent, cross-built next to
-# the x86-64 one as build/etcd-dr-agent-aarch64 (where the coordinator looks
-# for it, orchestrator/engine/agents.c).  Included by the top-level
+# the x86-64 one as build/etcd-dr-agent-aarch64 and its build without TLS,
+# build/etcd-dr-agent-aarch64-notls, each with its .gz (where the
+# coordinator looks for them, orchestrator/engine/agents.c).  Included by the top-level
 # CMakeLists.txt; owns the sub-build in build/agent-aarch64/.
 #
 # The sub-build is this same source tree configured with EDR_AGENT_ONLY=ON
@@ -58,6 +59,8 @@ if(EDR_AGENT_AARCH64)
                -DEDR_AGENT_OUTPUT=${EDR_AGENT_AARCH64_BIN}
     INSTALL_COMMAND ""
     BUILD_ALWAYS ON
-    BUILD_BYPRODUCTS ${EDR_AGENT_AARCH64_BIN})
-  install(PROGRAMS ${EDR_AGENT_AARCH64_BIN} DESTINATION bin)
+    BUILD_BYPRODUCTS ${EDR_AGENT_AARCH64_BIN} ${EDR_AGENT_AARCH64_BIN}.gz
+                     ${EDR_AGENT_AARCH64_BIN}-notls ${EDR_AGENT_AARCH64_BIN}-notls.gz)
+  install(PROGRAMS ${EDR_AGENT_AARCH64_BIN} ${EDR_AGENT_AARCH64_BIN}-notls DESTINATION bin)
+  install(FILES ${EDR_AGENT_AARCH64_BIN}.gz ${EDR_AGENT_AARCH64_BIN}-notls.gz DESTINATION bin)
 endif()

@@ -6,13 +6,24 @@
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
 set(EDR_AGENT_CASES hello probe probe_tools receive receive_zstd relay send run files chown locks run_lock etcd eof
     idle namespaces sshd enospc envfile envfile_manifest attack_staging attack_chmod attack_fifo
-    attack_ownership aside etcd_auth)
+    attack_ownership aside etcd_auth etcd_http)
 foreach(case ${EDR_AGENT_CASES})
   add_test(NAME agent.${case}
            COMMAND Python3::Interpreter
                    ${CMAKE_CURRENT_SOURCE_DIR}/agent/agent_test.py
                    $<TARGET_FILE:etcd-dr-agent> ${case})
   set_tests_properties(agent.${case} PROPERTIES LABELS unit TIMEOUT 180
+                       SKIP_RETURN_CODE 77)
+endforeach()
+
+# The agent built without TLS (etcd-dr-agent-notls): its etcd-http, and the
+# hello, receive and sshd bootstrap it shares with the full one.
+foreach(case hello receive sshd etcd_http)
+  add_test(NAME agent.notls.${case}
+           COMMAND Python3::Interpreter
+                   ${CMAKE_CURRENT_SOURCE_DIR}/agent/agent_test.py
+                   $<TARGET_FILE:etcd-dr-agent-notls> ${case})
+  set_tests_properties(agent.notls.${case} PROPERTIES LABELS unit TIMEOUT 180
                        SKIP_RETURN_CODE 77)
 endforeach()
 

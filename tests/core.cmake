@@ -29,6 +29,9 @@ edr_unit_test(test_sshkey LIBS edr_transport)
 edr_unit_test(test_zsrc LIBS edr_transport PkgConfig::ZSTD)
 # Which local agent is for which architecture (engine/agents.c).
 edr_unit_test(test_agents LIBS edr_engine edr_transport edr_plan edr_ui)
+# The bootstrap that places the agent on a host, run with the local /bin/sh
+# (transport/agent_boot.c): gzip or raw, and a cut gzip stream refused.
+edr_unit_test(test_agent_boot LIBS edr_transport)
 # kubeadm's static pod manifest: the command list read and edited (common/manifest.h).
 edr_unit_test(test_manifest LIBS edr_common)
 # discover: the parsers it reads a host's etcd configuration with

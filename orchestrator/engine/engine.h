@@ -40,6 +40,9 @@ struct host {
   struct edr_host_result *res;
   struct edr_agent_conn *conn;   /* through run->ops */
   struct edr_agent_target target;  /* what conn borrows */
+  enum edr_agent_variant variant;  /* the agent build it gets (run.c) */
+  const struct edr_agent_file *agent[EDR_ARCH__COUNT];  /* that build, per
+                                    architecture, borrowed from run->agents */
   bool busy;                 /* a connection operation is under way */
   bool closing, closed;      /* the connection is ending, or ended */
   size_t step;               /* index into hp->steps */
@@ -68,6 +71,11 @@ struct host {
   uv_timer_t retry_timer;    /* the delay before trying it again */
   json_t *marker_done;       /* resume: step indices the host's marker has */
   bool relay_heard;          /* relay-check: the previous host reached this one */
+  bool relay_listen_said;    /* relay-listen answered: its port is had, or why not */
+  char relay_bind_error[300];  /* relay-listen: why this host cannot listen on its
+                                  relay port ("": it can, or it was not asked) */
+  bool waiting_relay;        /* relay-check waits for the next host's relay-listen
+                                (eng_relay_wait; woken by eng_wake_relay) */
   bool relay_direct;         /* push-snapshot: from this machine, not the relay */
   struct eng_ask *asks;      /* a gate's questions to send (ask.c) */
   struct eng_ask *ask_inflight;  /* the one under way */
@@ -269,5 +277,13 @@ void eng_start_close(struct host *h);
 const char *eng_step_name(const struct host *h);
 void eng_timer_arm(struct host *h, uint64_t ms);
 void eng_wake_leader(struct run *r);
+/* Before H's relay-check (steps.c): true when H must wait, for its own
+ * relay-listen (sent now) or for the next host's (H parked).  A port the
+ * next host cannot have is known before H knocks on it, so H does not
+ * spend its check's wait there. */
+bool eng_relay_wait(struct host *h);
+/* Hosts parked by eng_relay_wait go on when what they waited for is known
+ * (or the host they waited for failed). */
+void eng_wake_relay(struct run *r);
 
 #endif

@@ -103,22 +103,36 @@ bool edr_exec_interactive(void);
 int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
                 struct edr_run_result *res);
 
-/* The local agents, one per architecture (agents.c). */
-struct edr_agents {
-  char *path[EDR_ARCH__COUNT];       /* owned; NULL: none for that architecture */
-  uint64_t size[EDR_ARCH__COUNT];
-  char sha256[EDR_ARCH__COUNT][65];
+/* One local agent binary (agents.c). */
+struct edr_agent_file {
+  char *path;                        /* owned; NULL: none */
+  uint64_t size;
+  char sha256[65];                   /* what the agent's hello must say */
+  char *gz_path;                     /* owned: PATH.gz, its gzip as the build made
+                                        it; NULL: none usable, it goes raw */
+  uint64_t gz_size;
 };
 
-/* Find the agents: GIVEN (--agent; NULL: $ETCD_DR_AGENT) for the
- * architecture its ELF header names, and each architecture's
- * edr_archs[].file beside this executable, else in ../libexec/etcd-dr/,
- * for the others.  0 when at least one was found; else a negative EDR_E*
- * code with ERR (the caller's) saying what is missing.  edr_agents_release
- * frees the paths. */
+/* The local agents, one per architecture and build (agents.c). */
+struct edr_agents {
+  struct edr_agent_file bin[EDR_ARCH__COUNT][EDR_AGENT__VARIANTS];
+};
+
+/* Find the agents: GIVEN (--agent; NULL: $ETCD_DR_AGENT) as the one
+ * agent for the architecture its ELF header names (in the FULL slot), and
+ * each architecture's edr_archs[].file[] of each build beside this
+ * executable, else in ../libexec/etcd-dr/, for the others; each with its
+ * FILE.gz when that is there, not older than FILE and ends with FILE's
+ * length (gzip's trailer).  0 when at least one
+ * was found; else a negative EDR_E* code with ERR (the caller's) saying
+ * what is missing.  edr_agents_release frees the paths. */
 int edr_agents_find(struct edr_agents *ag, const char *given, struct edr_error *err);
 void edr_agents_release(struct edr_agents *ag);
 /* The first architecture that has an agent, -1 when none. */
 int edr_agents_first(const struct edr_agents *ag);
+/* Architecture A's agent of build WANT, else its other build (borrowed
+ * from AG); NULL when A has none. */
+const struct edr_agent_file *edr_agents_pick(const struct edr_agents *ag, int a,
+                                             enum edr_agent_variant want);
 
 #endif

@@ -132,6 +132,7 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
   h->in_step = false;
   eng_ask_fail_all(h, code);
   eng_conn_idle(h);
+  eng_wake_relay(h->run);  /* a host waiting for this one's relay-listen */
   eng_check_barrier(h->run);
 }
 
@@ -526,6 +527,7 @@ void eng_advance(struct host *h) {
    * loop is about to eng_advance too: never start a step twice. */
   if (h->in_step || !eng_host_idle(h))
     return;
+  h->waiting_relay = false;  /* eng_relay_wait parks it again if it must */
   if (eng_ask_pump(h))  /* a gate's question first: the host is between steps */
     return;
   const struct edr_step *s = cur_step(h);
@@ -610,6 +612,8 @@ void eng_advance(struct host *h) {
     eng_queue_run(h, "removing the old staging", eng_resume_after_restage);
     return;
   }
+  if (s->kind == EDR_STEP_RELAY_CHECK && eng_relay_wait(h))
+    return;
   if (eng_steps[s->kind].stops_etcd && r->leader_host >= 0 && h == &r->hosts[r->leader_host] &&
       !eng_others_stopped(r, h)) {
     h->waiting_leader = true; /* woken by eng_wake_leader() */

@@ -151,9 +151,23 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
        * tick makes every tick send one */
       .keepalive_s = r.keepalive_ms >= 2000 ? (unsigned)(r.keepalive_ms / 2000) : 1,
     };
-    for (int a = 0; a < EDR_ARCH__COUNT; a++)
-      h->target.agents[a] = (struct edr_agent_bin){.path = r.agents.path[a],
-                                                   .size = r.agents.size[a]};
+    /* The agent with TLS only where the run may ask an https URL through
+     * it; the one without (a quarter of the bytes) everywhere else. */
+    h->variant = edr_health_route_tls_on_host(plan, i) ? EDR_AGENT_FULL : EDR_AGENT_NOTLS;
+    for (int a = 0; a < EDR_ARCH__COUNT; a++) {
+      const struct edr_agent_file *f = edr_agents_pick(&r.agents, a, h->variant);
+      h->agent[a] = f;
+      if (f)
+        h->target.agents[a] = (struct edr_agent_bin){.path = f->path, .size = f->size,
+                                                     .gz_path = f->gz_path,
+                                                     .gz_size = f->gz_size};
+    }
+    if (edr_verbosity >= 1)
+      edr_info("%s: the agent %s tls: %s", h->m->name,
+               h->variant == EDR_AGENT_FULL ? "with" : "without",
+               h->variant == EDR_AGENT_FULL
+                   ? "its https client URL may be asked through its host"
+                   : "nothing this run does asks an https URL through its host");
     uv_timer_init(&r.loop, &h->retry_timer);
     h->retry_timer.data = h;
     h->conn = r.ops->open(&r.loop, &h->target, &eng_conn_events, h);

@@ -88,7 +88,8 @@ static int check_room_on_host_snapshot(struct run *r) {
 }
 
 static bool host_settled(const struct host *h) {
-  return h->closed || (eng_host_idle(h) && !h->in_step && !h->waiting_leader && !h->waiting_ask);
+  return h->closed || (eng_host_idle(h) && !h->in_step && !h->waiting_leader && !h->waiting_ask &&
+                       !h->waiting_relay);
 }
 
 void edr_exec_ask_again(struct edr_exec_run *run) {

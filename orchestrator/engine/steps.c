@@ -40,14 +40,33 @@ static void on_hello(struct host *h, int status, json_t *reply) {
   /* the agent says which architecture it runs as: its build was pushed */
   const char *arch = json_string_value(json_object_get(r, "arch"));
   int a = arch ? edr_arch_of_uname(arch) : -1;
-  if (a < 0 || !h->run->agents.path[a])
+  if (a < 0 || !h->agent[a])
     a = edr_agents_first(&h->run->agents);
-  const char *want = h->run->agents.sha256[a];
+  const struct edr_agent_file *f = h->agent[a];
+  const char *want = f->sha256;
   const char *sha = json_string_value(json_object_get(r, "sha256"));
+  struct edr_agent_pushed pu;
+  bool said = h->run->ops->pushed && h->run->ops->pushed(h->conn, &pu);
+  const char *path = f->path;
   if (!sha || strcmp(sha, want)) {
     eng_host_fail(h, EDR_EHASH, "the agent on the host (%s) has sha-256 %s, expected %s: "
-                  "the push was damaged", arch ? arch : "?", sha ? sha : "(none)", want);
+                  "the push was damaged%s%s%s", arch ? arch : "?", sha ? sha : "(none)", want,
+                  said && pu.gzip ? ", or '" : "", said && pu.gzip ? path : "",
+                  said && pu.gzip ? ".gz' is not its gzip (build again)" : "");
     return;
+  }
+  /* which agent went there and what crossed the link: the report's
+   * push-agent step, and a line at -v */
+  if (said) {
+    const char *base = strrchr(path, '/');
+    h->res->steps[h->step].bytes = pu.bytes;
+    json_object_set_new(r, "agent", json_string(base ? base + 1 : path));
+    json_object_set_new(r, "gzip", json_boolean(pu.gzip));
+    if (edr_verbosity >= 1)
+      edr_info("%s: agent %s pushed to %s, %llu bytes%s", h->m->name, path, h->m->ssh_host,
+               (unsigned long long)pu.bytes,
+               pu.gzip ? " gzip'd"
+               : f->gz_path ? " raw (the host has no gzip)" : " raw");
   }
   json_int_t uid = json_integer_value(json_object_get(r, "uid"));
   if (uid != 0)
@@ -171,7 +190,63 @@ static void adjust_ownership(struct host *h, json_t *req) {
 /* ---- the relay (docs/transfer.md) ----------------------------------------- */
 
 static void adjust_relay_check(struct host *h, json_t *req) {
-  json_object_set_new(req, "key", json_string(h->run->relay_key));
+  const struct run *r = h->run;
+  json_object_set_new(req, "key", json_string(r->relay_key));
+  /* a port that is not had is not listened on, nor knocked on */
+  if (h->relay_bind_error[0])
+    json_object_del(req, "listen");
+  long nx = h->hp->relay_next;
+  if (nx >= 0 && (r->hosts[nx].relay_bind_error[0] || r->hosts[nx].failed))
+    json_object_del(req, "forward");
+}
+
+static void on_relay_listen(struct host *h, int status, json_t *reply) {
+  json_t *r = json_object_get(reply, "result");
+  h->in_step = false;
+  eng_conn_idle(h);
+  h->relay_listen_said = true;
+  /* a failed request (an agent without the op) leaves it to relay-check */
+  if (!status && json_is_false(json_object_get(r, "listening"))) {
+    const char *why = json_string_value(json_object_get(r, "error"));
+    snprintf(h->relay_bind_error, sizeof h->relay_bind_error, "%s",
+             why && *why ? why : "cannot listen on its relay port");
+  }
+  h->busy = false;
+  eng_wake_relay(h->run);
+  eng_advance(h);
+}
+
+bool eng_relay_wait(struct host *h) {
+  struct run *r = h->run;
+  if (h->hp->relay_prev >= 0 && !h->relay_listen_said) {
+    const json_t *l = json_object_get(h->hp->steps[h->step].request, "listen");
+    json_t *req = json_pack("{s:s, s:O}", "op", "relay-listen", "port",
+                            json_object_get(l, "port"));
+    if (!req) {
+      eng_host_fail(h, EDR_ENOMEM, "out of memory");
+      return true;
+    }
+    h->in_step = true; /* part of the relay-check step, for the barrier */
+    h->step_start = edr_now_ms();
+    h->between = "listening on the relay port";
+    eng_timer_arm(h, ENG_BETWEEN_STEPS_MS);
+    eng_send_request(h, req, -1, 0, on_relay_listen);
+    return true;
+  }
+  long nx = h->hp->relay_next;
+  const struct host *n = nx >= 0 ? &r->hosts[nx] : NULL;
+  h->waiting_relay = n && !n->relay_listen_said && !n->failed && !n->closed && !r->aborting;
+  return h->waiting_relay;
+}
+
+void eng_wake_relay(struct run *r) {
+  for (size_t i = 0; i < r->n; i++) {
+    struct host *h = &r->hosts[i];
+    if (h->waiting_relay) {
+      h->waiting_relay = false;
+      eng_advance(h);
+    }
+  }
 }
 
 /* The route as the checks left it, once, before the first byte is sent. */
@@ -205,11 +280,12 @@ static int check_relay(struct host *h, json_t *r) {
   json_t *l = json_object_get(r, "listen");
   if (h->hp->relay_prev < 0)
     return 0;
-  h->relay_heard = json_is_true(json_object_get(l, "heard"));
+  h->relay_heard = !h->relay_bind_error[0] && json_is_true(json_object_get(l, "heard"));
   if (h->relay_heard)
     return 0;
   const char *prev = p->hosts[h->hp->relay_prev].member->name;
-  const char *why = json_string_value(json_object_get(l, "error"));
+  const char *why = h->relay_bind_error[0] ? h->relay_bind_error
+                                           : json_string_value(json_object_get(l, "error"));
   if (p->transfer == EDR_TRANSFER_RELAY || p->snapshot_host >= 0) {
     h->res->steps[h->step].result = json_incref(r);
     eng_host_fail(h, EDR_EHOSTUNREACH, "%s cannot reach this host's relay port: %s; %s", prev,
@@ -220,8 +296,12 @@ static int check_relay(struct host *h, json_t *r) {
                       : "open the port (relay_port in the spec) or use --transfer auto");
     return EDR_EHOSTUNREACH;
   }
-  eng_info(h->run, "%s: %s cannot reach it on the relay port (%s): it gets a direct push "
-           "from this machine", h->m->name, prev, why ? why : "no answer");
+  if (h->relay_bind_error[0])
+    eng_info(h->run, "%s: %s: it gets a direct push from this machine (%s did not try it)",
+             h->m->name, why, prev);
+  else
+    eng_info(h->run, "%s: %s cannot reach it on the relay port (%s): it gets a direct push "
+             "from this machine", h->m->name, prev, why ? why : "no answer");
   return 0;
 }
 

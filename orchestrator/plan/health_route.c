@@ -8,7 +8,10 @@
  * its host when its client URL gives no answer or refuses this machine's
  * TLS.  The plan owns the routes (plan->health_routes); the run updates
  * them in place and the report prints them.  The questions status asks,
- * which go the same two ways, are here too (edr_etcd_queries).
+ * which go the same two ways, are here too (edr_etcd_queries).  The routes
+ * also say which hosts may be asked an https URL through their agent, and
+ * so get the agent built with TLS (engine/run.c); every other host gets the
+ * one without.
  */
 #include "plan.h"
 
@@ -91,6 +94,41 @@ void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *
              status && status != EDR_ECONNREFUSED
                  ? (detail && *detail ? detail : edr_strerror(status)) : "");
   }
+}
+
+bool edr_health_route_tls_on_host(const struct edr_plan *p, size_t i) {
+  const struct edr_member *m = p->hosts[i].member;
+  const struct edr_health_route *r = p->health_routes ? &p->health_routes[i] : NULL;
+  /* status: its ask-etcd steps (plan.c) are etcd-http requests as they are */
+  for (size_t k = 0; k < p->hosts[i].n_steps; k++) {
+    const struct edr_step *s = &p->hosts[i].steps[k];
+    const char *url = s->kind == EDR_STEP_ASK
+                        ? json_string_value(json_object_get(s->request, "url")) : NULL;
+    if (url && !strncasecmp(url, "https://", 8))
+      return true;
+  }
+  if (!r || !(r->via_host || r->look) || !m->client_urls.n ||
+      strncasecmp(m->client_urls.v[0], "https://", 8))
+    return false;
+  /* what asks a member the way its health is asked (cmd/gates.c) */
+  bool stops = false;
+  for (size_t h = 0; h < p->n_hosts; h++)
+    for (size_t k = 0; k < p->hosts[h].n_steps; k++)
+      stops |= p->hosts[h].steps[k].kind == EDR_STEP_STOP;
+  if (edr_plan_kinds[p->kind].leader_last && p->n_hosts >= 2 && stops)
+    return true;  /* the leader lookup before the first stop: every member */
+  for (size_t s = 0; s < p->n_stages; s++) {
+    const struct edr_stage *st = &p->stages[s];
+    if (st->gate == EDR_GATE_HEALTH)  /* every member */
+      return true;
+    for (size_t k = 0; st->gate == EDR_GATE_WAIT_HEALTHY && k < st->n_members; k++)
+      if (st->members[k] == i)
+        return true;
+    if ((st->gate == EDR_GATE_MEMBER_ADD || st->gate == EDR_GATE_MEMBER_REMOVE) &&
+        (!st->n_members || st->members[0] != i))
+      return true;  /* a member change asks the other members */
+  }
+  return false;
 }
 
 void edr_health_route_say(const struct edr_plan *p, size_t i, char *out, size_t len) {

@@ -364,6 +364,15 @@ void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *
                            int status, const char *detail);
 /* "from here (...)" or "through HOST's agent, with its certificates (...)". */
 void edr_health_route_say(const struct edr_plan *p, size_t i, char *out, size_t len);
+/* Whether the run may ask host I's agent an https URL (etcd-http over TLS,
+ * the one request that needs the agent built with TLS): its member's client
+ * URL is https, its route goes through the host or may still move there
+ * (auto), and P asks it the way its health is asked: a health gate that
+ * covers it, a member-add or -remove of another member, or the leader
+ * lookup before the first stop; or status's ask-etcd steps on the host name
+ * an https URL.  Decided before the run, so it holds whatever the run later
+ * finds. */
+bool edr_health_route_tls_on_host(const struct edr_plan *p, size_t i);
 
 /* Build the plan.  Returns 0 and sets *out, or a negative EDR_E* code with
  * the message in ERR (the caller's, err.h).  Opens no connection and reads

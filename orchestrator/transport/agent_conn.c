@@ -724,6 +724,14 @@ static uint64_t ssh_last_heard(const struct edr_agent_conn *c) { return c->ssh.l
 
 static double ssh_push_rate(const struct edr_agent_conn *c) { return c->push_rate; }
 
+static bool ssh_pushed(const struct edr_agent_conn *c, struct edr_agent_pushed *out) {
+  if (!c->agent_up || c->arch < 0)
+    return false;
+  *out = (struct edr_agent_pushed){.arch = c->arch, .gzip = c->agent_gz,
+                                   .bytes = c->agent_sent};
+  return true;
+}
+
 static void ssh_keepalive(struct edr_agent_conn *c) {
   if (c->conn_ok && c->ssh.session)
     edr_ssh_keepalive(&c->ssh);
@@ -772,4 +780,5 @@ const struct edr_agent_ops edr_agent_ssh_ops = {
   .last_heard = ssh_last_heard,
   .keepalive = ssh_keepalive,
   .push_rate = ssh_push_rate,
+  .pushed = ssh_pushed,
 };

@@ -48,12 +48,19 @@ typedef int (*edr_agent_sink)(void *arg, const unsigned char *buf, size_t len,
  * bootstrap asks the host's `uname -m` and pushes that architecture's agent. */
 enum edr_arch { EDR_ARCH_X86_64, EDR_ARCH_AARCH64, EDR_ARCH__COUNT };
 
+/* The agent's two builds from the same sources (agent/CMakeLists.txt):
+ * FULL answers etcd-http over TLS (libssl); NOTLS, without libssl, is a
+ * quarter of its size and what a host gets unless the run may ask an https
+ * URL through its agent (engine/run.c). */
+enum edr_agent_variant { EDR_AGENT_FULL, EDR_AGENT_NOTLS, EDR_AGENT__VARIANTS };
+extern const char *const edr_agent_variant_names[EDR_AGENT__VARIANTS];
+
 struct edr_arch_desc {
   const char *name;             /* "x86_64": what the bootstrap prints */
   const char *human;            /* "x86-64", for messages */
   const char *uname;            /* the `uname -m` values, a sh case pattern */
   unsigned elf_machine;         /* the agent binary's e_machine */
-  const char *file;             /* its agent's file name next to etcd-dr */
+  const char *file[EDR_AGENT__VARIANTS];  /* each build's file name next to etcd-dr */
   const char *how;              /* how to get that agent, for messages */
 };
 extern const struct edr_arch_desc edr_archs[EDR_ARCH__COUNT];
@@ -64,6 +71,9 @@ int edr_arch_of_uname(const char *machine);
 struct edr_agent_bin {          /* one architecture's local agent */
   const char *path;             /* NULL: none for that architecture */
   uint64_t size;
+  const char *gz_path;          /* its gzip (`gzip -9 -n`), pushed to a host that
+                                   has gzip; NULL: the agent goes raw */
+  uint64_t gz_size;
 };
 
 struct edr_agent_target {       /* every string borrowed for the conn's life */
@@ -109,6 +119,12 @@ struct edr_agent_events {       /* the engine's; ARG is the one given to open */
   /* A `send` announced SIZE bytes of raw data. */
   void (*fetch_begin)(void *arg, uint64_t size);
   void (*log)(void *arg, enum edr_agent_log level, const char *line);
+};
+
+struct edr_agent_pushed {       /* how the agent went to a host */
+  int arch;                     /* enum edr_arch */
+  bool gzip;                    /* its gzip, unpacked by the host's gzip */
+  uint64_t bytes;               /* what crossed the link */
 };
 
 struct edr_agent_request {
@@ -173,6 +189,9 @@ struct edr_agent_ops {
    * arrived; 0 when not measured.  What this host's share of the link
    * carries when every host is pushed to at once. */
   double (*push_rate)(const struct edr_agent_conn *c);
+  /* Optional (NULL in a fake): how the agent went to the host, once it
+   * runs; false before. */
+  bool (*pushed)(const struct edr_agent_conn *c, struct edr_agent_pushed *out);
 };
 
 extern const struct edr_agent_ops edr_agent_ssh_ops;

@@ -65,6 +65,8 @@ struct edr_agent_conn {
   /* bootstrap */
   int arch;                  /* the host's (enum edr_arch), -1 before the bootstrap says */
   int agent_fd;
+  bool agent_gz;             /* the agent goes gzip'd (the bootstrap said "gzip") */
+  uint64_t agent_size;       /* the bytes pushed: the .gz's or the agent's size */
   uint64_t agent_sent;
   uint64_t boot_t0;          /* uv_hrtime() of the agent push's start */
   double push_rate;          /* bytes/s of the agent push, 0: not measured */
@@ -121,5 +123,9 @@ int st_boot_send(struct edr_agent_conn *c);
 int st_boot_read(struct edr_agent_conn *c);
 int st_boot_close(struct edr_agent_conn *c);
 int st_agent_exec(struct edr_agent_conn *c);
+
+/* The bootstrap command for T's agents into OUT (agent_boot.c); its unit
+ * test runs it with a local /bin/sh. */
+void edr_boot_script(const struct edr_agent_target *t, char *out, size_t len);
 
 #endif

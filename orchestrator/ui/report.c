@@ -286,7 +286,7 @@ json_t *edr_report_json(const struct edr_plan *p, const struct edr_run_result *r
       static const char *const keep[] = {"exit", "signal", "stderr_tail", "path", "moved",
                                          "tool", "free_bytes", "etcd_running", "version", "arch",
                                          "sha256", "taken_over", "exists", "removed",
-                                         "kept", "left"};
+                                         "kept", "left", "agent", "gzip"};
       for (size_t k = 0; r && k < sizeof keep / sizeof keep[0]; k++)
         if (json_object_get(r, keep[k]))
           json_object_set(st, keep[k], json_object_get(r, keep[k]));

@@ -2,6 +2,8 @@
 namespaces, a full disk, the sshd bootstrap, env files and manifests,
 old runs' moved-aside dirs."""
 # pylint: disable=wildcard-import,unused-wildcard-import
+import gzip
+
 from agent_lib import *  # noqa: F401,F403
 
 
@@ -127,11 +129,17 @@ def case_sshd(base):
         boot = doc_bootstrap()
         check("mktemp -d" in boot and "etcd-dr-agent" in boot, "bootstrap found in the doc", boot)
         with open(AGENT, "rb") as f:
-            r = subprocess.run(ssh + [boot], stdin=f, capture_output=True, timeout=60)
+            packed = gzip.compress(f.read(), 9, mtime=0)
+        # A cut gzip stream: exit 96, no directory printed.
+        r = subprocess.run(ssh + [boot], input=packed[:len(packed) // 2], capture_output=True,
+                           timeout=60)
+        check(r.returncode == 96 and r.stdout.decode().count("\n") == 1,
+              "a cut gzip stream fails the bootstrap (exit 96)", (r.returncode, r.stdout))
+        r = subprocess.run(ssh + [boot], input=packed, capture_output=True, timeout=60)
         arch, _, out = r.stdout.decode().strip().partition("\n")
         check(r.returncode == 0, "bootstrap exits 0", (r.returncode, r.stderr))
-        check(arch == os.uname().machine, "bootstrap names this machine's architecture first",
-              arch)
+        check(arch == os.uname().machine + " gzip",
+              "bootstrap names this machine's architecture first, and that it has gzip", arch)
         check(re.fullmatch(r"/[A-Za-z0-9/._-]*/etcd-dr\.[A-Za-z0-9]{8}", out) is not None,
               "bootstrap prints a directory the coordinator accepts", out)
         exe = os.path.join(out, "etcd-dr-agent")

@@ -647,3 +647,46 @@ def case_etcd_auth(base):
         a.close()
         proc.terminate()
         proc.wait(10)
+
+
+def case_etcd_http(base):
+    """etcd-http: a plain http:// URL is asked with a socket by both builds;
+    an https:// URL gets TLS from the full agent and, from
+    etcd-dr-agent-notls, a refusal that says it was built without tls."""
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"health":"true"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    a = Agent(base)
+    try:
+        r = a.call("etcd-http", url="http://127.0.0.1:%d" % port, method="GET", path="/health",
+                   timeout_ms=5000)
+        if ok(r, "etcd-http over plain http"):
+            check(r["result"]["code"] == 200 and r["result"]["body"] == '{"health":"true"}',
+                  "etcd-http: the member's answer", r)
+        r = a.call("etcd-http", url="https://127.0.0.1:%d" % port, method="GET",
+                   path="/health", timeout_ms=5000)
+        msg = r.get("error", {}).get("message", "")
+        if os.path.basename(AGENT).endswith("-notls"):
+            err(r, "EDR_ETLS", "https from the agent built without tls", "built without tls",
+                "--health-via here")
+        else:
+            # OpenSSL's own words ("wrong version number"), not the refusal
+            check(r.get("error", {}).get("code") == "EDR_ETLS" and "without tls" not in msg,
+                  "https to a plain http port: a tls failure from the full agent", r)
+    finally:
+        a.close()
+        srv.shutdown()

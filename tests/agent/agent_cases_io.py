@@ -448,6 +448,32 @@ def case_relay(base):
     check(not os.path.exists(dest + ".part") and not os.path.exists(d.dir),
           "connecting to the next host: no .part and no agent directory left")
 
+    # relay-listen: a port held by a socket that is bound and not listening
+    # (a host's own connection's local port) is said at once; a free one is
+    # kept for the relay-check on it, which hears the previous host there.
+    held, port = socket.socket(), free_port()
+    held.bind(("0.0.0.0", port))
+    a = Agent(base)
+    r = a.call("relay-listen", port=port)
+    if ok(r, "relay-listen on a held port answers"):
+        check(r["result"]["listening"] is False and "cannot listen on port %d: address already "
+              "in use" % port in r["result"]["error"], "relay-listen: the held port and why", r)
+    held.close()
+    port = free_port()
+    r = a.call("relay-listen", port=port)
+    if ok(r, "relay-listen on a free port"):
+        check(r["result"]["listening"] is True, "relay-listen: listening", r)
+    b = Agent(base)
+    lb, _ = b.request("relay-check", key="ab" * 32, wait_ms=5000,
+                      forward={"addr": "127.0.0.1", "port": port, "host": "a"})
+    b.send(lb)
+    r = a.call("relay-check", key="ab" * 32, wait_ms=5000, listen={"port": port})
+    if ok(r, "relay-check on relay-listen's socket"):
+        check(r["result"]["listen"]["heard"] is True, "relay-check heard on the kept socket", r)
+    ok(b.reply(), "relay-check forward")
+    a.close()
+    b.close()
+
 
 def read_send(a, path):
     """send PATH: the data event, exactly its bytes, then the final reply.

@@ -10,8 +10,9 @@
 # through the kernel's binfmt_misc and Debian's qemu-user-static (registered
 # here when the machine has not done it), which is why it reports "aarch64"
 # from its own uname(2) in its hello; the coordinator checks its sha-256
-# against the aarch64 build.  Then the same restore from an etcd-dr that has
-# no aarch64 agent beside it: refused on host 2, by name, nothing changed.
+# against the aarch64 build (the one without tls: the members are http).
+# Then the same restore from an etcd-dr that has no aarch64 agent beside it:
+# refused on host 2, by name, nothing changed.
 . "$(dirname "$0")/lib.sh"
 LAB=earch
 need_root
@@ -51,15 +52,18 @@ write_spec "$WORK/cluster.json"
 
 restore_from "$WORK/cluster.json" "$WORK/snap.db" /arch/ "$want"
 report=$(sed -n 's/^report: //p' "$WORK/err")
-check "report: m2 ran the aarch64 agent (its own uname), m1 and m3 the x86-64 one" \
-  python3 - "$report" "$(sha256sum <"$A64" | cut -d' ' -f1)" "$(sha256sum <"$X64" | cut -d' ' -f1)" <<'PY'
+# http members, health asked from here: every host gets the build without tls
+check "report: m2 ran the aarch64 agent without tls (its own uname), m1 and m3 the x86-64 one" \
+  python3 - "$report" "$(sha256sum <"$A64-notls" | cut -d' ' -f1)" \
+  "$(sha256sum <"$X64-notls" | cut -d' ' -f1)" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 a64, x64 = sys.argv[2], sys.argv[3]
 for h in r["hosts"]:
     s = [s for s in h["steps"] if s["kind"] == "push-agent"][0]
-    want = ("aarch64", a64) if h["member"] == "m2" else ("x86_64", x64)
-    assert (s["arch"], s["sha256"]) == want, (h["member"], s)
+    want = (("aarch64", a64, "etcd-dr-agent-aarch64-notls") if h["member"] == "m2"
+            else ("x86_64", x64, "etcd-dr-agent-notls"))
+    assert (s["arch"], s["sha256"], s["agent"]) == want, (h["member"], s)
 PY
 
 # An etcd-dr with only the x86-64 agent beside it.

@@ -192,6 +192,10 @@ check "the restore says its health was checked through the hosts' agents" \
   contains "$out" "; checked through the hosts' agents"
 check "the restore says how m2 was checked" \
   contains "$out" "m2: health checked through $(host_ip 2)'s agent, with its certificates"
+check "report: every host got the agent with tls (its https member is asked through it)" \
+  python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))
+assert all(s["agent"] == "etcd-dr-agent" for h in r["hosts"] for s in h["steps"]
+           if s["kind"] == "push-agent"), r["hosts"]' "$(sed -n 's/^report: //p' <<<"$out")"
 run=$(sed -n 's/.*run \([0-9]\{8\}-[0-9]\{6\}-[0-9a-f]\{4\}\).*/\1/p' <<<"$out" | sed -n 1p)
 check_leader_last "$out" "restore"
 check "every member healthy" kwait_healthy 30
@@ -277,9 +281,11 @@ check "run wait-healthy without a client certificate here exits 0 (was $rc)" tes
 check "wait-healthy says it checked through the hosts' agents" \
   contains "$out" "3 members, one cluster, revision >= "
 check "... checked through the hosts' agents" contains "$out" "; checked through the hosts' agents"
-out=$(nocert kdr run "$WORK/healthy.json" --cluster "$spec" --yes --health-via here 2>&1)
+out=$(nocert kdr run "$WORK/healthy.json" --cluster "$spec" --yes --health-via here -v 2>&1)
 rc=$?
 check "from here (--health-via here) the same wait cannot see them healthy (exit $rc)" test "$rc" != 0
+check "from here, no host needs the agent with tls (-v says so)" \
+  test "$(grep -c 'the agent without tls: nothing this run does asks an https URL' <<<"$out")" = 3
 # m3 really not answering (its etcd stopped with SIGSTOP: kubelet keeps it,
 # its manifest stays, the port accepts and nothing answers): still unhealthy
 # when asked through its host, and the run says which member and why.

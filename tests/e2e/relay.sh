@@ -2,7 +2,8 @@
 # relay.sh VERSION HOSTS - the snapshot relayed host to host (docs/transfer.md)
 # on a lab of real hosts: every key back on every member; a host its
 # predecessor cannot reach (an nft rule in its namespace) pushed directly and
-# the run says so; a byte flipped between two hosts (a proxy on the lab
+# the run says so; a host whose relay port another process holds said at
+# once, pushed directly, and the check not waiting for it; a byte flipped between two hosts (a proxy on the lab
 # bridge) refused by the receiving host, nothing changed; a relay host's
 # agent killed mid-stream, every host as it was (the killed one cleaned over
 # a new connection); --snapshot HOST:PATH refused before any stop when the
@@ -104,6 +105,41 @@ restore cutrelay --snapshot "$WORK/snap.db" --transfer relay
 check "cut, --transfer relay: refused in the check phase (exit 4, got $rc)" test "$rc" = 4
 check "cut, --transfer relay: says why" contains "$err" "cannot reach this host's relay port"
 on_host "$last" nft delete table inet relaycut
+
+# --- a host whose relay port another process holds: said at once ---------------
+# A socket bound to the port and not listening, as a host's own outgoing
+# connection holds its local port: m$last cannot listen, and m$((last - 1))'s
+# connects there are refused until its check's wait (10 s) ends, unless the
+# run knows first and does not send it to knock.  A port of its own (below
+# the ephemeral range), which no earlier run's connection holds in TIME_WAIT.
+TAKEN=21$((RANDOM % 900 + 100))
+lab disaster >/dev/null 2>&1
+spec "$WORK/cluster.json" "s['relay_port'] = $TAKEN"
+on_host "$last" python3 -c '
+import os, socket, sys, time
+s = socket.socket()
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print(os.getpid(), flush=True)
+time.sleep(120)' "$TAKEN" >"$WORK/holder.pid" &
+for _ in $(seq 50); do [[ -s $WORK/holder.pid ]] && break; sleep 0.1; done
+check "m$last: another process holds port $TAKEN" test -s "$WORK/holder.pid"
+restore taken --snapshot "$WORK/snap.db"
+kill "$(cat "$WORK/holder.pid")" 2>/dev/null
+spec "$WORK/cluster.json"
+check "taken: restore exits 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || echo "$err"
+check "taken: the run names m$last, the port and the reason" contains "$err" \
+  "m$last: cannot listen on port $TAKEN: address already in use"
+check "taken: m$last gets a direct push" contains "$err" "m$last from this machine"
+check "taken: the check phase did not wait for m$((last - 1))'s connects (its relay-check < 3 s)" \
+  python3 - "$(sed -n 's/^report: //p' "$WORK/taken.err")" "m$((last - 1))" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+h = next(h for h in r["hosts"] if h["member"] == sys.argv[2])
+s = next(s for s in h["steps"] if s["kind"] == "relay-check")
+assert s["duration_ms"] < 3000, s
+PY
+every_key_back taken
 
 # --- a byte flipped between two hosts -----------------------------------------
 before=$(all_states)

@@ -6,7 +6,9 @@
 # member is healthy, one cluster under a new cluster id with exactly the
 # expected members, the old data is still on disk, owner and mode kept, and
 # nothing of etcd-dr is left behind.  Member 2 goes through `sudo -n`;
-# member 3's etcd user set special bits on its data dir, which are dropped.
+# member 3's etcd user set special bits on its data dir, which are dropped;
+# member 3 has no gzip, and gets the agent raw (the others gzip'd); before
+# that, its gzip fails and the run stops in the check with nothing changed.
 . "$(dirname "$0")/lib.sh"
 VERSION=${1:?usage: restore.sh 3.4|3.5}
 LAB=er${VERSION/./}
@@ -28,6 +30,24 @@ lab disaster >/dev/null 2>&1                               # every member stoppe
 on_host 3 setpriv --reuid=etcd --regid=etcd --init-groups chmod 7700 /var/lib/etcd
 check "m3: the etcd user made its data dir 7700" test "$(on_host 3 stat -c %a /var/lib/etcd)" = 7700
 write_spec "$WORK/cluster.json" "$LAB_KNOWN_HOSTS" '"ssh_user": "edrlab", "sudo": true'
+# Host 3's gzip fails (false mounted over it in its own mount namespace):
+# the agent does not arrive whole, the run stops in the check naming the
+# host, and nothing is started or left there.
+before=$(all_states)
+on_host 3 mount --bind /bin/false /usr/bin/gzip
+"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
+  >"$WORK/out0" 2>"$WORK/err0"
+rc=$?
+on_host 3 umount /usr/bin/gzip
+check "a host whose gzip fails: exit 4, in the check (got $rc)" test "$rc" = 4
+check "... the message names the host and that the agent did not arrive whole" \
+  contains "$(cat "$WORK/err0")" "m3 ($(host_ip 3)): push-agent: the agent did not arrive whole"
+check "... nothing changed on any host" test "$(all_states)" = "$before"
+check "... m3: no agent directory left" test -z "$(leftovers 3)"
+# Host 3 has no gzip (a file that is not executable mounted over it in its
+# own mount namespace): it gets the agent raw, the others its gzip.
+on_host 3 sh -c ': > /tmp/no-gzip && chmod 644 /tmp/no-gzip && mount --bind /tmp/no-gzip /usr/bin/gzip'
+check "m3: no gzip on its PATH" test -z "$(on_host 3 sh -c 'command -v gzip' || true)"
 
 "$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
   >"$WORK/out" 2>"$WORK/err"
@@ -35,6 +55,18 @@ rc=$?
 check "restore exits 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
 check "summary says restored and healthy" contains "$(cat "$WORK/err")" "cluster restored and healthy"
+on_host 3 sh -c 'umount /usr/bin/gzip; rm -f /tmp/no-gzip'
+check "report: the agent without tls (http members) went gzip'd to m1 and m2, raw to m3 (no gzip there), its bytes as sent" \
+  python3 - "$(sed -n 's/^report: //p' "$WORK/err")" "$(dirname "$ETCD_DR")" <<'PY'
+import json, os, sys
+r = json.load(open(sys.argv[1]))
+for h in r["hosts"]:
+    s = next(s for s in h["steps"] if s["kind"] == "push-agent")
+    gz = h["member"] != "m3"
+    f = os.path.join(sys.argv[2], s["agent"] + (".gz" if gz else ""))
+    assert s["agent"] == "etcd-dr-agent-notls", s
+    assert s["gzip"] is gz and s["bytes_pushed"] == os.path.getsize(f), (h["member"], s)
+PY
 
 for i in 1 2 3; do
   check "m$i healthy" healthy_on "$i"

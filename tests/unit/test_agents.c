@@ -2,7 +2,8 @@
  * test_agents.c - which local agent is for which architecture
  * (engine/agents.c): read from the file's ELF header, never its name; an
  * ELF file of a machine etcd-dr has no agent for, or a missing file, is a
- * message naming it; and the arch table's `uname -m` spellings.
+ * message naming it; its gzip beside it taken only when it is that file's;
+ * and the arch table's `uname -m` spellings.
  */
 #include "err.h"
 #include "executor.h"
@@ -10,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/edr-test-agents.XXXXXX";
@@ -38,20 +40,20 @@ static void test_by_header(void) {
   /* named like the x86-64 one, built for aarch64: the header decides */
   const char *p = elf("etcd-dr-agent", 183);
   CHECK(edr_agents_find(&ag, p, &err) == 0);
-  CHECK_STR(ag.path[EDR_ARCH_AARCH64], p);
-  CHECK(ag.size[EDR_ARCH_AARCH64] == 64 && strlen(ag.sha256[EDR_ARCH_AARCH64]) == 64);
+  CHECK_STR(ag.bin[EDR_ARCH_AARCH64][EDR_AGENT_FULL].path, p);
+  CHECK(ag.bin[EDR_ARCH_AARCH64][EDR_AGENT_FULL].size == 64 && strlen(ag.bin[EDR_ARCH_AARCH64][EDR_AGENT_FULL].sha256) == 64);
   CHECK(edr_agents_first(&ag) == EDR_ARCH_AARCH64); /* none beside the test binary */
   edr_agents_release(&ag);
 
   p = elf("a", 62);
   CHECK(edr_agents_find(&ag, p, &err) == 0);
-  CHECK_STR(ag.path[EDR_ARCH_X86_64], p);
+  CHECK_STR(ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].path, p);
   edr_agents_release(&ag);
 
   /* not ELF (a test's stand-in): the coordinator's own architecture */
   p = elf("stand-in", 0);
   CHECK(edr_agents_find(&ag, p, &err) == 0);
-  CHECK_STR(ag.path[EDR_ARCH_X86_64], p);
+  CHECK_STR(ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].path, p);
   edr_agents_release(&ag);
 
   p = elf("riscv", 243);
@@ -73,6 +75,64 @@ static void test_by_header(void) {
   unlink(elf("riscv", 0));
 }
 
+/* FILE.gz beside an agent is taken when it is that agent's gzip as the
+ * build makes it; older, of another length or not gzip, the agent goes raw. */
+static void test_gz(void) {
+  struct edr_agents ag;
+  struct edr_error err = EDR_ERROR_INIT;
+  const char *p = elf("gzagent", 62);
+  char cmd[300], gz[200];
+  snprintf(gz, sizeof gz, "%s.gz", p);
+  snprintf(cmd, sizeof cmd, "gzip -9 -n -k -f %s", p);
+  CHECK(system(cmd) == 0);
+  CHECK(edr_agents_find(&ag, p, &err) == 0);
+  CHECK_STR(ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].gz_path, gz);
+  struct stat st;
+  CHECK(stat(gz, &st) == 0 && ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].gz_size == (uint64_t)st.st_size);
+  edr_agents_release(&ag);
+
+  /* the agent rebuilt after its .gz */
+  snprintf(cmd, sizeof cmd, "touch -d '1 minute ago' %s", gz);
+  CHECK(system(cmd) == 0);
+  CHECK(edr_agents_find(&ag, p, &err) == 0);
+  CHECK(ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].path && !ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].gz_path);
+  edr_agents_release(&ag);
+
+  /* the gzip of another file */
+  snprintf(cmd, sizeof cmd, "echo other | gzip -n > %s", gz);
+  CHECK(system(cmd) == 0);
+  CHECK(edr_agents_find(&ag, p, &err) == 0);
+  CHECK(!ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].gz_path);
+  edr_agents_release(&ag);
+
+  /* not gzip at all */
+  snprintf(cmd, sizeof cmd, "cp %s %s", p, gz);
+  CHECK(system(cmd) == 0);
+  CHECK(edr_agents_find(&ag, p, &err) == 0);
+  CHECK(!ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].gz_path);
+  edr_agents_release(&ag);
+  unlink(gz);
+  unlink(p);
+}
+
+/* A host gets the build it was given, else the other one of its
+ * architecture; an architecture without either gets none. */
+static void test_pick(void) {
+  struct edr_agents ag = {0};
+  char full[] = "full", notls[] = "notls";
+  ag.bin[EDR_ARCH_X86_64][EDR_AGENT_FULL].path = full;
+  ag.bin[EDR_ARCH_X86_64][EDR_AGENT_NOTLS].path = notls;
+  CHECK_STR(edr_agents_pick(&ag, EDR_ARCH_X86_64, EDR_AGENT_FULL)->path, "full");
+  CHECK_STR(edr_agents_pick(&ag, EDR_ARCH_X86_64, EDR_AGENT_NOTLS)->path, "notls");
+  CHECK(edr_agents_pick(&ag, EDR_ARCH_AARCH64, EDR_AGENT_FULL) == NULL);
+  CHECK(edr_agents_pick(&ag, -1, EDR_AGENT_FULL) == NULL);
+  ag.bin[EDR_ARCH_X86_64][EDR_AGENT_NOTLS].path = NULL;   /* --agent FILE: that one only */
+  CHECK_STR(edr_agents_pick(&ag, EDR_ARCH_X86_64, EDR_AGENT_NOTLS)->path, "full");
+  ag.bin[EDR_ARCH_AARCH64][EDR_AGENT_NOTLS].path = notls;  /* only the build without TLS */
+  CHECK_STR(edr_agents_pick(&ag, EDR_ARCH_AARCH64, EDR_AGENT_FULL)->path, "notls");
+  CHECK(edr_agents_first(&ag) == EDR_ARCH_X86_64);
+}
+
 static void test_uname(void) {
   CHECK(edr_arch_of_uname("x86_64") == EDR_ARCH_X86_64);
   CHECK(edr_arch_of_uname("amd64") == EDR_ARCH_X86_64);
@@ -89,6 +149,8 @@ int main(void) {
     return 1;
   unsetenv("ETCD_DR_AGENT");
   test_by_header();
+  test_gz();
+  test_pick();
   test_uname();
   rmdir(dir);
   return t_done("test_agents");

@@ -220,6 +220,14 @@ static void test_barrier(const struct edr_plan *p) {
   edr_run_result_release(&res);
 }
 
+/* The index of the push-snapshot step in P's hosts' plans. */
+static size_t push_step(const struct edr_plan *p) {
+  size_t ps = 0;
+  while (ps < p->hosts[0].n_steps && p->hosts[0].steps[ps].kind != EDR_STEP_PUSH_SNAPSHOT)
+    ps++;
+  return ps;
+}
+
 /* The relay (docs/transfer.md): m2 heard m1 in the check, m3 did not hear
  * m2.  Every check is done before any push; m1 is pushed from here and
  * forwards to m2 (its request as planned, with the run's key); m2 listens
@@ -240,9 +248,7 @@ static void test_relay_route(const struct edr_plan *p) {
     CHECK(fake_find("%s > relay-check", p->hosts[x].member->name) < first_push);
   CHECK(fake_find("m2 > push-snapshot") < 0 && fake_find("m2 > op:receive") >= 0);
   CHECK(fake_find("m3 > push-snapshot") < 0 && fake_find("m3 > op:receive") >= 0);
-  size_t ps = 0;
-  while (ps < p->hosts[0].n_steps && p->hosts[0].steps[ps].kind != EDR_STEP_PUSH_SNAPSHOT)
-    ps++;
+  size_t ps = push_step(p);
   CHECK(res.hosts[0].steps[ps].bytes == 5);  /* pushed from here */
   CHECK(res.hosts[1].steps[ps].bytes == 0);  /* relayed */
   CHECK(res.hosts[2].steps[ps].bytes == 5);
@@ -285,6 +291,35 @@ static void test_relay_route(const struct edr_plan *p) {
   CHECK(run(&strict, &o, &res) == EDR_EXIT_PREFLIGHT);
   CHECK(res.hosts[2].status == EDR_EHOSTUNREACH);
   CHECK(fake_count("m1 > push-snapshot") == 0 && fake_count("m3 > op:receive") == 0);
+  edr_run_result_release(&res);
+}
+
+/* m3 cannot listen on its relay port (another process holds it): its
+ * relay-listen says so before m2's relay-check is sent, so m2 does not
+ * knock on it (no "forward": the request is no longer the plan's as is) and
+ * m3 does not listen; m3 gets a direct push, and the run says why. */
+static void test_relay_port_taken(const struct edr_plan *p) {
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  fake_reset(p);
+  fake_rule((struct fake_rule){.host = "m3", .what = "op:relay-listen",
+                               .result_json = "{\"listening\":false,\"error\":\"cannot listen on "
+                                              "port 20001: address already in use\"}"});
+  fake_rule((struct fake_rule){.host = "m2", .what = "op:relay-listen",
+                               .result_json = "{\"listening\":true}"});
+  fake_rule((struct fake_rule){.host = "m2", .what = "op:relay-check",
+                               .result_json = "{\"listen\":{\"heard\":true}}"});
+  CHECK(run(p, &o, &res) == EDR_EXIT_OK);
+  CHECK(fake_find("m3 > op:relay-listen") >= 0 && fake_find("m2 > op:relay-listen") >= 0);
+  CHECK(fake_find("m1 > op:relay-listen") < 0);               /* the head listens to nobody */
+  CHECK(fake_find("m2 > op:relay-check") > fake_find("m3 > op:relay-listen"));  /* no forward */
+  CHECK(fake_find("m2 > relay-check") < 0);
+  CHECK(fake_find("m3 > op:relay-check") >= 0);                 /* no listen */
+  CHECK(fake_find("m1 > relay-check") > fake_find("m2 > op:relay-listen"));  /* m1 waited */
+  CHECK(fake_find("m3 > push-snapshot") < 0 && fake_find("m3 > op:receive") >= 0);
+  size_t ps = push_step(p);
+  CHECK(res.hosts[1].steps[ps].bytes == 0);  /* m2 relayed from m1 */
+  CHECK(res.hosts[2].steps[ps].bytes == 5);  /* m3 pushed from here */
   edr_run_result_release(&res);
 }
 
@@ -596,6 +631,7 @@ int main(void) {
     test_leader_interrupted(restore);
   }
   with_restore(EDR_TRANSFER_AUTO, NULL, test_relay_route);
+  with_restore(EDR_TRANSFER_AUTO, NULL, test_relay_port_taken);
   with_restore(EDR_TRANSFER_AUTO, "/backups/snap.db", test_snapshot_on_host);
 
   /* plan --check, and snapshot save --via ssh (one host of the plan, as

@@ -11,6 +11,7 @@
 #include "spec.h"
 #include "t.h"
 #include "t_plan.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,6 +415,64 @@ static void test_health_routes(void) {
   edr_spec_free(s);
 }
 
+/* Which hosts get the agent built with TLS (edr_health_route_tls_on_host):
+ * those whose https member may be asked through them by a health gate, a
+ * member change of another member or the leader lookup; an http member,
+ * --health-via here, or a plan that asks no member never needs it. */
+static void test_agent_tls(void) {
+  struct edr_spec *s;
+  struct edr_plan *p = plan3(&s);
+  if (!p)
+    return;
+  for (size_t i = 0; i < 2; i++) {  /* m1 and m2 https, m2 with a certificate on its host */
+    free(s->members[i].client_urls.v[0]);
+    s->members[i].client_urls.v[0] = edr_asprintf("https://10.0.0.%zu:2379", i + 1);
+  }
+  s->members[1].etcdctl_cert = strdup("/etc/kubernetes/pki/etcd/healthcheck-client.crt");
+  /* auto: m2 through its host, m1 looked at from here first (it may move) */
+  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_AUTO, false) == 0);
+  CHECK(edr_health_route_tls_on_host(p, 0));
+  CHECK(edr_health_route_tls_on_host(p, 1));
+  CHECK(!edr_health_route_tls_on_host(p, 2));           /* http */
+  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HERE, false) == 0);
+  for (size_t i = 0; i < 3; i++)
+    CHECK(!edr_health_route_tls_on_host(p, i));
+  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HOSTS, false) == 0);
+  CHECK(edr_health_route_tls_on_host(p, 0) && edr_health_route_tls_on_host(p, 1));
+  CHECK(!edr_health_route_tls_on_host(p, 2));
+  /* the restore's leader lookup before its stops asks every member too */
+  enum edr_gate_kind saved[16];
+  for (size_t k = 0; k < p->n_stages && k < 16; k++) {
+    saved[k] = p->stages[k].gate;
+    if (p->stages[k].gate == EDR_GATE_HEALTH)
+      p->stages[k].gate = EDR_GATE_NONE;
+  }
+  CHECK(edr_health_route_tls_on_host(p, 0) && edr_health_route_tls_on_host(p, 1));
+  /* no gate and no leader lookup (status, discover, plan --check) */
+  enum edr_plan_kind kind = p->kind;
+  p->kind = EDR_PLAN_CHECK;
+  CHECK(!edr_health_route_tls_on_host(p, 0) && !edr_health_route_tls_on_host(p, 1));
+  /* a playbook's wait-healthy on m2 only; a member-add of m2 asks the others */
+  size_t only_m2 = 1;
+  struct edr_stage *st = &p->stages[p->n_stages - 1];
+  enum edr_gate_kind g = st->gate;
+  size_t *members = st->members, n = st->n_members;
+  st->gate = EDR_GATE_WAIT_HEALTHY;
+  st->members = &only_m2;
+  st->n_members = 1;
+  CHECK(!edr_health_route_tls_on_host(p, 0) && edr_health_route_tls_on_host(p, 1));
+  st->gate = EDR_GATE_MEMBER_ADD;
+  CHECK(edr_health_route_tls_on_host(p, 0) && !edr_health_route_tls_on_host(p, 1));
+  st->gate = g;
+  st->members = members;
+  st->n_members = n;
+  p->kind = kind;
+  for (size_t k = 0; k < p->n_stages && k < 16; k++)
+    p->stages[k].gate = saved[k];
+  edr_plan_free(p);
+  edr_spec_free(s);
+}
+
 /* A member whose peer URL names its host, not an address: the relay passes
  * it by (the agent does no name lookups) and the plan says so and what to
  * set; the others still relay. */
@@ -488,6 +547,7 @@ int main(void) {
   test_route_refused();
   test_restore_commands();
   test_health_routes();
+  test_agent_tls();
   test_wal_and_skip_hash();
   test_bump_rollback_check();
   test_kubeadm_rollback();
