@@ -182,12 +182,19 @@ static void run_req(struct script *s, struct edr_members_req q, struct outcome *
   CHECK(uv_loop_close(&loop) == 0);
 }
 
-static void run(struct script *s, enum edr_members_op op, const bool *via, struct outcome *o) {
+/* OP on m2 asking URLS (VIA saying which through their hosts) as etcd's
+ * user U (NULL: none). */
+static void run_as(struct script *s, enum edr_members_op op, const bool *via,
+                   const struct edr_etcd_user *u, struct outcome *o) {
   static const struct edr_tls tls = {0};
   run_req(s, (struct edr_members_req){
     .op = op, .urls = urls, .n_urls = 2, .tls = &tls, .timeout_ms = 2000,
     .name = op == EDR_MEMBERS_REMOVE ? "m2" : NULL, .peer_urls = m2_peer, .n_peer = 1,
-    .via_url = via}, o);
+    .via_url = via, .user = u}, o);
+}
+
+static void run(struct script *s, enum edr_members_op op, const bool *via, struct outcome *o) {
+  run_as(s, op, via, NULL, o);
 }
 
 /* m3's host cannot reach m3 (etcd down there): m1's host is asked, the
@@ -354,23 +361,15 @@ static const char *const no_user[2] = {
 
 #define PW "Pw-9f2c-s3cret-unit"
 
-static void run_user(struct script *s, enum edr_members_op op, const struct edr_etcd_user *u,
-                     struct outcome *o) {
-  static const struct edr_tls tls = {0};
-  run_req(s, (struct edr_members_req){
-    .op = op, .urls = urls, .n_urls = 2, .tls = &tls, .timeout_ms = 2000,
-    .name = op == EDR_MEMBERS_REMOVE ? "m2" : NULL, .peer_urls = m2_peer, .n_peer = 1,
-    .via_url = via_all, .user = u}, o);
-}
-
-/* The password is in the authentication's body and nowhere else. */
-static void check_password_once(const struct script *s) {
+/* The password is in the authentications' bodies (N of them) and nowhere
+ * else. */
+static void check_password_in(const struct script *s, size_t n) {
   size_t seen = 0;
   for (size_t i = 0; i < s->n_asked; i++) {
     seen += strstr(s->asked[i].body, PW) != NULL;
     CHECK(!strstr(s->asked[i].authorization, PW));
   }
-  CHECK(seen == 1);
+  CHECK(seen == n);
 }
 
 /* With a user, through the hosts: the list from m3's host, the token from
@@ -389,7 +388,7 @@ static void test_auth_remove(int v) {
   };
   struct script s = {.answers = a, .n_answers = 5};
   struct outcome o = {0};
-  run_user(&s, EDR_MEMBERS_REMOVE, &u, &o);
+  run_as(&s, EDR_MEMBERS_REMOVE, via_all, &u, &o);
   CHECK(o.status == 0);
   CHECK(s.n_asked == 5);
   CHECK_STR(s.asked[0].path, "/v3/cluster/member/list");
@@ -407,10 +406,7 @@ static void test_auth_remove(int v) {
   CHECK_STR(s.asked[4].path, "/v3/cluster/member/remove");
   CHECK_STR(s.asked[4].authorization, "m1sToken.7");
   CHECK(!strstr(o.err, PW));
-  size_t seen = 0;
-  for (size_t i = 0; i < s.n_asked; i++)
-    seen += strstr(s.asked[i].body, PW) != NULL;
-  CHECK(seen == 2);  /* one authentication per member */
+  check_password_in(&s, 2);  /* one authentication per member */
 }
 
 /* Add with a user through the hosts: authenticate, then the add with the
@@ -424,14 +420,14 @@ static void test_auth_add(int v) {
   };
   struct script s = {.answers = a, .n_answers = 3};
   struct outcome o = {0};
-  run_user(&s, EDR_MEMBERS_ADD, &u, &o);
+  run_as(&s, EDR_MEMBERS_ADD, via_all, &u, &o);
   CHECK(o.status == 0);
   CHECK_STR(o.id, m2_id_hex[v]);
   CHECK(s.n_asked == 3);
   CHECK_STR(s.asked[1].path, "/v3/auth/authenticate");
   CHECK_STR(s.asked[2].path, "/v3/cluster/member/add");
   CHECK_STR(s.asked[2].authorization, "lDHszwwxKKGZrStV.12");
-  check_password_once(&s);
+  check_password_in(&s, 1);
 }
 
 /* A wrong password through a host: the words of the same refusal from
@@ -444,13 +440,13 @@ static void test_auth_wrong(int v) {
   };
   struct script s = {.answers = a, .n_answers = 2};
   struct outcome o = {0};
-  run_user(&s, EDR_MEMBERS_REMOVE, &u, &o);
+  run_as(&s, EDR_MEMBERS_REMOVE, via_all, &u, &o);
   CHECK(o.status == EDR_EETCDAUTH);
   CHECK_STR(o.err, "cannot remove member 'm2': https://10.0.0.3:2379: authentication as "
                    "'root' failed: etcdserver: authentication failed, invalid user ID or "
                    "password (check ETCDCTL_USER, or --user and ETCDCTL_PASSWORD)");
   CHECK(s.n_asked == 2);
-  check_password_once(&s);
+  check_password_in(&s, 1);
 }
 
 /* No user through a host: the change goes without a token, and etcd's
@@ -463,7 +459,7 @@ static void test_auth_none(int v) {
   };
   struct script s = {.answers = a, .n_answers = 2};
   struct outcome o = {0};
-  run_user(&s, EDR_MEMBERS_REMOVE, &u, &o);
+  run_as(&s, EDR_MEMBERS_REMOVE, via_all, &u, &o);
   CHECK(o.status == EDR_EINVAL);
   char want[400];
   snprintf(want, sizeof want, "member remove of 'm2' (id %s) refused by https://10.0.0.3:2379: "
