@@ -137,18 +137,22 @@ static void via_reply(void *arg, int status, json_t *reply) {
 }
 
 /* One request to the client URL URL made by the agent on the plan's host
- * HOST with that host's certificates (the agent's etcd-http op); CB as
- * edr_http's, once, from the loop.  The one way every question here goes
- * through a host: the health wait, member-add and -remove, the leader. */
+ * HOST with that host's certificates (the agent's etcd-http op), with
+ * etcd's token AUTH (NULL: none); CB as edr_http's, once, from the loop.
+ * The one way every question here goes through a host: the health wait,
+ * member-add and -remove (and their authentication, whose BODY holds the
+ * password: it goes in this request over the host's SSH session only and
+ * is never logged or journaled), the leader. */
 static int via_send(const struct asker *k, size_t host, const char *url, const char *method,
-                    const char *path, const char *body, uint64_t timeout_ms, edr_http_cb cb,
-                    void *cb_arg) {
+                    const char *path, const char *body, const char *auth, uint64_t timeout_ms,
+                    edr_http_cb cb, void *cb_arg) {
   const struct edr_member *m = asker_plan(k)->hosts[host].member;
   struct via_rq *v = calloc(1, sizeof *v);
-  json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I}", "op",
+  json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I}", "op",
                           "etcd-http", "url", url, "method", method, "path", path,
                           "body", body, "cacert", m->etcdctl_cacert, "cert", m->etcdctl_cert,
-                          "key", m->etcdctl_key, "timeout_ms", (json_int_t)timeout_ms);
+                          "key", m->etcdctl_key, "authorization", auth,
+                          "timeout_ms", (json_int_t)timeout_ms);
   if (!v || !req) {
     free(v);
     json_decref(req);
@@ -169,7 +173,7 @@ static int via_request(void *arg, const struct edr_health_member *hm, const char
   struct edr_gate *g = arg;
   struct health_gate *hg = g->impl;
   struct asker k = {.g = g};
-  return via_send(&k, hg->host_of[hm - hg->members], hm->client_url, method, path, body,
+  return via_send(&k, hg->host_of[hm - hg->members], hm->client_url, method, path, body, NULL,
                   timeout_ms, cb, cb_arg);
 }
 
@@ -430,11 +434,12 @@ static void members_done(void *arg, struct edr_members_result *res) {
 }
 
 static int members_via(void *arg, size_t url, const char *method, const char *path,
-                       const char *body, uint64_t timeout_ms, edr_http_cb cb, void *cb_arg) {
+                       const char *body, const char *auth, uint64_t timeout_ms, edr_http_cb cb,
+                       void *cb_arg) {
   struct edr_gate *g = arg;
   struct members_gate *mg = g->impl;
   struct asker k = {.g = g};
-  return via_send(&k, mg->host_of[url], mg->urls[url], method, path, body, timeout_ms, cb,
+  return via_send(&k, mg->host_of[url], mg->urls[url], method, path, body, auth, timeout_ms, cb,
                   cb_arg);
 }
 
@@ -740,7 +745,7 @@ static void leader_send(struct leader_member *lm) {
   if (lm->via) {
     struct asker k = {.la = ll->a};
     ll->via_pending++;
-    rc = via_send(&k, lm->host, m->client_urls.v[0], "POST", path, "{}", LEADER_ASK_MS,
+    rc = via_send(&k, lm->host, m->client_urls.v[0], "POST", path, "{}", NULL, LEADER_ASK_MS,
                   leader_via_cb, lm);
     if (rc)
       ll->via_pending--;

@@ -539,40 +539,37 @@ static void on_via_answer(void *arg, int status, long code, const char *body, si
 static void ask(struct edr_members_call *c) {
   const char *base = c->req.urls[c->i];
   bool via = c->via_now && c->via_now[c->i] && c->req.via.request;
-  if (c->phase == P_AUTH && via)
-    c->phase = P_CHANGE;  /* through a host no token goes yet (docs/auth.md) */
   const char *path = c->phase == P_AUTH ? "/v3/auth/authenticate"
                      : c->phase != P_CHANGE ? "/v3/cluster/member/list"
                      : c->req.op == EDR_MEMBERS_ADD ? "/v3/cluster/member/add"
                                                     : "/v3/cluster/member/remove";
-  const char *body = c->phase == P_CHANGE ? c->body : "{}";
-  if (via) {
-    c->via_pending++;
-    int rc = c->req.via.request(c->req.via.arg, c->i, "POST", path, body,
-                                c->req.timeout_ms ? c->req.timeout_ms : 10000, on_via_answer,
-                                c);
-    if (rc < 0) {
-      c->via_pending--;
-      step(c, rc, 0, "", "");  /* as a URL that gave no answer */
-    }
-    return;
-  }
-  size_t bl = strlen(base);
-  while (bl && base[bl - 1] == '/')
-    bl--;
-  char *url = edr_asprintf("%.*s%s", (int)bl, base, path);
+  /* the authentication's body holds the password: wiped once sent */
   char *auth = c->phase == P_AUTH ? edr_etcd_auth_body(c->req.user) : NULL;
-  struct edr_http_req q = {
-    .method = "POST",
-    .url = url,
-    .body = c->phase == P_AUTH ? auth : body,
-    .tls = c->req.tls,
-    .timeout_ms = c->req.timeout_ms,
-    .authorization = c->phase == P_CHANGE ? c->token : NULL,
-  };
-  int rc = url && (auth || c->phase != P_AUTH) ? edr_http_request(c->http, &q, on_answer, c)
-                                              : EDR_ENOMEM;
-  free(url);
+  const char *body = c->phase == P_AUTH ? auth : c->phase == P_CHANGE ? c->body : "{}";
+  const char *token = c->phase == P_CHANGE ? c->token : NULL;
+  int rc = body ? 0 : EDR_ENOMEM;
+  if (via && rc == 0) {
+    c->via_pending++;
+    rc = c->req.via.request(c->req.via.arg, c->i, "POST", path, body, token,
+                            c->req.timeout_ms ? c->req.timeout_ms : 10000, on_via_answer, c);
+    if (rc < 0)
+      c->via_pending--;
+  } else if (rc == 0) {
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+      bl--;
+    char *url = edr_asprintf("%.*s%s", (int)bl, base, path);
+    struct edr_http_req q = {
+      .method = "POST",
+      .url = url,
+      .body = body,
+      .tls = c->req.tls,
+      .timeout_ms = c->req.timeout_ms,
+      .authorization = token,
+    };
+    rc = url ? edr_http_request(c->http, &q, on_answer, c) : EDR_ENOMEM;
+    free(url);
+  }
   edr_etcd_auth_body_free(auth);
   if (rc < 0)
     step(c, rc, 0, "", "");  /* as a URL that gave no answer */

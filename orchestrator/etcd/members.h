@@ -11,7 +11,8 @@
  * for a caller on no loop (never call them from a loop's callback).
  * Each HTTP request is bounded by
  * TIMEOUT_MS (0: http.h's default, 10 s); a call makes at most one list and
- * one change request per URL it tries.
+ * one change request per URL it tries, and with a user one authentication
+ * before the change, asked the same way as the change.
  *
  * URLS are client URLs ("http://10.0.0.1:2379"), tried in order: a URL that
  * cannot be reached (refused, timed out, TLS failure...) is passed over for
@@ -76,14 +77,18 @@ struct edr_member_list {
 enum edr_members_op { EDR_MEMBERS_LIST, EDR_MEMBERS_ADD, EDR_MEMBERS_REMOVE };
 
 /* One request to client URL number URL of the call made elsewhere (the
- * agent on that member's host): METHOD, PATH and BODY as the call would
- * send them itself.  CB gets what edr_http_request's callback would, once,
- * from the loop and never inside the call.  Returns 0, or a negative code
- * and CB never runs.  The answers are judged by the same code whichever way
- * they came. */
+ * agent on that member's host): METHOD, PATH, BODY and AUTHORIZATION
+ * (etcd's token, NULL: none) as the call would send them itself, all
+ * borrowed for the call only.  BODY may hold the user's password (the
+ * authentication): the asker sends it over the host's SSH session only;
+ * the caller wipes BODY once the asker returns.  CB gets what
+ * edr_http_request's callback would, once, from the loop and never inside
+ * the call.  Returns 0, or a negative code and CB never runs.  The
+ * answers are judged by the same code whichever way they came. */
 struct edr_members_asker {
   int (*request)(void *arg, size_t url, const char *method, const char *path,
-                 const char *body, uint64_t timeout_ms, edr_http_cb cb, void *cb_arg);
+                 const char *body, const char *authorization, uint64_t timeout_ms,
+                 edr_http_cb cb, void *cb_arg);
   void *arg;
 };
 
@@ -97,8 +102,9 @@ struct edr_members_req {         /* every pointer borrowed until the callback */
   const char *const *peer_urls;  /* add: the new member's; remove: one of them */
   size_t n_peer;
   /* etcd's user (auth.h) for a cluster with authentication enabled: a
-   * change asked from here is sent with a token of the member it goes to
-   * (through VIA: none yet); NULL: none */
+   * change is sent with a token of the member it goes to, asked of that
+   * member the same way as the change (from here or through VIA); NULL:
+   * none */
   const struct edr_etcd_user *user;
   /* Which URLs are asked through VIA instead of from here (n_urls long;
    * NULL: all from here).  A call whose requests through VIA are still

@@ -460,13 +460,21 @@ int pb_emit_gate(struct cctx *c, json_t *st, int k, const bool *set) {
       if (set[i])
         stg->members[stg->n_members++] = i;
   }
-  /* A member whose health is asked through its host's agent needs that
-   * agent connected through the wait: its host joins the check (and the
-   * cleanup), as a host a step runs on. */
-  for (size_t i = 0; g == EDR_GATE_WAIT_HEALTHY && c->p->health_routes && i < stg->n_members;
-       i++)
-    if (c->p->health_routes[stg->members[i]].via_host)
-      c->involved[stg->members[i]] = true;
+  /* A member asked through its host's agent needs that agent connected
+   * while it is asked: its host joins the check (and the cleanup), as a
+   * host a step runs on.  The wait asks its members; member-add and
+   * -remove ask every other member (cmd/gates.c). */
+  bool change = g == EDR_GATE_MEMBER_ADD || g == EDR_GATE_MEMBER_REMOVE;
+  for (size_t i = 0; (change || g == EDR_GATE_WAIT_HEALTHY) && c->p->health_routes &&
+                     i < c->p->n_hosts; i++) {
+    bool asked = false;
+    for (size_t j = 0; j < stg->n_members; j++)
+      asked = asked || stg->members[j] == i;
+    if (change)  /* one target, in members[0] */
+      asked = stg->n_members && stg->members[0] != i;
+    if (asked && c->p->health_routes[i].via_host)
+      c->involved[i] = true;
+  }
   return 0;
 }
 

@@ -17,6 +17,9 @@
 #   message says what to set) and with a wrong password (it says so), done
 #   with run --user root and ETCDCTL_PASSWORD (with retries: etcd refuses a change until the
 #   restored members have been connected for 5 s);
+# - the same through the hosts (--health-via hosts: each member asked by the
+#   agent on its host, the token fetched there too): refused without a user,
+#   a wrong password in the same words as from here, done with ETCDCTL_USER;
 # - the password appears nowhere in the state dir (journal, report, run
 #   dir) or in anything etcd-dr printed.
 . "$(dirname "$0")/lib.sh"
@@ -133,6 +136,29 @@ ETCDCTL_PASSWORD=$PW PB=members run_pb --user root
 check "member-remove and member-add with --user root and ETCDCTL_PASSWORD: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || grep -a "error" "$WORK/err"
 check "m3 has a new member id" test "$(ids)" != "$before" -a "$(ids | wc -w)" = 3
+before_hosts=$(ids)
+
+# ---- the same through the hosts (--health-via hosts) -------------------------
+# Every other member asked by the agent on its host (etcd-http): the token
+# too comes through that host, from the member the change goes to.
+PB=members-once run_pb --health-via hosts
+check "through the hosts, no user: fails (exit $rc)" test "$rc" != 0
+check "through the hosts: the members were asked on their hosts" \
+  contains "$(cat "$WORK/out" "$WORK/err")" "m1 through $ip1's agent"
+check "through the hosts, no user: says to set ETCDCTL_USER" \
+  contains "$(cat "$WORK/err")" "refused by http://$ip1:2379: etcdserver: user name is empty (authentication is enabled: set ETCDCTL_USER, or --user with ETCDCTL_PASSWORD)"
+ETCDCTL_USER=root:wrong run_pb --health-via hosts
+check "through the hosts, wrong password: fails (exit $rc)" test "$rc" != 0
+want="etcd-dr: error: remove: member-remove m3: cannot remove member 'm3': http://$ip1:2379: authentication as 'root' failed: etcdserver: authentication failed, invalid user ID or password (check ETCDCTL_USER, or --user and ETCDCTL_PASSWORD)"
+check "through the hosts, wrong password: the same words as from here, naming the member" \
+  grep -qxF -- "$want" "$WORK/err"
+grep -qxF -- "$want" "$WORK/err" || grep -a "error" "$WORK/err"
+check "through the hosts: nothing changed in the membership" test "$(ids)" = "$before_hosts"
+ETCDCTL_USER=root:$PW PB=members run_pb --health-via hosts
+check "through the hosts with ETCDCTL_USER: member-remove and member-add, exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || grep -a "error" "$WORK/err"
+check "through the hosts: m3 has a new member id again" \
+  test "$(ids)" != "$before_hosts" -a "$(ids | wc -w)" = 3
 
 # ---- the password, nowhere --------------------------------------------------
 check "the state dir has the run's journal and report" \

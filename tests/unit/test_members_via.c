@@ -7,10 +7,14 @@
  * for the next, one here cannot reach is asked again through its host;
  * ids go out as decimal strings (both gateways take strings
  * and numbers and answer strings); a cancel with a question still on a
- * host ends the call at once and the late answer is dropped.  The asker is
- * a script: no network, no agent.
+ * host ends the call at once and the late answer is dropped; with etcd's
+ * user, the token is asked of each member through the same host as the
+ * change and sent with it, the password in that request's body only, and
+ * a wrong one is refused in the words used from here.  The asker is a
+ * script: no network, no agent.
  */
 #include "members.h"
+#include "auth.h"
 #include "err.h"
 #include "t.h"
 #include "util.h"
@@ -87,6 +91,7 @@ struct asked {
   size_t url;
   char path[64];
   char body[256];
+  char authorization[64];  /* "" when none */
 };
 
 struct script {
@@ -115,8 +120,8 @@ static void pending_fire(uv_timer_t *t) {
 }
 
 static int script_request(void *arg, size_t url, const char *method, const char *path,
-                          const char *body, uint64_t timeout_ms, edr_http_cb cb,
-                          void *cb_arg) {
+                          const char *body, const char *authorization, uint64_t timeout_ms,
+                          edr_http_cb cb, void *cb_arg) {
   struct script *s = arg;
   CHECK(!strcmp(method, "POST"));
   CHECK(timeout_ms > 0);
@@ -125,6 +130,8 @@ static int script_request(void *arg, size_t url, const char *method, const char 
     a->url = url;
     snprintf(a->path, sizeof a->path, "%s", path);
     snprintf(a->body, sizeof a->body, "%s", body ? body : "");
+    snprintf(a->authorization, sizeof a->authorization, "%s",
+             authorization ? authorization : "");
   }
   struct pending *p = calloc(1, sizeof *p);
   if (!p)
@@ -175,12 +182,19 @@ static void run_req(struct script *s, struct edr_members_req q, struct outcome *
   CHECK(uv_loop_close(&loop) == 0);
 }
 
-static void run(struct script *s, enum edr_members_op op, const bool *via, struct outcome *o) {
+/* OP on m2 asking URLS (VIA saying which through their hosts) as etcd's
+ * user U (NULL: none). */
+static void run_as(struct script *s, enum edr_members_op op, const bool *via,
+                   const struct edr_etcd_user *u, struct outcome *o) {
   static const struct edr_tls tls = {0};
   run_req(s, (struct edr_members_req){
     .op = op, .urls = urls, .n_urls = 2, .tls = &tls, .timeout_ms = 2000,
     .name = op == EDR_MEMBERS_REMOVE ? "m2" : NULL, .peer_urls = m2_peer, .n_peer = 1,
-    .via_url = via}, o);
+    .via_url = via, .user = u}, o);
+}
+
+static void run(struct script *s, enum edr_members_op op, const bool *via, struct outcome *o) {
+  run_as(s, op, via, NULL, o);
 }
 
 /* m3's host cannot reach m3 (etcd down there): m1's host is asked, the
@@ -326,6 +340,136 @@ static void test_fallback(void) {
   CHECK_STR(s.asked[1].path, "/v3/cluster/member/remove");
 }
 
+/* ---- authentication through the hosts (docs/auth.md) ---------------------- */
+
+static const char *const auth_ok[2] = {
+  "{\"header\":{\"cluster_id\":\"12499579882375668459\",\"member_id\":\"6987771583291745523\","
+  "\"revision\":\"2\",\"raft_term\":\"2\"},\"token\":\"lDHszwwxKKGZrStV.12\"}",
+  "{\"header\":{\"cluster_id\":\"1715426195391287628\", \"member_id\":\"865312067528504062\", "
+  "\"revision\":\"2\", \"raft_term\":\"2\"}, \"token\":\"lDHszwwxKKGZrStV.12\"}",
+};
+static const char *const auth_failed[2] = {
+  "{\"error\":\"etcdserver: authentication failed, invalid user ID or password\",\"message\":"
+  "\"etcdserver: authentication failed, invalid user ID or password\",\"code\":3}",
+  "{\"code\":3, \"message\":\"etcdserver: authentication failed, invalid user ID or password\"}",
+};
+static const char *const no_user[2] = {
+  "{\"error\":\"etcdserver: user name is empty\",\"message\":\"etcdserver: user name is "
+  "empty\",\"code\":3}",
+  "{\"code\":3, \"message\":\"etcdserver: user name is empty\"}",
+};
+
+#define PW "Pw-9f2c-s3cret-unit"
+
+/* The password is in the authentications' bodies (N of them) and nowhere
+ * else. */
+static void check_password_in(const struct script *s, size_t n) {
+  size_t seen = 0;
+  for (size_t i = 0; i < s->n_asked; i++) {
+    seen += strstr(s->asked[i].body, PW) != NULL;
+    CHECK(!strstr(s->asked[i].authorization, PW));
+  }
+  CHECK(seen == n);
+}
+
+/* With a user, through the hosts: the list from m3's host, the token from
+ * the member the change goes to, asked through that same host, and the
+ * change with it; m3's host gives no answer to the change, so m1 is
+ * authenticated against in turn (a simple token is one member's) and the
+ * remove goes there with m1's token. */
+static void test_auth_remove(int v) {
+  struct edr_etcd_user u = {.name = "root", .password = PW};
+  struct answer a[] = {
+    {.code = 200, .body = list_answer[v]},
+    {.code = 200, .body = auth_ok[v]},
+    {.status = EDR_ETIMEDOUT, .why = "10.0.0.3's agent: timed out"},
+    {.code = 200, .body = "{\"token\":\"m1sToken.7\"}"},
+    {.code = 200, .body = removed_answer[v]},
+  };
+  struct script s = {.answers = a, .n_answers = 5};
+  struct outcome o = {0};
+  run_as(&s, EDR_MEMBERS_REMOVE, via_all, &u, &o);
+  CHECK(o.status == 0);
+  CHECK(s.n_asked == 5);
+  CHECK_STR(s.asked[0].path, "/v3/cluster/member/list");
+  CHECK_STR(s.asked[0].authorization, "");
+  CHECK(s.asked[1].url == 0);
+  CHECK_STR(s.asked[1].path, "/v3/auth/authenticate");
+  CHECK_STR(s.asked[1].body, "{\"name\":\"root\",\"password\":\"" PW "\"}");
+  CHECK_STR(s.asked[1].authorization, "");
+  CHECK(s.asked[2].url == 0);
+  CHECK_STR(s.asked[2].path, "/v3/cluster/member/remove");
+  CHECK_STR(s.asked[2].authorization, "lDHszwwxKKGZrStV.12");
+  CHECK(s.asked[3].url == 1);
+  CHECK_STR(s.asked[3].path, "/v3/auth/authenticate");
+  CHECK(s.asked[4].url == 1);
+  CHECK_STR(s.asked[4].path, "/v3/cluster/member/remove");
+  CHECK_STR(s.asked[4].authorization, "m1sToken.7");
+  CHECK(!strstr(o.err, PW));
+  check_password_in(&s, 2);  /* one authentication per member */
+}
+
+/* Add with a user through the hosts: authenticate, then the add with the
+ * token; the password in that one body only. */
+static void test_auth_add(int v) {
+  struct edr_etcd_user u = {.name = "root", .password = PW};
+  struct answer a[] = {
+    {.code = 200, .body = removed_answer[v]},
+    {.code = 200, .body = auth_ok[v]},
+    {.code = 200, .body = add_answer[v]},
+  };
+  struct script s = {.answers = a, .n_answers = 3};
+  struct outcome o = {0};
+  run_as(&s, EDR_MEMBERS_ADD, via_all, &u, &o);
+  CHECK(o.status == 0);
+  CHECK_STR(o.id, m2_id_hex[v]);
+  CHECK(s.n_asked == 3);
+  CHECK_STR(s.asked[1].path, "/v3/auth/authenticate");
+  CHECK_STR(s.asked[2].path, "/v3/cluster/member/add");
+  CHECK_STR(s.asked[2].authorization, "lDHszwwxKKGZrStV.12");
+  check_password_in(&s, 1);
+}
+
+/* A wrong password through a host: the words of the same refusal from
+ * here (docs/auth.md), naming the member, and no change asked. */
+static void test_auth_wrong(int v) {
+  struct edr_etcd_user u = {.name = "root", .password = PW};
+  struct answer a[] = {
+    {.code = 200, .body = list_answer[v]},
+    {.code = 400, .body = auth_failed[v]},
+  };
+  struct script s = {.answers = a, .n_answers = 2};
+  struct outcome o = {0};
+  run_as(&s, EDR_MEMBERS_REMOVE, via_all, &u, &o);
+  CHECK(o.status == EDR_EETCDAUTH);
+  CHECK_STR(o.err, "cannot remove member 'm2': https://10.0.0.3:2379: authentication as "
+                   "'root' failed: etcdserver: authentication failed, invalid user ID or "
+                   "password (check ETCDCTL_USER, or --user and ETCDCTL_PASSWORD)");
+  CHECK(s.n_asked == 2);
+  check_password_in(&s, 1);
+}
+
+/* No user through a host: the change goes without a token, and etcd's
+ * refusal says what to set. */
+static void test_auth_none(int v) {
+  struct edr_etcd_user u = {0};
+  struct answer a[] = {
+    {.code = 200, .body = list_answer[v]},
+    {.code = 400, .body = no_user[v]},
+  };
+  struct script s = {.answers = a, .n_answers = 2};
+  struct outcome o = {0};
+  run_as(&s, EDR_MEMBERS_REMOVE, via_all, &u, &o);
+  CHECK(o.status == EDR_EINVAL);
+  char want[400];
+  snprintf(want, sizeof want, "member remove of 'm2' (id %s) refused by https://10.0.0.3:2379: "
+           "etcdserver: user name is empty (authentication is enabled: set ETCDCTL_USER, or "
+           "--user with ETCDCTL_PASSWORD)", m2_id_hex[v]);
+  CHECK_STR(o.err, want);
+  CHECK(s.n_asked == 2);
+  CHECK_STR(s.asked[1].authorization, "");
+}
+
 /* Cancelled with a question still on a host: the callback comes at once,
  * the late answer is dropped (and the call freed then: ASan watches). */
 static void cancel_call(void *c) { edr_members_cancel(c); }
@@ -363,6 +507,10 @@ int main(void) {
     test_add(v);
     test_add_already(v);
     test_add_refused(v);
+    test_auth_remove(v);
+    test_auth_add(v);
+    test_auth_wrong(v);
+    test_auth_none(v);
   }
   test_no_answer();
   test_mixed();

@@ -3,8 +3,9 @@
  * the plan shape a run relies on: checks first on the hosts involved, the
  * lock pinned once at the first destructive stage, cleanup and unlock last,
  * each blocks unrolled member by member, a restore's staging right after the
- * checks; durations, variables, step options and snapshot-save-only plans
- * compile as written, and the shipped playbooks compile.  Validation errors
+ * checks; members asked through their hosts join the checks; durations,
+ * variables, step options and snapshot-save-only plans compile as written,
+ * and the shipped playbooks compile.  Validation errors
  * are test_playbook.c's; the fixtures are t_playbook.h's.
  *
  * Playbooks are written with ' for " (see j()) to keep them readable.
@@ -481,6 +482,36 @@ static void test_snapshot_save_only(void) {
   edr_plan_free(p);
 }
 
+/* Members asked through their hosts (--health-via hosts) join the check,
+ * so their agents are there when asked: wait-healthy's targets, and every
+ * member other than the target for member-add and -remove; from here
+ * (auto, http members) a gates-only playbook connects to no host. */
+static void test_asked_through_hosts(void) {
+  struct edr_plan_opts hosts = opts;
+  hosts.health_via = EDR_HEALTH_VIA_HOSTS;
+  struct edr_plan *p = ok_at(__LINE__, spec, STEPS("{'name': 'rm', 'kind': 'member-remove', "
+                                                   "'target': 'm3'}"), NULL, 0, &hosts);
+  if (p) {
+    CHECK_SHAPE(p, true, true, false);
+    CHECK(step_in(&p->hosts[0], EDR_STEP_HOLD_LOCK, stage_named(p, "rm")) != NULL);
+  }
+  edr_plan_free(p);
+  p = ok_at(__LINE__, spec, STEPS("{'name': 'add', 'kind': 'member-add', 'target': 'm1'}"),
+            NULL, 0, &hosts);
+  if (p)
+    CHECK_SHAPE(p, false, true, true);
+  edr_plan_free(p);
+  p = ok_at(__LINE__, spec, STEPS("{'name': 'w', 'kind': 'wait-healthy', 'target': 'm2'}"),
+            NULL, 0, &hosts);
+  if (p)
+    CHECK_SHAPE(p, false, true, false);
+  edr_plan_free(p);
+  p = OK(STEPS("{'name': 'rm', 'kind': 'member-remove', 'target': 'm3'}"));
+  if (p)
+    CHECK_SHAPE(p, false, false, false);
+  edr_plan_free(p);
+}
+
 /* ---- the shipped playbooks ------------------------------------------------- */
 
 static struct edr_plan *shipped(const char *name, const char *const *vars, size_t nv,
@@ -614,6 +645,7 @@ int main(void) {
   test_restore_step();
   test_step_options();
   test_snapshot_save_only();
+  test_asked_through_hosts();
   test_shipped();
 
   t_playbook_teardown();
