@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,12 +119,20 @@ void conn_timer_arm(struct edr_agent_conn *c, uint64_t ms) {
   uv_timer_start(&c->timer, timer_cb, ms, 0);
 }
 
+/* The request's encoded line may hold a secret (etcd's password in an
+ * authenticate body, docs/auth.md): zeroed before it is freed. */
+static void req_free(struct edr_agent_conn *c) {
+  if (c->req)
+    OPENSSL_cleanse(c->req, c->req_len);
+  free(c->req);
+  c->req = NULL;
+}
+
 /* Forget what was under way: the deadline, the request and its payload. */
 static void conn_idle(struct edr_agent_conn *c) {
   uv_timer_stop(&c->timer);
   poll_stop(c);
-  free(c->req);
-  c->req = NULL;
+  req_free(c);
   if (c->payload_fd >= 0) {
     close(c->payload_fd);
     c->payload_fd = -1;
@@ -304,8 +313,10 @@ void conn_send_request(struct edr_agent_conn *c, struct edr_agent_request *r) {
   json_object_set_new(r->req, "id", json_integer(c->want_id));
   char *s = json_dumps(r->req, JSON_COMPACT);
   json_decref(r->req);
-  free(c->req);
+  req_free(c);
   c->req = s ? edr_asprintf("%s\n", s) : NULL;
+  if (s)
+    OPENSSL_cleanse(s, strlen(s));
   free(s);
   if (!c->req) {
     if (r->payload_fd >= 0)
@@ -522,8 +533,7 @@ static int st_req_wait(struct edr_agent_conn *c) {
   }
   conn_set_state(c, C_IDLE);
   uv_timer_stop(&c->timer);
-  free(c->req);
-  c->req = NULL;
+  req_free(c);
   bool ok = json_is_true(json_object_get(reply, "ok"));
   int status = 0;
   if (!ok) {
@@ -747,7 +757,7 @@ static void ssh_free(struct edr_agent_conn *c) {
   if (c->ai)
     uv_freeaddrinfo(c->ai);
   free(c->buf);
-  free(c->req);
+  req_free(c);
   free(c->line);
   json_decref(c->hello);
   edr_error_release(&c->fetch_err);
