@@ -473,6 +473,31 @@ static void test_agent_tls(void) {
   edr_spec_free(s);
 }
 
+/* status asks a member from its host with ask-etcd steps (etcd-http): a
+ * host whose steps name an https URL gets the agent with TLS, whatever the
+ * routes; an http member's host, or a check plan without them, does not. */
+static void test_agent_tls_status(void) {
+  struct edr_spec *s = NULL;
+  CHECK(t_spec_from_initial_cluster(
+            "m1=https://10.0.0.1:2380,m2=http://10.0.0.2:2380", NULL, &s, err, sizeof err) == 0);
+  if (!s)
+    return;
+  free(s->members[0].client_urls.v[0]);
+  s->members[0].client_urls.v[0] = strdup("https://10.0.0.1:2379");
+  for (int ask = 0; ask < 2; ask++) {
+    struct edr_plan_opts o = {.snapshot_revision = -1, .check_only = true, .ask_etcd = ask,
+                              .run_id = "20260101-000000-abcd"};
+    struct edr_plan *p = NULL;
+    CHECK(t_plan_build(s, &o, &p, err, sizeof err) == 0);
+    if (!p)
+      continue;
+    CHECK(edr_health_route_tls_on_host(p, 0) == (ask == 1));  /* https */
+    CHECK(!edr_health_route_tls_on_host(p, 1));               /* http */
+    edr_plan_free(p);
+  }
+  edr_spec_free(s);
+}
+
 /* A member whose peer URL names its host, not an address: the relay passes
  * it by (the agent does no name lookups) and the plan says so and what to
  * set; the others still relay. */
@@ -548,6 +573,7 @@ int main(void) {
   test_restore_commands();
   test_health_routes();
   test_agent_tls();
+  test_agent_tls_status();
   test_wal_and_skip_hash();
   test_bump_rollback_check();
   test_kubeadm_rollback();
