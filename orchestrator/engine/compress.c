@@ -4,10 +4,10 @@
  * reads (transport/zsrc.h).
  *
  * --compress on and off are taken as given; auto compresses only when the
- * sample of the file (plan's compress_sample, else measured here) and the
- * slowest share of the link of a host pushed to from here (the agent's push
- * rate, agent_conn.h; a host the relay feeds is not) say it saves time: edr_zsrc_pays.  A stream that cannot be set up sends
- * the snapshot plain, with a warning.  The run owns the stream and the
+ * sample of the file (plan's compress_sample, else measured here) and each
+ * host's share of this machine's link, weighed from the agents' pushes
+ * (weigh_link), say it saves time: edr_zsrc_pays.  A stream that cannot be
+ * set up sends the snapshot plain, with a warning.  The run owns the stream and the
  * decision's record (res->compression).
  */
 #include "engine.h"
@@ -20,6 +20,7 @@
 #include "util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The host gets the snapshot through this machine's link: not a host the
@@ -28,30 +29,90 @@ static bool pushed_from_here(const struct host *h) {
   return h->hp->relay_prev < 0 || !h->relay_heard;
 }
 
-/* The slowest push rate the agent reached to a host the snapshot is pushed
- * to from here (a host the relay feeds takes none of this machine's link),
- * in bytes per second; 0: not measured.  *MEASURED: hosts whose agent push
- * was measured; *HERE: hosts the snapshot is pushed to from here.  The
- * agent went to every host at once, so with the relay this is a share of
- * the link among more pushes than the snapshot's: a floor, never above the
- * link (scaling it by the count of pushes overshot a capped link in
- * e2e_compress, as the agents' pushes do not run exactly together). */
-static double slowest_link(const struct run *r, size_t *measured, size_t *here) {
-  double link = 0;
-  *measured = *here = 0;
-  for (size_t i = 0; r->ops->push_rate && i < r->n; i++) {
+/* What the agents' pushes say of this machine's link. */
+struct link_est {
+  double share;        /* bytes/s each host pushed to from here gets; 0: unknown */
+  double total;        /* bytes/s the link carried while any agent push ran */
+  const char *slow;    /* the host whose own path bounds the share, or NULL */
+  size_t measured;     /* hosts whose agent push was measured */
+  size_t here;         /* hosts the snapshot is pushed to from here */
+};
+
+static int by_ns(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The share of the link each host the snapshot goes to from here will get,
+ * the lower of two measures:
+ * - the link in all, shared by those hosts: every agent's bytes over the
+ *   time any agent push ran (pushes that ran one after another, as
+ *   handshakes ending at different times make them, each had the whole
+ *   link, so one push's rate does not say what several at once get);
+ * - the slowest such host's path: its agent's bytes over its fair part of
+ *   its push's time (a stretch that K pushes shared counts 1/K), what one
+ *   push to it would reach alone; counted only under half the first
+ *   measure, as TCP does not split a link evenly and the push's fixed costs
+ *   (shell, gzip) weigh on 0.6 MB: within that a path is not told apart
+ *   from the link.
+ * A host the relay feeds takes none of this machine's link. */
+static struct link_est weigh_link(const struct run *r) {
+  struct link_est e = {0};
+  size_t n = r->n;
+  struct edr_push_window *w = r->ops->push_window ? calloc(n + 1, sizeof *w) : NULL;
+  const struct host **who = w ? calloc(n + 1, sizeof *who) : NULL;
+  uint64_t *at = who ? calloc(2 * n + 1, sizeof *at) : NULL;
+  double *fair = at ? calloc(n + 1, sizeof *fair) : NULL;
+  if (!fair)
+    goto out;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < n; i++) {
     const struct host *h = &r->hosts[i];
     if (h->failed || !h->conn)
       continue;
-    double v = r->ops->push_rate(h->conn);
-    *measured += v > 0;
-    if (!pushed_from_here(h))
+    e.here += pushed_from_here(h);
+    struct edr_push_window x;
+    if (!r->ops->push_window(h->conn, &x) || x.end_ns <= x.start_ns)
       continue;
-    (*here)++;
-    if (v > 0 && (link == 0 || v < link))
-      link = v;
+    who[e.measured] = h;
+    at[2 * e.measured] = x.start_ns;
+    at[2 * e.measured + 1] = x.end_ns;
+    w[e.measured++] = x;
+    bytes += x.bytes;
   }
-  return link;
+  /* sweep the stretches between the windows' ends */
+  qsort(at, 2 * e.measured, sizeof *at, by_ns);
+  uint64_t busy = 0;
+  for (size_t k = 0; k + 1 < 2 * e.measured; k++) {
+    uint64_t a = at[k], b = at[k + 1];
+    size_t sharing = 0;
+    for (size_t i = 0; i < e.measured; i++)
+      sharing += w[i].start_ns <= a && b <= w[i].end_ns;
+    if (b == a || sharing == 0)
+      continue;
+    busy += b - a;
+    for (size_t i = 0; i < e.measured; i++)
+      if (w[i].start_ns <= a && b <= w[i].end_ns)
+        fair[i] += (double)(b - a) / (double)sharing;
+  }
+  if (busy == 0 || e.here == 0)
+    goto out;
+  e.total = (double)bytes * 1e9 / (double)busy;
+  e.share = e.total / (double)e.here;
+  double shared = e.share;
+  for (size_t i = 0; i < e.measured; i++) {
+    double alone = fair[i] > 0 ? (double)w[i].bytes * 1e9 / fair[i] : 0;
+    if (pushed_from_here(who[i]) && alone > 0 && alone < shared / 2 && alone < e.share) {
+      e.share = alone;
+      e.slow = who[i]->m->name;
+    }
+  }
+out:
+  free(w);
+  free(who);
+  free(at);
+  free(fair);
+  return e;
 }
 
 static void decide(struct run *r) {
@@ -66,16 +127,19 @@ static void decide(struct run *r) {
                             .ratio = p->compress_sample.ratio,
                             .bytes_per_s = p->compress_sample.bytes_per_s};
     int rc = pr.sampled ? 0 : edr_zsrc_probe(p->snapshot, &pr);
-    size_t measured, here;
-    double link = slowest_link(r, &measured, &here);
+    struct link_est le = weigh_link(r);
+    double link = le.share;
     if (rc) {
       snprintf(why, sizeof why, "cannot sample '%s': %s", p->snapshot, edr_strerror(rc));
     } else {
       on = edr_zsrc_pays(p->snapshot_size, &pr, link, why, sizeof why);
-      if (link > 0 && here < measured)
-        snprintf(why + strlen(why), sizeof why - strlen(why), " (measured as the agent went to "
-                 "%zu hosts at once; the snapshot goes from here to %zu, the relay feeds the "
-                 "others)", measured, here);
+      if (link > 0)
+        snprintf(why + strlen(why), sizeof why - strlen(why), " (the agent went to %zu hosts "
+                 "at %.1f MB/s in all; the snapshot goes from here to %zu at once%s%s%s%s)",
+                 le.measured, le.total / 1e6, le.here,
+                 le.here < le.measured ? ", the relay feeds the others" : "",
+                 le.slow ? "; the path to " : "", le.slow ? le.slow : "",
+                 le.slow ? " is slower" : "");
       if (p->compress == EDR_COMPRESS_ON) {
         on = true;
         char figures[sizeof why];

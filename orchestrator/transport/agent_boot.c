@@ -212,9 +212,9 @@ int st_boot_read(struct edr_agent_conn *c) {
     if (n == 0) {
       /* the host has all of the agent: what its share of the link carried
        * (the bytes that crossed it: the gzip when it went gzip'd) */
-      uint64_t ns = uv_hrtime() - c->boot_t0;
-      if (c->boot_t0 && c->agent_sent == c->agent_size && ns > 0)
-        c->push_rate = (double)c->agent_sent * 1e9 / (double)ns;
+      uint64_t now = uv_hrtime();
+      if (c->boot_t0 && c->agent_sent == c->agent_size && now > c->boot_t0)
+        c->boot_t1 = now;
       break;
     }
     size_t k = (size_t)n;

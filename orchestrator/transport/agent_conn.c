@@ -732,7 +732,12 @@ static uint64_t ssh_fetched(const struct edr_agent_conn *c, const struct edr_err
 
 static uint64_t ssh_last_heard(const struct edr_agent_conn *c) { return c->ssh.last_rx_ms; }
 
-static double ssh_push_rate(const struct edr_agent_conn *c) { return c->push_rate; }
+static bool ssh_push_window(const struct edr_agent_conn *c, struct edr_push_window *out) {
+  if (!c->boot_t1)
+    return false;
+  *out = (struct edr_push_window){c->boot_t0, c->boot_t1, c->agent_sent};
+  return true;
+}
 
 static bool ssh_pushed(const struct edr_agent_conn *c, struct edr_agent_pushed *out) {
   if (!c->agent_up || c->arch < 0)
@@ -789,6 +794,6 @@ const struct edr_agent_ops edr_agent_ssh_ops = {
   .free = ssh_free,
   .last_heard = ssh_last_heard,
   .keepalive = ssh_keepalive,
-  .push_rate = ssh_push_rate,
+  .push_window = ssh_push_window,
   .pushed = ssh_pushed,
 };

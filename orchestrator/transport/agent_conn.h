@@ -127,6 +127,11 @@ struct edr_agent_pushed {       /* how the agent went to a host */
   uint64_t bytes;               /* what crossed the link */
 };
 
+struct edr_push_window {        /* the agent's push to one host, measured */
+  uint64_t start_ns, end_ns;    /* uv_hrtime(): first byte out, all arrived */
+  uint64_t bytes;               /* what crossed the link */
+};
+
 struct edr_agent_request {
   json_t *req;                  /* stolen; "id" is added */
   int payload_fd;               /* -1, or SIZE bytes sent after the line; the
@@ -184,11 +189,11 @@ struct edr_agent_ops {
    * even while the agent is busy (at most every keepalive_s). */
   uint64_t (*last_heard)(const struct edr_agent_conn *c);
   void (*keepalive)(struct edr_agent_conn *c);
-  /* Optional (NULL in a fake): bytes per second the agent's own push
-   * reached, from the first byte out to the host's answer that all had
-   * arrived; 0 when not measured.  What this host's share of the link
-   * carries when every host is pushed to at once. */
-  double (*push_rate)(const struct edr_agent_conn *c);
+  /* Optional (NULL in a fake): when the agent's own push ran (uv_hrtime,
+   * from the first byte out to the host's answer that all had arrived) and
+   * the bytes that crossed the link; false when not measured.  The engine
+   * weighs the link from every host's window together (engine/compress.c). */
+  bool (*push_window)(const struct edr_agent_conn *c, struct edr_push_window *out);
   /* Optional (NULL in a fake): how the agent went to the host, once it
    * runs; false before. */
   bool (*pushed)(const struct edr_agent_conn *c, struct edr_agent_pushed *out);

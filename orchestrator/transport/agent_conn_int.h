@@ -69,7 +69,8 @@ struct edr_agent_conn {
   uint64_t agent_size;       /* the bytes pushed: the .gz's or the agent's size */
   uint64_t agent_sent;
   uint64_t boot_t0;          /* uv_hrtime() of the agent push's start */
-  double push_rate;          /* bytes/s of the agent push, 0: not measured */
+  uint64_t boot_t1;          /* ... and of the host's answer that all arrived;
+                                0: not measured */
   char boot_out[512];
   size_t boot_out_len;
   char agent_dir[520];

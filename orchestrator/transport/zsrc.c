@@ -286,8 +286,8 @@ bool edr_zsrc_pays(uint64_t size, const struct edr_zprobe *p, double link_bps, c
   double plain = s / link_bps;
   double packed = s / p->bytes_per_s + s * p->ratio / link_bps;
   bool pays = packed <= 0.8 * plain;
-  snprintf(why + used, whylen - used, "; each host's share of the link moved the agent at "
-           "%.1f MB/s: about %.1f s compressed against %.1f s plain", link_bps / 1e6, packed,
+  snprintf(why + used, whylen - used, "; each host's share of the link is about %.1f MB/s: "
+           "%.1f s compressed against %.1f s plain", link_bps / 1e6, packed,
            plain);
   return pays;
 }

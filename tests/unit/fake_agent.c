@@ -27,7 +27,7 @@ enum { MAX_TRACE = 8192, MAX_RULES = 64, MAX_COUNTS = 512, TIME_DIVISOR = 100000
 static const struct edr_plan *plan;
 enum { MAX_HOSTS = 16 };
 static unsigned opened[MAX_HOSTS];  /* connections opened per host */
-static double push_rates[MAX_HOSTS];
+static struct edr_push_window push_windows[MAX_HOSTS];
 static struct fake_entry trace[MAX_TRACE];
 static size_t n_trace;
 static struct fake_rule rules[MAX_RULES];
@@ -83,7 +83,7 @@ static void violation(const char *fmt, ...) {
 void fake_reset(const struct edr_plan *p) {
   plan = p;
   memset(opened, 0, sizeof opened);
-  memset(push_rates, 0, sizeof push_rates);
+  memset(push_windows, 0, sizeof push_windows);
   n_trace = n_rules = n_counts = 0;
   violations = 0;
   memset(&gates, 0, sizeof gates);
@@ -109,9 +109,13 @@ void fake_gate_script(enum edr_gate_kind kind, const enum fake_act *acts, size_t
 void fake_gate_interrupt(bool on) { gates.interrupt = on; }
 void fake_leader(long host) { gates.leader = host; }
 void fake_leader_delay(unsigned delay_ms) { gates.leader_delay_ms = delay_ms; }
-void fake_push_rate(long host, double bytes_per_s) {
+void fake_push_window(long host, unsigned start_ms, unsigned end_ms, uint64_t bytes) {
   if (host >= 0 && host < MAX_HOSTS)
-    push_rates[host] = bytes_per_s;
+    push_windows[host] = (struct edr_push_window){
+        (uint64_t)start_ms * 1000000, (uint64_t)end_ms * 1000000, bytes};
+}
+void fake_push_rate(long host, double bytes_per_s) {
+  fake_push_window(host, 1000, 2000, (uint64_t)bytes_per_s);
 }
 
 size_t fake_trace_len(void) { return n_trace; }
@@ -571,8 +575,11 @@ static uint64_t fake_fetched(const struct edr_agent_conn *c, const struct edr_er
   return 0;
 }
 
-static double fake_push_rate_of(const struct edr_agent_conn *c) {
-  return c->host >= 0 && c->host < MAX_HOSTS ? push_rates[c->host] : 0;
+static bool fake_push_window_of(const struct edr_agent_conn *c, struct edr_push_window *out) {
+  if (c->host < 0 || c->host >= MAX_HOSTS || !push_windows[c->host].end_ns)
+    return false;
+  *out = push_windows[c->host];
+  return true;
 }
 
 static void fake_free(struct edr_agent_conn *c) {
@@ -597,7 +604,7 @@ const struct edr_agent_ops fake_agent_ops = {
   .stderr_last = fake_stderr_last,
   .fetched = fake_fetched,
   .free = fake_free,
-  .push_rate = fake_push_rate_of,
+  .push_window = fake_push_window_of,
 };
 
 /* ---- gates --------------------------------------------------------------- */

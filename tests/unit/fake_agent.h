@@ -85,8 +85,10 @@ void fake_gate_interrupt(bool on);
  * after DELAY_MS on the run's loop while the hosts go on. */
 void fake_leader(long host);
 void fake_leader_delay(unsigned delay_ms);
-/* The push rate (bytes/s) host HOST's connection says its agent's push
- * reached (edr_agent_ops.push_rate); 0, the default, for not measured. */
+/* When host HOST's agent push ran, in ms on the fake's clock, and the
+ * bytes it carried (edr_agent_ops.push_window); unset: not measured.
+ * fake_push_rate: BYTES_PER_S over one second that every such host shares. */
+void fake_push_window(long host, unsigned start_ms, unsigned end_ms, uint64_t bytes);
 void fake_push_rate(long host, double bytes_per_s);
 
 extern const struct edr_agent_ops fake_agent_ops;

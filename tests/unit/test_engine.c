@@ -253,14 +253,15 @@ static void test_relay_route(const struct edr_plan *p) {
   CHECK(res.hosts[1].steps[ps].bytes == 0);  /* relayed */
   CHECK(res.hosts[2].steps[ps].bytes == 5);
   edr_run_result_release(&res);
-  /* --compress auto weighs the links of the hosts pushed from here (m1, and
-   * m3 that m2 cannot reach), not m2's, which gets the bytes from m1; the
-   * reason says the agent's push was shared by more hosts */
+  /* --compress auto shares the link the three agents' pushes measured (at
+   * once, a second each) among the hosts pushed from here: m1, and m3 that
+   * m2 cannot reach (m2 gets the bytes from m1); the reason says the agent's
+   * push was shared by more hosts */
   struct edr_plan z = *p;
   z.compress = EDR_COMPRESS_AUTO;
   z.compress_sample = (struct edr_compress_sample){.sampled = 1 << 20, .ratio = 0.5,
                                                    .bytes_per_s = 500e6};
-  static const struct { double m2, want; } weighed[] = {{1e6, 50.0}, {40e6, 50.0}};
+  static const struct { double m2, want; } weighed[] = {{1e6, 75.5}, {40e6, 95.0}};
   for (size_t k = 0; k < sizeof weighed / sizeof weighed[0]; k++) {
     fake_reset(&z);
     fake_push_rate(0, 100e6);
@@ -292,6 +293,48 @@ static void test_relay_route(const struct edr_plan *p) {
   CHECK(res.hosts[2].status == EDR_EHOSTUNREACH);
   CHECK(fake_count("m1 > push-snapshot") == 0 && fake_count("m3 > op:receive") == 0);
   edr_run_result_release(&res);
+}
+
+/* --compress auto without the relay: the snapshot goes from here to all
+ * three at once.  The agents' pushes ran one after another (handshakes that
+ * end at different times), each alone on the link at 10 MB/s: each host's
+ * share is a third of that, not what one push reached alone.  Then a host
+ * behind a slower path: m2's push shared its first 100 ms with m1's, so its
+ * 0.15 MB went in 200 ms of its own, 0.75 MB/s, under half a third of the
+ * link (2.15 MB in 350 ms), and bounds the share; with 0.25 MB (1.25 MB/s,
+ * more than half of 2.14) it is not told apart from the link. */
+static void test_compress_link_shared(const struct edr_plan *p) {
+  struct edr_plan z = *p;
+  z.compress = EDR_COMPRESS_AUTO;
+  z.compress_sample = (struct edr_compress_sample){.sampled = 1 << 20, .ratio = 0.5,
+                                                   .bytes_per_s = 500e6};
+  static const struct {
+    unsigned m2_start, m2_end;
+    uint64_t m2_bytes;
+    double want_share, want_total;
+    const char *slowest;
+  } cases[] = {{100, 200, 1000000, 10.0 / 3, 10.0, ")"},
+               {0, 250, 150000, 0.75, 2.15 / 0.35, "; the path to m2 is slower)"},
+               {0, 250, 250000, 2.25 / 0.35 / 3, 2.25 / 0.35, ")"}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    struct edr_exec_opts o = {0};
+    struct edr_run_result res;
+    fake_reset(&z);
+    fake_push_window(0, 0, 100, 1000000);
+    fake_push_window(1, cases[k].m2_start, cases[k].m2_end, cases[k].m2_bytes);
+    fake_push_window(2, 300, 400, 1000000);
+    CHECK(run(&z, &o, &res) == EDR_EXIT_OK);
+    double link = json_real_value(json_object_get(res.compression, "link_mb_per_s"));
+    if (link < cases[k].want_share - 1e-6 || link > cases[k].want_share + 1e-6)
+      fprintf(stderr, "case %zu: compress auto weighed a share of %.3f MB/s, want %.3f\n", k,
+              link, cases[k].want_share);
+    CHECK(link > cases[k].want_share - 1e-6 && link < cases[k].want_share + 1e-6);
+    char in_all[160];
+    snprintf(in_all, sizeof in_all, "the agent went to 3 hosts at %.1f MB/s in all; the "
+             "snapshot goes from here to 3 at once%s", cases[k].want_total, cases[k].slowest);
+    CHECK_CONTAINS(json_string_value(json_object_get(res.compression, "reason")), in_all);
+    edr_run_result_release(&res);
+  }
 }
 
 /* m3 cannot listen on its relay port (another process holds it): its
@@ -629,6 +672,7 @@ int main(void) {
     test_leader_not_asked(restore);
     test_leader_slow_abort(restore);
     test_leader_interrupted(restore);
+    test_compress_link_shared(restore);
   }
   with_restore(EDR_TRANSFER_AUTO, NULL, test_relay_route);
   with_restore(EDR_TRANSFER_AUTO, NULL, test_relay_port_taken);
