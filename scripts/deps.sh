@@ -61,10 +61,15 @@ if ! grep -qx arm64 <<<"$(dpkg --print-foreign-architectures)"; then
     dpkg --add-architecture arm64
 fi
 
+# A name without ":arch" is the native package (or an arch: all one); with
+# the arm64 -dev packages installed too, dpkg-query lists both, one a line.
+native=$(dpkg --print-architecture)
 missing=()
 for p in "${pkgs[@]}"; do
-    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-    [[ $st == "install ok installed" ]] || missing+=("$p")
+    want=$native
+    [[ $p == *:* ]] && want=${p##*:}
+    st=$(dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null || true)
+    grep -qxE "install ok installed ($want|all)" <<<"$st" || missing+=("$p")
 done
 
 # pids of etcd/sshd processes in our network namespace right now
