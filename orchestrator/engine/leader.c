@@ -59,6 +59,35 @@ void edr_leader_done(struct edr_leader_ask *a, long leader) {
     eng_check_barrier(r);
 }
 
+void edr_leader_refuse(struct edr_leader_ask *a, size_t host, int code, const char *msg) {
+  struct run *r = a->engine;
+  assert(a == &r->leader_ask && r->leader_pending && host < r->n);
+  struct host *h = &r->hosts[host];
+  if (!h->refused) {
+    h->refused = strdup(msg ? msg : edr_strerror(code));
+    h->refused_code = code < 0 ? code : EDR_EINTERNAL;
+  }
+}
+
+bool eng_leader_refusals(struct run *r) {
+  bool failed = false;
+  r->launched = false; /* no barrier until every refused host has failed */
+  for (size_t i = 0; i < r->n; i++) {
+    struct host *h = &r->hosts[i];
+    char *why = h->refused;
+    h->refused = NULL;
+    if (why && !h->failed) {
+      eng_host_fail(h, h->refused_code, "%s", why);
+      failed = true;
+    }
+    free(why);
+  }
+  r->launched = true;
+  if (failed)
+    eng_check_barrier(r);
+  return failed;
+}
+
 static bool stage_has_stop(const struct run *r, size_t k) {
   for (size_t i = 0; i < r->n; i++)
     for (size_t j = 0; j < r->hosts[i].hp->n_steps; j++)

@@ -580,6 +580,26 @@ static void test_leader_lost(const struct edr_plan *p) {
   edr_run_result_release(&res);
 }
 
+/* The lookup refuses m2 (its member cannot be checked the way the run
+ * asks it): the run fails m2 with the lookup's words before any stop, on
+ * any host, whether the hosts went on meanwhile (DELAY) or not. */
+static void test_leader_refused(const struct edr_plan *p, unsigned delay_ms) {
+  fake_reset(p);
+  fake_leader(0);
+  fake_leader_delay(delay_ms);
+  fake_leader_refuse(1);
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  CHECK(run(p, &o, &res) == EDR_EXIT_PREFLIGHT);
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    CHECK(fake_find("%s > stop", p->hosts[i].member->name) < 0);
+    CHECK(res.hosts[i].outcome == EDR_HOST_UNTOUCHED);
+  }
+  CHECK(res.hosts[1].status == EDR_ETIMEDOUT);
+  CHECK_CONTAINS(res.hosts[1].message, "its client URL gives no answer from here");
+  edr_run_result_release(&res);
+}
+
 /* Another member's stop fails: the leader is never stopped. */
 static void test_leader_kept_running(const struct edr_plan *p) {
   fake_reset(p);
@@ -669,6 +689,8 @@ int main(void) {
     test_leader_last(restore, 1, "check-stopped");
     test_leader_lost(restore);
     test_leader_kept_running(restore);
+    test_leader_refused(restore, 0);
+    test_leader_refused(restore, 50);
     test_leader_not_asked(restore);
     test_leader_slow_abort(restore);
     test_leader_interrupted(restore);
