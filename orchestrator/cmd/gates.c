@@ -675,6 +675,10 @@ static void leader_judge(struct leader_lookup *ll) {
       ll->leader = (long)i;
     else if (!lm->answered)
       edr_str_appendf(&why, "%s%s", why.len ? "; " : "", lm->why);
+    else if (!row->leader)  /* etcd has none: no quorum, or an election */
+      edr_str_appendf(&why, "%s%s (%s%s) knows no leader", why.len ? "; " : "",
+                      p->hosts[i].member->name, p->hosts[i].member->client_urls.v[0],
+                      lm->via ? ", asked on its host" : "");
   }
   if (ll->leader < 0)
     edr_warn("leader lookup: no member said it leads%s%s", why.len ? ": " : "",
