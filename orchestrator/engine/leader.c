@@ -43,9 +43,14 @@ static void leader_apply(struct run *r, long leader) {
   json_t *f = json_pack("{s:s?}", "member", name);
   edr_journal_event(r->opts->journal, "leader", f); /* what the stop order rests on */
   json_decref(f);
-  if (name && !r->aborting) /* nothing is stopped in an abort */
+  bool refused = false; /* edr_leader_refuse: the run stops before any stop */
+  for (size_t i = 0; i < r->n; i++)
+    refused |= r->hosts[i].refused != NULL;
+  if (r->aborting || refused) /* nothing is stopped: no order to say */
+    return;
+  if (name)
     eng_info(r, "%s leads the running cluster: it stops last, after the others", name);
-  else if (!r->aborting) /* said, never silent: the order rests on it */
+  else /* said, never silent: the order rests on it */
     edr_warn("the leader of the running cluster could not be found: the members stop in "
              "parallel");
 }
