@@ -1,17 +1,19 @@
 /*
  * snapshot_ssh.c - the "--via ssh" half of `etcd-dr snapshot save`: the
- * snapshot is taken on the member's own host by the host's etcdctl and
- * streamed back over the host's one SSH connection (snapshot_save.h; lent
- * to the save as edr_save_opts.fetch_ssh, declared in driver.h).
+ * snapshot is taken on the member's own host by its agent, which asks the
+ * member's client URL with the host's certificates (no etcd tool needed
+ * there), and streamed back over the host's one SSH connection
+ * (snapshot_save.h; lent to the save as edr_save_opts.fetch_ssh, declared
+ * in driver.h).
  *
  * This is a one-host run of the executor on a plan of kind
- * EDR_PLAN_SNAPSHOT (plan.c: connect, push the agent, probe free space,
- * make a staging directory that the agent removes when it exits, etcdctl
- * snapshot save into it, `send` it back, remove it).  The bytes go to the
- * caller's sink as they arrive; the file handling (FILE.part, fsync, the
+ * EDR_PLAN_SNAPSHOT (plan_snapshot.c: connect, push the agent, probe free
+ * space, make a staging directory that the agent removes when it exits,
+ * the agent's etcd-snapshot into it, `send` it back, remove it).  The
+ * bytes go to the caller's sink as they arrive; the file handling (FILE.part, fsync, the
  * trailer check, rename) stays in snapshot_save.c, shared with the direct
- * path.  With an etcd user (auth.h) the host's etcdctl gets it as
- * ETCDCTL_USER, in the request only.
+ * path.  With an etcd user (auth.h) the agent authenticates at the member
+ * first; the name and password are in that request only.
  */
 #include "commands.h"
 #include "driver.h"
@@ -45,25 +47,23 @@ static uint64_t free_where(const struct edr_save_opts *o) {
   return statvfs(dir, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
 }
 
-/* The host's etcdctl authenticates as the save's user (docs/auth.md):
- * ETCDCTL_USER in its environment, put in the take-snapshot request as it
- * is sent (never in the plan), over the host's SSH session only. */
+/* The agent authenticates as the save's user at the member it asks
+ * (docs/auth.md): the name and password go into the take-snapshot request
+ * as it is sent (never in the plan), over the host's SSH session only;
+ * the token etcd gives stays on the host. */
 struct with_user {
-  const struct edr_plan *plan;   /* the one-host plan */
-  char *user;                    /* "name:password", or NULL */
+  const struct edr_plan *plan;          /* the one-host plan */
+  const struct edr_etcd_user *user;     /* borrowed; NULL: none */
 };
 
 static int fill_user(void *arg, size_t host, size_t step, json_t *req) {
   struct with_user *w = arg;
   if (!w->user || w->plan->hosts[host].steps[step].kind != EDR_STEP_TAKE_SNAPSHOT)
     return 0;
-  json_t *env = json_object_get(req, "env");
-  if (!json_is_object(env)) {
-    env = json_object();
-    if (!env || json_object_set_new(req, "env", env))
-      return EDR_ENOMEM;
-  }
-  return json_object_set_new(env, "ETCDCTL_USER", json_string(w->user)) ? EDR_ENOMEM : 0;
+  return json_object_set_new(req, "user", json_string(w->user->name)) ||
+                 json_object_set_new(req, "password", json_string(w->user->password))
+             ? EDR_ENOMEM
+             : 0;
 }
 
 int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
@@ -84,12 +84,7 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
   struct edr_plan one = *plan;
   one.hosts = &plan->hosts[member];
   one.n_hosts = 1;
-  struct with_user wu = {.plan = &one};
-  if (o->user && o->user->name &&
-      !(wu.user = edr_asprintf("%s:%s", o->user->name, o->user->password))) {
-    edr_plan_free(plan);
-    return edr_error_set(err, EDR_ENOMEM, "out of memory");
-  }
+  struct with_user wu = {.plan = &one, .user = o->user && o->user->name ? o->user : NULL};
   struct edr_exec_opts eo = {
     .accept_new_hostkeys = o->accept_new_hostkeys,
     .stall_timeout_ms = o->stall_timeout_ms ? o->stall_timeout_ms : 30000,
@@ -102,7 +97,7 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
   /* Progress goes to a terminal only: stdout carries the result. */
   eo.quiet = !isatty(STDERR_FILENO) && edr_verbosity < 1;
   if (!eo.quiet)
-    edr_info("taking a snapshot on %s's host %s with its etcdctl (%s)", m->name, m->ssh_host,
+    edr_info("taking a snapshot on %s's host %s: its agent asks %s", m->name, m->ssh_host,
              m->client_urls.v[0]);
   struct edr_run_result res;
   int code = edr_execute(&one, &eo, &res);
@@ -125,12 +120,16 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
     rc = code == EDR_EXIT_INTERRUPTED ? EDR_ECANCELED
          : hr && hr->status            ? hr->status
                                        : EDR_EREMOTE;
-    edr_error_set(err, rc, "%s: %s", step,
-                  hr && hr->message ? hr->message : res.message ? res.message
-                                                                : edr_strerror(rc));
+    const char *msg = hr && hr->message ? hr->message
+                      : res.message     ? res.message
+                                        : edr_strerror(rc);
+    /* etcd's refusal of a save without a user, or of the user's password,
+     * says what to set, as the direct path does (docs/auth.md) */
+    edr_error_set(err, rc, "%s: %s%s%s", step, msg, edr_etcd_auth_hint(msg, o->user),
+                  rc == EDR_EETCDAUTH && o->user && o->user->name
+                      ? " (check ETCDCTL_USER, or --user and ETCDCTL_PASSWORD)" : "");
   }
   edr_run_result_release(&res);
   edr_plan_free(plan);
-  edr_etcd_wipe_free(wu.user);
   return rc;
 }

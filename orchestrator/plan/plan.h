@@ -66,10 +66,8 @@ enum edr_step_kind {
   EDR_STEP_SET_ENV,          /* set KEY=value lines in the member's env_file */
   EDR_STEP_RESET_ENV,        /* put the env_file back as it was */
   /* snapshot save --via ssh (EDR_PLAN_SNAPSHOT) */
-  EDR_STEP_MEMBER_UP,        /* the host's etcdctl gets the member's status, bounded:
-                                snapshot save has no timeout of its own */
   EDR_STEP_STAGE_DIR,        /* mkdir DATA/.etcd-dr-RUN, removed when the agent exits */
-  EDR_STEP_TAKE_SNAPSHOT,    /* the host's etcdctl snapshot save into it */
+  EDR_STEP_TAKE_SNAPSHOT,    /* the agent's etcd-snapshot into it, from the client URL */
   EDR_STEP_FETCH_SNAPSHOT,   /* send: streamed back to the executor's fetch sink */
   EDR_STEP_UNSTAGE,          /* remove the staging directory */
   /* status: the host's agent asks its member (plan opts ask_etcd): one
