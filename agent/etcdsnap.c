@@ -225,6 +225,16 @@ int op_etcd_snapshot(struct agent *a, json_t *req, json_t *res) {
     return agent_fail(a, EDR_EINVAL, "fields 'user' and 'password' go together, the user "
                       "not empty");
   r.timeout_ms = (uint64_t)timeout;
+  /* A TLS file the spec names must be there, even for an http:// URL
+   * (where it is not used): a spec that names a missing one is wrong, and
+   * etcdctl refuses it the same way. */
+  const char *const tls_files[][2] = {{r.cacert, "CA certificate"},
+                                      {r.cert, "client certificate"},
+                                      {r.key, "client key"}};
+  for (size_t i = 0; i < 3; i++)
+    if (tls_files[i][0] && access(tls_files[i][0], R_OK) != 0)
+      return agent_fail(a, edr_from_errno(errno), "cannot read the %s '%s': %s",
+                        tls_files[i][1], tls_files[i][0], agent_errstr(errno));
   uint64_t start = etcd_mono_ms();
   uint64_t end = total ? start + (uint64_t)total : UINT64_MAX;
 
