@@ -286,10 +286,9 @@ struct edr_plan_opts {
                                 host (etcd-http): each of edr_etcd_queries */
   uint64_t ask_timeout_ms;   /* each of those requests' bound; 0: the agent's 2 s */
   uint64_t save_deadline_ms; /* snapshot plan: the take and fetch steps' bound; 0: theirs */
-  uint64_t save_idle_ms;     /* snapshot plan: stop the host's etcdctl when the file
-                                it writes has not grown for this long (a member
-                                that stopped answering mid-save; etcdctl would wait
-                                forever); 0: 30 s */
+  uint64_t save_idle_ms;     /* snapshot plan: the agent gives up when the member
+                                sends nothing for this long (a member that stopped
+                                answering mid-save); 0: 30 s */
   struct edr_prune_policy prune; /* prune plan: which runs' dirs go */
   json_t *discover;          /* discover plan: the discover request's fields
                                 (unit, manifest, ...); borrowed, copied */
