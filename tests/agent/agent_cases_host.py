@@ -91,33 +91,6 @@ def case_run(base):
         check(r["result"]["stdout_tail"] == "??ok", "invalid utf-8 replaced", r)
     err(a.call("run", argv=[], env=None, timeout_ms=5), "EDR_EINVAL", "run empty argv", "argv")
 
-    # Progress watch (snapshot save --via ssh): stopped when neither FILE nor
-    # FILE.part grows for idle_timeout_ms, however long timeout_ms is.
-    out = os.path.join(base, "watched.db")
-    t0 = time.time()
-    r = a.call("run", argv=["sh", "-c", "echo connecting >&2; sleep 30"], env=None,
-               timeout_ms=600000, progress_path=out, idle_timeout_ms=400)
-    el = time.time() - t0
-    err(r, "EDR_ETIMEDOUT", "run writing nothing", out, "wrote nothing", "400 ms",
-        "connecting")
-    check(el < 4 and r.get("result", {}).get("signal") == 15, "idle stop sends SIGTERM",
-          (el, r))
-    # Growing FILE.part then renaming it to FILE (what etcdctl does) for
-    # longer than idle_timeout_ms in all: not stopped.
-    r = a.call("run", argv=["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo x >> %s.part; "
-                            "sleep 0.15; done; mv %s.part %s; sleep 0.15" % (out, out, out)],
-               env=None, timeout_ms=60000, progress_path=out, idle_timeout_ms=600)
-    ok(r, "run that keeps writing is not stopped")
-    # A file that stops growing midway is stopped.
-    os.unlink(out)
-    r = a.call("run", argv=["sh", "-c", "echo x > %s.part; echo y >> %s.part; sleep 30"
-                            % (out, out)],
-               env=None, timeout_ms=600000, progress_path=out, idle_timeout_ms=400)
-    err(r, "EDR_ETIMEDOUT", "run whose output stops growing", "wrote nothing")
-    err(a.call("run", argv=["true"], env=None, progress_path=out), "EDR_EINVAL",
-        "progress_path without idle_timeout_ms", "progress_path", "idle_timeout_ms")
-    err(a.call("run", argv=["true"], env=None, progress_path="rel", idle_timeout_ms=5),
-        "EDR_EINVAL", "relative progress_path", "progress_path")
     a.close()
 
 
