@@ -558,6 +558,19 @@ def case_idle(base):
     check(a.close() == 0, "exit 0 at eof")
 
 
+def wait_etcd_up(a, proc, curl):
+    """Ask /health through the agent's etcd-http until etcd at CURL answers
+    (30 s at most); False, with a failed check, when it does not."""
+    up, r = False, None
+    deadline = time.time() + 30
+    while time.time() < deadline and proc.poll() is None and not up:
+        r = a.call("etcd-http", url=curl, method="GET", path="/health", timeout_ms=1000)
+        up = r.get("ok") and r["result"]["code"] == 200
+        if not up:
+            time.sleep(0.2)
+    return check(up, "etcd answers /health through etcd-http", r)
+
+
 def case_etcd_auth(base):
     """etcd-http against a real etcd with authentication enabled (docs/auth.md):
     the status needs no token, a key range does; the token from
@@ -574,14 +587,7 @@ def case_etcd_auth(base):
 
     a = Agent(base)
     try:
-        up = False
-        deadline = time.time() + 30
-        while time.time() < deadline and proc.poll() is None and not up:
-            r = a.call("etcd-http", url=curl, method="GET", path="/health", timeout_ms=1000)
-            up = r.get("ok") and r["result"]["code"] == 200
-            if not up:
-                time.sleep(0.2)
-        if not check(up, "etcd answers /health through etcd-http", r):
+        if not wait_etcd_up(a, proc, curl):
             return
         key = base64.b64encode(b"/k").decode()
         gw("/v3/kv/put", {"key": key, "value": base64.b64encode(b"v").decode()})
@@ -693,14 +699,7 @@ def case_etcd_snapshot(base):
         return len(b) % 512 == 32 and hashlib.sha256(b[:-32]).digest() == b[-32:]
 
     try:
-        up = False
-        deadline = time.time() + 30
-        while time.time() < deadline and proc.poll() is None and not up:
-            r = a.call("etcd-http", url=curl, method="GET", path="/health", timeout_ms=1000)
-            up = r.get("ok") and r["result"]["code"] == 200
-            if not up:
-                time.sleep(0.2)
-        if not check(up, "etcd answers /health", r):
+        if not wait_etcd_up(a, proc, curl):
             return
         for i in range(50):
             q = urllib.request.Request(curl + "/v3/kv/put", data=json.dumps(
