@@ -208,7 +208,7 @@ static bool body_done(const struct body_reader *b) {
 int op_etcd_snapshot(struct agent *a, json_t *req, json_t *res) {
   struct etcd_req r = {.method = "POST", .path = "/v3/maintenance/snapshot", .body = "{}"};
   const char *path, *user = NULL, *password = NULL;
-  json_int_t timeout = 10000, idle = 30000, total = 0;
+  json_int_t timeout = 10000, idle = 30000, total = 0;  /* total: the step's timeout_ms */
   int rc;
   if ((rc = field_str(a, req, "url", false, &r.url)) ||
       (rc = field_file_path(a, req, "path", &path)) ||
@@ -217,9 +217,9 @@ int op_etcd_snapshot(struct agent *a, json_t *req, json_t *res) {
       (rc = field_path(a, req, "key", true, &r.key)) ||
       (rc = field_str(a, req, "user", true, &user)) ||
       (rc = field_str(a, req, "password", true, &password)) ||
-      (rc = field_int(a, req, "timeout_ms", true, 1, 600000, &timeout)) ||
+      (rc = field_int(a, req, "connect_timeout_ms", true, 1, 600000, &timeout)) ||
       (rc = field_int(a, req, "idle_timeout_ms", true, 1, 24LL * 3600 * 1000, &idle)) ||
-      (rc = field_int(a, req, "deadline_ms", true, 0, 7LL * 24 * 3600 * 1000, &total)))
+      (rc = field_int(a, req, "timeout_ms", true, 0, 7LL * 24 * 3600 * 1000, &total)))
     return rc;
   if (!user != !password || (user && !*user))
     return agent_fail(a, EDR_EINVAL, "fields 'user' and 'password' go together, the user "

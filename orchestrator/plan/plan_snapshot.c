@@ -38,20 +38,22 @@ int plan_snapshot_host(struct edr_plan *p, struct edr_host_plan *h) {
    * (--stall-timeout) fails it, and the whole by the deadline.  A user's
    * name and password are added as the request is sent (never in the
    * plan: cmd/snapshot_ssh.c). */
-  json_t *req = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:I, s:I}", "op",
+  json_t *req = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:I}", "op",
                           "etcd-snapshot", "url", m->client_urls.v[0], "path", h->host_snapshot,
                           "cacert", m->etcdctl_cacert, "cert", m->etcdctl_cert, "key",
-                          m->etcdctl_key, "timeout_ms", (json_int_t)5000, "idle_timeout_ms",
-                          (json_int_t)p->save_idle_ms, "deadline_ms",
-                          (json_int_t)p->save_deadline_ms);
+                          m->etcdctl_key, "connect_timeout_ms", (json_int_t)5000,
+                          "idle_timeout_ms", (json_int_t)p->save_idle_ms);
   rc = plan_add_step(h, EDR_STEP_TAKE_SNAPSHOT, req, NULL,
                      "the agent takes the snapshot: POST %s/v3/maintenance/snapshot%s, "
                      "written to %s (stopped if nothing comes for %.1f s)",
                      m->client_urls.v[0], m->etcdctl_cert ? " with the host's certificate"
                                                           : "",
                      h->host_snapshot, (double)p->save_idle_ms / 1000);
-  if (!rc && p->save_deadline_ms) /* --deadline bounds each of take and fetch */
-    h->steps[h->n_steps - 1].timeout_ms = p->save_deadline_ms;
+  if (!rc && p->save_deadline_ms) { /* --deadline bounds each of take and fetch */
+    struct edr_step *s = &h->steps[h->n_steps - 1];
+    s->timeout_ms = p->save_deadline_ms;
+    json_object_set_new(s->request, "timeout_ms", json_integer((json_int_t)s->timeout_ms));
+  }
   if (rc ||
       (rc = plan_add_step(h, EDR_STEP_FETCH_SNAPSHOT,
                           json_pack("{s:s, s:s}", "op", "send", "path", h->host_snapshot), NULL,

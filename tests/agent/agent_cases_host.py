@@ -706,7 +706,9 @@ def case_etcd_snapshot(base):
                 {"key": base64.b64encode(b"key%d" % i).decode(), "value": "dg=="}).encode())
             urllib.request.urlopen(q, timeout=5).read()
         out = os.path.join(stage, "snapshot.db")
-        r = a.call("etcd-snapshot", url=curl, path=out, idle_timeout_ms=5000)
+        # as the coordinator asks: the step's timeout_ms (an hour) bounds the whole
+        r = a.call("etcd-snapshot", url=curl, path=out, idle_timeout_ms=5000,
+                   connect_timeout_ms=5000, timeout_ms=3600000)
         if ok(r, "etcd-snapshot from a real etcd"):
             check(sound(out), "the file has etcd's sha-256 trailer over its image")
             check(r["result"]["bytes"] == os.path.getsize(out), "bytes is the file's size", r)
