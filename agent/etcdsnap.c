@@ -233,8 +233,8 @@ int op_etcd_snapshot(struct agent *a, json_t *req, json_t *res) {
                                       {r.key, "client key"}};
   for (size_t i = 0; i < 3; i++)
     if (tls_files[i][0] && access(tls_files[i][0], R_OK) != 0)
-      return agent_fail(a, edr_from_errno(errno), "cannot read the %s '%s': %s",
-                        tls_files[i][1], tls_files[i][0], agent_errstr(errno));
+      return agent_fail(a, EDR_ETLS, "cannot read the %s '%s': %s", tls_files[i][1],
+                        tls_files[i][0], agent_errstr(errno));
   uint64_t start = etcd_mono_ms();
   uint64_t end = total ? start + (uint64_t)total : UINT64_MAX;
 

@@ -718,7 +718,7 @@ def case_etcd_snapshot(base):
             "already exists")
         p2 = os.path.join(stage, "two.db")
         err(a.call("etcd-snapshot", url=curl, path=p2, cacert="/nonexistent/ca.crt"),
-            "EDR_ENOENT", "a missing CA file", "cannot read the CA certificate '/nonexistent/ca.crt'")
+            "EDR_ETLS", "a missing CA file", "cannot read the CA certificate '/nonexistent/ca.crt'")
         check(gone(p2), "nothing written for a missing CA file")
         err(a.call("etcd-snapshot", url="http://127.0.0.1:%d" % free_port(), path=p2),
             "EDR_ECONNREFUSED", "a refused port", "connection refused")
