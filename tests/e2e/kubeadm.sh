@@ -71,8 +71,9 @@ cluster_rev=$(kcurl 1 /v3/maintenance/status -X POST -d '{}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
 cluster_keys=$(kcurl 1 /v3/kv/range -X POST -d '{"key":"AA==","range_end":"AA==","count_only":true}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin).get("count", 0))')
-(unset ETCDCTL_ENDPOINTS ETCDCTL_USER; nocert kdr snapshot save -o "$WORK/ssh.db" \
-  --cluster "$spec" --via ssh --member m2) >"$WORK/out" 2>"$WORK/err"; rc=$?
+(unset ETCDCTL_CACERT ETCDCTL_CERT ETCDCTL_KEY ETCDCTL_ENDPOINTS ETCDCTL_USER
+ kdr snapshot save -o "$WORK/ssh.db" --cluster "$spec" --via ssh --member m2) \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "snapshot save --via ssh with ETCDCTL_* unset: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
 check "--via ssh: it came through m2's host" grep -q "member 'm2' through its host $(host_ip 2)" "$WORK/out"
