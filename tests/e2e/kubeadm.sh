@@ -90,6 +90,15 @@ check "--via ssh: the same keys as etcdctl's snapshot of before" \
   = "$(snap_field revision) $(snap_field liveKeys)"
 l=$(leftovers 2)
 check "--via ssh: m2's host keeps nothing of etcd-dr${l:+ (found $l)}" test -z "$l"
+# the same with no spec written: the spec read off m1 (docs/kubeadm.md step 1)
+(unset ETCDCTL_CACERT ETCDCTL_CERT ETCDCTL_KEY ETCDCTL_ENDPOINTS ETCDCTL_USER
+ kdr snapshot save -o "$WORK/ssh-d.db" --discover "$ip1" --preset kubeadm "${SSH[@]}" --via ssh) \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "snapshot save --discover NODE --preset kubeadm --via ssh: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/err"
+check "--discover --via ssh: from m1's host" grep -q "member 'm1' through its host $ip1" "$WORK/out"
+check "--discover --via ssh: a sound file at the cluster's revision" \
+  test "$("$ETCD_DR" snapshot status -w json "$WORK/ssh-d.db" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["sha256Trailer"], j["revision"])')" = "valid $cluster_rev"
 klabdata put 1 50 100 /after/ >/dev/null
 # What kubelet did on host I since its events were emptied: kube-apiserver
 # stopped, then etcd, etcd started, then kube-apiserver (up to 10 s after
