@@ -96,7 +96,7 @@ check "--via ssh: m2's host keeps nothing of etcd-dr${l:+ (found $l)}" test -z "
   >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "snapshot save --discover NODE --preset kubeadm --via ssh: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
-check "--discover --via ssh: from m1's host" grep -q "member 'm1' through its host $ip1" "$WORK/out"
+check "--discover --via ssh: through a member's host" grep -q "^  from .* through its host " "$WORK/out"
 check "--discover --via ssh: a sound file at the cluster's revision" \
   test "$("$ETCD_DR" snapshot status -w json "$WORK/ssh-d.db" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["sha256Trailer"], j["revision"])')" = "valid $cluster_rev"
 klabdata put 1 50 100 /after/ >/dev/null
