@@ -12,7 +12,8 @@
  * https URL before it connects) with the CA, client certificate and key
  * named in the request (paths on this host).  Names are not resolved (a
  * static binary has no NSS): the URL's host is an IP address or
- * "localhost".  This file owns the socket and the TLS session of one
+ * "localhost", or the request's "addr" is the IP address the coordinator
+ * resolved the name to (TLS still verifies the name).  This file owns the socket and the TLS session of one
  * request; the reply is {"code": N, "body": "..."}.  An "authorization"
  * field (etcd's auth token, docs/auth.md) goes out as the Authorization
  * header.  The connection and the bounded request are etcdask.h's, shared
@@ -97,11 +98,14 @@ static int parse_url(const char *url, bool *tls, char *host, size_t hlen, int *p
   return 0;
 }
 
-static int dial(struct agent *a, struct etcd_conn *c, const char *url, const char *host, int port) {
+static int dial(struct agent *a, struct etcd_conn *c, const char *url, const char *addr,
+                const char *host, int port) {
   struct sockaddr_storage sa;
   socklen_t salen;
+  if (addr && !agent_ip_addr(addr, port, &sa, &salen))
+    return agent_fail(a, EDR_EINVAL, "%s: addr '%s' is not an IP address", url, addr);
   const char *ip = strcasecmp(host, "localhost") ? host : "127.0.0.1";
-  if (!agent_ip_addr(ip, port, &sa, &salen))
+  if (!addr && !agent_ip_addr(ip, port, &sa, &salen))
     return agent_fail(a, EDR_ERESOLVE, "%s: the agent resolves no host names: give the "
                       "member's client URL with an IP address", url);
   int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -229,7 +233,7 @@ int etcd_conn_open(struct agent *a, struct etcd_conn *c, const struct etcd_req *
   if (tls && etcd_tls_missing)
     return agent_fail(a, EDR_ETLS, "%s: %s", r->url, etcd_tls_missing);
   int rc;
-  if ((rc = dial(a, c, r->url, host, port)))
+  if ((rc = dial(a, c, r->url, r->addr, host, port)))
     return rc;
   if (tls && (rc = etcd_tls_start(a, &c->tls, c->fd, c->deadline, r->url, host, r->cacert,
                                   r->cert, r->key)))
@@ -350,6 +354,7 @@ int op_etcd_http(struct agent *a, json_t *req, json_t *res) {
   json_int_t timeout = 2000;
   int rc;
   if ((rc = field_str(a, req, "url", false, &r.url)) ||
+      (rc = field_str(a, req, "addr", true, &r.addr)) ||
       (rc = field_str(a, req, "method", false, &r.method)) ||
       (rc = field_str(a, req, "path", false, &r.path)) ||
       (rc = field_str(a, req, "body", true, &r.body)) ||

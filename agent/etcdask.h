@@ -21,7 +21,10 @@
 enum { ETCD_HEAD_MAX = 16 * 1024 };  /* the longest answer head read */
 
 struct etcd_req {
-  const char *url;            /* the member's client URL: http(s)://IP:PORT */
+  const char *url;            /* the member's client URL: http(s)://HOST:PORT */
+  const char *addr;           /* the IP address to connect to, which the coordinator
+                                 resolved the URL's host NAME to (TLS still checks NAME);
+                                 NULL: the URL's host, an IP address or "localhost" */
   const char *method, *path;  /* "POST", "/v3/maintenance/snapshot" */
   const char *body;           /* NULL: none */
   const char *cacert, *cert, *key;  /* paths on this host, or NULL */
@@ -37,8 +40,8 @@ struct etcd_conn {
 
 uint64_t etcd_mono_ms(void);
 
-/* Connect to R's URL (the host an IP address or "localhost"), TLS for
- * https, and send the request: 0, or a code after agent_fail.  C is set
+/* Connect to R's addr, else to R's URL's host (an IP address or
+ * "localhost"), TLS for https against the URL's host, and send the request: 0, or a code after agent_fail.  C is set
  * either way (etcd_conn_close it). */
 int etcd_conn_open(struct agent *a, struct etcd_conn *c, const struct etcd_req *r);
 /* Read some of the answer: the count, 0 at the end, or a negative code

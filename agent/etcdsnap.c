@@ -211,6 +211,7 @@ int op_etcd_snapshot(struct agent *a, json_t *req, json_t *res) {
   json_int_t timeout = 10000, idle = 30000, total = 0;  /* total: the step's timeout_ms */
   int rc;
   if ((rc = field_str(a, req, "url", false, &r.url)) ||
+      (rc = field_str(a, req, "addr", true, &r.addr)) ||
       (rc = field_file_path(a, req, "path", &path)) ||
       (rc = field_path(a, req, "cacert", true, &r.cacert)) ||
       (rc = field_path(a, req, "cert", true, &r.cert)) ||

@@ -820,3 +820,75 @@ def case_etcd_snapshot(base):
     finally:
         a.close()
         srv.shutdown()
+
+
+def case_etcd_tls_name(base):
+    """A member whose client URL names its host (https://etcd-test.invalid:PORT)
+    and whose certificate is for that name: the coordinator resolves the name and
+    sends the address as addr; the agent connects there and still checks the
+    certificate against the URL's name.  etcd-snapshot and etcd-http against a
+    real etcd over https: done; a name the certificate does not carry: a tls
+    failure; no addr: the agent resolves no names; an addr that is not an IP
+    address: refused."""
+    import hashlib
+    etcd = shutil.which("etcd") or "/usr/bin/etcd"
+    if not os.path.exists(etcd):
+        skip("no etcd binary (apt-get install etcd-server)")
+    if os.path.basename(AGENT).endswith("-notls"):
+        skip("the agent built without tls")
+    pki = os.path.join(base, "pki")
+    os.mkdir(pki)
+    mk = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "health", "mkcerts.sh")
+    subprocess.run(["sh", mk, pki, "etcd-test.invalid"], check=True)
+    ca = os.path.join(pki, "ca.pem")
+    cport, pport = free_port(), free_port()
+    here = "https://127.0.0.1:%d" % cport
+    purl = "http://127.0.0.1:%d" % pport
+    log = open(os.path.join(base, "etcd.log"), "w")
+    proc = subprocess.Popen([etcd, "--name", "t", "--data-dir", os.path.join(base, "etcd-data"),
+                             "--listen-client-urls", here, "--advertise-client-urls", here,
+                             "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+                             "--initial-cluster", "t=" + purl,
+                             "--cert-file", os.path.join(pki, "server.pem"),
+                             "--key-file", os.path.join(pki, "server-key.pem")],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = "https://etcd-test.invalid:%d" % cport
+    stage = os.path.join(base, ".etcd-dr-snap")
+    os.mkdir(stage, 0o700)
+    a = Agent(base)
+    try:
+        up, r = False, None
+        deadline = time.time() + 30
+        while time.time() < deadline and proc.poll() is None and not up:
+            r = a.call("etcd-http", url=url, addr="127.0.0.1", cacert=ca, method="GET",
+                       path="/health", timeout_ms=1000)
+            up = r.get("ok") and r["result"]["code"] == 200
+            if not up:
+                time.sleep(0.2)
+        if not check(up, "etcd-http to the name at addr 127.0.0.1: /health answers", r):
+            return
+        out = os.path.join(stage, "snapshot.db")
+        r = a.call("etcd-snapshot", url=url, addr="127.0.0.1", cacert=ca, path=out,
+                   idle_timeout_ms=5000, connect_timeout_ms=5000, timeout_ms=60000)
+        if ok(r, "etcd-snapshot to the name at addr 127.0.0.1"):
+            b = open(out, "rb").read()
+            check(len(b) % 512 == 32 and hashlib.sha256(b[:-32]).digest() == b[-32:],
+                  "the file has etcd's sha-256 trailer over its image")
+        p2 = os.path.join(stage, "two.db")
+        other = "https://etcd-other.invalid:%d" % cport
+        err(a.call("etcd-snapshot", url=other, addr="127.0.0.1", cacert=ca, path=p2),
+            "EDR_ETLS", "a name the certificate does not carry", "certificate verify failed",
+            "hostname mismatch")
+        err(a.call("etcd-http", url=other, addr="127.0.0.1", cacert=ca, method="GET",
+                   path="/health"),
+            "EDR_ETLS", "etcd-http: a name the certificate does not carry", "hostname mismatch")
+        err(a.call("etcd-snapshot", url=url, cacert=ca, path=p2), "EDR_ERESOLVE",
+            "a name without addr", "the agent resolves no host names", "with an IP address")
+        err(a.call("etcd-snapshot", url=url, addr="etcd-test.invalid", cacert=ca, path=p2),
+            "EDR_EINVAL", "an addr that is not an IP address", "is not an IP address")
+        check(not os.path.exists(p2) and not os.path.exists(p2 + ".part"),
+              "nothing written by the failures")
+    finally:
+        a.close()
+        proc.terminate()
+        proc.wait(10)
