@@ -6,6 +6,8 @@
 # restore from it gives back every key, and no host keeps anything of it;
 # on failure (etcd stopped or frozen, a wrong TLS path on the host) a message naming
 # the host and the reason, no FILE or FILE.part here, nothing on the host.
+# A client URL naming the host: resolved here (a private /etc/hosts), or,
+# where it does not resolve, refused before the host is asked.
 . "$(dirname "$0")/lib.sh"
 case ${1:-} in
   3.4) LAB=sva ;;
@@ -145,3 +147,25 @@ check "--via auto with no URL answering: exit 0 through a host (got $rc)" test "
 check "--via auto: from m1's host" grep -q "member 'm1' through its host" "$WORK/out"
 check "--via auto: a sound file" "$ETCD_DR" snapshot verify "$WORK/a.db"
 no_leftovers "after --via auto"
+
+# --- a client URL that names m2's host: resolved here ---------------------
+# The agent resolves no names; this machine does, once, and the agent
+# connects to that address.  The name is known to this command only: a
+# private /etc/hosts in its own mount namespace (the machine's is untouched).
+write_spec "$WORK/named.json" "$LAB_KNOWN_HOSTS" '"client_urls": ["http://etcd-m2.lab:2379"]'
+printf '127.0.0.1 localhost\n%s etcd-m2.lab\n' "$ip2" >"$WORK/hosts"
+unshare -m sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh "$WORK/hosts" \
+  "$ETCD_DR" snapshot save -o "$WORK/named.db" --cluster "$WORK/named.json" --via ssh --member m2 \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "a client URL naming m2's host, resolved here: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/err"
+check "its agent asked the URL with the name" \
+  grep -q "member 'm2' through its host $ip2 (its agent asked http://etcd-m2.lab:2379)" "$WORK/out"
+check "a sound file" "$ETCD_DR" snapshot verify "$WORK/named.db"
+"$ETCD_DR" snapshot save -o "$WORK/u.db" --cluster "$WORK/named.json" --via ssh --member m2 \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "the same name not resolvable here: exit 4 (got $rc)" test "$rc" = 4
+check "the message names m2, the name and what to do" \
+  grep -q "member 'm2' on host $ip2: cannot resolve 'etcd-m2.lab' .*put an IP address in the spec's client_urls, or use --via direct" "$WORK/err"
+check "no file and no .part here" test ! -e "$WORK/u.db" -a ! -e "$WORK/u.db.part"
+no_leftovers "after a client URL with a host name"
