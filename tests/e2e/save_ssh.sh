@@ -95,14 +95,19 @@ lab etcd 1 start >/dev/null
 lab health --timeout 60 >/dev/null 2>&1
 
 # --- failure: a wrong TLS path on the host -------------------------------
+# refused_m2 WHAT SPEC MESSAGE_RE: a save through m2's host that fails:
+# exit 4, the message, no file here, nothing on any host
+refused_m2() {
+  "$ETCD_DR" snapshot save -o "$WORK/f.db" --cluster "$2" --via ssh --member m2 \
+    >"$WORK/out" 2>"$WORK/err"; rc=$?
+  check "$1: exit 4 (got $rc)" test "$rc" = 4
+  check "$1: the message names m2's host and the reason" grep -q "$3" "$WORK/err"
+  check "$1: no file and no .part here" test ! -e "$WORK/f.db" -a ! -e "$WORK/f.db.part"
+  no_leftovers "after $1"
+}
 write_spec "$WORK/badtls.json" "$LAB_KNOWN_HOSTS" '"etcdctl_cacert": "/etc/etcd-lab/no-such-ca.crt"'
-"$ETCD_DR" snapshot save -o "$WORK/t.db" --cluster "$WORK/badtls.json" --via ssh --member m2 \
-  >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "wrong etcdctl_cacert: exit 4 (got $rc)" test "$rc" = 4
-check "the message names m2's host and the missing file" \
-  grep -q "member 'm2' on host $ip2: take-snapshot: cannot read the CA certificate '/etc/etcd-lab/no-such-ca.crt': no such file" "$WORK/err"
-check "no file and no .part here" test ! -e "$WORK/t.db" -a ! -e "$WORK/t.db.part"
-no_leftovers "after a wrong TLS path"
+refused_m2 "a wrong etcdctl_cacert" "$WORK/badtls.json" \
+  "member 'm2' on host $ip2: take-snapshot: cannot read the CA certificate '/etc/etcd-lab/no-such-ca.crt': no such file"
 
 # --- failure: the member stops answering --------------------------------
 # m3's etcd frozen (SIGSTOP): its port still accepts, nothing answers.  The
@@ -162,10 +167,5 @@ check "a client URL naming m2's host, resolved here: exit 0 (got $rc)" test "$rc
 check "its agent asked the URL with the name" \
   grep -q "member 'm2' through its host $ip2 (its agent asked http://etcd-m2.lab:2379)" "$WORK/out"
 check "a sound file" "$ETCD_DR" snapshot verify "$WORK/named.db"
-"$ETCD_DR" snapshot save -o "$WORK/u.db" --cluster "$WORK/named.json" --via ssh --member m2 \
-  >"$WORK/out" 2>"$WORK/err"; rc=$?
-check "the same name not resolvable here: exit 4 (got $rc)" test "$rc" = 4
-check "the message names m2, the name and what to do" \
-  grep -q "member 'm2' on host $ip2: cannot resolve 'etcd-m2.lab' .*put an IP address in the spec's client_urls, or use --via direct" "$WORK/err"
-check "no file and no .part here" test ! -e "$WORK/u.db" -a ! -e "$WORK/u.db.part"
-no_leftovers "after a client URL with a host name"
+refused_m2 "the same name, not resolvable here" "$WORK/named.json" \
+  "member 'm2' on host $ip2: cannot resolve 'etcd-m2.lab' .*put an IP address in the spec's client_urls, or use --via direct"

@@ -6,20 +6,11 @@
 # before anything is asked of the host: a listener standing in for the
 # host's sshd counts the connections (none); with an IP address in the URL
 # the same save does reach it (the listener works).  No root, no etcd.
-set -uo pipefail
 EDR=${1:?usage: ssh_name.sh ETCD_DR}
-W=$(mktemp -d /tmp/edr-ssh-name.XXXXXX)
 L_PID=
-PASSED=0 FAILED=0
-cleanup() {
-  [[ -n $L_PID ]] && kill "$L_PID" 2>/dev/null
-  rm -rf "$W"
-  echo "ssh_name.sh: $PASSED passed, $FAILED failed"
-  ((FAILED == 0 && PASSED > 0))
-}
-trap 'cleanup; exit $?' EXIT
-check() { local d=$1; shift; if "$@"; then PASSED=$((PASSED + 1)); echo "ok   $d";
-          else FAILED=$((FAILED + 1)); echo "FAIL $d"; sed 's/^/    /' "$W/err"; fi; }
+stop_listener() { [[ -z $L_PID ]] || kill "$L_PID" 2>/dev/null; }
+NAME=ssh_name STOP=stop_listener
+. "$(dirname "$0")/check.sh"
 
 # the host's "sshd": accepts, notes it, hangs up
 python3 - "$W/port" "$W/conns" <<'PY' &
