@@ -119,6 +119,8 @@ long etcd_tls_read(struct etcd_tls *t, char *buf, size_t len) {
   }
 }
 
+void etcd_tls_set_deadline(struct etcd_tls *t, uint64_t deadline) { t->deadline = deadline; }
+
 void etcd_tls_free(struct etcd_tls *t) {
   if (!t)
     return;

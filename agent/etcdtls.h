@@ -1,7 +1,7 @@
 /*
- * etcdtls.h - the TLS under the etcd-http op (etcdask.c): a client session
- * over the op's connected non-blocking socket, every wait bounded by the
- * op's deadline.  etcdtls.c is OpenSSL's (the full etcd-dr-agent, linked
+ * etcdtls.h - the TLS under the etcd-http and etcd-snapshot ops
+ * (etcdask.h): a client session over the op's connected non-blocking
+ * socket, every wait bounded by the op's deadline.  etcdtls.c is OpenSSL's (the full etcd-dr-agent, linked
  * with libssl); etcdtls_none.c stands in for it in etcd-dr-agent-notls,
  * the agent built without libssl, where an https URL is refused before any
  * connection.  The caller owns the socket; a session is the caller's to
@@ -36,6 +36,9 @@ int etcd_tls_start(struct agent *a, struct etcd_tls **out, int fd, uint64_t dead
  * negative code (EDR_ETLS: etcd_tls_reason says why). */
 long etcd_tls_write(struct etcd_tls *t, const char *buf, size_t len);
 long etcd_tls_read(struct etcd_tls *t, char *buf, size_t len);
+/* Later waits of the session end at DEADLINE (CLOCK_MONOTONIC ms): a
+ * stream's reads are bounded one at a time. */
+void etcd_tls_set_deadline(struct etcd_tls *t, uint64_t deadline);
 /* Why the session's last step failed, in BUF. */
 const char *etcd_tls_reason(struct etcd_tls *t, char *buf, size_t len);
 void etcd_tls_free(struct etcd_tls *t);

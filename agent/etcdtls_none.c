@@ -31,4 +31,6 @@ const char *etcd_tls_reason(struct etcd_tls *t, char *buf, size_t len) {
   return buf;
 }
 
+void etcd_tls_set_deadline(struct etcd_tls *t, uint64_t deadline) {}
+
 void etcd_tls_free(struct etcd_tls *t) {}

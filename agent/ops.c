@@ -35,6 +35,7 @@ const struct agent_op agent_ops[] = {
     {.name = "send", .run = op_send},
     {.name = "discover", .run = op_discover},
     {.name = "etcd-http", .run = op_etcd_http},
+    {.name = "etcd-snapshot", .run = op_etcd_snapshot},
     {.name = "list-aside", .run = op_list_aside},
     {.name = "prune-aside", .run = op_prune_aside},
     {.name = "bye", .run = op_bye, .bye = true},

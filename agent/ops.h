@@ -42,6 +42,8 @@ int op_envfile(struct agent *a, json_t *req, json_t *res);
 int op_discover(struct agent *a, json_t *req, json_t *res);
 /* etcdask.c: one HTTP(S) request to the member's client URL from here */
 int op_etcd_http(struct agent *a, json_t *req, json_t *res);
+/* etcdsnap.c: the member's snapshot, streamed from its client URL to a file */
+int op_etcd_snapshot(struct agent *a, json_t *req, json_t *res);
 /* aside.c: the moved-aside dirs of earlier runs (etcd-dr prune) */
 int op_list_aside(struct agent *a, json_t *req, json_t *res);
 int op_prune_aside(struct agent *a, json_t *req, json_t *res);

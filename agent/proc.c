@@ -174,27 +174,12 @@ static void drain(int *fd, struct proc_tail *t) {
   }
 }
 
-/* Bytes in PATH plus PATH.part (where etcdctl snapshot save writes until
- * it renames): what a progress watch compares; 0 for files not there. */
-static uint64_t watched_bytes(const char *path) {
-  char part[PATH_MAX];
-  struct stat st;
-  uint64_t n = 0;
-  if (stat(path, &st) == 0)
-    n += (uint64_t)st.st_size;
-  if ((size_t)snprintf(part, sizeof part, "%s.part", path) < sizeof part &&
-      stat(part, &st) == 0)
-    n += (uint64_t)st.st_size;
-  return n;
-}
-
 int proc_run(struct agent *a, struct proc *p) {
   int out[2] = {-1, -1}, err[2] = {-1, -1}, ex[2] = {-1, -1};
   uint64_t start = edr_now_ms();
   p->exit_code = -1;
   p->sig = 0;
   p->timed_out = false;
-  p->idle = false;
   p->pipes_left_open = false;
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(ex, O_CLOEXEC)) {
     int e = errno;
@@ -274,7 +259,6 @@ int proc_run(struct agent *a, struct proc *p) {
   bool exited = false;
   int status = 0;
   uint64_t exited_at = 0, term_at = 0;
-  uint64_t seen = p->watch ? watched_bytes(p->watch) : 0, grew_at = start;
   bool killed = false;
   for (;;) {
     if (!exited) {
@@ -292,17 +276,6 @@ int proc_run(struct agent *a, struct proc *p) {
       kill(-pid, SIGTERM);
       term_at = now;
       p->timed_out = true;
-    }
-    if (!exited && p->watch && !term_at) {
-      uint64_t b = watched_bytes(p->watch);
-      if (b != seen) {
-        seen = b;
-        grew_at = now;
-      } else if (now - grew_at >= (uint64_t)p->idle_ms) {
-        kill(-pid, SIGTERM);
-        term_at = now;
-        p->timed_out = p->idle = true;
-      }
     }
     if (!exited && term_at && !killed && now - term_at >= KILL_GRACE_MS) {
       kill(-pid, SIGKILL);
@@ -443,8 +416,8 @@ static int open_exec(struct agent *a, const char *exe, const char *staging, int 
 int op_run(struct agent *a, json_t *req, json_t *res) {
   json_t *jargv = json_object_get(req, "argv");
   json_t *jenv = json_object_get(req, "env");
-  json_int_t timeout = 0, idle = 0;
-  const char *watch = NULL, *want_sha = NULL;
+  json_int_t timeout = 0;
+  const char *want_sha = NULL;
   int rc;
   if (!json_is_array(jargv) || json_array_size(jargv) == 0 ||
       json_array_size(jargv) > 4096)
@@ -452,8 +425,6 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   if (jenv && !json_is_null(jenv) && !json_is_object(jenv))
     return agent_fail(a, EDR_EINVAL, "field 'env' must be an object or null");
   if ((rc = field_int(a, req, "timeout_ms", true, 0, INT64_MAX / 2, &timeout)) ||
-      (rc = field_path(a, req, "progress_path", true, &watch)) ||
-      (rc = field_int(a, req, "idle_timeout_ms", true, 0, 24LL * 3600 * 1000, &idle)) ||
       (rc = field_str(a, req, "sha256", true, &want_sha)))
     return rc;
   /* "staging": one path or an array of them */
@@ -481,9 +452,6 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   if (want_sha && !field_is_sha256(want_sha))
     return agent_fail(a, EDR_EINVAL, "field 'sha256' is '%.80s', expected 64 "
                       "lowercase hex digits", want_sha);
-  if (!watch != !idle)
-    return agent_fail(a, EDR_EINVAL, "fields 'progress_path' and 'idle_timeout_ms' "
-                      "go together: give both or neither");
   size_t argc = json_array_size(jargv);
   for (size_t i = 0; i < argc; i++) {
     json_t *s = json_array_get(jargv, i);
@@ -561,7 +529,6 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   }
 
   struct proc p = {.argv = argv, .envp = env.v, .timeout_ms = timeout,
-                   .watch = watch, .idle_ms = idle,
                    .exec_fd = xfd > 2 ? xfd : 0,
                    .out = {.buf = ob, .cap = TAIL_MAX},
                    .err = {.buf = eb, .cap = TAIL_MAX}};
@@ -590,12 +557,7 @@ int op_run(struct agent *a, json_t *req, json_t *res) {
   for (char *c = last; *c; c++)
     if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
       *c = '?';
-  if (p.idle)
-    rc = agent_fail(a, EDR_ETIMEDOUT, "'%s' wrote nothing to %s for %" JSON_INTEGER_FORMAT
-                    " ms: stopped waiting, sent sigterm to its process group%s%s%s",
-                    exe, watch, idle, p.sig == SIGKILL ? ", then sigkill" : "",
-                    last[0] ? "; its last words: " : "", last);
-  else if (p.timed_out)
+  if (p.timed_out)
     rc = agent_fail(a, EDR_ETIMEDOUT, "'%s' still running after %" JSON_INTEGER_FORMAT
                     " ms: sent sigterm to its process group%s", exe, timeout,
                     p.sig == SIGKILL ? ", then sigkill" : "");

@@ -1,8 +1,8 @@
 /*
  * proc.h - the agent's process runner (proc.c): start an argv with execve,
  * never through a shell, with an environment built here; capture the last
- * bytes of its stdout and stderr; stop its process group at a timeout or when
- * a watched file stops growing.  The `run` op and the probe's tool checks go
+ * bytes of its stdout and stderr; stop its process group at a timeout.  The
+ * `run` op and the probe's tool checks go
  * through it.  Buffers of a tail belong to the caller.
  */
 #ifndef EDR_AGENT_PROC_H
@@ -51,15 +51,10 @@ struct proc {
   char *const *argv;
   char **envp;
   int64_t timeout_ms; /* 0: none */
-  /* Progress watch (both or neither): the child is stopped like at
-   * timeout_ms when neither WATCH nor WATCH.part grew for IDLE_MS. */
-  const char *watch;
-  int64_t idle_ms;
   struct proc_tail out, err;
   int exit_code;      /* -1 unless it exited */
   int sig;            /* 0 unless killed by a signal */
   bool timed_out;
-  bool idle;            /* timed_out because the watched file stopped growing */
   bool pipes_left_open; /* a background process still held stdout/stderr */
   uint64_t duration_ms;
   /* Descriptors above 2, or 0 for none: EXEC_FD is executed (fexecve)

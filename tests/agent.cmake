@@ -6,7 +6,7 @@
 find_package(Python3 COMPONENTS Interpreter REQUIRED)
 set(EDR_AGENT_CASES hello probe probe_tools receive receive_zstd relay send run files chown locks run_lock etcd eof
     idle namespaces sshd enospc envfile envfile_manifest attack_staging attack_chmod attack_fifo
-    attack_ownership aside etcd_auth etcd_http)
+    attack_ownership aside etcd_auth etcd_http etcd_snapshot etcd_tls_name)
 foreach(case ${EDR_AGENT_CASES})
   add_test(NAME agent.${case}
            COMMAND Python3::Interpreter

@@ -11,7 +11,7 @@ endif()
 # 30 s each, in their own build directory (they share nothing with a run of
 # the bbolt target).
 if(EDR_CLANG)
-  foreach(t spec playbook spec_yaml etcdconf)
+  foreach(t spec playbook spec_yaml etcdconf snapstream)
     add_test(NAME fuzz_${t}_bounded
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run.sh 30
                      ${CMAKE_BINARY_DIR}/fuzz-build-plan ${t})

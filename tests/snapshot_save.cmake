@@ -14,6 +14,8 @@
 #   snapshot_save_hostile    a fake gateway on loopback that streams past the
 #                            size it announced, announces more than the disk,
 #                            never ends or trickles: each bounded, nothing left
+#   snapshot_save_ssh_name   --via ssh, a client URL naming a host that does
+#                            not resolve here: refused before the host is asked
 # The etcd tests skip (77) when that etcd is not installed.
 
 # The edr-snapshot driver (tests/bbolt.cmake) runs cmd_snapshot(), whose
@@ -41,3 +43,6 @@ endforeach()
 add_test(NAME snapshot_save_hostile
          COMMAND bash ${EDR_SAVE_DIR}/hostile.sh $<TARGET_FILE:etcd-dr>)
 set_tests_properties(snapshot_save_hostile PROPERTIES LABELS unit TIMEOUT 120)
+add_test(NAME snapshot_save_ssh_name
+         COMMAND bash ${EDR_SAVE_DIR}/ssh_name.sh $<TARGET_FILE:etcd-dr>)
+set_tests_properties(snapshot_save_ssh_name PROPERTIES LABELS unit TIMEOUT 60)

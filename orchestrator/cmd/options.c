@@ -406,8 +406,8 @@ const struct edr_opt edr_options[] = {
   {.name = "stall-timeout", .arg = EDR_ARG_DURATION, .metavar = "DUR", .commands = EDR_CMD_SAVE,
    .field = F(so.stall_timeout_ms), .bare_ms = MS_PER_S, .max_ms = DAY_MS,
    .help = "fail when no data arrives for DUR (default 30s); with\n"
-           "--via ssh also when the host's etcdctl writes nothing\n"
-           "for DUR"},
+           "--via ssh also when the member sends the host's agent\n"
+           "nothing for DUR"},
   {.name = "deadline", .arg = EDR_ARG_DURATION, .metavar = "DUR", .commands = EDR_CMD_SAVE,
    .field = F(so.deadline_ms), .bare_ms = MS_PER_S, .max_ms = 7ull * DAY_MS,
    .help = "fail when the transfer takes more than DUR in all\n"

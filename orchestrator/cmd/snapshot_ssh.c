@@ -1,17 +1,22 @@
 /*
  * snapshot_ssh.c - the "--via ssh" half of `etcd-dr snapshot save`: the
- * snapshot is taken on the member's own host by the host's etcdctl and
- * streamed back over the host's one SSH connection (snapshot_save.h; lent
- * to the save as edr_save_opts.fetch_ssh, declared in driver.h).
+ * snapshot is taken on the member's own host by its agent, which asks the
+ * member's client URL with the host's certificates (no etcd tool needed
+ * there), and streamed back over the host's one SSH connection
+ * (snapshot_save.h; lent to the save as edr_save_opts.fetch_ssh, declared
+ * in driver.h).
  *
  * This is a one-host run of the executor on a plan of kind
- * EDR_PLAN_SNAPSHOT (plan.c: connect, push the agent, probe free space,
- * make a staging directory that the agent removes when it exits, etcdctl
- * snapshot save into it, `send` it back, remove it).  The bytes go to the
- * caller's sink as they arrive; the file handling (FILE.part, fsync, the
+ * EDR_PLAN_SNAPSHOT (plan_snapshot.c: connect, push the agent, probe free
+ * space, make a staging directory that the agent removes when it exits,
+ * the agent's etcd-snapshot into it, `send` it back, remove it).  The
+ * bytes go to the caller's sink as they arrive; the file handling (FILE.part, fsync, the
  * trailer check, rename) stays in snapshot_save.c, shared with the direct
- * path.  With an etcd user (auth.h) the host's etcdctl gets it as
- * ETCDCTL_USER, in the request only.
+ * path.  With an etcd user (auth.h) the agent authenticates at the member
+ * first; the name and password are in that request only.  The static agent
+ * resolves no names, so a client URL whose host is a name is looked up here,
+ * once before the run, and the request carries the address as "addr" (the
+ * agent still verifies TLS against the name).
  */
 #include "commands.h"
 #include "driver.h"
@@ -24,6 +29,13 @@
 #include "plan.h"
 #include "snapshot_save.h"
 #include "util.h"
+#include "valid.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,25 +57,58 @@ static uint64_t free_where(const struct edr_save_opts *o) {
   return statvfs(dir, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
 }
 
-/* The host's etcdctl authenticates as the save's user (docs/auth.md):
- * ETCDCTL_USER in its environment, put in the take-snapshot request as it
- * is sent (never in the plan), over the host's SSH session only. */
-struct with_user {
-  const struct edr_plan *plan;   /* the one-host plan */
-  char *user;                    /* "name:password", or NULL */
+/* The address the agent connects to for URL: "" when its host is an IP
+ * address or "localhost" (the agent takes those itself), else the first
+ * address this machine's resolver gives for the name, in ADDR.  0, or
+ * EDR_ERESOLVE with a message naming the name (the caller names the
+ * member). */
+static int url_addr(const char *url, char addr[INET6_ADDRSTRLEN], struct edr_error *err) {
+  char scheme[8], host[256];
+  int port;
+  unsigned char bin[16];
+  addr[0] = '\0';
+  if (!edr_parse_url(url, scheme, sizeof scheme, host, sizeof host, &port) ||
+      host[0] == '[' || !strcasecmp(host, "localhost") ||
+      inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1)
+    return 0;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+  int g = getaddrinfo(host, NULL, &hints, &res);
+  if (g == 0 && res)
+    g = getnameinfo(res->ai_addr, res->ai_addrlen, addr, INET6_ADDRSTRLEN, NULL, 0,
+                    NI_NUMERICHOST);
+  freeaddrinfo(res);
+  if (g)
+    return edr_error_set(err, EDR_ERESOLVE,
+                         "cannot resolve '%s' (the host of client URL %s) here: %s; the "
+                         "agent on the member's host resolves no names, so this machine does: "
+                         "put an IP address in the spec's client_urls, or use --via direct",
+                         host, url, gai_strerror(g));
+  return 0;
+}
+
+/* What the take-snapshot request gets as it is sent.  The agent
+ * authenticates as the save's user at the member it asks (docs/auth.md):
+ * the name and password go in (never in the plan), over the host's SSH
+ * session only; the token etcd gives stays on the host.  ADDR: the
+ * address resolved here for a client URL with a host name. */
+struct take_fill {
+  const struct edr_plan *plan;          /* the one-host plan */
+  const struct edr_etcd_user *user;     /* borrowed; NULL: none */
+  char addr[INET6_ADDRSTRLEN];          /* "": the agent connects to the URL's host */
 };
 
-static int fill_user(void *arg, size_t host, size_t step, json_t *req) {
-  struct with_user *w = arg;
-  if (!w->user || w->plan->hosts[host].steps[step].kind != EDR_STEP_TAKE_SNAPSHOT)
+static int fill_take(void *arg, size_t host, size_t step, json_t *req) {
+  struct take_fill *w = arg;
+  if (w->plan->hosts[host].steps[step].kind != EDR_STEP_TAKE_SNAPSHOT)
     return 0;
-  json_t *env = json_object_get(req, "env");
-  if (!json_is_object(env)) {
-    env = json_object();
-    if (!env || json_object_set_new(req, "env", env))
-      return EDR_ENOMEM;
-  }
-  return json_object_set_new(env, "ETCDCTL_USER", json_string(w->user)) ? EDR_ENOMEM : 0;
+  if (w->addr[0] && json_object_set_new(req, "addr", json_string(w->addr)))
+    return EDR_ENOMEM;
+  if (!w->user)
+    return 0;
+  return json_object_set_new(req, "user", json_string(w->user->name)) ||
+                 json_object_set_new(req, "password", json_string(w->user->password))
+             ? EDR_ENOMEM
+             : 0;
 }
 
 int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
@@ -84,11 +129,11 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
   struct edr_plan one = *plan;
   one.hosts = &plan->hosts[member];
   one.n_hosts = 1;
-  struct with_user wu = {.plan = &one};
-  if (o->user && o->user->name &&
-      !(wu.user = edr_asprintf("%s:%s", o->user->name, o->user->password))) {
+  struct take_fill wu = {.plan = &one, .user = o->user && o->user->name ? o->user : NULL};
+  /* before anything is asked of the host */
+  if ((rc = url_addr(m->client_urls.v[0], wu.addr, err))) {
     edr_plan_free(plan);
-    return edr_error_set(err, EDR_ENOMEM, "out of memory");
+    return rc;
   }
   struct edr_exec_opts eo = {
     .accept_new_hostkeys = o->accept_new_hostkeys,
@@ -96,14 +141,15 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
     .fetch_sink = sink,
     .fetch_arg = sink_arg,
     .fetch_max_bytes = free_where(o),
-    .fill = fill_user,
+    .fill = fill_take,
     .hook_arg = &wu,
   };
   /* Progress goes to a terminal only: stdout carries the result. */
   eo.quiet = !isatty(STDERR_FILENO) && edr_verbosity < 1;
   if (!eo.quiet)
-    edr_info("taking a snapshot on %s's host %s with its etcdctl (%s)", m->name, m->ssh_host,
-             m->client_urls.v[0]);
+    edr_info("taking a snapshot on %s's host %s: its agent asks %s%s%s%s", m->name,
+             m->ssh_host, m->client_urls.v[0], wu.addr[0] ? " (at " : "", wu.addr,
+             wu.addr[0] ? ", resolved here)" : "");
   struct edr_run_result res;
   int code = edr_execute(&one, &eo, &res);
 
@@ -125,12 +171,16 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
     rc = code == EDR_EXIT_INTERRUPTED ? EDR_ECANCELED
          : hr && hr->status            ? hr->status
                                        : EDR_EREMOTE;
-    edr_error_set(err, rc, "%s: %s", step,
-                  hr && hr->message ? hr->message : res.message ? res.message
-                                                                : edr_strerror(rc));
+    const char *msg = hr && hr->message ? hr->message
+                      : res.message     ? res.message
+                                        : edr_strerror(rc);
+    /* etcd's refusal of a save without a user, or of the user's password,
+     * says what to set, as the direct path does (docs/auth.md) */
+    edr_error_set(err, rc, "%s: %s%s%s", step, msg, edr_etcd_auth_hint(msg, o->user),
+                  rc == EDR_EETCDAUTH && o->user && o->user->name
+                      ? " (check ETCDCTL_USER, or --user and ETCDCTL_PASSWORD)" : "");
   }
   edr_run_result_release(&res);
   edr_plan_free(plan);
-  edr_etcd_wipe_free(wu.user);
   return rc;
 }

@@ -518,8 +518,6 @@ const struct eng_step_kind eng_steps[EDR_STEP__COUNT] = {
   [EDR_STEP_START] = {.stderr_in_failure = true, .unmoved = ENG_SKIP_IF_RUNNING,
                       .starts_etcd = true},
   [EDR_STEP_FIND_OLD] = {.check = check_find_old},
-  [EDR_STEP_MEMBER_UP] = {.stderr_in_failure = true},
-  [EDR_STEP_TAKE_SNAPSHOT] = {.stderr_in_failure = true},
   [EDR_STEP_FETCH_SNAPSHOT] = {.check = check_fetch},
   [EDR_STEP_ASK] = {.whole_reply = true, .asked_first = true},
 };

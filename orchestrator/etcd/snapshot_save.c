@@ -551,7 +551,7 @@ static int save_through_hosts(struct save *sv, const struct edr_spec *spec, char
       edr_error_set(&res->err, rc, "cannot truncate '%s': %s", sv->out.part, edr_strerror(rc));
       goto out;
     }
-    snprintf(who, wholen, "member '%s' through its host %s (the host's etcdctl asked %s)",
+    snprintf(who, wholen, "member '%s' through its host %s (its agent asked %s)",
              m->name, m->ssh_host, m->client_urls.v[0]);
     edr_error_clear(&why);
     if (sv->o->fetch_ssh)

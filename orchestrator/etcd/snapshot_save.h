@@ -13,10 +13,10 @@
  * fsync and a check of the trailer, does FILE.part become FILE.
  *
  * With --via ssh (or --via auto when no client URL answers from here) the
- * snapshot is taken on the member's host by its own etcdctl and streamed
- * back through the agent (the command layer's snapshot_ssh.c, lent as
- * edr_save_opts.fetch_ssh); the same FILE.part, fsync, trailer check and
- * rename finish it.
+ * snapshot is taken on the member's host by the agent there, from the
+ * member's client URL, and streamed back (the command layer's
+ * snapshot_ssh.c, lent as edr_save_opts.fetch_ssh); the same FILE.part,
+ * fsync, trailer check and rename finish it.
  */
 #ifndef EDR_SNAPSHOT_SAVE_H
 #define EDR_SNAPSHOT_SAVE_H
@@ -60,8 +60,8 @@ struct edr_save_opts {      /* every string borrowed for the call */
   const char *endpoint;     /* a client URL; then the spec is not used */
   struct edr_tls tls;
   const struct edr_etcd_user *user;  /* authenticate as (auth.h), or NULL;
-                                        --via ssh: the host's etcdctl gets
-                                        it as ETCDCTL_USER */
+                                        --via ssh: the host's agent gets it
+                                        in its take-snapshot request */
   uint64_t timeout_ms;      /* connect and /health; 0: 5000 */
   uint64_t stall_timeout_ms;  /* no byte for this long fails; 0: 30000 */
   uint64_t deadline_ms;     /* the whole transfer's bound; 0: one hour */

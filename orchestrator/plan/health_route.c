@@ -9,8 +9,9 @@
  * TLS.  The plan owns the routes (plan->health_routes); the run updates
  * them in place and the report prints them.  The questions status asks,
  * which go the same two ways, are here too (edr_etcd_queries).  The routes
- * also say which hosts may be asked an https URL through their agent, and
- * so get the agent built with TLS (engine/run.c); every other host gets the
+ * also say which hosts may be asked an https URL through their agent (or
+ * take a snapshot from one), and so get the agent built with TLS
+ * (engine/run.c); every other host gets the
  * one without.
  */
 #include "plan.h"
@@ -106,10 +107,11 @@ bool edr_health_route_dead_end(const struct edr_health_route *r, int status) {
 bool edr_health_route_tls_on_host(const struct edr_plan *p, size_t i) {
   const struct edr_member *m = p->hosts[i].member;
   const struct edr_health_route *r = p->health_routes ? &p->health_routes[i] : NULL;
-  /* status: its ask-etcd steps (plan.c) are etcd-http requests as they are */
+  /* status's ask-etcd steps (plan.c) and snapshot save --via ssh's
+   * take-snapshot (plan_snapshot.c) ask the URL in their request */
   for (size_t k = 0; k < p->hosts[i].n_steps; k++) {
     const struct edr_step *s = &p->hosts[i].steps[k];
-    const char *url = s->kind == EDR_STEP_ASK
+    const char *url = s->kind == EDR_STEP_ASK || s->kind == EDR_STEP_TAKE_SNAPSHOT
                         ? json_string_value(json_object_get(s->request, "url")) : NULL;
     if (url && !strncasecmp(url, "https://", 8))
       return true;

@@ -78,8 +78,6 @@ const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT] = {
                         .on_agent = true, .timeout_ms = 30000},
   [EDR_STEP_RESET_ENV] = {.name = "reset-env", .phase = EDR_PHASE_APPLY,
                           .destructive = true, .on_agent = true, .timeout_ms = 30000},
-  [EDR_STEP_MEMBER_UP] = {.name = "check-member", .phase = EDR_PHASE_CHECK,
-                          .on_agent = true, .timeout_ms = 30000},
   [EDR_STEP_STAGE_DIR] = {.name = "stage-dir", .phase = EDR_PHASE_CHECK,
                           .on_agent = true, .timeout_ms = 30000},
   [EDR_STEP_TAKE_SNAPSHOT] = {.name = "take-snapshot", .phase = EDR_PHASE_CHECK,
@@ -375,49 +373,6 @@ static int host_paths(struct edr_plan *p, struct edr_host_plan *h) {
       return EDR_ENOMEM;
   }
   return 0;
-}
-
-/* The host's etcdctl talking to member M at its first client URL, with the
- * spec's TLS paths on the host, then the words of TAIL (NULL-terminated).
- * One --endpoints=URL word: a value never stands alone as an argument. */
-int plan_etcdctl_argv(const struct edr_member *m, const char *const *tail,
-                      struct edr_strv *out) {
-  char *words[8] = {NULL};
-  size_t n = 0;
-  int rc = 0;
-  words[n++] = edr_asprintf("--endpoints=%s", m->client_urls.v[0]);
-  if (m->etcdctl_cacert)
-    words[n++] = edr_asprintf("--cacert=%s", m->etcdctl_cacert);
-  if (m->etcdctl_cert)
-    words[n++] = edr_asprintf("--cert=%s", m->etcdctl_cert);
-  if (m->etcdctl_key)
-    words[n++] = edr_asprintf("--key=%s", m->etcdctl_key);
-  words[n++] = strdup("--dial-timeout=5s");
-  size_t t = 0;
-  while (tail[t])
-    t++;
-  char **v = calloc(1 + n + t + 1, sizeof(*v));
-  if (!v)
-    rc = EDR_ENOMEM;
-  for (size_t i = 0; !rc && i < n; i++)
-    if (!words[i])
-      rc = EDR_ENOMEM;
-  if (!rc) {
-    size_t k = 0;
-    v[k++] = strdup("etcdctl");
-    for (size_t i = 0; i < n; i++, k++)
-      v[k] = words[i], words[i] = NULL;
-    for (size_t i = 0; i < t; i++, k++)
-      v[k] = strdup(tail[i]);
-    out->v = v;
-    out->n = k;
-    for (size_t i = 0; i < k; i++)
-      if (!v[i])
-        rc = EDR_ENOMEM;
-  }
-  for (size_t i = 0; i < n; i++)
-    free(words[i]);
-  return rc;
 }
 
 /* status, for a member whose client URL does not answer from here (or

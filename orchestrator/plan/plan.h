@@ -66,10 +66,8 @@ enum edr_step_kind {
   EDR_STEP_SET_ENV,          /* set KEY=value lines in the member's env_file */
   EDR_STEP_RESET_ENV,        /* put the env_file back as it was */
   /* snapshot save --via ssh (EDR_PLAN_SNAPSHOT) */
-  EDR_STEP_MEMBER_UP,        /* the host's etcdctl gets the member's status, bounded:
-                                snapshot save has no timeout of its own */
   EDR_STEP_STAGE_DIR,        /* mkdir DATA/.etcd-dr-RUN, removed when the agent exits */
-  EDR_STEP_TAKE_SNAPSHOT,    /* the host's etcdctl snapshot save into it */
+  EDR_STEP_TAKE_SNAPSHOT,    /* the agent's etcd-snapshot into it, from the client URL */
   EDR_STEP_FETCH_SNAPSHOT,   /* send: streamed back to the executor's fetch sink */
   EDR_STEP_UNSTAGE,          /* remove the staging directory */
   /* status: the host's agent asks its member (plan opts ask_etcd): one
@@ -288,10 +286,9 @@ struct edr_plan_opts {
                                 host (etcd-http): each of edr_etcd_queries */
   uint64_t ask_timeout_ms;   /* each of those requests' bound; 0: the agent's 2 s */
   uint64_t save_deadline_ms; /* snapshot plan: the take and fetch steps' bound; 0: theirs */
-  uint64_t save_idle_ms;     /* snapshot plan: stop the host's etcdctl when the file
-                                it writes has not grown for this long (a member
-                                that stopped answering mid-save; etcdctl would wait
-                                forever); 0: 30 s */
+  uint64_t save_idle_ms;     /* snapshot plan: the agent gives up when the member
+                                sends nothing for this long (a member that stopped
+                                answering mid-save); 0: 30 s */
   struct edr_prune_policy prune; /* prune plan: which runs' dirs go */
   json_t *discover;          /* discover plan: the discover request's fields
                                 (unit, manifest, ...); borrowed, copied */

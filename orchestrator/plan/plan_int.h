@@ -23,11 +23,6 @@ json_t *plan_probe_dir_request(const struct edr_host_plan *h);
 /* The step that releases the host lock at the end of the run. */
 int plan_add_unlock(const struct edr_plan *p, struct edr_host_plan *h);
 
-/* The host's etcdctl talking to member M at its first client URL, with the
- * spec's TLS paths on the host, then the words of TAIL (NULL-terminated),
- * into OUT (released with plan_strv_release). */
-int plan_etcdctl_argv(const struct edr_member *m, const char *const *tail,
-                      struct edr_strv *out);
 /* SV as a JSON array of strings: a new reference. */
 json_t *plan_strv_json(const struct edr_strv *sv);
 /* Free SV's strings and vector (not SV itself). */

@@ -106,8 +106,9 @@ struct edr_member {
                                     stop and start move it out of its directory
                                     and back, set-env edits its flags */
 
-  /* Paths ON THE HOST given to the host's etcdctl (--cacert, --cert, --key)
-   * when etcd-dr asks this member through the agent; NULL: not passed. */
+  /* Paths ON THE HOST the agent there asks this member's client URL with
+   * (health, status, member changes, snapshot save --via ssh: the agent's
+   * etcd-http and etcd-snapshot ops); NULL: not used. */
   char *etcdctl_cacert;
   char *etcdctl_cert;
   char *etcdctl_key;

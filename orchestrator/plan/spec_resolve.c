@@ -176,7 +176,7 @@ char *edr_member_parked_manifest(const struct edr_member *m) {
 
 /* The kubeadm preset: etcd is a static pod, stopped and started by moving
  * its manifest; kubeadm's paths for the data and the certificates the
- * host's etcdctl asks with. */
+ * host's agent asks the member with. */
 static int kubeadm_defaults(struct ctx *c, struct draft *d) {
   struct edr_member *m = &d->m;
   static const char *const own[] = {"stop_command", "start_command", "env_file"};

@@ -91,33 +91,6 @@ def case_run(base):
         check(r["result"]["stdout_tail"] == "??ok", "invalid utf-8 replaced", r)
     err(a.call("run", argv=[], env=None, timeout_ms=5), "EDR_EINVAL", "run empty argv", "argv")
 
-    # Progress watch (snapshot save --via ssh): stopped when neither FILE nor
-    # FILE.part grows for idle_timeout_ms, however long timeout_ms is.
-    out = os.path.join(base, "watched.db")
-    t0 = time.time()
-    r = a.call("run", argv=["sh", "-c", "echo connecting >&2; sleep 30"], env=None,
-               timeout_ms=600000, progress_path=out, idle_timeout_ms=400)
-    el = time.time() - t0
-    err(r, "EDR_ETIMEDOUT", "run writing nothing", out, "wrote nothing", "400 ms",
-        "connecting")
-    check(el < 4 and r.get("result", {}).get("signal") == 15, "idle stop sends SIGTERM",
-          (el, r))
-    # Growing FILE.part then renaming it to FILE (what etcdctl does) for
-    # longer than idle_timeout_ms in all: not stopped.
-    r = a.call("run", argv=["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo x >> %s.part; "
-                            "sleep 0.15; done; mv %s.part %s; sleep 0.15" % (out, out, out)],
-               env=None, timeout_ms=60000, progress_path=out, idle_timeout_ms=600)
-    ok(r, "run that keeps writing is not stopped")
-    # A file that stops growing midway is stopped.
-    os.unlink(out)
-    r = a.call("run", argv=["sh", "-c", "echo x > %s.part; echo y >> %s.part; sleep 30"
-                            % (out, out)],
-               env=None, timeout_ms=600000, progress_path=out, idle_timeout_ms=400)
-    err(r, "EDR_ETIMEDOUT", "run whose output stops growing", "wrote nothing")
-    err(a.call("run", argv=["true"], env=None, progress_path=out), "EDR_EINVAL",
-        "progress_path without idle_timeout_ms", "progress_path", "idle_timeout_ms")
-    err(a.call("run", argv=["true"], env=None, progress_path="rel", idle_timeout_ms=5),
-        "EDR_EINVAL", "relative progress_path", "progress_path")
     a.close()
 
 
@@ -585,6 +558,19 @@ def case_idle(base):
     check(a.close() == 0, "exit 0 at eof")
 
 
+def wait_etcd_up(a, proc, curl):
+    """Ask /health through the agent's etcd-http until etcd at CURL answers
+    (30 s at most); False, with a failed check, when it does not."""
+    up, r = False, None
+    deadline = time.time() + 30
+    while time.time() < deadline and proc.poll() is None and not up:
+        r = a.call("etcd-http", url=curl, method="GET", path="/health", timeout_ms=1000)
+        up = r.get("ok") and r["result"]["code"] == 200
+        if not up:
+            time.sleep(0.2)
+    return check(up, "etcd answers /health through etcd-http", r)
+
+
 def case_etcd_auth(base):
     """etcd-http against a real etcd with authentication enabled (docs/auth.md):
     the status needs no token, a key range does; the token from
@@ -601,14 +587,7 @@ def case_etcd_auth(base):
 
     a = Agent(base)
     try:
-        up = False
-        deadline = time.time() + 30
-        while time.time() < deadline and proc.poll() is None and not up:
-            r = a.call("etcd-http", url=curl, method="GET", path="/health", timeout_ms=1000)
-            up = r.get("ok") and r["result"]["code"] == 200
-            if not up:
-                time.sleep(0.2)
-        if not check(up, "etcd answers /health through etcd-http", r):
+        if not wait_etcd_up(a, proc, curl):
             return
         key = base64.b64encode(b"/k").decode()
         gw("/v3/kv/put", {"key": key, "value": base64.b64encode(b"v").decode()})
@@ -690,3 +669,226 @@ def case_etcd_http(base):
     finally:
         a.close()
         srv.shutdown()
+
+
+def case_etcd_snapshot(base):
+    """etcd-snapshot (snapshot save --via ssh): the agent takes a snapshot from
+    a real etcd's client URL into a staging file: the file is what etcd sent
+    (its image, then the SHA-256 of it), PATH.part gone; an existing PATH, a
+    named TLS file that is missing, a refused port; with authentication
+    enabled: refused without a user (etcd's words), a wrong password said so,
+    done with the user; and from a fake gateway: an answer that goes past its
+    announced size, one that stops (the idle bound), one cut short, etcd's
+    error line and an HTTP error, each a failure with no file left."""
+    import base64
+    import hashlib
+    import http.server
+    import socketserver
+    import threading
+    import urllib.request
+    proc, curl, _, _ = start_etcd(base)
+    stage = os.path.join(base, ".etcd-dr-snap")
+    os.mkdir(stage, 0o700)
+    a = Agent(base)
+
+    def gone(p):
+        return not os.path.exists(p) and not os.path.exists(p + ".part")
+
+    def sound(p):
+        b = open(p, "rb").read()
+        return len(b) % 512 == 32 and hashlib.sha256(b[:-32]).digest() == b[-32:]
+
+    try:
+        if not wait_etcd_up(a, proc, curl):
+            return
+        for i in range(50):
+            q = urllib.request.Request(curl + "/v3/kv/put", data=json.dumps(
+                {"key": base64.b64encode(b"key%d" % i).decode(), "value": "dg=="}).encode())
+            urllib.request.urlopen(q, timeout=5).read()
+        out = os.path.join(stage, "snapshot.db")
+        # as the coordinator asks: the step's timeout_ms (an hour) bounds the whole
+        r = a.call("etcd-snapshot", url=curl, path=out, idle_timeout_ms=5000,
+                   connect_timeout_ms=5000, timeout_ms=3600000)
+        if ok(r, "etcd-snapshot from a real etcd"):
+            check(sound(out), "the file has etcd's sha-256 trailer over its image")
+            check(r["result"]["bytes"] == os.path.getsize(out), "bytes is the file's size", r)
+            check(not os.path.exists(out + ".part"), "no .part left")
+            check(os.stat(out).st_mode & 0o777 == 0o600, "mode 0600")
+        err(a.call("etcd-snapshot", url=curl, path=out), "EDR_EEXIST", "an existing path",
+            "already exists")
+        p2 = os.path.join(stage, "two.db")
+        err(a.call("etcd-snapshot", url=curl, path=p2, cacert="/nonexistent/ca.crt"),
+            "EDR_ETLS", "a missing CA file", "cannot read the CA certificate '/nonexistent/ca.crt'")
+        check(gone(p2), "nothing written for a missing CA file")
+        err(a.call("etcd-snapshot", url="http://127.0.0.1:%d" % free_port(), path=p2),
+            "EDR_ECONNREFUSED", "a refused port", "connection refused")
+        check(gone(p2), "nothing written for a refused port")
+        err(a.call("etcd-snapshot", url=curl, path=p2, user="root"), "EDR_EINVAL",
+            "a user without a password", "'user' and 'password'")
+
+        def gw(path, body):
+            q = urllib.request.Request(curl + path, data=json.dumps(body).encode())
+            with urllib.request.urlopen(q, timeout=5) as resp:
+                return resp.read()
+        gw("/v3/auth/user/add", {"name": "root", "password": "s3cret-pw"})
+        gw("/v3/auth/role/add", {"name": "root"})
+        gw("/v3/auth/user/grant", {"user": "root", "role": "root"})
+        gw("/v3/auth/enable", {})
+        err(a.call("etcd-snapshot", url=curl, path=p2), "EDR_EETCDAUTH", "no user, auth enabled",
+            "refused the snapshot: http 500: auth: user name is empty")
+        check(gone(p2), "nothing written without a user")
+        r = a.call("etcd-snapshot", url=curl, path=p2, user="root", password="wrong")
+        err(r, "EDR_EETCDAUTH", "a wrong password",
+            "authentication as 'root' failed: etcdserver: authentication failed, invalid user ID")
+        check("wrong" not in json.dumps(r), "the refusal does not quote the password", r)
+        check(gone(p2), "nothing written with a wrong password")
+        r = a.call("etcd-snapshot", url=curl, path=p2, user="root", password="s3cret-pw")
+        if ok(r, "etcd-snapshot as root"):
+            check(sound(p2), "as root: a sound file")
+    finally:
+        a.close()
+        proc.terminate()
+        proc.wait(10)
+
+    # ---- a fake gateway for what a real one does only when broken ----------
+    blob = base64.b64encode(os.urandom(4096)).decode()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        mode = ""
+
+        def log_message(self, *args):
+            pass
+
+        def chunk(self, line):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+            self.wfile.flush()
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            m = H.mode
+            if m == "http500":
+                body = b'{"error":"boom","code":2,"message":"etcdserver: boom"}'
+                self.send_response(500)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            first = json.dumps({"result": {"remaining_bytes": "8192", "blob": blob}}).encode()
+            try:
+                self.chunk(first + b"\n")
+                if m == "overlong":
+                    for _ in range(10):
+                        self.chunk(json.dumps({"result": {"blob": blob}}).encode() + b"\n")
+                elif m == "stall":
+                    time.sleep(3)
+                elif m == "errline":
+                    self.chunk(b'{"error":{"grpc_code":2,"http_code":500,"message":'
+                               b'"etcdserver: mvcc: database space exceeded"}}\n')
+                    self.wfile.write(b"0\r\n\r\n")
+                elif m == "cut":
+                    self.wfile.write(b"400\r\n{\"resu")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+
+    class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+
+    srv = S(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d" % srv.server_address[1]
+    a = Agent(base)
+    try:
+        cases = [("overlong", "EDR_ETOOBIG", "goes on past the"),
+                 ("stall", "EDR_ETIMEDOUT", "no data for 1000 ms"),
+                 ("errline", "EDR_EREMOTE", "database space exceeded"),
+                 ("cut", "EDR_ECONNLOST", "ended early"),
+                 ("http500", "EDR_EREMOTE", "refused the snapshot: http 500: etcdserver: boom")]
+        for i, (mode, code, needle) in enumerate(cases):
+            H.mode = mode
+            p = os.path.join(stage, "fake%d.db" % i)
+            t0 = time.time()
+            r = a.call("etcd-snapshot", url=url, path=p, idle_timeout_ms=1000)
+            err(r, code, "a gateway that is " + mode, needle)
+            check(gone(p), "%s: no file and no .part" % mode)
+            check(time.time() - t0 < 10, "%s: ended in time" % mode)
+    finally:
+        a.close()
+        srv.shutdown()
+
+
+def case_etcd_tls_name(base):
+    """A member whose client URL names its host (https://etcd-test.invalid:PORT)
+    and whose certificate is for that name: the coordinator resolves the name and
+    sends the address as addr; the agent connects there and still checks the
+    certificate against the URL's name.  etcd-snapshot and etcd-http against a
+    real etcd over https: done; a name the certificate does not carry: a tls
+    failure; no addr: the agent resolves no names; an addr that is not an IP
+    address: refused."""
+    import hashlib
+    etcd = shutil.which("etcd") or "/usr/bin/etcd"
+    if not os.path.exists(etcd):
+        skip("no etcd binary (apt-get install etcd-server)")
+    if os.path.basename(AGENT).endswith("-notls"):
+        skip("the agent built without tls")
+    pki = os.path.join(base, "pki")
+    os.mkdir(pki)
+    mk = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "health", "mkcerts.sh")
+    subprocess.run(["sh", mk, pki, "etcd-test.invalid"], check=True)
+    ca = os.path.join(pki, "ca.pem")
+    cport, pport = free_port(), free_port()
+    here = "https://127.0.0.1:%d" % cport
+    purl = "http://127.0.0.1:%d" % pport
+    log = open(os.path.join(base, "etcd.log"), "w")
+    proc = subprocess.Popen([etcd, "--name", "t", "--data-dir", os.path.join(base, "etcd-data"),
+                             "--listen-client-urls", here, "--advertise-client-urls", here,
+                             "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+                             "--initial-cluster", "t=" + purl,
+                             "--cert-file", os.path.join(pki, "server.pem"),
+                             "--key-file", os.path.join(pki, "server-key.pem")],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = "https://etcd-test.invalid:%d" % cport
+    stage = os.path.join(base, ".etcd-dr-snap")
+    os.mkdir(stage, 0o700)
+    a = Agent(base)
+    try:
+        up, r = False, None
+        deadline = time.time() + 30
+        while time.time() < deadline and proc.poll() is None and not up:
+            r = a.call("etcd-http", url=url, addr="127.0.0.1", cacert=ca, method="GET",
+                       path="/health", timeout_ms=1000)
+            up = r.get("ok") and r["result"]["code"] == 200
+            if not up:
+                time.sleep(0.2)
+        if not check(up, "etcd-http to the name at addr 127.0.0.1: /health answers", r):
+            return
+        out = os.path.join(stage, "snapshot.db")
+        r = a.call("etcd-snapshot", url=url, addr="127.0.0.1", cacert=ca, path=out,
+                   idle_timeout_ms=5000, connect_timeout_ms=5000, timeout_ms=60000)
+        if ok(r, "etcd-snapshot to the name at addr 127.0.0.1"):
+            b = open(out, "rb").read()
+            check(len(b) % 512 == 32 and hashlib.sha256(b[:-32]).digest() == b[-32:],
+                  "the file has etcd's sha-256 trailer over its image")
+        p2 = os.path.join(stage, "two.db")
+        other = "https://etcd-other.invalid:%d" % cport
+        err(a.call("etcd-snapshot", url=other, addr="127.0.0.1", cacert=ca, path=p2),
+            "EDR_ETLS", "a name the certificate does not carry", "certificate verify failed",
+            "hostname mismatch")
+        err(a.call("etcd-http", url=other, addr="127.0.0.1", cacert=ca, method="GET",
+                   path="/health"),
+            "EDR_ETLS", "etcd-http: a name the certificate does not carry", "hostname mismatch")
+        err(a.call("etcd-snapshot", url=url, cacert=ca, path=p2), "EDR_ERESOLVE",
+            "a name without addr", "the agent resolves no host names", "with an IP address")
+        err(a.call("etcd-snapshot", url=url, addr="etcd-test.invalid", cacert=ca, path=p2),
+            "EDR_EINVAL", "an addr that is not an IP address", "is not an IP address")
+        check(not os.path.exists(p2) and not os.path.exists(p2 + ".part"),
+              "nothing written by the failures")
+    finally:
+        a.close()
+        proc.terminate()
+        proc.wait(10)

@@ -6,8 +6,9 @@
 #   and names the member, no file left; a password given to --user and a
 #   user without a password are refused before anything is asked;
 # - snapshot save with ETCDCTL_USER=root:PW and with --user root and
-#   ETCDCTL_PASSWORD: a sound snapshot; --via ssh too (the host's etcdctl
-#   gets ETCDCTL_USER in its environment);
+#   ETCDCTL_PASSWORD: a sound snapshot; --via ssh too (the agent on the
+#   member's host authenticates there and takes it), refused without a user
+#   (the message says what to set) and with a wrong password (it says so);
 # - restore from it with ETCDCTL_USER set: every key back, nothing written
 #   after it, authentication still enabled (the snapshot's auth state), the
 #   health gate passes without a token;
@@ -75,14 +76,26 @@ ETCDCTL_USER=root:$PW save -o "$WORK/snap.db" -w json
 check "ETCDCTL_USER=root:PW: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
 check "the snapshots are sound" "$ETCD_DR" snapshot verify "$WORK/snap.db"
-# through m2's host: its etcdctl gets the user in its environment, not its argv
+# through m2's host: its agent authenticates at m2 (the password in the
+# request on its SSH session only) and takes the snapshot itself
+ip2=$(host_ip 2)
 save -o "$WORK/ssh-none.db" --via ssh --member m2
 check "--via ssh, no user: exit 4 (got $rc)" test "$rc" = 4
-check "--via ssh, no user: the host's etcdctl says why" contains "$(cat "$WORK/err")" "user name is empty"
+check "--via ssh, no user: etcd's refusal, naming m2's host, and what to set" \
+  contains "$(cat "$WORK/err")" "member 'm2' on host $ip2: take-snapshot: http://$ip2:2379 refused the snapshot: http 500: auth: user name is empty (authentication is enabled: set ETCDCTL_USER, or --user with ETCDCTL_PASSWORD)"
+[[ $rc == 4 ]] || cat "$WORK/err"
+check "--via ssh, no user: no file, no .part" test ! -e "$WORK/ssh-none.db" -a ! -e "$WORK/ssh-none.db.part"
+ETCDCTL_USER=root:wrong save -o "$WORK/ssh-wrong.db" --via ssh --member m2
+check "--via ssh, wrong password: exit 4 (got $rc)" test "$rc" = 4
+check "--via ssh, wrong password: says so, naming the member's URL" contains "$(cat "$WORK/err")" \
+  "take-snapshot: http://$ip2:2379: authentication as 'root' failed: etcdserver: authentication failed, invalid user ID or password (check ETCDCTL_USER, or --user and ETCDCTL_PASSWORD)"
 ETCDCTL_USER=root:$PW save -o "$WORK/ssh.db" --via ssh --member m2
 check "--via ssh with ETCDCTL_USER: exit 0 (got $rc)" test "$rc" = 0
 [[ $rc == 0 ]] || cat "$WORK/err"
 check "--via ssh with ETCDCTL_USER: a sound snapshot" "$ETCD_DR" snapshot verify "$WORK/ssh.db"
+ETCDCTL_PASSWORD=$PW save -o "$WORK/ssh-user.db" --via ssh --member m2 --user root
+check "--via ssh with --user root and ETCDCTL_PASSWORD: exit 0 (got $rc)" test "$rc" = 0
+check "--via ssh: the snapshot holds the 40 keys" test "$("$ETCD_DR" snapshot status -w json "$WORK/ssh-user.db" | python3 -c 'import json,sys; print(json.load(sys.stdin)["liveKeys"])')" = 40
 snaprev=$("$ETCD_DR" snapshot status -w json "$WORK/snap.db" | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])')
 check "the snapshot's revision is the cluster's ($snaprev)" \
   test "$snaprev" = "$(ctl --user "root:$PW" endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')"
@@ -165,6 +178,7 @@ check "the state dir has the run's journal and report" \
   test -n "$(find "$WORK/state" -name 'journal.jsonl')" -a -n "$(find "$WORK/state" -name 'report*')"
 check "the password is nowhere in the state dir" test -z "$(grep -rlF -- "$PW" "$WORK/state")"
 check "nor in anything etcd-dr printed" test -z "$(grep -F -- "$PW" "$WORK/printed")"
+check "nor in the hosts' logs (etcd's, sshd's)" test -z "$(grep -rlF -- "$PW" "$LAB_DIR"/h*/var-log-etcd-lab 2>/dev/null)"
 for i in 1 2 3; do
   check "m$i: nothing of etcd-dr left on the host" test -z "$(leftovers "$i")"
 done

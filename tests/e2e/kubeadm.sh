@@ -5,6 +5,10 @@
 # URLs, no etcd tools on the hosts, a kube-apiserver stand-in).  This
 # machine checks health with the health-check client certificate
 # (ETCDCTL_CACERT/CERT/KEY).  Checks, on the hosts:
+# - `snapshot save --via ssh` with no certificate here (ETCDCTL_* unset):
+#   the agent on m2's host takes it from m2's client URL with the host's
+#   certificate; `snapshot status` accepts the file, its revision and live
+#   keys are the cluster's, nothing is left on the host;
 # - a pushed restore tool of another etcd version than the manifests' image
 #   is refused in the check phase, nothing changed;
 # - `plan --discover HOST --preset kubeadm`: the spec read off m1's
@@ -59,6 +63,42 @@ klabdata put 1 300 200 /kept/ >/dev/null
 before=$(klabdata checksum 1 /kept/)
 ketcdctl --endpoints "https://$ip1:2379" snapshot save "$WORK/snap.db" >"$WORK/save.log" 2>&1 || cat "$WORK/save.log"
 check "snapshot taken over TLS" test -s "$WORK/snap.db"
+
+# ---- snapshot save --via ssh: no certificate here, no etcd tool on the hosts
+# The agent on m2's host asks m2's client URL with the host's health-check
+# certificate (the preset's) and streams the snapshot back.
+cluster_rev=$(kcurl 1 /v3/maintenance/status -X POST -d '{}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+cluster_keys=$(kcurl 1 /v3/kv/range -X POST -d '{"key":"AA==","range_end":"AA==","count_only":true}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin).get("count", 0))')
+(unset ETCDCTL_CACERT ETCDCTL_CERT ETCDCTL_KEY ETCDCTL_ENDPOINTS ETCDCTL_USER
+ kdr snapshot save -o "$WORK/ssh.db" --cluster "$spec" --via ssh --member m2) \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "snapshot save --via ssh with ETCDCTL_* unset: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/err"
+check "--via ssh: it came through m2's host" grep -q "member 'm2' through its host $(host_ip 2)" "$WORK/out"
+check "--via ssh: etcd-dr snapshot status accepts the file" "$ETCD_DR" snapshot status "$WORK/ssh.db"
+"$ETCD_DR" snapshot status -w json "$WORK/ssh.db" >"$WORK/ssh.json" 2>/dev/null
+snap_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/ssh.json" "$1" 2>/dev/null; }
+check "--via ssh: its revision is the cluster's ($(snap_field revision) vs $cluster_rev)" \
+  test "$(snap_field revision)" = "$cluster_rev"
+check "--via ssh: its live keys are the cluster's ($(snap_field liveKeys) vs $cluster_keys)" \
+  test "$(snap_field liveKeys)" = "$cluster_keys"
+check "--via ssh: its sha-256 trailer is valid" test "$(snap_field sha256Trailer)" = valid
+check "--via ssh: the same keys as etcdctl's snapshot of before" \
+  test "$("$ETCD_DR" snapshot status -w json "$WORK/snap.db" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["revision"], j["liveKeys"])')" \
+  = "$(snap_field revision) $(snap_field liveKeys)"
+l=$(leftovers 2)
+check "--via ssh: m2's host keeps nothing of etcd-dr${l:+ (found $l)}" test -z "$l"
+# the same with no spec written: the spec read off m1 (docs/kubeadm.md step 1)
+(unset ETCDCTL_CACERT ETCDCTL_CERT ETCDCTL_KEY ETCDCTL_ENDPOINTS ETCDCTL_USER
+ kdr snapshot save -o "$WORK/ssh-d.db" --discover "$ip1" --preset kubeadm "${SSH[@]}" --via ssh) \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "snapshot save --discover NODE --preset kubeadm --via ssh: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/err"
+check "--discover --via ssh: through a member's host" grep -q "^  from .* through its host " "$WORK/out"
+check "--discover --via ssh: a sound file at the cluster's revision" \
+  test "$("$ETCD_DR" snapshot status -w json "$WORK/ssh-d.db" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["sha256Trailer"], j["revision"])')" = "valid $cluster_rev"
 klabdata put 1 50 100 /after/ >/dev/null
 # What kubelet did on host I since its events were emptied: kube-apiserver
 # stopped, then etcd, etcd started, then kube-apiserver (up to 10 s after

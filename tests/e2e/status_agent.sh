@@ -147,7 +147,7 @@ check "tls: it holds the key written over TLS" \
 "$ETCD_DR" snapshot save -o "$WORK/n.db" --cluster "$WORK/tls-nopki.json" --via ssh --member m3 \
   >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "tls: --via ssh without host certificate paths: exit 4 (got $rc)" test "$rc" = 4
-check "tls: the message names m3's host" grep -q "member 'm3' on host $ip3: check-member:" "$WORK/err"
+check "tls: the message names m3's host" grep -q "member 'm3' on host $ip3: take-snapshot:" "$WORK/err"
 check "tls: no file, no .part" test ! -e "$WORK/n.db" -a ! -e "$WORK/n.db.part"
 for i in 1 2 3; do
   l=$(leftovers "$i")

@@ -6,18 +6,20 @@
 # e.g. the build's tests/snapshot-fixtures with real etcd snapshots).  Exit 0 when no crash was found;
 # crashes are left as BUILD_DIR/fuzz-out/crash-* (reproduce: fuzz_bbolt FILE).
 #
-# run.sh SECONDS BUILD_DIR spec|playbook|spec_yaml|etcdconf - the same for the
+# run.sh SECONDS BUILD_DIR spec|playbook|spec_yaml|etcdconf|snapstream - the same for the
 # cluster spec parser (fuzz_spec: seeds in tests/fuzz/seeds-spec/), its YAML
 # loader (fuzz_spec_yaml: seeds-spec_yaml/), the playbook
 # compiler (fuzz_playbook: seeds in tests/fuzz/seeds-playbook/ and the
 # shipped playbooks/*.json) or discover's parsers of env files, units,
 # config files, manifests and docker inspect (fuzz_etcdconf: seeds in
-# tests/fuzz/seeds-etcdconf/); corpus and crashes in BUILD_DIR/fuzz-corpus-NAME
+# tests/fuzz/seeds-etcdconf/) or what the agent's etcd-snapshot op reads
+# from a member, chunk coded (fuzz_snapstream: seeds-snapstream/, the first
+# byte the size of the pieces fed); corpus and crashes in BUILD_DIR/fuzz-corpus-NAME
 # and BUILD_DIR/fuzz-out-NAME.  A playbook input may end with a line "#vars"
 # and NAME=VALUE lines, given as --var.  EDR_FUZZ_VERBOSE=1 fuzz_playbook FILE
 # says why an input was refused.
 set -euo pipefail
-secs=${1:?usage: run.sh SECONDS [BUILD_DIR [bbolt|spec|playbook|spec_yaml|etcdconf]]}
+secs=${1:?usage: run.sh SECONDS [BUILD_DIR [bbolt|spec|playbook|spec_yaml|etcdconf|snapstream]]}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${2:-$root/build-fuzz}
@@ -26,7 +28,7 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DEDR_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 case $target in
   bbolt) ;;
-  spec | playbook | spec_yaml | etcdconf)
+  spec | playbook | spec_yaml | etcdconf | snapstream)
     cmake --build "$build" -j2 --target "fuzz_$target" >/dev/null
     fuzz=$(find "$build" -name "fuzz_$target" -type f -perm -u+x | sed -n 1p)
     seeds=$build/fuzz-seeds-$target corpus=$build/fuzz-corpus-$target
@@ -38,7 +40,7 @@ case $target in
     "$fuzz" -max_total_time="$secs" -max_len=16384 -rss_limit_mb=1024 -timeout=10 \
       -dict="$here/$target.dict" -print_final_stats=1 "$corpus" "$seeds" 2>&1 | tail -25
     exit 0 ;;
-  *) echo "run.sh: unknown target '$target' (bbolt, spec, playbook, spec_yaml, etcdconf)" >&2; exit 2 ;;
+  *) echo "run.sh: unknown target '$target' (bbolt, spec, playbook, spec_yaml, etcdconf, snapstream)" >&2; exit 2 ;;
 esac
 cmake --build "$build" -j2 --target fuzz_bbolt test_bbolt >/dev/null
 fuzz=$(find "$build" -name fuzz_bbolt -type f -perm -u+x | sed -n 1p)

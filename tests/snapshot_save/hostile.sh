@@ -10,21 +10,12 @@
 #   - SIGINT during such a stream ends the save at once (exit 130);
 #   each time: exit status, the message naming the endpoint and the reason,
 #   no FILE and no FILE.part.
-set -uo pipefail
 EDR=${1:?usage: hostile.sh ETCD_DR}
 here=$(cd "$(dirname "$0")" && pwd)
-W=$(mktemp -d /tmp/edr-hostile.XXXXXX)
 GW_PID=
-PASSED=0 FAILED=0
-cleanup() {
-  [[ -n $GW_PID ]] && kill "$GW_PID" 2>/dev/null
-  rm -rf "$W"
-  echo "hostile.sh: $PASSED passed, $FAILED failed"
-  ((FAILED == 0 && PASSED > 0))
-}
-trap 'cleanup; exit $?' EXIT
-check() { local d=$1; shift; if "$@"; then PASSED=$((PASSED + 1)); echo "ok   $d";
-          else FAILED=$((FAILED + 1)); echo "FAIL $d"; sed 's/^/    /' "$W/err"; fi; }
+stop_gateway() { [[ -z $GW_PID ]] || kill "$GW_PID" 2>/dev/null; }
+NAME=hostile STOP=stop_gateway
+. "$here/check.sh"
 
 gateway() { # gateway MODE: start it, set URL
   [[ -n $GW_PID ]] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null

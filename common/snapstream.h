@@ -4,6 +4,8 @@
  * line, {"result":{"remaining_bytes":"N","blob":"<base64>"}}, and the last
  * blob is the SHA-256 of the others (docs/snapshot.md).  The decoder hands
  * the decoded bytes to a sink and keeps memory flat whatever the size.
+ * Two readers share it: the coordinator's direct save (etcd/snapshot_save.c)
+ * and the agent's etcd-snapshot op (agent/etcdsnap.c, --via ssh).
  *
  * The caller owns struct edr_snapstream (init, then release); the decoder
  * owns every field in it.
