@@ -60,6 +60,11 @@ edr_e2e(e2e_kubeadm_etcd34 kubeadm.sh 3.4)
 edr_e2e(e2e_kubeadm_etcd35 kubeadm.sh 3.5)
 # Compressed pushes (--compress): forced on, auto through a capped link, auto.
 edr_e2e(e2e_compress compress.sh 3.5)
+# How the runs ask a member this machine cannot reach (--health-via): auto
+# moves it to its host, here stops before anything stops; a member change
+# through a host; a leader lookup that finds nobody (quorum lost).
+edr_e2e(e2e_route_etcd34 route.sh 3.4)
+edr_e2e(e2e_route_etcd35 route.sh 3.5)
 # discover on lab clusters started four ways; the printed spec restores them.
 edr_e2e(e2e_discover_etcd34 discover.sh 3.4)
 edr_e2e(e2e_discover_etcd35 discover.sh 3.5)

@@ -17,7 +17,9 @@
  * agent's etcd-http op with the spec's etcdctl_cacert/_cert/_key), and
  * judge the answers with the same code either way; a member auto still
  * has to look at is looked at from here once, by the leader lookup before
- * anything stops or else when the wait starts.
+ * anything stops or else when the wait starts.  A member the lookup finds
+ * it can never check from here (asked from here, and no route or a refused
+ * TLS) stops the run there, before any stop (edr_leader_refuse).
  */
 #include "commands.h"
 #include "driver.h"
@@ -673,6 +675,10 @@ static void leader_judge(struct leader_lookup *ll) {
       ll->leader = (long)i;
     else if (!lm->answered)
       edr_str_appendf(&why, "%s%s", why.len ? "; " : "", lm->why);
+    else if (!row->leader)  /* etcd has none: no quorum, or an election */
+      edr_str_appendf(&why, "%s%s (%s%s) knows no leader", why.len ? "; " : "",
+                      p->hosts[i].member->name, p->hosts[i].member->client_urls.v[0],
+                      lm->via ? ", asked on its host" : "");
   }
   if (ll->leader < 0)
     edr_warn("leader lookup: no member said it leads%s%s", why.len ? ": " : "",
@@ -687,6 +693,30 @@ static void leader_judge(struct leader_lookup *ll) {
 }
 
 static void leader_send(struct leader_member *lm);
+
+/* Member HOST is asked from here and its client URL said STATUS (ERRTEXT)
+ * from here, before anything stops: its health after the restart could not
+ * be checked, so the run stops now, saying why and what to do. */
+static void leader_dead_end(struct leader_lookup *ll, size_t host, int status,
+                            const char *errtext) {
+  const struct edr_plan *p = ll->a->plan;
+  const struct edr_member *m = p->hosts[host].member;
+  bool tls = status == EDR_ETLS;
+  char msg[1200];
+  snprintf(msg, sizeof msg,
+           "its client URL %s %s from here (%s), and its health is asked from here (%s): "
+           "it could not be checked once etcd is started again, so nothing is stopped; %s",
+           m->client_urls.v[0], tls ? "refuses this machine's TLS" : "gives no answer",
+           errtext && *errtext ? errtext : edr_strerror(status),
+           p->health_via == EDR_HEALTH_VIA_HERE ? "--health-via here"
+                                                : "its host has no client certificate to ask with",
+           tls ? "set ETCDCTL_CACERT, ETCDCTL_CERT and ETCDCTL_KEY to files it accepts, or give "
+                 "its host etcdctl_cacert, etcdctl_cert and etcdctl_key in the spec and leave "
+                 "--health-via at auto"
+               : "leave --health-via at auto (or give hosts), which asks it through its host's "
+                 "agent, or let this machine reach it");
+  edr_leader_refuse(ll->a, host, status, msg);
+}
 
 static void leader_answer(struct leader_member *lm, bool via, int status, long code,
                           const char *body, const char *errtext) {
@@ -713,6 +743,8 @@ static void leader_answer(struct leader_member *lm, bool via, int status, long c
       return;
     }
   }
+  if (!via && edr_health_route_dead_end(r, status < 0 ? status : 0))
+    leader_dead_end(ll, lm->host, status, errtext);
   if (!ll->pending)
     leader_judge(ll);
 }

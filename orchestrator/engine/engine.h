@@ -66,6 +66,9 @@ struct host {
   bool start_checked;        /* the restored member was seen before the start */
   bool marker_read;          /* resume: the host's own marker was read */
   bool waiting_leader;       /* the leader: its stop waits for the others' */
+  char *refused;             /* the leader lookup's edr_leader_refuse: why this
+                                host fails at the next barrier, or NULL */
+  int refused_code;
   bool waiting_ask;          /* want_ask said later: edr_exec_ask_again wakes it */
   unsigned attempts;         /* failed tries of the current step */
   uv_timer_t retry_timer;    /* the delay before trying it again */
@@ -247,6 +250,9 @@ void eng_find_leader(struct run *r);
 /* An info line of the run (log.h's edr_info), unless opts->quiet. */
 void eng_info(const struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void eng_cancel_leader(struct run *r);
+/* Fail the hosts the leader lookup refused (edr_leader_refuse), every host
+ * being between steps; true when it did (the abort has started). */
+bool eng_leader_refusals(struct run *r);
 void eng_gate_finish(struct run *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool eng_has_flag(json_t *tool, const char *flag);

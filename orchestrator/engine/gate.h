@@ -65,6 +65,11 @@ struct edr_leader_ops {
  * leads, or -1 when none answered or it was cancelled.  Once per start();
  * from the loop. */
 void edr_leader_done(struct edr_leader_ask *a, long leader);
+/* The lookup found that HOST's member cannot be checked the way the run
+ * asks it (MSG says why and what to do): the run fails that host with CODE
+ * once every host is between steps, before anything is stopped.  Before
+ * edr_leader_done(); a second call for the same host is ignored. */
+void edr_leader_refuse(struct edr_leader_ask *a, size_t host, int code, const char *msg);
 
 /* One run of a gate.  The engine fills the first block (borrowed for the
  * gate's life); the gate may keep its own state in impl and sets the rest

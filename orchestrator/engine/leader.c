@@ -43,9 +43,14 @@ static void leader_apply(struct run *r, long leader) {
   json_t *f = json_pack("{s:s?}", "member", name);
   edr_journal_event(r->opts->journal, "leader", f); /* what the stop order rests on */
   json_decref(f);
-  if (name && !r->aborting) /* nothing is stopped in an abort */
+  bool refused = false; /* edr_leader_refuse: the run stops before any stop */
+  for (size_t i = 0; i < r->n; i++)
+    refused |= r->hosts[i].refused != NULL;
+  if (r->aborting || refused) /* nothing is stopped: no order to say */
+    return;
+  if (name)
     eng_info(r, "%s leads the running cluster: it stops last, after the others", name);
-  else if (!r->aborting) /* said, never silent: the order rests on it */
+  else /* said, never silent: the order rests on it */
     edr_warn("the leader of the running cluster could not be found: the members stop in "
              "parallel");
 }
@@ -57,6 +62,35 @@ void edr_leader_done(struct edr_leader_ask *a, long leader) {
   r->leader_pending = r->leader_blocks = false;
   if (!r->leader_starting)
     eng_check_barrier(r);
+}
+
+void edr_leader_refuse(struct edr_leader_ask *a, size_t host, int code, const char *msg) {
+  struct run *r = a->engine;
+  assert(a == &r->leader_ask && r->leader_pending && host < r->n);
+  struct host *h = &r->hosts[host];
+  if (!h->refused) {
+    h->refused = strdup(msg ? msg : edr_strerror(code));
+    h->refused_code = code < 0 ? code : EDR_EINTERNAL;
+  }
+}
+
+bool eng_leader_refusals(struct run *r) {
+  bool failed = false;
+  r->launched = false; /* no barrier until every refused host has failed */
+  for (size_t i = 0; i < r->n; i++) {
+    struct host *h = &r->hosts[i];
+    char *why = h->refused;
+    h->refused = NULL;
+    if (why && !h->failed) {
+      eng_host_fail(h, h->refused_code, "%s", why);
+      failed = true;
+    }
+    free(why);
+  }
+  r->launched = true;
+  if (failed)
+    eng_check_barrier(r);
+  return failed;
 }
 
 static bool stage_has_stop(const struct run *r, size_t k) {

@@ -243,6 +243,7 @@ int edr_execute(const struct edr_plan *plan, const struct edr_exec_opts *o,
     json_decref(h->probe);
     json_decref(h->cleanup);
     json_decref(h->marker_done);
+    free(h->refused);
   }
   uv_walk(&r.loop, walk_close, NULL);
   uv_run(&r.loop, UV_RUN_DEFAULT);

@@ -388,6 +388,8 @@ void eng_check_barrier(struct run *r) {
     return;
   if (r->leader_pending)
     return; /* leader.c's edr_leader_done() comes back here */
+  if (eng_leader_refusals(r))
+    return; /* the eng_host_fail inside has started the abort */
   const struct edr_stage *st = &r->plan->stages[r->stage];
   if (st->gate != EDR_GATE_NONE && !r->gate_done) {
     start_gate(r);

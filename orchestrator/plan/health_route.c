@@ -75,15 +75,18 @@ int edr_health_routes_decide(struct edr_plan *p, enum edr_health_via via, bool c
   return 0;
 }
 
+/* What a client URL said from here that no later ask from here gets past. */
+static bool no_route(int status) {
+  return status == EDR_ETIMEDOUT || status == EDR_EHOSTUNREACH || status == EDR_ERESOLVE;
+}
+
 void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *m,
                            int status, const char *detail) {
   if (!r->look)
     return;
   r->look = false;
   bool tls = status == EDR_ETLS;
-  bool no_route = status == EDR_ETIMEDOUT || status == EDR_EHOSTUNREACH ||
-                  status == EDR_ERESOLVE;
-  if ((no_route || (tls && (m->etcdctl_cert || m->etcdctl_cacert)))) {
+  if ((no_route(status) || (tls && (m->etcdctl_cert || m->etcdctl_cacert)))) {
     r->via_host = true;
     snprintf(r->why, sizeof r->why, "%s from here: %s", tls ? "tls refused" : "no answer",
              detail && *detail ? detail : edr_strerror(status));
@@ -95,6 +98,10 @@ void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *
              status && status != EDR_ECONNREFUSED
                  ? (detail && *detail ? detail : edr_strerror(status)) : "");
   }
+}
+
+bool edr_health_route_dead_end(const struct edr_health_route *r, int status) {
+  return r && !r->via_host && !r->look && (no_route(status) || status == EDR_ETLS);
 }
 
 bool edr_health_route_tls_on_host(const struct edr_plan *p, size_t i) {

@@ -462,8 +462,10 @@ int pb_emit_gate(struct cctx *c, json_t *st, int k, const bool *set) {
   }
   /* A member asked through its host's agent needs that agent connected
    * while it is asked: its host joins the check (and the cleanup), as a
-   * host a step runs on.  The wait asks its members; member-add and
-   * -remove ask every other member (cmd/gates.c). */
+   * host a step runs on.  The wait asks its members, each of which must
+   * answer: one auto may still move to its host (its client URL gives no
+   * answer from here) joins too.  Member-add and -remove ask every other
+   * member in turn until one answers (cmd/gates.c). */
   bool change = g == EDR_GATE_MEMBER_ADD || g == EDR_GATE_MEMBER_REMOVE;
   for (size_t i = 0; (change || g == EDR_GATE_WAIT_HEALTHY) && c->p->health_routes &&
                      i < c->p->n_hosts; i++) {
@@ -472,7 +474,8 @@ int pb_emit_gate(struct cctx *c, json_t *st, int k, const bool *set) {
       asked = asked || stg->members[j] == i;
     if (change)  /* one target, in members[0] */
       asked = stg->n_members && stg->members[0] != i;
-    if (asked && c->p->health_routes[i].via_host)
+    if (asked && (c->p->health_routes[i].via_host ||
+                  (g == EDR_GATE_WAIT_HEALTHY && c->p->health_routes[i].look)))
       c->involved[i] = true;
   }
   return 0;

@@ -359,6 +359,12 @@ int edr_health_routes_decide(struct edr_plan *p, enum edr_health_via via, bool c
  * when that says no route or a refused TLS the host has files for. */
 void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *m,
                            int status, const char *detail);
+/* Whether a member whose route R asks it from here (--health-via here, or
+ * auto after a look that kept it here) can never be checked from here,
+ * going by what its client URL said from here (STATUS): no route to it
+ * (timed out, unreachable, no such name) or its TLS refused.  The leader
+ * lookup then stops the run before anything stops (cmd/gates.c). */
+bool edr_health_route_dead_end(const struct edr_health_route *r, int status);
 /* "from here (...)" or "through HOST's agent, with its certificates (...)". */
 void edr_health_route_say(const struct edr_plan *p, size_t i, char *out, size_t len);
 /* Whether the run may ask host I's agent an https URL (etcd-http over TLS,

@@ -43,6 +43,7 @@ static struct {
   unsigned attempts[EDR_GATE__COUNT];
   bool interrupt, interrupted;
   long leader;
+  long leader_refuse;
   unsigned leader_delay_ms;
   uv_timer_t timer;
   bool timer_init;
@@ -88,6 +89,7 @@ void fake_reset(const struct edr_plan *p) {
   violations = 0;
   memset(&gates, 0, sizeof gates);
   gates.leader = -1;
+  gates.leader_refuse = -1;
 }
 
 void fake_rule(struct fake_rule r) {
@@ -109,6 +111,7 @@ void fake_gate_script(enum edr_gate_kind kind, const enum fake_act *acts, size_t
 void fake_gate_interrupt(bool on) { gates.interrupt = on; }
 void fake_leader(long host) { gates.leader = host; }
 void fake_leader_delay(unsigned delay_ms) { gates.leader_delay_ms = delay_ms; }
+void fake_leader_refuse(long host) { gates.leader_refuse = host; }
 void fake_push_window(long host, unsigned start_ms, unsigned end_ms, uint64_t bytes) {
   if (host >= 0 && host < MAX_HOSTS)
     push_windows[host] = (struct edr_push_window){
@@ -716,7 +719,13 @@ static void leader_finish(struct fake_leader_call *c, long leader) {
   edr_leader_done(a, leader);
 }
 
-static void leader_cb(uv_timer_t *t) { leader_finish(t->data, gates.leader); }
+static void leader_cb(uv_timer_t *t) {
+  struct fake_leader_call *c = t->data;
+  if (gates.leader_refuse >= 0)
+    edr_leader_refuse(c->ask, (size_t)gates.leader_refuse, EDR_ETIMEDOUT,
+                      "its client URL gives no answer from here");
+  leader_finish(c, gates.leader);
+}
 
 static void fake_leader_start(struct edr_leader_ask *a) {
   struct fake_leader_call *c = calloc(1, sizeof(*c));

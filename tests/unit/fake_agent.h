@@ -85,6 +85,9 @@ void fake_gate_interrupt(bool on);
  * after DELAY_MS on the run's loop while the hosts go on. */
 void fake_leader(long host);
 void fake_leader_delay(unsigned delay_ms);
+/* ... and, before it answers, refuses host HOST (edr_leader_refuse: its
+ * member cannot be checked the way the run asks it); -1: none. */
+void fake_leader_refuse(long host);
 /* When host HOST's agent push ran, in ms on the fake's clock, and the
  * bytes it carried (edr_agent_ops.push_window); unset: not measured.
  * fake_push_rate: BYTES_PER_S over one second that every such host shares. */

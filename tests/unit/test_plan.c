@@ -402,15 +402,26 @@ static void test_health_routes(void) {
   /* looked at once: a later answer changes nothing */
   edr_health_route_seen(&p->health_routes[0], &s->members[0], 0, "");
   CHECK(p->health_routes[0].via_host);
+  /* moved to its host, or kept here by a refusal: no dead end */
+  CHECK(!edr_health_route_dead_end(&p->health_routes[0], EDR_ETIMEDOUT));
+  CHECK(!edr_health_route_dead_end(&p->health_routes[2], EDR_ECONNREFUSED));
+  CHECK(!edr_health_route_dead_end(NULL, EDR_ETIMEDOUT));
 
   CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_AUTO, true) == 0);
   CHECK(!p->health_routes[1].via_host && p->health_routes[1].look);
   CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HERE, false) == 0);
   for (size_t i = 0; i < 3; i++)
     CHECK(!p->health_routes[i].via_host && !p->health_routes[i].look);
+  /* here: no route, or a refused TLS, can never be checked from here */
+  CHECK(edr_health_route_dead_end(&p->health_routes[0], EDR_ETIMEDOUT));
+  CHECK(edr_health_route_dead_end(&p->health_routes[0], EDR_EHOSTUNREACH));
+  CHECK(edr_health_route_dead_end(&p->health_routes[1], EDR_ETLS));
+  CHECK(!edr_health_route_dead_end(&p->health_routes[0], EDR_ECONNREFUSED));
+  CHECK(!edr_health_route_dead_end(&p->health_routes[0], 0));
   CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HOSTS, true) == 0);
   for (size_t i = 0; i < 3; i++)
     CHECK(p->health_routes[i].via_host && !p->health_routes[i].look);
+  CHECK(!edr_health_route_dead_end(&p->health_routes[0], EDR_ETIMEDOUT));
   edr_plan_free(p);
   edr_spec_free(s);
 }

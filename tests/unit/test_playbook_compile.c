@@ -96,7 +96,7 @@ static void test_each_block(void) {
       "  {'name': 'unenv', 'kind': 'reset-env'}]}"));
   if (!p)
     return;
-  CHECK_SHAPE(p, false, true, true);
+  CHECK_SHAPE(p, true, true, true);  /* m1: asked by the waits (auto may move it) */
   static const char *const want[] = {
       "check", "add[m2]", "env[m2]", "start[m2]", "ok[m2]", "caught-up[m2]", "unenv[m2]",
       "add[m3]", "env[m3]", "start[m3]", "ok[m3]", "caught-up[m3]", "unenv[m3]", "cleanup"};
@@ -162,7 +162,7 @@ static void test_each_block(void) {
     CHECK(p->n_stages == 4);
     CHECK(p->n_stages == 4 && members_are(&p->stages[1], (const size_t[]){0, 1}, 2));
     CHECK(p->n_stages == 4 && members_are(&p->stages[2], (const size_t[]){0, 1, 2}, 3));
-    CHECK_SHAPE(p, false, false, false);
+    CHECK_SHAPE(p, true, true, true);  /* asked by the waits */
   }
   edr_plan_free(p);
 
@@ -397,7 +397,7 @@ static void test_step_options(void) {
             NULL, 0, &opts_snap);
   if (!p)
     return;
-  CHECK_SHAPE(p, true, false, false);
+  CHECK_SHAPE(p, true, true, true);  /* m2, m3: asked by the waits */
   const struct edr_host_plan *h = &p->hosts[0];
   const struct edr_step *stop = step_in(h, EDR_STEP_STOP, 1);
   const struct edr_step *cs = step_in(h, EDR_STEP_CHECK_STOPPED, 1);
@@ -484,8 +484,11 @@ static void test_snapshot_save_only(void) {
 
 /* Members asked through their hosts (--health-via hosts) join the check,
  * so their agents are there when asked: wait-healthy's targets, and every
- * member other than the target for member-add and -remove; from here
- * (auto, http members) a gates-only playbook connects to no host. */
+ * member other than the target for member-add and -remove.  With auto
+ * (http members, asked from here unless their client URL gives no answer)
+ * wait-healthy's targets join too, since each must answer and auto may
+ * move it to its host; member changes, asked in turn until one member
+ * answers, connect to no host. */
 static void test_asked_through_hosts(void) {
   struct edr_plan_opts hosts = opts;
   hosts.health_via = EDR_HEALTH_VIA_HOSTS;
@@ -509,6 +512,10 @@ static void test_asked_through_hosts(void) {
   p = OK(STEPS("{'name': 'rm', 'kind': 'member-remove', 'target': 'm3'}"));
   if (p)
     CHECK_SHAPE(p, false, false, false);
+  edr_plan_free(p);
+  p = OK(STEPS("{'name': 'w', 'kind': 'wait-healthy', 'target': 'm2'}"));
+  if (p)
+    CHECK_SHAPE(p, false, true, false);
   edr_plan_free(p);
 }
 
@@ -611,7 +618,7 @@ static void test_shipped(void) {
   const char *member[] = {"member=m3"};
   p = shipped("replace-member", member, 1, &opts);
   if (p) {
-    CHECK_SHAPE(p, false, false, true);
+    CHECK_SHAPE(p, true, true, true);  /* m1, m2: asked by the quorum wait */
     long rm = stage_named(p, "remove"), add = stage_named(p, "add");
     CHECK(rm > 0 && add > rm);
     if (rm > 0 && add > rm) {

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# route.sh VERSION - how the runs ask each member (--health-via, plan/
+# health_route.c) when this machine cannot reach one member's client URL,
+# on a lab of 4 real hosts with plain http.  A rule in this (the
+# coordinator's) namespace drops its traffic to one member's port 2379; the
+# hosts still reach each other.  One lab serves every case:
+# - restore with the default --health-via auto and m2 cut: the plan says m2
+#   is asked from here unless it gives no answer; the leader lookup looks
+#   at it before anything stops and moves it to its host, the run says so
+#   and why; the restore ends healthy (checked on m2's own host too), every
+#   key back, nothing newer, the old member dirs kept;
+# - --health-via here with the same cut: refused before anything stops,
+#   naming m2 and the reason, no host changed;
+# - playbooks/replace-member.json on m2 with m1 (the first member its
+#   member changes ask) cut from here: m1 is asked through its host, the
+#   member list and every key checked;
+# - quorum lost (m3 and m4 stopped, m1 and m2 running with no leader):
+#   the leader lookup finds nobody, the run says so and why, every stop
+#   begins before any member's etcd has exited (the run's log), and the
+#   restore ends healthy.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/playbook_lib.sh"
+case ${1:-} in
+  3.4) LAB=rt34 ;;
+  3.5) LAB=rt35 ;;
+  *) echo "usage: $0 3.4|3.5" >&2; exit 2 ;;
+esac
+CUT=edr_${LAB}_cut # nft table in this namespace: ours alone, removed at exit
+need_root
+nft delete table inet "$CUT" 2>/dev/null
+trap 'edr_rc=$?; nft delete table inet "$CUT" 2>/dev/null; (exit $edr_rc); finish' EXIT
+lab_up 4 "$1"
+N=4
+write_pb_spec "$WORK/cluster.json"
+not_contains() { ! contains "$@"; }
+ipof() { host_ip "$1"; }
+
+# cut_here I: drop this machine's traffic to member I's client port; uncut.
+cut_here() {
+  nft delete table inet "$CUT" 2>/dev/null
+  nft -f - <<EOF
+table inet $CUT {
+  chain out {
+    type filter hook output priority 0; policy accept;
+    ip daddr $(ipof "$1") tcp dport 2379 drop
+  }
+}
+EOF
+}
+uncut() { nft delete table inet "$CUT" 2>/dev/null; }
+# What member I serves, asked on its own host (this machine may be cut).
+checksum_in() { # checksum_in I PREFIX
+  on_host "$1" python3 "$REPO/tests/lab/labdata.py" checksum "http://$(ipof "$1"):2379" "$2"
+}
+healthy_in() {
+  [[ $(on_host "$1" curl -s --max-time 5 "http://$(ipof "$1"):2379/health") == *'"health":"true"'* ]]
+}
+# restore WANT=N WHAT=TEXT [ARGS...]: etcd-dr restore of $WORK/snap.db,
+# its output in $WORK/out and $WORK/err (and $err), checked to exit N; the
+# end of its stderr shown when not.  The health wait is bounded (40 s) so a
+# route that never answers fails in seconds, not minutes.
+restore() {
+  local want=${1#WANT=} what
+  [[ $1 == WANT=* ]] && shift || want=0
+  what=${1#WHAT=}; shift
+  "$ETCD_DR" restore --yes --health-timeout 40s --cluster "$WORK/cluster.json" \
+    --snapshot "$WORK/snap.db" "$@" >"$WORK/out" 2>"$WORK/err"
+  rc=$?
+  check "$what: exit $want (got $rc)" test "$rc" = "$want"
+  [[ $rc == "$want" ]] || tail -n 40 "$WORK/err"
+  err=$(cat "$WORK/err")
+}
+run_id() { sed -n 's/^etcd-dr: run \([0-9a-f-]*\): .*/\1/p' "$1" | sed -n 1p; }
+# Every member healthy, PREFIX's keys as WANT, nothing under /after/, its
+# old member dir kept as member.etcd-dr-RUN (checked on each host: WHAT).
+check_restored() { # check_restored WHAT PREFIX WANT RUN
+  local i
+  for i in $(seq 1 $N); do
+    check "$1: m$i healthy (asked on its host)" healthy_in "$i"
+    check "$1: m$i serves every key of the snapshot" test "$(checksum_in "$i" "$2")" = "$3"
+    check "$1: m$i has nothing written after it" \
+      test "$(checksum_in "$i" /after/ | cut -d' ' -f1)" = 0
+    check "$1: m$i kept its old member dir" on_host "$i" test -d "/var/lib/etcd/member.etcd-dr-$4"
+    check "$1: m$i: no staging or agent left" test -z "$(leftovers "$i")"
+  done
+}
+
+lab put-data 100 300 --prefix /kept/ >/dev/null 2>&1
+want=$(checksum_on 1 /kept/)
+lab snapshot "$WORK/snap.db" >/dev/null 2>&1
+lab put-data 10 100 --prefix /after/ >/dev/null 2>&1
+
+# ---- auto: m2 cut from here, the cluster running ----------------------------
+ip2=$(ipof 2)
+cut_here 2
+check "the cut works: m2's client URL gives no answer from here" \
+  test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$ip2:2379/health")" = 000
+check "m2's host still reaches it" healthy_in 2
+check "m1 still answers from here" healthy_on 1
+
+"$ETCD_DR" plan --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"
+check "plan (auto): m2 asked from here unless its client URL gives no answer" \
+  grep -qF "m2: health checked from here, or through $ip2's agent if its client URL gives no answer from here before anything stops" "$WORK/out"
+check "plan (auto): the leader lookup asks m2 from here, else through its host" \
+  grep -qF "m2 from here, else through $ip2's agent" "$WORK/out"
+
+restore WHAT="auto restore, m2 cut from here"
+check "auto: the leader was found (some members through their hosts)" \
+  contains "$err" "the leader lookup asked some members through their hosts' agents"
+check "auto: the run says m2 moved to its host, and why" \
+  contains "$err" "m2: health checked through $ip2's agent, with its certificates (no answer from here: "
+check "auto: m1 checked from here" contains "$err" "m1: health checked from here"
+check "auto: the report's health line says 1 of 4 through the hosts" \
+  grep -qE "4 members, one cluster, revision >= [0-9]+; checked through the hosts' agents for 1 of them" \
+  "$(sed -n 's/^report: //p' "$WORK/err")"
+check "auto: nothing asked from here only with a warning" not_contains "$err" "is not connected"
+uncut
+check_restored "auto" /kept/ "$want" "$(run_id "$WORK/err")"
+
+# The stop order from the run's journal (RUN): "parallel" when every
+# member's stop began before any member's etcd had exited (check-stopped
+# done), else "LEADER last" when only LEADER's stop began after the others'
+# had exited.
+stop_order() { # stop_order RUN
+  python3 - "$(journal "$1")" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+line = lambda h, s, e: next((i for i, x in enumerate(ev)
+                             if x.get("host") == h and x.get("step") == s and x.get("event") == e), None)
+hosts = sorted({x["host"] for x in ev if x.get("step") == "stop"})
+start = {h: line(h, "stop", "start") for h in hosts}
+gone = {h: line(h, "check-stopped", "done") for h in hosts}
+if None in start.values() or None in gone.values():
+    print("incomplete:", start, gone); sys.exit()
+late = [h for h in hosts if all(start[h] > gone[o] for o in hosts if o != h)]
+if max(start.values()) < min(gone.values()):
+    print("parallel")
+elif len(late) == 1:
+    print(late[0], "last")
+else:
+    print("other:", start, gone)
+PY
+}
+leader=$(sed -n 's/^etcd-dr: \(m[0-9]\) leads the running cluster: it stops last, after the others$/\1/p' "$WORK/err")
+check "auto: the leader named ($leader) stopped last (the run's journal)" \
+  test -n "$leader" -a "$(stop_order "$(run_id "$WORK/err")")" = "$leader last"
+
+# ---- here: the same cut, refused before anything stops ----------------------
+cut_here 2
+before=$(all_states)
+restore WANT=4 WHAT="--health-via here, m2 cut, before anything stops" --health-via here
+check "here: the error names m2, the reason and what to do" contains "$err" \
+  "etcd-dr: error: m2 ($ip2): its client URL http://$ip2:2379 gives no answer from here (Connection timed out after "
+check "here: ... and why it matters, and what to do" contains "$err" \
+  "), and its health is asked from here (--health-via here): it could not be checked once etcd is started again, so nothing is stopped; leave --health-via at auto (or give hosts), which asks it through its host's agent, or let this machine reach it"
+check "here: no stop order is said for a run that stops nothing" not_contains "$err" "stops last"
+check "here: the summary says no host was changed" \
+  contains "$err" "no host was changed: etcd was not stopped and no data was moved."
+[[ $rc == 4 ]] || tail -n 30 "$WORK/err"
+check "here: every host as it was (etcd running, member dirs in place)" test "$(all_states)" = "$before"
+uncut
+
+# ---- replace-member with m1, the first member its changes ask, cut ----------
+ip1=$(ipof 1)
+old_id2=$(member_id_of m2)
+lab etcd 2 stop >/dev/null 2>&1 # m2 is lost
+lab put-data 20 100 --prefix /while-down/ >/dev/null 2>&1
+while_down=$(checksum_on 1 /while-down/)
+cut_here 1
+pb_run replace-member p1 --var member=m2
+check "replace-member m2, m1 cut from here: exit 0 (got $RC)" test "$RC" = 0
+err=$(cat "$WORK/err")
+via1="m1 through $ip1's agent, with its certificates (no answer from here: "
+check "replace-member: member-remove asks m1 through its host, and says why" \
+  grep -qF "member-remove m2: asks $via1" "$WORK/err"
+check "replace-member: member-add too" grep -qF "member-add m2: asks $via1" "$WORK/err"
+check "replace-member: the others from here" grep -qF "; m3 from here; m4 from here (in turn, until one answers)" "$WORK/err"
+uncut
+check "replace-member: members m1-m4, all started, their URLs" test "$(ctl_members)" = "$(want_members)"
+new_id2=$(member_id_of m2)
+check "replace-member: m2 is a new member ($old_id2 -> $new_id2)" \
+  test -n "$new_id2" -a "$new_id2" != "$old_id2"
+for i in $(seq 1 $N); do
+  check "replace-member: m$i serves every key" test "$(checksum_on "$i" /kept/)" = "$want"
+  check "replace-member: m$i serves what was written while m2 was down" \
+    test "$(checksum_on "$i" /while-down/)" = "$while_down"
+done
+lab etcd 2 restart >/dev/null 2>&1 # as configured again (the playbook reset its env)
+check "replace-member: m2 restarted as configured, one healthy cluster" \
+  eval 'lab health --timeout 60 >/dev/null 2>&1 && test "$(ctl_members)" = "$(want_members)"'
+
+# ---- quorum lost: m3 and m4 stopped, m1 and m2 run without a leader ---------
+lab etcd 3 stop >/dev/null 2>&1
+lab etcd 4 stop >/dev/null 2>&1
+no_leader() { # member I answers and follows no leader
+  curl -s --max-time 2 -X POST -d '{}' "http://$(ipof "$1"):2379/v3/maintenance/status" |
+    python3 -c 'import json,sys; d = json.load(sys.stdin); sys.exit(int(d.get("leader", "0")) != 0)' 2>/dev/null
+}
+for _ in $(seq 50); do no_leader 1 && no_leader 2 && break; sleep 0.2; done
+check "m1 and m2 run and know no leader" eval 'no_leader 1 && no_leader 2'
+restore WHAT="quorum lost: restore"
+check "quorum lost: the lookup says why it found nobody" contains "$err" \
+  "etcd-dr: warning: leader lookup: no member said it leads: m1 (http://$ip1:2379) knows no leader; m2 (http://$ip2:2379) knows no leader; m3 (http://$(ipof 3):2379): "
+check "quorum lost: the run says the members stop in parallel" contains "$err" \
+  "etcd-dr: warning: the leader of the running cluster could not be found: the members stop in parallel"
+check "quorum lost: no member named the leader" not_contains "$err" "leads the running cluster"
+run=$(run_id "$WORK/err")
+check "quorum lost: every stop began before any member's etcd had exited (the run's journal)" \
+  test "$(stop_order "$run")" = parallel
+check_restored "quorum lost" /kept/ "$want" "$run"
