@@ -65,11 +65,9 @@ static uint64_t free_where(const struct edr_save_opts *o) {
 static int url_addr(const char *url, char addr[INET6_ADDRSTRLEN], struct edr_error *err) {
   char scheme[8], host[256];
   int port;
-  unsigned char bin[16];
   addr[0] = '\0';
   if (!edr_parse_url(url, scheme, sizeof scheme, host, sizeof host, &port) ||
-      host[0] == '[' || !strcasecmp(host, "localhost") ||
-      inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1)
+      host[0] == '[' || !strcasecmp(host, "localhost") || edr_ip_literal(host))
     return 0;
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
   int g = getaddrinfo(host, NULL, &hints, &res);

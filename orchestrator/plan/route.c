@@ -11,8 +11,8 @@
 
 #include "err.h"
 #include "util.h"
+#include "valid.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +22,6 @@ const char *const edr_transfer_names[3] = {
   [EDR_TRANSFER_RELAY] = "relay",
   [EDR_TRANSFER_DIRECT] = "direct",
 };
-
-static bool numeric(const char *a) {
-  unsigned char b[16];
-  return a && (inet_pton(AF_INET, a, b) == 1 || inet_pton(AF_INET6, a, b) == 1);
-}
 
 static int port_of(const struct edr_plan *p, const struct edr_host_plan *h) {
   return h->member->relay_port ? h->member->relay_port : p->relay_port;
@@ -80,7 +75,7 @@ int edr_plan_route(struct edr_plan *p, const struct edr_plan_opts *o, struct edr
     /* a name the static agent cannot resolve (it does no name lookups:
      * no NSS, no DNS client): nobody can connect to that host, so it gets
      * a direct push (it still forwards to the next); the plan says why */
-    if (!numeric(h->member->relay_address)) {
+    if (!edr_ip_literal(h->member->relay_address)) {
       if (p->snapshot_host >= 0 || p->transfer == EDR_TRANSFER_RELAY)
         return edr_error_set(err, EDR_EINVAL,
                              "member '%s': relay_address '%s' is not an IP address, and "

@@ -140,6 +140,11 @@ bool edr_valid_jump(const char *s) {
   }
 }
 
+bool edr_ip_literal(const char *s) {
+  unsigned char b[16];
+  return s && (inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1);
+}
+
 bool edr_parse_url(const char *url, char *scheme, size_t slen, char *host,
                    size_t hlen, int *port) {
   const char *p = strstr(url, "://");

@@ -18,6 +18,8 @@ bool edr_valid_user(const char *s);
 bool edr_valid_token(const char *s);
 /* OpenSSH's -J list: [user@]host[:port], comma-separated. */
 bool edr_valid_jump(const char *s);
+/* Is S an IPv4 or IPv6 address literal (no brackets)? */
+bool edr_ip_literal(const char *s);
 /* Split "scheme://host:port" into parts; returns false when malformed. */
 bool edr_parse_url(const char *url, char *scheme, size_t slen, char *host,
                    size_t hlen, int *port);
