@@ -58,27 +58,28 @@ static int by_ns(const void *a, const void *b) {
  * A host the relay feeds takes none of this machine's link. */
 static struct link_est weigh_link(const struct run *r) {
   struct link_est e = {0};
-  size_t n = r->n;
-  struct edr_push_window *w = r->ops->push_window ? calloc(n + 1, sizeof *w) : NULL;
-  const struct host **who = w ? calloc(n + 1, sizeof *who) : NULL;
-  uint64_t *at = who ? calloc(2 * n + 1, sizeof *at) : NULL;
-  double *fair = at ? calloc(n + 1, sizeof *fair) : NULL;
-  if (!fair)
+  struct pushed {
+    struct edr_push_window w;
+    const struct host *h;
+    double fair_ns;            /* its part of the time, shared stretches split */
+  } *ps = r->ops->push_window ? calloc(r->n + 1, sizeof *ps) : NULL;
+  uint64_t *at = ps ? calloc(2 * r->n + 1, sizeof *at) : NULL; /* every start and end */
+  if (!at)
     goto out;
   uint64_t bytes = 0;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < r->n; i++) {
     const struct host *h = &r->hosts[i];
     if (h->failed || !h->conn)
       continue;
     e.here += pushed_from_here(h);
-    struct edr_push_window x;
-    if (!r->ops->push_window(h->conn, &x) || x.end_ns <= x.start_ns)
+    struct pushed *x = &ps[e.measured];
+    if (!r->ops->push_window(h->conn, &x->w) || x->w.end_ns <= x->w.start_ns)
       continue;
-    who[e.measured] = h;
-    at[2 * e.measured] = x.start_ns;
-    at[2 * e.measured + 1] = x.end_ns;
-    w[e.measured++] = x;
-    bytes += x.bytes;
+    x->h = h;
+    at[2 * e.measured] = x->w.start_ns;
+    at[2 * e.measured + 1] = x->w.end_ns;
+    bytes += x->w.bytes;
+    e.measured++;
   }
   /* sweep the stretches between the windows' ends */
   qsort(at, 2 * e.measured, sizeof *at, by_ns);
@@ -87,13 +88,13 @@ static struct link_est weigh_link(const struct run *r) {
     uint64_t a = at[k], b = at[k + 1];
     size_t sharing = 0;
     for (size_t i = 0; i < e.measured; i++)
-      sharing += w[i].start_ns <= a && b <= w[i].end_ns;
+      sharing += ps[i].w.start_ns <= a && b <= ps[i].w.end_ns;
     if (b == a || sharing == 0)
       continue;
     busy += b - a;
     for (size_t i = 0; i < e.measured; i++)
-      if (w[i].start_ns <= a && b <= w[i].end_ns)
-        fair[i] += (double)(b - a) / (double)sharing;
+      if (ps[i].w.start_ns <= a && b <= ps[i].w.end_ns)
+        ps[i].fair_ns += (double)(b - a) / (double)sharing;
   }
   if (busy == 0 || e.here == 0)
     goto out;
@@ -101,17 +102,15 @@ static struct link_est weigh_link(const struct run *r) {
   e.share = e.total / (double)e.here;
   double shared = e.share;
   for (size_t i = 0; i < e.measured; i++) {
-    double alone = fair[i] > 0 ? (double)w[i].bytes * 1e9 / fair[i] : 0;
-    if (pushed_from_here(who[i]) && alone > 0 && alone < shared / 2 && alone < e.share) {
+    double alone = ps[i].fair_ns > 0 ? (double)ps[i].w.bytes * 1e9 / ps[i].fair_ns : 0;
+    if (pushed_from_here(ps[i].h) && alone > 0 && alone < shared / 2 && alone < e.share) {
       e.share = alone;
-      e.slow = who[i]->m->name;
+      e.slow = ps[i].h->m->name;
     }
   }
 out:
-  free(w);
-  free(who);
+  free(ps);
   free(at);
-  free(fair);
   return e;
 }
 
