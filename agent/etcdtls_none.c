@@ -12,7 +12,8 @@
 
 const char *const etcd_tls_missing =
     "this host got etcd-dr-agent-notls, the agent built without tls: the run gives the full "
-    "etcd-dr-agent only to a host whose member's health it may ask over https through it; "
+    "etcd-dr-agent only to a host whose member it may ask over https through it (health, "
+    "member changes, the leader, a snapshot); "
     "put etcd-dr-agent beside etcd-dr, or ask from here (--health-via here)";
 
 int etcd_tls_start(struct agent *a, struct etcd_tls **out, int fd, uint64_t deadline,
