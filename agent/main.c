@@ -9,6 +9,7 @@
 #include "files.h"
 
 #include "err.h"
+#include "jsonwipe.h"
 
 #include <fcntl.h>
 #include <libgen.h>
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
                     "see docs/agent-protocol.md\n", EDR_VERSION);
     return 2;
   }
+  edr_json_wipe_install(); /* no copy of a password outlives its object */
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
   /* A parent may have left SIGCHLD ignored, which would make waitpid()

@@ -3,6 +3,7 @@
  */
 #include "commands.h"
 #include "cli.h"
+#include "jsonwipe.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -47,6 +48,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+  edr_json_wipe_install(); /* no copy of a password outlives its object */
   if (argc < 2) {
     usage(stderr);
     return EDR_EXIT_USAGE;

@@ -65,7 +65,7 @@ int edr_etcd_user_get(const char *opt_user, struct edr_etcd_user *u, struct edr_
 char *edr_etcd_auth_body(const struct edr_etcd_user *u) {
   json_t *j = json_pack("{s:s, s:s}", "name", u->name, "password", u->password);
   char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  /* jansson's copy of the password goes with the object; it is not wiped */
+  /* jansson's copy of the password is zeroed as the object goes (jsonwipe.h) */
   json_decref(j);
   return s;
 }
