@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 static const char *outcome_name(const struct edr_plan *p, const struct edr_host_result *hr) {
+  if (hr->left_out)
+    return "left out";
   switch (hr->outcome) {
   case EDR_HOST_RESTORED:
     return p->kind == EDR_PLAN_ROLLBACK ? "rolled back" : p->kind == EDR_PLAN_RUN ? "done"
@@ -133,6 +135,10 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
     fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", hr->member, host, outcome_name(p, hr),
             steps, t, last);
   }
+  for (size_t i = 0; i < res->n_hosts; i++)
+    if (res->hosts[i].left_out)
+      fprintf(o, "  %s left out (its member asked from here): %s\n", res->hosts[i].member,
+              res->hosts[i].message ? res->hosts[i].message : "");
   bool changed = any_host_changed(res);
   if (p->kind == EDR_PLAN_RUN) {
     if (changed)
