@@ -78,6 +78,8 @@ static void print_run_hosts(const struct edr_plan *p, const struct edr_run_resul
         fprintf(o, "%s%s", sep, edr_step_kinds[s->kind].name);
       sep = ", ";
     }
+    if (!strcmp(sep, " "))  /* only read and asked (a wait's target) */
+      fprintf(o, " not changed");
     if (res->exit_code != 0 && stopped)
       fprintf(o, "; etcd is STOPPED there (its start_command starts it again)");
     if (res->exit_code != 0 && env_set && hp->env_backup)

@@ -41,18 +41,21 @@ write_pb_spec "$WORK/cluster.json"
 not_contains() { ! contains "$@"; }
 ipof() { host_ip "$1"; }
 
-# cut_here I: drop this machine's traffic to member I's client port; uncut.
-cut_here() {
+# nft_cut RULE...: this machine's traffic matching each nft RULE stopped
+# (it replaces the previous cut); uncut lifts it.
+nft_cut() {
   nft delete table inet "$CUT" 2>/dev/null
   nft -f - <<EOF
 table inet $CUT {
   chain out {
     type filter hook output priority 0; policy accept;
-    ip daddr $(ipof "$1") tcp dport 2379 drop
+$(printf '    %s\n' "$@")
   }
 }
 EOF
 }
+# cut_here I: drop this machine's traffic to member I's client port; uncut.
+cut_here() { nft_cut "ip daddr $(ipof "$1") tcp dport 2379 drop"; }
 uncut() { nft delete table inet "$CUT" 2>/dev/null; }
 # What member I serves, asked on its own host (this machine may be cut).
 checksum_in() { # checksum_in I PREFIX
@@ -167,6 +170,14 @@ check "here: every host as it was (etcd running, member dirs in place)" test "$(
 uncut
 
 # ---- replace-member with m1, the first member its changes ask, cut ----------
+# The member list is m1-m4, all started, and m2 is a new member (its id
+# not OLD_ID): WHAT.
+check_m2_replaced() { # check_m2_replaced WHAT OLD_ID
+  local id
+  check "$1: members m1-m4, all started, their URLs" test "$(ctl_members)" = "$(want_members)"
+  id=$(member_id_of m2)
+  check "$1: m2 is a new member ($2 -> $id)" test -n "$id" -a "$id" != "$2"
+}
 ip1=$(ipof 1)
 old_id2=$(member_id_of m2)
 lab etcd 2 stop >/dev/null 2>&1 # m2 is lost
@@ -182,10 +193,7 @@ check "replace-member: member-remove asks m1 through its host, and says why" \
 check "replace-member: member-add too" grep -qF "member-add m2: asks $via1" "$WORK/err"
 check "replace-member: the others from here" grep -qF "; m3 from here; m4 from here (in turn, until one answers)" "$WORK/err"
 uncut
-check "replace-member: members m1-m4, all started, their URLs" test "$(ctl_members)" = "$(want_members)"
-new_id2=$(member_id_of m2)
-check "replace-member: m2 is a new member ($old_id2 -> $new_id2)" \
-  test -n "$new_id2" -a "$new_id2" != "$old_id2"
+check_m2_replaced replace-member "$old_id2"
 for i in $(seq 1 $N); do
   check "replace-member: m$i serves every key" test "$(checksum_on "$i" /kept/)" = "$want"
   check "replace-member: m$i serves what was written while m2 was down" \
@@ -200,16 +208,8 @@ check "replace-member: m2 restarted as configured, one healthy cluster" \
 # refused (a TCP reset, as from a host with no sshd); with "client", its
 # client port dropped too.
 refuse_ssh() {
-  nft delete table inet "$CUT" 2>/dev/null
-  nft -f - <<EOF
-table inet $CUT {
-  chain out {
-    type filter hook output priority 0; policy accept;
-    ip daddr $(ipof "$1") tcp dport 22 reject with tcp reset
-    ${2:+ip daddr $(ipof "$1") tcp dport 2379 drop}
-  }
-}
-EOF
+  nft_cut "ip daddr $(ipof "$1") tcp dport 22 reject with tcp reset" \
+    ${2:+"ip daddr $(ipof "$1") tcp dport 2379 drop"}
 }
 ssh_refused() { ! timeout 5 bash -c "exec 3<>/dev/tcp/$1/22" 2>/dev/null; }
 ip3=$(ipof 3)
@@ -232,10 +232,7 @@ m3 = h["m3"]
 sys.exit(not (m3["outcome"] == "left out" and "connection refused" in (m3["message"] or "")
               and h["m2"]["outcome"] == "done"))' "$WORK/report-p2.json"
 uncut
-check "replace-member (m3 left out): members m1-m4, all started" test "$(ctl_members)" = "$(want_members)"
-new_id2=$(member_id_of m2)
-check "replace-member (m3 left out): m2 is a new member ($old_id2 -> $new_id2)" \
-  test -n "$new_id2" -a "$new_id2" != "$old_id2"
+check_m2_replaced "replace-member (m3 left out)" "$old_id2"
 for i in $(seq 1 $N); do
   check "replace-member (m3 left out): m$i serves every key" test "$(checksum_on "$i" /kept/)" = "$want"
   check "replace-member (m3 left out): m$i: no lock, staging or agent left" test -z "$(leftovers "$i")"

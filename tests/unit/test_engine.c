@@ -35,6 +35,16 @@ static bool requested_after(long from, size_t host, const char *text) {
   return false;
 }
 
+/* The trace's entry where host H's step J answered with a failure, or -1. */
+static long failed_reply(size_t h, size_t j) {
+  for (size_t i = 0; i < fake_trace_len(); i++) {
+    const struct fake_entry *e = fake_trace(i);
+    if (e->ev == FAKE_REPLY && e->host == (long)h && e->step == (long)j && e->status)
+      return (long)i;
+  }
+  return -1;
+}
+
 /* Optional host H (plan.h: it only joined so that its member can be asked
  * through it) fails its check step J (ACT): it is left out, said in its
  * result, and the run goes on without it; nothing more is sent to it, no
@@ -48,12 +58,7 @@ static void left_out_at(const struct edr_plan *p, size_t h, size_t j, enum fake_
   struct edr_run_result res;
   int t0 = t_fail;
   int rc = run(p, &o, &res);
-  long at = -1;
-  for (size_t i = 0; i < fake_trace_len() && at < 0; i++) {
-    const struct fake_entry *e = fake_trace(i);
-    if (e->ev == FAKE_REPLY && e->host == (long)h && e->step == (long)j && e->status)
-      at = (long)i;
-  }
+  long at = failed_reply(h, j);
   CHECK(at >= 0);
   CHECK(rc == EDR_EXIT_OK);
   CHECK(res.hosts[h].left_out);
@@ -108,13 +113,7 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
   int t0 = t_fail;
   int rc = run(p, &o, &res);
 
-  /* the failure as the engine saw it */
-  long at = -1;
-  for (size_t i = 0; i < fake_trace_len() && at < 0; i++) {
-    const struct fake_entry *e = fake_trace(i);
-    if (e->ev == FAKE_REPLY && e->host == (long)h && e->step == (long)j && e->status)
-      at = (long)i;
-  }
+  long at = failed_reply(h, j);  /* the failure as the engine saw it */
   CHECK(at >= 0);
   enum edr_phase phase = EDR_PHASE_CHECK;
   for (size_t k = 0; k <= s->stage; k++)
