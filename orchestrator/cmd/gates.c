@@ -294,6 +294,24 @@ static void start_health(struct edr_gate *g, const size_t *idx, size_t n, int64_
   }
 }
 
+/* Member HOST is asked through its host (auto moved it there: its client
+ * URL gave no answer from here) and that host was left out of the run (its
+ * check failed): the wait cannot ask it either way and fails now, naming
+ * both, rather than wait out its bound. */
+static void cannot_ask(struct edr_gate *g, size_t host) {
+  const struct edr_plan *p = g->plan;
+  const struct edr_member *m = p->hosts[host].member;
+  const char *left = edr_gate_left_out(g, host);
+  free(g->impl);
+  g->impl = NULL;
+  edr_gate_done(g, EDR_EHOSTUNREACH,
+                "%s cannot be asked: its client URL %s cannot be asked from here (%s), and "
+                "its host %s could not be checked, so it was left out of the run (%s); let "
+                "this machine reach %s or the host's SSH port, and run again", m->name,
+                m->client_urls.v[0], p->health_routes[host].why, m->ssh_host,
+                left && *left ? left : "its check failed", m->client_urls.v[0]);
+}
+
 static void begin_wait(struct edr_gate *g) {
   const struct edr_plan *p = g->plan;
   struct health_gate *hg = g->impl;
@@ -309,6 +327,15 @@ static void begin_wait(struct edr_gate *g) {
     return;
   }
   hg->via_hosts = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t h = hg->idx ? hg->idx[i] : i;
+    if (p->health_routes && p->health_routes[h].via_host && edr_gate_left_out(g, h)) {
+      free(hm);
+      free(host_of);
+      cannot_ask(g, h);
+      return;
+    }
+  }
   for (size_t i = 0; i < n; i++) {
     size_t h = hg->idx ? hg->idx[i] : i;
     const struct edr_member *m = p->hosts[h].member;
@@ -466,7 +493,12 @@ static int members_routes(struct edr_gate *g, struct members_gate *mg, size_t ta
     bool via = p->health_routes && p->health_routes[i].via_host;
     if (via && !edr_gate_can_ask(g, i)) {
       via = false;
-      edr_warn("%s: its host's agent is not connected: it is asked from here", m->name);
+      const char *left = edr_gate_left_out(g, i);
+      if (left)
+        edr_warn("%s: its host was left out of the run (%s): it is asked from here", m->name,
+                 left);
+      else
+        edr_warn("%s: its host's agent is not connected: it is asked from here", m->name);
     }
     mg->urls[*n] = m->client_urls.v[0];
     mg->host_of[*n] = i;

@@ -106,12 +106,10 @@ void eng_abort_cleanup(struct host *h) {
   remove_staging_and_unlock(h);
 }
 
-/* A playbook stopped after changing hosts: they stay as they are (the
- * summary says where), but the lock goes, since no resume will take it
- * over.  A restore keeps its lock pinned for resume and rollback. */
-void eng_abort_release(struct host *h) {
-  if (!edr_plan_kinds[h->run->plan->kind].unlock_on_abort || h->cleaned || !h->locked ||
-      !(h->conn && h->run->ops->usable(h->conn))) {
+/* The lock given back, once, where it was taken and the host can still be
+ * asked; then the connection closes. */
+static void unlock_and_close(struct host *h) {
+  if (h->cleaned || !h->locked || !(h->conn && h->run->ops->usable(h->conn))) {
     eng_start_close(h);
     return;
   }
@@ -124,6 +122,21 @@ void eng_abort_release(struct host *h) {
                                               eng_coordinator_token()));
   eng_queue_run(h, "releasing the host lock", eng_start_close);
 }
+
+/* A playbook stopped after changing hosts: they stay as they are (the
+ * summary says where), but the lock goes, since no resume will take it
+ * over.  A restore keeps its lock pinned for resume and rollback. */
+void eng_abort_release(struct host *h) {
+  if (!edr_plan_kinds[h->run->plan->kind].unlock_on_abort)
+    eng_start_close(h);
+  else
+    unlock_and_close(h);
+}
+
+/* Nothing was staged on a host left out (it has no step of its own): only
+ * its lock goes, if it holds it and can still be asked; a lost agent ends
+ * itself and its unpinned lock with it (docs/safety.md). */
+void eng_leave(struct host *h) { unlock_and_close(h); }
 
 /* ---- the cleanup of a host whose connection was lost ----------------------- */
 

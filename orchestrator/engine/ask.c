@@ -58,7 +58,7 @@ void eng_ask_init(struct run *r) {
 }
 
 static bool can_ask(const struct host *h) {
-  return h->conn && !h->failed && !h->closing && !h->closed &&
+  return h->conn && !h->failed && !h->left_out && !h->closing && !h->closed &&
          h->run->ops->usable(h->conn);
 }
 
@@ -134,6 +134,13 @@ bool edr_gate_can_ask(const struct edr_gate *g, size_t host) {
 
 bool edr_leader_can_ask(const struct edr_leader_ask *a, size_t host) {
   return run_can_ask(a->engine, host);
+}
+
+const char *edr_gate_left_out(const struct edr_gate *g, size_t host) {
+  const struct run *r = g->engine;
+  if (host >= r->n || !r->hosts[host].left_out)
+    return NULL;
+  return r->hosts[host].res->message ? r->hosts[host].res->message : "";
 }
 
 static int run_ask(struct run *r, size_t host, json_t *req, uint64_t timeout_ms,

@@ -48,6 +48,8 @@ struct host {
   size_t step;               /* index into hp->steps */
   bool in_step;              /* a step is under way */
   bool failed;               /* this host failed; it does nothing more */
+  bool left_out;             /* an optional host (plan.h) that failed its check:
+                                it closes and the run goes on without it */
   bool cleaned;              /* abort cleanup was done or is under way */
   uint64_t step_start;
   uint64_t armed_ms;         /* the deadline last armed (a timeout's words) */
@@ -238,6 +240,9 @@ void eng_reopen_connected(struct host *h);
 /* The agent's hello request for H (steps.c), or NULL when out of memory. */
 json_t *eng_hello(const struct host *h);
 void eng_abort_release(struct host *h);
+/* A host left out of the run: its lock (if it took it) given back, then
+ * its connection closed (abort.c). */
+void eng_leave(struct host *h);
 void eng_advance(struct host *h);
 void eng_check_barrier(struct run *r);
 /* Room on the host for a restore from a snapshot of SNAPSHOT_SIZE bytes,

@@ -111,6 +111,9 @@ int edr_gate_ask(struct edr_gate *g, size_t host, json_t *req, uint64_t timeout_
                  edr_gate_reply_fn fn, void *arg);
 /* Whether HOST's agent is connected and can be asked now. */
 bool edr_gate_can_ask(const struct edr_gate *g, size_t host);
+/* Why HOST, an optional host (plan.h), was left out of the run (its
+ * check failed: borrowed, the run's), or NULL when it was not. */
+const char *edr_gate_left_out(const struct edr_gate *g, size_t host);
 /* The same for the leader lookup while it runs: member-add and -remove
  * and the lookup ask through a member's host what this machine cannot ask
  * (cmd/gates.c). */

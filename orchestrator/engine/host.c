@@ -88,6 +88,19 @@ void eng_send_push(struct host *h, json_t *req, int payload_fd, struct edr_zsrc 
   h->run->ops->request(h->conn, &ar);
 }
 
+/* An optional host (plan.h) failing while the check runs (before its
+ * barrier, where the leader lookup starts) is left out instead of failing
+ * the run; so is any later failure of its own leaving (its unlock, its
+ * close).  A failure of it found after the check (the lookup's refusal)
+ * fails it as any host's. */
+static bool leaves_out(const struct host *h) {
+  const struct run *r = h->run;
+  if (h->failed || r->leader_asked)
+    return false;
+  return h->left_out ||
+         (h->hp->optional && r->stage == 0 && !r->aborting && !r->interrupted);
+}
+
 /* Record the host's failure.  CODE/fmt describe it for the operator. */
 static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
@@ -109,7 +122,21 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
     free(sr->message);
     sr->message = strdup(msg);
   }
-  if (!h->failed) {
+  bool leave = leaves_out(h);
+  if (leave && !h->left_out) {
+    h->left_out = h->res->left_out = true;
+    h->res->message = strdup(msg);
+    edr_warn("%s (%s): %s; it has no step in this run, so it is left out and its member is "
+             "asked from here", h->m->name, h->m->ssh_host, msg);
+    json_t *f = json_pack("{s:s, s:s}", "member", h->m->name, "message", msg);
+    edr_journal_event(h->run->opts->journal, "left-out", f);
+    json_decref(f);
+  } else if (leave && h->locked) {  /* leaving: its unlock */
+    edr_warn("%s (%s): left out: %s; its host lock goes when its agent ends by itself",
+             h->m->name, h->m->ssh_host, msg);
+  } else if (leave) {
+    edr_debug("%s (%s): left out: %s", h->m->name, h->m->ssh_host, msg);
+  } else if (!h->failed) {
     h->failed = true;
     h->res->status = code;
     h->res->message = strdup(msg);
@@ -133,6 +160,8 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
   eng_ask_fail_all(h, code);
   eng_conn_idle(h);
   eng_wake_relay(h->run);  /* a host waiting for this one's relay-listen */
+  if (leave)
+    eng_advance(h);  /* it leaves: unlock, close */
   eng_check_barrier(h->run);
 }
 
@@ -528,6 +557,10 @@ void eng_advance(struct host *h) {
   if (h->in_step || !eng_host_idle(h))
     return;
   h->waiting_relay = false;  /* eng_relay_wait parks it again if it must */
+  if (h->left_out && !h->failed) {
+    eng_leave(h);
+    return;
+  }
   if (eng_ask_pump(h))  /* a gate's question first: the host is between steps */
     return;
   const struct edr_step *s = cur_step(h);

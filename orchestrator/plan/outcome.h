@@ -51,7 +51,10 @@ struct edr_host_result {
   const char *member;          /* borrowed from the plan */
   enum edr_host_outcome outcome;
   int status;                  /* first failure, or 0 */
-  char *message;               /* first failure in words, or NULL */
+  char *message;               /* first failure in words, or NULL; for a host
+                                  left out, why */
+  bool left_out;               /* an optional host (plan.h) that failed its check:
+                                  the run went on without it */
   size_t steps_done;           /* steps finished successfully */
   struct edr_step_result *steps;   /* one per plan step */
   size_t n_steps;

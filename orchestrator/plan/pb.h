@@ -50,6 +50,8 @@ struct cctx {
   struct edr_error *err;     /* the caller's: why the playbook was refused */
   bool pass1;
   bool *involved;            /* per host: some step runs there */
+  bool *needed;              /* per host: a step of its own, or a gate that asks
+                                through it for sure: never optional (plan.h) */
   bool *pushed;              /* per host: something was staged */
   bool *restored;
   bool has_restore;

@@ -311,7 +311,7 @@ struct edr_step *pb_host_step(struct cctx *c, json_t *st, long stage, long host,
 struct edr_step *pb_step_opts(struct cctx *c, json_t *st, long host, struct edr_step *s) {
   if (!s)
     return NULL;
-  c->involved[host] = true;
+  c->involved[host] = c->needed[host] = true;
   json_t *to = json_object_get(st, "timeout");
   if (to) {
     s->timeout_ms = pb_ms_field(st, "timeout", s->timeout_ms);
@@ -540,6 +540,7 @@ static int compile(struct cctx *c) {
     struct edr_host_plan *h = &p->hosts[i];
     if (!c->involved[i])
       continue;
+    h->optional = !c->needed[i];
     for (size_t j = 0; j < h->n_steps; j++)
       if (h->steps[j].stage == CLEANUP_STAGE)
         h->steps[j].stage = (size_t)ck;
@@ -568,9 +569,10 @@ int edr_playbook_compile(const struct edr_playbook *pb, const struct edr_plan_op
   struct cctx c = {.pb = pb, .o = &po, .err = err, .target = -1, .each = -1};
   edr_error_clear(err);
   c.involved = calloc(n, sizeof(bool));
+  c.needed = calloc(n, sizeof(bool));
   c.pushed = calloc(n, sizeof(bool));
   c.restored = calloc(n, sizeof(bool));
-  int rc = c.involved && c.pushed && c.restored ? 0 : EDR_ENOMEM;
+  int rc = c.involved && c.needed && c.pushed && c.restored ? 0 : EDR_ENOMEM;
   if (!rc && (rc = edr_plan_new(pb->spec, &po, &scratch, err)) == 0) {
     c.p = scratch;
     c.pass1 = true;
@@ -597,6 +599,7 @@ int edr_playbook_compile(const struct edr_playbook *pb, const struct edr_plan_op
     edr_error_set(err, rc, "cannot build the plan: %s", edr_strerror(rc));
   edr_plan_free(scratch);
   free(c.involved);
+  free(c.needed);
   free(c.pushed);
   free(c.restored);
   if (rc) {

@@ -464,8 +464,10 @@ int pb_emit_gate(struct cctx *c, json_t *st, int k, const bool *set) {
    * while it is asked: its host joins the check (and the cleanup), as a
    * host a step runs on.  The wait asks its members, each of which must
    * answer: one auto may still move to its host (its client URL gives no
-   * answer from here) joins too.  Member-add and -remove ask every other
-   * member in turn until one answers (cmd/gates.c). */
+   * answer from here) joins too, but only as an optional host (plan.h):
+   * one that cannot be connected is left out and its member asked from
+   * here.  Member-add and -remove ask every other member in turn until one
+   * answers (cmd/gates.c). */
   bool change = g == EDR_GATE_MEMBER_ADD || g == EDR_GATE_MEMBER_REMOVE;
   for (size_t i = 0; (change || g == EDR_GATE_WAIT_HEALTHY) && c->p->health_routes &&
                      i < c->p->n_hosts; i++) {
@@ -474,8 +476,9 @@ int pb_emit_gate(struct cctx *c, json_t *st, int k, const bool *set) {
       asked = asked || stg->members[j] == i;
     if (change)  /* one target, in members[0] */
       asked = stg->n_members && stg->members[0] != i;
-    if (asked && (c->p->health_routes[i].via_host ||
-                  (g == EDR_GATE_WAIT_HEALTHY && c->p->health_routes[i].look)))
+    if (asked && c->p->health_routes[i].via_host)
+      c->involved[i] = c->needed[i] = true;
+    else if (asked && g == EDR_GATE_WAIT_HEALTHY && c->p->health_routes[i].look)
       c->involved[i] = true;
   }
   return 0;
@@ -511,7 +514,7 @@ int pb_emit_restore(struct cctx *c, json_t *st) {
   c->has_restore = true;
   size_t stages[EDR_PHASE__COUNT] = {0, c->prepare_stage, (size_t)k, CLEANUP_STAGE};
   for (size_t i = 0; i < p->n_hosts; i++) {
-    c->involved[i] = c->restored[i] = true;
+    c->involved[i] = c->needed[i] = c->restored[i] = true;
     int rc = edr_plan_restore_steps(p, c->o, &p->hosts[i], stages, false);
     if (rc)
       return rc;

@@ -135,6 +135,10 @@ struct edr_step_kind_info {
   uint64_t timeout_ms;       /* default bound for the whole step */
 };
 
+/* What an optional host (edr_host_plan.optional) is, in the plan's words
+ * (print.c): the text and the JSON say it the same way. */
+extern const char edr_plan_optional_why[];
+
 /* The table of step kinds, indexed by enum edr_step_kind. */
 extern const struct edr_step_kind_info edr_step_kinds[EDR_STEP__COUNT];
 extern const char *const edr_phase_names[EDR_PHASE__COUNT];
@@ -171,6 +175,11 @@ struct edr_host_plan {
                                    (indices into plan->hosts), or -1 */
   bool relay_named;          /* pushed from here although the relay runs: its
                                 relay_address is a host name (route.c) */
+  bool optional;             /* joins the run only so that its member can be
+                                asked through its agent (no step of its own, no
+                                route through it that the plan fixed): a failure
+                                in the check leaves it out of the run, which goes
+                                on and asks its member from here (engine/host.c) */
   size_t phase_stage[EDR_PHASE__COUNT]; /* builder's scratch: the stage of
                                           each phase's restore steps */
   struct edr_step *steps;

@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char edr_plan_optional_why[] =
+    "asked only; left out if it cannot be connected (no step of its own): its member is "
+    "then asked from here";
+
 static const char *phase_heading[EDR_PHASE__COUNT] = {
   [EDR_PHASE_CHECK] = "check (reads only; every host must pass before any host goes on)",
   [EDR_PHASE_PREPARE] = ("prepare (changes nothing etcd uses; every host must finish "
@@ -141,6 +145,8 @@ static void print_run(const struct edr_plan *p, FILE *out) {
                   s->continue_on_failure ? "go on" : "stop");
         first = false;
       }
+      if (!first && h->optional && st->phase == EDR_PHASE_CHECK)
+        fprintf(out, "             optional: %s\n", edr_plan_optional_why);
     }
     if (st->gate == EDR_GATE_HEALTH)
       fprintf(out, "    then: wait up to %llus until all %zu members are healthy, one cluster "
@@ -336,6 +342,10 @@ json_t *edr_plan_to_json(const struct edr_plan *p) {
         m->identity_file, "data_dir", m->data_dir, "wal_dir", m->wal_dir, "staging",
         h->staging, "member_aside", h->member_aside, "wal_aside", h->wal_aside, "steps",
         steps);
+    if (h->optional) { /* only when set: other plans read as before */
+      json_object_set_new(jh, "optional", json_true());
+      json_object_set_new(jh, "optional_why", json_string(edr_plan_optional_why));
+    }
     json_t *jssh = json_object_get(jh, "ssh");
     if (m->proxy_jump) /* only when set: plans without a proxy read as before */
       json_object_set_new(jssh, "proxy_jump", json_string(m->proxy_jump));

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 static const char *outcome_name(const struct edr_plan *p, const struct edr_host_result *hr) {
+  if (hr->left_out)
+    return "left out";
   switch (hr->outcome) {
   case EDR_HOST_RESTORED:
     return p->kind == EDR_PLAN_ROLLBACK ? "rolled back" : p->kind == EDR_PLAN_RUN ? "done"
@@ -76,6 +78,8 @@ static void print_run_hosts(const struct edr_plan *p, const struct edr_run_resul
         fprintf(o, "%s%s", sep, edr_step_kinds[s->kind].name);
       sep = ", ";
     }
+    if (!strcmp(sep, " "))  /* only read and asked (a wait's target) */
+      fprintf(o, " not changed");
     if (res->exit_code != 0 && stopped)
       fprintf(o, "; etcd is STOPPED there (its start_command starts it again)");
     if (res->exit_code != 0 && env_set && hp->env_backup)
@@ -133,6 +137,10 @@ void edr_print_summary(const struct edr_plan *p, const struct edr_run_result *re
     fprintf(o, "  %-10s %-22s %-10s %-7s %-8s %s\n", hr->member, host, outcome_name(p, hr),
             steps, t, last);
   }
+  for (size_t i = 0; i < res->n_hosts; i++)
+    if (res->hosts[i].left_out)
+      fprintf(o, "  %s left out (its member asked from here): %s\n", res->hosts[i].member,
+              res->hosts[i].message ? res->hosts[i].message : "");
   bool changed = any_host_changed(res);
   if (p->kind == EDR_PLAN_RUN) {
     if (changed)

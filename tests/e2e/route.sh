@@ -14,6 +14,12 @@
 # - playbooks/replace-member.json on m2 with m1 (the first member its
 #   member changes ask) cut from here: m1 is asked through its host, the
 #   member list and every key checked;
+# - replace-member on m2 again with m3's SSH port refused from here and its
+#   etcd healthy: m3 only joins so that the quorum wait can ask it through
+#   its host (auto), so the run warns once, leaves m3 out and replaces m2;
+#   m3 is untouched (no lock file, no agent dir), the report says why it
+#   was left out; with m3's client port cut from here too, the quorum wait
+#   fails at once naming both, before anything changes;
 # - quorum lost (m3 and m4 stopped, m1 and m2 running with no leader):
 #   the leader lookup finds nobody, the run says so and why, every stop
 #   begins before any member's etcd has exited (the run's log), and the
@@ -35,18 +41,21 @@ write_pb_spec "$WORK/cluster.json"
 not_contains() { ! contains "$@"; }
 ipof() { host_ip "$1"; }
 
-# cut_here I: drop this machine's traffic to member I's client port; uncut.
-cut_here() {
+# nft_cut RULE...: this machine's traffic matching each nft RULE stopped
+# (it replaces the previous cut); uncut lifts it.
+nft_cut() {
   nft delete table inet "$CUT" 2>/dev/null
   nft -f - <<EOF
 table inet $CUT {
   chain out {
     type filter hook output priority 0; policy accept;
-    ip daddr $(ipof "$1") tcp dport 2379 drop
+$(printf '    %s\n' "$@")
   }
 }
 EOF
 }
+# cut_here I: drop this machine's traffic to member I's client port; uncut.
+cut_here() { nft_cut "ip daddr $(ipof "$1") tcp dport 2379 drop"; }
 uncut() { nft delete table inet "$CUT" 2>/dev/null; }
 # What member I serves, asked on its own host (this machine may be cut).
 checksum_in() { # checksum_in I PREFIX
@@ -161,6 +170,14 @@ check "here: every host as it was (etcd running, member dirs in place)" test "$(
 uncut
 
 # ---- replace-member with m1, the first member its changes ask, cut ----------
+# The member list is m1-m4, all started, and m2 is a new member (its id
+# not OLD_ID): WHAT.
+check_m2_replaced() { # check_m2_replaced WHAT OLD_ID
+  local id
+  check "$1: members m1-m4, all started, their URLs" test "$(ctl_members)" = "$(want_members)"
+  id=$(member_id_of m2)
+  check "$1: m2 is a new member ($2 -> $id)" test -n "$id" -a "$id" != "$2"
+}
 ip1=$(ipof 1)
 old_id2=$(member_id_of m2)
 lab etcd 2 stop >/dev/null 2>&1 # m2 is lost
@@ -176,10 +193,7 @@ check "replace-member: member-remove asks m1 through its host, and says why" \
 check "replace-member: member-add too" grep -qF "member-add m2: asks $via1" "$WORK/err"
 check "replace-member: the others from here" grep -qF "; m3 from here; m4 from here (in turn, until one answers)" "$WORK/err"
 uncut
-check "replace-member: members m1-m4, all started, their URLs" test "$(ctl_members)" = "$(want_members)"
-new_id2=$(member_id_of m2)
-check "replace-member: m2 is a new member ($old_id2 -> $new_id2)" \
-  test -n "$new_id2" -a "$new_id2" != "$old_id2"
+check_m2_replaced replace-member "$old_id2"
 for i in $(seq 1 $N); do
   check "replace-member: m$i serves every key" test "$(checksum_on "$i" /kept/)" = "$want"
   check "replace-member: m$i serves what was written while m2 was down" \
@@ -188,6 +202,62 @@ done
 lab etcd 2 restart >/dev/null 2>&1 # as configured again (the playbook reset its env)
 check "replace-member: m2 restarted as configured, one healthy cluster" \
   eval 'lab health --timeout 60 >/dev/null 2>&1 && test "$(ctl_members)" = "$(want_members)"'
+
+# ---- replace-member with m3's SSH port refused from here, its etcd healthy --
+# refuse_ssh I [client]: this machine's connections to member I's SSH port
+# refused (a TCP reset, as from a host with no sshd); with "client", its
+# client port dropped too.
+refuse_ssh() {
+  nft_cut "ip daddr $(ipof "$1") tcp dport 22 reject with tcp reset" \
+    ${2:+"ip daddr $(ipof "$1") tcp dport 2379 drop"}
+}
+ssh_refused() { ! timeout 5 bash -c "exec 3<>/dev/tcp/$1/22" 2>/dev/null; }
+ip3=$(ipof 3)
+refuse_ssh 3
+check "the cut works: m3's SSH port refused from here" ssh_refused "$ip3"
+check "m3 still answers from here" healthy_on 3
+state3=$(host_state 3)
+old_id2=$(member_id_of m2)
+pb_run replace-member p2 --var member=m2
+check "replace-member m2, m3's SSH refused: exit 0 (got $RC)" test "$RC" = 0
+left3="etcd-dr: warning: m3 ($ip3): cannot connect to $ip3 port 22: connection refused"
+check "m3 left out: one warning naming the host and the reason" \
+  test "$(grep -cF "$left3" "$WORK/err")" = 1
+check "... and that its member is asked from here" \
+  grep -qF "; it has no step in this run, so it is left out and its member is asked from here" "$WORK/err"
+check "the report says m3 was left out, and why" python3 -c '
+import json, sys
+h = {x["member"]: x for x in json.load(open(sys.argv[1]))["hosts"]}
+m3 = h["m3"]
+sys.exit(not (m3["outcome"] == "left out" and "connection refused" in (m3["message"] or "")
+              and h["m2"]["outcome"] == "done"))' "$WORK/report-p2.json"
+uncut
+check_m2_replaced "replace-member (m3 left out)" "$old_id2"
+for i in $(seq 1 $N); do
+  check "replace-member (m3 left out): m$i serves every key" test "$(checksum_on "$i" /kept/)" = "$want"
+  check "replace-member (m3 left out): m$i: no lock, staging or agent left" test -z "$(leftovers "$i")"
+done
+check "m3 untouched: etcd running, its member dir as it was" test "$(host_state 3)" = "$state3"
+check "m3 untouched: no agent ran there" test -z "$(agents_on 3)"
+lab etcd 2 restart >/dev/null 2>&1
+check "replace-member (m3 left out): one healthy cluster again" \
+  eval 'lab health --timeout 60 >/dev/null 2>&1 && test "$(ctl_members)" = "$(want_members)"'
+
+# m3's client port cut from here too: it can be asked neither way
+refuse_ssh 3 client
+before=$(all_states)
+PB_WANT=4 pb_run replace-member p3 --var member=m2
+check "replace-member, m3 asked neither way: exit 4 (got $RC)" test "$RC" = 4
+check "the wait names m3's client URL from here and its host left out" grep -qF \
+  "m3 cannot be asked: its client URL http://$ip3:2379 cannot be asked from here (no answer from here: " "$WORK/err"
+check "... and why the host was left out" grep -qF \
+  "and its host $ip3 could not be checked, so it was left out of the run (cannot connect to $ip3 port 22: connection refused" "$WORK/err"
+check "... before anything changed" grep -qF "no host was changed" "$WORK/err"
+uncut
+check "m3 asked neither way: every host as it was" test "$(all_states)" = "$before"
+for i in $(seq 1 $N); do
+  check "m3 asked neither way: m$i: no lock, staging or agent left" test -z "$(leftovers "$i")"
+done
 
 # ---- quorum lost: m3 and m4 stopped, m1 and m2 run without a leader ---------
 lab etcd 3 stop >/dev/null 2>&1

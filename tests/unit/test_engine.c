@@ -35,6 +35,63 @@ static bool requested_after(long from, size_t host, const char *text) {
   return false;
 }
 
+/* The trace's entry where host H's step J answered with a failure, or -1. */
+static long failed_reply(size_t h, size_t j) {
+  for (size_t i = 0; i < fake_trace_len(); i++) {
+    const struct fake_entry *e = fake_trace(i);
+    if (e->ev == FAKE_REPLY && e->host == (long)h && e->step == (long)j && e->status)
+      return (long)i;
+  }
+  return -1;
+}
+
+/* Optional host H (plan.h: it only joined so that its member can be asked
+ * through it) fails its check step J (ACT): it is left out, said in its
+ * result, and the run goes on without it; nothing more is sent to it, no
+ * lock of its is pinned or given back, and every other host does all its
+ * steps. */
+static void left_out_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act act,
+                        int code) {
+  const struct edr_host_plan *hp = &p->hosts[h];
+  const char *name = hp->member->name;
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  int t0 = t_fail;
+  int rc = run(p, &o, &res);
+  long at = failed_reply(h, j);
+  CHECK(at >= 0);
+  CHECK(rc == EDR_EXIT_OK);
+  CHECK(res.hosts[h].left_out);
+  CHECK(res.hosts[h].status == 0);
+  CHECK(res.hosts[h].outcome == EDR_HOST_UNTOUCHED);
+  CHECK(res.hosts[h].steps[j].finished && res.hosts[h].steps[j].status == code);
+  if (act == FAKE_FAIL)
+    CHECK_CONTAINS(res.hosts[h].message, "scripted failure");
+  for (size_t i = (size_t)(at + 1); at >= 0 && i < fake_trace_len(); i++)
+    if (fake_trace(i)->host == (long)h && fake_trace(i)->ev == FAKE_REQ) {
+      fprintf(stderr, "sent to %s after it was left out: %s\n", name, fake_trace(i)->text);
+      CHECK(!"nothing is sent to a host left out");
+    }
+  CHECK(fake_find("%s > hold-lock", name) < 0);
+  CHECK(fake_find("%s > unlock", name) < 0);
+  for (size_t x = 0; x < p->n_hosts; x++) {
+    if (x == h)
+      continue;
+    CHECK(!res.hosts[x].left_out && res.hosts[x].status == 0);
+    CHECK(res.hosts[x].steps_done == p->hosts[x].n_steps);
+  }
+  for (size_t k = 0; k < p->n_stages; k++)
+    if (p->stages[k].gate != EDR_GATE_NONE)
+      CHECK(res.gates[k].finished && res.gates[k].status == 0);
+  if (t_fail != t0) {
+    fprintf(stderr, "-- %s: optional %s fails at step %zu (%s), %s; exit %d; trace:\n",
+            p->playbook, name, j + 1, edr_step_kinds[hp->steps[j].kind].name, act_names[act],
+            rc);
+    fake_dump();
+  }
+  edr_run_result_release(&res);
+}
+
 /* Host H fails its step J (ACT); check where every host stands after. */
 static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act act) {
   const struct edr_host_plan *hp = &p->hosts[h];
@@ -47,18 +104,16 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
   fake_reset(p);
   fake_rule((struct fake_rule){.host = name, .what = kind, .nth = nth, .act = act,
                                .code = code, .msg = "scripted failure"});
+  if (hp->optional && p->stages[s->stage].phase == EDR_PHASE_CHECK) {
+    left_out_at(p, h, j, act, code);
+    return;
+  }
   struct edr_exec_opts o = {0};
   struct edr_run_result res;
   int t0 = t_fail;
   int rc = run(p, &o, &res);
 
-  /* the failure as the engine saw it */
-  long at = -1;
-  for (size_t i = 0; i < fake_trace_len() && at < 0; i++) {
-    const struct fake_entry *e = fake_trace(i);
-    if (e->ev == FAKE_REPLY && e->host == (long)h && e->step == (long)j && e->status)
-      at = (long)i;
-  }
+  long at = failed_reply(h, j);  /* the failure as the engine saw it */
   CHECK(at >= 0);
   enum edr_phase phase = EDR_PHASE_CHECK;
   for (size_t k = 0; k <= s->stage; k++)
@@ -174,6 +229,39 @@ static void fail_at(const struct edr_plan *p, size_t h, size_t j, enum fake_act 
             act_names[act], rc);
     fake_dump();
   }
+  edr_run_result_release(&res);
+}
+
+/* replace-member m2 under auto: m1 and m3 only join so that the quorum
+ * wait can ask their members through them.  m1's SSH port refused: the
+ * run goes on without m1 and replaces m2; m2's refused: the run is refused
+ * in the check as before, every host as it was. */
+static void test_optional_connect(const struct edr_plan *p) {
+  size_t m1 = host_of(p, "m1"), m2 = host_of(p, "m2");
+  CHECK(p->hosts[m1].optional && !p->hosts[m2].optional);
+  struct edr_run_result res;
+  const char *refused = "cannot connect to 10.0.0.1 port 22: connection refused";
+  int rc = run_rule(p, (struct fake_rule){.host = "m1", .what = "connect", .act = FAKE_FAIL,
+                                          .code = EDR_ECONNREFUSED, .msg = refused}, &res);
+  CHECK(rc == EDR_EXIT_OK);
+  CHECK(res.hosts[m1].left_out && res.hosts[m1].outcome == EDR_HOST_UNTOUCHED);
+  CHECK_CONTAINS(res.hosts[m1].message, refused);
+  CHECK(fake_count("m1 > ") == 1 && fake_find("m1 > connect") >= 0);  /* nothing after */
+  CHECK(res.hosts[m2].outcome == EDR_HOST_RESTORED);
+  CHECK(replied_ok("m2", "start") && replied_ok("m3", "unlock"));
+  edr_run_result_release(&res);
+
+  rc = run_rule(p, (struct fake_rule){.host = "m2", .what = "connect", .act = FAKE_FAIL,
+                                      .code = EDR_ECONNREFUSED, .msg = refused}, &res);
+  CHECK(rc == EDR_EXIT_PREFLIGHT);
+  CHECK(!res.hosts[m2].left_out && res.hosts[m2].status == EDR_ECONNREFUSED);
+  CHECK(!res.hosts[m1].left_out && res.hosts[m1].status == 0);
+  for (size_t x = 0; x < p->n_hosts; x++)
+    CHECK(res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
+  CHECK(fake_find("m2 > stop") < 0);
+  for (size_t x = 0; x < p->n_hosts; x++)  /* a lock taken is given back */
+    CHECK(!replied_ok(p->hosts[x].member->name, "lock") ||
+          fake_find("%s > op:unlock", p->hosts[x].member->name) >= 0);
   edr_run_result_release(&res);
 }
 
@@ -735,6 +823,7 @@ int main(void) {
   CHECK(replace != NULL);
   if (replace) {
     static const char *const fail_hosts[] = {"m1", "m2", NULL};
+    test_optional_connect(replace);
     test_fail_everywhere(replace, fail_hosts);
   }
   edr_plan_free(replace);

@@ -358,6 +358,22 @@ static void test_summary_untouched(void) {
   CHECK(strstr(out, "  m2: ") != NULL && strstr(out, "  m2: not changed") == NULL);
   CHECK(strstr(out, "  m3: not changed\n") != NULL);
 
+  /* A playbook run that went on without m3 (optional, its check failed)
+   * and only read m1 (a wait's target): the table and a line say m3 was
+   * left out and why; m1, done without a change, says it was not changed. */
+  hosts[0].outcome = EDR_HOST_RESTORED;
+  hosts[1].outcome = EDR_HOST_RESTORED;
+  hosts[2].left_out = true;
+  hosts[2].message = strdup("cannot connect to 10.0.0.3 port 22: connection refused");
+  res.exit_code = EDR_EXIT_OK;
+  capture_summary(p, &res, out, sizeof out);
+  CHECK(strstr(out, "left out") != NULL && strstr(out, "FAILED") == NULL);
+  CHECK(strstr(out, "  m3 left out (its member asked from here): cannot connect to 10.0.0.3 "
+                    "port 22: connection refused\n") != NULL);
+  CHECK(strstr(out, "  m1: not changed\n") != NULL);
+  CHECK(strstr(out, "  m2: stop") != NULL);
+  free(hosts[2].message);
+
   for (size_t i = 0; i < 3; i++) {
     for (size_t j = 0; j < hosts[i].n_steps; j++)
       json_decref(hosts[i].steps[j].result);

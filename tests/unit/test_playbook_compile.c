@@ -482,6 +482,18 @@ static void test_snapshot_save_only(void) {
   edr_plan_free(p);
 }
 
+/* Which hosts of P are optional (plan.h: joined only so that their
+ * members can be asked through them; left out if their check fails). */
+#define OPTIONAL_ARE(p, ...) optional_are(__LINE__, p, (const bool[]){__VA_ARGS__})
+static void optional_are(int line, const struct edr_plan *p, const bool *want) {
+  for (size_t i = 0; i < p->n_hosts; i++)
+    if (p->hosts[i].optional != want[i]) {
+      fprintf(stderr, "line %d: %s: optional %d, want %d\n", line, p->hosts[i].member->name,
+              p->hosts[i].optional, want[i]);
+      CHECK(!"the optional hosts");
+    }
+}
+
 /* Members asked through their hosts (--health-via hosts) join the check,
  * so their agents are there when asked: wait-healthy's targets, and every
  * member other than the target for member-add and -remove.  With auto
@@ -506,16 +518,35 @@ static void test_asked_through_hosts(void) {
   edr_plan_free(p);
   p = ok_at(__LINE__, spec, STEPS("{'name': 'w', 'kind': 'wait-healthy', 'target': 'm2'}"),
             NULL, 0, &hosts);
-  if (p)
+  if (p) {
     CHECK_SHAPE(p, false, true, false);
+    OPTIONAL_ARE(p, false, false, false);  /* the plan routes m2 through its host */
+  }
   edr_plan_free(p);
   p = OK(STEPS("{'name': 'rm', 'kind': 'member-remove', 'target': 'm3'}"));
   if (p)
     CHECK_SHAPE(p, false, false, false);
   edr_plan_free(p);
   p = OK(STEPS("{'name': 'w', 'kind': 'wait-healthy', 'target': 'm2'}"));
-  if (p)
+  if (p) {
     CHECK_SHAPE(p, false, true, false);
+    OPTIONAL_ARE(p, false, true, false);  /* auto may move m2 there: asked only */
+  }
+  edr_plan_free(p);
+  /* a step of its own on the host makes it needed, before or after the wait */
+  p = OK(STEPS("{'name': 'w', 'kind': 'wait-healthy', 'target': 'all'},"
+               "{'name': 'x', 'kind': 'exec', 'target': 'm3', 'argv': ['true'], "
+               "'read_only': true}"));
+  if (p) {
+    CHECK_SHAPE(p, true, true, true);
+    OPTIONAL_ARE(p, true, true, false);
+  }
+  edr_plan_free(p);
+  p = OK(STEPS("{'name': 'x', 'kind': 'exec', 'target': 'm1', 'argv': ['true'], "
+               "'read_only': true},"
+               "{'name': 'w', 'kind': 'wait-healthy', 'target': 'all'}"));
+  if (p)
+    OPTIONAL_ARE(p, false, true, true);
   edr_plan_free(p);
 }
 
@@ -619,6 +650,7 @@ static void test_shipped(void) {
   p = shipped("replace-member", member, 1, &opts);
   if (p) {
     CHECK_SHAPE(p, true, true, true);  /* m1, m2: asked by the quorum wait */
+    OPTIONAL_ARE(p, true, true, false);  /* ... only: left out if their check fails */
     long rm = stage_named(p, "remove"), add = stage_named(p, "add");
     CHECK(rm > 0 && add > rm);
     if (rm > 0 && add > rm) {
