@@ -35,6 +35,28 @@
  * nothing and has no gate (a restore's prepare), the hosts go on meanwhile;
  * eng_check_barrier() then waits for it before any later stage, and
  * edr_leader_done() calls it again. */
+/* Whether any step of H's plan stops its etcd. */
+static bool host_stops(const struct host *h) {
+  for (size_t j = 0; j < h->hp->n_steps; j++)
+    if (eng_steps[h->hp->steps[j].kind].stops_etcd)
+      return true;
+  return false;
+}
+
+/* The order said in words: a member change stops one member or none, and
+ * "last, after the others" is only true when others stop too. */
+static void say_leader(struct run *r, const char *name) {
+  size_t others = 0;
+  for (size_t i = 0; i < r->n; i++)
+    others += (long)i != r->leader_host && host_stops(&r->hosts[i]);
+  if (!host_stops(&r->hosts[r->leader_host]))
+    eng_info(r, "%s leads the running cluster; this run does not stop it", name);
+  else if (!others)
+    eng_info(r, "%s leads the running cluster; it is the only member this run stops", name);
+  else
+    eng_info(r, "%s leads the running cluster: it stops last, after the others", name);
+}
+
 static void leader_apply(struct run *r, long leader) {
   assert(leader >= -1 && leader < (long)r->n);
   r->leader_host = leader;
@@ -49,7 +71,7 @@ static void leader_apply(struct run *r, long leader) {
   if (r->aborting || refused) /* nothing is stopped: no order to say */
     return;
   if (name)
-    eng_info(r, "%s leads the running cluster: it stops last, after the others", name);
+    say_leader(r, name);
   else /* said, never silent: the order rests on it */
     edr_warn("the leader of the running cluster could not be found: the members stop in "
              "parallel");

@@ -192,6 +192,12 @@ check "replace-member: member-remove asks m1 through its host, and says why" \
   grep -qF "member-remove m2: asks $via1" "$WORK/err"
 check "replace-member: member-add too" grep -qF "member-add m2: asks $via1" "$WORK/err"
 check "replace-member: the others from here" grep -qF "; m3 from here; m4 from here (in turn, until one answers)" "$WORK/err"
+# only m2 stops: the leader's line says whether this run stops it, never "last"
+pbleader=$(sed -n 's/^etcd-dr: \(m[0-9]\) leads the running cluster; .*/\1/p' "$WORK/err")
+if [ "$pbleader" = m2 ]; then pbsays="m2 leads the running cluster; it is the only member this run stops"
+else pbsays="${pbleader:-m?} leads the running cluster; this run does not stop it"; fi
+check "replace-member: the leader ($pbleader) named, and whether this run stops it" contains "$err" "$pbsays"
+check "replace-member: no 'stops last' with one member stopped" not_contains "$err" "it stops last"
 uncut
 check_m2_replaced replace-member "$old_id2"
 for i in $(seq 1 $N); do
