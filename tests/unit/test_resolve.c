@@ -84,29 +84,28 @@ static void test_names(void) {
  * and m3 (an address); CHECK_ONLY and ASK: the plan of plan --check, or
  * status's. */
 static struct edr_plan *plan3(struct edr_spec **s, bool check_only, bool ask) {
-  *s = NULL;
-  CHECK(t_spec_from_initial_cluster(
-            "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380",
-            NULL, s, err, sizeof err) == 0);
-  if (!*s)
-    return NULL;
+  struct edr_plan *p = t_plan3(s, check_only, ask, err, sizeof err);
+  CHECK(p != NULL);
   const char *urls[] = {"https://etcd-a.test:2379", "http://etcd-missing.test:2379",
                         "http://10.0.0.3:2379"};
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; p && i < 3; i++) {
     free((*s)->members[i].client_urls.v[0]);
     (*s)->members[i].client_urls.v[0] = strdup(urls[i]);
   }
-  struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
-                            .snapshot_sha256 = "ab", .snapshot_revision = 42,
-                            .run_id = "20260101-000000-abcd", .check_only = check_only,
-                            .ask_etcd = ask};
-  struct edr_plan *p = NULL;
-  CHECK(t_plan_build(*s, &o, &p, err, sizeof err) == 0);
-  if (!p) {
-    edr_spec_free(*s);
-    *s = NULL;
-  }
   return p;
+}
+
+/* P's routes decided for VIA, with a client certificate here. */
+static struct edr_health_route *decide(struct edr_plan *p, enum edr_health_via via) {
+  CHECK(edr_health_routes_decide(p, via, true) == 0);
+  return p->health_routes;
+}
+
+/* How member I's route is said (plan, run log). */
+static void check_say(const struct edr_plan *p, size_t i, const char *want) {
+  char how[600];
+  edr_health_route_say(p, i, how, sizeof how);
+  CHECK_STR(how, want);
 }
 
 static void test_routes(void) {
@@ -116,15 +115,13 @@ static void test_routes(void) {
     return;
   struct edr_health_route *r = p->health_routes;
   struct edr_error e = EDR_ERROR_INIT;
-  char how[600];
 
   /* the plan looks nothing up */
   for (size_t i = 0; i < 3; i++)
     CHECK(!r[i].addr[0] && !r[i].unresolved);
 
   /* hosts: m1's name resolved for its agent; m2's stops the run */
-  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HOSTS, true) == 0);
-  r = p->health_routes;
+  r = decide(p, EDR_HEALTH_VIA_HOSTS);
   CHECK(edr_routes_resolve(p, &e) == EDR_ERESOLVE);
   CHECK_STR(r[0].addr, "10.9.8.7");
   CHECK_CONTAINS(edr_error_text(&e), "member 'm2' on host 10.0.0.2 is asked through its host "
@@ -134,25 +131,21 @@ static void test_routes(void) {
   CHECK_CONTAINS(edr_error_text(&e), ": put an IP address in the spec's client_urls, or use "
                                      "--health-via here");
   edr_error_release(&e);
-  edr_health_route_say(p, 0, how, sizeof how);
-  CHECK_STR(how, "through 10.0.0.1's agent, with its certificates (--health-via hosts; its "
-                 "client URL at 10.9.8.7, resolved here)");
+  check_say(p, 0, "through 10.0.0.1's agent, with its certificates (--health-via hosts; its "
+                  "client URL at 10.9.8.7, resolved here)");
   CHECK(edr_route_resolve(p, 2, &e) == 0);
   CHECK_STR(r[2].addr, "");
 
   /* auto: m2 may move, so its name is looked up, and it stays here */
-  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_AUTO, true) == 0);
-  r = p->health_routes;
-  CHECK(edr_routes_resolve(p, &e) == 0);
-  CHECK_STR(r[0].addr, "10.9.8.7");
+  r = decide(p, EDR_HEALTH_VIA_AUTO);
+  CHECK(edr_routes_resolve(p, &e) == 0 && !strcmp(r[0].addr, "10.9.8.7"));
   CHECK(r[1].unresolved && !r[1].addr[0] && r[1].look);
   CHECK(edr_route_resolve(p, 1, &e) == EDR_ERESOLVE);  /* what status says in the row */
   CHECK_CONTAINS(edr_error_text(&e), "member 'm2' on host 10.0.0.2: cannot resolve "
                                      "'etcd-missing.test'");
   edr_error_release(&e);
-  edr_health_route_say(p, 1, how, sizeof how);
-  CHECK_STR(how, "from here (its client URL's host name does not resolve here, and "
-                 "10.0.0.2's agent resolves none)");
+  check_say(p, 1, "from here (its client URL's host name does not resolve here, and "
+                  "10.0.0.2's agent resolves none)");
   edr_health_route_seen(&r[1], &s->members[1], EDR_ERESOLVE, "could not resolve host");
   CHECK(!r[1].via_host && !r[1].look);
   CHECK_STR(r[1].why, "no answer from here: could not resolve host; not through its host: its "
@@ -165,8 +158,7 @@ static void test_routes(void) {
   CHECK(r[0].via_host);
 
   /* here: nothing asked through a host, nothing looked up */
-  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HERE, true) == 0);
-  r = p->health_routes;
+  r = decide(p, EDR_HEALTH_VIA_HERE);
   CHECK(edr_routes_resolve(p, &e) == 0);
   for (size_t i = 0; i < 3; i++)
     CHECK(!r[i].addr[0] && !r[i].unresolved);
@@ -176,7 +168,7 @@ static void test_routes(void) {
   /* plan --check asks no member through a host; status's plan does */
   p = plan3(&s, true, false);
   if (p) {
-    CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HOSTS, true) == 0);
+    decide(p, EDR_HEALTH_VIA_HOSTS);
     CHECK(edr_routes_resolve(p, &e) == 0);
     CHECK(!p->health_routes[0].addr[0]);
     edr_plan_free(p);
@@ -184,7 +176,7 @@ static void test_routes(void) {
   }
   p = plan3(&s, true, true);
   if (p) {
-    CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HOSTS, true) == 0);
+    decide(p, EDR_HEALTH_VIA_HOSTS);
     CHECK(edr_route_resolve(p, 0, &e) == 0);
     CHECK_STR(p->health_routes[0].addr, "10.9.8.7");
     CHECK(edr_route_resolve(p, 1, &e) == EDR_ERESOLVE);
