@@ -75,7 +75,7 @@ lab etcd 3 start >/dev/null
 # their own mount namespace; the machine's files are untouched.
 ip2=$(host_ip 2)
 write_spec "$WORK/named.json" "$LAB_KNOWN_HOSTS" '"client_urls": ["http://etcd-m2.lab:2379"]'
-printf '127.0.0.1 localhost\n%s etcd-m2.lab\n' "$ip2" >"$WORK/hosts"
+printf '127.0.0.1 localhost\n%s etcd-m2.lab\n%s etcd-m3.lab\n' "$ip2" "$ip3" >"$WORK/hosts"
 printf '127.0.0.1 localhost\n' >"$WORK/hosts-none"
 printf 'hosts: files\n' >"$WORK/nsswitch.conf"
 named() { # named HOSTS CMD...: CMD with HOSTS as its /etc/hosts, files only
@@ -95,6 +95,24 @@ check "named: m2's revision is m1's" test "$(col m2 8)" = "$(col m1 8)"
 check "named: the note says where m2's agent asked, resolved here" grep -qF \
   "m2: asked through the agent on its host, with its certificates (--health-via hosts; its client URL at $ip2, resolved here)" \
   "$WORK/out"
+
+# auto: m3, refused here, named too: moved to its host, asked at its address.
+python3 - "$WORK/named.json" "$WORK/named3.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["members"][2]["client_urls"] = ["http://etcd-m3.lab:2379"]
+json.dump(s, open(sys.argv[2], "w"))
+PY
+named "$WORK/hosts" "$WORK/nsswitch.conf" "$ETCD_DR" status --cluster "$WORK/named3.json" \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "named, auto: healthy, exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/out" "$WORK/err"
+check "named, auto: m3 through its host, healthy; m2 from here" \
+  test "$(col m3 14) $(col m3 4) $(col m2 14)" = "ssh true http"
+check "named, auto: the note says why and where m3's agent asked" grep -qF \
+  "m3: asked through the agent on its host, with its certificates (http://etcd-m3.lab:2379 gave no answer from here: " \
+  "$WORK/out"
+check "named, auto: ... at m3's address, resolved here" grep -qF "; its client URL at $ip3, resolved here)" "$WORK/out"
 
 lab put-data 20 100 --prefix /named/ >/dev/null 2>&1
 want=$(checksum_on 1 /named/)
