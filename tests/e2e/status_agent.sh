@@ -95,6 +95,14 @@ check "named: m2's revision is m1's" test "$(col m2 8)" = "$(col m1 8)"
 check "named: the note says where m2's agent asked, resolved here" grep -qF \
   "m2: asked through the agent on its host, with its certificates (--health-via hosts; its client URL at $ip2, resolved here)" \
   "$WORK/out"
+named "$WORK/hosts-none" "$WORK/nsswitch.conf" "$ETCD_DR" status --cluster "$WORK/named.json" \
+  --health-via hosts >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "named, not resolvable: status degraded, exit 6 (got $rc)" test "$rc" = 6
+check "named, not resolvable: m2 unreachable, the others healthy through their hosts" \
+  test "$(col m2 4) $(col m1 4) $(col m3 4)" = "unreachable true true"
+check "named, not resolvable: the note says why m2 could not be asked through its host" grep -qF \
+  "m2: nor through its host's agent: member 'm2' on host $ip2 is asked through its host (--health-via hosts), but cannot resolve 'etcd-m2.lab' (the host of client URL http://etcd-m2.lab:2379) here: " \
+  "$WORK/out"
 
 # auto: m3, refused here, named too: moved to its host, asked at its address.
 python3 - "$WORK/named.json" "$WORK/named3.json" <<'PY'
