@@ -4,6 +4,9 @@ edr_unit_test(test_spec LIBS edr_plan)
 edr_unit_test(test_spec_yaml LIBS edr_plan)
 edr_unit_test(test_plan LIBS edr_cmd edr_ui edr_plan)
 edr_unit_test(test_prune LIBS edr_plan)
+# The client URL names looked up here for the hosts' agents
+# (orchestrator/etcd/resolve.c); names from a private /etc/hosts (root).
+edr_unit_test(test_resolve LIBS edr_etcd edr_ui edr_plan)
 edr_unit_test(test_sshconfig LIBS edr_cmd edr_plan)
 # A host lock's dead holder: taken or explained (engine/stale_lock.h).
 edr_unit_test(test_stale_lock LIBS edr_engine edr_ui edr_plan)

@@ -84,6 +84,13 @@ int cmd_rollback(int argc, char **argv) {
             plan->n_hosts);
   if (edr_verbosity >= 1)
     edr_plan_print(plan, stderr);
+  if ((rc = edr_run_resolve(plan))) {
+    edr_plan_free(plan);
+    edr_spec_free(spec);
+    if (guard >= 0)
+      close(guard);
+    return rc;
+  }
   struct edr_run_result res;
   char *spec_args = edr_spec_args(argc, argv);
   plan->confirm = true; /* without --yes (then on a terminal) */

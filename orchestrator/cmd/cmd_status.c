@@ -11,8 +11,9 @@
  * URL gives no answer from here (refused, timed out, no route, this
  * machine's TLS refused) is asked the same questions by its host's agent
  * with the host's certificates (the plan's ask-etcd steps, etcd-http, which
- * wait for the HTTP answers before they decide to run), and the answers go
- * through the same parser.
+ * wait for the HTTP answers before they decide to run, at the address
+ * looked up here when the client URL names its host: etcd/resolve.h), and
+ * the answers go through the same parser.
  */
 #include "cli.h"
 #include "commands.h"
@@ -23,6 +24,7 @@
 #include "options.h"
 #include "plan.h"
 #include "quote.h"
+#include "resolve.h"
 #include "status.h"
 #include "util.h"
 
@@ -101,6 +103,20 @@ static enum edr_ask want_ask(void *arg, size_t host) {
   if (!a->http_done)
     return EDR_ASK_LATER;
   return edr_status_needs_agent(&a->rows[host]) ? EDR_ASK_RUN : EDR_ASK_SKIP;
+}
+
+/* Each ask-etcd request as it is sent: the address resolved here for a
+ * client URL that names its host (the agent resolves no names;
+ * etcd/resolve.h).  ARG: the plan. */
+static int fill_ask(void *arg, size_t host, size_t step, json_t *req) {
+  const struct edr_plan *p = arg;
+  const struct edr_host_plan *hp = &p->hosts[host];
+  const char *url = json_string_value(json_object_get(req, "url"));
+  if (hp->steps[step].kind != EDR_STEP_ASK || !p->health_routes ||
+      !p->health_routes[host].addr[0] || !url || strcmp(url, hp->member->client_urls.v[0]))
+    return 0;
+  return json_object_set_new(req, "addr", json_string(p->health_routes[host].addr))
+             ? EDR_ENOMEM : 0;
 }
 
 /* The ask-etcd replies: each step's request names its query (its path). */
@@ -298,8 +314,9 @@ static void print_notes(const struct edr_status_row *rows, size_t n, const char 
       snprintf(from_here, sizeof from_here, "%s gave no answer from here: %s", r->client_url,
                r->http_error[0] ? r->http_error : "no answer");
     if (r->via_agent && r->reachable) {
-      printf("%s: asked through the agent on its host, with its certificates (%s)\n", r->name,
-             ESCAPED(from_here));
+      printf("%s: asked through the agent on its host, with its certificates (%s%s%s%s)\n",
+             r->name, ESCAPED(from_here), r->agent_addr ? "; its client URL at " : "",
+             r->agent_addr ? r->agent_addr : "", r->agent_addr ? ", resolved here" : "");
       if (r->health == 0)
         printf("%s: health false: %s\n", r->name, ESCAPED(r->health_reason));
       if (r->agent_error[0])
@@ -500,7 +517,16 @@ int cmd_status(int argc, char **argv) {
                                                              : EDR_STATUS_AUTO;
       rows[i].route_why = hr->why;
       rows[i].host_tls = m->etcdctl_cert || m->etcdctl_cacert;
+      /* a name the agent cannot ask without: said in the row (its host's
+       * ask fails), the others are still asked (etcd/resolve.h) */
+      struct edr_error rerr = EDR_ERROR_INIT;
+      if (edr_route_resolve(plan, i, &rerr))
+        snprintf(rows[i].agent_error, sizeof rows[i].agent_error, "%s", edr_error_text(&rerr));
+      edr_error_release(&rerr);
+      rows[i].agent_addr = hr->addr[0] ? hr->addr : NULL;
     }
+    eo.fill = fill_ask;
+    eo.hook_arg = plan;
   }
   rc = ask_all(plan, &eo, &fo, rows, n);
   if (rc) {

@@ -1,7 +1,8 @@
 /*
  * driver.c - what restore and run share around the engine: the local checks
  * before any connection (the files the spec names, the snapshot, the
- * restore tool to push), and the run itself (edr_run_plan: the run's
+ * restore tool to push), the client URL names looked up for the hosts'
+ * agents (edr_run_resolve), and the run itself (edr_run_plan: the run's
  * journal, the etcd gates lent to the engine, the report and the summary).
  * rollback runs its plan without a journal (cmd_rollback.c).
  */
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "progress.h"
 #include "report.h"
+#include "resolve.h"
 #include "util.h"
 #include "zsrc.h"
 
@@ -267,12 +269,23 @@ int edr_check_tool(struct edr_spec *spec, struct edr_plan_opts *po) {
   return 0;
 }
 
+int edr_run_resolve(struct edr_plan *plan) {
+  struct edr_error err = EDR_ERROR_INIT;
+  if (!edr_routes_resolve(plan, &err))
+    return 0;
+  edr_err("%s", edr_error_text(&err));
+  edr_error_release(&err);
+  return EDR_EXIT_PREFLIGHT;
+}
+
 /* Execute PLAN with the run's journal (its arguments ARGV recorded for
  * --resume), write the report (and with REPORT_STDOUT, -w json, print it
  * on stdout), print the summary.  Returns the exit status. */
 int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
                  json_t *resume, const char *report_file, bool report_stdout) {
   int rc;
+  if ((rc = edr_run_resolve(plan)))
+    return rc;
   /* The run's directory: its arguments (for --resume) and its journal. */
   struct edr_journal *journal = NULL;
   struct edr_error jerr = EDR_ERROR_INIT;

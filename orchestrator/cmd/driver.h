@@ -32,7 +32,13 @@ int edr_build_plan(const struct edr_spec *spec, const struct edr_plan_opts *po,
  * why.  PO->snapshot is then "HOST:PATH", for messages. */
 int edr_snapshot_on_host(const struct edr_spec *spec, struct edr_plan_opts *po,
                          const char *from_member, bool *on_host);
-/* REPORT_STDOUT (-w json): the run's report on stdout too. */
+/* Before a run asks or changes anything: look up here the client URL
+ * host names its members may be asked at through their hosts (the agents
+ * resolve none; etcd/resolve.h).  0, or EDR_EXIT_PREFLIGHT after saying
+ * which member's name does not resolve and what to do. */
+int edr_run_resolve(struct edr_plan *plan);
+/* REPORT_STDOUT (-w json): the run's report on stdout too.  Calls
+ * edr_run_resolve first. */
 int edr_run_plan(struct edr_plan *plan, struct edr_exec_opts *eo, int argc, char **argv,
                  json_t *resume, const char *report_file, bool report_stdout);
 

@@ -14,7 +14,8 @@
  * and -remove and the leader lookup ask each member the way its route says
  * (plan->health_routes, plan/health_route.c): from here, or through the
  * agent on its host (via_send: edr_gate_ask or edr_leader_ask_host, the
- * agent's etcd-http op with the spec's etcdctl_cacert/_cert/_key), and
+ * agent's etcd-http op with the spec's etcdctl_cacert/_cert/_key and the
+ * address resolved here for a client URL that names its host), and
  * judge the answers with the same code either way; a member auto still
  * has to look at is looked at from here once, by the leader lookup before
  * anything stops or else when the wait starts.  A member the lookup finds
@@ -148,12 +149,18 @@ static void via_reply(void *arg, int status, json_t *reply) {
 static int via_send(const struct asker *k, size_t host, const char *url, const char *method,
                     const char *path, const char *body, const char *auth, uint64_t timeout_ms,
                     edr_http_cb cb, void *cb_arg) {
-  const struct edr_member *m = asker_plan(k)->hosts[host].member;
+  const struct edr_plan *p = asker_plan(k);
+  const struct edr_member *m = p->hosts[host].member;
+  /* the address resolved here for a client URL that names its host
+   * (etcd/resolve.h): the agent resolves no names */
+  const char *addr = p->health_routes && p->health_routes[host].addr[0] &&
+                             !strcmp(url, m->client_urls.v[0])
+                         ? p->health_routes[host].addr : NULL;
   struct via_rq *v = calloc(1, sizeof *v);
-  json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I}", "op",
-                          "etcd-http", "url", url, "method", method, "path", path,
-                          "body", body, "cacert", m->etcdctl_cacert, "cert", m->etcdctl_cert,
-                          "key", m->etcdctl_key, "authorization", auth,
+  json_t *req = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I}",
+                          "op", "etcd-http", "url", url, "addr", addr, "method", method,
+                          "path", path, "body", body, "cacert", m->etcdctl_cacert, "cert",
+                          m->etcdctl_cert, "key", m->etcdctl_key, "authorization", auth,
                           "timeout_ms", (json_int_t)timeout_ms);
   if (!v || !req) {
     free(v);
@@ -734,6 +741,7 @@ static void leader_dead_end(struct leader_lookup *ll, size_t host, int status,
   const struct edr_plan *p = ll->a->plan;
   const struct edr_member *m = p->hosts[host].member;
   bool tls = status == EDR_ETLS;
+  bool unresolved = p->health_routes && p->health_routes[host].unresolved;
   char msg[1200];
   snprintf(msg, sizeof msg,
            "its client URL %s %s from here (%s), and its health is asked from here (%s): "
@@ -741,8 +749,10 @@ static void leader_dead_end(struct leader_lookup *ll, size_t host, int status,
            m->client_urls.v[0], tls ? "refuses this machine's TLS" : "gives no answer",
            errtext && *errtext ? errtext : edr_strerror(status),
            p->health_via == EDR_HEALTH_VIA_HERE ? "--health-via here"
-                                                : "its host has no client certificate to ask with",
-           tls ? "set ETCDCTL_CACERT, ETCDCTL_CERT and ETCDCTL_KEY to files it accepts, or give "
+           : unresolved ? "its host name does not resolve here, and its host's agent resolves none"
+                        : "its host has no client certificate to ask with",
+           unresolved ? "put its IP address in the spec's client_urls"
+           : tls ? "set ETCDCTL_CACERT, ETCDCTL_CERT and ETCDCTL_KEY to files it accepts, or give "
                  "its host etcdctl_cacert, etcdctl_cert and etcdctl_key in the spec and leave "
                  "--health-via at auto"
                : "leave --health-via at auto (or give hosts), which asks it through its host's "

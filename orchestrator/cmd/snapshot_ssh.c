@@ -15,8 +15,8 @@
  * path.  With an etcd user (auth.h) the agent authenticates at the member
  * first; the name and password are in that request only.  The static agent
  * resolves no names, so a client URL whose host is a name is looked up here,
- * once before the run, and the request carries the address as "addr" (the
- * agent still verifies TLS against the name).
+ * once before the run (etcd/resolve.h), and the request carries the address
+ * as "addr" (the agent still verifies TLS against the name).
  */
 #include "commands.h"
 #include "driver.h"
@@ -27,15 +27,9 @@
 #include "executor.h"
 #include "log.h"
 #include "plan.h"
+#include "resolve.h"
 #include "snapshot_save.h"
 #include "util.h"
-#include "valid.h"
-
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <strings.h>
-#include <sys/socket.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,33 +49,6 @@ static uint64_t free_where(const struct edr_save_opts *o) {
   else
     snprintf(dir, sizeof dir, ".");
   return statvfs(dir, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
-}
-
-/* The address the agent connects to for URL: "" when its host is an IP
- * address or "localhost" (the agent takes those itself), else the first
- * address this machine's resolver gives for the name, in ADDR.  0, or
- * EDR_ERESOLVE with a message naming the name (the caller names the
- * member). */
-static int url_addr(const char *url, char addr[INET6_ADDRSTRLEN], struct edr_error *err) {
-  char scheme[8], host[256];
-  int port;
-  addr[0] = '\0';
-  if (!edr_parse_url(url, scheme, sizeof scheme, host, sizeof host, &port) ||
-      host[0] == '[' || !strcasecmp(host, "localhost") || edr_ip_literal(host))
-    return 0;
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-  int g = getaddrinfo(host, NULL, &hints, &res);
-  if (g == 0 && res)
-    g = getnameinfo(res->ai_addr, res->ai_addrlen, addr, INET6_ADDRSTRLEN, NULL, 0,
-                    NI_NUMERICHOST);
-  freeaddrinfo(res);
-  if (g)
-    return edr_error_set(err, EDR_ERESOLVE,
-                         "cannot resolve '%s' (the host of client URL %s) here: %s; the "
-                         "agent on the member's host resolves no names, so this machine does: "
-                         "put an IP address in the spec's client_urls, or use --via direct",
-                         host, url, gai_strerror(g));
-  return 0;
 }
 
 /* What the take-snapshot request gets as it is sent.  The agent
@@ -129,7 +96,9 @@ int edr_snapshot_fetch_ssh(const struct edr_spec *spec, size_t member,
   one.n_hosts = 1;
   struct take_fill wu = {.plan = &one, .user = o->user && o->user->name ? o->user : NULL};
   /* before anything is asked of the host */
-  if ((rc = url_addr(m->client_urls.v[0], wu.addr, err))) {
+  if ((rc = edr_url_addr(m->client_urls.v[0], wu.addr,
+                         "put an IP address in the spec's client_urls, or use --via direct",
+                         err))) {
     edr_plan_free(plan);
     return rc;
   }

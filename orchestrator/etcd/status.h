@@ -47,6 +47,9 @@ struct edr_status_row {
   enum edr_status_route route;     /* EDR_STATUS_AUTO unless the caller says */
   const char *route_why;           /* borrowed; why EDR_STATUS_HOST, or NULL */
   bool host_tls;                   /* the spec names TLS files on its host */
+  const char *agent_addr;          /* borrowed; where its host's agent asks the
+                                      client URL's host name (resolved here,
+                                      etcd/resolve.h), or NULL */
 
   /* From SSH (the check-only plan).  etcd_running is -1 when unknown. */
   enum edr_status_ssh ssh;
@@ -62,7 +65,7 @@ struct edr_status_row {
    * the figures below are those answers; http_error still says why not. */
   bool reachable;
   bool via_agent;
-  char agent_error[256];           /* why its host's agent got no answer, "" */
+  char agent_error[512];           /* why its host's agent got no answer, "" */
   int http_status;                 /* EDR_E* of the first transport failure */
   char http_error[512];            /* that failure in words, "" */
   char http_failed[32];            /* the path of that request, "" */

@@ -86,7 +86,13 @@ void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *
     return;
   r->look = false;
   bool tls = status == EDR_ETLS;
-  if ((no_route(status) || (tls && (m->etcdctl_cert || m->etcdctl_cacert)))) {
+  bool move = no_route(status) || (tls && (m->etcdctl_cert || m->etcdctl_cacert));
+  if (move && r->unresolved) {
+    /* the agent, which resolves no names, has no address to ask either */
+    snprintf(r->why, sizeof r->why, "%s from here: %s; not through its host: its client "
+             "URL's host name does not resolve here, and the agent resolves none",
+             tls ? "tls refused" : "no answer", detail && *detail ? detail : edr_strerror(status));
+  } else if (move) {
     r->via_host = true;
     snprintf(r->why, sizeof r->why, "%s from here: %s", tls ? "tls refused" : "no answer",
              detail && *detail ? detail : edr_strerror(status));
@@ -104,22 +110,10 @@ bool edr_health_route_dead_end(const struct edr_health_route *r, int status) {
   return r && !r->via_host && !r->look && (no_route(status) || status == EDR_ETLS);
 }
 
-bool edr_health_route_tls_on_host(const struct edr_plan *p, size_t i) {
-  const struct edr_member *m = p->hosts[i].member;
-  const struct edr_health_route *r = p->health_routes ? &p->health_routes[i] : NULL;
-  /* status's ask-etcd steps (plan.c) and snapshot save --via ssh's
-   * take-snapshot (plan_snapshot.c) ask the URL in their request */
-  for (size_t k = 0; k < p->hosts[i].n_steps; k++) {
-    const struct edr_step *s = &p->hosts[i].steps[k];
-    const char *url = s->kind == EDR_STEP_ASK || s->kind == EDR_STEP_TAKE_SNAPSHOT
-                        ? json_string_value(json_object_get(s->request, "url")) : NULL;
-    if (url && !strncasecmp(url, "https://", 8))
-      return true;
-  }
-  if (!r || !(r->via_host || r->look) || !m->client_urls.n ||
-      strncasecmp(m->client_urls.v[0], "https://", 8))
-    return false;
-  /* what asks a member the way its health is asked (cmd/gates.c) */
+/* Whether P asks member I the way its health is asked (cmd/gates.c): a
+ * health gate that covers it, a member change of another member, or the
+ * leader lookup before the first stop. */
+static bool asked_like_health(const struct edr_plan *p, size_t i) {
   bool stops = false;
   for (size_t h = 0; h < p->n_hosts; h++)
     for (size_t k = 0; k < p->hosts[h].n_steps; k++)
@@ -140,16 +134,54 @@ bool edr_health_route_tls_on_host(const struct edr_plan *p, size_t i) {
   return false;
 }
 
+/* Whether route R may go through the host. */
+static bool may_use_host(const struct edr_health_route *r) {
+  return r && (r->via_host || r->look);
+}
+
+bool edr_health_route_through_host(const struct edr_plan *p, size_t i) {
+  const struct edr_member *m = p->hosts[i].member;
+  if (!p->health_routes || !may_use_host(&p->health_routes[i]) || !m->client_urls.n)
+    return false;
+  for (size_t k = 0; k < p->hosts[i].n_steps; k++)
+    if (p->hosts[i].steps[k].kind == EDR_STEP_ASK)  /* status's (plan.c) */
+      return true;
+  return asked_like_health(p, i);
+}
+
+bool edr_health_route_tls_on_host(const struct edr_plan *p, size_t i) {
+  const struct edr_member *m = p->hosts[i].member;
+  const struct edr_health_route *r = p->health_routes ? &p->health_routes[i] : NULL;
+  /* status's ask-etcd steps (plan.c) and snapshot save --via ssh's
+   * take-snapshot (plan_snapshot.c) ask the URL in their request */
+  for (size_t k = 0; k < p->hosts[i].n_steps; k++) {
+    const struct edr_step *s = &p->hosts[i].steps[k];
+    const char *url = s->kind == EDR_STEP_ASK || s->kind == EDR_STEP_TAKE_SNAPSHOT
+                        ? json_string_value(json_object_get(s->request, "url")) : NULL;
+    if (url && !strncasecmp(url, "https://", 8))
+      return true;
+  }
+  return may_use_host(r) && m->client_urls.n &&
+         !strncasecmp(m->client_urls.v[0], "https://", 8) && asked_like_health(p, i);
+}
+
 void edr_health_route_say(const struct edr_plan *p, size_t i, char *out, size_t len) {
   const struct edr_member *m = p->hosts[i].member;
   const struct edr_health_route *r = p->health_routes ? &p->health_routes[i] : NULL;
   if (!r)
     snprintf(out, len, "from here");
   else if (r->via_host)
-    snprintf(out, len, "through %s's agent, with its certificates (%s)", m->ssh_host, r->why);
+    snprintf(out, len, "through %s's agent, with its certificates (%s%s%s%s)", m->ssh_host,
+             r->why, r->addr[0] ? "; its client URL at " : "", r->addr,
+             r->addr[0] ? ", resolved here" : "");
+  else if (r->look && r->unresolved)
+    snprintf(out, len, "from here (its client URL's host name does not resolve here, and "
+             "%s's agent resolves none)", m->ssh_host);
   else if (r->look)
     snprintf(out, len, "from here, or through %s's agent if its client URL gives no answer "
-             "from here before anything stops", m->ssh_host);
+             "from here before anything stops%s%s%s", m->ssh_host,
+             r->addr[0] ? " (its client URL at " : "", r->addr,
+             r->addr[0] ? ", resolved here)" : "");
   else
     snprintf(out, len, "from here (%s)", r->why);
 }

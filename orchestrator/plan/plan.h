@@ -25,6 +25,7 @@
 #include "spec.h"
 
 #include <jansson.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -308,11 +309,18 @@ struct edr_plan_opts {
 
 /* One member's route: through its host's agent (with the host's
  * certificates) or from here, why, and whether auto still looks at its
- * client URL from here once before anything stops. */
+ * client URL from here once before anything stops.  ADDR and UNRESOLVED
+ * are filled before the run, never by the plan (etcd/resolve.h): the
+ * agent resolves no names, so a client URL whose host is a name is asked
+ * through the host at the address this machine resolved for it. */
 struct edr_health_route {
   bool via_host;
   bool look;
-  char why[200];
+  bool unresolved;           /* its client URL's host name does not resolve
+                                here: auto keeps it here */
+  char addr[INET6_ADDRSTRLEN];  /* that name's address, resolved here; "": the
+                                   URL's host is an address, or not resolved */
+  char why[400];
 };
 
 struct edr_plan {
@@ -376,6 +384,12 @@ void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *
 bool edr_health_route_dead_end(const struct edr_health_route *r, int status);
 /* "from here (...)" or "through HOST's agent, with its certificates (...)". */
 void edr_health_route_say(const struct edr_plan *p, size_t i, char *out, size_t len);
+/* Whether P may ask member I's client URL through its host's agent: its
+ * route goes through the host or may still move there (auto) and a health
+ * gate, a member change or the leader lookup asks it (as for
+ * edr_health_route_tls_on_host), or status's ask-etcd steps are on the
+ * host.  Decided before the run. */
+bool edr_health_route_through_host(const struct edr_plan *p, size_t i);
 /* Whether the run may ask host I's agent an https URL (etcd-http over TLS,
  * the one request that needs the agent built with TLS): its member's client
  * URL is https, its route goes through the host or may still move there

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # status_agent.sh VERSION - `etcd-dr status` asks through the agent a member
-# whose client URL does not answer from here, and `snapshot save --via ssh`
-# works with client certificates that exist only on the hosts.
+# whose client URL does not answer from here, a client URL that names its
+# host is asked through the host at the address resolved here (status and a
+# restore with --health-via hosts), and `snapshot save --via ssh` works with
+# client certificates that exist only on the hosts.
 #
 # A rule inside one lab host's own network namespace refuses the
 # coordinator (the lab bridge's address) on that host's client port; the
@@ -64,6 +66,97 @@ check "m3 stopped: m3 unreachable" test "$(col m3 4)" = unreachable
 check "m3 stopped: the notes say its host's agent got no answer" grep -q "^m3: nor through its host's agent: " "$WORK/out"
 check "m3 stopped: the verdict says 2 of 3" grep -q "verdict: degraded, quorum held (2 of 3 healthy)" "$WORK/out"
 lab etcd 3 start >/dev/null
+
+# --- a client URL that names m2's host: looked up here, once per run ---------
+# The agents resolve no names; this machine does, before anything is asked
+# through a host, and the agent connects to that address.  The name is
+# known to these commands only: a private /etc/hosts (and, where the name
+# must not resolve, a private nsswitch.conf that asks no DNS server) in
+# their own mount namespace; the machine's files are untouched.
+ip2=$(host_ip 2)
+write_spec "$WORK/named.json" "$LAB_KNOWN_HOSTS" '"client_urls": ["http://etcd-m2.lab:2379"]'
+printf '127.0.0.1 localhost\n%s etcd-m2.lab\n%s etcd-m3.lab\n' "$ip2" "$ip3" >"$WORK/hosts"
+printf '127.0.0.1 localhost\n' >"$WORK/hosts-none"
+printf 'hosts: files\n' >"$WORK/nsswitch.conf"
+named() { # named HOSTS CMD...: CMD with HOSTS as its /etc/hosts, files only
+  unshare -m sh -c 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/nsswitch.conf &&
+    shift 2 && exec "$@"' sh "$@"
+}
+for _ in $(seq 1 60); do
+  on_host 3 "$LAB_HOST_ETCDCTL" --endpoints="http://$ip3:2379" endpoint health >/dev/null 2>&1 && break
+  sleep 0.5
+done
+named "$WORK/hosts" "$WORK/nsswitch.conf" "$ETCD_DR" status --cluster "$WORK/named.json" \
+  --health-via hosts >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "named: status through the hosts: healthy, exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/out" "$WORK/err"
+check "named: m2 asked through its host, healthy" test "$(col m2 14) $(col m2 4)" = "ssh true"
+check "named: m2's revision is m1's" test "$(col m2 8)" = "$(col m1 8)"
+check "named: the note says where m2's agent asked, resolved here" grep -qF \
+  "m2: asked through the agent on its host, with its certificates (--health-via hosts; its client URL at $ip2, resolved here)" \
+  "$WORK/out"
+named "$WORK/hosts-none" "$WORK/nsswitch.conf" "$ETCD_DR" status --cluster "$WORK/named.json" \
+  --health-via hosts >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "named, not resolvable: status degraded, exit 6 (got $rc)" test "$rc" = 6
+check "named, not resolvable: m2 unreachable, the others healthy through their hosts" \
+  test "$(col m2 4) $(col m1 4) $(col m3 4)" = "unreachable true true"
+check "named, not resolvable: the note says why m2 could not be asked through its host" grep -qF \
+  "m2: nor through its host's agent: member 'm2' on host $ip2 is asked through its host (--health-via hosts), but cannot resolve 'etcd-m2.lab' (the host of client URL http://etcd-m2.lab:2379) here: " \
+  "$WORK/out"
+
+# auto: m3, refused here, named too: moved to its host, asked at its address.
+python3 - "$WORK/named.json" "$WORK/named3.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["members"][2]["client_urls"] = ["http://etcd-m3.lab:2379"]
+json.dump(s, open(sys.argv[2], "w"))
+PY
+named "$WORK/hosts" "$WORK/nsswitch.conf" "$ETCD_DR" status --cluster "$WORK/named3.json" \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "named, auto: healthy, exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || cat "$WORK/out" "$WORK/err"
+check "named, auto: m3 through its host, healthy; m2 from here" \
+  test "$(col m3 14) $(col m3 4) $(col m2 14)" = "ssh true http"
+check "named, auto: the note says why and where m3's agent asked" grep -qF \
+  "m3: asked through the agent on its host, with its certificates (http://etcd-m3.lab:2379 gave no answer from here: " \
+  "$WORK/out"
+check "named, auto: ... at m3's address, resolved here" grep -qF "; its client URL at $ip3, resolved here)" "$WORK/out"
+
+lab put-data 20 100 --prefix /named/ >/dev/null 2>&1
+want=$(checksum_on 1 /named/)
+lab snapshot "$WORK/snap.db" >/dev/null 2>&1
+lab put-data 5 100 --prefix /after/ >/dev/null 2>&1
+# The name not resolvable here: refused before any host is changed.
+before=$(all_states)
+named "$WORK/hosts-none" "$WORK/nsswitch.conf" "$ETCD_DR" restore --yes --health-via hosts \
+  --cluster "$WORK/named.json" --snapshot "$WORK/snap.db" >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "named, not resolvable: restore --health-via hosts refused, exit 4 (got $rc)" test "$rc" = 4
+check "named, not resolvable: the error names m2, the name, the URL and what to do" grep -qF \
+  "etcd-dr: error: member 'm2' on host $ip2 is asked through its host (--health-via hosts), but cannot resolve 'etcd-m2.lab' (the host of client URL http://etcd-m2.lab:2379) here: " \
+  "$WORK/err"
+check "named, not resolvable: ... put an IP address, or --health-via here" grep -qF \
+  "so this machine does: put an IP address in the spec's client_urls, or use --health-via here" "$WORK/err"
+[[ $rc == 4 ]] || cat "$WORK/err"
+check "named, not resolvable: every host as it was" test "$(all_states)" = "$before"
+
+named "$WORK/hosts" "$WORK/nsswitch.conf" "$ETCD_DR" restore --yes --health-via hosts \
+  --health-timeout 60s --cluster "$WORK/named.json" --snapshot "$WORK/snap.db" \
+  >"$WORK/out" 2>"$WORK/err"; rc=$?
+check "named: restore --health-via hosts: exit 0 (got $rc)" test "$rc" = 0
+[[ $rc == 0 ]] || tail -n 40 "$WORK/err"
+check "named: the run says m2's address, resolved here" grep -qF \
+  "m2: its client URL http://etcd-m2.lab:2379 is at $ip2 (resolved here, for its host's agent)" "$WORK/err"
+check "named: m2's health checked through its host at that address" grep -qF \
+  "m2: health checked through $ip2's agent, with its certificates (--health-via hosts; its client URL at $ip2, resolved here)" \
+  "$WORK/err"
+check "named: the leader lookup asked every member through its host" grep -qF \
+  "the leader lookup asked every member through its host's agent" "$WORK/err"
+for i in 1 2 3; do
+  check "named: m$i healthy after the restore (asked on its host)" \
+    on_host "$i" "$LAB_HOST_ETCDCTL" --endpoints="http://$(host_ip "$i"):2379" endpoint health
+done
+check "named: m1 serves the snapshot's keys, nothing after" \
+  test "$(checksum_on 1 /named/) $(checksum_on 1 /after/ | cut -d' ' -f1)" = "$want 0"
 
 # --- TLS with client certificates, which the hosts have ---------------------
 tls=$WORK/tls

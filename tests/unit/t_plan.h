@@ -50,6 +50,29 @@ static inline int t_plan_build(const struct edr_spec *sp, const struct edr_plan_
   return t_take_error(edr_plan_build(sp, o, out, &e), &e, err, errlen);
 }
 
+/* The restore of three members m1, m2, m3 (peer URLs at 10.0.0.1-3,
+ * snapshot revision 42), or with CHECK_ONLY the check plan (ASK: status's,
+ * with the ask-etcd steps).  Sets *S; both are the caller's.  NULL (and *S
+ * NULL) on a refusal, its message in ERR. */
+static inline struct edr_plan *t_plan3(struct edr_spec **s, bool check_only, bool ask,
+                                       char *err, size_t errlen) {
+  struct edr_plan *p = NULL;
+  *s = NULL;
+  if (t_spec_from_initial_cluster(
+          "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380", NULL, s,
+          err, errlen))
+    return NULL;
+  struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
+                            .snapshot_sha256 = "ab", .snapshot_revision = 42,
+                            .run_id = "20260101-000000-abcd", .check_only = check_only,
+                            .ask_etcd = ask};
+  if (t_plan_build(*s, &o, &p, err, errlen)) {
+    edr_spec_free(*s);
+    *s = NULL;
+  }
+  return p;
+}
+
 static inline int t_playbook_load(const char *path, const char *text,
                                   const struct edr_spec *sp, const char *const *vars,
                                   size_t nv, struct edr_playbook **pb, char *err,

@@ -44,19 +44,8 @@ static const struct edr_step *find(const struct edr_host_plan *h, enum edr_step_
 /* The restore plan of a 3-member spec from etcd's --initial-cluster, run id
  * 20260101-000000-abcd; NULL (and *S freed) if it cannot be built. */
 static struct edr_plan *plan3(struct edr_spec **s) {
-  *s = NULL;
-  CHECK(t_spec_from_initial_cluster(
-            "m1=http://10.0.0.1:2380,m2=http://10.0.0.2:2380,m3=http://10.0.0.3:2380",
-            NULL, s, err, sizeof err) == 0);
-  struct edr_plan_opts o = {.snapshot = "/tmp/snap.db", .snapshot_size = 1000,
-                            .snapshot_sha256 = "ab", .snapshot_revision = 42,
-                            .run_id = "20260101-000000-abcd"};
-  struct edr_plan *p = NULL;
-  CHECK(t_plan_build(*s, &o, &p, err, sizeof err) == 0);
-  if (!p) {
-    edr_spec_free(*s);
-    *s = NULL;
-  }
+  struct edr_plan *p = t_plan3(s, false, false, err, sizeof err);
+  CHECK(p != NULL);
   return p;
 }
 
