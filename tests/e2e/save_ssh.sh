@@ -97,8 +97,9 @@ lab health --timeout 60 >/dev/null 2>&1
 # --- failure: a wrong TLS path on the host -------------------------------
 # refused_m2 WHAT SPEC MESSAGE_RE: a save through m2's host that fails:
 # exit 4, the message, no file here, nothing on any host
+AS=() # a prefix for the refused save: none, or `named ...`
 refused_m2() {
-  "$ETCD_DR" snapshot save -o "$WORK/f.db" --cluster "$2" --via ssh --member m2 \
+  "${AS[@]}" "$ETCD_DR" snapshot save -o "$WORK/f.db" --cluster "$2" --via ssh --member m2 \
     >"$WORK/out" 2>"$WORK/err"; rc=$?
   check "$1: exit 4 (got $rc)" test "$rc" = 4
   check "$1: the message names m2's host and the reason" grep -q "$3" "$WORK/err"
@@ -159,7 +160,9 @@ no_leftovers "after --via auto"
 # private /etc/hosts in its own mount namespace (the machine's is untouched).
 write_spec "$WORK/named.json" "$LAB_KNOWN_HOSTS" '"client_urls": ["http://etcd-m2.lab:2379"]'
 printf '127.0.0.1 localhost\n%s etcd-m2.lab\n' "$ip2" >"$WORK/hosts"
-unshare -m sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh "$WORK/hosts" \
+printf '127.0.0.1 localhost\n' >"$WORK/hosts-none"
+printf 'hosts: files\n' >"$WORK/nsswitch.conf"
+named "$WORK/hosts" "$WORK/nsswitch.conf" \
   "$ETCD_DR" snapshot save -o "$WORK/named.db" --cluster "$WORK/named.json" --via ssh --member m2 \
   >"$WORK/out" 2>"$WORK/err"; rc=$?
 check "a client URL naming m2's host, resolved here: exit 0 (got $rc)" test "$rc" = 0
@@ -167,5 +170,6 @@ check "a client URL naming m2's host, resolved here: exit 0 (got $rc)" test "$rc
 check "its agent asked the URL with the name" \
   grep -q "member 'm2' through its host $ip2 (its agent asked http://etcd-m2.lab:2379)" "$WORK/out"
 check "a sound file" "$ETCD_DR" snapshot verify "$WORK/named.db"
+AS=(named "$WORK/hosts-none" "$WORK/nsswitch.conf")
 refused_m2 "the same name, not resolvable here" "$WORK/named.json" \
   "member 'm2' on host $ip2: cannot resolve 'etcd-m2.lab' .*put an IP address in the spec's client_urls, or use --via direct"

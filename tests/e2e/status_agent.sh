@@ -78,10 +78,6 @@ write_spec "$WORK/named.json" "$LAB_KNOWN_HOSTS" '"client_urls": ["http://etcd-m
 printf '127.0.0.1 localhost\n%s etcd-m2.lab\n%s etcd-m3.lab\n' "$ip2" "$ip3" >"$WORK/hosts"
 printf '127.0.0.1 localhost\n' >"$WORK/hosts-none"
 printf 'hosts: files\n' >"$WORK/nsswitch.conf"
-named() { # named HOSTS CMD...: CMD with HOSTS as its /etc/hosts, files only
-  unshare -m sh -c 'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/nsswitch.conf &&
-    shift 2 && exec "$@"' sh "$@"
-}
 for _ in $(seq 1 60); do
   on_host 3 "$LAB_HOST_ETCDCTL" --endpoints="http://$ip3:2379" endpoint health >/dev/null 2>&1 && break
   sleep 0.5
