@@ -92,10 +92,14 @@ void eng_send_push(struct host *h, json_t *req, int payload_fd, struct edr_zsrc 
  * barrier, where the leader lookup starts) is left out instead of failing
  * the run; so is any later failure of its own leaving (its unlock, its
  * close).  A failure of it found after the check (the lookup's refusal)
- * fails it as any host's. */
-static bool leaves_out(const struct host *h) {
+ * fails it as any host's, and so does its lock held by another run
+ * (CODE EDR_EBUSY): that run may be changing the cluster right now, and
+ * two runs at once is what the lock is there to prevent. */
+static bool leaves_out(const struct host *h, int code) {
   const struct run *r = h->run;
   if (h->failed || r->leader_asked)
+    return false;
+  if (code == EDR_EBUSY && !h->left_out)
     return false;
   return h->left_out ||
          (h->hp->optional && r->stage == 0 && !r->aborting && !r->interrupted);
@@ -122,7 +126,7 @@ static void vhost_fail(struct host *h, int code, const char *fmt, va_list ap) {
     free(sr->message);
     sr->message = strdup(msg);
   }
-  bool leave = leaves_out(h);
+  bool leave = leaves_out(h, code);
   if (leave && !h->left_out) {
     h->left_out = h->res->left_out = true;
     h->res->message = strdup(msg);

@@ -265,6 +265,24 @@ static void test_optional_connect(const struct edr_plan *p) {
   edr_run_result_release(&res);
 }
 
+/* An optional host whose lock another run holds is not left out: that run
+ * may be changing the cluster, so this one is refused before any change. */
+static void test_optional_lock_busy(const struct edr_plan *p) {
+  size_t m1 = host_of(p, "m1"), m2 = host_of(p, "m2");
+  CHECK(p->hosts[m1].optional);
+  struct edr_run_result res;
+  const char *held = "lock '/var/lib/etcd/.etcd-dr-lock' is held by run 20261205-000000-abcd";
+  int rc = run_rule(p, (struct fake_rule){.host = "m1", .what = "lock", .act = FAKE_FAIL,
+                                          .code = EDR_EBUSY, .msg = held}, &res);
+  CHECK(rc == EDR_EXIT_PREFLIGHT);
+  CHECK(!res.hosts[m1].left_out && res.hosts[m1].status == EDR_EBUSY);
+  CHECK_CONTAINS(res.hosts[m1].message, held);
+  for (size_t x = 0; x < p->n_hosts; x++)
+    CHECK(res.hosts[x].outcome == EDR_HOST_UNTOUCHED);
+  CHECK(fake_find("m2 > stop") < 0 && res.hosts[m2].outcome == EDR_HOST_UNTOUCHED);
+  edr_run_result_release(&res);
+}
+
 static void test_fail_everywhere(const struct edr_plan *p, const char *const *hosts) {
   static const enum fake_act acts[] = {FAKE_FAIL, FAKE_LOSE, FAKE_HANG};
   for (const char *const *hn = hosts; *hn; hn++) {
@@ -824,6 +842,7 @@ int main(void) {
   if (replace) {
     static const char *const fail_hosts[] = {"m1", "m2", NULL};
     test_optional_connect(replace);
+    test_optional_lock_busy(replace);
     test_fail_everywhere(replace, fail_hosts);
   }
   edr_plan_free(replace);
