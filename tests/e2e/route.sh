@@ -19,7 +19,9 @@
 #   its host (auto), so the run warns once, leaves m3 out and replaces m2;
 #   m3 is untouched (no lock file, no agent dir), the report says why it
 #   was left out; with m3's client port cut from here too, the quorum wait
-#   fails at once naming both, before anything changes;
+#   fails at once naming both, before anything changes; with m3's lock
+#   held by another run, the run is refused (not m3 left out), no host
+#   changed, the other run's lock untouched;
 # - quorum lost (m3 and m4 stopped, m1 and m2 running with no leader):
 #   the leader lookup finds nobody, the run says so and why, every stop
 #   begins before any member's etcd has exited (the run's log), and the
@@ -263,6 +265,27 @@ uncut
 check "m3 asked neither way: every host as it was" test "$(all_states)" = "$before"
 for i in $(seq 1 $N); do
   check "m3 asked neither way: m$i: no lock, staging or agent left" test -z "$(leftovers "$i")"
+done
+
+# m3's lock held by another run (on another machine, so alive for all this
+# one knows): not a reason to leave m3 out but to refuse the run, since that
+# run may be changing the cluster right now
+held='{"run_id":"20260101-000000-held","user":"alice","host":"laptop","pid":4242,"command":"restore","since":"2026-01-01T00:00:00Z"}'
+printf '%s\n' "$held" | on_host 3 sh -c 'cat > /var/lib/etcd/.etcd-dr-lock'
+before=$(all_states)
+PB_WANT=4 pb_run replace-member p4 --var member=m2
+check "replace-member, m3's lock held by another run: exit 4 (got $RC)" test "$RC" = 4
+err=$(cat "$WORK/err")
+check "... the message names m3 and the run that holds its lock" \
+  grep -qE "m3 .*locked by run 20260101-000000-held of alice on laptop" "$WORK/err"
+check "... m3 is not left out for it" not_contains "$err" "so it is left out"
+check "... before anything changed" contains "$err" "no host was changed"
+check "m3's lock held: every host as it was" test "$(all_states)" = "$before"
+check "m3's lock held: the other run's lock untouched" \
+  test "$(on_host 3 cat /var/lib/etcd/.etcd-dr-lock)" = "$held"
+on_host 3 rm -f /var/lib/etcd/.etcd-dr-lock
+for i in $(seq 1 $N); do
+  check "m3's lock held: m$i: no lock, staging or agent left" test -z "$(leftovers "$i")"
 done
 
 # ---- quorum lost: m3 and m4 stopped, m1 and m2 run without a leader ---------
