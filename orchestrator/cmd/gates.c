@@ -18,7 +18,12 @@
  * address resolved here for a client URL that names its host), and
  * judge the answers with the same code either way; a member auto still
  * has to look at is looked at from here once, by the leader lookup before
- * anything stops or else when the wait starts.  A member the lookup finds
+ * anything stops or else when the wait starts.  One auto keeps here because
+ * it refused the connection from here (a stopped etcd, or a firewall that
+ * rejects) is asked through its host once there is reason to doubt that:
+ * the lookup finds it refused although its host's probe found etcd running,
+ * or the wait finds it still refused RECHECK_MS in; an answer there moves
+ * it to its host (plan/health_route.c says why).  A member the lookup finds
  * it can never check from here (asked from here, and no route or a refused
  * TLS) stops the run there, before any stop (edr_leader_refuse).
  */
@@ -80,6 +85,10 @@ struct health_gate {
   int64_t min_rev;
   uint64_t start_ms;
   size_t via_hosts;                    /* members asked through their host */
+  struct recheck **rechecks;           /* members[i]'s ask on its host under
+                                          way (recheck_refused), or NULL */
+  uint64_t *refused_ms;                /* members[i]: since when every round
+                                          from here was refused, 0: not */
   bool current;                        /* this wait is the round that reads the
                                           revision "current" means */
   bool said;                           /* the routes were printed */
@@ -88,6 +97,14 @@ struct health_gate {
   size_t n;
   uint64_t timeout_ms;
   bool others_allowed;
+};
+
+/* One ask on a member's host of a member refused from here (recheck_refused). */
+struct recheck {
+  struct edr_gate *g;
+  struct health_gate *hg;              /* NULL once the wait ended */
+  size_t i;                            /* in hg->members */
+  uint64_t after_ms;                   /* into the wait when it was asked */
 };
 
 /* Record what the members' client URLs said from here (ROWS, members IDX
@@ -103,6 +120,22 @@ static void routes_seen(const struct edr_plan *p, const size_t *idx, size_t n,
 }
 
 static void begin_wait(struct edr_gate *g);
+
+/* The wait's members and what is kept per member, freed when a wait ends;
+ * an ask on a host still under way is let go (its answer is dropped). */
+static void wait_members_free(struct health_gate *hg) {
+  for (size_t i = 0; hg->rechecks && i < hg->n; i++)
+    if (hg->rechecks[i])
+      hg->rechecks[i]->hg = NULL;
+  free(hg->members);
+  free(hg->host_of);
+  free(hg->rechecks);
+  free(hg->refused_ms);
+  hg->members = NULL;
+  hg->host_of = NULL;
+  hg->rechecks = NULL;
+  hg->refused_ms = NULL;
+}
 
 /* ---- asking a member's client URL through a host's agent ----------------- */
 
@@ -186,11 +219,80 @@ static int via_request(void *arg, const struct edr_health_member *hm, const char
                   timeout_ms, cb, cb_arg);
 }
 
+/* A member auto keeps here because its client URL refused the connection
+ * from here (plan/health_route.c: a stopped etcd, or a firewall that
+ * rejects) and that every round of the wait still refuses this long is
+ * asked once through its host: an HTTP answer there moves it to its host
+ * for the rest of the run; none keeps it here (its etcd is not up yet) and
+ * it is asked there again when refused as long again.  etcd listens on its
+ * client port within about a second of its start (the lab; kubeadm's
+ * static pod once its container runs), so 5 s of refusals after every
+ * member started is past a normal start, far under the wait's bound (2 min
+ * by default, --health-timeout), and costs its host one question per 5 s
+ * at most. */
+#define RECHECK_MS 5000
+
+static void recheck_reply(void *arg, int status, long code, const char *body, size_t len,
+                          const char *errtext) {
+  (void)code, (void)body, (void)len, (void)errtext;
+  struct recheck *k = arg;
+  struct health_gate *hg = k->hg;
+  if (hg) {
+    const struct edr_plan *p = k->g->plan;
+    size_t h = hg->host_of[k->i];
+    hg->rechecks[k->i] = NULL;
+    hg->refused_ms[k->i] = 0;  /* not answered: asked again after as long again */
+    if (status == 0 && edr_health_route_refused_here(&p->health_routes[h])) {
+      edr_health_route_answered_on_host(&p->health_routes[h]);
+      hg->members[k->i].via_host = true;  /* the wait's next rounds ask its host */
+      hg->via_hosts++;
+      char how[400];
+      edr_health_route_say(p, h, how, sizeof how);
+      edr_info("%s: still refused from here %llus into the wait, answered on its host: "
+               "health checked %s", p->hosts[h].member->name,
+               (unsigned long long)(k->after_ms / 1000), how);
+    }
+  }
+  free(k);
+}
+
+/* After a round (REP): ask on its host a member refused from here for
+ * RECHECK_MS, as above. */
+static void recheck_refused(struct edr_gate *g, const struct edr_health_report *rep) {
+  struct health_gate *hg = g->impl;
+  const struct edr_plan *p = g->plan;
+  uint64_t now = edr_now_ms();
+  for (size_t i = 0; !hg->current && p->health_routes && i < rep->n && i < hg->n; i++) {
+    size_t h = hg->host_of[i];
+    const struct edr_health_seen *v = &rep->members[i];
+    if (hg->members[i].via_host || v->reachable || v->status != EDR_ECONNREFUSED ||
+        !edr_health_route_refused_here(&p->health_routes[h])) {
+      hg->refused_ms[i] = 0;
+      continue;
+    }
+    if (!hg->refused_ms[i])
+      hg->refused_ms[i] = now;
+    if (hg->rechecks[i] || now - hg->refused_ms[i] < RECHECK_MS || !edr_gate_can_ask(g, h))
+      continue;
+    struct recheck *k = calloc(1, sizeof *k);
+    if (!k)
+      continue;  /* asked again after the next round */
+    *k = (struct recheck){.g = g, .hg = hg, .i = i, .after_ms = now - hg->start_ms};
+    struct asker a = {.g = g};
+    if (via_send(&a, h, hg->members[i].client_url, "GET", "/health", NULL, NULL, 2000,
+                 recheck_reply, k))
+      free(k);
+    else
+      hg->rechecks[i] = k;
+  }
+}
+
 static void health_cb(void *arg, bool done, int status, const struct edr_health_report *rep) {
   struct edr_gate *g = arg;
   struct health_gate *hg = g->impl;
   const struct edr_stage *st = g->stage;
   if (!done) {
+    recheck_refused(g, rep);
     /* one line each time the reason for waiting changes */
     if (rep->problem[0] && strcmp(rep->problem, g->problem.buf)) {
       char line[600];
@@ -207,10 +309,7 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
     for (size_t i = 0; rep && i < rep->n; i++)
       if (rep->members[i].revision > min)
         min = rep->members[i].revision;
-    free(hg->members);
-    free(hg->host_of);
-    hg->members = NULL;
-    hg->host_of = NULL;
+    wait_members_free(hg);
     hg->current = false;
     hg->min_rev = min;
     begin_wait(g);
@@ -227,8 +326,7 @@ static void health_cb(void *arg, bool done, int status, const struct edr_health_
   else
     snprintf(how, sizeof how, "checked through the hosts' agents for %zu of them",
              hg->via_hosts);
-  free(hg->members);
-  free(hg->host_of);
+  wait_members_free(hg);
   free(hg);
   g->impl = NULL;
   if (status == 0) {
@@ -323,11 +421,12 @@ static void begin_wait(struct edr_gate *g) {
   const struct edr_plan *p = g->plan;
   struct health_gate *hg = g->impl;
   size_t n = hg->n;
-  struct edr_health_member *hm = calloc(n ? n : 1, sizeof(*hm));
-  size_t *host_of = calloc(n ? n : 1, sizeof(*host_of));
-  if (!hm || !host_of) {
-    free(hm);
-    free(host_of);
+  struct edr_health_member *hm = hg->members = calloc(n ? n : 1, sizeof(*hm));
+  size_t *host_of = hg->host_of = calloc(n ? n : 1, sizeof(*host_of));
+  hg->rechecks = calloc(n ? n : 1, sizeof(*hg->rechecks));
+  hg->refused_ms = calloc(n ? n : 1, sizeof(*hg->refused_ms));
+  if (!hm || !host_of || !hg->rechecks || !hg->refused_ms) {
+    wait_members_free(hg);
     free(hg);
     g->impl = NULL;
     edr_gate_done(g, EDR_ENOMEM, "out of memory");
@@ -337,8 +436,7 @@ static void begin_wait(struct edr_gate *g) {
   for (size_t i = 0; i < n; i++) {
     size_t h = hg->idx ? hg->idx[i] : i;
     if (p->health_routes && p->health_routes[h].via_host && edr_gate_left_out(g, h)) {
-      free(hm);
-      free(host_of);
+      wait_members_free(hg);
       cannot_ask(g, h);
       return;
     }
@@ -373,14 +471,11 @@ static void begin_wait(struct edr_gate *g) {
     .via = {.request = via_request, .arg = g},
   };
   env_tls(&ho.tls);
-  hg->members = hm;
-  hg->host_of = host_of;
   hg->start_ms = edr_now_ms();
   edr_str_reset(&g->problem);
   int rc = edr_health_wait_start_cancelable(g->loop, hm, n, &ho, health_cb, g, &hg->wait);
   if (rc) {
-    free(hm);
-    free(host_of);
+    wait_members_free(hg);
     free(hg);
     g->impl = NULL;
     edr_gate_done(g, rc, "cannot wait for health: %s", edr_strerror(rc));
@@ -644,7 +739,8 @@ static void snapshot_cancel(struct edr_gate *g) {
  * ask wait out its 1.5 s timeout after a lost quorum).  Each member is asked
  * by its route: from here, or through its host's agent (via_send); a
  * member auto still looks at is asked from here, and again through its
- * host when its client URL gives no answer or refuses this machine's TLS.
+ * host when its client URL gives no answer or refuses this machine's TLS,
+ * or refuses the connection although its host's probe found etcd running.
  * Both ways' answers are read by edr_status_parse_status, the parser
  * `status` uses.  On the run's loop, like the gates. */
 #define LEADER_ASK_MS 1500
@@ -655,6 +751,8 @@ struct leader_member {
   struct leader_lookup *ll;
   size_t host;
   bool via;                            /* this ask goes through the host */
+  bool doubt;                          /* ... because here was refused while
+                                          its host's probe found etcd running */
   bool answered;                       /* its status in ll->rows */
   char why[400];                       /* why it did not answer */
 };
@@ -779,11 +877,19 @@ static void leader_answer(struct leader_member *lm, bool via, int status, long c
   struct edr_health_route *r = p->health_routes ? &p->health_routes[lm->host] : NULL;
   if (!via && r && r->look) {  /* before anything stops: the route auto looks at */
     edr_health_route_seen(r, m, status < 0 ? status : 0, errtext);
-    if (!lm->answered && r->via_host && edr_leader_can_ask(ll->a, lm->host)) {
+    /* refused from here, yet its host says etcd runs: a firewall that
+     * rejects, or etcd stopping just now; its host tells them apart */
+    lm->doubt = edr_health_route_refused_here(r) && edr_leader_etcd_running(ll->a, lm->host);
+    if (!lm->answered && (r->via_host || lm->doubt) && edr_leader_can_ask(ll->a, lm->host)) {
       lm->via = true;
       leader_send(lm);
       return;
     }
+  }
+  if (via && lm->doubt && r && status == 0) {
+    edr_health_route_answered_on_host(r);
+    edr_info("%s: refused from here although %s's probe found etcd running, and answered on "
+             "its host: its health is asked through its host", m->name, m->ssh_host);
   }
   if (!via && edr_health_route_dead_end(r, status < 0 ? status : 0))
     leader_dead_end(ll, lm->host, status, errtext);

@@ -432,7 +432,9 @@ const struct edr_opt edr_options[] = {
            "etcdctl_cacert/_cert/_key; auto (default): through the\n"
            "host when there is no client certificate here\n"
            "(ETCDCTL_CERT) for an https member, or its client URL\n"
-           "gives no answer from here before anything stops"},
+           "gives no answer from here before anything stops, or\n"
+           "refuses connections from here while it answers on its\n"
+           "host"},
   {.name = "health-via", .arg = EDR_ARG_CHOICE, .metavar = "auto|here|hosts",
    .commands = EDR_CMD_STATUS, .set = set_enum, .field = F(po.health_via),
    .choices = "auto here hosts",

@@ -120,6 +120,10 @@ const char *edr_gate_left_out(const struct edr_gate *g, size_t host);
 int edr_leader_ask_host(struct edr_leader_ask *a, size_t host, json_t *req,
                         uint64_t timeout_ms, edr_gate_reply_fn fn, void *arg);
 bool edr_leader_can_ask(const struct edr_leader_ask *a, size_t host);
+/* Whether HOST's probe (its check, before the lookup) found its etcd
+ * running: what the host itself says, for the lookup to weigh what this
+ * machine sees of the member's client URL against. */
+bool edr_leader_etcd_running(const struct edr_leader_ask *a, size_t host);
 
 /* A gate has a line on the operator's display while it waits (health). */
 void edr_gate_waiting(struct edr_gate *g, const char *line);

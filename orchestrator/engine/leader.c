@@ -115,6 +115,11 @@ bool eng_leader_refusals(struct run *r) {
   return failed;
 }
 
+bool edr_leader_etcd_running(const struct edr_leader_ask *a, size_t host) {
+  const struct run *r = a->engine;
+  return host < r->n && json_is_true(json_object_get(r->hosts[host].probe, "etcd_running"));
+}
+
 static bool stage_has_stop(const struct run *r, size_t k) {
   for (size_t i = 0; i < r->n; i++)
     for (size_t j = 0; j < r->hosts[i].hp->n_steps; j++)

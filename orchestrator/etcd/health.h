@@ -27,7 +27,9 @@ struct edr_health_member {  /* borrowed from the caller for the whole wait */
   const char *const *peer_urls;    /* expected peer URLs, n_peer_urls long */
   size_t n_peer_urls;
   /* Added for the route through the hosts: ask this member through
-   * edr_health_opts.via instead of from here. */
+   * edr_health_opts.via instead of from here.  Read as each request goes
+   * out, so the caller may set it during the wait (a member it moves to
+   * its host): the requests after that go the new way. */
   bool via_host;
 };
 

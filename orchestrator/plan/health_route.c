@@ -6,7 +6,8 @@
  * machine's TLS files; in auto, a member still asked from here is looked at
  * once from here before the run stops anything (cmd/gates.c), and moved to
  * its host when its client URL gives no answer or refuses this machine's
- * TLS.  The plan owns the routes (plan->health_routes); the run updates
+ * TLS, or refuses the connection from here while it answers on its host
+ * (a firewall that rejects).  The plan owns the routes (plan->health_routes); the run updates
  * them in place and the report prints them.  The questions status asks,
  * which go the same two ways, are here too (edr_etcd_queries).  The routes
  * also say which hosts may be asked an https URL through their agent (or
@@ -85,6 +86,7 @@ void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *
   if (!r->look)
     return;
   r->look = false;
+  r->refused = status == EDR_ECONNREFUSED;
   bool tls = status == EDR_ETLS;
   bool move = no_route(status) || (tls && (m->etcdctl_cert || m->etcdctl_cacert));
   if (move && r->unresolved) {
@@ -99,11 +101,23 @@ void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *
   } else {
     snprintf(r->why, sizeof r->why, "%s%s",
              !status                       ? "its client URL answered"
-             : status == EDR_ECONNREFUSED ? "its client URL is reachable (etcd not running)"
+             : status == EDR_ECONNREFUSED ? "its client URL refused the connection from here: "
+                                            "etcd not running, or a firewall that rejects"
                                            : "its client URL said: ",
              status && status != EDR_ECONNREFUSED
                  ? (detail && *detail ? detail : edr_strerror(status)) : "");
   }
+}
+
+bool edr_health_route_refused_here(const struct edr_health_route *r) {
+  return r && r->refused && !r->via_host && !r->look && !r->unresolved;
+}
+
+void edr_health_route_answered_on_host(struct edr_health_route *r) {
+  r->via_host = true;
+  r->refused = false;
+  snprintf(r->why, sizeof r->why, "refused from here, answered on its host: something "
+           "between this machine and it rejects connections");
 }
 
 bool edr_health_route_dead_end(const struct edr_health_route *r, int status) {
@@ -179,7 +193,8 @@ void edr_health_route_say(const struct edr_plan *p, size_t i, char *out, size_t 
              "%s's agent resolves none)", m->ssh_host);
   else if (r->look)
     snprintf(out, len, "from here, or through %s's agent if its client URL gives no answer "
-             "from here before anything stops%s%s%s", m->ssh_host,
+             "from here before anything stops, or refuses connections from here while it "
+             "answers on its host%s%s%s", m->ssh_host,
              r->addr[0] ? " (its client URL at " : "", r->addr,
              r->addr[0] ? ", resolved here)" : "");
   else

@@ -318,6 +318,10 @@ struct edr_health_route {
   bool look;
   bool unresolved;           /* its client URL's host name does not resolve
                                 here: auto keeps it here */
+  bool refused;              /* auto kept it here because its client URL
+                                refused the connection from here: a stopped
+                                etcd, or a firewall that rejects (see
+                                edr_health_route_refused_here) */
   char addr[INET6_ADDRSTRLEN];  /* that name's address, resolved here; "": the
                                    URL's host is an address, or not resolved */
   char why[400];
@@ -376,6 +380,18 @@ int edr_health_routes_decide(struct edr_plan *p, enum edr_health_via via, bool c
  * when that says no route or a refused TLS the host has files for. */
 void edr_health_route_seen(struct edr_health_route *r, const struct edr_member *m,
                            int status, const char *detail);
+/* Whether auto keeps R here only because its client URL refused the
+ * connection from here.  A firewall that rejects (a TCP reset: firewalld,
+ * ufw, iptables REJECT) says that as well as an etcd that is not running,
+ * so the run asks such a member through its host once it has reason to
+ * doubt it (cmd/gates.c): its host's probe found etcd running, or it is
+ * still refused a while into the health wait.  False for a name the agent
+ * could not ask (unresolved). */
+bool edr_health_route_refused_here(const struct edr_health_route *r);
+/* R was refused from here and its client URL gave an HTTP answer on its
+ * host: something between this machine and the member rejects
+ * connections, so it is asked through its host from now on, saying why. */
+void edr_health_route_answered_on_host(struct edr_health_route *r);
 /* Whether a member whose route R asks it from here (--health-via here, or
  * auto after a look that kept it here) can never be checked from here,
  * going by what its client URL said from here (STATUS): no route to it

@@ -9,6 +9,12 @@
 #   at it before anything stops and moves it to its host, the run says so
 #   and why; the restore ends healthy (checked on m2's own host too), every
 #   key back, nothing newer, the old member dirs kept;
+# - the same restore with m2's client port REJECTED from here (a TCP reset,
+#   as a host firewall's): the leader lookup finds m2 refused although its
+#   host's probe found etcd running, asks it on its host and moves it
+#   there; with m2's etcd stopped too, the health wait does so once m2 is
+#   still refused a few seconds in; each run says so and why and ends
+#   healthy, every key back;
 # - --health-via here with the same cut: refused before anything stops,
 #   naming m2 and the reason, no host changed;
 # - playbooks/replace-member.json on m2 with m1 (the first member its
@@ -170,6 +176,49 @@ check "here: the summary says no host was changed" \
 [[ $rc == 4 ]] || tail -n 30 "$WORK/err"
 check "here: every host as it was (etcd running, member dirs in place)" test "$(all_states)" = "$before"
 uncut
+
+# ---- auto: m2's client port REJECTED from here (a host firewall's reset) ---
+# reject_here I: this machine's connections to member I's client port
+# refused with a TCP reset, as firewalld, ufw or iptables REJECT do: from
+# here that looks like a member whose etcd is not running.
+reject_here() { nft_cut "ip daddr $(ipof "$1") tcp dport 2379 reject with tcp reset"; }
+refused_here() { # curl's exit 7: connection refused, at once
+  curl -s -o /dev/null --max-time 5 "http://$(ipof "$1"):2379/health"
+  test $? = 7
+}
+moved2="m2: health checked through $ip2's agent, with its certificates (refused from here, answered on its host: something between this machine and it rejects connections)"
+reject_here 2
+check "the reject works: m2's client URL refuses connections from here" refused_here 2
+check "m2's host still reaches it" healthy_in 2
+# the cluster runs: the leader lookup is refused by m2 whose host's probe
+# found its etcd running, asks it on its host and moves it there
+restore WHAT="auto restore, m2 rejected from here, the cluster running"
+check "rejected: the leader lookup asked m2 on its host, and says why" contains "$err" \
+  "m2: refused from here although $ip2's probe found etcd running, and answered on its host: its health is asked through its host"
+check "rejected: the run says m2 is checked through its host, and why" contains "$err" "$moved2"
+check "rejected: moved by the leader lookup, before anything stopped" \
+  not_contains "$err" "m2: still refused from here"
+check "rejected: the report's health line says 1 of 4 through the hosts" \
+  grep -qE "4 members, one cluster, revision >= [0-9]+; checked through the hosts' agents for 1 of them" \
+  "$(sed -n 's/^report: //p' "$WORK/err")"
+uncut
+check_restored "rejected" /kept/ "$want" "$(run_id "$WORK/err")"
+
+# m2's etcd stopped too: its refusal agrees with its host's probe, so it
+# stays here until the health wait finds it still refused a few seconds
+# after the start, asks it on its host and moves it there
+lab etcd 2 stop >/dev/null 2>&1
+reject_here 2
+restore WHAT="auto restore, m2 rejected from here and its etcd stopped"
+check "rejected, m2 stopped: the leader lookup kept m2 here (its etcd was stopped)" \
+  not_contains "$err" "m2: refused from here although"
+check "rejected, m2 stopped: the wait moves m2 to its host a few seconds in, and says why" \
+  grep -qE "m2: still refused from here [5-9]s into the wait, answered on its host: health checked through ${ip2//./\\.}'s agent, with its certificates \(refused from here, answered on its host: something between this machine and it rejects connections\)" "$WORK/err"
+check "rejected, m2 stopped: the report's health line says 1 of 4 through the hosts" \
+  grep -qE "4 members, one cluster, revision >= [0-9]+; checked through the hosts' agents for 1 of them" \
+  "$(sed -n 's/^report: //p' "$WORK/err")"
+uncut
+check_restored "rejected, m2 stopped" /kept/ "$want" "$(run_id "$WORK/err")"
 
 # ---- replace-member with m1, the first member its changes ask, cut ----------
 # The member list is m1-m4, all started, and m2 is a new member (its id

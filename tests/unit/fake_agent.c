@@ -45,6 +45,8 @@ static struct {
   long leader;
   long leader_refuse;
   unsigned leader_delay_ms;
+  bool leader_started;
+  bool etcd_running[MAX_HOSTS];  /* edr_leader_etcd_running, as the lookup saw it */
   uv_timer_t timer;
   bool timer_init;
   struct edr_gate *g;
@@ -112,6 +114,11 @@ void fake_gate_interrupt(bool on) { gates.interrupt = on; }
 void fake_leader(long host) { gates.leader = host; }
 void fake_leader_delay(unsigned delay_ms) { gates.leader_delay_ms = delay_ms; }
 void fake_leader_refuse(long host) { gates.leader_refuse = host; }
+int fake_leader_saw_running(long host) {
+  if (!gates.leader_started || host < 0 || host >= MAX_HOSTS)
+    return -1;
+  return gates.etcd_running[host];
+}
 void fake_push_window(long host, unsigned start_ms, unsigned end_ms, uint64_t bytes) {
   if (host >= 0 && host < MAX_HOSTS)
     push_windows[host] = (struct edr_push_window){
@@ -735,6 +742,9 @@ static void fake_leader_start(struct edr_leader_ask *a) {
   }
   c->ask = a;
   a->impl = c;
+  gates.leader_started = true;
+  for (size_t i = 0; i < a->plan->n_hosts && i < MAX_HOSTS; i++)
+    gates.etcd_running[i] = edr_leader_etcd_running(a, i);
   uv_timer_init(a->loop, &c->timer);
   c->timer.data = c;
   uv_timer_start(&c->timer, leader_cb, gates.leader_delay_ms, 0);

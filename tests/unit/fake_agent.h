@@ -88,6 +88,9 @@ void fake_leader_delay(unsigned delay_ms);
 /* ... and, before it answers, refuses host HOST (edr_leader_refuse: its
  * member cannot be checked the way the run asks it); -1: none. */
 void fake_leader_refuse(long host);
+/* What the last lookup was told of HOST's etcd (edr_leader_etcd_running:
+ * its probe): 1 running, 0 not, -1 no lookup started since fake_reset. */
+int fake_leader_saw_running(long host);
 /* When host HOST's agent push ran, in ms on the fake's clock, and the
  * bytes it carried (edr_agent_ops.push_window); unset: not measured.
  * fake_push_rate: BYTES_PER_S over one second that every such host shares. */

@@ -713,6 +713,29 @@ static void test_leader_refused(const struct edr_plan *p, unsigned delay_ms) {
   edr_run_result_release(&res);
 }
 
+/* A probe that found the member's etcd stopped. */
+static const char probe_stopped[] =
+    "{\"tool\": {\"kind\": \"etcdutl\", \"version\": \"3.5.16\", \"path\": \"/usr/bin/etcdutl\","
+    " \"flags\": [\"--skip-hash-check\", \"--wal-dir\"]}, \"data_dir\": {\"exists\": true,"
+    " \"has_member\": true, \"uid\": 0, \"gid\": 0, \"mode\": \"0700\"},"
+    " \"free_bytes\": 1099511627776, \"free_path\": \"/\", \"etcd_running\": false,"
+    " \"staging_exists\": false, \"ports\": []}";
+
+/* The lookup is told what each host's own probe found (it weighs a member
+ * refused from here against it, cmd/gates.c): m3's etcd stopped, the
+ * others running. */
+static void test_leader_told_running(const struct edr_plan *p) {
+  fake_reset(p);
+  fake_leader(0);
+  fake_rule((struct fake_rule){.host = "m3", .what = "probe", .result_json = probe_stopped});
+  struct edr_exec_opts o = {0};
+  struct edr_run_result res;
+  CHECK(run(p, &o, &res) == EDR_EXIT_OK);
+  CHECK(fake_leader_saw_running(0) == 1 && fake_leader_saw_running(1) == 1);
+  CHECK(fake_leader_saw_running(2) == 0);
+  edr_run_result_release(&res);
+}
+
 /* Another member's stop fails: the leader is never stopped. */
 static void test_leader_kept_running(const struct edr_plan *p) {
   fake_reset(p);
@@ -767,14 +790,8 @@ static void test_leader_interrupted(const struct edr_plan *p) {
 static void test_leader_not_asked(const struct edr_plan *p) {
   fake_reset(p);
   fake_leader(0);
-  static const char stopped[] =
-      "{\"tool\": {\"kind\": \"etcdutl\", \"version\": \"3.5.16\", \"path\": \"/usr/bin/etcdutl\","
-      " \"flags\": [\"--skip-hash-check\", \"--wal-dir\"]}, \"data_dir\": {\"exists\": true,"
-      " \"has_member\": true, \"uid\": 0, \"gid\": 0, \"mode\": \"0700\"},"
-      " \"free_bytes\": 1099511627776, \"free_path\": \"/\", \"etcd_running\": false,"
-      " \"staging_exists\": false, \"ports\": []}";
-  fake_rule((struct fake_rule){.host = "m2", .what = "probe", .result_json = stopped});
-  fake_rule((struct fake_rule){.host = "m3", .what = "probe", .result_json = stopped});
+  fake_rule((struct fake_rule){.host = "m2", .what = "probe", .result_json = probe_stopped});
+  fake_rule((struct fake_rule){.host = "m3", .what = "probe", .result_json = probe_stopped});
   struct edr_exec_opts o = {0};
   struct edr_run_result res;
   CHECK(run(p, &o, &res) == EDR_EXIT_OK);
@@ -805,6 +822,7 @@ int main(void) {
     test_leader_refused(restore, 0);
     test_leader_refused(restore, 50);
     test_leader_not_asked(restore);
+    test_leader_told_running(restore);
     test_leader_slow_abort(restore);
     test_leader_interrupted(restore);
     test_compress_link_shared(restore);

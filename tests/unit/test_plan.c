@@ -394,7 +394,8 @@ static void test_health_routes(void) {
                  "here (ETCDCTL_CERT unset); the host has etcdctl_cert)");
   edr_health_route_say(p, 0, how, sizeof how);
   CHECK_STR(how, "from here, or through 10.0.0.1's agent if its client URL gives no answer "
-                 "from here before anything stops");
+                 "from here before anything stops, or refuses connections from here while it "
+                 "answers on its host");
 
   /* the look: no route moves m1 to its host; a refusal keeps m3 here */
   edr_health_route_seen(&p->health_routes[0], &s->members[0], EDR_ETIMEDOUT, "");
@@ -403,14 +404,36 @@ static void test_health_routes(void) {
   CHECK_STR(p->health_routes[0].why, "no answer from here: timed out");
   CHECK(!p->health_routes[2].via_host && !p->health_routes[2].look);
   edr_health_route_say(p, 2, how, sizeof how);
-  CHECK_STR(how, "from here (its client URL is reachable (etcd not running))");
+  CHECK_STR(how, "from here (its client URL refused the connection from here: etcd not "
+                 "running, or a firewall that rejects)");
   /* looked at once: a later answer changes nothing */
   edr_health_route_seen(&p->health_routes[0], &s->members[0], 0, "");
   CHECK(p->health_routes[0].via_host);
+  /* only the refused one may be a firewall's rejection, to ask on its host */
+  CHECK(edr_health_route_refused_here(&p->health_routes[2]));
+  CHECK(!edr_health_route_refused_here(&p->health_routes[0]));
+  CHECK(!edr_health_route_refused_here(&p->health_routes[1]));
+  CHECK(!edr_health_route_refused_here(NULL));
   /* moved to its host, or kept here by a refusal: no dead end */
   CHECK(!edr_health_route_dead_end(&p->health_routes[0], EDR_ETIMEDOUT));
   CHECK(!edr_health_route_dead_end(&p->health_routes[2], EDR_ECONNREFUSED));
   CHECK(!edr_health_route_dead_end(NULL, EDR_ETIMEDOUT));
+  /* refused here, answered on its host: moved there for good, saying why */
+  edr_health_route_answered_on_host(&p->health_routes[2]);
+  CHECK(p->health_routes[2].via_host && !edr_health_route_refused_here(&p->health_routes[2]));
+  edr_health_route_say(p, 2, how, sizeof how);
+  CHECK_STR(how, "through 10.0.0.3's agent, with its certificates (refused from here, answered "
+                 "on its host: something between this machine and it rejects connections)");
+  CHECK(!edr_health_route_dead_end(&p->health_routes[2], EDR_ECONNREFUSED));
+  /* a name the agent cannot resolve: refused here stays here */
+  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_AUTO, true) == 0);
+  p->health_routes[2].unresolved = true;
+  edr_health_route_seen(&p->health_routes[2], &s->members[2], EDR_ECONNREFUSED, "");
+  CHECK(!edr_health_route_refused_here(&p->health_routes[2]));
+  /* --health-via here never looks, so nothing is refused here for auto */
+  CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_HERE, false) == 0);
+  edr_health_route_seen(&p->health_routes[2], &s->members[2], EDR_ECONNREFUSED, "");
+  CHECK(!edr_health_route_refused_here(&p->health_routes[2]));
 
   CHECK(edr_health_routes_decide(p, EDR_HEALTH_VIA_AUTO, true) == 0);
   CHECK(!p->health_routes[1].via_host && p->health_routes[1].look);
