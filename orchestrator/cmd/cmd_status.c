@@ -110,13 +110,11 @@ static enum edr_ask want_ask(void *arg, size_t host) {
  * etcd/resolve.h).  ARG: the plan. */
 static int fill_ask(void *arg, size_t host, size_t step, json_t *req) {
   const struct edr_plan *p = arg;
-  const struct edr_host_plan *hp = &p->hosts[host];
-  const char *url = json_string_value(json_object_get(req, "url"));
-  if (hp->steps[step].kind != EDR_STEP_ASK || !p->health_routes ||
-      !p->health_routes[host].addr[0] || !url || strcmp(url, hp->member->client_urls.v[0]))
-    return 0;
-  return json_object_set_new(req, "addr", json_string(p->health_routes[host].addr))
-             ? EDR_ENOMEM : 0;
+  const char *addr =
+      p->hosts[host].steps[step].kind == EDR_STEP_ASK
+          ? edr_health_route_addr(p, host, json_string_value(json_object_get(req, "url")))
+          : NULL;
+  return addr && json_object_set_new(req, "addr", json_string(addr)) ? EDR_ENOMEM : 0;
 }
 
 /* The ask-etcd replies: each step's request names its query (its path). */

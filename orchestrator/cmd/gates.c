@@ -184,11 +184,8 @@ static int via_send(const struct asker *k, size_t host, const char *url, const c
                     edr_http_cb cb, void *cb_arg) {
   const struct edr_plan *p = asker_plan(k);
   const struct edr_member *m = p->hosts[host].member;
-  /* the address resolved here for a client URL that names its host
-   * (etcd/resolve.h): the agent resolves no names */
-  const char *addr = p->health_routes && p->health_routes[host].addr[0] &&
-                             !strcmp(url, m->client_urls.v[0])
-                         ? p->health_routes[host].addr : NULL;
+  /* the agent resolves no names (etcd/resolve.h) */
+  const char *addr = edr_health_route_addr(p, host, url);
   struct via_rq *v = calloc(1, sizeof *v);
   json_t *req = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I}",
                           "op", "etcd-http", "url", url, "addr", addr, "method", method,

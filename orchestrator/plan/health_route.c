@@ -120,6 +120,13 @@ void edr_health_route_answered_on_host(struct edr_health_route *r) {
            "between this machine and it rejects connections");
 }
 
+const char *edr_health_route_addr(const struct edr_plan *p, size_t i, const char *url) {
+  const struct edr_health_route *r = p->health_routes ? &p->health_routes[i] : NULL;
+  const struct edr_member *m = p->hosts[i].member;
+  return r && r->addr[0] && url && m->client_urls.n && !strcmp(url, m->client_urls.v[0])
+             ? r->addr : NULL;
+}
+
 bool edr_health_route_dead_end(const struct edr_health_route *r, int status) {
   return r && !r->via_host && !r->look && (no_route(status) || status == EDR_ETLS);
 }
@@ -182,21 +189,22 @@ bool edr_health_route_tls_on_host(const struct edr_plan *p, size_t i) {
 void edr_health_route_say(const struct edr_plan *p, size_t i, char *out, size_t len) {
   const struct edr_member *m = p->hosts[i].member;
   const struct edr_health_route *r = p->health_routes ? &p->health_routes[i] : NULL;
+  char at[INET6_ADDRSTRLEN + 40] = "";  /* where its host's agent connects */
+  if (r && r->addr[0])
+    snprintf(at, sizeof at, "its client URL at %s, resolved here", r->addr);
   if (!r)
     snprintf(out, len, "from here");
   else if (r->via_host)
-    snprintf(out, len, "through %s's agent, with its certificates (%s%s%s%s)", m->ssh_host,
-             r->why, r->addr[0] ? "; its client URL at " : "", r->addr,
-             r->addr[0] ? ", resolved here" : "");
+    snprintf(out, len, "through %s's agent, with its certificates (%s%s%s)", m->ssh_host,
+             r->why, at[0] ? "; " : "", at);
   else if (r->look && r->unresolved)
     snprintf(out, len, "from here (its client URL's host name does not resolve here, and "
              "%s's agent resolves none)", m->ssh_host);
   else if (r->look)
     snprintf(out, len, "from here, or through %s's agent if its client URL gives no answer "
              "from here before anything stops, or refuses connections from here while it "
-             "answers on its host%s%s%s", m->ssh_host,
-             r->addr[0] ? " (its client URL at " : "", r->addr,
-             r->addr[0] ? ", resolved here)" : "");
+             "answers on its host%s%s%s", m->ssh_host, at[0] ? " (" : "", at,
+             at[0] ? ")" : "");
   else
     snprintf(out, len, "from here (%s)", r->why);
 }

@@ -392,6 +392,10 @@ bool edr_health_route_refused_here(const struct edr_health_route *r);
  * host: something between this machine and the member rejects
  * connections, so it is asked through its host from now on, saying why. */
 void edr_health_route_answered_on_host(struct edr_health_route *r);
+/* The address resolved here (etcd/resolve.h) that a request through host
+ * I's agent for URL carries as "addr": member I's, when URL is its client
+ * URL and its host is a name; else NULL (the agent connects to URL's host). */
+const char *edr_health_route_addr(const struct edr_plan *p, size_t i, const char *url);
 /* Whether a member whose route R asks it from here (--health-via here, or
  * auto after a look that kept it here) can never be checked from here,
  * going by what its client URL said from here (STATUS): no route to it
