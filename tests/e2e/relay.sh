@@ -161,6 +161,7 @@ spec "$WORK/cluster.json"
 # lasts; m2's agent is killed once the last host has started writing.
 tc qdisc add dev "edrv-$LAB-$last" root tbf rate 40mbit burst 64kb latency 400ms
 before_kill=()
+kill_failed=$FAILED
 for i in $(seq 1 "$HOSTS"); do before_kill[i]=$(host_state "$i"); done
 "$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
   >"$WORK/kill.out" 2>"$WORK/kill.err" &
@@ -192,6 +193,10 @@ done
 check "kill: m2's staging removed over a new connection" contains "$err" \
   "m2: the connection was lost; connecting again to remove this run's staging"
 check "kill: no stop was sent" not_contains "$(cat "$WORK/kill.out")" '"step":"stop"'
+if ((FAILED > kill_failed)); then # what the run said, and what it left where
+  echo "$err"
+  for i in $(seq 1 "$HOSTS"); do echo "m$i left: $(leftovers "$i" | tr '\n' ' ')"; done
+fi
 
 # --- a snapshot already on a host ---------------------------------------------
 on_host 1 mkdir -p /var/tmp/etcd-backups
