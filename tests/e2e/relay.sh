@@ -158,12 +158,15 @@ spec "$WORK/cluster.json"
 
 # --- a relay host's agent killed mid-stream -------------------------------------
 # The link into the last host is slowed (tbf on its bridge port) so the stream
-# lasts; m2's agent is killed once the last host has started writing.
+# lasts, and sent plain (--compress off): auto may compress, and a stream half
+# as long can end before the kill lands, which then fails the run at its
+# first apply step instead (locks pinned, as after any apply failure);
+# m2's agent is killed once the last host has started writing.
 tc qdisc add dev "edrv-$LAB-$last" root tbf rate 40mbit burst 64kb latency 400ms
 before_kill=()
 kill_failed=$FAILED
 for i in $(seq 1 "$HOSTS"); do before_kill[i]=$(host_state "$i"); done
-"$ETCD_DR" restore --yes --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
+"$ETCD_DR" restore --yes --compress off --cluster "$WORK/cluster.json" --snapshot "$WORK/snap.db" \
   >"$WORK/kill.out" 2>"$WORK/kill.err" &
 rpid=$!
 killed=
